@@ -1,0 +1,28 @@
+# The two set-up commands: `make app` serves the dashboard, `make test` runs the whole suite.
+# Each creates .venv when missing and installs the project (with its dev extra) into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+
+.PHONY: app test notebooks install clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "glamsim needs Python >= 3.11"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+app: $(VENV)/.installed
+	@echo "glamsim dashboard: http://127.0.0.1:$(PORT)"
+	$(VENV)/bin/streamlit run app/Home.py --server.headless true --server.address 127.0.0.1 \
+		--server.port $(PORT) --browser.gatherUsageStats false
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

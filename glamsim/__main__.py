@@ -1,0 +1,5 @@
+"""`python -m glamsim` runs the command line."""
+
+from glamsim.cli import main
+
+main()

@@ -1,0 +1,307 @@
+"""Analytic parameter and FLOP counts (numpy only, vectorised over configurations).
+
+Conventions (named, so every figure says what it counts):
+- FLOPs are 2 per multiply-accumulate. *Model FLOPs* are what the architecture needs per token:
+  every matrix multiply of the activated weights (top-k experts, router, output logits) plus
+  attention scores. *Hardware FLOPs* replace the top-k experts by the capacity slots an MoE
+  layer computes (capacity padding) and add GShard's one-hot dispatch/combine einsums when
+  that dispatch is used.
+- Attention scores (QK^T and AV) cost 4 x context x n_heads x d_head per token and layer.
+  Training counts the full S x S score matrix (`causal_halved=False`, what XLA executes);
+  `causal_halved=True` counts only the causal half.  Decoding one token at context C reads C keys.
+- Training FLOPs = 3 x forward (forward + backward); the optimizer update is not per token.
+- The "2N" convention: 2 x activated parameters per token (embedding included), attention on top.
+
+Every function takes `ModelArrays` (one numpy array per field), so a sweep counts thousands
+of configurations in one call; `count(cfg)` is the single-configuration view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from glamsim.config import ModelConfig
+
+_GATED = {True: 3, False: 2}
+
+
+@dataclass(frozen=True)
+class ModelArrays:
+    """The architecture fields the counts need, one array (or scalar) each."""
+
+    n_layers: np.ndarray
+    n_moe_layers: np.ndarray
+    d_model: np.ndarray
+    n_heads: np.ndarray
+    head_dim: np.ndarray
+    kv_heads: np.ndarray
+    d_ff: np.ndarray
+    expert_ff: np.ndarray
+    ffn_mats: np.ndarray  # weight matrices per dense FFN: 3 gated, 2 plain
+    expert_mats: np.ndarray
+    n_experts: np.ndarray
+    top_k: np.ndarray
+    n_shared: np.ndarray
+    capacity_factor: np.ndarray
+    group_size: np.ndarray
+    vocab: np.ndarray
+    max_seq_len: np.ndarray
+    learned_pos: np.ndarray
+    rel_bias: np.ndarray  # 1 for per-layer relative position bias
+    rel_buckets: np.ndarray
+    untied: np.ndarray
+    norm_params: np.ndarray  # parameters per norm per unit width: 1 RMSNorm, 2 LayerNorm
+    bias: np.ndarray
+
+    @classmethod
+    def of(cls, cfgs: ModelConfig | list[ModelConfig]) -> ModelArrays:
+        cfgs = [cfgs] if isinstance(cfgs, ModelConfig) else list(cfgs)
+        rows = {
+            "n_layers": [c.n_layers for c in cfgs],
+            "n_moe_layers": [c.n_moe_layers for c in cfgs],
+            "d_model": [c.d_model for c in cfgs],
+            "n_heads": [c.n_heads for c in cfgs],
+            "head_dim": [c.head_dim for c in cfgs],
+            "kv_heads": [c.kv_heads for c in cfgs],
+            "d_ff": [c.d_ff for c in cfgs],
+            "expert_ff": [c.expert_ff for c in cfgs],
+            "ffn_mats": [_GATED[c.dense_ffn_gated] for c in cfgs],
+            "expert_mats": [_GATED[c.expert_gated] for c in cfgs],
+            "n_experts": [c.n_experts for c in cfgs],
+            "top_k": [c.top_k for c in cfgs],
+            "n_shared": [c.n_shared_experts for c in cfgs],
+            "capacity_factor": [c.capacity_factor for c in cfgs],
+            "group_size": [c.router_group_size for c in cfgs],
+            "vocab": [c.vocab_size for c in cfgs],
+            "max_seq_len": [c.max_seq_len for c in cfgs],
+            "learned_pos": [c.position == "learned" for c in cfgs],
+            "rel_bias": [c.position == "relative_bias" for c in cfgs],
+            "rel_buckets": [c.rel_pos_buckets for c in cfgs],
+            "untied": [not c.tie_embeddings for c in cfgs],
+            "norm_params": [1 if c.norm == "rmsnorm" else 2 for c in cfgs],
+            "bias": [c.use_bias for c in cfgs],
+        }
+        return cls(**{k: np.asarray(v, dtype=np.float64) for k, v in rows.items()})
+
+    def with_(self, **changes) -> ModelArrays:
+        """Override fields with arrays (for sweeps over architecture fields)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.update({k: np.asarray(v, dtype=np.float64) for k, v in changes.items()})
+        return ModelArrays(**d)
+
+
+# ---- per-layer parameter counts --------------------------------------------------------------
+
+def attention_weights(m: ModelArrays):
+    """Q, K, V and output projection weights of one attention block."""
+    inner = m.n_heads * m.head_dim
+    return 2 * m.d_model * inner + 2 * m.d_model * m.kv_heads * m.head_dim
+
+
+def attention_params(m: ModelArrays):
+    bias = m.bias * (m.n_heads * m.head_dim + 2 * m.kv_heads * m.head_dim + m.d_model)
+    rel = m.rel_bias * m.rel_buckets * m.n_heads
+    norm = m.norm_params * m.d_model
+    return attention_weights(m) + bias + rel + norm
+
+
+def ffn_weights(m: ModelArrays, width, mats):
+    return mats * m.d_model * width
+
+
+def ffn_params(m: ModelArrays, width, mats):
+    bias = m.bias * ((mats - 1) * width + m.d_model)
+    return ffn_weights(m, width, mats) + bias
+
+
+def dense_ffn_params(m: ModelArrays):
+    return ffn_params(m, m.d_ff, m.ffn_mats) + m.norm_params * m.d_model
+
+
+def expert_params(m: ModelArrays):
+    return ffn_params(m, m.expert_ff, m.expert_mats)
+
+
+def router_params(m: ModelArrays):
+    return m.d_model * m.n_experts
+
+
+def moe_ffn_params(m: ModelArrays, active: bool):
+    """An MoE feed-forward: router, experts (all, or the top-k activated), shared experts, norm."""
+    experts = (m.top_k if active else m.n_experts) + m.n_shared
+    return router_params(m) + experts * expert_params(m) + m.norm_params * m.d_model
+
+
+def embedding_params(m: ModelArrays):
+    """Token embedding, untied output matrix, learned positions, final norm."""
+    return (m.vocab * m.d_model * (1 + m.untied) + m.learned_pos * m.max_seq_len * m.d_model
+            + m.norm_params * m.d_model)
+
+
+def params(m: ModelArrays, active: bool = False, embedding: bool = True):
+    """Total (or activated) parameters, with or without the embedding."""
+    n_dense = m.n_layers - m.n_moe_layers
+    body = (m.n_layers * attention_params(m) + n_dense * dense_ffn_params(m)
+            + m.n_moe_layers * moe_ffn_params(m, active))
+    return body + (embedding_params(m) if embedding else 0)
+
+
+# ---- per-token FLOPs -------------------------------------------------------------------------
+
+def attention_score_flops(m: ModelArrays, context, causal_halved: bool = False):
+    """QK^T and AV for one token against `context` keys, one layer."""
+    return 4 * context * m.n_heads * m.head_dim * (0.5 if causal_halved else 1.0)
+
+
+def expert_slots_per_token(m: ModelArrays, group_size=None):
+    """Expert evaluations per token that an MoE layer computes: E x capacity / group."""
+    g = m.group_size if group_size is None else np.asarray(group_size, dtype=np.float64)
+    cap = np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
+    return np.where(m.n_experts > 0, m.n_experts * cap / g, 0.0)
+
+
+def einsum_dispatch_flops(m: ModelArrays, group_size=None):
+    """GShard one-hot dispatch + combine einsums per token: 2 x (2 x E x C x d_model)."""
+    g = m.group_size if group_size is None else np.asarray(group_size, dtype=np.float64)
+    cap = np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
+    return np.where(m.n_experts > 0, 4 * m.n_experts * cap * m.d_model, 0.0)
+
+
+def layer_flops(m: ModelArrays, context, *, moe: bool, hardware: bool = False,
+                dispatch: str = "scatter", causal_halved: bool = False, group_size=None) -> dict:
+    """Forward FLOPs per token of one layer, by component."""
+    out = {
+        "attn_proj_flops": 2 * attention_weights(m),
+        "attn_score_flops": attention_score_flops(m, context, causal_halved),
+    }
+    if moe:
+        evals = (expert_slots_per_token(m, group_size) if hardware else m.top_k) + m.n_shared
+        out["ffn_flops"] = 2 * evals * ffn_weights(m, m.expert_ff, m.expert_mats)
+        out["router_flops"] = 2 * router_params(m)
+        if hardware and dispatch == "einsum":
+            out["dispatch_flops"] = einsum_dispatch_flops(m, group_size)
+    else:
+        out["ffn_flops"] = 2 * ffn_weights(m, m.d_ff, m.ffn_mats)
+    return out
+
+
+def logits_flops(m: ModelArrays):
+    return 2 * m.d_model * m.vocab
+
+
+def forward_flops_per_token(m: ModelArrays, context, **kw):
+    """Forward FLOPs per token of the whole model (model FLOPs unless hardware=True)."""
+    dense = sum(layer_flops(m, context, moe=False, **kw).values())
+    moe = sum(layer_flops(m, context, moe=True, **kw).values())
+    return (m.n_layers - m.n_moe_layers) * dense + m.n_moe_layers * moe + logits_flops(m)
+
+
+def train_flops_per_token(m: ModelArrays, seq_len, **kw):
+    """Forward + backward FLOPs per trained token (3 x forward)."""
+    return 3 * forward_flops_per_token(m, seq_len, **kw)
+
+
+# ---- the single-configuration view -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Counts:
+    """Analytic counts of one configuration (the `glamsim count --json` payload)."""
+
+    model: str
+    seq_len: int
+    params_total: int
+    params_active: int
+    params_embedding: int
+    params_total_nonembedding: int
+    params_active_nonembedding: int
+    flops_per_token_train: float
+    flops_per_token_train_hardware: float
+    flops_per_token_infer: float
+    flops_per_token_infer_2n: float
+    attention_flops_per_token_infer: float
+    router_flops_per_token: float
+    expert_slots_per_token: float
+    layers: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
+        d["conventions"] = {
+            "flops": "2 per multiply-accumulate; train = 3 x forward",
+            "attention_train": "full S x S scores (not causally halved)",
+            "flops_per_token_infer": "matmuls of activated weights + attention at seq_len context",
+            "flops_per_token_infer_2n": "2 x params_active (attention not included)",
+            "hardware": "experts counted at capacity slots (capacity_factor, router_group_size)",
+        }
+        d["layers"] = self.layers.to_dict(orient="records")
+        return d
+
+
+def layer_table(cfg: ModelConfig, seq_len: int, causal_halved: bool = False) -> pd.DataFrame:
+    """Per-layer breakdown: parameters and forward FLOPs per token by component."""
+    m = ModelArrays.of(cfg)
+    rows = []
+    for i in range(cfg.n_layers):
+        moe = cfg.is_moe_layer(i)
+        total = attention_params(m) + (moe_ffn_params(m, False) if moe else dense_ffn_params(m))
+        active = attention_params(m) + (moe_ffn_params(m, True) if moe else dense_ffn_params(m))
+        model = layer_flops(m, seq_len, moe=moe, causal_halved=causal_halved)
+        hw = layer_flops(m, seq_len, moe=moe, hardware=True, causal_halved=causal_halved)
+        row = {"layer": i, "kind": "moe" if moe else "dense",
+               "params_total": int(total[0]), "params_active": int(active[0])}
+        row.update({k: float(v[0]) for k, v in model.items()})
+        row.setdefault("router_flops", 0.0)
+        row["flops_fwd_per_token"] = float(sum(v[0] for v in model.values()))
+        row["hw_flops_fwd_per_token"] = float(sum(v[0] for v in hw.values()))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def count(cfg: ModelConfig, seq_len: int | None = None) -> Counts:
+    """All analytic counts of one configuration at a training/inference context of seq_len."""
+    s = seq_len or cfg.max_seq_len
+    m = ModelArrays.of(cfg)
+    one = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
+    n_active = params(m, active=True)
+    attn_infer = cfg.n_layers * attention_score_flops(m, s)
+    return Counts(
+        model=cfg.name,
+        seq_len=s,
+        params_total=int(one(params(m))),
+        params_active=int(one(n_active)),
+        params_embedding=int(one(embedding_params(m))),
+        params_total_nonembedding=int(one(params(m, embedding=False))),
+        params_active_nonembedding=int(one(params(m, active=True, embedding=False))),
+        flops_per_token_train=one(train_flops_per_token(m, s)),
+        flops_per_token_train_hardware=one(train_flops_per_token(m, s, hardware=True)),
+        flops_per_token_infer=one(forward_flops_per_token(m, s)),
+        flops_per_token_infer_2n=one(2 * n_active),
+        attention_flops_per_token_infer=one(attn_infer),
+        router_flops_per_token=one(m.n_moe_layers * 2 * router_params(m)),
+        expert_slots_per_token=one(expert_slots_per_token(m)),
+        layers=layer_table(cfg, s),
+    )
+
+
+def published_deltas(cfg: ModelConfig) -> dict:
+    """Computed vs published parameter counts, under the publication's own convention."""
+    pub = cfg.published
+    m = ModelArrays.of(cfg)
+    out = {"model": cfg.name}
+    for key, active in (("params_total", False), ("params_active", True)):
+        computed = float(params(m, active=active)[0])
+        computed_ne = float(params(m, active=active, embedding=False)[0])
+        out[f"{key}"] = computed
+        out[f"{key}_nonembedding"] = computed_ne
+        ref = getattr(pub, key, None) if pub else None
+        if ref is None:
+            out[f"{key}_published"] = None
+            out[f"{key}_delta"] = None
+            continue
+        compared = computed if pub.counts_embedding else computed_ne
+        out[f"{key}_published"] = ref.value
+        out[f"{key}_delta"] = compared / ref.value - 1
+    out["counts_embedding"] = pub.counts_embedding if pub else None
+    return out

@@ -1,0 +1,61 @@
+"""`glamsim models` and `glamsim count`: presets and their analytic counts."""
+
+from __future__ import annotations
+
+import typer
+
+from glamsim.cli.app import command, fmt, print_json, print_table
+
+
+@command("models")
+def models(json_out: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """List model presets with computed vs published parameter counts and the delta."""
+    from glamsim.accounting import published_deltas
+    from glamsim.config import model_presets
+
+    rows = [published_deltas(c) for c in model_presets().values()]
+    if json_out:
+        return print_json(rows)
+    table = []
+    for r in rows:
+        pct = lambda d: "-" if d is None else f"{100 * d:+.1f}%"  # noqa: E731
+        conv = {True: "with emb.", False: "w/o emb.", None: "-"}[r["counts_embedding"]]
+        table.append({
+            "model": r["model"],
+            "total": fmt(r["params_total"]),
+            "total w/o emb.": fmt(r["params_total_nonembedding"]),
+            "published total": fmt(r["params_total_published"]),
+            "Δ total": pct(r["params_total_delta"]),
+            "active": fmt(r["params_active"]),
+            "active w/o emb.": fmt(r["params_active_nonembedding"]),
+            "published active": fmt(r["params_active_published"]),
+            "Δ active": pct(r["params_active_delta"]),
+            "compared": conv,
+        })
+    print_table(table, title="Model presets: computed vs published parameters (Δ under the paper's convention)")
+
+
+@command("count")
+def count_cmd(
+    model: str = typer.Argument(..., help="preset name or a ModelConfig YAML file"),
+    seq_len: int = typer.Option(None, "--seq-len", min=1, help="context length (default: the model's)"),
+    json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Analytic parameters and FLOPs per token of a model, with a per-layer breakdown."""
+    from glamsim.accounting import count
+    from glamsim.config import load_model
+
+    c = count(load_model(model), seq_len)
+    if json_out:
+        return print_json(c.to_dict())
+    d = c.to_dict()
+    conventions = d.pop("conventions")
+    d.pop("layers")
+    print_table([{"quantity": k, "value": fmt(v)} for k, v in d.items()], title=f"{c.model} at seq_len {c.seq_len}")
+    summary = c.layers.groupby("kind").agg(layers=("layer", "count"), params_total=("params_total", "first"),
+                                           params_active=("params_active", "first"),
+                                           flops_fwd_per_token=("flops_fwd_per_token", "first")).reset_index()
+    print_table([{k: fmt(v) for k, v in r.items()} for r in summary.to_dict("records")],
+                title="per layer kind (one layer each; --json gives every layer)")
+    for k, v in conventions.items():
+        typer.echo(f"  {k}: {v}")

@@ -1,0 +1,91 @@
+"""The typer application, its error policy and output helpers shared by every command.
+
+Bad input (a `ConfigError`) prints one line to stderr and exits with code 2; no traceback.
+Commands import heavy modules (JAX) lazily so the cost commands start fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+
+import typer
+
+from glamsim.config import ConfigError
+
+app = typer.Typer(
+    help="glamsim: what a Mixture-of-Experts language model costs to train and serve, next to a dense one.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a one-line error and return the exit-2 exception to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def command(*args, **kwargs):
+    """`app.command` whose bad-input errors become one line and exit code 2."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            try:
+                return fn(*a, **k)
+            except ConfigError as err:
+                raise fail(str(err)) from None
+
+        return app.command(*args, **kwargs)(wrapper)
+
+    return decorate
+
+
+def _clean(obj):
+    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")
+
+
+def print_table(rows: list[dict], title: str | None = None) -> None:
+    """A readable table (rich) from a list of row dicts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    if not rows:
+        Console().print(f"{title or ''}: (no rows)")
+        return
+    for key in rows[0]:
+        table.add_column(str(key), justify="right" if isinstance(rows[0][key], (int, float)) else "left")
+    for row in rows:
+        table.add_row(*(fmt(v) for v in row.values()))
+    Console(width=max(180, Console().width)).print(table)
+
+
+def fmt(v) -> str:
+    """Compact human formatting: 1.16e+12 -> '1.162T', fractions as given."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    a = abs(v)
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if a >= scale:
+            return f"{v / scale:.4g}{unit}"
+    return f"{v:.4g}"
