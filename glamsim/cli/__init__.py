@@ -1,6 +1,6 @@
 """The `glamsim` command line: one module per area registers its commands on `app`."""
 
-from glamsim.cli import accounting_cmds  # noqa: F401  (registers commands)
+from glamsim.cli import accounting_cmds, cost_cmds, measure_cmds, model_cmds, study_cmds  # noqa: F401
 from glamsim.cli.app import app
 
 

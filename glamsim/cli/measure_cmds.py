@@ -1,0 +1,3 @@
+"""`glamsim` measurement commands (measure, runs)."""
+
+from __future__ import annotations

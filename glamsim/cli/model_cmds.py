@@ -1,0 +1,3 @@
+"""`glamsim` model commands (train, generate)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`glamsim` scaling-study commands (study)."""
+
+from __future__ import annotations
