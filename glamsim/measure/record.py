@@ -1,0 +1,99 @@
+"""The measurement record: a versioned pydantic model saved as JSON (no JAX needed to read it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+
+from glamsim.config import ConfigError, Frozen, validate_as
+
+SCHEMA = "glamsim.measurement/1"
+
+
+class Measurement(Frozen):
+    """One `glamsim measure` run: what ran, where, what XLA counted and how fast it went.
+
+    FLOPs per step are for the whole step across devices unless named `_per_device`.
+    `mfu` = analytic model FLOP/s / peak; `hfu` = XLA-counted FLOP/s / peak.
+    """
+
+    record_schema: Literal["glamsim.measurement/1"] = SCHEMA
+    created_at: str
+    glamsim_version: str
+    model: str
+    model_config_data: dict
+    batch: PositiveInt
+    seq_len: PositiveInt
+    dispatch: Literal["scatter", "einsum"]
+    mesh: dict[str, int] | None = None
+    backend: str
+    device_kind: str
+    n_devices: PositiveInt
+    jax_version: str
+    lower_s: NonNegativeFloat
+    compile_s: NonNegativeFloat
+    xla_flops_per_step_per_device: NonNegativeFloat
+    xla_bytes_per_step_per_device: NonNegativeFloat
+    xla_flops_per_step: NonNegativeFloat
+    model_flops_per_step: PositiveFloat
+    hardware_flops_per_step: PositiveFloat
+    steps: PositiveInt
+    step_time_median_s: PositiveFloat
+    step_time_p10_s: PositiveFloat
+    step_time_p90_s: PositiveFloat
+    tokens_per_s: PositiveFloat
+    achieved_model_flops_per_s: PositiveFloat
+    achieved_xla_flops_per_s: NonNegativeFloat
+    peak_flops_per_s: PositiveFloat
+    peak_source: str
+    mfu: NonNegativeFloat
+    hfu: NonNegativeFloat
+    memory: dict[str, int] = {}
+    routing: dict[str, float] = {}
+    collectives: dict[str, dict[str, float]] = {}
+    decode_step_time_median_s: PositiveFloat | None = None
+    loss_first: float | None = None
+    loss_last: float | None = None
+
+    @property
+    def hardware_to_model_flops(self) -> float:
+        """XLA-counted over analytic model FLOPs: dispatch, padding, router, elementwise work."""
+        return self.xla_flops_per_step / self.model_flops_per_step
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (a temporary file renamed), so a crash never leaves half a record."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+def load_measurement(path: str | Path) -> Measurement:
+    """Read a record, with a one-line error for a missing, corrupted or foreign file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read measurement ({err.__class__.__name__})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: corrupted measurement, not valid JSON ({err.__class__.__name__})") from None
+    if not isinstance(data, dict) or data.get("record_schema") != SCHEMA:
+        found = data.get("record_schema") if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(f"{path}: record_schema={found!r}: not a glamsim measurement (expected {SCHEMA!r})")
+    return validate_as(Measurement, data, str(path))
+
+
+def list_measurements(folder: str | Path) -> list[tuple[Path, Measurement | str]]:
+    """Every *.json record under a folder, with the error text for those that do not load."""
+    out = []
+    for p in sorted(Path(folder).glob("**/*.json")):
+        try:
+            out.append((p, load_measurement(p)))
+        except ConfigError as err:
+            out.append((p, str(err)))
+    return out
