@@ -1,0 +1,157 @@
+"""Chip and datacenter profiles: pydantic models and the YAML registry.
+
+Built-in profiles live in `hardware_profiles/chips/*.yaml` and `hardware_profiles/datacenters/*.yaml`;
+every number is a `Spec` (value, source, date of the source).  A user adds profiles by pointing
+`extra_dirs` (CLI: `--profiles-dir DIR`) at a folder with the same `chips/` and `datacenters/`
+layout; a user profile with the name of a built-in one replaces it.  A malformed file is refused
+with one line naming the file, field and value.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Iterable, Literal
+
+from pydantic import PrivateAttr, model_validator
+
+from glamsim.config import ConfigError, Frozen, Published, data_dir, read_yaml, validate_as
+
+Dtype = Literal["bf16", "fp16", "tf32", "fp32", "fp8", "int8"]
+
+
+class Spec(Published):
+    """A profile figure: value, source and the date of that source (e.g. '2023' or '2021-04')."""
+
+    date: str
+
+
+class _FromFile(Frozen):
+    """A profile that remembers the file it was read from (for provenance strings)."""
+
+    _origin: str = PrivateAttr(default="(in memory)")
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+
+def _check_positive(profile: Frozen, allow_zero: set[str] = frozenset()) -> None:
+    for name in type(profile).model_fields:
+        spec = getattr(profile, name)
+        if isinstance(spec, Spec) and (spec.value < 0 or (spec.value == 0 and name not in allow_zero)):
+            raise ValueError(f"{name}.value={spec.value!r}: must be > 0")
+
+
+class ChipProfile(_FromFile):
+    """One accelerator chip.  Peak FLOP/s are dense (never the structured-sparsity figure)."""
+
+    name: str
+    vendor: str
+    description: str = ""
+    default_dtype: Dtype = "bf16"
+    peak_flops_bf16: Spec | None = None
+    peak_flops_fp16: Spec | None = None
+    peak_flops_tf32: Spec | None = None
+    peak_flops_fp32: Spec | None = None
+    peak_flops_fp8: Spec | None = None
+    peak_flops_int8: Spec | None = None
+    hbm_gb: Spec
+    hbm_bandwidth_gb_per_s: Spec
+    tdp_w: Spec | None = None
+    measured_system_power_w: Spec | None = None
+    idle_power_w: Spec | None = None
+    interconnect_bandwidth_gb_per_s: Spec | None = None
+    topology: str = ""
+    price_per_chip_hour_usd: Spec | None = None
+    embodied_kgco2e: Spec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ChipProfile:
+        _check_positive(self, allow_zero={"idle_power_w", "price_per_chip_hour_usd", "embodied_kgco2e"})
+        if getattr(self, f"peak_flops_{self.default_dtype}") is None:
+            raise ValueError(f"default_dtype={self.default_dtype!r}: the profile has no peak_flops_{self.default_dtype}")
+        return self
+
+    def peak_field(self, dtype: str | None = None) -> str:
+        """The profile field holding the dense peak for `dtype` (default: the chip's default dtype)."""
+        field = f"peak_flops_{dtype or self.default_dtype}"
+        if field not in type(self).model_fields or getattr(self, field) is None:
+            have = [f.removeprefix("peak_flops_") for f in type(self).model_fields
+                    if f.startswith("peak_flops_") and getattr(self, f) is not None]
+            raise ConfigError(f"dtype={dtype!r}: chip {self.name} has no dense peak for it; known: {', '.join(have)}")
+        return field
+
+    def spec(self, field: str) -> Spec | None:
+        return getattr(self, field)
+
+
+class DatacenterProfile(_FromFile):
+    """A datacenter and its grid: PUE and carbon intensity (net: after the operator's carbon-free
+    energy purchases, what `co2e_t` uses; gross: location-based, where published)."""
+
+    name: str
+    description: str = ""
+    pue: Spec
+    carbon_intensity_net_kg_per_kwh: Spec
+    carbon_intensity_gross_kg_per_kwh: Spec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DatacenterProfile:
+        _check_positive(self, allow_zero={"carbon_intensity_net_kg_per_kwh", "carbon_intensity_gross_kg_per_kwh"})
+        if self.pue.value < 1:
+            raise ValueError(f"pue.value={self.pue.value!r}: must be >= 1")
+        return self
+
+
+_KINDS: dict[str, type[_FromFile]] = {"chips": ChipProfile, "datacenters": DatacenterProfile}
+
+
+def _read(path: Path, cls: type[_FromFile]) -> _FromFile:
+    prof = validate_as(cls, read_yaml(path), str(path))
+    prof._origin = path.name
+    return prof
+
+
+def _read_dir(folder: Path, cls: type[_FromFile]) -> dict[str, _FromFile]:
+    out = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        prof = _read(path, cls)
+        out[prof.name] = prof
+    return out
+
+
+@cache
+def _builtin(kind: str) -> dict[str, _FromFile]:
+    return _read_dir(data_dir("hardware_profiles") / kind, _KINDS[kind])
+
+
+def registry(kind: str, extra_dirs: Iterable[str | Path] = ()) -> dict[str, _FromFile]:
+    """Profiles of one kind ('chips' or 'datacenters') by name; user folders override built-ins."""
+    out = dict(_builtin(kind))
+    for d in extra_dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise ConfigError(f"profiles_dir={str(d)!r}: not a folder")
+        out.update(_read_dir(d / kind, _KINDS[kind]))
+    return out
+
+
+def _load(kind: str, name_or_path, extra_dirs):
+    s = str(name_or_path)
+    if s.endswith((".yaml", ".yml")) or Path(s).is_file():
+        return _read(Path(s), _KINDS[kind])
+    known = registry(kind, extra_dirs)
+    if s not in known:
+        raise ConfigError(f"{kind[:-1]}={s!r}: unknown profile; known: {', '.join(known)}")
+    return known[s]
+
+
+def load_chip(name_or_path, extra_dirs: Iterable[str | Path] = ()) -> ChipProfile:
+    """A chip profile by name (built-in or from `extra_dirs`) or by YAML path."""
+    return _load("chips", name_or_path, extra_dirs)
+
+
+def load_datacenter(name_or_path, extra_dirs: Iterable[str | Path] = ()) -> DatacenterProfile:
+    """A datacenter profile by name (built-in or from `extra_dirs`) or by YAML path."""
+    return _load("datacenters", name_or_path, extra_dirs)
