@@ -1,0 +1,209 @@
+"""Serving cost: prefill and decode with a KV cache, on a roofline.
+
+Per decode step at batch B, an MoE layer reads only the experts the batch touches: with top-k
+of E experts chosen uniformly, an expert escapes one token with probability 1 - k/E, so
+E * (1 - (1 - k/E)^B) experts are touched in expectation.  Weights read per step = every dense
+weight (attention, dense FFNs, router, the tied embedding used as output matrix) + the touched
+experts; plus the KV cache at the current context.  Step time = max(FLOPs / (chips x peak x mfu),
+bytes / (chips x bandwidth x mbu)) (weights sharded evenly, communication not modelled).
+Memory, though, must hold *every* expert: MoE saves FLOPs per token but not bytes of HBM.
+Decode is evaluated at the mean context P + (G + 1) / 2; prefill attention at the causal mean
+(P + 1) / 2 (FLOPs are linear in context, so the totals are exact; the max() is per phase).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from glamsim.accounting import ModelArrays, expert_params, forward_flops_per_token, params
+from glamsim.config import ConfigError, ModelConfig, load_model
+from glamsim.cost.ledger import Ledger
+from glamsim.cost.training import S_PER_HOUR, resolve_datacenter, resolve_power, resolve_price
+from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require
+from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
+
+BYTES_PER_GB = 1e9
+RANGE_OUTPUTS = ["joules_per_token", "usd_per_million_tokens", "decode_tokens_per_s_per_chip"]
+
+
+# ---- the vectorised core -----------------------------------------------------------------------
+
+def experts_touched(n_experts, top_k, tokens):
+    """Expected distinct experts that `tokens` tokens touch with uniform random top-k routing."""
+    e = np.asarray(n_experts, dtype=np.float64)
+    frac = np.divide(top_k, e, out=np.zeros(np.broadcast(e, top_k).shape), where=e > 0)
+    return e * (1 - (1 - frac) ** np.asarray(tokens, dtype=np.float64))
+
+
+def weight_bytes_read(m: ModelArrays, tokens, bytes_per_param):
+    """Weight bytes one forward pass over `tokens` tokens reads: all but the untouched experts."""
+    untouched = m.n_experts - experts_touched(m.n_experts, m.top_k, tokens)
+    return (params(m) - m.n_moe_layers * untouched * expert_params(m)) * bytes_per_param
+
+
+def weight_bytes_total(m: ModelArrays, bytes_per_param):
+    """Bytes of every weight, every expert included: what HBM must hold."""
+    return params(m) * bytes_per_param
+
+
+def kv_cache_bytes(m: ModelArrays, batch, context, bytes_per_kv):
+    """Keys and values of every layer for `batch` sequences of `context` tokens."""
+    return 2 * m.n_layers * m.kv_heads * m.head_dim * context * batch * bytes_per_kv
+
+
+def roofline_s(flops, bytes_moved, chips, peak_flops, mfu, bandwidth_bytes_per_s, mbu):
+    return np.maximum(flops / (chips * peak_flops * mfu), bytes_moved / (chips * bandwidth_bytes_per_s * mbu))
+
+
+def min_chips(m: ModelArrays, batch, context, hbm_bytes, bytes_per_param, bytes_per_kv, usable_fraction):
+    """Fewest chips whose HBM holds every weight and the KV cache at full context."""
+    need = weight_bytes_total(m, bytes_per_param) + kv_cache_bytes(m, batch, context, bytes_per_kv)
+    return np.ceil(need / (hbm_bytes * usable_fraction))
+
+
+def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flops, hbm_bandwidth_bytes_per_s,
+                    power_w, pue, price_per_chip_hour_usd, mfu=1.0, mbu=1.0, bytes_per_param=2.0,
+                    bytes_per_kv=2.0) -> dict[str, np.ndarray]:
+    """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens."""
+    roof = partial(roofline_s, chips=chips, peak_flops=peak_flops, mfu=mfu,
+                   bandwidth_bytes_per_s=hbm_bandwidth_bytes_per_s, mbu=mbu)
+    prefill_tokens = batch * prompt_len
+    prefill_flops = prefill_tokens * forward_flops_per_token(m, (prompt_len + 1) / 2)
+    prefill_bytes = weight_bytes_read(m, prefill_tokens, bytes_per_param) + kv_cache_bytes(
+        m, batch, prompt_len, bytes_per_kv)
+    prefill_s = roof(prefill_flops, prefill_bytes)
+    ctx = prompt_len + (gen_len + 1) / 2
+    flops_per_token = forward_flops_per_token(m, ctx)
+    weights_step = weight_bytes_read(m, batch, bytes_per_param)
+    kv_step = kv_cache_bytes(m, batch, ctx, bytes_per_kv)
+    step_flops, step_bytes = batch * flops_per_token, weights_step + kv_step
+    step_s = roof(step_flops, step_bytes)
+    decode_s = gen_len * step_s
+    facility_w = chips * power_w * pue
+    usd_per_s = chips * price_per_chip_hour_usd / S_PER_HOUR
+    generated = batch * gen_len
+    return {
+        "prefill_flops": prefill_flops,
+        "prefill_bytes": prefill_bytes,
+        "prefill_s": prefill_s,
+        "prefill_compute_bound": prefill_flops / (peak_flops * mfu) >= prefill_bytes / (hbm_bandwidth_bytes_per_s * mbu),
+        "prefill_tokens_per_s_per_chip": prefill_tokens / prefill_s / chips,
+        "decode_flops_per_token": flops_per_token,
+        "decode_weight_bytes_per_step": weights_step,
+        "decode_kv_bytes_per_step": kv_step,
+        "decode_step_s": step_s,
+        "decode_compute_bound": step_flops / (peak_flops * mfu) >= step_bytes / (hbm_bandwidth_bytes_per_s * mbu),
+        "decode_s": decode_s,
+        "request_latency_s": prefill_s + decode_s,
+        "experts_touched_per_moe_layer": experts_touched(m.n_experts, m.top_k, batch),
+        "decode_tokens_per_s_per_chip": batch / step_s / chips,
+        "joules_per_token": facility_w * step_s / batch,
+        "joules_per_token_with_prefill": facility_w * (prefill_s + decode_s) / generated,
+        "usd_per_million_tokens": usd_per_s * step_s / batch * 1e6,
+        "usd_per_million_tokens_with_prefill": usd_per_s * (prefill_s + decode_s) / generated * 1e6,
+    }
+
+
+# ---- the single-scenario view ------------------------------------------------------------------
+
+@dataclass
+class InferenceEstimate:
+    """One serving scenario: `values` (scalars by name), ranges of uncertain outputs, the ledger."""
+
+    values: dict
+    ledger: Ledger
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __getitem__(self, key: str):
+        return self.values[key]
+
+    def to_dict(self) -> dict:
+        return {**self.values, "ranges": {k: list(v) for k, v in self.ranges.items()},
+                "ledger": self.ledger.to_list()}
+
+
+def estimate_inference(
+    *,
+    model: ModelConfig | str,
+    chip: ChipProfile | str,
+    datacenter: DatacenterProfile | str = "glam-google-oklahoma",
+    batch: int = 32,
+    prompt_len: int = 1024,
+    gen_len: int = 256,
+    chips: int | None = None,
+    mfu: Uncertain = 1.0,
+    mfu_source: str = "glamsim default: ideal roofline (compute at the dense peak)",
+    mbu: Uncertain = 1.0,
+    mbu_source: str = "glamsim default: ideal roofline (HBM at full bandwidth)",
+    dtype: str | None = None,
+    bytes_per_param: float = 2.0,
+    bytes_per_kv: float = 2.0,
+    hbm_usable_fraction: float = 0.9,
+    power_w: Uncertain | None = None,
+    power_source: str = "user input --power-w",
+    tdp_fraction: float = 1.0,
+    pue: Uncertain | None = None,
+    pue_source: str = "user input --pue",
+    price_per_chip_hour: Uncertain | None = None,
+    price_source: str = "user input --price-per-chip-hour",
+    profiles_dirs: tuple = (),
+) -> InferenceEstimate:
+    """Serving cost of one model on one chip type; `chips` defaults to the fewest that hold it."""
+    cfg = model if isinstance(model, ModelConfig) else load_model(model)
+    chip = chip if isinstance(chip, ChipProfile) else load_chip(chip, profiles_dirs)
+    dc = datacenter if isinstance(datacenter, DatacenterProfile) else load_datacenter(datacenter, profiles_dirs)
+    for name, v in (("batch", batch), ("prompt_len", prompt_len), ("gen_len", gen_len)):
+        require(name, v, gt=0)
+    require("mfu", mfu, gt=0, le=1)
+    require("mbu", mbu, gt=0, le=1)
+    require("bytes_per_param", bytes_per_param, gt=0)
+    require("bytes_per_kv", bytes_per_kv, gt=0)
+    require("hbm_usable_fraction", hbm_usable_fraction, gt=0, le=1)
+    m = ModelArrays.of(cfg)
+    led = Ledger()
+    led.add("model", cfg.name, "", f"preset {cfg.name}")
+    for name, v in (("batch", batch), ("prompt_len", prompt_len), ("gen_len", gen_len)):
+        led.add(name, v, "sequences" if name == "batch" else "tokens", f"user input --{name.replace('_', '-')}")
+    led.add("bytes_per_param", bytes_per_param, "bytes", "glamsim default: bf16 weights" if bytes_per_param == 2 else "user input")
+    led.add("bytes_per_kv", bytes_per_kv, "bytes", "glamsim default: bf16 KV cache" if bytes_per_kv == 2 else "user input")
+    field_name = chip.peak_field(dtype)
+    peak = chip.spec(field_name)
+    led.add_profile("peak_flops", peak.value, "FLOP/s per chip (dense)", chip.origin, field_name, peak)
+    led.add_profile("hbm_gb", chip.hbm_gb.value, "GB per chip", chip.origin, "hbm_gb", chip.hbm_gb)
+    led.add_profile("hbm_bandwidth_gb_per_s", chip.hbm_bandwidth_gb_per_s.value, "GB/s per chip", chip.origin,
+                    "hbm_bandwidth_gb_per_s", chip.hbm_bandwidth_gb_per_s)
+    led.add("hbm_usable_fraction", hbm_usable_fraction, "fraction",
+            "glamsim default: headroom for activations and runtime" if hbm_usable_fraction == 0.9 else "user input")
+    need = int(min_chips(m, batch, prompt_len + gen_len, chip.hbm_gb.value * BYTES_PER_GB, bytes_per_param,
+                         bytes_per_kv, hbm_usable_fraction)[0])
+    if chips is None:
+        chips = need
+        led.add("chips", chips, "chips", "derived: fewest chips whose HBM holds every weight and the KV cache")
+    else:
+        require("chips", chips, gt=0)
+        if chips < need:
+            raise ConfigError(f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache on {chip.name}; "
+                              f"need at least {need}")
+        led.add("chips", chips, "chips", "user input --chips")
+    led.add("mfu", mfu, "fraction of dense peak", mfu_source)
+    led.add("mbu", mbu, "fraction of HBM bandwidth", mbu_source)
+    power = resolve_power(chip, led, power_w, power_source, tdp_fraction)
+    price = resolve_price(chip, led, price_per_chip_hour, price_source)
+    pue_v, _, _ = resolve_datacenter(dc, led, pue, pue_source, None, "")
+    core = partial(inference_costs, m, batch, prompt_len, gen_len, chips, peak.value,
+                   chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
+                   bytes_per_param=bytes_per_param, bytes_per_kv=bytes_per_kv)
+    uncertain = {"mfu": mfu, "mbu": mbu, "power_w": power, "pue": pue_v, "price_per_chip_hour_usd": price}
+    res = core(**{k: nominal(v) for k, v in uncertain.items()})
+    values = {"model": cfg.name, "chip": chip.name, "chips": chips, "min_chips": need,
+              "batch": batch, "prompt_len": prompt_len, "gen_len": gen_len,
+              "params_total": float(params(m)[0]), "params_active": float(params(m, active=True)[0]),
+              "weight_gb_total": float(weight_bytes_total(m, bytes_per_param)[0]) / BYTES_PER_GB,
+              "kv_cache_gb_full_context": float(kv_cache_bytes(m, batch, prompt_len + gen_len, bytes_per_kv)[0])
+              / BYTES_PER_GB}
+    values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
+    ranges = output_ranges(core, uncertain, RANGE_OUTPUTS) if any(map(is_uncertain, uncertain.values())) else {}
+    return InferenceEstimate(values=values, ledger=led, ranges=ranges)
