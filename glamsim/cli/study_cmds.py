@@ -1,3 +1,59 @@
-"""`glamsim` scaling-study commands (study)."""
+"""`glamsim study`: run a scripted scaling study (a built-in one or a spec YAML) into a folder."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from glamsim.cli.app import command, fail, print_json, print_table
+
+PREVIEW_ROWS = 20
+
+
+@command("study")
+def study(
+    spec: str = typer.Argument(None, help="study spec YAML file, or the name of a built-in study"),
+    out: Path = typer.Option(None, "--out", help="output folder (default: runs/studies/<study name>)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
+    list_: bool = typer.Option(False, "--list", help="list the built-in studies"),
+    json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Evaluate a study's sweep and write results.parquet/.csv, ledger.json and its figures (PNG, SVG)."""
+    from glamsim.studies.spec import builtin_studies, load_spec
+
+    if list_:
+        rows = []
+        for name in builtin_studies():
+            s = load_spec(name)
+            rows.append({"study": s.name, "title": s.title, "evaluates": "+".join(s.evaluate),
+                         "figures": len(s.figures), "reproduces": s.reproduces})
+        return print_json(rows) if json_out else print_table(rows, title="Built-in studies (glamsim study NAME)")
+    if spec is None:
+        raise fail("give a study spec (YAML file or built-in name) or --list")
+    from glamsim.studies.runner import run_study
+
+    s = load_spec(spec)
+    run = run_study(s, out or Path("runs") / "studies" / s.name, resume=resume, progress=not json_out, where=spec)
+    summary = {"study": s.name, "title": s.title, "out": str(run.out_dir), "n_scenarios": len(run.results),
+               "chunks_computed": run.chunks_computed, "chunks_resumed": run.chunks_resumed,
+               "files": [str(f) for f in run.files]}
+    if json_out:
+        return print_json({**summary, "preview": run.results.head(PREVIEW_ROWS).to_dict(orient="records")})
+    shown = _interesting_columns(run.results)
+    print_table(run.results[shown].head(PREVIEW_ROWS).to_dict(orient="records"),
+                title=f"{s.title}: {len(run.results)} scenarios"
+                      + (f" (first {PREVIEW_ROWS})" if len(run.results) > PREVIEW_ROWS else ""))
+    typer.echo(f"wrote {len(run.files)} files to {run.out_dir}/ "
+               f"({run.chunks_computed} chunks computed, {run.chunks_resumed} resumed)")
+
+
+def _interesting_columns(df) -> list[str]:
+    """Columns that vary across the rows, then the headline outputs: what the table is about."""
+    from glamsim.studies.scenario import Scenario
+
+    varying = [c for c in df.columns if c != "scenario" and df[c].nunique(dropna=False) > 1]
+    inputs = [c for c in varying if c in Scenario.model_fields or c in ("varied", "n_layers", "d_model",
+                                                                        "n_experts", "top_k")]
+    outputs = [c for c in varying if c not in inputs]
+    return (inputs + outputs)[:12] or ["model"]

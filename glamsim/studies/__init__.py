@@ -1,0 +1,1 @@
+"""Scripted scaling studies: YAML specs, vectorised sweeps, results, ledgers and figures."""

@@ -1,0 +1,30 @@
+"""One scenario of a study: the model, the hardware and how it is used (training and serving).
+
+Every field is a sweepable axis; names carry their units and follow `glamsim.cost`'s argument
+names.  Optional overrides (power, PUE, carbon intensity, price) default to the chip and
+datacenter profiles, resolved by the cost model's own rules (measured power, else TDP).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from glamsim.config import Frozen
+
+
+class Scenario(Frozen):
+    model: str = Field("glam-64b-64e", description="model preset name or ModelConfig YAML")
+    chip: str = "tpu-v4"
+    datacenter: str = "glam-google-oklahoma"
+    chips: PositiveInt = 1024
+    tokens: PositiveFloat = Field(600e9, description="training tokens")
+    seq_len: PositiveInt = Field(1024, description="training sequence length (tokens)")
+    mfu: float = Field(0.3, gt=0, le=1, description="model FLOPs utilisation (ignored where hours is given)")
+    hours: PositiveFloat | None = Field(None, description="known wall-clock training hours (instead of mfu)")
+    power_w: PositiveFloat | None = Field(None, description="power per chip; default: the chip profile's")
+    tdp_fraction: float = Field(1.0, gt=0, le=1, description="share of TDP drawn when only TDP is published")
+    pue: float | None = Field(None, ge=1, description="default: the datacenter profile's")
+    carbon_intensity_kg_per_kwh: float | None = Field(None, ge=0, description="default: the datacenter's (net)")
+    price_per_chip_hour_usd: float | None = Field(None, ge=0, description="default: the chip profile's")
+    batch_size: PositiveInt = Field(1, description="sequences decoded together")
+    context_len: PositiveInt = Field(1024, description="tokens in the KV cache when decoding")

@@ -1,0 +1,192 @@
+"""Study specs: a base scenario, sweep axes over its fields (and model fields), and figures.
+
+A spec is YAML checked by pydantic; every bad key or value is refused with one line naming the
+file, the key path and the value.  Axis values are lists, linear ranges
+(`{start, stop, num}` or `{start, stop, step}`) or log-spaced ranges (`{start, stop, num, log: true}`).
+Axes are combined as a grid (every combination), zipped (equal lengths, element-wise) or one at a
+time (each axis varied alone around the base, for sensitivity).  Optional `cases` (explicit
+scenarios) are crossed with the axes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal, Union
+
+import numpy as np
+from pydantic import Field, PositiveInt, ValidationError, field_validator, model_validator
+
+from glamsim.config import ConfigError, Frozen, ModelConfig, format_validation_error, read_yaml, validate_as
+from glamsim.studies.scenario import Scenario
+
+Scalar = Union[bool, int, float, str]
+MODEL_PREFIX = "model."
+# ModelConfig fields a sweep may change (names and provenance are not architecture).
+MODEL_FIELDS = tuple(f for f in ModelConfig.model_fields if f not in ("name", "description", "published"))
+
+
+class Span(Frozen):
+    """A numeric range: `num` points (linear or log-spaced) or a linear `step`, stop included."""
+
+    start: float
+    stop: float
+    num: PositiveInt | None = None
+    step: float | None = None
+    log: bool = False
+    integer: bool = Field(False, description="round to whole numbers (drop duplicates)")
+
+    @model_validator(mode="after")
+    def _check(self) -> Span:
+        if (self.num is None) == (self.step is None):
+            raise ValueError("give exactly one of num and step")
+        if self.step is not None and (self.log or self.step <= 0 or self.stop < self.start):
+            raise ValueError("step needs a linear range with step > 0 and stop >= start")
+        if self.log and (self.start <= 0 or self.stop <= 0):
+            raise ValueError(f"log range needs start and stop > 0, got {self.start}..{self.stop}")
+        return self
+
+    def values(self) -> np.ndarray:
+        if self.step is not None:
+            n = int(np.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+            v = self.start + self.step * np.arange(n)
+        elif self.log:
+            v = np.geomspace(self.start, self.stop, self.num)
+        else:
+            v = np.linspace(self.start, self.stop, self.num)
+        if self.integer:
+            v = np.unique(np.round(v)).astype(np.int64)
+        return v
+
+
+AxisValues = Union[list[Scalar], Span]
+
+
+class FigureSpec(Frozen):
+    """A figure the study writes (PNG and SVG) from its results table."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["sweep", "bars", "tornado", "experts_touched"] = "sweep"
+    x: str | None = None
+    y: str | list[str]
+    hue: str | None = None
+    baseline: str | None = Field(None, description="hue value drawn as the dense baseline")
+    logx: bool | None = None
+    logy: bool | None = None
+    title: str = ""
+    where: dict[str, Scalar] = Field(default_factory=dict, description="plot only rows with these values")
+
+    def columns(self) -> list[str]:
+        ys = [self.y] if isinstance(self.y, str) else list(self.y)
+        return [c for c in (self.x, self.hue, *ys, *self.where) if c]
+
+
+class StudySpec(Frozen):
+    """A scripted study: what to evaluate, over which scenarios, and which figures to draw."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str
+    description: str = ""
+    reproduces: str = Field("", description="the GLaM result it reproduces or extends, with its source")
+    evaluate: list[Literal["training", "inference"]] = Field(default_factory=lambda: ["training"], min_length=1)
+    base: Scenario = Field(default_factory=Scenario)
+    cases: list[dict[str, Scalar]] = Field(default_factory=list)
+    axes: dict[str, AxisValues] = Field(default_factory=dict)
+    combine: Literal["grid", "zip", "one_at_a_time"] = "grid"
+    chunk_size: PositiveInt = 25_000
+    figures: list[FigureSpec] = Field(default_factory=list)
+
+    @field_validator("axes")
+    @classmethod
+    def _axes_known(cls, axes: dict) -> dict:
+        for key, vals in axes.items():
+            field = key.removeprefix(MODEL_PREFIX)
+            known = MODEL_FIELDS if key.startswith(MODEL_PREFIX) else Scenario.model_fields
+            if field not in known:
+                raise ValueError(f"unknown axis {key!r}; scenario fields: {', '.join(Scenario.model_fields)}; "
+                                 f"model fields as 'model.<field>'")
+            if isinstance(vals, list) and not vals:
+                raise ValueError(f"axis {key!r} has no values")
+        return axes
+
+    @model_validator(mode="after")
+    def _check(self) -> StudySpec:
+        if self.combine == "zip":
+            lengths = {k: len(axis_values(v)) for k, v in self.axes.items()}
+            if len(set(lengths.values())) > 1:
+                raise ValueError(f"combine=zip needs axes of equal length, got {lengths}")
+        for i, fig in enumerate(self.figures):
+            if fig.kind == "tornado" and self.combine != "one_at_a_time":
+                raise ValueError(f"figures[{i}]: a tornado needs combine=one_at_a_time, got {self.combine}")
+            if fig.kind != "tornado" and not fig.x:
+                raise ValueError(f"figures[{i}].x: a {fig.kind} figure needs x")
+        names = [f.name for f in self.figures]
+        if len(set(names)) < len(names):
+            raise ValueError(f"figure names repeat: {names}")
+        return self
+
+    def digest(self) -> str:
+        """A hash of the spec's content: a resumed run must match the run it continues."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def axis_values(v: AxisValues) -> list | np.ndarray:
+    return v.values() if isinstance(v, Span) else list(v)
+
+
+def _check_values(spec: StudySpec, where: str) -> None:
+    """Each case and each axis value must be a valid value of its field (one line otherwise)."""
+    base = spec.base.model_dump()
+    for i, case in enumerate(spec.cases):
+        unknown = set(case) - set(Scenario.model_fields)
+        if unknown:
+            raise ConfigError(f"{where}: cases[{i}]: unknown key '{sorted(unknown)[0]}'; "
+                              f"scenario fields: {', '.join(Scenario.model_fields)}")
+        _validate_scenario({**base, **case}, f"{where}: cases[{i}]")
+    for key, vals in spec.axes.items():
+        if key.startswith(MODEL_PREFIX):
+            continue  # checked per architecture when the sweep is expanded (fields interact)
+        # a range is checked at its ends: every field constraint is an interval
+        vals = axis_values(vals)
+        probe = [vals[0], vals[-1]] if isinstance(vals, np.ndarray) else vals
+        for i, v in enumerate(probe):
+            v = v.item() if hasattr(v, "item") else v
+            _validate_scenario({**base, key: v}, f"{where}: axes.{key}[{i if isinstance(vals, list) else ('start', 'stop')[i]}]")
+
+
+def _validate_scenario(data: dict, where: str) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, where)) from None
+
+
+def parse_spec(data, where: str) -> StudySpec:
+    """Validate plain data as a StudySpec, with one-line errors naming the key."""
+    spec = validate_as(StudySpec, data, where)
+    _check_values(spec, where)
+    return spec
+
+
+def builtin_dir() -> Path:
+    from glamsim.config import data_dir
+
+    return data_dir("studies")
+
+
+def builtin_studies() -> dict[str, Path]:
+    """The built-in study specs shipped in `studies/`, by name (file stem)."""
+    return {p.stem: p for p in sorted(builtin_dir().glob("*.yaml"))}
+
+
+def load_spec(name_or_path: str | Path) -> StudySpec:
+    """A built-in study by name, or a spec YAML file by path."""
+    s = str(name_or_path)
+    builtins = builtin_studies()
+    if not (s.endswith((".yaml", ".yml")) or Path(s).is_file()):
+        if s not in builtins:
+            raise ConfigError(f"study={s!r}: no such file or built-in study; built-in: {', '.join(builtins)}")
+        s = str(builtins[s])
+    return parse_spec(read_yaml(s), s)
