@@ -84,7 +84,11 @@ def fmt(v) -> str:
         return "-"
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
+    if not math.isfinite(v):
+        return "-"
     a = abs(v)
+    if a >= 1e18:
+        return f"{v:.4g}"
     for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if a >= scale:
             return f"{v / scale:.4g}{unit}"

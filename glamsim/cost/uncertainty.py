@@ -65,7 +65,7 @@ def output_ranges(fn: Callable[..., dict], inputs: Mapping[str, Uncertain],
     for j, k in enumerate(names):
         kw[k] = np.asarray(triple(inputs[k]))[corners[:, j]]
     res = fn(**kw)
-    return {o: (float(np.nanmin(res[o])), float(np.nanmax(res[o]))) for o in outputs}
+    return {o: (float(np.min(res[o])), float(np.max(res[o]))) for o in outputs}  # NaN if unknown
 
 
 def tornado(fn: Callable[..., dict], inputs: Mapping[str, Uncertain], outputs: list[str]) -> list[dict]:
