@@ -1,0 +1,171 @@
+"""The GShard/GLaM Mixture-of-Experts feed-forward layer.
+
+Tokens are split into routing groups of `router_group_size` (or the largest divisor of the token
+count below it).  A float32 softmax router picks the top-k experts per token, the k gates are
+renormalised (k > 1), and each expert takes at most C = ceil(capacity_factor x group / experts)
+tokens per group: all first choices are served before any second choice, in token order; the
+overflow is dropped (its expert output is zero, so the token passes through the residual).
+
+Two dispatch implementations with identical semantics:
+- "scatter" (default): tokens are scattered into `[groups, experts, capacity, d_model]` buffers
+  and gathered back (about the useful FLOPs);
+- "einsum": GShard's one-hot dispatch/combine tensors `[groups, group, experts, capacity]`
+  (extra FLOPs growing with the square of the group size).
+
+The dispatched tensor `dispatched` is produced in one place (`MoE.__call__`) and passed through
+`constrain` (identity by default) so a sharding constraint can be put on it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from glamsim.config import ModelConfig
+from glamsim.model.layers import ACTIVATIONS, KERNEL_INIT
+
+DISPATCHES = ("scatter", "einsum")
+
+
+def group_size_for(n_tokens: int, target: int) -> int:
+    """The routing group size: `target`, or the largest divisor of n_tokens not above it."""
+    g = min(target, n_tokens)
+    while n_tokens % g:
+        g -= 1
+    return g
+
+
+class Routing(NamedTuple):
+    """The routing decision of one MoE layer, per group g, token s and choice k."""
+
+    expert: jax.Array  # [G, S, K] int32, chosen expert
+    gate: jax.Array  # [G, S, K] float32, renormalised gate (0 where dropped)
+    slot: jax.Array  # [G, S, K] int32, position in the expert's buffer
+    keep: jax.Array  # [G, S, K] bool, False when over capacity
+    probs: jax.Array  # [G, S, E] float32, router softmax
+
+
+def route(logits, top_k: int, capacity: int) -> Routing:
+    """Top-k routing with GShard's capacity rule (first choices before second choices)."""
+    probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+    gate, expert = jax.lax.top_k(probs, top_k)
+    if top_k > 1:
+        gate = gate / jnp.sum(gate, axis=-1, keepdims=True)
+    n_groups, size, n_experts = probs.shape
+    onehot = jax.nn.one_hot(expert, n_experts, dtype=jnp.int32)  # [G, S, K, E]
+    by_choice = onehot.transpose(0, 2, 1, 3).reshape(n_groups, top_k * size, n_experts)
+    position = jnp.cumsum(by_choice, axis=1) - 1  # choice-major order: all first choices first
+    slot = jnp.sum(position * by_choice, axis=-1).reshape(n_groups, top_k, size).transpose(0, 2, 1)
+    keep = slot < capacity
+    return Routing(expert, jnp.where(keep, gate, 0.0), slot, keep, probs)
+
+
+def load_balancing_loss(r: Routing):
+    """GShard's auxiliary loss: E x sum_e (mean router prob_e) x (fraction of first choices to e),
+    averaged over groups; 1.0 for perfectly uniform routing."""
+    n_experts = r.probs.shape[-1]
+    density = jnp.mean(jax.nn.one_hot(r.expert[..., 0], n_experts), axis=1)  # [G, E]
+    density_proxy = jnp.mean(r.probs, axis=1)
+    return jnp.mean(jnp.sum(density * density_proxy, axis=-1)) * n_experts
+
+
+def routing_stats(r: Routing) -> dict:
+    """Dropped fraction of token-expert assignments, per-expert load (fraction of assignments
+    before capacity), and max/mean load."""
+    n_experts = r.probs.shape[-1]
+    load = jnp.mean(jnp.sum(jax.nn.one_hot(r.expert, n_experts), axis=2), axis=(0, 1)) / r.expert.shape[-1]
+    return {
+        "aux_loss": load_balancing_loss(r),
+        "dropped_fraction": 1.0 - jnp.mean(r.keep.astype(jnp.float32)),
+        "expert_load": load,
+        "max_mean_load": jnp.max(load) / jnp.mean(load),
+    }
+
+
+def identity(x):
+    return x
+
+
+class MoE(nnx.Module):
+    """Router + experts (+ shared experts). Returns (output, routing statistics)."""
+
+    def __init__(self, cfg: ModelConfig, *, dispatch: str = "scatter", dtype=jnp.float32,
+                 rngs: nnx.Rngs, constrain: Callable = identity):
+        if dispatch not in DISPATCHES:
+            raise ValueError(f"dispatch={dispatch!r}: expected one of {DISPATCHES}")
+        self.cfg, self.dispatch, self.dtype, self.constrain = cfg, dispatch, dtype, constrain
+        self.act = ACTIVATIONS[cfg.activation]
+        self.router = nnx.Param(KERNEL_INIT(rngs.params(), (cfg.d_model, cfg.n_experts), jnp.float32))
+        self.experts = ExpertWeights(cfg, cfg.n_experts, rngs)
+        self.shared = ExpertWeights(cfg, cfg.n_shared_experts, rngs) if cfg.n_shared_experts else None
+
+    def __call__(self, x):
+        cfg = self.cfg
+        b, s, d = x.shape
+        size = group_size_for(b * s, cfg.router_group_size)
+        capacity = cfg.expert_capacity(size)
+        tokens = x.reshape(-1, size, d)  # [G, S, D]
+        with jax.named_scope("router"):
+            logits = tokens.astype(jnp.float32) @ self.router[...]
+            r = route(logits, cfg.top_k, capacity)
+        with jax.named_scope("dispatch"):
+            if self.dispatch == "einsum":
+                mask = (jax.nn.one_hot(r.expert, cfg.n_experts, dtype=x.dtype)[..., None]
+                        * jax.nn.one_hot(jnp.where(r.keep, r.slot, capacity), capacity, dtype=x.dtype)[..., None, :])
+                dispatch_mask = jnp.sum(mask, axis=2)  # [G, S, E, C]
+                dispatched = jnp.einsum("gsec,gsd->gecd", dispatch_mask, tokens)
+            else:
+                g_idx = jnp.arange(tokens.shape[0])[:, None, None]
+                slot = jnp.where(r.keep, r.slot, capacity)  # out of range: dropped by the scatter
+                src = jnp.broadcast_to(tokens[:, :, None, :], (*r.expert.shape, d))
+                dispatched = jnp.zeros((tokens.shape[0], cfg.n_experts, capacity, d), x.dtype)
+                dispatched = dispatched.at[g_idx, r.expert, slot].add(src, mode="drop")
+            dispatched = self.constrain(dispatched)  # [groups, experts, capacity, d_model]
+        with jax.named_scope("experts"):
+            expert_out = self.constrain(self.experts(dispatched, self.act))
+        with jax.named_scope("combine"):
+            gate = r.gate.astype(x.dtype)
+            if self.dispatch == "einsum":
+                combine = jnp.sum(mask * gate[..., None, None], axis=2)
+                out = jnp.einsum("gsec,gecd->gsd", combine, expert_out)
+            else:
+                picked = expert_out.at[g_idx, r.expert, slot].get(mode="fill", fill_value=0)
+                out = jnp.sum(picked * gate[..., None], axis=2)
+        out = out.reshape(b, s, d)
+        if self.shared is not None:
+            with jax.named_scope("shared_experts"):
+                flat = x.reshape(1, 1, b * s, d)
+                out = out + jnp.sum(self.shared(jnp.broadcast_to(flat, (1, self.shared.n, b * s, d)), self.act),
+                                    axis=1).reshape(b, s, d)
+        return out, routing_stats(r)
+
+
+class ExpertWeights(nnx.Module):
+    """n stacked expert FFNs applied to per-expert buffers [G, n, C, d_model]."""
+
+    def __init__(self, cfg: ModelConfig, n: int, rngs: nnx.Rngs):
+        d, f = cfg.d_model, cfg.expert_ff
+        self.n, self.gated, self.use_bias = n, cfg.expert_gated, cfg.use_bias
+        init = nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=-2, out_axis=-1,
+                                                 batch_axis=(0,))
+        self.wi_0 = nnx.Param(init(rngs.params(), (n, d, f), jnp.float32))
+        self.wi_1 = nnx.Param(init(rngs.params(), (n, d, f), jnp.float32)) if cfg.expert_gated else None
+        self.wo = nnx.Param(init(rngs.params(), (n, f, d), jnp.float32))
+        if cfg.use_bias:
+            self.bi_0 = nnx.Param(jnp.zeros((n, f), jnp.float32))
+            self.bi_1 = nnx.Param(jnp.zeros((n, f), jnp.float32)) if cfg.expert_gated else None
+            self.bo = nnx.Param(jnp.zeros((n, d), jnp.float32))
+
+    def _in(self, x, w, b):
+        h = jnp.einsum("gecd,edf->gecf", x, w[...].astype(x.dtype))
+        return h + b[...][None, :, None, :].astype(x.dtype) if self.use_bias else h
+
+    def __call__(self, x, act):
+        h = act(self._in(x, self.wi_0, self.bi_0 if self.use_bias else None))
+        if self.gated:
+            h = h * self._in(x, self.wi_1, self.bi_1 if self.use_bias else None)
+        out = jnp.einsum("gecf,efd->gecd", h, self.wo[...].astype(x.dtype))
+        return out + self.bo[...][None, :, None, :].astype(x.dtype) if self.use_bias else out

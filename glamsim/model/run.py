@@ -1,0 +1,145 @@
+"""The training loop behind `glamsim train`: batches, jitted steps, evaluation, metric logs and
+checkpoints, with exact resumption (the batch of step t depends only on the seed and t)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from glamsim.config import ConfigError, ModelConfig
+from glamsim.model import checkpoint
+from glamsim.model.data import Corpus, check_length, eval_batches, train_batch
+from glamsim.model.train import TRAJECTORY_FIELDS, TrainConfig, TrainState, eval_loss, init_state, train_step
+
+LOG_COLUMNS = ("step", "loss", "ce", "aux_loss", "z_loss", "dropped_fraction", "max_mean_load", "grad_norm",
+               "skipped", "tokens_per_s", "val_loss", "val_bpb")
+
+
+class MetricsLog:
+    """Rows of metrics appended to a CSV (by suffix) or JSONL file; on resume, rows after the
+    restored step are dropped first so the log reads like one uninterrupted run."""
+
+    def __init__(self, path: str | Path | None, keep_until: int):
+        self.path = Path(path) if path else None
+        self.csv = bool(self.path) and self.path.suffix.lower() == ".csv"
+        if self.path is None:
+            return
+        rows = self._read() if keep_until > 0 and self.path.exists() else []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("w", newline="") as f:
+            if self.csv:
+                csv.DictWriter(f, LOG_COLUMNS).writeheader()
+        for row in rows:
+            if int(float(row["step"])) <= keep_until:
+                self.write(row)
+
+    def _read(self) -> list[dict]:
+        with self.path.open(newline="") as f:
+            if self.csv:
+                return list(csv.DictReader(f))
+            return [json.loads(line) for line in f if line.strip()]
+
+    def write(self, row: dict) -> None:
+        if self.path is None:
+            return
+        with self.path.open("a", newline="") as f:
+            if self.csv:
+                csv.DictWriter(f, LOG_COLUMNS).writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+            else:
+                f.write(json.dumps(row) + "\n")
+
+
+def run_record(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus) -> dict:
+    """What a checkpoint records about its run (enough to rebuild the model and check a resume)."""
+    return {"model": cfg.model_dump(mode="json", exclude_none=True), "train": train_cfg.model_dump(mode="json"),
+            "corpus": corpus.source}
+
+
+def _check_resume(directory, record: dict, cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    if record["model"] != cfg.model_dump(mode="json", exclude_none=True):
+        raise ConfigError(f"checkpoint={str(directory)!r}: holds model {record['model'].get('name')!r}, "
+                          f"not this {cfg.name!r} configuration")
+    for field in TRAJECTORY_FIELDS:
+        saved, now = record["train"].get(field), getattr(train_cfg, field)
+        if saved != now:
+            raise ConfigError(f"{field}={now!r}: the checkpoint was trained with {field}={saved!r}")
+
+
+def start_state(cfg: ModelConfig, train_cfg: TrainConfig, checkpoint_dir, resume: bool) -> TrainState:
+    """A fresh state, or the checkpointed one when resuming (checked against this run's settings)."""
+    state = init_state(cfg, train_cfg.seed, train_cfg)
+    if resume and not checkpoint_dir:
+        raise ConfigError("resume: needs --checkpoint-dir")
+    if not checkpoint_dir:
+        return state
+    existing = checkpoint.latest_step(checkpoint_dir)
+    if not resume:
+        if existing is not None:
+            raise ConfigError(f"checkpoint-dir={str(checkpoint_dir)!r}: already holds a run (step {existing}); "
+                              "pass --resume to continue it or choose another folder")
+        return state
+    _check_resume(checkpoint_dir, checkpoint.read_record(checkpoint_dir), cfg, train_cfg)
+    arrays = checkpoint.restore(checkpoint_dir, state.arrays())
+    return state.replace(**arrays)
+
+
+def evaluate(eval_fn, state: TrainState, batches: list[dict]) -> float:
+    """Mean validation cross-entropy in nats per byte."""
+    return float(np.mean([float(eval_fn(state.graphdef, state.params, b)) for b in batches]))
+
+
+def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoint_dir=None, resume: bool = False,
+          log_path=None, progress: bool = True) -> dict:
+    """Train to `train_cfg.steps` total steps; returns a summary (losses, bits per byte, speed)."""
+    seq, batch = train_cfg.context(cfg), train_cfg.batch_size
+    check_length(corpus.train, seq, "train")
+    check_length(corpus.validation, seq, "validation")
+    state = start_state(cfg, train_cfg, checkpoint_dir, resume)
+    start = int(state.step)
+    if start >= train_cfg.steps:
+        raise ConfigError(f"steps={train_cfg.steps}: the checkpoint is already at step {start}")
+    record = run_record(cfg, train_cfg, corpus)
+    log = MetricsLog(log_path, keep_until=start)
+    step_fn = jax.jit(train_step, static_argnums=0)
+    eval_fn = jax.jit(eval_loss, static_argnums=0)
+    val = eval_batches(corpus, train_cfg.eval_batches, batch, seq)
+    first_val = None
+    if start == 0:
+        first_val = evaluate(eval_fn, state, val)
+        log.write({"step": 0, "val_loss": first_val, "val_bpb": first_val / math.log(2)})
+    speeds, row, t_begin = [], {}, time.perf_counter()
+    bar = tqdm(total=train_cfg.steps, initial=start, disable=not progress, desc=cfg.name, unit="step")
+    for step in range(start, train_cfg.steps):
+        t0 = time.perf_counter()
+        state, metrics = step_fn(state.graphdef, state, train_batch(corpus, step, batch, seq, train_cfg.seed))
+        metrics = {k: v.item() for k, v in jax.device_get(metrics).items()}
+        dt = time.perf_counter() - t0
+        speeds.append(batch * seq / dt)
+        done = step + 1
+        row = {"step": done, **metrics, "tokens_per_s": speeds[-1]}
+        if done % train_cfg.eval_every == 0 or done == train_cfg.steps:
+            row["val_loss"] = evaluate(eval_fn, state, val)
+            row["val_bpb"] = row["val_loss"] / math.log(2)
+        log.write(row)
+        every = train_cfg.checkpoint_every
+        if checkpoint_dir and ((every and done % every == 0) or done == train_cfg.steps):
+            checkpoint.save(checkpoint_dir, done, state.arrays(), record)
+        bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok_s=f"{speeds[-1]:.0f}",
+                        drop=f"{metrics.get('dropped_fraction', 0.0):.3f}")
+        bar.update(1)
+    bar.close()
+    return {
+        "model": cfg.name, "steps": train_cfg.steps, "resumed_from": start, "batch": batch, "seq_len": seq,
+        "corpus": corpus.source, "train_bytes": int(corpus.train.size), "val_bytes": int(corpus.validation.size),
+        "loss": row["loss"], "val_loss_start": first_val, "val_loss": row["val_loss"],
+        "val_bpb_start": None if first_val is None else first_val / math.log(2), "val_bpb": row["val_bpb"],
+        "tokens_per_s": statistics.median(speeds[1:] or speeds), "wall_s": time.perf_counter() - t_begin,
+    }
