@@ -21,7 +21,7 @@ import numpy as np
 from glamsim.accounting import ModelArrays, expert_params, forward_flops_per_token, params
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.cost.ledger import Ledger
-from glamsim.cost.training import S_PER_HOUR, resolve_datacenter, resolve_power, resolve_price
+from glamsim.cost.training import S_PER_HOUR, broadcast_outputs, resolve_datacenter, resolve_power, resolve_price
 from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 
@@ -85,7 +85,7 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
     facility_w = chips * power_w * pue
     usd_per_s = chips * price_per_chip_hour_usd / S_PER_HOUR
     generated = batch * gen_len
-    return {
+    return broadcast_outputs({
         "prefill_flops": prefill_flops,
         "prefill_bytes": prefill_bytes,
         "prefill_s": prefill_s,
@@ -104,7 +104,7 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
         "joules_per_token_with_prefill": facility_w * (prefill_s + decode_s) / generated,
         "usd_per_million_tokens": usd_per_s * step_s / batch * 1e6,
         "usd_per_million_tokens_with_prefill": usd_per_s * (prefill_s + decode_s) / generated * 1e6,
-    }
+    }, mfu, mbu)
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -205,5 +205,6 @@ def estimate_inference(
               "kv_cache_gb_full_context": float(kv_cache_bytes(m, batch, prompt_len + gen_len, bytes_per_kv)[0])
               / BYTES_PER_GB}
     values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
+    values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
     ranges = output_ranges(core, uncertain, RANGE_OUTPUTS) if any(map(is_uncertain, uncertain.values())) else {}
     return InferenceEstimate(values=values, ledger=led, ranges=ranges)

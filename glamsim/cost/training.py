@@ -59,17 +59,24 @@ def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensit
         chip_hours = chips * np.asarray(hours, dtype=np.float64)
         mfu = implied_mfu(flops_total, chip_hours, peak_flops)
     e = energy_mwh(chip_hours, power_w, pue)
-    return {
-        "flops_total": flops_total * np.ones_like(e),
+    return broadcast_outputs({
+        "flops_total": flops_total,
         "chip_hours": chip_hours,
-        "train_hours": hours * np.ones_like(e),
-        "train_days": hours / H_PER_DAY * np.ones_like(e),
-        "mfu": mfu * np.ones_like(e),
+        "train_hours": hours,
+        "train_days": hours / H_PER_DAY,
+        "mfu": mfu,
         "energy_mwh": e,
         "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
         "co2e_gross_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
         "cost_usd": chip_hours * price_per_chip_hour_usd,
-    }
+    }, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
+        carbon_intensity_gross_kg_per_kwh)
+
+
+def broadcast_outputs(outputs: dict, *inputs) -> dict[str, np.ndarray]:
+    """Every output at the broadcast shape of all outputs and inputs (one row per scenario)."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (*outputs.values(), *inputs)))
+    return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for k, v in outputs.items()}
 
 
 # ---- resolving profile figures and user overrides, with provenance ------------------------------

@@ -1,0 +1,107 @@
+"""Training cost formulas against hand arithmetic, vectorisation, provenance and bad inputs."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from glamsim.accounting import ModelArrays, train_flops_per_token
+from glamsim.config import ConfigError, load_model
+from glamsim.cost.training import DEFAULT_MFU, estimate_training, training_costs
+
+
+def test_core_against_hand_arithmetic():
+    # 1e21 FLOPs at 50% of 1e14 FLOP/s: 2e7 chip-seconds = 5555.6 chip-hours; on 10 chips 555.6 h
+    r = training_costs(1e21, 10, 1e14, power_w=300, pue=1.2, carbon_intensity_kg_per_kwh=0.5,
+                       price_per_chip_hour_usd=2.0, mfu=0.5)
+    chip_h = 1e21 / 5e13 / 3600
+    assert r["chip_hours"] == pytest.approx(chip_h)
+    assert r["train_days"] == pytest.approx(chip_h / 10 / 24)
+    assert r["energy_mwh"] == pytest.approx(chip_h * 300 * 1.2 / 1e6)   # chip-h x W x PUE
+    assert r["co2e_t"] == pytest.approx(chip_h * 300 * 1.2 / 1e6 * 0.5)  # MWh x kg/kWh = t
+    assert r["cost_usd"] == pytest.approx(chip_h * 2.0)
+
+
+def test_hours_give_the_implied_mfu_and_round_trip():
+    by_mfu = training_costs(3e22, 64, 2.75e14, 326, 1.11, 0.1, 3.0, mfu=0.37)
+    by_hours = training_costs(3e22, 64, 2.75e14, 326, 1.11, 0.1, 3.0, hours=by_mfu["train_hours"])
+    assert by_hours["mfu"] == pytest.approx(0.37)
+    assert by_hours["energy_mwh"] == pytest.approx(by_mfu["energy_mwh"])
+
+
+def test_core_broadcasts_like_scalar_calls():
+    mfu = np.array([0.2, 0.4, 0.6])[:, None]
+    chips = np.array([128, 256, 512, 1024])[None, :]
+    r = training_costs(1e23, chips, 2.75e14, 326, 1.11, 0.0882, 3.22, mfu=mfu)
+    assert r["energy_mwh"].shape == (3, 4)
+    one = training_costs(1e23, 512, 2.75e14, 326, 1.11, 0.0882, 3.22, mfu=0.4)
+    assert r["train_days"][1, 2] == pytest.approx(float(one["train_days"]))
+    assert r["energy_mwh"][1, 2] == pytest.approx(float(one["energy_mwh"]))
+    # energy does not depend on the chip count at fixed MFU; time does (1/chips)
+    assert np.allclose(r["energy_mwh"][:, 0], r["energy_mwh"][:, 3])
+    assert r["train_days"][0, 0] == pytest.approx(8 * r["train_days"][0, 3])
+
+
+def test_estimate_uses_accounting_flops_and_names_every_source():
+    cfg = load_model("glam-tiny")
+    e = estimate_training(model=cfg, tokens=1e9, chip="tpu-v4", chips=8, mfu=0.4)
+    expect = float(train_flops_per_token(ModelArrays.of(cfg), cfg.max_seq_len)[0]) * 1e9
+    assert e.flops_total == pytest.approx(expect)
+    assert e.chip_hours == pytest.approx(expect / (275e12 * 0.4) / 3600)
+    assert e.energy_mwh == pytest.approx(e.chip_hours * 326 * 1.11 / 1e6)
+    assert e.cost_usd == pytest.approx(e.chip_hours * 3.22)
+    led = e.ledger
+    assert "tpu-v4.yaml: measured_system_power_w" in led["power_w"].source
+    assert "Du et al. 2022" in led["power_w"].source
+    assert "tpu-v4.yaml: peak_flops_bf16" in led["peak_flops"].source
+    assert led["mfu"].source == "user input --mfu" and "bf16" in led["mfu"].unit
+    assert "preset glam-tiny" in led["flops_total"].source
+    d = e.to_dict()
+    for key in ("flops_total", "chip_hours", "train_days", "energy_mwh", "co2e_t", "cost_usd", "ledger"):
+        assert key in d
+
+
+def test_measured_inputs_and_overrides_carry_their_sources():
+    e = estimate_training(train_flops=1e22, train_flops_source="measured on cpu, 2026-11-28", chip="v100",
+                          chips=100, mfu=0.25, mfu_source="measured on cpu, 2026-11-28", hw_flops_ratio=1.2,
+                          hw_flops_ratio_source="measured: XLA / model FLOPs", datacenter="gpt3-microsoft",
+                          pue=1.5, price_per_chip_hour=1.0)
+    assert e.hfu == pytest.approx(0.3)
+    assert e.ledger["mfu"].source.startswith("measured") and e.ledger["pue"].source == "user input --pue"
+    assert e.energy_mwh == pytest.approx(1e22 / (125e12 * 0.25) / 3600 * 330 * 1.5 / 1e6)  # V100: fp16 peak
+    assert e.co2e_gross_t == pytest.approx(e.energy_mwh * 0.429)
+    with pytest.raises(ConfigError, match="hw_flops_ratio"):
+        estimate_training(train_flops=1e22, chip="v100", chips=100, mfu=0.9, hw_flops_ratio=1.2)
+
+
+def test_power_falls_back_to_tdp_then_to_missing():
+    e = estimate_training(train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4, tdp_fraction=0.8)
+    assert "tdp_w" in e.ledger["power_w"].source and e.ledger["power_w"].value == pytest.approx(560)
+    e = estimate_training(train_flops=1e22, chip="tpu-v5e", chips=8, mfu=0.4)
+    assert np.isnan(e.energy_mwh) and "missing" in e.ledger["power_w"].source
+    assert e.cost_usd == pytest.approx(e.chip_hours * 1.20)
+
+
+def test_default_mfu_is_stated():
+    e = estimate_training(train_flops=1e22, chip="tpu-v4", chips=8)
+    assert e.mfu == DEFAULT_MFU and "default" in e.ledger["mfu"].source
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(chips=0), "chips"), (dict(chips=-3), "chips"), (dict(tokens=-5), "tokens"), (dict(tokens=0), "tokens"),
+    (dict(mfu=1.5), "mfu"), (dict(mfu=0.0), "mfu"), (dict(mfu=(0.1, 0.5, 1.2)), "mfu"),
+    (dict(hours=10), "mfu"), (dict(pue=0.8), "pue"), (dict(power_w=-1), "power_w"),
+    (dict(chip="tpu-v99"), "chip"), (dict(dtype="fp8"), "dtype"),
+])
+def test_bad_inputs_raise_one_line(kw, field):
+    args = dict(model="glam-tiny", tokens=1e9, chip="tpu-v4", chips=8, mfu=0.4) | kw
+    with pytest.raises(ConfigError) as err:
+        estimate_training(**args)
+    assert str(err.value).startswith(field) and "\n" not in str(err.value)
+
+
+def test_import_cost_leaves_jax_out():
+    code = "import sys, glamsim.cost, glamsim.cost.reproduce, glamsim.cost.compare; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -1,0 +1,86 @@
+"""Chip and datacenter profiles: the built-in set, dense peaks, user folders, one-line refusals."""
+
+import pytest
+
+from glamsim.config import ConfigError
+from glamsim.profiles import load_chip, load_datacenter, registry
+
+CHIPS = ["tpu-v3", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "v100", "a100-40gb", "a100-80gb",
+         "h100-sxm", "h200", "b200", "mi300x"]
+
+GOOD_CHIP = """name: my-chip
+vendor: Me
+peak_flops_bf16: {value: 1.0e+14, source: my datasheet, date: "2025"}
+hbm_gb: {value: 16, source: my datasheet, date: "2025"}
+hbm_bandwidth_gb_per_s: {value: 800, source: my datasheet, date: "2025"}
+tdp_w: {value: 200, source: my datasheet, date: "2025"}
+"""
+
+
+def test_builtin_chips_and_datacenters_load_with_sources():
+    chips = registry("chips")
+    assert set(CHIPS) <= set(chips)
+    for c in chips.values():
+        peak = c.spec(c.peak_field())
+        assert peak.value > 0 and peak.source and peak.date
+        assert c.hbm_gb.source and c.hbm_bandwidth_gb_per_s.date
+    dcs = registry("datacenters")
+    assert {"glam-google-oklahoma", "gpt3-microsoft", "us-average", "low-carbon-grid"} <= set(dcs)
+
+
+def test_published_figures_in_profiles():
+    # the GLaM and GPT-3 inputs (Du et al. 2022 Sec. 6; Patterson et al. 2021 Table 4)
+    assert load_chip("tpu-v4").measured_system_power_w.value == 326
+    assert load_chip("v100").measured_system_power_w.value == 330
+    assert load_datacenter("glam-google-oklahoma").pue.value == 1.11
+    gpt3 = load_datacenter("gpt3-microsoft")
+    assert (gpt3.pue.value, gpt3.carbon_intensity_net_kg_per_kwh.value) == (1.10, 0.429)
+    # the GLaM net intensity is derived from the paper's 40.2 t / 456 MWh
+    assert load_datacenter("glam-google-oklahoma").carbon_intensity_net_kg_per_kwh.value == pytest.approx(40.2 / 456, rel=1e-3)
+
+
+def test_peaks_are_dense_not_sparsity_figures():
+    assert load_chip("h100-sxm").peak_flops_bf16.value == 989e12  # 1,979 is the sparsity figure
+    assert load_chip("a100-80gb").peak_flops_bf16.value == 312e12  # 624 with sparsity
+    assert load_chip("tpu-v4").peak_flops_bf16.value == 275e12
+    v100 = load_chip("v100")  # no bf16: MFU refers to the fp16 tensor-core peak
+    assert v100.peak_field() == "peak_flops_fp16" and v100.peak_flops_fp16.value == 125e12
+    with pytest.raises(ConfigError, match="dtype='bf16'.*v100"):
+        v100.peak_field("bf16")
+
+
+def test_user_folder_adds_and_overrides(tmp_path):
+    (tmp_path / "chips").mkdir()
+    (tmp_path / "chips" / "mine.yaml").write_text(GOOD_CHIP)
+    (tmp_path / "chips" / "v4.yaml").write_text(GOOD_CHIP.replace("my-chip", "tpu-v4").replace("200", "111"))
+    chip = load_chip("my-chip", extra_dirs=[tmp_path])
+    assert chip.tdp_w.value == 200 and chip.origin == "mine.yaml"
+    assert load_chip("tpu-v4", extra_dirs=[tmp_path]).tdp_w.value == 111
+    assert load_chip("tpu-v4").tdp_w.value == 192  # built-in untouched
+    assert load_chip(tmp_path / "chips" / "mine.yaml").name == "my-chip"
+    with pytest.raises(ConfigError, match="unknown profile"):
+        load_chip("my-chip")
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t.replace("value: 16,", "value: -16,"), r"mine\.yaml.*hbm_gb\.value=-16"),
+    (lambda t: t + "colour: red\n", r"mine\.yaml.*unknown key 'colour'"),
+    (lambda t: t.replace("source: my datasheet, date: \"2025\"}", "date: \"2025\"}", 1), r"mine\.yaml.*source"),
+    (lambda t: t.replace("{value: 800", "{value: fast"), r"mine\.yaml.*hbm_bandwidth_gb_per_s\.value='fast'"),
+    (lambda t: t + "default_dtype: fp8\n", r"mine\.yaml.*default_dtype='fp8'"),
+    (lambda t: t + "  - [\n", r"mine\.yaml: malformed YAML"),
+])
+def test_malformed_profile_refused_in_one_line(tmp_path, edit, expected):
+    (tmp_path / "chips").mkdir()
+    (tmp_path / "chips" / "mine.yaml").write_text(edit(GOOD_CHIP))
+    with pytest.raises(ConfigError, match=expected) as err:
+        load_chip("my-chip", extra_dirs=[tmp_path])
+    assert "\n" not in str(err.value)
+
+
+def test_datacenter_pue_below_one_refused(tmp_path):
+    p = tmp_path / "dc.yaml"
+    p.write_text('name: x\npue: {value: 0.9, source: s, date: "2025"}\n'
+                 'carbon_intensity_net_kg_per_kwh: {value: 0.1, source: s, date: "2025"}\n')
+    with pytest.raises(ConfigError, match=r"dc\.yaml.*pue\.value=0\.9.*>= 1"):
+        load_datacenter(p)
