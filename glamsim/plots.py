@@ -124,14 +124,18 @@ def plot_sweep(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=Non
     ys = _ys(y)
     fig, axes = _figure(len(ys), title)
     groups = list(df.groupby(hue, sort=False)) if hue else [(None, df)]
-    lx = _auto_log(df[x]) if logx is None else logx
+    swept = df if baseline is None or not hue else df[df[hue] != baseline]
+    lx = _auto_log(swept[x]) if logx is None else logx
     for ax, yc in zip(axes, ys):
         for i, (key, g) in enumerate(groups):
             g = g.sort_values(x)
             is_base = baseline is not None and key == baseline
             kw = dict(BASELINE) if is_base else {"color": PALETTE[i % len(PALETTE)], "linewidth": 1.8}
             name = f"{key} (dense baseline)" if is_base else (str(key) if hue else None)
-            ax.plot(g[x], g[yc], marker="o", markersize=3.5, label=name, **kw)
+            if is_base and g[x].nunique() == 1:  # a single dense point: a reference line across the sweep
+                ax.axhline(g[yc].iloc[0], label=name, **kw)
+            else:
+                ax.plot(g[x], g[yc], marker="o", markersize=3.5, label=name, **kw)
         _style_axis(ax, x, yc, lx, _auto_log(df[yc]) if logy is None else logy)
         if len(ys) > 1:
             ax.set_title(label(yc))
@@ -185,6 +189,7 @@ def sensitivity_table(df: pd.DataFrame, output: str, varied: str = "varied", bas
     """From a one-at-a-time sweep, the tornado table in `glamsim.cost.uncertainty.tornado`'s format:
     per varied input its low, nominal and high value, the output at low and high, and the swing,
     largest swing first."""
+    df = df[df[varied].notna()]
     base_row = df.loc[df[varied] == base].iloc[0]
     rows = []
     for name, g in df[df[varied] != base].groupby(varied, sort=False):

@@ -13,6 +13,7 @@ from glamsim.config import Frozen
 
 
 class Scenario(Frozen):
+    label: str = Field("", description="a name for the scenario in tables and figures")
     model: str = Field("glam-64b-64e", description="model preset name or ModelConfig YAML")
     chip: str = "tpu-v4"
     datacenter: str = "glam-google-oklahoma"
@@ -26,5 +27,12 @@ class Scenario(Frozen):
     pue: float | None = Field(None, ge=1, description="default: the datacenter profile's")
     carbon_intensity_kg_per_kwh: float | None = Field(None, ge=0, description="default: the datacenter's (net)")
     price_per_chip_hour_usd: float | None = Field(None, ge=0, description="default: the chip profile's")
-    batch_size: PositiveInt = Field(1, description="sequences decoded together")
-    context_len: PositiveInt = Field(1024, description="tokens in the KV cache when decoding")
+    batch: PositiveInt = Field(32, description="serving: requests decoded together")
+    prompt_len: PositiveInt = Field(1024, description="serving: prompt tokens per request")
+    gen_len: PositiveInt = Field(256, description="serving: generated tokens per request")
+    serving_chips: PositiveInt | None = Field(None, description="serving chips; default: fewest that hold the model")
+    serving_mfu: float = Field(1.0, gt=0, le=1, description="serving: share of dense peak reached (roofline)")
+    mbu: float = Field(1.0, gt=0, le=1, description="serving: share of HBM bandwidth reached (roofline)")
+    bytes_per_param: PositiveFloat = Field(2.0, description="serving weights: 2 for bf16")
+    bytes_per_kv: PositiveFloat = Field(2.0, description="KV cache entries: 2 for bf16")
+    hbm_usable_fraction: float = Field(0.9, gt=0, le=1, description="HBM share usable for weights and cache")

@@ -82,8 +82,57 @@ class FigureSpec(Frozen):
         return [c for c in (self.x, self.hue, *ys, *self.where) if c]
 
 
+def _check_key(key: str) -> None:
+    field = key.removeprefix(MODEL_PREFIX)
+    known = MODEL_FIELDS if key.startswith(MODEL_PREFIX) else Scenario.model_fields
+    if field not in known:
+        raise ValueError(f"unknown key {key!r}; scenario fields: {', '.join(Scenario.model_fields)}; "
+                         f"model fields as 'model.<field>'")
+
+
+class Sweep(Frozen):
+    """One block of scenarios: explicit `cases` crossed with `axes` combined as grid, zip or one at a time."""
+
+    cases: list[dict[str, Scalar]] = Field(default_factory=list)
+    axes: dict[str, AxisValues] = Field(default_factory=dict)
+    combine: Literal["grid", "zip", "one_at_a_time"] = "grid"
+
+    @field_validator("axes")
+    @classmethod
+    def _axes_known(cls, axes: dict) -> dict:
+        for key, vals in axes.items():
+            _check_key(key)
+            if isinstance(vals, list) and not vals:
+                raise ValueError(f"axis {key!r} has no values")
+        return axes
+
+    @field_validator("cases")
+    @classmethod
+    def _cases_known(cls, cases: list) -> list:
+        for case in cases:
+            for key in case:
+                _check_key(key)
+        return cases
+
+    @model_validator(mode="after")
+    def _check(self) -> Sweep:
+        if self.combine == "zip":
+            lengths = {k: len(axis_values(v)) for k, v in self.axes.items()}
+            if len(set(lengths.values())) > 1:
+                raise ValueError(f"combine=zip needs axes of equal length, got {lengths}")
+        for i, case in enumerate(self.cases):
+            both = sorted(set(case) & set(self.axes))
+            if both:
+                raise ValueError(f"cases[{i}] and axes both set {both[0]!r}")
+        return self
+
+
 class StudySpec(Frozen):
-    """A scripted study: what to evaluate, over which scenarios, and which figures to draw."""
+    """A scripted study: what to evaluate, over which scenarios, and which figures to draw.
+
+    Scenarios come from `cases`/`axes`/`combine` (one block) or from `sweeps` (several blocks,
+    concatenated: e.g. published runs as cases, then a grid of models x today's chips).
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     title: str
@@ -94,37 +143,34 @@ class StudySpec(Frozen):
     cases: list[dict[str, Scalar]] = Field(default_factory=list)
     axes: dict[str, AxisValues] = Field(default_factory=dict)
     combine: Literal["grid", "zip", "one_at_a_time"] = "grid"
+    sweeps: list[Sweep] = Field(default_factory=list)
     chunk_size: PositiveInt = 25_000
     figures: list[FigureSpec] = Field(default_factory=list)
 
-    @field_validator("axes")
+    @model_validator(mode="before")
     @classmethod
-    def _axes_known(cls, axes: dict) -> dict:
-        for key, vals in axes.items():
-            field = key.removeprefix(MODEL_PREFIX)
-            known = MODEL_FIELDS if key.startswith(MODEL_PREFIX) else Scenario.model_fields
-            if field not in known:
-                raise ValueError(f"unknown axis {key!r}; scenario fields: {', '.join(Scenario.model_fields)}; "
-                                 f"model fields as 'model.<field>'")
-            if isinstance(vals, list) and not vals:
-                raise ValueError(f"axis {key!r} has no values")
-        return axes
+    def _one_block(cls, data):
+        if isinstance(data, dict) and data.get("sweeps") and any(k in data for k in ("cases", "axes", "combine")):
+            raise ValueError("give sweeps, or cases/axes/combine, not both")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> StudySpec:
-        if self.combine == "zip":
-            lengths = {k: len(axis_values(v)) for k, v in self.axes.items()}
-            if len(set(lengths.values())) > 1:
-                raise ValueError(f"combine=zip needs axes of equal length, got {lengths}")
+        if not self.sweeps:  # the one-block shorthand, checked as a Sweep
+            Sweep(cases=self.cases, axes=self.axes, combine=self.combine)
+        oat = any(b.combine == "one_at_a_time" for b in self.blocks())
         for i, fig in enumerate(self.figures):
-            if fig.kind == "tornado" and self.combine != "one_at_a_time":
-                raise ValueError(f"figures[{i}]: a tornado needs combine=one_at_a_time, got {self.combine}")
+            if fig.kind == "tornado" and not oat:
+                raise ValueError(f"figures[{i}]: a tornado needs a sweep with combine=one_at_a_time")
             if fig.kind != "tornado" and not fig.x:
                 raise ValueError(f"figures[{i}].x: a {fig.kind} figure needs x")
         names = [f.name for f in self.figures]
         if len(set(names)) < len(names):
             raise ValueError(f"figure names repeat: {names}")
         return self
+
+    def blocks(self) -> list[Sweep]:
+        return list(self.sweeps) or [Sweep.model_construct(cases=self.cases, axes=self.axes, combine=self.combine)]
 
     def digest(self) -> str:
         """A hash of the spec's content: a resumed run must match the run it continues."""
@@ -137,23 +183,24 @@ def axis_values(v: AxisValues) -> list | np.ndarray:
 
 
 def _check_values(spec: StudySpec, where: str) -> None:
-    """Each case and each axis value must be a valid value of its field (one line otherwise)."""
+    """Each case and each axis value must be a valid value of its field (one line otherwise).
+    Model fields are checked per architecture when the sweep is expanded (they interact)."""
     base = spec.base.model_dump()
-    for i, case in enumerate(spec.cases):
-        unknown = set(case) - set(Scenario.model_fields)
-        if unknown:
-            raise ConfigError(f"{where}: cases[{i}]: unknown key '{sorted(unknown)[0]}'; "
-                              f"scenario fields: {', '.join(Scenario.model_fields)}")
-        _validate_scenario({**base, **case}, f"{where}: cases[{i}]")
-    for key, vals in spec.axes.items():
-        if key.startswith(MODEL_PREFIX):
-            continue  # checked per architecture when the sweep is expanded (fields interact)
-        # a range is checked at its ends: every field constraint is an interval
-        vals = axis_values(vals)
-        probe = [vals[0], vals[-1]] if isinstance(vals, np.ndarray) else vals
-        for i, v in enumerate(probe):
-            v = v.item() if hasattr(v, "item") else v
-            _validate_scenario({**base, key: v}, f"{where}: axes.{key}[{i if isinstance(vals, list) else ('start', 'stop')[i]}]")
+    for b, block in enumerate(spec.blocks()):
+        at = f"{where}: sweeps[{b}]." if spec.sweeps else f"{where}: "
+        for i, case in enumerate(block.cases):
+            plain = {k: v for k, v in case.items() if not k.startswith(MODEL_PREFIX)}
+            _validate_scenario({**base, **plain}, f"{at}cases[{i}]")
+        for key, vals in block.axes.items():
+            if key.startswith(MODEL_PREFIX):
+                continue
+            vals = axis_values(vals)
+            if isinstance(vals, np.ndarray):  # a range is checked at its ends: constraints are intervals
+                probe = {"start": vals[0].item(), "stop": vals[-1].item()}
+            else:
+                probe = dict(enumerate(vals))
+            for i, v in probe.items():
+                _validate_scenario({**base, key: v}, f"{at}axes.{key}[{i}]")
 
 
 def _validate_scenario(data: dict, where: str) -> Scenario:

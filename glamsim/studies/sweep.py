@@ -18,34 +18,32 @@ import pandas as pd
 from glamsim import accounting as acc
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig, load_model
-from glamsim.cost import training
+from glamsim.cost import inference, training
 from glamsim.cost.ledger import Ledger
 from glamsim.profiles import load_chip, load_datacenter
 from glamsim.studies.scenario import Scenario
-from glamsim.studies.spec import MODEL_PREFIX, StudySpec, axis_values
+from glamsim.studies.spec import MODEL_PREFIX, StudySpec, Sweep, axis_values
 
 BASE_ROW = "base"  # the `varied` value of the base scenario in a one-at-a-time sweep
 ARCH_COLUMNS = ("n_layers", "d_model", "n_experts", "top_k")
 
 
-def _combine(spec: StudySpec) -> tuple[dict[str, np.ndarray], int]:
-    """The axis columns (before crossing with cases) and their length."""
-    axes = {k: np.asarray(axis_values(v)) for k, v in spec.axes.items()}
+def _combine(block: Sweep, base: dict) -> tuple[dict[str, np.ndarray], int]:
+    """The axis columns of one block (before crossing with its cases) and their length."""
+    axes = {k: np.asarray(axis_values(v)) for k, v in block.axes.items()}
     if not axes:
         return {}, 1
-    if spec.combine == "zip":
+    if block.combine == "zip":
         return axes, len(next(iter(axes.values())))
-    if spec.combine == "grid":
+    if block.combine == "grid":
         shape = tuple(len(v) for v in axes.values())
         idx = np.indices(shape).reshape(len(shape), -1)
         return {k: v[i] for (k, v), i in zip(axes.items(), idx)}, int(np.prod(shape))
     # one at a time: the base row, then each axis's values with every other field at its base
-    base = spec.base.model_dump()
     n = 1 + sum(len(v) for v in axes.values())
     cols, varied, start = {}, np.full(n, BASE_ROW, dtype=object), 1
     for k, v in axes.items():
-        col = np.full(n, base.get(k.removeprefix(MODEL_PREFIX)) if not k.startswith(MODEL_PREFIX) else None,
-                      dtype=object)
+        col = np.full(n, base.get(k), dtype=object)  # model fields: None = the preset's own value
         col[start:start + len(v)] = v
         varied[start:start + len(v)] = k
         cols[k] = col
@@ -54,29 +52,39 @@ def _combine(spec: StudySpec) -> tuple[dict[str, np.ndarray], int]:
     return cols, n
 
 
-def expand(spec: StudySpec) -> pd.DataFrame:
-    """Every scenario of the spec as one row: all scenario fields, swept model fields, `scenario` id."""
-    axis_cols, n_axes = _combine(spec)
-    cases = spec.cases or [{}]
-    n = len(cases) * n_axes
+def _expand_block(block: Sweep, base: dict) -> dict[str, np.ndarray]:
+    axis_cols, n_axes = _combine(block, base)
+    cases = block.cases or [{}]
     case_idx = np.repeat(np.arange(len(cases)), n_axes)
-    base = spec.base.model_dump()
-    cols: dict[str, np.ndarray] = {"scenario": np.arange(n)}
-    for field in Scenario.model_fields:
-        if field in axis_cols:
-            cols[field] = np.tile(axis_cols[field], len(cases))
-        elif any(field in c for c in cases):
-            cols[field] = np.asarray([c.get(field, base[field]) for c in cases], dtype=object)[case_idx]
+    keys = list(Scenario.model_fields) + [k for k in dict.fromkeys([*axis_cols, *(k for c in cases for k in c)])
+                                          if k not in Scenario.model_fields]
+    cols = {}
+    for key in keys:
+        if key in axis_cols:
+            cols[key] = np.tile(axis_cols[key], len(cases))
+        elif any(key in c for c in cases):
+            cols[key] = np.asarray([c.get(key, base.get(key)) for c in cases], dtype=object)[case_idx]
         else:
-            cols[field] = np.full(n, base[field], dtype=object if base[field] is None or isinstance(base[field], str)
-                                  else None)
-    for key, col in axis_cols.items():
-        if key.startswith(MODEL_PREFIX) or key == "varied":
-            cols[key] = np.tile(col, len(cases))
-    df = pd.DataFrame(cols)
-    for field in Scenario.model_fields:  # typed columns for the numeric fields (None -> NaN)
-        if df[field].dtype == object and not isinstance(base[field], str) and field not in ("model", "chip", "datacenter"):
-            df[field] = pd.to_numeric(df[field])
+            cols[key] = np.full(len(cases) * n_axes, base.get(key), dtype=object)
+    return cols
+
+
+def expand(spec: StudySpec) -> pd.DataFrame:
+    """Every scenario of the spec as one row: `scenario` id, every scenario field, the swept model
+    fields (`model.<field>`; empty = the preset's value) and, for one-at-a-time blocks, `varied`."""
+    base = spec.base.model_dump()
+    frames = [pd.DataFrame(_expand_block(b, base)) for b in spec.blocks()]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    df.insert(0, "scenario", np.arange(len(df)))
+    for col in df.columns:  # typed columns: numbers (None -> NaN), strings
+        if df[col].dtype == object:
+            if col in ("model", "chip", "datacenter", "label"):
+                df[col] = df[col].astype("str")
+            else:
+                try:
+                    df[col] = pd.to_numeric(df[col])
+                except (ValueError, TypeError):
+                    pass  # a categorical model field (e.g. model.activation) stays as given
     return df
 
 
@@ -134,7 +142,10 @@ def chip_figures(name: str, tdp_fraction: float) -> tuple[dict[str, float], Ledg
     led.add_profile("peak_flops", peak.value, "FLOP/s per chip (dense)", chip.origin, peak_field, peak)
     vals = {"peak_flops": peak.value,
             "power_w": training.resolve_power(chip, led, None, "", tdp_fraction),
-            "price_per_chip_hour_usd": training.resolve_price(chip, led, None, "")}
+            "price_per_chip_hour_usd": training.resolve_price(chip, led, None, ""),
+            "hbm_gb": chip.hbm_gb.value, "hbm_bandwidth_gb_per_s": chip.hbm_bandwidth_gb_per_s.value}
+    for f in ("hbm_gb", "hbm_bandwidth_gb_per_s"):
+        led.add_profile(f, vals[f], "GB per chip" if f == "hbm_gb" else "GB/s per chip", chip.origin, f, chip.spec(f))
     return vals, led
 
 
@@ -190,6 +201,35 @@ def training_outputs(rows: pd.DataFrame, flops_per_token_train: np.ndarray) -> d
     return {"peak_flops_per_s": chip["peak_flops"], **resolved, **out}
 
 
+def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]:
+    """`glamsim.cost.inference_costs` on whole columns, on `serving_chips` or the fewest that hold
+    the model; `serving_fits_hbm` flags scenarios whose chips are too few for weights and cache."""
+    chip = _lookup(rows[["chip", "tdp_fraction"]], chip_figures)
+    dc = _lookup(rows[["datacenter"]], datacenter_figures)
+    col = lambda name: rows[name].to_numpy(np.float64)  # noqa: E731
+    batch, prompt, gen = col("batch"), col("prompt_len"), col("gen_len")
+    need = inference.min_chips(m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB, col("bytes_per_param"),
+                               col("bytes_per_kv"), col("hbm_usable_fraction"))
+    chips = _override(rows, "serving_chips", need)
+    res = inference.inference_costs(
+        m, batch, prompt, gen, chips, chip["peak_flops"], chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB,
+        _override(rows, "power_w", chip["power_w"]), _override(rows, "pue", dc["pue"]),
+        _override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]), mfu=col("serving_mfu"),
+        mbu=col("mbu"), bytes_per_param=col("bytes_per_param"), bytes_per_kv=col("bytes_per_kv"))
+    touched = res["experts_touched_per_moe_layer"]
+    return {
+        "serving_min_chips": need,
+        "serving_chips_used": chips,
+        "serving_fits_hbm": chips >= need,
+        "weight_gb_total": inference.weight_bytes_total(m, col("bytes_per_param")) / inference.BYTES_PER_GB,
+        "kv_cache_gb_full_context": inference.kv_cache_bytes(m, batch, prompt + gen, col("bytes_per_kv"))
+        / inference.BYTES_PER_GB,
+        **res,
+        "experts_touched_fraction": np.divide(touched, m.n_experts, out=np.full(len(rows), np.nan),
+                                              where=m.n_experts > 0),
+    }
+
+
 def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.DataFrame:
     """Inputs and outputs of a chunk of scenarios: analytic counts, then training and/or serving cost."""
     m, arch = models.arrays(rows)
@@ -198,10 +238,11 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
         "params_total": acc.params(m),
         "params_active": acc.params(m, active=True),
         "flops_per_token_train": acc.train_flops_per_token(m, inputs["seq_len"].to_numpy(np.float64)),
-        "flops_per_token_infer": acc.forward_flops_per_token(m, inputs["context_len"].to_numpy(np.float64)),
     }
     if "training" in spec.evaluate:
         train = training_outputs(inputs, out["flops_per_token_train"])
         inputs["mfu"] = train.pop("mfu")  # the implied MFU where hours were given
         out.update(train)
+    if "inference" in spec.evaluate:
+        out.update(inference_outputs(inputs, m))
     return pd.concat([inputs, arch, pd.DataFrame(out)], axis=1)
