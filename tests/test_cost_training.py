@@ -91,7 +91,7 @@ def test_default_mfu_is_stated():
 @pytest.mark.parametrize("kw, field", [
     (dict(chips=0), "chips"), (dict(chips=-3), "chips"), (dict(tokens=-5), "tokens"), (dict(tokens=0), "tokens"),
     (dict(mfu=1.5), "mfu"), (dict(mfu=0.0), "mfu"), (dict(mfu=(0.1, 0.5, 1.2)), "mfu"),
-    (dict(hours=10), "mfu"), (dict(pue=0.8), "pue"), (dict(power_w=-1), "power_w"),
+    (dict(hours=10), "mfu"), (dict(mfu=None, hours=1e-6), "hours"), (dict(pue=0.8), "pue"), (dict(power_w=-1), "power_w"),
     (dict(chip="tpu-v99"), "chip"), (dict(dtype="fp8"), "dtype"),
 ])
 def test_bad_inputs_raise_one_line(kw, field):

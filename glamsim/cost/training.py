@@ -261,6 +261,8 @@ def estimate_training(
         uncertain["mfu"] = mfu
     nom = core(**{k: nominal(v) for k, v in uncertain.items()})
     one = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in nom.items()}
+    if hours is not None and one["mfu"] > 1:
+        raise ConfigError(f"hours={hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {chips} chips' dense peak)")
     hfu = one["mfu"] * hw_flops_ratio
     if hfu > 1:
         raise ConfigError(f"hw_flops_ratio={hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")

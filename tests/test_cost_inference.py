@@ -1,0 +1,92 @@
+"""Serving cost: the expert-touch formula against simulated routing, bytes, roofline, memory."""
+
+import math
+
+import numpy as np
+import pytest
+
+from glamsim.accounting import ModelArrays, count, forward_flops_per_token
+from glamsim.config import ConfigError, load_model
+from glamsim.cost.inference import (estimate_inference, experts_touched, inference_costs, kv_cache_bytes,
+                                    weight_bytes_read)
+
+
+@pytest.mark.parametrize("n_experts, top_k, batch", [(64, 2, 1), (64, 2, 8), (64, 2, 32), (8, 2, 5), (128, 1, 100)])
+def test_experts_touched_matches_simulated_top_k_routing(n_experts, top_k, batch):
+    """Brute force: each token picks top-k of E random gate logits (k distinct experts, uniform)."""
+    rng = np.random.default_rng(0)
+    trials = 2000
+    logits = rng.standard_normal((trials, batch, n_experts))
+    chosen = np.argpartition(-logits, top_k - 1, axis=-1)[..., :top_k]
+    hit = np.zeros((trials, n_experts), dtype=bool)
+    np.put_along_axis(hit, chosen.reshape(trials, -1), True, axis=1)
+    distinct = hit.sum(axis=1)
+    stderr = distinct.std(ddof=1) / math.sqrt(trials) + 1e-9
+    expect = float(experts_touched(n_experts, top_k, batch))
+    assert abs(distinct.mean() - expect) < 4 * stderr + 1e-6
+    if batch == 1:
+        assert expect == pytest.approx(top_k)
+
+
+def test_experts_touched_limits_and_dense():
+    assert experts_touched(64, 2, 10_000) == pytest.approx(64)
+    assert experts_touched(0, 0, 32) == 0  # dense model: no experts
+    assert experts_touched(np.array([8, 64]), 2, np.array([[1], [4]])).shape == (2, 2)
+
+
+def test_weight_bytes_read_at_batch_one_is_the_activated_model():
+    for name in ("glam-64b-64e", "glam-tiny", "gpt3-175b"):
+        cfg = load_model(name)
+        m = ModelArrays.of(cfg)
+        assert float(weight_bytes_read(m, 1, 2)[0]) == pytest.approx(2 * count(cfg).params_active)
+        assert float(weight_bytes_read(m, 1e6, 2)[0]) == pytest.approx(2 * count(cfg).params_total)
+
+
+def test_kv_cache_bytes_by_hand():
+    m = ModelArrays.of(load_model("gpt3-175b"))  # 96 layers, 96 heads x 128, no GQA
+    assert float(kv_cache_bytes(m, 4, 2048, 2)[0]) == 2 * 96 * 96 * 128 * 2048 * 4 * 2
+
+
+def test_roofline_and_per_token_costs_by_hand():
+    cfg = load_model("glam-tiny")
+    m = ModelArrays.of(cfg)
+    b, p, g, chips, peak, bw, power, pue, price = 4, 64, 32, 2, 1e12, 1e10, 100.0, 1.2, 3.6
+    r = inference_costs(m, b, p, g, chips, peak, bw, power, pue, price, mfu=0.5, mbu=0.8)
+    ctx = p + (g + 1) / 2
+    flops = b * float(forward_flops_per_token(m, ctx)[0])
+    e, k = cfg.n_experts, cfg.top_k
+    touched = e * (1 - (1 - k / e) ** b)
+    n = count(cfg)
+    expert = (n.params_total - n.params_active) / (cfg.n_moe_layers * (e - k))  # one expert's params
+    weights = 2 * (n.params_active + cfg.n_moe_layers * (touched - k) * expert)
+    kv = 2 * cfg.n_layers * cfg.kv_heads * cfg.head_dim * ctx * b * 2
+    step = max(flops / (chips * peak * 0.5), (weights + kv) / (chips * bw * 0.8))
+    assert float(r["decode_step_s"][0]) == pytest.approx(step)
+    assert float(r["decode_tokens_per_s_per_chip"][0]) == pytest.approx(b / step / chips)
+    assert float(r["joules_per_token"][0]) == pytest.approx(chips * power * pue * step / b)
+    assert float(r["usd_per_million_tokens"][0]) == pytest.approx(chips * price / 3600 * step / b * 1e6)
+    prefill_flops = b * p * float(forward_flops_per_token(m, (p + 1) / 2)[0])
+    assert float(r["prefill_flops"][0]) == pytest.approx(prefill_flops)
+
+
+def test_moe_saves_flops_but_costs_memory():
+    glam = estimate_inference(model="glam-64b-64e", chip="tpu-v4", batch=32)
+    gpt3 = estimate_inference(model="gpt3-175b", chip="tpu-v4", batch=32)
+    assert glam["decode_flops_per_token"] < 0.6 * gpt3["decode_flops_per_token"]
+    assert glam["weight_gb_total"] > 6 * gpt3["weight_gb_total"]
+    assert glam["min_chips"] > 4 * gpt3["min_chips"]
+    # min chips: every weight (all experts) + the cache at full context, 90% of 32 GiB usable
+    need = glam["weight_gb_total"] + glam["kv_cache_gb_full_context"]
+    assert glam["min_chips"] == math.ceil(need / (34.36 * 0.9))
+    assert not glam["decode_compute_bound"] and glam["prefill_compute_bound"]
+
+
+def test_inference_errors_and_ranges():
+    with pytest.raises(ConfigError, match="chips=2: too few"):
+        estimate_inference(model="glam-64b-64e", chip="tpu-v4", chips=2)
+    with pytest.raises(ConfigError, match="batch"):
+        estimate_inference(model="glam-tiny", chip="tpu-v4", batch=0)
+    e = estimate_inference(model="glam-tiny", chip="tpu-v4", mbu=(0.5, 0.7, 0.9), batch=64)
+    lo, hi = e.ranges["usd_per_million_tokens"]
+    assert lo < e["usd_per_million_tokens"] < hi
+    assert e.ledger["mbu"].value == [0.5, 0.7, 0.9]
