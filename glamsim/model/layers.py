@@ -7,6 +7,7 @@ per sub-block (RMSNorm: scale; LayerNorm: scale + bias) and 2 or 3 FFN matrices.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -17,6 +18,20 @@ from glamsim.config import ModelConfig
 
 ACTIVATIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu, "silu": jax.nn.silu}
 KERNEL_INIT = nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+
+
+class KeyStream:
+    """Parameter keys from a seed and a Python counter; stands in for `nnx.Rngs` (same `.params()`).
+
+    nnx.Rngs keeps a traced counter, and under `jax.eval_shape` every draw re-walks the growing
+    trace: 28 s to build GPT-3 175B abstractly, against 1 s with this stream.
+    """
+
+    def __init__(self, seed: int):
+        self.key, self.counter = jax.random.key(seed), itertools.count()
+
+    def params(self):
+        return jax.random.fold_in(self.key, next(self.counter))
 
 
 def norm(cfg: ModelConfig, dtype, rngs: nnx.Rngs) -> nnx.Module:

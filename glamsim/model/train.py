@@ -13,6 +13,7 @@ holds no Python-side state, so it can be jitted, sharded, or lowered from `abstr
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Callable, Literal
 
 import jax
@@ -22,6 +23,7 @@ from flax import nnx, struct
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from glamsim.config import ConfigError, Frozen, ModelConfig
+from glamsim.model.layers import KeyStream
 from glamsim.model.moe import identity
 from glamsim.model.transformer import Transformer
 
@@ -56,18 +58,25 @@ TRAJECTORY_FIELDS = ("batch_size", "seq_len", "learning_rate", "warmup_steps", "
                      "clipping_threshold", "grad_clip_norm", "seed", "dispatch")
 
 
-def learning_rate(train_cfg: TrainConfig) -> optax.Schedule:
-    """lr constant for warmup_steps, then lr x sqrt(warmup / step) (inverse square root)."""
-    lr, warm = train_cfg.learning_rate, float(train_cfg.warmup_steps)
-    return lambda count: lr * jnp.sqrt(warm / jnp.maximum(count.astype(jnp.float32) + 1.0, warm))
+def learning_rate(peak: float, warmup_steps: int) -> optax.Schedule:
+    """peak for warmup_steps, then peak x sqrt(warmup_steps / step) (inverse square root)."""
+    warm = float(warmup_steps)
+    return lambda count: peak * jnp.sqrt(warm / jnp.maximum(count.astype(jnp.float32) + 1.0, warm))
 
 
 def make_optimizer(train_cfg: TrainConfig) -> optax.GradientTransformation:
     """Global-norm clipping + factored Adafactor without momentum; non-finite updates skipped."""
+    c = train_cfg
+    return _optimizer(c.learning_rate, c.warmup_steps, c.decay_rate, c.clipping_threshold, c.grad_clip_norm)
+
+
+@cache
+def _optimizer(lr, warmup_steps, decay_rate, clipping_threshold, grad_clip_norm) -> optax.GradientTransformation:
+    # cached: equal settings give the same (static) optimizer object, so jitted steps are reused
     tx = optax.chain(
-        optax.clip_by_global_norm(train_cfg.grad_clip_norm),
-        optax.adafactor(learning_rate=learning_rate(train_cfg), decay_rate=train_cfg.decay_rate,
-                        clipping_threshold=train_cfg.clipping_threshold, momentum=None, factored=True,
+        optax.clip_by_global_norm(grad_clip_norm),
+        optax.adafactor(learning_rate=learning_rate(lr, warmup_steps), decay_rate=decay_rate,
+                        clipping_threshold=clipping_threshold, momentum=None, factored=True,
                         multiply_by_parameter_scale=True),
     )
     return optax.apply_if_finite(tx, max_consecutive_errors=2**31 - 1)
@@ -92,7 +101,7 @@ def init_state(cfg: ModelConfig, seed: int = 0, train_cfg: TrainConfig | None = 
                dtype=jnp.float32, constrain: Callable = identity) -> TrainState:
     """A freshly initialised model and optimizer (dispatch from train_cfg)."""
     train_cfg = train_cfg or TrainConfig()
-    model = Transformer(cfg, rngs=nnx.Rngs(seed), dispatch=train_cfg.dispatch, dtype=dtype, constrain=constrain)
+    model = Transformer(cfg, rngs=KeyStream(seed), dispatch=train_cfg.dispatch, dtype=dtype, constrain=constrain)
     graphdef, params = nnx.split(model)
     tx = make_optimizer(train_cfg)
     return TrainState(params=params, opt_state=tx.init(params), step=jnp.int32(0), graphdef=graphdef, tx=tx)
@@ -105,7 +114,7 @@ def abstract_state(cfg: ModelConfig, train_cfg: TrainConfig | None = None, **kw)
 
 def param_count(cfg: ModelConfig) -> int:
     """Parameters of the JAX model, counted on its abstract shapes."""
-    _, params = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0))))
+    _, params = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, rngs=KeyStream(0))))
     return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
 
 
