@@ -50,8 +50,8 @@ def test_kv_cache_bytes_by_hand():
 def test_roofline_and_per_token_costs_by_hand():
     cfg = load_model("glam-tiny")
     m = ModelArrays.of(cfg)
-    b, p, g, chips, peak, bw, power, pue, price = 4, 64, 32, 2, 1e12, 1e10, 100.0, 1.2, 3.6
-    r = inference_costs(m, b, p, g, chips, peak, bw, power, pue, price, mfu=0.5, mbu=0.8)
+    b, p, g, chips, peak, bw, power, pue, ci, price = 4, 64, 32, 2, 1e12, 1e10, 100.0, 1.2, 0.5, 3.6
+    r = inference_costs(m, b, p, g, chips, peak, bw, power, pue, ci, price, mfu=0.5, mbu=0.8)
     ctx = p + (g + 1) / 2
     flops = b * float(forward_flops_per_token(m, ctx)[0])
     e, k = cfg.n_experts, cfg.top_k
@@ -64,6 +64,7 @@ def test_roofline_and_per_token_costs_by_hand():
     assert float(r["decode_step_s"][0]) == pytest.approx(step)
     assert float(r["decode_tokens_per_s_per_chip"][0]) == pytest.approx(b / step / chips)
     assert float(r["joules_per_token"][0]) == pytest.approx(chips * power * pue * step / b)
+    assert float(r["kgco2e_per_million_tokens"][0]) == pytest.approx(chips * power * pue * step / b * 1e6 / 3.6e6 * ci)
     assert float(r["usd_per_million_tokens"][0]) == pytest.approx(chips * price / 3600 * step / b * 1e6)
     prefill_flops = b * p * float(forward_flops_per_token(m, (p + 1) / 2)[0])
     assert float(r["prefill_flops"][0]) == pytest.approx(prefill_flops)

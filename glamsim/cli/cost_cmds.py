@@ -56,6 +56,7 @@ _UNITS = {"flops_total": "FLOPs", "chip_hours": "chip-h", "train_hours": "h", "t
           "decode_kv_bytes_per_step": "bytes", "decode_step_s": "s", "decode_s": "s", "request_latency_s": "s",
           "decode_tokens_per_s_per_chip": "tokens/s", "joules_per_token": "J per generated token (facility)",
           "joules_per_token_with_prefill": "J (facility)", "usd_per_million_tokens": "USD",
+          "kgco2e_per_million_tokens": "kgCO2e (net)",
           "usd_per_million_tokens_with_prefill": "USD"}
 
 
@@ -112,6 +113,7 @@ def estimate_cmd(
     from glamsim.cost import estimate_inference, estimate_training
 
     common = dict(chip=chip, datacenter=datacenter, dtype=dtype, power_w=_uncertain(power_w, "power_w"),
+                  carbon_intensity=_uncertain(carbon_intensity, "carbon_intensity_kg_per_kwh"),
                   tdp_fraction=tdp_fraction, pue=_uncertain(pue, "pue"), profiles_dirs=_dirs(profiles_dir),
                   price_per_chip_hour=_uncertain(price, "price_per_chip_hour_usd"))
     if inference:
@@ -126,8 +128,7 @@ def estimate_cmd(
         if chips is None:
             raise ConfigError("chips=None: training needs --chips N")
         est = estimate_training(model=model, tokens=tokens, chips=chips, mfu=_uncertain(mfu, "mfu"), hours=hours,
-                                train_flops=train_flops, seq_len=seq_len,
-                                carbon_intensity=_uncertain(carbon_intensity, "carbon_intensity_kg_per_kwh"), **common)
+                                train_flops=train_flops, seq_len=seq_len, **common)
         title = f"Training {model or 'given FLOPs'} on {chips} x {chip} in {datacenter}"
     d = est.to_dict()
     if json_out:

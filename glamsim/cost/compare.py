@@ -43,6 +43,7 @@ def compare_models(models: list[ModelConfig | str], *, chip: str = "tpu-v4", chi
             "decode_tokens_per_s_per_chip": i["decode_tokens_per_s_per_chip"],
             "joules_per_token": i["joules_per_token"],
             "usd_per_million_tokens": i["usd_per_million_tokens"],
+            "kgco2e_per_million_tokens": i["kgco2e_per_million_tokens"],
             **quality,
         })
     return rows

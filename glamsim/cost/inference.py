@@ -26,7 +26,9 @@ from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ra
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 
 BYTES_PER_GB = 1e9
-RANGE_OUTPUTS = ["joules_per_token", "usd_per_million_tokens", "decode_tokens_per_s_per_chip"]
+J_PER_KWH = 3.6e6
+RANGE_OUTPUTS = ["joules_per_token", "usd_per_million_tokens", "kgco2e_per_million_tokens",
+                 "decode_tokens_per_s_per_chip"]
 
 
 # ---- the vectorised core -----------------------------------------------------------------------
@@ -65,7 +67,7 @@ def min_chips(m: ModelArrays, batch, context, hbm_bytes, bytes_per_param, bytes_
 
 
 def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flops, hbm_bandwidth_bytes_per_s,
-                    power_w, pue, price_per_chip_hour_usd, mfu=1.0, mbu=1.0, bytes_per_param=2.0,
+                    power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd, mfu=1.0, mbu=1.0, bytes_per_param=2.0,
                     bytes_per_kv=2.0) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens."""
     roof = partial(roofline_s, chips=chips, peak_flops=peak_flops, mfu=mfu,
@@ -102,6 +104,7 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
         "decode_tokens_per_s_per_chip": batch / step_s / chips,
         "joules_per_token": facility_w * step_s / batch,
         "joules_per_token_with_prefill": facility_w * (prefill_s + decode_s) / generated,
+        "kgco2e_per_million_tokens": facility_w * step_s / batch * 1e6 / J_PER_KWH * carbon_intensity_kg_per_kwh,
         "usd_per_million_tokens": usd_per_s * step_s / batch * 1e6,
         "usd_per_million_tokens_with_prefill": usd_per_s * (prefill_s + decode_s) / generated * 1e6,
     }, mfu, mbu)
@@ -147,6 +150,8 @@ def estimate_inference(
     tdp_fraction: float = 1.0,
     pue: Uncertain | None = None,
     pue_source: str = "user input --pue",
+    carbon_intensity: Uncertain | None = None,
+    carbon_intensity_source: str = "user input --carbon-intensity",
     price_per_chip_hour: Uncertain | None = None,
     price_source: str = "user input --price-per-chip-hour",
     profiles_dirs: tuple = (),
@@ -192,11 +197,12 @@ def estimate_inference(
     led.add("mbu", mbu, "fraction of HBM bandwidth", mbu_source)
     power = resolve_power(chip, led, power_w, power_source, tdp_fraction)
     price = resolve_price(chip, led, price_per_chip_hour, price_source)
-    pue_v, _, _ = resolve_datacenter(dc, led, pue, pue_source, None, "")
+    pue_v, ci, _ = resolve_datacenter(dc, led, pue, pue_source, carbon_intensity, carbon_intensity_source)
     core = partial(inference_costs, m, batch, prompt_len, gen_len, chips, peak.value,
                    chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
                    bytes_per_param=bytes_per_param, bytes_per_kv=bytes_per_kv)
-    uncertain = {"mfu": mfu, "mbu": mbu, "power_w": power, "pue": pue_v, "price_per_chip_hour_usd": price}
+    uncertain = {"mfu": mfu, "mbu": mbu, "power_w": power, "pue": pue_v, "carbon_intensity_kg_per_kwh": ci,
+                 "price_per_chip_hour_usd": price}
     res = core(**{k: nominal(v) for k, v in uncertain.items()})
     values = {"model": cfg.name, "chip": chip.name, "chips": chips, "min_chips": need,
               "batch": batch, "prompt_len": prompt_len, "gen_len": gen_len,
