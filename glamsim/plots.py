@@ -8,6 +8,7 @@ runs on the Agg backend (no display needed).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 STYLE = {
     "figure.dpi": 110,
@@ -45,7 +46,15 @@ UNITS = {
     "_w": "W", "_days": "days", "_hours": "hours", "_ms": "ms", "_s": "s", "_j": "J", "_flops": "FLOPs",
 }
 NAMES = {
-    "mfu": "MFU (model FLOPs utilisation)", "pue": "PUE", "n_chips": "chips", "n_experts": "experts per MoE layer",
+    "energy_mwh": "energy (MWh)", "co2e_t": "CO₂e, net (t)", "co2e_gross_t": "CO₂e, gross (t)",
+    "cost_usd": "cost at list price ($)", "train_days": "training time (days)", "chip": "chip",
+    "usd_per_million_tokens": "$ per 1M generated tokens", "joules_per_token": "energy per generated token (J)",
+    "decode_weight_bytes_per_step": "weight bytes read per decoding step",
+    "decode_flops_per_token": "FLOPs per decoded token", "weight_gb_total": "weights in memory (GB)",
+    "serving_min_chips": "fewest chips holding the model", "experts_touched_fraction": "share of experts read per step",
+    "prompt_len": "prompt length (tokens)", "batch": "batch size (requests decoded together)",
+    "power_w": "power per chip (W)", "carbon_intensity_kg_per_kwh": "grid carbon (kgCO₂e/kWh)",
+    "mfu": "MFU (model FLOPs utilisation)", "label": "scenario", "pue": "PUE", "n_chips": "chips", "n_experts": "experts per MoE layer",
     "top_k": "top-k experts", "batch_size": "batch size (sequences)", "context_len": "context length (tokens)",
     "tokens": "training tokens", "params_total": "parameters (total)", "params_active": "parameters (activated per token)",
     "flops_per_token_train": "training FLOPs per token", "flops_per_token_infer": "inference FLOPs per token",
@@ -87,7 +96,8 @@ def _style_axis(ax, x: str | None, y: str, logx: bool, logy: bool) -> None:
         if col is not None:
             b = "B" if col.startswith("params") else "G"
             axis.set_major_formatter(FuncFormatter(lambda v, p, b=b: _si(v, p, b)))
-        if log:
+        if log:  # ticks at 1, 2, 5 x 10^n: a log axis spanning one decade still gets labels
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     if not logy and ax.get_ylim()[0] > 0:
         ax.set_ylim(bottom=0)  # linear axes start at zero: a small change looks small
@@ -96,13 +106,16 @@ def _style_axis(ax, x: str | None, y: str, logx: bool, logy: bool) -> None:
     ax.set_ylabel(label(y))
 
 
-def _figure(n_panels: int, title: str, width: float = 5.2, height: float = 3.8) -> tuple[Figure, list]:
+def _figure(n_panels: int, title: str, width: float = 5.2, height: float = 3.8,
+            stacked: bool = False) -> tuple[Figure, list]:
+    """Panels side by side (or stacked, for wide bar charts) under one bold title."""
+    rows, cols = (n_panels, 1) if stacked else (1, n_panels)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, height), squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                                 layout="constrained", sharex=stacked)
     if title:
         fig.suptitle(title, fontsize=12, fontweight="bold")
-    return fig, list(axes[0])
+    return fig, list(axes.reshape(-1))
 
 
 def _ys(y) -> list[str]:
@@ -140,20 +153,28 @@ def plot_sweep(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=Non
         if len(ys) > 1:
             ax.set_title(label(yc))
     if hue:
-        axes[-1].legend(title=label(hue), loc="best")
+        _legend(axes[-1], label(hue))
     return fig
+
+
+def _legend(ax, title: str | None) -> None:
+    """The legend right of the last panel, where it never hides a line."""
+    ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
 
 def plot_bars(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None, *,
               logy: bool | None = None, title: str = "", where: dict | None = None) -> Figure:
     """Grouped bars of y per x category (one bar per hue value, one panel per y), values printed on
-    the bars; the `baseline` hue value is drawn hatched grey."""
+    the bars ("n/a" where the value is missing, e.g. a chip without a public price); the
+    `baseline` hue value is drawn hatched grey.  Linear y unless `logy` (bars compare lengths)."""
     df = select(df, where)
     ys = _ys(y)
     cats = list(dict.fromkeys(df[x]))
     hues = list(dict.fromkeys(df[hue])) if hue else [None]
     width = 0.8 / len(hues)
-    fig, axes = _figure(len(ys), title, width=max(4.5, 0.9 * len(cats) * max(1, len(hues) / 1.5) + 1.5))
+    panel_w = max(4.5, 0.55 * len(cats) * len(hues) + 2.0)
+    stacked = panel_w * len(ys) > 16
+    fig, axes = _figure(len(ys), title, width=min(panel_w, 14), height=3.4 if stacked else 3.8, stacked=stacked)
     for ax, yc in zip(axes, ys):
         for j, h in enumerate(hues):
             sub = df if h is None else df[df[hue] == h]
@@ -162,13 +183,15 @@ def plot_bars(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None
             is_base = baseline is not None and h == baseline
             kw = {"color": "0.75", "hatch": "//", "edgecolor": "black"} if is_base else {"color": PALETTE[j % 10]}
             name = f"{h} (dense baseline)" if is_base else (str(h) if hue else None)
-            bars = ax.bar(pos, vals, width=width * 0.95, label=name, **kw)
-            ax.bar_label(bars, labels=[_si(float(f"{v:.3g}")) if np.isfinite(v) else "" for v in vals],
+            bars = ax.bar(pos, np.nan_to_num(vals), width=width * 0.95, label=name, **kw)
+            ax.bar_label(bars, labels=[_si(float(f"{v:.3g}")) if np.isfinite(v) else "n/a" for v in vals],
                          fontsize=7.5, padding=1.5)
-        ax.set_xticks(np.arange(len(cats)), [str(c) for c in cats], rotation=30 if len(cats) > 4 else 0,
-                      ha="right" if len(cats) > 4 else "center")
-        _style_axis(ax, None, yc, False, _auto_log(df[yc]) if logy is None else logy)
-        ax.set_xlabel(label(x))
+        many = len(cats) * len(hues) > 10
+        ax.set_xticks(np.arange(len(cats)), [textwrap.fill(str(c), 16) for c in cats],
+                      rotation=30 if many else 0, ha="right" if many else "center")
+        _style_axis(ax, None, yc, False, bool(logy))
+        if ax is axes[-1] or not stacked:
+            ax.set_xlabel(label(x))
         ax.grid(axis="x", visible=False)
         ax.margins(y=0.12)
         if len(ys) > 1:
@@ -209,11 +232,17 @@ def plot_tornado(sens: pd.DataFrame, output: str, base: float, *, title: str = "
     high value, largest swing on top, the output with every input at its nominal value as a line."""
     order = sens.sort_values(f"{output}_swing").reset_index(drop=True)
     fig, (ax,) = _figure(1, title or f"What moves {label(output)}", width=7.5, height=0.55 * len(order) + 1.9)
+    seen: set[str] = set()
     for i, r in order.iterrows():
+        if r[f"{output}_swing"] == 0:
+            ax.annotate(f"no effect ({r['low']:g} to {r['high']:g})", (base, i), xytext=(6, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+            continue
         for end, color in (("low", PALETTE[0]), ("high", PALETTE[3])):
             val = r[f"{output}_at_{end}"]
             ax.barh(i, val - base, left=base, color=color, height=0.6,
-                    label=f"input at its {end} value" if i == 0 else None)
+                    label=f"input at its {end} value" if end not in seen else None)
+            seen.add(end)
             ax.annotate(f"{r[end]:g}", (val, i), xytext=(4 if val >= base else -4, 0), textcoords="offset points",
                         va="center", ha="left" if val >= base else "right", fontsize=8)
     ax.axvline(base, **BASELINE, label=f"all inputs nominal: {_si(float(f'{base:.4g}'))}")
@@ -235,7 +264,13 @@ def plot_experts_touched(df: pd.DataFrame, x: str = "batch_size", y: str = "expe
     ax = fig.axes[0]
     ax.axhline(1.0, **BASELINE, label="every expert read")
     ax.set_ylim(0, 1.08)
-    ax.legend(title=label(hue) if hue else None, loc="lower right")
+    _legend(ax, label(hue) if hue else None)
+    return fig
+
+
+def add_caption(fig: Figure, text: str) -> Figure:
+    """A small italic note under the figure (assumptions, what n/a means)."""
+    fig.text(0.0, 0.0, textwrap.fill(text, 150), fontsize=8, style="italic", va="top", ha="left")
     return fig
 
 

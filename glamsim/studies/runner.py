@@ -150,4 +150,6 @@ def draw(fig: FigureSpec, df: pd.DataFrame, out: Path) -> list[Path]:
         figure = plots.plot_experts_touched(df, fig.x, fig.y, fig.hue, **kw)
     else:
         figure = plots.plot_sweep(df, fig.x, fig.y, fig.hue, fig.baseline, logx=fig.logx, logy=fig.logy, **kw)
+    if fig.caption:
+        plots.add_caption(figure, fig.caption)
     return plots.save(figure, out / fig.name)

@@ -75,6 +75,7 @@ class FigureSpec(Frozen):
     logx: bool | None = None
     logy: bool | None = None
     title: str = ""
+    caption: str = Field("", description="a note under the figure: assumptions, what n/a means")
     where: dict[str, Scalar] = Field(default_factory=dict, description="plot only rows with these values")
 
     def columns(self) -> list[str]:

@@ -212,10 +212,13 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
                                col("bytes_per_kv"), col("hbm_usable_fraction"))
     chips = _override(rows, "serving_chips", need)
     res = inference.inference_costs(
-        m, batch, prompt, gen, chips, chip["peak_flops"], chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB,
-        _override(rows, "power_w", chip["power_w"]), _override(rows, "pue", dc["pue"]),
-        _override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]), mfu=col("serving_mfu"),
-        mbu=col("mbu"), bytes_per_param=col("bytes_per_param"), bytes_per_kv=col("bytes_per_kv"))
+        m, batch=batch, prompt_len=prompt, gen_len=gen, chips=chips, peak_flops=chip["peak_flops"],
+        hbm_bandwidth_bytes_per_s=chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB,
+        power_w=_override(rows, "power_w", chip["power_w"]), pue=_override(rows, "pue", dc["pue"]),
+        carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
+        price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
+        mfu=col("serving_mfu"), mbu=col("mbu"), bytes_per_param=col("bytes_per_param"),
+        bytes_per_kv=col("bytes_per_kv"))
     touched = res["experts_touched_per_moe_layer"]
     return {
         "serving_min_chips": need,
