@@ -15,7 +15,7 @@ from glamsim.cost.inference import (estimate_inference, experts_touched, inferen
 def test_experts_touched_matches_simulated_top_k_routing(n_experts, top_k, batch):
     """Brute force: each token picks top-k of E random gate logits (k distinct experts, uniform)."""
     rng = np.random.default_rng(0)
-    trials = 2000
+    trials = 1000
     logits = rng.standard_normal((trials, batch, n_experts))
     chosen = np.argpartition(-logits, top_k - 1, axis=-1)[..., :top_k]
     hit = np.zeros((trials, n_experts), dtype=bool)
