@@ -91,3 +91,5 @@ def test_inference_errors_and_ranges():
     lo, hi = e.ranges["usd_per_million_tokens"]
     assert lo < e["usd_per_million_tokens"] < hi
     assert e.ledger["mbu"].value == [0.5, 0.7, 0.9]
+    (row,) = e.tornado
+    assert row["input"] == "mbu" and row["usd_per_million_tokens_at_low"] == pytest.approx(hi)

@@ -73,12 +73,12 @@ def _print_estimate(d: dict, title: str) -> None:
         rows.append(row | {"unit": _UNITS.get(k, "")})
     print_table(rows, title=title)
     if tornado:
+        outs = [k.removesuffix("_swing") for k in tornado[0] if k.endswith("_swing")]
         print_table([{"input": r["input"], "low": r["low"], "high": r["high"],
-                      "energy MWh at low": r["energy_mwh_at_low"], "at high": r["energy_mwh_at_high"],
-                      "energy swing": r["energy_mwh_swing"], "cost $ at low": r["cost_usd_at_low"],
-                      "at high ": r["cost_usd_at_high"], "cost swing": r["cost_usd_swing"],
-                      "rank (cost)": r["rank_cost_usd"]} for r in tornado],
-                    title="Sensitivity (tornado): one input at a time, others nominal; ranked by energy swing")
+                      **{f"{o} {end}": r[f"{o}_{end.replace(' ', '_')}"] for o in outs
+                         for end in ("at low", "at high", "swing")},
+                      **{f"rank by {o}": r[f"rank_{o}"] for o in outs[1:]}} for r in tornado],
+                    title=f"Sensitivity (tornado): one input at a time, others nominal; ranked by {outs[0]} swing")
     print_table([{"input": e["name"], "value": fmt(e["value"]), "unit": e["unit"], "source": e["source"]}
                  for e in ledger], title="Ledger: every input and its source")
 

@@ -22,7 +22,7 @@ from glamsim.accounting import ModelArrays, expert_params, forward_flops_per_tok
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.training import S_PER_HOUR, broadcast_outputs, resolve_datacenter, resolve_power, resolve_price
-from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require
+from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require, tornado
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 
 BYTES_PER_GB = 1e9
@@ -114,18 +114,19 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
 
 @dataclass
 class InferenceEstimate:
-    """One serving scenario: `values` (scalars by name), ranges of uncertain outputs, the ledger."""
+    """One serving scenario: `values` (scalars by name), ranges and tornado of uncertain inputs, the ledger."""
 
     values: dict
     ledger: Ledger
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tornado: list[dict] = field(default_factory=list)
 
     def __getitem__(self, key: str):
         return self.values[key]
 
     def to_dict(self) -> dict:
         return {**self.values, "ranges": {k: list(v) for k, v in self.ranges.items()},
-                "ledger": self.ledger.to_list()}
+                "tornado": self.tornado, "ledger": self.ledger.to_list()}
 
 
 def estimate_inference(
@@ -212,5 +213,7 @@ def estimate_inference(
               / BYTES_PER_GB}
     values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
     values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
-    ranges = output_ranges(core, uncertain, RANGE_OUTPUTS) if any(map(is_uncertain, uncertain.values())) else {}
-    return InferenceEstimate(values=values, ledger=led, ranges=ranges)
+    if not any(map(is_uncertain, uncertain.values())):
+        return InferenceEstimate(values=values, ledger=led)
+    return InferenceEstimate(values=values, ledger=led, ranges=output_ranges(core, uncertain, RANGE_OUTPUTS),
+                             tornado=tornado(core, uncertain, ["joules_per_token", "usd_per_million_tokens"]))
