@@ -79,7 +79,7 @@ def routing_stats(r: Routing) -> dict:
     load = jnp.mean(jnp.sum(jax.nn.one_hot(r.expert, n_experts), axis=2), axis=(0, 1)) / r.expert.shape[-1]
     return {
         "aux_loss": load_balancing_loss(r),
-        "dropped_fraction": 1.0 - jnp.mean(r.keep.astype(jnp.float32)),
+        "dropped_fraction": jnp.mean((~r.keep).astype(jnp.float32)),
         "expert_load": load,
         "max_mean_load": jnp.max(load) / jnp.mean(load),
     }

@@ -138,7 +138,7 @@ def train_step(graphdef, state: TrainState, batch: dict) -> tuple[TrainState, di
     grads, metrics = jax.grad(loss_and_metrics, has_aux=True)(state.params, graphdef, batch)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    grad_norm = optax.global_norm(grads)
+    grad_norm = optax.tree.norm(grads)
     metrics = {**metrics, "grad_norm": grad_norm, "skipped": ~jnp.isfinite(grad_norm)}
     return state.replace(params=params, opt_state=opt_state, step=state.step + 1), metrics
 
