@@ -11,6 +11,7 @@ from functools import cache
 
 from pydantic import model_validator
 
+from glamsim.accounting import ModelArrays, params
 from glamsim.config import ConfigError, Frozen, Published, data_dir, load_model, read_yaml, validate_as
 from glamsim.cost.training import estimate_training, model_train_flops
 
@@ -60,8 +61,6 @@ def published_runs() -> PublishedRuns:
 
 def run_quantities(run: PublishedRun) -> dict[str, float]:
     """Every checkable quantity of one published run, computed by glamsim."""
-    from glamsim.accounting import ModelArrays, params
-
     cfg = load_model(run.model)
     n_active = float(params(ModelArrays.of(cfg), active=True)[0])
     model_flops = model_train_flops(cfg, run.tokens.value)

@@ -13,9 +13,10 @@ from functools import partial
 
 import numpy as np
 
+from glamsim.accounting import ModelArrays, train_flops_per_token
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.cost.ledger import Ledger
-from glamsim.cost.uncertainty import Uncertain, nominal, output_ranges, require, tornado, is_uncertain
+from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require, tornado
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 
 S_PER_HOUR = 3600.0
@@ -146,8 +147,6 @@ def resolve_datacenter(dc: DatacenterProfile, ledger: Ledger, pue: Uncertain | N
 
 def model_train_flops(cfg: ModelConfig, tokens: float, seq_len: int | None = None) -> float:
     """Model FLOPs of training `cfg` on `tokens` tokens (accounting: 3 x forward, full S x S attention)."""
-    from glamsim.accounting import ModelArrays, train_flops_per_token
-
     return float(train_flops_per_token(ModelArrays.of(cfg), seq_len or cfg.max_seq_len)[0]) * tokens
 
 
