@@ -23,11 +23,13 @@ def study(
     from glamsim.studies.spec import builtin_studies, load_spec
 
     if list_:
+        from glamsim.studies.sweep import expand
+
         rows = []
         for name in builtin_studies():
             s = load_spec(name)
             rows.append({"study": s.name, "title": s.title, "evaluates": "+".join(s.evaluate),
-                         "figures": len(s.figures), "reproduces": s.reproduces})
+                         "scenarios": len(expand(s)), "figures": len(s.figures), "reproduces": s.reproduces.strip()})
         return print_json(rows) if json_out else print_table(rows, title="Built-in studies (glamsim study NAME)")
     if spec is None:
         raise fail("give a study spec (YAML file or built-in name) or --list")

@@ -7,45 +7,45 @@ import pandas as pd
 from glamsim.studies.spec import StudySpec
 
 
-def _sourced(profile) -> dict:
-    """Every sourced figure of a profile or preset: {field: {value, source, ...}}."""
-    from glamsim.config import Published
-
-    out = {}
-    for name in type(profile).model_fields:
-        v = getattr(profile, name)
-        if isinstance(v, Published):
-            out[name] = v.model_dump(exclude_defaults=True)
-    return out
-
-
 def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
-    """The study's provenance: spec and digest, glamsim version, and every model preset, chip and
-    datacenter profile the results used, with the source of each figure."""
+    """The study's provenance: spec and digest, glamsim version, and for every model preset, chip
+    and datacenter the results used, each input with its value, unit and source (the cost model's
+    own ledger entries, resolved by its rules: measured power, else TDP; net carbon intensity)."""
     from glamsim import __version__
     from glamsim.config import load_model
-    from glamsim.profiles import load_chip, load_datacenter
+    from glamsim.studies.sweep import chip_figures, datacenter_figures
 
     models = {}
     for name in dict.fromkeys(results["model"]):
         cfg = load_model(name)
         pub = cfg.published
         models[name] = {"description": cfg.description,
-                        "published": _sourced(pub) if pub else {}}
-    chips = {n: {"file": (c := load_chip(n)).origin, **_sourced(c)} for n in dict.fromkeys(results["chip"])}
-    dcs = {n: {"file": (d := load_datacenter(n)).origin, **_sourced(d)} for n in dict.fromkeys(results["datacenter"])}
+                        "published": pub.model_dump(exclude_none=True, exclude_defaults=True) if pub else {}}
+    chips = {}
+    for chip, frac in dict.fromkeys(zip(results["chip"], results["tdp_fraction"])):
+        key = chip if frac == 1 else f"{chip} (tdp_fraction {frac:g})"
+        chips[key] = chip_figures(chip, float(frac))[1].to_list()
+    dcs = {n: datacenter_figures(n)[1].to_list() for n in dict.fromkeys(results["datacenter"])}
     return {
         "study": spec.name,
         "title": spec.title,
-        "reproduces": spec.reproduces,
+        "reproduces": spec.reproduces.strip(),
         "glamsim_version": __version__,
         "spec_digest": spec.digest(),
         "n_scenarios": int(len(results)),
         "columns": list(results.columns),
         "spec": spec.model_dump(mode="json"),
-        "sources": {"models": models, "chips": chips, "datacenters": dcs},
+        "sources": {"user_inputs": "the scenario fields the spec sets (base, cases, axes); a scenario's "
+                                   "power_w, pue, carbon_intensity_kg_per_kwh or price_per_chip_hour_usd, "
+                                   "when given, replaces the profile figure below (resolved_* columns "
+                                   "hold the value used)",
+                    "models": models, "chips": chips, "datacenters": dcs},
         "conventions": {
-            "user_inputs": "scenario fields set in the spec (base, cases, axes) are user inputs",
-            "flops": "model FLOPs (glamsim.accounting): 2 per multiply-accumulate, train = 3 x forward",
+            "flops": "model FLOPs (glamsim.accounting): 2 per multiply-accumulate, train = 3 x forward, "
+                     "full S x S attention",
+            "training": "glamsim.cost.training_costs: chip-hours from FLOPs at mfu (or given hours), "
+                        "energy = chip-hours x power x PUE, tCO2e = MWh x kg/kWh",
+            "serving": "glamsim.cost.inference_costs: roofline per decode step at the mean context, "
+                       "weights read = dense weights + experts the batch touches",
         },
     }

@@ -22,7 +22,7 @@ import pandas as pd
 from glamsim.config import ConfigError
 from glamsim.studies import io
 from glamsim.studies.spec import FigureSpec, StudySpec
-from glamsim.studies.sweep import BASE_ROW, ModelCache, evaluate, expand
+from glamsim.studies.sweep import BASE_ROW, ModelCache, check_inputs, evaluate, expand
 
 PARTIAL = ".partial"
 RESULTS = ("results.parquet", "results.csv", "ledger.json")
@@ -97,6 +97,7 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False, pro
         run.results = pd.read_parquet(out / "results.parquet")
         run.chunks_resumed = math.ceil(len(inputs) / spec.chunk_size)
     else:
+        check_inputs(inputs, models, where)
         _check_figures(spec, list(evaluate(spec, inputs.iloc[:1], models).columns), where)
         partial = out / PARTIAL
         n_chunks = math.ceil(len(inputs) / spec.chunk_size)

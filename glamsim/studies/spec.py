@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, PositiveInt, Tag, ValidationError, field_validator, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, format_validation_error, read_yaml, validate_as
 from glamsim.studies.scenario import Scenario
@@ -60,7 +60,9 @@ class Span(Frozen):
         return v
 
 
-AxisValues = Union[list[Scalar], Span]
+# A mapping is a range, anything else a list of values (so an error names the right one).
+AxisValues = Annotated[Union[Annotated[Span, Tag("range")], Annotated[list[Scalar], Tag("list")]],
+                      Discriminator(lambda v: "range" if isinstance(v, (dict, Span)) else "list")]
 
 
 class FigureSpec(Frozen):
@@ -201,7 +203,11 @@ def _check_values(spec: StudySpec, where: str) -> None:
             else:
                 probe = dict(enumerate(vals))
             for i, v in probe.items():
-                _validate_scenario({**base, key: v}, f"{at}axes.{key}[{i}]")
+                try:
+                    Scenario.model_validate({**base, key: v})
+                except ValidationError as err:
+                    msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+                    raise ConfigError(f"{at}axes.{key}[{i}]={v!r}: {msg}") from None
 
 
 def _validate_scenario(data: dict, where: str) -> Scenario:

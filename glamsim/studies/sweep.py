@@ -100,11 +100,13 @@ class ModelCache:
             name = key[0]
             try:
                 cfg = load_model(name)
-                self._cfgs[key] = cfg.replace(**changes) if changes else cfg
             except ConfigError as err:
+                raise ConfigError(f"{self.where}: {err}") from None
+            try:
+                self._cfgs[key] = cfg.replace(**changes) if changes else cfg
+            except ConfigError as err:  # "<name> (edited): field=value: why" -> name the axes
                 what = ", ".join(f"{MODEL_PREFIX}{k}={v}" for k, v in changes.items())
-                raise ConfigError(f"{self.where}: {name}{' with ' + what if what else ''}: "
-                                  f"{str(err).split(': ', 1)[-1]}") from None
+                raise ConfigError(f"{self.where}: {name} with {what}: {str(err).split(': ', 1)[-1]}") from None
         return self._cfgs[key]
 
     def arrays(self, df: pd.DataFrame) -> tuple[ModelArrays, pd.DataFrame]:
@@ -122,6 +124,18 @@ class ModelCache:
         report = list(dict.fromkeys([*ARCH_COLUMNS, *(c.removeprefix(MODEL_PREFIX) for c in mcols)]))
         arch = pd.DataFrame({c: np.asarray([getattr(cfg, c) for cfg in cfgs])[codes] for c in report})
         return full, arch
+
+
+def check_inputs(rows: pd.DataFrame, models: ModelCache, where: str) -> None:
+    """Fail before any work on an unknown preset or profile, or an invalid edited architecture."""
+    mcols = ["model", *(c for c in rows.columns if c.startswith(MODEL_PREFIX))]
+    models.arrays(rows.drop_duplicates(subset=mcols))
+    for name, load in (("chip", load_chip), ("datacenter", load_datacenter)):
+        for value in dict.fromkeys(rows[name]):
+            try:
+                load(value)
+            except ConfigError as err:
+                raise ConfigError(f"{where}: {err}") from None
 
 
 def _missing(v) -> bool:
