@@ -51,7 +51,7 @@ NAMES = {
     "usd_per_million_tokens": "$ per 1M generated tokens", "joules_per_token": "energy per generated token (J)",
     "decode_weight_bytes_per_step": "weight bytes read per decoding step",
     "decode_flops_per_token": "FLOPs per decoded token", "weight_gb_total": "weights in memory (GB)",
-    "serving_min_chips": "fewest chips holding the model", "experts_touched_fraction": "share of experts read per step",
+    "serving_min_chips": "fewest chips holding the model", "kv_cache_gb_full_context": "KV cache at full context (GB)", "experts_touched_fraction": "share of experts read per step",
     "prompt_len": "prompt length (tokens)", "batch": "batch size (requests decoded together)",
     "power_w": "power per chip (W)", "carbon_intensity_kg_per_kwh": "grid carbon (kgCO₂e/kWh)",
     "mfu": "MFU (model FLOPs utilisation)", "label": "scenario", "pue": "PUE", "n_chips": "chips", "n_experts": "experts per MoE layer",
@@ -255,7 +255,7 @@ def plot_tornado(sens: pd.DataFrame, output: str, base: float, *, title: str = "
     return fig
 
 
-def plot_experts_touched(df: pd.DataFrame, x: str = "batch_size", y: str = "experts_touched_fraction",
+def plot_experts_touched(df: pd.DataFrame, x: str = "batch", y: str = "experts_touched_fraction",
                          hue: str | None = "n_experts", *, title: str = "", where: dict | None = None) -> Figure:
     """The share of an MoE layer's experts a decoding step reads, against batch size: where it
     reaches 1, MoE decoding moves as many weight bytes as a dense model of its total size."""
