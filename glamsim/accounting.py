@@ -11,6 +11,9 @@ Conventions (named, so every figure says what it counts):
   `causal_halved=True` counts only the causal half.  Decoding one token at context C reads C keys.
 - Training FLOPs = 3 x forward (forward + backward); the optimizer update is not per token.
 - The "2N" convention: 2 x activated parameters per token (embedding included), attention on top.
+- Hardware FLOPs also count what a compiled step executes beyond matrix multiplies where it is
+  not negligible on small models: the attention softmax (scale, bias/mask, max, normalise: about
+  3 FLOPs per score forward) and, per step, the optimizer update (`optimizer_flops_per_step`).
 
 Every function takes `ModelArrays` (one numpy array per field), so a sweep counts thousands
 of configurations in one call; `count(cfg)` is the single-configuration view.
@@ -26,6 +29,12 @@ import pandas as pd
 from glamsim.config import ModelConfig
 
 _GATED = {True: 3, False: 2}
+SOFTMAX_FLOPS_PER_SCORE = 3  # forward: scale, bias/mask add, max/normalise (exp is a transcendental)
+# Element-wise FLOPs per parameter of one update of glamsim's optimizer: clip-by-global-norm
+# (square, sum, scale), factored Adafactor (g^2, row/column means, reconstruction, scaling,
+# update-RMS clipping, parameter scale, learning rate, apply) and the skip-if-non-finite select.
+# XLA's cost analysis counts 24.0 per parameter for it (glam-tiny, glam-64b-64e alike).
+ADAFACTOR_FLOPS_PER_PARAM = 24
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,8 @@ def layer_flops(m: ModelArrays, context, *, moe: bool, hardware: bool = False,
         "attn_proj_flops": 2 * attention_weights(m),
         "attn_score_flops": attention_score_flops(m, context, causal_halved),
     }
+    if hardware:
+        out["softmax_flops"] = SOFTMAX_FLOPS_PER_SCORE * context * m.n_heads
     if moe:
         evals = (expert_slots_per_token(m, group_size) if hardware else m.top_k) + m.n_shared
         out["ffn_flops"] = 2 * evals * ffn_weights(m, m.expert_ff, m.expert_mats)
@@ -202,6 +213,17 @@ def forward_flops_per_token(m: ModelArrays, context, **kw):
 def train_flops_per_token(m: ModelArrays, seq_len, **kw):
     """Forward + backward FLOPs per trained token (3 x forward)."""
     return 3 * forward_flops_per_token(m, seq_len, **kw)
+
+
+def optimizer_flops_per_step(m: ModelArrays):
+    """Element-wise FLOPs of one optimizer update (hardware FLOPs, not model FLOPs)."""
+    return ADAFACTOR_FLOPS_PER_PARAM * params(m)
+
+
+def train_flops_per_step(m: ModelArrays, batch, seq_len, *, hardware: bool = False, **kw):
+    """FLOPs of one training step on batch x seq_len tokens; hardware FLOPs add the optimizer."""
+    per_token = train_flops_per_token(m, seq_len, hardware=hardware, **kw)
+    return batch * seq_len * per_token + (optimizer_flops_per_step(m) if hardware else 0)
 
 
 # ---- the single-configuration view -----------------------------------------------------------

@@ -63,6 +63,7 @@ class ChipProfile(_FromFile):
     idle_power_w: Spec | None = None
     interconnect_bandwidth_gb_per_s: Spec | None = None
     topology: str = ""
+    device_kinds: list[str] = []  # JAX `device_kind` prefixes of this chip (matches measurements)
     price_per_chip_hour_usd: Spec | None = None
     embodied_kgco2e: Spec | None = None
 
@@ -150,6 +151,15 @@ def _load(kind: str, name_or_path, extra_dirs):
 def load_chip(name_or_path, extra_dirs: Iterable[str | Path] = ()) -> ChipProfile:
     """A chip profile by name (built-in or from `extra_dirs`) or by YAML path."""
     return _load("chips", name_or_path, extra_dirs)
+
+
+def chip_for_device(device_kind: str, extra_dirs: Iterable[str | Path] = ()) -> ChipProfile | None:
+    """The chip profile whose `device_kinds` prefix-matches a JAX device kind, if any."""
+    kind = device_kind.strip().lower()
+    for chip in registry("chips", extra_dirs).values():
+        if any(kind.startswith(k.lower()) for k in chip.device_kinds):
+            return chip
+    return None
 
 
 def load_datacenter(name_or_path, extra_dirs: Iterable[str | Path] = ()) -> DatacenterProfile:

@@ -40,14 +40,16 @@ def test_tiny_config_counted_layer_by_layer_by_hand():
     assert c.router_flops_per_token == 2 * 8 * 4
     # capacity 2.0 x 16 / 4 = 8 slots per expert -> 4 x 8 / 16 = 2 evaluations per token
     assert c.expert_slots_per_token == 2.0
-    assert c.flops_per_token_train_hardware == c.flops_per_token_train
+    # hardware FLOPs add the softmax (3 per score forward, x3 for training) in both layers
+    assert c.flops_per_token_train_hardware == c.flops_per_token_train + 3 * 2 * (3 * 16 * 2)
 
 
 def test_hardware_flops_follow_capacity_factor():
-    cfg = validate_model({**TINY, "capacity_factor": 3.0}, "hand")
-    c = count(cfg, seq_len=16)
+    base = count(validate_model(TINY, "hand"), seq_len=16)
+    c = count(validate_model({**TINY, "capacity_factor": 3.0}, "hand"), seq_len=16)
     extra_slots = 3.0 - 2.0  # 3.0 x 16 / 4 = 12 slots x 4 / 16 = 3 per token, 2 used by the model
-    assert c.flops_per_token_train_hardware - c.flops_per_token_train == pytest.approx(
+    assert c.flops_per_token_train == base.flops_per_token_train
+    assert c.flops_per_token_train_hardware - base.flops_per_token_train_hardware == pytest.approx(
         3 * extra_slots * 2 * (2 * 8 * 16))
 
 
