@@ -42,7 +42,7 @@ def study(
                "files": [str(f) for f in run.files]}
     if json_out:
         return print_json({**summary, "preview": run.results.head(PREVIEW_ROWS).to_dict(orient="records")})
-    shown = _interesting_columns(run.results)
+    shown = _interesting_columns(run.results, s.evaluate)
     print_table(run.results[shown].head(PREVIEW_ROWS).to_dict(orient="records"),
                 title=f"{s.title}: {len(run.results)} scenarios"
                       + (f" (first {PREVIEW_ROWS})" if len(run.results) > PREVIEW_ROWS else ""))
@@ -50,12 +50,17 @@ def study(
                f"({run.chunks_computed} chunks computed, {run.chunks_resumed} resumed)")
 
 
-def _interesting_columns(df) -> list[str]:
-    """Columns that vary across the rows, then the headline outputs: what the table is about."""
-    from glamsim.studies.scenario import Scenario
+HEADLINE = {"training": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
+            "inference": ["serving_min_chips", "decode_tokens_per_s_per_chip", "joules_per_token",
+                          "usd_per_million_tokens"]}
 
-    varying = [c for c in df.columns if c != "scenario" and df[c].nunique(dropna=False) > 1]
-    inputs = [c for c in varying if c in Scenario.model_fields or c in ("varied", "n_layers", "d_model",
-                                                                        "n_experts", "top_k")]
-    outputs = [c for c in varying if c not in inputs]
-    return (inputs + outputs)[:12] or ["model"]
+
+def _interesting_columns(df, evaluated: list[str]) -> list[str]:
+    """The inputs that vary across the rows, then the headline outputs of what was evaluated."""
+    from glamsim.studies.scenario import Scenario
+    from glamsim.studies.sweep import ARCH_COLUMNS
+
+    varies = lambda c: df[c].nunique(dropna=False) > 1  # noqa: E731
+    arch = [] if varies("model") else list(ARCH_COLUMNS)  # a varying preset implies its architecture
+    inputs = [c for c in df.columns if (c in Scenario.model_fields or c in arch or c == "varied") and varies(c)]
+    return inputs[:8] + [c for kind in evaluated for c in HEADLINE[kind]]
