@@ -61,6 +61,7 @@ def _interesting_columns(df, evaluated: list[str]) -> list[str]:
     from glamsim.studies.sweep import ARCH_COLUMNS
 
     varies = lambda c: df[c].nunique(dropna=False) > 1  # noqa: E731
-    arch = [] if varies("model") else list(ARCH_COLUMNS)  # a varying preset implies its architecture
+    # architecture columns only where swept within a preset (a preset implies its architecture)
+    arch = [c for c in ARCH_COLUMNS if df.groupby("model")[c].nunique().max() > 1]
     inputs = [c for c in df.columns if (c in Scenario.model_fields or c in arch or c == "varied") and varies(c)]
     return inputs[:8] + [c for kind in evaluated for c in HEADLINE[kind]]
