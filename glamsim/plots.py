@@ -135,7 +135,7 @@ def plot_sweep(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=Non
     (the dense model) is drawn black and dashed."""
     df = select(df, where)
     ys = _ys(y)
-    fig, axes = _figure(len(ys), title)
+    fig, axes = _figure(len(ys), title, width=6.6 if len(ys) == 1 else 5.2)
     groups = list(df.groupby(hue, sort=False)) if hue else [(None, df)]
     swept = df if baseline is None or not hue else df[df[hue] != baseline]
     lx = _auto_log(swept[x]) if logx is None else logx
@@ -186,7 +186,7 @@ def plot_bars(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None
             bars = ax.bar(pos, np.nan_to_num(vals), width=width * 0.95, label=name, **kw)
             ax.bar_label(bars, labels=[_si(float(f"{v:.3g}")) if np.isfinite(v) else "n/a" for v in vals],
                          fontsize=7.5, padding=1.5)
-        many = len(cats) * len(hues) > 10
+        many = len(cats) > 8
         ax.set_xticks(np.arange(len(cats)), [textwrap.fill(str(c), 16) for c in cats],
                       rotation=30 if many else 0, ha="right" if many else "center")
         _style_axis(ax, None, yc, False, bool(logy))
