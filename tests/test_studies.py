@@ -156,3 +156,12 @@ def test_builtin_glam_vs_gpt3_reproduces_published_rows(tmp_path):
     assert pub.loc["glam-64b-64e", "co2e_t"] == pytest.approx(40.2, rel=0.02)
     assert pub.loc["gpt3-175b", "energy_mwh"] == pytest.approx(1287, rel=0.02)
     assert pub.loc["gpt3-175b", "co2e_t"] == pytest.approx(552.1, rel=0.02)
+
+
+def test_studies_and_plots_do_not_import_jax():
+    import subprocess
+    import sys
+
+    code = "import sys, glamsim.studies.runner, glamsim.plots, glamsim.cli.study_cmds; print('jax' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
