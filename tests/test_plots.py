@@ -132,3 +132,11 @@ def test_experts_touched_and_save(tmp_path):
     files = plots.save(fig, tmp_path / "touched")
     assert [f.name for f in files] == ["touched.png", "touched.svg"]
     assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in files[1].read_bytes()[:500]
+
+
+def test_energy_comparison_has_one_panel_per_quantity():
+    df = pd.DataFrame({"chip": ["tpu-v4", "v100"], "model": ["glam", "gpt3"], "energy_mwh": [456.0, 1287.0],
+                       "co2e_t": [40.2, 552.1], "cost_usd": [4e6, 1.1e7]})
+    fig = plots.plot_energy_comparison(df, baseline="gpt3")
+    assert [ax.get_ylabel() for ax in fig.axes[:3]] == ["energy (MWh)", "CO₂e, net (t)", "cost at list price ($)"]
+    assert sorted(p.get_height() for p in fig.axes[0].patches if p.get_height()) == [456.0, 1287.0]

@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import Discriminator, Field, PositiveInt, Tag, ValidationError, field_validator, model_validator
 
-from glamsim.config import ConfigError, Frozen, ModelConfig, format_validation_error, read_yaml, validate_as
+from glamsim.config import ConfigError, Frozen, ModelConfig, data_dir, read_yaml, validate_as
 from glamsim.studies.scenario import Scenario
 
 Scalar = Union[bool, int, float, str]
@@ -193,7 +193,7 @@ def _check_values(spec: StudySpec, where: str) -> None:
         at = f"{where}: sweeps[{b}]." if spec.sweeps else f"{where}: "
         for i, case in enumerate(block.cases):
             plain = {k: v for k, v in case.items() if not k.startswith(MODEL_PREFIX)}
-            _validate_scenario({**base, **plain}, f"{at}cases[{i}]")
+            validate_as(Scenario, {**base, **plain}, f"{at}cases[{i}]")
         for key, vals in block.axes.items():
             if key.startswith(MODEL_PREFIX):
                 continue
@@ -210,13 +210,6 @@ def _check_values(spec: StudySpec, where: str) -> None:
                     raise ConfigError(f"{at}axes.{key}[{i}]={v!r}: {msg}") from None
 
 
-def _validate_scenario(data: dict, where: str) -> Scenario:
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, where)) from None
-
-
 def parse_spec(data, where: str) -> StudySpec:
     """Validate plain data as a StudySpec, with one-line errors naming the key."""
     spec = validate_as(StudySpec, data, where)
@@ -224,15 +217,9 @@ def parse_spec(data, where: str) -> StudySpec:
     return spec
 
 
-def builtin_dir() -> Path:
-    from glamsim.config import data_dir
-
-    return data_dir("studies")
-
-
 def builtin_studies() -> dict[str, Path]:
     """The built-in study specs shipped in `studies/`, by name (file stem)."""
-    return {p.stem: p for p in sorted(builtin_dir().glob("*.yaml"))}
+    return {p.stem: p for p in sorted(data_dir("studies").glob("*.yaml"))}
 
 
 def load_spec(name_or_path: str | Path) -> StudySpec:
