@@ -1,0 +1,122 @@
+"""Training what-if: a model (preset or edited) on a chip fleet in a datacenter, next to a dense baseline."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from glamsim.accounting import count
+from glamsim.config import ConfigError
+from glamsim.cost import estimate_training
+from glamsim.cost.measured import measured_inputs
+from glamsim.cost.report import plain_statement
+
+ui.page("Training what-if",
+        "How long, how much energy, carbon and money would training take? Pick a model (or edit one), the "
+        "chips and the datacenter; the dense baseline trains on the same chips, tokens and utilisation. "
+        "Tick *uncertain inputs* to give low / nominal / high values: you get ranges and a sensitivity chart.")
+
+UNITS = {"params_total": "parameters", "params_active": "parameters per token", "flops_total": "FLOPs",
+         "train_days": "days", "chip_hours": "chip-hours", "mfu": "model FLOPs / dense peak",
+         "hfu": "hardware FLOPs / dense peak", "energy_mwh": "MWh", "co2e_t": "tCO2e (net)", "cost_usd": "USD"}
+EDITABLE = {"n_layers": "layers", "d_model": "d_model", "n_heads": "attention heads", "d_ff": "FFN width (d_ff)",
+            "n_experts": "experts per MoE layer (0 = dense)", "top_k": "experts per token (top-k)",
+            "moe_every": "an MoE layer every N layers (0 = none)", "moe_offset": "first MoE layer (offset)"}
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    st.subheader("Model")
+    base_cfg = ui.pick_model("Model", "glam-64b-64e", "t_model")
+    with st.expander("Edit the architecture"):
+        edits = {f: st.number_input(lbl, min_value=0 if f in ("n_experts", "top_k", "moe_every", "moe_offset") else 1,
+                                    value=int(getattr(base_cfg, f)), step=1, key=f"t_{f}_{base_cfg.name}")
+                 for f, lbl in EDITABLE.items()}
+        edits["capacity_factor"] = st.number_input("expert capacity factor", min_value=0.1,
+                                                   value=float(base_cfg.capacity_factor), step=0.25,
+                                                   key=f"t_capacity_factor_{base_cfg.name}")
+    baseline_cfg = ui.pick_model("Dense baseline", "gpt3-175b", "t_baseline")
+    tokens = st.number_input("Training tokens", min_value=1e6, value=6e11, step=1e11, format="%.4g", key="t_tokens",
+                             help="GLaM 64B/64E trained on 600B tokens; GPT-3 on 300B.")
+
+    st.subheader("Hardware")
+    chips_reg = ui.profiles("chips")
+    chip_name = ui.pick("Chip", list(chips_reg), "tpu-v4", "t_chip")
+    chip = chips_reg[chip_name]
+    n_chips = st.number_input("Chips", min_value=1, value=1024, step=64, key="t_chips")
+    ranged = st.checkbox("Uncertain inputs (low / nominal / high)", key="t_ranged")
+    mfu, mfu_src = ui.uncertain("Model FLOPs utilisation (MFU)", 0.3, "t_mfu", ranged=ranged, profile_default=False,
+                                step=0.05, min_value=0.01, max_value=1.0,
+                                help="Model FLOPs / (chips x time x dense peak). GLaM's run implies about 0.28.")
+    measured = st.session_state.get(ui.MEASUREMENT_KEY)
+    use_measured = measured is not None and st.checkbox(
+        f"Use the measured run ({measured.model}, {measured.device_kind})", key=ui.USE_MEASUREMENT_KEY,
+        help="From the *Measure here* page: its hardware/model FLOPs ratio, and its MFU if it ran on this chip.")
+    power, power_src = ui.uncertain("Power per chip (W)", ui.chip_power_w(chip), f"t_power_{chip_name}",
+                                    ranged=ranged, profile_default=True, step=10.0, min_value=1.0,
+                                    help="Default: the profile's measured system power, else its TDP.")
+    price, price_src = ui.uncertain("Price per chip-hour ($)", ui.spec_value(chip.price_per_chip_hour_usd),
+                                    f"t_price_{chip_name}", ranged=ranged, profile_default=True, step=0.25,
+                                    min_value=0.0)
+
+    st.subheader("Datacenter")
+    dcs = ui.profiles("datacenters")
+    dc_name = ui.pick("Datacenter", list(dcs), "glam-google-oklahoma", "t_dc")
+    dc = dcs[dc_name]
+    pue, pue_src = ui.uncertain("PUE", dc.pue.value, f"t_pue_{dc_name}", ranged=ranged, profile_default=True,
+                                step=0.05, min_value=1.0)
+    ci, ci_src = ui.uncertain("Carbon intensity (kgCO2e/kWh)", dc.carbon_intensity_net_kg_per_kwh.value,
+                              f"t_ci_{dc_name}", ranged=ranged, profile_default=True, step=0.05, min_value=0.0)
+
+changes = {k: v for k, v in edits.items() if v != getattr(base_cfg, k)}
+with right:
+    try:
+        cfg = base_cfg.replace(**changes) if changes else base_cfg
+        common = dict(chip=chip, chips=n_chips, datacenter=dc, tokens=tokens, mfu=mfu, mfu_source=mfu_src,
+                      power_w=power, power_source=power_src, price_per_chip_hour=price, price_source=price_src,
+                      pue=pue, pue_source=pue_src, carbon_intensity=ci, carbon_intensity_source=ci_src,
+                      chips_source="dashboard input: chips", tokens_source="dashboard input: training tokens")
+        extra = {}
+        if use_measured:
+            extra = measured_inputs(measured, chip, "dashboard Measure page")
+            st.info(extra.pop("note"))
+        est = estimate_training(model=cfg, **{**common, **extra})
+        base = estimate_training(model=baseline_cfg, **common)
+    except ConfigError as err:
+        ui.show_error(err)
+        st.stop()
+
+    names = {"model": cfg.name, "baseline": baseline_cfg.name}
+    if names["model"] == names["baseline"]:
+        names["baseline"] += " (baseline)"
+    counts = {"model": count(cfg), "baseline": count(baseline_cfg)}
+    values = {k: {**e.to_dict(), "params_total": counts[k].params_total, "params_active": counts[k].params_active}
+              for k, e in (("model", est), ("baseline", base))}
+    st.subheader(f"{cfg.name} vs {baseline_cfg.name} on {n_chips:,} x {chip_name}")
+    cols = st.columns(5)
+    for col, (q, lbl) in zip(cols, (("train_days", "Training days"), ("chip_hours", "Chip-hours"),
+                                    ("energy_mwh", "Energy (MWh)"), ("co2e_t", "tCO2e (net)"),
+                                    ("cost_usd", "Cost ($)"))):
+        col.metric(lbl, ui.fmt(values["model"][q]), delta=ui.vs(values["model"][q], values["baseline"][q]),
+                   delta_color="inverse", help=f"{cfg.name}; the change is against {baseline_cfg.name}")
+    table = ui.results_table({names[k]: values[k] for k in names}, UNITS,
+                             {names["model"]: est.ranges, names["baseline"]: base.ranges})
+    st.dataframe(ui.formatted(table), hide_index=True, width="stretch", key="t_table")
+    if est.ranges:
+        st.caption("low / high: the extremes over every combination of the uncertain inputs' low and high values.")
+
+    frame = pd.DataFrame([{"chip": chip_name, "model": names[k], **{q: values[k][q] for q in UNITS}} for k in names])
+    ui.figure("plot_energy_comparison", frame, hue="model", baseline=names["baseline"],
+              y=["energy_mwh", "co2e_t", "cost_usd"],
+              title=f"{cfg.name} vs the dense baseline {baseline_cfg.name}")
+    if est.tornado:
+        out = st.radio("Sensitivity of", ["energy_mwh", "cost_usd"], horizontal=True, key="t_tornado_out",
+                       format_func=lambda q: {"energy_mwh": "energy", "cost_usd": "cost"}[q])
+        ui.figure("plot_tornado", pd.DataFrame(est.tornado), output=out, base=getattr(est, out),
+                  title=f"What moves the {'energy' if out == 'energy_mwh' else 'cost'} of training {cfg.name}")
+    statement = "\n\n".join(plain_statement(e, model=m.name, chip=chip_name, datacenter=dc_name)
+                            for e, m in ((est, cfg), (base, baseline_cfg)))
+    ui.statement_box(statement)
+    ui.downloads("training-estimate", table, {"model": {"name": cfg.name, **values["model"]},
+                                              "baseline": {"name": baseline_cfg.name, **values["baseline"]}},
+                 statement)
+    ui.ledger_box(est.ledger.to_list(), f"Ledger of {cfg.name}: every input and its source")
+    ui.ledger_box(base.ledger.to_list(), f"Ledger of {baseline_cfg.name}")

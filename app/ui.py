@@ -1,0 +1,178 @@
+"""Shared dashboard helpers: page set-up, profile choices (with this session's uploads), uncertain
+inputs, cached figures, result tables and downloads.
+
+The dashboard holds no numbers of its own: every figure shown comes from the glamsim API.  Nothing
+here imports JAX (only the Measure page does, when a measurement is run).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from glamsim.cli.app import _clean, fmt
+from glamsim.config import ConfigError, model_presets
+from glamsim.cost.ledger import Ledger
+from glamsim.cost.training import resolve_power
+from glamsim.cost.uncertainty import parse_uncertain
+from glamsim.profiles import registry
+
+MEASUREMENT_KEY = "measurement"  # session: the last Measurement (run or uploaded), for the training page
+USE_MEASUREMENT_KEY = "use_measurement"
+UPLOAD_DIR_KEY = "profiles_dir"  # session: a temp folder with chips/ and datacenters/ uploaded this session
+
+
+def page(title: str, intro: str) -> None:
+    """Page config, title and a one-paragraph explanation of what the page answers."""
+    st.set_page_config(page_title=f"glamsim · {title}", layout="wide")
+    st.title(title)
+    st.markdown(intro)
+
+
+def profiles_dirs() -> tuple[str, ...]:
+    """This session's uploaded-profile folder (for every `profiles_dirs=` argument), if any."""
+    d = st.session_state.get(UPLOAD_DIR_KEY)
+    return (d,) if d else ()
+
+
+def upload_dir() -> Path:
+    if UPLOAD_DIR_KEY not in st.session_state:
+        root = Path(tempfile.mkdtemp(prefix="glamsim-profiles-"))
+        for kind in ("chips", "datacenters"):
+            (root / kind).mkdir()
+        st.session_state[UPLOAD_DIR_KEY] = str(root)
+    return Path(st.session_state[UPLOAD_DIR_KEY])
+
+
+def profiles(kind: str) -> dict:
+    """Chips or datacenters by name, built-in and uploaded this session."""
+    return registry(kind, profiles_dirs())
+
+
+def pick(label: str, options: list[str], default: str, key: str, **kw) -> str:
+    """A selectbox starting at `default` (or the first option when it is missing)."""
+    index = options.index(default) if default in options else 0
+    return st.selectbox(label, options, index=index, key=key, **kw)
+
+
+def pick_model(label: str, default: str, key: str, **kw):
+    presets = model_presets()
+    return presets[pick(label, list(presets), default, key, format_func=lambda n: describe_model(presets[n]), **kw)]
+
+
+def describe_model(cfg) -> str:
+    kind = f"MoE {cfg.n_experts} experts, top-{cfg.top_k}" if cfg.is_moe else "dense"
+    return f"{cfg.name} ({kind})"
+
+
+def uncertain(label: str, default: float, key: str, *, ranged: bool, profile_default: bool, step: float,
+              fmt_str: str = "%.4g", min_value: float | None = None, max_value: float | None = None,
+              help: str | None = None):
+    """A number, or (low, nominal, high) when `ranged`.  Returns (value, source): value is None when
+    the user kept the profile's own figure (so the ledger cites the profile)."""
+    kw = dict(step=step, format=fmt_str, min_value=min_value, max_value=max_value)
+    if default is None or not math.isfinite(default):  # the profile lacks the figure: the user may give it
+        v = st.number_input(f"{label} (not in the profile)", value=None, key=key, help=help, **kw)
+        return (None, "") if v is None else (v, f"dashboard input: {label}")
+    if not ranged:
+        v = st.number_input(label, value=float(default), key=key, help=help, **kw)
+        if profile_default and v == default:
+            return None, ""
+        return v, f"dashboard input: {label}"
+    st.markdown(f"**{label}** — low / nominal / high", help=help)
+    lo_default = max(default * 0.8, min_value) if min_value is not None else default * 0.8
+    hi_default = min(default * 1.2, max_value) if max_value is not None else default * 1.2
+    c = st.columns(3)
+    lo = c[0].number_input("low", value=float(lo_default), key=f"{key}_lo", label_visibility="collapsed", **kw)
+    nom = c[1].number_input("nominal", value=float(default), key=key, label_visibility="collapsed", **kw)
+    hi = c[2].number_input("high", value=float(hi_default), key=f"{key}_hi", label_visibility="collapsed", **kw)
+    return parse_uncertain(f"{lo!r},{nom!r},{hi!r}", label), f"dashboard input: {label} (low, nominal, high)"
+
+
+def spec_value(spec) -> float | None:
+    return None if spec is None else spec.value
+
+
+def chip_power_w(chip) -> float:
+    """The power per chip the cost model uses when none is given (measured system power, else TDP)."""
+    return resolve_power(chip, Ledger(), None, "", 1.0)
+
+
+def vs(value: float, baseline: float) -> str | None:
+    """'-62% vs baseline' for a metric's delta (None when either is unknown)."""
+    if not (math.isfinite(value) and math.isfinite(baseline)) or baseline == 0:
+        return None
+    return f"{value / baseline - 1:+.0%} vs baseline"
+
+
+def show_error(err: ConfigError) -> None:
+    st.error(str(err), icon="⚠️")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def figure_png(kind: str, data: pd.DataFrame, kwargs_json: str) -> bytes:
+    """A glamsim.plots figure as PNG bytes, cached by its data and arguments (a re-render is free)."""
+    import matplotlib.pyplot as plt
+
+    from glamsim import plots
+
+    fig = getattr(plots, kind)(data, **json.loads(kwargs_json))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")  # constrained layout already fits; "tight" would draw twice
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def figure(kind: str, data: pd.DataFrame, caption: str | None = None, **kwargs) -> None:
+    """Draw `glamsim.plots.<kind>(data, **kwargs)` (cached)."""
+    st.image(figure_png(kind, data, json.dumps(_clean(kwargs), sort_keys=True)), caption=caption)
+
+
+def results_table(rows: dict[str, dict], units: dict[str, str], ranges: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Quantities as rows, one column per scenario (exact values), plus low/high columns when ranged."""
+    out = pd.DataFrame({"quantity": list(units), "unit": list(units.values())})
+    for name, values in rows.items():
+        out[name] = [values.get(q) for q in units]
+        for q_end, i in (("low", 0), ("high", 1)):
+            r = (ranges or {}).get(name) or {}
+            if r:
+                out[f"{name} {q_end}"] = [r[q][i] if q in r else None for q in units]
+    return out
+
+
+def formatted(df: pd.DataFrame) -> pd.DataFrame:
+    """The same table with numbers as compact text (1.2M, 3.56e+23) for reading."""
+    return df.map(lambda v: ("yes" if v else "no") if isinstance(v, bool) else fmt(v) if isinstance(v, (int, float))
+                  else v)
+
+
+def ledger_frame(ledger_list: list[dict]) -> pd.DataFrame:
+    """The ledger as a table, values as text (a number, a low/nominal/high triple, a name)."""
+    return pd.DataFrame([{**e, "value": ", ".join(map(fmt, e["value"])) if isinstance(e["value"], list)
+                          else fmt(e["value"])} for e in ledger_list])
+
+
+def downloads(stem: str, table: pd.DataFrame, payload: dict, statement: str) -> None:
+    """CSV of the results table, JSON of everything (results, ranges, tornado, ledger), the statement."""
+    c = st.columns(3)
+    c[0].download_button("Download CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{stem}_csv")
+    c[1].download_button("Download JSON (with ledger)", json.dumps(_clean(payload), indent=2), f"{stem}.json",
+                         "application/json", key=f"{stem}_json")
+    c[2].download_button("Download statement (text)", statement, f"{stem}.txt", "text/plain", key=f"{stem}_txt")
+
+
+def statement_box(text: str) -> None:
+    st.subheader("Statement for a paper")
+    st.caption("Generated from the estimate and its ledger; copy it with the icon at the top right.")
+    st.code(text, language=None, wrap_lines=True)
+
+
+def ledger_box(ledger_list: list[dict], title: str = "Ledger: every input and its source") -> None:
+    with st.expander(title):
+        st.dataframe(ledger_frame(ledger_list), hide_index=True, width="stretch")
