@@ -105,6 +105,8 @@ def estimate_cmd(
     prompt_len: int = typer.Option(1024, "--prompt-len", help="serving: prompt tokens"),
     gen_len: int = typer.Option(256, "--gen-len", help="serving: generated tokens"),
     mbu: Optional[str] = typer.Option(None, "--mbu", help=f"serving: fraction of HBM bandwidth: {UNCERTAIN}"),
+    measured: Optional[Path] = typer.Option(None, "--measured", help="a `glamsim measure` record: its MFU (when "
+                                            "its device is the chip) and XLA/model FLOPs ratio"),
     profiles_dir: Optional[List[Path]] = PROFILES_DIR,
     json_out: bool = JSON,
 ) -> None:
@@ -127,13 +129,29 @@ def estimate_cmd(
     else:
         if chips is None:
             raise ConfigError("chips=None: training needs --chips N")
+        extra = _measured_inputs(measured, chip, _dirs(profiles_dir), user_mfu=mfu is not None or hours is not None)
         est = estimate_training(model=model, tokens=tokens, chips=chips, mfu=_uncertain(mfu, "mfu"), hours=hours,
-                                train_flops=train_flops, seq_len=seq_len, **common)
+                                train_flops=train_flops, seq_len=seq_len, **common, **extra)
         title = f"Training {model or 'given FLOPs'} on {chips} x {chip} in {datacenter}"
     d = est.to_dict()
     if json_out:
         return print_json(d)
     _print_estimate(d, title)
+
+
+def _measured_inputs(path: Optional[Path], chip: str, dirs: tuple, user_mfu: bool) -> dict:
+    """estimate_training keywords from a measurement record (user --mfu/--hours take precedence)."""
+    if path is None:
+        return {}
+    from glamsim.cost.measured import measured_inputs
+    from glamsim.measure.record import load_measurement
+    from glamsim.profiles import load_chip
+
+    got = measured_inputs(load_measurement(path), load_chip(chip, dirs), origin=str(path))
+    typer.echo(f"measured: {got.pop('note')}", err=True)
+    if user_mfu:
+        got.pop("mfu", None), got.pop("mfu_source", None)
+    return got
 
 
 @command("compare")

@@ -1,3 +1,95 @@
-"""`glamsim` measurement commands (measure, runs)."""
+"""`glamsim measure` and `glamsim runs`: measured step time, FLOPs and utilisation of the real model."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from glamsim.cli.app import command, fmt, print_json, print_table
+
+RUNS_DIR = Path("runs")
+
+
+@command("measure")
+def measure_cmd(
+    model: str = typer.Option(..., "--model", help="preset name or ModelConfig YAML"),
+    batch: int = typer.Option(8, "--batch", help="sequences per step"),
+    seq_len: int = typer.Option(None, "--seq-len", help="tokens per sequence (default: the model's context)"),
+    steps: int = typer.Option(10, "--steps", help="timed steps after warm-up"),
+    warmup: int = typer.Option(2, "--warmup", help="untimed steps first (compilation, caches)"),
+    dispatch: str = typer.Option("scatter", "--dispatch", help="MoE dispatch: scatter or einsum"),
+    decode: bool = typer.Option(False, "--decode", help="also time one KV-cache decode step"),
+    out: Path = typer.Option(None, "--out", help="record file (default runs/<model>-<time>.json)"),
+    profile_dir: Path = typer.Option(None, "--profile-dir", help="write a JAX profiler trace of the timed steps"),
+    json_out: bool = typer.Option(False, "--json", help="print the record as JSON"),
+) -> None:
+    """Run the real training step: XLA vs analytic FLOPs, step time, tokens/s, MFU, memory."""
+    from tqdm import tqdm
+
+    from glamsim.config import load_model
+    from glamsim.measure.run import measure
+
+    cfg = load_model(model)
+    bar = tqdm(total=steps, desc=f"measure {cfg.name}", unit="step", disable=json_out)
+
+    def on_step(i, n):
+        bar.update(1)
+
+    rec = measure(cfg, batch=batch, seq_len=seq_len, steps=steps, warmup=warmup, dispatch=dispatch,
+                  decode=decode, profile_dir=str(profile_dir) if profile_dir else None, on_step=on_step)
+    bar.close()
+    stamp = rec.created_at.replace(":", "").replace("-", "")[:15]
+    path = rec.save(out or RUNS_DIR / f"{cfg.name}-{stamp}.json")
+    if json_out:
+        return print_json(rec.model_dump(mode="json"))
+    rows = [
+        ("device", f"{rec.device_kind} ({rec.backend}, jax {rec.jax_version})"),
+        ("batch x seq_len", f"{rec.batch} x {rec.seq_len} ({rec.dispatch} dispatch)"),
+        ("lower / compile", f"{rec.lower_s:.2f} s / {rec.compile_s:.2f} s"),
+        ("XLA FLOPs per step", fmt(rec.xla_flops_per_step)),
+        ("analytic model FLOPs per step", fmt(rec.model_flops_per_step)),
+        ("analytic hardware FLOPs per step", fmt(rec.hardware_flops_per_step)),
+        ("XLA / hardware, XLA / model", f"{rec.xla_flops_per_step / rec.hardware_flops_per_step:.4f}, "
+                                        f"{rec.hardware_to_model_flops:.4f}"),
+        ("step time median (p10-p90)", f"{rec.step_time_median_s * 1e3:.1f} ms "
+                                       f"({rec.step_time_p10_s * 1e3:.1f}-{rec.step_time_p90_s * 1e3:.1f})"),
+        ("tokens/s", fmt(rec.tokens_per_s)),
+        ("achieved model FLOP/s", fmt(rec.achieved_model_flops_per_s)),
+        ("peak FLOP/s", f"{fmt(rec.peak_flops_per_s)} ({rec.peak_source})"),
+        ("MFU / HFU", f"{rec.mfu:.3f} / {rec.hfu:.3f}"),
+        ("peak memory", f"{rec.memory.get('peak_bytes', 0) / 2**20:.1f} MiB"),
+    ]
+    rows += [(f"routing {k}", f"{v:.4g}") for k, v in rec.routing.items()]
+    if rec.decode_step_time_median_s:
+        rows.append(("decode step (KV cache)", f"{rec.decode_step_time_median_s * 1e3:.2f} ms"))
+    rows.append(("record", str(path)))
+    print_table([{"quantity": k, "value": v} for k, v in rows], title=f"measured {cfg.name}")
+
+
+@command("runs")
+def runs_cmd(
+    folder: Path = typer.Argument(RUNS_DIR, help="folder of measurement records"),
+    json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """List and compare measured runs."""
+    from glamsim.measure.record import list_measurements
+
+    rows = []
+    for path, rec in list_measurements(folder):
+        if isinstance(rec, str):
+            rows.append({"record": str(path), "error": rec})
+            continue
+        rows.append({"record": str(path), "model": rec.model, "device": rec.device_kind,
+                     "batch": rec.batch, "seq_len": rec.seq_len, "dispatch": rec.dispatch,
+                     "step_ms": rec.step_time_median_s * 1e3, "tokens_per_s": rec.tokens_per_s,
+                     "mfu": rec.mfu, "hfu": rec.hfu, "xla_over_model": rec.hardware_to_model_flops,
+                     "created_at": rec.created_at})
+    if json_out:
+        return print_json(rows)
+    ok = [r for r in rows if "error" not in r]
+    print_table([{k: (f"{v:.3f}" if k in ("mfu", "hfu", "xla_over_model") else fmt(v) if isinstance(v, float) else v)
+                  for k, v in r.items()} for r in ok], title=f"measured runs in {folder}")
+    for r in rows:
+        if "error" in r:
+            typer.echo(f"skipped: {r['error']}", err=True)

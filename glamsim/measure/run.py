@@ -1,0 +1,189 @@
+"""Run the real training step and measure it; count full-size steps from abstract shapes.
+
+`measure(cfg, ...)` compiles the model's own `train_step`, reads XLA's FLOPs, bytes, memory and
+collectives from the compiled program, times `steps` steps after warm-up and compares against
+the analytic model and hardware FLOPs and the device's peak: the chip profile's dense peak on a
+GPU/TPU, or on CPU a square matmul timed in the same process ("measured attainable peak").
+
+`xla_count(cfg, ...)` lowers the same step from `jax.ShapeDtypeStruct`s: nothing is allocated,
+so a 1.2T-parameter GLaM is counted in seconds on a laptop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import glamsim
+from glamsim.accounting import ModelArrays, optimizer_flops_per_step, train_flops_per_step
+from glamsim.config import ConfigError, ModelConfig
+from glamsim.measure.record import Measurement
+from glamsim.measure.timing import matmul_peak_flops, time_calls
+from glamsim.measure.xla import collectives, memory_bytes, program_cost
+from glamsim.model.moe import group_size_for
+from glamsim.model.train import TrainConfig, abstract_state, init_state, train_step
+
+CPU_PEAK_SOURCE = "measured attainable peak: {n}x{n} float32 matmul timed in the same process"
+
+
+def _batch_shapes(batch: int, seq_len: int) -> dict:
+    return {k: jax.ShapeDtypeStruct((batch, seq_len), jnp.int32) for k in ("inputs", "targets")}
+
+
+def analytic_step_flops(cfg: ModelConfig, batch: int, seq_len: int, dispatch: str) -> dict:
+    """Model and hardware FLOPs of one training step, under the model's routing group size."""
+    m = ModelArrays.of(cfg)
+    group = group_size_for(batch * seq_len, cfg.router_group_size)
+    one = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
+    return {
+        "model": one(train_flops_per_step(m, batch, seq_len)),
+        "hardware": one(train_flops_per_step(m, batch, seq_len, hardware=True, group_size=group,
+                                             dispatch=dispatch)),
+        "optimizer": one(optimizer_flops_per_step(m)),
+        "group_size": group,
+    }
+
+
+def _check(cfg: ModelConfig, batch: int, seq_len: int | None, dispatch: str) -> int:
+    s = seq_len or cfg.max_seq_len
+    if batch < 1:
+        raise ConfigError(f"batch={batch}: must be at least 1")
+    if not 1 <= s <= cfg.max_seq_len:
+        raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
+    if dispatch not in ("scatter", "einsum"):
+        raise ConfigError(f"dispatch={dispatch!r}: expected scatter or einsum")
+    return s
+
+
+def xla_count(cfg: ModelConfig, *, batch: int = 1, seq_len: int | None = None,
+              dispatch: str = "scatter") -> dict:
+    """XLA's FLOPs of the full training step from abstract shapes, beside the analytic counts."""
+    s = _check(cfg, batch, seq_len, dispatch)
+    t0 = time.perf_counter()
+    train_cfg = TrainConfig(batch_size=batch, seq_len=s, dispatch=dispatch)
+    state = abstract_state(cfg, train_cfg)
+    lowered = jax.jit(train_step, static_argnums=0).lower(state.graphdef, state, _batch_shapes(batch, s))
+    t1 = time.perf_counter()
+    cost = program_cost(lowered)
+    t2 = time.perf_counter()
+    a = analytic_step_flops(cfg, batch, s, dispatch)
+    tokens = batch * s
+    return {
+        "model": cfg.name, "batch": batch, "seq_len": s, "dispatch": dispatch, "group_size": a["group_size"],
+        "xla_flops_per_step": cost.flops,
+        "xla_flops_per_token": cost.flops / tokens,
+        "analytic_model_flops_per_token": a["model"] / tokens,
+        "analytic_hardware_flops_per_token": a["hardware"] / tokens,
+        "optimizer_flops_per_token": a["optimizer"] / tokens,
+        "xla_over_hardware": cost.flops / a["hardware"],
+        "xla_over_model": cost.flops / a["model"],
+        "lower_s": t1 - t0,
+        "cost_analysis_s": t2 - t1,
+    }
+
+
+def device_peak(device, n: int = 1024) -> tuple[float, str]:
+    """(FLOP/s, source): the matching chip profile's dense peak, else a same-process matmul."""
+    from glamsim.profiles import chip_for_device
+
+    chip = chip_for_device(device.device_kind) if device.platform != "cpu" else None
+    if chip is not None:
+        field = chip.peak_field()
+        return chip.spec(field).value, f"chip profile {chip.origin}: {field} ({chip.spec(field).source})"
+    return matmul_peak_flops(n), CPU_PEAK_SOURCE.format(n=n)
+
+
+def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10, warmup: int = 2,
+            dispatch: str = "scatter", decode: bool = False, profile_dir: str | None = None, seed: int = 0,
+            on_step: Callable[[int, int], None] | None = None) -> Measurement:
+    """Compile, count and time the real training step of `cfg` on this process's default device."""
+    from glamsim.model.data import load_corpus, train_batch
+
+    s = _check(cfg, batch, seq_len, dispatch)
+    if steps < 1:
+        raise ConfigError(f"steps={steps}: must be at least 1")
+    train_cfg = TrainConfig(batch_size=batch, seq_len=s, dispatch=dispatch, seed=seed)
+    state = init_state(cfg, seed, train_cfg)
+    corpus = load_corpus()
+    batches = [{k: jnp.asarray(v) for k, v in train_batch(corpus, i, batch, s, seed).items()}
+               for i in range(min(steps + warmup, 4))]
+
+    t0 = time.perf_counter()
+    lowered = jax.jit(train_step, static_argnums=0).lower(state.graphdef, state, batches[0])
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    cost = program_cost(compiled)
+
+    holder = {"state": state, "i": 0, "metrics": None}
+
+    def step():
+        b = batches[holder["i"] % len(batches)]
+        holder["state"], holder["metrics"] = compiled(holder["state"], b)
+        jax.block_until_ready(holder["state"].params)
+        holder["i"] += 1
+
+    step()  # first step: its loss is the starting point
+    first_loss = float(holder["metrics"]["loss"])
+    done = {"n": 0}
+
+    def tick():
+        done["n"] += 1
+        if on_step:
+            on_step(done["n"], steps)
+
+    trace = jax.profiler.trace(profile_dir) if profile_dir else contextlib.nullcontext()
+    with trace:
+        timing = time_calls(step, steps, warmup=max(0, warmup - 1), on_step=tick)
+    device = jax.devices()[0]
+    peak, peak_source = device_peak(device)
+    a = analytic_step_flops(cfg, batch, s, dispatch)
+    metrics = {k: float(v) for k, v in holder["metrics"].items() if np.ndim(v) == 0}
+    routing = {k: metrics[k] for k in ("dropped_fraction", "max_mean_load", "aux_loss") if k in metrics}
+    n_dev = 1
+    return Measurement(
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        glamsim_version=glamsim.__version__,
+        model=cfg.name,
+        model_config_data=cfg.model_dump(mode="json"),
+        batch=batch, seq_len=s, dispatch=dispatch,
+        backend=jax.default_backend(), device_kind=device.device_kind, n_devices=n_dev,
+        jax_version=jax.__version__,
+        lower_s=t1 - t0, compile_s=t2 - t1,
+        xla_flops_per_step_per_device=cost.flops,
+        xla_bytes_per_step_per_device=cost.bytes_accessed,
+        xla_flops_per_step=cost.flops * n_dev,
+        model_flops_per_step=a["model"], hardware_flops_per_step=a["hardware"],
+        steps=steps,
+        step_time_median_s=timing.median_s, step_time_p10_s=timing.p10_s, step_time_p90_s=timing.p90_s,
+        tokens_per_s=batch * s / timing.median_s,
+        achieved_model_flops_per_s=a["model"] / timing.median_s,
+        achieved_xla_flops_per_s=cost.flops * n_dev / timing.median_s,
+        peak_flops_per_s=peak * n_dev, peak_source=peak_source,
+        mfu=a["model"] / timing.median_s / (peak * n_dev),
+        hfu=cost.flops * n_dev / timing.median_s / (peak * n_dev),
+        memory=memory_bytes(compiled),
+        routing=routing,
+        collectives=collectives(compiled.as_text()),
+        decode_step_time_median_s=_decode_time(holder["state"], cfg, batch, s) if decode else None,
+        loss_first=first_loss, loss_last=metrics.get("loss"),
+    )
+
+
+def _decode_time(state, cfg: ModelConfig, batch: int, seq_len: int) -> float:
+    """Median time of one KV-cache decode step at half the context."""
+    from glamsim.model.generate import _forward
+    from glamsim.model.transformer import init_cache
+
+    cache = init_cache(cfg, batch, seq_len)
+    prompt = jnp.zeros((batch, max(1, seq_len // 2)), jnp.int32)
+    _, cache = _forward(state.graphdef, state.params, prompt, cache)
+    token = jnp.zeros((batch, 1), jnp.int32)
+    return time_calls(lambda: jax.block_until_ready(_forward(state.graphdef, state.params, token, cache)),
+                      5, warmup=1).median_s

@@ -1,0 +1,90 @@
+"""The measured training step: XLA vs analytic FLOPs, the record, and its use by the cost model."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from glamsim.config import load_model
+from glamsim.measure.record import load_measurement
+from glamsim.measure.run import xla_count
+
+
+@pytest.mark.parametrize("name", ["glam-tiny", "glam-tiny-dense", "glam-small"])
+def test_unrolled_step_xla_flops_within_5_percent_of_analytic_hardware(name):
+    r = xla_count(load_model(name), batch=8)
+    assert r["xla_over_hardware"] == pytest.approx(1.0, abs=0.05)
+    # and the step really is more than the model FLOPs: XLA sees the optimizer and element-wise work
+    assert r["xla_over_model"] > 1.0
+
+
+def glamsim(*args):
+    return subprocess.run([sys.executable, "-m", "glamsim", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny.json"
+    r = glamsim("measure", "--model", "glam-tiny", "--steps", "3", "--warmup", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+def test_measure_record_is_consistent(record):
+    rec = load_measurement(record)
+    assert 0 < rec.mfu < 1 and 0 < rec.hfu < 1
+    assert rec.backend == jax.default_backend() and rec.jax_version == jax.__version__
+    assert rec.xla_flops_per_step == pytest.approx(rec.hardware_flops_per_step, rel=0.05)
+    assert rec.tokens_per_s == pytest.approx(rec.batch * rec.seq_len / rec.step_time_median_s)
+    assert rec.mfu == pytest.approx(rec.model_flops_per_step / rec.step_time_median_s / rec.peak_flops_per_s)
+    assert rec.step_time_p10_s <= rec.step_time_median_s <= rec.step_time_p90_s
+    assert 0 <= rec.routing["dropped_fraction"] < 1 and rec.memory["peak_bytes"] > 0
+    assert "measured attainable peak" in rec.peak_source
+
+
+def test_estimate_uses_measurement_with_provenance(record):
+    base = ["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "600e9", "--json"]
+    r = glamsim(*base, "--chip", "tpu-v4", "--measured", str(record))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    rec = load_measurement(record)
+    ledger = {e["name"]: e for e in d["ledger"]}
+    assert ledger["hw_flops_ratio"]["value"] == pytest.approx(rec.hardware_to_model_flops)
+    assert "measured on cpu" in ledger["hw_flops_ratio"]["source"]
+    # a CPU run is not a TPU v4: its MFU is not used, and the user is told so
+    assert "measured on" not in ledger["mfu"]["source"] and "not used" in r.stderr
+    assert d["hfu"] == pytest.approx(d["mfu"] * rec.hardware_to_model_flops)
+
+
+def test_runs_lists_records(record):
+    r = glamsim("runs", str(record.parent), "--json")
+    rows = json.loads(r.stdout)
+    assert r.returncode == 0 and rows[0]["model"] == "glam-tiny"
+
+
+def test_bad_measured_file_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"record_schema": "something/9"}))
+    for path in (bad, foreign, tmp_path / "missing.json"):
+        r = glamsim("estimate", "--model", "glam-tiny", "--chips", "1", "--tokens", "1e6", "--measured", str(path))
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert str(path.name) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_measured_mfu_used_when_device_is_the_chip(record):
+    from glamsim.cost import estimate_training
+    from glamsim.cost.measured import measured_inputs
+    from glamsim.profiles import load_chip
+
+    rec = load_measurement(record).model_copy(update={"device_kind": "TPU v4", "backend": "tpu", "mfu": 0.42})
+    got = measured_inputs(rec, load_chip("tpu-v4"))
+    assert got["mfu"] == 0.42 and "measured on TPU v4" in got["mfu_source"]
+    got.pop("note")
+    est = estimate_training(model="glam-64b-64e", tokens=600e9, chip="tpu-v4", chips=1024, **got)
+    assert est.mfu == pytest.approx(0.42)
+    assert any("measured on TPU v4" in e["source"] for e in est.ledger.to_list() if e["name"] == "mfu")
+    assert "mfu" not in measured_inputs(rec, load_chip("h100-sxm"))
