@@ -66,6 +66,13 @@ def pick_model(label: str, default: str, key: str, **kw):
     return presets[pick(label, list(presets), default, key, format_func=lambda n: describe_model(presets[n]), **kw)]
 
 
+def label(column: str) -> str:
+    """A column name as an axis label with its unit (glamsim.plots' convention)."""
+    from glamsim.plots import label as plot_label
+
+    return plot_label(column)
+
+
 def describe_model(cfg) -> str:
     kind = f"MoE {cfg.n_experts} experts, top-{cfg.top_k}" if cfg.is_moe else "dense"
     return f"{cfg.name} ({kind})"

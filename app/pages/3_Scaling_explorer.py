@@ -1,0 +1,101 @@
+"""Scaling explorer: run a built-in study (a sweep of scenarios) or load a results file, and chart it."""
+
+import io
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from glamsim.studies import builtin_studies, load_spec, run_study
+from glamsim.studies.scenario import Scenario
+
+ui.page("Scaling explorer",
+        "A study evaluates the cost model over a grid of scenarios (models, chips, batch sizes, …) in one "
+        "vectorised call. Run a built-in study, or load a `results.csv` / `results.parquet` written by "
+        "`glamsim study`, then pick what to plot against what. Every row carries its inputs.")
+
+INPUTS = [*Scenario.model_fields, "label", "scenario", "n_layers", "d_model", "n_experts", "top_k"]
+
+
+@st.cache_data(show_spinner="Running the study (cached after the first run)…")
+def run_builtin(name: str) -> tuple[pd.DataFrame, dict, str, dict[str, bytes]]:
+    """Results, ledger, description and the study's own figures (PNG bytes) of a built-in study."""
+    import json
+
+    spec = load_spec(name)
+    out = Path(tempfile.mkdtemp(prefix=f"glamsim-study-{name}-"))
+    run = run_study(spec, out, progress=False)
+    figs = {f.name: (out / f"{f.name}.png").read_bytes() for f in spec.figures}
+    return run.results, json.loads((out / "ledger.json").read_text()), spec.description, figs
+
+
+def read_results(name: str, data: bytes) -> pd.DataFrame:
+    reader = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
+    return reader(io.BytesIO(data))
+
+
+source = st.radio("Results", ["built-in study", "upload a results file"], horizontal=True, key="x_source")
+ledger, figures = {}, {}
+if source == "built-in study":
+    studies = list(builtin_studies())
+    name = ui.pick("Study", studies, "glam-vs-gpt3", "x_study")
+    df, ledger, description, figures = run_builtin(name)
+    st.caption(description)
+else:
+    up = st.file_uploader("results.csv or results.parquet", type=["csv", "parquet"], key="x_upload")
+    if up is None:
+        st.info("Upload a results file written by `glamsim study NAME --out DIR`.")
+        st.stop()
+    try:
+        df = read_results(up.name, up.getvalue())
+    except Exception as err:  # any unreadable file: one line, never a traceback
+        st.error(f"{up.name}: cannot read results ({err.__class__.__name__}: {str(err).splitlines()[0][:200]})")
+        st.stop()
+    name = Path(up.name).stem
+
+numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+varying = [c for c in df.columns if c in INPUTS and df[c].nunique() > 1 and c not in ("scenario", "label")]
+outputs = [c for c in numeric if c not in INPUTS and df[c].notna().any()]
+if not outputs:
+    st.error(f"{name}: no numeric output columns to plot")
+    st.stop()
+
+c = st.columns(3)
+x = c[0].selectbox("x axis", varying + [o for o in outputs if o not in varying] or outputs, key=f"x_x_{name}",
+                   format_func=ui.label)
+y = c[1].multiselect("y axis (one panel each)", outputs, default=[o for o in outputs if o != x][:1],
+                     key=f"x_y_{name}", format_func=ui.label, max_selections=3)
+hues = [v for v in varying if v != x and df[v].nunique() <= 12]
+hue = c[2].selectbox("colour by", [None, *hues], index=1 if hues else 0, key=f"x_hue_{name}",
+                     format_func=lambda h: "(none)" if h is None else ui.label(h))
+where = {}
+others = [v for v in varying if v not in (x, hue)]
+if others:
+    fc = st.columns(min(len(others), 4))
+    for i, col in enumerate(others):
+        where[col] = fc[i % len(fc)].selectbox(f"{ui.label(col)} =", list(dict.fromkeys(df[col].dropna())),
+                                               key=f"x_where_{name}_{col}")
+if y:
+    sub = df[[c for c in dict.fromkeys([x, *y, *([hue] if hue else []), *where])]]
+    if x in numeric:
+        ui.figure("plot_sweep", sub, x=x, y=y, hue=hue, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
+    else:
+        ui.figure("plot_bars", sub, x=x, y=y, hue=hue, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
+else:
+    st.info("Pick at least one quantity for the y axis.")
+
+st.subheader(f"Results ({len(df):,} scenarios)")
+st.dataframe(df, hide_index=True, width="stretch", key="x_results")
+c = st.columns(2)
+c[0].download_button("Download CSV", df.to_csv(index=False), f"{name}-results.csv", "text/csv", key="x_csv")
+if ledger:
+    import json
+
+    c[1].download_button("Download ledger JSON", json.dumps(ledger, indent=2, default=str), f"{name}-ledger.json",
+                         "application/json", key="x_ledger")
+if figures:
+    with st.expander("The study's own figures"):
+        for fname, png in figures.items():
+            st.image(png, caption=fname)

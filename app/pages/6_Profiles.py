@@ -1,0 +1,66 @@
+"""Profiles: the chips and datacenters behind every estimate, with sources; upload your own for this session."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from glamsim.config import ConfigError
+from glamsim.profiles import Spec, load_chip, load_datacenter
+
+ui.page("Profiles",
+        "Every hardware and datacenter figure the estimates use, with the publication it comes from. Upload "
+        "your own chip or datacenter as YAML (same fields as the built-in files below): once it validates it "
+        "appears in the chip and datacenter menus of every page until you close this browser tab.")
+
+LOADERS = {"chips": load_chip, "datacenters": load_datacenter}
+
+
+def summary(kind: str, profs: dict, uploaded: set) -> pd.DataFrame:
+    """One row per profile: each figure's value (sources are in the detail view below)."""
+    rows = []
+    for p in profs.values():
+        row = {"name": p.name, "file": p.origin + (" (uploaded)" if p.name in uploaded else "")}
+        row |= {f: (v.value if isinstance(v, Spec) else v) for f, v in p if f not in ("name", "description")
+                and (isinstance(v, Spec) or f in ("vendor", "default_dtype"))}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def detail(prof) -> pd.DataFrame:
+    return pd.DataFrame([{"field": f, "value": v.value, "source": v.source, "date": v.date, "note": v.note}
+                         for f, v in prof if isinstance(v, Spec)])
+
+
+uploaded = {kind: {p.stem for p in (ui.upload_dir() / kind).glob("*.yaml")} if ui.profiles_dirs() else set()
+            for kind in LOADERS}
+
+with st.container(border=True):
+    st.subheader("Upload a profile (this session only)")
+    kind = st.radio("Kind", list(LOADERS), horizontal=True, key="pr_kind",
+                    format_func=lambda k: {"chips": "chip", "datacenters": "datacenter"}[k])
+    up = st.file_uploader("Profile YAML", type=["yaml", "yml"], key="pr_upload",
+                          help="Start from a built-in file: every figure is {value, source, date}.")
+    if up is not None:
+        staging = ui.upload_dir() / "staging"
+        staging.mkdir(exist_ok=True)
+        path = staging / up.name
+        path.write_bytes(up.getvalue())
+        try:
+            prof = LOADERS[kind](path)
+        except ConfigError as err:
+            ui.show_error(err)
+        else:
+            (ui.upload_dir() / kind / f"{prof.name}.yaml").write_bytes(up.getvalue())
+            uploaded[kind].add(prof.name)
+            st.success(f"{up.name}: {kind[:-1]} '{prof.name}' added for this session; pick it on any page.")
+        finally:
+            path.unlink(missing_ok=True)
+
+for kind, title in (("chips", "Chips"), ("datacenters", "Datacenters")):
+    st.subheader(title)
+    profs = ui.profiles(kind)
+    st.dataframe(ui.formatted(summary(kind, profs, uploaded[kind])), hide_index=True, width="stretch",
+                 key=f"pr_{kind}")
+    name = st.selectbox(f"Sources of one {kind[:-1]}", list(profs), key=f"pr_pick_{kind}")
+    st.caption(profs[name].description)
+    st.dataframe(ui.formatted(detail(profs[name])), hide_index=True, width="stretch", key=f"pr_detail_{kind}")
