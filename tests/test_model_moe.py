@@ -95,7 +95,7 @@ def test_one_expert_top1_equals_dense_ffn():
 
 def test_dispatched_tensor_goes_through_the_constrain_hook():
     seen = []
-    layer = MoE(TINY, rngs=nnx.Rngs(0), constrain=lambda t: seen.append(t.shape) or t)
+    layer = MoE(TINY, rngs=nnx.Rngs(0), constrain=lambda t, role="": seen.append(t.shape) or t)
     layer(jnp.ones((1, 256, TINY.d_model)))
     capacity = TINY.expert_capacity(256)
     assert seen[0] == (1, TINY.n_experts, capacity, TINY.d_model)

@@ -12,8 +12,11 @@ Two dispatch implementations with identical semantics:
 - "einsum": GShard's one-hot dispatch/combine tensors `[groups, group, experts, capacity]`
   (extra FLOPs growing with the square of the group size).
 
-The dispatched tensor `dispatched` is produced in one place (`MoE.__call__`) and passed through
-`constrain` (identity by default) so a sharding constraint can be put on it.
+The dispatched tensor is produced in one place (`MoE.__call__`) and passed through
+`constrain(x, "dispatch")`, the expert output through `constrain(x, "combine")` (identity by
+default), so sharding constraints can turn dispatch and combine into all-to-alls
+(`glamsim.parallel`).  Routing groups stay a batch dimension throughout (argmax top-k, per-group
+scatter/gather) so XLA can split them across devices.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class Routing(NamedTuple):
 def route(logits, top_k: int, capacity: int) -> Routing:
     """Top-k routing with GShard's capacity rule (first choices before second choices)."""
     probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-    gate, expert = jax.lax.top_k(probs, top_k)
+    gate, expert = top_k_by_argmax(probs, top_k)
     if top_k > 1:
         gate = gate / jnp.sum(gate, axis=-1, keepdims=True)
     n_groups, size, n_experts = probs.shape
@@ -61,6 +64,20 @@ def route(logits, top_k: int, capacity: int) -> Routing:
     slot = jnp.sum(position * by_choice, axis=-1).reshape(n_groups, top_k, size).transpose(0, 2, 1)
     keep = slot < capacity
     return Routing(expert, jnp.where(keep, gate, 0.0), slot, keep, probs)
+
+
+def top_k_by_argmax(x, k: int):
+    """`jax.lax.top_k` over the last axis as k argmax passes (same order, ties to the lower index).
+
+    XLA's SPMD partitioner splits argmax along the other axes but not the CPU TopK call, which it
+    would gather onto every device."""
+    values, indices = [], []
+    for _ in range(k):
+        i = jnp.argmax(x, axis=-1)
+        values.append(jnp.take_along_axis(x, i[..., None], axis=-1)[..., 0])
+        indices.append(i.astype(jnp.int32))
+        x = jnp.where(jax.nn.one_hot(i, x.shape[-1], dtype=jnp.bool_), -jnp.inf, x)
+    return jnp.stack(values, axis=-1), jnp.stack(indices, axis=-1)
 
 
 def load_balancing_loss(r: Routing):
@@ -85,7 +102,8 @@ def routing_stats(r: Routing) -> dict:
     }
 
 
-def identity(x):
+def identity(x, role: str = ""):
+    """The default `constrain` hook: no sharding constraint."""
     return x
 
 
@@ -118,21 +136,20 @@ class MoE(nnx.Module):
                 dispatch_mask = jnp.sum(mask, axis=2)  # [G, S, E, C]
                 dispatched = jnp.einsum("gsec,gsd->gecd", dispatch_mask, tokens)
             else:
-                g_idx = jnp.arange(tokens.shape[0])[:, None, None]
                 slot = jnp.where(r.keep, r.slot, capacity)  # out of range: dropped by the scatter
-                src = jnp.broadcast_to(tokens[:, :, None, :], (*r.expert.shape, d))
-                dispatched = jnp.zeros((tokens.shape[0], cfg.n_experts, capacity, d), x.dtype)
-                dispatched = dispatched.at[g_idx, r.expert, slot].add(src, mode="drop")
-            dispatched = self.constrain(dispatched)  # [groups, experts, capacity, d_model]
+                # per group (vmap): the scatter/gather keep groups as a batch dimension XLA can split
+                dispatched = jax.vmap(lambda t, e, c: jnp.zeros((cfg.n_experts, capacity, d), x.dtype).at[e, c].add(
+                    jnp.broadcast_to(t[:, None, :], (*e.shape, d)), mode="drop"))(tokens, r.expert, slot)
+            dispatched = self.constrain(dispatched, "dispatch")  # [groups, experts, capacity, d_model]
         with jax.named_scope("experts"):
-            expert_out = self.constrain(self.experts(dispatched, self.act))
+            expert_out = self.constrain(self.experts(dispatched, self.act), "combine")
         with jax.named_scope("combine"):
             gate = r.gate.astype(x.dtype)
             if self.dispatch == "einsum":
                 combine = jnp.sum(mask * gate[..., None, None], axis=2)
                 out = jnp.einsum("gsec,gecd->gsd", combine, expert_out)
             else:
-                picked = expert_out.at[g_idx, r.expert, slot].get(mode="fill", fill_value=0)
+                picked = jax.vmap(lambda o, e, c: o.at[e, c].get(mode="fill", fill_value=0))(expert_out, r.expert, slot)
                 out = jnp.sum(picked * gate[..., None], axis=2)
         out = out.reshape(b, s, d)
         if self.shared is not None:
