@@ -12,20 +12,17 @@ ui.page("glamsim: what would it cost?",
         "lets you change every assumption. Every number traces back to a published source or to your input.")
 
 PAGES = [
-    ("pages/1_Training_what-if.py", "Training what-if", "📈",
-     "time, chip-hours, MWh, tCO2e and dollars of a training run, next to a dense baseline; ranges and sensitivity"),
-    ("pages/2_Serving_what-if.py", "Serving what-if", "💬",
-     "latency, tokens/s, joules and dollars per generated token; chips needed; experts read per step"),
-    ("pages/3_Scaling_explorer.py", "Scaling explorer", "🔭", "run a built-in study or load results, and chart them"),
-    ("pages/4_Measure_here.py", "Measure here", "⏱️",
-     "run the real JAX model on this machine: XLA vs analytic FLOPs, step time, utilisation"),
-    ("pages/5_Paper_check.py", "Paper check", "📄", "the GLaM paper's published figures reproduced, with errors"),
-    ("pages/6_Profiles.py", "Profiles", "🗂️", "chips and datacenters with their sources; upload your own"),
+    ("pages/1_Training_what-if.py", "Training what-if", "time, chip-hours, MWh, tCO2e and dollars of a training run, next to a dense baseline; ranges and sensitivity"),
+    ("pages/2_Serving_what-if.py", "Serving what-if", "latency, tokens/s, joules and dollars per generated token; chips needed; experts read per step"),
+    ("pages/3_Scaling_explorer.py", "Scaling explorer", "run a built-in study or load results, and chart them"),
+    ("pages/4_Measure_here.py", "Measure here", "run the real JAX model on this machine: XLA vs analytic FLOPs, step time, utilisation"),
+    ("pages/5_Paper_check.py", "Paper check", "the GLaM paper's published figures reproduced, with errors"),
+    ("pages/6_Profiles.py", "Profiles", "chips and datacenters with their sources; upload your own"),
 ]
-for path, title, icon, what in PAGES:
+for path, title, what in PAGES:
     c = st.columns([1, 3])
     with c[0]:
-        st.page_link(path, label=title, icon=icon)
+        st.page_link(path, label=f"**{title}** →")
     c[1].markdown(what)
 
 
@@ -43,5 +40,5 @@ labels = {"params_total": "parameters (total)", "params_active": "parameters act
           "cost_usd": "training cost ($, list price)", "serve_min_chips": "fewest chips to serve",
           "joules_per_token": "serving J per token", "usd_per_million_tokens": "serving $ per 1M tokens",
           "few_shot": "few-shot quality (avg. of 29 tasks, Table 1)"}
-st.dataframe(ui.formatted(ui.results_table({r["model"]: r for r in rows}, labels)).drop(columns="quantity").rename(columns={"unit": "quantity"}),
+st.dataframe(ui.formatted(ui.results_table({r["model"]: r for r in rows}, labels)).drop(columns="key"),
              hide_index=True, width="stretch", key="h_glance")

@@ -112,10 +112,10 @@ def chip_power_w(chip) -> float:
 
 
 def vs(value: float, baseline: float) -> str | None:
-    """'-62% vs baseline' for a metric's delta (None when either is unknown)."""
+    """'-62%' against the baseline, for a metric's delta (None when either is unknown)."""
     if not (math.isfinite(value) and math.isfinite(baseline)) or baseline == 0:
         return None
-    return f"{value / baseline - 1:+.0%} vs baseline"
+    return f"{value / baseline - 1:+.0%}"
 
 
 def show_error(err: ConfigError) -> None:
@@ -123,33 +123,38 @@ def show_error(err: ConfigError) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def figure_png(kind: str, data: pd.DataFrame, kwargs_json: str) -> bytes:
+def figure_png(kind: str, data: pd.DataFrame, kwargs_json: str, size: tuple[float, float] | None = None) -> bytes:
     """A glamsim.plots figure as PNG bytes, cached by its data and arguments (a re-render is free)."""
     import matplotlib.pyplot as plt
 
     from glamsim import plots
 
     fig = getattr(plots, kind)(data, **json.loads(kwargs_json))
+    if size:  # fit a narrow column: constrained layout re-flows the panels at the new size
+        fig.set_size_inches(*size)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")  # constrained layout already fits; "tight" would draw twice
     plt.close(fig)
     return buf.getvalue()
 
 
-def figure(kind: str, data: pd.DataFrame, caption: str | None = None, **kwargs) -> None:
-    """Draw `glamsim.plots.<kind>(data, **kwargs)` (cached)."""
-    st.image(figure_png(kind, data, json.dumps(_clean(kwargs), sort_keys=True)), caption=caption)
+def figure(kind: str, data: pd.DataFrame, caption: str | None = None, size: tuple[float, float] | None = None,
+           **kwargs) -> None:
+    """Draw `glamsim.plots.<kind>(data, **kwargs)` (cached), optionally resized to `size` inches."""
+    st.image(figure_png(kind, data, json.dumps(_clean(kwargs), sort_keys=True), size), caption=caption)
 
 
-def results_table(rows: dict[str, dict], units: dict[str, str], ranges: dict[str, dict] | None = None) -> pd.DataFrame:
-    """Quantities as rows, one column per scenario (exact values), plus low/high columns when ranged."""
-    out = pd.DataFrame({"quantity": list(units), "unit": list(units.values())})
+def results_table(rows: dict[str, dict], names: dict[str, str], ranges: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Quantities as rows (`names`: key -> readable name with unit), one column per scenario (exact
+    values), low/high columns where ranged, and the machine-readable key last."""
+    out = pd.DataFrame({"quantity": list(names.values())})
     for name, values in rows.items():
-        out[name] = [values.get(q) for q in units]
-        for q_end, i in (("low", 0), ("high", 1)):
+        out[name] = [values.get(q) for q in names]
+        for end, i in (("low", 0), ("high", 1)):
             r = (ranges or {}).get(name) or {}
             if r:
-                out[f"{name} {q_end}"] = [r[q][i] if q in r else None for q in units]
+                out[f"{name} {end}"] = [r[q][i] if q in r else None for q in names]
+    out["key"] = list(names)
     return out
 
 
@@ -157,6 +162,11 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
     """The same table with numbers as compact text (1.2M, 3.56e+23) for reading."""
     return df.map(lambda v: ("yes" if v else "no") if isinstance(v, bool) else fmt(v) if isinstance(v, (int, float))
                   else v)
+
+
+def show_table(df: pd.DataFrame, key: str) -> None:
+    """A results table, numbers compact, every row visible (no inner scrolling)."""
+    st.dataframe(formatted(df), hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, key=key)
 
 
 def ledger_frame(ledger_list: list[dict]) -> pd.DataFrame:

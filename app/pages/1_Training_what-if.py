@@ -15,9 +15,11 @@ ui.page("Training what-if",
         "chips and the datacenter; the dense baseline trains on the same chips, tokens and utilisation. "
         "Tick *uncertain inputs* to give low / nominal / high values: you get ranges and a sensitivity chart.")
 
-UNITS = {"params_total": "parameters", "params_active": "parameters per token", "flops_total": "FLOPs",
-         "train_days": "days", "chip_hours": "chip-hours", "mfu": "model FLOPs / dense peak",
-         "hfu": "hardware FLOPs / dense peak", "energy_mwh": "MWh", "co2e_t": "tCO2e (net)", "cost_usd": "USD"}
+NAMES = {"params_total": "parameters (total)", "params_active": "parameters activated per token",
+         "flops_total": "training FLOPs (model FLOPs)", "train_days": "training time (days)",
+         "chip_hours": "chip-hours", "mfu": "MFU (model FLOPs / dense peak)",
+         "hfu": "HFU (hardware FLOPs / dense peak)", "energy_mwh": "energy (MWh, facility)",
+         "co2e_t": "CO2e, net (t)", "cost_usd": "cost at list price ($)"}
 EDITABLE = {"n_layers": "layers", "d_model": "d_model", "n_heads": "attention heads", "d_ff": "FFN width (d_ff)",
             "n_experts": "experts per MoE layer (0 = dense)", "top_k": "experts per token (top-k)",
             "moe_every": "an MoE layer every N layers (0 = none)", "moe_offset": "first MoE layer (offset)"}
@@ -34,8 +36,8 @@ with left:
                                                    value=float(base_cfg.capacity_factor), step=0.25,
                                                    key=f"t_capacity_factor_{base_cfg.name}")
     baseline_cfg = ui.pick_model("Dense baseline", "gpt3-175b", "t_baseline")
-    tokens = st.number_input("Training tokens", min_value=1e6, value=6e11, step=1e11, format="%.4g", key="t_tokens",
-                             help="GLaM 64B/64E trained on 600B tokens; GPT-3 on 300B.")
+    tokens = 1e9 * st.number_input("Training tokens (billions)", min_value=0.001, value=600.0, step=50.0,
+                                   key="t_tokens", help="GLaM 64B/64E trained on 600B tokens; GPT-3 on 300B.")
 
     st.subheader("Hardware")
     chips_reg = ui.profiles("chips")
@@ -96,15 +98,15 @@ with right:
                                     ("energy_mwh", "Energy (MWh)"), ("co2e_t", "tCO2e (net)"),
                                     ("cost_usd", "Cost ($)"))):
         col.metric(lbl, ui.fmt(values["model"][q]), delta=ui.vs(values["model"][q], values["baseline"][q]),
-                   delta_color="inverse", help=f"{cfg.name}; the change is against {baseline_cfg.name}")
-    table = ui.results_table({names[k]: values[k] for k in names}, UNITS,
+                   delta_color="inverse", help=f"{NAMES[q]} of {cfg.name}; the arrow: change against the baseline {baseline_cfg.name}")
+    table = ui.results_table({names[k]: values[k] for k in names}, NAMES,
                              {names["model"]: est.ranges, names["baseline"]: base.ranges})
-    st.dataframe(ui.formatted(table), hide_index=True, width="stretch", key="t_table")
+    ui.show_table(table, "t_table")
     if est.ranges:
         st.caption("low / high: the extremes over every combination of the uncertain inputs' low and high values.")
 
-    frame = pd.DataFrame([{"chip": chip_name, "model": names[k], **{q: values[k][q] for q in UNITS}} for k in names])
-    ui.figure("plot_energy_comparison", frame, hue="model", baseline=names["baseline"],
+    frame = pd.DataFrame([{"chip": chip_name, "model": names[k], **{q: values[k][q] for q in NAMES}} for k in names])
+    ui.figure("plot_energy_comparison", frame, x="model", hue=None, size=(8.5, 3.4),
               y=["energy_mwh", "co2e_t", "cost_usd"],
               title=f"{cfg.name} vs the dense baseline {baseline_cfg.name}")
     if est.tornado:

@@ -14,13 +14,15 @@ ui.page("Serving what-if",
         "(a roofline). An MoE model computes with few experts per token but must *hold* every expert, and a "
         "large batch reads most of them each step.")
 
-UNITS = {"chips": "chips", "min_chips": "chips (fewest that hold the model)", "weight_gb_total": "GB",
-         "kv_cache_gb_full_context": "GB", "decode_step_s": "s per generated token (per request)",
-         "decode_tokens_per_s_per_chip": "tokens/s per chip", "request_latency_s": "s per request",
-         "decode_flops_per_token": "FLOPs", "decode_weight_bytes_per_step": "bytes",
-         "experts_touched_per_moe_layer": "experts", "joules_per_token": "J (facility)",
-         "usd_per_million_tokens": "USD", "kgco2e_per_million_tokens": "kgCO2e (net)",
-         "decode_compute_bound": "compute-bound?"}
+NAMES = {"chips": "chips per replica", "min_chips": "fewest chips that hold the model",
+         "weight_gb_total": "weights in memory, every expert (GB)", "kv_cache_gb_full_context": "KV cache at full context (GB)",
+         "decode_step_s": "latency per generated token (s)", "decode_tokens_per_s_per_chip": "generated tokens/s per chip",
+         "request_latency_s": "latency of a whole request (s)", "decode_flops_per_token": "FLOPs per generated token",
+         "decode_weight_bytes_per_step": "weight bytes read per decoding step",
+         "experts_touched_per_moe_layer": "experts read per MoE layer per step", "joules_per_token":
+         "energy per generated token (J, facility)", "usd_per_million_tokens": "$ per 1M generated tokens",
+         "kgco2e_per_million_tokens": "kgCO2e per 1M generated tokens", "decode_compute_bound":
+         "decoding compute-bound? (else memory-bound)"}
 BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
 
@@ -81,16 +83,16 @@ with right:
     est, base = ests[cfg.name], ests[baseline.name]
     st.subheader(f"{cfg.name} vs {baseline.name} on {chip_name}, batch {batch}")
     cols = st.columns(5)
-    for col, (q, lbl, scale) in zip(cols, (("decode_step_s", "Latency per token (ms)", 1e3),
-                                           ("decode_tokens_per_s_per_chip", "Tokens/s per chip", 1),
-                                           ("joules_per_token", "Joules per token", 1),
-                                           ("usd_per_million_tokens", "$ per 1M tokens", 1),
-                                           ("min_chips", "Fewest chips holding it", 1))):
+    for col, (q, lbl, scale) in zip(cols, (("decode_step_s", "ms / token", 1e3),
+                                           ("decode_tokens_per_s_per_chip", "tokens/s/chip", 1),
+                                           ("joules_per_token", "J / token", 1),
+                                           ("usd_per_million_tokens", "$ / 1M tokens", 1),
+                                           ("min_chips", "fewest chips", 1))):
         col.metric(lbl, ui.fmt(est[q] * scale), delta=ui.vs(est[q], base[q]), delta_color="inverse"
-                   if q != "decode_tokens_per_s_per_chip" else "normal", help=f"{cfg.name}; against {baseline.name}")
-    table = ui.results_table({name: e.values for name, e in ests.items()}, UNITS,
+                   if q != "decode_tokens_per_s_per_chip" else "normal", help=f"{NAMES[q]} of {cfg.name}; the arrow: change against the baseline {baseline.name}")
+    table = ui.results_table({name: e.values for name, e in ests.items()}, NAMES,
                              {name: e.ranges for name, e in ests.items()})
-    st.dataframe(ui.formatted(table), hide_index=True, width="stretch", key="s_table")
+    ui.show_table(table, "s_table")
 
     st.subheader("Against batch size")
     st.caption("Each model on the fewest chips that hold it at each batch size; other inputs as on the left.")
@@ -98,10 +100,10 @@ with right:
                         ui.profiles_dirs())
     moe = curve[curve["experts_touched_fraction"].notna()]
     if len(moe):
-        ui.figure("plot_experts_touched", moe, hue="model",
-                  title="Share of each MoE layer's experts read per decoding step (a dense model reads all)")
+        ui.figure("plot_experts_touched", moe, hue="model", size=(8.5, 3.2),
+                  title="Experts read per decoding step (a dense model reads every weight)")
     ui.figure("plot_sweep", curve, x="batch", y=["decode_weight_bytes_per_step", "usd_per_million_tokens"],
-              hue="model", baseline=baseline.name, title=f"{cfg.name} vs {baseline.name}: bytes read and cost")
+              hue="model", baseline=baseline.name, size=(8.5, 3.4), title=f"{cfg.name} vs {baseline.name}: bytes read and cost")
     statement = "\n\n".join(plain_statement(e, datacenter=dc_name) for e in ests.values())
     ui.statement_box(statement)
     ui.downloads("serving-estimate", table, {name: e.to_dict() for name, e in ests.items()}, statement)

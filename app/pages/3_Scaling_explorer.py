@@ -1,6 +1,7 @@
 """Scaling explorer: run a built-in study (a sweep of scenarios) or load a results file, and chart it."""
 
 import io
+import json
 import tempfile
 from pathlib import Path
 
@@ -20,15 +21,14 @@ INPUTS = [*Scenario.model_fields, "label", "scenario", "n_layers", "d_model", "n
 
 
 @st.cache_data(show_spinner="Running the study (cached after the first run)…")
-def run_builtin(name: str) -> tuple[pd.DataFrame, dict, str, dict[str, bytes]]:
-    """Results, ledger, description and the study's own figures (PNG bytes) of a built-in study."""
-    import json
-
+def run_builtin(name: str) -> tuple[pd.DataFrame, dict, str, list[dict], dict[str, bytes]]:
+    """Results, ledger, description, figure specs and figures (PNG bytes) of a built-in study."""
     spec = load_spec(name)
     out = Path(tempfile.mkdtemp(prefix=f"glamsim-study-{name}-"))
     run = run_study(spec, out, progress=False)
     figs = {f.name: (out / f"{f.name}.png").read_bytes() for f in spec.figures}
-    return run.results, json.loads((out / "ledger.json").read_text()), spec.description, figs
+    return (run.results, json.loads((out / "ledger.json").read_text()), spec.description,
+            [f.model_dump() for f in spec.figures], figs)
 
 
 def read_results(name: str, data: bytes) -> pd.DataFrame:
@@ -37,11 +37,10 @@ def read_results(name: str, data: bytes) -> pd.DataFrame:
 
 
 source = st.radio("Results", ["built-in study", "upload a results file"], horizontal=True, key="x_source")
-ledger, figures = {}, {}
+ledger, specs, figures = {}, [], {}
 if source == "built-in study":
-    studies = list(builtin_studies())
-    name = ui.pick("Study", studies, "glam-vs-gpt3", "x_study")
-    df, ledger, description, figures = run_builtin(name)
+    name = ui.pick("Study", list(builtin_studies()), "serving", "x_study")
+    df, ledger, description, specs, figures = run_builtin(name)
     st.caption(description)
 else:
     up = st.file_uploader("results.csv or results.parquet", type=["csv", "parquet"], key="x_upload")
@@ -55,6 +54,12 @@ else:
         st.stop()
     name = Path(up.name).stem
 
+if figures:
+    st.subheader("The study's figures")
+    shown = st.selectbox("Figure", list(figures), key=f"x_fig_{name}",
+                         format_func=lambda f: next(s["title"] or f for s in specs if s["name"] == f))
+    st.image(figures[shown])
+
 numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
 varying = [c for c in df.columns if c in INPUTS and df[c].nunique() > 1 and c not in ("scenario", "label")]
 outputs = [c for c in numeric if c not in INPUTS and df[c].notna().any()]
@@ -62,27 +67,34 @@ if not outputs:
     st.error(f"{name}: no numeric output columns to plot")
     st.stop()
 
+st.subheader("Explore: your own chart")
+first = next((s for s in specs if s["x"] in df.columns and s["kind"] in ("sweep", "bars")), None) or {}
+xs = list(dict.fromkeys([*varying, *outputs]))
 c = st.columns(3)
-x = c[0].selectbox("x axis", varying + [o for o in outputs if o not in varying] or outputs, key=f"x_x_{name}",
+x = c[0].selectbox("x axis", xs, index=xs.index(first["x"]) if first.get("x") in xs else 0, key=f"x_x_{name}",
                    format_func=ui.label)
-y = c[1].multiselect("y axis (one panel each)", outputs, default=[o for o in outputs if o != x][:1],
+first_y = [v for v in ([first["y"]] if isinstance(first.get("y"), str) else first.get("y") or []) if v in outputs]
+y = c[1].multiselect("y axis (one panel each)", outputs, default=first_y or [o for o in outputs if o != x][:1],
                      key=f"x_y_{name}", format_func=ui.label, max_selections=3)
-hues = [v for v in varying if v != x and df[v].nunique() <= 12]
-hue = c[2].selectbox("colour by", [None, *hues], index=1 if hues else 0, key=f"x_hue_{name}",
-                     format_func=lambda h: "(none)" if h is None else ui.label(h))
+hues = [None, *(v for v in varying if v != x and df[v].nunique() <= 12)]
+hue = c[2].selectbox("colour by", hues, index=hues.index(first.get("hue")) if first.get("hue") in hues else 0,
+                     key=f"x_hue_{name}", format_func=lambda h: "(none)" if h is None else ui.label(h))
+candidates = [v for v in varying if v not in (x, hue)]
+filters = st.multiselect("Keep only rows where…", candidates, key=f"x_filters_{name}", format_func=ui.label,
+                         default=[k for k in (first.get("where") or {}) if k in candidates])
 where = {}
-others = [v for v in varying if v not in (x, hue)]
-if others:
-    fc = st.columns(min(len(others), 4))
-    for i, col in enumerate(others):
-        where[col] = fc[i % len(fc)].selectbox(f"{ui.label(col)} =", list(dict.fromkeys(df[col].dropna())),
-                                               key=f"x_where_{name}_{col}")
+if filters:
+    fc = st.columns(min(len(filters), 4))
+    for i, col in enumerate(filters):
+        values = list(dict.fromkeys(df[col].dropna()))
+        default = (first.get("where") or {}).get(col)
+        where[col] = fc[i % len(fc)].selectbox(f"{ui.label(col)} =", values, key=f"x_where_{name}_{col}",
+                                               index=values.index(default) if default in values else 0)
 if y:
-    sub = df[[c for c in dict.fromkeys([x, *y, *([hue] if hue else []), *where])]]
-    if x in numeric:
-        ui.figure("plot_sweep", sub, x=x, y=y, hue=hue, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
-    else:
-        ui.figure("plot_bars", sub, x=x, y=y, hue=hue, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
+    sub = df[list(dict.fromkeys([x, *y, *([hue] if hue else []), *where]))]
+    kind = "plot_sweep" if x in numeric else "plot_bars"
+    baseline = first.get("baseline") if hue and hue == first.get("hue") else None
+    ui.figure(kind, sub, x=x, y=y, hue=hue, baseline=baseline, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
 else:
     st.info("Pick at least one quantity for the y axis.")
 
@@ -91,11 +103,5 @@ st.dataframe(df, hide_index=True, width="stretch", key="x_results")
 c = st.columns(2)
 c[0].download_button("Download CSV", df.to_csv(index=False), f"{name}-results.csv", "text/csv", key="x_csv")
 if ledger:
-    import json
-
     c[1].download_button("Download ledger JSON", json.dumps(ledger, indent=2, default=str), f"{name}-ledger.json",
                          "application/json", key="x_ledger")
-if figures:
-    with st.expander("The study's own figures"):
-        for fname, png in figures.items():
-            st.image(png, caption=fname)

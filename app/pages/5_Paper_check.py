@@ -22,7 +22,10 @@ def checks() -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False)
 def deltas() -> pd.DataFrame:
-    return pd.DataFrame([published_deltas(c) for c in model_presets().values()])
+    df = pd.DataFrame([published_deltas(c) for c in model_presets().values()])
+    pct = [c for c in df.columns if c.endswith("_delta")]
+    df[pct] = df[pct].map(lambda d: None if pd.isna(d) else f"{100 * d:+.2f}%")
+    return df
 
 
 rows = checks()
@@ -32,8 +35,7 @@ shown = rows.assign(
     rel_error=[None if e is None or pd.isna(e) else f"{100 * e:+.2f}%" for e in rows["rel_error"]],
     tolerance=[None if t is None or pd.isna(t) else f"±{100 * t:g}%" for t in rows["tolerance"]],
     ok=["yes" if ok else "NO" for ok in rows["ok"]])
-st.dataframe(ui.formatted(shown[["check", "published", "glamsim", "rel_error", "tolerance", "ok", "source", "note"]]),
-             hide_index=True, width="stretch", key="p_checks")
+ui.show_table(shown[["check", "published", "glamsim", "rel_error", "tolerance", "ok", "source", "note"]], "p_checks")
 ui.downloads("paper-check", rows, {"checks": rows.to_dict(orient="records")},
              "\n".join(f"{r['check']}: published {ui.fmt(r['published'])}, glamsim {ui.fmt(r['glamsim'])} "
                        f"({r['source']})" for r in rows.to_dict(orient="records")))
@@ -42,4 +44,4 @@ st.subheader("Parameter counts of every preset against the paper")
 st.caption("glamsim's analytic count of each architecture next to the published total and activated parameters "
            "(Du et al. 2022, Table 4 for GLaM; Brown et al. 2020 for GPT-3). The smaller GLaM rows do not all "
            "follow from one formula: the deltas are shown, not tuned away.")
-st.dataframe(ui.formatted(deltas()), hide_index=True, width="stretch", key="p_params")
+ui.show_table(deltas(), "p_params")
