@@ -99,7 +99,11 @@ def uncertain(label: str, default: float, key: str, *, ranged: bool, profile_def
     lo = c[0].number_input("low", value=float(lo_default), key=f"{key}_lo", label_visibility="collapsed", **kw)
     nom = c[1].number_input("nominal", value=float(default), key=key, label_visibility="collapsed", **kw)
     hi = c[2].number_input("high", value=float(hi_default), key=f"{key}_hi", label_visibility="collapsed", **kw)
-    return parse_uncertain(f"{lo!r},{nom!r},{hi!r}", label), f"dashboard input: {label} (low, nominal, high)"
+    try:
+        return parse_uncertain(f"{lo!r},{nom!r},{hi!r}", label), f"dashboard input: {label} (low, nominal, high)"
+    except ConfigError as err:  # low > nominal or nominal > high: say so and compute nothing
+        show_error(err)
+        st.stop()
 
 
 def spec_value(spec) -> float | None:
@@ -166,7 +170,8 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
 
 def show_table(df: pd.DataFrame, key: str) -> None:
     """A results table, numbers compact, every row visible (no inner scrolling)."""
-    st.dataframe(formatted(df), hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, key=key)
+    shown = df.drop(columns="key") if "key" in df else df  # the key column is for the CSV download
+    st.dataframe(formatted(shown), hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, key=key)
 
 
 def ledger_frame(ledger_list: list[dict]) -> pd.DataFrame:
@@ -184,10 +189,13 @@ def downloads(stem: str, table: pd.DataFrame, payload: dict, statement: str) -> 
     c[2].download_button("Download statement (text)", statement, f"{stem}.txt", "text/plain", key=f"{stem}_txt")
 
 
-def statement_box(text: str) -> None:
+def statement_box(statements: dict[str, str]) -> str:
+    """The plain-language paragraph of each estimate (one tab each); returns them joined for download."""
     st.subheader("Statement for a paper")
-    st.caption("Generated from the estimate and its ledger; copy it with the icon at the top right.")
-    st.code(text, language=None, wrap_lines=True)
+    st.caption("Generated from the estimate and its ledger; copy it with the icon at its top right.")
+    for tab, text in zip(st.tabs(list(statements)), statements.values()):
+        tab.code(text, language=None, wrap_lines=True)
+    return "\n\n".join(statements.values())
 
 
 def ledger_box(ledger_list: list[dict], title: str = "Ledger: every input and its source") -> None:

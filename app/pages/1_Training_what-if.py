@@ -86,13 +86,14 @@ with right:
         ui.show_error(err)
         st.stop()
 
-    names = {"model": cfg.name, "baseline": baseline_cfg.name}
+    edited = ", ".join(f"{k}={v:g}" for k, v in changes.items())
+    names = {"model": f"{cfg.name} ({edited})" if changes else cfg.name, "baseline": baseline_cfg.name}
     if names["model"] == names["baseline"]:
         names["baseline"] += " (baseline)"
     counts = {"model": count(cfg), "baseline": count(baseline_cfg)}
     values = {k: {**e.to_dict(), "params_total": counts[k].params_total, "params_active": counts[k].params_active}
               for k, e in (("model", est), ("baseline", base))}
-    st.subheader(f"{cfg.name} vs {baseline_cfg.name} on {n_chips:,} x {chip_name}")
+    st.subheader(f"{names['model']} vs {baseline_cfg.name} on {n_chips:,} x {chip_name}")
     cols = st.columns(5)
     for col, (q, lbl) in zip(cols, (("train_days", "Training days"), ("chip_hours", "Chip-hours"),
                                     ("energy_mwh", "Energy (MWh)"), ("co2e_t", "tCO2e (net)"),
@@ -114,9 +115,8 @@ with right:
                        format_func=lambda q: {"energy_mwh": "energy", "cost_usd": "cost"}[q])
         ui.figure("plot_tornado", pd.DataFrame(est.tornado), output=out, base=getattr(est, out),
                   title=f"What moves the {'energy' if out == 'energy_mwh' else 'cost'} of training {cfg.name}")
-    statement = "\n\n".join(plain_statement(e, model=m.name, chip=chip_name, datacenter=dc_name)
-                            for e, m in ((est, cfg), (base, baseline_cfg)))
-    ui.statement_box(statement)
+    statement = ui.statement_box({names[k]: plain_statement(e, model=m.name, chip=chip_name, datacenter=dc_name)
+                                  for k, e, m in (("model", est, cfg), ("baseline", base, baseline_cfg))})
     ui.downloads("training-estimate", table, {"model": {"name": cfg.name, **values["model"]},
                                               "baseline": {"name": baseline_cfg.name, **values["baseline"]}},
                  statement)

@@ -19,7 +19,7 @@ NAMES = {"chips": "chips per replica", "min_chips": "fewest chips that hold the 
          "decode_step_s": "latency per generated token (s)", "decode_tokens_per_s_per_chip": "generated tokens/s per chip",
          "request_latency_s": "latency of a whole request (s)", "decode_flops_per_token": "FLOPs per generated token",
          "decode_weight_bytes_per_step": "weight bytes read per decoding step",
-         "experts_touched_per_moe_layer": "experts read per MoE layer per step", "joules_per_token":
+         "experts_touched_per_moe_layer": "experts read per MoE layer per step (0: dense)", "joules_per_token":
          "energy per generated token (J, facility)", "usd_per_million_tokens": "$ per 1M generated tokens",
          "kgco2e_per_million_tokens": "kgCO2e per 1M generated tokens", "decode_compute_bound":
          "decoding compute-bound? (else memory-bound)"}
@@ -103,9 +103,8 @@ with right:
         ui.figure("plot_experts_touched", moe, hue="model", size=(8.5, 3.2),
                   title="Experts read per decoding step (a dense model reads every weight)")
     ui.figure("plot_sweep", curve, x="batch", y=["decode_weight_bytes_per_step", "usd_per_million_tokens"],
-              hue="model", baseline=baseline.name, size=(8.5, 3.4), title=f"{cfg.name} vs {baseline.name}: bytes read and cost")
-    statement = "\n\n".join(plain_statement(e, datacenter=dc_name) for e in ests.values())
-    ui.statement_box(statement)
+              hue="model", baseline=baseline.name, size=(10, 3.6), title=f"{cfg.name} vs {baseline.name}: bytes read and cost")
+    statement = ui.statement_box({name: plain_statement(e, datacenter=dc_name) for name, e in ests.items()})
     ui.downloads("serving-estimate", table, {name: e.to_dict() for name, e in ests.items()}, statement)
     for name, e in ests.items():
         ui.ledger_box(e.ledger.to_list(), f"Ledger of {name}: every input and its source")

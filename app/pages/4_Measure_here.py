@@ -29,7 +29,7 @@ with left:
                           value=min(128, cfg.max_seq_len), key=f"m_seq_{name}")
     steps = st.number_input("Timed steps", min_value=1, max_value=50, value=5, key="m_steps")
     run = st.button("Run measurement", type="primary", key="m_run")
-    up = st.file_uploader("…or load a measurement JSON (from `glamsim measure --out`)", type=["json"],
+    up = st.file_uploader("…or load a measurement JSON (written by `glamsim measure`)", type=["json"],
                           key="m_upload")
 
 with right:

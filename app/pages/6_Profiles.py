@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from glamsim.config import ConfigError
+from glamsim.config import ConfigError, data_dir
 from glamsim.profiles import Spec, load_chip, load_datacenter
 
 ui.page("Profiles",
@@ -59,8 +59,11 @@ with st.container(border=True):
 for kind, title in (("chips", "Chips"), ("datacenters", "Datacenters")):
     st.subheader(title)
     profs = ui.profiles(kind)
-    st.dataframe(ui.formatted(summary(kind, profs, uploaded[kind])), hide_index=True, width="stretch",
-                 key=f"pr_{kind}")
+    ui.show_table(summary(kind, profs, uploaded[kind]), f"pr_{kind}")
     name = st.selectbox(f"Sources of one {kind[:-1]}", list(profs), key=f"pr_pick_{kind}")
     st.caption(profs[name].description)
-    st.dataframe(ui.formatted(detail(profs[name])), hide_index=True, width="stretch", key=f"pr_detail_{kind}")
+    ui.show_table(detail(profs[name]), f"pr_detail_{kind}")
+    builtin = data_dir("hardware_profiles") / kind / profs[name].origin
+    if name not in uploaded[kind] and builtin.is_file():
+        st.download_button(f"Download {profs[name].origin} (a template for your own)", builtin.read_text(),
+                           profs[name].origin, "application/yaml", key=f"pr_template_{kind}")

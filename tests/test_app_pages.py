@@ -1,0 +1,263 @@
+"""Every dashboard page under Streamlit's AppTest: the numbers shown equal what the glamsim API returns
+for the same inputs, uploads are validated, random widget values never crash a page, the cost pages
+never import JAX, and a tiny measurement carries into the training what-if."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from glamsim.accounting import count
+from glamsim.cli.app import fmt
+from glamsim.config import data_dir, load_model
+from glamsim.cost import estimate_inference, estimate_training
+from glamsim.cost.report import num
+from glamsim.cost.reproduce import reproduce
+from glamsim.profiles import load_chip
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = str(ROOT / "app" / "Home.py")
+PAGES = {"training": "pages/1_Training_what-if.py", "serving": "pages/2_Serving_what-if.py",
+         "scaling": "pages/3_Scaling_explorer.py", "measure": "pages/4_Measure_here.py",
+         "paper": "pages/5_Paper_check.py", "profiles": "pages/6_Profiles.py"}
+sys.path.insert(0, str(ROOT / "app"))  # `import ui`, as `streamlit run app/Home.py` does
+
+
+def open_page(name: str | None) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.run()
+    if name:
+        at.switch_page(PAGES[name]).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def table(at: AppTest, i: int = 0):
+    return at.dataframe[i].value
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+def test_training_page_shows_the_api_estimate_with_ranges():
+    at = open_page("training")
+    at.selectbox(key="t_model").set_value("glam-8b-64e")
+    at.selectbox(key="t_baseline").set_value("glam-8b-dense")
+    at.selectbox(key="t_chip").set_value("a100-80gb")
+    at.selectbox(key="t_dc").set_value("us-average")
+    at.number_input(key="t_chips").set_value(256)
+    at.number_input(key="t_tokens").set_value(100.0)
+    at.checkbox(key="t_ranged").check()
+    at.run()
+    for key, (lo, nom, hi) in (("t_mfu", (0.3, 0.4, 0.5)), ("t_pue_us-average", (1.1, 1.2, 1.5))):
+        for suffix, v in (("_lo", lo), ("", nom), ("_hi", hi)):
+            at.number_input(key=key + suffix).set_value(v)
+    for key in ("t_power_a100-80gb", "t_price_a100-80gb", "t_ci_us-average"):  # no range: low = high = nominal
+        for suffix in ("_lo", "_hi"):
+            at.number_input(key=key + suffix).set_value(at.number_input(key=key).value)
+    at.run()
+    assert not at.exception and not at.error
+    common = dict(tokens=1e11, chip="a100-80gb", chips=256, mfu=(0.3, 0.4, 0.5), pue=(1.1, 1.2, 1.5),
+                  datacenter="us-average")
+    moe, dense = (estimate_training(model=m, **common) for m in ("glam-8b-64e", "glam-8b-dense"))
+    shown = metrics(at)
+    assert shown["Training days"] == fmt(moe.train_days)
+    assert shown["Energy (MWh)"] == fmt(moe.energy_mwh)
+    assert shown["Cost ($)"] == fmt(moe.cost_usd)
+    t = table(at).set_index("quantity")
+    for q, attr in (("training time (days)", "train_days"), ("energy (MWh, facility)", "energy_mwh"),
+                    ("CO2e, net (t)", "co2e_t"), ("chip-hours", "chip_hours"), ("training FLOPs (model FLOPs)",
+                                                                                 "flops_total")):
+        assert t.loc[q, "glam-8b-64e"] == fmt(getattr(moe, attr)), q
+        assert t.loc[q, "glam-8b-dense"] == fmt(getattr(dense, attr)), q
+    lo, hi = moe.ranges["energy_mwh"]
+    assert (t.loc["energy (MWh, facility)", "glam-8b-64e low"], t.loc["energy (MWh, facility)", "glam-8b-64e high"]) \
+        == (fmt(lo), fmt(hi))
+    assert len(at.image) == 2  # the comparison bars and the tornado
+    statement = at.code[0].value  # the paragraph from glamsim.cost.report for the same estimate
+    assert f"consumes {num(moe.energy_mwh)} MWh" in statement and "range 0.3 to 0.5" in statement
+
+
+def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line():
+    at = open_page("training")
+    at.number_input(key="t_n_experts_glam-64b-64e").set_value(32).run()
+    cfg = load_model("glam-64b-64e").replace(n_experts=32)
+    est = estimate_training(model=cfg, tokens=6e11, chip="tpu-v4", chips=1024)
+    t = table(at).set_index("quantity")
+    assert t.loc["parameters (total)", "glam-64b-64e (n_experts=32)"] == fmt(count(cfg).params_total)
+    assert metrics(at)["Energy (MWh)"] == fmt(est.energy_mwh)
+    at.number_input(key="t_top_k_glam-64b-64e").set_value(40).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "top_k=40" in at.error[0].value and "\n" not in at.error[0].value
+
+
+# ---- serving ----------------------------------------------------------------------------------
+
+def test_serving_page_shows_the_api_estimate_for_both_models():
+    at = open_page("serving")
+    at.number_input(key="s_batch").set_value(8)
+    at.number_input(key="s_prompt").set_value(512)
+    at.number_input(key="s_gen").set_value(128)
+    at.selectbox(key="s_dc").set_value("glam-google-oklahoma")
+    at.run()
+    assert not at.exception and not at.error
+    kw = dict(chip="h100-sxm", batch=8, prompt_len=512, gen_len=128, datacenter="glam-google-oklahoma")
+    moe, dense = (estimate_inference(model=m, **kw) for m in ("glam-64b-64e", "gpt3-175b"))
+    shown = metrics(at)
+    assert shown["ms / token"] == fmt(moe["decode_step_s"] * 1e3)
+    assert shown["tokens/s/chip"] == fmt(moe["decode_tokens_per_s_per_chip"])
+    assert shown["J / token"] == fmt(moe["joules_per_token"])
+    assert shown["$ / 1M tokens"] == fmt(moe["usd_per_million_tokens"])
+    assert shown["fewest chips"] == fmt(moe["min_chips"])
+    t = table(at).set_index("quantity")
+    for q, key in (("fewest chips that hold the model", "min_chips"), ("weight bytes read per decoding step",
+                                                                        "decode_weight_bytes_per_step"),
+                   ("kgCO2e per 1M generated tokens", "kgco2e_per_million_tokens")):
+        assert t.loc[q, "glam-64b-64e"] == fmt(moe[key]) and t.loc[q, "gpt3-175b"] == fmt(dense[key]), q
+    assert len(at.image) == 2  # experts touched, bytes and cost against batch
+
+    at.number_input(key="s_chips").set_value(2).run()  # too few chips: one line, no traceback
+    assert not at.exception and "chips=2" in at.error[0].value
+
+
+# ---- scaling, paper check, home -----------------------------------------------------------------
+
+def test_scaling_explorer_charts_a_builtin_study_and_refuses_a_bad_file():
+    at = open_page("scaling")
+    assert not at.error and len(at.image) == 2  # the study's own figure and the custom chart
+    assert len(table(at)) == 88  # the serving study: 2 models x 11 batch sizes x 4 prompt lengths
+    at.radio(key="x_source").set_value("upload a results file").run()
+    at.file_uploader(key="x_upload").set_value(("results.parquet", b"not parquet", "application/octet-stream"))
+    at.run()
+    assert not at.exception and at.error[0].value.startswith("results.parquet: cannot read results")
+    csv = "model,batch,usd_per_million_tokens\na,1,3.0\na,2,2.0\nb,1,5.0\nb,2,4.0\n".encode()
+    at.file_uploader(key="x_upload").set_value(("r.csv", csv, "text/csv")).run()
+    assert not at.exception and not at.error and len(at.image) == 1
+
+
+def test_paper_check_shows_the_reproduction_table():
+    at = open_page("paper")
+    rows = reproduce()
+    t = table(at)
+    assert list(t["check"]) == [r["check"] for r in rows]
+    assert list(t["glamsim"]) == [fmt(r["glamsim"]) for r in rows]
+    assert list(t["published"]) == [fmt(r["published"]) for r in rows]
+    assert metrics(at)["Checks within tolerance"] == f"{sum(r['ok'] for r in rows)} of {len(rows)}"
+
+
+def test_home_links_every_page():
+    at = open_page(None)
+    assert len(at.get("page_link")) == len(PAGES)
+
+
+# ---- profiles: upload, validation, use on another page ------------------------------------------
+
+def test_uploaded_profile_is_validated_and_used_by_the_training_page():
+    src = (data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").read_text()
+    at = open_page("profiles")
+    bad = src.replace("name: tpu-v4", "name: mine\ncolour: red")
+    at.file_uploader(key="pr_upload").set_value(("bad.yaml", bad.encode(), "application/yaml")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "bad.yaml: unknown key 'colour'" in at.error[0].value
+    mine = src.replace("name: tpu-v4", "name: my-tpu").replace("value: 3.22", "value: 1.5")
+    at.file_uploader(key="pr_upload").set_value(("mine.yaml", mine.encode(), "application/yaml")).run()
+    assert not at.exception and not at.error and "my-tpu" in at.success[0].value
+    assert "my-tpu" in list(table(at)["name"])
+
+    at.switch_page(PAGES["training"]).run()
+    at.selectbox(key="t_chip").set_value("my-tpu").run()
+    path = Path(at.session_state["profiles_dir"]) / "chips" / "my-tpu.yaml"
+    est = estimate_training(model="glam-64b-64e", tokens=6e11, chip=load_chip(path), chips=1024)
+    assert est.cost_usd == pytest.approx(est.chip_hours * 1.5)
+    assert metrics(at)["Cost ($)"] == fmt(est.cost_usd)
+
+
+# ---- random widget values, JAX-free cost pages ------------------------------------------------
+
+def _random_value(w, rng: random.Random):
+    if w.type == "number_input":
+        p, v = w.proto, w.value
+        lo, hi = (p.min if p.has_min else None), (p.max if p.has_max else None)
+        if v is None:
+            return None
+        if lo is not None and hi is not None:
+            x = rng.uniform(lo, hi)
+        else:
+            x = v * 10 ** rng.uniform(-1.5, 1.5) if v else rng.uniform(0, 10)
+            x = max(x, lo) if lo is not None else x
+        return int(round(x)) if isinstance(v, int) else x
+    if w.type == "checkbox":
+        return rng.random() < 0.5
+    return None
+
+
+@pytest.mark.parametrize("page", ["training", "serving", "scaling", "paper", "profiles", "measure"])
+def test_random_widget_values_never_crash_a_page(page):
+    rng = random.Random(sum(map(ord, page)))
+    at = open_page(page)
+    for _ in range(4):
+        widgets = [*at.number_input, *at.checkbox, *at.selectbox]
+        for w in rng.sample(widgets, min(3, len(widgets))):
+            if w.type == "selectbox":
+                w.select_index(rng.randrange(len(w.options)))
+            else:
+                v = _random_value(w, rng)
+                if v is not None:
+                    w.set_value(v)
+        at.run()
+        assert not at.exception, at.exception
+        for e in at.error:  # bad combinations are reported in one line
+            assert "\n" not in e.value and "Traceback" not in e.value
+
+
+def test_cost_pages_never_import_jax():
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / 'app')!r})
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({HOME!r}, default_timeout=60)
+at.run()
+for page in {list(PAGES.values())!r}:
+    at.switch_page(page).run()
+    assert not at.exception, (page, at.exception)
+print("jax" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+# ---- measure here: one tiny measurement, carried into the training what-if ----------------------
+
+def test_measure_page_runs_a_tiny_measurement_and_carries_it_to_training():
+    at = open_page("measure")
+    at.number_input(key="m_batch").set_value(2)
+    at.number_input(key="m_seq_glam-tiny").set_value(32)
+    at.number_input(key="m_steps").set_value(2)
+    at.button(key="m_run").click().run(timeout=240)
+    assert not at.exception and not at.error
+    rec = at.session_state["measurement"]
+    assert (rec.model, rec.batch, rec.seq_len, rec.steps) == ("glam-tiny", 2, 32, 2)
+    shown = metrics(at)
+    assert shown["MFU"] == fmt(rec.mfu) and shown["XLA / model FLOPs"] == fmt(rec.hardware_to_model_flops)
+    flops = table(at).set_index("count")["flops_per_step"]
+    assert flops.iloc[0] == fmt(rec.xla_flops_per_step) and flops.iloc[1] == fmt(rec.model_flops_per_step)
+    payload = json.loads(rec.model_dump_json())
+    assert payload["record_schema"] == "glamsim.measurement/1"
+
+    at.button(key="m_use").click().run()
+    assert not at.exception
+    assert at.checkbox(key="use_measurement").value is True
+    # measured on a CPU, not a TPU v4: only the hardware/model FLOPs ratio carries over (as HFU)
+    assert "not used" in at.info[0].value
+    t = table(at).set_index("quantity")
+    assert t.loc["HFU (hardware FLOPs / dense peak)", "glam-64b-64e"] == fmt(0.3 * rec.hardware_to_model_flops)
