@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from glamsim.cli.app import command, fmt, print_json, print_table
+from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
 
 @command("train")
@@ -27,12 +27,17 @@ def train_cmd(
     dispatch: str = typer.Option("scatter", "--dispatch", help="MoE dispatch: scatter or einsum"),
     seed: int = typer.Option(0, "--seed"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable summary"),
+    mesh: str = MESH,
+    coordinator: str = COORDINATOR,
+    num_processes: int = NUM_PROCESSES,
+    process_id: int = PROCESS_ID,
 ) -> None:
     """Train a model on a byte-level corpus with a progress bar, validation and checkpoints."""
     from glamsim.config import load_model, validate_as
     from glamsim.model.data import load_corpus
     from glamsim.model.run import train
     from glamsim.model.train import TrainConfig
+    from glamsim.parallel import distributed, setup
 
     cfg = load_model(model)
     train_cfg = validate_as(TrainConfig, dict(
@@ -40,8 +45,11 @@ def train_cmd(
         dispatch=dispatch, eval_every=eval_every, eval_batches=eval_batches, checkpoint_every=checkpoint_every),
         "train options")
     train_cfg.context(cfg)
+    device_mesh = setup(mesh, coordinator, num_processes, process_id)
     summary = train(cfg, train_cfg, load_corpus(corpus), checkpoint_dir=checkpoint_dir, resume=resume,
-                    log_path=log, progress=not json_out)
+                    log_path=log, progress=not json_out, mesh=device_mesh)
+    if not distributed.is_main():
+        return  # the other processes of a multi-process run stay quiet
     if json_out:
         return print_json(summary)
     print_table([{"quantity": k, "value": fmt(v) if isinstance(v, float) else v} for k, v in summary.items()],

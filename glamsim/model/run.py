@@ -18,6 +18,8 @@ from glamsim.config import ConfigError, ModelConfig
 from glamsim.model import checkpoint
 from glamsim.model.data import Corpus, check_length, eval_batches, train_batch
 from glamsim.model.train import TRAJECTORY_FIELDS, TrainConfig, TrainState, eval_loss, init_state, train_step
+from glamsim.parallel import spmd
+from glamsim.parallel.mesh import describe
 
 LOG_COLUMNS = ("step", "loss", "ce", "aux_loss", "z_loss", "dropped_fraction", "max_mean_load", "grad_norm",
                "skipped", "tokens_per_s", "val_loss", "val_bpb")
@@ -73,9 +75,10 @@ def _check_resume(directory, record: dict, cfg: ModelConfig, train_cfg: TrainCon
             raise ConfigError(f"{field}={now!r}: the checkpoint was trained with {field}={saved!r}")
 
 
-def start_state(cfg: ModelConfig, train_cfg: TrainConfig, checkpoint_dir, resume: bool) -> TrainState:
+def start_state(cfg: ModelConfig, train_cfg: TrainConfig, checkpoint_dir, resume: bool, mesh=None) -> TrainState:
     """A fresh state, or the checkpointed one when resuming (checked against this run's settings)."""
-    state = init_state(cfg, train_cfg.seed, train_cfg)
+    state = (init_state(cfg, train_cfg.seed, train_cfg) if mesh is None  # on a mesh: built in its shards
+             else spmd.init_state(cfg, train_cfg.seed, train_cfg, mesh))
     if resume and not checkpoint_dir:
         raise ConfigError("resume: needs --checkpoint-dir")
     if not checkpoint_dir:
@@ -97,29 +100,33 @@ def evaluate(eval_fn, state: TrainState, batches: list[dict]) -> float:
 
 
 def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoint_dir=None, resume: bool = False,
-          log_path=None, progress: bool = True) -> dict:
+          log_path=None, progress: bool = True, mesh=None) -> dict:
     """Train to `train_cfg.steps` total steps; returns a summary (losses, bits per byte, speed)."""
     seq, batch = train_cfg.context(cfg), train_cfg.batch_size
     check_length(corpus.train, seq, "train")
     check_length(corpus.validation, seq, "validation")
-    state = start_state(cfg, train_cfg, checkpoint_dir, resume)
+    if mesh is not None:  # a `glamsim.parallel.mesh` mesh: sharded state, batches split over data x expert
+        spmd.check_layout(cfg, mesh, batch, seq)
+    place = (lambda b: b) if mesh is None else (lambda b: spmd.shard_batch(b, mesh))
+    main = jax.process_index() == 0  # with several processes, only the first logs and prints
+    state = start_state(cfg, train_cfg, checkpoint_dir, resume, mesh)
     start = int(state.step)
     if start >= train_cfg.steps:
         raise ConfigError(f"steps={train_cfg.steps}: the checkpoint is already at step {start}")
     record = run_record(cfg, train_cfg, corpus)
-    log = MetricsLog(log_path, keep_until=start)
-    step_fn = jax.jit(train_step, static_argnums=0)
-    eval_fn = jax.jit(eval_loss, static_argnums=0)
-    val = eval_batches(corpus, train_cfg.eval_batches, batch, seq)
+    log = MetricsLog(log_path if main else None, keep_until=start)
+    step_fn = jax.jit(train_step, static_argnums=0) if mesh is None else spmd.jit_train_step(state)
+    eval_fn = jax.jit(eval_loss, static_argnums=0) if mesh is None else spmd.jit_eval_loss(mesh)
+    val = [place(b) for b in eval_batches(corpus, train_cfg.eval_batches, batch, seq)]
     first_val = None
     if start == 0:
         first_val = evaluate(eval_fn, state, val)
         log.write({"step": 0, "val_loss": first_val, "val_bpb": first_val / math.log(2)})
     speeds, row, t_begin = [], {}, time.perf_counter()
-    bar = tqdm(total=train_cfg.steps, initial=start, disable=not progress, desc=cfg.name, unit="step")
+    bar = tqdm(total=train_cfg.steps, initial=start, disable=not (progress and main), desc=cfg.name, unit="step")
     for step in range(start, train_cfg.steps):
         t0 = time.perf_counter()
-        state, metrics = step_fn(state.graphdef, state, train_batch(corpus, step, batch, seq, train_cfg.seed))
+        state, metrics = step_fn(state.graphdef, state, place(train_batch(corpus, step, batch, seq, train_cfg.seed)))
         metrics = {k: v.item() for k, v in jax.device_get(metrics).items()}
         dt = time.perf_counter() - t0
         speeds.append(batch * seq / dt)
@@ -138,6 +145,7 @@ def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoin
     bar.close()
     return {
         "model": cfg.name, "steps": train_cfg.steps, "resumed_from": start, "batch": batch, "seq_len": seq,
+        **({"mesh": describe(mesh), "n_devices": mesh.size} if mesh is not None else {}),
         "corpus": corpus.source, "train_bytes": int(corpus.train.size), "val_bytes": int(corpus.validation.size),
         "loss": row["loss"], "val_loss_start": first_val, "val_loss": row["val_loss"],
         "val_bpb_start": None if first_val is None else first_val / math.log(2), "val_bpb": row["val_bpb"],
