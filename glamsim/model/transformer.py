@@ -49,6 +49,7 @@ class Transformer(nnx.Module):
     "aux_loss" (load-balancing loss summed over MoE layers), "dropped_fraction" and
     "max_mean_load" (averaged over MoE layers), "expert_load" [n_moe_layers, n_experts].
     With `cache=init_cache(...)` the call continues a sequence and aux["cache"] is the new cache.
+    `rngs` is an `nnx.Rngs` or a `KeyStream` (faster under `jax.eval_shape`).
     `dispatch` picks the MoE dispatch ("scatter" or "einsum"); `constrain` is applied to the
     dispatched expert buffers (a sharding-constraint hook; identity by default).
     """
