@@ -1,0 +1,65 @@
+"""Re-render time of the training what-if page after a widget change (goal: under 300 ms).
+
+Runs the page under Streamlit's AppTest (the same script run a browser session triggers, without
+the websocket), changes one widget at a time to a value not seen before (every estimate and figure
+recomputed) and then back to values seen before (figures come from the cache), and prints the
+median and 90th percentile of each.  Usage: .venv/bin/python benchmarks/bench_app.py [--rounds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "app"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=8)
+    args = ap.parse_args()
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app" / "Home.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/1_Training_what-if.py")
+    t0 = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t0
+    at.checkbox(key="t_ranged").check().run()  # ranges and the tornado chart on: the heaviest page
+
+    def rerun(key: str, value) -> float:
+        at.number_input(key=key).set_value(value)
+        t = time.perf_counter()
+        at.run()
+        dt = time.perf_counter() - t
+        assert not at.exception, at.exception
+        return dt
+
+    changes = [("t_chips", lambda i: 1024 + 64 * (i + 1)), ("t_pue_glam-google-oklahoma", lambda i: 1.12 + 0.01 * i),
+               ("t_mfu", lambda i: 0.301 + 0.005 * i)]
+    fresh, cached = [], []
+    for i in range(args.rounds):
+        for key, value in changes:
+            fresh.append(rerun(key, value(i)))
+    for i in range(args.rounds):
+        for key, value in changes:
+            cached.append(rerun(key, value(i)))
+
+    def stats(xs):
+        xs = sorted(xs)
+        return f"median {1e3 * statistics.median(xs):6.0f} ms   p90 {1e3 * xs[int(0.9 * (len(xs) - 1))]:6.0f} ms"
+
+    print(f"training what-if, first render (imports, profiles, figures): {1e3 * first:.0f} ms")
+    print(f"re-render after a widget change, new value (recompute + redraw): {stats(fresh)}  (n={len(fresh)})")
+    print(f"re-render after a widget change, value seen before (cached figures): {stats(cached)}  (n={len(cached)})")
+    print("goal: under 300 ms")
+
+
+if __name__ == "__main__":
+    main()
