@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from glamsim.cli.app import command, fmt, print_json, print_table
+from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
 RUNS_DIR = Path("runs")
 
@@ -23,22 +23,31 @@ def measure_cmd(
     out: Path = typer.Option(None, "--out", help="record file (default runs/<model>-<time>.json)"),
     profile_dir: Path = typer.Option(None, "--profile-dir", help="write a JAX profiler trace of the timed steps"),
     json_out: bool = typer.Option(False, "--json", help="print the record as JSON"),
+    mesh: str = MESH,
+    coordinator: str = COORDINATOR,
+    num_processes: int = NUM_PROCESSES,
+    process_id: int = PROCESS_ID,
 ) -> None:
     """Run the real training step: XLA vs analytic FLOPs, step time, tokens/s, MFU, memory."""
     from tqdm import tqdm
 
     from glamsim.config import load_model
     from glamsim.measure.run import measure
+    from glamsim.parallel import distributed, setup
 
     cfg = load_model(model)
-    bar = tqdm(total=steps, desc=f"measure {cfg.name}", unit="step", disable=json_out)
+    device_mesh = setup(mesh, coordinator, num_processes, process_id)
+    bar = tqdm(total=steps, desc=f"measure {cfg.name}", unit="step", disable=json_out or not distributed.is_main())
 
     def on_step(i, n):
         bar.update(1)
 
     rec = measure(cfg, batch=batch, seq_len=seq_len, steps=steps, warmup=warmup, dispatch=dispatch,
-                  decode=decode, profile_dir=str(profile_dir) if profile_dir else None, on_step=on_step)
+                  decode=decode, profile_dir=str(profile_dir) if profile_dir else None, on_step=on_step,
+                  mesh=device_mesh)
     bar.close()
+    if not distributed.is_main():
+        return  # the other processes of a multi-process run neither write nor print
     stamp = rec.created_at.replace(":", "").replace("-", "")[:15]
     path = rec.save(out or RUNS_DIR / f"{cfg.name}-{stamp}.json")
     if json_out:
@@ -61,6 +70,11 @@ def measure_cmd(
         ("peak memory", f"{rec.memory.get('peak_bytes', 0) / 2**20:.1f} MiB"),
     ]
     rows += [(f"routing {k}", f"{v:.4g}") for k, v in rec.routing.items()]
+    if rec.mesh:
+        rows.insert(1, ("mesh", f"{','.join(f'{k}={v}' for k, v in rec.mesh.items())} ({rec.n_devices} devices; "
+                                "XLA counts per device)"))
+    rows += [(f"{kind} per step (per device)", f"{int(c['count'])} ops, {fmt(c['bytes'])}B")
+             for kind, c in sorted(rec.collectives.items())]
     if rec.decode_step_time_median_s:
         rows.append(("decode step (KV cache)", f"{rec.decode_step_time_median_s * 1e3:.2f} ms"))
     rows.append(("record", str(path)))

@@ -28,6 +28,8 @@ from glamsim.measure.timing import matmul_peak_flops, time_calls
 from glamsim.measure.xla import collectives, memory_bytes, program_cost
 from glamsim.model.moe import group_size_for
 from glamsim.model.train import TrainConfig, abstract_state, init_state, train_step
+from glamsim.parallel import spmd
+from glamsim.parallel.mesh import describe
 
 CPU_PEAK_SOURCE = "measured attainable peak: {n}x{n} float32 matmul timed in the same process"
 
@@ -101,21 +103,26 @@ def device_peak(device, n: int = 1024) -> tuple[float, str]:
 
 def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10, warmup: int = 2,
             dispatch: str = "scatter", decode: bool = False, profile_dir: str | None = None, seed: int = 0,
-            on_step: Callable[[int, int], None] | None = None) -> Measurement:
-    """Compile, count and time the real training step of `cfg` on this process's default device."""
+            on_step: Callable[[int, int], None] | None = None, mesh=None) -> Measurement:
+    """Compile, count and time the real training step of `cfg` on this process's default device,
+    or sharded over a `glamsim.parallel` mesh (XLA's counts are then per device)."""
     from glamsim.model.data import load_corpus, train_batch
 
     s = _check(cfg, batch, seq_len, dispatch)
     if steps < 1:
         raise ConfigError(f"steps={steps}: must be at least 1")
     train_cfg = TrainConfig(batch_size=batch, seq_len=s, dispatch=dispatch, seed=seed)
-    state = init_state(cfg, seed, train_cfg)
+    if mesh is not None:
+        spmd.check_layout(cfg, mesh, batch, s)
+    state = init_state(cfg, seed, train_cfg) if mesh is None else spmd.init_state(cfg, seed, train_cfg, mesh)
+    place = ((lambda b: {k: jnp.asarray(v) for k, v in b.items()}) if mesh is None
+             else (lambda b: spmd.shard_batch(b, mesh)))
     corpus = load_corpus()
-    batches = [{k: jnp.asarray(v) for k, v in train_batch(corpus, i, batch, s, seed).items()}
-               for i in range(min(steps + warmup, 4))]
+    batches = [place(train_batch(corpus, i, batch, s, seed)) for i in range(min(steps + warmup, 4))]
 
     t0 = time.perf_counter()
-    lowered = jax.jit(train_step, static_argnums=0).lower(state.graphdef, state, batches[0])
+    step_fn = jax.jit(train_step, static_argnums=0) if mesh is None else spmd.jit_train_step(state)
+    lowered = step_fn.lower(state.graphdef, state, batches[0])
     t1 = time.perf_counter()
     compiled = lowered.compile()
     t2 = time.perf_counter()
@@ -146,13 +153,13 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
     a = analytic_step_flops(cfg, batch, s, dispatch)
     metrics = {k: float(v) for k, v in holder["metrics"].items() if np.ndim(v) == 0}
     routing = {k: metrics[k] for k in ("dropped_fraction", "max_mean_load", "aux_loss") if k in metrics}
-    n_dev = 1
+    n_dev = 1 if mesh is None else mesh.size
     return Measurement(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         glamsim_version=glamsim.__version__,
         model=cfg.name,
         model_config_data=cfg.model_dump(mode="json"),
-        batch=batch, seq_len=s, dispatch=dispatch,
+        batch=batch, seq_len=s, dispatch=dispatch, mesh=None if mesh is None else describe(mesh),
         backend=jax.default_backend(), device_kind=device.device_kind, n_devices=n_dev,
         jax_version=jax.__version__,
         lower_s=t1 - t0, compile_s=t2 - t1,
