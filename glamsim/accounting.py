@@ -13,7 +13,8 @@ Conventions (named, so every figure says what it counts):
 - The "2N" convention: 2 x activated parameters per token (embedding included), attention on top.
 - Hardware FLOPs also count what a compiled step executes beyond matrix multiplies where it is
   not negligible on small models: the attention softmax (scale, bias/mask, max, normalise: about
-  3 FLOPs per score forward) and, per step, the optimizer update (`optimizer_flops_per_step`).
+  3 FLOPs per score forward), the FFN activation (tanh-approximate GELU and the gate multiply:
+  about 8 FLOPs per hidden unit forward) and, per step, the optimizer update (`optimizer_flops_per_step`).
 
 Every function takes `ModelArrays` (one numpy array per field), so a sweep counts thousands
 of configurations in one call; `count(cfg)` is the single-configuration view.
@@ -30,6 +31,7 @@ from glamsim.config import ModelConfig
 
 _GATED = {True: 3, False: 2}
 SOFTMAX_FLOPS_PER_SCORE = 3  # forward: scale, bias/mask add, max/normalise (exp is a transcendental)
+ACTIVATION_FLOPS_PER_UNIT = 8  # forward GELU(tanh approx.): cube, scale, add, 1+, x/2 multiply; gate multiply
 # Element-wise FLOPs per parameter of one update of glamsim's optimizer: clip-by-global-norm
 # (square, sum, scale), factored Adafactor (g^2, row/column means, reconstruction, scaling,
 # update-RMS clipping, parameter scale, learning rate, apply) and the skip-if-non-finite select.
@@ -192,10 +194,14 @@ def layer_flops(m: ModelArrays, context, *, moe: bool, hardware: bool = False,
         evals = (expert_slots_per_token(m, group_size) if hardware else m.top_k) + m.n_shared
         out["ffn_flops"] = 2 * evals * ffn_weights(m, m.expert_ff, m.expert_mats)
         out["router_flops"] = 2 * router_params(m)
+        if hardware:
+            out["activation_flops"] = ACTIVATION_FLOPS_PER_UNIT * evals * m.expert_ff
         if hardware and dispatch == "einsum":
             out["dispatch_flops"] = einsum_dispatch_flops(m, group_size)
     else:
         out["ffn_flops"] = 2 * ffn_weights(m, m.d_ff, m.ffn_mats)
+        if hardware:
+            out["activation_flops"] = ACTIVATION_FLOPS_PER_UNIT * m.d_ff
     return out
 
 

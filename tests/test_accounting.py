@@ -40,8 +40,9 @@ def test_tiny_config_counted_layer_by_layer_by_hand():
     assert c.router_flops_per_token == 2 * 8 * 4
     # capacity 2.0 x 16 / 4 = 8 slots per expert -> 4 x 8 / 16 = 2 evaluations per token
     assert c.expert_slots_per_token == 2.0
-    # hardware FLOPs add the softmax (3 per score forward, x3 for training) in both layers
-    assert c.flops_per_token_train_hardware == c.flops_per_token_train + 3 * 2 * (3 * 16 * 2)
+    # hardware FLOPs add the softmax (3 per score forward) in both layers and the activation
+    # (8 per hidden unit: 16 dense, 2 experts x 16 in the MoE layer); x3 for training
+    assert c.flops_per_token_train_hardware == c.flops_per_token_train + 3 * (2 * 3 * 16 * 2 + 8 * (16 + 2 * 16))
 
 
 def test_hardware_flops_follow_capacity_factor():
@@ -50,7 +51,7 @@ def test_hardware_flops_follow_capacity_factor():
     extra_slots = 3.0 - 2.0  # 3.0 x 16 / 4 = 12 slots x 4 / 16 = 3 per token, 2 used by the model
     assert c.flops_per_token_train == base.flops_per_token_train
     assert c.flops_per_token_train_hardware - base.flops_per_token_train_hardware == pytest.approx(
-        3 * extra_slots * 2 * (2 * 8 * 16))
+        3 * extra_slots * (2 * (2 * 8 * 16) + 8 * 16))
 
 
 def test_vectorised_matches_single_counts():
