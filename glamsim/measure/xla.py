@@ -62,6 +62,7 @@ def memory_bytes(compiled) -> dict:
 _COLLECTIVE = re.compile(
     r"=\s*(?P<shape>\(?[a-z0-9]+\[[^=]*?)\s+(?P<op>all-to-all|all-gather|all-reduce|reduce-scatter|"
     r"collective-permute)(?:-start)?\(")
+_COMMENT = re.compile(r"/\*.*?\*/")
 _ARRAY = re.compile(r"(?P<dtype>[a-z]+[0-9]*)\[(?P<dims>[0-9,]*)\]")
 _DTYPE_BYTES = {"f64": 8, "s64": 8, "u64": 8, "f32": 4, "s32": 4, "u32": 4, "bf16": 2, "f16": 2,
                 "s16": 2, "u16": 2, "s8": 1, "u8": 1, "pred": 1, "c64": 8, "c128": 16}
@@ -74,6 +75,7 @@ def collectives(hlo_text: str) -> dict[str, dict[str, float]]:
     sends and receives).  Async pairs (`*-start`/`*-done`) are counted once, at the start.
     """
     out: dict[str, dict[str, float]] = {}
+    hlo_text = _COMMENT.sub("", hlo_text)  # long tuple shapes carry /*index=5*/ markers
     for m in _COLLECTIVE.finditer(hlo_text):
         nbytes = 0
         for a in _ARRAY.finditer(m.group("shape")):
