@@ -19,7 +19,7 @@ import streamlit as st
 from glamsim.cli.app import _clean, fmt
 from glamsim.config import ConfigError, model_presets
 from glamsim.cost.ledger import Ledger
-from glamsim.cost.training import resolve_power
+from glamsim.cost.training import resolve_datacenter, resolve_power, resolve_price
 from glamsim.cost.uncertainty import parse_uncertain
 from glamsim.profiles import registry
 
@@ -78,20 +78,21 @@ def describe_model(cfg) -> str:
     return f"{cfg.name} ({kind})"
 
 
-def uncertain(label: str, default: float, key: str, *, ranged: bool, profile_default: bool, step: float,
-              fmt_str: str = "%.4g", min_value: float | None = None, max_value: float | None = None,
-              help: str | None = None):
-    """A number, or (low, nominal, high) when `ranged`.  Returns (value, source): value is None when
-    the user kept the profile's own figure (so the ledger cites the profile)."""
+def uncertain(label: str, key: str, default: float | None, default_source: str | None = None, *, ranged: bool,
+              step: float, fmt_str: str = "%.4g", min_value: float | None = None,
+              max_value: float | None = None, help: str | None = None):
+    """A number, or (low, nominal, high) when `ranged` (low/high start at -20% / +20%).
+
+    Returns (value, source).  With `default_source` (the default is a profile's figure), a value
+    left at the default comes back as None, so the cost model's ledger cites the profile itself."""
     kw = dict(step=step, format=fmt_str, min_value=min_value, max_value=max_value)
+    mine = f"dashboard input: {label}"
     if default is None or not math.isfinite(default):  # the profile lacks the figure: the user may give it
         v = st.number_input(f"{label} (not in the profile)", value=None, key=key, help=help, **kw)
-        return (None, "") if v is None else (v, f"dashboard input: {label}")
+        return (None, "") if v is None else (v, mine)
     if not ranged:
         v = st.number_input(label, value=float(default), key=key, help=help, **kw)
-        if profile_default and v == default:
-            return None, ""
-        return v, f"dashboard input: {label}"
+        return (None, "") if default_source and v == default else (v, mine)
     st.markdown(f"**{label}** — low / nominal / high", help=help)
     lo_default = max(default * 0.8, min_value) if min_value is not None else default * 0.8
     hi_default = min(default * 1.2, max_value) if max_value is not None else default * 1.2
@@ -99,20 +100,25 @@ def uncertain(label: str, default: float, key: str, *, ranged: bool, profile_def
     lo = c[0].number_input("low", value=float(lo_default), key=f"{key}_lo", label_visibility="collapsed", **kw)
     nom = c[1].number_input("nominal", value=float(default), key=key, label_visibility="collapsed", **kw)
     hi = c[2].number_input("high", value=float(hi_default), key=f"{key}_hi", label_visibility="collapsed", **kw)
+    source = f"{mine} (low and high)" + (f"; nominal from {default_source}" if default_source and nom == default
+                                         else " (nominal)")
     try:
-        return parse_uncertain(f"{lo!r},{nom!r},{hi!r}", label), f"dashboard input: {label} (low, nominal, high)"
+        return parse_uncertain(f"{lo!r},{nom!r},{hi!r}", label), source
     except ConfigError as err:  # low > nominal or nominal > high: say so and compute nothing
         show_error(err)
         st.stop()
 
 
-def spec_value(spec) -> float | None:
-    return None if spec is None else spec.value
-
-
-def chip_power_w(chip) -> float:
-    """The power per chip the cost model uses when none is given (measured system power, else TDP)."""
-    return resolve_power(chip, Ledger(), None, "", 1.0)
+def profile_defaults(chip=None, datacenter=None) -> dict[str, tuple[float | None, str]]:
+    """The figures the cost model takes from a chip or datacenter profile when none is given, with
+    their sources (its own resolution rules: measured system power, else TDP; net carbon intensity)."""
+    led = Ledger()
+    if chip is not None:
+        resolve_power(chip, led, None, "", 1.0)
+        resolve_price(chip, led, None, "")
+    if datacenter is not None:
+        resolve_datacenter(datacenter, led, None, "", None, "")
+    return {e.name: (e.value, e.source) for e in led.entries}
 
 
 def vs(value: float, baseline: float) -> str | None:

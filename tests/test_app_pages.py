@@ -85,6 +85,8 @@ def test_training_page_shows_the_api_estimate_with_ranges():
     assert len(at.image) == 2  # the comparison bars and the tornado
     statement = at.code[0].value  # the paragraph from glamsim.cost.report for the same estimate
     assert f"consumes {num(moe.energy_mwh)} MWh" in statement and "range 0.3 to 0.5" in statement
+    assert "power w: dashboard input: Power per chip (W) (low and high); nominal from profile a100-80gb.yaml" \
+        in statement  # a profile figure kept as the nominal value keeps its citation
 
 
 def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line():

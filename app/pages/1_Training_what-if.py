@@ -45,28 +45,29 @@ with left:
     chip = chips_reg[chip_name]
     n_chips = st.number_input("Chips", min_value=1, value=1024, step=64, key="t_chips")
     ranged = st.checkbox("Uncertain inputs (low / nominal / high)", key="t_ranged")
-    mfu, mfu_src = ui.uncertain("Model FLOPs utilisation (MFU)", 0.3, "t_mfu", ranged=ranged, profile_default=False,
-                                step=0.05, min_value=0.01, max_value=1.0,
+    mfu, mfu_src = ui.uncertain("Model FLOPs utilisation (MFU)", "t_mfu", 0.3, ranged=ranged, step=0.05,
+                                min_value=0.01, max_value=1.0,
                                 help="Model FLOPs / (chips x time x dense peak). GLaM's run implies about 0.28.")
     measured = st.session_state.get(ui.MEASUREMENT_KEY)
     use_measured = measured is not None and st.checkbox(
         f"Use the measured run ({measured.model}, {measured.device_kind})", key=ui.USE_MEASUREMENT_KEY,
         help="From the *Measure here* page: its hardware/model FLOPs ratio, and its MFU if it ran on this chip.")
-    power, power_src = ui.uncertain("Power per chip (W)", ui.chip_power_w(chip), f"t_power_{chip_name}",
-                                    ranged=ranged, profile_default=True, step=10.0, min_value=1.0,
+    defaults = ui.profile_defaults(chip)
+    power, power_src = ui.uncertain("Power per chip (W)", f"t_power_{chip_name}", *defaults["power_w"],
+                                    ranged=ranged, step=10.0, min_value=1.0,
                                     help="Default: the profile's measured system power, else its TDP.")
-    price, price_src = ui.uncertain("Price per chip-hour ($)", ui.spec_value(chip.price_per_chip_hour_usd),
-                                    f"t_price_{chip_name}", ranged=ranged, profile_default=True, step=0.25,
-                                    min_value=0.0)
+    price, price_src = ui.uncertain("Price per chip-hour ($)", f"t_price_{chip_name}",
+                                    *defaults["price_per_chip_hour_usd"], ranged=ranged, step=0.25, min_value=0.0)
 
     st.subheader("Datacenter")
     dcs = ui.profiles("datacenters")
     dc_name = ui.pick("Datacenter", list(dcs), "glam-google-oklahoma", "t_dc")
     dc = dcs[dc_name]
-    pue, pue_src = ui.uncertain("PUE", dc.pue.value, f"t_pue_{dc_name}", ranged=ranged, profile_default=True,
-                                step=0.05, min_value=1.0)
-    ci, ci_src = ui.uncertain("Carbon intensity (kgCO2e/kWh)", dc.carbon_intensity_net_kg_per_kwh.value,
-                              f"t_ci_{dc_name}", ranged=ranged, profile_default=True, step=0.05, min_value=0.0)
+    dc_defaults = ui.profile_defaults(datacenter=dc)
+    pue, pue_src = ui.uncertain("PUE", f"t_pue_{dc_name}", *dc_defaults["pue"], ranged=ranged, step=0.05,
+                                min_value=1.0)
+    ci, ci_src = ui.uncertain("Carbon intensity (kgCO2e/kWh)", f"t_ci_{dc_name}",
+                              *dc_defaults["carbon_intensity_kg_per_kwh"], ranged=ranged, step=0.05, min_value=0.0)
 
 changes = {k: v for k, v in edits.items() if v != getattr(base_cfg, k)}
 with right:

@@ -58,15 +58,15 @@ with left:
     n_chips = st.number_input("Chips per replica (0 = the fewest that hold each model)", min_value=0, value=0,
                               key="s_chips")
     ranged = st.checkbox("Uncertain inputs (low / nominal / high)", key="s_ranged")
-    mfu, mfu_src = ui.uncertain("Compute utilisation (fraction of peak FLOP/s)", 1.0, "s_mfu", ranged=ranged,
-                                profile_default=False, step=0.05, min_value=0.01, max_value=1.0)
-    mbu, mbu_src = ui.uncertain("Memory-bandwidth utilisation", 1.0, "s_mbu", ranged=ranged, profile_default=False,
+    mfu, mfu_src = ui.uncertain("Compute utilisation (fraction of peak FLOP/s)", "s_mfu", 1.0, ranged=ranged,
                                 step=0.05, min_value=0.01, max_value=1.0)
-    power, power_src = ui.uncertain("Power per chip (W)", ui.chip_power_w(chip), f"s_power_{chip_name}",
-                                    ranged=ranged, profile_default=True, step=10.0, min_value=1.0)
-    price, price_src = ui.uncertain("Price per chip-hour ($)", ui.spec_value(chip.price_per_chip_hour_usd),
-                                    f"s_price_{chip_name}", ranged=ranged, profile_default=True, step=0.25,
-                                    min_value=0.0)
+    mbu, mbu_src = ui.uncertain("Memory-bandwidth utilisation", "s_mbu", 1.0, ranged=ranged,
+                                step=0.05, min_value=0.01, max_value=1.0)
+    defaults = ui.profile_defaults(chip)
+    power, power_src = ui.uncertain("Power per chip (W)", f"s_power_{chip_name}", *defaults["power_w"],
+                                    ranged=ranged, step=10.0, min_value=1.0)
+    price, price_src = ui.uncertain("Price per chip-hour ($)", f"s_price_{chip_name}",
+                                    *defaults["price_per_chip_hour_usd"], ranged=ranged, step=0.25, min_value=0.0)
     dcs = ui.profiles("datacenters")
     dc_name = ui.pick("Datacenter", list(dcs), "us-average", "s_dc")
 

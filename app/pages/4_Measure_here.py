@@ -17,6 +17,11 @@ ui.page("Measure here",
         "FLOPs, and the utilisation (MFU) the step reaches. One click carries the measurement into the "
         "training what-if. JAX loads only when you press *Run*.")
 
+TIMING = {"step_time_median_s": "step time, median (s)", "step_time_p10_s": "step time, 10th percentile (s)",
+          "step_time_p90_s": "step time, 90th percentile (s)", "tokens_per_s": "tokens per second",
+          "achieved_model_flops_per_s": "model FLOP/s achieved", "peak_flops_per_s": "peak FLOP/s (see below)",
+          "mfu": "MFU: model FLOP/s / peak", "hfu": "HFU: XLA FLOP/s / peak", "compile_s": "compile time (s)",
+          "loss_first": "loss, first step", "loss_last": "loss, last step"}
 MAX_PARAMS = 2e8  # presets small enough to run in seconds to minutes on a CPU
 
 small = [n for n, c in model_presets().items() if count(c).params_total <= MAX_PARAMS]
@@ -68,14 +73,14 @@ with right:
     flops = pd.DataFrame([
         {"count": "XLA (compiled program)", "flops_per_step": rec.xla_flops_per_step},
         {"count": "analytic model FLOPs (what MFU uses)", "flops_per_step": rec.model_flops_per_step},
-        {"count": "analytic hardware FLOPs (dispatch, padding, optimizer)", "flops_per_step": rec.hardware_flops_per_step},
+        {"count": "analytic hardware FLOPs (dispatch, padding, optimizer)",
+         "flops_per_step": rec.hardware_flops_per_step},
     ])
-    st.dataframe(ui.formatted(flops), hide_index=True, width="stretch", key="m_flops")
-    timing = pd.DataFrame([{"quantity": k, "value": getattr(rec, k)} for k in (
-        "step_time_median_s", "step_time_p10_s", "step_time_p90_s", "tokens_per_s", "achieved_model_flops_per_s",
-        "peak_flops_per_s", "mfu", "hfu", "compile_s", "loss_first", "loss_last")] + [
-        {"quantity": f"routing: {k}", "value": v} for k, v in rec.routing.items()])
-    st.dataframe(ui.formatted(timing), hide_index=True, width="stretch", key="m_timing")
+    flops["vs model FLOPs"] = flops["flops_per_step"] / rec.model_flops_per_step
+    ui.show_table(flops, "m_flops")
+    timing = pd.DataFrame([{"quantity": text, "value": getattr(rec, k)} for k, text in TIMING.items()] + [
+        {"quantity": f"routing: {k.replace('_', ' ')}", "value": v} for k, v in rec.routing.items()])
+    ui.show_table(timing, "m_timing")
     st.caption(f"Peak: {rec.peak_source}.")
     c = st.columns(2)
     if c[0].button("Use in the training what-if", key="m_use"):
