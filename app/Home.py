@@ -1,5 +1,6 @@
 """glamsim dashboard: the landing page (`make app`, or `streamlit run app/Home.py`)."""
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -40,5 +41,6 @@ labels = {"params_total": "parameters (total)", "params_active": "parameters act
           "cost_usd": "training cost ($, list price)", "serve_min_chips": "fewest chips to serve",
           "joules_per_token": "serving J per token", "usd_per_million_tokens": "serving $ per 1M tokens",
           "few_shot": "few-shot quality (avg. of 29 tasks, Table 1)"}
-st.dataframe(ui.formatted(ui.results_table({r["model"]: r for r in rows}, labels)).drop(columns="key"),
-             hide_index=True, width="stretch", key="h_glance")
+ui.show_table(ui.results_table({r["model"]: r for r in rows}, labels), "h_glance")
+ui.figure("plot_energy_comparison", pd.DataFrame(rows), x="model", hue=None, size=(10, 3.4),
+          y=["energy_mwh", "co2e_t", "cost_usd"], title="Training GLaM 64B/64E vs GPT-3 175B on 300B tokens")

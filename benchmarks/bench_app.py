@@ -55,7 +55,7 @@ def main() -> None:
         xs = sorted(xs)
         return f"median {1e3 * statistics.median(xs):6.0f} ms   p90 {1e3 * xs[int(0.9 * (len(xs) - 1))]:6.0f} ms"
 
-    print(f"training what-if, first render (imports, profiles, figures): {1e3 * first:.0f} ms")
+    print(f"training what-if, first render (after the landing page): {1e3 * first:.0f} ms")
     print(f"re-render after a widget change, new value (recompute + redraw): {stats(fresh)}  (n={len(fresh)})")
     print(f"re-render after a widget change, value seen before (cached figures): {stats(cached)}  (n={len(cached)})")
     print("goal: under 300 ms")

@@ -82,7 +82,7 @@ def test_training_page_shows_the_api_estimate_with_ranges():
     lo, hi = moe.ranges["energy_mwh"]
     assert (t.loc["energy (MWh, facility)", "glam-8b-64e low"], t.loc["energy (MWh, facility)", "glam-8b-64e high"]) \
         == (fmt(lo), fmt(hi))
-    assert len(at.image) == 2  # the comparison bars and the tornado
+    assert len(at.image) == 1  # the tornado
     statement = at.code[0].value  # the paragraph from glamsim.cost.report for the same estimate
     assert f"consumes {num(moe.energy_mwh)} MWh" in statement and "range 0.3 to 0.5" in statement
     assert "power w: dashboard input: Power per chip (W) (low and high); nominal from profile a100-80gb.yaml" \
@@ -156,9 +156,13 @@ def test_paper_check_shows_the_reproduction_table():
     assert metrics(at)["Checks within tolerance"] == f"{sum(r['ok'] for r in rows)} of {len(rows)}"
 
 
-def test_home_links_every_page():
+def test_home_links_every_page_and_compares_glam_with_gpt3():
     at = open_page(None)
     assert len(at.get("page_link")) == len(PAGES)
+    t = table(at).set_index("quantity")
+    glam = estimate_training(model="glam-64b-64e", tokens=3e11, chip="tpu-v4", chips=1024)
+    assert t.loc["training energy (MWh)", "glam-64b-64e"] == fmt(glam.energy_mwh)
+    assert len(at.image) == 1
 
 
 # ---- profiles: upload, validation, use on another page ------------------------------------------

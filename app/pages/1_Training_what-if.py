@@ -107,11 +107,9 @@ with right:
     if est.ranges:
         st.caption("low / high: the extremes over every combination of the uncertain inputs' low and high values.")
 
-    frame = pd.DataFrame([{"chip": chip_name, "model": names[k], **{q: values[k][q] for q in NAMES}} for k in names])
-    ui.figure("plot_energy_comparison", frame, x="model", hue=None, size=(8.5, 3.4),
-              y=["energy_mwh", "co2e_t", "cost_usd"],
-              title=f"{cfg.name} vs the dense baseline {baseline_cfg.name}")
-    if est.tornado:
+    if not est.tornado:
+        st.caption("Tick *Uncertain inputs* on the left for low/high ranges and a chart of what moves the result.")
+    else:
         out = st.radio("Sensitivity of", ["energy_mwh", "cost_usd"], horizontal=True, key="t_tornado_out",
                        format_func=lambda q: {"energy_mwh": "energy", "cost_usd": "cost"}[q])
         ui.figure("plot_tornado", pd.DataFrame(est.tornado), output=out, base=getattr(est, out),
