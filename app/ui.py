@@ -186,11 +186,12 @@ def ledger_frame(ledger_list: list[dict]) -> pd.DataFrame:
                           else fmt(e["value"])} for e in ledger_list])
 
 
-def downloads(stem: str, table: pd.DataFrame, payload: dict, statement: str) -> None:
+def downloads(stem: str, table: pd.DataFrame, payload: dict, statement: str,
+              json_label: str = "Download JSON (with ledger)") -> None:
     """CSV of the results table, JSON of everything (results, ranges, tornado, ledger), the statement."""
     c = st.columns(3)
     c[0].download_button("Download CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{stem}_csv")
-    c[1].download_button("Download JSON (with ledger)", json.dumps(_clean(payload), indent=2), f"{stem}.json",
+    c[1].download_button(json_label, json.dumps(_clean(payload), indent=2), f"{stem}.json",
                          "application/json", key=f"{stem}_json")
     c[2].download_button("Download statement (text)", statement, f"{stem}.txt", "text/plain", key=f"{stem}_txt")
 
