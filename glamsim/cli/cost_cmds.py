@@ -57,7 +57,14 @@ _UNITS = {"flops_total": "FLOPs", "chip_hours": "chip-h", "train_hours": "h", "t
           "decode_tokens_per_s_per_chip": "tokens/s", "joules_per_token": "J per generated token (facility)",
           "joules_per_token_with_prefill": "J (facility)", "usd_per_million_tokens": "USD",
           "kgco2e_per_million_tokens": "kgCO2e (net)",
-          "usd_per_million_tokens_with_prefill": "USD"}
+          "usd_per_million_tokens_with_prefill": "USD",
+          "compute_hours": "h computing", "comm_hours": "h communicating (before overlap)",
+          "comm_exposed_hours": "h not hidden by compute", "alltoall_bytes_per_chip_step": "bytes (MoE all-to-all results)",
+          "alltoall_wire_bytes_per_chip_step": "bytes off-chip", "grad_bytes_per_chip_step": "bytes (gradients)",
+          "allreduce_wire_bytes_per_chip_step": "bytes off-chip (ring)", "comm_wire_bytes_per_chip_step": "bytes off-chip",
+          "comm_s_per_step": "s per step on the interconnect", "alltoall_s_per_step": "s per step",
+          "steps": "optimizer steps", "expert_parallel": "chips the experts span",
+          "decode_alltoall_bytes_per_chip_step": "bytes off-chip", "decode_alltoall_s": "s per step"}
 
 
 def _print_estimate(d: dict, title: str) -> None:
@@ -107,6 +114,15 @@ def estimate_cmd(
     mbu: Optional[str] = typer.Option(None, "--mbu", help=f"serving: fraction of HBM bandwidth: {UNCERTAIN}"),
     measured: Optional[Path] = typer.Option(None, "--measured", help="a `glamsim measure` record: its MFU (when "
                                             "its device is the chip) and XLA/model FLOPs ratio"),
+    comm_overlap: float = typer.Option(1.0, "--comm-overlap", help="fraction of communication hidden behind compute "
+                                       "(1: none charged, as an end-to-end MFU includes it; 0: all charged)"),
+    tokens_per_step: Optional[float] = typer.Option(None, "--tokens-per-step", help="training: tokens per optimizer "
+                                                    "step (default 1024 sequences)"),
+    expert_parallel: Optional[int] = typer.Option(None, "--expert-parallel", help="chips each MoE layer's experts "
+                                                  "are split over (default: training gcd(chips, experts), "
+                                                  "serving min(chips, experts))"),
+    interconnect: Optional[float] = typer.Option(None, "--interconnect-gb-per-s", help="interconnect GB/s per chip "
+                                                 "(default: the chip profile's)"),
     profiles_dir: Optional[List[Path]] = PROFILES_DIR,
     json_out: bool = JSON,
 ) -> None:
@@ -117,7 +133,8 @@ def estimate_cmd(
     common = dict(chip=chip, datacenter=datacenter, dtype=dtype, power_w=_uncertain(power_w, "power_w"),
                   carbon_intensity=_uncertain(carbon_intensity, "carbon_intensity_kg_per_kwh"),
                   tdp_fraction=tdp_fraction, pue=_uncertain(pue, "pue"), profiles_dirs=_dirs(profiles_dir),
-                  price_per_chip_hour=_uncertain(price, "price_per_chip_hour_usd"))
+                  price_per_chip_hour=_uncertain(price, "price_per_chip_hour_usd"), comm_overlap=comm_overlap,
+                  expert_parallel=expert_parallel, interconnect_gb_per_s=interconnect)
     if inference:
         if model is None:
             raise ConfigError("model=None: --inference needs --model")
@@ -131,7 +148,8 @@ def estimate_cmd(
             raise ConfigError("chips=None: training needs --chips N")
         extra = _measured_inputs(measured, chip, _dirs(profiles_dir), user_mfu=mfu is not None or hours is not None)
         est = estimate_training(model=model, tokens=tokens, chips=chips, mfu=_uncertain(mfu, "mfu"), hours=hours,
-                                train_flops=train_flops, seq_len=seq_len, **common, **extra)
+                                train_flops=train_flops, seq_len=seq_len, tokens_per_step=tokens_per_step, **common,
+                                **extra)
         title = f"Training {model or 'given FLOPs'} on {chips} x {chip} in {datacenter}"
     d = est.to_dict()
     if json_out:

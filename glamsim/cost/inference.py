@@ -5,7 +5,8 @@ of E experts chosen uniformly, an expert escapes one token with probability 1 - 
 E * (1 - (1 - k/E)^B) experts are touched in expectation.  Weights read per step = every dense
 weight (attention, dense FFNs, router, the tied embedding used as output matrix) + the touched
 experts; plus the KV cache at the current context.  Step time = max(FLOPs / (chips x peak x mfu),
-bytes / (chips x bandwidth x mbu)) (weights sharded evenly, communication not modelled).
+bytes / (chips x bandwidth x mbu)) (weights sharded evenly), plus the exposed part (1 - overlap) of
+the decode step's expert all-to-all when experts span several chips (`glamsim.cost.communication`).
 Memory, though, must hold *every* expert: MoE saves FLOPs per token but not bytes of HBM.
 Decode is evaluated at the mean context P + (G + 1) / 2; prefill attention at the causal mean
 (P + 1) / 2 (FLOPs are linear in context, so the totals are exact; the max() is per phase).
@@ -21,7 +22,10 @@ import numpy as np
 from glamsim.accounting import ModelArrays, expert_params, forward_flops_per_token, params
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.cost.ledger import Ledger
-from glamsim.cost.training import S_PER_HOUR, broadcast_outputs, resolve_datacenter, resolve_power, resolve_price
+from glamsim.cost.communication import decode_alltoall_bytes_per_chip
+from glamsim.cost.training import (COMM_OVERLAP_SOURCE, DEFAULT_COMM_OVERLAP, S_PER_HOUR, broadcast_outputs,
+                                   resolve_datacenter, resolve_interconnect, resolve_power,
+                                   resolve_price)
 from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require, tornado
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 
@@ -68,8 +72,12 @@ def min_chips(m: ModelArrays, batch, context, hbm_bytes, bytes_per_param, bytes_
 
 def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flops, hbm_bandwidth_bytes_per_s,
                     power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd, mfu=1.0, mbu=1.0, bytes_per_param=2.0,
-                    bytes_per_kv=2.0) -> dict[str, np.ndarray]:
-    """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens."""
+                    bytes_per_kv=2.0, expert_parallel=1.0, interconnect_bytes_per_s=np.inf,
+                    comm_overlap=DEFAULT_COMM_OVERLAP, bytes_per_activation=2.0) -> dict[str, np.ndarray]:
+    """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
+
+    Experts split over `expert_parallel` chips add a dispatch + combine all-to-all per decode step;
+    its exposed part (1 - comm_overlap) lengthens the step."""
     roof = partial(roofline_s, chips=chips, peak_flops=peak_flops, mfu=mfu,
                    bandwidth_bytes_per_s=hbm_bandwidth_bytes_per_s, mbu=mbu)
     prefill_tokens = batch * prompt_len
@@ -82,7 +90,10 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
     weights_step = weight_bytes_read(m, batch, bytes_per_param)
     kv_step = kv_cache_bytes(m, batch, ctx, bytes_per_kv)
     step_flops, step_bytes = batch * flops_per_token, weights_step + kv_step
-    step_s = roof(step_flops, step_bytes)
+    a2a_bytes = decode_alltoall_bytes_per_chip(m, batch, chips, expert_parallel, bytes_per_activation)
+    a2a_s = a2a_bytes / interconnect_bytes_per_s
+    overlap = np.asarray(comm_overlap, dtype=np.float64)
+    step_s = roof(step_flops, step_bytes) + np.where(overlap >= 1, 0.0, (1 - overlap) * a2a_s)
     decode_s = gen_len * step_s
     facility_w = chips * power_w * pue
     usd_per_s = chips * price_per_chip_hour_usd / S_PER_HOUR
@@ -96,6 +107,8 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
         "decode_flops_per_token": flops_per_token,
         "decode_weight_bytes_per_step": weights_step,
         "decode_kv_bytes_per_step": kv_step,
+        "decode_alltoall_bytes_per_chip_step": a2a_bytes,
+        "decode_alltoall_s": a2a_s,
         "decode_step_s": step_s,
         "decode_compute_bound": step_flops / (peak_flops * mfu) >= step_bytes / (hbm_bandwidth_bytes_per_s * mbu),
         "decode_s": decode_s,
@@ -107,7 +120,7 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
         "kgco2e_per_million_tokens": facility_w * step_s / batch * 1e6 / J_PER_KWH * carbon_intensity_kg_per_kwh,
         "usd_per_million_tokens": usd_per_s * step_s / batch * 1e6,
         "usd_per_million_tokens_with_prefill": usd_per_s * (prefill_s + decode_s) / generated * 1e6,
-    }, mfu, mbu)
+    }, mfu, mbu, comm_overlap)
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -146,6 +159,10 @@ def estimate_inference(
     bytes_per_param: float = 2.0,
     bytes_per_kv: float = 2.0,
     hbm_usable_fraction: float = 0.9,
+    expert_parallel: int | None = None,
+    comm_overlap: float = DEFAULT_COMM_OVERLAP,
+    interconnect_gb_per_s: float | None = None,
+    bytes_per_activation: float = 2.0,
     power_w: Uncertain | None = None,
     power_source: str = "user input --power-w",
     tdp_fraction: float = 1.0,
@@ -157,7 +174,10 @@ def estimate_inference(
     price_source: str = "user input --price-per-chip-hour",
     profiles_dirs: tuple = (),
 ) -> InferenceEstimate:
-    """Serving cost of one model on one chip type; `chips` defaults to the fewest that hold it."""
+    """Serving cost of one model on one chip type; `chips` defaults to the fewest that hold it.
+
+    Experts span `expert_parallel` chips (default gcd(chips, experts)); the decode all-to-all's
+    exposed part (1 - comm_overlap) is charged on each step."""
     cfg = model if isinstance(model, ModelConfig) else load_model(model)
     chip = chip if isinstance(chip, ChipProfile) else load_chip(chip, profiles_dirs)
     dc = datacenter if isinstance(datacenter, DatacenterProfile) else load_datacenter(datacenter, profiles_dirs)
@@ -196,16 +216,37 @@ def estimate_inference(
         led.add("chips", chips, "chips", "user input --chips")
     led.add("mfu", mfu, "fraction of dense peak", mfu_source)
     led.add("mbu", mbu, "fraction of HBM bandwidth", mbu_source)
+    require("comm_overlap", comm_overlap, ge=0, le=1)
+    require("bytes_per_activation", bytes_per_activation, gt=0)
+    led.add("comm_overlap", comm_overlap, "fraction of the decode all-to-all hidden",
+            COMM_OVERLAP_SOURCE if comm_overlap == DEFAULT_COMM_OVERLAP else "user input --comm-overlap")
+    led.add("bytes_per_activation", bytes_per_activation, "bytes",
+            "glamsim default: bf16 activations" if bytes_per_activation == 2 else "user input")
+    if not cfg.is_moe:
+        x = 1.0
+    elif expert_parallel is None:
+        x = float(min(chips, cfg.n_experts))
+        led.add("expert_parallel", x, "chips the experts span",
+                "glamsim default: experts spread over min(chips, experts) chips (weights sharded evenly)")
+    else:
+        require("expert_parallel", expert_parallel, ge=1)
+        if expert_parallel > chips:
+            raise ConfigError(f"expert_parallel={expert_parallel!r}: more than the {chips} serving chips")
+        x = float(expert_parallel)
+        led.add("expert_parallel", x, "chips the experts span", "user input --expert-parallel")
+    link = resolve_interconnect(chip, led, interconnect_gb_per_s, needed=comm_overlap < 1 and x > 1)
     power = resolve_power(chip, led, power_w, power_source, tdp_fraction)
     price = resolve_price(chip, led, price_per_chip_hour, price_source)
     pue_v, ci, _ = resolve_datacenter(dc, led, pue, pue_source, carbon_intensity, carbon_intensity_source)
     core = partial(inference_costs, m, batch, prompt_len, gen_len, chips, peak.value,
                    chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
-                   bytes_per_param=bytes_per_param, bytes_per_kv=bytes_per_kv)
+                   bytes_per_param=bytes_per_param, bytes_per_kv=bytes_per_kv, expert_parallel=x,
+                   interconnect_bytes_per_s=link * BYTES_PER_GB, comm_overlap=comm_overlap,
+                   bytes_per_activation=bytes_per_activation)
     uncertain = {"mfu": mfu, "mbu": mbu, "power_w": power, "pue": pue_v, "carbon_intensity_kg_per_kwh": ci,
                  "price_per_chip_hour_usd": price}
     res = core(**{k: nominal(v) for k, v in uncertain.items()})
-    values = {"model": cfg.name, "chip": chip.name, "chips": chips, "min_chips": need,
+    values = {"model": cfg.name, "chip": chip.name, "chips": chips, "min_chips": need, "expert_parallel": x,
               "batch": batch, "prompt_len": prompt_len, "gen_len": gen_len,
               "params_total": float(params(m)[0]), "params_active": float(params(m, active=True)[0]),
               "weight_gb_total": float(weight_bytes_total(m, bytes_per_param)[0]) / BYTES_PER_GB,
