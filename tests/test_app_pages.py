@@ -97,6 +97,13 @@ def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line(
     t = table(at).set_index("quantity")
     assert t.loc["parameters (total)", "glam-64b-64e (n_experts=32)"] == fmt(count(cfg).params_total)
     assert metrics(at)["Energy (MWh)"] == fmt(est.energy_mwh)
+    # capacity padding: hardware FLOPs (HFU) move with the capacity factor, model FLOPs (time) do not
+    at.number_input(key="t_capacity_factor_glam-64b-64e").set_value(4.0).run()
+    c4 = count(cfg.replace(capacity_factor=4.0))
+    t = table(at).set_index("quantity")
+    assert t.loc["HFU (hardware FLOPs / dense peak)", "glam-64b-64e (n_experts=32, capacity_factor=4)"] \
+        == fmt(0.3 * c4.flops_per_token_train_hardware / c4.flops_per_token_train)
+    assert metrics(at)["Energy (MWh)"] == fmt(est.energy_mwh)
     at.number_input(key="t_top_k_glam-64b-64e").set_value(40).run()
     assert not at.exception
     assert len(at.error) == 1 and "top_k=40" in at.error[0].value and "\n" not in at.error[0].value

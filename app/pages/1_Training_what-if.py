@@ -24,6 +24,14 @@ EDITABLE = {"n_layers": "layers", "d_model": "d_model", "n_heads": "attention he
             "n_experts": "experts per MoE layer (0 = dense)", "top_k": "experts per token (top-k)",
             "moe_every": "an MoE layer every N layers (0 = none)", "moe_offset": "first MoE layer (offset)"}
 
+
+def hardware_ratio(c) -> dict:
+    """The analytic hardware/model FLOPs ratio (expert capacity padding, router): sets the HFU."""
+    return {"hw_flops_ratio": c.flops_per_token_train_hardware / c.flops_per_token_train,
+            "hw_flops_ratio_source": f"glamsim.accounting: analytic hardware / model FLOPs of {c.model} "
+                                     "(expert capacity padding, router, softmax)"}
+
+
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("Model")
@@ -32,7 +40,9 @@ with left:
         edits = {f: st.number_input(lbl, min_value=0 if f in ("n_experts", "top_k", "moe_every", "moe_offset") else 1,
                                     value=int(getattr(base_cfg, f)), step=1, key=f"t_{f}_{base_cfg.name}")
                  for f, lbl in EDITABLE.items()}
-        edits["capacity_factor"] = st.number_input("expert capacity factor", min_value=0.1,
+        edits["capacity_factor"] = st.number_input("expert capacity factor", min_value=0.1, help=(
+            "Expert buffer slots per routed token (GShard; 2.0 for top-2). Padding costs hardware FLOPs, "
+            "not model FLOPs: it moves the HFU, not the MFU-based time."),
                                                    value=float(base_cfg.capacity_factor), step=0.25,
                                                    key=f"t_capacity_factor_{base_cfg.name}")
     baseline_cfg = ui.pick_model("Dense baseline", "gpt3-175b", "t_baseline")
@@ -77,12 +87,13 @@ with right:
                       power_w=power, power_source=power_src, price_per_chip_hour=price, price_source=price_src,
                       pue=pue, pue_source=pue_src, carbon_intensity=ci, carbon_intensity_source=ci_src,
                       chips_source="dashboard input: chips", tokens_source="dashboard input: training tokens")
-        extra = {}
+        counts = {"model": count(cfg), "baseline": count(baseline_cfg)}
+        extra = {k: hardware_ratio(c) for k, c in counts.items()}
         if use_measured:
-            extra = measured_inputs(measured, chip, "dashboard Measure page")
-            st.info(extra.pop("note"))
-        est = estimate_training(model=cfg, **{**common, **extra})
-        base = estimate_training(model=baseline_cfg, **common)
+            extra["model"] = measured_inputs(measured, chip, "dashboard Measure page")
+            st.info(extra["model"].pop("note"))
+        est = estimate_training(model=cfg, **{**common, **extra["model"]})
+        base = estimate_training(model=baseline_cfg, **common, **extra["baseline"])
     except ConfigError as err:
         ui.show_error(err)
         st.stop()
@@ -91,7 +102,6 @@ with right:
     names = {"model": f"{cfg.name} ({edited})" if changes else cfg.name, "baseline": baseline_cfg.name}
     if names["model"] == names["baseline"]:
         names["baseline"] += " (baseline)"
-    counts = {"model": count(cfg), "baseline": count(baseline_cfg)}
     values = {k: {**e.to_dict(), "params_total": counts[k].params_total, "params_active": counts[k].params_active}
               for k, e in (("model", est), ("baseline", base))}
     st.subheader(f"{names['model']} vs {baseline_cfg.name} on {n_chips:,} x {chip_name}")
