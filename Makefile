@@ -24,5 +24,13 @@ app: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+# JupyterLab on notebooks/, from the project's .venv (the optional `notebooks` extra, installed once).
+$(VENV)/.notebooks: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[dev,notebooks]"
+	touch $@
+
+notebooks: $(VENV)/.notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
 clean:
 	rm -rf $(VENV) .pytest_cache
