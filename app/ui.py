@@ -187,7 +187,7 @@ def ledger_frame(ledger_list: list[dict]) -> pd.DataFrame:
 
 
 def downloads(stem: str, table: pd.DataFrame, payload: dict, statement: str,
-              json_label: str = "Download JSON (with ledger)") -> None:
+              json_label: str = "Download JSON + ledger") -> None:
     """CSV of the results table, JSON of everything (results, ranges, tornado, ledger), the statement."""
     c = st.columns(3)
     c[0].download_button("Download CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{stem}_csv")

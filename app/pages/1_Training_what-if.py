@@ -111,6 +111,7 @@ with right:
                                     ("cost_usd", "Cost ($)"))):
         col.metric(lbl, ui.fmt(values["model"][q]), delta=ui.vs(values["model"][q], values["baseline"][q]),
                    delta_color="inverse", help=f"{NAMES[q]} of {cfg.name}; the arrow: change against the baseline {baseline_cfg.name}")
+    st.caption(f"Under each figure: the change against the dense baseline {baseline_cfg.name}.")
     table = ui.results_table({names[k]: values[k] for k in names}, NAMES,
                              {names["model"]: est.ranges, names["baseline"]: base.ranges})
     ui.show_table(table, "t_table")

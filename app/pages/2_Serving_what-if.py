@@ -90,6 +90,7 @@ with right:
                                            ("min_chips", "fewest chips", 1))):
         col.metric(lbl, ui.fmt(est[q] * scale), delta=ui.vs(est[q], base[q]), delta_color="inverse"
                    if q != "decode_tokens_per_s_per_chip" else "normal", help=f"{NAMES[q]} of {cfg.name}; the arrow: change against the baseline {baseline.name}")
+    st.caption(f"Under each figure: the change against the dense baseline {baseline.name}.")
     table = ui.results_table({name: e.values for name, e in ests.items()}, NAMES,
                              {name: e.ranges for name, e in ests.items()})
     ui.show_table(table, "s_table")

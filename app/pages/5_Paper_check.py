@@ -39,7 +39,7 @@ ui.show_table(shown[["check", "published", "glamsim", "rel_error", "tolerance", 
 ui.downloads("paper-check", rows, {"checks": rows.to_dict(orient="records")},
              "\n".join(f"{r['check']}: published {ui.fmt(r['published'])}, glamsim {ui.fmt(r['glamsim'])} "
                        f"({r['source']})" for r in rows.to_dict(orient="records")),
-             json_label="Download JSON (with sources)")
+             json_label="Download JSON + sources")
 
 st.subheader("Parameter counts of every preset against the paper")
 st.caption("glamsim's analytic count of each architecture next to the published total and activated parameters "
