@@ -17,6 +17,8 @@ ui.page("Training what-if",
 
 NAMES = {"params_total": "parameters (total)", "params_active": "parameters activated per token",
          "flops_total": "training FLOPs (model FLOPs)", "train_days": "training time (days)",
+         "compute_hours": "compute time (h)", "comm_hours": "expert + data-parallel communication (h, on the links)",
+         "comm_exposed_hours": "communication not hidden behind compute (h)",
          "chip_hours": "chip-hours", "mfu": "MFU (model FLOPs / dense peak)",
          "hfu": "HFU (hardware FLOPs / dense peak)", "energy_mwh": "energy (MWh, facility)",
          "co2e_t": "CO2e, net (t)", "cost_usd": "cost at list price ($)"}
