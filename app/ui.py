@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from glamsim.cli.app import _clean, fmt
+from glamsim.formatting import fmt, jsonable
 from glamsim.config import ConfigError, model_presets
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.training import resolve_datacenter, resolve_power, resolve_price
@@ -151,7 +151,7 @@ def figure_png(kind: str, data: pd.DataFrame, kwargs_json: str, size: tuple[floa
 def figure(kind: str, data: pd.DataFrame, caption: str | None = None, size: tuple[float, float] | None = None,
            **kwargs) -> None:
     """Draw `glamsim.plots.<kind>(data, **kwargs)` (cached), optionally resized to `size` inches."""
-    st.image(figure_png(kind, data, json.dumps(_clean(kwargs), sort_keys=True), size), caption=caption)
+    st.image(figure_png(kind, data, json.dumps(jsonable(kwargs), sort_keys=True), size), caption=caption)
 
 
 def results_table(rows: dict[str, dict], names: dict[str, str], ranges: dict[str, dict] | None = None) -> pd.DataFrame:
@@ -191,7 +191,7 @@ def downloads(stem: str, table: pd.DataFrame, payload: dict, statement: str,
     """CSV of the results table, JSON of everything (results, ranges, tornado, ledger), the statement."""
     c = st.columns(3)
     c[0].download_button("Download CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{stem}_csv")
-    c[1].download_button(json_label, json.dumps(_clean(payload), indent=2), f"{stem}.json",
+    c[1].download_button(json_label, json.dumps(jsonable(payload), indent=2), f"{stem}.json",
                          "application/json", key=f"{stem}_json")
     c[2].download_button("Download statement (text)", statement, f"{stem}.txt", "text/plain", key=f"{stem}_txt")
 

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from glamsim.accounting import count
-from glamsim.cli.app import fmt
+from glamsim.formatting import fmt
 from glamsim.config import data_dir, load_model
 from glamsim.cost import estimate_inference, estimate_training
 from glamsim.cost.report import num

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sys
 
 import typer
 
 from glamsim.config import ConfigError
+from glamsim.formatting import fmt, jsonable  # noqa: F401  (re-exported for commands)
 
 app = typer.Typer(
     help="glamsim: what a Mixture-of-Experts language model costs to train and serve, next to a dense one.",
@@ -45,21 +45,8 @@ def command(*args, **kwargs):
     return decorate
 
 
-def _clean(obj):
-    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(obj), indent=2) + "\n")
 
 
 def print_table(rows: list[dict], title: str | None = None) -> None:
@@ -76,23 +63,6 @@ def print_table(rows: list[dict], title: str | None = None) -> None:
     for row in rows:
         table.add_row(*(fmt(v) for v in row.values()))
     Console(width=max(180, Console().width)).print(table)
-
-
-def fmt(v) -> str:
-    """Compact human formatting: 1.16e+12 -> '1.162T', fractions as given."""
-    if v is None:
-        return "-"
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return str(v)
-    if not math.isfinite(v):
-        return "-"
-    a = abs(v)
-    if a >= 1e18:
-        return f"{v:.4g}"
-    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if a >= scale:
-            return f"{v / scale:.4g}{unit}"
-    return f"{v:.4g}"
 
 
 # options shared by the commands that run the JAX model on several devices (`glamsim.parallel`)

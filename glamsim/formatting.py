@@ -1,0 +1,35 @@
+"""Number formatting and JSON cleaning shared by every face (command line, dashboard, notebooks)."""
+
+from __future__ import annotations
+
+import math
+
+
+def jsonable(obj):
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, keys to strings."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def fmt(v) -> str:
+    """Compact human formatting: 1.16e+12 -> '1.162T'; None/NaN -> '-'; >= 1e18 in scientific notation."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if not math.isfinite(v):
+        return "-"
+    a = abs(v)
+    if a >= 1e18:
+        return f"{v:.4g}"
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if a >= scale:
+            return f"{v / scale:.4g}{unit}"
+    return f"{v:.4g}"
