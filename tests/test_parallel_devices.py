@@ -60,7 +60,8 @@ def test_expert_weights_are_split_over_the_expert_axis(eight):
 
 
 def test_compiled_step_exchanges_experts_by_all_to_all(eight):
-    hlo = eight["collectives"]
+    assert eight["measurement"] == {"mesh": {"data": 2, "expert": 4}, "n_devices": 8, "flops_ratio": 8}
+    hlo = eight["collectives"]  # as `glamsim measure --mesh` records them
     n_moe = 2
     assert hlo["all-to-all"]["count"] == 4 * n_moe  # dispatch and combine, forward and backward
     assert "all-gather" not in hlo, f"XLA fell back to all-gathers: {hlo}"
@@ -137,7 +138,7 @@ def _worker(out: str) -> None:
     import numpy as np
 
     from glamsim.config import load_model
-    from glamsim.measure.xla import collectives
+    from glamsim.measure.run import measure
     from glamsim.model import checkpoint
     from glamsim.model.data import load_corpus
     from glamsim.model.run import train
@@ -183,9 +184,10 @@ def _worker(out: str) -> None:
                         for s in v.addressable_shards)
             res["experts"] = {"n_leaves": len(expert), "rows_per_device": sorted(rows), "distinct_slices": len(slices),
                               "replicated_leaves_whole_everywhere": whole}
-            batch = spmd.shard_batch(host_batch, mesh)
-            compiled = spmd.jit_train_step(state).lower(state.graphdef, state, batch).compile()
-            res["collectives"] = collectives(compiled.as_text())
+            rec = measure(cfg, batch=BATCH, seq_len=SEQ, steps=1, warmup=1, mesh=mesh)  # compiles the sharded step
+            res["collectives"] = rec.collectives
+            res["measurement"] = {"mesh": rec.mesh, "n_devices": rec.n_devices,
+                                  "flops_ratio": rec.xla_flops_per_step / rec.xla_flops_per_step_per_device}
             summary = train(cfg, tc, load_corpus([CORPUS]), progress=False, mesh=mesh)
             res["train"] = {"loss": summary["loss"], "val_loss": summary["val_loss"]}
     Path(out).write_text(json.dumps(res, indent=1))
