@@ -177,12 +177,18 @@ class ExpertWeights(nnx.Module):
             self.bo = nnx.Param(jnp.zeros((n, d), jnp.float32))
 
     def _in(self, x, w, b):
-        h = jnp.einsum("gecd,edf->gecf", x, w[...].astype(x.dtype))
-        return h + b[...][None, :, None, :].astype(x.dtype) if self.use_bias else h
+        h = jnp.einsum("ecd,edf->ecf", x, w[...].astype(x.dtype))
+        return h + b[...][:, None, :].astype(x.dtype) if self.use_bias else h
 
     def __call__(self, x, act):
+        # groups folded into the slot axis: one contracting dimension per expert matmul, which
+        # XLA:CPU runs (with its weight gradient) about 2x faster than a [G, E, C, D] einsum
+        g, e, c, d = x.shape
+        x = x.transpose(1, 0, 2, 3).reshape(e, g * c, d)
         h = act(self._in(x, self.wi_0, self.bi_0 if self.use_bias else None))
         if self.gated:
             h = h * self._in(x, self.wi_1, self.bi_1 if self.use_bias else None)
-        out = jnp.einsum("gecf,efd->gecd", h, self.wo[...].astype(x.dtype))
-        return out + self.bo[...][None, :, None, :].astype(x.dtype) if self.use_bias else out
+        out = jnp.einsum("ecf,efd->ecd", h, self.wo[...].astype(x.dtype))
+        if self.use_bias:
+            out = out + self.bo[...][:, None, :].astype(x.dtype)
+        return out.reshape(e, g, c, d).transpose(1, 0, 2, 3)

@@ -84,11 +84,12 @@ class Transformer(nnx.Module):
             new_layers.append(c)
             if st is not None:
                 stats.append(st)
-        x = self.final_norm(x)
+        x = self.final_norm(x).reshape(b * s, -1)  # 2-D matmul (see layers.Attention)
         if cfg.tie_embeddings:
             logits = self.embed.attend(x) / math.sqrt(cfg.d_model)
         else:
             logits = self.unembed(x)
+        logits = logits.reshape(b, s, -1)
         logits = logits.astype(jnp.float32)
         aux = {"z_loss": jnp.mean(jax.nn.logsumexp(logits, axis=-1) ** 2)}
         if stats:
