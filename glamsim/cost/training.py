@@ -56,14 +56,14 @@ def co2e_t(energy_mwh, carbon_intensity_kg_per_kwh):
 
 def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh,
                    price_per_chip_hour_usd, *, mfu=None, hours=None,
-                   carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=0.0,
+                   carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=np.nan,
                    comm_overlap=DEFAULT_COMM_OVERLAP) -> dict[str, np.ndarray]:
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
-    `comm_hours` (communication time, `glamsim.cost.communication`) adds its exposed part,
-    (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the utilisation
-    while computing and the returned `mfu` the end-to-end one.  With given `hours`, the compute
-    time is what the exposed communication leaves of them."""
+    `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
+    exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
+    utilisation while computing and the returned `mfu` the end-to-end one.  With given `hours`, the
+    compute time is what the exposed communication leaves of them."""
     if (mfu is None) == (hours is None):
         raise ConfigError("give exactly one of mfu and hours")
     overlap = np.asarray(comm_overlap, dtype=np.float64)
