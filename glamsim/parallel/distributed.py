@@ -51,8 +51,8 @@ def resolve(coordinator: str | None = None, num_processes: int | None = None,
     return {"coordinator_address": coordinator, "num_processes": num_processes, "process_id": process_id}
 
 
-def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
-               *, timeout_s: int = 300) -> bool:
+def initialize(coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> bool:
     """Join the cluster described by the arguments or the environment; False when single-process."""
     args = resolve(coordinator, num_processes, process_id)
     if args is None:
@@ -61,7 +61,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
 
     if jax.distributed.is_initialized():
         return True
-    jax.distributed.initialize(**args, initialization_timeout=timeout_s)
+    jax.distributed.initialize(**args)
     return True
 
 

@@ -35,12 +35,11 @@ def parse_mesh(text: str) -> dict[str, int]:
     return {a: sizes[a] for a in AXES if a in sizes}
 
 
-def mesh_devices(n: int | None = None) -> list:
-    """Every device of the cluster ordered by (process index, id); the first `n` when given."""
+def mesh_devices() -> list:
+    """Every device of the cluster ordered by (process index, id)."""
     import jax
 
-    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
-    return devices if n is None else devices[:n]
+    return sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
 
 
 def make_mesh(axes: dict[str, int] | str):
