@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 RULES: tuple[tuple[str, P], ...] = (
@@ -32,16 +33,9 @@ RULES: tuple[tuple[str, P], ...] = (
 BATCH_AXES = ("data", "expert")
 
 
-def _name(entry) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(entry, attr):
-            return str(getattr(entry, attr))
-    return str(entry)
-
-
 def path_name(path) -> str:
     """A pytree key path as a dotted name with a leading dot: '.params.layers.1.ffn.router'."""
-    return "".join("." + _name(e) for e in path)
+    return "." + jax.tree_util.keystr(path, simple=True, separator=".")
 
 
 def rule_for(name: str) -> P:
@@ -68,8 +62,6 @@ def spec_for(name: str, shape: tuple[int, ...], mesh_shape: dict[str, int]) -> P
 
 def tree_shardings(tree, mesh):
     """A NamedSharding for every array leaf of `tree` (arrays or ShapeDtypeStructs), by rule."""
-    import jax
-
     shape = dict(mesh.shape)
     return jax.tree_util.tree_map_with_path(
         lambda path, x: NamedSharding(mesh, spec_for(path_name(path), tuple(x.shape), shape)), tree)
