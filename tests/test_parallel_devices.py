@@ -25,8 +25,8 @@ BATCH, SEQ, STEPS = 16, 128, 3  # 2048 tokens: 8 routing groups of 256, one per 
 CORPUS = str(Path(sysconfig.get_paths()["stdlib"]) / "argparse.py")
 TRAIN_ARGS = ["--model", "glam-tiny", "--steps", STEPS, "--batch", BATCH, "--seq-len", SEQ, "--corpus", CORPUS,
               "--eval-batches", "1", "--eval-every", "1000", "--json"]
-WORKER_DEADLINE_S = 240
-CLUSTER_DEADLINE_S = 180
+WORKER_DEADLINE_S = 300
+CLUSTER_DEADLINE_S = 240
 
 
 def _env(n_devices: int) -> dict:
