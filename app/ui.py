@@ -135,8 +135,6 @@ def show_error(err: ConfigError) -> None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def figure_png(kind: str, data: pd.DataFrame, kwargs_json: str, size: tuple[float, float] | None = None) -> bytes:
     """A glamsim.plots figure as PNG bytes, cached by its data and arguments (a re-render is free)."""
-    import matplotlib.pyplot as plt
-
     from glamsim import plots
 
     fig = getattr(plots, kind)(data, **json.loads(kwargs_json))
@@ -144,7 +142,6 @@ def figure_png(kind: str, data: pd.DataFrame, kwargs_json: str, size: tuple[floa
         fig.set_size_inches(*size)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")  # constrained layout already fits; "tight" would draw twice
-    plt.close(fig)
     return buf.getvalue()
 
 

@@ -2,8 +2,9 @@
 
 One style: white background, grid, readable fonts, axis labels spelled out with units (derived
 from the unit suffixes of column names: `energy_mwh` -> "energy (MWh)"), log scales when a
-positive axis spans more than 30x, and the dense baseline drawn black and dashed.  matplotlib
-runs on the Agg backend (no display needed).
+positive axis spans more than 30x, and the dense baseline drawn black and dashed.  Figures are
+plain `matplotlib.figure.Figure`s, outside pyplot's global state: no display or backend is needed
+to save them, they are safe in the dashboard's threads, and a notebook shows them inline.
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ import textwrap
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 STYLE = {
     "figure.dpi": 110,
@@ -35,7 +32,7 @@ STYLE = {
     "legend.frameon": False,
 }
 BASELINE = {"color": "black", "linestyle": "--", "linewidth": 1.8}
-PALETTE = plt.get_cmap("tab10").colors
+PALETTE = matplotlib.colormaps["tab10"].colors
 
 # Column-name suffix -> unit shown on axes (longest suffix first).
 UNITS = {
@@ -110,9 +107,9 @@ def _figure(n_panels: int, title: str, width: float = 5.2, height: float = 3.8,
             stacked: bool = False) -> tuple[Figure, list]:
     """Panels side by side (or stacked, for wide bar charts) under one bold title."""
     rows, cols = (n_panels, 1) if stacked else (1, n_panels)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
-                                 layout="constrained", sharex=stacked)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False, sharex=stacked)
     if title:
         fig.suptitle(title, fontsize=12, fontweight="bold")
     return fig, list(axes.reshape(-1))
@@ -275,7 +272,7 @@ def add_caption(fig: Figure, text: str) -> Figure:
 
 
 def save(fig: Figure, path_stem: str | Path) -> list[Path]:
-    """Write the figure as PNG and SVG next to each other (atomically) and close it."""
+    """Write the figure as PNG and SVG next to each other (atomically)."""
     from glamsim.studies.io import atomic_path
 
     out = []
@@ -284,5 +281,4 @@ def save(fig: Figure, path_stem: str | Path) -> list[Path]:
         with atomic_path(target) as tmp:
             fig.savefig(tmp, format=ext, bbox_inches="tight")
         out.append(target)
-    plt.close(fig)
     return out
