@@ -59,11 +59,13 @@ def test_expert_weights_are_split_over_the_expert_axis(eight):
     assert e["replicated_leaves_whole_everywhere"]
 
 
-def test_compiled_step_exchanges_experts_by_all_to_all(eight):
+@pytest.mark.parametrize("dispatch", ["scatter", "einsum"])
+def test_compiled_step_exchanges_experts_by_all_to_all(eight, dispatch):
     assert eight["measurement"] == {"mesh": {"data": 2, "expert": 4}, "n_devices": 8, "flops_ratio": 8}
-    hlo = eight["collectives"]  # as `glamsim measure --mesh` records them
+    hlo = eight["collectives" if dispatch == "scatter" else "collectives_einsum"]  # scatter: `measure --mesh`'s record
     n_moe = 2
     assert hlo["all-to-all"]["count"] == 4 * n_moe  # dispatch and combine, forward and backward
+    assert hlo["all-to-all"]["bytes"] == eight["collectives"]["all-to-all"]["bytes"]
     assert "all-gather" not in hlo, f"XLA fell back to all-gathers: {hlo}"
 
 
@@ -138,13 +140,17 @@ def _worker(out: str) -> None:
     import numpy as np
 
     from glamsim.config import load_model
+    from jax.sharding import NamedSharding
+
     from glamsim.measure.run import measure
+    from glamsim.measure.xla import collectives
     from glamsim.model import checkpoint
     from glamsim.model.data import load_corpus
     from glamsim.model.run import train
-    from glamsim.model.train import TrainConfig, abstract_state, loss_and_metrics
+    from glamsim.model.train import TrainConfig, abstract_state, loss_and_metrics, train_step
     from glamsim.parallel import spmd
     from glamsim.parallel.mesh import make_mesh
+    from glamsim.parallel.rules import batch_spec
 
     assert jax.device_count() == 8
     cfg = load_model("glam-tiny")
@@ -189,6 +195,13 @@ def _worker(out: str) -> None:
             res["measurement"] = {"mesh": rec.mesh, "n_devices": rec.n_devices,
                                   "flops_ratio": rec.xla_flops_per_step / rec.xla_flops_per_step_per_device}
             summary = train(cfg, tc, load_corpus([CORPUS]), progress=False, mesh=mesh)
+            # the einsum dispatch, compiled from abstract shapes
+            tc_e = tc.model_copy(update={"dispatch": "einsum"})
+            abstract, shardings = spmd.state_shardings(cfg, tc_e, mesh)
+            batch_sharding = NamedSharding(mesh, batch_spec(mesh))
+            step = jax.jit(train_step, static_argnums=0, in_shardings=(shardings, batch_sharding))
+            batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=batch_sharding) for k, v in host_batch.items()}
+            res["collectives_einsum"] = collectives(step.lower(abstract.graphdef, abstract, batch).compile().as_text())
             res["train"] = {"loss": summary["loss"], "val_loss": summary["val_loss"]}
     Path(out).write_text(json.dumps(res, indent=1))
 
