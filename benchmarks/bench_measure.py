@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/bench_measure.py [moe|step|dispatch|count|all]
 
 - moe:      MoE layer (top-2 of 8 and of 64 experts) vs the dense FFN with the same activated
-            FLOPs (two-matrix GELU FFN of width 2 x expert width), forward + backward. Goal <= 1.3.
+            FLOPs (two-matrix GELU FFN of width 2 x expert width), forward + backward, at 2,048 and
+            8,192 tokens (the slots per expert, hence the size of each expert matmul, grow with
+            the tokens). Goal <= 1.3.
 - step:     glam-small training step: achieved model FLOP/s / same-process matmul FLOP/s. Goal >= 0.6.
 - dispatch: scatter vs einsum dispatch, time and XLA FLOPs, routing groups of 256 and 2,048 tokens.
 - count:    `glamsim count glam-64b-64e --xla` (1.16T parameters from abstract shapes) and GPT-3:
@@ -30,7 +32,7 @@ from glamsim.model.moe import MoE
 D, F, BATCH, SEQ = 256, 1024, 8, 256
 
 
-def _layer_step(module):
+def _layer_step(module, batch: int = BATCH):
     """Jitted forward + backward of a layer on a [B, S, D] input (sum of outputs as the loss)."""
     graphdef, params = nnx.split(module)
 
@@ -40,7 +42,7 @@ def _layer_step(module):
         return jnp.sum(out)
 
     f = jax.jit(jax.grad(loss, argnums=(0, 1)))
-    x = jax.random.normal(jax.random.key(1), (BATCH, SEQ, D))
+    x = jax.random.normal(jax.random.key(1), (batch, SEQ, D))
     compiled = f.lower(params, x).compile()
     return (lambda: jax.block_until_ready(compiled(params, x))), program_cost(compiled).flops
 
@@ -55,16 +57,19 @@ def _cfg(experts: int, group: int, dense_width: int | None = None):
 
 
 def bench_moe() -> None:
-    dense_fn, dense_flops = _layer_step(FeedForward(_cfg(0, 0, 2 * F), dtype=jnp.float32, rngs=nnx.Rngs(0)))
-    t_dense = time_calls(dense_fn, 10, warmup=2).median_s
-    print(f"dense FFN (width {2 * F}, same activated FLOPs as top-2 of width {F}): "
-          f"{t_dense * 1e3:.1f} ms, XLA {dense_flops:.3g} FLOPs")
-    for experts in (8, 64):
-        fn, flops = _layer_step(MoE(_cfg(experts, 512), rngs=nnx.Rngs(0)))
-        t = time_calls(fn, 10, warmup=2).median_s
-        print(f"MoE top-2 of {experts:2d} experts (group 512, capacity factor 2): {t * 1e3:.1f} ms, "
-              f"XLA {flops:.3g} FLOPs -> time ratio MoE/dense {t / t_dense:.2f} (goal <= 1.3), "
-              f"FLOPs ratio {flops / dense_flops:.2f}")
+    for batch in (BATCH, 4 * BATCH):
+        tokens = batch * SEQ
+        dense = FeedForward(_cfg(0, 0, 2 * F), dtype=jnp.float32, rngs=nnx.Rngs(0))
+        dense_fn, dense_flops = _layer_step(dense, batch)
+        t_dense = time_calls(dense_fn, 10, warmup=2).median_s
+        print(f"{tokens} tokens: dense FFN (width {2 * F}, the activated FLOPs of top-2 of width {F}): "
+              f"{t_dense * 1e3:.1f} ms, XLA {dense_flops:.3g} FLOPs")
+        for experts in (8, 64):
+            fn, flops = _layer_step(MoE(_cfg(experts, 512), rngs=nnx.Rngs(0)), batch)
+            t = time_calls(fn, 10, warmup=2).median_s
+            print(f"  MoE top-2 of {experts:2d} experts (group 512, capacity factor 2, {2 * tokens // experts} "
+                  f"slots per expert): {t * 1e3:.1f} ms, XLA {flops:.3g} FLOPs -> time ratio MoE/dense "
+                  f"{t / t_dense:.2f} (goal <= 1.3), FLOPs ratio {flops / dense_flops:.2f}")
 
 
 def bench_step() -> None:

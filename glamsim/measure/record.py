@@ -17,7 +17,8 @@ class Measurement(Frozen):
     """One `glamsim measure` run: what ran, where, what XLA counted and how fast it went.
 
     FLOPs per step are for the whole step across devices unless named `_per_device`.
-    `mfu` = analytic model FLOP/s / peak; `hfu` = XLA-counted FLOP/s / peak.
+    `peak_flops_per_s` is the peak of all devices together; `mfu` = analytic model FLOP/s / peak;
+    `hfu` = XLA-counted FLOP/s / peak.
     """
 
     record_schema: Literal["glamsim.measurement/1"] = SCHEMA

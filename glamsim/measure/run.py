@@ -90,15 +90,18 @@ def xla_count(cfg: ModelConfig, *, batch: int = 1, seq_len: int | None = None,
     }
 
 
-def device_peak(device, n: int = 1024) -> tuple[float, str]:
-    """(FLOP/s, source): the matching chip profile's dense peak, else a same-process matmul."""
+def devices_peak(device, n_devices: int, n: int = 1024) -> tuple[float, str]:
+    """(FLOP/s of all n_devices, source): n x the matching chip profile's dense peak; on CPU a
+    same-process matmul, once: CPU devices (real or faked by XLA) share the host's cores."""
     from glamsim.profiles import chip_for_device
 
     chip = chip_for_device(device.device_kind) if device.platform != "cpu" else None
     if chip is not None:
         field = chip.peak_field()
-        return chip.spec(field).value, f"chip profile {chip.origin}: {field} ({chip.spec(field).source})"
-    return matmul_peak_flops(n), CPU_PEAK_SOURCE.format(n=n)
+        return (n_devices * chip.spec(field).value,
+                f"{n_devices} x chip profile {chip.origin}: {field} ({chip.spec(field).source})")
+    return matmul_peak_flops(n), CPU_PEAK_SOURCE.format(n=n) + (f", shared by {n_devices} CPU devices"
+                                                                  if n_devices > 1 else "")
 
 
 def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10, warmup: int = 2,
@@ -149,11 +152,11 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
     with trace:
         timing = time_calls(step, steps, warmup=max(0, warmup - 1), on_step=tick)
     device = jax.devices()[0]
-    peak, peak_source = device_peak(device)
+    n_dev = 1 if mesh is None else mesh.size
+    peak, peak_source = devices_peak(device, n_dev)
     a = analytic_step_flops(cfg, batch, s, dispatch)
     metrics = {k: float(v) for k, v in holder["metrics"].items() if np.ndim(v) == 0}
     routing = {k: metrics[k] for k in ("dropped_fraction", "max_mean_load", "aux_loss") if k in metrics}
-    n_dev = 1 if mesh is None else mesh.size
     return Measurement(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         glamsim_version=glamsim.__version__,
@@ -172,9 +175,9 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
         tokens_per_s=batch * s / timing.median_s,
         achieved_model_flops_per_s=a["model"] / timing.median_s,
         achieved_xla_flops_per_s=cost.flops * n_dev / timing.median_s,
-        peak_flops_per_s=peak * n_dev, peak_source=peak_source,
-        mfu=a["model"] / timing.median_s / (peak * n_dev),
-        hfu=cost.flops * n_dev / timing.median_s / (peak * n_dev),
+        peak_flops_per_s=peak, peak_source=peak_source,
+        mfu=a["model"] / timing.median_s / peak,
+        hfu=cost.flops * n_dev / timing.median_s / peak,
         memory=memory_bytes(compiled),
         routing=routing,
         collectives=collectives(compiled.as_text()),
