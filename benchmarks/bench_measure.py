@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import time
@@ -97,17 +96,23 @@ def bench_dispatch() -> None:
 
 
 def bench_count() -> None:
-    for model in ("glam-64b-64e", "gpt3-175b"):
-        t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "glamsim", "count", model, "--xla", "--json"],
-                           capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        rss_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-        import json
+    """Each count in a fresh process; its peak RSS from /usr/bin/time (a forked child's own
+    ru_maxrss would include this benchmark process's pages from before exec)."""
+    import json
+    import shutil
+    import tempfile
 
+    timer = shutil.which("time") or "/usr/bin/time"
+    for model in ("glam-64b-64e", "gpt3-175b"):
+        with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+            t0 = time.perf_counter()
+            r = subprocess.run([timer, "-f", "%M", "-o", rss.name, sys.executable, "-m", "glamsim", "count", model,
+                                "--xla", "--json"], capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            peak_gb = int(rss.read().split()[-1]) / 2**20
         d = json.loads(r.stdout)
         print(f"count {model} --xla: {wall:.1f} s wall (lower {d['lower_s']:.1f} s + cost analysis "
-              f"{d['cost_analysis_s']:.1f} s), peak RSS so far {rss_gb:.2f} GB (goal < 10 s, < 1 GB); "
+              f"{d['cost_analysis_s']:.1f} s), peak RSS {peak_gb:.2f} GB (goal < 10 s, < 1 GB); "
               f"XLA / analytic hardware {d['xla_over_hardware']:.4f}, XLA / model {d['xla_over_model']:.4f}")
 
 

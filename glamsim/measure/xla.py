@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_WHILE = re.compile(r"\bstablehlo\.while\b|\bwhile\(|=\s*\S+\s+while\(")
+_WHILE_MARKS = ("stablehlo.while", " while(")  # StableHLO (lowered) and HLO (compiled) spellings
 
 
 class LoopInProgram(ValueError):
@@ -33,7 +33,7 @@ def _as_dict(analysis) -> dict:
 
 
 def has_loop(program_text: str) -> bool:
-    return bool(_WHILE.search(program_text))
+    return any(mark in program_text for mark in _WHILE_MARKS)
 
 
 def program_cost(stage, *, allow_loops: bool = False) -> ProgramCost:
