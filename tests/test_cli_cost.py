@@ -83,3 +83,13 @@ def test_bad_inputs_one_line_exit_2(tmp_path, args, needle):
     assert len(r.stderr.strip().splitlines()) == 1
     if "broken" in " ".join(args):
         assert "broken.yaml" in r.stderr
+
+
+def test_estimate_statement_states_the_figures_and_sources():
+    r = glamsim("estimate", "--model", "glam-64b-64e", "--chip", "tpu-v4", "--chips", "1024", "--tokens", "600e9",
+                "--mfu", "0.285", "--statement", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    text = d["statement"]
+    assert f"{d['energy_mwh']:.0f} MWh" in text and f"{d['co2e_t']:.1f} tCO2e" in text
+    assert "1,024 tpu-v4 chips" in text and "measured_system_power_w" in text

@@ -124,6 +124,8 @@ def estimate_cmd(
     interconnect: Optional[float] = typer.Option(None, "--interconnect-gb-per-s", help="interconnect GB/s per chip "
                                                  "(default: the chip profile's)"),
     profiles_dir: Optional[List[Path]] = PROFILES_DIR,
+    statement: bool = typer.Option(False, "--statement", help="also print a plain-language paragraph of the "
+                                   "estimate and its sources, to paste into a paper (in JSON: key 'statement')"),
     json_out: bool = JSON,
 ) -> None:
     """Training (default) or serving (--inference) time, energy, carbon and dollars, with a ledger."""
@@ -152,9 +154,16 @@ def estimate_cmd(
                                 **extra)
         title = f"Training {model or 'given FLOPs'} on {chips} x {chip} in {datacenter}"
     d = est.to_dict()
+    text = None
+    if statement:
+        from glamsim.cost.report import plain_statement
+
+        text = plain_statement(est, datacenter=datacenter, model=model or "a model of the given FLOPs", chip=chip)
     if json_out:
-        return print_json(d)
+        return print_json(d | ({"statement": text} if text else {}))
     _print_estimate(d, title)
+    if text:
+        typer.echo("\n" + text)
 
 
 def _measured_inputs(path: Optional[Path], chip: str, dirs: tuple, user_mfu: bool) -> dict:
