@@ -27,9 +27,18 @@ def glamsim(*args):
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny.json"
-    r = glamsim("measure", "--model", "glam-tiny", "--steps", "3", "--warmup", "1", "--out", str(out))
+    r = glamsim("measure", "--model", "glam-tiny", "--steps", "3", "--warmup", "1", "--out", str(out),
+                "--profile-dir", str(out.parent / "trace"))
     assert r.returncode == 0, r.stderr[-2000:]
     return out
+
+
+def test_profile_trace_written(record):
+    traces = list((record.parent / "trace").rglob("*.xplane.pb"))
+    assert traces
+    data = traces[0].read_bytes()
+    for scope in (b"router", b"dispatch", b"experts", b"combine"):  # the MoE phases are named scopes
+        assert scope in data
 
 
 def test_measure_record_is_consistent(record):
