@@ -66,6 +66,28 @@ def rotary(x, positions):
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
 
+@jax.custom_vjp
+def add_over_batch(x, bias):
+    """x [B, ...] + bias [...], broadcast over the leading batch axis.
+
+    The bias gradient sums the batch with a matrix-vector product: XLA:CPU reduces a leading
+    axis about 15x slower, which made the relative-position-bias gradient a tenth of a step.
+    """
+    return x + bias[None]
+
+
+def _add_over_batch_fwd(x, bias):
+    return x + bias[None], None
+
+
+def _add_over_batch_bwd(_, g):
+    ones = jnp.ones((g.shape[0],), g.dtype)
+    return g, (ones @ g.reshape(g.shape[0], -1)).reshape(g.shape[1:])
+
+
+add_over_batch.defvjp(_add_over_batch_fwd, _add_over_batch_bwd)
+
+
 class Attention(nnx.Module):
     """Causal multi-head (grouped-query when n_kv_heads < n_heads) self-attention.
 
@@ -99,17 +121,22 @@ class Attention(nnx.Module):
             v = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), (0, offset, 0, 0))
             cache = {"k": k, "v": v}
         k_pos = jnp.arange(k.shape[1])
-        q = q.reshape(b, s, kvh, groups, hd)
-        scores = jnp.einsum("bqhgd,bkhd->bhgqk", q, k).astype(jnp.float32) / math.sqrt(hd)
+        # batch-major layout [b, kv_heads, groups x queries, d]: canonical batched matmuls, which
+        # XLA:CPU runs (forward + backward) about 1.6x faster than the same einsum on [b, s, h, d]
+        q = q.reshape(b, s, kvh, groups, hd).transpose(0, 2, 3, 1, 4).reshape(b, kvh, groups * s, hd)
+        kt, vt = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
+        scores = jnp.einsum("bhqd,bhkd->bhqk", q, kt).astype(jnp.float32) / math.sqrt(hd)
+        scores = scores.reshape(b, kvh, groups, s, -1)
         if cfg.position == "relative_bias":
             bucket = relative_position_bucket(k_pos[None, :] - q_pos[:, None], cfg.rel_pos_buckets,
                                               cfg.rel_pos_max_distance)
             bias = self.rel_bias[...][bucket]  # [q, k, heads]
-            scores = scores + bias.transpose(2, 0, 1).reshape(kvh, groups, s, -1)
+            scores = add_over_batch(scores, bias.transpose(2, 0, 1).reshape(kvh, groups, s, -1))
         causal = k_pos[None, :] <= q_pos[:, None]
         scores = jnp.where(causal, scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
-        out = jnp.einsum("bhgqk,bkhd->bqhgd", probs, v).reshape(b * s, cfg.n_heads * hd)
+        out = jnp.einsum("bhqk,bhkd->bhqd", probs.reshape(b, kvh, groups * s, -1), vt)
+        out = out.reshape(b, kvh, groups, s, hd).transpose(0, 3, 1, 2, 4).reshape(b * s, cfg.n_heads * hd)
         return self.o(out).reshape(b, s, -1), cache
 
 
