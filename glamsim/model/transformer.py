@@ -42,6 +42,14 @@ class Block(nnx.Module):
         return x + h, stats, cache
 
 
+@nnx.jit
+def _block(layer: Block, x, offset):
+    """One block without a cache, as a nested jit: identical blocks (every dense one, every MoE
+    one) are traced once and called from the step (unlike a scan, XLA's cost analysis counts every
+    call), which cuts tracing and lowering a 64-layer step by about a third."""
+    return layer(x, offset, None)
+
+
 class Transformer(nnx.Module):
     """`Transformer(cfg, rngs=nnx.Rngs(0))(tokens [B, S] int32) -> (logits [B, S, V] f32, aux)`.
 
@@ -80,7 +88,10 @@ class Transformer(nnx.Module):
             x = x + self.pos_embed(offset + jnp.arange(s))
         stats, new_layers = [], []
         for i, layer in enumerate(self.layers):
-            x, st, c = layer(x, offset, cache["layers"][i] if cache is not None else None)
+            if cache is None:
+                x, st, c = _block(layer, x, offset)
+            else:
+                x, st, c = layer(x, offset, cache["layers"][i])
             new_layers.append(c)
             if st is not None:
                 stats.append(st)
