@@ -58,8 +58,9 @@ class Transformer(nnx.Module):
     "max_mean_load" (averaged over MoE layers), "expert_load" [n_moe_layers, n_experts].
     With `cache=init_cache(...)` the call continues a sequence and aux["cache"] is the new cache.
     `rngs` is an `nnx.Rngs` or a `KeyStream` (faster under `jax.eval_shape`).
-    `dispatch` picks the MoE dispatch ("scatter" or "einsum"); `constrain` is applied to the
-    dispatched expert buffers (a sharding-constraint hook; identity by default).
+    `dispatch` picks the MoE dispatch ("scatter" or "einsum"); `constrain(x, role)` is applied to
+    the dispatched expert buffers (role "dispatch") and the expert outputs (role "combine"), both
+    [groups, experts, capacity, d_model]: a sharding-constraint hook, identity by default.
     """
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, dispatch: str = "scatter", dtype=jnp.float32,
