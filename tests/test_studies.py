@@ -165,3 +165,29 @@ def test_studies_and_plots_do_not_import_jax():
     code = "import sys, glamsim.studies.runner, glamsim.plots, glamsim.cli.study_cmds; print('jax' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+def test_measured_record_sets_mfu_on_its_own_chip_only(tmp_path):
+    from glamsim.measure.record import SCHEMA, Measurement
+
+    rec = Measurement(  # a record as `glamsim measure` writes it on a TPU v4 (figures made up for the test)
+        record_schema=SCHEMA, created_at="2026-01-01T00:00:00+00:00", glamsim_version="test",
+        model="glam-tiny", model_config_data={}, batch=8, seq_len=128, dispatch="scatter", backend="tpu",
+        device_kind="TPU v4", n_devices=1, jax_version="test", lower_s=1, compile_s=1,
+        xla_flops_per_step_per_device=1.05e9, xla_bytes_per_step_per_device=1e8, xla_flops_per_step=1.05e9,
+        model_flops_per_step=1e9, hardware_flops_per_step=1.02e9, steps=5, step_time_median_s=0.01,
+        step_time_p10_s=0.01, step_time_p90_s=0.01, tokens_per_s=1e5, achieved_model_flops_per_s=1e11,
+        achieved_xla_flops_per_s=1.05e11, peak_flops_per_s=2.75e14, peak_source="test", mfu=0.42, hfu=0.44)
+    path = rec.save(tmp_path / "tpu.json")
+    spec = parse_spec({"name": "measured", "title": "measured", "evaluate": ["training"],
+                       "base": {"model": "glam-8b-64e", "tokens": 1e9, "chips": 64, "mfu": 0.3, "measured": str(path)},
+                       "axes": {"chip": ["tpu-v4", "h100-sxm"]}}, "measured.yaml")
+    run = run_study(spec, tmp_path / "out", progress=False)
+    df = run.results.set_index("chip")
+    assert df.loc["tpu-v4", "mfu"] == pytest.approx(0.42) and df.loc["h100-sxm", "mfu"] == pytest.approx(0.3)
+    single = estimate_training(chip="tpu-v4", chips=64, model="glam-8b-64e", tokens=1e9, mfu=0.42)
+    assert df.loc["tpu-v4", "energy_mwh"] == pytest.approx(single.energy_mwh, rel=1e-12)
+    import json
+
+    ledger = json.loads((run.out_dir / "ledger.json").read_text())["sources"]["measurements"]
+    assert "measured on TPU v4" in ledger[f"{path} on tpu-v4"] and "not used" in ledger[f"{path} on h100-sxm"]

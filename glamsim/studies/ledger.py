@@ -13,7 +13,7 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
     own ledger entries, resolved by its rules: measured power, else TDP; net carbon intensity)."""
     from glamsim import __version__
     from glamsim.config import load_model
-    from glamsim.studies.sweep import chip_figures, datacenter_figures
+    from glamsim.studies.sweep import chip_figures, datacenter_figures, measured_figures
 
     models = {}
     for name in dict.fromkeys(results["model"]):
@@ -26,6 +26,11 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
         key = chip if frac == 1 else f"{chip} (tdp_fraction {frac:g})"
         chips[key] = chip_figures(chip, float(frac))[1].to_list()
     dcs = {n: datacenter_figures(n)[1].to_list() for n in dict.fromkeys(results["datacenter"])}
+    measured = {}
+    if "measured" in results:
+        for path, chip in dict.fromkeys(zip(results["measured"], results["chip"])):
+            if isinstance(path, str):
+                measured[f"{path} on {chip}"] = measured_figures(path, chip)[1]
     return {
         "study": spec.name,
         "title": spec.title,
@@ -39,7 +44,7 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
                                    "power_w, pue, carbon_intensity_kg_per_kwh or price_per_chip_hour_usd, "
                                    "when given, replaces the profile figure below (resolved_* columns "
                                    "hold the value used)",
-                    "models": models, "chips": chips, "datacenters": dcs},
+                    "models": models, "chips": chips, "datacenters": dcs, "measurements": measured},
         "conventions": {
             "flops": "model FLOPs (glamsim.accounting): 2 per multiply-accumulate, train = 3 x forward, "
                      "full S x S attention",

@@ -22,6 +22,8 @@ class Scenario(Frozen):
     seq_len: PositiveInt = Field(1024, description="training sequence length (tokens)")
     mfu: float = Field(0.3, gt=0, le=1, description="model FLOPs utilisation (ignored where hours is given)")
     hours: PositiveFloat | None = Field(None, description="known wall-clock training hours (instead of mfu)")
+    measured: str | None = Field(None, description="a `glamsim measure` record (JSON): its MFU replaces mfu "
+                                 "where the run's device is the scenario's chip")
     power_w: PositiveFloat | None = Field(None, description="power per chip; default: the chip profile's")
     tdp_fraction: float = Field(1.0, gt=0, le=1, description="share of TDP drawn when only TDP is published")
     pue: float | None = Field(None, ge=1, description="default: the datacenter profile's")

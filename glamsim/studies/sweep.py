@@ -178,6 +178,27 @@ def _lookup(keys: pd.DataFrame, fn) -> dict[str, np.ndarray]:
     return {k: np.asarray([v[k] for v in vals], dtype=np.float64)[codes] for k in vals[0]}
 
 
+@cache
+def measured_figures(path: str, chip: str) -> tuple[dict[str, float], str]:
+    """A measurement record's MFU for a chip (NaN when its device is another) and what was used."""
+    from glamsim.cost.measured import measured_inputs
+    from glamsim.measure.record import load_measurement
+
+    got = measured_inputs(load_measurement(path), load_chip(chip), origin=path)
+    return {"measured_mfu": got.get("mfu", np.nan)}, got.get("mfu_source", got["note"])
+
+
+def _mfu(rows: pd.DataFrame) -> np.ndarray:
+    """The scenario's mfu, or its measured record's where that record was run on its chip."""
+    mfu = rows["mfu"].to_numpy(np.float64)
+    given = rows["measured"].notna().to_numpy()
+    if given.any():
+        measured = _lookup(rows.loc[given, ["measured", "chip"]], measured_figures)["measured_mfu"]
+        mfu = mfu.copy()
+        mfu[given] = np.where(np.isnan(measured), mfu[given], measured)
+    return mfu
+
+
 def _override(rows: pd.DataFrame, field: str, default: np.ndarray) -> np.ndarray:
     """The scenario's own value where it gives one, else the profile's."""
     given = rows[field].to_numpy(np.float64)
@@ -203,7 +224,7 @@ def training_outputs(rows: pd.DataFrame, flops_per_token_train: np.ndarray) -> d
     hours = rows["hours"].to_numpy(np.float64)
     known = ~np.isnan(hours)
     out: dict[str, np.ndarray] = {}
-    for mask, when in ((~known, {"mfu": rows["mfu"].to_numpy(np.float64)}), (known, {"hours": hours})):
+    for mask, when in ((~known, {"mfu": _mfu(rows)}), (known, {"hours": hours})):
         if not mask.any():
             continue
         part = training.training_costs(**{k: v[mask] for k, v in args.items()},
