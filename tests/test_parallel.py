@@ -41,12 +41,13 @@ def test_rules_split_experts_and_replicate_the_rest(leaves):
     for layer in (1, 3):
         for w in ("wi_0", "wo"):
             assert specs[f".params.layers.{layer}.ffn.experts.{w}.value"] == P("expert")
-            assert specs[f".opt_state.inner_state.1.0.v.layers.{layer}.ffn.experts.{w}.value"] == P("expert")
+            # Adafactor runs layer by layer: a statistic's path is its layer, then its parameter's path
+            assert specs[f".opt_state.inner_state.1.layers.{layer}.0.v.ffn.experts.{w}.value"] == P("expert")
     split = {k for k, s in specs.items() if s != P()}
     assert all(".experts." in k for k in split)
     assert len([k for k in split if k.startswith(".params.")]) == 4
     # Adafactor's (1,) placeholders for unfactored statistics cannot be split: replicated
-    assert specs[".opt_state.inner_state.1.0.v_row.layers.1.ffn.experts.wi_0.value"] == P()
+    assert specs[".opt_state.inner_state.1.layers.1.0.v_row.ffn.experts.wi_0.value"] == P()
 
 
 def test_rules_split_heads_and_widths_on_a_model_axis(leaves):

@@ -75,11 +75,48 @@ def _optimizer(lr, warmup_steps, decay_rate, clipping_threshold, grad_clip_norm)
     # cached: equal settings give the same (static) optimizer object, so jitted steps are reused
     tx = optax.chain(
         optax.clip_by_global_norm(grad_clip_norm),
-        optax.adafactor(learning_rate=learning_rate(lr, warmup_steps), decay_rate=decay_rate,
-                        clipping_threshold=clipping_threshold, momentum=None, factored=True,
-                        multiply_by_parameter_scale=True),
+        layerwise(optax.adafactor(learning_rate=learning_rate(lr, warmup_steps), decay_rate=decay_rate,
+                                  clipping_threshold=clipping_threshold, momentum=None, factored=True,
+                                  multiply_by_parameter_scale=True)),
     )
     return optax.apply_if_finite(tx, max_consecutive_errors=2**31 - 1)
+
+
+def _group(path) -> tuple[str, str]:
+    """(group, name) of a parameter: its layer ('layers.3') or 'rest', and its dotted path inside
+    the group, which is the same in every layer of a kind."""
+    names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
+    if "layers" in names:
+        i = names.index("layers")
+        return ".".join(names[: i + 2]), ".".join(names[i + 2:])
+    return "rest", ".".join(names)
+
+
+def layerwise(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`inner` (a per-parameter transformation such as Adafactor) applied layer by layer, each
+    layer's update a nested jit: identical layers are traced once, which cuts tracing and costing a
+    64-layer GLaM step several-fold. Updates equal `inner` on the whole tree; each layer keeps its
+    own state (its statistics keyed by the parameter's path inside the layer)."""
+    update_one = jax.jit(inner.update)
+
+    def split(tree) -> dict[str, dict]:
+        groups: dict[str, dict] = {}
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            g, name = _group(path)
+            groups.setdefault(g, {})[name] = leaf
+        return groups
+
+    def init(params):
+        return {g: inner.init(leaves) for g, leaves in split(params).items()}
+
+    def update(updates, state, params=None):
+        grads, weights = split(updates), split(params)
+        out = {g: update_one(grads[g], state[g], weights[g]) for g in grads}
+        flat, treedef = jax.tree_util.tree_flatten_with_path(updates)
+        leaves = [out[g][0][name] for g, name in (_group(path) for path, _ in flat)]
+        return jax.tree_util.tree_unflatten(treedef, leaves), {g: out[g][1] for g in grads}
+
+    return optax.GradientTransformation(init, update)
 
 
 @struct.dataclass

@@ -2,8 +2,8 @@
 the optimizer statistics that mirror them.
 
 Paths are the dotted names a checkpoint uses (`layers.1.ffn.experts.wi_0`); an optimizer leaf's
-path ends with its parameter's path (`opt_state...v_row.layers.1.ffn.experts.wi_0`), so one
-`re.search` serves both.  The first matching rule wins.  A spec is fitted to each leaf: an axis
+path ends with its parameter's path inside its layer (`opt_state...layers.1.0.v_row.ffn.experts.wi_0`:
+Adafactor runs layer by layer), so one `re.search` serves both.  The first matching rule wins.  A spec is fitted to each leaf: an axis
 the mesh lacks, or one that does not divide the dimension, leaves that dimension replicated, and
 dimensions beyond the leaf's rank are dropped (Adafactor's factored row/column statistics keep
 their leading expert dimension).  Expert weights are split on `expert`; with a `model` axis the
