@@ -89,6 +89,17 @@ def test_training_page_shows_the_api_estimate_with_ranges():
         in statement  # a profile figure kept as the nominal value keeps its citation
 
 
+def test_training_page_charges_exposed_communication():
+    at = open_page("training")
+    at.slider(key="t_overlap").set_value(0.0).run()
+    assert not at.exception and not at.error
+    exposed = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, comm_overlap=0.0)
+    hidden = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024)
+    assert exposed.train_days > hidden.train_days  # the all-to-alls and all-reduce now add time
+    assert metrics(at)["Training days"] == fmt(exposed.train_days)
+    assert metrics(at)["Energy (MWh)"] == fmt(exposed.energy_mwh)
+
+
 def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line():
     at = open_page("training")
     at.number_input(key="t_n_experts_glam-64b-64e").set_value(32).run()

@@ -70,6 +70,10 @@ with left:
                                     help="Default: the profile's measured system power, else its TDP.")
     price, price_src = ui.uncertain("Price per chip-hour ($)", f"t_price_{chip_name}",
                                     *defaults["price_per_chip_hour_usd"], ranged=ranged, step=0.25, min_value=0.0)
+    overlap = st.slider("Communication hidden behind compute", 0.0, 1.0, 1.0, 0.05, key="t_overlap", help=(
+        "Share of the expert all-to-alls and gradient all-reduce (timed on the chip's interconnect) that "
+        "overlaps compute. 1: none added to the training time (a published MFU already includes stalls); "
+        "0: all of it added."))
 
     st.subheader("Datacenter")
     dcs = ui.profiles("datacenters")
@@ -88,7 +92,8 @@ with right:
         common = dict(chip=chip, chips=n_chips, datacenter=dc, tokens=tokens, mfu=mfu, mfu_source=mfu_src,
                       power_w=power, power_source=power_src, price_per_chip_hour=price, price_source=price_src,
                       pue=pue, pue_source=pue_src, carbon_intensity=ci, carbon_intensity_source=ci_src,
-                      chips_source="dashboard input: chips", tokens_source="dashboard input: training tokens")
+                      chips_source="dashboard input: chips", tokens_source="dashboard input: training tokens",
+                      comm_overlap=overlap)
         counts = {"model": count(cfg), "baseline": count(baseline_cfg)}
         extra = {k: hardware_ratio(c) for k, c in counts.items()}
         if use_measured:
