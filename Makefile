@@ -30,7 +30,7 @@ $(VENV)/.notebooks: $(VENV)/.installed
 	touch $@
 
 notebooks: $(VENV)/.notebooks
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
