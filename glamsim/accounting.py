@@ -167,17 +167,22 @@ def attention_score_flops(m: ModelArrays, context, causal_halved: bool = False):
     return 4 * context * m.n_heads * m.head_dim * (0.5 if causal_halved else 1.0)
 
 
+def expert_capacity(m: ModelArrays, group_size=None):
+    """(group size, slots per expert per group): GShard's ceil(capacity_factor x group / experts),
+    the vectorised twin of `ModelConfig.expert_capacity`."""
+    g = m.group_size if group_size is None else np.asarray(group_size, dtype=np.float64)
+    return g, np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
+
+
 def expert_slots_per_token(m: ModelArrays, group_size=None):
     """Expert evaluations per token that an MoE layer computes: E x capacity / group."""
-    g = m.group_size if group_size is None else np.asarray(group_size, dtype=np.float64)
-    cap = np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
+    g, cap = expert_capacity(m, group_size)
     return np.where(m.n_experts > 0, m.n_experts * cap / g, 0.0)
 
 
 def einsum_dispatch_flops(m: ModelArrays, group_size=None):
     """GShard one-hot dispatch + combine einsums per token: 2 x (2 x E x C x d_model)."""
-    g = m.group_size if group_size is None else np.asarray(group_size, dtype=np.float64)
-    cap = np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
+    _, cap = expert_capacity(m, group_size)
     return np.where(m.n_experts > 0, 4 * m.n_experts * cap * m.d_model, 0.0)
 
 

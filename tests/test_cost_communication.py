@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from glamsim.accounting import ModelArrays, expert_params, params
+from glamsim.accounting import ModelArrays, expert_capacity, expert_params, params
 from glamsim.cli import app
 from glamsim.config import ConfigError, load_model
 from glamsim.cost import communication as comm
@@ -31,8 +31,8 @@ def test_glam_all_to_all_bytes_by_hand():
 def test_capacity_follows_the_model_config():
     cfg = load_model("glam-tiny")
     m = ModelArrays.of(cfg)
-    for group in (256, 100, 7):
-        assert comm.expert_capacity(m, group)[0] == cfg.expert_capacity(group)
+    for group in (256, 100, 7):  # ceil(2.0 x group / 8): 64, 25, 2
+        assert expert_capacity(m, group)[1][0] == cfg.expert_capacity(group) == -(-2 * group // 8)
 
 
 def test_dense_model_has_no_all_to_all_and_reduces_every_gradient_over_all_chips():

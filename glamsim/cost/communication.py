@@ -25,17 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from glamsim.accounting import ModelArrays, expert_params, params
+from glamsim.accounting import ModelArrays, expert_capacity, expert_params, params
 
 BYTES_PER_GB = 1e9
 A2A_PER_MOE_LAYER_TRAIN = 4  # dispatch and combine, forward and backward
 A2A_PER_MOE_LAYER_DECODE = 2  # dispatch and combine
-
-
-def expert_capacity(m: ModelArrays, group_size):
-    """Slots per expert per routing group: ceil(capacity_factor x group / experts), at least 1
-    (`ModelConfig.expert_capacity`)."""
-    return np.maximum(1.0, np.ceil(m.capacity_factor * group_size / np.maximum(m.n_experts, 1)))
 
 
 def routed_expert_params(m: ModelArrays):
@@ -66,7 +60,7 @@ def alltoall_bytes_per_chip(m: ModelArrays, tokens_per_step, chips, bytes_per_ac
     4 per MoE layer, each 1/chips of the [groups, E, capacity, d_model] buffer.  Groups are
     `group_size` tokens (fewer when the step has fewer tokens)."""
     group = np.minimum(m.group_size, tokens_per_step)
-    buffer = tokens_per_step / group * m.n_experts * expert_capacity(m, group) * m.d_model * bytes_per_activation
+    buffer = tokens_per_step / group * m.n_experts * expert_capacity(m, group)[1] * m.d_model * bytes_per_activation
     return A2A_PER_MOE_LAYER_TRAIN * m.n_moe_layers * buffer / chips
 
 
