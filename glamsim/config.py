@@ -7,7 +7,10 @@ YAML in `model_presets/`; every published figure carries its source.
 
 from __future__ import annotations
 
+import json
 import math
+import reprlib
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -30,10 +33,46 @@ class ConfigError(ValueError):
     """A bad input, reported as one line naming the file, field and value."""
 
 
-class Frozen(BaseModel):
-    """Base for every config and profile: immutable, unknown keys refused."""
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # every name that can become a file name
+MAX_INT = 2**53  # integers beyond this are not exact as floats: no count, seed or size is that large
+MAX_FLOAT = 1e30  # beyond any real count of FLOPs, tokens, watts or dollars; keeps products finite
+MAX_DEPTH = 32  # nesting of any YAML or JSON input (presets and records use 4)
+MAX_ALIASES = 64  # YAML anchors used; a "billion laughs" file uses millions
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+def show(value, limit: int = 60) -> str:
+    """A short repr of a user value for an error line (never a whole structure)."""
+    r = reprlib.Repr()
+    r.maxstring, r.maxother, r.maxlong, r.maxlist, r.maxdict, r.maxlevel = limit, limit, limit, 4, 4, 2
+    return r.repr(value)
+
+
+def check_number(name: str, value) -> None:
+    """One-line ConfigError unless `value` is a finite, normal number of a sane size."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}={value!r}: must be a finite number")
+        if value != 0 and abs(value) < sys.float_info.min:
+            raise ConfigError(f"{name}={value!r}: too close to zero (subnormal)")
+        if abs(value) > MAX_FLOAT:
+            raise ConfigError(f"{name}={value!r}: must be at most {MAX_FLOAT:g} in magnitude")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise ConfigError(f"{name}={show(value)}: must be at most 2**53 in magnitude")
+
+
+class Frozen(BaseModel):
+    """Base for every config and profile: immutable, unknown keys and non-finite numbers refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _numbers_sane(self):
+        for name, value in self.__dict__.items():
+            try:
+                check_number(name, value)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return self
 
 
 class Published(Frozen):
@@ -73,32 +112,32 @@ class ModelConfig(Frozen):
     `i % moe_every == moe_offset`; GLaM uses every other layer (`moe_every=2, moe_offset=1`).
     """
 
-    name: str
+    name: str = Field(pattern=NAME_PATTERN, description="letters, digits, '.', '_' and '-'")
     description: str = ""
-    n_layers: PositiveInt
-    d_model: PositiveInt
-    n_heads: PositiveInt
-    d_head: PositiveInt | None = Field(None, description="default d_model // n_heads")
-    n_kv_heads: PositiveInt | None = Field(None, description="grouped-query attention; default n_heads")
-    d_ff: PositiveInt
-    vocab_size: PositiveInt
-    max_seq_len: PositiveInt
+    n_layers: PositiveInt = Field(le=4096)
+    d_model: PositiveInt = Field(le=2**20)
+    n_heads: PositiveInt = Field(le=2**16)
+    d_head: PositiveInt | None = Field(None, le=2**16, description="default d_model // n_heads")
+    n_kv_heads: PositiveInt | None = Field(None, le=2**16, description="grouped-query attention; default n_heads")
+    d_ff: PositiveInt = Field(le=2**24)
+    vocab_size: PositiveInt = Field(le=2**24)
+    max_seq_len: PositiveInt = Field(le=2**24)
     activation: Activation = "gelu"
     dense_ffn_gated: bool = True
     expert_gated: bool = False
-    n_experts: NonNegativeInt = 0
-    top_k: NonNegativeInt = 0
-    moe_every: NonNegativeInt = 0
-    moe_offset: NonNegativeInt = 0
-    n_shared_experts: NonNegativeInt = 0
-    d_ff_expert: PositiveInt | None = Field(None, description="default d_ff")
-    capacity_factor: PositiveFloat = 2.0
-    router_group_size: PositiveInt = 1024
-    aux_loss_weight: NonNegativeFloat = 0.01
-    z_loss_weight: NonNegativeFloat = 1e-4
+    n_experts: NonNegativeInt = Field(0, le=2**16)
+    top_k: NonNegativeInt = Field(0, le=2**16)
+    moe_every: NonNegativeInt = Field(0, le=4096)
+    moe_offset: NonNegativeInt = Field(0, le=4096)
+    n_shared_experts: NonNegativeInt = Field(0, le=2**16)
+    d_ff_expert: PositiveInt | None = Field(None, le=2**24, description="default d_ff")
+    capacity_factor: PositiveFloat = Field(2.0, le=1024)
+    router_group_size: PositiveInt = Field(1024, le=2**24)
+    aux_loss_weight: NonNegativeFloat = Field(0.01, le=1e6)
+    z_loss_weight: NonNegativeFloat = Field(1e-4, le=1e6)
     position: Position = "relative_bias"
-    rel_pos_buckets: PositiveInt = 32
-    rel_pos_max_distance: PositiveInt = 128
+    rel_pos_buckets: PositiveInt = Field(32, le=2**16)
+    rel_pos_max_distance: PositiveInt = Field(128, le=2**24)
     tie_embeddings: bool = True
     norm: Norm = "rmsnorm"
     use_bias: bool = False
@@ -149,7 +188,10 @@ class ModelConfig(Frozen):
 
     @property
     def n_moe_layers(self) -> int:
-        return sum(self.is_moe_layer(i) for i in range(self.n_layers))
+        """How many i in [0, n_layers) have i % moe_every == moe_offset (closed form)."""
+        if not self.moe_every or self.moe_offset >= self.n_layers:
+            return 0
+        return (self.n_layers - self.moe_offset + self.moe_every - 1) // self.moe_every
 
     def expert_capacity(self, group_size: int | None = None) -> int:
         """Slots per expert per routing group (GShard: capacity_factor x group / experts)."""
@@ -167,43 +209,111 @@ class ModelConfig(Frozen):
 
 
 def format_validation_error(err: ValidationError, where: str) -> str:
-    """One line: where, field, value and what is wrong (first error only)."""
+    """One line: where, field, value (shortened) and what is wrong (first error only)."""
     e = err.errors()[0]
     field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-    msg = e["msg"].removeprefix("Value error, ")
+    msg = " ".join(e["msg"].removeprefix("Value error, ").split())
     if e["type"] == "extra_forbidden":
-        return f"{where}: unknown key '{field}'"
+        return f"{where}: unknown key {show(field)}"
     if e["loc"]:
-        return f"{where}: {field}={e.get('input')!r}: {msg}"
+        return f"{where}: {field}={show(e.get('input'))}: {msg}"
     return f"{where}: {msg}"
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
+def check_depth(data, where: str, limit: int = MAX_DEPTH) -> None:
+    """One-line ConfigError when lists and mappings nest deeper than `limit` (checked iteratively)."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                raise ConfigError(f"{where}: nested deeper than {limit} levels")
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+
+
 def validate_as(cls: type[M], data, where: str) -> M:
     """Validate plain data as `cls`, raising a one-line ConfigError."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
+    check_depth(data, where)
     try:
         return cls.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, where)) from None
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses duplicate keys, deep nesting and many aliases, so that a
+    hostile file (a "billion laughs" alias bomb, 10,000 nested lists) fails fast in one line."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases (*name)")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"nested deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.YAMLError(f"duplicate key {show(key)} at line {key_node.start_mark.line + 1}")
+            seen.add(key) if isinstance(key, (str, int, float, bool)) else None
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, where: str):
+    """Parse YAML text strictly (see `_StrictLoader`), raising a one-line ConfigError."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}: malformed YAML{at}: {' '.join(str(err.problem).split())[:80]}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: refused YAML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
+
+
+def parse_json(text: str, where: str):
+    """Parse JSON text, refusing NaN/Infinity literals and deep nesting in one line."""
+    def refuse(const):
+        raise ConfigError(f"{where}: {const} is not a number (JSON allows finite numbers only)")
+
+    try:
+        data = json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{where}: corrupted JSON at line {err.lineno} ({err.msg})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
+    check_depth(data, where)
+    return data
+
+
 def read_yaml(path: str | Path):
-    """Parse a YAML file, raising a one-line ConfigError on a missing or malformed file."""
+    """Parse a YAML file, raising a one-line ConfigError on a missing, malformed or hostile file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read file ({err.__class__.__name__})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}") from None
+    return parse_yaml(text, str(path))
 
 
 def validate_model(data, where: str) -> ModelConfig:

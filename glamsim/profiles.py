@@ -13,9 +13,9 @@ from functools import cache
 from pathlib import Path
 from typing import Iterable, Literal
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
-from glamsim.config import ConfigError, Frozen, Published, data_dir, read_yaml, validate_as
+from glamsim.config import NAME_PATTERN, ConfigError, Frozen, Published, data_dir, read_yaml, validate_as
 
 Dtype = Literal["bf16", "fp16", "tf32", "fp32", "fp8", "int8"]
 
@@ -46,7 +46,7 @@ def _check_positive(profile: Frozen, allow_zero: set[str] = frozenset()) -> None
 class ChipProfile(_FromFile):
     """One accelerator chip.  Peak FLOP/s are dense (never the structured-sparsity figure)."""
 
-    name: str
+    name: str = Field(pattern=NAME_PATTERN)
     vendor: str
     description: str = ""
     default_dtype: Dtype = "bf16"
@@ -91,7 +91,7 @@ class DatacenterProfile(_FromFile):
     """A datacenter and its grid: PUE and carbon intensity (net: after the operator's carbon-free
     energy purchases, what `co2e_t` uses; gross: location-based, where published)."""
 
-    name: str
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     pue: Spec
     carbon_intensity_net_kg_per_kwh: Spec

@@ -1,21 +1,53 @@
 """The typer application, its error policy and output helpers shared by every command.
 
-Bad input (a `ConfigError`) prints one line to stderr and exits with code 2; no traceback.
-Commands import heavy modules (JAX) lazily so the cost commands start fast.
+Bad input prints one line to stderr and exits with code 2, never a traceback: a `ConfigError`
+from the library, a non-finite or out-of-range number in any option (checked once, here, for
+every command), and click's own usage errors (a bad type, an unknown flag), which typer would
+otherwise draw as a multi-line box.  Commands import heavy modules (JAX) lazily so the cost
+commands start fast.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import Abort, TyperException
 
-from glamsim.config import ConfigError
+from glamsim.config import ConfigError, check_number
 from glamsim.formatting import fmt, jsonable  # noqa: F401  (re-exported for commands)
 
+
+class _OneLineErrors(TyperGroup):
+    """Click's usage errors as one `error:` line on stderr (exit 2) instead of typer's box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except TyperException as err:  # click's usage errors (typer vendors click)
+            if type(err).__name__ == "NoArgsIsHelpError":
+                err.show()  # `glamsim` alone: the help text is the answer
+                code = 0
+            else:
+                ctx = getattr(err, "ctx", None)
+                where = ctx.command_path if ctx is not None else "glamsim"
+                msg = " ".join(err.format_message().split())
+                typer.echo(f"error: {where}: {msg} (see {where} --help)", err=True)
+                code = 2
+        except Abort:
+            typer.echo("error: aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="glamsim: what a Mixture-of-Experts language model costs to train and serve, next to a dense one.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -29,13 +61,33 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _flags(fn) -> dict[str, str]:
+    """Parameter name -> the flag a user types (`price` -> `--price-per-chip-hour`)."""
+    out = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        decls = [d for d in getattr(p.default, "param_decls", None) or () if d.startswith("--")]
+        out[name] = max(decls, key=len) if decls else name
+    return out
+
+
+def check_options(options: dict, flags: dict[str, str]) -> None:
+    """Every numeric option finite and of a sane size, named as the user typed it (`--tokens`)."""
+    for name, value in options.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                check_number(flags.get(name, name), v)
+
+
 def command(*args, **kwargs):
     """`app.command` whose bad-input errors become one line and exit code 2."""
 
     def decorate(fn):
+        flags = _flags(fn)
+
         @functools.wraps(fn)
         def wrapper(*a, **k):
             try:
+                check_options(k, flags)
                 return fn(*a, **k)
             except ConfigError as err:
                 raise fail(str(err)) from None

@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from glamsim.config import ConfigError
+from glamsim.config import ConfigError, check_number
 
 Uncertain = float | tuple[float, float, float]
 
@@ -39,6 +39,8 @@ def parse_uncertain(text: str, name: str) -> Uncertain:
         parts = [float(p) for p in str(text).split(",")]
     except ValueError:
         raise ConfigError(f"{name}={text!r}: expected a number or low,nominal,high") from None
+    for p in parts:
+        check_number(name, p)
     if len(parts) == 1:
         return parts[0]
     if len(parts) != 3 or not parts[0] <= parts[1] <= parts[2]:
@@ -48,8 +50,9 @@ def parse_uncertain(text: str, name: str) -> Uncertain:
 
 def require(name: str, value: Uncertain, *, gt: float | None = None, ge: float | None = None,
             le: float | None = None) -> None:
-    """One-line ConfigError unless every one of low/nominal/high lies in the allowed interval."""
+    """One-line ConfigError unless every one of low/nominal/high is finite and in the allowed interval."""
     for v in triple(value):
+        check_number(name, v)
         if (gt is not None and not v > gt) or (ge is not None and not v >= ge) or (le is not None and not v <= le):
             allowed = " and ".join(s for s in (gt is not None and f"> {gt:g}", ge is not None and f">= {ge:g}",
                                                le is not None and f"<= {le:g}") if s)

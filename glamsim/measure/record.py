@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
-from glamsim.config import ConfigError, Frozen, validate_as
+from glamsim.config import ConfigError, Frozen, parse_json, show, validate_as
 
 SCHEMA = "glamsim.measurement/1"
 
@@ -78,14 +77,15 @@ def load_measurement(path: str | Path) -> Measurement:
     """Read a record, with a one-line error for a missing, corrupted or foreign file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read measurement ({err.__class__.__name__})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: corrupted measurement, not valid JSON ({err.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: corrupted measurement, not UTF-8 text") from None
+    data = parse_json(text, f"{path}: measurement")
     if not isinstance(data, dict) or data.get("record_schema") != SCHEMA:
         found = data.get("record_schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(f"{path}: record_schema={found!r}: not a glamsim measurement (expected {SCHEMA!r})")
+        raise ConfigError(f"{path}: record_schema={show(found)}: not a glamsim measurement (expected {SCHEMA!r})")
     return validate_as(Measurement, data, str(path))
 
 

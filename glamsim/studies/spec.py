@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import Discriminator, Field, PositiveInt, Tag, ValidationError, field_validator, model_validator
 
-from glamsim.config import ConfigError, Frozen, ModelConfig, data_dir, read_yaml, validate_as
+from glamsim.config import NAME_PATTERN, ConfigError, Frozen, ModelConfig, data_dir, read_yaml, validate_as
 from glamsim.studies.scenario import Scenario
 
 Scalar = Union[bool, int, float, str]
@@ -68,7 +68,7 @@ AxisValues = Annotated[Union[Annotated[Span, Tag("range")], Annotated[list[Scala
 class FigureSpec(Frozen):
     """A figure the study writes (PNG and SVG) from its results table."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["sweep", "bars", "tornado", "experts_touched"] = "sweep"
     x: str | None = None
     y: str | list[str]
@@ -137,7 +137,7 @@ class StudySpec(Frozen):
     concatenated: e.g. published runs as cases, then a grid of models x today's chips).
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=NAME_PATTERN)
     title: str
     description: str = ""
     reproduces: str = Field("", description="the GLaM result it reproduces or extends, with its source")
