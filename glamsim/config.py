@@ -215,6 +215,8 @@ def format_validation_error(err: ValidationError, where: str) -> str:
     msg = " ".join(e["msg"].removeprefix("Value error, ").split())
     if e["type"] == "extra_forbidden":
         return f"{where}: unknown key {show(field)}"
+    if e["type"] == "missing":
+        return f"{where}: missing field {show(field)}"
     if e["loc"]:
         return f"{where}: {field}={show(e.get('input'))}: {msg}"
     return f"{where}: {msg}"

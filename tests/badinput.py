@@ -41,7 +41,7 @@ def run(args: list[str], cwd: Path, stdin: str | None = None):
     os.chdir(cwd)
     try:
         t0 = time.perf_counter()
-        result = RUNNER.invoke(app, [str(a) for a in args], input=stdin)
+        result = RUNNER.invoke(app, [str(a) for a in args], input=stdin, prog_name="glamsim")
         return result, time.perf_counter() - t0
     finally:
         os.chdir(old)

@@ -63,11 +63,12 @@ _UNITS = {"flops_total": "FLOPs", "chip_hours": "chip-h", "train_hours": "h", "t
           "alltoall_wire_bytes_per_chip_step": "bytes off-chip", "grad_bytes_per_chip_step": "bytes (gradients)",
           "allreduce_wire_bytes_per_chip_step": "bytes off-chip (ring)", "comm_wire_bytes_per_chip_step": "bytes off-chip",
           "comm_s_per_step": "s per step on the interconnect", "alltoall_s_per_step": "s per step",
-          "steps": "optimizer steps", "expert_parallel": "chips the experts span",
+          "steps": "optimizer steps", "sequences_per_step": "sequences", "expert_parallel": "chips the experts span",
           "decode_alltoall_bytes_per_chip_step": "bytes off-chip", "decode_alltoall_s": "s per step"}
 
 
 def _print_estimate(d: dict, title: str) -> None:
+    d.pop("warnings", None)  # already on stderr
     ranges = d.pop("ranges")
     ledger = d.pop("ledger")
     tornado = d.pop("tornado", [])
@@ -94,7 +95,8 @@ def _print_estimate(d: dict, title: str) -> None:
 def estimate_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="preset name or ModelConfig YAML"),
     chip: str = typer.Option("tpu-v4", "--chip", help="chip profile name or YAML file"),
-    chips: Optional[int] = typer.Option(None, "--chips", help="number of chips (serving: default the fewest that fit)"),
+    chips: Optional[int] = typer.Option(None, "--chips", min=1, help="number of chips (serving: default the fewest "
+                                        "that fit)"),
     tokens: Optional[float] = typer.Option(None, "--tokens", help="training tokens, e.g. 600e9"),
     mfu: Optional[str] = typer.Option(None, "--mfu", help=f"model FLOPs utilisation in (0, 1]: {UNCERTAIN}"),
     hours: Optional[float] = typer.Option(None, "--hours", help="wall-clock hours (instead of --mfu)"),
@@ -106,11 +108,11 @@ def estimate_cmd(
     price: Optional[str] = typer.Option(None, "--price-per-chip-hour", help=f"USD per chip-hour: {UNCERTAIN}"),
     train_flops: Optional[float] = typer.Option(None, "--train-flops", help="total training FLOPs (instead of --model/--tokens)"),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="dtype of the dense peak MFU refers to (default: the chip's, bf16)"),
-    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="training context (default: the model's)"),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", min=1, help="training context (default: the model's)"),
     inference: bool = typer.Option(False, "--inference", help="serving cost instead of training"),
-    batch: int = typer.Option(32, "--batch", help="serving: sequences decoded together"),
-    prompt_len: int = typer.Option(1024, "--prompt-len", help="serving: prompt tokens"),
-    gen_len: int = typer.Option(256, "--gen-len", help="serving: generated tokens"),
+    batch: int = typer.Option(32, "--batch", min=1, help="serving: sequences decoded together"),
+    prompt_len: int = typer.Option(1024, "--prompt-len", min=1, help="serving: prompt tokens"),
+    gen_len: int = typer.Option(256, "--gen-len", min=1, help="serving: generated tokens"),
     mbu: Optional[str] = typer.Option(None, "--mbu", help=f"serving: fraction of HBM bandwidth: {UNCERTAIN}"),
     measured: Optional[Path] = typer.Option(None, "--measured", help="a `glamsim measure` record: its MFU (when "
                                             "its device is the chip) and XLA/model FLOPs ratio"),
@@ -118,7 +120,7 @@ def estimate_cmd(
                                        "(1: none charged, as an end-to-end MFU includes it; 0: all charged)"),
     tokens_per_step: Optional[float] = typer.Option(None, "--tokens-per-step", help="training: tokens per optimizer "
                                                     "step (default 1024 sequences)"),
-    expert_parallel: Optional[int] = typer.Option(None, "--expert-parallel", help="chips each MoE layer's experts "
+    expert_parallel: Optional[int] = typer.Option(None, "--expert-parallel", min=1, help="chips each MoE layer's experts "
                                                   "are split over (default: training gcd(chips, experts), "
                                                   "serving min(chips, experts))"),
     interconnect: Optional[float] = typer.Option(None, "--interconnect-gb-per-s", help="interconnect GB/s per chip "
@@ -148,10 +150,21 @@ def estimate_cmd(
     else:
         if chips is None:
             raise ConfigError("chips=None: training needs --chips N")
-        extra = _measured_inputs(measured, chip, _dirs(profiles_dir), user_mfu=mfu is not None or hours is not None)
-        est = estimate_training(model=model, tokens=tokens, chips=chips, mfu=_uncertain(mfu, "mfu"), hours=hours,
-                                train_flops=train_flops, seq_len=seq_len, tokens_per_step=tokens_per_step, **common,
-                                **extra)
+        kwargs = dict(model=model, tokens=tokens, chips=chips, mfu=_uncertain(mfu, "mfu"), hours=hours,
+                      train_flops=train_flops, seq_len=seq_len, tokens_per_step=tokens_per_step, **common)
+        note = None
+        if measured is not None:  # the record's figures, except where the user gave --mfu or --hours
+            got = _measured_inputs(measured, chip, _dirs(profiles_dir))
+            note = got.pop("note")
+            if (mfu is not None or hours is not None) and got.pop("mfu", None) is not None:
+                got.pop("mfu_source")
+                note = "--mfu/--hours given: the measured MFU is not used; its FLOPs ratio is"
+            kwargs.update(got)
+        est = estimate_training(**kwargs)
+        if note:
+            typer.echo(f"measured: {note}", err=True)
+        for w in est.warnings:
+            typer.echo(f"warning: {w}", err=True)
         title = f"Training {model or 'given FLOPs'} on {chips} x {chip} in {datacenter}"
     d = est.to_dict()
     text = None
@@ -166,33 +179,27 @@ def estimate_cmd(
         typer.echo("\n" + text)
 
 
-def _measured_inputs(path: Optional[Path], chip: str, dirs: tuple, user_mfu: bool) -> dict:
-    """estimate_training keywords from a measurement record (user --mfu/--hours take precedence)."""
-    if path is None:
-        return {}
+def _measured_inputs(path: Path, chip: str, dirs: tuple) -> dict:
+    """estimate_training keywords from a measurement record (with a `note` of what was used)."""
     from glamsim.cost.measured import measured_inputs
     from glamsim.measure.record import load_measurement
     from glamsim.profiles import load_chip
 
-    got = measured_inputs(load_measurement(path), load_chip(chip, dirs), origin=str(path))
-    typer.echo(f"measured: {got.pop('note')}", err=True)
-    if user_mfu:
-        got.pop("mfu", None), got.pop("mfu_source", None)
-    return got
+    return measured_inputs(load_measurement(path), load_chip(chip, dirs), origin=str(path))
 
 
 @command("compare")
 def compare_cmd(
     models: List[str] = typer.Argument(..., help="preset names or ModelConfig YAML files"),
     chip: str = typer.Option("tpu-v4", "--chip", help="training chip profile"),
-    chips: int = typer.Option(1024, "--chips", help="training chips"),
+    chips: int = typer.Option(1024, "--chips", min=1, help="training chips"),
     tokens: float = typer.Option(3e11, "--tokens", help="training tokens (same for every model)"),
     mfu: Optional[str] = typer.Option(None, "--mfu", help=f"training MFU (default 0.3): {UNCERTAIN}"),
     datacenter: str = typer.Option("glam-google-oklahoma", "--datacenter", help="datacenter profile"),
     serve_chip: Optional[str] = typer.Option(None, "--serve-chip", help="serving chip (default: --chip)"),
-    batch: int = typer.Option(32, "--batch", help="serving batch"),
-    prompt_len: int = typer.Option(1024, "--prompt-len", help="serving prompt tokens"),
-    gen_len: int = typer.Option(256, "--gen-len", help="serving generated tokens"),
+    batch: int = typer.Option(32, "--batch", min=1, help="serving batch"),
+    prompt_len: int = typer.Option(1024, "--prompt-len", min=1, help="serving prompt tokens"),
+    gen_len: int = typer.Option(256, "--gen-len", min=1, help="serving generated tokens"),
     profiles_dir: Optional[List[Path]] = PROFILES_DIR,
     json_out: bool = JSON,
 ) -> None:

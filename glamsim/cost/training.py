@@ -195,6 +195,7 @@ class TrainingEstimate:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     tornado: list[dict] = field(default_factory=list)
     communication: dict = field(default_factory=dict)  # bytes per step per chip (glamsim.cost.communication)
+    warnings: list[str] = field(default_factory=list)  # valid but suspicious inputs, one line each
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("flops_total", "chip_hours", "train_hours", "compute_hours", "comm_hours",
@@ -204,6 +205,7 @@ class TrainingEstimate:
         d["ranges"] = {k: list(v) for k, v in self.ranges.items()}
         d["tornado"] = self.tornado
         d["ledger"] = self.ledger.to_list()
+        d["warnings"] = list(self.warnings)
         return d
 
 
@@ -267,6 +269,8 @@ def estimate_training(
         cfg = model if isinstance(model, ModelConfig) else load_model(model)
         tokens_total = tokens
         require("tokens", tokens, gt=0)
+        if seq_len is not None:
+            require("seq_len", seq_len, gt=0)
         s = seq_len or cfg.max_seq_len
         flops = model_train_flops(cfg, tokens, s)
         led.add("tokens", tokens, "tokens", tokens_source)
@@ -312,10 +316,23 @@ def estimate_training(
         raise ConfigError(f"hw_flops_ratio={hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = any(is_uncertain(v) for v in uncertain.values())
     return TrainingEstimate(
-        **one, hfu=hfu, ledger=led, communication=comm_figures,
+        **one, hfu=hfu, ledger=led, communication=comm_figures, warnings=_warnings(one, comm_figures, chips, comm_overlap),
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS) if any_range else {},
         tornado=tornado(core, uncertain, ["energy_mwh", "cost_usd"]) if any_range else [],
     )
+
+
+def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> list[str]:
+    """Valid inputs that deserve a second look: each a one-line warning carried by the estimate."""
+    out = []
+    seqs = comm_figures.get("sequences_per_step")
+    if seqs is not None and chips > seqs:
+        out.append(f"chips={chips:g} exceed the {seqs:g} sequences per step: some chips get no data "
+                   "(give --tokens-per-step, or fewer chips)")
+    if overlap >= 1 and one["comm_hours"] > one["compute_hours"]:
+        out.append(f"communication ({one['comm_hours']:.3g} h) exceeds compute ({one['compute_hours']:.3g} h), but "
+                   "--comm-overlap 1 (the default) hides all of it; give --comm-overlap < 1 to charge it")
+    return out
 
 
 def _communication(led: Ledger, chip: ChipProfile, cfg: ModelConfig | None, tokens: float | None, seq_len: int | None,
@@ -348,6 +365,7 @@ def _communication(led: Ledger, chip: ChipProfile, cfg: ModelConfig | None, toke
     out = comm.training_comm(m, tokens, tokens_per_step, chips, expert_parallel, bandwidth,
                              bytes_per_activation, bytes_per_grad)
     figures = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
+    figures["sequences_per_step"] = tokens_per_step / (seq_len or cfg.max_seq_len)
     return figures["comm_s_per_step"] * figures["steps"] / S_PER_HOUR, figures
 
 

@@ -1,0 +1,318 @@
+"""Bad-input corpus for the counting and cost commands: every case exits 2 with one stderr line.
+
+Files (model presets, chip and datacenter profiles, measurement records) are written once per
+module into a folder that is also the working folder, so the contract's "nothing written" check
+covers them too.  Each case names the text its one line must contain (the field or flag and, where
+it is short, the value).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from badinput import accepted, refused
+
+from glamsim.config import data_dir, model_presets
+
+TINY = model_presets()["glam-tiny"].model_dump(mode="json", exclude_none=True)
+CHIP = yaml.safe_load((data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").read_text())
+DC = yaml.safe_load((data_dir("hardware_profiles") / "datacenters" / "us-average.yaml").read_text())
+DEEP = "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(60)) + "  " * 61 + "v: 1\n"
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+def dump(d: dict) -> str:
+    return yaml.safe_dump(d, sort_keys=False)
+
+
+def model(**changes) -> str:
+    return dump({**TINY, **changes})
+
+
+def chip(**changes) -> str:
+    return dump({**CHIP, **changes})
+
+
+def dc(**changes) -> str:
+    return dump({**DC, **changes})
+
+
+def spec(value) -> dict:
+    return {"value": value, "source": "test", "date": "2025"}
+
+
+MODELS = {  # file name -> (text, what the error line names)
+    "m_malformed.yaml": ("name: [unclosed\n", "malformed YAML"),
+    "m_list.yaml": ("- 1\n- 2\n", "expected a mapping"),
+    "m_scalar.yaml": ("42\n", "expected a mapping"),
+    "m_empty.yaml": ("", "expected a mapping"),
+    "m_unknown_key.yaml": (model(n_layerz=4), "n_layerz"),
+    "m_missing.yaml": (dump({k: v for k, v in TINY.items() if k != "d_model"}), "d_model"),
+    "m_layers_neg.yaml": (model(n_layers=-1), "n_layers=-1"),
+    "m_layers_zero.yaml": (model(n_layers=0), "n_layers=0"),
+    "m_layers_huge.yaml": (model(n_layers=10**12), "n_layers"),
+    "m_layers_str.yaml": (model(n_layers="four"), "n_layers"),
+    "m_layers_float.yaml": (model(n_layers=4.5), "n_layers=4.5"),
+    "m_dmodel_zero.yaml": (model(d_model=0), "d_model=0"),
+    "m_heads_divide.yaml": (model(d_model=64, n_heads=5, d_head=None), "n_heads=5"),
+    "m_kv_heads.yaml": (model(n_kv_heads=3), "n_kv_heads=3"),
+    "m_topk_big.yaml": (model(top_k=9), "top_k=9"),
+    "m_topk_zero.yaml": (model(top_k=0), "top_k=0"),
+    "m_experts_huge.yaml": (model(n_experts=10**20), "n_experts"),
+    "m_experts_neg.yaml": (model(n_experts=-8), "n_experts=-8"),
+    "m_no_moe_layers.yaml": (model(moe_every=0), "n_experts=8"),
+    "m_offset.yaml": (model(moe_offset=2), "moe_offset=2"),
+    "m_offset_none.yaml": (model(n_layers=1, moe_every=2, moe_offset=1), "moe_offset=1"),
+    "m_cap_inf.yaml": (model(capacity_factor=".inf").replace("'.inf'", ".inf"), "capacity_factor"),
+    "m_cap_nan.yaml": (model(capacity_factor=".nan").replace("'.nan'", ".nan"), "capacity_factor"),
+    "m_cap_neg.yaml": (model(capacity_factor=-1.0), "capacity_factor=-1.0"),
+    "m_cap_zero.yaml": (model(capacity_factor=0), "capacity_factor=0"),
+    "m_cap_sub.yaml": (model(capacity_factor=1e-320), "capacity_factor"),
+    "m_vocab_huge.yaml": (model(vocab_size=10**30), "vocab_size"),
+    "m_seq_zero.yaml": (model(max_seq_len=0), "max_seq_len=0"),
+    "m_activation.yaml": (model(activation="tanh"), "activation='tanh'"),
+    "m_position.yaml": (model(position="alibi"), "position='alibi'"),
+    "m_norm.yaml": (model(norm="batchnorm"), "norm='batchnorm'"),
+    "m_name_escape.yaml": (model(name="../../x"), "name='../../x'"),
+    "m_name_abs.yaml": (model(name="/etc/passwd"), "name='/etc/passwd'"),
+    "m_name_space.yaml": (model(name="my model"), "name='my model'"),
+    "m_name_empty.yaml": (model(name=""), "name=''"),
+    "m_duplicate.yaml": (model() + "n_layers: 8\n", "duplicate key 'n_layers'"),
+    "m_deep.yaml": (model() + DEEP, "nested deeper"),
+    "m_bomb.yaml": (BOMB, "aliases"),
+    "m_binary.yaml": (None, "cannot read"),
+    "m_tab.yaml": ("name: x\n\tn_layers: 4\n", "malformed YAML"),
+    "m_aux_neg.yaml": (model(aux_loss_weight=-0.1), "aux_loss_weight=-0.1"),
+    "m_group_zero.yaml": (model(router_group_size=0), "router_group_size=0"),
+}
+
+CHIPS = {
+    "c_peak_inf.yaml": (chip(peak_flops_bf16=spec(".inf")).replace("'.inf'", ".inf"), "peak_flops_bf16"),
+    "c_peak_neg.yaml": (chip(peak_flops_bf16=spec(-1.0)), "peak_flops_bf16"),
+    "c_peak_str.yaml": (chip(peak_flops_bf16=spec("fast")), "peak_flops_bf16"),
+    "c_hbm_zero.yaml": (chip(hbm_gb=spec(0)), "hbm_gb"),
+    "c_power_nan.yaml": (chip(measured_system_power_w=spec(".nan")).replace("'.nan'", ".nan"),
+                         "measured_system_power_w"),
+    "c_no_source.yaml": (chip(hbm_gb={"value": 32, "date": "2025"}), "hbm_gb.source"),
+    "c_missing_hbm.yaml": (dump({k: v for k, v in CHIP.items() if k != "hbm_gb"}), "hbm_gb"),
+    "c_unknown_key.yaml": (chip(flops=1), "flops"),
+    "c_dtype.yaml": (chip(default_dtype="fp8"), "default_dtype='fp8'"),
+    "c_dtype_unknown.yaml": (chip(default_dtype="fp4"), "default_dtype"),
+    "c_name_escape.yaml": (chip(name="../../evil"), "name='../../evil'"),
+    "c_duplicate.yaml": (chip() + "vendor: other\n", "duplicate key 'vendor'"),
+    "c_bomb.yaml": (BOMB, "aliases"),
+    "c_deep.yaml": (chip() + DEEP, "nested deeper"),
+    "c_list.yaml": ("[1, 2]\n", "expected a mapping"),
+    "c_price_inf.yaml": (chip(price_per_chip_hour_usd=spec(".inf")).replace("'.inf'", ".inf"),
+                         "price_per_chip_hour_usd"),
+}
+
+DCS = {
+    "d_pue_low.yaml": (dc(pue=spec(0.5)), "pue"),
+    "d_pue_inf.yaml": (dc(pue=spec(".inf")).replace("'.inf'", ".inf"), "pue"),
+    "d_ci_neg.yaml": (dc(carbon_intensity_net_kg_per_kwh=spec(-0.1)), "carbon_intensity_net_kg_per_kwh"),
+    "d_missing_pue.yaml": (dump({k: v for k, v in DC.items() if k != "pue"}), "pue"),
+    "d_name_escape.yaml": (dc(name="a/b"), "name='a/b'"),
+    "d_malformed.yaml": ("pue: {value: 1.1\n", "malformed YAML"),
+    "d_unknown.yaml": (dc(wue=1.8), "wue"),
+}
+
+
+def record(**changes) -> str:
+    base = {"record_schema": "glamsim.measurement/1", "created_at": "2026-01-01T00:00:00+00:00",
+            "glamsim_version": "0.1.0", "model": "glam-tiny", "model_config_data": TINY, "batch": 2, "seq_len": 32,
+            "dispatch": "scatter", "backend": "cpu", "device_kind": "cpu", "n_devices": 1, "jax_version": "0",
+            "lower_s": 0.1, "compile_s": 1.0, "xla_flops_per_step_per_device": 1e9,
+            "xla_bytes_per_step_per_device": 1e8, "xla_flops_per_step": 1e9, "model_flops_per_step": 9e8,
+            "hardware_flops_per_step": 9.5e8, "steps": 2, "step_time_median_s": 0.01, "step_time_p10_s": 0.009,
+            "step_time_p90_s": 0.011, "tokens_per_s": 6400.0, "achieved_model_flops_per_s": 9e10,
+            "achieved_xla_flops_per_s": 1e11, "peak_flops_per_s": 1e12, "peak_source": "test", "mfu": 0.09,
+            "hfu": 0.1}
+    return json.dumps({k: v for k, v in {**base, **changes}.items() if v is not ...})
+
+
+RECORDS = {
+    "r_mfu_inf.json": (record(mfu=1.0).replace('"mfu": 1.0', '"mfu": Infinity'), "Infinity"),
+    "r_mfu_nan.json": (record(mfu=1.0).replace('"mfu": 1.0', '"mfu": NaN'), "NaN"),
+    "r_mfu_neg.json": (record(mfu=-0.1), "mfu=-0.1"),
+    "r_step_zero.json": (record(step_time_median_s=0), "step_time_median_s=0"),
+    "r_no_mfu.json": (record(mfu=...), "mfu"),
+    "r_schema.json": (record(record_schema="other/2"), "record_schema='other/2'"),
+    "r_not_json.json": ("{not json", "corrupted JSON"),
+    "r_list.json": ("[1, 2, 3]", "record_schema='list'"),
+    "r_empty.json": ("", "corrupted JSON"),
+    "r_deep.json": ("[" * 5000 + "]" * 5000, "nested"),
+    "r_deep_field.json": (record(routing={"a": 1.0}).replace('{"a": 1.0}', '{"a":' * 40 + '1' + '}' * 40),
+                          "nested deeper"),
+    "r_dispatch.json": (record(dispatch="magic"), "dispatch='magic'"),
+    "r_batch_huge.json": (record(batch=10**30), "batch"),
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    for name, (text, _) in {**MODELS, **CHIPS, **DCS, **RECORDS}.items():
+        if text is None:
+            (d / name).write_bytes(b"\xff\xfe\x00binary\x80")
+        else:
+            (d / name).write_text(text)
+    (d / "good_chip.yaml").write_text(chip(name="good-cpu", device_kinds=["cpu"]))
+    (d / "a_file.txt").write_text("not a folder\n")
+    (d / "a_dir").mkdir()
+    (d / "profiles_bad" / "chips").mkdir(parents=True)
+    (d / "profiles_bad" / "chips" / "x.yaml").write_text(CHIPS["c_peak_inf.yaml"][0])
+    return d
+
+
+TRAIN = ["estimate", "--model", "glam-tiny", "--chips", "8", "--tokens", "1e9"]
+SERVE = ["estimate", "--inference", "--model", "glam-tiny", "--chip", "h100-sxm"]
+
+CASES = [
+    # model files: counted, estimated and compared
+    *[pytest.param(["count", f], why, id=f"count-{f}") for f, (_, why) in MODELS.items()],
+    *[pytest.param(["estimate", "--model", f, "--chips", "8", "--tokens", "1e9"], why, id=f"estimate-{f}")
+      for f, (_, why) in list(MODELS.items())[::3]],
+    *[pytest.param(["compare", f, "gpt3-175b"], why, id=f"compare-{f}") for f, (_, why) in list(MODELS.items())[1::6]],
+    # chip and datacenter profiles, by file and through --profiles-dir
+    *[pytest.param([*TRAIN, "--chip", f], why, id=f"chip-{f}") for f, (_, why) in CHIPS.items()],
+    *[pytest.param([*SERVE[:4], "--chip", f], why, id=f"serve-chip-{f}") for f, (_, why) in list(CHIPS.items())[::4]],
+    *[pytest.param([*TRAIN, "--datacenter", f], why, id=f"dc-{f}") for f, (_, why) in DCS.items()],
+    pytest.param(["profiles", "--profiles-dir", "profiles_bad"], "peak_flops_bf16", id="profiles-bad-dir"),
+    pytest.param(["profiles", "--profiles-dir", "missing"], "not a folder", id="profiles-missing-dir"),
+    pytest.param(["profiles", "--profiles-dir", "a_file.txt"], "not a folder", id="profiles-file-dir"),
+    pytest.param([*TRAIN, "--profiles-dir", "profiles_bad"], "peak_flops_bf16", id="estimate-bad-dir"),
+    # measurement records
+    *[pytest.param([*TRAIN, "--chip", "good_chip.yaml", "--measured", f], why, id=f"measured-{f}")
+      for f, (_, why) in RECORDS.items()],
+    pytest.param([*TRAIN, "--measured", "missing.json"], "cannot read", id="measured-missing"),
+    pytest.param([*TRAIN, "--measured", "a_dir"], "cannot read", id="measured-dir"),
+    pytest.param([*TRAIN, "--measured", "m_binary.yaml"], "UTF-8", id="measured-binary"),
+    # numbers on the command line
+    *[pytest.param(["estimate", "--model", "glam-tiny", *args], why, id=f"train{args}") for args, why in [
+        (["--chips", "0", "--tokens", "1e9"], "--chips"),
+        (["--chips", "-1", "--tokens", "1e9"], "--chips"),
+        (["--chips", "abc", "--tokens", "1e9"], "--chips"),
+        (["--chips", "1.5", "--tokens", "1e9"], "--chips"),
+        (["--chips", "99999999999999999999999", "--tokens", "1e9"], "--chips"),
+        (["--chips", "8", "--tokens", "-1"], "tokens"),
+        (["--chips", "8", "--tokens", "0"], "tokens"),
+        (["--chips", "8", "--tokens", "inf"], "--tokens=inf"),
+        (["--chips", "8", "--tokens", "nan"], "--tokens=nan"),
+        (["--chips", "8", "--tokens", "1e400"], "--tokens=inf"),
+        (["--chips", "8", "--tokens", "lots"], "--tokens"),
+        (["--chips", "8", "--tokens", "1e31"], "--tokens"),
+        (["--chips", "8", "--tokens", "1e-320"], "subnormal"),
+        (["--chips", "8"], "model/tokens"),
+    ]],
+    *[pytest.param([*TRAIN, *args], why, id=f"train{args}") for args, why in [
+        (["--mfu", "0"], "mfu"), (["--mfu", "1.5"], "mfu"), (["--mfu", "-0.1"], "mfu"), (["--mfu", "inf"], "mfu"),
+        (["--mfu", "nan"], "mfu"), (["--mfu", "1e-320"], "subnormal"), (["--mfu", "0.5,0.3,0.4"], "low <= nominal"),
+        (["--mfu", "a,b,c"], "mfu"), (["--mfu", "0.1,0.2"], "mfu"), (["--mfu", "0.1,0.2,0.3,0.4"], "mfu"),
+        (["--mfu", "0.2,0.3,inf"], "mfu"), (["--mfu", ""], "mfu"),
+        (["--hours", "0"], "hours"), (["--hours", "-5"], "hours"), (["--hours", "inf"], "--hours"),
+        (["--hours", "1e-9"], "hours"), (["--hours", "10", "--mfu", "0.3"], "mfu"),
+        (["--pue", "0.5"], "pue"), (["--pue", "inf"], "pue"), (["--pue", "nan"], "pue"),
+        (["--power-w", "0"], "power_w"), (["--power-w", "-5"], "power_w"), (["--power-w", "inf"], "power_w"),
+        (["--price-per-chip-hour", "-1"], "price_per_chip_hour"), (["--price-per-chip-hour", "inf"], "price"),
+        (["--carbon-intensity", "-1"], "carbon_intensity"), (["--carbon-intensity", "nan"], "carbon_intensity"),
+        (["--train-flops", "inf"], "--train-flops"), (["--train-flops", "0"], "train_flops"),
+        (["--train-flops", "-1e20"], "train_flops"),
+        (["--dtype", "fp4"], "dtype='fp4'"), (["--dtype", "fp8"], "dtype='fp8'"),
+        (["--seq-len", "0"], "--seq-len"), (["--seq-len", "-1"], "--seq-len"),
+        (["--chip", "nope"], "chip='nope'"), (["--chip", "missing.yaml"], "cannot read"),
+        (["--datacenter", "mars"], "datacenter='mars'"),
+        (["--comm-overlap", "1.5"], "comm_overlap"), (["--comm-overlap", "-0.1"], "comm_overlap"),
+        (["--comm-overlap", "nan"], "--comm-overlap"),
+        (["--expert-parallel", "3"], "expert_parallel=3"), (["--expert-parallel", "0"], "--expert-parallel"),
+        (["--expert-parallel", "16"], "expert_parallel=16"),
+        (["--interconnect-gb-per-s", "0"], "interconnect"), (["--interconnect-gb-per-s", "-1"], "interconnect"),
+        (["--interconnect-gb-per-s", "inf"], "--interconnect"),
+        (["--tokens-per-step", "0"], "tokens_per_step"), (["--tokens-per-step", "inf"], "--tokens-per-step"),
+        (["--chip", "h100-sxm", "--tdp-fraction", "0"], "tdp_fraction"),
+        (["--chip", "h100-sxm", "--tdp-fraction", "1.5"], "tdp_fraction"),
+        (["--chip", "h100-sxm", "--tdp-fraction", "inf"], "--tdp-fraction"),
+        (["--model", "nope"], "model='nope'"),
+        (["--json", "--foo"], "--foo"),
+        (["--statement", "--mfu", "2"], "mfu"),
+    ]],
+    pytest.param(["estimate", "--tokens", "1e9", "--chips", "8"], "model/tokens", id="train-no-model"),
+    pytest.param(["estimate", "--model", "glam-tiny", "--tokens", "1e9"], "chips", id="train-no-chips"),
+    *[pytest.param([*SERVE, *args], why, id=f"serve{args}") for args, why in [
+        (["--batch", "0"], "--batch"), (["--batch", "-4"], "--batch"), (["--batch", "x"], "--batch"),
+        (["--prompt-len", "0"], "--prompt-len"), (["--gen-len", "0"], "--gen-len"),
+        (["--gen-len", "1e3"], "--gen-len"), (["--mbu", "0"], "mbu"), (["--mbu", "1.5"], "mbu"),
+        (["--mbu", "inf"], "mbu"), (["--mfu", "2"], "mfu"), (["--chips", "0"], "--chips"),
+        (["--power-w", "nan"], "power_w"), (["--pue", "0.9"], "pue"),
+        (["--model", "glam-64b-64e", "--chips", "1"], "chips"),
+    ]],
+    pytest.param(["estimate", "--inference", "--chip", "h100-sxm"], "model", id="serve-no-model"),
+    # compare, count, models, profiles, reproduce and the top level
+    *[pytest.param(["compare", *args], why, id=f"compare{args}") for args, why in [
+        ([], "'models'"), (["nope"], "model='nope'"), (["glam-tiny", "--chips", "0"], "--chips"),
+        (["glam-tiny", "--tokens", "inf"], "--tokens"), (["glam-tiny", "--tokens", "-1"], "tokens"),
+        (["glam-tiny", "--mfu", "2"], "mfu"), (["glam-tiny", "--serve-chip", "nope"], "chip='nope'"),
+        (["glam-tiny", "--batch", "0"], "--batch"), (["glam-tiny", "--chip", "c_bomb.yaml"], "aliases"),
+        (["glam-tiny", "--datacenter", "d_pue_low.yaml"], "pue"),
+    ]],
+    *[pytest.param(["count", *args], why, id=f"count{args}") for args, why in [
+        (["nope"], "model='nope'"), (["glam-tiny", "--seq-len", "0"], "--seq-len"),
+        (["glam-tiny", "--seq-len", "-1"], "--seq-len"), (["glam-tiny", "--seq-len", "1e9"], "--seq-len"),
+        (["glam-tiny", "--batch", "0"], "--batch"), ([], "'model'"), (["missing.yaml"], "cannot read"),
+        (["a_dir"], "model='a_dir'"), (["glam-tiny", "--xla", "--dispatch", "magic"], "dispatch"),
+    ]],
+    pytest.param(["models", "--foo"], "--foo", id="models-flag"),
+    pytest.param(["reproduce", "extra"], "extra", id="reproduce-arg"),
+    pytest.param(["profiles", "--json", "x"], "x", id="profiles-arg"),
+    pytest.param(["frobnicate"], "frobnicate", id="unknown-command"),
+    pytest.param(["--nope"], "--nope", id="unknown-top-flag"),
+]
+
+
+@pytest.mark.parametrize(("args", "mentions"), CASES)
+def test_refused_in_one_line(folder, args, mentions):
+    refused(args, folder, mentions=mentions)
+
+
+def test_corpus_is_large():
+    assert len(CASES) >= 200
+
+
+def test_measured_loop_end_to_end(folder):
+    """A real `glamsim measure` record carried into `estimate --measured` on a chip whose device
+    kinds match it (a user profile for this CPU): its MFU and FLOPs ratio are used, the ledger names
+    the record file, and a user --mfu still wins over it."""
+    accepted(["measure", "--model", "glam-tiny", "--batch", "2", "--seq-len", "32", "--steps", "2",
+              "--warmup", "1", "--out", "rec.json", "--json"], folder)
+    rec = json.loads((folder / "rec.json").read_text())
+    for chip_arg in (["--chip", "good_chip.yaml"], ["--chip", "good-cpu", "--profiles-dir", "user_profiles"]):
+        (folder / "user_profiles" / "chips").mkdir(parents=True, exist_ok=True)
+        (folder / "user_profiles" / "chips" / "good.yaml").write_text((folder / "good_chip.yaml").read_text())
+        r = accepted([*TRAIN, *chip_arg, "--measured", "rec.json", "--json"], folder)
+        d = json.loads(r.stdout)
+        led = {e["name"]: e for e in d["ledger"]}
+        assert d["mfu"] == pytest.approx(rec["mfu"]) and led["mfu"]["value"] == pytest.approx(rec["mfu"])
+        assert "rec.json" in led["mfu"]["source"] and "rec.json" in led["hw_flops_ratio"]["source"]
+        assert d["hfu"] == pytest.approx(rec["mfu"] * rec["xla_flops_per_step"] / rec["model_flops_per_step"])
+        assert "measured MFU" in r.stderr
+    d = json.loads(accepted([*TRAIN, "--chip", "good_chip.yaml", "--measured", "rec.json", "--mfu", "0.2",
+                             "--json"], folder).stdout)
+    assert d["mfu"] == pytest.approx(0.2)
+    # on a chip the record was not measured on, only the FLOPs ratio carries over
+    d = json.loads(accepted([*TRAIN, "--chip", "tpu-v4", "--measured", "rec.json", "--json"], folder).stdout)
+    assert d["mfu"] == pytest.approx(0.3)
+
+
+def test_suspicious_inputs_warn(folder):
+    r = accepted(["estimate", "--model", "glam-64b-64e", "--chips", "2048", "--tokens", "1e9",
+                  "--tokens-per-step", "1048576", "--json"], folder)
+    assert "warning: chips=2048 exceed the 1024 sequences per step" in r.stderr
+    assert json.loads(r.stdout)["warnings"]
+    r = accepted(["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9",
+                  "--interconnect-gb-per-s", "1"], folder)
+    assert "warning: communication" in r.stderr and "--comm-overlap 1" in r.stderr
+    r = accepted(["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9"], folder)
+    assert "warning" not in r.stderr
