@@ -5,7 +5,7 @@ from glamsim.cli.app import app
 
 
 def main() -> None:
-    app()
+    app(prog_name="glamsim")
 
 
 __all__ = ["app", "main"]

@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
-from glamsim.config import ConfigError, check_number
+from glamsim.config import ConfigError, check_number, show
 from glamsim.formatting import fmt, jsonable  # noqa: F401  (re-exported for commands)
 
 
@@ -33,10 +33,7 @@ class _OneLineErrors(TyperGroup):
                 err.show()  # `glamsim` alone: the help text is the answer
                 code = 0
             else:
-                ctx = getattr(err, "ctx", None)
-                where = ctx.command_path if ctx is not None else "glamsim"
-                msg = " ".join(err.format_message().split())
-                typer.echo(f"error: {where}: {msg} (see {where} --help)", err=True)
+                typer.echo(f"error: {_usage_line(err)}", err=True)
                 code = 2
         except Abort:
             typer.echo("error: aborted", err=True)
@@ -44,6 +41,20 @@ class _OneLineErrors(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(err) -> str:
+    """`glamsim estimate: --chips=0: Input should be greater than or equal to 1 (see ... --help)`."""
+    ctx = getattr(err, "ctx", None)
+    where = ctx.command_path if ctx is not None else "glamsim"
+    msg = " ".join(err.format_message().split())
+    param, cause = getattr(err, "param", None), err.__cause__
+    if param is not None and hasattr(cause, "errors"):  # typer's coercion: a pydantic error holds the value
+        e = cause.errors()[0]
+        value = e.get("input")
+        value = value[:60] if isinstance(value, str) else show(value)  # as typed
+        msg = f"{max(param.opts, key=len)}={value}: {e['msg']}"
+    return f"{where}: {msg} (see {where} --help)"
 
 
 app = typer.Typer(
