@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: app test notebooks install clean
+.PHONY: app test notebooks docs install clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "glamsim needs Python >= 3.11"'
@@ -31,6 +31,11 @@ $(VENV)/.notebooks: $(VENV)/.installed
 
 notebooks: $(VENV)/.notebooks
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The documentation site (docs/, mkdocs.yml) at http://127.0.0.1:8000; its tools are in the dev extra.
+docs: $(VENV)/.installed
+	@echo "glamsim docs: http://127.0.0.1:8000"
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve -a 127.0.0.1:8000
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,4 +1,10 @@
-"""glamsim dashboard: the landing page (`make app`, or `streamlit run app/Home.py`)."""
+"""glamsim dashboard: the landing page.
+
+Start it with `make app`, or `streamlit run app/Home.py` from the repository root (`streamlit run
+Home.py` from app/): each listens on 127.0.0.1 only (.streamlit/config.toml and app/.streamlit/config.toml
+set the address, headless mode, no usage statistics and the upload size limit).  To serve other
+machines on purpose, add `--server.address 0.0.0.0`.
+"""
 
 import pandas as pd
 import streamlit as st

@@ -7,9 +7,12 @@ here imports JAX (only the Measure page does, when a measurement is run).
 
 from __future__ import annotations
 
+import inspect
 import io
+from typing import get_args
 import math
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -17,15 +20,21 @@ import pandas as pd
 import streamlit as st
 
 from glamsim.formatting import fmt, jsonable
-from glamsim.config import ConfigError, model_presets
+from glamsim.config import NAME_PATTERN, ConfigError, model_presets, parse_json, parse_yaml, show, validate_as
+from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
-from glamsim.cost.training import resolve_datacenter, resolve_power, resolve_price
-from glamsim.cost.uncertainty import parse_uncertain
-from glamsim.profiles import registry
+from glamsim.scenario import Scenario, TrainingScenario
+from glamsim.uncertain import parse_uncertain
+from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype, registry
 
 MEASUREMENT_KEY = "measurement"  # session: the last Measurement (run or uploaded), for the training page
 USE_MEASUREMENT_KEY = "use_measurement"
 UPLOAD_DIR_KEY = "profiles_dir"  # session: a temp folder with chips/ and datacenters/ uploaded this session
+PROFILE_KINDS = {"chips": ChipProfile, "datacenters": DatacenterProfile}
+PROFILE_MAX_BYTES = 256 * 1024  # a profile YAML (the built-in ones are 2-4 KiB)
+MEASUREMENT_MAX_BYTES = 1024 * 1024  # a measurement JSON (glamsim writes 3-6 KiB)
+MAX_UPLOADED_PROFILES = 50  # per kind and session: every page re-reads them on each render
+UPLOAD_WIDGET_MB = 1  # what the browser lets through to these two uploaders (server.maxUploadSize caps all)
 
 
 def page(title: str, intro: str) -> None:
@@ -112,13 +121,40 @@ def uncertain(label: str, key: str, default: float | None, default_source: str |
 def profile_defaults(chip=None, datacenter=None) -> dict[str, tuple[float | None, str]]:
     """The figures the cost model takes from a chip or datacenter profile when none is given, with
     their sources (its own resolution rules: measured system power, else TDP; net carbon intensity)."""
-    led = Ledger()
+    led, defaults = Ledger(), TrainingScenario()
     if chip is not None:
-        resolve_power(chip, led, None, "", 1.0)
-        resolve_price(chip, led, None, "")
+        resolve.power(chip, defaults, led)
+        resolve.price(chip, defaults, led)
     if datacenter is not None:
-        resolve_datacenter(datacenter, led, None, "", None, "")
+        resolve.datacenter(datacenter, defaults, led)
     return {e.name: (e.value, e.source) for e in led.entries}
+
+
+def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:
+    """Widgets for scenario fields, built from the fields' own metadata (unit, help, default and its
+    source, allowed range).  Returns the fields the user set; an untouched field keeps its default."""
+    out = {}
+    for name in names:
+        meta, f = cls.meta(name), cls.model_fields[name]
+        label = name.replace("_", " ") + (f" ({meta['unit']})" if meta["unit"] else "")
+        help_text = f"{meta['help']}. Default: {'-' if f.default is None else f.default} ({meta['source']})."
+        key = f"{prefix}_{name}"
+        if name == "dtype":
+            v = st.selectbox(label, [None, *get_args(Dtype)], key=key, help=help_text,
+                             format_func=lambda d: "the chip's default" if d is None else d)
+        elif name == "measured":
+            continue  # the Measure page carries a record over (see the training page)
+        else:
+            num = int if "int" in str(f.annotation) else float
+            bounds = meta["bounds"]
+            low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le")
+            v = st.number_input(label, value=None if f.default is None else num(f.default), key=key, help=help_text,
+                                placeholder="default", min_value=None if low is None else num(low),
+                                max_value=None if high is None else num(high), step=1 if num is int else None,
+                                format=None if num is int else "%.4g")
+        if v is not None and v != f.default:
+            out[name] = v
+    return out
 
 
 def vs(value: float, baseline: float) -> str | None:
@@ -129,7 +165,87 @@ def vs(value: float, baseline: float) -> str | None:
 
 
 def show_error(err: ConfigError) -> None:
-    st.error(str(err), icon="⚠️")
+    """The error as one line (whatever line breaks a parser put into its message)."""
+    st.error(" ".join(str(err).split()), icon="⚠️")
+
+
+# ---- uploads: parsed from the uploaded bytes; the client's file name is only ever shown, never a path ----
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+
+
+def shown_name(client_name: str | None, limit: int = 80) -> str:
+    """The client's file name as message text: printable, one line, at most `limit` characters, with
+    Markdown's special characters escaped (st.error and st.success render Markdown)."""
+    name = " ".join("".join(c if c.isprintable() else "?" for c in str(client_name or "")).split()) or "upload"
+    if len(name) > limit:
+        name = name[:limit - 1] + "…"
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", name)
+
+
+def uploader_limit() -> dict:
+    """`max_upload_size=` (a browser-side cap) for st.file_uploader where this Streamlit has it (1.67 does)."""
+    has = "max_upload_size" in inspect.signature(st.file_uploader).parameters
+    return {"max_upload_size": UPLOAD_WIDGET_MB} if has else {}
+
+
+def upload_text(data: bytes, client_name: str | None, max_bytes: int) -> tuple[str, str]:
+    """The uploaded bytes as text and the name to show in messages, or a one-line ConfigError
+    (too large, empty, not UTF-8).  A leading byte-order mark is dropped."""
+    where = shown_name(client_name)
+    if len(data) > max_bytes:
+        most = f"{max_bytes / 2**20:g} MiB" if max_bytes >= 2**20 else f"{max_bytes / 2**10:g} KiB"
+        raise ConfigError(f"{where}: {len(data):,} bytes; an upload here may have at most {max_bytes:,} ({most})")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {err.start} is {data[err.start]:#04x})") from None
+    if not text.strip():
+        raise ConfigError(f"{where}: empty file")
+    return text, where
+
+
+def parse_profile(kind: str, data: bytes, client_name: str | None):
+    """An uploaded chip or datacenter profile, validated from its bytes: (profile, YAML text)."""
+    if kind not in PROFILE_KINDS:
+        raise ConfigError(f"kind={show(kind)}: expected one of {', '.join(PROFILE_KINDS)}")
+    text, where = upload_text(data, client_name, PROFILE_MAX_BYTES)
+    return validate_as(PROFILE_KINDS[kind], parse_yaml(text, where), where), text
+
+
+def save_profile(kind: str, prof, text: str) -> Path:
+    """Write a validated profile as `<upload dir>/<kind>/<name>.yaml` (its name, never the client's file
+    name), so that every page's registry finds it; returns the path."""
+    if kind not in PROFILE_KINDS:
+        raise ConfigError(f"kind={show(kind)}: expected one of {', '.join(PROFILE_KINDS)}")
+    if not re.fullmatch(NAME_PATTERN, prof.name):  # validation already refused it; never build a path from it
+        raise ConfigError(f"name={show(prof.name)}: letters, digits, '.', '_' and '-' only")
+    root = upload_dir().resolve()
+    folder = (root / kind).resolve()
+    path = (folder / f"{prof.name}.yaml").resolve()
+    if path.parent != folder or not path.is_relative_to(root):
+        raise ConfigError(f"name={show(prof.name)}: not a file name inside the upload folder")
+    present = {p.stem for p in folder.glob("*.yaml")}
+    if prof.name not in present and len(present) >= MAX_UPLOADED_PROFILES:
+        raise ConfigError(f"{prof.name}: this session already has {len(present)} uploaded {kind}, the most it keeps")
+    tmp = folder / f".{prof.name}.upload"  # not *.yaml: the registry never sees half a file
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def parse_measurement(data: bytes, client_name: str | None):
+    """An uploaded `glamsim measure` record, validated from its bytes (JSON, finite numbers, its schema)."""
+    from glamsim.measure.record import SCHEMA, Measurement
+
+    text, where = upload_text(data, client_name, MEASUREMENT_MAX_BYTES)
+    record = parse_json(text, f"{where}: measurement")
+    if not isinstance(record, dict):
+        raise ConfigError(f"{where}: expected a JSON object (a glamsim measurement), got {type(record).__name__}")
+    if record.get("record_schema") != SCHEMA:
+        raise ConfigError(f"{where}: record_schema={show(record.get('record_schema'))}: not a glamsim measurement "
+                          f"(expected {SCHEMA!r})")
+    return validate_as(Measurement, record, where)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

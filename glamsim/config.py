@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import reprlib
 import sys
 from functools import cache
@@ -211,8 +212,14 @@ class ModelConfig(Frozen):
 def format_validation_error(err: ValidationError, where: str) -> str:
     """One line: where, field, value (shortened) and what is wrong (first error only)."""
     e = err.errors()[0]
-    field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    # a union's member names ('float', 'tuple[float, float, float]', 'ModelConfig') are not fields
+    loc = [str(p) for p in e["loc"] if not _UNION_MEMBER.match(str(p))]
+    field = ".".join(loc) or "(top level)"
     msg = " ".join(e["msg"].removeprefix("Value error, ").split())
+    if msg.startswith(f"{field}="):  # the validator already named field and value
+        return f"{where}: {msg}"
+    if loc and re.match(r"^[A-Za-z_][\w.]*=", msg):  # a model's validator named a field inside `loc`
+        return f"{where}: {field}.{msg}"
     if e["type"] == "extra_forbidden":
         return f"{where}: unknown key {show(field)}"
     if e["type"] == "missing":
@@ -223,6 +230,7 @@ def format_validation_error(err: ValidationError, where: str) -> str:
 
 
 M = TypeVar("M", bound=BaseModel)
+_UNION_MEMBER = re.compile(r"^(float|int|str|bool|none|list\[.*|tuple\[.*|dict\[.*|function-.*|[A-Z][A-Za-z]+)$")
 
 
 def check_depth(data, where: str, limit: int = MAX_DEPTH) -> None:

@@ -18,7 +18,7 @@ def test_training_statement_from_published_gpt3_inputs():
     # GPT-3 by hand (Patterson et al. 2021, Table 4): 10,000 V100 x 355.2 h = 3,552,000 chip-hours;
     # x 330 W x PUE 1.10 = 1,289.4 MWh; x 0.429 kg/kWh = 553.1 t; 3.14e23 FLOPs; 14.8 days.
     est = estimate_training(train_flops=3.14e23, chip="v100", chips=10_000, hours=355.2, datacenter="gpt3-microsoft",
-                            power_w=330, price_per_chip_hour=2.0, price_source="test price")
+                            power_w=330, price_per_chip_hour_usd=2.0, sources={"price_per_chip_hour_usd": "test price"})
     text = plain_statement(est, model="GPT-3 175B", chip="V100", datacenter="gpt3-microsoft")
     for part in ("training GPT-3 175B (3.14e23 FLOPs)", "10,000 V100 chips", "in 355 hours", "takes 14.8 days",
                  "3.55 million chip-hours", "At 330 W per chip", "PUE of 1.1", "consumes 1,290 MWh",

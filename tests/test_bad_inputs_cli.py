@@ -168,13 +168,13 @@ def folder(tmp_path_factory):
     return d
 
 
-TRAIN = ["estimate", "--model", "glam-tiny", "--chips", "8", "--tokens", "1e9"]
-SERVE = ["estimate", "--inference", "--model", "glam-tiny", "--chip", "h100-sxm"]
+TRAIN = ["estimate", "train", "--model", "glam-tiny", "--chips", "8", "--tokens", "1e9"]
+SERVE = ["estimate", "serve", "--model", "glam-tiny", "--chip", "h100-sxm"]
 
 CASES = [
     # model files: counted, estimated and compared
     *[pytest.param(["count", f], why, id=f"count-{f}") for f, (_, why) in MODELS.items()],
-    *[pytest.param(["estimate", "--model", f, "--chips", "8", "--tokens", "1e9"], why, id=f"estimate-{f}")
+    *[pytest.param(["estimate", "train", "--model", f, "--chips", "8", "--tokens", "1e9"], why, id=f"estimate-{f}")
       for f, (_, why) in list(MODELS.items())[::3]],
     *[pytest.param(["compare", f, "gpt3-175b"], why, id=f"compare-{f}") for f, (_, why) in list(MODELS.items())[1::6]],
     # chip and datacenter profiles, by file and through --profiles-dir
@@ -192,7 +192,7 @@ CASES = [
     pytest.param([*TRAIN, "--measured", "a_dir"], "cannot read", id="measured-dir"),
     pytest.param([*TRAIN, "--measured", "m_binary.yaml"], "UTF-8", id="measured-binary"),
     # numbers on the command line
-    *[pytest.param(["estimate", "--model", "glam-tiny", *args], why, id=f"train{args}") for args, why in [
+    *[pytest.param(["estimate", "train", "--model", "glam-tiny", *args], why, id=f"train{args}") for args, why in [
         (["--chips", "0", "--tokens", "1e9"], "--chips"),
         (["--chips", "-1", "--tokens", "1e9"], "--chips"),
         (["--chips", "abc", "--tokens", "1e9"], "--chips"),
@@ -206,7 +206,7 @@ CASES = [
         (["--chips", "8", "--tokens", "lots"], "--tokens"),
         (["--chips", "8", "--tokens", "1e31"], "--tokens"),
         (["--chips", "8", "--tokens", "1e-320"], "subnormal"),
-        (["--chips", "8"], "model/tokens"),
+        (["--chips", "8", "--train-flops", "1e20"], "not both"),
     ]],
     *[pytest.param([*TRAIN, *args], why, id=f"train{args}") for args, why in [
         (["--mfu", "0"], "mfu"), (["--mfu", "1.5"], "mfu"), (["--mfu", "-0.1"], "mfu"), (["--mfu", "inf"], "mfu"),
@@ -216,40 +216,44 @@ CASES = [
         (["--hours", "0"], "hours"), (["--hours", "-5"], "hours"), (["--hours", "inf"], "--hours"),
         (["--hours", "1e-9"], "hours"), (["--hours", "10", "--mfu", "0.3"], "mfu"),
         (["--pue", "0.5"], "pue"), (["--pue", "inf"], "pue"), (["--pue", "nan"], "pue"),
-        (["--power-w", "0"], "power_w"), (["--power-w", "-5"], "power_w"), (["--power-w", "inf"], "power_w"),
-        (["--price-per-chip-hour", "-1"], "price_per_chip_hour"), (["--price-per-chip-hour", "inf"], "price"),
-        (["--carbon-intensity", "-1"], "carbon_intensity"), (["--carbon-intensity", "nan"], "carbon_intensity"),
-        (["--train-flops", "inf"], "--train-flops"), (["--train-flops", "0"], "train_flops"),
-        (["--train-flops", "-1e20"], "train_flops"),
+        (["--power-w", "0"], "--power-w=0"), (["--power-w", "-5"], "--power-w=-5"), (["--power-w", "inf"], "--power-w"),
+        (["--price-per-chip-hour", "-1"], "--price-per-chip-hour-usd=-1"), (["--price-per-chip-hour-usd", "inf"], "price"),
+        (["--carbon-intensity", "-1"], "--carbon-intensity-kg-per-kwh=-1"), (["--carbon-intensity-kg-per-kwh", "nan"], "carbon-intensity"),
+        (["--train-flops", "inf"], "--train-flops"), (["--train-flops", "0"], "--train-flops=0"),
+        (["--train-flops", "-1e20"], "--train-flops"), (["--train-flops", "1e20"], "not both"),
         (["--dtype", "fp4"], "dtype='fp4'"), (["--dtype", "fp8"], "dtype='fp8'"),
         (["--seq-len", "0"], "--seq-len"), (["--seq-len", "-1"], "--seq-len"),
         (["--chip", "nope"], "chip='nope'"), (["--chip", "missing.yaml"], "cannot read"),
         (["--datacenter", "mars"], "datacenter='mars'"),
-        (["--comm-overlap", "1.5"], "comm_overlap"), (["--comm-overlap", "-0.1"], "comm_overlap"),
+        (["--comm-overlap", "1.5"], "--comm-overlap=1.5"), (["--comm-overlap", "-0.1"], "--comm-overlap"),
         (["--comm-overlap", "nan"], "--comm-overlap"),
         (["--expert-parallel", "3"], "expert_parallel=3"), (["--expert-parallel", "0"], "--expert-parallel"),
         (["--expert-parallel", "16"], "expert_parallel=16"),
         (["--interconnect-gb-per-s", "0"], "interconnect"), (["--interconnect-gb-per-s", "-1"], "interconnect"),
         (["--interconnect-gb-per-s", "inf"], "--interconnect"),
-        (["--tokens-per-step", "0"], "tokens_per_step"), (["--tokens-per-step", "inf"], "--tokens-per-step"),
-        (["--chip", "h100-sxm", "--tdp-fraction", "0"], "tdp_fraction"),
-        (["--chip", "h100-sxm", "--tdp-fraction", "1.5"], "tdp_fraction"),
+        (["--tokens-per-step", "0"], "--tokens-per-step=0"), (["--tokens-per-step", "inf"], "--tokens-per-step"),
+        (["--chip", "h100-sxm", "--tdp-fraction", "0"], "--tdp-fraction=0"),
+        (["--chip", "h100-sxm", "--tdp-fraction", "1.5"], "--tdp-fraction"),
         (["--chip", "h100-sxm", "--tdp-fraction", "inf"], "--tdp-fraction"),
         (["--model", "nope"], "model='nope'"),
         (["--json", "--foo"], "--foo"),
         (["--statement", "--mfu", "2"], "mfu"),
     ]],
-    pytest.param(["estimate", "--tokens", "1e9", "--chips", "8"], "model/tokens", id="train-no-model"),
-    pytest.param(["estimate", "--model", "glam-tiny", "--tokens", "1e9"], "chips", id="train-no-chips"),
+    pytest.param(["estimate", "train", "--inference"], "--inference", id="train-serving-flag"),
+    pytest.param(["estimate", "train", "--batch", "8"], "--batch", id="train-batch"),
+    pytest.param(["estimate", "serve", "--measured", "missing.json"], "--measured", id="serve-measured"),
+    pytest.param(["estimate", "--model", "glam-tiny", "--chips", "0"], "--chips=0", id="legacy-train"),
+    pytest.param(["estimate", "--inference", "--batch", "0"], "--batch=0", id="legacy-serve"),
+    pytest.param(["estimate", "plan"], "plan", id="estimate-unknown-kind"),
     *[pytest.param([*SERVE, *args], why, id=f"serve{args}") for args, why in [
         (["--batch", "0"], "--batch"), (["--batch", "-4"], "--batch"), (["--batch", "x"], "--batch"),
         (["--prompt-len", "0"], "--prompt-len"), (["--gen-len", "0"], "--gen-len"),
         (["--gen-len", "1e3"], "--gen-len"), (["--mbu", "0"], "mbu"), (["--mbu", "1.5"], "mbu"),
         (["--mbu", "inf"], "mbu"), (["--mfu", "2"], "mfu"), (["--chips", "0"], "--chips"),
-        (["--power-w", "nan"], "power_w"), (["--pue", "0.9"], "pue"),
+        (["--power-w", "nan"], "--power-w"), (["--tokens", "1e9"], "--tokens"), (["--hours", "3"], "--hours"), (["--pue", "0.9"], "pue"),
         (["--model", "glam-64b-64e", "--chips", "1"], "chips"),
     ]],
-    pytest.param(["estimate", "--inference", "--chip", "h100-sxm"], "model", id="serve-no-model"),
+    pytest.param([*SERVE, "--prompt-len", "1e3"], "--prompt-len", id="serve-float-prompt"),
     # compare, count, models, profiles, reproduce and the top level
     *[pytest.param(["compare", *args], why, id=f"compare{args}") for args, why in [
         ([], "'models'"), (["nope"], "model='nope'"), (["glam-tiny", "--chips", "0"], "--chips"),
@@ -282,7 +286,7 @@ def test_corpus_is_large():
 
 
 def test_measured_loop_end_to_end(folder):
-    """A real `glamsim measure` record carried into `estimate --measured` on a chip whose device
+    """A real `glamsim measure` record carried into `estimate train --measured` on a chip whose device
     kinds match it (a user profile for this CPU): its MFU and FLOPs ratio are used, the ledger names
     the record file, and a user --mfu still wins over it."""
     accepted(["measure", "--model", "glam-tiny", "--batch", "2", "--seq-len", "32", "--steps", "2",

@@ -8,7 +8,8 @@ import pytest
 
 from glamsim.accounting import ModelArrays, train_flops_per_token
 from glamsim.config import ConfigError, load_model
-from glamsim.cost.training import DEFAULT_MFU, estimate_training, training_costs
+from glamsim.cost.training import estimate_training, training_costs
+from glamsim.scenario import DEFAULT_MFU
 
 
 def test_core_against_hand_arithmetic():
@@ -55,7 +56,7 @@ def test_estimate_uses_accounting_flops_and_names_every_source():
     assert "tpu-v4.yaml: measured_system_power_w" in led["power_w"].source
     assert "Du et al. 2022" in led["power_w"].source
     assert "tpu-v4.yaml: peak_flops_bf16" in led["peak_flops"].source
-    assert led["mfu"].source == "user input --mfu" and "bf16" in led["mfu"].unit
+    assert led["mfu"].source == "user input" and "bf16" in led["mfu"].unit
     assert "preset glam-tiny" in led["flops_total"].source
     d = e.to_dict()
     for key in ("flops_total", "chip_hours", "train_days", "energy_mwh", "co2e_t", "cost_usd", "ledger"):
@@ -63,10 +64,10 @@ def test_estimate_uses_accounting_flops_and_names_every_source():
 
 
 def test_measured_inputs_and_overrides_carry_their_sources():
-    e = estimate_training(train_flops=1e22, train_flops_source="measured on cpu, 2026-11-28", chip="v100",
-                          chips=100, mfu=0.25, mfu_source="measured on cpu, 2026-11-28", hw_flops_ratio=1.2,
-                          hw_flops_ratio_source="measured: XLA / model FLOPs", datacenter="gpt3-microsoft",
-                          pue=1.5, price_per_chip_hour=1.0)
+    e = estimate_training(train_flops=1e22, chip="v100", chips=100, mfu=0.25, hw_flops_ratio=1.2,
+                          datacenter="gpt3-microsoft", pue=1.5, price_per_chip_hour_usd=1.0,
+                          sources={"train_flops": "measured on cpu, 2026-11-28", "mfu": "measured on cpu, 2026-11-28",
+                                   "hw_flops_ratio": "measured: XLA / model FLOPs", "pue": "user input --pue"})
     assert e.hfu == pytest.approx(0.3)
     assert e.ledger["mfu"].source.startswith("measured") and e.ledger["pue"].source == "user input --pue"
     assert e.energy_mwh == pytest.approx(1e22 / (125e12 * 0.25) / 3600 * 330 * 1.5 / 1e6)  # V100: fp16 peak

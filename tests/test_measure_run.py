@@ -90,10 +90,20 @@ def test_measured_mfu_used_when_device_is_the_chip(record):
     from glamsim.profiles import load_chip
 
     rec = load_measurement(record).model_copy(update={"device_kind": "TPU v4", "backend": "tpu", "mfu": 0.42})
-    got = measured_inputs(rec, load_chip("tpu-v4"))
-    assert got["mfu"] == 0.42 and "measured on TPU v4" in got["mfu_source"]
-    got.pop("note")
-    est = estimate_training(model="glam-64b-64e", tokens=600e9, chip="tpu-v4", chips=1024, **got)
+    got, sources, _ = measured_inputs(rec, load_chip("tpu-v4"))
+    assert got["mfu"] == 0.42 and "measured on TPU v4" in sources["mfu"]
+    est = estimate_training(model="glam-64b-64e", tokens=600e9, chip="tpu-v4", chips=1024, **got, sources=sources)
     assert est.mfu == pytest.approx(0.42)
     assert any("measured on TPU v4" in e["source"] for e in est.ledger.to_list() if e["name"] == "mfu")
-    assert "mfu" not in measured_inputs(rec, load_chip("h100-sxm"))
+    assert "mfu" not in measured_inputs(rec, load_chip("h100-sxm"))[0]
+
+
+def test_measure_without_out_writes_one_record_inside_runs(tmp_path):
+    from badinput import accepted
+
+    accepted(["measure", "--model", "glam-tiny", "--steps", "1", "--warmup", "0", "--batch", "1", "--seq-len", "8",
+              "--json"], tmp_path)
+    written = [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) == 1 and written[0].parent.name == "runs" and written[0].name.startswith("glam-tiny-")
+    rec = load_measurement(tmp_path / written[0])
+    assert rec.model == "glam-tiny" and rec.batch == 1 and rec.seq_len == 8

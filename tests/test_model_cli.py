@@ -100,5 +100,6 @@ def test_corrupted_checkpoint_is_an_error_not_a_fresh_start(tmp_path, text):
     for f in (ck / "2" / "state").rglob("*"):
         if f.is_file():
             f.write_bytes(b"garbage")
-    one_line_error(glamsim("generate", "--checkpoint", ck, "--prompt", "x"), "step 2 is corrupted")
-    one_line_error(glamsim(*args[:2], 4, *args[3:], "--resume"), "step 2 is corrupted")
+    one_line_error(glamsim("generate", "--checkpoint", ck, "--prompt", "x", "--max-new-tokens", 4),
+                   "step 2 is corrupted")
+    one_line_error(glamsim(*args[:2], 4, *args[3:], "--resume"), "no intact checkpoint to resume from: step 2 is corrupted")

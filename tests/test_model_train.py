@@ -85,3 +85,43 @@ def test_resume_continues_exactly(corpus, tmp_path):
     drop_speed = lambda r: {k: v for k, v in r.items() if k != "tokens_per_s"}  # noqa: E731
     assert [drop_speed(r) for r in rows[0]] == [drop_speed(r) for r in rows[1]]
     assert [r["step"] for r in rows[1]] == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_nan_loss_stops_training_at_that_step_keeping_log_and_checkpoints(corpus, tmp_path, monkeypatch):
+    from glamsim.model import run as run_module
+
+    real_step = run_module.train_step
+
+    def poisoned(graphdef, state, batch):  # the loss turns NaN from the third step on
+        new, metrics = real_step(graphdef, state, batch)
+        return new, {**metrics, "loss": jnp.where(state.step >= 2, jnp.nan, metrics["loss"])}
+
+    monkeypatch.setattr(run_module, "train_step", poisoned)
+    cfg = TrainConfig(steps=6, batch_size=2, seq_len=32, eval_every=100, eval_batches=1, checkpoint_every=1)
+    with pytest.raises(ConfigError, match=r"^training diverged at step 3: loss=nan \(lower --lr, now 0.01\)$"):
+        train(TINY, cfg, corpus, checkpoint_dir=tmp_path / "ck", log_path=tmp_path / "log.jsonl", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2, 3] and math.isnan(rows[-1]["loss"])
+    assert checkpoint.all_steps(tmp_path / "ck") == [2, 1]  # the diverged step is not checkpointed
+
+
+def test_checkpoint_save_into_a_file_fails_in_one_line_without_hanging(tmp_path):
+    (tmp_path / "F").write_text("x")
+    with pytest.raises(ConfigError, match=r"^checkpoint-dir='.*F': cannot write step 1 \(NotADirectoryError"):
+        checkpoint.save(tmp_path / "F", 1, {"w": np.zeros(2, np.float32)}, {"model": {}, "train": {}})
+
+
+def test_checkpoint_manifest_holds_a_sha256_per_array(tmp_path):
+    import hashlib
+
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": {"c": np.int32(7)}}
+    checkpoint.save(tmp_path, 5, arrays, {"model": {"name": "m"}, "train": {}})
+    manifest = json.loads((tmp_path / "5" / "integrity" / "metadata").read_text())
+    assert manifest["format"] == checkpoint.INTEGRITY_FORMAT
+    assert manifest["arrays"]["a"] == {"sha256": hashlib.sha256(arrays["a"].tobytes()).hexdigest(),
+                                       "shape": [2, 3], "dtype": "float32"}
+    assert set(manifest["arrays"]) == {"a", "b.c"}
+    got = checkpoint.restore(tmp_path, jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype),
+                                                               arrays))
+    np.testing.assert_array_equal(got["a"], arrays["a"])
+    assert checkpoint.read_record(tmp_path) == {"model": {"name": "m"}, "train": {}}

@@ -43,7 +43,7 @@ def test_grid_rows_are_the_cartesian_product(grid_run):
 def test_grid_values_match_single_estimate_calls(grid_run):
     for r in grid_run.results.itertuples():
         t = estimate_training(chip=r.chip, chips=r.chips, datacenter=r.datacenter, model=r.model,
-                              tokens=r.tokens, seq_len=r.seq_len, mfu=r.mfu)
+                              tokens=r.tokens, seq_len=None if pd.isna(r.seq_len) else int(r.seq_len), mfu=r.mfu)
         for key in ("flops_total", "chip_hours", "train_days", "energy_mwh", "co2e_t", "cost_usd"):
             assert getattr(r, key) == pytest.approx(getattr(t, key), rel=1e-12), (key, r.model, r.chip)
         i = estimate_inference(model=r.model, chip=r.chip, datacenter=r.datacenter, batch=r.batch,
@@ -132,6 +132,232 @@ def test_resume_refuses_a_partial_run_of_another_spec(tmp_path):
     with pytest.raises(ConfigError, match="partial run of another spec"):
         run_study(other, tmp_path, resume=True, progress=False)
     assert len(list((tmp_path / ".partial").glob("chunk-*.parquet"))) == 1  # nothing lost
+
+
+def _interrupt_after(last: int):
+    def hook(i):
+        if i == last:
+            raise Interrupt
+    return hook
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The RESUME study run without interruption: the bytes every resumed run must reproduce."""
+    out = tmp_path_factory.mktemp("reference")
+    run_study(parse_spec(RESUME, "resume.yaml"), out, progress=False)
+    return {name: (out / name).read_bytes() for name in ("results.parquet", "results.csv", "ledger.json")}
+
+
+def _same_files(out, reference):
+    for name, data in reference.items():
+        assert (out / name).read_bytes() == data, name
+    assert not (out / ".partial").exists()
+
+
+def _cut(tmp_path, last=2):
+    """The RESUME study interrupted after chunk `last` in tmp_path/cut."""
+    out = tmp_path / "cut"
+    with pytest.raises(Interrupt):
+        run_study(parse_spec(RESUME, "resume.yaml"), out, progress=False, on_chunk=_interrupt_after(last))
+    return out
+
+
+def _resume(out, **kw):
+    said = []
+    run = run_study(parse_spec(RESUME, "resume.yaml"), out, resume=True, progress=False, warn=said.append, **kw)
+    assert said == run.warnings
+    return run, said
+
+
+def test_partial_manifest_records_each_chunk_checksum(tmp_path):
+    import hashlib
+    import json
+
+    out = _cut(tmp_path)
+    manifest = json.loads((out / ".partial" / "manifest.json").read_text())
+    assert sorted(manifest["chunks"]) == ["0", "1", "2"]
+    for i, got in manifest["chunks"].items():
+        data = (out / ".partial" / f"chunk-{int(i):05d}.parquet").read_bytes()
+        assert got == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _flip(p):
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    p.write_bytes(bytes(data))
+
+
+def _unlist(out, i):
+    import json
+
+    m = out / ".partial" / "manifest.json"
+    data = json.loads(m.read_text())
+    del data["chunks"][str(i)]
+    m.write_text(json.dumps(data))
+
+
+CHUNK_DAMAGE = {  # how chunk 1 (or the manifest's entry of chunk 2) is damaged -> the warning
+    "flipped": (lambda out, p: _flip(p), "chunk 1 damaged (checksum mismatch); recomputing"),
+    "truncated": (lambda out, p: p.write_bytes(p.read_bytes()[:100]), "chunk 1 damaged (truncated: 100 bytes"),
+    "empty": (lambda out, p: p.write_bytes(b""), "chunk 1 empty; recomputing"),
+    "deleted": (lambda out, p: p.unlink(), "chunk 1 missing; recomputing"),
+    "not_parquet": (lambda out, p: p.write_bytes(b"x" * p.stat().st_size), "chunk 1 damaged (checksum mismatch)"),
+    "a_folder": (lambda out, p: (p.unlink(), p.mkdir()), "chunk 1 damaged (not a plain file); recomputing"),
+    "not_listed": (lambda out, p: _unlist(out, 2), "chunk 2 not in the manifest; recomputing"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(CHUNK_DAMAGE))
+def test_resume_recomputes_a_damaged_chunk_with_one_warning(tmp_path, reference, damage):
+    how, warning = CHUNK_DAMAGE[damage]
+    out = _cut(tmp_path)
+    how(out, out / ".partial" / "chunk-00001.parquet")
+    run, said = _resume(out)
+    assert len(said) == 1 and said[0].startswith(warning), said
+    assert (run.chunks_resumed, run.chunks_computed) == (2, 5)
+    _same_files(out, reference)
+
+
+def test_resume_removes_stray_files_and_reuses_the_good_chunks(tmp_path, reference):
+    out = _cut(tmp_path)
+    (out / ".partial" / "notes.txt").write_text("mine")
+    (out / ".partial" / ".chunk-00003.parquet.0123abcd.tmp").write_bytes(b"half a chunk")
+    (out / ".partial" / "chunk-00099.parquet").write_bytes(b"from nowhere")
+    run, said = _resume(out)
+    assert len(said) == 1 and "notes.txt is not part of the run; removed" in said[0], said
+    assert (run.chunks_resumed, run.chunks_computed) == (3, 4)
+    _same_files(out, reference)
+
+
+MANIFEST_DAMAGE = {
+    "not_json": ("{not json", "damaged (corrupted JSON"),
+    "wrong_fields": ('{"study": "resume"}', "damaged ("),
+    "bad_checksum_field": (None, "damaged ("),
+    "chunk_out_of_range": (None, "damaged (chunk 99 listed"),
+    "deleted": ("", "manifest.json missing"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(MANIFEST_DAMAGE))
+def test_resume_over_a_damaged_manifest_starts_afresh_with_a_warning(tmp_path, reference, damage):
+    import json
+
+    text, warning = MANIFEST_DAMAGE[damage]
+    out = _cut(tmp_path)
+    m = out / ".partial" / "manifest.json"
+    data = json.loads(m.read_text())
+    if damage == "bad_checksum_field":
+        data["chunks"]["0"]["sha256"] = "not hex"
+        text = json.dumps(data)
+    elif damage == "chunk_out_of_range":
+        data["chunks"]["99"] = data["chunks"]["0"]
+        text = json.dumps(data)
+    m.unlink() if damage == "deleted" else m.write_text(text)
+    run, said = _resume(out)
+    assert len(said) == 1 and warning in said[0] and said[0].endswith("starting the partial run afresh"), said
+    assert (run.chunks_resumed, run.chunks_computed) == (0, 7)
+    _same_files(out, reference)
+
+
+FINAL_DAMAGE = {
+    "results.parquet": lambda out: (out / "results.parquet").write_bytes((out / "results.parquet").read_bytes()[:-9]),
+    "results.csv": lambda out: _flip(out / "results.csv"),
+    "ledger.json": lambda out: (out / "ledger.json").write_text("{}"),
+    "results.csv deleted": lambda out: (out / "results.csv").unlink(),
+    ".done.json deleted": lambda out: (out / ".done.json").unlink(),
+    ".done.json corrupted": lambda out: (out / ".done.json").write_text("[1, 2"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(FINAL_DAMAGE))
+def test_resume_recomputes_damaged_final_results(tmp_path, reference, damage):
+    out = tmp_path / "cut"
+    run_study(parse_spec(RESUME, "resume.yaml"), out, progress=False)
+    FINAL_DAMAGE[damage](out)
+    run, said = _resume(out)
+    assert len(said) == 1 and said[0].endswith("recomputing the study"), said
+    assert damage.split()[0] in said[0]
+    assert (run.chunks_resumed, run.chunks_computed) == (0, 7)
+    _same_files(out, reference)
+    again, said = _resume(out)  # verified now: nothing recomputed, nothing said
+    assert (again.chunks_computed, said) == (0, [])
+
+
+def test_resume_after_a_crash_before_the_done_manifest_rebuilds_from_the_chunks(tmp_path, reference):
+    out = _cut(tmp_path, last=6)  # every chunk on disk, then a crash before the final files
+    for name, data in reference.items():
+        (out / name).write_bytes(data[:-5])  # half-written by a writer that was not atomic
+    run, said = _resume(out)
+    assert said == [f"{out}: results carry no checksums (.done.json missing); rebuilding them from the partial run"]
+    assert (run.chunks_resumed, run.chunks_computed) == (7, 0)
+    _same_files(out, reference)
+
+
+def test_resume_warnings_reach_stderr_one_line_each(tmp_path, reference):
+    import yaml
+    from badinput import run as glamsim
+
+    out = _cut(tmp_path)
+    _flip(out / ".partial" / "chunk-00000.parquet")
+    (out / ".partial" / "chunk-00002.parquet").unlink()
+    (tmp_path / "resume.yaml").write_text(yaml.safe_dump(RESUME, sort_keys=False))
+    result, _ = glamsim(["study", "resume.yaml", "--out", "cut", "--resume", "--json"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip().splitlines() == ["warning: chunk 0 damaged (checksum mismatch); recomputing",
+                                                 "warning: chunk 2 missing; recomputing"]
+    _same_files(out, reference)
+
+
+def test_a_run_leaves_no_temporary_files_and_ordinary_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        run_study(parse_spec(RESUME, "resume.yaml"), tmp_path, progress=False)
+    finally:
+        os.umask(old)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".done.json", "ledger.json", "results.csv", "results.parquet"]
+    for name in names:
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+
+
+def test_io_does_not_touch_the_umask_at_import(monkeypatch):
+    import importlib
+    import os
+
+    from glamsim.studies import io
+
+    def no(*a):
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", no)
+    importlib.reload(io)
+
+
+def test_size_is_refused_before_expansion(tmp_path):
+    import tracemalloc
+
+    huge = {"name": "huge", "title": "huge", "axes": {
+        "mfu": {"start": 0.1, "stop": 1, "num": 1000}, "pue": {"start": 1, "stop": 2, "num": 1000},
+        "chips": {"start": 1, "stop": 1000, "num": 1000}}}
+    tracemalloc.start()
+    try:
+        spec = parse_spec(huge, "huge.yaml")
+        with pytest.raises(ConfigError, match=r"huge: 1,000,000,000 scenarios exceed the limit of 5,000,000"):
+            expand(spec)
+        with pytest.raises(ConfigError, match="exceed the limit of 5,000,000"):
+            run_study(spec, tmp_path / "out", progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6  # nothing of the billion rows was allocated
+    assert not (tmp_path / "out").exists()
+    small = parse_spec(RESUME, "resume.yaml")
+    with pytest.raises(ConfigError, match="48 scenarios exceed the limit of 47"):
+        expand(small, max_scenarios=47)
+    assert len(expand(small, max_scenarios=48)) == 48
 
 
 @pytest.mark.parametrize("name", sorted(builtin_studies()))

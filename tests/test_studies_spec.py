@@ -3,12 +3,14 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from glamsim.config import ConfigError
 from glamsim.studies.runner import run_study
-from glamsim.studies.spec import load_spec
+from glamsim.studies.spec import count_scenarios, load_spec, parse_spec
+from glamsim.studies.sweep import expand
 
 GOOD = "name: s\ntitle: t\n"
 
@@ -88,3 +90,50 @@ def test_cli_list_and_missing_spec():
     assert glamsim("study").returncode == 2
     nope = glamsim("study", "no-such-study")
     assert nope.returncode == 2 and "no-such-study" in nope.stderr
+
+
+COUNTED = {
+    "grid": {"axes": {"chip": ["tpu-v4", "h100-sxm"], "mfu": {"start": 0.1, "stop": 0.5, "num": 5},
+                      "batch": {"start": 1, "stop": 64, "num": 12, "log": True, "integer": True}}},
+    "zip": {"combine": "zip", "axes": {"mfu": {"start": 0.1, "stop": 0.4, "step": 0.1}, "pue": [1.1, 1.2, 1.3, 1.4]}},
+    "one_at_a_time": {"combine": "one_at_a_time", "axes": {"mfu": [0.2, 0.4], "pue": {"start": 1, "stop": 2, "num": 3}}},
+    "cases_times_axes": {"cases": [{"chips": 8}, {"chips": 16}, {"chips": 32}], "axes": {"mfu": [0.2, 0.3]}},
+    "sweeps": {"sweeps": [{"cases": [{"chips": 8}]}, {"axes": {"batch": {"start": 1, "stop": 9, "step": 2}}},
+                          {"combine": "one_at_a_time", "axes": {"mfu": [0.2]}}]},
+    "nothing_swept": {},
+}
+
+
+@pytest.mark.parametrize("shape", sorted(COUNTED))
+def test_count_matches_the_expansion(shape):
+    spec = parse_spec({"name": "c", "title": "c", **COUNTED[shape]}, "c.yaml")
+    assert count_scenarios(spec) == len(expand(spec))
+
+
+@pytest.mark.parametrize("body, named", [
+    ("axes: {mfu: {start: 0, stop: 1, num: 1000000000}}\n", "axes.mfu.num=1000000000"),
+    ("axes: {mfu: {start: 0.1, stop: 0.2, step: 1.0e-9}}\n", "at most 1,000,000"),
+    ("axes: {mfu: [.inf]}\n", "axes.mfu[0]=inf: must be a finite number"),
+    ("figures: [{name: f, x: mfu, y: []}]\n", "figures[0].y=[]"),
+    ("axes: {chips: {start: 1, stop: 1000, num: 1000}, mfu: {start: 0.1, stop: 1, num: 1000}, "
+     "pue: {start: 1, stop: 2, num: 1000}}\n", "1,000,000,000 scenarios exceed the limit of 5,000,000"),
+])
+def test_sizes_and_values_bounded_in_one_line(tmp_path, body, named):
+    p = tmp_path / "bad.yaml"
+    p.write_text(GOOD + body)
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as err:
+        run_study(load_spec(p), out, progress=False)
+    assert "\n" not in str(err.value) and named in str(err.value)
+    assert not out.exists()
+
+
+def test_output_folder_checked_before_any_work(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD + "axes: {mfu: [0.2, 0.4]}\n")
+    (tmp_path / "afile").write_text("x")
+    for out, named in ((tmp_path / "afile", "exists and is not a folder"), (tmp_path / "afile" / "sub", "not a folder"),
+                       (Path("/proc/glamsim-study"), "cannot create")):
+        with pytest.raises(ConfigError, match=named):
+            run_study(load_spec(p), out, progress=False)
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["afile", "s.yaml"]

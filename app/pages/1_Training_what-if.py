@@ -9,6 +9,7 @@ from glamsim.config import ConfigError
 from glamsim.cost import estimate_training
 from glamsim.cost.measured import measured_inputs
 from glamsim.cost.report import plain_statement
+from glamsim.scenario import TrainingScenario
 
 ui.page("Training what-if",
         "How long, how much energy, carbon and money would training take? Pick a model (or edit one), the "
@@ -27,11 +28,19 @@ EDITABLE = {"n_layers": "layers", "d_model": "d_model", "n_heads": "attention he
             "moe_every": "an MoE layer every N layers (0 = none)", "moe_offset": "first MoE layer (offset)"}
 
 
-def hardware_ratio(c) -> dict:
+# Fields set by the widgets above the "more inputs" expander; the expander offers every other one.
+ON_PAGE = ["model", "chip", "datacenter", "chips", "tokens", "mfu", "power_w", "price_per_chip_hour_usd",
+           "comm_overlap", "pue", "carbon_intensity_kg_per_kwh", "hw_flops_ratio", "measured"]
+MORE = [n for n in TrainingScenario.inputs() if n not in ON_PAGE]
+
+
+def hardware_ratio(c) -> tuple[dict, dict]:
     """The analytic hardware/model FLOPs ratio (expert capacity padding, router): sets the HFU."""
-    return {"hw_flops_ratio": c.flops_per_token_train_hardware / c.flops_per_token_train,
-            "hw_flops_ratio_source": f"glamsim.accounting: analytic hardware / model FLOPs of {c.model} "
-                                     "(expert capacity padding, router, softmax)"}
+    return ({"hw_flops_ratio": c.flops_per_token_train_hardware / c.flops_per_token_train},
+            {"hw_flops_ratio": f"glamsim.accounting: analytic hardware / model FLOPs of {c.model} "
+                               "(expert capacity padding, router, softmax)"})
+
+
 
 
 left, right = st.columns([1, 2], gap="large")
@@ -84,23 +93,30 @@ with left:
                                 min_value=1.0)
     ci, ci_src = ui.uncertain("Carbon intensity (kgCO2e/kWh)", f"t_ci_{dc_name}",
                               *dc_defaults["carbon_intensity_kg_per_kwh"], ranged=ranged, step=0.05, min_value=0.0)
+    with st.expander("More inputs (context, known hours or FLOPs, layout, precision)"):
+        more = ui.scenario_inputs(TrainingScenario, MORE, "t")
 
 changes = {k: v for k, v in edits.items() if v != getattr(base_cfg, k)}
 with right:
     try:
         cfg = base_cfg.replace(**changes) if changes else base_cfg
-        common = dict(chip=chip, chips=n_chips, datacenter=dc, tokens=tokens, mfu=mfu, mfu_source=mfu_src,
-                      power_w=power, power_source=power_src, price_per_chip_hour=price, price_source=price_src,
-                      pue=pue, pue_source=pue_src, carbon_intensity=ci, carbon_intensity_source=ci_src,
-                      chips_source="dashboard input: chips", tokens_source="dashboard input: training tokens",
-                      comm_overlap=overlap)
+        given = {"chip": chip, "chips": n_chips, "datacenter": dc, "tokens": tokens, "comm_overlap": overlap,
+                 **more}
+        sources = {k: "dashboard input" for k in given}
+        for name, (value, src) in {"mfu": (mfu, mfu_src), "power_w": (power, power_src),
+                                   "price_per_chip_hour_usd": (price, price_src), "pue": (pue, pue_src),
+                                   "carbon_intensity_kg_per_kwh": (ci, ci_src)}.items():
+            if value is not None:
+                given[name], sources[name] = value, src
         counts = {"model": count(cfg), "baseline": count(baseline_cfg)}
         extra = {k: hardware_ratio(c) for k, c in counts.items()}
         if use_measured:
-            extra["model"] = measured_inputs(measured, chip, "dashboard Measure page")
-            st.info(extra["model"].pop("note"))
-        est = estimate_training(model=cfg, **{**common, **extra["model"]})
-        base = estimate_training(model=baseline_cfg, **common, **extra["baseline"])
+            got, got_sources, note = measured_inputs(measured, chip, "dashboard Measure page")
+            st.info(note)
+            extra["model"] = (got, got_sources)
+        est, base = (estimate_training(TrainingScenario.build(
+            {**given, "model": m, **extra[k][0], "sources": {**sources, **extra[k][1]}}, "training what-if"))
+            for k, m in (("model", cfg), ("baseline", baseline_cfg)))
     except ConfigError as err:
         ui.show_error(err)
         st.stop()

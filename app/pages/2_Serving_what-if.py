@@ -7,6 +7,7 @@ import ui
 from glamsim.config import ConfigError, load_model
 from glamsim.cost import estimate_inference
 from glamsim.cost.report import plain_statement
+from glamsim.scenario import ServingScenario
 
 ui.page("Serving what-if",
         "What does each generated token cost to serve? Requests are decoded in batches with a KV cache; each "
@@ -24,6 +25,10 @@ NAMES = {"chips": "chips per replica", "min_chips": "fewest chips that hold the 
          "kgco2e_per_million_tokens": "kgCO2e per 1M generated tokens", "decode_compute_bound":
          "decoding compute-bound? (else memory-bound)"}
 BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+# Fields set by the widgets above the "more inputs" expander; the expander offers every other one.
+ON_PAGE = ["model", "chip", "datacenter", "chips", "batch", "prompt_len", "gen_len", "mfu", "mbu", "power_w",
+           "price_per_chip_hour_usd"]
+MORE = [n for n in ServingScenario.inputs() if n not in ON_PAGE]
 
 
 
@@ -34,7 +39,7 @@ def batch_curve(model, baseline, chip, datacenter, prompt, gen, mfu, mbu, power,
     for name in (model, baseline):
         for b in BATCHES:
             v = estimate_inference(model=name, chip=chip, datacenter=datacenter, batch=b, prompt_len=prompt,
-                                   gen_len=gen, mfu=mfu, mbu=mbu, power_w=power, price_per_chip_hour=price,
+                                   gen_len=gen, mfu=mfu, mbu=mbu, power_w=power, price_per_chip_hour_usd=price,
                                    profiles_dirs=dirs).values
             cfg = load_model(name)
             rows.append({**v, "experts_touched_fraction": v["experts_touched_per_moe_layer"] / cfg.n_experts
@@ -69,13 +74,20 @@ with left:
                                     *defaults["price_per_chip_hour_usd"], ranged=ranged, step=0.25, min_value=0.0)
     dcs = ui.profiles("datacenters")
     dc_name = ui.pick("Datacenter", list(dcs), "us-average", "s_dc")
+    with st.expander("More inputs (precision, layout, PUE, carbon)"):
+        more = ui.scenario_inputs(ServingScenario, MORE, "s")
 
 with right:
-    common = dict(chip=chip, datacenter=dcs[dc_name], prompt_len=prompt, gen_len=gen, mfu=mfu, mbu=mbu,
-                  mfu_source=mfu_src or "dashboard input", mbu_source=mbu_src or "dashboard input",
-                  power_w=power, power_source=power_src, price_per_chip_hour=price, price_source=price_src)
+    given = {"chip": chip, "datacenter": dcs[dc_name], "prompt_len": prompt, "gen_len": gen, "batch": batch,
+             "chips": n_chips or None, **more}
+    sources = {k: "dashboard input" for k in given}
+    for name, (value, src) in {"mfu": (mfu, mfu_src), "mbu": (mbu, mbu_src), "power_w": (power, power_src),
+                               "price_per_chip_hour_usd": (price, price_src)}.items():
+        if value is not None:
+            given[name], sources[name] = value, src or "dashboard input"
     try:
-        ests = {m.name: estimate_inference(model=m, batch=batch, chips=n_chips or None, **common)
+        ests = {m.name: estimate_inference(ServingScenario.build({**given, "model": m, "sources": sources},
+                                                                 "serving what-if"))
                 for m in (cfg, baseline)}
     except ConfigError as err:
         ui.show_error(err)

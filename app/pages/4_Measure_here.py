@@ -1,15 +1,11 @@
 """Measure here: run the real JAX GLaM training step on this machine and carry the result into the cost model."""
 
-import tempfile
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 import ui
 from glamsim.accounting import count
 from glamsim.config import ConfigError, model_presets
-from glamsim.measure.record import load_measurement
 
 ui.page("Measure here",
         "Run a small GLaM (or its dense twin) on this machine's processor: XLA compiles the real training step, "
@@ -35,7 +31,7 @@ with left:
     steps = st.number_input("Timed steps", min_value=1, max_value=50, value=5, key="m_steps")
     run = st.button("Run measurement", type="primary", key="m_run")
     up = st.file_uploader("…or load a measurement JSON (written by `glamsim measure`)", type=["json"],
-                          key="m_upload")
+                          key="m_upload", **ui.uploader_limit())
 
 with right:
     if run:
@@ -50,14 +46,11 @@ with right:
         else:
             st.session_state[ui.MEASUREMENT_KEY] = rec
         bar.empty()
-    elif up is not None:
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / up.name
-            path.write_bytes(up.getvalue())
-            try:
-                st.session_state[ui.MEASUREMENT_KEY] = load_measurement(path)
-            except ConfigError as err:
-                ui.show_error(err)
+    elif up is not None:  # parsed from the bytes (nothing written); a bad file keeps the last measurement
+        try:
+            st.session_state[ui.MEASUREMENT_KEY] = ui.parse_measurement(up.getvalue(), up.name)
+        except ConfigError as err:
+            ui.show_error(err)
 
     rec = st.session_state.get(ui.MEASUREMENT_KEY)
     if rec is None:

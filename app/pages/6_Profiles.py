@@ -5,15 +5,12 @@ import streamlit as st
 
 import ui
 from glamsim.config import ConfigError, data_dir
-from glamsim.profiles import Spec, load_chip, load_datacenter
+from glamsim.profiles import Spec
 
 ui.page("Profiles",
         "Every hardware and datacenter figure the estimates use, with the publication it comes from. Upload "
         "your own chip or datacenter as YAML (same fields as the built-in files below): once it validates it "
         "appears in the chip and datacenter menus of every page until you close this browser tab.")
-
-LOADERS = {"chips": load_chip, "datacenters": load_datacenter}
-
 
 def summary(kind: str, profs: dict, uploaded: set) -> pd.DataFrame:
     """One row per profile: each figure's value (sources are in the detail view below)."""
@@ -32,29 +29,25 @@ def detail(prof) -> pd.DataFrame:
 
 
 uploaded = {kind: {p.stem for p in (ui.upload_dir() / kind).glob("*.yaml")} if ui.profiles_dirs() else set()
-            for kind in LOADERS}
+            for kind in ui.PROFILE_KINDS}
 
 with st.container(border=True):
     st.subheader("Upload a profile (this session only)")
-    kind = st.radio("Kind", list(LOADERS), horizontal=True, key="pr_kind",
+    kind = st.radio("Kind", list(ui.PROFILE_KINDS), horizontal=True, key="pr_kind",
                     format_func=lambda k: {"chips": "chip", "datacenters": "datacenter"}[k])
-    up = st.file_uploader("Profile YAML", type=["yaml", "yml"], key="pr_upload",
-                          help="Start from a built-in file: every figure is {value, source, date}.")
-    if up is not None:
-        staging = ui.upload_dir() / "staging"
-        staging.mkdir(exist_ok=True)
-        path = staging / up.name
-        path.write_bytes(up.getvalue())
+    up = st.file_uploader("Profile YAML", type=["yaml", "yml"], key="pr_upload", **ui.uploader_limit(),
+                          help="Start from a built-in file: every figure is {value, source, date}. "
+                               f"At most {ui.PROFILE_MAX_BYTES // 1024} KiB.")
+    if up is not None:  # parsed from the bytes; saved under the profile's own (validated) name
         try:
-            prof = LOADERS[kind](path)
+            prof, text = ui.parse_profile(kind, up.getvalue(), up.name)
+            ui.save_profile(kind, prof, text)
         except ConfigError as err:
             ui.show_error(err)
         else:
-            (ui.upload_dir() / kind / f"{prof.name}.yaml").write_bytes(up.getvalue())
             uploaded[kind].add(prof.name)
-            st.success(f"{up.name}: {kind[:-1]} '{prof.name}' added for this session; pick it on any page.")
-        finally:
-            path.unlink(missing_ok=True)
+            st.success(f"{ui.shown_name(up.name)}: {kind[:-1]} '{prof.name}' added for this session; "
+                       "pick it on any page.")
 
 for kind, title in (("chips", "Chips"), ("datacenters", "Datacenters")):
     st.subheader(title)

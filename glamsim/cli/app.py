@@ -38,9 +38,29 @@ class _OneLineErrors(TyperGroup):
         except Abort:
             typer.echo("error: aborted", err=True)
             code = 1
+        if code in (0, None):
+            for note in DEPRECATED:
+                typer.echo(note, err=True)
+        DEPRECATED.clear()
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+DEPRECATED: list[str] = []  # notes printed after a successful command that used an old spelling
+
+
+class LegacyEstimate(TyperGroup):
+    """`glamsim estimate [--inference] --model ...`, from before `estimate train|serve`: still
+    accepted (dispatched to the subcommand), with a deprecation note after a successful run."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0].startswith("-") and args[0] not in ("--help", "-h"):
+            kind = "serve" if "--inference" in args else "train"
+            args = [kind, *(a for a in args if a != "--inference")]
+            old = "estimate --inference" if kind == "serve" else "estimate"
+            DEPRECATED.append(f"note: `glamsim {old} ...` is deprecated; use `glamsim estimate {kind} ...`")
+        return super().parse_args(ctx, args)
 
 
 def _usage_line(err) -> str:
@@ -89,8 +109,9 @@ def check_options(options: dict, flags: dict[str, str]) -> None:
                 check_number(flags.get(name, name), v)
 
 
-def command(*args, **kwargs):
-    """`app.command` whose bad-input errors become one line and exit code 2."""
+def command(*args, app: typer.Typer | None = None, **kwargs):
+    """`app.command` (or a sub-app's) whose bad-input errors become one line and exit code 2."""
+    target = app or globals()["app"]
 
     def decorate(fn):
         flags = _flags(fn)
@@ -103,7 +124,7 @@ def command(*args, **kwargs):
             except ConfigError as err:
                 raise fail(str(err)) from None
 
-        return app.command(*args, **kwargs)(wrapper)
+        return target.command(*args, **kwargs)(wrapper)
 
     return decorate
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from glamsim.cli.app import command, fmt, print_json, print_table
+from glamsim.cli.app import LegacyEstimate, app, command, fmt, print_json, print_table
 
 PROFILES_DIR = typer.Option(None, "--profiles-dir", help="folder with your own chips/*.yaml and datacenters/*.yaml")
 JSON = typer.Option(False, "--json", help="machine-readable output")
@@ -19,7 +20,7 @@ def _dirs(profiles_dir: Optional[List[Path]]) -> tuple:
 
 
 def _uncertain(text: Optional[str], name: str):
-    from glamsim.cost.uncertainty import parse_uncertain
+    from glamsim.uncertain import parse_uncertain
 
     return None if text is None else parse_uncertain(text, name)
 
@@ -48,27 +49,11 @@ def profiles_cmd(profiles_dir: Optional[List[Path]] = PROFILES_DIR, json_out: bo
     } for d in dcs.values()], title="Datacenters")
 
 
-_UNITS = {"flops_total": "FLOPs", "chip_hours": "chip-h", "train_hours": "h", "train_days": "days", "mfu": "",
-          "hfu": "", "energy_mwh": "MWh", "co2e_t": "tCO2e net", "co2e_gross_t": "tCO2e gross", "cost_usd": "USD",
-          "weight_gb_total": "GB (every expert)", "kv_cache_gb_full_context": "GB", "prefill_flops": "FLOPs",
-          "prefill_bytes": "bytes", "prefill_s": "s", "prefill_tokens_per_s_per_chip": "tokens/s",
-          "decode_flops_per_token": "FLOPs", "decode_weight_bytes_per_step": "bytes",
-          "decode_kv_bytes_per_step": "bytes", "decode_step_s": "s", "decode_s": "s", "request_latency_s": "s",
-          "decode_tokens_per_s_per_chip": "tokens/s", "joules_per_token": "J per generated token (facility)",
-          "joules_per_token_with_prefill": "J (facility)", "usd_per_million_tokens": "USD",
-          "kgco2e_per_million_tokens": "kgCO2e (net)",
-          "usd_per_million_tokens_with_prefill": "USD",
-          "compute_hours": "h computing", "comm_hours": "h communicating (before overlap)",
-          "comm_exposed_hours": "h not hidden by compute", "alltoall_bytes_per_chip_step": "bytes (MoE all-to-all results)",
-          "alltoall_wire_bytes_per_chip_step": "bytes off-chip", "grad_bytes_per_chip_step": "bytes (gradients)",
-          "allreduce_wire_bytes_per_chip_step": "bytes off-chip (ring)", "comm_wire_bytes_per_chip_step": "bytes off-chip",
-          "comm_s_per_step": "s per step on the interconnect", "alltoall_s_per_step": "s per step",
-          "steps": "optimizer steps", "sequences_per_step": "sequences", "expert_parallel": "chips the experts span",
-          "decode_alltoall_bytes_per_chip_step": "bytes off-chip", "decode_alltoall_s": "s per step"}
-
-
 def _print_estimate(d: dict, title: str) -> None:
-    d.pop("warnings", None)  # already on stderr
+    from glamsim.outputs import unit
+
+    for key in ("warnings", "notes", "scenario", "statement"):
+        d.pop(key, None)  # on stderr, or in JSON only
     ranges = d.pop("ranges")
     ledger = d.pop("ledger")
     tornado = d.pop("tornado", [])
@@ -78,7 +63,7 @@ def _print_estimate(d: dict, title: str) -> None:
         row = {"quantity": k, "value": fmt(val)}
         if ranges:
             row.update(low=fmt(lo), high=fmt(hi))
-        rows.append(row | {"unit": _UNITS.get(k, "")})
+        rows.append(row | {"unit": unit(k)})
     print_table(rows, title=title)
     if tornado:
         outs = [k.removesuffix("_swing") for k in tornado[0] if k.endswith("_swing")]
@@ -91,87 +76,69 @@ def _print_estimate(d: dict, title: str) -> None:
                  for e in ledger], title="Ledger: every input and its source")
 
 
-@command("estimate")
-def estimate_cmd(
-    model: Optional[str] = typer.Option(None, "--model", help="preset name or ModelConfig YAML"),
-    chip: str = typer.Option("tpu-v4", "--chip", help="chip profile name or YAML file"),
-    chips: Optional[int] = typer.Option(None, "--chips", min=1, help="number of chips (serving: default the fewest "
-                                        "that fit)"),
-    tokens: Optional[float] = typer.Option(None, "--tokens", help="training tokens, e.g. 600e9"),
-    mfu: Optional[str] = typer.Option(None, "--mfu", help=f"model FLOPs utilisation in (0, 1]: {UNCERTAIN}"),
-    hours: Optional[float] = typer.Option(None, "--hours", help="wall-clock hours (instead of --mfu)"),
-    datacenter: str = typer.Option("glam-google-oklahoma", "--datacenter", help="datacenter profile or YAML"),
-    power_w: Optional[str] = typer.Option(None, "--power-w", help=f"power per chip, W: {UNCERTAIN}"),
-    tdp_fraction: float = typer.Option(1.0, "--tdp-fraction", help="fraction of TDP when the chip has no measured power"),
-    pue: Optional[str] = typer.Option(None, "--pue", help=f"power usage effectiveness: {UNCERTAIN}"),
-    carbon_intensity: Optional[str] = typer.Option(None, "--carbon-intensity", help=f"kgCO2e/kWh: {UNCERTAIN}"),
-    price: Optional[str] = typer.Option(None, "--price-per-chip-hour", help=f"USD per chip-hour: {UNCERTAIN}"),
-    train_flops: Optional[float] = typer.Option(None, "--train-flops", help="total training FLOPs (instead of --model/--tokens)"),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="dtype of the dense peak MFU refers to (default: the chip's, bf16)"),
-    seq_len: Optional[int] = typer.Option(None, "--seq-len", min=1, help="training context (default: the model's)"),
-    inference: bool = typer.Option(False, "--inference", help="serving cost instead of training"),
-    batch: int = typer.Option(32, "--batch", min=1, help="serving: sequences decoded together"),
-    prompt_len: int = typer.Option(1024, "--prompt-len", min=1, help="serving: prompt tokens"),
-    gen_len: int = typer.Option(256, "--gen-len", min=1, help="serving: generated tokens"),
-    mbu: Optional[str] = typer.Option(None, "--mbu", help=f"serving: fraction of HBM bandwidth: {UNCERTAIN}"),
-    measured: Optional[Path] = typer.Option(None, "--measured", help="a `glamsim measure` record: its MFU (when "
-                                            "its device is the chip) and XLA/model FLOPs ratio"),
-    comm_overlap: float = typer.Option(1.0, "--comm-overlap", help="fraction of communication hidden behind compute "
-                                       "(1: none charged, as an end-to-end MFU includes it; 0: all charged)"),
-    tokens_per_step: Optional[float] = typer.Option(None, "--tokens-per-step", help="training: tokens per optimizer "
-                                                    "step (default 1024 sequences)"),
-    expert_parallel: Optional[int] = typer.Option(None, "--expert-parallel", min=1, help="chips each MoE layer's experts "
-                                                  "are split over (default: training gcd(chips, experts), "
-                                                  "serving min(chips, experts))"),
-    interconnect: Optional[float] = typer.Option(None, "--interconnect-gb-per-s", help="interconnect GB/s per chip "
-                                                 "(default: the chip profile's)"),
-    profiles_dir: Optional[List[Path]] = PROFILES_DIR,
-    statement: bool = typer.Option(False, "--statement", help="also print a plain-language paragraph of the "
-                                   "estimate and its sources, to paste into a paper (in JSON: key 'statement')"),
-    json_out: bool = JSON,
-) -> None:
-    """Training (default) or serving (--inference) time, energy, carbon and dollars, with a ledger."""
-    from glamsim.config import ConfigError
-    from glamsim.cost import estimate_inference, estimate_training
+# Older spellings of two flags, still accepted.
+ALIASES = {"price_per_chip_hour_usd": ["--price-per-chip-hour"], "carbon_intensity_kg_per_kwh": ["--carbon-intensity"]}
 
-    common = dict(chip=chip, datacenter=datacenter, dtype=dtype, power_w=_uncertain(power_w, "power_w"),
-                  carbon_intensity=_uncertain(carbon_intensity, "carbon_intensity_kg_per_kwh"),
-                  tdp_fraction=tdp_fraction, pue=_uncertain(pue, "pue"), profiles_dirs=_dirs(profiles_dir),
-                  price_per_chip_hour=_uncertain(price, "price_per_chip_hour_usd"), comm_overlap=comm_overlap,
-                  expert_parallel=expert_parallel, interconnect_gb_per_s=interconnect)
-    if inference:
-        if model is None:
-            raise ConfigError("model=None: --inference needs --model")
-        extra = {k: v for k, v in (("mfu", _uncertain(mfu, "mfu")), ("mbu", _uncertain(mbu, "mbu"))) if v is not None}
-        extra.update({f"{k}_source": f"user input --{k}" for k in extra})
-        est = estimate_inference(model=model, batch=batch, prompt_len=prompt_len, gen_len=gen_len, chips=chips,
-                                 **common, **extra)
-        title = f"Serving {est['model']} on {est['chips']} x {est['chip']} (batch {batch}, {prompt_len}+{gen_len} tokens)"
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _option_type(cls, name: str):
+    """The command-line type of a scenario field: text for uncertain triples and names."""
+    meta = cls.meta(name)
+    ann = str(cls.model_fields[name].annotation)
+    if meta.get("uncertain") or name in ("model", "chip", "datacenter", "dtype", "measured"):
+        return str
+    return int if "int" in ann else float
+
+
+def _options(cls) -> list[inspect.Parameter]:
+    """One typer option per scenario field: help with unit, default and the default's source."""
+    params = []
+    for name in cls.inputs():
+        meta, default = cls.meta(name), cls.model_fields[name].default
+        shown = "-" if default is None else fmt(default) if isinstance(default, (int, float)) else default
+        text = f"{meta['help']} [{meta['unit'] + '; ' if meta['unit'] else ''}default {shown}: {meta['source']}]"
+        if meta.get("uncertain"):
+            text += "; a number or low,nominal,high"
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[_option_type(cls, name)],
+                                        default=typer.Option(None, flag(name), *ALIASES.get(name, []), help=text,
+                                                             show_default=False)))
+    return params
+
+
+def _estimate(kind: str, given: dict, profiles_dir, statement: bool, json_out: bool) -> None:
+    """Build the scenario from the flags given, estimate, and print (table or JSON)."""
+    from glamsim.scenario import SCENARIOS
+
+    cls = SCENARIOS[kind]
+    fields = {k: v for k, v in given.items() if v is not None}
+    fields["sources"] = {k: f"user input {flag(k)}" for k in fields}
+    scenario = cls.build(fields, f"estimate {kind}", flags=True)
+    if kind == "train":
+        from glamsim.cost.training import estimate_training
+
+        est = estimate_training(scenario, profiles_dirs=_dirs(profiles_dir))
+        title = f"Training {est.ledger['model'].value if 'model' in [e.name for e in est.ledger.entries] else 'given FLOPs'}" \
+                f" on {scenario.chips} x {scenario.chip} in {scenario.datacenter}"
+        notes = [f"measured: {n}" for n in est.notes] + [f"warning: {w}" for w in est.warnings]
     else:
-        if chips is None:
-            raise ConfigError("chips=None: training needs --chips N")
-        kwargs = dict(model=model, tokens=tokens, chips=chips, mfu=_uncertain(mfu, "mfu"), hours=hours,
-                      train_flops=train_flops, seq_len=seq_len, tokens_per_step=tokens_per_step, **common)
-        note = None
-        if measured is not None:  # the record's figures, except where the user gave --mfu or --hours
-            got = _measured_inputs(measured, chip, _dirs(profiles_dir))
-            note = got.pop("note")
-            if (mfu is not None or hours is not None) and got.pop("mfu", None) is not None:
-                got.pop("mfu_source")
-                note = "--mfu/--hours given: the measured MFU is not used; its FLOPs ratio is"
-            kwargs.update(got)
-        est = estimate_training(**kwargs)
-        if note:
-            typer.echo(f"measured: {note}", err=True)
-        for w in est.warnings:
-            typer.echo(f"warning: {w}", err=True)
-        title = f"Training {model or 'given FLOPs'} on {chips} x {chip} in {datacenter}"
+        from glamsim.cost.inference import estimate_inference
+
+        est = estimate_inference(scenario, profiles_dirs=_dirs(profiles_dir))
+        title = (f"Serving {est['model']} on {est['chips']} x {est['chip']} (batch {scenario.batch}, "
+                 f"{scenario.prompt_len}+{scenario.gen_len} tokens)")
+        notes = []
+    for line in notes:
+        typer.echo(line, err=True)
     d = est.to_dict()
     text = None
     if statement:
         from glamsim.cost.report import plain_statement
 
-        text = plain_statement(est, datacenter=datacenter, model=model or "a model of the given FLOPs", chip=chip)
+        text = plain_statement(est, datacenter=str(scenario.datacenter), model=str(scenario.model),
+                               chip=str(scenario.chip))
     if json_out:
         return print_json(d | ({"statement": text} if text else {}))
     _print_estimate(d, title)
@@ -179,13 +146,33 @@ def estimate_cmd(
         typer.echo("\n" + text)
 
 
-def _measured_inputs(path: Path, chip: str, dirs: tuple) -> dict:
-    """estimate_training keywords from a measurement record (with a `note` of what was used)."""
-    from glamsim.cost.measured import measured_inputs
-    from glamsim.measure.record import load_measurement
-    from glamsim.profiles import load_chip
+def _scenario_command(kind: str, doc: str):
+    """`glamsim estimate KIND`: its options are the scenario's fields (glamsim.scenario)."""
+    from glamsim.scenario import SCENARIOS
 
-    return measured_inputs(load_measurement(path), load_chip(chip, dirs), origin=str(path))
+    cls = SCENARIOS[kind]
+    names = cls.inputs()
+
+    def run(**kw):
+        _estimate(kind, {k: kw[k] for k in names}, kw["profiles_dir"], kw["statement"], kw["json_out"])
+
+    extra = [inspect.Parameter("profiles_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[List[Path]],
+                               default=PROFILES_DIR),
+             inspect.Parameter("statement", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=STATEMENT),
+             inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=JSON)]
+    run.__signature__ = inspect.Signature(_options(cls) + extra)
+    run.__doc__ = doc
+    run.__name__ = f"estimate_{kind}"
+    return command(kind, app=estimate_app)(run)
+
+
+STATEMENT = typer.Option(False, "--statement", help="also print a plain-language paragraph of the estimate and its "
+                         "sources, to paste into a paper (in JSON: key 'statement')")
+estimate_app = typer.Typer(cls=LegacyEstimate, no_args_is_help=True, help="Training or serving time, energy, carbon "
+                           "and dollars, with a ledger of every input's source.")
+app.add_typer(estimate_app, name="estimate")
+_scenario_command("train", "Training time, energy, carbon and dollars of a run, every input in the ledger.")
+_scenario_command("serve", "Serving latency, throughput, energy, carbon and dollars per token on a roofline.")
 
 
 @command("compare")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -9,18 +10,36 @@ import typer
 from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
 RUNS_DIR = Path("runs")
+DISPATCH = ("scatter", "einsum")
+
+
+def record_name(model_name: str, stamp: str) -> str:
+    """`<model>-<stamp>.json`, a plain file name whatever the model is called: anything but letters,
+    digits, '_', '-' and inner '.' becomes '_', so the record cannot land outside the runs folder."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", model_name).strip(".")[:100] or "model"
+    safe = re.sub(r"\.{2,}", "_", safe)
+    return f"{safe}-{re.sub(r'[^0-9TZ]', '', stamp)}.json"
+
+
+def default_record_path(model_name: str, stamp: str) -> Path:
+    path = RUNS_DIR / record_name(model_name, stamp)
+    if path.parent != RUNS_DIR or path.name in ("", ".", ".."):  # defensive: record_name already ensures it
+        from glamsim.config import ConfigError
+
+        raise ConfigError(f"model={model_name!r}: cannot make a record file name from it")
+    return path
 
 
 @command("measure")
 def measure_cmd(
     model: str = typer.Option(..., "--model", help="preset name or ModelConfig YAML"),
-    batch: int = typer.Option(8, "--batch", help="sequences per step"),
-    seq_len: int = typer.Option(None, "--seq-len", help="tokens per sequence (default: the model's context)"),
-    steps: int = typer.Option(10, "--steps", help="timed steps after warm-up"),
-    warmup: int = typer.Option(2, "--warmup", help="untimed steps first (compilation, caches)"),
+    batch: int = typer.Option(8, "--batch", min=1, help="sequences per step"),
+    seq_len: int = typer.Option(None, "--seq-len", min=1, help="tokens per sequence (default: the model's context)"),
+    steps: int = typer.Option(10, "--steps", min=1, help="timed steps after warm-up"),
+    warmup: int = typer.Option(2, "--warmup", min=0, help="untimed steps first (compilation, caches)"),
     dispatch: str = typer.Option("scatter", "--dispatch", help="MoE dispatch: scatter or einsum"),
     decode: bool = typer.Option(False, "--decode", help="also time one KV-cache decode step"),
-    out: Path = typer.Option(None, "--out", help="record file (default runs/<model>-<time>.json)"),
+    out: str = typer.Option(None, "--out", help="record file (default runs/<model>-<time>.json)"),
     profile_dir: Path = typer.Option(None, "--profile-dir", help="write a JAX profiler trace of the timed steps"),
     json_out: bool = typer.Option(False, "--json", help="print the record as JSON"),
     mesh: str = MESH,
@@ -31,11 +50,24 @@ def measure_cmd(
     """Run the real training step: XLA vs analytic FLOPs, step time, tokens/s, MFU, memory."""
     from tqdm import tqdm
 
-    from glamsim.config import load_model
-    from glamsim.measure.run import measure
-    from glamsim.parallel import distributed, setup
+    from glamsim.config import ConfigError, load_model
+    from glamsim.model import paths
 
     cfg = load_model(model)
+    if dispatch not in DISPATCH:
+        raise ConfigError(f"--dispatch={dispatch!r}: expected one of {', '.join(DISPATCH)}")
+    # every output checked before the (long) measurement: a bad path fails now, not at the end
+    if out is not None:
+        paths.output_file(out, "--out")
+    else:
+        paths.output_dir(RUNS_DIR, "--out (default folder)")
+    if profile_dir is not None:
+        paths.output_dir(profile_dir, "--profile-dir")
+
+    from glamsim.measure.run import check_request, measure
+    from glamsim.parallel import distributed, setup
+
+    check_request(cfg, batch=batch, seq_len=seq_len, steps=steps, warmup=warmup, dispatch=dispatch)
     device_mesh = setup(mesh, coordinator, num_processes, process_id)
     bar = tqdm(total=steps, desc=f"measure {cfg.name}", unit="step", disable=json_out or not distributed.is_main())
 
@@ -49,7 +81,11 @@ def measure_cmd(
     if not distributed.is_main():
         return  # the other processes of a multi-process run neither write nor print
     stamp = rec.created_at.replace(":", "").replace("-", "")[:15]
-    path = rec.save(out or RUNS_DIR / f"{cfg.name}-{stamp}.json")
+    try:
+        path = rec.save(Path(out) if out else default_record_path(cfg.name, stamp))
+    except OSError as err:
+        raise ConfigError(f"--out={str(out or RUNS_DIR)!r}: cannot write the record "
+                          f"({err.strerror or err.__class__.__name__})") from None
     if json_out:
         return print_json(rec.model_dump(mode="json"))
     rows = [
@@ -87,8 +123,14 @@ def runs_cmd(
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """List and compare measured runs."""
+    from glamsim.config import ConfigError
     from glamsim.measure.record import list_measurements
 
+    if not folder.exists():
+        raise ConfigError(f"folder={str(folder)!r}: no such folder (records are written by `glamsim measure`)")
+    if not folder.is_dir():
+        raise ConfigError(f"folder={str(folder)!r}: is a file, not a folder of measurement records "
+                          "(see `glamsim estimate --measured` for one record)")
     rows = []
     for path, rec in list_measurements(folder):
         if isinstance(rec, str):

@@ -8,6 +8,17 @@ import typer
 
 from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
+MAX_SEED = 2**32 - 1  # = glamsim.model.train.MAX_SEED (not imported: it pulls in JAX)
+DISPATCH = ("scatter", "einsum")
+
+
+def _dispatch(value: str) -> str:
+    from glamsim.config import ConfigError
+
+    if value not in DISPATCH:
+        raise ConfigError(f"--dispatch={value!r}: expected one of {', '.join(DISPATCH)}")
+    return value
+
 
 @command("train")
 def train_cmd(
@@ -21,11 +32,11 @@ def train_cmd(
     checkpoint_dir: Path = typer.Option(None, "--checkpoint-dir", help="orbax checkpoints go here"),
     checkpoint_every: int = typer.Option(0, "--checkpoint-every", min=0, help="checkpoint every K steps (always at the end)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --checkpoint-dir exactly where it stopped"),
-    log: Path = typer.Option(None, "--log", help="metrics per step to a .csv or .jsonl file"),
+    log: str = typer.Option(None, "--log", help="metrics per step to a .csv or .jsonl file"),
     lr: float = typer.Option(0.01, "--lr", min=0.0, help="peak learning rate (GLaM: 0.01)"),
     warmup_steps: int = typer.Option(10_000, "--warmup-steps", min=1, help="constant-lr steps before inverse sqrt decay"),
     dispatch: str = typer.Option("scatter", "--dispatch", help="MoE dispatch: scatter or einsum"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="0 .. 2**32-1"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable summary"),
     mesh: str = MESH,
     coordinator: str = COORDINATOR,
@@ -35,18 +46,20 @@ def train_cmd(
     """Train a model on a byte-level corpus with a progress bar, validation and checkpoints."""
     from glamsim.config import load_model, validate_as
     from glamsim.model.data import load_corpus
-    from glamsim.model.run import train
+    from glamsim.model.run import check_outputs, train
     from glamsim.model.train import TrainConfig
     from glamsim.parallel import distributed, setup
 
     cfg = load_model(model)
     train_cfg = validate_as(TrainConfig, dict(
         steps=steps, batch_size=batch, seq_len=seq_len, learning_rate=lr, warmup_steps=warmup_steps, seed=seed,
-        dispatch=dispatch, eval_every=eval_every, eval_batches=eval_batches, checkpoint_every=checkpoint_every),
-        "train options")
+        dispatch=_dispatch(dispatch), eval_every=eval_every, eval_batches=eval_batches,
+        checkpoint_every=checkpoint_every), "train options")
     train_cfg.context(cfg)
+    check_outputs(checkpoint_dir, log, resume)  # before any work: a run must be able to write its results
     device_mesh = setup(mesh, coordinator, num_processes, process_id)
-    summary = train(cfg, train_cfg, load_corpus(corpus), checkpoint_dir=checkpoint_dir, resume=resume,
+    data = load_corpus(corpus)
+    summary = train(cfg, train_cfg, data, checkpoint_dir=checkpoint_dir, resume=resume,
                     log_path=log, progress=not json_out, mesh=device_mesh)
     if not distributed.is_main():
         return  # the other processes of a multi-process run stay quiet
@@ -63,16 +76,18 @@ def generate_cmd(
     max_new_tokens: int = typer.Option(200, "--max-new-tokens", min=1, help="bytes to generate"),
     temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="0 = greedy"),
     top_k: int = typer.Option(None, "--top-k", min=1, help="sample among the K most likely bytes"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="0 .. 2**32-1"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Continue a prompt with a trained checkpoint (KV-cached decoding)."""
     from glamsim.model.data import decode, encode
 
     tokens = encode(prompt)
-    from glamsim.model.generate import generate, load
+    from glamsim.model.generate import check_request, generate, load, load_config
 
-    graphdef, params = load(checkpoint)
+    step, cfg, _ = load_config(checkpoint)  # the verified record: check the request before reading arrays
+    check_request(cfg, len(tokens), max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+    graphdef, params = load(checkpoint, step)
     out = generate(graphdef, params, tokens[None, :], max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
     completion = decode(out[0])
     if json_out:

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from glamsim.cli.app import command, fail, print_json, print_table
+from glamsim.config import show
+from glamsim.studies.spec import MAX_SCENARIOS
 
 PREVIEW_ROWS = 20
 
@@ -18,10 +20,14 @@ def study(
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     list_: bool = typer.Option(False, "--list", help="list the built-in studies"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+    max_scenarios: int = typer.Option(MAX_SCENARIOS, "--max-scenarios", min=1,
+                                      help="refuse a study with more scenarios (counted before any work)"),
 ) -> None:
     """Evaluate a study's sweep and write results.parquet/.csv, ledger.json and its figures (PNG, SVG)."""
     from glamsim.studies.spec import builtin_studies, load_spec
 
+    if list_ and spec is not None:
+        raise fail(f"study: spec={show(spec)} and --list: give one of them")
     if list_:
         from glamsim.studies.sweep import expand
 
@@ -36,10 +42,11 @@ def study(
     from glamsim.studies.runner import run_study
 
     s = load_spec(spec)
-    run = run_study(s, out or Path("runs") / "studies" / s.name, resume=resume, progress=not json_out, where=spec)
+    run = run_study(s, out or Path("runs") / "studies" / s.name, resume=resume, progress=not json_out, where=spec,
+                    max_scenarios=max_scenarios)
     summary = {"study": s.name, "title": s.title, "out": str(run.out_dir), "n_scenarios": len(run.results),
                "chunks_computed": run.chunks_computed, "chunks_resumed": run.chunks_resumed,
-               "files": [str(f) for f in run.files]}
+               "warnings": run.warnings, "files": [str(f) for f in run.files]}
     if json_out:
         return print_json({**summary, "preview": run.results.head(PREVIEW_ROWS).to_dict(orient="records")})
     shown = _interesting_columns(run.results, s.evaluate)

@@ -9,19 +9,19 @@ from __future__ import annotations
 from glamsim.config import ModelConfig, load_model
 from glamsim.cost.inference import estimate_inference
 from glamsim.cost.training import estimate_training
-from glamsim.cost.uncertainty import Uncertain
+from glamsim.uncertain import Uncertain
 
 
-def compare_models(models: list[ModelConfig | str], *, chip: str = "tpu-v4", chips: float = 1024,
+def compare_models(models: list[ModelConfig | str], *, chip: str = "tpu-v4", chips: int = 1024,
                    tokens: float = 3e11, datacenter: str = "glam-google-oklahoma", mfu: Uncertain | None = None,
-                   mfu_source: str = "user input --mfu", serve_chip: str | None = None, batch: int = 32,
-                   prompt_len: int = 1024, gen_len: int = 256, profiles_dirs: tuple = ()) -> list[dict]:
+                   serve_chip: str | None = None, batch: int = 32, prompt_len: int = 1024, gen_len: int = 256,
+                   profiles_dirs: tuple = ()) -> list[dict]:
     """One row per model: training (same chip, chips, tokens, MFU) and serving (fewest chips) costs."""
     rows = []
     for m in models:
         cfg = m if isinstance(m, ModelConfig) else load_model(m)
-        t = estimate_training(model=cfg, tokens=tokens, chip=chip, chips=chips, datacenter=datacenter, mfu=mfu,
-                              mfu_source=mfu_source, profiles_dirs=profiles_dirs)
+        t = estimate_training(model=cfg, tokens=tokens, chip=chip, chips=chips, datacenter=datacenter,
+                              **({} if mfu is None else {"mfu": mfu}), profiles_dirs=profiles_dirs)
         i = estimate_inference(model=cfg, chip=serve_chip or chip, datacenter=datacenter, batch=batch,
                                prompt_len=prompt_len, gen_len=gen_len, profiles_dirs=profiles_dirs)
         pub = cfg.published

@@ -20,14 +20,14 @@ from functools import partial
 import numpy as np
 
 from glamsim.accounting import ModelArrays, expert_params, forward_flops_per_token, params
-from glamsim.config import ConfigError, ModelConfig, load_model
-from glamsim.cost.ledger import Ledger
+from glamsim.config import ConfigError
+from glamsim.cost import resolve
 from glamsim.cost.communication import decode_alltoall_bytes_per_chip
-from glamsim.cost.training import (COMM_OVERLAP_SOURCE, DEFAULT_COMM_OVERLAP, S_PER_HOUR, broadcast_outputs,
-                                   resolve_datacenter, resolve_interconnect, resolve_power,
-                                   resolve_price)
-from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require, tornado
-from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
+from glamsim.cost.ledger import Ledger
+from glamsim.cost.training import S_PER_HOUR, broadcast_outputs
+from glamsim.cost.uncertainty import output_ranges, tornado
+from glamsim.scenario import ServingScenario
+from glamsim.uncertain import is_uncertain, nominal
 
 BYTES_PER_GB = 1e9
 J_PER_KWH = 3.6e6
@@ -73,7 +73,7 @@ def min_chips(m: ModelArrays, batch, context, hbm_bytes, bytes_per_param, bytes_
 def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flops, hbm_bandwidth_bytes_per_s,
                     power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd, mfu=1.0, mbu=1.0, bytes_per_param=2.0,
                     bytes_per_kv=2.0, expert_parallel=1.0, interconnect_bytes_per_s=np.inf,
-                    comm_overlap=DEFAULT_COMM_OVERLAP, bytes_per_activation=2.0) -> dict[str, np.ndarray]:
+                    comm_overlap=1.0, bytes_per_activation=2.0) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
     Experts split over `expert_parallel` chips add a dispatch + combine all-to-all per decode step;
@@ -133,128 +133,83 @@ class InferenceEstimate:
     ledger: Ledger
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     tornado: list[dict] = field(default_factory=list)
+    scenario: ServingScenario | None = None
 
     def __getitem__(self, key: str):
         return self.values[key]
 
     def to_dict(self) -> dict:
         return {**self.values, "ranges": {k: list(v) for k, v in self.ranges.items()},
-                "tornado": self.tornado, "ledger": self.ledger.to_list()}
+                "tornado": self.tornado, "ledger": self.ledger.to_list(),
+                "scenario": self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None}
 
 
-def estimate_inference(
-    *,
-    model: ModelConfig | str,
-    chip: ChipProfile | str,
-    datacenter: DatacenterProfile | str = "glam-google-oklahoma",
-    batch: int = 32,
-    prompt_len: int = 1024,
-    gen_len: int = 256,
-    chips: int | None = None,
-    mfu: Uncertain = 1.0,
-    mfu_source: str = "glamsim default: ideal roofline (compute at the dense peak)",
-    mbu: Uncertain = 1.0,
-    mbu_source: str = "glamsim default: ideal roofline (HBM at full bandwidth)",
-    dtype: str | None = None,
-    bytes_per_param: float = 2.0,
-    bytes_per_kv: float = 2.0,
-    hbm_usable_fraction: float = 0.9,
-    expert_parallel: int | None = None,
-    comm_overlap: float = DEFAULT_COMM_OVERLAP,
-    interconnect_gb_per_s: float | None = None,
-    bytes_per_activation: float = 2.0,
-    power_w: Uncertain | None = None,
-    power_source: str = "user input --power-w",
-    tdp_fraction: float = 1.0,
-    pue: Uncertain | None = None,
-    pue_source: str = "user input --pue",
-    carbon_intensity: Uncertain | None = None,
-    carbon_intensity_source: str = "user input --carbon-intensity",
-    price_per_chip_hour: Uncertain | None = None,
-    price_source: str = "user input --price-per-chip-hour",
-    profiles_dirs: tuple = (),
-) -> InferenceEstimate:
+def estimate_inference(scenario: ServingScenario | None = None, /, *, profiles_dirs: tuple = (),
+                       **fields) -> InferenceEstimate:
     """Serving cost of one model on one chip type; `chips` defaults to the fewest that hold it.
 
-    Experts span `expert_parallel` chips (default gcd(chips, experts)); the decode all-to-all's
-    exposed part (1 - comm_overlap) is charged on each step."""
-    cfg = model if isinstance(model, ModelConfig) else load_model(model)
-    chip = chip if isinstance(chip, ChipProfile) else load_chip(chip, profiles_dirs)
-    dc = datacenter if isinstance(datacenter, DatacenterProfile) else load_datacenter(datacenter, profiles_dirs)
-    for name, v in (("batch", batch), ("prompt_len", prompt_len), ("gen_len", gen_len)):
-        require(name, v, gt=0)
-    require("mfu", mfu, gt=0, le=1)
-    require("mbu", mbu, gt=0, le=1)
-    require("bytes_per_param", bytes_per_param, gt=0)
-    require("bytes_per_kv", bytes_per_kv, gt=0)
-    require("hbm_usable_fraction", hbm_usable_fraction, gt=0, le=1)
+    Give a `ServingScenario`, or its fields as keywords (`model=`, `chip=`, `batch=`, ...; see
+    `glamsim.scenario.ServingScenario`).  Experts span `expert_parallel` chips (default
+    min(chips, experts): the weights are spread evenly); the decode all-to-all's exposed part
+    (1 - comm_overlap) is charged on each step.  Computed by the vectorised `inference_costs`."""
+    s = scenario.with_(**fields) if scenario is not None and fields else scenario
+    s = s if s is not None else ServingScenario.build(fields)
+    cfg, chip, dc = resolve.profiles(s, profiles_dirs)
     m = ModelArrays.of(cfg)
     led = Ledger()
-    led.add("model", cfg.name, "", f"preset {cfg.name}")
-    for name, v in (("batch", batch), ("prompt_len", prompt_len), ("gen_len", gen_len)):
-        led.add(name, v, "sequences" if name == "batch" else "tokens", f"user input --{name.replace('_', '-')}")
-    led.add("bytes_per_param", bytes_per_param, "bytes", "glamsim default: bf16 weights" if bytes_per_param == 2 else "user input")
-    led.add("bytes_per_kv", bytes_per_kv, "bytes", "glamsim default: bf16 KV cache" if bytes_per_kv == 2 else "user input")
-    field_name = chip.peak_field(dtype)
-    peak = chip.spec(field_name)
-    led.add_profile("peak_flops", peak.value, "FLOP/s per chip (dense)", chip.origin, field_name, peak)
+    led.add("model", cfg.name, "", s.source("model"))
+    for name, unit in (("batch", "sequences"), ("prompt_len", "tokens"), ("gen_len", "tokens"),
+                       ("bytes_per_param", "bytes"), ("bytes_per_kv", "bytes")):
+        resolve.record(s, led, name, unit)
+    peak_value = resolve.peak(chip, s, led)
     led.add_profile("hbm_gb", chip.hbm_gb.value, "GB per chip", chip.origin, "hbm_gb", chip.hbm_gb)
     led.add_profile("hbm_bandwidth_gb_per_s", chip.hbm_bandwidth_gb_per_s.value, "GB/s per chip", chip.origin,
                     "hbm_bandwidth_gb_per_s", chip.hbm_bandwidth_gb_per_s)
-    led.add("hbm_usable_fraction", hbm_usable_fraction, "fraction",
-            "glamsim default: headroom for activations and runtime" if hbm_usable_fraction == 0.9 else "user input")
-    need = int(min_chips(m, batch, prompt_len + gen_len, chip.hbm_gb.value * BYTES_PER_GB, bytes_per_param,
-                         bytes_per_kv, hbm_usable_fraction)[0])
-    if chips is None:
-        chips = need
-        led.add("chips", chips, "chips", "derived: fewest chips whose HBM holds every weight and the KV cache")
-    else:
-        require("chips", chips, gt=0)
-        if chips < need:
-            raise ConfigError(f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache on {chip.name}; "
-                              f"need at least {need}")
-        led.add("chips", chips, "chips", "user input --chips")
-    led.add("mfu", mfu, "fraction of dense peak", mfu_source)
-    led.add("mbu", mbu, "fraction of HBM bandwidth", mbu_source)
-    require("comm_overlap", comm_overlap, ge=0, le=1)
-    require("bytes_per_activation", bytes_per_activation, gt=0)
-    led.add("comm_overlap", comm_overlap, "fraction of the decode all-to-all hidden",
-            COMM_OVERLAP_SOURCE if comm_overlap == DEFAULT_COMM_OVERLAP else "user input --comm-overlap")
-    led.add("bytes_per_activation", bytes_per_activation, "bytes",
-            "glamsim default: bf16 activations" if bytes_per_activation == 2 else "user input")
+    resolve.record(s, led, "hbm_usable_fraction", "fraction")
+    need = int(min_chips(m, s.batch, s.prompt_len + s.gen_len, chip.hbm_gb.value * BYTES_PER_GB, s.bytes_per_param,
+                         s.bytes_per_kv, s.hbm_usable_fraction)[0])
+    chips = s.chips if s.chips is not None else need
+    if chips < need:
+        raise ConfigError(f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache on {chip.name}; "
+                          f"need at least {need}")
+    resolve.record(s, led, "chips", "chips", chips)
+    resolve.record(s, led, "mfu", "fraction of dense peak")
+    resolve.record(s, led, "mbu", "fraction of HBM bandwidth")
+    resolve.record(s, led, "comm_overlap", "fraction of the decode all-to-all hidden")
+    resolve.record(s, led, "bytes_per_activation", "bytes")
     if not cfg.is_moe:
         x = 1.0
-    elif expert_parallel is None:
+    elif s.expert_parallel is None:
         x = float(min(chips, cfg.n_experts))
         led.add("expert_parallel", x, "chips the experts span",
                 "glamsim default: experts spread over min(chips, experts) chips (weights sharded evenly)")
     else:
-        require("expert_parallel", expert_parallel, ge=1)
-        if expert_parallel > chips:
-            raise ConfigError(f"expert_parallel={expert_parallel!r}: more than the {chips} serving chips")
-        x = float(expert_parallel)
-        led.add("expert_parallel", x, "chips the experts span", "user input --expert-parallel")
-    link = resolve_interconnect(chip, led, interconnect_gb_per_s, needed=comm_overlap < 1 and x > 1)
-    power = resolve_power(chip, led, power_w, power_source, tdp_fraction)
-    price = resolve_price(chip, led, price_per_chip_hour, price_source)
-    pue_v, ci, _ = resolve_datacenter(dc, led, pue, pue_source, carbon_intensity, carbon_intensity_source)
-    core = partial(inference_costs, m, batch, prompt_len, gen_len, chips, peak.value,
+        if s.expert_parallel > chips:
+            raise ConfigError(f"expert_parallel={s.expert_parallel!r}: more than the {chips} serving chips")
+        x = float(s.expert_parallel)
+        resolve.record(s, led, "expert_parallel", "chips the experts span")
+    link = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1 and x > 1)
+    power = resolve.power(chip, s, led)
+    price = resolve.price(chip, s, led)
+    pue, ci, _ = resolve.datacenter(dc, s, led)
+    core = partial(inference_costs, m, s.batch, s.prompt_len, s.gen_len, chips, peak_value,
                    chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
-                   bytes_per_param=bytes_per_param, bytes_per_kv=bytes_per_kv, expert_parallel=x,
-                   interconnect_bytes_per_s=link * BYTES_PER_GB, comm_overlap=comm_overlap,
-                   bytes_per_activation=bytes_per_activation)
-    uncertain = {"mfu": mfu, "mbu": mbu, "power_w": power, "pue": pue_v, "carbon_intensity_kg_per_kwh": ci,
+                   bytes_per_param=s.bytes_per_param, bytes_per_kv=s.bytes_per_kv, expert_parallel=x,
+                   interconnect_bytes_per_s=link * BYTES_PER_GB, comm_overlap=s.comm_overlap,
+                   bytes_per_activation=s.bytes_per_activation)
+    uncertain = {"mfu": s.mfu, "mbu": s.mbu, "power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci,
                  "price_per_chip_hour_usd": price}
     res = core(**{k: nominal(v) for k, v in uncertain.items()})
     values = {"model": cfg.name, "chip": chip.name, "chips": chips, "min_chips": need, "expert_parallel": x,
-              "batch": batch, "prompt_len": prompt_len, "gen_len": gen_len,
+              "batch": s.batch, "prompt_len": s.prompt_len, "gen_len": s.gen_len,
               "params_total": float(params(m)[0]), "params_active": float(params(m, active=True)[0]),
-              "weight_gb_total": float(weight_bytes_total(m, bytes_per_param)[0]) / BYTES_PER_GB,
-              "kv_cache_gb_full_context": float(kv_cache_bytes(m, batch, prompt_len + gen_len, bytes_per_kv)[0])
-              / BYTES_PER_GB}
+              "weight_gb_total": float(weight_bytes_total(m, s.bytes_per_param)[0]) / BYTES_PER_GB,
+              "kv_cache_gb_full_context": float(kv_cache_bytes(m, s.batch, s.prompt_len + s.gen_len,
+                                                               s.bytes_per_kv)[0]) / BYTES_PER_GB}
     values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
     values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
     if not any(map(is_uncertain, uncertain.values())):
-        return InferenceEstimate(values=values, ledger=led)
-    return InferenceEstimate(values=values, ledger=led, ranges=output_ranges(core, uncertain, RANGE_OUTPUTS),
+        return InferenceEstimate(values=values, ledger=led, scenario=s)
+    return InferenceEstimate(values=values, ledger=led, scenario=s,
+                             ranges=output_ranges(core, uncertain, RANGE_OUTPUTS),
                              tornado=tornado(core, uncertain, ["joules_per_token", "usd_per_million_tokens"]))

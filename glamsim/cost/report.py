@@ -11,7 +11,7 @@ import math
 from glamsim.cost.inference import InferenceEstimate
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.training import TrainingEstimate
-from glamsim.cost.uncertainty import triple
+from glamsim.uncertain import triple
 
 
 def num(v: float) -> str:

@@ -65,8 +65,11 @@ def run_quantities(run: PublishedRun) -> dict[str, float]:
     n_active = float(params(ModelArrays.of(cfg), active=True)[0])
     model_flops = model_train_flops(cfg, run.tokens.value)
     flops = run.train_flops.value if run.train_flops else model_flops
-    est = estimate_training(model=cfg, chip=run.chip, datacenter=run.datacenter, chips=run.chips.value,
-                            hours=run.hours.value, train_flops=flops)
+    est = estimate_training(chip=run.chip, datacenter=run.datacenter, chips=int(run.chips.value),
+                            hours=run.hours.value, train_flops=flops, sources={
+                                "chips": run.chips.source, "hours": run.hours.source,
+                                "train_flops": run.train_flops.source if run.train_flops else
+                                f"glamsim.accounting model FLOPs of {cfg.name} on {run.tokens.source}'s tokens"})
     peak = est.ledger["peak_flops"].value
     chip_s = est.chip_hours * 3600
     flops_6nd = 6 * n_active * run.tokens.value

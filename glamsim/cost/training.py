@@ -14,25 +14,20 @@ from functools import partial
 import numpy as np
 
 from glamsim.accounting import ModelArrays, train_flops_per_token
-from glamsim.config import ConfigError, ModelConfig, load_model
+from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
+from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
-from glamsim.cost.uncertainty import Uncertain, is_uncertain, nominal, output_ranges, require, tornado
-from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
+from glamsim.cost.uncertainty import output_ranges, tornado
+from glamsim.profiles import ChipProfile
+from glamsim.scenario import TrainingScenario
+from glamsim.uncertain import is_uncertain, nominal
 
 S_PER_HOUR = 3600.0
 H_PER_DAY = 24.0
 W_PER_MW = 1e6
-DEFAULT_MFU = 0.3
-DEFAULT_MFU_SOURCE = "glamsim default assumption (GLaM's published run implies about 0.28; give --mfu)"
-TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (give --tdp-fraction)"
 RANGE_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
 DEFAULT_SEQS_PER_STEP = 1024
-SEQS_PER_STEP_SOURCE = ("glamsim default: 1024 sequences per step (GLaM: batches of about 1M tokens = 1024 x 1024, "
-                        "Du et al. 2022)")
-DEFAULT_COMM_OVERLAP = 1.0
-COMM_OVERLAP_SOURCE = ("glamsim default: communication hidden behind compute, as an end-to-end MFU already "
-                       "includes it; give --comm-overlap < 1 to charge the exposed part")
 
 
 # ---- the vectorised core: every argument may be a numpy array; results broadcast ----------------
@@ -57,7 +52,7 @@ def co2e_t(energy_mwh, carbon_intensity_kg_per_kwh):
 def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh,
                    price_per_chip_hour_usd, *, mfu=None, hours=None,
                    carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=np.nan,
-                   comm_overlap=DEFAULT_COMM_OVERLAP) -> dict[str, np.ndarray]:
+                   comm_overlap=1.0) -> dict[str, np.ndarray]:
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
     `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
@@ -102,77 +97,12 @@ def broadcast_outputs(outputs: dict, *inputs) -> dict[str, np.ndarray]:
     return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for k, v in outputs.items()}
 
 
-# ---- resolving profile figures and user overrides, with provenance ------------------------------
-
-def resolve_power(chip: ChipProfile, ledger: Ledger, power_w: Uncertain | None, power_source: str,
-                  tdp_fraction: float) -> Uncertain:
-    """Power per chip: the user's, else measured system power, else TDP x a stated fraction."""
-    if power_w is not None:
-        require("power_w", power_w, gt=0)
-        ledger.add("power_w", power_w, "W per chip", power_source)
-        return power_w
-    if chip.measured_system_power_w is not None:
-        v = chip.measured_system_power_w.value
-        ledger.add_profile("power_w", v, "W per chip", chip.origin, "measured_system_power_w",
-                           chip.measured_system_power_w)
-        return v
-    if chip.tdp_w is not None:
-        require("tdp_fraction", tdp_fraction, gt=0, le=1)
-        v = chip.tdp_w.value * tdp_fraction
-        extra = f" x tdp_fraction {tdp_fraction:g}" + (f" [{TDP_FRACTION_SOURCE}]" if tdp_fraction == 1 else "")
-        ledger.add_profile("power_w", v, "W per chip", chip.origin, "tdp_w", chip.tdp_w, extra)
-        return v
-    ledger.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
-    return np.nan
-
-
-def resolve_price(chip: ChipProfile, ledger: Ledger, price: Uncertain | None, source: str) -> Uncertain:
-    if price is not None:
-        require("price_per_chip_hour_usd", price, ge=0)
-        ledger.add("price_per_chip_hour_usd", price, "USD per chip-hour", source)
-        return price
-    if chip.price_per_chip_hour_usd is not None:
-        v = chip.price_per_chip_hour_usd.value
-        ledger.add_profile("price_per_chip_hour_usd", v, "USD per chip-hour", chip.origin,
-                           "price_per_chip_hour_usd", chip.price_per_chip_hour_usd)
-        return v
-    ledger.add("price_per_chip_hour_usd", None, "USD per chip-hour",
-               f"missing: profile {chip.origin} has no public price; give --price-per-chip-hour")
-    return np.nan
-
-
-def resolve_datacenter(dc: DatacenterProfile, ledger: Ledger, pue: Uncertain | None, pue_source: str,
-                       carbon_intensity: Uncertain | None, ci_source: str) -> tuple[Uncertain, Uncertain, float]:
-    """(pue, net carbon intensity, gross carbon intensity) with their sources in the ledger."""
-    if pue is not None:
-        require("pue", pue, ge=1)
-        ledger.add("pue", pue, "ratio", pue_source)
-    else:
-        pue = dc.pue.value
-        ledger.add_profile("pue", pue, "ratio", dc.origin, "pue", dc.pue)
-    if carbon_intensity is not None:
-        require("carbon_intensity_kg_per_kwh", carbon_intensity, ge=0)
-        ledger.add("carbon_intensity_kg_per_kwh", carbon_intensity, "kgCO2e/kWh (net and gross)", ci_source)
-        return pue, carbon_intensity, nominal(carbon_intensity)
-    ci = dc.carbon_intensity_net_kg_per_kwh
-    ledger.add_profile("carbon_intensity_kg_per_kwh", ci.value, "kgCO2e/kWh (net)", dc.origin,
-                       "carbon_intensity_net_kg_per_kwh", ci)
-    gross = dc.carbon_intensity_gross_kg_per_kwh
-    if gross is None:
-        ledger.add("carbon_intensity_gross_kg_per_kwh", None, "kgCO2e/kWh",
-                   f"not published in profile {dc.origin}")
-        return pue, ci.value, np.nan
-    ledger.add_profile("carbon_intensity_gross_kg_per_kwh", gross.value, "kgCO2e/kWh (gross)", dc.origin,
-                       "carbon_intensity_gross_kg_per_kwh", gross)
-    return pue, ci.value, gross.value
-
+# ---- the single-scenario view ------------------------------------------------------------------
 
 def model_train_flops(cfg: ModelConfig, tokens: float, seq_len: int | None = None) -> float:
     """Model FLOPs of training `cfg` on `tokens` tokens (accounting: 3 x forward, full S x S attention)."""
     return float(train_flops_per_token(ModelArrays.of(cfg), seq_len or cfg.max_seq_len)[0]) * tokens
 
-
-# ---- the single-scenario view ------------------------------------------------------------------
 
 @dataclass
 class TrainingEstimate:
@@ -196,6 +126,8 @@ class TrainingEstimate:
     tornado: list[dict] = field(default_factory=list)
     communication: dict = field(default_factory=dict)  # bytes per step per chip (glamsim.cost.communication)
     warnings: list[str] = field(default_factory=list)  # valid but suspicious inputs, one line each
+    notes: list[str] = field(default_factory=list)  # what a measurement record supplied
+    scenario: TrainingScenario | None = None
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("flops_total", "chip_hours", "train_hours", "compute_hours", "comm_hours",
@@ -206,120 +138,94 @@ class TrainingEstimate:
         d["tornado"] = self.tornado
         d["ledger"] = self.ledger.to_list()
         d["warnings"] = list(self.warnings)
+        d["notes"] = list(self.notes)
+        d["scenario"] = self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None
         return d
 
 
-def estimate_training(
-    *,
-    chip: ChipProfile | str,
-    chips: float,
-    datacenter: DatacenterProfile | str = "glam-google-oklahoma",
-    model: ModelConfig | str | None = None,
-    tokens: float | None = None,
-    seq_len: int | None = None,
-    train_flops: float | None = None,
-    train_flops_source: str = "user input --train-flops",
-    mfu: Uncertain | None = None,
-    mfu_source: str = "user input --mfu",
-    hours: float | None = None,
-    hours_source: str = "user input --hours",
-    dtype: str | None = None,
-    hw_flops_ratio: float = 1.0,
-    hw_flops_ratio_source: str = "glamsim default: hardware FLOPs = model FLOPs",
-    power_w: Uncertain | None = None,
-    power_source: str = "user input --power-w",
-    tdp_fraction: float = 1.0,
-    pue: Uncertain | None = None,
-    pue_source: str = "user input --pue",
-    carbon_intensity: Uncertain | None = None,
-    carbon_intensity_source: str = "user input --carbon-intensity",
-    price_per_chip_hour: Uncertain | None = None,
-    price_source: str = "user input --price-per-chip-hour",
-    chips_source: str = "user input --chips",
-    tokens_source: str = "user input --tokens",
-    tokens_per_step: float | None = None,
-    expert_parallel: int | None = None,
-    comm_overlap: float = DEFAULT_COMM_OVERLAP,
-    interconnect_gb_per_s: float | None = None,
-    bytes_per_activation: float = 2.0,
-    bytes_per_grad: float = 4.0,
-    profiles_dirs: tuple = (),
-) -> TrainingEstimate:
+def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_dirs: tuple = (),
+                      **fields) -> TrainingEstimate:
     """Time, energy, carbon and dollars of one training run, every input in the ledger.
 
-    FLOPs: `train_flops` (published, measured or user-given, with `train_flops_source`), or the
-    model FLOPs of `model` on `tokens`.  Time: `mfu` (default DEFAULT_MFU) or `hours`.
-    `hw_flops_ratio` (hardware / model FLOPs, e.g. measured) only sets the reported `hfu`.
-    Communication (needs `model`): `tokens_per_step` (default 1024 sequences), experts over
-    `expert_parallel` chips (default gcd(chips, experts)), on the chip's interconnect; the
-    exposed part (1 - comm_overlap) is charged on top of the compute time.
+    Give a `TrainingScenario`, or its fields as keywords (`model=`, `tokens=`, `chip=`, `chips=`,
+    `mfu=`, ...; see `glamsim.scenario.TrainingScenario` for each with its unit and default).
+    FLOPs: `train_flops`, or the model FLOPs of `model` on `tokens` at `seq_len` (default the
+    model's context).  Time: `mfu` or `hours`; a `measured` record supplies the MFU when it ran on
+    this chip, and its hardware/model FLOPs ratio (which sets the reported `hfu`).  Communication:
+    `tokens_per_step`, experts over `expert_parallel` chips, on the interconnect; its exposed part
+    (1 - comm_overlap) is charged on top of the compute time.  Computed by the same vectorised
+    `training_costs` a sweep uses, on one row.
     """
-    chip = chip if isinstance(chip, ChipProfile) else load_chip(chip, profiles_dirs)
-    dc = datacenter if isinstance(datacenter, DatacenterProfile) else load_datacenter(datacenter, profiles_dirs)
+    s = scenario.with_(**fields) if scenario is not None and fields else scenario
+    s = s if s is not None else TrainingScenario.build(fields)
+    cfg, chip, dc = resolve.profiles(s, profiles_dirs)
+    notes = []
+    if s.measured is not None:
+        s, note = _apply_measurement(s, chip)
+        notes.append(note)
     led = Ledger()
-    require("chips", chips, gt=0)
-    led.add("chips", chips, "chips", chips_source)
-    if train_flops is not None:
-        require("train_flops", train_flops, gt=0)
-        flops = float(train_flops)
-        led.add("flops_total", flops, "FLOPs", train_flops_source)
+    resolve.record(s, led, "chips", "chips")
+    if s.train_flops is not None:
+        flops, cfg = float(s.train_flops), None
+        resolve.record(s, led, "train_flops", "FLOPs")
     else:
-        if model is None or tokens is None:
-            raise ConfigError("model/tokens: give --model and --tokens, or --train-flops")
-        cfg = model if isinstance(model, ModelConfig) else load_model(model)
-        tokens_total = tokens
-        require("tokens", tokens, gt=0)
-        if seq_len is not None:
-            require("seq_len", seq_len, gt=0)
-        s = seq_len or cfg.max_seq_len
-        flops = model_train_flops(cfg, tokens, s)
-        led.add("tokens", tokens, "tokens", tokens_source)
-        led.add("flops_total", flops, "FLOPs",
-                f"preset {cfg.name}: glamsim.accounting model FLOPs (3 x forward, full S x S attention, seq_len {s})")
-    field_name = chip.peak_field(dtype)
-    peak = chip.spec(field_name)
-    led.add_profile("peak_flops", peak.value, "FLOP/s per chip (dense)", chip.origin, field_name, peak)
-    if hours is not None and mfu is not None:
-        raise ConfigError(f"mfu={mfu!r}: give --mfu or --hours, not both")
-    if hours is not None:
-        require("hours", hours, gt=0)
-        led.add("hours", hours, "h wall-clock", hours_source)
+        seq = s.seq_len or cfg.max_seq_len
+        flops = model_train_flops(cfg, s.tokens, seq)
+        led.add("model", cfg.name, "", s.source("model"))
+        resolve.record(s, led, "tokens", "tokens")
+        led.add("seq_len", seq, "tokens", s.source("seq_len"))
+        led.add("flops_total", flops, "FLOPs", f"preset {cfg.name}: glamsim.accounting model FLOPs "
+                f"(3 x forward, full S x S attention, seq_len {seq})")
+    peak_value = resolve.peak(chip, s, led)
+    unit = f"model FLOPs / dense {chip.peak_field(s.dtype).removeprefix('peak_flops_')} peak"
+    if s.hours is not None:
+        resolve.record(s, led, "hours", "h wall-clock")
     else:
-        if mfu is None:
-            mfu, mfu_source = DEFAULT_MFU, DEFAULT_MFU_SOURCE
-        require("mfu", mfu, gt=0, le=1)
-        led.add("mfu", mfu, f"model FLOPs / dense {field_name.removeprefix('peak_flops_')} peak", mfu_source)
-    require("hw_flops_ratio", hw_flops_ratio, gt=0)
-    led.add("hw_flops_ratio", hw_flops_ratio, "hardware FLOPs / model FLOPs", hw_flops_ratio_source)
-    power = resolve_power(chip, led, power_w, power_source, tdp_fraction)
-    price = resolve_price(chip, led, price_per_chip_hour, price_source)
-    pue_v, ci, ci_gross = resolve_datacenter(dc, led, pue, pue_source, carbon_intensity, carbon_intensity_source)
-
-    comm_hours, comm_figures = _communication(
-        led, chip, cfg if train_flops is None else None, tokens_total if train_flops is None else None,
-        seq_len, chips, tokens_per_step, expert_parallel, comm_overlap, interconnect_gb_per_s,
-        bytes_per_activation, bytes_per_grad)
-    core = partial(training_costs, flops, chips, peak.value, hours=hours,
-                   carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours, comm_overlap=comm_overlap)
-    uncertain = {"power_w": power, "pue": pue_v, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
-    if hours is None:
-        uncertain["mfu"] = mfu
-    nom = core(**{k: nominal(v) for k, v in uncertain.items()})
-    one = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in nom.items()}
-    if hours is not None and one["mfu"] > 1:
-        raise ConfigError(f"hours={hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {chips} chips' dense peak)")
+        led.add("mfu", s.mfu, unit, s.source("mfu"))
+    resolve.record(s, led, "hw_flops_ratio", "hardware FLOPs / model FLOPs")
+    power = resolve.power(chip, s, led)
+    price = resolve.price(chip, s, led)
+    pue, ci, ci_gross = resolve.datacenter(dc, s, led)
+    comm_hours, comm_figures = _communication(s, led, chip, cfg)
+    core = partial(training_costs, flops, s.chips, peak_value, hours=s.hours,
+                   carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours, comm_overlap=s.comm_overlap)
+    uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
+    if s.hours is None:
+        uncertain["mfu"] = s.mfu
+    one = {k: float(v.reshape(-1)[0]) for k, v in core(**{k: nominal(v) for k, v in uncertain.items()}).items()}
+    if s.hours is not None and one["mfu"] > 1:
+        raise ConfigError(f"hours={s.hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {s.chips} chips' "
+                          "dense peak)")
     if one["compute_hours"] < 0:
-        raise ConfigError(f"comm_overlap={comm_overlap!r}: the exposed communication ({one['comm_exposed_hours']:.3g} h) "
-                          f"exceeds the given hours={hours!r}")
-    hfu = one["mfu"] * hw_flops_ratio
+        raise ConfigError(f"comm_overlap={s.comm_overlap!r}: the exposed communication "
+                          f"({one['comm_exposed_hours']:.3g} h) exceeds the given hours={s.hours!r}")
+    hfu = one["mfu"] * s.hw_flops_ratio
     if hfu > 1:
-        raise ConfigError(f"hw_flops_ratio={hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
+        raise ConfigError(f"hw_flops_ratio={s.hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = any(is_uncertain(v) for v in uncertain.values())
     return TrainingEstimate(
-        **one, hfu=hfu, ledger=led, communication=comm_figures, warnings=_warnings(one, comm_figures, chips, comm_overlap),
+        **one, hfu=hfu, ledger=led, communication=comm_figures, scenario=s, notes=notes,
+        warnings=_warnings(one, comm_figures, s.chips, s.comm_overlap),
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS) if any_range else {},
         tornado=tornado(core, uncertain, ["energy_mwh", "cost_usd"]) if any_range else [],
     )
+
+
+def _apply_measurement(s: TrainingScenario, chip: ChipProfile) -> tuple[TrainingScenario, str]:
+    """The scenario with a measurement record's figures (unless the user gave them) and a note."""
+    from glamsim.cost.measured import measured_inputs
+    from glamsim.measure.record import load_measurement
+
+    got, got_sources, note = measured_inputs(load_measurement(s.measured), chip, origin=s.measured)
+    changes, sources = {}, {}
+    if not s.given("hw_flops_ratio"):
+        changes["hw_flops_ratio"], sources["hw_flops_ratio"] = got["hw_flops_ratio"], got_sources["hw_flops_ratio"]
+    if "mfu" in got:
+        if s.given("mfu") or s.hours is not None:
+            note = "--mfu/--hours given: the measured MFU is not used; its FLOPs ratio is"
+        else:
+            changes["mfu"], sources["mfu"] = got["mfu"], got_sources["mfu"]
+    return s.with_(**changes, sources={**s.sources, **sources}), note
 
 
 def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> list[str]:
@@ -335,72 +241,41 @@ def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> li
     return out
 
 
-def _communication(led: Ledger, chip: ChipProfile, cfg: ModelConfig | None, tokens: float | None, seq_len: int | None,
-                   chips: float, tokens_per_step, expert_parallel, overlap, interconnect_gb_per_s,
-                   bytes_per_activation, bytes_per_grad) -> tuple[float, dict]:
+def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile,
+                   cfg: ModelConfig | None) -> tuple[float, dict]:
     """(communication hours before overlap, bytes per step per chip), every input in the ledger."""
-    require("comm_overlap", overlap, ge=0, le=1)
-    led.add("comm_overlap", overlap, "fraction of communication hidden behind compute",
-            COMM_OVERLAP_SOURCE if overlap == DEFAULT_COMM_OVERLAP else "user input --comm-overlap")
+    resolve.record(s, led, "comm_overlap", "fraction of communication hidden behind compute")
     if cfg is None:
-        if overlap < 1:
-            raise ConfigError(f"comm_overlap={overlap!r}: counting communication needs --model and --tokens")
+        if s.comm_overlap < 1:
+            raise ConfigError(f"comm_overlap={s.comm_overlap!r}: counting communication needs --model and --tokens")
         led.add("communication", None, "", "not modelled: needs --model and --tokens")
         return np.nan, {}
     m = ModelArrays.of(cfg)
-    if tokens_per_step is None:
-        tokens_per_step = DEFAULT_SEQS_PER_STEP * (seq_len or cfg.max_seq_len)
-        led.add("tokens_per_step", tokens_per_step, "tokens", SEQS_PER_STEP_SOURCE)
-    else:
-        require("tokens_per_step", tokens_per_step, gt=0)
-        led.add("tokens_per_step", tokens_per_step, "tokens", "user input --tokens-per-step")
-    expert_parallel = resolve_expert_parallel(cfg, chips, expert_parallel, led)
-    require("bytes_per_activation", bytes_per_activation, gt=0)
-    require("bytes_per_grad", bytes_per_grad, gt=0)
-    led.add("bytes_per_activation", bytes_per_activation, "bytes",
-            "glamsim default: bf16 activations" if bytes_per_activation == 2 else "user input")
-    led.add("bytes_per_grad", bytes_per_grad, "bytes",
-            "glamsim default: f32 gradients" if bytes_per_grad == 4 else "user input")
-    bandwidth = resolve_interconnect(chip, led, interconnect_gb_per_s, needed=overlap < 1)
-    out = comm.training_comm(m, tokens, tokens_per_step, chips, expert_parallel, bandwidth,
-                             bytes_per_activation, bytes_per_grad)
+    seq = s.seq_len or cfg.max_seq_len
+    tokens_per_step = s.tokens_per_step or DEFAULT_SEQS_PER_STEP * seq
+    resolve.record(s, led, "tokens_per_step", "tokens", tokens_per_step)
+    x = expert_parallel(cfg, s, led)
+    resolve.record(s, led, "bytes_per_activation", "bytes")
+    resolve.record(s, led, "bytes_per_grad", "bytes")
+    bandwidth = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1)
+    out = comm.training_comm(m, s.tokens, tokens_per_step, s.chips, x, bandwidth, s.bytes_per_activation,
+                             s.bytes_per_grad)
     figures = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
-    figures["sequences_per_step"] = tokens_per_step / (seq_len or cfg.max_seq_len)
+    figures["sequences_per_step"] = tokens_per_step / seq
     return figures["comm_s_per_step"] * figures["steps"] / S_PER_HOUR, figures
 
 
-def resolve_expert_parallel(cfg: ModelConfig, chips, expert_parallel, led: Ledger) -> float:
-    """Chips each MoE layer's experts are split over: the user's (dividing chips and experts), else
-    gcd(chips, experts)."""
-    if expert_parallel is None:
-        x = float(comm.default_expert_parallel(ModelArrays.of(cfg), int(chips))[0])
+def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float:
+    """Chips each MoE layer's experts are split over: the scenario's (dividing chips and experts),
+    else gcd(chips, experts)."""
+    x = s.expert_parallel
+    if x is None:
+        x = float(comm.default_expert_parallel(ModelArrays.of(cfg), int(s.chips))[0])
         led.add("expert_parallel", x, "chips per expert group",
                 "glamsim default: experts split over gcd(chips, experts) chips")
         return x
-    ok = expert_parallel >= 1 and float(expert_parallel).is_integer() and chips % expert_parallel == 0 and (
-        expert_parallel == 1 or (cfg.n_experts and cfg.n_experts % expert_parallel == 0))
-    if not ok:
-        raise ConfigError(f"expert_parallel={expert_parallel!r}: must divide chips={chips:g} and "
+    if s.chips % x or not (x == 1 or (cfg.n_experts and cfg.n_experts % x == 0)):
+        raise ConfigError(f"expert_parallel={x!r}: must divide chips={s.chips:g} and "
                           f"n_experts={cfg.n_experts} of {cfg.name}")
-    led.add("expert_parallel", expert_parallel, "chips per expert group", "user input --expert-parallel")
-    return float(expert_parallel)
-
-
-def resolve_interconnect(chip: ChipProfile, led: Ledger, interconnect_gb_per_s: float | None, needed: bool) -> float:
-    """Interconnect GB/s per chip: the user's, else the profile's; NaN (or an error when `needed`) if neither."""
-    if interconnect_gb_per_s is not None:
-        require("interconnect_gb_per_s", interconnect_gb_per_s, gt=0)
-        led.add("interconnect_bandwidth_gb_per_s", interconnect_gb_per_s, "GB/s per chip",
-                "user input --interconnect-gb-per-s")
-        return interconnect_gb_per_s
-    spec = chip.interconnect_bandwidth_gb_per_s
-    if spec is not None:
-        led.add_profile("interconnect_bandwidth_gb_per_s", spec.value, "GB/s per chip", chip.origin,
-                        "interconnect_bandwidth_gb_per_s", spec)
-        return spec.value
-    if needed:
-        raise ConfigError(f"chip={chip.name!r}: its profile has no interconnect_bandwidth_gb_per_s; "
-                          "give --interconnect-gb-per-s")
-    led.add("interconnect_bandwidth_gb_per_s", None, "GB/s per chip",
-            f"missing: profile {chip.origin} has no interconnect figure")
-    return np.nan
+    resolve.record(s, led, "expert_parallel", "chips per expert group")
+    return float(x)

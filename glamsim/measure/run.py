@@ -53,13 +53,24 @@ def analytic_step_flops(cfg: ModelConfig, batch: int, seq_len: int, dispatch: st
 
 
 def _check(cfg: ModelConfig, batch: int, seq_len: int | None, dispatch: str) -> int:
-    s = seq_len or cfg.max_seq_len
+    s = cfg.max_seq_len if seq_len is None else seq_len
     if batch < 1:
         raise ConfigError(f"batch={batch}: must be at least 1")
     if not 1 <= s <= cfg.max_seq_len:
         raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
     if dispatch not in ("scatter", "einsum"):
         raise ConfigError(f"dispatch={dispatch!r}: expected scatter or einsum")
+    return s
+
+
+def check_request(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10,
+                  warmup: int = 2, dispatch: str = "scatter") -> int:
+    """The sequence length to measure at; one-line ConfigError for settings that cannot run."""
+    s = _check(cfg, batch, seq_len, dispatch)
+    if steps < 1:
+        raise ConfigError(f"steps={steps}: must be at least 1")
+    if warmup < 0:
+        raise ConfigError(f"warmup={warmup}: must be at least 0")
     return s
 
 
@@ -111,9 +122,7 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
     or sharded over a `glamsim.parallel` mesh (XLA's counts are then per device)."""
     from glamsim.model.data import load_corpus, train_batch
 
-    s = _check(cfg, batch, seq_len, dispatch)
-    if steps < 1:
-        raise ConfigError(f"steps={steps}: must be at least 1")
+    s = check_request(cfg, batch=batch, seq_len=seq_len, steps=steps, warmup=warmup, dispatch=dispatch)
     train_cfg = TrainConfig(batch_size=batch, seq_len=s, dispatch=dispatch, seed=seed)
     if mesh is not None:
         spmd.check_layout(cfg, mesh, batch, s)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glamsim.config import ConfigError
+from glamsim.config import ConfigError, show
 
 VOCAB_SIZE = 256
 VALIDATION_EVERY = 20  # block i goes to validation when i % 20 == 19 (5%)
@@ -48,6 +48,8 @@ def text_files(paths: list[str | Path]) -> list[Path]:
             out += sorted(f for f in p.rglob("*") if f.is_file())
         elif p.is_file():
             out.append(p)
+        elif p.exists():  # a FIFO or device would block or never end
+            raise ConfigError(f"corpus={str(p)!r}: not a regular file or folder")
         else:
             raise ConfigError(f"corpus={str(p)!r}: no such file or folder")
     return out
@@ -69,7 +71,10 @@ def load_corpus(paths: list[str | Path] | None = None) -> Corpus:
     source = "python-stdlib" if not paths else ",".join(map(str, paths))
     chunks, used = [], 0
     for f in files:
-        raw = f.read_bytes()
+        try:
+            raw = f.read_bytes()
+        except OSError as err:
+            raise ConfigError(f"corpus={str(f)!r}: cannot read ({err.strerror or err.__class__.__name__})") from None
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -79,7 +84,7 @@ def load_corpus(paths: list[str | Path] | None = None) -> Corpus:
             used += 1
     stream = np.frombuffer(b"".join(chunks), dtype=np.uint8)
     if stream.size == 0:
-        raise ConfigError(f"corpus={source!r}: no UTF-8 text found")
+        raise ConfigError(f"corpus={show(source)}: no UTF-8 text found ({len(files)} file(s), none non-empty UTF-8)")
     return split(stream, source, used)
 
 

@@ -1,28 +1,62 @@
 """Autoregressive generation with a KV cache: one prefill pass over the prompt, then one jitted
-single-token step per new token (temperature and top-k sampling; temperature 0 is greedy)."""
+single-token step per new token (temperature and top-k sampling; temperature 0 is greedy).
+
+`load_config` reads a checkpoint's verified record (cheap), so a request is checked against the
+model (`check_request`) before `load` reads and verifies the arrays."""
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from glamsim.config import ConfigError, validate_as, validate_model
+from glamsim.config import ConfigError, ModelConfig, validate_as, validate_model
 from glamsim.model import checkpoint
-from glamsim.model.train import TrainConfig, abstract_state
+from glamsim.model.train import MAX_SEED, TrainConfig, abstract_state
 from glamsim.model.transformer import init_cache
 
 
-def load(directory) -> tuple:
-    """(graphdef, params) of the newest checkpoint in `directory`, rebuilt from its own record."""
-    record = checkpoint.read_record(directory)
-    cfg = validate_model(record["model"], f"{directory} (model record)")
-    train_cfg = validate_as(TrainConfig, record["train"], f"{directory} (train record)")
+def load_config(directory, step: int | None = None) -> tuple[int, ModelConfig, TrainConfig]:
+    """(step, model config, train config) of checkpoint `step` (default: the newest), from its
+    verified record; one-line ConfigError naming the step for a damaged or foreign record."""
+    step = checkpoint.latest_step(directory) if step is None else step
+    record = checkpoint.read_record(directory, step)
+    where = f"checkpoint={str(directory)!r}: step {step}"
+    cfg = validate_model(record["model"], f"{where} (model record)")
+    train_cfg = validate_as(TrainConfig, record["train"], f"{where} (train record)")
+    return step, cfg, train_cfg
+
+
+def load(directory, step: int | None = None) -> tuple:
+    """(graphdef, params) of checkpoint `step` (default: the newest) in `directory`, rebuilt from its
+    own record and verified against its checksums."""
+    step, cfg, train_cfg = load_config(directory, step)
     state = abstract_state(cfg, train_cfg)
-    arrays = checkpoint.restore(directory, state.arrays())
+    arrays = checkpoint.restore(directory, state.arrays(), step)
     return state.graphdef, arrays["params"]
+
+
+def check_request(cfg: ModelConfig, prompt_tokens: int, max_new_tokens: int, *, temperature: float = 1.0,
+                  top_k: int | None = None, seed: int = 0) -> None:
+    """One-line ConfigError for a request the model cannot serve (before anything is computed)."""
+    if prompt_tokens < 1:
+        raise ConfigError("prompt: must hold at least one token")
+    if max_new_tokens < 1:
+        raise ConfigError(f"max-new-tokens={max_new_tokens}: must be at least 1")
+    total = prompt_tokens + max_new_tokens
+    if total > cfg.max_seq_len:
+        raise ConfigError(f"prompt + max-new-tokens = {total}: longer than the context "
+                          f"({cfg.max_seq_len} tokens) of {cfg.name}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"temperature={temperature!r}: must be a finite number >= 0 (0 = greedy)")
+    if top_k is not None and not 1 <= top_k <= cfg.vocab_size:
+        raise ConfigError(f"--top-k={top_k}: must be between 1 and the vocabulary size {cfg.vocab_size} "
+                          f"of {cfg.name}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed={seed}: must be between 0 and 2**32-1")
 
 
 @partial(jax.jit, static_argnums=0)
@@ -47,14 +81,10 @@ def generate(graphdef, params, prompt, max_new_tokens: int, *, temperature: floa
     """New tokens [B, max_new_tokens] continuing prompt [B, P] (int32)."""
     cfg = nnx.merge(graphdef, params).cfg
     prompt = jnp.asarray(prompt, jnp.int32)
-    if prompt.ndim != 2 or prompt.shape[1] == 0:
-        raise ConfigError("prompt: must hold at least one token")
-    if max_new_tokens < 1:
-        raise ConfigError(f"max-new-tokens={max_new_tokens}: must be at least 1")
+    if prompt.ndim != 2:
+        raise ConfigError(f"prompt: expected [batch, tokens], got shape {tuple(prompt.shape)}")
+    check_request(cfg, prompt.shape[1], max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
     total = prompt.shape[1] + max_new_tokens
-    if total > cfg.max_seq_len:
-        raise ConfigError(f"prompt + max-new-tokens = {total}: longer than the context "
-                          f"({cfg.max_seq_len} tokens) of {cfg.name}")
     cache = init_cache(cfg, prompt.shape[0], total)
     logits, cache = _forward(graphdef, params, prompt, cache)
     key, out = jax.random.key(seed), []

@@ -1,5 +1,10 @@
 """The training loop behind `glamsim train`: batches, jitted steps, evaluation, metric logs and
-checkpoints, with exact resumption (the batch of step t depends only on the seed and t)."""
+checkpoints, with exact resumption (the batch of step t depends only on the seed and t).
+
+Before any work: the checkpoint folder and the log file are checked writable.  On resume, a damaged
+newest checkpoint is set aside with a one-line warning and the run continues from the newest intact
+one.  A run whose loss turns NaN/inf, or whose every update is skipped for non-finite gradients
+`MAX_SKIPPED_IN_A_ROW` times running, stops with a one-line error naming the step."""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import csv
 import json
 import math
 import statistics
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -15,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.model import checkpoint
+from glamsim.model import checkpoint, paths
 from glamsim.model.data import Corpus, check_length, eval_batches, train_batch
 from glamsim.model.train import TRAJECTORY_FIELDS, TrainConfig, TrainState, eval_loss, init_state, train_step
 from glamsim.parallel import spmd
@@ -23,6 +30,7 @@ from glamsim.parallel.mesh import describe
 
 LOG_COLUMNS = ("step", "loss", "ce", "aux_loss", "z_loss", "dropped_fraction", "max_mean_load", "grad_norm",
                "skipped", "tokens_per_s", "val_loss", "val_bpb")
+MAX_SKIPPED_IN_A_ROW = 5  # consecutive skipped updates (non-finite gradients) that count as divergence
 
 
 class MetricsLog:
@@ -34,7 +42,7 @@ class MetricsLog:
         self.csv = bool(self.path) and self.path.suffix.lower() == ".csv"
         if self.path is None:
             return
-        rows = self._read() if keep_until > 0 and self.path.exists() else []
+        rows = read_log(self.path) if keep_until > 0 and self.path.exists() else []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w", newline="") as f:
             if self.csv:
@@ -42,12 +50,6 @@ class MetricsLog:
         for row in rows:
             if int(float(row["step"])) <= keep_until:
                 self.write(row)
-
-    def _read(self) -> list[dict]:
-        with self.path.open(newline="") as f:
-            if self.csv:
-                return list(csv.DictReader(f))
-            return [json.loads(line) for line in f if line.strip()]
 
     def write(self, row: dict) -> None:
         if self.path is None:
@@ -57,6 +59,23 @@ class MetricsLog:
                 csv.DictWriter(f, LOG_COLUMNS).writerow({k: row.get(k, "") for k in LOG_COLUMNS})
             else:
                 f.write(json.dumps(row) + "\n")
+
+
+def read_log(path: Path) -> list[dict]:
+    """The rows of an existing metrics log (CSV by suffix, else JSON lines); one-line ConfigError
+    when it cannot be read back, as a resume must."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            if path.suffix.lower() == ".csv":
+                rows = list(csv.DictReader(f))
+            else:
+                rows = [json.loads(line) for line in f if line.strip()]
+        for row in rows:
+            int(float(row["step"]))
+        return rows
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, csv.Error) as err:
+        raise ConfigError(f"log={str(path)!r}: cannot read the rows to keep on resume "
+                          f"({err.__class__.__name__}); move it aside or give another --log") from None
 
 
 def run_record(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus) -> dict:
@@ -75,22 +94,48 @@ def _check_resume(directory, record: dict, cfg: ModelConfig, train_cfg: TrainCon
             raise ConfigError(f"{field}={now!r}: the checkpoint was trained with {field}={saved!r}")
 
 
-def start_state(cfg: ModelConfig, train_cfg: TrainConfig, checkpoint_dir, resume: bool, mesh=None) -> TrainState:
-    """A fresh state, or the checkpointed one when resuming (checked against this run's settings)."""
-    state = (init_state(cfg, train_cfg.seed, train_cfg) if mesh is None  # on a mesh: built in its shards
-             else spmd.init_state(cfg, train_cfg.seed, train_cfg, mesh))
+def check_outputs(checkpoint_dir=None, log_path=None, resume: bool = False) -> None:
+    """One-line ConfigError, before any work, when the run could not write what it must."""
     if resume and not checkpoint_dir:
         raise ConfigError("resume: needs --checkpoint-dir")
-    if not checkpoint_dir:
-        return state
-    existing = checkpoint.latest_step(checkpoint_dir)
-    if not resume:
+    if checkpoint_dir:
+        paths.output_dir(checkpoint_dir, "--checkpoint-dir")
+    if log_path:
+        paths.output_file(log_path, "--log")
+        if resume and Path(log_path).exists():
+            read_log(Path(log_path))
+
+
+def warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def start_state(cfg: ModelConfig, train_cfg: TrainConfig, checkpoint_dir, resume: bool, mesh=None,
+                warn: Callable[[str], None] | None = None) -> TrainState:
+    """A fresh state, or the checkpointed one when resuming (checked against this run's settings).
+
+    On resume, damaged checkpoint steps newer than the newest intact one are renamed aside
+    (`corrupted-<step>`), each with a one-line warning, and the run continues from the intact one."""
+    if resume and not checkpoint_dir:
+        raise ConfigError("resume: needs --checkpoint-dir")
+    if checkpoint_dir and not resume:
+        existing = checkpoint.latest_step(checkpoint_dir)
         if existing is not None:
             raise ConfigError(f"checkpoint-dir={str(checkpoint_dir)!r}: already holds a run (step {existing}); "
                               "pass --resume to continue it or choose another folder")
+    state = (init_state(cfg, train_cfg.seed, train_cfg) if mesh is None  # on a mesh: built in its shards
+             else spmd.init_state(cfg, train_cfg.seed, train_cfg, mesh))
+    if not (checkpoint_dir and resume):
         return state
-    _check_resume(checkpoint_dir, checkpoint.read_record(checkpoint_dir), cfg, train_cfg)
-    arrays = checkpoint.restore(checkpoint_dir, state.arrays())
+    step, _, arrays, damaged = checkpoint.restore_intact(
+        checkpoint_dir, state.arrays(), check_record=lambda r: _check_resume(checkpoint_dir, r, cfg, train_cfg))
+    main = jax.process_index() == 0
+    for err in damaged:
+        moved = checkpoint.set_aside(checkpoint_dir, err.step) if main else None
+        if main:
+            kept = f"; kept as {moved}" if moved else ""
+            (warn or warn_stderr)(f"checkpoint step {err.step} is corrupted ({err.why}){kept}; "
+                                  f"resuming from step {step}")
     return state.replace(**arrays)
 
 
@@ -99,9 +144,24 @@ def evaluate(eval_fn, state: TrainState, batches: list[dict]) -> float:
     return float(np.mean([float(eval_fn(state.graphdef, state.params, b)) for b in batches]))
 
 
+def _diverged(step: int, metrics: dict, skipped_in_a_row: int, lr: float) -> str | None:
+    """Why training must stop at `step`, or None while it is healthy."""
+    loss = metrics["loss"]
+    if not math.isfinite(loss):
+        return f"training diverged at step {step}: loss={loss} (lower --lr, now {lr:g})"
+    if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+        return (f"training diverged at step {step}: gradients not finite for {skipped_in_a_row} steps in a row, "
+                f"every update skipped (loss={loss:.4g}; lower --lr, now {lr:g})")
+    return None
+
+
 def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoint_dir=None, resume: bool = False,
-          log_path=None, progress: bool = True, mesh=None) -> dict:
-    """Train to `train_cfg.steps` total steps; returns a summary (losses, bits per byte, speed)."""
+          log_path=None, progress: bool = True, mesh=None, warn: Callable[[str], None] | None = None) -> dict:
+    """Train to `train_cfg.steps` total steps; returns a summary (losses, bits per byte, speed).
+
+    ConfigError (one line) on bad inputs before any work, and when training diverges (the log
+    keeps every row up to and including the diverged step; no checkpoint of it is written)."""
+    check_outputs(checkpoint_dir, log_path, resume)
     seq, batch = train_cfg.context(cfg), train_cfg.batch_size
     check_length(corpus.train, seq, "train")
     check_length(corpus.validation, seq, "validation")
@@ -109,7 +169,7 @@ def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoin
         spmd.check_layout(cfg, mesh, batch, seq)
     place = (lambda b: b) if mesh is None else (lambda b: spmd.shard_batch(b, mesh))
     main = jax.process_index() == 0  # with several processes, only the first logs and prints
-    state = start_state(cfg, train_cfg, checkpoint_dir, resume, mesh)
+    state = start_state(cfg, train_cfg, checkpoint_dir, resume, mesh, warn)
     start = int(state.step)
     if start >= train_cfg.steps:
         raise ConfigError(f"steps={train_cfg.steps}: the checkpoint is already at step {start}")
@@ -122,7 +182,7 @@ def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoin
     if start == 0:
         first_val = evaluate(eval_fn, state, val)
         log.write({"step": 0, "val_loss": first_val, "val_bpb": first_val / math.log(2)})
-    speeds, row, t_begin = [], {}, time.perf_counter()
+    speeds, row, t_begin, skipped = [], {}, time.perf_counter(), 0
     bar = tqdm(total=train_cfg.steps, initial=start, disable=not (progress and main), desc=cfg.name, unit="step")
     for step in range(start, train_cfg.steps):
         t0 = time.perf_counter()
@@ -132,6 +192,12 @@ def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoin
         speeds.append(batch * seq / dt)
         done = step + 1
         row = {"step": done, **metrics, "tokens_per_s": speeds[-1]}
+        skipped = skipped + 1 if metrics.get("skipped") else 0
+        why = _diverged(done, metrics, skipped, train_cfg.learning_rate)
+        if why:
+            log.write(row)
+            bar.close()
+            raise ConfigError(why)
         if done % train_cfg.eval_every == 0 or done == train_cfg.steps:
             row["val_loss"] = evaluate(eval_fn, state, val)
             row["val_bpb"] = row["val_loss"] / math.log(2)

@@ -20,12 +20,15 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx, struct
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from glamsim.config import ConfigError, Frozen, ModelConfig
 from glamsim.model.layers import KeyStream
 from glamsim.model.moe import identity
 from glamsim.model.transformer import Transformer
+
+
+MAX_SEED = 2**32 - 1  # jax.random.key(2**32) silently equals key(0)
 
 
 class TrainConfig(Frozen):
@@ -40,7 +43,7 @@ class TrainConfig(Frozen):
     decay_rate: PositiveFloat = 0.8
     clipping_threshold: PositiveFloat = 1.0
     grad_clip_norm: PositiveFloat = 1.0
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="0 .. 2**32-1 (jax.random.key wraps larger seeds)")
     dispatch: Literal["scatter", "einsum"] = "scatter"
     eval_every: PositiveInt = 100
     eval_batches: PositiveInt = 4

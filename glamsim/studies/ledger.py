@@ -22,9 +22,10 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
         models[name] = {"description": cfg.description,
                         "published": pub.model_dump(exclude_none=True, exclude_defaults=True) if pub else {}}
     chips = {}
-    for chip, frac in dict.fromkeys(zip(results["chip"], results["tdp_fraction"])):
-        key = chip if frac == 1 else f"{chip} (tdp_fraction {frac:g})"
-        chips[key] = chip_figures(chip, float(frac))[1].to_list()
+    dtypes = results["dtype"].fillna("").astype(str)
+    for chip, frac, dtype in dict.fromkeys(zip(results["chip"], results["tdp_fraction"], dtypes)):
+        key = chip + (f" (tdp_fraction {frac:g})" if frac != 1 else "") + (f" ({dtype})" if dtype else "")
+        chips[key] = chip_figures(chip, float(frac), dtype)[1].to_list()
     dcs = {n: datacenter_figures(n)[1].to_list() for n in dict.fromkeys(results["datacenter"])}
     measured = {}
     if "measured" in results:
@@ -41,9 +42,10 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
         "columns": list(results.columns),
         "spec": spec.model_dump(mode="json"),
         "sources": {"user_inputs": "the scenario fields the spec sets (base, cases, axes); a scenario's "
-                                   "power_w, pue, carbon_intensity_kg_per_kwh or price_per_chip_hour_usd, "
-                                   "when given, replaces the profile figure below (resolved_* columns "
-                                   "hold the value used)",
+                                   "power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd or "
+                                   "interconnect_gb_per_s, when given, replaces the profile figure below "
+                                   "(resolved_* columns hold the value used); an unset field has the default "
+                                   "of glamsim.scenario, whose source `glamsim estimate train --help` gives",
                     "models": models, "chips": chips, "datacenters": dcs, "measurements": measured},
         "conventions": {
             "flops": "model FLOPs (glamsim.accounting): 2 per multiply-accumulate, train = 3 x forward, "

@@ -1,31 +1,65 @@
 """Run a study: evaluate its sweep chunk by chunk and write results, ledger and figures to a folder.
 
 Layout of `DIR`: `results.parquet`, `results.csv` (one row a scenario), `ledger.json` (the spec,
-its digest, the inputs' sources, the glamsim version) and `<figure>.png/.svg`.  While running,
-each evaluated chunk is written atomically to `DIR/.partial/`; `resume=True` continues an
-interrupted run of the same spec from the chunks already there (nothing recomputed or lost) and
-the final files are built from the chunk files in both cases, so a resumed run writes the same
-results as an uninterrupted one.
+its digest, the inputs' sources, the glamsim version), `<figure>.png/.svg`, and `.done.json`: the
+study, its spec digest and the sha256 and size of the three result files, written last.
+
+Before any work, the spec's size is checked against `max_scenarios` (counted from the axes, no
+expansion), the output folder is probed (created and removed again: permission bits say nothing
+for root or on /proc), every preset, profile and figure column is checked; a bad input is a
+one-line `ConfigError` and nothing is written.
+
+While running, each evaluated chunk is written atomically to `DIR/.partial/chunk-NNNNN.parquet`,
+and after each chunk `DIR/.partial/manifest.json` (the study, spec digest, row count, chunk size
+and each finished chunk's sha256 and size) is replaced atomically.  The final files are built from
+the chunk files, so a resumed run writes the same bytes as an uninterrupted one.
+
+`resume=True` continues the run in `DIR` and verifies everything it reuses:
+
+* finished results are reused only when `.done.json` is of this spec and all three files match
+  their checksums; otherwise (a file changed, truncated, missing, or no `.done.json`: a run of an
+  older glamsim) a warning, and the study is computed again;
+* a chunk is reused only when the manifest lists it and its bytes match; a chunk that is missing,
+  empty, truncated, changed (not parquet any more) or not listed (a crash between writing it and
+  the manifest) is recomputed with one warning line each (`chunk 3 damaged (checksum mismatch);
+  recomputing`); other files in `.partial` (left-over temporary files, anything else) are removed;
+* a damaged manifest (not JSON, wrong fields, chunks out of range) cannot vouch for any chunk:
+  a warning, and the partial run starts afresh (what a run without `--resume` would do; an error
+  would only make the user type that);
+* a manifest or finished results of *another* spec are an error (one line; nothing touched), as is
+  `resume=True` on a folder with no run at all (a mistyped `--out` would otherwise start afresh).
+
+Warnings go to `warn` (default: one `warning: ...` line on stderr each) and `StudyRun.warnings`,
+and only once every check has passed: a refused run prints its one error line and nothing else.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import shutil
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import pandas as pd
+from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError
 
-from glamsim.config import ConfigError
+from glamsim.config import ConfigError, Frozen, parse_json, show
 from glamsim.studies import io
-from glamsim.studies.spec import FigureSpec, StudySpec
-from glamsim.studies.sweep import BASE_ROW, ModelCache, check_inputs, evaluate, expand
+from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, FigureSpec, StudySpec, check_size
+from glamsim.studies.sweep import ARCH_COLUMNS, BASE_ROW, ModelCache, check_inputs, evaluate, expand
 
 PARTIAL = ".partial"
+MANIFEST = "manifest.json"
+DONE = ".done.json"
 RESULTS = ("results.parquet", "results.csv", "ledger.json")
+CHUNK = re.compile(r"^chunk-(\d{5})\.parquet$")
+SHA256 = r"^[0-9a-f]{64}$"
 
 
 @dataclass
@@ -38,6 +72,113 @@ class StudyRun:
     files: list[Path] = field(default_factory=list)
     chunks_computed: int = 0
     chunks_resumed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class FileSum(Frozen):
+    sha256: str = Field(pattern=SHA256)
+    bytes: NonNegativeInt
+
+
+class PartialManifest(Frozen):
+    """`.partial/manifest.json`: which run the chunks belong to, and each finished chunk's checksum."""
+
+    study: str
+    digest: str
+    n_rows: NonNegativeInt
+    chunk_size: PositiveInt
+    chunks: dict[NonNegativeInt, FileSum] = Field(default_factory=dict)
+
+    def same_run(self, other: PartialManifest) -> bool:
+        return (self.study, self.digest, self.n_rows, self.chunk_size) == \
+            (other.study, other.digest, other.n_rows, other.chunk_size)
+
+
+class DoneManifest(Frozen):
+    """`.done.json`: the finished results' checksums."""
+
+    study: str
+    digest: str
+    files: dict[Literal["results.parquet", "results.csv", "ledger.json"], FileSum]
+
+
+def _stderr_warning(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
+def _read_manifest(path: Path, cls):
+    """The manifest at `path` as `cls`, or a short reason why it cannot be trusted."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, UnicodeDecodeError) as err:
+        return None, f"unreadable: {err.__class__.__name__}"
+    try:
+        return cls.model_validate(parse_json(text, path.name)), None
+    except ConfigError as err:
+        return None, str(err).removeprefix(f"{path.name}: ")
+    except ValidationError as err:
+        e = err.errors()[0]
+        return None, f"{'.'.join(map(str, e['loc'])) or 'fields'}: {e['msg']}"
+
+
+def _mismatch(path: Path, expected: FileSum | None) -> str | None:
+    """Why the file at `path` is not the one recorded (None: it is)."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        return "damaged (not a plain file)"
+    if not path.is_file():
+        return "missing"
+    if expected is None:
+        return "not in the manifest"
+    size = path.stat().st_size
+    if size == 0 and expected.bytes:
+        return "empty"
+    if size != expected.bytes:
+        return f"damaged ({'truncated: ' if size < expected.bytes else ''}{size:,} bytes, expected {expected.bytes:,})"
+    if io.checksum(path)["sha256"] != expected.sha256:
+        return "damaged (checksum mismatch)"
+    return None
+
+
+def check_out_dir(out: Path) -> None:
+    """A one-line ConfigError unless `out` is a folder this process can create and write in.
+
+    Probes for real, leaving nothing behind: a temporary file in an existing folder, or, for a
+    folder to be made, the missing part of its path made inside a temporary folder beside it."""
+    label = f"--out={show(str(out))}"
+    try:
+        if out.is_symlink() or out.exists():
+            if not out.is_dir():
+                raise ConfigError(f"{label}: exists and is not a folder")
+            for name in (*RESULTS, DONE):  # replaced by a rename, which cannot replace a folder
+                if (out / name).is_dir() and not (out / name).is_symlink():
+                    raise ConfigError(f"{label}: {name} exists and is a folder")
+            fd, probe = tempfile.mkstemp(prefix=".glamsim-probe-", dir=out)
+            os.close(fd)
+            os.unlink(probe)
+            return
+        missing, parent = [], out
+        while not (parent.is_symlink() or parent.exists()):
+            if parent.parent == parent:
+                break
+            missing.append(parent.name)
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ConfigError(f"{label}: {str(parent)!r} is not a folder")
+        probe = tempfile.mkdtemp(prefix=".glamsim-probe-", dir=parent)
+        try:
+            Path(probe, *reversed(missing)).mkdir(parents=True)
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+    except ConfigError:
+        raise
+    except OSError as err:
+        raise ConfigError(f"{label}: cannot create or write a folder there "
+                          f"({err.strerror or err.__class__.__name__})") from None
+    except ValueError as err:  # an embedded NUL byte
+        raise ConfigError(f"{label}: not a valid path ({err})") from None
 
 
 def _check_figures(spec: StudySpec, columns, where: str) -> None:
@@ -47,67 +188,186 @@ def _check_figures(spec: StudySpec, columns, where: str) -> None:
             names = [val] if isinstance(val, str) else list(val or [])
             for name in names:
                 if name not in columns:
-                    raise ConfigError(f"{where}: figures[{i}].{key}={name!r}: not a results column; "
+                    raise ConfigError(f"{where}: figures[{i}].{key}={show(name)}: not a results column; "
                                       f"columns: {', '.join(columns)}")
 
 
-def _start_partial(partial: Path, spec: StudySpec, n_rows: int, resume: bool, out: Path) -> set[int]:
-    """Prepare `DIR/.partial` and return the chunks already done (when resuming the same spec)."""
-    manifest = {"study": spec.name, "digest": spec.digest(), "n_rows": n_rows, "chunk_size": spec.chunk_size}
-    mpath = partial / "manifest.json"
-    if resume and mpath.is_file():
-        old = json.loads(mpath.read_text())
-        if old != manifest:
-            raise ConfigError(f"--resume: {out} holds a partial run of another spec "
-                              f"(study {old.get('study')!r}, digest {old.get('digest')}); run without --resume")
-        return {int(p.stem.split("-")[1]) for p in partial.glob("chunk-*.parquet")}
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    io.write_json(manifest, mpath)
-    return set()
+def _check_where(spec: StudySpec, inputs: pd.DataFrame, models: ModelCache, where: str) -> None:
+    """A figure whose `where` selects no scenario (or, for a tornado, no base row) is refused
+    before any work.  Judged on the input columns that the results keep as they are (not `mfu`,
+    which an hours or measured scenario replaces) and the architecture columns; a condition on
+    an output column is left to the figure."""
+    mcols = [c for c in inputs.columns if c.startswith(MODEL_PREFIX)]
+    arch_cols = {*ARCH_COLUMNS, *(c.removeprefix(MODEL_PREFIX) for c in mcols)}
+    for i, fig in enumerate(spec.figures):
+        if not fig.where and fig.kind != "tornado":
+            continue
+        sel = inputs
+        arch = {}
+        for k, v in fig.where.items():
+            if k in arch_cols:
+                arch[k] = v
+            elif k in inputs.columns and k != "mfu":
+                sel = sel[sel[k] == v]
+        if arch and len(sel):
+            keys = ["model", *mcols]
+            distinct = sel.drop_duplicates(subset=keys)
+            _, table = models.arrays(distinct)
+            ok = pd.Series(True, index=table.index)
+            for k, v in arch.items():
+                ok &= table[k] == v
+            sel = sel.merge(distinct.loc[ok.to_numpy(), keys], on=keys) if ok.any() else sel.iloc[:0]
+        if sel.empty:
+            raise ConfigError(f"{where}: figures[{i}].where={show(dict(fig.where))}: selects no scenario")
+        if fig.kind == "tornado" and not (sel["varied"] == BASE_ROW).any():
+            raise ConfigError(f"{where}: figures[{i}].where={show(dict(fig.where))}: selects no base row "
+                              f"(varied={BASE_ROW!r}) for the tornado")
 
 
-def _already_done(out: Path, spec: StudySpec) -> bool:
-    ledger = out / "ledger.json"
-    if not all((out / f).is_file() for f in RESULTS):
-        return False
-    try:
-        return json.loads(ledger.read_text()).get("spec_digest") == spec.digest()
-    except (OSError, ValueError):
-        return False
+def _done_state(out: Path, spec: StudySpec) -> tuple[str, str | None]:
+    """Finished results in `out`: ("ok", None) verified; ("absent", None) none at all;
+    ("other", what) another spec's; ("unverified", why) present but not to be trusted."""
+    done, why = _read_manifest(out / DONE, DoneManifest)
+    present = [f for f in RESULTS if (out / f).exists()]
+    if done is None:
+        if why == "missing":
+            return ("absent", None) if not present else \
+                ("unverified", f"{out}: results carry no checksums ({DONE} missing)")
+        return "unverified", f"{out / DONE} damaged ({why})"
+    if done.digest != spec.digest():
+        return "other", f"study {done.study!r}, digest {done.digest}"
+    for name in RESULTS:
+        bad = _mismatch(out / name, done.files.get(name))
+        if bad:
+            return "unverified", f"{out / name} {bad}"
+    return "ok", None
+
+
+def _plan_partial(partial: Path, manifest: PartialManifest, n_chunks: int, out: Path,
+                  done_state: tuple[str, str | None], notes: list[str]) -> tuple[PartialManifest | None, set[int]]:
+    """What a resumed run reuses from `.partial`: (the manifest to continue, the verified chunks),
+    or (None, set()) to start the partial run afresh.  Reads only; the clean-up comes later."""
+    mpath = partial / MANIFEST
+    label = f"--resume: --out={show(str(out))}"
+    if not partial.is_dir():
+        state, what = done_state
+        if state == "other":
+            raise ConfigError(f"{label} holds the results of another spec ({what}); run without --resume")
+        if state == "absent":
+            raise ConfigError(f"{label} holds no run to resume (no {PARTIAL}/{MANIFEST}, no results); "
+                              f"run without --resume")
+        return None, set()
+    old, why = _read_manifest(mpath, PartialManifest)
+    if old is not None and any(i >= n_chunks for i in old.chunks) and old.same_run(manifest):
+        old, why = None, f"chunk {max(old.chunks)} listed, but the run has {n_chunks}"
+    if old is None:
+        notes.append(f"{mpath} {why if why == 'missing' else f'damaged ({why})'}; "
+                     f"starting the partial run afresh")
+        return None, set()
+    if not old.same_run(manifest):
+        raise ConfigError(f"{label} holds a partial run of another spec "
+                          f"(study {old.study!r}, digest {old.digest}); run without --resume")
+    reuse = set()
+    for i in range(n_chunks):
+        path = partial / f"chunk-{i:05d}.parquet"
+        listed = old.chunks.get(i)
+        if listed is None and not (path.exists() or path.is_symlink()):
+            continue  # not reached yet
+        bad = _mismatch(path, listed)
+        if bad:
+            notes.append(f"chunk {i} {bad}; recomputing")
+        else:
+            reuse.add(i)
+    return old.model_copy(update={"chunks": {i: old.chunks[i] for i in sorted(reuse)}}), reuse
+
+
+def _clean_partial(partial: Path, keep: set[int], notes: list[str]) -> None:
+    """Remove from `.partial` everything but the manifest and the chunks kept."""
+    for p in partial.iterdir():
+        m = CHUNK.match(p.name)
+        if p.name == MANIFEST or (m and int(m.group(1)) in keep):
+            continue
+        if not m and not (p.name.startswith(".") and p.name.endswith(io.TMP_SUFFIX)):
+            notes.append(f"{p} is not part of the run; removed")
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _save_partial_manifest(manifest: PartialManifest, partial: Path) -> None:
+    data = manifest.model_dump(mode="json")
+    data["chunks"] = {str(i): s for i, s in data["chunks"].items()}
+    io.write_json(data, partial / MANIFEST)
 
 
 def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-              on_chunk: Callable[[int], None] | None = None, where: str | None = None) -> StudyRun:
+              on_chunk: Callable[[int], None] | None = None, where: str | None = None,
+              max_scenarios: int = MAX_SCENARIOS, warn: Callable[[str], None] | None = None) -> StudyRun:
     """Evaluate every scenario of `spec` and write the study's files to `out_dir`.
 
-    `on_chunk(i)` is called after chunk i is safely on disk (tests use it to interrupt a run).
+    `max_scenarios` bounds the study's size (checked before anything is expanded); `resume`
+    continues and verifies an interrupted run (see the module docstring); `warn(message)` receives
+    each warning (default: a `warning:` line on stderr).  `on_chunk(i)` is called after chunk i
+    and the manifest listing it are safely on disk (tests use it to interrupt a run).
     """
     from glamsim.studies.ledger import build_ledger
 
     where = where or spec.name
+    warn = warn or _stderr_warning
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out={str(out)!r}: exists and is not a folder")
-    inputs = expand(spec)
-    models = ModelCache(where)
+    n_rows = check_size(spec, max_scenarios, where)
+    check_out_dir(out)
     run = StudyRun(spec, out, pd.DataFrame())
-    if resume and _already_done(out, spec):
+    n_chunks = math.ceil(n_rows / spec.chunk_size)
+    notes: list[str] = []
+    partial = out / PARTIAL
+    done_state = _done_state(out, spec) if resume else ("absent", None)
+    if done_state[0] == "ok":
         run.results = pd.read_parquet(out / "results.parquet")
-        run.chunks_resumed = math.ceil(len(inputs) / spec.chunk_size)
+        run.chunks_resumed = n_chunks
+        if partial.exists():  # left by a crash between the done manifest and the clean-up
+            shutil.rmtree(partial, ignore_errors=True)
     else:
+        inputs = expand(spec, max_scenarios, where)
+        models = ModelCache(where)
         check_inputs(inputs, models, where)
         _check_figures(spec, list(evaluate(spec, inputs.iloc[:1], models).columns), where)
-        partial = out / PARTIAL
-        n_chunks = math.ceil(len(inputs) / spec.chunk_size)
-        done = _start_partial(partial, spec, len(inputs), resume, out)
+        _check_where(spec, inputs, models, where)
+        manifest = PartialManifest(study=spec.name, digest=spec.digest(), n_rows=n_rows, chunk_size=spec.chunk_size)
+        done: set[int] = set()
+        if resume:
+            chunk_notes: list[str] = []
+            kept, done = _plan_partial(partial, manifest, n_chunks, out, done_state, chunk_notes)
+            manifest = kept or manifest
+            if done_state[0] == "unverified":
+                notes.append(f"{done_state[1]}; " + ("rebuilding them from the partial run" if kept is not None
+                                                     else "recomputing the study"))
+            notes += chunk_notes
+        # every check has passed: from here on the run writes
+        if resume and done:
+            _clean_partial(partial, done, notes)
+        for note in notes:
+            run.warnings.append(note)
+            warn(note)
+        (out / DONE).unlink(missing_ok=True)  # results being replaced are no longer vouched for
+        if not done:
+            if partial.is_symlink() or partial.is_file():
+                partial.unlink()
+            elif partial.exists():
+                shutil.rmtree(partial)
+            partial.mkdir(parents=True)
+        _save_partial_manifest(manifest, partial)
         run.chunks_resumed = len(done)
         todo = [i for i in range(n_chunks) if i not in done]
-        bar = _progress(len(inputs), len(done) * spec.chunk_size, progress and n_chunks > 1, spec.name)
+        bar = _progress(n_rows, sum(min(spec.chunk_size, n_rows - i * spec.chunk_size) for i in done),
+                        progress and n_chunks > 1, spec.name)
+        chunks = dict(manifest.chunks)
         for i in todo:
             rows = inputs.iloc[i * spec.chunk_size:(i + 1) * spec.chunk_size]
-            io.write_parquet(evaluate(spec, rows, models), partial / f"chunk-{i:05d}.parquet")
+            chunks[i] = FileSum(**io.write_parquet(evaluate(spec, rows, models), partial / f"chunk-{i:05d}.parquet"))
+            manifest = manifest.model_copy(update={"chunks": chunks})
+            _save_partial_manifest(manifest, partial)
             run.chunks_computed += 1
             if bar is not None:
                 bar.update(len(rows))
@@ -117,9 +377,11 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False, pro
             bar.close()
         run.results = pd.concat([pd.read_parquet(partial / f"chunk-{i:05d}.parquet") for i in range(n_chunks)],
                                 ignore_index=True)
-        io.write_parquet(run.results, out / "results.parquet")
-        io.write_csv(run.results, out / "results.csv")
-        io.write_json(build_ledger(spec, run.results), out / "ledger.json")
+        sums = {"results.parquet": io.write_parquet(run.results, out / "results.parquet"),
+                "results.csv": io.write_csv(run.results, out / "results.csv"),
+                "ledger.json": io.write_json(build_ledger(spec, run.results), out / "ledger.json")}
+        io.write_json(DoneManifest(study=spec.name, digest=spec.digest(), files=sums).model_dump(mode="json"),
+                      out / DONE)
         shutil.rmtree(partial)
     run.files = [out / f for f in RESULTS]
     for fig_spec in spec.figures:

@@ -1,40 +1,50 @@
-"""One scenario of a study: the model, the hardware and how it is used (training and serving).
+"""One scenario of a study: every input of a training and of a serving estimate, as sweepable columns.
 
-Every field is a sweepable axis; names carry their units and follow `glamsim.cost`'s argument
-names.  Optional overrides (power, PUE, carbon intensity, price) default to the chip and
-datacenter profiles, resolved by the cost model's own rules (measured power, else TDP).
+The fields are derived from `glamsim.scenario.TrainingScenario` and `ServingScenario` (one
+declaration of each input, its unit, default, source and range): a field both share is one column
+(`chip`, `pue`, ...); the serving inputs whose meaning differs from training's are prefixed
+(`serving_chips`, `serving_mfu`, `serving_expert_parallel`).  Study values are plain numbers and
+names (a sweep gives ranges of its own), so uncertain triples and profile objects are not taken.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, create_model
 
-from glamsim.config import Frozen
+from glamsim.scenario import Checked, ServingScenario, TrainingScenario
+
+SERVING_PREFIXED = ("chips", "mfu", "expert_parallel")
+NAMES = ("model", "chip", "datacenter")
 
 
-class Scenario(Frozen):
-    label: str = Field("", description="a name for the scenario in tables and figures")
-    model: str = Field("glam-64b-64e", description="model preset name or ModelConfig YAML")
-    chip: str = "tpu-v4"
-    datacenter: str = "glam-google-oklahoma"
-    chips: PositiveInt = 1024
-    tokens: PositiveFloat = Field(600e9, description="training tokens")
-    seq_len: PositiveInt = Field(1024, description="training sequence length (tokens)")
-    mfu: float = Field(0.3, gt=0, le=1, description="model FLOPs utilisation (ignored where hours is given)")
-    hours: PositiveFloat | None = Field(None, description="known wall-clock training hours (instead of mfu)")
-    measured: str | None = Field(None, description="a `glamsim measure` record (JSON): its MFU replaces mfu "
-                                 "where the run's device is the scenario's chip")
-    power_w: PositiveFloat | None = Field(None, description="power per chip; default: the chip profile's")
-    tdp_fraction: float = Field(1.0, gt=0, le=1, description="share of TDP drawn when only TDP is published")
-    pue: float | None = Field(None, ge=1, description="default: the datacenter profile's")
-    carbon_intensity_kg_per_kwh: float | None = Field(None, ge=0, description="default: the datacenter's (net)")
-    price_per_chip_hour_usd: float | None = Field(None, ge=0, description="default: the chip profile's")
-    batch: PositiveInt = Field(32, description="serving: requests decoded together")
-    prompt_len: PositiveInt = Field(1024, description="serving: prompt tokens per request")
-    gen_len: PositiveInt = Field(256, description="serving: generated tokens per request")
-    serving_chips: PositiveInt | None = Field(None, description="serving chips; default: fewest that hold the model")
-    serving_mfu: float = Field(1.0, gt=0, le=1, description="serving: share of dense peak reached (roofline)")
-    mbu: float = Field(1.0, gt=0, le=1, description="serving: share of HBM bandwidth reached (roofline)")
-    bytes_per_param: PositiveFloat = Field(2.0, description="serving weights: 2 for bf16")
-    bytes_per_kv: PositiveFloat = Field(2.0, description="KV cache entries: 2 for bf16")
-    hbm_usable_fraction: float = Field(0.9, gt=0, le=1, description="HBM share usable for weights and cache")
+def _column(name: str, f):
+    """A study column's type and field, from the scenario field it comes from."""
+    extra = f.json_schema_extra or {}
+    if name in NAMES:
+        ann = str
+    elif extra.get("uncertain"):
+        ann = float if f.default is not None else float | None
+    else:
+        ann = f.annotation
+    return ann, Field(f.default, description=f.description, json_schema_extra=extra)
+
+
+def _fields() -> dict:
+    out = {"label": (str, Field("", description="a name for the scenario in tables and figures",
+                                json_schema_extra={"unit": "", "source": "", "bounds": {}}))}
+    for cls in (TrainingScenario, ServingScenario):
+        for name in cls.inputs():
+            key = f"serving_{name}" if cls is ServingScenario and name in SERVING_PREFIXED else name
+            if key not in out:
+                out[key] = _column(name, cls.model_fields[name])
+    return out
+
+
+Scenario = create_model("Scenario", __base__=Checked, __doc__=__doc__, **_fields())
+
+
+def origin(column: str) -> tuple[type, str]:
+    """The scenario class and field a study column comes from (for labels, units and sources)."""
+    if column.startswith("serving_") and column.removeprefix("serving_") in SERVING_PREFIXED:
+        return ServingScenario, column.removeprefix("serving_")
+    return (TrainingScenario if column in TrainingScenario.model_fields else ServingScenario), column

@@ -18,11 +18,13 @@ import pandas as pd
 from glamsim import accounting as acc
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig, load_model
-from glamsim.cost import inference, training
+from glamsim.cost import communication as comm
+from glamsim.cost import inference, resolve, training
 from glamsim.cost.ledger import Ledger
 from glamsim.profiles import load_chip, load_datacenter
+from glamsim.scenario import TrainingScenario
 from glamsim.studies.scenario import Scenario
-from glamsim.studies.spec import MODEL_PREFIX, StudySpec, Sweep, axis_values
+from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, StudySpec, Sweep, axis_values, check_size
 
 BASE_ROW = "base"  # the `varied` value of the base scenario in a one-at-a-time sweep
 ARCH_COLUMNS = ("n_layers", "d_model", "n_experts", "top_k")
@@ -69,9 +71,13 @@ def _expand_block(block: Sweep, base: dict) -> dict[str, np.ndarray]:
     return cols
 
 
-def expand(spec: StudySpec) -> pd.DataFrame:
+def expand(spec: StudySpec, max_scenarios: int = MAX_SCENARIOS, where: str | None = None) -> pd.DataFrame:
     """Every scenario of the spec as one row: `scenario` id, every scenario field, the swept model
-    fields (`model.<field>`; empty = the preset's value) and, for one-at-a-time blocks, `varied`."""
+    fields (`model.<field>`; empty = the preset's value) and, for one-at-a-time blocks, `varied`.
+
+    The rows are counted first (`check_size`): over `max_scenarios`, a one-line ConfigError and
+    nothing allocated."""
+    check_size(spec, max_scenarios, where)
     base = spec.base.model_dump()
     frames = [pd.DataFrame(_expand_block(b, base)) for b in spec.blocks()]
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -136,6 +142,21 @@ def check_inputs(rows: pd.DataFrame, models: ModelCache, where: str) -> None:
                 load(value)
             except ConfigError as err:
                 raise ConfigError(f"{where}: {err}") from None
+    for chip, dtype in rows[["chip", "dtype"]].drop_duplicates().itertuples(index=False):
+        if isinstance(dtype, str):
+            try:
+                load_chip(chip).peak_field(dtype)
+            except ConfigError as err:
+                raise ConfigError(f"{where}: {err}") from None
+    given = rows[rows["expert_parallel"].notna()]
+    if len(given):
+        m, _ = models.arrays(given)
+        x, chips, experts = _col(given, "expert_parallel"), _col(given, "chips"), np.asarray(m.n_experts)
+        bad = (chips % x != 0) | ((x != 1) & ((experts == 0) | (experts % np.maximum(x, 1) != 0)))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ConfigError(f"{where}: expert_parallel={x[i]:g}: must divide chips={chips[i]:g} and the "
+                              f"n_experts={int(experts[i])} of scenario {int(given['scenario'].iloc[i])}")
 
 
 def _missing(v) -> bool:
@@ -147,16 +168,15 @@ def _py(v):
 
 
 @cache
-def chip_figures(name: str, tdp_fraction: float) -> tuple[dict[str, float], Ledger]:
-    """A chip's dense peak, power, price and memory, resolved by the cost model's own rules."""
+def chip_figures(name: str, tdp_fraction: float, dtype: str) -> tuple[dict[str, float], Ledger]:
+    """A chip's dense peak (for `dtype`, "" = the chip's own), power, price, memory and interconnect,
+    resolved by the cost model's own rules (`glamsim.cost.resolve`)."""
     chip = load_chip(name)
     led = Ledger()
-    peak_field = chip.peak_field()
-    peak = chip.spec(peak_field)
-    led.add_profile("peak_flops", peak.value, "FLOP/s per chip (dense)", chip.origin, peak_field, peak)
-    vals = {"peak_flops": peak.value,
-            "power_w": training.resolve_power(chip, led, None, "", tdp_fraction),
-            "price_per_chip_hour_usd": training.resolve_price(chip, led, None, ""),
+    defaults = TrainingScenario(tdp_fraction=tdp_fraction, dtype=dtype or None)
+    vals = {"peak_flops": resolve.peak(chip, defaults, led), "power_w": resolve.power(chip, defaults, led),
+            "price_per_chip_hour_usd": resolve.price(chip, defaults, led),
+            "interconnect_gb_per_s": resolve.interconnect(chip, defaults, led, needed=False),
             "hbm_gb": chip.hbm_gb.value, "hbm_bandwidth_gb_per_s": chip.hbm_bandwidth_gb_per_s.value}
     for f in ("hbm_gb", "hbm_bandwidth_gb_per_s"):
         led.add_profile(f, vals[f], "GB per chip" if f == "hbm_gb" else "GB/s per chip", chip.origin, f, chip.spec(f))
@@ -167,7 +187,7 @@ def chip_figures(name: str, tdp_fraction: float) -> tuple[dict[str, float], Ledg
 def datacenter_figures(name: str) -> tuple[dict[str, float], Ledger]:
     """A datacenter's PUE and carbon intensity (net, gross), resolved by the cost model's rules."""
     led = Ledger()
-    pue, ci, gross = training.resolve_datacenter(load_datacenter(name), led, None, "", None, "")
+    pue, ci, gross = resolve.datacenter(load_datacenter(name), TrainingScenario(), led)
     return {"pue": pue, "carbon_intensity_kg_per_kwh": ci, "carbon_intensity_gross_kg_per_kwh": gross}, led
 
 
@@ -184,8 +204,8 @@ def measured_figures(path: str, chip: str) -> tuple[dict[str, float], str]:
     from glamsim.cost.measured import measured_inputs
     from glamsim.measure.record import load_measurement
 
-    got = measured_inputs(load_measurement(path), load_chip(chip), origin=path)
-    return {"measured_mfu": got.get("mfu", np.nan)}, got.get("mfu_source", got["note"])
+    got, sources, note = measured_inputs(load_measurement(path), load_chip(chip), origin=path)
+    return {"measured_mfu": got.get("mfu", np.nan)}, sources.get("mfu", note)
 
 
 def _mfu(rows: pd.DataFrame) -> np.ndarray:
@@ -199,29 +219,52 @@ def _mfu(rows: pd.DataFrame) -> np.ndarray:
     return mfu
 
 
+def _col(rows: pd.DataFrame, name: str) -> np.ndarray:
+    return rows[name].to_numpy(np.float64)
+
+
 def _override(rows: pd.DataFrame, field: str, default: np.ndarray) -> np.ndarray:
-    """The scenario's own value where it gives one, else the profile's."""
-    given = rows[field].to_numpy(np.float64)
+    """The scenario's own value where it gives one, else the profile's (or derived) one."""
+    given = _col(rows, field)
     return np.where(np.isnan(given), default, given)
 
 
-def training_outputs(rows: pd.DataFrame, flops_per_token_train: np.ndarray) -> dict[str, np.ndarray]:
-    """`glamsim.cost.training_costs` on whole columns: MFU rows and known-hours rows separately."""
-    chip = _lookup(rows[["chip", "tdp_fraction"]], chip_figures)
+def _chips(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    keys = rows[["chip", "tdp_fraction", "dtype"]].assign(dtype=rows["dtype"].fillna("").astype(str))
+    return _lookup(keys, chip_figures)
+
+
+def context(rows: pd.DataFrame, m: ModelArrays) -> np.ndarray:
+    """Training context per scenario: its seq_len, else the model's own (one default everywhere)."""
+    return _override(rows, "seq_len", np.asarray(m.max_seq_len, dtype=np.float64))
+
+
+def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: np.ndarray) -> dict[str, np.ndarray]:
+    """`glamsim.cost.training_costs` on whole columns, communication included: MFU rows and
+    known-hours rows separately."""
+    chip = _chips(rows)
     dc = _lookup(rows[["datacenter"]], datacenter_figures)
+    chips, tokens = _col(rows, "chips"), _col(rows, "tokens")
+    flops = _override(rows, "train_flops", flops_per_token_train * tokens)
+    per_step = _override(rows, "tokens_per_step", training.DEFAULT_SEQS_PER_STEP * context(rows, m))
+    x = _override(rows, "expert_parallel", comm.default_expert_parallel(m, chips))
+    link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
+    c = comm.training_comm(m, tokens, per_step, chips, x, link, _col(rows, "bytes_per_activation"),
+                           _col(rows, "bytes_per_grad"))
+    comm_hours = np.where(rows["train_flops"].isna(), c["comm_s_per_step"] * c["steps"] / training.S_PER_HOUR,
+                          np.nan)  # given FLOPs: no model, so no communication
     args = dict(
-        flops_total=flops_per_token_train * rows["tokens"].to_numpy(np.float64),
-        chips=rows["chips"].to_numpy(np.float64),
-        peak_flops=chip["peak_flops"],
+        flops_total=flops, chips=chips, peak_flops=chip["peak_flops"],
         power_w=_override(rows, "power_w", chip["power_w"]),
         pue=_override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
         carbon_intensity_gross_kg_per_kwh=np.where(rows["carbon_intensity_kg_per_kwh"].isna(),
                                                    dc["carbon_intensity_gross_kg_per_kwh"],
-                                                   rows["carbon_intensity_kg_per_kwh"].to_numpy(np.float64)),
+                                                   _col(rows, "carbon_intensity_kg_per_kwh")),
+        comm_hours=comm_hours, comm_overlap=_col(rows, "comm_overlap"),
     )
-    hours = rows["hours"].to_numpy(np.float64)
+    hours = _col(rows, "hours")
     known = ~np.isnan(hours)
     out: dict[str, np.ndarray] = {}
     for mask, when in ((~known, {"mfu": _mfu(rows)}), (known, {"hours": hours})):
@@ -231,36 +274,45 @@ def training_outputs(rows: pd.DataFrame, flops_per_token_train: np.ndarray) -> d
                                        **{k: v[mask] for k, v in when.items()})
         for k, v in part.items():
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
+    out["hfu"] = out["mfu"] * _col(rows, "hw_flops_ratio")
     resolved = {f"resolved_{k}": args[k] for k in ("power_w", "pue", "carbon_intensity_kg_per_kwh",
                                                  "price_per_chip_hour_usd")}
-    return {"peak_flops_per_s": chip["peak_flops"], **resolved, **out}
+    return {"peak_flops_per_s": chip["peak_flops"], **resolved, "resolved_expert_parallel": x,
+            "resolved_interconnect_gb_per_s": link, **{k: c[k] for k in ("comm_wire_bytes_per_chip_step",
+                                                                          "comm_s_per_step", "steps")},
+            **out}
 
 
 def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]:
     """`glamsim.cost.inference_costs` on whole columns, on `serving_chips` or the fewest that hold
     the model; `serving_fits_hbm` flags scenarios whose chips are too few for weights and cache."""
-    chip = _lookup(rows[["chip", "tdp_fraction"]], chip_figures)
+    chip = _chips(rows)
     dc = _lookup(rows[["datacenter"]], datacenter_figures)
-    col = lambda name: rows[name].to_numpy(np.float64)  # noqa: E731
-    batch, prompt, gen = col("batch"), col("prompt_len"), col("gen_len")
-    need = inference.min_chips(m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB, col("bytes_per_param"),
-                               col("bytes_per_kv"), col("hbm_usable_fraction"))
+    batch, prompt, gen = _col(rows, "batch"), _col(rows, "prompt_len"), _col(rows, "gen_len")
+    need = inference.min_chips(m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB,
+                               _col(rows, "bytes_per_param"), _col(rows, "bytes_per_kv"),
+                               _col(rows, "hbm_usable_fraction"))
     chips = _override(rows, "serving_chips", need)
+    experts = np.asarray(m.n_experts, dtype=np.float64)
+    x = _override(rows, "serving_expert_parallel", np.where(experts > 0, np.minimum(chips, experts), 1.0))
+    link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
     res = inference.inference_costs(
         m, batch=batch, prompt_len=prompt, gen_len=gen, chips=chips, peak_flops=chip["peak_flops"],
         hbm_bandwidth_bytes_per_s=chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB,
         power_w=_override(rows, "power_w", chip["power_w"]), pue=_override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
-        mfu=col("serving_mfu"), mbu=col("mbu"), bytes_per_param=col("bytes_per_param"),
-        bytes_per_kv=col("bytes_per_kv"))
+        mfu=_col(rows, "serving_mfu"), mbu=_col(rows, "mbu"), bytes_per_param=_col(rows, "bytes_per_param"),
+        bytes_per_kv=_col(rows, "bytes_per_kv"), expert_parallel=x,
+        interconnect_bytes_per_s=link * inference.BYTES_PER_GB, comm_overlap=_col(rows, "comm_overlap"),
+        bytes_per_activation=_col(rows, "bytes_per_activation"))
     touched = res["experts_touched_per_moe_layer"]
     return {
         "serving_min_chips": need,
         "serving_chips_used": chips,
         "serving_fits_hbm": chips >= need,
-        "weight_gb_total": inference.weight_bytes_total(m, col("bytes_per_param")) / inference.BYTES_PER_GB,
-        "kv_cache_gb_full_context": inference.kv_cache_bytes(m, batch, prompt + gen, col("bytes_per_kv"))
+        "weight_gb_total": inference.weight_bytes_total(m, _col(rows, "bytes_per_param")) / inference.BYTES_PER_GB,
+        "kv_cache_gb_full_context": inference.kv_cache_bytes(m, batch, prompt + gen, _col(rows, "bytes_per_kv"))
         / inference.BYTES_PER_GB,
         **res,
         "experts_touched_fraction": np.divide(touched, m.n_experts, out=np.full(len(rows), np.nan),
@@ -275,10 +327,10 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
     out = {
         "params_total": acc.params(m),
         "params_active": acc.params(m, active=True),
-        "flops_per_token_train": acc.train_flops_per_token(m, inputs["seq_len"].to_numpy(np.float64)),
+        "flops_per_token_train": acc.train_flops_per_token(m, context(inputs, m)),
     }
     if "training" in spec.evaluate:
-        train = training_outputs(inputs, out["flops_per_token_train"])
+        train = training_outputs(inputs, m, out["flops_per_token_train"])
         inputs["mfu"] = train.pop("mfu")  # the implied MFU where hours were given
         out.update(train)
     if "inference" in spec.evaluate:

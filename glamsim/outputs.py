@@ -1,0 +1,105 @@
+"""The output registry: every result a face shows, with its label, unit, meaning and format.
+
+The command line's tables, the dashboard's cards and tables, the figures' axis labels and the
+notebooks all read labels and units from here, so a quantity reads the same everywhere.  Inputs
+are labelled from their scenario field (`glamsim.scenario`), which carries its own unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Output:
+    key: str
+    label: str
+    unit: str
+    description: str = ""
+    format: str = "number"  # number | integer | fraction | flag
+
+    def axis(self) -> str:
+        """`label (unit)` for an axis or a column header."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+def _table(rows: list[tuple]) -> dict[str, Output]:
+    return {r[0]: Output(*r) for r in rows}
+
+
+OUTPUTS: dict[str, Output] = _table([
+    # training
+    ("flops_total", "training FLOPs", "FLOPs", "model FLOPs of the whole run (or the given --train-flops)"),
+    ("chip_hours", "chip-hours", "chip-h", "chips x wall-clock hours"),
+    ("train_hours", "training time", "h", "wall-clock hours, exposed communication included"),
+    ("train_days", "training time", "days", "wall-clock days"),
+    ("compute_hours", "compute time", "h", "hours computing at the given utilisation"),
+    ("comm_hours", "communication time", "h", "all-to-all and all-reduce time before overlap"),
+    ("comm_exposed_hours", "exposed communication", "h", "communication not hidden behind compute"),
+    ("mfu", "MFU", "", "model FLOPs / (chips x time x dense peak), end to end", "fraction"),
+    ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
+    ("energy_mwh", "energy", "MWh", "facility energy: chip-hours x power x PUE"),
+    ("co2e_t", "CO2e, net", "tCO2e", "energy x net (market-based) carbon intensity"),
+    ("co2e_gross_t", "CO2e, gross", "tCO2e", "energy x gross (location-based) carbon intensity"),
+    ("cost_usd", "cost at list price", "USD", "chip-hours x price per chip-hour"),
+    ("alltoall_bytes_per_chip_step", "MoE all-to-all results", "bytes", "per step per chip"),
+    ("alltoall_wire_bytes_per_chip_step", "all-to-all bytes off-chip", "bytes", "per step per chip"),
+    ("grad_bytes_per_chip_step", "gradients", "bytes", "per step per chip"),
+    ("allreduce_wire_bytes_per_chip_step", "all-reduce bytes off-chip (ring)", "bytes", "per step per chip"),
+    ("comm_wire_bytes_per_chip_step", "bytes off-chip", "bytes", "per step per chip"),
+    ("comm_s_per_step", "communication per step", "s", "on the interconnect"),
+    ("alltoall_s_per_step", "all-to-all per step", "s", "on the interconnect"),
+    ("steps", "optimizer steps", "steps", "", "integer"),
+    ("expert_parallel", "expert parallelism", "chips", "chips one MoE layer's experts span", "integer"),
+    ("sequences_per_step", "sequences per step", "sequences", "", "integer"),
+    # serving
+    ("chips", "chips per replica", "chips", "", "integer"),
+    ("min_chips", "fewest chips that hold the model", "chips", "", "integer"),
+    ("params_total", "parameters (total)", "parameters", "every weight, every expert"),
+    ("params_active", "parameters activated per token", "parameters", "top-k experts only"),
+    ("weight_gb_total", "weights in memory", "GB", "every expert must be held"),
+    ("kv_cache_gb_full_context", "KV cache at full context", "GB"),
+    ("prefill_flops", "prefill FLOPs", "FLOPs"),
+    ("prefill_bytes", "prefill bytes read", "bytes"),
+    ("prefill_s", "prefill time", "s"),
+    ("prefill_compute_bound", "prefill compute-bound", "", "", "flag"),
+    ("prefill_tokens_per_s_per_chip", "prefill throughput", "tokens/s per chip"),
+    ("decode_flops_per_token", "FLOPs per decoded token", "FLOPs"),
+    ("decode_weight_bytes_per_step", "weight bytes read per decoding step", "bytes"),
+    ("decode_kv_bytes_per_step", "KV-cache bytes read per decoding step", "bytes"),
+    ("decode_alltoall_bytes_per_chip_step", "decode all-to-all", "bytes off-chip per step"),
+    ("decode_alltoall_s", "decode all-to-all time", "s per step"),
+    ("decode_step_s", "decoding step", "s"),
+    ("decode_compute_bound", "decoding compute-bound", "", "", "flag"),
+    ("decode_s", "decoding time", "s"),
+    ("request_latency_s", "request latency", "s", "prefill + decoding"),
+    ("experts_touched_per_moe_layer", "experts read per MoE layer per step", "experts"),
+    ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),
+    ("decode_tokens_per_s_per_chip", "decoding throughput", "tokens/s per chip"),
+    ("joules_per_token", "energy per generated token", "J (facility)"),
+    ("joules_per_token_with_prefill", "energy per generated token, prefill included", "J (facility)"),
+    ("usd_per_million_tokens", "cost per 1M generated tokens", "USD"),
+    ("usd_per_million_tokens_with_prefill", "cost per 1M generated tokens, prefill included", "USD"),
+    ("kgco2e_per_million_tokens", "CO2e per 1M generated tokens", "kgCO2e (net)"),
+    ("serving_min_chips", "fewest chips holding the model", "chips", "", "integer"),
+    ("serving_chips_used", "serving chips", "chips", "", "integer"),
+    ("serving_fits_hbm", "fits in HBM", "", "", "flag"),
+    # counts
+    ("flops_per_token_train", "training FLOPs per token", "FLOPs"),
+    ("peak_flops_per_s", "dense peak per chip", "FLOP/s"),
+])
+
+
+def output(key: str) -> Output | None:
+    return OUTPUTS.get(key)
+
+
+def unit(key: str) -> str:
+    o = OUTPUTS.get(key)
+    return o.unit if o else ""
+
+
+def label(key: str) -> str:
+    """`label (unit)` for a registered output, else the key in words."""
+    o = OUTPUTS.get(key)
+    return o.axis() if o else key.replace("_", " ")

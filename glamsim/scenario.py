@@ -1,0 +1,215 @@
+"""Scenarios: every input of a training or serving estimate, declared once.
+
+A field's name carries its unit; its metadata carries the unit in words, a help line, the
+default's source and its allowed range.  The faces are built from these models: the command
+line's options (`glamsim estimate train|serve`), the dashboard's inputs and the study axes, and a
+test fails when a face misses a field.  Provenance is automatic: a field the caller set is
+"user input" (a face may name itself, e.g. "user input --mfu"), an unset one cites its default's
+source, and `sources` overrides both (a measurement record, a published run).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from glamsim.config import ConfigError, Frozen, ModelConfig, format_validation_error
+from glamsim.uncertain import Uncertain, parse_uncertain, require
+from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype
+
+GLAM_RUN = "GLaM 64B/64E's published run (Du et al. 2022, Sec. 6)"
+DEFAULT_MFU = 0.3
+DEFAULT_MFU_SOURCE = "glamsim default assumption (GLaM's published run implies about 0.28; give --mfu)"
+COMM_OVERLAP_SOURCE = ("glamsim default: communication hidden behind compute, as an end-to-end MFU already "
+                       "includes it; give --comm-overlap < 1 to charge the exposed part")
+TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (give --tdp-fraction)"
+ROOFLINE = "glamsim default: ideal roofline"
+
+
+def inp(default: Any = None, *, unit: str = "", help: str, source: str = "", uncertain: bool = False,
+        gt: float | None = None, ge: float | None = None, le: float | None = None, face: bool = True) -> Any:
+    """A scenario field: default, unit in words, help, the default's source, allowed range.
+
+    `uncertain` fields take a number or a (low, nominal, high) triple ("0.2,0.3,0.4" as text);
+    the range applies to each of the three.  `face=False` keeps a field out of the faces."""
+    bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le)) if v is not None}
+    return Field(default, description=help, json_schema_extra={
+        "unit": unit, "source": source, "uncertain": uncertain, "bounds": bounds, "face": face})
+
+
+class Checked(Frozen):
+    """Fields declared with `inp`: triples parsed from text, every value checked against its range."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _parse_triples(cls, value, info):
+        """'0.2,0.3,0.4' -> (0.2, 0.3, 0.4) for uncertain fields (as typed on a command line)."""
+        extra = cls.model_fields[info.field_name].json_schema_extra or {}
+        if extra.get("uncertain") and isinstance(value, str):
+            return parse_uncertain(value, info.field_name)
+        if isinstance(value, str) and "\x00" in value:  # names and paths: a NUL byte would fail in the OS
+            raise ValueError("must not hold a NUL byte")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        for name, f in type(self).model_fields.items():
+            bounds = (f.json_schema_extra or {}).get("bounds")
+            value = getattr(self, name)
+            if bounds and value is not None:
+                require(name, value, **bounds)
+        return self
+
+
+class Scenario(Checked):
+    """Inputs shared by training and serving: what runs, on which chips, in which datacenter."""
+
+    model: str | ModelConfig = inp("glam-64b-64e", help="model preset name or ModelConfig YAML file",
+                                   source="glamsim default scenario: GLaM 64B/64E (Du et al. 2022)")
+    chip: str | ChipProfile = inp("tpu-v4", help="chip profile name or YAML file", source=GLAM_RUN)
+    datacenter: str | DatacenterProfile = inp("glam-google-oklahoma", help="datacenter profile name or YAML file",
+                                              source=GLAM_RUN)
+    dtype: Dtype | None = inp(None, help="dtype of the dense peak utilisation refers to (default: the chip's)",
+                              source="the chip profile's default_dtype")
+    power_w: Uncertain | None = inp(None, unit="W per chip", uncertain=True, gt=0,
+                                    help="power per chip (default: measured system power, else TDP x fraction)",
+                                    source="the chip profile")
+    tdp_fraction: float = inp(1.0, unit="fraction of TDP", gt=0, le=1, source=TDP_FRACTION_SOURCE,
+                              help="share of TDP drawn when the chip publishes no measured power")
+    pue: Uncertain | None = inp(None, unit="ratio", uncertain=True, ge=1, source="the datacenter profile",
+                                help="power usage effectiveness (default: the datacenter's)")
+    carbon_intensity_kg_per_kwh: Uncertain | None = inp(None, unit="kgCO2e/kWh", uncertain=True, ge=0,
+                                                        source="the datacenter profile",
+                                                        help="grid carbon intensity (default: the datacenter's, net)")
+    price_per_chip_hour_usd: Uncertain | None = inp(None, unit="USD per chip-hour", uncertain=True, ge=0,
+                                                    source="the chip profile",
+                                                    help="price per chip-hour (default: the chip's on-demand)")
+    comm_overlap: float = inp(1.0, unit="fraction", ge=0, le=1, source=COMM_OVERLAP_SOURCE,
+                              help="share of communication hidden behind compute (1: none charged; 0: all)")
+    expert_parallel: int | None = inp(None, unit="chips", ge=1, source="derived from chips and experts",
+                                      help="chips each MoE layer's experts are split over")
+    interconnect_gb_per_s: float | None = inp(None, unit="GB/s per chip", gt=0, source="the chip profile",
+                                              help="interconnect bandwidth per chip (default: the chip's)")
+    bytes_per_activation: float = inp(2.0, unit="bytes", gt=0, source="glamsim default: bf16 activations",
+                                      help="bytes per activation value sent between chips")
+    sources: dict[str, str] = inp({}, help="provenance of fields, overriding 'user input' and defaults",
+                                  face=False)
+
+    kind: ClassVar[str] = ""
+
+    # ---- provenance and introspection ------------------------------------------------------------
+
+    def source(self, name: str, default: str | None = None) -> str:
+        """Where a field's value comes from: an override in `sources`, the caller, or the default."""
+        if name in self.sources:
+            return self.sources[name]
+        if name in self.model_fields_set:
+            return "user input"
+        return default or (type(self).model_fields[name].json_schema_extra or {}).get("source", "") or "default"
+
+    def given(self, name: str) -> bool:
+        """Whether the caller (or an override) set this field, rather than leaving its default."""
+        return name in self.model_fields_set or name in self.sources
+
+    @classmethod
+    def inputs(cls) -> list[str]:
+        """The fields every face must offer, in order."""
+        return [n for n, f in cls.model_fields.items() if (f.json_schema_extra or {}).get("face", True)]
+
+    @classmethod
+    def meta(cls, name: str) -> dict:
+        """unit, help, source, uncertain, bounds of one field."""
+        f = cls.model_fields[name]
+        return {"help": f.description or "", **(f.json_schema_extra or {})}
+
+    @classmethod
+    def build(cls, fields: dict, where: str = "", flags: bool = False):
+        """Validate fields into a scenario, raising a one-line ConfigError; with `flags`, the error
+        names the command-line flag (`--mfu=1.5: ...`).  None means "the default" for every field."""
+        fields = {k: v for k, v in fields.items() if v is not None or k not in cls.model_fields
+                  or cls.model_fields[k].default is None}
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as err:
+            line = format_validation_error(err, where).removeprefix(": ")
+            if flags:
+                for name in fields:
+                    line = line.replace(f": {name}=", f": --{name.replace('_', '-')}=", 1)
+            raise ConfigError(line) from None
+
+    def with_(self, **changes) -> Scenario:
+        """A validated copy with some fields changed (those count as given)."""
+        data = {k: getattr(self, k) for k in self.model_fields_set} | changes
+        return type(self).build(data)
+
+
+class TrainingScenario(Scenario):
+    """One training run: FLOPs (from model and tokens, or given), time (from MFU or hours), energy,
+    carbon and dollars, with communication of the MoE all-to-alls and the gradient all-reduce."""
+
+    kind: ClassVar[str] = "train"
+
+    chips: int = inp(1024, unit="chips", ge=1, source=GLAM_RUN, help="number of chips")
+    tokens: float = inp(600e9, unit="tokens", gt=0, source=GLAM_RUN, help="training tokens")
+    seq_len: int | None = inp(None, unit="tokens", ge=1, source="the model's context (max_seq_len)",
+                              help="training context (default: the model's)")
+    train_flops: float | None = inp(None, unit="FLOPs", gt=0, source="glamsim.accounting model FLOPs",
+                                    help="total training FLOPs (instead of model FLOPs of --model on --tokens)")
+    mfu: Uncertain = inp(DEFAULT_MFU, unit="model FLOPs / dense peak", uncertain=True, gt=0, le=1,
+                         source=DEFAULT_MFU_SOURCE, help="model FLOPs utilisation (ignored when --hours is given)")
+    hours: float | None = inp(None, unit="h wall-clock", gt=0, source="not given: from MFU",
+                              help="known wall-clock hours (instead of --mfu)")
+    measured: str | None = inp(None, help="a `glamsim measure` record: its MFU (when its device is the chip) and "
+                                          "XLA/model FLOPs ratio", source="none")
+    hw_flops_ratio: float = inp(1.0, unit="hardware FLOPs / model FLOPs", gt=0,
+                                source="glamsim default: hardware FLOPs = model FLOPs",
+                                help="hardware over model FLOPs (sets the reported HFU)")
+    tokens_per_step: float | None = inp(None, unit="tokens", gt=0, help="tokens per optimizer step",
+                                        source="glamsim default: 1024 sequences per step (GLaM: batches of about "
+                                               "1M tokens = 1024 x 1024, Du et al. 2022)")
+    bytes_per_grad: float = inp(4.0, unit="bytes", gt=0, source="glamsim default: f32 gradients",
+                                help="bytes per gradient value in the all-reduce")
+
+    @model_validator(mode="after")
+    def _one_time_input(self):
+        if self.hours is not None and "mfu" in self.model_fields_set:
+            raise ValueError(f"mfu={self.mfu!r}: give --mfu or --hours, not both")
+        if self.train_flops is not None and {"model", "tokens"} & self.model_fields_set:
+            raise ValueError(f"train_flops={self.train_flops!r}: give --train-flops or --model/--tokens, not both")
+        return self
+
+
+class ServingScenario(Scenario):
+    """Serving a model: prefill and KV-cached decode on a roofline, per-token energy, carbon, dollars."""
+
+    kind: ClassVar[str] = "serve"
+
+    chips: int | None = inp(None, unit="chips", ge=1, source="derived: the fewest chips that hold the model",
+                            help="chips per replica (default: the fewest whose HBM holds weights and KV cache)")
+    batch: int = inp(32, unit="sequences", ge=1, source="glamsim default serving batch",
+                     help="sequences decoded together")
+    prompt_len: int = inp(1024, unit="tokens", ge=1, source="glamsim default prompt", help="prompt tokens")
+    gen_len: int = inp(256, unit="tokens", ge=1, source="glamsim default generation", help="generated tokens")
+    mfu: Uncertain = inp(1.0, unit="fraction of dense peak", uncertain=True, gt=0, le=1,
+                         source=f"{ROOFLINE} (compute at the dense peak)", help="compute utilisation")
+    mbu: Uncertain = inp(1.0, unit="fraction of HBM bandwidth", uncertain=True, gt=0, le=1,
+                         source=f"{ROOFLINE} (HBM at full bandwidth)", help="memory bandwidth utilisation")
+    bytes_per_param: float = inp(2.0, unit="bytes", gt=0, source="glamsim default: bf16 weights",
+                                 help="bytes per weight")
+    bytes_per_kv: float = inp(2.0, unit="bytes", gt=0, source="glamsim default: bf16 KV cache",
+                              help="bytes per KV-cache value")
+    hbm_usable_fraction: float = inp(0.9, unit="fraction", gt=0, le=1,
+                                     source="glamsim default: headroom for activations and runtime",
+                                     help="share of HBM usable for weights and KV cache")
+
+
+SCENARIOS: dict[str, type[Scenario]] = {"train": TrainingScenario, "serve": ServingScenario}
+
+
+def model_name(value: str | BaseModel) -> str:
+    """The name of a model, chip or datacenter given by name, path or object."""
+    return getattr(value, "name", None) or str(value)
+
+
+__all__ = ["SCENARIOS", "Checked", "Scenario", "ServingScenario", "TrainingScenario", "inp", "model_name"]
