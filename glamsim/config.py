@@ -12,6 +12,7 @@ import math
 import re
 import reprlib
 import sys
+import typing
 from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -61,10 +62,29 @@ def check_number(name: str, value) -> None:
         raise ConfigError(f"{name}={show(value)}: must be at most 2**53 in magnitude")
 
 
+def _numeric_only(annotation) -> bool:
+    """Whether a field takes numbers (and perhaps None) but no booleans or text."""
+    args = typing.get_args(annotation) or (annotation,)
+    kinds = {a for a in args if a is not type(None)}
+    return bool(kinds) and all(a in (int, float) or (typing.get_origin(a) is typing.Annotated
+                                                      and typing.get_args(a)[0] in (int, float)) for a in kinds)
+
+
 class Frozen(BaseModel):
     """Base for every config and profile: immutable, unknown keys and non-finite numbers refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data):
+        """`true` where a number is expected is a mistake, not 1 (pydantic's lax mode would take it)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                f = cls.model_fields.get(name) if isinstance(name, str) else None
+                if isinstance(value, bool) and f is not None and _numeric_only(f.annotation):
+                    raise ValueError(f"{name}={value!r}: expected a number, not a boolean")
+        return data
 
     @model_validator(mode="after")
     def _numbers_sane(self):
@@ -296,7 +316,7 @@ def parse_yaml(text: str, where: str):
         at = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{where}: malformed YAML{at}: {' '.join(str(err.problem).split())[:80]}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: refused YAML: {err}") from None
+        raise ConfigError(f"{where}: refused YAML: {' '.join(str(err).split())[:120]}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
 
@@ -306,8 +326,15 @@ def parse_json(text: str, where: str):
     def refuse(const):
         raise ConfigError(f"{where}: {const} is not a number (JSON allows finite numbers only)")
 
+    def unique(pairs):
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) < len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise ConfigError(f"{where}: duplicate key {show(dup)}")
+        return dict(pairs)
+
     try:
-        data = json.loads(text, parse_constant=refuse)
+        data = json.loads(text, parse_constant=refuse, object_pairs_hook=unique)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{where}: corrupted JSON at line {err.lineno} ({err.msg})") from None
     except RecursionError:
@@ -321,8 +348,8 @@ def read_yaml(path: str | Path):
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read file ({err.__class__.__name__})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: a NUL byte in the path
+        raise ConfigError(f"{show(str(path))}: cannot read file ({err.__class__.__name__})") from None
     return parse_yaml(text, str(path))
 
 
