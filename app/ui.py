@@ -76,10 +76,17 @@ def pick_model(label: str, default: str, key: str, **kw):
 
 
 def label(column: str) -> str:
-    """A column name as an axis label with its unit (glamsim.plots' convention)."""
-    from glamsim.plots import label as plot_label
+    """A column's label with its unit, from the output registry (the same on every face)."""
+    from glamsim.outputs import label as registry_label
 
-    return plot_label(column)
+    return registry_label(column)
+
+
+def profile_arg(kind: str, name: str) -> str:
+    """A profile as the vectorised API takes it: its uploaded file when this session uploaded one by
+    that name, else the name (a built-in profile)."""
+    path = upload_dir() / kind / f"{name}.yaml" if profiles_dirs() else None
+    return str(path) if path is not None and path.is_file() else name
 
 
 def describe_model(cfg) -> str:

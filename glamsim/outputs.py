@@ -53,7 +53,6 @@ OUTPUTS: dict[str, Output] = _table([
     ("expert_parallel", "expert parallelism", "chips", "chips one MoE layer's experts span", "integer"),
     ("sequences_per_step", "sequences per step", "sequences", "", "integer"),
     # serving
-    ("chips", "chips per replica", "chips", "", "integer"),
     ("min_chips", "fewest chips that hold the model", "chips", "", "integer"),
     ("params_total", "parameters (total)", "parameters", "every weight, every expert"),
     ("params_active", "parameters activated per token", "parameters", "top-k experts only"),
@@ -90,6 +89,18 @@ OUTPUTS: dict[str, Output] = _table([
 ])
 
 
+# Architecture columns of a study and counts (not scenario inputs, not cost outputs).
+COLUMNS = {"n_layers": "layers", "d_model": "d_model", "n_experts": "experts per MoE layer",
+           "top_k": "experts per token (top-k)", "label": "scenario", "varied": "input varied"}
+
+# Column-name suffix -> unit, for columns in neither registry (longest suffix first).
+SUFFIX_UNITS = {
+    "_per_chip_hour_usd": "USD per chip-hour", "_usd_per_chip_hour": "USD per chip-hour", "_gb_per_s": "GB/s", "_kg_per_kwh": "kgCO2e/kWh", "_tokens_per_s": "tokens/s",
+    "_flops_per_s": "FLOP/s", "_gb_per_s": "GB/s", "_mwh": "MWh", "_kwh": "kWh", "_usd": "USD", "_gb": "GB",
+    "_w": "W", "_days": "days", "_hours": "hours", "_ms": "ms", "_s": "s", "_j": "J", "_flops": "FLOPs",
+}
+
+
 def output(key: str) -> Output | None:
     return OUTPUTS.get(key)
 
@@ -99,7 +110,42 @@ def unit(key: str) -> str:
     return o.unit if o else ""
 
 
+def _input_meta(key: str) -> dict | None:
+    from glamsim.scenario import ServingScenario, TrainingScenario
+
+    name = key.removeprefix("serving_")
+    for cls in (ServingScenario, TrainingScenario) if name != key else (TrainingScenario, ServingScenario):
+        if name in cls.model_fields and name in cls.inputs():
+            return cls.meta(name)
+    return None
+
+
+ABBREVIATIONS = {"mfu": "MFU", "mbu": "MBU", "hfu": "HFU", "pue": "PUE", "kv": "KV", "hbm": "HBM", "len": "length",
+                 "tdp": "TDP", "gb": "GB", "dtype": "dtype"}
+
+
+def _words(key: str) -> str:
+    """`price_per_chip_hour_usd` -> "price per chip hour": the name without its unit suffix, in words."""
+    for suffix in sorted(SUFFIX_UNITS, key=len, reverse=True):
+        if key.endswith(suffix) and len(key) > len(suffix):
+            key = key[: -len(suffix)]
+            break
+    return " ".join(ABBREVIATIONS.get(w, w) for w in key.split("_"))
+
+
 def label(key: str) -> str:
-    """`label (unit)` for a registered output, else the key in words."""
+    """`label (unit)` for any column: a registered output, a scenario input (its field's unit), an
+    architecture column, else the key in words with the unit its suffix names."""
     o = OUTPUTS.get(key)
-    return o.axis() if o else key.replace("_", " ")
+    if o:
+        return o.axis()
+    meta = _input_meta(key)
+    if meta is not None:
+        words = _words(key)
+        return f"{words} ({meta['unit']})" if meta["unit"] and meta["unit"] != words else words
+    if key in COLUMNS:
+        return COLUMNS[key]
+    for suffix in sorted(SUFFIX_UNITS, key=len, reverse=True):
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return f"{_words(key)} ({SUFFIX_UNITS[suffix]})"
+    return _words(key)

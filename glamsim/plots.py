@@ -1,7 +1,7 @@
 """Figures shared by every face (study command, dashboard, notebooks): DataFrames in, Figures out.
 
-One style: white background, grid, readable fonts, axis labels spelled out with units (derived
-from the unit suffixes of column names: `energy_mwh` -> "energy (MWh)"), log scales when a
+One style: white background, grid, readable fonts, axis labels spelled out with units (from the
+output registry and the scenario fields, `glamsim.outputs.label`: `energy_mwh` -> "energy (MWh)"), log scales when a
 positive axis spans more than 30x, and the dense baseline drawn black and dashed.  Figures are
 plain `matplotlib.figure.Figure`s, outside pyplot's global state: no display or backend is needed
 to save them, they are safe in the dashboard's threads, and a notebook shows them inline.
@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
+
+from glamsim import outputs
+from glamsim.files import atomic_path
 
 STYLE = {
     "figure.dpi": 110,
@@ -34,40 +37,9 @@ STYLE = {
 BASELINE = {"color": "black", "linestyle": "--", "linewidth": 1.8}
 PALETTE = matplotlib.colormaps["tab10"].colors
 
-# Column-name suffix -> unit shown on axes (longest suffix first).
-UNITS = {
-    "_usd_per_1m_tokens": "$ per 1M tokens", "_usd_per_chip_hour": "$/chip-hour", "_kg_per_kwh": "kgCO₂e/kWh",
-    "_j_per_token": "J/token", "_ms_per_token": "ms/token", "_s_per_token": "s/token",
-    "_tokens_per_s": "tokens/s", "_per_token": "per token", "_flops_per_s": "FLOP/s", "_gb_per_s": "GB/s",
-    "_mwh": "MWh", "_kwh": "kWh", "_usd": "$", "_co2e_t": "tCO₂e", "co2e_t": "tCO₂e", "_gb": "GB",
-    "_w": "W", "_days": "days", "_hours": "hours", "_ms": "ms", "_s": "s", "_j": "J", "_flops": "FLOPs",
-}
-NAMES = {
-    "energy_mwh": "energy (MWh)", "co2e_t": "CO₂e, net (t)", "co2e_gross_t": "CO₂e, gross (t)",
-    "cost_usd": "cost at list price ($)", "train_days": "training time (days)", "chip": "chip",
-    "usd_per_million_tokens": "$ per 1M generated tokens", "joules_per_token": "energy per generated token (J)",
-    "decode_weight_bytes_per_step": "weight bytes read per decoding step",
-    "decode_flops_per_token": "FLOPs per decoded token", "weight_gb_total": "weights in memory (GB)",
-    "serving_min_chips": "fewest chips holding the model", "kv_cache_gb_full_context": "KV cache at full context (GB)", "experts_touched_fraction": "share of experts read per step",
-    "prompt_len": "prompt length (tokens)", "batch": "batch size (requests decoded together)",
-    "power_w": "power per chip (W)", "carbon_intensity_kg_per_kwh": "grid carbon (kgCO₂e/kWh)",
-    "mfu": "MFU (model FLOPs utilisation)", "label": "scenario", "pue": "PUE", "n_chips": "chips", "n_experts": "experts per MoE layer",
-    "top_k": "top-k experts", "batch_size": "batch size (sequences)", "context_len": "context length (tokens)",
-    "tokens": "training tokens", "params_total": "parameters (total)", "params_active": "parameters (activated per token)",
-    "flops_per_token_train": "training FLOPs per token", "flops_per_token_infer": "inference FLOPs per token",
-    "n_layers": "layers", "d_model": "d_model",
-}
-
-
 def label(column: str) -> str:
-    """A readable axis label with the unit spelled out, from a column name."""
-    if column in NAMES:
-        return NAMES[column]
-    for suffix in sorted(UNITS, key=len, reverse=True):
-        if column.endswith(suffix):
-            stem = column[: -len(suffix)].replace("_", " ").strip() or column.replace("_", " ")
-            return f"{stem} ({UNITS[suffix]})"
-    return column.replace("_", " ")
+    """A readable axis label with the unit: the output registry's (`glamsim.outputs.label`)."""
+    return outputs.label(column)
 
 
 def _si(v, _pos=None, billions: str = "G") -> str:
@@ -273,8 +245,6 @@ def add_caption(fig: Figure, text: str) -> Figure:
 
 def save(fig: Figure, path_stem: str | Path) -> list[Path]:
     """Write the figure as PNG and SVG next to each other (atomically)."""
-    from glamsim.studies.io import atomic_path
-
     out = []
     for ext in ("png", "svg"):
         target = Path(f"{path_stem}.{ext}")

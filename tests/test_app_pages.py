@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from glamsim.outputs import label
 from glamsim.accounting import count
 from glamsim.formatting import fmt
 from glamsim.config import data_dir, load_model
@@ -74,14 +75,11 @@ def test_training_page_shows_the_api_estimate_with_ranges():
     assert shown["Energy (MWh)"] == fmt(moe.energy_mwh)
     assert shown["Cost ($)"] == fmt(moe.cost_usd)
     t = table(at).set_index("quantity")
-    for q, attr in (("training time (days)", "train_days"), ("energy (MWh, facility)", "energy_mwh"),
-                    ("CO2e, net (t)", "co2e_t"), ("chip-hours", "chip_hours"), ("training FLOPs (model FLOPs)",
-                                                                                 "flops_total")):
-        assert t.loc[q, "glam-8b-64e"] == fmt(getattr(moe, attr)), q
-        assert t.loc[q, "glam-8b-dense"] == fmt(getattr(dense, attr)), q
+    for q in ("train_days", "energy_mwh", "co2e_t", "chip_hours", "flops_total"):
+        assert t.loc[label(q), "glam-8b-64e"] == fmt(getattr(moe, q)), q  # rows: the output registry's labels
+        assert t.loc[label(q), "glam-8b-dense"] == fmt(getattr(dense, q)), q
     lo, hi = moe.ranges["energy_mwh"]
-    assert (t.loc["energy (MWh, facility)", "glam-8b-64e low"], t.loc["energy (MWh, facility)", "glam-8b-64e high"]) \
-        == (fmt(lo), fmt(hi))
+    assert (t.loc[label("energy_mwh"), "glam-8b-64e low"], t.loc[label("energy_mwh"), "glam-8b-64e high"]) == (fmt(lo), fmt(hi))
     assert len(at.image) == 1  # the tornado
     statement = at.code[0].value  # the paragraph from glamsim.cost.report for the same estimate
     assert f"consumes {num(moe.energy_mwh)} MWh" in statement and "range 0.3 to 0.5" in statement
@@ -106,13 +104,13 @@ def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line(
     cfg = load_model("glam-64b-64e").replace(n_experts=32)
     est = estimate_training(model=cfg, tokens=6e11, chip="tpu-v4", chips=1024)
     t = table(at).set_index("quantity")
-    assert t.loc["parameters (total)", "glam-64b-64e (n_experts=32)"] == fmt(count(cfg).params_total)
+    assert t.loc[label("params_total"), "glam-64b-64e (n_experts=32)"] == fmt(count(cfg).params_total)
     assert metrics(at)["Energy (MWh)"] == fmt(est.energy_mwh)
     # capacity padding: hardware FLOPs (HFU) move with the capacity factor, model FLOPs (time) do not
     at.number_input(key="t_capacity_factor_glam-64b-64e").set_value(4.0).run()
     c4 = count(cfg.replace(capacity_factor=4.0))
     t = table(at).set_index("quantity")
-    assert t.loc["HFU (hardware FLOPs / dense peak)", "glam-64b-64e (n_experts=32, capacity_factor=4)"] \
+    assert t.loc[label("hfu"), "glam-64b-64e (n_experts=32, capacity_factor=4)"] \
         == fmt(0.3 * c4.flops_per_token_train_hardware / c4.flops_per_token_train)
     assert metrics(at)["Energy (MWh)"] == fmt(est.energy_mwh)
     at.number_input(key="t_top_k_glam-64b-64e").set_value(40).run()
@@ -139,10 +137,8 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
     assert shown["$ / 1M tokens"] == fmt(moe["usd_per_million_tokens"])
     assert shown["fewest chips"] == fmt(moe["min_chips"])
     t = table(at).set_index("quantity")
-    for q, key in (("fewest chips that hold the model", "min_chips"), ("weight bytes read per decoding step",
-                                                                        "decode_weight_bytes_per_step"),
-                   ("kgCO2e per 1M generated tokens", "kgco2e_per_million_tokens")):
-        assert t.loc[q, "glam-64b-64e"] == fmt(moe[key]) and t.loc[q, "gpt3-175b"] == fmt(dense[key]), q
+    for key in ("min_chips", "decode_weight_bytes_per_step", "kgco2e_per_million_tokens"):
+        assert t.loc[label(key), "glam-64b-64e"] == fmt(moe[key]) and t.loc[label(key), "gpt3-175b"] == fmt(dense[key])
     assert len(at.image) == 2  # experts touched, bytes and cost against batch
 
     at.number_input(key="s_chips").set_value(2).run()  # too few chips: one line, no traceback
@@ -284,4 +280,4 @@ def test_measure_page_runs_a_tiny_measurement_and_carries_it_to_training():
     # measured on a CPU, not a TPU v4: only the hardware/model FLOPs ratio carries over (as HFU)
     assert "not used" in at.info[0].value
     t = table(at).set_index("quantity")
-    assert t.loc["HFU (hardware FLOPs / dense peak)", "glam-64b-64e"] == fmt(0.3 * rec.hardware_to_model_flops)
+    assert t.loc[label("hfu"), "glam-64b-64e"] == fmt(0.3 * rec.hardware_to_model_flops)

@@ -20,12 +20,14 @@ def _close_figures():
 
 @pytest.mark.parametrize("column, text", [
     ("energy_mwh", "energy (MWh)"),
-    ("decode_step_s", "decode step (s)"),
+    ("decode_step_s", "decoding step (s)"),
     ("kv_cache_gb_full_context", "KV cache at full context (GB)"),
-    ("prefill_s", "prefill (s)"),
-    ("hbm_bandwidth_gb_per_s", "hbm bandwidth (GB/s)"),
-    ("price_per_chip_hour_usd", "price per chip hour ($)"),
-    ("mfu", "MFU (model FLOPs utilisation)"),
+    ("prefill_s", "prefill time (s)"),
+    ("hbm_bandwidth_gb_per_s", "HBM bandwidth (GB/s)"),
+    ("price_per_chip_hour_usd", "price (USD per chip-hour)"),
+    ("prompt_len", "prompt length (tokens)"),
+    ("serving_mfu", "serving MFU (fraction of dense peak)"),
+    ("mfu", "MFU"),
 ])
 def test_labels_spell_out_units(column, text):
     assert plots.label(column) == text
@@ -44,7 +46,7 @@ def test_plot_sweep_lines_scales_and_baseline():
     (ax,) = fig.axes
     assert ax.get_xscale() == "log"  # 1..512 spans more than 30x
     assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0  # 10..80: linear from zero
-    assert ax.get_xlabel() == "batch size (requests decoded together)" and ax.get_ylabel() == "$ per 1M generated tokens"
+    assert ax.get_xlabel() == "batch (sequences)" and ax.get_ylabel() == "cost per 1M generated tokens (USD)"
     lines = {line.get_label(): line for line in ax.get_lines()}
     base = lines["dense (dense baseline)"]
     assert base.get_linestyle() == "--" and base.get_color() == "black"
@@ -75,7 +77,7 @@ def test_plot_bars_values_missing_and_baseline():
     texts = [t.get_text() for t in ax.texts]
     assert "n/a" in texts and "3M" in texts
     assert ax.patches[2].get_hatch() == "//"
-    assert ax.get_ylabel() == "cost at list price ($)"
+    assert ax.get_ylabel() == "cost at list price (USD)"
 
 
 def _oat_rows(fn, nominal: dict, ranges: dict) -> pd.DataFrame:
@@ -138,5 +140,5 @@ def test_energy_comparison_has_one_panel_per_quantity():
     df = pd.DataFrame({"chip": ["tpu-v4", "v100"], "model": ["glam", "gpt3"], "energy_mwh": [456.0, 1287.0],
                        "co2e_t": [40.2, 552.1], "cost_usd": [4e6, 1.1e7]})
     fig = plots.plot_energy_comparison(df, baseline="gpt3")
-    assert [ax.get_ylabel() for ax in fig.axes[:3]] == ["energy (MWh)", "CO₂e, net (t)", "cost at list price ($)"]
+    assert [ax.get_ylabel() for ax in fig.axes[:3]] == ["energy (MWh)", "CO2e, net (tCO2e)", "cost at list price (USD)"]
     assert sorted(p.get_height() for p in fig.axes[0].patches if p.get_height()) == [456.0, 1287.0]

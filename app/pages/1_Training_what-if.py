@@ -16,21 +16,20 @@ ui.page("Training what-if",
         "chips and the datacenter; the dense baseline trains on the same chips, tokens and utilisation. "
         "Tick *uncertain inputs* to give low / nominal / high values: you get ranges and a sensitivity chart.")
 
-NAMES = {"params_total": "parameters (total)", "params_active": "parameters activated per token",
-         "flops_total": "training FLOPs (model FLOPs)", "train_days": "training time (days)",
-         "compute_hours": "compute time (h)", "comm_hours": "expert + data-parallel communication (h, on the links)",
-         "comm_exposed_hours": "communication not hidden behind compute (h)",
-         "chip_hours": "chip-hours", "mfu": "MFU (model FLOPs / dense peak)",
-         "hfu": "HFU (hardware FLOPs / dense peak)", "energy_mwh": "energy (MWh, facility)",
-         "co2e_t": "CO2e, net (t)", "cost_usd": "cost at list price ($)"}
+# Rows of the results table: labels and units come from the output registry (glamsim.outputs).
+SHOWN = ["params_total", "params_active", "flops_total", "train_days", "compute_hours", "comm_hours",
+         "comm_exposed_hours", "chip_hours", "mfu", "hfu", "energy_mwh", "co2e_t", "cost_usd"]
+NAMES = {k: ui.label(k) for k in SHOWN}
 EDITABLE = {"n_layers": "layers", "d_model": "d_model", "n_heads": "attention heads", "d_ff": "FFN width (d_ff)",
             "n_experts": "experts per MoE layer (0 = dense)", "top_k": "experts per token (top-k)",
             "moe_every": "an MoE layer every N layers (0 = none)", "moe_offset": "first MoE layer (offset)"}
 
 
-# Fields set by the widgets above the "more inputs" expander; the expander offers every other one.
-ON_PAGE = ["model", "chip", "datacenter", "chips", "tokens", "mfu", "power_w", "price_per_chip_hour_usd",
-           "comm_overlap", "pue", "carbon_intensity_kg_per_kwh", "hw_flops_ratio", "measured"]
+# Scenario fields with a widget of their own (field: widget key, or its prefix); the "more inputs"
+# expander offers every other field (`ui.scenario_inputs`).  None: set from the Measure page's record.
+ON_PAGE = {"model": "t_model", "chip": "t_chip", "datacenter": "t_dc", "chips": "t_chips", "tokens": "t_tokens",
+           "mfu": "t_mfu", "power_w": "t_power_", "price_per_chip_hour_usd": "t_price_", "comm_overlap": "t_overlap",
+           "pue": "t_pue_", "carbon_intensity_kg_per_kwh": "t_ci_", "hw_flops_ratio": None, "measured": None}
 MORE = [n for n in TrainingScenario.inputs() if n not in ON_PAGE]
 
 

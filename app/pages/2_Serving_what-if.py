@@ -15,36 +15,32 @@ ui.page("Serving what-if",
         "(a roofline). An MoE model computes with few experts per token but must *hold* every expert, and a "
         "large batch reads most of them each step.")
 
-NAMES = {"chips": "chips per replica", "min_chips": "fewest chips that hold the model",
-         "weight_gb_total": "weights in memory, every expert (GB)", "kv_cache_gb_full_context": "KV cache at full context (GB)",
-         "decode_step_s": "latency per generated token (s)", "decode_tokens_per_s_per_chip": "generated tokens/s per chip",
-         "request_latency_s": "latency of a whole request (s)", "decode_flops_per_token": "FLOPs per generated token",
-         "decode_weight_bytes_per_step": "weight bytes read per decoding step",
-         "experts_touched_per_moe_layer": "experts read per MoE layer per step (0: dense)", "joules_per_token":
-         "energy per generated token (J, facility)", "usd_per_million_tokens": "$ per 1M generated tokens",
-         "kgco2e_per_million_tokens": "kgCO2e per 1M generated tokens", "decode_compute_bound":
-         "decoding compute-bound? (else memory-bound)"}
+# Rows of the results table: labels and units come from the output registry (glamsim.outputs).
+SHOWN = ["chips", "min_chips", "weight_gb_total", "kv_cache_gb_full_context", "decode_step_s",
+         "decode_tokens_per_s_per_chip", "request_latency_s", "decode_flops_per_token", "decode_weight_bytes_per_step",
+         "experts_touched_per_moe_layer", "joules_per_token", "usd_per_million_tokens", "kgco2e_per_million_tokens",
+         "decode_compute_bound"]
+NAMES = {k: ui.label(k) for k in SHOWN}
 BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
-# Fields set by the widgets above the "more inputs" expander; the expander offers every other one.
-ON_PAGE = ["model", "chip", "datacenter", "chips", "batch", "prompt_len", "gen_len", "mfu", "mbu", "power_w",
-           "price_per_chip_hour_usd"]
+# Scenario fields with a widget of their own (field: widget key, or its prefix); the "more inputs"
+# expander offers every other field (`ui.scenario_inputs`).
+ON_PAGE = {"model": "s_model", "chip": "s_chip", "datacenter": "s_dc", "chips": "s_chips", "batch": "s_batch",
+           "prompt_len": "s_prompt", "gen_len": "s_gen", "mfu": "s_mfu", "mbu": "s_mbu", "power_w": "s_power_",
+           "price_per_chip_hour_usd": "s_price_"}
 MORE = [n for n in ServingScenario.inputs() if n not in ON_PAGE]
 
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def batch_curve(model, baseline, chip, datacenter, prompt, gen, mfu, mbu, power, price, dirs) -> pd.DataFrame:
-    """Both models at each batch size (each on its fewest chips): the API's values, one row per point."""
-    rows = []
-    for name in (model, baseline):
-        for b in BATCHES:
-            v = estimate_inference(model=name, chip=chip, datacenter=datacenter, batch=b, prompt_len=prompt,
-                                   gen_len=gen, mfu=mfu, mbu=mbu, power_w=power, price_per_chip_hour_usd=price,
-                                   profiles_dirs=dirs).values
-            cfg = load_model(name)
-            rows.append({**v, "experts_touched_fraction": v["experts_touched_per_moe_layer"] / cfg.n_experts
-                         if cfg.is_moe else None})
-    return pd.DataFrame(rows)
+def batch_curve(models: tuple[str, ...], chip, datacenter, prompt, gen, mfu, mbu, power, price) -> pd.DataFrame:
+    """Each model at each batch size (on its fewest chips), in one vectorised call of the front door."""
+    import glamsim.api as gs
+
+    nominal = lambda v: v[1] if isinstance(v, tuple) else v  # noqa: E731  (the curve is at nominal inputs)
+    given = {"power_w": nominal(power), "price_per_chip_hour_usd": nominal(price)}
+    return gs.serve(model=list(models), batch=BATCHES, chip=chip, datacenter=datacenter, prompt_len=prompt,
+                    gen_len=gen, mfu=nominal(mfu), mbu=nominal(mbu), grid=True,
+                    **{k: v for k, v in given.items() if v is not None}).frame
 
 
 left, right = st.columns([1, 2], gap="large")
@@ -86,13 +82,15 @@ with right:
         if value is not None:
             given[name], sources[name] = value, src or "dashboard input"
     try:
-        ests = {m.name: estimate_inference(ServingScenario.build({**given, "model": m, "sources": sources},
-                                                                 "serving what-if"))
-                for m in (cfg, baseline)}
+        names = {"model": cfg.name, "baseline": baseline.name if baseline.name != cfg.name
+                 else f"{baseline.name} (baseline)"}
+        ests = {names[k]: estimate_inference(ServingScenario.build({**given, "model": m, "sources": sources},
+                                                                   "serving what-if"))
+                for k, m in (("model", cfg), ("baseline", baseline))}
     except ConfigError as err:
         ui.show_error(err)
         st.stop()
-    est, base = ests[cfg.name], ests[baseline.name]
+    est, base = ests[names["model"]], ests[names["baseline"]]
     st.subheader(f"{cfg.name} vs {baseline.name} on {chip_name}, batch {batch}")
     cols = st.columns(5)
     for col, (q, lbl, scale) in zip(cols, (("decode_step_s", "ms / token", 1e3),
@@ -109,8 +107,8 @@ with right:
 
     st.subheader("Against batch size")
     st.caption("Each model on the fewest chips that hold it at each batch size; other inputs as on the left.")
-    curve = batch_curve(cfg.name, baseline.name, chip_name, dc_name, prompt, gen, mfu, mbu, power, price,
-                        ui.profiles_dirs())
+    curve = batch_curve(tuple(dict.fromkeys((cfg.name, baseline.name))), ui.profile_arg("chips", chip_name),
+                        ui.profile_arg("datacenters", dc_name), prompt, gen, mfu, mbu, power, price)
     moe = curve[curve["experts_touched_fraction"].notna()]
     if len(moe):
         ui.figure("plot_experts_touched", moe, hue="model", size=(8.5, 3.2),

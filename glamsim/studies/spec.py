@@ -315,6 +315,7 @@ def _check_values(spec: StudySpec, where: str) -> None:
                     Scenario.model_validate({**base, key: v})
                 except ValidationError as err:
                     msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+                    msg = re.sub(rf"^{re.escape(key)}=[^:]*: ", "", msg)  # the value is named once
                     raise ConfigError(f"{at}axes.{key}[{i}]={show(v)}: {msg}") from None
 
 
