@@ -22,6 +22,7 @@ app: $(VENV)/.installed
 		--server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 # JupyterLab on notebooks/, from the project's .venv (the optional `notebooks` extra, installed once).

@@ -19,7 +19,7 @@ import jax
 
 from glamsim.config import load_model
 from glamsim.model.data import load_corpus, train_batch
-from glamsim.model.run import train
+from glamsim.trainer import train
 from glamsim.model.train import TrainConfig, init_state, train_step
 
 

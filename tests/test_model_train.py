@@ -11,8 +11,8 @@ import pytest
 from glamsim.config import ConfigError, load_model
 from glamsim.model import checkpoint
 from glamsim.model.data import eval_batches, load_corpus, split, stdlib_files, train_batch
-from glamsim.model.run import train
 from glamsim.model.train import TrainConfig, abstract_state, learning_rate, make_optimizer
+from glamsim.trainer import train
 
 TINY = load_model("glam-tiny")
 
@@ -88,15 +88,15 @@ def test_resume_continues_exactly(corpus, tmp_path):
 
 
 def test_nan_loss_stops_training_at_that_step_keeping_log_and_checkpoints(corpus, tmp_path, monkeypatch):
-    from glamsim.model import run as run_module
+    from glamsim import trainer
 
-    real_step = run_module.train_step
+    real_step = trainer.train_step
 
     def poisoned(graphdef, state, batch):  # the loss turns NaN from the third step on
         new, metrics = real_step(graphdef, state, batch)
         return new, {**metrics, "loss": jnp.where(state.step >= 2, jnp.nan, metrics["loss"])}
 
-    monkeypatch.setattr(run_module, "train_step", poisoned)
+    monkeypatch.setattr(trainer, "train_step", poisoned)
     cfg = TrainConfig(steps=6, batch_size=2, seq_len=32, eval_every=100, eval_batches=1, checkpoint_every=1)
     with pytest.raises(ConfigError, match=r"^training diverged at step 3: loss=nan \(lower --lr, now 0.01\)$"):
         train(TINY, cfg, corpus, checkpoint_dir=tmp_path / "ck", log_path=tmp_path / "log.jsonl", progress=False)

@@ -145,11 +145,11 @@ def _worker(out: str) -> None:
     from glamsim.measure.xla import collectives
     from glamsim.model import checkpoint
     from glamsim.model.data import load_corpus
-    from glamsim.model.run import train
     from glamsim.model.train import TrainConfig, abstract_state, loss_and_metrics, train_step
     from glamsim.parallel import spmd
     from glamsim.parallel.mesh import make_mesh
     from glamsim.parallel.rules import batch_spec
+    from glamsim.trainer import train
 
     assert jax.device_count() == 8
     cfg = load_model("glam-tiny")

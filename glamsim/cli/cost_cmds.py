@@ -110,7 +110,7 @@ def _options(cls) -> list[inspect.Parameter]:
 
 def _estimate(kind: str, given: dict, profiles_dir, statement: bool, json_out: bool) -> None:
     """Build the scenario from the flags given, estimate, and print (table or JSON)."""
-    from glamsim.scenario import SCENARIOS
+    from glamsim.scenario import SCENARIOS, model_name
 
     cls = SCENARIOS[kind]
     fields = {k: v for k, v in given.items() if v is not None}
@@ -120,8 +120,8 @@ def _estimate(kind: str, given: dict, profiles_dir, statement: bool, json_out: b
         from glamsim.cost.training import estimate_training
 
         est = estimate_training(scenario, profiles_dirs=_dirs(profiles_dir))
-        title = f"Training {est.ledger['model'].value if 'model' in [e.name for e in est.ledger.entries] else 'given FLOPs'}" \
-                f" on {scenario.chips} x {scenario.chip} in {scenario.datacenter}"
+        what = "given FLOPs" if scenario.train_flops is not None else model_name(scenario.model)
+        title = f"Training {what} on {scenario.chips} x {model_name(scenario.chip)} in {model_name(scenario.datacenter)}"
         notes = [f"measured: {n}" for n in est.notes] + [f"warning: {w}" for w in est.warnings]
     else:
         from glamsim.cost.inference import estimate_inference

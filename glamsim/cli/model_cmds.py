@@ -46,9 +46,9 @@ def train_cmd(
     """Train a model on a byte-level corpus with a progress bar, validation and checkpoints."""
     from glamsim.config import load_model, validate_as
     from glamsim.model.data import load_corpus
-    from glamsim.model.run import check_outputs, train
     from glamsim.model.train import TrainConfig
     from glamsim.parallel import distributed, setup
+    from glamsim.trainer import check_outputs, train
 
     cfg = load_model(model)
     train_cfg = validate_as(TrainConfig, dict(

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from glamsim.config import ConfigError, Frozen, parse_json, show, validate_as
+from glamsim.files import write_text
 
 SCHEMA = "glamsim.measurement/1"
 
@@ -64,12 +65,10 @@ class Measurement(Frozen):
         return self.xla_flops_per_step / self.model_flops_per_step
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically (a temporary file renamed), so a crash never leaves half a record."""
+        """Write atomically (`glamsim.files`: a temporary file renamed), so a crash never leaves
+        half a record."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
-        tmp.replace(path)
+        write_text(self.model_dump_json(indent=2), path)
         return path
 
 

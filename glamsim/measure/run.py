@@ -197,12 +197,12 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
 
 def _decode_time(state, cfg: ModelConfig, batch: int, seq_len: int) -> float:
     """Median time of one KV-cache decode step at half the context."""
-    from glamsim.model.generate import _forward
+    from glamsim.model.generate import decode_step
     from glamsim.model.transformer import init_cache
 
     cache = init_cache(cfg, batch, seq_len)
     prompt = jnp.zeros((batch, max(1, seq_len // 2)), jnp.int32)
-    _, cache = _forward(state.graphdef, state.params, prompt, cache)
+    _, cache = decode_step(state.graphdef, state.params, prompt, cache)
     token = jnp.zeros((batch, 1), jnp.int32)
-    return time_calls(lambda: jax.block_until_ready(_forward(state.graphdef, state.params, token, cache)),
+    return time_calls(lambda: jax.block_until_ready(decode_step(state.graphdef, state.params, token, cache)),
                       5, warmup=1).median_s

@@ -60,7 +60,12 @@ def check_request(cfg: ModelConfig, prompt_tokens: int, max_new_tokens: int, *, 
 
 
 @partial(jax.jit, static_argnums=0)
-def _forward(graphdef, params, tokens, cache):
+def decode_step(graphdef, params, tokens, cache):
+    """(last-position logits [B, V], updated cache) after running tokens [B, T] (int32) through
+    the model on top of `cache` (from `glamsim.model.transformer.init_cache`).
+
+    T = 1 is one decode step; the whole prompt at once is the prefill.  Jitted, with `graphdef`
+    static: each new shape compiles once.  `generate` and the measured decode time both use it."""
     logits, aux = nnx.merge(graphdef, params)(tokens, cache=cache)
     return logits[:, -1], aux["cache"]
 
@@ -86,12 +91,12 @@ def generate(graphdef, params, prompt, max_new_tokens: int, *, temperature: floa
     check_request(cfg, prompt.shape[1], max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
     total = prompt.shape[1] + max_new_tokens
     cache = init_cache(cfg, prompt.shape[0], total)
-    logits, cache = _forward(graphdef, params, prompt, cache)
+    logits, cache = decode_step(graphdef, params, prompt, cache)
     key, out = jax.random.key(seed), []
     for i in range(max_new_tokens):
         key, sub = jax.random.split(key)
         out.append(sample(sub, logits, temperature, top_k).astype(jnp.int32))
         if i + 1 < max_new_tokens:
-            logits, cache = _forward(graphdef, params, out[-1][:, None], cache)
+            logits, cache = decode_step(graphdef, params, out[-1][:, None], cache)
     return jnp.stack(out, axis=1)
 

@@ -1,6 +1,9 @@
 """The training loop behind `glamsim train`: batches, jitted steps, evaluation, metric logs and
 checkpoints, with exact resumption (the batch of step t depends only on the seed and t).
 
+It sits above `glamsim.model` (the model, its step, checkpoints) and `glamsim.parallel` (the same
+step sharded over a mesh) and uses both; parallel uses model, never the reverse.
+
 Before any work: the checkpoint folder and the log file are checked writable.  On resume, a damaged
 newest checkpoint is set aside with a one-line warning and the run continues from the newest intact
 one.  A run whose loss turns NaN/inf, or whose every update is skipped for non-finite gradients
