@@ -107,3 +107,17 @@ def test_measure_without_out_writes_one_record_inside_runs(tmp_path):
     assert len(written) == 1 and written[0].parent.name == "runs" and written[0].name.startswith("glam-tiny-")
     rec = load_measurement(tmp_path / written[0])
     assert rec.model == "glam-tiny" and rec.batch == 1 and rec.seq_len == 8
+
+
+def test_cpu_peak_is_timed_beside_every_step_and_mfu_has_its_spread(record):
+    """The CPU peak is the median of a matmul timed right after each timed step (same load), and the
+    record keeps the spread of peak and MFU: the nominal lies inside both ranges."""
+    rec = load_measurement(record)
+    lo, hi = rec.peak_flops_range_per_s
+    assert lo <= rec.peak_flops_per_s <= hi and "each right after a timed step" in rec.peak_source
+    assert "median of 3 timings" in rec.peak_source  # --steps 3
+    m_lo, m_hi = rec.mfu_range
+    assert m_lo <= rec.mfu <= m_hi
+    # the slowest step at the fastest peak bounds the MFU from below, the fastest at the slowest from above
+    assert m_lo == pytest.approx(rec.model_flops_per_step / rec.step_time_p90_s / hi)
+    assert m_hi == pytest.approx(rec.model_flops_per_step / rec.step_time_p10_s / lo)

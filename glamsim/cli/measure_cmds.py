@@ -101,8 +101,12 @@ def measure_cmd(
                                        f"({rec.step_time_p10_s * 1e3:.1f}-{rec.step_time_p90_s * 1e3:.1f})"),
         ("tokens/s", fmt(rec.tokens_per_s)),
         ("achieved model FLOP/s", fmt(rec.achieved_model_flops_per_s)),
-        ("peak FLOP/s", f"{fmt(rec.peak_flops_per_s)} ({rec.peak_source})"),
-        ("MFU / HFU", f"{rec.mfu:.3f} / {rec.hfu:.3f}"),
+        ("peak FLOP/s", f"{fmt(rec.peak_flops_per_s)}"
+                        + (f" ({fmt(rec.peak_flops_range_per_s[0])}-{fmt(rec.peak_flops_range_per_s[1])})"
+                           if rec.peak_flops_range_per_s else "") + f"; {rec.peak_source}"),
+        ("MFU / HFU", f"{rec.mfu:.3f} / {rec.hfu:.3f}"
+                      + (f" (MFU {rec.mfu_range[0]:.3f}-{rec.mfu_range[1]:.3f} over the timed steps)"
+                         if rec.mfu_range else "")),
         ("peak memory", f"{rec.memory.get('peak_bytes', 0) / 2**20:.1f} MiB"),
     ]
     rows += [(f"routing {k}", f"{v:.4g}") for k, v in rec.routing.items()]

@@ -52,6 +52,8 @@ class Measurement(Frozen):
     peak_source: str
     mfu: NonNegativeFloat
     hfu: NonNegativeFloat
+    peak_flops_range_per_s: tuple[PositiveFloat, PositiveFloat] | None = None  # low, high of the peak timings
+    mfu_range: tuple[NonNegativeFloat, NonNegativeFloat] | None = None  # slow step at a fast peak .. the reverse
     memory: dict[str, int] = {}
     routing: dict[str, float] = {}
     collectives: dict[str, dict[str, float]] = {}

@@ -24,14 +24,16 @@ import glamsim
 from glamsim.accounting import ModelArrays, optimizer_flops_per_step, train_flops_per_step
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.measure.record import Measurement
-from glamsim.measure.timing import matmul_peak_flops, time_calls
+from glamsim.measure.timing import interleaved, matmul_probe, time_calls
 from glamsim.measure.xla import collectives, memory_bytes, program_cost
 from glamsim.model.moe import group_size_for
 from glamsim.model.train import TrainConfig, abstract_state, init_state, train_step
 from glamsim.parallel import spmd
 from glamsim.parallel.mesh import describe
 
-CPU_PEAK_SOURCE = "measured attainable peak: {n}x{n} float32 matmul timed in the same process"
+CPU_PEAK_SOURCE = ("measured attainable peak: median of {k} timings of a {n}x{n} float32 matmul, each right "
+                   "after a timed step, in the same process")
+PEAK_MATMUL_N = 1024
 
 
 def _batch_shapes(batch: int, seq_len: int) -> dict:
@@ -101,18 +103,16 @@ def xla_count(cfg: ModelConfig, *, batch: int = 1, seq_len: int | None = None,
     }
 
 
-def devices_peak(device, n_devices: int, n: int = 1024) -> tuple[float, str]:
-    """(FLOP/s of all n_devices, source): n x the matching chip profile's dense peak; on CPU a
-    same-process matmul, once: CPU devices (real or faked by XLA) share the host's cores."""
+def chip_peak(device, n_devices: int) -> tuple[float, str] | None:
+    """(FLOP/s of all n_devices, source) from the chip profile matching an accelerator, or None
+    (a CPU: its peak is measured beside the steps, see `measure`)."""
     from glamsim.profiles import chip_for_device
 
     chip = chip_for_device(device.device_kind) if device.platform != "cpu" else None
-    if chip is not None:
-        field = chip.peak_field()
-        return (n_devices * chip.spec(field).value,
-                f"{n_devices} x chip profile {chip.origin}: {field} ({chip.spec(field).source})")
-    return matmul_peak_flops(n), CPU_PEAK_SOURCE.format(n=n) + (f", shared by {n_devices} CPU devices"
-                                                                  if n_devices > 1 else "")
+    if chip is None:
+        return None
+    field = chip.peak_field()
+    return n_devices * chip.spec(field).value, f"{n_devices} x chip profile {chip.origin}: {field} ({chip.spec(field).source})"
 
 
 def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10, warmup: int = 2,
@@ -157,12 +157,22 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
         if on_step:
             on_step(done["n"], steps)
 
-    trace = jax.profiler.trace(profile_dir) if profile_dir else contextlib.nullcontext()
-    with trace:
-        timing = time_calls(step, steps, warmup=max(0, warmup - 1), on_step=tick)
     device = jax.devices()[0]
     n_dev = 1 if mesh is None else mesh.size
-    peak, peak_source = devices_peak(device, n_dev)
+    trace = jax.profiler.trace(profile_dir) if profile_dir else contextlib.nullcontext()
+    profile_peak = chip_peak(device, n_dev)
+    with trace:
+        if profile_peak is None:  # CPU: a reference matmul after every step, so the peak sees the same load
+            probe, probe_flops = matmul_probe(PEAK_MATMUL_N)
+            timing, probe_t = interleaved(step, probe, steps, warmup=max(0, warmup - 1), on_step=tick)
+            peaks = probe_flops / np.asarray([probe_t.p90_s, probe_t.median_s, probe_t.p10_s])  # low, mid, high
+            peak = float(peaks[1])
+            peak_source = CPU_PEAK_SOURCE.format(n=PEAK_MATMUL_N, k=steps) + (
+                f", shared by {n_dev} CPU devices" if n_dev > 1 else "")
+        else:
+            timing = time_calls(step, steps, warmup=max(0, warmup - 1), on_step=tick)
+            peak, peak_source = profile_peak
+            peaks = np.full(3, peak)
     a = analytic_step_flops(cfg, batch, s, dispatch)
     metrics = {k: float(v) for k, v in holder["metrics"].items() if np.ndim(v) == 0}
     routing = {k: metrics[k] for k in ("dropped_fraction", "max_mean_load", "aux_loss") if k in metrics}
@@ -186,6 +196,8 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
         achieved_xla_flops_per_s=cost.flops * n_dev / timing.median_s,
         peak_flops_per_s=peak, peak_source=peak_source,
         mfu=a["model"] / timing.median_s / peak,
+        peak_flops_range_per_s=(float(peaks[0]), float(peaks[2])),
+        mfu_range=(a["model"] / timing.p90_s / peaks[2], a["model"] / timing.p10_s / peaks[0]),
         hfu=cost.flops * n_dev / timing.median_s / peak,
         memory=memory_bytes(compiled),
         routing=routing,

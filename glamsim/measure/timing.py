@@ -40,12 +40,37 @@ def time_calls(fn: Callable[[], object], n: int, warmup: int = 1, on_step=None) 
     return Timing.of(samples)
 
 
-def matmul_peak_flops(n: int = 1024, repeats: int = 5, dtype: str = "float32") -> float:
-    """Attainable FLOP/s of a square matmul on the default device, measured here and now."""
+def interleaved(step: Callable[[], object], probe: Callable[[], object], n: int, warmup: int = 1,
+                on_step=None) -> tuple[Timing, Timing]:
+    """Time `n` calls of `step`, each followed by one timed call of `probe` (e.g. a reference
+    matmul): both see the same moment's machine load, so their ratio is steadier than either."""
+    for _ in range(warmup):
+        step()
+        probe()
+    steps, probes = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        step()
+        t1 = time.perf_counter()
+        probe()
+        probes.append(time.perf_counter() - t1)
+        steps.append(t1 - t0)
+        if on_step:
+            on_step()
+    return Timing.of(steps), Timing.of(probes)
+
+
+def matmul_probe(n: int = 1024, dtype: str = "float32") -> tuple[Callable[[], object], float]:
+    """(a blocking call of an n x n matmul on the default device, its FLOPs)."""
     import jax
     import jax.numpy as jnp
 
     a = jnp.ones((n, n), dtype) / n
     f = jax.jit(lambda x, y: x @ y)
-    t = time_calls(lambda: f(a, a).block_until_ready(), repeats, warmup=2)
-    return 2.0 * n**3 / t.median_s
+    return (lambda: f(a, a).block_until_ready()), 2.0 * n**3
+
+
+def matmul_peak_flops(n: int = 1024, repeats: int = 5, dtype: str = "float32") -> float:
+    """Attainable FLOP/s of a square matmul on the default device, measured here and now."""
+    call, flops = matmul_probe(n, dtype)
+    return flops / time_calls(call, repeats, warmup=2).median_s
