@@ -17,17 +17,23 @@ Conventions (named, so every figure says what it counts):
   about 8 FLOPs per hidden unit forward) and, per step, the optimizer update (`optimizer_flops_per_step`).
 
 Every function takes `ModelArrays` (one numpy array per field), so a sweep counts thousands
-of configurations in one call; `count(cfg)` is the single-configuration view.
+of configurations in one call; `count(cfg)` is the single-configuration view.  `cached_arrays(cfg)`
+and `scalar_arrays(cfg)` are the per-configuration views the single-scenario estimators reuse
+(built once per config object).  pandas is imported only where a DataFrame is built.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
 
 from glamsim.config import ModelConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _GATED = {True: 3, False: 2}
 SOFTMAX_FLOPS_PER_SCORE = 3  # forward: scale, bias/mask add, max/normalise (exp is a transcendental)
@@ -70,7 +76,18 @@ class ModelArrays:
     @classmethod
     def of(cls, cfgs: ModelConfig | list[ModelConfig]) -> ModelArrays:
         cfgs = [cfgs] if isinstance(cfgs, ModelConfig) else list(cfgs)
-        rows = {
+        return cls(**{k: np.asarray(v, dtype=np.float64) for k, v in _field_rows(cfgs).items()})
+
+    def with_(self, **changes) -> ModelArrays:
+        """Override fields with arrays (for sweeps over architecture fields)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.update({k: np.asarray(v, dtype=np.float64) for k, v in changes.items()})
+        return ModelArrays(**d)
+
+
+def _field_rows(cfgs: list[ModelConfig]) -> dict[str, list]:
+    """Each `ModelArrays` field as a list of plain values, one per configuration."""
+    return {
             "n_layers": [c.n_layers for c in cfgs],
             "n_moe_layers": [c.n_moe_layers for c in cfgs],
             "d_model": [c.d_model for c in cfgs],
@@ -95,13 +112,58 @@ class ModelArrays:
             "norm_params": [1 if c.norm == "rmsnorm" else 2 for c in cfgs],
             "bias": [c.use_bias for c in cfgs],
         }
-        return cls(**{k: np.asarray(v, dtype=np.float64) for k, v in rows.items()})
 
-    def with_(self, **changes) -> ModelArrays:
-        """Override fields with arrays (for sweeps over architecture fields)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.update({k: np.asarray(v, dtype=np.float64) for k, v in changes.items()})
-        return ModelArrays(**d)
+
+# ---- per-configuration caches (single-scenario estimators) ------------------------------------
+# Keyed by the config object's identity (a ModelConfig is frozen), held through a weak reference
+# whose callback drops the entry when the config is collected, so an id is never reused stale.
+
+_PER_CONFIG: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _memo_of(cfg: ModelConfig) -> dict:
+    key = id(cfg)
+    hit = _PER_CONFIG.get(key)
+    if hit is not None and hit[0]() is cfg:
+        return hit[1]
+    memo: dict = {}
+    _PER_CONFIG[key] = (weakref.ref(cfg, lambda _ref, k=key: _PER_CONFIG.pop(k, None)), memo)
+    return memo
+
+
+MAX_MEMO_PER_CONFIG = 1024  # beyond this many keys, values are computed but no longer kept
+
+
+def memo(cfg: ModelConfig, key, compute: Callable):
+    """`compute()` once per config object and `key` (what the value depends on besides the
+    configuration, e.g. a sequence length)."""
+    d = _memo_of(cfg)
+    try:
+        return d[key]
+    except KeyError:
+        value = compute()
+        if len(d) < MAX_MEMO_PER_CONFIG:
+            d[key] = value
+        return value
+
+
+def cached_arrays(cfg: ModelConfig) -> ModelArrays:
+    """`ModelArrays.of(cfg)` built once per config object; its arrays are read-only (shared)."""
+    def build():
+        m = ModelArrays.of(cfg)
+        for f in fields(m):
+            getattr(m, f.name).flags.writeable = False
+        return m
+
+    return memo(cfg, "arrays", build)
+
+
+def scalar_arrays(cfg: ModelConfig) -> ModelArrays:
+    """One configuration's fields as Python floats, once per config object: the same values as
+    `ModelArrays.of(cfg)` (float64), for single-scenario arithmetic without array overhead.  The
+    formulas (here and in `glamsim.cost.communication`) broadcast, so they take it and return
+    scalars (or 0-d arrays), bit for bit the values of the one-row arrays."""
+    return memo(cfg, "scalars", lambda: ModelArrays(**{k: float(v[0]) for k, v in _field_rows([cfg]).items()}))
 
 
 # ---- per-layer parameter counts --------------------------------------------------------------
@@ -274,6 +336,8 @@ class Counts:
 
 def layer_table(cfg: ModelConfig, seq_len: int, causal_halved: bool = False) -> pd.DataFrame:
     """Per-layer breakdown: parameters and forward FLOPs per token by component."""
+    import pandas as pd
+
     m = ModelArrays.of(cfg)
     rows = []
     for i in range(cfg.n_layers):

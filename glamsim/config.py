@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import reprlib
+import stat
 import sys
 import typing
 from functools import cache
@@ -367,16 +369,71 @@ def model_presets() -> dict[str, ModelConfig]:
     """Every preset in `model_presets/`, keyed by name."""
     out = {}
     for path in sorted(data_dir("model_presets").glob("*.yaml")):
-        cfg = validate_model(read_yaml(path), str(path.name))
+        cfg = _read_model_file(path, str(path.name))
         out[cfg.name] = cfg
     return out
 
 
+def file_identity(path: str | Path) -> tuple | None:
+    """(device, inode, size, mtime_ns, ctime_ns) of a regular file, None for anything else (missing,
+    a folder, unreadable metadata, a NUL byte): what a parsed file is cached under, so that a file
+    is parsed once per process and again after it changes on disk."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+_MODEL_FILES: dict[tuple, ModelConfig] = {}  # file_identity -> the validated config (files only)
+MAX_CACHED_FILES = 256
+
+
+def _read_model_file(path: str | Path, where: str) -> ModelConfig:
+    """A ModelConfig YAML file, parsed once per process while it is unchanged on disk."""
+    key = file_identity(path)
+    cfg = _MODEL_FILES.get(key) if key is not None else None
+    if cfg is None:
+        cfg = validate_model(read_yaml(path), where)
+        if key is not None:
+            if len(_MODEL_FILES) >= MAX_CACHED_FILES:
+                _MODEL_FILES.clear()
+            _MODEL_FILES[key] = cfg
+    return cfg
+
+
+_PRESETS_BY_NAME: dict[str, ModelConfig] = {}  # presets read from their own file (shipped data: read once)
+
+
+def _preset(name: str) -> ModelConfig | None:
+    """The preset `name` from its own file `model_presets/<name>.yaml` (the convention of every
+    shipped preset), without parsing the others; None when that file does not hold it."""
+    cfg = _PRESETS_BY_NAME.get(name)
+    if cfg is not None or not re.fullmatch(NAME_PATTERN, name):
+        return cfg
+    path = data_dir("model_presets") / f"{name}.yaml"
+    if file_identity(path) is None:
+        return None
+    cfg = _read_model_file(path, str(path.name))  # the same object `model_presets()` holds
+    if cfg.name != name:
+        return None
+    _PRESETS_BY_NAME[name] = cfg
+    return cfg
+
+
 def load_model(name_or_path: str | Path) -> ModelConfig:
-    """A preset by name, or a ModelConfig YAML file by path."""
+    """A preset by name, or a ModelConfig YAML file by path (a file is parsed once per process
+    while it is unchanged on disk; a preset name reads only its own file until all are needed)."""
     s = str(name_or_path)
-    if s.endswith((".yaml", ".yml")) or Path(s).is_file():
-        return validate_model(read_yaml(s), s)
+    if file_identity(s) is not None:  # a regular file
+        return _read_model_file(s, s)
+    if s.endswith((".yaml", ".yml")):
+        return validate_model(read_yaml(s), s)  # not a readable file: read_yaml says why, in one line
+    cfg = _preset(s)  # its own file, without parsing every preset
+    if cfg is not None:
+        return cfg
     presets = model_presets()
     if s not in presets:
         raise ConfigError(f"model={s!r}: unknown preset; known: {', '.join(presets)}")

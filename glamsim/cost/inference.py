@@ -19,7 +19,7 @@ from functools import partial
 
 import numpy as np
 
-from glamsim.accounting import ModelArrays, expert_params, forward_flops_per_token, params
+from glamsim.accounting import ModelArrays, cached_arrays, expert_params, forward_flops_per_token, params
 from glamsim.config import ConfigError
 from glamsim.cost import resolve
 from glamsim.cost.communication import decode_alltoall_bytes_per_chip
@@ -155,7 +155,7 @@ def estimate_inference(scenario: ServingScenario | None = None, /, *, profiles_d
     s = scenario.with_(**fields) if scenario is not None and fields else scenario
     s = s if s is not None else ServingScenario.build(fields)
     cfg, chip, dc = resolve.profiles(s, profiles_dirs)
-    m = ModelArrays.of(cfg)
+    m = cached_arrays(cfg)  # ModelArrays.of(cfg), built once per config (read-only)
     led = Ledger()
     led.add("model", cfg.name, "", s.source("model"))
     for name, unit in (("batch", "sequences"), ("prompt_len", "tokens"), ("gen_len", "tokens"),

@@ -13,7 +13,7 @@ from functools import partial
 
 import numpy as np
 
-from glamsim.accounting import ModelArrays, train_flops_per_token
+from glamsim.accounting import ModelArrays, cached_arrays, memo, scalar_arrays, train_flops_per_token  # noqa: F401
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
 from glamsim.cost import resolve
@@ -59,10 +59,29 @@ def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensit
     exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
     utilisation while computing and the returned `mfu` the end-to-end one.  With given `hours`, the
     compute time is what the exposed communication leaves of them."""
+    outputs, inputs = _training_costs(
+        flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
+        mfu=mfu, hours=hours, carbon_intensity_gross_kg_per_kwh=carbon_intensity_gross_kg_per_kwh,
+        comm_hours=comm_hours, comm_overlap=comm_overlap)
+    return broadcast_outputs(outputs, *inputs)
+
+
+def _training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh,
+                    price_per_chip_hour_usd, *, mfu=None, hours=None,
+                    carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=np.nan,
+                    comm_overlap=1.0) -> tuple:
+    """`training_costs` before broadcasting: (outputs, the inputs their shape broadcasts with)."""
     if (mfu is None) == (hours is None):
         raise ConfigError("give exactly one of mfu and hours")
-    overlap = np.asarray(comm_overlap, dtype=np.float64)
-    exposed = np.where(overlap >= 1, 0.0, (1 - overlap) * np.asarray(comm_hours, dtype=np.float64))
+    if _is_scalar(comm_overlap) and _is_scalar(comm_hours) and (hours is None or _is_scalar(hours)):
+        # one scenario: numpy float64 scalars, the values (and the inf/NaN semantics) of 0-d arrays
+        overlap = np.float64(comm_overlap)
+        exposed = np.float64(0.0) if overlap >= 1 else (1 - overlap) * np.float64(comm_hours)
+        hours_given = None if hours is None else np.float64(hours)
+    else:
+        overlap = np.asarray(comm_overlap, dtype=np.float64)
+        exposed = np.where(overlap >= 1, 0.0, (1 - overlap) * np.asarray(comm_hours, dtype=np.float64))
+        hours_given = None if hours is None else np.asarray(hours, dtype=np.float64)
     if hours is None:
         compute_chip_hours = chip_hours_from_flops(flops_total, peak_flops, mfu)
         chip_hours = compute_chip_hours + chips * exposed
@@ -70,11 +89,11 @@ def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensit
         mfu = mfu * compute_chip_hours / chip_hours
         compute_hours = compute_chip_hours / chips
     else:
-        chip_hours = chips * np.asarray(hours, dtype=np.float64)
+        chip_hours = chips * hours_given
         mfu = implied_mfu(flops_total, chip_hours, peak_flops)
         compute_hours = hours - exposed
     e = energy_mwh(chip_hours, power_w, pue)
-    return broadcast_outputs({
+    return {
         "flops_total": flops_total,
         "chip_hours": chip_hours,
         "train_hours": hours,
@@ -87,8 +106,29 @@ def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensit
         "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
         "co2e_gross_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
         "cost_usd": chip_hours * price_per_chip_hour_usd,
-    }, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
+    }, (chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
         carbon_intensity_gross_kg_per_kwh, comm_overlap)
+
+
+_SCALAR_TYPES = frozenset({float, int, np.float64})
+
+
+def _is_scalar(v) -> bool:
+    return (type(v) in _SCALAR_TYPES or isinstance(v, (float, int, np.generic))
+            or (isinstance(v, np.ndarray) and v.ndim == 0))
+
+
+def _all_scalars(values) -> bool:
+    values = tuple(values)
+    return _SCALAR_TYPES.issuperset(map(type, values)) or all(map(_is_scalar, values))
+
+
+def _first_of_each(outputs: dict, inputs: tuple) -> dict[str, float]:
+    """`{k: first element}` of `broadcast_outputs(outputs, *inputs)`, without broadcasting when every
+    output and input is a scalar (the single-scenario view)."""
+    if _all_scalars(outputs.values()) and _all_scalars(inputs):
+        return {k: float(v) for k, v in outputs.items()}
+    return {k: float(v.reshape(-1)[0]) for k, v in broadcast_outputs(outputs, *inputs).items()}
 
 
 def broadcast_outputs(outputs: dict, *inputs) -> dict[str, np.ndarray]:
@@ -101,7 +141,10 @@ def broadcast_outputs(outputs: dict, *inputs) -> dict[str, np.ndarray]:
 
 def model_train_flops(cfg: ModelConfig, tokens: float, seq_len: int | None = None) -> float:
     """Model FLOPs of training `cfg` on `tokens` tokens (accounting: 3 x forward, full S x S attention)."""
-    return float(train_flops_per_token(ModelArrays.of(cfg), seq_len or cfg.max_seq_len)[0]) * tokens
+    seq = seq_len or cfg.max_seq_len
+    per_token = memo(cfg, ("train_flops_per_token", seq),
+                     lambda: float(train_flops_per_token(scalar_arrays(cfg), seq)))  # once per config and seq_len
+    return per_token * tokens
 
 
 @dataclass
@@ -192,7 +235,10 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:
         uncertain["mfu"] = s.mfu
-    one = {k: float(v.reshape(-1)[0]) for k, v in core(**{k: nominal(v) for k, v in uncertain.items()}).items()}
+    one = _first_of_each(*_training_costs(flops, s.chips, peak_value, hours=s.hours,
+                                          carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours,
+                                          comm_overlap=s.comm_overlap,
+                                          **{k: nominal(v) for k, v in uncertain.items()}))
     if s.hours is not None and one["mfu"] > 1:
         raise ConfigError(f"hours={s.hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {s.chips} chips' "
                           "dense peak)")
@@ -250,7 +296,7 @@ def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile,
             raise ConfigError(f"comm_overlap={s.comm_overlap!r}: counting communication needs --model and --tokens")
         led.add("communication", None, "", "not modelled: needs --model and --tokens")
         return np.nan, {}
-    m = ModelArrays.of(cfg)
+    m = scalar_arrays(cfg)  # one configuration: Python floats, the values of ModelArrays.of(cfg)
     seq = s.seq_len or cfg.max_seq_len
     tokens_per_step = s.tokens_per_step or DEFAULT_SEQS_PER_STEP * seq
     resolve.record(s, led, "tokens_per_step", "tokens", tokens_per_step)
@@ -260,7 +306,8 @@ def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile,
     bandwidth = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1)
     out = comm.training_comm(m, s.tokens, tokens_per_step, s.chips, x, bandwidth, s.bytes_per_activation,
                              s.bytes_per_grad)
-    figures = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
+    figures = ({k: float(v) for k, v in out.items()} if _all_scalars(out.values())
+               else {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()})
     figures["sequences_per_step"] = tokens_per_step / seq
     return figures["comm_s_per_step"] * figures["steps"] / S_PER_HOUR, figures
 
@@ -270,7 +317,9 @@ def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float
     else gcd(chips, experts)."""
     x = s.expert_parallel
     if x is None:
-        x = float(comm.default_expert_parallel(ModelArrays.of(cfg), int(s.chips))[0])
+        chips = int(s.chips)
+        x = memo(cfg, ("default_expert_parallel", chips),
+                 lambda: float(comm.default_expert_parallel(cached_arrays(cfg), chips)[0]))
         led.add("expert_parallel", x, "chips per expert group",
                 "glamsim default: experts split over gcd(chips, experts) chips")
         return x
