@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from glamsim.config import ModelConfig
+from glamsim.config import ModelConfig, load_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -356,8 +356,10 @@ def layer_table(cfg: ModelConfig, seq_len: int, causal_halved: bool = False) -> 
     return pd.DataFrame(rows)
 
 
-def count(cfg: ModelConfig, seq_len: int | None = None) -> Counts:
-    """All analytic counts of one configuration at a training/inference context of seq_len."""
+def count(cfg: ModelConfig | str, seq_len: int | None = None) -> Counts:
+    """All analytic counts of one configuration (or a preset name or YAML path) at a context of
+    `seq_len` tokens (default: the model's own)."""
+    cfg = cfg if isinstance(cfg, ModelConfig) else load_model(cfg)
     s = seq_len or cfg.max_seq_len
     m = ModelArrays.of(cfg)
     one = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731

@@ -90,7 +90,8 @@ class Frozen(BaseModel):
 
     @model_validator(mode="after")
     def _numbers_sane(self):
-        for name, value in self.__dict__.items():
+        for name in self.model_fields_set:  # defaults are sane by construction
+            value = self.__dict__[name]
             try:
                 check_number(name, value)
             except ConfigError as err:

@@ -54,8 +54,9 @@ class Checked(Frozen):
 
     @model_validator(mode="after")
     def _bounds(self):
-        for name, f in type(self).model_fields.items():
-            bounds = (f.json_schema_extra or {}).get("bounds")
+        fields = type(self).model_fields
+        for name in self.model_fields_set:  # defaults lie in their bounds by construction
+            bounds = (fields[name].json_schema_extra or {}).get("bounds")
             value = getattr(self, name)
             if bounds and value is not None:
                 require(name, value, **bounds)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from glamsim.profiles import Spec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """One input: e.g. power_w = 326 W from 'profile tpu-v4.yaml: measured_system_power_w (...)'.
 

@@ -3,10 +3,29 @@
     spec = load_spec("experts-sweep")          # a built-in study, or a path to your YAML
     run = run_study(spec, "runs/experts")      # results.parquet/.csv, ledger.json, figures
     run.results                                # one row per scenario (a DataFrame)
+
+The names below are imported on first use, so that reading a spec does not load pandas.
 """
 
-from glamsim.studies.runner import StudyRun, run_study
-from glamsim.studies.scenario import Scenario
-from glamsim.studies.spec import StudySpec, builtin_studies, load_spec, parse_spec
+from __future__ import annotations
 
-__all__ = ["Scenario", "StudyRun", "StudySpec", "builtin_studies", "load_spec", "parse_spec", "run_study"]
+import importlib
+
+_LAZY = {"StudyRun": "glamsim.studies.runner", "run_study": "glamsim.studies.runner",
+         "Scenario": "glamsim.studies.scenario", "StudySpec": "glamsim.studies.spec",
+         "builtin_studies": "glamsim.studies.spec", "load_spec": "glamsim.studies.spec",
+         "parse_spec": "glamsim.studies.spec"}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
