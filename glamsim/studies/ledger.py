@@ -22,7 +22,7 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
         models[name] = {"description": cfg.description,
                         "published": pub.model_dump(exclude_none=True, exclude_defaults=True) if pub else {}}
     chips = {}
-    dtypes = results["dtype"].fillna("").astype(str)
+    dtypes = results["dtype"].astype(object).where(results["dtype"].notna(), "").astype(str)
     for chip, frac, dtype in dict.fromkeys(zip(results["chip"], results["tdp_fraction"], dtypes)):
         key = chip + (f" (tdp_fraction {frac:g})" if frac != 1 else "") + (f" ({dtype})" if dtype else "")
         chips[key] = chip_figures(chip, float(frac), dtype)[1].to_list()

@@ -230,7 +230,8 @@ def _override(rows: pd.DataFrame, field: str, default: np.ndarray) -> np.ndarray
 
 
 def _chips(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    keys = rows[["chip", "tdp_fraction", "dtype"]].assign(dtype=rows["dtype"].fillna("").astype(str))
+    dtype = rows["dtype"].astype(object).where(rows["dtype"].notna(), "")
+    keys = rows[["chip", "tdp_fraction"]].assign(dtype=dtype.astype(str))
     return _lookup(keys, chip_figures)
 
 
