@@ -33,3 +33,31 @@ def fmt(v) -> str:
         if a >= scale:
             return f"{v / scale:.4g}{unit}"
     return f"{v:.4g}"
+
+
+COUNT_SCALES = (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3))  # parameters and tokens: 174.6B, not 174.6G
+
+
+def fmt_count(v) -> str:
+    """A count of parameters or tokens as people write it: 174.6B, 1.162T, 600B, 32k; >= 1e15 in
+    scientific notation; None/NaN -> '-'."""
+    if not _finite_number(v):
+        return fmt(v)
+    a = abs(v)
+    if a >= 1e15:
+        return f"{v:.4g}"
+    for unit, scale in COUNT_SCALES:
+        if a >= scale:
+            return f"{v / scale:.4g}{unit}"
+    return f"{v:.4g}"
+
+
+def fmt_int(v) -> str:
+    """A whole number with thousands separators: 2,048 (chips, steps); None/NaN -> '-'."""
+    if not _finite_number(v):
+        return fmt(v)
+    return f"{v:.4g}" if abs(v) >= 1e15 else f"{round(v):,}"
+
+
+def _finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -20,7 +20,7 @@ class Output:
 
     def axis(self) -> str:
         """`label (unit)` for an axis or a column header."""
-        return f"{self.label} ({self.unit})" if self.unit else self.label
+        return f"{self.label} ({self.unit})" if self.unit and self.unit not in self.label else self.label
 
 
 def _table(rows: list[tuple]) -> dict[str, Output]:
@@ -149,3 +149,50 @@ def label(key: str) -> str:
         if key.endswith(suffix) and len(key) > len(suffix):
             return f"{_words(key)} ({SUFFIX_UNITS[suffix]})"
     return _words(key)
+
+
+# ---- values as text: one rule per key, shared by every face's cards and tables -------------------
+
+COUNT_UNITS = {"parameters", "tokens"}  # written 174.6B / 1.162T, as people say them
+COUNT_PREFIXES = ("params_",)  # columns of parameter counts outside the registry (published, non-embedding)
+INTEGER_COLUMNS = {"n_layers", "d_model", "n_experts", "top_k", "n_heads", "d_ff", "moe_every", "moe_offset"}
+
+
+def value_format(key: str) -> str:
+    """How a column's values read: count (B/T), integer (2,048), fraction, flag or number."""
+    o = OUTPUTS.get(key)
+    if o is not None:
+        return "count" if o.format == "number" and o.unit in COUNT_UNITS else o.format
+    if key in INTEGER_COLUMNS:
+        return "integer"
+    if key.startswith(COUNT_PREFIXES) and not key.endswith(("_delta", "_ratio")):
+        return "count"  # params_total_published, params_active_nonembedding, ...
+    meta = _input_meta(key)
+    if meta is not None:
+        from glamsim.scenario import ServingScenario, TrainingScenario
+
+        name = key.removeprefix("serving_")
+        cls = TrainingScenario if name in TrainingScenario.model_fields else ServingScenario
+        if "int" in str(cls.model_fields[name].annotation) and not meta.get("uncertain"):
+            return "integer"  # chips, batch, prompt length: 2,048
+        if meta["unit"] in COUNT_UNITS:
+            return "count"  # training tokens: 600B
+    return "number"
+
+
+def format_value(key: str, value) -> str:
+    """`value` of column `key` as short text for a card or a table: parameters and tokens in B/T
+    ("174.6B"), chips and steps as plain integers ("2,048"), flags as yes/no, a (low, nominal,
+    high) triple as "0.2, 0.3, 0.4", None/NaN as "-", anything else compact ("3.855M")."""
+    from glamsim.formatting import fmt, fmt_count, fmt_int
+
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(key, v) for v in value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    kind = value_format(key)
+    if isinstance(value, bool) or (kind == "flag" and value in (0, 1)):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
+        return "-" if value is None else str(value)
+    return {"count": fmt_count, "integer": fmt_int}.get(kind, fmt)(value)

@@ -32,7 +32,9 @@ from glamsim.uncertain import is_uncertain, nominal
 BYTES_PER_GB = 1e9
 J_PER_KWH = 3.6e6
 RANGE_OUTPUTS = ["joules_per_token", "usd_per_million_tokens", "kgco2e_per_million_tokens",
-                 "decode_tokens_per_s_per_chip"]
+                 "decode_tokens_per_s_per_chip", "decode_step_s", "decode_s", "prefill_s", "request_latency_s",
+                 "joules_per_token_with_prefill", "usd_per_million_tokens_with_prefill"]
+TORNADO_OUTPUTS = ["joules_per_token", "usd_per_million_tokens", "kgco2e_per_million_tokens", "decode_step_s"]
 
 
 # ---- the vectorised core -----------------------------------------------------------------------
@@ -212,4 +214,4 @@ def estimate_inference(scenario: ServingScenario | None = None, /, *, profiles_d
         return InferenceEstimate(values=values, ledger=led, scenario=s)
     return InferenceEstimate(values=values, ledger=led, scenario=s,
                              ranges=output_ranges(core, uncertain, RANGE_OUTPUTS),
-                             tornado=tornado(core, uncertain, ["joules_per_token", "usd_per_million_tokens"]))
+                             tornado=tornado(core, uncertain, TORNADO_OUTPUTS))

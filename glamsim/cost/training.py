@@ -26,7 +26,9 @@ from glamsim.uncertain import is_uncertain, nominal
 S_PER_HOUR = 3600.0
 H_PER_DAY = 24.0
 W_PER_MW = 1e6
-RANGE_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
+RANGE_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "co2e_gross_t", "train_days", "train_hours", "chip_hours",
+                 "compute_hours", "mfu"]
+TORNADO_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
 DEFAULT_SEQS_PER_STEP = 1024
 
 
@@ -253,7 +255,7 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
         **one, hfu=hfu, ledger=led, communication=comm_figures, scenario=s, notes=notes,
         warnings=_warnings(one, comm_figures, s.chips, s.comm_overlap),
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS) if any_range else {},
-        tornado=tornado(core, uncertain, ["energy_mwh", "cost_usd"]) if any_range else [],
+        tornado=tornado(core, uncertain, TORNADO_OUTPUTS) if any_range else [],
     )
 
 
