@@ -11,6 +11,7 @@ import streamlit as st
 
 import ui
 from glamsim.cost.compare import compare_models
+from glamsim.scenario import ServingScenario, TrainingScenario
 
 ui.page("glamsim: what would it cost?",
         "How much time, energy, carbon and money does a Mixture-of-Experts language model take to train and "
@@ -33,20 +34,30 @@ for path, title, what in PAGES:
     c[1].markdown(what)
 
 
+T, S = TrainingScenario(), ServingScenario()  # the scenario defaults: the same on every page and in the API
+
+
 @st.cache_data(show_spinner=False)
 def headline():
-    return compare_models(["glam-64b-64e", "gpt3-175b"], chip="tpu-v4", chips=1024, tokens=3e11)
+    return compare_models(["glam-64b-64e", "gpt3-175b"], chip=T.chip, chips=T.chips, tokens=T.tokens,
+                          datacenter=T.datacenter, mfu=T.mfu, serve_chip=S.chip, batch=S.batch,
+                          prompt_len=S.prompt_len, gen_len=S.gen_len)
 
 
 st.subheader("At a glance: GLaM 64B/64E vs GPT-3 175B")
-st.caption("Both trained on 300B tokens on 1,024 TPU v4 at 30% MFU in Google's Oklahoma datacenter; served at batch "
-           "32 on the fewest TPU v4 that hold each model. Change any of this on the what-if pages.")
+st.caption(f"Both trained on {ui.value_text('tokens', T.tokens)} tokens on {ui.value_text('chips', T.chips)} "
+           f"{T.chip} at {T.mfu:.0%} MFU in the {T.datacenter} datacenter; served at batch {S.batch} "
+           f"({S.prompt_len:,}-token prompts, {S.gen_len} generated) on the fewest {S.chip} that hold each model. "
+           "These are the defaults of every what-if page: change any of them there.")
 rows = headline()
 labels = {"params_total": "parameters (total)", "params_active": "parameters activated per token",
           "train_days": "training days", "energy_mwh": "training energy (MWh)", "co2e_t": "training tCO2e (net)",
           "cost_usd": "training cost ($, list price)", "serve_min_chips": "fewest chips to serve",
           "joules_per_token": "serving J per token", "usd_per_million_tokens": "serving $ per 1M tokens",
           "few_shot": "few-shot quality (avg. of 29 tasks, Table 1)"}
-ui.show_table(ui.results_table({r["model"]: r for r in rows}, labels), "h_glance")
+table = ui.results_table({r["model"]: {**r, "min_chips": r["serve_min_chips"]} for r in rows},
+                         {("min_chips" if k == "serve_min_chips" else k): v for k, v in labels.items()})
+ui.show_table(table, "h_glance")
 ui.figure("plot_energy_comparison", pd.DataFrame(rows), x="model", hue=None, size=(10, 3.4),
-          y=["energy_mwh", "co2e_t", "cost_usd"], title="Training GLaM 64B/64E vs GPT-3 175B on 300B tokens")
+          y=["energy_mwh", "co2e_t", "cost_usd"],
+          title=f"Training GLaM 64B/64E vs GPT-3 175B on {ui.value_text('tokens', T.tokens)} tokens")

@@ -1,90 +1,84 @@
-"""Figures shared by every face (study command, dashboard, notebooks): DataFrames in, Figures out.
+"""Figures shared by every face (study command, dashboard, notebooks): DataFrames in, Vega-Altair charts out.
 
-One style: white background, grid, readable fonts, axis labels spelled out with units (from the
-output registry and the scenario fields, `glamsim.outputs.label`: `energy_mwh` -> "energy (MWh)"), log scales when a
-positive axis spans more than 30x, and the dense baseline drawn black and dashed.  Figures are
-plain `matplotlib.figure.Figure`s, outside pyplot's global state: no display or backend is needed
-to save them, they are safe in the dashboard's threads, and a notebook shows them inline.
+One plotting path: each function returns an `altair` chart (a Vega-Lite spec), which the dashboard
+shows interactively (`st.altair_chart` / `st.vega_lite_chart`: hover values, zoom, the chart's menu
+exports PNG/SVG, light and dark themes follow Streamlit's), a notebook displays inline, and `save`
+writes as PNG and SVG with vl-convert (offline: the data is inline, no URL is fetched).
+
+One style: axis titles spelled out with units (the output registry and the scenario fields,
+`glamsim.outputs.label`: `energy_mwh` -> "energy (MWh)"), a tooltip on every mark (values with
+units), log scales when a positive axis spans more than 30x, linear axes from zero except ratios
+(`is_ratio`), legends above the plot (never over the data), and the dense baseline drawn in ink
+and dashed (a rule across the sweep when it has one x value, e.g. n_experts = 0; grey bars with a
+dashed ink outline in bar charts; `INK` is black, the dashboard swaps it for its text colour on a
+dark theme).
+
+Aggregation is explicit: where several rows share an x (and colour), a chart colours by model when
+several models share the x (never a zig-zag line through them), then aggregates what is left with a
+stated function (`agg`, the mean by default) and says so in its subtitle ("Each point is the mean
+of 4 rows with the same batch and model; they differ in prompt length."), or draws one panel per
+value of `facet`.  A dense model (`n_experts` = 0) is never joined into an MoE line.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import altair as alt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator
 
 from glamsim import outputs
 from glamsim.files import atomic_path
 
-STYLE = {
-    "figure.dpi": 110,
-    "savefig.dpi": 130,
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.fontsize": 9,
-    "legend.frameon": False,
-}
-BASELINE = {"color": "black", "linestyle": "--", "linewidth": 1.8}
-PALETTE = matplotlib.colormaps["tab10"].colors
+INK = "black"  # the dense baseline, value labels and notes
+BASELINE_DASH = [6, 4]
+BAR_DASH = [4, 2]
+BASELINE_FILL = "#bdbdbd"  # bars of the dense baseline
+PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#bab0ac",
+           "#ff9da6"]  # Tableau 10, as Vega's default
+LOW_HIGH = (PALETTE[0], PALETTE[3])
+WIDTH, HEIGHT = 640, 300  # pixels: the whole chart's width (its panels share it), a panel's plot height
+AGGREGATES = ("mean", "median", "min", "max", "sum")
+MODEL_COLUMNS = ("model", "label")  # what tells models apart in a results table, in order of preference
+DENSE_COLUMN = "n_experts"  # 0 = a dense model
+PNG_SCALE = 2.0
+
 
 def label(column: str) -> str:
     """A readable axis label with the unit: the output registry's (`glamsim.outputs.label`)."""
     return outputs.label(column)
 
 
+def is_ratio(column: str) -> bool:
+    """A quantity that is one thing over another (`glam_over_gpt3`, "XLA FLOPs / analytic FLOPs"):
+    its axis does not start at zero, where the interesting part (around 1) would be squashed."""
+    c = column.lower()
+    return "_over_" in c or " over " in c or " / " in c or "ratio" in c
+
+
 def _si(v, _pos=None, billions: str = "G") -> str:
-    """Compact tick text: 1.2e12 -> 1.2T (parameter counts use B for 1e9, everything else G)."""
+    """Compact text: 1.2e12 -> 1.2T (parameter counts use B for 1e9, everything else G)."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
     a = abs(v)
     for unit, scale in (("T", 1e12), (billions, 1e9), ("M", 1e6), ("k", 1e3)):
         if a >= scale:
-            return f"{v / scale:g}{unit}"
-    return f"{v:g}"
+            return f"{v / scale:.4g}{unit}"
+    return f"{v:.4g}"
+
+
+def _billions(column: str) -> str:
+    return "B" if column.startswith("params") else "G"
 
 
 def _auto_log(values) -> bool:
     v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
-    return bool(len(v)) and (v > 0).all() and v.max() / v.min() > 30
-
-
-def _style_axis(ax, x: str | None, y: str, logx: bool, logy: bool) -> None:
-    if logx:
-        ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    for axis, log, col in ((ax.xaxis, logx, x), (ax.yaxis, logy, y)):
-        if col is not None:
-            b = "B" if col.startswith("params") else "G"
-            axis.set_major_formatter(FuncFormatter(lambda v, p, b=b: _si(v, p, b)))
-        if log:  # ticks at 1, 2, 5 x 10^n: a log axis spanning one decade still gets labels
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
-    if not logy and ax.get_ylim()[0] > 0:
-        ax.set_ylim(bottom=0)  # linear axes start at zero: a small change looks small
-    if x:
-        ax.set_xlabel(label(x))
-    ax.set_ylabel(label(y))
-
-
-def _figure(n_panels: int, title: str, width: float = 5.2, height: float = 3.8,
-            stacked: bool = False) -> tuple[Figure, list]:
-    """Panels side by side (or stacked, for wide bar charts) under one bold title."""
-    rows, cols = (n_panels, 1) if stacked else (1, n_panels)
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-        axes = fig.subplots(rows, cols, squeeze=False, sharex=stacked)
-    if title:
-        fig.suptitle(title, fontsize=12, fontweight="bold")
-    return fig, list(axes.reshape(-1))
+    return bool(len(v)) and bool((v > 0).all()) and v.max() / v.min() > 30
 
 
 def _ys(y) -> list[str]:
@@ -97,85 +91,330 @@ def select(df: pd.DataFrame, where: dict | None) -> pd.DataFrame:
     return df
 
 
+def _field(column: str) -> str:
+    """A Vega-Lite field name for a column (dots and brackets would read as nested fields)."""
+    return column.replace(".", "_").replace("[", "(").replace("]", ")").replace("\\", "/")
+
+
+KINDS = {"Q": "quantitative", "N": "nominal", "O": "ordinal"}
+
+
+def _enc(column: str, kind: str) -> dict:
+    """field= and type= for an encoding (explicit: a name like "loss (nats)" is no shorthand)."""
+    return {"field": _field(column), "type": KINDS[kind]}
+
+
+def _label_expr(column: str, log: bool = False) -> str:
+    """Axis tick text: 1.2T, 350G (B for parameter counts), 45k; plain numbers below 1,000.  On a log
+    axis only 1, 2 and 5 x 10^n are labelled (a decade still gets labels, and they never crowd)."""
+    si = "format(datum.value, '~s')"
+    if _billions(column) == "B":
+        si = f"replace({si}, 'G', 'B')"
+    text = f"abs(datum.value) >= 1000 ? {si} : format(datum.value, '~g')"
+    if log:
+        lead = "round(datum.value / pow(10, floor(log(datum.value) / LN10 + 1e-9)))"
+        text = f"indexof([1, 2, 5], {lead}) >= 0 ? ({text}) : ''"
+    return text
+
+
+def _axis(column: str, log: bool = False, **kw) -> alt.Axis:
+    return alt.Axis(title=label(column), labelExpr=_label_expr(column, log), **kw)
+
+
+def _scale(log: bool, zero: bool, **kw) -> alt.Scale:
+    """A log scale (no rounding of its ends: the data's decades only) or a linear one."""
+    return alt.Scale(type="log", nice=False, padding=8, **kw) if log else alt.Scale(zero=zero, **kw)
+
+
+def _tip(column: str, values: pd.Series | None = None) -> alt.Tooltip:
+    """A tooltip for a column: its label with the unit, the value compact (1.162T, 0.3, 456.4)."""
+    if values is not None and (not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+        return alt.Tooltip(**_enc(column, "N"), title=label(column))
+    if _billions(column) == "B":  # d3 has no "B": the text is made in pandas (see _with_text)
+        return alt.Tooltip(**_enc(f"{column} (text)", "N"), title=label(column))
+    big = values is not None and pd.to_numeric(values, errors="coerce").abs().max() >= 1e5
+    return alt.Tooltip(**_enc(column, "Q"), title=label(column), format=".4~s" if big else ",.4~g")
+
+
+def _with_text(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """Text copies of parameter-count columns for their tooltips (96.6B, not 96.6G)."""
+    for c in columns:
+        if c in frame and _billions(c) == "B":
+            frame[f"{c} (text)"] = [_si(v, billions="B") for v in frame[c]]
+    return frame
+
+
+def _records(frame: pd.DataFrame) -> alt.Data:
+    """The chart's data, inline (NaN as null): the spec carries everything it draws."""
+    frame = frame.rename(columns=_field)
+    return alt.Data(values=json.loads(frame.to_json(orient="records", double_precision=15)))
+
+
+def _title(title: str, notes: list[str], width: int) -> alt.TitleParams | str:
+    chars = max(40, int(width / 7))
+    lines = textwrap.wrap(title, chars) if title else []
+    sub = [ln for n in notes for ln in textwrap.wrap(n, int(chars * 1.15))]
+    if not lines and not sub:
+        return alt.Undefined
+    return alt.TitleParams(text=lines or [""], subtitle=sub or alt.Undefined, anchor="start",
+                           subtitleFontStyle="italic")
+
+
+_INK_SYMBOL = {"symbolType": "stroke", "symbolStrokeColor": INK, "symbolStrokeWidth": 2}  # a dashed ink line
+
+
+def _legend(title: str | None, **kw) -> alt.Legend:
+    """Legends sit above the plot, under the title: they never cover a line or a bar."""
+    return alt.Legend(title=title, orient="top", direction="horizontal", columns=kw.pop("columns", 3),
+                      labelLimit=360, **kw)
+
+
+# ---- the shared preparation: colour, dense baseline, explicit aggregation ----
+
+@dataclass
+class _Frame:
+    data: pd.DataFrame  # one row per (facet, series, x): x, ys, "series", "dense", "baseline", "rows", facet
+    hue: str | None  # the column behind the colours (given, or chosen because several models share an x)
+    series: list[str]  # colour order, swept series first
+    dense: list[str]  # series drawn as the dense baseline
+    rules: list[str]  # dense series drawn as a reference rule (one x value, e.g. n_experts = 0)
+    notes: list[str] = field(default_factory=list)
+
+
+def _inputs() -> set[str]:
+    from glamsim.scenario import ServingScenario, TrainingScenario
+
+    return {*TrainingScenario.model_fields, *ServingScenario.model_fields, *outputs.COLUMNS} - {"scenario"}
+
+
+def _varies(df: pd.DataFrame, group: list[str], column: str) -> bool:
+    """Whether `column` takes several values within some group (False for unhashable values)."""
+    try:
+        return bool((df.groupby(group, sort=False, dropna=False)[column].nunique(dropna=False) > 1).any())
+    except TypeError:
+        return False
+
+
+def _prepare(df: pd.DataFrame, x: str, ys: list[str], hue: str | None, baseline, where: dict | None,
+             agg: str, facet: str | None, numeric_x: bool) -> _Frame:
+    if agg not in AGGREGATES:
+        raise ValueError(f"agg={agg!r}: expected one of {', '.join(AGGREGATES)}")
+    df = select(df, where)
+    if df.empty:
+        raise ValueError(f"nothing to plot: no rows{f' where {where}' if where else ''}")
+    notes: list[str] = []
+    keys = [facet] if facet else []
+    if hue is None:  # several models at one x: colour by model rather than join them into one line
+        for cand in MODEL_COLUMNS:
+            if cand in df and cand != x and cand != facet and df[cand].nunique() > 1 \
+                    and (df.groupby(keys + [x], sort=False)[cand].nunique() > 1).any():
+                hue = cand
+                notes.append(f"Coloured by {label(cand)}: several share each {label(x)}.")
+                break
+    dense = pd.Series(False, index=df.index)
+    if baseline is not None and hue:
+        dense |= df[hue].astype(str) == str(baseline)
+    if DENSE_COLUMN in df:
+        ne = pd.to_numeric(df[DENSE_COLUMN], errors="coerce")
+        if (ne > 0).any():
+            dense |= ne == 0
+    # a dense row is named by its hue value when that is the baseline, else by its model's name
+    model_col = next((c for c in MODEL_COLUMNS if c in df and df[c].astype(str).str.len().gt(0).all()), None)
+    names = df[hue].astype(str) if hue else pd.Series("", index=df.index)
+    by_hue = dense & (names == str(baseline)) if hue and baseline is not None else pd.Series(False, index=df.index)
+    dense_names = names.where(by_hue, df[model_col].astype(str) if model_col else names)
+    series = names.where(~dense, dense_names.where(dense_names != "", "dense model") + " (dense baseline)")
+    work = df.assign(series=series.to_numpy(), dense=dense.to_numpy())
+    group = keys + ["series", x]
+    counts = work.groupby(group, sort=False, dropna=False).size()
+    if counts.max() > 1:
+        inputs = _inputs() | set(MODEL_COLUMNS) | {DENSE_COLUMN}
+        skip = {x, hue, facet, *ys, *(where or {})}
+        varies = [c for c in work.columns if c in inputs and c not in skip and _varies(work, group, c)]
+        same = " and ".join(label(c) for c in (x, hue, facet) if c)
+        differ = f"; they differ in {', '.join(map(label, varies[:4]))}" if varies else ""
+        n = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()} to {counts.max()}"
+        notes.append(f"Each {'point' if numeric_x else 'bar'} is the {agg} of {n} rows with the same {same}{differ}.")
+    agged = work.groupby(group, sort=False, dropna=False).agg(
+        **{y: (y, agg) for y in dict.fromkeys(ys)}, dense=("dense", "first"), rows=("dense", "size")).reset_index()
+    order = list(dict.fromkeys(agged.loc[~agged["dense"], "series"])) + \
+        list(dict.fromkeys(agged.loc[agged["dense"], "series"]))
+    agged["baseline"] = agged["series"].where(agged["dense"])  # its own field: its own legend, never merged
+    dense_names = list(dict.fromkeys(agged.loc[agged["dense"], "series"]))
+    rules = [s for s in dense_names
+             if numeric_x and (x == DENSE_COLUMN or agged.loc[agged["series"] == s, x].nunique() == 1)]
+    return _Frame(agged, hue, order, dense_names, rules, notes)
+
+
+def _colour_scale(frame: _Frame, grey_dense: bool) -> alt.Scale:
+    swept = [s for s in frame.series if s not in frame.dense]
+    rng = [PALETTE[i % len(PALETTE)] for i in range(len(swept))]
+    if grey_dense:
+        return alt.Scale(domain=swept + frame.dense, range=rng + [BASELINE_FILL] * len(frame.dense))
+    return alt.Scale(domain=swept, range=rng)
+
+
+def _sizes(n_panels: int, width: int | None, height: int | None, stacked: bool = False) -> tuple[int, int]:
+    """A panel's plot width and height: `width` is the whole chart's, axes included (about 90 px a panel)."""
+    w = width or WIDTH
+    return (w if stacked or n_panels == 1 else max(160, int(w / n_panels) - 90)), (height or HEIGHT)
+
+
+def _assemble(panels: list, data: pd.DataFrame | None, title, stacked: bool = False):
+    """One chart from its panels: data inline at the top (shared by every panel), one legend."""
+    kw = {} if data is None else {"data": _records(data)}
+    if title is not alt.Undefined:
+        kw["title"] = title
+    if len(panels) == 1:
+        return panels[0].properties(**kw) if kw else panels[0]
+    cat = alt.vconcat if stacked else alt.hconcat
+    return cat(*panels, **kw).resolve_scale(color="shared", strokeDash="shared")
+
+
+# ---- lines ----
+
+def _sweep_panels(frame: _Frame, x: str, ys: list[str], numeric_x: bool, logx: bool | None, logy: bool | None,
+                  facet: str | None, w: int, h: int, ydomain: list | None = None) -> list:
+    data = frame.data
+    swept = data[~data["dense"]]
+    xkind = "Q" if numeric_x else "O"
+    lx = numeric_x and (_auto_log(swept[x] if len(swept) else data[x]) if logx is None else logx)
+    xenc = alt.X(**_enc(x, xkind), scale=_scale(lx, zero=False) if numeric_x else alt.Undefined,
+                 axis=_axis(x, log=lx) if numeric_x else alt.Axis(title=label(x)),
+                 sort=alt.Undefined if numeric_x else list(dict.fromkeys(data[x])))
+    colour = alt.Color("series:N", scale=_colour_scale(frame, False),
+                       legend=_legend(label(frame.hue), symbolType="stroke", symbolStrokeWidth=2.5)
+                       if frame.hue else None)
+    dash = alt.StrokeDash("baseline:N", scale=alt.Scale(domain=frame.dense, range=[BASELINE_DASH] * len(frame.dense)),
+                          legend=_legend("dense baseline", columns=1, **_INK_SYMBOL))
+    panels = []
+    for yc in ys:
+        ly = _auto_log(data[yc]) if logy is None else logy
+        yscale = _scale(ly, zero=not is_ratio(yc)) if not ydomain else alt.Scale(domain=ydomain)
+        yenc = alt.Y(**_enc(yc, "Q"), scale=yscale, axis=_axis(yc, log=ly))
+        tips = ([alt.Tooltip("series:N", title=label(frame.hue))] if frame.hue else []) + \
+            [_tip(x, data[x]), _tip(yc, data[yc]), alt.Tooltip("rows:Q", title="rows")]
+        layers = []
+        if len(swept):
+            line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=30, filled=True), strokeWidth=2).encode(
+                x=xenc, y=yenc, color=colour if frame.hue else alt.value(PALETTE[0]), tooltip=tips,
+                detail="series:N").transform_filter("!datum.dense")
+            layers.append(line.interactive(name=f"zoom_{len(panels)}") if numeric_x else line)
+        for s in frame.dense:
+            sel = f"datum.series === {json.dumps(s)}"
+            if s in frame.rules:  # one dense point: a reference line across the sweep
+                mark = alt.Chart().mark_rule(color=INK, strokeWidth=2).encode(
+                    y=yenc, strokeDash=dash, tooltip=[alt.Tooltip("baseline:N", title="dense baseline"),
+                                                      _tip(yc, data[yc])])
+            else:  # a dashed line (its legend entry) and its points (their values on hover)
+                tip = [alt.Tooltip("baseline:N", title="dense baseline"), _tip(x, data[x]), _tip(yc, data[yc])]
+                layers.append(alt.Chart().mark_line(color=INK, strokeWidth=2).encode(
+                    x=xenc, y=yenc, strokeDash=dash, tooltip=tip).transform_filter(sel))
+                mark = alt.Chart().mark_point(filled=True, size=30, color=INK, opacity=1).encode(
+                    x=xenc, y=yenc, tooltip=tip)
+            layers.append(mark.transform_filter(sel))
+        panel = alt.layer(*layers).properties(width=w, height=h)
+        if facet:
+            panel = panel.facet(column=alt.Column(**_enc(facet, "N"), title=label(facet)),
+                                data=_records(_with_text(data.copy(), [x, *ys])))
+        panels.append(panel)
+    return panels
+
+
 def plot_sweep(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None, *,
                logx: bool | None = None, logy: bool | None = None, title: str = "",
-               where: dict | None = None) -> Figure:
-    """Lines of y against x, one per hue value (one panel per y); the `baseline` hue value
-    (the dense model) is drawn black and dashed."""
-    df = select(df, where)
+               where: dict | None = None, agg: str = "mean", facet: str | None = None,
+               width: int | None = None, height: int | None = None) -> alt.TopLevelMixin:
+    """Lines of y against x, one per hue value (one panel per y); the `baseline` hue value (and any
+    dense model, `n_experts` = 0) is drawn in ink and dashed, as a rule across the sweep when it has
+    one x value.  Rows sharing an x and a colour are aggregated with `agg` (said in the subtitle),
+    or split into one panel per value of `facet`."""
     ys = _ys(y)
-    fig, axes = _figure(len(ys), title, width=6.6 if len(ys) == 1 else 5.2)
-    groups = list(df.groupby(hue, sort=False)) if hue else [(None, df)]
-    swept = df if baseline is None or not hue else df[df[hue] != baseline]
-    lx = _auto_log(swept[x]) if logx is None else logx
-    for ax, yc in zip(axes, ys):
-        for i, (key, g) in enumerate(groups):
-            g = g.sort_values(x)
-            is_base = baseline is not None and key == baseline
-            kw = dict(BASELINE) if is_base else {"color": PALETTE[i % len(PALETTE)], "linewidth": 1.8}
-            name = f"{key} (dense baseline)" if is_base else (str(key) if hue else None)
-            if is_base and g[x].nunique() == 1:  # a single dense point: a reference line across the sweep
-                ax.axhline(g[yc].iloc[0], label=name, **kw)
-            else:
-                ax.plot(g[x], g[yc], marker="o", markersize=3.5, label=name, **kw)
-        _style_axis(ax, x, yc, lx, _auto_log(df[yc]) if logy is None else logy)
-        if len(ys) > 1:
-            ax.set_title(label(yc))
-    if hue:
-        _legend(axes[-1], label(hue))
-    return fig
+    numeric_x = pd.api.types.is_numeric_dtype(df[x]) and not pd.api.types.is_bool_dtype(df[x])
+    frame = _prepare(df, x, ys, hue, baseline, where, agg, facet, numeric_x)
+    w, h = _sizes(len(ys) * (frame.data[facet].nunique() if facet else 1), width, height)
+    panels = _sweep_panels(frame, x, ys, numeric_x, logx, logy, facet, w, h)
+    return _assemble(panels, None if facet else _with_text(frame.data, [x, *ys]),
+                     _title(title, frame.notes, width or WIDTH))
 
 
-def _legend(ax, title: str | None) -> None:
-    """The legend right of the last panel, where it never hides a line."""
-    ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-
+# ---- bars ----
 
 def plot_bars(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None, *,
-              logy: bool | None = None, title: str = "", where: dict | None = None) -> Figure:
+              logy: bool | None = None, title: str = "", where: dict | None = None, agg: str = "mean",
+              facet: str | None = None, width: int | None = None, height: int | None = None) -> alt.TopLevelMixin:
     """Grouped bars of y per x category (one bar per hue value, one panel per y), values printed on
-    the bars ("n/a" where the value is missing, e.g. a chip without a public price); the
-    `baseline` hue value is drawn hatched grey.  Linear y unless `logy` (bars compare lengths)."""
-    df = select(df, where)
+    the bars ("n/a" where the value is missing, e.g. a chip without a public price); the `baseline`
+    hue value is drawn grey with a dashed ink outline.  Linear y from zero unless `logy` (bars
+    compare lengths); a ratio is drawn as dots on an axis that does not start at zero.  Rows
+    sharing a category and a colour are aggregated with `agg` and the subtitle says so."""
     ys = _ys(y)
-    cats = list(dict.fromkeys(df[x]))
-    hues = list(dict.fromkeys(df[hue])) if hue else [None]
-    width = 0.8 / len(hues)
-    panel_w = max(4.5, 0.55 * len(cats) * len(hues) + 2.0)
-    stacked = panel_w * len(ys) > 16
-    fig, axes = _figure(len(ys), title, width=min(panel_w, 14), height=3.4 if stacked else 3.8, stacked=stacked)
-    for ax, yc in zip(axes, ys):
-        for j, h in enumerate(hues):
-            sub = df if h is None else df[df[hue] == h]
-            vals = [sub.loc[sub[x] == c, yc].iloc[0] if (sub[x] == c).any() else np.nan for c in cats]
-            pos = np.arange(len(cats)) + (j - (len(hues) - 1) / 2) * width
-            is_base = baseline is not None and h == baseline
-            kw = {"color": "0.75", "hatch": "//", "edgecolor": "black"} if is_base else {"color": PALETTE[j % 10]}
-            name = f"{h} (dense baseline)" if is_base else (str(h) if hue else None)
-            bars = ax.bar(pos, np.nan_to_num(vals), width=width * 0.95, label=name, **kw)
-            ax.bar_label(bars, labels=[_si(float(f"{v:.3g}")) if np.isfinite(v) else "n/a" for v in vals],
-                         fontsize=7.5, padding=1.5)
-        many = len(cats) > 8
-        ax.set_xticks(np.arange(len(cats)), [textwrap.fill(str(c), 16) for c in cats],
-                      rotation=30 if many else 0, ha="right" if many else "center")
-        _style_axis(ax, None, yc, False, bool(logy))
-        if ax is axes[-1] or not stacked:
-            ax.set_xlabel(label(x))
-        ax.grid(axis="x", visible=False)
-        ax.margins(y=0.12)
-        if len(ys) > 1:
-            ax.set_title(label(yc))
-    if hue:
-        axes[-1].legend(title=label(hue), loc="best")
-    return fig
+    frame = _prepare(df, x, ys, hue, baseline, where, agg, facet, numeric_x=False)
+    data = frame.data
+    cats = list(dict.fromkeys(data[x]))
+    n_series = max(1, len(frame.series))
+    n_facets = data[facet].nunique() if facet else 1
+    need = max(100, 22 * len(cats) * n_series + 20)  # room for the bars of one panel
+    if width:  # side by side when each panel keeps room for its bars, else one above the other
+        panel_w = int(width / len(ys) / n_facets) - 90
+        stacked = len(ys) > 1 and panel_w < need
+        panel_w = int(width / n_facets) - 90 if stacked else panel_w
+    else:
+        panel_w = min(max(260, need + 40), 900) // n_facets
+        stacked = panel_w * n_facets * len(ys) > 1000
+    h = height or (240 if stacked else HEIGHT)
+    many = len(cats) > 6 or max(len(str(c)) for c in cats) * len(cats) > panel_w / 6
+    xenc = alt.X(**_enc(x, "N"), sort=cats, title=label(x),
+                 axis=alt.Axis(labelAngle=-30 if many else 0, labelLimit=180, labelAlign="right" if many else "center"))
+    off = alt.XOffset("series:N", sort=frame.series) if frame.hue else alt.Undefined
+    colour = alt.Color("series:N", scale=_colour_scale(frame, True),
+                       legend=_legend(label(frame.hue)) if frame.hue else None) if frame.hue \
+        else alt.value(PALETTE[0])
+    is_dense = "datum.dense"
+    panels = []
+    for yc in ys:
+        fy = _field(yc)
+        ratio = is_ratio(yc)
+        ly = bool(logy) and not ratio
+        data[f"{yc} (label)"] = [_si(float(f"{v:.3g}"), billions=_billions(yc)) if np.isfinite(v) else "n/a"
+                                for v in data[yc]]
+        yscale = _scale(ly, zero=not ratio)
+        yenc = alt.Y(**_enc(yc, "Q"), scale=yscale, axis=_axis(yc, log=ly))
+        tips = [_tip(x, data[x])] + ([alt.Tooltip("series:N", title=label(frame.hue))] if frame.hue else []) + \
+            [alt.Tooltip(**_enc(f"{yc} (label)", "N"), title=label(yc)), alt.Tooltip("rows:Q", title="rows")]
+        base = alt.Chart().encode(x=xenc, xOffset=off, tooltip=tips)
+        if ratio:
+            marks = base.mark_point(filled=True, size=90, opacity=1).encode(
+                y=yenc, color=colour, stroke=alt.condition(is_dense, alt.value(INK), alt.value("transparent")))
+        else:
+            marks = base.mark_bar().encode(
+                y=yenc, color=colour,
+                stroke=alt.condition(is_dense, alt.value(INK), alt.value("transparent")),
+                strokeDash=alt.condition(is_dense, alt.value(BAR_DASH), alt.value([1, 0])),
+                strokeWidth=alt.condition(is_dense, alt.value(1.2), alt.value(0)))
+        # the value on each bar; "n/a" on the axis where it is missing
+        pos = f"isValid(datum[{json.dumps(fy)}]) ? datum[{json.dumps(fy)}] : " + ("null" if ly else "0")
+        text = base.mark_text(baseline="bottom", dy=-3, fontSize=10, color=INK).encode(
+            y=alt.Y("_pos:Q", scale=yscale, axis=_axis(yc, log=ly)), text=alt.Text(**_enc(f"{yc} (label)", "N"))
+        ).transform_calculate(_pos=pos)
+        panel = alt.layer(marks, text).properties(width=panel_w, height=h)
+        if facet:
+            panel = panel.facet(column=alt.Column(**_enc(facet, "N"), title=label(facet)), data=_records(data))
+        panels.append(panel)
+    total = width or (panel_w if stacked else panel_w * len(ys))
+    return _assemble(panels, None if facet else _with_text(data, [*ys]), _title(title, frame.notes, total),
+                     stacked=stacked)
 
 
 def plot_energy_comparison(df: pd.DataFrame, x: str = "chip", hue: str | None = "model", baseline=None, *,
                            y=("energy_mwh", "co2e_t", "cost_usd"), title: str = "Training energy, carbon and cost",
-                           where: dict | None = None) -> Figure:
+                           where: dict | None = None, width: int | None = None,
+                           height: int | None = None) -> alt.TopLevelMixin:
     """Energy, carbon and dollars side by side (the GLaM vs GPT-3 comparison of the paper's Table 1)."""
-    return plot_bars(df, x, list(y), hue, baseline, title=title, where=where, logy=False)
+    return plot_bars(df, x, list(y), hue, baseline, title=title, where=where, logy=False, width=width, height=height)
 
+
+# ---- sensitivity ----
 
 def sensitivity_table(df: pd.DataFrame, output: str, varied: str = "varied", base: str = "base") -> pd.DataFrame:
     """From a one-at-a-time sweep, the tornado table in `glamsim.cost.uncertainty.tornado`'s format:
@@ -195,60 +434,98 @@ def sensitivity_table(df: pd.DataFrame, output: str, varied: str = "varied", bas
     return out.sort_values(f"{output}_swing", ascending=False, ignore_index=True) if len(out) else out
 
 
-def plot_tornado(sens: pd.DataFrame, output: str, base: float, *, title: str = "") -> Figure:
+def plot_tornado(sens: pd.DataFrame, output: str, base: float, *, title: str = "", width: int | None = None,
+                 height: int | None = None) -> alt.TopLevelMixin:
     """A tornado chart of a sensitivity table (`glamsim.cost.uncertainty.tornado` or
     `sensitivity_table`): per input a bar from the output at its low value to the output at its
-    high value, largest swing on top, the output with every input at its nominal value as a line."""
-    order = sens.sort_values(f"{output}_swing").reset_index(drop=True)
-    fig, (ax,) = _figure(1, title or f"What moves {label(output)}", width=7.5, height=0.55 * len(order) + 1.9)
-    seen: set[str] = set()
-    for i, r in order.iterrows():
+    high value, largest swing on top, the output with every input at its nominal value as a dashed
+    rule."""
+    order = sens.sort_values(f"{output}_swing", ascending=False).reset_index(drop=True)
+    names = [f"{label(s)} (nominal {n:g})" for s, n in zip(order["input"], order["nominal"])]
+    ends = {"low": "input at its low value", "high": "input at its high value"}
+    rows, notes = [], []
+    for name, (_, r) in zip(names, order.iterrows()):
         if r[f"{output}_swing"] == 0:
-            ax.annotate(f"no effect ({r['low']:g} to {r['high']:g})", (base, i), xytext=(6, 0),
-                        textcoords="offset points", va="center", fontsize=8)
+            notes.append({"input": name, "base": base, "note": f"no effect ({r['low']:g} to {r['high']:g})"})
             continue
-        for end, color in (("low", PALETTE[0]), ("high", PALETTE[3])):
-            val = r[f"{output}_at_{end}"]
-            ax.barh(i, val - base, left=base, color=color, height=0.6,
-                    label=f"input at its {end} value" if end not in seen else None)
-            seen.add(end)
-            ax.annotate(f"{r[end]:g}", (val, i), xytext=(4 if val >= base else -4, 0), textcoords="offset points",
-                        va="center", ha="left" if val >= base else "right", fontsize=8)
-    ax.axvline(base, **BASELINE, label=f"all inputs nominal: {_si(float(f'{base:.4g}'))}")
-    ax.set_yticks(range(len(order)), [f"{label(s)}\n(nominal {n:g})" for s, n in zip(order["input"], order["nominal"])])
-    ax.set_xlabel(label(output))
-    ax.xaxis.set_major_formatter(FuncFormatter(_si))
-    ax.grid(axis="y", visible=False)
-    ax.margins(x=0.18, y=0.08)
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
+        for end, what in ends.items():
+            val = float(r[f"{output}_at_{end}"])
+            rows.append({"input": name, "end": what, "base": base, "value": val, "input_value": f"{r[end]:g}",
+                         "side": "right" if val >= base else "left", "value_text": _si(val),
+                         "change": f"{val - base:+.4g} ({(val / base - 1) if base else float('nan'):+.1%})"})
+    bars = pd.DataFrame(rows, columns=["input", "end", "base", "value", "input_value", "side", "value_text", "change"])
+    w, h = width or WIDTH, height or int(34 * len(order) + 40)
+    yenc = alt.Y("input:N", sort=names, title=None, axis=alt.Axis(labelLimit=320))
+    xenc = alt.X("base:Q", title=label(output), scale=alt.Scale(zero=False, padding=40), axis=_axis(output))
+    tips = [alt.Tooltip("input:N", title="input"), alt.Tooltip("end:N", title="which end"),
+            alt.Tooltip("input_value:N", title="input value"), alt.Tooltip("value_text:N", title=label(output)),
+            alt.Tooltip("change:N", title="change from nominal")]
+    bar = alt.Chart().mark_bar(height={"band": 0.6}).encode(
+        y=yenc, x=xenc, x2=alt.X2("value"), tooltip=tips,
+        color=alt.Color("end:N", scale=alt.Scale(domain=list(ends.values()), range=list(LOW_HIGH)),
+                        legend=_legend(None)))
+    layers = [bar]
+    for side, align, dx in (("right", "left", 4), ("left", "right", -4)):
+        layers.append(alt.Chart().mark_text(align=align, dx=dx, fontSize=10, color=INK).encode(
+            y=yenc, x="value:Q", text="input_value:N", tooltip=tips).transform_filter(f"datum.side === '{side}'"))
+    nominal = f"all inputs nominal: {_si(float(f'{base:.4g}'))}"
+    layers.append(alt.Chart(alt.Data(values=[{"what": nominal, "base": base}])).mark_rule(
+        color=INK, strokeWidth=2).encode(
+        x="base:Q", strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=[nominal], range=[BASELINE_DASH]),
+                                              legend=_legend(None, **_INK_SYMBOL)),
+        tooltip=[alt.Tooltip("what:N", title="nominal")]))
+    if notes:
+        layers.append(alt.Chart(alt.Data(values=notes)).mark_text(align="left", dx=6, fontSize=10, color=INK).encode(
+            y=yenc, x="base:Q", text="note:N", tooltip=[alt.Tooltip("note:N", title="input")]))
+    return alt.layer(*layers, data=_records(bars)).properties(
+        width=w, height=h, title=_title(title or f"What moves {label(output)}", [], w))
 
 
 def plot_experts_touched(df: pd.DataFrame, x: str = "batch", y: str = "experts_touched_fraction",
-                         hue: str | None = "n_experts", *, title: str = "", where: dict | None = None) -> Figure:
+                         hue: str | None = "n_experts", *, title: str = "", where: dict | None = None,
+                         width: int | None = None, height: int | None = None) -> alt.TopLevelMixin:
     """The share of an MoE layer's experts a decoding step reads, against batch size: where it
     reaches 1, MoE decoding moves as many weight bytes as a dense model of its total size."""
-    fig = plot_sweep(df, x, y, hue, title=title or "Experts read per decoding step", logx=True, logy=False,
-                     where=where)
-    ax = fig.axes[0]
-    ax.axhline(1.0, **BASELINE, label="every expert read")
-    ax.set_ylim(0, 1.08)
-    _legend(ax, label(hue) if hue else None)
-    return fig
+    frame = _prepare(df, x, [y], hue, None, where, "mean", None, numeric_x=True)
+    w, h = _sizes(1, width, height)
+    (panel,) = _sweep_panels(frame, x, [y], True, True, False, None, w, h, ydomain=[0, 1.08])
+    every = alt.Chart(alt.Data(values=[{"what": "every expert read", "one": 1.0}])).mark_rule(
+        color=INK, strokeWidth=1.5).encode(
+        y=alt.Y("one:Q", scale=alt.Scale(domain=[0, 1.08])),
+        strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=["every expert read"], range=[BASELINE_DASH]),
+                                  legend=_legend(None, **_INK_SYMBOL)),
+        tooltip=[alt.Tooltip("what:N", title="reference")])
+    chart = alt.layer(*panel.layer, every).properties(width=w, height=h)
+    return _assemble([chart], _with_text(frame.data, [x, y]),
+                     _title(title or "Experts read per decoding step", frame.notes, width or WIDTH))
 
 
-def add_caption(fig: Figure, text: str) -> Figure:
-    """A small italic note under the figure (assumptions, what n/a means)."""
-    fig.text(0.0, 0.0, textwrap.fill(text, 150), fontsize=8, style="italic", va="top", ha="left")
-    return fig
+# ---- notes, saving ----
+
+def add_caption(chart: alt.TopLevelMixin, text: str, width: int | None = None) -> alt.VConcatChart:
+    """A small italic note under the chart (assumptions, what n/a means); the title stays on top."""
+    lines = textwrap.wrap(" ".join(text.split()), max(60, int((width or WIDTH) / 6)))
+    top = chart.copy(deep=True)
+    title, top.title = top.title, alt.Undefined
+    note = alt.Chart(alt.Data(values=[{"line": ln, "i": i} for i, ln in enumerate(lines)])).mark_text(
+        align="left", baseline="top", fontStyle="italic", fontSize=10, color=INK).encode(
+        y=alt.Y("i:O", axis=None), x=alt.value(0), text="line:N").properties(
+        height=14 * len(lines), width=width or WIDTH, view=alt.ViewBackground(stroke=None))
+    return alt.vconcat(top, note, spacing=8, **({} if title is alt.Undefined else {"title": title}))
 
 
-def save(fig: Figure, path_stem: str | Path) -> list[Path]:
-    """Write the figure as PNG and SVG next to each other (atomically)."""
+def save(chart: alt.TopLevelMixin, path_stem: str | Path) -> list[Path]:
+    """Write the chart as PNG (2x) and SVG next to each other, atomically, with vl-convert (offline:
+    no URL is fetched)."""
+    import vl_convert as vlc
+
+    spec = chart.to_dict()
     out = []
-    for ext in ("png", "svg"):
+    for ext, render in (("png", lambda: vlc.vegalite_to_png(spec, scale=PNG_SCALE, allowed_base_urls=[])),
+                        ("svg", lambda: vlc.vegalite_to_svg(spec, allowed_base_urls=[]).encode())):
         target = Path(f"{path_stem}.{ext}")
+        data = render()
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, bbox_inches="tight")
+            Path(tmp).write_bytes(data)
         out.append(target)
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glamsim.outputs import label
+from glamsim.outputs import format_value, label
 from glamsim.accounting import count
 from glamsim.formatting import fmt
 from glamsim.config import data_dir, load_model
@@ -28,6 +29,15 @@ PAGES = {"training": "pages/1_Training_what-if.py", "serving": "pages/2_Serving_
          "scaling": "pages/3_Scaling_explorer.py", "measure": "pages/4_Measure_here.py",
          "paper": "pages/5_Paper_check.py", "profiles": "pages/6_Profiles.py"}
 sys.path.insert(0, str(ROOT / "app"))  # `import ui`, as `streamlit run app/Home.py` does
+
+
+def charts(at: AppTest) -> list:
+    """The interactive (Vega-Lite) charts on the page: `glamsim.plots` charts drawn by `ui.figure`."""
+    return list(at.get("vega_lite_chart"))
+
+
+def spec(chart) -> dict:
+    return json.loads(chart.proto.spec)
 
 
 def open_page(name: str | None) -> AppTest:
@@ -45,6 +55,32 @@ def table(at: AppTest, i: int = 0):
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def unescape(v):
+    """A cell of a plain table (st.table renders Markdown, so the page escapes it) as shown."""
+    return re.sub(r"\\(.)", r"\1", v) if isinstance(v, str) else v
+
+
+def cell(key: str, value, low=None, high=None) -> str:
+    """A results-table cell as the dashboard writes it: the registry's format, a range beside its nominal."""
+    text = format_value(key, value)
+    return text if low is None else f"{text} ({format_value(key, low)} – {format_value(key, high)})"
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """file name -> the data of every download button the pages draw (CSV, JSON, text)."""
+    from streamlit.delta_generator import DeltaGenerator
+
+    got, draw = {}, DeltaGenerator.download_button
+
+    def record(self, label, data, file_name=None, *args, **kwargs):
+        got[file_name] = data
+        return draw(self, label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", record)
+    return got
 
 
 # ---- training ---------------------------------------------------------------------------------
@@ -71,16 +107,20 @@ def test_training_page_shows_the_api_estimate_with_ranges():
                   datacenter="us-average")
     moe, dense = (estimate_training(model=m, **common) for m in ("glam-8b-64e", "glam-8b-dense"))
     shown = metrics(at)
-    assert shown["Training days"] == fmt(moe.train_days)
-    assert shown["Energy (MWh)"] == fmt(moe.energy_mwh)
-    assert shown["Cost ($)"] == fmt(moe.cost_usd)
+    assert shown["Training days"] == format_value("train_days", moe.train_days)
+    assert shown["Energy (MWh)"] == format_value("energy_mwh", moe.energy_mwh)
+    assert shown["Cost ($)"] == format_value("cost_usd", moe.cost_usd)
     t = table(at).set_index("quantity")
-    for q in ("train_days", "energy_mwh", "co2e_t", "chip_hours", "flops_total"):
-        assert t.loc[label(q), "glam-8b-64e"] == fmt(getattr(moe, q)), q  # rows: the output registry's labels
-        assert t.loc[label(q), "glam-8b-dense"] == fmt(getattr(dense, q)), q
-    lo, hi = moe.ranges["energy_mwh"]
-    assert (t.loc[label("energy_mwh"), "glam-8b-64e low"], t.loc[label("energy_mwh"), "glam-8b-64e high"]) == (fmt(lo), fmt(hi))
-    assert len(at.image) == 1  # the tornado
+    for q in ("train_days", "energy_mwh", "co2e_t", "flops_total"):  # rows: the output registry's labels
+        assert t.loc[label(q), "glam-8b-64e"] == cell(q, getattr(moe, q), *moe.ranges.get(q, ())), q
+        assert t.loc[label(q), "glam-8b-dense"] == cell(q, getattr(dense, q), *dense.ranges.get(q, ())), q
+    # chip-hours are ranged too: by MFU alone (the other inputs do not move them)
+    fast, slow = (estimate_training(model="glam-8b-64e", **{**common, "mfu": m}) for m in (0.5, 0.3))
+    assert t.loc[label("chip_hours"), "glam-8b-64e"] == cell("chip_hours", moe.chip_hours, fast.chip_hours,
+                                                             slow.chip_hours)
+    assert t.loc[label("compute_hours"), "glam-8b-64e"] == cell("compute_hours", moe.compute_hours,
+                                                                fast.compute_hours, slow.compute_hours)
+    assert len(charts(at)) == 1  # the tornado
     statement = at.code[0].value  # the paragraph from glamsim.cost.report for the same estimate
     assert f"consumes {num(moe.energy_mwh)} MWh" in statement and "range 0.3 to 0.5" in statement
     assert "power w: dashboard input: Power per chip (W) (low and high); nominal from profile a100-80gb.yaml" \
@@ -94,8 +134,8 @@ def test_training_page_charges_exposed_communication():
     exposed = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, comm_overlap=0.0)
     hidden = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024)
     assert exposed.train_days > hidden.train_days  # the all-to-alls and all-reduce now add time
-    assert metrics(at)["Training days"] == fmt(exposed.train_days)
-    assert metrics(at)["Energy (MWh)"] == fmt(exposed.energy_mwh)
+    assert metrics(at)["Training days"] == format_value("train_days", exposed.train_days)
+    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", exposed.energy_mwh)
 
 
 def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line():
@@ -104,18 +144,163 @@ def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line(
     cfg = load_model("glam-64b-64e").replace(n_experts=32)
     est = estimate_training(model=cfg, tokens=6e11, chip="tpu-v4", chips=1024)
     t = table(at).set_index("quantity")
-    assert t.loc[label("params_total"), "glam-64b-64e (n_experts=32)"] == fmt(count(cfg).params_total)
-    assert metrics(at)["Energy (MWh)"] == fmt(est.energy_mwh)
+    shown = t.loc[label("params_total"), "glam-64b-64e (n_experts=32)"]
+    assert shown == format_value("params_total", count(cfg).params_total) and shown.endswith("B")  # not "G"
+    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
     # capacity padding: hardware FLOPs (HFU) move with the capacity factor, model FLOPs (time) do not
     at.number_input(key="t_capacity_factor_glam-64b-64e").set_value(4.0).run()
     c4 = count(cfg.replace(capacity_factor=4.0))
     t = table(at).set_index("quantity")
     assert t.loc[label("hfu"), "glam-64b-64e (n_experts=32, capacity_factor=4)"] \
-        == fmt(0.3 * c4.flops_per_token_train_hardware / c4.flops_per_token_train)
-    assert metrics(at)["Energy (MWh)"] == fmt(est.energy_mwh)
+        == format_value("hfu", 0.3 * c4.flops_per_token_train_hardware / c4.flops_per_token_train)
+    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
     at.number_input(key="t_top_k_glam-64b-64e").set_value(40).run()
     assert not at.exception
     assert len(at.error) == 1 and "top_k=40" in at.error[0].value and "\n" not in at.error[0].value
+
+
+def test_a_typed_value_is_the_nominal_of_its_range():
+    at = open_page("training")
+    at.number_input(key="t_mfu").set_value(0.25).run()
+    at.checkbox(key="t_ranged").check().run()  # low / high start at -20% / +20% of the value shown
+    assert [at.number_input(key=k).value for k in ("t_mfu_lo", "t_mfu", "t_mfu_hi")] == [0.2, 0.25, 0.3]
+    at.number_input(key="t_mfu").set_value(0.5).run()  # untouched ends follow their nominal value
+    assert (at.number_input(key="t_mfu_lo").value, at.number_input(key="t_mfu_hi").value) == (0.4, 0.6)
+    at.number_input(key="t_mfu_lo").set_value(0.1).run()  # ... until the user sets them
+    at.number_input(key="t_mfu").set_value(0.45).run()
+    assert (at.number_input(key="t_mfu_lo").value, at.number_input(key="t_mfu_hi").value) == (0.1, 0.54)
+    assert not at.error
+
+    at = open_page("serving")  # the bandwidth utilisation typed after ticking: 0.48 / 0.6 / 0.72, not refused
+    at.checkbox(key="s_ranged").check().run()
+    at.number_input(key="s_mbu").set_value(0.6).run()
+    assert not at.exception and not at.error
+    assert [at.number_input(key=k).value for k in ("s_mbu_lo", "s_mbu", "s_mbu_hi")] == [0.48, 0.6, 0.72]
+    assert [at.number_input(key=k).value for k in ("s_mfu_lo", "s_mfu", "s_mfu_hi")] == [0.8, 1.0, 1.0]  # <= 1
+    for key in ("s_power_tpu-v4", "s_price_tpu-v4"):  # no range: low = high = nominal
+        for suffix in ("_lo", "_hi"):
+            at.number_input(key=key + suffix).set_value(at.number_input(key=key).value)
+    at.run()
+    est = estimate_inference(model="glam-64b-64e", mbu=(0.48, 0.6, 0.72), mfu=(0.8, 1.0, 1.0))
+    assert metrics(at)["J / token"] == format_value("joules_per_token", est["joules_per_token"])
+    t = table(at).set_index("quantity")
+    lo, hi = est.ranges["joules_per_token"]
+    assert t.loc[label("joules_per_token"), "glam-64b-64e"] == cell("joules_per_token", est["joules_per_token"], lo, hi)
+    fast, slow = (estimate_inference(model="glam-64b-64e", mbu=b, mfu=f) for b, f in ((0.72, 1.0), (0.48, 0.8)))
+    assert t.loc[label("request_latency_s"), "glam-64b-64e"] == cell(  # latency is ranged too
+        "request_latency_s", est["request_latency_s"], fast["request_latency_s"], slow["request_latency_s"])
+
+
+def test_no_experts_makes_the_model_dense():
+    at = open_page("training")
+    at.number_input(key="t_n_experts_glam-64b-64e").set_value(0).run()
+    assert not at.exception and not at.error
+    dense = load_model("glam-64b-64e").dense_twin()  # no top-k, no MoE layers
+    est = estimate_training(model=dense, tokens=6e11, chip="tpu-v4", chips=1024)
+    t = table(at).set_index("quantity")
+    name = "glam-64b-64e (n_experts=0: dense)"
+    assert t.loc[label("params_total"), name] == format_value("params_total", count(dense).params_total)
+    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
+
+
+def test_a_chip_without_a_price_says_so(downloads):
+    at = open_page("training")
+    at.selectbox(key="t_chip").set_value("h200").run()
+    assert not at.exception and not at.error
+    assert metrics(at)["Cost ($)"] == "n/a"
+    assert any("n/a — the profile has no public price; enter one" in i.value for i in at.info)
+    at.checkbox(key="t_ranged").check().run()  # the sensitivity chart offers what it can draw: no cost
+    assert at.radio(key="t_tornado_out").options == ["energy", "CO2e"]
+    at.number_input(key="t_price_h200").set_value(10.0).run()  # a typed price is used
+    est = estimate_training(model="glam-64b-64e", chip="h200", price_per_chip_hour_usd=10.0)
+    assert metrics(at)["Cost ($)"] == format_value("cost_usd", est.cost_usd) and not at.info
+
+    at = open_page("serving")
+    at.selectbox(key="s_chip").set_value("h200").run()
+    assert not at.exception and not at.error
+    assert metrics(at)["$ / 1M tokens"] == "n/a"
+    assert any("no public price" in i.value for i in at.info)
+    assert len(charts(at)) == 2  # the bytes chart is drawn without an empty dollar panel
+
+
+def test_sensitivity_of_co2():
+    at = open_page("training")
+    at.checkbox(key="t_ranged").check().run()
+    at.radio(key="t_tornado_out").set_value("co2e_t").run()
+    assert not at.exception and not at.error and len(charts(at)) == 1
+
+
+def test_every_download_carries_its_scenario(downloads):
+    at = open_page("training")
+    at.number_input(key="t_chips").set_value(256).run()
+    csv = downloads["training-estimate.csv"]
+    assert "scenario: chips,256,256,scenario.chips" in csv and "scenario: model,glam-64b-64e,gpt3-175b" in csv
+    payload = json.loads(downloads["training-estimate.json"])
+    assert payload["scenarios"]["glam-64b-64e"]["chips"] == 256
+    est = estimate_training(**{k: v for k, v in payload["scenarios"]["glam-64b-64e"].items() if k != "sources"})
+    assert payload["glam-64b-64e"]["energy_mwh"] == pytest.approx(est.energy_mwh)  # the scenario recomputes it
+    assert '"chips": 256' in downloads["training-estimate.txt"]
+
+    at = open_page("serving")
+    at.number_input(key="s_batch").set_value(8).run()
+    assert "scenario: batch,8,8,scenario.batch" in downloads["serving-estimate.csv"]
+    assert json.loads(downloads["serving-estimate.json"])["scenarios"]["gpt3-175b"]["batch"] == 8
+
+
+def test_any_number_of_models_side_by_side():
+    at = open_page("training")
+    at.multiselect(key="t_compare").set_value(["glam-8b-64e", "glam-1.7b-64e"]).run()
+    assert not at.exception and not at.error
+    t = table(at).set_index("quantity")
+    assert list(t.columns) == ["glam-64b-64e", "gpt3-175b", "glam-8b-64e", "glam-1.7b-64e"]
+    small = estimate_training(model="glam-1.7b-64e")
+    assert t.loc[label("energy_mwh"), "glam-1.7b-64e"] == format_value("energy_mwh", small.energy_mwh)
+
+    at = open_page("serving")
+    at.multiselect(key="s_compare").set_value(["glam-8b-64e"]).run()
+    assert not at.exception and not at.error
+    t = table(at).set_index("quantity")
+    assert t.loc[label("min_chips"), "glam-8b-64e"] == format_value(
+        "min_chips", estimate_inference(model="glam-8b-64e")["min_chips"])
+
+
+def test_saved_scenarios_are_listed_and_load_back(downloads):
+    at = open_page("training")
+    at.number_input(key="t_chips").set_value(256).run()
+    at.text_input(key="training_save_name").set_value("small fleet").run()
+    at.button(key="training_save").click().run()
+    at.number_input(key="t_chips").set_value(512)
+    at.selectbox(key="t_chip").set_value("h100-sxm").run()
+    assert at.number_input(key="t_chips").value == 512
+    at.button(key="training_load").click().run()  # "small fleet" is picked
+    assert not at.exception and not at.error
+    assert at.number_input(key="t_chips").value == 256 and at.selectbox(key="t_chip").value == "tpu-v4"
+    est = estimate_training(chips=256)
+    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
+    saved = json.loads(downloads["training-scenarios.json"])
+    assert saved["small fleet"]["settings"]["t_chips"] == 256
+    assert saved["small fleet"]["scenarios"]["glam-64b-64e"]["chips"] == 256
+
+
+def test_settings_survive_a_page_change_and_come_from_the_url():
+    at = open_page("training")
+    at.number_input(key="t_chips").set_value(256)
+    at.selectbox(key="t_chip").set_value("a100-80gb").run()
+    at.switch_page(PAGES["serving"]).run()
+    at.number_input(key="s_batch").set_value(8).run()
+    at.switch_page(PAGES["training"]).run()
+    assert at.number_input(key="t_chips").value == 256 and at.selectbox(key="t_chip").value == "a100-80gb"
+    assert (at.query_params["t_chips"], at.query_params["t_chip"]) == ("256", "a100-80gb")  # the URL holds them
+    at.switch_page(PAGES["serving"]).run()
+    assert at.number_input(key="s_batch").value == 8
+
+    fresh = AppTest.from_file(HOME, default_timeout=60)  # a shared link opens with its settings
+    fresh.switch_page(PAGES["training"])
+    fresh.query_params.update({"t_chips": "128", "t_tokens": "300.0"})
+    fresh.run()
+    assert not fresh.exception and fresh.number_input(key="t_chips").value == 128
+    est = estimate_training(chips=128, tokens=3e11)
+    assert metrics(fresh)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
 
 
 # ---- serving ----------------------------------------------------------------------------------
@@ -125,6 +310,7 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
     at.number_input(key="s_batch").set_value(8)
     at.number_input(key="s_prompt").set_value(512)
     at.number_input(key="s_gen").set_value(128)
+    at.selectbox(key="s_chip").set_value("h100-sxm")
     at.selectbox(key="s_dc").set_value("glam-google-oklahoma")
     at.run()
     assert not at.exception and not at.error
@@ -132,14 +318,15 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
     moe, dense = (estimate_inference(model=m, **kw) for m in ("glam-64b-64e", "gpt3-175b"))
     shown = metrics(at)
     assert shown["ms / token"] == fmt(moe["decode_step_s"] * 1e3)
-    assert shown["tokens/s/chip"] == fmt(moe["decode_tokens_per_s_per_chip"])
-    assert shown["J / token"] == fmt(moe["joules_per_token"])
-    assert shown["$ / 1M tokens"] == fmt(moe["usd_per_million_tokens"])
-    assert shown["fewest chips"] == fmt(moe["min_chips"])
+    assert shown["tokens/s/chip"] == format_value("decode_tokens_per_s_per_chip", moe["decode_tokens_per_s_per_chip"])
+    assert shown["J / token"] == format_value("joules_per_token", moe["joules_per_token"])
+    assert shown["$ / 1M tokens"] == format_value("usd_per_million_tokens", moe["usd_per_million_tokens"])
+    assert shown["fewest chips"] == format_value("min_chips", moe["min_chips"])
     t = table(at).set_index("quantity")
     for key in ("min_chips", "decode_weight_bytes_per_step", "kgco2e_per_million_tokens"):
-        assert t.loc[label(key), "glam-64b-64e"] == fmt(moe[key]) and t.loc[label(key), "gpt3-175b"] == fmt(dense[key])
-    assert len(at.image) == 2  # experts touched, bytes and cost against batch
+        assert t.loc[label(key), "glam-64b-64e"] == format_value(key, moe[key])
+        assert t.loc[label(key), "gpt3-175b"] == format_value(key, dense[key])
+    assert len(charts(at)) == 2  # experts touched, bytes and cost against batch
 
     at.number_input(key="s_chips").set_value(2).run()  # too few chips: one line, no traceback
     assert not at.exception and "chips=2" in at.error[0].value
@@ -149,7 +336,8 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
 
 def test_scaling_explorer_charts_a_builtin_study_and_refuses_a_bad_file():
     at = open_page("scaling")
-    assert not at.error and len(at.image) == 2  # the study's own figure and the custom chart
+    assert not at.error and len(at.image) == 1  # the study's own figure (its saved PNG)
+    assert len(charts(at)) == 1  # the custom chart
     assert len(table(at)) == 88  # the serving study: 2 models x 11 batch sizes x 4 prompt lengths
     at.radio(key="x_source").set_value("upload a results file").run()
     at.file_uploader(key="x_upload").set_value(("results.parquet", b"not parquet", "application/octet-stream"))
@@ -157,26 +345,35 @@ def test_scaling_explorer_charts_a_builtin_study_and_refuses_a_bad_file():
     assert not at.exception and at.error[0].value.startswith("results.parquet: cannot read results")
     csv = "model,batch,usd_per_million_tokens\na,1,3.0\na,2,2.0\nb,1,5.0\nb,2,4.0\n".encode()
     at.file_uploader(key="x_upload").set_value(("r.csv", csv, "text/csv")).run()
-    assert not at.exception and not at.error and len(at.image) == 1
+    assert not at.exception and not at.error and len(charts(at)) == 1
+    # two rows per model (batch 1 and 2): the bars are their mean, and the chart says so
+    (subtitle,) = [" ".join(spec(c)["title"]["subtitle"]) for c in charts(at)]
+    assert "mean of 2 rows with the same model" in subtitle and "batch" in subtitle
 
 
 def test_paper_check_shows_the_reproduction_table():
     at = open_page("paper")
     rows = reproduce()
-    t = table(at)
-    assert list(t["check"]) == [r["check"] for r in rows]
+    t = at.table[0].value.map(unescape)  # a plain table: long sources and notes wrap, never cut
+    assert list(t.index.map(unescape)) == [r["check"] for r in rows]
     assert list(t["glamsim"]) == [fmt(r["glamsim"]) for r in rows]
     assert list(t["published"]) == [fmt(r["published"]) for r in rows]
-    assert metrics(at)["Checks within tolerance"] == f"{sum(r['ok'] for r in rows)} of {len(rows)}"
+    # a row without a published value is an implied figure: nothing to pass or fail
+    assert list(t["ok"]) == ["-" if r["published"] is None else "yes" if r["ok"] else "NO" for r in rows]
+    checked = [r for r in rows if r["published"] is not None]
+    assert metrics(at)["Checks within tolerance"] == f"{sum(r['ok'] for r in checked)} of {len(checked)}"
 
 
 def test_home_links_every_page_and_compares_glam_with_gpt3():
     at = open_page(None)
     assert len(at.get("page_link")) == len(PAGES)
     t = table(at).set_index("quantity")
-    glam = estimate_training(model="glam-64b-64e", tokens=3e11, chip="tpu-v4", chips=1024)
-    assert t.loc["training energy (MWh)", "glam-64b-64e"] == fmt(glam.energy_mwh)
-    assert len(at.image) == 1
+    glam = estimate_training()  # Home compares at the scenario defaults, as every page starts
+    assert t.loc["training energy (MWh)", "glam-64b-64e"] == format_value("energy_mwh", glam.energy_mwh)
+    assert t.loc["parameters (total)", "gpt3-175b"] == "174.6B"
+    assert len(charts(at)) == 1
+    at.switch_page(PAGES["training"]).run()  # the training page starts from the same scenario
+    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", glam.energy_mwh)
 
 
 # ---- profiles: upload, validation, use on another page ------------------------------------------
@@ -198,7 +395,7 @@ def test_uploaded_profile_is_validated_and_used_by_the_training_page():
     path = Path(at.session_state["profiles_dir"]) / "chips" / "my-tpu.yaml"
     est = estimate_training(model="glam-64b-64e", tokens=6e11, chip=load_chip(path), chips=1024)
     assert est.cost_usd == pytest.approx(est.chip_hours * 1.5)
-    assert metrics(at)["Cost ($)"] == fmt(est.cost_usd)
+    assert metrics(at)["Cost ($)"] == format_value("cost_usd", est.cost_usd)
 
 
 # ---- random widget values, JAX-free cost pages ------------------------------------------------
@@ -280,4 +477,4 @@ def test_measure_page_runs_a_tiny_measurement_and_carries_it_to_training():
     # measured on a CPU, not a TPU v4: only the hardware/model FLOPs ratio carries over (as HFU)
     assert "not used" in at.info[0].value
     t = table(at).set_index("quantity")
-    assert t.loc[label("hfu"), "glam-64b-64e"] == fmt(0.3 * rec.hardware_to_model_flops)
+    assert t.loc[label("hfu"), "glam-64b-64e"] == format_value("hfu", 0.3 * rec.hardware_to_model_flops)

@@ -27,6 +27,13 @@ CELL_TIMEOUT_S = 300
 MACHINE_PATH = re.compile(r"(/home/|/Users/|/tmp/|[A-Za-z]:\\\\)")
 
 
+def is_chart(output) -> bool:
+    """An inline glamsim.plots chart: Altair's Vega-Lite output (its HTML embed, Altair's default
+    renderer, or the vega-lite MIME bundle of its "mimetype" renderer)."""
+    data = output.get("data", {})
+    return any(k.startswith("application/vnd.vegalite") for k in data) or "vegaEmbed" in data.get("text/html", "")
+
+
 @pytest.fixture(scope="module")
 def kernel_dir(tmp_path_factory) -> Path:
     """A kernelspec that launches ipykernel with this interpreter (the project's .venv)."""
@@ -75,7 +82,7 @@ def test_notebook_runs_top_to_bottom(path, kernel_dir, tmp_path, monkeypatch):
 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs), "no inline figure"
+    assert any(is_chart(o) for o in outputs), "no inline figure"
     assert any("text/html" in o.get("data", {}) and "dataframe" in o["data"]["text/html"] for o in outputs), \
         "no DataFrame"
     summary = [o for o in nb.cells[-1].outputs if o.output_type == "stream" and o.name == "stdout"]

@@ -1,10 +1,14 @@
-"""Serving what-if: decoding cost per token of a model next to a dense baseline, on a roofline."""
+"""Serving what-if: decoding cost per token of a model next to a dense baseline (and any other presets),
+on a roofline."""
+
+import math
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from glamsim.config import ConfigError, load_model
+from glamsim.config import ConfigError, model_presets
 from glamsim.cost import estimate_inference
 from glamsim.cost.report import plain_statement
 from glamsim.scenario import ServingScenario
@@ -13,7 +17,7 @@ ui.page("Serving what-if",
         "What does each generated token cost to serve? Requests are decoded in batches with a KV cache; each "
         "step takes the longer of its compute time and the time to read the weights it needs from memory "
         "(a roofline). An MoE model computes with few experts per token but must *hold* every expert, and a "
-        "large batch reads most of them each step.")
+        "large batch reads most of them each step. The page's link keeps every setting.")
 
 # Rows of the results table: labels and units come from the output registry (glamsim.outputs).
 SHOWN = ["chips", "min_chips", "weight_gb_total", "kv_cache_gb_full_context", "decode_step_s",
@@ -29,6 +33,10 @@ ON_PAGE = {"model": "s_model", "chip": "s_chip", "datacenter": "s_dc", "chips": 
            "price_per_chip_hour_usd": "s_price_"}
 MORE = [n for n in ServingScenario.inputs() if n not in ON_PAGE]
 
+
+def default(name: str):
+    """The scenario's default: the same on this page, the Home page, the command line and the API."""
+    return ui.scenario_default(ServingScenario, name)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -46,22 +54,24 @@ def batch_curve(models: tuple[str, ...], chip, datacenter, prompt, gen, mfu, mbu
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("Workload")
-    cfg = ui.pick_model("Model", "glam-64b-64e", "s_model")
+    cfg = ui.pick_model("Model", default("model"), "s_model")
     baseline = ui.pick_model("Dense baseline", "gpt3-175b", "s_baseline")
-    batch = st.number_input("Batch size (requests decoded together)", min_value=1, max_value=65536, value=32,
-                            key="s_batch")
-    prompt = st.number_input("Prompt length (tokens)", min_value=1, max_value=1_000_000, value=1024, key="s_prompt")
-    gen = st.number_input("Generated tokens", min_value=1, max_value=1_000_000, value=256, key="s_gen")
+    others = ui.multiselect("Compare also (any number of presets)", list(model_presets()), "s_compare",
+                            help="Each is served on the same chips and workload; one column each below.")
+    batch = ui.number("Batch size (requests decoded together)", "s_batch", default("batch"), min_value=1,
+                      max_value=65536)
+    prompt = ui.number("Prompt length (tokens)", "s_prompt", default("prompt_len"), min_value=1, max_value=1_000_000)
+    gen = ui.number("Generated tokens", "s_gen", default("gen_len"), min_value=1, max_value=1_000_000)
     st.subheader("Hardware")
     chips_reg = ui.profiles("chips")
-    chip_name = ui.pick("Chip", list(chips_reg), "h100-sxm", "s_chip")
+    chip_name = ui.pick("Chip", list(chips_reg), default("chip"), "s_chip")
     chip = chips_reg[chip_name]
-    n_chips = st.number_input("Chips per replica (0 = the fewest that hold each model)", min_value=0, value=0,
-                              key="s_chips")
-    ranged = st.checkbox("Uncertain inputs (low / nominal / high)", key="s_ranged")
-    mfu, mfu_src = ui.uncertain("Compute utilisation (fraction of peak FLOP/s)", "s_mfu", 1.0, ranged=ranged,
-                                step=0.05, min_value=0.01, max_value=1.0)
-    mbu, mbu_src = ui.uncertain("Memory-bandwidth utilisation", "s_mbu", 1.0, ranged=ranged,
+    n_chips = ui.number("Chips per replica (0 = the fewest that hold each model)", "s_chips", 0, min_value=0)
+    ranged = ui.check("Uncertain inputs", "s_ranged",
+                      help="Give low / nominal / high values: ranges and a sensitivity chart.")
+    mfu, mfu_src = ui.uncertain("Compute utilisation (fraction of peak FLOP/s)", "s_mfu", default("mfu"),
+                                ranged=ranged, step=0.05, min_value=0.01, max_value=1.0)
+    mbu, mbu_src = ui.uncertain("Memory-bandwidth utilisation", "s_mbu", default("mbu"), ranged=ranged,
                                 step=0.05, min_value=0.01, max_value=1.0)
     defaults = ui.profile_defaults(chip)
     power, power_src = ui.uncertain("Power per chip (W)", f"s_power_{chip_name}", *defaults["power_w"],
@@ -69,13 +79,16 @@ with left:
     price, price_src = ui.uncertain("Price per chip-hour ($)", f"s_price_{chip_name}",
                                     *defaults["price_per_chip_hour_usd"], ranged=ranged, step=0.25, min_value=0.0)
     dcs = ui.profiles("datacenters")
-    dc_name = ui.pick("Datacenter", list(dcs), "us-average", "s_dc")
+    dc_name = ui.pick("Datacenter", list(dcs), default("datacenter"), "s_dc")
+    st.caption(dcs[dc_name].description)
     with st.expander("More inputs (precision, layout, PUE, carbon)"):
         more = ui.scenario_inputs(ServingScenario, MORE, "s")
 
+estimate = partial(estimate_inference, profiles_dirs=ui.profiles_dirs())
 with right:
-    given = {"chip": chip, "datacenter": dcs[dc_name], "prompt_len": prompt, "gen_len": gen, "batch": batch,
-             "chips": n_chips or None, **more}
+    given = {"chip": ui.profile_field("chips", chip_name, chip),
+             "datacenter": ui.profile_field("datacenters", dc_name, dcs[dc_name]), "prompt_len": prompt,
+             "gen_len": gen, "batch": batch, "chips": n_chips or None, **more}
     sources = {k: "dashboard input" for k in given}
     for name, (value, src) in {"mfu": (mfu, mfu_src), "mbu": (mbu, mbu_src), "power_w": (power, power_src),
                                "price_per_chip_hour_usd": (price, price_src)}.items():
@@ -84,38 +97,52 @@ with right:
     try:
         names = {"model": cfg.name, "baseline": baseline.name if baseline.name != cfg.name
                  else f"{baseline.name} (baseline)"}
-        ests = {names[k]: estimate_inference(ServingScenario.build({**given, "model": m, "sources": sources},
-                                                                   "serving what-if"))
-                for k, m in (("model", cfg), ("baseline", baseline))}
+        models = {names["model"]: cfg.name, names["baseline"]: baseline.name}
+        models |= {n: n for n in others if n not in models}
+        ests = {n: estimate(ServingScenario.build({**given, "model": m, "sources": sources}, "serving what-if"))
+                for n, m in models.items()}
+        ranges = {n: e.ranges for n, e in ests.items()} if ranged else {}
     except ConfigError as err:
         ui.show_error(err)
         st.stop()
     est, base = ests[names["model"]], ests[names["baseline"]]
+    no_price = not math.isfinite(est["usd_per_million_tokens"])
     st.subheader(f"{cfg.name} vs {baseline.name} on {chip_name}, batch {batch}")
-    cols = st.columns(5)
-    for col, (q, lbl, scale) in zip(cols, (("decode_step_s", "ms / token", 1e3),
-                                           ("decode_tokens_per_s_per_chip", "tokens/s/chip", 1),
-                                           ("joules_per_token", "J / token", 1),
-                                           ("usd_per_million_tokens", "$ / 1M tokens", 1),
-                                           ("min_chips", "fewest chips", 1))):
-        col.metric(lbl, ui.fmt(est[q] * scale), delta=ui.vs(est[q], base[q]), delta_color="inverse"
-                   if q != "decode_tokens_per_s_per_chip" else "normal", help=f"{NAMES[q]} of {cfg.name}; the arrow: change against the baseline {baseline.name}")
+    cards = []
+    for q, text, scale in (("decode_step_s", "ms / token", 1e3), ("decode_tokens_per_s_per_chip", "tokens/s/chip", 1),
+                           ("joules_per_token", "J / token", 1), ("usd_per_million_tokens", "$ / 1M tokens", 1),
+                           ("min_chips", "fewest chips", 1)):
+        value = "n/a" if q == "usd_per_million_tokens" and no_price else ui.value_text(q, est[q] * scale)
+        cards.append(dict(label=text, value=value, delta=ui.vs(est[q], base[q]),
+                          delta_color="inverse" if q != "decode_tokens_per_s_per_chip" else "normal",
+                          help=f"{NAMES[q]} of {cfg.name}; the arrow: change against the baseline {baseline.name}"))
+    ui.cards(cards)
+    if no_price:
+        st.info(f"Cost: {ui.NO_PRICE} under *Price per chip-hour* ({chip_name}).")
     st.caption(f"Under each figure: the change against the dense baseline {baseline.name}.")
-    table = ui.results_table({name: e.values for name, e in ests.items()}, NAMES,
-                             {name: e.ranges for name, e in ests.items()})
+    table = ui.results_table({n: e.values for n, e in ests.items()}, NAMES, ranges)
     ui.show_table(table, "s_table")
+    if ranges:
+        st.caption("In brackets: low – high, the extremes over every combination of the uncertain inputs' low "
+                   "and high values.")
 
     st.subheader("Against batch size")
     st.caption("Each model on the fewest chips that hold it at each batch size; other inputs as on the left.")
-    curve = batch_curve(tuple(dict.fromkeys((cfg.name, baseline.name))), ui.profile_arg("chips", chip_name),
+    curve = batch_curve(tuple(models.values()), ui.profile_arg("chips", chip_name),
                         ui.profile_arg("datacenters", dc_name), prompt, gen, mfu, mbu, power, price)
     moe = curve[curve["experts_touched_fraction"].notna()]
     if len(moe):
         ui.figure("plot_experts_touched", moe, hue="model", size=(8.5, 3.2),
                   title="Experts read per decoding step (a dense model reads every weight)")
-    ui.figure("plot_sweep", curve, x="batch", y=["decode_weight_bytes_per_step", "usd_per_million_tokens"],
-              hue="model", baseline=baseline.name, size=(10, 3.6), title=f"{cfg.name} vs {baseline.name}: bytes read and cost")
-    statement = ui.statement_box({name: plain_statement(e, datacenter=dc_name) for name, e in ests.items()})
-    ui.downloads("serving-estimate", table, {name: e.to_dict() for name, e in ests.items()}, statement)
-    for name, e in ests.items():
-        ui.ledger_box(e.ledger.to_list(), f"Ledger of {name}: every input and its source")
+    ys = ["decode_weight_bytes_per_step"] + ([] if no_price else ["usd_per_million_tokens"])
+    ui.figure("plot_sweep", curve, x="batch", y=ys, hue="model", baseline=baseline.name, size=(10, 3.6),
+              title=f"{cfg.name} vs {baseline.name}: bytes read" + ("" if no_price else " and cost"))
+    if no_price:
+        st.caption(f"No cost panel: {ui.NO_PRICE}.")
+    statement = ui.statement_box({n: plain_statement(e, datacenter=dc_name) for n, e in ests.items()})
+    scenarios = {n: ui.scenario_of(e) for n, e in ests.items()}
+    ui.downloads("serving-estimate", table, {n: e.to_dict() for n, e in ests.items()}, statement,
+                 scenarios=scenarios)
+    ui.saved_scenarios("serving", scenarios)
+    for n, e in ests.items():
+        ui.ledger_box(e.ledger.to_list(), f"Ledger of {n}: every input and its source")

@@ -36,7 +36,7 @@ def read_results(name: str, data: bytes) -> pd.DataFrame:
     return reader(io.BytesIO(data))
 
 
-source = st.radio("Results", ["built-in study", "upload a results file"], horizontal=True, key="x_source")
+source = ui.radio("Results", ["built-in study", "upload a results file"], "x_source", horizontal=True)
 ledger, specs, figures = {}, [], {}
 if source == "built-in study":
     name = ui.pick("Study", list(builtin_studies()), "serving", "x_study")
@@ -56,8 +56,8 @@ else:
 
 if figures:
     st.subheader("The study's figures")
-    shown = st.selectbox("Figure", list(figures), key=f"x_fig_{name}",
-                         format_func=lambda f: next(s["title"] or f for s in specs if s["name"] == f))
+    shown = ui.select("Figure", list(figures), f"x_fig_{name}",
+                      format_func=lambda f: next(s["title"] or f for s in specs if s["name"] == f))
     st.image(figures[shown])
 
 numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
@@ -71,35 +71,39 @@ st.subheader("Explore: your own chart")
 first = next((s for s in specs if s["x"] in df.columns and s["kind"] in ("sweep", "bars")), None) or {}
 xs = list(dict.fromkeys([*varying, *outputs]))
 c = st.columns(3)
-x = c[0].selectbox("x axis", xs, index=xs.index(first["x"]) if first.get("x") in xs else 0, key=f"x_x_{name}",
-                   format_func=ui.label)
+with c[0]:
+    x = ui.select("x axis", xs, f"x_x_{name}", first.get("x"), format_func=ui.label)
 first_y = [v for v in ([first["y"]] if isinstance(first.get("y"), str) else first.get("y") or []) if v in outputs]
-y = c[1].multiselect("y axis (one panel each)", outputs, default=first_y or [o for o in outputs if o != x][:1],
-                     key=f"x_y_{name}", format_func=ui.label, max_selections=3)
+with c[1]:
+    y = ui.multiselect("y axis (one panel each)", outputs, f"x_y_{name}",
+                       first_y or [o for o in outputs if o != x][:1], format_func=ui.label, max_selections=3)
 hues = [None, *(v for v in varying if v != x and df[v].nunique() <= 12)]
-hue = c[2].selectbox("colour by", hues, index=hues.index(first.get("hue")) if first.get("hue") in hues else 0,
-                     key=f"x_hue_{name}", format_func=lambda h: "(none)" if h is None else ui.label(h))
+with c[2]:
+    hue = ui.select("colour by", hues, f"x_hue_{name}", first.get("hue"),
+                    format_func=lambda h: "(none)" if h is None else ui.label(h))
 candidates = [v for v in varying if v not in (x, hue)]
-filters = st.multiselect("Keep only rows where…", candidates, key=f"x_filters_{name}", format_func=ui.label,
-                         default=[k for k in (first.get("where") or {}) if k in candidates])
+filters = ui.multiselect("Keep only rows where…", candidates, f"x_filters_{name}",
+                         [k for k in (first.get("where") or {}) if k in candidates], format_func=ui.label)
 where = {}
 if filters:
     fc = st.columns(min(len(filters), 4))
     for i, col in enumerate(filters):
         values = list(dict.fromkeys(df[col].dropna()))
         default = (first.get("where") or {}).get(col)
-        where[col] = fc[i % len(fc)].selectbox(f"{ui.label(col)} =", values, key=f"x_where_{name}_{col}",
-                                               index=values.index(default) if default in values else 0)
+        with fc[i % len(fc)]:
+            where[col] = ui.select(f"{ui.label(col)} =", values, f"x_where_{name}_{col}", default,
+                                   format_func=lambda v, col=col: ui.value_text(col, v))
 if y:
     sub = df[list(dict.fromkeys([x, *y, *([hue] if hue else []), *where]))]
     kind = "plot_sweep" if x in numeric else "plot_bars"
     baseline = first.get("baseline") if hue and hue == first.get("hue") else None
-    ui.figure(kind, sub, x=x, y=y, hue=hue, baseline=baseline, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
+    ui.figure(kind, df, x=x, y=y, hue=hue, baseline=baseline, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
 else:
     st.info("Pick at least one quantity for the y axis.")
 
 st.subheader(f"Results ({len(df):,} scenarios)")
-st.dataframe(df, hide_index=True, width="stretch", key="x_results")
+st.dataframe(ui.formatted(df), hide_index=True, width="stretch", key="x_results")
+st.caption("Numbers as read (parameters and tokens in B/T, chips as integers); the CSV holds them exact.")
 c = st.columns(2)
 c[0].download_button("Download CSV", df.to_csv(index=False), f"{name}-results.csv", "text/csv", key="x_csv")
 if ledger:

@@ -33,7 +33,7 @@ uploaded = {kind: {p.stem for p in (ui.upload_dir() / kind).glob("*.yaml")} if u
 
 with st.container(border=True):
     st.subheader("Upload a profile (this session only)")
-    kind = st.radio("Kind", list(ui.PROFILE_KINDS), horizontal=True, key="pr_kind",
+    kind = ui.radio("Kind", list(ui.PROFILE_KINDS), "pr_kind", horizontal=True,
                     format_func=lambda k: {"chips": "chip", "datacenters": "datacenter"}[k])
     up = st.file_uploader("Profile YAML", type=["yaml", "yml"], key="pr_upload", **ui.uploader_limit(),
                           help="Start from a built-in file: every figure is {value, source, date}. "
@@ -53,9 +53,9 @@ for kind, title in (("chips", "Chips"), ("datacenters", "Datacenters")):
     st.subheader(title)
     profs = ui.profiles(kind)
     ui.show_table(summary(kind, profs, uploaded[kind]), f"pr_{kind}")
-    name = st.selectbox(f"Sources of one {kind[:-1]}", list(profs), key=f"pr_pick_{kind}")
+    name = ui.select(f"Sources of one {kind[:-1]}", list(profs), f"pr_pick_{kind}")
     st.caption(profs[name].description)
-    ui.show_table(detail(profs[name]), f"pr_detail_{kind}")
+    ui.show_table(detail(profs[name]), f"pr_detail_{kind}", wrap=True)
     builtin = data_dir("hardware_profiles") / kind / profs[name].origin
     if name not in uploaded[kind] and builtin.is_file():
         st.download_button(f"Download {profs[name].origin} (a template for your own)", builtin.read_text(),

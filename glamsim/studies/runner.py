@@ -397,8 +397,9 @@ def _progress(total: int, initial: int, enabled: bool, name: str):
     return tqdm(total=total, initial=initial, unit="scenario", desc=name, leave=False)
 
 
-def draw(fig: FigureSpec, df: pd.DataFrame, out: Path) -> list[Path]:
-    """Render one figure of a study from its results and save it as PNG and SVG."""
+def chart(fig: FigureSpec, df: pd.DataFrame):
+    """One figure of a study as an interactive chart (`glamsim.plots`), from its results: what `draw`
+    saves, and what a notebook or the dashboard can show as it is."""
     from glamsim import plots
 
     kw = dict(title=fig.title, where=fig.where)
@@ -413,6 +414,11 @@ def draw(fig: FigureSpec, df: pd.DataFrame, out: Path) -> list[Path]:
         figure = plots.plot_experts_touched(df, fig.x, fig.y, fig.hue, **kw)
     else:
         figure = plots.plot_sweep(df, fig.x, fig.y, fig.hue, fig.baseline, logx=fig.logx, logy=fig.logy, **kw)
-    if fig.caption:
-        plots.add_caption(figure, fig.caption)
-    return plots.save(figure, out / fig.name)
+    return plots.add_caption(figure, fig.caption) if fig.caption else figure
+
+
+def draw(fig: FigureSpec, df: pd.DataFrame, out: Path) -> list[Path]:
+    """Render one figure of a study from its results and save it as PNG and SVG."""
+    from glamsim import plots
+
+    return plots.save(chart(fig, df), out / fig.name)
