@@ -58,6 +58,6 @@ labels = {"params_total": "parameters (total)", "params_active": "parameters act
 table = ui.results_table({r["model"]: {**r, "min_chips": r["serve_min_chips"]} for r in rows},
                          {("min_chips" if k == "serve_min_chips" else k): v for k, v in labels.items()})
 ui.show_table(table, "h_glance")
-ui.figure("plot_energy_comparison", pd.DataFrame(rows), x="model", hue=None, size=(10, 3.4),
+ui.figure("plot_energy_comparison", pd.DataFrame(rows), x="model", hue=None,
           y=["energy_mwh", "co2e_t", "cost_usd"],
           title=f"Training GLaM 64B/64E vs GPT-3 175B on {ui.value_text('tokens', T.tokens)} tokens")

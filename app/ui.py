@@ -426,6 +426,19 @@ def figure(kind: str, data: pd.DataFrame, caption: str | None = None, size: tupl
         st.caption(caption)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _study_figure_spec(figure_json: str, data: pd.DataFrame) -> dict:
+    from glamsim.studies.runner import chart
+    from glamsim.studies.spec import FigureSpec
+
+    return chart(FigureSpec(**json.loads(figure_json)), data).to_dict()
+
+
+def study_figure(figure: dict, data: pd.DataFrame) -> None:
+    """A study's own figure (its spec's `figures` entry), drawn live by the same code that saves it."""
+    st.vega_lite_chart(_study_figure_spec(json.dumps(figure, sort_keys=True), data), theme="streamlit")
+
+
 def results_table(rows: dict[str, dict], names: dict[str, str], ranges: dict[str, dict] | None = None) -> pd.DataFrame:
     """Quantities as rows (`names`: key -> readable name with unit), one column per scenario (exact
     values), low/high columns where ranged, and the machine-readable key last."""

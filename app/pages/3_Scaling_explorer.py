@@ -21,14 +21,13 @@ INPUTS = [*Scenario.model_fields, "label", "scenario", "n_layers", "d_model", "n
 
 
 @st.cache_data(show_spinner="Running the study (cached after the first run)…")
-def run_builtin(name: str) -> tuple[pd.DataFrame, dict, str, list[dict], dict[str, bytes]]:
-    """Results, ledger, description, figure specs and figures (PNG bytes) of a built-in study."""
+def run_builtin(name: str) -> tuple[pd.DataFrame, dict, str, list[dict]]:
+    """Results, ledger, description and figure specs of a built-in study."""
     spec = load_spec(name)
     out = Path(tempfile.mkdtemp(prefix=f"glamsim-study-{name}-"))
     run = run_study(spec, out, progress=False)
-    figs = {f.name: (out / f"{f.name}.png").read_bytes() for f in spec.figures}
     return (run.results, json.loads((out / "ledger.json").read_text()), spec.description,
-            [f.model_dump() for f in spec.figures], figs)
+            [f.model_dump(mode="json") for f in spec.figures])
 
 
 def read_results(name: str, data: bytes) -> pd.DataFrame:
@@ -37,10 +36,10 @@ def read_results(name: str, data: bytes) -> pd.DataFrame:
 
 
 source = ui.radio("Results", ["built-in study", "upload a results file"], "x_source", horizontal=True)
-ledger, specs, figures = {}, [], {}
+ledger, specs = {}, []
 if source == "built-in study":
     name = ui.pick("Study", list(builtin_studies()), "serving", "x_study")
-    df, ledger, description, specs, figures = run_builtin(name)
+    df, ledger, description, specs = run_builtin(name)
     st.caption(description)
 else:
     up = st.file_uploader("results.csv or results.parquet", type=["csv", "parquet"], key="x_upload")
@@ -54,11 +53,11 @@ else:
         st.stop()
     name = Path(up.name).stem
 
-if figures:
+if specs:
     st.subheader("The study's figures")
-    shown = ui.select("Figure", list(figures), f"x_fig_{name}",
-                      format_func=lambda f: next(s["title"] or f for s in specs if s["name"] == f))
-    st.image(figures[shown])
+    by_name = {s["name"]: s for s in specs}
+    shown = ui.select("Figure", list(by_name), f"x_fig_{name}", format_func=lambda f: by_name[f]["title"] or f)
+    ui.study_figure(by_name[shown], df)
 
 numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
 varying = [c for c in df.columns if c in INPUTS and df[c].nunique() > 1 and c not in ("scenario", "label")]
@@ -94,7 +93,6 @@ if filters:
             where[col] = ui.select(f"{ui.label(col)} =", values, f"x_where_{name}_{col}", default,
                                    format_func=lambda v, col=col: ui.value_text(col, v))
 if y:
-    sub = df[list(dict.fromkeys([x, *y, *([hue] if hue else []), *where]))]
     kind = "plot_sweep" if x in numeric else "plot_bars"
     baseline = first.get("baseline") if hue and hue == first.get("hue") else None
     ui.figure(kind, df, x=x, y=y, hue=hue, baseline=baseline, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")

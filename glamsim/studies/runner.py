@@ -35,7 +35,6 @@ and only once every check has passed: a refused run prints its one error line an
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
