@@ -96,7 +96,7 @@ COLUMNS = {"n_layers": "layers", "d_model": "d_model", "n_experts": "experts per
 # Column-name suffix -> unit, for columns in neither registry (longest suffix first).
 SUFFIX_UNITS = {
     "_per_chip_hour_usd": "USD per chip-hour", "_usd_per_chip_hour": "USD per chip-hour", "_gb_per_s": "GB/s", "_kg_per_kwh": "kgCO2e/kWh", "_tokens_per_s": "tokens/s",
-    "_flops_per_s": "FLOP/s", "_gb_per_s": "GB/s", "_mwh": "MWh", "_kwh": "kWh", "_usd": "USD", "_gb": "GB",
+    "_flops_per_s": "FLOP/s", "_mwh": "MWh", "_kwh": "kWh", "_usd": "USD", "_gb": "GB",
     "_w": "W", "_days": "days", "_hours": "hours", "_ms": "ms", "_s": "s", "_j": "J", "_flops": "FLOPs",
 }
 
