@@ -9,13 +9,24 @@ with one line naming the file, field and value.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Iterable, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from glamsim.config import NAME_PATTERN, ConfigError, Frozen, Published, data_dir, read_yaml, validate_as
+from glamsim.config import (
+    MAX_CACHED_FILES,
+    NAME_PATTERN,
+    ConfigError,
+    Frozen,
+    Published,
+    data_dir,
+    file_identity,
+    read_yaml,
+    validate_as,
+)
 
 Dtype = Literal["bf16", "fp16", "tf32", "fp32", "fp8", "int8"]
 
@@ -61,7 +72,14 @@ class ChipProfile(_FromFile):
     tdp_w: Spec | None = None
     measured_system_power_w: Spec | None = None
     idle_power_w: Spec | None = None
-    interconnect_bandwidth_gb_per_s: Spec | None = None
+    # Links.  Convention: every bandwidth is ONE-WAY per chip (bytes a chip can send per second;
+    # NVIDIA's "900 GB/s" NVLink figure for H100 is a two-way total: 450 each way).
+    interconnect_bandwidth_gb_per_s: Spec | None = None  # inside a node / TPU slice (NVLink, ICI)
+    chips_per_node: Spec | None = None  # chips sharing that fast fabric: a GPU server, a TPU slice
+    inter_node_bandwidth_gb_per_s: Spec | None = None  # between nodes / slices, one-way per chip (IB, DCN)
+    intra_node_latency_us: Spec | None = None  # per message inside a node / slice
+    inter_node_latency_us: Spec | None = None  # per message between nodes / slices
+    torus_dims: Spec | None = None  # dimensions of a TPU's ICI torus; absent: a switched fabric (NVSwitch)
     topology: str = ""
     device_kinds: list[str] = []  # JAX `device_kind` prefixes of this chip (matches measurements)
     price_per_chip_hour_usd: Spec | None = None
@@ -108,9 +126,22 @@ class DatacenterProfile(_FromFile):
 _KINDS: dict[str, type[_FromFile]] = {"chips": ChipProfile, "datacenters": DatacenterProfile}
 
 
+_FILES: dict[tuple, _FromFile] = {}  # (class, file name, file_identity) -> the validated profile
+
+
 def _read(path: Path, cls: type[_FromFile]) -> _FromFile:
+    """A profile file, parsed once per process while it is unchanged on disk."""
+    ident = file_identity(path)
+    key = None if ident is None else (cls, path.name, ident)
+    prof = _FILES.get(key) if key is not None else None
+    if prof is not None:
+        return prof
     prof = validate_as(cls, read_yaml(path), str(path))
     prof._origin = path.name
+    if key is not None:
+        if len(_FILES) >= MAX_CACHED_FILES:
+            _FILES.clear()
+        _FILES[key] = prof
     return prof
 
 
@@ -138,11 +169,34 @@ def registry(kind: str, extra_dirs: Iterable[str | Path] = ()) -> dict[str, _Fro
     return out
 
 
+_BUILTIN_BY_NAME: dict[tuple[str, str], _FromFile] = {}  # built-ins read from their own file (read once)
+
+
+def _builtin_one(kind: str, name: str) -> _FromFile | None:
+    """The built-in profile `name` from its own file `<kind>/<name>.yaml` (the convention of every
+    shipped profile), without parsing the others; None when that file does not hold it."""
+    prof = _BUILTIN_BY_NAME.get((kind, name))
+    if prof is not None or not re.fullmatch(NAME_PATTERN, name):
+        return prof
+    path = data_dir("hardware_profiles") / kind / f"{name}.yaml"
+    if file_identity(path) is None:
+        return None
+    prof = _read(path, _KINDS[kind])  # the same object `_builtin` holds (`_read` caches by file)
+    if prof.name != name:
+        return None
+    _BUILTIN_BY_NAME[kind, name] = prof
+    return prof
+
+
 def _load(kind: str, name_or_path, extra_dirs):
     s = str(name_or_path)
-    if s.endswith((".yaml", ".yml")) or Path(s).is_file():
+    if s.endswith((".yaml", ".yml")) or file_identity(s) is not None:
         return _read(Path(s), _KINDS[kind])
-    known = registry(kind, extra_dirs)
+    if extra_dirs == ():  # built-ins only: parse just this profile's file
+        prof = _builtin_one(kind, s)
+        if prof is not None:
+            return prof
+    known = _builtin(kind) if extra_dirs == () else registry(kind, extra_dirs)
     if s not in known:
         raise ConfigError(f"{kind[:-1]}={s!r}: unknown profile; known: {', '.join(known)}")
     return known[s]

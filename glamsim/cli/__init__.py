@@ -1,11 +1,56 @@
-"""The `glamsim` command line: one module per area registers its commands on `app`."""
+"""The `glamsim` command line: one module per area registers its commands on `app`.
 
-from glamsim.cli import accounting_cmds, cost_cmds, measure_cmds, model_cmds, study_cmds  # noqa: F401
-from glamsim.cli.app import app
+`import glamsim.cli` is light: the command modules are imported when needed.  `glamsim.cli.app`
+(the typer application, e.g. for `typer.testing.CliRunner`) registers every command on first
+access; `main()` (the `glamsim` script, `python -m glamsim`) registers modules in order only until
+the command on the command line is found, so `glamsim estimate ...` never imports the study
+runner (pandas) or the JAX model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import glamsim.cli.app as _app_module
+
+# `glamsim.cli.app` is the typer application (as it always was), not the submodule: drop the
+# submodule binding the import above made; `__getattr__` below resolves it, fully registered.
+del globals()["app"]
+
+COMMAND_MODULES = ("accounting_cmds", "cost_cmds", "measure_cmds", "model_cmds", "plan_cmds", "study_cmds")  # help order
+
+
+def _registered_names() -> set[str]:
+    typer_app = _app_module.app
+    names = {c.name or c.callback.__name__.replace("_", "-") for c in typer_app.registered_commands}
+    return names | {g.name for g in typer_app.registered_groups if g.name}
+
+
+def register(command: str | None = None) -> None:
+    """Import the command modules in order: all of them, or only until `command` is registered."""
+    for name in COMMAND_MODULES:
+        if command is not None and command in _registered_names():
+            return
+        importlib.import_module(f"glamsim.cli.{name}")
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command name a command line asks for (None: help, or nothing, e.g. `glamsim --help`)."""
+    return args[0] if args and not args[0].startswith("-") else None
 
 
 def main() -> None:
-    app(prog_name="glamsim")
+    register(_command_of(sys.argv[1:]))
+    _app_module.app(prog_name="glamsim")
 
 
-__all__ = ["app", "main"]
+def __getattr__(name: str):
+    if name == "app":
+        register()
+        globals()["app"] = _app_module.app
+        return _app_module.app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["app", "main", "register"]

@@ -1,0 +1,186 @@
+"""Predictor benchmarks (issue 14): the CPU check, the validation table, the plan timings.
+
+    .venv/bin/python benchmarks/bench_predict.py [cpu|validation|plan|calibrate|all]
+
+- cpu:        measure this host (a 1024^3 float32 matmul; a streaming element-wise op in place over
+              256 MB and over a quarter of the last-level cache, and into fresh memory), predict the
+              real JAX training step of glam-tiny, glam-small and their dense twins with
+              `glamsim.predict.cpu.predict_step`, measure the steps with `glamsim.measure.run.measure`,
+              print predicted vs measured. Goal within +-30%.
+- validation: published vs predicted rows (`glamsim validate-predictions`, also in `glamsim reproduce`).
+- plan:       wall time of `glamsim plan` for GLaM 64B/64E on 1,024 TPU v4 and GPT-3 on 10,000 V100
+              (in-process search and the installed script end to end). Goal: seconds.
+- calibrate:  the grid the constants in glamsim/predict/efficiency.py were chosen on (minimax relative
+              error over the validation rows); prints the best settings, changes nothing.
+On 2 shared cores timings swing 2-4x between runs: the CPU check measures host and model in one
+process and reports medians.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MODELS = ("glam-tiny", "glam-tiny-dense", "glam-small", "glam-small-dense")
+BATCH = 8
+
+
+def _llc_bytes() -> float | None:
+    """The last-level cache of CPU 0 (Linux sysfs), or None."""
+    from pathlib import Path
+
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        t = f.read_text().strip()
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(t[-1:], 1)
+        sizes.append(float(t.rstrip("KMG")) * scale)
+    return max(sizes) if sizes else None
+
+
+def measure_host(n: int = 1024, mbytes: int = 256):
+    """This process's attained float32 matmul rate and streaming rates (JAX, CPU): in place over
+    `mbytes` MB (beyond the last-level cache) and over a quarter of that cache, and into freshly
+    allocated memory (first touch)."""
+    import jax
+    import jax.numpy as jnp
+
+    from glamsim.measure.timing import matmul_peak_flops, time_calls
+    from glamsim.predict.cpu import Host
+
+    fresh = jax.jit(lambda a: a * 1.0001 + 0.5)  # reads and writes every element once, into new memory
+    reuse = jax.jit(lambda a: a * 1.0001 + 0.5, donate_argnums=0)  # ... into the input's own buffer
+
+    def stream(nbytes: float, donate: bool) -> float:
+        held = {"x": jnp.ones((int(nbytes) // 4,), jnp.float32)}
+
+        def call():
+            y = (reuse if donate else fresh)(held["x"])
+            if donate:
+                held["x"] = y
+            y.block_until_ready()
+
+        t = time_calls(call, 7, warmup=2)
+        return 2 * (int(nbytes) // 4 * 4) / t.median_s
+
+    llc = _llc_bytes()
+    return Host(matmul_flops_per_s=matmul_peak_flops(n), memory_bytes_per_s=stream(mbytes * 2**20, True),
+                cache_bytes=llc, cache_bytes_per_s=stream(llc / 4, True) if llc else None,
+                fresh_bytes_per_s=stream(mbytes * 2**20, False),
+                description=f"{jax.devices()[0].device_kind} ({jax.default_backend()})")
+
+
+def best_host(samples: int = 3):
+    """The best of a few host measurements (each figure's maximum): on shared cores contention only
+    ever slows a measurement down, so the best is the closest to the uncontended host."""
+    from dataclasses import replace
+
+    hosts = [measure_host() for _ in range(samples)]
+    best = max(hosts, key=lambda h: h.matmul_flops_per_s)
+    return replace(best, memory_bytes_per_s=max(h.memory_bytes_per_s for h in hosts),
+                   cache_bytes_per_s=max((h.cache_bytes_per_s or 0) for h in hosts) or None,
+                   fresh_bytes_per_s=max(h.fresh_bytes_per_s for h in hosts))
+
+
+def bench_cpu() -> list[dict]:
+    """Predicted vs measured CPU step time.  Both sides best-case: the host's best figures and the
+    step's 10th-percentile time (the median is printed too)."""
+    from glamsim.config import load_model
+    from glamsim.measure.run import measure
+    from glamsim.predict.cpu import predict_step
+
+    rows = []
+    for name in MODELS:
+        cfg = load_model(name)
+        host = best_host()  # re-measured beside each model: the shared cores drift
+        rec = measure(cfg, batch=BATCH, steps=10, warmup=2)
+        p = predict_step(cfg, BATCH, rec.seq_len, rec.dispatch, host)
+        fast, med = rec.step_time_p10_s, rec.step_time_median_s
+        rows.append({"model": name, "measured_p10_s": fast, "measured_median_s": med, "predicted_s": p["step_s"],
+                     "error": p["step_s"] / fast - 1, "error_vs_median": p["step_s"] / med - 1,
+                     "host_gflops": host.matmul_flops_per_s / 1e9, "host_gb_s": host.memory_bytes_per_s / 1e9,
+                     "host_cache_gb_s": (host.cache_bytes_per_s or 0) / 1e9, "in_cache": p["in_cache"],
+                     "matmul_s": p["matmul_s"], "attention_s": p["attention_s"], "elementwise_s": p["elementwise_s"],
+                     "optimizer_s": p["breakdown"]["optimizer_s"]})
+        r = rows[-1]
+        print(f"{name:17s} measured {fast * 1e3:8.2f} ms (p10; median {med * 1e3:8.2f})  predicted "
+              f"{p['step_s'] * 1e3:8.2f} ms  error {100 * r['error']:+6.1f}% (vs median {100 * r['error_vs_median']:+6.1f}%)"
+              f"  host {r['host_gflops']:6.1f} GFLOP/s, {r['host_gb_s']:5.1f} GB/s DRAM, {r['host_cache_gb_s']:5.1f} in "
+              f"cache, {host.fresh_bytes_per_s / 1e9:4.1f} first touch; a layer's activations {p['working_set_bytes'] / 2**20:.0f} MiB "
+              f"({'in' if p['in_cache'] else 'beyond'} cache)  [matmul {p['matmul_s'] * 1e3:.1f}, attention "
+              f"{p['attention_s'] * 1e3:.1f}, element-wise {p['elementwise_s'] * 1e3:.1f}, optimizer "
+              f"{p['breakdown']['optimizer_s'] * 1e3:.1f}, first touch of {p['temp_bytes'] / 2**20:.0f} MiB "
+              f"{p['breakdown']['first_touch_s'] * 1e3:.1f} ms]", flush=True)
+    worst = max(abs(r["error"]) for r in rows)
+    print(f"worst CPU error {100 * worst:.1f}% (goal 30%)")
+    return rows
+
+
+def bench_validation() -> list[dict]:
+    from glamsim.predict.validation import validation_rows
+
+    rows = validation_rows()
+    for r in rows:
+        print(f"{r['id']:12s} published {r['published']:9.4g}  predicted {r['predicted']:9.4g}  "
+              f"error {100 * r['rel_error']:+6.1f}%  {'ok' if r['ok'] else 'MISS'}  fits={r['fits']}  {r['layout']}")
+    print(f"worst validation error {100 * max(abs(r['rel_error']) for r in rows):.1f}% (goal 15%)")
+    return rows
+
+
+def bench_plan() -> None:
+    from glamsim.config import load_model
+    from glamsim.predict.plan import search
+    from glamsim.profiles import load_chip
+
+    for model, chip, n in (("glam-64b-64e", "tpu-v4", 1024), ("gpt3-175b", "v100", 10000)):
+        t0 = time.perf_counter()
+        r = search(load_model(model), load_chip(chip), n)
+        t1 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "glamsim", "plan", model, "--chip", chip, "--chips", str(n),
+                              "--json"], check=False, capture_output=True, text=True, timeout=120)
+        t2 = time.perf_counter()
+        assert out.returncode == 0, out.stderr
+        best = r["plans"][0]
+        print(f"plan {model} on {n} x {chip}: {r['candidates']:,} layouts, {r['fitting']:,} fit; search "
+              f"{t1 - t0:.3f} s in process, {t2 - t1:.2f} s as a command; best {best['layout']} "
+              f"MFU {100 * best['mfu']:.1f}% step {best['step_s']:.2f} s")
+
+
+def bench_calibrate() -> None:
+    """Minimax relative error over the validation rows on a coarse grid of the four constants."""
+    from glamsim.predict import efficiency as eff
+    from glamsim.predict import tiers
+    from glamsim.predict.validation import predict_run, predictions
+
+    models, runs = predictions()
+    frozen = (eff.MATMUL_PEAK_FRACTION, eff.MATMUL_HALF_DIM, eff.ELEMENTWISE_PASSES, tiers.LINK_EFFICIENCY)
+    results = []
+    try:
+        for a, b, c, d in itertools.product((0.75, 0.8, 0.85, 0.9), (16, 32, 48, 64, 96), (1.0, 2.0, 3.0, 4.0),
+                                            (0.6, 0.7, 0.8, 0.9)):
+            eff.MATMUL_PEAK_FRACTION, eff.MATMUL_HALF_DIM, eff.ELEMENTWISE_PASSES = a, b, c
+            tiers.LINK_EFFICIENCY = d
+            e = np.array([predict_run(r, models)["predicted"] / r.published.value - 1 for r in runs])
+            results.append((float(np.max(np.abs(e))), (a, b, c, d), e))
+    finally:
+        eff.MATMUL_PEAK_FRACTION, eff.MATMUL_HALF_DIM, eff.ELEMENTWISE_PASSES, tiers.LINK_EFFICIENCY = frozen
+    results.sort(key=lambda x: x[0])
+    print("frozen:", frozen)
+    for worst, consts, e in results[:8]:
+        print(f"max {100 * worst:5.1f}%  (peak fraction, half dim, element-wise passes, link efficiency) = {consts}  "
+              f"errors {np.round(100 * e, 1).tolist()}")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what in ("validation", "all"):
+        bench_validation()
+    if what in ("plan", "all"):
+        bench_plan()
+    if what in ("calibrate",):
+        bench_calibrate()
+    if what in ("cpu", "all"):
+        bench_cpu()

@@ -1,0 +1,97 @@
+"""Communication per parallel dimension: the collectives of one step, their bytes and seconds.
+
+Per microbatch, on the busiest stage (L_s layers; T = mb x seq / cp tokens on a chip; h = d_model;
+activations at `act_bytes`):
+- tensor parallel (group tp, stride 1): per layer 2 all-reduces of T h activations forward and 2
+  backward (Megatron's f/g operators), 2 more forward under full recomputation; with sequence
+  parallelism each all-reduce becomes a reduce-scatter + all-gather of the same bytes.
+- expert parallel (group ep, stride tp cp): per MoE layer an all-to-all for dispatch and one for
+  combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
+  capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch).
+- context parallel (group cp, stride tp): per layer an all-gather of K and V for the whole
+  sequence forward (Llama 3's all-gather variant), a reduce-scatter of their gradients backward,
+  another all-gather under full recomputation.
+- pipeline (stride tp cp dp): per microbatch and virtual stage, one send of T h activations
+  forward and one of their gradient backward (scatter/gather over tp: / tp).
+Per step (or per microbatch under ZeRO-3):
+- data parallel: gradients of the chip's non-expert parameters over dp x cp ranks (stride tp),
+  of its experts over dp x cp / ep (stride tp cp ep): an all-reduce (ZeRO 0), or a reduce-scatter
+  of gradients + an all-gather of weights (ZeRO 1-2, same bytes); ZeRO-3 gathers the weights
+  forward and backward and reduce-scatters gradients for every microbatch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glamsim.accounting import ModelArrays
+from glamsim.predict.layout import LayoutArrays
+from glamsim.predict.stage import (
+    chip_params,
+    expert_slots_per_token,
+    layers_per_stage,
+    moe_share,
+    tokens_per_microbatch,
+)
+from glamsim.predict.tiers import (
+    Fabric,
+    all_gather_s,
+    allreduce_s,
+    alltoall_s,
+    reduce_scatter_s,
+    sendrecv_s,
+)
+
+
+def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
+    """Bytes (`*_bytes`, per chip, what each collective's buffer holds) and seconds of one
+    microbatch's tensor, expert, context and pipeline communication on the busiest stage."""
+    n = lay.chips
+    layers = layers_per_stage(m, lay)
+    T = tokens_per_microbatch(lay, seq_len)
+    act = fab.act_bytes * T * m.d_model
+    full = lay.recompute >= 2
+
+    tp_count = layers * np.where(full, 6, 4)
+    tp_one = np.where(lay.sp > 0, reduce_scatter_s(act, lay.tp, 1, n, fab) + all_gather_s(act, lay.tp, 1, n, fab),
+                      allreduce_s(act, lay.tp, 1, n, fab))
+
+    moe_layers = layers * moe_share(m)
+    a2a_count = moe_layers * np.where(full, 6, 4)
+    a2a_bytes = fab.act_bytes * T * expert_slots_per_token(m, seq_len, lay) * m.d_model / lay.tp
+    a2a_one = alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab)
+
+    kv_local = np.maximum(m.kv_heads / lay.tp, 1.0)
+    kv_bytes = 2 * fab.act_bytes * lay.mb * seq_len * kv_local * m.head_dim  # K and V, whole sequence
+    cp_count = layers * np.where(full, 3, 2)
+    cp_one = all_gather_s(kv_bytes, lay.cp, lay.tp, n, fab)
+
+    p2p_bytes = act / lay.tp
+    p2p_count = 2 * lay.vp
+    p2p_one = sendrecv_s(p2p_bytes, lay.tp * lay.cp * lay.dp, fab, lay.pp)
+    return {
+        "tp_bytes": tp_count * np.where(lay.tp > 1, act, 0.0), "tp_s": tp_count * tp_one,
+        "ep_bytes": a2a_count * np.where(lay.ep > 1, a2a_bytes, 0.0), "ep_s": a2a_count * a2a_one,
+        "cp_bytes": cp_count * np.where(lay.cp > 1, kv_bytes, 0.0), "cp_s": cp_count * cp_one,
+        "pp_bytes": p2p_count * np.where(lay.pp > 1, p2p_bytes, 0.0), "pp_s": p2p_count * p2p_one,
+    }
+
+
+def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
+    """Gradient (and ZeRO-3 weight) communication: bytes per chip and seconds, per step for ZeRO
+    0-2 (`dp_step_s`), per microbatch for ZeRO-3 (`dp_microbatch_s`)."""
+    n = lay.chips
+    dense, expert = chip_params(m, lay)
+    g_dense, g_expert = lay.dp * lay.cp, lay.dp * lay.cp / lay.ep
+    s_dense, s_expert = lay.tp, lay.tp * lay.cp * lay.ep
+    grad_d, grad_e = dense * lay.grad_bytes, expert * lay.grad_bytes
+    w_d, w_e = dense * lay.param_bytes, expert * lay.param_bytes
+    allreduce = allreduce_s(grad_d, g_dense, s_dense, n, fab) + allreduce_s(grad_e, g_expert, s_expert, n, fab)
+    rs_ag = (reduce_scatter_s(grad_d, g_dense, s_dense, n, fab) + all_gather_s(w_d, g_dense, s_dense, n, fab)
+             + reduce_scatter_s(grad_e, g_expert, s_expert, n, fab) + all_gather_s(w_e, g_expert, s_expert, n, fab))
+    z3 = rs_ag + all_gather_s(w_d, g_dense, s_dense, n, fab) + all_gather_s(w_e, g_expert, s_expert, n, fab)
+    z = lay.zero
+    step_s = np.where(z == 0, allreduce, np.where(z < 3, rs_ag, 0.0))
+    micro_s = np.where(z >= 3, z3, 0.0)
+    grad_bytes = np.where(g_dense > 1, grad_d, 0.0) + np.where(g_expert > 1, grad_e, 0.0)
+    return {"dp_bytes": grad_bytes, "dp_step_s": step_s, "dp_microbatch_s": micro_s}

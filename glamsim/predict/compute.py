@@ -1,0 +1,129 @@
+"""Compute time of one microbatch on one chip, by op class, from matmul shapes.
+
+Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
+- matmuls by shape [M, K] x [K, N]: QKV [T, h] x [h, (a + 2 kv) d / t] (kv heads replicated
+  when fewer than t), attention output [T, a d / t] x [a d / t, h], the dense FFN
+  [T, h] x [h, (mats - 1) f / t] and [T, f / t] x [f / t, h], the router [T, h] x [h, E], the
+  E / ep local experts each [T ep slots / E, h] x [h, (mats - 1) f_e / t] and back, and on the
+  last stage the logits [T, h] x [h, V / t];
+- attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
+  (flash) attention executes only the unmasked causal half;
+- element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
+  activation bytes (`memory.layer_activation_bytes`) through HBM;
+- backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a forward (full) or the attention
+  scores and their element-wise work (selective);
+- the optimizer update (per step, in `steptime`): memory-bound over the chip's parameter shard.
+
+A matmul takes max(FLOPs / (peak x MATMUL_PEAK_FRACTION x prod(d / (d + MATMUL_HALF_DIM))),
+bytes moved / HBM bandwidth): a roofline whose compute roof falls for thin shapes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glamsim.accounting import ModelArrays
+from glamsim.predict import efficiency as eff
+from glamsim.predict.layout import LayoutArrays
+from glamsim.predict.memory import layer_activation_bytes, layer_activation_parts
+from glamsim.predict.stage import (
+    expert_slots_per_token,
+    layers_per_stage,
+    moe_share,
+    tokens_per_microbatch,
+)
+from glamsim.predict.tiers import Fabric
+
+
+def matmul_s(M, K, N, fab: Fabric, count=1.0):
+    """Seconds of `count` matmuls [M, K] x [K, N] on one chip (roofline with thin-shape roll-off)."""
+    frac = eff.MATMUL_PEAK_FRACTION if fab.matmul_fraction is None else fab.matmul_fraction
+    roll = 1.0
+    for d in (M, K, N):
+        roll = roll * d / (d + eff.MATMUL_HALF_DIM)
+    flops = 2.0 * M * K * N
+    compute = flops / (fab.peak_flops * frac * roll)
+    memory = fab.act_bytes * (M * K + K * N + M * N) / fab.hbm_bytes_per_s
+    return count * np.maximum(compute, memory)
+
+
+def matmul_flops(M, K, N, count=1.0):
+    return count * 2.0 * M * K * N
+
+
+def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dict:
+    """Forward matmuls of one average layer (+ logits) as name -> (M, K, N, count)."""
+    T = tokens_per_microbatch(lay, seq_len)
+    t = lay.tp
+    kv_local = np.maximum(m.kv_heads / t, 1.0)
+    d = m.head_dim
+    out = {
+        "qkv": (T, m.d_model, (m.n_heads / t + 2 * kv_local) * d, 1.0),
+        "attn_out": (T, m.n_heads * d / t, m.d_model, 1.0),
+    }
+    share = moe_share(m)
+    out["ffn_in"] = (T, m.d_model, (m.ffn_mats - 1) * m.d_ff / t, 1 - share)
+    out["ffn_out"] = (T, m.d_ff / t, m.d_model, 1 - share)
+    if np.any(m.n_experts > 0):
+        slots = expert_slots_per_token(m, seq_len, lay) if expert_load is None else m.top_k * expert_load
+        e_local = np.maximum(m.n_experts, 1) / lay.ep
+        rows = T * lay.ep * slots / np.maximum(m.n_experts, 1)  # tokens one expert computes
+        out["expert_in"] = (rows, m.d_model, (m.expert_mats - 1) * m.expert_ff / t, share * e_local)
+        out["expert_out"] = (rows, m.expert_ff / t, m.d_model, share * e_local)
+        out["router"] = (T, m.d_model, np.maximum(m.n_experts, 1), share)
+    return out
+
+
+def _score_shapes(m: ModelArrays, seq_len, lay: LayoutArrays) -> dict:
+    s_q = seq_len / lay.cp
+    heads = lay.mb * m.n_heads / lay.tp
+    causal = np.where(lay.flash > 0, 0.5, 1.0)  # fused kernels skip the masked half
+    return {"scores_qk": (s_q, m.head_dim, seq_len, heads * causal),
+            "scores_av": (s_q, seq_len, m.head_dim, heads * causal)}
+
+
+def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None) -> dict:
+    """Seconds and executed FLOPs of one microbatch on the busiest stage, by op class.
+
+    Keys: matmul_s, attention_s, elementwise_s (forward + backward), recompute_s, and
+    matmul_time_fwd_s (what tensor-parallel overlap can hide behind), flops_executed."""
+    layers = layers_per_stage(m, lay)
+    mm = _shapes(m, seq_len, lay, expert_load)
+    sc = _score_shapes(m, seq_len, lay)
+    mm_s = sum(matmul_s(M, K, N, fab, c) for M, K, N, c in mm.values())
+    # a measured load imbalance costs time on the busiest expert, not FLOPs: count the routed tokens
+    counted = mm if expert_load is None else _shapes(m, seq_len, lay, 1.0)
+    mm_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in counted.values())
+    at_s = sum(matmul_s(M, K, N, fab, c) for M, K, N, c in sc.values())
+    at_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
+    T = tokens_per_microbatch(lay, seq_len)
+    logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab)
+    logits_f = matmul_flops(T, m.d_model, m.vocab / lay.tp)
+    # element-wise traffic: the activations a layer would store without recomputation
+    act = layer_activation_bytes(m, seq_len, lay, fab.act_bytes)
+    ew_s = eff.ELEMENTWISE_PASSES * act / fab.hbm_bytes_per_s
+    parts = layer_activation_parts(m, seq_len, lay, fab.act_bytes)
+    score_ew_s = eff.ELEMENTWISE_PASSES * (1 - lay.flash) * parts["scores"] / lay.tp / fab.hbm_bytes_per_s
+
+    # fused attention recomputes Q K^T in its backward pass: 2.5 x the forward instead of 2 x
+    M, K, N, c = sc["scores_qk"]
+    qk_s, qk_f = matmul_s(M, K, N, fab, c), matmul_flops(M, K, N, c)
+    at_bwd_s = 2 * at_s + lay.flash * qk_s
+    at_bwd_f = 2 * at_f + lay.flash * qk_f
+
+    fwd_layer = mm_s + at_s + ew_s
+    bwd_layer = 2 * (mm_s + ew_s) + at_bwd_s
+    recompute_layer = np.where(lay.recompute >= 2, fwd_layer,
+                               np.where(lay.recompute >= 1, at_s + score_ew_s, 0.0))
+    recompute_flops = np.where(lay.recompute >= 2, mm_f + at_f, np.where(lay.recompute >= 1, at_f, 0.0))
+    return {
+        "matmul_s": 3 * (layers * mm_s + logits_s),
+        "attention_s": layers * (at_s + at_bwd_s),
+        "elementwise_s": 3 * layers * ew_s,
+        "recompute_s": layers * recompute_layer,
+        "forward_s": layers * fwd_layer + logits_s,
+        "backward_s": layers * bwd_layer + 2 * logits_s,
+        "matmul_time_fwd_s": layers * (mm_s + at_s),
+        "flops_executed": (3 * (layers * mm_f + logits_f) + layers * (at_f + at_bwd_f)
+                           + layers * recompute_flops),
+    }

@@ -1,0 +1,293 @@
+"""A parallel layout: how one training step is split over chips, and its compact string form.
+
+`Layout` names every choice the predictor needs: tensor (tp), pipeline (pp), data (dp), context
+(cp) and expert (ep) parallelism; ZeRO stage (`fsdp=N` is dp=N with ZeRO-3); microbatch and
+global batch (sequences); pipeline schedule (1F1B, or interleaved with `vp` virtual stages per
+chip); activation recomputation; sequence parallelism; fused (flash) attention; and the
+precisions of parameters, gradients and optimizer state with the optimizer itself.
+
+Conventions (Megatron-LM's): chips = tp x cp x dp x pp; expert parallelism is carved out of data
+parallelism (ep divides dp: experts are split over ep chips, each expert replicated over dp / ep);
+ranks are placed innermost first in the order tp, cp, ep, dp, pp, so tp shares a node first.
+
+    parse_layout("tp=8,pp=16,dp=8,mb=1,recompute=selective")
+    parse_layout("fsdp=64,mb=4,recompute=full")
+
+`check_layout(layout, cfg, chips, seq_len)` refuses, in one line naming the key and value, a
+layout that cannot run the model on that many chips.  `LayoutArrays` is the vectorised twin
+(one numpy array per field) that memory, step time and the plan search take.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from glamsim.config import ConfigError, Frozen, ModelConfig, show
+
+Precision = Literal["fp32", "bf16", "fp16", "fp8"]
+BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+RECOMPUTE = ("none", "selective", "full")
+MAX_WAYS = 2**20  # no parallel dimension is larger than a million chips
+DEFAULT_BATCH_TOKENS = 4 * 2**20  # the global batch when none is given: 4M tokens (GPT-3 3.2M, PaLM 4M)
+
+
+class Layout(Frozen):
+    """One parallel layout of a training step (see the module docstring for the conventions)."""
+
+    tp: int = Field(1, ge=1, le=MAX_WAYS, description="tensor parallel ways")
+    pp: int = Field(1, ge=1, le=MAX_WAYS, description="pipeline stages")
+    dp: int = Field(1, ge=1, le=MAX_WAYS, description="data parallel ways")
+    cp: int = Field(1, ge=1, le=MAX_WAYS, description="context (sequence) parallel ways")
+    ep: int = Field(1, ge=1, le=MAX_WAYS, description="expert parallel ways (inside dp)")
+    zero: int = Field(0, ge=0, le=3, description="ZeRO stage: 1 optimizer state, 2 + gradients, 3 + parameters")
+    mb: int = Field(1, ge=1, le=MAX_WAYS, description="microbatch, sequences")
+    gbs: int | None = Field(None, ge=1, le=2**40, description="global batch, sequences")
+    schedule: Literal["1f1b", "interleaved"] = "1f1b"
+    vp: int = Field(1, ge=1, le=4096, description="virtual pipeline stages per chip (interleaved)")
+    recompute: Literal["none", "selective", "full"] = "none"
+    sp: bool = False  # sequence parallelism with tp (Korthikanti et al. 2022)
+    flash: bool = True  # fused attention: no S x S scores stored, the masked causal half skipped
+    tp_overlap: bool = False  # tensor-parallel collectives overlapped with the matmuls
+    uneven: bool = False  # accept layers not divisible by pp x vp (the slowest stage holds the ceiling)
+    params: Precision = "bf16"
+    grads: Precision = "fp32"
+    opt_state: Precision = "fp32"
+    optimizer: Literal["adam", "adafactor"] = "adam"
+
+    @model_validator(mode="after")
+    def _check(self) -> Layout:
+        if self.schedule == "interleaved" and self.vp < 2:
+            raise ValueError(f"vp={self.vp}: the interleaved schedule needs vp >= 2")
+        if self.schedule == "1f1b" and self.vp > 1:
+            raise ValueError(f"vp={self.vp}: virtual stages need schedule=interleaved")
+        if self.vp > 1 and self.pp < 2:
+            raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
+        if self.ep > self.dp or self.dp % self.ep:
+            raise ValueError(f"ep={self.ep}: must divide dp={self.dp} (experts are split inside data parallelism)")
+        if self.gbs is not None and self.gbs % (self.dp * self.mb):
+            raise ValueError(f"gbs={self.gbs}: must be a multiple of dp x mb = {self.dp * self.mb}")
+        return self
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def microbatches(self) -> int | None:
+        """Microbatches per step per data-parallel rank (gradient accumulation / pipeline fill)."""
+        return None if self.gbs is None else self.gbs // (self.dp * self.mb)
+
+    def with_batch(self, gbs: int) -> Layout:
+        return Layout.model_validate({**self.model_dump(), "gbs": gbs})
+
+    def compact(self) -> str:
+        """The short string form, only the keys that differ from the defaults (fsdp=N for ZeRO-3)."""
+        d = self.model_dump()
+        defaults = Layout().model_dump()
+        out = []
+        if d["zero"] == 3:
+            out.append(f"fsdp={d['dp']}")
+        for k, v in d.items():
+            if k in ("zero", "dp") and d["zero"] == 3:
+                continue
+            if k in ("tp", "pp", "dp") or v != defaults[k]:
+                if k == "schedule" and d["vp"] > 1:
+                    continue
+                out.append(f"{k}={int(v) if isinstance(v, bool) else v}")
+        return ",".join(out)
+
+
+# ---- the compact string -----------------------------------------------------------------------
+
+_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
+_BOOL_KEYS = ("sp", "flash", "tp_overlap", "uneven")
+_CHOICE_KEYS = {"schedule": ("1f1b", "interleaved"), "recompute": RECOMPUTE,
+                "params": tuple(BYTES), "grads": tuple(BYTES), "opt_state": tuple(BYTES),
+                "optimizer": ("adam", "adafactor")}
+_ALIASES = {"global_batch": "gbs", "microbatch": "mb", "virtual_stages": "vp"}
+KEYS = _INT_KEYS + _BOOL_KEYS + tuple(_CHOICE_KEYS)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+MAX_LAYOUT_CHARS = 1000
+
+
+def _int(key: str, text: str) -> int:
+    if not text.isdigit():
+        raise ConfigError(f"layout {key}={show(text)}: expected a whole number")
+    if len(text) > 15:
+        raise ConfigError(f"layout {key}={text[:20]}...: too large")
+    return int(text)
+
+
+def parse_layout(text: str) -> Layout:
+    """`Layout` from `tp=8,pp=16,dp=8,mb=1,recompute=selective` (one-line ConfigError otherwise)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError("layout='': empty; expected key=value pairs such as tp=8,pp=2,dp=4")
+    if len(text) > MAX_LAYOUT_CHARS:
+        raise ConfigError(f"layout: {len(text)} characters; at most {MAX_LAYOUT_CHARS}")
+    raw: dict[str, object] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise ConfigError(f"layout {show(text)}: empty item between commas")
+        if part.count("=") != 1:
+            raise ConfigError(f"layout item {show(part)}: expected key=value")
+        key, value = (x.strip() for x in part.split("="))
+        key = _ALIASES.get(key.lower(), key.lower())
+        if key not in KEYS:
+            raise ConfigError(f"layout key {show(key)}: unknown; known: {', '.join(KEYS)}")
+        if key in raw:
+            raise ConfigError(f"layout key {show(key)}: given twice")
+        if key in _INT_KEYS:
+            raw[key] = _int(key, value)
+        elif key in _BOOL_KEYS:
+            if value.lower() not in _TRUE + _FALSE:
+                raise ConfigError(f"layout {key}={show(value)}: expected 1/0 (true/false)")
+            raw[key] = value.lower() in _TRUE
+        else:
+            if value.lower() not in _CHOICE_KEYS[key]:
+                raise ConfigError(f"layout {key}={show(value)}: expected one of {', '.join(_CHOICE_KEYS[key])}")
+            raw[key] = value.lower()
+    if "fsdp" in raw:
+        n = raw.pop("fsdp")
+        if "dp" in raw and raw["dp"] != n:
+            raise ConfigError(f"layout fsdp={n}: conflicts with dp={raw['dp']} (fsdp=N means dp=N with zero=3)")
+        if raw.get("zero", 3) != 3:
+            raise ConfigError(f"layout fsdp={n}: conflicts with zero={raw['zero']} (fsdp means zero=3)")
+        raw["dp"], raw["zero"] = n, 3
+    if raw.get("vp", 1) > 1 and "schedule" not in raw:
+        raw["schedule"] = "interleaved"
+    return _validate(raw)
+
+
+def _validate(raw: dict) -> Layout:
+    from pydantic import ValidationError
+
+    from glamsim.config import format_validation_error
+
+    try:
+        return Layout.model_validate(raw)
+    except ValidationError as err:
+        msg = format_validation_error(err, "layout")
+        raise ConfigError(msg.replace("layout: ", "layout ", 1)) from None
+
+
+# ---- the layout against a model and a chip count ------------------------------------------------
+
+def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *,
+                 uneven_stages: bool = False) -> None:
+    """One-line ConfigError unless `layout` can run `cfg` at `seq_len` on exactly `chips` chips.
+
+    `uneven_stages` (or the layout's `uneven=1`): accept layers not divisible by pp x vp (the
+    slowest stage then holds ceil(layers / (pp x vp)) layers per virtual stage; Llama 3 ran 126
+    layers on 16 stages)."""
+    lay = layout
+    uneven_stages = uneven_stages or lay.uneven
+    if lay.chips != chips:
+        raise ConfigError(f"layout {lay.compact()}: tp x pp x dp x cp = {lay.chips}, not the {chips} chips")
+    if lay.tp > 1 and cfg.n_heads % lay.tp:
+        raise ConfigError(f"layout tp={lay.tp}: must divide the {cfg.n_heads} attention heads of {cfg.name}")
+    kv = cfg.kv_heads
+    if lay.tp > 1 and kv % lay.tp and lay.tp % kv:
+        raise ConfigError(f"layout tp={lay.tp}: must divide, or be a multiple of, the {kv} key/value heads")
+    for width, what in ((cfg.d_ff, "d_ff"), (cfg.expert_ff if cfg.is_moe else cfg.d_ff, "expert d_ff")):
+        if width % lay.tp:
+            raise ConfigError(f"layout tp={lay.tp}: must divide {what}={width} of {cfg.name}")
+    stages = lay.pp * lay.vp
+    if stages > cfg.n_layers:
+        raise ConfigError(f"layout pp={lay.pp}: {stages} pipeline stages for {cfg.n_layers} layers")
+    if cfg.n_layers % stages and not uneven_stages:
+        what = f"pp={lay.pp}" if lay.vp == 1 else f"pp x vp = {stages}"
+        raise ConfigError(f"layout {what}: must divide the {cfg.n_layers} layers of {cfg.name} "
+                          "(or say uneven=1)")
+    if lay.ep > 1 and not cfg.is_moe:
+        raise ConfigError(f"layout ep={lay.ep}: {cfg.name} has no experts (dense: ep=1)")
+    if cfg.is_moe and cfg.n_experts % lay.ep:
+        raise ConfigError(f"layout ep={lay.ep}: must divide the {cfg.n_experts} experts of {cfg.name}")
+    if seq_len % lay.cp:
+        raise ConfigError(f"layout cp={lay.cp}: must divide the sequence length {seq_len}")
+    if lay.gbs is not None and lay.schedule == "interleaved" and lay.microbatches % lay.pp:
+        raise ConfigError(f"layout gbs={lay.gbs}: the interleaved schedule needs microbatches "
+                          f"({lay.microbatches}) divisible by pp={lay.pp}")
+
+
+def default_batch(dp_mb: int, seq_len: int, tokens: float = DEFAULT_BATCH_TOKENS) -> int:
+    """The smallest multiple of dp x mb sequences holding at least `tokens` tokens."""
+    want = max(1, math.ceil(tokens / seq_len))
+    return int(math.ceil(want / dp_mb) * dp_mb)
+
+
+# ---- vectorised twin ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayoutArrays:
+    """Every layout field as a float64 array (one entry per candidate layout)."""
+
+    tp: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    cp: np.ndarray
+    ep: np.ndarray
+    zero: np.ndarray
+    mb: np.ndarray
+    gbs: np.ndarray
+    vp: np.ndarray
+    recompute: np.ndarray  # 0 none, 1 selective, 2 full
+    sp: np.ndarray
+    flash: np.ndarray
+    tp_overlap: np.ndarray
+    uneven: np.ndarray
+    param_bytes: np.ndarray
+    grad_bytes: np.ndarray
+    state_bytes: np.ndarray  # bytes of one optimizer-state value
+    adam: np.ndarray  # 1 Adam (two moments), 0 Adafactor (factored second moment, no first)
+
+    @classmethod
+    def of(cls, layouts: Layout | list[Layout]) -> LayoutArrays:
+        rows = [layouts] if isinstance(layouts, Layout) else list(layouts)
+        if any(r.gbs is None for r in rows):
+            raise ConfigError("layout: the global batch (gbs) must be resolved before prediction")
+        def value(r: Layout, name: str) -> float:
+            if name == "recompute":
+                return RECOMPUTE.index(r.recompute)
+            if name in ("param_bytes", "grad_bytes", "state_bytes"):
+                return BYTES[getattr(r, {"param_bytes": "params", "grad_bytes": "grads",
+                                         "state_bytes": "opt_state"}[name])]
+            if name == "adam":
+                return r.optimizer == "adam"
+            return getattr(r, name)
+
+        return cls(**{f.name: np.asarray([value(r, f.name) for r in rows], dtype=np.float64) for f in fields(cls)})
+
+    @property
+    def chips(self):
+        return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def microbatches(self):
+        return self.gbs / (self.dp * self.mb)
+
+    def take(self, index) -> LayoutArrays:
+        return LayoutArrays(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def __len__(self) -> int:
+        return int(np.size(self.tp))
+
+    def layout(self, i: int, base: Layout | None = None) -> Layout:
+        """Row i as a `Layout`; precisions and the optimizer come from `base` (the arrays hold
+        only their byte sizes)."""
+
+        def g(name: str):
+            return getattr(self, name)[i]
+
+        vp = int(g("vp"))
+        keep = (base or Layout()).model_dump(include={"params", "grads", "opt_state", "optimizer"})
+        return Layout(tp=int(g("tp")), pp=int(g("pp")), dp=int(g("dp")), cp=int(g("cp")), ep=int(g("ep")),
+                      zero=int(g("zero")), mb=int(g("mb")), gbs=int(g("gbs")),
+                      schedule="interleaved" if vp > 1 else "1f1b", vp=vp,
+                      recompute=RECOMPUTE[int(g("recompute"))], sp=bool(g("sp")), flash=bool(g("flash")),
+                      tp_overlap=bool(g("tp_overlap")), uneven=bool(g("uneven")), **keep)

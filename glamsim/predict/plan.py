@@ -1,0 +1,171 @@
+"""Plan search: every layout of a model on N chips, those that fit, ranked by predicted step time.
+
+Candidates (numpy arrays, evaluated together, no Python loop per layout):
+- tp: divisors of N up to the node size (64 on a TPU slice) that split the heads (and the key/value
+  heads, or are a multiple of them) and the FFN widths; sequence parallelism on whenever tp > 1
+  (same bytes as plain tensor parallelism, less memory);
+- pp: divisors of N up to the layers (a stage count that does not divide them is marked
+  `uneven=1`: the slowest stage holds the ceiling, as Llama 3's 126 layers on 16 stages);
+  vp in {1, 2, 4} where pp > 1 and pp x vp <= layers;
+- cp: 1, or for sequences of 16K tokens and more, divisors of N up to 32 that split the sequence;
+- dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model);
+- ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full;
+- the global batch: the given one (layouts whose dp x mb does not divide it are dropped), else
+  ~4M tokens rounded up to a multiple of dp x mb (layouts with dp x mb above ~4M tokens dropped:
+  the batch is a training choice, not something a layout may inflate).
+Precisions, optimizer, fused attention and tensor-parallel overlap come from a base layout.
+Ranking: step time (`time`), or energy (chips x step time x power: busy power while computing,
+the profile's idle power while waiting when it has one) or dollars (chip-hours x price), per token.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from glamsim.accounting import ModelArrays
+from glamsim.config import ConfigError, ModelConfig
+from glamsim.predict.layout import BYTES, DEFAULT_BATCH_TOKENS, Layout, LayoutArrays
+from glamsim.predict.memory import memory_per_chip
+from glamsim.predict.steptime import BREAKDOWN, predict
+from glamsim.predict.tiers import Fabric
+from glamsim.profiles import ChipProfile
+
+MICROBATCHES = (1, 2, 4, 8, 16, 32, 64)
+VIRTUAL = (1, 2, 4)
+MAX_CANDIDATES = 2_000_000
+RANK_BY = ("time", "energy", "cost")
+
+
+def _divisors(n: int, limit: int | None = None) -> list[int]:
+    out = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    out = sorted(set(out + [n // d for d in out]))
+    return [d for d in out if limit is None or d <= limit]
+
+
+def candidates(cfg: ModelConfig, chips: int, seq_len: int, node: int, base: Layout,
+               global_batch: int | None = None) -> LayoutArrays:
+    """Every layout of `cfg` on `chips` chips (before the fit check), as arrays."""
+    kv = cfg.kv_heads
+    widths = [cfg.d_ff] + ([cfg.expert_ff] if cfg.is_moe else [])
+    tps = [t for t in _divisors(chips, min(node, 64)) if cfg.n_heads % t == 0
+           and (kv % t == 0 or t % kv == 0) and all(w % t == 0 for w in widths)]
+    pps = _divisors(chips, cfg.n_layers)
+    cps = [c for c in _divisors(chips, 32) if seq_len % c == 0] if seq_len >= 16384 else [1]
+    rows = []
+    for t in tps:
+        for p in pps:
+            for c in cps:
+                if chips % (t * p * c):
+                    continue
+                d = chips // (t * p * c)
+                eps = _divisors(math.gcd(cfg.n_experts, d)) if cfg.is_moe else [1]
+                for e in eps:
+                    for v in VIRTUAL:
+                        if v > 1 and (p < 2 or p * v > cfg.n_layers):
+                            continue
+                        rows.append((t, p, d, c, e, v))
+    if not rows:
+        raise ConfigError(f"chips={chips}: no tp x pp x dp x cp split of {chips} chips suits {cfg.name}")
+    g = np.asarray(rows, dtype=np.float64)
+    zero = np.arange(4, dtype=np.float64)
+    mb = np.asarray(MICROBATCHES, dtype=np.float64)
+    rc = np.arange(3, dtype=np.float64)
+    shape = (len(rows), 4, len(mb), 3)
+    if np.prod(shape) > MAX_CANDIDATES:
+        raise ConfigError(f"chips={chips}: {np.prod(shape):,} candidate layouts; at most {MAX_CANDIDATES:,}")
+    idx = np.indices(shape).reshape(4, -1)
+    gi = g[idx[0]]
+    t, p, d, c, e, v = (gi[:, i] for i in range(6))
+    z, b, r = zero[idx[1]], mb[idx[2]], rc[idx[3]]
+    if global_batch is not None:
+        gbs = np.full_like(d, float(global_batch))
+    else:
+        want = max(1.0, math.ceil(DEFAULT_BATCH_TOKENS / seq_len))
+        gbs = np.ceil(want / (d * b)) * d * b
+        gbs = np.where(d * b <= want, gbs, 0.0)  # the batch is a training choice: at most 2x the default
+    keep = (gbs > 0) & (np.mod(gbs, d * b) == 0) & (b <= gbs / d)
+    interleaved_ok = (v == 1) | (np.mod(gbs / (d * b), p) == 0)
+    keep &= interleaved_ok & ~((z > 0) & (d * c == 1))  # ZeRO over one rank is ZeRO-0
+    k = np.flatnonzero(keep)
+
+    def full(x) -> np.ndarray:
+        return np.full(k.size, float(x))
+
+    return LayoutArrays(tp=t[k], pp=p[k], dp=d[k], cp=c[k], ep=e[k], zero=z[k], mb=b[k], gbs=gbs[k], vp=v[k],
+                        recompute=r[k], sp=(t[k] > 1).astype(np.float64), flash=full(base.flash),
+                        tp_overlap=full(base.tp_overlap), uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
+                        param_bytes=full(BYTES[base.params]),
+                        grad_bytes=full(BYTES[base.grads]), state_bytes=full(BYTES[base.opt_state]),
+                        adam=full(base.optimizer == "adam"))
+
+
+def _power(prof: ChipProfile) -> tuple[float, float]:
+    busy = (prof.measured_system_power_w or prof.tdp_w)
+    busy_w = busy.value if busy else float("nan")
+    idle_w = prof.idle_power_w.value if prof.idle_power_w else busy_w
+    return busy_w, idle_w
+
+
+def search(cfg: ModelConfig, prof: ChipProfile, chips: int, *, seq_len: int | None = None,
+           global_batch: int | None = None, base: Layout | None = None, dtype: str | None = None,
+           rank_by: str = "time", top: int = 5, expert_load: float | None = None) -> dict:
+    """The `top` fitting layouts ranked by `rank_by`, with memory and time breakdowns, and counts."""
+    t0 = time.perf_counter()
+    if rank_by not in RANK_BY:
+        raise ConfigError(f"rank_by={rank_by!r}: expected one of {', '.join(RANK_BY)}")
+    s = seq_len or cfg.max_seq_len
+    if not 1 <= s <= cfg.max_seq_len:
+        raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
+    base = base or Layout()
+    fab = Fabric.of(prof, dtype)
+    m = ModelArrays.of(cfg)
+    cand = candidates(cfg, chips, s, int(fab.chips_per_node), base, global_batch)
+    if len(cand) == 0:
+        raise ConfigError(f"global_batch={global_batch}: no layout of {chips} chips divides it into dp x mb")
+    mem = memory_per_chip(m, s, cand, fab)
+    fits = np.asarray(mem["fits"])
+    if not fits.any():
+        i = int(np.argmin(mem["total"]))
+        lay = cand.layout(i, base)
+        raise ConfigError(f"no layout of {cfg.name} fits {chips} x {prof.name}: the leanest, {lay.compact()}, "
+                          f"needs {mem['total'][i] / 1e9:.1f} GB per chip, {mem['shortfall'][i] / 1e9:.1f} GB more "
+                          f"than the {mem['usable'][i] / 1e9:.1f} GB usable")
+    ok = np.flatnonzero(fits)
+    sub = cand.take(ok)
+    t = predict(m, s, sub, fab, expert_load)
+    busy_w, idle_w = _power(prof)
+    busy_s = t["compute_s"] + t["recompute_s"] + t["optimizer_s"]
+    energy_j = chips * (busy_w * busy_s + idle_w * (t["step_s"] - busy_s))
+    price = prof.price_per_chip_hour_usd.value if prof.price_per_chip_hour_usd else float("nan")
+    tokens = sub.gbs * s
+    per_token = {"time": t["step_s"] / tokens, "energy": energy_j / tokens,
+                 "cost": chips * t["step_s"] / 3600 * price / tokens}
+    key = per_token[rank_by]
+    if np.isnan(key).all():
+        raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
+    order = np.lexsort((t["step_s"], key))[:top]
+    rows = []
+    for j in order:
+        lay = sub.layout(int(j), base)
+
+        def g(a, j=j) -> float:
+            return float(np.asarray(a)[j])
+
+        rows.append({
+            "layout": lay.compact(), "global_batch": int(g(sub.gbs)), "microbatches": int(g(sub.microbatches)),
+            "step_s": g(t["step_s"]), "mfu": g(t["mfu"]), "hfu": g(t["hfu"]), "tokens_per_s": g(t["tokens_per_s"]),
+            "energy_j_per_token": g(energy_j) / g(tokens), "usd_per_million_tokens": g(per_token["cost"]) * 1e6,
+            "breakdown": {k: g(t[k]) for k in BREAKDOWN},
+            "memory": {k: g(mem[k][ok]) for k in ("weights", "gradients", "optimizer", "activations", "logits", "total")},
+            "usable_bytes": float(mem["usable"][0]),
+        })
+    return {"model": cfg.name, "chip": prof.name, "chips": chips, "seq_len": s, "rank_by": rank_by,
+            "candidates": len(cand), "fitting": int(ok.size), "seconds": time.perf_counter() - t0, "plans": rows}
+
+
+def best(cfg: ModelConfig, prof: ChipProfile, chips: int, **kw) -> dict:
+    """The fastest fitting layout's row (what a training estimate without --mfu uses)."""
+    return search(cfg, prof, chips, top=1, **kw)["plans"][0]

@@ -1,0 +1,115 @@
+"""Step time per chip: compute, exposed communication by kind, bubble and recomputation, giving
+predicted step time, MFU and HFU.
+
+Composition (m microbatches per data-parallel rank, busiest stage):
+    microbatch = forward + backward + recomputation + exposed tp + ep + cp + pp communication
+    step       = m x microbatch + bubble + exposed data-parallel communication + optimizer update
+Overlap rules (stated, not fitted):
+- tensor-parallel collectives are exposed (they sit between dependent matmuls), unless the layout
+  says `tp_overlap=1`: then they hide behind the forward/backward matmuls up to their length;
+- expert all-to-alls, context-parallel gathers and pipeline sends are exposed;
+- data-parallel gradient communication (ZeRO 0-2) hides behind the backward pass of the last
+  microbatch, except its last bucket (one layer's share, which can only start after the last
+  layer's backward); ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
+  the same way (prefetch), except the first layer's share;
+- pipeline bubble: (pp - 1) / vp microbatch times (1F1B: (pp - 1) / m of the ideal time;
+  interleaved: divided by vp);
+- the optimizer update streams the chip's parameter shard, gradients and states through HBM once.
+MFU = the model FLOPs of the step (glamsim.accounting: 6N-style, full S x S attention, top-k
+experts) / (chips x step time x dense peak).  HFU counts what executes instead: capacity slots,
+recomputation, fused attention's skipped causal half.  Load imbalance across experts: GShard
+capacity buffers compute every slot (E x capacity / group per token, so the capacity factor sets
+the expert work), or, given a measured router load (max / mean tokens per expert, `expert_load`),
+top-k x that load for a dropless implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from glamsim.accounting import ModelArrays, train_flops_per_step
+from glamsim.predict.collectives import data_parallel_comm, microbatch_comm
+from glamsim.predict.compute import (
+    _score_shapes,
+    _shapes,
+    matmul_flops,
+    microbatch_compute,
+)
+from glamsim.predict.layout import LayoutArrays
+from glamsim.predict.memory import FP32, optimizer_values_per_param
+from glamsim.predict.stage import chip_params, layers_per_stage, tokens_per_microbatch
+from glamsim.predict.tiers import Fabric
+
+BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "ep_exposed_s", "cp_exposed_s", "pp_exposed_s",
+             "bubble_s", "dp_exposed_s", "optimizer_s")
+
+
+def optimizer_s(m: ModelArrays, lay: LayoutArrays, fab: Fabric):
+    """One optimizer update on the chip's ZeRO shard: read weights (fp32 master where kept),
+    gradients and states, write weights and states back."""
+    dense, expert = chip_params(m, lay)
+    g_dense, g_expert = lay.dp * lay.cp, lay.dp * lay.cp / lay.ep
+    shard = np.where(lay.zero >= 1, dense / g_dense + expert / g_expert, dense + expert)
+    master = np.where(lay.param_bytes < FP32, FP32, 0.0)
+    states = optimizer_values_per_param(m, lay) * lay.state_bytes
+    per_param = (lay.param_bytes + master) * 2 + lay.grad_bytes + 2 * states
+    return shard * per_param / fab.hbm_bytes_per_s
+
+
+def _stage_model_flops(m: ModelArrays, seq_len, lay: LayoutArrays):
+    """Model FLOPs of one microbatch on the busiest stage (top-k experts, full attention)."""
+    mm = _shapes(m, seq_len, lay, expert_load=1.0)  # top-k x 1: the routed tokens, no padding
+    sc = _score_shapes(m, seq_len, replace(lay, flash=0 * lay.flash))  # the full S x S scores
+    fwd = sum(matmul_flops(M, K, N, c) for M, K, N, c in mm.values())
+    fwd = fwd + sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
+    T = tokens_per_microbatch(lay, seq_len)
+    return 3 * (layers_per_stage(m, lay) * fwd + matmul_flops(T, m.d_model, m.vocab / lay.tp))
+
+
+def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None) -> dict:
+    """The step-time breakdown (seconds per step), step time, MFU and HFU of every layout."""
+    c = microbatch_compute(m, seq_len, lay, fab, expert_load)
+    comm = microbatch_comm(m, seq_len, lay, fab)
+    dp = data_parallel_comm(m, lay, fab)
+    micro = lay.microbatches
+    layers = layers_per_stage(m, lay)
+
+    compute = c["forward_s"] + c["backward_s"]
+    tp = np.where(lay.tp_overlap > 0, np.maximum(comm["tp_s"] - 3 * c["matmul_time_fwd_s"], 0.0), comm["tp_s"])
+    mb_time = compute + c["recompute_s"] + tp + comm["ep_s"] + comm["cp_s"] + comm["pp_s"]
+    bubble = (lay.pp - 1) / lay.vp * mb_time
+    dp_step = np.maximum(dp["dp_step_s"] - c["backward_s"], 0.0) + dp["dp_step_s"] / layers
+    z3 = dp["dp_microbatch_s"]
+    dp_micro = np.maximum(z3 - (compute + c["recompute_s"]), 0.0) + z3 / layers
+    opt = optimizer_s(m, lay, fab)
+    step = micro * mb_time + bubble + dp_step + micro * dp_micro + opt
+
+    out = {
+        "compute_s": micro * compute,
+        "recompute_s": micro * c["recompute_s"],
+        "tp_exposed_s": micro * tp,
+        "ep_exposed_s": micro * comm["ep_s"],
+        "cp_exposed_s": micro * comm["cp_s"],
+        "pp_exposed_s": micro * comm["pp_s"],
+        "bubble_s": bubble,
+        "dp_exposed_s": dp_step + micro * dp_micro,
+        "optimizer_s": opt,
+        "step_s": step,
+        "matmul_s": micro * c["matmul_s"],
+        "attention_s": micro * c["attention_s"],
+        "elementwise_s": micro * c["elementwise_s"],
+        "tp_bytes_per_step": micro * comm["tp_bytes"],
+        "ep_bytes_per_step": micro * comm["ep_bytes"],
+        "cp_bytes_per_step": micro * comm["cp_bytes"],
+        "pp_bytes_per_step": micro * comm["pp_bytes"],
+        "dp_bytes_per_step": dp["dp_bytes"] * np.where(lay.zero >= 3, 1.5 * micro, 1.0),
+    }
+    chips = lay.chips
+    model_flops = train_flops_per_step(m, lay.gbs, seq_len)
+    out["model_flops_per_step"] = model_flops + 0 * step
+    out["mfu"] = model_flops / (chips * step * fab.peak_flops)
+    out["hfu"] = out["mfu"] * c["flops_executed"] / _stage_model_flops(m, seq_len, lay)
+    out["tokens_per_s"] = lay.gbs * seq_len / step
+    return out

@@ -1,0 +1,126 @@
+"""Link tiers and the time of one collective on them.
+
+Two tiers: inside a node (a GPU server's NVLink/NVSwitch, a TPU slice's ICI torus) and between
+nodes (InfiniBand/RoCE between servers, the data-center network between TPU slices).  Each has a
+one-way bandwidth per chip (the profile convention) and a per-message latency; a collective
+attains `LINK_EFFICIENCY` of the bandwidth.
+
+Placement: ranks fill nodes innermost first (tp, cp, ep, dp, pp).  A group of `size` ranks at
+`stride` (the product of the inner dimensions) has `k = clip(node / stride, 1, size)` members in
+each node; it stays inside one node when k = size.
+
+Algorithms (bytes are what one chip holds; n ranks, k per node):
+- all-reduce: ring inside a node, 2 (n-1)/n x bytes; across nodes hierarchical (NCCL with a NIC
+  per GPU): reduce-scatter inside the node, all-reduce of bytes / k between nodes (each chip on
+  its own NIC), all-gather inside the node.  Latency: 2 (k-1) intra + 2 (n/k - 1) inter messages.
+- reduce-scatter, all-gather: half an all-reduce.
+- all-to-all: a chip sends (n-1)/n of its buffer; (k-1)/n to node peers, (n-k)/n off the node;
+  both tiers run at once (the slower sets the time), n - 1 messages.
+- send/receive (pipeline): bytes on the tier the pipeline neighbour sits on, one message.
+On a TPU torus (switched fabrics have no `torus_dims`), a group spanning fewer axes than the torus
+has uses only those axes' links: bandwidth x (axes spanned / torus dims), axes spanned =
+ceil(log(size) / log(axis length)), axis length = slice chips ^ (1 / torus dims).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glamsim.config import ConfigError
+from glamsim.predict.efficiency import LINK_EFFICIENCY
+from glamsim.profiles import ChipProfile
+
+GB = 1e9
+US = 1e-6
+_NEEDED = ("interconnect_bandwidth_gb_per_s", "chips_per_node", "inter_node_bandwidth_gb_per_s",
+           "intra_node_latency_us", "inter_node_latency_us")
+
+
+@dataclass(frozen=True)
+class Fabric:
+    """One chip's compute, memory and link figures in SI units (what the predictor reads)."""
+
+    name: str
+    peak_flops: float  # dense, at the training dtype
+    hbm_bytes: float
+    hbm_bytes_per_s: float
+    intra_bytes_per_s: float  # one-way per chip
+    inter_bytes_per_s: float  # one-way per chip
+    intra_latency_s: float
+    inter_latency_s: float
+    chips_per_node: float
+    torus_dims: float = 0.0  # 0: switched fabric
+    act_bytes: float = 2.0  # bytes of one activation value (16-bit training)
+    matmul_fraction: float | None = None  # None: efficiency.MATMUL_PEAK_FRACTION (a measured rate: 1.0)
+
+    @classmethod
+    def of(cls, chip: ChipProfile, dtype: str | None = None, chips_per_node: float | None = None) -> Fabric:
+        missing = [f for f in _NEEDED if getattr(chip, f) is None]
+        if missing:
+            raise ConfigError(f"chip={chip.name!r}: its profile has no {missing[0]} (needed to predict step time; "
+                              f"see glamsim/data/hardware_profiles/chips/h100-sxm.yaml for the fields)")
+        peak = chip.spec(chip.peak_field(dtype)).value
+        return cls(name=chip.name, peak_flops=peak, hbm_bytes=chip.hbm_gb.value * GB,
+                   hbm_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * GB,
+                   intra_bytes_per_s=chip.interconnect_bandwidth_gb_per_s.value * GB,
+                   inter_bytes_per_s=chip.inter_node_bandwidth_gb_per_s.value * GB,
+                   intra_latency_s=chip.intra_node_latency_us.value * US,
+                   inter_latency_s=chip.inter_node_latency_us.value * US,
+                   chips_per_node=float(chips_per_node or chip.chips_per_node.value),
+                   torus_dims=float(chip.torus_dims.value) if chip.torus_dims else 0.0,
+                   act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0)
+
+
+def members_per_node(stride, size, fab: Fabric):
+    """Ranks of a group (`size` ranks `stride` apart) that share one node."""
+    return np.clip(np.floor(fab.chips_per_node / np.maximum(stride, 1)), 1, np.maximum(size, 1))
+
+
+def _intra_bandwidth(size, chips, fab: Fabric):
+    """Intra-node bandwidth a group of `size` ranks attains (torus: only the axes it spans)."""
+    bw = fab.intra_bytes_per_s * LINK_EFFICIENCY
+    if not fab.torus_dims:
+        return bw + 0 * np.asarray(size, dtype=np.float64)
+    slice_chips = np.minimum(chips, fab.chips_per_node)
+    axis = np.maximum(slice_chips ** (1 / fab.torus_dims), 2.0)
+    spanned = np.clip(np.ceil(np.log(np.maximum(size, 1)) / np.log(axis) - 1e-9), 1, fab.torus_dims)
+    return bw * spanned / fab.torus_dims
+
+
+def allreduce_s(nbytes, size, stride, chips, fab: Fabric):
+    """Seconds of one all-reduce of `nbytes` per chip over a group (0 for a group of one)."""
+    n = np.asarray(size, dtype=np.float64)
+    k = members_per_node(stride, n, fab)
+    nodes = n / k
+    intra = 2 * (k - 1) / k * nbytes / _intra_bandwidth(k, chips, fab)
+    inter = 2 * (nodes - 1) / nodes * (nbytes / k) / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
+    lat = 2 * (k - 1) * fab.intra_latency_s + 2 * (nodes - 1) * fab.inter_latency_s
+    return np.where(n > 1, intra + inter + lat, 0.0)
+
+
+def reduce_scatter_s(nbytes, size, stride, chips, fab: Fabric):
+    """Seconds of one reduce-scatter (or all-gather) whose full buffer is `nbytes` per chip."""
+    return 0.5 * allreduce_s(nbytes, size, stride, chips, fab)
+
+
+all_gather_s = reduce_scatter_s
+
+
+def alltoall_s(nbytes, size, stride, chips, fab: Fabric):
+    """Seconds of one all-to-all of a chip's `nbytes` buffer over a group."""
+    n = np.asarray(size, dtype=np.float64)
+    k = members_per_node(stride, n, fab)
+    intra = nbytes * (k - 1) / n / _intra_bandwidth(k, chips, fab)
+    inter = nbytes * (n - k) / n / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
+    lat = (k - 1) * fab.intra_latency_s + (n - k) * fab.inter_latency_s
+    return np.where(n > 1, np.maximum(intra, inter) + lat, 0.0)
+
+
+def sendrecv_s(nbytes, stride, fab: Fabric, pp):
+    """Seconds of one pipeline send of `nbytes` to the next stage (`stride` chips away)."""
+    off_node = np.asarray(stride, dtype=np.float64) >= fab.chips_per_node
+    bw = np.where(off_node, fab.inter_bytes_per_s, fab.intra_bytes_per_s) * LINK_EFFICIENCY
+    lat = np.where(off_node, fab.inter_latency_s, fab.intra_latency_s)
+    return np.where(np.asarray(pp) > 1, nbytes / bw + lat, 0.0)

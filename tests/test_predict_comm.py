@@ -1,0 +1,160 @@
+"""Communication per parallel dimension and step time (issue 14): bytes and seconds derived by hand.
+
+Link figures used below: H100 NVLink 450 GB/s one-way, 8 GPUs a node, InfiniBand 50 GB/s per GPU,
+3 us / 8 us per message inside / between nodes; TPU v4 ICI 300 GB/s on a 3-D torus; collectives
+attain LINK_EFFICIENCY (0.8) of a link.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glamsim.accounting import ModelArrays, train_flops_per_step
+from glamsim.config import load_model, validate_model
+from glamsim.predict import efficiency as eff
+from glamsim.predict import evaluate
+from glamsim.predict.collectives import data_parallel_comm, microbatch_comm
+from glamsim.predict.layout import LayoutArrays, parse_layout
+from glamsim.predict.steptime import predict
+from glamsim.predict.tiers import (
+    Fabric,
+    allreduce_s,
+    alltoall_s,
+    members_per_node,
+    sendrecv_s,
+)
+from glamsim.profiles import load_chip
+
+H100 = Fabric.of(load_chip("h100-sxm"))
+V4 = Fabric.of(load_chip("tpu-v4"))
+NV, IB = 450e9 * eff.LINK_EFFICIENCY, 50e9 * eff.LINK_EFFICIENCY
+TINY = ModelArrays.of(load_model("glam-tiny"))
+GPT = ModelArrays.of(validate_model({"name": "toy-gpt", "n_layers": 4, "d_model": 64, "n_heads": 4, "d_ff": 256,
+                                     "vocab_size": 128, "max_seq_len": 32, "dense_ffn_gated": False,
+                                     "position": "rotary"}, "test"))
+
+
+def arr(text: str) -> LayoutArrays:
+    return LayoutArrays.of(parse_layout(text))
+
+
+def one(x) -> float:
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def test_placement_inner_dimensions_fill_a_node_first():
+    # 8 GPUs a node: tp = 8 (stride 1) stays inside; dp at stride 8 has one member per node;
+    # dp at stride 2 has 4 members per node
+    assert one(members_per_node(1, 8, H100)) == 8
+    assert one(members_per_node(8, 16, H100)) == 1
+    assert one(members_per_node(2, 16, H100)) == 4
+
+
+def test_collective_seconds_by_hand():
+    b = 1e9
+    # ring all-reduce of 1 GB over 8 GPUs in a node: 2 x 7/8 x 1 GB / NVLink + 2 x 7 x 3 us
+    assert one(allreduce_s(b, 8, 1, 64, H100)) == pytest.approx(2 * 7 / 8 * b / NV + 14 * 3e-6)
+    # over 16 nodes, one GPU in each (stride 8): 2 x 15/16 x 1 GB over InfiniBand + 30 x 8 us
+    assert one(allreduce_s(b, 16, 8, 128, H100)) == pytest.approx(2 * 15 / 16 * b / IB + 30 * 8e-6)
+    # 16 GPUs at stride 2: 4 per node -> reduce-scatter/all-gather inside (2 x 3/4 x 1 GB over NVLink),
+    # all-reduce of 1/4 GB between 4 nodes (2 x 3/4 x 0.25 GB over InfiniBand)
+    want = 2 * 3 / 4 * b / NV + 2 * 3 / 4 * (b / 4) / IB + 2 * 3 * 3e-6 + 2 * 3 * 8e-6
+    assert one(allreduce_s(b, 16, 2, 128, H100)) == pytest.approx(want)
+    # all-to-all of 1 GB over 16 GPUs, 8 per node: 7/16 to node peers, 8/16 off the node, at once
+    want = max(b * 7 / 16 / NV, b * 8 / 16 / IB) + 7 * 3e-6 + 8 * 8e-6
+    assert one(alltoall_s(b, 16, 1, 128, H100)) == pytest.approx(want)
+    # a pipeline send to a stage 8 GPUs away crosses nodes; 4 away stays inside
+    assert one(sendrecv_s(b, 8, H100, 2)) == pytest.approx(b / IB + 8e-6)
+    assert one(sendrecv_s(b, 4, H100, 2)) == pytest.approx(b / NV + 3e-6)
+    assert one(allreduce_s(b, 1, 1, 8, H100)) == 0 and one(sendrecv_s(b, 8, H100, 1)) == 0
+
+
+def test_torus_groups_use_only_the_axes_they_span():
+    # a 4,096-chip v4 slice is 16 chips an axis: 16 chips span 1 of 3 axes (1/3 of the ICI links),
+    # 256 span 2, 4,096 span all 3
+    b, ici = 1e9, 300e9 * eff.LINK_EFFICIENCY
+    for size, axes in ((16, 1), (256, 2), (4096, 3)):
+        want = 2 * (size - 1) / size * b / (ici * axes / 3) + 2 * (size - 1) * 1e-6
+        assert one(allreduce_s(b, size, 1, 4096, V4)) == pytest.approx(want)
+
+
+def test_tensor_pipeline_context_volumes_by_hand():
+    # toy GPT, s = 32, mb = 2: T = 64 tokens, one all-reduce holds T h x 2 bytes = 8,192 bytes
+    c = microbatch_comm(GPT, 32, arr("tp=2,mb=2,gbs=2"), H100)
+    assert one(c["tp_bytes"]) == 4 * 4 * 8192  # 4 layers x (2 forward + 2 backward)
+    c = microbatch_comm(GPT, 32, arr("tp=2,mb=2,gbs=2,recompute=full"), H100)
+    assert one(c["tp_bytes"]) == 4 * 6 * 8192  # + 2 in the recomputed forward
+    # pp = 2: per microbatch one send forward + one backward of T h / tp (scatter/gather) x 2 bytes
+    c = microbatch_comm(GPT, 32, arr("tp=2,pp=2,mb=2,gbs=4"), H100)
+    assert one(c["pp_bytes"]) == 2 * 8192 / 2
+    # cp = 2: per layer an all-gather of K and V over the whole sequence (2 x b s x 64 x 2 bytes),
+    # and a reduce-scatter of their gradients: 4 layers x 2
+    c = microbatch_comm(GPT, 32, arr("cp=2,mb=2,gbs=2"), H100)
+    assert one(c["cp_bytes"]) == 4 * 2 * (2 * 2 * 2 * 32 * 64)
+
+
+def test_expert_all_to_all_volume_by_hand():
+    # glam-tiny, s = 128, mb = 2: 256 tokens in one group, capacity 64 x 8 experts = 2 slots a token;
+    # one all-to-all holds 256 x 2 x 64 x 2 bytes = 65,536; 2 MoE layers x 4 (dispatch, combine x fwd, bwd)
+    c = microbatch_comm(TINY, 128, arr("dp=4,ep=4,mb=2,gbs=8"), H100)
+    assert one(c["ep_bytes"]) == 2 * 4 * 65_536
+    assert one(c["ep_s"]) == pytest.approx(8 * (65_536 * 3 / 4 / NV + 3 * 3e-6))
+
+
+def test_data_parallel_gradients_by_hand():
+    # glam-tiny on dp = 4 with ep = 4: 182,336 non-expert parameters all-reduce over 4 chips; each
+    # chip's 2 experts (131,072 parameters) have dp / ep = 1 replica: nothing to reduce
+    d = data_parallel_comm(TINY, arr("dp=4,ep=4,gbs=4"), H100)
+    assert one(d["dp_bytes"]) == 182_336 * 4
+    assert one(d["dp_step_s"]) == pytest.approx(2 * 3 / 4 * 182_336 * 4 / NV + 6 * 3e-6)
+    # ZeRO-3 moves it every microbatch: weights gathered forward and backward, gradients reduce-scattered
+    z = data_parallel_comm(TINY, arr("fsdp=4,gbs=4"), H100)
+    assert one(z["dp_step_s"]) == 0 and one(z["dp_microbatch_s"]) > 0
+
+
+def test_step_time_composition_and_overlap_rules():
+    lay = arr("tp=2,pp=4,dp=2,mb=1,gbs=16")  # 8 microbatches per data-parallel rank
+    t = predict(GPT, 32, lay, H100)
+    parts = ("compute_s", "recompute_s", "tp_exposed_s", "ep_exposed_s", "cp_exposed_s", "pp_exposed_s",
+             "bubble_s", "dp_exposed_s", "optimizer_s")
+    assert one(t["step_s"]) == pytest.approx(sum(one(t[k]) for k in parts))
+    micro = (one(t["compute_s"]) + one(t["tp_exposed_s"]) + one(t["pp_exposed_s"])) / 8
+    assert one(t["bubble_s"]) == pytest.approx(3 * micro)  # (pp - 1) microbatch times
+    inter = predict(GPT, 32, arr("tp=2,pp=2,dp=4,mb=1,gbs=16,vp=2"), H100)
+    micro = sum(one(inter[k]) for k in ("compute_s", "tp_exposed_s", "pp_exposed_s")) / 4
+    assert one(inter["bubble_s"]) == pytest.approx(1 / 2 * micro)  # (pp - 1) / vp
+    # tensor-parallel overlap hides the collectives behind the matmuls
+    hidden = predict(GPT, 32, arr("tp=2,pp=4,dp=2,mb=1,gbs=16,tp_overlap=1"), H100)
+    assert one(hidden["tp_exposed_s"]) < one(t["tp_exposed_s"])
+    # MFU counts model FLOPs over chips x step x peak
+    flops = one(train_flops_per_step(GPT, 16, 32))
+    assert one(t["mfu"]) == pytest.approx(flops / (16 * one(t["step_s"]) * H100.peak_flops))
+
+
+def test_recomputation_costs_time_and_raises_hfu_over_mfu():
+    gpt3 = ModelArrays.of(load_model("gpt3-175b"))
+    base = "tp=8,pp=8,dp=16,gbs=1024,flash=0"
+    none, full = predict(gpt3, 2048, arr(base), H100), predict(gpt3, 2048, arr(base + ",recompute=full"), H100)
+    assert one(full["recompute_s"]) > 0 and one(none["recompute_s"]) == 0
+    assert one(full["step_s"]) > one(none["step_s"])
+    # full recomputation adds one forward to the three passes: HFU / MFU just under 4/3 (logits not recomputed)
+    assert 1.30 < one(full["hfu"]) / one(full["mfu"]) < 4 / 3
+    assert one(none["hfu"]) == pytest.approx(one(none["mfu"]), rel=1e-9)
+
+
+def test_capacity_and_measured_router_load_set_expert_work():
+    # capacity factor 2 for top-2 is exactly the routed tokens: HFU = MFU (unfused attention, so the
+    # causal half is computed too); a measured max/mean load of 1.5 makes the expert matmuls slower
+    # (dropless) without adding FLOPs
+    lay = "dp=8,ep=8,gbs=64,flash=0"
+    r = evaluate("glam-tiny", "h100-sxm", lay, chips=8)
+    loaded = evaluate("glam-tiny", "h100-sxm", lay, chips=8, expert_load=1.5)
+    assert loaded["step_s"] > r["step_s"]
+    assert r["hfu"] / r["mfu"] == pytest.approx(1.0, rel=1e-9)
+    assert loaded["hfu"] / loaded["mfu"] == pytest.approx(1.0, rel=1e-9)
+    # capacity factor 4 for top-2: twice the slots, twice the expert FLOPs executed
+    from glamsim.config import load_model
+
+    padded = evaluate(load_model("glam-tiny").replace(capacity_factor=4.0), "h100-sxm", lay, chips=8)
+    assert padded["hfu"] / padded["mfu"] > 1.2

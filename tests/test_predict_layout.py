@@ -1,0 +1,175 @@
+"""Parallel layouts (issue 14): the compact string, its checks against a model and a chip count,
+and the bad-input contract of `glamsim plan` (one stderr line naming the key and value, exit 2)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from badinput import refused
+
+from glamsim.config import ConfigError, data_dir, load_model
+from glamsim.predict import Layout, check_layout, parse_layout
+from glamsim.predict.estimate import resolve_layout
+from glamsim.predict.layout import LayoutArrays, default_batch
+
+TINY = load_model("glam-tiny")  # 4 layers, 4 heads, d_ff 256, 8 experts, context 128
+
+
+def test_parse_the_issue_examples():
+    a = parse_layout("tp=8,pp=16,dp=8,ep=1,mb=1,recompute=selective")
+    assert (a.tp, a.pp, a.dp, a.ep, a.mb, a.recompute, a.zero) == (8, 16, 8, 1, 1, "selective", 0)
+    assert a.chips == 8 * 16 * 8
+    b = parse_layout("fsdp=64,mb=4,recompute=full")
+    assert (b.dp, b.zero, b.mb, b.recompute) == (64, 3, 4, "full")
+
+
+def test_keys_values_aliases_and_defaults():
+    lay = parse_layout(" TP = 2 , vp=2, pp=2, sp=yes, flash=0, params=fp32, grads=bf16, opt_state=bf16,"
+                       "optimizer=adafactor, global_batch=64, microbatch=2, dp=4, cp=1, zero=1, tp_overlap=on")
+    assert lay.schedule == "interleaved" and lay.vp == 2  # vp > 1 implies the interleaved schedule
+    assert (lay.sp, lay.flash, lay.tp_overlap) == (True, False, True)
+    assert (lay.params, lay.grads, lay.opt_state, lay.optimizer) == ("fp32", "bf16", "bf16", "adafactor")
+    assert (lay.gbs, lay.mb, lay.microbatches) == (64, 2, 8)
+    d = Layout()
+    assert (d.tp, d.pp, d.dp, d.cp, d.ep, d.zero, d.mb, d.recompute, d.flash, d.sp) == \
+        (1, 1, 1, 1, 1, 0, 1, "none", True, False)
+    assert (d.params, d.grads, d.opt_state, d.optimizer) == ("bf16", "fp32", "fp32", "adam")
+
+
+@pytest.mark.parametrize("text", ["tp=8,pp=16,dp=8,mb=1,recompute=selective", "fsdp=64,mb=4,recompute=full",
+                                  "tp=2,pp=4,dp=2,vp=2,gbs=64,sp=1,flash=0,optimizer=adafactor",
+                                  "tp=4,cp=2,dp=8,ep=4,zero=2,mb=2,params=fp32", "pp=3,uneven=1,tp_overlap=1"])
+def test_compact_round_trips(text):
+    lay = parse_layout(text)
+    assert parse_layout(lay.compact()) == lay
+
+
+def test_layout_is_frozen_and_forbids_unknown_fields():
+    from pydantic import ValidationError
+
+    lay = Layout(tp=2)
+    with pytest.raises(ValidationError, match="frozen"):
+        lay.tp = 4
+    with pytest.raises(ValidationError, match="tq"):
+        Layout(tq=2)
+
+
+def test_check_layout_against_model_and_chips():
+    check_layout(parse_layout("tp=2,pp=2,dp=2,ep=2,gbs=8"), TINY, 8, 128)
+    check_layout(parse_layout("fsdp=8,ep=8,gbs=8"), TINY, 8, 128)
+    with pytest.raises(ConfigError, match="not the 16 chips"):
+        check_layout(parse_layout("tp=2,dp=4"), TINY, 16, 128)
+    # uneven stages only when asked (Llama 3: 126 layers on 16 stages)
+    with pytest.raises(ConfigError, match="pp=3: must divide the 4 layers"):
+        check_layout(parse_layout("pp=3"), TINY, 3, 128)
+    check_layout(parse_layout("pp=3"), TINY, 3, 128, uneven_stages=True)
+    check_layout(parse_layout("pp=3,uneven=1"), TINY, 3, 128)
+
+
+def test_global_batch_defaults_to_about_4m_tokens_rounded_to_dp_x_mb():
+    assert default_batch(8, 1024) == 4096  # 4M tokens / 1,024
+    assert default_batch(3, 2048) == 2049  # 2,048 sequences rounded up to a multiple of 3
+    lay = resolve_layout("dp=8,mb=2", TINY, 8, 128)
+    assert lay.gbs % 16 == 0 and lay.gbs * 128 >= 4 * 2**20
+    assert resolve_layout("dp=8", TINY, 8, 128, global_batch=64).gbs == 64
+
+
+def test_layout_arrays_carry_every_field():
+    rows = [parse_layout("tp=2,pp=2,dp=2,gbs=8,vp=2,recompute=full,sp=1"), parse_layout("fsdp=8,gbs=16")]
+    arr = LayoutArrays.of(rows)
+    assert list(arr.tp) == [2, 1] and list(arr.zero) == [0, 3] and list(arr.recompute) == [2, 0]
+    assert list(arr.param_bytes) == [2, 2] and list(arr.grad_bytes) == [4, 4] and list(arr.adam) == [1, 1]
+    assert arr.layout(0) == rows[0] and arr.layout(1) == rows[1]
+    with pytest.raises(ConfigError, match="gbs"):
+        LayoutArrays.of(parse_layout("dp=2"))
+
+
+# ---- the command line's bad-input contract -----------------------------------------------------
+
+PLAN = ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "8"]
+CHIP = yaml.safe_load((data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").read_text())
+
+LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) -> text the line must hold
+    "empty": ("", ["layout=''", "empty"]),
+    "no_equals": ("tp8", ["'tp8'", "key=value"]),
+    "two_equals": ("tp=1=2", ["'tp=1=2'", "key=value"]),
+    "empty_item": ("tp=2,,dp=4", ["empty item"]),
+    "unknown_key": ("tq=2", ["'tq'", "unknown"]),
+    "twice": ("dp=4,dp=4", ["'dp'", "twice"]),
+    "not_int": ("tp=x", ["tp='x'", "whole number"]),
+    "negative": ("tp=-2", ["tp='-2'"]),
+    "fraction": ("tp=1.5", ["tp='1.5'"]),
+    "zero_ways": ("tp=0", ["tp=0"]),
+    "huge": ("dp=99999999999999999999", ["dp=", "too large"]),
+    "beyond_max": ("dp=2000000", ["dp=2000000"]),
+    "zero_stage": ("zero=4", ["zero=4"]),
+    "recompute": ("recompute=some", ["recompute='some'", "selective"]),
+    "schedule": ("schedule=gpipe", ["schedule='gpipe'"]),
+    "bool": ("sp=maybe", ["sp='maybe'"]),
+    "precision": ("params=int4", ["params='int4'"]),
+    "optimizer": ("optimizer=sgd", ["optimizer='sgd'"]),
+    "fsdp_zero": ("fsdp=8,zero=1", ["fsdp=8", "zero=1"]),
+    "fsdp_dp": ("fsdp=8,dp=4", ["fsdp=8", "dp=4"]),
+    "vp_no_pp": ("vp=2,dp=8", ["vp=2", "pp"]),
+    "interleaved_no_vp": ("schedule=interleaved,pp=2,dp=4", ["vp=1", "interleaved"]),
+    "1f1b_vp": ("schedule=1f1b,vp=2,pp=2,dp=4", ["vp=2", "interleaved"]),
+    "ep_not_dp": ("dp=8,ep=3", ["ep=3", "dp=8"]),
+    "gbs_multiple": ("dp=8,mb=3,gbs=16", ["gbs=16", "dp x mb"]),
+    "too_few_chips": ("tp=4", ["tp x pp x dp x cp = 4", "8 chips"]),
+    "tp_heads": ("tp=8", ["tp=8", "4 attention heads"]),
+    "too_many_stages": ("pp=8", ["pp=8", "4 layers"]),
+    "experts": ("dp=8,ep=8,tp=1", None),  # valid: 8 experts over 8 chips (control, see below)
+    "interleaved_microbatches": ("pp=2,dp=4,vp=2,gbs=4", ["microbatches", "pp=2"]),
+    "long": ("tp=1," * 300 + "tp=1", ["at most 1000"]),
+}
+
+
+@pytest.mark.parametrize("case", [k for k, v in LAYOUTS.items() if v[1] is not None])
+def test_bad_layout_strings_are_refused_in_one_line(tmp_path, case):
+    text, mentions = LAYOUTS[case]
+    refused([*PLAN, "--layout", text], tmp_path, mentions=mentions)
+
+
+OTHER = {  # whole argument lists -> text the line must hold
+    "layers_uneven": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],
+                      ["pp=3", "4 layers"]),
+    "dense_ep": (["plan", "glam-tiny-dense", "--chip", "tpu-v4", "--chips", "8", "--layout", "dp=8,ep=2"],
+                 ["ep=2", "no experts"]),
+    "ep_experts": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "16", "--layout", "dp=16,ep=16"],
+                   ["ep=16", "8 experts"]),
+    "cp_seq": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "cp=3"],
+               ["cp=3", "sequence length 128"]),
+    "gbs_conflict": ([*PLAN, "--layout", "dp=8,gbs=16", "--global-batch", "32"], ["gbs=16", "32"]),
+    "global_batch_multiple": ([*PLAN, "--layout", "dp=8", "--global-batch", "12"], ["global_batch=12", "dp x mb"]),
+    "rank_by": ([*PLAN, "--rank-by", "speed"], ["rank_by='speed'"]),
+    "chips_zero": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "0"], ["--chips"]),
+    "top_zero": ([*PLAN, "--top", "0"], ["--top"]),
+    "tokens_nan": ([*PLAN, "--tokens", "nan"], ["--tokens"]),
+    "global_batch_zero": ([*PLAN, "--global-batch", "0"], ["--global-batch"]),
+    "seq_len_long": ([*PLAN, "--seq-len", "4096"], ["seq_len=4096", "context"]),
+    "unknown_chip": (["plan", "glam-tiny", "--chip", "tpu-v99", "--chips", "8"], ["chip='tpu-v99'"]),
+    "unknown_model": (["plan", "glam-9000", "--chip", "tpu-v4", "--chips", "8"], ["model='glam-9000'"]),
+    "no_chip": (["plan", "glam-tiny", "--chips", "8"], ["--chip"]),
+    "nothing_fits": (["plan", "gpt3-175b", "--chip", "v100", "--chips", "1"], ["no layout", "GB"]),
+    "no_measurement": ([*PLAN, "--measurement", "missing.json"], ["missing.json"]),
+}
+
+
+@pytest.mark.parametrize("case", list(OTHER))
+def test_bad_plan_arguments_are_refused_in_one_line(tmp_path, case):
+    args, mentions = OTHER[case]
+    refused(args, tmp_path, mentions=mentions)
+
+
+def test_chip_without_link_fields_is_refused_naming_the_field(tmp_path):
+    old = {k: v for k, v in CHIP.items() if k not in ("chips_per_node", "inter_node_bandwidth_gb_per_s")}
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump({**old, "name": "old-chip"}))
+    refused(["plan", "glam-tiny", "--chip", "old.yaml", "--chips", "8"], tmp_path,
+            mentions=["old-chip", "chips_per_node"])
+
+
+def test_valid_control_case_is_accepted(tmp_path):
+    from badinput import accepted
+
+    r = accepted([*PLAN, "--layout", LAYOUTS["experts"][0], "--json"], tmp_path)
+    assert '"fits": true' in r.stdout

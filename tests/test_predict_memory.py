@@ -1,0 +1,126 @@
+"""Memory per chip (issue 14) against hand-derived values for small layouts.
+
+The toy GPT below: 4 layers, h = 64, a = 4 heads of 16, plain (2-matrix) FFN of 4h = 256, vocab
+128, rotary positions (no position parameters), RMSNorm, no biases, tied embedding.  Activations
+at 2 bytes, the s = 32-token context, microbatch b = 2: sbh = 32 x 2 x 64 = 4,096.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glamsim.accounting import ModelArrays
+from glamsim.config import load_model, validate_model
+from glamsim.predict.layout import LayoutArrays, parse_layout
+from glamsim.predict.memory import (
+    activations,
+    layer_activation_bytes,
+    memory_per_chip,
+    model_states,
+)
+from glamsim.predict.stage import chip_params
+from glamsim.predict.tiers import Fabric
+from glamsim.profiles import load_chip
+
+GPT = validate_model({"name": "toy-gpt", "n_layers": 4, "d_model": 64, "n_heads": 4, "d_ff": 256, "vocab_size": 128,
+                      "max_seq_len": 32, "dense_ffn_gated": False, "position": "rotary"}, "test")
+M = ModelArrays.of(GPT)
+S, SBH = 32, 32 * 2 * 64
+
+
+def arr(text: str) -> LayoutArrays:
+    return LayoutArrays.of(parse_layout(text))
+
+
+def one(x) -> float:
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def test_layer_activations_follow_korthikanti_et_al_2022():
+    # no parallelism: sbh (34 + 5 a s / h) = 4096 x (34 + 5 x 4 x 32 / 64 = 10) = 4096 x 44
+    assert one(layer_activation_bytes(M, S, arr("mb=2,gbs=2,flash=0"))) == SBH * 44
+    # tensor parallel t = 2 without sequence parallelism: sbh (10 + 24 / t + 5 a s / (h t)) = 4096 x 27
+    assert one(layer_activation_bytes(M, S, arr("tp=2,mb=2,gbs=2,flash=0"))) == SBH * 27
+    # with sequence parallelism: sbh (34 / t + 5 a s / (h t)) = 4096 x 22
+    assert one(layer_activation_bytes(M, S, arr("tp=2,sp=1,mb=2,gbs=2,flash=0"))) == SBH * 22
+    # fused attention never stores the scores: sbh x 34 / t = 4096 x 17
+    assert one(layer_activation_bytes(M, S, arr("tp=2,sp=1,mb=2,gbs=2"))) == SBH * 17
+
+
+def test_recomputation_and_pipeline_in_flight():
+    # selective recomputation drops the score terms: one layer 4096 x 17 (tp 2, sp); pp = 2 stages of
+    # 2 layers; 1F1B keeps pp = 2 microbatches in flight on the first stage (m = 8 / 2 = 4 >= 2)
+    sel = activations(M, S, arr("tp=2,sp=1,pp=2,mb=2,gbs=8,flash=0,recompute=selective"))
+    assert one(sel["activations"]) == 2 * 2 * SBH * 17
+    # full recomputation keeps each layer's input, 2 sbh / t = 4096 per layer, for 2 layers x 2 in flight,
+    # plus one layer's working set while it is recomputed (4096 x 17)
+    full = activations(M, S, arr("tp=2,sp=1,pp=2,mb=2,gbs=8,flash=0,recompute=full"))
+    assert one(full["activations"]) == 2 * 2 * SBH + SBH * 17
+    # interleaving (vp = 2) multiplies the in-flight count by 1 + (pp - 1) / (pp vp) = 1.25
+    inter = activations(M, S, arr("tp=2,sp=1,pp=2,vp=2,mb=2,gbs=8,flash=0,recompute=selective"))
+    assert one(inter["activations"]) == pytest.approx(2 * 1.25 * 2 * SBH * 17)
+    # fewer microbatches than stages: only m in flight (m = 2 / 2 = 1)
+    few = activations(M, S, arr("tp=2,sp=1,pp=2,mb=2,gbs=2,flash=0,recompute=selective"))
+    assert one(few["activations"]) == 1 * 2 * SBH * 17
+    # the last stage's logits: b s V / t x (2 + 4 fp32) = 64 x 128 / 2 x 6
+    assert one(full["logits"]) == 64 * 128 / 2 * 6
+
+
+def test_gated_ffn_and_moe_layers():
+    # a gated FFN keeps gate, up, activation and product: 4 f instead of 2 f (f = 4h: +16 sbh / t)
+    gated = validate_model({**GPT.model_dump(exclude_none=True), "name": "toy-glu", "dense_ffn_gated": True}, "t")
+    lay = arr("mb=2,gbs=2")
+    assert one(layer_activation_bytes(ModelArrays.of(gated), S, lay)) == SBH * (34 + 16)
+    # glam-tiny: s = 128, b = 2 (256 tokens, one routing group of 256), h = 64, 4 heads of 16, d_ff 256
+    # (gated), 8 experts of 256 (plain), top-2, capacity ceil(2 x 256 / 8) = 64 slots: 2 slots a token.
+    tiny = ModelArrays.of(load_model("glam-tiny"))
+    sbh = 128 * 2 * 64
+    # dense layer: 10 sbh replicated + Q, K, V, out (8 sbh) + 4 f = 16 h -> 32 sbh
+    # MoE layer: 10 + 8 + per slot (expert input and output 2 x 2h, hidden 2 x 2 f_e = 16h) = 2 x 20 sbh,
+    # + fp32 router logits and probabilities, 8 E bytes a token
+    dense, moe = sbh * (10 + 8 + 32), sbh * (10 + 8 + 40) + 256 * 8 * 8
+    got = one(layer_activation_bytes(tiny, 128, arr("mb=2,gbs=2")))
+    assert got == pytest.approx((dense + moe) / 2)  # half the layers are MoE
+
+
+def test_weights_gradients_optimizer_and_zero():
+    # parameters: attention 4 x 64^2 = 16,384; FFN 2 x 64 x 256 = 32,768; two norms 128 -> 49,280 a
+    # layer; embedding 128 x 64 + final norm 64 = 8,256.  tp = 2, pp = 2: (2 x 49,280 + 8,256) / 2
+    lay = arr("tp=2,pp=2,dp=2,mb=1,gbs=8")
+    dense, expert = chip_params(M, lay)
+    assert one(dense) == (2 * 49_280 + 8_256) / 2 == 53_408 and one(expert) == 0
+    # bf16 weights (2), fp32 gradients (4), Adam: fp32 master + two fp32 moments (12) per parameter
+    st = model_states(M, lay)
+    assert (one(st["weights"]), one(st["gradients"]), one(st["optimizer"])) == (2 * 53_408, 4 * 53_408, 12 * 53_408)
+    # ZeRO-1 / 2 / 3 shard optimizer state, + gradients, + weights over dp = 2
+    for stage, want in ((1, (2, 4, 6)), (2, (2, 2, 6)), (3, (1, 2, 6))):
+        st = model_states(M, arr(f"tp=2,pp=2,dp=2,zero={stage},gbs=8"))
+        assert tuple(one(st[k]) / 53_408 for k in ("weights", "gradients", "optimizer")) == want
+    # Adafactor on fp32 weights: no master copy, a factored second moment of 2 / d_model values
+    st = model_states(M, arr("tp=2,pp=2,dp=2,gbs=8,params=fp32,optimizer=adafactor"))
+    assert one(st["optimizer"]) == pytest.approx(53_408 * 4 * 2 / 64)
+
+
+def test_experts_split_over_ep_and_shard_over_their_replicas():
+    # glam-tiny: routed experts 2 layers x 8 x (2 x 64 x 256) = 524,288; the rest 182,336
+    tiny = ModelArrays.of(load_model("glam-tiny"))
+    dense, expert = chip_params(tiny, arr("dp=8,ep=4,gbs=8"))
+    assert (one(dense), one(expert)) == (182_336, 524_288 / 4)
+    # ZeRO-1 shards expert optimizer state over dp / ep = 2 replicas, the rest over dp = 8
+    st = model_states(tiny, arr("dp=8,ep=4,zero=1,gbs=8"))
+    assert one(st["optimizer"]) == pytest.approx(12 * (182_336 / 8 + 131_072 / 2))
+
+
+def test_fit_check_names_the_shortfall():
+    chip = Fabric.of(load_chip("v100"))
+    gpt3 = ModelArrays.of(load_model("gpt3-175b"))
+    mem = memory_per_chip(gpt3, 2048, arr("tp=8,dp=1,gbs=1"), chip)
+    assert not bool(mem["fits"][0])
+    usable = 32e9 * (1 - 0.08)
+    assert one(mem["usable"]) == pytest.approx(usable)
+    assert one(mem["shortfall"]) == pytest.approx(one(mem["total"]) - usable)
+    from glamsim.predict import evaluate
+
+    r = evaluate("gpt3-175b", "v100", "tp=8,dp=1,gbs=1")
+    assert not r["fits"] and "GB more than" in r["shortfall_message"] and "optimizer" in r["shortfall_message"]

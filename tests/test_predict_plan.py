@@ -1,0 +1,94 @@
+"""`glamsim plan` (issue 14): the vectorised search agrees with the one-layout evaluation, its JSON,
+the issue's two large searches, and that planning imports neither JAX nor pandas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from badinput import accepted
+
+from glamsim.config import load_model
+from glamsim.predict import evaluate, parse_layout
+from glamsim.predict.plan import best, candidates, search
+from glamsim.profiles import load_chip
+
+PLAN_KEYS = {"layout", "global_batch", "microbatches", "step_s", "mfu", "hfu", "tokens_per_s", "energy_j_per_token",
+             "usd_per_million_tokens", "breakdown", "memory", "usable_bytes"}
+
+
+def test_plan_json_lists_fitting_layouts_fastest_first(tmp_path):
+    r = accepted(["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--top", "4", "--tokens", "1e9",
+                  "--json"], tmp_path)
+    d = json.loads(r.stdout)
+    assert (d["model"], d["chip"], d["chips"], d["rank_by"]) == ("glam-tiny", "h100-sxm", 8, "time")
+    assert d["candidates"] >= d["fitting"] > 0 and len(d["plans"]) == 4
+    per_token = [p["step_s"] / (p["global_batch"] * d["seq_len"]) for p in d["plans"]]
+    assert per_token == sorted(per_token)
+    for p in d["plans"]:
+        assert PLAN_KEYS <= set(p) and {"train_days", "energy_mwh_chips", "cost_usd"} <= set(p)
+        assert p["memory"]["total"] <= p["usable_bytes"]
+        assert set(p["breakdown"]) == {"compute_s", "recompute_s", "tp_exposed_s", "ep_exposed_s", "cp_exposed_s",
+                                       "pp_exposed_s", "bubble_s", "dp_exposed_s", "optimizer_s"}
+        assert sum(p["breakdown"].values()) == pytest.approx(p["step_s"])
+        lay = parse_layout(p["layout"])
+        assert lay.chips == 8 and lay.gbs == p["global_batch"]
+
+
+def test_search_agrees_with_the_single_layout_evaluation():
+    cfg, chip = load_model("glam-64b-64e"), load_chip("tpu-v4")
+    r = search(cfg, chip, 1024, top=3)
+    for p in r["plans"]:
+        one = evaluate(cfg, chip, p["layout"], chips=1024)
+        assert one["fits"]
+        assert one["step_s"] == pytest.approx(p["step_s"], rel=1e-12)
+        assert one["mfu"] == pytest.approx(p["mfu"], rel=1e-12)
+        assert one["memory"]["total"] == pytest.approx(p["memory"]["total"], rel=1e-12)
+    assert best(cfg, chip, 1024)["layout"] == r["plans"][0]["layout"]
+
+
+@pytest.mark.parametrize("model, chip, chips", [("glam-64b-64e", "tpu-v4", 1024), ("gpt3-175b", "v100", 10000)])
+def test_the_issue_searches_find_fitting_layouts(model, chip, chips):
+    r = search(load_model(model), load_chip(chip), chips, top=5)
+    assert r["fitting"] > 0 and len(r["plans"]) == 5
+    assert all(0 < p["mfu"] < 1 for p in r["plans"])
+    for p in r["plans"]:  # every plan divides the chips exactly and uses the batch the search chose
+        assert parse_layout(p["layout"]).chips == chips
+
+
+def test_given_global_batch_is_kept_and_candidates_respect_the_model():
+    cfg = load_model("gpt3-175b")
+    r = search(cfg, load_chip("a100-80gb"), 1024, global_batch=1536, top=10)
+    assert {p["global_batch"] for p in r["plans"]} == {1536}
+    c = candidates(cfg, 1024, 2048, 8, parse_layout("dp=1"))
+    assert set(c.tp) <= {1, 2, 4, 8}  # tensor parallelism inside a node
+    assert (c.tp * c.pp * c.dp * c.cp == 1024).all() and (c.pp * c.vp <= 96).all()
+    # stage counts that do not divide the 96 layers are marked uneven (64 stages: 2 layers on the slowest)
+    assert ((96 % (c.pp * c.vp) > 0) == (c.uneven > 0)).all() and 64 in set(c.pp)
+
+
+def test_rank_by_energy_and_cost():
+    cfg, chip = load_model("glam-tiny"), load_chip("tpu-v4")
+    for key in ("energy", "cost"):
+        r = search(cfg, chip, 8, rank_by=key, top=3)
+        vals = [p["energy_j_per_token" if key == "energy" else "usd_per_million_tokens"] for p in r["plans"]]
+        assert vals == sorted(vals)
+
+
+def test_one_layout_prints_its_breakdown_and_shortfall(tmp_path):
+    r = accepted(["plan", "gpt3-175b", "--chip", "v100", "--chips", "64", "--layout", "tp=8,pp=8,gbs=64"], tmp_path)
+    assert "does not fit" in r.stderr and "GB more than" in r.stderr
+    assert "bubble" in r.stdout and "memory: activations" in r.stdout
+
+
+def test_planning_imports_neither_jax_nor_pandas():
+    code = ("import sys; from glamsim.cli import main; sys.argv = ['glamsim', 'plan', 'glam-tiny', '--chip', "
+            "'tpu-v4', '--chips', '8', '--json']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'pandas', 'matplotlib'}), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "[]"
+    assert json.loads(r.stdout)["plans"]

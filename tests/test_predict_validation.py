@@ -1,0 +1,128 @@
+"""The predictor against published runs (issue 14), the profiles' one-way link convention, and the
+CPU check's arithmetic (the measured comparison is benchmarks/bench_predict.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from glamsim.cli import app
+from glamsim.config import ConfigError, load_model
+from glamsim.cost.reproduce import prediction_rows, published_runs, reproduce
+from glamsim.predict import efficiency as eff
+from glamsim.predict.cpu import Host, predict_step, routing_group
+from glamsim.predict.validation import predictions
+from glamsim.profiles import registry
+
+RUNS = {"gpt3_v100", "glam_v4", "palm_mfu", "palm_hfu", "megatron_1t", "llama3_8k", "llama3_16k", "llama3_cp"}
+PUBLISHED = {"gpt3_v100": 24.6, "glam_v4": 0.285, "palm_mfu": 0.462, "palm_hfu": 0.578, "megatron_1t": 163,
+             "llama3_8k": 430, "llama3_16k": 400, "llama3_cp": 380}
+
+
+def test_validation_rows_present_with_sources_and_layouts():
+    rows = {r["id"]: r for r in prediction_rows()}
+    assert set(rows) == RUNS
+    for rid, r in rows.items():
+        assert r["published"] == PUBLISHED[rid]
+        assert r["source"] and r["layout_source"].startswith(("published", "assumed", "as palm_mfu"))
+        assert r["rel_error"] == pytest.approx(r["predicted"] / r["published"] - 1)
+        assert r["tolerance"] == 0.15 and r["ok"] == (abs(r["rel_error"]) <= 0.15)
+        assert 0 < r["mfu"] < 1 and r["step_s"] > 0
+    # the published layouts are the ones the papers give
+    assert rows["megatron_1t"]["layout"].startswith("tp=8,pp=64,dp=6")
+    assert "tp=12" in rows["palm_mfu"]["layout"] and "fsdp=512" in rows["palm_mfu"]["layout"]
+    assert "cp=16" in rows["llama3_cp"]["layout"]
+    # wall-clock rows (total run time) carry the goodput; step rows do not
+    assert {r["id"] for r in rows.values() if r["basis"] == "wall_clock"} == {"gpt3_v100", "glam_v4"}
+
+
+def test_validation_models_are_data_with_sources():
+    models, runs = predictions()
+    assert {"palm-540b", "megatron-1t", "llama3-405b"} <= set(models)
+    from glamsim.accounting import ModelArrays, params
+
+    total = {name: float(params(ModelArrays.of(cfg))[0]) for name, cfg in models.items()}
+    assert total["palm-540b"] == pytest.approx(540e9, rel=0.01)  # PaLM Table 1: 540.35B
+    assert total["llama3-405b"] == pytest.approx(405e9, rel=0.01)
+    assert total["megatron-1t"] == pytest.approx(1008e9, rel=0.01)  # Narayanan et al. Table 1: 1,008B
+    assert all(r.published.source for r in runs)
+
+
+def test_reproduce_keeps_its_checks_and_exit_code():
+    assert "predictions" in published_runs().model_fields_set  # the section is part of the data file
+    assert all(r["ok"] for r in reproduce())  # the published checks, unchanged
+
+
+def test_validate_predictions_command(tmp_path):
+    r = CliRunner().invoke(app, ["validate-predictions", "--json"])
+    assert r.exit_code == 0, r.output
+    assert {row["id"] for row in json.loads(r.stdout)} == RUNS
+    text = CliRunner().invoke(app, ["validate-predictions"])
+    assert text.exit_code == 0 and "within tolerance" in text.stdout and "does not change the exit code" in text.stdout
+
+
+def test_constants_are_few_and_named():
+    assert len(eff.CALIBRATED) == 4 and len(eff.FIXED) == 2
+    for name in eff.CALIBRATED + eff.FIXED:
+        assert isinstance(getattr(eff, name), float)
+
+
+# ---- profiles: one-way link bandwidth per chip, tiers with sources -------------------------------
+
+ONE_WAY = {"v100": 150, "a100-40gb": 300, "a100-80gb": 300, "h100-sxm": 450, "h200": 450, "b200": 900,
+           "mi300x": 448, "tpu-v3": 328, "tpu-v4": 300, "tpu-v5e": 200, "tpu-v5p": 600, "tpu-v6e": 448}
+
+
+def test_every_builtin_chip_states_one_way_links_and_its_tiers():
+    chips = registry("chips")
+    for name, gb in ONE_WAY.items():
+        c = chips[name]
+        assert c.interconnect_bandwidth_gb_per_s.value == gb
+        assert "one-way" in c.interconnect_bandwidth_gb_per_s.note
+        for field in ("chips_per_node", "inter_node_bandwidth_gb_per_s", "intra_node_latency_us",
+                      "inter_node_latency_us"):
+            spec = getattr(c, field)
+            assert spec is not None and spec.value > 0 and spec.source and spec.date, (name, field)
+        for field in ("intra_node_latency_us", "inter_node_latency_us"):
+            assert getattr(c, field).source.startswith("assumption"), (name, field)  # no published figure
+        assert (c.torus_dims is not None) == name.startswith("tpu")
+    for gpu in ("v100", "a100-80gb", "h100-sxm", "b200"):
+        assert chips[gpu].chips_per_node.value == 8
+        assert "two-way" in chips[gpu].interconnect_bandwidth_gb_per_s.note
+    assert chips["h100-sxm"].inter_node_bandwidth_gb_per_s.value == 50  # 400 Gb/s per GPU
+    assert chips["v100"].inter_node_bandwidth_gb_per_s.value == 6.25  # 4 x 100 Gb/s per 8 GPUs
+
+
+# ---- the CPU check's arithmetic -------------------------------------------------------------
+
+HOST = Host(matmul_flops_per_s=1e11, memory_bytes_per_s=1e10, cache_bytes=32 * 2**20, cache_bytes_per_s=4e10)
+
+
+def test_cpu_prediction_structure():
+    cfg = load_model("glam-small")
+    p = predict_step(cfg, 8, 256, "scatter", HOST)
+    parts = sum(p["breakdown"].values())
+    assert p["step_s"] == pytest.approx(parts) and p["step_s"] > 0
+    assert p["group_size"] == routing_group(8 * 256, 512) == 512
+    # GShard's one-hot einsums cost more than scatter dispatch; a dense twin costs less than the MoE
+    assert predict_step(cfg, 8, 256, "einsum", HOST)["step_s"] > p["step_s"]
+    assert predict_step(load_model("glam-small-dense"), 8, 256, "scatter", HOST)["step_s"] != p["step_s"]
+    # twice the matmul rate and bandwidth: half the time (no latencies on one device)
+    fast = Host(2e11, 2e10, 32 * 2**20, 8e10)
+    assert predict_step(cfg, 8, 256, "scatter", fast)["step_s"] == pytest.approx(p["step_s"] / 2)
+
+
+def test_cpu_cache_rule_and_host_refusals():
+    # glam-tiny's layers (11 MiB of activations) fit a 32 MiB cache: element-wise work at the cache rate
+    tiny = predict_step(load_model("glam-tiny"), 8, 128, "scatter", HOST)
+    assert tiny["in_cache"] and tiny["working_set_bytes"] < 32 * 2**20
+    small = predict_step(load_model("glam-small"), 8, 256, "scatter", HOST)
+    assert not small["in_cache"]
+    assert routing_group(1000, 256) == 250  # the largest divisor of the tokens not above the target
+    for bad in ({"matmul_flops_per_s": 0.0}, {"memory_bytes_per_s": float("nan")}, {"cache_bytes": -1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            Host(**{"matmul_flops_per_s": 1e11, "memory_bytes_per_s": 1e10, **bad})
+    with pytest.raises(ConfigError, match="dispatch"):
+        predict_step(load_model("glam-tiny"), 8, 128, "ragged", HOST)
