@@ -46,12 +46,13 @@ def headline():
 
 st.subheader("At a glance: GLaM 64B/64E vs GPT-3 175B")
 st.caption(f"Both trained on {ui.value_text('tokens', T.tokens)} tokens on {ui.value_text('chips', T.chips)} "
-           f"{T.chip} at {T.mfu:.0%} MFU in the {T.datacenter} datacenter; served at batch {S.batch} "
+           f"{T.chip}, each at the MFU glamsim.predict gives its fastest layout, in the {T.datacenter} "
+           f"datacenter; served at batch {S.batch} "
            f"({S.prompt_len:,}-token prompts, {S.gen_len} generated) on the fewest {S.chip} that hold each model. "
            "These are the defaults of every what-if page: change any of them there.")
 rows = headline()
 labels = {"params_total": "parameters (total)", "params_active": "parameters activated per token",
-          "train_days": "training days", "energy_mwh": "training energy (MWh)", "co2e_t": "training tCO2e (net)",
+          "train_mfu": "training MFU (predicted)", "train_days": "training days", "energy_mwh": "training energy (MWh)", "co2e_t": "training tCO2e (net)",
           "cost_usd": "training cost ($, list price)", "serve_min_chips": "fewest chips to serve",
           "joules_per_token": "serving J per token", "usd_per_million_tokens": "serving $ per 1M tokens",
           "few_shot": "few-shot quality (avg. of 29 tasks, Table 1)"}

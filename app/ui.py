@@ -258,6 +258,9 @@ def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:
                        format_func=lambda d: "the chip's default" if d is None else d)
         elif name == "measured":
             continue  # the Measure page carries a record over (see the training page)
+        elif name == "layout":
+            v = st.text_input(label, value=None if _drawn(key) else "", key=key, help=help_text,
+                              placeholder="the fastest that fits", **KEEP) or None
         else:
             num = int if "int" in str(f.annotation) else float
             bounds = meta["bounds"]

@@ -29,54 +29,12 @@ MODELS = ("glam-tiny", "glam-tiny-dense", "glam-small", "glam-small-dense")
 BATCH = 8
 
 
-def _llc_bytes() -> float | None:
-    """The last-level cache of CPU 0 (Linux sysfs), or None."""
-    from pathlib import Path
-
-    sizes = []
-    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
-        t = f.read_text().strip()
-        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(t[-1:], 1)
-        sizes.append(float(t.rstrip("KMG")) * scale)
-    return max(sizes) if sizes else None
-
-
-def measure_host(n: int = 1024, mbytes: int = 256):
-    """This process's attained float32 matmul rate and streaming rates (JAX, CPU): in place over
-    `mbytes` MB (beyond the last-level cache) and over a quarter of that cache, and into freshly
-    allocated memory (first touch)."""
-    import jax
-    import jax.numpy as jnp
-
-    from glamsim.measure.timing import matmul_peak_flops, time_calls
-    from glamsim.predict.cpu import Host
-
-    fresh = jax.jit(lambda a: a * 1.0001 + 0.5)  # reads and writes every element once, into new memory
-    reuse = jax.jit(lambda a: a * 1.0001 + 0.5, donate_argnums=0)  # ... into the input's own buffer
-
-    def stream(nbytes: float, donate: bool) -> float:
-        held = {"x": jnp.ones((int(nbytes) // 4,), jnp.float32)}
-
-        def call():
-            y = (reuse if donate else fresh)(held["x"])
-            if donate:
-                held["x"] = y
-            y.block_until_ready()
-
-        t = time_calls(call, 7, warmup=2)
-        return 2 * (int(nbytes) // 4 * 4) / t.median_s
-
-    llc = _llc_bytes()
-    return Host(matmul_flops_per_s=matmul_peak_flops(n), memory_bytes_per_s=stream(mbytes * 2**20, True),
-                cache_bytes=llc, cache_bytes_per_s=stream(llc / 4, True) if llc else None,
-                fresh_bytes_per_s=stream(mbytes * 2**20, False),
-                description=f"{jax.devices()[0].device_kind} ({jax.default_backend()})")
-
-
 def best_host(samples: int = 3):
     """The best of a few host measurements (each figure's maximum): on shared cores contention only
     ever slows a measurement down, so the best is the closest to the uncontended host."""
     from dataclasses import replace
+
+    from glamsim.measure.timing import measure_host
 
     hosts = [measure_host() for _ in range(samples)]
     best = max(hosts, key=lambda h: h.matmul_flops_per_s)

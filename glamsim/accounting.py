@@ -2,10 +2,13 @@
 
 Conventions (named, so every figure says what it counts):
 - FLOPs are 2 per multiply-accumulate. *Model FLOPs* are what the architecture needs per token:
-  every matrix multiply of the activated weights (top-k experts, router, output logits) plus
-  attention scores. *Hardware FLOPs* replace the top-k experts by the capacity slots an MoE
-  layer computes (capacity padding) and add GShard's one-hot dispatch/combine einsums when
-  that dispatch is used.
+  every matrix multiply of the activated weights (top-k experts, shared experts and their gate,
+  router, output logits) plus attention scores. *Hardware FLOPs* replace the top-k experts by the
+  capacity slots an MoE layer computes (capacity padding) and add GShard's one-hot
+  dispatch/combine einsums when that dispatch is used.  Dropless routing under its own dispatch
+  ("dropless": sorted token-expert assignments, grouped matmuls) has no padding: top-k evaluations;
+  a capacity-buffer dispatch (scatter, einsum) of a dropless model must hold a whole group per
+  expert.  `dispatch=None` is the model's natural dispatch: dropless for dropless routing, else scatter.
 - Attention scores (QK^T and AV) cost 4 x context x n_heads x d_head per token and layer.
   Training counts the full S x S score matrix (`causal_halved=False`, what XLA executes);
   `causal_halved=True` counts only the causal half.  Decoding one token at context C reads C keys.
@@ -62,7 +65,10 @@ class ModelArrays:
     n_experts: np.ndarray
     top_k: np.ndarray
     n_shared: np.ndarray
-    capacity_factor: np.ndarray
+    shared_ff: np.ndarray  # width of each shared expert
+    shared_gate: np.ndarray  # 1: a sigmoid gate (d_model weights) scales the shared experts' output
+    dropless: np.ndarray  # 1: dropless routing (no capacity)
+    capacity_factor: np.ndarray  # dropless rows: n_experts (capacity = the whole group)
     group_size: np.ndarray
     vocab: np.ndarray
     max_seq_len: np.ndarray
@@ -71,7 +77,9 @@ class ModelArrays:
     rel_buckets: np.ndarray
     untied: np.ndarray
     norm_params: np.ndarray  # parameters per norm per unit width: 1 RMSNorm, 2 LayerNorm
-    bias: np.ndarray
+    bias: np.ndarray  # biases in the FFN (and expert) matrices
+    qkv_bias: np.ndarray
+    out_bias: np.ndarray
 
     @classmethod
     def of(cls, cfgs: ModelConfig | list[ModelConfig]) -> ModelArrays:
@@ -101,7 +109,10 @@ def _field_rows(cfgs: list[ModelConfig]) -> dict[str, list]:
             "n_experts": [c.n_experts for c in cfgs],
             "top_k": [c.top_k for c in cfgs],
             "n_shared": [c.n_shared_experts for c in cfgs],
-            "capacity_factor": [c.capacity_factor for c in cfgs],
+            "shared_ff": [c.shared_ff for c in cfgs],
+            "shared_gate": [c.shared_expert_gate for c in cfgs],
+            "dropless": [c.dropless for c in cfgs],
+            "capacity_factor": [max(c.n_experts, 1) if c.dropless else c.capacity_factor for c in cfgs],
             "group_size": [c.router_group_size for c in cfgs],
             "vocab": [c.vocab_size for c in cfgs],
             "max_seq_len": [c.max_seq_len for c in cfgs],
@@ -111,6 +122,8 @@ def _field_rows(cfgs: list[ModelConfig]) -> dict[str, list]:
             "untied": [not c.tie_embeddings for c in cfgs],
             "norm_params": [1 if c.norm == "rmsnorm" else 2 for c in cfgs],
             "bias": [c.use_bias for c in cfgs],
+            "qkv_bias": [c.has_qkv_bias for c in cfgs],
+            "out_bias": [c.has_out_bias for c in cfgs],
         }
 
 
@@ -175,7 +188,7 @@ def attention_weights(m: ModelArrays):
 
 
 def attention_params(m: ModelArrays):
-    bias = m.bias * (m.n_heads * m.head_dim + 2 * m.kv_heads * m.head_dim + m.d_model)
+    bias = m.qkv_bias * (m.n_heads * m.head_dim + 2 * m.kv_heads * m.head_dim) + m.out_bias * m.d_model
     rel = m.rel_bias * m.rel_buckets * m.n_heads
     norm = m.norm_params * m.d_model
     return attention_weights(m) + bias + rel + norm
@@ -198,14 +211,20 @@ def expert_params(m: ModelArrays):
     return ffn_params(m, m.expert_ff, m.expert_mats)
 
 
+def shared_expert_params(m: ModelArrays):
+    """The shared experts of one MoE layer (each d_ff_shared wide, gated like the routed ones)
+    and their sigmoid gate."""
+    return m.n_shared * ffn_params(m, m.shared_ff, m.expert_mats) + m.shared_gate * m.d_model
+
+
 def router_params(m: ModelArrays):
     return m.d_model * m.n_experts
 
 
 def moe_ffn_params(m: ModelArrays, active: bool):
     """An MoE feed-forward: router, experts (all, or the top-k activated), shared experts, norm."""
-    experts = (m.top_k if active else m.n_experts) + m.n_shared
-    return router_params(m) + experts * expert_params(m) + m.norm_params * m.d_model
+    experts = m.top_k if active else m.n_experts
+    return router_params(m) + experts * expert_params(m) + shared_expert_params(m) + m.norm_params * m.d_model
 
 
 def embedding_params(m: ModelArrays):
@@ -229,17 +248,30 @@ def attention_score_flops(m: ModelArrays, context, causal_halved: bool = False):
     return 4 * context * m.n_heads * m.head_dim * (0.5 if causal_halved else 1.0)
 
 
+DISPATCHES = ("scatter", "einsum", "dropless")
+
+
 def expert_capacity(m: ModelArrays, group_size=None):
-    """(group size, slots per expert per group): GShard's ceil(capacity_factor x group / experts),
-    the vectorised twin of `ModelConfig.expert_capacity`."""
+    """(group size, slots per expert per group): GShard's ceil(capacity_factor x group / experts)
+    (dropless routing: the whole group), the vectorised twin of `ModelConfig.expert_capacity`."""
     g = m.group_size if group_size is None else np.asarray(group_size, dtype=np.float64)
-    return g, np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
+    cap = np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
+    return g, np.where(m.dropless > 0, g, cap)
 
 
-def expert_slots_per_token(m: ModelArrays, group_size=None):
-    """Expert evaluations per token that an MoE layer computes: E x capacity / group."""
+def expert_slots_per_token(m: ModelArrays, group_size=None, dispatch: str | None = None):
+    """Expert evaluations per token that an MoE layer computes: E x capacity / group for a
+    capacity-buffer dispatch (scatter, einsum), top_k for the dropless dispatch (no padding);
+    `dispatch=None`: dropless for dropless routing, else scatter."""
+    if dispatch is not None and dispatch not in DISPATCHES:
+        raise ValueError(f"dispatch={dispatch!r}: expected one of {DISPATCHES}")
     g, cap = expert_capacity(m, group_size)
-    return np.where(m.n_experts > 0, m.n_experts * cap / g, 0.0)
+    padded = m.n_experts * cap / g
+    if dispatch is None:
+        slots = np.where(m.dropless > 0, m.top_k, padded)
+    else:
+        slots = m.top_k if dispatch == "dropless" else padded
+    return np.where(m.n_experts > 0, slots, 0.0)
 
 
 def einsum_dispatch_flops(m: ModelArrays, group_size=None):
@@ -249,8 +281,9 @@ def einsum_dispatch_flops(m: ModelArrays, group_size=None):
 
 
 def layer_flops(m: ModelArrays, context, *, moe: bool, hardware: bool = False,
-                dispatch: str = "scatter", causal_halved: bool = False, group_size=None) -> dict:
-    """Forward FLOPs per token of one layer, by component."""
+                dispatch: str | None = None, causal_halved: bool = False, group_size=None) -> dict:
+    """Forward FLOPs per token of one layer, by component (`ffn_flops` of an MoE layer: the routed
+    experts evaluated, the shared experts and their gate)."""
     out = {
         "attn_proj_flops": 2 * attention_weights(m),
         "attn_score_flops": attention_score_flops(m, context, causal_halved),
@@ -258,11 +291,12 @@ def layer_flops(m: ModelArrays, context, *, moe: bool, hardware: bool = False,
     if hardware:
         out["softmax_flops"] = SOFTMAX_FLOPS_PER_SCORE * context * m.n_heads
     if moe:
-        evals = (expert_slots_per_token(m, group_size) if hardware else m.top_k) + m.n_shared
-        out["ffn_flops"] = 2 * evals * ffn_weights(m, m.expert_ff, m.expert_mats)
+        evals = expert_slots_per_token(m, group_size, dispatch) if hardware else m.top_k
+        out["ffn_flops"] = 2 * (evals * ffn_weights(m, m.expert_ff, m.expert_mats)
+                                + m.n_shared * ffn_weights(m, m.shared_ff, m.expert_mats) + m.shared_gate * m.d_model)
         out["router_flops"] = 2 * router_params(m)
         if hardware:
-            out["activation_flops"] = ACTIVATION_FLOPS_PER_UNIT * evals * m.expert_ff
+            out["activation_flops"] = ACTIVATION_FLOPS_PER_UNIT * (evals * m.expert_ff + m.n_shared * m.shared_ff)
         if hardware and dispatch == "einsum":
             out["dispatch_flops"] = einsum_dispatch_flops(m, group_size)
     else:
@@ -328,7 +362,8 @@ class Counts:
             "attention_train": "full S x S scores (not causally halved)",
             "flops_per_token_infer": "matmuls of activated weights + attention at seq_len context",
             "flops_per_token_infer_2n": "2 x params_active (attention not included)",
-            "hardware": "experts counted at capacity slots (capacity_factor, router_group_size)",
+            "hardware": "experts counted at capacity slots (capacity_factor, router_group_size); "
+                        "dropless routing: top-k evaluations, no padding",
         }
         d["layers"] = self.layers.to_dict(orient="records")
         return d

@@ -7,6 +7,7 @@ are labelled from their scenario field (`glamsim.scenario`), which carries its o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -20,7 +21,8 @@ class Output:
 
     def axis(self) -> str:
         """`label (unit)` for an axis or a column header."""
-        return f"{self.label} ({self.unit})" if self.unit and self.unit not in self.label else self.label
+        said = self.unit and re.search(rf"(^|\s|\(){re.escape(self.unit)}($|\s|\))", self.label)
+        return f"{self.label} ({self.unit})" if self.unit and not said else self.label
 
 
 def _table(rows: list[tuple]) -> dict[str, Output]:
@@ -85,6 +87,7 @@ OUTPUTS: dict[str, Output] = _table([
     ("serving_fits_hbm", "fits in HBM", "", "", "flag"),
     # counts
     ("flops_per_token_train", "training FLOPs per token", "FLOPs"),
+    ("train_mfu", "training MFU", "", "model FLOPs utilisation of the training run", "fraction"),
     ("peak_flops_per_s", "dense peak per chip", "FLOP/s"),
 ])
 

@@ -500,6 +500,34 @@ def plot_experts_touched(df: pd.DataFrame, x: str = "batch", y: str = "experts_t
                      _title(title or "Experts read per decoding step", frame.notes, width or WIDTH))
 
 
+def plot_memory(parts: pd.DataFrame, usable: float, *, title: str = "", width: int | None = None,
+                height: int | None = None) -> alt.TopLevelMixin:
+    """Memory per chip as one stacked bar (columns `part`, `bytes`: weights, gradients, optimizer
+    state, activations, ...) against the chip's usable HBM, drawn as a dashed ink rule."""
+    w = width or WIDTH
+    data = parts.assign(gb=parts["bytes"] / 1e9)
+    bar = alt.Chart(_records(data)).mark_bar().encode(
+        x=alt.X("gb:Q", title="GB per chip", stack="zero"),
+        color=alt.Color("part:N", scale=alt.Scale(range=PALETTE), legend=_legend("part")),
+        order=alt.Order("part:N"),
+        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("gb:Q", title="GB per chip", format=".3~f")])
+    limit = alt.Chart(alt.Data(values=[{"usable_gb": usable / 1e9, "what": "usable HBM"}])).mark_rule(
+        color=INK, strokeWidth=2, strokeDash=BASELINE_DASH).encode(
+        x="usable_gb:Q", tooltip=[alt.Tooltip("what:N"), alt.Tooltip("usable_gb:Q", title="GB", format=".3~f")])
+    return alt.layer(bar, limit).properties(width=w, height=height or 60, title=title or "Memory per chip")
+
+
+def plot_breakdown(parts: pd.DataFrame, *, title: str = "", width: int | None = None,
+                   height: int | None = None) -> alt.TopLevelMixin:
+    """Where a step's time goes (columns `part`, `seconds`): one bar per part, largest first."""
+    w = width or WIDTH
+    data = parts.assign(part=parts["part"].str.removesuffix("_s").str.replace("_", " "))
+    return alt.Chart(_records(data)).mark_bar(color=PALETTE[0]).encode(
+        y=alt.Y("part:N", sort="-x", title=None), x=alt.X("seconds:Q", title="seconds per step"),
+        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("seconds:Q", format=".4~g")],
+    ).properties(width=w, height=height or 22 * len(data) + 20, title=title or "Step time")
+
+
 # ---- notes, saving ----
 
 def add_caption(chart: alt.TopLevelMixin, text: str, width: int | None = None) -> alt.VConcatChart:

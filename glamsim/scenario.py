@@ -19,8 +19,7 @@ from glamsim.uncertain import Uncertain, parse_uncertain, require
 from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype
 
 GLAM_RUN = "GLaM 64B/64E's published run (Du et al. 2022, Sec. 6)"
-DEFAULT_MFU = 0.3
-DEFAULT_MFU_SOURCE = "glamsim default assumption (GLaM's published run implies about 0.28; give --mfu)"
+PREDICTED_MFU_SOURCE = "predicted by glamsim.predict from the parallel layout (give --mfu to type one)"
 COMM_OVERLAP_SOURCE = ("glamsim default: communication hidden behind compute, as an end-to-end MFU already "
                        "includes it; give --comm-overlap < 1 to charge the exposed part")
 TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (give --tdp-fraction)"
@@ -157,8 +156,14 @@ class TrainingScenario(Scenario):
                               help="training context (default: the model's)")
     train_flops: float | None = inp(None, unit="FLOPs", gt=0, source="glamsim.accounting model FLOPs",
                                     help="total training FLOPs (instead of model FLOPs of --model on --tokens)")
-    mfu: Uncertain = inp(DEFAULT_MFU, unit="model FLOPs / dense peak", uncertain=True, gt=0, le=1,
-                         source=DEFAULT_MFU_SOURCE, help="model FLOPs utilisation (ignored when --hours is given)")
+    mfu: Uncertain | None = inp(None, unit="model FLOPs / dense peak", uncertain=True, gt=0, le=1,
+                                source=PREDICTED_MFU_SOURCE,
+                                help="model FLOPs utilisation (default: predicted from the layout; ignored with --hours)")
+    layout: str | None = inp(None, help="parallel layout, e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective "
+                                        "(default: the fastest that fits, found by glamsim plan)",
+                             source="glamsim.predict.plan: the fastest layout that fits")
+    global_batch: int | None = inp(None, unit="sequences", ge=1, help="sequences per optimizer step (the layout's)",
+                                   source="about 4M tokens per step, a multiple of dp x microbatch")
     hours: float | None = inp(None, unit="h wall-clock", gt=0, source="not given: from MFU",
                               help="known wall-clock hours (instead of --mfu)")
     measured: str | None = inp(None, help="a `glamsim measure` record: its MFU (when its device is the chip) and "
@@ -174,8 +179,10 @@ class TrainingScenario(Scenario):
 
     @model_validator(mode="after")
     def _one_time_input(self):
-        if self.hours is not None and "mfu" in self.model_fields_set:
+        if self.hours is not None and self.mfu is not None:
             raise ValueError(f"mfu={self.mfu!r}: give --mfu or --hours, not both")
+        if self.layout is not None and (self.mfu is not None or self.hours is not None):
+            raise ValueError(f"layout={self.layout!r}: a layout predicts the MFU; give --layout, or --mfu/--hours")
         if self.train_flops is not None and {"model", "tokens"} & self.model_fields_set:
             raise ValueError(f"train_flops={self.train_flops!r}: give --train-flops or --model/--tokens, not both")
         return self

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from glamsim.accounting import ModelArrays, count, params, published_deltas, train_flops_per_token
+from glamsim.accounting import (ModelArrays, count, expert_slots_per_token, params, published_deltas,
+                                 train_flops_per_token)
 from glamsim.config import load_model, model_presets, validate_model
 
 # A tiny GLaM-like config counted by hand below: 2 layers (layer 1 is MoE), d=8, 2 heads x 4,
@@ -100,3 +101,69 @@ def test_inference_flops_conventions():
     # 2 x 96.6B activated = 193 GFLOPs; the paper prints 180 (Table 1)
     assert glam.flops_per_token_infer_2n == pytest.approx(193.2e9, rel=0.005)
     assert glam.flops_per_token_infer_2n < 0.56 * gpt3.flops_per_token_infer_2n
+
+
+# Dense leading layers, shared experts of their own width behind a sigmoid gate, q/k/v biases
+# without an output bias, dropless routing: 3 layers (layer 0 dense, then MoE in every layer),
+# d=8, 2 heads x 4, dense FFN 16 (gated), 4 gated experts of width 4, top-2, 2 shared experts of width 6.
+MODERN = dict(TINY, n_layers=3, first_dense_layers=1, moe_every=1, moe_offset=0, d_ff_expert=4, expert_gated=True,
+              n_shared_experts=2, d_ff_shared=6, shared_expert_gate=True, qkv_bias=True, out_bias=False,
+              routing="dropless")
+
+
+def test_modern_moe_counted_by_hand():
+    cfg = validate_model(MODERN, "hand")
+    assert cfg.capacity_factor is None and [cfg.is_moe_layer(i) for i in range(3)] == [False, True, True]
+    c = count(cfg, seq_len=16)
+    attn = 4 * 8 * 8 + 3 * 8 + 4 * 2 + 8  # q,k,v,o + q/k/v biases (no output bias) + rel-pos + norm
+    dense_ffn = 3 * 8 * 16 + 8
+    expert, shared = 3 * 8 * 4, 2 * 3 * 8 * 6 + 8  # gated experts; 2 shared experts + their gate (d_model)
+    moe_total = 8 * 4 + 4 * expert + shared + 8
+    moe_active = 8 * 4 + 2 * expert + shared + 8
+    emb = 10 * 8 + 8
+    assert list(c.layers.kind) == ["dense", "moe", "moe"]
+    assert c.params_total == 3 * attn + dense_ffn + 2 * moe_total + emb
+    assert c.params_active == 3 * attn + dense_ffn + 2 * moe_active + emb
+    proj, scores = 2 * 4 * 8 * 8, 4 * 16 * 2 * 4
+    moe_fwd = proj + scores + 2 * (2 * expert + 2 * 3 * 8 * 6 + 8) + 2 * 8 * 4
+    assert list(c.layers.flops_fwd_per_token) == [proj + scores + 2 * 3 * 8 * 16, moe_fwd, moe_fwd]
+    # dropless: no capacity padding, the top-2 experts are what the hardware computes
+    assert c.expert_slots_per_token == 2.0
+    m = ModelArrays.of(cfg)
+    act = 8 * (16 + 2 * (2 * 4 + 2 * 6))  # activation FLOPs: dense 16 units, each MoE layer 2x4 + 2x6
+    softmax = 3 * 3 * 16 * 2
+    assert c.flops_per_token_train_hardware == c.flops_per_token_train + 3 * (act + softmax)
+    # a capacity-buffer dispatch of a dropless model holds a whole group per expert: 4 slots per token
+    assert float(expert_slots_per_token(m, 16, "scatter")[0]) == 4.0
+    assert float(expert_slots_per_token(m, 16, "dropless")[0]) == 2.0
+
+
+def test_dropless_routing_and_capacity_factor_null_are_the_same():
+    a = validate_model({**MODERN}, "a")
+    b = validate_model({**{k: v for k, v in MODERN.items() if k != "routing"}, "capacity_factor": None}, "b")
+    assert a.dropless and b.dropless and a.capacity_factor is b.capacity_factor is None
+    back = a.replace(capacity_factor=1.5)  # a capacity factor alone switches back to capacity routing
+    assert back.routing == "capacity" and back.expert_capacity(16) == 6
+    assert back.replace(routing="dropless").capacity_factor is None
+
+
+def test_glam_presets_unchanged_by_the_new_placement_rule():
+    for name in ("glam-64b-64e", "glam-tiny", "glam-1.7b-64e"):
+        cfg = load_model(name)
+        assert cfg.first_dense_layers == 0
+        assert [cfg.is_moe_layer(i) for i in range(cfg.n_layers)] == [i % 2 == 1 for i in range(cfg.n_layers)]
+    assert published_deltas(load_model("glam-64b-64e"))["params_total"] == pytest.approx(1.162e12, rel=0.005)
+
+
+def test_closed_form_moe_layer_count_matches_the_rule():
+    base = validate_model(TINY, "t")
+    for n in (1, 2, 5, 12):
+        for first in range(0, n):
+            for every in (1, 2, 3):
+                for offset in range(every):
+                    try:
+                        cfg = base.replace(n_layers=n, first_dense_layers=first, moe_every=every, moe_offset=offset)
+                    except Exception:
+                        assert sum(1 for i in range(first, n) if (i - first) % every == offset) == 0
+                        continue
+                    assert cfg.n_moe_layers == sum(cfg.is_moe_layer(i) for i in range(n))

@@ -94,8 +94,9 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
             page.wait_for_timeout(500)  # let images finish painting
             charts = page.locator('[data-testid="stVegaLiteChart"]').count()
-            if charts != page.locator(CHART).count():
-                errors.append(f"{path or 'Home'}: {charts} charts, {page.locator(CHART).count()} drawn")
+            drawn = page.locator('[data-testid="stVegaLiteChart"]:has(.marks)').count()
+            if charts != drawn:
+                errors.append(f"{path or 'Home'}: {charts} charts, {drawn} drawn")
             if page.locator('[data-testid="stException"]').count():
                 errors.append(f"{path or 'Home'}: {page.locator('[data-testid=stException]').first.inner_text()}")
             shot = out / f"{path or 'Home'}.png"
@@ -172,33 +173,33 @@ def test_settings_survive_a_page_change_and_a_reload_and_travel_in_the_url(serve
     page = chromium.new_page(viewport={"width": 1280, "height": 1600})
     open_path(page, f"{server}/Training_what-if", "Training what-if")
     wait_card(page, "Energy (MWh)", energy())
-    type_number(page, "Chips", 256)
-    wait_card(page, "Energy (MWh)", energy(chips=256))
+    type_number(page, "Chips", 2048)
+    wait_card(page, "Energy (MWh)", energy(chips=2048))
     type_number(page, "Training tokens (billions)", 300)
-    wait_card(page, "Energy (MWh)", energy(chips=256, tokens=3e11))
+    wait_card(page, "Energy (MWh)", energy(chips=2048, tokens=3e11))
     settle(page)
-    assert "t_chips=256" in page.url and "t_tokens=300" in page.url, page.url
+    assert "t_chips=2048" in page.url and "t_tokens=300" in page.url, page.url
 
     go(page, server, "Serving_what-if", "Serving what-if")  # away, change something there, and back
     type_number(page, "Batch size (requests decoded together)", 8)
     settle(page)
     assert "s_batch=8" in page.url and "t_chips" not in page.url, page.url
     go(page, server, "Training_what-if", "Training what-if")
-    wait_card(page, "Energy (MWh)", energy(chips=256, tokens=3e11))
-    assert number_input(page, "Chips").input_value() == "256"
-    assert "t_chips=256" in page.url, page.url  # the URL holds the page's settings again
+    wait_card(page, "Energy (MWh)", energy(chips=2048, tokens=3e11))
+    assert number_input(page, "Chips").input_value() == "2048"
+    assert "t_chips=2048" in page.url, page.url  # the URL holds the page's settings again
     go(page, server, "Serving_what-if", "Serving what-if")
     assert number_input(page, "Batch size (requests decoded together)").input_value() == "8"
     go(page, server, "Training_what-if", "Training what-if")
 
     page.reload(wait_until="domcontentloaded")  # a reload is a new session: the URL restores the settings
     page.wait_for_selector('h1:has-text("Training what-if")', timeout=60_000)
-    wait_card(page, "Energy (MWh)", energy(chips=256, tokens=3e11))
-    assert number_input(page, "Chips").input_value() == "256"
+    wait_card(page, "Energy (MWh)", energy(chips=2048, tokens=3e11))
+    assert number_input(page, "Chips").input_value() == "2048"
 
     shared = chromium.new_page(viewport={"width": 1280, "height": 1600})  # the link, opened elsewhere
     open_path(shared, page.url, "Training what-if")
-    wait_card(shared, "Energy (MWh)", energy(chips=256, tokens=3e11))
+    wait_card(shared, "Energy (MWh)", energy(chips=2048, tokens=3e11))
     assert number_input(shared, "Training tokens (billions)").input_value() == "300.00"
     shared.close()
     page.close()
@@ -253,13 +254,13 @@ def test_widget_change_to_settled_page_time(server, chromium):
     from glamsim.cost import estimate_inference
     from glamsim.formatting import fmt
 
-    chips = [512, 256, 2048, 1024, 640, 128, 1536, 1024]
+    chips = [2048, 1024, 4096, 2048, 1024, 4096, 2048, 1024]  # counts GLaM 64B/64E fits (the MFU is predicted)
     cases = {
         "training what-if": ("Training_what-if", "Training what-if", "Chips", chips, "Energy (MWh)",
                              lambda n: energy(chips=n)),
         "training, ranged + a third model": (
             "Training_what-if?t_ranged=true&t_compare=glam-8b-64e", "Training what-if", "Chips", chips,
-            "Energy (MWh)", lambda n: energy(chips=n, mfu=(0.24, 0.3, 0.36))),
+            "Energy (MWh)", lambda n: energy(chips=n)),
         "serving what-if": ("Serving_what-if", "Serving what-if", "Batch size (requests decoded together)",
                             [8, 64, 16, 256, 32, 4, 128, 32], "ms / token",
                             lambda b: fmt(estimate_inference(batch=b)["decode_step_s"] * 1e3)),

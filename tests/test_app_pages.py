@@ -40,11 +40,15 @@ def spec(chart) -> dict:
     return json.loads(chart.proto.spec)
 
 
-def open_page(name: str | None) -> AppTest:
+def open_page(name: str | None, typed_mfu: bool = True) -> AppTest:
+    """A page after its first run; the training page with a typed MFU (its tests type one) unless
+    `typed_mfu=False` (the predicted utilisation, the page's default)."""
     at = AppTest.from_file(HOME, default_timeout=60)
     at.run()
     if name:
         at.switch_page(PAGES[name]).run()
+    if name == "training" and typed_mfu:
+        at.radio(key="t_mfu_mode").set_value("typed").run()
     assert not at.exception, at.exception
     return at
 
@@ -127,12 +131,32 @@ def test_training_page_shows_the_api_estimate_with_ranges():
         in statement  # a profile figure kept as the nominal value keeps its citation
 
 
+def test_training_page_predicts_the_mfu_from_the_layout_by_default():
+    """No typed MFU: the page shows glamsim.predict's layout, MFU and HFU (the API's for the same
+    inputs), a memory bar against the usable HBM and the step-time breakdown."""
+    at = open_page("training", typed_mfu=False)
+    assert at.radio(key="t_mfu_mode").value == "predicted" and not at.error
+    est = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024)
+    shown = metrics(at)
+    assert shown["Predicted MFU"] == f"{est.mfu:.3f}"
+    assert any(est.prediction["layout"] in m.value for m in at.markdown)
+    assert shown["Training days"] == format_value("train_days", est.train_days)
+    titles = [" ".join(spec(c)["title"]) if isinstance(spec(c)["title"], list) else str(spec(c).get("title"))
+              for c in charts(at)]
+    assert any("Memory per chip" in t for t in titles) and any("step goes" in t for t in titles)
+    at.text_input(key="t_layout").set_value("tp=4,fsdp=256,ep=64,recompute=full").run()  # a layout of one's own
+    assert not at.exception and not at.error
+    own = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024,
+                            layout="tp=4,fsdp=256,ep=64,recompute=full")
+    assert metrics(at)["Predicted MFU"] == f"{own.mfu:.3f}"
+
+
 def test_training_page_charges_exposed_communication():
     at = open_page("training")
     at.slider(key="t_overlap").set_value(0.0).run()
     assert not at.exception and not at.error
-    exposed = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, comm_overlap=0.0)
-    hidden = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024)
+    exposed = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, comm_overlap=0.0, mfu=0.3)
+    hidden = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, mfu=0.3)
     assert exposed.train_days > hidden.train_days  # the all-to-alls and all-reduce now add time
     assert metrics(at)["Training days"] == format_value("train_days", exposed.train_days)
     assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", exposed.energy_mwh)
@@ -142,7 +166,7 @@ def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line(
     at = open_page("training")
     at.number_input(key="t_n_experts_glam-64b-64e").set_value(32).run()
     cfg = load_model("glam-64b-64e").replace(n_experts=32)
-    est = estimate_training(model=cfg, tokens=6e11, chip="tpu-v4", chips=1024)
+    est = estimate_training(model=cfg, tokens=6e11, chip="tpu-v4", chips=1024, mfu=0.3)
     t = table(at).set_index("quantity")
     shown = t.loc[label("params_total"), "glam-64b-64e (n_experts=32)"]
     assert shown == format_value("params_total", count(cfg).params_total) and shown.endswith("B")  # not "G"
@@ -196,7 +220,7 @@ def test_no_experts_makes_the_model_dense():
     at.number_input(key="t_n_experts_glam-64b-64e").set_value(0).run()
     assert not at.exception and not at.error
     dense = load_model("glam-64b-64e").dense_twin()  # no top-k, no MoE layers
-    est = estimate_training(model=dense, tokens=6e11, chip="tpu-v4", chips=1024)
+    est = estimate_training(model=dense, tokens=6e11, chip="tpu-v4", chips=1024, mfu=0.3)
     t = table(at).set_index("quantity")
     name = "glam-64b-64e (n_experts=0: dense)"
     assert t.loc[label("params_total"), name] == format_value("params_total", count(dense).params_total)
@@ -212,7 +236,7 @@ def test_a_chip_without_a_price_says_so(downloads):
     at.checkbox(key="t_ranged").check().run()  # the sensitivity chart offers what it can draw: no cost
     assert at.radio(key="t_tornado_out").options == ["energy", "CO2e"]
     at.number_input(key="t_price_h200").set_value(10.0).run()  # a typed price is used
-    est = estimate_training(model="glam-64b-64e", chip="h200", price_per_chip_hour_usd=10.0)
+    est = estimate_training(model="glam-64b-64e", chip="h200", price_per_chip_hour_usd=10.0, mfu=0.3)
     assert metrics(at)["Cost ($)"] == format_value("cost_usd", est.cost_usd) and not at.info
 
     at = open_page("serving")
@@ -253,7 +277,7 @@ def test_any_number_of_models_side_by_side():
     assert not at.exception and not at.error
     t = table(at).set_index("quantity")
     assert list(t.columns) == ["glam-64b-64e", "gpt3-175b", "glam-8b-64e", "glam-1.7b-64e"]
-    small = estimate_training(model="glam-1.7b-64e")
+    small = estimate_training(model="glam-1.7b-64e", mfu=0.3)
     assert t.loc[label("energy_mwh"), "glam-1.7b-64e"] == format_value("energy_mwh", small.energy_mwh)
 
     at = open_page("serving")
@@ -275,7 +299,7 @@ def test_saved_scenarios_are_listed_and_load_back(downloads):
     at.button(key="training_load").click().run()  # "small fleet" is picked
     assert not at.exception and not at.error
     assert at.number_input(key="t_chips").value == 256 and at.selectbox(key="t_chip").value == "tpu-v4"
-    est = estimate_training(chips=256)
+    est = estimate_training(chips=256, mfu=0.3)
     assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
     saved = json.loads(downloads["training-scenarios.json"])
     assert saved["small fleet"]["settings"]["t_chips"] == 256
@@ -296,10 +320,10 @@ def test_settings_survive_a_page_change_and_come_from_the_url():
 
     fresh = AppTest.from_file(HOME, default_timeout=60)  # a shared link opens with its settings
     fresh.switch_page(PAGES["training"])
-    fresh.query_params.update({"t_chips": "128", "t_tokens": "300.0"})
+    fresh.query_params.update({"t_chips": "2048", "t_tokens": "300.0"})
     fresh.run()
-    assert not fresh.exception and fresh.number_input(key="t_chips").value == 128
-    est = estimate_training(chips=128, tokens=3e11)
+    assert not fresh.exception and fresh.number_input(key="t_chips").value == 2048
+    est = estimate_training(chips=2048, tokens=3e11)  # the page's default: the predicted MFU
     assert metrics(fresh)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
 
 
@@ -391,9 +415,10 @@ def test_uploaded_profile_is_validated_and_used_by_the_training_page():
     assert "my-tpu" in list(table(at)["name"])
 
     at.switch_page(PAGES["training"]).run()
+    at.radio(key="t_mfu_mode").set_value("typed")
     at.selectbox(key="t_chip").set_value("my-tpu").run()
     path = Path(at.session_state["profiles_dir"]) / "chips" / "my-tpu.yaml"
-    est = estimate_training(model="glam-64b-64e", tokens=6e11, chip=load_chip(path), chips=1024)
+    est = estimate_training(model="glam-64b-64e", tokens=6e11, chip=load_chip(path), chips=1024, mfu=0.3)
     assert est.cost_usd == pytest.approx(est.chip_hours * 1.5)
     assert metrics(at)["Cost ($)"] == format_value("cost_usd", est.cost_usd)
 
@@ -471,7 +496,12 @@ def test_measure_page_runs_a_tiny_measurement_and_carries_it_to_training():
     payload = json.loads(rec.model_dump_json())
     assert payload["record_schema"] == "glamsim.measurement/1"
 
+    at.switch_page(PAGES["training"]).run()  # a typed MFU on the training page (kept across pages)
+    at.radio(key="t_mfu_mode").set_value("typed").run()
+    at.switch_page(PAGES["measure"]).run()
     at.button(key="m_use").click().run()
+    if at.get("page_link"):  # Streamlit could not switch pages itself here: the link the page offers
+        at.switch_page(PAGES["training"]).run()
     assert not at.exception
     assert at.checkbox(key="use_measurement").value is True
     # measured on a CPU, not a TPU v4: only the hardware/model FLOPs ratio carries over (as HFU)

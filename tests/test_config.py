@@ -22,6 +22,17 @@ BASE = dict(name="t", n_layers=2, d_model=8, n_heads=2, d_ff=16, vocab_size=10, 
         (dict(capacity_factor=-1.0), "capacity_factor"),
         (dict(position="sinusoidal"), "position"),
         (dict(colour="blue"), "colour"),
+        (dict(first_dense_layers=1), "first_dense_layers"),  # dense leading layers of a dense model
+        (dict(n_experts=4, top_k=2, moe_every=1, first_dense_layers=2), "first_dense_layers"),  # >= n_layers
+        (dict(n_experts=4, top_k=2, moe_every=2, moe_offset=1, first_dense_layers=1), "moe_offset"),  # none left
+        (dict(n_experts=4, top_k=2, moe_every=1, d_ff_shared=8), "d_ff_shared"),  # no shared expert
+        (dict(n_experts=4, top_k=2, moe_every=1, shared_expert_gate=True), "shared_expert_gate"),
+        (dict(n_experts=4, top_k=2, moe_every=1, routing="dropless", capacity_factor=2.0), "capacity_factor"),
+        (dict(n_experts=4, top_k=2, moe_every=1, routing="capacity", capacity_factor=None), "capacity_factor"),
+        (dict(routing="greedy"), "routing"),
+        (dict(position="rotary", rotary_fraction=0.1), "rotary_fraction"),  # 0 of 4 dims
+        (dict(rotary_fraction=0.5), "rotary_fraction"),  # without rotary positions
+        (dict(rope_theta=float("inf")), "rope_theta"),
     ],
 )
 def test_bad_configs_fail_with_one_line_naming_field(changes, field):

@@ -106,7 +106,9 @@ def test_bad_communication_inputs_are_one_line_errors():
     with pytest.raises(ConfigError, match="comm_overlap=1.5"):
         estimate_training(model="glam-tiny", tokens=1e9, chip="tpu-v4", chips=8, comm_overlap=1.5)
     with pytest.raises(ConfigError, match="needs --model"):
-        estimate_training(train_flops=1e22, chip="tpu-v4", chips=8, comm_overlap=0.5)
+        estimate_training(train_flops=1e22, chip="tpu-v4", chips=8, comm_overlap=0.5, mfu=0.3)
+    with pytest.raises(ConfigError, match="a predicted MFU already charges"):  # no typed MFU: predicted
+        estimate_training(model="glam-tiny", tokens=1e9, chip="tpu-v4", chips=8, comm_overlap=0.5)
 
 
 def test_serving_charges_the_decode_all_to_all_when_experts_span_chips():
@@ -126,8 +128,8 @@ def test_serving_charges_the_decode_all_to_all_when_experts_span_chips():
 
 def test_cli_estimate_prints_communication():
     run = CliRunner()
-    r = run.invoke(app, ["estimate", "--model", "glam-tiny", "--tokens", "1e9", "--chips", "8", "--comm-overlap", "0",
-                         "--tokens-per-step", "2048", "--json"])
+    r = run.invoke(app, ["estimate", "train", "--model", "glam-tiny", "--tokens", "1e9", "--chips", "8",
+                         "--comm-overlap", "0", "--mfu", "0.3", "--tokens-per-step", "2048", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["train_hours"] == pytest.approx(d["compute_hours"] + d["comm_hours"])

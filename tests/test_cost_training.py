@@ -9,7 +9,6 @@ import pytest
 from glamsim.accounting import ModelArrays, train_flops_per_token
 from glamsim.config import ConfigError, load_model
 from glamsim.cost.training import estimate_training, training_costs
-from glamsim.scenario import DEFAULT_MFU
 
 
 def test_core_against_hand_arithmetic():
@@ -84,9 +83,23 @@ def test_power_falls_back_to_tdp_then_to_missing():
     assert e.cost_usd == pytest.approx(e.chip_hours * 1.20)
 
 
-def test_default_mfu_is_stated():
-    e = estimate_training(train_flops=1e22, chip="tpu-v4", chips=8)
-    assert e.mfu == DEFAULT_MFU and "default" in e.ledger["mfu"].source
+def test_without_mfu_or_hours_the_mfu_is_predicted_from_the_best_layout():
+    """No --mfu, no --hours: the MFU is glamsim.predict's for the fastest layout that fits (the
+    ledger names it), the same as `glamsim plan`'s first row; with given FLOPs there is no model to
+    lay out, so a typed MFU is asked for."""
+    from glamsim.predict.plan import best
+    from glamsim.profiles import load_chip
+
+    e = estimate_training(model="glam-8b-64e", tokens=1e11, chip="tpu-v4", chips=256)
+    plan = best(load_model("glam-8b-64e"), load_chip("tpu-v4"), 256)
+    assert e.mfu == pytest.approx(plan["mfu"]) and 0 < e.mfu < 1
+    assert e.ledger["layout"].value == plan["layout"] and plan["layout"] in e.ledger["mfu"].source
+    assert e.hfu == pytest.approx(plan["hfu"])  # the predicted hardware/model FLOPs ratio
+    assert e.prediction["breakdown"] and e.to_dict()["prediction"]["layout"] == plan["layout"]
+    with pytest.raises(ConfigError, match="--train-flops give --mfu or --hours"):
+        estimate_training(train_flops=1e22, chip="tpu-v4", chips=8)
+    with pytest.raises(ConfigError, match="layout"):
+        estimate_training(model="glam-8b-64e", chip="tpu-v4", chips=256, layout="tp=4,dp=64", mfu=0.3)
 
 
 @pytest.mark.parametrize("kw, field", [

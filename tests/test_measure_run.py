@@ -121,3 +121,17 @@ def test_cpu_peak_is_timed_beside_every_step_and_mfu_has_its_spread(record):
     # the slowest step at the fastest peak bounds the MFU from below, the fastest at the slowest from above
     assert m_lo == pytest.approx(rec.model_flops_per_step / rec.step_time_p90_s / hi)
     assert m_hi == pytest.approx(rec.model_flops_per_step / rec.step_time_p10_s / lo)
+
+
+def test_record_holds_the_cpu_prediction_for_its_host(record):
+    """`glamsim measure` on one CPU device records what glamsim.predict.cpu predicts for the host it
+    measured: recomputing from the recorded host figures gives the same step time."""
+    from glamsim.config import validate_model
+    from glamsim.predict.cpu import Host, predict_step
+
+    rec = load_measurement(record)
+    assert rec.predicted_step_time_s > 0 and rec.predicted_breakdown
+    assert rec.host["matmul_flops_per_s"] == pytest.approx(rec.peak_flops_per_s)  # the peak timed beside the steps
+    cfg = validate_model(rec.model_config_data, "record")
+    again = predict_step(cfg, rec.batch, rec.seq_len, rec.dispatch, Host(**rec.host))
+    assert again["step_s"] == pytest.approx(rec.predicted_step_time_s)

@@ -38,32 +38,44 @@ def test_aux_loss_equals_hand_computation():
     assert float(load_balancing_loss(r)) == pytest.approx(1.0875, rel=1e-6)
 
 
-def naive_moe(layer: MoE, x, capacity):
-    """Every expert on every token, mixed by the (kept) renormalised top-k gates."""
+def naive_moe(layer: MoE, x, capacity, group: int | None = None):
+    """Every expert on every token, mixed by the (kept, renormalised unless the config says not)
+    top-k gates; shared experts (with their sigmoid gate) added on every token."""
     cfg = layer.cfg
     act = ACTIVATIONS[cfg.activation]
-    tokens = x.reshape(-1, cfg.router_group_size, cfg.d_model)
-    r = route(tokens @ layer.router[...], cfg.top_k, capacity)
+    tokens = x.reshape(-1, group or cfg.router_group_size, cfg.d_model)
+    r = route(tokens @ layer.router[...], cfg.top_k, capacity, cfg.renormalize_gates)
 
     def expert(w, t):  # t [T, D] through every expert -> [T, E, D]
-        h = act(jnp.einsum("td,edf->tef", t, w.wi_0[...]))
+        def lin(name, bias, inp, spec):
+            out = jnp.einsum(spec, inp, getattr(w, name)[...])
+            return out + getattr(w, bias)[...][None] if cfg.use_bias else out
+        h = act(lin("wi_0", "bi_0", t, "td,edf->tef"))
         if cfg.expert_gated:
-            h = h * jnp.einsum("td,edf->tef", t, w.wi_1[...])
-        return jnp.einsum("tef,efd->ted", h, w.wo[...])
+            h = h * lin("wi_1", "bi_1", t, "td,edf->tef")
+        return lin("wo", "bo", h, "tef,efd->ted")
 
     flat = tokens.reshape(-1, cfg.d_model)
     every = expert(layer.experts, flat)  # [T, E, D]
     expert_idx, gate = r.expert.reshape(flat.shape[0], -1), r.gate.reshape(flat.shape[0], -1)
     out = sum(gate[:, k, None] * every[jnp.arange(flat.shape[0]), expert_idx[:, k]] for k in range(cfg.top_k))
     if layer.shared is not None:
-        out = out + expert(layer.shared, flat).sum(axis=1)
+        shared = expert(layer.shared, flat).sum(axis=1)
+        if layer.shared_gate is not None:
+            shared = shared * jax.nn.sigmoid(flat @ layer.shared_gate[...])
+        out = out + shared
     return out.reshape(x.shape), r
 
 
-@pytest.mark.parametrize("capacity_factor,shared,gated", [(2.0, 0, False), (8.0, 1, True)])
-def test_scatter_and_einsum_agree_with_naive_reference(capacity_factor, shared, gated):
+@pytest.mark.parametrize("capacity_factor,shared,gated,extra", [
+    (2.0, 0, False, {}),
+    (8.0, 1, True, {}),
+    # Qwen2-MoE/DeepSeek-style: shared experts of their own width behind a sigmoid gate, raw top-k gates, biases
+    (8.0, 2, True, dict(d_ff_shared=48, shared_expert_gate=True, renormalize_gates=False, use_bias=True)),
+])
+def test_scatter_and_einsum_agree_with_naive_reference(capacity_factor, shared, gated, extra):
     cfg = TINY.replace(capacity_factor=capacity_factor, n_shared_experts=shared, expert_gated=gated,
-                       router_group_size=32)
+                       router_group_size=32, **extra)
     scatter = MoE(cfg, dispatch="scatter", rngs=KeyStream(1))
     einsum = MoE(cfg, dispatch="einsum", rngs=KeyStream(1))
     x = jax.random.normal(jax.random.key(0), (2, 64, cfg.d_model))

@@ -41,6 +41,10 @@ ON_PAGE = {"model": "t_model", "chip": "t_chip", "datacenter": "t_dc", "chips": 
 MORE = [n for n in TrainingScenario.inputs() if n not in ON_PAGE]
 
 
+MFU_MODES = {"predicted": "predicted from the layout", "typed": "typed MFU"}
+TYPED_MFU = 0.3  # the typed MFU's starting value: GLaM's published run implies about 0.28 (glamsim reproduce)
+
+
 def default(name: str):
     """The scenario's default: the same on this page, the Home page, the command line and the API."""
     return ui.scenario_default(TrainingScenario, name)
@@ -51,6 +55,24 @@ def hardware_ratio(c) -> tuple[dict, dict]:
     return ({"hw_flops_ratio": c.flops_per_token_train_hardware / c.flops_per_token_train},
             {"hw_flops_ratio": f"glamsim.accounting: analytic hardware / model FLOPs of {c.model} "
                                "(expert capacity padding, router, softmax)"})
+
+
+def prediction_panel(p: dict, name: str, chip) -> None:
+    """The predicted layout: MFU and HFU, memory per chip against the usable HBM, and the step's time."""
+    st.subheader(f"Predicted layout of {name}")
+    st.markdown(f"Layout: `{p['layout']}` (global batch {p['global_batch']:,} sequences)")
+    ui.cards([dict(label="Predicted MFU", value=f"{p['mfu']:.3f}"), dict(label="Predicted HFU", value=f"{p['hfu']:.3f}"),
+              dict(label="Step", value=f"{p['step_s']:.3g} s")])
+    memory = pd.DataFrame([{"part": k, "bytes": v} for k, v in p["memory"].items()
+                           if k not in ("total", "usable", "shortfall")])
+    usable = p.get("usable_bytes") or p["memory"]["usable"]
+    ui.figure("plot_memory", memory, usable=usable,
+              title=f"Memory per chip: {p['memory']['total'] / 1e9:.1f} GB of {usable / 1e9:.1f} GB usable on {chip.name}")
+    ui.figure("plot_breakdown", pd.DataFrame([{"part": k, "seconds": v} for k, v in p["breakdown"].items()]),
+              title=f"Where a {p['step_s']:.3g} s step goes (exposed communication by kind, bubble, recomputation)")
+    st.caption("glamsim.predict: compute by op class against the dense peak (a documented matmul-efficiency "
+               "model), communication per parallel dimension over the link tier it crosses, the pipeline bubble; "
+               "constants in glamsim/predict/efficiency.py, validated in `glamsim reproduce`.")
 
 
 left, right = st.columns([1, 2], gap="large")
@@ -79,8 +101,11 @@ with left:
     n_chips = ui.number("Chips", "t_chips", default("chips"), min_value=1, step=64)
     ranged = ui.check("Uncertain inputs", "t_ranged",
                       help="Give low / nominal / high values: ranges and a sensitivity chart.")
-    mfu, mfu_src = ui.uncertain("Model FLOPs utilisation (MFU)", "t_mfu", default("mfu"), ranged=ranged, step=0.05,
-                                min_value=0.01, max_value=1.0,
+    mode = ui.radio("Utilisation", list(MFU_MODES), "t_mfu_mode", horizontal=True, format_func=MFU_MODES.get,
+                    help="Predicted: glamsim.predict lays the model out over the chips (the fastest layout that fits, "
+                         "or the one under *More inputs*) and predicts its MFU. Typed: your own MFU.")
+    mfu, mfu_src = ui.uncertain("Model FLOPs utilisation (MFU), when typed", "t_mfu", TYPED_MFU, ranged=ranged,
+                                step=0.05, min_value=0.01, max_value=1.0,
                                 help="Model FLOPs / (chips x time x dense peak). GLaM's run implies about 0.28.")
     measured = st.session_state.get(ui.MEASUREMENT_KEY)
     use_measured = measured is not None and ui.check(
@@ -132,16 +157,20 @@ with right:
         for name, (value, src) in {"mfu": (mfu, mfu_src), "power_w": (power, power_src),
                                    "price_per_chip_hour_usd": (price, price_src), "pue": (pue, pue_src),
                                    "carbon_intensity_kg_per_kwh": (ci, ci_src)}.items():
-            if value is not None and not (name == "mfu" and "hours" in more):
+            if value is not None and not (name == "mfu" and ("hours" in more or mode == "predicted")):
                 given[name], sources[name] = value, src
+        if mode == "typed" or "hours" in more:
+            given.pop("layout", None), given.pop("global_batch", None)
         counts = {n: count(m) for n, m in models.items()}
         extra = {n: hardware_ratio(c) for n, c in counts.items()}
         if use_measured:
             got, got_sources, note = measured_inputs(measured, chip, "dashboard Measure page")
             st.info(note)
             extra[names["model"]] = (got, got_sources)
+        own = {"layout", "global_batch"}  # a typed layout is the model's; the others get their fastest
         ests = {n: estimate(TrainingScenario.build(
-            {**given, "model": m if changes and n == names["model"] else m.name, **extra[n][0],
+            {**{k: v for k, v in given.items() if n == names["model"] or k not in own},
+             "model": m if changes and n == names["model"] else m.name, **extra[n][0],
              "sources": {**sources, **extra[n][1]}}, "training what-if")) for n, m in models.items()}
         ranges = {n: e.ranges for n, e in ests.items()} if ranged else {}
     except ConfigError as err:
@@ -165,6 +194,9 @@ with right:
     if ranges:
         st.caption("In brackets: low – high, the extremes over every combination of the uncertain inputs' low "
                    "and high values.")
+
+    if est.prediction:
+        prediction_panel(est.prediction, names["model"], chip)
 
     if not est.tornado:
         st.caption("Tick *Uncertain inputs* on the left for low/high ranges and a chart of what moves the result.")

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 import ui
 from glamsim.accounting import count
@@ -126,6 +127,9 @@ with right:
     c = st.columns(2)
     if c[0].button("Use in the training what-if", key="m_use", help=carried_over(rec)):
         ui.set_state(ui.USE_MEASUREMENT_KEY, True, in_callback=True)  # drawn on the next page
-        st.switch_page("pages/1_Training_what-if.py")
+        try:
+            st.switch_page("pages/1_Training_what-if.py")
+        except StreamlitAPIException:  # Streamlit cannot clear query parameters bound to this page's widgets
+            st.page_link("pages/1_Training_what-if.py", label="Open the training what-if, with this measurement →")
     c[1].download_button("Download measurement JSON", rec.model_dump_json(indent=2), f"measurement-{rec.model}.json",
                          "application/json", key="m_json")

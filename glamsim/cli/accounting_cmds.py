@@ -37,12 +37,15 @@ def models(json_out: bool = typer.Option(False, "--json", help="machine-readable
 
 @command("count")
 def count_cmd(
-    model: str = typer.Argument(..., help="preset name or a ModelConfig YAML file"),
+    model: str = typer.Argument(..., help="preset name, a ModelConfig YAML file or a Hugging Face config.json"),
     seq_len: int = typer.Option(None, "--seq-len", min=1, help="context length (default: the model's)"),
     xla: bool = typer.Option(False, "--xla", help="also lower the real training step from abstract shapes "
                              "(nothing allocated) and report XLA's FLOPs beside the analytic count"),
     batch: int = typer.Option(1, "--batch", min=1, help="with --xla: sequences per step"),
-    dispatch: str = typer.Option("scatter", "--dispatch", help="with --xla: MoE dispatch, scatter or einsum"),
+    dispatch: str = typer.Option(None, "--dispatch", help="with --xla: MoE dispatch, scatter, einsum or dropless "
+                                 "(default: dropless for dropless routing, else scatter)"),
+    explain: bool = typer.Option(False, "--explain", help="for a config.json: one line per mapped field (what "
+                                 "each Hugging Face field became)"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Analytic parameters and FLOPs per token of a model, with a per-layer breakdown."""
@@ -50,11 +53,14 @@ def count_cmd(
     from glamsim.config import load_model
 
     cfg = load_model(model)
+    lines = _explanations(model) if explain else []
     if xla:
         return _xla_count(cfg, batch, seq_len, dispatch, json_out)
     c = count(cfg, seq_len)
     if json_out:
-        return print_json(c.to_dict())
+        return print_json({**c.to_dict(), **({"explain": lines} if explain else {})})
+    for line in lines:
+        typer.echo(f"  {line}")
     d = c.to_dict()
     conventions = d.pop("conventions")
     d.pop("layers")
@@ -75,6 +81,15 @@ XLA_EXPLAINED = (
     "activations, norms and loss (element-wise work); and the optimizer update (about 24 FLOPs per parameter\n"
     "per step). The analytic hardware count adds the padding, dispatch, softmax, activation and\n"
     "optimizer terms; what remains is norms, residual adds and the loss.")
+
+
+def _explanations(model: str) -> list[str]:
+    """What each field of a config.json became; for a preset or YAML file, that nothing was mapped."""
+    if model.lower().endswith(".json"):
+        from glamsim.hf import explain
+
+        return explain(model)
+    return ["a glamsim preset or ModelConfig file: its fields are glamsim's own, nothing mapped"]
 
 
 def _xla_count(cfg, batch, seq_len, dispatch, json_out) -> None:

@@ -221,5 +221,8 @@ def reproduce_cmd(json_out: bool = JSON) -> None:
         for r in rows:
             if r["note"]:
                 typer.echo(f"  {r['id']}: {r['note']}")
+        from glamsim.cli.plan_cmds import validation_table
+
+        validation_table()  # the predictor against published runs: informational, not in the exit code
     if not all(r["ok"] for r in rows):
         raise typer.Exit(code=1)

@@ -10,7 +10,7 @@ import typer
 from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
 RUNS_DIR = Path("runs")
-DISPATCH = ("scatter", "einsum")
+DISPATCH = ("scatter", "einsum", "dropless")  # = glamsim.model.moe.DISPATCHES (not imported: it pulls in JAX)
 
 
 def record_name(model_name: str, stamp: str) -> str:
@@ -37,10 +37,13 @@ def measure_cmd(
     seq_len: int = typer.Option(None, "--seq-len", min=1, help="tokens per sequence (default: the model's context)"),
     steps: int = typer.Option(10, "--steps", min=1, help="timed steps after warm-up"),
     warmup: int = typer.Option(2, "--warmup", min=0, help="untimed steps first (compilation, caches)"),
-    dispatch: str = typer.Option("scatter", "--dispatch", help="MoE dispatch: scatter or einsum"),
+    dispatch: str = typer.Option(None, "--dispatch", help="MoE dispatch: scatter, einsum or dropless (default: "
+                                 "dropless for a model with dropless routing, else scatter)"),
     decode: bool = typer.Option(False, "--decode", help="also time one KV-cache decode step"),
     out: str = typer.Option(None, "--out", help="record file (default runs/<model>-<time>.json)"),
     profile_dir: Path = typer.Option(None, "--profile-dir", help="write a JAX profiler trace of the timed steps"),
+    predict: bool = typer.Option(True, "--predict/--no-predict", help="on one CPU device: also measure this host's "
+                                 "memory rates and record the step time glamsim.predict.cpu predicts"),
     json_out: bool = typer.Option(False, "--json", help="print the record as JSON"),
     mesh: str = MESH,
     coordinator: str = COORDINATOR,
@@ -54,7 +57,7 @@ def measure_cmd(
     from glamsim.model import paths
 
     cfg = load_model(model)
-    if dispatch not in DISPATCH:
+    if dispatch is not None and dispatch not in DISPATCH:
         raise ConfigError(f"--dispatch={dispatch!r}: expected one of {', '.join(DISPATCH)}")
     # every output checked before the (long) measurement: a bad path fails now, not at the end
     if out is not None:
@@ -76,7 +79,7 @@ def measure_cmd(
 
     rec = measure(cfg, batch=batch, seq_len=seq_len, steps=steps, warmup=warmup, dispatch=dispatch,
                   decode=decode, profile_dir=str(profile_dir) if profile_dir else None, on_step=on_step,
-                  mesh=device_mesh)
+                  mesh=device_mesh, predict=predict)
     bar.close()
     if not distributed.is_main():
         return  # the other processes of a multi-process run neither write nor print
@@ -100,6 +103,9 @@ def measure_cmd(
         ("step time median (p10-p90)", f"{rec.step_time_median_s * 1e3:.1f} ms "
                                        f"({rec.step_time_p10_s * 1e3:.1f}-{rec.step_time_p90_s * 1e3:.1f})"),
         ("tokens/s", fmt(rec.tokens_per_s)),
+        *([("predicted step (glamsim.predict.cpu)", f"{rec.predicted_step_time_s * 1e3:.1f} ms, "
+            f"{rec.predicted_step_time_s / rec.step_time_median_s - 1:+.0%} against the median")]
+          if rec.predicted_step_time_s else []),
         ("achieved model FLOP/s", fmt(rec.achieved_model_flops_per_s)),
         ("peak FLOP/s", f"{fmt(rec.peak_flops_per_s)}"
                         + (f" ({fmt(rec.peak_flops_range_per_s[0])}-{fmt(rec.peak_flops_range_per_s[1])})"

@@ -9,12 +9,15 @@ import typer
 from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
 MAX_SEED = 2**32 - 1  # = glamsim.model.train.MAX_SEED (not imported: it pulls in JAX)
-DISPATCH = ("scatter", "einsum")
+DISPATCH = ("scatter", "einsum", "dropless")  # = glamsim.model.moe.DISPATCHES (not imported: it pulls in JAX)
 
 
-def _dispatch(value: str) -> str:
+def _dispatch(value: str | None, cfg) -> str:
+    """The --dispatch given, or the model's natural one (dropless for dropless routing, else scatter)."""
     from glamsim.config import ConfigError
 
+    if value is None:
+        return "dropless" if cfg.dropless else "scatter"
     if value not in DISPATCH:
         raise ConfigError(f"--dispatch={value!r}: expected one of {', '.join(DISPATCH)}")
     return value
@@ -35,7 +38,8 @@ def train_cmd(
     log: str = typer.Option(None, "--log", help="metrics per step to a .csv or .jsonl file"),
     lr: float = typer.Option(0.01, "--lr", min=0.0, help="peak learning rate (GLaM: 0.01)"),
     warmup_steps: int = typer.Option(10_000, "--warmup-steps", min=1, help="constant-lr steps before inverse sqrt decay"),
-    dispatch: str = typer.Option("scatter", "--dispatch", help="MoE dispatch: scatter or einsum"),
+    dispatch: str = typer.Option(None, "--dispatch", help="MoE dispatch: scatter, einsum or dropless (default: "
+                                 "dropless for a model with dropless routing, else scatter)"),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="0 .. 2**32-1"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable summary"),
     mesh: str = MESH,
@@ -53,7 +57,7 @@ def train_cmd(
     cfg = load_model(model)
     train_cfg = validate_as(TrainConfig, dict(
         steps=steps, batch_size=batch, seq_len=seq_len, learning_rate=lr, warmup_steps=warmup_steps, seed=seed,
-        dispatch=_dispatch(dispatch), eval_every=eval_every, eval_batches=eval_batches,
+        dispatch=_dispatch(dispatch, cfg), eval_every=eval_every, eval_batches=eval_batches,
         checkpoint_every=checkpoint_every), "train options")
     train_cfg.context(cfg)
     check_outputs(checkpoint_dir, log, resume)  # before any work: a run must be able to write its results

@@ -32,6 +32,8 @@ def compare_models(models: list[ModelConfig | str], *, chip: str = "tpu-v4", chi
             "params_total": i["params_total"],
             "params_active": i["params_active"],
             "train_flops_total": t.flops_total,
+            "train_mfu": t.mfu,
+            "train_layout": t.prediction["layout"] if t.prediction else None,
             "train_days": t.train_days,
             "energy_mwh": t.energy_mwh,
             "co2e_t": t.co2e_t,

@@ -114,3 +114,23 @@ def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> f
 def record(s: Scenario, led: Ledger, name: str, unit: str, value=None) -> None:
     """Ledger entry of a plain scenario field (its value, or a derived `value`, with its source)."""
     led.add(name, getattr(s, name) if value is None else value, unit, s.source(name))
+
+
+def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> dict:
+    """The MFU predicted by `glamsim.predict` for the scenario's layout, or for the fastest layout
+    that fits (`glamsim plan`), with the layout, memory per chip and step-time breakdown."""
+    from glamsim.predict import evaluate
+    from glamsim.predict.plan import best
+
+    if cfg is None:
+        raise ConfigError("mfu=None: predicting the utilisation needs --model and --tokens; "
+                          "with --train-flops give --mfu or --hours")
+    kw = dict(seq_len=s.seq_len or cfg.max_seq_len, global_batch=s.global_batch, dtype=s.dtype)
+    if s.layout is not None:
+        p = evaluate(cfg, chip, s.layout, chips=s.chips, **kw)
+        if not p["fits"]:
+            raise ConfigError(f"layout={s.layout!r}: does not fit: {p['shortfall_message']}")
+    else:
+        p = best(cfg, chip, s.chips, **kw)
+    led.add("layout", p["layout"], "", s.source("layout"))
+    return p

@@ -172,6 +172,7 @@ class TrainingEstimate:
     communication: dict = field(default_factory=dict)  # bytes per step per chip (glamsim.cost.communication)
     warnings: list[str] = field(default_factory=list)  # valid but suspicious inputs, one line each
     notes: list[str] = field(default_factory=list)  # what a measurement record supplied
+    prediction: dict | None = None  # glamsim.predict's layout, memory and step-time breakdown, when it set the MFU
     scenario: TrainingScenario | None = None
 
     def to_dict(self) -> dict:
@@ -184,6 +185,7 @@ class TrainingEstimate:
         d["ledger"] = self.ledger.to_list()
         d["warnings"] = list(self.warnings)
         d["notes"] = list(self.notes)
+        d["prediction"] = self.prediction
         d["scenario"] = self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None
         return d
 
@@ -223,8 +225,23 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
                 f"(3 x forward, full S x S attention, seq_len {seq})")
     peak_value = resolve.peak(chip, s, led)
     unit = f"model FLOPs / dense {chip.peak_field(s.dtype).removeprefix('peak_flops_')} peak"
+    predicted = None
     if s.hours is not None:
         resolve.record(s, led, "hours", "h wall-clock")
+    elif s.mfu is None:  # neither typed nor measured: predicted from the layout
+        if s.comm_overlap < 1:
+            raise ConfigError(f"comm_overlap={s.comm_overlap!r}: a predicted MFU already charges the exposed "
+                              "communication; give --mfu to charge it on top")
+        predicted = resolve.prediction(cfg, chip, s, led)
+        src = (f"predicted by glamsim.predict for layout {predicted['layout']} "
+               f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py)")
+        changes = {"mfu": predicted["mfu"]}
+        sources = {"mfu": src}
+        if not s.given("hw_flops_ratio"):
+            changes["hw_flops_ratio"] = predicted["hfu"] / predicted["mfu"]
+            sources["hw_flops_ratio"] = f"{src}: predicted HFU / MFU"
+        s = s.model_copy(update={**changes, "sources": {**s.sources, **sources}})  # computed, not typed: no re-check
+        led.add("mfu", s.mfu, unit, s.source("mfu"))
     else:
         led.add("mfu", s.mfu, unit, s.source("mfu"))
     resolve.record(s, led, "hw_flops_ratio", "hardware FLOPs / model FLOPs")
@@ -252,7 +269,7 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
         raise ConfigError(f"hw_flops_ratio={s.hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = any(is_uncertain(v) for v in uncertain.values())
     return TrainingEstimate(
-        **one, hfu=hfu, ledger=led, communication=comm_figures, scenario=s, notes=notes,
+        **one, hfu=hfu, ledger=led, communication=comm_figures, scenario=s, notes=notes, prediction=predicted,
         warnings=_warnings(one, comm_figures, s.chips, s.comm_overlap),
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS) if any_range else {},
         tornado=tornado(core, uncertain, TORNADO_OUTPUTS) if any_range else [],

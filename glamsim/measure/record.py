@@ -28,7 +28,7 @@ class Measurement(Frozen):
     model_config_data: dict
     batch: PositiveInt
     seq_len: PositiveInt
-    dispatch: Literal["scatter", "einsum"]
+    dispatch: Literal["scatter", "einsum", "dropless"]
     mesh: dict[str, int] | None = None
     backend: str
     device_kind: str
@@ -54,6 +54,9 @@ class Measurement(Frozen):
     hfu: NonNegativeFloat
     peak_flops_range_per_s: tuple[PositiveFloat, PositiveFloat] | None = None  # low, high of the peak timings
     mfu_range: tuple[NonNegativeFloat, NonNegativeFloat] | None = None  # slow step at a fast peak .. the reverse
+    predicted_step_time_s: PositiveFloat | None = None  # glamsim.predict.cpu for this host, beside the measurement
+    predicted_breakdown: dict[str, float] = {}
+    host: dict[str, float | str | None] = {}  # the host figures the prediction used
     memory: dict[str, int] = {}
     routing: dict[str, float] = {}
     collectives: dict[str, dict[str, float]] = {}

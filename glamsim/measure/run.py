@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import glamsim
-from glamsim.accounting import ModelArrays, optimizer_flops_per_step, train_flops_per_step
+from glamsim.accounting import DISPATCHES, ModelArrays, optimizer_flops_per_step, train_flops_per_step
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.measure.record import Measurement
 from glamsim.measure.timing import interleaved, matmul_probe, time_calls
@@ -54,21 +54,26 @@ def analytic_step_flops(cfg: ModelConfig, batch: int, seq_len: int, dispatch: st
     }
 
 
+def default_dispatch(cfg: ModelConfig, dispatch: str | None = None) -> str:
+    """`dispatch`, or the model's natural one: dropless for dropless routing, else scatter."""
+    return dispatch or ("dropless" if cfg.dropless else "scatter")
+
+
 def _check(cfg: ModelConfig, batch: int, seq_len: int | None, dispatch: str) -> int:
     s = cfg.max_seq_len if seq_len is None else seq_len
     if batch < 1:
         raise ConfigError(f"batch={batch}: must be at least 1")
     if not 1 <= s <= cfg.max_seq_len:
         raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
-    if dispatch not in ("scatter", "einsum"):
-        raise ConfigError(f"dispatch={dispatch!r}: expected scatter or einsum")
+    if dispatch not in DISPATCHES:
+        raise ConfigError(f"dispatch={dispatch!r}: expected one of {', '.join(DISPATCHES)}")
     return s
 
 
 def check_request(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10,
-                  warmup: int = 2, dispatch: str = "scatter") -> int:
+                  warmup: int = 2, dispatch: str | None = None) -> int:
     """The sequence length to measure at; one-line ConfigError for settings that cannot run."""
-    s = _check(cfg, batch, seq_len, dispatch)
+    s = _check(cfg, batch, seq_len, default_dispatch(cfg, dispatch))
     if steps < 1:
         raise ConfigError(f"steps={steps}: must be at least 1")
     if warmup < 0:
@@ -77,8 +82,10 @@ def check_request(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = Non
 
 
 def xla_count(cfg: ModelConfig, *, batch: int = 1, seq_len: int | None = None,
-              dispatch: str = "scatter") -> dict:
-    """XLA's FLOPs of the full training step from abstract shapes, beside the analytic counts."""
+              dispatch: str | None = None) -> dict:
+    """XLA's FLOPs of the full training step from abstract shapes, beside the analytic counts
+    (`dispatch` None: the model's natural dispatch, see `default_dispatch`)."""
+    dispatch = default_dispatch(cfg, dispatch)
     s = _check(cfg, batch, seq_len, dispatch)
     t0 = time.perf_counter()
     train_cfg = TrainConfig(batch_size=batch, seq_len=s, dispatch=dispatch)
@@ -116,12 +123,14 @@ def chip_peak(device, n_devices: int) -> tuple[float, str] | None:
 
 
 def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10, warmup: int = 2,
-            dispatch: str = "scatter", decode: bool = False, profile_dir: str | None = None, seed: int = 0,
-            on_step: Callable[[int, int], None] | None = None, mesh=None) -> Measurement:
+            dispatch: str | None = None, decode: bool = False, profile_dir: str | None = None, seed: int = 0,
+            on_step: Callable[[int, int], None] | None = None, mesh=None, predict: bool = True) -> Measurement:
     """Compile, count and time the real training step of `cfg` on this process's default device,
-    or sharded over a `glamsim.parallel` mesh (XLA's counts are then per device)."""
+    or sharded over a `glamsim.parallel` mesh (XLA's counts are then per device).  On one CPU device
+    with `predict`, the record also holds the step time `glamsim.predict.cpu` predicts for this host."""
     from glamsim.model.data import load_corpus, train_batch
 
+    dispatch = default_dispatch(cfg, dispatch)
     s = check_request(cfg, batch=batch, seq_len=seq_len, steps=steps, warmup=warmup, dispatch=dispatch)
     train_cfg = TrainConfig(batch_size=batch, seq_len=s, dispatch=dispatch, seed=seed)
     if mesh is not None:
@@ -174,6 +183,9 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
             peak, peak_source = profile_peak
             peaks = np.full(3, peak)
     a = analytic_step_flops(cfg, batch, s, dispatch)
+    # glamsim.predict.cpu models the scatter and einsum dispatches only
+    pred = (_prediction(cfg, batch, s, dispatch, peak)
+            if predict and profile_peak is None and mesh is None and dispatch != "dropless" else {})
     metrics = {k: float(v) for k, v in holder["metrics"].items() if np.ndim(v) == 0}
     routing = {k: metrics[k] for k in ("dropped_fraction", "max_mean_load", "aux_loss") if k in metrics}
     return Measurement(
@@ -204,7 +216,25 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
         collectives=collectives(compiled.as_text()),
         decode_step_time_median_s=_decode_time(holder["state"], cfg, batch, s) if decode else None,
         loss_first=first_loss, loss_last=metrics.get("loss"),
+        **pred,
     )
+
+
+def _prediction(cfg: ModelConfig, batch: int, seq_len: int, dispatch: str, peak: float) -> dict:
+    """Record fields: the step time `glamsim.predict.cpu` predicts for this host (its matmul rate the
+    peak just measured, its memory rates measured now), with the breakdown and the host figures."""
+    from dataclasses import asdict
+
+    from glamsim.measure.timing import measure_host
+    from glamsim.predict.cpu import predict_step
+
+    if dispatch not in ("scatter", "einsum"):
+        return {}
+    host = measure_host(matmul_flops_per_s=peak)
+    p = predict_step(cfg, batch, seq_len, dispatch, host)
+    return {"predicted_step_time_s": p["step_s"],
+            "predicted_breakdown": {k: float(v) for k, v in p.items() if k.endswith("_s") and k != "step_s"},
+            "host": asdict(host)}
 
 
 def _decode_time(state, cfg: ModelConfig, batch: int, seq_len: int) -> float:

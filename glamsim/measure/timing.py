@@ -74,3 +74,46 @@ def matmul_peak_flops(n: int = 1024, repeats: int = 5, dtype: str = "float32") -
     """Attainable FLOP/s of a square matmul on the default device, measured here and now."""
     call, flops = matmul_probe(n, dtype)
     return flops / time_calls(call, repeats, warmup=2).median_s
+
+
+def llc_bytes() -> float | None:
+    """The last-level cache of CPU 0 (Linux sysfs), or None."""
+    from pathlib import Path
+
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        t = f.read_text().strip()
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(t[-1:], 1)
+        sizes.append(float(t.rstrip("KMG")) * scale)
+    return max(sizes) if sizes else None
+
+
+def measure_host(matmul_flops_per_s: float | None = None, n: int = 1024, mbytes: int = 256):
+    """This process's host as `glamsim.predict.cpu` sees it: the attained float32 matmul rate (given,
+    or timed here), and streaming rates of an element-wise op in place over `mbytes` MB (beyond the
+    last-level cache) and over a quarter of that cache, and into freshly allocated memory."""
+    import jax
+    import jax.numpy as jnp
+
+    from glamsim.predict.cpu import Host
+
+    fresh = jax.jit(lambda a: a * 1.0001 + 0.5)  # reads and writes every element once, into new memory
+    reuse = jax.jit(lambda a: a * 1.0001 + 0.5, donate_argnums=0)  # ... into the input's own buffer
+
+    def stream(nbytes: float, donate: bool) -> float:
+        held = {"x": jnp.ones((int(nbytes) // 4,), jnp.float32)}
+
+        def call():
+            y = (reuse if donate else fresh)(held["x"])
+            if donate:
+                held["x"] = y
+            y.block_until_ready()
+
+        return 2 * (int(nbytes) // 4 * 4) / time_calls(call, 7, warmup=2).median_s
+
+    llc = llc_bytes()
+    return Host(matmul_flops_per_s=matmul_flops_per_s or matmul_peak_flops(n),
+                memory_bytes_per_s=stream(mbytes * 2**20, True),
+                cache_bytes=llc, cache_bytes_per_s=stream(llc / 4, True) if llc else None,
+                fresh_bytes_per_s=stream(mbytes * 2**20, False),
+                description=f"{jax.devices()[0].device_kind} ({jax.default_backend()})")

@@ -1,8 +1,9 @@
 """Dense building blocks of the Transformer: norms, positions, attention, feed-forward.
 
 Every parameter here is one the analytic counter (`glamsim.accounting`) counts: q/k/v/o weights
-(biases when `use_bias`), a per-layer relative-position bias table (buckets x heads), one norm
-per sub-block (RMSNorm: scale; LayerNorm: scale + bias) and 2 or 3 FFN matrices.
+(q/k/v biases when `qkv_bias`, the output's when `out_bias`; both default to `use_bias`), a
+per-layer relative-position bias table (buckets x heads), one norm per sub-block (RMSNorm: scale;
+LayerNorm: scale + bias) and 2 or 3 FFN matrices (biased when `use_bias`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def norm(cfg: ModelConfig, dtype, rngs: nnx.Rngs) -> nnx.Module:
     return nnx.LayerNorm(cfg.d_model, epsilon=1e-5, dtype=dtype, rngs=rngs)
 
 
-def linear(cfg: ModelConfig, n_in: int, n_out: int, dtype, rngs: nnx.Rngs) -> nnx.Linear:
-    return nnx.Linear(n_in, n_out, use_bias=cfg.use_bias, kernel_init=KERNEL_INIT, dtype=dtype, rngs=rngs)
+def linear(cfg: ModelConfig, n_in: int, n_out: int, dtype, rngs: nnx.Rngs, bias: bool | None = None) -> nnx.Linear:
+    """A dense layer; biased when `bias` says so (default: `cfg.use_bias`)."""
+    use_bias = cfg.use_bias if bias is None else bias
+    return nnx.Linear(n_in, n_out, use_bias=use_bias, kernel_init=KERNEL_INIT, dtype=dtype, rngs=rngs)
 
 
 def relative_position_bucket(relative_position, num_buckets: int, max_distance: int):
@@ -56,14 +59,18 @@ def relative_position_bucket(relative_position, num_buckets: int, max_distance: 
     return jnp.where(n < max_exact, n, jnp.minimum(large, num_buckets - 1))
 
 
-def rotary(x, positions):
-    """Rotary position embedding of x [B, S, H, D] at integer positions [S] (half-split form)."""
-    half = x.shape[-1] // 2
-    freq = 1.0 / (10000.0 ** (jnp.arange(half, dtype=jnp.float32) / half))
+def rotary(x, positions, theta: float = 10000.0, dims: int | None = None):
+    """Rotary position embedding of x [B, S, H, D] at integer positions [S] (half-split form, as
+    Llama and GPT-NeoX): the first `dims` dimensions of each head rotate (all by default), the rest
+    pass through (GPT-NeoX's rotary_pct)."""
+    dims = x.shape[-1] if dims is None else dims
+    half = dims // 2
+    freq = 1.0 / (theta ** (jnp.arange(half, dtype=jnp.float32) / half))
     angle = positions[:, None].astype(jnp.float32) * freq  # [S, half]
     cos, sin = jnp.cos(angle)[None, :, None, :], jnp.sin(angle)[None, :, None, :]
-    x1, x2 = x[..., :half], x[..., half:]
-    return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:dims]
+    rotated = [x1 * cos - x2 * sin, x2 * cos + x1 * sin] + ([x[..., dims:]] if dims < x.shape[-1] else [])
+    return jnp.concatenate(rotated, axis=-1).astype(x.dtype)
 
 
 @jax.custom_vjp
@@ -98,10 +105,10 @@ class Attention(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, dtype, rngs: nnx.Rngs):
         self.cfg = cfg
         inner, kv_inner = cfg.n_heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim
-        self.q = linear(cfg, cfg.d_model, inner, dtype, rngs)
-        self.k = linear(cfg, cfg.d_model, kv_inner, dtype, rngs)
-        self.v = linear(cfg, cfg.d_model, kv_inner, dtype, rngs)
-        self.o = linear(cfg, inner, cfg.d_model, dtype, rngs)
+        self.q = linear(cfg, cfg.d_model, inner, dtype, rngs, cfg.has_qkv_bias)
+        self.k = linear(cfg, cfg.d_model, kv_inner, dtype, rngs, cfg.has_qkv_bias)
+        self.v = linear(cfg, cfg.d_model, kv_inner, dtype, rngs, cfg.has_qkv_bias)
+        self.o = linear(cfg, inner, cfg.d_model, dtype, rngs, cfg.has_out_bias)
         if cfg.position == "relative_bias":
             self.rel_bias = nnx.Param(jnp.zeros((cfg.rel_pos_buckets, cfg.n_heads), jnp.float32))
 
@@ -115,7 +122,7 @@ class Attention(nnx.Module):
         v = self.v(flat).reshape(b, s, kvh, hd)
         q_pos = offset + jnp.arange(s)
         if cfg.position == "rotary":
-            q, k = rotary(q, q_pos), rotary(k, q_pos)
+            q, k = (rotary(t, q_pos, cfg.rope_theta, cfg.rotary_dims) for t in (q, k))
         if cache is not None:
             k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), (0, offset, 0, 0))
             v = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), (0, offset, 0, 0))

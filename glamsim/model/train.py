@@ -44,7 +44,7 @@ class TrainConfig(Frozen):
     clipping_threshold: PositiveFloat = 1.0
     grad_clip_norm: PositiveFloat = 1.0
     seed: int = Field(0, ge=0, le=MAX_SEED, description="0 .. 2**32-1 (jax.random.key wraps larger seeds)")
-    dispatch: Literal["scatter", "einsum"] = "scatter"
+    dispatch: Literal["scatter", "einsum", "dropless"] = "scatter"
     eval_every: PositiveInt = 100
     eval_batches: PositiveInt = 4
     checkpoint_every: NonNegativeInt = 0  # 0: only at the end

@@ -1,6 +1,7 @@
 """The decoder-only Transformer of a `ModelConfig`: GLaM, its dense twins and GPT-3.
 
-Pre-norm blocks (attention, then a dense or MoE feed-forward as `cfg.is_moe_layer(i)` says),
+Pre-norm blocks (attention, then a dense or MoE feed-forward as `cfg.is_moe_layer(i)` says; with
+`parallel_residual` both read the block's input, GPT-NeoX's x + attn(ln1(x)) + ffn(ln2(x))),
 a final norm, tied (logits scaled by d_model^-1/2) or untied output embedding.  The layers are
 a Python list run in a Python loop, so the program is unrolled and XLA's cost analysis counts
 every layer.
@@ -23,22 +24,24 @@ from glamsim.model.moe import MoE, identity
 class Block(nnx.Module):
     """x + attn(norm(x)), then x + ffn(norm(x)) with a dense or MoE ffn."""
 
-    def __init__(self, cfg: ModelConfig, index: int, *, dispatch: str, dtype, rngs: nnx.Rngs,
-                 constrain: Callable):
+    def __init__(self, cfg: ModelConfig, index: int, *, dispatch: str | None, dtype, rngs: nnx.Rngs,
+                 constrain: Callable, dropless_impl: str = "auto"):
         self.attn_norm = norm(cfg, dtype, rngs)
         self.attn = Attention(cfg, dtype=dtype, rngs=rngs)
         self.ffn_norm = norm(cfg, dtype, rngs)
-        self.is_moe = cfg.is_moe_layer(index)
-        self.ffn = (MoE(cfg, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain) if self.is_moe
+        self.is_moe, self.parallel = cfg.is_moe_layer(index), cfg.parallel_residual
+        self.ffn = (MoE(cfg, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain,
+                        dropless_impl=dropless_impl) if self.is_moe
                     else FeedForward(cfg, dtype=dtype, rngs=rngs))
 
     def __call__(self, x, offset, cache):
         h, cache = self.attn(self.attn_norm(x), offset, cache)
+        ffn_in = self.ffn_norm(x) if self.parallel else self.ffn_norm(x + h)
         x = x + h
         if self.is_moe:
-            h, stats = self.ffn(self.ffn_norm(x))
+            h, stats = self.ffn(ffn_in)
         else:
-            h, stats = self.ffn(self.ffn_norm(x)), None
+            h, stats = self.ffn(ffn_in), None
         return x + h, stats, cache
 
 
@@ -58,21 +61,23 @@ class Transformer(nnx.Module):
     "max_mean_load" (averaged over MoE layers), "expert_load" [n_moe_layers, n_experts].
     With `cache=init_cache(...)` the call continues a sequence and aux["cache"] is the new cache.
     `rngs` is an `nnx.Rngs` or a `KeyStream` (faster under `jax.eval_shape`).
-    `dispatch` picks the MoE dispatch ("scatter" or "einsum"); `constrain(x, role)` is applied to
-    the dispatched expert buffers (role "dispatch") and the expert outputs (role "combine"), both
-    [groups, experts, capacity, d_model]: a sharding-constraint hook, identity by default.
+    `dispatch` picks the MoE dispatch ("scatter", "einsum" or "dropless"; None: dropless for
+    dropless routing, else scatter) and `dropless_impl` the dropless one's grouped matmuls ("auto",
+    "padded", "ragged"); `constrain(x, role)` is applied to the dispatched expert buffers (role
+    "dispatch") and the expert outputs (role "combine"), both [groups, experts, capacity, d_model]:
+    a sharding-constraint hook, identity by default.
     """
 
-    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, dispatch: str = "scatter", dtype=jnp.float32,
-                 constrain: Callable = identity):
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, dispatch: str | None = None, dtype=jnp.float32,
+                 constrain: Callable = identity, dropless_impl: str = "auto"):
         self.cfg, self.dtype = cfg, dtype
         self.embed = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=nnx.initializers.normal(1.0),
                                dtype=dtype, rngs=rngs)
         if cfg.position == "learned":
             self.pos_embed = nnx.Embed(cfg.max_seq_len, cfg.d_model, embedding_init=nnx.initializers.normal(0.02),
                                        dtype=dtype, rngs=rngs)
-        self.layers = nnx.List([Block(cfg, i, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain)
-                                for i in range(cfg.n_layers)])
+        self.layers = nnx.List([Block(cfg, i, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain,
+                                      dropless_impl=dropless_impl) for i in range(cfg.n_layers)])
         self.final_norm = norm(cfg, dtype, rngs)
         if not cfg.tie_embeddings:
             self.unembed = nnx.Linear(cfg.d_model, cfg.vocab_size, use_bias=False, dtype=dtype, rngs=rngs)

@@ -340,6 +340,8 @@ def _format(err: ValidationError, where: str) -> str:
     msg = " ".join(e["msg"].removeprefix("Value error, ").split())
     if e["type"] == "extra_forbidden":
         return f"{where}: unknown key {show(key)}"
+    if e["type"] == "missing":
+        return f"{where}: missing key {show(key)}"
     if key and re.match(r"^[A-Za-z_][\w.]*=", msg):  # a scenario's range check named the field itself
         return f"{where}: {key}.{msg}"
     if key:

@@ -129,6 +129,7 @@ class ModelCache:
         full = ma.with_(**{f.name: getattr(ma, f.name)[codes] for f in fields(ma)})
         report = list(dict.fromkeys([*ARCH_COLUMNS, *(c.removeprefix(MODEL_PREFIX) for c in mcols)]))
         arch = pd.DataFrame({c: np.asarray([getattr(cfg, c) for cfg in cfgs])[codes] for c in report})
+        self.row_configs = [cfgs[c] for c in codes]  # the architecture of each row (for predictions)
         return full, arch
 
 
@@ -219,6 +220,24 @@ def _mfu(rows: pd.DataFrame) -> np.ndarray:
     return mfu
 
 
+def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> dict[str, np.ndarray]:
+    """MFU, HFU/MFU and layout predicted by `glamsim.predict` (`glamsim.cost.resolve.prediction`,
+    the single estimate's own rule) for the rows in `need`, once per distinct layout question."""
+    n = len(rows)
+    out = {"mfu": np.full(n, np.nan), "hw_ratio": np.full(n, np.nan), "layout": np.full(n, None, dtype=object)}
+    cols = ["chip", "chips", "layout", "seq_len", "global_batch", "dtype"]
+    answers: dict[tuple, dict] = {}
+    for i in np.flatnonzero(need):
+        vals = tuple(None if _missing(v) else _py(v) for v in rows[cols].iloc[i])
+        key = (id(cfgs[i]), *vals)
+        if key not in answers:
+            given = {k: v for k, v in zip(cols, vals) if v is not None and k != "chip"}
+            answers[key] = resolve.prediction(cfgs[i], load_chip(vals[0]), TrainingScenario(**given), Ledger())
+        p = answers[key]
+        out["mfu"][i], out["hw_ratio"][i], out["layout"][i] = p["mfu"], p["hfu"] / p["mfu"], p["layout"]
+    return out
+
+
 def _col(rows: pd.DataFrame, name: str) -> np.ndarray:
     return rows[name].to_numpy(np.float64)
 
@@ -240,7 +259,8 @@ def context(rows: pd.DataFrame, m: ModelArrays) -> np.ndarray:
     return _override(rows, "seq_len", np.asarray(m.max_seq_len, dtype=np.float64))
 
 
-def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: np.ndarray) -> dict[str, np.ndarray]:
+def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: np.ndarray,
+                     cfgs: list[ModelConfig]) -> dict[str, np.ndarray]:
     """`glamsim.cost.training_costs` on whole columns, communication included: MFU rows and
     known-hours rows separately."""
     chip = _chips(rows)
@@ -268,17 +288,22 @@ def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: 
     hours = _col(rows, "hours")
     known = ~np.isnan(hours)
     out: dict[str, np.ndarray] = {}
-    for mask, when in ((~known, {"mfu": _mfu(rows)}), (known, {"hours": hours})):
+    mfu = _mfu(rows)
+    pred = predicted(rows, cfgs, ~known & np.isnan(mfu))
+    mfu = np.where(np.isnan(mfu), pred["mfu"], mfu)
+    for mask, when in ((~known, {"mfu": mfu}), (known, {"hours": hours})):
         if not mask.any():
             continue
         part = training.training_costs(**{k: v[mask] for k, v in args.items()},
                                        **{k: v[mask] for k, v in when.items()})
         for k, v in part.items():
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
-    out["hfu"] = out["mfu"] * _col(rows, "hw_flops_ratio")
+    ratio = _col(rows, "hw_flops_ratio")
+    out["hfu"] = out["mfu"] * np.where(np.isnan(pred["hw_ratio"]) | (ratio != 1), ratio, pred["hw_ratio"])
     resolved = {f"resolved_{k}": args[k] for k in ("power_w", "pue", "carbon_intensity_kg_per_kwh",
                                                  "price_per_chip_hour_usd")}
     return {"peak_flops_per_s": chip["peak_flops"], **resolved, "resolved_expert_parallel": x,
+            "resolved_layout": pred["layout"],
             "resolved_interconnect_gb_per_s": link, **{k: c[k] for k in ("comm_wire_bytes_per_chip_step",
                                                                           "comm_s_per_step", "steps")},
             **out}
@@ -331,7 +356,7 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
         "flops_per_token_train": acc.train_flops_per_token(m, context(inputs, m)),
     }
     if "training" in spec.evaluate:
-        train = training_outputs(inputs, m, out["flops_per_token_train"])
+        train = training_outputs(inputs, m, out["flops_per_token_train"], models.row_configs)
         inputs["mfu"] = train.pop("mfu")  # the implied MFU where hours were given
         out.update(train)
     if "inference" in spec.evaluate:
