@@ -256,6 +256,8 @@ def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:
         if name == "dtype":
             v = select(label, [None, *get_args(Dtype)], key, help=help_text,
                        format_func=lambda d: "the chip's default" if d is None else d)
+        elif cls.choices(name):
+            v = select(label, list(cls.choices(name)), key, default=f.default, help=help_text)
         elif name == "measured":
             continue  # the Measure page carries a record over (see the training page)
         elif name == "layout":

@@ -10,7 +10,7 @@ source, and `sources` overrides both (a measurement record, a published run).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -22,7 +22,14 @@ GLAM_RUN = "GLaM 64B/64E's published run (Du et al. 2022, Sec. 6)"
 PREDICTED_MFU_SOURCE = "predicted by glamsim.predict from the parallel layout (give --mfu to type one)"
 COMM_OVERLAP_SOURCE = ("glamsim default: communication hidden behind compute, as an end-to-end MFU already "
                        "includes it; give --comm-overlap < 1 to charge the exposed part")
-TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (give --tdp-fraction)"
+TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (used with --power-model tdp_fraction)"
+POWER_MODEL_SOURCE = ("glamsim default: system power (a published measured system power per chip where one exists, "
+                      "else board power idle -> TDP linear in utilisation plus the host share per chip; "
+                      "glamsim.cost.power)")
+EMBODIED_LIFE_SOURCE = ("assumption (glamsim): a 4-year accelerator service life (a common depreciation "
+                        "period; not a published lifetime)")
+EMBODIED_UTIL_SOURCE = "assumption (glamsim): every hour of the lifetime allocated (a lower bound per chip-hour)"
+PowerModel = Literal["system", "tdp_fraction"]
 ROOFLINE = "glamsim default: ideal roofline"
 
 
@@ -73,15 +80,25 @@ class Scenario(Checked):
     dtype: Dtype | None = inp(None, help="dtype of the dense peak utilisation refers to (default: the chip's)",
                               source="the chip profile's default_dtype")
     power_w: Uncertain | None = inp(None, unit="W per chip", uncertain=True, gt=0,
-                                    help="power per chip (default: measured system power, else TDP x fraction)",
-                                    source="the chip profile")
+                                    help="power per chip, host share included (default: from --power-model)",
+                                    source="the chip profile, by --power-model")
+    power_model: PowerModel = inp("system", source=POWER_MODEL_SOURCE,
+                                  help="system: measured system power, else board power at the load plus host "
+                                       "share; tdp_fraction: measured system power, else TDP x --tdp-fraction")
     tdp_fraction: float = inp(1.0, unit="fraction of TDP", gt=0, le=1, source=TDP_FRACTION_SOURCE,
-                              help="share of TDP drawn when the chip publishes no measured power")
+                              help="share of TDP drawn (with --power-model tdp_fraction) when the chip publishes "
+                                   "no measured power")
     pue: Uncertain | None = inp(None, unit="ratio", uncertain=True, ge=1, source="the datacenter profile",
                                 help="power usage effectiveness (default: the datacenter's)")
     carbon_intensity_kg_per_kwh: Uncertain | None = inp(None, unit="kgCO2e/kWh", uncertain=True, ge=0,
                                                         source="the datacenter profile",
                                                         help="grid carbon intensity (default: the datacenter's, net)")
+    chip_lifetime_years: float = inp(4.0, unit="years", gt=0, source=EMBODIED_LIFE_SOURCE,
+                                     help="service life a chip's embodied (manufacturing) carbon is spread over")
+    chip_lifetime_utilisation: float = inp(1.0, unit="fraction of the lifetime", gt=0, le=1,
+                                           source=EMBODIED_UTIL_SOURCE,
+                                           help="share of its lifetime a chip is allocated to work (charges "
+                                                "idle time to the work done)")
     price_per_chip_hour_usd: Uncertain | None = inp(None, unit="USD per chip-hour", uncertain=True, ge=0,
                                                     source="the chip profile",
                                                     help="price per chip-hour (default: the chip's on-demand)")
@@ -116,6 +133,15 @@ class Scenario(Checked):
     def inputs(cls) -> list[str]:
         """The fields every face must offer, in order."""
         return [n for n, f in cls.model_fields.items() if (f.json_schema_extra or {}).get("face", True)]
+
+    @classmethod
+    def choices(cls, name: str) -> tuple | None:
+        """The allowed values of a categorical field (a Literal), else None."""
+        ann = cls.model_fields[name].annotation
+        for a in (ann, *get_args(ann)):
+            if get_origin(a) is Literal:
+                return get_args(a)
+        return None
 
     @classmethod
     def meta(cls, name: str) -> dict:

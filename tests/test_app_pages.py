@@ -102,7 +102,8 @@ def test_training_page_shows_the_api_estimate_with_ranges():
     for key, (lo, nom, hi) in (("t_mfu", (0.3, 0.4, 0.5)), ("t_pue_us-average", (1.1, 1.2, 1.5))):
         for suffix, v in (("_lo", lo), ("", nom), ("_hi", hi)):
             at.number_input(key=key + suffix).set_value(v)
-    for key in ("t_power_a100-80gb", "t_price_a100-80gb", "t_ci_us-average"):  # no range: low = high = nominal
+    # no range: low = high = nominal (power starts empty on the A100: it follows the load)
+    for key in ("t_price_a100-80gb", "t_ci_us-average"):
         for suffix in ("_lo", "_hi"):
             at.number_input(key=key + suffix).set_value(at.number_input(key=key).value)
     at.run()
@@ -127,8 +128,7 @@ def test_training_page_shows_the_api_estimate_with_ranges():
     assert len(charts(at)) == 1  # the tornado
     statement = at.code[0].value  # the paragraph from glamsim.cost.report for the same estimate
     assert f"consumes {num(moe.energy_mwh)} MWh" in statement and "range 0.3 to 0.5" in statement
-    assert "power w: dashboard input: Power per chip (W) (low and high); nominal from profile a100-80gb.yaml" \
-        in statement  # a profile figure kept as the nominal value keeps its citation
+    assert "price per chip hour usd" in statement  # power: none typed, it follows the load (system model)
 
 
 def test_training_page_predicts_the_mfu_from_the_layout_by_default():

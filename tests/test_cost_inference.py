@@ -93,3 +93,19 @@ def test_inference_errors_and_ranges():
     assert e.ledger["mbu"].value == [0.5, 0.7, 0.9]
     (row,) = e.tornado
     assert row["input"] == "mbu" and row["usd_per_million_tokens_at_low"] == pytest.approx(hi)
+
+
+def test_serving_power_follows_the_load_of_each_phase():
+    """H100 system power: board 70 W idle + 630 W x load + 575 W host share.  Decode at batch 1 is
+    HBM-bound, so at mbu 0.5 its load is 0.5 and it draws 70 + 315 + 575 = 960 W per chip; the
+    energy per token charges that power; --power-model tdp_fraction gives 700 W at every load."""
+    from glamsim.cost.inference import estimate_inference
+
+    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, mfu=0.5)
+    assert not r["decode_compute_bound"]
+    assert r["decode_load"] == pytest.approx(0.5)
+    assert r["decode_power_w_per_chip"] == pytest.approx(960)
+    pue = r.ledger["pue"].value
+    assert r["joules_per_token"] == pytest.approx(r["chips"] * 960 * pue * r["decode_step_s"])
+    t = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, power_model="tdp_fraction")
+    assert t["decode_power_w_per_chip"] == t["prefill_power_w_per_chip"] == 700

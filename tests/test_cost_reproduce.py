@@ -43,3 +43,18 @@ def test_every_published_value_has_a_source():
     for c in data.checks:
         assert c.ratio or c.published is None or c.published.source
         assert c.tolerance is None or c.published is not None or c.ratio
+
+
+def test_energy_ratio_is_the_product_of_five_factors():
+    """GLaM / GPT-3 energy = FLOPs x (1 / peak) x (1 / MFU) x power x PUE, each factor a ratio of the
+    runs' published inputs: V100 fp16 125 TFLOP/s over TPU v4 bf16 275; 326 W over 330 W; PUE 1.11
+    over 1.10; and the product is the energy ratio of the published runs (0.35)."""
+    from glamsim.cost.reproduce import energy_factors
+
+    f = energy_factors()
+    assert f["factors"]["1 / chip peak"] == pytest.approx(125 / 275)
+    assert f["factors"]["power per chip"] == pytest.approx(326 / 330)
+    assert f["factors"]["PUE"] == pytest.approx(1.11 / 1.10)
+    assert f["product"] == pytest.approx(f["energy_ratio"], rel=1e-12)
+    assert f["energy_ratio"] == pytest.approx(0.353, abs=0.002)
+    assert f["equal_hardware_ratio"] == f["factors"]["model FLOPs"] > 1  # on equal chips GLaM is slightly dearer

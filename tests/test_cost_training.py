@@ -70,13 +70,14 @@ def test_measured_inputs_and_overrides_carry_their_sources():
     assert e.hfu == pytest.approx(0.3)
     assert e.ledger["mfu"].source.startswith("measured") and e.ledger["pue"].source == "user input --pue"
     assert e.energy_mwh == pytest.approx(1e22 / (125e12 * 0.25) / 3600 * 330 * 1.5 / 1e6)  # V100: fp16 peak
-    assert e.co2e_gross_t == pytest.approx(e.energy_mwh * 0.429)
+    assert e.co2e_location_t == pytest.approx(e.energy_mwh * 0.429)
     with pytest.raises(ConfigError, match="hw_flops_ratio"):
         estimate_training(train_flops=1e22, chip="v100", chips=100, mfu=0.9, hw_flops_ratio=1.2)
 
 
 def test_power_falls_back_to_tdp_then_to_missing():
-    e = estimate_training(train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4, tdp_fraction=0.8)
+    e = estimate_training(train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4, tdp_fraction=0.8,
+                          power_model="tdp_fraction")
     assert "tdp_w" in e.ledger["power_w"].source and e.ledger["power_w"].value == pytest.approx(560)
     e = estimate_training(train_flops=1e22, chip="tpu-v5e", chips=8, mfu=0.4)
     assert np.isnan(e.energy_mwh) and "missing" in e.ledger["power_w"].source
@@ -119,3 +120,37 @@ def test_import_cost_leaves_jax_out():
     code = "import sys, glamsim.cost, glamsim.cost.reproduce, glamsim.cost.compare; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_system_power_at_a_given_load_by_hand():
+    """H100, system model: board 70 W idle (assumption) + (700 - 70) W x MFU 0.4 + host share
+    10,200 W / 8 - 700 W = 575 W (DGX H100) = 897 W per chip; energy = chip-hours x that x PUE."""
+    e = estimate_training(train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4, datacenter="us-average")
+    assert e.power_w_per_chip == pytest.approx(70 + 630 * 0.4 + 575)
+    assert e.energy_mwh == pytest.approx(e.chip_hours * 897 * 1.58 / 1e6)
+    assert e.ledger["host_power_w"].value == 575 and "DGX H100" in e.ledger["host_power_w"].source
+    assert e.co2e_location_t == pytest.approx(e.energy_mwh * 0.373) == pytest.approx(e.co2e_t)
+    # the published system power of TPU v4 (GLaM) is used at every load
+    assert estimate_training(train_flops=1e22, chips=8, mfu=0.1).power_w_per_chip == 326
+
+
+def test_embodied_carbon_per_chip_hour_by_hand():
+    """1,500 kgCO2e per chip (a made-up test figure) over 4 years x 8760 h x 0.5 = 0.0856 kg per
+    chip-hour; no footprint in a profile: NaN, said in the ledger."""
+    from glamsim.profiles import Spec, load_chip
+
+    chip = load_chip("h100-sxm").model_copy(update={"embodied_kgco2e": Spec(value=1500, source="test", date="2024")})
+    e = estimate_training(train_flops=1e22, chip=chip, chips=8, mfu=0.4, chip_lifetime_utilisation=0.5)
+    per_hour = 1500 / (4 * 8760 * 0.5)
+    assert e.ledger["embodied_kg_per_chip_hour"].value == pytest.approx(per_hour)
+    assert e.embodied_co2e_t == pytest.approx(e.chip_hours * per_hour / 1e3)
+    e = estimate_training(train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4)
+    assert np.isnan(e.embodied_co2e_t) and "not modelled" in e.ledger["embodied_kgco2e"].source
+
+
+def test_llama2_70b_published_run_under_meta_assumptions():
+    """Meta: 1,720,320 A100-hours at 400 W, no PUE, 291.42 tCO2e -> 0.4235 kg/kWh."""
+    e = estimate_training(train_flops=8.4e23, chip="a100-80gb", chips=2048, hours=1720320 / 2048,
+                          power_w=400, pue=1, carbon_intensity_kg_per_kwh=0.4235)
+    assert e.energy_mwh == pytest.approx(688.128)
+    assert e.co2e_t == pytest.approx(291.42, rel=1e-3)

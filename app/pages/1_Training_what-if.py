@@ -114,7 +114,7 @@ with left:
     defaults = ui.profile_defaults(chip)
     power, power_src = ui.uncertain("Power per chip (W)", f"t_power_{chip_name}", *defaults["power_w"],
                                     ranged=ranged, step=10.0, min_value=1.0,
-                                    help="Default: the profile's measured system power, else its TDP.")
+                                    help="Default: the profile's measured system power, else board power at the load plus host share (empty: follows the load).")
     price, price_src = ui.uncertain("Price per chip-hour ($)", f"t_price_{chip_name}",
                                     *defaults["price_per_chip_hour_usd"], ranged=ranged, step=0.25, min_value=0.0)
     overlap = ui.slider("Communication hidden behind compute", 0.0, 1.0, default("comm_overlap"), 0.05,

@@ -88,7 +88,7 @@ def _option_type(cls, name: str):
     """The command-line type of a scenario field: text for uncertain triples and names."""
     meta = cls.meta(name)
     ann = str(cls.model_fields[name].annotation)
-    if meta.get("uncertain") or name in ("model", "chip", "datacenter", "dtype", "measured"):
+    if meta.get("uncertain") or name in ("model", "chip", "datacenter", "dtype", "measured") or cls.choices(name):
         return str
     return int if "int" in ann else float
 
@@ -204,6 +204,18 @@ def compare_cmd(
                       f"on the fewest {serve_chip or chip} chips; quality: Du et al. 2022, Table 1")
 
 
+def _print_energy_factors() -> None:
+    from glamsim.cost.reproduce import energy_factors
+
+    f = energy_factors()
+    print_table([{"factor": k, "GLaM / GPT-3": f"{v:.3f}"} for k, v in f["factors"].items()]
+                + [{"factor": "product", "GLaM / GPT-3": f"{f['product']:.3f}"},
+                   {"factor": "energy ratio (published runs)", "GLaM / GPT-3": f"{f['energy_ratio']:.3f}"},
+                   {"factor": "on equal hardware (GPT-3's chips, MFU, power, PUE)",
+                    "GLaM / GPT-3": f"{f['equal_hardware_ratio']:.3f}"}],
+                title="Why GLaM used about a third of GPT-3's energy: energy = FLOPs / (peak x MFU) x power x PUE")
+
+
 @command("reproduce")
 def reproduce_cmd(json_out: bool = JSON) -> None:
     """The GLaM paper's efficiency comparison: published vs glamsim; exit 1 if a row is off tolerance."""
@@ -221,6 +233,7 @@ def reproduce_cmd(json_out: bool = JSON) -> None:
         for r in rows:
             if r["note"]:
                 typer.echo(f"  {r['id']}: {r['note']}")
+        _print_energy_factors()
         from glamsim.cli.plan_cmds import validation_table
 
         validation_table()  # the predictor against published runs: informational, not in the exit code

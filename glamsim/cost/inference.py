@@ -24,6 +24,7 @@ from glamsim.config import ConfigError
 from glamsim.cost import resolve
 from glamsim.cost.communication import decode_alltoall_bytes_per_chip
 from glamsim.cost.ledger import Ledger
+from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.training import S_PER_HOUR, broadcast_outputs
 from glamsim.cost.uncertainty import output_ranges, tornado
 from glamsim.scenario import ServingScenario
@@ -75,11 +76,13 @@ def min_chips(m: ModelArrays, batch, context, hbm_bytes, bytes_per_param, bytes_
 def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flops, hbm_bandwidth_bytes_per_s,
                     power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd, mfu=1.0, mbu=1.0, bytes_per_param=2.0,
                     bytes_per_kv=2.0, expert_parallel=1.0, interconnect_bytes_per_s=np.inf,
-                    comm_overlap=1.0, bytes_per_activation=2.0) -> dict[str, np.ndarray]:
+                    comm_overlap=1.0, bytes_per_activation=2.0, power_idle_w=np.nan, power_span_w=np.nan,
+                    power_host_w=np.nan) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
     Experts split over `expert_parallel` chips add a dispatch + combine all-to-all per decode step;
-    its exposed part (1 - comm_overlap) lengthens the step."""
+    its exposed part (1 - comm_overlap) lengthens the step.  Power per chip follows each phase's
+    load (`glamsim.cost.power`) unless `power_w` is a number."""
     roof = partial(roofline_s, chips=chips, peak_flops=peak_flops, mfu=mfu,
                    bandwidth_bytes_per_s=hbm_bandwidth_bytes_per_s, mbu=mbu)
     prefill_tokens = batch * prompt_len
@@ -97,7 +100,15 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
     overlap = np.asarray(comm_overlap, dtype=np.float64)
     step_s = roof(step_flops, step_bytes) + np.where(overlap >= 1, 0.0, (1 - overlap) * a2a_s)
     decode_s = gen_len * step_s
-    facility_w = chips * power_w * pue
+
+    def load(flops, bytes_moved, seconds):  # busy fraction of the busier of compute and HBM
+        return np.maximum(flops / (chips * peak_flops), bytes_moved / (chips * hbm_bandwidth_bytes_per_s)) / seconds
+
+    prefill_load, decode_load = load(prefill_flops, prefill_bytes, prefill_s), load(step_flops, step_bytes, step_s)
+    prefill_w = power_at_load(prefill_load, power_w, power_idle_w, power_span_w, power_host_w)
+    decode_w = power_at_load(decode_load, power_w, power_idle_w, power_span_w, power_host_w)
+    facility_w = chips * decode_w * pue
+    prefill_facility_w = chips * prefill_w * pue
     usd_per_s = chips * price_per_chip_hour_usd / S_PER_HOUR
     generated = batch * gen_len
     return broadcast_outputs({
@@ -118,7 +129,11 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
         "experts_touched_per_moe_layer": experts_touched(m.n_experts, m.top_k, batch),
         "decode_tokens_per_s_per_chip": batch / step_s / chips,
         "joules_per_token": facility_w * step_s / batch,
-        "joules_per_token_with_prefill": facility_w * (prefill_s + decode_s) / generated,
+        "prefill_load": prefill_load,
+        "decode_load": decode_load,
+        "prefill_power_w_per_chip": prefill_w,
+        "decode_power_w_per_chip": decode_w,
+        "joules_per_token_with_prefill": (prefill_facility_w * prefill_s + facility_w * decode_s) / generated,
         "kgco2e_per_million_tokens": facility_w * step_s / batch * 1e6 / J_PER_KWH * carbon_intensity_kg_per_kwh,
         "usd_per_million_tokens": usd_per_s * step_s / batch * 1e6,
         "usd_per_million_tokens_with_prefill": usd_per_s * (prefill_s + decode_s) / generated * 1e6,
@@ -191,14 +206,16 @@ def estimate_inference(scenario: ServingScenario | None = None, /, *, profiles_d
         x = float(s.expert_parallel)
         resolve.record(s, led, "expert_parallel", "chips the experts span")
     link = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1 and x > 1)
-    power = resolve.power(chip, s, led)
+    curve = resolve.power_curve(chip, s, led)
+    power = curve.pop("fixed_w")
+    curve = {f"power_{k}": v for k, v in curve.items()}
     price = resolve.price(chip, s, led)
     pue, ci, _ = resolve.datacenter(dc, s, led)
     core = partial(inference_costs, m, s.batch, s.prompt_len, s.gen_len, chips, peak_value,
                    chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
                    bytes_per_param=s.bytes_per_param, bytes_per_kv=s.bytes_per_kv, expert_parallel=x,
                    interconnect_bytes_per_s=link * BYTES_PER_GB, comm_overlap=s.comm_overlap,
-                   bytes_per_activation=s.bytes_per_activation)
+                   bytes_per_activation=s.bytes_per_activation, **curve)
     uncertain = {"mfu": s.mfu, "mbu": s.mbu, "power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci,
                  "price_per_chip_hour_usd": price}
     res = core(**{k: nominal(v) for k, v in uncertain.items()})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
+
 from pydantic import model_validator
 
 from glamsim.accounting import ModelArrays, params
@@ -122,3 +124,32 @@ def prediction_rows() -> list[dict]:
     from glamsim.predict.validation import validation_rows
 
     return validation_rows()
+
+
+def _run_figures(run: PublishedRun) -> dict[str, float]:
+    """Model FLOPs, dense peak, implied MFU, power per chip and PUE of a published run, as the
+    estimate resolves them (the run's own chips, hours and profiles)."""
+    cfg = load_model(run.model)
+    flops = model_train_flops(cfg, run.tokens.value)
+    est = estimate_training(model=cfg, tokens=run.tokens.value, chip=run.chip, datacenter=run.datacenter,
+                            chips=int(run.chips.value), hours=run.hours.value)
+    return {"model_flops": flops, "peak_flops": est.ledger["peak_flops"].value, "mfu": est.mfu,
+            "power_w": est.ledger["power_w"].value, "pue": est.ledger["pue"].value, "energy_mwh": est.energy_mwh}
+
+
+def energy_factors(a: str = "glam-600b", b: str = "gpt3") -> dict:
+    """Why run `a` used the energy it did next to run `b`: energy = FLOPs / (peak x MFU) x power x
+    PUE, so the ratio is the product of five factors (FLOPs, 1 / peak, 1 / utilisation, power, PUE),
+    each a ratio of the runs' own figures; and the same comparison on `b`'s hardware (equal chips,
+    utilisation, power and PUE), where only the FLOPs differ.  Model FLOPs on both sides."""
+    runs = published_runs().runs
+    fa, fb = _run_figures(runs[a]), _run_figures(runs[b])
+    factors = {"model FLOPs": fa["model_flops"] / fb["model_flops"],
+               "1 / chip peak": fb["peak_flops"] / fa["peak_flops"],
+               "1 / utilisation (MFU)": fb["mfu"] / fa["mfu"],
+               "power per chip": fa["power_w"] / fb["power_w"],
+               "PUE": fa["pue"] / fb["pue"]}
+    product = float(np.prod(list(factors.values())))
+    return {"a": a, "b": b, "factors": factors, "product": product,
+            "energy_ratio": fa["energy_mwh"] / fb["energy_mwh"], "equal_hardware_ratio": factors["model FLOPs"],
+            "figures": {a: fa, b: fb}}

@@ -34,22 +34,57 @@ def peak(chip: ChipProfile, s: Scenario, led: Ledger) -> float:
 
 
 def power(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
-    """Power per chip: the scenario's, else measured system power, else TDP x a stated fraction."""
+    """Fixed power per chip (host share included), or NaN when it follows the load
+    (`power_curve`): the scenario's, else measured system power, else (power_model tdp_fraction)
+    TDP x a stated fraction."""
+    return power_curve(chip, s, led)["fixed_w"]
+
+
+def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
+    """{fixed_w, idle_w, span_w, host_w}: power = fixed_w where it is a number, else
+    idle_w + span_w x load + host_w (`glamsim.cost.power`), each figure in the ledger saying which
+    it is (given, published system power, board curve plus host share, TDP x fraction)."""
+    nan = {"idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
     if s.power_w is not None:
-        led.add("power_w", s.power_w, "W per chip", s.source("power_w"))
-        return s.power_w
+        led.add("power_w", s.power_w, "W per chip (given; used at every load)", s.source("power_w"))
+        return {"fixed_w": s.power_w, **nan}
     if chip.measured_system_power_w is not None:
         v = chip.measured_system_power_w.value
-        led.add_profile("power_w", v, "W per chip", chip.origin, "measured_system_power_w",
-                        chip.measured_system_power_w)
-        return v
-    if chip.tdp_w is not None:
+        led.add_profile("power_w", v, "W per chip (published measured system power, host share included; "
+                        "used at every load)", chip.origin, "measured_system_power_w", chip.measured_system_power_w)
+        return {"fixed_w": v, **nan}
+    if chip.tdp_w is None:
+        led.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
+        return {"fixed_w": np.nan, "idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
+    if s.power_model == "tdp_fraction":
         v = chip.tdp_w.value * s.tdp_fraction
-        extra = f" x tdp_fraction {s.tdp_fraction:g} [{s.source('tdp_fraction')}]"
-        led.add_profile("power_w", v, "W per chip", chip.origin, "tdp_w", chip.tdp_w, extra)
-        return v
-    led.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
-    return np.nan
+        extra = (f" x tdp_fraction {s.tdp_fraction:g} [{s.source('tdp_fraction')}]; power_model tdp_fraction "
+                 f"[{s.source('power_model')}]: board only, at every load")
+        led.add_profile("power_w", v, "W per chip (TDP x fraction)", chip.origin, "tdp_w", chip.tdp_w, extra)
+        return {"fixed_w": v, **nan}
+    tdp = chip.tdp_w.value
+    led.add("power_model", s.power_model, "", s.source("power_model"))
+    led.add_profile("board_tdp_w", tdp, "W per chip (board at full load)", chip.origin, "tdp_w", chip.tdp_w)
+    if chip.idle_power_w is not None:
+        idle = chip.idle_power_w.value
+        led.add_profile("board_idle_w", idle, "W per chip (board at zero load)", chip.origin, "idle_power_w",
+                        chip.idle_power_w)
+    else:
+        idle = tdp
+        led.add("board_idle_w", idle, "W per chip", f"profile {chip.origin} has no idle_power_w: the board "
+                "is charged its TDP at every load (an upper bound)")
+    if chip.host_power_w is not None:
+        host = chip.host_power_w.value
+        led.add_profile("host_power_w", host, "W per chip (host share: CPUs, memory, NICs, switches, fans)",
+                        chip.origin, "host_power_w", chip.host_power_w)
+    else:
+        host = 0.0
+        led.add("host_power_w", 0.0, "W per chip", f"profile {chip.origin} has no host_power_w: board only "
+                "(a lower bound of system power)")
+    led.add("power_w", None, "W per chip (system: board idle + (TDP - idle) x load + host share)",
+            "glamsim.cost.power: board linear from idle to TDP in the load, plus the host share; the load "
+            "and the resulting power are reported with the outputs")
+    return {"fixed_w": np.nan, "idle_w": idle, "span_w": tdp - idle, "host_w": host}
 
 
 def price(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
@@ -90,6 +125,25 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
     led.add_profile("carbon_intensity_gross_kg_per_kwh", gross.value, "kgCO2e/kWh (gross)", dc.origin,
                     "carbon_intensity_gross_kg_per_kwh", gross)
     return pue, net.value, gross.value
+
+
+def embodied(chip: ChipProfile, s: Scenario, led: Ledger) -> float:
+    """Embodied (manufacturing) kgCO2e per chip-hour: the chip's footprint over its working hours;
+    NaN when no vendor footprint or published LCA figure exists for the chip (said in the ledger)."""
+    resolve_life = (s.chip_lifetime_years, s.chip_lifetime_utilisation)
+    record(s, led, "chip_lifetime_years", "years")
+    record(s, led, "chip_lifetime_utilisation", "fraction of the lifetime")
+    spec = chip.embodied_kgco2e
+    if spec is None:
+        led.add("embodied_kgco2e", None, "kgCO2e per chip", f"not modelled: profile {chip.origin} has no "
+                "embodied_kgco2e (no vendor product carbon footprint or published LCA figure for this chip "
+                "in glamsim's profiles); embodied carbon is NaN")
+        return np.nan
+    led.add_profile("embodied_kgco2e", spec.value, "kgCO2e per chip", chip.origin, "embodied_kgco2e", spec)
+    v = spec.value / (resolve_life[0] * 8760.0 * resolve_life[1])
+    led.add("embodied_kg_per_chip_hour", v, "kgCO2e per chip-hour",
+            "embodied_kgco2e / (chip_lifetime_years x 8760 h x chip_lifetime_utilisation)")
+    return v
 
 
 def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> float:

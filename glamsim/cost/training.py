@@ -18,6 +18,7 @@ from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
 from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
+from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.uncertainty import output_ranges, tornado
 from glamsim.profiles import ChipProfile
 from glamsim.scenario import TrainingScenario
@@ -25,8 +26,9 @@ from glamsim.uncertain import is_uncertain, nominal
 
 S_PER_HOUR = 3600.0
 H_PER_DAY = 24.0
+H_PER_YEAR = 8760.0
 W_PER_MW = 1e6
-RANGE_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "co2e_gross_t", "train_days", "train_hours", "chip_hours",
+RANGE_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "co2e_location_t", "train_days", "train_hours", "chip_hours",
                  "compute_hours", "mfu"]
 TORNADO_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
 DEFAULT_SEQS_PER_STEP = 1024
@@ -51,10 +53,16 @@ def co2e_t(energy_mwh, carbon_intensity_kg_per_kwh):
     return energy_mwh * carbon_intensity_kg_per_kwh
 
 
+def embodied_kg_per_chip_hour(embodied_kgco2e, lifetime_years, lifetime_utilisation):
+    """A chip's manufacturing carbon spread over the hours of its life it works."""
+    return embodied_kgco2e / (lifetime_years * H_PER_YEAR * lifetime_utilisation)
+
+
 def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh,
                    price_per_chip_hour_usd, *, mfu=None, hours=None,
                    carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=np.nan,
-                   comm_overlap=1.0) -> dict[str, np.ndarray]:
+                   comm_overlap=1.0, power_idle_w=np.nan, power_span_w=np.nan, power_host_w=np.nan,
+                   embodied_kg_per_chip_hour=np.nan) -> dict[str, np.ndarray]:
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
     `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
@@ -64,14 +72,16 @@ def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensit
     outputs, inputs = _training_costs(
         flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
         mfu=mfu, hours=hours, carbon_intensity_gross_kg_per_kwh=carbon_intensity_gross_kg_per_kwh,
-        comm_hours=comm_hours, comm_overlap=comm_overlap)
+        comm_hours=comm_hours, comm_overlap=comm_overlap, power_idle_w=power_idle_w, power_span_w=power_span_w,
+        power_host_w=power_host_w, embodied_kg_per_chip_hour=embodied_kg_per_chip_hour)
     return broadcast_outputs(outputs, *inputs)
 
 
 def _training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh,
                     price_per_chip_hour_usd, *, mfu=None, hours=None,
                     carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=np.nan,
-                    comm_overlap=1.0) -> tuple:
+                    comm_overlap=1.0, power_idle_w=np.nan, power_span_w=np.nan, power_host_w=np.nan,
+                    embodied_kg_per_chip_hour=np.nan) -> tuple:
     """`training_costs` before broadcasting: (outputs, the inputs their shape broadcasts with)."""
     if (mfu is None) == (hours is None):
         raise ConfigError("give exactly one of mfu and hours")
@@ -94,7 +104,8 @@ def _training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensi
         chip_hours = chips * hours_given
         mfu = implied_mfu(flops_total, chip_hours, peak_flops)
         compute_hours = hours - exposed
-    e = energy_mwh(chip_hours, power_w, pue)
+    power = power_at_load(mfu, power_w, power_idle_w, power_span_w, power_host_w)
+    e = energy_mwh(chip_hours, power, pue)
     return {
         "flops_total": flops_total,
         "chip_hours": chip_hours,
@@ -104,12 +115,15 @@ def _training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensi
         "comm_exposed_hours": exposed,
         "train_days": hours / H_PER_DAY,
         "mfu": mfu,
+        "power_w_per_chip": power,
         "energy_mwh": e,
         "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
-        "co2e_gross_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
+        "co2e_location_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
+        "embodied_co2e_t": chip_hours * embodied_kg_per_chip_hour / 1e3,
         "cost_usd": chip_hours * price_per_chip_hour_usd,
     }, (chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
-        carbon_intensity_gross_kg_per_kwh, comm_overlap)
+        carbon_intensity_gross_kg_per_kwh, comm_overlap, power_idle_w, power_span_w, power_host_w,
+        embodied_kg_per_chip_hour)
 
 
 _SCALAR_TYPES = frozenset({float, int, np.float64})
@@ -159,9 +173,11 @@ class TrainingEstimate:
     train_days: float
     mfu: float
     hfu: float
+    power_w_per_chip: float
     energy_mwh: float
     co2e_t: float
-    co2e_gross_t: float
+    co2e_location_t: float
+    embodied_co2e_t: float
     cost_usd: float
     compute_hours: float
     comm_hours: float
@@ -177,8 +193,9 @@ class TrainingEstimate:
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("flops_total", "chip_hours", "train_hours", "compute_hours", "comm_hours",
-                                           "comm_exposed_hours", "train_days", "mfu", "hfu", "energy_mwh", "co2e_t",
-                                           "co2e_gross_t", "cost_usd")}
+                                           "comm_exposed_hours", "train_days", "mfu", "hfu", "power_w_per_chip",
+                                           "energy_mwh", "co2e_t", "co2e_location_t", "embodied_co2e_t",
+                                           "cost_usd")}
         d.update(self.communication)
         d["ranges"] = {k: list(v) for k, v in self.ranges.items()}
         d["tornado"] = self.tornado
@@ -245,19 +262,23 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
     else:
         led.add("mfu", s.mfu, unit, s.source("mfu"))
     resolve.record(s, led, "hw_flops_ratio", "hardware FLOPs / model FLOPs")
-    power = resolve.power(chip, s, led)
+    curve = resolve.power_curve(chip, s, led)
+    power = curve.pop("fixed_w")
+    curve = {f"power_{k}": v for k, v in curve.items()}
     price = resolve.price(chip, s, led)
     pue, ci, ci_gross = resolve.datacenter(dc, s, led)
+    embodied = resolve.embodied(chip, s, led)
     comm_hours, comm_figures = _communication(s, led, chip, cfg)
     core = partial(training_costs, flops, s.chips, peak_value, hours=s.hours,
-                   carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours, comm_overlap=s.comm_overlap)
+                   carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours, comm_overlap=s.comm_overlap,
+                   embodied_kg_per_chip_hour=embodied, **curve)
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:
         uncertain["mfu"] = s.mfu
     one = _first_of_each(*_training_costs(flops, s.chips, peak_value, hours=s.hours,
                                           carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours,
-                                          comm_overlap=s.comm_overlap,
-                                          **{k: nominal(v) for k, v in uncertain.items()}))
+                                          comm_overlap=s.comm_overlap, embodied_kg_per_chip_hour=embodied,
+                                          **curve, **{k: nominal(v) for k, v in uncertain.items()}))
     if s.hours is not None and one["mfu"] > 1:
         raise ConfigError(f"hours={s.hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {s.chips} chips' "
                           "dense peak)")

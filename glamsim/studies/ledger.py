@@ -23,9 +23,13 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
                         "published": pub.model_dump(exclude_none=True, exclude_defaults=True) if pub else {}}
     chips = {}
     dtypes = results["dtype"].astype(object).where(results["dtype"].notna(), "").astype(str)
-    for chip, frac, dtype in dict.fromkeys(zip(results["chip"], results["tdp_fraction"], dtypes)):
-        key = chip + (f" (tdp_fraction {frac:g})" if frac != 1 else "") + (f" ({dtype})" if dtype else "")
-        chips[key] = chip_figures(chip, float(frac), dtype)[1].to_list()
+    for chip, frac, dtype, pm, life, util in dict.fromkeys(zip(
+            results["chip"], results["tdp_fraction"], dtypes, results["power_model"].astype(str),
+            results["chip_lifetime_years"], results["chip_lifetime_utilisation"])):
+        key = (chip + (f" (tdp_fraction {frac:g})" if frac != 1 else "") + (f" ({dtype})" if dtype else "")
+               + (f" (power_model {pm})" if pm != "system" else "")
+               + (f" (lifetime {life:g} y at {util:g})" if (life, util) != (4.0, 1.0) else ""))
+        chips[key] = chip_figures(chip, float(frac), dtype, pm, float(life), float(util))[1].to_list()
     dcs = {n: datacenter_figures(n)[1].to_list() for n in dict.fromkeys(results["datacenter"])}
     measured = {}
     if "measured" in results:

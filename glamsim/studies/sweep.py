@@ -169,13 +169,21 @@ def _py(v):
 
 
 @cache
-def chip_figures(name: str, tdp_fraction: float, dtype: str) -> tuple[dict[str, float], Ledger]:
-    """A chip's dense peak (for `dtype`, "" = the chip's own), power, price, memory and interconnect,
-    resolved by the cost model's own rules (`glamsim.cost.resolve`)."""
+def chip_figures(name: str, tdp_fraction: float, dtype: str, power_model: str = "system",
+                 chip_lifetime_years: float = 4.0, chip_lifetime_utilisation: float = 1.0
+                 ) -> tuple[dict[str, float], Ledger]:
+    """A chip's dense peak (for `dtype`, "" = the chip's own), power (fixed, or its curve), embodied
+    carbon per chip-hour, price, memory and interconnect, resolved by the cost model's own rules
+    (`glamsim.cost.resolve`)."""
     chip = load_chip(name)
     led = Ledger()
-    defaults = TrainingScenario(tdp_fraction=tdp_fraction, dtype=dtype or None)
-    vals = {"peak_flops": resolve.peak(chip, defaults, led), "power_w": resolve.power(chip, defaults, led),
+    defaults = TrainingScenario(tdp_fraction=tdp_fraction, dtype=dtype or None, power_model=power_model,
+                                chip_lifetime_years=chip_lifetime_years,
+                                chip_lifetime_utilisation=chip_lifetime_utilisation)
+    curve = resolve.power_curve(chip, defaults, led)
+    vals = {"peak_flops": resolve.peak(chip, defaults, led), "power_w": curve["fixed_w"],
+            **{f"power_{k}": curve[k] for k in ("idle_w", "span_w", "host_w")},
+            "embodied_kg_per_chip_hour": resolve.embodied(chip, defaults, led),
             "price_per_chip_hour_usd": resolve.price(chip, defaults, led),
             "interconnect_gb_per_s": resolve.interconnect(chip, defaults, led, needed=False),
             "hbm_gb": chip.hbm_gb.value, "hbm_bandwidth_gb_per_s": chip.hbm_bandwidth_gb_per_s.value}
@@ -251,7 +259,16 @@ def _override(rows: pd.DataFrame, field: str, default: np.ndarray) -> np.ndarray
 def _chips(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     dtype = rows["dtype"].astype(object).where(rows["dtype"].notna(), "")
     keys = rows[["chip", "tdp_fraction"]].assign(dtype=dtype.astype(str))
+    keys = keys.assign(power_model=rows["power_model"].astype(str), chip_lifetime_years=rows["chip_lifetime_years"],
+                       chip_lifetime_utilisation=rows["chip_lifetime_utilisation"])
     return _lookup(keys, chip_figures)
+
+
+def _power_curve(rows: pd.DataFrame, chip: dict) -> dict[str, np.ndarray]:
+    """Power arguments of the cost functions: a given power_w is fixed (and overrides the curve)."""
+    given = ~np.isnan(_col(rows, "power_w"))
+    curve = {f"power_{k}": np.where(given, np.nan, chip[f"power_{k}"]) for k in ("idle_w", "span_w", "host_w")}
+    return {"power_w": _override(rows, "power_w", chip["power_w"]), **curve}
 
 
 def context(rows: pd.DataFrame, m: ModelArrays) -> np.ndarray:
@@ -275,8 +292,8 @@ def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: 
     comm_hours = np.where(rows["train_flops"].isna(), c["comm_s_per_step"] * c["steps"] / training.S_PER_HOUR,
                           np.nan)  # given FLOPs: no model, so no communication
     args = dict(
-        flops_total=flops, chips=chips, peak_flops=chip["peak_flops"],
-        power_w=_override(rows, "power_w", chip["power_w"]),
+        flops_total=flops, chips=chips, peak_flops=chip["peak_flops"], **_power_curve(rows, chip),
+        embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
         pue=_override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
@@ -300,9 +317,9 @@ def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: 
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
     ratio = _col(rows, "hw_flops_ratio")
     out["hfu"] = out["mfu"] * np.where(np.isnan(pred["hw_ratio"]) | (ratio != 1), ratio, pred["hw_ratio"])
-    resolved = {f"resolved_{k}": args[k] for k in ("power_w", "pue", "carbon_intensity_kg_per_kwh",
+    resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh",
                                                  "price_per_chip_hour_usd")}
-    return {"peak_flops_per_s": chip["peak_flops"], **resolved, "resolved_expert_parallel": x,
+    return {"peak_flops_per_s": chip["peak_flops"], "resolved_power_w": out["power_w_per_chip"], **resolved, "resolved_expert_parallel": x,
             "resolved_layout": pred["layout"],
             "resolved_interconnect_gb_per_s": link, **{k: c[k] for k in ("comm_wire_bytes_per_chip_step",
                                                                           "comm_s_per_step", "steps")},
@@ -325,7 +342,7 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
     res = inference.inference_costs(
         m, batch=batch, prompt_len=prompt, gen_len=gen, chips=chips, peak_flops=chip["peak_flops"],
         hbm_bandwidth_bytes_per_s=chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB,
-        power_w=_override(rows, "power_w", chip["power_w"]), pue=_override(rows, "pue", dc["pue"]),
+        **_power_curve(rows, chip), pue=_override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
         mfu=_col(rows, "serving_mfu"), mbu=_col(rows, "mbu"), bytes_per_param=_col(rows, "bytes_per_param"),
