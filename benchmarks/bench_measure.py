@@ -7,7 +7,8 @@
             8,192 tokens (the slots per expert, hence the size of each expert matmul, grow with
             the tokens). Goal <= 1.3.
 - step:     glam-small training step: achieved model FLOP/s / same-process matmul FLOP/s. Goal >= 0.6.
-- dispatch: scatter vs einsum dispatch, time and XLA FLOPs, routing groups of 256 and 2,048 tokens.
+- dispatch: scatter vs einsum vs dropless dispatch, time and XLA FLOPs, routing groups of 256 and 2,048
+            tokens (benchmarks/bench_moe.py measures the dispatches against the dense FFN).
 - count:    `glamsim count glam-64b-64e --xla` (1.16T parameters from abstract shapes) and GPT-3:
             wall time, peak resident memory, XLA / analytic. Goal < 10 s and < 1 GB.
 """
@@ -87,12 +88,14 @@ def bench_step() -> None:
 def bench_dispatch() -> None:
     for group in (256, 2048):
         res = {}
-        for dispatch in ("scatter", "einsum"):
+        for dispatch in ("scatter", "einsum", "dropless"):
             fn, flops = _layer_step(MoE(_cfg(8, group), dispatch=dispatch, rngs=nnx.Rngs(0)))
             res[dispatch] = (time_calls(fn, 5, warmup=1).median_s, flops)
-        (ts, fs), (te, fe) = res["scatter"], res["einsum"]
+        (ts, fs), (te, fe), (td, fd) = res["scatter"], res["einsum"], res["dropless"]
         print(f"group {group:4d}: scatter {ts * 1e3:.1f} ms / {fs:.3g} FLOPs, einsum {te * 1e3:.1f} ms / "
-              f"{fe:.3g} FLOPs -> einsum/scatter time {te / ts:.2f}, FLOPs {fe / fs:.2f}")
+              f"{fe:.3g} FLOPs -> einsum/scatter time {te / ts:.2f}, FLOPs {fe / fs:.2f}; dropless (no groups, "
+              f"nothing dropped) {td * 1e3:.1f} ms -> dropless/scatter time {td / ts:.2f} (XLA counts its largest "
+              f"capacity rung: {fd / fs:.2f} x scatter's FLOPs)")
 
 
 def bench_count() -> None:

@@ -1,5 +1,5 @@
 """`python -m glamsim` runs the command line."""
 
-from glamsim.cli import main
+from glamsim.cli import script
 
-main()
+script()

@@ -93,6 +93,13 @@ OUTPUTS: dict[str, Output] = _table([
     ("serving_min_chips", "fewest chips holding the model", "chips", "", "integer"),
     ("serving_chips_used", "serving chips", "chips", "", "integer"),
     ("serving_fits_hbm", "fits in HBM", "", "", "flag"),
+    ("batch_meeting_targets", "batch meeting the latency targets", "sequences", "the largest batch up to the "
+     "given one whose prefill meets --ttft-ms and whose decode step meets --tpot-ms (0: even batch 1 misses)",
+     "integer"),
+    ("target_binding", "binding latency target", "", "what stops the next batch: ttft, tpot, ttft+tpot, hbm, "
+     "or batch (the given batch meets both)", "text"),
+    ("resolved_bytes_per_param", "bytes per weight", "bytes", "from --weight-precision or --bytes-per-param"),
+    ("resolved_bytes_per_kv", "bytes per KV value", "bytes", "from --kv-precision or --bytes-per-kv"),
     # counts
     ("flops_per_token_train", "training FLOPs per token", "FLOPs"),
     ("train_mfu", "training MFU", "", "model FLOPs utilisation of the training run", "fraction"),

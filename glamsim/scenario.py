@@ -30,6 +30,8 @@ EMBODIED_LIFE_SOURCE = ("assumption (glamsim): a 4-year accelerator service life
                         "period; not a published lifetime)")
 EMBODIED_UTIL_SOURCE = "assumption (glamsim): every hour of the lifetime allocated (a lower bound per chip-hour)"
 PowerModel = Literal["system", "tdp_fraction"]
+Precision = Literal["bf16", "fp8", "int8", "int4"]
+PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}  # bytes per value
 ROOFLINE = "glamsim default: ideal roofline"
 
 
@@ -229,13 +231,49 @@ class ServingScenario(Scenario):
                          source=f"{ROOFLINE} (compute at the dense peak)", help="compute utilisation")
     mbu: Uncertain = inp(1.0, unit="fraction of HBM bandwidth", uncertain=True, gt=0, le=1,
                          source=f"{ROOFLINE} (HBM at full bandwidth)", help="memory bandwidth utilisation")
-    bytes_per_param: float = inp(2.0, unit="bytes", gt=0, source="glamsim default: bf16 weights",
-                                 help="bytes per weight")
-    bytes_per_kv: float = inp(2.0, unit="bytes", gt=0, source="glamsim default: bf16 KV cache",
-                              help="bytes per KV-cache value")
+    weight_precision: Precision = inp("bf16", source="glamsim default: bf16 weights (2 bytes per weight)",
+                                      help="storage precision of the weights: bf16 2, fp8 1, int8 1, int4 0.5 "
+                                           "bytes per weight (the compute precision is --dtype)")
+    kv_precision: Precision = inp("bf16", source="glamsim default: bf16 KV cache (2 bytes per value)",
+                                  help="storage precision of the KV cache: bf16 2, fp8 1, int8 1, int4 0.5 "
+                                       "bytes per value")
+    bytes_per_param: float | None = inp(None, unit="bytes", gt=0, source="from --weight-precision",
+                                        help="bytes per weight, instead of --weight-precision (e.g. a format "
+                                             "with scales: 4.25 bits = 0.53125)")
+    bytes_per_kv: float | None = inp(None, unit="bytes", gt=0, source="from --kv-precision",
+                                     help="bytes per KV-cache value, instead of --kv-precision")
+    ttft_ms: float | None = inp(None, unit="ms", gt=0, source="no target",
+                                help="time-to-first-token target: the batch's prefill must take at most this; "
+                                     "the estimate serves the largest batch up to --batch that meets the targets")
+    tpot_ms: float | None = inp(None, unit="ms", gt=0, source="no target",
+                                help="time-per-output-token target: the decode step must take at most this; "
+                                     "the estimate serves the largest batch up to --batch that meets the targets")
     hbm_usable_fraction: float = inp(0.9, unit="fraction", gt=0, le=1,
                                      source="glamsim default: headroom for activations and runtime",
                                      help="share of HBM usable for weights and KV cache")
+
+    @model_validator(mode="after")
+    def _one_byte_input(self):
+        for bytes_field, precision in (("bytes_per_param", "weight_precision"), ("bytes_per_kv", "kv_precision")):
+            if getattr(self, bytes_field) is not None and precision in self.model_fields_set:
+                flag, other = bytes_field.replace("_", "-"), precision.replace("_", "-")
+                raise ValueError(f"{bytes_field}={getattr(self, bytes_field)!r}: give --{flag} or --{other}, "
+                                 "not both")
+        return self
+
+    def bytes_per_weight(self) -> tuple[float, str]:
+        """Bytes per weight and its source: --bytes-per-param where given, else --weight-precision's."""
+        return self._bytes("bytes_per_param", "weight_precision")
+
+    def bytes_per_kv_value(self) -> tuple[float, str]:
+        """Bytes per KV-cache value and its source: --bytes-per-kv where given, else --kv-precision's."""
+        return self._bytes("bytes_per_kv", "kv_precision")
+
+    def _bytes(self, bytes_field: str, precision: str) -> tuple[float, str]:
+        if getattr(self, bytes_field) is not None:
+            return getattr(self, bytes_field), self.source(bytes_field)
+        p = getattr(self, precision)
+        return PRECISION_BYTES[p], f"{precision} {p} [{self.source(precision)}]"
 
 
 SCENARIOS: dict[str, type[Scenario]] = {"train": TrainingScenario, "serve": ServingScenario}
@@ -246,4 +284,5 @@ def model_name(value: str | BaseModel) -> str:
     return getattr(value, "name", None) or str(value)
 
 
-__all__ = ["SCENARIOS", "Checked", "Scenario", "ServingScenario", "TrainingScenario", "inp", "model_name"]
+__all__ = ["PRECISION_BYTES", "SCENARIOS", "Checked", "Precision", "Scenario", "ServingScenario", "TrainingScenario", "inp",
+           "model_name"]

@@ -10,6 +10,7 @@ runner (pandas) or the JAX model.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import glamsim.cli.app as _app_module
@@ -41,8 +42,24 @@ def _command_of(args: list[str]) -> str | None:
 
 
 def main() -> None:
+    """Run the command line (exits through SystemExit, as click does)."""
     register(_command_of(sys.argv[1:]))
     _app_module.app(prog_name="glamsim")
+
+
+def script() -> None:
+    """The `glamsim` script and `python -m glamsim`: `main()`, then, after a command that did not
+    start JAX, a direct exit that skips the interpreter's teardown of numpy and pydantic (tens of
+    milliseconds per call, for scripts that call glamsim in loops; every file is closed by then)."""
+    try:
+        main()
+    except SystemExit as done:
+        if "jax" in sys.modules:  # JAX and orbax tidy up at exit (threads, async checkpoints): let them
+            raise
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def __getattr__(name: str):
@@ -53,4 +70,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["app", "main", "register"]
+__all__ = ["app", "main", "register", "script"]

@@ -140,6 +140,69 @@ def inference_costs(m: ModelArrays, batch, prompt_len, gen_len, chips, peak_flop
     }, mfu, mbu, comm_overlap)
 
 
+MAX_TARGET_CANDIDATES = 2_000_000  # candidate (scenario, batch) pairs evaluated at once
+
+
+def batch_meeting_targets(m: ModelArrays, batch, prompt_len, gen_len, chips, hbm_bytes, usable_fraction,
+                          bytes_per_param, bytes_per_kv, expert_parallel, ttft_s, tpot_s, **roofline) -> dict:
+    """Per scenario, the largest batch b in 1..batch whose prefill (of the b prompts) takes at most
+    `ttft_s` and whose decode step at b takes at most `tpot_s` (NaN: no target), on `chips` (NaN:
+    the fewest that hold b) with experts over `expert_parallel` chips (NaN: min(chips, experts)).
+
+    Every candidate batch is evaluated by `inference_costs` (the estimate's own formulas), all
+    scenarios' candidates in one vectorised call per chunk.  Returns arrays: `batch` (0: even
+    batch 1 misses a target), `binding` (what stops b + 1: "ttft", "tpot", "ttft+tpot", "hbm", or
+    "batch" when the given batch meets both), the prefill and decode step at batch 1 and at b + 1."""
+    n = len(np.atleast_1d(batch))
+    arr = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,))  # noqa: E731
+    batch = arr(batch).astype(np.int64)
+    out = {"batch": np.zeros(n), "binding": np.full(n, "", dtype=object)}
+    for k in ("prefill_s_at_1", "decode_step_s_at_1", "prefill_s_next", "decode_step_s_next"):
+        out[k] = np.full(n, np.nan)
+    per_row = {k: arr(v) for k, v in dict(prompt_len=prompt_len, gen_len=gen_len, chips=chips, hbm=hbm_bytes,
+                                            usable=usable_fraction, bpp=bytes_per_param, bkv=bytes_per_kv,
+                                            x=expert_parallel, ttft=ttft_s, tpot=tpot_s,
+                                            **roofline).items()}
+    ends = np.cumsum(batch + 1)  # candidates 1..batch + 1 (b + 1 says what binds)
+    lo = 0
+    while lo < n:  # chunks of rows of at most MAX_TARGET_CANDIDATES candidates (at least one row)
+        base = ends[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(ends, base + MAX_TARGET_CANDIDATES, side="right")))
+        rows = np.arange(lo, hi)
+        counts = batch[rows] + 1
+        idx = np.repeat(rows, counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        b = np.arange(len(idx)) - np.repeat(starts, counts) + 1.0
+        mi = m.with_(**{f: np.broadcast_to(np.asarray(getattr(m, f)), (n,))[idx] for f in m.__dataclass_fields__})
+        r = {k: v[idx] for k, v in per_row.items()}
+        need = min_chips(mi, b, r["prompt_len"] + r["gen_len"], r["hbm"], r["bpp"], r["bkv"], r["usable"])
+        c = np.where(np.isnan(r["chips"]), need, r["chips"])
+        experts = np.asarray(mi.n_experts, dtype=np.float64)
+        x = np.where(np.isnan(r["x"]), np.where(experts > 0, np.minimum(c, experts), 1.0), r["x"])
+        nan = np.full(len(idx), np.nan)
+        res = inference_costs(mi, b, r["prompt_len"], r["gen_len"], c, r["peak_flops"],
+                              r["hbm_bandwidth_bytes_per_s"], nan, nan, nan, nan, mfu=r["mfu"], mbu=r["mbu"],
+                              bytes_per_param=r["bpp"], bytes_per_kv=r["bkv"], expert_parallel=x,
+                              interconnect_bytes_per_s=r["interconnect_bytes_per_s"],
+                              comm_overlap=r["comm_overlap"], bytes_per_activation=r["bytes_per_activation"])
+        pre, step = res["prefill_s"], res["decode_step_s"]
+        ok_ttft = np.isnan(r["ttft"]) | (pre <= r["ttft"])
+        ok_tpot = np.isnan(r["tpot"]) | (step <= r["tpot"])
+        fits = c >= need
+        within = b <= np.repeat(batch[rows], counts)
+        best = np.maximum.reduceat(np.where(ok_ttft & ok_tpot & fits & within, b, 0.0), starts)
+        out["batch"][rows] = best
+        out["prefill_s_at_1"][rows], out["decode_step_s_at_1"][rows] = pre[starts], step[starts]
+        nxt = starts + best.astype(np.int64)  # the candidate b + 1 (the last is batch + 1)
+        out["prefill_s_next"][rows], out["decode_step_s_next"][rows] = pre[nxt], step[nxt]
+        at_cap = best == batch[rows]
+        why = np.where(~fits[nxt], "hbm", np.where(~ok_ttft[nxt] & ~ok_tpot[nxt], "ttft+tpot",
+                                                   np.where(~ok_ttft[nxt], "ttft", "tpot")))
+        out["binding"][rows] = np.where(at_cap, "batch", why)
+        lo = hi
+    return out
+
+
 # ---- the single-scenario view ------------------------------------------------------------------
 
 @dataclass
@@ -161,6 +224,48 @@ class InferenceEstimate:
                 "scenario": self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None}
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.4g} ms"
+
+
+def _meet_targets(s: ServingScenario, m: ModelArrays, chip, peak_value: float, bpp: float, bkv: float,
+                  led: Ledger) -> tuple[int, dict]:
+    """The largest batch up to s.batch meeting --ttft-ms / --tpot-ms (`batch_meeting_targets`), in
+    the ledger with the target that binds; a one-line ConfigError when even batch 1 misses one."""
+    from glamsim.cost.ledger import Ledger as Scratch
+
+    resolve.record(s, led, "ttft_ms", "ms (prefill of the batch's prompts)")
+    resolve.record(s, led, "tpot_ms", "ms (one decode step, at the mean context)")
+    nan = np.nan
+    link = resolve.interconnect(chip, s, Scratch(), needed=False)
+    t = batch_meeting_targets(
+        m, s.batch, s.prompt_len, s.gen_len, nan if s.chips is None else s.chips, chip.hbm_gb.value * BYTES_PER_GB,
+        s.hbm_usable_fraction, bpp, bkv, nan if s.expert_parallel is None else s.expert_parallel,
+        nan if s.ttft_ms is None else s.ttft_ms / 1e3, nan if s.tpot_ms is None else s.tpot_ms / 1e3,
+        peak_flops=peak_value, hbm_bandwidth_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
+        mfu=nominal(s.mfu), mbu=nominal(s.mbu), interconnect_bytes_per_s=link * BYTES_PER_GB,
+        comm_overlap=s.comm_overlap, bytes_per_activation=s.bytes_per_activation)
+    best, binding = int(t["batch"][0]), str(t["binding"][0])
+    on = f"{s.chips} chips" if s.chips is not None else "the fewest chips that hold it (give --chips for more)"
+    if best == 0 and binding != "hbm":
+        missed = [f"{name}={target:g} (batch 1 takes {_ms(got)} at best)"
+                  for name, target, got in (("ttft_ms", s.ttft_ms, t["prefill_s_at_1"][0]),
+                                            ("tpot_ms", s.tpot_ms, t["decode_step_s_at_1"][0]))
+                  if target is not None and got * 1e3 > target]
+        raise ConfigError(f"{' and '.join(missed)}: even batch 1 misses it on {chip.name}, on {on}")
+    if best == 0:  # given chips too few for batch 1: the caller's memory check says so
+        return 1, {}
+    why = {"batch": f"neither target binds: the given batch {s.batch} meets both",
+           "hbm": f"memory binds: batch {best + 1} does not fit the {s.chips} chips",
+           "ttft": f"ttft binds: batch {best + 1}'s prefill takes {_ms(t['prefill_s_next'][0])}",
+           "tpot": f"tpot binds: batch {best + 1}'s decode step takes {_ms(t['decode_step_s_next'][0])}",
+           "ttft+tpot": f"both bind: batch {best + 1}'s prefill takes {_ms(t['prefill_s_next'][0])}, its "
+                        f"decode step {_ms(t['decode_step_s_next'][0])}"}[binding]
+    led.add("batch_meeting_targets", best, "sequences",
+            f"the largest batch in 1..{s.batch} whose prefill and decode step meet the targets on {on}; {why}")
+    return best, {"batch_meeting_targets": best, "target_binding": binding}
+
+
 def estimate_inference(scenario: ServingScenario | None = None, /, *, profiles_dirs: tuple = (),
                        **fields) -> InferenceEstimate:
     """Serving cost of one model on one chip type; `chips` defaults to the fewest that hold it.
@@ -175,16 +280,19 @@ def estimate_inference(scenario: ServingScenario | None = None, /, *, profiles_d
     m = cached_arrays(cfg)  # ModelArrays.of(cfg), built once per config (read-only)
     led = Ledger()
     led.add("model", cfg.name, "", s.source("model"))
-    for name, unit in (("batch", "sequences"), ("prompt_len", "tokens"), ("gen_len", "tokens"),
-                       ("bytes_per_param", "bytes"), ("bytes_per_kv", "bytes")):
+    for name, unit in (("batch", "sequences"), ("prompt_len", "tokens"), ("gen_len", "tokens")):
         resolve.record(s, led, name, unit)
+    bpp, bkv = resolve.precision_bytes(s, led)
     peak_value = resolve.peak(chip, s, led)
     led.add_profile("hbm_gb", chip.hbm_gb.value, "GB per chip", chip.origin, "hbm_gb", chip.hbm_gb)
     led.add_profile("hbm_bandwidth_gb_per_s", chip.hbm_bandwidth_gb_per_s.value, "GB/s per chip", chip.origin,
                     "hbm_bandwidth_gb_per_s", chip.hbm_bandwidth_gb_per_s)
     resolve.record(s, led, "hbm_usable_fraction", "fraction")
-    need = int(min_chips(m, s.batch, s.prompt_len + s.gen_len, chip.hbm_gb.value * BYTES_PER_GB, s.bytes_per_param,
-                         s.bytes_per_kv, s.hbm_usable_fraction)[0])
+    batch, met = s.batch, None
+    if s.ttft_ms is not None or s.tpot_ms is not None:
+        batch, met = _meet_targets(s, m, chip, peak_value, bpp, bkv, led)
+    need = int(min_chips(m, batch, s.prompt_len + s.gen_len, chip.hbm_gb.value * BYTES_PER_GB, bpp, bkv,
+                         s.hbm_usable_fraction)[0])
     chips = s.chips if s.chips is not None else need
     if chips < need:
         raise ConfigError(f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache on {chip.name}; "
@@ -211,21 +319,24 @@ def estimate_inference(scenario: ServingScenario | None = None, /, *, profiles_d
     curve = {f"power_{k}": v for k, v in curve.items()}
     price = resolve.price(chip, s, led)
     pue, ci, _ = resolve.datacenter(dc, s, led)
-    core = partial(inference_costs, m, s.batch, s.prompt_len, s.gen_len, chips, peak_value,
+    core = partial(inference_costs, m, batch, s.prompt_len, s.gen_len, chips, peak_value,
                    chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
-                   bytes_per_param=s.bytes_per_param, bytes_per_kv=s.bytes_per_kv, expert_parallel=x,
+                   bytes_per_param=bpp, bytes_per_kv=bkv, expert_parallel=x,
                    interconnect_bytes_per_s=link * BYTES_PER_GB, comm_overlap=s.comm_overlap,
                    bytes_per_activation=s.bytes_per_activation, **curve)
     uncertain = {"mfu": s.mfu, "mbu": s.mbu, "power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci,
                  "price_per_chip_hour_usd": price}
     res = core(**{k: nominal(v) for k, v in uncertain.items()})
     values = {"model": cfg.name, "chip": chip.name, "chips": chips, "min_chips": need, "expert_parallel": x,
-              "batch": s.batch, "prompt_len": s.prompt_len, "gen_len": s.gen_len,
+              "batch": batch, "prompt_len": s.prompt_len, "gen_len": s.gen_len,
               "params_total": float(params(m)[0]), "params_active": float(params(m, active=True)[0]),
-              "weight_gb_total": float(weight_bytes_total(m, s.bytes_per_param)[0]) / BYTES_PER_GB,
-              "kv_cache_gb_full_context": float(kv_cache_bytes(m, s.batch, s.prompt_len + s.gen_len,
-                                                               s.bytes_per_kv)[0]) / BYTES_PER_GB}
+              "bytes_per_param": bpp, "bytes_per_kv": bkv,
+              "weight_gb_total": float(weight_bytes_total(m, bpp)[0]) / BYTES_PER_GB,
+              "kv_cache_gb_full_context": float(kv_cache_bytes(m, batch, s.prompt_len + s.gen_len,
+                                                               bkv)[0]) / BYTES_PER_GB}
     values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
+    if met is not None:
+        values.update(met)
     values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
     if not any(map(is_uncertain, uncertain.values())):
         return InferenceEstimate(values=values, ledger=led, scenario=s)

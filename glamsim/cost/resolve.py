@@ -87,6 +87,15 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
     return {"fixed_w": np.nan, "idle_w": idle, "span_w": tdp - idle, "host_w": host}
 
 
+def precision_bytes(s, led: Ledger) -> tuple[float, float]:
+    """(bytes per weight, bytes per KV-cache value) of a serving scenario, from its precisions
+    (bf16 2, fp8 1, int8 1, int4 0.5) or the bytes given instead, with their sources."""
+    (bpp, src_w), (bkv, src_kv) = s.bytes_per_weight(), s.bytes_per_kv_value()
+    led.add("bytes_per_param", bpp, "bytes per weight", src_w)
+    led.add("bytes_per_kv", bkv, "bytes per KV-cache value", src_kv)
+    return bpp, bkv
+
+
 def price(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
     """USD per chip-hour: the scenario's, else the chip's published price, else NaN."""
     if s.price_per_chip_hour_usd is not None:

@@ -22,7 +22,7 @@ from glamsim.cost import communication as comm
 from glamsim.cost import inference, resolve, training
 from glamsim.cost.ledger import Ledger
 from glamsim.profiles import load_chip, load_datacenter
-from glamsim.scenario import TrainingScenario
+from glamsim.scenario import PRECISION_BYTES, TrainingScenario
 from glamsim.studies.scenario import Scenario
 from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, StudySpec, Sweep, axis_values, check_size
 
@@ -326,27 +326,59 @@ def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: 
             **out}
 
 
+def precision_bytes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes per weight and per KV value: the given bytes_per_param / bytes_per_kv, else the
+    precision's (`glamsim.scenario.PRECISION_BYTES`), as the single estimate resolves them."""
+    def by(bytes_col: str, precision_col: str) -> np.ndarray:
+        default = rows[precision_col].map(PRECISION_BYTES).to_numpy(np.float64)
+        bad = np.isnan(default)
+        if bad.any():
+            v = rows[precision_col].iloc[int(np.argmax(bad))]
+            raise ConfigError(f"{precision_col}={v!r}: expected one of {', '.join(PRECISION_BYTES)}")
+        return _override(rows, bytes_col, default)
+    return by("bytes_per_param", "weight_precision"), by("bytes_per_kv", "kv_precision")
+
+
 def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]:
     """`glamsim.cost.inference_costs` on whole columns, on `serving_chips` or the fewest that hold
     the model; `serving_fits_hbm` flags scenarios whose chips are too few for weights and cache."""
     chip = _chips(rows)
     dc = _lookup(rows[["datacenter"]], datacenter_figures)
     batch, prompt, gen = _col(rows, "batch"), _col(rows, "prompt_len"), _col(rows, "gen_len")
-    need = inference.min_chips(m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB,
-                               _col(rows, "bytes_per_param"), _col(rows, "bytes_per_kv"),
+    bpp, bkv = precision_bytes(rows)
+    peak, hbm_bw = chip["peak_flops"], chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB
+    link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
+    ttft, tpot = _col(rows, "ttft_ms") / 1e3, _col(rows, "tpot_ms") / 1e3
+    targeted = ~np.isnan(ttft) | ~np.isnan(tpot)
+    met = {"batch_meeting_targets": np.full(len(rows), np.nan),
+           "target_binding": np.full(len(rows), None, dtype=object)}
+    if targeted.any():  # the single estimate's search (`inference.batch_meeting_targets`) on those rows
+        sel = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (len(rows),))[targeted]  # noqa: E731
+        mt = m.with_(**{f.name: sel(getattr(m, f.name)) for f in fields(m)})
+        t = inference.batch_meeting_targets(
+            mt, sel(batch), sel(prompt), sel(gen), sel(_col(rows, "serving_chips")),
+            sel(chip["hbm_gb"] * inference.BYTES_PER_GB), sel(_col(rows, "hbm_usable_fraction")), sel(bpp),
+            sel(bkv), sel(_col(rows, "serving_expert_parallel")), ttft[targeted], tpot[targeted],
+            peak_flops=sel(peak), hbm_bandwidth_bytes_per_s=sel(hbm_bw), mfu=sel(_col(rows, "serving_mfu")),
+            mbu=sel(_col(rows, "mbu")), interconnect_bytes_per_s=sel(link * inference.BYTES_PER_GB),
+            comm_overlap=sel(_col(rows, "comm_overlap")), bytes_per_activation=sel(_col(rows, "bytes_per_activation")))
+        met["batch_meeting_targets"][targeted] = t["batch"]
+        met["target_binding"][targeted] = t["binding"]
+        batch = batch.copy()
+        batch[targeted] = np.where(t["batch"] > 0, t["batch"], np.nan)  # none meets them: NaN outputs
+    need = inference.min_chips(m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB, bpp, bkv,
                                _col(rows, "hbm_usable_fraction"))
     chips = _override(rows, "serving_chips", need)
     experts = np.asarray(m.n_experts, dtype=np.float64)
     x = _override(rows, "serving_expert_parallel", np.where(experts > 0, np.minimum(chips, experts), 1.0))
-    link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
     res = inference.inference_costs(
         m, batch=batch, prompt_len=prompt, gen_len=gen, chips=chips, peak_flops=chip["peak_flops"],
         hbm_bandwidth_bytes_per_s=chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB,
         **_power_curve(rows, chip), pue=_override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
-        mfu=_col(rows, "serving_mfu"), mbu=_col(rows, "mbu"), bytes_per_param=_col(rows, "bytes_per_param"),
-        bytes_per_kv=_col(rows, "bytes_per_kv"), expert_parallel=x,
+        mfu=_col(rows, "serving_mfu"), mbu=_col(rows, "mbu"), bytes_per_param=bpp,
+        bytes_per_kv=bkv, expert_parallel=x,
         interconnect_bytes_per_s=link * inference.BYTES_PER_GB, comm_overlap=_col(rows, "comm_overlap"),
         bytes_per_activation=_col(rows, "bytes_per_activation"))
     touched = res["experts_touched_per_moe_layer"]
@@ -354,8 +386,11 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         "serving_min_chips": need,
         "serving_chips_used": chips,
         "serving_fits_hbm": chips >= need,
-        "weight_gb_total": inference.weight_bytes_total(m, _col(rows, "bytes_per_param")) / inference.BYTES_PER_GB,
-        "kv_cache_gb_full_context": inference.kv_cache_bytes(m, batch, prompt + gen, _col(rows, "bytes_per_kv"))
+        **met,
+        "resolved_bytes_per_param": bpp,
+        "resolved_bytes_per_kv": bkv,
+        "weight_gb_total": inference.weight_bytes_total(m, bpp) / inference.BYTES_PER_GB,
+        "kv_cache_gb_full_context": inference.kv_cache_bytes(m, batch, prompt + gen, bkv)
         / inference.BYTES_PER_GB,
         **res,
         "experts_touched_fraction": np.divide(touched, m.n_experts, out=np.full(len(rows), np.nan),
