@@ -44,7 +44,7 @@ class _FromFile(Frozen):
 
     @property
     def origin(self) -> str:
-        return self._origin
+        return self.__pydantic_private__["_origin"]  # direct: pydantic's attribute lookup is slow
 
 
 def _check_positive(profile: Frozen, allow_zero: set[str] = frozenset()) -> None:

@@ -10,6 +10,7 @@ source, and `sources` overrides both (a measurement record, a published run).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -44,6 +45,12 @@ def inp(default: Any = None, *, unit: str = "", help: str, source: str = "", unc
     bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le)) if v is not None}
     return Field(default, description=help, json_schema_extra={
         "unit": unit, "source": source, "uncertain": uncertain, "bounds": bounds, "face": face})
+
+
+@cache
+def _default_sources(cls) -> dict[str, str]:
+    """Each field's default source, read once per scenario class."""
+    return {n: (f.json_schema_extra or {}).get("source", "") for n, f in cls.model_fields.items()}
 
 
 class Checked(Frozen):
@@ -125,7 +132,7 @@ class Scenario(Checked):
             return self.sources[name]
         if name in self.model_fields_set:
             return "user input"
-        return default or (type(self).model_fields[name].json_schema_extra or {}).get("source", "") or "default"
+        return default or _default_sources(type(self)).get(name) or "default"
 
     def given(self, name: str) -> bool:
         """Whether the caller (or an override) set this field, rather than leaving its default."""
