@@ -22,6 +22,8 @@ app: $(VENV)/.installed
 		--server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 

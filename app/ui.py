@@ -9,23 +9,23 @@ here imports JAX (only the Measure page does, when a measurement is run).
 from __future__ import annotations
 
 import inspect
-from typing import get_args
-import math
 import json
+import math
 import re
 import tempfile
 from pathlib import Path
+from typing import get_args
 
 import pandas as pd
 import streamlit as st
 
-from glamsim.formatting import fmt, jsonable
 from glamsim.config import NAME_PATTERN, ConfigError, model_presets, parse_json, parse_yaml, show, validate_as
 from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
+from glamsim.formatting import fmt, jsonable
+from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype, registry
 from glamsim.scenario import Scenario, TrainingScenario
 from glamsim.uncertain import parse_uncertain
-from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype, registry
 
 MEASUREMENT_KEY = "measurement"  # session: the last Measurement (run or uploaded), for the training page
 USE_MEASUREMENT_KEY = "use_measurement"
@@ -198,9 +198,19 @@ def _range_end(text: str, key: str, derived: float, **kw) -> float:
     return value
 
 
-def uncertain(label: str, key: str, default: float | None, default_source: str | None = None, *, ranged: bool,
-              step: float, fmt_str: str = "%.4g", min_value: float | None = None,
-              max_value: float | None = None, help: str | None = None):
+def uncertain(
+    label: str,
+    key: str,
+    default: float | None,
+    default_source: str | None = None,
+    *,
+    ranged: bool,
+    step: float,
+    fmt_str: str = "%.4g",
+    min_value: float | None = None,
+    max_value: float | None = None,
+    help: str | None = None,
+):
     """A number, or (low, nominal, high) when `ranged`: low and high start at -20% / +20% of the
     nominal value shown (within the bounds) and follow it until the user changes them.
 
@@ -223,8 +233,9 @@ def uncertain(label: str, key: str, default: float | None, default_source: str |
         lo = _range_end("low", f"{key}_lo", lo_start, **kw)
     with c[1]:
         hi = _range_end("high", f"{key}_hi", hi_start, **kw)
-    source = f"{mine} (low and high)" + (f"; nominal from {default_source}" if default_source and nom == default
-                                         else " (nominal)")
+    source = f"{mine} (low and high)" + (
+        f"; nominal from {default_source}" if default_source and nom == default else " (nominal)"
+    )
     try:
         return parse_uncertain(f"{lo!r},{nom!r},{hi!r}", label), source
     except ConfigError as err:  # low > nominal or nominal > high: say so and compute nothing
@@ -254,23 +265,44 @@ def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:
         help_text = f"{meta['help']}. Default: {'-' if f.default is None else f.default} ({meta['source']})."
         key = f"{prefix}_{name}"
         if name == "dtype":
-            v = select(label, [None, *get_args(Dtype)], key, help=help_text,
-                       format_func=lambda d: "the chip's default" if d is None else d)
+            v = select(
+                label,
+                [None, *get_args(Dtype)],
+                key,
+                help=help_text,
+                format_func=lambda d: "the chip's default" if d is None else d,
+            )
         elif cls.choices(name):
             v = select(label, list(cls.choices(name)), key, default=f.default, help=help_text)
         elif name == "measured":
             continue  # the Measure page carries a record over (see the training page)
         elif name == "layout":
-            v = st.text_input(label, value=None if _drawn(key) else "", key=key, help=help_text,
-                              placeholder="the fastest that fits", **KEEP) or None
+            v = (
+                st.text_input(
+                    label,
+                    value=None if _drawn(key) else "",
+                    key=key,
+                    help=help_text,
+                    placeholder="the fastest that fits",
+                    **KEEP,
+                )
+                or None
+            )
         else:
             num = int if "int" in str(f.annotation) else float
             bounds = meta["bounds"]
             low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le")
-            v = number(label, key, None if f.default is None else num(f.default), help=help_text,
-                       placeholder="default", min_value=None if low is None else num(low),
-                       max_value=None if high is None else num(high), step=1 if num is int else None,
-                       format=None if num is int else "%.4g")
+            v = number(
+                label,
+                key,
+                None if f.default is None else num(f.default),
+                help=help_text,
+                placeholder="default",
+                min_value=None if low is None else num(low),
+                max_value=None if high is None else num(high),
+                step=1 if num is int else None,
+                format=None if num is int else "%.4g",
+            )
         if v is not None and v != f.default:
             out[name] = v
     return out
@@ -286,6 +318,7 @@ def dense_if_no_experts(base, changes: dict):
 
 
 # ---- ranges and sensitivity of outputs the estimate does not range itself ---------------------------
+
 
 def vs(value: float, baseline: float) -> str | None:
     """'-62%' against the baseline, for a metric's delta (None when either is unknown)."""
@@ -309,7 +342,7 @@ def shown_name(client_name: str | None, limit: int = 80) -> str:
     Markdown's special characters escaped (st.error and st.success render Markdown)."""
     name = " ".join("".join(c if c.isprintable() else "?" for c in str(client_name or "")).split()) or "upload"
     if len(name) > limit:
-        name = name[:limit - 1] + "…"
+        name = name[: limit - 1] + "…"
     return _MARKDOWN_SPECIAL.sub(r"\\\1", name)
 
 
@@ -373,8 +406,10 @@ def parse_measurement(data: bytes, client_name: str | None):
     if not isinstance(record, dict):
         raise ConfigError(f"{where}: expected a JSON object (a glamsim measurement), got {type(record).__name__}")
     if record.get("record_schema") != SCHEMA:
-        raise ConfigError(f"{where}: record_schema={show(record.get('record_schema'))}: not a glamsim measurement "
-                          f"(expected {SCHEMA!r})")
+        raise ConfigError(
+            f"{where}: record_schema={show(record.get('record_schema'))}: not a glamsim measurement "
+            f"(expected {SCHEMA!r})"
+        )
     return validate_as(Measurement, record, where)
 
 
@@ -386,16 +421,21 @@ DARK_INK = "#fafafa"  # the dense baseline and value labels on a dark background
 def _recolour(node, old: str, new: str):
     """The spec with every colour `old` (mark and encoding values, conditions) replaced by `new`."""
     if isinstance(node, dict):
-        return {k: new if k in ("color", "stroke", "fill", "value", "symbolStrokeColor") and v == old
-                else _recolour(v, old, new) for k, v in node.items()}
+        return {
+            k: new
+            if k in ("color", "stroke", "fill", "value", "symbolStrokeColor") and v == old
+            else _recolour(v, old, new)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_recolour(v, old, new) for v in node]
     return node
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def figure_spec(kind: str, data: pd.DataFrame, kwargs_json: str, size: tuple[float, float] | None = None,
-                dark: bool = False) -> dict:
+def figure_spec(
+    kind: str, data: pd.DataFrame, kwargs_json: str, size: tuple[float, float] | None = None, dark: bool = False
+) -> dict:
     """A glamsim.plots chart as its Vega-Lite spec, cached by its data, arguments, size and theme (a
     re-render is free).  A one-panel chart fills its column's width (its height is the plot's); a
     multi-panel chart is `size` wide."""
@@ -421,8 +461,9 @@ def _dark_theme() -> bool:
         return False
 
 
-def figure(kind: str, data: pd.DataFrame, caption: str | None = None, size: tuple[float, float] | None = None,
-           **kwargs) -> None:
+def figure(
+    kind: str, data: pd.DataFrame, caption: str | None = None, size: tuple[float, float] | None = None, **kwargs
+) -> None:
     """Draw `glamsim.plots.<kind>(data, **kwargs)` as an interactive chart (hover values, zoom and
     pan, the chart's menu exports PNG/SVG; light and dark follow Streamlit's theme), cached."""
     spec = figure_spec(kind, data, json.dumps(jsonable(kwargs), sort_keys=True), size, _dark_theme())
@@ -475,8 +516,10 @@ def shown_results(df: pd.DataFrame) -> pd.DataFrame:
         if col in ("quantity", "key") or (col.endswith((" low", " high")) and col.rsplit(" ", 1)[0] in df.columns):
             continue
         lo, hi = df.get(f"{col} low"), df.get(f"{col} high")
-        out[col] = [_ranged_cell(k, v, None if lo is None else lo.iloc[i], None if hi is None else hi.iloc[i])
-                    for i, (k, v) in enumerate(zip(df["key"], df[col]))]
+        out[col] = [
+            _ranged_cell(k, v, None if lo is None else lo.iloc[i], None if hi is None else hi.iloc[i])
+            for i, (k, v) in enumerate(zip(df["key"], df[col]))
+        ]
     return out
 
 
@@ -548,8 +591,12 @@ DOWNLOAD = ":material/download:"
 
 def ledger_frame(ledger_list: list[dict]) -> pd.DataFrame:
     """The ledger as a table, values as text (a number, a low/nominal/high triple, a name)."""
-    return pd.DataFrame([{**e, "value": ", ".join(map(fmt, e["value"])) if isinstance(e["value"], list)
-                          else fmt(e["value"])} for e in ledger_list])
+    return pd.DataFrame(
+        [
+            {**e, "value": ", ".join(map(fmt, e["value"])) if isinstance(e["value"], list) else fmt(e["value"])}
+            for e in ledger_list
+        ]
+    )
 
 
 def scenario_of(est) -> dict:
@@ -565,27 +612,60 @@ def with_scenarios(table: pd.DataFrame, scenarios: dict[str, dict]) -> pd.DataFr
     so that a CSV alone says what was computed."""
     fields = list(dict.fromkeys(f for s in scenarios.values() for f in s))
     text = lambda v: v if isinstance(v, str) or v is None else json.dumps(v)  # noqa: E731
-    rows = pd.DataFrame({"quantity": [f"scenario: {f}" for f in fields], "key": [f"scenario.{f}" for f in fields],
-                         **{name: [text(s.get(f)) for f in fields] for name, s in scenarios.items()}})
+    rows = pd.DataFrame(
+        {
+            "quantity": [f"scenario: {f}" for f in fields],
+            "key": [f"scenario.{f}" for f in fields],
+            **{name: [text(s.get(f)) for f in fields] for name, s in scenarios.items()},
+        }
+    )
     return pd.concat([table.astype(object), rows], ignore_index=True)[list(table.columns)]
 
 
-def downloads(stem: str, table: pd.DataFrame, payload: dict, statement: str,
-              json_label: str = "JSON + ledger", scenarios: dict[str, dict] | None = None) -> None:
+def downloads(
+    stem: str,
+    table: pd.DataFrame,
+    payload: dict,
+    statement: str,
+    json_label: str = "JSON + ledger",
+    scenarios: dict[str, dict] | None = None,
+) -> None:
     """CSV of the results table, JSON of everything (results, ranges, tornado, ledger), the statement;
     with `scenarios` (column name -> scenario), each of the three carries them."""
     if scenarios:
         table = with_scenarios(table, scenarios)
         payload = {**payload, "scenarios": scenarios}
-        statement += "".join(f"\n\nScenario of {name} (glamsim fields, defaults omitted): {json.dumps(s)}"
-                             for name, s in scenarios.items())
+        statement += "".join(
+            f"\n\nScenario of {name} (glamsim fields, defaults omitted): {json.dumps(s)}"
+            for name, s in scenarios.items()
+        )
     row = st.container(horizontal=True)  # buttons as wide as their labels, wrapping when the page is narrow
-    row.download_button("CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{stem}_csv",
-                        icon=DOWNLOAD, help="the results table, with each column's scenario below it")
-    row.download_button(json_label, json.dumps(jsonable(payload), indent=2), f"{stem}.json",
-                        "application/json", key=f"{stem}_json", icon=DOWNLOAD)
-    row.download_button("Statement", statement, f"{stem}.txt", "text/plain", key=f"{stem}_txt", icon=DOWNLOAD,
-                        help="the paragraph for a paper, as text")
+    row.download_button(
+        "CSV",
+        table.to_csv(index=False),
+        f"{stem}.csv",
+        "text/csv",
+        key=f"{stem}_csv",
+        icon=DOWNLOAD,
+        help="the results table, with each column's scenario below it",
+    )
+    row.download_button(
+        json_label,
+        json.dumps(jsonable(payload), indent=2),
+        f"{stem}.json",
+        "application/json",
+        key=f"{stem}_json",
+        icon=DOWNLOAD,
+    )
+    row.download_button(
+        "Statement",
+        statement,
+        f"{stem}.txt",
+        "text/plain",
+        key=f"{stem}_txt",
+        icon=DOWNLOAD,
+        help="the paragraph for a paper, as text",
+    )
 
 
 def statement_box(statements: dict[str, str]) -> str:
@@ -634,19 +714,37 @@ def saved_scenarios(page_key: str, scenarios: dict[str, dict]) -> None:
     with st.expander(f"Saved scenarios ({len(store)})", expanded=bool(store)):
         row = st.container(horizontal=True, vertical_alignment="bottom")
         row.text_input("Name", key=f"{page_key}_save_name", placeholder=f"scenario {len(store) + 1}", width=220)
-        row.button("Save this scenario", key=f"{page_key}_save", on_click=_save,
-                   args=(page_key, jsonable(widgets), scenarios))
+        row.button(
+            "Save this scenario", key=f"{page_key}_save", on_click=_save, args=(page_key, jsonable(widgets), scenarios)
+        )
         if not store:
-            st.caption("Saved scenarios stay for this browser session; the page's link (its URL) keeps the "
-                       "settings shown now.")
+            st.caption(
+                "Saved scenarios stay for this browser session; the page's link (its URL) keeps the settings shown now."
+            )
             return
-        plain_table(pd.DataFrame([{"name": n, "compared": ", ".join(v["scenarios"]),
-                                   "first scenario": ", ".join(f"{k}={s[k]}" for k in SUMMARY_FIELDS if k in s)}
-                                  for n, v in store.items() for s in [next(iter(v["scenarios"].values()), {})]]),
-                    "name")
+        plain_table(
+            pd.DataFrame(
+                [
+                    {
+                        "name": n,
+                        "compared": ", ".join(v["scenarios"]),
+                        "first scenario": ", ".join(f"{k}={s[k]}" for k in SUMMARY_FIELDS if k in s),
+                    }
+                    for n, v in store.items()
+                    for s in [next(iter(v["scenarios"].values()), {})]
+                ]
+            ),
+            "name",
+        )
         row = st.container(horizontal=True, vertical_alignment="bottom")
         row.selectbox("Saved scenario", list(store), key=f"{page_key}_saved_pick", width=220)
         row.button("Load", key=f"{page_key}_load", on_click=_load, args=(page_key,))
-        row.download_button("Saved (JSON)", json.dumps(jsonable(store), indent=2), f"{page_key}-scenarios.json",
-                            "application/json", key=f"{page_key}_saved_json", icon=DOWNLOAD,
-                            help="every saved scenario: its settings and its glamsim scenarios")
+        row.download_button(
+            "Saved (JSON)",
+            json.dumps(jsonable(store), indent=2),
+            f"{page_key}-scenarios.json",
+            "application/json",
+            key=f"{page_key}_saved_json",
+            icon=DOWNLOAD,
+            help="every saved scenario: its settings and its glamsim scenarios",
+        )

@@ -41,8 +41,11 @@ def main() -> None:
         assert not at.exception, at.exception
         return dt
 
-    changes = [("t_chips", lambda i: 1024 + 64 * (i + 1)), ("t_pue_glam-google-oklahoma", lambda i: 1.12 + 0.01 * i),
-               ("t_mfu", lambda i: 0.301 + 0.005 * i)]
+    changes = [
+        ("t_chips", lambda i: 1024 + 64 * (i + 1)),
+        ("t_pue_glam-google-oklahoma", lambda i: 1.12 + 0.01 * i),
+        ("t_mfu", lambda i: 0.301 + 0.005 * i),
+    ]
     fresh, cached = [], []
     for i in range(args.rounds):
         for key, value in changes:

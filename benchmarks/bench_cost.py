@@ -53,15 +53,33 @@ def main() -> None:
         m = base.with_(n_experts=experts)
         return inference_costs(m, batch, 1024, 256, 81, 2.75e14, 1.2e12, power, pue, ci, price)
 
-    for label, fn in (("training cost (FLOPs given)", training_sweep),
-                      ("training cost + model FLOPs from accounting (expert-count sweep)", training_sweep_with_flops),
-                      ("inference cost (prefill + decode roofline, expert-count x batch sweep)", inference_sweep)):
+    for label, fn in (
+        ("training cost (FLOPs given)", training_sweep),
+        ("training cost + model FLOPs from accounting (expert-count sweep)", training_sweep_with_flops),
+        ("inference cost (prefill + decode roofline, expert-count x batch sweep)", inference_sweep),
+    ):
         fn()
         t = best_of(fn)
         print(f"{label}: {n:,} scenarios in {t * 1e3:.0f} ms = {n / t:,.0f} scenarios/s")
 
-    cmd = [sys.executable, "-m", "glamsim", "estimate", "train", "--model", "glam-64b-64e", "--chip", "tpu-v4",
-           "--chips", "1024", "--tokens", "600e9", "--mfu", "0.3", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "glamsim",
+        "estimate",
+        "train",
+        "--model",
+        "glam-64b-64e",
+        "--chip",
+        "tpu-v4",
+        "--chips",
+        "1024",
+        "--tokens",
+        "600e9",
+        "--mfu",
+        "0.3",
+        "--json",
+    ]
     walls = []
     for _ in range(3):
         t0 = time.perf_counter()

@@ -38,10 +38,25 @@ D, F, SEQ, GROUP = 256, 1024, 256, 512
 def _cfg(experts: int = 0, dense_width: int | None = None):
     base = load_model("glam-small")
     if dense_width:
-        return base.replace(name="dense-ffn", d_model=D, d_ff=dense_width, dense_ffn_gated=False,
-                            n_experts=0, top_k=0, moe_every=0, moe_offset=0)
-    return base.replace(name=f"moe-{experts}", d_model=D, d_ff=F, n_experts=experts, top_k=2,
-                        router_group_size=GROUP, capacity_factor=2.0)
+        return base.replace(
+            name="dense-ffn",
+            d_model=D,
+            d_ff=dense_width,
+            dense_ffn_gated=False,
+            n_experts=0,
+            top_k=0,
+            moe_every=0,
+            moe_offset=0,
+        )
+    return base.replace(
+        name=f"moe-{experts}",
+        d_model=D,
+        d_ff=F,
+        n_experts=experts,
+        top_k=2,
+        router_group_size=GROUP,
+        capacity_factor=2.0,
+    )
 
 
 def layer_step(module, tokens: int):
@@ -84,20 +99,26 @@ def candidates(tokens: int, slow: bool = False):
     for experts in (8, 64):
         cfg = _cfg(experts)
         if slow:
-            out.append((f"dropless E={experts} (ragged)", MoE(cfg, dispatch="dropless", dropless_impl="ragged",
-                                                              rngs=nnx.Rngs(0))))
+            out.append(
+                (
+                    f"dropless E={experts} (ragged)",
+                    MoE(cfg, dispatch="dropless", dropless_impl="ragged", rngs=nnx.Rngs(0)),
+                )
+            )
             continue
-        out += [(f"scatter  E={experts}", MoE(cfg, dispatch="scatter", rngs=nnx.Rngs(0))),
-                (f"einsum   E={experts}", MoE(cfg, dispatch="einsum", rngs=nnx.Rngs(0))),
-                (f"dropless E={experts} (padded)", MoE(cfg, dispatch="dropless", dropless_impl="padded",
-                                                       rngs=nnx.Rngs(0)))]
+        out += [
+            (f"scatter  E={experts}", MoE(cfg, dispatch="scatter", rngs=nnx.Rngs(0))),
+            (f"einsum   E={experts}", MoE(cfg, dispatch="einsum", rngs=nnx.Rngs(0))),
+            (f"dropless E={experts} (padded)", MoE(cfg, dispatch="dropless", dropless_impl="padded", rngs=nnx.Rngs(0))),
+        ]
     return out
 
 
 def bench_layer(rounds: int) -> None:
     for tokens in (2048, 8192):
-        dense, dense_flops = layer_step(FeedForward(_cfg(dense_width=2 * F), dtype=jnp.float32,
-                                                    rngs=nnx.Rngs(0)), tokens)
+        dense, dense_flops = layer_step(
+            FeedForward(_cfg(dense_width=2 * F), dtype=jnp.float32, rngs=nnx.Rngs(0)), tokens
+        )
         print(f"{tokens} tokens: dense FFN (width {2 * F}), XLA {dense_flops:.3g} FLOPs; {rounds} rounds")
         for slow in (False, True):
             if slow and tokens > 2048:
@@ -107,8 +128,10 @@ def bench_layer(rounds: int) -> None:
                 calls[name], flops[name] = layer_step(module, tokens)
             ratios = paired(dense, calls, 3 if slow else rounds, warmup=1 if slow else 2)
             for name, ratio in ratios.items():
-                print(f"  {name:28s} time / dense: median {np.median(ratio):.2f} (p25 {np.percentile(ratio, 25):.2f}, "
-                      f"p75 {np.percentile(ratio, 75):.2f}); XLA FLOPs / dense {flops[name] / dense_flops:.2f}")
+                print(
+                    f"  {name:28s} time / dense: median {np.median(ratio):.2f} (p25 {np.percentile(ratio, 25):.2f}, "
+                    f"p75 {np.percentile(ratio, 75):.2f}); XLA FLOPs / dense {flops[name] / dense_flops:.2f}"
+                )
 
 
 def bench_xla() -> None:
@@ -116,8 +139,10 @@ def bench_xla() -> None:
     _, dense_flops = layer_step(FeedForward(_cfg(dense_width=2 * F), dtype=jnp.float32, rngs=nnx.Rngs(0)), tokens)
     for name, module in candidates(tokens) + candidates(tokens, slow=True):
         _, flops = layer_step(module, tokens)
-        print(f"{name:28s} XLA FLOPs fwd+bwd {flops:.3g} = {flops / dense_flops:.2f} x the dense FFN of equal "
-              f"activated FLOPs")
+        print(
+            f"{name:28s} XLA FLOPs fwd+bwd {flops:.3g} = {flops / dense_flops:.2f} x the dense FFN of equal "
+            f"activated FLOPs"
+        )
 
 
 def bench_step(repeats: int) -> None:
@@ -130,9 +155,11 @@ def bench_step(repeats: int) -> None:
             rec = measure(cfg, batch=8, steps=8, warmup=2, dispatch=dispatch, predict=False)
             mfus.append(rec.mfu)
             steps.append(rec.step_time_median_s)
-        print(f"glam-small step, {dispatch:8s}: model FLOP/s / same-process matmul {min(mfus):.2f}-{max(mfus):.2f} "
-              f"(median {np.median(mfus):.2f}) over {repeats} runs; step {min(steps) * 1e3:.0f}-{max(steps) * 1e3:.0f} "
-              f"ms; dropped fraction {rec.routing.get('dropped_fraction', 0):.3f} (goal >= 0.6)")
+        print(
+            f"glam-small step, {dispatch:8s}: model FLOP/s / same-process matmul {min(mfus):.2f}-{max(mfus):.2f} "
+            f"(median {np.median(mfus):.2f}) over {repeats} runs; step {min(steps) * 1e3:.0f}-{max(steps) * 1e3:.0f} "
+            f"ms; dropped fraction {rec.routing.get('dropped_fraction', 0):.3f} (goal >= 0.6)"
+        )
 
 
 if __name__ == "__main__":
@@ -141,7 +168,9 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; matmul {matmul_peak_flops() / 1e9:.1f} GFLOP/s now")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}; matmul {matmul_peak_flops() / 1e9:.1f} GFLOP/s now"
+    )
     if args.which in ("layer", "all"):
         bench_layer(args.rounds)
     if args.which in ("xla", "all"):

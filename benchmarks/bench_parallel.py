@@ -23,7 +23,8 @@ if __name__ == "__main__" and "--xla_force_host_platform_device_count" not in os
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
+from jax.sharding import NamedSharding  # noqa: E402
+from jax.sharding import PartitionSpec as P
 
 from glamsim.accounting import ModelArrays  # noqa: E402
 from glamsim.config import load_model  # noqa: E402
@@ -46,10 +47,16 @@ def bench(name: str) -> None:
     train_cfg = TrainConfig(batch_size=batch_size, seq_len=seq)
     spmd.check_layout(cfg, mesh, batch_size, seq)
     state, shardings = spmd.state_shardings(cfg, train_cfg, mesh)
-    batch = {k: jax.ShapeDtypeStruct((batch_size, seq), jnp.int32, sharding=NamedSharding(mesh, batch_spec(mesh)))
-             for k in ("inputs", "targets")}
-    step = jax.jit(train_step, static_argnums=0, in_shardings=(shardings, NamedSharding(mesh, batch_spec(mesh))),
-                   out_shardings=(shardings, NamedSharding(mesh, P())))
+    batch = {
+        k: jax.ShapeDtypeStruct((batch_size, seq), jnp.int32, sharding=NamedSharding(mesh, batch_spec(mesh)))
+        for k in ("inputs", "targets")
+    }
+    step = jax.jit(
+        train_step,
+        static_argnums=0,
+        in_shardings=(shardings, NamedSharding(mesh, batch_spec(mesh))),
+        out_shardings=(shardings, NamedSharding(mesh, P())),
+    )
     t0 = time.perf_counter()
     lowered = step.lower(state.graphdef, state, batch)
     t1 = time.perf_counter()
@@ -64,7 +71,9 @@ def bench(name: str) -> None:
     for kind, c in sorted(hlo.items()):
         print(f"  HLO {kind:11s} {int(c['count']):4d} ops  {c['bytes'] / 1e6:12.3f} MB per device")
     got = hlo.get("all-to-all", {"count": 0, "bytes": 0})
-    print(f"  all-to-all ops: {int(got['count'])} (expected 4 x {cfg.n_moe_layers} MoE layers = {4 * cfg.n_moe_layers})")
+    print(
+        f"  all-to-all ops: {int(got['count'])} (expected 4 x {cfg.n_moe_layers} MoE layers = {4 * cfg.n_moe_layers})"
+    )
     print(f"  all-to-all bytes: HLO {got['bytes']:.0f}, cost model {a2a:.0f}, ratio {got['bytes'] / a2a:.6f}")
     ar = hlo.get("all-reduce", {"bytes": 0})["bytes"]
     print(f"  all-reduce bytes: HLO {ar:.0f}, cost model gradients {grads:.0f}, ratio {ar / grads:.4f}")

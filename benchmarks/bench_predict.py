@@ -38,9 +38,12 @@ def best_host(samples: int = 3):
 
     hosts = [measure_host() for _ in range(samples)]
     best = max(hosts, key=lambda h: h.matmul_flops_per_s)
-    return replace(best, memory_bytes_per_s=max(h.memory_bytes_per_s for h in hosts),
-                   cache_bytes_per_s=max((h.cache_bytes_per_s or 0) for h in hosts) or None,
-                   fresh_bytes_per_s=max(h.fresh_bytes_per_s for h in hosts))
+    return replace(
+        best,
+        memory_bytes_per_s=max(h.memory_bytes_per_s for h in hosts),
+        cache_bytes_per_s=max((h.cache_bytes_per_s or 0) for h in hosts) or None,
+        fresh_bytes_per_s=max(h.fresh_bytes_per_s for h in hosts),
+    )
 
 
 def bench_cpu() -> list[dict]:
@@ -57,21 +60,38 @@ def bench_cpu() -> list[dict]:
         rec = measure(cfg, batch=BATCH, steps=10, warmup=2)
         p = predict_step(cfg, BATCH, rec.seq_len, rec.dispatch, host)
         fast, med = rec.step_time_p10_s, rec.step_time_median_s
-        rows.append({"model": name, "measured_p10_s": fast, "measured_median_s": med, "predicted_s": p["step_s"],
-                     "error": p["step_s"] / fast - 1, "error_vs_median": p["step_s"] / med - 1,
-                     "host_gflops": host.matmul_flops_per_s / 1e9, "host_gb_s": host.memory_bytes_per_s / 1e9,
-                     "host_cache_gb_s": (host.cache_bytes_per_s or 0) / 1e9, "in_cache": p["in_cache"],
-                     "matmul_s": p["matmul_s"], "attention_s": p["attention_s"], "elementwise_s": p["elementwise_s"],
-                     "optimizer_s": p["breakdown"]["optimizer_s"]})
+        rows.append(
+            {
+                "model": name,
+                "measured_p10_s": fast,
+                "measured_median_s": med,
+                "predicted_s": p["step_s"],
+                "error": p["step_s"] / fast - 1,
+                "error_vs_median": p["step_s"] / med - 1,
+                "host_gflops": host.matmul_flops_per_s / 1e9,
+                "host_gb_s": host.memory_bytes_per_s / 1e9,
+                "host_cache_gb_s": (host.cache_bytes_per_s or 0) / 1e9,
+                "in_cache": p["in_cache"],
+                "matmul_s": p["matmul_s"],
+                "attention_s": p["attention_s"],
+                "elementwise_s": p["elementwise_s"],
+                "optimizer_s": p["breakdown"]["optimizer_s"],
+            }
+        )
         r = rows[-1]
-        print(f"{name:17s} measured {fast * 1e3:8.2f} ms (p10; median {med * 1e3:8.2f})  predicted "
-              f"{p['step_s'] * 1e3:8.2f} ms  error {100 * r['error']:+6.1f}% (vs median {100 * r['error_vs_median']:+6.1f}%)"
-              f"  host {r['host_gflops']:6.1f} GFLOP/s, {r['host_gb_s']:5.1f} GB/s DRAM, {r['host_cache_gb_s']:5.1f} in "
-              f"cache, {host.fresh_bytes_per_s / 1e9:4.1f} first touch; a layer's activations {p['working_set_bytes'] / 2**20:.0f} MiB "
-              f"({'in' if p['in_cache'] else 'beyond'} cache)  [matmul {p['matmul_s'] * 1e3:.1f}, attention "
-              f"{p['attention_s'] * 1e3:.1f}, element-wise {p['elementwise_s'] * 1e3:.1f}, optimizer "
-              f"{p['breakdown']['optimizer_s'] * 1e3:.1f}, first touch of {p['temp_bytes'] / 2**20:.0f} MiB "
-              f"{p['breakdown']['first_touch_s'] * 1e3:.1f} ms]", flush=True)
+        print(
+            f"{name:17s} measured {fast * 1e3:8.2f} ms (p10; median {med * 1e3:8.2f})  predicted "
+            f"{p['step_s'] * 1e3:8.2f} ms  error {100 * r['error']:+6.1f}% "
+            f"(vs median {100 * r['error_vs_median']:+6.1f}%)"
+            f"  host {r['host_gflops']:6.1f} GFLOP/s, {r['host_gb_s']:5.1f} GB/s DRAM, {r['host_cache_gb_s']:5.1f} in "
+            f"cache, {host.fresh_bytes_per_s / 1e9:4.1f} first touch; "
+            f"a layer's activations {p['working_set_bytes'] / 2**20:.0f} MiB "
+            f"({'in' if p['in_cache'] else 'beyond'} cache)  [matmul {p['matmul_s'] * 1e3:.1f}, attention "
+            f"{p['attention_s'] * 1e3:.1f}, element-wise {p['elementwise_s'] * 1e3:.1f}, optimizer "
+            f"{p['breakdown']['optimizer_s'] * 1e3:.1f}, first touch of {p['temp_bytes'] / 2**20:.0f} MiB "
+            f"{p['breakdown']['first_touch_s'] * 1e3:.1f} ms]",
+            flush=True,
+        )
     worst = max(abs(r["error"]) for r in rows)
     print(f"worst CPU error {100 * worst:.1f}% (goal 30%)")
     return rows
@@ -82,8 +102,10 @@ def bench_validation() -> list[dict]:
 
     rows = validation_rows()
     for r in rows:
-        print(f"{r['id']:12s} published {r['published']:9.4g}  predicted {r['predicted']:9.4g}  "
-              f"error {100 * r['rel_error']:+6.1f}%  {'ok' if r['ok'] else 'MISS'}  fits={r['fits']}  {r['layout']}")
+        print(
+            f"{r['id']:12s} published {r['published']:9.4g}  predicted {r['predicted']:9.4g}  "
+            f"error {100 * r['rel_error']:+6.1f}%  {'ok' if r['ok'] else 'MISS'}  fits={r['fits']}  {r['layout']}"
+        )
     print(f"worst validation error {100 * max(abs(r['rel_error']) for r in rows):.1f}% (goal 15%)")
     return rows
 
@@ -97,14 +119,21 @@ def bench_plan() -> None:
         t0 = time.perf_counter()
         r = search(load_model(model), load_chip(chip), n)
         t1 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "glamsim", "plan", model, "--chip", chip, "--chips", str(n),
-                              "--json"], check=False, capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "glamsim", "plan", model, "--chip", chip, "--chips", str(n), "--json"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         t2 = time.perf_counter()
         assert out.returncode == 0, out.stderr
         best = r["plans"][0]
-        print(f"plan {model} on {n} x {chip}: {r['candidates']:,} layouts, {r['fitting']:,} fit; search "
-              f"{t1 - t0:.3f} s in process, {t2 - t1:.2f} s as a command; best {best['layout']} "
-              f"MFU {100 * best['mfu']:.1f}% step {best['step_s']:.2f} s")
+        print(
+            f"plan {model} on {n} x {chip}: {r['candidates']:,} layouts, {r['fitting']:,} fit; search "
+            f"{t1 - t0:.3f} s in process, {t2 - t1:.2f} s as a command; best {best['layout']} "
+            f"MFU {100 * best['mfu']:.1f}% step {best['step_s']:.2f} s"
+        )
 
 
 def bench_calibrate() -> None:
@@ -117,8 +146,9 @@ def bench_calibrate() -> None:
     frozen = (eff.MATMUL_PEAK_FRACTION, eff.MATMUL_HALF_DIM, eff.ELEMENTWISE_PASSES, tiers.LINK_EFFICIENCY)
     results = []
     try:
-        for a, b, c, d in itertools.product((0.75, 0.8, 0.85, 0.9), (16, 32, 48, 64, 96), (1.0, 2.0, 3.0, 4.0),
-                                            (0.6, 0.7, 0.8, 0.9)):
+        for a, b, c, d in itertools.product(
+            (0.75, 0.8, 0.85, 0.9), (16, 32, 48, 64, 96), (1.0, 2.0, 3.0, 4.0), (0.6, 0.7, 0.8, 0.9)
+        ):
             eff.MATMUL_PEAK_FRACTION, eff.MATMUL_HALF_DIM, eff.ELEMENTWISE_PASSES = a, b, c
             tiers.LINK_EFFICIENCY = d
             e = np.array([predict_run(r, models)["predicted"] / r.published.value - 1 for r in runs])
@@ -128,8 +158,10 @@ def bench_calibrate() -> None:
     results.sort(key=lambda x: x[0])
     print("frozen:", frozen)
     for worst, consts, e in results[:8]:
-        print(f"max {100 * worst:5.1f}%  (peak fraction, half dim, element-wise passes, link efficiency) = {consts}  "
-              f"errors {np.round(100 * e, 1).tolist()}")
+        print(
+            f"max {100 * worst:5.1f}%  (peak fraction, half dim, element-wise passes, link efficiency) = {consts}  "
+            f"errors {np.round(100 * e, 1).tolist()}"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ def main() -> None:
     n = len(df)
     best, median = min(times), sorted(times)[1]
     print(f"scenarios: {n:,} ({df.shape[1]} columns)")
-    print(f"sweep (expand + evaluate): median {median:.3f} s, best {best:.3f} s -> {n / median:,.0f} scenarios/s"
-          f"  [goal: under 2 s: {'met' if median < 2 else 'NOT met'}]")
+    print(
+        f"sweep (expand + evaluate): median {median:.3f} s, best {best:.3f} s -> {n / median:,.0f} scenarios/s"
+        f"  [goal: under 2 s: {'met' if median < 2 else 'NOT met'}]"
+    )
 
     tracemalloc.start()
     sweep(spec)
@@ -64,8 +66,10 @@ def main() -> None:
         t0 = time.perf_counter()
         run = run_study(spec, out, progress=False)
         total = time.perf_counter() - t0
-    print(f"run_study end to end ({run.chunks_computed} chunks, parquet + csv + ledger): {total:.2f} s "
-          f"-> {n / total:,.0f} scenarios/s")
+    print(
+        f"run_study end to end ({run.chunks_computed} chunks, parquet + csv + ledger): {total:.2f} s "
+        f"-> {n / total:,.0f} scenarios/s"
+    )
     print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
 
 

@@ -19,8 +19,8 @@ import jax
 
 from glamsim.config import load_model
 from glamsim.model.data import load_corpus, train_batch
-from glamsim.trainer import train
 from glamsim.model.train import TrainConfig, init_state, train_step
+from glamsim.trainer import train
 
 
 def step_time(name: str, corpus, batch: int, dispatch: str, warmup: int = 3, timed: int = 10) -> dict:
@@ -37,8 +37,15 @@ def step_time(name: str, corpus, batch: int, dispatch: str, warmup: int = 3, tim
         jax.block_until_ready(m)
         times.append(time.perf_counter() - t0)
     t = statistics.median(times[warmup:])
-    return {"model": name, "dispatch": dispatch, "batch": batch, "seq_len": seq, "step_s": t,
-            "tokens_per_s": batch * seq / t, "compile_and_first_step_s": times[0]}
+    return {
+        "model": name,
+        "dispatch": dispatch,
+        "batch": batch,
+        "seq_len": seq,
+        "step_s": t,
+        "tokens_per_s": batch * seq / t,
+        "compile_and_first_step_s": times[0],
+    }
 
 
 def main() -> None:
@@ -48,30 +55,49 @@ def main() -> None:
     ap.add_argument("--tiny-steps", type=int, default=600)
     args = ap.parse_args()
     corpus = load_corpus()
-    print(f"corpus: {corpus.source}, {corpus.n_files} files, train {corpus.train.size / 1e6:.1f} MB, "
-          f"validation {corpus.validation.size / 1e6:.2f} MB; devices: {jax.devices()}")
+    print(
+        f"corpus: {corpus.source}, {corpus.n_files} files, train {corpus.train.size / 1e6:.1f} MB, "
+        f"validation {corpus.validation.size / 1e6:.2f} MB; devices: {jax.devices()}"
+    )
 
     print("\n1. step time (median of 10 after 3 warm-up steps)")
-    rows = [step_time("glam-small", corpus, args.batch, "scatter"), step_time("glam-small", corpus, args.batch, "einsum"),
-            step_time("glam-small-dense", corpus, args.batch, "scatter")]
+    rows = [
+        step_time("glam-small", corpus, args.batch, "scatter"),
+        step_time("glam-small", corpus, args.batch, "einsum"),
+        step_time("glam-small-dense", corpus, args.batch, "scatter"),
+    ]
     for r in rows:
-        print(f"  {r['model']:<17} {r['dispatch']:<8} batch {r['batch']} x {r['seq_len']}: "
-              f"{1000 * r['step_s']:.0f} ms/step, {r['tokens_per_s']:.0f} tokens/s "
-              f"(compile + first step {r['compile_and_first_step_s']:.1f} s)")
+        print(
+            f"  {r['model']:<17} {r['dispatch']:<8} batch {r['batch']} x {r['seq_len']}: "
+            f"{1000 * r['step_s']:.0f} ms/step, {r['tokens_per_s']:.0f} tokens/s "
+            f"(compile + first step {r['compile_and_first_step_s']:.1f} s)"
+        )
 
     steps = max(10, int(60 * args.minutes / rows[0]["step_s"]))
     print(f"\n2. glam-small, {steps} steps (about {args.minutes:g} min at the measured speed)")
-    s = train(load_model("glam-small"), TrainConfig(steps=steps, batch_size=args.batch, eval_every=steps,
-                                                    eval_batches=8), corpus, progress=False)
-    print(f"  validation {s['val_bpb_start']:.3f} -> {s['val_bpb']:.3f} bits per byte in {s['wall_s']:.0f} s "
-          f"({s['tokens_per_s']:.0f} tokens/s)")
+    s = train(
+        load_model("glam-small"),
+        TrainConfig(steps=steps, batch_size=args.batch, eval_every=steps, eval_batches=8),
+        corpus,
+        progress=False,
+    )
+    print(
+        f"  validation {s['val_bpb_start']:.3f} -> {s['val_bpb']:.3f} bits per byte in {s['wall_s']:.0f} s "
+        f"({s['tokens_per_s']:.0f} tokens/s)"
+    )
 
     print(f"\n3. glam-tiny and its dense twin, {args.tiny_steps} steps, batch {args.batch} x 128")
     for name in ("glam-tiny", "glam-tiny-dense"):
-        s = train(load_model(name), TrainConfig(steps=args.tiny_steps, batch_size=args.batch,
-                                                eval_every=args.tiny_steps, eval_batches=8), corpus, progress=False)
-        print(f"  {name:<16} validation {s['val_bpb_start']:.3f} -> {s['val_bpb']:.3f} bits per byte "
-              f"in {s['wall_s']:.0f} s ({s['tokens_per_s']:.0f} tokens/s)")
+        s = train(
+            load_model(name),
+            TrainConfig(steps=args.tiny_steps, batch_size=args.batch, eval_every=args.tiny_steps, eval_batches=8),
+            corpus,
+            progress=False,
+        )
+        print(
+            f"  {name:<16} validation {s['val_bpb_start']:.3f} -> {s['val_bpb']:.3f} bits per byte "
+            f"in {s['wall_s']:.0f} s ({s['tokens_per_s']:.0f} tokens/s)"
+        )
 
 
 if __name__ == "__main__":

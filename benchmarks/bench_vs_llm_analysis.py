@@ -35,16 +35,65 @@ PEER_VERSION = "0.2.2"
 PEER_ENV = "GLAMSIM_BENCH_PEER_VENV"
 DEFAULT_PEER_VENV = Path.home() / ".cache" / "glamsim-bench" / "llm-analysis-venv"
 
-PEER_TRAIN = dict(model_name="megatron-lm-175b", gpu_name="a100-sxm-80gb", seq_len=2048, total_num_tokens=300e9,
-                  tp_size=8, pp_size=16, dp_size=8, global_batch_size=1536, batch_size_per_gpu=1, ds_zero=1,
-                  flops_efficiency=0.3, log_level="CRITICAL")
-PEER_CLI = ["-m", "llm_analysis.analysis", "train", "--model_name", "megatron-lm-175b", "--gpu_name", "a100-sxm-80gb",
-            "--seq_len", "2048", "--total_num_tokens", "300e9", "--tp_size", "8", "--pp_size", "16", "--dp_size", "8",
-            "--global_batch_size", "1536", "--batch_size_per_gpu", "1", "--ds_zero", "1", "--flops_efficiency", "0.3",
-            "--log_level", "CRITICAL"]
+PEER_TRAIN = dict(
+    model_name="megatron-lm-175b",
+    gpu_name="a100-sxm-80gb",
+    seq_len=2048,
+    total_num_tokens=300e9,
+    tp_size=8,
+    pp_size=16,
+    dp_size=8,
+    global_batch_size=1536,
+    batch_size_per_gpu=1,
+    ds_zero=1,
+    flops_efficiency=0.3,
+    log_level="CRITICAL",
+)
+PEER_CLI = [
+    "-m",
+    "llm_analysis.analysis",
+    "train",
+    "--model_name",
+    "megatron-lm-175b",
+    "--gpu_name",
+    "a100-sxm-80gb",
+    "--seq_len",
+    "2048",
+    "--total_num_tokens",
+    "300e9",
+    "--tp_size",
+    "8",
+    "--pp_size",
+    "16",
+    "--dp_size",
+    "8",
+    "--global_batch_size",
+    "1536",
+    "--batch_size_per_gpu",
+    "1",
+    "--ds_zero",
+    "1",
+    "--flops_efficiency",
+    "0.3",
+    "--log_level",
+    "CRITICAL",
+]
 GLAMSIM_TRAIN = dict(model="gpt3-175b", chip="a100-80gb", chips=1024, tokens=300e9, mfu=0.3)
-GLAMSIM_CLI = ["estimate", "train", "--model", "gpt3-175b", "--chip", "a100-80gb", "--chips", "1024",
-               "--tokens", "300e9", "--mfu", "0.3", "--json"]
+GLAMSIM_CLI = [
+    "estimate",
+    "train",
+    "--model",
+    "gpt3-175b",
+    "--chip",
+    "a100-80gb",
+    "--chips",
+    "1024",
+    "--tokens",
+    "300e9",
+    "--mfu",
+    "0.3",
+    "--json",
+]
 PER_CALL_GOAL = 5.0  # glamsim at least this many times faster per call
 CLI_GOAL = 0.5  # glamsim's command line in at most this fraction of the peer's wall time
 
@@ -81,8 +130,12 @@ def peer_python(install: bool = True) -> Path | None:
         if not py.exists():
             venv.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", f"llm-analysis=={PEER_VERSION}"], check=True,
-                       capture_output=True, timeout=1800)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", f"llm-analysis=={PEER_VERSION}"],
+            check=True,
+            capture_output=True,
+            timeout=1800,
+        )
         subprocess.run(check, check=True, capture_output=True)
     except (OSError, subprocess.SubprocessError) as err:
         tail = getattr(err, "stderr", b"") or b""
@@ -94,14 +147,19 @@ def peer_python(install: bool = True) -> Path | None:
 
 def peer_per_call(py: Path, calls: int, repeats: int) -> tuple[float, float]:
     """(median seconds per llm-analysis train() call, its training days)."""
-    r = subprocess.run([str(py), "-c", PEER_TIMER, json.dumps(PEER_TRAIN), str(calls), str(repeats)],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [str(py), "-c", PEER_TIMER, json.dumps(PEER_TRAIN), str(calls), str(repeats)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     d = json.loads(r.stdout.strip().splitlines()[-1])
     return statistics.median(d["per_call_s"]), d["days"]
 
 
-def glamsim_per_call(calls: int, repeats: int, vary_tokens: bool = False,
-                     prebuilt: bool = False) -> tuple[float, float]:
+def glamsim_per_call(
+    calls: int, repeats: int, vary_tokens: bool = False, prebuilt: bool = False
+) -> tuple[float, float]:
     """(median seconds per estimate_training call, training days of the scenario); `prebuilt`:
     the TrainingScenario is validated once, outside the loop."""
     from glamsim.cost.training import estimate_training
@@ -207,8 +265,10 @@ def main() -> None:
     args = ap.parse_args()
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
-        print(f"load average (1 min): {load:.2f} on {os.cpu_count()} cores"
-              + ("  -- busy machine: figures will swing, rerun later" if load > (os.cpu_count() or 1) * 0.5 else ""))
+        print(
+            f"load average (1 min): {load:.2f} on {os.cpu_count()} cores"
+            + ("  -- busy machine: figures will swing, rerun later" if load > (os.cpu_count() or 1) * 0.5 else "")
+        )
     py = peer_python(install=not args.no_install)
 
     peer_call = peer_days = None
@@ -238,11 +298,15 @@ def main() -> None:
             goal = f"glamsim/peer {ours / peer:.2f} <= {CLI_GOAL}: {'met' if ours / peer <= CLI_GOAL else 'NOT met'}"
         else:
             goal = f">= {PER_CALL_GOAL:g}x: {'met' if speedup >= PER_CALL_GOAL else 'NOT met'}"
-        print(f"{label:{width}}  {fmt_s(peer):>12}  {fmt_s(ours):>10}  "
-              f"{'-' if speedup is None else f'{speedup:.1f}x':>8}  {goal}")
+        print(
+            f"{label:{width}}  {fmt_s(peer):>12}  {fmt_s(ours):>10}  "
+            f"{'-' if speedup is None else f'{speedup:.1f}x':>8}  {goal}"
+        )
     if peer_days is not None:
-        print(f"\nsame answer: GPT-3 175B on 1,024 A100-80GB at 30% MFU takes {our_days:.2f} days in glamsim, "
-              f"{peer_days:.2f} in llm-analysis")
+        print(
+            f"\nsame answer: GPT-3 175B on 1,024 A100-80GB at 30% MFU takes {our_days:.2f} days in glamsim, "
+            f"{peer_days:.2f} in llm-analysis"
+        )
     print(f"glamsim command: {' '.join([shutil.which('glamsim') or glamsim_cmd()[0], *GLAMSIM_CLI])}")
 
 

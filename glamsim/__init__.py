@@ -11,12 +11,24 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Counts": "glamsim.accounting", "count": "glamsim.accounting", "published_deltas": "glamsim.accounting",
-    "ConfigError": "glamsim.config", "ModelConfig": "glamsim.config", "load_model": "glamsim.config",
+    "Counts": "glamsim.accounting",
+    "count": "glamsim.accounting",
+    "published_deltas": "glamsim.accounting",
+    "ConfigError": "glamsim.config",
+    "ModelConfig": "glamsim.config",
+    "load_model": "glamsim.config",
     "model_presets": "glamsim.config",
 }
-__all__ = ["ConfigError", "Counts", "ModelConfig", "count", "load_model", "model_presets",
-           "published_deltas", "__version__"]
+__all__ = [
+    "ConfigError",
+    "Counts",
+    "ModelConfig",
+    "count",
+    "load_model",
+    "model_presets",
+    "published_deltas",
+    "__version__",
+]
 
 
 def __getattr__(name: str):

@@ -96,35 +96,35 @@ class ModelArrays:
 def _field_rows(cfgs: list[ModelConfig]) -> dict[str, list]:
     """Each `ModelArrays` field as a list of plain values, one per configuration."""
     return {
-            "n_layers": [c.n_layers for c in cfgs],
-            "n_moe_layers": [c.n_moe_layers for c in cfgs],
-            "d_model": [c.d_model for c in cfgs],
-            "n_heads": [c.n_heads for c in cfgs],
-            "head_dim": [c.head_dim for c in cfgs],
-            "kv_heads": [c.kv_heads for c in cfgs],
-            "d_ff": [c.d_ff for c in cfgs],
-            "expert_ff": [c.expert_ff for c in cfgs],
-            "ffn_mats": [_GATED[c.dense_ffn_gated] for c in cfgs],
-            "expert_mats": [_GATED[c.expert_gated] for c in cfgs],
-            "n_experts": [c.n_experts for c in cfgs],
-            "top_k": [c.top_k for c in cfgs],
-            "n_shared": [c.n_shared_experts for c in cfgs],
-            "shared_ff": [c.shared_ff for c in cfgs],
-            "shared_gate": [c.shared_expert_gate for c in cfgs],
-            "dropless": [c.dropless for c in cfgs],
-            "capacity_factor": [max(c.n_experts, 1) if c.dropless else c.capacity_factor for c in cfgs],
-            "group_size": [c.router_group_size for c in cfgs],
-            "vocab": [c.vocab_size for c in cfgs],
-            "max_seq_len": [c.max_seq_len for c in cfgs],
-            "learned_pos": [c.position == "learned" for c in cfgs],
-            "rel_bias": [c.position == "relative_bias" for c in cfgs],
-            "rel_buckets": [c.rel_pos_buckets for c in cfgs],
-            "untied": [not c.tie_embeddings for c in cfgs],
-            "norm_params": [1 if c.norm == "rmsnorm" else 2 for c in cfgs],
-            "bias": [c.use_bias for c in cfgs],
-            "qkv_bias": [c.has_qkv_bias for c in cfgs],
-            "out_bias": [c.has_out_bias for c in cfgs],
-        }
+        "n_layers": [c.n_layers for c in cfgs],
+        "n_moe_layers": [c.n_moe_layers for c in cfgs],
+        "d_model": [c.d_model for c in cfgs],
+        "n_heads": [c.n_heads for c in cfgs],
+        "head_dim": [c.head_dim for c in cfgs],
+        "kv_heads": [c.kv_heads for c in cfgs],
+        "d_ff": [c.d_ff for c in cfgs],
+        "expert_ff": [c.expert_ff for c in cfgs],
+        "ffn_mats": [_GATED[c.dense_ffn_gated] for c in cfgs],
+        "expert_mats": [_GATED[c.expert_gated] for c in cfgs],
+        "n_experts": [c.n_experts for c in cfgs],
+        "top_k": [c.top_k for c in cfgs],
+        "n_shared": [c.n_shared_experts for c in cfgs],
+        "shared_ff": [c.shared_ff for c in cfgs],
+        "shared_gate": [c.shared_expert_gate for c in cfgs],
+        "dropless": [c.dropless for c in cfgs],
+        "capacity_factor": [max(c.n_experts, 1) if c.dropless else c.capacity_factor for c in cfgs],
+        "group_size": [c.router_group_size for c in cfgs],
+        "vocab": [c.vocab_size for c in cfgs],
+        "max_seq_len": [c.max_seq_len for c in cfgs],
+        "learned_pos": [c.position == "learned" for c in cfgs],
+        "rel_bias": [c.position == "relative_bias" for c in cfgs],
+        "rel_buckets": [c.rel_pos_buckets for c in cfgs],
+        "untied": [not c.tie_embeddings for c in cfgs],
+        "norm_params": [1 if c.norm == "rmsnorm" else 2 for c in cfgs],
+        "bias": [c.use_bias for c in cfgs],
+        "qkv_bias": [c.has_qkv_bias for c in cfgs],
+        "out_bias": [c.has_out_bias for c in cfgs],
+    }
 
 
 # ---- per-configuration caches (single-scenario estimators) ------------------------------------
@@ -162,6 +162,7 @@ def memo(cfg: ModelConfig, key, compute: Callable):
 
 def cached_arrays(cfg: ModelConfig) -> ModelArrays:
     """`ModelArrays.of(cfg)` built once per config object; its arrays are read-only (shared)."""
+
     def build():
         m = ModelArrays.of(cfg)
         for f in fields(m):
@@ -180,6 +181,7 @@ def scalar_arrays(cfg: ModelConfig) -> ModelArrays:
 
 
 # ---- per-layer parameter counts --------------------------------------------------------------
+
 
 def attention_weights(m: ModelArrays):
     """Q, K, V and output projection weights of one attention block."""
@@ -229,19 +231,18 @@ def moe_ffn_params(m: ModelArrays, active: bool):
 
 def embedding_params(m: ModelArrays):
     """Token embedding, untied output matrix, learned positions, final norm."""
-    return (m.vocab * m.d_model * (1 + m.untied) + m.learned_pos * m.max_seq_len * m.d_model
-            + m.norm_params * m.d_model)
+    return m.vocab * m.d_model * (1 + m.untied) + m.learned_pos * m.max_seq_len * m.d_model + m.norm_params * m.d_model
 
 
 def params(m: ModelArrays, active: bool = False, embedding: bool = True):
     """Total (or activated) parameters, with or without the embedding."""
     n_dense = m.n_layers - m.n_moe_layers
-    body = (m.n_layers * attention_params(m) + n_dense * dense_ffn_params(m)
-            + m.n_moe_layers * moe_ffn_params(m, active))
+    body = m.n_layers * attention_params(m) + n_dense * dense_ffn_params(m) + m.n_moe_layers * moe_ffn_params(m, active)
     return body + (embedding_params(m) if embedding else 0)
 
 
 # ---- per-token FLOPs -------------------------------------------------------------------------
+
 
 def attention_score_flops(m: ModelArrays, context, causal_halved: bool = False):
     """QK^T and AV for one token against `context` keys, one layer."""
@@ -280,8 +281,16 @@ def einsum_dispatch_flops(m: ModelArrays, group_size=None):
     return np.where(m.n_experts > 0, 4 * m.n_experts * cap * m.d_model, 0.0)
 
 
-def layer_flops(m: ModelArrays, context, *, moe: bool, hardware: bool = False,
-                dispatch: str | None = None, causal_halved: bool = False, group_size=None) -> dict:
+def layer_flops(
+    m: ModelArrays,
+    context,
+    *,
+    moe: bool,
+    hardware: bool = False,
+    dispatch: str | None = None,
+    causal_halved: bool = False,
+    group_size=None,
+) -> dict:
     """Forward FLOPs per token of one layer, by component (`ffn_flops` of an MoE layer: the routed
     experts evaluated, the shared experts and their gate)."""
     out = {
@@ -292,8 +301,11 @@ def layer_flops(m: ModelArrays, context, *, moe: bool, hardware: bool = False,
         out["softmax_flops"] = SOFTMAX_FLOPS_PER_SCORE * context * m.n_heads
     if moe:
         evals = expert_slots_per_token(m, group_size, dispatch) if hardware else m.top_k
-        out["ffn_flops"] = 2 * (evals * ffn_weights(m, m.expert_ff, m.expert_mats)
-                                + m.n_shared * ffn_weights(m, m.shared_ff, m.expert_mats) + m.shared_gate * m.d_model)
+        out["ffn_flops"] = 2 * (
+            evals * ffn_weights(m, m.expert_ff, m.expert_mats)
+            + m.n_shared * ffn_weights(m, m.shared_ff, m.expert_mats)
+            + m.shared_gate * m.d_model
+        )
         out["router_flops"] = 2 * router_params(m)
         if hardware:
             out["activation_flops"] = ACTIVATION_FLOPS_PER_UNIT * (evals * m.expert_ff + m.n_shared * m.shared_ff)
@@ -335,6 +347,7 @@ def train_flops_per_step(m: ModelArrays, batch, seq_len, *, hardware: bool = Fal
 
 # ---- the single-configuration view -----------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Counts:
     """Analytic counts of one configuration (the `glamsim count --json` payload)."""
@@ -363,7 +376,7 @@ class Counts:
             "flops_per_token_infer": "matmuls of activated weights + attention at seq_len context",
             "flops_per_token_infer_2n": "2 x params_active (attention not included)",
             "hardware": "experts counted at capacity slots (capacity_factor, router_group_size); "
-                        "dropless routing: top-k evaluations, no padding",
+            "dropless routing: top-k evaluations, no padding",
         }
         d["layers"] = self.layers.to_dict(orient="records")
         return d
@@ -381,8 +394,12 @@ def layer_table(cfg: ModelConfig, seq_len: int, causal_halved: bool = False) -> 
         active = attention_params(m) + (moe_ffn_params(m, True) if moe else dense_ffn_params(m))
         model = layer_flops(m, seq_len, moe=moe, causal_halved=causal_halved)
         hw = layer_flops(m, seq_len, moe=moe, hardware=True, causal_halved=causal_halved)
-        row = {"layer": i, "kind": "moe" if moe else "dense",
-               "params_total": int(total[0]), "params_active": int(active[0])}
+        row = {
+            "layer": i,
+            "kind": "moe" if moe else "dense",
+            "params_total": int(total[0]),
+            "params_active": int(active[0]),
+        }
         row.update({k: float(v[0]) for k, v in model.items()})
         row.setdefault("router_flops", 0.0)
         row["flops_fwd_per_token"] = float(sum(v[0] for v in model.values()))

@@ -24,8 +24,10 @@ from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
 from glamsim.studies.scenario import SERVING_PREFIXED
 
 KINDS = {"train": "training", "serve": "inference"}
-HEADLINE = {"train": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
-            "serve": ["decode_step_s", "joules_per_token", "usd_per_million_tokens"]}
+HEADLINE = {
+    "train": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
+    "serve": ["decode_step_s", "joules_per_token", "usd_per_million_tokens"],
+}
 
 
 def _column(kind: str, name: str) -> str:
@@ -43,8 +45,9 @@ def _spec(kind: str, fields: dict, grid: bool):
     base, axes = {}, {}
     for name, value in fields.items():
         values = value.tolist() if isinstance(value, (np.ndarray, pd.Series, pd.Index)) else value
-        if isinstance(values, (list, tuple)) and not (cls.meta(name).get("uncertain") and len(values) == 3
-                                                      and not isinstance(value, (np.ndarray, list))):
+        if isinstance(values, (list, tuple)) and not (
+            cls.meta(name).get("uncertain") and len(values) == 3 and not isinstance(value, (np.ndarray, list))
+        ):
             axes[_column(kind, name)] = list(values)
         elif value is not None:
             base[_column(kind, name)] = values
@@ -54,8 +57,14 @@ def _spec(kind: str, fields: dict, grid: bool):
     if not grid:
         n = max(lengths, default=1)
         axes = {k: v * n if len(v) == 1 else v for k, v in axes.items()}
-    spec = {"name": "front-door", "title": "glamsim.api", "evaluate": [KINDS[kind]], "base": base, "axes": axes,
-            "combine": "grid" if grid else "zip"}
+    spec = {
+        "name": "front-door",
+        "title": "glamsim.api",
+        "evaluate": [KINDS[kind]],
+        "base": base,
+        "axes": axes,
+        "combine": "grid" if grid else "zip",
+    }
     return parse_spec(spec, f"glamsim.api.{kind}")
 
 

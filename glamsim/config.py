@@ -68,8 +68,10 @@ def _numeric_only(annotation) -> bool:
     """Whether a field takes numbers (and perhaps None) but no booleans or text."""
     args = typing.get_args(annotation) or (annotation,)
     kinds = {a for a in args if a is not type(None)}
-    return bool(kinds) and all(a in (int, float) or (typing.get_origin(a) is typing.Annotated
-                                                      and typing.get_args(a)[0] in (int, float)) for a in kinds)
+    return bool(kinds) and all(
+        a in (int, float) or (typing.get_origin(a) is typing.Annotated and typing.get_args(a)[0] in (int, float))
+        for a in kinds
+    )
 
 
 class Frozen(BaseModel):
@@ -157,13 +159,17 @@ class ModelConfig(Frozen):
             cf = data.get("capacity_factor")
             if routing == "dropless":
                 if has_cf and cf is not None:
-                    raise ValueError(f"capacity_factor={show(cf)}: routing is dropless (no capacity); "
-                                     "leave capacity_factor out or set it to null")
+                    raise ValueError(
+                        f"capacity_factor={show(cf)}: routing is dropless (no capacity); "
+                        "leave capacity_factor out or set it to null"
+                    )
                 data = {**data, "capacity_factor": None}
             elif has_cf and cf is None:
                 if routing not in (None, "dropless"):
-                    raise ValueError(f"capacity_factor=None: routing={show(routing)} needs a capacity factor "
-                                     "(null means dropless routing)")
+                    raise ValueError(
+                        f"capacity_factor=None: routing={show(routing)} needs a capacity factor "
+                        "(null means dropless routing)"
+                    )
                 data = {**data, "routing": "dropless"}
         return data
 
@@ -187,7 +193,9 @@ class ModelConfig(Frozen):
     first_dense_layers: NonNegativeInt = Field(0, le=4096, description="leading layers kept dense (0)")
     n_shared_experts: NonNegativeInt = Field(0, le=2**16)
     d_ff_expert: PositiveInt | None = Field(None, le=2**24, description="default d_ff")
-    d_ff_shared: PositiveInt | None = Field(None, le=2**24, description="width of each shared expert; default d_ff_expert")
+    d_ff_shared: PositiveInt | None = Field(
+        None, le=2**24, description="width of each shared expert; default d_ff_expert"
+    )
     shared_expert_gate: bool = False
     routing: Routing = "capacity"
     capacity_factor: PositiveFloat | None = Field(2.0, le=1024, description="null: dropless routing")
@@ -224,8 +232,11 @@ class ModelConfig(Frozen):
         if self.n_experts and not 1 <= self.top_k <= self.n_experts:
             bad("top_k", self.top_k, f"must be between 1 and n_experts={self.n_experts}")
         if not self.n_experts and (self.top_k or self.n_shared_experts):
-            bad("top_k" if self.top_k else "n_shared_experts",
-                self.top_k or self.n_shared_experts, "needs n_experts > 0")
+            bad(
+                "top_k" if self.top_k else "n_shared_experts",
+                self.top_k or self.n_shared_experts,
+                "needs n_experts > 0",
+            )
         if self.moe_every and self.moe_offset >= self.moe_every:
             bad("moe_offset", self.moe_offset, f"must be < moe_every={self.moe_every}")
         if self.first_dense_layers and not self.n_experts:
@@ -233,16 +244,23 @@ class ModelConfig(Frozen):
         if self.moe_every and self.first_dense_layers >= self.n_layers:
             bad("first_dense_layers", self.first_dense_layers, f"must be < n_layers={self.n_layers}")
         if self.moe_every and self.n_moe_layers == 0:
-            bad("moe_offset", self.moe_offset, f"places no MoE layer in {self.n_layers} layers"
-                + (f" after {self.first_dense_layers} dense ones" if self.first_dense_layers else ""))
+            bad(
+                "moe_offset",
+                self.moe_offset,
+                f"places no MoE layer in {self.n_layers} layers"
+                + (f" after {self.first_dense_layers} dense ones" if self.first_dense_layers else ""),
+            )
         if self.d_ff_shared is not None and not self.n_shared_experts:
             bad("d_ff_shared", self.d_ff_shared, "needs n_shared_experts > 0")
         if self.shared_expert_gate and not self.n_shared_experts:
             bad("shared_expert_gate", self.shared_expert_gate, "needs n_shared_experts > 0")
         if self.position == "rotary":
             if self.rotary_dims < 2 or self.rotary_dims % 2:
-                bad("rotary_fraction", self.rotary_fraction,
-                    f"rotates {self.rotary_dims} of d_head={self.head_dim} dimensions: must be an even number >= 2")
+                bad(
+                    "rotary_fraction",
+                    self.rotary_fraction,
+                    f"rotates {self.rotary_dims} of d_head={self.head_dim} dimensions: must be an even number >= 2",
+                )
         elif "rotary_fraction" in self.model_fields_set and self.rotary_fraction != 1.0:
             bad("rotary_fraction", self.rotary_fraction, f"needs position=rotary (not {self.position})")
         return self
@@ -317,9 +335,18 @@ class ModelConfig(Frozen):
 
     def dense_twin(self) -> ModelConfig:
         """The same model with every FFN dense (the 'GLaM dense' counterpart)."""
-        return self.replace(name=f"{self.name}-dense", n_experts=0, top_k=0, moe_every=0,
-                            moe_offset=0, n_shared_experts=0, first_dense_layers=0, d_ff_shared=None,
-                            shared_expert_gate=False, published=None)
+        return self.replace(
+            name=f"{self.name}-dense",
+            n_experts=0,
+            top_k=0,
+            moe_every=0,
+            moe_offset=0,
+            n_shared_experts=0,
+            first_dense_layers=0,
+            d_ff_shared=None,
+            shared_expert_gate=False,
+            published=None,
+        )
 
 
 def format_validation_error(err: ValidationError, where: str) -> str:
@@ -416,6 +443,7 @@ def parse_yaml(text: str, where: str):
 
 def parse_json(text: str, where: str):
     """Parse JSON text, refusing NaN/Infinity literals and deep nesting in one line."""
+
     def refuse(const):
         raise ConfigError(f"{where}: {const} is not a number (JSON allows finite numbers only)")
 

@@ -47,20 +47,78 @@ class HFModel:
 # keys that change neither parameters nor FLOPs per token (training-time noise, token ids,
 # numerical epsilons, generation defaults, bookkeeping, how positions are scaled or windowed)
 HARMLESS = {
-    "architectures", "auto_map", "transformers_version", "torch_dtype", "dtype", "use_cache", "initializer_range",
-    "init_std", "layerdrop", "task_specific_params", "id2label", "label2id", "problem_type", "prefix",
-    "finetuning_task", "tokenizer_class", "torchscript", "chunk_size_feed_forward", "is_decoder", "tf_legacy_loss",
-    "use_bfloat16", "rope_scaling", "rope_parameters", "sliding_window", "use_sliding_window", "max_window_layers",
-    "layer_types", "original_max_position_embeddings", "pretraining_tp", "router_jitter_noise",
-    "output_router_logits", "seq_aux", "n_ctx", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
-    "reorder_and_upcast_attn", "summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels",
-    "summary_first_dropout", "quantization_config", "pad_token", "max_length", "min_length", "do_sample",
-    "early_stopping", "num_beams", "num_beam_groups", "temperature", "top_p", "typical_p", "repetition_penalty",
-    "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
-    "num_return_sequences", "diversity_penalty", "remove_invalid_values", "exponential_decay_length_penalty",
-    "suppress_tokens", "begin_suppress_tokens", "forced_decoder_ids", "use_parallel_attention",
-    "rope_interleaved", "cross_attention_hidden_size", "n_group", "topk_group", "routed_scaling_factor",
-    "use_memory_efficient_attention", "use_flash_attention",
+    "architectures",
+    "auto_map",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "use_cache",
+    "initializer_range",
+    "init_std",
+    "layerdrop",
+    "task_specific_params",
+    "id2label",
+    "label2id",
+    "problem_type",
+    "prefix",
+    "finetuning_task",
+    "tokenizer_class",
+    "torchscript",
+    "chunk_size_feed_forward",
+    "is_decoder",
+    "tf_legacy_loss",
+    "use_bfloat16",
+    "rope_scaling",
+    "rope_parameters",
+    "sliding_window",
+    "use_sliding_window",
+    "max_window_layers",
+    "layer_types",
+    "original_max_position_embeddings",
+    "pretraining_tp",
+    "router_jitter_noise",
+    "output_router_logits",
+    "seq_aux",
+    "n_ctx",
+    "scale_attn_weights",
+    "scale_attn_by_inverse_layer_idx",
+    "reorder_and_upcast_attn",
+    "summary_type",
+    "summary_use_proj",
+    "summary_activation",
+    "summary_proj_to_labels",
+    "summary_first_dropout",
+    "quantization_config",
+    "pad_token",
+    "max_length",
+    "min_length",
+    "do_sample",
+    "early_stopping",
+    "num_beams",
+    "num_beam_groups",
+    "temperature",
+    "top_p",
+    "typical_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size",
+    "bad_words_ids",
+    "num_return_sequences",
+    "diversity_penalty",
+    "remove_invalid_values",
+    "exponential_decay_length_penalty",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "forced_decoder_ids",
+    "use_parallel_attention",
+    "rope_interleaved",
+    "cross_attention_hidden_size",
+    "n_group",
+    "topk_group",
+    "routed_scaling_factor",
+    "use_memory_efficient_attention",
+    "use_flash_attention",
 }
 HARMLESS_PATTERNS = re.compile(r"^_|(dropout|_pdrop|_eps|epsilon)$|_token_ids?$|^(output|return)_")
 
@@ -78,8 +136,16 @@ UNMODELLED = {
     "use_qk_norm": "query/key norms are not modelled",
 }
 
-ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu",
-               "gelu_python": "gelu", "relu": "relu", "silu": "silu", "swish": "silu"}
+ACTIVATIONS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu",
+    "gelu_pytorch_tanh": "gelu",
+    "gelu_fast": "gelu",
+    "gelu_python": "gelu",
+    "relu": "relu",
+    "silu": "silu",
+    "swish": "silu",
+}
 
 _MISSING = object()
 
@@ -112,8 +178,10 @@ class _Reader:
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
-            names = " or ".join({int: "an integer", float: "a number", bool: "true or false", str: "text",
-                                 list: "a list"}[k] for k in kinds)
+            names = " or ".join(
+                {int: "an integer", float: "a number", bool: "true or false", str: "text", list: "a list"}[k]
+                for k in kinds
+            )
             self.refuse(key, value, f"expected {names}")
         return value
 
@@ -131,8 +199,16 @@ class _Reader:
         src = f"{key}={show(given)}" if given is not None else f"{key} absent"
         self.lines.append(f"{src} -> {field}={show(value)}" + (f" ({note})" if note else ""))
 
-    def map(self, key: str, field: str, kind: type | tuple, default=_MISSING, *,
-            convert: Callable | None = None, note: str = "") -> object:
+    def map(
+        self,
+        key: str,
+        field: str,
+        kind: type | tuple,
+        default=_MISSING,
+        *,
+        convert: Callable | None = None,
+        note: str = "",
+    ) -> object:
         value = self.get(key, kind, default)
         out = convert(value) if convert else value
         self.put(field, out, key, note if self.has(key) else (note or "default of the family"))
@@ -170,16 +246,27 @@ class _Reader:
             if key in HARMLESS or HARMLESS_PATTERNS.search(key) or (key in UNMODELLED and not value):
                 ignored.append(key)
                 continue
-            self.refuse(key, value, f"not a field glamsim knows for model_type={self.model_type}; it may change "
-                                    "the parameter count, so glamsim refuses it rather than ignore it")
+            self.refuse(
+                key,
+                value,
+                f"not a field glamsim knows for model_type={self.model_type}; it may change "
+                "the parameter count, so glamsim refuses it rather than ignore it",
+            )
         if ignored:
             self.lines.append("no effect on parameters or FLOPs, not mapped: " + ", ".join(sorted(ignored)))
 
 
 # ---- families ----------------------------------------------------------------------------------
 
-def _llama_like(r: _Reader, *, tie_default: bool = False, act_keys=("hidden_act",), act_default: str = "silu",
-                qkv_bias: bool | None = None) -> None:
+
+def _llama_like(
+    r: _Reader,
+    *,
+    tie_default: bool = False,
+    act_keys=("hidden_act",),
+    act_default: str = "silu",
+    qkv_bias: bool | None = None,
+) -> None:
     """Llama, Mistral, Qwen2, Phi-3, Gemma and the MoE families built on them: rotary positions,
     RMSNorm, gated FFN (gate, up, down), grouped-query attention."""
     r.put("position", "rotary", note="rotary position embedding")
@@ -189,8 +276,16 @@ def _llama_like(r: _Reader, *, tie_default: bool = False, act_keys=("hidden_act"
     r.map("num_hidden_layers", "n_layers", int)
     heads = r.map("num_attention_heads", "n_heads", int)
     kv = r.get("num_key_value_heads", int, heads)
-    r.put("n_kv_heads", kv, "num_key_value_heads", "grouped-query attention" if kv != heads else
-          "" if r.has("num_key_value_heads") else "absent: as many as num_attention_heads")
+    r.put(
+        "n_kv_heads",
+        kv,
+        "num_key_value_heads",
+        "grouped-query attention"
+        if kv != heads
+        else ""
+        if r.has("num_key_value_heads")
+        else "absent: as many as num_attention_heads",
+    )
     if r.has("head_dim"):
         r.map("head_dim", "d_head", int)
     else:
@@ -249,16 +344,24 @@ def _gpt_neox(r: _Reader) -> None:
     key = "rope_theta" if r.has("rope_theta") else "rotary_emb_base"
     r.used.update({"rope_theta", "rotary_emb_base"})
     r.map(key, "rope_theta", (int, float), 10000.0, convert=float)
-    r.map("use_parallel_residual", "parallel_residual", bool, True,
-          note="x + attn(ln1(x)) + mlp(ln2(x)): same parameters and FLOPs")
+    r.map(
+        "use_parallel_residual",
+        "parallel_residual",
+        bool,
+        True,
+        note="x + attn(ln1(x)) + mlp(ln2(x)): same parameters and FLOPs",
+    )
     bias = r.get("attention_bias", bool, True)
     r.put("qkv_bias", bias, "attention_bias")
     r.put("out_bias", bias, "attention_bias")
 
 
 def _opt(r: _Reader) -> None:
-    r.put("position", "learned", note="learned absolute positions; OPT's table also has 2 offset rows "
-                                       "(2 x d_model parameters, not counted)")
+    r.put(
+        "position",
+        "learned",
+        note="learned absolute positions; OPT's table also has 2 offset rows (2 x d_model parameters, not counted)",
+    )
     r.put("norm", "layernorm", note="LayerNorm (scale and bias)")
     r.put("dense_ffn_gated", False, note="two-matrix FFN (fc1, fc2)")
     d = r.map("hidden_size", "d_model", int)
@@ -270,8 +373,9 @@ def _opt(r: _Reader) -> None:
     r.map("tie_word_embeddings", "tie_embeddings", bool, True)
     r.map("enable_bias", "use_bias", bool, True, note="every linear layer")
     r.activation("activation_function", default="relu")
-    r.require("word_embed_proj_dim", d, "differs from hidden_size: OPT's project_in/project_out matrices are "
-                                        "not modelled")
+    r.require(
+        "word_embed_proj_dim", d, "differs from hidden_size: OPT's project_in/project_out matrices are not modelled"
+    )
     r.require("do_layer_norm_before", True, "post-norm OPT (no final LayerNorm) is not modelled")
     r.require("_remove_final_layer_norm", False, "OPT without its final LayerNorm is not modelled")
     r.require("layer_norm_elementwise_affine", True, "LayerNorms without parameters are not modelled")
@@ -313,8 +417,11 @@ def _qwen2_moe(r: _Reader) -> None:
     if shared:
         r.put("n_shared_experts", 1, "shared_expert_intermediate_size", "one shared expert")
         r.put("d_ff_shared", shared, "shared_expert_intermediate_size")
-        r.put("shared_expert_gate", True, note="sigmoid gate on the shared expert (shared_expert_gate: "
-                                                "hidden_size weights)")
+        r.put(
+            "shared_expert_gate",
+            True,
+            note="sigmoid gate on the shared expert (shared_expert_gate: hidden_size weights)",
+        )
     r.map("norm_topk_prob", "renormalize_gates", bool, False)
     r.map("router_aux_loss_coef", "aux_loss_weight", (int, float), 0.001, convert=float)
     step = r.get("decoder_sparse_step", int, 1)
@@ -329,13 +436,23 @@ def _qwen2_moe(r: _Reader) -> None:
     # Hugging Face: layer i is sparse when i not in mlp_only_layers and (i + 1) % step == 0
     r.put("first_dense_layers", k, "mlp_only_layers")
     r.put("moe_every", step, "decoder_sparse_step")
-    r.put("moe_offset", (step - 1 - k) % step, "decoder_sparse_step",
-          "layer i is MoE when (i + 1) % decoder_sparse_step == 0")
+    r.put(
+        "moe_offset",
+        (step - 1 - k) % step,
+        "decoder_sparse_step",
+        "layer i is MoE when (i + 1) % decoder_sparse_step == 0",
+    )
 
 
 def _deepseek(r: _Reader) -> None:
-    for key in ("kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
-                "num_nextn_predict_layers"):
+    for key in (
+        "kv_lora_rank",
+        "q_lora_rank",
+        "qk_rope_head_dim",
+        "qk_nope_head_dim",
+        "v_head_dim",
+        "num_nextn_predict_layers",
+    ):
         value = r.data.get(key)
         if value not in (None, 0):
             r.refuse(key, value, UNMODELLED[key])
@@ -343,8 +460,11 @@ def _deepseek(r: _Reader) -> None:
     r.require("scoring_func", "softmax", "glamsim's router is a softmax")
     method = r.get("topk_method", str, "greedy")
     if method not in ("greedy", "group_limited_greedy"):
-        r.refuse("topk_method", method, "routing with a learned score-correction bias (extra parameters per "
-                                        "expert) is not modelled")
+        r.refuse(
+            "topk_method",
+            method,
+            "routing with a learned score-correction bias (extra parameters per expert) is not modelled",
+        )
     if not _moe_common(r, "n_routed_experts"):
         r.used.update({"n_shared_experts", "moe_intermediate_size", "first_k_dense_replace", "moe_layer_freq"})
         return
@@ -392,8 +512,11 @@ def _name(data: dict, path: str) -> str:
     else the file's stem; characters a name cannot hold become '-'."""
     p = Path(path)
     raw = data.get("_name_or_path")
-    candidates = [raw.rstrip("/").rsplit("/", 1)[-1] if isinstance(raw, str) else "",
-                  p.resolve().parent.name if p.stem == "config" else p.stem, "hf-model"]
+    candidates = [
+        raw.rstrip("/").rsplit("/", 1)[-1] if isinstance(raw, str) else "",
+        p.resolve().parent.name if p.stem == "config" else p.stem,
+        "hf-model",
+    ]
     for c in candidates:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", c).lstrip("_.-")[:100]
         if name and re.fullmatch(NAME_PATTERN, name):
@@ -409,8 +532,10 @@ def from_dict(data, where: str, name: str = "hf-model") -> HFModel:
         if "n_layers" in data and "name" in data:  # glamsim's own fields, as JSON
             cfg = validate_model(data, where)
             return HFModel(cfg, "glamsim", ("glamsim ModelConfig fields: nothing mapped",))
-        raise ConfigError(f"{where}: missing field 'model_type': not a Hugging Face config.json "
-                          f"(known model types: {', '.join(FAMILIES)})")
+        raise ConfigError(
+            f"{where}: missing field 'model_type': not a Hugging Face config.json "
+            f"(known model types: {', '.join(FAMILIES)})"
+        )
     mt = data["model_type"]
     if not isinstance(mt, str) or mt not in FAMILIES:
         raise ConfigError(f"{where}: model_type={show(mt)}: not a family glamsim reads; known: {', '.join(FAMILIES)}")
@@ -419,8 +544,12 @@ def from_dict(data, where: str, name: str = "hf-model") -> HFModel:
     r.lines.append(f"model_type={mt!r}: {family}")
     read_family(r)
     r.finish()
-    fields = {"name": name, "description": f"Hugging Face config.json ({family}, model_type {mt})",
-              "z_loss_weight": 0.0, **r.fields}
+    fields = {
+        "name": name,
+        "description": f"Hugging Face config.json ({family}, model_type {mt})",
+        "z_loss_weight": 0.0,
+        **r.fields,
+    }
     if fields.get("n_experts", 0) == 0:
         fields.pop("aux_loss_weight", None)
     try:

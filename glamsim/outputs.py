@@ -29,93 +29,145 @@ def _table(rows: list[tuple]) -> dict[str, Output]:
     return {r[0]: Output(*r) for r in rows}
 
 
-OUTPUTS: dict[str, Output] = _table([
-    # training
-    ("flops_total", "training FLOPs", "FLOPs", "model FLOPs of the whole run (or the given --train-flops)"),
-    ("chip_hours", "chip-hours", "chip-h", "chips x wall-clock hours"),
-    ("train_hours", "training time", "h", "wall-clock hours, exposed communication included"),
-    ("train_days", "training time", "days", "wall-clock days"),
-    ("compute_hours", "compute time", "h", "hours computing at the given utilisation"),
-    ("comm_hours", "communication time", "h", "all-to-all and all-reduce time before overlap"),
-    ("comm_exposed_hours", "exposed communication", "h", "communication not hidden behind compute"),
-    ("mfu", "MFU", "", "model FLOPs / (chips x time x dense peak), end to end", "fraction"),
-    ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
-    ("energy_mwh", "energy", "MWh", "facility energy: chip-hours x power x PUE"),
-    ("power_w_per_chip", "power per chip", "W", "system power per chip: given, published measured, or board "
-     "(idle -> TDP in the load) plus host share; TDP x fraction with --power-model tdp_fraction"),
-    ("co2e_t", "CO2e, market-based (net)", "tCO2e", "energy x net (market-based) carbon intensity"),
-    ("co2e_location_t", "CO2e, location-based (gross)", "tCO2e", "energy x gross (location-based) carbon intensity"),
-    ("embodied_co2e_t", "embodied CO2e", "tCO2e", "chip-hours x the chips' manufacturing carbon per working hour "
-     "(NaN: no published footprint for the chip)"),
-    ("cost_usd", "cost at list price", "USD", "chip-hours x price per chip-hour"),
-    ("alltoall_bytes_per_chip_step", "MoE all-to-all results", "bytes", "per step per chip"),
-    ("alltoall_wire_bytes_per_chip_step", "all-to-all bytes off-chip", "bytes", "per step per chip"),
-    ("grad_bytes_per_chip_step", "gradients", "bytes", "per step per chip"),
-    ("allreduce_wire_bytes_per_chip_step", "all-reduce bytes off-chip (ring)", "bytes", "per step per chip"),
-    ("comm_wire_bytes_per_chip_step", "bytes off-chip", "bytes", "per step per chip"),
-    ("comm_s_per_step", "communication per step", "s", "on the interconnect"),
-    ("alltoall_s_per_step", "all-to-all per step", "s", "on the interconnect"),
-    ("steps", "optimizer steps", "steps", "", "integer"),
-    ("expert_parallel", "expert parallelism", "chips", "chips one MoE layer's experts span", "integer"),
-    ("sequences_per_step", "sequences per step", "sequences", "", "integer"),
-    # serving
-    ("min_chips", "fewest chips that hold the model", "chips", "", "integer"),
-    ("params_total", "parameters (total)", "parameters", "every weight, every expert"),
-    ("params_active", "parameters activated per token", "parameters", "top-k experts only"),
-    ("weight_gb_total", "weights in memory", "GB", "every expert must be held"),
-    ("kv_cache_gb_full_context", "KV cache at full context", "GB"),
-    ("prefill_flops", "prefill FLOPs", "FLOPs"),
-    ("prefill_bytes", "prefill bytes read", "bytes"),
-    ("prefill_s", "prefill time", "s"),
-    ("prefill_compute_bound", "prefill compute-bound", "", "", "flag"),
-    ("prefill_tokens_per_s_per_chip", "prefill throughput", "tokens/s per chip"),
-    ("decode_flops_per_token", "FLOPs per decoded token", "FLOPs"),
-    ("decode_weight_bytes_per_step", "weight bytes read per decoding step", "bytes"),
-    ("decode_kv_bytes_per_step", "KV-cache bytes read per decoding step", "bytes"),
-    ("decode_alltoall_bytes_per_chip_step", "decode all-to-all", "bytes off-chip per step"),
-    ("decode_alltoall_s", "decode all-to-all time", "s per step"),
-    ("decode_step_s", "decoding step", "s"),
-    ("decode_compute_bound", "decoding compute-bound", "", "", "flag"),
-    ("decode_s", "decoding time", "s"),
-    ("request_latency_s", "request latency", "s", "prefill + decoding"),
-    ("experts_touched_per_moe_layer", "experts read per MoE layer per step", "experts"),
-    ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),
-    ("decode_tokens_per_s_per_chip", "decoding throughput", "tokens/s per chip"),
-    ("joules_per_token", "energy per generated token", "J (facility)"),
-    ("joules_per_token_with_prefill", "energy per generated token, prefill included", "J (facility)"),
-    ("usd_per_million_tokens", "cost per 1M generated tokens", "USD"),
-    ("usd_per_million_tokens_with_prefill", "cost per 1M generated tokens, prefill included", "USD"),
-    ("kgco2e_per_million_tokens", "CO2e per 1M generated tokens", "kgCO2e (net)"),
-    ("prefill_load", "prefill load", "", "busy fraction of the busier of compute and HBM while prefilling", "fraction"),
-    ("decode_load", "decode load", "", "busy fraction of the busier of compute and HBM while decoding", "fraction"),
-    ("prefill_power_w_per_chip", "power per chip, prefill", "W", "system power at the prefill load"),
-    ("decode_power_w_per_chip", "power per chip, decode", "W", "system power at the decode load"),
-    ("serving_min_chips", "fewest chips holding the model", "chips", "", "integer"),
-    ("serving_chips_used", "serving chips", "chips", "", "integer"),
-    ("serving_fits_hbm", "fits in HBM", "", "", "flag"),
-    ("batch_meeting_targets", "batch meeting the latency targets", "sequences", "the largest batch up to the "
-     "given one whose prefill meets --ttft-ms and whose decode step meets --tpot-ms (0: even batch 1 misses)",
-     "integer"),
-    ("target_binding", "binding latency target", "", "what stops the next batch: ttft, tpot, ttft+tpot, hbm, "
-     "or batch (the given batch meets both)", "text"),
-    ("resolved_bytes_per_param", "bytes per weight", "bytes", "from --weight-precision or --bytes-per-param"),
-    ("resolved_bytes_per_kv", "bytes per KV value", "bytes", "from --kv-precision or --bytes-per-kv"),
-    # counts
-    ("flops_per_token_train", "training FLOPs per token", "FLOPs"),
-    ("train_mfu", "training MFU", "", "model FLOPs utilisation of the training run", "fraction"),
-    ("peak_flops_per_s", "dense peak per chip", "FLOP/s"),
-])
+OUTPUTS: dict[str, Output] = _table(
+    [
+        # training
+        ("flops_total", "training FLOPs", "FLOPs", "model FLOPs of the whole run (or the given --train-flops)"),
+        ("chip_hours", "chip-hours", "chip-h", "chips x wall-clock hours"),
+        ("train_hours", "training time", "h", "wall-clock hours, exposed communication included"),
+        ("train_days", "training time", "days", "wall-clock days"),
+        ("compute_hours", "compute time", "h", "hours computing at the given utilisation"),
+        ("comm_hours", "communication time", "h", "all-to-all and all-reduce time before overlap"),
+        ("comm_exposed_hours", "exposed communication", "h", "communication not hidden behind compute"),
+        ("mfu", "MFU", "", "model FLOPs / (chips x time x dense peak), end to end", "fraction"),
+        ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
+        ("energy_mwh", "energy", "MWh", "facility energy: chip-hours x power x PUE"),
+        (
+            "power_w_per_chip",
+            "power per chip",
+            "W",
+            "system power per chip: given, published measured, or board "
+            "(idle -> TDP in the load) plus host share; TDP x fraction with --power-model tdp_fraction",
+        ),
+        ("co2e_t", "CO2e, market-based (net)", "tCO2e", "energy x net (market-based) carbon intensity"),
+        (
+            "co2e_location_t",
+            "CO2e, location-based (gross)",
+            "tCO2e",
+            "energy x gross (location-based) carbon intensity",
+        ),
+        (
+            "embodied_co2e_t",
+            "embodied CO2e",
+            "tCO2e",
+            "chip-hours x the chips' manufacturing carbon per working hour (NaN: no published footprint for the chip)",
+        ),
+        ("cost_usd", "cost at list price", "USD", "chip-hours x price per chip-hour"),
+        ("alltoall_bytes_per_chip_step", "MoE all-to-all results", "bytes", "per step per chip"),
+        ("alltoall_wire_bytes_per_chip_step", "all-to-all bytes off-chip", "bytes", "per step per chip"),
+        ("grad_bytes_per_chip_step", "gradients", "bytes", "per step per chip"),
+        ("allreduce_wire_bytes_per_chip_step", "all-reduce bytes off-chip (ring)", "bytes", "per step per chip"),
+        ("comm_wire_bytes_per_chip_step", "bytes off-chip", "bytes", "per step per chip"),
+        ("comm_s_per_step", "communication per step", "s", "on the interconnect"),
+        ("alltoall_s_per_step", "all-to-all per step", "s", "on the interconnect"),
+        ("steps", "optimizer steps", "steps", "", "integer"),
+        ("expert_parallel", "expert parallelism", "chips", "chips one MoE layer's experts span", "integer"),
+        ("sequences_per_step", "sequences per step", "sequences", "", "integer"),
+        # serving
+        ("min_chips", "fewest chips that hold the model", "chips", "", "integer"),
+        ("params_total", "parameters (total)", "parameters", "every weight, every expert"),
+        ("params_active", "parameters activated per token", "parameters", "top-k experts only"),
+        ("weight_gb_total", "weights in memory", "GB", "every expert must be held"),
+        ("kv_cache_gb_full_context", "KV cache at full context", "GB"),
+        ("prefill_flops", "prefill FLOPs", "FLOPs"),
+        ("prefill_bytes", "prefill bytes read", "bytes"),
+        ("prefill_s", "prefill time", "s"),
+        ("prefill_compute_bound", "prefill compute-bound", "", "", "flag"),
+        ("prefill_tokens_per_s_per_chip", "prefill throughput", "tokens/s per chip"),
+        ("decode_flops_per_token", "FLOPs per decoded token", "FLOPs"),
+        ("decode_weight_bytes_per_step", "weight bytes read per decoding step", "bytes"),
+        ("decode_kv_bytes_per_step", "KV-cache bytes read per decoding step", "bytes"),
+        ("decode_alltoall_bytes_per_chip_step", "decode all-to-all", "bytes off-chip per step"),
+        ("decode_alltoall_s", "decode all-to-all time", "s per step"),
+        ("decode_step_s", "decoding step", "s"),
+        ("decode_compute_bound", "decoding compute-bound", "", "", "flag"),
+        ("decode_s", "decoding time", "s"),
+        ("request_latency_s", "request latency", "s", "prefill + decoding"),
+        ("experts_touched_per_moe_layer", "experts read per MoE layer per step", "experts"),
+        ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),
+        ("decode_tokens_per_s_per_chip", "decoding throughput", "tokens/s per chip"),
+        ("joules_per_token", "energy per generated token", "J (facility)"),
+        ("joules_per_token_with_prefill", "energy per generated token, prefill included", "J (facility)"),
+        ("usd_per_million_tokens", "cost per 1M generated tokens", "USD"),
+        ("usd_per_million_tokens_with_prefill", "cost per 1M generated tokens, prefill included", "USD"),
+        ("kgco2e_per_million_tokens", "CO2e per 1M generated tokens", "kgCO2e (net)"),
+        (
+            "prefill_load",
+            "prefill load",
+            "",
+            "busy fraction of the busier of compute and HBM while prefilling",
+            "fraction",
+        ),
+        ("decode_load", "decode load", "", "busy fraction of the busier of compute and HBM while decoding", "fraction"),
+        ("prefill_power_w_per_chip", "power per chip, prefill", "W", "system power at the prefill load"),
+        ("decode_power_w_per_chip", "power per chip, decode", "W", "system power at the decode load"),
+        ("serving_min_chips", "fewest chips holding the model", "chips", "", "integer"),
+        ("serving_chips_used", "serving chips", "chips", "", "integer"),
+        ("serving_fits_hbm", "fits in HBM", "", "", "flag"),
+        (
+            "batch_meeting_targets",
+            "batch meeting the latency targets",
+            "sequences",
+            "the largest batch up to the "
+            "given one whose prefill meets --ttft-ms and whose decode step meets --tpot-ms (0: even batch 1 misses)",
+            "integer",
+        ),
+        (
+            "target_binding",
+            "binding latency target",
+            "",
+            "what stops the next batch: ttft, tpot, ttft+tpot, hbm, or batch (the given batch meets both)",
+            "text",
+        ),
+        ("resolved_bytes_per_param", "bytes per weight", "bytes", "from --weight-precision or --bytes-per-param"),
+        ("resolved_bytes_per_kv", "bytes per KV value", "bytes", "from --kv-precision or --bytes-per-kv"),
+        # counts
+        ("flops_per_token_train", "training FLOPs per token", "FLOPs"),
+        ("train_mfu", "training MFU", "", "model FLOPs utilisation of the training run", "fraction"),
+        ("peak_flops_per_s", "dense peak per chip", "FLOP/s"),
+    ]
+)
 
 
 # Architecture columns of a study and counts (not scenario inputs, not cost outputs).
-COLUMNS = {"n_layers": "layers", "d_model": "d_model", "n_experts": "experts per MoE layer",
-           "top_k": "experts per token (top-k)", "label": "scenario", "varied": "input varied"}
+COLUMNS = {
+    "n_layers": "layers",
+    "d_model": "d_model",
+    "n_experts": "experts per MoE layer",
+    "top_k": "experts per token (top-k)",
+    "label": "scenario",
+    "varied": "input varied",
+}
 
 # Column-name suffix -> unit, for columns in neither registry (longest suffix first).
 SUFFIX_UNITS = {
-    "_per_chip_hour_usd": "USD per chip-hour", "_usd_per_chip_hour": "USD per chip-hour", "_gb_per_s": "GB/s", "_kg_per_kwh": "kgCO2e/kWh", "_tokens_per_s": "tokens/s",
-    "_flops_per_s": "FLOP/s", "_mwh": "MWh", "_kwh": "kWh", "_usd": "USD", "_gb": "GB",
-    "_w": "W", "_days": "days", "_hours": "hours", "_ms": "ms", "_s": "s", "_j": "J", "_flops": "FLOPs",
+    "_per_chip_hour_usd": "USD per chip-hour",
+    "_usd_per_chip_hour": "USD per chip-hour",
+    "_gb_per_s": "GB/s",
+    "_kg_per_kwh": "kgCO2e/kWh",
+    "_tokens_per_s": "tokens/s",
+    "_flops_per_s": "FLOP/s",
+    "_mwh": "MWh",
+    "_kwh": "kWh",
+    "_usd": "USD",
+    "_gb": "GB",
+    "_w": "W",
+    "_days": "days",
+    "_hours": "hours",
+    "_ms": "ms",
+    "_s": "s",
+    "_j": "J",
+    "_flops": "FLOPs",
 }
 
 
@@ -138,8 +190,18 @@ def _input_meta(key: str) -> dict | None:
     return None
 
 
-ABBREVIATIONS = {"mfu": "MFU", "mbu": "MBU", "hfu": "HFU", "pue": "PUE", "kv": "KV", "hbm": "HBM", "len": "length",
-                 "tdp": "TDP", "gb": "GB", "dtype": "dtype"}
+ABBREVIATIONS = {
+    "mfu": "MFU",
+    "mbu": "MBU",
+    "hfu": "HFU",
+    "pue": "PUE",
+    "kv": "KV",
+    "hbm": "HBM",
+    "len": "length",
+    "tdp": "TDP",
+    "gb": "GB",
+    "dtype": "dtype",
+}
 
 
 def _words(key: str) -> str:

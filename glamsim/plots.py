@@ -39,8 +39,18 @@ INK = "black"  # the dense baseline, value labels and notes
 BASELINE_DASH = [6, 4]
 BAR_DASH = [4, 2]
 BASELINE_FILL = "#bdbdbd"  # bars of the dense baseline
-PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#bab0ac",
-           "#ff9da6"]  # Tableau 10, as Vega's default
+PALETTE = [
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#eeca3b",
+    "#9d755d",
+    "#bab0ac",
+    "#ff9da6",
+]  # Tableau 10, as Vega's default
 LOW_HIGH = (PALETTE[0], PALETTE[3])
 WIDTH, HEIGHT = 640, 300  # pixels: the whole chart's width (its panels share it), a panel's plot height
 AGGREGATES = ("mean", "median", "min", "max", "sum")
@@ -156,8 +166,9 @@ def _title(title: str, notes: list[str], width: int) -> alt.TitleParams | str:
     sub = [ln for n in notes for ln in textwrap.wrap(n, int(chars * 1.15))]
     if not lines and not sub:
         return alt.Undefined
-    return alt.TitleParams(text=lines or [""], subtitle=sub or alt.Undefined, anchor="start",
-                           subtitleFontStyle="italic")
+    return alt.TitleParams(
+        text=lines or [""], subtitle=sub or alt.Undefined, anchor="start", subtitleFontStyle="italic"
+    )
 
 
 _INK_SYMBOL = {"symbolType": "stroke", "symbolStrokeColor": INK, "symbolStrokeWidth": 2}  # a dashed ink line
@@ -165,11 +176,13 @@ _INK_SYMBOL = {"symbolType": "stroke", "symbolStrokeColor": INK, "symbolStrokeWi
 
 def _legend(title: str | None, **kw) -> alt.Legend:
     """Legends sit above the plot, under the title: they never cover a line or a bar."""
-    return alt.Legend(title=title, orient="top", direction="horizontal", columns=kw.pop("columns", 3),
-                      labelLimit=360, **kw)
+    return alt.Legend(
+        title=title, orient="top", direction="horizontal", columns=kw.pop("columns", 3), labelLimit=360, **kw
+    )
 
 
 # ---- the shared preparation: colour, dense baseline, explicit aggregation ----
+
 
 @dataclass
 class _Frame:
@@ -195,8 +208,17 @@ def _varies(df: pd.DataFrame, group: list[str], column: str) -> bool:
         return False
 
 
-def _prepare(df: pd.DataFrame, x: str, ys: list[str], hue: str | None, baseline, where: dict | None,
-             agg: str, facet: str | None, numeric_x: bool) -> _Frame:
+def _prepare(
+    df: pd.DataFrame,
+    x: str,
+    ys: list[str],
+    hue: str | None,
+    baseline,
+    where: dict | None,
+    agg: str,
+    facet: str | None,
+    numeric_x: bool,
+) -> _Frame:
     if agg not in AGGREGATES:
         raise ValueError(f"agg={agg!r}: expected one of {', '.join(AGGREGATES)}")
     df = select(df, where)
@@ -206,8 +228,13 @@ def _prepare(df: pd.DataFrame, x: str, ys: list[str], hue: str | None, baseline,
     keys = [facet] if facet else []
     if hue is None:  # several models at one x: colour by model rather than join them into one line
         for cand in MODEL_COLUMNS:
-            if cand in df and cand != x and cand != facet and df[cand].nunique() > 1 \
-                    and (df.groupby(keys + [x], sort=False)[cand].nunique() > 1).any():
+            if (
+                cand in df
+                and cand != x
+                and cand != facet
+                and df[cand].nunique() > 1
+                and (df.groupby(keys + [x], sort=False)[cand].nunique() > 1).any()
+            ):
                 hue = cand
                 notes.append(f"Coloured by {label(cand)}: several share each {label(x)}.")
                 break
@@ -235,14 +262,19 @@ def _prepare(df: pd.DataFrame, x: str, ys: list[str], hue: str | None, baseline,
         differ = f"; they differ in {', '.join(map(label, varies[:4]))}" if varies else ""
         n = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()} to {counts.max()}"
         notes.append(f"Each {'point' if numeric_x else 'bar'} is the {agg} of {n} rows with the same {same}{differ}.")
-    agged = work.groupby(group, sort=False, dropna=False).agg(
-        **{y: (y, agg) for y in dict.fromkeys(ys)}, dense=("dense", "first"), rows=("dense", "size")).reset_index()
-    order = list(dict.fromkeys(agged.loc[~agged["dense"], "series"])) + \
-        list(dict.fromkeys(agged.loc[agged["dense"], "series"]))
+    agged = (
+        work.groupby(group, sort=False, dropna=False)
+        .agg(**{y: (y, agg) for y in dict.fromkeys(ys)}, dense=("dense", "first"), rows=("dense", "size"))
+        .reset_index()
+    )
+    order = list(dict.fromkeys(agged.loc[~agged["dense"], "series"])) + list(
+        dict.fromkeys(agged.loc[agged["dense"], "series"])
+    )
     agged["baseline"] = agged["series"].where(agged["dense"])  # its own field: its own legend, never merged
     dense_names = list(dict.fromkeys(agged.loc[agged["dense"], "series"]))
-    rules = [s for s in dense_names
-             if numeric_x and (x == DENSE_COLUMN or agged.loc[agged["series"] == s, x].nunique() == 1)]
+    rules = [
+        s for s in dense_names if numeric_x and (x == DENSE_COLUMN or agged.loc[agged["series"] == s, x].nunique() == 1)
+    ]
     return _Frame(agged, hue, order, dense_names, rules, notes)
 
 
@@ -273,58 +305,116 @@ def _assemble(panels: list, data: pd.DataFrame | None, title, stacked: bool = Fa
 
 # ---- lines ----
 
-def _sweep_panels(frame: _Frame, x: str, ys: list[str], numeric_x: bool, logx: bool | None, logy: bool | None,
-                  facet: str | None, w: int, h: int, ydomain: list | None = None) -> list:
+
+def _sweep_panels(
+    frame: _Frame,
+    x: str,
+    ys: list[str],
+    numeric_x: bool,
+    logx: bool | None,
+    logy: bool | None,
+    facet: str | None,
+    w: int,
+    h: int,
+    ydomain: list | None = None,
+) -> list:
     data = frame.data
     swept = data[~data["dense"]]
     xkind = "Q" if numeric_x else "O"
     lx = numeric_x and (_auto_log(swept[x] if len(swept) else data[x]) if logx is None else logx)
-    xenc = alt.X(**_enc(x, xkind), scale=_scale(lx, zero=False) if numeric_x else alt.Undefined,
-                 axis=_axis(x, log=lx) if numeric_x else alt.Axis(title=label(x)),
-                 sort=alt.Undefined if numeric_x else list(dict.fromkeys(data[x])))
-    colour = alt.Color("series:N", scale=_colour_scale(frame, False),
-                       legend=_legend(label(frame.hue), symbolType="stroke", symbolStrokeWidth=2.5)
-                       if frame.hue else None)
-    dash = alt.StrokeDash("baseline:N", scale=alt.Scale(domain=frame.dense, range=[BASELINE_DASH] * len(frame.dense)),
-                          legend=_legend("dense baseline", columns=1, **_INK_SYMBOL))
+    xenc = alt.X(
+        **_enc(x, xkind),
+        scale=_scale(lx, zero=False) if numeric_x else alt.Undefined,
+        axis=_axis(x, log=lx) if numeric_x else alt.Axis(title=label(x)),
+        sort=alt.Undefined if numeric_x else list(dict.fromkeys(data[x])),
+    )
+    colour = alt.Color(
+        "series:N",
+        scale=_colour_scale(frame, False),
+        legend=_legend(label(frame.hue), symbolType="stroke", symbolStrokeWidth=2.5) if frame.hue else None,
+    )
+    dash = alt.StrokeDash(
+        "baseline:N",
+        scale=alt.Scale(domain=frame.dense, range=[BASELINE_DASH] * len(frame.dense)),
+        legend=_legend("dense baseline", columns=1, **_INK_SYMBOL),
+    )
     panels = []
     for yc in ys:
         ly = _auto_log(data[yc]) if logy is None else logy
         yscale = _scale(ly, zero=not is_ratio(yc)) if not ydomain else alt.Scale(domain=ydomain)
         yenc = alt.Y(**_enc(yc, "Q"), scale=yscale, axis=_axis(yc, log=ly))
-        tips = ([alt.Tooltip("series:N", title=label(frame.hue))] if frame.hue else []) + \
-            [_tip(x, data[x]), _tip(yc, data[yc]), alt.Tooltip("rows:Q", title="rows")]
+        tips = ([alt.Tooltip("series:N", title=label(frame.hue))] if frame.hue else []) + [
+            _tip(x, data[x]),
+            _tip(yc, data[yc]),
+            alt.Tooltip("rows:Q", title="rows"),
+        ]
         layers = []
         if len(swept):
-            line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=30, filled=True), strokeWidth=2).encode(
-                x=xenc, y=yenc, color=colour if frame.hue else alt.value(PALETTE[0]), tooltip=tips,
-                detail="series:N").transform_filter("!datum.dense")
+            line = (
+                alt.Chart()
+                .mark_line(point=alt.OverlayMarkDef(size=30, filled=True), strokeWidth=2)
+                .encode(
+                    x=xenc,
+                    y=yenc,
+                    color=colour if frame.hue else alt.value(PALETTE[0]),
+                    tooltip=tips,
+                    detail="series:N",
+                )
+                .transform_filter("!datum.dense")
+            )
             layers.append(line.interactive(name=f"zoom_{len(panels)}") if numeric_x else line)
         for s in frame.dense:
             sel = f"datum.series === {json.dumps(s)}"
             if s in frame.rules:  # one dense point: a reference line across the sweep
-                mark = alt.Chart().mark_rule(color=INK, strokeWidth=2).encode(
-                    y=yenc, strokeDash=dash, tooltip=[alt.Tooltip("baseline:N", title="dense baseline"),
-                                                      _tip(yc, data[yc])])
+                mark = (
+                    alt.Chart()
+                    .mark_rule(color=INK, strokeWidth=2)
+                    .encode(
+                        y=yenc,
+                        strokeDash=dash,
+                        tooltip=[alt.Tooltip("baseline:N", title="dense baseline"), _tip(yc, data[yc])],
+                    )
+                )
             else:  # a dashed line (its legend entry) and its points (their values on hover)
                 tip = [alt.Tooltip("baseline:N", title="dense baseline"), _tip(x, data[x]), _tip(yc, data[yc])]
-                layers.append(alt.Chart().mark_line(color=INK, strokeWidth=2).encode(
-                    x=xenc, y=yenc, strokeDash=dash, tooltip=tip).transform_filter(sel))
-                mark = alt.Chart().mark_point(filled=True, size=30, color=INK, opacity=1).encode(
-                    x=xenc, y=yenc, tooltip=tip)
+                layers.append(
+                    alt.Chart()
+                    .mark_line(color=INK, strokeWidth=2)
+                    .encode(x=xenc, y=yenc, strokeDash=dash, tooltip=tip)
+                    .transform_filter(sel)
+                )
+                mark = (
+                    alt.Chart()
+                    .mark_point(filled=True, size=30, color=INK, opacity=1)
+                    .encode(x=xenc, y=yenc, tooltip=tip)
+                )
             layers.append(mark.transform_filter(sel))
         panel = alt.layer(*layers).properties(width=w, height=h)
         if facet:
-            panel = panel.facet(column=alt.Column(**_enc(facet, "N"), title=label(facet)),
-                                data=_records(_with_text(data.copy(), [x, *ys])))
+            panel = panel.facet(
+                column=alt.Column(**_enc(facet, "N"), title=label(facet)),
+                data=_records(_with_text(data.copy(), [x, *ys])),
+            )
         panels.append(panel)
     return panels
 
 
-def plot_sweep(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None, *,
-               logx: bool | None = None, logy: bool | None = None, title: str = "",
-               where: dict | None = None, agg: str = "mean", facet: str | None = None,
-               width: int | None = None, height: int | None = None) -> alt.TopLevelMixin:
+def plot_sweep(
+    df: pd.DataFrame,
+    x: str,
+    y,
+    hue: str | None = None,
+    baseline=None,
+    *,
+    logx: bool | None = None,
+    logy: bool | None = None,
+    title: str = "",
+    where: dict | None = None,
+    agg: str = "mean",
+    facet: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> alt.TopLevelMixin:
     """Lines of y against x, one per hue value (one panel per y); the `baseline` hue value (and any
     dense model, `n_experts` = 0) is drawn in ink and dashed, as a rule across the sweep when it has
     one x value.  Rows sharing an x and a colour are aggregated with `agg` (said in the subtitle),
@@ -334,15 +424,29 @@ def plot_sweep(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=Non
     frame = _prepare(df, x, ys, hue, baseline, where, agg, facet, numeric_x)
     w, h = _sizes(len(ys) * (frame.data[facet].nunique() if facet else 1), width, height)
     panels = _sweep_panels(frame, x, ys, numeric_x, logx, logy, facet, w, h)
-    return _assemble(panels, None if facet else _with_text(frame.data, [x, *ys]),
-                     _title(title, frame.notes, width or WIDTH))
+    return _assemble(
+        panels, None if facet else _with_text(frame.data, [x, *ys]), _title(title, frame.notes, width or WIDTH)
+    )
 
 
 # ---- bars ----
 
-def plot_bars(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None, *,
-              logy: bool | None = None, title: str = "", where: dict | None = None, agg: str = "mean",
-              facet: str | None = None, width: int | None = None, height: int | None = None) -> alt.TopLevelMixin:
+
+def plot_bars(
+    df: pd.DataFrame,
+    x: str,
+    y,
+    hue: str | None = None,
+    baseline=None,
+    *,
+    logy: bool | None = None,
+    title: str = "",
+    where: dict | None = None,
+    agg: str = "mean",
+    facet: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> alt.TopLevelMixin:
     """Grouped bars of y per x category (one bar per hue value, one panel per y), values printed on
     the bars ("n/a" where the value is missing, e.g. a chip without a public price); the `baseline`
     hue value is drawn grey with a dashed ink outline.  Linear y from zero unless `logy` (bars
@@ -364,57 +468,84 @@ def plot_bars(df: pd.DataFrame, x: str, y, hue: str | None = None, baseline=None
         stacked = panel_w * n_facets * len(ys) > 1000
     h = height or (240 if stacked else HEIGHT)
     many = len(cats) > 6 or max(len(str(c)) for c in cats) * len(cats) > panel_w / 6
-    xenc = alt.X(**_enc(x, "N"), sort=cats, title=label(x),
-                 axis=alt.Axis(labelAngle=-30 if many else 0, labelLimit=180, labelAlign="right" if many else "center"))
+    xenc = alt.X(
+        **_enc(x, "N"),
+        sort=cats,
+        title=label(x),
+        axis=alt.Axis(labelAngle=-30 if many else 0, labelLimit=180, labelAlign="right" if many else "center"),
+    )
     off = alt.XOffset("series:N", sort=frame.series) if frame.hue else alt.Undefined
-    colour = alt.Color("series:N", scale=_colour_scale(frame, True),
-                       legend=_legend(label(frame.hue)) if frame.hue else None) if frame.hue \
+    colour = (
+        alt.Color("series:N", scale=_colour_scale(frame, True), legend=_legend(label(frame.hue)) if frame.hue else None)
+        if frame.hue
         else alt.value(PALETTE[0])
+    )
     is_dense = "datum.dense"
     panels = []
     for yc in ys:
         fy = _field(yc)
         ratio = is_ratio(yc)
         ly = bool(logy) and not ratio
-        data[f"{yc} (label)"] = [_si(float(f"{v:.3g}"), billions=_billions(yc)) if np.isfinite(v) else "n/a"
-                                for v in data[yc]]
+        data[f"{yc} (label)"] = [
+            _si(float(f"{v:.3g}"), billions=_billions(yc)) if np.isfinite(v) else "n/a" for v in data[yc]
+        ]
         yscale = _scale(ly, zero=not ratio)
         yenc = alt.Y(**_enc(yc, "Q"), scale=yscale, axis=_axis(yc, log=ly))
-        tips = [_tip(x, data[x])] + ([alt.Tooltip("series:N", title=label(frame.hue))] if frame.hue else []) + \
-            [alt.Tooltip(**_enc(f"{yc} (label)", "N"), title=label(yc)), alt.Tooltip("rows:Q", title="rows")]
+        tips = (
+            [_tip(x, data[x])]
+            + ([alt.Tooltip("series:N", title=label(frame.hue))] if frame.hue else [])
+            + [alt.Tooltip(**_enc(f"{yc} (label)", "N"), title=label(yc)), alt.Tooltip("rows:Q", title="rows")]
+        )
         base = alt.Chart().encode(x=xenc, xOffset=off, tooltip=tips)
         if ratio:
             marks = base.mark_point(filled=True, size=90, opacity=1).encode(
-                y=yenc, color=colour, stroke=alt.condition(is_dense, alt.value(INK), alt.value("transparent")))
+                y=yenc, color=colour, stroke=alt.condition(is_dense, alt.value(INK), alt.value("transparent"))
+            )
         else:
             marks = base.mark_bar().encode(
-                y=yenc, color=colour,
+                y=yenc,
+                color=colour,
                 stroke=alt.condition(is_dense, alt.value(INK), alt.value("transparent")),
                 strokeDash=alt.condition(is_dense, alt.value(BAR_DASH), alt.value([1, 0])),
-                strokeWidth=alt.condition(is_dense, alt.value(1.2), alt.value(0)))
+                strokeWidth=alt.condition(is_dense, alt.value(1.2), alt.value(0)),
+            )
         # the value on each bar; "n/a" on the axis where it is missing
         pos = f"isValid(datum[{json.dumps(fy)}]) ? datum[{json.dumps(fy)}] : " + ("null" if ly else "0")
-        text = base.mark_text(baseline="bottom", dy=-3, fontSize=10, color=INK).encode(
-            y=alt.Y("_pos:Q", scale=yscale, axis=_axis(yc, log=ly)), text=alt.Text(**_enc(f"{yc} (label)", "N"))
-        ).transform_calculate(_pos=pos)
+        text = (
+            base.mark_text(baseline="bottom", dy=-3, fontSize=10, color=INK)
+            .encode(
+                y=alt.Y("_pos:Q", scale=yscale, axis=_axis(yc, log=ly)), text=alt.Text(**_enc(f"{yc} (label)", "N"))
+            )
+            .transform_calculate(_pos=pos)
+        )
         panel = alt.layer(marks, text).properties(width=panel_w, height=h)
         if facet:
             panel = panel.facet(column=alt.Column(**_enc(facet, "N"), title=label(facet)), data=_records(data))
         panels.append(panel)
     total = width or (panel_w if stacked else panel_w * len(ys))
-    return _assemble(panels, None if facet else _with_text(data, [*ys]), _title(title, frame.notes, total),
-                     stacked=stacked)
+    return _assemble(
+        panels, None if facet else _with_text(data, [*ys]), _title(title, frame.notes, total), stacked=stacked
+    )
 
 
-def plot_energy_comparison(df: pd.DataFrame, x: str = "chip", hue: str | None = "model", baseline=None, *,
-                           y=("energy_mwh", "co2e_t", "cost_usd"), title: str = "Training energy, carbon and cost",
-                           where: dict | None = None, width: int | None = None,
-                           height: int | None = None) -> alt.TopLevelMixin:
+def plot_energy_comparison(
+    df: pd.DataFrame,
+    x: str = "chip",
+    hue: str | None = "model",
+    baseline=None,
+    *,
+    y=("energy_mwh", "co2e_t", "cost_usd"),
+    title: str = "Training energy, carbon and cost",
+    where: dict | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> alt.TopLevelMixin:
     """Energy, carbon and dollars side by side (the GLaM vs GPT-3 comparison of the paper's Table 1)."""
     return plot_bars(df, x, list(y), hue, baseline, title=title, where=where, logy=False, width=width, height=height)
 
 
 # ---- sensitivity ----
+
 
 def sensitivity_table(df: pd.DataFrame, output: str, varied: str = "varied", base: str = "base") -> pd.DataFrame:
     """From a one-at-a-time sweep, the tornado table in `glamsim.cost.uncertainty.tornado`'s format:
@@ -427,15 +558,30 @@ def sensitivity_table(df: pd.DataFrame, output: str, varied: str = "varied", bas
         col = name.removeprefix("model.")
         g = g.sort_values(col)
         lo, hi = g.iloc[0], g.iloc[-1]
-        rows.append({"input": col, "low": lo[col], "nominal": base_row[col], "high": hi[col],
-                     f"{output}_at_low": float(lo[output]), f"{output}_at_high": float(hi[output]),
-                     f"{output}_swing": abs(float(hi[output]) - float(lo[output]))})
+        rows.append(
+            {
+                "input": col,
+                "low": lo[col],
+                "nominal": base_row[col],
+                "high": hi[col],
+                f"{output}_at_low": float(lo[output]),
+                f"{output}_at_high": float(hi[output]),
+                f"{output}_swing": abs(float(hi[output]) - float(lo[output])),
+            }
+        )
     out = pd.DataFrame(rows)
     return out.sort_values(f"{output}_swing", ascending=False, ignore_index=True) if len(out) else out
 
 
-def plot_tornado(sens: pd.DataFrame, output: str, base: float, *, title: str = "", width: int | None = None,
-                 height: int | None = None) -> alt.TopLevelMixin:
+def plot_tornado(
+    sens: pd.DataFrame,
+    output: str,
+    base: float,
+    *,
+    title: str = "",
+    width: int | None = None,
+    height: int | None = None,
+) -> alt.TopLevelMixin:
     """A tornado chart of a sensitivity table (`glamsim.cost.uncertainty.tornado` or
     `sensitivity_table`): per input a bar from the output at its low value to the output at its
     high value, largest swing on top, the output with every input at its nominal value as a dashed
@@ -450,95 +596,167 @@ def plot_tornado(sens: pd.DataFrame, output: str, base: float, *, title: str = "
             continue
         for end, what in ends.items():
             val = float(r[f"{output}_at_{end}"])
-            rows.append({"input": name, "end": what, "base": base, "value": val, "input_value": f"{r[end]:g}",
-                         "side": "right" if val >= base else "left", "value_text": _si(val),
-                         "change": f"{val - base:+.4g} ({(val / base - 1) if base else float('nan'):+.1%})"})
+            rows.append(
+                {
+                    "input": name,
+                    "end": what,
+                    "base": base,
+                    "value": val,
+                    "input_value": f"{r[end]:g}",
+                    "side": "right" if val >= base else "left",
+                    "value_text": _si(val),
+                    "change": f"{val - base:+.4g} ({(val / base - 1) if base else float('nan'):+.1%})",
+                }
+            )
     bars = pd.DataFrame(rows, columns=["input", "end", "base", "value", "input_value", "side", "value_text", "change"])
     w, h = width or WIDTH, height or int(34 * len(order) + 40)
     yenc = alt.Y("input:N", sort=names, title=None, axis=alt.Axis(labelLimit=320))
     xenc = alt.X("base:Q", title=label(output), scale=alt.Scale(zero=False, padding=40), axis=_axis(output))
-    tips = [alt.Tooltip("input:N", title="input"), alt.Tooltip("end:N", title="which end"),
-            alt.Tooltip("input_value:N", title="input value"), alt.Tooltip("value_text:N", title=label(output)),
-            alt.Tooltip("change:N", title="change from nominal")]
-    bar = alt.Chart().mark_bar(height={"band": 0.6}).encode(
-        y=yenc, x=xenc, x2=alt.X2("value"), tooltip=tips,
-        color=alt.Color("end:N", scale=alt.Scale(domain=list(ends.values()), range=list(LOW_HIGH)),
-                        legend=_legend(None)))
+    tips = [
+        alt.Tooltip("input:N", title="input"),
+        alt.Tooltip("end:N", title="which end"),
+        alt.Tooltip("input_value:N", title="input value"),
+        alt.Tooltip("value_text:N", title=label(output)),
+        alt.Tooltip("change:N", title="change from nominal"),
+    ]
+    bar = (
+        alt.Chart()
+        .mark_bar(height={"band": 0.6})
+        .encode(
+            y=yenc,
+            x=xenc,
+            x2=alt.X2("value"),
+            tooltip=tips,
+            color=alt.Color(
+                "end:N", scale=alt.Scale(domain=list(ends.values()), range=list(LOW_HIGH)), legend=_legend(None)
+            ),
+        )
+    )
     layers = [bar]
     for side, align, dx in (("right", "left", 4), ("left", "right", -4)):
-        layers.append(alt.Chart().mark_text(align=align, dx=dx, fontSize=10, color=INK).encode(
-            y=yenc, x="value:Q", text="input_value:N", tooltip=tips).transform_filter(f"datum.side === '{side}'"))
+        layers.append(
+            alt.Chart()
+            .mark_text(align=align, dx=dx, fontSize=10, color=INK)
+            .encode(y=yenc, x="value:Q", text="input_value:N", tooltip=tips)
+            .transform_filter(f"datum.side === '{side}'")
+        )
     nominal = f"all inputs nominal: {_si(float(f'{base:.4g}'))}"
-    layers.append(alt.Chart(alt.Data(values=[{"what": nominal, "base": base}])).mark_rule(
-        color=INK, strokeWidth=2).encode(
-        x="base:Q", strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=[nominal], range=[BASELINE_DASH]),
-                                              legend=_legend(None, **_INK_SYMBOL)),
-        tooltip=[alt.Tooltip("what:N", title="nominal")]))
+    layers.append(
+        alt.Chart(alt.Data(values=[{"what": nominal, "base": base}]))
+        .mark_rule(color=INK, strokeWidth=2)
+        .encode(
+            x="base:Q",
+            strokeDash=alt.StrokeDash(
+                "what:N", scale=alt.Scale(domain=[nominal], range=[BASELINE_DASH]), legend=_legend(None, **_INK_SYMBOL)
+            ),
+            tooltip=[alt.Tooltip("what:N", title="nominal")],
+        )
+    )
     if notes:
-        layers.append(alt.Chart(alt.Data(values=notes)).mark_text(align="left", dx=6, fontSize=10, color=INK).encode(
-            y=yenc, x="base:Q", text="note:N", tooltip=[alt.Tooltip("note:N", title="input")]))
+        layers.append(
+            alt.Chart(alt.Data(values=notes))
+            .mark_text(align="left", dx=6, fontSize=10, color=INK)
+            .encode(y=yenc, x="base:Q", text="note:N", tooltip=[alt.Tooltip("note:N", title="input")])
+        )
     return alt.layer(*layers, data=_records(bars)).properties(
-        width=w, height=h, title=_title(title or f"What moves {label(output)}", [], w))
+        width=w, height=h, title=_title(title or f"What moves {label(output)}", [], w)
+    )
 
 
-def plot_experts_touched(df: pd.DataFrame, x: str = "batch", y: str = "experts_touched_fraction",
-                         hue: str | None = "n_experts", *, title: str = "", where: dict | None = None,
-                         width: int | None = None, height: int | None = None) -> alt.TopLevelMixin:
+def plot_experts_touched(
+    df: pd.DataFrame,
+    x: str = "batch",
+    y: str = "experts_touched_fraction",
+    hue: str | None = "n_experts",
+    *,
+    title: str = "",
+    where: dict | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> alt.TopLevelMixin:
     """The share of an MoE layer's experts a decoding step reads, against batch size: where it
     reaches 1, MoE decoding moves as many weight bytes as a dense model of its total size."""
     frame = _prepare(df, x, [y], hue, None, where, "mean", None, numeric_x=True)
     w, h = _sizes(1, width, height)
     (panel,) = _sweep_panels(frame, x, [y], True, True, False, None, w, h, ydomain=[0, 1.08])
-    every = alt.Chart(alt.Data(values=[{"what": "every expert read", "one": 1.0}])).mark_rule(
-        color=INK, strokeWidth=1.5).encode(
-        y=alt.Y("one:Q", scale=alt.Scale(domain=[0, 1.08])),
-        strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=["every expert read"], range=[BASELINE_DASH]),
-                                  legend=_legend(None, **_INK_SYMBOL)),
-        tooltip=[alt.Tooltip("what:N", title="reference")])
+    every = (
+        alt.Chart(alt.Data(values=[{"what": "every expert read", "one": 1.0}]))
+        .mark_rule(color=INK, strokeWidth=1.5)
+        .encode(
+            y=alt.Y("one:Q", scale=alt.Scale(domain=[0, 1.08])),
+            strokeDash=alt.StrokeDash(
+                "what:N",
+                scale=alt.Scale(domain=["every expert read"], range=[BASELINE_DASH]),
+                legend=_legend(None, **_INK_SYMBOL),
+            ),
+            tooltip=[alt.Tooltip("what:N", title="reference")],
+        )
+    )
     chart = alt.layer(*panel.layer, every).properties(width=w, height=h)
-    return _assemble([chart], _with_text(frame.data, [x, y]),
-                     _title(title or "Experts read per decoding step", frame.notes, width or WIDTH))
+    return _assemble(
+        [chart],
+        _with_text(frame.data, [x, y]),
+        _title(title or "Experts read per decoding step", frame.notes, width or WIDTH),
+    )
 
 
-def plot_memory(parts: pd.DataFrame, usable: float, *, title: str = "", width: int | None = None,
-                height: int | None = None) -> alt.TopLevelMixin:
+def plot_memory(
+    parts: pd.DataFrame, usable: float, *, title: str = "", width: int | None = None, height: int | None = None
+) -> alt.TopLevelMixin:
     """Memory per chip as one stacked bar (columns `part`, `bytes`: weights, gradients, optimizer
     state, activations, ...) against the chip's usable HBM, drawn as a dashed ink rule."""
     w = width or WIDTH
     data = parts.assign(gb=parts["bytes"] / 1e9)
-    bar = alt.Chart(_records(data)).mark_bar().encode(
-        x=alt.X("gb:Q", title="GB per chip", stack="zero"),
-        color=alt.Color("part:N", scale=alt.Scale(range=PALETTE), legend=_legend("part")),
-        order=alt.Order("part:N"),
-        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("gb:Q", title="GB per chip", format=".3~f")])
-    limit = alt.Chart(alt.Data(values=[{"usable_gb": usable / 1e9, "what": "usable HBM"}])).mark_rule(
-        color=INK, strokeWidth=2, strokeDash=BASELINE_DASH).encode(
-        x="usable_gb:Q", tooltip=[alt.Tooltip("what:N"), alt.Tooltip("usable_gb:Q", title="GB", format=".3~f")])
+    bar = (
+        alt.Chart(_records(data))
+        .mark_bar()
+        .encode(
+            x=alt.X("gb:Q", title="GB per chip", stack="zero"),
+            color=alt.Color("part:N", scale=alt.Scale(range=PALETTE), legend=_legend("part")),
+            order=alt.Order("part:N"),
+            tooltip=[alt.Tooltip("part:N"), alt.Tooltip("gb:Q", title="GB per chip", format=".3~f")],
+        )
+    )
+    limit = (
+        alt.Chart(alt.Data(values=[{"usable_gb": usable / 1e9, "what": "usable HBM"}]))
+        .mark_rule(color=INK, strokeWidth=2, strokeDash=BASELINE_DASH)
+        .encode(x="usable_gb:Q", tooltip=[alt.Tooltip("what:N"), alt.Tooltip("usable_gb:Q", title="GB", format=".3~f")])
+    )
     return alt.layer(bar, limit).properties(width=w, height=height or 60, title=title or "Memory per chip")
 
 
-def plot_breakdown(parts: pd.DataFrame, *, title: str = "", width: int | None = None,
-                   height: int | None = None) -> alt.TopLevelMixin:
+def plot_breakdown(
+    parts: pd.DataFrame, *, title: str = "", width: int | None = None, height: int | None = None
+) -> alt.TopLevelMixin:
     """Where a step's time goes (columns `part`, `seconds`): one bar per part, largest first."""
     w = width or WIDTH
     data = parts.assign(part=parts["part"].str.removesuffix("_s").str.replace("_", " "))
-    return alt.Chart(_records(data)).mark_bar(color=PALETTE[0]).encode(
-        y=alt.Y("part:N", sort="-x", title=None), x=alt.X("seconds:Q", title="seconds per step"),
-        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("seconds:Q", format=".4~g")],
-    ).properties(width=w, height=height or 22 * len(data) + 20, title=title or "Step time")
+    return (
+        alt.Chart(_records(data))
+        .mark_bar(color=PALETTE[0])
+        .encode(
+            y=alt.Y("part:N", sort="-x", title=None),
+            x=alt.X("seconds:Q", title="seconds per step"),
+            tooltip=[alt.Tooltip("part:N"), alt.Tooltip("seconds:Q", format=".4~g")],
+        )
+        .properties(width=w, height=height or 22 * len(data) + 20, title=title or "Step time")
+    )
 
 
 # ---- notes, saving ----
+
 
 def add_caption(chart: alt.TopLevelMixin, text: str, width: int | None = None) -> alt.VConcatChart:
     """A small italic note under the chart (assumptions, what n/a means); the title stays on top."""
     lines = textwrap.wrap(" ".join(text.split()), max(60, int((width or WIDTH) / 6)))
     top = chart.copy(deep=True)
     title, top.title = top.title, alt.Undefined
-    note = alt.Chart(alt.Data(values=[{"line": ln, "i": i} for i, ln in enumerate(lines)])).mark_text(
-        align="left", baseline="top", fontStyle="italic", fontSize=10, color=INK).encode(
-        y=alt.Y("i:O", axis=None), x=alt.value(0), text="line:N").properties(
-        height=14 * len(lines), width=width or WIDTH, view=alt.ViewBackground(stroke=None))
+    note = (
+        alt.Chart(alt.Data(values=[{"line": ln, "i": i} for i, ln in enumerate(lines)]))
+        .mark_text(align="left", baseline="top", fontStyle="italic", fontSize=10, color=INK)
+        .encode(y=alt.Y("i:O", axis=None), x=alt.value(0), text="line:N")
+        .properties(height=14 * len(lines), width=width or WIDTH, view=alt.ViewBackground(stroke=None))
+    )
     return alt.vconcat(top, note, spacing=8, **({} if title is alt.Undefined else {"title": title}))
 
 
@@ -549,8 +767,10 @@ def save(chart: alt.TopLevelMixin, path_stem: str | Path) -> list[Path]:
 
     spec = chart.to_dict()
     out = []
-    for ext, render in (("png", lambda: vlc.vegalite_to_png(spec, scale=PNG_SCALE, allowed_base_urls=[])),
-                        ("svg", lambda: vlc.vegalite_to_svg(spec, allowed_base_urls=[]).encode())):
+    for ext, render in (
+        ("png", lambda: vlc.vegalite_to_png(spec, scale=PNG_SCALE, allowed_base_urls=[])),
+        ("svg", lambda: vlc.vegalite_to_svg(spec, allowed_base_urls=[]).encode()),
+    ):
         target = Path(f"{path_stem}.{ext}")
         data = render()
         with atomic_path(target) as tmp:

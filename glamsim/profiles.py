@@ -90,15 +90,20 @@ class ChipProfile(_FromFile):
     def _check(self) -> ChipProfile:
         _check_positive(self, allow_zero={"idle_power_w", "host_power_w", "price_per_chip_hour_usd", "embodied_kgco2e"})
         if getattr(self, f"peak_flops_{self.default_dtype}") is None:
-            raise ValueError(f"default_dtype={self.default_dtype!r}: the profile has no peak_flops_{self.default_dtype}")
+            raise ValueError(
+                f"default_dtype={self.default_dtype!r}: the profile has no peak_flops_{self.default_dtype}"
+            )
         return self
 
     def peak_field(self, dtype: str | None = None) -> str:
         """The profile field holding the dense peak for `dtype` (default: the chip's default dtype)."""
         field = f"peak_flops_{dtype or self.default_dtype}"
         if field not in type(self).model_fields or getattr(self, field) is None:
-            have = [f.removeprefix("peak_flops_") for f in type(self).model_fields
-                    if f.startswith("peak_flops_") and getattr(self, f) is not None]
+            have = [
+                f.removeprefix("peak_flops_")
+                for f in type(self).model_fields
+                if f.startswith("peak_flops_") and getattr(self, f) is not None
+            ]
             raise ConfigError(f"dtype={dtype!r}: chip {self.name} has no dense peak for it; known: {', '.join(have)}")
         return field
 

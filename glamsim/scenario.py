@@ -16,19 +16,24 @@ from typing import Any, ClassVar, Literal, get_args, get_origin
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, format_validation_error
-from glamsim.uncertain import Uncertain, parse_uncertain, require
 from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype
+from glamsim.uncertain import Uncertain, parse_uncertain, require
 
 GLAM_RUN = "GLaM 64B/64E's published run (Du et al. 2022, Sec. 6)"
 PREDICTED_MFU_SOURCE = "predicted by glamsim.predict from the parallel layout (give --mfu to type one)"
-COMM_OVERLAP_SOURCE = ("glamsim default: communication hidden behind compute, as an end-to-end MFU already "
-                       "includes it; give --comm-overlap < 1 to charge the exposed part")
+COMM_OVERLAP_SOURCE = (
+    "glamsim default: communication hidden behind compute, as an end-to-end MFU already "
+    "includes it; give --comm-overlap < 1 to charge the exposed part"
+)
 TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (used with --power-model tdp_fraction)"
-POWER_MODEL_SOURCE = ("glamsim default: system power (a published measured system power per chip where one exists, "
-                      "else board power idle -> TDP linear in utilisation plus the host share per chip; "
-                      "glamsim.cost.power)")
-EMBODIED_LIFE_SOURCE = ("assumption (glamsim): a 4-year accelerator service life (a common depreciation "
-                        "period; not a published lifetime)")
+POWER_MODEL_SOURCE = (
+    "glamsim default: system power (a published measured system power per chip where one exists, "
+    "else board power idle -> TDP linear in utilisation plus the host share per chip; "
+    "glamsim.cost.power)"
+)
+EMBODIED_LIFE_SOURCE = (
+    "assumption (glamsim): a 4-year accelerator service life (a common depreciation period; not a published lifetime)"
+)
 EMBODIED_UTIL_SOURCE = "assumption (glamsim): every hour of the lifetime allocated (a lower bound per chip-hour)"
 PowerModel = Literal["system", "tdp_fraction"]
 Precision = Literal["bf16", "fp8", "int8", "int4"]
@@ -36,15 +41,28 @@ PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4
 ROOFLINE = "glamsim default: ideal roofline"
 
 
-def inp(default: Any = None, *, unit: str = "", help: str, source: str = "", uncertain: bool = False,
-        gt: float | None = None, ge: float | None = None, le: float | None = None, face: bool = True) -> Any:
+def inp(
+    default: Any = None,
+    *,
+    unit: str = "",
+    help: str,
+    source: str = "",
+    uncertain: bool = False,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    face: bool = True,
+) -> Any:
     """A scenario field: default, unit in words, help, the default's source, allowed range.
 
     `uncertain` fields take a number or a (low, nominal, high) triple ("0.2,0.3,0.4" as text);
     the range applies to each of the three.  `face=False` keeps a field out of the faces."""
     bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le)) if v is not None}
-    return Field(default, description=help, json_schema_extra={
-        "unit": unit, "source": source, "uncertain": uncertain, "bounds": bounds, "face": face})
+    return Field(
+        default,
+        description=help,
+        json_schema_extra={"unit": unit, "source": source, "uncertain": uncertain, "bounds": bounds, "face": face},
+    )
 
 
 @cache
@@ -81,46 +99,111 @@ class Checked(Frozen):
 class Scenario(Checked):
     """Inputs shared by training and serving: what runs, on which chips, in which datacenter."""
 
-    model: str | ModelConfig = inp("glam-64b-64e", help="model preset name or ModelConfig YAML file",
-                                   source="glamsim default scenario: GLaM 64B/64E (Du et al. 2022)")
+    model: str | ModelConfig = inp(
+        "glam-64b-64e",
+        help="model preset name or ModelConfig YAML file",
+        source="glamsim default scenario: GLaM 64B/64E (Du et al. 2022)",
+    )
     chip: str | ChipProfile = inp("tpu-v4", help="chip profile name or YAML file", source=GLAM_RUN)
-    datacenter: str | DatacenterProfile = inp("glam-google-oklahoma", help="datacenter profile name or YAML file",
-                                              source=GLAM_RUN)
-    dtype: Dtype | None = inp(None, help="dtype of the dense peak utilisation refers to (default: the chip's)",
-                              source="the chip profile's default_dtype")
-    power_w: Uncertain | None = inp(None, unit="W per chip", uncertain=True, gt=0,
-                                    help="power per chip, host share included (default: from --power-model)",
-                                    source="the chip profile, by --power-model")
-    power_model: PowerModel = inp("system", source=POWER_MODEL_SOURCE,
-                                  help="system: measured system power, else board power at the load plus host "
-                                       "share; tdp_fraction: measured system power, else TDP x --tdp-fraction")
-    tdp_fraction: float = inp(1.0, unit="fraction of TDP", gt=0, le=1, source=TDP_FRACTION_SOURCE,
-                              help="share of TDP drawn (with --power-model tdp_fraction) when the chip publishes "
-                                   "no measured power")
-    pue: Uncertain | None = inp(None, unit="ratio", uncertain=True, ge=1, source="the datacenter profile",
-                                help="power usage effectiveness (default: the datacenter's)")
-    carbon_intensity_kg_per_kwh: Uncertain | None = inp(None, unit="kgCO2e/kWh", uncertain=True, ge=0,
-                                                        source="the datacenter profile",
-                                                        help="grid carbon intensity (default: the datacenter's, net)")
-    chip_lifetime_years: float = inp(4.0, unit="years", gt=0, source=EMBODIED_LIFE_SOURCE,
-                                     help="service life a chip's embodied (manufacturing) carbon is spread over")
-    chip_lifetime_utilisation: float = inp(1.0, unit="fraction of the lifetime", gt=0, le=1,
-                                           source=EMBODIED_UTIL_SOURCE,
-                                           help="share of its lifetime a chip is allocated to work (charges "
-                                                "idle time to the work done)")
-    price_per_chip_hour_usd: Uncertain | None = inp(None, unit="USD per chip-hour", uncertain=True, ge=0,
-                                                    source="the chip profile",
-                                                    help="price per chip-hour (default: the chip's on-demand)")
-    comm_overlap: float = inp(1.0, unit="fraction", ge=0, le=1, source=COMM_OVERLAP_SOURCE,
-                              help="share of communication hidden behind compute (1: none charged; 0: all)")
-    expert_parallel: int | None = inp(None, unit="chips", ge=1, source="derived from chips and experts",
-                                      help="chips each MoE layer's experts are split over")
-    interconnect_gb_per_s: float | None = inp(None, unit="GB/s per chip", gt=0, source="the chip profile",
-                                              help="interconnect bandwidth per chip (default: the chip's)")
-    bytes_per_activation: float = inp(2.0, unit="bytes", gt=0, source="glamsim default: bf16 activations",
-                                      help="bytes per activation value sent between chips")
-    sources: dict[str, str] = inp({}, help="provenance of fields, overriding 'user input' and defaults",
-                                  face=False)
+    datacenter: str | DatacenterProfile = inp(
+        "glam-google-oklahoma", help="datacenter profile name or YAML file", source=GLAM_RUN
+    )
+    dtype: Dtype | None = inp(
+        None,
+        help="dtype of the dense peak utilisation refers to (default: the chip's)",
+        source="the chip profile's default_dtype",
+    )
+    power_w: Uncertain | None = inp(
+        None,
+        unit="W per chip",
+        uncertain=True,
+        gt=0,
+        help="power per chip, host share included (default: from --power-model)",
+        source="the chip profile, by --power-model",
+    )
+    power_model: PowerModel = inp(
+        "system",
+        source=POWER_MODEL_SOURCE,
+        help="system: measured system power, else board power at the load plus host "
+        "share; tdp_fraction: measured system power, else TDP x --tdp-fraction",
+    )
+    tdp_fraction: float = inp(
+        1.0,
+        unit="fraction of TDP",
+        gt=0,
+        le=1,
+        source=TDP_FRACTION_SOURCE,
+        help="share of TDP drawn (with --power-model tdp_fraction) when the chip publishes no measured power",
+    )
+    pue: Uncertain | None = inp(
+        None,
+        unit="ratio",
+        uncertain=True,
+        ge=1,
+        source="the datacenter profile",
+        help="power usage effectiveness (default: the datacenter's)",
+    )
+    carbon_intensity_kg_per_kwh: Uncertain | None = inp(
+        None,
+        unit="kgCO2e/kWh",
+        uncertain=True,
+        ge=0,
+        source="the datacenter profile",
+        help="grid carbon intensity (default: the datacenter's, net)",
+    )
+    chip_lifetime_years: float = inp(
+        4.0,
+        unit="years",
+        gt=0,
+        source=EMBODIED_LIFE_SOURCE,
+        help="service life a chip's embodied (manufacturing) carbon is spread over",
+    )
+    chip_lifetime_utilisation: float = inp(
+        1.0,
+        unit="fraction of the lifetime",
+        gt=0,
+        le=1,
+        source=EMBODIED_UTIL_SOURCE,
+        help="share of its lifetime a chip is allocated to work (charges idle time to the work done)",
+    )
+    price_per_chip_hour_usd: Uncertain | None = inp(
+        None,
+        unit="USD per chip-hour",
+        uncertain=True,
+        ge=0,
+        source="the chip profile",
+        help="price per chip-hour (default: the chip's on-demand)",
+    )
+    comm_overlap: float = inp(
+        1.0,
+        unit="fraction",
+        ge=0,
+        le=1,
+        source=COMM_OVERLAP_SOURCE,
+        help="share of communication hidden behind compute (1: none charged; 0: all)",
+    )
+    expert_parallel: int | None = inp(
+        None,
+        unit="chips",
+        ge=1,
+        source="derived from chips and experts",
+        help="chips each MoE layer's experts are split over",
+    )
+    interconnect_gb_per_s: float | None = inp(
+        None,
+        unit="GB/s per chip",
+        gt=0,
+        source="the chip profile",
+        help="interconnect bandwidth per chip (default: the chip's)",
+    )
+    bytes_per_activation: float = inp(
+        2.0,
+        unit="bytes",
+        gt=0,
+        source="glamsim default: bf16 activations",
+        help="bytes per activation value sent between chips",
+    )
+    sources: dict[str, str] = inp({}, help="provenance of fields, overriding 'user input' and defaults", face=False)
 
     kind: ClassVar[str] = ""
 
@@ -162,8 +245,11 @@ class Scenario(Checked):
     def build(cls, fields: dict, where: str = "", flags: bool = False):
         """Validate fields into a scenario, raising a one-line ConfigError; with `flags`, the error
         names the command-line flag (`--mfu=1.5: ...`).  None means "the default" for every field."""
-        fields = {k: v for k, v in fields.items() if v is not None or k not in cls.model_fields
-                  or cls.model_fields[k].default is None}
+        fields = {
+            k: v
+            for k, v in fields.items()
+            if v is not None or k not in cls.model_fields or cls.model_fields[k].default is None
+        }
         try:
             return cls.model_validate(fields)
         except ValidationError as err:
@@ -187,30 +273,72 @@ class TrainingScenario(Scenario):
 
     chips: int = inp(1024, unit="chips", ge=1, source=GLAM_RUN, help="number of chips")
     tokens: float = inp(600e9, unit="tokens", gt=0, source=GLAM_RUN, help="training tokens")
-    seq_len: int | None = inp(None, unit="tokens", ge=1, source="the model's context (max_seq_len)",
-                              help="training context (default: the model's)")
-    train_flops: float | None = inp(None, unit="FLOPs", gt=0, source="glamsim.accounting model FLOPs",
-                                    help="total training FLOPs (instead of model FLOPs of --model on --tokens)")
-    mfu: Uncertain | None = inp(None, unit="model FLOPs / dense peak", uncertain=True, gt=0, le=1,
-                                source=PREDICTED_MFU_SOURCE,
-                                help="model FLOPs utilisation (default: predicted from the layout; ignored with --hours)")
-    layout: str | None = inp(None, help="parallel layout, e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective "
-                                        "(default: the fastest that fits, found by glamsim plan)",
-                             source="glamsim.predict.plan: the fastest layout that fits")
-    global_batch: int | None = inp(None, unit="sequences", ge=1, help="sequences per optimizer step (the layout's)",
-                                   source="about 4M tokens per step, a multiple of dp x microbatch")
-    hours: float | None = inp(None, unit="h wall-clock", gt=0, source="not given: from MFU",
-                              help="known wall-clock hours (instead of --mfu)")
-    measured: str | None = inp(None, help="a `glamsim measure` record: its MFU (when its device is the chip) and "
-                                          "XLA/model FLOPs ratio", source="none")
-    hw_flops_ratio: float = inp(1.0, unit="hardware FLOPs / model FLOPs", gt=0,
-                                source="glamsim default: hardware FLOPs = model FLOPs",
-                                help="hardware over model FLOPs (sets the reported HFU)")
-    tokens_per_step: float | None = inp(None, unit="tokens", gt=0, help="tokens per optimizer step",
-                                        source="glamsim default: 1024 sequences per step (GLaM: batches of about "
-                                               "1M tokens = 1024 x 1024, Du et al. 2022)")
-    bytes_per_grad: float = inp(4.0, unit="bytes", gt=0, source="glamsim default: f32 gradients",
-                                help="bytes per gradient value in the all-reduce")
+    seq_len: int | None = inp(
+        None,
+        unit="tokens",
+        ge=1,
+        source="the model's context (max_seq_len)",
+        help="training context (default: the model's)",
+    )
+    train_flops: float | None = inp(
+        None,
+        unit="FLOPs",
+        gt=0,
+        source="glamsim.accounting model FLOPs",
+        help="total training FLOPs (instead of model FLOPs of --model on --tokens)",
+    )
+    mfu: Uncertain | None = inp(
+        None,
+        unit="model FLOPs / dense peak",
+        uncertain=True,
+        gt=0,
+        le=1,
+        source=PREDICTED_MFU_SOURCE,
+        help="model FLOPs utilisation (default: predicted from the layout; ignored with --hours)",
+    )
+    layout: str | None = inp(
+        None,
+        help="parallel layout, e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective "
+        "(default: the fastest that fits, found by glamsim plan)",
+        source="glamsim.predict.plan: the fastest layout that fits",
+    )
+    global_batch: int | None = inp(
+        None,
+        unit="sequences",
+        ge=1,
+        help="sequences per optimizer step (the layout's)",
+        source="about 4M tokens per step, a multiple of dp x microbatch",
+    )
+    hours: float | None = inp(
+        None, unit="h wall-clock", gt=0, source="not given: from MFU", help="known wall-clock hours (instead of --mfu)"
+    )
+    measured: str | None = inp(
+        None,
+        help="a `glamsim measure` record: its MFU (when its device is the chip) and XLA/model FLOPs ratio",
+        source="none",
+    )
+    hw_flops_ratio: float = inp(
+        1.0,
+        unit="hardware FLOPs / model FLOPs",
+        gt=0,
+        source="glamsim default: hardware FLOPs = model FLOPs",
+        help="hardware over model FLOPs (sets the reported HFU)",
+    )
+    tokens_per_step: float | None = inp(
+        None,
+        unit="tokens",
+        gt=0,
+        help="tokens per optimizer step",
+        source="glamsim default: 1024 sequences per step (GLaM: batches of about "
+        "1M tokens = 1024 x 1024, Du et al. 2022)",
+    )
+    bytes_per_grad: float = inp(
+        4.0,
+        unit="bytes",
+        gt=0,
+        source="glamsim default: f32 gradients",
+        help="bytes per gradient value in the all-reduce",
+    )
 
     @model_validator(mode="after")
     def _one_time_input(self):
@@ -228,44 +356,92 @@ class ServingScenario(Scenario):
 
     kind: ClassVar[str] = "serve"
 
-    chips: int | None = inp(None, unit="chips", ge=1, source="derived: the fewest chips that hold the model",
-                            help="chips per replica (default: the fewest whose HBM holds weights and KV cache)")
-    batch: int = inp(32, unit="sequences", ge=1, source="glamsim default serving batch",
-                     help="sequences decoded together")
+    chips: int | None = inp(
+        None,
+        unit="chips",
+        ge=1,
+        source="derived: the fewest chips that hold the model",
+        help="chips per replica (default: the fewest whose HBM holds weights and KV cache)",
+    )
+    batch: int = inp(
+        32, unit="sequences", ge=1, source="glamsim default serving batch", help="sequences decoded together"
+    )
     prompt_len: int = inp(1024, unit="tokens", ge=1, source="glamsim default prompt", help="prompt tokens")
     gen_len: int = inp(256, unit="tokens", ge=1, source="glamsim default generation", help="generated tokens")
-    mfu: Uncertain = inp(1.0, unit="fraction of dense peak", uncertain=True, gt=0, le=1,
-                         source=f"{ROOFLINE} (compute at the dense peak)", help="compute utilisation")
-    mbu: Uncertain = inp(1.0, unit="fraction of HBM bandwidth", uncertain=True, gt=0, le=1,
-                         source=f"{ROOFLINE} (HBM at full bandwidth)", help="memory bandwidth utilisation")
-    weight_precision: Precision = inp("bf16", source="glamsim default: bf16 weights (2 bytes per weight)",
-                                      help="storage precision of the weights: bf16 2, fp8 1, int8 1, int4 0.5 "
-                                           "bytes per weight (the compute precision is --dtype)")
-    kv_precision: Precision = inp("bf16", source="glamsim default: bf16 KV cache (2 bytes per value)",
-                                  help="storage precision of the KV cache: bf16 2, fp8 1, int8 1, int4 0.5 "
-                                       "bytes per value")
-    bytes_per_param: float | None = inp(None, unit="bytes", gt=0, source="from --weight-precision",
-                                        help="bytes per weight, instead of --weight-precision (e.g. a format "
-                                             "with scales: 4.25 bits = 0.53125)")
-    bytes_per_kv: float | None = inp(None, unit="bytes", gt=0, source="from --kv-precision",
-                                     help="bytes per KV-cache value, instead of --kv-precision")
-    ttft_ms: float | None = inp(None, unit="ms", gt=0, source="no target",
-                                help="time-to-first-token target: the batch's prefill must take at most this; "
-                                     "the estimate serves the largest batch up to --batch that meets the targets")
-    tpot_ms: float | None = inp(None, unit="ms", gt=0, source="no target",
-                                help="time-per-output-token target: the decode step must take at most this; "
-                                     "the estimate serves the largest batch up to --batch that meets the targets")
-    hbm_usable_fraction: float = inp(0.9, unit="fraction", gt=0, le=1,
-                                     source="glamsim default: headroom for activations and runtime",
-                                     help="share of HBM usable for weights and KV cache")
+    mfu: Uncertain = inp(
+        1.0,
+        unit="fraction of dense peak",
+        uncertain=True,
+        gt=0,
+        le=1,
+        source=f"{ROOFLINE} (compute at the dense peak)",
+        help="compute utilisation",
+    )
+    mbu: Uncertain = inp(
+        1.0,
+        unit="fraction of HBM bandwidth",
+        uncertain=True,
+        gt=0,
+        le=1,
+        source=f"{ROOFLINE} (HBM at full bandwidth)",
+        help="memory bandwidth utilisation",
+    )
+    weight_precision: Precision = inp(
+        "bf16",
+        source="glamsim default: bf16 weights (2 bytes per weight)",
+        help="storage precision of the weights: bf16 2, fp8 1, int8 1, int4 0.5 "
+        "bytes per weight (the compute precision is --dtype)",
+    )
+    kv_precision: Precision = inp(
+        "bf16",
+        source="glamsim default: bf16 KV cache (2 bytes per value)",
+        help="storage precision of the KV cache: bf16 2, fp8 1, int8 1, int4 0.5 bytes per value",
+    )
+    bytes_per_param: float | None = inp(
+        None,
+        unit="bytes",
+        gt=0,
+        source="from --weight-precision",
+        help="bytes per weight, instead of --weight-precision (e.g. a format with scales: 4.25 bits = 0.53125)",
+    )
+    bytes_per_kv: float | None = inp(
+        None,
+        unit="bytes",
+        gt=0,
+        source="from --kv-precision",
+        help="bytes per KV-cache value, instead of --kv-precision",
+    )
+    ttft_ms: float | None = inp(
+        None,
+        unit="ms",
+        gt=0,
+        source="no target",
+        help="time-to-first-token target: the batch's prefill must take at most this; "
+        "the estimate serves the largest batch up to --batch that meets the targets",
+    )
+    tpot_ms: float | None = inp(
+        None,
+        unit="ms",
+        gt=0,
+        source="no target",
+        help="time-per-output-token target: the decode step must take at most this; "
+        "the estimate serves the largest batch up to --batch that meets the targets",
+    )
+    hbm_usable_fraction: float = inp(
+        0.9,
+        unit="fraction",
+        gt=0,
+        le=1,
+        source="glamsim default: headroom for activations and runtime",
+        help="share of HBM usable for weights and KV cache",
+    )
 
     @model_validator(mode="after")
     def _one_byte_input(self):
         for bytes_field, precision in (("bytes_per_param", "weight_precision"), ("bytes_per_kv", "kv_precision")):
             if getattr(self, bytes_field) is not None and precision in self.model_fields_set:
                 flag, other = bytes_field.replace("_", "-"), precision.replace("_", "-")
-                raise ValueError(f"{bytes_field}={getattr(self, bytes_field)!r}: give --{flag} or --{other}, "
-                                 "not both")
+                raise ValueError(f"{bytes_field}={getattr(self, bytes_field)!r}: give --{flag} or --{other}, not both")
         return self
 
     def bytes_per_weight(self) -> tuple[float, str]:
@@ -291,5 +467,14 @@ def model_name(value: str | BaseModel) -> str:
     return getattr(value, "name", None) or str(value)
 
 
-__all__ = ["PRECISION_BYTES", "SCENARIOS", "Checked", "Precision", "Scenario", "ServingScenario", "TrainingScenario", "inp",
-           "model_name"]
+__all__ = [
+    "PRECISION_BYTES",
+    "SCENARIOS",
+    "Checked",
+    "Precision",
+    "Scenario",
+    "ServingScenario",
+    "TrainingScenario",
+    "inp",
+    "model_name",
+]

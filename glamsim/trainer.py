@@ -31,8 +31,20 @@ from glamsim.model.train import TRAJECTORY_FIELDS, TrainConfig, TrainState, eval
 from glamsim.parallel import spmd
 from glamsim.parallel.mesh import describe
 
-LOG_COLUMNS = ("step", "loss", "ce", "aux_loss", "z_loss", "dropped_fraction", "max_mean_load", "grad_norm",
-               "skipped", "tokens_per_s", "val_loss", "val_bpb")
+LOG_COLUMNS = (
+    "step",
+    "loss",
+    "ce",
+    "aux_loss",
+    "z_loss",
+    "dropped_fraction",
+    "max_mean_load",
+    "grad_norm",
+    "skipped",
+    "tokens_per_s",
+    "val_loss",
+    "val_bpb",
+)
 MAX_SKIPPED_IN_A_ROW = 5  # consecutive skipped updates (non-finite gradients) that count as divergence
 
 
@@ -77,20 +89,27 @@ def read_log(path: Path) -> list[dict]:
             int(float(row["step"]))
         return rows
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, csv.Error) as err:
-        raise ConfigError(f"log={str(path)!r}: cannot read the rows to keep on resume "
-                          f"({err.__class__.__name__}); move it aside or give another --log") from None
+        raise ConfigError(
+            f"log={str(path)!r}: cannot read the rows to keep on resume "
+            f"({err.__class__.__name__}); move it aside or give another --log"
+        ) from None
 
 
 def run_record(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus) -> dict:
     """What a checkpoint records about its run (enough to rebuild the model and check a resume)."""
-    return {"model": cfg.model_dump(mode="json", exclude_none=True), "train": train_cfg.model_dump(mode="json"),
-            "corpus": corpus.source}
+    return {
+        "model": cfg.model_dump(mode="json", exclude_none=True),
+        "train": train_cfg.model_dump(mode="json"),
+        "corpus": corpus.source,
+    }
 
 
 def _check_resume(directory, record: dict, cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     if record["model"] != cfg.model_dump(mode="json", exclude_none=True):
-        raise ConfigError(f"checkpoint={str(directory)!r}: holds model {record['model'].get('name')!r}, "
-                          f"not this {cfg.name!r} configuration")
+        raise ConfigError(
+            f"checkpoint={str(directory)!r}: holds model {record['model'].get('name')!r}, "
+            f"not this {cfg.name!r} configuration"
+        )
     for field in TRAJECTORY_FIELDS:
         saved, now = record["train"].get(field), getattr(train_cfg, field)
         if saved != now:
@@ -113,8 +132,14 @@ def warn_stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def start_state(cfg: ModelConfig, train_cfg: TrainConfig, checkpoint_dir, resume: bool, mesh=None,
-                warn: Callable[[str], None] | None = None) -> TrainState:
+def start_state(
+    cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    checkpoint_dir,
+    resume: bool,
+    mesh=None,
+    warn: Callable[[str], None] | None = None,
+) -> TrainState:
     """A fresh state, or the checkpointed one when resuming (checked against this run's settings).
 
     On resume, damaged checkpoint steps newer than the newest intact one are renamed aside
@@ -124,21 +149,28 @@ def start_state(cfg: ModelConfig, train_cfg: TrainConfig, checkpoint_dir, resume
     if checkpoint_dir and not resume:
         existing = checkpoint.latest_step(checkpoint_dir)
         if existing is not None:
-            raise ConfigError(f"checkpoint-dir={str(checkpoint_dir)!r}: already holds a run (step {existing}); "
-                              "pass --resume to continue it or choose another folder")
-    state = (init_state(cfg, train_cfg.seed, train_cfg) if mesh is None  # on a mesh: built in its shards
-             else spmd.init_state(cfg, train_cfg.seed, train_cfg, mesh))
+            raise ConfigError(
+                f"checkpoint-dir={str(checkpoint_dir)!r}: already holds a run (step {existing}); "
+                "pass --resume to continue it or choose another folder"
+            )
+    state = (
+        init_state(cfg, train_cfg.seed, train_cfg)
+        if mesh is None  # on a mesh: built in its shards
+        else spmd.init_state(cfg, train_cfg.seed, train_cfg, mesh)
+    )
     if not (checkpoint_dir and resume):
         return state
     step, _, arrays, damaged = checkpoint.restore_intact(
-        checkpoint_dir, state.arrays(), check_record=lambda r: _check_resume(checkpoint_dir, r, cfg, train_cfg))
+        checkpoint_dir, state.arrays(), check_record=lambda r: _check_resume(checkpoint_dir, r, cfg, train_cfg)
+    )
     main = jax.process_index() == 0
     for err in damaged:
         moved = checkpoint.set_aside(checkpoint_dir, err.step) if main else None
         if main:
             kept = f"; kept as {moved}" if moved else ""
-            (warn or warn_stderr)(f"checkpoint step {err.step} is corrupted ({err.why}){kept}; "
-                                  f"resuming from step {step}")
+            (warn or warn_stderr)(
+                f"checkpoint step {err.step} is corrupted ({err.why}){kept}; resuming from step {step}"
+            )
     return state.replace(**arrays)
 
 
@@ -153,13 +185,25 @@ def _diverged(step: int, metrics: dict, skipped_in_a_row: int, lr: float) -> str
     if not math.isfinite(loss):
         return f"training diverged at step {step}: loss={loss} (lower --lr, now {lr:g})"
     if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
-        return (f"training diverged at step {step}: gradients not finite for {skipped_in_a_row} steps in a row, "
-                f"every update skipped (loss={loss:.4g}; lower --lr, now {lr:g})")
+        return (
+            f"training diverged at step {step}: gradients not finite for {skipped_in_a_row} steps in a row, "
+            f"every update skipped (loss={loss:.4g}; lower --lr, now {lr:g})"
+        )
     return None
 
 
-def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoint_dir=None, resume: bool = False,
-          log_path=None, progress: bool = True, mesh=None, warn: Callable[[str], None] | None = None) -> dict:
+def train(
+    cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    corpus: Corpus,
+    *,
+    checkpoint_dir=None,
+    resume: bool = False,
+    log_path=None,
+    progress: bool = True,
+    mesh=None,
+    warn: Callable[[str], None] | None = None,
+) -> dict:
     """Train to `train_cfg.steps` total steps; returns a summary (losses, bits per byte, speed).
 
     ConfigError (one line) on bad inputs before any work, and when training diverges (the log
@@ -208,15 +252,26 @@ def train(cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, *, checkpoin
         every = train_cfg.checkpoint_every
         if checkpoint_dir and ((every and done % every == 0) or done == train_cfg.steps):
             checkpoint.save(checkpoint_dir, done, state.arrays(), record)
-        bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok_s=f"{speeds[-1]:.0f}",
-                        drop=f"{metrics.get('dropped_fraction', 0.0):.3f}")
+        bar.set_postfix(
+            loss=f"{metrics['loss']:.3f}", tok_s=f"{speeds[-1]:.0f}", drop=f"{metrics.get('dropped_fraction', 0.0):.3f}"
+        )
         bar.update(1)
     bar.close()
     return {
-        "model": cfg.name, "steps": train_cfg.steps, "resumed_from": start, "batch": batch, "seq_len": seq,
+        "model": cfg.name,
+        "steps": train_cfg.steps,
+        "resumed_from": start,
+        "batch": batch,
+        "seq_len": seq,
         **({"mesh": describe(mesh), "n_devices": mesh.size} if mesh is not None else {}),
-        "corpus": corpus.source, "train_bytes": int(corpus.train.size), "val_bytes": int(corpus.validation.size),
-        "loss": row["loss"], "val_loss_start": first_val, "val_loss": row["val_loss"],
-        "val_bpb_start": None if first_val is None else first_val / math.log(2), "val_bpb": row["val_bpb"],
-        "tokens_per_s": statistics.median(speeds[1:] or speeds), "wall_s": time.perf_counter() - t_begin,
+        "corpus": corpus.source,
+        "train_bytes": int(corpus.train.size),
+        "val_bytes": int(corpus.validation.size),
+        "loss": row["loss"],
+        "val_loss_start": first_val,
+        "val_loss": row["val_loss"],
+        "val_bpb_start": None if first_val is None else first_val / math.log(2),
+        "val_bpb": row["val_bpb"],
+        "tokens_per_s": statistics.median(speeds[1:] or speeds),
+        "wall_s": time.perf_counter() - t_begin,
     }

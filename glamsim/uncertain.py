@@ -41,14 +41,22 @@ def parse_uncertain(text: str, name: str) -> Uncertain:
     return tuple(parts)  # type: ignore[return-value]
 
 
-def require(name: str, value: Uncertain, *, gt: float | None = None, ge: float | None = None,
-            le: float | None = None) -> None:
+def require(
+    name: str, value: Uncertain, *, gt: float | None = None, ge: float | None = None, le: float | None = None
+) -> None:
     """One-line ConfigError unless every one of low/nominal/high is finite and in the allowed interval."""
     if isinstance(value, (tuple, list)) and (len(value) != 3 or not value[0] <= value[1] <= value[2]):
         raise ConfigError(f"{name}={list(value)!r}: expected low, nominal, high with low <= nominal <= high")
     for v in triple(value):
         check_number(name, v)
         if (gt is not None and not v > gt) or (ge is not None and not v >= ge) or (le is not None and not v <= le):
-            allowed = " and ".join(s for s in (gt is not None and f"> {gt:g}", ge is not None and f">= {ge:g}",
-                                               le is not None and f"<= {le:g}") if s)
+            allowed = " and ".join(
+                s
+                for s in (
+                    gt is not None and f"> {gt:g}",
+                    ge is not None and f">= {ge:g}",
+                    le is not None and f"<= {le:g}",
+                )
+                if s
+            )
             raise ConfigError(f"{name}={value!r}: must be {allowed}")

@@ -47,8 +47,14 @@ def run(args: list[str], cwd: Path, stdin: str | None = None):
         os.chdir(old)
 
 
-def refused(args: list, cwd: Path, *, mentions: str | list[str] | None = None, may_write: tuple[str, ...] = (),
-            stdin: str | None = None) -> str:
+def refused(
+    args: list,
+    cwd: Path,
+    *,
+    mentions: str | list[str] | None = None,
+    may_write: tuple[str, ...] = (),
+    stdin: str | None = None,
+) -> str:
     """Assert the bad-input contract for `glamsim ARGS` run in `cwd`; returns the error line.
 
     `mentions`: text(s) the one line must contain (the field or flag, the value).
@@ -58,8 +64,7 @@ def refused(args: list, cwd: Path, *, mentions: str | list[str] | None = None, m
     result, seconds = run(args, cwd, stdin)
     err = result.stderr
     where = f"glamsim {' '.join(map(str, args))}\nstdout: {result.stdout[-2000:]}\nstderr: {err[-2000:]}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        f"{where}\nraised {result.exception!r}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), f"{where}\nraised {result.exception!r}"
     assert result.exit_code == 2, f"exit {result.exit_code}: {where}"
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), f"not one error line: {where}"
@@ -77,6 +82,7 @@ def refused(args: list, cwd: Path, *, mentions: str | list[str] | None = None, m
 def accepted(args: list, cwd: Path, stdin: str | None = None):
     """Run a command that must succeed (exit 0, no traceback); returns the result."""
     result, _ = run(args, cwd, stdin)
-    assert result.exit_code == 0 and result.exception is None, \
+    assert result.exit_code == 0 and result.exception is None, (
         f"glamsim {' '.join(map(str, args))}: exit {result.exit_code}\n{result.stderr[-3000:]}\n{result.exception!r}"
+    )
     return result

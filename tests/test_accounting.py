@@ -3,15 +3,34 @@
 import numpy as np
 import pytest
 
-from glamsim.accounting import (ModelArrays, count, expert_slots_per_token, params, published_deltas,
-                                 train_flops_per_token)
+from glamsim.accounting import (
+    ModelArrays,
+    count,
+    expert_slots_per_token,
+    params,
+    published_deltas,
+    train_flops_per_token,
+)
 from glamsim.config import load_model, model_presets, validate_model
 
 # A tiny GLaM-like config counted by hand below: 2 layers (layer 1 is MoE), d=8, 2 heads x 4,
 # FFN 16 (gated dense, two-matrix experts), 4 experts top-2, vocab 10, 4 relative-bias buckets.
-TINY = dict(name="hand", n_layers=2, d_model=8, n_heads=2, d_head=4, d_ff=16, vocab_size=10,
-            max_seq_len=16, n_experts=4, top_k=2, moe_every=2, moe_offset=1, rel_pos_buckets=4,
-            router_group_size=16)
+TINY = dict(
+    name="hand",
+    n_layers=2,
+    d_model=8,
+    n_heads=2,
+    d_head=4,
+    d_ff=16,
+    vocab_size=10,
+    max_seq_len=16,
+    n_experts=4,
+    top_k=2,
+    moe_every=2,
+    moe_offset=1,
+    rel_pos_buckets=4,
+    router_group_size=16,
+)
 
 
 def test_tiny_config_counted_layer_by_layer_by_hand():
@@ -52,7 +71,8 @@ def test_hardware_flops_follow_capacity_factor():
     extra_slots = 3.0 - 2.0  # 3.0 x 16 / 4 = 12 slots x 4 / 16 = 3 per token, 2 used by the model
     assert c.flops_per_token_train == base.flops_per_token_train
     assert c.flops_per_token_train_hardware - base.flops_per_token_train_hardware == pytest.approx(
-        3 * extra_slots * (2 * (2 * 8 * 16) + 8 * 16))
+        3 * extra_slots * (2 * (2 * 8 * 16) + 8 * 16)
+    )
 
 
 def test_vectorised_matches_single_counts():
@@ -83,8 +103,7 @@ def test_headline_models_within_half_percent():
     assert gpt3["params_total"] == pytest.approx(174.6e9, rel=0.005)
 
 
-@pytest.mark.parametrize("name", [n for n, c in model_presets().items()
-                                  if n.startswith("glam-") and c.published])
+@pytest.mark.parametrize("name", [n for n, c in model_presets().items() if n.startswith("glam-") and c.published])
 def test_glam_rows_within_15_percent(name):
     d = published_deltas(load_model(name))
     assert abs(d["params_active_delta"]) <= 0.15
@@ -106,9 +125,21 @@ def test_inference_flops_conventions():
 # Dense leading layers, shared experts of their own width behind a sigmoid gate, q/k/v biases
 # without an output bias, dropless routing: 3 layers (layer 0 dense, then MoE in every layer),
 # d=8, 2 heads x 4, dense FFN 16 (gated), 4 gated experts of width 4, top-2, 2 shared experts of width 6.
-MODERN = dict(TINY, n_layers=3, first_dense_layers=1, moe_every=1, moe_offset=0, d_ff_expert=4, expert_gated=True,
-              n_shared_experts=2, d_ff_shared=6, shared_expert_gate=True, qkv_bias=True, out_bias=False,
-              routing="dropless")
+MODERN = dict(
+    TINY,
+    n_layers=3,
+    first_dense_layers=1,
+    moe_every=1,
+    moe_offset=0,
+    d_ff_expert=4,
+    expert_gated=True,
+    n_shared_experts=2,
+    d_ff_shared=6,
+    shared_expert_gate=True,
+    qkv_bias=True,
+    out_bias=False,
+    routing="dropless",
+)
 
 
 def test_modern_moe_counted_by_hand():

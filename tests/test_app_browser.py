@@ -23,8 +23,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and os.path.exists(p)), None)
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CHART = '[data-testid="stVegaLiteChart"] .marks'  # an interactive chart, drawn (canvas or svg)
 # url path -> (page title, a selector of the page's key content, shown once its numbers are computed)
 PAGES = {
@@ -37,8 +45,10 @@ PAGES = {
     "Profiles": ("Profiles", '[data-testid="stDataFrame"]'),
 }
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found at /usr/bin/chromium or on PATH "
-                                                          "(install it: apt-get install -y chromium; .ci/run does)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium found at /usr/bin/chromium or on PATH (install it: apt-get install -y chromium; .ci/run does)",
+)
 
 
 def free_port() -> int:
@@ -51,9 +61,25 @@ def free_port() -> int:
 def server():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "Home.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app" / "Home.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -108,6 +134,7 @@ def test_every_page_renders_in_chromium(server, tmp_path):
 
 # ---- state in the URL and across pages; cards never cut; time from a widget change to a settled page ----
 
+
 def settle(page, timeout: int = 90_000) -> None:
     """Wait until the script run a change started has finished (Streamlit's status widget is gone)."""
     page.wait_for_timeout(50)  # the rerun's status widget appears within a frame of the change
@@ -126,9 +153,12 @@ def number_input(page, label: str):
 
 def card(page, label: str) -> str:
     """The value shown in the metric card labelled `label`."""
-    return page.locator('[data-testid="stMetric"]').filter(
-        has=page.locator(f'[data-testid="stMetricLabel"]:text-is("{label}")')).locator(
-        '[data-testid="stMetricValue"]').inner_text()
+    return (
+        page.locator('[data-testid="stMetric"]')
+        .filter(has=page.locator(f'[data-testid="stMetricLabel"]:text-is("{label}")'))
+        .locator('[data-testid="stMetricValue"]')
+        .inner_text()
+    )
 
 
 def wait_card(page, label: str, value: str, timeout: int = 60_000) -> None:
@@ -136,7 +166,9 @@ def wait_card(page, label: str, value: str, timeout: int = 60_000) -> None:
         """([label, value]) => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
                m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === label &&
                m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim() === value)""",
-        arg=[label, value], timeout=timeout)
+        arg=[label, value],
+        timeout=timeout,
+    )
 
 
 def type_number(page, label: str, value) -> None:
@@ -218,10 +250,12 @@ CUT = """() => [...document.querySelectorAll(
 def test_no_metric_card_or_button_is_cut(server, chromium, width):
     page = chromium.new_page(viewport={"width": width, "height": 1600})
     shown = {}
-    for path, title in (("Training_what-if", "Training what-if"),
-                        ("Training_what-if?t_chip=h200&t_ranged=true&t_compare=glam-8b-64e", "Training what-if"),
-                        ("Serving_what-if?s_chip=h100-sxm&s_batch=1024", "Serving what-if"),
-                        ("Paper_check", "Paper check")):
+    for path, title in (
+        ("Training_what-if", "Training what-if"),
+        ("Training_what-if?t_chip=h200&t_ranged=true&t_compare=glam-8b-64e", "Training what-if"),
+        ("Serving_what-if?s_chip=h100-sxm&s_batch=1024", "Serving what-if"),
+        ("Paper_check", "Paper check"),
+    ):
         open_path(page, f"{server}/{path}", title)
         page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
         settle(page)
@@ -256,22 +290,40 @@ def test_widget_change_to_settled_page_time(server, chromium):
 
     chips = [2048, 1024, 4096, 2048, 1024, 4096, 2048, 1024]  # counts GLaM 64B/64E fits (the MFU is predicted)
     cases = {
-        "training what-if": ("Training_what-if", "Training what-if", "Chips", chips, "Energy (MWh)",
-                             lambda n: energy(chips=n)),
+        "training what-if": (
+            "Training_what-if",
+            "Training what-if",
+            "Chips",
+            chips,
+            "Energy (MWh)",
+            lambda n: energy(chips=n),
+        ),
         "training, ranged + a third model": (
-            "Training_what-if?t_ranged=true&t_compare=glam-8b-64e", "Training what-if", "Chips", chips,
-            "Energy (MWh)", lambda n: energy(chips=n)),
-        "serving what-if": ("Serving_what-if", "Serving what-if", "Batch size (requests decoded together)",
-                            [8, 64, 16, 256, 32, 4, 128, 32], "ms / token",
-                            lambda b: fmt(estimate_inference(batch=b)["decode_step_s"] * 1e3)),
+            "Training_what-if?t_ranged=true&t_compare=glam-8b-64e",
+            "Training what-if",
+            "Chips",
+            chips,
+            "Energy (MWh)",
+            lambda n: energy(chips=n),
+        ),
+        "serving what-if": (
+            "Serving_what-if",
+            "Serving what-if",
+            "Batch size (requests decoded together)",
+            [8, 64, 16, 256, 32, 4, 128, 32],
+            "ms / token",
+            lambda b: fmt(estimate_inference(batch=b)["decode_step_s"] * 1e3),
+        ),
     }
     page = chromium.new_page(viewport={"width": 1280, "height": 1600})
     report = []
     for name, (path, title, label, values, card_label, expected) in cases.items():
         open_path(page, f"{server}/{path}", title)
         times = sorted(timed_changes(page, label, values, card_label, expected))
-        report.append(f"{name}: median {np.median(times) * 1e3:.0f} ms "
-                      f"(range {times[0] * 1e3:.0f}-{times[-1] * 1e3:.0f} ms, {len(times)} changes)")
+        report.append(
+            f"{name}: median {np.median(times) * 1e3:.0f} ms "
+            f"(range {times[0] * 1e3:.0f}-{times[-1] * 1e3:.0f} ms, {len(times)} changes)"
+        )
         assert all(t > 0 for t in times)
     page.close()
     print("\nwidget change to settled page in Chromium:\n  " + "\n  ".join(report))

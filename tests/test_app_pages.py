@@ -14,20 +14,25 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from glamsim.outputs import format_value, label
 from glamsim.accounting import count
-from glamsim.formatting import fmt
 from glamsim.config import data_dir, load_model
 from glamsim.cost import estimate_inference, estimate_training
 from glamsim.cost.report import num
 from glamsim.cost.reproduce import reproduce
+from glamsim.formatting import fmt
+from glamsim.outputs import format_value, label
 from glamsim.profiles import load_chip
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = str(ROOT / "app" / "Home.py")
-PAGES = {"training": "pages/1_Training_what-if.py", "serving": "pages/2_Serving_what-if.py",
-         "scaling": "pages/3_Scaling_explorer.py", "measure": "pages/4_Measure_here.py",
-         "paper": "pages/5_Paper_check.py", "profiles": "pages/6_Profiles.py"}
+PAGES = {
+    "training": "pages/1_Training_what-if.py",
+    "serving": "pages/2_Serving_what-if.py",
+    "scaling": "pages/3_Scaling_explorer.py",
+    "measure": "pages/4_Measure_here.py",
+    "paper": "pages/5_Paper_check.py",
+    "profiles": "pages/6_Profiles.py",
+}
 sys.path.insert(0, str(ROOT / "app"))  # `import ui`, as `streamlit run app/Home.py` does
 
 
@@ -89,6 +94,7 @@ def downloads(monkeypatch) -> dict:
 
 # ---- training ---------------------------------------------------------------------------------
 
+
 def test_training_page_shows_the_api_estimate_with_ranges():
     at = open_page("training")
     at.selectbox(key="t_model").set_value("glam-8b-64e")
@@ -108,8 +114,9 @@ def test_training_page_shows_the_api_estimate_with_ranges():
             at.number_input(key=key + suffix).set_value(at.number_input(key=key).value)
     at.run()
     assert not at.exception and not at.error
-    common = dict(tokens=1e11, chip="a100-80gb", chips=256, mfu=(0.3, 0.4, 0.5), pue=(1.1, 1.2, 1.5),
-                  datacenter="us-average")
+    common = dict(
+        tokens=1e11, chip="a100-80gb", chips=256, mfu=(0.3, 0.4, 0.5), pue=(1.1, 1.2, 1.5), datacenter="us-average"
+    )
     moe, dense = (estimate_training(model=m, **common) for m in ("glam-8b-64e", "glam-8b-dense"))
     shown = metrics(at)
     assert shown["Training days"] == format_value("train_days", moe.train_days)
@@ -121,10 +128,12 @@ def test_training_page_shows_the_api_estimate_with_ranges():
         assert t.loc[label(q), "glam-8b-dense"] == cell(q, getattr(dense, q), *dense.ranges.get(q, ())), q
     # chip-hours are ranged too: by MFU alone (the other inputs do not move them)
     fast, slow = (estimate_training(model="glam-8b-64e", **{**common, "mfu": m}) for m in (0.5, 0.3))
-    assert t.loc[label("chip_hours"), "glam-8b-64e"] == cell("chip_hours", moe.chip_hours, fast.chip_hours,
-                                                             slow.chip_hours)
-    assert t.loc[label("compute_hours"), "glam-8b-64e"] == cell("compute_hours", moe.compute_hours,
-                                                                fast.compute_hours, slow.compute_hours)
+    assert t.loc[label("chip_hours"), "glam-8b-64e"] == cell(
+        "chip_hours", moe.chip_hours, fast.chip_hours, slow.chip_hours
+    )
+    assert t.loc[label("compute_hours"), "glam-8b-64e"] == cell(
+        "compute_hours", moe.compute_hours, fast.compute_hours, slow.compute_hours
+    )
     assert len(charts(at)) == 1  # the tornado
     statement = at.code[0].value  # the paragraph from glamsim.cost.report for the same estimate
     assert f"consumes {num(moe.energy_mwh)} MWh" in statement and "range 0.3 to 0.5" in statement
@@ -141,13 +150,16 @@ def test_training_page_predicts_the_mfu_from_the_layout_by_default():
     assert shown["Predicted MFU"] == f"{est.mfu:.3f}"
     assert any(est.prediction["layout"] in m.value for m in at.markdown)
     assert shown["Training days"] == format_value("train_days", est.train_days)
-    titles = [" ".join(spec(c)["title"]) if isinstance(spec(c)["title"], list) else str(spec(c).get("title"))
-              for c in charts(at)]
+    titles = [
+        " ".join(spec(c)["title"]) if isinstance(spec(c)["title"], list) else str(spec(c).get("title"))
+        for c in charts(at)
+    ]
     assert any("Memory per chip" in t for t in titles) and any("step goes" in t for t in titles)
     at.text_input(key="t_layout").set_value("tp=4,fsdp=256,ep=64,recompute=full").run()  # a layout of one's own
     assert not at.exception and not at.error
-    own = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024,
-                            layout="tp=4,fsdp=256,ep=64,recompute=full")
+    own = estimate_training(
+        model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, layout="tp=4,fsdp=256,ep=64,recompute=full"
+    )
     assert metrics(at)["Predicted MFU"] == f"{own.mfu:.3f}"
 
 
@@ -175,8 +187,9 @@ def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line(
     at.number_input(key="t_capacity_factor_glam-64b-64e").set_value(4.0).run()
     c4 = count(cfg.replace(capacity_factor=4.0))
     t = table(at).set_index("quantity")
-    assert t.loc[label("hfu"), "glam-64b-64e (n_experts=32, capacity_factor=4)"] \
-        == format_value("hfu", 0.3 * c4.flops_per_token_train_hardware / c4.flops_per_token_train)
+    assert t.loc[label("hfu"), "glam-64b-64e (n_experts=32, capacity_factor=4)"] == format_value(
+        "hfu", 0.3 * c4.flops_per_token_train_hardware / c4.flops_per_token_train
+    )
     assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
     at.number_input(key="t_top_k_glam-64b-64e").set_value(40).run()
     assert not at.exception
@@ -212,7 +225,8 @@ def test_a_typed_value_is_the_nominal_of_its_range():
     assert t.loc[label("joules_per_token"), "glam-64b-64e"] == cell("joules_per_token", est["joules_per_token"], lo, hi)
     fast, slow = (estimate_inference(model="glam-64b-64e", mbu=b, mfu=f) for b, f in ((0.72, 1.0), (0.48, 0.8)))
     assert t.loc[label("request_latency_s"), "glam-64b-64e"] == cell(  # latency is ranged too
-        "request_latency_s", est["request_latency_s"], fast["request_latency_s"], slow["request_latency_s"])
+        "request_latency_s", est["request_latency_s"], fast["request_latency_s"], slow["request_latency_s"]
+    )
 
 
 def test_no_experts_makes_the_model_dense():
@@ -285,7 +299,8 @@ def test_any_number_of_models_side_by_side():
     assert not at.exception and not at.error
     t = table(at).set_index("quantity")
     assert t.loc[label("min_chips"), "glam-8b-64e"] == format_value(
-        "min_chips", estimate_inference(model="glam-8b-64e")["min_chips"])
+        "min_chips", estimate_inference(model="glam-8b-64e")["min_chips"]
+    )
 
 
 def test_saved_scenarios_are_listed_and_load_back(downloads):
@@ -329,6 +344,7 @@ def test_settings_survive_a_page_change_and_come_from_the_url():
 
 # ---- serving ----------------------------------------------------------------------------------
 
+
 def test_serving_page_shows_the_api_estimate_for_both_models():
     at = open_page("serving")
     at.number_input(key="s_batch").set_value(8)
@@ -358,6 +374,7 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
 
 # ---- scaling, paper check, home -----------------------------------------------------------------
 
+
 def test_scaling_explorer_charts_a_builtin_study_and_refuses_a_bad_file():
     at = open_page("scaling")
     assert not at.error and not at.image  # the study's own figure is drawn live, not its saved PNG
@@ -367,7 +384,7 @@ def test_scaling_explorer_charts_a_builtin_study_and_refuses_a_bad_file():
     at.file_uploader(key="x_upload").set_value(("results.parquet", b"not parquet", "application/octet-stream"))
     at.run()
     assert not at.exception and at.error[0].value.startswith("results.parquet: cannot read results")
-    csv = "model,batch,usd_per_million_tokens\na,1,3.0\na,2,2.0\nb,1,5.0\nb,2,4.0\n".encode()
+    csv = b"model,batch,usd_per_million_tokens\na,1,3.0\na,2,2.0\nb,1,5.0\nb,2,4.0\n"
     at.file_uploader(key="x_upload").set_value(("r.csv", csv, "text/csv")).run()
     assert not at.exception and not at.error and len(charts(at)) == 1
     # two rows per model (batch 1 and 2): the bars are their mean, and the chart says so
@@ -402,6 +419,7 @@ def test_home_links_every_page_and_compares_glam_with_gpt3():
 
 # ---- profiles: upload, validation, use on another page ------------------------------------------
 
+
 def test_uploaded_profile_is_validated_and_used_by_the_training_page():
     src = (data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").read_text()
     at = open_page("profiles")
@@ -424,6 +442,7 @@ def test_uploaded_profile_is_validated_and_used_by_the_training_page():
 
 
 # ---- random widget values, JAX-free cost pages ------------------------------------------------
+
 
 def _random_value(w, rng: random.Random):
     if w.type == "number_input":
@@ -464,7 +483,7 @@ def test_random_widget_values_never_crash_a_page(page):
 def test_cost_pages_never_import_jax():
     script = f"""
 import sys
-sys.path.insert(0, {str(ROOT / 'app')!r})
+sys.path.insert(0, {str(ROOT / "app")!r})
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({HOME!r}, default_timeout=60)
 at.run()
@@ -479,6 +498,7 @@ print("jax" in sys.modules)
 
 
 # ---- measure here: one tiny measurement, carried into the training what-if ----------------------
+
 
 def test_measure_page_runs_a_tiny_measurement_and_carries_it_to_training():
     at = open_page("measure")

@@ -6,10 +6,20 @@ from glamsim.cost import estimate_inference, estimate_training
 from glamsim.cost.report import num, plain_statement
 
 
-@pytest.mark.parametrize("value, text", [
-    (1024, "1,024"), (1288.7, "1,290"), (56.64, "56.6"), (0.02716, "0.0272"), (6e11, "600 billion"),
-    (1.162e12, "1.16 trillion"), (3.14e23, "3.14e23"), (2.5e6, "2.5 million"), (float("nan"), "unknown"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (1024, "1,024"),
+        (1288.7, "1,290"),
+        (56.64, "56.6"),
+        (0.02716, "0.0272"),
+        (6e11, "600 billion"),
+        (1.162e12, "1.16 trillion"),
+        (3.14e23, "3.14e23"),
+        (2.5e6, "2.5 million"),
+        (float("nan"), "unknown"),
+    ],
+)
 def test_numbers_read_as_prose(value, text):
     assert num(value) == text
 
@@ -17,13 +27,30 @@ def test_numbers_read_as_prose(value, text):
 def test_training_statement_from_published_gpt3_inputs():
     # GPT-3 by hand (Patterson et al. 2021, Table 4): 10,000 V100 x 355.2 h = 3,552,000 chip-hours;
     # x 330 W x PUE 1.10 = 1,289.4 MWh; x 0.429 kg/kWh = 553.1 t; 3.14e23 FLOPs; 14.8 days.
-    est = estimate_training(train_flops=3.14e23, chip="v100", chips=10_000, hours=355.2, datacenter="gpt3-microsoft",
-                            power_w=330, price_per_chip_hour_usd=2.0, sources={"price_per_chip_hour_usd": "test price"})
+    est = estimate_training(
+        train_flops=3.14e23,
+        chip="v100",
+        chips=10_000,
+        hours=355.2,
+        datacenter="gpt3-microsoft",
+        power_w=330,
+        price_per_chip_hour_usd=2.0,
+        sources={"price_per_chip_hour_usd": "test price"},
+    )
     text = plain_statement(est, model="GPT-3 175B", chip="V100", datacenter="gpt3-microsoft")
-    for part in ("training GPT-3 175B (3.14e23 FLOPs)", "10,000 V100 chips", "in 355 hours", "takes 14.8 days",
-                 "3.55 million chip-hours", "At 330 W per chip", "PUE of 1.1", "consumes 1,290 MWh",
-                 "emits 553 tCO2e at 0.429 kgCO2e/kWh", "at $2 per chip-hour it costs $7.1 million",
-                 "price per chip hour usd: test price"):
+    for part in (
+        "training GPT-3 175B (3.14e23 FLOPs)",
+        "10,000 V100 chips",
+        "in 355 hours",
+        "takes 14.8 days",
+        "3.55 million chip-hours",
+        "At 330 W per chip",
+        "PUE of 1.1",
+        "consumes 1,290 MWh",
+        "emits 553 tCO2e at 0.429 kgCO2e/kWh",
+        "at $2 per chip-hour it costs $7.1 million",
+        "price per chip hour usd: test price",
+    ):
         assert part in text, part
     assert "\n" not in text and "Over the stated input ranges" not in text
 
@@ -41,8 +68,11 @@ def test_training_statement_gives_ranges_of_uncertain_inputs():
 def test_missing_price_is_said_not_invented(tmp_path):
     src = (pytest.importorskip("glamsim.config").data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").read_text()
     path = tmp_path / "noprice.yaml"
-    path.write_text("\n".join(line for line in src.splitlines() if not line.startswith("price_per_chip_hour_usd"))
-                    .replace("name: tpu-v4", "name: noprice"))
+    path.write_text(
+        "\n".join(line for line in src.splitlines() if not line.startswith("price_per_chip_hour_usd")).replace(
+            "name: tpu-v4", "name: noprice"
+        )
+    )
     est = estimate_training(model="glam-tiny", tokens=1e9, chip=str(path), chips=8)
     text = plain_statement(est, model="glam-tiny", chip="noprice", datacenter="dc")
     assert "its dollar cost is unknown" in text and "$unknown" not in text
@@ -52,7 +82,12 @@ def test_serving_statement_names_the_figures_of_the_estimate():
     est = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8, prompt_len=512, gen_len=64)
     v = est.values
     text = plain_statement(est, datacenter="glam-google-oklahoma")
-    for part in (f"on {v['chips']} h100-sxm chips", f"{num(v['decode_step_s'] * 1e3)} ms per generated token",
-                 f"{num(v['joules_per_token'])} J per generated token", f"${num(v['usd_per_million_tokens'])}",
-                 "batches of 8 requests of 512 prompt and 64 generated tokens", "NVIDIA H100 datasheet"):
+    for part in (
+        f"on {v['chips']} h100-sxm chips",
+        f"{num(v['decode_step_s'] * 1e3)} ms per generated token",
+        f"{num(v['joules_per_token'])} J per generated token",
+        f"${num(v['usd_per_million_tokens'])}",
+        "batches of 8 requests of 512 prompt and 64 generated tokens",
+        "NVIDIA H100 datasheet",
+    ):
         assert part in text, part

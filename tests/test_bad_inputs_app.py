@@ -34,19 +34,45 @@ sys.path.insert(0, str(ROOT / "app"))  # `import ui`, as `streamlit run app/Home
 
 import ui  # noqa: E402
 
-CHIP = (data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").read_text().replace("name: tpu-v4",
-                                                                                      "name: case-chip")
-DC = (data_dir("hardware_profiles") / "datacenters" / "us-average.yaml").read_text().replace(
-    "name: us-average", "name: case-dc")
+CHIP = (data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").read_text().replace("name: tpu-v4", "name: case-chip")
+DC = (
+    (data_dir("hardware_profiles") / "datacenters" / "us-average.yaml")
+    .read_text()
+    .replace("name: us-average", "name: case-dc")
+)
 HBM = 'hbm_gb: {value: 34.36, source: "Google Cloud TPU v4 documentation (per chip)", date: "2023", note: "32 GiB"}'
 RECORD = Measurement(  # a record as `glamsim measure` writes it (figures made up for the test)
-    record_schema=SCHEMA, created_at="2026-01-01T00:00:00+00:00", glamsim_version="test", model="glam-tiny",
-    model_config_data={}, batch=8, seq_len=128, dispatch="scatter", backend="tpu", device_kind="TPU v4",
-    n_devices=1, jax_version="test", lower_s=1, compile_s=1, xla_flops_per_step_per_device=1.05e9,
-    xla_bytes_per_step_per_device=1e8, xla_flops_per_step=1.05e9, model_flops_per_step=1e9,
-    hardware_flops_per_step=1.02e9, steps=5, step_time_median_s=0.01, step_time_p10_s=0.01, step_time_p90_s=0.01,
-    tokens_per_s=1e5, achieved_model_flops_per_s=1e11, achieved_xla_flops_per_s=1.05e11, peak_flops_per_s=2.75e14,
-    peak_source="test", mfu=0.42, hfu=0.44)
+    record_schema=SCHEMA,
+    created_at="2026-01-01T00:00:00+00:00",
+    glamsim_version="test",
+    model="glam-tiny",
+    model_config_data={},
+    batch=8,
+    seq_len=128,
+    dispatch="scatter",
+    backend="tpu",
+    device_kind="TPU v4",
+    n_devices=1,
+    jax_version="test",
+    lower_s=1,
+    compile_s=1,
+    xla_flops_per_step_per_device=1.05e9,
+    xla_bytes_per_step_per_device=1e8,
+    xla_flops_per_step=1.05e9,
+    model_flops_per_step=1e9,
+    hardware_flops_per_step=1.02e9,
+    steps=5,
+    step_time_median_s=0.01,
+    step_time_p10_s=0.01,
+    step_time_p90_s=0.01,
+    tokens_per_s=1e5,
+    achieved_model_flops_per_s=1e11,
+    achieved_xla_flops_per_s=1.05e11,
+    peak_flops_per_s=2.75e14,
+    peak_source="test",
+    mfu=0.42,
+    hfu=0.44,
+)
 GOOD_JSON = RECORD.model_dump_json(indent=2)
 VICTIM = "victim"  # a folder beside the app's temporary folders, holding files a hostile name points at
 
@@ -72,7 +98,8 @@ def nested(depth: int) -> str:
 
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 
 # id: (kind, client file name, bytes, texts the one error line must contain).  `{victim}` and
 # `{victim_rel}` in a name become the absolute and upload-folder-relative path of a victim file.
@@ -93,20 +120,36 @@ PROFILE_CASES = {
     "subnormal": ("chips", "t.yaml", sub(CHIP, "value: 34.36", "value: 1.0e-310"), ["hbm_gb", "subnormal"]),
     "string-for-number": ("chips", "w.yaml", sub(CHIP, "value: 34.36", "value: lots"), ["hbm_gb.value='lots'"]),
     "number-for-spec": ("chips", "w.yaml", sub(CHIP, HBM, "hbm_gb: 34.36"), ["hbm_gb=34.36"]),
-    "mapping-for-list": ("chips", "w.yaml", sub(CHIP, 'device_kinds: ["TPU v4"]', "device_kinds: {a: 1}"),
-                         ["device_kinds=", "valid list"]),
-    "unknown-dtype": ("chips", "d.yaml", sub(CHIP, "default_dtype: bf16", "default_dtype: fp64"),
-                      ["default_dtype='fp64'"]),
-    "dtype-without-peak": ("chips", "d.yaml", sub(CHIP, "default_dtype: bf16", "default_dtype: fp16"),
-                           ["default_dtype='fp16'", "peak_flops_fp16"]),
+    "mapping-for-list": (
+        "chips",
+        "w.yaml",
+        sub(CHIP, 'device_kinds: ["TPU v4"]', "device_kinds: {a: 1}"),
+        ["device_kinds=", "valid list"],
+    ),
+    "unknown-dtype": (
+        "chips",
+        "d.yaml",
+        sub(CHIP, "default_dtype: bf16", "default_dtype: fp64"),
+        ["default_dtype='fp64'"],
+    ),
+    "dtype-without-peak": (
+        "chips",
+        "d.yaml",
+        sub(CHIP, "default_dtype: bf16", "default_dtype: fp16"),
+        ["default_dtype='fp16'", "peak_flops_fp16"],
+    ),
     "name-traversal": ("chips", "n.yaml", sub(CHIP, "name: case-chip", "name: ../../x"), ["name='../../x'"]),
     "name-absolute": ("chips", "n.yaml", sub(CHIP, "name: case-chip", "name: /etc/passwd"), ["name='/etc/passwd'"]),
     "name-with-spaces": ("chips", "n.yaml", sub(CHIP, "name: case-chip", "name: my chip"), ["name='my chip'"]),
     "name-empty": ("chips", "n.yaml", sub(CHIP, "name: case-chip", "name: ''"), ["name=''"]),
     "name-too-long": ("chips", "n.yaml", sub(CHIP, "name: case-chip", "name: " + "a" * 101), ["name='aaa"]),
     "name-not-a-string": ("chips", "n.yaml", sub(CHIP, "name: case-chip", "name: 123"), ["name=123"]),
-    "duplicate-key": ("chips", "k.yaml", sub(CHIP, "vendor: Google", "vendor: Google\nvendor: Other"),
-                      ["duplicate key 'vendor'"]),
+    "duplicate-key": (
+        "chips",
+        "k.yaml",
+        sub(CHIP, "vendor: Google", "vendor: Google\nvendor: Other"),
+        ["duplicate key 'vendor'"],
+    ),
     "deeply-nested": ("chips", "deep.yaml", "a: " + nested(100), ["nested deeper than"]),
     "alias-bomb": ("chips", "bomb.yaml", BOMB, ["aliases"]),
     "python-tag": ("chips", "tag.yaml", "!!python/object/apply:os.system ['touch pwned']", ["malformed YAML"]),
@@ -117,18 +160,30 @@ PROFILE_CASES = {
     "whitespace-only": ("chips", "e.yaml", b" \n\t\n", ["empty file"]),
     "hostile-name-absolute": ("chips", "{victim}", CHIP + "colour: red\n", ["unknown key 'colour'"]),
     "hostile-name-relative": ("chips", "{victim_rel}", "name: [x", ["../", "malformed YAML"]),
-    "hostile-name-markup": ("chips", "evil\n**x**[a](http://e).yaml", "name: [x",
-                            [r"evil?\*\*x\*\*\[a\](http://e).yaml: malformed YAML"]),
+    "hostile-name-markup": (
+        "chips",
+        "evil\n**x**[a](http://e).yaml",
+        "name: [x",
+        [r"evil?\*\*x\*\*\[a\](http://e).yaml: malformed YAML"],
+    ),
     "dc-pue-below-one": ("datacenters", "p.yaml", sub(DC, "value: 1.58", "value: 0.9"), ["pue.value=0.9", ">= 1"]),
     "dc-pue-nan": ("datacenters", "p.yaml", sub(DC, "value: 1.58", "value: .nan"), ["pue.value=nan"]),
     "dc-pue-inf": ("datacenters", "p.yaml", sub(DC, "value: 1.58", "value: .inf"), ["pue.value=inf"]),
-    "dc-negative-carbon": ("datacenters", "c.yaml", DC.replace("value: 0.373", "value: -0.373", 1),
-                           ["carbon_intensity_net_kg_per_kwh.value=-0.373"]),
+    "dc-negative-carbon": (
+        "datacenters",
+        "c.yaml",
+        DC.replace("value: 0.373", "value: -0.373", 1),
+        ["carbon_intensity_net_kg_per_kwh.value=-0.373"],
+    ),
     "dc-missing-pue": ("datacenters", "m.yaml", without(DC, "pue:"), ["missing field 'pue'"]),
     "dc-wrong-type": ("datacenters", "w.yaml", sub(DC, "value: 1.58", "value: high"), ["pue.value='high'"]),
     "dc-a-chip-file": ("datacenters", "chip.yaml", CHIP, ["chip.yaml: missing field 'pue'"]),
-    "dc-name-traversal": ("datacenters", "n.yaml", sub(DC, "name: case-dc", "name: ../../../etc/x"),
-                          ["name='../../../etc/x'"]),
+    "dc-name-traversal": (
+        "datacenters",
+        "n.yaml",
+        sub(DC, "name: case-dc", "name: ../../../etc/x"),
+        ["name='../../../etc/x'"],
+    ),
     "dc-not-a-mapping": ("datacenters", "l.yaml", "[1, 2]", ["got list"]),
 }
 
@@ -141,8 +196,11 @@ MEASUREMENT_CASES = {
     "mfu-negative": ("m.json", record(mfu=-0.1), ["mfu=-0.1"]),
     "mfu-null": ("m.json", record(mfu=None), ["mfu=None"]),
     "step-time-zero": ("m.json", record(step_time_median_s=0), ["step_time_median_s=0"]),
-    "wrong-schema": ("m.json", record(record_schema="glamsim.measurement/2"),
-                     ["record_schema='glamsim.measurement/2'", "not a glamsim measurement"]),
+    "wrong-schema": (
+        "m.json",
+        record(record_schema="glamsim.measurement/2"),
+        ["record_schema='glamsim.measurement/2'", "not a glamsim measurement"],
+    ),
     "no-schema": ("m.json", record(drop="record_schema"), ["record_schema=None"]),
     "missing-field": ("m.json", record(drop="model_flops_per_step"), ["missing field 'model_flops_per_step'"]),
     "unknown-key": ("m.json", record(colour="red"), ["unknown key 'colour'"]),
@@ -164,6 +222,7 @@ MEASUREMENT_CASES = {
 
 
 # ---- shared pages and the filesystem they may touch ------------------------------------------------
+
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
     """Every file under `folder`: size, modification time, contents."""
@@ -256,6 +315,7 @@ def assert_one_error_line(at: AppTest, mentions: list[str]) -> str:
 
 # ---- the cases -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", list(PROFILE_CASES))
 def test_bad_profile_upload_is_one_error_line_and_writes_nothing(case, profiles_page, sandbox):
     at, folder = profiles_page
@@ -305,8 +365,13 @@ def test_measurement_upload_with_a_hostile_name_writes_nothing(measure_page, san
     at = measure_page
     before = snapshot(sandbox)
     other = RECORD.model_copy(update={"mfu": 0.4})
-    upload(at, "m_upload", hostile("{victim_rel}", sandbox, sandbox / "tmp" / "tmpdir", "json"),
-           other.model_dump_json(), "application/json")
+    upload(
+        at,
+        "m_upload",
+        hostile("{victim_rel}", sandbox, sandbox / "tmp" / "tmpdir", "json"),
+        other.model_dump_json(),
+        "application/json",
+    )
     assert not at.exception and not at.error and at.session_state["measurement"] == other
     assert snapshot(sandbox) == before
     upload(at, "m_upload", "good.json", GOOD_JSON, "application/json")  # back to the shared starting point
@@ -325,14 +390,19 @@ def test_upload_helpers_refuse_before_parsing():
 
 # ---- where the dashboard listens -------------------------------------------------------------------
 
+
 def test_streamlit_configs_agree_and_keep_the_dashboard_local():
-    root, app = (tomllib.loads(p.read_text()) for p in (ROOT / ".streamlit" / "config.toml",
-                                                        ROOT / "app" / ".streamlit" / "config.toml"))
+    root, app = (
+        tomllib.loads(p.read_text())
+        for p in (ROOT / ".streamlit" / "config.toml", ROOT / "app" / ".streamlit" / "config.toml")
+    )
     assert root == app
     assert app["server"]["address"] == "127.0.0.1" and app["server"]["headless"] is True
     assert app["browser"]["gatherUsageStats"] is False
     assert 1 <= app["server"]["maxUploadSize"] <= 32  # MB (Streamlit's default is 200)
-    assert ui.PROFILE_MAX_BYTES <= ui.UPLOAD_WIDGET_MB * 2**20 and ui.MEASUREMENT_MAX_BYTES <= ui.UPLOAD_WIDGET_MB * 2**20
+    assert (
+        ui.PROFILE_MAX_BYTES <= ui.UPLOAD_WIDGET_MB * 2**20 and ui.MEASUREMENT_MAX_BYTES <= ui.UPLOAD_WIDGET_MB * 2**20
+    )
 
 
 def listening(port: int) -> list[str]:
@@ -357,8 +427,14 @@ def test_streamlit_run_from_another_folder_listens_on_localhost_only(tmp_path):
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")} | {"HOME": str(tmp_path)}
     streamlit = Path(sys.executable).with_name("streamlit")
-    proc = subprocess.Popen([str(streamlit), "run", HOME, "--server.port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(streamlit), "run", HOME, "--server.port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not listening(port) and proc.poll() is None and time.monotonic() < deadline:

@@ -21,7 +21,8 @@ CHIP = yaml.safe_load((data_dir("hardware_profiles") / "chips" / "tpu-v4.yaml").
 DC = yaml.safe_load((data_dir("hardware_profiles") / "datacenters" / "us-average.yaml").read_text())
 DEEP = "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(60)) + "  " * 61 + "v: 1\n"
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 
 
 def dump(d: dict) -> str:
@@ -94,8 +95,10 @@ CHIPS = {
     "c_peak_neg.yaml": (chip(peak_flops_bf16=spec(-1.0)), "peak_flops_bf16"),
     "c_peak_str.yaml": (chip(peak_flops_bf16=spec("fast")), "peak_flops_bf16"),
     "c_hbm_zero.yaml": (chip(hbm_gb=spec(0)), "hbm_gb"),
-    "c_power_nan.yaml": (chip(measured_system_power_w=spec(".nan")).replace("'.nan'", ".nan"),
-                         "measured_system_power_w"),
+    "c_power_nan.yaml": (
+        chip(measured_system_power_w=spec(".nan")).replace("'.nan'", ".nan"),
+        "measured_system_power_w",
+    ),
     "c_no_source.yaml": (chip(hbm_gb={"value": 32, "date": "2025"}), "hbm_gb.source"),
     "c_missing_hbm.yaml": (dump({k: v for k, v in CHIP.items() if k != "hbm_gb"}), "hbm_gb"),
     "c_unknown_key.yaml": (chip(flops=1), "flops"),
@@ -106,8 +109,10 @@ CHIPS = {
     "c_bomb.yaml": (BOMB, "aliases"),
     "c_deep.yaml": (chip() + DEEP, "nested deeper"),
     "c_list.yaml": ("[1, 2]\n", "expected a mapping"),
-    "c_price_inf.yaml": (chip(price_per_chip_hour_usd=spec(".inf")).replace("'.inf'", ".inf"),
-                         "price_per_chip_hour_usd"),
+    "c_price_inf.yaml": (
+        chip(price_per_chip_hour_usd=spec(".inf")).replace("'.inf'", ".inf"),
+        "price_per_chip_hour_usd",
+    ),
 }
 
 DCS = {
@@ -122,15 +127,38 @@ DCS = {
 
 
 def record(**changes) -> str:
-    base = {"record_schema": "glamsim.measurement/1", "created_at": "2026-01-01T00:00:00+00:00",
-            "glamsim_version": "0.1.0", "model": "glam-tiny", "model_config_data": TINY, "batch": 2, "seq_len": 32,
-            "dispatch": "scatter", "backend": "cpu", "device_kind": "cpu", "n_devices": 1, "jax_version": "0",
-            "lower_s": 0.1, "compile_s": 1.0, "xla_flops_per_step_per_device": 1e9,
-            "xla_bytes_per_step_per_device": 1e8, "xla_flops_per_step": 1e9, "model_flops_per_step": 9e8,
-            "hardware_flops_per_step": 9.5e8, "steps": 2, "step_time_median_s": 0.01, "step_time_p10_s": 0.009,
-            "step_time_p90_s": 0.011, "tokens_per_s": 6400.0, "achieved_model_flops_per_s": 9e10,
-            "achieved_xla_flops_per_s": 1e11, "peak_flops_per_s": 1e12, "peak_source": "test", "mfu": 0.09,
-            "hfu": 0.1}
+    base = {
+        "record_schema": "glamsim.measurement/1",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "glamsim_version": "0.1.0",
+        "model": "glam-tiny",
+        "model_config_data": TINY,
+        "batch": 2,
+        "seq_len": 32,
+        "dispatch": "scatter",
+        "backend": "cpu",
+        "device_kind": "cpu",
+        "n_devices": 1,
+        "jax_version": "0",
+        "lower_s": 0.1,
+        "compile_s": 1.0,
+        "xla_flops_per_step_per_device": 1e9,
+        "xla_bytes_per_step_per_device": 1e8,
+        "xla_flops_per_step": 1e9,
+        "model_flops_per_step": 9e8,
+        "hardware_flops_per_step": 9.5e8,
+        "steps": 2,
+        "step_time_median_s": 0.01,
+        "step_time_p10_s": 0.009,
+        "step_time_p90_s": 0.011,
+        "tokens_per_s": 6400.0,
+        "achieved_model_flops_per_s": 9e10,
+        "achieved_xla_flops_per_s": 1e11,
+        "peak_flops_per_s": 1e12,
+        "peak_source": "test",
+        "mfu": 0.09,
+        "hfu": 0.1,
+    }
     return json.dumps({k: v for k, v in {**base, **changes}.items() if v is not ...})
 
 
@@ -145,8 +173,10 @@ RECORDS = {
     "r_list.json": ("[1, 2, 3]", "record_schema='list'"),
     "r_empty.json": ("", "corrupted JSON"),
     "r_deep.json": ("[" * 5000 + "]" * 5000, "nested"),
-    "r_deep_field.json": (record(routing={"a": 1.0}).replace('{"a": 1.0}', '{"a":' * 40 + '1' + '}' * 40),
-                          "nested deeper"),
+    "r_deep_field.json": (
+        record(routing={"a": 1.0}).replace('{"a": 1.0}', '{"a":' * 40 + "1" + "}" * 40),
+        "nested deeper",
+    ),
     "r_dispatch.json": (record(dispatch="magic"), "dispatch='magic'"),
     "r_batch_huge.json": (record(batch=10**30), "batch"),
 }
@@ -174,8 +204,10 @@ SERVE = ["estimate", "serve", "--model", "glam-tiny", "--chip", "h100-sxm"]
 CASES = [
     # model files: counted, estimated and compared
     *[pytest.param(["count", f], why, id=f"count-{f}") for f, (_, why) in MODELS.items()],
-    *[pytest.param(["estimate", "train", "--model", f, "--chips", "8", "--tokens", "1e9"], why, id=f"estimate-{f}")
-      for f, (_, why) in list(MODELS.items())[::3]],
+    *[
+        pytest.param(["estimate", "train", "--model", f, "--chips", "8", "--tokens", "1e9"], why, id=f"estimate-{f}")
+        for f, (_, why) in list(MODELS.items())[::3]
+    ],
     *[pytest.param(["compare", f, "gpt3-175b"], why, id=f"compare-{f}") for f, (_, why) in list(MODELS.items())[1::6]],
     # chip and datacenter profiles, by file and through --profiles-dir
     *[pytest.param([*TRAIN, "--chip", f], why, id=f"chip-{f}") for f, (_, why) in CHIPS.items()],
@@ -186,88 +218,151 @@ CASES = [
     pytest.param(["profiles", "--profiles-dir", "a_file.txt"], "not a folder", id="profiles-file-dir"),
     pytest.param([*TRAIN, "--profiles-dir", "profiles_bad"], "peak_flops_bf16", id="estimate-bad-dir"),
     # measurement records
-    *[pytest.param([*TRAIN, "--chip", "good_chip.yaml", "--measured", f], why, id=f"measured-{f}")
-      for f, (_, why) in RECORDS.items()],
+    *[
+        pytest.param([*TRAIN, "--chip", "good_chip.yaml", "--measured", f], why, id=f"measured-{f}")
+        for f, (_, why) in RECORDS.items()
+    ],
     pytest.param([*TRAIN, "--measured", "missing.json"], "cannot read", id="measured-missing"),
     pytest.param([*TRAIN, "--measured", "a_dir"], "cannot read", id="measured-dir"),
     pytest.param([*TRAIN, "--measured", "m_binary.yaml"], "UTF-8", id="measured-binary"),
     # numbers on the command line
-    *[pytest.param(["estimate", "train", "--model", "glam-tiny", *args], why, id=f"train{args}") for args, why in [
-        (["--chips", "0", "--tokens", "1e9"], "--chips"),
-        (["--chips", "-1", "--tokens", "1e9"], "--chips"),
-        (["--chips", "abc", "--tokens", "1e9"], "--chips"),
-        (["--chips", "1.5", "--tokens", "1e9"], "--chips"),
-        (["--chips", "99999999999999999999999", "--tokens", "1e9"], "--chips"),
-        (["--chips", "8", "--tokens", "-1"], "tokens"),
-        (["--chips", "8", "--tokens", "0"], "tokens"),
-        (["--chips", "8", "--tokens", "inf"], "--tokens=inf"),
-        (["--chips", "8", "--tokens", "nan"], "--tokens=nan"),
-        (["--chips", "8", "--tokens", "1e400"], "--tokens=inf"),
-        (["--chips", "8", "--tokens", "lots"], "--tokens"),
-        (["--chips", "8", "--tokens", "1e31"], "--tokens"),
-        (["--chips", "8", "--tokens", "1e-320"], "subnormal"),
-        (["--chips", "8", "--train-flops", "1e20"], "not both"),
-    ]],
-    *[pytest.param([*TRAIN, *args], why, id=f"train{args}") for args, why in [
-        (["--mfu", "0"], "mfu"), (["--mfu", "1.5"], "mfu"), (["--mfu", "-0.1"], "mfu"), (["--mfu", "inf"], "mfu"),
-        (["--mfu", "nan"], "mfu"), (["--mfu", "1e-320"], "subnormal"), (["--mfu", "0.5,0.3,0.4"], "low <= nominal"),
-        (["--mfu", "a,b,c"], "mfu"), (["--mfu", "0.1,0.2"], "mfu"), (["--mfu", "0.1,0.2,0.3,0.4"], "mfu"),
-        (["--mfu", "0.2,0.3,inf"], "mfu"), (["--mfu", ""], "mfu"),
-        (["--hours", "0"], "hours"), (["--hours", "-5"], "hours"), (["--hours", "inf"], "--hours"),
-        (["--hours", "1e-9"], "hours"), (["--hours", "10", "--mfu", "0.3"], "mfu"),
-        (["--pue", "0.5"], "pue"), (["--pue", "inf"], "pue"), (["--pue", "nan"], "pue"),
-        (["--power-w", "0"], "--power-w=0"), (["--power-w", "-5"], "--power-w=-5"), (["--power-w", "inf"], "--power-w"),
-        (["--price-per-chip-hour", "-1"], "--price-per-chip-hour-usd=-1"), (["--price-per-chip-hour-usd", "inf"], "price"),
-        (["--carbon-intensity", "-1"], "--carbon-intensity-kg-per-kwh=-1"), (["--carbon-intensity-kg-per-kwh", "nan"], "carbon-intensity"),
-        (["--train-flops", "inf"], "--train-flops"), (["--train-flops", "0"], "--train-flops=0"),
-        (["--train-flops", "-1e20"], "--train-flops"), (["--train-flops", "1e20"], "not both"),
-        (["--dtype", "fp4"], "dtype='fp4'"), (["--dtype", "fp8"], "dtype='fp8'"),
-        (["--seq-len", "0"], "--seq-len"), (["--seq-len", "-1"], "--seq-len"),
-        (["--chip", "nope"], "chip='nope'"), (["--chip", "missing.yaml"], "cannot read"),
-        (["--datacenter", "mars"], "datacenter='mars'"),
-        (["--comm-overlap", "1.5"], "--comm-overlap=1.5"), (["--comm-overlap", "-0.1"], "--comm-overlap"),
-        (["--comm-overlap", "nan"], "--comm-overlap"),
-        (["--expert-parallel", "3"], "expert_parallel=3"), (["--expert-parallel", "0"], "--expert-parallel"),
-        (["--expert-parallel", "16"], "expert_parallel=16"),
-        (["--interconnect-gb-per-s", "0"], "interconnect"), (["--interconnect-gb-per-s", "-1"], "interconnect"),
-        (["--interconnect-gb-per-s", "inf"], "--interconnect"),
-        (["--tokens-per-step", "0"], "--tokens-per-step=0"), (["--tokens-per-step", "inf"], "--tokens-per-step"),
-        (["--chip", "h100-sxm", "--tdp-fraction", "0"], "--tdp-fraction=0"),
-        (["--chip", "h100-sxm", "--tdp-fraction", "1.5"], "--tdp-fraction"),
-        (["--chip", "h100-sxm", "--tdp-fraction", "inf"], "--tdp-fraction"),
-        (["--model", "nope"], "model='nope'"),
-        (["--json", "--foo"], "--foo"),
-        (["--statement", "--mfu", "2"], "mfu"),
-    ]],
+    *[
+        pytest.param(["estimate", "train", "--model", "glam-tiny", *args], why, id=f"train{args}")
+        for args, why in [
+            (["--chips", "0", "--tokens", "1e9"], "--chips"),
+            (["--chips", "-1", "--tokens", "1e9"], "--chips"),
+            (["--chips", "abc", "--tokens", "1e9"], "--chips"),
+            (["--chips", "1.5", "--tokens", "1e9"], "--chips"),
+            (["--chips", "99999999999999999999999", "--tokens", "1e9"], "--chips"),
+            (["--chips", "8", "--tokens", "-1"], "tokens"),
+            (["--chips", "8", "--tokens", "0"], "tokens"),
+            (["--chips", "8", "--tokens", "inf"], "--tokens=inf"),
+            (["--chips", "8", "--tokens", "nan"], "--tokens=nan"),
+            (["--chips", "8", "--tokens", "1e400"], "--tokens=inf"),
+            (["--chips", "8", "--tokens", "lots"], "--tokens"),
+            (["--chips", "8", "--tokens", "1e31"], "--tokens"),
+            (["--chips", "8", "--tokens", "1e-320"], "subnormal"),
+            (["--chips", "8", "--train-flops", "1e20"], "not both"),
+        ]
+    ],
+    *[
+        pytest.param([*TRAIN, *args], why, id=f"train{args}")
+        for args, why in [
+            (["--mfu", "0"], "mfu"),
+            (["--mfu", "1.5"], "mfu"),
+            (["--mfu", "-0.1"], "mfu"),
+            (["--mfu", "inf"], "mfu"),
+            (["--mfu", "nan"], "mfu"),
+            (["--mfu", "1e-320"], "subnormal"),
+            (["--mfu", "0.5,0.3,0.4"], "low <= nominal"),
+            (["--mfu", "a,b,c"], "mfu"),
+            (["--mfu", "0.1,0.2"], "mfu"),
+            (["--mfu", "0.1,0.2,0.3,0.4"], "mfu"),
+            (["--mfu", "0.2,0.3,inf"], "mfu"),
+            (["--mfu", ""], "mfu"),
+            (["--hours", "0"], "hours"),
+            (["--hours", "-5"], "hours"),
+            (["--hours", "inf"], "--hours"),
+            (["--hours", "1e-9"], "hours"),
+            (["--hours", "10", "--mfu", "0.3"], "mfu"),
+            (["--pue", "0.5"], "pue"),
+            (["--pue", "inf"], "pue"),
+            (["--pue", "nan"], "pue"),
+            (["--power-w", "0"], "--power-w=0"),
+            (["--power-w", "-5"], "--power-w=-5"),
+            (["--power-w", "inf"], "--power-w"),
+            (["--price-per-chip-hour", "-1"], "--price-per-chip-hour-usd=-1"),
+            (["--price-per-chip-hour-usd", "inf"], "price"),
+            (["--carbon-intensity", "-1"], "--carbon-intensity-kg-per-kwh=-1"),
+            (["--carbon-intensity-kg-per-kwh", "nan"], "carbon-intensity"),
+            (["--train-flops", "inf"], "--train-flops"),
+            (["--train-flops", "0"], "--train-flops=0"),
+            (["--train-flops", "-1e20"], "--train-flops"),
+            (["--train-flops", "1e20"], "not both"),
+            (["--dtype", "fp4"], "dtype='fp4'"),
+            (["--dtype", "fp8"], "dtype='fp8'"),
+            (["--seq-len", "0"], "--seq-len"),
+            (["--seq-len", "-1"], "--seq-len"),
+            (["--chip", "nope"], "chip='nope'"),
+            (["--chip", "missing.yaml"], "cannot read"),
+            (["--datacenter", "mars"], "datacenter='mars'"),
+            (["--comm-overlap", "1.5"], "--comm-overlap=1.5"),
+            (["--comm-overlap", "-0.1"], "--comm-overlap"),
+            (["--comm-overlap", "nan"], "--comm-overlap"),
+            (["--expert-parallel", "3"], "expert_parallel=3"),
+            (["--expert-parallel", "0"], "--expert-parallel"),
+            (["--expert-parallel", "16"], "expert_parallel=16"),
+            (["--interconnect-gb-per-s", "0"], "interconnect"),
+            (["--interconnect-gb-per-s", "-1"], "interconnect"),
+            (["--interconnect-gb-per-s", "inf"], "--interconnect"),
+            (["--tokens-per-step", "0"], "--tokens-per-step=0"),
+            (["--tokens-per-step", "inf"], "--tokens-per-step"),
+            (["--chip", "h100-sxm", "--tdp-fraction", "0"], "--tdp-fraction=0"),
+            (["--chip", "h100-sxm", "--tdp-fraction", "1.5"], "--tdp-fraction"),
+            (["--chip", "h100-sxm", "--tdp-fraction", "inf"], "--tdp-fraction"),
+            (["--model", "nope"], "model='nope'"),
+            (["--json", "--foo"], "--foo"),
+            (["--statement", "--mfu", "2"], "mfu"),
+        ]
+    ],
     pytest.param(["estimate", "train", "--inference"], "--inference", id="train-serving-flag"),
     pytest.param(["estimate", "train", "--batch", "8"], "--batch", id="train-batch"),
     pytest.param(["estimate", "serve", "--measured", "missing.json"], "--measured", id="serve-measured"),
     pytest.param(["estimate", "--model", "glam-tiny", "--chips", "0"], "--chips=0", id="legacy-train"),
     pytest.param(["estimate", "--inference", "--batch", "0"], "--batch=0", id="legacy-serve"),
     pytest.param(["estimate", "plan"], "plan", id="estimate-unknown-kind"),
-    *[pytest.param([*SERVE, *args], why, id=f"serve{args}") for args, why in [
-        (["--batch", "0"], "--batch"), (["--batch", "-4"], "--batch"), (["--batch", "x"], "--batch"),
-        (["--prompt-len", "0"], "--prompt-len"), (["--gen-len", "0"], "--gen-len"),
-        (["--gen-len", "1e3"], "--gen-len"), (["--mbu", "0"], "mbu"), (["--mbu", "1.5"], "mbu"),
-        (["--mbu", "inf"], "mbu"), (["--mfu", "2"], "mfu"), (["--chips", "0"], "--chips"),
-        (["--power-w", "nan"], "--power-w"), (["--tokens", "1e9"], "--tokens"), (["--hours", "3"], "--hours"), (["--pue", "0.9"], "pue"),
-        (["--model", "glam-64b-64e", "--chips", "1"], "chips"),
-    ]],
+    *[
+        pytest.param([*SERVE, *args], why, id=f"serve{args}")
+        for args, why in [
+            (["--batch", "0"], "--batch"),
+            (["--batch", "-4"], "--batch"),
+            (["--batch", "x"], "--batch"),
+            (["--prompt-len", "0"], "--prompt-len"),
+            (["--gen-len", "0"], "--gen-len"),
+            (["--gen-len", "1e3"], "--gen-len"),
+            (["--mbu", "0"], "mbu"),
+            (["--mbu", "1.5"], "mbu"),
+            (["--mbu", "inf"], "mbu"),
+            (["--mfu", "2"], "mfu"),
+            (["--chips", "0"], "--chips"),
+            (["--power-w", "nan"], "--power-w"),
+            (["--tokens", "1e9"], "--tokens"),
+            (["--hours", "3"], "--hours"),
+            (["--pue", "0.9"], "pue"),
+            (["--model", "glam-64b-64e", "--chips", "1"], "chips"),
+        ]
+    ],
     pytest.param([*SERVE, "--prompt-len", "1e3"], "--prompt-len", id="serve-float-prompt"),
     # compare, count, models, profiles, reproduce and the top level
-    *[pytest.param(["compare", *args], why, id=f"compare{args}") for args, why in [
-        ([], "'models'"), (["nope"], "model='nope'"), (["glam-tiny", "--chips", "0"], "--chips"),
-        (["glam-tiny", "--tokens", "inf"], "--tokens"), (["glam-tiny", "--tokens", "-1"], "tokens"),
-        (["glam-tiny", "--mfu", "2"], "mfu"), (["glam-tiny", "--serve-chip", "nope"], "chip='nope'"),
-        (["glam-tiny", "--batch", "0"], "--batch"), (["glam-tiny", "--chip", "c_bomb.yaml"], "aliases"),
-        (["glam-tiny", "--datacenter", "d_pue_low.yaml"], "pue"),
-    ]],
-    *[pytest.param(["count", *args], why, id=f"count{args}") for args, why in [
-        (["nope"], "model='nope'"), (["glam-tiny", "--seq-len", "0"], "--seq-len"),
-        (["glam-tiny", "--seq-len", "-1"], "--seq-len"), (["glam-tiny", "--seq-len", "1e9"], "--seq-len"),
-        (["glam-tiny", "--batch", "0"], "--batch"), ([], "'model'"), (["missing.yaml"], "cannot read"),
-        (["a_dir"], "model='a_dir'"), (["glam-tiny", "--xla", "--dispatch", "magic"], "dispatch"),
-    ]],
+    *[
+        pytest.param(["compare", *args], why, id=f"compare{args}")
+        for args, why in [
+            ([], "'models'"),
+            (["nope"], "model='nope'"),
+            (["glam-tiny", "--chips", "0"], "--chips"),
+            (["glam-tiny", "--tokens", "inf"], "--tokens"),
+            (["glam-tiny", "--tokens", "-1"], "tokens"),
+            (["glam-tiny", "--mfu", "2"], "mfu"),
+            (["glam-tiny", "--serve-chip", "nope"], "chip='nope'"),
+            (["glam-tiny", "--batch", "0"], "--batch"),
+            (["glam-tiny", "--chip", "c_bomb.yaml"], "aliases"),
+            (["glam-tiny", "--datacenter", "d_pue_low.yaml"], "pue"),
+        ]
+    ],
+    *[
+        pytest.param(["count", *args], why, id=f"count{args}")
+        for args, why in [
+            (["nope"], "model='nope'"),
+            (["glam-tiny", "--seq-len", "0"], "--seq-len"),
+            (["glam-tiny", "--seq-len", "-1"], "--seq-len"),
+            (["glam-tiny", "--seq-len", "1e9"], "--seq-len"),
+            (["glam-tiny", "--batch", "0"], "--batch"),
+            ([], "'model'"),
+            (["missing.yaml"], "cannot read"),
+            (["a_dir"], "model='a_dir'"),
+            (["glam-tiny", "--xla", "--dispatch", "magic"], "dispatch"),
+        ]
+    ],
     pytest.param(["models", "--foo"], "--foo", id="models-flag"),
     pytest.param(["reproduce", "extra"], "extra", id="reproduce-arg"),
     pytest.param(["profiles", "--json", "x"], "x", id="profiles-arg"),
@@ -289,8 +384,25 @@ def test_measured_loop_end_to_end(folder):
     """A real `glamsim measure` record carried into `estimate train --measured` on a chip whose device
     kinds match it (a user profile for this CPU): its MFU and FLOPs ratio are used, the ledger names
     the record file, and a user --mfu still wins over it."""
-    accepted(["measure", "--model", "glam-tiny", "--batch", "2", "--seq-len", "32", "--steps", "2",
-              "--warmup", "1", "--out", "rec.json", "--json"], folder)
+    accepted(
+        [
+            "measure",
+            "--model",
+            "glam-tiny",
+            "--batch",
+            "2",
+            "--seq-len",
+            "32",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--out",
+            "rec.json",
+            "--json",
+        ],
+        folder,
+    )
     rec = json.loads((folder / "rec.json").read_text())
     for chip_arg in (["--chip", "good_chip.yaml"], ["--chip", "good-cpu", "--profiles-dir", "user_profiles"]):
         (folder / "user_profiles" / "chips").mkdir(parents=True, exist_ok=True)
@@ -302,8 +414,11 @@ def test_measured_loop_end_to_end(folder):
         assert "rec.json" in led["mfu"]["source"] and "rec.json" in led["hw_flops_ratio"]["source"]
         assert d["hfu"] == pytest.approx(rec["mfu"] * rec["xla_flops_per_step"] / rec["model_flops_per_step"])
         assert "measured MFU" in r.stderr
-    d = json.loads(accepted([*TRAIN, "--chip", "good_chip.yaml", "--measured", "rec.json", "--mfu", "0.2",
-                             "--json"], folder).stdout)
+    d = json.loads(
+        accepted(
+            [*TRAIN, "--chip", "good_chip.yaml", "--measured", "rec.json", "--mfu", "0.2", "--json"], folder
+        ).stdout
+    )
     assert d["mfu"] == pytest.approx(0.2)
     # on a chip the record was not measured on, only the FLOPs ratio carries over
     d = json.loads(accepted([*TRAIN, "--chip", "tpu-v4", "--measured", "rec.json", "--json"], folder).stdout)
@@ -312,12 +427,27 @@ def test_measured_loop_end_to_end(folder):
 
 
 def test_suspicious_inputs_warn(folder):
-    r = accepted(["estimate", "--model", "glam-64b-64e", "--chips", "2048", "--tokens", "1e9",
-                  "--tokens-per-step", "1048576", "--json"], folder)
+    r = accepted(
+        [
+            "estimate",
+            "--model",
+            "glam-64b-64e",
+            "--chips",
+            "2048",
+            "--tokens",
+            "1e9",
+            "--tokens-per-step",
+            "1048576",
+            "--json",
+        ],
+        folder,
+    )
     assert "warning: chips=2048 exceed the 1024 sequences per step" in r.stderr
     assert json.loads(r.stdout)["warnings"]
-    r = accepted(["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9",
-                  "--interconnect-gb-per-s", "1"], folder)
+    r = accepted(
+        ["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9", "--interconnect-gb-per-s", "1"],
+        folder,
+    )
     assert "warning: communication" in r.stderr and "--comm-overlap 1" in r.stderr
     r = accepted(["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9"], folder)
     assert "warning" not in r.stderr

@@ -17,18 +17,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from badinput import accepted, refused, run
 
 CORPUS = "<corpus>"  # replaced by the shared small text corpus
 CK = "<checkpoint>"  # replaced by the shared trained checkpoint folder (steps 2 and 4)
-TRAIN = ["train", "--model", "glam-tiny", "--steps", 4, "--batch", 2, "--seq-len", 32, "--eval-every", 2,
-         "--eval-batches", 1]
+TRAIN = [
+    "train",
+    "--model",
+    "glam-tiny",
+    "--steps",
+    4,
+    "--batch",
+    2,
+    "--seq-len",
+    32,
+    "--eval-every",
+    2,
+    "--eval-batches",
+    1,
+]
 MEASURE = ["measure", "--model", "glam-tiny", "--steps", 1, "--warmup", 0, "--batch", 1, "--seq-len", 8]
 GENERATE = ["generate", "--checkpoint", CK, "--prompt", "def ", "--max-new-tokens", 4]
 
 
 # ---- shared material ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
@@ -42,8 +55,9 @@ def corpus(tmp_path_factory) -> Path:
 def trained(tmp_path_factory, corpus) -> Path:
     """A finished glam-tiny run: checkpoints at steps 2 and 4 in `ck/`, metrics in `log.csv`."""
     d = tmp_path_factory.mktemp("trained")
-    r = accepted([*TRAIN, "--corpus", corpus, "--checkpoint-dir", "ck", "--checkpoint-every", 2, "--log", "log.csv",
-                  "--json"], d)
+    r = accepted(
+        [*TRAIN, "--corpus", corpus, "--checkpoint-dir", "ck", "--checkpoint-every", 2, "--log", "log.csv", "--json"], d
+    )
     assert r.stderr == "", r.stderr  # no orbax noise on a normal run (progress is off with --json)
     assert sorted(p.name for p in (d / "ck").iterdir()) == ["2", "4"]
     return d
@@ -57,8 +71,9 @@ def materials(folder: Path) -> None:
     (folder / "binary.bin").write_bytes(bytes(range(128, 256)) * 4)  # no valid UTF-8 anywhere
     (folder / "short.txt").write_text("tiny\n")
     (folder / "bad.yaml").write_text("name: [unclosed\n")
-    (folder / "escape.yaml").write_text("name: ../../x\nn_layers: 2\nd_model: 8\nn_heads: 2\nd_ff: 16\n"
-                                        "vocab_size: 256\nmax_seq_len: 16\n")
+    (folder / "escape.yaml").write_text(
+        "name: ../../x\nn_layers: 2\nd_model: 8\nn_heads: 2\nd_ff: 16\nvocab_size: 256\nmax_seq_len: 16\n"
+    )
     os.mkfifo(folder / "fifo")
 
 
@@ -130,8 +145,11 @@ TRAIN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("args,mentions", TRAIN_CASES, ids=lambda v: " ".join(map(str, v)) if isinstance(v, list)
-                         and v and v[0] == "train" else None)
+@pytest.mark.parametrize(
+    "args,mentions",
+    TRAIN_CASES,
+    ids=lambda v: " ".join(map(str, v)) if isinstance(v, list) and v and v[0] == "train" else None,
+)
 def test_train_refuses(args, mentions, tmp_path, corpus):
     materials(tmp_path)
     refused(fill(args, corpus), tmp_path, mentions=mentions)
@@ -212,6 +230,7 @@ def test_default_record_name_never_leaves_the_runs_folder():
 
 # ---- checkpoints: foreign records, integrity, resume fallback -------------------------------------
 
+
 def flip_data_files(step_dir: Path) -> int:
     """Flip 16 bytes in the middle of every tensor data file (ocdbt/zarr chunk files under `d/`)."""
     files = [f for f in (step_dir / "state").rglob("*") if f.is_file() and f.parent.name == "d"]
@@ -233,56 +252,77 @@ def ck_copy(trained, tmp_path) -> Path:
 
 
 def test_train_refuses_a_folder_that_already_holds_a_run(trained, corpus, tmp_path):
-    refused([*TRAIN, "--corpus", corpus, "--checkpoint-dir", trained / "ck"], tmp_path,
-            mentions=["already holds a run (step 4)", "--resume"])
+    refused(
+        [*TRAIN, "--corpus", corpus, "--checkpoint-dir", trained / "ck"],
+        tmp_path,
+        mentions=["already holds a run (step 4)", "--resume"],
+    )
 
 
-@pytest.mark.parametrize("extra,mentions", [
-    (["--steps", 4], ["steps=4", "already at step 4"]),
-    (["--steps", 6, "--batch", 4], ["batch_size=4", "trained with batch_size=2"]),
-    (["--steps", 6, "--seed", 1], ["seed=1", "trained with seed=0"]),
-    (["--steps", 6, "--model", "glam-tiny-dense"], ["holds model 'glam-tiny'"]),
-])
+@pytest.mark.parametrize(
+    "extra,mentions",
+    [
+        (["--steps", 4], ["steps=4", "already at step 4"]),
+        (["--steps", 6, "--batch", 4], ["batch_size=4", "trained with batch_size=2"]),
+        (["--steps", 6, "--seed", 1], ["seed=1", "trained with seed=0"]),
+        (["--steps", 6, "--model", "glam-tiny-dense"], ["holds model 'glam-tiny'"]),
+    ],
+)
 def test_resume_refuses_what_does_not_continue_the_run(extra, mentions, trained, corpus, tmp_path):
-    refused([*TRAIN, "--corpus", corpus, "--checkpoint-dir", trained / "ck", "--resume", *extra], tmp_path,
-            mentions=mentions)
+    refused(
+        [*TRAIN, "--corpus", corpus, "--checkpoint-dir", trained / "ck", "--resume", *extra],
+        tmp_path,
+        mentions=mentions,
+    )
 
 
-@pytest.mark.parametrize("record,mentions", [
-    ({"train": {"steps": 2}}, ["step 2", "no 'model' mapping"]),
-    ({"model": "glam-tiny", "train": {}}, ["step 2", "no 'model' mapping", "'glam-tiny'"]),
-    ([1, 2, 3], ["step 2", "record is a list"]),
-    ({"model": {"name": "x"}, "train": {}}, ["step 2 (model record)", "n_layers"]),
-])
+@pytest.mark.parametrize(
+    "record,mentions",
+    [
+        ({"train": {"steps": 2}}, ["step 2", "no 'model' mapping"]),
+        ({"model": "glam-tiny", "train": {}}, ["step 2", "no 'model' mapping", "'glam-tiny'"]),
+        ([1, 2, 3], ["step 2", "record is a list"]),
+        ({"model": {"name": "x"}, "train": {}}, ["step 2 (model record)", "n_layers"]),
+    ],
+)
 def test_foreign_record_is_refused_naming_the_step(record, mentions, tmp_path, corpus):
     from glamsim.model import checkpoint
 
     checkpoint.save(tmp_path / "foreign", 2, {"w": np.zeros(3, np.float32)}, record)
-    refused(["generate", "--checkpoint", "foreign", "--prompt", "x", "--max-new-tokens", 2], tmp_path,
-            mentions=mentions)
+    refused(
+        ["generate", "--checkpoint", "foreign", "--prompt", "x", "--max-new-tokens", 2], tmp_path, mentions=mentions
+    )
     if "n_layers" not in mentions:  # a resume reads the record before anything else
-        refused([*TRAIN, "--corpus", corpus, "--checkpoint-dir", "foreign", "--resume"], tmp_path,
-                mentions=mentions)
+        refused([*TRAIN, "--corpus", corpus, "--checkpoint-dir", "foreign", "--resume"], tmp_path, mentions=mentions)
 
 
 def test_generate_refuses_flipped_bytes_naming_the_step(ck_copy, tmp_path):
     assert flip_data_files(ck_copy / "4") >= 2
-    refused(["generate", "--checkpoint", "ck", "--prompt", "def ", "--max-new-tokens", 4], tmp_path,
-            mentions=["checkpoint='ck'", "step 4 is corrupted"])
+    refused(
+        ["generate", "--checkpoint", "ck", "--prompt", "def ", "--max-new-tokens", 4],
+        tmp_path,
+        mentions=["checkpoint='ck'", "step 4 is corrupted"],
+    )
 
 
 def test_swapped_manifest_is_a_checksum_mismatch(ck_copy, tmp_path):
     # step 2's manifest on step 4's arrays: the files decode fine, only the checksums can tell
     shutil.rmtree(ck_copy / "4" / "integrity")
     shutil.copytree(ck_copy / "2" / "integrity", ck_copy / "4" / "integrity")
-    refused(["generate", "--checkpoint", "ck", "--prompt", "def ", "--max-new-tokens", 4], tmp_path,
-            mentions=["step 4 is corrupted", "checksum mismatch"])
+    refused(
+        ["generate", "--checkpoint", "ck", "--prompt", "def ", "--max-new-tokens", 4],
+        tmp_path,
+        mentions=["step 4 is corrupted", "checksum mismatch"],
+    )
 
 
 def test_missing_manifest_and_edited_record_are_refused(ck_copy, tmp_path):
     shutil.rmtree(ck_copy / "4" / "integrity")
-    refused(["generate", "--checkpoint", "ck", "--prompt", "def ", "--max-new-tokens", 4], tmp_path,
-            mentions=["step 4 is corrupted", "no integrity manifest"])
+    refused(
+        ["generate", "--checkpoint", "ck", "--prompt", "def ", "--max-new-tokens", 4],
+        tmp_path,
+        mentions=["step 4 is corrupted", "no integrity manifest"],
+    )
     meta = ck_copy / "2" / "record" / "metadata"
     record = json.loads(meta.read_text())
     record["train"]["learning_rate"] = 0.02
@@ -300,11 +340,27 @@ def test_resume_falls_back_to_the_newest_intact_step(ck_copy, trained, corpus, t
     from glamsim.model.train import TrainConfig, abstract_state
 
     flip_data_files(ck_copy / "4")
-    r = accepted([*TRAIN, "--corpus", corpus, "--checkpoint-dir", "ck", "--checkpoint-every", 2, "--resume",
-                  "--log", "log.csv", "--json"], tmp_path)
+    r = accepted(
+        [
+            *TRAIN,
+            "--corpus",
+            corpus,
+            "--checkpoint-dir",
+            "ck",
+            "--checkpoint-every",
+            2,
+            "--resume",
+            "--log",
+            "log.csv",
+            "--json",
+        ],
+        tmp_path,
+    )
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("warning: checkpoint step 4 is corrupted (") and lines[0].endswith("resuming from step 2")
+    assert lines[0].startswith("warning: checkpoint step 4 is corrupted (") and lines[0].endswith(
+        "resuming from step 2"
+    )
     assert json.loads(r.stdout)["resumed_from"] == 2
     # the damaged step is kept aside, and step 4 is written again...
     assert sorted(p.name for p in ck_copy.iterdir()) == ["2", "4", "corrupted-4"]
@@ -323,27 +379,41 @@ def test_resume_falls_back_to_the_newest_intact_step(ck_copy, trained, corpus, t
 def test_resume_refuses_when_no_intact_step_remains(ck_copy, corpus, tmp_path):
     flip_data_files(ck_copy / "4")
     flip_data_files(ck_copy / "2")
-    refused([*TRAIN, "--corpus", corpus, "--checkpoint-dir", "ck", "--resume", "--log", "log.csv"], tmp_path,
-            mentions=["no intact checkpoint to resume from", "step 4 is corrupted", "step 2 is corrupted"])
+    refused(
+        [*TRAIN, "--corpus", corpus, "--checkpoint-dir", "ck", "--resume", "--log", "log.csv"],
+        tmp_path,
+        mentions=["no intact checkpoint to resume from", "step 4 is corrupted", "step 2 is corrupted"],
+    )
     assert sorted(p.name for p in ck_copy.iterdir()) == ["2", "4"]  # nothing moved on a refusal
 
 
 def test_corrupted_checkpoint_error_is_one_line_end_to_end(ck_copy, tmp_path):
     """The installed command in its own process: orbax's late thread noise must not reach stderr."""
     flip_data_files(ck_copy / "4")
-    p = subprocess.run([sys.executable, "-m", "glamsim", "generate", "--checkpoint", "ck", "--prompt", "x",
-                        "--max-new-tokens", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "glamsim", "generate", "--checkpoint", "ck", "--prompt", "x", "--max-new-tokens", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.splitlines() == [p.stderr.strip()] and p.stderr.startswith("error: checkpoint='ck': step 4 is "
-                                                                                "corrupted"), p.stderr
+    assert p.stderr.splitlines() == [p.stderr.strip()] and p.stderr.startswith(
+        "error: checkpoint='ck': step 4 is corrupted"
+    ), p.stderr
 
 
 # ---- divergence ---------------------------------------------------------------------------------
 
+
 def test_training_that_diverges_stops_at_that_step_keeping_the_log(tmp_path, corpus):
     # lr 1e6: after one step every gradient is non-finite and every update is skipped
-    line = refused([*TRAIN, "--steps", 20, "--corpus", corpus, "--lr", "1e6", "--log", "log.csv", "--json"], tmp_path,
-                   mentions=["training diverged at step", "lower --lr, now 1e+06"], may_write=("log.csv",))
+    line = refused(
+        [*TRAIN, "--steps", 20, "--corpus", corpus, "--lr", "1e6", "--log", "log.csv", "--json"],
+        tmp_path,
+        mentions=["training diverged at step", "lower --lr, now 1e+06"],
+        may_write=("log.csv",),
+    )
     step = int(line.split("diverged at step ")[1].split(":")[0])
     rows = list(csv.DictReader((tmp_path / "log.csv").open()))
     assert [int(r["step"]) for r in rows] == list(range(step + 1)) and step < 20
@@ -352,13 +422,33 @@ def test_training_that_diverges_stops_at_that_step_keeping_the_log(tmp_path, cor
 
 def test_good_run_is_accepted_after_all(tmp_path, corpus, trained):
     """The refusals above are specific: the same command with sane values runs."""
-    r, _ = run(["generate", "--checkpoint", trained / "ck", "--prompt", "def ", "--max-new-tokens", 3,
-                "--temperature", 0, "--top-k", 256, "--seed", 2**32 - 1, "--json"], tmp_path)
+    r, _ = run(
+        [
+            "generate",
+            "--checkpoint",
+            trained / "ck",
+            "--prompt",
+            "def ",
+            "--max-new-tokens",
+            3,
+            "--temperature",
+            0,
+            "--top-k",
+            256,
+            "--seed",
+            2**32 - 1,
+            "--json",
+        ],
+        tmp_path,
+    )
     assert r.exit_code == 0 and r.stderr == "", r.stderr
     assert json.loads(r.stdout)["prompt"] == "def "
 
 
 def test_resume_refuses_an_unreadable_log(ck_copy, corpus, tmp_path):
     (tmp_path / "log.jsonl").write_text('{"step": 0}\nnot json\n')
-    refused([*TRAIN, "--corpus", corpus, "--checkpoint-dir", "ck", "--resume", "--steps", 6, "--log", "log.jsonl"],
-            tmp_path, mentions=["log=", "log.jsonl", "cannot read the rows to keep on resume"])
+    refused(
+        [*TRAIN, "--corpus", corpus, "--checkpoint-dir", "ck", "--resume", "--steps", 6, "--log", "log.jsonl"],
+        tmp_path,
+        mentions=["log=", "log.jsonl", "cannot read the rows to keep on resume"],
+    )

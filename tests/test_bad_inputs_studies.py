@@ -21,7 +21,8 @@ BASE = HEAD + "base: {tokens: 1.0e+9}\n"
 GOOD = BASE + "axes: {mfu: [0.2, 0.4]}\n"
 DEEP = "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(60)) + "  " * 61 + "v: 1\n"
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 
 
 def fig(body: str) -> str:
@@ -40,8 +41,10 @@ SPECS = {  # case -> (spec text, texts the error line must contain)
     # unknown keys at each level
     "unknown_top_key": (GOOD + "colour: red\n", "unknown key 'colour'"),
     "unknown_base_key": (HEAD + "base: {tokenz: 1.0e+9}\n", "unknown key 'base.tokenz'"),
-    "unknown_span_key": (BASE + "axes: {mfu: {start: 0.1, stop: 0.5, num: 3, colour: red}}\n",
-                         "unknown key 'axes.mfu.colour'"),
+    "unknown_span_key": (
+        BASE + "axes: {mfu: {start: 0.1, stop: 0.5, num: 3, colour: red}}\n",
+        "unknown key 'axes.mfu.colour'",
+    ),
     "unknown_figure_key": (fig("{name: f, x: mfu, y: energy_mwh, colour: red}"), "unknown key 'figures[0].colour'"),
     "unknown_sweeps_key": (BASE + "sweeps: [{axes: {mfu: [0.2]}, colour: red}]\n", "unknown key 'sweeps[0].colour'"),
     "unknown_scenario_axis": (BASE + "axes: {mfuu: [0.2]}\n", "unknown key 'mfuu'"),
@@ -60,8 +63,10 @@ SPECS = {  # case -> (spec text, texts the error line must contain)
     "span_num_float": (BASE + "axes: {mfu: {start: 0.1, stop: 0.5, num: 2.5}}\n", "axes.mfu.num=2.5"),
     "span_num_huge": (BASE + "axes: {mfu: {start: 0, stop: 1, num: 1000000000}}\n", "axes.mfu.num=1000000000"),
     "span_num_huge_float": (BASE + "axes: {mfu: {start: 0, stop: 1, num: 1.0e+9}}\n", "axes.mfu.num="),
-    "span_num_beyond_int": (BASE + "axes: {mfu: {start: 0, stop: 1, num: 100000000000000000000000}}\n",
-                            "axes.mfu.num="),
+    "span_num_beyond_int": (
+        BASE + "axes: {mfu: {start: 0, stop: 1, num: 100000000000000000000000}}\n",
+        "axes.mfu.num=",
+    ),
     "span_num_string": (BASE + "axes: {mfu: {start: 0, stop: 1, num: 1e9}}\n", "axes.mfu.num='1e9'"),
     "span_no_num_no_step": (BASE + "axes: {mfu: {start: 0.1, stop: 0.5}}\n", "num and step"),
     "span_num_and_step": (BASE + "axes: {mfu: {start: 0.1, stop: 0.5, num: 3, step: 0.1}}\n", "num and step"),
@@ -76,25 +81,34 @@ SPECS = {  # case -> (spec text, texts the error line must contain)
     "span_start_nan": (BASE + "axes: {mfu: {start: .nan, stop: 0.5, num: 3}}\n", "axes.mfu.start=nan"),
     "span_on_string_field": (BASE + "axes: {chip: {start: 0, stop: 1, num: 2}}\n", "axes.chip[start]=0"),
     # sizes: counted before anything is expanded
-    "grid_1000_cubed": (BASE + "axes: {mfu: {start: 0.1, stop: 1, num: 1000}, pue: {start: 1, stop: 2, num: 1000},"
-                               " chips: {start: 1, stop: 1000, num: 1000, integer: true}}\n",
-                        "1,000,000,000 scenarios exceed the limit of 5,000,000 (raise it with --max-scenarios)"),
-    "cases_times_grid": (BASE + "cases: [" + ", ".join(f"{{chips: {i}}}" for i in range(1, 11)) + "]\n"
-                         "axes: {mfu: {start: 0.1, stop: 1, num: 1000}, pue: {start: 1, stop: 2, num: 1000}}\n",
-                         "10,000,000 scenarios exceed the limit"),
-    "sweeps_summed": (BASE + "sweeps:\n" + "".join(
-        "  - axes: {mfu: {start: 0.1, stop: 1, num: 1000}, pue: {start: 1, stop: 2, num: 1000}}\n" for _ in range(6)),
-                      "6,000,000 scenarios exceed the limit"),
-    "chunk_size_too_small": (BASE + "chunk_size: 1\naxes: {mfu: {start: 0.1, stop: 1, num: 2000}}\n",
-                             "chunk_size=1"),
+    "grid_1000_cubed": (
+        BASE + "axes: {mfu: {start: 0.1, stop: 1, num: 1000}, pue: {start: 1, stop: 2, num: 1000},"
+        " chips: {start: 1, stop: 1000, num: 1000, integer: true}}\n",
+        "1,000,000,000 scenarios exceed the limit of 5,000,000 (raise it with --max-scenarios)",
+    ),
+    "cases_times_grid": (
+        BASE + "cases: [" + ", ".join(f"{{chips: {i}}}" for i in range(1, 11)) + "]\n"
+        "axes: {mfu: {start: 0.1, stop: 1, num: 1000}, pue: {start: 1, stop: 2, num: 1000}}\n",
+        "10,000,000 scenarios exceed the limit",
+    ),
+    "sweeps_summed": (
+        BASE
+        + "sweeps:\n"
+        + "".join(
+            "  - axes: {mfu: {start: 0.1, stop: 1, num: 1000}, pue: {start: 1, stop: 2, num: 1000}}\n" for _ in range(6)
+        ),
+        "6,000,000 scenarios exceed the limit",
+    ),
+    "chunk_size_too_small": (BASE + "chunk_size: 1\naxes: {mfu: {start: 0.1, stop: 1, num: 2000}}\n", "chunk_size=1"),
     "chunk_size_zero": (GOOD + "chunk_size: 0\n", "chunk_size=0"),
     # model fields
-    "model_top_k_above_experts": (HEAD + "base: {model: glam-1.7b-64e}\naxes: {model.top_k: [2, 100]}\n",
-                                  "model.top_k=100"),
+    "model_top_k_above_experts": (
+        HEAD + "base: {model: glam-1.7b-64e}\naxes: {model.top_k: [2, 100]}\n",
+        "model.top_k=100",
+    ),
     "model_layers_negative": (BASE + "axes: {model.n_layers: [-1]}\n", "model.n_layers=-1"),
     "model_layers_string": (BASE + "axes: {model.n_layers: [abc]}\n", "model.n_layers=abc"),
-    "model_experts_zero": (HEAD + "base: {model: glam-1.7b-64e}\naxes: {model.n_experts: [0]}\n",
-                           "model.n_experts=0"),
+    "model_experts_zero": (HEAD + "base: {model: glam-1.7b-64e}\naxes: {model.n_experts: [0]}\n", "model.n_experts=0"),
     "model_activation": (BASE + "axes: {model.activation: [tanh]}\n", "model.activation=tanh"),
     "model_capacity_inf": (BASE + "axes: {model.capacity_factor: [.inf]}\n", "axes.model.capacity_factor[0]=inf"),
     "model_field_in_case": (HEAD + "base: {model: glam-1.7b-64e}\ncases: [{model.top_k: 65}]\n", "model.top_k=65"),
@@ -148,21 +162,29 @@ SPECS = {  # case -> (spec text, texts the error line must contain)
     "figure_unknown_y": (fig("{name: f, x: mfu, y: energy_kwh}"), "figures[0].y='energy_kwh'"),
     "figure_unknown_x": (fig("{name: f, x: mfuu, y: energy_mwh}"), "figures[0].x='mfuu'"),
     "figure_unknown_hue": (fig("{name: f, x: mfu, y: energy_mwh, hue: colour}"), "figures[0].hue='colour'"),
-    "figure_unknown_where": (fig("{name: f, x: mfu, y: energy_mwh, where: {colour: red}}"),
-                             "figures[0].where='colour'"),
+    "figure_unknown_where": (
+        fig("{name: f, x: mfu, y: energy_mwh, where: {colour: red}}"),
+        "figures[0].where='colour'",
+    ),
     "figure_y_empty": (fig("{name: f, x: mfu, y: []}"), "figures[0].y=[]"),
     "figure_y_number": (fig("{name: f, x: mfu, y: 5}"), "figures[0].y=5"),
     "figure_no_x": (fig("{name: f, y: energy_mwh}"), "figures[0].x"),
     "figure_kind_unknown": (fig("{name: f, kind: pie, x: mfu, y: energy_mwh}"), "figures[0].kind='pie'"),
     "figure_names_repeat": (fig("{name: f, x: mfu, y: energy_mwh}, {name: f, x: mfu, y: co2e_t}"), "repeat"),
-    "figure_where_selects_nothing": (fig("{name: f, x: mfu, y: energy_mwh, where: {chip: h100-sxm}}"),
-                                     "selects no scenario"),
-    "figure_where_arch_nothing": (fig("{name: f, x: mfu, y: energy_mwh, where: {n_experts: 999}}"),
-                                  "selects no scenario"),
+    "figure_where_selects_nothing": (
+        fig("{name: f, x: mfu, y: energy_mwh, where: {chip: h100-sxm}}"),
+        "selects no scenario",
+    ),
+    "figure_where_arch_nothing": (
+        fig("{name: f, x: mfu, y: energy_mwh, where: {n_experts: 999}}"),
+        "selects no scenario",
+    ),
     "tornado_without_one_at_a_time": (fig("{name: f, kind: tornado, y: energy_mwh}"), "one_at_a_time"),
-    "tornado_where_no_base_row": (BASE + "combine: one_at_a_time\naxes: {mfu: [0.2, 0.4]}\n"
-                                  "figures: [{name: f, kind: tornado, y: energy_mwh, where: {varied: mfu}}]\n",
-                                  "no base row"),
+    "tornado_where_no_base_row": (
+        BASE + "combine: one_at_a_time\naxes: {mfu: [0.2, 0.4]}\n"
+        "figures: [{name: f, kind: tornado, y: energy_mwh, where: {varied: mfu}}]\n",
+        "no base row",
+    ),
 }
 
 
@@ -184,8 +206,10 @@ class Interrupt(Exception):
 
 def _partial(tmp_path: Path) -> None:
     """An interrupted run of a 3-chunk spec in tmp_path/out."""
-    spec = parse_spec({"name": "s", "title": "t", "chunk_size": 1, "base": {"tokens": 1e9},
-                       "axes": {"mfu": [0.2, 0.3, 0.4]}}, "s.yaml")
+    spec = parse_spec(
+        {"name": "s", "title": "t", "chunk_size": 1, "base": {"tokens": 1e9}, "axes": {"mfu": [0.2, 0.3, 0.4]}},
+        "s.yaml",
+    )
 
     def stop(i):
         raise Interrupt
@@ -206,22 +230,40 @@ CLI = {  # case -> (arguments after `study`, set-up, texts the line must contain
     "spec_not_utf8": (["bin.yaml"], lambda p: (p / "bin.yaml").write_bytes(b"name: \xff\xfe\n"), "bin.yaml"),
     "no_spec": ([], None, "give a study spec"),
     "spec_and_list": (["s.yaml", "--list"], None, ["spec='s.yaml'", "--list"]),
-    "out_is_a_file": (["s.yaml", "--out", "afile"], lambda p: (p / "afile").write_text("x"),
-                      ["--out='afile'", "not a folder"]),
-    "out_under_a_file": (["s.yaml", "--out", "afile/sub"], lambda p: (p / "afile").write_text("x"),
-                         ["--out='afile/sub'", "not a folder"]),
+    "out_is_a_file": (
+        ["s.yaml", "--out", "afile"],
+        lambda p: (p / "afile").write_text("x"),
+        ["--out='afile'", "not a folder"],
+    ),
+    "out_under_a_file": (
+        ["s.yaml", "--out", "afile/sub"],
+        lambda p: (p / "afile").write_text("x"),
+        ["--out='afile/sub'", "not a folder"],
+    ),
     "out_in_proc": (["s.yaml", "--out", "/proc/glamsim-x"], None, ["--out='/proc/glamsim-x'", "cannot create"]),
     "out_name_too_long": (["s.yaml", "--out", "x" * 300], None, ["--out=", "cannot create"]),
     "out_results_is_a_folder": (["s.yaml", "--out", "out"], _results_folder, "results.parquet"),
     "resume_without_prior_run": (["s.yaml", "--out", "out", "--resume"], None, ["--resume", "no run to resume"]),
-    "resume_empty_out_folder": (["s.yaml", "--out", "out", "--resume"], lambda p: (p / "out").mkdir(),
-                                "no run to resume"),
-    "resume_partial_of_another_spec": (["s.yaml", "--out", "out", "--resume"], _partial,
-                                       ["--resume", "partial run of another spec", "study 's'"]),
-    "resume_results_of_another_spec": (["other.yaml", "--out", "out", "--resume"], _finished,
-                                       ["--resume", "results of another spec"]),
-    "max_scenarios_below_count": (["s.yaml", "--out", "out", "--max-scenarios", "1"], None,
-                                  "2 scenarios exceed the limit of 1 (raise it with --max-scenarios)"),
+    "resume_empty_out_folder": (
+        ["s.yaml", "--out", "out", "--resume"],
+        lambda p: (p / "out").mkdir(),
+        "no run to resume",
+    ),
+    "resume_partial_of_another_spec": (
+        ["s.yaml", "--out", "out", "--resume"],
+        _partial,
+        ["--resume", "partial run of another spec", "study 's'"],
+    ),
+    "resume_results_of_another_spec": (
+        ["other.yaml", "--out", "out", "--resume"],
+        _finished,
+        ["--resume", "results of another spec"],
+    ),
+    "max_scenarios_below_count": (
+        ["s.yaml", "--out", "out", "--max-scenarios", "1"],
+        None,
+        "2 scenarios exceed the limit of 1 (raise it with --max-scenarios)",
+    ),
     "max_scenarios_zero": (["s.yaml", "--max-scenarios", "0"], None, "--max-scenarios"),
     "max_scenarios_negative": (["s.yaml", "--max-scenarios", "-5"], None, "--max-scenarios"),
     "max_scenarios_not_a_number": (["s.yaml", "--max-scenarios", "many"], None, "--max-scenarios"),

@@ -14,8 +14,20 @@ def glamsim(*args):
 
 
 def test_estimate_json_matches_the_api():
-    r = glamsim("estimate", "--model", "glam-64b-64e", "--chip", "tpu-v4", "--chips", "1024",
-                "--tokens", "600e9", "--mfu", "0.2,0.3,0.4", "--json")
+    r = glamsim(
+        "estimate",
+        "--model",
+        "glam-64b-64e",
+        "--chip",
+        "tpu-v4",
+        "--chips",
+        "1024",
+        "--tokens",
+        "600e9",
+        "--mfu",
+        "0.2,0.3,0.4",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     for key in ("flops_total", "chip_hours", "train_days", "energy_mwh", "co2e_t", "cost_usd", "ledger"):
@@ -23,13 +35,39 @@ def test_estimate_json_matches_the_api():
     api = estimate_training(model="glam-64b-64e", tokens=600e9, chip="tpu-v4", chips=1024, mfu=0.3)
     assert d["energy_mwh"] == pytest.approx(api.energy_mwh) and d["cost_usd"] == pytest.approx(api.cost_usd)
     assert d["ranges"]["energy_mwh"] == pytest.approx([api.energy_mwh * 0.75, api.energy_mwh * 1.5])
-    assert {e["name"] for e in d["ledger"]} >= {"chips", "tokens", "flops_total", "peak_flops", "mfu", "power_w",
-                                                 "pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd"}
+    assert {e["name"] for e in d["ledger"]} >= {
+        "chips",
+        "tokens",
+        "flops_total",
+        "peak_flops",
+        "mfu",
+        "power_w",
+        "pue",
+        "carbon_intensity_kg_per_kwh",
+        "price_per_chip_hour_usd",
+    }
 
 
 def test_estimate_train_flops_hours_and_overrides_table():
-    r = glamsim("estimate", "--train-flops", "1e22", "--chip", "v100", "--chips", "512", "--hours", "100",
-                "--power-w", "250", "--pue", "1.5", "--carbon-intensity", "0.3", "--price-per-chip-hour", "1")
+    r = glamsim(
+        "estimate",
+        "--train-flops",
+        "1e22",
+        "--chip",
+        "v100",
+        "--chips",
+        "512",
+        "--hours",
+        "100",
+        "--power-w",
+        "250",
+        "--pue",
+        "1.5",
+        "--carbon-intensity",
+        "0.3",
+        "--price-per-chip-hour",
+        "1",
+    )
     assert r.returncode == 0, r.stderr
     assert "energy_mwh" in r.stdout and "user input --power-w" in r.stdout and "19.2" in r.stdout  # 512x100x250x1.5
 
@@ -55,26 +93,32 @@ def test_profiles_compare_reproduce():
     assert "GLaM energy, first 280B tokens" in r.stdout and "implied MFU" in r.stdout
 
 
-BAD_CHIP = 'name: broken\nvendor: x\nhbm_gb: {value: -4, source: s, date: "2025"}\n' \
-           'hbm_bandwidth_gb_per_s: {value: 1, source: s, date: "2025"}\n' \
-           'peak_flops_bf16: {value: 1.0e+12, source: s, date: "2025"}\n'
+BAD_CHIP = (
+    'name: broken\nvendor: x\nhbm_gb: {value: -4, source: s, date: "2025"}\n'
+    'hbm_bandwidth_gb_per_s: {value: 1, source: s, date: "2025"}\n'
+    'peak_flops_bf16: {value: 1.0e+12, source: s, date: "2025"}\n'
+)
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--chip", "tpu-v99", "--chips", "8"], "chip='tpu-v99'"),
-    (["--chips", "0"], "chips=0"),
-    (["--chips", "8", "--tokens", "-5"], "tokens=-5"),
-    (["--chips", "8", "--mfu", "1.5"], "mfu=1.5"),
-    (["--chips", "8", "--mfu", "0"], "mfu=0"),
-    (["--chips", "8", "--datacenter", "mars"], "datacenter='mars'"),
-    (["--chips", "8", "--chip", "PROFILE"], "hbm_gb.value=-4"),
-    (["--chips", "8", "--profiles-dir", "DIR", "--chip", "broken"], "hbm_gb.value=-4"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--chip", "tpu-v99", "--chips", "8"], "chip='tpu-v99'"),
+        (["--chips", "0"], "chips=0"),
+        (["--chips", "8", "--tokens", "-5"], "tokens=-5"),
+        (["--chips", "8", "--mfu", "1.5"], "mfu=1.5"),
+        (["--chips", "8", "--mfu", "0"], "mfu=0"),
+        (["--chips", "8", "--datacenter", "mars"], "datacenter='mars'"),
+        (["--chips", "8", "--chip", "PROFILE"], "hbm_gb.value=-4"),
+        (["--chips", "8", "--profiles-dir", "DIR", "--chip", "broken"], "hbm_gb.value=-4"),
+    ],
+)
 def test_bad_inputs_one_line_exit_2(tmp_path, args, needle):
     (tmp_path / "chips").mkdir()
     (tmp_path / "chips" / "broken.yaml").write_text(BAD_CHIP)
-    args = [str(tmp_path / "chips" / "broken.yaml") if a == "PROFILE" else str(tmp_path) if a == "DIR" else a
-            for a in args]
+    args = [
+        str(tmp_path / "chips" / "broken.yaml") if a == "PROFILE" else str(tmp_path) if a == "DIR" else a for a in args
+    ]
     if "--tokens" not in args:
         args += ["--tokens", "1e9"]
     r = glamsim("estimate", "--model", "glam-tiny", *args)
@@ -86,8 +130,21 @@ def test_bad_inputs_one_line_exit_2(tmp_path, args, needle):
 
 
 def test_estimate_statement_states_the_figures_and_sources():
-    r = glamsim("estimate", "--model", "glam-64b-64e", "--chip", "tpu-v4", "--chips", "1024", "--tokens", "600e9",
-                "--mfu", "0.285", "--statement", "--json")
+    r = glamsim(
+        "estimate",
+        "--model",
+        "glam-64b-64e",
+        "--chip",
+        "tpu-v4",
+        "--chips",
+        "1024",
+        "--tokens",
+        "600e9",
+        "--mfu",
+        "0.285",
+        "--statement",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     text = d["statement"]

@@ -1,6 +1,7 @@
 """ModelConfig validation and the preset registry."""
 
 import pytest
+from pydantic import ValidationError
 
 from glamsim.config import ConfigError, load_model, model_presets, validate_model
 
@@ -47,13 +48,15 @@ def test_valid_moe_config_properties():
     assert [cfg.is_moe_layer(i) for i in range(4)] == [False, True, False, True]
     assert cfg.n_moe_layers == 2 and cfg.head_dim == 4 and cfg.kv_heads == 2
     assert cfg.expert_capacity(16) == 8  # 2.0 x 16 / 4
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         cfg.n_layers = 3  # frozen
 
 
 def test_presets_load_and_dense_twin():
     presets = model_presets()
-    assert {"glam-64b-64e", "gpt3-175b", "glam-tiny", "glam-tiny-dense", "glam-small", "glam-small-dense"} <= set(presets)
+    assert {"glam-64b-64e", "gpt3-175b", "glam-tiny", "glam-tiny-dense", "glam-small", "glam-small-dense"} <= set(
+        presets
+    )
     glam = load_model("glam-64b-64e")
     assert glam.n_moe_layers == 32 and glam.top_k == 2 and glam.n_experts == 64
     twin = glam.dense_twin()

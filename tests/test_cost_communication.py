@@ -93,8 +93,18 @@ def test_given_hours_leave_less_compute_time_and_refuse_impossible_overlap():
 
 
 def test_core_broadcasts_communication_inputs():
-    r = training_costs(1e21, 8, 1e14, 300, 1.1, 0.1, 2.0, mfu=0.5, comm_hours=np.array([0.0, 1.0, 2.0]),
-                       comm_overlap=np.array([[1.0], [0.5]]))
+    r = training_costs(
+        1e21,
+        8,
+        1e14,
+        300,
+        1.1,
+        0.1,
+        2.0,
+        mfu=0.5,
+        comm_hours=np.array([0.0, 1.0, 2.0]),
+        comm_overlap=np.array([[1.0], [0.5]]),
+    )
     assert r["train_hours"].shape == (2, 3)
     base = 1e21 / (8 * 1e14 * 0.5) / 3600
     np.testing.assert_allclose(r["train_hours"], [[base] * 3, [base, base + 0.5, base + 1.0]])
@@ -128,13 +138,34 @@ def test_serving_charges_the_decode_all_to_all_when_experts_span_chips():
 
 def test_cli_estimate_prints_communication():
     run = CliRunner()
-    r = run.invoke(app, ["estimate", "train", "--model", "glam-tiny", "--tokens", "1e9", "--chips", "8",
-                         "--comm-overlap", "0", "--mfu", "0.3", "--tokens-per-step", "2048", "--json"])
+    r = run.invoke(
+        app,
+        [
+            "estimate",
+            "train",
+            "--model",
+            "glam-tiny",
+            "--tokens",
+            "1e9",
+            "--chips",
+            "8",
+            "--comm-overlap",
+            "0",
+            "--mfu",
+            "0.3",
+            "--tokens-per-step",
+            "2048",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["train_hours"] == pytest.approx(d["compute_hours"] + d["comm_hours"])
-    assert d["alltoall_bytes_per_chip_step"] == comm.alltoall_bytes_per_chip(
-        ModelArrays.of(load_model("glam-tiny")), 2048, 8)[0]
-    bad = run.invoke(app, ["estimate", "--model", "glam-tiny", "--tokens", "1e9", "--chips", "8",
-                           "--expert-parallel", "3"])
+    assert (
+        d["alltoall_bytes_per_chip_step"]
+        == comm.alltoall_bytes_per_chip(ModelArrays.of(load_model("glam-tiny")), 2048, 8)[0]
+    )
+    bad = run.invoke(
+        app, ["estimate", "--model", "glam-tiny", "--tokens", "1e9", "--chips", "8", "--expert-parallel", "3"]
+    )
     assert bad.exit_code == 2 and bad.stderr.strip().count("\n") == 0 and "expert_parallel=3" in bad.stderr

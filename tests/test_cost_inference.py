@@ -7,8 +7,13 @@ import pytest
 
 from glamsim.accounting import ModelArrays, count, forward_flops_per_token
 from glamsim.config import ConfigError, load_model
-from glamsim.cost.inference import (estimate_inference, experts_touched, inference_costs, kv_cache_bytes,
-                                    weight_bytes_read)
+from glamsim.cost.inference import (
+    estimate_inference,
+    experts_touched,
+    inference_costs,
+    kv_cache_bytes,
+    weight_bytes_read,
+)
 
 
 @pytest.mark.parametrize("n_experts, top_k, batch", [(64, 2, 1), (64, 2, 8), (64, 2, 32), (8, 2, 5), (128, 1, 100)])

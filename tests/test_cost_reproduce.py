@@ -16,8 +16,13 @@ def test_every_row_within_its_tolerance(rows):
 
 
 def test_energy_and_carbon_rows_within_two_percent_of_the_issue_figures(rows):
-    published = {"glam_energy_280b": 213, "glam_energy_600b": 456, "glam_co2e_600b": 40.2,
-                 "gpt3_energy": 1287, "gpt3_co2e": 552.1}
+    published = {
+        "glam_energy_280b": 213,
+        "glam_energy_600b": 456,
+        "glam_co2e_600b": 40.2,
+        "gpt3_energy": 1287,
+        "gpt3_co2e": 552.1,
+    }
     for key, value in published.items():
         assert rows[key]["published"] == value
         assert rows[key]["tolerance"] <= 0.02 and abs(rows[key]["glamsim"] / value - 1) <= 0.02
@@ -33,7 +38,9 @@ def test_rows_equal_hand_arithmetic(rows):
     # GLaM: 6 x 96.6B activated x 280B tokens over 1024 TPU v4 x 574 h at 275 TFLOP/s
     assert rows["glam_mfu_6nd"]["glamsim"] == pytest.approx(6 * 96.6e9 * 280e9 / (1024 * 574 * 3600 * 275e12), rel=1e-3)
     assert 0.25 < rows["glam_mfu_model"]["glamsim"] < 0.32
-    assert rows["energy_ratio"]["glamsim"] == pytest.approx(rows["glam_energy_600b"]["glamsim"] / rows["gpt3_energy"]["glamsim"])
+    assert rows["energy_ratio"]["glamsim"] == pytest.approx(
+        rows["glam_energy_600b"]["glamsim"] / rows["gpt3_energy"]["glamsim"]
+    )
 
 
 def test_every_published_value_has_a_source():

@@ -13,12 +13,13 @@ from glamsim.cost.training import estimate_training, training_costs
 
 def test_core_against_hand_arithmetic():
     # 1e21 FLOPs at 50% of 1e14 FLOP/s: 2e7 chip-seconds = 5555.6 chip-hours; on 10 chips 555.6 h
-    r = training_costs(1e21, 10, 1e14, power_w=300, pue=1.2, carbon_intensity_kg_per_kwh=0.5,
-                       price_per_chip_hour_usd=2.0, mfu=0.5)
+    r = training_costs(
+        1e21, 10, 1e14, power_w=300, pue=1.2, carbon_intensity_kg_per_kwh=0.5, price_per_chip_hour_usd=2.0, mfu=0.5
+    )
     chip_h = 1e21 / 5e13 / 3600
     assert r["chip_hours"] == pytest.approx(chip_h)
     assert r["train_days"] == pytest.approx(chip_h / 10 / 24)
-    assert r["energy_mwh"] == pytest.approx(chip_h * 300 * 1.2 / 1e6)   # chip-h x W x PUE
+    assert r["energy_mwh"] == pytest.approx(chip_h * 300 * 1.2 / 1e6)  # chip-h x W x PUE
     assert r["co2e_t"] == pytest.approx(chip_h * 300 * 1.2 / 1e6 * 0.5)  # MWh x kg/kWh = t
     assert r["cost_usd"] == pytest.approx(chip_h * 2.0)
 
@@ -63,10 +64,22 @@ def test_estimate_uses_accounting_flops_and_names_every_source():
 
 
 def test_measured_inputs_and_overrides_carry_their_sources():
-    e = estimate_training(train_flops=1e22, chip="v100", chips=100, mfu=0.25, hw_flops_ratio=1.2,
-                          datacenter="gpt3-microsoft", pue=1.5, price_per_chip_hour_usd=1.0,
-                          sources={"train_flops": "measured on cpu, 2026-11-28", "mfu": "measured on cpu, 2026-11-28",
-                                   "hw_flops_ratio": "measured: XLA / model FLOPs", "pue": "user input --pue"})
+    e = estimate_training(
+        train_flops=1e22,
+        chip="v100",
+        chips=100,
+        mfu=0.25,
+        hw_flops_ratio=1.2,
+        datacenter="gpt3-microsoft",
+        pue=1.5,
+        price_per_chip_hour_usd=1.0,
+        sources={
+            "train_flops": "measured on cpu, 2026-11-28",
+            "mfu": "measured on cpu, 2026-11-28",
+            "hw_flops_ratio": "measured: XLA / model FLOPs",
+            "pue": "user input --pue",
+        },
+    )
     assert e.hfu == pytest.approx(0.3)
     assert e.ledger["mfu"].source.startswith("measured") and e.ledger["pue"].source == "user input --pue"
     assert e.energy_mwh == pytest.approx(1e22 / (125e12 * 0.25) / 3600 * 330 * 1.5 / 1e6)  # V100: fp16 peak
@@ -76,8 +89,9 @@ def test_measured_inputs_and_overrides_carry_their_sources():
 
 
 def test_power_falls_back_to_tdp_then_to_missing():
-    e = estimate_training(train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4, tdp_fraction=0.8,
-                          power_model="tdp_fraction")
+    e = estimate_training(
+        train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4, tdp_fraction=0.8, power_model="tdp_fraction"
+    )
     assert "tdp_w" in e.ledger["power_w"].source and e.ledger["power_w"].value == pytest.approx(560)
     e = estimate_training(train_flops=1e22, chip="tpu-v5e", chips=8, mfu=0.4)
     assert np.isnan(e.energy_mwh) and "missing" in e.ledger["power_w"].source
@@ -103,12 +117,24 @@ def test_without_mfu_or_hours_the_mfu_is_predicted_from_the_best_layout():
         estimate_training(model="glam-8b-64e", chip="tpu-v4", chips=256, layout="tp=4,dp=64", mfu=0.3)
 
 
-@pytest.mark.parametrize("kw, field", [
-    (dict(chips=0), "chips"), (dict(chips=-3), "chips"), (dict(tokens=-5), "tokens"), (dict(tokens=0), "tokens"),
-    (dict(mfu=1.5), "mfu"), (dict(mfu=0.0), "mfu"), (dict(mfu=(0.1, 0.5, 1.2)), "mfu"),
-    (dict(hours=10), "mfu"), (dict(mfu=None, hours=1e-6), "hours"), (dict(pue=0.8), "pue"), (dict(power_w=-1), "power_w"),
-    (dict(chip="tpu-v99"), "chip"), (dict(dtype="fp8"), "dtype"),
-])
+@pytest.mark.parametrize(
+    "kw, field",
+    [
+        (dict(chips=0), "chips"),
+        (dict(chips=-3), "chips"),
+        (dict(tokens=-5), "tokens"),
+        (dict(tokens=0), "tokens"),
+        (dict(mfu=1.5), "mfu"),
+        (dict(mfu=0.0), "mfu"),
+        (dict(mfu=(0.1, 0.5, 1.2)), "mfu"),
+        (dict(hours=10), "mfu"),
+        (dict(mfu=None, hours=1e-6), "hours"),
+        (dict(pue=0.8), "pue"),
+        (dict(power_w=-1), "power_w"),
+        (dict(chip="tpu-v99"), "chip"),
+        (dict(dtype="fp8"), "dtype"),
+    ],
+)
 def test_bad_inputs_raise_one_line(kw, field):
     args = dict(model="glam-tiny", tokens=1e9, chip="tpu-v4", chips=8, mfu=0.4) | kw
     with pytest.raises(ConfigError) as err:
@@ -150,7 +176,14 @@ def test_embodied_carbon_per_chip_hour_by_hand():
 
 def test_llama2_70b_published_run_under_meta_assumptions():
     """Meta: 1,720,320 A100-hours at 400 W, no PUE, 291.42 tCO2e -> 0.4235 kg/kWh."""
-    e = estimate_training(train_flops=8.4e23, chip="a100-80gb", chips=2048, hours=1720320 / 2048,
-                          power_w=400, pue=1, carbon_intensity_kg_per_kwh=0.4235)
+    e = estimate_training(
+        train_flops=8.4e23,
+        chip="a100-80gb",
+        chips=2048,
+        hours=1720320 / 2048,
+        power_w=400,
+        pue=1,
+        carbon_intensity_kg_per_kwh=0.4235,
+    )
     assert e.energy_mwh == pytest.approx(688.128)
     assert e.co2e_t == pytest.approx(291.42, rel=1e-3)

@@ -10,8 +10,15 @@ from glamsim.uncertain import parse_uncertain
 def test_ranges_and_tornado_by_hand():
     # energy = FLOPs / (peak x mfu) / 3600 x power x pue / 1e6, cost = chip-hours x price
     flops, peak = 1e22, 2.75e14
-    e = estimate_training(train_flops=flops, chip="tpu-v4", chips=64, mfu=(0.2, 0.4, 0.5),
-                          power_w=(300, 326, 400), pue=(1.1, 1.11, 1.2), price_per_chip_hour_usd=(1, 3, 4))
+    e = estimate_training(
+        train_flops=flops,
+        chip="tpu-v4",
+        chips=64,
+        mfu=(0.2, 0.4, 0.5),
+        power_w=(300, 326, 400),
+        pue=(1.1, 1.11, 1.2),
+        price_per_chip_hour_usd=(1, 3, 4),
+    )
 
     def energy(mfu, power, pue):
         return flops / (peak * mfu) / 3600 * power * pue / 1e6

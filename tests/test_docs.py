@@ -36,14 +36,38 @@ def offline_env() -> dict[str, str]:
 def test_site_builds_strictly_offline(tmp_path):
     site = tmp_path / "site"
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
-         "--site-dir", str(site)],
-        cwd=ROOT, env=offline_env(), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(site),
+        ],
+        cwd=ROOT,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    for page in ("index.html", "conventions/index.html", "model/index.html", "measurement/index.html",
-                 "cost/index.html", "parallelism/index.html", "studies/index.html", "faces/index.html",
-                 "safety/index.html", "benchmarks/index.html", "api/index.html", "api/cost/index.html"):
+    for page in (
+        "index.html",
+        "conventions/index.html",
+        "model/index.html",
+        "measurement/index.html",
+        "cost/index.html",
+        "parallelism/index.html",
+        "studies/index.html",
+        "faces/index.html",
+        "safety/index.html",
+        "benchmarks/index.html",
+        "api/index.html",
+        "api/cost/index.html",
+    ):
         assert (site / page).is_file(), page
     html = (site / "api" / "cost" / "index.html").read_text(encoding="utf-8")
     assert 'id="glamsim.cost.training.estimate_training"' in html  # the API pages hold the docstrings
@@ -89,6 +113,16 @@ def test_readme_links_resolve():
 
 def test_readme_links_every_docs_page():
     text = README.read_text(encoding="utf-8")
-    for page in ("index", "conventions", "model", "measurement", "cost", "parallelism", "studies", "faces",
-                 "safety", "benchmarks"):
+    for page in (
+        "index",
+        "conventions",
+        "model",
+        "measurement",
+        "cost",
+        "parallelism",
+        "studies",
+        "faces",
+        "safety",
+        "benchmarks",
+    ):
         assert f"(docs/{page}.md" in text, f"README.md does not link docs/{page}.md"

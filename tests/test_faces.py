@@ -33,8 +33,7 @@ def test_every_field_is_a_command_line_option(kind):
 def test_every_field_is_a_study_column():
     for cls in (TrainingScenario, ServingScenario):
         for name in cls.inputs():
-            col = f"serving_{name}" if cls is ServingScenario and name in ("chips", "mfu", "expert_parallel") \
-                else name
+            col = f"serving_{name}" if cls is ServingScenario and name in ("chips", "mfu", "expert_parallel") else name
             assert col in StudyScenario.model_fields, (cls.__name__, name)
             assert origin(col) == (cls, name) or name in TrainingScenario.model_fields, col
 

@@ -69,3 +69,11 @@ def test_only_the_jax_packages_import_jax_at_module_level():
             offenders.append(f"glamsim/{rel.as_posix()}: {', '.join(sorted(found))}")
     assert scanned > 10  # the scan saw the cost model, studies, schemas ...
     assert offenders == [], "import JAX inside the function that needs it, or move the code to a JAX package"
+
+
+def test_ruff_lint_and_format_are_clean():
+    """`ruff check` and `ruff format --check` (configured in pyproject.toml) pass over the tree."""
+    ruff = Path(sys.executable).parent / "ruff"
+    for args in (["check", "."], ["format", "--check", "."]):
+        r = subprocess.run([str(ruff), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, f"ruff {' '.join(args)}:\n{r.stdout[-3000:]}{r.stderr[-1000:]}"

@@ -27,8 +27,19 @@ def glamsim(*args):
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny.json"
-    r = glamsim("measure", "--model", "glam-tiny", "--steps", "3", "--warmup", "1", "--out", str(out),
-                "--profile-dir", str(out.parent / "trace"))
+    r = glamsim(
+        "measure",
+        "--model",
+        "glam-tiny",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        "--profile-dir",
+        str(out.parent / "trace"),
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return out
 
@@ -101,8 +112,23 @@ def test_measured_mfu_used_when_device_is_the_chip(record):
 def test_measure_without_out_writes_one_record_inside_runs(tmp_path):
     from badinput import accepted
 
-    accepted(["measure", "--model", "glam-tiny", "--steps", "1", "--warmup", "0", "--batch", "1", "--seq-len", "8",
-              "--json"], tmp_path)
+    accepted(
+        [
+            "measure",
+            "--model",
+            "glam-tiny",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--batch",
+            "1",
+            "--seq-len",
+            "8",
+            "--json",
+        ],
+        tmp_path,
+    )
     written = [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()]
     assert len(written) == 1 and written[0].parent.name == "runs" and written[0].name.startswith("glam-tiny-")
     rec = load_measurement(tmp_path / written[0])

@@ -50,6 +50,7 @@ def naive_moe(layer: MoE, x, capacity, group: int | None = None):
         def lin(name, bias, inp, spec):
             out = jnp.einsum(spec, inp, getattr(w, name)[...])
             return out + getattr(w, bias)[...][None] if cfg.use_bias else out
+
         h = act(lin("wi_0", "bi_0", t, "td,edf->tef"))
         if cfg.expert_gated:
             h = h * lin("wi_1", "bi_1", t, "td,edf->tef")
@@ -67,15 +68,19 @@ def naive_moe(layer: MoE, x, capacity, group: int | None = None):
     return out.reshape(x.shape), r
 
 
-@pytest.mark.parametrize("capacity_factor,shared,gated,extra", [
-    (2.0, 0, False, {}),
-    (8.0, 1, True, {}),
-    # Qwen2-MoE/DeepSeek-style: shared experts of their own width behind a sigmoid gate, raw top-k gates, biases
-    (8.0, 2, True, dict(d_ff_shared=48, shared_expert_gate=True, renormalize_gates=False, use_bias=True)),
-])
+@pytest.mark.parametrize(
+    "capacity_factor,shared,gated,extra",
+    [
+        (2.0, 0, False, {}),
+        (8.0, 1, True, {}),
+        # Qwen2-MoE/DeepSeek-style: shared experts of their own width behind a sigmoid gate, raw top-k gates, biases
+        (8.0, 2, True, dict(d_ff_shared=48, shared_expert_gate=True, renormalize_gates=False, use_bias=True)),
+    ],
+)
 def test_scatter_and_einsum_agree_with_naive_reference(capacity_factor, shared, gated, extra):
-    cfg = TINY.replace(capacity_factor=capacity_factor, n_shared_experts=shared, expert_gated=gated,
-                       router_group_size=32, **extra)
+    cfg = TINY.replace(
+        capacity_factor=capacity_factor, n_shared_experts=shared, expert_gated=gated, router_group_size=32, **extra
+    )
     scatter = MoE(cfg, dispatch="scatter", rngs=KeyStream(1))
     einsum = MoE(cfg, dispatch="einsum", rngs=KeyStream(1))
     x = jax.random.normal(jax.random.key(0), (2, 64, cfg.d_model))

@@ -57,8 +57,9 @@ def test_default_corpus_is_the_stdlib_split_deterministically(corpus):
 
 
 def test_glam_tiny_lowers_validation_loss(corpus):
-    s = train(TINY, TrainConfig(steps=40, batch_size=8, seq_len=64, eval_every=40, eval_batches=2), corpus,
-              progress=False)
+    s = train(
+        TINY, TrainConfig(steps=40, batch_size=8, seq_len=64, eval_every=40, eval_batches=2), corpus, progress=False
+    )
     assert s["val_bpb_start"] > 7.0  # about log2(256) = 8 bits per byte at initialisation
     assert s["val_bpb"] < 0.65 * s["val_bpb_start"]
     assert s["val_bpb"] == pytest.approx(s["val_loss"] / math.log(2))
@@ -68,8 +69,14 @@ def test_resume_continues_exactly(corpus, tmp_path):
     cfg = TrainConfig(steps=6, batch_size=4, seq_len=32, eval_every=3, eval_batches=1)
     straight, halves = tmp_path / "straight", tmp_path / "halves"
     train(TINY, cfg, corpus, checkpoint_dir=straight, log_path=straight / "log.jsonl", progress=False)
-    train(TINY, cfg.model_copy(update={"steps": 3}), corpus, checkpoint_dir=halves,
-          log_path=halves / "log.jsonl", progress=False)
+    train(
+        TINY,
+        cfg.model_copy(update={"steps": 3}),
+        corpus,
+        checkpoint_dir=halves,
+        log_path=halves / "log.jsonl",
+        progress=False,
+    )
     with pytest.raises(ConfigError, match="already holds a run"):
         train(TINY, cfg, corpus, checkpoint_dir=halves, progress=False)
     with pytest.raises(ConfigError, match="batch_size=8: the checkpoint was trained with batch_size=4"):
@@ -118,10 +125,14 @@ def test_checkpoint_manifest_holds_a_sha256_per_array(tmp_path):
     checkpoint.save(tmp_path, 5, arrays, {"model": {"name": "m"}, "train": {}})
     manifest = json.loads((tmp_path / "5" / "integrity" / "metadata").read_text())
     assert manifest["format"] == checkpoint.INTEGRITY_FORMAT
-    assert manifest["arrays"]["a"] == {"sha256": hashlib.sha256(arrays["a"].tobytes()).hexdigest(),
-                                       "shape": [2, 3], "dtype": "float32"}
+    assert manifest["arrays"]["a"] == {
+        "sha256": hashlib.sha256(arrays["a"].tobytes()).hexdigest(),
+        "shape": [2, 3],
+        "dtype": "float32",
+    }
     assert set(manifest["arrays"]) == {"a", "b.c"}
-    got = checkpoint.restore(tmp_path, jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype),
-                                                               arrays))
+    got = checkpoint.restore(
+        tmp_path, jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), arrays)
+    )
     np.testing.assert_array_equal(got["a"], arrays["a"])
     assert checkpoint.read_record(tmp_path) == {"model": {"name": "m"}, "train": {}}

@@ -32,7 +32,8 @@ def test_relative_position_buckets_follow_t5():
 VARIANTS = {
     "glam (relative bias, MoE, tied)": load_model("glam-tiny").replace(capacity_factor=8.0),
     "rotary, GQA, layernorm, biases, untied": load_model("glam-tiny-dense").replace(
-        position="rotary", n_kv_heads=2, norm="layernorm", use_bias=True, tie_embeddings=False),
+        position="rotary", n_kv_heads=2, norm="layernorm", use_bias=True, tie_embeddings=False
+    ),
     "learned positions, plain FFN": load_model("glam-tiny-dense").replace(position="learned", dense_ffn_gated=False),
 }
 
@@ -52,7 +53,7 @@ def test_kv_cache_decoding_equals_full_forward(variant):
     logits, aux_c = forward(params, tokens[:, :7], init_cache(cfg, 2, 24))  # prefill 7 tokens
     steps, cache = [logits], aux_c["cache"]
     for i in range(7, 24):  # then one token at a time
-        logits, aux_c = forward(params, tokens[:, i:i + 1], cache)
+        logits, aux_c = forward(params, tokens[:, i : i + 1], cache)
         steps.append(logits)
         cache = aux_c["cache"]
     np.testing.assert_allclose(jnp.concatenate(steps, axis=1), full, atol=2e-5, rtol=1e-5)

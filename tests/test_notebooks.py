@@ -40,15 +40,24 @@ def kernel_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("kernels")
     spec = root / KERNEL
     spec.mkdir()
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "glamsim (tests)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "glamsim (tests)",
+                "language": "python",
+            }
+        )
+    )
     return root
 
 
 def test_the_three_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS] == [
-        "01_reproduce_glam.ipynb", "02_scaling_studies.ipynb", "03_measure_the_model.ipynb"]
+        "01_reproduce_glam.ipynb",
+        "02_scaling_studies.ipynb",
+        "03_measure_the_model.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -83,8 +92,9 @@ def test_notebook_runs_top_to_bottom(path, kernel_dir, tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(is_chart(o) for o in outputs), "no inline figure"
-    assert any("text/html" in o.get("data", {}) and "dataframe" in o["data"]["text/html"] for o in outputs), \
+    assert any("text/html" in o.get("data", {}) and "dataframe" in o["data"]["text/html"] for o in outputs), (
         "no DataFrame"
+    )
     summary = [o for o in nb.cells[-1].outputs if o.output_type == "stream" and o.name == "stdout"]
     assert summary and re.search(r"\d", summary[0].text), "the last cell prints the conclusion's numbers"
     assert "nan" not in summary[0].text.lower().split()

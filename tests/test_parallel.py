@@ -22,8 +22,13 @@ TINY = load_model("glam-tiny")
 def test_parse_mesh_orders_axes_and_rejects_bad_text():
     assert parse_mesh("expert=4, data=2") == {"data": 2, "expert": 4}
     assert list(parse_mesh("model=2,data=1,expert=2")) == ["data", "expert", "model"]
-    for text, why in (("data=2,experts=4", "'experts=4' is not AXIS=SIZE"), ("data=0", "positive integer"),
-                      ("data=two", "positive integer"), ("data=2,data=2", "given twice"), ("", "not AXIS=SIZE")):
+    for text, why in (
+        ("data=2,experts=4", "'experts=4' is not AXIS=SIZE"),
+        ("data=0", "positive integer"),
+        ("data=two", "positive integer"),
+        ("data=2,data=2", "given twice"),
+        ("", "not AXIS=SIZE"),
+    ):
         with pytest.raises(ConfigError, match=why):
             parse_mesh(text)
 
@@ -52,8 +57,9 @@ def test_rules_split_experts_and_replicate_the_rest(leaves):
 
 def test_rules_split_heads_and_widths_on_a_model_axis(leaves):
     mesh = {"data": 1, "expert": 2, "model": 2}
-    assert spec_for(".params.layers.0.attn.q.kernel.value", leaves[".params.layers.0.attn.q.kernel.value"],
-                    mesh) == P(None, "model")
+    assert spec_for(".params.layers.0.attn.q.kernel.value", leaves[".params.layers.0.attn.q.kernel.value"], mesh) == P(
+        None, "model"
+    )
     assert spec_for(".params.layers.0.attn.o.kernel.value", (64, 64), mesh) == P("model")
     assert spec_for(".params.layers.0.ffn.wi_1.kernel.value", (64, 256), mesh) == P(None, "model")
     assert spec_for(".params.layers.1.ffn.experts.wi_0.value", (8, 64, 256), mesh) == P("expert", None, "model")
@@ -81,16 +87,22 @@ def test_cluster_arguments_from_flags_or_environment(monkeypatch):
     for k in distributed.ENV.values():
         monkeypatch.delenv(k, raising=False)
     assert distributed.resolve() is None
-    assert distributed.resolve("10.0.0.1:1234", 4, 3) == {"coordinator_address": "10.0.0.1:1234",
-                                                          "num_processes": 4, "process_id": 3}
+    assert distributed.resolve("10.0.0.1:1234", 4, 3) == {
+        "coordinator_address": "10.0.0.1:1234",
+        "num_processes": 4,
+        "process_id": 3,
+    }
     assert distributed.resolve("auto") == {}
     monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "host:99")
     monkeypatch.setenv("JAX_NUM_PROCESSES", "2")
     monkeypatch.setenv("JAX_PROCESS_ID", "1")
     assert distributed.resolve() == {"coordinator_address": "host:99", "num_processes": 2, "process_id": 1}
     assert distributed.resolve(process_id=0)["process_id"] == 0  # a flag beats the environment
-    for args, why in ((("host", 2, 0), "expected HOST:PORT"), (("h:1", 2, 2), "process_id=2"),
-                      (("auto", 2, 0), "JAX detects")):
+    for args, why in (
+        (("host", 2, 0), "expected HOST:PORT"),
+        (("h:1", 2, 2), "process_id=2"),
+        (("auto", 2, 0), "JAX detects"),
+    ):
         with pytest.raises(ConfigError, match=why):
             distributed.resolve(*args)
     monkeypatch.setenv("JAX_NUM_PROCESSES", "many")
@@ -98,12 +110,15 @@ def test_cluster_arguments_from_flags_or_environment(monkeypatch):
         distributed.resolve()
 
 
-@pytest.mark.parametrize("args, why", [
-    (["--mesh", "data=2,expert=4"], "needs 8 devices, this cluster has 1"),
-    (["--mesh", "data=2,gpu=4"], "'gpu=4' is not AXIS=SIZE"),
-    (["--num-processes", "2", "--process-id", "0"], "coordinator=None"),
-    (["--coordinator", "127.0.0.1:9", "--num-processes", "2", "--process-id", "0"], "mesh=None"),
-])
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["--mesh", "data=2,expert=4"], "needs 8 devices, this cluster has 1"),
+        (["--mesh", "data=2,gpu=4"], "'gpu=4' is not AXIS=SIZE"),
+        (["--num-processes", "2", "--process-id", "0"], "coordinator=None"),
+        (["--coordinator", "127.0.0.1:9", "--num-processes", "2", "--process-id", "0"], "mesh=None"),
+    ],
+)
 def test_train_refuses_bad_parallel_flags_in_one_line(args, why, monkeypatch):
     for k in distributed.ENV.values():
         monkeypatch.delenv(k, raising=False)

@@ -23,8 +23,23 @@ import pytest
 MESH = "data=2,expert=4"
 BATCH, SEQ, STEPS = 16, 128, 3  # 2048 tokens: 8 routing groups of 256, one per device
 CORPUS = str(Path(sysconfig.get_paths()["stdlib"]) / "argparse.py")
-TRAIN_ARGS = ["--model", "glam-tiny", "--steps", STEPS, "--batch", BATCH, "--seq-len", SEQ, "--corpus", CORPUS,
-              "--eval-batches", "1", "--eval-every", "1000", "--json"]
+TRAIN_ARGS = [
+    "--model",
+    "glam-tiny",
+    "--steps",
+    STEPS,
+    "--batch",
+    BATCH,
+    "--seq-len",
+    SEQ,
+    "--corpus",
+    CORPUS,
+    "--eval-batches",
+    "1",
+    "--eval-every",
+    "1000",
+    "--json",
+]
 WORKER_DEADLINE_S = 300
 CLUSTER_DEADLINE_S = 240
 
@@ -38,8 +53,9 @@ def _env(n_devices: int) -> dict:
 @pytest.fixture(scope="module")
 def eight(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("parallel") / "eight.json"
-    proc = subprocess.run([sys.executable, __file__, str(out)], env=_env(8), capture_output=True, text=True,
-                          timeout=WORKER_DEADLINE_S)
+    proc = subprocess.run(
+        [sys.executable, __file__, str(out)], env=_env(8), capture_output=True, text=True, timeout=WORKER_DEADLINE_S
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -122,8 +138,24 @@ def run_cluster(cmds: list[list[str]], env: dict, logs: list[Path], deadline_s: 
 
 def test_two_processes_train_like_one_process_with_eight_devices(eight, tmp_path):
     port = _free_port()
-    cmds = [[sys.executable, "-m", "glamsim", "train", *map(str, TRAIN_ARGS), "--mesh", MESH,
-             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)] for i in range(2)]
+    cmds = [
+        [
+            sys.executable,
+            "-m",
+            "glamsim",
+            "train",
+            *map(str, TRAIN_ARGS),
+            "--mesh",
+            MESH,
+            "--coordinator",
+            f"127.0.0.1:{port}",
+            "--num-processes",
+            "2",
+            "--process-id",
+            str(i),
+        ]
+        for i in range(2)
+    ]
     texts = run_cluster(cmds, _env(4), [tmp_path / f"p{i}.log" for i in range(2)], CLUSTER_DEADLINE_S)
     got = _summary(texts[0])
     assert "{" not in texts[1]  # process 1 trains but stays quiet
@@ -134,6 +166,7 @@ def test_two_processes_train_like_one_process_with_eight_devices(eight, tmp_path
 
 
 # ---- the 8-device worker (this file run as a script) ---------------------------------------------
+
 
 def _worker(out: str) -> None:
     import jax
@@ -168,8 +201,9 @@ def _worker(out: str) -> None:
     for mesh_text in (MESH, "data=2,expert=2,model=2"):
         mesh = make_mesh(mesh_text)
         state = spmd.init_state(cfg, 0, tc, mesh)
-        (loss_s, _), grads_s = jax.jit(grad_fn, static_argnums=1)(state.params, state.graphdef,
-                                                                  spmd.shard_batch(host_batch, mesh))
+        (loss_s, _), grads_s = jax.jit(grad_fn, static_argnums=1)(
+            state.params, state.graphdef, spmd.shard_batch(host_batch, mesh)
+        )
         # the same parameters on one device, through the unsharded model (identity constraint hook)
         single = jax.device_put(jax.tree_util.tree_map(np.asarray, state.params), jax.devices()[0])
         plain_graphdef = abstract_state(cfg, tc).graphdef
@@ -177,22 +211,34 @@ def _worker(out: str) -> None:
         gs, g1 = host(grads_s), host(grads_1)
         errs = {k: rel(gs[k], g1[k]) for k in g1}
         worst = max(errs, key=errs.get)
-        res["equality"][mesh_text] = {"loss_rel_err": abs(float(loss_s) - float(loss_1)) / abs(float(loss_1)),
-                                      "grad_max_rel_err": errs[worst], "worst_leaf": worst, "n_grad_leaves": len(gs)}
+        res["equality"][mesh_text] = {
+            "loss_rel_err": abs(float(loss_s) - float(loss_1)) / abs(float(loss_1)),
+            "grad_max_rel_err": errs[worst],
+            "worst_leaf": worst,
+            "n_grad_leaves": len(gs),
+        }
         if mesh_text == MESH:
             params = checkpoint.flatten(state.params)
             res["n_param_leaves"] = len(params)
             expert = {k: v for k, v in params.items() if ".experts." in k}
             rows = {s.data.shape[0] for v in expert.values() for s in v.addressable_shards}
             slices = {(s.index[0].start, s.index[0].stop) for v in expert.values() for s in v.addressable_shards}
-            whole = all(s.data.shape == v.shape for k, v in params.items() if ".experts." not in k
-                        for s in v.addressable_shards)
-            res["experts"] = {"n_leaves": len(expert), "rows_per_device": sorted(rows), "distinct_slices": len(slices),
-                              "replicated_leaves_whole_everywhere": whole}
+            whole = all(
+                s.data.shape == v.shape for k, v in params.items() if ".experts." not in k for s in v.addressable_shards
+            )
+            res["experts"] = {
+                "n_leaves": len(expert),
+                "rows_per_device": sorted(rows),
+                "distinct_slices": len(slices),
+                "replicated_leaves_whole_everywhere": whole,
+            }
             rec = measure(cfg, batch=BATCH, seq_len=SEQ, steps=1, warmup=1, mesh=mesh)  # compiles the sharded step
             res["collectives"] = rec.collectives
-            res["measurement"] = {"mesh": rec.mesh, "n_devices": rec.n_devices,
-                                  "flops_ratio": rec.xla_flops_per_step / rec.xla_flops_per_step_per_device}
+            res["measurement"] = {
+                "mesh": rec.mesh,
+                "n_devices": rec.n_devices,
+                "flops_ratio": rec.xla_flops_per_step / rec.xla_flops_per_step_per_device,
+            }
             summary = train(cfg, tc, load_corpus([CORPUS]), progress=False, mesh=mesh)
             res["train"] = {"loss": summary["loss"], "val_loss": summary["val_loss"]}
             # the einsum dispatch, compiled from abstract shapes

@@ -14,22 +14,26 @@ from glamsim.cost.uncertainty import tornado
 from glamsim.outputs import label
 
 
-@pytest.mark.parametrize("column, text", [
-    ("energy_mwh", "energy (MWh)"),
-    ("decode_step_s", "decoding step (s)"),
-    ("kv_cache_gb_full_context", "KV cache at full context (GB)"),
-    ("prefill_s", "prefill time (s)"),
-    ("hbm_bandwidth_gb_per_s", "HBM bandwidth (GB/s)"),
-    ("price_per_chip_hour_usd", "price (USD per chip-hour)"),
-    ("prompt_len", "prompt length (tokens)"),
-    ("serving_mfu", "serving MFU (fraction of dense peak)"),
-    ("mfu", "MFU"),
-])
+@pytest.mark.parametrize(
+    "column, text",
+    [
+        ("energy_mwh", "energy (MWh)"),
+        ("decode_step_s", "decoding step (s)"),
+        ("kv_cache_gb_full_context", "KV cache at full context (GB)"),
+        ("prefill_s", "prefill time (s)"),
+        ("hbm_bandwidth_gb_per_s", "HBM bandwidth (GB/s)"),
+        ("price_per_chip_hour_usd", "price (USD per chip-hour)"),
+        ("prompt_len", "prompt length (tokens)"),
+        ("serving_mfu", "serving MFU (fraction of dense peak)"),
+        ("mfu", "MFU"),
+    ],
+)
 def test_labels_spell_out_units(column, text):
     assert plots.label(column) == text
 
 
 # ---- reading specs ----
+
 
 def units(node) -> list[dict]:
     """Every single view (a dict with a mark) of a spec, in order, whatever nests it."""
@@ -60,17 +64,20 @@ def filtered(unit: dict) -> str:
     return " ".join(t["filter"] for t in unit.get("transform", []) if "filter" in t)
 
 
-SERVE = pd.DataFrame({
-    "model": ["moe"] * 4 + ["dense"] * 4,
-    "batch": [1, 8, 64, 512] * 2,
-    "usd_per_million_tokens": [10.0, 30.0, 60.0, 80.0, 40.0, 40.0, 40.0, 40.0],
-    "prompt_len": [128] * 8,
-})
+SERVE = pd.DataFrame(
+    {
+        "model": ["moe"] * 4 + ["dense"] * 4,
+        "batch": [1, 8, 64, 512] * 2,
+        "usd_per_million_tokens": [10.0, 30.0, 60.0, 80.0, 40.0, 40.0, 40.0, 40.0],
+        "prompt_len": [128] * 8,
+    }
+)
 
 
 def test_plot_sweep_lines_scales_tooltips_and_baseline():
-    spec = plots.plot_sweep(SERVE, "batch", "usd_per_million_tokens", hue="model", baseline="dense",
-                            title="T").to_dict()
+    spec = plots.plot_sweep(
+        SERVE, "batch", "usd_per_million_tokens", hue="model", baseline="dense", title="T"
+    ).to_dict()
     assert title(spec) == "T" and not subtitle(spec)  # one row per point: nothing aggregated, nothing said
     line, base, base_points = units(spec)
     assert mark(line) == "line" and line["mark"]["point"] and filtered(line) == "!datum.dense"
@@ -96,8 +103,14 @@ def test_plot_sweep_lines_scales_tooltips_and_baseline():
 
 
 def test_single_point_baseline_is_a_reference_rule_and_panels_per_y():
-    df = pd.DataFrame({"label": ["dense", "moe", "moe", "moe"], "n_experts": [0, 8, 64, 512],
-                       "params_total": [2e9, 5e9, 30e9, 200e9], "energy_mwh": [10, 11, 11, 12]})
+    df = pd.DataFrame(
+        {
+            "label": ["dense", "moe", "moe", "moe"],
+            "n_experts": [0, 8, 64, 512],
+            "params_total": [2e9, 5e9, 30e9, 200e9],
+            "energy_mwh": [10, 11, 11, 12],
+        }
+    )
     spec = plots.plot_sweep(df, "n_experts", ["params_total", "energy_mwh"], hue="label", baseline="dense").to_dict()
     assert len(spec["hconcat"]) == 2
     p_line, p_rule, e_line, e_rule = units(spec)
@@ -106,21 +119,23 @@ def test_single_point_baseline_is_a_reference_rule_and_panels_per_y():
     assert mark(e_rule) == "rule" and "x" not in e_rule["encoding"]  # a rule across the whole sweep
     assert e_rule["encoding"]["strokeDash"]["scale"]["range"] == [[6, 4]]
     assert "'B'" in p_line["encoding"]["y"]["axis"]["labelExpr"]  # parameter counts in B, not G
-    assert values(spec).set_index("series").loc["moe", "params_total"].tolist() \
-        == [5e9, 30e9, 200e9]
+    assert values(spec).set_index("series").loc["moe", "params_total"].tolist() == [5e9, 30e9, 200e9]
 
 
 def test_plot_bars_values_missing_and_baseline():
-    df = pd.DataFrame({"chip": ["a", "a", "b", "b"], "model": ["moe", "dense"] * 2,
-                       "cost_usd": [1e6, 2e6, np.nan, 3e6]})
+    df = pd.DataFrame(
+        {"chip": ["a", "a", "b", "b"], "model": ["moe", "dense"] * 2, "cost_usd": [1e6, 2e6, np.nan, 3e6]}
+    )
     spec = plots.plot_bars(df, "chip", "cost_usd", hue="model", baseline="dense").to_dict()
     bars, text = units(spec)
     assert mark(bars) == "bar" and mark(text) == "text"
     enc = bars["encoding"]
     assert enc["x"]["sort"] == ["a", "b"] and enc["xOffset"]["field"] == "series"
     assert enc["y"]["axis"]["title"] == "cost at list price (USD)" and enc["y"]["scale"]["zero"] is True
-    assert enc["color"]["scale"] == {"domain": ["moe", "dense (dense baseline)"],
-                                     "range": [plots.PALETTE[0], plots.BASELINE_FILL]}  # the baseline grey
+    assert enc["color"]["scale"] == {
+        "domain": ["moe", "dense (dense baseline)"],
+        "range": [plots.PALETTE[0], plots.BASELINE_FILL],
+    }  # the baseline grey
     assert enc["strokeDash"]["condition"] == {"test": "datum.dense", "value": [4, 2]}  # with a dashed outline
     assert enc["stroke"]["condition"]["value"] == plots.INK
     data = values(spec)
@@ -156,14 +171,37 @@ def test_sensitivity_table_matches_the_cost_models_tornado():
 
 
 def test_plot_tornado_largest_swing_on_top_and_nominal_rule():
-    sens = pd.DataFrame([
-        {"input": "pue", "low": 1.0, "nominal": 1.1, "high": 1.5, "e_mwh_at_low": 90, "e_mwh_at_high": 140,
-         "e_mwh_swing": 50},
-        {"input": "mfu", "low": 0.2, "nominal": 0.3, "high": 0.4, "e_mwh_at_low": 150, "e_mwh_at_high": 75,
-         "e_mwh_swing": 75},
-        {"input": "price", "low": 1.0, "nominal": 2.0, "high": 3.0, "e_mwh_at_low": 100, "e_mwh_at_high": 100,
-         "e_mwh_swing": 0},
-    ])
+    sens = pd.DataFrame(
+        [
+            {
+                "input": "pue",
+                "low": 1.0,
+                "nominal": 1.1,
+                "high": 1.5,
+                "e_mwh_at_low": 90,
+                "e_mwh_at_high": 140,
+                "e_mwh_swing": 50,
+            },
+            {
+                "input": "mfu",
+                "low": 0.2,
+                "nominal": 0.3,
+                "high": 0.4,
+                "e_mwh_at_low": 150,
+                "e_mwh_at_high": 75,
+                "e_mwh_swing": 75,
+            },
+            {
+                "input": "price",
+                "low": 1.0,
+                "nominal": 2.0,
+                "high": 3.0,
+                "e_mwh_at_low": 100,
+                "e_mwh_at_high": 100,
+                "e_mwh_swing": 0,
+            },
+        ]
+    )
     spec = plots.plot_tornado(sens, "e_mwh", base=100.0).to_dict()
     assert title(spec) == "What moves e (MWh)"
     bars, right, left, rule, note = units(spec)
@@ -178,8 +216,13 @@ def test_plot_tornado_largest_swing_on_top_and_nominal_rule():
 
 
 def test_experts_touched_and_save_png_and_svg(tmp_path):
-    df = pd.DataFrame({"batch": [1, 10, 100] * 2, "n_experts": [8] * 3 + [64] * 3,
-                       "experts_touched_fraction": [0.25, 0.9, 1.0, 0.03, 0.27, 0.96]})
+    df = pd.DataFrame(
+        {
+            "batch": [1, 10, 100] * 2,
+            "n_experts": [8] * 3 + [64] * 3,
+            "experts_touched_fraction": [0.25, 0.9, 1.0, 0.03, 0.27, 0.96],
+        }
+    )
     chart = plots.plot_experts_touched(df)
     spec = chart.to_dict()
     line, every = units(spec)
@@ -197,13 +240,23 @@ def test_experts_touched_and_save_png_and_svg(tmp_path):
 
 
 def test_energy_comparison_has_one_panel_per_quantity_and_a_caption():
-    df = pd.DataFrame({"chip": ["tpu-v4", "v100"], "model": ["glam", "gpt3"], "energy_mwh": [456.0, 1287.0],
-                       "co2e_t": [40.2, 552.1], "cost_usd": [4e6, 1.1e7]})
+    df = pd.DataFrame(
+        {
+            "chip": ["tpu-v4", "v100"],
+            "model": ["glam", "gpt3"],
+            "energy_mwh": [456.0, 1287.0],
+            "co2e_t": [40.2, 552.1],
+            "cost_usd": [4e6, 1.1e7],
+        }
+    )
     chart = plots.plot_energy_comparison(df, baseline="gpt3")
     spec = chart.to_dict()
     bars = [u for u in units(spec) if mark(u) == "bar"]
-    assert [u["encoding"]["y"]["axis"]["title"] for u in bars] == \
-        ["energy (MWh)", "CO2e, net (tCO2e)", "cost at list price (USD)"]
+    assert [u["encoding"]["y"]["axis"]["title"] for u in bars] == [
+        "energy (MWh)",
+        "CO2e, net (tCO2e)",
+        "cost at list price (USD)",
+    ]
     assert sorted(values(spec)["energy_mwh"]) == [456.0, 1287.0]
     captioned = plots.add_caption(chart, "n/a: no public price.").to_dict()
     assert title(captioned) == "Training energy, carbon and cost"  # the title stays on top
@@ -212,13 +265,15 @@ def test_energy_comparison_has_one_panel_per_quantity_and_a_caption():
 
 # ---- what the Scaling explorer draws from a whole results table ----
 
-STUDY = pd.DataFrame({  # two models x two prompt lengths x three batch sizes, and a dense row at n_experts = 0
-    "model": ["moe"] * 6 + ["dense"] * 6,
-    "n_experts": [64] * 6 + [0] * 6,
-    "batch": [1, 8, 64] * 4,
-    "prompt_len": [128] * 3 + [2048] * 3 + [128] * 3 + [2048] * 3,
-    "usd_per_million_tokens": [10.0, 5.0, 2.0, 12.0, 7.0, 4.0, 20.0, 4.0, 1.0, 22.0, 6.0, 3.0],
-})
+STUDY = pd.DataFrame(
+    {  # two models x two prompt lengths x three batch sizes, and a dense row at n_experts = 0
+        "model": ["moe"] * 6 + ["dense"] * 6,
+        "n_experts": [64] * 6 + [0] * 6,
+        "batch": [1, 8, 64] * 4,
+        "prompt_len": [128] * 3 + [2048] * 3 + [128] * 3 + [2048] * 3,
+        "usd_per_million_tokens": [10.0, 5.0, 2.0, 12.0, 7.0, 4.0, 20.0, 4.0, 1.0, 22.0, 6.0, 3.0],
+    }
+)
 
 
 def test_numeric_x_with_several_models_is_coloured_by_model_never_a_zigzag():
@@ -254,8 +309,9 @@ def test_facet_splits_rows_instead_of_aggregating():
 
 
 def test_dense_model_is_not_joined_into_the_moe_line_at_x_zero():
-    df = pd.DataFrame({"model": ["dense", "moe", "moe", "moe"], "n_experts": [0, 8, 64, 512],
-                       "energy_mwh": [9.8, 10.7, 10.7, 10.8]})
+    df = pd.DataFrame(
+        {"model": ["dense", "moe", "moe", "moe"], "n_experts": [0, 8, 64, 512], "energy_mwh": [9.8, 10.7, 10.7, 10.8]}
+    )
     spec = plots.plot_sweep(df, "n_experts", "energy_mwh").to_dict()  # no hue, no baseline named
     line, rule = units(spec)
     assert filtered(line) == "!datum.dense" and mark(rule) == "rule" and "x" not in rule["encoding"]
@@ -267,13 +323,19 @@ def test_dense_model_is_not_joined_into_the_moe_line_at_x_zero():
 def test_ratio_axes_do_not_start_at_zero():
     assert plots.is_ratio("glam_over_gpt3") and plots.is_ratio("XLA FLOPs / analytic FLOPs")
     assert not plots.is_ratio("energy_mwh") and not plots.is_ratio("experts_touched_fraction")
-    df = pd.DataFrame({"case": ["a", "a", "b", "b"], "kind": ["model", "hardware"] * 2,
-                       "XLA FLOPs / analytic FLOPs": [1.02, 1.31, 1.01, 1.12]})
+    df = pd.DataFrame(
+        {
+            "case": ["a", "a", "b", "b"],
+            "kind": ["model", "hardware"] * 2,
+            "XLA FLOPs / analytic FLOPs": [1.02, 1.31, 1.01, 1.12],
+        }
+    )
     spec = plots.plot_bars(df, "case", "XLA FLOPs / analytic FLOPs", hue="kind").to_dict()
     dots = units(spec)[0]
     assert mark(dots) == "point" and dots["encoding"]["y"]["scale"]["zero"] is False  # dots, not cut bars
-    sweep = plots.plot_sweep(pd.DataFrame({"batch": [1, 2, 4], "glam_over_gpt3": [0.9, 1.1, 1.3]}),
-                             "batch", "glam_over_gpt3").to_dict()
+    sweep = plots.plot_sweep(
+        pd.DataFrame({"batch": [1, 2, 4], "glam_over_gpt3": [0.9, 1.1, 1.3]}), "batch", "glam_over_gpt3"
+    ).to_dict()
     assert units(sweep)[0]["encoding"]["y"]["scale"]["zero"] is False
 
 

@@ -30,9 +30,22 @@ H100 = Fabric.of(load_chip("h100-sxm"))
 V4 = Fabric.of(load_chip("tpu-v4"))
 NV, IB = 450e9 * eff.LINK_EFFICIENCY, 50e9 * eff.LINK_EFFICIENCY
 TINY = ModelArrays.of(load_model("glam-tiny"))
-GPT = ModelArrays.of(validate_model({"name": "toy-gpt", "n_layers": 4, "d_model": 64, "n_heads": 4, "d_ff": 256,
-                                     "vocab_size": 128, "max_seq_len": 32, "dense_ffn_gated": False,
-                                     "position": "rotary"}, "test"))
+GPT = ModelArrays.of(
+    validate_model(
+        {
+            "name": "toy-gpt",
+            "n_layers": 4,
+            "d_model": 64,
+            "n_heads": 4,
+            "d_ff": 256,
+            "vocab_size": 128,
+            "max_seq_len": 32,
+            "dense_ffn_gated": False,
+            "position": "rotary",
+        },
+        "test",
+    )
+)
 
 
 def arr(text: str) -> LayoutArrays:
@@ -116,8 +129,17 @@ def test_data_parallel_gradients_by_hand():
 def test_step_time_composition_and_overlap_rules():
     lay = arr("tp=2,pp=4,dp=2,mb=1,gbs=16")  # 8 microbatches per data-parallel rank
     t = predict(GPT, 32, lay, H100)
-    parts = ("compute_s", "recompute_s", "tp_exposed_s", "ep_exposed_s", "cp_exposed_s", "pp_exposed_s",
-             "bubble_s", "dp_exposed_s", "optimizer_s")
+    parts = (
+        "compute_s",
+        "recompute_s",
+        "tp_exposed_s",
+        "ep_exposed_s",
+        "cp_exposed_s",
+        "pp_exposed_s",
+        "bubble_s",
+        "dp_exposed_s",
+        "optimizer_s",
+    )
     assert one(t["step_s"]) == pytest.approx(sum(one(t[k]) for k in parts))
     micro = (one(t["compute_s"]) + one(t["tp_exposed_s"]) + one(t["pp_exposed_s"])) / 8
     assert one(t["bubble_s"]) == pytest.approx(3 * micro)  # (pp - 1) microbatch times

@@ -28,8 +28,9 @@ def compiled(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("predict_devices") / "hlo.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
     env.update(XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, __file__, str(out)], env=env, check=False, capture_output=True, text=True,
-                          timeout=DEADLINE_S)
+    proc = subprocess.run(
+        [sys.executable, __file__, str(out)], env=env, check=False, capture_output=True, text=True, timeout=DEADLINE_S
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -75,6 +76,7 @@ def test_gradient_all_reduce_bytes_match_the_compiled_program(compiled, mesh):
 
 
 # ---- the worker (this file run as a script) ------------------------------------------------------
+
 
 def _worker(out: str) -> None:
     import jax

@@ -24,21 +24,40 @@ def test_parse_the_issue_examples():
 
 
 def test_keys_values_aliases_and_defaults():
-    lay = parse_layout(" TP = 2 , vp=2, pp=2, sp=yes, flash=0, params=fp32, grads=bf16, opt_state=bf16,"
-                       "optimizer=adafactor, global_batch=64, microbatch=2, dp=4, cp=1, zero=1, tp_overlap=on")
+    lay = parse_layout(
+        " TP = 2 , vp=2, pp=2, sp=yes, flash=0, params=fp32, grads=bf16, opt_state=bf16,"
+        "optimizer=adafactor, global_batch=64, microbatch=2, dp=4, cp=1, zero=1, tp_overlap=on"
+    )
     assert lay.schedule == "interleaved" and lay.vp == 2  # vp > 1 implies the interleaved schedule
     assert (lay.sp, lay.flash, lay.tp_overlap) == (True, False, True)
     assert (lay.params, lay.grads, lay.opt_state, lay.optimizer) == ("fp32", "bf16", "bf16", "adafactor")
     assert (lay.gbs, lay.mb, lay.microbatches) == (64, 2, 8)
     d = Layout()
-    assert (d.tp, d.pp, d.dp, d.cp, d.ep, d.zero, d.mb, d.recompute, d.flash, d.sp) == \
-        (1, 1, 1, 1, 1, 0, 1, "none", True, False)
+    assert (d.tp, d.pp, d.dp, d.cp, d.ep, d.zero, d.mb, d.recompute, d.flash, d.sp) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+        0,
+        1,
+        "none",
+        True,
+        False,
+    )
     assert (d.params, d.grads, d.opt_state, d.optimizer) == ("bf16", "fp32", "fp32", "adam")
 
 
-@pytest.mark.parametrize("text", ["tp=8,pp=16,dp=8,mb=1,recompute=selective", "fsdp=64,mb=4,recompute=full",
-                                  "tp=2,pp=4,dp=2,vp=2,gbs=64,sp=1,flash=0,optimizer=adafactor",
-                                  "tp=4,cp=2,dp=8,ep=4,zero=2,mb=2,params=fp32", "pp=3,uneven=1,tp_overlap=1"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tp=8,pp=16,dp=8,mb=1,recompute=selective",
+        "fsdp=64,mb=4,recompute=full",
+        "tp=2,pp=4,dp=2,vp=2,gbs=64,sp=1,flash=0,optimizer=adafactor",
+        "tp=4,cp=2,dp=8,ep=4,zero=2,mb=2,params=fp32",
+        "pp=3,uneven=1,tp_overlap=1",
+    ],
+)
 def test_compact_round_trips(text):
     lay = parse_layout(text)
     assert parse_layout(lay.compact()) == lay
@@ -131,14 +150,22 @@ def test_bad_layout_strings_are_refused_in_one_line(tmp_path, case):
 
 
 OTHER = {  # whole argument lists -> text the line must hold
-    "layers_uneven": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],
-                      ["pp=3", "4 layers"]),
-    "dense_ep": (["plan", "glam-tiny-dense", "--chip", "tpu-v4", "--chips", "8", "--layout", "dp=8,ep=2"],
-                 ["ep=2", "no experts"]),
-    "ep_experts": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "16", "--layout", "dp=16,ep=16"],
-                   ["ep=16", "8 experts"]),
-    "cp_seq": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "cp=3"],
-               ["cp=3", "sequence length 128"]),
+    "layers_uneven": (
+        ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],
+        ["pp=3", "4 layers"],
+    ),
+    "dense_ep": (
+        ["plan", "glam-tiny-dense", "--chip", "tpu-v4", "--chips", "8", "--layout", "dp=8,ep=2"],
+        ["ep=2", "no experts"],
+    ),
+    "ep_experts": (
+        ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "16", "--layout", "dp=16,ep=16"],
+        ["ep=16", "8 experts"],
+    ),
+    "cp_seq": (
+        ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "cp=3"],
+        ["cp=3", "sequence length 128"],
+    ),
     "gbs_conflict": ([*PLAN, "--layout", "dp=8,gbs=16", "--global-batch", "32"], ["gbs=16", "32"]),
     "global_batch_multiple": ([*PLAN, "--layout", "dp=8", "--global-batch", "12"], ["global_batch=12", "dp x mb"]),
     "rank_by": ([*PLAN, "--rank-by", "speed"], ["rank_by='speed'"]),
@@ -164,8 +191,9 @@ def test_bad_plan_arguments_are_refused_in_one_line(tmp_path, case):
 def test_chip_without_link_fields_is_refused_naming_the_field(tmp_path):
     old = {k: v for k, v in CHIP.items() if k not in ("chips_per_node", "inter_node_bandwidth_gb_per_s")}
     (tmp_path / "old.yaml").write_text(yaml.safe_dump({**old, "name": "old-chip"}))
-    refused(["plan", "glam-tiny", "--chip", "old.yaml", "--chips", "8"], tmp_path,
-            mentions=["old-chip", "chips_per_node"])
+    refused(
+        ["plan", "glam-tiny", "--chip", "old.yaml", "--chips", "8"], tmp_path, mentions=["old-chip", "chips_per_node"]
+    )
 
 
 def test_valid_control_case_is_accepted(tmp_path):

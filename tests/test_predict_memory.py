@@ -23,8 +23,20 @@ from glamsim.predict.stage import chip_params
 from glamsim.predict.tiers import Fabric
 from glamsim.profiles import load_chip
 
-GPT = validate_model({"name": "toy-gpt", "n_layers": 4, "d_model": 64, "n_heads": 4, "d_ff": 256, "vocab_size": 128,
-                      "max_seq_len": 32, "dense_ffn_gated": False, "position": "rotary"}, "test")
+GPT = validate_model(
+    {
+        "name": "toy-gpt",
+        "n_layers": 4,
+        "d_model": 64,
+        "n_heads": 4,
+        "d_ff": 256,
+        "vocab_size": 128,
+        "max_seq_len": 32,
+        "dense_ffn_gated": False,
+        "position": "rotary",
+    },
+    "test",
+)
 M = ModelArrays.of(GPT)
 S, SBH = 32, 32 * 2 * 64
 

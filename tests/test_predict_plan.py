@@ -15,13 +15,26 @@ from glamsim.predict import evaluate, parse_layout
 from glamsim.predict.plan import best, candidates, search
 from glamsim.profiles import load_chip
 
-PLAN_KEYS = {"layout", "global_batch", "microbatches", "step_s", "mfu", "hfu", "tokens_per_s", "energy_j_per_token",
-             "usd_per_million_tokens", "breakdown", "memory", "usable_bytes"}
+PLAN_KEYS = {
+    "layout",
+    "global_batch",
+    "microbatches",
+    "step_s",
+    "mfu",
+    "hfu",
+    "tokens_per_s",
+    "energy_j_per_token",
+    "usd_per_million_tokens",
+    "breakdown",
+    "memory",
+    "usable_bytes",
+}
 
 
 def test_plan_json_lists_fitting_layouts_fastest_first(tmp_path):
-    r = accepted(["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--top", "4", "--tokens", "1e9",
-                  "--json"], tmp_path)
+    r = accepted(
+        ["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--top", "4", "--tokens", "1e9", "--json"], tmp_path
+    )
     d = json.loads(r.stdout)
     assert (d["model"], d["chip"], d["chips"], d["rank_by"]) == ("glam-tiny", "h100-sxm", 8, "time")
     assert d["candidates"] >= d["fitting"] > 0 and len(d["plans"]) == 4
@@ -30,8 +43,17 @@ def test_plan_json_lists_fitting_layouts_fastest_first(tmp_path):
     for p in d["plans"]:
         assert PLAN_KEYS <= set(p) and {"train_days", "energy_mwh_chips", "cost_usd"} <= set(p)
         assert p["memory"]["total"] <= p["usable_bytes"]
-        assert set(p["breakdown"]) == {"compute_s", "recompute_s", "tp_exposed_s", "ep_exposed_s", "cp_exposed_s",
-                                       "pp_exposed_s", "bubble_s", "dp_exposed_s", "optimizer_s"}
+        assert set(p["breakdown"]) == {
+            "compute_s",
+            "recompute_s",
+            "tp_exposed_s",
+            "ep_exposed_s",
+            "cp_exposed_s",
+            "pp_exposed_s",
+            "bubble_s",
+            "dp_exposed_s",
+            "optimizer_s",
+        }
         assert sum(p["breakdown"].values()) == pytest.approx(p["step_s"])
         lay = parse_layout(p["layout"])
         assert lay.chips == 8 and lay.gbs == p["global_batch"]
@@ -84,10 +106,12 @@ def test_one_layout_prints_its_breakdown_and_shortfall(tmp_path):
 
 
 def test_planning_imports_neither_jax_nor_pandas():
-    code = ("import sys; from glamsim.cli import main; sys.argv = ['glamsim', 'plan', 'glam-tiny', '--chip', "
-            "'tpu-v4', '--chips', '8', '--json']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'pandas', 'matplotlib'}), file=sys.stderr)")
+    code = (
+        "import sys; from glamsim.cli import main; sys.argv = ['glamsim', 'plan', 'glam-tiny', '--chip', "
+        "'tpu-v4', '--chips', '8', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'pandas', 'matplotlib'}), file=sys.stderr)"
+    )
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().splitlines()[-1] == "[]"

@@ -17,8 +17,16 @@ from glamsim.predict.validation import predictions
 from glamsim.profiles import registry
 
 RUNS = {"gpt3_v100", "glam_v4", "palm_mfu", "palm_hfu", "megatron_1t", "llama3_8k", "llama3_16k", "llama3_cp"}
-PUBLISHED = {"gpt3_v100": 24.6, "glam_v4": 0.285, "palm_mfu": 0.462, "palm_hfu": 0.578, "megatron_1t": 163,
-             "llama3_8k": 430, "llama3_16k": 400, "llama3_cp": 380}
+PUBLISHED = {
+    "gpt3_v100": 24.6,
+    "glam_v4": 0.285,
+    "palm_mfu": 0.462,
+    "palm_hfu": 0.578,
+    "megatron_1t": 163,
+    "llama3_8k": 430,
+    "llama3_16k": 400,
+    "llama3_cp": 380,
+}
 
 
 def test_validation_rows_present_with_sources_and_layouts():
@@ -71,8 +79,20 @@ def test_constants_are_few_and_named():
 
 # ---- profiles: one-way link bandwidth per chip, tiers with sources -------------------------------
 
-ONE_WAY = {"v100": 150, "a100-40gb": 300, "a100-80gb": 300, "h100-sxm": 450, "h200": 450, "b200": 900,
-           "mi300x": 448, "tpu-v3": 328, "tpu-v4": 300, "tpu-v5e": 200, "tpu-v5p": 600, "tpu-v6e": 448}
+ONE_WAY = {
+    "v100": 150,
+    "a100-40gb": 300,
+    "a100-80gb": 300,
+    "h100-sxm": 450,
+    "h200": 450,
+    "b200": 900,
+    "mi300x": 448,
+    "tpu-v3": 328,
+    "tpu-v4": 300,
+    "tpu-v5e": 200,
+    "tpu-v5p": 600,
+    "tpu-v6e": 448,
+}
 
 
 def test_every_builtin_chip_states_one_way_links_and_its_tiers():
@@ -81,8 +101,12 @@ def test_every_builtin_chip_states_one_way_links_and_its_tiers():
         c = chips[name]
         assert c.interconnect_bandwidth_gb_per_s.value == gb
         assert "one-way" in c.interconnect_bandwidth_gb_per_s.note
-        for field in ("chips_per_node", "inter_node_bandwidth_gb_per_s", "intra_node_latency_us",
-                      "inter_node_latency_us"):
+        for field in (
+            "chips_per_node",
+            "inter_node_bandwidth_gb_per_s",
+            "intra_node_latency_us",
+            "inter_node_latency_us",
+        ):
             spec = getattr(c, field)
             assert spec is not None and spec.value > 0 and spec.source and spec.date, (name, field)
         for field in ("intra_node_latency_us", "inter_node_latency_us"):

@@ -5,8 +5,20 @@ import pytest
 from glamsim.config import ConfigError
 from glamsim.profiles import load_chip, load_datacenter, registry
 
-CHIPS = ["tpu-v3", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "v100", "a100-40gb", "a100-80gb",
-         "h100-sxm", "h200", "b200", "mi300x"]
+CHIPS = [
+    "tpu-v3",
+    "tpu-v4",
+    "tpu-v5e",
+    "tpu-v5p",
+    "tpu-v6e",
+    "v100",
+    "a100-40gb",
+    "a100-80gb",
+    "h100-sxm",
+    "h200",
+    "b200",
+    "mi300x",
+]
 
 GOOD_CHIP = """name: my-chip
 vendor: Me
@@ -36,7 +48,9 @@ def test_published_figures_in_profiles():
     gpt3 = load_datacenter("gpt3-microsoft")
     assert (gpt3.pue.value, gpt3.carbon_intensity_net_kg_per_kwh.value) == (1.10, 0.429)
     # the GLaM net intensity is derived from the paper's 40.2 t / 456 MWh
-    assert load_datacenter("glam-google-oklahoma").carbon_intensity_net_kg_per_kwh.value == pytest.approx(40.2 / 456, rel=1e-3)
+    assert load_datacenter("glam-google-oklahoma").carbon_intensity_net_kg_per_kwh.value == pytest.approx(
+        40.2 / 456, rel=1e-3
+    )
 
 
 def test_peaks_are_dense_not_sparsity_figures():
@@ -62,14 +76,17 @@ def test_user_folder_adds_and_overrides(tmp_path):
         load_chip("my-chip")
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda t: t.replace("value: 16,", "value: -16,"), r"mine\.yaml.*hbm_gb\.value=-16"),
-    (lambda t: t + "colour: red\n", r"mine\.yaml.*unknown key 'colour'"),
-    (lambda t: t.replace("source: my datasheet, date: \"2025\"}", "date: \"2025\"}", 1), r"mine\.yaml.*source"),
-    (lambda t: t.replace("{value: 800", "{value: fast"), r"mine\.yaml.*hbm_bandwidth_gb_per_s\.value='fast'"),
-    (lambda t: t + "default_dtype: fp8\n", r"mine\.yaml.*default_dtype='fp8'"),
-    (lambda t: t + "  - [\n", r"mine\.yaml: malformed YAML"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t.replace("value: 16,", "value: -16,"), r"mine\.yaml.*hbm_gb\.value=-16"),
+        (lambda t: t + "colour: red\n", r"mine\.yaml.*unknown key 'colour'"),
+        (lambda t: t.replace('source: my datasheet, date: "2025"}', 'date: "2025"}', 1), r"mine\.yaml.*source"),
+        (lambda t: t.replace("{value: 800", "{value: fast"), r"mine\.yaml.*hbm_bandwidth_gb_per_s\.value='fast'"),
+        (lambda t: t + "default_dtype: fp8\n", r"mine\.yaml.*default_dtype='fp8'"),
+        (lambda t: t + "  - [\n", r"mine\.yaml: malformed YAML"),
+    ],
+)
 def test_malformed_profile_refused_in_one_line(tmp_path, edit, expected):
     (tmp_path / "chips").mkdir()
     (tmp_path / "chips" / "mine.yaml").write_text(edit(GOOD_CHIP))
@@ -80,7 +97,9 @@ def test_malformed_profile_refused_in_one_line(tmp_path, edit, expected):
 
 def test_datacenter_pue_below_one_refused(tmp_path):
     p = tmp_path / "dc.yaml"
-    p.write_text('name: x\npue: {value: 0.9, source: s, date: "2025"}\n'
-                 'carbon_intensity_net_kg_per_kwh: {value: 0.1, source: s, date: "2025"}\n')
+    p.write_text(
+        'name: x\npue: {value: 0.9, source: s, date: "2025"}\n'
+        'carbon_intensity_net_kg_per_kwh: {value: 0.1, source: s, date: "2025"}\n'
+    )
     with pytest.raises(ConfigError, match=r"dc\.yaml.*pue\.value=0\.9.*>= 1"):
         load_datacenter(p)

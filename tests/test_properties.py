@@ -22,11 +22,20 @@ SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[Heal
 MAX_LINE = 400  # a refusal names field and value; it never prints a whole structure
 
 NUMBERS = st.one_of(
-    st.integers(-3, 70), st.integers(-(2**70), 2**70), st.sampled_from([0, 1, 2, 8, 64, 4096, 4097, 2**53 + 1]),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1e-320, 0.5, 2.0, 1e30, 1e31]),
+    st.integers(-3, 70),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 1, 2, 8, 64, 4096, 4097, 2**53 + 1]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e-320, 0.5, 2.0, 1e30, 1e31]),
 )
-VALUES = st.one_of(NUMBERS, st.booleans(), st.none(), st.text(max_size=12),
-                   st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+VALUES = st.one_of(
+    NUMBERS,
+    st.booleans(),
+    st.none(),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
 
 
 def one_line_refusal(fn, *args):
@@ -60,15 +69,16 @@ SPEC_VALUES = st.one_of(VALUES, st.builds(lambda v: {"value": v, "source": "s", 
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from([*ChipProfile.model_fields, "bogus"]), SPEC_VALUES, max_size=3),
-       st.dictionaries(st.sampled_from([*DatacenterProfile.model_fields, "bogus"]), SPEC_VALUES, max_size=2))
+@given(
+    st.dictionaries(st.sampled_from([*ChipProfile.model_fields, "bogus"]), SPEC_VALUES, max_size=3),
+    st.dictionaries(st.sampled_from([*DatacenterProfile.model_fields, "bogus"]), SPEC_VALUES, max_size=2),
+)
 def test_random_profiles_validate_or_refuse(chip_changes, dc_changes):
     chip = one_line_refusal(validate_as, ChipProfile, {**CHIP, **chip_changes}, "chip.yaml")
     dc = one_line_refusal(validate_as, DatacenterProfile, {**DC, **dc_changes}, "dc.yaml")
     if chip is None or dc is None:
         return
-    est = one_line_refusal(lambda: estimate_training(model="glam-tiny", tokens=1e9, chip=chip, chips=8,
-                                                     datacenter=dc))
+    est = one_line_refusal(lambda: estimate_training(model="glam-tiny", tokens=1e9, chip=chip, chips=8, datacenter=dc))
     if est is not None:
         assert est.train_hours > 0 and math.isfinite(est.train_hours)
         assert math.isnan(est.energy_mwh) or est.energy_mwh > 0

@@ -32,7 +32,8 @@ def test_precision_and_bytes_are_one_input_and_the_study_agrees():
     with pytest.raises(ConfigError, match="not both"):
         estimate_inference(chip="h100-sxm", weight_precision="fp8", bytes_per_param=1.0)
     assert estimate_inference(chip="h100-sxm", bytes_per_param=1.0)["weight_gb_total"] == pytest.approx(
-        estimate_inference(chip="h100-sxm", weight_precision="int8")["weight_gb_total"])
+        estimate_inference(chip="h100-sxm", weight_precision="int8")["weight_gb_total"]
+    )
     r = gs.serve(model="glam-64b-64e", chip="h100-sxm", weight_precision=["bf16", "int4"], kv_precision="fp8")
     for i, p in enumerate(["bf16", "int4"]):
         one = estimate_inference(model="glam-64b-64e", chip="h100-sxm", weight_precision=p, kv_precision="fp8")
@@ -58,7 +59,9 @@ def _step_by_hand(b: int, chips: int) -> float:
     weights = (params(m)[0] - 32 * (64 - touched) * expert_params(m)[0]) * 2  # bf16
     kv = 2 * 64 * 128 * 128 * ctx * b * 2
     flops = b * forward_flops_per_token(m, ctx)[0]
-    return max(flops / (chips * chip.peak_flops_bf16.value), (weights + kv) / (chips * chip.hbm_bandwidth_gb_per_s.value * 1e9))
+    return max(
+        flops / (chips * chip.peak_flops_bf16.value), (weights + kv) / (chips * chip.hbm_bandwidth_gb_per_s.value * 1e9)
+    )
 
 
 def test_tpot_target_picks_the_largest_batch_that_meets_it():

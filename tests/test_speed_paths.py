@@ -24,8 +24,8 @@ import yaml
 import glamsim.config as config
 import glamsim.profiles as profiles
 from glamsim.accounting import (
-    ModelArrays,
     _PER_CONFIG,
+    ModelArrays,
     cached_arrays,
     forward_flops_per_token,
     params,
@@ -37,8 +37,21 @@ from glamsim.cost import communication as comm
 from glamsim.cost.training import broadcast_outputs, estimate_training, model_train_flops, training_costs
 
 HEAVY = ("pandas", "jax", "jaxlib", "flax", "matplotlib", "streamlit")
-TRAIN_ARGS = ["estimate", "train", "--model", "gpt3-175b", "--chip", "a100-80gb", "--chips", "1024",
-              "--tokens", "300e9", "--mfu", "0.3", "--json"]
+TRAIN_ARGS = [
+    "estimate",
+    "train",
+    "--model",
+    "gpt3-175b",
+    "--chip",
+    "a100-80gb",
+    "--chips",
+    "1024",
+    "--tokens",
+    "300e9",
+    "--mfu",
+    "0.3",
+    "--json",
+]
 
 # Runs `glamsim ARGS` in-process through the real entry point, then reports what was imported.
 WRAPPER = """
@@ -70,6 +83,7 @@ def _run_wrapped(args: list[str]) -> dict:
 
 
 # ---- imports --------------------------------------------------------------------------------------
+
 
 def test_import_cli_loads_no_pandas_jax_or_matplotlib():
     code = f"import sys, glamsim.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
@@ -112,11 +126,23 @@ def test_cli_app_attribute_is_the_typer_app_with_every_command():
 
     assert isinstance(app, typer.Typer) and glamsim.cli.app is app
     names = glamsim.cli._registered_names()
-    assert {"estimate", "compare", "count", "models", "profiles", "reproduce", "study", "measure", "runs",
-            "train", "generate"} <= names
+    assert {
+        "estimate",
+        "compare",
+        "count",
+        "models",
+        "profiles",
+        "reproduce",
+        "study",
+        "measure",
+        "runs",
+        "train",
+        "generate",
+    } <= names
 
 
 # ---- files parsed once, re-read when they change ------------------------------------------------
+
 
 @pytest.fixture
 def count_parses(monkeypatch):
@@ -198,6 +224,7 @@ def test_every_shipped_file_is_named_after_what_it_holds():
 
 # ---- the single-scenario arithmetic is the vectorised arithmetic --------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(model_presets()))
 def test_scalar_and_cached_model_arrays_give_exactly_the_array_results(name):
     cfg = load_model(name)
@@ -211,7 +238,8 @@ def test_scalar_and_cached_model_arrays_give_exactly_the_array_results(name):
         assert float(train_flops_per_token(arrays, seq)[0]) == train_flops_per_token(scalars, seq)
         assert model_train_flops(cfg, 3e11, seq) == float(train_flops_per_token(arrays, seq)[0]) * 3e11
         assert float(forward_flops_per_token(arrays, seq, hardware=True)[0]) == float(
-            forward_flops_per_token(scalars, seq, hardware=True))
+            forward_flops_per_token(scalars, seq, hardware=True)
+        )
     assert float(params(arrays, active=True)[0]) == params(scalars, active=True)
     for tps, chips, x in ((2**20, 1024, 64.0), (5e5, 96, 1.0), (1e3, 8, 8.0)):
         a = comm.training_comm(arrays, 6e11, tps, chips, x, 300.0, 2.0, 4.0)
@@ -223,7 +251,11 @@ def test_training_costs_single_row_fast_path_matches_broadcasting():
     from glamsim.cost.training import _first_of_each, _training_costs
 
     kw = dict(carbon_intensity_gross_kg_per_kwh=0.5, comm_hours=12.5)
-    for extra in (dict(mfu=0.3, comm_overlap=1.0), dict(mfu=0.3, comm_overlap=0.25), dict(hours=4000.0, comm_overlap=0.5)):
+    for extra in (
+        dict(mfu=0.3, comm_overlap=1.0),
+        dict(mfu=0.3, comm_overlap=0.25),
+        dict(hours=4000.0, comm_overlap=0.5),
+    ):
         args = (3.1e23, 1024, 3.12e14, 400.0, 1.1, 0.4, 2.5)
         fast = _first_of_each(*_training_costs(*args, **kw, **extra))
         slow = {k: float(v.reshape(-1)[0]) for k, v in training_costs(*args, **kw, **extra).items()}

@@ -42,15 +42,33 @@ def test_grid_rows_are_the_cartesian_product(grid_run):
 
 def test_grid_values_match_single_estimate_calls(grid_run):
     for r in grid_run.results.itertuples():
-        t = estimate_training(chip=r.chip, chips=r.chips, datacenter=r.datacenter, model=r.model,
-                              tokens=r.tokens, seq_len=None if pd.isna(r.seq_len) else int(r.seq_len), mfu=r.mfu)
+        t = estimate_training(
+            chip=r.chip,
+            chips=r.chips,
+            datacenter=r.datacenter,
+            model=r.model,
+            tokens=r.tokens,
+            seq_len=None if pd.isna(r.seq_len) else int(r.seq_len),
+            mfu=r.mfu,
+        )
         for key in ("flops_total", "chip_hours", "train_days", "energy_mwh", "co2e_t", "cost_usd"):
             assert getattr(r, key) == pytest.approx(getattr(t, key), rel=1e-12), (key, r.model, r.chip)
-        i = estimate_inference(model=r.model, chip=r.chip, datacenter=r.datacenter, batch=r.batch,
-                               prompt_len=r.prompt_len, gen_len=r.gen_len)
+        i = estimate_inference(
+            model=r.model,
+            chip=r.chip,
+            datacenter=r.datacenter,
+            batch=r.batch,
+            prompt_len=r.prompt_len,
+            gen_len=r.gen_len,
+        )
         assert r.serving_min_chips == i["min_chips"]
-        for key in ("decode_step_s", "joules_per_token", "usd_per_million_tokens", "weight_gb_total",
-                    "experts_touched_per_moe_layer"):
+        for key in (
+            "decode_step_s",
+            "joules_per_token",
+            "usd_per_million_tokens",
+            "weight_gb_total",
+            "experts_touched_per_moe_layer",
+        ):
             assert getattr(r, key) == pytest.approx(i[key], rel=1e-12), (key, r.model, r.chip)
 
 
@@ -67,36 +85,73 @@ def test_grid_writes_its_files_and_ledger(grid_run):
 
 
 def test_model_field_axes_match_edited_configs(tmp_path):
-    spec = parse_spec({"name": "e", "title": "e", "base": {"model": "glam-1.7b-64e", "tokens": 1e9},
-                       "axes": {"model.n_experts": [8, 32], "model.top_k": [1, 2]}}, "e.yaml")
+    spec = parse_spec(
+        {
+            "name": "e",
+            "title": "e",
+            "base": {"model": "glam-1.7b-64e", "tokens": 1e9},
+            "axes": {"model.n_experts": [8, 32], "model.top_k": [1, 2]},
+        },
+        "e.yaml",
+    )
     df = run_study(spec, tmp_path, progress=False).results
     assert list(zip(df["n_experts"], df["top_k"])) == [(8, 1), (8, 2), (32, 1), (32, 2)]
     base = load_model("glam-1.7b-64e")
     for r in df.itertuples():
         cfg = base.replace(n_experts=r.n_experts, top_k=r.top_k)
-        t = estimate_training(chip=r.chip, chips=r.chips, datacenter=r.datacenter, model=cfg,
-                              tokens=r.tokens, mfu=r.mfu)
+        t = estimate_training(
+            chip=r.chip, chips=r.chips, datacenter=r.datacenter, model=cfg, tokens=r.tokens, mfu=r.mfu
+        )
         assert r.energy_mwh == pytest.approx(t.energy_mwh, rel=1e-12)
     # more experts: more parameters, (nearly) the same activated parameters
     assert df["params_total"].iloc[2] > 3 * df["params_total"].iloc[0]
 
 
 def test_zip_ranges_and_one_at_a_time_expansion():
-    zipped = expand(parse_spec({"name": "z", "title": "z", "combine": "zip", "axes": {
-        "batch": {"start": 1, "stop": 1000, "num": 4, "log": True, "integer": True},
-        "mfu": {"start": 0.1, "stop": 0.4, "step": 0.1}}}, "z.yaml"))
+    zipped = expand(
+        parse_spec(
+            {
+                "name": "z",
+                "title": "z",
+                "combine": "zip",
+                "axes": {
+                    "batch": {"start": 1, "stop": 1000, "num": 4, "log": True, "integer": True},
+                    "mfu": {"start": 0.1, "stop": 0.4, "step": 0.1},
+                },
+            },
+            "z.yaml",
+        )
+    )
     assert zipped["batch"].tolist() == [1, 10, 100, 1000]
     assert zipped["mfu"].tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4])
-    oat = expand(parse_spec({"name": "o", "title": "o", "base": {"mfu": 0.3, "pue": 1.1}, "combine": "one_at_a_time",
-                             "axes": {"mfu": [0.2, 0.4], "pue": [1.05, 1.5, 1.6]}}, "o.yaml"))
+    oat = expand(
+        parse_spec(
+            {
+                "name": "o",
+                "title": "o",
+                "base": {"mfu": 0.3, "pue": 1.1},
+                "combine": "one_at_a_time",
+                "axes": {"mfu": [0.2, 0.4], "pue": [1.05, 1.5, 1.6]},
+            },
+            "o.yaml",
+        )
+    )
     assert oat["varied"].tolist() == ["base", "mfu", "mfu", "pue", "pue", "pue"]
     assert oat["mfu"].tolist() == [0.3, 0.2, 0.4, 0.3, 0.3, 0.3]
     assert oat["pue"].tolist() == [1.1, 1.1, 1.1, 1.05, 1.5, 1.6]
 
 
-RESUME = {"name": "resume", "title": "resume", "chunk_size": 7, "evaluate": ["training", "inference"],
-          "axes": {"chip": ["tpu-v4", "h100-sxm", "a100-80gb"], "mfu": {"start": 0.2, "stop": 0.5, "num": 4},
-                   "batch": [1, 8, 64, 512]}}
+RESUME = {
+    "name": "resume",
+    "title": "resume",
+    "chunk_size": 7,
+    "evaluate": ["training", "inference"],
+    "axes": {
+        "chip": ["tpu-v4", "h100-sxm", "a100-80gb"],
+        "mfu": {"start": 0.2, "stop": 0.5, "num": 4},
+        "batch": [1, 8, 64, 512],
+    },
+}
 
 
 class Interrupt(Exception):
@@ -138,6 +193,7 @@ def _interrupt_after(last: int):
     def hook(i):
         if i == last:
             raise Interrupt
+
     return hook
 
 
@@ -304,8 +360,10 @@ def test_resume_warnings_reach_stderr_one_line_each(tmp_path, reference):
     (tmp_path / "resume.yaml").write_text(yaml.safe_dump(RESUME, sort_keys=False))
     result, _ = glamsim(["study", "resume.yaml", "--out", "cut", "--resume", "--json"], tmp_path)
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.strip().splitlines() == ["warning: chunk 0 damaged (checksum mismatch); recomputing",
-                                                 "warning: chunk 2 missing; recomputing"]
+    assert result.stderr.strip().splitlines() == [
+        "warning: chunk 0 damaged (checksum mismatch); recomputing",
+        "warning: chunk 2 missing; recomputing",
+    ]
     _same_files(out, reference)
 
 
@@ -339,9 +397,15 @@ def test_io_does_not_touch_the_umask_at_import(monkeypatch):
 def test_size_is_refused_before_expansion(tmp_path):
     import tracemalloc
 
-    huge = {"name": "huge", "title": "huge", "axes": {
-        "mfu": {"start": 0.1, "stop": 1, "num": 1000}, "pue": {"start": 1, "stop": 2, "num": 1000},
-        "chips": {"start": 1, "stop": 1000, "num": 1000}}}
+    huge = {
+        "name": "huge",
+        "title": "huge",
+        "axes": {
+            "mfu": {"start": 0.1, "stop": 1, "num": 1000},
+            "pue": {"start": 1, "stop": 2, "num": 1000},
+            "chips": {"start": 1, "stop": 1000, "num": 1000},
+        },
+    }
     tracemalloc.start()
     try:
         spec = parse_spec(huge, "huge.yaml")
@@ -397,17 +461,48 @@ def test_measured_record_sets_mfu_on_its_own_chip_only(tmp_path):
     from glamsim.measure.record import SCHEMA, Measurement
 
     rec = Measurement(  # a record as `glamsim measure` writes it on a TPU v4 (figures made up for the test)
-        record_schema=SCHEMA, created_at="2026-01-01T00:00:00+00:00", glamsim_version="test",
-        model="glam-tiny", model_config_data={}, batch=8, seq_len=128, dispatch="scatter", backend="tpu",
-        device_kind="TPU v4", n_devices=1, jax_version="test", lower_s=1, compile_s=1,
-        xla_flops_per_step_per_device=1.05e9, xla_bytes_per_step_per_device=1e8, xla_flops_per_step=1.05e9,
-        model_flops_per_step=1e9, hardware_flops_per_step=1.02e9, steps=5, step_time_median_s=0.01,
-        step_time_p10_s=0.01, step_time_p90_s=0.01, tokens_per_s=1e5, achieved_model_flops_per_s=1e11,
-        achieved_xla_flops_per_s=1.05e11, peak_flops_per_s=2.75e14, peak_source="test", mfu=0.42, hfu=0.44)
+        record_schema=SCHEMA,
+        created_at="2026-01-01T00:00:00+00:00",
+        glamsim_version="test",
+        model="glam-tiny",
+        model_config_data={},
+        batch=8,
+        seq_len=128,
+        dispatch="scatter",
+        backend="tpu",
+        device_kind="TPU v4",
+        n_devices=1,
+        jax_version="test",
+        lower_s=1,
+        compile_s=1,
+        xla_flops_per_step_per_device=1.05e9,
+        xla_bytes_per_step_per_device=1e8,
+        xla_flops_per_step=1.05e9,
+        model_flops_per_step=1e9,
+        hardware_flops_per_step=1.02e9,
+        steps=5,
+        step_time_median_s=0.01,
+        step_time_p10_s=0.01,
+        step_time_p90_s=0.01,
+        tokens_per_s=1e5,
+        achieved_model_flops_per_s=1e11,
+        achieved_xla_flops_per_s=1.05e11,
+        peak_flops_per_s=2.75e14,
+        peak_source="test",
+        mfu=0.42,
+        hfu=0.44,
+    )
     path = rec.save(tmp_path / "tpu.json")
-    spec = parse_spec({"name": "measured", "title": "measured", "evaluate": ["training"],
-                       "base": {"model": "glam-8b-64e", "tokens": 1e9, "chips": 64, "mfu": 0.3, "measured": str(path)},
-                       "axes": {"chip": ["tpu-v4", "h100-sxm"]}}, "measured.yaml")
+    spec = parse_spec(
+        {
+            "name": "measured",
+            "title": "measured",
+            "evaluate": ["training"],
+            "base": {"model": "glam-8b-64e", "tokens": 1e9, "chips": 64, "mfu": 0.3, "measured": str(path)},
+            "axes": {"chip": ["tpu-v4", "h100-sxm"]},
+        },
+        "measured.yaml",
+    )
     run = run_study(spec, tmp_path / "out", progress=False)
     df = run.results.set_index("chip")
     assert df.loc["tpu-v4", "mfu"] == pytest.approx(0.42) and df.loc["h100-sxm", "mfu"] == pytest.approx(0.3)

@@ -6,8 +6,8 @@ from functools import partial
 
 import pandas as pd
 import streamlit as st
-
 import ui
+
 from glamsim.accounting import count
 from glamsim.config import ConfigError, model_presets
 from glamsim.cost import estimate_training
@@ -15,29 +15,68 @@ from glamsim.cost.measured import measured_inputs
 from glamsim.cost.report import plain_statement
 from glamsim.scenario import TrainingScenario
 
-ui.page("Training what-if",
-        "How long, how much energy, carbon and money would training take? Pick a model (or edit one), the "
-        "chips and the datacenter; the dense baseline and any model you add trains on the same chips, tokens "
-        "and utilisation. Tick *uncertain inputs* to give low / nominal / high values: you get ranges and a "
-        "sensitivity chart. The page's link keeps every setting.")
+ui.page(
+    "Training what-if",
+    "How long, how much energy, carbon and money would training take? Pick a model (or edit one), the "
+    "chips and the datacenter; the dense baseline and any model you add trains on the same chips, tokens "
+    "and utilisation. Tick *uncertain inputs* to give low / nominal / high values: you get ranges and a "
+    "sensitivity chart. The page's link keeps every setting.",
+)
 
 # Rows of the results table: labels and units come from the output registry (glamsim.outputs).
-SHOWN = ["params_total", "params_active", "flops_total", "train_days", "compute_hours", "comm_hours",
-         "comm_exposed_hours", "chip_hours", "mfu", "hfu", "energy_mwh", "co2e_t", "cost_usd"]
+SHOWN = [
+    "params_total",
+    "params_active",
+    "flops_total",
+    "train_days",
+    "compute_hours",
+    "comm_hours",
+    "comm_exposed_hours",
+    "chip_hours",
+    "mfu",
+    "hfu",
+    "energy_mwh",
+    "co2e_t",
+    "cost_usd",
+]
 NAMES = {k: ui.label(k) for k in SHOWN}
 SENSITIVITY = {"energy_mwh": "energy", "co2e_t": "CO2e", "cost_usd": "cost"}
-CARDS = (("train_days", "Training days"), ("chip_hours", "Chip-hours"), ("energy_mwh", "Energy (MWh)"),
-         ("co2e_t", "tCO2e (net)"), ("cost_usd", "Cost ($)"))
-EDITABLE = {"n_layers": "layers", "d_model": "d_model", "n_heads": "attention heads", "d_ff": "FFN width (d_ff)",
-            "n_experts": "experts per MoE layer (0 = dense)", "top_k": "experts per token (top-k)",
-            "moe_every": "an MoE layer every N layers (0 = none)", "moe_offset": "first MoE layer (offset)"}
+CARDS = (
+    ("train_days", "Training days"),
+    ("chip_hours", "Chip-hours"),
+    ("energy_mwh", "Energy (MWh)"),
+    ("co2e_t", "tCO2e (net)"),
+    ("cost_usd", "Cost ($)"),
+)
+EDITABLE = {
+    "n_layers": "layers",
+    "d_model": "d_model",
+    "n_heads": "attention heads",
+    "d_ff": "FFN width (d_ff)",
+    "n_experts": "experts per MoE layer (0 = dense)",
+    "top_k": "experts per token (top-k)",
+    "moe_every": "an MoE layer every N layers (0 = none)",
+    "moe_offset": "first MoE layer (offset)",
+}
 
 
 # Scenario fields with a widget of their own (field: widget key, or its prefix); the "more inputs"
 # expander offers every other field (`ui.scenario_inputs`).  None: set from the Measure page's record.
-ON_PAGE = {"model": "t_model", "chip": "t_chip", "datacenter": "t_dc", "chips": "t_chips", "tokens": "t_tokens",
-           "mfu": "t_mfu", "power_w": "t_power_", "price_per_chip_hour_usd": "t_price_", "comm_overlap": "t_overlap",
-           "pue": "t_pue_", "carbon_intensity_kg_per_kwh": "t_ci_", "hw_flops_ratio": None, "measured": None}
+ON_PAGE = {
+    "model": "t_model",
+    "chip": "t_chip",
+    "datacenter": "t_dc",
+    "chips": "t_chips",
+    "tokens": "t_tokens",
+    "mfu": "t_mfu",
+    "power_w": "t_power_",
+    "price_per_chip_hour_usd": "t_price_",
+    "comm_overlap": "t_overlap",
+    "pue": "t_pue_",
+    "carbon_intensity_kg_per_kwh": "t_ci_",
+    "hw_flops_ratio": None,
+    "measured": None,
+}
 MORE = [n for n in TrainingScenario.inputs() if n not in ON_PAGE]
 
 
@@ -52,27 +91,46 @@ def default(name: str):
 
 def hardware_ratio(c) -> tuple[dict, dict]:
     """The analytic hardware/model FLOPs ratio (expert capacity padding, router): sets the HFU."""
-    return ({"hw_flops_ratio": c.flops_per_token_train_hardware / c.flops_per_token_train},
-            {"hw_flops_ratio": f"glamsim.accounting: analytic hardware / model FLOPs of {c.model} "
-                               "(expert capacity padding, router, softmax)"})
+    return (
+        {"hw_flops_ratio": c.flops_per_token_train_hardware / c.flops_per_token_train},
+        {
+            "hw_flops_ratio": f"glamsim.accounting: analytic hardware / model FLOPs of {c.model} "
+            "(expert capacity padding, router, softmax)"
+        },
+    )
 
 
 def prediction_panel(p: dict, name: str, chip) -> None:
     """The predicted layout: MFU and HFU, memory per chip against the usable HBM, and the step's time."""
     st.subheader(f"Predicted layout of {name}")
     st.markdown(f"Layout: `{p['layout']}` (global batch {p['global_batch']:,} sequences)")
-    ui.cards([dict(label="Predicted MFU", value=f"{p['mfu']:.3f}"), dict(label="Predicted HFU", value=f"{p['hfu']:.3f}"),
-              dict(label="Step", value=f"{p['step_s']:.3g} s")])
-    memory = pd.DataFrame([{"part": k, "bytes": v} for k, v in p["memory"].items()
-                           if k not in ("total", "usable", "shortfall")])
+    ui.cards(
+        [
+            dict(label="Predicted MFU", value=f"{p['mfu']:.3f}"),
+            dict(label="Predicted HFU", value=f"{p['hfu']:.3f}"),
+            dict(label="Step", value=f"{p['step_s']:.3g} s"),
+        ]
+    )
+    memory = pd.DataFrame(
+        [{"part": k, "bytes": v} for k, v in p["memory"].items() if k not in ("total", "usable", "shortfall")]
+    )
     usable = p.get("usable_bytes") or p["memory"]["usable"]
-    ui.figure("plot_memory", memory, usable=usable,
-              title=f"Memory per chip: {p['memory']['total'] / 1e9:.1f} GB of {usable / 1e9:.1f} GB usable on {chip.name}")
-    ui.figure("plot_breakdown", pd.DataFrame([{"part": k, "seconds": v} for k, v in p["breakdown"].items()]),
-              title=f"Where a {p['step_s']:.3g} s step goes (exposed communication by kind, bubble, recomputation)")
-    st.caption("glamsim.predict: compute by op class against the dense peak (a documented matmul-efficiency "
-               "model), communication per parallel dimension over the link tier it crosses, the pipeline bubble; "
-               "constants in glamsim/predict/efficiency.py, validated in `glamsim reproduce`.")
+    ui.figure(
+        "plot_memory",
+        memory,
+        usable=usable,
+        title=f"Memory per chip: {p['memory']['total'] / 1e9:.1f} GB of {usable / 1e9:.1f} GB usable on {chip.name}",
+    )
+    ui.figure(
+        "plot_breakdown",
+        pd.DataFrame([{"part": k, "seconds": v} for k, v in p["breakdown"].items()]),
+        title=f"Where a {p['step_s']:.3g} s step goes (exposed communication by kind, bubble, recomputation)",
+    )
+    st.caption(
+        "glamsim.predict: compute by op class against the dense peak (a documented matmul-efficiency "
+        "model), communication per parallel dimension over the link tier it crosses, the pipeline bubble; "
+        "constants in glamsim/predict/efficiency.py, validated in `glamsim reproduce`."
+    )
 
 
 left, right = st.columns([1, 2], gap="large")
@@ -80,48 +138,109 @@ with left:
     st.subheader("Model")
     base_cfg = ui.pick_model("Model", default("model"), "t_model")
     with st.expander("Edit the architecture"):
-        edits = {f: ui.number(lbl, f"t_{f}_{base_cfg.name}", int(getattr(base_cfg, f)), step=1,
-                              min_value=0 if f in ("n_experts", "top_k", "moe_every", "moe_offset") else 1)
-                 for f, lbl in EDITABLE.items()}
-        edits["capacity_factor"] = ui.number("expert capacity factor", f"t_capacity_factor_{base_cfg.name}",
-                                             float(base_cfg.capacity_factor), min_value=0.1, step=0.25, help=(
-            "Expert buffer slots per routed token (GShard; 2.0 for top-2). Padding costs hardware FLOPs, "
-            "not model FLOPs: it moves the HFU, not the MFU-based time."))
+        edits = {
+            f: ui.number(
+                lbl,
+                f"t_{f}_{base_cfg.name}",
+                int(getattr(base_cfg, f)),
+                step=1,
+                min_value=0 if f in ("n_experts", "top_k", "moe_every", "moe_offset") else 1,
+            )
+            for f, lbl in EDITABLE.items()
+        }
+        edits["capacity_factor"] = ui.number(
+            "expert capacity factor",
+            f"t_capacity_factor_{base_cfg.name}",
+            float(base_cfg.capacity_factor),
+            min_value=0.1,
+            step=0.25,
+            help=(
+                "Expert buffer slots per routed token (GShard; 2.0 for top-2). Padding costs hardware FLOPs, "
+                "not model FLOPs: it moves the HFU, not the MFU-based time."
+            ),
+        )
         st.caption("0 experts makes the model dense (no top-k, no MoE layers), like its `-dense` twin.")
     baseline_cfg = ui.pick_model("Dense baseline", "gpt3-175b", "t_baseline")
-    others = ui.multiselect("Compare also (any number of presets)", list(model_presets()), "t_compare",
-                            help="Each trains on the same chips, tokens and utilisation; one column each below.")
-    tokens = 1e9 * ui.number("Training tokens (billions)", "t_tokens", default("tokens") / 1e9, min_value=0.001,
-                             step=50.0, help="GLaM 64B/64E trained on 600B tokens; GPT-3 on 300B.")
+    others = ui.multiselect(
+        "Compare also (any number of presets)",
+        list(model_presets()),
+        "t_compare",
+        help="Each trains on the same chips, tokens and utilisation; one column each below.",
+    )
+    tokens = 1e9 * ui.number(
+        "Training tokens (billions)",
+        "t_tokens",
+        default("tokens") / 1e9,
+        min_value=0.001,
+        step=50.0,
+        help="GLaM 64B/64E trained on 600B tokens; GPT-3 on 300B.",
+    )
 
     st.subheader("Hardware")
     chips_reg = ui.profiles("chips")
     chip_name = ui.pick("Chip", list(chips_reg), default("chip"), "t_chip")
     chip = chips_reg[chip_name]
     n_chips = ui.number("Chips", "t_chips", default("chips"), min_value=1, step=64)
-    ranged = ui.check("Uncertain inputs", "t_ranged",
-                      help="Give low / nominal / high values: ranges and a sensitivity chart.")
-    mode = ui.radio("Utilisation", list(MFU_MODES), "t_mfu_mode", horizontal=True, format_func=MFU_MODES.get,
-                    help="Predicted: glamsim.predict lays the model out over the chips (the fastest layout that fits, "
-                         "or the one under *More inputs*) and predicts its MFU. Typed: your own MFU.")
-    mfu, mfu_src = ui.uncertain("Model FLOPs utilisation (MFU), when typed", "t_mfu", TYPED_MFU, ranged=ranged,
-                                step=0.05, min_value=0.01, max_value=1.0,
-                                help="Model FLOPs / (chips x time x dense peak). GLaM's run implies about 0.28.")
+    ranged = ui.check(
+        "Uncertain inputs", "t_ranged", help="Give low / nominal / high values: ranges and a sensitivity chart."
+    )
+    mode = ui.radio(
+        "Utilisation",
+        list(MFU_MODES),
+        "t_mfu_mode",
+        horizontal=True,
+        format_func=MFU_MODES.get,
+        help="Predicted: glamsim.predict lays the model out over the chips (the fastest layout that fits, "
+        "or the one under *More inputs*) and predicts its MFU. Typed: your own MFU.",
+    )
+    mfu, mfu_src = ui.uncertain(
+        "Model FLOPs utilisation (MFU), when typed",
+        "t_mfu",
+        TYPED_MFU,
+        ranged=ranged,
+        step=0.05,
+        min_value=0.01,
+        max_value=1.0,
+        help="Model FLOPs / (chips x time x dense peak). GLaM's run implies about 0.28.",
+    )
     measured = st.session_state.get(ui.MEASUREMENT_KEY)
     use_measured = measured is not None and ui.check(
-        f"Use the measured run ({measured.model}, {measured.device_kind})", ui.USE_MEASUREMENT_KEY,
-        help="From the *Measure here* page: its hardware/model FLOPs ratio, and its MFU if it ran on this chip.")
+        f"Use the measured run ({measured.model}, {measured.device_kind})",
+        ui.USE_MEASUREMENT_KEY,
+        help="From the *Measure here* page: its hardware/model FLOPs ratio, and its MFU if it ran on this chip.",
+    )
     defaults = ui.profile_defaults(chip)
-    power, power_src = ui.uncertain("Power per chip (W)", f"t_power_{chip_name}", *defaults["power_w"],
-                                    ranged=ranged, step=10.0, min_value=1.0,
-                                    help="Default: the profile's measured system power, else board power at the load plus host share (empty: follows the load).")
-    price, price_src = ui.uncertain("Price per chip-hour ($)", f"t_price_{chip_name}",
-                                    *defaults["price_per_chip_hour_usd"], ranged=ranged, step=0.25, min_value=0.0)
-    overlap = ui.slider("Communication hidden behind compute", 0.0, 1.0, default("comm_overlap"), 0.05,
-                        "t_overlap", help=(
-        "Share of the expert all-to-alls and gradient all-reduce (timed on the chip's interconnect) that "
-        "overlaps compute. 1: none added to the training time (a published MFU already includes stalls); "
-        "0: all of it added."))
+    power, power_src = ui.uncertain(
+        "Power per chip (W)",
+        f"t_power_{chip_name}",
+        *defaults["power_w"],
+        ranged=ranged,
+        step=10.0,
+        min_value=1.0,
+        help="Default: the profile's measured system power, else board power at the load plus host share "
+        "(empty: follows the load).",
+    )
+    price, price_src = ui.uncertain(
+        "Price per chip-hour ($)",
+        f"t_price_{chip_name}",
+        *defaults["price_per_chip_hour_usd"],
+        ranged=ranged,
+        step=0.25,
+        min_value=0.0,
+    )
+    overlap = ui.slider(
+        "Communication hidden behind compute",
+        0.0,
+        1.0,
+        default("comm_overlap"),
+        0.05,
+        "t_overlap",
+        help=(
+            "Share of the expert all-to-alls and gradient all-reduce (timed on the chip's interconnect) that "
+            "overlaps compute. 1: none added to the training time (a published MFU already includes stalls); "
+            "0: all of it added."
+        ),
+    )
 
     st.subheader("Datacenter")
     dcs = ui.profiles("datacenters")
@@ -129,10 +248,15 @@ with left:
     dc = dcs[dc_name]
     st.caption(dc.description)
     dc_defaults = ui.profile_defaults(datacenter=dc)
-    pue, pue_src = ui.uncertain("PUE", f"t_pue_{dc_name}", *dc_defaults["pue"], ranged=ranged, step=0.05,
-                                min_value=1.0)
-    ci, ci_src = ui.uncertain("Carbon intensity (kgCO2e/kWh)", f"t_ci_{dc_name}",
-                              *dc_defaults["carbon_intensity_kg_per_kwh"], ranged=ranged, step=0.05, min_value=0.0)
+    pue, pue_src = ui.uncertain("PUE", f"t_pue_{dc_name}", *dc_defaults["pue"], ranged=ranged, step=0.05, min_value=1.0)
+    ci, ci_src = ui.uncertain(
+        "Carbon intensity (kgCO2e/kWh)",
+        f"t_ci_{dc_name}",
+        *dc_defaults["carbon_intensity_kg_per_kwh"],
+        ranged=ranged,
+        step=0.05,
+        min_value=0.0,
+    )
     with st.expander("More inputs (context, known hours or FLOPs, layout, precision)"):
         more = ui.scenario_inputs(TrainingScenario, MORE, "t")
         if "hours" in more:
@@ -143,20 +267,30 @@ estimate = partial(estimate_training, profiles_dirs=ui.profiles_dirs())
 with right:
     try:
         cfg = ui.dense_if_no_experts(base_cfg, changes)
-        edited = ", ".join(f"{k}={v:g}" for k, v in changes.items()) + (": dense" if cfg.is_moe != base_cfg.is_moe
-                                                                         else "")
+        edited = ", ".join(f"{k}={v:g}" for k, v in changes.items()) + (
+            ": dense" if cfg.is_moe != base_cfg.is_moe else ""
+        )
         names = {"model": f"{cfg.name} ({edited})" if changes else cfg.name, "baseline": baseline_cfg.name}
         if names["model"] == names["baseline"]:
             names["baseline"] += " (baseline)"
         models = {names["model"]: cfg, names["baseline"]: baseline_cfg}
         models |= {n: model_presets()[n] for n in others if n not in models}
-        given = {"chip": ui.profile_field("chips", chip_name, chip), "chips": n_chips,
-                 "datacenter": ui.profile_field("datacenters", dc_name, dc), "tokens": tokens,
-                 "comm_overlap": overlap, **more}
+        given = {
+            "chip": ui.profile_field("chips", chip_name, chip),
+            "chips": n_chips,
+            "datacenter": ui.profile_field("datacenters", dc_name, dc),
+            "tokens": tokens,
+            "comm_overlap": overlap,
+            **more,
+        }
         sources = {k: "dashboard input" for k in given}
-        for name, (value, src) in {"mfu": (mfu, mfu_src), "power_w": (power, power_src),
-                                   "price_per_chip_hour_usd": (price, price_src), "pue": (pue, pue_src),
-                                   "carbon_intensity_kg_per_kwh": (ci, ci_src)}.items():
+        for name, (value, src) in {
+            "mfu": (mfu, mfu_src),
+            "power_w": (power, power_src),
+            "price_per_chip_hour_usd": (price, price_src),
+            "pue": (pue, pue_src),
+            "carbon_intensity_kg_per_kwh": (ci, ci_src),
+        }.items():
             if value is not None and not (name == "mfu" and ("hours" in more or mode == "predicted")):
                 given[name], sources[name] = value, src
         if mode == "typed" or "hours" in more:
@@ -168,32 +302,54 @@ with right:
             st.info(note)
             extra[names["model"]] = (got, got_sources)
         own = {"layout", "global_batch"}  # a typed layout is the model's; the others get their fastest
-        ests = {n: estimate(TrainingScenario.build(
-            {**{k: v for k, v in given.items() if n == names["model"] or k not in own},
-             "model": m if changes and n == names["model"] else m.name, **extra[n][0],
-             "sources": {**sources, **extra[n][1]}}, "training what-if")) for n, m in models.items()}
+        ests = {
+            n: estimate(
+                TrainingScenario.build(
+                    {
+                        **{k: v for k, v in given.items() if n == names["model"] or k not in own},
+                        "model": m if changes and n == names["model"] else m.name,
+                        **extra[n][0],
+                        "sources": {**sources, **extra[n][1]},
+                    },
+                    "training what-if",
+                )
+            )
+            for n, m in models.items()
+        }
         ranges = {n: e.ranges for n, e in ests.items()} if ranged else {}
     except ConfigError as err:
         ui.show_error(err)
         st.stop()
 
     est, base = ests[names["model"]], ests[names["baseline"]]
-    values = {n: {**e.to_dict(), "params_total": counts[n].params_total, "params_active": counts[n].params_active}
-              for n, e in ests.items()}
+    values = {
+        n: {**e.to_dict(), "params_total": counts[n].params_total, "params_active": counts[n].params_active}
+        for n, e in ests.items()
+    }
     st.subheader(f"{names['model']} vs {baseline_cfg.name} on {n_chips:,} x {chip_name}")
     no_price = not math.isfinite(est.cost_usd)
-    ui.cards([dict(label=text, value="n/a" if q == "cost_usd" and no_price else ui.value_text(q, getattr(est, q)),
-                   delta=ui.vs(getattr(est, q), getattr(base, q)), delta_color="inverse",
-                   help=f"{NAMES.get(q, ui.label(q))} of {cfg.name}; the arrow: change against the baseline "
-                        f"{baseline_cfg.name}") for q, text in CARDS])
+    ui.cards(
+        [
+            dict(
+                label=text,
+                value="n/a" if q == "cost_usd" and no_price else ui.value_text(q, getattr(est, q)),
+                delta=ui.vs(getattr(est, q), getattr(base, q)),
+                delta_color="inverse",
+                help=f"{NAMES.get(q, ui.label(q))} of {cfg.name}; the arrow: change against the baseline "
+                f"{baseline_cfg.name}",
+            )
+            for q, text in CARDS
+        ]
+    )
     if no_price:
         st.info(f"Cost: {ui.NO_PRICE} under *Price per chip-hour* ({chip_name}).")
     st.caption(f"Under each figure: the change against the dense baseline {baseline_cfg.name}.")
     table = ui.results_table(values, NAMES, ranges)
     ui.show_table(table, "t_table")
     if ranges:
-        st.caption("In brackets: low – high, the extremes over every combination of the uncertain inputs' low "
-                   "and high values.")
+        st.caption(
+            "In brackets: low – high, the extremes over every combination of the uncertain inputs' low and high values."
+        )
 
     if est.prediction:
         prediction_panel(est.prediction, names["model"], chip)
@@ -203,13 +359,24 @@ with right:
     else:
         outs = [q for q in SENSITIVITY if not (q == "cost_usd" and no_price)]
         out = ui.radio("Sensitivity of", outs, "t_tornado_out", horizontal=True, format_func=SENSITIVITY.get)
-        ui.figure("plot_tornado", pd.DataFrame(est.tornado), output=out, base=getattr(est, out),
-                  title=f"What moves the {SENSITIVITY[out]} of training {cfg.name}")
-    statement = ui.statement_box({n: plain_statement(e, model=models[n].name, chip=chip_name, datacenter=dc_name)
-                                  for n, e in ests.items()})
+        ui.figure(
+            "plot_tornado",
+            pd.DataFrame(est.tornado),
+            output=out,
+            base=getattr(est, out),
+            title=f"What moves the {SENSITIVITY[out]} of training {cfg.name}",
+        )
+    statement = ui.statement_box(
+        {n: plain_statement(e, model=models[n].name, chip=chip_name, datacenter=dc_name) for n, e in ests.items()}
+    )
     scenarios = {n: ui.scenario_of(e) for n, e in ests.items()}
-    ui.downloads("training-estimate", table, {n: {"name": models[n].name, **v} for n, v in values.items()},
-                 statement, scenarios=scenarios)
+    ui.downloads(
+        "training-estimate",
+        table,
+        {n: {"name": models[n].name, **v} for n, v in values.items()},
+        statement,
+        scenarios=scenarios,
+    )
     ui.saved_scenarios("training", scenarios)
     for n, e in ests.items():
         ui.ledger_box(e.ledger.to_list(), f"Ledger of {n}: every input and its source")

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-
 import ui
+
 from glamsim.studies import builtin_studies, load_spec, run_study
 from glamsim.studies.scenario import Scenario
 
-ui.page("Scaling explorer",
-        "A study evaluates the cost model over a grid of scenarios (models, chips, batch sizes, …) in one "
-        "vectorised call. Run a built-in study, or load a `results.csv` / `results.parquet` written by "
-        "`glamsim study`, then pick what to plot against what. Every row carries its inputs.")
+ui.page(
+    "Scaling explorer",
+    "A study evaluates the cost model over a grid of scenarios (models, chips, batch sizes, …) in one "
+    "vectorised call. Run a built-in study, or load a `results.csv` / `results.parquet` written by "
+    "`glamsim study`, then pick what to plot against what. Every row carries its inputs.",
+)
 
 INPUTS = [*Scenario.model_fields, "label", "scenario", "n_layers", "d_model", "n_experts", "top_k"]
 
@@ -26,8 +28,12 @@ def run_builtin(name: str) -> tuple[pd.DataFrame, dict, str, list[dict]]:
     spec = load_spec(name)
     out = Path(tempfile.mkdtemp(prefix=f"glamsim-study-{name}-"))
     run = run_study(spec, out, progress=False)
-    return (run.results, json.loads((out / "ledger.json").read_text()), spec.description,
-            [f.model_dump(mode="json") for f in spec.figures])
+    return (
+        run.results,
+        json.loads((out / "ledger.json").read_text()),
+        spec.description,
+        [f.model_dump(mode="json") for f in spec.figures],
+    )
 
 
 def read_results(name: str, data: bytes) -> pd.DataFrame:
@@ -74,15 +80,31 @@ with c[0]:
     x = ui.select("x axis", xs, f"x_x_{name}", first.get("x"), format_func=ui.label)
 first_y = [v for v in ([first["y"]] if isinstance(first.get("y"), str) else first.get("y") or []) if v in outputs]
 with c[1]:
-    y = ui.multiselect("y axis (one panel each)", outputs, f"x_y_{name}",
-                       first_y or [o for o in outputs if o != x][:1], format_func=ui.label, max_selections=3)
+    y = ui.multiselect(
+        "y axis (one panel each)",
+        outputs,
+        f"x_y_{name}",
+        first_y or [o for o in outputs if o != x][:1],
+        format_func=ui.label,
+        max_selections=3,
+    )
 hues = [None, *(v for v in varying if v != x and df[v].nunique() <= 12)]
 with c[2]:
-    hue = ui.select("colour by", hues, f"x_hue_{name}", first.get("hue"),
-                    format_func=lambda h: "(none)" if h is None else ui.label(h))
+    hue = ui.select(
+        "colour by",
+        hues,
+        f"x_hue_{name}",
+        first.get("hue"),
+        format_func=lambda h: "(none)" if h is None else ui.label(h),
+    )
 candidates = [v for v in varying if v not in (x, hue)]
-filters = ui.multiselect("Keep only rows where…", candidates, f"x_filters_{name}",
-                         [k for k in (first.get("where") or {}) if k in candidates], format_func=ui.label)
+filters = ui.multiselect(
+    "Keep only rows where…",
+    candidates,
+    f"x_filters_{name}",
+    [k for k in (first.get("where") or {}) if k in candidates],
+    format_func=ui.label,
+)
 where = {}
 if filters:
     fc = st.columns(min(len(filters), 4))
@@ -90,12 +112,19 @@ if filters:
         values = list(dict.fromkeys(df[col].dropna()))
         default = (first.get("where") or {}).get(col)
         with fc[i % len(fc)]:
-            where[col] = ui.select(f"{ui.label(col)} =", values, f"x_where_{name}_{col}", default,
-                                   format_func=lambda v, col=col: ui.value_text(col, v))
+            where[col] = ui.select(
+                f"{ui.label(col)} =",
+                values,
+                f"x_where_{name}_{col}",
+                default,
+                format_func=lambda v, col=col: ui.value_text(col, v),
+            )
 if y:
     kind = "plot_sweep" if x in numeric else "plot_bars"
     baseline = first.get("baseline") if hue and hue == first.get("hue") else None
-    ui.figure(kind, df, x=x, y=y, hue=hue, baseline=baseline, where=where, title=f"{name}: {', '.join(map(ui.label, y))}")
+    ui.figure(
+        kind, df, x=x, y=y, hue=hue, baseline=baseline, where=where, title=f"{name}: {', '.join(map(ui.label, y))}"
+    )
 else:
     st.info("Pick at least one quantity for the y axis.")
 
@@ -105,5 +134,10 @@ st.caption("Numbers as read (parameters and tokens in B/T, chips as integers); t
 c = st.columns(2)
 c[0].download_button("Download CSV", df.to_csv(index=False), f"{name}-results.csv", "text/csv", key="x_csv")
 if ledger:
-    c[1].download_button("Download ledger JSON", json.dumps(ledger, indent=2, default=str), f"{name}-ledger.json",
-                         "application/json", key="x_ledger")
+    c[1].download_button(
+        "Download ledger JSON",
+        json.dumps(ledger, indent=2, default=str),
+        f"{name}-ledger.json",
+        "application/json",
+        key="x_ledger",
+    )

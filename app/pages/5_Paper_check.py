@@ -2,17 +2,19 @@
 
 import pandas as pd
 import streamlit as st
-
 import ui
+
 from glamsim.accounting import published_deltas
 from glamsim.config import model_presets
 from glamsim.cost.reproduce import reproduce
 
-ui.page("Paper check",
-        "Does glamsim reproduce the GLaM paper (Du et al. 2022)? Each row takes the *published inputs* of a "
-        "training run (chips, hours, tokens, measured power, PUE, carbon intensity) and recomputes a published "
-        "figure with the same cost model the other pages use. *rel. error* = glamsim / published − 1; a row "
-        "passes when the error is within its tolerance. Rows without a published value are implied figures.")
+ui.page(
+    "Paper check",
+    "Does glamsim reproduce the GLaM paper (Du et al. 2022)? Each row takes the *published inputs* of a "
+    "training run (chips, hours, tokens, measured power, PUE, carbon intensity) and recomputes a published "
+    "figure with the same cost model the other pages use. *rel. error* = glamsim / published − 1; a row "
+    "passes when the error is within its tolerance. Rows without a published value are implied figures.",
+)
 
 
 @st.cache_data(show_spinner="Recomputing the published runs…")
@@ -35,21 +37,33 @@ def published(value) -> bool:
 rows = checks()
 checked = rows[[published(p) for p in rows["published"]]]
 passed = int(checked["ok"].sum())
-st.metric("Checks within tolerance", f"{passed} of {len(checked)}",
-          help=f"rows with a published value; {len(rows) - len(checked)} more rows show implied figures")
+st.metric(
+    "Checks within tolerance",
+    f"{passed} of {len(checked)}",
+    help=f"rows with a published value; {len(rows) - len(checked)} more rows show implied figures",
+)
 shown = rows.assign(
     rel_error=[None if e is None or pd.isna(e) else f"{100 * e:+.2f}%" for e in rows["rel_error"]],
     tolerance=[None if t is None or pd.isna(t) else f"±{100 * t:g}%" for t in rows["tolerance"]],
-    ok=["-" if not published(p) else "yes" if ok else "NO" for p, ok in zip(rows["published"], rows["ok"])])
+    ok=["-" if not published(p) else "yes" if ok else "NO" for p, ok in zip(rows["published"], rows["ok"])],
+)
 ui.plain_table(shown[["check", "published", "glamsim", "rel_error", "tolerance", "ok", "source", "note"]], "check")
-st.caption("*ok* is \"-\" where the paper publishes no value to check against (an implied figure).")
-ui.downloads("paper-check", rows, {"checks": rows.to_dict(orient="records")},
-             "\n".join(f"{r['check']}: published {ui.fmt(r['published'])}, glamsim {ui.fmt(r['glamsim'])} "
-                       f"({r['source']})" for r in rows.to_dict(orient="records")),
-             json_label="JSON + sources")
+st.caption('*ok* is "-" where the paper publishes no value to check against (an implied figure).')
+ui.downloads(
+    "paper-check",
+    rows,
+    {"checks": rows.to_dict(orient="records")},
+    "\n".join(
+        f"{r['check']}: published {ui.fmt(r['published'])}, glamsim {ui.fmt(r['glamsim'])} ({r['source']})"
+        for r in rows.to_dict(orient="records")
+    ),
+    json_label="JSON + sources",
+)
 
 st.subheader("Parameter counts of every preset against the paper")
-st.caption("glamsim's analytic count of each architecture next to the published total and activated parameters "
-           "(Du et al. 2022, Table 4 for GLaM; Brown et al. 2020 for GPT-3). The smaller GLaM rows do not all "
-           "follow from one formula: the deltas are shown, not tuned away.")
+st.caption(
+    "glamsim's analytic count of each architecture next to the published total and activated parameters "
+    "(Du et al. 2022, Table 4 for GLaM; Brown et al. 2020 for GPT-3). The smaller GLaM rows do not all "
+    "follow from one formula: the deltas are shown, not tuned away."
+)
 ui.show_table(deltas(), "p_params")

@@ -19,7 +19,14 @@ import glamsim.cli.app as _app_module
 # submodule binding the import above made; `__getattr__` below resolves it, fully registered.
 del globals()["app"]
 
-COMMAND_MODULES = ("accounting_cmds", "cost_cmds", "measure_cmds", "model_cmds", "plan_cmds", "study_cmds")  # help order
+COMMAND_MODULES = (
+    "accounting_cmds",
+    "cost_cmds",
+    "measure_cmds",
+    "model_cmds",
+    "plan_cmds",
+    "study_cmds",
+)  # help order
 
 
 def _registered_names() -> set[str]:

@@ -150,9 +150,13 @@ def print_table(rows: list[dict], title: str | None = None) -> None:
 
 
 # options shared by the commands that run the JAX model on several devices (`glamsim.parallel`)
-MESH = typer.Option(None, "--mesh", help="device mesh, e.g. data=2,expert=4 (axes: data, expert, model); "
-                    "default: one device")
-COORDINATOR = typer.Option(None, "--coordinator", help="HOST:PORT of process 0 for a multi-process run, or 'auto' "
-                           "(TPU slice, SLURM); env JAX_COORDINATOR_ADDRESS")
+MESH = typer.Option(
+    None, "--mesh", help="device mesh, e.g. data=2,expert=4 (axes: data, expert, model); default: one device"
+)
+COORDINATOR = typer.Option(
+    None,
+    "--coordinator",
+    help="HOST:PORT of process 0 for a multi-process run, or 'auto' (TPU slice, SLURM); env JAX_COORDINATOR_ADDRESS",
+)
 NUM_PROCESSES = typer.Option(None, "--num-processes", min=1, help="processes in the run; env JAX_NUM_PROCESSES")
 PROCESS_ID = typer.Option(None, "--process-id", min=0, help="this process's index; env JAX_PROCESS_ID")

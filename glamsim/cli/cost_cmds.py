@@ -33,20 +33,45 @@ def profiles_cmd(profiles_dir: Optional[List[Path]] = PROFILES_DIR, json_out: bo
     chips = registry("chips", _dirs(profiles_dir))
     dcs = registry("datacenters", _dirs(profiles_dir))
     if json_out:
-        return print_json({"chips": [c.model_dump() | {"file": c.origin} for c in chips.values()],
-                           "datacenters": [d.model_dump() | {"file": d.origin} for d in dcs.values()]})
+        return print_json(
+            {
+                "chips": [c.model_dump() | {"file": c.origin} for c in chips.values()],
+                "datacenters": [d.model_dump() | {"file": d.origin} for d in dcs.values()],
+            }
+        )
     v = lambda s: None if s is None else s.value  # noqa: E731
-    print_table([{
-        "chip": c.name, "vendor": c.vendor, "dtype": c.default_dtype,
-        "dense peak FLOP/s": fmt(c.spec(c.peak_field()).value), "HBM GB": v(c.hbm_gb),
-        "HBM GB/s": v(c.hbm_bandwidth_gb_per_s), "TDP W": v(c.tdp_w), "measured W": v(c.measured_system_power_w),
-        "link GB/s": v(c.interconnect_bandwidth_gb_per_s), "$/chip-h": v(c.price_per_chip_hour_usd),
-        "file": c.origin,
-    } for c in chips.values()], title="Chips (dense peak for the default dtype; `--json` gives every field's source)")
-    print_table([{
-        "datacenter": d.name, "PUE": d.pue.value, "kgCO2e/kWh net": d.carbon_intensity_net_kg_per_kwh.value,
-        "kgCO2e/kWh gross": v(d.carbon_intensity_gross_kg_per_kwh), "file": d.origin,
-    } for d in dcs.values()], title="Datacenters")
+    print_table(
+        [
+            {
+                "chip": c.name,
+                "vendor": c.vendor,
+                "dtype": c.default_dtype,
+                "dense peak FLOP/s": fmt(c.spec(c.peak_field()).value),
+                "HBM GB": v(c.hbm_gb),
+                "HBM GB/s": v(c.hbm_bandwidth_gb_per_s),
+                "TDP W": v(c.tdp_w),
+                "measured W": v(c.measured_system_power_w),
+                "link GB/s": v(c.interconnect_bandwidth_gb_per_s),
+                "$/chip-h": v(c.price_per_chip_hour_usd),
+                "file": c.origin,
+            }
+            for c in chips.values()
+        ],
+        title="Chips (dense peak for the default dtype; `--json` gives every field's source)",
+    )
+    print_table(
+        [
+            {
+                "datacenter": d.name,
+                "PUE": d.pue.value,
+                "kgCO2e/kWh net": d.carbon_intensity_net_kg_per_kwh.value,
+                "kgCO2e/kWh gross": v(d.carbon_intensity_gross_kg_per_kwh),
+                "file": d.origin,
+            }
+            for d in dcs.values()
+        ],
+        title="Datacenters",
+    )
 
 
 def _print_estimate(d: dict, title: str) -> None:
@@ -67,13 +92,27 @@ def _print_estimate(d: dict, title: str) -> None:
     print_table(rows, title=title)
     if tornado:
         outs = [k.removesuffix("_swing") for k in tornado[0] if k.endswith("_swing")]
-        print_table([{"input": r["input"], "low": r["low"], "high": r["high"],
-                      **{f"{o} {end}": r[f"{o}_{end.replace(' ', '_')}"] for o in outs
-                         for end in ("at low", "at high", "swing")},
-                      **{f"rank by {o}": r[f"rank_{o}"] for o in outs[1:]}} for r in tornado],
-                    title=f"Sensitivity (tornado): one input at a time, others nominal; ranked by {outs[0]} swing")
-    print_table([{"input": e["name"], "value": fmt(e["value"]), "unit": e["unit"], "source": e["source"]}
-                 for e in ledger], title="Ledger: every input and its source")
+        print_table(
+            [
+                {
+                    "input": r["input"],
+                    "low": r["low"],
+                    "high": r["high"],
+                    **{
+                        f"{o} {end}": r[f"{o}_{end.replace(' ', '_')}"]
+                        for o in outs
+                        for end in ("at low", "at high", "swing")
+                    },
+                    **{f"rank by {o}": r[f"rank_{o}"] for o in outs[1:]},
+                }
+                for r in tornado
+            ],
+            title=f"Sensitivity (tornado): one input at a time, others nominal; ranked by {outs[0]} swing",
+        )
+    print_table(
+        [{"input": e["name"], "value": fmt(e["value"]), "unit": e["unit"], "source": e["source"]} for e in ledger],
+        title="Ledger: every input and its source",
+    )
 
 
 # Older spellings of two flags, still accepted.
@@ -102,9 +141,14 @@ def _options(cls) -> list[inspect.Parameter]:
         text = f"{meta['help']} [{meta['unit'] + '; ' if meta['unit'] else ''}default {shown}: {meta['source']}]"
         if meta.get("uncertain"):
             text += "; a number or low,nominal,high"
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[_option_type(cls, name)],
-                                        default=typer.Option(None, flag(name), *ALIASES.get(name, []), help=text,
-                                                             show_default=False)))
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Optional[_option_type(cls, name)],
+                default=typer.Option(None, flag(name), *ALIASES.get(name, []), help=text, show_default=False),
+            )
+        )
     return params
 
 
@@ -121,14 +165,18 @@ def _estimate(kind: str, given: dict, profiles_dir, statement: bool, json_out: b
 
         est = estimate_training(scenario, profiles_dirs=_dirs(profiles_dir))
         what = "given FLOPs" if scenario.train_flops is not None else model_name(scenario.model)
-        title = f"Training {what} on {scenario.chips} x {model_name(scenario.chip)} in {model_name(scenario.datacenter)}"
+        title = (
+            f"Training {what} on {scenario.chips} x {model_name(scenario.chip)} in {model_name(scenario.datacenter)}"
+        )
         notes = [f"measured: {n}" for n in est.notes] + [f"warning: {w}" for w in est.warnings]
     else:
         from glamsim.cost.inference import estimate_inference
 
         est = estimate_inference(scenario, profiles_dirs=_dirs(profiles_dir))
-        title = (f"Serving {est['model']} on {est['chips']} x {est['chip']} (batch {scenario.batch}, "
-                 f"{scenario.prompt_len}+{scenario.gen_len} tokens)")
+        title = (
+            f"Serving {est['model']} on {est['chips']} x {est['chip']} (batch {scenario.batch}, "
+            f"{scenario.prompt_len}+{scenario.gen_len} tokens)"
+        )
         notes = []
     for line in notes:
         typer.echo(line, err=True)
@@ -137,8 +185,9 @@ def _estimate(kind: str, given: dict, profiles_dir, statement: bool, json_out: b
     if statement:
         from glamsim.cost.report import plain_statement
 
-        text = plain_statement(est, datacenter=str(scenario.datacenter), model=str(scenario.model),
-                               chip=str(scenario.chip))
+        text = plain_statement(
+            est, datacenter=str(scenario.datacenter), model=str(scenario.model), chip=str(scenario.chip)
+        )
     if json_out:
         return print_json(d | ({"statement": text} if text else {}))
     _print_estimate(d, title)
@@ -156,20 +205,30 @@ def _scenario_command(kind: str, doc: str):
     def run(**kw):
         _estimate(kind, {k: kw[k] for k in names}, kw["profiles_dir"], kw["statement"], kw["json_out"])
 
-    extra = [inspect.Parameter("profiles_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[List[Path]],
-                               default=PROFILES_DIR),
-             inspect.Parameter("statement", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=STATEMENT),
-             inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=JSON)]
+    extra = [
+        inspect.Parameter(
+            "profiles_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[List[Path]], default=PROFILES_DIR
+        ),
+        inspect.Parameter("statement", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=STATEMENT),
+        inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=JSON),
+    ]
     run.__signature__ = inspect.Signature(_options(cls) + extra)
     run.__doc__ = doc
     run.__name__ = f"estimate_{kind}"
     return command(kind, app=estimate_app)(run)
 
 
-STATEMENT = typer.Option(False, "--statement", help="also print a plain-language paragraph of the estimate and its "
-                         "sources, to paste into a paper (in JSON: key 'statement')")
-estimate_app = typer.Typer(cls=LegacyEstimate, no_args_is_help=True, help="Training or serving time, energy, carbon "
-                           "and dollars, with a ledger of every input's source.")
+STATEMENT = typer.Option(
+    False,
+    "--statement",
+    help="also print a plain-language paragraph of the estimate and its "
+    "sources, to paste into a paper (in JSON: key 'statement')",
+)
+estimate_app = typer.Typer(
+    cls=LegacyEstimate,
+    no_args_is_help=True,
+    help="Training or serving time, energy, carbon and dollars, with a ledger of every input's source.",
+)
 app.add_typer(estimate_app, name="estimate")
 _scenario_command("train", "Training time, energy, carbon and dollars of a run, every input in the ledger.")
 _scenario_command("serve", "Serving latency, throughput, energy, carbon and dollars per token on a roofline.")
@@ -193,27 +252,45 @@ def compare_cmd(
     """Side-by-side cost of models: training, serving (FLOPs saved vs memory held) and published quality."""
     from glamsim.cost.compare import compare_models
 
-    rows = compare_models(models, chip=chip, chips=chips, tokens=tokens, datacenter=datacenter,
-                          mfu=_uncertain(mfu, "mfu"), serve_chip=serve_chip, batch=batch, prompt_len=prompt_len,
-                          gen_len=gen_len, profiles_dirs=_dirs(profiles_dir))
+    rows = compare_models(
+        models,
+        chip=chip,
+        chips=chips,
+        tokens=tokens,
+        datacenter=datacenter,
+        mfu=_uncertain(mfu, "mfu"),
+        serve_chip=serve_chip,
+        batch=batch,
+        prompt_len=prompt_len,
+        gen_len=gen_len,
+        profiles_dirs=_dirs(profiles_dir),
+    )
     if json_out:
         return print_json(rows)
     # one column per model, one row per quantity: reads well for 2-4 models
-    print_table([{"quantity": k, **{r["model"]: fmt(r[k]) for r in rows}} for k in rows[0] if k != "model"],
-                title=f"Training {fmt(tokens)} tokens on {chips} x {chip}; serving at batch {batch} "
-                      f"on the fewest {serve_chip or chip} chips; quality: Du et al. 2022, Table 1")
+    print_table(
+        [{"quantity": k, **{r["model"]: fmt(r[k]) for r in rows}} for k in rows[0] if k != "model"],
+        title=f"Training {fmt(tokens)} tokens on {chips} x {chip}; serving at batch {batch} "
+        f"on the fewest {serve_chip or chip} chips; quality: Du et al. 2022, Table 1",
+    )
 
 
 def _print_energy_factors() -> None:
     from glamsim.cost.reproduce import energy_factors
 
     f = energy_factors()
-    print_table([{"factor": k, "GLaM / GPT-3": f"{v:.3f}"} for k, v in f["factors"].items()]
-                + [{"factor": "product", "GLaM / GPT-3": f"{f['product']:.3f}"},
-                   {"factor": "energy ratio (published runs)", "GLaM / GPT-3": f"{f['energy_ratio']:.3f}"},
-                   {"factor": "on equal hardware (GPT-3's chips, MFU, power, PUE)",
-                    "GLaM / GPT-3": f"{f['equal_hardware_ratio']:.3f}"}],
-                title="Why GLaM used about a third of GPT-3's energy: energy = FLOPs / (peak x MFU) x power x PUE")
+    print_table(
+        [{"factor": k, "GLaM / GPT-3": f"{v:.3f}"} for k, v in f["factors"].items()]
+        + [
+            {"factor": "product", "GLaM / GPT-3": f"{f['product']:.3f}"},
+            {"factor": "energy ratio (published runs)", "GLaM / GPT-3": f"{f['energy_ratio']:.3f}"},
+            {
+                "factor": "on equal hardware (GPT-3's chips, MFU, power, PUE)",
+                "GLaM / GPT-3": f"{f['equal_hardware_ratio']:.3f}",
+            },
+        ],
+        title="Why GLaM used about a third of GPT-3's energy: energy = FLOPs / (peak x MFU) x power x PUE",
+    )
 
 
 @command("reproduce")
@@ -226,10 +303,21 @@ def reproduce_cmd(json_out: bool = JSON) -> None:
         print_json(rows)
     else:
         pct = lambda x: "-" if x is None else f"{100 * x:+.2f}%"  # noqa: E731
-        print_table([{"check": r["check"], "published": fmt(r["published"]), "glamsim": fmt(r["glamsim"]),
-                      "rel. error": pct(r["rel_error"]), "tolerance": "-" if r["tolerance"] is None
-                      else f"±{100 * r['tolerance']:g}%", "ok": "yes" if r["ok"] else "NO", "source": r["source"]}
-                     for r in rows], title="GLaM vs GPT-3: published figures reproduced from published inputs")
+        print_table(
+            [
+                {
+                    "check": r["check"],
+                    "published": fmt(r["published"]),
+                    "glamsim": fmt(r["glamsim"]),
+                    "rel. error": pct(r["rel_error"]),
+                    "tolerance": "-" if r["tolerance"] is None else f"±{100 * r['tolerance']:g}%",
+                    "ok": "yes" if r["ok"] else "NO",
+                    "source": r["source"],
+                }
+                for r in rows
+            ],
+            title="GLaM vs GPT-3: published figures reproduced from published inputs",
+        )
         for r in rows:
             if r["note"]:
                 typer.echo(f"  {r['id']}: {r['note']}")

@@ -28,18 +28,32 @@ def train_cmd(
     model: str = typer.Option("glam-tiny", "--model", help="preset name or a ModelConfig YAML file"),
     steps: int = typer.Option(200, "--steps", min=1, help="total optimizer steps (a resumed run continues to it)"),
     batch: int = typer.Option(8, "--batch", min=1, help="sequences per batch"),
-    seq_len: int = typer.Option(None, "--seq-len", min=1, help="tokens (bytes) per sequence; default: the model's context"),
-    corpus: list[Path] = typer.Option(None, "--corpus", help="text files or folders (repeatable); default: the Python stdlib's .py files"),
+    seq_len: int = typer.Option(
+        None, "--seq-len", min=1, help="tokens (bytes) per sequence; default: the model's context"
+    ),
+    corpus: list[Path] = typer.Option(
+        None, "--corpus", help="text files or folders (repeatable); default: the Python stdlib's .py files"
+    ),
     eval_every: int = typer.Option(100, "--eval-every", min=1, help="evaluate on validation every K steps"),
     eval_batches: int = typer.Option(4, "--eval-batches", min=1, help="validation batches per evaluation"),
     checkpoint_dir: Path = typer.Option(None, "--checkpoint-dir", help="orbax checkpoints go here"),
-    checkpoint_every: int = typer.Option(0, "--checkpoint-every", min=0, help="checkpoint every K steps (always at the end)"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run in --checkpoint-dir exactly where it stopped"),
+    checkpoint_every: int = typer.Option(
+        0, "--checkpoint-every", min=0, help="checkpoint every K steps (always at the end)"
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue the run in --checkpoint-dir exactly where it stopped"
+    ),
     log: str = typer.Option(None, "--log", help="metrics per step to a .csv or .jsonl file"),
     lr: float = typer.Option(0.01, "--lr", min=0.0, help="peak learning rate (GLaM: 0.01)"),
-    warmup_steps: int = typer.Option(10_000, "--warmup-steps", min=1, help="constant-lr steps before inverse sqrt decay"),
-    dispatch: str = typer.Option(None, "--dispatch", help="MoE dispatch: scatter, einsum or dropless (default: "
-                                 "dropless for a model with dropless routing, else scatter)"),
+    warmup_steps: int = typer.Option(
+        10_000, "--warmup-steps", min=1, help="constant-lr steps before inverse sqrt decay"
+    ),
+    dispatch: str = typer.Option(
+        None,
+        "--dispatch",
+        help="MoE dispatch: scatter, einsum or dropless (default: "
+        "dropless for a model with dropless routing, else scatter)",
+    ),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="0 .. 2**32-1"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable summary"),
     mesh: str = MESH,
@@ -55,22 +69,44 @@ def train_cmd(
     from glamsim.trainer import check_outputs, train
 
     cfg = load_model(model)
-    train_cfg = validate_as(TrainConfig, dict(
-        steps=steps, batch_size=batch, seq_len=seq_len, learning_rate=lr, warmup_steps=warmup_steps, seed=seed,
-        dispatch=_dispatch(dispatch, cfg), eval_every=eval_every, eval_batches=eval_batches,
-        checkpoint_every=checkpoint_every), "train options")
+    train_cfg = validate_as(
+        TrainConfig,
+        dict(
+            steps=steps,
+            batch_size=batch,
+            seq_len=seq_len,
+            learning_rate=lr,
+            warmup_steps=warmup_steps,
+            seed=seed,
+            dispatch=_dispatch(dispatch, cfg),
+            eval_every=eval_every,
+            eval_batches=eval_batches,
+            checkpoint_every=checkpoint_every,
+        ),
+        "train options",
+    )
     train_cfg.context(cfg)
     check_outputs(checkpoint_dir, log, resume)  # before any work: a run must be able to write its results
     device_mesh = setup(mesh, coordinator, num_processes, process_id)
     data = load_corpus(corpus)
-    summary = train(cfg, train_cfg, data, checkpoint_dir=checkpoint_dir, resume=resume,
-                    log_path=log, progress=not json_out, mesh=device_mesh)
+    summary = train(
+        cfg,
+        train_cfg,
+        data,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        log_path=log,
+        progress=not json_out,
+        mesh=device_mesh,
+    )
     if not distributed.is_main():
         return  # the other processes of a multi-process run stay quiet
     if json_out:
         return print_json(summary)
-    print_table([{"quantity": k, "value": fmt(v) if isinstance(v, float) else v} for k, v in summary.items()],
-                title=f"{cfg.name}: training summary (loss in nats per byte; bpb = bits per byte)")
+    print_table(
+        [{"quantity": k, "value": fmt(v) if isinstance(v, float) else v} for k, v in summary.items()],
+        title=f"{cfg.name}: training summary (loss in nats per byte; bpb = bits per byte)",
+    )
 
 
 @command("generate")

@@ -43,8 +43,11 @@ def _totals(row: dict, tokens: Optional[float], chips: int, seq_len: int) -> dic
     if tokens is None:
         return {}
     seconds = tokens / row["tokens_per_s"]
-    return {"train_days": seconds / 86400, "energy_mwh_chips": row["energy_j_per_token"] * tokens / 3.6e9,
-            "cost_usd": row["usd_per_million_tokens"] * tokens / 1e6}
+    return {
+        "train_days": seconds / 86400,
+        "energy_mwh_chips": row["energy_j_per_token"] * tokens / 3.6e9,
+        "cost_usd": row["usd_per_million_tokens"] * tokens / 1e6,
+    }
 
 
 @command("plan")
@@ -52,16 +55,23 @@ def plan_cmd(
     model: str = typer.Argument(..., help="preset name or a ModelConfig YAML file"),
     chip: str = typer.Option(..., "--chip", help="chip profile name or YAML file"),
     chips: int = typer.Option(..., "--chips", min=1, max=2**24, help="chips in the run"),
-    global_batch: Optional[int] = typer.Option(None, "--global-batch", min=1, max=2**40,
-                                               help="sequences per step (default: about 4M tokens)"),
+    global_batch: Optional[int] = typer.Option(
+        None, "--global-batch", min=1, max=2**40, help="sequences per step (default: about 4M tokens)"
+    ),
     tokens: Optional[float] = typer.Option(None, "--tokens", min=1, help="training tokens: adds days, MWh, dollars"),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", min=1, help="sequence length (default: the model's)"),
-    layout: Optional[str] = typer.Option(None, "--layout", help="evaluate one layout instead of searching, "
-                                         "e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective or fsdp=64,mb=4"),
+    layout: Optional[str] = typer.Option(
+        None,
+        "--layout",
+        help="evaluate one layout instead of searching, e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective or fsdp=64,mb=4",
+    ),
     rank_by: str = typer.Option("time", "--rank-by", help="time, energy or cost (per token)"),
     top: int = typer.Option(5, "--top", min=1, max=100, help="plans to show"),
-    measurement: Optional[Path] = typer.Option(None, "--measurement", help="a `glamsim measure` record: its "
-                                               "router load (max/mean tokens per expert) sets the expert imbalance"),
+    measurement: Optional[Path] = typer.Option(
+        None,
+        "--measurement",
+        help="a `glamsim measure` record: its router load (max/mean tokens per expert) sets the expert imbalance",
+    ),
     profiles_dir: Optional[List[Path]] = typer.Option(None, "--profiles-dir", help="folder with your own chips/*.yaml"),
     json_out: bool = JSON,
 ) -> None:
@@ -72,8 +82,7 @@ def plan_cmd(
         return _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out)
     from glamsim.predict.plan import search
 
-    r = search(cfg, prof, chips, seq_len=seq_len, global_batch=global_batch, rank_by=rank_by, top=top,
-               expert_load=load)
+    r = search(cfg, prof, chips, seq_len=seq_len, global_batch=global_batch, rank_by=rank_by, top=top, expert_load=load)
     for row in r["plans"]:
         row.update(_totals(row, tokens, chips, r["seq_len"]))
     if json_out:
@@ -81,42 +90,81 @@ def plan_cmd(
     rank, times, memory = [], [], []
     for i, row in enumerate(r["plans"], 1):
         b, mem, step = row["breakdown"], row["memory"], row["step_s"]
-        t = {"#": i, "layout": row["layout"], "step s": f"{step:.3g}", "MFU": _pct(row["mfu"]),
-             "HFU": _pct(row["hfu"]), "tokens/s": fmt(row["tokens_per_s"]),
-             "GB per chip": f"{_gb(mem['total'])} of {_gb(row['usable_bytes'])}"}
+        t = {
+            "#": i,
+            "layout": row["layout"],
+            "step s": f"{step:.3g}",
+            "MFU": _pct(row["mfu"]),
+            "HFU": _pct(row["hfu"]),
+            "tokens/s": fmt(row["tokens_per_s"]),
+            "GB per chip": f"{_gb(mem['total'])} of {_gb(row['usable_bytes'])}",
+        }
         if tokens is not None:
-            t.update({"days": f"{row['train_days']:.3g}", "MWh (chips)": f"{row['energy_mwh_chips']:.3g}",
-                      "$": fmt(row["cost_usd"])})
+            t.update(
+                {
+                    "days": f"{row['train_days']:.3g}",
+                    "MWh (chips)": f"{row['energy_mwh_chips']:.3g}",
+                    "$": fmt(row["cost_usd"]),
+                }
+            )
         rank.append(t)
-        times.append({"#": i, **{k.removesuffix("_s").replace("_exposed", "").replace("_", " "): _pct(v / step)
-                                 for k, v in b.items()}})
+        times.append(
+            {
+                "#": i,
+                **{
+                    k.removesuffix("_s").replace("_exposed", "").replace("_", " "): _pct(v / step) for k, v in b.items()
+                },
+            }
+        )
         memory.append({"#": i, **{k: _gb(v) for k, v in mem.items()}})
-    print_table(rank, title=f"{cfg.name} on {chips:,} x {prof.name}: the {len(rank)} fastest of {r['fitting']:,} "
-                            f"fitting layouts ({r['candidates']:,} enumerated, {r['seconds']:.2f} s; ranked by "
-                            f"{r['rank_by']} per token)")
-    print_table(times, title="time per step: compute, recomputation, exposed communication by kind "
-                             "(tp, ep, cp, pp, dp), pipeline bubble, optimizer update")
+    print_table(
+        rank,
+        title=f"{cfg.name} on {chips:,} x {prof.name}: the {len(rank)} fastest of {r['fitting']:,} "
+        f"fitting layouts ({r['candidates']:,} enumerated, {r['seconds']:.2f} s; ranked by "
+        f"{r['rank_by']} per token)",
+    )
+    print_table(
+        times,
+        title="time per step: compute, recomputation, exposed communication by kind "
+        "(tp, ep, cp, pp, dp), pipeline bubble, optimizer update",
+    )
     print_table(memory, title="memory per chip, GB")
-    typer.echo("  predicted, not measured: glamsim.predict (matmul shapes against the dense peak, collectives on "
-               "the link tier they cross, pipeline bubble, recomputation; constants in glamsim/predict/efficiency.py)")
+    typer.echo(
+        "  predicted, not measured: glamsim.predict (matmul shapes against the dense peak, collectives on "
+        "the link tier they cross, pipeline bubble, recomputation; constants in glamsim/predict/efficiency.py)"
+    )
 
 
 def _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out) -> None:
     from glamsim.predict import evaluate
 
     r = evaluate(cfg, prof, layout, chips=chips, seq_len=seq_len, global_batch=global_batch, expert_load=load)
-    r.update(_totals({"tokens_per_s": r["tokens_per_s"], "energy_j_per_token": float("nan"),
-                      "usd_per_million_tokens": float("nan")}, tokens, chips, r["seq_len"]))
+    r.update(
+        _totals(
+            {
+                "tokens_per_s": r["tokens_per_s"],
+                "energy_j_per_token": float("nan"),
+                "usd_per_million_tokens": float("nan"),
+            },
+            tokens,
+            chips,
+            r["seq_len"],
+        )
+    )
     if json_out:
         return print_json(r)
     step = r["step_s"]
-    rows = [{"quantity": "layout", "value": r["layout"]},
-            {"quantity": "global batch (sequences) / microbatches", "value": f"{r['global_batch']} / {r['microbatches']}"},
-            {"quantity": "step time", "value": f"{step:.4g} s"},
-            {"quantity": "MFU / HFU", "value": f"{_pct(r['mfu'])} / {_pct(r['hfu'])}"},
-            {"quantity": "tokens per second", "value": fmt(r["tokens_per_s"])}]
-    rows += [{"quantity": k.removesuffix("_s").replace("_", " "), "value": f"{v:.4g} s ({_pct(v / step)})"}
-             for k, v in r["breakdown"].items()]
+    rows = [
+        {"quantity": "layout", "value": r["layout"]},
+        {"quantity": "global batch (sequences) / microbatches", "value": f"{r['global_batch']} / {r['microbatches']}"},
+        {"quantity": "step time", "value": f"{step:.4g} s"},
+        {"quantity": "MFU / HFU", "value": f"{_pct(r['mfu'])} / {_pct(r['hfu'])}"},
+        {"quantity": "tokens per second", "value": fmt(r["tokens_per_s"])},
+    ]
+    rows += [
+        {"quantity": k.removesuffix("_s").replace("_", " "), "value": f"{v:.4g} s ({_pct(v / step)})"}
+        for k, v in r["breakdown"].items()
+    ]
     rows += [{"quantity": f"memory: {k}", "value": f"{_gb(v)} GB"} for k, v in r["memory"].items()]
     if tokens is not None:
         rows.append({"quantity": "training days", "value": f"{r['train_days']:.4g}"})
@@ -134,14 +182,28 @@ def validation_table(json_out: bool = False) -> list[dict]:
     if json_out:
         print_json(rows)
         return rows
-    print_table([{"run": r["run"], "published": fmt(r["published"]), "predicted": fmt(r["predicted"]),
-                  "rel. error": f"{100 * r['rel_error']:+.1f}%", "tolerance": f"±{100 * r['tolerance']:g}%",
-                  "ok": "yes" if r["ok"] else "NO", "layout": r["layout"], "fits": "yes" if r["fits"] else "no"}
-                 for r in rows], title="Predicted vs published training throughput (glamsim.predict)")
+    print_table(
+        [
+            {
+                "run": r["run"],
+                "published": fmt(r["published"]),
+                "predicted": fmt(r["predicted"]),
+                "rel. error": f"{100 * r['rel_error']:+.1f}%",
+                "tolerance": f"±{100 * r['tolerance']:g}%",
+                "ok": "yes" if r["ok"] else "NO",
+                "layout": r["layout"],
+                "fits": "yes" if r["fits"] else "no",
+            }
+            for r in rows
+        ],
+        title="Predicted vs published training throughput (glamsim.predict)",
+    )
     miss = [r["id"] for r in rows if not r["ok"]]
-    typer.echo(f"  {len(rows) - len(miss)} of {len(rows)} rows within tolerance"
-               + (f"; outside: {', '.join(miss)}" if miss else "")
-               + " (informational: does not change the exit code)")
+    typer.echo(
+        f"  {len(rows) - len(miss)} of {len(rows)} rows within tolerance"
+        + (f"; outside: {', '.join(miss)}" if miss else "")
+        + " (informational: does not change the exit code)"
+    )
     for r in rows:
         typer.echo(f"  {r['id']}: layout {r['layout_source']}" + (f" Note: {r['note']}" if r["note"] else ""))
     return rows

@@ -20,8 +20,9 @@ def study(
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     list_: bool = typer.Option(False, "--list", help="list the built-in studies"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
-    max_scenarios: int = typer.Option(MAX_SCENARIOS, "--max-scenarios", min=1,
-                                      help="refuse a study with more scenarios (counted before any work)"),
+    max_scenarios: int = typer.Option(
+        MAX_SCENARIOS, "--max-scenarios", min=1, help="refuse a study with more scenarios (counted before any work)"
+    ),
 ) -> None:
     """Evaluate a study's sweep and write results.parquet/.csv, ledger.json and its figures (PNG, SVG)."""
     from glamsim.studies.spec import builtin_studies, load_spec
@@ -34,32 +35,58 @@ def study(
         rows = []
         for name in builtin_studies():
             s = load_spec(name)
-            rows.append({"study": s.name, "title": s.title, "evaluates": "+".join(s.evaluate),
-                         "scenarios": len(expand(s)), "figures": len(s.figures), "reproduces": s.reproduces.strip()})
+            rows.append(
+                {
+                    "study": s.name,
+                    "title": s.title,
+                    "evaluates": "+".join(s.evaluate),
+                    "scenarios": len(expand(s)),
+                    "figures": len(s.figures),
+                    "reproduces": s.reproduces.strip(),
+                }
+            )
         return print_json(rows) if json_out else print_table(rows, title="Built-in studies (glamsim study NAME)")
     if spec is None:
         raise fail("give a study spec (YAML file or built-in name) or --list")
     from glamsim.studies.runner import run_study
 
     s = load_spec(spec)
-    run = run_study(s, out or Path("runs") / "studies" / s.name, resume=resume, progress=not json_out, where=spec,
-                    max_scenarios=max_scenarios)
-    summary = {"study": s.name, "title": s.title, "out": str(run.out_dir), "n_scenarios": len(run.results),
-               "chunks_computed": run.chunks_computed, "chunks_resumed": run.chunks_resumed,
-               "warnings": run.warnings, "files": [str(f) for f in run.files]}
+    run = run_study(
+        s,
+        out or Path("runs") / "studies" / s.name,
+        resume=resume,
+        progress=not json_out,
+        where=spec,
+        max_scenarios=max_scenarios,
+    )
+    summary = {
+        "study": s.name,
+        "title": s.title,
+        "out": str(run.out_dir),
+        "n_scenarios": len(run.results),
+        "chunks_computed": run.chunks_computed,
+        "chunks_resumed": run.chunks_resumed,
+        "warnings": run.warnings,
+        "files": [str(f) for f in run.files],
+    }
     if json_out:
         return print_json({**summary, "preview": run.results.head(PREVIEW_ROWS).to_dict(orient="records")})
     shown = _interesting_columns(run.results, s.evaluate)
-    print_table(run.results[shown].head(PREVIEW_ROWS).to_dict(orient="records"),
-                title=f"{s.title}: {len(run.results)} scenarios"
-                      + (f" (first {PREVIEW_ROWS})" if len(run.results) > PREVIEW_ROWS else ""))
-    typer.echo(f"wrote {len(run.files)} files to {run.out_dir}/ "
-               f"({run.chunks_computed} chunks computed, {run.chunks_resumed} resumed)")
+    print_table(
+        run.results[shown].head(PREVIEW_ROWS).to_dict(orient="records"),
+        title=f"{s.title}: {len(run.results)} scenarios"
+        + (f" (first {PREVIEW_ROWS})" if len(run.results) > PREVIEW_ROWS else ""),
+    )
+    typer.echo(
+        f"wrote {len(run.files)} files to {run.out_dir}/ "
+        f"({run.chunks_computed} chunks computed, {run.chunks_resumed} resumed)"
+    )
 
 
-HEADLINE = {"training": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
-            "inference": ["serving_min_chips", "decode_tokens_per_s_per_chip", "joules_per_token",
-                          "usd_per_million_tokens"]}
+HEADLINE = {
+    "training": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
+    "inference": ["serving_min_chips", "decode_tokens_per_s_per_chip", "joules_per_token", "usd_per_million_tokens"],
+}
 
 
 def _interesting_columns(df, evaluated: list[str]) -> list[str]:

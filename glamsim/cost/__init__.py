@@ -9,5 +9,14 @@ from glamsim.cost.inference import InferenceEstimate, estimate_inference, expert
 from glamsim.cost.ledger import Ledger, LedgerEntry
 from glamsim.cost.training import TrainingEstimate, estimate_training, training_costs
 
-__all__ = ["InferenceEstimate", "Ledger", "LedgerEntry", "TrainingEstimate", "estimate_inference",
-           "estimate_training", "experts_touched", "inference_costs", "training_costs"]
+__all__ = [
+    "InferenceEstimate",
+    "Ledger",
+    "LedgerEntry",
+    "TrainingEstimate",
+    "estimate_inference",
+    "estimate_training",
+    "experts_touched",
+    "inference_costs",
+    "training_costs",
+]

@@ -70,21 +70,35 @@ def gradient_bytes_per_chip(m: ModelArrays, expert_parallel, bytes_per_grad=4.0)
     return (params(m) - routed) * bytes_per_grad, routed / expert_parallel * bytes_per_grad
 
 
-def training_comm_bytes(m: ModelArrays, tokens_per_step, chips, expert_parallel, bytes_per_activation=2.0,
-                        bytes_per_grad=4.0) -> dict:
+def training_comm_bytes(
+    m: ModelArrays, tokens_per_step, chips, expert_parallel, bytes_per_activation=2.0, bytes_per_grad=4.0
+) -> dict:
     """Bytes per training step per chip: all-to-all results, gradients, and what leaves the chip."""
     a2a = alltoall_bytes_per_chip(m, tokens_per_step, chips, bytes_per_activation)
     replicated, expert = gradient_bytes_per_chip(m, expert_parallel, bytes_per_grad)
     a2a_wire = a2a * off_chip_fraction(expert_parallel)
-    grad_wire = (replicated * ring_allreduce_factor(chips)
-                 + expert * ring_allreduce_factor(np.asarray(chips, dtype=np.float64) / expert_parallel))
-    return {"alltoall_bytes_per_chip_step": a2a, "alltoall_wire_bytes_per_chip_step": a2a_wire,
-            "grad_bytes_per_chip_step": replicated + expert, "allreduce_wire_bytes_per_chip_step": grad_wire,
-            "comm_wire_bytes_per_chip_step": a2a_wire + grad_wire}
+    grad_wire = replicated * ring_allreduce_factor(chips) + expert * ring_allreduce_factor(
+        np.asarray(chips, dtype=np.float64) / expert_parallel
+    )
+    return {
+        "alltoall_bytes_per_chip_step": a2a,
+        "alltoall_wire_bytes_per_chip_step": a2a_wire,
+        "grad_bytes_per_chip_step": replicated + expert,
+        "allreduce_wire_bytes_per_chip_step": grad_wire,
+        "comm_wire_bytes_per_chip_step": a2a_wire + grad_wire,
+    }
 
 
-def training_comm(m: ModelArrays, tokens_total, tokens_per_step, chips, expert_parallel, interconnect_gb_per_s,
-                  bytes_per_activation=2.0, bytes_per_grad=4.0) -> dict:
+def training_comm(
+    m: ModelArrays,
+    tokens_total,
+    tokens_per_step,
+    chips,
+    expert_parallel,
+    interconnect_gb_per_s,
+    bytes_per_activation=2.0,
+    bytes_per_grad=4.0,
+) -> dict:
     """Bytes per step per chip, the communication seconds per step (before any overlap), steps."""
     out = training_comm_bytes(m, tokens_per_step, chips, expert_parallel, bytes_per_activation, bytes_per_grad)
     step_s = out["comm_wire_bytes_per_chip_step"] / (interconnect_gb_per_s * BYTES_PER_GB)

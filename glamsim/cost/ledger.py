@@ -30,8 +30,9 @@ class Ledger:
     def add(self, name: str, value, unit: str, source: str) -> None:
         self._rows.append((name, list(value) if isinstance(value, tuple) else value, unit, source))
 
-    def add_profile(self, name: str, value, unit: str, origin: str, field_name: str, spec: Spec,
-                    extra: str = "") -> None:
+    def add_profile(
+        self, name: str, value, unit: str, origin: str, field_name: str, spec: Spec, extra: str = ""
+    ) -> None:
         """An input read from a profile: the source names the file, the field and its citation."""
         self.add(name, value, unit, f"profile {origin}: {field_name} ({spec.source}, {spec.date}){extra}")
 

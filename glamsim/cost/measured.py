@@ -22,14 +22,19 @@ def measured_inputs(rec: Measurement, chip: ChipProfile, origin: str = "") -> tu
     where = f"measured on {rec.device_kind} ({rec.backend}), {rec.created_at[:10]}"
     where += f", {origin}" if origin else ""
     fields = {"hw_flops_ratio": rec.hardware_to_model_flops}
-    sources = {"hw_flops_ratio": f"{where}: XLA FLOPs / analytic model FLOPs of {rec.model} "
-                                 f"(batch {rec.batch} x seq {rec.seq_len}, {rec.dispatch} dispatch)"}
+    sources = {
+        "hw_flops_ratio": f"{where}: XLA FLOPs / analytic model FLOPs of {rec.model} "
+        f"(batch {rec.batch} x seq {rec.seq_len}, {rec.dispatch} dispatch)"
+    }
     if device_matches(rec, chip):
         fields["mfu"] = rec.mfu
-        sources["mfu"] = (f"{where}: {rec.model}, median step {rec.step_time_median_s * 1e3:.1f} ms, "
-                          f"peak from {rec.peak_source}")
+        sources["mfu"] = (
+            f"{where}: {rec.model}, median step {rec.step_time_median_s * 1e3:.1f} ms, peak from {rec.peak_source}"
+        )
         note = f"measured MFU {rec.mfu:.3f} and FLOPs ratio used"
     else:
-        note = (f"measured MFU {rec.mfu:.3f} not used: the run's device ({rec.device_kind}) is not "
-                f"chip {chip.name}; its FLOPs ratio {rec.hardware_to_model_flops:.3f} is used")
+        note = (
+            f"measured MFU {rec.mfu:.3f} not used: the run's device ({rec.device_kind}) is not "
+            f"chip {chip.name}; its FLOPs ratio {rec.hardware_to_model_flops:.3f} is used"
+        )
     return fields, sources, note

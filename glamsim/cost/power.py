@@ -22,6 +22,9 @@ import numpy as np
 def power_w(load, fixed_w, idle_w, span_w, host_w):
     """Power per chip at `load`: `fixed_w` where it is a number, else idle + span x load + host."""
     fixed = np.asarray(fixed_w, dtype=np.float64)
-    curve = np.asarray(idle_w, dtype=np.float64) + np.asarray(span_w, dtype=np.float64) * np.clip(
-        np.asarray(load, dtype=np.float64), 0.0, 1.0) + np.asarray(host_w, dtype=np.float64)
+    curve = (
+        np.asarray(idle_w, dtype=np.float64)
+        + np.asarray(span_w, dtype=np.float64) * np.clip(np.asarray(load, dtype=np.float64), 0.0, 1.0)
+        + np.asarray(host_w, dtype=np.float64)
+    )
     return np.where(np.isnan(fixed), curve, fixed)

@@ -67,20 +67,42 @@ def training_statement(est: TrainingEstimate, *, model: str, chip: str, datacent
     """One paragraph: what was estimated, the headline figures, the assumptions and their sources."""
     led = est.ledger
     tokens = f" on {num(led['tokens'].value)} tokens" if any(e.name == "tokens" for e in led.entries) else ""
-    util = (f"at a model-FLOPs utilisation of {_value(led, 'mfu')}" if any(e.name == "mfu" for e in led.entries)
-            else f"in {_value(led, 'hours')} hours (implying {num(est.mfu)} model-FLOPs utilisation)")
+    util = (
+        f"at a model-FLOPs utilisation of {_value(led, 'mfu')}"
+        if any(e.name == "mfu" for e in led.entries)
+        else f"in {_value(led, 'hours')} hours (implying {num(est.mfu)} model-FLOPs utilisation)"
+    )
     text = (
         f"We estimate that training {model}{tokens} ({num(est.flops_total)} FLOPs) on "
         f"{_value(led, 'chips')} {chip} chips {util} takes {num(est.train_days)} days "
         f"({num(est.chip_hours)} chip-hours). At {_value(led, 'power_w')} W per chip and a PUE of "
         f"{_value(led, 'pue')} ({datacenter}), it consumes {num(est.energy_mwh)} MWh and emits "
         f"{num(est.co2e_t)} tCO2e at {_value(led, 'carbon_intensity_kg_per_kwh')} kgCO2e/kWh; "
-        + (f"at ${_value(led, 'price_per_chip_hour_usd')} per chip-hour it costs ${num(est.cost_usd)}."
-           if math.isfinite(est.cost_usd) else "its dollar cost is unknown (no chip-hour price given).")
+        + (
+            f"at ${_value(led, 'price_per_chip_hour_usd')} per chip-hour it costs ${num(est.cost_usd)}."
+            if math.isfinite(est.cost_usd)
+            else "its dollar cost is unknown (no chip-hour price given)."
+        )
     )
     text += _ranges(est.ranges, {"train_days": "days", "energy_mwh": "MWh", "co2e_t": "tCO2e", "cost_usd": "USD"})
-    return text + " Sources: " + _sources(led, ["flops_total", "mfu", "hours", "peak_flops", "power_w", "pue",
-                                                 "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd"]) + "."
+    return (
+        text
+        + " Sources: "
+        + _sources(
+            led,
+            [
+                "flops_total",
+                "mfu",
+                "hours",
+                "peak_flops",
+                "power_w",
+                "pue",
+                "carbon_intensity_kg_per_kwh",
+                "price_per_chip_hour_usd",
+            ],
+        )
+        + "."
+    )
 
 
 def serving_statement(est: InferenceEstimate, *, datacenter: str) -> str:
@@ -96,15 +118,36 @@ def serving_statement(est: InferenceEstimate, *, datacenter: str) -> str:
         f"{num(v['kgco2e_per_million_tokens'])} kgCO2e per million generated tokens, on a roofline with compute "
         f"at {_value(led, 'mfu')} and memory bandwidth at {_value(led, 'mbu')} of the chip's peak."
     )
-    text += _ranges(est.ranges, {"joules_per_token": "J/token", "usd_per_million_tokens": "USD per 1M tokens",
-                                 "kgco2e_per_million_tokens": "kgCO2e per 1M tokens",
-                                 "decode_tokens_per_s_per_chip": "tokens/s per chip"})
-    return text + " Sources: " + _sources(led, ["peak_flops", "hbm_bandwidth_gb_per_s", "power_w", "pue",
-                                                 "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd"]) + "."
+    text += _ranges(
+        est.ranges,
+        {
+            "joules_per_token": "J/token",
+            "usd_per_million_tokens": "USD per 1M tokens",
+            "kgco2e_per_million_tokens": "kgCO2e per 1M tokens",
+            "decode_tokens_per_s_per_chip": "tokens/s per chip",
+        },
+    )
+    return (
+        text
+        + " Sources: "
+        + _sources(
+            led,
+            [
+                "peak_flops",
+                "hbm_bandwidth_gb_per_s",
+                "power_w",
+                "pue",
+                "carbon_intensity_kg_per_kwh",
+                "price_per_chip_hour_usd",
+            ],
+        )
+        + "."
+    )
 
 
-def plain_statement(est: TrainingEstimate | InferenceEstimate, *, datacenter: str, model: str = "",
-                    chip: str = "") -> str:
+def plain_statement(
+    est: TrainingEstimate | InferenceEstimate, *, datacenter: str, model: str = "", chip: str = ""
+) -> str:
     """The paragraph for either kind of estimate (training needs `model` and `chip` named)."""
     if isinstance(est, InferenceEstimate):
         return serving_statement(est, datacenter=datacenter)

@@ -10,15 +10,23 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-
 from pydantic import model_validator
 
 from glamsim.accounting import ModelArrays, params
 from glamsim.config import ConfigError, Frozen, Published, data_dir, load_model, read_yaml, validate_as
 from glamsim.cost.training import estimate_training, model_train_flops
 
-QUANTITIES = ("energy_mwh", "co2e_t", "tflops_per_chip", "train_flops_6nd", "train_flops_model",
-              "inference_gflops_2n", "mfu_published_flops", "mfu_model_flops", "mfu_6nd")
+QUANTITIES = (
+    "energy_mwh",
+    "co2e_t",
+    "tflops_per_chip",
+    "train_flops_6nd",
+    "train_flops_model",
+    "inference_gflops_2n",
+    "mfu_published_flops",
+    "mfu_model_flops",
+    "mfu_6nd",
+)
 
 
 class PublishedRun(Frozen):
@@ -68,11 +76,20 @@ def run_quantities(run: PublishedRun) -> dict[str, float]:
     n_active = float(params(ModelArrays.of(cfg), active=True)[0])
     model_flops = model_train_flops(cfg, run.tokens.value)
     flops = run.train_flops.value if run.train_flops else model_flops
-    est = estimate_training(chip=run.chip, datacenter=run.datacenter, chips=int(run.chips.value),
-                            hours=run.hours.value, train_flops=flops, sources={
-                                "chips": run.chips.source, "hours": run.hours.source,
-                                "train_flops": run.train_flops.source if run.train_flops else
-                                f"glamsim.accounting model FLOPs of {cfg.name} on {run.tokens.source}'s tokens"})
+    est = estimate_training(
+        chip=run.chip,
+        datacenter=run.datacenter,
+        chips=int(run.chips.value),
+        hours=run.hours.value,
+        train_flops=flops,
+        sources={
+            "chips": run.chips.source,
+            "hours": run.hours.source,
+            "train_flops": run.train_flops.source
+            if run.train_flops
+            else f"glamsim.accounting model FLOPs of {cfg.name} on {run.tokens.source}'s tokens",
+        },
+    )
     peak = est.ledger["peak_flops"].value
     chip_s = est.chip_hours * 3600
     flops_6nd = 6 * n_active * run.tokens.value
@@ -109,12 +126,22 @@ def reproduce() -> list[dict]:
             source = c.published.source if c.published else "implied (no published value)"
         err = None if pub is None else ours / pub - 1
         ok = c.tolerance is None or (err is not None and abs(err) <= c.tolerance)
-        rows[c.id] = {"id": c.id, "check": c.label, "published": pub, "glamsim": ours, "rel_error": err,
-                      "tolerance": c.tolerance, "ok": ok, "source": source, "note": c.note}
+        rows[c.id] = {
+            "id": c.id,
+            "check": c.label,
+            "published": pub,
+            "glamsim": ours,
+            "rel_error": err,
+            "tolerance": c.tolerance,
+            "ok": ok,
+            "source": source,
+            "note": c.note,
+        }
     return list(rows.values())
 
 
 # ---- the predictor's validation section ------------------------------------------------------
+
 
 def prediction_rows() -> list[dict]:
     """Published vs predicted utilisation of the runs under `predictions:` (one row each: published,
@@ -131,10 +158,22 @@ def _run_figures(run: PublishedRun) -> dict[str, float]:
     estimate resolves them (the run's own chips, hours and profiles)."""
     cfg = load_model(run.model)
     flops = model_train_flops(cfg, run.tokens.value)
-    est = estimate_training(model=cfg, tokens=run.tokens.value, chip=run.chip, datacenter=run.datacenter,
-                            chips=int(run.chips.value), hours=run.hours.value)
-    return {"model_flops": flops, "peak_flops": est.ledger["peak_flops"].value, "mfu": est.mfu,
-            "power_w": est.ledger["power_w"].value, "pue": est.ledger["pue"].value, "energy_mwh": est.energy_mwh}
+    est = estimate_training(
+        model=cfg,
+        tokens=run.tokens.value,
+        chip=run.chip,
+        datacenter=run.datacenter,
+        chips=int(run.chips.value),
+        hours=run.hours.value,
+    )
+    return {
+        "model_flops": flops,
+        "peak_flops": est.ledger["peak_flops"].value,
+        "mfu": est.mfu,
+        "power_w": est.ledger["power_w"].value,
+        "pue": est.ledger["pue"].value,
+        "energy_mwh": est.energy_mwh,
+    }
 
 
 def energy_factors(a: str = "glam-600b", b: str = "gpt3") -> dict:
@@ -144,12 +183,20 @@ def energy_factors(a: str = "glam-600b", b: str = "gpt3") -> dict:
     utilisation, power and PUE), where only the FLOPs differ.  Model FLOPs on both sides."""
     runs = published_runs().runs
     fa, fb = _run_figures(runs[a]), _run_figures(runs[b])
-    factors = {"model FLOPs": fa["model_flops"] / fb["model_flops"],
-               "1 / chip peak": fb["peak_flops"] / fa["peak_flops"],
-               "1 / utilisation (MFU)": fb["mfu"] / fa["mfu"],
-               "power per chip": fa["power_w"] / fb["power_w"],
-               "PUE": fa["pue"] / fb["pue"]}
+    factors = {
+        "model FLOPs": fa["model_flops"] / fb["model_flops"],
+        "1 / chip peak": fb["peak_flops"] / fa["peak_flops"],
+        "1 / utilisation (MFU)": fb["mfu"] / fa["mfu"],
+        "power per chip": fa["power_w"] / fb["power_w"],
+        "PUE": fa["pue"] / fb["pue"],
+    }
     product = float(np.prod(list(factors.values())))
-    return {"a": a, "b": b, "factors": factors, "product": product,
-            "energy_ratio": fa["energy_mwh"] / fb["energy_mwh"], "equal_hardware_ratio": factors["model FLOPs"],
-            "figures": {a: fa, b: fb}}
+    return {
+        "a": a,
+        "b": b,
+        "factors": factors,
+        "product": product,
+        "energy_ratio": fa["energy_mwh"] / fb["energy_mwh"],
+        "equal_hardware_ratio": factors["model FLOPs"],
+        "figures": {a: fa, b: fb},
+    }

@@ -50,16 +50,24 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
         return {"fixed_w": s.power_w, **nan}
     if chip.measured_system_power_w is not None:
         v = chip.measured_system_power_w.value
-        led.add_profile("power_w", v, "W per chip (published measured system power, host share included; "
-                        "used at every load)", chip.origin, "measured_system_power_w", chip.measured_system_power_w)
+        led.add_profile(
+            "power_w",
+            v,
+            "W per chip (published measured system power, host share included; used at every load)",
+            chip.origin,
+            "measured_system_power_w",
+            chip.measured_system_power_w,
+        )
         return {"fixed_w": v, **nan}
     if chip.tdp_w is None:
         led.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
         return {"fixed_w": np.nan, "idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
     if s.power_model == "tdp_fraction":
         v = chip.tdp_w.value * s.tdp_fraction
-        extra = (f" x tdp_fraction {s.tdp_fraction:g} [{s.source('tdp_fraction')}]; power_model tdp_fraction "
-                 f"[{s.source('power_model')}]: board only, at every load")
+        extra = (
+            f" x tdp_fraction {s.tdp_fraction:g} [{s.source('tdp_fraction')}]; power_model tdp_fraction "
+            f"[{s.source('power_model')}]: board only, at every load"
+        )
         led.add_profile("power_w", v, "W per chip (TDP x fraction)", chip.origin, "tdp_w", chip.tdp_w, extra)
         return {"fixed_w": v, **nan}
     tdp = chip.tdp_w.value
@@ -67,23 +75,42 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
     led.add_profile("board_tdp_w", tdp, "W per chip (board at full load)", chip.origin, "tdp_w", chip.tdp_w)
     if chip.idle_power_w is not None:
         idle = chip.idle_power_w.value
-        led.add_profile("board_idle_w", idle, "W per chip (board at zero load)", chip.origin, "idle_power_w",
-                        chip.idle_power_w)
+        led.add_profile(
+            "board_idle_w", idle, "W per chip (board at zero load)", chip.origin, "idle_power_w", chip.idle_power_w
+        )
     else:
         idle = tdp
-        led.add("board_idle_w", idle, "W per chip", f"profile {chip.origin} has no idle_power_w: the board "
-                "is charged its TDP at every load (an upper bound)")
+        led.add(
+            "board_idle_w",
+            idle,
+            "W per chip",
+            f"profile {chip.origin} has no idle_power_w: the board is charged its TDP at every load (an upper bound)",
+        )
     if chip.host_power_w is not None:
         host = chip.host_power_w.value
-        led.add_profile("host_power_w", host, "W per chip (host share: CPUs, memory, NICs, switches, fans)",
-                        chip.origin, "host_power_w", chip.host_power_w)
+        led.add_profile(
+            "host_power_w",
+            host,
+            "W per chip (host share: CPUs, memory, NICs, switches, fans)",
+            chip.origin,
+            "host_power_w",
+            chip.host_power_w,
+        )
     else:
         host = 0.0
-        led.add("host_power_w", 0.0, "W per chip", f"profile {chip.origin} has no host_power_w: board only "
-                "(a lower bound of system power)")
-    led.add("power_w", None, "W per chip (system: board idle + (TDP - idle) x load + host share)",
-            "glamsim.cost.power: board linear from idle to TDP in the load, plus the host share; the load "
-            "and the resulting power are reported with the outputs")
+        led.add(
+            "host_power_w",
+            0.0,
+            "W per chip",
+            f"profile {chip.origin} has no host_power_w: board only (a lower bound of system power)",
+        )
+    led.add(
+        "power_w",
+        None,
+        "W per chip (system: board idle + (TDP - idle) x load + host share)",
+        "glamsim.cost.power: board linear from idle to TDP in the load, plus the host share; the load "
+        "and the resulting power are reported with the outputs",
+    )
     return {"fixed_w": np.nan, "idle_w": idle, "span_w": tdp - idle, "host_w": host}
 
 
@@ -99,16 +126,25 @@ def precision_bytes(s, led: Ledger) -> tuple[float, float]:
 def price(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
     """USD per chip-hour: the scenario's, else the chip's published price, else NaN."""
     if s.price_per_chip_hour_usd is not None:
-        led.add("price_per_chip_hour_usd", s.price_per_chip_hour_usd, "USD per chip-hour",
-                s.source("price_per_chip_hour_usd"))
+        led.add(
+            "price_per_chip_hour_usd",
+            s.price_per_chip_hour_usd,
+            "USD per chip-hour",
+            s.source("price_per_chip_hour_usd"),
+        )
         return s.price_per_chip_hour_usd
     spec = chip.price_per_chip_hour_usd
     if spec is not None:
-        led.add_profile("price_per_chip_hour_usd", spec.value, "USD per chip-hour", chip.origin,
-                        "price_per_chip_hour_usd", spec)
+        led.add_profile(
+            "price_per_chip_hour_usd", spec.value, "USD per chip-hour", chip.origin, "price_per_chip_hour_usd", spec
+        )
         return spec.value
-    led.add("price_per_chip_hour_usd", None, "USD per chip-hour",
-            f"missing: profile {chip.origin} has no public price; give --price-per-chip-hour-usd")
+    led.add(
+        "price_per_chip_hour_usd",
+        None,
+        "USD per chip-hour",
+        f"missing: profile {chip.origin} has no public price; give --price-per-chip-hour-usd",
+    )
     return np.nan
 
 
@@ -122,17 +158,26 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
         led.add_profile("pue", pue, "ratio", dc.origin, "pue", dc.pue)
     if s.carbon_intensity_kg_per_kwh is not None:
         ci = s.carbon_intensity_kg_per_kwh
-        led.add("carbon_intensity_kg_per_kwh", ci, "kgCO2e/kWh (net and gross)", s.source("carbon_intensity_kg_per_kwh"))
+        led.add(
+            "carbon_intensity_kg_per_kwh", ci, "kgCO2e/kWh (net and gross)", s.source("carbon_intensity_kg_per_kwh")
+        )
         return pue, ci, nominal(ci)
     net = dc.carbon_intensity_net_kg_per_kwh
-    led.add_profile("carbon_intensity_kg_per_kwh", net.value, "kgCO2e/kWh (net)", dc.origin,
-                    "carbon_intensity_net_kg_per_kwh", net)
+    led.add_profile(
+        "carbon_intensity_kg_per_kwh", net.value, "kgCO2e/kWh (net)", dc.origin, "carbon_intensity_net_kg_per_kwh", net
+    )
     gross = dc.carbon_intensity_gross_kg_per_kwh
     if gross is None:
         led.add("carbon_intensity_gross_kg_per_kwh", None, "kgCO2e/kWh", f"not published in profile {dc.origin}")
         return pue, net.value, np.nan
-    led.add_profile("carbon_intensity_gross_kg_per_kwh", gross.value, "kgCO2e/kWh (gross)", dc.origin,
-                    "carbon_intensity_gross_kg_per_kwh", gross)
+    led.add_profile(
+        "carbon_intensity_gross_kg_per_kwh",
+        gross.value,
+        "kgCO2e/kWh (gross)",
+        dc.origin,
+        "carbon_intensity_gross_kg_per_kwh",
+        gross,
+    )
     return pue, net.value, gross.value
 
 
@@ -144,33 +189,57 @@ def embodied(chip: ChipProfile, s: Scenario, led: Ledger) -> float:
     record(s, led, "chip_lifetime_utilisation", "fraction of the lifetime")
     spec = chip.embodied_kgco2e
     if spec is None:
-        led.add("embodied_kgco2e", None, "kgCO2e per chip", f"not modelled: profile {chip.origin} has no "
-                "embodied_kgco2e (no vendor product carbon footprint or published LCA figure for this chip "
-                "in glamsim's profiles); embodied carbon is NaN")
+        led.add(
+            "embodied_kgco2e",
+            None,
+            "kgCO2e per chip",
+            f"not modelled: profile {chip.origin} has no "
+            "embodied_kgco2e (no vendor product carbon footprint or published LCA figure for this chip "
+            "in glamsim's profiles); embodied carbon is NaN",
+        )
         return np.nan
     led.add_profile("embodied_kgco2e", spec.value, "kgCO2e per chip", chip.origin, "embodied_kgco2e", spec)
     v = spec.value / (resolve_life[0] * 8760.0 * resolve_life[1])
-    led.add("embodied_kg_per_chip_hour", v, "kgCO2e per chip-hour",
-            "embodied_kgco2e / (chip_lifetime_years x 8760 h x chip_lifetime_utilisation)")
+    led.add(
+        "embodied_kg_per_chip_hour",
+        v,
+        "kgCO2e per chip-hour",
+        "embodied_kgco2e / (chip_lifetime_years x 8760 h x chip_lifetime_utilisation)",
+    )
     return v
 
 
 def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> float:
     """Interconnect GB/s per chip: the scenario's, else the profile's; NaN (an error when `needed`)."""
     if s.interconnect_gb_per_s is not None:
-        led.add("interconnect_bandwidth_gb_per_s", s.interconnect_gb_per_s, "GB/s per chip",
-                s.source("interconnect_gb_per_s"))
+        led.add(
+            "interconnect_bandwidth_gb_per_s",
+            s.interconnect_gb_per_s,
+            "GB/s per chip",
+            s.source("interconnect_gb_per_s"),
+        )
         return s.interconnect_gb_per_s
     spec = chip.interconnect_bandwidth_gb_per_s
     if spec is not None:
-        led.add_profile("interconnect_bandwidth_gb_per_s", spec.value, "GB/s per chip", chip.origin,
-                        "interconnect_bandwidth_gb_per_s", spec)
+        led.add_profile(
+            "interconnect_bandwidth_gb_per_s",
+            spec.value,
+            "GB/s per chip",
+            chip.origin,
+            "interconnect_bandwidth_gb_per_s",
+            spec,
+        )
         return spec.value
     if needed:
-        raise ConfigError(f"chip={chip.name!r}: its profile has no interconnect_bandwidth_gb_per_s; "
-                          "give --interconnect-gb-per-s")
-    led.add("interconnect_bandwidth_gb_per_s", None, "GB/s per chip",
-            f"missing: profile {chip.origin} has no interconnect figure")
+        raise ConfigError(
+            f"chip={chip.name!r}: its profile has no interconnect_bandwidth_gb_per_s; give --interconnect-gb-per-s"
+        )
+    led.add(
+        "interconnect_bandwidth_gb_per_s",
+        None,
+        "GB/s per chip",
+        f"missing: profile {chip.origin} has no interconnect figure",
+    )
     return np.nan
 
 
@@ -186,8 +255,9 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
     from glamsim.predict.plan import best
 
     if cfg is None:
-        raise ConfigError("mfu=None: predicting the utilisation needs --model and --tokens; "
-                          "with --train-flops give --mfu or --hours")
+        raise ConfigError(
+            "mfu=None: predicting the utilisation needs --model and --tokens; with --train-flops give --mfu or --hours"
+        )
     kw = dict(seq_len=s.seq_len or cfg.max_seq_len, global_batch=s.global_batch, dtype=s.dtype)
     if s.layout is not None:
         p = evaluate(cfg, chip, s.layout, chips=s.chips, **kw)

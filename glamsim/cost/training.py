@@ -28,13 +28,23 @@ S_PER_HOUR = 3600.0
 H_PER_DAY = 24.0
 H_PER_YEAR = 8760.0
 W_PER_MW = 1e6
-RANGE_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "co2e_location_t", "train_days", "train_hours", "chip_hours",
-                 "compute_hours", "mfu"]
+RANGE_OUTPUTS = [
+    "energy_mwh",
+    "cost_usd",
+    "co2e_t",
+    "co2e_location_t",
+    "train_days",
+    "train_hours",
+    "chip_hours",
+    "compute_hours",
+    "mfu",
+]
 TORNADO_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
 DEFAULT_SEQS_PER_STEP = 1024
 
 
 # ---- the vectorised core: every argument may be a numpy array; results broadcast ----------------
+
 
 def chip_hours_from_flops(flops, peak_flops, mfu):
     return flops / (peak_flops * mfu) / S_PER_HOUR
@@ -58,11 +68,25 @@ def embodied_kg_per_chip_hour(embodied_kgco2e, lifetime_years, lifetime_utilisat
     return embodied_kgco2e / (lifetime_years * H_PER_YEAR * lifetime_utilisation)
 
 
-def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh,
-                   price_per_chip_hour_usd, *, mfu=None, hours=None,
-                   carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=np.nan,
-                   comm_overlap=1.0, power_idle_w=np.nan, power_span_w=np.nan, power_host_w=np.nan,
-                   embodied_kg_per_chip_hour=np.nan) -> dict[str, np.ndarray]:
+def training_costs(
+    flops_total,
+    chips,
+    peak_flops,
+    power_w,
+    pue,
+    carbon_intensity_kg_per_kwh,
+    price_per_chip_hour_usd,
+    *,
+    mfu=None,
+    hours=None,
+    carbon_intensity_gross_kg_per_kwh=np.nan,
+    comm_hours=np.nan,
+    comm_overlap=1.0,
+    power_idle_w=np.nan,
+    power_span_w=np.nan,
+    power_host_w=np.nan,
+    embodied_kg_per_chip_hour=np.nan,
+) -> dict[str, np.ndarray]:
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
     `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
@@ -70,18 +94,45 @@ def training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensit
     utilisation while computing and the returned `mfu` the end-to-end one.  With given `hours`, the
     compute time is what the exposed communication leaves of them."""
     outputs, inputs = _training_costs(
-        flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
-        mfu=mfu, hours=hours, carbon_intensity_gross_kg_per_kwh=carbon_intensity_gross_kg_per_kwh,
-        comm_hours=comm_hours, comm_overlap=comm_overlap, power_idle_w=power_idle_w, power_span_w=power_span_w,
-        power_host_w=power_host_w, embodied_kg_per_chip_hour=embodied_kg_per_chip_hour)
+        flops_total,
+        chips,
+        peak_flops,
+        power_w,
+        pue,
+        carbon_intensity_kg_per_kwh,
+        price_per_chip_hour_usd,
+        mfu=mfu,
+        hours=hours,
+        carbon_intensity_gross_kg_per_kwh=carbon_intensity_gross_kg_per_kwh,
+        comm_hours=comm_hours,
+        comm_overlap=comm_overlap,
+        power_idle_w=power_idle_w,
+        power_span_w=power_span_w,
+        power_host_w=power_host_w,
+        embodied_kg_per_chip_hour=embodied_kg_per_chip_hour,
+    )
     return broadcast_outputs(outputs, *inputs)
 
 
-def _training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh,
-                    price_per_chip_hour_usd, *, mfu=None, hours=None,
-                    carbon_intensity_gross_kg_per_kwh=np.nan, comm_hours=np.nan,
-                    comm_overlap=1.0, power_idle_w=np.nan, power_span_w=np.nan, power_host_w=np.nan,
-                    embodied_kg_per_chip_hour=np.nan) -> tuple:
+def _training_costs(
+    flops_total,
+    chips,
+    peak_flops,
+    power_w,
+    pue,
+    carbon_intensity_kg_per_kwh,
+    price_per_chip_hour_usd,
+    *,
+    mfu=None,
+    hours=None,
+    carbon_intensity_gross_kg_per_kwh=np.nan,
+    comm_hours=np.nan,
+    comm_overlap=1.0,
+    power_idle_w=np.nan,
+    power_span_w=np.nan,
+    power_host_w=np.nan,
+    embodied_kg_per_chip_hour=np.nan,
+) -> tuple:
     """`training_costs` before broadcasting: (outputs, the inputs their shape broadcasts with)."""
     if (mfu is None) == (hours is None):
         raise ConfigError("give exactly one of mfu and hours")
@@ -121,17 +172,31 @@ def _training_costs(flops_total, chips, peak_flops, power_w, pue, carbon_intensi
         "co2e_location_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
         "embodied_co2e_t": chip_hours * embodied_kg_per_chip_hour / 1e3,
         "cost_usd": chip_hours * price_per_chip_hour_usd,
-    }, (chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd,
-        carbon_intensity_gross_kg_per_kwh, comm_overlap, power_idle_w, power_span_w, power_host_w,
-        embodied_kg_per_chip_hour)
+    }, (
+        chips,
+        peak_flops,
+        power_w,
+        pue,
+        carbon_intensity_kg_per_kwh,
+        price_per_chip_hour_usd,
+        carbon_intensity_gross_kg_per_kwh,
+        comm_overlap,
+        power_idle_w,
+        power_span_w,
+        power_host_w,
+        embodied_kg_per_chip_hour,
+    )
 
 
 _SCALAR_TYPES = frozenset({float, int, np.float64})
 
 
 def _is_scalar(v) -> bool:
-    return (type(v) in _SCALAR_TYPES or isinstance(v, (float, int, np.generic))
-            or (isinstance(v, np.ndarray) and v.ndim == 0))
+    return (
+        type(v) in _SCALAR_TYPES
+        or isinstance(v, (float, int, np.generic))
+        or (isinstance(v, np.ndarray) and v.ndim == 0)
+    )
 
 
 def _all_scalars(values) -> bool:
@@ -155,11 +220,13 @@ def broadcast_outputs(outputs: dict, *inputs) -> dict[str, np.ndarray]:
 
 # ---- the single-scenario view ------------------------------------------------------------------
 
+
 def model_train_flops(cfg: ModelConfig, tokens: float, seq_len: int | None = None) -> float:
     """Model FLOPs of training `cfg` on `tokens` tokens (accounting: 3 x forward, full S x S attention)."""
     seq = seq_len or cfg.max_seq_len
-    per_token = memo(cfg, ("train_flops_per_token", seq),
-                     lambda: float(train_flops_per_token(scalar_arrays(cfg), seq)))  # once per config and seq_len
+    per_token = memo(
+        cfg, ("train_flops_per_token", seq), lambda: float(train_flops_per_token(scalar_arrays(cfg), seq))
+    )  # once per config and seq_len
     return per_token * tokens
 
 
@@ -192,10 +259,26 @@ class TrainingEstimate:
     scenario: TrainingScenario | None = None
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("flops_total", "chip_hours", "train_hours", "compute_hours", "comm_hours",
-                                           "comm_exposed_hours", "train_days", "mfu", "hfu", "power_w_per_chip",
-                                           "energy_mwh", "co2e_t", "co2e_location_t", "embodied_co2e_t",
-                                           "cost_usd")}
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "flops_total",
+                "chip_hours",
+                "train_hours",
+                "compute_hours",
+                "comm_hours",
+                "comm_exposed_hours",
+                "train_days",
+                "mfu",
+                "hfu",
+                "power_w_per_chip",
+                "energy_mwh",
+                "co2e_t",
+                "co2e_location_t",
+                "embodied_co2e_t",
+                "cost_usd",
+            )
+        }
         d.update(self.communication)
         d["ranges"] = {k: list(v) for k, v in self.ranges.items()}
         d["tornado"] = self.tornado
@@ -207,8 +290,9 @@ class TrainingEstimate:
         return d
 
 
-def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_dirs: tuple = (),
-                      **fields) -> TrainingEstimate:
+def estimate_training(
+    scenario: TrainingScenario | None = None, /, *, profiles_dirs: tuple = (), **fields
+) -> TrainingEstimate:
     """Time, energy, carbon and dollars of one training run, every input in the ledger.
 
     Give a `TrainingScenario`, or its fields as keywords (`model=`, `tokens=`, `chip=`, `chips=`,
@@ -238,8 +322,12 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
         led.add("model", cfg.name, "", s.source("model"))
         resolve.record(s, led, "tokens", "tokens")
         led.add("seq_len", seq, "tokens", s.source("seq_len"))
-        led.add("flops_total", flops, "FLOPs", f"preset {cfg.name}: glamsim.accounting model FLOPs "
-                f"(3 x forward, full S x S attention, seq_len {seq})")
+        led.add(
+            "flops_total",
+            flops,
+            "FLOPs",
+            f"preset {cfg.name}: glamsim.accounting model FLOPs (3 x forward, full S x S attention, seq_len {seq})",
+        )
     peak_value = resolve.peak(chip, s, led)
     unit = f"model FLOPs / dense {chip.peak_field(s.dtype).removeprefix('peak_flops_')} peak"
     predicted = None
@@ -247,11 +335,15 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
         resolve.record(s, led, "hours", "h wall-clock")
     elif s.mfu is None:  # neither typed nor measured: predicted from the layout
         if s.comm_overlap < 1:
-            raise ConfigError(f"comm_overlap={s.comm_overlap!r}: a predicted MFU already charges the exposed "
-                              "communication; give --mfu to charge it on top")
+            raise ConfigError(
+                f"comm_overlap={s.comm_overlap!r}: a predicted MFU already charges the exposed "
+                "communication; give --mfu to charge it on top"
+            )
         predicted = resolve.prediction(cfg, chip, s, led)
-        src = (f"predicted by glamsim.predict for layout {predicted['layout']} "
-               f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py)")
+        src = (
+            f"predicted by glamsim.predict for layout {predicted['layout']} "
+            f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py)"
+        )
         changes = {"mfu": predicted["mfu"]}
         sources = {"mfu": src}
         if not s.given("hw_flops_ratio"):
@@ -269,28 +361,56 @@ def estimate_training(scenario: TrainingScenario | None = None, /, *, profiles_d
     pue, ci, ci_gross = resolve.datacenter(dc, s, led)
     embodied = resolve.embodied(chip, s, led)
     comm_hours, comm_figures = _communication(s, led, chip, cfg)
-    core = partial(training_costs, flops, s.chips, peak_value, hours=s.hours,
-                   carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours, comm_overlap=s.comm_overlap,
-                   embodied_kg_per_chip_hour=embodied, **curve)
+    core = partial(
+        training_costs,
+        flops,
+        s.chips,
+        peak_value,
+        hours=s.hours,
+        carbon_intensity_gross_kg_per_kwh=ci_gross,
+        comm_hours=comm_hours,
+        comm_overlap=s.comm_overlap,
+        embodied_kg_per_chip_hour=embodied,
+        **curve,
+    )
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:
         uncertain["mfu"] = s.mfu
-    one = _first_of_each(*_training_costs(flops, s.chips, peak_value, hours=s.hours,
-                                          carbon_intensity_gross_kg_per_kwh=ci_gross, comm_hours=comm_hours,
-                                          comm_overlap=s.comm_overlap, embodied_kg_per_chip_hour=embodied,
-                                          **curve, **{k: nominal(v) for k, v in uncertain.items()}))
+    one = _first_of_each(
+        *_training_costs(
+            flops,
+            s.chips,
+            peak_value,
+            hours=s.hours,
+            carbon_intensity_gross_kg_per_kwh=ci_gross,
+            comm_hours=comm_hours,
+            comm_overlap=s.comm_overlap,
+            embodied_kg_per_chip_hour=embodied,
+            **curve,
+            **{k: nominal(v) for k, v in uncertain.items()},
+        )
+    )
     if s.hours is not None and one["mfu"] > 1:
-        raise ConfigError(f"hours={s.hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {s.chips} chips' "
-                          "dense peak)")
+        raise ConfigError(
+            f"hours={s.hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {s.chips} chips' dense peak)"
+        )
     if one["compute_hours"] < 0:
-        raise ConfigError(f"comm_overlap={s.comm_overlap!r}: the exposed communication "
-                          f"({one['comm_exposed_hours']:.3g} h) exceeds the given hours={s.hours!r}")
+        raise ConfigError(
+            f"comm_overlap={s.comm_overlap!r}: the exposed communication "
+            f"({one['comm_exposed_hours']:.3g} h) exceeds the given hours={s.hours!r}"
+        )
     hfu = one["mfu"] * s.hw_flops_ratio
     if hfu > 1:
         raise ConfigError(f"hw_flops_ratio={s.hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = any(is_uncertain(v) for v in uncertain.values())
     return TrainingEstimate(
-        **one, hfu=hfu, ledger=led, communication=comm_figures, scenario=s, notes=notes, prediction=predicted,
+        **one,
+        hfu=hfu,
+        ledger=led,
+        communication=comm_figures,
+        scenario=s,
+        notes=notes,
+        prediction=predicted,
         warnings=_warnings(one, comm_figures, s.chips, s.comm_overlap),
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS) if any_range else {},
         tornado=tornado(core, uncertain, TORNADO_OUTPUTS) if any_range else [],
@@ -319,16 +439,19 @@ def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> li
     out = []
     seqs = comm_figures.get("sequences_per_step")
     if seqs is not None and chips > seqs:
-        out.append(f"chips={chips:g} exceed the {seqs:g} sequences per step: some chips get no data "
-                   "(give --tokens-per-step, or fewer chips)")
+        out.append(
+            f"chips={chips:g} exceed the {seqs:g} sequences per step: some chips get no data "
+            "(give --tokens-per-step, or fewer chips)"
+        )
     if overlap >= 1 and one["comm_hours"] > one["compute_hours"]:
-        out.append(f"communication ({one['comm_hours']:.3g} h) exceeds compute ({one['compute_hours']:.3g} h), but "
-                   "--comm-overlap 1 (the default) hides all of it; give --comm-overlap < 1 to charge it")
+        out.append(
+            f"communication ({one['comm_hours']:.3g} h) exceeds compute ({one['compute_hours']:.3g} h), but "
+            "--comm-overlap 1 (the default) hides all of it; give --comm-overlap < 1 to charge it"
+        )
     return out
 
 
-def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile,
-                   cfg: ModelConfig | None) -> tuple[float, dict]:
+def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: ModelConfig | None) -> tuple[float, dict]:
     """(communication hours before overlap, bytes per step per chip), every input in the ledger."""
     resolve.record(s, led, "comm_overlap", "fraction of communication hidden behind compute")
     if cfg is None:
@@ -344,10 +467,14 @@ def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile,
     resolve.record(s, led, "bytes_per_activation", "bytes")
     resolve.record(s, led, "bytes_per_grad", "bytes")
     bandwidth = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1)
-    out = comm.training_comm(m, s.tokens, tokens_per_step, s.chips, x, bandwidth, s.bytes_per_activation,
-                             s.bytes_per_grad)
-    figures = ({k: float(v) for k, v in out.items()} if _all_scalars(out.values())
-               else {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()})
+    out = comm.training_comm(
+        m, s.tokens, tokens_per_step, s.chips, x, bandwidth, s.bytes_per_activation, s.bytes_per_grad
+    )
+    figures = (
+        {k: float(v) for k, v in out.items()}
+        if _all_scalars(out.values())
+        else {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
+    )
     figures["sequences_per_step"] = tokens_per_step / seq
     return figures["comm_s_per_step"] * figures["steps"] / S_PER_HOUR, figures
 
@@ -358,13 +485,21 @@ def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float
     x = s.expert_parallel
     if x is None:
         chips = int(s.chips)
-        x = memo(cfg, ("default_expert_parallel", chips),
-                 lambda: float(comm.default_expert_parallel(cached_arrays(cfg), chips)[0]))
-        led.add("expert_parallel", x, "chips per expert group",
-                "glamsim default: experts split over gcd(chips, experts) chips")
+        x = memo(
+            cfg,
+            ("default_expert_parallel", chips),
+            lambda: float(comm.default_expert_parallel(cached_arrays(cfg), chips)[0]),
+        )
+        led.add(
+            "expert_parallel",
+            x,
+            "chips per expert group",
+            "glamsim default: experts split over gcd(chips, experts) chips",
+        )
         return x
     if s.chips % x or not (x == 1 or (cfg.n_experts and cfg.n_experts % x == 0)):
-        raise ConfigError(f"expert_parallel={x!r}: must divide chips={s.chips:g} and "
-                          f"n_experts={cfg.n_experts} of {cfg.name}")
+        raise ConfigError(
+            f"expert_parallel={x!r}: must divide chips={s.chips:g} and n_experts={cfg.n_experts} of {cfg.name}"
+        )
     resolve.record(s, led, "expert_parallel", "chips per expert group")
     return float(x)

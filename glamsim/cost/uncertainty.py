@@ -15,8 +15,10 @@ import numpy as np
 
 from glamsim.uncertain import Uncertain, is_uncertain, nominal, triple  # noqa: F401  (used by the cost model)
 
-def output_ranges(fn: Callable[..., dict], inputs: Mapping[str, Uncertain],
-                  outputs: list[str]) -> dict[str, tuple[float, float]]:
+
+def output_ranges(
+    fn: Callable[..., dict], inputs: Mapping[str, Uncertain], outputs: list[str]
+) -> dict[str, tuple[float, float]]:
     """(min, max) of each output over every low/high corner of the uncertain inputs."""
     names = [k for k, v in inputs.items() if is_uncertain(v)]
     corners = np.array(list(itertools.product((0, 2), repeat=len(names))), dtype=int).reshape(-1, len(names))

@@ -31,8 +31,10 @@ from glamsim.model.train import TrainConfig, abstract_state, init_state, train_s
 from glamsim.parallel import spmd
 from glamsim.parallel.mesh import describe
 
-CPU_PEAK_SOURCE = ("measured attainable peak: median of {k} timings of a {n}x{n} float32 matmul, each right "
-                   "after a timed step, in the same process")
+CPU_PEAK_SOURCE = (
+    "measured attainable peak: median of {k} timings of a {n}x{n} float32 matmul, each right "
+    "after a timed step, in the same process"
+)
 PEAK_MATMUL_N = 1024
 
 
@@ -47,8 +49,7 @@ def analytic_step_flops(cfg: ModelConfig, batch: int, seq_len: int, dispatch: st
     one = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
     return {
         "model": one(train_flops_per_step(m, batch, seq_len)),
-        "hardware": one(train_flops_per_step(m, batch, seq_len, hardware=True, group_size=group,
-                                             dispatch=dispatch)),
+        "hardware": one(train_flops_per_step(m, batch, seq_len, hardware=True, group_size=group, dispatch=dispatch)),
         "optimizer": one(optimizer_flops_per_step(m)),
         "group_size": group,
     }
@@ -70,8 +71,15 @@ def _check(cfg: ModelConfig, batch: int, seq_len: int | None, dispatch: str) -> 
     return s
 
 
-def check_request(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10,
-                  warmup: int = 2, dispatch: str | None = None) -> int:
+def check_request(
+    cfg: ModelConfig,
+    *,
+    batch: int = 8,
+    seq_len: int | None = None,
+    steps: int = 10,
+    warmup: int = 2,
+    dispatch: str | None = None,
+) -> int:
     """The sequence length to measure at; one-line ConfigError for settings that cannot run."""
     s = _check(cfg, batch, seq_len, default_dispatch(cfg, dispatch))
     if steps < 1:
@@ -81,8 +89,7 @@ def check_request(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = Non
     return s
 
 
-def xla_count(cfg: ModelConfig, *, batch: int = 1, seq_len: int | None = None,
-              dispatch: str | None = None) -> dict:
+def xla_count(cfg: ModelConfig, *, batch: int = 1, seq_len: int | None = None, dispatch: str | None = None) -> dict:
     """XLA's FLOPs of the full training step from abstract shapes, beside the analytic counts
     (`dispatch` None: the model's natural dispatch, see `default_dispatch`)."""
     dispatch = default_dispatch(cfg, dispatch)
@@ -97,7 +104,11 @@ def xla_count(cfg: ModelConfig, *, batch: int = 1, seq_len: int | None = None,
     a = analytic_step_flops(cfg, batch, s, dispatch)
     tokens = batch * s
     return {
-        "model": cfg.name, "batch": batch, "seq_len": s, "dispatch": dispatch, "group_size": a["group_size"],
+        "model": cfg.name,
+        "batch": batch,
+        "seq_len": s,
+        "dispatch": dispatch,
+        "group_size": a["group_size"],
         "xla_flops_per_step": cost.flops,
         "xla_flops_per_token": cost.flops / tokens,
         "analytic_model_flops_per_token": a["model"] / tokens,
@@ -119,12 +130,26 @@ def chip_peak(device, n_devices: int) -> tuple[float, str] | None:
     if chip is None:
         return None
     field = chip.peak_field()
-    return n_devices * chip.spec(field).value, f"{n_devices} x chip profile {chip.origin}: {field} ({chip.spec(field).source})"
+    return n_devices * chip.spec(
+        field
+    ).value, f"{n_devices} x chip profile {chip.origin}: {field} ({chip.spec(field).source})"
 
 
-def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, steps: int = 10, warmup: int = 2,
-            dispatch: str | None = None, decode: bool = False, profile_dir: str | None = None, seed: int = 0,
-            on_step: Callable[[int, int], None] | None = None, mesh=None, predict: bool = True) -> Measurement:
+def measure(
+    cfg: ModelConfig,
+    *,
+    batch: int = 8,
+    seq_len: int | None = None,
+    steps: int = 10,
+    warmup: int = 2,
+    dispatch: str | None = None,
+    decode: bool = False,
+    profile_dir: str | None = None,
+    seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
+    mesh=None,
+    predict: bool = True,
+) -> Measurement:
     """Compile, count and time the real training step of `cfg` on this process's default device,
     or sharded over a `glamsim.parallel` mesh (XLA's counts are then per device).  On one CPU device
     with `predict`, the record also holds the step time `glamsim.predict.cpu` predicts for this host."""
@@ -136,8 +161,9 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
     if mesh is not None:
         spmd.check_layout(cfg, mesh, batch, s)
     state = init_state(cfg, seed, train_cfg) if mesh is None else spmd.init_state(cfg, seed, train_cfg, mesh)
-    place = ((lambda b: {k: jnp.asarray(v) for k, v in b.items()}) if mesh is None
-             else (lambda b: spmd.shard_batch(b, mesh)))
+    place = (
+        (lambda b: {k: jnp.asarray(v) for k, v in b.items()}) if mesh is None else (lambda b: spmd.shard_batch(b, mesh))
+    )
     corpus = load_corpus()
     batches = [place(train_batch(corpus, i, batch, s, seed)) for i in range(min(steps + warmup, 4))]
 
@@ -177,36 +203,50 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
             peaks = probe_flops / np.asarray([probe_t.p90_s, probe_t.median_s, probe_t.p10_s])  # low, mid, high
             peak = float(peaks[1])
             peak_source = CPU_PEAK_SOURCE.format(n=PEAK_MATMUL_N, k=steps) + (
-                f", shared by {n_dev} CPU devices" if n_dev > 1 else "")
+                f", shared by {n_dev} CPU devices" if n_dev > 1 else ""
+            )
         else:
             timing = time_calls(step, steps, warmup=max(0, warmup - 1), on_step=tick)
             peak, peak_source = profile_peak
             peaks = np.full(3, peak)
     a = analytic_step_flops(cfg, batch, s, dispatch)
     # glamsim.predict.cpu models the scatter and einsum dispatches only
-    pred = (_prediction(cfg, batch, s, dispatch, peak)
-            if predict and profile_peak is None and mesh is None and dispatch != "dropless" else {})
+    pred = (
+        _prediction(cfg, batch, s, dispatch, peak)
+        if predict and profile_peak is None and mesh is None and dispatch != "dropless"
+        else {}
+    )
     metrics = {k: float(v) for k, v in holder["metrics"].items() if np.ndim(v) == 0}
     routing = {k: metrics[k] for k in ("dropped_fraction", "max_mean_load", "aux_loss") if k in metrics}
     return Measurement(
-        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         glamsim_version=glamsim.__version__,
         model=cfg.name,
         model_config_data=cfg.model_dump(mode="json"),
-        batch=batch, seq_len=s, dispatch=dispatch, mesh=None if mesh is None else describe(mesh),
-        backend=jax.default_backend(), device_kind=device.device_kind, n_devices=n_dev,
+        batch=batch,
+        seq_len=s,
+        dispatch=dispatch,
+        mesh=None if mesh is None else describe(mesh),
+        backend=jax.default_backend(),
+        device_kind=device.device_kind,
+        n_devices=n_dev,
         jax_version=jax.__version__,
-        lower_s=t1 - t0, compile_s=t2 - t1,
+        lower_s=t1 - t0,
+        compile_s=t2 - t1,
         xla_flops_per_step_per_device=cost.flops,
         xla_bytes_per_step_per_device=cost.bytes_accessed,
         xla_flops_per_step=cost.flops * n_dev,
-        model_flops_per_step=a["model"], hardware_flops_per_step=a["hardware"],
+        model_flops_per_step=a["model"],
+        hardware_flops_per_step=a["hardware"],
         steps=steps,
-        step_time_median_s=timing.median_s, step_time_p10_s=timing.p10_s, step_time_p90_s=timing.p90_s,
+        step_time_median_s=timing.median_s,
+        step_time_p10_s=timing.p10_s,
+        step_time_p90_s=timing.p90_s,
         tokens_per_s=batch * s / timing.median_s,
         achieved_model_flops_per_s=a["model"] / timing.median_s,
         achieved_xla_flops_per_s=cost.flops * n_dev / timing.median_s,
-        peak_flops_per_s=peak, peak_source=peak_source,
+        peak_flops_per_s=peak,
+        peak_source=peak_source,
         mfu=a["model"] / timing.median_s / peak,
         peak_flops_range_per_s=(float(peaks[0]), float(peaks[2])),
         mfu_range=(a["model"] / timing.p90_s / peaks[2], a["model"] / timing.p10_s / peaks[0]),
@@ -215,7 +255,8 @@ def measure(cfg: ModelConfig, *, batch: int = 8, seq_len: int | None = None, ste
         routing=routing,
         collectives=collectives(compiled.as_text()),
         decode_step_time_median_s=_decode_time(holder["state"], cfg, batch, s) if decode else None,
-        loss_first=first_loss, loss_last=metrics.get("loss"),
+        loss_first=first_loss,
+        loss_last=metrics.get("loss"),
         **pred,
     )
 
@@ -232,9 +273,11 @@ def _prediction(cfg: ModelConfig, batch: int, seq_len: int, dispatch: str, peak:
         return {}
     host = measure_host(matmul_flops_per_s=peak)
     p = predict_step(cfg, batch, seq_len, dispatch, host)
-    return {"predicted_step_time_s": p["step_s"],
-            "predicted_breakdown": {k: float(v) for k, v in p.items() if k.endswith("_s") and k != "step_s"},
-            "host": asdict(host)}
+    return {
+        "predicted_step_time_s": p["step_s"],
+        "predicted_breakdown": {k: float(v) for k, v in p.items() if k.endswith("_s") and k != "step_s"},
+        "host": asdict(host),
+    }
 
 
 def _decode_time(state, cfg: ModelConfig, batch: int, seq_len: int) -> float:
@@ -246,5 +289,6 @@ def _decode_time(state, cfg: ModelConfig, batch: int, seq_len: int) -> float:
     prompt = jnp.zeros((batch, max(1, seq_len // 2)), jnp.int32)
     _, cache = decode_step(state.graphdef, state.params, prompt, cache)
     token = jnp.zeros((batch, 1), jnp.int32)
-    return time_calls(lambda: jax.block_until_ready(decode_step(state.graphdef, state.params, token, cache)),
-                      5, warmup=1).median_s
+    return time_calls(
+        lambda: jax.block_until_ready(decode_step(state.graphdef, state.params, token, cache)), 5, warmup=1
+    ).median_s

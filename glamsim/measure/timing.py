@@ -40,8 +40,9 @@ def time_calls(fn: Callable[[], object], n: int, warmup: int = 1, on_step=None) 
     return Timing.of(samples)
 
 
-def interleaved(step: Callable[[], object], probe: Callable[[], object], n: int, warmup: int = 1,
-                on_step=None) -> tuple[Timing, Timing]:
+def interleaved(
+    step: Callable[[], object], probe: Callable[[], object], n: int, warmup: int = 1, on_step=None
+) -> tuple[Timing, Timing]:
     """Time `n` calls of `step`, each followed by one timed call of `probe` (e.g. a reference
     matmul): both see the same moment's machine load, so their ratio is steadier than either."""
     for _ in range(warmup):
@@ -112,8 +113,11 @@ def measure_host(matmul_flops_per_s: float | None = None, n: int = 1024, mbytes:
         return 2 * (int(nbytes) // 4 * 4) / time_calls(call, 7, warmup=2).median_s
 
     llc = llc_bytes()
-    return Host(matmul_flops_per_s=matmul_flops_per_s or matmul_peak_flops(n),
-                memory_bytes_per_s=stream(mbytes * 2**20, True),
-                cache_bytes=llc, cache_bytes_per_s=stream(llc / 4, True) if llc else None,
-                fresh_bytes_per_s=stream(mbytes * 2**20, False),
-                description=f"{jax.devices()[0].device_kind} ({jax.default_backend()})")
+    return Host(
+        matmul_flops_per_s=matmul_flops_per_s or matmul_peak_flops(n),
+        memory_bytes_per_s=stream(mbytes * 2**20, True),
+        cache_bytes=llc,
+        cache_bytes_per_s=stream(llc / 4, True) if llc else None,
+        fresh_bytes_per_s=stream(mbytes * 2**20, False),
+        description=f"{jax.devices()[0].device_kind} ({jax.default_backend()})",
+    )

@@ -39,11 +39,15 @@ def has_loop(program_text: str) -> bool:
 def program_cost(stage, *, allow_loops: bool = False) -> ProgramCost:
     """FLOPs/bytes of a `jax.stages.Lowered` or `Compiled`, refusing loop bodies counted once."""
     if not allow_loops and has_loop(stage.as_text()):
-        raise LoopInProgram("the program contains a while loop (scan/fori_loop): XLA counts its body "
-                            "once; unroll the loop to count it")
+        raise LoopInProgram(
+            "the program contains a while loop (scan/fori_loop): XLA counts its body once; unroll the loop to count it"
+        )
     d = _as_dict(stage.cost_analysis())
-    return ProgramCost(flops=float(d.get("flops", 0.0)), bytes_accessed=float(d.get("bytes accessed", 0.0)),
-                       transcendentals=float(d.get("transcendentals", 0.0)))
+    return ProgramCost(
+        flops=float(d.get("flops", 0.0)),
+        bytes_accessed=float(d.get("bytes accessed", 0.0)),
+        transcendentals=float(d.get("transcendentals", 0.0)),
+    )
 
 
 def memory_bytes(compiled) -> dict:
@@ -51,21 +55,43 @@ def memory_bytes(compiled) -> dict:
     m = compiled.memory_analysis()
     if m is None:
         return {}
-    out = {k: int(getattr(m, k)) for k in ("argument_size_in_bytes", "output_size_in_bytes",
-                                           "temp_size_in_bytes", "alias_size_in_bytes")}
-    peak = getattr(m, "peak_memory_in_bytes", 0) or (out["argument_size_in_bytes"] + out["output_size_in_bytes"]
-                                                    + out["temp_size_in_bytes"] - out["alias_size_in_bytes"])
+    out = {
+        k: int(getattr(m, k))
+        for k in ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes", "alias_size_in_bytes")
+    }
+    peak = getattr(m, "peak_memory_in_bytes", 0) or (
+        out["argument_size_in_bytes"]
+        + out["output_size_in_bytes"]
+        + out["temp_size_in_bytes"]
+        - out["alias_size_in_bytes"]
+    )
     out["peak_bytes"] = int(peak)
     return out
 
 
 _COLLECTIVE = re.compile(
     r"=\s*(?P<shape>\(?[a-z0-9]+\[[^=]*?)\s+(?P<op>all-to-all|all-gather|all-reduce|reduce-scatter|"
-    r"collective-permute)(?:-start)?\(")
+    r"collective-permute)(?:-start)?\("
+)
 _COMMENT = re.compile(r"/\*.*?\*/")
 _ARRAY = re.compile(r"(?P<dtype>[a-z]+[0-9]*)\[(?P<dims>[0-9,]*)\]")
-_DTYPE_BYTES = {"f64": 8, "s64": 8, "u64": 8, "f32": 4, "s32": 4, "u32": 4, "bf16": 2, "f16": 2,
-                "s16": 2, "u16": 2, "s8": 1, "u8": 1, "pred": 1, "c64": 8, "c128": 16}
+_DTYPE_BYTES = {
+    "f64": 8,
+    "s64": 8,
+    "u64": 8,
+    "f32": 4,
+    "s32": 4,
+    "u32": 4,
+    "bf16": 2,
+    "f16": 2,
+    "s16": 2,
+    "u16": 2,
+    "s8": 1,
+    "u8": 1,
+    "pred": 1,
+    "c64": 8,
+    "c128": 16,
+}
 
 
 def collectives(hlo_text: str) -> dict[str, dict[str, float]]:

@@ -56,6 +56,7 @@ def flatten(tree) -> dict:
 
 # ---- checksums -------------------------------------------------------------------------------
 
+
 def _host(array) -> np.ndarray:
     """The whole array on the host (gathered from every process when it is sharded across them)."""
     if isinstance(array, jax.Array) and not array.is_fully_addressable:
@@ -79,11 +80,16 @@ def record_digest(record) -> str:
 
 def manifest(flat: dict, record) -> dict:
     """The integrity item of a step: digests of every array and of the record."""
-    return {"format": INTEGRITY_FORMAT, "algorithm": "sha256", "record": record_digest(record),
-            "arrays": {k: array_digest(v) for k, v in flat.items()}}
+    return {
+        "format": INTEGRITY_FORMAT,
+        "algorithm": "sha256",
+        "record": record_digest(record),
+        "arrays": {k: array_digest(v) for k, v in flat.items()},
+    }
 
 
 # ---- orbax plumbing --------------------------------------------------------------------------
+
 
 def _quiet_closed_loop_hook(previous):
     """An unraisable-exception hook that drops orbax/tensorstore's late "Event loop is closed"
@@ -106,8 +112,10 @@ def _quiet_orbax() -> None:
 
 
 def _writer(directory: Path) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(
-        max_to_keep=MAX_TO_KEEP, create=True, enable_async_checkpointing=False))
+    return ocp.CheckpointManager(
+        directory.absolute(),
+        options=ocp.CheckpointManagerOptions(max_to_keep=MAX_TO_KEEP, create=True, enable_async_checkpointing=False),
+    )
 
 
 def _reader(directory: Path) -> ocp.CheckpointManager:
@@ -125,9 +133,15 @@ def save(directory: str | Path, step: int, state_arrays, record: dict) -> None:
     integrity = manifest(flat, record)
     try:
         with _writer(Path(directory)) as mgr:
-            mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(flat),
-                                                   record=ocp.args.JsonSave(record),
-                                                   integrity=ocp.args.JsonSave(integrity)), force=True)
+            mgr.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(flat),
+                    record=ocp.args.JsonSave(record),
+                    integrity=ocp.args.JsonSave(integrity),
+                ),
+                force=True,
+            )
             mgr.wait_until_finished()
     except Exception as err:  # a full disk, a folder removed under the run: one line, not a hang
         raise ConfigError(f"checkpoint-dir={str(directory)!r}: cannot write step {step} ({_brief(err)})") from None
@@ -157,8 +171,13 @@ def _require(directory: str | Path, step: int | None) -> int:
     step = latest_step(directory)
     if step is None:
         path = Path(directory)
-        why = ("no such folder" if not os.path.lexists(path) else "is a file, not a checkpoint folder"
-               if not path.is_dir() else "no checkpoint found")
+        why = (
+            "no such folder"
+            if not os.path.lexists(path)
+            else "is a file, not a checkpoint folder"
+            if not path.is_dir()
+            else "no checkpoint found"
+        )
         if why != "no checkpoint found":
             why = f"no checkpoint found ({why})"
         raise ConfigError(f"checkpoint={str(directory)!r}: {why}")
@@ -174,17 +193,22 @@ def _restore(directory, step: int, **items) -> dict:
         return {k: got[k] for k in items}
     except KeyError as err:
         if '"integrity" was not found' in str(err):
-            raise CorruptCheckpoint(directory, step, "no integrity manifest: damaged, or written before "
-                                    "glamsim verified checkpoints") from None
+            raise CorruptCheckpoint(
+                directory, step, "no integrity manifest: damaged, or written before glamsim verified checkpoints"
+            ) from None
         raise CorruptCheckpoint(directory, step, f"unreadable: {_brief(err)}") from None
     except Exception as err:  # orbax and tensorstore raise many kinds on damaged files
         raise CorruptCheckpoint(directory, step, f"unreadable: {_brief(err)}") from None
 
 
 def _check_manifest(directory, step: int, integrity) -> dict:
-    ok = (isinstance(integrity, dict) and integrity.get("format") == INTEGRITY_FORMAT
-          and isinstance(integrity.get("arrays"), dict) and isinstance(integrity.get("record"), str)
-          and all(isinstance(d, dict) and {"sha256", "shape", "dtype"} <= set(d) for d in integrity["arrays"].values()))
+    ok = (
+        isinstance(integrity, dict)
+        and integrity.get("format") == INTEGRITY_FORMAT
+        and isinstance(integrity.get("arrays"), dict)
+        and isinstance(integrity.get("record"), str)
+        and all(isinstance(d, dict) and {"sha256", "shape", "dtype"} <= set(d) for d in integrity["arrays"].values())
+    )
     if not ok:
         raise CorruptCheckpoint(directory, step, f"integrity manifest is not a {INTEGRITY_FORMAT} manifest")
     return integrity
@@ -205,12 +229,15 @@ def read_record(directory: str | Path, step: int | None = None) -> dict:
         raise CorruptCheckpoint(directory, step, "record checksum mismatch")
     where = f"checkpoint={str(directory)!r}: step {step}"
     if not isinstance(record, dict):
-        raise ConfigError(f"{where}: record is a {type(record).__name__}, not a mapping: not a glamsim "
-                          "training checkpoint")
+        raise ConfigError(
+            f"{where}: record is a {type(record).__name__}, not a mapping: not a glamsim training checkpoint"
+        )
     for key in ("model", "train"):
         if not isinstance(record.get(key), dict):
-            raise ConfigError(f"{where}: record has no {key!r} mapping (found {show(record.get(key))}): "
-                              "not a glamsim training checkpoint")
+            raise ConfigError(
+                f"{where}: record has no {key!r} mapping (found {show(record.get(key))}): "
+                "not a glamsim training checkpoint"
+            )
     return record
 
 
@@ -226,8 +253,12 @@ def restore(directory: str | Path, abstract_arrays, step: int | None = None):
     for name, want in target.items():
         have, saved = flat[name], digests[name]
         if tuple(have.shape) != tuple(want.shape) or np.dtype(have.dtype) != np.dtype(want.dtype):
-            raise CorruptCheckpoint(directory, step, f"array {name!r} is {have.dtype}{list(have.shape)}, "
-                                    f"the model needs {np.dtype(want.dtype)}{list(want.shape)}")
+            raise CorruptCheckpoint(
+                directory,
+                step,
+                f"array {name!r} is {have.dtype}{list(have.shape)}, "
+                f"the model needs {np.dtype(want.dtype)}{list(want.shape)}",
+            )
         if array_digest(have) != saved:
             raise CorruptCheckpoint(directory, step, f"array {name!r} checksum mismatch")
     leaves = [flat[k] for k in target]

@@ -36,8 +36,11 @@ def decode(tokens) -> str:
 def stdlib_files() -> list[Path]:
     """The standard library's own .py files (third-party site-packages excluded), sorted."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    return sorted(p for p in root.rglob("*.py")
-                  if p.is_file() and not {"site-packages", "dist-packages"} & set(p.relative_to(root).parts))
+    return sorted(
+        p
+        for p in root.rglob("*.py")
+        if p.is_file() and not {"site-packages", "dist-packages"} & set(p.relative_to(root).parts)
+    )
 
 
 def text_files(paths: list[str | Path]) -> list[Path]:
@@ -105,8 +108,10 @@ def windows(stream: np.ndarray, starts: np.ndarray, seq_len: int) -> dict:
 
 def check_length(stream: np.ndarray, seq_len: int, what: str) -> None:
     if stream.size < seq_len + 2:
-        raise ConfigError(f"corpus: {what} split has {stream.size} bytes, fewer than seq_len+2={seq_len + 2}; "
-                          "use more text or a shorter --seq-len")
+        raise ConfigError(
+            f"corpus: {what} split has {stream.size} bytes, fewer than seq_len+2={seq_len + 2}; "
+            "use more text or a shorter --seq-len"
+        )
 
 
 def train_batch(corpus: Corpus, step: int, batch: int, seq_len: int, seed: int) -> dict:
@@ -120,4 +125,4 @@ def eval_batches(corpus: Corpus, n_batches: int, batch: int, seq_len: int) -> li
     """Fixed validation batches: evenly spaced windows over the validation stream."""
     n = n_batches * batch
     starts = np.linspace(0, corpus.validation.size - seq_len - 1, n).astype(np.int64)
-    return [windows(corpus.validation, starts[i * batch:(i + 1) * batch], seq_len) for i in range(n_batches)]
+    return [windows(corpus.validation, starts[i * batch : (i + 1) * batch], seq_len) for i in range(n_batches)]

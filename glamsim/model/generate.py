@@ -39,8 +39,15 @@ def load(directory, step: int | None = None) -> tuple:
     return state.graphdef, arrays["params"]
 
 
-def check_request(cfg: ModelConfig, prompt_tokens: int, max_new_tokens: int, *, temperature: float = 1.0,
-                  top_k: int | None = None, seed: int = 0) -> None:
+def check_request(
+    cfg: ModelConfig,
+    prompt_tokens: int,
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> None:
     """One-line ConfigError for a request the model cannot serve (before anything is computed)."""
     if prompt_tokens < 1:
         raise ConfigError("prompt: must hold at least one token")
@@ -48,13 +55,13 @@ def check_request(cfg: ModelConfig, prompt_tokens: int, max_new_tokens: int, *, 
         raise ConfigError(f"max-new-tokens={max_new_tokens}: must be at least 1")
     total = prompt_tokens + max_new_tokens
     if total > cfg.max_seq_len:
-        raise ConfigError(f"prompt + max-new-tokens = {total}: longer than the context "
-                          f"({cfg.max_seq_len} tokens) of {cfg.name}")
+        raise ConfigError(
+            f"prompt + max-new-tokens = {total}: longer than the context ({cfg.max_seq_len} tokens) of {cfg.name}"
+        )
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
         raise ConfigError(f"temperature={temperature!r}: must be a finite number >= 0 (0 = greedy)")
     if top_k is not None and not 1 <= top_k <= cfg.vocab_size:
-        raise ConfigError(f"--top-k={top_k}: must be between 1 and the vocabulary size {cfg.vocab_size} "
-                          f"of {cfg.name}")
+        raise ConfigError(f"--top-k={top_k}: must be between 1 and the vocabulary size {cfg.vocab_size} of {cfg.name}")
     if not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed={seed}: must be between 0 and 2**32-1")
 
@@ -81,8 +88,9 @@ def sample(key, logits, temperature: float, top_k: int | None):
     return jax.random.categorical(key, logits, axis=-1)
 
 
-def generate(graphdef, params, prompt, max_new_tokens: int, *, temperature: float = 1.0,
-             top_k: int | None = None, seed: int = 0):
+def generate(
+    graphdef, params, prompt, max_new_tokens: int, *, temperature: float = 1.0, top_k: int | None = None, seed: int = 0
+):
     """New tokens [B, max_new_tokens] continuing prompt [B, P] (int32)."""
     cfg = nnx.merge(graphdef, params).cfg
     prompt = jnp.asarray(prompt, jnp.int32)
@@ -99,4 +107,3 @@ def generate(graphdef, params, prompt, max_new_tokens: int, *, temperature: floa
         if i + 1 < max_new_tokens:
             logits, cache = decode_step(graphdef, params, out[-1][:, None], cache)
     return jnp.stack(out, axis=1)
-

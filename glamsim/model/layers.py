@@ -54,7 +54,8 @@ def relative_position_bucket(relative_position, num_buckets: int, max_distance: 
     max_exact = num_buckets // 2
     large = max_exact + (
         jnp.log(jnp.maximum(n, 1).astype(jnp.float32) / max_exact)
-        / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+        / math.log(max_distance / max_exact)
+        * (num_buckets - max_exact)
     ).astype(jnp.int32)
     return jnp.where(n < max_exact, n, jnp.minimum(large, num_buckets - 1))
 
@@ -135,8 +136,9 @@ class Attention(nnx.Module):
         scores = jnp.einsum("bhqd,bhkd->bhqk", q, kt).astype(jnp.float32) / math.sqrt(hd)
         scores = scores.reshape(b, kvh, groups, s, -1)
         if cfg.position == "relative_bias":
-            bucket = relative_position_bucket(k_pos[None, :] - q_pos[:, None], cfg.rel_pos_buckets,
-                                              cfg.rel_pos_max_distance)
+            bucket = relative_position_bucket(
+                k_pos[None, :] - q_pos[:, None], cfg.rel_pos_buckets, cfg.rel_pos_max_distance
+            )
             bias = self.rel_bias[...][bucket]  # [q, k, heads]
             scores = add_over_batch(scores, bias.transpose(2, 0, 1).reshape(kvh, groups, s, -1))
         causal = k_pos[None, :] <= q_pos[:, None]

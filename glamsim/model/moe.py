@@ -135,8 +135,13 @@ def identity(x, role: str = ""):
 def _scatter(tokens, expert, slot, n_experts: int, capacity: int):
     """[G, S, D] tokens into [G, E, C, D] buffers at (expert, slot); slot == capacity drops."""
     d = tokens.shape[-1]
-    return jax.vmap(lambda t, e, c: jnp.zeros((n_experts, capacity, d), tokens.dtype).at[e, c].add(
-        jnp.broadcast_to(t[:, None, :], (*e.shape, d)), mode="drop"))(tokens, expert, slot)
+    return jax.vmap(
+        lambda t, e, c: (
+            jnp.zeros((n_experts, capacity, d), tokens.dtype)
+            .at[e, c]
+            .add(jnp.broadcast_to(t[:, None, :], (*e.shape, d)), mode="drop")
+        )
+    )(tokens, expert, slot)
 
 
 def _gather(expert_out, expert, slot, gate):
@@ -152,8 +157,16 @@ class MoE(nnx.Module):
     `default_dispatch`); `dropless_impl`: "auto", "padded" or "ragged" (the dropless dispatch's
     grouped matmuls, see the module docstring)."""
 
-    def __init__(self, cfg: ModelConfig, *, dispatch: str | None = None, dtype=jnp.float32,
-                 rngs: nnx.Rngs, constrain: Callable = identity, dropless_impl: str = "auto"):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        *,
+        dispatch: str | None = None,
+        dtype=jnp.float32,
+        rngs: nnx.Rngs,
+        constrain: Callable = identity,
+        dropless_impl: str = "auto",
+    ):
         dispatch = dispatch or default_dispatch(cfg)
         if dispatch not in DISPATCHES:
             raise ValueError(f"dispatch={dispatch!r}: expected one of {DISPATCHES}")
@@ -164,13 +177,14 @@ class MoE(nnx.Module):
         self.act = ACTIVATIONS[cfg.activation]
         self.router = nnx.Param(KERNEL_INIT(rngs.params(), (cfg.d_model, cfg.n_experts), jnp.float32))
         self.experts = ExpertWeights(cfg, cfg.n_experts, rngs)
-        self.shared = (ExpertWeights(cfg, cfg.n_shared_experts, rngs, width=cfg.shared_ff)
-                       if cfg.n_shared_experts else None)
-        self.shared_gate = (nnx.Param(KERNEL_INIT(rngs.params(), (cfg.d_model, 1), jnp.float32))
-                            if cfg.shared_expert_gate else None)
+        self.shared = (
+            ExpertWeights(cfg, cfg.n_shared_experts, rngs, width=cfg.shared_ff) if cfg.n_shared_experts else None
+        )
+        self.shared_gate = (
+            nnx.Param(KERNEL_INIT(rngs.params(), (cfg.d_model, 1), jnp.float32)) if cfg.shared_expert_gate else None
+        )
 
     def __call__(self, x):
-        cfg = self.cfg
         b, s, d = x.shape
         if self.dispatch == "dropless":
             out, r = self._dropless(x.reshape(1, b * s, d))
@@ -180,8 +194,9 @@ class MoE(nnx.Module):
         if self.shared is not None:
             with jax.named_scope("shared_experts"):
                 flat = x.reshape(1, 1, b * s, d)
-                shared = jnp.sum(self.shared(jnp.broadcast_to(flat, (1, self.shared.n, b * s, d)), self.act),
-                                 axis=1).reshape(b, s, d)
+                shared = jnp.sum(
+                    self.shared(jnp.broadcast_to(flat, (1, self.shared.n, b * s, d)), self.act), axis=1
+                ).reshape(b, s, d)
                 if self.shared_gate is not None:
                     shared = shared * jax.nn.sigmoid(x @ self.shared_gate[...].astype(x.dtype))
                 out = out + shared
@@ -202,8 +217,10 @@ class MoE(nnx.Module):
         r = self._route(tokens, capacity)
         with jax.named_scope("dispatch"):
             if self.dispatch == "einsum":
-                mask = (jax.nn.one_hot(r.expert, cfg.n_experts, dtype=x.dtype)[..., None]
-                        * jax.nn.one_hot(jnp.where(r.keep, r.slot, capacity), capacity, dtype=x.dtype)[..., None, :])
+                mask = (
+                    jax.nn.one_hot(r.expert, cfg.n_experts, dtype=x.dtype)[..., None]
+                    * jax.nn.one_hot(jnp.where(r.keep, r.slot, capacity), capacity, dtype=x.dtype)[..., None, :]
+                )
                 dispatch_mask = jnp.sum(mask, axis=2)  # [G, S, E, C]
                 dispatched = jnp.einsum("gsec,gsd->gecd", dispatch_mask, tokens)
             else:
@@ -241,8 +258,9 @@ class MoE(nnx.Module):
             else:
                 caps = grouped.capacities(n, cfg.n_experts, cfg.top_k)
                 index = grouped.rung(caps, jnp.max(r.slot) + 1)  # the busiest expert's rows
-                y = grouped.padded_experts(tuple(caps), self.act, self.experts.gated, index, rows, expert,
-                                           r.slot[0].reshape(-1), weights)
+                y = grouped.padded_experts(
+                    tuple(caps), self.act, self.experts.gated, index, rows, expert, r.slot[0].reshape(-1), weights
+                )
         with jax.named_scope("combine"):
             out = jnp.sum(y.reshape(n, cfg.top_k, d) * r.gate[0][..., None].astype(y.dtype), axis=1)
         return out[None], r
@@ -255,8 +273,9 @@ class ExpertWeights(nnx.Module):
     def __init__(self, cfg: ModelConfig, n: int, rngs: nnx.Rngs, width: int | None = None):
         d, f = cfg.d_model, width or cfg.expert_ff
         self.n, self.gated, self.use_bias = n, cfg.expert_gated, cfg.use_bias
-        init = nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=-2, out_axis=-1,
-                                                 batch_axis=(0,))
+        init = nnx.initializers.variance_scaling(
+            1.0, "fan_in", "truncated_normal", in_axis=-2, out_axis=-1, batch_axis=(0,)
+        )
         self.wi_0 = nnx.Param(init(rngs.params(), (n, d, f), jnp.float32))
         self.wi_1 = nnx.Param(init(rngs.params(), (n, d, f), jnp.float32)) if cfg.expert_gated else None
         self.wo = nnx.Param(init(rngs.params(), (n, f, d), jnp.float32))

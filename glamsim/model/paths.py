@@ -30,8 +30,9 @@ def _probe(folder: Path, flag: str, shown: str) -> None:
     try:
         fd, name = tempfile.mkstemp(dir=folder, prefix=".glamsim-probe-")
     except OSError as err:
-        raise ConfigError(f"{flag}={shown}: cannot write in {str(folder)!r} ({err.strerror or err.__class__.__name__})") \
-            from None
+        raise ConfigError(
+            f"{flag}={shown}: cannot write in {str(folder)!r} ({err.strerror or err.__class__.__name__})"
+        ) from None
     os.close(fd)
     os.unlink(name)
 
@@ -68,8 +69,9 @@ def output_file(path: str | Path, flag: str) -> Path:
         try:
             mode = os.stat(p).st_mode
         except OSError as err:
-            raise ConfigError(f"{flag}={shown}: cannot use this path ({err.strerror or err.__class__.__name__})") \
-                from None
+            raise ConfigError(
+                f"{flag}={shown}: cannot use this path ({err.strerror or err.__class__.__name__})"
+            ) from None
         if not stat.S_ISREG(mode):
             raise ConfigError(f"{flag}={shown}: exists and is not a regular file")
         try:

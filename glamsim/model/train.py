@@ -27,7 +27,6 @@ from glamsim.model.layers import KeyStream
 from glamsim.model.moe import identity
 from glamsim.model.transformer import Transformer
 
-
 MAX_SEED = 2**32 - 1  # jax.random.key(2**32) silently equals key(0)
 
 
@@ -57,8 +56,17 @@ class TrainConfig(Frozen):
 
 
 # settings that change the trajectory: a resumed run must match them
-TRAJECTORY_FIELDS = ("batch_size", "seq_len", "learning_rate", "warmup_steps", "decay_rate",
-                     "clipping_threshold", "grad_clip_norm", "seed", "dispatch")
+TRAJECTORY_FIELDS = (
+    "batch_size",
+    "seq_len",
+    "learning_rate",
+    "warmup_steps",
+    "decay_rate",
+    "clipping_threshold",
+    "grad_clip_norm",
+    "seed",
+    "dispatch",
+)
 
 
 def learning_rate(peak: float, warmup_steps: int) -> optax.Schedule:
@@ -78,9 +86,16 @@ def _optimizer(lr, warmup_steps, decay_rate, clipping_threshold, grad_clip_norm)
     # cached: equal settings give the same (static) optimizer object, so jitted steps are reused
     tx = optax.chain(
         optax.clip_by_global_norm(grad_clip_norm),
-        layerwise(optax.adafactor(learning_rate=learning_rate(lr, warmup_steps), decay_rate=decay_rate,
-                                  clipping_threshold=clipping_threshold, momentum=None, factored=True,
-                                  multiply_by_parameter_scale=True)),
+        layerwise(
+            optax.adafactor(
+                learning_rate=learning_rate(lr, warmup_steps),
+                decay_rate=decay_rate,
+                clipping_threshold=clipping_threshold,
+                momentum=None,
+                factored=True,
+                multiply_by_parameter_scale=True,
+            )
+        ),
     )
     return optax.apply_if_finite(tx, max_consecutive_errors=2**31 - 1)
 
@@ -91,7 +106,7 @@ def _group(path) -> tuple[str, str]:
     names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
     if "layers" in names:
         i = names.index("layers")
-        return ".".join(names[: i + 2]), ".".join(names[i + 2:])
+        return ".".join(names[: i + 2]), ".".join(names[i + 2 :])
     return "rest", ".".join(names)
 
 
@@ -137,8 +152,14 @@ class TrainState:
         return {"params": self.params, "opt_state": self.opt_state, "step": self.step}
 
 
-def init_state(cfg: ModelConfig, seed: int = 0, train_cfg: TrainConfig | None = None, *,
-               dtype=jnp.float32, constrain: Callable = identity) -> TrainState:
+def init_state(
+    cfg: ModelConfig,
+    seed: int = 0,
+    train_cfg: TrainConfig | None = None,
+    *,
+    dtype=jnp.float32,
+    constrain: Callable = identity,
+) -> TrainState:
     """A freshly initialised model and optimizer (dispatch from train_cfg)."""
     train_cfg = train_cfg or TrainConfig()
     model = Transformer(cfg, rngs=KeyStream(seed), dispatch=train_cfg.dispatch, dtype=dtype, constrain=constrain)

@@ -24,15 +24,26 @@ from glamsim.model.moe import MoE, identity
 class Block(nnx.Module):
     """x + attn(norm(x)), then x + ffn(norm(x)) with a dense or MoE ffn."""
 
-    def __init__(self, cfg: ModelConfig, index: int, *, dispatch: str | None, dtype, rngs: nnx.Rngs,
-                 constrain: Callable, dropless_impl: str = "auto"):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        index: int,
+        *,
+        dispatch: str | None,
+        dtype,
+        rngs: nnx.Rngs,
+        constrain: Callable,
+        dropless_impl: str = "auto",
+    ):
         self.attn_norm = norm(cfg, dtype, rngs)
         self.attn = Attention(cfg, dtype=dtype, rngs=rngs)
         self.ffn_norm = norm(cfg, dtype, rngs)
         self.is_moe, self.parallel = cfg.is_moe_layer(index), cfg.parallel_residual
-        self.ffn = (MoE(cfg, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain,
-                        dropless_impl=dropless_impl) if self.is_moe
-                    else FeedForward(cfg, dtype=dtype, rngs=rngs))
+        self.ffn = (
+            MoE(cfg, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain, dropless_impl=dropless_impl)
+            if self.is_moe
+            else FeedForward(cfg, dtype=dtype, rngs=rngs)
+        )
 
     def __call__(self, x, offset, cache):
         h, cache = self.attn(self.attn_norm(x), offset, cache)
@@ -68,16 +79,32 @@ class Transformer(nnx.Module):
     a sharding-constraint hook, identity by default.
     """
 
-    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, dispatch: str | None = None, dtype=jnp.float32,
-                 constrain: Callable = identity, dropless_impl: str = "auto"):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        *,
+        rngs: nnx.Rngs,
+        dispatch: str | None = None,
+        dtype=jnp.float32,
+        constrain: Callable = identity,
+        dropless_impl: str = "auto",
+    ):
         self.cfg, self.dtype = cfg, dtype
-        self.embed = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=nnx.initializers.normal(1.0),
-                               dtype=dtype, rngs=rngs)
+        self.embed = nnx.Embed(
+            cfg.vocab_size, cfg.d_model, embedding_init=nnx.initializers.normal(1.0), dtype=dtype, rngs=rngs
+        )
         if cfg.position == "learned":
-            self.pos_embed = nnx.Embed(cfg.max_seq_len, cfg.d_model, embedding_init=nnx.initializers.normal(0.02),
-                                       dtype=dtype, rngs=rngs)
-        self.layers = nnx.List([Block(cfg, i, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain,
-                                      dropless_impl=dropless_impl) for i in range(cfg.n_layers)])
+            self.pos_embed = nnx.Embed(
+                cfg.max_seq_len, cfg.d_model, embedding_init=nnx.initializers.normal(0.02), dtype=dtype, rngs=rngs
+            )
+        self.layers = nnx.List(
+            [
+                Block(
+                    cfg, i, dispatch=dispatch, dtype=dtype, rngs=rngs, constrain=constrain, dropless_impl=dropless_impl
+                )
+                for i in range(cfg.n_layers)
+            ]
+        )
         self.final_norm = norm(cfg, dtype, rngs)
         if not cfg.tie_embeddings:
             self.unembed = nnx.Linear(cfg.d_model, cfg.vocab_size, use_bias=False, dtype=dtype, rngs=rngs)
@@ -122,8 +149,11 @@ class Transformer(nnx.Module):
 def init_cache(cfg: ModelConfig, batch: int, max_len: int, dtype=jnp.float32) -> dict:
     """An empty KV cache for `max_len` positions (at most the model's context)."""
     if max_len > cfg.max_seq_len:
-        raise ConfigError(f"sequence length {max_len}: longer than the context ({cfg.max_seq_len} tokens) "
-                          f"of {cfg.name}")
+        raise ConfigError(
+            f"sequence length {max_len}: longer than the context ({cfg.max_seq_len} tokens) of {cfg.name}"
+        )
     shape = (batch, max_len, cfg.kv_heads, cfg.head_dim)
-    return {"index": jnp.int32(0),
-            "layers": [{"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)} for _ in range(cfg.n_layers)]}
+    return {
+        "index": jnp.int32(0),
+        "layers": [{"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)} for _ in range(cfg.n_layers)],
+    }

@@ -8,8 +8,9 @@ from glamsim.parallel import distributed
 from glamsim.parallel.mesh import make_mesh, parse_mesh
 
 
-def setup(mesh: str | None, coordinator: str | None = None, num_processes: int | None = None,
-          process_id: int | None = None):
+def setup(
+    mesh: str | None, coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+):
     """Join the cluster (flags or environment), then build the mesh; None without `mesh`.
 
     Inputs are checked before JAX starts, so a bad flag costs nothing."""

@@ -26,8 +26,9 @@ def _int_env(name: str) -> int | None:
         raise ConfigError(f"{name}={v!r}: must be an integer") from None
 
 
-def resolve(coordinator: str | None = None, num_processes: int | None = None,
-            process_id: int | None = None) -> dict | None:
+def resolve(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> dict | None:
     """The arguments for `jax.distributed.initialize`, validated; None for a single process."""
     coordinator = coordinator or os.environ.get(ENV["coordinator"]) or None
     num_processes = num_processes if num_processes is not None else _int_env(ENV["num_processes"])
@@ -39,8 +40,10 @@ def resolve(coordinator: str | None = None, num_processes: int | None = None,
             raise ConfigError("coordinator='auto': JAX detects the process count and id; do not give them")
         return {}
     if coordinator is None:
-        raise ConfigError(f"coordinator=None: give --coordinator HOST:PORT (or {ENV['coordinator']}) "
-                          "with --num-processes and --process-id")
+        raise ConfigError(
+            f"coordinator=None: give --coordinator HOST:PORT (or {ENV['coordinator']}) "
+            "with --num-processes and --process-id"
+        )
     host, _, port = coordinator.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"coordinator={coordinator!r}: expected HOST:PORT, e.g. 10.0.0.1:1234, or 'auto'")
@@ -51,8 +54,7 @@ def resolve(coordinator: str | None = None, num_processes: int | None = None,
     return {"coordinator_address": coordinator, "num_processes": num_processes, "process_id": process_id}
 
 
-def initialize(coordinator: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> bool:
+def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> bool:
     """Join the cluster described by the arguments or the environment; False when single-process."""
     args = resolve(coordinator, num_processes, process_id)
     if args is None:

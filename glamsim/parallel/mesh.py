@@ -52,8 +52,11 @@ def make_mesh(axes: dict[str, int] | str):
     need = math.prod(axes.values())
     if need != len(devices):
         spec = ",".join(f"{k}={v}" for k, v in axes.items())
-        hint = (" (on CPU, set XLA_FLAGS=--xla_force_host_platform_device_count=N before starting)"
-                if devices[0].platform == "cpu" else "")
+        hint = (
+            " (on CPU, set XLA_FLAGS=--xla_force_host_platform_device_count=N before starting)"
+            if devices[0].platform == "cpu"
+            else ""
+        )
         raise ConfigError(f"mesh={spec!r}: needs {need} devices, this cluster has {len(devices)}{hint}")
     return jax.make_mesh(tuple(axes.values()), tuple(axes), axis_types=(AxisType.Auto,) * len(axes), devices=devices)
 

@@ -3,7 +3,8 @@ the optimizer statistics that mirror them.
 
 Paths are the dotted names a checkpoint uses (`layers.1.ffn.experts.wi_0`); an optimizer leaf's
 path ends with its parameter's path inside its layer (`opt_state...layers.1.0.v_row.ffn.experts.wi_0`:
-Adafactor runs layer by layer), so one `re.search` serves both.  The first matching rule wins.  A spec is fitted to each leaf: an axis
+Adafactor runs layer by layer), so one `re.search` serves both.  The first matching rule wins.
+A spec is fitted to each leaf: an axis
 the mesh lacks, or one that does not divide the dimension, leaves that dimension replicated, and
 dimensions beyond the leaf's rank are dropped (Adafactor's factored row/column statistics keep
 their leading expert dimension).  Expert weights are split on `expert`; with a `model` axis the
@@ -16,7 +17,8 @@ from __future__ import annotations
 import re
 
 import jax
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 RULES: tuple[tuple[str, P], ...] = (
     (r"\.experts\.(wi_0|wi_1)(\.value)?$", P("expert", None, "model")),
@@ -49,7 +51,7 @@ def rule_for(name: str) -> P:
 def fit(spec: P, shape: tuple[int, ...], mesh_shape: dict[str, int]) -> P:
     """`spec` cut to the leaf's rank, each axis kept only where the mesh has it and it divides the dim."""
     out = []
-    for dim, axis in zip(shape, tuple(spec)[:len(shape)]):
+    for dim, axis in zip(shape, tuple(spec)[: len(shape)]):
         out.append(axis if axis in mesh_shape and dim % mesh_shape[axis] == 0 else None)
     while out and out[-1] is None:
         out.pop()
@@ -64,7 +66,8 @@ def tree_shardings(tree, mesh):
     """A NamedSharding for every array leaf of `tree` (arrays or ShapeDtypeStructs), by rule."""
     shape = dict(mesh.shape)
     return jax.tree_util.tree_map_with_path(
-        lambda path, x: NamedSharding(mesh, spec_for(path_name(path), tuple(x.shape), shape)), tree)
+        lambda path, x: NamedSharding(mesh, spec_for(path_name(path), tuple(x.shape), shape)), tree
+    )
 
 
 def batch_axes(mesh) -> tuple[str, ...]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.model import train as model_train
@@ -50,10 +51,14 @@ def check_layout(cfg: ModelConfig, mesh, batch: int, seq_len: int) -> None:
         size = group_size_for(batch * seq_len, cfg.router_group_size)
         groups = batch * seq_len // size
         if groups % n:
-            raise ConfigError(f"batch={batch}: gives {groups} MoE routing groups of {size} tokens, not divisible by "
-                              f"the data x expert mesh size {n}; use a larger batch")
+            raise ConfigError(
+                f"batch={batch}: gives {groups} MoE routing groups of {size} tokens, not divisible by "
+                f"the data x expert mesh size {n}; use a larger batch"
+            )
         if "expert" in mesh.shape and cfg.n_experts % mesh.shape["expert"]:
-            raise ConfigError(f"mesh: expert={mesh.shape['expert']} must divide n_experts={cfg.n_experts} of {cfg.name}")
+            raise ConfigError(
+                f"mesh: expert={mesh.shape['expert']} must divide n_experts={cfg.n_experts} of {cfg.name}"
+            )
 
 
 def state_shardings(cfg: ModelConfig, train_cfg, mesh, constrain=None):
@@ -89,8 +94,7 @@ def jit_train_step(state: model_train.TrainState):
     """`train_step` jitted so the new state keeps the old one's shardings and metrics are replicated."""
     shardings = jax.tree_util.tree_map(lambda x: x.sharding, state)
     mesh = jax.tree_util.tree_leaves(shardings)[0].mesh
-    return jax.jit(model_train.train_step, static_argnums=0,
-                   out_shardings=(shardings, NamedSharding(mesh, P())))
+    return jax.jit(model_train.train_step, static_argnums=0, out_shardings=(shardings, NamedSharding(mesh, P())))
 
 
 def jit_eval_loss(mesh):

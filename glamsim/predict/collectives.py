@@ -53,8 +53,11 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     full = lay.recompute >= 2
 
     tp_count = layers * np.where(full, 6, 4)
-    tp_one = np.where(lay.sp > 0, reduce_scatter_s(act, lay.tp, 1, n, fab) + all_gather_s(act, lay.tp, 1, n, fab),
-                      allreduce_s(act, lay.tp, 1, n, fab))
+    tp_one = np.where(
+        lay.sp > 0,
+        reduce_scatter_s(act, lay.tp, 1, n, fab) + all_gather_s(act, lay.tp, 1, n, fab),
+        allreduce_s(act, lay.tp, 1, n, fab),
+    )
 
     moe_layers = layers * moe_share(m)
     a2a_count = moe_layers * np.where(full, 6, 4)
@@ -70,10 +73,14 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     p2p_count = 2 * lay.vp
     p2p_one = sendrecv_s(p2p_bytes, lay.tp * lay.cp * lay.dp, fab, lay.pp)
     return {
-        "tp_bytes": tp_count * np.where(lay.tp > 1, act, 0.0), "tp_s": tp_count * tp_one,
-        "ep_bytes": a2a_count * np.where(lay.ep > 1, a2a_bytes, 0.0), "ep_s": a2a_count * a2a_one,
-        "cp_bytes": cp_count * np.where(lay.cp > 1, kv_bytes, 0.0), "cp_s": cp_count * cp_one,
-        "pp_bytes": p2p_count * np.where(lay.pp > 1, p2p_bytes, 0.0), "pp_s": p2p_count * p2p_one,
+        "tp_bytes": tp_count * np.where(lay.tp > 1, act, 0.0),
+        "tp_s": tp_count * tp_one,
+        "ep_bytes": a2a_count * np.where(lay.ep > 1, a2a_bytes, 0.0),
+        "ep_s": a2a_count * a2a_one,
+        "cp_bytes": cp_count * np.where(lay.cp > 1, kv_bytes, 0.0),
+        "cp_s": cp_count * cp_one,
+        "pp_bytes": p2p_count * np.where(lay.pp > 1, p2p_bytes, 0.0),
+        "pp_s": p2p_count * p2p_one,
     }
 
 
@@ -87,8 +94,12 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     grad_d, grad_e = dense * lay.grad_bytes, expert * lay.grad_bytes
     w_d, w_e = dense * lay.param_bytes, expert * lay.param_bytes
     allreduce = allreduce_s(grad_d, g_dense, s_dense, n, fab) + allreduce_s(grad_e, g_expert, s_expert, n, fab)
-    rs_ag = (reduce_scatter_s(grad_d, g_dense, s_dense, n, fab) + all_gather_s(w_d, g_dense, s_dense, n, fab)
-             + reduce_scatter_s(grad_e, g_expert, s_expert, n, fab) + all_gather_s(w_e, g_expert, s_expert, n, fab))
+    rs_ag = (
+        reduce_scatter_s(grad_d, g_dense, s_dense, n, fab)
+        + all_gather_s(w_d, g_dense, s_dense, n, fab)
+        + reduce_scatter_s(grad_e, g_expert, s_expert, n, fab)
+        + all_gather_s(w_e, g_expert, s_expert, n, fab)
+    )
     z3 = rs_ag + all_gather_s(w_d, g_dense, s_dense, n, fab) + all_gather_s(w_e, g_expert, s_expert, n, fab)
     z = lay.zero
     step_s = np.where(z == 0, allreduce, np.where(z < 3, rs_ag, 0.0))

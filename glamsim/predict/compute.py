@@ -10,7 +10,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   (flash) attention executes only the unmasked causal half;
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
   activation bytes (`memory.layer_activation_bytes`) through HBM;
-- backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a forward (full) or the attention
+- backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a
+  forward (full) or the attention
   scores and their element-wise work (selective);
 - the optimizer update (per step, in `steptime`): memory-bound over the chip's parameter shard.
 
@@ -78,8 +79,10 @@ def _score_shapes(m: ModelArrays, seq_len, lay: LayoutArrays) -> dict:
     s_q = seq_len / lay.cp
     heads = lay.mb * m.n_heads / lay.tp
     causal = np.where(lay.flash > 0, 0.5, 1.0)  # fused kernels skip the masked half
-    return {"scores_qk": (s_q, m.head_dim, seq_len, heads * causal),
-            "scores_av": (s_q, seq_len, m.head_dim, heads * causal)}
+    return {
+        "scores_qk": (s_q, m.head_dim, seq_len, heads * causal),
+        "scores_av": (s_q, seq_len, m.head_dim, heads * causal),
+    }
 
 
 def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None) -> dict:
@@ -113,8 +116,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
 
     fwd_layer = mm_s + at_s + ew_s
     bwd_layer = 2 * (mm_s + ew_s) + at_bwd_s
-    recompute_layer = np.where(lay.recompute >= 2, fwd_layer,
-                               np.where(lay.recompute >= 1, at_s + score_ew_s, 0.0))
+    recompute_layer = np.where(lay.recompute >= 2, fwd_layer, np.where(lay.recompute >= 1, at_s + score_ew_s, 0.0))
     recompute_flops = np.where(lay.recompute >= 2, mm_f + at_f, np.where(lay.recompute >= 1, at_f, 0.0))
     return {
         "matmul_s": 3 * (layers * mm_s + logits_s),
@@ -124,6 +126,5 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
         "forward_s": layers * fwd_layer + logits_s,
         "backward_s": layers * bwd_layer + 2 * logits_s,
         "matmul_time_fwd_s": layers * (mm_s + at_s),
-        "flops_executed": (3 * (layers * mm_f + logits_f) + layers * (at_f + at_bwd_f)
-                           + layers * recompute_flops),
+        "flops_executed": (3 * (layers * mm_f + logits_f) + layers * (at_f + at_bwd_f) + layers * recompute_flops),
     }

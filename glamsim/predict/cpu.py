@@ -52,8 +52,13 @@ class Host:
     description: str = "this host"
 
     def __post_init__(self):
-        for name in ("matmul_flops_per_s", "memory_bytes_per_s", "cache_bytes", "cache_bytes_per_s",
-                     "fresh_bytes_per_s"):
+        for name in (
+            "matmul_flops_per_s",
+            "memory_bytes_per_s",
+            "cache_bytes",
+            "cache_bytes_per_s",
+            "fresh_bytes_per_s",
+        ):
             v = getattr(self, name)
             if v is None and name not in ("matmul_flops_per_s", "memory_bytes_per_s"):
                 continue
@@ -63,13 +68,25 @@ class Host:
     def fabric(self, working_set_bytes: float = float("inf")) -> Fabric:
         """The host as a `Fabric`; memory-bound work at the cache rate when `working_set_bytes` fits."""
         inf = float("inf")
-        in_cache = self.cache_bytes is not None and self.cache_bytes_per_s is not None \
+        in_cache = (
+            self.cache_bytes is not None
+            and self.cache_bytes_per_s is not None
             and working_set_bytes <= self.cache_bytes
+        )
         bw = self.cache_bytes_per_s if in_cache else self.memory_bytes_per_s
-        return Fabric(name=self.description, peak_flops=self.matmul_flops_per_s, hbm_bytes=inf,
-                      hbm_bytes_per_s=bw, intra_bytes_per_s=inf, inter_bytes_per_s=inf,
-                      intra_latency_s=0.0, inter_latency_s=0.0, chips_per_node=1.0, act_bytes=4.0,
-                      matmul_fraction=1.0)
+        return Fabric(
+            name=self.description,
+            peak_flops=self.matmul_flops_per_s,
+            hbm_bytes=inf,
+            hbm_bytes_per_s=bw,
+            intra_bytes_per_s=inf,
+            inter_bytes_per_s=inf,
+            intra_latency_s=0.0,
+            inter_latency_s=0.0,
+            chips_per_node=1.0,
+            act_bytes=4.0,
+            matmul_fraction=1.0,
+        )
 
 
 def routing_group(n_tokens: int, target: int) -> int:
@@ -83,8 +100,9 @@ def routing_group(n_tokens: int, target: int) -> int:
 
 def cpu_layout(batch: int) -> Layout:
     """The real step on one device: one microbatch of `batch` sequences, fp32, Adafactor, unfused attention."""
-    return Layout(mb=batch, gbs=batch, flash=False, params="fp32", grads="fp32", opt_state="fp32",
-                  optimizer="adafactor")
+    return Layout(
+        mb=batch, gbs=batch, flash=False, params="fp32", grads="fp32", opt_state="fp32", optimizer="adafactor"
+    )
 
 
 def _einsum_dispatch_s(m: ModelArrays, group: int, tokens: int, fab: Fabric):
@@ -97,8 +115,9 @@ def _einsum_dispatch_s(m: ModelArrays, group: int, tokens: int, fab: Fabric):
     return 3 * m.n_moe_layers * one
 
 
-def predict_step(cfg: ModelConfig, batch: int, seq_len: int, dispatch: str, host: Host,
-                 expert_load: float | None = None) -> dict:
+def predict_step(
+    cfg: ModelConfig, batch: int, seq_len: int, dispatch: str, host: Host, expert_load: float | None = None
+) -> dict:
     """Predicted seconds of one real training step on one CPU device, with its breakdown."""
     if dispatch not in ("scatter", "einsum"):
         raise ConfigError(f"dispatch={dispatch!r}: expected scatter or einsum")
@@ -122,10 +141,21 @@ def predict_step(cfg: ModelConfig, batch: int, seq_len: int, dispatch: str, host
     out = {k: float(t[k][0]) for k in BREAKDOWN}
     out["compute_s"] += extra
     out["first_touch_s"] = first_touch
-    return {"model": cfg.name, "batch": batch, "seq_len": seq_len, "dispatch": dispatch, "group_size": group,
-            "step_s": step, "breakdown": out, "matmul_s": float(t["matmul_s"][0]) + extra,
-            "attention_s": float(t["attention_s"][0]), "elementwise_s": float(t["elementwise_s"][0]),
-            "model_flops_per_step": float(t["model_flops_per_step"][0]), "working_set_bytes": working_set,
-            "temp_bytes": temp,
-            "in_cache": fab.hbm_bytes_per_s != host.memory_bytes_per_s,
-            "host_matmul_flops_per_s": host.matmul_flops_per_s, "host_memory_bytes_per_s": host.memory_bytes_per_s}
+    return {
+        "model": cfg.name,
+        "batch": batch,
+        "seq_len": seq_len,
+        "dispatch": dispatch,
+        "group_size": group,
+        "step_s": step,
+        "breakdown": out,
+        "matmul_s": float(t["matmul_s"][0]) + extra,
+        "attention_s": float(t["attention_s"][0]),
+        "elementwise_s": float(t["elementwise_s"][0]),
+        "model_flops_per_step": float(t["model_flops_per_step"][0]),
+        "working_set_bytes": working_set,
+        "temp_bytes": temp,
+        "in_cache": fab.hbm_bytes_per_s != host.memory_bytes_per_s,
+        "host_matmul_flops_per_s": host.matmul_flops_per_s,
+        "host_memory_bytes_per_s": host.memory_bytes_per_s,
+    }

@@ -27,8 +27,14 @@ from glamsim.predict.tiers import Fabric
 from glamsim.profiles import ChipProfile, load_chip
 
 
-def resolve_layout(layout: Layout | str, cfg: ModelConfig, chips: int, seq_len: int,
-                   global_batch: int | None = None, uneven_stages: bool = False) -> Layout:
+def resolve_layout(
+    layout: Layout | str,
+    cfg: ModelConfig,
+    chips: int,
+    seq_len: int,
+    global_batch: int | None = None,
+    uneven_stages: bool = False,
+) -> Layout:
     """The layout with its global batch settled (the layout's own, else `global_batch`, else the
     default ~4M tokens rounded up to dp x mb) and checked against the model and chip count."""
     lay = parse_layout(layout) if isinstance(layout, str) else layout
@@ -37,17 +43,27 @@ def resolve_layout(layout: Layout | str, cfg: ModelConfig, chips: int, seq_len: 
     if lay.gbs is None:
         gbs = global_batch if global_batch is not None else default_batch(lay.dp * lay.mb, seq_len)
         if gbs % (lay.dp * lay.mb):
-            raise ConfigError(f"global_batch={gbs}: must be a multiple of dp x mb = {lay.dp * lay.mb} "
-                              f"for layout {lay.compact()}")
+            raise ConfigError(
+                f"global_batch={gbs}: must be a multiple of dp x mb = {lay.dp * lay.mb} for layout {lay.compact()}"
+            )
         lay = lay.with_batch(gbs)
     check_layout(lay, cfg, chips, seq_len, uneven_stages=uneven_stages)
     return lay
 
 
-def evaluate(model: ModelConfig | str, chip: ChipProfile | str, layout: Layout | str, *, chips: int | None = None,
-             seq_len: int | None = None, global_batch: int | None = None, dtype: str | None = None,
-             chips_per_node: float | None = None, expert_load: float | None = None,
-             uneven_stages: bool = False) -> dict:
+def evaluate(
+    model: ModelConfig | str,
+    chip: ChipProfile | str,
+    layout: Layout | str,
+    *,
+    chips: int | None = None,
+    seq_len: int | None = None,
+    global_batch: int | None = None,
+    dtype: str | None = None,
+    chips_per_node: float | None = None,
+    expert_load: float | None = None,
+    uneven_stages: bool = False,
+) -> dict:
     """Memory per chip and the predicted step time, MFU and HFU of one layout (plain floats)."""
     cfg = load_model(model) if isinstance(model, str) else model
     prof = load_chip(chip) if isinstance(chip, str) else chip
@@ -66,13 +82,23 @@ def evaluate(model: ModelConfig | str, chip: ChipProfile | str, layout: Layout |
     def one(v) -> float:
         return float(np.asarray(v).reshape(-1)[0])
 
-    out = {"model": cfg.name, "chip": prof.name, "chips": n, "seq_len": s, "layout": lay.compact(),
-           "global_batch": lay.gbs, "microbatches": lay.microbatches, "tokens_per_step": lay.gbs * s,
-           "peak_flops": fab.peak_flops}
+    out = {
+        "model": cfg.name,
+        "chip": prof.name,
+        "chips": n,
+        "seq_len": s,
+        "layout": lay.compact(),
+        "global_batch": lay.gbs,
+        "microbatches": lay.microbatches,
+        "tokens_per_step": lay.gbs * s,
+        "peak_flops": fab.peak_flops,
+    }
     out.update({k: one(v) for k, v in t.items()})
     out["breakdown"] = {k: one(t[k]) for k in BREAKDOWN}
-    out["memory"] = {k: one(mem[k]) for k in ("weights", "gradients", "optimizer", "activations", "logits",
-                                              "total", "usable", "shortfall")}
+    out["memory"] = {
+        k: one(mem[k])
+        for k in ("weights", "gradients", "optimizer", "activations", "logits", "total", "usable", "shortfall")
+    }
     out["fits"] = bool(np.asarray(mem["fits"]).reshape(-1)[0])
     out["shortfall_message"] = "" if out["fits"] else shortfall_message(mem, 0, prof.name)
     return out

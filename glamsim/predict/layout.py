@@ -106,9 +106,14 @@ class Layout(Frozen):
 
 _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
 _BOOL_KEYS = ("sp", "flash", "tp_overlap", "uneven")
-_CHOICE_KEYS = {"schedule": ("1f1b", "interleaved"), "recompute": RECOMPUTE,
-                "params": tuple(BYTES), "grads": tuple(BYTES), "opt_state": tuple(BYTES),
-                "optimizer": ("adam", "adafactor")}
+_CHOICE_KEYS = {
+    "schedule": ("1f1b", "interleaved"),
+    "recompute": RECOMPUTE,
+    "params": tuple(BYTES),
+    "grads": tuple(BYTES),
+    "opt_state": tuple(BYTES),
+    "optimizer": ("adam", "adafactor"),
+}
 _ALIASES = {"global_batch": "gbs", "microbatch": "mb", "virtual_stages": "vp"}
 KEYS = _INT_KEYS + _BOOL_KEYS + tuple(_CHOICE_KEYS)
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -178,8 +183,8 @@ def _validate(raw: dict) -> Layout:
 
 # ---- the layout against a model and a chip count ------------------------------------------------
 
-def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *,
-                 uneven_stages: bool = False) -> None:
+
+def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, uneven_stages: bool = False) -> None:
     """One-line ConfigError unless `layout` can run `cfg` at `seq_len` on exactly `chips` chips.
 
     `uneven_stages` (or the layout's `uneven=1`): accept layers not divisible by pp x vp (the
@@ -202,8 +207,7 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *,
         raise ConfigError(f"layout pp={lay.pp}: {stages} pipeline stages for {cfg.n_layers} layers")
     if cfg.n_layers % stages and not uneven_stages:
         what = f"pp={lay.pp}" if lay.vp == 1 else f"pp x vp = {stages}"
-        raise ConfigError(f"layout {what}: must divide the {cfg.n_layers} layers of {cfg.name} "
-                          "(or say uneven=1)")
+        raise ConfigError(f"layout {what}: must divide the {cfg.n_layers} layers of {cfg.name} (or say uneven=1)")
     if lay.ep > 1 and not cfg.is_moe:
         raise ConfigError(f"layout ep={lay.ep}: {cfg.name} has no experts (dense: ep=1)")
     if cfg.is_moe and cfg.n_experts % lay.ep:
@@ -211,8 +215,10 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *,
     if seq_len % lay.cp:
         raise ConfigError(f"layout cp={lay.cp}: must divide the sequence length {seq_len}")
     if lay.gbs is not None and lay.schedule == "interleaved" and lay.microbatches % lay.pp:
-        raise ConfigError(f"layout gbs={lay.gbs}: the interleaved schedule needs microbatches "
-                          f"({lay.microbatches}) divisible by pp={lay.pp}")
+        raise ConfigError(
+            f"layout gbs={lay.gbs}: the interleaved schedule needs microbatches "
+            f"({lay.microbatches}) divisible by pp={lay.pp}"
+        )
 
 
 def default_batch(dp_mb: int, seq_len: int, tokens: float = DEFAULT_BATCH_TOKENS) -> int:
@@ -222,6 +228,7 @@ def default_batch(dp_mb: int, seq_len: int, tokens: float = DEFAULT_BATCH_TOKENS
 
 
 # ---- vectorised twin ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LayoutArrays:
@@ -251,12 +258,14 @@ class LayoutArrays:
         rows = [layouts] if isinstance(layouts, Layout) else list(layouts)
         if any(r.gbs is None for r in rows):
             raise ConfigError("layout: the global batch (gbs) must be resolved before prediction")
+
         def value(r: Layout, name: str) -> float:
             if name == "recompute":
                 return RECOMPUTE.index(r.recompute)
             if name in ("param_bytes", "grad_bytes", "state_bytes"):
-                return BYTES[getattr(r, {"param_bytes": "params", "grad_bytes": "grads",
-                                         "state_bytes": "opt_state"}[name])]
+                return BYTES[
+                    getattr(r, {"param_bytes": "params", "grad_bytes": "grads", "state_bytes": "opt_state"}[name])
+                ]
             if name == "adam":
                 return r.optimizer == "adam"
             return getattr(r, name)
@@ -286,8 +295,21 @@ class LayoutArrays:
 
         vp = int(g("vp"))
         keep = (base or Layout()).model_dump(include={"params", "grads", "opt_state", "optimizer"})
-        return Layout(tp=int(g("tp")), pp=int(g("pp")), dp=int(g("dp")), cp=int(g("cp")), ep=int(g("ep")),
-                      zero=int(g("zero")), mb=int(g("mb")), gbs=int(g("gbs")),
-                      schedule="interleaved" if vp > 1 else "1f1b", vp=vp,
-                      recompute=RECOMPUTE[int(g("recompute"))], sp=bool(g("sp")), flash=bool(g("flash")),
-                      tp_overlap=bool(g("tp_overlap")), uneven=bool(g("uneven")), **keep)
+        return Layout(
+            tp=int(g("tp")),
+            pp=int(g("pp")),
+            dp=int(g("dp")),
+            cp=int(g("cp")),
+            ep=int(g("ep")),
+            zero=int(g("zero")),
+            mb=int(g("mb")),
+            gbs=int(g("gbs")),
+            schedule="interleaved" if vp > 1 else "1f1b",
+            vp=vp,
+            recompute=RECOMPUTE[int(g("recompute"))],
+            sp=bool(g("sp")),
+            flash=bool(g("flash")),
+            tp_overlap=bool(g("tp_overlap")),
+            uneven=bool(g("uneven")),
+            **keep,
+        )

@@ -73,8 +73,11 @@ def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
         e = np.where(lay.zero >= stage, expert / g_expert, expert)
         return d + e
 
-    return {"weights": sharded(3) * lay.param_bytes, "gradients": sharded(2) * lay.grad_bytes,
-            "optimizer": sharded(1) * state_bytes_per_param(m, lay)}
+    return {
+        "weights": sharded(3) * lay.param_bytes,
+        "gradients": sharded(2) * lay.grad_bytes,
+        "optimizer": sharded(1) * state_bytes_per_param(m, lay),
+    }
 
 
 def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> dict:
@@ -88,11 +91,16 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     attention = act_bytes * sb * (2 * inner + 2 * kv_inner)
     dense_ffn = act_bytes * sb * m.d_ff * (2 * m.ffn_mats - 2)
     slots = expert_slots_per_token(m, seq_len, lay)
-    moe_ffn = sb * (slots * (act_bytes * m.expert_ff * (2 * m.expert_mats - 2) + 2 * act_bytes * h)
-                    + 2 * FP32 * m.n_experts)
+    moe_ffn = sb * (
+        slots * (act_bytes * m.expert_ff * (2 * m.expert_mats - 2) + 2 * act_bytes * h) + 2 * FP32 * m.n_experts
+    )
     scores = (2 * act_bytes + MASK) * m.n_heads * lay.mb * s * seq_len
-    return {"replicated": replicated, "split_dense": attention + dense_ffn, "split_moe": attention + moe_ffn,
-            "scores": scores}
+    return {
+        "replicated": replicated,
+        "split_dense": attention + dense_ffn,
+        "split_moe": attention + moe_ffn,
+        "scores": scores,
+    }
 
 
 def layer_activation_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, *, keep_scores=None):
@@ -119,8 +127,7 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> di
     in_flight = in_flight * np.where(lay.vp > 1, 1 + (lay.pp - 1) / (lay.pp * lay.vp), 1.0)
     # full recomputation: each layer's input per microbatch in flight, plus one layer's full set
     # while that layer is recomputed
-    stored = np.where(lay.recompute >= 2, in_flight * layers * layer_input + per_layer,
-                      in_flight * layers * per_layer)
+    stored = np.where(lay.recompute >= 2, in_flight * layers * layer_input + per_layer, in_flight * layers * per_layer)
     logits = sb * m.vocab / lay.tp * (act_bytes + FP32)
     return {"activations": stored, "logits": logits}
 
@@ -131,8 +138,7 @@ def memory_per_chip(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     out.update(activations(m, seq_len, lay, fab.act_bytes))
     total = out["weights"] + out["gradients"] + out["optimizer"] + out["activations"] + out["logits"]
     usable = fab.hbm_bytes * (1 - MEMORY_RESERVE_FRACTION)
-    out.update(total=total, usable=usable + 0 * total, shortfall=np.maximum(total - usable, 0.0),
-               fits=total <= usable)
+    out.update(total=total, usable=usable + 0 * total, shortfall=np.maximum(total - usable, 0.0), fits=total <= usable)
     return out
 
 
@@ -143,5 +149,7 @@ def shortfall_message(mem: dict, i: int = 0, chip: str = "the chip") -> str:
         return float(np.asarray(mem[k]).reshape(-1)[i]) / 1e9
 
     parts = ", ".join(f"{k} {g(k):.1f} GB" for k in ("weights", "gradients", "optimizer", "activations", "logits"))
-    return (f"needs {g('total'):.1f} GB per chip, {g('shortfall'):.1f} GB more than the {g('usable'):.1f} GB "
-            f"usable on {chip} ({parts})")
+    return (
+        f"needs {g('total'):.1f} GB per chip, {g('shortfall'):.1f} GB more than the {g('usable'):.1f} GB "
+        f"usable on {chip} ({parts})"
+    )

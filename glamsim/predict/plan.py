@@ -45,13 +45,17 @@ def _divisors(n: int, limit: int | None = None) -> list[int]:
     return [d for d in out if limit is None or d <= limit]
 
 
-def candidates(cfg: ModelConfig, chips: int, seq_len: int, node: int, base: Layout,
-               global_batch: int | None = None) -> LayoutArrays:
+def candidates(
+    cfg: ModelConfig, chips: int, seq_len: int, node: int, base: Layout, global_batch: int | None = None
+) -> LayoutArrays:
     """Every layout of `cfg` on `chips` chips (before the fit check), as arrays."""
     kv = cfg.kv_heads
     widths = [cfg.d_ff] + ([cfg.expert_ff] if cfg.is_moe else [])
-    tps = [t for t in _divisors(chips, min(node, 64)) if cfg.n_heads % t == 0
-           and (kv % t == 0 or t % kv == 0) and all(w % t == 0 for w in widths)]
+    tps = [
+        t
+        for t in _divisors(chips, min(node, 64))
+        if cfg.n_heads % t == 0 and (kv % t == 0 or t % kv == 0) and all(w % t == 0 for w in widths)
+    ]
     pps = _divisors(chips, cfg.n_layers)
     cps = [c for c in _divisors(chips, 32) if seq_len % c == 0] if seq_len >= 16384 else [1]
     rows = []
@@ -94,24 +98,48 @@ def candidates(cfg: ModelConfig, chips: int, seq_len: int, node: int, base: Layo
     def full(x) -> np.ndarray:
         return np.full(k.size, float(x))
 
-    return LayoutArrays(tp=t[k], pp=p[k], dp=d[k], cp=c[k], ep=e[k], zero=z[k], mb=b[k], gbs=gbs[k], vp=v[k],
-                        recompute=r[k], sp=(t[k] > 1).astype(np.float64), flash=full(base.flash),
-                        tp_overlap=full(base.tp_overlap), uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
-                        param_bytes=full(BYTES[base.params]),
-                        grad_bytes=full(BYTES[base.grads]), state_bytes=full(BYTES[base.opt_state]),
-                        adam=full(base.optimizer == "adam"))
+    return LayoutArrays(
+        tp=t[k],
+        pp=p[k],
+        dp=d[k],
+        cp=c[k],
+        ep=e[k],
+        zero=z[k],
+        mb=b[k],
+        gbs=gbs[k],
+        vp=v[k],
+        recompute=r[k],
+        sp=(t[k] > 1).astype(np.float64),
+        flash=full(base.flash),
+        tp_overlap=full(base.tp_overlap),
+        uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
+        param_bytes=full(BYTES[base.params]),
+        grad_bytes=full(BYTES[base.grads]),
+        state_bytes=full(BYTES[base.opt_state]),
+        adam=full(base.optimizer == "adam"),
+    )
 
 
 def _power(prof: ChipProfile) -> tuple[float, float]:
-    busy = (prof.measured_system_power_w or prof.tdp_w)
+    busy = prof.measured_system_power_w or prof.tdp_w
     busy_w = busy.value if busy else float("nan")
     idle_w = prof.idle_power_w.value if prof.idle_power_w else busy_w
     return busy_w, idle_w
 
 
-def search(cfg: ModelConfig, prof: ChipProfile, chips: int, *, seq_len: int | None = None,
-           global_batch: int | None = None, base: Layout | None = None, dtype: str | None = None,
-           rank_by: str = "time", top: int = 5, expert_load: float | None = None) -> dict:
+def search(
+    cfg: ModelConfig,
+    prof: ChipProfile,
+    chips: int,
+    *,
+    seq_len: int | None = None,
+    global_batch: int | None = None,
+    base: Layout | None = None,
+    dtype: str | None = None,
+    rank_by: str = "time",
+    top: int = 5,
+    expert_load: float | None = None,
+) -> dict:
     """The `top` fitting layouts ranked by `rank_by`, with memory and time breakdowns, and counts."""
     t0 = time.perf_counter()
     if rank_by not in RANK_BY:
@@ -130,9 +158,11 @@ def search(cfg: ModelConfig, prof: ChipProfile, chips: int, *, seq_len: int | No
     if not fits.any():
         i = int(np.argmin(mem["total"]))
         lay = cand.layout(i, base)
-        raise ConfigError(f"no layout of {cfg.name} fits {chips} x {prof.name}: the leanest, {lay.compact()}, "
-                          f"needs {mem['total'][i] / 1e9:.1f} GB per chip, {mem['shortfall'][i] / 1e9:.1f} GB more "
-                          f"than the {mem['usable'][i] / 1e9:.1f} GB usable")
+        raise ConfigError(
+            f"no layout of {cfg.name} fits {chips} x {prof.name}: the leanest, {lay.compact()}, "
+            f"needs {mem['total'][i] / 1e9:.1f} GB per chip, {mem['shortfall'][i] / 1e9:.1f} GB more "
+            f"than the {mem['usable'][i] / 1e9:.1f} GB usable"
+        )
     ok = np.flatnonzero(fits)
     sub = cand.take(ok)
     t = predict(m, s, sub, fab, expert_load)
@@ -141,8 +171,11 @@ def search(cfg: ModelConfig, prof: ChipProfile, chips: int, *, seq_len: int | No
     energy_j = chips * (busy_w * busy_s + idle_w * (t["step_s"] - busy_s))
     price = prof.price_per_chip_hour_usd.value if prof.price_per_chip_hour_usd else float("nan")
     tokens = sub.gbs * s
-    per_token = {"time": t["step_s"] / tokens, "energy": energy_j / tokens,
-                 "cost": chips * t["step_s"] / 3600 * price / tokens}
+    per_token = {
+        "time": t["step_s"] / tokens,
+        "energy": energy_j / tokens,
+        "cost": chips * t["step_s"] / 3600 * price / tokens,
+    }
     key = per_token[rank_by]
     if np.isnan(key).all():
         raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
@@ -154,16 +187,35 @@ def search(cfg: ModelConfig, prof: ChipProfile, chips: int, *, seq_len: int | No
         def g(a, j=j) -> float:
             return float(np.asarray(a)[j])
 
-        rows.append({
-            "layout": lay.compact(), "global_batch": int(g(sub.gbs)), "microbatches": int(g(sub.microbatches)),
-            "step_s": g(t["step_s"]), "mfu": g(t["mfu"]), "hfu": g(t["hfu"]), "tokens_per_s": g(t["tokens_per_s"]),
-            "energy_j_per_token": g(energy_j) / g(tokens), "usd_per_million_tokens": g(per_token["cost"]) * 1e6,
-            "breakdown": {k: g(t[k]) for k in BREAKDOWN},
-            "memory": {k: g(mem[k][ok]) for k in ("weights", "gradients", "optimizer", "activations", "logits", "total")},
-            "usable_bytes": float(mem["usable"][0]),
-        })
-    return {"model": cfg.name, "chip": prof.name, "chips": chips, "seq_len": s, "rank_by": rank_by,
-            "candidates": len(cand), "fitting": int(ok.size), "seconds": time.perf_counter() - t0, "plans": rows}
+        rows.append(
+            {
+                "layout": lay.compact(),
+                "global_batch": int(g(sub.gbs)),
+                "microbatches": int(g(sub.microbatches)),
+                "step_s": g(t["step_s"]),
+                "mfu": g(t["mfu"]),
+                "hfu": g(t["hfu"]),
+                "tokens_per_s": g(t["tokens_per_s"]),
+                "energy_j_per_token": g(energy_j) / g(tokens),
+                "usd_per_million_tokens": g(per_token["cost"]) * 1e6,
+                "breakdown": {k: g(t[k]) for k in BREAKDOWN},
+                "memory": {
+                    k: g(mem[k][ok]) for k in ("weights", "gradients", "optimizer", "activations", "logits", "total")
+                },
+                "usable_bytes": float(mem["usable"][0]),
+            }
+        )
+    return {
+        "model": cfg.name,
+        "chip": prof.name,
+        "chips": chips,
+        "seq_len": s,
+        "rank_by": rank_by,
+        "candidates": len(cand),
+        "fitting": int(ok.size),
+        "seconds": time.perf_counter() - t0,
+        "plans": rows,
+    }
 
 
 def best(cfg: ModelConfig, prof: ChipProfile, chips: int, **kw) -> dict:

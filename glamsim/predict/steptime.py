@@ -42,8 +42,17 @@ from glamsim.predict.memory import FP32, optimizer_values_per_param
 from glamsim.predict.stage import chip_params, layers_per_stage, tokens_per_microbatch
 from glamsim.predict.tiers import Fabric
 
-BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "ep_exposed_s", "cp_exposed_s", "pp_exposed_s",
-             "bubble_s", "dp_exposed_s", "optimizer_s")
+BREAKDOWN = (
+    "compute_s",
+    "recompute_s",
+    "tp_exposed_s",
+    "ep_exposed_s",
+    "cp_exposed_s",
+    "pp_exposed_s",
+    "bubble_s",
+    "dp_exposed_s",
+    "optimizer_s",
+)
 
 
 def optimizer_s(m: ModelArrays, lay: LayoutArrays, fab: Fabric):

@@ -34,8 +34,13 @@ from glamsim.profiles import ChipProfile
 
 GB = 1e9
 US = 1e-6
-_NEEDED = ("interconnect_bandwidth_gb_per_s", "chips_per_node", "inter_node_bandwidth_gb_per_s",
-           "intra_node_latency_us", "inter_node_latency_us")
+_NEEDED = (
+    "interconnect_bandwidth_gb_per_s",
+    "chips_per_node",
+    "inter_node_bandwidth_gb_per_s",
+    "intra_node_latency_us",
+    "inter_node_latency_us",
+)
 
 
 @dataclass(frozen=True)
@@ -59,18 +64,24 @@ class Fabric:
     def of(cls, chip: ChipProfile, dtype: str | None = None, chips_per_node: float | None = None) -> Fabric:
         missing = [f for f in _NEEDED if getattr(chip, f) is None]
         if missing:
-            raise ConfigError(f"chip={chip.name!r}: its profile has no {missing[0]} (needed to predict step time; "
-                              f"see glamsim/data/hardware_profiles/chips/h100-sxm.yaml for the fields)")
+            raise ConfigError(
+                f"chip={chip.name!r}: its profile has no {missing[0]} (needed to predict step time; "
+                f"see glamsim/data/hardware_profiles/chips/h100-sxm.yaml for the fields)"
+            )
         peak = chip.spec(chip.peak_field(dtype)).value
-        return cls(name=chip.name, peak_flops=peak, hbm_bytes=chip.hbm_gb.value * GB,
-                   hbm_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * GB,
-                   intra_bytes_per_s=chip.interconnect_bandwidth_gb_per_s.value * GB,
-                   inter_bytes_per_s=chip.inter_node_bandwidth_gb_per_s.value * GB,
-                   intra_latency_s=chip.intra_node_latency_us.value * US,
-                   inter_latency_s=chip.inter_node_latency_us.value * US,
-                   chips_per_node=float(chips_per_node or chip.chips_per_node.value),
-                   torus_dims=float(chip.torus_dims.value) if chip.torus_dims else 0.0,
-                   act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0)
+        return cls(
+            name=chip.name,
+            peak_flops=peak,
+            hbm_bytes=chip.hbm_gb.value * GB,
+            hbm_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * GB,
+            intra_bytes_per_s=chip.interconnect_bandwidth_gb_per_s.value * GB,
+            inter_bytes_per_s=chip.inter_node_bandwidth_gb_per_s.value * GB,
+            intra_latency_s=chip.intra_node_latency_us.value * US,
+            inter_latency_s=chip.inter_node_latency_us.value * US,
+            chips_per_node=float(chips_per_node or chip.chips_per_node.value),
+            torus_dims=float(chip.torus_dims.value) if chip.torus_dims else 0.0,
+            act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0,
+        )
 
 
 def members_per_node(stride, size, fab: Fabric):

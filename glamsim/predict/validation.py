@@ -91,9 +91,14 @@ def predicted_value(run: PredictionRun, r: dict, cfg: ModelConfig) -> float:
 def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None) -> dict:
     models = predictions()[0] if models is None else models
     cfg = _model(run.model, models)
-    r = evaluate(cfg, run.chip, run.layout, seq_len=run.seq_len,
-                 chips_per_node=run.chips_per_node.value if run.chips_per_node else None,
-                 uneven_stages=run.uneven_stages)
+    r = evaluate(
+        cfg,
+        run.chip,
+        run.layout,
+        seq_len=run.seq_len,
+        chips_per_node=run.chips_per_node.value if run.chips_per_node else None,
+        uneven_stages=run.uneven_stages,
+    )
     return {"prediction": r, "predicted": predicted_value(run, r, cfg)}
 
 
@@ -105,10 +110,27 @@ def validation_rows() -> list[dict]:
         p = predict_run(run, models)
         r = p["prediction"]
         err = p["predicted"] / run.published.value - 1
-        rows.append({"id": run.id, "run": run.label, "quantity": run.quantity, "published": run.published.value,
-                     "predicted": p["predicted"], "rel_error": err, "tolerance": run.tolerance,
-                     "ok": abs(err) <= run.tolerance, "layout": r["layout"], "chips": r["chips"],
-                     "fits": r["fits"], "mfu": r["mfu"], "hfu": r["hfu"], "step_s": r["step_s"],
-                     "breakdown": r["breakdown"], "basis": run.basis, "layout_source": run.layout_source,
-                     "source": run.published.source, "note": run.note})
+        rows.append(
+            {
+                "id": run.id,
+                "run": run.label,
+                "quantity": run.quantity,
+                "published": run.published.value,
+                "predicted": p["predicted"],
+                "rel_error": err,
+                "tolerance": run.tolerance,
+                "ok": abs(err) <= run.tolerance,
+                "layout": r["layout"],
+                "chips": r["chips"],
+                "fits": r["fits"],
+                "mfu": r["mfu"],
+                "hfu": r["hfu"],
+                "step_s": r["step_s"],
+                "breakdown": r["breakdown"],
+                "basis": run.basis,
+                "layout_source": run.layout_source,
+                "source": run.published.source,
+                "note": run.note,
+            }
+        )
     return rows

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import importlib
 
-_LAZY = {"StudyRun": "glamsim.studies.runner", "run_study": "glamsim.studies.runner",
-         "Scenario": "glamsim.studies.scenario", "StudySpec": "glamsim.studies.spec",
-         "builtin_studies": "glamsim.studies.spec", "load_spec": "glamsim.studies.spec",
-         "parse_spec": "glamsim.studies.spec"}
+_LAZY = {
+    "StudyRun": "glamsim.studies.runner",
+    "run_study": "glamsim.studies.runner",
+    "Scenario": "glamsim.studies.scenario",
+    "StudySpec": "glamsim.studies.spec",
+    "builtin_studies": "glamsim.studies.spec",
+    "load_spec": "glamsim.studies.spec",
+    "parse_spec": "glamsim.studies.spec",
+}
 __all__ = sorted(_LAZY)
 
 

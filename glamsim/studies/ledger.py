@@ -19,16 +19,29 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
     for name in dict.fromkeys(results["model"]):
         cfg = load_model(name)
         pub = cfg.published
-        models[name] = {"description": cfg.description,
-                        "published": pub.model_dump(exclude_none=True, exclude_defaults=True) if pub else {}}
+        models[name] = {
+            "description": cfg.description,
+            "published": pub.model_dump(exclude_none=True, exclude_defaults=True) if pub else {},
+        }
     chips = {}
     dtypes = results["dtype"].astype(object).where(results["dtype"].notna(), "").astype(str)
-    for chip, frac, dtype, pm, life, util in dict.fromkeys(zip(
-            results["chip"], results["tdp_fraction"], dtypes, results["power_model"].astype(str),
-            results["chip_lifetime_years"], results["chip_lifetime_utilisation"])):
-        key = (chip + (f" (tdp_fraction {frac:g})" if frac != 1 else "") + (f" ({dtype})" if dtype else "")
-               + (f" (power_model {pm})" if pm != "system" else "")
-               + (f" (lifetime {life:g} y at {util:g})" if (life, util) != (4.0, 1.0) else ""))
+    for chip, frac, dtype, pm, life, util in dict.fromkeys(
+        zip(
+            results["chip"],
+            results["tdp_fraction"],
+            dtypes,
+            results["power_model"].astype(str),
+            results["chip_lifetime_years"],
+            results["chip_lifetime_utilisation"],
+        )
+    ):
+        key = (
+            chip
+            + (f" (tdp_fraction {frac:g})" if frac != 1 else "")
+            + (f" ({dtype})" if dtype else "")
+            + (f" (power_model {pm})" if pm != "system" else "")
+            + (f" (lifetime {life:g} y at {util:g})" if (life, util) != (4.0, 1.0) else "")
+        )
         chips[key] = chip_figures(chip, float(frac), dtype, pm, float(life), float(util))[1].to_list()
     dcs = {n: datacenter_figures(n)[1].to_list() for n in dict.fromkeys(results["datacenter"])}
     measured = {}
@@ -45,18 +58,23 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
         "n_scenarios": int(len(results)),
         "columns": list(results.columns),
         "spec": spec.model_dump(mode="json"),
-        "sources": {"user_inputs": "the scenario fields the spec sets (base, cases, axes); a scenario's "
-                                   "power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd or "
-                                   "interconnect_gb_per_s, when given, replaces the profile figure below "
-                                   "(resolved_* columns hold the value used); an unset field has the default "
-                                   "of glamsim.scenario, whose source `glamsim estimate train --help` gives",
-                    "models": models, "chips": chips, "datacenters": dcs, "measurements": measured},
+        "sources": {
+            "user_inputs": "the scenario fields the spec sets (base, cases, axes); a scenario's "
+            "power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd or "
+            "interconnect_gb_per_s, when given, replaces the profile figure below "
+            "(resolved_* columns hold the value used); an unset field has the default "
+            "of glamsim.scenario, whose source `glamsim estimate train --help` gives",
+            "models": models,
+            "chips": chips,
+            "datacenters": dcs,
+            "measurements": measured,
+        },
         "conventions": {
             "flops": "model FLOPs (glamsim.accounting): 2 per multiply-accumulate, train = 3 x forward, "
-                     "full S x S attention",
+            "full S x S attention",
             "training": "glamsim.cost.training_costs: chip-hours from FLOPs at mfu (or given hours), "
-                        "energy = chip-hours x power x PUE, tCO2e = MWh x kg/kWh",
+            "energy = chip-hours x power x PUE, tCO2e = MWh x kg/kWh",
             "serving": "glamsim.cost.inference_costs: roofline per decode step at the mean context, "
-                       "weights read = dense weights + experts the batch touches",
+            "weights read = dense weights + experts the batch touches",
         },
     }

@@ -89,8 +89,12 @@ class PartialManifest(Frozen):
     chunks: dict[NonNegativeInt, FileSum] = Field(default_factory=dict)
 
     def same_run(self, other: PartialManifest) -> bool:
-        return (self.study, self.digest, self.n_rows, self.chunk_size) == \
-            (other.study, other.digest, other.n_rows, other.chunk_size)
+        return (self.study, self.digest, self.n_rows, self.chunk_size) == (
+            other.study,
+            other.digest,
+            other.n_rows,
+            other.chunk_size,
+        )
 
 
 class DoneManifest(Frozen):
@@ -174,8 +178,9 @@ def check_out_dir(out: Path) -> None:
     except ConfigError:
         raise
     except OSError as err:
-        raise ConfigError(f"{label}: cannot create or write a folder there "
-                          f"({err.strerror or err.__class__.__name__})") from None
+        raise ConfigError(
+            f"{label}: cannot create or write a folder there ({err.strerror or err.__class__.__name__})"
+        ) from None
     except ValueError as err:  # an embedded NUL byte
         raise ConfigError(f"{label}: not a valid path ({err})") from None
 
@@ -187,8 +192,9 @@ def _check_figures(spec: StudySpec, columns, where: str) -> None:
             names = [val] if isinstance(val, str) else list(val or [])
             for name in names:
                 if name not in columns:
-                    raise ConfigError(f"{where}: figures[{i}].{key}={show(name)}: not a results column; "
-                                      f"columns: {', '.join(columns)}")
+                    raise ConfigError(
+                        f"{where}: figures[{i}].{key}={show(name)}: not a results column; columns: {', '.join(columns)}"
+                    )
 
 
 def _check_where(spec: StudySpec, inputs: pd.DataFrame, models: ModelCache, where: str) -> None:
@@ -219,8 +225,10 @@ def _check_where(spec: StudySpec, inputs: pd.DataFrame, models: ModelCache, wher
         if sel.empty:
             raise ConfigError(f"{where}: figures[{i}].where={show(dict(fig.where))}: selects no scenario")
         if fig.kind == "tornado" and not (sel["varied"] == BASE_ROW).any():
-            raise ConfigError(f"{where}: figures[{i}].where={show(dict(fig.where))}: selects no base row "
-                              f"(varied={BASE_ROW!r}) for the tornado")
+            raise ConfigError(
+                f"{where}: figures[{i}].where={show(dict(fig.where))}: selects no base row "
+                f"(varied={BASE_ROW!r}) for the tornado"
+            )
 
 
 def _done_state(out: Path, spec: StudySpec) -> tuple[str, str | None]:
@@ -230,8 +238,11 @@ def _done_state(out: Path, spec: StudySpec) -> tuple[str, str | None]:
     present = [f for f in RESULTS if (out / f).exists()]
     if done is None:
         if why == "missing":
-            return ("absent", None) if not present else \
-                ("unverified", f"{out}: results carry no checksums ({DONE} missing)")
+            return (
+                ("absent", None)
+                if not present
+                else ("unverified", f"{out}: results carry no checksums ({DONE} missing)")
+            )
         return "unverified", f"{out / DONE} damaged ({why})"
     if done.digest != spec.digest():
         return "other", f"study {done.study!r}, digest {done.digest}"
@@ -242,8 +253,14 @@ def _done_state(out: Path, spec: StudySpec) -> tuple[str, str | None]:
     return "ok", None
 
 
-def _plan_partial(partial: Path, manifest: PartialManifest, n_chunks: int, out: Path,
-                  done_state: tuple[str, str | None], notes: list[str]) -> tuple[PartialManifest | None, set[int]]:
+def _plan_partial(
+    partial: Path,
+    manifest: PartialManifest,
+    n_chunks: int,
+    out: Path,
+    done_state: tuple[str, str | None],
+    notes: list[str],
+) -> tuple[PartialManifest | None, set[int]]:
     """What a resumed run reuses from `.partial`: (the manifest to continue, the verified chunks),
     or (None, set()) to start the partial run afresh.  Reads only; the clean-up comes later."""
     mpath = partial / MANIFEST
@@ -253,19 +270,21 @@ def _plan_partial(partial: Path, manifest: PartialManifest, n_chunks: int, out: 
         if state == "other":
             raise ConfigError(f"{label} holds the results of another spec ({what}); run without --resume")
         if state == "absent":
-            raise ConfigError(f"{label} holds no run to resume (no {PARTIAL}/{MANIFEST}, no results); "
-                              f"run without --resume")
+            raise ConfigError(
+                f"{label} holds no run to resume (no {PARTIAL}/{MANIFEST}, no results); run without --resume"
+            )
         return None, set()
     old, why = _read_manifest(mpath, PartialManifest)
     if old is not None and any(i >= n_chunks for i in old.chunks) and old.same_run(manifest):
         old, why = None, f"chunk {max(old.chunks)} listed, but the run has {n_chunks}"
     if old is None:
-        notes.append(f"{mpath} {why if why == 'missing' else f'damaged ({why})'}; "
-                     f"starting the partial run afresh")
+        notes.append(f"{mpath} {why if why == 'missing' else f'damaged ({why})'}; starting the partial run afresh")
         return None, set()
     if not old.same_run(manifest):
-        raise ConfigError(f"{label} holds a partial run of another spec "
-                          f"(study {old.study!r}, digest {old.digest}); run without --resume")
+        raise ConfigError(
+            f"{label} holds a partial run of another spec "
+            f"(study {old.study!r}, digest {old.digest}); run without --resume"
+        )
     reuse = set()
     for i in range(n_chunks):
         path = partial / f"chunk-{i:05d}.parquet"
@@ -300,9 +319,17 @@ def _save_partial_manifest(manifest: PartialManifest, partial: Path) -> None:
     io.write_json(data, partial / MANIFEST)
 
 
-def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-              on_chunk: Callable[[int], None] | None = None, where: str | None = None,
-              max_scenarios: int = MAX_SCENARIOS, warn: Callable[[str], None] | None = None) -> StudyRun:
+def run_study(
+    spec: StudySpec,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+    where: str | None = None,
+    max_scenarios: int = MAX_SCENARIOS,
+    warn: Callable[[str], None] | None = None,
+) -> StudyRun:
     """Evaluate every scenario of `spec` and write the study's files to `out_dir`.
 
     `max_scenarios` bounds the study's size (checked before anything is expanded); `resume`
@@ -340,8 +367,10 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False, pro
             kept, done = _plan_partial(partial, manifest, n_chunks, out, done_state, chunk_notes)
             manifest = kept or manifest
             if done_state[0] == "unverified":
-                notes.append(f"{done_state[1]}; " + ("rebuilding them from the partial run" if kept is not None
-                                                     else "recomputing the study"))
+                notes.append(
+                    f"{done_state[1]}; "
+                    + ("rebuilding them from the partial run" if kept is not None else "recomputing the study")
+                )
             notes += chunk_notes
         # every check has passed: from here on the run writes
         if resume and done:
@@ -359,11 +388,15 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False, pro
         _save_partial_manifest(manifest, partial)
         run.chunks_resumed = len(done)
         todo = [i for i in range(n_chunks) if i not in done]
-        bar = _progress(n_rows, sum(min(spec.chunk_size, n_rows - i * spec.chunk_size) for i in done),
-                        progress and n_chunks > 1, spec.name)
+        bar = _progress(
+            n_rows,
+            sum(min(spec.chunk_size, n_rows - i * spec.chunk_size) for i in done),
+            progress and n_chunks > 1,
+            spec.name,
+        )
         chunks = dict(manifest.chunks)
         for i in todo:
-            rows = inputs.iloc[i * spec.chunk_size:(i + 1) * spec.chunk_size]
+            rows = inputs.iloc[i * spec.chunk_size : (i + 1) * spec.chunk_size]
             chunks[i] = FileSum(**io.write_parquet(evaluate(spec, rows, models), partial / f"chunk-{i:05d}.parquet"))
             manifest = manifest.model_copy(update={"chunks": chunks})
             _save_partial_manifest(manifest, partial)
@@ -374,13 +407,17 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False, pro
                 on_chunk(i)
         if bar is not None:
             bar.close()
-        run.results = pd.concat([pd.read_parquet(partial / f"chunk-{i:05d}.parquet") for i in range(n_chunks)],
-                                ignore_index=True)
-        sums = {"results.parquet": io.write_parquet(run.results, out / "results.parquet"),
-                "results.csv": io.write_csv(run.results, out / "results.csv"),
-                "ledger.json": io.write_json(build_ledger(spec, run.results), out / "ledger.json")}
-        io.write_json(DoneManifest(study=spec.name, digest=spec.digest(), files=sums).model_dump(mode="json"),
-                      out / DONE)
+        run.results = pd.concat(
+            [pd.read_parquet(partial / f"chunk-{i:05d}.parquet") for i in range(n_chunks)], ignore_index=True
+        )
+        sums = {
+            "results.parquet": io.write_parquet(run.results, out / "results.parquet"),
+            "results.csv": io.write_csv(run.results, out / "results.csv"),
+            "ledger.json": io.write_json(build_ledger(spec, run.results), out / "ledger.json"),
+        }
+        io.write_json(
+            DoneManifest(study=spec.name, digest=spec.digest(), files=sums).model_dump(mode="json"), out / DONE
+        )
         shutil.rmtree(partial)
     run.files = [out / f for f in RESULTS]
     for fig_spec in spec.figures:

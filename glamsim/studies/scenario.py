@@ -30,8 +30,16 @@ def _column(name: str, f):
 
 
 def _fields() -> dict:
-    out = {"label": (str, Field("", description="a name for the scenario in tables and figures",
-                                json_schema_extra={"unit": "", "source": "", "bounds": {}}))}
+    out = {
+        "label": (
+            str,
+            Field(
+                "",
+                description="a name for the scenario in tables and figures",
+                json_schema_extra={"unit": "", "source": "", "bounds": {}},
+            ),
+        )
+    }
     for cls in (TrainingScenario, ServingScenario):
         for name in cls.inputs():
             key = f"serving_{name}" if cls is ServingScenario and name in SERVING_PREFIXED else name

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -92,8 +92,10 @@ class Span(Frozen):
                 raise ValueError("step needs a linear range with step > 0 and stop >= start")
             span = (self.stop - self.start) / self.step
             if not math.isfinite(span) or span + 1 > MAX_SPAN_POINTS:
-                raise ValueError(f"step={self.step:g} from {self.start:g} to {self.stop:g} makes "
-                                 f"{_count_words(span + 1)} points; at most {MAX_SPAN_POINTS:,}")
+                raise ValueError(
+                    f"step={self.step:g} from {self.start:g} to {self.stop:g} makes "
+                    f"{_count_words(span + 1)} points; at most {MAX_SPAN_POINTS:,}"
+                )
         if self.log and (self.start <= 0 or self.stop <= 0):
             raise ValueError(f"log range needs start and stop > 0, got {self.start}..{self.stop}")
         return self
@@ -121,8 +123,10 @@ class Span(Frozen):
 
 
 # A mapping is a range, anything else a list of values (so an error names the right one).
-AxisValues = Annotated[Union[Annotated[Span, Tag("range")], Annotated[list[Scalar], Tag("list")]],
-                      Discriminator(lambda v: "range" if isinstance(v, (dict, Span)) else "list")]
+AxisValues = Annotated[
+    Union[Annotated[Span, Tag("range")], Annotated[list[Scalar], Tag("list")]],
+    Discriminator(lambda v: "range" if isinstance(v, (dict, Span)) else "list"),
+]
 
 
 class FigureSpec(Frozen):
@@ -131,8 +135,10 @@ class FigureSpec(Frozen):
     name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["sweep", "bars", "tornado", "experts_touched"] = "sweep"
     x: str | None = None
-    y: Annotated[Union[Annotated[str, Tag("str")], Annotated[list[str], Field(min_length=1), Tag("list")]],
-                 Discriminator(lambda v: "list" if isinstance(v, (list, tuple)) else "str")]
+    y: Annotated[
+        Union[Annotated[str, Tag("str")], Annotated[list[str], Field(min_length=1), Tag("list")]],
+        Discriminator(lambda v: "list" if isinstance(v, (list, tuple)) else "str"),
+    ]
     hue: str | None = None
     baseline: str | None = Field(None, description="hue value drawn as the dense baseline")
     logx: bool | None = None
@@ -150,8 +156,9 @@ def _check_key(key: str) -> None:
     field = key.removeprefix(MODEL_PREFIX)
     known = MODEL_FIELDS if key.startswith(MODEL_PREFIX) else Scenario.model_fields
     if field not in known:
-        raise ValueError(f"unknown key {key!r}; scenario fields: {', '.join(Scenario.model_fields)}; "
-                         f"model fields as 'model.<field>'")
+        raise ValueError(
+            f"unknown key {key!r}; scenario fields: {', '.join(Scenario.model_fields)}; model fields as 'model.<field>'"
+        )
 
 
 class Sweep(Frozen):
@@ -283,13 +290,16 @@ def check_size(spec: StudySpec, max_scenarios: int = MAX_SCENARIOS, where: str |
     where = where or spec.name
     n = count_scenarios(spec)
     if n > max_scenarios:
-        raise ConfigError(f"{where}: {n:,} scenarios exceed the limit of {max_scenarios:,} "
-                          f"(raise it with --max-scenarios)")
+        raise ConfigError(
+            f"{where}: {n:,} scenarios exceed the limit of {max_scenarios:,} (raise it with --max-scenarios)"
+        )
     chunks = math.ceil(n / spec.chunk_size)
     if chunks > MAX_CHUNKS:
-        raise ConfigError(f"{where}: chunk_size={spec.chunk_size:,}: {n:,} scenarios would make {chunks:,} "
-                          f"chunk files, more than {MAX_CHUNKS:,}; raise chunk_size to at least "
-                          f"{math.ceil(n / MAX_CHUNKS):,}")
+        raise ConfigError(
+            f"{where}: chunk_size={spec.chunk_size:,}: {n:,} scenarios would make {chunks:,} "
+            f"chunk files, more than {MAX_CHUNKS:,}; raise chunk_size to at least "
+            f"{math.ceil(n / MAX_CHUNKS):,}"
+        )
     return n
 
 

@@ -46,8 +46,8 @@ def _combine(block: Sweep, base: dict) -> tuple[dict[str, np.ndarray], int]:
     cols, varied, start = {}, np.full(n, BASE_ROW, dtype=object), 1
     for k, v in axes.items():
         col = np.full(n, base.get(k), dtype=object)  # model fields: None = the preset's own value
-        col[start:start + len(v)] = v
-        varied[start:start + len(v)] = k
+        col[start : start + len(v)] = v
+        varied[start : start + len(v)] = k
         cols[k] = col
         start += len(v)
     cols["varied"] = varied
@@ -58,8 +58,9 @@ def _expand_block(block: Sweep, base: dict) -> dict[str, np.ndarray]:
     axis_cols, n_axes = _combine(block, base)
     cases = block.cases or [{}]
     case_idx = np.repeat(np.arange(len(cases)), n_axes)
-    keys = list(Scenario.model_fields) + [k for k in dict.fromkeys([*axis_cols, *(k for c in cases for k in c)])
-                                          if k not in Scenario.model_fields]
+    keys = list(Scenario.model_fields) + [
+        k for k in dict.fromkeys([*axis_cols, *(k for c in cases for k in c)]) if k not in Scenario.model_fields
+    ]
     cols = {}
     for key in keys:
         if key in axis_cols:
@@ -156,8 +157,10 @@ def check_inputs(rows: pd.DataFrame, models: ModelCache, where: str) -> None:
         bad = (chips % x != 0) | ((x != 1) & ((experts == 0) | (experts % np.maximum(x, 1) != 0)))
         if bad.any():
             i = int(np.argmax(bad))
-            raise ConfigError(f"{where}: expert_parallel={x[i]:g}: must divide chips={chips[i]:g} and the "
-                              f"n_experts={int(experts[i])} of scenario {int(given['scenario'].iloc[i])}")
+            raise ConfigError(
+                f"{where}: expert_parallel={x[i]:g}: must divide chips={chips[i]:g} and the "
+                f"n_experts={int(experts[i])} of scenario {int(given['scenario'].iloc[i])}"
+            )
 
 
 def _missing(v) -> bool:
@@ -169,24 +172,37 @@ def _py(v):
 
 
 @cache
-def chip_figures(name: str, tdp_fraction: float, dtype: str, power_model: str = "system",
-                 chip_lifetime_years: float = 4.0, chip_lifetime_utilisation: float = 1.0
-                 ) -> tuple[dict[str, float], Ledger]:
+def chip_figures(
+    name: str,
+    tdp_fraction: float,
+    dtype: str,
+    power_model: str = "system",
+    chip_lifetime_years: float = 4.0,
+    chip_lifetime_utilisation: float = 1.0,
+) -> tuple[dict[str, float], Ledger]:
     """A chip's dense peak (for `dtype`, "" = the chip's own), power (fixed, or its curve), embodied
     carbon per chip-hour, price, memory and interconnect, resolved by the cost model's own rules
     (`glamsim.cost.resolve`)."""
     chip = load_chip(name)
     led = Ledger()
-    defaults = TrainingScenario(tdp_fraction=tdp_fraction, dtype=dtype or None, power_model=power_model,
-                                chip_lifetime_years=chip_lifetime_years,
-                                chip_lifetime_utilisation=chip_lifetime_utilisation)
+    defaults = TrainingScenario(
+        tdp_fraction=tdp_fraction,
+        dtype=dtype or None,
+        power_model=power_model,
+        chip_lifetime_years=chip_lifetime_years,
+        chip_lifetime_utilisation=chip_lifetime_utilisation,
+    )
     curve = resolve.power_curve(chip, defaults, led)
-    vals = {"peak_flops": resolve.peak(chip, defaults, led), "power_w": curve["fixed_w"],
-            **{f"power_{k}": curve[k] for k in ("idle_w", "span_w", "host_w")},
-            "embodied_kg_per_chip_hour": resolve.embodied(chip, defaults, led),
-            "price_per_chip_hour_usd": resolve.price(chip, defaults, led),
-            "interconnect_gb_per_s": resolve.interconnect(chip, defaults, led, needed=False),
-            "hbm_gb": chip.hbm_gb.value, "hbm_bandwidth_gb_per_s": chip.hbm_bandwidth_gb_per_s.value}
+    vals = {
+        "peak_flops": resolve.peak(chip, defaults, led),
+        "power_w": curve["fixed_w"],
+        **{f"power_{k}": curve[k] for k in ("idle_w", "span_w", "host_w")},
+        "embodied_kg_per_chip_hour": resolve.embodied(chip, defaults, led),
+        "price_per_chip_hour_usd": resolve.price(chip, defaults, led),
+        "interconnect_gb_per_s": resolve.interconnect(chip, defaults, led, needed=False),
+        "hbm_gb": chip.hbm_gb.value,
+        "hbm_bandwidth_gb_per_s": chip.hbm_bandwidth_gb_per_s.value,
+    }
     for f in ("hbm_gb", "hbm_bandwidth_gb_per_s"):
         led.add_profile(f, vals[f], "GB per chip" if f == "hbm_gb" else "GB/s per chip", chip.origin, f, chip.spec(f))
     return vals, led
@@ -259,8 +275,11 @@ def _override(rows: pd.DataFrame, field: str, default: np.ndarray) -> np.ndarray
 def _chips(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     dtype = rows["dtype"].astype(object).where(rows["dtype"].notna(), "")
     keys = rows[["chip", "tdp_fraction"]].assign(dtype=dtype.astype(str))
-    keys = keys.assign(power_model=rows["power_model"].astype(str), chip_lifetime_years=rows["chip_lifetime_years"],
-                       chip_lifetime_utilisation=rows["chip_lifetime_utilisation"])
+    keys = keys.assign(
+        power_model=rows["power_model"].astype(str),
+        chip_lifetime_years=rows["chip_lifetime_years"],
+        chip_lifetime_utilisation=rows["chip_lifetime_utilisation"],
+    )
     return _lookup(keys, chip_figures)
 
 
@@ -276,8 +295,9 @@ def context(rows: pd.DataFrame, m: ModelArrays) -> np.ndarray:
     return _override(rows, "seq_len", np.asarray(m.max_seq_len, dtype=np.float64))
 
 
-def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: np.ndarray,
-                     cfgs: list[ModelConfig]) -> dict[str, np.ndarray]:
+def training_outputs(
+    rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: np.ndarray, cfgs: list[ModelConfig]
+) -> dict[str, np.ndarray]:
     """`glamsim.cost.training_costs` on whole columns, communication included: MFU rows and
     known-hours rows separately."""
     chip = _chips(rows)
@@ -287,20 +307,28 @@ def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: 
     per_step = _override(rows, "tokens_per_step", training.DEFAULT_SEQS_PER_STEP * context(rows, m))
     x = _override(rows, "expert_parallel", comm.default_expert_parallel(m, chips))
     link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
-    c = comm.training_comm(m, tokens, per_step, chips, x, link, _col(rows, "bytes_per_activation"),
-                           _col(rows, "bytes_per_grad"))
-    comm_hours = np.where(rows["train_flops"].isna(), c["comm_s_per_step"] * c["steps"] / training.S_PER_HOUR,
-                          np.nan)  # given FLOPs: no model, so no communication
+    c = comm.training_comm(
+        m, tokens, per_step, chips, x, link, _col(rows, "bytes_per_activation"), _col(rows, "bytes_per_grad")
+    )
+    comm_hours = np.where(
+        rows["train_flops"].isna(), c["comm_s_per_step"] * c["steps"] / training.S_PER_HOUR, np.nan
+    )  # given FLOPs: no model, so no communication
     args = dict(
-        flops_total=flops, chips=chips, peak_flops=chip["peak_flops"], **_power_curve(rows, chip),
+        flops_total=flops,
+        chips=chips,
+        peak_flops=chip["peak_flops"],
+        **_power_curve(rows, chip),
         embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
         pue=_override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
-        carbon_intensity_gross_kg_per_kwh=np.where(rows["carbon_intensity_kg_per_kwh"].isna(),
-                                                   dc["carbon_intensity_gross_kg_per_kwh"],
-                                                   _col(rows, "carbon_intensity_kg_per_kwh")),
-        comm_hours=comm_hours, comm_overlap=_col(rows, "comm_overlap"),
+        carbon_intensity_gross_kg_per_kwh=np.where(
+            rows["carbon_intensity_kg_per_kwh"].isna(),
+            dc["carbon_intensity_gross_kg_per_kwh"],
+            _col(rows, "carbon_intensity_kg_per_kwh"),
+        ),
+        comm_hours=comm_hours,
+        comm_overlap=_col(rows, "comm_overlap"),
     )
     hours = _col(rows, "hours")
     known = ~np.isnan(hours)
@@ -311,24 +339,28 @@ def training_outputs(rows: pd.DataFrame, m: ModelArrays, flops_per_token_train: 
     for mask, when in ((~known, {"mfu": mfu}), (known, {"hours": hours})):
         if not mask.any():
             continue
-        part = training.training_costs(**{k: v[mask] for k, v in args.items()},
-                                       **{k: v[mask] for k, v in when.items()})
+        part = training.training_costs(**{k: v[mask] for k, v in args.items()}, **{k: v[mask] for k, v in when.items()})
         for k, v in part.items():
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
     ratio = _col(rows, "hw_flops_ratio")
     out["hfu"] = out["mfu"] * np.where(np.isnan(pred["hw_ratio"]) | (ratio != 1), ratio, pred["hw_ratio"])
-    resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh",
-                                                 "price_per_chip_hour_usd")}
-    return {"peak_flops_per_s": chip["peak_flops"], "resolved_power_w": out["power_w_per_chip"], **resolved, "resolved_expert_parallel": x,
-            "resolved_layout": pred["layout"],
-            "resolved_interconnect_gb_per_s": link, **{k: c[k] for k in ("comm_wire_bytes_per_chip_step",
-                                                                          "comm_s_per_step", "steps")},
-            **out}
+    resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd")}
+    return {
+        "peak_flops_per_s": chip["peak_flops"],
+        "resolved_power_w": out["power_w_per_chip"],
+        **resolved,
+        "resolved_expert_parallel": x,
+        "resolved_layout": pred["layout"],
+        "resolved_interconnect_gb_per_s": link,
+        **{k: c[k] for k in ("comm_wire_bytes_per_chip_step", "comm_s_per_step", "steps")},
+        **out,
+    }
 
 
 def precision_bytes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Bytes per weight and per KV value: the given bytes_per_param / bytes_per_kv, else the
     precision's (`glamsim.scenario.PRECISION_BYTES`), as the single estimate resolves them."""
+
     def by(bytes_col: str, precision_col: str) -> np.ndarray:
         default = rows[precision_col].map(PRECISION_BYTES).to_numpy(np.float64)
         bad = np.isnan(default)
@@ -336,6 +368,7 @@ def precision_bytes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             v = rows[precision_col].iloc[int(np.argmax(bad))]
             raise ConfigError(f"{precision_col}={v!r}: expected one of {', '.join(PRECISION_BYTES)}")
         return _override(rows, bytes_col, default)
+
     return by("bytes_per_param", "weight_precision"), by("bytes_per_kv", "kv_precision")
 
 
@@ -350,37 +383,65 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
     link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
     ttft, tpot = _col(rows, "ttft_ms") / 1e3, _col(rows, "tpot_ms") / 1e3
     targeted = ~np.isnan(ttft) | ~np.isnan(tpot)
-    met = {"batch_meeting_targets": np.full(len(rows), np.nan),
-           "target_binding": np.full(len(rows), None, dtype=object)}
+    met = {
+        "batch_meeting_targets": np.full(len(rows), np.nan),
+        "target_binding": np.full(len(rows), None, dtype=object),
+    }
     if targeted.any():  # the single estimate's search (`inference.batch_meeting_targets`) on those rows
         sel = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (len(rows),))[targeted]  # noqa: E731
         mt = m.with_(**{f.name: sel(getattr(m, f.name)) for f in fields(m)})
         t = inference.batch_meeting_targets(
-            mt, sel(batch), sel(prompt), sel(gen), sel(_col(rows, "serving_chips")),
-            sel(chip["hbm_gb"] * inference.BYTES_PER_GB), sel(_col(rows, "hbm_usable_fraction")), sel(bpp),
-            sel(bkv), sel(_col(rows, "serving_expert_parallel")), ttft[targeted], tpot[targeted],
-            peak_flops=sel(peak), hbm_bandwidth_bytes_per_s=sel(hbm_bw), mfu=sel(_col(rows, "serving_mfu")),
-            mbu=sel(_col(rows, "mbu")), interconnect_bytes_per_s=sel(link * inference.BYTES_PER_GB),
-            comm_overlap=sel(_col(rows, "comm_overlap")), bytes_per_activation=sel(_col(rows, "bytes_per_activation")))
+            mt,
+            sel(batch),
+            sel(prompt),
+            sel(gen),
+            sel(_col(rows, "serving_chips")),
+            sel(chip["hbm_gb"] * inference.BYTES_PER_GB),
+            sel(_col(rows, "hbm_usable_fraction")),
+            sel(bpp),
+            sel(bkv),
+            sel(_col(rows, "serving_expert_parallel")),
+            ttft[targeted],
+            tpot[targeted],
+            peak_flops=sel(peak),
+            hbm_bandwidth_bytes_per_s=sel(hbm_bw),
+            mfu=sel(_col(rows, "serving_mfu")),
+            mbu=sel(_col(rows, "mbu")),
+            interconnect_bytes_per_s=sel(link * inference.BYTES_PER_GB),
+            comm_overlap=sel(_col(rows, "comm_overlap")),
+            bytes_per_activation=sel(_col(rows, "bytes_per_activation")),
+        )
         met["batch_meeting_targets"][targeted] = t["batch"]
         met["target_binding"][targeted] = t["binding"]
         batch = batch.copy()
         batch[targeted] = np.where(t["batch"] > 0, t["batch"], np.nan)  # none meets them: NaN outputs
-    need = inference.min_chips(m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB, bpp, bkv,
-                               _col(rows, "hbm_usable_fraction"))
+    need = inference.min_chips(
+        m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB, bpp, bkv, _col(rows, "hbm_usable_fraction")
+    )
     chips = _override(rows, "serving_chips", need)
     experts = np.asarray(m.n_experts, dtype=np.float64)
     x = _override(rows, "serving_expert_parallel", np.where(experts > 0, np.minimum(chips, experts), 1.0))
     res = inference.inference_costs(
-        m, batch=batch, prompt_len=prompt, gen_len=gen, chips=chips, peak_flops=chip["peak_flops"],
+        m,
+        batch=batch,
+        prompt_len=prompt,
+        gen_len=gen,
+        chips=chips,
+        peak_flops=chip["peak_flops"],
         hbm_bandwidth_bytes_per_s=chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB,
-        **_power_curve(rows, chip), pue=_override(rows, "pue", dc["pue"]),
+        **_power_curve(rows, chip),
+        pue=_override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=_override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=_override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
-        mfu=_col(rows, "serving_mfu"), mbu=_col(rows, "mbu"), bytes_per_param=bpp,
-        bytes_per_kv=bkv, expert_parallel=x,
-        interconnect_bytes_per_s=link * inference.BYTES_PER_GB, comm_overlap=_col(rows, "comm_overlap"),
-        bytes_per_activation=_col(rows, "bytes_per_activation"))
+        mfu=_col(rows, "serving_mfu"),
+        mbu=_col(rows, "mbu"),
+        bytes_per_param=bpp,
+        bytes_per_kv=bkv,
+        expert_parallel=x,
+        interconnect_bytes_per_s=link * inference.BYTES_PER_GB,
+        comm_overlap=_col(rows, "comm_overlap"),
+        bytes_per_activation=_col(rows, "bytes_per_activation"),
+    )
     touched = res["experts_touched_per_moe_layer"]
     return {
         "serving_min_chips": need,
@@ -390,11 +451,11 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         "resolved_bytes_per_param": bpp,
         "resolved_bytes_per_kv": bkv,
         "weight_gb_total": inference.weight_bytes_total(m, bpp) / inference.BYTES_PER_GB,
-        "kv_cache_gb_full_context": inference.kv_cache_bytes(m, batch, prompt + gen, bkv)
-        / inference.BYTES_PER_GB,
+        "kv_cache_gb_full_context": inference.kv_cache_bytes(m, batch, prompt + gen, bkv) / inference.BYTES_PER_GB,
         **res,
-        "experts_touched_fraction": np.divide(touched, m.n_experts, out=np.full(len(rows), np.nan),
-                                              where=m.n_experts > 0),
+        "experts_touched_fraction": np.divide(
+            touched, m.n_experts, out=np.full(len(rows), np.nan), where=m.n_experts > 0
+        ),
     }
 
 
