@@ -254,7 +254,7 @@ def test_energy_comparison_has_one_panel_per_quantity_and_a_caption():
     bars = [u for u in units(spec) if mark(u) == "bar"]
     assert [u["encoding"]["y"]["axis"]["title"] for u in bars] == [
         "energy (MWh)",
-        "CO2e, net (tCO2e)",
+        "CO2e, market-based (net) (tCO2e)",
         "cost at list price (USD)",
     ]
     assert sorted(values(spec)["energy_mwh"]) == [456.0, 1287.0]
