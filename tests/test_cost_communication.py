@@ -169,3 +169,13 @@ def test_cli_estimate_prints_communication():
         app, ["estimate", "--model", "glam-tiny", "--tokens", "1e9", "--chips", "8", "--expert-parallel", "3"]
     )
     assert bad.exit_code == 2 and bad.stderr.strip().count("\n") == 0 and "expert_parallel=3" in bad.stderr
+
+
+def test_dropless_all_to_all_moves_top_k_rows_per_token():
+    """Dropless routing has no capacity buffer: each of the 4 all-to-alls per MoE layer moves the
+    top_k rows of every token: Mixtral 8x7B (32 MoE layers, top-2, d_model 4096), 1M tokens on 1,024
+    chips, bf16: 4 x 32 x 2^20 x 2 x 4096 x 2 / 1024 bytes per chip."""
+    cfg = load_model("mixtral-8x7b")
+    assert cfg.routing == "dropless" and cfg.n_moe_layers == 32 and cfg.top_k == 2 and cfg.d_model == 4096
+    got = comm.alltoall_bytes_per_chip(ModelArrays.of(cfg), 2**20, 1024)[0]
+    assert got == 4 * 32 * 2**20 * 2 * 4096 * 2 / 1024

@@ -57,10 +57,14 @@ def ring_allreduce_factor(n):
 
 def alltoall_bytes_per_chip(m: ModelArrays, tokens_per_step, chips, bytes_per_activation=2.0):
     """Bytes of one training step's all-to-all results on one chip (what the compiled HLO shows):
-    4 per MoE layer, each 1/chips of the [groups, E, capacity, d_model] buffer.  Groups are
-    `group_size` tokens (fewer when the step has fewer tokens)."""
+    4 per MoE layer, each 1/chips of the [groups, E, capacity, d_model] buffer, or with dropless
+    routing of the top_k rows per token (no capacity padding).  Groups are `group_size` tokens (fewer
+    when the step has fewer tokens)."""
     group = np.minimum(m.group_size, tokens_per_step)
-    buffer = tokens_per_step / group * m.n_experts * expert_capacity(m, group)[1] * m.d_model * bytes_per_activation
+    rows = np.where(
+        m.dropless > 0, tokens_per_step * m.top_k, tokens_per_step / group * m.n_experts * expert_capacity(m, group)[1]
+    )
+    buffer = rows * m.d_model * bytes_per_activation
     return A2A_PER_MOE_LAYER_TRAIN * m.n_moe_layers * buffer / chips
 
 
