@@ -106,7 +106,10 @@ class Scenario(Checked):
     )
     chip: str | ChipProfile = inp("tpu-v4", help="chip profile name or YAML file", source=GLAM_RUN)
     datacenter: str | DatacenterProfile = inp(
-        "glam-google-oklahoma", help="datacenter profile name or YAML file", source=GLAM_RUN
+        "us-average",
+        help="datacenter profile name or YAML file",
+        source="glamsim default: a neutral datacenter, the average US grid (EPA eGRID2022) at the industry "
+        "average PUE (Uptime Institute 2023); the published runs keep their own",
     )
     dtype: Dtype | None = inp(
         None,

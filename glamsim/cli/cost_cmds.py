@@ -241,7 +241,9 @@ def compare_cmd(
     chips: int = typer.Option(1024, "--chips", min=1, help="training chips"),
     tokens: float = typer.Option(3e11, "--tokens", help="training tokens (same for every model)"),
     mfu: Optional[str] = typer.Option(None, "--mfu", help=f"training MFU (default 0.3): {UNCERTAIN}"),
-    datacenter: str = typer.Option("glam-google-oklahoma", "--datacenter", help="datacenter profile"),
+    datacenter: str = typer.Option(
+        "us-average", "--datacenter", help="datacenter profile (default: the neutral US average)"
+    ),
     serve_chip: Optional[str] = typer.Option(None, "--serve-chip", help="serving chip (default: --chip)"),
     batch: int = typer.Option(32, "--batch", min=1, help="serving batch"),
     prompt_len: int = typer.Option(1024, "--prompt-len", min=1, help="serving prompt tokens"),

@@ -18,7 +18,7 @@ def compare_models(
     chip: str = "tpu-v4",
     chips: int = 1024,
     tokens: float = 3e11,
-    datacenter: str = "glam-google-oklahoma",
+    datacenter: str = "us-average",
     mfu: Uncertain | None = None,
     serve_chip: str | None = None,
     batch: int = 32,
