@@ -23,10 +23,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from badinput import tpu_record
 from streamlit.testing.v1 import AppTest
 
 from glamsim.config import data_dir
-from glamsim.measure.record import SCHEMA, Measurement
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = str(ROOT / "app" / "Home.py")
@@ -41,38 +41,7 @@ DC = (
     .replace("name: us-average", "name: case-dc")
 )
 HBM = 'hbm_gb: {value: 34.36, source: "Google Cloud TPU v4 documentation (per chip)", date: "2023", note: "32 GiB"}'
-RECORD = Measurement(  # a record as `glamsim measure` writes it (figures made up for the test)
-    record_schema=SCHEMA,
-    created_at="2026-01-01T00:00:00+00:00",
-    glamsim_version="test",
-    model="glam-tiny",
-    model_config_data={},
-    batch=8,
-    seq_len=128,
-    dispatch="scatter",
-    backend="tpu",
-    device_kind="TPU v4",
-    n_devices=1,
-    jax_version="test",
-    lower_s=1,
-    compile_s=1,
-    xla_flops_per_step_per_device=1.05e9,
-    xla_bytes_per_step_per_device=1e8,
-    xla_flops_per_step=1.05e9,
-    model_flops_per_step=1e9,
-    hardware_flops_per_step=1.02e9,
-    steps=5,
-    step_time_median_s=0.01,
-    step_time_p10_s=0.01,
-    step_time_p90_s=0.01,
-    tokens_per_s=1e5,
-    achieved_model_flops_per_s=1e11,
-    achieved_xla_flops_per_s=1.05e11,
-    peak_flops_per_s=2.75e14,
-    peak_source="test",
-    mfu=0.42,
-    hfu=0.44,
-)
+RECORD = tpu_record()
 GOOD_JSON = RECORD.model_dump_json(indent=2)
 VICTIM = "victim"  # a folder beside the app's temporary folders, holding files a hostile name points at
 

@@ -305,6 +305,41 @@ CASES = [
             (["--statement", "--mfu", "2"], "mfu"),
         ]
     ],
+    # the inputs added with the predictor, the power model and the serving targets: each way they can be wrong
+    *[
+        pytest.param([*TRAIN, *args], why, id=f"train-new{args}")
+        for args, why in [
+            (["--layout", "tp=x"], "tp"),
+            (["--layout", "tp=3"], "tp"),
+            (["--layout", "bogus=2"], "bogus"),
+            (["--layout", ""], "layout"),
+            (["--layout", "tp=8", "--mfu", "0.3"], "layout"),
+            (["--global-batch", "0"], "--global-batch"),
+            (["--global-batch", "1.5"], "--global-batch"),
+            (["--global-batch", "99999999999999999999"], "--global-batch"),
+            (["--power-model", "magic"], "--power-model="),
+            (["--chip-lifetime-years", "0"], "chip-lifetime-years"),
+            (["--chip-lifetime-years", "inf"], "--chip-lifetime-years"),
+            (["--chip-lifetime-utilisation", "1.5"], "chip-lifetime-utilisation"),
+            (["--chip-lifetime-utilisation", "nan"], "--chip-lifetime-utilisation"),
+        ]
+    ],
+    *[
+        pytest.param([*SERVE, *args], why, id=f"serve-new{args}")
+        for args, why in [
+            (["--weight-precision", "fp3"], "--weight-precision="),
+            (["--kv-precision", "int2"], "--kv-precision="),
+            (["--weight-precision", "fp8", "--bytes-per-param", "1"], "not both"),
+            (["--ttft-ms", "-1"], "ttft"),
+            (["--ttft-ms", "0"], "ttft"),
+            (["--ttft-ms", "inf"], "--ttft-ms"),
+            (["--tpot-ms", "nan"], "--tpot-ms"),
+            (["--tpot-ms", "1e40"], "--tpot-ms"),
+            (["--tpot-ms", "fast"], "--tpot-ms"),
+            (["--tpot-ms", "1e-6"], "tpot_ms"),
+            (["--bytes-per-kv", "-2"], "bytes-per-kv"),
+        ]
+    ],
     pytest.param(["estimate", "train", "--inference"], "--inference", id="train-serving-flag"),
     pytest.param(["estimate", "train", "--batch", "8"], "--batch", id="train-batch"),
     pytest.param(["estimate", "serve", "--measured", "missing.json"], "--measured", id="serve-measured"),

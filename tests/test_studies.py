@@ -458,40 +458,9 @@ def test_studies_and_plots_do_not_import_jax():
 
 
 def test_measured_record_sets_mfu_on_its_own_chip_only(tmp_path):
-    from glamsim.measure.record import SCHEMA, Measurement
+    from badinput import tpu_record
 
-    rec = Measurement(  # a record as `glamsim measure` writes it on a TPU v4 (figures made up for the test)
-        record_schema=SCHEMA,
-        created_at="2026-01-01T00:00:00+00:00",
-        glamsim_version="test",
-        model="glam-tiny",
-        model_config_data={},
-        batch=8,
-        seq_len=128,
-        dispatch="scatter",
-        backend="tpu",
-        device_kind="TPU v4",
-        n_devices=1,
-        jax_version="test",
-        lower_s=1,
-        compile_s=1,
-        xla_flops_per_step_per_device=1.05e9,
-        xla_bytes_per_step_per_device=1e8,
-        xla_flops_per_step=1.05e9,
-        model_flops_per_step=1e9,
-        hardware_flops_per_step=1.02e9,
-        steps=5,
-        step_time_median_s=0.01,
-        step_time_p10_s=0.01,
-        step_time_p90_s=0.01,
-        tokens_per_s=1e5,
-        achieved_model_flops_per_s=1e11,
-        achieved_xla_flops_per_s=1.05e11,
-        peak_flops_per_s=2.75e14,
-        peak_source="test",
-        mfu=0.42,
-        hfu=0.44,
-    )
+    rec = tpu_record()
     path = rec.save(tmp_path / "tpu.json")
     spec = parse_spec(
         {
