@@ -10,12 +10,13 @@ source, and `sources` overrides both (a measurement record, a published run).
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from glamsim.config import ConfigError, Frozen, ModelConfig, format_validation_error
+from glamsim.config import MAX_FLOAT, MAX_INT, ConfigError, Frozen, ModelConfig, format_validation_error
 from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype
 from glamsim.uncertain import Uncertain, parse_uncertain, require
 
@@ -35,10 +36,17 @@ EMBODIED_LIFE_SOURCE = (
     "assumption (glamsim): a 4-year accelerator service life (a common depreciation period; not a published lifetime)"
 )
 EMBODIED_UTIL_SOURCE = "assumption (glamsim): every hour of the lifetime allocated (a lower bound per chip-hour)"
+_FLOAT_MIN = sys.float_info.min  # the smallest normal float
 PowerModel = Literal["system", "tdp_fraction"]
 Precision = Literal["bf16", "fp8", "int8", "int4"]
+Placement = Literal["sharded", "expert"]
 PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}  # bytes per value
-ROOFLINE = "glamsim default: ideal roofline"
+SERVING_MEASURED = (
+    "derived from a published serving measurement, NVIDIA NIM 1.8.0 Llama-3.3-70B-Instruct on 2 x H100 "
+    "fp8 TP2 (hardware_profiles/serving_runs.yaml)"
+)
+SERVING_MFU = 0.45  # = glamsim.cost.serving_runs.derive_utilisation()["mfu"], to 2 places (tested)
+SERVING_MBU = 0.57  # = derive_utilisation()["mbu"], to 2 places (tested)
 
 
 def inp(
@@ -58,8 +66,10 @@ def inp(
     `uncertain` fields take a number or a (low, nominal, high) triple ("0.2,0.3,0.4" as text);
     the range applies to each of the three.  `face=False` keeps a field out of the faces."""
     bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le)) if v is not None}
+    # an empty dict or list default: a fresh one per scenario from a factory (pydantic would deep-copy it)
+    first = {"default_factory": type(default)} if type(default) in (dict, list) and not default else {"default": default}
     return Field(
-        default,
+        **first,
         description=help,
         json_schema_extra={"unit": unit, "source": source, "uncertain": uncertain, "bounds": bounds, "face": face},
     )
@@ -71,6 +81,31 @@ def _default_sources(cls) -> dict[str, str]:
     return {n: (f.json_schema_extra or {}).get("source", "") for n, f in cls.model_fields.items()}
 
 
+@cache
+def _checks(cls) -> tuple[frozenset[str], dict[str, tuple]]:
+    """(the uncertain fields, {field: (gt, ge, le, bounds)} of the bounded ones) of a class, read once."""
+    uncertain, bounded = set(), {}
+    for n, f in cls.model_fields.items():
+        extra = f.json_schema_extra or {}
+        if extra.get("uncertain"):
+            uncertain.add(n)
+        if b := extra.get("bounds"):
+            bounded[n] = (b.get("gt"), b.get("ge"), b.get("le"), b)
+    return frozenset(uncertain), bounded
+
+
+def _plainly_within(value, gt, ge, le) -> bool:
+    """True when `require` would accept `value`, a plain number, in these bounds (checked here without
+    its calls); False otherwise, and `require` decides (and words the error)."""
+    t = type(value)
+    if t is not float and (t is not int or not -MAX_INT <= value <= MAX_INT):
+        return False
+    v = float(value)  # what `require` checks, as `triple` gives it
+    if not -MAX_FLOAT <= v <= MAX_FLOAT or (v != 0 and -_FLOAT_MIN < v < _FLOAT_MIN):  # NaN, inf, huge, subnormal
+        return False
+    return (gt is None or v > gt) and (ge is None or v >= ge) and (le is None or v <= le)
+
+
 class Checked(Frozen):
     """Fields declared with `inp`: triples parsed from text, every value checked against its range."""
 
@@ -78,21 +113,22 @@ class Checked(Frozen):
     @classmethod
     def _parse_triples(cls, value, info):
         """'0.2,0.3,0.4' -> (0.2, 0.3, 0.4) for uncertain fields (as typed on a command line)."""
-        extra = cls.model_fields[info.field_name].json_schema_extra or {}
-        if extra.get("uncertain") and isinstance(value, str):
-            return parse_uncertain(value, info.field_name)
-        if isinstance(value, str) and "\x00" in value:  # names and paths: a NUL byte would fail in the OS
-            raise ValueError("must not hold a NUL byte")
+        if isinstance(value, str):
+            if info.field_name in _checks(cls)[0]:
+                return parse_uncertain(value, info.field_name)
+            if "\x00" in value:  # names and paths: a NUL byte would fail in the OS
+                raise ValueError("must not hold a NUL byte")
         return value
 
     @model_validator(mode="after")
     def _bounds(self):
-        fields = type(self).model_fields
+        bounded, values = _checks(type(self))[1], self.__dict__
         for name in self.model_fields_set:  # defaults lie in their bounds by construction
-            bounds = (fields[name].json_schema_extra or {}).get("bounds")
-            value = getattr(self, name)
-            if bounds and value is not None:
-                require(name, value, **bounds)
+            b = bounded.get(name)
+            if b is not None:
+                value = values[name]
+                if value is not None and not _plainly_within(value, b[0], b[1], b[2]):
+                    require(name, value, **b[3])
         return self
 
 
@@ -372,22 +408,24 @@ class ServingScenario(Scenario):
     prompt_len: int = inp(1024, unit="tokens", ge=1, source="glamsim default prompt", help="prompt tokens")
     gen_len: int = inp(256, unit="tokens", ge=1, source="glamsim default generation", help="generated tokens")
     mfu: Uncertain = inp(
-        1.0,
+        SERVING_MFU,
         unit="fraction of dense peak",
         uncertain=True,
         gt=0,
         le=1,
-        source=f"{ROOFLINE} (compute at the dense peak)",
-        help="compute utilisation",
+        source=f"{SERVING_MEASURED}: ideal prefill / measured time to first token of a 5,000-token prompt "
+        "(glamsim.cost.serving_runs; 1 = the ideal roofline)",
+        help="compute utilisation (1: the ideal roofline)",
     )
     mbu: Uncertain = inp(
-        1.0,
+        SERVING_MBU,
         unit="fraction of HBM bandwidth",
         uncertain=True,
         gt=0,
         le=1,
-        source=f"{ROOFLINE} (HBM at full bandwidth)",
-        help="memory bandwidth utilisation",
+        source=f"{SERVING_MEASURED}: ideal decode step / measured inter-token latency at concurrency 1, mean of "
+        "2 rows (glamsim.cost.serving_runs; 1 = the ideal roofline)",
+        help="memory bandwidth utilisation (1: the ideal roofline)",
     )
     weight_precision: Precision = inp(
         "bf16",
@@ -429,6 +467,33 @@ class ServingScenario(Scenario):
         source="no target",
         help="time-per-output-token target: the decode step must take at most this; "
         "the estimate serves the largest batch up to --batch that meets the targets",
+    )
+    placement: Placement = inp(
+        "sharded",
+        source="glamsim default: every weight, experts included, spread evenly over the chips",
+        help="sharded: every weight spread evenly over the chips; expert: dense parts replicated on every "
+        "chip and whole experts placed on chips, each MoE layer waiting for its busiest expert chip",
+    )
+    routing_skew: float = inp(
+        1.0,
+        unit="busiest expert's load / mean load",
+        ge=1,
+        le=1e6,
+        source="glamsim default: uniform routing",
+        help="router load of the busiest expert over the mean (with --placement expert: its chip waits longest)",
+    )
+    measured: str | None = inp(
+        None,
+        help="a `glamsim measure` record: its router's busiest/mean expert load sets --routing-skew",
+        source="none",
+    )
+    prefill_chips: int | None = inp(
+        None,
+        unit="chips",
+        ge=1,
+        source="glamsim default: prefill on the decode chips",
+        help="chips of a separate prefill pool (disaggregated serving): each prompt's KV cache then "
+        "crosses the inter-node link to the decode chips before the first token",
     )
     hbm_usable_fraction: float = inp(
         0.9,
@@ -474,6 +539,7 @@ __all__ = [
     "PRECISION_BYTES",
     "SCENARIOS",
     "Checked",
+    "Placement",
     "Precision",
     "Scenario",
     "ServingScenario",

@@ -69,14 +69,15 @@ def test_tpot_target_picks_the_largest_batch_that_meets_it():
     steps = {b: _step_by_hand(b, chips) for b in range(1, 513)}
     target_ms = (steps[100] + steps[101]) / 2 * 1e3  # between batch 100 and 101
     want = max(b for b, t in steps.items() if t * 1e3 <= target_ms)
-    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=512, tpot_ms=target_ms)
+    ideal = dict(mfu=1.0, mbu=1.0)  # the hand derivation is the ideal roofline
+    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=512, tpot_ms=target_ms, **ideal)
     assert r["batch"] == r["batch_meeting_targets"] == want == 100
     assert r["decode_step_s"] == pytest.approx(steps[100]) and r["target_binding"] == "tpot"
     assert "tpot binds" in r.ledger["batch_meeting_targets"].source
-    loose = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=64, tpot_ms=target_ms)
+    loose = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=64, tpot_ms=target_ms, **ideal)
     assert loose["batch"] == 64 and loose["target_binding"] == "batch"
     with pytest.raises(ConfigError) as err:
-        estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, tpot_ms=steps[1] * 1e3 / 2)
+        estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, tpot_ms=steps[1] * 1e3 / 2, **ideal)
     assert "\n" not in str(err.value) and str(err.value).startswith("tpot_ms=") and "batch 1 takes" in str(err.value)
 
 

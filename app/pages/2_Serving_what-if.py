@@ -54,6 +54,7 @@ ON_PAGE = {
     "mbu": "s_mbu",
     "power_w": "s_power_",
     "price_per_chip_hour_usd": "s_price_",
+    "measured": None,  # the Measure page's record: its router load sets the routing skew
 }
 MORE = [n for n in ServingScenario.inputs() if n not in ON_PAGE]
 
@@ -133,10 +134,20 @@ with left:
         min_value=0.0,
     )
     dcs = ui.profiles("datacenters")
-    dc_name = ui.pick("Datacenter", list(dcs), default("datacenter"), "s_dc")
-    st.caption(dcs[dc_name].description)
-    with st.expander("More inputs (precision, layout, PUE, carbon)"):
+    dc_name = ui.pick_datacenter("Datacenter", dcs, default("datacenter"), "s_dc")
+    with st.expander("More inputs (precision, placement, routing, PUE, carbon)"):
         more = ui.scenario_inputs(ServingScenario, MORE, "s")
+    record = st.session_state.get(ui.MEASUREMENT_KEY)
+    skew_from_record = (
+        record is not None
+        and record.routing.get("max_mean_load") is not None
+        and ui.check(
+            f"Routing skew from the measured run ({record.model}: busiest/mean expert load "
+            f"{record.routing['max_mean_load']:.2f})",
+            "s_skew_measured",
+            help="The Measure page's record: its router's busiest expert over the mean sets the routing skew.",
+        )
+    )
 
 estimate = partial(estimate_inference, profiles_dirs=ui.profiles_dirs())
 with right:
@@ -150,6 +161,10 @@ with right:
         **more,
     }
     sources = {k: "dashboard input" for k in given}
+    if skew_from_record:
+        from glamsim.cost.measured import measured_routing
+
+        given["routing_skew"], sources["routing_skew"] = measured_routing(record, "dashboard Measure page")
     for name, (value, src) in {
         "mfu": (mfu, mfu_src),
         "mbu": (mbu, mbu_src),

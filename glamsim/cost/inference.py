@@ -19,10 +19,17 @@ from functools import partial
 
 import numpy as np
 
-from glamsim.accounting import ModelArrays, cached_arrays, expert_params, forward_flops_per_token, params
+from glamsim.accounting import (
+    ModelArrays,
+    cached_arrays,
+    expert_params,
+    ffn_weights,
+    forward_flops_per_token,
+    params,
+)
 from glamsim.config import ConfigError
 from glamsim.cost import resolve
-from glamsim.cost.communication import decode_alltoall_bytes_per_chip
+from glamsim.cost.communication import A2A_PER_MOE_LAYER_DECODE, decode_alltoall_bytes_per_chip
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.training import S_PER_HOUR, broadcast_outputs
@@ -36,6 +43,7 @@ RANGE_OUTPUTS = [
     "joules_per_token",
     "usd_per_million_tokens",
     "kgco2e_per_million_tokens",
+    "water_l_per_million_tokens",
     "decode_tokens_per_s_per_chip",
     "decode_step_s",
     "decode_s",
@@ -77,10 +85,90 @@ def roofline_s(flops, bytes_moved, chips, peak_flops, mfu, bandwidth_bytes_per_s
     return np.maximum(flops / (chips * peak_flops * mfu), bytes_moved / (chips * bandwidth_bytes_per_s * mbu))
 
 
+def routed_bytes(m: ModelArrays, bytes_per_param):
+    """Bytes of every routed expert of every MoE layer (the weights an expert placement spreads)."""
+    return m.n_moe_layers * m.n_experts * expert_params(m) * bytes_per_param
+
+
+def expert_placed(m: ModelArrays, placement):
+    """True where experts are placed whole on chips ("expert") and the model has experts."""
+    return (np.asarray(placement) == "expert") & (np.asarray(m.n_experts) > 0)
+
+
 def min_chips(m: ModelArrays, batch, context, hbm_bytes, bytes_per_param, bytes_per_kv, usable_fraction):
     """Fewest chips whose HBM holds every weight and the KV cache at full context."""
     need = weight_bytes_total(m, bytes_per_param) + kv_cache_bytes(m, batch, context, bytes_per_kv)
     return np.ceil(need / (hbm_bytes * usable_fraction))
+
+
+def dense_shards(m: ModelArrays, chips, batch, context, hbm_bytes, bytes_per_param, bytes_per_kv, usable_fraction):
+    """With experts placed on chips, the fewest chips t each copy of the dense parts must be split
+    over (tensor parallel) so that a chip holds 1/t of them beside 1/chips of the routed experts and
+    of the KV cache; at most `chips` (then every weight is spread, as when sharded)."""
+    routed = routed_bytes(m, bytes_per_param)
+    dense = weight_bytes_total(m, bytes_per_param) - routed
+    room = hbm_bytes * usable_fraction - (routed + kv_cache_bytes(m, batch, context, bytes_per_kv)) / chips
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(room > 0, np.ceil(dense / room), np.inf)
+    return np.clip(t, 1.0, chips)
+
+
+def _expert_placed_s(
+    m: ModelArrays,
+    tokens,
+    kv_bytes,
+    flops_per_token,
+    chips,
+    expert_parallel,
+    shards,
+    routing_skew,
+    peak_flops,
+    mfu,
+    bandwidth,
+    mbu,
+    bytes_per_param,
+    bytes_per_activation,
+    link_bytes_per_s,
+    link_latency_s,
+) -> dict:
+    """One phase (a decode step over `tokens` = batch, or a prefill over batch x prompt tokens)
+    with the dense parts replicated (each copy split over `shards` chips, `dense_shards`) and the
+    experts spread over `expert_parallel` = X chips (chips / X copies).
+
+    Each chip runs 1/chips of the tokens through the dense parts (reading 1/shards of them) and
+    its share of the KV cache.  Each MoE layer then waits for its busiest expert chip.  A chip holds
+    n = E / X experts (a 1/n-th share of one expert when X > E); the busiest holds the busiest
+    expert, at `routing_skew` x the mean load, beside n - 1 at the mean: its token-slots are
+    max(1, tokens x k x (skew + max(n, 1) - 1) / E), at least one since a touched expert's chip
+    must run; it reads each distinct expert they touch, max(n, 1) (1 - (1 - 1/max(n, 1))^slots),
+    times min(n, 1) of each.  Dispatch and combine all-to-alls carry tokens x k / chips rows of
+    d_model per chip, (X - 1) / X off the chip, on the link tier the X chips span, with its
+    latency: on the critical path (the experts wait for their tokens), so charged whole."""
+    roof = partial(roofline_s, chips=1.0, peak_flops=peak_flops, mfu=mfu, bandwidth_bytes_per_s=bandwidth, mbu=mbu)
+    slot_flops = 2 * ffn_weights(m, m.expert_ff, m.expert_mats)
+    dense_flops = flops_per_token - m.n_moe_layers * m.top_k * slot_flops
+    dense_bytes = weight_bytes_total(m, bytes_per_param) - routed_bytes(m, bytes_per_param)
+    dense_s = roof(tokens * dense_flops / chips, dense_bytes / shards + kv_bytes / chips)
+    x = np.asarray(expert_parallel, dtype=np.float64)
+    experts = np.maximum(np.asarray(m.n_experts, dtype=np.float64), 1.0)
+    n = experts / x
+    whole = np.maximum(n, 1.0)
+    share = np.minimum(n, 1.0)
+    slots = np.maximum(1.0, tokens * m.top_k * (routing_skew + whole - 1) / experts)
+    touched = whole * (1 - (1 - 1 / whole) ** slots)
+    expert_s = m.n_moe_layers * roof(slots * slot_flops * share, touched * share * expert_params(m) * bytes_per_param)
+    rows = tokens * m.top_k / chips
+    wire = A2A_PER_MOE_LAYER_DECODE * rows * m.d_model * bytes_per_activation * (x - 1) / x
+    a2a_s = np.where(x > 1, m.n_moe_layers * (wire / link_bytes_per_s + A2A_PER_MOE_LAYER_DECODE * link_latency_s), 0.0)
+    return {
+        "s": dense_s + expert_s + a2a_s,
+        "dense_s": dense_s,
+        "expert_s": expert_s,
+        "a2a_s": a2a_s,
+        "a2a_bytes": m.n_moe_layers * wire,
+        "slots": slots,
+        "touched": touched,
+    }
 
 
 def inference_costs(
@@ -106,12 +194,27 @@ def inference_costs(
     power_idle_w=np.nan,
     power_span_w=np.nan,
     power_host_w=np.nan,
+    placement="sharded",
+    routing_skew=1.0,
+    dense_shards=1.0,
+    link_latency_s=0.0,
+    prefill_chips=np.nan,
+    kv_link_bytes_per_s=np.inf,
+    kv_link_latency_s=0.0,
+    wue_onsite_l_per_kwh=np.nan,
+    water_offsite_l_per_kwh=np.nan,
 ) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
-    Experts split over `expert_parallel` chips add a dispatch + combine all-to-all per decode step;
-    its exposed part (1 - comm_overlap) lengthens the step.  Power per chip follows each phase's
-    load (`glamsim.cost.power`) unless `power_w` is a number."""
+    `placement` "sharded": every weight spread evenly over the chips; experts split over
+    `expert_parallel` chips add a dispatch + combine all-to-all per decode step, its exposed part
+    (1 - comm_overlap) lengthening the step.  "expert": dense parts replicated (each copy over
+    `dense_shards` chips), experts placed on chips, each MoE layer waiting for its busiest expert
+    chip (`_expert_placed_s`: `routing_skew`; the all-to-all on the link of
+    `interconnect_bytes_per_s` with `link_latency_s`).  Prefill runs on
+    `prefill_chips` (NaN: the same chips); a separate pool sends each prompt's KV cache to the
+    decode chips over `kv_link_bytes_per_s` per prefill chip, before the first token.  Power per
+    chip follows each phase's load (`glamsim.cost.power`) unless `power_w` is a number."""
     roof = partial(
         roofline_s,
         chips=chips,
@@ -120,47 +223,79 @@ def inference_costs(
         bandwidth_bytes_per_s=hbm_bandwidth_bytes_per_s,
         mbu=mbu,
     )
-    prefill_tokens = batch * prompt_len
-    prefill_flops = prefill_tokens * forward_flops_per_token(m, (prompt_len + 1) / 2)
-    prefill_bytes = weight_bytes_read(m, prefill_tokens, bytes_per_param) + kv_cache_bytes(
-        m, batch, prompt_len, bytes_per_kv
+    placed = expert_placed(m, placement)
+    chips_p = np.where(np.isnan(prefill_chips), chips, prefill_chips)
+    split = ~np.isnan(np.asarray(prefill_chips, dtype=np.float64))
+    x = np.asarray(expert_parallel, dtype=np.float64)
+    x_p = np.where(split, np.minimum(x, chips_p), x)
+    placed_phase = partial(
+        _expert_placed_s,
+        m,
+        routing_skew=routing_skew,
+        peak_flops=peak_flops,
+        mfu=mfu,
+        bandwidth=hbm_bandwidth_bytes_per_s,
+        mbu=mbu,
+        bytes_per_param=bytes_per_param,
+        bytes_per_activation=bytes_per_activation,
+        link_bytes_per_s=interconnect_bytes_per_s,
+        link_latency_s=link_latency_s,
     )
-    prefill_s = roof(prefill_flops, prefill_bytes)
+    prefill_tokens = batch * prompt_len
+    prefill_flops_per_token = forward_flops_per_token(m, (prompt_len + 1) / 2)
+    prefill_flops = prefill_tokens * prefill_flops_per_token
+    prefill_kv = kv_cache_bytes(m, batch, prompt_len, bytes_per_kv)
+    prefill_bytes = weight_bytes_read(m, prefill_tokens, bytes_per_param) + prefill_kv
+    shards = np.minimum(dense_shards, chips)
+    pre_placed = placed_phase(prefill_tokens, prefill_kv, prefill_flops_per_token, chips_p, x_p, shards)
+    prefill_compute_s = np.where(placed, pre_placed["s"], roof(prefill_flops, prefill_bytes, chips=chips_p))
+    kv_transfer_s = np.where(split, prefill_kv / chips_p / kv_link_bytes_per_s + kv_link_latency_s, 0.0)
+    prefill_s = prefill_compute_s + kv_transfer_s
     ctx = prompt_len + (gen_len + 1) / 2
     flops_per_token = forward_flops_per_token(m, ctx)
     weights_step = weight_bytes_read(m, batch, bytes_per_param)
     kv_step = kv_cache_bytes(m, batch, ctx, bytes_per_kv)
     step_flops, step_bytes = batch * flops_per_token, weights_step + kv_step
-    a2a_bytes = decode_alltoall_bytes_per_chip(m, batch, chips, expert_parallel, bytes_per_activation)
-    a2a_s = a2a_bytes / interconnect_bytes_per_s
+    dec_placed = placed_phase(batch, kv_step, flops_per_token, chips, x, shards)
+    sharded_a2a = decode_alltoall_bytes_per_chip(m, batch, chips, expert_parallel, bytes_per_activation)
+    sharded_a2a_s = sharded_a2a / interconnect_bytes_per_s
+    a2a_bytes = np.where(placed, dec_placed["a2a_bytes"], sharded_a2a)
+    a2a_s = np.where(placed, dec_placed["a2a_s"], sharded_a2a_s)
     overlap = np.asarray(comm_overlap, dtype=np.float64)
-    step_s = roof(step_flops, step_bytes) + np.where(overlap >= 1, 0.0, (1 - overlap) * a2a_s)
+    sharded_step = roof(step_flops, step_bytes) + np.where(overlap >= 1, 0.0, (1 - overlap) * sharded_a2a_s)
+    step_s = np.where(placed, dec_placed["s"], sharded_step)
     decode_s = gen_len * step_s
 
-    def load(flops, bytes_moved, seconds):  # busy fraction of the busier of compute and HBM
-        return np.maximum(flops / (chips * peak_flops), bytes_moved / (chips * hbm_bandwidth_bytes_per_s)) / seconds
+    def load(flops, bytes_moved, seconds, n):  # busy fraction of the busier of compute and HBM
+        return np.maximum(flops / (n * peak_flops), bytes_moved / (n * hbm_bandwidth_bytes_per_s)) / seconds
 
-    prefill_load, decode_load = load(prefill_flops, prefill_bytes, prefill_s), load(step_flops, step_bytes, step_s)
+    prefill_load = load(prefill_flops, prefill_bytes, prefill_s, chips_p)
+    decode_load = load(step_flops, step_bytes, step_s, chips)
     prefill_w = power_at_load(prefill_load, power_w, power_idle_w, power_span_w, power_host_w)
     decode_w = power_at_load(decode_load, power_w, power_idle_w, power_span_w, power_host_w)
     facility_w = chips * decode_w * pue
-    prefill_facility_w = chips * prefill_w * pue
-    usd_per_s = chips * price_per_chip_hour_usd / S_PER_HOUR
+    prefill_facility_w = chips_p * prefill_w * pue
+    usd_per_chip_s = price_per_chip_hour_usd / S_PER_HOUR
     generated = batch * gen_len
+    nan = np.full(np.shape(placed), np.nan)
     return broadcast_outputs(
         {
             "prefill_flops": prefill_flops,
             "prefill_bytes": prefill_bytes,
             "prefill_s": prefill_s,
+            "prefill_chips_used": chips_p,
+            "kv_transfer_s": kv_transfer_s,
             "prefill_compute_bound": prefill_flops / (peak_flops * mfu)
             >= prefill_bytes / (hbm_bandwidth_bytes_per_s * mbu),
-            "prefill_tokens_per_s_per_chip": prefill_tokens / prefill_s / chips,
+            "prefill_tokens_per_s_per_chip": prefill_tokens / prefill_s / chips_p,
             "decode_flops_per_token": flops_per_token,
             "decode_weight_bytes_per_step": weights_step,
             "decode_kv_bytes_per_step": kv_step,
             "decode_alltoall_bytes_per_chip_step": a2a_bytes,
             "decode_alltoall_s": a2a_s,
             "decode_step_s": step_s,
+            "decode_expert_wait_s": np.where(placed, dec_placed["expert_s"], nan),
+            "experts_read_busiest_chip": np.where(placed, dec_placed["touched"], nan),
             "decode_compute_bound": step_flops / (peak_flops * mfu) >= step_bytes / (hbm_bandwidth_bytes_per_s * mbu),
             "decode_s": decode_s,
             "request_latency_s": prefill_s + decode_s,
@@ -173,8 +308,18 @@ def inference_costs(
             "decode_power_w_per_chip": decode_w,
             "joules_per_token_with_prefill": (prefill_facility_w * prefill_s + facility_w * decode_s) / generated,
             "kgco2e_per_million_tokens": facility_w * step_s / batch * 1e6 / J_PER_KWH * carbon_intensity_kg_per_kwh,
-            "usd_per_million_tokens": usd_per_s * step_s / batch * 1e6,
-            "usd_per_million_tokens_with_prefill": usd_per_s * (prefill_s + decode_s) / generated * 1e6,
+            "water_l_per_million_tokens": (
+                chips * decode_w * wue_onsite_l_per_kwh + facility_w * water_offsite_l_per_kwh
+            )
+            * step_s
+            / batch
+            * 1e6
+            / J_PER_KWH,  # on-site (IT energy x WUE) + off-site (facility energy x water per kWh), decode
+            "usd_per_million_tokens": usd_per_chip_s * chips * step_s / batch * 1e6,
+            "usd_per_million_tokens_with_prefill": usd_per_chip_s
+            * (chips_p * prefill_s + chips * decode_s)
+            / generated
+            * 1e6,
         },
         mfu,
         mbu,
@@ -183,6 +328,10 @@ def inference_costs(
 
 
 MAX_TARGET_CANDIDATES = 2_000_000  # candidate (scenario, batch) pairs evaluated at once
+CORE_ROW_KEYS = frozenset(
+    "prompt_len gen_len chips hbm usable bpp bkv x ttft tpot peak_flops hbm_bandwidth_bytes_per_s mfu mbu "
+    "interconnect_bytes_per_s comm_overlap bytes_per_activation".split()
+)  # the rest of a row (routing_skew, link latency, prefill pool) passes to `inference_costs` as is
 
 
 def batch_meeting_targets(
@@ -198,6 +347,7 @@ def batch_meeting_targets(
     expert_parallel,
     ttft_s,
     tpot_s,
+    placement="sharded",
     **roofline,
 ) -> dict:
     """Per scenario, the largest batch b in 1..batch whose prefill (of the b prompts) takes at most
@@ -211,6 +361,7 @@ def batch_meeting_targets(
     n = len(np.atleast_1d(batch))
     arr = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,))  # noqa: E731
     batch = arr(batch).astype(np.int64)
+    placement = np.broadcast_to(np.asarray(placement, dtype=object), (n,))
     out = {"batch": np.zeros(n), "binding": np.full(n, "", dtype=object)}
     for k in ("prefill_s_at_1", "decode_step_s_at_1", "prefill_s_next", "decode_step_s_next"):
         out[k] = np.full(n, np.nan)
@@ -245,8 +396,11 @@ def batch_meeting_targets(
         need = min_chips(mi, b, r["prompt_len"] + r["gen_len"], r["hbm"], r["bpp"], r["bkv"], r["usable"])
         c = np.where(np.isnan(r["chips"]), need, r["chips"])
         experts = np.asarray(mi.n_experts, dtype=np.float64)
-        x = np.where(np.isnan(r["x"]), np.where(experts > 0, np.minimum(c, experts), 1.0), r["x"])
+        placed = expert_placed(mi, placement[idx])
+        x = np.where(np.isnan(r["x"]), np.where(experts > 0, np.where(placed, c, np.minimum(c, experts)), 1.0), r["x"])
+        shards = dense_shards(mi, c, b, r["prompt_len"] + r["gen_len"], r["hbm"], r["bpp"], r["bkv"], r["usable"])
         nan = np.full(len(idx), np.nan)
+        extra = {k: r[k] for k in r if k not in CORE_ROW_KEYS}
         res = inference_costs(
             mi,
             b,
@@ -267,6 +421,9 @@ def batch_meeting_targets(
             interconnect_bytes_per_s=r["interconnect_bytes_per_s"],
             comm_overlap=r["comm_overlap"],
             bytes_per_activation=r["bytes_per_activation"],
+            placement=placement[idx],
+            dense_shards=shards,
+            **extra,
         )
         pre, step = res["prefill_s"], res["decode_step_s"]
         ok_ttft = np.isnan(r["ttft"]) | (pre <= r["ttft"])
@@ -287,6 +444,33 @@ def batch_meeting_targets(
         out["binding"][rows] = np.where(at_cap, "batch", why)
         lo = hi
     return out
+
+
+def link_tier(chip, span, override_gb_per_s=None) -> dict:
+    """The link `span` chips talk over: the chip's fast fabric when they fit one node
+    (`chips_per_node`, or no node size published), else the inter-node link; one-way GB/s per
+    chip, per-message latency, and their sources (NaN where the profile has no figure)."""
+    per_node = chip.chips_per_node.value if chip.chips_per_node is not None else np.inf
+    inside = span <= per_node
+    bw_spec = chip.interconnect_bandwidth_gb_per_s if inside else chip.inter_node_bandwidth_gb_per_s
+    lat_spec = chip.intra_node_latency_us if inside else chip.inter_node_latency_us
+    name = "interconnect_bandwidth_gb_per_s" if inside else "inter_node_bandwidth_gb_per_s"
+    where = f"{chip.origin} {name}" + ("" if inside else f" ({span:g} chips span more than a {per_node:g}-chip node)")
+    if override_gb_per_s is not None:
+        bw, src = override_gb_per_s, "user input --interconnect-gb-per-s"
+    else:
+        bw = bw_spec.value if bw_spec is not None else np.nan
+        src = f"profile {where}: {bw_spec.source}" if bw_spec is not None else f"missing: {where}"
+    lat_name = "intra_node_latency_us" if inside else "inter_node_latency_us"
+    return {
+        "name": name,
+        "gb_per_s": bw,
+        "source": src,
+        "latency_us": lat_spec.value if lat_spec is not None else 0.0,
+        "latency_source": f"profile {chip.origin} {lat_name}: {lat_spec.source}"
+        if lat_spec is not None
+        else f"missing: profile {chip.origin} has no {lat_name}; none charged",
+    }
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -329,7 +513,23 @@ def _meet_targets(
     resolve.record(s, led, "ttft_ms", "ms (prefill of the batch's prompts)")
     resolve.record(s, led, "tpot_ms", "ms (one decode step, at the mean context)")
     nan = np.nan
-    link = resolve.interconnect(chip, s, Scratch(), needed=False)
+    placement = s.placement if m.n_experts[0] > 0 else "sharded"
+    extra = {"routing_skew": s.routing_skew}
+    if placement == "expert":  # the link tier of the chips given, or of those --batch needs
+        hbm = chip.hbm_gb.value * BYTES_PER_GB
+        need = min_chips(m, s.batch, s.prompt_len + s.gen_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0]
+        span = s.expert_parallel or s.chips or need
+        tier = link_tier(chip, span, s.interconnect_gb_per_s)
+        link, extra["link_latency_s"] = tier["gb_per_s"], tier["latency_us"] * 1e-6
+    else:
+        link = resolve.interconnect(chip, s, Scratch(), needed=False)
+    if s.prefill_chips is not None:
+        kv = link_tier(chip, np.inf, None)
+        extra |= {
+            "prefill_chips": s.prefill_chips,
+            "kv_link_bytes_per_s": kv["gb_per_s"] * BYTES_PER_GB,
+            "kv_link_latency_s": kv["latency_us"] * 1e-6,
+        }
     t = batch_meeting_targets(
         m,
         s.batch,
@@ -350,6 +550,8 @@ def _meet_targets(
         interconnect_bytes_per_s=link * BYTES_PER_GB,
         comm_overlap=s.comm_overlap,
         bytes_per_activation=s.bytes_per_activation,
+        placement=placement,
+        **extra,
     )
     best, binding = int(t["batch"][0]), str(t["binding"][0])
     on = f"{s.chips} chips" if s.chips is not None else "the fewest chips that hold it (give --chips for more)"
@@ -393,6 +595,12 @@ def estimate_inference(
     (1 - comm_overlap) is charged on each step.  Computed by the vectorised `inference_costs`."""
     s = scenario.with_(**fields) if scenario is not None and fields else scenario
     s = s if s is not None else ServingScenario.build(fields)
+    if s.measured is not None and not s.given("routing_skew"):
+        from glamsim.cost.measured import measured_routing
+        from glamsim.measure.record import load_measurement
+
+        skew, where = measured_routing(load_measurement(s.measured), origin=s.measured)
+        s = s.with_(routing_skew=skew, sources={**s.sources, "routing_skew": where})
     cfg, chip, dc = resolve.profiles(s, profiles_dirs)
     m = cached_arrays(cfg)  # ModelArrays.of(cfg), built once per config (read-only)
     led = Ledger()
@@ -414,23 +622,35 @@ def estimate_inference(
     batch, met = s.batch, None
     if s.ttft_ms is not None or s.tpot_ms is not None:
         batch, met = _meet_targets(s, m, chip, peak_value, bpp, bkv, led)
-    need = int(
-        min_chips(
-            m, batch, s.prompt_len + s.gen_len, chip.hbm_gb.value * BYTES_PER_GB, bpp, bkv, s.hbm_usable_fraction
-        )[0]
-    )
+    hbm = chip.hbm_gb.value * BYTES_PER_GB
+    placement = s.placement if cfg.is_moe else "sharded"
+    resolve.record(s, led, "placement", "", placement)
+    need = int(min_chips(m, batch, s.prompt_len + s.gen_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0])
     chips = s.chips if s.chips is not None else need
     if chips < need:
         raise ConfigError(
             f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache on {chip.name}; need at least {need}"
         )
     resolve.record(s, led, "chips", "chips", chips)
+    prefill_chips = np.nan
+    if s.prefill_chips is not None:
+        need_p = min_chips(m, batch, s.prompt_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0]
+        if s.prefill_chips < need_p:
+            raise ConfigError(
+                f"prefill_chips={s.prefill_chips}: too few to hold {cfg.name}'s weights and the prompts' KV cache "
+                f"on {chip.name}; need at least {need_p:.0f}"
+            )
+        prefill_chips = float(s.prefill_chips)
+        resolve.record(s, led, "prefill_chips", "chips")
     resolve.record(s, led, "mfu", "fraction of dense peak")
     resolve.record(s, led, "mbu", "fraction of HBM bandwidth")
     resolve.record(s, led, "comm_overlap", "fraction of the decode all-to-all hidden")
     resolve.record(s, led, "bytes_per_activation", "bytes")
     if not cfg.is_moe:
         x = 1.0
+    elif s.expert_parallel is None and placement == "expert":
+        x = float(chips)
+        led.add("expert_parallel", x, "chips the experts span", "glamsim default: experts spread over every chip")
     elif s.expert_parallel is None:
         x = float(min(chips, cfg.n_experts))
         led.add(
@@ -444,12 +664,39 @@ def estimate_inference(
             raise ConfigError(f"expert_parallel={s.expert_parallel!r}: more than the {chips} serving chips")
         x = float(s.expert_parallel)
         resolve.record(s, led, "expert_parallel", "chips the experts span")
-    link = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1 and x > 1)
+    placed = placement == "expert"
+    tier = link_tier(chip, x, s.interconnect_gb_per_s) if placed else None
+    shards = 1.0
+    if placed:
+        shards = float(dense_shards(m, chips, batch, s.prompt_len + s.gen_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0])
+        led.add(
+            "dense_shards",
+            shards,
+            "chips per copy of the dense parts",
+            "derived: the fewest chips each copy of the dense parts is split over so that a chip also holds its "
+            "share of the experts and of the KV cache",
+        )
+    if placed and x > 1:
+        link = tier["gb_per_s"]
+        if not np.isfinite(link):
+            raise ConfigError(
+                f"chip={chip.name!r}: its profile has no {tier['name']} bandwidth; give --interconnect-gb-per-s"
+            )
+        led.add("interconnect_bandwidth_gb_per_s", link, "GB/s per chip, one way", tier["source"])
+        led.add("link_latency_us", tier["latency_us"], "us per all-to-all", tier["latency_source"])
+        resolve.record(s, led, "routing_skew", "busiest expert's load / mean load")
+    else:
+        link = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1 and x > 1)
+    kv_link = {"gb_per_s": np.inf, "latency_us": 0.0}
+    if s.prefill_chips is not None:
+        kv_link = link_tier(chip, np.inf, None)
+        led.add("kv_transfer_gb_per_s", kv_link["gb_per_s"], "GB/s per prefill chip, one way", kv_link["source"])
     curve = resolve.power_curve(chip, s, led)
     power = curve.pop("fixed_w")
     curve = {f"power_{k}": v for k, v in curve.items()}
     price = resolve.price(chip, s, led)
     pue, ci, _ = resolve.datacenter(dc, s, led)
+    wue, water_offsite = resolve.water(dc, led)
     core = partial(
         inference_costs,
         m,
@@ -465,6 +712,15 @@ def estimate_inference(
         interconnect_bytes_per_s=link * BYTES_PER_GB,
         comm_overlap=s.comm_overlap,
         bytes_per_activation=s.bytes_per_activation,
+        placement=placement,
+        routing_skew=s.routing_skew,
+        dense_shards=shards,
+        link_latency_s=tier["latency_us"] * 1e-6 if placed else 0.0,
+        prefill_chips=prefill_chips,
+        kv_link_bytes_per_s=kv_link["gb_per_s"] * BYTES_PER_GB,
+        kv_link_latency_s=kv_link["latency_us"] * 1e-6,
+        wue_onsite_l_per_kwh=wue,
+        water_offsite_l_per_kwh=water_offsite,
         **curve,
     )
     uncertain = {
@@ -482,6 +738,8 @@ def estimate_inference(
         "chips": chips,
         "min_chips": need,
         "expert_parallel": x,
+        "placement": placement,
+        "dense_shards": shards,
         "batch": batch,
         "prompt_len": s.prompt_len,
         "gen_len": s.gen_len,

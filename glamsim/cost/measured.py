@@ -2,11 +2,13 @@
 
 A `Measurement` (from `glamsim measure`) is plain data, so nothing here imports JAX.  Its MFU is
 used only when the run's device is the target chip (the profile's `device_kinds`); its
-hardware-to-model FLOPs ratio (XLA-counted over analytic) always carries over.
+hardware-to-model FLOPs ratio (XLA-counted over analytic) always carries over; for serving, its
+router load (busiest/mean expert) sets the routing skew.
 """
 
 from __future__ import annotations
 
+from glamsim.config import ConfigError
 from glamsim.measure.record import Measurement
 from glamsim.profiles import ChipProfile
 
@@ -38,3 +40,15 @@ def measured_inputs(rec: Measurement, chip: ChipProfile, origin: str = "") -> tu
             f"chip {chip.name}; its FLOPs ratio {rec.hardware_to_model_flops:.3f} is used"
         )
     return fields, sources, note
+
+
+def measured_routing(rec: Measurement, origin: str = "") -> tuple[float, str]:
+    """The router's busiest/mean expert load of a record (`routing_skew`) and its source; a
+    one-line error for a record without one (a dense model's)."""
+    skew = rec.routing.get("max_mean_load")
+    if skew is None:
+        raise ConfigError(f"measured={origin or rec.model!r}: the record has no router load (a dense model?)")
+    where = f"measured on {rec.device_kind} ({rec.backend}), {rec.created_at[:10]}" + (f", {origin}" if origin else "")
+    return max(1.0, float(skew)), (
+        f"{where}: router load of {rec.model}, busiest expert / mean, averaged over its MoE layers"
+    )

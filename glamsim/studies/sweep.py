@@ -202,18 +202,45 @@ def chip_figures(
         "interconnect_gb_per_s": resolve.interconnect(chip, defaults, led, needed=False),
         "hbm_gb": chip.hbm_gb.value,
         "hbm_bandwidth_gb_per_s": chip.hbm_bandwidth_gb_per_s.value,
+        **{f"intra_{k}": v for k, v in _tier(chip, 1.0).items()},
+        **{f"inter_{k}": v for k, v in _tier(chip, np.inf).items()},
+        "chips_per_node": chip.chips_per_node.value if chip.chips_per_node is not None else np.inf,
     }
     for f in ("hbm_gb", "hbm_bandwidth_gb_per_s"):
         led.add_profile(f, vals[f], "GB per chip" if f == "hbm_gb" else "GB/s per chip", chip.origin, f, chip.spec(f))
     return vals, led
 
 
+def _tier(chip, span: float) -> dict[str, float]:
+    t = inference.link_tier(chip, span)
+    return {"gb_per_s": t["gb_per_s"], "latency_us": t["latency_us"]}
+
+
+@cache
+def measured_skew(path: str) -> tuple[dict[str, float], str]:
+    """A measurement record's router load, busiest/mean expert (`routing_skew`), and its source."""
+    from glamsim.cost.measured import measured_routing
+    from glamsim.measure.record import load_measurement
+
+    skew, where = measured_routing(load_measurement(path), origin=path)
+    return {"measured_skew": skew}, where
+
+
 @cache
 def datacenter_figures(name: str) -> tuple[dict[str, float], Ledger]:
-    """A datacenter's PUE and carbon intensity (net, gross), resolved by the cost model's rules."""
+    """A datacenter's PUE, carbon intensity (net, gross) and water per kWh (on site, off site),
+    resolved by the cost model's rules."""
     led = Ledger()
-    pue, ci, gross = resolve.datacenter(load_datacenter(name), TrainingScenario(), led)
-    return {"pue": pue, "carbon_intensity_kg_per_kwh": ci, "carbon_intensity_gross_kg_per_kwh": gross}, led
+    dc = load_datacenter(name)
+    pue, ci, gross = resolve.datacenter(dc, TrainingScenario(), led)
+    wue, offsite = resolve.water(dc, led)
+    return {
+        "pue": pue,
+        "carbon_intensity_kg_per_kwh": ci,
+        "carbon_intensity_gross_kg_per_kwh": gross,
+        "wue_onsite_l_per_kwh": wue,
+        "water_offsite_l_per_kwh": offsite,
+    }, led
 
 
 def _lookup(keys: pd.DataFrame, fn) -> dict[str, np.ndarray]:
@@ -230,18 +257,22 @@ def measured_figures(path: str, chip: str) -> tuple[dict[str, float], str]:
     from glamsim.measure.record import load_measurement
 
     got, sources, note = measured_inputs(load_measurement(path), load_chip(chip), origin=path)
-    return {"measured_mfu": got.get("mfu", np.nan)}, sources.get("mfu", note)
+    figures = {"measured_mfu": got.get("mfu", np.nan), "measured_hw_flops_ratio": got["hw_flops_ratio"]}
+    return figures, sources.get("mfu", note)
 
 
-def _mfu(rows: pd.DataFrame) -> np.ndarray:
-    """The scenario's mfu, or its measured record's where that record was run on its chip."""
+def _measured(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The scenario's mfu, or its measured record's where that record was run on its chip; and the
+    record's hardware/model FLOPs ratio (NaN without a record), which always carries over."""
     mfu = rows["mfu"].to_numpy(np.float64)
+    ratio = np.full(len(rows), np.nan)
     given = rows["measured"].notna().to_numpy()
     if given.any():
-        measured = _lookup(rows.loc[given, ["measured", "chip"]], measured_figures)["measured_mfu"]
+        figures = _lookup(rows.loc[given, ["measured", "chip"]], measured_figures)
         mfu = mfu.copy()
-        mfu[given] = np.where(np.isnan(measured), mfu[given], measured)
-    return mfu
+        mfu[given] = np.where(np.isnan(figures["measured_mfu"]), mfu[given], figures["measured_mfu"])
+        ratio[given] = figures["measured_hw_flops_ratio"]
+    return mfu, ratio
 
 
 def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> dict[str, np.ndarray]:
@@ -329,11 +360,13 @@ def training_outputs(
         ),
         comm_hours=comm_hours,
         comm_overlap=_col(rows, "comm_overlap"),
+        wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
+        water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
     )
     hours = _col(rows, "hours")
     known = ~np.isnan(hours)
     out: dict[str, np.ndarray] = {}
-    mfu = _mfu(rows)
+    mfu, measured_ratio = _measured(rows)
     pred = predicted(rows, cfgs, ~known & np.isnan(mfu))
     mfu = np.where(np.isnan(mfu), pred["mfu"], mfu)
     for mask, when in ((~known, {"mfu": mfu}), (known, {"hours": hours})):
@@ -342,7 +375,8 @@ def training_outputs(
         part = training.training_costs(**{k: v[mask] for k, v in args.items()}, **{k: v[mask] for k, v in when.items()})
         for k, v in part.items():
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
-    ratio = _col(rows, "hw_flops_ratio")
+    ratio = _col(rows, "hw_flops_ratio")  # a given ratio wins, then the measured record's, then the prediction's
+    ratio = np.where((ratio == 1) & ~np.isnan(measured_ratio), measured_ratio, ratio)
     out["hfu"] = out["mfu"] * np.where(np.isnan(pred["hw_ratio"]) | (ratio != 1), ratio, pred["hw_ratio"])
     resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd")}
     return {
@@ -381,13 +415,39 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
     bpp, bkv = precision_bytes(rows)
     peak, hbm_bw = chip["peak_flops"], chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB
     link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
+    placement = rows["placement"].astype(object).to_numpy()
+    skew = _col(rows, "routing_skew")
+    from_record = rows["measured"].notna().to_numpy() & (skew == 1.0)  # a record's load, unless a skew is given
+    if from_record.any():
+        skew = skew.copy()
+        skew[from_record] = _lookup(rows.loc[from_record, ["measured"]], measured_skew)["measured_skew"]
+    prefill_chips = _col(rows, "prefill_chips")
+    kv_link = {
+        "prefill_chips": prefill_chips,
+        "kv_link_bytes_per_s": chip["inter_gb_per_s"] * inference.BYTES_PER_GB,
+        "kv_link_latency_s": chip["inter_latency_us"] * 1e-6,
+    }
+
+    def tier(span) -> tuple[np.ndarray, np.ndarray]:
+        """Link GB/s (the given one, else the tier's) and latency of experts over `span` chips."""
+        inside = span <= chip["chips_per_node"]
+        bw = np.where(inside, chip["intra_gb_per_s"], chip["inter_gb_per_s"])
+        return _override(rows, "interconnect_gb_per_s", bw), np.where(
+            inside, chip["intra_latency_us"], chip["inter_latency_us"]
+        ) * 1e-6
+
     ttft, tpot = _col(rows, "ttft_ms") / 1e3, _col(rows, "tpot_ms") / 1e3
     targeted = ~np.isnan(ttft) | ~np.isnan(tpot)
     met = {
         "batch_meeting_targets": np.full(len(rows), np.nan),
         "target_binding": np.full(len(rows), None, dtype=object),
     }
+    placed_rows = inference.expert_placed(m, placement)
     if targeted.any():  # the single estimate's search (`inference.batch_meeting_targets`) on those rows
+        hbm = chip["hbm_gb"] * inference.BYTES_PER_GB
+        at_batch = inference.min_chips(m, batch, prompt + gen, hbm, bpp, bkv, _col(rows, "hbm_usable_fraction"))
+        span = _override(rows, "serving_expert_parallel", _override(rows, "serving_chips", at_batch))
+        span_link, span_latency = tier(span)  # the tier of the chips given, or of those --batch needs
         sel = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (len(rows),))[targeted]  # noqa: E731
         mt = m.with_(**{f.name: sel(getattr(m, f.name)) for f in fields(m)})
         t = inference.batch_meeting_targets(
@@ -407,9 +467,13 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
             hbm_bandwidth_bytes_per_s=sel(hbm_bw),
             mfu=sel(_col(rows, "serving_mfu")),
             mbu=sel(_col(rows, "mbu")),
-            interconnect_bytes_per_s=sel(link * inference.BYTES_PER_GB),
+            interconnect_bytes_per_s=sel(np.where(placed_rows, span_link, link) * inference.BYTES_PER_GB),
             comm_overlap=sel(_col(rows, "comm_overlap")),
             bytes_per_activation=sel(_col(rows, "bytes_per_activation")),
+            placement=placement[targeted],
+            routing_skew=sel(skew),
+            link_latency_s=sel(np.where(placed_rows, span_latency, 0.0)),
+            **{k: sel(v) for k, v in kv_link.items()},
         )
         met["batch_meeting_targets"][targeted] = t["batch"]
         met["target_binding"][targeted] = t["binding"]
@@ -420,7 +484,26 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
     )
     chips = _override(rows, "serving_chips", need)
     experts = np.asarray(m.n_experts, dtype=np.float64)
-    x = _override(rows, "serving_expert_parallel", np.where(experts > 0, np.minimum(chips, experts), 1.0))
+    x = _override(
+        rows,
+        "serving_expert_parallel",
+        np.where(experts > 0, np.where(placed_rows, chips, np.minimum(chips, experts)), 1.0),
+    )
+    placed_link, placed_latency = tier(x)
+    shards = np.where(
+        placed_rows,
+        inference.dense_shards(
+            m,
+            chips,
+            batch,
+            prompt + gen,
+            chip["hbm_gb"] * inference.BYTES_PER_GB,
+            bpp,
+            bkv,
+            _col(rows, "hbm_usable_fraction"),
+        ),
+        1.0,
+    )
     res = inference.inference_costs(
         m,
         batch=batch,
@@ -438,15 +521,25 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         bytes_per_param=bpp,
         bytes_per_kv=bkv,
         expert_parallel=x,
-        interconnect_bytes_per_s=link * inference.BYTES_PER_GB,
+        interconnect_bytes_per_s=np.where(placed_rows, placed_link, link) * inference.BYTES_PER_GB,
         comm_overlap=_col(rows, "comm_overlap"),
         bytes_per_activation=_col(rows, "bytes_per_activation"),
+        placement=placement,
+        routing_skew=skew,
+        dense_shards=shards,
+        link_latency_s=np.where(placed_rows, placed_latency, 0.0),
+        **kv_link,
+        wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
+        water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
     )
     touched = res["experts_touched_per_moe_layer"]
     return {
         "serving_min_chips": need,
         "serving_chips_used": chips,
         "serving_fits_hbm": chips >= need,
+        "serving_expert_parallel_used": x,
+        "resolved_routing_skew": skew,
+        "dense_shards": shards,
         **met,
         "resolved_bytes_per_param": bpp,
         "resolved_bytes_per_kv": bkv,
@@ -463,10 +556,12 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
     """Inputs and outputs of a chunk of scenarios: analytic counts, then training and/or serving cost."""
     m, arch = models.arrays(rows)
     inputs = rows.drop(columns=[c for c in rows.columns if c.startswith(MODEL_PREFIX)]).reset_index(drop=True)
+    seq = context(inputs, m)
     out = {
         "params_total": acc.params(m),
         "params_active": acc.params(m, active=True),
-        "flops_per_token_train": acc.train_flops_per_token(m, context(inputs, m)),
+        "resolved_seq_len": seq.astype(np.int64),  # the context the training FLOPs are counted at, shown
+        "flops_per_token_train": acc.train_flops_per_token(m, seq),
     }
     if "training" in spec.evaluate:
         train = training_outputs(inputs, m, out["flops_per_token_train"], models.row_configs)

@@ -1,0 +1,168 @@
+"""Serving as users plan it (issue 15): experts placed on chips, skewed routing, a separate prefill
+pool, and the default utilisation derived from a published measurement; each figure by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glamsim.api as gs
+from glamsim.accounting import cached_arrays, expert_params, ffn_weights, forward_flops_per_token, params
+from glamsim.config import ConfigError, load_model
+from glamsim.cost.inference import estimate_inference
+from glamsim.cost.serving_runs import derive_utilisation, replay, serving_runs
+from glamsim.profiles import load_chip
+from glamsim.scenario import SERVING_MBU, SERVING_MFU, ServingScenario
+
+H100 = load_chip("h100-sxm")
+PEAK, BW = H100.peak_flops_bf16.value, H100.hbm_bandwidth_gb_per_s.value * 1e9
+IDEAL = dict(mfu=1.0, mbu=1.0)
+
+
+def glam():
+    return cached_arrays(load_model("glam-64b-64e"))
+
+
+def _kv(batch, ctx, bytes_per_kv=2):
+    return 2 * 64 * 128 * 128 * ctx * batch * bytes_per_kv  # GLaM 64B/64E: 64 layers, 128 heads x 128
+
+
+def test_expert_placement_decode_step_by_hand():
+    """GLaM 64B/64E on 64 H100, batch 1: each chip holds one expert per MoE layer, so the step waits
+    for one chip reading a whole expert in each of the 32 MoE layers, beside its 1/t of the dense
+    parts; the all-to-all crosses 8-GPU servers (inter-node link and latency)."""
+    m, chips, batch = glam(), 64, 1
+    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, placement="expert", **IDEAL)
+    ctx = 1024 + (256 + 1) / 2
+    expert_bytes = expert_params(m)[0] * 2
+    routed = 32 * 64 * expert_bytes
+    dense = params(m)[0] * 2 - routed
+    room = 80e9 * 0.9 - (routed + _kv(batch, 1024 + 256)) / chips
+    t = math.ceil(dense / room)
+    assert r["dense_shards"] == t == 4
+    slot_flops = 2 * ffn_weights(m, m.expert_ff, m.expert_mats)[0]
+    dense_flops = forward_flops_per_token(m, ctx)[0] - 32 * 2 * slot_flops
+    dense_s = max(batch * dense_flops / chips / PEAK, (dense / t + _kv(batch, ctx) / chips) / BW)
+    expert_s = 32 * max(slot_flops / PEAK, expert_bytes / BW)  # one slot, one whole expert
+    wire = 2 * (batch * 2 / chips) * 8192 * 2 * (chips - 1) / chips
+    a2a_s = 32 * (wire / 50e9 + 2 * 8e-6)  # 64 chips span 8 servers: InfiniBand, 8 us a message
+    assert r["experts_read_busiest_chip"] == pytest.approx(1.0)
+    assert r["decode_expert_wait_s"] == pytest.approx(expert_s)
+    assert r["decode_alltoall_s"] == pytest.approx(a2a_s)
+    assert r["decode_step_s"] == pytest.approx(dense_s + expert_s + a2a_s)
+    sharded = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, **IDEAL)
+    assert r["decode_step_s"] > 10 * sharded["decode_step_s"]  # the wait on the chip holding a touched expert
+    assert "inter_node_bandwidth_gb_per_s" in r.ledger["interconnect_bandwidth_gb_per_s"].source
+
+
+def test_routing_skew_loads_the_busiest_expert_chip():
+    """Experts over 32 chips (2 copies on 64): a chip holds 2 experts; the busiest holds the busiest
+    expert (skew x the mean load) and one at the mean: (skew + 1) x batch x top-2 / 64 slots, and
+    reads 2 (1 - 1/2^slots) distinct experts."""
+    kw = dict(model="glam-64b-64e", chip="h100-sxm", chips=64, expert_parallel=32, batch=64, prompt_len=512)
+    kw |= dict(placement="expert", **IDEAL)
+    for skew in (1.0, 3.0):
+        r = estimate_inference(routing_skew=skew, **kw)
+        slots = 64 * 2 * (skew + 1) / 64
+        assert r["experts_read_busiest_chip"] == pytest.approx(2 * (1 - 0.5**slots))
+        prefill_slots = 64 * 512 * 2 * (skew + 1) / 64
+        m = glam()
+        slot_flops = 2 * ffn_weights(m, m.expert_ff, m.expert_mats)[0]
+        if skew == 1.0:
+            uniform_prefill = r["prefill_s"]
+        else:  # prefill is compute-bound on the busiest chip: its expert time grows with its slots
+            extra = 32 * (prefill_slots - 64 * 512 * 2 * 2 / 64) * slot_flops / PEAK
+            assert r["prefill_s"] - uniform_prefill == pytest.approx(extra, rel=1e-6)
+    assert r.ledger["routing_skew"].value == 3.0
+
+
+def test_a_measure_record_sets_the_routing_skew(tmp_path):
+    from badinput import tpu_record
+
+    rec = tpu_record().model_copy(update={"routing": {"max_mean_load": 1.7, "dropped_fraction": 0.0}})
+    path = tmp_path / "rec.json"
+    path.write_text(rec.model_dump_json())
+    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", placement="expert", measured=str(path))
+    assert r.ledger["routing_skew"].value == 1.7 and "router load of glam-tiny" in r.ledger["routing_skew"].source
+    typed = estimate_inference(
+        model="glam-64b-64e", chip="h100-sxm", placement="expert", measured=str(path), routing_skew=2.5
+    )
+    assert typed.ledger["routing_skew"].value == 2.5  # a typed skew wins over the record
+    study = gs.serve(model="glam-64b-64e", chip="h100-sxm", placement="expert", measured=str(path))
+    assert study.frame["resolved_routing_skew"].iloc[0] == 1.7
+    assert study.frame["decode_step_s"].iloc[0] == pytest.approx(r["decode_step_s"])
+    dense = rec.model_copy(update={"routing": {}})
+    path.write_text(dense.model_dump_json())
+    with pytest.raises(ConfigError) as err:
+        estimate_inference(model="glam-64b-64e", chip="h100-sxm", measured=str(path))
+    assert "\n" not in str(err.value) and "no router load" in str(err.value)
+
+
+def test_a_separate_prefill_pool_sends_the_kv_cache_before_the_first_token():
+    """Prefill on 40 chips, decode on 33: TTFT = prefill on 40 + the prompts' KV cache over each
+    prefill chip's inter-node link (50 GB/s) + its latency; dollars charge both pools."""
+    kw = dict(model="glam-64b-64e", chip="h100-sxm", chips=33, batch=8, **IDEAL)
+    same = estimate_inference(**kw)
+    split = estimate_inference(prefill_chips=40, **kw)
+    on40 = estimate_inference(**{**kw, "chips": 40})
+    transfer = _kv(8, 1024) / 40 / 50e9 + 8e-6
+    assert split["kv_transfer_s"] == pytest.approx(transfer)
+    assert split["prefill_s"] == pytest.approx(on40["prefill_s"] + transfer)
+    assert split["decode_step_s"] == pytest.approx(same["decode_step_s"])
+    price = H100.price_per_chip_hour_usd.value / 3600
+    usd = price * (40 * split["prefill_s"] + 33 * split["decode_s"]) / (8 * 256) * 1e6
+    assert split["usd_per_million_tokens_with_prefill"] == pytest.approx(usd)
+    with pytest.raises(ConfigError) as err:
+        estimate_inference(prefill_chips=1, **kw)
+    assert "\n" not in str(err.value) and str(err.value).startswith("prefill_chips=1:")
+
+
+def test_study_rows_equal_single_estimates_for_the_new_inputs():
+    grid = dict(placement=["sharded", "expert"], routing_skew=[1.0, 2.0], prefill_chips=[None, 48], chips=[48])
+    r = gs.serve(model="glam-64b-64e", chip="h100-sxm", batch=64, tpot_ms=[None, 40.0], grid=True, **grid)
+    assert len(r) == 16
+    for i, row in r.frame.iterrows():
+        one = estimate_inference(
+            model="glam-64b-64e",
+            chip="h100-sxm",
+            batch=64,
+            chips=48,
+            placement=row["placement"],
+            routing_skew=row["routing_skew"],
+            prefill_chips=None if pd.isna(row["prefill_chips"]) else int(row["prefill_chips"]),
+            tpot_ms=None if pd.isna(row["tpot_ms"]) else row["tpot_ms"],
+        )
+        for key in ("decode_step_s", "prefill_s", "joules_per_token", "usd_per_million_tokens_with_prefill"):
+            assert row[key] == pytest.approx(one[key]), (i, key)
+
+
+def test_default_serving_utilisation_is_derived_from_the_published_measurement():
+    """NIM 1.8.0, Llama-3.3-70B fp8 on 2 H100: the ideal decode step at batch 1 reads every fp8
+    weight and the bf16 KV cache at the mean context; MBU = that / the measured 18.58 ms."""
+    run = serving_runs()["nim-llama-3.3-70b-h100-fp8"]
+    m = cached_arrays(run.model)
+    row = replay(run)[0]
+    ctx = 5000 + (500 + 1) / 2
+    kv = 2 * 80 * 8 * 128 * ctx * 2
+    step = (params(m)[0] * 1 + kv) / (2 * BW)
+    assert row["ideal_decode_step_ms"] == pytest.approx(step * 1e3)
+    assert row["mbu"] == pytest.approx(step * 1e3 / 18.58)
+    prefill = 5000 * forward_flops_per_token(m, 2500.5)[0] / (2 * H100.peak_flops_fp8.value)
+    assert row["mfu"] == pytest.approx(prefill * 1e3 / 406.77)
+    got = derive_utilisation()
+    assert round(got["mfu"], 2) == SERVING_MFU and round(got["mbu"], 2) == SERVING_MBU
+    s = ServingScenario()
+    assert s.mfu == SERVING_MFU and "serving_runs.yaml" in s.source("mbu")
+
+
+def test_bad_new_inputs_are_refused_in_one_line():
+    for bad, field in ((dict(routing_skew=0.5), "routing_skew"), (dict(placement="ring"), "placement")):
+        with pytest.raises(ConfigError) as err:
+            ServingScenario.build(bad)
+        assert "\n" not in str(err.value) and field in str(err.value)
+    with pytest.raises(ConfigError):
+        ServingScenario.build(dict(prefill_chips=0))
+    assert np.isfinite(estimate_inference(model="gpt3-175b", chip="h100-sxm", placement="expert")["decode_step_s"])
