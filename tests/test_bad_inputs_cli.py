@@ -123,6 +123,10 @@ DCS = {
     "d_name_escape.yaml": (dc(name="a/b"), "name='a/b'"),
     "d_malformed.yaml": ("pue: {value: 1.1\n", "malformed YAML"),
     "d_unknown.yaml": (dc(wue=1.8), "wue"),
+    "d_wue_neg.yaml": (dc(wue_onsite_l_per_kwh=spec(-0.5)), "wue_onsite_l_per_kwh.value=-0.5"),
+    "d_wue_nan.yaml": (dc(wue_onsite_l_per_kwh=spec(".nan")).replace("'.nan'", ".nan"), "wue_onsite_l_per_kwh"),
+    "d_water_neg.yaml": (dc(water_offsite_l_per_kwh=spec(-3)), "water_offsite_l_per_kwh.value=-3"),
+    "d_kind_bad.yaml": (dc(kind="planet"), "kind='planet'"),
 }
 
 
@@ -338,11 +342,22 @@ CASES = [
             (["--tpot-ms", "fast"], "--tpot-ms"),
             (["--tpot-ms", "1e-6"], "tpot_ms"),
             (["--bytes-per-kv", "-2"], "bytes-per-kv"),
+            (["--placement", "ring"], "--placement="),
+            (["--routing-skew", "0.5"], "routing-skew"),
+            (["--routing-skew", "nan"], "--routing-skew"),
+            (["--routing-skew", "1e9"], "routing-skew"),
+            (["--prefill-chips", "0"], "prefill-chips"),
+            (["--prefill-chips", "2.5"], "--prefill-chips"),
+            (["--measured", "missing.json"], "missing.json"),
         ]
     ],
+    pytest.param(
+        ["estimate", "serve", "--model", "gpt3-175b", "--chip", "h100-sxm", "--prefill-chips", "1"],
+        "prefill_chips=1",
+        id="serve-prefill-pool-too-small",
+    ),
     pytest.param(["estimate", "train", "--inference"], "--inference", id="train-serving-flag"),
     pytest.param(["estimate", "train", "--batch", "8"], "--batch", id="train-batch"),
-    pytest.param(["estimate", "serve", "--measured", "missing.json"], "--measured", id="serve-measured"),
     pytest.param(["estimate", "--model", "glam-tiny", "--chips", "0"], "--chips=0", id="legacy-train"),
     pytest.param(["estimate", "--inference", "--batch", "0"], "--batch=0", id="legacy-serve"),
     pytest.param(["estimate", "plan"], "plan", id="estimate-unknown-kind"),
