@@ -131,6 +131,57 @@ def pick(label: str, options: list[str], default: str, key: str, **kw) -> str:
     return select(label, options, key, default, **kw)
 
 
+DATACENTER_GROUPS = {  # DatacenterProfile.kind -> heading of its part of the pick-list, in list order
+    "country": "Country grid",
+    "cloud-region": "Cloud region",
+    "datacenter": "Datacenter",
+}
+
+
+def datacenter_options(dcs: dict) -> list[str]:
+    """Datacenter names grouped for a pick-list: countries, then cloud regions (by provider), then
+    single datacenters (the published runs' and examples), each group in name order."""
+    order = list(DATACENTER_GROUPS)
+    return sorted(dcs, key=lambda n: (order.index(dcs[n].kind), dcs[n].provider, n))
+
+
+def datacenter_label(prof) -> str:
+    """One pick-list line: group, name, place and the carbon intensity the estimate uses."""
+    where = ", ".join(x for x in (prof.provider, prof.region) if x)
+    ci = prof.carbon_intensity_net_kg_per_kwh.value
+    return f"{DATACENTER_GROUPS[prof.kind]} · {prof.name}" + (f" ({where})" if where else "") + f" · {ci:.3g} kg/kWh"
+
+
+def datacenter_caption(prof) -> str:
+    """What a datacenter brings to an estimate, with sources: PUE, net and gross intensity, water."""
+    net, gross = prof.carbon_intensity_net_kg_per_kwh, prof.carbon_intensity_gross_kg_per_kwh
+    parts = [
+        prof.description.rstrip(".") + "." if prof.description else "",
+        f"PUE {prof.pue.value:g} ({prof.pue.source}, {prof.pue.date}).",
+        f"Carbon intensity, net (market-based, used for CO2e): {net.value:.4g} kgCO2e/kWh ({net.source}, {net.date}).",
+        "Gross (location-based): "
+        + (f"{gross.value:.4g} kgCO2e/kWh." if gross is not None else "not published for this profile."),
+    ]
+    if prof.carbon_free_energy_fraction is not None:
+        parts.append(f"Carbon-free energy, hourly: {prof.carbon_free_energy_fraction.value:.0%}.")
+    water = [
+        f"{what} {spec.value:g} L/kWh ({spec.source})"
+        for what, spec in (("on-site WUE", prof.wue_onsite_l_per_kwh), ("off-site", prof.water_offsite_l_per_kwh))
+        if spec is not None
+    ]
+    parts.append("Water: " + ("; ".join(water) + "." if water else "no published figure (water outputs are NaN)."))
+    return " ".join(p for p in parts if p)
+
+
+def pick_datacenter(label: str, dcs: dict, default: str, key: str, **kw) -> str:
+    """The datacenter pick-list: country grids, cloud regions and single datacenters, each option
+    showing its carbon intensity, with the chosen profile's figures and sources below it (the URL
+    holds the name)."""
+    name = select(label, datacenter_options(dcs), key, default, format_func=lambda n: datacenter_label(dcs[n]), **kw)
+    st.caption(datacenter_caption(dcs[name]))
+    return name
+
+
 def pick_model(label: str, default: str, key: str, **kw):
     presets = model_presets()
     cfg = presets[pick(label, list(presets), default, key, **kw)]

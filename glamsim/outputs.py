@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,19 @@ OUTPUTS: dict[str, Output] = _table(
             "tCO2e",
             "chip-hours x the chips' manufacturing carbon per working hour (NaN: no published footprint for the chip)",
         ),
+        (
+            "water_onsite_l",
+            "water, on site",
+            "L",
+            "IT energy x the datacenter's WUE (cooling water evaporated; NaN: the profile publishes no WUE)",
+        ),
+        (
+            "water_offsite_l",
+            "water, electricity generation",
+            "L",
+            "facility energy x the grid's water per kWh (NaN: the profile publishes none)",
+        ),
+        ("water_l", "water consumed", "L", "on-site + off-site water (NaN when either is unknown)"),
         ("cost_usd", "cost at list price", "USD", "chip-hours x price per chip-hour"),
         ("alltoall_bytes_per_chip_step", "MoE all-to-all results", "bytes", "per step per chip"),
         ("alltoall_wire_bytes_per_chip_step", "all-to-all bytes off-chip", "bytes", "per step per chip"),
@@ -94,6 +111,19 @@ OUTPUTS: dict[str, Output] = _table(
         ("decode_s", "decoding time", "s"),
         ("request_latency_s", "request latency", "s", "prefill + decoding"),
         ("experts_touched_per_moe_layer", "experts read per MoE layer per step", "experts"),
+        (
+            "experts_read_busiest_chip",
+            "experts the busiest expert chip reads per MoE layer",
+            "experts",
+            "expert placement: at least one, the wait on the chip holding a touched expert",
+        ),
+        ("decode_expert_wait_s", "wait on the busiest expert chip", "s per step", "expert placement, all MoE layers"),
+        ("dense_shards", "chips per copy of the dense parts", "chips", "expert placement"),
+        ("placement", "weight placement", "", "sharded or expert", "text"),
+        ("prefill_chips_used", "prefill chips", "chips", "the decode chips unless a separate pool is given"),
+        ("kv_transfer_s", "KV-cache transfer to the decode chips", "s", "separate prefill pool only"),
+        ("serving_expert_parallel_used", "chips the experts span", "chips"),
+        ("resolved_routing_skew", "routing skew used", "busiest / mean expert load"),
         ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),
         ("decode_tokens_per_s_per_chip", "decoding throughput", "tokens/s per chip"),
         ("joules_per_token", "energy per generated token", "J (facility)"),
@@ -101,6 +131,12 @@ OUTPUTS: dict[str, Output] = _table(
         ("usd_per_million_tokens", "cost per 1M generated tokens", "USD"),
         ("usd_per_million_tokens_with_prefill", "cost per 1M generated tokens, prefill included", "USD"),
         ("kgco2e_per_million_tokens", "CO2e per 1M generated tokens", "kgCO2e (net)"),
+        (
+            "water_l_per_million_tokens",
+            "water per 1M generated tokens",
+            "L",
+            "decode: IT energy x WUE + facility energy x the grid's water per kWh (NaN: not published)",
+        ),
         (
             "prefill_load",
             "prefill load",
@@ -132,6 +168,13 @@ OUTPUTS: dict[str, Output] = _table(
         ("resolved_bytes_per_param", "bytes per weight", "bytes", "from --weight-precision or --bytes-per-param"),
         ("resolved_bytes_per_kv", "bytes per KV value", "bytes", "from --kv-precision or --bytes-per-kv"),
         # counts
+        (
+            "resolved_seq_len",
+            "training context",
+            "tokens",
+            "the scenario's seq_len, else the model's own context (max_seq_len)",
+            "integer",
+        ),
         ("flops_per_token_train", "training FLOPs per token", "FLOPs"),
         ("train_mfu", "training MFU", "", "model FLOPs utilisation of the training run", "fraction"),
         ("peak_flops_per_s", "dense peak per chip", "FLOP/s"),
@@ -276,3 +319,29 @@ def format_value(key: str, value) -> str:
     if not isinstance(value, (int, float)):
         return "-" if value is None else str(value)
     return {"count": fmt_count, "integer": fmt_int}.get(kind, fmt)(value)
+
+
+def format_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A results table as text, each column by its own rule (`format_value`): parameters in B/T,
+    chips and steps as plain integers, flags as yes/no, everything else compact.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Columns named as the output registry and the scenario fields (a `glamsim.api` frame, a
+        study's results); other columns are formatted as plain numbers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same shape, index and columns, every value a string: for reading, not for arithmetic.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> format_frame(pd.DataFrame({"params_total": [1.162e12], "chips": [2048.0], "energy_mwh": [455.8]}))
+      params_total  chips energy_mwh
+    0       1.162T  2,048      455.8
+    """
+    return df.apply(lambda col: col.map(lambda v, key=col.name: format_value(key if isinstance(key, str) else "", v)))
+

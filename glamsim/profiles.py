@@ -51,7 +51,7 @@ def _check_positive(profile: Frozen, allow_zero: set[str] = frozenset()) -> None
     for name in type(profile).model_fields:
         spec = getattr(profile, name)
         if isinstance(spec, Spec) and (spec.value < 0 or (spec.value == 0 and name not in allow_zero)):
-            raise ValueError(f"{name}.value={spec.value!r}: must be > 0")
+            raise ValueError(f"{name}.value={spec.value!r}: must be {'>=' if name in allow_zero else '>'} 0")
 
 
 class ChipProfile(_FromFile):
@@ -111,21 +111,50 @@ class ChipProfile(_FromFile):
         return getattr(self, field)
 
 
+DatacenterKind = Literal["country", "cloud-region", "datacenter"]
+
+
 class DatacenterProfile(_FromFile):
     """A datacenter and its grid: PUE and carbon intensity (net: after the operator's carbon-free
-    energy purchases, what `co2e_t` uses; gross: location-based, where published)."""
+    energy purchases, what `co2e_t` uses; gross: location-based, where published), and water.
+
+    `kind` groups the pick-lists: a `country` (a national grid average at an industry-average PUE),
+    a `cloud-region` (a provider's region: its grid and its published PUE) or a `datacenter` (one
+    site, e.g. where a published run was trained).  Water: `wue_onsite_l_per_kwh` is litres
+    evaporated on site (cooling) per kWh of IT energy (The Green Grid's WUE);
+    `water_offsite_l_per_kwh` litres consumed generating each kWh of facility energy (EWIF).
+    `carbon_free_energy_fraction` is informational (Google's hourly CFE share of the region); the
+    cost model does not use it."""
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
+    kind: DatacenterKind = "datacenter"
+    region: str = ""  # where: a country, or a cloud region's location ("Iowa, US")
+    provider: str = ""  # the cloud provider or operator ("Google Cloud", "AWS"); empty for a country grid
     pue: Spec
     carbon_intensity_net_kg_per_kwh: Spec
     carbon_intensity_gross_kg_per_kwh: Spec | None = None
+    wue_onsite_l_per_kwh: Spec | None = None
+    water_offsite_l_per_kwh: Spec | None = None
+    carbon_free_energy_fraction: Spec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DatacenterProfile:
-        _check_positive(self, allow_zero={"carbon_intensity_net_kg_per_kwh", "carbon_intensity_gross_kg_per_kwh"})
+        _check_positive(
+            self,
+            allow_zero={
+                "carbon_intensity_net_kg_per_kwh",
+                "carbon_intensity_gross_kg_per_kwh",
+                "wue_onsite_l_per_kwh",
+                "water_offsite_l_per_kwh",
+                "carbon_free_energy_fraction",
+            },
+        )
         if self.pue.value < 1:
             raise ValueError(f"pue.value={self.pue.value!r}: must be >= 1")
+        cfe = self.carbon_free_energy_fraction
+        if cfe is not None and cfe.value > 1:
+            raise ValueError(f"carbon_free_energy_fraction.value={cfe.value!r}: must be <= 1")
         return self
 
 

@@ -140,6 +140,35 @@ def test_training_page_shows_the_api_estimate_with_ranges():
     assert "price per chip hour usd" in statement  # power: none typed, it follows the load (system model)
 
 
+def test_datacenter_pick_list_is_grouped_shows_sources_and_sets_the_carbon():
+    """Country grids, then cloud regions, then single datacenters, each option with its intensity;
+    the chosen profile's figures and sources under it; its grid sets CO2e as the API computes it."""
+    at = open_page("training")
+    pick = at.selectbox(key="t_dc")
+    groups = [o.split(" · ")[0] for o in pick.options]
+    assert groups == sorted(groups, key=["Country grid", "Cloud region", "Datacenter"].index)
+    assert "Cloud region · gcp-europe-north1 (Google Cloud, Finland) · 0.0393 kg/kWh" in pick.options
+    assert "Country grid · world-average (World) · 0.436 kg/kWh" in pick.options
+    pick.set_value("gcp-europe-north1")
+    at.selectbox(key="t_chip").set_value("a100-80gb")
+    at.run()
+    assert not at.exception and not at.error
+    shown = " ".join(c.value for c in at.caption)
+    assert "region-carbon-info" in shown and "0.03932 kgCO2e/kWh" in shown and "PUE 1.1" in shown
+    assert at.number_input(key="t_ci_gcp-europe-north1").value == pytest.approx(0.03932)
+    model = at.selectbox(key="t_model").value
+    e = estimate_training(
+        model=model,
+        tokens=at.number_input(key="t_tokens").value * 1e9,
+        chip="a100-80gb",
+        chips=at.number_input(key="t_chips").value,
+        mfu=at.number_input(key="t_mfu").value,
+        datacenter="gcp-europe-north1",
+    )
+    t = table(at).set_index("quantity")
+    assert t.loc[label("co2e_t"), model] == cell("co2e_t", e.co2e_t)  # 39.32 g/kWh x the run's MWh
+
+
 def test_training_page_predicts_the_mfu_from_the_layout_by_default():
     """No typed MFU: the page shows glamsim.predict's layout, MFU and HFU (the API's for the same
     inputs), a memory bar against the usable HBM and the step-time breakdown."""

@@ -114,3 +114,20 @@ def test_serving_power_follows_the_load_of_each_phase():
     assert r["joules_per_token"] == pytest.approx(r["chips"] * 960 * pue * r["decode_step_s"])
     t = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, power_model="tdp_fraction")
     assert t["decode_power_w_per_chip"] == t["prefill_power_w_per_chip"] == 700
+
+
+def test_water_per_million_tokens_by_hand():
+    """Decode at a fixed 1,000 W per chip: the facility energy per token is joules_per_token; water
+    per 1M tokens = (IT energy x WUE + facility energy x grid water) in kWh x 1e6.  us-average: WUE
+    0.55 L/kWh of IT energy, 3.14 L/kWh of facility energy, PUE 1.58 (all from the profile)."""
+    e = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=32, power_w=1000.0, datacenter="us-average")
+    facility_kwh = e["joules_per_token"] * 1e6 / 3.6e6
+    assert e["water_l_per_million_tokens"] == pytest.approx(facility_kwh / 1.58 * 0.55 + facility_kwh * 3.14)
+    assert e.ledger["wue_onsite_l_per_kwh"].value == 0.55
+    dry = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=32, power_w=1000.0, datacenter="gcp-us-west1")
+    assert (
+        np.isnan(dry["water_l_per_million_tokens"]) and "not modelled" in dry.ledger["water_offsite_l_per_kwh"].source
+    )
+    assert dry["kgco2e_per_million_tokens"] == pytest.approx(
+        dry["joules_per_token"] * 1e6 / 3.6e6 * 0.07923
+    )  # Google's us-west1 grid, 79.23 g/kWh (region-carbon-info 2024)

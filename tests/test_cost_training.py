@@ -187,3 +187,48 @@ def test_llama2_70b_published_run_under_meta_assumptions():
     )
     assert e.energy_mwh == pytest.approx(688.128)
     assert e.co2e_t == pytest.approx(291.42, rel=1e-3)
+
+
+def test_water_litres_by_hand():
+    """1e21 FLOPs at MFU 0.5 on 1e14 FLOP/s chips = 5,555.6 chip-hours at 300 W: IT energy 1,666.7 kWh,
+    facility energy x PUE 1.2 = 2,000 kWh; WUE 0.5 L/kWh of IT energy -> 833.3 L on site, 3 L per kWh
+    of facility energy -> 6,000 L off site."""
+    r = training_costs(
+        1e21, 10, 1e14, 300, 1.2, 0.5, 2.0, mfu=0.5, wue_onsite_l_per_kwh=0.5, water_offsite_l_per_kwh=3.0
+    )
+    it_kwh = 1e21 / 5e13 / 3600 * 300 / 1e3
+    assert it_kwh == pytest.approx(1666.667, rel=1e-6)
+    assert r["water_onsite_l"] == pytest.approx(it_kwh * 0.5)
+    assert r["water_offsite_l"] == pytest.approx(2000 * 3.0)
+    assert r["water_l"] == pytest.approx(it_kwh * 0.5 + 6000)
+    assert np.isnan(training_costs(1e21, 10, 1e14, 300, 1.2, 0.5, 2.0, mfu=0.5)["water_l"])  # not published: NaN
+
+
+def test_datacenter_pick_sets_carbon_and_water_by_hand():
+    """The same run in three datacenters: only the grid (and the PUE) changes CO2e; water comes from
+    the profile's WUE and grid water, NaN (said in the ledger) where the profile has none."""
+    run = dict(train_flops=1e22, chip="h100-sxm", chips=8, mfu=0.4, power_w=1000.0)
+    us = estimate_training(**run, datacenter="us-average")
+    it_kwh = us.chip_hours * 1000 / 1e3
+    assert us.energy_mwh == pytest.approx(it_kwh * 1.58 / 1e3)
+    assert us.co2e_t == pytest.approx(us.energy_mwh * 0.373)
+    assert us.water_onsite_l == pytest.approx(it_kwh * 0.55)  # Li et al. US average on-site WUE
+    assert us.water_offsite_l == pytest.approx(it_kwh * 1.58 * 3.14)  # and off-site EWIF
+    assert us.water_l == pytest.approx(us.water_onsite_l + us.water_offsite_l)
+    assert "Thirsty" in us.ledger["water_offsite_l_per_kwh"].source
+    fi = estimate_training(**run, datacenter="gcp-europe-north1")  # 39.32 g/kWh at Google's PUE 1.10
+    assert fi.energy_mwh == pytest.approx(it_kwh * 1.10 / 1e3)
+    assert fi.co2e_t == pytest.approx(fi.energy_mwh * 0.03932) == pytest.approx(fi.co2e_location_t)
+    assert np.isnan(fi.water_l) and "not modelled" in fi.ledger["wue_onsite_l_per_kwh"].source
+    aws = estimate_training(**run, datacenter="aws-us-east-1")  # WUE 0.12, no grid water: on-site only
+    assert aws.water_onsite_l == pytest.approx(it_kwh * 0.12) and np.isnan(aws.water_offsite_l)
+    assert us.to_dict()["water_l"] == us.water_l
+
+
+def test_a100_embodied_footprint_reaches_the_embodied_line():
+    """BLOOM's 150 kgCO2e per A100 over 4 years x 8760 h = 0.00428 kg per chip-hour."""
+    e = estimate_training(train_flops=1e22, chip="a100-80gb", chips=8, mfu=0.4)
+    per_hour = 150 / (4 * 8760)
+    assert e.ledger["embodied_kg_per_chip_hour"].value == pytest.approx(per_hour)
+    assert e.embodied_co2e_t == pytest.approx(e.chip_hours * per_hour / 1e3)
+    assert "BLOOM" in e.ledger["embodied_kgco2e"].source

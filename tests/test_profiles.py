@@ -1,9 +1,10 @@
 """Chip and datacenter profiles: the built-in set, dense peaks, user folders, one-line refusals."""
 
+import numpy as np
 import pytest
 
 from glamsim.config import ConfigError
-from glamsim.profiles import load_chip, load_datacenter, registry
+from glamsim.profiles import Spec, load_chip, load_datacenter, registry
 
 CHIPS = [
     "tpu-v3",
@@ -103,3 +104,96 @@ def test_datacenter_pue_below_one_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"dc\.yaml.*pue\.value=0\.9.*>= 1"):
         load_datacenter(p)
+
+
+# ---- the carbon pick-list: countries, cloud regions, datacenters; water and embodied figures ----------
+
+PICK_LIST = {  # name -> (kind, gross kgCO2e/kWh as published, PUE)
+    "world-average": ("country", 0.436, 1.58),  # Ember Global Electricity Review 2023 (2022)
+    "us-average": ("country", 0.373, 1.58),  # EPA eGRID2022
+    "france-average": ("country", 0.06739, 1.58),  # OWID / Ember 2021: 67.39 g/kWh
+    "india-average": ("country", 0.637182, 1.58),
+    "gcp-us-central1": ("cloud-region", 0.41272, 1.10),  # region-carbon-info 2024.csv: 412.72 g/kWh
+    "gcp-europe-north1": ("cloud-region", 0.03932, 1.10),  # 39.32 g/kWh
+    "aws-us-east-1": ("cloud-region", 0.39625, 1.15),  # GSF real-time-cloud 2024 row
+    "glam-google-oklahoma": ("datacenter", None, 1.11),
+}
+
+
+@pytest.mark.parametrize("name", list(PICK_LIST))
+def test_pick_list_profiles_carry_their_published_figures(name):
+    kind, gross, pue = PICK_LIST[name]
+    d = load_datacenter(name)
+    assert d.kind == kind and d.pue.value == pue
+    if gross is not None:
+        assert d.carbon_intensity_gross_kg_per_kwh.value == pytest.approx(gross)
+    assert d.origin == f"{name}.yaml"
+
+
+def test_every_datacenter_figure_has_a_source_and_every_group_is_filled():
+    dcs = registry("datacenters")
+    kinds = {}
+    for d in dcs.values():
+        kinds.setdefault(d.kind, []).append(d.name)
+        assert d.region or d.kind == "datacenter", d.name  # countries and regions say where
+        if d.kind == "cloud-region":
+            assert d.provider and d.name.startswith(("gcp-", "aws-")), d.name
+        for field, spec in d:
+            if isinstance(spec, Spec):
+                assert spec.source.strip() and spec.date.strip(), (d.name, field)
+                assert np.isfinite(spec.value) and spec.value >= 0, (d.name, field)
+        # net is never below gross without a published market-based figure saying why
+        gross = d.carbon_intensity_gross_kg_per_kwh
+        if gross is not None and gross.value != d.carbon_intensity_net_kg_per_kwh.value:
+            assert d.carbon_intensity_net_kg_per_kwh.note or d.name == "glam-google-oklahoma", d.name
+    assert len(kinds["country"]) >= 10 and len(kinds["cloud-region"]) >= 14 and len(kinds["datacenter"]) >= 3
+    # country grids use the Uptime Institute industry average; Google regions Google's fleet PUE
+    assert {dcs[n].pue.value for n in kinds["country"]} == {1.58}
+    assert {dcs[n].pue.value for n in kinds["cloud-region"] if n.startswith("gcp-")} == {1.10}
+
+
+def test_water_and_embodied_figures_are_sourced_and_absent_where_unpublished():
+    us = load_datacenter("us-average")
+    assert (us.wue_onsite_l_per_kwh.value, us.water_offsite_l_per_kwh.value) == (0.55, 3.14)
+    assert "Thirsty" in us.wue_onsite_l_per_kwh.source and "Thirsty" in us.water_offsite_l_per_kwh.source
+    aws = load_datacenter("aws-us-east-1")
+    assert aws.wue_onsite_l_per_kwh.value == 0.12 and aws.water_offsite_l_per_kwh is None
+    gcp = load_datacenter("gcp-us-central1")  # Google publishes no WUE in L/kWh: absent, not guessed
+    assert gcp.wue_onsite_l_per_kwh is None and gcp.carbon_free_energy_fraction.value == 0.87
+    a100 = load_chip("a100-80gb").embodied_kgco2e
+    assert a100.value == 150 and "BLOOM" in a100.source and "GPU board only" in a100.note
+
+
+WATER_DC = """name: wet
+kind: cloud-region
+region: Somewhere
+pue: {value: 1.2, source: s, date: "2025"}
+carbon_intensity_net_kg_per_kwh: {value: 0.1, source: s, date: "2025"}
+wue_onsite_l_per_kwh: {value: 0.5, source: s, date: "2025"}
+"""
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t.replace("{value: 0.5,", "{value: -0.5,"), r"wue_onsite_l_per_kwh\.value=-0\.5: must be >= 0"),
+        (lambda t: t.replace("{value: 0.5,", "{value: .nan,"), r"wue_onsite_l_per_kwh\.value"),
+        (
+            lambda t: t + 'water_offsite_l_per_kwh: {value: -1, source: s, date: "2025"}\n',
+            r"water_offsite_l_per_kwh\.value=-1\.0: must be >= 0",
+        ),
+        (
+            lambda t: t + 'carbon_free_energy_fraction: {value: 1.5, source: s, date: "2025"}\n',
+            r"carbon_free_energy_fraction\.value=1\.5: must be <= 1",
+        ),
+        (lambda t: t.replace("kind: cloud-region", "kind: planet"), r"kind='planet'"),
+    ],
+)
+def test_bad_water_and_kind_refused_in_one_line(tmp_path, edit, expected):
+    p = tmp_path / "wet.yaml"
+    p.write_text(edit(WATER_DC))
+    with pytest.raises(ConfigError, match=expected) as err:
+        load_datacenter(p)
+    assert "\n" not in str(err.value) and "wet.yaml" in str(err.value)
+    p.write_text(WATER_DC)
+    assert load_datacenter(p).wue_onsite_l_per_kwh.value == 0.5

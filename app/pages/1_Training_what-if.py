@@ -244,9 +244,8 @@ with left:
 
     st.subheader("Datacenter")
     dcs = ui.profiles("datacenters")
-    dc_name = ui.pick("Datacenter", list(dcs), default("datacenter"), "t_dc")
+    dc_name = ui.pick_datacenter("Datacenter", dcs, default("datacenter"), "t_dc")
     dc = dcs[dc_name]
-    st.caption(dc.description)
     dc_defaults = ui.profile_defaults(datacenter=dc)
     pue, pue_src = ui.uncertain("PUE", f"t_pue_{dc_name}", *dc_defaults["pue"], ranged=ranged, step=0.05, min_value=1.0)
     ci, ci_src = ui.uncertain(

@@ -15,6 +15,9 @@ ui.page(
 )
 
 
+TEXT_FIELDS = ("vendor", "default_dtype", "kind", "region", "provider")  # shown next to the figures
+
+
 def summary(kind: str, profs: dict, uploaded: set) -> pd.DataFrame:
     """One row per profile: each figure's value (sources are in the detail view below)."""
     rows = []
@@ -23,7 +26,7 @@ def summary(kind: str, profs: dict, uploaded: set) -> pd.DataFrame:
         row |= {
             f: (v.value if isinstance(v, Spec) else v)
             for f, v in p
-            if f not in ("name", "description") and (isinstance(v, Spec) or f in ("vendor", "default_dtype"))
+            if f not in ("name", "description") and (isinstance(v, Spec) or f in TEXT_FIELDS)
         }
         rows.append(row)
     return pd.DataFrame(rows)

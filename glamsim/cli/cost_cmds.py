@@ -63,14 +63,17 @@ def profiles_cmd(profiles_dir: Optional[List[Path]] = PROFILES_DIR, json_out: bo
         [
             {
                 "datacenter": d.name,
+                "kind": d.kind,
                 "PUE": d.pue.value,
                 "kgCO2e/kWh net": d.carbon_intensity_net_kg_per_kwh.value,
                 "kgCO2e/kWh gross": v(d.carbon_intensity_gross_kg_per_kwh),
+                "WUE L/kWh": v(d.wue_onsite_l_per_kwh),
+                "grid water L/kWh": v(d.water_offsite_l_per_kwh),
                 "file": d.origin,
             }
-            for d in dcs.values()
+            for d in sorted(dcs.values(), key=lambda d: (d.kind, d.name))
         ],
-        title="Datacenters",
+        title="Datacenters (country grids, cloud regions, single datacenters)",
     )
 
 

@@ -46,7 +46,7 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
     it is (given, published system power, board curve plus host share, TDP x fraction)."""
     nan = {"idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
     if s.power_w is not None:
-        led.add("power_w", s.power_w, "W per chip (given; used at every load)", s.source("power_w"))
+        led.add_input(s, "power_w", "W per chip (given; used at every load)")
         return {"fixed_w": s.power_w, **nan}
     if chip.measured_system_power_w is not None:
         v = chip.measured_system_power_w.value
@@ -71,7 +71,7 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
         led.add_profile("power_w", v, "W per chip (TDP x fraction)", chip.origin, "tdp_w", chip.tdp_w, extra)
         return {"fixed_w": v, **nan}
     tdp = chip.tdp_w.value
-    led.add("power_model", s.power_model, "", s.source("power_model"))
+    led.add_input(s, "power_model", "")
     led.add_profile("board_tdp_w", tdp, "W per chip (board at full load)", chip.origin, "tdp_w", chip.tdp_w)
     if chip.idle_power_w is not None:
         idle = chip.idle_power_w.value
@@ -152,7 +152,7 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
     """(pue, net carbon intensity, gross carbon intensity) with their sources in the ledger."""
     if s.pue is not None:
         pue = s.pue
-        led.add("pue", pue, "ratio", s.source("pue"))
+        led.add_input(s, "pue", "ratio")
     else:
         pue = dc.pue.value
         led.add_profile("pue", pue, "ratio", dc.origin, "pue", dc.pue)
@@ -179,6 +179,27 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
         gross,
     )
     return pue, net.value, gross.value
+
+
+WATER_MISSING = "not modelled: profile {} publishes no {}; water outputs are NaN"
+
+
+def water(dc: DatacenterProfile, led: Ledger) -> tuple[float, float]:
+    """(on-site WUE in litres per kWh of IT energy, off-site litres per kWh of facility energy) of the
+    datacenter, with their sources; NaN, said in the ledger, where the profile publishes none."""
+    out = []
+    for field, unit, what in (
+        ("wue_onsite_l_per_kwh", "L per kWh of IT energy (on-site cooling)", "on-site WUE"),
+        ("water_offsite_l_per_kwh", "L per kWh of facility energy (electricity generation)", "off-site water"),
+    ):
+        spec = getattr(dc, field)
+        if spec is None:
+            led.add(field, None, unit, (WATER_MISSING.format, dc.origin, what))  # text formatted when read
+            out.append(np.nan)
+        else:
+            led.add_profile(field, spec.value, unit, dc.origin, field, spec)
+            out.append(spec.value)
+    return out[0], out[1]
 
 
 def embodied(chip: ChipProfile, s: Scenario, led: Ledger) -> float:
@@ -245,7 +266,7 @@ def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> f
 
 def record(s: Scenario, led: Ledger, name: str, unit: str, value=None) -> None:
     """Ledger entry of a plain scenario field (its value, or a derived `value`, with its source)."""
-    led.add(name, getattr(s, name) if value is None else value, unit, s.source(name))
+    led.add_input(s, name, unit, value)
 
 
 def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> dict:
