@@ -124,6 +124,7 @@ OUTPUTS: dict[str, Output] = _table(
         ("kv_transfer_s", "KV-cache transfer to the decode chips", "s", "separate prefill pool only"),
         ("serving_expert_parallel_used", "chips the experts span", "chips"),
         ("resolved_routing_skew", "routing skew used", "busiest / mean expert load"),
+        ("idle_power_w_per_chip", "idle power", "W", "the power model at zero load: what an idle replica draws"),
         ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),
         ("decode_tokens_per_s_per_chip", "decoding throughput", "tokens/s per chip"),
         ("joules_per_token", "energy per generated token", "J (facility)"),
@@ -344,4 +345,3 @@ def format_frame(df: pd.DataFrame) -> pd.DataFrame:
     0       1.162T  2,048      455.8
     """
     return df.apply(lambda col: col.map(lambda v, key=col.name: format_value(key if isinstance(key, str) else "", v)))
-

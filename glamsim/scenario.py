@@ -67,7 +67,9 @@ def inp(
     the range applies to each of the three.  `face=False` keeps a field out of the faces."""
     bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le)) if v is not None}
     # an empty dict or list default: a fresh one per scenario from a factory (pydantic would deep-copy it)
-    first = {"default_factory": type(default)} if type(default) in (dict, list) and not default else {"default": default}
+    first = (
+        {"default_factory": type(default)} if type(default) in (dict, list) and not default else {"default": default}
+    )
     return Field(
         **first,
         description=help,
@@ -486,6 +488,15 @@ class ServingScenario(Scenario):
         None,
         help="a `glamsim measure` record: its router's busiest/mean expert load sets --routing-skew",
         source="none",
+    )
+    busy_fraction: float = inp(
+        1.0,
+        unit="fraction of the time",
+        gt=0,
+        le=1,
+        source="glamsim default: a replica serving all the time",
+        help="share of the time a replica serves; the rest it idles at idle power, and that energy and its "
+        "chip-hours are charged to the tokens served",
     )
     prefill_chips: int | None = inp(
         None,

@@ -349,6 +349,8 @@ CASES = [
             (["--prefill-chips", "0"], "prefill-chips"),
             (["--prefill-chips", "2.5"], "--prefill-chips"),
             (["--measured", "missing.json"], "missing.json"),
+            (["--busy-fraction", "0"], "busy-fraction"),
+            (["--busy-fraction", "1.5"], "busy-fraction"),
         ]
     ],
     pytest.param(

@@ -166,3 +166,20 @@ def test_bad_new_inputs_are_refused_in_one_line():
     with pytest.raises(ConfigError):
         ServingScenario.build(dict(prefill_chips=0))
     assert np.isfinite(estimate_inference(model="gpt3-175b", chip="h100-sxm", placement="expert")["decode_step_s"])
+
+
+def test_an_idle_replica_draws_idle_power_charged_to_the_tokens_served():
+    """Busy half the time: each busy second brings one idle second at the power model's zero load
+    (H100: 70 W board idle + 575 W host share), and twice the chip-hours per token."""
+    kw = dict(model="gpt3-175b", chip="h100-sxm", batch=16)
+    full, half = estimate_inference(**kw), estimate_inference(busy_fraction=0.5, **kw)
+    idle_w = H100.idle_power_w.value + H100.host_power_w.value
+    assert half["idle_power_w_per_chip"] == pytest.approx(idle_w)
+    pue = 1.58  # us-average
+    extra = half["chips"] * idle_w * pue * half["decode_step_s"] / 16
+    assert half["joules_per_token"] == pytest.approx(full["joules_per_token"] + extra)
+    assert half["usd_per_million_tokens"] == pytest.approx(2 * full["usd_per_million_tokens"])
+    assert half["decode_step_s"] == full["decode_step_s"]
+    assert half.ledger["busy_fraction"].value == 0.5
+    study = gs.serve(busy_fraction=[1.0, 0.5], **kw).frame
+    assert study["joules_per_token"].tolist() == pytest.approx([full["joules_per_token"], half["joules_per_token"]])

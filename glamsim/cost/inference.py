@@ -203,6 +203,7 @@ def inference_costs(
     kv_link_latency_s=0.0,
     wue_onsite_l_per_kwh=np.nan,
     water_offsite_l_per_kwh=np.nan,
+    busy_fraction=1.0,
 ) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
@@ -214,7 +215,9 @@ def inference_costs(
     `interconnect_bytes_per_s` with `link_latency_s`).  Prefill runs on
     `prefill_chips` (NaN: the same chips); a separate pool sends each prompt's KV cache to the
     decode chips over `kv_link_bytes_per_s` per prefill chip, before the first token.  Power per
-    chip follows each phase's load (`glamsim.cost.power`) unless `power_w` is a number."""
+    chip follows each phase's load (`glamsim.cost.power`) unless `power_w` is a number; a replica
+    busy `busy_fraction` of the time idles the rest at the power model's zero-load power, and that
+    energy and its chip-hours are charged to the tokens it serves."""
     roof = partial(
         roofline_s,
         chips=chips,
@@ -273,9 +276,11 @@ def inference_costs(
     decode_load = load(step_flops, step_bytes, step_s, chips)
     prefill_w = power_at_load(prefill_load, power_w, power_idle_w, power_span_w, power_host_w)
     decode_w = power_at_load(decode_load, power_w, power_idle_w, power_span_w, power_host_w)
-    facility_w = chips * decode_w * pue
-    prefill_facility_w = chips_p * prefill_w * pue
-    usd_per_chip_s = price_per_chip_hour_usd / S_PER_HOUR
+    idle_w = power_at_load(0.0, power_w, power_idle_w, power_span_w, power_host_w)
+    idle_per_busy = (1 - np.asarray(busy_fraction, dtype=np.float64)) / busy_fraction  # idle s per busy s
+    facility_w = chips * (decode_w + idle_per_busy * idle_w) * pue  # idle time charged to the tokens served
+    prefill_facility_w = chips_p * (prefill_w + idle_per_busy * idle_w) * pue
+    usd_per_chip_s = price_per_chip_hour_usd / S_PER_HOUR / busy_fraction
     generated = batch * gen_len
     nan = np.full(np.shape(placed), np.nan)
     return broadcast_outputs(
@@ -308,8 +313,9 @@ def inference_costs(
             "decode_power_w_per_chip": decode_w,
             "joules_per_token_with_prefill": (prefill_facility_w * prefill_s + facility_w * decode_s) / generated,
             "kgco2e_per_million_tokens": facility_w * step_s / batch * 1e6 / J_PER_KWH * carbon_intensity_kg_per_kwh,
+            "idle_power_w_per_chip": idle_w,
             "water_l_per_million_tokens": (
-                chips * decode_w * wue_onsite_l_per_kwh + facility_w * water_offsite_l_per_kwh
+                facility_w / pue * wue_onsite_l_per_kwh + facility_w * water_offsite_l_per_kwh
             )
             * step_s
             / batch
@@ -691,6 +697,7 @@ def estimate_inference(
     if s.prefill_chips is not None:
         kv_link = link_tier(chip, np.inf, None)
         led.add("kv_transfer_gb_per_s", kv_link["gb_per_s"], "GB/s per prefill chip, one way", kv_link["source"])
+    resolve.record(s, led, "busy_fraction", "fraction of the time a replica serves (idle the rest)")
     curve = resolve.power_curve(chip, s, led)
     power = curve.pop("fixed_w")
     curve = {f"power_{k}": v for k, v in curve.items()}
@@ -717,6 +724,7 @@ def estimate_inference(
         dense_shards=shards,
         link_latency_s=tier["latency_us"] * 1e-6 if placed else 0.0,
         prefill_chips=prefill_chips,
+        busy_fraction=s.busy_fraction,
         kv_link_bytes_per_s=kv_link["gb_per_s"] * BYTES_PER_GB,
         kv_link_latency_s=kv_link["latency_us"] * 1e-6,
         wue_onsite_l_per_kwh=wue,

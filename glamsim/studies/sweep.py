@@ -526,6 +526,7 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         bytes_per_activation=_col(rows, "bytes_per_activation"),
         placement=placement,
         routing_skew=skew,
+        busy_fraction=_col(rows, "busy_fraction"),
         dense_shards=shards,
         link_latency_s=np.where(placed_rows, placed_latency, 0.0),
         **kv_link,
