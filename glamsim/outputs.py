@@ -17,6 +17,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Output:
+    """One result a face shows: its key, words, unit, meaning and how its values read.
+
+    Parameters
+    ----------
+    key : str
+        The result's column name (`energy_mwh`), the same in every face, study and frame.
+    label : str
+        Words for a header or an axis ("energy").
+    unit : str
+        The unit ("MWh", "tCO2e", "tokens/s per chip"); "" for a fraction or a flag.
+    description : str, optional
+        What the number means and how it is computed.
+    format : str, default "number"
+        How values read: "number" (compact, 3.855M), "integer" (2,048), "fraction", "flag"
+        (yes/no) or "text".
+
+    Examples
+    --------
+    >>> OUTPUTS["energy_mwh"].axis()
+    'energy (MWh)'
+    """
+
     key: str
     label: str
     unit: str
@@ -24,7 +46,13 @@ class Output:
     format: str = "number"  # number | integer | fraction | flag
 
     def axis(self) -> str:
-        """`label (unit)` for an axis or a column header."""
+        """`label (unit)` for an axis or a column header (the unit once, when the label names it already).
+
+        Returns
+        -------
+        str
+            E.g. "training time (days)", "MFU".
+        """
         said = self.unit and re.search(rf"(^|\s|\(){re.escape(self.unit)}($|\s|\))", self.label)
         return f"{self.label} ({self.unit})" if self.unit and not said else self.label
 
@@ -216,10 +244,39 @@ SUFFIX_UNITS = {
 
 
 def output(key: str) -> Output | None:
+    """The registered output of a column.
+
+    Parameters
+    ----------
+    key : str
+        A result column (`energy_mwh`, `joules_per_token`, ...).
+
+    Returns
+    -------
+    Output or None
+        None for a column that is not a registered output (an input, an architecture column).
+    """
     return OUTPUTS.get(key)
 
 
 def unit(key: str) -> str:
+    """The unit of a registered output.
+
+    Parameters
+    ----------
+    key : str
+        A result column.
+
+    Returns
+    -------
+    str
+        Its unit ("MWh"); "" for a unitless or unregistered column.
+
+    Examples
+    --------
+    >>> unit("co2e_t"), unit("mfu")
+    ('tCO2e', '')
+    """
     o = OUTPUTS.get(key)
     return o.unit if o else ""
 
@@ -258,8 +315,25 @@ def _words(key: str) -> str:
 
 
 def label(key: str) -> str:
-    """`label (unit)` for any column: a registered output, a scenario input (its field's unit), an
-    architecture column, else the key in words with the unit its suffix names."""
+    """`label (unit)` for any column: what every face writes on a header or an axis.
+
+    A registered output, a scenario input (with its field's unit), an architecture column, else
+    the key in words with the unit its suffix names.
+
+    Parameters
+    ----------
+    key : str
+        A column name.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> label("energy_mwh"), label("price_per_chip_hour_usd"), label("n_experts")
+    ('energy (MWh)', 'price (USD per chip-hour)', 'experts per MoE layer')
+    """
     o = OUTPUTS.get(key)
     if o:
         return o.axis()
@@ -283,7 +357,24 @@ INTEGER_COLUMNS = {"n_layers", "d_model", "n_experts", "top_k", "n_heads", "d_ff
 
 
 def value_format(key: str) -> str:
-    """How a column's values read: count (B/T), integer (2,048), fraction, flag or number."""
+    """How a column's values read.
+
+    Parameters
+    ----------
+    key : str
+        A column name (an output, a scenario field, an architecture column).
+
+    Returns
+    -------
+    str
+        "count" (parameters and tokens: 174.6B), "integer" (chips, steps: 2,048), "fraction",
+        "flag", "text" or "number" (compact: 3.855M).
+
+    Examples
+    --------
+    >>> value_format("params_total"), value_format("chips"), value_format("energy_mwh")
+    ('count', 'integer', 'number')
+    """
     o = OUTPUTS.get(key)
     if o is not None:
         return "count" if o.format == "number" and o.unit in COUNT_UNITS else o.format
@@ -305,9 +396,29 @@ def value_format(key: str) -> str:
 
 
 def format_value(key: str, value) -> str:
-    """`value` of column `key` as short text for a card or a table: parameters and tokens in B/T
-    ("174.6B"), chips and steps as plain integers ("2,048"), flags as yes/no, a (low, nominal,
-    high) triple as "0.2, 0.3, 0.4", None/NaN as "-", anything else compact ("3.855M")."""
+    """A value of a column as short text for a card or a table, by the column's rule.
+
+    Parameters
+    ----------
+    key : str
+        The column the value belongs to (its unit and format come from the registries).
+    value : object
+        A number (Python or numpy), a (low, nominal, high) triple, a string, None or NaN.
+
+    Returns
+    -------
+    str
+        Parameters and tokens in B/T ("174.6B"), chips and steps as plain integers ("2,048"),
+        flags as yes/no, a triple as "0.2, 0.3, 0.4", None/NaN as "-", anything else compact
+        ("3.855M"). The unit is not appended: it is in the header (`label`).
+
+    Examples
+    --------
+    >>> format_value("params_total", 174.6e9), format_value("chips", 2048), format_value("cost_usd", 3.855e6)
+    ('174.6B', '2,048', '3.855M')
+    >>> format_value("mfu", (0.2, 0.3, 0.4))
+    '0.2, 0.3, 0.4'
+    """
     from glamsim.formatting import fmt, fmt_count, fmt_int
 
     if isinstance(value, (list, tuple)):

@@ -60,13 +60,45 @@ PNG_SCALE = 2.0
 
 
 def label(column: str) -> str:
-    """A readable axis label with the unit: the output registry's (`glamsim.outputs.label`)."""
+    """A readable axis label with the unit: the output registry's (`glamsim.outputs.label`).
+
+    Parameters
+    ----------
+    column : str
+        A results column.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> label("energy_mwh")
+    'energy (MWh)'
+    """
     return outputs.label(column)
 
 
 def is_ratio(column: str) -> bool:
-    """A quantity that is one thing over another (`glam_over_gpt3`, "XLA FLOPs / analytic FLOPs"):
-    its axis does not start at zero, where the interesting part (around 1) would be squashed."""
+    """Whether a column is one quantity over another: its axis then does not start at zero.
+
+    Parameters
+    ----------
+    column : str
+        A column name: `_over_`, " over ", " / " or "ratio" in it marks a ratio
+        (`glam_over_gpt3`, "XLA FLOPs / analytic FLOPs").
+
+    Returns
+    -------
+    bool
+        True: drawn on an axis around its values (the interesting part, around 1, is not squashed
+        against zero), as dots rather than bars in `plot_bars`.
+
+    Examples
+    --------
+    >>> is_ratio("GLaM / GPT-3 training energy"), is_ratio("energy_mwh")
+    (True, False)
+    """
     c = column.lower()
     return "_over_" in c or " over " in c or " / " in c or "ratio" in c
 
@@ -96,6 +128,18 @@ def _ys(y) -> list[str]:
 
 
 def select(df: pd.DataFrame, where: dict | None) -> pd.DataFrame:
+    """The rows of `df` whose columns equal the given values.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    where : dict, optional
+        Column -> value, e.g. ``{"prompt_len": 2048}``; None keeps every row.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     for k, v in (where or {}).items():
         df = df[df[k] == v]
     return df
@@ -415,10 +459,61 @@ def plot_sweep(
     width: int | None = None,
     height: int | None = None,
 ) -> alt.TopLevelMixin:
-    """Lines of y against x, one per hue value (one panel per y); the `baseline` hue value (and any
-    dense model, `n_experts` = 0) is drawn in ink and dashed, as a rule across the sweep when it has
-    one x value.  Rows sharing an x and a colour are aggregated with `agg` (said in the subtitle),
-    or split into one panel per value of `facet`."""
+    """Lines of y against x, one per hue value, one panel per y column.
+
+    The `baseline` hue value (and any dense model, `n_experts` = 0) is drawn in ink and dashed, as
+    a rule across the sweep when it has one x value.  Rows sharing an x and a colour are
+    aggregated with `agg` (the subtitle says so), or split into one panel per value of `facet`.
+    Axis titles carry the columns' units; a positive axis spanning more than 30x is logarithmic
+    unless told; a y axis starts at zero unless the column is a ratio (`is_ratio`); legends sit
+    above the plot.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per scenario (a `glamsim.api` frame, a study's results), values in the units
+        their column names give.
+    x : str
+        The column along the x axis (numeric: a line; otherwise ordered categories).
+    y : str or list of str
+        The column(s) to draw, one panel each.
+    hue : str, optional
+        The column whose values get one coloured line each; by default the model when several
+        models share an x.
+    baseline : optional
+        The hue value drawn as the dense baseline.
+    logx, logy : bool, optional
+        Force a log or linear axis; None: log when positive and spanning more than 30x.
+    title : str
+        The chart's title; notes on colour and aggregation go in its subtitle.
+    where : dict, optional
+        Keep only rows whose columns equal these values (``{"prompt_len": 2048}``).
+    agg : {"mean", "median", "min", "max", "sum"}
+        How rows sharing an x and a colour are combined.
+    facet : str, optional
+        A column whose values get one panel each instead of being aggregated.
+    width : int, optional
+        The whole chart's width in pixels, axes included (default 640; panels share it).
+    height : int, optional
+        One panel's plot height in pixels (default 300).
+
+    Returns
+    -------
+    altair.TopLevelMixin
+        A Vega-Lite chart: shown inline in a notebook, with `st.altair_chart` in the dashboard,
+        saved with `save`.
+
+    Raises
+    ------
+    ValueError
+        No rows left after `where`, or an unknown `agg`.
+
+    Examples
+    --------
+    >>> import glamsim.api as gs
+    >>> r = gs.train(chip=["tpu-v4", "h100-sxm"], mfu=[0.2, 0.3, 0.4], grid=True)
+    >>> chart = plot_sweep(r.frame, x="mfu", y=["train_days", "energy_mwh"], hue="chip")
+    """
     ys = _ys(y)
     numeric_x = pd.api.types.is_numeric_dtype(df[x]) and not pd.api.types.is_bool_dtype(df[x])
     frame = _prepare(df, x, ys, hue, baseline, where, agg, facet, numeric_x)
@@ -447,11 +542,52 @@ def plot_bars(
     width: int | None = None,
     height: int | None = None,
 ) -> alt.TopLevelMixin:
-    """Grouped bars of y per x category (one bar per hue value, one panel per y), values printed on
-    the bars ("n/a" where the value is missing, e.g. a chip without a public price); the `baseline`
-    hue value is drawn grey with a dashed ink outline.  Linear y from zero unless `logy` (bars
-    compare lengths); a ratio is drawn as dots on an axis that does not start at zero.  Rows
-    sharing a category and a colour are aggregated with `agg` and the subtitle says so."""
+    """Grouped bars of y per x category: one bar per hue value, one panel per y column.
+
+    Values are printed on the bars ("n/a" where missing, e.g. a chip without a public price); the
+    `baseline` hue value is drawn grey with a dashed ink outline.  Linear y from zero unless
+    `logy` (bars compare lengths); a ratio (`is_ratio`) is drawn as dots on an axis that does not
+    start at zero.  Rows sharing a category and a colour are aggregated with `agg` and the
+    subtitle says so.  Panels sit side by side, or one above the other when they would be too
+    narrow for their bars.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per scenario, values in the units their column names give.
+    x : str
+        The category column (chip, model, ...), in the order of first appearance.
+    y : str or list of str
+        The column(s) to draw, one panel each.
+    hue : str, optional
+        The column whose values get one bar each within a category.
+    baseline : optional
+        The hue value drawn as the dense baseline.
+    logy : bool, optional
+        A log y axis (not for ratios).
+    title : str
+        The chart's title.
+    where : dict, optional
+        Keep only rows whose columns equal these values.
+    agg : {"mean", "median", "min", "max", "sum"}
+        How rows sharing a category and a colour are combined.
+    facet : str, optional
+        A column whose values get one panel each.
+    width : int, optional
+        The whole chart's width in pixels, axes included (default 640; panels share it).
+    height : int, optional
+        One panel's plot height in pixels (default 300).
+
+    Returns
+    -------
+    altair.TopLevelMixin
+
+    Examples
+    --------
+    >>> import glamsim.api as gs
+    >>> r = gs.train(chip=["tpu-v4", "h100-sxm", "b200"], mfu=0.3)
+    >>> chart = plot_bars(r.frame, x="chip", y=["train_days", "energy_mwh", "cost_usd"])
+    """
     ys = _ys(y)
     frame = _prepare(df, x, ys, hue, baseline, where, agg, facet, numeric_x=False)
     data = frame.data
@@ -540,7 +676,35 @@ def plot_energy_comparison(
     width: int | None = None,
     height: int | None = None,
 ) -> alt.TopLevelMixin:
-    """Energy, carbon and dollars side by side (the GLaM vs GPT-3 comparison of the paper's Table 1)."""
+    """Energy, carbon and dollars side by side (the GLaM vs GPT-3 comparison of the paper's Table 1).
+
+    `plot_bars` with `y` = training energy (MWh), net CO2e (tCO2e) and cost at list price (USD)
+    on linear axes from zero.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Training results with `energy_mwh`, `co2e_t` and `cost_usd` (or the columns in `y`).
+    x : str, default "chip"
+        The category column.
+    hue : str, default "model"
+        The column whose values get one bar each.
+    baseline : optional
+        The hue value drawn as the dense baseline (e.g. ``"gpt3-175b"``).
+    y : sequence of str
+        The columns to draw, one panel each.
+    title : str
+    where : dict, optional
+        Keep only rows whose columns equal these values.
+    width : int, optional
+        The whole chart's width in pixels, axes included (default 640; panels share it).
+    height : int, optional
+        One panel's plot height in pixels (default 300).
+
+    Returns
+    -------
+    altair.TopLevelMixin
+    """
     return plot_bars(df, x, list(y), hue, baseline, title=title, where=where, logy=False, width=width, height=height)
 
 
@@ -548,9 +712,27 @@ def plot_energy_comparison(
 
 
 def sensitivity_table(df: pd.DataFrame, output: str, varied: str = "varied", base: str = "base") -> pd.DataFrame:
-    """From a one-at-a-time sweep, the tornado table in `glamsim.cost.uncertainty.tornado`'s format:
-    per varied input its low, nominal and high value, the output at low and high, and the swing,
-    largest swing first."""
+    """The tornado table of a one-at-a-time sweep, largest swing first.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Results of a study with ``combine: one_at_a_time``: a `varied` column naming the input
+        each row moves (and `base` for the row with every input at its nominal value).
+    output : str
+        The output column to rank by (`energy_mwh`, `co2e_t`, ...).
+    varied : str, default "varied"
+        The column naming the varied input.
+    base : str, default "base"
+        The value of `varied` on the nominal row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `glamsim.cost.uncertainty.tornado`'s format: per input `input`, `low`, `nominal`, `high`
+        (the input's unit), `<output>_at_low`, `<output>_at_high` and `<output>_swing` (the
+        output's unit).
+    """
     df = df[df[varied].notna()]
     base_row = df.loc[df[varied] == base].iloc[0]
     rows = []
@@ -582,10 +764,31 @@ def plot_tornado(
     width: int | None = None,
     height: int | None = None,
 ) -> alt.TopLevelMixin:
-    """A tornado chart of a sensitivity table (`glamsim.cost.uncertainty.tornado` or
-    `sensitivity_table`): per input a bar from the output at its low value to the output at its
-    high value, largest swing on top, the output with every input at its nominal value as a dashed
-    rule."""
+    """A tornado chart of a sensitivity table: what moves an output the most, on top.
+
+    Per input, a bar from the output at the input's low value to the output at its high value;
+    the output with every input at its nominal value is a dashed rule.  An input without effect
+    is listed with a note instead of a bar.
+
+    Parameters
+    ----------
+    sens : pandas.DataFrame
+        `glamsim.cost.uncertainty.tornado` or `sensitivity_table` output.
+    output : str
+        The output column (its unit labels the x axis).
+    base : float
+        The output with every input nominal, in the output's unit.
+    title : str
+        Default "What moves <output>".
+    width : int, optional
+        The whole chart's width in pixels, axes included (default 640; panels share it).
+    height : int, optional
+        Plot height in pixels (default 34 per input + 40).
+
+    Returns
+    -------
+    altair.LayerChart
+    """
     order = sens.sort_values(f"{output}_swing", ascending=False).reset_index(drop=True)
     names = [f"{label(s)} (nominal {n:g})" for s, n in zip(order["input"], order["nominal"])]
     ends = {"low": "input at its low value", "high": "input at its high value"}
@@ -674,8 +877,41 @@ def plot_experts_touched(
     width: int | None = None,
     height: int | None = None,
 ) -> alt.TopLevelMixin:
-    """The share of an MoE layer's experts a decoding step reads, against batch size: where it
-    reaches 1, MoE decoding moves as many weight bytes as a dense model of its total size."""
+    """The share of an MoE layer's experts a decoding step reads, against batch size.
+
+    Where it reaches 1 (a dashed rule), MoE decoding moves as many weight bytes as a dense model
+    of its total size.  The y axis runs from 0 to 1.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Serving results with `batch` and `experts_touched_fraction` (e.g. `glamsim.api.serve`
+        over a batch array).
+    x : str, default "batch"
+        The batch column (sequences decoded together).
+    y : str, default "experts_touched_fraction"
+        The share of experts read per step, 0-1.
+    hue : str, default "n_experts"
+        The column whose values get one line each.
+    title : str
+    where : dict, optional
+        Keep only rows whose columns equal these values.
+    width : int, optional
+        The whole chart's width in pixels, axes included (default 640; panels share it).
+    height : int, optional
+        One panel's plot height in pixels (default 300).
+
+    Returns
+    -------
+    altair.TopLevelMixin
+
+    Examples
+    --------
+    >>> import numpy as np, glamsim.api as gs
+    >>> r = gs.serve(model=["glam-1.7b-32e", "glam-1.7b-256e"], batch=np.geomspace(1, 1024, 11).astype(int),
+    ...              grid=True)
+    >>> chart = plot_experts_touched(r.frame)
+    """
     frame = _prepare(df, x, [y], hue, None, where, "mean", None, numeric_x=True)
     w, h = _sizes(1, width, height)
     (panel,) = _sweep_panels(frame, x, [y], True, True, False, None, w, h, ydomain=[0, 1.08])
@@ -703,8 +939,26 @@ def plot_experts_touched(
 def plot_memory(
     parts: pd.DataFrame, usable: float, *, title: str = "", width: int | None = None, height: int | None = None
 ) -> alt.TopLevelMixin:
-    """Memory per chip as one stacked bar (columns `part`, `bytes`: weights, gradients, optimizer
-    state, activations, ...) against the chip's usable HBM, drawn as a dashed ink rule."""
+    """Memory per chip as one stacked bar against the chip's usable HBM (a dashed ink rule).
+
+    Parameters
+    ----------
+    parts : pandas.DataFrame
+        Columns `part` (weights, gradients, optimizer state, activations, ...) and `bytes`
+        (bytes per chip); drawn in GB (1e9 bytes).
+    usable : float
+        Usable HBM per chip, in bytes.
+    title : str
+        Default "Memory per chip".
+    width : int, optional
+        Width in pixels (default 640).
+    height : int, optional
+        Height in pixels (default 60).
+
+    Returns
+    -------
+    altair.LayerChart
+    """
     w = width or WIDTH
     data = parts.assign(gb=parts["bytes"] / 1e9)
     bar = (
@@ -728,7 +982,23 @@ def plot_memory(
 def plot_breakdown(
     parts: pd.DataFrame, *, title: str = "", width: int | None = None, height: int | None = None
 ) -> alt.TopLevelMixin:
-    """Where a step's time goes (columns `part`, `seconds`): one bar per part, largest first."""
+    """Where a step's time goes: one horizontal bar per part, largest first.
+
+    Parameters
+    ----------
+    parts : pandas.DataFrame
+        Columns `part` (a name; a trailing "_s" is dropped) and `seconds` (seconds per step).
+    title : str
+        Default "Step time".
+    width : int, optional
+        Width in pixels (default 640).
+    height : int, optional
+        Height in pixels (default 22 per part + 20).
+
+    Returns
+    -------
+    altair.Chart
+    """
     w = width or WIDTH
     data = parts.assign(part=parts["part"].str.removesuffix("_s").str.replace("_", " "))
     return (
@@ -747,7 +1017,20 @@ def plot_breakdown(
 
 
 def add_caption(chart: alt.TopLevelMixin, text: str, width: int | None = None) -> alt.VConcatChart:
-    """A small italic note under the chart (assumptions, what n/a means); the title stays on top."""
+    """A small italic note under a chart (assumptions, what n/a means); the title stays on top.
+
+    Parameters
+    ----------
+    chart : altair.TopLevelMixin
+    text : str
+        The note, wrapped to the chart's width.
+    width : int, optional
+        The width in pixels to wrap at (default 640).
+
+    Returns
+    -------
+    altair.VConcatChart
+    """
     lines = textwrap.wrap(" ".join(text.split()), max(60, int((width or WIDTH) / 6)))
     top = chart.copy(deep=True)
     title, top.title = top.title, alt.Undefined
@@ -761,8 +1044,21 @@ def add_caption(chart: alt.TopLevelMixin, text: str, width: int | None = None) -
 
 
 def save(chart: alt.TopLevelMixin, path_stem: str | Path) -> list[Path]:
-    """Write the chart as PNG (2x) and SVG next to each other, atomically, with vl-convert (offline:
-    no URL is fetched)."""
+    """Write a chart as PNG (at 2x) and SVG side by side, atomically, with vl-convert.
+
+    Offline: the data is inline in the spec and no URL is fetched.
+
+    Parameters
+    ----------
+    chart : altair.TopLevelMixin
+    path_stem : str or pathlib.Path
+        The path without its extension: `<path_stem>.png` and `<path_stem>.svg` are written.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The two files written.
+    """
     import vl_convert as vlc
 
     spec = chart.to_dict()

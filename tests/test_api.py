@@ -50,3 +50,73 @@ def test_lists_zip_scalars_broadcast_and_a_row_has_its_ledger():
     with pytest.raises(ConfigError, match="batch"):
         gs.train(batch=8)  # a serving field is not a training one
     assert np.all(gs.train(chips=np.array([256, 512]), mfu=0.3, model="glam-8b-64e").frame["chips"] == [256, 512])
+
+
+def test_the_context_used_is_shown_and_is_the_single_estimates():
+    r = gs.train(model=["gpt3-175b", "glam-64b-64e", "gpt3-175b"], seq_len=[None, None, 4096], mfu=0.3)
+    assert list(r.frame["resolved_seq_len"]) == [2048, 1024, 4096]  # the model's own unless given
+    for i in range(3):
+        led = {e["name"]: e["value"] for e in r.ledger(i)}
+        assert led["seq_len"] == r.frame["resolved_seq_len"][i]
+        assert r.estimate(i).flops_total == pytest.approx(r.frame["flops_total"][i], rel=1e-12)
+
+
+def test_none_in_a_list_is_that_rows_default_and_given_flops_skip_the_model():
+    # GLaM from its architecture and tokens, GPT-3 from its published FLOPs: one call, zipped
+    r = gs.train(
+        model=["glam-64b-64e", "gpt3-175b"],
+        chip=["tpu-v4", "v100"],
+        chips=[1024, 10000],
+        hours=[1230, 355.2],
+        train_flops=[None, np.nan],
+        tokens=600e9,
+    )
+    assert r.frame["train_flops"].isna().all()
+    r = gs.train(
+        model=["glam-64b-64e", "gpt3-175b"],
+        chip=["tpu-v4", "v100"],
+        chips=[1024, 10000],
+        hours=[1230, 355.2],
+        train_flops=[None, 3.14e23],
+    )
+    assert r.frame["flops_total"][1] == 3.14e23 and r.frame["flops_total"][0] > 3e23
+    for i in range(2):  # the single estimate refuses model + train_flops together: the row's model is dropped
+        assert r.estimate(i).energy_mwh == pytest.approx(r.frame["energy_mwh"][i], rel=1e-12)
+    grid = gs.train(chip=["tpu-v4", "h100-sxm"], mfu=[None, 0.3], grid=True)
+    assert len(grid) == 4 and list(grid.frame["mfu"][1::2]) == [0.3, 0.3] and grid.frame["mfu"][0] != 0.3
+
+
+def test_a_measured_records_flops_ratio_sets_the_hfu_as_in_the_single_estimate(tmp_path):
+    from badinput import tpu_record
+
+    path = str(tpu_record().save(tmp_path / "tpu.json"))
+    chip = ["tpu-v4", "h100-sxm", "h100-sxm", "h100-sxm"]
+    r = gs.train(measured=path, chip=chip, mfu=[None, 0.3, 0.3, 0.3], hw_flops_ratio=[None, None, 1, 1.2])
+    want = [0.42 * 1.05, 0.3 * 1.05, 0.3 * 1.05, 0.3 * 1.2]  # the record's ratio (1.05) unless another is given
+    assert list(r.frame["hfu"]) == pytest.approx(want)
+    for i in range(4):
+        est = r.estimate(i)
+        assert (est.mfu, est.hfu) == pytest.approx((r.frame["mfu"][i], r.frame["hfu"][i]))
+
+
+def test_names_and_unchanged_objects_are_accepted_and_ranges_get_a_clear_error():
+    import glamsim
+    from glamsim.profiles import load_chip
+
+    by_name = gs.train(model="glam-8b-64e", chip="h100-sxm", mfu=0.3).frame
+    by_object = gs.train(model=glamsim.load_model("glam-8b-64e"), chip=load_chip("h100-sxm"), mfu=0.3).frame
+    pd.testing.assert_frame_equal(by_name, by_object)
+    edited = glamsim.load_model("glam-8b-64e").replace(n_experts=32)
+    with pytest.raises(ConfigError, match="not a built-in model as it stands"):
+        gs.train(model=edited)
+    with pytest.raises(ConfigError, match=r"range is for a single estimate.*mfu=\[0.2, 0.3, 0.4\]"):
+        gs.train(mfu=(0.2, 0.3, 0.4))
+    assert glamsim.published_deltas("gpt3-175b") == glamsim.published_deltas(glamsim.load_model("gpt3-175b"))
+
+
+def test_short_repr_and_readable_html():
+    one = gs.train(mfu=0.3)
+    assert repr(one).startswith("<glamsim train results: 1 scenario;") and len(repr(one)) < 200
+    html = gs.train(model=["glam-64b-64e", "gpt3-175b"], mfu=0.3, label=["GLaM", "GPT-3"])._repr_html_()
+    assert "1.162T" in html and "174.6B" in html and "1,024" in html  # parameters in B/T, chips as integers
+    assert "GLaM" in html and "GPT-3" in html
