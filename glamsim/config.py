@@ -42,6 +42,7 @@ MAX_INT = 2**53  # integers beyond this are not exact as floats: no count, seed 
 MAX_FLOAT = 1e30  # beyond any real count of FLOPs, tokens, watts or dollars; keeps products finite
 MAX_DEPTH = 32  # nesting of any YAML or JSON input (presets and records use 4)
 MAX_ALIASES = 64  # YAML anchors used; a "billion laughs" file uses millions
+_FLOAT_MIN = sys.float_info.min  # the smallest normal float
 
 
 def show(value, limit: int = 60) -> str:
@@ -85,15 +86,20 @@ class Frozen(BaseModel):
         """`true` where a number is expected is a mistake, not 1 (pydantic's lax mode would take it)."""
         if isinstance(data, dict):
             for name, value in data.items():
-                f = cls.model_fields.get(name) if isinstance(name, str) else None
-                if isinstance(value, bool) and f is not None and _numeric_only(f.annotation):
-                    raise ValueError(f"{name}={value!r}: expected a number, not a boolean")
+                if isinstance(value, bool):
+                    f = cls.model_fields.get(name) if isinstance(name, str) else None
+                    if f is not None and _numeric_only(f.annotation):
+                        raise ValueError(f"{name}={value!r}: expected a number, not a boolean")
         return data
 
     @model_validator(mode="after")
     def _numbers_sane(self):
+        values = self.__dict__
         for name in self.model_fields_set:  # defaults are sane by construction
-            value = self.__dict__[name]
+            value = values[name]
+            t = type(value)
+            if t is str or (t is float and -MAX_FLOAT <= value <= MAX_FLOAT and not 0 < abs(value) < _FLOAT_MIN):
+                continue  # what check_number passes, without calling it (one estimate validates a few)
             try:
                 check_number(name, value)
             except ConfigError as err:
@@ -418,17 +424,62 @@ class _StrictLoader(yaml.SafeLoader):
             self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.YAMLError(f"duplicate key {show(key)} at line {key_node.start_mark.line + 1}")
-            seen.add(key) if isinstance(key, (str, int, float, bool)) else None
+        _no_duplicate_keys(self, node)
         return super().construct_mapping(node, deep=deep)
 
 
-def parse_yaml(text: str, where: str):
-    """Parse YAML text strictly (see `_StrictLoader`), raising a one-line ConfigError."""
+def _no_duplicate_keys(loader, node) -> None:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (str, int, float, bool)) and key in seen:
+            raise yaml.YAMLError(f"duplicate key {show(key)} at line {key_node.start_mark.line + 1}")
+        seen.add(key) if isinstance(key, (str, int, float, bool)) else None
+
+
+_CLoader = getattr(yaml, "CSafeLoader", None)  # libyaml's parser, where PyYAML was built with it
+if _CLoader is not None:
+
+    class _ShippedLoader(_CLoader):
+        """libyaml's safe loader (several times faster) with `_StrictLoader`'s duplicate-key check,
+        for the package's own data files (presets and profiles: small, known, tested to parse alike)."""
+
+        def construct_mapping(self, node, deep=False):
+            _no_duplicate_keys(self, node)
+            return super().construct_mapping(node, deep=deep)
+
+
+_DATA_ROOT = str(Path(__file__).resolve().parent / "data") + os.sep
+_OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _plain(text: str) -> bool:
+    """Whether YAML text holds no anchor or alias and nests well within MAX_DEPTH (read from
+    libyaml's events): text `_StrictLoader`'s own limits would pass, whichever parser reads it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_CLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            return False
+        if isinstance(event, _OPEN):
+            depth += 1
+            if depth >= MAX_DEPTH - 1:
+                return False
+        elif isinstance(event, _CLOSE):
+            depth -= 1
+    return True
+
+
+def parse_yaml(text: str, where: str, shipped: bool = False):
+    """Parse YAML text strictly (see `_StrictLoader`), raising a one-line ConfigError.  `shipped`:
+    a data file of the package, parsed by libyaml where it can be (any trouble there, and the
+    strict loader parses it again and words the error)."""
+    if shipped and _CLoader is not None:
+        try:
+            if _plain(text):
+                return yaml.load(text, Loader=_ShippedLoader)  # noqa: S506 (a SafeLoader)
+        except (yaml.YAMLError, RecursionError):
+            pass
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as err:
@@ -471,7 +522,7 @@ def read_yaml(path: str | Path):
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: a NUL byte in the path
         raise ConfigError(f"{show(str(path))}: cannot read file ({err.__class__.__name__})") from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(text, str(path), shipped=str(path).startswith(_DATA_ROOT))
 
 
 def validate_model(data, where: str) -> ModelConfig:
@@ -498,6 +549,8 @@ def file_identity(path: str | Path) -> tuple | None:
     a folder, unreadable metadata, a NUL byte): what a parsed file is cached under, so that a file
     is parsed once per process and again after it changes on disk."""
     try:
+        if not os.access(path, os.F_OK):  # no such path: said without the exception a failing stat raises
+            return None  # (a name is checked on every call: "gpt3-175b" could be a file here)
         st = os.stat(path)
     except (OSError, ValueError):
         return None

@@ -98,7 +98,7 @@ class ChipProfile(_FromFile):
     def peak_field(self, dtype: str | None = None) -> str:
         """The profile field holding the dense peak for `dtype` (default: the chip's default dtype)."""
         field = f"peak_flops_{dtype or self.default_dtype}"
-        if field not in type(self).model_fields or getattr(self, field) is None:
+        if self.__dict__.get(field) is None:  # not a field, or no figure (a model's __dict__ holds its fields)
             have = [
                 f.removeprefix("peak_flops_")
                 for f in type(self).model_fields

@@ -5,8 +5,12 @@
   modules only until the command asked for is found.
 - Files (model YAML, chip and datacenter profiles) are parsed once per process and again after
   they change on disk; presets and built-in profiles loaded by name are the registry's objects.
-- The single-scenario arithmetic (per-config caches, Python-float model fields) gives exactly the
-  numbers of the vectorised arrays.
+- The single-scenario arithmetic (per-config caches, Python-float model fields, the core on Python
+  floats, cached communication bytes) gives exactly the numbers of numpy scalars and one-row arrays.
+- The ledger's sources, formatted when read, are the scenario's and the profiles'; the validators'
+  shortcuts accept only what the full checks accept; shipped YAML parses alike through libyaml.
+- `glamsim estimate train|serve`'s fast path (no typer) reads what typer reads, and prints and exits
+  as typer's command does, the bad-input corpus included; anything else it leaves to typer.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from test_bad_inputs_cli import CASES as CORPUS
+from test_bad_inputs_cli import folder  # noqa: F401  (the corpus' folder of bad files, a fixture)
 
 import glamsim.config as config
 import glamsim.profiles as profiles
@@ -276,3 +282,466 @@ def test_per_config_cache_entries_go_with_their_config():
     del cfg
     gc.collect()
     assert key not in _PER_CONFIG or _PER_CONFIG[key][0]() is not None  # dropped (or the id reused by a live one)
+
+
+# ---- one scenario on Python floats is the vectorised core on one row ----------------------------
+
+
+def _spy_core(monkeypatch) -> list:
+    """Record the arguments of every one-scenario core call (`_costs` on Python floats) that
+    `estimate_training` makes."""
+    import glamsim.cost.training as training
+
+    calls, real = [], training._costs
+
+    def spy(python_floats, *args, **kwargs):
+        if python_floats:
+            calls.append((args, kwargs))
+        return real(python_floats, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_costs", spy)
+    return calls
+
+
+def _three_ways(args: tuple, kwargs: dict) -> None:
+    """Python floats, numpy float64 scalars and one-row arrays give the same outputs, bit for bit."""
+    from glamsim.cost.training import _costs, _first_of_each
+
+    py_out, py_in = _costs(True, *args, **kwargs)
+    assert {type(v) for v in py_out.values()} == {float}  # really the Python-float path
+    np_out, np_in = _costs(False, *args, **kwargs)
+    assert not {type(v) for v in np_out.values()} <= {float}  # really the numpy-scalar path
+    rows = training_costs(
+        *(np.array([a], dtype=np.float64) for a in args),
+        **{k: v if v is None else np.array([v], dtype=np.float64) for k, v in kwargs.items()},
+    )
+    fast, slow = _first_of_each(py_out, py_in), _first_of_each(np_out, np_in)
+    np.testing.assert_equal(fast, slow)  # NaN equals NaN
+    np.testing.assert_equal(fast, {k: float(v[0]) for k, v in rows.items()})
+
+
+SCENARIO_VARIANTS = [
+    {"mfu": 0.3},
+    {"mfu": 0.41, "comm_overlap": 0.25},
+    {"mfu": 0.35, "power_model": "tdp_fraction", "tdp_fraction": 0.7},
+    {"mfu": 0.3, "power_w": 512.5, "pue": 1.31, "carbon_intensity_kg_per_kwh": 0.12, "price_per_chip_hour_usd": 3.3},
+    {"hours": 2.0e5},
+    {"train_flops": 3.1e23, "mfu": 0.37, "tokens": None, "model": None},
+]
+
+
+def test_one_estimate_equals_the_vectorised_core_over_presets_chips_and_datacenters(monkeypatch):
+    calls = _spy_core(monkeypatch)
+    chips = sorted(profiles.registry("chips"))
+    dcs = sorted(profiles.registry("datacenters"))
+    grid = [(m, c, dcs[(i + j) % len(dcs)]) for i, m in enumerate(sorted(model_presets())) for j, c in enumerate(chips)]
+    grid += [("glam-64b-64e", "tpu-v4", dc) for dc in dcs]
+    done = 0
+    for k, (model, chip, dc) in enumerate(grid):
+        variant = SCENARIO_VARIANTS[k % len(SCENARIO_VARIANTS)]
+        fields = {"model": model, "chip": chip, "datacenter": dc, "chips": 256, "tokens": 3e11, **variant}
+        try:
+            estimate_training(**{f: v for f, v in fields.items() if v is not None})
+        except config.ConfigError:  # e.g. hours implying MFU > 1, no interconnect figure to charge
+            continue
+        done += 1
+    assert done > 0.8 * len(grid) and len(calls) == done
+    monkeypatch.undo()
+    for args, kwargs in list(calls):
+        _three_ways(args, kwargs)
+
+
+def test_python_float_and_numpy_paths_agree_at_the_edges():
+    """Zero, subnormal-free tiny and huge inputs; a division by zero on Python floats falls back to
+    numpy's inf/NaN semantics (as one-row arrays give)."""
+    import warnings
+
+    from glamsim.cost.training import _first_of_each, _training_costs
+
+    base = dict(carbon_intensity_gross_kg_per_kwh=0.5, comm_hours=12.5, power_idle_w=40.0, power_span_w=360.0)
+    cases = [
+        ((3.1e23, 1024, 3.12e14, np.nan, 1.1, 0.4, 2.5), dict(base, mfu=0.3, power_host_w=100.0)),
+        ((3.1e23, 1, 3.12e14, np.nan, 1.1, 0.0, 0.0), dict(base, mfu=1.0, power_host_w=0.0, comm_overlap=0.0)),
+        ((1e30, 8, 1e12, 700.0, 1.0, 1e3, 1e6), dict(base, hours=1e-3)),
+        ((1e-300, 1, 1e300, 300.0, 1.2, 0.3, 2.0), dict(mfu=0.3)),  # chip-hours underflow to 0: 0/0
+        ((2.0, 4, 1e-200, 300.0, 1.2, 0.3, 2.0), dict(mfu=1e-200)),  # peak x MFU underflows to 0: x/0
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for args, kw in cases:
+            try:
+                one = _first_of_each(*_training_costs(*args, **kw))
+            except ZeroDivisionError:  # where Python floats meet 0 before the scalars become numpy's
+                with pytest.raises(ZeroDivisionError):
+                    training_costs(*args, **kw)
+                continue
+            rows = training_costs(*(np.array([a]) for a in args), **{k: np.array([v]) for k, v in kw.items()})
+            np.testing.assert_equal(one, {k: float(v[0]) for k, v in rows.items()})
+
+
+def test_power_at_one_load_is_the_power_model():
+    from glamsim.cost.power import power_w
+    from glamsim.cost.training import _power_at_load_one
+
+    loads = [0.0, 0.3, 1.0, -0.2, 1.7, np.nan, np.inf]
+    curves = [(np.nan, 40.0, 360.0, 100.0), (np.nan, 400.0, 0.0, 0.0), (326.0, np.nan, np.nan, np.nan), (0.0, 1, 2, 3)]
+    for load in loads:
+        for curve in curves:
+            want = float(power_w(np.array([load]), *(np.array([c]) for c in curve))[0])
+            for num in (float, np.float64):
+                got = _power_at_load_one(load, *curve, num)
+                assert type(got) is num
+                np.testing.assert_equal(float(got), want)
+
+
+def test_ranges_of_uncertain_inputs_with_the_load_following_power_model():
+    est = estimate_training(
+        model="gpt3-175b", chip="a100-80gb", chips=1024, tokens=3e11, mfu=(0.25, 0.3, 0.35), pue=(1.1, 1.2, 1.4)
+    )
+    lo, hi = est.ranges["energy_mwh"]
+    assert lo < est.energy_mwh < hi and {r["input"] for r in est.tornado} == {"mfu", "pue"}
+    rows = training_costs(  # the ranges are the core's on the lows and highs
+        est.flops_total,
+        1024,
+        3.12e14,
+        np.nan,
+        np.array([1.1, 1.4]),
+        0.373,
+        5.12,
+        mfu=np.array([0.35, 0.25]),
+        power_idle_w=40.0,
+        power_span_w=360.0,
+        power_host_w=est.ledger["host_power_w"].value,
+    )
+    assert rows["energy_mwh"][0] > 0 and est.ledger["pue"].value == [1.1, 1.2, 1.4]
+
+
+def test_communication_from_cached_bytes_per_step_is_training_comm():
+    from glamsim.cost.training import _comm_times, _floats
+
+    for name in ("glam-64b-64e", "gpt3-175b", "glam-0.1b-64e"):
+        m = scalar_arrays(load_model(name))
+        for tokens, tps, chips, x, link in ((6e11, 2**20, 1024, 64.0, 300.0), (1e9, 5e5, 96, 1.0, np.nan)):
+            want = _floats(comm.training_comm(m, tokens, tps, chips, x, link, 2.0, 4.0))
+            per_step = _floats(comm.training_comm_bytes(m, tps, chips, x, 2.0, 4.0))
+            got = _comm_times(per_step, tokens, tps, link)
+            assert list(got) == list(want)
+            np.testing.assert_equal(got, want)
+    est = estimate_training(model="glam-64b-64e", chip="tpu-v4", chips=1024, tokens=6e11, mfu=0.3, comm_overlap=0.5)
+    again = estimate_training(model="glam-64b-64e", chip="tpu-v4", chips=1024, tokens=6e11, mfu=0.3, comm_overlap=0.5)
+    assert est.communication == again.communication and est.comm_hours == again.comm_hours > 0
+
+
+# ---- provenance: the ledger reads the scenario's and the profiles' sources ------------------------
+
+
+def test_ledger_sources_are_the_scenarios_and_profiles():
+    from glamsim.scenario import TrainingScenario
+
+    s = TrainingScenario.build(
+        {
+            "model": "gpt3-175b",
+            "chip": "a100-80gb",
+            "chips": 1024,
+            "tokens": 3e11,
+            "mfu": (0.25, 0.3, 0.35),
+            "pue": 1.25,
+            "sources": {"mfu": "my measured run", "pue": "the operator's 2023 report"},
+        }
+    )
+    est = estimate_training(s)
+    led = {e.name: e for e in est.ledger.entries}
+    chip = profiles.load_chip("a100-80gb")
+    for name in ("chips", "tokens", "mfu", "pue", "hw_flops_ratio", "comm_overlap", "bytes_per_grad"):
+        assert led[name].source == s.source(name), name
+    assert led["chips"].source == "user input" and led["mfu"].source == "my measured run"
+    assert led["pue"].source == "the operator's 2023 report" and led["pue"].value == 1.25
+    assert led["mfu"].value == [0.25, 0.3, 0.35]  # a triple reads as a list
+    assert led["hw_flops_ratio"].source == "glamsim default: hardware FLOPs = model FLOPs"
+    assert led["tokens_per_step"].value == 1024 * 2048 and led["seq_len"].source == s.source("seq_len")
+    spec = chip.peak_flops_bf16
+    assert led["peak_flops"].source == f"profile a100-80gb.yaml: peak_flops_bf16 ({spec.source}, {spec.date})"
+    assert led["flops_total"].source.startswith("preset gpt3-175b: glamsim.accounting model FLOPs")
+    assert led["flops_total"].source.endswith("seq_len 2048)")
+    assert est.ledger.to_list() == [
+        {"name": e.name, "value": e.value, "unit": e.unit, "source": e.source} for e in est.ledger.entries
+    ]
+    assert est.ledger == estimate_training(s).ledger
+
+
+def test_ledger_formats_sources_when_read_and_keeps_rows_added_later():
+    from glamsim.cost.ledger import Ledger, LedgerEntry
+    from glamsim.scenario import TrainingScenario
+
+    s = TrainingScenario.build({"chips": 64, "sources": {"tokens": "a budget"}})
+    spec = profiles.load_chip("tpu-v4").peak_flops_bf16
+    led = Ledger()
+    led.add("a", (1.0, 2.0, 3.0), "u", "text")
+    led.add_input(s, "chips", "chips")
+    led.add_input(s, "tokens", "tokens", 5.0)
+    led.add_profile("peak", 1.0, "FLOP/s", "tpu-v4.yaml", "peak_flops_bf16", spec, " (extra)")
+    assert led.entries == [
+        LedgerEntry("a", [1.0, 2.0, 3.0], "u", "text"),
+        LedgerEntry("chips", 64, "chips", "user input"),
+        LedgerEntry("tokens", 5.0, "tokens", "a budget"),
+        LedgerEntry(
+            "peak", 1.0, "FLOP/s", f"profile tpu-v4.yaml: peak_flops_bf16 ({spec.source}, {spec.date}) (extra)"
+        ),
+    ]
+    led.add_input(s, "comm_overlap", "fraction")
+    assert led["comm_overlap"].source == s.source("comm_overlap") and len(led.to_list()) == 5
+    assert Ledger(led.entries) == led and "comm_overlap" in repr(led)
+
+
+# ---- the validators' shortcuts accept exactly what the full checks accept -------------------------
+
+
+def test_bounds_shortcut_accepts_only_what_require_accepts():
+    from glamsim.scenario import _plainly_within
+    from glamsim.uncertain import require
+
+    tiny = sys.float_info.min
+    values = [0, 1, -1, 2**53, 2**53 + 1, -(2**60), 0.0, -0.0, 1e-320, tiny, -tiny, 0.5, 1.0, 1e30, 1.5e30]
+    values += [np.inf, -np.inf, np.nan, True, np.float64(0.5), (0.1, 0.2, 0.3), "0.3"]
+    bounds = [(None, None, None), (0, None, None), (None, 1, None), (None, 0, 1), (0, None, 1), (None, None, 1e30)]
+    for v in values:
+        for gt, ge, le in bounds:
+            if _plainly_within(v, gt, ge, le):
+                kw = {k: b for k, b in (("gt", gt), ("ge", ge), ("le", le)) if b is not None}
+                require("x", v, **kw)  # must not raise
+
+
+def test_number_sanity_shortcut_passes_only_sane_floats():
+    from glamsim.config import Frozen, check_number
+
+    class One(Frozen):
+        x: float | str = 0.0
+
+    for v in [0.0, -0.0, 1.0, 1e30, -1e30, 1.0000001e30, 1e-320, sys.float_info.min, 5e-324, "text"]:
+        try:
+            check_number("x", v)
+            ok = True
+        except config.ConfigError:
+            ok = False
+        try:
+            One(x=v)
+            assert ok, v
+        except Exception:
+            assert not ok, v
+
+
+# ---- shipped YAML through libyaml parses as the strict loader parses it ---------------------------
+
+
+def test_shipped_files_parse_alike_with_libyaml_and_the_strict_loader():
+    shipped = [*data_dir("model_presets").glob("*.y*ml"), *data_dir("studies").glob("*.y*ml")]
+    for kind in ("chips", "datacenters"):
+        shipped += list((data_dir("hardware_profiles") / kind).glob("*.y*ml"))
+    assert len(shipped) > 30
+    for path in shipped:
+        text = path.read_text(encoding="utf-8")
+        assert config.parse_yaml(text, str(path), shipped=True) == config.parse_yaml(text, str(path)), path
+    for bad in ("a: 1\na: 2\n", "a: [1, 2\n", "a: *nope\n", "- " * 40 + "x\n"):  # the strict loader words the error
+        with pytest.raises(config.ConfigError) as strict:
+            config.parse_yaml(bad, "f.yaml")
+        with pytest.raises(config.ConfigError) as fast:
+            config.parse_yaml(bad, "f.yaml", shipped=True)
+        assert str(fast.value) == str(strict.value)
+
+
+# ---- the command line's fast path is the typer command ---------------------------------------------
+
+
+def _typer_kwargs(monkeypatch, args: list[str]):
+    """What the typer command hands to `run_estimate` for `glamsim ARGS` (None: it refused them)."""
+    from typer.testing import CliRunner
+
+    import glamsim.cli.cost_cmds as cost_cmds
+    from glamsim.cli import app
+
+    seen = []
+    monkeypatch.setattr(cost_cmds, "run_estimate", lambda *a: seen.append(a))
+    CliRunner().invoke(app, args, prog_name="glamsim")
+    monkeypatch.undo()
+    return seen[0] if seen else None
+
+
+FAST_ACCEPTS = [
+    TRAIN_ARGS,
+    ["estimate", "train"],
+    ["estimate", "train", "--model=glam-tiny", "--chips=8", "--tokens", "1e9", "--mfu", "0.2,0.3,0.4", "--statement"],
+    ["estimate", "train", "--chip", "v100", "--price-per-chip-hour", "2.5", "--carbon-intensity", "0.1", "--json"],
+    ["estimate", "train", "--tokens", "1.", "--pue", ".5", "--seq-len", "0007", "--hw-flops-ratio", "1E+2"],
+    ["estimate", "train", "--model", "", "--layout", "tp=8,pp=2", "--tokens-per-step", "123456789012345678901234"],
+    ["estimate", "serve", "--model", "glam-tiny", "--chip", "h100-sxm", "--batch", "8", "--json"],
+    ["estimate", "serve", "--gen-len", "64", "--dtype", "fp8", "--ttft-ms", "250", "--statement", "--json"],
+]
+FAST_DECLINES = [
+    ["estimate"],
+    ["estimate", "--model", "glam-tiny"],  # the deprecated spelling
+    ["estimate", "plan"],
+    ["estimate", "train", "--help"],
+    ["estimate", "train", "-h"],
+    ["estimate", "train", "--chips", "8", "--chips", "16"],  # repeated
+    ["estimate", "train", "--json", "--json"],
+    ["estimate", "train", "--json=1"],
+    ["estimate", "train", "--chips"],  # no value
+    ["estimate", "train", "--chips", "-1"],
+    ["estimate", "train", "--mfu", "-0.3"],
+    ["estimate", "train", "--chips", "1.5"],
+    ["estimate", "train", "--chips", " 8"],
+    ["estimate", "train", "--chips", "1_024"],
+    ["estimate", "train", "--chips", "9" * 19],
+    ["estimate", "train", "--tokens", "inf"],
+    ["estimate", "train", "--tokens", "1e400"],
+    ["estimate", "train", "--tokens", "nan"],
+    ["estimate", "train", "--tokens", "1e9x"],
+    ["estimate", "train", "--profiles-dir", "."],
+    ["estimate", "train", "--inference"],
+    ["estimate", "train", "--batch", "8"],  # a serving flag
+    ["estimate", "train", "extra"],
+    ["estimate", "train", "--", "--chips", "8"],
+    ["estimate", "train", "--Chips", "8"],
+]
+
+
+@pytest.mark.parametrize("args", FAST_ACCEPTS, ids=lambda a: " ".join(a[1:])[:60])
+def test_fast_path_reads_what_typer_reads(args, monkeypatch):
+    from glamsim.cli.estimate import parse
+
+    kind, given, switches = parse(args[1:])
+    want = _typer_kwargs(monkeypatch, args)
+    assert want is not None, args
+    assert (kind, given, (), switches["statement"], switches["json_out"]) == want
+    assert list(given) == list(want[1])  # the same order: checked and built alike
+    assert all(type(v) is type(w) for v, w in zip(given.values(), want[1].values()))
+
+
+@pytest.mark.parametrize("args", FAST_DECLINES, ids=lambda a: " ".join(a[1:])[:60])
+def test_fast_path_leaves_anything_else_to_typer(args):
+    from glamsim.cli.estimate import fast_path, parse
+
+    assert parse(args[1:]) is None
+    assert fast_path(args[1:]) is None  # returns (no exit): typer reads it
+
+
+def _fast_run(args: list[str]) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from glamsim.cli.estimate import fast_path
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as done:
+        fast_path(args[1:])
+    return done.value.code, out.getvalue(), err.getvalue()
+
+
+def _typer_run(args: list[str]) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    from glamsim.cli import app
+
+    r = CliRunner().invoke(app, args, prog_name="glamsim")
+    return r.exit_code, r.stdout, r.stderr
+
+
+FAST_RUNS = [
+    TRAIN_ARGS,
+    [*TRAIN_ARGS[:-1]],  # tables (rich) instead of JSON
+    ["estimate", "train", "--model", "glam-tiny", "--chips", "64", "--tokens", "1e9", "--mfu", "0.2,0.3,0.4"],
+    ["estimate", "train", "--model", "glam-64b-64e", "--chips", "4096", "--tokens", "1e9", "--mfu", "0.3", "--json"],
+    ["estimate", "train", "--model", "gpt3-175b", "--chips", "1024", "--tokens", "3e11", "--statement", "--json"],
+    ["estimate", "serve", "--model", "glam-tiny", "--chip", "h100-sxm", "--batch", "8", "--json"],
+    ["estimate", "train", "--model", "gpt3-175b", "--chip", "a100-80gb", "--layout", "tp=8,pp=16,dp=8", "--json"],
+    # refused: the same one line and exit code 2
+    ["estimate", "train", "--chips", "0"],
+    ["estimate", "train", "--tokens", "1e31"],
+    ["estimate", "train", "--tokens", "1e-320"],
+    ["estimate", "train", "--mfu", "1.5"],
+    ["estimate", "train", "--mfu", "0.3", "--hours", "100"],
+    ["estimate", "train", "--model", "no-such-model", "--mfu", "0.3"],
+    ["estimate", "train", "--chip", "missing.yaml", "--mfu", "0.3"],
+    ["estimate", "train", "--model", "", "--mfu", "0.3"],
+    ["estimate", "train", "--power-model", "tdp", "--mfu", "0.3"],
+    ["estimate", "train", "--chips", "9" * 18],
+    ["estimate", "serve", "--batch", "0"],
+]
+
+
+@pytest.mark.parametrize("args", FAST_RUNS, ids=lambda a: " ".join(a[1:])[:60])
+def test_fast_path_prints_and_exits_as_typer_does(args):
+    assert _fast_run(args) == _typer_run(args)
+
+
+def test_fast_path_refuses_the_bad_input_corpus_as_typer_does(folder):  # noqa: F811  (the corpus' fixture)
+    """Every `estimate train|serve` case of the bad-input corpus (tests/test_bad_inputs_cli.py) that
+    the fast path reads gives typer's exit code, output and error line, run from the corpus' folder."""
+    from glamsim.cli.estimate import parse
+
+    old = os.getcwd()
+    os.chdir(folder)
+    read = 0
+    try:
+        for case in CORPUS:
+            args = [str(a) for a in case.values[0]]
+            if args[:1] != ["estimate"] or parse(args[1:]) is None:
+                continue
+            read += 1
+            assert _fast_run(args) == _typer_run(args), args
+    finally:
+        os.chdir(old)
+    assert read > 20
+
+
+PLUGINS = """
+import json, sys
+import glamsim.cli
+glamsim.cli._no_pydantic_plugins()
+from glamsim.scenario import TrainingScenario
+TrainingScenario.build({"chips": 8})
+loader = sys.modules["pydantic.plugin._loader"]
+print(json.dumps([hasattr(loader, "entry_points"), "importlib.metadata" in sys.modules, list(loader.get_plugins())]))
+"""
+
+
+def test_the_command_line_skips_pydantic_plugin_discovery_unless_asked():
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    r = subprocess.run([sys.executable, "-c", PLUGINS], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [False, False, []]  # the stand-in: no plugins, no metadata scan
+    env["PYDANTIC_DISABLE_PLUGINS"] = ""  # set (even empty): pydantic's own loader decides
+    r = subprocess.run([sys.executable, "-c", PLUGINS], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[:2] == [True, True]
+
+
+def test_import_cli_and_the_estimate_fast_path_load_no_typer():
+    got = _run_wrapped(TRAIN_ARGS)
+    assert got["code"] == 0 and json.loads(got["stdout"])["train_days"] > 0
+    code = "import sys, glamsim.cli; print('typer' in sys.modules)"
+    assert _python("-c", code).stdout.strip() == "False"
+    wrapped = WRAPPER.replace("& heavy_names)", "& (heavy_names | {'typer'}))")
+    r = _python("-c", wrapped, json.dumps(TRAIN_ARGS), json.dumps(HEAVY))
+    assert json.loads(r.stdout.strip().splitlines()[-1])["heavy"] == []
+    r = _python("-c", wrapped, json.dumps([*TRAIN_ARGS, "--profiles-dir", "."]), json.dumps(HEAVY))
+    assert json.loads(r.stdout.strip().splitlines()[-1])["heavy"] == ["typer"]  # typer reads what the fast path leaves
+
+
+def test_a_text_field_is_text_on_the_command_line():
+    """`--layout tp=8,...` is read as text (it was once offered as a number, and refused)."""
+    from glamsim.cli.estimate import option_type
+    from glamsim.scenario import SCENARIOS
+
+    assert option_type(SCENARIOS["train"], "layout") is str
+    code, out, err = _fast_run(
+        ["estimate", "train", "--model", "gpt3-175b", "--chip", "a100-80gb", "--layout", "tp=8,pp=16,dp=8", "--json"]
+    )
+    layout = [e for e in json.loads(out)["ledger"] if e["name"] == "layout"]
+    assert code == 0 and layout[0]["value"].startswith("tp=8,pp=16,dp=8")
+    assert layout[0]["source"] == "user input --layout"
+    for cls in SCENARIOS.values():  # every other field: a number where the scenario takes one
+        for name in cls.inputs():
+            ann = str(cls.model_fields[name].annotation)
+            if option_type(cls, name) is not str:
+                assert "str" not in ann and ("int" in ann or "float" in ann), (cls.kind, name, ann)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from glamsim.cli.app import command, fmt, print_json, print_table
+from glamsim.cli.typer_app import command, fmt, print_json, print_table
 
 
 @command("models")

@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from glamsim.cli.app import LegacyEstimate, app, command, fmt, print_json, print_table
+from glamsim.cli.estimate import ALIASES, flag, option_type, run_estimate
+from glamsim.cli.typer_app import LegacyEstimate, app, command, fmt, print_json, print_table
 
 PROFILES_DIR = typer.Option(None, "--profiles-dir", help="folder with your own chips/*.yaml and datacenters/*.yaml")
 JSON = typer.Option(False, "--json", help="machine-readable output")
@@ -77,64 +78,6 @@ def profiles_cmd(profiles_dir: Optional[List[Path]] = PROFILES_DIR, json_out: bo
     )
 
 
-def _print_estimate(d: dict, title: str) -> None:
-    from glamsim.outputs import unit
-
-    for key in ("warnings", "notes", "scenario", "statement"):
-        d.pop(key, None)  # on stderr, or in JSON only
-    ranges = d.pop("ranges")
-    ledger = d.pop("ledger")
-    tornado = d.pop("tornado", [])
-    rows = []
-    for k, val in d.items():
-        lo, hi = ranges.get(k, (None, None))
-        row = {"quantity": k, "value": fmt(val)}
-        if ranges:
-            row.update(low=fmt(lo), high=fmt(hi))
-        rows.append(row | {"unit": unit(k)})
-    print_table(rows, title=title)
-    if tornado:
-        outs = [k.removesuffix("_swing") for k in tornado[0] if k.endswith("_swing")]
-        print_table(
-            [
-                {
-                    "input": r["input"],
-                    "low": r["low"],
-                    "high": r["high"],
-                    **{
-                        f"{o} {end}": r[f"{o}_{end.replace(' ', '_')}"]
-                        for o in outs
-                        for end in ("at low", "at high", "swing")
-                    },
-                    **{f"rank by {o}": r[f"rank_{o}"] for o in outs[1:]},
-                }
-                for r in tornado
-            ],
-            title=f"Sensitivity (tornado): one input at a time, others nominal; ranked by {outs[0]} swing",
-        )
-    print_table(
-        [{"input": e["name"], "value": fmt(e["value"]), "unit": e["unit"], "source": e["source"]} for e in ledger],
-        title="Ledger: every input and its source",
-    )
-
-
-# Older spellings of two flags, still accepted.
-ALIASES = {"price_per_chip_hour_usd": ["--price-per-chip-hour"], "carbon_intensity_kg_per_kwh": ["--carbon-intensity"]}
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _option_type(cls, name: str):
-    """The command-line type of a scenario field: text for uncertain triples and names."""
-    meta = cls.meta(name)
-    ann = str(cls.model_fields[name].annotation)
-    if meta.get("uncertain") or name in ("model", "chip", "datacenter", "dtype", "measured") or cls.choices(name):
-        return str
-    return int if "int" in ann else float
-
-
 def _options(cls) -> list[inspect.Parameter]:
     """One typer option per scenario field: help with unit, default and the default's source."""
     params = []
@@ -148,54 +91,11 @@ def _options(cls) -> list[inspect.Parameter]:
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=Optional[_option_type(cls, name)],
+                annotation=Optional[option_type(cls, name)],
                 default=typer.Option(None, flag(name), *ALIASES.get(name, []), help=text, show_default=False),
             )
         )
     return params
-
-
-def _estimate(kind: str, given: dict, profiles_dir, statement: bool, json_out: bool) -> None:
-    """Build the scenario from the flags given, estimate, and print (table or JSON)."""
-    from glamsim.scenario import SCENARIOS, model_name
-
-    cls = SCENARIOS[kind]
-    fields = {k: v for k, v in given.items() if v is not None}
-    fields["sources"] = {k: f"user input {flag(k)}" for k in fields}
-    scenario = cls.build(fields, f"estimate {kind}", flags=True)
-    if kind == "train":
-        from glamsim.cost.training import estimate_training
-
-        est = estimate_training(scenario, profiles_dirs=_dirs(profiles_dir))
-        what = "given FLOPs" if scenario.train_flops is not None else model_name(scenario.model)
-        title = (
-            f"Training {what} on {scenario.chips} x {model_name(scenario.chip)} in {model_name(scenario.datacenter)}"
-        )
-        notes = [f"measured: {n}" for n in est.notes] + [f"warning: {w}" for w in est.warnings]
-    else:
-        from glamsim.cost.inference import estimate_inference
-
-        est = estimate_inference(scenario, profiles_dirs=_dirs(profiles_dir))
-        title = (
-            f"Serving {est['model']} on {est['chips']} x {est['chip']} (batch {scenario.batch}, "
-            f"{scenario.prompt_len}+{scenario.gen_len} tokens)"
-        )
-        notes = []
-    for line in notes:
-        typer.echo(line, err=True)
-    d = est.to_dict()
-    text = None
-    if statement:
-        from glamsim.cost.report import plain_statement
-
-        text = plain_statement(
-            est, datacenter=str(scenario.datacenter), model=str(scenario.model), chip=str(scenario.chip)
-        )
-    if json_out:
-        return print_json(d | ({"statement": text} if text else {}))
-    _print_estimate(d, title)
-    if text:
-        typer.echo("\n" + text)
 
 
 def _scenario_command(kind: str, doc: str):
@@ -206,7 +106,7 @@ def _scenario_command(kind: str, doc: str):
     names = cls.inputs()
 
     def run(**kw):
-        _estimate(kind, {k: kw[k] for k in names}, kw["profiles_dir"], kw["statement"], kw["json_out"])
+        run_estimate(kind, {k: kw[k] for k in names}, _dirs(kw["profiles_dir"]), kw["statement"], kw["json_out"])
 
     extra = [
         inspect.Parameter(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
+from glamsim.cli.typer_app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
 RUNS_DIR = Path("runs")
 DISPATCH = ("scatter", "einsum", "dropless")  # = glamsim.model.moe.DISPATCHES (not imported: it pulls in JAX)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from glamsim.cli.app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
+from glamsim.cli.typer_app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
 
 MAX_SEED = 2**32 - 1  # = glamsim.model.train.MAX_SEED (not imported: it pulls in JAX)
 DISPATCH = ("scatter", "einsum", "dropless")  # = glamsim.model.moe.DISPATCHES (not imported: it pulls in JAX)

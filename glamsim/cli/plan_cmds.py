@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from glamsim.cli.app import command, fmt, print_json, print_table
+from glamsim.cli.typer_app import command, fmt, print_json, print_table
 
 JSON = typer.Option(False, "--json", help="machine-readable output")
 

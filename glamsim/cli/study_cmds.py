@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from glamsim.cli.app import command, fail, print_json, print_table
+from glamsim.cli.typer_app import command, fail, print_json, print_table
 from glamsim.config import show
 from glamsim.studies.spec import MAX_SCENARIOS
 

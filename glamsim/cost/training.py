@@ -28,11 +28,14 @@ S_PER_HOUR = 3600.0
 H_PER_DAY = 24.0
 H_PER_YEAR = 8760.0
 W_PER_MW = 1e6
+W_PER_KW = 1e3
+KWH_PER_MWH = 1e3
 RANGE_OUTPUTS = [
     "energy_mwh",
     "cost_usd",
     "co2e_t",
     "co2e_location_t",
+    "water_l",
     "train_days",
     "train_hours",
     "chip_hours",
@@ -41,6 +44,7 @@ RANGE_OUTPUTS = [
 ]
 TORNADO_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
 DEFAULT_SEQS_PER_STEP = 1024
+FLOPS_SOURCE = "preset {}: glamsim.accounting model FLOPs (3 x forward, full S x S attention, seq_len {})"
 
 
 # ---- the vectorised core: every argument may be a numpy array; results broadcast ----------------
@@ -61,6 +65,12 @@ def energy_mwh(chip_hours, power_w, pue):
 
 def co2e_t(energy_mwh, carbon_intensity_kg_per_kwh):
     return energy_mwh * carbon_intensity_kg_per_kwh
+
+
+def water_l(it_energy_kwh, facility_energy_kwh, wue_onsite_l_per_kwh, water_offsite_l_per_kwh):
+    """(on-site, off-site) litres: IT energy x WUE (cooling water evaporated on site) and facility
+    energy x the grid's water per kWh (consumed generating the electricity), Li et al. 2023's split."""
+    return it_energy_kwh * wue_onsite_l_per_kwh, facility_energy_kwh * water_offsite_l_per_kwh
 
 
 def embodied_kg_per_chip_hour(embodied_kgco2e, lifetime_years, lifetime_utilisation):
@@ -86,6 +96,8 @@ def training_costs(
     power_span_w=np.nan,
     power_host_w=np.nan,
     embodied_kg_per_chip_hour=np.nan,
+    wue_onsite_l_per_kwh=np.nan,
+    water_offsite_l_per_kwh=np.nan,
 ) -> dict[str, np.ndarray]:
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
@@ -110,11 +122,26 @@ def training_costs(
         power_span_w=power_span_w,
         power_host_w=power_host_w,
         embodied_kg_per_chip_hour=embodied_kg_per_chip_hour,
+        wue_onsite_l_per_kwh=wue_onsite_l_per_kwh,
+        water_offsite_l_per_kwh=water_offsite_l_per_kwh,
     )
     return broadcast_outputs(outputs, *inputs)
 
 
-def _training_costs(
+def _training_costs(*args, **kwargs) -> tuple:
+    """`training_costs` before broadcasting: (outputs, the inputs their shape broadcasts with).
+
+    One scenario given as Python numbers is computed on Python floats (IEEE float64 arithmetic, the
+    values numpy gives bit for bit, without its scalar overhead); where that divides by zero, again
+    on numpy scalars, whose semantics (inf or NaN, with a warning) are those of arrays."""
+    try:
+        return _costs(True, *args, **kwargs)
+    except ZeroDivisionError:
+        return _costs(False, *args, **kwargs)
+
+
+def _costs(
+    python_floats: bool,
     flops_total,
     chips,
     peak_flops,
@@ -132,15 +159,20 @@ def _training_costs(
     power_span_w=np.nan,
     power_host_w=np.nan,
     embodied_kg_per_chip_hour=np.nan,
+    wue_onsite_l_per_kwh=np.nan,
+    water_offsite_l_per_kwh=np.nan,
 ) -> tuple:
-    """`training_costs` before broadcasting: (outputs, the inputs their shape broadcasts with)."""
+    """`_training_costs`; `python_floats`: one scenario of Python numbers computed on Python floats."""
     if (mfu is None) == (hours is None):
         raise ConfigError("give exactly one of mfu and hours")
-    if _is_scalar(comm_overlap) and _is_scalar(comm_hours) and (hours is None or _is_scalar(hours)):
-        # one scenario: numpy float64 scalars, the values (and the inf/NaN semantics) of 0-d arrays
-        overlap = np.float64(comm_overlap)
-        exposed = np.float64(0.0) if overlap >= 1 else (1 - overlap) * np.float64(comm_hours)
-        hours_given = None if hours is None else np.float64(hours)
+    one_row = _is_scalar(comm_overlap) and _is_scalar(comm_hours) and (hours is None or _is_scalar(hours))
+    if one_row:
+        # one scenario: Python floats where every argument (all of `locals()` here) is a Python number,
+        # else numpy float64 scalars (the values, and the inf/NaN semantics, of 0-d arrays)
+        num = float if python_floats and _PY_NUMBERS.issuperset(map(type, locals().values())) else np.float64
+        overlap = num(comm_overlap)
+        exposed = num(0.0) if overlap >= 1 else (1 - overlap) * num(comm_hours)
+        hours_given = None if hours is None else num(hours)
     else:
         overlap = np.asarray(comm_overlap, dtype=np.float64)
         exposed = np.where(overlap >= 1, 0.0, (1 - overlap) * np.asarray(comm_hours, dtype=np.float64))
@@ -155,8 +187,14 @@ def _training_costs(
         chip_hours = chips * hours_given
         mfu = implied_mfu(flops_total, chip_hours, peak_flops)
         compute_hours = hours - exposed
-    power = power_at_load(mfu, power_w, power_idle_w, power_span_w, power_host_w)
+    if one_row and _all_scalars((mfu, power_w, power_idle_w, power_span_w, power_host_w)):
+        power = _power_at_load_one(mfu, power_w, power_idle_w, power_span_w, power_host_w, num)
+    else:
+        power = power_at_load(mfu, power_w, power_idle_w, power_span_w, power_host_w)
     e = energy_mwh(chip_hours, power, pue)
+    onsite, offsite = water_l(
+        chip_hours * power / W_PER_KW, e * KWH_PER_MWH, wue_onsite_l_per_kwh, water_offsite_l_per_kwh
+    )
     return {
         "flops_total": flops_total,
         "chip_hours": chip_hours,
@@ -171,6 +209,9 @@ def _training_costs(
         "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
         "co2e_location_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
         "embodied_co2e_t": chip_hours * embodied_kg_per_chip_hour / 1e3,
+        "water_onsite_l": onsite,
+        "water_offsite_l": offsite,
+        "water_l": onsite + offsite,
         "cost_usd": chip_hours * price_per_chip_hour_usd,
     }, (
         chips,
@@ -185,10 +226,27 @@ def _training_costs(
         power_span_w,
         power_host_w,
         embodied_kg_per_chip_hour,
+        wue_onsite_l_per_kwh,
+        water_offsite_l_per_kwh,
     )
 
 
+def _power_at_load_one(load, fixed_w, idle_w, span_w, host_w, num=np.float64):
+    """`glamsim.cost.power.power_w` of one scenario (every argument a scalar; `num`: float or
+    np.float64): the same value, without its array calls (a few microseconds on one row)."""
+    fixed = num(fixed_w)
+    if fixed == fixed:  # a number, not NaN: used at every load
+        return fixed
+    load = num(load)
+    clipped = load if not (load < 0.0 or load > 1.0) else num(0.0 if load < 0.0 else 1.0)  # NaN stays NaN
+    return num(idle_w) + num(span_w) * clipped + num(host_w)
+
+
+_PY_NUMBERS = frozenset({float, int, bool, type(None)})  # arguments of a one-scenario call on Python floats
+
+
 _SCALAR_TYPES = frozenset({float, int, np.float64})
+_FLOAT = frozenset({float})
 
 
 def _is_scalar(v) -> bool:
@@ -207,8 +265,11 @@ def _all_scalars(values) -> bool:
 def _first_of_each(outputs: dict, inputs: tuple) -> dict[str, float]:
     """`{k: first element}` of `broadcast_outputs(outputs, *inputs)`, without broadcasting when every
     output and input is a scalar (the single-scenario view)."""
-    if _all_scalars(outputs.values()) and _all_scalars(inputs):
-        return {k: float(v) for k, v in outputs.items()}
+    if _all_scalars(inputs):
+        if _FLOAT.issuperset(map(type, outputs.values())):  # computed on Python floats
+            return dict(outputs)
+        if _all_scalars(outputs.values()):
+            return {k: float(v) for k, v in outputs.items()}
     return {k: float(v.reshape(-1)[0]) for k, v in broadcast_outputs(outputs, *inputs).items()}
 
 
@@ -245,6 +306,9 @@ class TrainingEstimate:
     co2e_t: float
     co2e_location_t: float
     embodied_co2e_t: float
+    water_onsite_l: float
+    water_offsite_l: float
+    water_l: float
     cost_usd: float
     compute_hours: float
     comm_hours: float
@@ -276,6 +340,9 @@ class TrainingEstimate:
                 "co2e_t",
                 "co2e_location_t",
                 "embodied_co2e_t",
+                "water_onsite_l",
+                "water_offsite_l",
+                "water_l",
                 "cost_usd",
             )
         }
@@ -312,27 +379,22 @@ def estimate_training(
         s, note = _apply_measurement(s, chip)
         notes.append(note)
     led = Ledger()
-    resolve.record(s, led, "chips", "chips")
+    led.add_input(s, "chips", "chips")
     if s.train_flops is not None:
         flops, cfg = float(s.train_flops), None
-        resolve.record(s, led, "train_flops", "FLOPs")
+        led.add_input(s, "train_flops", "FLOPs")
     else:
         seq = s.seq_len or cfg.max_seq_len
         flops = model_train_flops(cfg, s.tokens, seq)
-        led.add("model", cfg.name, "", s.source("model"))
-        resolve.record(s, led, "tokens", "tokens")
-        led.add("seq_len", seq, "tokens", s.source("seq_len"))
-        led.add(
-            "flops_total",
-            flops,
-            "FLOPs",
-            f"preset {cfg.name}: glamsim.accounting model FLOPs (3 x forward, full S x S attention, seq_len {seq})",
-        )
+        led.add("model", cfg.name, "", (s.source, "model"))
+        led.add_input(s, "tokens", "tokens")
+        led.add("seq_len", seq, "tokens", (s.source, "seq_len"))
+        led.add("flops_total", flops, "FLOPs", (FLOPS_SOURCE.format, cfg.name, seq))
     peak_value = resolve.peak(chip, s, led)
-    unit = f"model FLOPs / dense {chip.peak_field(s.dtype).removeprefix('peak_flops_')} peak"
+    unit = f"model FLOPs / dense {s.dtype or chip.default_dtype} peak"  # the dtype `resolve.peak` checked
     predicted = None
     if s.hours is not None:
-        resolve.record(s, led, "hours", "h wall-clock")
+        led.add_input(s, "hours", "h wall-clock")
     elif s.mfu is None:  # neither typed nor measured: predicted from the layout
         if s.comm_overlap < 1:
             raise ConfigError(
@@ -350,46 +412,37 @@ def estimate_training(
             changes["hw_flops_ratio"] = predicted["hfu"] / predicted["mfu"]
             sources["hw_flops_ratio"] = f"{src}: predicted HFU / MFU"
         s = s.model_copy(update={**changes, "sources": {**s.sources, **sources}})  # computed, not typed: no re-check
-        led.add("mfu", s.mfu, unit, s.source("mfu"))
+        led.add_input(s, "mfu", unit)
     else:
-        led.add("mfu", s.mfu, unit, s.source("mfu"))
-    resolve.record(s, led, "hw_flops_ratio", "hardware FLOPs / model FLOPs")
+        led.add_input(s, "mfu", unit)
+    led.add_input(s, "hw_flops_ratio", "hardware FLOPs / model FLOPs")
     curve = resolve.power_curve(chip, s, led)
-    power = curve.pop("fixed_w")
-    curve = {f"power_{k}": v for k, v in curve.items()}
+    power = curve["fixed_w"]
     price = resolve.price(chip, s, led)
     pue, ci, ci_gross = resolve.datacenter(dc, s, led)
     embodied = resolve.embodied(chip, s, led)
+    wue, water_offsite = resolve.water(dc, led)
     comm_hours, comm_figures = _communication(s, led, chip, cfg)
-    core = partial(
-        training_costs,
-        flops,
-        s.chips,
-        peak_value,
+    certain = dict(  # the core's inputs that carry no range
         hours=s.hours,
         carbon_intensity_gross_kg_per_kwh=ci_gross,
         comm_hours=comm_hours,
         comm_overlap=s.comm_overlap,
         embodied_kg_per_chip_hour=embodied,
-        **curve,
+        wue_onsite_l_per_kwh=wue,
+        water_offsite_l_per_kwh=water_offsite,
+        power_idle_w=curve["idle_w"],
+        power_span_w=curve["span_w"],
+        power_host_w=curve["host_w"],
     )
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:
         uncertain["mfu"] = s.mfu
-    one = _first_of_each(
-        *_training_costs(
-            flops,
-            s.chips,
-            peak_value,
-            hours=s.hours,
-            carbon_intensity_gross_kg_per_kwh=ci_gross,
-            comm_hours=comm_hours,
-            comm_overlap=s.comm_overlap,
-            embodied_kg_per_chip_hour=embodied,
-            **curve,
-            **{k: nominal(v) for k, v in uncertain.items()},
-        )
-    )
+    nominals = {k: v if type(v) is float else nominal(v) for k, v in uncertain.items()}
+    try:  # `_training_costs` on one scenario: Python floats, else (a division by zero) numpy's semantics
+        one = _first_of_each(*_costs(True, flops, s.chips, peak_value, **certain, **nominals))
+    except ZeroDivisionError:
+        one = _first_of_each(*_costs(False, flops, s.chips, peak_value, **certain, **nominals))
     if s.hours is not None and one["mfu"] > 1:
         raise ConfigError(
             f"hours={s.hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {s.chips} chips' dense peak)"
@@ -402,7 +455,8 @@ def estimate_training(
     hfu = one["mfu"] * s.hw_flops_ratio
     if hfu > 1:
         raise ConfigError(f"hw_flops_ratio={s.hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
-    any_range = any(is_uncertain(v) for v in uncertain.values())
+    any_range = nominals != uncertain and any(is_uncertain(v) for v in uncertain.values())  # all plain: none
+    core = partial(training_costs, flops, s.chips, peak_value, **certain) if any_range else None
     return TrainingEstimate(
         **one,
         hfu=hfu,
@@ -453,30 +507,44 @@ def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> li
 
 def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: ModelConfig | None) -> tuple[float, dict]:
     """(communication hours before overlap, bytes per step per chip), every input in the ledger."""
-    resolve.record(s, led, "comm_overlap", "fraction of communication hidden behind compute")
+    led.add_input(s, "comm_overlap", "fraction of communication hidden behind compute")
     if cfg is None:
         if s.comm_overlap < 1:
             raise ConfigError(f"comm_overlap={s.comm_overlap!r}: counting communication needs --model and --tokens")
         led.add("communication", None, "", "not modelled: needs --model and --tokens")
         return np.nan, {}
-    m = scalar_arrays(cfg)  # one configuration: Python floats, the values of ModelArrays.of(cfg)
     seq = s.seq_len or cfg.max_seq_len
     tokens_per_step = s.tokens_per_step or DEFAULT_SEQS_PER_STEP * seq
-    resolve.record(s, led, "tokens_per_step", "tokens", tokens_per_step)
+    led.add_input(s, "tokens_per_step", "tokens", tokens_per_step)
     x = expert_parallel(cfg, s, led)
-    resolve.record(s, led, "bytes_per_activation", "bytes")
-    resolve.record(s, led, "bytes_per_grad", "bytes")
+    led.add_input(s, "bytes_per_activation", "bytes")
+    led.add_input(s, "bytes_per_grad", "bytes")
     bandwidth = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1)
-    out = comm.training_comm(
-        m, s.tokens, tokens_per_step, s.chips, x, bandwidth, s.bytes_per_activation, s.bytes_per_grad
+    bpa, bpg = s.bytes_per_activation, s.bytes_per_grad
+    per_step = memo(  # bytes per step per chip: once per configuration, step, chips and experts' split
+        cfg,
+        ("training_comm_bytes", tokens_per_step, s.chips, x, bpa, bpg),
+        lambda: _floats(comm.training_comm_bytes(scalar_arrays(cfg), tokens_per_step, s.chips, x, bpa, bpg)),
     )
-    figures = (
-        {k: float(v) for k, v in out.items()}
-        if _all_scalars(out.values())
-        else {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
-    )
+    figures = _comm_times(per_step, s.tokens, tokens_per_step, bandwidth)
     figures["sequences_per_step"] = tokens_per_step / seq
     return figures["comm_s_per_step"] * figures["steps"] / S_PER_HOUR, figures
+
+
+def _floats(out: dict) -> dict[str, float]:
+    """The first (or only) value of each output, as a Python float."""
+    return {k: float(v) if _is_scalar(v) else float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
+
+
+def _comm_times(per_step: dict[str, float], tokens, tokens_per_step, interconnect_gb_per_s) -> dict[str, float]:
+    """`comm.training_comm` of one scenario from its bytes per step (`comm.training_comm_bytes`):
+    the same figures, in the same order, by the same arithmetic on Python floats."""
+    out = dict(per_step)
+    link = interconnect_gb_per_s * comm.BYTES_PER_GB
+    out["comm_s_per_step"] = out["comm_wire_bytes_per_chip_step"] / link
+    out["alltoall_s_per_step"] = out["alltoall_wire_bytes_per_chip_step"] / link
+    out["steps"] = tokens / tokens_per_step
+    return out
 
 
 def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float:
@@ -501,5 +569,5 @@ def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float
         raise ConfigError(
             f"expert_parallel={x!r}: must divide chips={s.chips:g} and n_experts={cfg.n_experts} of {cfg.name}"
         )
-    resolve.record(s, led, "expert_parallel", "chips per expert group")
+    led.add_input(s, "expert_parallel", "chips per expert group")
     return float(x)

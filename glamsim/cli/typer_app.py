@@ -1,4 +1,4 @@
-"""The typer application, its error policy and output helpers shared by every command.
+"""The typer application, its error policy and the helpers shared by every command.
 
 Bad input prints one line to stderr and exits with code 2, never a traceback: a `ConfigError`
 from the library, a non-finite or out-of-range number in any option (checked once, here, for
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import sys
 
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
-from glamsim.config import ConfigError, check_number, show
+from glamsim.cli.output import check_options, print_json, print_table  # noqa: F401  (re-exported for commands)
+from glamsim.config import ConfigError, show
 from glamsim.formatting import fmt, jsonable  # noqa: F401  (re-exported for commands)
 
 
@@ -101,14 +101,6 @@ def _flags(fn) -> dict[str, str]:
     return out
 
 
-def check_options(options: dict, flags: dict[str, str]) -> None:
-    """Every numeric option finite and of a sane size, named as the user typed it (`--tokens`)."""
-    for name, value in options.items():
-        for v in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                check_number(flags.get(name, name), v)
-
-
 def command(*args, app: typer.Typer | None = None, **kwargs):
     """`app.command` (or a sub-app's) whose bad-input errors become one line and exit code 2."""
     target = app or globals()["app"]
@@ -127,26 +119,6 @@ def command(*args, app: typer.Typer | None = None, **kwargs):
         return target.command(*args, **kwargs)(wrapper)
 
     return decorate
-
-
-def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(jsonable(obj), indent=2) + "\n")
-
-
-def print_table(rows: list[dict], title: str | None = None) -> None:
-    """A readable table (rich) from a list of row dicts."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, show_lines=False)
-    if not rows:
-        Console().print(f"{title or ''}: (no rows)")
-        return
-    for key in rows[0]:
-        table.add_column(str(key), justify="right" if isinstance(rows[0][key], (int, float)) else "left")
-    for row in rows:
-        table.add_row(*(fmt(v) for v in row.values()))
-    Console(width=max(180, Console().width)).print(table)
 
 
 # options shared by the commands that run the JAX model on several devices (`glamsim.parallel`)
