@@ -120,3 +120,15 @@ def test_short_repr_and_readable_html():
     html = gs.train(model=["glam-64b-64e", "gpt3-175b"], mfu=0.3, label=["GLaM", "GPT-3"])._repr_html_()
     assert "1.162T" in html and "174.6B" in html and "1,024" in html  # parameters in B/T, chips as integers
     assert "GLaM" in html and "GPT-3" in html
+
+
+def test_hours_faster_than_the_peak_are_refused_as_in_the_single_estimate():
+    """GPT-3's published 355.2 hours on 1,024 V100s (not its 10,000) would need MFU 3.95: refused
+    in one line naming the hours and the scenario, like `estimate_training`."""
+    from glamsim.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        gs.train(model="gpt3-175b", chip="v100", chips=[10000, 1024], hours=355.2)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("hours=355.2: implies MFU 3.9") and "scenario 2" in msg
+    assert gs.train(model="gpt3-175b", chip="v100", chips=10000, hours=355.2).frame["mfu"].iloc[0] < 1

@@ -375,6 +375,13 @@ def training_outputs(
         part = training.training_costs(**{k: v[mask] for k, v in args.items()}, **{k: v[mask] for k, v in when.items()})
         for k, v in part.items():
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
+    too_fast = known & (out["mfu"] > 1)
+    if too_fast.any():  # the single estimate's refusal, for the first such row
+        i = int(np.argmax(too_fast))
+        raise ConfigError(
+            f"hours={hours[i]:g}: implies MFU {out['mfu'][i]:.2f} > 1 (faster than {rows['chips'].iloc[i]:g} "
+            f"{rows['chip'].iloc[i]} chips' dense peak), scenario {i + 1}"
+        )
     ratio = _col(rows, "hw_flops_ratio")  # a given ratio wins, then the measured record's, then the prediction's
     ratio = np.where((ratio == 1) & ~np.isnan(measured_ratio), measured_ratio, ratio)
     out["hfu"] = out["mfu"] * np.where(np.isnan(pred["hw_ratio"]) | (ratio != 1), ratio, pred["hw_ratio"])
