@@ -162,6 +162,15 @@ def test_water_and_embodied_figures_are_sourced_and_absent_where_unpublished():
     assert gcp.wue_onsite_l_per_kwh is None and gcp.carbon_free_energy_fraction.value == 0.87
     a100 = load_chip("a100-80gb").embodied_kgco2e
     assert a100.value == 150 and "BLOOM" in a100.source and "GPU board only" in a100.note
+    # per-chip shares of NVIDIA's 8-GPU baseboard PCFs: the arithmetic is in the source
+    for name, total, per_chip in (("h100-sxm", "1,312", 164), ("b200", "2,274", 284.25)):
+        spec = load_chip(name).embodied_kgco2e
+        assert spec.value == per_chip and f"{total} / 8" in spec.source and "PCF" in spec.source, name
+    assert load_chip("a100-40gb").embodied_kgco2e.value == 127.6
+    assert "2502.01671" in load_chip("tpu-v6e").embodied_kgco2e.source
+    # no published per-chip footprint (H200: only a model estimate, not comparable with H100's PCF)
+    for name in ("v100", "mi300x", "h200", "tpu-v3", "tpu-v4", "tpu-v5e", "tpu-v5p"):
+        assert load_chip(name).embodied_kgco2e is None, name
 
 
 WATER_DC = """name: wet
