@@ -242,7 +242,9 @@ def test_a_typed_value_is_the_nominal_of_its_range():
     at.number_input(key="s_mbu").set_value(0.6).run()
     assert not at.exception and not at.error
     assert [at.number_input(key=k).value for k in ("s_mbu_lo", "s_mbu", "s_mbu_hi")] == [0.48, 0.6, 0.72]
-    assert [at.number_input(key=k).value for k in ("s_mfu_lo", "s_mfu", "s_mfu_hi")] == [0.8, 1.0, 1.0]  # <= 1
+    assert [at.number_input(key=k).value for k in ("s_mfu_lo", "s_mfu", "s_mfu_hi")] == [0.36, 0.45, 0.54]
+    at.number_input(key="s_mfu").set_value(1.0).run()  # the ideal roofline: high capped at 1
+    assert [at.number_input(key=k).value for k in ("s_mfu_lo", "s_mfu", "s_mfu_hi")] == [0.8, 1.0, 1.0]
     for key in ("s_power_tpu-v4", "s_price_tpu-v4"):  # no range: low = high = nominal
         for suffix in ("_lo", "_hi"):
             at.number_input(key=key + suffix).set_value(at.number_input(key=key).value)
