@@ -151,6 +151,7 @@ OUTPUTS: dict[str, Output] = _table(
         ("prefill_chips_used", "prefill chips", "chips", "the decode chips unless a separate pool is given"),
         ("kv_transfer_s", "KV-cache transfer to the decode chips", "s", "separate prefill pool only"),
         ("serving_expert_parallel_used", "chips the experts span", "chips"),
+        ("prefill_fits_hbm", "prefill pool holds the model", "", "weights and the prompts' KV cache", "flag"),
         ("resolved_routing_skew", "routing skew used", "busiest / mean expert load"),
         ("idle_power_w_per_chip", "idle power", "W", "the power model at zero load: what an idle replica draws"),
         ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),

@@ -476,13 +476,14 @@ class ServingScenario(Scenario):
         help="sharded: every weight spread evenly over the chips; expert: dense parts replicated on every "
         "chip and whole experts placed on chips, each MoE layer waiting for its busiest expert chip",
     )
-    routing_skew: float = inp(
-        1.0,
+    routing_skew: float | None = inp(
+        None,
         unit="busiest expert's load / mean load",
         ge=1,
         le=1e6,
-        source="glamsim default: uniform routing",
-        help="router load of the busiest expert over the mean (with --placement expert: its chip waits longest)",
+        source="glamsim default: uniform routing (1), unless a --measured record gives its router load",
+        help="router load of the busiest expert over the mean, 1 = uniform; at most experts / top-k counts "
+        "(with --placement expert: its chip waits longest)",
     )
     measured: str | None = inp(
         None,

@@ -56,13 +56,34 @@ def test_expert_placement_decode_step_by_hand():
     sharded = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, **IDEAL)
     assert r["decode_step_s"] > 10 * sharded["decode_step_s"]  # the wait on the chip holding a touched expert
     assert "inter_node_bandwidth_gb_per_s" in r.ledger["interconnect_bandwidth_gb_per_s"].source
+    # load (what power follows): an average chip's busy time at full utilisation over the step; it
+    # reads its quarter of the dense parts and, one time in 32, its expert
+    busy = dense_s + 32 * max(2 * slot_flops / chips / PEAK, (2 / 64) * expert_bytes / BW)
+    assert r["decode_load"] == pytest.approx(busy / r["decode_step_s"])
+
+
+def test_expert_placement_memory_counts_the_experts_a_chip_holds():
+    """Experts over X chips put ceil(E / X) of each MoE layer on a chip: GLaM on 48 chips with X = 3
+    would need 22 experts a layer (754 GB) per chip, refused; spread over every chip, the fewest
+    chips are those where ceil(64 / c) experts a layer fit beside dense / c and the cache."""
+    with pytest.raises(ConfigError) as err:
+        estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=48, expert_parallel=3, placement="expert")
+    assert "\n" not in str(err.value) and str(err.value).startswith("expert_parallel=3:")
+    m = glam()
+    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8, placement="expert")
+    expert_bytes, cap = expert_params(m)[0] * 2, 80e9 * 0.9
+    dense = params(m)[0] * 2 - 32 * 64 * expert_bytes
+    fits = lambda c: dense / c + 32 * math.ceil(64 / c) * expert_bytes + _kv(8, 1280) / c <= cap  # noqa: E731
+    want = next(c for c in range(1, 200) if fits(c))
+    assert r["min_chips"] == r["chips"] == want and not fits(want - 1)
+    assert r["min_chips"] > estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8)["min_chips"]
 
 
 def test_routing_skew_loads_the_busiest_expert_chip():
-    """Experts over 32 chips (2 copies on 64): a chip holds 2 experts; the busiest holds the busiest
+    """Experts over 32 chips (4 copies on 128): a chip holds 2 experts; the busiest holds the busiest
     expert (skew x the mean load) and one at the mean: (skew + 1) x batch x top-2 / 64 slots, and
     reads 2 (1 - 1/2^slots) distinct experts."""
-    kw = dict(model="glam-64b-64e", chip="h100-sxm", chips=64, expert_parallel=32, batch=64, prompt_len=512)
+    kw = dict(model="glam-64b-64e", chip="h100-sxm", chips=128, expert_parallel=32, batch=64, prompt_len=512)
     kw |= dict(placement="expert", **IDEAL)
     for skew in (1.0, 3.0):
         r = estimate_inference(routing_skew=skew, **kw)
@@ -102,13 +123,14 @@ def test_a_measure_record_sets_the_routing_skew(tmp_path):
 
 
 def test_a_separate_prefill_pool_sends_the_kv_cache_before_the_first_token():
-    """Prefill on 40 chips, decode on 33: TTFT = prefill on 40 + the prompts' KV cache over each
-    prefill chip's inter-node link (50 GB/s) + its latency; dollars charge both pools."""
+    """Prefill on 40 chips, decode on 33: TTFT = prefill on 40 + the prompts' KV cache over the
+    inter-node links (50 GB/s a chip) of the smaller pool, the 33 receivers, + a latency; dollars
+    charge both pools."""
     kw = dict(model="glam-64b-64e", chip="h100-sxm", chips=33, batch=8, **IDEAL)
     same = estimate_inference(**kw)
     split = estimate_inference(prefill_chips=40, **kw)
     on40 = estimate_inference(**{**kw, "chips": 40})
-    transfer = _kv(8, 1024) / 40 / 50e9 + 8e-6
+    transfer = _kv(8, 1024) / 33 / 50e9 + 8e-6
     assert split["kv_transfer_s"] == pytest.approx(transfer)
     assert split["prefill_s"] == pytest.approx(on40["prefill_s"] + transfer)
     assert split["decode_step_s"] == pytest.approx(same["decode_step_s"])
@@ -121,22 +143,41 @@ def test_a_separate_prefill_pool_sends_the_kv_cache_before_the_first_token():
 
 
 def test_study_rows_equal_single_estimates_for_the_new_inputs():
-    grid = dict(placement=["sharded", "expert"], routing_skew=[1.0, 2.0], prefill_chips=[None, 48], chips=[48])
-    r = gs.serve(model="glam-64b-64e", chip="h100-sxm", batch=64, tpot_ms=[None, 40.0], grid=True, **grid)
-    assert len(r) == 16
+    """A grid over placement, chips (given, or the fewest that hold the batch: a span of several
+    8-GPU servers), skew, a prefill pool and a TPOT target that binds: each row equals the single
+    estimate, or is flagged where the single estimate refuses it."""
+    grid = dict(
+        placement=["sharded", "expert"],
+        chips=[None, 128],
+        routing_skew=[None, 2.0],
+        prefill_chips=[None, 96],
+        tpot_ms=[None, 30.0],
+    )
+    r = gs.serve(model="glam-64b-64e", chip="h100-sxm", batch=128, busy_fraction=0.8, grid=True, **grid)
+    assert len(r) == 32 and (r.frame["target_binding"] == "tpot").any()
+    checked = 0
     for i, row in r.frame.iterrows():
-        one = estimate_inference(
-            model="glam-64b-64e",
-            chip="h100-sxm",
-            batch=64,
-            chips=48,
-            placement=row["placement"],
-            routing_skew=row["routing_skew"],
-            prefill_chips=None if pd.isna(row["prefill_chips"]) else int(row["prefill_chips"]),
-            tpot_ms=None if pd.isna(row["tpot_ms"]) else row["tpot_ms"],
-        )
-        for key in ("decode_step_s", "prefill_s", "joules_per_token", "usd_per_million_tokens_with_prefill"):
+        given = {k: None if pd.isna(row[k]) else row[k] for k in grid}
+        for k in ("chips", "prefill_chips"):
+            given[k] = None if given[k] is None else int(given[k])
+        try:
+            one = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=128, busy_fraction=0.8, **given)
+        except ConfigError:
+            assert not (row["serving_fits_hbm"] and row["prefill_fits_hbm"]), i
+            continue
+        checked += 1
+        assert row["batch_meeting_targets"] == one.values.get("batch_meeting_targets", np.nan) or pd.isna(
+            row["batch_meeting_targets"]
+        ), i
+        for key in (
+            "decode_step_s",
+            "prefill_s",
+            "decode_load",
+            "joules_per_token",
+            "usd_per_million_tokens_with_prefill",
+        ):
             assert row[key] == pytest.approx(one[key]), (i, key)
+    assert checked >= 24
 
 
 def test_default_serving_utilisation_is_derived_from_the_published_measurement():
@@ -181,5 +222,8 @@ def test_an_idle_replica_draws_idle_power_charged_to_the_tokens_served():
     assert half["usd_per_million_tokens"] == pytest.approx(2 * full["usd_per_million_tokens"])
     assert half["decode_step_s"] == full["decode_step_s"]
     assert half.ledger["busy_fraction"].value == 0.5
+    tpu = estimate_inference(model="gpt3-175b", chip="tpu-v4", batch=16, busy_fraction=0.5)
+    assert tpu["idle_power_w_per_chip"] == 90  # the board's idle figure, not its measured 326 W system power
+    assert "no host share" in tpu.ledger["idle_power_w"].source
     study = gs.serve(busy_fraction=[1.0, 0.5], **kw).frame
     assert study["joules_per_token"].tolist() == pytest.approx([full["joules_per_token"], half["joules_per_token"]])

@@ -101,16 +101,70 @@ def min_chips(m: ModelArrays, batch, context, hbm_bytes, bytes_per_param, bytes_
     return np.ceil(need / (hbm_bytes * usable_fraction))
 
 
-def dense_shards(m: ModelArrays, chips, batch, context, hbm_bytes, bytes_per_param, bytes_per_kv, usable_fraction):
-    """With experts placed on chips, the fewest chips t each copy of the dense parts must be split
-    over (tensor parallel) so that a chip holds 1/t of them beside 1/chips of the routed experts and
-    of the KV cache; at most `chips` (then every weight is spread, as when sharded)."""
-    routed = routed_bytes(m, bytes_per_param)
-    dense = weight_bytes_total(m, bytes_per_param) - routed
-    room = hbm_bytes * usable_fraction - (routed + kv_cache_bytes(m, batch, context, bytes_per_kv)) / chips
+def experts_per_chip(m: ModelArrays, expert_parallel):
+    """Experts of each MoE layer the busiest chip holds when they are placed over X chips:
+    ceil(E / X) whole ones, or an E / X share of one when X > E."""
+    e = np.maximum(np.asarray(m.n_experts, dtype=np.float64), 1.0)
+    x = np.asarray(expert_parallel, dtype=np.float64)
+    return np.where(x <= e, np.ceil(e / x), e / x)
+
+
+def _held_expert_bytes(m: ModelArrays, expert_parallel, bytes_per_param):
+    return m.n_moe_layers * experts_per_chip(m, expert_parallel) * expert_params(m) * bytes_per_param
+
+
+def dense_shards(
+    m: ModelArrays, chips, expert_parallel, batch, context, hbm_bytes, bytes_per_param, bytes_per_kv, usable_fraction
+):
+    """With experts placed on chips, the fewest chips t each copy of the dense parts is split over
+    (tensor parallel) so that a chip holds 1/t of them beside its experts (`experts_per_chip`) and
+    1/chips of the KV cache; inf where no t <= chips fits."""
+    dense = weight_bytes_total(m, bytes_per_param) - routed_bytes(m, bytes_per_param)
+    room = (
+        hbm_bytes * usable_fraction
+        - _held_expert_bytes(m, expert_parallel, bytes_per_param)
+        - kv_cache_bytes(m, batch, context, bytes_per_kv) / chips
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(room > 0, np.ceil(dense / room), np.inf)
-    return np.clip(t, 1.0, chips)
+        t = np.where(room > 0, np.maximum(np.ceil(dense / room), 1.0), np.inf)
+    return np.where(t <= chips, t, np.inf)
+
+
+def min_chips_placed(
+    m: ModelArrays, expert_parallel, batch, context, hbm_bytes, bytes_per_param, bytes_per_kv, usable_fraction
+):
+    """Fewest chips that hold a model with experts placed on chips (`dense_shards` finite).
+
+    X given: at least X chips, enough that the dense parts and the cache spread over them fit
+    beside the ceil(E / X) experts each chip holds (inf: those experts alone fill a chip).  X NaN
+    (experts over every chip): the smallest c with dense / c + the experts of ceil(E / c) + cache / c
+    within a chip, found by bisection (that need falls with c; at c >= E it is all bytes / c)."""
+    cap = hbm_bytes * usable_fraction
+    kv = kv_cache_bytes(m, batch, context, bytes_per_kv)
+    total = weight_bytes_total(m, bytes_per_param)
+    spread = total - routed_bytes(m, bytes_per_param) + kv  # dense parts and cache: split over the chips
+    sharded = np.ceil((total + kv) / cap)
+    x = np.asarray(expert_parallel, dtype=np.float64)
+    held = _held_expert_bytes(m, np.where(np.isnan(x), 1.0, x), bytes_per_param)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        given = np.where(cap > held, np.maximum(x, np.ceil(spread / (cap - held))), np.inf)
+    lo = sharded
+    hi = np.maximum(sharded, np.maximum(np.asarray(m.n_experts, dtype=np.float64), 1.0))
+    lo, hi = np.broadcast_arrays(lo, hi)
+    lo, hi = lo.copy(), hi.copy()
+    while np.any(lo < hi):
+        mid = np.floor((lo + hi) / 2)
+        ok = spread / mid + _held_expert_bytes(m, mid, bytes_per_param) <= cap
+        hi = np.where(ok & (lo < hi), mid, hi)
+        lo = np.where(~ok & (lo < hi), mid + 1, lo)
+    return np.where(np.isnan(x), hi, given)
+
+
+def link_of(span, chips_per_node, intra_bytes_per_s, inter_bytes_per_s, intra_latency_s, inter_latency_s):
+    """(bandwidth, latency) of the link `span` chips talk over: the fast fabric inside a node, the
+    inter-node link beyond `chips_per_node`."""
+    inside = np.asarray(span, dtype=np.float64) <= chips_per_node
+    return np.where(inside, intra_bytes_per_s, inter_bytes_per_s), np.where(inside, intra_latency_s, inter_latency_s)
 
 
 def _expert_placed_s(
@@ -136,37 +190,42 @@ def _expert_placed_s(
     experts spread over `expert_parallel` = X chips (chips / X copies).
 
     Each chip runs 1/chips of the tokens through the dense parts (reading 1/shards of them) and
-    its share of the KV cache.  Each MoE layer then waits for its busiest expert chip.  A chip holds
-    n = E / X experts (a 1/n-th share of one expert when X > E); the busiest holds the busiest
-    expert, at `routing_skew` x the mean load, beside n - 1 at the mean: its token-slots are
-    max(1, tokens x k x (skew + max(n, 1) - 1) / E), at least one since a touched expert's chip
-    must run; it reads each distinct expert they touch, max(n, 1) (1 - (1 - 1/max(n, 1))^slots),
-    times min(n, 1) of each.  Dispatch and combine all-to-alls carry tokens x k / chips rows of
-    d_model per chip, (X - 1) / X off the chip, on the link tier the X chips span, with its
-    latency: on the critical path (the experts wait for their tokens), so charged whole."""
+    its share of the KV cache.  Each MoE layer then waits for its busiest expert chip.  It holds
+    n = ceil(E / X) experts (an E / X share of one when X > E), the busiest expert among them at
+    `routing_skew` x the mean load (at most E / k: every token) beside n - 1 at the mean: its
+    token-slots are max(1, tokens x k x (skew + n - 1) / E), at least one since a touched expert's
+    chip must run; it reads each distinct expert they touch, n (1 - (1 - 1/n)^slots), times the
+    share of each it holds.  Dispatch and combine all-to-alls carry tokens x k / chips rows of
+    d_model per chip, (X - 1) / X off the chip, on the link the X chips span, with its latency: on
+    the critical path (the experts wait for their tokens), so charged whole.  `busy_s`: the
+    time an average chip is busy at full utilisation (its load is busy_s / s)."""
+    ideal = partial(roofline_s, chips=1.0, peak_flops=peak_flops, mfu=1.0, bandwidth_bytes_per_s=bandwidth, mbu=1.0)
     roof = partial(roofline_s, chips=1.0, peak_flops=peak_flops, mfu=mfu, bandwidth_bytes_per_s=bandwidth, mbu=mbu)
     slot_flops = 2 * ffn_weights(m, m.expert_ff, m.expert_mats)
+    expert_bytes = expert_params(m) * bytes_per_param
     dense_flops = flops_per_token - m.n_moe_layers * m.top_k * slot_flops
     dense_bytes = weight_bytes_total(m, bytes_per_param) - routed_bytes(m, bytes_per_param)
-    dense_s = roof(tokens * dense_flops / chips, dense_bytes / shards + kv_bytes / chips)
+    dense_chip = (tokens * dense_flops / chips, dense_bytes / shards + kv_bytes / chips)
     x = np.asarray(expert_parallel, dtype=np.float64)
     experts = np.maximum(np.asarray(m.n_experts, dtype=np.float64), 1.0)
-    n = experts / x
-    whole = np.maximum(n, 1.0)
-    share = np.minimum(n, 1.0)
-    slots = np.maximum(1.0, tokens * m.top_k * (routing_skew + whole - 1) / experts)
+    whole = np.maximum(experts_per_chip(m, x), 1.0)
+    share = np.minimum(experts / x, 1.0)
+    skew = np.minimum(routing_skew, experts / np.maximum(m.top_k, 1))
+    slots = np.maximum(1.0, tokens * m.top_k * (skew + whole - 1) / experts)
     touched = whole * (1 - (1 - 1 / whole) ** slots)
-    expert_s = m.n_moe_layers * roof(slots * slot_flops * share, touched * share * expert_params(m) * bytes_per_param)
+    expert_s = m.n_moe_layers * roof(slots * slot_flops * share, touched * share * expert_bytes)
+    per_copy = tokens * x / chips  # tokens each copy of the experts serves
+    read_avg = experts / x * (1 - (1 - m.top_k / experts) ** per_copy) * expert_bytes  # an average chip
+    busy_s = ideal(*dense_chip) + m.n_moe_layers * ideal(tokens * m.top_k * slot_flops / chips, read_avg)
     rows = tokens * m.top_k / chips
     wire = A2A_PER_MOE_LAYER_DECODE * rows * m.d_model * bytes_per_activation * (x - 1) / x
     a2a_s = np.where(x > 1, m.n_moe_layers * (wire / link_bytes_per_s + A2A_PER_MOE_LAYER_DECODE * link_latency_s), 0.0)
     return {
-        "s": dense_s + expert_s + a2a_s,
-        "dense_s": dense_s,
+        "s": roof(*dense_chip) + expert_s + a2a_s,
+        "busy_s": busy_s,
         "expert_s": expert_s,
         "a2a_s": a2a_s,
         "a2a_bytes": m.n_moe_layers * wire,
-        "slots": slots,
         "touched": touched,
     }
 
@@ -197,10 +256,13 @@ def inference_costs(
     placement="sharded",
     routing_skew=1.0,
     dense_shards=1.0,
-    link_latency_s=0.0,
+    prefill_dense_shards=np.nan,
     prefill_chips=np.nan,
-    kv_link_bytes_per_s=np.inf,
-    kv_link_latency_s=0.0,
+    chips_per_node=np.inf,
+    inter_node_bytes_per_s=np.nan,
+    intra_latency_s=0.0,
+    inter_latency_s=0.0,
+    idle_power_w=np.nan,
     wue_onsite_l_per_kwh=np.nan,
     water_offsite_l_per_kwh=np.nan,
     busy_fraction=1.0,
@@ -208,16 +270,18 @@ def inference_costs(
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
     `placement` "sharded": every weight spread evenly over the chips; experts split over
-    `expert_parallel` chips add a dispatch + combine all-to-all per decode step, its exposed part
-    (1 - comm_overlap) lengthening the step.  "expert": dense parts replicated (each copy over
+    `expert_parallel` = X chips add a dispatch + combine all-to-all per decode step, its exposed
+    part (1 - comm_overlap) lengthening the step.  "expert": dense parts replicated (each copy over
     `dense_shards` chips), experts placed on chips, each MoE layer waiting for its busiest expert
-    chip (`_expert_placed_s`: `routing_skew`; the all-to-all on the link of
-    `interconnect_bytes_per_s` with `link_latency_s`).  Prefill runs on
-    `prefill_chips` (NaN: the same chips); a separate pool sends each prompt's KV cache to the
-    decode chips over `kv_link_bytes_per_s` per prefill chip, before the first token.  Power per
-    chip follows each phase's load (`glamsim.cost.power`) unless `power_w` is a number; a replica
-    busy `busy_fraction` of the time idles the rest at the power model's zero-load power, and that
-    energy and its chip-hours are charged to the tokens it serves."""
+    chip (`_expert_placed_s`, with `routing_skew`), its all-to-alls charged whole.  Either
+    all-to-all runs on the link X chips span (`link_of`: `interconnect_bytes_per_s` inside a node
+    of `chips_per_node`, `inter_node_bytes_per_s` beyond, each with its per-message latency).
+    Prefill runs on `prefill_chips` (NaN: the same chips; `prefill_dense_shards`, NaN: the same
+    split); a separate pool sends each prompt's KV cache to the decode chips over the inter-node
+    link, limited by the smaller pool, before the first token.  Power per chip follows each
+    phase's load (`glamsim.cost.power`) unless `power_w` is a number; a replica busy
+    `busy_fraction` of the time idles the rest at `idle_power_w` (NaN: the power model at zero
+    load), and that energy and its chip-hours are charged to the tokens it serves."""
     roof = partial(
         roofline_s,
         chips=chips,
@@ -231,6 +295,16 @@ def inference_costs(
     split = ~np.isnan(np.asarray(prefill_chips, dtype=np.float64))
     x = np.asarray(expert_parallel, dtype=np.float64)
     x_p = np.where(split, np.minimum(x, chips_p), x)
+    tier = partial(
+        link_of,
+        chips_per_node=chips_per_node,
+        intra_bytes_per_s=interconnect_bytes_per_s,
+        inter_bytes_per_s=inter_node_bytes_per_s,
+        intra_latency_s=intra_latency_s,
+        inter_latency_s=inter_latency_s,
+    )
+    link, latency = tier(x)
+    link_p, latency_p = tier(x_p)
     placed_phase = partial(
         _expert_placed_s,
         m,
@@ -241,27 +315,39 @@ def inference_costs(
         mbu=mbu,
         bytes_per_param=bytes_per_param,
         bytes_per_activation=bytes_per_activation,
-        link_bytes_per_s=interconnect_bytes_per_s,
-        link_latency_s=link_latency_s,
     )
     prefill_tokens = batch * prompt_len
     prefill_flops_per_token = forward_flops_per_token(m, (prompt_len + 1) / 2)
     prefill_flops = prefill_tokens * prefill_flops_per_token
     prefill_kv = kv_cache_bytes(m, batch, prompt_len, bytes_per_kv)
     prefill_bytes = weight_bytes_read(m, prefill_tokens, bytes_per_param) + prefill_kv
-    shards = np.minimum(dense_shards, chips)
-    pre_placed = placed_phase(prefill_tokens, prefill_kv, prefill_flops_per_token, chips_p, x_p, shards)
+    shards_p = np.where(np.isnan(prefill_dense_shards), dense_shards, prefill_dense_shards)
+    pre_placed = placed_phase(
+        prefill_tokens,
+        prefill_kv,
+        prefill_flops_per_token,
+        chips_p,
+        x_p,
+        shards_p,
+        link_bytes_per_s=link_p,
+        link_latency_s=latency_p,
+    )
     prefill_compute_s = np.where(placed, pre_placed["s"], roof(prefill_flops, prefill_bytes, chips=chips_p))
-    kv_transfer_s = np.where(split, prefill_kv / chips_p / kv_link_bytes_per_s + kv_link_latency_s, 0.0)
+    kv_transfer_s = np.where(
+        split, prefill_kv / np.minimum(chips_p, chips) / inter_node_bytes_per_s + inter_latency_s, 0.0
+    )
     prefill_s = prefill_compute_s + kv_transfer_s
     ctx = prompt_len + (gen_len + 1) / 2
     flops_per_token = forward_flops_per_token(m, ctx)
     weights_step = weight_bytes_read(m, batch, bytes_per_param)
     kv_step = kv_cache_bytes(m, batch, ctx, bytes_per_kv)
     step_flops, step_bytes = batch * flops_per_token, weights_step + kv_step
-    dec_placed = placed_phase(batch, kv_step, flops_per_token, chips, x, shards)
+    dec_placed = placed_phase(
+        batch, kv_step, flops_per_token, chips, x, dense_shards, link_bytes_per_s=link, link_latency_s=latency
+    )
     sharded_a2a = decode_alltoall_bytes_per_chip(m, batch, chips, expert_parallel, bytes_per_activation)
-    sharded_a2a_s = sharded_a2a / interconnect_bytes_per_s
+    n_a2a = A2A_PER_MOE_LAYER_DECODE * m.n_moe_layers
+    sharded_a2a_s = sharded_a2a / link + np.where(x > 1, n_a2a * latency, 0.0)
     a2a_bytes = np.where(placed, dec_placed["a2a_bytes"], sharded_a2a)
     a2a_s = np.where(placed, dec_placed["a2a_s"], sharded_a2a_s)
     overlap = np.asarray(comm_overlap, dtype=np.float64)
@@ -272,11 +358,15 @@ def inference_costs(
     def load(flops, bytes_moved, seconds, n):  # busy fraction of the busier of compute and HBM
         return np.maximum(flops / (n * peak_flops), bytes_moved / (n * hbm_bandwidth_bytes_per_s)) / seconds
 
-    prefill_load = load(prefill_flops, prefill_bytes, prefill_s, chips_p)
-    decode_load = load(step_flops, step_bytes, step_s, chips)
+    prefill_load = np.where(
+        placed, pre_placed["busy_s"] / prefill_s, load(prefill_flops, prefill_bytes, prefill_s, chips_p)
+    )
+    decode_load = np.where(placed, dec_placed["busy_s"] / step_s, load(step_flops, step_bytes, step_s, chips))
     prefill_w = power_at_load(prefill_load, power_w, power_idle_w, power_span_w, power_host_w)
     decode_w = power_at_load(decode_load, power_w, power_idle_w, power_span_w, power_host_w)
-    idle_w = power_at_load(0.0, power_w, power_idle_w, power_span_w, power_host_w)
+    idle_w = np.where(
+        np.isnan(idle_power_w), power_at_load(0.0, power_w, power_idle_w, power_span_w, power_host_w), idle_power_w
+    )
     idle_per_busy = (1 - np.asarray(busy_fraction, dtype=np.float64)) / busy_fraction  # idle s per busy s
     facility_w = chips * (decode_w + idle_per_busy * idle_w) * pue  # idle time charged to the tokens served
     prefill_facility_w = chips_p * (prefill_w + idle_per_busy * idle_w) * pue
@@ -333,11 +423,65 @@ def inference_costs(
     )
 
 
+def serving_layout(
+    m: ModelArrays,
+    placement,
+    batch,
+    prompt_len,
+    gen_len,
+    chips,
+    expert_parallel,
+    prefill_chips,
+    hbm_bytes,
+    usable_fraction,
+    bytes_per_param,
+    bytes_per_kv,
+) -> dict:
+    """How each scenario is laid out, by the single estimate's and the studies' shared rules.
+
+    `need`: the fewest chips that hold weights and cache at full context (`min_chips`, or
+    `min_chips_placed` with experts placed); `chips`: the given ones (NaN: `need`);
+    `expert_parallel`: the given X (NaN: min(chips, E) sharded, every chip placed; 1 for a dense
+    model); `dense_shards` (placed: `dense_shards`, else 1).  The prefill pool (`prefill_chips`,
+    NaN: the decode chips) gets its own need at the prompt's context, X (at most its chips) and
+    split.  `fits`: the decode chips hold it with X <= chips; `prefill_fits`: so does the pool."""
+    placed = expert_placed(m, placement)
+    experts = np.asarray(m.n_experts, dtype=np.float64)
+    mem = dict(
+        hbm_bytes=hbm_bytes, bytes_per_param=bytes_per_param, bytes_per_kv=bytes_per_kv, usable_fraction=usable_fraction
+    )
+    x_given = np.where(experts > 0, np.asarray(expert_parallel, dtype=np.float64), 1.0)
+    ctx = prompt_len + gen_len
+    need = np.where(placed, min_chips_placed(m, x_given, batch, ctx, **mem), min_chips(m, batch, ctx, **mem))
+    c = np.where(np.isnan(chips), need, chips)
+    x = np.where(np.isnan(x_given), np.where(placed, c, np.minimum(c, np.maximum(experts, 1.0))), x_given)
+    shards = np.where(placed, dense_shards(m, c, x, batch, ctx, **mem), 1.0)
+    split = ~np.isnan(np.asarray(prefill_chips, dtype=np.float64))
+    cp = np.where(split, prefill_chips, c)
+    xp = np.minimum(x, cp)
+    need_p = np.where(
+        placed,
+        min_chips_placed(m, np.where(np.isnan(x_given), np.nan, xp), batch, prompt_len, **mem),
+        min_chips(m, batch, prompt_len, **mem),
+    )
+    shards_p = np.where(placed, dense_shards(m, cp, xp, batch, prompt_len, **mem), 1.0)
+    return {
+        "need": need,
+        "chips": c,
+        "expert_parallel": x,
+        "dense_shards": shards,
+        "prefill_need": need_p,
+        "prefill_dense_shards": np.where(split, shards_p, shards),
+        "fits": (c >= need) & (x <= c) & np.isfinite(shards),
+        "prefill_fits": ~split | ((cp >= need_p) & np.isfinite(shards_p)),
+    }
+
+
 MAX_TARGET_CANDIDATES = 2_000_000  # candidate (scenario, batch) pairs evaluated at once
 CORE_ROW_KEYS = frozenset(
     "prompt_len gen_len chips hbm usable bpp bkv x ttft tpot peak_flops hbm_bandwidth_bytes_per_s mfu mbu "
-    "interconnect_bytes_per_s comm_overlap bytes_per_activation".split()
-)  # the rest of a row (routing_skew, link latency, prefill pool) passes to `inference_costs` as is
+    "interconnect_bytes_per_s comm_overlap bytes_per_activation prefill_chips".split()
+)  # the rest of a row (routing skew, link tiers, idle power) passes to `inference_costs` as is
 
 
 def batch_meeting_targets(
@@ -354,11 +498,12 @@ def batch_meeting_targets(
     ttft_s,
     tpot_s,
     placement="sharded",
+    prefill_chips=np.nan,
     **roofline,
 ) -> dict:
     """Per scenario, the largest batch b in 1..batch whose prefill (of the b prompts) takes at most
     `ttft_s` and whose decode step at b takes at most `tpot_s` (NaN: no target), on `chips` (NaN:
-    the fewest that hold b) with experts over `expert_parallel` chips (NaN: min(chips, experts)).
+    the fewest that hold b) laid out by `serving_layout` (placement, expert span, prefill pool).
 
     Every candidate batch is evaluated by `inference_costs` (the estimate's own formulas), all
     scenarios' candidates in one vectorised call per chunk.  Returns arrays: `batch` (0: even
@@ -384,6 +529,7 @@ def batch_meeting_targets(
             x=expert_parallel,
             ttft=ttft_s,
             tpot=tpot_s,
+            prefill_chips=prefill_chips,
             **roofline,
         ).items()
     }
@@ -399,12 +545,21 @@ def batch_meeting_targets(
         b = np.arange(len(idx)) - np.repeat(starts, counts) + 1.0
         mi = m.with_(**{f: np.broadcast_to(np.asarray(getattr(m, f)), (n,))[idx] for f in m.__dataclass_fields__})
         r = {k: v[idx] for k, v in per_row.items()}
-        need = min_chips(mi, b, r["prompt_len"] + r["gen_len"], r["hbm"], r["bpp"], r["bkv"], r["usable"])
-        c = np.where(np.isnan(r["chips"]), need, r["chips"])
-        experts = np.asarray(mi.n_experts, dtype=np.float64)
-        placed = expert_placed(mi, placement[idx])
-        x = np.where(np.isnan(r["x"]), np.where(experts > 0, np.where(placed, c, np.minimum(c, experts)), 1.0), r["x"])
-        shards = dense_shards(mi, c, b, r["prompt_len"] + r["gen_len"], r["hbm"], r["bpp"], r["bkv"], r["usable"])
+        lay = serving_layout(
+            mi,
+            placement[idx],
+            b,
+            r["prompt_len"],
+            r["gen_len"],
+            r["chips"],
+            r["x"],
+            r["prefill_chips"],
+            r["hbm"],
+            r["usable"],
+            r["bpp"],
+            r["bkv"],
+        )
+        c = lay["chips"]
         nan = np.full(len(idx), np.nan)
         extra = {k: r[k] for k in r if k not in CORE_ROW_KEYS}
         res = inference_costs(
@@ -423,18 +578,20 @@ def batch_meeting_targets(
             mbu=r["mbu"],
             bytes_per_param=r["bpp"],
             bytes_per_kv=r["bkv"],
-            expert_parallel=x,
+            expert_parallel=lay["expert_parallel"],
             interconnect_bytes_per_s=r["interconnect_bytes_per_s"],
             comm_overlap=r["comm_overlap"],
             bytes_per_activation=r["bytes_per_activation"],
             placement=placement[idx],
-            dense_shards=shards,
+            dense_shards=lay["dense_shards"],
+            prefill_chips=r["prefill_chips"],
+            prefill_dense_shards=lay["prefill_dense_shards"],
             **extra,
         )
         pre, step = res["prefill_s"], res["decode_step_s"]
         ok_ttft = np.isnan(r["ttft"]) | (pre <= r["ttft"])
         ok_tpot = np.isnan(r["tpot"]) | (step <= r["tpot"])
-        fits = c >= need
+        fits = lay["fits"] & lay["prefill_fits"]
         within = b <= np.repeat(batch[rows], counts)
         best = np.maximum.reduceat(np.where(ok_ttft & ok_tpot & fits & within, b, 0.0), starts)
         out["batch"][rows] = best
@@ -452,31 +609,69 @@ def batch_meeting_targets(
     return out
 
 
-def link_tier(chip, span, override_gb_per_s=None) -> dict:
-    """The link `span` chips talk over: the chip's fast fabric when they fit one node
-    (`chips_per_node`, or no node size published), else the inter-node link; one-way GB/s per
-    chip, per-message latency, and their sources (NaN where the profile has no figure)."""
-    per_node = chip.chips_per_node.value if chip.chips_per_node is not None else np.inf
-    inside = span <= per_node
-    bw_spec = chip.interconnect_bandwidth_gb_per_s if inside else chip.inter_node_bandwidth_gb_per_s
-    lat_spec = chip.intra_node_latency_us if inside else chip.inter_node_latency_us
-    name = "interconnect_bandwidth_gb_per_s" if inside else "inter_node_bandwidth_gb_per_s"
-    where = f"{chip.origin} {name}" + ("" if inside else f" ({span:g} chips span more than a {per_node:g}-chip node)")
+def chip_links(chip, override_gb_per_s=None) -> dict:
+    """A chip's link tiers as `inference_costs` takes them: one-way bytes/s inside a node and
+    between nodes (a given --interconnect-gb-per-s for both), node size, per-message latencies
+    (NaN bandwidth, inf node size, zero latency where the profile has no figure)."""
+    spec = lambda f, default: getattr(chip, f).value if getattr(chip, f) is not None else default  # noqa: E731
+    intra, inter = spec("interconnect_bandwidth_gb_per_s", np.nan), spec("inter_node_bandwidth_gb_per_s", np.nan)
     if override_gb_per_s is not None:
-        bw, src = override_gb_per_s, "user input --interconnect-gb-per-s"
-    else:
-        bw = bw_spec.value if bw_spec is not None else np.nan
-        src = f"profile {where}: {bw_spec.source}" if bw_spec is not None else f"missing: {where}"
-    lat_name = "intra_node_latency_us" if inside else "inter_node_latency_us"
+        intra = inter = override_gb_per_s
     return {
-        "name": name,
-        "gb_per_s": bw,
-        "source": src,
-        "latency_us": lat_spec.value if lat_spec is not None else 0.0,
-        "latency_source": f"profile {chip.origin} {lat_name}: {lat_spec.source}"
-        if lat_spec is not None
-        else f"missing: profile {chip.origin} has no {lat_name}; none charged",
+        "interconnect_bytes_per_s": intra * BYTES_PER_GB,
+        "inter_node_bytes_per_s": inter * BYTES_PER_GB,
+        "chips_per_node": spec("chips_per_node", np.inf),
+        "intra_latency_s": spec("intra_node_latency_us", 0.0) * 1e-6,
+        "inter_latency_s": spec("inter_node_latency_us", 0.0) * 1e-6,
     }
+
+
+def idle_power(chip, s: ServingScenario, fixed_w) -> tuple[float, str]:
+    """What an idle chip draws, and why: with a fixed power from the profile (a measured system
+    power), its board idle figure plus its host share where published (NaN: the power model at zero
+    load, or the given --power-w)."""
+    if s.power_w is not None or not np.isfinite(fixed_w) or chip.idle_power_w is None:
+        return np.nan, "the power model at zero load" + (
+            " (a fixed power: the same at every load)" if np.isfinite(fixed_w) else ""
+        )
+    host = chip.host_power_w.value if chip.host_power_w is not None else 0.0
+    why = f"profile {chip.origin}: idle_power_w {chip.idle_power_w.value:g} W" + (
+        f" + host_power_w {host:g} W" if chip.host_power_w is not None else " (no host share published: a lower bound)"
+    )
+    return chip.idle_power_w.value + host, why
+
+
+def _record_link(led: Ledger, chip, s: ServingScenario, span: float, names: tuple[str, str], needed: bool) -> None:
+    """Ledger rows of the link `span` chips talk over; a one-line error when it is needed and unknown."""
+    links = chip_links(chip, s.interconnect_gb_per_s)
+    inside = span <= links["chips_per_node"]
+    field = "interconnect_bandwidth_gb_per_s" if inside else "inter_node_bandwidth_gb_per_s"
+    lat_field = "intra_node_latency_us" if inside else "inter_node_latency_us"
+    gb = (links["interconnect_bytes_per_s"] if inside else links["inter_node_bytes_per_s"]) / BYTES_PER_GB
+    if needed and not np.isfinite(gb):
+        raise ConfigError(f"chip={chip.name!r}: its profile has no {field}; give --interconnect-gb-per-s")
+    where = "inside a node" if inside else f"between nodes ({span:g} chips, nodes of {links['chips_per_node']:g})"
+    src = s.source("interconnect_gb_per_s") if s.interconnect_gb_per_s is not None else None
+    spec, lat = getattr(chip, field), getattr(chip, lat_field)
+    led.add(
+        names[0],
+        gb,
+        f"GB/s per chip, one way, {where}",
+        src
+        or (
+            f"profile {chip.origin} {field}: {spec.source}"
+            if spec is not None
+            else f"missing: profile {chip.origin} has no {field}"
+        ),
+    )
+    led.add(
+        names[1],
+        lat.value if lat is not None else 0.0,
+        "us per message",
+        f"profile {chip.origin} {lat_field}: {lat.source}"
+        if lat is not None
+        else f"missing: no {lat_field}; none charged",
+    )
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -514,28 +709,10 @@ def _meet_targets(
 ) -> tuple[int, dict]:
     """The largest batch up to s.batch meeting --ttft-ms / --tpot-ms (`batch_meeting_targets`), in
     the ledger with the target that binds; a one-line ConfigError when even batch 1 misses one."""
-    from glamsim.cost.ledger import Ledger as Scratch
-
     resolve.record(s, led, "ttft_ms", "ms (prefill of the batch's prompts)")
     resolve.record(s, led, "tpot_ms", "ms (one decode step, at the mean context)")
     nan = np.nan
     placement = s.placement if m.n_experts[0] > 0 else "sharded"
-    extra = {"routing_skew": s.routing_skew}
-    if placement == "expert":  # the link tier of the chips given, or of those --batch needs
-        hbm = chip.hbm_gb.value * BYTES_PER_GB
-        need = min_chips(m, s.batch, s.prompt_len + s.gen_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0]
-        span = s.expert_parallel or s.chips or need
-        tier = link_tier(chip, span, s.interconnect_gb_per_s)
-        link, extra["link_latency_s"] = tier["gb_per_s"], tier["latency_us"] * 1e-6
-    else:
-        link = resolve.interconnect(chip, s, Scratch(), needed=False)
-    if s.prefill_chips is not None:
-        kv = link_tier(chip, np.inf, None)
-        extra |= {
-            "prefill_chips": s.prefill_chips,
-            "kv_link_bytes_per_s": kv["gb_per_s"] * BYTES_PER_GB,
-            "kv_link_latency_s": kv["latency_us"] * 1e-6,
-        }
     t = batch_meeting_targets(
         m,
         s.batch,
@@ -553,11 +730,12 @@ def _meet_targets(
         hbm_bandwidth_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
         mfu=nominal(s.mfu),
         mbu=nominal(s.mbu),
-        interconnect_bytes_per_s=link * BYTES_PER_GB,
         comm_overlap=s.comm_overlap,
         bytes_per_activation=s.bytes_per_activation,
         placement=placement,
-        **extra,
+        prefill_chips=nan if s.prefill_chips is None else s.prefill_chips,
+        routing_skew=s.routing_skew or 1.0,
+        **chip_links(chip, s.interconnect_gb_per_s),
     )
     best, binding = int(t["batch"][0]), str(t["binding"][0])
     on = f"{s.chips} chips" if s.chips is not None else "the fewest chips that hold it (give --chips for more)"
@@ -596,9 +774,10 @@ def estimate_inference(
     """Serving cost of one model on one chip type; `chips` defaults to the fewest that hold it.
 
     Give a `ServingScenario`, or its fields as keywords (`model=`, `chip=`, `batch=`, ...; see
-    `glamsim.scenario.ServingScenario`).  Experts span `expert_parallel` chips (default
-    min(chips, experts): the weights are spread evenly); the decode all-to-all's exposed part
-    (1 - comm_overlap) is charged on each step.  Computed by the vectorised `inference_costs`."""
+    `glamsim.scenario.ServingScenario`).  Laid out by `serving_layout` (experts over
+    `expert_parallel` chips: default min(chips, experts) sharded, every chip with `placement`
+    "expert"); sharded, the decode all-to-all's exposed part (1 - comm_overlap) is charged on each
+    step.  Computed by the vectorised `inference_costs`."""
     s = scenario.with_(**fields) if scenario is not None and fields else scenario
     s = s if s is not None else ServingScenario.build(fields)
     if s.measured is not None and not s.given("routing_skew"):
@@ -630,21 +809,46 @@ def estimate_inference(
         batch, met = _meet_targets(s, m, chip, peak_value, bpp, bkv, led)
     hbm = chip.hbm_gb.value * BYTES_PER_GB
     placement = s.placement if cfg.is_moe else "sharded"
+    placed = placement == "expert"
     resolve.record(s, led, "placement", "", placement)
-    need = int(min_chips(m, batch, s.prompt_len + s.gen_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0])
-    chips = s.chips if s.chips is not None else need
-    if chips < need:
+    nan = np.nan
+    lay = {
+        k: float(v[0])
+        for k, v in serving_layout(
+            m,
+            placement,
+            batch,
+            s.prompt_len,
+            s.gen_len,
+            nan if s.chips is None else s.chips,
+            nan if s.expert_parallel is None else s.expert_parallel,
+            nan if s.prefill_chips is None else s.prefill_chips,
+            hbm,
+            s.hbm_usable_fraction,
+            bpp,
+            bkv,
+        ).items()
+    }
+    chips, need, x = int(lay["chips"]), lay["need"], lay["expert_parallel"]
+    if not np.isfinite(need):
         raise ConfigError(
-            f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache on {chip.name}; need at least {need}"
+            f"expert_parallel={s.expert_parallel!r}: {cfg.name}'s experts over {s.expert_parallel} chips alone "
+            f"fill a {chip.name}; give more"
+        )
+    need = int(need)
+    if chips < need:
+        how = " with experts placed on chips" if placed else ""
+        raise ConfigError(
+            f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache{how} on {chip.name}; "
+            f"need at least {need}"
         )
     resolve.record(s, led, "chips", "chips", chips)
-    prefill_chips = np.nan
+    prefill_chips = nan
     if s.prefill_chips is not None:
-        need_p = min_chips(m, batch, s.prompt_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0]
-        if s.prefill_chips < need_p:
+        if not lay["prefill_fits"]:
             raise ConfigError(
                 f"prefill_chips={s.prefill_chips}: too few to hold {cfg.name}'s weights and the prompts' KV cache "
-                f"on {chip.name}; need at least {need_p:.0f}"
+                f"on {chip.name}; need at least {lay['prefill_need']:.0f}"
             )
         prefill_chips = float(s.prefill_chips)
         resolve.record(s, led, "prefill_chips", "chips")
@@ -652,51 +856,36 @@ def estimate_inference(
     resolve.record(s, led, "mbu", "fraction of HBM bandwidth")
     resolve.record(s, led, "comm_overlap", "fraction of the decode all-to-all hidden")
     resolve.record(s, led, "bytes_per_activation", "bytes")
+    if s.expert_parallel is not None and s.expert_parallel > chips:
+        raise ConfigError(f"expert_parallel={s.expert_parallel!r}: more than the {chips} serving chips")
     if not cfg.is_moe:
-        x = 1.0
-    elif s.expert_parallel is None and placement == "expert":
-        x = float(chips)
-        led.add("expert_parallel", x, "chips the experts span", "glamsim default: experts spread over every chip")
-    elif s.expert_parallel is None:
-        x = float(min(chips, cfg.n_experts))
+        led.add("expert_parallel", 1.0, "chips the experts span", "a dense model: no experts to split")
+    elif s.expert_parallel is not None:
+        resolve.record(s, led, "expert_parallel", "chips the experts span")
+    else:
         led.add(
             "expert_parallel",
             x,
             "chips the experts span",
-            "glamsim default: experts spread over min(chips, experts) chips (weights sharded evenly)",
+            "glamsim default: experts spread over every chip"
+            if placed
+            else "glamsim default: experts spread over min(chips, experts) chips (weights sharded evenly)",
         )
-    else:
-        if s.expert_parallel > chips:
-            raise ConfigError(f"expert_parallel={s.expert_parallel!r}: more than the {chips} serving chips")
-        x = float(s.expert_parallel)
-        resolve.record(s, led, "expert_parallel", "chips the experts span")
-    placed = placement == "expert"
-    tier = link_tier(chip, x, s.interconnect_gb_per_s) if placed else None
-    shards = 1.0
     if placed:
-        shards = float(dense_shards(m, chips, batch, s.prompt_len + s.gen_len, hbm, bpp, bkv, s.hbm_usable_fraction)[0])
         led.add(
             "dense_shards",
-            shards,
+            lay["dense_shards"],
             "chips per copy of the dense parts",
             "derived: the fewest chips each copy of the dense parts is split over so that a chip also holds its "
-            "share of the experts and of the KV cache",
+            "experts and its share of the KV cache",
         )
-    if placed and x > 1:
-        link = tier["gb_per_s"]
-        if not np.isfinite(link):
-            raise ConfigError(
-                f"chip={chip.name!r}: its profile has no {tier['name']} bandwidth; give --interconnect-gb-per-s"
-            )
-        led.add("interconnect_bandwidth_gb_per_s", link, "GB/s per chip, one way", tier["source"])
-        led.add("link_latency_us", tier["latency_us"], "us per all-to-all", tier["latency_source"])
-        resolve.record(s, led, "routing_skew", "busiest expert's load / mean load")
-    else:
-        link = resolve.interconnect(chip, s, led, needed=s.comm_overlap < 1 and x > 1)
-    kv_link = {"gb_per_s": np.inf, "latency_us": 0.0}
+        resolve.record(s, led, "routing_skew", "busiest expert's load / mean load", s.routing_skew or 1.0)
+    if x > 1:
+        _record_link(
+            led, chip, s, x, ("interconnect_bandwidth_gb_per_s", "link_latency_us"), needed=placed or s.comm_overlap < 1
+        )
     if s.prefill_chips is not None:
-        kv_link = link_tier(chip, np.inf, None)
-        led.add("kv_transfer_gb_per_s", kv_link["gb_per_s"], "GB/s per prefill chip, one way", kv_link["source"])
+        _record_link(led, chip, s, np.inf, ("kv_transfer_gb_per_s", "kv_transfer_latency_us"), needed=True)
     resolve.record(s, led, "busy_fraction", "fraction of the time a replica serves (idle the rest)")
     curve = resolve.power_curve(chip, s, led)
     power = curve.pop("fixed_w")
@@ -704,6 +893,9 @@ def estimate_inference(
     price = resolve.price(chip, s, led)
     pue, ci, _ = resolve.datacenter(dc, s, led)
     wue, water_offsite = resolve.water(dc, led)
+    idle_w, idle_why = idle_power(chip, s, nominal(power) if power is not None else np.nan)
+    if s.busy_fraction < 1:
+        led.add("idle_power_w", idle_w, "W per chip", idle_why)
     core = partial(
         inference_costs,
         m,
@@ -716,17 +908,16 @@ def estimate_inference(
         bytes_per_param=bpp,
         bytes_per_kv=bkv,
         expert_parallel=x,
-        interconnect_bytes_per_s=link * BYTES_PER_GB,
         comm_overlap=s.comm_overlap,
         bytes_per_activation=s.bytes_per_activation,
         placement=placement,
-        routing_skew=s.routing_skew,
-        dense_shards=shards,
-        link_latency_s=tier["latency_us"] * 1e-6 if placed else 0.0,
+        routing_skew=s.routing_skew or 1.0,
+        dense_shards=lay["dense_shards"],
+        prefill_dense_shards=lay["prefill_dense_shards"],
         prefill_chips=prefill_chips,
         busy_fraction=s.busy_fraction,
-        kv_link_bytes_per_s=kv_link["gb_per_s"] * BYTES_PER_GB,
-        kv_link_latency_s=kv_link["latency_us"] * 1e-6,
+        idle_power_w=idle_w,
+        **chip_links(chip, s.interconnect_gb_per_s),
         wue_onsite_l_per_kwh=wue,
         water_offsite_l_per_kwh=water_offsite,
         **curve,
@@ -747,7 +938,7 @@ def estimate_inference(
         "min_chips": need,
         "expert_parallel": x,
         "placement": placement,
-        "dense_shards": shards,
+        "dense_shards": lay["dense_shards"],
         "batch": batch,
         "prompt_len": s.prompt_len,
         "gen_len": s.gen_len,

@@ -22,7 +22,7 @@ from glamsim.cost import communication as comm
 from glamsim.cost import inference, resolve, training
 from glamsim.cost.ledger import Ledger
 from glamsim.profiles import load_chip, load_datacenter
-from glamsim.scenario import PRECISION_BYTES, TrainingScenario
+from glamsim.scenario import PRECISION_BYTES, ServingScenario, TrainingScenario
 from glamsim.studies.scenario import Scenario
 from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, StudySpec, Sweep, axis_values, check_size
 
@@ -202,18 +202,12 @@ def chip_figures(
         "interconnect_gb_per_s": resolve.interconnect(chip, defaults, led, needed=False),
         "hbm_gb": chip.hbm_gb.value,
         "hbm_bandwidth_gb_per_s": chip.hbm_bandwidth_gb_per_s.value,
-        **{f"intra_{k}": v for k, v in _tier(chip, 1.0).items()},
-        **{f"inter_{k}": v for k, v in _tier(chip, np.inf).items()},
-        "chips_per_node": chip.chips_per_node.value if chip.chips_per_node is not None else np.inf,
+        **inference.chip_links(chip),
+        "idle_w": inference.idle_power(chip, ServingScenario(), curve["fixed_w"])[0],
     }
     for f in ("hbm_gb", "hbm_bandwidth_gb_per_s"):
         led.add_profile(f, vals[f], "GB per chip" if f == "hbm_gb" else "GB/s per chip", chip.origin, f, chip.spec(f))
     return vals, led
-
-
-def _tier(chip, span: float) -> dict[str, float]:
-    t = inference.link_tier(chip, span)
-    return {"gb_per_s": t["gb_per_s"], "latency_us": t["latency_us"]}
 
 
 @cache
@@ -414,47 +408,42 @@ def precision_bytes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]:
-    """`glamsim.cost.inference_costs` on whole columns, on `serving_chips` or the fewest that hold
-    the model; `serving_fits_hbm` flags scenarios whose chips are too few for weights and cache."""
+    """`glamsim.cost.inference_costs` on whole columns, laid out by `inference.serving_layout` (the
+    single estimate's rules); `serving_fits_hbm` / `prefill_fits_hbm` flag scenarios whose decode
+    chips or prefill pool are too few for weights and cache.  Experts over more chips than the
+    scenario has are refused, as in the single estimate."""
     chip = _chips(rows)
     dc = _lookup(rows[["datacenter"]], datacenter_figures)
     batch, prompt, gen = _col(rows, "batch"), _col(rows, "prompt_len"), _col(rows, "gen_len")
     bpp, bkv = precision_bytes(rows)
-    peak, hbm_bw = chip["peak_flops"], chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB
-    link = _override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
+    hbm, usable = chip["hbm_gb"] * inference.BYTES_PER_GB, _col(rows, "hbm_usable_fraction")
+    given_link = _col(rows, "interconnect_gb_per_s") * inference.BYTES_PER_GB
+    links = {
+        k: np.where(np.isnan(given_link), chip[k], given_link) if k.endswith("bytes_per_s") else chip[k]
+        for k in (
+            "interconnect_bytes_per_s",
+            "inter_node_bytes_per_s",
+            "chips_per_node",
+            "intra_latency_s",
+            "inter_latency_s",
+        )
+    }
     placement = rows["placement"].astype(object).to_numpy()
     skew = _col(rows, "routing_skew")
-    from_record = rows["measured"].notna().to_numpy() & (skew == 1.0)  # a record's load, unless a skew is given
+    from_record = rows["measured"].notna().to_numpy() & np.isnan(skew)  # a record's load, unless a skew is given
     if from_record.any():
         skew = skew.copy()
         skew[from_record] = _lookup(rows.loc[from_record, ["measured"]], measured_skew)["measured_skew"]
+    skew = np.where(np.isnan(skew), 1.0, skew)
+    chips_given, x_given = _col(rows, "serving_chips"), _col(rows, "serving_expert_parallel")
     prefill_chips = _col(rows, "prefill_chips")
-    kv_link = {
-        "prefill_chips": prefill_chips,
-        "kv_link_bytes_per_s": chip["inter_gb_per_s"] * inference.BYTES_PER_GB,
-        "kv_link_latency_s": chip["inter_latency_us"] * 1e-6,
-    }
-
-    def tier(span) -> tuple[np.ndarray, np.ndarray]:
-        """Link GB/s (the given one, else the tier's) and latency of experts over `span` chips."""
-        inside = span <= chip["chips_per_node"]
-        bw = np.where(inside, chip["intra_gb_per_s"], chip["inter_gb_per_s"])
-        return _override(rows, "interconnect_gb_per_s", bw), np.where(
-            inside, chip["intra_latency_us"], chip["inter_latency_us"]
-        ) * 1e-6
-
     ttft, tpot = _col(rows, "ttft_ms") / 1e3, _col(rows, "tpot_ms") / 1e3
     targeted = ~np.isnan(ttft) | ~np.isnan(tpot)
     met = {
         "batch_meeting_targets": np.full(len(rows), np.nan),
         "target_binding": np.full(len(rows), None, dtype=object),
     }
-    placed_rows = inference.expert_placed(m, placement)
     if targeted.any():  # the single estimate's search (`inference.batch_meeting_targets`) on those rows
-        hbm = chip["hbm_gb"] * inference.BYTES_PER_GB
-        at_batch = inference.min_chips(m, batch, prompt + gen, hbm, bpp, bkv, _col(rows, "hbm_usable_fraction"))
-        span = _override(rows, "serving_expert_parallel", _override(rows, "serving_chips", at_batch))
-        span_link, span_latency = tier(span)  # the tier of the chips given, or of those --batch needs
         sel = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (len(rows),))[targeted]  # noqa: E731
         mt = m.with_(**{f.name: sel(getattr(m, f.name)) for f in fields(m)})
         t = inference.batch_meeting_targets(
@@ -462,55 +451,39 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
             sel(batch),
             sel(prompt),
             sel(gen),
-            sel(_col(rows, "serving_chips")),
-            sel(chip["hbm_gb"] * inference.BYTES_PER_GB),
-            sel(_col(rows, "hbm_usable_fraction")),
+            sel(chips_given),
+            sel(hbm),
+            sel(usable),
             sel(bpp),
             sel(bkv),
-            sel(_col(rows, "serving_expert_parallel")),
+            sel(x_given),
             ttft[targeted],
             tpot[targeted],
-            peak_flops=sel(peak),
-            hbm_bandwidth_bytes_per_s=sel(hbm_bw),
+            placement=placement[targeted],
+            prefill_chips=sel(prefill_chips),
+            peak_flops=sel(chip["peak_flops"]),
+            hbm_bandwidth_bytes_per_s=sel(chip["hbm_bandwidth_gb_per_s"] * inference.BYTES_PER_GB),
             mfu=sel(_col(rows, "serving_mfu")),
             mbu=sel(_col(rows, "mbu")),
-            interconnect_bytes_per_s=sel(np.where(placed_rows, span_link, link) * inference.BYTES_PER_GB),
             comm_overlap=sel(_col(rows, "comm_overlap")),
             bytes_per_activation=sel(_col(rows, "bytes_per_activation")),
-            placement=placement[targeted],
             routing_skew=sel(skew),
-            link_latency_s=sel(np.where(placed_rows, span_latency, 0.0)),
-            **{k: sel(v) for k, v in kv_link.items()},
+            **{k: sel(v) for k, v in links.items()},
         )
         met["batch_meeting_targets"][targeted] = t["batch"]
         met["target_binding"][targeted] = t["binding"]
         batch = batch.copy()
         batch[targeted] = np.where(t["batch"] > 0, t["batch"], np.nan)  # none meets them: NaN outputs
-    need = inference.min_chips(
-        m, batch, prompt + gen, chip["hbm_gb"] * inference.BYTES_PER_GB, bpp, bkv, _col(rows, "hbm_usable_fraction")
+    lay = inference.serving_layout(
+        m, placement, batch, prompt, gen, chips_given, x_given, prefill_chips, hbm, usable, bpp, bkv
     )
-    chips = _override(rows, "serving_chips", need)
-    experts = np.asarray(m.n_experts, dtype=np.float64)
-    x = _override(
-        rows,
-        "serving_expert_parallel",
-        np.where(experts > 0, np.where(placed_rows, chips, np.minimum(chips, experts)), 1.0),
-    )
-    placed_link, placed_latency = tier(x)
-    shards = np.where(
-        placed_rows,
-        inference.dense_shards(
-            m,
-            chips,
-            batch,
-            prompt + gen,
-            chip["hbm_gb"] * inference.BYTES_PER_GB,
-            bpp,
-            bkv,
-            _col(rows, "hbm_usable_fraction"),
-        ),
-        1.0,
-    )
+    chips, x = lay["chips"], lay["expert_parallel"]
+    too_wide = (x > chips) & ~np.isnan(x_given)
+    if too_wide.any():
+        i = int(np.argmax(too_wide))
+        raise ConfigError(
+            f"serving_expert_parallel={x_given[i]:g}: more than the {chips[i]:g} serving chips, scenario {i + 1}"
+        )
     res = inference.inference_costs(
         m,
         batch=batch,
@@ -528,26 +501,28 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         bytes_per_param=bpp,
         bytes_per_kv=bkv,
         expert_parallel=x,
-        interconnect_bytes_per_s=np.where(placed_rows, placed_link, link) * inference.BYTES_PER_GB,
         comm_overlap=_col(rows, "comm_overlap"),
         bytes_per_activation=_col(rows, "bytes_per_activation"),
         placement=placement,
         routing_skew=skew,
+        dense_shards=lay["dense_shards"],
+        prefill_dense_shards=lay["prefill_dense_shards"],
+        prefill_chips=prefill_chips,
         busy_fraction=_col(rows, "busy_fraction"),
-        dense_shards=shards,
-        link_latency_s=np.where(placed_rows, placed_latency, 0.0),
-        **kv_link,
+        idle_power_w=np.where(np.isnan(_col(rows, "power_w")), chip["idle_w"], np.nan),
+        **links,
         wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
         water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
     )
     touched = res["experts_touched_per_moe_layer"]
     return {
-        "serving_min_chips": need,
+        "serving_min_chips": lay["need"],
         "serving_chips_used": chips,
-        "serving_fits_hbm": chips >= need,
+        "serving_fits_hbm": lay["fits"],
+        "prefill_fits_hbm": lay["prefill_fits"],
         "serving_expert_parallel_used": x,
         "resolved_routing_skew": skew,
-        "dense_shards": shards,
+        "dense_shards": lay["dense_shards"],
         **met,
         "resolved_bytes_per_param": bpp,
         "resolved_bytes_per_kv": bkv,
