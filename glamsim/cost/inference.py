@@ -650,7 +650,13 @@ def _record_link(led: Ledger, chip, s: ServingScenario, span: float, names: tupl
     gb = (links["interconnect_bytes_per_s"] if inside else links["inter_node_bytes_per_s"]) / BYTES_PER_GB
     if needed and not np.isfinite(gb):
         raise ConfigError(f"chip={chip.name!r}: its profile has no {field}; give --interconnect-gb-per-s")
-    where = "inside a node" if inside else f"between nodes ({span:g} chips, nodes of {links['chips_per_node']:g})"
+    where = (
+        "inside a node"
+        if inside
+        else "between the pools' nodes"
+        if np.isinf(span)
+        else f"between nodes ({span:g} chips, nodes of {links['chips_per_node']:g})"
+    )
     src = s.source("interconnect_gb_per_s") if s.interconnect_gb_per_s is not None else None
     spec, lat = getattr(chip, field), getattr(chip, lat_field)
     led.add(
@@ -895,7 +901,9 @@ def estimate_inference(
     wue, water_offsite = resolve.water(dc, led)
     idle_w, idle_why = idle_power(chip, s, nominal(power) if power is not None else np.nan)
     if s.busy_fraction < 1:
-        led.add("idle_power_w", idle_w, "W per chip", idle_why)
+        zero_load = power_at_load(0.0, nominal(power), *(curve[f"power_{k}"] for k in ("idle_w", "span_w", "host_w")))
+        shown = idle_w if np.isfinite(idle_w) else float(zero_load)
+        led.add("idle_power_w", shown, "W per chip", idle_why)
     core = partial(
         inference_costs,
         m,
