@@ -28,7 +28,7 @@ from glamsim.config import (
     validate_as,
 )
 
-Dtype = Literal["bf16", "fp16", "tf32", "fp32", "fp8", "int8"]
+Dtype = Literal["bf16", "fp16", "tf32", "fp32", "fp8", "int8", "int4"]
 
 
 class Spec(Published):
@@ -67,6 +67,7 @@ class ChipProfile(_FromFile):
     peak_flops_fp32: Spec | None = None
     peak_flops_fp8: Spec | None = None
     peak_flops_int8: Spec | None = None
+    peak_flops_int4: Spec | None = None
     hbm_gb: Spec
     hbm_bandwidth_gb_per_s: Spec
     tdp_w: Spec | None = None

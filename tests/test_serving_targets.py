@@ -45,6 +45,18 @@ def test_a_compute_precision_the_chip_lacks_is_refused_in_one_line():
     with pytest.raises(ConfigError) as err:
         estimate_inference(chip="tpu-v4", dtype="fp8")
     assert "\n" not in str(err.value) and "no dense peak" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        estimate_inference(chip="h100-sxm", dtype="int4")  # Hopper has no int4 tensor cores
+    assert "\n" not in str(err.value) and str(err.value).startswith("dtype='int4'")
+
+
+def test_int4_compute_uses_the_int4_peak():
+    """A100's datasheet int4 peak, 1,248 dense TOPS: a compute-bound prefill runs 4x faster than bf16's 312."""
+    kw = dict(model="gpt3-175b", chip="a100-80gb", batch=32, prompt_len=2048, mfu=1.0, mbu=1.0)
+    bf16, int4 = estimate_inference(**kw), estimate_inference(dtype="int4", **kw)
+    assert bf16["prefill_compute_bound"] and int4["prefill_compute_bound"]
+    assert bf16["prefill_s"] / int4["prefill_s"] == pytest.approx(1.248e15 / 3.12e14)
+    assert int4.ledger["peak_flops"].value == 1.248e15
 
 
 def _step_by_hand(b: int, chips: int) -> float:
