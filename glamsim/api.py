@@ -59,9 +59,12 @@ def _named(name: str, v):
                 return v.name
         except ConfigError:
             pass
-        origin = getattr(v, "origin", "")
-        if origin.endswith((".yaml", ".yml")):
-            return origin
+        path = getattr(v, "path", "")
+        try:
+            if path and load(path) == v:  # read from a user file, unchanged since: that file
+                return path
+        except ConfigError:
+            pass
         raise ConfigError(
             f"{name}={cls.__name__}({v.name!r}): not a built-in {name} as it stands; give a name or a YAML "
             f"path (or call glamsim.cost with the object for a single estimate)"
@@ -369,8 +372,6 @@ class Results:
         fields = {k: _plain(row[k]) for k in self.given if k not in skip and _plain(row[k]) is not None}
         if fields.get("train_flops") is not None:  # given FLOPs: the row's model and tokens set nothing
             fields = {k: v for k, v in fields.items() if k not in ("model", "tokens")}
-        if fields.get("measured") is not None and fields.get("hw_flops_ratio") == 1:
-            del fields["hw_flops_ratio"]  # 1 is the default: the record's ratio applies, as in the frame
         scenario = cls.build(fields, f"row {i}")
         return (estimate_training if self.kind == "train" else estimate_inference)(scenario)
 

@@ -72,6 +72,13 @@ OUTPUTS: dict[str, Output] = _table(
         ("comm_hours", "communication time", "h", "all-to-all and all-reduce time before overlap"),
         ("comm_exposed_hours", "exposed communication", "h", "communication not hidden behind compute"),
         ("mfu", "MFU", "", "model FLOPs / (chips x time x dense peak), end to end", "fraction"),
+        (
+            "mfu_effective",
+            "MFU over the wall clock",
+            "",
+            "the MFU with the exposed communication's time included (= mfu when none is charged)",
+            "fraction",
+        ),
         ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
         ("energy_mwh", "energy", "MWh", "facility energy: chip-hours x power x PUE"),
         (

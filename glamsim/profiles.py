@@ -41,10 +41,16 @@ class _FromFile(Frozen):
     """A profile that remembers the file it was read from (for provenance strings)."""
 
     _origin: str = PrivateAttr(default="(in memory)")
+    _path: str = PrivateAttr(default="")  # the file's absolute path ("" when built in memory)
 
     @property
     def origin(self) -> str:
         return self.__pydantic_private__["_origin"]  # direct: pydantic's attribute lookup is slow
+
+    @property
+    def path(self) -> str:
+        """The absolute path of the file it was read from ("" when built in memory)."""
+        return self.__pydantic_private__["_path"]
 
 
 def _check_positive(profile: Frozen, allow_zero: set[str] = frozenset()) -> None:
@@ -174,6 +180,7 @@ def _read(path: Path, cls: type[_FromFile]) -> _FromFile:
         return prof
     prof = validate_as(cls, read_yaml(path), str(path))
     prof._origin = path.name
+    prof._path = str(path.resolve())
     if key is not None:
         if len(_FILES) >= MAX_CACHED_FILES:
             _FILES.clear()

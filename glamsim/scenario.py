@@ -358,12 +358,13 @@ class TrainingScenario(Scenario):
         help="a `glamsim measure` record: its MFU (when its device is the chip) and XLA/model FLOPs ratio",
         source="none",
     )
-    hw_flops_ratio: float = inp(
-        1.0,
+    hw_flops_ratio: float | None = inp(
+        None,
         unit="hardware FLOPs / model FLOPs",
         gt=0,
-        source="glamsim default: hardware FLOPs = model FLOPs",
-        help="hardware over model FLOPs (sets the reported HFU)",
+        source="glamsim default: hardware FLOPs = model FLOPs (1), unless a --measured record or the predicted "
+        "layout gives the ratio",
+        help="hardware over model FLOPs (sets the reported HFU; default 1, or the record's or layout's)",
     )
     tokens_per_step: float | None = inp(
         None,

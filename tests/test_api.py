@@ -3,6 +3,8 @@ same frame, and a row's single estimate agrees with it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,7 +94,7 @@ def test_a_measured_records_flops_ratio_sets_the_hfu_as_in_the_single_estimate(t
     path = str(tpu_record().save(tmp_path / "tpu.json"))
     chip = ["tpu-v4", "h100-sxm", "h100-sxm", "h100-sxm"]
     r = gs.train(measured=path, chip=chip, mfu=[None, 0.3, 0.3, 0.3], hw_flops_ratio=[None, None, 1, 1.2])
-    want = [0.42 * 1.05, 0.3 * 1.05, 0.3 * 1.05, 0.3 * 1.2]  # the record's ratio (1.05) unless another is given
+    want = [0.42 * 1.05, 0.3 * 1.05, 0.3 * 1.0, 0.3 * 1.2]  # the record's ratio (1.05) unless one is given (1 too)
     assert list(r.frame["hfu"]) == pytest.approx(want)
     for i in range(4):
         est = r.estimate(i)
@@ -132,3 +134,41 @@ def test_hours_faster_than_the_peak_are_refused_as_in_the_single_estimate():
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("hours=355.2: implies MFU 3.9") and "scenario 2" in msg
     assert gs.train(model="gpt3-175b", chip="v100", chips=10000, hours=355.2).frame["mfu"].iloc[0] < 1
+
+
+def test_a_profile_read_from_a_user_file_is_that_file_wherever_the_call_runs(tmp_path, monkeypatch):
+    """A chip read from the user's folder keeps its path: the front door does not re-read a same-named
+    file from the working folder (an A100 profile named like the user's renamed H100 here)."""
+    from glamsim.config import ConfigError
+    from glamsim.cost import estimate_training
+    from glamsim.profiles import load_chip
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "other").mkdir()
+    shipped = Path(__file__).resolve().parent.parent / "hardware_profiles" / "chips"
+    for folder, chip in (("mine", "h100-sxm"), ("other", "a100-80gb")):
+        text = (shipped / f"{chip}.yaml").read_text().replace(f"name: {chip}", "name: mychip", 1)
+        (tmp_path / folder / "mychip.yaml").write_text(text)
+    c = load_chip(str(tmp_path / "mine" / "mychip.yaml"))
+    monkeypatch.chdir(tmp_path / "other")
+    one = estimate_training(chip=c, mfu=0.3).energy_mwh
+    assert gs.train(chip=c, mfu=0.3).frame["energy_mwh"].iloc[0] == pytest.approx(one)
+    with pytest.raises(ConfigError, match="not a built-in chip as it stands"):
+        gs.train(chip=c.model_copy(update={"description": "edited"}))
+
+
+def test_the_frame_keeps_the_typed_mfu_and_reports_the_wall_clock_one():
+    """With exposed communication the frame's `mfu` stays the typed 0.3 (so row 0 re-estimates to the
+    same energy) and `mfu_effective` is lower; studies refuse what the single estimate refuses."""
+    from glamsim.config import ConfigError
+
+    r = gs.train(model="glam-64b-64e", chips=1024, mfu=0.3, comm_overlap=0.5)
+    assert r.frame["mfu"].iloc[0] == 0.3 and r.frame["mfu_effective"].iloc[0] < 0.3
+    assert r.estimate(0).energy_mwh == pytest.approx(r.frame["energy_mwh"].iloc[0])
+    for bad, start in (
+        (dict(model="gpt3-175b", chips=1024, tokens=3e11, mfu=0.6, hw_flops_ratio=1.8), "hw_flops_ratio=1.8:"),
+        (dict(train_flops=3.14e23, chips=1024, mfu=0.3, comm_overlap=0.5), "comm_overlap=0.5:"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            gs.train(**bad)
+        assert str(err.value).startswith(start) and "\n" not in str(err.value)

@@ -71,6 +71,16 @@ def _no_pydantic_plugins() -> None:
         return
     loader = types.ModuleType("pydantic.plugin._loader", "glamsim's stand-in: no plugins (glamsim.cli)")
     loader.get_plugins = lambda: ()  # what pydantic's own returns when plugins are disabled
+
+    def real(name: str):  # anything else pydantic asks of it: the real module, which replaces the stand-in
+        import importlib
+
+        if name.startswith("__"):  # probes such as __path__ or __spec__: not a stand-in's to answer
+            raise AttributeError(name)
+        sys.modules.pop(loader.__name__, None)
+        return getattr(importlib.import_module(loader.__name__), name)
+
+    loader.__getattr__ = real
     sys.modules.setdefault(loader.__name__, loader)
 
 

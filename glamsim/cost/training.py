@@ -415,7 +415,8 @@ def estimate_training(
         led.add_input(s, "mfu", unit)
     else:
         led.add_input(s, "mfu", unit)
-    led.add_input(s, "hw_flops_ratio", "hardware FLOPs / model FLOPs")
+    ratio = s.hw_flops_ratio if s.hw_flops_ratio is not None else 1.0
+    led.add_input(s, "hw_flops_ratio", "hardware FLOPs / model FLOPs", ratio)
     curve = resolve.power_curve(chip, s, led)
     power = curve["fixed_w"]
     price = resolve.price(chip, s, led)
@@ -452,9 +453,9 @@ def estimate_training(
             f"comm_overlap={s.comm_overlap!r}: the exposed communication "
             f"({one['comm_exposed_hours']:.3g} h) exceeds the given hours={s.hours!r}"
         )
-    hfu = one["mfu"] * s.hw_flops_ratio
+    hfu = one["mfu"] * ratio
     if hfu > 1:
-        raise ConfigError(f"hw_flops_ratio={s.hw_flops_ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
+        raise ConfigError(f"hw_flops_ratio={ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = nominals != uncertain and any(is_uncertain(v) for v in uncertain.values())  # all plain: none
     core = partial(training_costs, flops, s.chips, peak_value, **certain) if any_range else None
     return TrainingEstimate(

@@ -377,8 +377,11 @@ def training_outputs(
             f"{rows['chip'].iloc[i]} chips' dense peak), scenario {i + 1}"
         )
     ratio = _col(rows, "hw_flops_ratio")  # a given ratio wins, then the measured record's, then the prediction's
-    ratio = np.where((ratio == 1) & ~np.isnan(measured_ratio), measured_ratio, ratio)
-    out["hfu"] = out["mfu"] * np.where(np.isnan(pred["hw_ratio"]) | (ratio != 1), ratio, pred["hw_ratio"])
+    ratio = np.where(np.isnan(ratio), measured_ratio, ratio)
+    ratio = np.where(np.isnan(ratio), np.where(np.isnan(pred["hw_ratio"]), 1.0, pred["hw_ratio"]), ratio)
+    out["hfu"] = out["mfu"] * ratio
+    out["mfu_resolved"] = np.where(known, out["mfu"], mfu)  # typed, measured, predicted, or implied by hours
+    _refuse_as_the_single_estimate(rows, out, ratio)
     resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd")}
     return {
         "peak_flops_per_s": chip["peak_flops"],
@@ -390,6 +393,27 @@ def training_outputs(
         **{k: c[k] for k in ("comm_wire_bytes_per_chip_step", "comm_s_per_step", "steps")},
         **out,
     }
+
+
+def _refuse_as_the_single_estimate(rows: pd.DataFrame, out: dict, ratio: np.ndarray) -> None:
+    """The single estimate's refusals of a training scenario, for the first row that meets one:
+    exposed communication longer than the given hours, an HFU above 1, communication charged on
+    given FLOPs (it needs the model and tokens)."""
+    overlap = _col(rows, "comm_overlap")
+    checks = (
+        (out["compute_hours"] < 0, "comm_overlap", "the exposed communication exceeds the given hours"),
+        (out["hfu"] > 1, "hw_flops_ratio", "implies hardware FLOPs utilisation above 1"),
+        (
+            rows["train_flops"].notna().to_numpy() & (overlap < 1),
+            "comm_overlap",
+            "counting communication needs the model and tokens, not --train-flops",
+        ),
+    )
+    for bad, name, why in checks:
+        if bad.any():
+            i = int(np.argmax(bad))
+            value = {"hw_flops_ratio": ratio, "comm_overlap": overlap}[name][i]
+            raise ConfigError(f"{name}={value:g}: {why}, scenario {i + 1}")
 
 
 def precision_bytes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -548,7 +572,8 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
     }
     if "training" in spec.evaluate:
         train = training_outputs(inputs, m, out["flops_per_token_train"], models.row_configs)
-        inputs["mfu"] = train.pop("mfu")  # the implied MFU where hours were given
+        out["mfu_effective"] = train.pop("mfu")  # over the wall clock, exposed communication included
+        inputs["mfu"] = train.pop("mfu_resolved")  # the MFU the costs used: typed, measured, predicted or implied
         out.update(train)
     if "inference" in spec.evaluate:
         out.update(inference_outputs(inputs, m))
