@@ -227,3 +227,14 @@ def test_an_idle_replica_draws_idle_power_charged_to_the_tokens_served():
     assert "no host share" in tpu.ledger["idle_power_w"].source
     study = gs.serve(busy_fraction=[1.0, 0.5], **kw).frame
     assert study["joules_per_token"].tolist() == pytest.approx([full["joules_per_token"], half["joules_per_token"]])
+
+
+def test_the_statement_says_what_the_layout_assumed():
+    from glamsim.cost.report import serving_statement
+
+    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", placement="expert", prefill_chips=80, tpot_ms=40)
+    text = serving_statement(r, datacenter="us-average")
+    assert "waits for its busiest expert chip" in text and "separate pool of 80 chips" in text
+    assert f"{r['decode_expert_wait_s'] * 1e3:.3g} ms of each step" in text
+    plain = serving_statement(estimate_inference(model="glam-64b-64e", chip="h100-sxm"), datacenter="us-average")
+    assert " Here " not in plain

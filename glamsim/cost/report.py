@@ -105,6 +105,27 @@ def training_statement(est: TrainingEstimate, *, model: str, chip: str, datacent
     )
 
 
+def _serving_layout_sentence(v: dict) -> str:
+    """What a serving estimate assumed beyond the plain roofline: experts placed on chips, a latency
+    target, a separate prefill pool, idle time ("" when none of these)."""
+    parts = []
+    if v.get("placement") == "expert":
+        parts.append(
+            f"experts are placed on chips (dense parts split {num(v['dense_shards'])} ways and replicated), so each "
+            f"MoE layer waits for its busiest expert chip ({num(v['decode_expert_wait_s'] * 1e3)} ms of each step)"
+        )
+    if v.get("target_binding") == "batch":
+        parts.append(f"the given batch {v['batch']} meets the latency targets")
+    elif v.get("target_binding"):
+        parts.append(f"batch {v['batch']} is the largest that meets the latency targets ({v['target_binding']} binds)")
+    if v.get("prefill_chips_used") != v.get("chips"):
+        parts.append(
+            f"prefill runs on a separate pool of {num(v['prefill_chips_used'])} chips, its KV cache reaching the "
+            f"decode chips in {num(v['kv_transfer_s'] * 1e3)} ms"
+        )
+    return (" Here " + "; ".join(parts) + ".") if parts else ""
+
+
 def serving_statement(est: InferenceEstimate, *, datacenter: str) -> str:
     """One paragraph for a serving estimate (roofline decode with a KV cache)."""
     v, led = est.values, est.ledger
@@ -118,6 +139,7 @@ def serving_statement(est: InferenceEstimate, *, datacenter: str) -> str:
         f"{num(v['kgco2e_per_million_tokens'])} kgCO2e per million generated tokens, on a roofline with compute "
         f"at {_value(led, 'mfu')} and memory bandwidth at {_value(led, 'mbu')} of the chip's peak."
     )
+    text += _serving_layout_sentence(v)
     text += _ranges(
         est.ranges,
         {
