@@ -105,26 +105,7 @@ def training_costs(
     exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
     utilisation while computing and the returned `mfu` the end-to-end one.  With given `hours`, the
     compute time is what the exposed communication leaves of them."""
-    outputs, inputs = _training_costs(
-        flops_total,
-        chips,
-        peak_flops,
-        power_w,
-        pue,
-        carbon_intensity_kg_per_kwh,
-        price_per_chip_hour_usd,
-        mfu=mfu,
-        hours=hours,
-        carbon_intensity_gross_kg_per_kwh=carbon_intensity_gross_kg_per_kwh,
-        comm_hours=comm_hours,
-        comm_overlap=comm_overlap,
-        power_idle_w=power_idle_w,
-        power_span_w=power_span_w,
-        power_host_w=power_host_w,
-        embodied_kg_per_chip_hour=embodied_kg_per_chip_hour,
-        wue_onsite_l_per_kwh=wue_onsite_l_per_kwh,
-        water_offsite_l_per_kwh=water_offsite_l_per_kwh,
-    )
+    outputs, inputs = _training_costs(**locals())  # every argument, by name (nothing else is bound yet)
     return broadcast_outputs(outputs, *inputs)
 
 
