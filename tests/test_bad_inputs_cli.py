@@ -351,6 +351,12 @@ CASES = [
             (["--measured", "missing.json"], "missing.json"),
             (["--busy-fraction", "0"], "busy-fraction"),
             (["--busy-fraction", "1.5"], "busy-fraction"),
+            (["--busy-fraction", "nan"], "--busy-fraction"),
+            (["--busy-fraction", "half"], "--busy-fraction"),
+            (["--routing-skew", "inf"], "--routing-skew"),
+            (["--routing-skew", "-2"], "routing-skew"),
+            (["--prefill-chips", "-1"], "prefill-chips"),
+            (["--prefill-chips", "99999999999999999999"], "--prefill-chips"),
         ]
     ],
     pytest.param(
