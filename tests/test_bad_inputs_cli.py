@@ -352,6 +352,8 @@ CASES = [
             (["--busy-fraction", "0"], "busy-fraction"),
             (["--busy-fraction", "1.5"], "busy-fraction"),
             (["--busy-fraction", "nan"], "--busy-fraction"),
+            (["--dtype", "int4"], "dtype='int4'"),
+            (["--dtype", "int3"], "--dtype"),
             (["--busy-fraction", "half"], "--busy-fraction"),
             (["--routing-skew", "inf"], "--routing-skew"),
             (["--routing-skew", "-2"], "routing-skew"),
