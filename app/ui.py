@@ -450,7 +450,7 @@ def save_profile(kind: str, prof, text: str) -> Path:
 
 def parse_measurement(data: bytes, client_name: str | None):
     """An uploaded `glamsim measure` record, validated from its bytes (JSON, finite numbers, its schema)."""
-    from glamsim.measure.record import SCHEMA, Measurement
+    from glamsim.records import SCHEMA, Measurement
 
     text, where = upload_text(data, client_name, MEASUREMENT_MAX_BYTES)
     record = parse_json(text, f"{where}: measurement")

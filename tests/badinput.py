@@ -90,7 +90,7 @@ def accepted(args: list, cwd: Path, stdin: str | None = None):
 
 def tpu_record():
     """A measurement record as `glamsim measure` writes it on a TPU v4 (figures made up for tests)."""
-    from glamsim.measure.record import SCHEMA, Measurement
+    from glamsim.records import SCHEMA, Measurement
 
     return Measurement(
         record_schema=SCHEMA,

@@ -8,8 +8,8 @@ import jax
 import pytest
 
 from glamsim.config import load_model
-from glamsim.measure.record import load_measurement
 from glamsim.measure.run import xla_count
+from glamsim.records import load_measurement
 
 
 @pytest.mark.parametrize("name", ["glam-tiny", "glam-tiny-dense", "glam-small"])

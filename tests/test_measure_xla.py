@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import pytest
 
 from glamsim.config import ConfigError
-from glamsim.measure.record import load_measurement
 from glamsim.measure.xla import LoopInProgram, collectives, program_cost
+from glamsim.records import load_measurement
 
 LAYERS, B, D = 4, 8, 64
 MATMUL_FLOPS = 2 * B * D * D  # one layer's h @ w

@@ -181,7 +181,7 @@ def runs_cmd(
 ) -> None:
     """List and compare measured runs."""
     from glamsim.config import ConfigError
-    from glamsim.measure.record import list_measurements
+    from glamsim.records import list_measurements
 
     if not folder.exists():
         raise ConfigError(f"folder={str(folder)!r}: no such folder (records are written by `glamsim measure`)")

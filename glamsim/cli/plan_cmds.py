@@ -32,7 +32,7 @@ def _load(model: str, chip: str, profiles_dir):
 def _expert_load(measurement: Optional[Path]) -> Optional[float]:
     if measurement is None:
         return None
-    from glamsim.measure.record import load_measurement
+    from glamsim.records import load_measurement
 
     load = load_measurement(measurement).routing.get("max_mean_load")
     return None if load is None else max(1.0, float(load))

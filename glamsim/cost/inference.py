@@ -788,7 +788,7 @@ def estimate_inference(
     s = s if s is not None else ServingScenario.build(fields)
     if s.measured is not None and not s.given("routing_skew"):
         from glamsim.cost.measured import measured_routing
-        from glamsim.measure.record import load_measurement
+        from glamsim.records import load_measurement
 
         skew, where = measured_routing(load_measurement(s.measured), origin=s.measured)
         s = s.with_(routing_skew=skew, sources={**s.sources, "routing_skew": where})

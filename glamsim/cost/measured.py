@@ -9,8 +9,8 @@ router load (busiest/mean expert) sets the routing skew.
 from __future__ import annotations
 
 from glamsim.config import ConfigError
-from glamsim.measure.record import Measurement
 from glamsim.profiles import ChipProfile
+from glamsim.records import Measurement
 
 
 def device_matches(rec: Measurement, chip: ChipProfile) -> bool:

@@ -456,7 +456,7 @@ def estimate_training(
 def _apply_measurement(s: TrainingScenario, chip: ChipProfile) -> tuple[TrainingScenario, str]:
     """The scenario with a measurement record's figures (unless the user gave them) and a note."""
     from glamsim.cost.measured import measured_inputs
-    from glamsim.measure.record import load_measurement
+    from glamsim.records import load_measurement
 
     got, got_sources, note = measured_inputs(load_measurement(s.measured), chip, origin=s.measured)
     changes, sources = {}, {}

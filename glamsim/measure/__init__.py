@@ -1,4 +1,5 @@
-"""Measurement: XLA's own FLOP and byte counts, step timing, attainable peak and the run record.
+"""Measurement: XLA's own FLOP and byte counts, step timing, attainable peak, written as a run record.
 
-The record (`Measurement`) is plain data: the cost model reads it without importing JAX.
+The record (`Measurement`) lives in `glamsim.records`, with the data schemas: plain pydantic that the
+cost model reads without importing JAX or this package.
 """

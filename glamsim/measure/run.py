@@ -23,13 +23,13 @@ import numpy as np
 import glamsim
 from glamsim.accounting import DISPATCHES, ModelArrays, optimizer_flops_per_step, train_flops_per_step
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.measure.record import Measurement
 from glamsim.measure.timing import interleaved, matmul_probe, time_calls
 from glamsim.measure.xla import collectives, memory_bytes, program_cost
 from glamsim.model.moe import group_size_for
 from glamsim.model.train import TrainConfig, abstract_state, init_state, train_step
 from glamsim.parallel import spmd
 from glamsim.parallel.mesh import describe
+from glamsim.records import Measurement
 
 CPU_PEAK_SOURCE = (
     "measured attainable peak: median of {k} timings of a {n}x{n} float32 matmul, each right "

@@ -214,7 +214,7 @@ def chip_figures(
 def measured_skew(path: str) -> tuple[dict[str, float], str]:
     """A measurement record's router load, busiest/mean expert (`routing_skew`), and its source."""
     from glamsim.cost.measured import measured_routing
-    from glamsim.measure.record import load_measurement
+    from glamsim.records import load_measurement
 
     skew, where = measured_routing(load_measurement(path), origin=path)
     return {"measured_skew": skew}, where
@@ -248,7 +248,7 @@ def _lookup(keys: pd.DataFrame, fn) -> dict[str, np.ndarray]:
 def measured_figures(path: str, chip: str) -> tuple[dict[str, float], str]:
     """A measurement record's MFU for a chip (NaN when its device is another) and what was used."""
     from glamsim.cost.measured import measured_inputs
-    from glamsim.measure.record import load_measurement
+    from glamsim.records import load_measurement
 
     got, sources, note = measured_inputs(load_measurement(path), load_chip(chip), origin=path)
     figures = {"measured_mfu": got.get("mfu", np.nan), "measured_hw_flops_ratio": got["hw_flops_ratio"]}

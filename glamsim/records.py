@@ -1,4 +1,5 @@
-"""The measurement record: a versioned pydantic model saved as JSON (no JAX needed to read it)."""
+"""The measurement record: a versioned pydantic model saved as JSON by `glamsim measure`, read by the
+cost model, the studies and the dashboard without JAX (a data schema, beside `glamsim.config`)."""
 
 from __future__ import annotations
 
