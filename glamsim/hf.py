@@ -24,15 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from glamsim.config import (
-    NAME_PATTERN,
-    ConfigError,
-    ModelConfig,
-    file_identity,
-    parse_json,
-    show,
-    validate_model,
-)
+from glamsim.architecture import ModelConfig, validate_model
+from glamsim.readers import NAME_PATTERN, ConfigError, file_identity, parse_json, show
 
 
 @dataclass(frozen=True)
