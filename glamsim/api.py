@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ import pandas as pd
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
-from glamsim.studies.scenario import SERVING_PREFIXED
+from glamsim.studies.scenario import SERVING_PREFIXED, column
 
 KINDS = {"train": "training", "serve": "inference"}
 HEADLINE = {
@@ -38,11 +39,6 @@ PROFILES = {
     "chip": (ChipProfile, load_chip),
     "datacenter": (DatacenterProfile, load_datacenter),
 }
-
-
-def _column(kind: str, name: str) -> str:
-    """The study column of a scenario field (serving's chips, mfu and expert_parallel are prefixed)."""
-    return f"serving_{name}" if kind == "serve" and name in SERVING_PREFIXED else name
 
 
 def _missing(v) -> bool:
@@ -91,9 +87,9 @@ def _spec(kind: str, fields: dict, grid: bool, max_scenarios: int):
             )
         values = value.tolist() if isinstance(value, (np.ndarray, pd.Series, pd.Index)) else value
         if isinstance(values, (list, tuple)):
-            axes[_column(kind, name)] = [_named(name, v) for v in values]
+            axes[column(kind, name)] = [_named(name, v) for v in values]
         elif not _missing(values):
-            base[_column(kind, name)] = _named(name, values)
+            base[column(kind, name)] = _named(name, values)
     lengths = {len(v) for v in axes.values()}
     if not grid and len(lengths - {1}) > 1:
         raise ConfigError(f"lengths {sorted(lengths)}: give lists of one length (zipped), or grid=True")
@@ -108,7 +104,7 @@ def _spec(kind: str, fields: dict, grid: bool, max_scenarios: int):
             raise ConfigError(f"{n:,} scenarios: more than max_scenarios={max_scenarios:,}")
         rows = list(itertools.product(*axes.values()) if grid else zip(*axes.values()))
         spec["cases"] = [{k: v for k, v in zip(axes, row) if v is not None} for row in rows]
-        names = {_column(kind, n): n for n in fields}
+        names = {column(kind, n): n for n in fields}
         unset = [frozenset(names[k] for k, v in zip(axes, row) if v is None) for row in rows]
     else:
         spec.update(axes=axes, combine="grid" if grid else "zip")
@@ -159,12 +155,27 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
     if kind not in KINDS:
         raise ConfigError(f"kind={kind!r}: expected train or serve")
     limit = max_scenarios or MAX_SCENARIOS
-    spec, unset = _spec(kind, fields, grid, limit)
-    rows = expand(spec, limit, where=f"glamsim.api.{kind}")
-    models = ModelCache(f"glamsim.api.{kind}")
-    check_inputs(rows, models, f"glamsim.api.{kind}")
+    try:
+        spec, unset = _spec(kind, fields, grid, limit)
+        rows = expand(spec, limit, where=f"glamsim.api.{kind}")
+        models = ModelCache(f"glamsim.api.{kind}")
+        check_inputs(rows, models, f"glamsim.api.{kind}")
+        frame = evaluate_rows(spec, rows, models)
+    except ConfigError as err:
+        raise ConfigError(_own_words(kind, str(err))) from None
     given = tuple(k for k, v in fields.items() if not _missing(v))
-    return Results(kind, _own_names(kind, evaluate_rows(spec, rows, models)), given, unset)
+    return Results(kind, _own_names(kind, frame), given, unset)
+
+
+def _own_words(kind: str, message: str) -> str:
+    """A study's refusal in the front door's words: keywords, not spec paths (`base.mfu=` ->
+    `mfu=`, `cases[1]: mfu=` -> `scenario 2: mfu=`) or serving's study columns (`serving_chips=` ->
+    `chips=`)."""
+    message = re.sub(r"(^|: )(?:base|axes)\.", r"\1", message)
+    message = re.sub(r"(^|: )cases\[(\d+)\]: ", lambda m: f"{m[1]}scenario {int(m[2]) + 1}: ", message)
+    if kind == "serve":
+        message = re.sub(rf"\bserving_({'|'.join(SERVING_PREFIXED)})(?=[=\[])", r"\1", message)
+    return message
 
 
 def train(*, grid: bool = False, **fields) -> Results:
@@ -288,11 +299,11 @@ def _own_names(kind: str, df: pd.DataFrame) -> pd.DataFrame:
     other = ServingScenario if kind == "train" else TrainingScenario
     mine = SCENARIOS[kind].inputs()
     drop = [c for c in other.inputs() if c not in mine and c in df]
-    drop += [_column("serve", n) for n in SERVING_PREFIXED if kind == "train"]
+    drop += [column("serve", n) for n in SERVING_PREFIXED if kind == "train"]
     drop += [n for n in SERVING_PREFIXED if kind == "serve"]
     df = df.drop(columns=[c for c in dict.fromkeys(drop) if c in df] + ["scenario"])
     if kind == "serve":
-        df = df.rename(columns={_column("serve", n): n for n in SERVING_PREFIXED})
+        df = df.rename(columns={column("serve", n): n for n in SERVING_PREFIXED})
     return df.reset_index(drop=True)
 
 
@@ -370,8 +381,6 @@ class Results:
         row = self.frame.iloc[i]
         skip = set(EXTRA) | (self.unset[range(len(self.frame))[i]] if self.unset else set())
         fields = {k: _plain(row[k]) for k in self.given if k not in skip and _plain(row[k]) is not None}
-        if fields.get("train_flops") is not None:  # given FLOPs: the row's model and tokens set nothing
-            fields = {k: v for k, v in fields.items() if k not in ("model", "tokens")}
         scenario = cls.build(fields, f"row {i}")
         return (estimate_training if self.kind == "train" else estimate_inference)(scenario)
 

@@ -158,7 +158,6 @@ OUTPUTS: dict[str, Output] = _table(
         ("prefill_chips_used", "prefill chips", "chips", "the decode chips unless a separate pool is given"),
         ("kv_transfer_s", "KV-cache transfer to the decode chips", "s", "separate prefill pool only"),
         ("serving_expert_parallel_used", "chips the experts span", "chips"),
-        ("prefill_fits_hbm", "prefill pool holds the model", "", "weights and the prompts' KV cache", "flag"),
         ("resolved_routing_skew", "routing skew used", "busiest / mean expert load"),
         ("idle_power_w_per_chip", "idle power", "W", "the power model at zero load: what an idle replica draws"),
         ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),
@@ -186,7 +185,6 @@ OUTPUTS: dict[str, Output] = _table(
         ("decode_power_w_per_chip", "power per chip, decode", "W", "system power at the decode load"),
         ("serving_min_chips", "fewest chips holding the model", "chips", "", "integer"),
         ("serving_chips_used", "serving chips", "chips", "", "integer"),
-        ("serving_fits_hbm", "fits in HBM", "", "", "flag"),
         (
             "batch_meeting_targets",
             "batch meeting the latency targets",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from functools import cache
-from typing import Any, ClassVar, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, NamedTuple, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -134,6 +134,22 @@ class Checked(Frozen):
         return self
 
 
+class Exclusive(NamedTuple):
+    """Inputs that answer one question: `field` together with any of `others` is refused.
+
+    A field counts as set when its value is not None and differs from its default, so the rule
+    reads the same on one scenario (`Scenario._exclusive`) and on study columns
+    (`Scenario.check_columns`)."""
+
+    field: str
+    others: tuple[str, ...]
+    why: str = ""
+
+    def refusal(self, value, other: str) -> str:
+        why = f" ({self.why})" if self.why else ""
+        return f"{self.field}={value!r}: give {self.field} or {other}, not both{why}"
+
+
 class Scenario(Checked):
     """Inputs shared by training and serving: what runs, on which chips, in which datacenter."""
 
@@ -247,6 +263,45 @@ class Scenario(Checked):
     sources: dict[str, str] = inp({}, help="provenance of fields, overriding 'user input' and defaults", face=False)
 
     kind: ClassVar[str] = ""
+    exclusive: ClassVar[tuple[Exclusive, ...]] = ()  # cross-field rules, declared once per class
+
+    @model_validator(mode="after")
+    def _exclusive(self):
+        for rule in self.exclusive:
+            if self._set(rule.field):
+                for other in rule.others:
+                    if self._set(other):
+                        raise ValueError(rule.refusal(getattr(self, rule.field), other))
+        return self
+
+    def _set(self, name: str) -> bool:
+        value = getattr(self, name)
+        return value is not None and value != type(self).model_fields[name].default
+
+    @classmethod
+    def check_columns(cls, columns, name=lambda field: field, where: str = "") -> None:
+        """The class's cross-field rules on columns of many scenarios (a mapping of field -> array,
+        e.g. a DataFrame; `name(field)` is the field's column): a one-line ConfigError, as one
+        scenario's, for the first row that breaks one."""
+        import numpy as np
+
+        def is_set(field: str) -> np.ndarray:
+            col = np.asarray(columns[name(field)], dtype=object)
+            default = cls.model_fields[field].default
+            given = np.asarray([v is not None and v == v for v in col], dtype=bool)  # NaN != NaN: unset
+            return given & (col != default) if default is not None else given
+
+        for rule in cls.exclusive:
+            mine = is_set(rule.field)
+            if not mine.any():
+                continue
+            for other in rule.others:
+                both = mine & is_set(other)
+                if both.any():
+                    i = int(np.argmax(both))
+                    value = np.asarray(columns[name(rule.field)], dtype=object)[i]
+                    row = f", scenario {i + 1}" if len(both) > 1 else ""
+                    raise ConfigError(f"{where}{rule.refusal(_py(value), other)}{row}")
 
     # ---- provenance and introspection ------------------------------------------------------------
 
@@ -283,9 +338,10 @@ class Scenario(Checked):
         return {"help": f.description or "", **(f.json_schema_extra or {})}
 
     @classmethod
-    def build(cls, fields: dict, where: str = "", flags: bool = False):
-        """Validate fields into a scenario, raising a one-line ConfigError; with `flags`, the error
-        names the command-line flag (`--mfu=1.5: ...`).  None means "the default" for every field."""
+    def build(cls, fields: dict, where: str = ""):
+        """Validate fields into a scenario, raising a one-line ConfigError that names the field
+        (`mfu=1.5: ...`; the command line rewrites field names to its flags).  None means "the
+        default" for every field."""
         fields = {
             k: v
             for k, v in fields.items()
@@ -294,11 +350,7 @@ class Scenario(Checked):
         try:
             return cls.model_validate(fields)
         except ValidationError as err:
-            line = format_validation_error(err, where).removeprefix(": ")
-            if flags:
-                for name in fields:
-                    line = line.replace(f": {name}=", f": --{name.replace('_', '-')}=", 1)
-            raise ConfigError(line) from None
+            raise ConfigError(format_validation_error(err, where).removeprefix(": ")) from None
 
     def with_(self, **changes) -> Scenario:
         """A validated copy with some fields changed (those count as given)."""
@@ -382,15 +434,11 @@ class TrainingScenario(Scenario):
         help="bytes per gradient value in the all-reduce",
     )
 
-    @model_validator(mode="after")
-    def _one_time_input(self):
-        if self.hours is not None and self.mfu is not None:
-            raise ValueError(f"mfu={self.mfu!r}: give --mfu or --hours, not both")
-        if self.layout is not None and (self.mfu is not None or self.hours is not None):
-            raise ValueError(f"layout={self.layout!r}: a layout predicts the MFU; give --layout, or --mfu/--hours")
-        if self.train_flops is not None and {"model", "tokens"} & self.model_fields_set:
-            raise ValueError(f"train_flops={self.train_flops!r}: give --train-flops or --model/--tokens, not both")
-        return self
+    exclusive: ClassVar[tuple[Exclusive, ...]] = (
+        Exclusive("mfu", ("hours",)),
+        Exclusive("layout", ("mfu", "hours"), "a layout predicts the MFU"),
+        Exclusive("train_flops", ("model", "tokens"), "given FLOPs need no model or tokens"),
+    )
 
 
 class ServingScenario(Scenario):
@@ -517,13 +565,10 @@ class ServingScenario(Scenario):
         help="share of HBM usable for weights and KV cache",
     )
 
-    @model_validator(mode="after")
-    def _one_byte_input(self):
-        for bytes_field, precision in (("bytes_per_param", "weight_precision"), ("bytes_per_kv", "kv_precision")):
-            if getattr(self, bytes_field) is not None and precision in self.model_fields_set:
-                flag, other = bytes_field.replace("_", "-"), precision.replace("_", "-")
-                raise ValueError(f"{bytes_field}={getattr(self, bytes_field)!r}: give --{flag} or --{other}, not both")
-        return self
+    exclusive: ClassVar[tuple[Exclusive, ...]] = (
+        Exclusive("bytes_per_param", ("weight_precision",)),
+        Exclusive("bytes_per_kv", ("kv_precision",)),
+    )
 
     def bytes_per_weight(self) -> tuple[float, str]:
         """Bytes per weight and its source: --bytes-per-param where given, else --weight-precision's."""
@@ -540,6 +585,11 @@ class ServingScenario(Scenario):
         return PRECISION_BYTES[p], f"{precision} {p} [{self.source(precision)}]"
 
 
+def _py(value):
+    """A numpy scalar as the Python number it holds (so refusals print 0.3, not np.float64(0.3))."""
+    return value.item() if hasattr(value, "item") else value
+
+
 SCENARIOS: dict[str, type[Scenario]] = {"train": TrainingScenario, "serve": ServingScenario}
 
 
@@ -552,6 +602,7 @@ __all__ = [
     "PRECISION_BYTES",
     "SCENARIOS",
     "Checked",
+    "Exclusive",
     "Placement",
     "Precision",
     "Scenario",

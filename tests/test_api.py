@@ -75,15 +75,19 @@ def test_none_in_a_list_is_that_rows_default_and_given_flops_skip_the_model():
     )
     assert r.frame["train_flops"].isna().all()
     r = gs.train(
-        model=["glam-64b-64e", "gpt3-175b"],
+        model=["glam-64b-64e", None],  # given FLOPs need no model: as the single estimate, a model is refused
         chip=["tpu-v4", "v100"],
         chips=[1024, 10000],
         hours=[1230, 355.2],
         train_flops=[None, 3.14e23],
     )
     assert r.frame["flops_total"][1] == 3.14e23 and r.frame["flops_total"][0] > 3e23
-    for i in range(2):  # the single estimate refuses model + train_flops together: the row's model is dropped
-        assert r.estimate(i).energy_mwh == pytest.approx(r.frame["energy_mwh"][i], rel=1e-12)
+    for i in range(2):
+        assert r.estimate(i).energy_mwh == r.frame["energy_mwh"][i]
+    with pytest.raises(
+        ConfigError, match=r"^glamsim.api.train: scenario 2: train_flops=3.14e\+23: give train_flops or model"
+    ):
+        gs.train(model=["glam-64b-64e", "gpt3-175b"], hours=[1230, 355.2], train_flops=[None, 3.14e23])
     grid = gs.train(chip=["tpu-v4", "h100-sxm"], mfu=[None, 0.3], grid=True)
     assert len(grid) == 4 and list(grid.frame["mfu"][1::2]) == [0.3, 0.3] and grid.frame["mfu"][0] != 0.3
 

@@ -68,14 +68,14 @@ def test_training_estimate_shows_compute_and_communication_time():
     charged = estimate_training(**kw, comm_overlap=0.25)
     compute_h = hidden.flops_total / (1024 * 2.75e14 * 0.3) / 3600
     assert hidden.compute_hours == pytest.approx(compute_h) and hidden.train_hours == pytest.approx(compute_h)
-    assert hidden.comm_exposed_hours == 0 and hidden.mfu == 0.3  # default: MFU is end-to-end
+    assert hidden.comm_exposed_hours == 0 and hidden.mfu == hidden.mfu_effective == 0.3  # default: nothing exposed
     c = charged.communication
     assert c["steps"] == 6e11 / 2**20
     assert c["comm_s_per_step"] == pytest.approx(c["comm_wire_bytes_per_chip_step"] / 300e9)  # tpu-v4 ICI figure
     assert charged.comm_hours == pytest.approx(c["comm_s_per_step"] * c["steps"] / 3600)
     assert charged.comm_exposed_hours == pytest.approx(0.75 * charged.comm_hours)
     assert charged.train_hours == pytest.approx(compute_h + 0.75 * charged.comm_hours)
-    assert charged.mfu == pytest.approx(0.3 * compute_h / charged.train_hours)
+    assert charged.mfu_effective == pytest.approx(0.3 * compute_h / charged.train_hours)
     assert charged.energy_mwh / hidden.energy_mwh == pytest.approx(charged.train_hours / compute_h)
     led = charged.ledger
     assert led["interconnect_bandwidth_gb_per_s"].value == 300
@@ -169,7 +169,7 @@ def test_cli_estimate_prints_communication():
     bad = run.invoke(
         app, ["estimate", "--model", "glam-tiny", "--tokens", "1e9", "--chips", "8", "--expert-parallel", "3"]
     )
-    assert bad.exit_code == 2 and bad.stderr.strip().count("\n") == 0 and "expert_parallel=3" in bad.stderr
+    assert bad.exit_code == 2 and bad.stderr.strip().count("\n") == 0 and "--expert-parallel=3" in bad.stderr
 
 
 def test_dropless_all_to_all_moves_top_k_rows_per_token():

@@ -9,8 +9,7 @@
   floats, cached communication bytes) gives exactly the numbers of numpy scalars and one-row arrays.
 - The ledger's sources, formatted when read, are the scenario's and the profiles'; the validators'
   shortcuts accept only what the full checks accept; shipped YAML parses alike through libyaml.
-- `glamsim estimate train|serve`'s fast path (no typer) reads what typer reads, and prints and exits
-  as typer's command does, the bad-input corpus included; anything else it leaves to typer.
+- The command line has one parser (typer), whose options are the scenario fields.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ import numpy as np
 import pytest
 import yaml
 from pydantic import ValidationError
-from test_bad_inputs_cli import CASES as CORPUS
 from test_bad_inputs_cli import folder  # noqa: F401  (the corpus' folder of bad files, a fixture)
 
 import glamsim.config as config
@@ -552,195 +550,26 @@ def test_shipped_files_parse_alike_with_libyaml_and_the_strict_loader():
         assert str(fast.value) == str(strict.value)
 
 
-# ---- the command line's fast path is the typer command ---------------------------------------------
-
-
-def _typer_kwargs(monkeypatch, args: list[str]):
-    """What the typer command hands to `run_estimate` for `glamsim ARGS` (None: it refused them)."""
-    from typer.testing import CliRunner
-
-    import glamsim.cli.cost_cmds as cost_cmds
-    from glamsim.cli import app
-
-    seen = []
-    monkeypatch.setattr(cost_cmds, "run_estimate", lambda *a: seen.append(a))
-    CliRunner().invoke(app, args, prog_name="glamsim")
-    monkeypatch.undo()
-    return seen[0] if seen else None
-
-
-FAST_ACCEPTS = [
-    TRAIN_ARGS,
-    ["estimate", "train"],
-    ["estimate", "train", "--model=glam-tiny", "--chips=8", "--tokens", "1e9", "--mfu", "0.2,0.3,0.4", "--statement"],
-    ["estimate", "train", "--chip", "v100", "--price-per-chip-hour", "2.5", "--carbon-intensity", "0.1", "--json"],
-    ["estimate", "train", "--tokens", "1.", "--pue", ".5", "--seq-len", "0007", "--hw-flops-ratio", "1E+2"],
-    ["estimate", "train", "--model", "", "--layout", "tp=8,pp=2", "--tokens-per-step", "123456789012345678901234"],
-    ["estimate", "serve", "--model", "glam-tiny", "--chip", "h100-sxm", "--batch", "8", "--json"],
-    ["estimate", "serve", "--gen-len", "64", "--dtype", "fp8", "--ttft-ms", "250", "--statement", "--json"],
-]
-FAST_DECLINES = [
-    ["estimate"],
-    ["estimate", "--model", "glam-tiny"],  # the deprecated spelling
-    ["estimate", "plan"],
-    ["estimate", "train", "--help"],
-    ["estimate", "train", "-h"],
-    ["estimate", "train", "--chips", "8", "--chips", "16"],  # repeated
-    ["estimate", "train", "--json", "--json"],
-    ["estimate", "train", "--json=1"],
-    ["estimate", "train", "--chips"],  # no value
-    ["estimate", "train", "--chips", "-1"],
-    ["estimate", "train", "--mfu", "-0.3"],
-    ["estimate", "train", "--chips", "1.5"],
-    ["estimate", "train", "--chips", " 8"],
-    ["estimate", "train", "--chips", "1_024"],
-    ["estimate", "train", "--chips", "9" * 19],
-    ["estimate", "train", "--tokens", "inf"],
-    ["estimate", "train", "--tokens", "1e400"],
-    ["estimate", "train", "--tokens", "nan"],
-    ["estimate", "train", "--tokens", "1e9x"],
-    ["estimate", "train", "--profiles-dir", "."],
-    ["estimate", "train", "--inference"],
-    ["estimate", "train", "--batch", "8"],  # a serving flag
-    ["estimate", "train", "extra"],
-    ["estimate", "train", "--", "--chips", "8"],
-    ["estimate", "train", "--Chips", "8"],
-]
-
-
-@pytest.mark.parametrize("args", FAST_ACCEPTS, ids=lambda a: " ".join(a[1:])[:60])
-def test_fast_path_reads_what_typer_reads(args, monkeypatch):
-    from glamsim.cli.estimate import parse
-
-    kind, given, switches = parse(args[1:])
-    want = _typer_kwargs(monkeypatch, args)
-    assert want is not None, args
-    assert (kind, given, (), switches["statement"], switches["json_out"]) == want
-    assert list(given) == list(want[1])  # the same order: checked and built alike
-    assert all(type(v) is type(w) for v, w in zip(given.values(), want[1].values()))
-
-
-@pytest.mark.parametrize("args", FAST_DECLINES, ids=lambda a: " ".join(a[1:])[:60])
-def test_fast_path_leaves_anything_else_to_typer(args):
-    from glamsim.cli.estimate import fast_path, parse
-
-    assert parse(args[1:]) is None
-    assert fast_path(args[1:]) is None  # returns (no exit): typer reads it
-
-
-def _fast_run(args: list[str]) -> tuple[int, str, str]:
-    import contextlib
-    import io
-
-    from glamsim.cli.estimate import fast_path
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as done:
-        fast_path(args[1:])
-    return done.value.code, out.getvalue(), err.getvalue()
-
-
-def _typer_run(args: list[str]) -> tuple[int, str, str]:
-    from typer.testing import CliRunner
-
-    from glamsim.cli import app
-
-    r = CliRunner().invoke(app, args, prog_name="glamsim")
-    return r.exit_code, r.stdout, r.stderr
-
-
-FAST_RUNS = [
-    TRAIN_ARGS,
-    [*TRAIN_ARGS[:-1]],  # tables (rich) instead of JSON
-    ["estimate", "train", "--model", "glam-tiny", "--chips", "64", "--tokens", "1e9", "--mfu", "0.2,0.3,0.4"],
-    ["estimate", "train", "--model", "glam-64b-64e", "--chips", "4096", "--tokens", "1e9", "--mfu", "0.3", "--json"],
-    ["estimate", "train", "--model", "gpt3-175b", "--chips", "1024", "--tokens", "3e11", "--statement", "--json"],
-    ["estimate", "serve", "--model", "glam-tiny", "--chip", "h100-sxm", "--batch", "8", "--json"],
-    ["estimate", "train", "--model", "gpt3-175b", "--chip", "a100-80gb", "--layout", "tp=8,pp=16,dp=8", "--json"],
-    # refused: the same one line and exit code 2
-    ["estimate", "train", "--chips", "0"],
-    ["estimate", "train", "--tokens", "1e31"],
-    ["estimate", "train", "--tokens", "1e-320"],
-    ["estimate", "train", "--mfu", "1.5"],
-    ["estimate", "train", "--mfu", "0.3", "--hours", "100"],
-    ["estimate", "train", "--model", "no-such-model", "--mfu", "0.3"],
-    ["estimate", "train", "--chip", "missing.yaml", "--mfu", "0.3"],
-    ["estimate", "train", "--model", "", "--mfu", "0.3"],
-    ["estimate", "train", "--power-model", "tdp", "--mfu", "0.3"],
-    ["estimate", "train", "--chips", "9" * 18],
-    ["estimate", "serve", "--batch", "0"],
-]
-
-
-@pytest.mark.parametrize("args", FAST_RUNS, ids=lambda a: " ".join(a[1:])[:60])
-def test_fast_path_prints_and_exits_as_typer_does(args):
-    assert _fast_run(args) == _typer_run(args)
-
-
-def test_fast_path_refuses_the_bad_input_corpus_as_typer_does(folder):  # noqa: F811  (the corpus' fixture)
-    """Every `estimate train|serve` case of the bad-input corpus (tests/test_bad_inputs_cli.py) that
-    the fast path reads gives typer's exit code, output and error line, run from the corpus' folder."""
-    from glamsim.cli.estimate import parse
-
-    old = os.getcwd()
-    os.chdir(folder)
-    read = 0
-    try:
-        for case in CORPUS:
-            args = [str(a) for a in case.values[0]]
-            if args[:1] != ["estimate"] or parse(args[1:]) is None:
-                continue
-            read += 1
-            assert _fast_run(args) == _typer_run(args), args
-    finally:
-        os.chdir(old)
-    assert read > 20
+# ---- the command line ---------------------------------------------------------------------------
 
 
 PLUGINS = """
-import json, sys
+import os, sys
 import glamsim.cli
-glamsim.cli._no_pydantic_plugins()
-from glamsim.scenario import TrainingScenario
-TrainingScenario.build({"chips": 8})
-loader = sys.modules["pydantic.plugin._loader"]
-found = "importlib.metadata" in sys.modules  # before anything asks the loader for a name it lacks
-print(json.dumps(["entry_points" in vars(loader), found, list(loader.get_plugins())]))
-"""
-FORWARDS = """
-import sys
-import glamsim.cli
-glamsim.cli._no_pydantic_plugins()
-from pydantic.plugin._loader import _plugins  # a name the stand-in lacks: the real module answers
-loader = sys.modules["pydantic.plugin._loader"]
-assert not (loader.__doc__ or "").startswith("glamsim"), "the stand-in stayed"
-print("ok")
+sys.argv = ["glamsim", "models", "--json"]
+os._exit = lambda code: print("plugins:", repr(os.environ.get("PYDANTIC_DISABLE_PLUGINS")), file=sys.stderr)
+glamsim.cli.script()
 """
 
 
-def test_the_command_line_skips_pydantic_plugin_discovery_unless_asked():
+def test_the_command_line_disables_pydantic_plugins_with_pydantic_s_own_switch():
+    """`glamsim` sets PYDANTIC_DISABLE_PLUGINS=__all__ (public, documented) unless the user set it."""
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     r = subprocess.run([sys.executable, "-c", PLUGINS], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == [False, False, []]  # the stand-in: no plugins, no metadata scan
-    r = subprocess.run([sys.executable, "-c", FORWARDS], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr  # any other name: pydantic's own module
-    env["PYDANTIC_DISABLE_PLUGINS"] = ""  # set (even empty): pydantic's own loader decides
+    assert r.returncode == 0 and "plugins: '__all__'" in r.stderr, r.stderr
+    env["PYDANTIC_DISABLE_PLUGINS"] = ""  # the user's choice stands
     r = subprocess.run([sys.executable, "-c", PLUGINS], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)[:2] == [True, True]
-
-
-def test_import_cli_and_the_estimate_fast_path_load_no_typer():
-    got = _run_wrapped(TRAIN_ARGS)
-    assert got["code"] == 0 and json.loads(got["stdout"])["train_days"] > 0
-    code = "import sys, glamsim.cli; print('typer' in sys.modules)"
-    assert _python("-c", code).stdout.strip() == "False"
-    wrapped = WRAPPER.replace("& heavy_names)", "& (heavy_names | {'typer'}))")
-    r = _python("-c", wrapped, json.dumps(TRAIN_ARGS), json.dumps(HEAVY))
-    assert json.loads(r.stdout.strip().splitlines()[-1])["heavy"] == []
-    r = _python("-c", wrapped, json.dumps([*TRAIN_ARGS, "--profiles-dir", "."]), json.dumps(HEAVY))
-    assert json.loads(r.stdout.strip().splitlines()[-1])["heavy"] == ["typer"]  # typer reads what the fast path leaves
+    assert r.returncode == 0 and "plugins: ''" in r.stderr, r.stderr
 
 
 def test_a_text_field_is_text_on_the_command_line():
@@ -749,11 +578,14 @@ def test_a_text_field_is_text_on_the_command_line():
     from glamsim.scenario import SCENARIOS
 
     assert option_type(SCENARIOS["train"], "layout") is str
-    code, out, err = _fast_run(
-        ["estimate", "train", "--model", "gpt3-175b", "--chip", "a100-80gb", "--layout", "tp=8,pp=16,dp=8", "--json"]
-    )
-    layout = [e for e in json.loads(out)["ledger"] if e["name"] == "layout"]
-    assert code == 0 and layout[0]["value"].startswith("tp=8,pp=16,dp=8")
+    from typer.testing import CliRunner
+
+    from glamsim.cli import app
+
+    args = ["estimate", "train", "--model", "gpt3-175b", "--chip", "a100-80gb", "--layout", "tp=8,pp=16,dp=8", "--json"]
+    r = CliRunner().invoke(app, args, prog_name="glamsim")
+    layout = [e for e in json.loads(r.stdout)["ledger"] if e["name"] == "layout"]
+    assert r.exit_code == 0 and layout[0]["value"].startswith("tp=8,pp=16,dp=8")
     assert layout[0]["source"] == "user input --layout"
     for cls in SCENARIOS.values():  # every other field: a number where the scenario takes one
         for name in cls.inputs():

@@ -10,7 +10,7 @@ import streamlit as st
 import ui
 
 from glamsim.studies import builtin_studies, load_spec, run_study
-from glamsim.studies.scenario import Scenario
+from glamsim.studies.scenario import DEFAULTS
 
 ui.page(
     "Scaling explorer",
@@ -19,7 +19,7 @@ ui.page(
     "`glamsim study`, then pick what to plot against what. Every row carries its inputs.",
 )
 
-INPUTS = [*Scenario.model_fields, "label", "scenario", "n_layers", "d_model", "n_experts", "top_k"]
+INPUTS = [*DEFAULTS, "scenario", "n_layers", "d_model", "n_experts", "top_k"]
 
 
 @st.cache_data(show_spinner="Running the study (cached after the first run)…")

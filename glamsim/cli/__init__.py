@@ -4,8 +4,7 @@
 `glamsim.cli.app` (the typer application, e.g. for `typer.testing.CliRunner`) registers every
 command on first access; `main()` (the `glamsim` script, `python -m glamsim`) registers modules in
 order only until the command on the command line is found, so `glamsim estimate ...` never imports
-the study runner (pandas) or the JAX model; and `glamsim estimate train|serve` with plain options
-runs without typer at all (`glamsim.cli.estimate.fast_path`), typer reading any other command line.
+the study runner (pandas) or the JAX model.  Typer is the one parser of every command.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import types
 
 COMMAND_MODULES = (
     "accounting_cmds",
@@ -53,42 +51,15 @@ def _command_of(args: list[str]) -> str | None:
 def main() -> None:
     """Run the command line (exits through SystemExit, as click does)."""
     args = sys.argv[1:]
-    if args[:1] == ["estimate"]:
-        from glamsim.cli.estimate import fast_path
-
-        fast_path(args[1:])  # exits where it reads the command line; else typer reads it
     register(_command_of(args))
     _typer_app()(prog_name="glamsim")
-
-
-def _no_pydantic_plugins() -> None:
-    """The command line runs without pydantic plugins (third-party hooks into validation, found
-    through package entry points), as `PYDANTIC_DISABLE_PLUGINS=__all__` would say, but without
-    pydantic importing `importlib.metadata` and scanning every installed distribution's entry points
-    to learn it (about 15 ms of each command's start).  Where the variable is set (to anything, ""
-    included: every plugin), or pydantic is already imported, pydantic decides as usual."""
-    if "PYDANTIC_DISABLE_PLUGINS" in os.environ or "pydantic" in sys.modules:
-        return
-    loader = types.ModuleType("pydantic.plugin._loader", "glamsim's stand-in: no plugins (glamsim.cli)")
-    loader.get_plugins = lambda: ()  # what pydantic's own returns when plugins are disabled
-
-    def real(name: str):  # anything else pydantic asks of it: the real module, which replaces the stand-in
-        import importlib
-
-        if name.startswith("__"):  # probes such as __path__ or __spec__: not a stand-in's to answer
-            raise AttributeError(name)
-        sys.modules.pop(loader.__name__, None)
-        return getattr(importlib.import_module(loader.__name__), name)
-
-    loader.__getattr__ = real
-    sys.modules.setdefault(loader.__name__, loader)
 
 
 def script() -> None:
     """The `glamsim` script and `python -m glamsim`: `main()`, then, after a command that did not
     start JAX, a direct exit that skips the interpreter's teardown of numpy and pydantic (tens of
     milliseconds per call, for scripts that call glamsim in loops; every file is closed by then)."""
-    _no_pydantic_plugins()
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # no plugin scan at start-up (pydantic's own switch)
     try:
         main()
     except SystemExit as done:

@@ -78,24 +78,37 @@ def profiles_cmd(profiles_dir: Optional[List[Path]] = PROFILES_DIR, json_out: bo
     )
 
 
+def _option(cls, name: str, what: str = "") -> typer.Option:
+    """The typer option of a scenario field: help with unit, default and the default's source."""
+    meta, default = cls.meta(name), cls.model_fields[name].default
+    shown = (
+        "-"
+        if default is None
+        else f"{default:,}"
+        if type(default) is int
+        else f"{default:g}"
+        if type(default) is float
+        else default
+    )
+    text = f"{meta['help']} ({meta['unit'] + '; ' if meta['unit'] else ''}default {shown}: {meta['source']})"
+    if meta.get("uncertain"):
+        text += f"; {UNCERTAIN}"
+    text = f"{what}: {text}" if what else text
+    text = text.replace("[", "\\[")  # literal brackets, not rich markup (which would swallow them)
+    return typer.Option(None, flag(name), *ALIASES.get(name, []), help=text, show_default=False)
+
+
 def _options(cls) -> list[inspect.Parameter]:
-    """One typer option per scenario field: help with unit, default and the default's source."""
-    params = []
-    for name in cls.inputs():
-        meta, default = cls.meta(name), cls.model_fields[name].default
-        shown = "-" if default is None else fmt(default) if isinstance(default, (int, float)) else default
-        text = f"{meta['help']} [{meta['unit'] + '; ' if meta['unit'] else ''}default {shown}: {meta['source']}]"
-        if meta.get("uncertain"):
-            text += "; a number or low,nominal,high"
-        params.append(
-            inspect.Parameter(
-                name,
-                inspect.Parameter.KEYWORD_ONLY,
-                annotation=Optional[option_type(cls, name)],
-                default=typer.Option(None, flag(name), *ALIASES.get(name, []), help=text, show_default=False),
-            )
+    """One typer option per scenario field (`_option`), typed as the field."""
+    return [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[option_type(cls, name)],
+            default=_option(cls, name),
         )
-    return params
+        for name in cls.inputs()
+    ]
 
 
 def _scenario_command(kind: str, doc: str):
@@ -137,26 +150,33 @@ _scenario_command("train", "Training time, energy, carbon and dollars of a run, 
 _scenario_command("serve", "Serving latency, throughput, energy, carbon and dollars per token on a roofline.")
 
 
+def _field_option(kind: str, name: str, what: str = "") -> typer.Option:
+    """A typer option for one scenario field: its flag, help, unit, default and source, as `estimate`'s."""
+    from glamsim.scenario import SCENARIOS
+
+    return _option(SCENARIOS[kind], name, what)
+
+
 @command("compare")
 def compare_cmd(
     models: List[str] = typer.Argument(..., help="preset names or ModelConfig YAML files"),
-    chip: str = typer.Option("tpu-v4", "--chip", help="training chip profile"),
-    chips: int = typer.Option(1024, "--chips", min=1, help="training chips"),
-    tokens: float = typer.Option(3e11, "--tokens", help="training tokens (same for every model)"),
-    mfu: Optional[str] = typer.Option(None, "--mfu", help=f"training MFU (default 0.3): {UNCERTAIN}"),
-    datacenter: str = typer.Option(
-        "us-average", "--datacenter", help="datacenter profile (default: the neutral US average)"
-    ),
+    chip: Optional[str] = _field_option("train", "chip", "training (and serving, without --serve-chip)"),
+    chips: Optional[int] = _field_option("train", "chips", "training"),
+    tokens: Optional[float] = _field_option("train", "tokens", "training, the same for every model"),
+    mfu: Optional[str] = _field_option("train", "mfu", "training"),
+    datacenter: Optional[str] = _field_option("train", "datacenter"),
     serve_chip: Optional[str] = typer.Option(None, "--serve-chip", help="serving chip (default: --chip)"),
-    batch: int = typer.Option(32, "--batch", min=1, help="serving batch"),
-    prompt_len: int = typer.Option(1024, "--prompt-len", min=1, help="serving prompt tokens"),
-    gen_len: int = typer.Option(256, "--gen-len", min=1, help="serving generated tokens"),
+    batch: Optional[int] = _field_option("serve", "batch", "serving"),
+    prompt_len: Optional[int] = _field_option("serve", "prompt_len", "serving"),
+    gen_len: Optional[int] = _field_option("serve", "gen_len", "serving"),
     profiles_dir: Optional[List[Path]] = PROFILES_DIR,
     json_out: bool = JSON,
 ) -> None:
     """Side-by-side cost of models: training, serving (FLOPs saved vs memory held) and published quality."""
     from glamsim.cost.compare import compare_models
+    from glamsim.scenario import ServingScenario, TrainingScenario
 
+    chip_shown = chip or TrainingScenario.model_fields["chip"].default
     rows = compare_models(
         models,
         chip=chip,
@@ -175,8 +195,10 @@ def compare_cmd(
     # one column per model, one row per quantity: reads well for 2-4 models
     print_table(
         [{"quantity": k, **{r["model"]: fmt(r[k]) for r in rows}} for k in rows[0] if k != "model"],
-        title=f"Training {fmt(tokens)} tokens on {chips} x {chip}; serving at batch {batch} "
-        f"on the fewest {serve_chip or chip} chips; quality: Du et al. 2022, Table 1",
+        title=f"Training {fmt(tokens or TrainingScenario.model_fields['tokens'].default)} tokens on "
+        f"{chips or TrainingScenario.model_fields['chips'].default} x {chip_shown}; serving at batch "
+        f"{batch or ServingScenario.model_fields['batch'].default} on the fewest {serve_chip or chip_shown} chips; "
+        "quality: Du et al. 2022, Table 1",
     )
 
 

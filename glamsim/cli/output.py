@@ -1,5 +1,4 @@
-"""Output and option checks shared by every command, without typer (the fast path of
-`glamsim.cli.estimate` runs on these alone)."""
+"""Output and option checks shared by every command (plain Python: no typer needed to print)."""
 
 from __future__ import annotations
 

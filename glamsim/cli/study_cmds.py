@@ -91,11 +91,11 @@ HEADLINE = {
 
 def _interesting_columns(df, evaluated: list[str]) -> list[str]:
     """The inputs that vary across the rows, then the headline outputs of what was evaluated."""
-    from glamsim.studies.scenario import Scenario
+    from glamsim.studies.scenario import DEFAULTS
     from glamsim.studies.sweep import ARCH_COLUMNS
 
     varies = lambda c: df[c].nunique(dropna=False) > 1  # noqa: E731
     # architecture columns only where swept within a preset (a preset implies its architecture)
     arch = [c for c in ARCH_COLUMNS if df.groupby("model")[c].nunique().max() > 1]
-    inputs = [c for c in df.columns if (c in Scenario.model_fields or c in arch or c == "varied") and varies(c)]
+    inputs = [c for c in df.columns if (c in DEFAULTS or c in arch or c == "varied") and varies(c)]
     return inputs[:8] + [c for kind in evaluated for c in HEADLINE[kind]]

@@ -15,37 +15,36 @@ from glamsim.uncertain import Uncertain
 def compare_models(
     models: list[ModelConfig | str],
     *,
-    chip: str = "tpu-v4",
-    chips: int = 1024,
-    tokens: float = 3e11,
-    datacenter: str = "us-average",
+    chip: str | None = None,
+    chips: int | None = None,
+    tokens: float | None = None,
+    datacenter: str | None = None,
     mfu: Uncertain | None = None,
     serve_chip: str | None = None,
-    batch: int = 32,
-    prompt_len: int = 1024,
-    gen_len: int = 256,
+    batch: int | None = None,
+    prompt_len: int | None = None,
+    gen_len: int | None = None,
     profiles_dirs: tuple = (),
 ) -> list[dict]:
-    """One row per model: training (same chip, chips, tokens, MFU) and serving (fewest chips) costs."""
+    """One row per model: training (same chip, chips, tokens, MFU) and serving (fewest chips) costs.
+
+    Every argument left None is the scenario's default (`glamsim.scenario.TrainingScenario` for
+    training, `ServingScenario` for serving, on `serve_chip` or else the training chip), so
+    `compare` trains on what `estimate train` trains on, and predicts the MFU when none is given."""
+    given = lambda **kw: {k: v for k, v in kw.items() if v is not None}  # noqa: E731
     rows = []
     for m in models:
         cfg = m if isinstance(m, ModelConfig) else load_model(m)
         t = estimate_training(
             model=cfg,
-            tokens=tokens,
-            chip=chip,
-            chips=chips,
-            datacenter=datacenter,
-            **({} if mfu is None else {"mfu": mfu}),
+            **given(tokens=tokens, chip=chip, chips=chips, datacenter=datacenter, mfu=mfu),
             profiles_dirs=profiles_dirs,
         )
         i = estimate_inference(
             model=cfg,
-            chip=serve_chip or chip,
-            datacenter=datacenter,
-            batch=batch,
-            prompt_len=prompt_len,
-            gen_len=gen_len,
+            **given(
+                chip=serve_chip or chip, datacenter=datacenter, batch=batch, prompt_len=prompt_len, gen_len=gen_len
+            ),
             profiles_dirs=profiles_dirs,
         )
         pub = cfg.published

@@ -710,6 +710,21 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.4g} ms"
 
 
+def targets_missed(ttft_ms, tpot_ms, t: dict, i: int, chip_name: str, chips) -> str:
+    """The refusal of targets that even batch 1 misses (row `i` of `batch_meeting_targets`'s `t`),
+    one line for a single estimate and a study row alike."""
+    on = f"{chips:g} chips" if chips is not None else "the fewest chips that hold it (give --chips for more)"
+    missed = [
+        f"{name}={target:g} (batch 1 takes {_ms(got)} at best)"
+        for name, target, got in (
+            ("ttft_ms", ttft_ms, t["prefill_s_at_1"][i]),
+            ("tpot_ms", tpot_ms, t["decode_step_s_at_1"][i]),
+        )
+        if target is not None and got * 1e3 > target
+    ]
+    return f"{' and '.join(missed)}: even batch 1 misses it on {chip_name}, on {on}"
+
+
 def _meet_targets(
     s: ServingScenario, m: ModelArrays, chip, peak_value: float, bpp: float, bkv: float, led: Ledger
 ) -> tuple[int, dict]:
@@ -746,15 +761,7 @@ def _meet_targets(
     best, binding = int(t["batch"][0]), str(t["binding"][0])
     on = f"{s.chips} chips" if s.chips is not None else "the fewest chips that hold it (give --chips for more)"
     if best == 0 and binding != "hbm":
-        missed = [
-            f"{name}={target:g} (batch 1 takes {_ms(got)} at best)"
-            for name, target, got in (
-                ("ttft_ms", s.ttft_ms, t["prefill_s_at_1"][0]),
-                ("tpot_ms", s.tpot_ms, t["decode_step_s_at_1"][0]),
-            )
-            if target is not None and got * 1e3 > target
-        ]
-        raise ConfigError(f"{' and '.join(missed)}: even batch 1 misses it on {chip.name}, on {on}")
+        raise ConfigError(targets_missed(s.ttft_ms, s.tpot_ms, t, 0, chip.name, s.chips))
     if best == 0:  # given chips too few for batch 1: the caller's memory check says so
         return 1, {}
     why = {

@@ -40,7 +40,7 @@ RANGE_OUTPUTS = [
     "train_hours",
     "chip_hours",
     "compute_hours",
-    "mfu",
+    "mfu_effective",
 ]
 TORNADO_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
 DEFAULT_SEQS_PER_STEP = 1024
@@ -103,7 +103,7 @@ def training_costs(
 
     `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
     exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
-    utilisation while computing and the returned `mfu` the end-to-end one.  With given `hours`, the
+    utilisation while computing and the returned `mfu_effective` the end-to-end one.  With given `hours`, the
     compute time is what the exposed communication leaves of them."""
     outputs, inputs = _training_costs(**locals())  # every argument, by name (nothing else is bound yet)
     return broadcast_outputs(outputs, *inputs)
@@ -184,7 +184,7 @@ def _costs(
         "comm_hours": comm_hours,
         "comm_exposed_hours": exposed,
         "train_days": hours / H_PER_DAY,
-        "mfu": mfu,
+        "mfu_effective": mfu,
         "power_w_per_chip": power,
         "energy_mwh": e,
         "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
@@ -280,7 +280,8 @@ class TrainingEstimate:
     chip_hours: float
     train_hours: float
     train_days: float
-    mfu: float
+    mfu: float  # the MFU the costs used: typed, measured, predicted, or implied by given hours
+    mfu_effective: float  # over the wall clock, exposed communication included
     hfu: float
     power_w_per_chip: float
     energy_mwh: float
@@ -315,6 +316,7 @@ class TrainingEstimate:
                 "comm_exposed_hours",
                 "train_days",
                 "mfu",
+                "mfu_effective",
                 "hfu",
                 "power_w_per_chip",
                 "energy_mwh",
@@ -425,22 +427,23 @@ def estimate_training(
         one = _first_of_each(*_costs(True, flops, s.chips, peak_value, **certain, **nominals))
     except ZeroDivisionError:
         one = _first_of_each(*_costs(False, flops, s.chips, peak_value, **certain, **nominals))
-    if s.hours is not None and one["mfu"] > 1:
+    if s.hours is not None and one["mfu_effective"] > 1:
         raise ConfigError(
-            f"hours={s.hours!r}: implies MFU {one['mfu']:.2f} > 1 (faster than {s.chips} chips' dense peak)"
+            f"hours={s.hours!r}: implies MFU {one['mfu_effective']:.2f} > 1 (faster than {s.chips} chips' dense peak)"
         )
     if one["compute_hours"] < 0:
         raise ConfigError(
             f"comm_overlap={s.comm_overlap!r}: the exposed communication "
             f"({one['comm_exposed_hours']:.3g} h) exceeds the given hours={s.hours!r}"
         )
-    hfu = one["mfu"] * ratio
+    hfu = one["mfu_effective"] * ratio
     if hfu > 1:
         raise ConfigError(f"hw_flops_ratio={ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = nominals != uncertain and any(is_uncertain(v) for v in uncertain.values())  # all plain: none
     core = partial(training_costs, flops, s.chips, peak_value, **certain) if any_range else None
     return TrainingEstimate(
         **one,
+        mfu=one["mfu_effective"] if s.hours is not None else nominals["mfu"],
         hfu=hfu,
         ledger=led,
         communication=comm_figures,

@@ -14,7 +14,7 @@ import importlib
 _LAZY = {
     "StudyRun": "glamsim.studies.runner",
     "run_study": "glamsim.studies.runner",
-    "Scenario": "glamsim.studies.scenario",
+    "COLUMNS": "glamsim.studies.scenario",
     "StudySpec": "glamsim.studies.spec",
     "builtin_studies": "glamsim.studies.spec",
     "load_spec": "glamsim.studies.spec",

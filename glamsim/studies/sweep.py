@@ -23,7 +23,7 @@ from glamsim.cost import inference, resolve, training
 from glamsim.cost.ledger import Ledger
 from glamsim.profiles import load_chip, load_datacenter
 from glamsim.scenario import PRECISION_BYTES, ServingScenario, TrainingScenario
-from glamsim.studies.scenario import Scenario
+from glamsim.studies.scenario import DEFAULTS, check_columns
 from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, StudySpec, Sweep, axis_values, check_size
 
 BASE_ROW = "base"  # the `varied` value of the base scenario in a one-at-a-time sweep
@@ -58,8 +58,8 @@ def _expand_block(block: Sweep, base: dict) -> dict[str, np.ndarray]:
     axis_cols, n_axes = _combine(block, base)
     cases = block.cases or [{}]
     case_idx = np.repeat(np.arange(len(cases)), n_axes)
-    keys = list(Scenario.model_fields) + [
-        k for k in dict.fromkeys([*axis_cols, *(k for c in cases for k in c)]) if k not in Scenario.model_fields
+    keys = list(DEFAULTS) + [
+        k for k in dict.fromkeys([*axis_cols, *(k for c in cases for k in c)]) if k not in DEFAULTS
     ]
     cols = {}
     for key in keys:
@@ -79,7 +79,7 @@ def expand(spec: StudySpec, max_scenarios: int = MAX_SCENARIOS, where: str | Non
     The rows are counted first (`check_size`): over `max_scenarios`, a one-line ConfigError and
     nothing allocated."""
     check_size(spec, max_scenarios, where)
-    base = spec.base.model_dump()
+    base = DEFAULTS | spec.base
     frames = [pd.DataFrame(_expand_block(b, base)) for b in spec.blocks()]
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     df.insert(0, "scenario", np.arange(len(df)))
@@ -135,7 +135,9 @@ class ModelCache:
 
 
 def check_inputs(rows: pd.DataFrame, models: ModelCache, where: str) -> None:
-    """Fail before any work on an unknown preset or profile, or an invalid edited architecture."""
+    """Fail before any work on inputs a single estimate refuses (the scenario classes' cross-field
+    rules), an unknown preset or profile, or an invalid edited architecture."""
+    check_columns(rows, f"{where}: ")
     mcols = ["model", *(c for c in rows.columns if c.startswith(MODEL_PREFIX))]
     models.arrays(rows.drop_duplicates(subset=mcols))
     for name, load in (("chip", load_chip), ("datacenter", load_datacenter)):
@@ -369,18 +371,18 @@ def training_outputs(
         part = training.training_costs(**{k: v[mask] for k, v in args.items()}, **{k: v[mask] for k, v in when.items()})
         for k, v in part.items():
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
-    too_fast = known & (out["mfu"] > 1)
+    too_fast = known & (out["mfu_effective"] > 1)
     if too_fast.any():  # the single estimate's refusal, for the first such row
         i = int(np.argmax(too_fast))
         raise ConfigError(
-            f"hours={hours[i]:g}: implies MFU {out['mfu'][i]:.2f} > 1 (faster than {rows['chips'].iloc[i]:g} "
+            f"hours={hours[i]:g}: implies MFU {out['mfu_effective'][i]:.2f} > 1 (faster than {rows['chips'].iloc[i]:g} "
             f"{rows['chip'].iloc[i]} chips' dense peak), scenario {i + 1}"
         )
     ratio = _col(rows, "hw_flops_ratio")  # a given ratio wins, then the measured record's, then the prediction's
     ratio = np.where(np.isnan(ratio), measured_ratio, ratio)
     ratio = np.where(np.isnan(ratio), np.where(np.isnan(pred["hw_ratio"]), 1.0, pred["hw_ratio"]), ratio)
-    out["hfu"] = out["mfu"] * ratio
-    out["mfu_resolved"] = np.where(known, out["mfu"], mfu)  # typed, measured, predicted, or implied by hours
+    out["hfu"] = out["mfu_effective"] * ratio
+    out["mfu_resolved"] = np.where(known, out["mfu_effective"], mfu)  # typed, measured, predicted, or implied by hours
     _refuse_as_the_single_estimate(rows, out, ratio)
     resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd")}
     return {
@@ -431,11 +433,45 @@ def precision_bytes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return by("bytes_per_param", "weight_precision"), by("bytes_per_kv", "kv_precision")
 
 
+def _refuse_unfit(rows: pd.DataFrame, lay: dict, placement: np.ndarray, x_given, prefill_chips) -> None:
+    """The single estimate's refusals of a serving layout, for the first row that meets one: experts
+    that alone fill a chip, given chips or a prefill pool too few for weights and cache, experts over
+    more chips than there are (`glamsim.cost.inference.estimate_inference`)."""
+    chips, need = lay["chips"], lay["need"]
+    which = lambda bad: int(np.argmax(bad))  # noqa: E731
+    at = lambda i: f", scenario {i + 1}" if len(rows) > 1 else ""  # noqa: E731
+    model, chip = rows["model"].to_numpy(), rows["chip"].to_numpy()
+    bad = ~np.isfinite(need) & ~np.isnan(x_given)
+    if bad.any():
+        i = which(bad)
+        raise ConfigError(
+            f"serving_expert_parallel={x_given[i]:g}: {model[i]}'s experts over {x_given[i]:g} chips alone "
+            f"fill a {chip[i]}; give more{at(i)}"
+        )
+    bad = chips < need
+    if bad.any():
+        i = which(bad)
+        how = " with experts placed on chips" if placement[i] == "expert" else ""
+        raise ConfigError(
+            f"serving_chips={chips[i]:g}: too few to hold {model[i]}'s weights and KV cache{how} on {chip[i]}; "
+            f"need at least {need[i]:g}{at(i)}"
+        )
+    bad = ~np.isnan(prefill_chips) & ~lay["prefill_fits"]
+    if bad.any():
+        i = which(bad)
+        raise ConfigError(
+            f"prefill_chips={prefill_chips[i]:g}: too few to hold {model[i]}'s weights and the prompts' KV cache "
+            f"on {chip[i]}; need at least {lay['prefill_need'][i]:.0f}{at(i)}"
+        )
+    bad = (lay["expert_parallel"] > chips) & ~np.isnan(x_given)
+    if bad.any():
+        i = which(bad)
+        raise ConfigError(f"serving_expert_parallel={x_given[i]:g}: more than the {chips[i]:g} serving chips{at(i)}")
+
+
 def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]:
     """`glamsim.cost.inference_costs` on whole columns, laid out by `inference.serving_layout` (the
-    single estimate's rules); `serving_fits_hbm` / `prefill_fits_hbm` flag scenarios whose decode
-    chips or prefill pool are too few for weights and cache.  Experts over more chips than the
-    scenario has are refused, as in the single estimate."""
+    single estimate's rules), refusing what the single estimate refuses (`_refuse_unfit`)."""
     chip = _chips(rows)
     dc = _lookup(rows[["datacenter"]], datacenter_figures)
     batch, prompt, gen = _col(rows, "batch"), _col(rows, "prompt_len"), _col(rows, "gen_len")
@@ -494,6 +530,14 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
             routing_skew=sel(skew),
             **{k: sel(v) for k, v in links.items()},
         )
+        missed = (t["batch"] == 0) & (t["binding"] != "hbm")
+        if missed.any():  # the single estimate's refusal, for the first such row
+            i = int(np.argmax(missed))
+            row = np.flatnonzero(targeted)[i]
+            given = {k: None if np.isnan(v[row]) else v[row] * 1e3 for k, v in (("ttft_ms", ttft), ("tpot_ms", tpot))}
+            chips_of = None if np.isnan(chips_given[row]) else chips_given[row]
+            line = inference.targets_missed(*given.values(), t, i, rows["chip"].iloc[row], chips_of)
+            raise ConfigError(line + (f", scenario {row + 1}" if len(rows) > 1 else ""))
         met["batch_meeting_targets"][targeted] = t["batch"]
         met["target_binding"][targeted] = t["binding"]
         batch = batch.copy()
@@ -502,12 +546,7 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         m, placement, batch, prompt, gen, chips_given, x_given, prefill_chips, hbm, usable, bpp, bkv
     )
     chips, x = lay["chips"], lay["expert_parallel"]
-    too_wide = (x > chips) & ~np.isnan(x_given)
-    if too_wide.any():
-        i = int(np.argmax(too_wide))
-        raise ConfigError(
-            f"serving_expert_parallel={x_given[i]:g}: more than the {chips[i]:g} serving chips, scenario {i + 1}"
-        )
+    _refuse_unfit(rows, lay, placement, x_given, prefill_chips)
     res = inference.inference_costs(
         m,
         batch=batch,
@@ -542,8 +581,6 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
     return {
         "serving_min_chips": lay["need"],
         "serving_chips_used": chips,
-        "serving_fits_hbm": lay["fits"],
-        "prefill_fits_hbm": lay["prefill_fits"],
         "serving_expert_parallel_used": x,
         "resolved_routing_skew": skew,
         "dense_shards": lay["dense_shards"],
@@ -572,7 +609,6 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
     }
     if "training" in spec.evaluate:
         train = training_outputs(inputs, m, out["flops_per_token_train"], models.row_configs)
-        out["mfu_effective"] = train.pop("mfu")  # over the wall clock, exposed communication included
         inputs["mfu"] = train.pop("mfu_resolved")  # the MFU the costs used: typed, measured, predicted or implied
         out.update(train)
     if "inference" in spec.evaluate:
