@@ -90,8 +90,8 @@ labels = {
     "few_shot": "few-shot quality (avg. of 29 tasks, Table 1)",
 }
 table = ui.results_table(
-    {r["model"]: {**r, "min_chips": r["serve_min_chips"]} for r in rows},
-    {("min_chips" if k == "serve_min_chips" else k): v for k, v in labels.items()},
+    {r["model"]: {**r, "serving_min_chips": r["serve_min_chips"]} for r in rows},
+    {("serving_min_chips" if k == "serve_min_chips" else k): v for k, v in labels.items()},
 )
 ui.show_table(table, "h_glance")
 ui.figure(

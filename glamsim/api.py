@@ -161,6 +161,10 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
         models = ModelCache(f"glamsim.api.{kind}")
         check_inputs(rows, models, f"glamsim.api.{kind}")
         frame = evaluate_rows(spec, rows, models)
+        refused = frame["refusal"].to_numpy(dtype=str) != "" if "refusal" in frame else np.zeros(0, bool)
+        if refused.any():  # a row the single estimate refuses: the front door refuses it too
+            i = int(np.argmax(refused))
+            raise ConfigError(frame["refusal"].iloc[i] + (f", scenario {i + 1}" if len(frame) > 1 else ""))
     except ConfigError as err:
         raise ConfigError(_own_words(kind, str(err))) from None
     given = tuple(k for k, v in fields.items() if not _missing(v))

@@ -126,7 +126,6 @@ OUTPUTS: dict[str, Output] = _table(
         ("expert_parallel", "expert parallelism", "chips", "chips one MoE layer's experts span", "integer"),
         ("sequences_per_step", "sequences per step", "sequences", "", "integer"),
         # serving
-        ("min_chips", "fewest chips that hold the model", "chips", "", "integer"),
         ("params_total", "parameters (total)", "parameters", "every weight, every expert"),
         ("params_active", "parameters activated per token", "parameters", "top-k experts only"),
         ("weight_gb_total", "weights in memory", "GB", "every expert must be held"),
@@ -185,6 +184,14 @@ OUTPUTS: dict[str, Output] = _table(
         ("decode_power_w_per_chip", "power per chip, decode", "W", "system power at the decode load"),
         ("serving_min_chips", "fewest chips holding the model", "chips", "", "integer"),
         ("serving_chips_used", "serving chips", "chips", "", "integer"),
+        ("refusal", "refused", "", "why the single estimate refuses this scenario (empty: it does not)", "text"),
+        (
+            "embodied_kgco2e_per_million_tokens",
+            "embodied carbon per 1M tokens",
+            "kgCO2e",
+            "the chips' manufacturing carbon over their service life, for the chip-time of the tokens (decode)",
+        ),
+        ("batch_served", "batch served", "sequences", "the given batch, or the largest meeting the targets", "integer"),
         (
             "batch_meeting_targets",
             "batch meeting the latency targets",

@@ -329,8 +329,8 @@ def test_any_number_of_models_side_by_side():
     at.multiselect(key="s_compare").set_value(["glam-8b-64e"]).run()
     assert not at.exception and not at.error
     t = table(at).set_index("quantity")
-    assert t.loc[label("min_chips"), "glam-8b-64e"] == format_value(
-        "min_chips", estimate_inference(model="glam-8b-64e")["min_chips"]
+    assert t.loc[label("serving_min_chips"), "glam-8b-64e"] == format_value(
+        "serving_min_chips", estimate_inference(model="glam-8b-64e")["serving_min_chips"]
     )
 
 
@@ -392,9 +392,9 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
     assert shown["tokens/s/chip"] == format_value("decode_tokens_per_s_per_chip", moe["decode_tokens_per_s_per_chip"])
     assert shown["J / token"] == format_value("joules_per_token", moe["joules_per_token"])
     assert shown["$ / 1M tokens"] == format_value("usd_per_million_tokens", moe["usd_per_million_tokens"])
-    assert shown["fewest chips"] == format_value("min_chips", moe["min_chips"])
+    assert shown["fewest chips"] == format_value("serving_min_chips", moe["serving_min_chips"])
     t = table(at).set_index("quantity")
-    for key in ("min_chips", "decode_weight_bytes_per_step", "kgco2e_per_million_tokens"):
+    for key in ("serving_min_chips", "decode_weight_bytes_per_step", "kgco2e_per_million_tokens"):
         assert t.loc[label(key), "glam-64b-64e"] == format_value(key, moe[key])
         assert t.loc[label(key), "gpt3-175b"] == format_value(key, dense[key])
     assert len(charts(at)) == 2  # experts touched, bytes and cost against batch

@@ -83,7 +83,7 @@ def test_serving_statement_names_the_figures_of_the_estimate():
     v = est.values
     text = plain_statement(est, datacenter="glam-google-oklahoma")
     for part in (
-        f"on {v['chips']} h100-sxm chips",
+        f"on {v['serving_chips_used']} h100-sxm chips",
         f"{num(v['decode_step_s'] * 1e3)} ms per generated token",
         f"{num(v['joules_per_token'])} J per generated token",
         f"${num(v['usd_per_million_tokens'])}",

@@ -76,7 +76,7 @@ def test_inference_json():
     r = glamsim("estimate", "--inference", "--model", "glam-tiny", "--chip", "h100-sxm", "--batch", "8", "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["min_chips"] == 1 and d["joules_per_token"] > 0 and d["usd_per_million_tokens"] > 0 and d["ledger"]
+    assert d["serving_min_chips"] == 1 and d["joules_per_token"] > 0 and d["usd_per_million_tokens"] > 0 and d["ledger"]
 
 
 def test_profiles_compare_reproduce():

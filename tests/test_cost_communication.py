@@ -124,8 +124,8 @@ def test_bad_communication_inputs_are_one_line_errors():
 def test_serving_charges_the_decode_all_to_all_when_experts_span_chips():
     hidden = estimate_inference(model="glam-64b-64e", chip="tpu-v4", batch=32)
     charged = estimate_inference(model="glam-64b-64e", chip="tpu-v4", batch=32, comm_overlap=0.0)
-    chips = hidden["chips"]
-    assert hidden["expert_parallel"] == 64
+    chips = hidden["serving_chips_used"]
+    assert hidden["serving_expert_parallel_used"] == 64
     # dispatch + combine x 32 MoE layers x 32 tokens x top-2 x 8192 x 2 bytes, 63/64 off-chip, over the chips
     want = 2 * 32 * 32 * 2 * 8192 * 2 * 63 / 64 / chips
     assert charged["decode_alltoall_bytes_per_chip_step"] == pytest.approx(want)

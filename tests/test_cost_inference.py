@@ -80,10 +80,10 @@ def test_moe_saves_flops_but_costs_memory():
     gpt3 = estimate_inference(model="gpt3-175b", chip="tpu-v4", batch=32)
     assert glam["decode_flops_per_token"] < 0.6 * gpt3["decode_flops_per_token"]
     assert glam["weight_gb_total"] > 6 * gpt3["weight_gb_total"]
-    assert glam["min_chips"] > 4 * gpt3["min_chips"]
+    assert glam["serving_min_chips"] > 4 * gpt3["serving_min_chips"]
     # min chips: every weight (all experts) + the cache at full context, 90% of 32 GiB usable
     need = glam["weight_gb_total"] + glam["kv_cache_gb_full_context"]
-    assert glam["min_chips"] == math.ceil(need / (34.36 * 0.9))
+    assert glam["serving_min_chips"] == math.ceil(need / (34.36 * 0.9))
     assert not glam["decode_compute_bound"] and glam["prefill_compute_bound"]
 
 
@@ -111,7 +111,7 @@ def test_serving_power_follows_the_load_of_each_phase():
     assert r["decode_load"] == pytest.approx(0.5)
     assert r["decode_power_w_per_chip"] == pytest.approx(960)
     pue = r.ledger["pue"].value
-    assert r["joules_per_token"] == pytest.approx(r["chips"] * 960 * pue * r["decode_step_s"])
+    assert r["joules_per_token"] == pytest.approx(r["serving_chips_used"] * 960 * pue * r["decode_step_s"])
     t = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, power_model="tdp_fraction")
     assert t["decode_power_w_per_chip"] == t["prefill_power_w_per_chip"] == 700
 

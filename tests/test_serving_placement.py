@@ -76,8 +76,10 @@ def test_expert_placement_memory_counts_the_experts_a_chip_holds():
     dense = params(m)[0] * 2 - 32 * 64 * expert_bytes
     fits = lambda c: dense / c + 32 * math.ceil(64 / c) * expert_bytes + _kv(8, 1280) / c <= cap  # noqa: E731
     want = next(c for c in range(1, 200) if fits(c))
-    assert r["min_chips"] == r["chips"] == want and not fits(want - 1)
-    assert r["min_chips"] > estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8)["min_chips"]
+    assert r["serving_min_chips"] == r["serving_chips_used"] == want and not fits(want - 1)
+    assert (
+        r["serving_min_chips"] > estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8)["serving_min_chips"]
+    )
 
 
 def test_routing_skew_loads_the_busiest_expert_chip():
@@ -220,7 +222,7 @@ def test_an_idle_replica_draws_idle_power_charged_to_the_tokens_served():
     idle_w = H100.idle_power_w.value + H100.host_power_w.value
     assert half["idle_power_w_per_chip"] == pytest.approx(idle_w)
     pue = 1.58  # us-average
-    extra = half["chips"] * idle_w * pue * half["decode_step_s"] / 16
+    extra = half["serving_chips_used"] * idle_w * pue * half["decode_step_s"] / 16
     assert half["joules_per_token"] == pytest.approx(full["joules_per_token"] + extra)
     assert half["usd_per_million_tokens"] == pytest.approx(2 * full["usd_per_million_tokens"])
     assert half["decode_step_s"] == full["decode_step_s"]

@@ -20,9 +20,9 @@ def test_fp8_weights_halve_the_bytes_and_min_chips_follow():
     kv_bf16 = 2 * 64 * 128 * 128 * (1024 + 256) * 32 * 2 / 1e9
     assert bf16["kv_cache_gb_full_context"] == pytest.approx(kv_bf16)
     usable = 80 * 0.9  # H100 SXM: 80 GB, 90% usable
-    assert bf16["min_chips"] == math.ceil((bf16["weight_gb_total"] + kv_bf16) / usable)
-    assert fp8["min_chips"] == math.ceil((bf16["weight_gb_total"] / 2 + kv_bf16 / 4) / usable)
-    assert fp8["min_chips"] < bf16["min_chips"]
+    assert bf16["serving_min_chips"] == math.ceil((bf16["weight_gb_total"] + kv_bf16) / usable)
+    assert fp8["serving_min_chips"] == math.ceil((bf16["weight_gb_total"] / 2 + kv_bf16 / 4) / usable)
+    assert fp8["serving_min_chips"] < bf16["serving_min_chips"]
     ledger = {e["name"]: e for e in fp8.ledger.to_list()}
     assert ledger["bytes_per_param"]["value"] == 1.0 and "weight_precision fp8" in ledger["bytes_per_param"]["source"]
     assert ledger["bytes_per_kv"]["value"] == 0.5
@@ -83,11 +83,11 @@ def test_tpot_target_picks_the_largest_batch_that_meets_it():
     want = max(b for b, t in steps.items() if t * 1e3 <= target_ms)
     ideal = dict(mfu=1.0, mbu=1.0)  # the hand derivation is the ideal roofline
     r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=512, tpot_ms=target_ms, **ideal)
-    assert r["batch"] == r["batch_meeting_targets"] == want == 100
+    assert r["batch_served"] == r["batch_meeting_targets"] == want == 100
     assert r["decode_step_s"] == pytest.approx(steps[100]) and r["target_binding"] == "tpot"
     assert "tpot binds" in r.ledger["batch_meeting_targets"].source
     loose = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=64, tpot_ms=target_ms, **ideal)
-    assert loose["batch"] == 64 and loose["target_binding"] == "batch"
+    assert loose["batch_served"] == 64 and loose["target_binding"] == "batch"
     with pytest.raises(ConfigError) as err:
         estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, tpot_ms=steps[1] * 1e3 / 2, **ideal)
     assert "\n" not in str(err.value) and str(err.value).startswith("tpot_ms=") and "batch 1 takes" in str(err.value)

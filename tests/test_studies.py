@@ -61,7 +61,7 @@ def test_grid_values_match_single_estimate_calls(grid_run):
             prompt_len=r.prompt_len,
             gen_len=r.gen_len,
         )
-        assert r.serving_min_chips == i["min_chips"]
+        assert r.serving_min_chips == i["serving_min_chips"]
         for key in (
             "decode_step_s",
             "joules_per_token",

@@ -23,8 +23,8 @@ ui.page(
 
 # Rows of the results table: labels and units come from the output registry (glamsim.outputs).
 SHOWN = [
-    "chips",
-    "min_chips",
+    "serving_chips_used",
+    "serving_min_chips",
     "weight_gb_total",
     "kv_cache_gb_full_context",
     "decode_step_s",
@@ -197,7 +197,7 @@ with right:
         ("decode_tokens_per_s_per_chip", "tokens/s/chip", 1),
         ("joules_per_token", "J / token", 1),
         ("usd_per_million_tokens", "$ / 1M tokens", 1),
-        ("min_chips", "fewest chips", 1),
+        ("serving_min_chips", "fewest chips", 1),
     ):
         value = "n/a" if q == "usd_per_million_tokens" and no_price else ui.value_text(q, est[q] * scale)
         cards.append(

@@ -121,7 +121,7 @@ def _run(cls, kind: str, given: dict, profiles_dirs: tuple, statement: bool, jso
 
         est = estimate_inference(scenario, profiles_dirs=profiles_dirs)
         title = (
-            f"Serving {est['model']} on {est['chips']} x {est['chip']} (batch {scenario.batch}, "
+            f"Serving {est['model']} on {est['serving_chips_used']} x {est['chip']} (batch {scenario.batch}, "
             f"{scenario.prompt_len}+{scenario.gen_len} tokens)"
         )
         notes = []

@@ -66,7 +66,7 @@ def compare_models(
                 "cost_usd": t.cost_usd,
                 "infer_gflops_per_token": i["decode_flops_per_token"] / 1e9,
                 "weight_gb_total": i["weight_gb_total"],
-                "serve_min_chips": i["min_chips"],
+                "serve_min_chips": i["serving_min_chips"],
                 "decode_weight_gb_per_step": i["decode_weight_bytes_per_step"] / 1e9,
                 "decode_tokens_per_s_per_chip": i["decode_tokens_per_s_per_chip"],
                 "joules_per_token": i["joules_per_token"],

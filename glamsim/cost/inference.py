@@ -266,6 +266,7 @@ def inference_costs(
     wue_onsite_l_per_kwh=np.nan,
     water_offsite_l_per_kwh=np.nan,
     busy_fraction=1.0,
+    embodied_kg_per_chip_hour=np.nan,
 ) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
@@ -412,6 +413,14 @@ def inference_costs(
             * 1e6
             / J_PER_KWH,  # on-site (IT energy x WUE) + off-site (facility energy x water per kWh), decode
             "usd_per_million_tokens": usd_per_chip_s * chips * step_s / batch * 1e6,
+            # manufacturing carbon of the chip-seconds a token takes (idle time included, as for dollars)
+            "embodied_kgco2e_per_million_tokens": embodied_kg_per_chip_hour
+            / S_PER_HOUR
+            / busy_fraction
+            * chips
+            * step_s
+            / batch
+            * 1e6,
             "usd_per_million_tokens_with_prefill": usd_per_chip_s
             * (chips_p * prefill_s + chips * decode_s)
             / generated
@@ -932,6 +941,7 @@ def estimate_inference(
         prefill_chips=prefill_chips,
         busy_fraction=s.busy_fraction,
         idle_power_w=idle_w,
+        embodied_kg_per_chip_hour=resolve.embodied(chip, s, led),
         **chip_links(chip, s.interconnect_gb_per_s),
         wue_onsite_l_per_kwh=wue,
         water_offsite_l_per_kwh=water_offsite,
@@ -949,18 +959,18 @@ def estimate_inference(
     values = {
         "model": cfg.name,
         "chip": chip.name,
-        "chips": chips,
-        "min_chips": need,
-        "expert_parallel": x,
+        "serving_chips_used": chips,
+        "serving_min_chips": need,
+        "serving_expert_parallel_used": x,
         "placement": placement,
         "dense_shards": lay["dense_shards"],
-        "batch": batch,
+        "batch_served": batch,
         "prompt_len": s.prompt_len,
         "gen_len": s.gen_len,
         "params_total": float(params(m)[0]),
         "params_active": float(params(m, active=True)[0]),
-        "bytes_per_param": bpp,
-        "bytes_per_kv": bkv,
+        "resolved_bytes_per_param": bpp,
+        "resolved_bytes_per_kv": bkv,
         "weight_gb_total": float(weight_bytes_total(m, bpp)[0]) / BYTES_PER_GB,
         "kv_cache_gb_full_context": float(kv_cache_bytes(m, batch, s.prompt_len + s.gen_len, bkv)[0]) / BYTES_PER_GB,
     }

@@ -115,10 +115,12 @@ def _serving_layout_sentence(v: dict) -> str:
             f"MoE layer waits for its busiest expert chip ({num(v['decode_expert_wait_s'] * 1e3)} ms of each step)"
         )
     if v.get("target_binding") == "batch":
-        parts.append(f"the given batch {v['batch']} meets the latency targets")
+        parts.append(f"the given batch {v['batch_served']} meets the latency targets")
     elif v.get("target_binding"):
-        parts.append(f"batch {v['batch']} is the largest that meets the latency targets ({v['target_binding']} binds)")
-    if v.get("prefill_chips_used") != v.get("chips"):
+        parts.append(
+            f"batch {v['batch_served']} is the largest that meets the latency targets ({v['target_binding']} binds)"
+        )
+    if v.get("prefill_chips_used") != v.get("serving_chips_used"):
         parts.append(
             f"prefill runs on a separate pool of {num(v['prefill_chips_used'])} chips, its KV cache reaching the "
             f"decode chips in {num(v['kv_transfer_s'] * 1e3)} ms"
@@ -130,9 +132,10 @@ def serving_statement(est: InferenceEstimate, *, datacenter: str) -> str:
     """One paragraph for a serving estimate (roofline decode with a KV cache)."""
     v, led = est.values, est.ledger
     text = (
-        f"We estimate that serving {v['model']} on {v['chips']} {v['chip']} chips ({v['min_chips']} is the fewest "
-        f"whose memory holds its {num(v['weight_gb_total'])} GB of weights plus the KV cache), decoding batches of "
-        f"{v['batch']} requests of {v['prompt_len']} prompt and {v['gen_len']} generated tokens, takes "
+        f"We estimate that serving {v['model']} on {v['serving_chips_used']} {v['chip']} chips "
+        f"({v['serving_min_chips']} is the fewest whose memory holds its {num(v['weight_gb_total'])} GB of "
+        "weights plus the KV cache), decoding batches of "
+        f"{v['batch_served']} requests of {v['prompt_len']} prompt and {v['gen_len']} generated tokens, takes "
         f"{num(v['decode_step_s'] * 1e3)} ms per generated token ({num(v['decode_tokens_per_s_per_chip'])} "
         f"tokens/s per chip), {num(v['joules_per_token'])} J per generated token at the facility "
         f"({datacenter}, PUE {_value(led, 'pue')}), ${num(v['usd_per_million_tokens'])} and "

@@ -363,7 +363,15 @@ def training_outputs(
     known = ~np.isnan(hours)
     out: dict[str, np.ndarray] = {}
     mfu, measured_ratio = _measured(rows)
-    pred = predicted(rows, cfgs, ~known & np.isnan(mfu))
+    need = ~known & np.isnan(mfu)
+    exposed = need & (_col(rows, "comm_overlap") < 1)
+    if exposed.any():  # the single estimate's refusal, for the first such row
+        i = int(np.argmax(exposed))
+        raise ConfigError(
+            f"comm_overlap={float(_col(rows, 'comm_overlap')[i])!r}: a predicted MFU already charges the exposed "
+            f"communication; give --mfu to charge it on top{f', scenario {i + 1}' if len(rows) > 1 else ''}"
+        )
+    pred = predicted(rows, cfgs, need)
     mfu = np.where(np.isnan(mfu), pred["mfu"], mfu)
     for mask, when in ((~known, {"mfu": mfu}), (known, {"hours": hours})):
         if not mask.any():
@@ -375,8 +383,8 @@ def training_outputs(
     if too_fast.any():  # the single estimate's refusal, for the first such row
         i = int(np.argmax(too_fast))
         raise ConfigError(
-            f"hours={hours[i]:g}: implies MFU {out['mfu_effective'][i]:.2f} > 1 (faster than {rows['chips'].iloc[i]:g} "
-            f"{rows['chip'].iloc[i]} chips' dense peak), scenario {i + 1}"
+            f"hours={float(hours[i])!r}: implies MFU {out['mfu_effective'][i]:.2f} > 1 (faster than "
+            f"{rows['chips'].iloc[i]:g} {rows['chip'].iloc[i]} chips' dense peak), scenario {i + 1}"
         )
     ratio = _col(rows, "hw_flops_ratio")  # a given ratio wins, then the measured record's, then the prediction's
     ratio = np.where(np.isnan(ratio), measured_ratio, ratio)
@@ -433,23 +441,24 @@ def precision_bytes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return by("bytes_per_param", "weight_precision"), by("bytes_per_kv", "kv_precision")
 
 
-def _refuse_unfit(rows: pd.DataFrame, lay: dict, placement: np.ndarray, x_given, prefill_chips) -> None:
+def _refuse_unfit(rows: pd.DataFrame, lay: dict, placement: np.ndarray, x_given, prefill_chips, refused) -> None:
     """The single estimate's refusals of a serving layout, for the first row that meets one: experts
     that alone fill a chip, given chips or a prefill pool too few for weights and cache, experts over
-    more chips than there are (`glamsim.cost.inference.estimate_inference`)."""
+    more chips than there are (`glamsim.cost.inference.estimate_inference`).  Rows `refused` already
+    (targets that batch 1 misses, which the single estimate checks first) keep that refusal."""
     chips, need = lay["chips"], lay["need"]
-    which = lambda bad: int(np.argmax(bad))  # noqa: E731
+    which = lambda bad: int(np.argmax(bad & ~refused))  # noqa: E731
     at = lambda i: f", scenario {i + 1}" if len(rows) > 1 else ""  # noqa: E731
     model, chip = rows["model"].to_numpy(), rows["chip"].to_numpy()
     bad = ~np.isfinite(need) & ~np.isnan(x_given)
-    if bad.any():
+    if (bad & ~refused).any():
         i = which(bad)
         raise ConfigError(
             f"serving_expert_parallel={x_given[i]:g}: {model[i]}'s experts over {x_given[i]:g} chips alone "
             f"fill a {chip[i]}; give more{at(i)}"
         )
     bad = chips < need
-    if bad.any():
+    if (bad & ~refused).any():
         i = which(bad)
         how = " with experts placed on chips" if placement[i] == "expert" else ""
         raise ConfigError(
@@ -457,21 +466,23 @@ def _refuse_unfit(rows: pd.DataFrame, lay: dict, placement: np.ndarray, x_given,
             f"need at least {need[i]:g}{at(i)}"
         )
     bad = ~np.isnan(prefill_chips) & ~lay["prefill_fits"]
-    if bad.any():
+    if (bad & ~refused).any():
         i = which(bad)
         raise ConfigError(
             f"prefill_chips={prefill_chips[i]:g}: too few to hold {model[i]}'s weights and the prompts' KV cache "
             f"on {chip[i]}; need at least {lay['prefill_need'][i]:.0f}{at(i)}"
         )
     bad = (lay["expert_parallel"] > chips) & ~np.isnan(x_given)
-    if bad.any():
+    if (bad & ~refused).any():
         i = which(bad)
         raise ConfigError(f"serving_expert_parallel={x_given[i]:g}: more than the {chips[i]:g} serving chips{at(i)}")
 
 
 def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]:
     """`glamsim.cost.inference_costs` on whole columns, laid out by `inference.serving_layout` (the
-    single estimate's rules), refusing what the single estimate refuses (`_refuse_unfit`)."""
+    single estimate's rules), refusing what the single estimate refuses (`_refuse_unfit`); a
+    scenario whose latency targets even batch 1 misses keeps its row, with NaN outputs and the
+    single estimate's refusal in its `refusal` column (a sweep over targets finds where they bind)."""
     chip = _chips(rows)
     dc = _lookup(rows[["datacenter"]], datacenter_figures)
     batch, prompt, gen = _col(rows, "batch"), _col(rows, "prompt_len"), _col(rows, "gen_len")
@@ -499,6 +510,7 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
     prefill_chips = _col(rows, "prefill_chips")
     ttft, tpot = _col(rows, "ttft_ms") / 1e3, _col(rows, "tpot_ms") / 1e3
     targeted = ~np.isnan(ttft) | ~np.isnan(tpot)
+    refusal = np.full(len(rows), "", dtype=object)  # a scenario the single estimate refuses: why, else ""
     met = {
         "batch_meeting_targets": np.full(len(rows), np.nan),
         "target_binding": np.full(len(rows), None, dtype=object),
@@ -530,14 +542,11 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
             routing_skew=sel(skew),
             **{k: sel(v) for k, v in links.items()},
         )
-        missed = (t["batch"] == 0) & (t["binding"] != "hbm")
-        if missed.any():  # the single estimate's refusal, for the first such row
-            i = int(np.argmax(missed))
+        for i in np.flatnonzero((t["batch"] == 0) & (t["binding"] != "hbm")):  # the single estimate's refusal
             row = np.flatnonzero(targeted)[i]
             given = {k: None if np.isnan(v[row]) else v[row] * 1e3 for k, v in (("ttft_ms", ttft), ("tpot_ms", tpot))}
             chips_of = None if np.isnan(chips_given[row]) else chips_given[row]
-            line = inference.targets_missed(*given.values(), t, i, rows["chip"].iloc[row], chips_of)
-            raise ConfigError(line + (f", scenario {row + 1}" if len(rows) > 1 else ""))
+            refusal[row] = inference.targets_missed(*given.values(), t, i, rows["chip"].iloc[row], chips_of)
         met["batch_meeting_targets"][targeted] = t["batch"]
         met["target_binding"][targeted] = t["binding"]
         batch = batch.copy()
@@ -546,7 +555,7 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         m, placement, batch, prompt, gen, chips_given, x_given, prefill_chips, hbm, usable, bpp, bkv
     )
     chips, x = lay["chips"], lay["expert_parallel"]
-    _refuse_unfit(rows, lay, placement, x_given, prefill_chips)
+    _refuse_unfit(rows, lay, placement, x_given, prefill_chips, refusal != "")
     res = inference.inference_costs(
         m,
         batch=batch,
@@ -573,14 +582,17 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         prefill_chips=prefill_chips,
         busy_fraction=_col(rows, "busy_fraction"),
         idle_power_w=np.where(np.isnan(_col(rows, "power_w")), chip["idle_w"], np.nan),
+        embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
         **links,
         wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
         water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
     )
     touched = res["experts_touched_per_moe_layer"]
     return {
+        "refusal": refusal,
         "serving_min_chips": lay["need"],
         "serving_chips_used": chips,
+        "batch_served": batch,
         "serving_expert_parallel_used": x,
         "resolved_routing_skew": skew,
         "dense_shards": lay["dense_shards"],
