@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,10 @@ def test_site_builds_strictly_offline(tmp_path):
         assert (site / page).is_file(), page
     html = (site / "api" / "cost" / "index.html").read_text(encoding="utf-8")
     assert 'id="glamsim.cost.training.estimate_training"' in html  # the API pages hold the docstrings
+    conventions = (site / "conventions" / "index.html").read_text(encoding="utf-8")
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    layered = [m.strip() for c in lint["contracts"] for layer in c.get("layers", []) for m in re.split("[:|]", layer)]
+    assert layered and all(f"<code>{m}</code>" in conventions for m in layered)  # the layers table, generated
     for path in site.rglob("*.html"):
         assert "fonts.googleapis.com" not in path.read_text(encoding="utf-8"), f"{path}: external fonts"
 
