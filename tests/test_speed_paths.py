@@ -39,7 +39,7 @@ from glamsim.accounting import (
 )
 from glamsim.config import data_dir, load_model, model_presets
 from glamsim.cost import communication as comm
-from glamsim.cost.training import broadcast_outputs, estimate_training, model_train_flops, training_costs
+from glamsim.cost.training import estimate_training, model_train_flops, training_costs
 
 HEAVY = ("pandas", "jax", "jaxlib", "flax", "matplotlib", "streamlit")
 TRAIN_ARGS = [
@@ -253,8 +253,6 @@ def test_scalar_and_cached_model_arrays_give_exactly_the_array_results(name):
 
 
 def test_training_costs_single_row_fast_path_matches_broadcasting():
-    from glamsim.cost.training import _first_of_each, _training_costs
-
     kw = dict(carbon_intensity_gross_kg_per_kwh=0.5, comm_hours=12.5)
     for extra in (
         dict(mfu=0.3, comm_overlap=1.0),
@@ -262,15 +260,14 @@ def test_training_costs_single_row_fast_path_matches_broadcasting():
         dict(hours=4000.0, comm_overlap=0.5),
     ):
         args = (3.1e23, 1024, 3.12e14, 400.0, 1.1, 0.4, 2.5)
-        fast = _first_of_each(*_training_costs(*args, **kw, **extra))
-        slow = {k: float(v.reshape(-1)[0]) for k, v in training_costs(*args, **kw, **extra).items()}
-        np.testing.assert_equal(fast, slow)  # NaN (e.g. embodied carbon without a figure) equals NaN
+        fast = training_costs(*args, **kw, **extra)
+        assert {type(v) for v in fast.values()} == {float}  # one scenario of plain numbers: Python floats
         arrays = training_costs(*(np.array([a]) for a in args), **kw, **extra)
-        np.testing.assert_equal({k: float(v[0]) for k, v in arrays.items()}, fast)
-    out, ins = _training_costs(np.array([1e23, 2e23]), 64, 1e14, 300.0, 1.2, 0.3, 2.0, mfu=0.4)
-    first = _first_of_each(out, ins)  # no comm_hours: NaN outputs, compared as equal NaNs
-    np.testing.assert_equal(first, {k: float(v[0]) for k, v in broadcast_outputs(out, *ins).items()})
-    assert np.isnan(first["comm_hours"])
+        np.testing.assert_equal({k: float(v[0]) for k, v in arrays.items()}, fast)  # NaN equals NaN
+    two = training_costs(np.array([1e23, 2e23]), 64, 1e14, 300.0, 1.2, 0.3, 2.0, mfu=0.4)
+    one = training_costs(1e23, 64, 1e14, 300.0, 1.2, 0.3, 2.0, mfu=0.4)
+    np.testing.assert_equal({k: float(v[0]) for k, v in two.items()}, one)  # no comm_hours: NaN outputs
+    assert np.isnan(one["comm_hours"]) and all(v.shape == (2,) for v in two.values())
 
 
 def test_per_config_cache_entries_go_with_their_config():
@@ -287,35 +284,30 @@ def test_per_config_cache_entries_go_with_their_config():
 
 
 def _spy_core(monkeypatch) -> list:
-    """Record the arguments of every one-scenario core call (`_costs` on Python floats) that
-    `estimate_training` makes."""
+    """Record the arguments of every core call (`training_costs`) that `estimate_training` makes."""
     import glamsim.cost.training as training
 
-    calls, real = [], training._costs
+    calls, real = [], training.training_costs
 
-    def spy(python_floats, *args, **kwargs):
-        if python_floats:
-            calls.append((args, kwargs))
-        return real(python_floats, *args, **kwargs)
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "_costs", spy)
+    monkeypatch.setattr(training, "training_costs", spy)
     return calls
 
 
 def _three_ways(args: tuple, kwargs: dict) -> None:
     """Python floats, numpy float64 scalars and one-row arrays give the same outputs, bit for bit."""
-    from glamsim.cost.training import _costs, _first_of_each
-
-    py_out, py_in = _costs(True, *args, **kwargs)
-    assert {type(v) for v in py_out.values()} == {float}  # really the Python-float path
-    np_out, np_in = _costs(False, *args, **kwargs)
-    assert not {type(v) for v in np_out.values()} <= {float}  # really the numpy-scalar path
+    fast = training_costs(*args, **kwargs)
+    assert {type(v) for v in fast.values()} == {float}  # really the Python-float path
+    as_np = lambda v: v if v is None else np.float64(v)  # noqa: E731
+    slow = training_costs(*map(as_np, args), **{k: as_np(v) for k, v in kwargs.items()})
     rows = training_costs(
         *(np.array([a], dtype=np.float64) for a in args),
         **{k: v if v is None else np.array([v], dtype=np.float64) for k, v in kwargs.items()},
     )
-    fast, slow = _first_of_each(py_out, py_in), _first_of_each(np_out, np_in)
-    np.testing.assert_equal(fast, slow)  # NaN equals NaN
+    np.testing.assert_equal(fast, {k: float(v) for k, v in slow.items()})  # NaN equals NaN
     np.testing.assert_equal(fast, {k: float(v[0]) for k, v in rows.items()})
 
 
@@ -344,7 +336,7 @@ def test_one_estimate_equals_the_vectorised_core_over_presets_chips_and_datacent
         except config.ConfigError:  # e.g. hours implying MFU > 1, no interconnect figure to charge
             continue
         done += 1
-    assert done > 0.8 * len(grid) and len(calls) == done
+    assert done > 0.8 * len(grid) and len(calls) >= done
     monkeypatch.undo()
     for args, kwargs in list(calls):
         _three_ways(args, kwargs)
@@ -354,8 +346,6 @@ def test_python_float_and_numpy_paths_agree_at_the_edges():
     """Zero, subnormal-free tiny and huge inputs; a division by zero on Python floats falls back to
     numpy's inf/NaN semantics (as one-row arrays give)."""
     import warnings
-
-    from glamsim.cost.training import _first_of_each, _training_costs
 
     base = dict(carbon_intensity_gross_kg_per_kwh=0.5, comm_hours=12.5, power_idle_w=40.0, power_span_w=360.0)
     cases = [
@@ -368,29 +358,23 @@ def test_python_float_and_numpy_paths_agree_at_the_edges():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for args, kw in cases:
-            try:
-                one = _first_of_each(*_training_costs(*args, **kw))
-            except ZeroDivisionError:  # where Python floats meet 0 before the scalars become numpy's
-                with pytest.raises(ZeroDivisionError):
-                    training_costs(*args, **kw)
-                continue
+            one = training_costs(*args, **kw)
             rows = training_costs(*(np.array([a]) for a in args), **{k: np.array([v]) for k, v in kw.items()})
             np.testing.assert_equal(one, {k: float(v[0]) for k, v in rows.items()})
 
 
 def test_power_at_one_load_is_the_power_model():
+    from glamsim.cost.ops import NP, PY
     from glamsim.cost.power import power_w
-    from glamsim.cost.training import _power_at_load_one
 
     loads = [0.0, 0.3, 1.0, -0.2, 1.7, np.nan, np.inf]
     curves = [(np.nan, 40.0, 360.0, 100.0), (np.nan, 400.0, 0.0, 0.0), (326.0, np.nan, np.nan, np.nan), (0.0, 1, 2, 3)]
     for load in loads:
         for curve in curves:
-            want = float(power_w(np.array([load]), *(np.array([c]) for c in curve))[0])
-            for num in (float, np.float64):
-                got = _power_at_load_one(load, *curve, num)
-                assert type(got) is num
-                np.testing.assert_equal(float(got), want)
+            want = float(power_w(np.array([load]), *(np.array([c]) for c in curve), NP)[0])
+            got = power_w(load, *curve, PY)
+            assert type(got) in (float, int)
+            np.testing.assert_equal(float(got), want)
 
 
 def test_ranges_of_uncertain_inputs_with_the_load_following_power_model():
@@ -417,14 +401,14 @@ def test_ranges_of_uncertain_inputs_with_the_load_following_power_model():
 
 
 def test_communication_from_cached_bytes_per_step_is_training_comm():
-    from glamsim.cost.training import _comm_times, _floats
+    from glamsim.cost.training import _floats
 
     for name in ("glam-64b-64e", "gpt3-175b", "glam-0.1b-64e"):
         m = scalar_arrays(load_model(name))
         for tokens, tps, chips, x, link in ((6e11, 2**20, 1024, 64.0, 300.0), (1e9, 5e5, 96, 1.0, np.nan)):
             want = _floats(comm.training_comm(m, tokens, tps, chips, x, link, 2.0, 4.0))
             per_step = _floats(comm.training_comm_bytes(m, tps, chips, x, 2.0, 4.0))
-            got = _comm_times(per_step, tokens, tps, link)
+            got = comm.comm_times(per_step, tokens, tps, link)
             assert list(got) == list(want)
             np.testing.assert_equal(got, want)
     est = estimate_training(model="glam-64b-64e", chip="tpu-v4", chips=1024, tokens=6e11, mfu=0.3, comm_overlap=0.5)

@@ -104,10 +104,17 @@ def training_comm(
     bytes_per_grad=4.0,
 ) -> dict:
     """Bytes per step per chip, the communication seconds per step (before any overlap), steps."""
-    out = training_comm_bytes(m, tokens_per_step, chips, expert_parallel, bytes_per_activation, bytes_per_grad)
-    step_s = out["comm_wire_bytes_per_chip_step"] / (interconnect_gb_per_s * BYTES_PER_GB)
-    out["comm_s_per_step"] = step_s
-    out["alltoall_s_per_step"] = out["alltoall_wire_bytes_per_chip_step"] / (interconnect_gb_per_s * BYTES_PER_GB)
+    per_step = training_comm_bytes(m, tokens_per_step, chips, expert_parallel, bytes_per_activation, bytes_per_grad)
+    return comm_times(per_step, tokens_total, tokens_per_step, interconnect_gb_per_s)
+
+
+def comm_times(per_step: dict, tokens_total, tokens_per_step, interconnect_gb_per_s) -> dict:
+    """`training_comm` from the bytes per step (`training_comm_bytes`, which a single estimate
+    caches per configuration): seconds per step on the link, and steps."""
+    out = dict(per_step)
+    link = interconnect_gb_per_s * BYTES_PER_GB
+    out["comm_s_per_step"] = out["comm_wire_bytes_per_chip_step"] / link
+    out["alltoall_s_per_step"] = out["alltoall_wire_bytes_per_chip_step"] / link
     out["steps"] = tokens_total / tokens_per_step
     return out
 

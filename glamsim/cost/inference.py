@@ -31,8 +31,9 @@ from glamsim.config import ConfigError
 from glamsim.cost import resolve
 from glamsim.cost.communication import A2A_PER_MOE_LAYER_DECODE, decode_alltoall_bytes_per_chip
 from glamsim.cost.ledger import Ledger
+from glamsim.cost.ops import broadcast
 from glamsim.cost.power import power_w as power_at_load
-from glamsim.cost.training import S_PER_HOUR, broadcast_outputs
+from glamsim.cost.training import S_PER_HOUR
 from glamsim.cost.uncertainty import output_ranges, tornado
 from glamsim.scenario import ServingScenario
 from glamsim.uncertain import is_uncertain, nominal
@@ -374,7 +375,7 @@ def inference_costs(
     usd_per_chip_s = price_per_chip_hour_usd / S_PER_HOUR / busy_fraction
     generated = batch * gen_len
     nan = np.full(np.shape(placed), np.nan)
-    return broadcast_outputs(
+    return broadcast(
         {
             "prefill_flops": prefill_flops,
             "prefill_bytes": prefill_bytes,

@@ -16,15 +16,11 @@ board only.  Every argument may be a numpy array.
 
 from __future__ import annotations
 
-import numpy as np
+from glamsim.cost.ops import NP
 
 
-def power_w(load, fixed_w, idle_w, span_w, host_w):
-    """Power per chip at `load`: `fixed_w` where it is a number, else idle + span x load + host."""
-    fixed = np.asarray(fixed_w, dtype=np.float64)
-    curve = (
-        np.asarray(idle_w, dtype=np.float64)
-        + np.asarray(span_w, dtype=np.float64) * np.clip(np.asarray(load, dtype=np.float64), 0.0, 1.0)
-        + np.asarray(host_w, dtype=np.float64)
-    )
-    return np.where(np.isnan(fixed), curve, fixed)
+def power_w(load, fixed_w, idle_w, span_w, host_w, xp=NP):
+    """Power per chip at `load`: `fixed_w` where it is a number, else idle + span x load + host
+    (`xp`: `glamsim.cost.ops.PY` for one scenario of Python floats, `NP` for arrays)."""
+    curve = idle_w + span_w * xp.clip(load, 0.0, 1.0) + host_w
+    return xp.where(xp.isnan(fixed_w), curve, fixed_w)

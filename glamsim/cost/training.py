@@ -16,7 +16,7 @@ import numpy as np
 from glamsim.accounting import ModelArrays, cached_arrays, memo, scalar_arrays, train_flops_per_token  # noqa: F401
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
-from glamsim.cost import resolve
+from glamsim.cost import ops, resolve
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.uncertainty import output_ranges, tornado
@@ -98,31 +98,21 @@ def training_costs(
     embodied_kg_per_chip_hour=np.nan,
     wue_onsite_l_per_kwh=np.nan,
     water_offsite_l_per_kwh=np.nan,
-) -> dict[str, np.ndarray]:
+) -> dict:
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
     `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
     exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
-    utilisation while computing and the returned `mfu_effective` the end-to-end one.  With given `hours`, the
-    compute time is what the exposed communication leaves of them."""
-    outputs, inputs = _training_costs(**locals())  # every argument, by name (nothing else is bound yet)
-    return broadcast_outputs(outputs, *inputs)
+    utilisation while computing and the returned `mfu_effective` the end-to-end one.  With given
+    `hours`, the compute time is what the exposed communication leaves of them.  One scenario of
+    plain numbers gives Python floats, arrays give arrays (`glamsim.cost.ops.evaluate`)."""
+    if (mfu is None) == (hours is None):
+        raise ConfigError("give exactly one of mfu and hours")
+    return ops.evaluate(_training_formula, **locals())  # every argument, by name (nothing else is bound yet)
 
 
-def _training_costs(*args, **kwargs) -> tuple:
-    """`training_costs` before broadcasting: (outputs, the inputs their shape broadcasts with).
-
-    One scenario given as Python numbers is computed on Python floats (IEEE float64 arithmetic, the
-    values numpy gives bit for bit, without its scalar overhead); where that divides by zero, again
-    on numpy scalars, whose semantics (inf or NaN, with a warning) are those of arrays."""
-    try:
-        return _costs(True, *args, **kwargs)
-    except ZeroDivisionError:
-        return _costs(False, *args, **kwargs)
-
-
-def _costs(
-    python_floats: bool,
+def _training_formula(
+    xp,
     flops_total,
     chips,
     peak_flops,
@@ -130,34 +120,20 @@ def _costs(
     pue,
     carbon_intensity_kg_per_kwh,
     price_per_chip_hour_usd,
-    *,
-    mfu=None,
-    hours=None,
-    carbon_intensity_gross_kg_per_kwh=np.nan,
-    comm_hours=np.nan,
-    comm_overlap=1.0,
-    power_idle_w=np.nan,
-    power_span_w=np.nan,
-    power_host_w=np.nan,
-    embodied_kg_per_chip_hour=np.nan,
-    wue_onsite_l_per_kwh=np.nan,
-    water_offsite_l_per_kwh=np.nan,
-) -> tuple:
-    """`_training_costs`; `python_floats`: one scenario of Python numbers computed on Python floats."""
-    if (mfu is None) == (hours is None):
-        raise ConfigError("give exactly one of mfu and hours")
-    one_row = _is_scalar(comm_overlap) and _is_scalar(comm_hours) and (hours is None or _is_scalar(hours))
-    if one_row:
-        # one scenario: Python floats where every argument (all of `locals()` here) is a Python number,
-        # else numpy float64 scalars (the values, and the inf/NaN semantics, of 0-d arrays)
-        num = float if python_floats and _PY_NUMBERS.issuperset(map(type, locals().values())) else np.float64
-        overlap = num(comm_overlap)
-        exposed = num(0.0) if overlap >= 1 else (1 - overlap) * num(comm_hours)
-        hours_given = None if hours is None else num(hours)
-    else:
-        overlap = np.asarray(comm_overlap, dtype=np.float64)
-        exposed = np.where(overlap >= 1, 0.0, (1 - overlap) * np.asarray(comm_hours, dtype=np.float64))
-        hours_given = None if hours is None else np.asarray(hours, dtype=np.float64)
+    mfu,
+    hours,
+    carbon_intensity_gross_kg_per_kwh,
+    comm_hours,
+    comm_overlap,
+    power_idle_w,
+    power_span_w,
+    power_host_w,
+    embodied_kg_per_chip_hour,
+    wue_onsite_l_per_kwh,
+    water_offsite_l_per_kwh,
+) -> dict:
+    """`training_costs`, written once for Python floats and numpy (`xp`: `glamsim.cost.ops`)."""
+    exposed = xp.where(comm_overlap >= 1, 0.0, (1 - comm_overlap) * comm_hours)
     if hours is None:
         compute_chip_hours = chip_hours_from_flops(flops_total, peak_flops, mfu)
         chip_hours = compute_chip_hours + chips * exposed
@@ -165,13 +141,10 @@ def _costs(
         mfu = mfu * compute_chip_hours / chip_hours
         compute_hours = compute_chip_hours / chips
     else:
-        chip_hours = chips * hours_given
+        chip_hours = chips * hours
         mfu = implied_mfu(flops_total, chip_hours, peak_flops)
         compute_hours = hours - exposed
-    if one_row and _all_scalars((mfu, power_w, power_idle_w, power_span_w, power_host_w)):
-        power = _power_at_load_one(mfu, power_w, power_idle_w, power_span_w, power_host_w, num)
-    else:
-        power = power_at_load(mfu, power_w, power_idle_w, power_span_w, power_host_w)
+    power = power_at_load(mfu, power_w, power_idle_w, power_span_w, power_host_w, xp)
     e = energy_mwh(chip_hours, power, pue)
     onsite, offsite = water_l(
         chip_hours * power / W_PER_KW, e * KWH_PER_MWH, wue_onsite_l_per_kwh, water_offsite_l_per_kwh
@@ -194,70 +167,7 @@ def _costs(
         "water_offsite_l": offsite,
         "water_l": onsite + offsite,
         "cost_usd": chip_hours * price_per_chip_hour_usd,
-    }, (
-        chips,
-        peak_flops,
-        power_w,
-        pue,
-        carbon_intensity_kg_per_kwh,
-        price_per_chip_hour_usd,
-        carbon_intensity_gross_kg_per_kwh,
-        comm_overlap,
-        power_idle_w,
-        power_span_w,
-        power_host_w,
-        embodied_kg_per_chip_hour,
-        wue_onsite_l_per_kwh,
-        water_offsite_l_per_kwh,
-    )
-
-
-def _power_at_load_one(load, fixed_w, idle_w, span_w, host_w, num=np.float64):
-    """`glamsim.cost.power.power_w` of one scenario (every argument a scalar; `num`: float or
-    np.float64): the same value, without its array calls (a few microseconds on one row)."""
-    fixed = num(fixed_w)
-    if fixed == fixed:  # a number, not NaN: used at every load
-        return fixed
-    load = num(load)
-    clipped = load if not (load < 0.0 or load > 1.0) else num(0.0 if load < 0.0 else 1.0)  # NaN stays NaN
-    return num(idle_w) + num(span_w) * clipped + num(host_w)
-
-
-_PY_NUMBERS = frozenset({float, int, bool, type(None)})  # arguments of a one-scenario call on Python floats
-
-
-_SCALAR_TYPES = frozenset({float, int, np.float64})
-_FLOAT = frozenset({float})
-
-
-def _is_scalar(v) -> bool:
-    return (
-        type(v) in _SCALAR_TYPES
-        or isinstance(v, (float, int, np.generic))
-        or (isinstance(v, np.ndarray) and v.ndim == 0)
-    )
-
-
-def _all_scalars(values) -> bool:
-    values = tuple(values)
-    return _SCALAR_TYPES.issuperset(map(type, values)) or all(map(_is_scalar, values))
-
-
-def _first_of_each(outputs: dict, inputs: tuple) -> dict[str, float]:
-    """`{k: first element}` of `broadcast_outputs(outputs, *inputs)`, without broadcasting when every
-    output and input is a scalar (the single-scenario view)."""
-    if _all_scalars(inputs):
-        if _FLOAT.issuperset(map(type, outputs.values())):  # computed on Python floats
-            return dict(outputs)
-        if _all_scalars(outputs.values()):
-            return {k: float(v) for k, v in outputs.items()}
-    return {k: float(v.reshape(-1)[0]) for k, v in broadcast_outputs(outputs, *inputs).items()}
-
-
-def broadcast_outputs(outputs: dict, *inputs) -> dict[str, np.ndarray]:
-    """Every output at the broadcast shape of all outputs and inputs (one row per scenario)."""
-    shape = np.broadcast_shapes(*(np.shape(v) for v in (*outputs.values(), *inputs)))
-    return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for k, v in outputs.items()}
+    }
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -274,27 +184,14 @@ def model_train_flops(cfg: ModelConfig, tokens: float, seq_len: int | None = Non
 
 @dataclass
 class TrainingEstimate:
-    """One training scenario: nominal outputs, their ranges when inputs are uncertain, the ledger."""
+    """One training scenario: every output of the core by name (`est.energy_mwh`, `est["mfu"]`),
+    their ranges when inputs are uncertain, and the ledger.
 
-    flops_total: float
-    chip_hours: float
-    train_hours: float
-    train_days: float
-    mfu: float  # the MFU the costs used: typed, measured, predicted, or implied by given hours
-    mfu_effective: float  # over the wall clock, exposed communication included
-    hfu: float
-    power_w_per_chip: float
-    energy_mwh: float
-    co2e_t: float
-    co2e_location_t: float
-    embodied_co2e_t: float
-    water_onsite_l: float
-    water_offsite_l: float
-    water_l: float
-    cost_usd: float
-    compute_hours: float
-    comm_hours: float
-    comm_exposed_hours: float
+    `values` holds what `training_costs` returns (a new output of the core is here, in the JSON and
+    in a study's frame without another edit), with `mfu` (the MFU the costs used: typed, measured,
+    predicted, or implied by given hours) and `hfu`."""
+
+    values: dict[str, float]
     ledger: Ledger
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     tornado: list[dict] = field(default_factory=list)
@@ -304,40 +201,27 @@ class TrainingEstimate:
     prediction: dict | None = None  # glamsim.predict's layout, memory and step-time breakdown, when it set the MFU
     scenario: TrainingScenario | None = None
 
+    def __getattr__(self, name: str):
+        values = self.__dict__.get("values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__} has no output {name!r}")
+
+    def __getitem__(self, key: str):
+        return self.values[key]
+
     def to_dict(self) -> dict:
-        d = {
-            k: getattr(self, k)
-            for k in (
-                "flops_total",
-                "chip_hours",
-                "train_hours",
-                "compute_hours",
-                "comm_hours",
-                "comm_exposed_hours",
-                "train_days",
-                "mfu",
-                "mfu_effective",
-                "hfu",
-                "power_w_per_chip",
-                "energy_mwh",
-                "co2e_t",
-                "co2e_location_t",
-                "embodied_co2e_t",
-                "water_onsite_l",
-                "water_offsite_l",
-                "water_l",
-                "cost_usd",
-            )
+        return {
+            **self.values,
+            **self.communication,
+            "ranges": {k: list(v) for k, v in self.ranges.items()},
+            "tornado": self.tornado,
+            "ledger": self.ledger.to_list(),
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "prediction": self.prediction,
+            "scenario": self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None,
         }
-        d.update(self.communication)
-        d["ranges"] = {k: list(v) for k, v in self.ranges.items()}
-        d["tornado"] = self.tornado
-        d["ledger"] = self.ledger.to_list()
-        d["warnings"] = list(self.warnings)
-        d["notes"] = list(self.notes)
-        d["prediction"] = self.prediction
-        d["scenario"] = self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None
-        return d
 
 
 def estimate_training(
@@ -423,10 +307,7 @@ def estimate_training(
     if s.hours is None:
         uncertain["mfu"] = s.mfu
     nominals = {k: v if type(v) is float else nominal(v) for k, v in uncertain.items()}
-    try:  # `_training_costs` on one scenario: Python floats, else (a division by zero) numpy's semantics
-        one = _first_of_each(*_costs(True, flops, s.chips, peak_value, **certain, **nominals))
-    except ZeroDivisionError:
-        one = _first_of_each(*_costs(False, flops, s.chips, peak_value, **certain, **nominals))
+    one = training_costs(flops, s.chips, peak_value, **certain, **nominals)
     if s.hours is not None and one["mfu_effective"] > 1:
         raise ConfigError(
             f"hours={s.hours!r}: implies MFU {one['mfu_effective']:.2f} > 1 (faster than {s.chips} chips' dense peak)"
@@ -441,10 +322,9 @@ def estimate_training(
         raise ConfigError(f"hw_flops_ratio={ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = nominals != uncertain and any(is_uncertain(v) for v in uncertain.values())  # all plain: none
     core = partial(training_costs, flops, s.chips, peak_value, **certain) if any_range else None
+    used = one["mfu_effective"] if s.hours is not None else nominals["mfu"]
     return TrainingEstimate(
-        **one,
-        mfu=one["mfu_effective"] if s.hours is not None else nominals["mfu"],
-        hfu=hfu,
+        values={"mfu": used, **one, "hfu": hfu},
         ledger=led,
         communication=comm_figures,
         scenario=s,
@@ -511,25 +391,14 @@ def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: Mod
         ("training_comm_bytes", tokens_per_step, s.chips, x, bpa, bpg),
         lambda: _floats(comm.training_comm_bytes(scalar_arrays(cfg), tokens_per_step, s.chips, x, bpa, bpg)),
     )
-    figures = _comm_times(per_step, s.tokens, tokens_per_step, bandwidth)
+    figures = comm.comm_times(per_step, s.tokens, tokens_per_step, bandwidth)
     figures["sequences_per_step"] = tokens_per_step / seq
     return figures["comm_s_per_step"] * figures["steps"] / S_PER_HOUR, figures
 
 
 def _floats(out: dict) -> dict[str, float]:
     """The first (or only) value of each output, as a Python float."""
-    return {k: float(v) if _is_scalar(v) else float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
-
-
-def _comm_times(per_step: dict[str, float], tokens, tokens_per_step, interconnect_gb_per_s) -> dict[str, float]:
-    """`comm.training_comm` of one scenario from its bytes per step (`comm.training_comm_bytes`):
-    the same figures, in the same order, by the same arithmetic on Python floats."""
-    out = dict(per_step)
-    link = interconnect_gb_per_s * comm.BYTES_PER_GB
-    out["comm_s_per_step"] = out["comm_wire_bytes_per_chip_step"] / link
-    out["alltoall_s_per_step"] = out["alltoall_wire_bytes_per_chip_step"] / link
-    out["steps"] = tokens / tokens_per_step
-    return out
+    return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
 
 
 def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float:

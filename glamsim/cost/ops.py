@@ -1,0 +1,60 @@
+"""One formula text for one scenario and for many: element-wise operations on Python floats or numpy.
+
+A cost formula takes `xp` (`PY` or `NP`) and uses `xp.where`, `xp.isnan` and `xp.clip` for what
+would be a branch, with plain arithmetic for the rest.  `evaluate` runs it on Python floats when
+every argument is a plain number (a single estimate: IEEE float64 arithmetic, the values numpy
+gives bit for bit, without numpy's per-scalar overhead), and on numpy otherwise; where Python would
+divide by zero it runs again on numpy float64 scalars, whose inf/NaN semantics are those of arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class _Python:
+    """The operations on one scenario of Python floats."""
+
+    @staticmethod
+    def where(cond, a, b):
+        return a if cond else b
+
+    @staticmethod
+    def isnan(x) -> bool:
+        return x != x
+
+    @staticmethod
+    def clip(x, lo, hi):
+        return lo if x < lo else hi if x > hi else x  # NaN stays NaN, as numpy's
+
+
+class _Numpy:
+    """The same operations on numpy arrays and scalars."""
+
+    where = staticmethod(np.where)
+    isnan = staticmethod(np.isnan)
+    clip = staticmethod(np.clip)
+
+
+PY, NP = _Python(), _Numpy()
+_PLAIN = frozenset({float, int, bool, type(None)})
+
+
+def evaluate(formula, *args, **kwargs) -> dict:
+    """`formula(xp, *args, **kwargs)`'s outputs: Python floats for one scenario of plain numbers,
+    else numpy arrays broadcast to one shape with every argument (one row per scenario)."""
+    values = (*args, *kwargs.values())
+    if _PLAIN.issuperset(map(type, values)):
+        try:
+            return {k: float(v) for k, v in formula(PY, *args, **kwargs).items()}
+        except ZeroDivisionError:
+            as_np = lambda v: v if v is None else np.float64(v)  # noqa: E731
+            out = formula(NP, *map(as_np, args), **{k: as_np(v) for k, v in kwargs.items()})
+            return {k: float(v) for k, v in out.items()}
+    return broadcast(formula(NP, *args, **kwargs), *values)
+
+
+def broadcast(outputs: dict, *inputs) -> dict[str, np.ndarray]:
+    """Every output at the broadcast shape of all outputs and inputs (one row per scenario)."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (*outputs.values(), *inputs) if v is not None))
+    return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for k, v in outputs.items()}
