@@ -690,6 +690,24 @@ def _record_link(led: Ledger, chip, s: ServingScenario, span: float, names: tupl
     )
 
 
+# Scenario fields that reach `inference_costs` as they are: a new one needs its declaration and its formula
+DIRECT = resolve.direct_inputs(
+    inference_costs,
+    ServingScenario,
+    {
+        "chips",
+        "batch",
+        "prompt_len",
+        "gen_len",
+        "power_w",
+        "pue",
+        "carbon_intensity_kg_per_kwh",
+        "price_per_chip_hour_usd",
+    }
+    | {"bytes_per_param", "bytes_per_kv", "expert_parallel", "placement", "routing_skew", "prefill_chips"},
+)
+
+
 # ---- the single-scenario view ------------------------------------------------------------------
 
 
@@ -933,14 +951,12 @@ def estimate_inference(
         bytes_per_param=bpp,
         bytes_per_kv=bkv,
         expert_parallel=x,
-        comm_overlap=s.comm_overlap,
-        bytes_per_activation=s.bytes_per_activation,
+        **resolve.direct_values(s, DIRECT, led),
         placement=placement,
         routing_skew=s.routing_skew or 1.0,
         dense_shards=lay["dense_shards"],
         prefill_dense_shards=lay["prefill_dense_shards"],
         prefill_chips=prefill_chips,
-        busy_fraction=s.busy_fraction,
         idle_power_w=idle_w,
         embodied_kg_per_chip_hour=resolve.embodied(chip, s, led),
         **chip_links(chip, s.interconnect_gb_per_s),

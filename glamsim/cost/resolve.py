@@ -264,6 +264,25 @@ def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> f
     return np.nan
 
 
+def direct_inputs(formula, cls: type[Scenario], resolved: set[str]) -> tuple[str, ...]:
+    """The scenario fields that reach a cost formula as they are: named as one of its keywords, not
+    `resolved` by the cost model (from profiles, predictions or other fields), not uncertain (those
+    carry ranges).  Both the single estimate and the study sweep pass these, so a new plain input
+    takes its declaration and its formula."""
+    import inspect
+
+    params = inspect.signature(formula).parameters
+    return tuple(n for n in cls.inputs() if n in params and n not in resolved and not cls.meta(n).get("uncertain"))
+
+
+def direct_values(s: Scenario, names: tuple[str, ...], led: Ledger) -> dict:
+    """The direct fields' values, each in the ledger with its unit (where no rule put it there yet)."""
+    for name in names:
+        if name not in led:
+            record(s, led, name, type(s).meta(name)["unit"])
+    return {name: getattr(s, name) for name in names}
+
+
 def record(s: Scenario, led: Ledger, name: str, unit: str, value=None) -> None:
     """Ledger entry of a plain scenario field (its value, or a derived `value`, with its source)."""
     led.add_input(s, name, unit, value)

@@ -89,18 +89,13 @@ def training_costs(
     *,
     mfu=None,
     hours=None,
-    carbon_intensity_gross_kg_per_kwh=np.nan,
-    comm_hours=np.nan,
-    comm_overlap=1.0,
-    power_idle_w=np.nan,
-    power_span_w=np.nan,
-    power_host_w=np.nan,
-    embodied_kg_per_chip_hour=np.nan,
-    wue_onsite_l_per_kwh=np.nan,
-    water_offsite_l_per_kwh=np.nan,
+    **inputs,
 ) -> dict:
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
+    `inputs`: the formula's other keywords, each with its default (`carbon_intensity_gross_kg_per_kwh`,
+    `comm_hours`, `comm_overlap`, `power_idle_w`, `power_span_w`, `power_host_w`,
+    `embodied_kg_per_chip_hour`, `wue_onsite_l_per_kwh`, `water_offsite_l_per_kwh`).
     `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
     exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
     utilisation while computing and the returned `mfu_effective` the end-to-end one.  With given
@@ -108,7 +103,8 @@ def training_costs(
     plain numbers gives Python floats, arrays give arrays (`glamsim.cost.ops.evaluate`)."""
     if (mfu is None) == (hours is None):
         raise ConfigError("give exactly one of mfu and hours")
-    return ops.evaluate(_training_formula, **locals())  # every argument, by name (nothing else is bound yet)
+    core = (flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd)
+    return ops.evaluate(_training_formula, *core, mfu=mfu, hours=hours, **inputs)
 
 
 def _training_formula(
@@ -120,19 +116,20 @@ def _training_formula(
     pue,
     carbon_intensity_kg_per_kwh,
     price_per_chip_hour_usd,
-    mfu,
-    hours,
-    carbon_intensity_gross_kg_per_kwh,
-    comm_hours,
-    comm_overlap,
-    power_idle_w,
-    power_span_w,
-    power_host_w,
-    embodied_kg_per_chip_hour,
-    wue_onsite_l_per_kwh,
-    water_offsite_l_per_kwh,
+    mfu=None,
+    hours=None,
+    carbon_intensity_gross_kg_per_kwh=np.nan,
+    comm_hours=np.nan,
+    comm_overlap=1.0,
+    power_idle_w=np.nan,
+    power_span_w=np.nan,
+    power_host_w=np.nan,
+    embodied_kg_per_chip_hour=np.nan,
+    wue_onsite_l_per_kwh=np.nan,
+    water_offsite_l_per_kwh=np.nan,
 ) -> dict:
-    """`training_costs`, written once for Python floats and numpy (`xp`: `glamsim.cost.ops`)."""
+    """`training_costs`, written once for Python floats and numpy (`xp`: `glamsim.cost.ops`).  A
+    keyword named as a `TrainingScenario` field reaches it from every face unchanged (`DIRECT`)."""
     exposed = xp.where(comm_overlap >= 1, 0.0, (1 - comm_overlap) * comm_hours)
     if hours is None:
         compute_chip_hours = chip_hours_from_flops(flops_total, peak_flops, mfu)
@@ -168,6 +165,14 @@ def _training_formula(
         "water_l": onsite + offsite,
         "cost_usd": chip_hours * price_per_chip_hour_usd,
     }
+
+
+# Scenario fields that reach the formula as they are: a new one needs its declaration and its formula only
+DIRECT = resolve.direct_inputs(
+    _training_formula,
+    TrainingScenario,
+    {"chips", "mfu", "hours", "power_w", "pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd"},
+)
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -295,13 +300,13 @@ def estimate_training(
         hours=s.hours,
         carbon_intensity_gross_kg_per_kwh=ci_gross,
         comm_hours=comm_hours,
-        comm_overlap=s.comm_overlap,
         embodied_kg_per_chip_hour=embodied,
         wue_onsite_l_per_kwh=wue,
         water_offsite_l_per_kwh=water_offsite,
         power_idle_w=curve["idle_w"],
         power_span_w=curve["span_w"],
         power_host_w=curve["host_w"],
+        **resolve.direct_values(s, DIRECT, led),
     )
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:

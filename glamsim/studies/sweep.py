@@ -293,6 +293,11 @@ def _col(rows: pd.DataFrame, name: str) -> np.ndarray:
     return rows[name].to_numpy(np.float64)
 
 
+def _direct(rows: pd.DataFrame, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The columns of the scenario fields a cost formula takes as they are (its `DIRECT` fields)."""
+    return {n: _col(rows, n) if pd.api.types.is_numeric_dtype(rows[n]) else rows[n].to_numpy() for n in names}
+
+
 def _override(rows: pd.DataFrame, field: str, default: np.ndarray) -> np.ndarray:
     """The scenario's own value where it gives one, else the profile's (or derived) one."""
     given = _col(rows, field)
@@ -355,7 +360,7 @@ def training_outputs(
             _col(rows, "carbon_intensity_kg_per_kwh"),
         ),
         comm_hours=comm_hours,
-        comm_overlap=_col(rows, "comm_overlap"),
+        **_direct(rows, training.DIRECT),
         wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
         water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
     )
@@ -573,14 +578,12 @@ def inference_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarra
         bytes_per_param=bpp,
         bytes_per_kv=bkv,
         expert_parallel=x,
-        comm_overlap=_col(rows, "comm_overlap"),
-        bytes_per_activation=_col(rows, "bytes_per_activation"),
+        **_direct(rows, inference.DIRECT),
         placement=placement,
         routing_skew=skew,
         dense_shards=lay["dense_shards"],
         prefill_dense_shards=lay["prefill_dense_shards"],
         prefill_chips=prefill_chips,
-        busy_fraction=_col(rows, "busy_fraction"),
         idle_power_w=np.where(np.isnan(_col(rows, "power_w")), chip["idle_w"], np.nan),
         embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
         **links,
