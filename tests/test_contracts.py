@@ -234,12 +234,32 @@ SAMPLES = {"train": TRAIN_SAMPLES, "serve": SERVE_SAMPLES}
 LEDGER_ONLY: dict[str, set[str]] = {"train": set(), "serve": set()}  # inputs that change only the ledger: none
 
 
+def _sample(cls, name: str):
+    """A value other than a plain field's default, inside its declared range (None: no obvious one)."""
+    default, bounds = cls.model_fields[name].default, cls.meta(name).get("bounds", {})
+    if choices := cls.choices(name):
+        return next((c for c in choices if c != default), None)
+    if not isinstance(default, (int, float)) or isinstance(default, bool):
+        return None
+    for v in (default * 0.5, default * 2, default + 1):
+        v = type(default)(v)
+        if v != default and all(
+            (k != "gt" or v > b) and (k != "ge" or v >= b) and (k != "le" or v <= b) for k, b in bounds.items()
+        ):
+            return v
+    return None
+
+
 @pytest.mark.parametrize("kind", ["train", "serve"])
 def test_every_declared_input_changes_some_output(kind, tmp_path):
     """A field declared but not wired fails here: each changes a number of the estimate (or is
-    listed as ledger-only), and a new field needs a sample value below."""
-    cls, samples = SCENARIOS[kind], SAMPLES[kind]
-    assert set(cls.inputs()) == set(samples) | LEDGER_ONLY[kind], "give each scenario field a sample value"
+    listed as ledger-only).  A plain field is tried at a value inside its range (`_sample`); one
+    whose default is None or whose effect needs other inputs has its sample in the tables above."""
+    cls = SCENARIOS[kind]
+    base = {"mfu": 0.3} if kind == "train" else {}
+    samples = {n: SAMPLES[kind].get(n) or (base, _sample(cls, n)) for n in cls.inputs() if n not in LEDGER_ONLY[kind]}
+    unsampled = [n for n, (_, v) in samples.items() if v is None]
+    assert not unsampled, f"give these fields a sample value in tests/test_contracts.py: {unsampled}"
     record = tmp_path / "rec.json"
     rec = tpu_record()
     record.write_text(rec.model_copy(update={"routing": {**rec.routing, "max_mean_load": 1.7}}).model_dump_json())
