@@ -4,15 +4,12 @@ The options of both commands (and of `compare`) are the fields of their scenario
 (`glamsim.scenario`): `option_type` gives each its command-line type, `flag` its name and
 `scenario_options` its typer option with help, unit, default and source, all from the one
 declaration.  The library names fields in its errors (`mfu=0.3: give mfu or hours, not both`);
-`as_flags` rewrites them to the flags a user types, here and nowhere else.
+every command rewrites them to its flags (`glamsim.cli.output.as_flags`).
 """
 
 from __future__ import annotations
 
-import re
-
 from glamsim.cli.output import echo, print_json, print_table
-from glamsim.config import ConfigError
 from glamsim.formatting import fmt
 
 # Older spellings of two flags, still accepted.
@@ -21,18 +18,6 @@ ALIASES = {"price_per_chip_hour_usd": ["--price-per-chip-hour"], "carbon_intensi
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def as_flags(message: str, names) -> str:
-    """A library error with the command line's words: `mfu=0.3: give mfu or hours, not both`
-    -> `--mfu=0.3: give --mfu or --hours, not both` (for the fields in `names`)."""
-    names = set(names)
-    message = re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=", lambda m: (flag(m[1]) if m[1] in names else m[1]) + "=", message)
-    return re.sub(
-        r"\bgive ([a-z][a-z0-9_]*) or ([a-z][a-z0-9_]*)\b",
-        lambda m: "give " + " or ".join(flag(n) if n in names else n for n in (m[1], m[2])),
-        message,
-    )
 
 
 def option_type(cls, name: str):
@@ -90,20 +75,10 @@ def print_estimate(d: dict, title: str) -> None:
 
 
 def run_estimate(kind: str, given: dict, profiles_dirs: tuple, statement: bool, json_out: bool) -> None:
-    """Build the scenario from the flags given, estimate, and print (table or JSON); errors in
-    the command line's words."""
-    from glamsim.scenario import SCENARIOS
+    """Build the scenario from the flags given, estimate, and print (table or JSON)."""
+    from glamsim.scenario import SCENARIOS, model_name
 
     cls = SCENARIOS[kind]
-    try:
-        _run(cls, kind, given, profiles_dirs, statement, json_out)
-    except ConfigError as err:
-        raise ConfigError(as_flags(str(err), cls.inputs())) from None
-
-
-def _run(cls, kind: str, given: dict, profiles_dirs: tuple, statement: bool, json_out: bool) -> None:
-    from glamsim.scenario import model_name
-
     fields = {k: v for k, v in given.items() if v is not None}
     fields["sources"] = {k: f"user input {flag(k)}" for k in fields}
     scenario = cls.build(fields, f"estimate {kind}")

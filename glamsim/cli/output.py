@@ -21,6 +21,17 @@ def echo(message: str = "", err: bool = False) -> None:
     out.flush()
 
 
+def as_flags(message: str, flags: dict[str, str]) -> str:
+    """A library error in a command's words: the fields it names become the flags a user types
+    (`mfu=0.3: give mfu or hours, not both` -> `--mfu=0.3: give --mfu or --hours, not both`)."""
+    message = re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=", lambda m: flags.get(m[1], m[1]) + "=", message)
+    return re.sub(
+        r"\bgive ([a-z][a-z0-9_]*) or ([a-z][a-z0-9_]*)\b",
+        lambda m: f"give {flags.get(m[1], m[1])} or {flags.get(m[2], m[2])}",
+        message,
+    )
+
+
 def check_options(options: dict, flags: dict[str, str]) -> None:
     """Every numeric option finite and of a sane size, named as the user typed it (`--tokens`)."""
     for name, value in options.items():

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
-from glamsim.cli.output import check_options, print_json, print_table  # noqa: F401  (re-exported for commands)
+from glamsim.cli.output import as_flags, check_options, print_json, print_table  # noqa: F401  (re-exported for commands)
 from glamsim.config import ConfigError, show
 from glamsim.formatting import fmt, jsonable  # noqa: F401  (re-exported for commands)
 
@@ -114,7 +114,7 @@ def command(*args, app: typer.Typer | None = None, **kwargs):
                 check_options(k, flags)
                 return fn(*a, **k)
             except ConfigError as err:
-                raise fail(str(err)) from None
+                raise fail(as_flags(str(err), {k: v for k, v in flags.items() if v.startswith("--")})) from None
 
         return target.command(*args, **kwargs)(wrapper)
 
