@@ -16,7 +16,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays, train_flops_per_token
 from glamsim.config import load_model
-from glamsim.cost.inference import inference_costs
+from glamsim.cost.serving import serving_costs
 from glamsim.cost.training import training_costs
 
 
@@ -49,14 +49,14 @@ def main() -> None:
         flops = train_flops_per_token(m, 1024) * tokens
         return training_costs(flops, chips, 2.75e14, power, pue, ci, price, mfu=mfu)
 
-    def inference_sweep():
+    def serving_sweep():
         m = base.with_(n_experts=experts)
-        return inference_costs(m, batch, 1024, 256, 81, 2.75e14, 1.2e12, power, pue, ci, price)
+        return serving_costs(m, batch, 1024, 256, 81, 2.75e14, 1.2e12, power, pue, ci, price)
 
     for label, fn in (
         ("training cost (FLOPs given)", training_sweep),
         ("training cost + model FLOPs from accounting (expert-count sweep)", training_sweep_with_flops),
-        ("inference cost (prefill + decode roofline, expert-count x batch sweep)", inference_sweep),
+        ("serving cost (prefill + decode roofline, expert-count x batch sweep)", serving_sweep),
     ):
         fn()
         t = best_of(fn)

@@ -23,7 +23,7 @@ from glamsim.studies.sweep import ModelCache, evaluate, expand
 SPEC = {
     "name": "bench",
     "title": "100,000-scenario benchmark",
-    "evaluate": ["training", "inference"],
+    "evaluate": ["training", "serving"],
     "chunk_size": 25_000,
     "base": {"model": "glam-1.7b-64e", "tokens": 600e9, "chips": 256, "batch": 32},
     "axes": {

@@ -28,7 +28,7 @@ from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_dat
 from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
 from glamsim.studies.scenario import SERVING_PREFIXED, column
 
-KINDS = {"train": "training", "serve": "inference"}
+KINDS = {"train": "training", "serve": "serving"}
 HEADLINE = {
     "train": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
     "serve": ["decode_step_s", "joules_per_token", "usd_per_million_tokens"],
@@ -285,7 +285,7 @@ def serve(*, grid: bool = False, **fields) -> Results:
     See Also
     --------
     train : the same for training runs.
-    glamsim.cost.estimate_inference : one scenario, with ranges for uncertain inputs.
+    glamsim.cost.estimate_serving : one scenario, with ranges for uncertain inputs.
 
     Examples
     --------
@@ -367,8 +367,8 @@ class Results:
 
         Returns
         -------
-        glamsim.cost.TrainingEstimate or glamsim.cost.InferenceEstimate
-            From `glamsim.cost.estimate_training` or `estimate_inference` on the row's given fields.
+        glamsim.cost.TrainingEstimate or glamsim.cost.ServingEstimate
+            From `glamsim.cost.estimate_training` or `estimate_serving` on the row's given fields.
 
         Examples
         --------
@@ -378,7 +378,7 @@ class Results:
         >>> est.mfu, bool(abs(est.energy_mwh - r.frame["energy_mwh"][1]) < 1e-9 * est.energy_mwh)
         (0.4, True)
         """
-        from glamsim.cost.inference import estimate_inference
+        from glamsim.cost.serving import estimate_serving
         from glamsim.cost.training import estimate_training
 
         cls = SCENARIOS[self.kind]
@@ -386,7 +386,7 @@ class Results:
         skip = set(EXTRA) | (self.unset[range(len(self.frame))[i]] if self.unset else set())
         fields = {k: _plain(row[k]) for k in self.given if k not in skip and _plain(row[k]) is not None}
         scenario = cls.build(fields, f"row {i}")
-        return (estimate_training if self.kind == "train" else estimate_inference)(scenario)
+        return (estimate_training if self.kind == "train" else estimate_serving)(scenario)
 
     def ledger(self, i: int = 0) -> list[dict]:
         """Every input of row `i` with its value, unit and source.

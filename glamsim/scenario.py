@@ -10,15 +10,14 @@ source, and `sources` overrides both (a measurement record, a published run).
 
 from __future__ import annotations
 
-import sys
-from functools import cache
-from typing import Any, ClassVar, Literal, NamedTuple, get_args, get_origin
+from typing import ClassVar, Literal, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ValidationError, model_validator
 
-from glamsim.config import MAX_FLOAT, MAX_INT, ConfigError, Frozen, ModelConfig, format_validation_error
+from glamsim.config import ConfigError, ModelConfig, format_validation_error
+from glamsim.inputs import Checked, Exclusive, default_sources, inp
 from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype
-from glamsim.uncertain import Uncertain, parse_uncertain, require
+from glamsim.uncertain import Uncertain
 
 GLAM_RUN = "GLaM 64B/64E's published run (Du et al. 2022, Sec. 6)"
 PREDICTED_MFU_SOURCE = "predicted by glamsim.predict from the parallel layout (give --mfu to type one)"
@@ -36,7 +35,6 @@ EMBODIED_LIFE_SOURCE = (
     "assumption (glamsim): a 4-year accelerator service life (a common depreciation period; not a published lifetime)"
 )
 EMBODIED_UTIL_SOURCE = "assumption (glamsim): every hour of the lifetime allocated (a lower bound per chip-hour)"
-_FLOAT_MIN = sys.float_info.min  # the smallest normal float
 PowerModel = Literal["system", "tdp_fraction"]
 Precision = Literal["bf16", "fp8", "int8", "int4"]
 Placement = Literal["sharded", "expert"]
@@ -47,107 +45,6 @@ SERVING_MEASURED = (
 )
 SERVING_MFU = 0.45  # = glamsim.cost.serving_runs.derive_utilisation()["mfu"], to 2 places (tested)
 SERVING_MBU = 0.57  # = derive_utilisation()["mbu"], to 2 places (tested)
-
-
-def inp(
-    default: Any = None,
-    *,
-    unit: str = "",
-    help: str,
-    source: str = "",
-    uncertain: bool = False,
-    gt: float | None = None,
-    ge: float | None = None,
-    le: float | None = None,
-    face: bool = True,
-) -> Any:
-    """A scenario field: default, unit in words, help, the default's source, allowed range.
-
-    `uncertain` fields take a number or a (low, nominal, high) triple ("0.2,0.3,0.4" as text);
-    the range applies to each of the three.  `face=False` keeps a field out of the faces."""
-    bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("le", le)) if v is not None}
-    # an empty dict or list default: a fresh one per scenario from a factory (pydantic would deep-copy it)
-    first = (
-        {"default_factory": type(default)} if type(default) in (dict, list) and not default else {"default": default}
-    )
-    return Field(
-        **first,
-        description=help,
-        json_schema_extra={"unit": unit, "source": source, "uncertain": uncertain, "bounds": bounds, "face": face},
-    )
-
-
-@cache
-def _default_sources(cls) -> dict[str, str]:
-    """Each field's default source, read once per scenario class."""
-    return {n: (f.json_schema_extra or {}).get("source", "") for n, f in cls.model_fields.items()}
-
-
-@cache
-def _checks(cls) -> tuple[frozenset[str], dict[str, tuple]]:
-    """(the uncertain fields, {field: (gt, ge, le, bounds)} of the bounded ones) of a class, read once."""
-    uncertain, bounded = set(), {}
-    for n, f in cls.model_fields.items():
-        extra = f.json_schema_extra or {}
-        if extra.get("uncertain"):
-            uncertain.add(n)
-        if b := extra.get("bounds"):
-            bounded[n] = (b.get("gt"), b.get("ge"), b.get("le"), b)
-    return frozenset(uncertain), bounded
-
-
-def _plainly_within(value, gt, ge, le) -> bool:
-    """True when `require` would accept `value`, a plain number, in these bounds (checked here without
-    its calls); False otherwise, and `require` decides (and words the error)."""
-    t = type(value)
-    if t is not float and (t is not int or not -MAX_INT <= value <= MAX_INT):
-        return False
-    v = float(value)  # what `require` checks, as `triple` gives it
-    if not -MAX_FLOAT <= v <= MAX_FLOAT or (v != 0 and -_FLOAT_MIN < v < _FLOAT_MIN):  # NaN, inf, huge, subnormal
-        return False
-    return (gt is None or v > gt) and (ge is None or v >= ge) and (le is None or v <= le)
-
-
-class Checked(Frozen):
-    """Fields declared with `inp`: triples parsed from text, every value checked against its range."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _parse_triples(cls, value, info):
-        """'0.2,0.3,0.4' -> (0.2, 0.3, 0.4) for uncertain fields (as typed on a command line)."""
-        if isinstance(value, str):
-            if info.field_name in _checks(cls)[0]:
-                return parse_uncertain(value, info.field_name)
-            if "\x00" in value:  # names and paths: a NUL byte would fail in the OS
-                raise ValueError("must not hold a NUL byte")
-        return value
-
-    @model_validator(mode="after")
-    def _bounds(self):
-        bounded, values = _checks(type(self))[1], self.__dict__
-        for name in self.model_fields_set:  # defaults lie in their bounds by construction
-            b = bounded.get(name)
-            if b is not None:
-                value = values[name]
-                if value is not None and not _plainly_within(value, b[0], b[1], b[2]):
-                    require(name, value, **b[3])
-        return self
-
-
-class Exclusive(NamedTuple):
-    """Inputs that answer one question: `field` together with any of `others` is refused.
-
-    A field counts as set when its value is not None and differs from its default, so the rule
-    reads the same on one scenario (`Scenario._exclusive`) and on study columns
-    (`Scenario.check_columns`)."""
-
-    field: str
-    others: tuple[str, ...]
-    why: str = ""
-
-    def refusal(self, value, other: str) -> str:
-        why = f" ({self.why})" if self.why else ""
-        return f"{self.field}={value!r}: give {self.field} or {other}, not both{why}"
 
 
 class Scenario(Checked):
@@ -311,7 +208,7 @@ class Scenario(Checked):
             return self.sources[name]
         if name in self.model_fields_set:
             return "user input"
-        return default or _default_sources(type(self)).get(name) or "default"
+        return default or default_sources(type(self)).get(name) or "default"
 
     def given(self, name: str) -> bool:
         """Whether the caller (or an override) set this field, rather than leaving its default."""

@@ -285,7 +285,7 @@ def timed_changes(page, label: str, values: list, card_label: str, expected) -> 
 def test_widget_change_to_settled_page_time(server, chromium):
     """Median time from a number typed (Enter) to the page settled with the new figures (the card shows
     the API's value and the status widget is gone).  Printed, not asserted (goal: <= 500 ms)."""
-    from glamsim.cost import estimate_inference
+    from glamsim.cost import estimate_serving
     from glamsim.formatting import fmt
 
     chips = [2048, 1024, 4096, 2048, 1024, 4096, 2048, 1024]  # counts GLaM 64B/64E fits (the MFU is predicted)
@@ -312,7 +312,7 @@ def test_widget_change_to_settled_page_time(server, chromium):
             "Batch size (requests decoded together)",
             [8, 64, 16, 256, 32, 4, 128, 32],
             "ms / token",
-            lambda b: fmt(estimate_inference(batch=b)["decode_step_s"] * 1e3),
+            lambda b: fmt(estimate_serving(batch=b)["decode_step_s"] * 1e3),
         ),
     }
     page = chromium.new_page(viewport={"width": 1280, "height": 1600})

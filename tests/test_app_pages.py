@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from glamsim.accounting import count
 from glamsim.config import data_dir, load_model
-from glamsim.cost import estimate_inference, estimate_training
+from glamsim.cost import estimate_serving, estimate_training
 from glamsim.cost.report import num
 from glamsim.cost.reproduce import reproduce
 from glamsim.formatting import fmt
@@ -249,12 +249,12 @@ def test_a_typed_value_is_the_nominal_of_its_range():
         for suffix in ("_lo", "_hi"):
             at.number_input(key=key + suffix).set_value(at.number_input(key=key).value)
     at.run()
-    est = estimate_inference(model="glam-64b-64e", mbu=(0.48, 0.6, 0.72), mfu=(0.8, 1.0, 1.0))
+    est = estimate_serving(model="glam-64b-64e", mbu=(0.48, 0.6, 0.72), mfu=(0.8, 1.0, 1.0))
     assert metrics(at)["J / token"] == format_value("joules_per_token", est["joules_per_token"])
     t = table(at).set_index("quantity")
     lo, hi = est.ranges["joules_per_token"]
     assert t.loc[label("joules_per_token"), "glam-64b-64e"] == cell("joules_per_token", est["joules_per_token"], lo, hi)
-    fast, slow = (estimate_inference(model="glam-64b-64e", mbu=b, mfu=f) for b, f in ((0.72, 1.0), (0.48, 0.8)))
+    fast, slow = (estimate_serving(model="glam-64b-64e", mbu=b, mfu=f) for b, f in ((0.72, 1.0), (0.48, 0.8)))
     assert t.loc[label("request_latency_s"), "glam-64b-64e"] == cell(  # latency is ranged too
         "request_latency_s", est["request_latency_s"], fast["request_latency_s"], slow["request_latency_s"]
     )
@@ -330,7 +330,7 @@ def test_any_number_of_models_side_by_side():
     assert not at.exception and not at.error
     t = table(at).set_index("quantity")
     assert t.loc[label("serving_min_chips"), "glam-8b-64e"] == format_value(
-        "serving_min_chips", estimate_inference(model="glam-8b-64e")["serving_min_chips"]
+        "serving_min_chips", estimate_serving(model="glam-8b-64e")["serving_min_chips"]
     )
 
 
@@ -386,7 +386,7 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
     at.run()
     assert not at.exception and not at.error
     kw = dict(chip="h100-sxm", batch=8, prompt_len=512, gen_len=128, datacenter="glam-google-oklahoma")
-    moe, dense = (estimate_inference(model=m, **kw) for m in ("glam-64b-64e", "gpt3-175b"))
+    moe, dense = (estimate_serving(model=m, **kw) for m in ("glam-64b-64e", "gpt3-175b"))
     shown = metrics(at)
     assert shown["ms / token"] == fmt(moe["decode_step_s"] * 1e3)
     assert shown["tokens/s/chip"] == format_value("decode_tokens_per_s_per_chip", moe["decode_tokens_per_s_per_chip"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from glamsim.cost import estimate_inference, estimate_training
+from glamsim.cost import estimate_serving, estimate_training
 from glamsim.cost.report import num, plain_statement
 
 
@@ -79,7 +79,7 @@ def test_missing_price_is_said_not_invented(tmp_path):
 
 
 def test_serving_statement_names_the_figures_of_the_estimate():
-    est = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8, prompt_len=512, gen_len=64)
+    est = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=8, prompt_len=512, gen_len=64)
     v = est.values
     text = plain_statement(est, datacenter="glam-google-oklahoma")
     for part in (

@@ -1,6 +1,6 @@
 """One evaluation path (issue 21): every face gives the same answer to the last bit, or the same refusal.
 
-The faces: the single estimate (`glamsim.cost.estimate_training|estimate_inference`), the command
+The faces: the single estimate (`glamsim.cost.estimate_training|estimate_serving`), the command
 line (`glamsim estimate train|serve --json`, in-process), the Python front door (`glamsim.api`)
 and a one-row study (`glamsim.studies.run_study`).  The dashboard calls the single estimate with
 its widgets' values (tests/test_app_pages.py checks the pages' figures against it).  Then: every
@@ -23,7 +23,7 @@ import glamsim.api as gs
 from glamsim.cli import app
 from glamsim.cli.estimate import flag
 from glamsim.config import ConfigError
-from glamsim.cost.inference import estimate_inference
+from glamsim.cost.serving import estimate_serving
 from glamsim.cost.training import estimate_training, training_costs
 from glamsim.outputs import COLUMNS as ARCHITECTURE
 from glamsim.outputs import OUTPUTS
@@ -32,8 +32,8 @@ from glamsim.studies.runner import run_study
 from glamsim.studies.scenario import column
 from glamsim.studies.spec import parse_spec
 
-SINGLE = {"train": estimate_training, "serve": estimate_inference}
-KINDS = {"train": "training", "serve": "inference"}
+SINGLE = {"train": estimate_training, "serve": estimate_serving}
+KINDS = {"train": "training", "serve": "serving"}
 STRUCTURE = {"ledger", "ranges", "tornado", "warnings", "notes", "prediction", "scenario", "statement"}
 
 # Each case: the fields, and whether every face must refuse it.  The first five of each kind are the
@@ -277,7 +277,7 @@ def test_every_output_of_the_core_is_registered_with_a_unit():
     """The core's outputs, the estimates' and the front door's columns are all in `glamsim.outputs`."""
     core = training_costs(1e23, 8, 1e15, 500.0, 1.1, 0.4, 2.0, mfu=0.3)
     train = _numbers(estimate_training(mfu=0.3, comm_overlap=0.5).to_dict())
-    serve = _numbers(estimate_inference(chip="h100-sxm", tpot_ms=30.0, batch=512).to_dict())
+    serve = _numbers(estimate_serving(chip="h100-sxm", tpot_ms=30.0, batch=512).to_dict())
     inputs = set(TrainingScenario.inputs()) | set(ServingScenario.inputs())
     frames = [*gs.train(mfu=0.3).frame.columns, *gs.serve(chip="h100-sxm").frame.columns]
     keys = {c for c in [*core, *train, *serve, *frames] if c not in inputs}

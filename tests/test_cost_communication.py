@@ -12,7 +12,7 @@ from glamsim.accounting import ModelArrays, expert_capacity, expert_params, para
 from glamsim.cli import app
 from glamsim.config import ConfigError, load_model
 from glamsim.cost import communication as comm
-from glamsim.cost.inference import estimate_inference
+from glamsim.cost.serving import estimate_serving
 from glamsim.cost.training import estimate_training, training_costs
 
 GLAM = ModelArrays.of(load_model("glam-64b-64e"))
@@ -122,8 +122,8 @@ def test_bad_communication_inputs_are_one_line_errors():
 
 
 def test_serving_charges_the_decode_all_to_all_when_experts_span_chips():
-    hidden = estimate_inference(model="glam-64b-64e", chip="tpu-v4", batch=32)
-    charged = estimate_inference(model="glam-64b-64e", chip="tpu-v4", batch=32, comm_overlap=0.0)
+    hidden = estimate_serving(model="glam-64b-64e", chip="tpu-v4", batch=32)
+    charged = estimate_serving(model="glam-64b-64e", chip="tpu-v4", batch=32, comm_overlap=0.0)
     chips = hidden["serving_chips_used"]
     assert hidden["serving_expert_parallel_used"] == 64
     # dispatch + combine x 32 MoE layers x 32 tokens x top-2 x 8192 x 2 bytes, 63/64 off-chip, over the chips
@@ -133,7 +133,7 @@ def test_serving_charges_the_decode_all_to_all_when_experts_span_chips():
     assert charged["decode_alltoall_s"] == pytest.approx(a2a_s)
     assert charged["decode_step_s"] == pytest.approx(hidden["decode_step_s"] + a2a_s)
     assert charged.ledger["comm_overlap"].value == 0.0
-    dense = estimate_inference(model="gpt3-175b", chip="tpu-v4", batch=32, comm_overlap=0.0)
+    dense = estimate_serving(model="gpt3-175b", chip="tpu-v4", batch=32, comm_overlap=0.0)
     assert dense["decode_alltoall_bytes_per_chip_step"] == 0
 
 

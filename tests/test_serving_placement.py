@@ -13,7 +13,7 @@ import pytest
 import glamsim.api as gs
 from glamsim.accounting import cached_arrays, expert_params, ffn_weights, forward_flops_per_token, params
 from glamsim.config import ConfigError, load_model
-from glamsim.cost.inference import estimate_inference
+from glamsim.cost.serving import estimate_serving
 from glamsim.cost.serving_runs import derive_utilisation, replay, serving_runs
 from glamsim.profiles import load_chip
 from glamsim.scenario import SERVING_MBU, SERVING_MFU, ServingScenario
@@ -36,7 +36,7 @@ def test_expert_placement_decode_step_by_hand():
     for one chip reading a whole expert in each of the 32 MoE layers, beside its 1/t of the dense
     parts; the all-to-all crosses 8-GPU servers (inter-node link and latency)."""
     m, chips, batch = glam(), 64, 1
-    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, placement="expert", **IDEAL)
+    r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, placement="expert", **IDEAL)
     ctx = 1024 + (256 + 1) / 2
     expert_bytes = expert_params(m)[0] * 2
     routed = 32 * 64 * expert_bytes
@@ -54,7 +54,7 @@ def test_expert_placement_decode_step_by_hand():
     assert r["decode_expert_wait_s"] == pytest.approx(expert_s)
     assert r["decode_alltoall_s"] == pytest.approx(a2a_s)
     assert r["decode_step_s"] == pytest.approx(dense_s + expert_s + a2a_s)
-    sharded = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, **IDEAL)
+    sharded = estimate_serving(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, **IDEAL)
     assert r["decode_step_s"] > 10 * sharded["decode_step_s"]  # the wait on the chip holding a touched expert
     assert "inter_node_bandwidth_gb_per_s" in r.ledger["interconnect_bandwidth_gb_per_s"].source
     # load (what power follows): an average chip's busy time at full utilisation over the step; it
@@ -68,17 +68,17 @@ def test_expert_placement_memory_counts_the_experts_a_chip_holds():
     would need 22 experts a layer (754 GB) per chip, refused; spread over every chip, the fewest
     chips are those where ceil(64 / c) experts a layer fit beside dense / c and the cache."""
     with pytest.raises(ConfigError) as err:
-        estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=48, expert_parallel=3, placement="expert")
+        estimate_serving(model="glam-64b-64e", chip="h100-sxm", chips=48, expert_parallel=3, placement="expert")
     assert "\n" not in str(err.value) and str(err.value).startswith("expert_parallel=3:")
     m = glam()
-    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8, placement="expert")
+    r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=8, placement="expert")
     expert_bytes, cap = expert_params(m)[0] * 2, 80e9 * 0.9
     dense = params(m)[0] * 2 - 32 * 64 * expert_bytes
     fits = lambda c: dense / c + 32 * math.ceil(64 / c) * expert_bytes + _kv(8, 1280) / c <= cap  # noqa: E731
     want = next(c for c in range(1, 200) if fits(c))
     assert r["serving_min_chips"] == r["serving_chips_used"] == want and not fits(want - 1)
     assert (
-        r["serving_min_chips"] > estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=8)["serving_min_chips"]
+        r["serving_min_chips"] > estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=8)["serving_min_chips"]
     )
 
 
@@ -89,7 +89,7 @@ def test_routing_skew_loads_the_busiest_expert_chip():
     kw = dict(model="glam-64b-64e", chip="h100-sxm", chips=128, expert_parallel=32, batch=64, prompt_len=512)
     kw |= dict(placement="expert", **IDEAL)
     for skew in (1.0, 3.0):
-        r = estimate_inference(routing_skew=skew, **kw)
+        r = estimate_serving(routing_skew=skew, **kw)
         slots = 64 * 2 * (skew + 1) / 64
         assert r["experts_read_busiest_chip"] == pytest.approx(2 * (1 - 0.5**slots))
         prefill_slots = 64 * 512 * 2 * (skew + 1) / 64
@@ -109,9 +109,9 @@ def test_a_measure_record_sets_the_routing_skew(tmp_path):
     rec = tpu_record().model_copy(update={"routing": {"max_mean_load": 1.7, "dropped_fraction": 0.0}})
     path = tmp_path / "rec.json"
     path.write_text(rec.model_dump_json())
-    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", placement="expert", measured=str(path))
+    r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", placement="expert", measured=str(path))
     assert r.ledger["routing_skew"].value == 1.7 and "router load of glam-tiny" in r.ledger["routing_skew"].source
-    typed = estimate_inference(
+    typed = estimate_serving(
         model="glam-64b-64e", chip="h100-sxm", placement="expert", measured=str(path), routing_skew=2.5
     )
     assert typed.ledger["routing_skew"].value == 2.5  # a typed skew wins over the record
@@ -121,7 +121,7 @@ def test_a_measure_record_sets_the_routing_skew(tmp_path):
     dense = rec.model_copy(update={"routing": {}})
     path.write_text(dense.model_dump_json())
     with pytest.raises(ConfigError) as err:
-        estimate_inference(model="glam-64b-64e", chip="h100-sxm", measured=str(path))
+        estimate_serving(model="glam-64b-64e", chip="h100-sxm", measured=str(path))
     assert "\n" not in str(err.value) and "no router load" in str(err.value)
 
 
@@ -130,9 +130,9 @@ def test_a_separate_prefill_pool_sends_the_kv_cache_before_the_first_token():
     inter-node links (50 GB/s a chip) of the smaller pool, the 33 receivers, + a latency; dollars
     charge both pools."""
     kw = dict(model="glam-64b-64e", chip="h100-sxm", chips=33, batch=8, **IDEAL)
-    same = estimate_inference(**kw)
-    split = estimate_inference(prefill_chips=40, **kw)
-    on40 = estimate_inference(**{**kw, "chips": 40})
+    same = estimate_serving(**kw)
+    split = estimate_serving(prefill_chips=40, **kw)
+    on40 = estimate_serving(**{**kw, "chips": 40})
     transfer = _kv(8, 1024) / 33 / 50e9 + 8e-6
     assert split["kv_transfer_s"] == pytest.approx(transfer)
     assert split["prefill_s"] == pytest.approx(on40["prefill_s"] + transfer)
@@ -141,7 +141,7 @@ def test_a_separate_prefill_pool_sends_the_kv_cache_before_the_first_token():
     usd = price * (40 * split["prefill_s"] + 33 * split["decode_s"]) / (8 * 256) * 1e6
     assert split["usd_per_million_tokens_with_prefill"] == pytest.approx(usd)
     with pytest.raises(ConfigError) as err:
-        estimate_inference(prefill_chips=1, **kw)
+        estimate_serving(prefill_chips=1, **kw)
     assert "\n" not in str(err.value) and str(err.value).startswith("prefill_chips=1:")
 
 
@@ -161,7 +161,7 @@ def test_study_rows_equal_single_estimates_for_the_new_inputs():
     for values in itertools.product(*grid.values()):
         given = {k: v for k, v in zip(grid, values) if v is not None}
         try:
-            one = estimate_inference(**fixed, **given)
+            one = estimate_serving(**fixed, **given)
         except ConfigError as err:
             with pytest.raises(ConfigError) as row_err:
                 gs.serve(**fixed, **given)
@@ -211,14 +211,14 @@ def test_bad_new_inputs_are_refused_in_one_line():
         assert "\n" not in str(err.value) and field in str(err.value)
     with pytest.raises(ConfigError):
         ServingScenario.build(dict(prefill_chips=0))
-    assert np.isfinite(estimate_inference(model="gpt3-175b", chip="h100-sxm", placement="expert")["decode_step_s"])
+    assert np.isfinite(estimate_serving(model="gpt3-175b", chip="h100-sxm", placement="expert")["decode_step_s"])
 
 
 def test_an_idle_replica_draws_idle_power_charged_to_the_tokens_served():
     """Busy half the time: each busy second brings one idle second at the power model's zero load
     (H100: 70 W board idle + 575 W host share), and twice the chip-hours per token."""
     kw = dict(model="gpt3-175b", chip="h100-sxm", batch=16)
-    full, half = estimate_inference(**kw), estimate_inference(busy_fraction=0.5, **kw)
+    full, half = estimate_serving(**kw), estimate_serving(busy_fraction=0.5, **kw)
     idle_w = H100.idle_power_w.value + H100.host_power_w.value
     assert half["idle_power_w_per_chip"] == pytest.approx(idle_w)
     pue = 1.58  # us-average
@@ -227,7 +227,7 @@ def test_an_idle_replica_draws_idle_power_charged_to_the_tokens_served():
     assert half["usd_per_million_tokens"] == pytest.approx(2 * full["usd_per_million_tokens"])
     assert half["decode_step_s"] == full["decode_step_s"]
     assert half.ledger["busy_fraction"].value == 0.5
-    tpu = estimate_inference(model="gpt3-175b", chip="tpu-v4", batch=16, busy_fraction=0.5)
+    tpu = estimate_serving(model="gpt3-175b", chip="tpu-v4", batch=16, busy_fraction=0.5)
     assert tpu["idle_power_w_per_chip"] == 90  # the board's idle figure, not its measured 326 W system power
     assert "no host share" in tpu.ledger["idle_power_w"].source
     study = gs.serve(busy_fraction=[1.0, 0.5], **kw).frame
@@ -237,9 +237,9 @@ def test_an_idle_replica_draws_idle_power_charged_to_the_tokens_served():
 def test_the_statement_says_what_the_layout_assumed():
     from glamsim.cost.report import serving_statement
 
-    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", placement="expert", prefill_chips=80, tpot_ms=40)
+    r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", placement="expert", prefill_chips=80, tpot_ms=40)
     text = serving_statement(r, datacenter="us-average")
     assert "waits for its busiest expert chip" in text and "separate pool of 80 chips" in text
     assert f"{r['decode_expert_wait_s'] * 1e3:.3g} ms of each step" in text
-    plain = serving_statement(estimate_inference(model="glam-64b-64e", chip="h100-sxm"), datacenter="us-average")
+    plain = serving_statement(estimate_serving(model="glam-64b-64e", chip="h100-sxm"), datacenter="us-average")
     assert " Here " not in plain

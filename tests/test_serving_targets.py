@@ -8,12 +8,12 @@ import pytest
 
 import glamsim.api as gs
 from glamsim.config import ConfigError
-from glamsim.cost.inference import estimate_inference
+from glamsim.cost.serving import estimate_serving
 
 
 def test_fp8_weights_halve_the_bytes_and_min_chips_follow():
-    bf16 = estimate_inference(model="glam-64b-64e", chip="h100-sxm")
-    fp8 = estimate_inference(model="glam-64b-64e", chip="h100-sxm", weight_precision="fp8", kv_precision="int4")
+    bf16 = estimate_serving(model="glam-64b-64e", chip="h100-sxm")
+    fp8 = estimate_serving(model="glam-64b-64e", chip="h100-sxm", weight_precision="fp8", kv_precision="int4")
     assert fp8["weight_gb_total"] == pytest.approx(bf16["weight_gb_total"] / 2)
     assert fp8["kv_cache_gb_full_context"] == pytest.approx(bf16["kv_cache_gb_full_context"] / 4)
     # by hand: GLaM 64B/64E KV cache = 2 (K, V) x 64 layers x 128 heads x 128 dims x 1280 tokens x 32 seqs
@@ -30,30 +30,30 @@ def test_fp8_weights_halve_the_bytes_and_min_chips_follow():
 
 def test_precision_and_bytes_are_one_input_and_the_study_agrees():
     with pytest.raises(ConfigError, match="not both"):
-        estimate_inference(chip="h100-sxm", weight_precision="fp8", bytes_per_param=1.0)
-    assert estimate_inference(chip="h100-sxm", bytes_per_param=1.0)["weight_gb_total"] == pytest.approx(
-        estimate_inference(chip="h100-sxm", weight_precision="int8")["weight_gb_total"]
+        estimate_serving(chip="h100-sxm", weight_precision="fp8", bytes_per_param=1.0)
+    assert estimate_serving(chip="h100-sxm", bytes_per_param=1.0)["weight_gb_total"] == pytest.approx(
+        estimate_serving(chip="h100-sxm", weight_precision="int8")["weight_gb_total"]
     )
     r = gs.serve(model="glam-64b-64e", chip="h100-sxm", weight_precision=["bf16", "int4"], kv_precision="fp8")
     for i, p in enumerate(["bf16", "int4"]):
-        one = estimate_inference(model="glam-64b-64e", chip="h100-sxm", weight_precision=p, kv_precision="fp8")
+        one = estimate_serving(model="glam-64b-64e", chip="h100-sxm", weight_precision=p, kv_precision="fp8")
         for key in ("weight_gb_total", "kv_cache_gb_full_context", "decode_step_s", "joules_per_token"):
             assert r.frame[key].iloc[i] == pytest.approx(one[key]), key
 
 
 def test_a_compute_precision_the_chip_lacks_is_refused_in_one_line():
     with pytest.raises(ConfigError) as err:
-        estimate_inference(chip="tpu-v4", dtype="fp8")
+        estimate_serving(chip="tpu-v4", dtype="fp8")
     assert "\n" not in str(err.value) and "no dense peak" in str(err.value)
     with pytest.raises(ConfigError) as err:
-        estimate_inference(chip="h100-sxm", dtype="int4")  # Hopper has no int4 tensor cores
+        estimate_serving(chip="h100-sxm", dtype="int4")  # Hopper has no int4 tensor cores
     assert "\n" not in str(err.value) and str(err.value).startswith("dtype='int4'")
 
 
 def test_int4_compute_uses_the_int4_peak():
     """A100's datasheet int4 peak, 1,248 dense TOPS: a compute-bound prefill runs 4x faster than bf16's 312."""
     kw = dict(model="gpt3-175b", chip="a100-80gb", batch=32, prompt_len=2048, mfu=1.0, mbu=1.0)
-    bf16, int4 = estimate_inference(**kw), estimate_inference(dtype="int4", **kw)
+    bf16, int4 = estimate_serving(**kw), estimate_serving(dtype="int4", **kw)
     assert bf16["prefill_compute_bound"] and int4["prefill_compute_bound"]
     assert bf16["prefill_s"] / int4["prefill_s"] == pytest.approx(1.248e15 / 3.12e14)
     assert int4.ledger["peak_flops"].value == 1.248e15
@@ -82,14 +82,14 @@ def test_tpot_target_picks_the_largest_batch_that_meets_it():
     target_ms = (steps[100] + steps[101]) / 2 * 1e3  # between batch 100 and 101
     want = max(b for b, t in steps.items() if t * 1e3 <= target_ms)
     ideal = dict(mfu=1.0, mbu=1.0)  # the hand derivation is the ideal roofline
-    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=512, tpot_ms=target_ms, **ideal)
+    r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=512, tpot_ms=target_ms, **ideal)
     assert r["batch_served"] == r["batch_meeting_targets"] == want == 100
     assert r["decode_step_s"] == pytest.approx(steps[100]) and r["target_binding"] == "tpot"
     assert "tpot binds" in r.ledger["batch_meeting_targets"].source
-    loose = estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=64, tpot_ms=target_ms, **ideal)
+    loose = estimate_serving(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=64, tpot_ms=target_ms, **ideal)
     assert loose["batch_served"] == 64 and loose["target_binding"] == "batch"
     with pytest.raises(ConfigError) as err:
-        estimate_inference(model="glam-64b-64e", chip="h100-sxm", chips=chips, tpot_ms=steps[1] * 1e3 / 2, **ideal)
+        estimate_serving(model="glam-64b-64e", chip="h100-sxm", chips=chips, tpot_ms=steps[1] * 1e3 / 2, **ideal)
     assert "\n" not in str(err.value) and str(err.value).startswith("tpot_ms=") and "batch 1 takes" in str(err.value)
 
 
@@ -97,7 +97,7 @@ def test_the_study_path_meets_targets_as_the_estimate_does():
     kw = dict(model="glam-64b-64e", chip="h100-sxm", batch=512)
     r = gs.serve(**kw, tpot_ms=[20.0, 30.0], ttft_ms=[60000.0, 3000.0])
     for i, (tpot, ttft) in enumerate([(20.0, 60000.0), (30.0, 3000.0)]):
-        one = estimate_inference(**kw, tpot_ms=tpot, ttft_ms=ttft)
+        one = estimate_serving(**kw, tpot_ms=tpot, ttft_ms=ttft)
         assert r.frame["batch_meeting_targets"].iloc[i] == one["batch_meeting_targets"]
         assert r.frame["target_binding"].iloc[i] == one["target_binding"]
         for key in ("decode_step_s", "prefill_s", "joules_per_token"):

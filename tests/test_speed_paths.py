@@ -481,7 +481,7 @@ def test_ledger_formats_sources_when_read_and_keeps_rows_added_later():
 
 
 def test_bounds_shortcut_accepts_only_what_require_accepts():
-    from glamsim.scenario import _plainly_within
+    from glamsim.inputs import _plainly_within
     from glamsim.uncertain import require
 
     tiny = sys.float_info.min

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from glamsim.config import ConfigError, load_model
-from glamsim.cost import estimate_inference, estimate_training
+from glamsim.cost import estimate_serving, estimate_training
 from glamsim.studies.runner import run_study
 from glamsim.studies.spec import builtin_studies, load_spec, parse_spec
 from glamsim.studies.sweep import expand
@@ -15,7 +15,7 @@ from glamsim.studies.sweep import expand
 GRID = {
     "name": "grid",
     "title": "grid test",
-    "evaluate": ["training", "inference"],
+    "evaluate": ["training", "serving"],
     "base": {"tokens": 1.0e9, "chips": 64, "batch": 8, "prompt_len": 512, "gen_len": 64},
     "axes": {
         "model": ["glam-8b-64e", "glam-8b-dense"],
@@ -53,7 +53,7 @@ def test_grid_values_match_single_estimate_calls(grid_run):
         )
         for key in ("flops_total", "chip_hours", "train_days", "energy_mwh", "co2e_t", "cost_usd"):
             assert getattr(r, key) == pytest.approx(getattr(t, key), rel=1e-12), (key, r.model, r.chip)
-        i = estimate_inference(
+        i = estimate_serving(
             model=r.model,
             chip=r.chip,
             datacenter=r.datacenter,
@@ -145,7 +145,7 @@ RESUME = {
     "name": "resume",
     "title": "resume",
     "chunk_size": 7,
-    "evaluate": ["training", "inference"],
+    "evaluate": ["training", "serving"],
     "axes": {
         "chip": ["tpu-v4", "h100-sxm", "a100-80gb"],
         "mfu": {"start": 0.2, "stop": 0.5, "num": 4},

@@ -9,7 +9,7 @@ import streamlit as st
 import ui
 
 from glamsim.config import ConfigError, model_presets
-from glamsim.cost import estimate_inference
+from glamsim.cost import estimate_serving
 from glamsim.cost.report import plain_statement
 from glamsim.scenario import ServingScenario
 
@@ -149,7 +149,7 @@ with left:
         )
     )
 
-estimate = partial(estimate_inference, profiles_dirs=ui.profiles_dirs())
+estimate = partial(estimate_serving, profiles_dirs=ui.profiles_dirs())
 with right:
     given = {
         "chip": ui.profile_field("chips", chip_name, chip),

@@ -92,9 +92,9 @@ def run_estimate(kind: str, given: dict, profiles_dirs: tuple, statement: bool, 
         )
         notes = [f"measured: {n}" for n in est.notes] + [f"warning: {w}" for w in est.warnings]
     else:
-        from glamsim.cost.inference import estimate_inference
+        from glamsim.cost.serving import estimate_serving
 
-        est = estimate_inference(scenario, profiles_dirs=profiles_dirs)
+        est = estimate_serving(scenario, profiles_dirs=profiles_dirs)
         title = (
             f"Serving {est['model']} on {est['serving_chips_used']} x {est['chip']} (batch {scenario.batch}, "
             f"{scenario.prompt_len}+{scenario.gen_len} tokens)"

@@ -85,7 +85,7 @@ def study(
 
 HEADLINE = {
     "training": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
-    "inference": ["serving_min_chips", "decode_tokens_per_s_per_chip", "joules_per_token", "usd_per_million_tokens"],
+    "serving": ["serving_min_chips", "decode_tokens_per_s_per_chip", "joules_per_token", "usd_per_million_tokens"],
 }
 
 

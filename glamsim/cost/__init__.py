@@ -1,22 +1,22 @@
 """The cost model: FLOPs -> time, energy, carbon and dollars, for training and serving.
 
 numpy only (never JAX): every formula takes arrays and broadcasts, so a sweep evaluates
-thousands of scenarios in one call; `estimate_training` / `estimate_inference` are the
+thousands of scenarios in one call; `estimate_training` / `estimate_serving` are the
 single-scenario views that resolve profiles and carry a provenance ledger.
 """
 
-from glamsim.cost.inference import InferenceEstimate, estimate_inference, experts_touched, inference_costs
 from glamsim.cost.ledger import Ledger, LedgerEntry
+from glamsim.cost.serving import ServingEstimate, estimate_serving, experts_touched, serving_costs
 from glamsim.cost.training import TrainingEstimate, estimate_training, training_costs
 
 __all__ = [
-    "InferenceEstimate",
+    "ServingEstimate",
     "Ledger",
     "LedgerEntry",
     "TrainingEstimate",
-    "estimate_inference",
+    "estimate_serving",
     "estimate_training",
     "experts_touched",
-    "inference_costs",
+    "serving_costs",
     "training_costs",
 ]

@@ -7,7 +7,7 @@ HBM: weight GB, chips needed to serve, bytes read per decode step).
 from __future__ import annotations
 
 from glamsim.config import ModelConfig, load_model
-from glamsim.cost.inference import estimate_inference
+from glamsim.cost.serving import estimate_serving
 from glamsim.cost.training import estimate_training
 from glamsim.uncertain import Uncertain
 
@@ -40,7 +40,7 @@ def compare_models(
             **given(tokens=tokens, chip=chip, chips=chips, datacenter=datacenter, mfu=mfu),
             profiles_dirs=profiles_dirs,
         )
-        i = estimate_inference(
+        i = estimate_serving(
             model=cfg,
             **given(
                 chip=serve_chip or chip, datacenter=datacenter, batch=batch, prompt_len=prompt_len, gen_len=gen_len

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from glamsim.cost.inference import InferenceEstimate
 from glamsim.cost.ledger import Ledger
+from glamsim.cost.serving import ServingEstimate
 from glamsim.cost.training import TrainingEstimate
 from glamsim.uncertain import triple
 
@@ -128,7 +128,7 @@ def _serving_layout_sentence(v: dict) -> str:
     return (" Here " + "; ".join(parts) + ".") if parts else ""
 
 
-def serving_statement(est: InferenceEstimate, *, datacenter: str) -> str:
+def serving_statement(est: ServingEstimate, *, datacenter: str) -> str:
     """One paragraph for a serving estimate (roofline decode with a KV cache)."""
     v, led = est.values, est.ledger
     text = (
@@ -171,9 +171,9 @@ def serving_statement(est: InferenceEstimate, *, datacenter: str) -> str:
 
 
 def plain_statement(
-    est: TrainingEstimate | InferenceEstimate, *, datacenter: str, model: str = "", chip: str = ""
+    est: TrainingEstimate | ServingEstimate, *, datacenter: str, model: str = "", chip: str = ""
 ) -> str:
     """The paragraph for either kind of estimate (training needs `model` and `chip` named)."""
-    if isinstance(est, InferenceEstimate):
+    if isinstance(est, ServingEstimate):
         return serving_statement(est, datacenter=datacenter)
     return training_statement(est, model=model, chip=chip, datacenter=datacenter)

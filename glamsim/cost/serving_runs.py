@@ -3,7 +3,7 @@ and `mbu`, derived, not typed.
 
 Each row of `hardware_profiles/serving_runs.yaml` (a published benchmark: model, chips, precision,
 prompt and generated tokens at concurrency 1, measured time to first token and inter-token
-latency) is replayed on `inference_costs` at full utilisation.  The decode step at batch 1 is
+latency) is replayed on `serving_costs` at full utilisation.  The decode step at batch 1 is
 memory-bound, so MBU = ideal step / measured ITL; the prefill of the longest prompt is
 compute-bound, so MFU = ideal prefill / measured TTFT.  Both absorb what the roofline leaves out
 (kernel efficiency, tensor-parallel all-reduces, scheduling), which is why a serving estimate uses
@@ -58,14 +58,14 @@ def serving_runs() -> dict[str, ServingRun]:
 
 def replay(run: ServingRun) -> list[dict]:
     """Each row's ideal prefill and decode step (full utilisation) and the utilisation they imply."""
-    from glamsim.cost.inference import BYTES_PER_GB, inference_costs
+    from glamsim.cost.serving import BYTES_PER_GB, serving_costs
 
     chip = load_chip(run.chip)
     peak = getattr(chip, f"peak_flops_{run.dtype}").value
     m = ModelArrays.of(run.model)
     out = []
     for row in run.rows:
-        r = inference_costs(
+        r = serving_costs(
             m,
             row.concurrency,
             row.prompt_len,

@@ -13,7 +13,7 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
     own ledger entries, resolved by its rules: measured power, else TDP; net carbon intensity)."""
     from glamsim import __version__
     from glamsim.config import load_model
-    from glamsim.studies.sweep import chip_figures, datacenter_figures, measured_figures
+    from glamsim.studies.columns import chip_figures, datacenter_figures, measured_figures
 
     models = {}
     for name in dict.fromkeys(results["model"]):
@@ -74,7 +74,7 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
             "full S x S attention",
             "training": "glamsim.cost.training_costs: chip-hours from FLOPs at mfu (or given hours), "
             "energy = chip-hours x power x PUE, tCO2e = MWh x kg/kWh",
-            "serving": "glamsim.cost.inference_costs: roofline per decode step at the mean context, "
+            "serving": "glamsim.cost.serving_costs: roofline per decode step at the mean context, "
             "weights read = dense weights + experts the batch touches",
         },
     }

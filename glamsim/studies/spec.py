@@ -206,7 +206,7 @@ class StudySpec(Frozen):
     title: str
     description: str = ""
     reproduces: str = Field("", description="the GLaM result it reproduces or extends, with its source")
-    evaluate: list[Literal["training", "inference"]] = Field(default_factory=lambda: ["training"], min_length=1)
+    evaluate: list[Literal["training", "serving"]] = Field(default_factory=lambda: ["training"], min_length=1)
     base: dict[str, Scalar] = Field(default_factory=dict, description="scenario fields every row shares")
     cases: list[dict[str, Scalar]] = Field(default_factory=list)
     axes: dict[str, AxisValues] = Field(default_factory=dict)
@@ -214,6 +214,12 @@ class StudySpec(Frozen):
     sweeps: list[Sweep] = Field(default_factory=list)
     chunk_size: PositiveInt = 25_000
     figures: list[FigureSpec] = Field(default_factory=list, max_length=100)
+
+    @field_validator("evaluate", mode="before")
+    @classmethod
+    def _serving_word(cls, evaluate):
+        """`inference`, the older word for serving, still read."""
+        return [("serving" if e == "inference" else e) for e in evaluate] if isinstance(evaluate, list) else evaluate
 
     @field_validator("base")
     @classmethod

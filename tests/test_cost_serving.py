@@ -7,11 +7,11 @@ import pytest
 
 from glamsim.accounting import ModelArrays, count, forward_flops_per_token
 from glamsim.config import ConfigError, load_model
-from glamsim.cost.inference import (
-    estimate_inference,
+from glamsim.cost.serving import (
+    estimate_serving,
     experts_touched,
-    inference_costs,
     kv_cache_bytes,
+    serving_costs,
     weight_bytes_read,
 )
 
@@ -56,7 +56,7 @@ def test_roofline_and_per_token_costs_by_hand():
     cfg = load_model("glam-tiny")
     m = ModelArrays.of(cfg)
     b, p, g, chips, peak, bw, power, pue, ci, price = 4, 64, 32, 2, 1e12, 1e10, 100.0, 1.2, 0.5, 3.6
-    r = inference_costs(m, b, p, g, chips, peak, bw, power, pue, ci, price, mfu=0.5, mbu=0.8)
+    r = serving_costs(m, b, p, g, chips, peak, bw, power, pue, ci, price, mfu=0.5, mbu=0.8)
     ctx = p + (g + 1) / 2
     flops = b * float(forward_flops_per_token(m, ctx)[0])
     e, k = cfg.n_experts, cfg.top_k
@@ -76,8 +76,8 @@ def test_roofline_and_per_token_costs_by_hand():
 
 
 def test_moe_saves_flops_but_costs_memory():
-    glam = estimate_inference(model="glam-64b-64e", chip="tpu-v4", batch=32)
-    gpt3 = estimate_inference(model="gpt3-175b", chip="tpu-v4", batch=32)
+    glam = estimate_serving(model="glam-64b-64e", chip="tpu-v4", batch=32)
+    gpt3 = estimate_serving(model="gpt3-175b", chip="tpu-v4", batch=32)
     assert glam["decode_flops_per_token"] < 0.6 * gpt3["decode_flops_per_token"]
     assert glam["weight_gb_total"] > 6 * gpt3["weight_gb_total"]
     assert glam["serving_min_chips"] > 4 * gpt3["serving_min_chips"]
@@ -89,10 +89,10 @@ def test_moe_saves_flops_but_costs_memory():
 
 def test_inference_errors_and_ranges():
     with pytest.raises(ConfigError, match="chips=2: too few"):
-        estimate_inference(model="glam-64b-64e", chip="tpu-v4", chips=2)
+        estimate_serving(model="glam-64b-64e", chip="tpu-v4", chips=2)
     with pytest.raises(ConfigError, match="batch"):
-        estimate_inference(model="glam-tiny", chip="tpu-v4", batch=0)
-    e = estimate_inference(model="glam-tiny", chip="tpu-v4", mbu=(0.5, 0.7, 0.9), batch=64)
+        estimate_serving(model="glam-tiny", chip="tpu-v4", batch=0)
+    e = estimate_serving(model="glam-tiny", chip="tpu-v4", mbu=(0.5, 0.7, 0.9), batch=64)
     lo, hi = e.ranges["usd_per_million_tokens"]
     assert lo < e["usd_per_million_tokens"] < hi
     assert e.ledger["mbu"].value == [0.5, 0.7, 0.9]
@@ -104,15 +104,15 @@ def test_serving_power_follows_the_load_of_each_phase():
     """H100 system power: board 70 W idle + 630 W x load + 575 W host share.  Decode at batch 1 is
     HBM-bound, so at mbu 0.5 its load is 0.5 and it draws 70 + 315 + 575 = 960 W per chip; the
     energy per token charges that power; --power-model tdp_fraction gives 700 W at every load."""
-    from glamsim.cost.inference import estimate_inference
+    from glamsim.cost.serving import estimate_serving
 
-    r = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, mfu=0.5)
+    r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, mfu=0.5)
     assert not r["decode_compute_bound"]
     assert r["decode_load"] == pytest.approx(0.5)
     assert r["decode_power_w_per_chip"] == pytest.approx(960)
     pue = r.ledger["pue"].value
     assert r["joules_per_token"] == pytest.approx(r["serving_chips_used"] * 960 * pue * r["decode_step_s"])
-    t = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, power_model="tdp_fraction")
+    t = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, power_model="tdp_fraction")
     assert t["decode_power_w_per_chip"] == t["prefill_power_w_per_chip"] == 700
 
 
@@ -120,11 +120,11 @@ def test_water_per_million_tokens_by_hand():
     """Decode at a fixed 1,000 W per chip: the facility energy per token is joules_per_token; water
     per 1M tokens = (IT energy x WUE + facility energy x grid water) in kWh x 1e6.  us-average: WUE
     0.55 L/kWh of IT energy, 3.14 L/kWh of facility energy, PUE 1.58 (all from the profile)."""
-    e = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=32, power_w=1000.0, datacenter="us-average")
+    e = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=32, power_w=1000.0, datacenter="us-average")
     facility_kwh = e["joules_per_token"] * 1e6 / 3.6e6
     assert e["water_l_per_million_tokens"] == pytest.approx(facility_kwh / 1.58 * 0.55 + facility_kwh * 3.14)
     assert e.ledger["wue_onsite_l_per_kwh"].value == 0.55
-    dry = estimate_inference(model="glam-64b-64e", chip="h100-sxm", batch=32, power_w=1000.0, datacenter="gcp-us-west1")
+    dry = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=32, power_w=1000.0, datacenter="gcp-us-west1")
     assert (
         np.isnan(dry["water_l_per_million_tokens"]) and "not modelled" in dry.ledger["water_offsite_l_per_kwh"].source
     )

@@ -1,0 +1,408 @@
+"""One serving scenario: profiles resolved, every input in the ledger, the vectorised core on
+one row, with ranges and a tornado for uncertain inputs (`estimate_serving`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from glamsim.accounting import (
+    ModelArrays,
+    cached_arrays,
+    params,
+)
+from glamsim.config import ConfigError
+from glamsim.cost import resolve
+from glamsim.cost.ledger import Ledger
+from glamsim.cost.power import power_w as power_at_load
+from glamsim.cost.serving.core import serving_costs
+from glamsim.cost.serving.memory import BYTES_PER_GB, kv_cache_bytes, serving_layout, weight_bytes_total
+from glamsim.cost.serving.targets import batch_meeting_targets, ms_text, targets_missed
+from glamsim.cost.uncertainty import output_ranges, tornado
+from glamsim.scenario import ServingScenario
+from glamsim.uncertain import is_uncertain, nominal
+
+RANGE_OUTPUTS = [
+    "joules_per_token",
+    "usd_per_million_tokens",
+    "kgco2e_per_million_tokens",
+    "water_l_per_million_tokens",
+    "decode_tokens_per_s_per_chip",
+    "decode_step_s",
+    "decode_s",
+    "prefill_s",
+    "request_latency_s",
+    "joules_per_token_with_prefill",
+    "usd_per_million_tokens_with_prefill",
+]
+TORNADO_OUTPUTS = ["joules_per_token", "usd_per_million_tokens", "kgco2e_per_million_tokens", "decode_step_s"]
+
+
+def chip_links(chip, override_gb_per_s=None) -> dict:
+    """A chip's link tiers as `serving_costs` takes them: one-way bytes/s inside a node and
+    between nodes (a given --interconnect-gb-per-s for both), node size, per-message latencies
+    (NaN bandwidth, inf node size, zero latency where the profile has no figure)."""
+    spec = lambda f, default: getattr(chip, f).value if getattr(chip, f) is not None else default  # noqa: E731
+    intra, inter = spec("interconnect_bandwidth_gb_per_s", np.nan), spec("inter_node_bandwidth_gb_per_s", np.nan)
+    if override_gb_per_s is not None:
+        intra = inter = override_gb_per_s
+    return {
+        "interconnect_bytes_per_s": intra * BYTES_PER_GB,
+        "inter_node_bytes_per_s": inter * BYTES_PER_GB,
+        "chips_per_node": spec("chips_per_node", np.inf),
+        "intra_latency_s": spec("intra_node_latency_us", 0.0) * 1e-6,
+        "inter_latency_s": spec("inter_node_latency_us", 0.0) * 1e-6,
+    }
+
+
+def idle_power(chip, s: ServingScenario, fixed_w) -> tuple[float, str]:
+    """What an idle chip draws, and why: with a fixed power from the profile (a measured system
+    power), its board idle figure plus its host share where published (NaN: the power model at zero
+    load, or the given --power-w)."""
+    if s.power_w is not None or not np.isfinite(fixed_w) or chip.idle_power_w is None:
+        return np.nan, "the power model at zero load" + (
+            " (a fixed power: the same at every load)" if np.isfinite(fixed_w) else ""
+        )
+    host = chip.host_power_w.value if chip.host_power_w is not None else 0.0
+    why = f"profile {chip.origin}: idle_power_w {chip.idle_power_w.value:g} W" + (
+        f" + host_power_w {host:g} W" if chip.host_power_w is not None else " (no host share published: a lower bound)"
+    )
+    return chip.idle_power_w.value + host, why
+
+
+def _record_link(led: Ledger, chip, s: ServingScenario, span: float, names: tuple[str, str], needed: bool) -> None:
+    """Ledger rows of the link `span` chips talk over; a one-line error when it is needed and unknown."""
+    links = chip_links(chip, s.interconnect_gb_per_s)
+    inside = span <= links["chips_per_node"]
+    field = "interconnect_bandwidth_gb_per_s" if inside else "inter_node_bandwidth_gb_per_s"
+    lat_field = "intra_node_latency_us" if inside else "inter_node_latency_us"
+    gb = (links["interconnect_bytes_per_s"] if inside else links["inter_node_bytes_per_s"]) / BYTES_PER_GB
+    if needed and not np.isfinite(gb):
+        raise ConfigError(f"chip={chip.name!r}: its profile has no {field}; give --interconnect-gb-per-s")
+    where = (
+        "inside a node"
+        if inside
+        else "between the pools' nodes"
+        if np.isinf(span)
+        else f"between nodes ({span:g} chips, nodes of {links['chips_per_node']:g})"
+    )
+    src = s.source("interconnect_gb_per_s") if s.interconnect_gb_per_s is not None else None
+    spec, lat = getattr(chip, field), getattr(chip, lat_field)
+    led.add(
+        names[0],
+        gb,
+        f"GB/s per chip, one way, {where}",
+        src
+        or (
+            f"profile {chip.origin} {field}: {spec.source}"
+            if spec is not None
+            else f"missing: profile {chip.origin} has no {field}"
+        ),
+    )
+    led.add(
+        names[1],
+        lat.value if lat is not None else 0.0,
+        "us per message",
+        f"profile {chip.origin} {lat_field}: {lat.source}"
+        if lat is not None
+        else f"missing: no {lat_field}; none charged",
+    )
+
+
+# Scenario fields that reach `serving_costs` as they are: a new one needs its declaration and its formula
+DIRECT = resolve.direct_inputs(
+    serving_costs,
+    ServingScenario,
+    {
+        "chips",
+        "batch",
+        "prompt_len",
+        "gen_len",
+        "power_w",
+        "pue",
+        "carbon_intensity_kg_per_kwh",
+        "price_per_chip_hour_usd",
+    }
+    | {"bytes_per_param", "bytes_per_kv", "expert_parallel", "placement", "routing_skew", "prefill_chips"},
+)
+
+
+# ---- the single-scenario view ------------------------------------------------------------------
+
+
+@dataclass
+class ServingEstimate:
+    """One serving scenario: `values` (scalars by name), ranges and tornado of uncertain inputs, the ledger."""
+
+    values: dict
+    ledger: Ledger
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tornado: list[dict] = field(default_factory=list)
+    scenario: ServingScenario | None = None
+
+    def __getitem__(self, key: str):
+        return self.values[key]
+
+    def to_dict(self) -> dict:
+        return {
+            **self.values,
+            "ranges": {k: list(v) for k, v in self.ranges.items()},
+            "tornado": self.tornado,
+            "ledger": self.ledger.to_list(),
+            "scenario": self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None,
+        }
+
+
+def _meet_targets(
+    s: ServingScenario, m: ModelArrays, chip, peak_value: float, bpp: float, bkv: float, led: Ledger
+) -> tuple[int, dict]:
+    """The largest batch up to s.batch meeting --ttft-ms / --tpot-ms (`batch_meeting_targets`), in
+    the ledger with the target that binds; a one-line ConfigError when even batch 1 misses one."""
+    resolve.record(s, led, "ttft_ms", "ms (prefill of the batch's prompts)")
+    resolve.record(s, led, "tpot_ms", "ms (one decode step, at the mean context)")
+    nan = np.nan
+    placement = s.placement if m.n_experts[0] > 0 else "sharded"
+    t = batch_meeting_targets(
+        m,
+        s.batch,
+        s.prompt_len,
+        s.gen_len,
+        nan if s.chips is None else s.chips,
+        chip.hbm_gb.value * BYTES_PER_GB,
+        s.hbm_usable_fraction,
+        bpp,
+        bkv,
+        nan if s.expert_parallel is None else s.expert_parallel,
+        nan if s.ttft_ms is None else s.ttft_ms / 1e3,
+        nan if s.tpot_ms is None else s.tpot_ms / 1e3,
+        peak_flops=peak_value,
+        hbm_bandwidth_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
+        mfu=nominal(s.mfu),
+        mbu=nominal(s.mbu),
+        comm_overlap=s.comm_overlap,
+        bytes_per_activation=s.bytes_per_activation,
+        placement=placement,
+        prefill_chips=nan if s.prefill_chips is None else s.prefill_chips,
+        routing_skew=s.routing_skew or 1.0,
+        **chip_links(chip, s.interconnect_gb_per_s),
+    )
+    best, binding = int(t["batch"][0]), str(t["binding"][0])
+    on = f"{s.chips} chips" if s.chips is not None else "the fewest chips that hold it (give --chips for more)"
+    if best == 0 and binding != "hbm":
+        raise ConfigError(targets_missed(s.ttft_ms, s.tpot_ms, t, 0, chip.name, s.chips))
+    if best == 0:  # given chips too few for batch 1: the caller's memory check says so
+        return 1, {}
+    why = {
+        "batch": f"neither target binds: the given batch {s.batch} meets both",
+        "hbm": f"memory binds: batch {best + 1} does not fit the {s.chips} chips",
+        "ttft": f"ttft binds: batch {best + 1}'s prefill takes {ms_text(t['prefill_s_next'][0])}",
+        "tpot": f"tpot binds: batch {best + 1}'s decode step takes {ms_text(t['decode_step_s_next'][0])}",
+        "ttft+tpot": f"both bind: batch {best + 1}'s prefill takes {ms_text(t['prefill_s_next'][0])}, its "
+        f"decode step {ms_text(t['decode_step_s_next'][0])}",
+    }[binding]
+    led.add(
+        "batch_meeting_targets",
+        best,
+        "sequences",
+        f"the largest batch in 1..{s.batch} whose prefill and decode step meet the targets on {on}; {why}",
+    )
+    return best, {"batch_meeting_targets": best, "target_binding": binding}
+
+
+def estimate_serving(
+    scenario: ServingScenario | None = None, /, *, profiles_dirs: tuple = (), **fields
+) -> ServingEstimate:
+    """Serving cost of one model on one chip type; `chips` defaults to the fewest that hold it.
+
+    Give a `ServingScenario`, or its fields as keywords (`model=`, `chip=`, `batch=`, ...; see
+    `glamsim.scenario.ServingScenario`).  Laid out by `serving_layout` (experts over
+    `expert_parallel` chips: default min(chips, experts) sharded, every chip with `placement`
+    "expert"); sharded, the decode all-to-all's exposed part (1 - comm_overlap) is charged on each
+    step.  Computed by the vectorised `serving_costs`."""
+    s = scenario.with_(**fields) if scenario is not None and fields else scenario
+    s = s if s is not None else ServingScenario.build(fields)
+    if s.measured is not None and not s.given("routing_skew"):
+        from glamsim.cost.measured import measured_routing
+        from glamsim.records import load_measurement
+
+        skew, where = measured_routing(load_measurement(s.measured), origin=s.measured)
+        s = s.with_(routing_skew=skew, sources={**s.sources, "routing_skew": where})
+    cfg, chip, dc = resolve.profiles(s, profiles_dirs)
+    m = cached_arrays(cfg)  # ModelArrays.of(cfg), built once per config (read-only)
+    led = Ledger()
+    led.add("model", cfg.name, "", s.source("model"))
+    for name, unit in (("batch", "sequences"), ("prompt_len", "tokens"), ("gen_len", "tokens")):
+        resolve.record(s, led, name, unit)
+    bpp, bkv = resolve.precision_bytes(s, led)
+    peak_value = resolve.peak(chip, s, led)
+    led.add_profile("hbm_gb", chip.hbm_gb.value, "GB per chip", chip.origin, "hbm_gb", chip.hbm_gb)
+    led.add_profile(
+        "hbm_bandwidth_gb_per_s",
+        chip.hbm_bandwidth_gb_per_s.value,
+        "GB/s per chip",
+        chip.origin,
+        "hbm_bandwidth_gb_per_s",
+        chip.hbm_bandwidth_gb_per_s,
+    )
+    resolve.record(s, led, "hbm_usable_fraction", "fraction")
+    batch, met = s.batch, None
+    if s.ttft_ms is not None or s.tpot_ms is not None:
+        batch, met = _meet_targets(s, m, chip, peak_value, bpp, bkv, led)
+    hbm = chip.hbm_gb.value * BYTES_PER_GB
+    placement = s.placement if cfg.is_moe else "sharded"
+    placed = placement == "expert"
+    resolve.record(s, led, "placement", "", placement)
+    nan = np.nan
+    lay = {
+        k: float(v[0])
+        for k, v in serving_layout(
+            m,
+            placement,
+            batch,
+            s.prompt_len,
+            s.gen_len,
+            nan if s.chips is None else s.chips,
+            nan if s.expert_parallel is None else s.expert_parallel,
+            nan if s.prefill_chips is None else s.prefill_chips,
+            hbm,
+            s.hbm_usable_fraction,
+            bpp,
+            bkv,
+        ).items()
+    }
+    chips, need, x = int(lay["chips"]), lay["need"], lay["expert_parallel"]
+    if not np.isfinite(need):
+        raise ConfigError(
+            f"expert_parallel={s.expert_parallel!r}: {cfg.name}'s experts over {s.expert_parallel} chips alone "
+            f"fill a {chip.name}; give more"
+        )
+    need = int(need)
+    if chips < need:
+        how = " with experts placed on chips" if placed else ""
+        raise ConfigError(
+            f"chips={chips}: too few to hold {cfg.name}'s weights and KV cache{how} on {chip.name}; "
+            f"need at least {need}"
+        )
+    resolve.record(s, led, "chips", "chips", chips)
+    prefill_chips = nan
+    if s.prefill_chips is not None:
+        if not lay["prefill_fits"]:
+            raise ConfigError(
+                f"prefill_chips={s.prefill_chips}: too few to hold {cfg.name}'s weights and the prompts' KV cache "
+                f"on {chip.name}; need at least {lay['prefill_need']:.0f}"
+            )
+        prefill_chips = float(s.prefill_chips)
+        resolve.record(s, led, "prefill_chips", "chips")
+    resolve.record(s, led, "mfu", "fraction of dense peak")
+    resolve.record(s, led, "mbu", "fraction of HBM bandwidth")
+    resolve.record(s, led, "comm_overlap", "fraction of the decode all-to-all hidden")
+    resolve.record(s, led, "bytes_per_activation", "bytes")
+    if s.expert_parallel is not None and s.expert_parallel > chips:
+        raise ConfigError(f"expert_parallel={s.expert_parallel!r}: more than the {chips} serving chips")
+    if not cfg.is_moe:
+        led.add("expert_parallel", 1.0, "chips the experts span", "a dense model: no experts to split")
+    elif s.expert_parallel is not None:
+        resolve.record(s, led, "expert_parallel", "chips the experts span")
+    else:
+        led.add(
+            "expert_parallel",
+            x,
+            "chips the experts span",
+            "glamsim default: experts spread over every chip"
+            if placed
+            else "glamsim default: experts spread over min(chips, experts) chips (weights sharded evenly)",
+        )
+    if placed:
+        led.add(
+            "dense_shards",
+            lay["dense_shards"],
+            "chips per copy of the dense parts",
+            "derived: the fewest chips each copy of the dense parts is split over so that a chip also holds its "
+            "experts and its share of the KV cache",
+        )
+        resolve.record(s, led, "routing_skew", "busiest expert's load / mean load", s.routing_skew or 1.0)
+    if x > 1:
+        _record_link(
+            led, chip, s, x, ("interconnect_bandwidth_gb_per_s", "link_latency_us"), needed=placed or s.comm_overlap < 1
+        )
+    if s.prefill_chips is not None:
+        _record_link(led, chip, s, np.inf, ("kv_transfer_gb_per_s", "kv_transfer_latency_us"), needed=True)
+    resolve.record(s, led, "busy_fraction", "fraction of the time a replica serves (idle the rest)")
+    curve = resolve.power_curve(chip, s, led)
+    power = curve.pop("fixed_w")
+    curve = {f"power_{k}": v for k, v in curve.items()}
+    price = resolve.price(chip, s, led)
+    pue, ci, _ = resolve.datacenter(dc, s, led)
+    wue, water_offsite = resolve.water(dc, led)
+    idle_w, idle_why = idle_power(chip, s, nominal(power) if power is not None else np.nan)
+    if s.busy_fraction < 1:
+        zero_load = power_at_load(0.0, nominal(power), *(curve[f"power_{k}"] for k in ("idle_w", "span_w", "host_w")))
+        shown = idle_w if np.isfinite(idle_w) else float(zero_load)
+        led.add("idle_power_w", shown, "W per chip", idle_why)
+    core = partial(
+        serving_costs,
+        m,
+        batch,
+        s.prompt_len,
+        s.gen_len,
+        chips,
+        peak_value,
+        chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
+        bytes_per_param=bpp,
+        bytes_per_kv=bkv,
+        expert_parallel=x,
+        **resolve.direct_values(s, DIRECT, led),
+        placement=placement,
+        routing_skew=s.routing_skew or 1.0,
+        dense_shards=lay["dense_shards"],
+        prefill_dense_shards=lay["prefill_dense_shards"],
+        prefill_chips=prefill_chips,
+        idle_power_w=idle_w,
+        embodied_kg_per_chip_hour=resolve.embodied(chip, s, led),
+        **chip_links(chip, s.interconnect_gb_per_s),
+        wue_onsite_l_per_kwh=wue,
+        water_offsite_l_per_kwh=water_offsite,
+        **curve,
+    )
+    uncertain = {
+        "mfu": s.mfu,
+        "mbu": s.mbu,
+        "power_w": power,
+        "pue": pue,
+        "carbon_intensity_kg_per_kwh": ci,
+        "price_per_chip_hour_usd": price,
+    }
+    res = core(**{k: nominal(v) for k, v in uncertain.items()})
+    values = {
+        "model": cfg.name,
+        "chip": chip.name,
+        "serving_chips_used": chips,
+        "serving_min_chips": need,
+        "serving_expert_parallel_used": x,
+        "placement": placement,
+        "dense_shards": lay["dense_shards"],
+        "batch_served": batch,
+        "prompt_len": s.prompt_len,
+        "gen_len": s.gen_len,
+        "params_total": float(params(m)[0]),
+        "params_active": float(params(m, active=True)[0]),
+        "resolved_bytes_per_param": bpp,
+        "resolved_bytes_per_kv": bkv,
+        "weight_gb_total": float(weight_bytes_total(m, bpp)[0]) / BYTES_PER_GB,
+        "kv_cache_gb_full_context": float(kv_cache_bytes(m, batch, s.prompt_len + s.gen_len, bkv)[0]) / BYTES_PER_GB,
+    }
+    values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
+    if met is not None:
+        values.update(met)
+    values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
+    if not any(map(is_uncertain, uncertain.values())):
+        return ServingEstimate(values=values, ledger=led, scenario=s)
+    return ServingEstimate(
+        values=values,
+        ledger=led,
+        scenario=s,
+        ranges=output_ranges(core, uncertain, RANGE_OUTPUTS),
+        tornado=tornado(core, uncertain, TORNADO_OUTPUTS),
+    )
