@@ -287,3 +287,57 @@ def test_every_output_of_the_core_is_registered_with_a_unit():
     missing = sorted(k for k in keys - resolved if k not in OUTPUTS and k not in ARCHITECTURE)
     assert not missing, f"outputs not in glamsim.outputs.OUTPUTS: {missing}"
     assert all(isinstance(OUTPUTS[k].unit, str) for k in keys if k in OUTPUTS)
+
+
+# ---- the dashboard: the pages' numbers are the single estimate's, to the last bit ------------------
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """file name -> the data of every download button the pages draw."""
+    from streamlit.delta_generator import DeltaGenerator
+
+    got, draw = {}, DeltaGenerator.download_button
+
+    def record(self, label, data, file_name=None, *args, **kwargs):
+        got[file_name] = data
+        return draw(self, label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", record)
+    return got
+
+
+@pytest.mark.parametrize(
+    ("page", "widgets"),
+    [
+        ("1_Training_what-if.py", {"t_chip": "h100-sxm", "t_chips": 2048}),  # the MFU predicted from the layout
+        ("2_Serving_what-if.py", {"s_chip": "h100-sxm", "s_batch": 64}),
+    ],
+)
+def test_the_dashboard_shows_what_every_other_face_gives(page, widgets, downloads, tmp_path):
+    """Each model the page evaluates: its downloaded outputs equal the single estimate, the command
+    line, the front door and a one-row study for the scenario the page records beside them."""
+    import sys
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "app"))
+    at = AppTest.from_file(str(root / "app" / "Home.py"), default_timeout=60)
+    at.run()
+    at.switch_page(f"pages/{page}").run()
+    for key, value in widgets.items():
+        (at.selectbox(key=key) if isinstance(value, str) else at.number_input(key=key)).set_value(value)
+    at.run()
+    assert not at.exception, at.exception
+    kind = "train" if page.startswith("1") else "serve"
+    payload = json.loads(downloads["training-estimate.json" if kind == "train" else "serving-estimate.json"])
+    assert payload["scenarios"]
+    for model, scenario in payload["scenarios"].items():
+        fields = {k: v for k, v in scenario.items() if k != "sources"}
+        shown = _numbers(payload[model])
+        for face, out in _faces(kind, fields, tmp_path / model).items():
+            assert isinstance(out, dict), f"{face} refused what the dashboard shows: {out}"
+            differ = {k: (shown[k], out[k]) for k in set(shown) & set(out) if not _same(shown[k], out[k])}
+            assert not differ and len(set(shown) & set(out)) > 10, (model, face, differ)
