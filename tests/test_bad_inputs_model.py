@@ -92,7 +92,7 @@ TRAIN_CASES = [
     ([*T[:1], "--model", "escape.yaml", *T[3:]], ["name='../../x'"]),
     ([*T, "--dispatch", "foo"], ["--dispatch='foo'", "scatter"]),
     ([*T, "--dispatch", ""], ["--dispatch=''"]),
-    ([*T, "--seq-len", 1000], ["seq_len=1000", "context (128 tokens)"]),
+    ([*T, "--seq-len", 1000], ["--seq-len=1000", "context (128 tokens)"]),
     ([*T, "--seq-len", 0], ["--seq-len", "0"]),
     ([*T, "--steps", 0], ["--steps", "0"]),
     ([*T, "--batch", 0], ["--batch", "0"]),
@@ -190,7 +190,7 @@ MEASURE_CASES = [
     ([*MEASURE, "--steps", 0], ["--steps", "0"]),
     ([*MEASURE, "--batch", 0], ["--batch", "0"]),
     ([*MEASURE, "--seq-len", 0], ["--seq-len", "0"]),
-    ([*MEASURE, "--seq-len", 1000], ["seq_len=1000", "context (128)"]),
+    ([*MEASURE, "--seq-len", 1000], ["--seq-len=1000", "context (128)"]),
     ([*MEASURE, "--dispatch", "foo"], ["--dispatch='foo'"]),
     ([*MEASURE, "--out", "D"], ["--out='D'", "is a folder"]),
     ([*MEASURE, "--out", "F/r.json"], ["--out='F/r.json'", "is a file"]),
@@ -399,7 +399,7 @@ def test_corrupted_checkpoint_error_is_one_line_end_to_end(ck_copy, tmp_path):
     )
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.splitlines() == [p.stderr.strip()] and p.stderr.startswith(
-        "error: checkpoint='ck': step 4 is corrupted"
+        "error: --checkpoint='ck': step 4 is corrupted"
     ), p.stderr
 
 

@@ -109,7 +109,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path, trained, text):
     one_line_error(glamsim("train", "--model", "glam-nope"), "model='glam-nope': unknown preset")
     one_line_error(
         glamsim("train", "--model", "glam-tiny", "--seq-len", 1000, "--corpus", text),
-        "seq_len=1000: longer than the context (128 tokens)",
+        "--seq-len=1000: longer than the context (128 tokens)",
     )
     (tmp_path / "empty").mkdir()
     one_line_error(glamsim("train", "--corpus", tmp_path / "empty", "--steps", 1), "no UTF-8 text found")

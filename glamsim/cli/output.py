@@ -22,9 +22,12 @@ def echo(message: str = "", err: bool = False) -> None:
 
 
 def as_flags(message: str, flags: dict[str, str]) -> str:
-    """A library error in a command's words: the fields it names become the flags a user types
+    """A library error in a command's words: the field it is about (`name=value:` at the start, after
+    any `where: ` prefixes) and the fields it offers instead become the flags a user types
     (`mfu=0.3: give mfu or hours, not both` -> `--mfu=0.3: give --mfu or --hours, not both`)."""
-    message = re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=", lambda m: flags.get(m[1], m[1]) + "=", message)
+    message = re.sub(
+        r"^((?:[^:=]+: )*)([a-z][a-z0-9_]*)=", lambda m: m[1] + flags.get(m[2], m[2]) + "=", message, count=1
+    )
     return re.sub(
         r"\bgive ([a-z][a-z0-9_]*) or ([a-z][a-z0-9_]*)\b",
         lambda m: f"give {flags.get(m[1], m[1])} or {flags.get(m[2], m[2])}",
