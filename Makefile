@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: app test notebooks docs install clean
+.PHONY: app test test-fast notebooks docs install clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "glamsim needs Python >= 3.11"'
@@ -26,6 +26,12 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+# The fast tier while developing: lint, layers, and every test not marked slow (tests/conftest.py).
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -m "not slow"
 
 # JupyterLab on notebooks/, from the project's .venv (the optional `notebooks` extra, installed once).
 $(VENV)/.notebooks: $(VENV)/.installed

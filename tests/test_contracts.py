@@ -307,6 +307,7 @@ def downloads(monkeypatch) -> dict:
     return got
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("page", "widgets"),
     [

@@ -1,0 +1,38 @@
+"""Test tiers.  `make test` runs everything (CI); `make test-fast` (`pytest -m "not slow"`) leaves out
+the modules marked slow here: the JAX model (training, MoE, sharding on faked devices, XLA
+measurement), the dashboard under AppTest and a real browser, the notebooks and the docs site.
+The fast tier keeps every contract of the cost model and its faces: the one evaluation path
+(tests/test_contracts.py), bad inputs of the cost commands and studies, the analytic counts."""
+
+from __future__ import annotations
+
+import pytest
+
+SLOW_MODULES = {
+    # the JAX model and its measurement
+    "test_bad_inputs_model.py",
+    "test_measure_run.py",
+    "test_measure_xla.py",
+    "test_model_archs.py",
+    "test_model_cli.py",
+    "test_model_layers.py",
+    "test_model_moe.py",
+    "test_model_train.py",
+    "test_model_transformer.py",
+    "test_moe_dropless.py",
+    "test_parallel.py",
+    "test_parallel_devices.py",
+    "test_predict_devices.py",
+    # the dashboard, notebooks and the site
+    "test_app_browser.py",
+    "test_app_pages.py",
+    "test_bad_inputs_app.py",
+    "test_notebooks.py",
+    "test_docs.py",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
