@@ -115,6 +115,39 @@ class Exclusive(NamedTuple):
     others: tuple[str, ...]
     why: str = ""
 
+    def check(self, values: dict, defaults: dict) -> None:
+        """Raise the refusal when `field` and one of `others` are both set in `values` (a model's
+        `__dict__`): not None and not their default."""
+        v = values[self.field]
+        if v is None or v == defaults[self.field]:
+            return
+        for other in self.others:
+            w = values[other]
+            if w is not None and w != defaults[other]:
+                raise ValueError(self.refusal(v, other))
+
+    def check_columns(self, columns: dict, defaults: dict):
+        """The same rule on columns of many scenarios (None or NaN: unset): (row, value, other
+        field, rows) of the first row that breaks it, or None."""
+        import numpy as np
+
+        def is_set(name: str) -> np.ndarray:
+            col = np.asarray(columns[name])
+            if col.dtype.kind == "f":
+                given = ~np.isnan(col)
+            else:
+                given = np.fromiter((v is not None and v == v for v in col), bool, len(col))  # NaN != NaN
+            return given & (col != defaults[name]) if defaults[name] is not None else given
+
+        mine = is_set(self.field)
+        if mine.any():
+            for other in self.others:
+                both = mine & is_set(other)
+                if both.any():
+                    i = int(np.argmax(both))
+                    return i, np.asarray(columns[self.field], dtype=object)[i], other, len(both)
+        return None
+
     def refusal(self, value, other: str) -> str:
         why = f" ({self.why})" if self.why else ""
         return f"{self.field}={value!r}: give {self.field} or {other}, not both{why}"

@@ -69,7 +69,7 @@ def _numeric_only(annotation) -> bool:
 class Frozen(BaseModel):
     """Base for every config and profile: immutable, unknown keys and non-finite numbers refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

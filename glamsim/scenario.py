@@ -10,6 +10,7 @@ source, and `sources` overrides both (a measurement record, a published run).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError, model_validator
@@ -164,41 +165,22 @@ class Scenario(Checked):
 
     @model_validator(mode="after")
     def _exclusive(self):
-        for rule in self.exclusive:
-            if self._set(rule.field):
-                for other in rule.others:
-                    if self._set(other):
-                        raise ValueError(rule.refusal(getattr(self, rule.field), other))
+        if self.exclusive:
+            values, defaults = self.__dict__, _defaults(type(self))
+            for rule in self.exclusive:
+                rule.check(values, defaults)
         return self
-
-    def _set(self, name: str) -> bool:
-        value = getattr(self, name)
-        return value is not None and value != type(self).model_fields[name].default
 
     @classmethod
     def check_columns(cls, columns, name=lambda field: field, where: str = "") -> None:
         """The class's cross-field rules on columns of many scenarios (a mapping of field -> array,
         e.g. a DataFrame; `name(field)` is the field's column): a one-line ConfigError, as one
         scenario's, for the first row that breaks one."""
-        import numpy as np
-
-        def is_set(field: str) -> np.ndarray:
-            col = np.asarray(columns[name(field)], dtype=object)
-            default = cls.model_fields[field].default
-            given = np.asarray([v is not None and v == v for v in col], dtype=bool)  # NaN != NaN: unset
-            return given & (col != default) if default is not None else given
-
         for rule in cls.exclusive:
-            mine = is_set(rule.field)
-            if not mine.any():
-                continue
-            for other in rule.others:
-                both = mine & is_set(other)
-                if both.any():
-                    i = int(np.argmax(both))
-                    value = np.asarray(columns[name(rule.field)], dtype=object)[i]
-                    row = f", scenario {i + 1}" if len(both) > 1 else ""
-                    raise ConfigError(f"{where}{rule.refusal(_py(value), other)}{row}")
+            found = rule.check_columns({f: columns[name(f)] for f in (rule.field, *rule.others)}, _defaults(cls))
+            if found is not None:
+                i, value, other, n = found
+                raise ConfigError(f"{where}{rule.refusal(_py(value), other)}{f', scenario {i + 1}' if n > 1 else ''}")
 
     # ---- provenance and introspection ------------------------------------------------------------
 
@@ -480,6 +462,12 @@ class ServingScenario(Scenario):
             return getattr(self, bytes_field), self.source(bytes_field)
         p = getattr(self, precision)
         return PRECISION_BYTES[p], f"{precision} {p} [{self.source(precision)}]"
+
+
+@cache
+def _defaults(cls) -> dict:
+    """Each field's default, read once per scenario class."""
+    return {n: f.default for n, f in cls.model_fields.items()}
 
 
 def _py(value):

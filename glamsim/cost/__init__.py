@@ -2,21 +2,30 @@
 
 numpy only (never JAX): every formula takes arrays and broadcasts, so a sweep evaluates
 thousands of scenarios in one call; `estimate_training` / `estimate_serving` are the
-single-scenario views that resolve profiles and carry a provenance ledger.
+single-scenario views that resolve profiles and carry a provenance ledger.  The names below are
+imported on first use, so that a training estimate does not load the serving modules.
 """
 
-from glamsim.cost.ledger import Ledger, LedgerEntry
-from glamsim.cost.serving import ServingEstimate, estimate_serving, experts_touched, serving_costs
-from glamsim.cost.training import TrainingEstimate, estimate_training, training_costs
+from __future__ import annotations
 
-__all__ = [
-    "ServingEstimate",
-    "Ledger",
-    "LedgerEntry",
-    "TrainingEstimate",
-    "estimate_serving",
-    "estimate_training",
-    "experts_touched",
-    "serving_costs",
-    "training_costs",
-]
+import importlib
+
+_LAZY = {
+    "Ledger": "glamsim.cost.ledger",
+    "LedgerEntry": "glamsim.cost.ledger",
+    "ServingEstimate": "glamsim.cost.serving",
+    "TrainingEstimate": "glamsim.cost.training",
+    "estimate_serving": "glamsim.cost.serving",
+    "estimate_training": "glamsim.cost.training",
+    "experts_touched": "glamsim.cost.serving",
+    "serving_costs": "glamsim.cost.serving",
+    "training_costs": "glamsim.cost.training",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

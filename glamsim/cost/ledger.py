@@ -68,9 +68,6 @@ class Ledger:
     def entries(self) -> list[LedgerEntry]:
         return [LedgerEntry(*r) for r in self._rows]
 
-    def __contains__(self, name: str) -> bool:
-        return any(row[0] == name for row in self._raw)
-
     def __getitem__(self, name: str) -> LedgerEntry:
         for r in self._rows:
             if r[0] == name:

@@ -38,6 +38,7 @@ class _Numpy:
 
 PY, NP = _Python(), _Numpy()
 _PLAIN = frozenset({float, int, bool, type(None)})
+_FLOAT = frozenset({float})
 
 
 def evaluate(formula, *args, **kwargs) -> dict:
@@ -46,11 +47,13 @@ def evaluate(formula, *args, **kwargs) -> dict:
     values = (*args, *kwargs.values())
     if _PLAIN.issuperset(map(type, values)):
         try:
-            return {k: float(v) for k, v in formula(PY, *args, **kwargs).items()}
+            out = formula(PY, *args, **kwargs)
         except ZeroDivisionError:
+            out = None
+        if out is None:  # a division by zero: numpy scalars give its inf or NaN, as arrays would
             as_np = lambda v: v if v is None else np.float64(v)  # noqa: E731
             out = formula(NP, *map(as_np, args), **{k: as_np(v) for k, v in kwargs.items()})
-            return {k: float(v) for k, v in out.items()}
+        return out if _FLOAT.issuperset(map(type, out.values())) else {k: float(v) for k, v in out.items()}
     return broadcast(formula(NP, *args, **kwargs), *values)
 
 

@@ -8,6 +8,8 @@ ledger with where it came from.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from glamsim.config import ConfigError, ModelConfig, load_model
@@ -276,11 +278,16 @@ def direct_inputs(formula, cls: type[Scenario], resolved: set[str]) -> tuple[str
 
 
 def direct_values(s: Scenario, names: tuple[str, ...], led: Ledger) -> dict:
-    """The direct fields' values, each in the ledger with its unit (where no rule put it there yet)."""
+    """The direct fields' values, each in the ledger with the unit its declaration gives."""
+    units = _units(type(s))
     for name in names:
-        if name not in led:
-            record(s, led, name, type(s).meta(name)["unit"])
+        led.add_input(s, name, units[name])
     return {name: getattr(s, name) for name in names}
+
+
+@cache
+def _units(cls: type[Scenario]) -> dict[str, str]:
+    return {n: cls.meta(n)["unit"] for n in cls.inputs()}
 
 
 def record(s: Scenario, led: Ledger, name: str, unit: str, value=None) -> None:

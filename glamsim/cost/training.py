@@ -377,7 +377,6 @@ def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> li
 
 def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: ModelConfig | None) -> tuple[float, dict]:
     """(communication hours before overlap, bytes per step per chip), every input in the ledger."""
-    led.add_input(s, "comm_overlap", "fraction of communication hidden behind compute")
     if cfg is None:
         if s.comm_overlap < 1:
             raise ConfigError(f"comm_overlap={s.comm_overlap!r}: counting communication needs --model and --tokens")

@@ -297,8 +297,6 @@ def estimate_serving(
         resolve.record(s, led, "prefill_chips", "chips")
     resolve.record(s, led, "mfu", "fraction of dense peak")
     resolve.record(s, led, "mbu", "fraction of HBM bandwidth")
-    resolve.record(s, led, "comm_overlap", "fraction of the decode all-to-all hidden")
-    resolve.record(s, led, "bytes_per_activation", "bytes")
     if s.expert_parallel is not None and s.expert_parallel > chips:
         raise ConfigError(f"expert_parallel={s.expert_parallel!r}: more than the {chips} serving chips")
     if not cfg.is_moe:
@@ -329,7 +327,6 @@ def estimate_serving(
         )
     if s.prefill_chips is not None:
         _record_link(led, chip, s, np.inf, ("kv_transfer_gb_per_s", "kv_transfer_latency_us"), needed=True)
-    resolve.record(s, led, "busy_fraction", "fraction of the time a replica serves (idle the rest)")
     curve = resolve.power_curve(chip, s, led)
     power = curve.pop("fixed_w")
     curve = {f"power_{k}": v for k, v in curve.items()}
