@@ -440,8 +440,9 @@ class ServingScenario(Scenario):
         unit="fraction",
         gt=0,
         le=1,
-        source="glamsim default: headroom for activations and runtime",
-        help="share of HBM usable for weights and KV cache",
+        source="vLLM's default gpu_memory_utilization (0.9): the share of GPU memory its engine takes for "
+        "weights, activations and KV cache (vLLM engine arguments), the rest left to the runtime",
+        help="share of HBM (in bytes as the driver reports it) usable for weights and KV cache",
     )
 
     exclusive: ClassVar[tuple[Exclusive, ...]] = (

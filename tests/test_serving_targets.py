@@ -19,7 +19,7 @@ def test_fp8_weights_halve_the_bytes_and_min_chips_follow():
     # by hand: GLaM 64B/64E KV cache = 2 (K, V) x 64 layers x 128 heads x 128 dims x 1280 tokens x 32 seqs
     kv_bf16 = 2 * 64 * 128 * 128 * (1024 + 256) * 32 * 2 / 1e9
     assert bf16["kv_cache_gb_full_context"] == pytest.approx(kv_bf16)
-    usable = 80 * 0.9  # H100 SXM: 80 GB, 90% usable
+    usable = 81559 * 2**20 / 1e9 * 0.9  # H100 SXM: 81,559 MiB as nvidia-smi reports it, 90% usable (vLLM default)
     assert bf16["serving_min_chips"] == math.ceil((bf16["weight_gb_total"] + kv_bf16) / usable)
     assert fp8["serving_min_chips"] == math.ceil((bf16["weight_gb_total"] / 2 + kv_bf16 / 4) / usable)
     assert fp8["serving_min_chips"] < bf16["serving_min_chips"]

@@ -41,8 +41,9 @@ LINK_EFFICIENCY = 0.80
 # than 90% effective training time (Dubey et al. 2024, Sec. 3.3.4).  Applied only to such rows.
 WALL_CLOCK_GOODPUT = 0.90
 
-# Share of HBM a framework leaves unusable (runtime context, allocator fragmentation, workspace):
-# an assumption (glamsim), used only by the fit check, never in time.
+# Share of HBM (in bytes as the driver reports it: an "80 GB" H100 holds 81,559 MiB) a training
+# framework leaves unusable (CUDA context, NCCL buffers, allocator fragmentation, workspace): an
+# assumption (glamsim; no published figure), used only by the fit check, never in time.
 MEMORY_RESERVE_FRACTION = 0.08
 
 CALIBRATED = ("MATMUL_PEAK_FRACTION", "MATMUL_HALF_DIM", "ELEMENTWISE_PASSES", "LINK_EFFICIENCY")
