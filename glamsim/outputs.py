@@ -36,7 +36,7 @@ class Output:
     Examples
     --------
     >>> OUTPUTS["energy_mwh"].axis()
-    'energy (MWh)'
+    'facility energy (MWh)'
     """
 
     key: str
@@ -80,7 +80,19 @@ OUTPUTS: dict[str, Output] = _table(
             "fraction",
         ),
         ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
-        ("energy_mwh", "energy", "MWh", "facility energy: chip-hours x power x PUE"),
+        ("energy_mwh", "facility energy", "MWh", "facility boundary: the servers' energy x PUE"),
+        (
+            "energy_server_mwh",
+            "server energy",
+            "MWh",
+            "server boundary: chip-hours x power per chip (the boards and their host share)",
+        ),
+        (
+            "energy_boards_mwh",
+            "accelerator-board energy",
+            "MWh",
+            "accelerator boundary: the boards alone, what a GPU meter reads (server energy less the host share)",
+        ),
         (
             "power_w_per_chip",
             "power per chip",
@@ -162,6 +174,18 @@ OUTPUTS: dict[str, Output] = _table(
         ("experts_touched_fraction", "share of experts read per step", "", "", "fraction"),
         ("decode_tokens_per_s_per_chip", "decoding throughput", "tokens/s per chip"),
         ("joules_per_token", "energy per generated token", "J (facility)"),
+        (
+            "joules_per_token_server",
+            "energy per generated token, servers",
+            "J (server)",
+            "server boundary: the boards and their host share, no PUE (decode)",
+        ),
+        (
+            "joules_per_token_boards",
+            "energy per generated token, accelerator boards",
+            "J (boards)",
+            "accelerator boundary: what a GPU meter reads (decode)",
+        ),
         ("joules_per_token_with_prefill", "energy per generated token, prefill included", "J (facility)"),
         ("usd_per_million_tokens", "cost per 1M generated tokens", "USD"),
         ("usd_per_million_tokens_with_prefill", "cost per 1M generated tokens, prefill included", "USD"),
@@ -345,7 +369,7 @@ def label(key: str) -> str:
     Examples
     --------
     >>> label("energy_mwh"), label("price_per_chip_hour_usd"), label("n_experts")
-    ('energy (MWh)', 'price (USD per chip-hour)', 'experts per MoE layer')
+    ('facility energy (MWh)', 'price (USD per chip-hour)', 'experts per MoE layer')
     """
     o = OUTPUTS.get(key)
     if o:

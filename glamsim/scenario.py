@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import ClassVar, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from glamsim.config import ConfigError, ModelConfig, format_validation_error
 from glamsim.inputs import Checked, Exclusive, default_sources, inp
@@ -26,7 +26,7 @@ COMM_OVERLAP_SOURCE = (
     "glamsim default: communication hidden behind compute, as an end-to-end MFU already "
     "includes it; give --comm-overlap < 1 to charge the exposed part"
 )
-TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (used with --power-model tdp_fraction)"
+TDP_FRACTION_SOURCE = "glamsim default: TDP x 1.0, an upper bound (used with --power-model tdp)"
 POWER_MODEL_SOURCE = (
     "glamsim default: system power (a published measured system power per chip where one exists, "
     "else board power idle -> TDP linear in utilisation plus the host share per chip; "
@@ -36,7 +36,7 @@ EMBODIED_LIFE_SOURCE = (
     "assumption (glamsim): a 4-year accelerator service life (a common depreciation period; not a published lifetime)"
 )
 EMBODIED_UTIL_SOURCE = "assumption (glamsim): every hour of the lifetime allocated (a lower bound per chip-hour)"
-PowerModel = Literal["system", "tdp_fraction"]
+PowerModel = Literal["system", "tdp"]
 Precision = Literal["bf16", "fp8", "int8", "int4"]
 Placement = Literal["sharded", "expert"]
 PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}  # bytes per value
@@ -58,10 +58,10 @@ class Scenario(Checked):
     )
     chip: str | ChipProfile = inp("tpu-v4", help="chip profile name or YAML file", source=GLAM_RUN)
     datacenter: str | DatacenterProfile = inp(
-        "us-average",
+        "us-ai-datacenter",
         help="datacenter profile name or YAML file",
-        source="glamsim default: a neutral datacenter, the average US grid (EPA eGRID2022) at the industry "
-        "average PUE (Uptime Institute 2023); the published runs keep their own",
+        source="glamsim default: a large AI datacenter on the average US grid (EPA eGRID2022) at a hyperscale "
+        "PUE (1.10, Google 2024 Environmental Report); the published runs keep their own",
     )
     dtype: Dtype | None = inp(
         None,
@@ -79,8 +79,9 @@ class Scenario(Checked):
     power_model: PowerModel = inp(
         "system",
         source=POWER_MODEL_SOURCE,
-        help="system: measured system power, else board power at the load plus host "
-        "share; tdp_fraction: measured system power, else TDP x --tdp-fraction",
+        help="system: measured system power, else board power at the load plus the host share "
+        "(server boundary); tdp: the boards at TDP x --tdp-fraction at every load, no host share, as "
+        "TDP x GPU-hours x PUE reports count (tdp_fraction: the older name of tdp)",
     )
     tdp_fraction: float = inp(
         1.0,
@@ -88,7 +89,7 @@ class Scenario(Checked):
         gt=0,
         le=1,
         source=TDP_FRACTION_SOURCE,
-        help="share of TDP drawn (with --power-model tdp_fraction) when the chip publishes no measured power",
+        help="share of TDP drawn with --power-model tdp",
     )
     pue: Uncertain | None = inp(
         None,
@@ -162,6 +163,12 @@ class Scenario(Checked):
 
     kind: ClassVar[str] = ""
     exclusive: ClassVar[tuple[Exclusive, ...]] = ()  # cross-field rules, declared once per class
+
+    @field_validator("power_model", mode="before")
+    @classmethod
+    def _older_power_model(cls, value):
+        """`tdp_fraction`, the older name of `tdp`, still read."""
+        return "tdp" if value == "tdp_fraction" else value
 
     @model_validator(mode="after")
     def _exclusive(self):

@@ -204,11 +204,11 @@ def energy(**fields) -> str:
 def test_settings_survive_a_page_change_and_a_reload_and_travel_in_the_url(server, chromium):
     page = chromium.new_page(viewport={"width": 1280, "height": 1600})
     open_path(page, f"{server}/Training_what-if", "Training what-if")
-    wait_card(page, "Energy (MWh)", energy())
+    wait_card(page, "Energy, facility (MWh)", energy())
     type_number(page, "Chips", 2048)
-    wait_card(page, "Energy (MWh)", energy(chips=2048))
+    wait_card(page, "Energy, facility (MWh)", energy(chips=2048))
     type_number(page, "Training tokens (billions)", 300)
-    wait_card(page, "Energy (MWh)", energy(chips=2048, tokens=3e11))
+    wait_card(page, "Energy, facility (MWh)", energy(chips=2048, tokens=3e11))
     settle(page)
     assert "t_chips=2048" in page.url and "t_tokens=300" in page.url, page.url
 
@@ -217,7 +217,7 @@ def test_settings_survive_a_page_change_and_a_reload_and_travel_in_the_url(serve
     settle(page)
     assert "s_batch=8" in page.url and "t_chips" not in page.url, page.url
     go(page, server, "Training_what-if", "Training what-if")
-    wait_card(page, "Energy (MWh)", energy(chips=2048, tokens=3e11))
+    wait_card(page, "Energy, facility (MWh)", energy(chips=2048, tokens=3e11))
     assert number_input(page, "Chips").input_value() == "2048"
     assert "t_chips=2048" in page.url, page.url  # the URL holds the page's settings again
     go(page, server, "Serving_what-if", "Serving what-if")
@@ -226,12 +226,12 @@ def test_settings_survive_a_page_change_and_a_reload_and_travel_in_the_url(serve
 
     page.reload(wait_until="domcontentloaded")  # a reload is a new session: the URL restores the settings
     page.wait_for_selector('h1:has-text("Training what-if")', timeout=60_000)
-    wait_card(page, "Energy (MWh)", energy(chips=2048, tokens=3e11))
+    wait_card(page, "Energy, facility (MWh)", energy(chips=2048, tokens=3e11))
     assert number_input(page, "Chips").input_value() == "2048"
 
     shared = chromium.new_page(viewport={"width": 1280, "height": 1600})  # the link, opened elsewhere
     open_path(shared, page.url, "Training what-if")
-    wait_card(shared, "Energy (MWh)", energy(chips=2048, tokens=3e11))
+    wait_card(shared, "Energy, facility (MWh)", energy(chips=2048, tokens=3e11))
     assert number_input(shared, "Training tokens (billions)").input_value() == "300.00"
     shared.close()
     page.close()
@@ -295,7 +295,7 @@ def test_widget_change_to_settled_page_time(server, chromium):
             "Training what-if",
             "Chips",
             chips,
-            "Energy (MWh)",
+            "Energy, facility (MWh)",
             lambda n: energy(chips=n),
         ),
         "training, ranged + a third model": (
@@ -303,7 +303,7 @@ def test_widget_change_to_settled_page_time(server, chromium):
             "Training what-if",
             "Chips",
             chips,
-            "Energy (MWh)",
+            "Energy, facility (MWh)",
             lambda n: energy(chips=n),
         ),
         "serving what-if": (

@@ -120,7 +120,7 @@ def test_training_page_shows_the_api_estimate_with_ranges():
     moe, dense = (estimate_training(model=m, **common) for m in ("glam-8b-64e", "glam-8b-dense"))
     shown = metrics(at)
     assert shown["Training days"] == format_value("train_days", moe.train_days)
-    assert shown["Energy (MWh)"] == format_value("energy_mwh", moe.energy_mwh)
+    assert shown["Energy, facility (MWh)"] == format_value("energy_mwh", moe.energy_mwh)
     assert shown["Cost ($)"] == format_value("cost_usd", moe.cost_usd)
     t = table(at).set_index("quantity")
     for q in ("train_days", "energy_mwh", "co2e_t", "flops_total"):  # rows: the output registry's labels
@@ -200,7 +200,7 @@ def test_training_page_charges_exposed_communication():
     hidden = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, mfu=0.3)
     assert exposed.train_days > hidden.train_days  # the all-to-alls and all-reduce now add time
     assert metrics(at)["Training days"] == format_value("train_days", exposed.train_days)
-    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", exposed.energy_mwh)
+    assert metrics(at)["Energy, facility (MWh)"] == format_value("energy_mwh", exposed.energy_mwh)
 
 
 def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line():
@@ -211,7 +211,7 @@ def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line(
     t = table(at).set_index("quantity")
     shown = t.loc[label("params_total"), "glam-64b-64e (n_experts=32)"]
     assert shown == format_value("params_total", count(cfg).params_total) and shown.endswith("B")  # not "G"
-    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
+    assert metrics(at)["Energy, facility (MWh)"] == format_value("energy_mwh", est.energy_mwh)
     # capacity padding: hardware FLOPs (HFU) move with the capacity factor, model FLOPs (time) do not
     at.number_input(key="t_capacity_factor_glam-64b-64e").set_value(4.0).run()
     c4 = count(cfg.replace(capacity_factor=4.0))
@@ -219,7 +219,7 @@ def test_training_page_edits_the_architecture_and_reports_bad_edits_in_one_line(
     assert t.loc[label("hfu"), "glam-64b-64e (n_experts=32, capacity_factor=4)"] == format_value(
         "hfu", 0.3 * c4.flops_per_token_train_hardware / c4.flops_per_token_train
     )
-    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
+    assert metrics(at)["Energy, facility (MWh)"] == format_value("energy_mwh", est.energy_mwh)
     at.number_input(key="t_top_k_glam-64b-64e").set_value(40).run()
     assert not at.exception
     assert len(at.error) == 1 and "top_k=40" in at.error[0].value and "\n" not in at.error[0].value
@@ -250,7 +250,7 @@ def test_a_typed_value_is_the_nominal_of_its_range():
             at.number_input(key=key + suffix).set_value(at.number_input(key=key).value)
     at.run()
     est = estimate_serving(model="glam-64b-64e", mbu=(0.48, 0.6, 0.72), mfu=(0.8, 1.0, 1.0))
-    assert metrics(at)["J / token"] == format_value("joules_per_token", est["joules_per_token"])
+    assert metrics(at)["J / token (facility)"] == format_value("joules_per_token", est["joules_per_token"])
     t = table(at).set_index("quantity")
     lo, hi = est.ranges["joules_per_token"]
     assert t.loc[label("joules_per_token"), "glam-64b-64e"] == cell("joules_per_token", est["joules_per_token"], lo, hi)
@@ -269,7 +269,7 @@ def test_no_experts_makes_the_model_dense():
     t = table(at).set_index("quantity")
     name = "glam-64b-64e (n_experts=0: dense)"
     assert t.loc[label("params_total"), name] == format_value("params_total", count(dense).params_total)
-    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
+    assert metrics(at)["Energy, facility (MWh)"] == format_value("energy_mwh", est.energy_mwh)
 
 
 def test_a_chip_without_a_price_says_so(downloads):
@@ -346,7 +346,7 @@ def test_saved_scenarios_are_listed_and_load_back(downloads):
     assert not at.exception and not at.error
     assert at.number_input(key="t_chips").value == 256 and at.selectbox(key="t_chip").value == "tpu-v4"
     est = estimate_training(chips=256, mfu=0.3)
-    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
+    assert metrics(at)["Energy, facility (MWh)"] == format_value("energy_mwh", est.energy_mwh)
     saved = json.loads(downloads["training-scenarios.json"])
     assert saved["small fleet"]["settings"]["t_chips"] == 256
     assert saved["small fleet"]["scenarios"]["glam-64b-64e"]["chips"] == 256
@@ -370,7 +370,7 @@ def test_settings_survive_a_page_change_and_come_from_the_url():
     fresh.run()
     assert not fresh.exception and fresh.number_input(key="t_chips").value == 2048
     est = estimate_training(chips=2048, tokens=3e11)  # the page's default: the predicted MFU
-    assert metrics(fresh)["Energy (MWh)"] == format_value("energy_mwh", est.energy_mwh)
+    assert metrics(fresh)["Energy, facility (MWh)"] == format_value("energy_mwh", est.energy_mwh)
 
 
 # ---- serving ----------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
     shown = metrics(at)
     assert shown["ms / token"] == fmt(moe["decode_step_s"] * 1e3)
     assert shown["tokens/s/chip"] == format_value("decode_tokens_per_s_per_chip", moe["decode_tokens_per_s_per_chip"])
-    assert shown["J / token"] == format_value("joules_per_token", moe["joules_per_token"])
+    assert shown["J / token (facility)"] == format_value("joules_per_token", moe["joules_per_token"])
     assert shown["$ / 1M tokens"] == format_value("usd_per_million_tokens", moe["usd_per_million_tokens"])
     assert shown["fewest chips"] == format_value("serving_min_chips", moe["serving_min_chips"])
     t = table(at).set_index("quantity")
@@ -445,7 +445,7 @@ def test_home_links_every_page_and_compares_glam_with_gpt3():
     assert t.loc["parameters (total)", "gpt3-175b"] == "174.6B"
     assert len(charts(at)) == 1
     at.switch_page(PAGES["training"]).run()  # the training page starts from the same scenario
-    assert metrics(at)["Energy (MWh)"] == format_value("energy_mwh", glam.energy_mwh)
+    assert metrics(at)["Energy, facility (MWh)"] == format_value("energy_mwh", glam.energy_mwh)
 
 
 # ---- profiles: upload, validation, use on another page ------------------------------------------

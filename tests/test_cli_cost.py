@@ -151,5 +151,5 @@ def test_estimate_statement_states_the_figures_and_sources():
     from glamsim.cost.report import num  # the statement's own number style (3 significant figures)
 
     assert f"{num(d['energy_mwh'])} MWh" in text and f"{num(d['co2e_t'])} tCO2e" in text
-    assert "us-average" in text  # the neutral default datacenter, named
+    assert "us-ai-datacenter" in text  # the default datacenter, named
     assert "1,024 tpu-v4 chips" in text and "measured_system_power_w" in text

@@ -17,7 +17,7 @@ from glamsim.outputs import label
 @pytest.mark.parametrize(
     "column, text",
     [
-        ("energy_mwh", "energy (MWh)"),
+        ("energy_mwh", "facility energy (MWh)"),
         ("decode_step_s", "decoding step (s)"),
         ("kv_cache_gb_full_context", "KV cache at full context (GB)"),
         ("prefill_s", "prefill time (s)"),
@@ -253,7 +253,7 @@ def test_energy_comparison_has_one_panel_per_quantity_and_a_caption():
     spec = chart.to_dict()
     bars = [u for u in units(spec) if mark(u) == "bar"]
     assert [u["encoding"]["y"]["axis"]["title"] for u in bars] == [
-        "energy (MWh)",
+        "facility energy (MWh)",
         "CO2e, market-based (net) (tCO2e)",
         "cost at list price (USD)",
     ]

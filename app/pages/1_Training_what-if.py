@@ -35,6 +35,8 @@ SHOWN = [
     "chip_hours",
     "mfu",
     "hfu",
+    "energy_boards_mwh",
+    "energy_server_mwh",
     "energy_mwh",
     "co2e_t",
     "cost_usd",
@@ -44,7 +46,7 @@ SENSITIVITY = {"energy_mwh": "energy", "co2e_t": "CO2e", "cost_usd": "cost"}
 CARDS = (
     ("train_days", "Training days"),
     ("chip_hours", "Chip-hours"),
-    ("energy_mwh", "Energy (MWh)"),
+    ("energy_mwh", "Energy, facility (MWh)"),
     ("co2e_t", "tCO2e (net)"),
     ("cost_usd", "Cost ($)"),
 )

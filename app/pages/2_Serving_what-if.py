@@ -33,6 +33,8 @@ SHOWN = [
     "decode_flops_per_token",
     "decode_weight_bytes_per_step",
     "experts_touched_per_moe_layer",
+    "joules_per_token_boards",
+    "joules_per_token_server",
     "joules_per_token",
     "usd_per_million_tokens",
     "kgco2e_per_million_tokens",
@@ -195,7 +197,7 @@ with right:
     for q, text, scale in (
         ("decode_step_s", "ms / token", 1e3),
         ("decode_tokens_per_s_per_chip", "tokens/s/chip", 1),
-        ("joules_per_token", "J / token", 1),
+        ("joules_per_token", "J / token (facility)", 1),
         ("usd_per_million_tokens", "$ / 1M tokens", 1),
         ("serving_min_chips", "fewest chips", 1),
     ):

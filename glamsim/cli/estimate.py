@@ -90,7 +90,7 @@ def run_estimate(kind: str, given: dict, profiles_dirs: tuple, statement: bool, 
         title = (
             f"Training {what} on {scenario.chips} x {model_name(scenario.chip)} in {model_name(scenario.datacenter)}"
         )
-        notes = [f"measured: {n}" for n in est.notes] + [f"warning: {w}" for w in est.warnings]
+        notes = [*est.notes, *(f"warning: {w}" for w in est.warnings)]
     else:
         from glamsim.cost.serving import estimate_serving
 
@@ -99,7 +99,7 @@ def run_estimate(kind: str, given: dict, profiles_dirs: tuple, statement: bool, 
             f"Serving {est['model']} on {est['serving_chips_used']} x {est['chip']} (batch {scenario.batch}, "
             f"{scenario.prompt_len}+{scenario.gen_len} tokens)"
         )
-        notes = []
+        notes = est.notes
     for line in notes:
         echo(line, err=True)
     d = est.to_dict()

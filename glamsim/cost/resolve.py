@@ -43,13 +43,29 @@ def power(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
 
 
 def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
-    """{fixed_w, idle_w, span_w, host_w}: power = fixed_w where it is a number, else
-    idle_w + span_w x load + host_w (`glamsim.cost.power`), each figure in the ledger saying which
-    it is (given, published system power, board curve plus host share, TDP x fraction)."""
-    nan = {"idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
+    """{fixed_w, idle_w, span_w, host_w}: server power per chip = fixed_w where it is a number, else
+    idle_w + span_w x load + host_w (`glamsim.cost.power`); `host_w` is also the host share that
+    separates the boards' energy from the server's (NaN: not known, for a given power per chip;
+    0 under `tdp` accounting, whose convention has none).  Each figure in the ledger says which it
+    is (given, published system power, board curve plus host share, TDP x fraction)."""
     if s.power_w is not None:
-        led.add_input(s, "power_w", "W per chip (given; used at every load)")
-        return {"fixed_w": s.power_w, **nan}
+        led.add_input(s, "power_w", "W per chip (given, server boundary: host share included; at every load)")
+        led.add("host_power_w", None, "W per chip", "not known: a given power per chip has no board/host split")
+        return {"fixed_w": s.power_w, "idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
+    if chip.tdp_w is None and chip.measured_system_power_w is None:
+        led.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
+        return {"fixed_w": np.nan, "idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
+    if s.power_model == "tdp" and chip.tdp_w is not None:
+        v = chip.tdp_w.value * s.tdp_fraction
+        extra = (
+            f" x tdp_fraction {s.tdp_fraction:g} [{s.source('tdp_fraction')}]; power_model tdp "
+            f"[{s.source('power_model')}]: the boards at TDP at every load, no host share (the convention of "
+            "TDP x GPU-hours x PUE reports)"
+        )
+        led.add_profile("power_w", v, "W per chip (TDP x fraction)", chip.origin, "tdp_w", chip.tdp_w, extra)
+        led.add("host_power_w", 0.0, "W per chip", "tdp accounting: no host share")
+        return {"fixed_w": v, "idle_w": np.nan, "span_w": np.nan, "host_w": 0.0}
+    host = _host_share(chip, led)
     if chip.measured_system_power_w is not None:
         v = chip.measured_system_power_w.value
         led.add_profile(
@@ -60,18 +76,7 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
             "measured_system_power_w",
             chip.measured_system_power_w,
         )
-        return {"fixed_w": v, **nan}
-    if chip.tdp_w is None:
-        led.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
-        return {"fixed_w": np.nan, "idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
-    if s.power_model == "tdp_fraction":
-        v = chip.tdp_w.value * s.tdp_fraction
-        extra = (
-            f" x tdp_fraction {s.tdp_fraction:g} [{s.source('tdp_fraction')}]; power_model tdp_fraction "
-            f"[{s.source('power_model')}]: board only, at every load"
-        )
-        led.add_profile("power_w", v, "W per chip (TDP x fraction)", chip.origin, "tdp_w", chip.tdp_w, extra)
-        return {"fixed_w": v, **nan}
+        return {"fixed_w": v, "idle_w": np.nan, "span_w": np.nan, "host_w": host}
     tdp = chip.tdp_w.value
     led.add_input(s, "power_model", "")
     led.add_profile("board_tdp_w", tdp, "W per chip (board at full load)", chip.origin, "tdp_w", chip.tdp_w)
@@ -88,6 +93,30 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
             "W per chip",
             f"profile {chip.origin} has no idle_power_w: the board is charged its TDP at every load (an upper bound)",
         )
+    led.add(
+        "power_w",
+        None,
+        "W per chip (system: board idle + (TDP - idle) x load + host share)",
+        "glamsim.cost.power: board linear from idle to TDP in the load, plus the host share; the load "
+        "and the resulting power are reported with the outputs",
+    )
+    return {"fixed_w": np.nan, "idle_w": idle, "span_w": tdp - idle, "host_w": host}
+
+
+def assumed_site(s: Scenario, dc: DatacenterProfile, pue, carbon_intensity) -> list[str]:
+    """One line saying which grid and PUE an estimate assumed, when no datacenter was named."""
+    if s.given("datacenter"):
+        return []
+    return [
+        f"assumed: no datacenter named, so {dc.name} ({dc.description}): PUE {nominal(pue):g}, grid "
+        f"{nominal(carbon_intensity):g} kgCO2e/kWh (give --datacenter)"
+    ]
+
+
+def _host_share(chip: ChipProfile, led: Ledger) -> float:
+    """The chip's host share per chip (CPUs, memory, NICs, switches, fans), by one rule for every chip:
+    its reference server's published maximum system power over its chips, minus the board TDP (or a
+    sourced estimate labelled as such, in the profile); 0 where a user profile has none."""
     if chip.host_power_w is not None:
         host = chip.host_power_w.value
         led.add_profile(
@@ -98,22 +127,14 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
             "host_power_w",
             chip.host_power_w,
         )
-    else:
-        host = 0.0
-        led.add(
-            "host_power_w",
-            0.0,
-            "W per chip",
-            f"profile {chip.origin} has no host_power_w: board only (a lower bound of system power)",
-        )
+        return host
     led.add(
-        "power_w",
-        None,
-        "W per chip (system: board idle + (TDP - idle) x load + host share)",
-        "glamsim.cost.power: board linear from idle to TDP in the load, plus the host share; the load "
-        "and the resulting power are reported with the outputs",
+        "host_power_w",
+        0.0,
+        "W per chip",
+        f"profile {chip.origin} has no host_power_w: board only (a lower bound of system power)",
     )
-    return {"fixed_w": np.nan, "idle_w": idle, "span_w": tdp - idle, "host_w": host}
+    return 0.0
 
 
 def precision_bytes(s, led: Ledger) -> tuple[float, float]:

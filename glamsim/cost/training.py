@@ -142,6 +142,7 @@ def _training_formula(
         mfu = implied_mfu(flops_total, chip_hours, peak_flops)
         compute_hours = hours - exposed
     power = power_at_load(mfu, power_w, power_idle_w, power_span_w, power_host_w, xp)
+    server = chip_hours * power / W_PER_MW  # the whole server: boards and their host share
     e = energy_mwh(chip_hours, power, pue)
     onsite, offsite = water_l(
         chip_hours * power / W_PER_KW, e * KWH_PER_MWH, wue_onsite_l_per_kwh, water_offsite_l_per_kwh
@@ -156,6 +157,8 @@ def _training_formula(
         "train_days": hours / H_PER_DAY,
         "mfu_effective": mfu,
         "power_w_per_chip": power,
+        "energy_boards_mwh": server - chip_hours * power_host_w / W_PER_MW,  # NaN where the host share is not known
+        "energy_server_mwh": server,
         "energy_mwh": e,
         "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
         "co2e_location_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
@@ -202,7 +205,7 @@ class TrainingEstimate:
     tornado: list[dict] = field(default_factory=list)
     communication: dict = field(default_factory=dict)  # bytes per step per chip (glamsim.cost.communication)
     warnings: list[str] = field(default_factory=list)  # valid but suspicious inputs, one line each
-    notes: list[str] = field(default_factory=list)  # what a measurement record supplied
+    notes: list[str] = field(default_factory=list)  # one line each: what a record supplied, what was assumed
     prediction: dict | None = None  # glamsim.predict's layout, memory and step-time breakdown, when it set the MFU
     scenario: TrainingScenario | None = None
 
@@ -249,7 +252,7 @@ def estimate_training(
     notes = []
     if s.measured is not None:
         s, note = _apply_measurement(s, chip)
-        notes.append(note)
+        notes.append(f"measured: {note}")
     led = Ledger()
     led.add_input(s, "chips", "chips")
     if s.train_flops is not None:
@@ -293,6 +296,7 @@ def estimate_training(
     power = curve["fixed_w"]
     price = resolve.price(chip, s, led)
     pue, ci, ci_gross = resolve.datacenter(dc, s, led)
+    notes += resolve.assumed_site(s, dc, pue, ci)
     embodied = resolve.embodied(chip, s, led)
     wue, water_offsite = resolve.water(dc, led)
     comm_hours, comm_figures = _communication(s, led, chip, cfg)

@@ -6,7 +6,7 @@ exports PNG/SVG, light and dark themes follow Streamlit's), a notebook displays 
 writes as PNG and SVG with vl-convert (offline: the data is inline, no URL is fetched).
 
 One style: axis titles spelled out with units (the output registry and the scenario fields,
-`glamsim.outputs.label`: `energy_mwh` -> "energy (MWh)"), a tooltip on every mark (values with
+`glamsim.outputs.label`: `energy_mwh` -> "facility energy (MWh)"), a tooltip on every mark (values with
 units), log scales when a positive axis spans more than 30x, linear axes from zero except ratios
 (`is_ratio`), legends above the plot (never over the data), and the dense baseline drawn in ink
 and dashed (a rule across the sweep when it has one x value, e.g. n_experts = 0; grey bars with a

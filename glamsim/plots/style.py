@@ -51,7 +51,7 @@ def label(column: str) -> str:
     Examples
     --------
     >>> label("energy_mwh")
-    'energy (MWh)'
+    'facility energy (MWh)'
     """
     return outputs.label(column)
 

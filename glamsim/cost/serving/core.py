@@ -283,6 +283,11 @@ def serving_costs(
             "experts_touched_per_moe_layer": experts_touched(m.n_experts, m.top_k, batch),
             "decode_tokens_per_s_per_chip": batch / step_s / chips,
             "joules_per_token": facility_w * step_s / batch,
+            "joules_per_token_server": facility_w / pue * step_s / batch,
+            "joules_per_token_boards": chips
+            * (decode_w - power_host_w + idle_per_busy * (idle_w - power_host_w))
+            * step_s
+            / batch,  # NaN where the host share is not known
             "prefill_load": prefill_load,
             "decode_load": decode_load,
             "prefill_power_w_per_chip": prefill_w,

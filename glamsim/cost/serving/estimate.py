@@ -61,7 +61,7 @@ def idle_power(chip, s: ServingScenario, fixed_w) -> tuple[float, str]:
     """What an idle chip draws, and why: with a fixed power from the profile (a measured system
     power), its board idle figure plus its host share where published (NaN: the power model at zero
     load, or the given --power-w)."""
-    if s.power_w is not None or not np.isfinite(fixed_w) or chip.idle_power_w is None:
+    if s.power_w is not None or s.power_model == "tdp" or not np.isfinite(fixed_w) or chip.idle_power_w is None:
         return np.nan, "the power model at zero load" + (
             " (a fixed power: the same at every load)" if np.isfinite(fixed_w) else ""
         )
@@ -141,6 +141,7 @@ class ServingEstimate:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     tornado: list[dict] = field(default_factory=list)
     scenario: ServingScenario | None = None
+    notes: list[str] = field(default_factory=list)  # one line each: what was assumed
 
     def __getitem__(self, key: str):
         return self.values[key]
@@ -151,6 +152,7 @@ class ServingEstimate:
             "ranges": {k: list(v) for k, v in self.ranges.items()},
             "tornado": self.tornado,
             "ledger": self.ledger.to_list(),
+            "notes": list(self.notes),
             "scenario": self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None,
         }
 
@@ -332,6 +334,7 @@ def estimate_serving(
     curve = {f"power_{k}": v for k, v in curve.items()}
     price = resolve.price(chip, s, led)
     pue, ci, _ = resolve.datacenter(dc, s, led)
+    notes = resolve.assumed_site(s, dc, pue, ci)
     wue, water_offsite = resolve.water(dc, led)
     idle_w, idle_why = idle_power(chip, s, nominal(power) if power is not None else np.nan)
     if s.busy_fraction < 1:
@@ -395,11 +398,12 @@ def estimate_serving(
         values.update(met)
     values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
     if not any(map(is_uncertain, uncertain.values())):
-        return ServingEstimate(values=values, ledger=led, scenario=s)
+        return ServingEstimate(values=values, ledger=led, scenario=s, notes=notes)
     return ServingEstimate(
         values=values,
         ledger=led,
         scenario=s,
+        notes=notes,
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS),
         tornado=tornado(core, uncertain, TORNADO_OUTPUTS),
     )
