@@ -69,7 +69,7 @@ from ui_widgets import (
 from glamsim.config import ConfigError, model_presets
 from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
-from glamsim.formatting import fmt
+from glamsim.formatting import fmt, safe_line
 from glamsim.profiles import Dtype, registry
 from glamsim.scenario import Scenario, TrainingScenario
 from glamsim.uncertain import parse_uncertain
@@ -392,5 +392,6 @@ def vs(value: float, baseline: float) -> str | None:
 
 
 def show_error(err: ConfigError) -> None:
-    """The error as one line (whatever line breaks a parser put into its message)."""
-    st.error(" ".join(str(err).split()), icon="⚠️")
+    """The error as one safe line, as the command line prints it (`glamsim.formatting.safe_line`:
+    control and bidirectional characters escaped, at most 300 characters)."""
+    st.error(safe_line(" ".join(str(err).split())), icon="⚠️")

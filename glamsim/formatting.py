@@ -1,8 +1,23 @@
-"""Number formatting and JSON cleaning shared by every face (command line, dashboard, notebooks)."""
+"""Number formatting, JSON cleaning and safe error lines shared by every face (command line,
+dashboard, notebooks)."""
 
 from __future__ import annotations
 
 import math
+import re
+
+ERROR_LINE_LIMIT = 300  # characters of one error line, ellipsis included
+# C0 and C1 controls, DEL, and the marks and overrides that reorder text (bidirectional formatting)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_line(text: str, limit: int = ERROR_LINE_LIMIT) -> str:
+    """A message as one printable line: control and bidirectional characters escaped (a newline
+    reads `\\n`, ESC `\\x1b`, a right-to-left override `\\u202e`), so nothing a user typed can
+    split the line, fake another or restyle the terminal; at most `limit` characters, cut with an
+    ellipsis."""
+    text = _UNSAFE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def jsonable(obj):

@@ -19,7 +19,7 @@ from typer.exceptions import Abort, TyperException
 
 from glamsim.cli.output import as_flags, check_options, print_json, print_table  # noqa: F401  (re-exported for commands)
 from glamsim.config import ConfigError, show
-from glamsim.formatting import fmt, jsonable  # noqa: F401  (re-exported for commands)
+from glamsim.formatting import fmt, jsonable, safe_line  # noqa: F401  (re-exported for commands)
 
 
 class _OneLineErrors(TyperGroup):
@@ -33,7 +33,7 @@ class _OneLineErrors(TyperGroup):
                 err.show()  # `glamsim` alone: the help text is the answer
                 code = 0
             else:
-                typer.echo(f"error: {_usage_line(err)}", err=True)
+                typer.echo(f"error: {safe_line(_usage_line(err))}", err=True)
                 code = 2
         except Abort:
             typer.echo("error: aborted", err=True)
@@ -88,7 +88,7 @@ app = typer.Typer(
 
 def fail(message: str) -> typer.Exit:
     """Print a one-line error and return the exit-2 exception to raise."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {safe_line(message)}", err=True)
     return typer.Exit(code=2)
 
 
