@@ -19,6 +19,7 @@ from glamsim.cost import communication as comm
 from glamsim.cost import ops, resolve
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import power_w as power_at_load
+from glamsim.cost.result import Estimate
 from glamsim.cost.uncertainty import output_ranges, tornado
 from glamsim.profiles import ChipProfile
 from glamsim.scenario import TrainingScenario
@@ -191,45 +192,18 @@ def model_train_flops(cfg: ModelConfig, tokens: float, seq_len: int | None = Non
 
 
 @dataclass
-class TrainingEstimate:
-    """One training scenario: every output of the core by name (`est.energy_mwh`, `est["mfu"]`),
-    their ranges when inputs are uncertain, and the ledger.
+class TrainingEstimate(Estimate):
+    """One training scenario (`glamsim.cost.result.Estimate`): `values` holds what
+    `training_costs` returns, with `mfu` (the MFU the costs used: typed, measured, predicted, or
+    implied by given hours) and `hfu`; beside them the communication bytes, warnings and the
+    predicted layout."""
 
-    `values` holds what `training_costs` returns (a new output of the core is here, in the JSON and
-    in a study's frame without another edit), with `mfu` (the MFU the costs used: typed, measured,
-    predicted, or implied by given hours) and `hfu`."""
-
-    values: dict[str, float]
-    ledger: Ledger
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    tornado: list[dict] = field(default_factory=list)
     communication: dict = field(default_factory=dict)  # bytes per step per chip (glamsim.cost.communication)
     warnings: list[str] = field(default_factory=list)  # valid but suspicious inputs, one line each
-    notes: list[str] = field(default_factory=list)  # one line each: what a record supplied, what was assumed
     prediction: dict | None = None  # glamsim.predict's layout, memory and step-time breakdown, when it set the MFU
-    scenario: TrainingScenario | None = None
 
-    def __getattr__(self, name: str):
-        values = self.__dict__.get("values")
-        if values is not None and name in values:
-            return values[name]
-        raise AttributeError(f"{type(self).__name__} has no output {name!r}")
-
-    def __getitem__(self, key: str):
-        return self.values[key]
-
-    def to_dict(self) -> dict:
-        return {
-            **self.values,
-            **self.communication,
-            "ranges": {k: list(v) for k, v in self.ranges.items()},
-            "tornado": self.tornado,
-            "ledger": self.ledger.to_list(),
-            "warnings": list(self.warnings),
-            "notes": list(self.notes),
-            "prediction": self.prediction,
-            "scenario": self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None,
-        }
+    def extra(self) -> dict:
+        return {**self.communication, "warnings": list(self.warnings), "prediction": self.prediction}
 
 
 def estimate_training(

@@ -3,7 +3,6 @@ one row, with ranges and a tornado for uncertain inputs (`estimate_serving`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -17,6 +16,7 @@ from glamsim.config import ConfigError
 from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import power_w as power_at_load
+from glamsim.cost.result import Estimate
 from glamsim.cost.serving.core import serving_costs
 from glamsim.cost.serving.memory import BYTES_PER_GB, kv_cache_bytes, serving_layout, weight_bytes_total
 from glamsim.cost.serving.targets import batch_meeting_targets, ms_text, targets_missed
@@ -132,29 +132,9 @@ DIRECT = resolve.direct_inputs(
 # ---- the single-scenario view ------------------------------------------------------------------
 
 
-@dataclass
-class ServingEstimate:
-    """One serving scenario: `values` (scalars by name), ranges and tornado of uncertain inputs, the ledger."""
-
-    values: dict
-    ledger: Ledger
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    tornado: list[dict] = field(default_factory=list)
-    scenario: ServingScenario | None = None
-    notes: list[str] = field(default_factory=list)  # one line each: what was assumed
-
-    def __getitem__(self, key: str):
-        return self.values[key]
-
-    def to_dict(self) -> dict:
-        return {
-            **self.values,
-            "ranges": {k: list(v) for k, v in self.ranges.items()},
-            "tornado": self.tornado,
-            "ledger": self.ledger.to_list(),
-            "notes": list(self.notes),
-            "scenario": self.scenario.model_dump(mode="json", exclude_defaults=True) if self.scenario else None,
-        }
+class ServingEstimate(Estimate):
+    """One serving scenario (`glamsim.cost.result.Estimate`): `values` holds what `serving_costs`
+    returns and the layout it used."""
 
 
 def _meet_targets(
