@@ -18,6 +18,9 @@ def study(
     spec: str = typer.Argument(None, help="study spec YAML file, or the name of a built-in study"),
     out: Path = typer.Option(None, "--out", help="output folder (default: runs/studies/<study name>)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
+    force: bool = typer.Option(
+        False, "--force", help="replace the results of another spec in --out (refused otherwise; says what it replaces)"
+    ),
     list_: bool = typer.Option(False, "--list", help="list the built-in studies"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
     max_scenarios: int = typer.Option(
@@ -58,6 +61,7 @@ def study(
         progress=not json_out,
         where=spec,
         max_scenarios=max_scenarios,
+        force=force,
     )
     summary = {
         "study": s.name,

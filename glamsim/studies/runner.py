@@ -253,6 +253,21 @@ def _done_state(out: Path, spec: StudySpec) -> tuple[str, str | None]:
     return "ok", None
 
 
+def _refuse_replacing(out: Path, spec: StudySpec, force: bool, warn) -> None:
+    """A run into an `out` that holds another spec's results or partial run replaces them only with
+    `force` (and says so); a run of the same spec recomputes its own."""
+    state, what = _done_state(out, spec)
+    if state != "other":
+        old, _ = _read_manifest(out / PARTIAL / MANIFEST, PartialManifest)
+        if old is None or old.digest == spec.digest():
+            return
+        state, what = "other", f"a partial run of study {old.study!r}, digest {old.digest}"
+    label = f"--out={show(str(out))}"
+    if not force:
+        raise ConfigError(f"{label} holds the results of another spec ({what}); give --force to replace them")
+    warn(f"{label}: --force: replacing the results of another spec ({what})")
+
+
 def _plan_partial(
     partial: Path,
     manifest: PartialManifest,
@@ -329,6 +344,7 @@ def run_study(
     where: str | None = None,
     max_scenarios: int = MAX_SCENARIOS,
     warn: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> StudyRun:
     """Evaluate every scenario of `spec` and write the study's files to `out_dir`.
 
@@ -349,29 +365,36 @@ def run_study(
     notes: list[str] = []
     partial = out / PARTIAL
     done_state = _done_state(out, spec) if resume else ("absent", None)
+    if not resume:
+        _refuse_replacing(out, spec, force, warn)
     if done_state[0] == "ok":
-        run.results = pd.read_parquet(out / "results.parquet")
-        run.chunks_resumed = n_chunks
-        if partial.exists():  # left by a crash between the done manifest and the clean-up
-            shutil.rmtree(partial, ignore_errors=True)
-    else:
-        inputs = expand(spec, max_scenarios, where)
-        models = ModelCache(where)
-        check_inputs(inputs, models, where)
-        _check_figures(spec, list(evaluate(spec, inputs.iloc[:1], models).columns), where)
-        _check_where(spec, inputs, models, where)
-        manifest = PartialManifest(study=spec.name, digest=spec.digest(), n_rows=n_rows, chunk_size=spec.chunk_size)
-        done: set[int] = set()
-        if resume:
-            chunk_notes: list[str] = []
-            kept, done = _plan_partial(partial, manifest, n_chunks, out, done_state, chunk_notes)
-            manifest = kept or manifest
-            if done_state[0] == "unverified":
-                notes.append(
-                    f"{done_state[1]}; "
-                    + ("rebuilding them from the partial run" if kept is not None else "recomputing the study")
-                )
-            notes += chunk_notes
+        with io.exclusive(out, f"--out={show(str(out))}"):
+            run.results = pd.read_parquet(out / "results.parquet")
+            run.chunks_resumed = n_chunks
+            if partial.exists():  # left by a crash between the done manifest and the clean-up
+                shutil.rmtree(partial, ignore_errors=True)
+            run.files = [out / f for f in RESULTS]
+            for fig_spec in spec.figures:
+                run.files += draw(fig_spec, run.results, out)
+        return run
+    inputs = expand(spec, max_scenarios, where)
+    models = ModelCache(where)
+    check_inputs(inputs, models, where)
+    _check_figures(spec, list(evaluate(spec, inputs.iloc[:1], models).columns), where)
+    _check_where(spec, inputs, models, where)
+    manifest = PartialManifest(study=spec.name, digest=spec.digest(), n_rows=n_rows, chunk_size=spec.chunk_size)
+    done: set[int] = set()
+    if resume:
+        chunk_notes: list[str] = []
+        kept, done = _plan_partial(partial, manifest, n_chunks, out, done_state, chunk_notes)
+        manifest = kept or manifest
+        if done_state[0] == "unverified":
+            notes.append(
+                f"{done_state[1]}; "
+                + ("rebuilding them from the partial run" if kept is not None else "recomputing the study")
+            )
+        notes += chunk_notes
+    with io.exclusive(out, f"--out={show(str(out))}"):
         # every check has passed: from here on the run writes
         if resume and done:
             _clean_partial(partial, done, notes)
@@ -419,9 +442,9 @@ def run_study(
             DoneManifest(study=spec.name, digest=spec.digest(), files=sums).model_dump(mode="json"), out / DONE
         )
         shutil.rmtree(partial)
-    run.files = [out / f for f in RESULTS]
-    for fig_spec in spec.figures:
-        run.files += draw(fig_spec, run.results, out)
+        run.files = [out / f for f in RESULTS]
+        for fig_spec in spec.figures:
+            run.files += draw(fig_spec, run.results, out)
     return run
 
 
