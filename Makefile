@@ -17,9 +17,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 app: $(VENV)/.installed
-	@echo "glamsim dashboard: http://127.0.0.1:$(PORT)"
-	$(VENV)/bin/streamlit run app/Home.py --server.headless true --server.address 127.0.0.1 \
-		--server.port $(PORT) --browser.gatherUsageStats false
+	$(VENV)/bin/glamsim app --port $(PORT)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "model_cmds",
     "plan_cmds",
     "study_cmds",
+    "app_cmds",
 )  # help order
 
 
