@@ -340,7 +340,12 @@ class ServingScenario(Scenario):
         help="chips per replica (default: the fewest whose HBM holds weights and KV cache)",
     )
     batch: int = inp(
-        32, unit="sequences", ge=1, source="glamsim default serving batch", help="sequences decoded together"
+        32,
+        unit="sequences",
+        ge=1,
+        le=2**20,
+        source="glamsim default serving batch",
+        help="sequences decoded together (at most 1,048,576: a latency-target search tries each batch up to it)",
     )
     prompt_len: int = inp(1024, unit="tokens", ge=1, source="glamsim default prompt", help="prompt tokens")
     gen_len: int = inp(256, unit="tokens", ge=1, source="glamsim default generation", help="generated tokens")

@@ -118,6 +118,11 @@ def parse_uncertain(text: str, name: str) -> Uncertain:
     return tuple(parts)  # type: ignore[return-value]
 
 
+def _bound(b: float) -> str:
+    """A bound as people write it: 1,048,576 for a whole number, else the shortest float (0.5)."""
+    return f"{int(b):,}" if float(b).is_integer() and abs(b) < 2**53 else f"{b:g}"
+
+
 def require(
     name: str, value: Uncertain, *, gt: float | None = None, ge: float | None = None, le: float | None = None
 ) -> None:
@@ -153,9 +158,9 @@ def require(
             allowed = " and ".join(
                 s
                 for s in (
-                    gt is not None and f"> {gt:g}",
-                    ge is not None and f">= {ge:g}",
-                    le is not None and f"<= {le:g}",
+                    gt is not None and f"> {_bound(gt)}",
+                    ge is not None and f">= {_bound(ge)}",
+                    le is not None and f"<= {_bound(le)}",
                 )
                 if s
             )

@@ -517,3 +517,10 @@ def test_suspicious_inputs_warn(folder):
     assert "warning: communication" in r.stderr and "--comm-overlap 1" in r.stderr
     r = accepted(["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9"], folder)
     assert "warning" not in r.stderr
+
+
+def test_a_huge_batch_is_refused_at_once_not_searched(tmp_path):
+    """A latency-target search tries each batch up to --batch: a batch beyond 2**20 sequences is
+    refused in one line before any work (it once ran the machine out of memory)."""
+    line = refused(["estimate", "serve", "--batch", "100000000", "--tpot-ms", "1000"], tmp_path, mentions="--batch")
+    assert "<= 1,048,576" in line
