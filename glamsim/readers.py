@@ -37,7 +37,10 @@ _FLOAT_MIN = sys.float_info.min  # the smallest normal float
 
 
 def show(value, limit: int = 60) -> str:
-    """A short repr of a user value for an error line (never a whole structure)."""
+    """A short repr of a user value for an error line (never a whole structure, nor an integer too
+    long for Python to print)."""
+    if isinstance(value, int) and value.bit_length() > 3 * 4300:  # about 3,900 digits and up
+        return f"<an integer of about {int(value.bit_length() * 0.30103):,} digits>"
     r = reprlib.Repr()
     r.maxstring, r.maxother, r.maxlong, r.maxlist, r.maxdict, r.maxlevel = limit, limit, limit, 4, 4, 2
     return r.repr(value)
@@ -233,6 +236,18 @@ def parse_yaml(text: str, where: str, shipped: bool = False):
         raise ConfigError(f"{where}: refused YAML: {' '.join(str(err).split())[:120]}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
+    except ValueError as err:  # an integer longer than Python converts
+        raise _too_long(where, err) from None
+
+
+def _too_long(where: str, err: ValueError) -> Exception:
+    """A one-line ConfigError for an integer longer than Python reads (sys.get_int_max_str_digits),
+    whichever reader met it; any other ValueError as it was."""
+    if "Exceeds the limit" not in str(err):
+        return err
+    return ConfigError(
+        f"{where}: an integer of more than {sys.get_int_max_str_digits():,} digits: not a number glamsim takes"
+    )
 
 
 def parse_json(text: str, where: str):
@@ -254,6 +269,8 @@ def parse_json(text: str, where: str):
         raise ConfigError(f"{where}: corrupted JSON at line {err.lineno} ({err.msg})") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
+    except ValueError as err:  # an integer longer than Python converts
+        raise _too_long(where, err) from None
     check_depth(data, where)
     return data
 

@@ -42,3 +42,20 @@ def test_escapes_read_as_what_they_were():
 def test_the_command_line_prints_one_safe_line(args, mentions, tmp_path):
     line = refused(args, tmp_path, mentions=mentions)
     assert len(line) <= len("error: ") + ERROR_LINE_LIMIT
+
+
+def test_an_integer_longer_than_python_reads_is_one_line_in_every_reader(tmp_path):
+    """Python refuses to convert integers of more than 4,300 digits (a ValueError): a file holding one,
+    or a keyword given one, is an ordinary bad input (issue 24)."""
+    import glamsim.api as gs
+    from glamsim.config import ConfigError
+    from glamsim.cost import estimate_training
+
+    huge = "9" * 5000
+    (tmp_path / "m.yaml").write_text(f"name: x\nn_layers: {huge}\n")
+    (tmp_path / "r.json").write_text(f'{{"a": {huge}}}')
+    refused(["count", "m.yaml"], tmp_path, mentions="more than 4,300 digits")
+    refused(["estimate", "train", "--mfu", "0.3", "--measured", "r.json"], tmp_path, mentions="more than 4,300 digits")
+    for call in (lambda: gs.train(chips=10**5000), lambda: estimate_training(chips=10**5000)):
+        with pytest.raises(ConfigError, match="chips=<an integer of about 5,000 digits>: must be at most 2"):
+            call()
