@@ -6,7 +6,7 @@ the dashboard) loads only what that module needs: no numpy for the schemas, no p
 
 from __future__ import annotations
 
-import importlib
+from glamsim.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -30,15 +30,4 @@ __all__ = [
     "__version__",
 ]
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -37,3 +37,18 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """file name -> the data of every download button the pages draw (CSV, JSON, text)."""
+    from streamlit.delta_generator import DeltaGenerator
+
+    got, draw = {}, DeltaGenerator.download_button
+
+    def record(self, label, data, file_name=None, *args, **kwargs):
+        got[file_name] = data
+        return draw(self, label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", record)
+    return got

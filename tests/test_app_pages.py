@@ -77,21 +77,6 @@ def cell(key: str, value, low=None, high=None) -> str:
     return text if low is None else f"{text} ({format_value(key, low)} – {format_value(key, high)})"
 
 
-@pytest.fixture
-def downloads(monkeypatch) -> dict:
-    """file name -> the data of every download button the pages draw (CSV, JSON, text)."""
-    from streamlit.delta_generator import DeltaGenerator
-
-    got, draw = {}, DeltaGenerator.download_button
-
-    def record(self, label, data, file_name=None, *args, **kwargs):
-        got[file_name] = data
-        return draw(self, label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaGenerator, "download_button", record)
-    return got
-
-
 # ---- training ---------------------------------------------------------------------------------
 
 

@@ -292,21 +292,6 @@ def test_every_output_of_the_core_is_registered_with_a_unit():
 # ---- the dashboard: the pages' numbers are the single estimate's, to the last bit ------------------
 
 
-@pytest.fixture
-def downloads(monkeypatch) -> dict:
-    """file name -> the data of every download button the pages draw."""
-    from streamlit.delta_generator import DeltaGenerator
-
-    got, draw = {}, DeltaGenerator.download_button
-
-    def record(self, label, data, file_name=None, *args, **kwargs):
-        got[file_name] = data
-        return draw(self, label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaGenerator, "download_button", record)
-    return got
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("page", "widgets"),

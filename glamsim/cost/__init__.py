@@ -8,7 +8,7 @@ imported on first use, so that a training estimate does not load the serving mod
 
 from __future__ import annotations
 
-import importlib
+from glamsim.lazy import lazy_names
 
 _LAZY = {
     "Ledger": "glamsim.cost.ledger",
@@ -23,9 +23,4 @@ _LAZY = {
 }
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -9,7 +9,7 @@ The names below are imported on first use, so that reading a spec does not load 
 
 from __future__ import annotations
 
-import importlib
+from glamsim.lazy import lazy_names
 
 _LAZY = {
     "StudyRun": "glamsim.studies.runner",
@@ -22,15 +22,4 @@ _LAZY = {
 }
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
