@@ -98,7 +98,7 @@ OUTPUTS: dict[str, Output] = _table(
             "power per chip",
             "W",
             "system power per chip: given, published measured, or board "
-            "(idle -> TDP in the load) plus host share; TDP x fraction with --power-model tdp_fraction",
+            "(idle + compute and HBM activity, capped at TDP) plus host share; TDP x fraction with --power-model tdp",
         ),
         ("co2e_t", "CO2e, market-based (net)", "tCO2e", "energy x net (market-based) carbon intensity"),
         (
@@ -111,7 +111,20 @@ OUTPUTS: dict[str, Output] = _table(
             "embodied_co2e_t",
             "embodied CO2e",
             "tCO2e",
-            "chip-hours x the chips' manufacturing carbon per working hour (NaN: no published footprint for the chip)",
+            "the boards' and their host share's embodied carbon (NaN where either has no published footprint)",
+        ),
+        (
+            "embodied_boards_co2e_t",
+            "embodied CO2e, boards",
+            "tCO2e",
+            "chip-hours x the boards' manufacturing carbon per working hour (NaN: no published footprint for the chip)",
+        ),
+        (
+            "embodied_host_co2e_t",
+            "embodied CO2e, host share",
+            "tCO2e",
+            "chip-hours x the host server's manufacturing carbon per chip and working hour (CPUs, DRAM, SSDs, NICs, "
+            "chassis)",
         ),
         (
             "water_onsite_l",
@@ -204,8 +217,18 @@ OUTPUTS: dict[str, Output] = _table(
             "fraction",
         ),
         ("decode_load", "decode load", "", "busy fraction of the busier of compute and HBM while decoding", "fraction"),
-        ("prefill_power_w_per_chip", "power per chip, prefill", "W", "system power at the prefill load"),
-        ("decode_power_w_per_chip", "power per chip, decode", "W", "system power at the decode load"),
+        (
+            "prefill_power_w_per_chip",
+            "power per chip, prefill",
+            "W",
+            "system power at prefill's tensor-core and HBM utilisation",
+        ),
+        (
+            "decode_power_w_per_chip",
+            "power per chip, decode",
+            "W",
+            "system power at decode's tensor-core and HBM utilisation",
+        ),
         ("serving_min_chips", "fewest chips holding the model", "chips", "", "integer"),
         ("serving_chips_used", "serving chips", "chips", "", "integer"),
         ("refusal", "refused", "", "why the single estimate refuses this scenario (empty: it does not)", "text"),
@@ -213,7 +236,20 @@ OUTPUTS: dict[str, Output] = _table(
             "embodied_kgco2e_per_million_tokens",
             "embodied carbon per 1M tokens",
             "kgCO2e",
-            "the chips' manufacturing carbon over their service life, for the chip-time of the tokens (decode)",
+            "the boards' and their host share's manufacturing carbon over their service life, for the chip-time of "
+            "the tokens (decode)",
+        ),
+        (
+            "embodied_boards_kgco2e_per_million_tokens",
+            "embodied carbon per 1M tokens, boards",
+            "kgCO2e",
+            "the boards' manufacturing carbon over their service life, for the chip-time of the tokens (decode)",
+        ),
+        (
+            "embodied_host_kgco2e_per_million_tokens",
+            "embodied carbon per 1M tokens, host share",
+            "kgCO2e",
+            "the host server's share per chip of manufacturing carbon, for the chip-time of the tokens (decode)",
         ),
         ("batch_served", "batch served", "sequences", "the given batch, or the largest meeting the targets", "integer"),
         (

@@ -80,6 +80,8 @@ class ChipProfile(_FromFile):
     measured_system_power_w: Spec | None = None
     idle_power_w: Spec | None = None  # board power at zero load (the power model's curve starts here)
     host_power_w: Spec | None = None  # host share per chip: server power / chips - board TDP
+    compute_power_w: Spec | None = None  # board W above idle at full tensor-core utilisation (glamsim.cost.power)
+    memory_power_w: Spec | None = None  # board W above idle at full HBM bandwidth utilisation
     # Links.  Convention: every bandwidth is ONE-WAY per chip (bytes a chip can send per second;
     # NVIDIA's "900 GB/s" NVLink figure for H100 is a two-way total: 450 each way).
     interconnect_bandwidth_gb_per_s: Spec | None = None  # inside a node / TPU slice (NVLink, ICI)
@@ -91,11 +93,23 @@ class ChipProfile(_FromFile):
     topology: str = ""
     device_kinds: list[str] = []  # JAX `device_kind` prefixes of this chip (matches measurements)
     price_per_chip_hour_usd: Spec | None = None
-    embodied_kgco2e: Spec | None = None
+    embodied_kgco2e: Spec | None = None  # the board, cradle to gate
+    host_embodied_kgco2e: Spec | None = None  # the host server's share per chip (CPUs, DRAM, SSDs, NICs, chassis)
 
     @model_validator(mode="after")
     def _check(self) -> ChipProfile:
-        _check_positive(self, allow_zero={"idle_power_w", "host_power_w", "price_per_chip_hour_usd", "embodied_kgco2e"})
+        _check_positive(
+            self,
+            allow_zero={
+                "idle_power_w",
+                "host_power_w",
+                "compute_power_w",
+                "memory_power_w",
+                "price_per_chip_hour_usd",
+                "embodied_kgco2e",
+                "host_embodied_kgco2e",
+            },
+        )
         if getattr(self, f"peak_flops_{self.default_dtype}") is None:
             raise ValueError(
                 f"default_dtype={self.default_dtype!r}: the profile has no peak_flops_{self.default_dtype}"

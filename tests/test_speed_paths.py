@@ -347,7 +347,14 @@ def test_python_float_and_numpy_paths_agree_at_the_edges():
     numpy's inf/NaN semantics (as one-row arrays give)."""
     import warnings
 
-    base = dict(carbon_intensity_gross_kg_per_kwh=0.5, comm_hours=12.5, power_idle_w=40.0, power_span_w=360.0)
+    base = dict(
+        carbon_intensity_gross_kg_per_kwh=0.5,
+        comm_hours=12.5,
+        power_idle_w=40.0,
+        power_tdp_w=400.0,
+        power_compute_w=800.0,
+        power_memory_w=300.0,
+    )
     cases = [
         ((3.1e23, 1024, 3.12e14, np.nan, 1.1, 0.4, 2.5), dict(base, mfu=0.3, power_host_w=100.0)),
         ((3.1e23, 1, 3.12e14, np.nan, 1.1, 0.0, 0.0), dict(base, mfu=1.0, power_host_w=0.0, comm_overlap=0.0)),
@@ -368,13 +375,19 @@ def test_power_at_one_load_is_the_power_model():
     from glamsim.cost.power import power_w
 
     loads = [0.0, 0.3, 1.0, -0.2, 1.7, np.nan, np.inf]
-    curves = [(np.nan, 40.0, 360.0, 100.0), (np.nan, 400.0, 0.0, 0.0), (326.0, np.nan, np.nan, np.nan), (0.0, 1, 2, 3)]
-    for load in loads:
-        for curve in curves:
-            want = float(power_w(np.array([load]), *(np.array([c]) for c in curve), NP)[0])
-            got = power_w(load, *curve, PY)
-            assert type(got) in (float, int)
-            np.testing.assert_equal(float(got), want)
+    curves = [  # fixed, idle, tdp, compute, memory, host
+        (np.nan, 40.0, 400.0, 800.0, 300.0, 100.0),
+        (np.nan, 400.0, 400.0, 0.0, 0.0, 0.0),
+        (326.0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        (0.0, 1, 2, 3, 4, 5),
+    ]
+    for u_c in loads:
+        for u_m in (0.0, 0.5, np.nan):
+            for curve in curves:
+                want = float(power_w(np.array([u_c]), np.array([u_m]), *(np.array([c]) for c in curve), xp=NP)[0])
+                got = power_w(u_c, u_m, *curve, xp=PY)
+                assert type(got) in (float, int)
+                np.testing.assert_equal(float(got), want)
 
 
 def test_ranges_of_uncertain_inputs_with_the_load_following_power_model():
@@ -392,8 +405,10 @@ def test_ranges_of_uncertain_inputs_with_the_load_following_power_model():
         0.373,
         5.12,
         mfu=np.array([0.35, 0.25]),
-        power_idle_w=40.0,
-        power_span_w=360.0,
+        power_idle_w=63.0,
+        power_tdp_w=400.0,
+        power_compute_w=est.ledger["compute_power_w"].value,
+        power_memory_w=est.ledger["memory_power_w"].value,
         power_host_w=est.ledger["host_power_w"].value,
     )
     assert tuple(rows["energy_mwh"]) == pytest.approx(est.ranges["energy_mwh"])

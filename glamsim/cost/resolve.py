@@ -37,24 +37,29 @@ def peak(chip: ChipProfile, s: Scenario, led: Ledger) -> float:
 
 def power(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
     """Fixed power per chip (host share included), or NaN when it follows the load
-    (`power_curve`): the scenario's, else measured system power, else (power_model tdp_fraction)
-    TDP x a stated fraction."""
+    (`power_curve`): the scenario's, else measured system power, else (power_model tdp) TDP x a
+    stated fraction."""
     return power_curve(chip, s, led)["fixed_w"]
 
 
+REFERENCE_CHIP = "h100-sxm"  # the chip whose published phase powers calibrate the activity coefficients
+_NO_CURVE = dict.fromkeys(("idle_w", "tdp_w", "compute_w", "memory_w"), np.nan)
+
+
 def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
-    """{fixed_w, idle_w, span_w, host_w}: server power per chip = fixed_w where it is a number, else
-    idle_w + span_w x load + host_w (`glamsim.cost.power`); `host_w` is also the host share that
-    separates the boards' energy from the server's (NaN: not known, for a given power per chip;
-    0 under `tdp` accounting, whose convention has none).  Each figure in the ledger says which it
-    is (given, published system power, board curve plus host share, TDP x fraction)."""
+    """{fixed_w, idle_w, tdp_w, compute_w, memory_w, host_w}: `glamsim.cost.power.power_w`'s
+    figures for the chip: server power per chip = fixed_w where it is a number, else the board
+    (idle + compute_w x u_c + memory_w x u_m, capped at TDP) plus host_w; `host_w` is also the host
+    share that separates the boards' energy from the server's (NaN: not known, for a given power
+    per chip; 0 under `tdp` accounting, whose convention has none).  Each figure in the ledger says
+    which it is (given, published system power, activity model plus host share, TDP x fraction)."""
     if s.power_w is not None:
         led.add_input(s, "power_w", "W per chip (given, server boundary: host share included; at every load)")
         led.add("host_power_w", None, "W per chip", "not known: a given power per chip has no board/host split")
-        return {"fixed_w": s.power_w, "idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
+        return {"fixed_w": s.power_w, **_NO_CURVE, "host_w": np.nan}
     if chip.tdp_w is None and chip.measured_system_power_w is None:
         led.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
-        return {"fixed_w": np.nan, "idle_w": np.nan, "span_w": np.nan, "host_w": np.nan}
+        return {"fixed_w": np.nan, **_NO_CURVE, "host_w": np.nan}
     if s.power_model == "tdp" and chip.tdp_w is not None:
         v = chip.tdp_w.value * s.tdp_fraction
         extra = (
@@ -64,7 +69,7 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
         )
         led.add_profile("power_w", v, "W per chip (TDP x fraction)", chip.origin, "tdp_w", chip.tdp_w, extra)
         led.add("host_power_w", 0.0, "W per chip", "tdp accounting: no host share")
-        return {"fixed_w": v, "idle_w": np.nan, "span_w": np.nan, "host_w": 0.0}
+        return {"fixed_w": v, **_NO_CURVE, "host_w": 0.0}
     host = _host_share(chip, led)
     if chip.measured_system_power_w is not None:
         v = chip.measured_system_power_w.value
@@ -76,14 +81,14 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
             "measured_system_power_w",
             chip.measured_system_power_w,
         )
-        return {"fixed_w": v, "idle_w": np.nan, "span_w": np.nan, "host_w": host}
+        return {"fixed_w": v, **_NO_CURVE, "host_w": host}
     tdp = chip.tdp_w.value
     led.add_input(s, "power_model", "")
-    led.add_profile("board_tdp_w", tdp, "W per chip (board at full load)", chip.origin, "tdp_w", chip.tdp_w)
+    led.add_profile("board_tdp_w", tdp, "W per chip (board cap)", chip.origin, "tdp_w", chip.tdp_w)
     if chip.idle_power_w is not None:
         idle = chip.idle_power_w.value
         led.add_profile(
-            "board_idle_w", idle, "W per chip (board at zero load)", chip.origin, "idle_power_w", chip.idle_power_w
+            "board_idle_w", idle, "W per chip (board at zero activity)", chip.origin, "idle_power_w", chip.idle_power_w
         )
     else:
         idle = tdp
@@ -93,14 +98,44 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
             "W per chip",
             f"profile {chip.origin} has no idle_power_w: the board is charged its TDP at every load (an upper bound)",
         )
+    active = {k: _activity_w(chip, k, tdp - idle, led) for k in ("compute_power_w", "memory_power_w")}
     led.add(
         "power_w",
         None,
-        "W per chip (system: board idle + (TDP - idle) x load + host share)",
-        "glamsim.cost.power: board linear from idle to TDP in the load, plus the host share; the load "
-        "and the resulting power are reported with the outputs",
+        "W per chip (system: min(TDP, idle + compute_w x u_c + memory_w x u_m) + host share)",
+        "glamsim.cost.power: the board from the step's tensor-core and HBM utilisation, capped at TDP, plus the "
+        "host share; the utilisations and the resulting power are reported with the outputs",
     )
-    return {"fixed_w": np.nan, "idle_w": idle, "span_w": tdp - idle, "host_w": host}
+    return {
+        "fixed_w": np.nan,
+        "idle_w": idle,
+        "tdp_w": tdp,
+        "compute_w": active["compute_power_w"],
+        "memory_w": active["memory_power_w"],
+        "host_w": host,
+    }
+
+
+def _activity_w(chip: ChipProfile, field: str, span_w: float, led: Ledger) -> float:
+    """Board watts above idle at full tensor-core (`compute_power_w`) or HBM (`memory_power_w`)
+    activity: the profile's, else a labelled estimate by one rule: the reference chip's figure as a
+    fraction of its dynamic range (TDP - idle), times this chip's range."""
+    unit = f"W per chip above idle at full {'tensor-core' if field == 'compute_power_w' else 'HBM'} utilisation"
+    spec = chip.spec(field)
+    if spec is not None:
+        led.add_profile(field, spec.value, unit, chip.origin, field, spec)
+        return spec.value
+    ref = load_chip(REFERENCE_CHIP)
+    fraction = ref.spec(field).value / (ref.tdp_w.value - ref.idle_power_w.value)
+    v = fraction * span_w
+    led.add(
+        field,
+        v,
+        unit,
+        f"estimate (glamsim): profile {chip.origin} publishes no {field}; {REFERENCE_CHIP}'s {fraction:.3g} of its "
+        f"TDP - idle ({ref.spec(field).source}) times this chip's TDP - idle ({span_w:g} W)",
+    )
+    return v
 
 
 def assumed_site(s: Scenario, dc: DatacenterProfile, pue, carbon_intensity) -> list[str]:
@@ -225,32 +260,42 @@ def water(dc: DatacenterProfile, led: Ledger) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def embodied(chip: ChipProfile, s: Scenario, led: Ledger) -> float:
-    """Embodied (manufacturing) kgCO2e per chip-hour: the chip's footprint over its working hours;
-    NaN when no vendor footprint or published LCA figure exists for the chip (said in the ledger)."""
-    resolve_life = (s.chip_lifetime_years, s.chip_lifetime_utilisation)
+H_PER_YEAR = 8760.0
+
+
+def embodied(chip: ChipProfile, s: Scenario, led: Ledger) -> dict[str, float]:
+    """Embodied (manufacturing) kgCO2e per chip-hour, {embodied_kg_per_chip_hour: the board's,
+    host_embodied_kg_per_chip_hour: its share of the host server (CPUs, DRAM, SSDs, NICs,
+    chassis)}: each footprint spread over the chip's working hours, chip_lifetime_years x 8760 h x
+    chip_lifetime_utilisation; NaN where the profile has no footprint (said in the ledger)."""
     record(s, led, "chip_lifetime_years", "years")
     record(s, led, "chip_lifetime_utilisation", "fraction of the lifetime")
-    spec = chip.embodied_kgco2e
-    if spec is None:
+    hours = s.chip_lifetime_years * H_PER_YEAR * s.chip_lifetime_utilisation
+    out = {}
+    for field, key, what in (
+        ("embodied_kgco2e", "embodied_kg_per_chip_hour", "the board"),
+        ("host_embodied_kgco2e", "host_embodied_kg_per_chip_hour", "the host server's share per chip"),
+    ):
+        spec = chip.spec(field)
+        if spec is None:
+            led.add(
+                field,
+                None,
+                "kgCO2e per chip",
+                f"not modelled: profile {chip.origin} has no {field} (no product carbon footprint or published LCA "
+                f"figure for {what} in glamsim's profiles); its embodied carbon is NaN",
+            )
+            out[key] = np.nan
+            continue
+        led.add_profile(field, spec.value, f"kgCO2e per chip ({what})", chip.origin, field, spec)
+        out[key] = spec.value / hours
         led.add(
-            "embodied_kgco2e",
-            None,
-            "kgCO2e per chip",
-            f"not modelled: profile {chip.origin} has no "
-            "embodied_kgco2e (no vendor product carbon footprint or published LCA figure for this chip "
-            "in glamsim's profiles); embodied carbon is NaN",
+            key,
+            out[key],
+            "kgCO2e per chip-hour",
+            f"{field} / (chip_lifetime_years x 8760 h x chip_lifetime_utilisation)",
         )
-        return np.nan
-    led.add_profile("embodied_kgco2e", spec.value, "kgCO2e per chip", chip.origin, "embodied_kgco2e", spec)
-    v = spec.value / (resolve_life[0] * 8760.0 * resolve_life[1])
-    led.add(
-        "embodied_kg_per_chip_hour",
-        v,
-        "kgCO2e per chip-hour",
-        "embodied_kgco2e / (chip_lifetime_years x 8760 h x chip_lifetime_utilisation)",
-    )
-    return v
+    return out
 
 
 def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> float:

@@ -18,6 +18,7 @@ from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
 from glamsim.cost import ops, resolve
 from glamsim.cost.ledger import Ledger
+from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.result import Estimate
 from glamsim.cost.uncertainty import output_ranges, tornado
@@ -27,7 +28,6 @@ from glamsim.uncertain import is_uncertain, nominal
 
 S_PER_HOUR = 3600.0
 H_PER_DAY = 24.0
-H_PER_YEAR = 8760.0
 W_PER_MW = 1e6
 W_PER_KW = 1e3
 KWH_PER_MWH = 1e3
@@ -74,11 +74,6 @@ def water_l(it_energy_kwh, facility_energy_kwh, wue_onsite_l_per_kwh, water_offs
     return it_energy_kwh * wue_onsite_l_per_kwh, facility_energy_kwh * water_offsite_l_per_kwh
 
 
-def embodied_kg_per_chip_hour(embodied_kgco2e, lifetime_years, lifetime_utilisation):
-    """A chip's manufacturing carbon spread over the hours of its life it works."""
-    return embodied_kgco2e / (lifetime_years * H_PER_YEAR * lifetime_utilisation)
-
-
 def training_costs(
     flops_total,
     chips,
@@ -95,8 +90,10 @@ def training_costs(
     """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
 
     `inputs`: the formula's other keywords, each with its default (`carbon_intensity_gross_kg_per_kwh`,
-    `comm_hours`, `comm_overlap`, `power_idle_w`, `power_span_w`, `power_host_w`,
-    `embodied_kg_per_chip_hour`, `wue_onsite_l_per_kwh`, `water_offsite_l_per_kwh`).
+    `comm_hours`, `comm_overlap`, the power curve `power_<name>` for each name in
+    `glamsim.cost.power.CURVE`, `embodied_kg_per_chip_hour` (the board) and
+    `host_embodied_kg_per_chip_hour` (the host server's share), `wue_onsite_l_per_kwh`,
+    `water_offsite_l_per_kwh`).  Power follows the end-to-end MFU as tensor-core utilisation.
     `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
     exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
     utilisation while computing and the returned `mfu_effective` the end-to-end one.  With given
@@ -123,9 +120,12 @@ def _training_formula(
     comm_hours=np.nan,
     comm_overlap=1.0,
     power_idle_w=np.nan,
-    power_span_w=np.nan,
+    power_tdp_w=np.nan,
+    power_compute_w=np.nan,
+    power_memory_w=np.nan,
     power_host_w=np.nan,
     embodied_kg_per_chip_hour=np.nan,
+    host_embodied_kg_per_chip_hour=np.nan,
     wue_onsite_l_per_kwh=np.nan,
     water_offsite_l_per_kwh=np.nan,
 ) -> dict:
@@ -142,7 +142,8 @@ def _training_formula(
         chip_hours = chips * hours
         mfu = implied_mfu(flops_total, chip_hours, peak_flops)
         compute_hours = hours - exposed
-    power = power_at_load(mfu, power_w, power_idle_w, power_span_w, power_host_w, xp)
+    curve = (power_idle_w, power_tdp_w, power_compute_w, power_memory_w, power_host_w)
+    power = power_at_load(mfu, 0.0, power_w, *curve, xp=xp)  # HBM traffic of training not modelled
     server = chip_hours * power / W_PER_MW  # the whole server: boards and their host share
     e = energy_mwh(chip_hours, power, pue)
     onsite, offsite = water_l(
@@ -163,7 +164,9 @@ def _training_formula(
         "energy_mwh": e,
         "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
         "co2e_location_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
-        "embodied_co2e_t": chip_hours * embodied_kg_per_chip_hour / 1e3,
+        "embodied_boards_co2e_t": chip_hours * embodied_kg_per_chip_hour / 1e3,
+        "embodied_host_co2e_t": chip_hours * host_embodied_kg_per_chip_hour / 1e3,
+        "embodied_co2e_t": chip_hours * (embodied_kg_per_chip_hour + host_embodied_kg_per_chip_hour) / 1e3,
         "water_onsite_l": onsite,
         "water_offsite_l": offsite,
         "water_l": onsite + offsite,
@@ -271,19 +274,17 @@ def estimate_training(
     price = resolve.price(chip, s, led)
     pue, ci, ci_gross = resolve.datacenter(dc, s, led)
     notes += resolve.assumed_site(s, dc, pue, ci)
-    embodied = resolve.embodied(chip, s, led)
+    embodied = resolve.embodied(chip, s, led)  # the board's and the host share's, per chip-hour
     wue, water_offsite = resolve.water(dc, led)
     comm_hours, comm_figures = _communication(s, led, chip, cfg)
     certain = dict(  # the core's inputs that carry no range
         hours=s.hours,
         carbon_intensity_gross_kg_per_kwh=ci_gross,
         comm_hours=comm_hours,
-        embodied_kg_per_chip_hour=embodied,
+        **embodied,
         wue_onsite_l_per_kwh=wue,
         water_offsite_l_per_kwh=water_offsite,
-        power_idle_w=curve["idle_w"],
-        power_span_w=curve["span_w"],
-        power_host_w=curve["host_w"],
+        **{f"power_{k}": curve[k] for k in CURVE},
         **resolve.direct_values(s, DIRECT, led),
     )
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}

@@ -13,6 +13,7 @@ from glamsim.accounting import ModelArrays
 from glamsim.config import ModelConfig
 from glamsim.cost import resolve, serving
 from glamsim.cost.ledger import Ledger
+from glamsim.cost.power import CURVE
 from glamsim.profiles import load_chip, load_datacenter
 from glamsim.scenario import ServingScenario, TrainingScenario
 
@@ -52,8 +53,8 @@ def chip_figures(
     vals = {
         "peak_flops": resolve.peak(chip, defaults, led),
         "power_w": curve["fixed_w"],
-        **{f"power_{k}": curve[k] for k in ("idle_w", "span_w", "host_w")},
-        "embodied_kg_per_chip_hour": resolve.embodied(chip, defaults, led),
+        **{f"power_{k}": curve[k] for k in CURVE},
+        **resolve.embodied(chip, defaults, led),
         "price_per_chip_hour_usd": resolve.price(chip, defaults, led),
         "interconnect_gb_per_s": resolve.interconnect(chip, defaults, led, needed=False),
         "hbm_gb": chip.hbm_gb.value,
@@ -173,7 +174,7 @@ def chip_columns(rows: pd.DataFrame) -> dict[str, np.ndarray]:
 def power_curve(rows: pd.DataFrame, chip: dict) -> dict[str, np.ndarray]:
     """Power arguments of the cost functions: a given power_w is fixed (and overrides the curve)."""
     given = ~np.isnan(floats(rows, "power_w"))
-    curve = {f"power_{k}": np.where(given, np.nan, chip[f"power_{k}"]) for k in ("idle_w", "span_w", "host_w")}
+    curve = {f"power_{k}": np.where(given, np.nan, chip[f"power_{k}"]) for k in CURVE}
     return {"power_w": override(rows, "power_w", chip["power_w"]), **curve}
 
 

@@ -179,6 +179,7 @@ def serving_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]
         prefill_chips=prefill_chips,
         idle_power_w=np.where(np.isnan(floats(rows, "power_w")), chip["idle_w"], np.nan),
         embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
+        host_embodied_kg_per_chip_hour=chip["host_embodied_kg_per_chip_hour"],
         **links,
         wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
         water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],

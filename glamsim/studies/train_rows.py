@@ -48,6 +48,7 @@ def training_outputs(
         peak_flops=chip["peak_flops"],
         **power_curve(rows, chip),
         embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
+        host_embodied_kg_per_chip_hour=chip["host_embodied_kg_per_chip_hour"],
         pue=override(rows, "pue", dc["pue"]),
         carbon_intensity_kg_per_kwh=override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
         price_per_chip_hour_usd=override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),

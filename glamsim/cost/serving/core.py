@@ -83,7 +83,8 @@ def _expert_placed_s(
     share of each it holds.  Dispatch and combine all-to-alls carry tokens x k / chips rows of
     d_model per chip, (X - 1) / X off the chip, on the link the X chips span, with its latency: on
     the critical path (the experts wait for their tokens), so charged whole.  `busy_s`: the
-    time an average chip is busy at full utilisation (its load is busy_s / s)."""
+    time an average chip is busy at full utilisation (its load is busy_s / s); `compute_s` and
+    `memory_s`: its time at the dense peak and at full HBM bandwidth (its utilisations, over s)."""
     ideal = partial(roofline_s, chips=1.0, peak_flops=peak_flops, mfu=1.0, bandwidth_bytes_per_s=bandwidth, mbu=1.0)
     roof = partial(roofline_s, chips=1.0, peak_flops=peak_flops, mfu=mfu, bandwidth_bytes_per_s=bandwidth, mbu=mbu)
     slot_flops = 2 * ffn_weights(m, m.expert_ff, m.expert_mats)
@@ -101,13 +102,16 @@ def _expert_placed_s(
     expert_s = m.n_moe_layers * roof(slots * slot_flops * share, touched * share * expert_bytes)
     per_copy = tokens * x / chips  # tokens each copy of the experts serves
     read_avg = experts / x * (1 - (1 - m.top_k / experts) ** per_copy) * expert_bytes  # an average chip
-    busy_s = ideal(*dense_chip) + m.n_moe_layers * ideal(tokens * m.top_k * slot_flops / chips, read_avg)
+    expert_avg = (tokens * m.top_k * slot_flops / chips, read_avg)
+    busy_s = ideal(*dense_chip) + m.n_moe_layers * ideal(*expert_avg)
     rows = tokens * m.top_k / chips
     wire = A2A_PER_MOE_LAYER_DECODE * rows * m.d_model * bytes_per_activation * (x - 1) / x
     a2a_s = np.where(x > 1, m.n_moe_layers * (wire / link_bytes_per_s + A2A_PER_MOE_LAYER_DECODE * link_latency_s), 0.0)
     return {
         "s": roof(*dense_chip) + expert_s + a2a_s,
         "busy_s": busy_s,
+        "compute_s": (dense_chip[0] + m.n_moe_layers * expert_avg[0]) / peak_flops,
+        "memory_s": (dense_chip[1] + m.n_moe_layers * expert_avg[1]) / bandwidth,
         "expert_s": expert_s,
         "a2a_s": a2a_s,
         "a2a_bytes": m.n_moe_layers * wire,
@@ -136,7 +140,9 @@ def serving_costs(
     comm_overlap=1.0,
     bytes_per_activation=2.0,
     power_idle_w=np.nan,
-    power_span_w=np.nan,
+    power_tdp_w=np.nan,
+    power_compute_w=np.nan,
+    power_memory_w=np.nan,
     power_host_w=np.nan,
     placement="sharded",
     routing_skew=1.0,
@@ -152,6 +158,7 @@ def serving_costs(
     water_offsite_l_per_kwh=np.nan,
     busy_fraction=1.0,
     embodied_kg_per_chip_hour=np.nan,
+    host_embodied_kg_per_chip_hour=np.nan,
 ) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
@@ -165,7 +172,8 @@ def serving_costs(
     Prefill runs on `prefill_chips` (NaN: the same chips; `prefill_dense_shards`, NaN: the same
     split); a separate pool sends each prompt's KV cache to the decode chips over the inter-node
     link, limited by the smaller pool, before the first token.  Power per chip follows each
-    phase's load (`glamsim.cost.power`) unless `power_w` is a number; a replica busy
+    phase's tensor-core and HBM utilisation (`glamsim.cost.power`) unless `power_w` is a number;
+    its load is the busier of the two.  A replica busy
     `busy_fraction` of the time idles the rest at `idle_power_w` (NaN: the power model at zero
     load), and that energy and its chip-hours are charged to the tokens it serves."""
     roof = partial(
@@ -241,23 +249,27 @@ def serving_costs(
     step_s = np.where(placed, dec_placed["s"], sharded_step)
     decode_s = gen_len * step_s
 
-    def load(flops, bytes_moved, seconds, n):  # busy fraction of the busier of compute and HBM
-        return np.maximum(flops / (n * peak_flops), bytes_moved / (n * hbm_bandwidth_bytes_per_s)) / seconds
+    def util(flops, bytes_moved, seconds, n):  # (tensor-core, HBM) utilisation of a phase
+        return flops / (n * peak_flops) / seconds, bytes_moved / (n * hbm_bandwidth_bytes_per_s) / seconds
 
-    prefill_load = np.where(
-        placed, pre_placed["busy_s"] / prefill_s, load(prefill_flops, prefill_bytes, prefill_s, chips_p)
-    )
-    decode_load = np.where(placed, dec_placed["busy_s"] / step_s, load(step_flops, step_bytes, step_s, chips))
-    prefill_w = power_at_load(prefill_load, power_w, power_idle_w, power_span_w, power_host_w)
-    decode_w = power_at_load(decode_load, power_w, power_idle_w, power_span_w, power_host_w)
-    idle_w = np.where(
-        np.isnan(idle_power_w), power_at_load(0.0, power_w, power_idle_w, power_span_w, power_host_w), idle_power_w
-    )
+    pre_c, pre_m = util(prefill_flops, prefill_bytes, prefill_s, chips_p)
+    pre_c = np.where(placed, pre_placed["compute_s"] / prefill_s, pre_c)
+    pre_m = np.where(placed, pre_placed["memory_s"] / prefill_s, pre_m)
+    dec_c, dec_m = util(step_flops, step_bytes, step_s, chips)
+    dec_c = np.where(placed, dec_placed["compute_s"] / step_s, dec_c)
+    dec_m = np.where(placed, dec_placed["memory_s"] / step_s, dec_m)
+    prefill_load = np.where(placed, pre_placed["busy_s"] / prefill_s, np.maximum(pre_c, pre_m))
+    decode_load = np.where(placed, dec_placed["busy_s"] / step_s, np.maximum(dec_c, dec_m))
+    curve = (power_w, power_idle_w, power_tdp_w, power_compute_w, power_memory_w, power_host_w)
+    prefill_w = power_at_load(pre_c, pre_m, *curve)
+    decode_w = power_at_load(dec_c, dec_m, *curve)
+    idle_w = np.where(np.isnan(idle_power_w), power_at_load(0.0, 0.0, *curve), idle_power_w)
     idle_per_busy = (1 - np.asarray(busy_fraction, dtype=np.float64)) / busy_fraction  # idle s per busy s
     facility_w = chips * (decode_w + idle_per_busy * idle_w) * pue  # idle time charged to the tokens served
     prefill_facility_w = chips_p * (prefill_w + idle_per_busy * idle_w) * pue
     usd_per_chip_s = price_per_chip_hour_usd / S_PER_HOUR / busy_fraction
     generated = batch * gen_len
+    chip_hours_per_million = chips * step_s / batch * 1e6 / S_PER_HOUR / busy_fraction  # decode, idle included
     nan = np.full(np.shape(placed), np.nan)
     return broadcast(
         {
@@ -304,13 +316,10 @@ def serving_costs(
             / J_PER_KWH,  # on-site (IT energy x WUE) + off-site (facility energy x water per kWh), decode
             "usd_per_million_tokens": usd_per_chip_s * chips * step_s / batch * 1e6,
             # manufacturing carbon of the chip-seconds a token takes (idle time included, as for dollars)
-            "embodied_kgco2e_per_million_tokens": embodied_kg_per_chip_hour
-            / S_PER_HOUR
-            / busy_fraction
-            * chips
-            * step_s
-            / batch
-            * 1e6,
+            "embodied_boards_kgco2e_per_million_tokens": embodied_kg_per_chip_hour * chip_hours_per_million,
+            "embodied_host_kgco2e_per_million_tokens": host_embodied_kg_per_chip_hour * chip_hours_per_million,
+            "embodied_kgco2e_per_million_tokens": (embodied_kg_per_chip_hour + host_embodied_kg_per_chip_hour)
+            * chip_hours_per_million,
             "usd_per_million_tokens_with_prefill": usd_per_chip_s
             * (chips_p * prefill_s + chips * decode_s)
             / generated

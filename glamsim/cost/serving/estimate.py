@@ -15,6 +15,7 @@ from glamsim.accounting import (
 from glamsim.config import ConfigError
 from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
+from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.result import Estimate
 from glamsim.cost.serving.core import serving_costs
@@ -318,7 +319,7 @@ def estimate_serving(
     wue, water_offsite = resolve.water(dc, led)
     idle_w, idle_why = idle_power(chip, s, nominal(power) if power is not None else np.nan)
     if s.busy_fraction < 1:
-        zero_load = power_at_load(0.0, nominal(power), *(curve[f"power_{k}"] for k in ("idle_w", "span_w", "host_w")))
+        zero_load = power_at_load(0.0, 0.0, nominal(power), *(curve[f"power_{k}"] for k in CURVE))
         shown = idle_w if np.isfinite(idle_w) else float(zero_load)
         led.add("idle_power_w", shown, "W per chip", idle_why)
     core = partial(
@@ -340,7 +341,7 @@ def estimate_serving(
         prefill_dense_shards=lay["prefill_dense_shards"],
         prefill_chips=prefill_chips,
         idle_power_w=idle_w,
-        embodied_kg_per_chip_hour=resolve.embodied(chip, s, led),
+        **resolve.embodied(chip, s, led),
         **chip_links(chip, s.interconnect_gb_per_s),
         wue_onsite_l_per_kwh=wue,
         water_offsite_l_per_kwh=water_offsite,
