@@ -21,7 +21,10 @@ from glamsim.predict.tiers import (
     Fabric,
     allreduce_s,
     alltoall_s,
+    all_gather_s,
     members_per_node,
+    reduce_scatter_s,
+    ring_latency_s,
     sendrecv_s,
 )
 from glamsim.profiles import load_chip
@@ -81,6 +84,31 @@ def test_collective_seconds_by_hand():
     assert one(sendrecv_s(b, 8, H100, 2)) == pytest.approx(b / IB + 8e-6)
     assert one(sendrecv_s(b, 4, H100, 2)) == pytest.approx(b / NV + 3e-6)
     assert one(allreduce_s(b, 1, 1, 8, H100)) == 0 and one(sendrecv_s(b, 8, H100, 1)) == 0
+
+
+def test_gathers_and_scatters_pay_a_ring_of_latency():
+    """NCCL runs all-gather and reduce-scatter as rings: n - 1 messages, one per node boundary
+    crossed between nodes, the rest inside (hand count)."""
+    b = 1e9
+    # 1,536 GPUs, 8 a node: 192 nodes -> 192 messages between nodes, 1,535 - 191 inside
+    assert one(ring_latency_s(1536, 1, H100)) == pytest.approx(192 * 8e-6 + (1535 - 191) * 3e-6)
+    assert one(ring_latency_s(8, 1, H100)) == pytest.approx(7 * 3e-6)  # one node
+    # bytes as half an all-reduce (7/8 of 1 GB over NVLink, 1/8 of it per GPU over 16 nodes' NICs)
+    want = 7 / 8 * b / NV + 15 / 16 * (b / 8) / IB + one(ring_latency_s(128, 1, H100))
+    assert one(reduce_scatter_s(b, 128, 1, 128, H100)) == pytest.approx(want)
+    assert one(all_gather_s(b, 128, 1, 128, H100)) == one(reduce_scatter_s(b, 128, 1, 128, H100))
+    # latency grows with ranks, not with nodes only: doubling the ranks about doubles it
+    assert one(ring_latency_s(3072, 1, H100)) > 1.9 * one(ring_latency_s(1536, 1, H100))
+
+
+def test_zero3_gathers_by_parameter_pay_latency_per_tensor():
+    """DeepSpeed gathers each of a GPT layer's 12 tensors, FSDP one group per layer: per
+    microbatch 3 passes x (layers x groups - 1) more ring latencies."""
+    fsdp, ds = arr("fsdp=1536,mb=1,gbs=1536"), arr("fsdp=1536,mb=1,gbs=1536,stack=deepspeed")
+    a, b = data_parallel_comm(GPT, fsdp, H100), data_parallel_comm(GPT, ds, H100)
+    extra = 3 * (4 * 12 - 1 - (4 * 1 - 1)) * one(ring_latency_s(1536, 1, H100))
+    assert one(b["dp_microbatch_s"]) - one(a["dp_microbatch_s"]) == pytest.approx(extra)
+    assert parse_layout("fsdp=8,stack=deepspeed").stack == "deepspeed"
 
 
 def test_torus_groups_use_only_the_axes_they_span():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -30,8 +31,11 @@ PUBLISHED = {
 
 
 def test_validation_rows_present_with_sources_and_layouts():
-    rows = {r["id"]: r for r in prediction_rows()}
-    assert set(rows) == RUNS
+    every = {r["id"]: r for r in prediction_rows()}
+    assert RUNS <= set(every) and len(every) >= 40  # issue 22: at least 40 rows
+    assert len({r["stack"] for r in every.values()}) >= 4 and len({r["family"] for r in every.values()}) >= 8
+    assert all(r["source"] and r["layout_source"] and r["family"] for r in every.values())
+    rows = {k: v for k, v in every.items() if k in RUNS}
     for rid, r in rows.items():
         assert r["published"] == PUBLISHED[rid]
         assert r["source"] and r["layout_source"].startswith(("published", "assumed", "as palm_mfu"))
@@ -66,9 +70,48 @@ def test_reproduce_keeps_its_checks_and_exit_code():
 def test_validate_predictions_command(tmp_path):
     r = CliRunner().invoke(app, ["validate-predictions", "--json"])
     assert r.exit_code == 0, r.output
-    assert {row["id"] for row in json.loads(r.stdout)} == RUNS
+    got = json.loads(r.stdout)
+    assert RUNS <= {row["id"] for row in got}
+    assert all(row["low"] <= row["predicted"] <= row["high"] for row in got)
     text = CliRunner().invoke(app, ["validate-predictions"])
     assert text.exit_code == 0 and "within tolerance" in text.stdout and "does not change the exit code" in text.stdout
+
+
+def test_transcribed_rows_read_in_their_own_units():
+    """Seconds per iteration and tokens/s per chip come straight from the predicted step."""
+    rows = {r["id"]: r for r in prediction_rows()}
+    k = rows["korthikanti22-22b-full"]  # 4 sequences per step on 8 A100s
+    assert k["quantity"] == "step_s" and k["predicted"] == pytest.approx(k["step_s"])
+    t = rows["nemo-llama3-8b-8-fp8"]  # global batch 128 x 8,192 tokens over 8 GPUs
+    assert t["predicted"] == pytest.approx(128 * 8192 / (8 * t["step_s"]))
+    m = rows["maxtext-v5e-16b-256"]  # MaxText's TFLOP/s: (6 N + 6 L s a d) x tokens/s per chip
+    cfg = predictions()[0]["maxtext-16b"]
+    from glamsim.accounting import ModelArrays, params
+
+    per_token = 6 * float(params(ModelArrays.of(cfg), active=True)[0]) + 6 * 32 * 2048 * 32 * 128
+    assert m["predicted"] == pytest.approx(per_token * 1536 * 2048 / (256 * m["step_s"]) / 1e12)
+
+
+def test_deepspeed_zero3_ranks_below_tensor_and_pipeline_parallelism_at_scale():
+    """Narayanan et al. 2021, Table 2: at 1,536 GPUs PTD-P 141 TFLOP/s against ZeRO-3's 44."""
+    rows = {r["id"]: r for r in prediction_rows()}
+    assert rows["megatron21-t2-ptdp-175b-1536"]["predicted"] > rows["megatron21-t2-zero3-175b-1536"]["predicted"]
+
+
+def test_intervals_come_from_other_sources_only():
+    from glamsim.predict.intervals import mfu_interval, residuals
+    from glamsim.predict.validation import validation_rows
+
+    res = residuals()
+    for fam in {r[1] for r in res}:
+        mine = mfu_interval("megatron", exclude=fam)
+        assert mine.rows == sum(r[1] != fam for r in res)
+        assert mine.low < 1 < mine.high
+    # a row's band is its prediction times the others' 10th and 90th percentiles
+    row = next(r for r in validation_rows() if r["id"] == "glam_v4")
+    others = np.log([np.exp(r[3]) for r in res if r[1] != "glam2022"])
+    lo, hi = np.exp(np.quantile(others, [0.1, 0.9]))
+    assert row["low"] == pytest.approx(row["predicted"] * lo) and row["high"] == pytest.approx(row["predicted"] * hi)
 
 
 def test_constants_are_few_and_named():

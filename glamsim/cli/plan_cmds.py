@@ -177,6 +177,7 @@ def validation_table(json_out: bool = False) -> list[dict]:
     """Print the predictor's validation rows (published vs predicted); return them.  The rows are
     informational: a row outside its tolerance is named, it does not change the exit code."""
     from glamsim.cost.reproduce import prediction_rows
+    from glamsim.predict.validation import family_errors
 
     rows = prediction_rows()
     if json_out:
@@ -185,13 +186,13 @@ def validation_table(json_out: bool = False) -> list[dict]:
     print_table(
         [
             {
-                "run": r["run"],
+                "run": r["id"],
+                "stack": r["stack"],
                 "published": fmt(r["published"]),
                 "predicted": fmt(r["predicted"]),
-                "rel. error": f"{100 * r['rel_error']:+.1f}%",
-                "tolerance": f"±{100 * r['tolerance']:g}%",
+                "80% interval": f"{fmt(r['low'])}-{fmt(r['high'])}",
+                "error": f"{100 * r['rel_error']:+.0f}%",
                 "ok": "yes" if r["ok"] else "NO",
-                "layout": r["layout"],
                 "fits": "yes" if r["fits"] else "no",
             }
             for r in rows
@@ -203,6 +204,12 @@ def validation_table(json_out: bool = False) -> list[dict]:
         f"  {len(rows) - len(miss)} of {len(rows)} rows within tolerance"
         + (f"; outside: {', '.join(miss)}" if miss else "")
         + " (informational: does not change the exit code)"
+    )
+    covered = sum(r["covered"] for r in rows)
+    typer.echo(
+        f"  {covered} of {len(rows)} published figures inside their 80% interval (each interval from the "
+        "other sources' errors); by source, median |error|: "
+        + ", ".join(f"{f} {100 * m:.0f}%" for f, m in family_errors(rows).items())
     )
     for r in rows:
         typer.echo(f"  {r['id']}: layout {r['layout_source']}" + (f" Note: {r['note']}" if r["note"] else ""))

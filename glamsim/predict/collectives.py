@@ -17,7 +17,8 @@ Per step (or per microbatch under ZeRO-3):
 - data parallel: gradients of the chip's non-expert parameters over dp x cp ranks (stride tp),
   of its experts over dp x cp / ep (stride tp cp ep): an all-reduce (ZeRO 0), or a reduce-scatter
   of gradients + an all-gather of weights (ZeRO 1-2, same bytes); ZeRO-3 gathers the weights
-  forward and backward and reduce-scatters gradients for every microbatch.
+  forward and backward and reduce-scatters gradients for every microbatch, in
+  layers x `z3_gathers` groups per pass, each paying a ring pass of latency (n - 1 messages).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from glamsim.predict.tiers import (
     allreduce_s,
     alltoall_s,
     reduce_scatter_s,
+    ring_latency_s,
     sendrecv_s,
 )
 
@@ -101,6 +103,9 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
         + all_gather_s(w_e, g_expert, s_expert, n, fab)
     )
     z3 = rs_ag + all_gather_s(w_d, g_dense, s_dense, n, fab) + all_gather_s(w_e, g_expert, s_expert, n, fab)
+    # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency
+    groups = np.maximum(layers_per_stage(m, lay) * lay.z3_gathers - 1.0, 0.0)
+    z3 = z3 + 3 * groups * (ring_latency_s(g_dense, s_dense, fab) + np.where(g_expert > 1, moe_share(m), 0.0) * ring_latency_s(g_expert, s_expert, fab))
     z = lay.zero
     step_s = np.where(z == 0, allreduce, np.where(z < 3, rs_ag, 0.0))
     micro_s = np.where(z >= 3, z3, 0.0)

@@ -46,5 +46,17 @@ WALL_CLOCK_GOODPUT = 0.90
 # assumption (glamsim; no published figure), used only by the fit check, never in time.
 MEMORY_RESERVE_FRACTION = 0.08
 
+# ---- by software stack, from how each one is written (not fitted) --------------------------
+
+# ZeRO-3 collectives per transformer layer and pass (forward gather, backward gather, gradient
+# reduce-scatter).  DeepSpeed ZeRO-3 partitions every nn.Parameter and gathers each one when its
+# sub-module runs (DeepSpeed docs, "ZeRO-3 Offload" / stage3 parameter fetching; its prefetch
+# bucket overlaps them, it does not merge them): a GPT layer holds 12 tensors (fused QKV, output
+# projection and the two MLP matrices, each with a bias, and two layer norms' scale and shift).
+# PyTorch FSDP gathers one flat group per wrapped unit, one transformer block in torchtitan and
+# the FSDP tutorials; XLA (GSPMD, scan over layers) one per layer; Megatron's distributed
+# optimizer shards no weights (zero <= 1), so its ZeRO-3 entry is FSDP's.
+ZERO3_GATHERS_PER_LAYER = {"megatron": 1.0, "deepspeed": 12.0, "pytorch-fsdp": 1.0, "xla": 1.0}
+
 CALIBRATED = ("MATMUL_PEAK_FRACTION", "MATMUL_HALF_DIM", "ELEMENTWISE_PASSES", "LINK_EFFICIENCY")
 FIXED = ("WALL_CLOCK_GOODPUT", "MEMORY_RESERVE_FRACTION")

@@ -4,7 +4,9 @@
 (cp) and expert (ep) parallelism; ZeRO stage (`fsdp=N` is dp=N with ZeRO-3); microbatch and
 global batch (sequences); pipeline schedule (1F1B, or interleaved with `vp` virtual stages per
 chip); activation recomputation; sequence parallelism; fused (flash) attention; and the
-precisions of parameters, gradients and optimizer state with the optimizer itself.
+precisions of parameters, gradients and optimizer state with the optimizer itself; and the
+training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
+per parameter tensor (DeepSpeed).
 
 Conventions (Megatron-LM's): chips = tp x cp x dp x pp; expert parallelism is carved out of data
 parallelism (ep divides dp: experts are split over ep chips, each expert replicated over dp / ep);
@@ -28,10 +30,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
+from glamsim.predict.efficiency import ZERO3_GATHERS_PER_LAYER
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
+Stack = Literal["megatron", "deepspeed", "pytorch-fsdp", "xla"]
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 RECOMPUTE = ("none", "selective", "full")
+STACKS = ("megatron", "deepspeed", "pytorch-fsdp", "xla")
 MAX_WAYS = 2**20  # no parallel dimension is larger than a million chips
 DEFAULT_BATCH_TOKENS = 4 * 2**20  # the global batch when none is given: 4M tokens (GPT-3 3.2M, PaLM 4M)
 
@@ -58,6 +63,7 @@ class Layout(Frozen):
     grads: Precision = "fp32"
     opt_state: Precision = "fp32"
     optimizer: Literal["adam", "adafactor"] = "adam"
+    stack: Stack = "megatron"  # the training software: how ZeRO-3 groups its gathers (efficiency.py)
 
     @model_validator(mode="after")
     def _check(self) -> Layout:
@@ -113,6 +119,7 @@ _CHOICE_KEYS = {
     "grads": tuple(BYTES),
     "opt_state": tuple(BYTES),
     "optimizer": ("adam", "adafactor"),
+    "stack": STACKS,
 }
 _ALIASES = {"global_batch": "gbs", "microbatch": "mb", "virtual_stages": "vp"}
 KEYS = _INT_KEYS + _BOOL_KEYS + tuple(_CHOICE_KEYS)
@@ -252,6 +259,7 @@ class LayoutArrays:
     grad_bytes: np.ndarray
     state_bytes: np.ndarray  # bytes of one optimizer-state value
     adam: np.ndarray  # 1 Adam (two moments), 0 Adafactor (factored second moment, no first)
+    z3_gathers: np.ndarray  # ZeRO-3 collectives per layer and pass (efficiency.ZERO3_GATHERS_PER_LAYER)
 
     @classmethod
     def of(cls, layouts: Layout | list[Layout]) -> LayoutArrays:
@@ -268,6 +276,8 @@ class LayoutArrays:
                 ]
             if name == "adam":
                 return r.optimizer == "adam"
+            if name == "z3_gathers":
+                return ZERO3_GATHERS_PER_LAYER[r.stack]
             return getattr(r, name)
 
         return cls(**{f.name: np.asarray([value(r, f.name) for r in rows], dtype=np.float64) for f in fields(cls)})
@@ -294,7 +304,7 @@ class LayoutArrays:
             return getattr(self, name)[i]
 
         vp = int(g("vp"))
-        keep = (base or Layout()).model_dump(include={"params", "grads", "opt_state", "optimizer"})
+        keep = (base or Layout()).model_dump(include={"params", "grads", "opt_state", "optimizer", "stack"})
         return Layout(
             tp=int(g("tp")),
             pp=int(g("pp")),

@@ -13,7 +13,8 @@ Algorithms (bytes are what one chip holds; n ranks, k per node):
 - all-reduce: ring inside a node, 2 (n-1)/n x bytes; across nodes hierarchical (NCCL with a NIC
   per GPU): reduce-scatter inside the node, all-reduce of bytes / k between nodes (each chip on
   its own NIC), all-gather inside the node.  Latency: 2 (k-1) intra + 2 (n/k - 1) inter messages.
-- reduce-scatter, all-gather: half an all-reduce.
+- reduce-scatter, all-gather: half an all-reduce's bytes; latency of a ring (NCCL's only
+  algorithm for them): a message per rank, n - 1 in all, `nodes` of them between nodes.
 - all-to-all: a chip sends (n-1)/n of its buffer; (k-1)/n to node peers, (n-k)/n off the node;
   both tiers run at once (the slower sets the time), n - 1 messages.
 - send/receive (pipeline): bytes on the tier the pipeline neighbour sits on, one message.
@@ -111,9 +112,26 @@ def allreduce_s(nbytes, size, stride, chips, fab: Fabric):
     return np.where(n > 1, intra + inter + lat, 0.0)
 
 
+def ring_latency_s(size, stride, fab: Fabric):
+    """Latency of one ring pass over a group: a message per rank, `nodes` of them across nodes.
+
+    NCCL runs all-gather and reduce-scatter as rings only (its tree algorithm is for all-reduce),
+    so their latency grows linearly with the ranks, not with the nodes."""
+    n = np.asarray(size, dtype=np.float64)
+    nodes = n / members_per_node(stride, n, fab)
+    inter = np.where(nodes > 1, nodes, 0.0)
+    return np.where(n > 1, (n - 1 - np.maximum(inter - 1, 0.0)) * fab.intra_latency_s + inter * fab.inter_latency_s, 0.0)
+
+
 def reduce_scatter_s(nbytes, size, stride, chips, fab: Fabric):
-    """Seconds of one reduce-scatter (or all-gather) whose full buffer is `nbytes` per chip."""
-    return 0.5 * allreduce_s(nbytes, size, stride, chips, fab)
+    """Seconds of one reduce-scatter (or all-gather) whose full buffer is `nbytes` per chip:
+    half an all-reduce's bytes, one ring pass of latency."""
+    n = np.asarray(size, dtype=np.float64)
+    k = members_per_node(stride, n, fab)
+    nodes = n / k
+    intra = (k - 1) / k * nbytes / _intra_bandwidth(k, chips, fab)
+    inter = (nodes - 1) / nodes * (nbytes / k) / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
+    return np.where(n > 1, intra + inter + ring_latency_s(n, stride, fab), 0.0)
 
 
 all_gather_s = reduce_scatter_s

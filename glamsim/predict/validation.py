@@ -1,8 +1,9 @@
 """The predictor against published training runs (`published_runs.yaml`, `predictions:`).
 
 Each run names a model (a preset or one defined under `predictions.models`), a chip, the
-published (or clearly assumed) layout and one published figure: MFU, HFU or TFLOP/s per chip
-under the publication's FLOP convention.  The prediction goes through `evaluate`, the same call a
+published (or clearly assumed) layout, its source family and software stack, and one published
+figure: MFU, HFU or TFLOP/s per chip under the publication's FLOP convention, seconds per step,
+or tokens per second per chip.  The prediction goes through `evaluate`, the same call a
 user makes; a figure published as total FLOPs over total run time (`basis: wall_clock`) is
 compared with the step-level prediction times `WALL_CLOCK_GOODPUT`.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from glamsim.accounting import ModelArrays, params
@@ -29,20 +31,27 @@ from glamsim.config import (
 )
 from glamsim.predict.efficiency import WALL_CLOCK_GOODPUT
 from glamsim.predict.estimate import evaluate
+from glamsim.predict.layout import STACKS, parse_layout
+
+
+Stack = Literal["megatron", "deepspeed", "xla", "pytorch-fsdp", "pytorch", "unknown"]
 
 
 class PredictionRun(Frozen):
     id: str
     label: str
+    family: str = Field(min_length=1, description="the publication the row comes from (leave-one-source-out unit)")
+    stack: Stack
     model: str
     chip: str
+    dtype: Literal["bf16", "fp16", "fp8"] | None = None
     seq_len: int = Field(ge=1)
     layout: str
     layout_source: str
     chips_per_node: Published | None = None
     uneven_stages: bool = False
-    quantity: Literal["mfu", "hfu", "tflops_per_chip"]
-    convention: Literal["model", "6nd", "hardware"] = "model"
+    quantity: Literal["mfu", "hfu", "tflops_per_chip", "step_s", "tokens_per_s_per_chip"]
+    convention: Literal["model", "6nd", "6nd_causal", "hardware"] = "model"
     basis: Literal["step", "wall_clock"] = "step"
     published: Published
     tolerance: float = Field(0.15, gt=0, le=10)
@@ -74,16 +83,28 @@ def _model(name: str, models: dict[str, ModelConfig]) -> ModelConfig:
 
 
 def predicted_value(run: PredictionRun, r: dict, cfg: ModelConfig) -> float:
-    """The run's quantity from a prediction `r`, under the publication's convention and basis."""
+    """The run's quantity from a prediction `r`, under the publication's convention and basis.
+
+    `6nd_causal` is MaxText's count: 6 x activated parameters plus causal attention, 6 L s a d
+    per token (its `calculate_tflops_training_per_device`)."""
     peak = r["peak_flops"]
+    goodput = WALL_CLOCK_GOODPUT if run.basis == "wall_clock" else 1.0
+    if run.quantity == "step_s":
+        return r["step_s"] / goodput
+    tokens_per_s_per_chip = r["tokens_per_step"] / (r["chips"] * r["step_s"]) * goodput
+    if run.quantity == "tokens_per_s_per_chip":
+        return tokens_per_s_per_chip
     if run.convention == "hardware":
         rate = r["hfu"] * peak
     elif run.convention == "6nd":
         n_active = float(params(ModelArrays.of(cfg), active=True)[0])
-        rate = 6 * n_active * r["tokens_per_step"] / (r["chips"] * r["step_s"])
+        rate = 6 * n_active * tokens_per_s_per_chip / goodput
+    elif run.convention == "6nd_causal":
+        n_active = float(params(ModelArrays.of(cfg), active=True)[0])
+        attention = 6 * cfg.n_layers * r["seq_len"] * cfg.n_heads * cfg.head_dim
+        rate = (6 * n_active + attention) * tokens_per_s_per_chip / goodput
     else:
         rate = r["mfu"] * peak
-    goodput = WALL_CLOCK_GOODPUT if run.basis == "wall_clock" else 1.0
     value = rate * goodput
     return value / 1e12 if run.quantity == "tflops_per_chip" else value / peak
 
@@ -91,11 +112,15 @@ def predicted_value(run: PredictionRun, r: dict, cfg: ModelConfig) -> float:
 def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None) -> dict:
     models = predictions()[0] if models is None else models
     cfg = _model(run.model, models)
+    layout = parse_layout(run.layout)
+    if run.stack in STACKS:  # the row's software decides how its ZeRO-3 gathers are grouped
+        layout = layout.model_copy(update={"stack": run.stack})
     r = evaluate(
         cfg,
         run.chip,
-        run.layout,
+        layout,
         seq_len=run.seq_len,
+        dtype=run.dtype,
         chips_per_node=run.chips_per_node.value if run.chips_per_node else None,
         uneven_stages=run.uneven_stages,
     )
@@ -103,6 +128,21 @@ def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None
 
 
 def validation_rows() -> list[dict]:
+    """`prediction_rows` with each row's 80% interval from the other sources' errors (`low`,
+    `high`, and whether the published figure is `covered`)."""
+    from glamsim.predict.intervals import mfu_interval
+
+    rows = []
+    for r in prediction_rows():
+        iv = mfu_interval(r["stack"], exclude=r["family"])
+        band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
+        low, high = r["predicted"] * band[0], r["predicted"] * band[1]
+        rows.append({**r, "low": low, "high": high, "covered": low <= r["published"] <= high})
+    return rows
+
+
+@cache
+def prediction_rows() -> tuple[dict, ...]:
     """One row per run: published, predicted, relative error, tolerance, ok, layout, sources."""
     models, runs = predictions()
     rows = []
@@ -114,6 +154,8 @@ def validation_rows() -> list[dict]:
             {
                 "id": run.id,
                 "run": run.label,
+                "family": run.family,
+                "stack": run.stack,
                 "quantity": run.quantity,
                 "published": run.published.value,
                 "predicted": p["predicted"],
@@ -133,4 +175,12 @@ def validation_rows() -> list[dict]:
                 "note": run.note,
             }
         )
-    return rows
+    return tuple(rows)
+
+
+def family_errors(rows: list[dict]) -> dict[str, float]:
+    """Median |relative error| of each source family's rows."""
+    fams: dict[str, list[float]] = {}
+    for r in rows:
+        fams.setdefault(r["family"], []).append(abs(r["rel_error"]))
+    return {f: float(np.median(v)) for f, v in sorted(fams.items())}
