@@ -193,3 +193,15 @@ def test_cpu_cache_rule_and_host_refusals():
             Host(**{"matmul_flops_per_s": 1e11, "memory_bytes_per_s": 1e10, **bad})
     with pytest.raises(ConfigError, match="dispatch"):
         predict_step(load_model("glam-tiny"), 8, 128, "ragged", HOST)
+
+
+def test_a_predicted_mfu_carries_its_interval_into_time_and_cost():
+    """The training estimate's days range is the nominal days over the interval's factors."""
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.intervals import mfu_interval
+
+    e = estimate_training(model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8)
+    iv = mfu_interval("megatron")
+    low, high = e.ranges["train_days"]
+    assert low == pytest.approx(e.train_days / iv.high) and high == pytest.approx(e.train_days / iv.low)
+    assert "80% range from errors on" in e.ledger["mfu"].source

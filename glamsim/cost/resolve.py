@@ -361,6 +361,15 @@ def record(s: Scenario, led: Ledger, name: str, unit: str, value=None) -> None:
     led.add_input(s, name, unit, value)
 
 
+def mfu_interval(predicted: dict):
+    """How sure a predicted MFU is (`glamsim.predict.intervals`): factors from the published
+    runs' errors, for the predicted layout's stack."""
+    from glamsim.predict.intervals import mfu_interval as interval
+    from glamsim.predict.layout import parse_layout
+
+    return interval(parse_layout(predicted["layout"]).stack)
+
+
 def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> dict:
     """The MFU predicted by `glamsim.predict` for the scenario's layout, or for the fastest layout
     that fits (`glamsim plan`), with the layout, memory per chip and step-time breakdown."""

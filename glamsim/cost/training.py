@@ -258,8 +258,9 @@ def estimate_training(
             f"predicted by glamsim.predict for layout {predicted['layout']} "
             f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py)"
         )
-        changes = {"mfu": predicted["mfu"]}
-        sources = {"mfu": src}
+        interval = resolve.mfu_interval(predicted)
+        changes = {"mfu": interval.around(predicted["mfu"])}
+        sources = {"mfu": f"{src}; 80% range from {interval.basis}"}
         if not s.given("hw_flops_ratio"):
             changes["hw_flops_ratio"] = predicted["hfu"] / predicted["mfu"]
             sources["hw_flops_ratio"] = f"{src}: predicted HFU / MFU"
