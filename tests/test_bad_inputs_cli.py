@@ -316,6 +316,8 @@ CASES = [
             (["--layout", "tp=x"], "tp"),
             (["--layout", "tp=3"], "tp"),
             (["--layout", "bogus=2"], "bogus"),
+            (["--layout", "tp=8,stack=jax"], "stack='jax'"),
+            (["--layout", "tp=8,stack="], "stack"),
             (["--layout", ""], "layout"),
             (["--layout", "tp=8", "--mfu", "0.3"], "layout"),
             (["--global-batch", "0"], "--global-batch"),
