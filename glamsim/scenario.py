@@ -457,9 +457,55 @@ class ServingScenario(Scenario):
         help="share of HBM (in bytes as the driver reports it) usable for weights and KV cache",
     )
 
+    rate: float | None = inp(
+        None,
+        unit="requests/s",
+        gt=0,
+        le=1e6,
+        source="none: the closed form at a fixed batch only",
+        help="Poisson arrival rate: also simulate requests on a continuous-batching scheduler "
+        "(glamsim.cost.serving.requests; --ttft-ms/--tpot-ms are then the goodput SLO)",
+    )
+    concurrency: int | None = inp(
+        None,
+        unit="clients",
+        ge=1,
+        le=2**16,
+        source="none: the closed form at a fixed batch only",
+        help="closed-loop clients, each sending its next request when its last completes (instead of --rate)",
+    )
+    trace: str | None = inp(
+        None,
+        help="CSV (header prompt_len,output_len) or JSONL of request lengths, used in order (cycled) "
+        "instead of --prompt-len/--gen-len with --rate or --concurrency",
+        source="none: every request --prompt-len + --gen-len",
+    )
+    n_requests: int = inp(
+        2000, unit="requests", ge=1, le=1_000_000, source="glamsim default", help="requests simulated"
+    )
+    max_num_seqs: int = inp(
+        256,
+        unit="sequences",
+        ge=1,
+        le=2**20,
+        source="vLLM's default max_num_seqs (256, vLLM engine arguments)",
+        help="most sequences running at once (vLLM max_num_seqs)",
+    )
+    max_num_batched_tokens: int = inp(
+        8192,
+        unit="tokens",
+        ge=1,
+        le=2**20,
+        source="vLLM V1's max_num_batched_tokens for `vllm serve` on large-memory GPUs (8192; 2048 on smaller "
+        "ones; vLLM EngineArgs)",
+        help="token budget of one scheduler step, prefill chunks and decode tokens together (chunked prefill)",
+    )
+    seed: int = inp(0, ge=0, le=2**32, source="glamsim default", help="random seed of the Poisson arrivals")
+
     exclusive: ClassVar[tuple[Exclusive, ...]] = (
         Exclusive("bytes_per_param", ("weight_precision",)),
         Exclusive("bytes_per_kv", ("kv_precision",)),
+        Exclusive("concurrency", ("rate",)),
     )
 
     def bytes_per_weight(self) -> tuple[float, str]:

@@ -194,6 +194,7 @@ TRAIN_SAMPLES = {
     "tokens_per_step": ({"mfu": 0.3}, 2e6),
     "bytes_per_grad": ({"mfu": 0.3}, 2.0),
 }
+REQUESTS = {"model": "gpt3-175b", "chip": "h100-sxm", "n_requests": 100}  # request level: a small simulation
 SERVE_SAMPLES = {
     "model": ({}, "gpt3-175b"),
     "chip": ({}, "h100-sxm"),
@@ -229,6 +230,13 @@ SERVE_SAMPLES = {
     "busy_fraction": ({}, 0.5),
     "prefill_chips": ({"chip": "h100-sxm"}, 96),
     "hbm_usable_fraction": ({}, 0.5),
+    "rate": (REQUESTS, 0.5),
+    "concurrency": (REQUESTS, 4),
+    "trace": ({**REQUESTS, "rate": 0.5}, "TRACE"),
+    "n_requests": ({**REQUESTS, "rate": 0.5}, 50),
+    "max_num_seqs": ({**REQUESTS, "rate": 5.0}, 2),
+    "max_num_batched_tokens": ({**REQUESTS, "rate": 5.0}, 512),
+    "seed": ({**REQUESTS, "rate": 0.5}, 1),
 }
 SAMPLES = {"train": TRAIN_SAMPLES, "serve": SERVE_SAMPLES}
 LEDGER_ONLY: dict[str, set[str]] = {"train": set(), "serve": set()}  # inputs that change only the ledger: none
@@ -266,6 +274,9 @@ def test_every_declared_input_changes_some_output(kind, tmp_path):
     inert = []
     for name, (base, value) in samples.items():
         value = str(record) if value == "RECORD" else value
+        if value == "TRACE":
+            value = str(tmp_path / "trace.csv")
+            (tmp_path / "trace.csv").write_text("prompt_len,output_len\n100,20\n3000,5\n")
         before = _numbers(SINGLE[kind](**base).to_dict())
         after = _numbers(SINGLE[kind](**{**base, name: value}).to_dict())
         if all(_same(before.get(k, np.nan), after.get(k, np.nan)) for k in set(before) | set(after)):

@@ -110,8 +110,16 @@ def test_throughput_saturates_at_the_closed_form_throughput_of_the_largest_batch
     rate is the closed form's batch / decode step at that batch (within the prefill share)."""
     n, seqs, g = 2000, 32, 200
     w = Workload(np.full(n, 1), np.full(n, g), np.zeros(n))
-    out = request_outputs(TABLE, w, simulate(TABLE, w, BIG, max_num_seqs=seqs), chips=8, pue=1.0,
-                          price_per_chip_hour_usd=2.0, **POWER, power_host_w=0.0)
+    out = request_outputs(
+        TABLE,
+        w,
+        simulate(TABLE, w, BIG, max_num_seqs=seqs),
+        chips=8,
+        pue=1.0,
+        price_per_chip_hour_usd=2.0,
+        **POWER,
+        power_host_w=0.0,
+    )
     closed = core.serving_costs(M, seqs, 1, g, **CORE)
     assert out["output_tokens_per_s"] == pytest.approx(seqs / float(closed["decode_step_s"][0]), rel=0.01)
     assert out["mean_batch_sequences"] == pytest.approx(seqs, rel=0.01)
@@ -156,7 +164,9 @@ def _reference(work: Workload, kv_blocks: int, max_seqs: int, budget: int, bs: i
         while i < len(running):
             r = running[i]
             take = min(P[r] + gen[r] - comp[r], left)
-            while sum(blocks(comp[q] + sched.get(q, 0)) for q in running if q != r) + blocks(comp[r] + take) > kv_blocks:
+            while (
+                sum(blocks(comp[q] + sched.get(q, 0)) for q in running if q != r) + blocks(comp[r] + take) > kv_blocks
+            ):
                 victim = running.pop()
                 comp[victim], preempted = 0, True
                 preempt += 1
@@ -271,8 +281,23 @@ def test_bad_request_inputs_exit_2_with_one_line_naming_the_flag(args, said):
 def test_estimate_serve_with_a_rate_prints_the_request_level_results():
     r = CliRunner().invoke(
         app,
-        ["estimate", "serve", "--model", "gpt3-175b", "--chip", "h100-sxm", "--rate", "0.5", "--n-requests", "200",
-         "--ttft-ms", "2000", "--tpot-ms", "100", "--json"],
+        [
+            "estimate",
+            "serve",
+            "--model",
+            "gpt3-175b",
+            "--chip",
+            "h100-sxm",
+            "--rate",
+            "0.5",
+            "--n-requests",
+            "200",
+            "--ttft-ms",
+            "2000",
+            "--tpot-ms",
+            "100",
+            "--json",
+        ],
     )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)

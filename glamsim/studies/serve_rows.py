@@ -81,6 +81,13 @@ def serving_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]
     single estimate's rules), refusing what the single estimate refuses (`_refuse_unfit`); a
     scenario whose latency targets even batch 1 misses keeps its row, with NaN outputs and the
     single estimate's refusal in its `refusal` column (a sweep over targets finds where they bind)."""
+    for col in ("rate", "concurrency"):
+        given = rows[col].notna().to_numpy()
+        if given.any():
+            raise ConfigError(
+                f"{col}={rows[col].to_numpy()[given][0]!r}: the request-level simulation runs in a single estimate "
+                "(glamsim estimate serve, glamsim.cost.estimate_serving), not yet in studies or glamsim.api"
+            )
     chip = chip_columns(rows)
     dc = lookup(rows[["datacenter"]], datacenter_figures)
     batch, prompt, gen = floats(rows, "batch"), floats(rows, "prompt_len"), floats(rows, "gen_len")

@@ -116,6 +116,84 @@ def _expert_placed_s(
         "a2a_s": a2a_s,
         "a2a_bytes": m.n_moe_layers * wire,
         "touched": touched,
+        "dense_flops_chip": dense_chip[0],
+        "dense_bytes_chip": dense_chip[1],
+    }
+
+
+def step_parts(
+    m: ModelArrays,
+    tokens,
+    flops,
+    kv_bytes,
+    chips,
+    peak_flops,
+    hbm_bandwidth_bytes_per_s,
+    mfu,
+    mbu,
+    bytes_per_param,
+    bytes_per_activation,
+    expert_parallel,
+    comm_overlap,
+    placed,
+    routing_skew,
+    dense_shards,
+    link_bytes_per_s,
+    link_latency_s,
+) -> dict:
+    """One forward step over `tokens` tokens doing `flops` FLOPs and reading `kv_bytes` of KV cache:
+    the closed form's decode step, and a continuous-batching iteration mixing prefill chunks and
+    decode tokens (`glamsim.cost.serving.requests`).
+
+    s = max(compute_s, memory_s) + rest_s: compute_s is linear in `flops`, memory_s in `kv_bytes`
+    (plus the weights read: every dense weight and the experts `tokens` touch), rest_s depends on
+    `tokens` alone (sharded: the exposed part (1 - comm_overlap) of the expert all-to-all; experts
+    placed: the wait on the busiest expert chip and its all-to-alls).  busy_compute_s and
+    busy_memory_s: an average chip's time at the dense peak and at full HBM bandwidth (the power
+    model's utilisations are these over s)."""
+    fpt = np.divide(flops, tokens, out=np.zeros(np.broadcast(flops, tokens).shape), where=np.asarray(tokens) > 0)
+    pl = _expert_placed_s(
+        m,
+        tokens,
+        kv_bytes,
+        fpt,
+        chips,
+        expert_parallel,
+        dense_shards,
+        routing_skew,
+        peak_flops,
+        mfu,
+        hbm_bandwidth_bytes_per_s,
+        mbu,
+        bytes_per_param,
+        bytes_per_activation,
+        link_bytes_per_s,
+        link_latency_s,
+    )
+    step_bytes = weight_bytes_read(m, tokens, bytes_per_param) + kv_bytes
+    x = np.asarray(expert_parallel, dtype=np.float64)
+    a2a_bytes = decode_alltoall_bytes_per_chip(m, tokens, chips, expert_parallel, bytes_per_activation)
+    n_a2a = A2A_PER_MOE_LAYER_DECODE * m.n_moe_layers
+    a2a_s = a2a_bytes / link_bytes_per_s + np.where(x > 1, n_a2a * link_latency_s, 0.0)
+    overlap = np.asarray(comm_overlap, dtype=np.float64)
+    compute_s = np.where(placed, pl["dense_flops_chip"] / (1.0 * peak_flops * mfu), flops / (chips * peak_flops * mfu))
+    memory_s = np.where(
+        placed,
+        pl["dense_bytes_chip"] / (1.0 * hbm_bandwidth_bytes_per_s * mbu),
+        step_bytes / (chips * hbm_bandwidth_bytes_per_s * mbu),
+    )
+    exposed_s = np.where(overlap >= 1, 0.0, (1 - overlap) * a2a_s)
+    roof_s = np.maximum(compute_s, memory_s)
+    return {
+        "s": np.where(placed, roof_s + pl["expert_s"] + pl["a2a_s"], roof_s + exposed_s),
+        "compute_s": compute_s,
+        "memory_s": memory_s,
+        "rest_s": np.where(placed, pl["expert_s"] + pl["a2a_s"], exposed_s),
+        "busy_compute_s": np.where(placed, pl["compute_s"], flops / (chips * peak_flops)),
+        "busy_memory_s": np.where(placed, pl["memory_s"], step_bytes / (chips * hbm_bandwidth_bytes_per_s)),
+        "placed": pl,
+        "sharded_a2a_bytes": a2a_bytes,
+        "sharded_a2a_s": a2a_s,
     }
 
 
@@ -236,17 +314,30 @@ def serving_costs(
     weights_step = weight_bytes_read(m, batch, bytes_per_param)
     kv_step = kv_cache_bytes(m, batch, ctx, bytes_per_kv)
     step_flops, step_bytes = batch * flops_per_token, weights_step + kv_step
-    dec_placed = placed_phase(
-        batch, kv_step, flops_per_token, chips, x, dense_shards, link_bytes_per_s=link, link_latency_s=latency
+    step = step_parts(
+        m,
+        batch,
+        step_flops,
+        kv_step,
+        chips,
+        peak_flops,
+        hbm_bandwidth_bytes_per_s,
+        mfu,
+        mbu,
+        bytes_per_param,
+        bytes_per_activation,
+        expert_parallel,
+        comm_overlap,
+        placed,
+        routing_skew,
+        dense_shards,
+        link,
+        latency,
     )
-    sharded_a2a = decode_alltoall_bytes_per_chip(m, batch, chips, expert_parallel, bytes_per_activation)
-    n_a2a = A2A_PER_MOE_LAYER_DECODE * m.n_moe_layers
-    sharded_a2a_s = sharded_a2a / link + np.where(x > 1, n_a2a * latency, 0.0)
-    a2a_bytes = np.where(placed, dec_placed["a2a_bytes"], sharded_a2a)
-    a2a_s = np.where(placed, dec_placed["a2a_s"], sharded_a2a_s)
-    overlap = np.asarray(comm_overlap, dtype=np.float64)
-    sharded_step = roof(step_flops, step_bytes) + np.where(overlap >= 1, 0.0, (1 - overlap) * sharded_a2a_s)
-    step_s = np.where(placed, dec_placed["s"], sharded_step)
+    dec_placed = step["placed"]
+    a2a_bytes = np.where(placed, dec_placed["a2a_bytes"], step["sharded_a2a_bytes"])
+    a2a_s = np.where(placed, dec_placed["a2a_s"], step["sharded_a2a_s"])
+    step_s = step["s"]
     decode_s = gen_len * step_s
 
     def util(flops, bytes_moved, seconds, n):  # (tensor-core, HBM) utilisation of a phase

@@ -18,7 +18,7 @@ from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.result import Estimate
-from glamsim.cost.serving.core import serving_costs
+from glamsim.cost.serving.core import link_of, serving_costs
 from glamsim.cost.serving.memory import BYTES_PER_GB, kv_cache_bytes, serving_layout, weight_bytes_total
 from glamsim.cost.serving.targets import batch_meeting_targets, ms_text, targets_missed
 from glamsim.cost.uncertainty import output_ranges, tornado
@@ -192,6 +192,76 @@ def _meet_targets(
         f"the largest batch in 1..{s.batch} whose prefill and decode step meet the targets on {on}; {why}",
     )
     return best, {"batch_meeting_targets": best, "target_binding": binding}
+
+
+def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str, led: Ledger) -> dict:
+    """The scenario's requests simulated on the continuous-batching scheduler
+    (`glamsim.cost.serving.requests`) with the closed form's resolved inputs `kw`."""
+    from glamsim.cost.serving import requests as rq
+
+    if s.prefill_chips is not None:
+        raise ConfigError(f"prefill_chips={s.prefill_chips}: the request-level simulation serves prefill on the decode chips")
+    for name, unit in (
+        ("rate", "requests/s"),
+        ("concurrency", "clients"),
+        ("n_requests", "requests"),
+        ("max_num_seqs", "sequences"),
+        ("max_num_batched_tokens", "tokens"),
+    ):
+        if getattr(s, name) is not None:
+            resolve.record(s, led, name, unit)
+    n = s.n_requests
+    if s.trace is not None:
+        p, g = rq.read_trace(s.trace)
+        p, g = np.resize(p, n), np.resize(g, n)
+        led.add("trace", s.trace, "", f"{len(p)} requests' lengths, in order (cycled)")
+    else:
+        p, g = np.full(n, s.prompt_len), np.full(n, s.gen_len)
+    arrivals = None if s.rate is None else rq.poisson_arrivals(s.rate, n, s.seed)
+    work = rq.Workload(p, g, arrivals, s.concurrency)
+    chips, x = kw["chips"], kw["expert_parallel"]
+    link, latency = link_of(
+        x, kw["chips_per_node"], kw["interconnect_bytes_per_s"], kw["inter_node_bytes_per_s"],
+        kw["intra_latency_s"], kw["inter_latency_s"],
+    )
+    table = rq.StepTable(
+        m,
+        s.max_num_batched_tokens,
+        kw["bytes_per_kv"],
+        chips=chips,
+        peak_flops=kw["peak_flops"],
+        hbm_bandwidth_bytes_per_s=kw["hbm_bandwidth_bytes_per_s"],
+        mfu=kw["mfu"],
+        mbu=kw["mbu"],
+        bytes_per_param=kw["bytes_per_param"],
+        bytes_per_activation=kw.get("bytes_per_activation", 2.0),
+        expert_parallel=x,
+        comm_overlap=kw.get("comm_overlap", 1.0),
+        placed=placement == "expert",
+        routing_skew=kw["routing_skew"],
+        dense_shards=kw["dense_shards"],
+        link_bytes_per_s=link,
+        link_latency_s=latency,
+    )
+    hbm = kw["hbm_bytes"]
+    tokens = rq.kv_capacity_tokens(m, chips, hbm, s.hbm_usable_fraction, kw["bytes_per_param"], kw["bytes_per_kv"])
+    blocks = int(max(tokens, 0) // rq.VLLM_BLOCK_SIZE)
+    led.add("kv_cache_blocks", blocks, f"blocks of {rq.VLLM_BLOCK_SIZE} tokens",
+            "derived: chips x HBM x hbm_usable_fraction less every weight, over a token's KV bytes (vLLM block_size 16)")
+    sim = rq.simulate(table, work, blocks, s.max_num_seqs, s.max_num_batched_tokens)
+    curve = {k: v for k, v in kw.items() if k.startswith("power_") and k != "power_w"}
+    return rq.request_outputs(
+        table,
+        work,
+        sim,
+        chips=chips,
+        pue=kw["pue"],
+        price_per_chip_hour_usd=kw["price_per_chip_hour_usd"],
+        power_w=np.nan if kw["power_w"] is None else kw["power_w"],
+        ttft_slo_s=np.nan if s.ttft_ms is None else s.ttft_ms / 1e3,
+        tpot_slo_s=np.nan if s.tpot_ms is None else s.tpot_ms / 1e3,
+        **curve,
+    )
 
 
 def estimate_serving(
@@ -377,6 +447,11 @@ def estimate_serving(
     values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
     if met is not None:
         values.update(met)
+    if s.rate is not None or s.concurrency is not None:
+        nominals = {k: nominal(v) for k, v in uncertain.items()}
+        resolved = {"chips": chips, "peak_flops": peak_value, "hbm_bytes": hbm}
+        resolved["hbm_bandwidth_bytes_per_s"] = chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB
+        values.update(_request_level(s, m, core.keywords | resolved | nominals, placement, led))
     values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
     if not any(map(is_uncertain, uncertain.values())):
         return ServingEstimate(values=values, ledger=led, scenario=s, notes=notes)

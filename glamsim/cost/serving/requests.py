@@ -165,8 +165,9 @@ class StepTable:
         return max(c0[tokens] + cf[tokens] * s_flops, m0[tokens] + mk[tokens] * s_kv) + r[tokens]
 
     def times_s(self, tokens, s_flops, s_kv) -> np.ndarray:
-        return np.maximum(self.c0[tokens] + self.cf[tokens] * s_flops, self.m0[tokens] + self.mk[tokens] * s_kv) + (
-            self.r[tokens]
+        return (
+            np.maximum(self.c0[tokens] + self.cf[tokens] * s_flops, self.m0[tokens] + self.mk[tokens] * s_kv)
+            + (self.r[tokens])
         )
 
     def busy_s(self, tokens, s_flops, s_kv) -> tuple[np.ndarray, np.ndarray]:
@@ -289,8 +290,17 @@ def simulate(
             next_arrival = np.inf if closed or fresh >= n else float(arrival[fresh])
             admissible = room and not waiting
             now = _decode_stretch(
-                table, running, computed, generated, P, G, now, next_arrival if admissible else np.inf, cap,
-                block_size, stretches,
+                table,
+                running,
+                computed,
+                generated,
+                P,
+                G,
+                now,
+                next_arrival if admissible else np.inf,
+                cap,
+                block_size,
+                stretches,
             )
             ended = running[generated[running] == G[running]]
             if ended.size:
@@ -306,7 +316,11 @@ def simulate(
         "first_token_s": first,
         "finish_s": finish,
         "preemptions": preemptions,
-        **dict(zip(("tokens", "seqs", "step_s", "s_flops", "s_kv"), np.concatenate([np.array(steps).T, *stretches], axis=1))),
+        **dict(
+            zip(
+                ("tokens", "seqs", "step_s", "s_flops", "s_kv"), np.concatenate([np.array(steps).T, *stretches], axis=1)
+            )
+        ),
     }
 
 
