@@ -101,18 +101,28 @@ def test_inference_errors_and_ranges():
 
 
 def test_serving_power_follows_the_load_of_each_phase():
-    """H100 system power: board 70 W idle + 630 W x load + 575 W host share.  Decode at batch 1 is
-    HBM-bound, so at mbu 0.5 its load is 0.5 and it draws 70 + 315 + 575 = 960 W per chip; the
-    energy per token charges that power; --power-model tdp_fraction gives 700 W at every load."""
+    """H100 board: 75 W idle + 1,272 W x tensor-core use + 406 W x HBM use, capped at 700 W, plus a
+    575 W host share (the profile's Splitwise-calibrated figures).  Decode at batch 1 is HBM-bound:
+    at mbu 0.5 its HBM use is 0.5 and its tensor-core use its FLOPs over the chips' peak in one step;
+    the energy per token charges that power; --power-model tdp gives 700 W at every load."""
     from glamsim.cost.serving import estimate_serving
 
     r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, mfu=0.5)
     assert not r["decode_compute_bound"]
-    assert r["decode_load"] == pytest.approx(0.5)
-    assert r["decode_power_w_per_chip"] == pytest.approx(960)
+    led = {e.name: e.value for e in r.ledger.entries}
+    assert (led["board_idle_w"], led["compute_power_w"], led["memory_power_w"], led["host_power_w"]) == (
+        75,
+        1272,
+        406,
+        575,
+    )
+    u_c = r["decode_flops_per_token"] / (r["serving_chips_used"] * 989e12 * r["decode_step_s"])
+    want = 75 + 406 * 0.5 + 1272 * u_c + 575
+    assert 0 < u_c < 0.01 and r["decode_power_w_per_chip"] == pytest.approx(want)
     pue = r.ledger["pue"].value
-    assert r["joules_per_token"] == pytest.approx(r["serving_chips_used"] * 960 * pue * r["decode_step_s"])
-    t = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, power_model="tdp_fraction")
+    assert r["joules_per_token"] == pytest.approx(r["serving_chips_used"] * want * pue * r["decode_step_s"])
+    assert r["decode_power_w_per_chip"] < r["prefill_power_w_per_chip"] <= 700 + 575  # matmul-bound, capped
+    t = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, power_model="tdp")
     assert t["decode_power_w_per_chip"] == t["prefill_power_w_per_chip"] == 700
 
 

@@ -67,3 +67,29 @@ st.caption(
     "follow from one formula: the deltas are shown, not tuned away."
 )
 ui.show_table(deltas(), "p_params")
+
+st.subheader("The step-time predictor against published training runs")
+
+
+@st.cache_data(show_spinner="Predicting the published runs…")
+def predictions() -> pd.DataFrame:
+    from glamsim.cost.reproduce import prediction_rows
+
+    return pd.DataFrame(prediction_rows())
+
+
+pred = predictions()
+st.caption(
+    f"{len(pred)} published runs from {pred['family'].nunique()} sources and {pred['stack'].nunique()} software "
+    "stacks, each predicted from its published (or labelled assumed) layout (`glamsim validate-predictions`). "
+    "The 80% interval of each row comes from the errors on the *other* sources' rows; "
+    f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *fits* is no where the "
+    "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md)."
+)
+ui.plain_table(
+    pred.assign(
+        interval=[f"{ui.fmt(lo)}–{ui.fmt(hi)}" for lo, hi in zip(pred["low"], pred["high"])],
+        error=[f"{100 * e:+.1f}%" for e in pred["rel_error"]],
+    )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "fits", "source"]],
+    "id",
+)
