@@ -200,7 +200,9 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
     from glamsim.cost.serving import requests as rq
 
     if s.prefill_chips is not None:
-        raise ConfigError(f"prefill_chips={s.prefill_chips}: the request-level simulation serves prefill on the decode chips")
+        raise ConfigError(
+            f"prefill_chips={s.prefill_chips}: the request-level simulation serves prefill on the decode chips"
+        )
     for name, unit in (
         ("rate", "requests/s"),
         ("concurrency", "clients"),
@@ -221,8 +223,12 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
     work = rq.Workload(p, g, arrivals, s.concurrency)
     chips, x = kw["chips"], kw["expert_parallel"]
     link, latency = link_of(
-        x, kw["chips_per_node"], kw["interconnect_bytes_per_s"], kw["inter_node_bytes_per_s"],
-        kw["intra_latency_s"], kw["inter_latency_s"],
+        x,
+        kw["chips_per_node"],
+        kw["interconnect_bytes_per_s"],
+        kw["inter_node_bytes_per_s"],
+        kw["intra_latency_s"],
+        kw["inter_latency_s"],
     )
     table = rq.StepTable(
         m,
@@ -246,8 +252,12 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
     hbm = kw["hbm_bytes"]
     tokens = rq.kv_capacity_tokens(m, chips, hbm, s.hbm_usable_fraction, kw["bytes_per_param"], kw["bytes_per_kv"])
     blocks = int(max(tokens, 0) // rq.VLLM_BLOCK_SIZE)
-    led.add("kv_cache_blocks", blocks, f"blocks of {rq.VLLM_BLOCK_SIZE} tokens",
-            "derived: chips x HBM x hbm_usable_fraction less every weight, over a token's KV bytes (vLLM block_size 16)")
+    led.add(
+        "kv_cache_blocks",
+        blocks,
+        f"blocks of {rq.VLLM_BLOCK_SIZE} tokens",
+        "derived: chips x HBM x hbm_usable_fraction less every weight, over a token's KV bytes (vLLM block_size 16)",
+    )
     sim = rq.simulate(table, work, blocks, s.max_num_seqs, s.max_num_batched_tokens)
     curve = {k: v for k, v in kw.items() if k.startswith("power_") and k != "power_w"}
     return rq.request_outputs(
