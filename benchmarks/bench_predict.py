@@ -172,21 +172,29 @@ def bench_loso() -> None:
     log_err = log_err * sign
     fams = np.array([r.family for r in runs])
     held = np.empty(len(runs))
-    print(f"{len(runs)} rows, {len(set(fams))} source families, {len({r.stack for r in runs})} stacks; "
-          f"grid of {len(settings)} settings in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"{len(runs)} rows, {len(set(fams))} source families, {len({r.stack for r in runs})} stacks; "
+        f"grid of {len(settings)} settings in {time.perf_counter() - t0:.0f} s"
+    )
     for f in sorted(set(fams)):
         out = fams == f
         best = int(np.argmin(np.median(np.abs(log_err[:, ~out]), axis=1)))
         held[out] = log_err[best, out]
         e = np.expm1(held[out])
-        print(f"  {f:16s} {out.sum():2d} rows  constants fitted without it {settings[best]}  "
-              f"median |error| {100 * np.median(np.abs(e)):5.1f}%  worst {100 * e[np.argmax(np.abs(e))]:+6.0f}%")
+        print(
+            f"  {f:16s} {out.sum():2d} rows  constants fitted without it {settings[best]}  "
+            f"median |error| {100 * np.median(np.abs(e)):5.1f}%  worst {100 * e[np.argmax(np.abs(e))]:+6.0f}%"
+        )
     e = np.expm1(held)
-    print(f"leave-one-source-out: median |error| {100 * np.median(np.abs(e)):.1f}%, "
-          f"{int(np.sum(np.abs(e) > 0.35))} rows beyond +-35% (goal 0), worst {100 * np.max(np.abs(e)):.0f}%")
+    print(
+        f"leave-one-source-out: median |error| {100 * np.median(np.abs(e)):.1f}%, "
+        f"{int(np.sum(np.abs(e) > 0.35))} rows beyond +-35% (goal 0), worst {100 * np.max(np.abs(e)):.0f}%"
+    )
     chips = np.array([r.chip.split("-")[0] for r in runs])
-    print("per-chip median bias (held out): " + ", ".join(
-        f"{c} {100 * np.median(e[chips == c]):+.0f}%" for c in sorted(set(chips))))
+    print(
+        "per-chip median bias (held out): "
+        + ", ".join(f"{c} {100 * np.median(e[chips == c]):+.0f}%" for c in sorted(set(chips)))
+    )
     rows = validation_rows()
     covered = np.mean([r["covered"] for r in rows])
     print(f"80% intervals (other sources' errors) cover {100 * covered:.0f}% of the rows (goal 70-90%)")
@@ -195,8 +203,10 @@ def bench_loso() -> None:
     by_id = {r["id"]: r["predicted"] for r in rows}
     for n in (384, 768, 1536):
         p, z = by_id[f"megatron21-t2-ptdp-175b-{n}"], by_id[f"megatron21-t2-zero3-175b-{n}"]
-        print(f"  175B on {n:5d} A100: PTD-P {p:5.0f} vs ZeRO-3 {z:5.0f} TFLOP/s per GPU predicted "
-              f"({'PTD-P above, as measured' if p > z else 'ZeRO-3 above: the reverse of Table 2'})")
+        print(
+            f"  175B on {n:5d} A100: PTD-P {p:5.0f} vs ZeRO-3 {z:5.0f} TFLOP/s per GPU predicted "
+            f"({'PTD-P above, as measured' if p > z else 'ZeRO-3 above: the reverse of Table 2'})"
+        )
     glam = next(r for r in rows if r["id"] == "glam_v4")
     print(f"GLaM published run: {100 * glam['rel_error']:+.1f}% (goal +-15%)")
 

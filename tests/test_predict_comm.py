@@ -19,9 +19,9 @@ from glamsim.predict.layout import LayoutArrays, parse_layout
 from glamsim.predict.steptime import predict
 from glamsim.predict.tiers import (
     Fabric,
+    all_gather_s,
     allreduce_s,
     alltoall_s,
-    all_gather_s,
     members_per_node,
     reduce_scatter_s,
     ring_latency_s,

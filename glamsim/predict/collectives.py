@@ -105,7 +105,10 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     z3 = rs_ag + all_gather_s(w_d, g_dense, s_dense, n, fab) + all_gather_s(w_e, g_expert, s_expert, n, fab)
     # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency
     groups = np.maximum(layers_per_stage(m, lay) * lay.z3_gathers - 1.0, 0.0)
-    z3 = z3 + 3 * groups * (ring_latency_s(g_dense, s_dense, fab) + np.where(g_expert > 1, moe_share(m), 0.0) * ring_latency_s(g_expert, s_expert, fab))
+    z3 = z3 + 3 * groups * (
+        ring_latency_s(g_dense, s_dense, fab)
+        + np.where(g_expert > 1, moe_share(m), 0.0) * ring_latency_s(g_expert, s_expert, fab)
+    )
     z = lay.zero
     step_s = np.where(z == 0, allreduce, np.where(z < 3, rs_ag, 0.0))
     micro_s = np.where(z >= 3, z3, 0.0)

@@ -120,7 +120,9 @@ def ring_latency_s(size, stride, fab: Fabric):
     n = np.asarray(size, dtype=np.float64)
     nodes = n / members_per_node(stride, n, fab)
     inter = np.where(nodes > 1, nodes, 0.0)
-    return np.where(n > 1, (n - 1 - np.maximum(inter - 1, 0.0)) * fab.intra_latency_s + inter * fab.inter_latency_s, 0.0)
+    return np.where(
+        n > 1, (n - 1 - np.maximum(inter - 1, 0.0)) * fab.intra_latency_s + inter * fab.inter_latency_s, 0.0
+    )
 
 
 def reduce_scatter_s(nbytes, size, stride, chips, fab: Fabric):

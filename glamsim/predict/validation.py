@@ -33,7 +33,6 @@ from glamsim.predict.efficiency import WALL_CLOCK_GOODPUT
 from glamsim.predict.estimate import evaluate
 from glamsim.predict.layout import STACKS, parse_layout
 
-
 Stack = Literal["megatron", "deepspeed", "xla", "pytorch-fsdp", "pytorch", "unknown"]
 
 
