@@ -45,6 +45,7 @@ from ui_uploads import (
     parse_measurement,
     parse_profile,
     profiles_dirs,
+    read_results,
     save_profile,
     shown_name,
     upload_dir,

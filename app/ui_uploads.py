@@ -98,6 +98,44 @@ def save_profile(kind: str, prof, text: str) -> Path:
     return path
 
 
+RESULT_MAX_ROWS = 5_000_000  # rows of an uploaded results file (a study's default limit of scenarios)
+RESULT_MAX_COLUMNS = 1_000  # a study writes about 150
+RESULT_MAX_DECODED_BYTES = 1 << 30  # a results file in memory once decoded (Parquet compresses 100x and more)
+
+
+def read_results(data: bytes, client_name: str | None):
+    """An uploaded results.csv or results.parquet as a DataFrame, its rows, columns and decoded size
+    checked from the file's own metadata (Parquet) or its lines (CSV) before it is decoded; a
+    one-line ConfigError otherwise."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    where = shown_name(client_name)
+    buf = pa.BufferReader(data)
+    try:
+        if str(client_name or "").lower().endswith(".parquet"):
+            meta = pq.ParquetFile(buf).metadata
+            rows, cols = meta.num_rows, meta.num_columns
+            decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        else:
+            rows, cols, decoded = data.count(b"\n"), data[: data.find(b"\n")].count(b",") + 1, 8 * len(data)
+        for what, got, most in (
+            ("rows", rows, RESULT_MAX_ROWS),
+            ("columns", cols, RESULT_MAX_COLUMNS),
+            ("bytes once decoded", decoded, RESULT_MAX_DECODED_BYTES),
+        ):
+            if got > most:
+                raise ConfigError(f"{where}: {got:,} {what}; a results upload may have at most {most:,}")
+        buf.seek(0)
+        table = pq.read_table(buf) if str(client_name or "").lower().endswith(".parquet") else pacsv.read_csv(buf)
+        return table.to_pandas()
+    except ConfigError:
+        raise
+    except (pa.ArrowException, ValueError, OSError, MemoryError) as err:
+        raise ConfigError(f"{where}: cannot read results ({err.__class__.__name__}: {show(str(err), 120)})") from None
+
+
 def parse_measurement(data: bytes, client_name: str | None):
     """An uploaded `glamsim measure` record, validated from its bytes (JSON, finite numbers, its schema)."""
     from glamsim.records import SCHEMA, Measurement

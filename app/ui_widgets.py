@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from glamsim.config import ConfigError, parse_float, parse_int
+from glamsim.formatting import safe_line
+
 # ---- state: every setting in the URL, kept across pages ------------------------------------------
 #
 # Every input widget is made by the wrappers below with Streamlit's own binding (1.67):
@@ -46,8 +49,39 @@ def drawn(key: str) -> bool:
     return key in st.session_state.get(_SET_NOW, ())
 
 
+def url_number(key: str, integer: bool, low=None, high=None) -> None:
+    """Drop this widget's value from the URL when the strict parser refuses it (`?t_chips=1e400`,
+    `?t_chips=²`, out of the widget's range), with one error line; Streamlit would raise on it."""
+    text = st.query_params.get(key)
+    if text is None:
+        return
+    try:
+        v = parse_int(text, key) if integer else parse_float(text, key)
+        for bad, why in ((low is not None and v < low, f">= {low}"), (high is not None and v > high, f"<= {high}")):
+            if bad:
+                raise ConfigError(f"{key}={text!r}: must be {why}")
+    except ConfigError as err:
+        del st.query_params[key]
+        _forget_url_value(key)
+        st.error(safe_line(f"URL value ignored: {' '.join(str(err).split())}"), icon="⚠️")
+
+
+def _forget_url_value(key: str) -> None:
+    """Streamlit seeds a bound widget from the URL as the page was loaded, not from st.query_params
+    (1.67: `QueryParams._initial_query_params`), and raises on what it cannot convert (an
+    OverflowError for 1e400 in an integer field): forget that copy too."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        with ctx.session_state.query_params() as qp:
+            getattr(qp, "_initial_query_params", {}).pop(key, None)
+
+
 def number(label: str, key: str, value=None, **kw):
     """st.number_input, kept across pages and in the URL."""
+    integer = all(isinstance(x, int) for x in (value, kw.get("step"), kw.get("min_value")) if x is not None)
+    url_number(key, integer and any(x is not None for x in (value, kw.get("step"))), kw.get("min_value"), kw.get("max_value"))
     return st.number_input(label, value=None if drawn(key) else value, key=key, **KEEP, **kw)
 
 
@@ -62,6 +96,8 @@ def check(label: str, key: str, value: bool = False, **kw) -> bool:
 
 
 def slider(label: str, low, high, value, step, key: str, **kw):
+    if not isinstance(value, (tuple, list)):
+        url_number(key, all(isinstance(x, int) for x in (low, high, step)), low, high)
     return st.slider(label, low, high, None if drawn(key) else value, step, key=key, **KEEP, **kw)
 
 

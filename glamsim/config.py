@@ -25,6 +25,7 @@ from glamsim.architecture import (
     validate_model,
 )
 from glamsim.hf import read as read_hf_config
+from glamsim.readers import parse_float, parse_int, read_bytes, read_text
 from glamsim.readers import (
     MAX_ALIASES,
     MAX_CACHED_FILES,
@@ -69,8 +70,12 @@ __all__ = [  # the registry below, and the names re-exported from glamsim.archit
     "format_validation_error",
     "load_model",
     "model_presets",
+    "parse_float",
+    "parse_int",
     "parse_json",
     "parse_yaml",
+    "read_bytes",
+    "read_text",
     "read_yaml",
     "show",
     "validate_as",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from glamsim.architecture import ModelConfig, validate_model
-from glamsim.readers import NAME_PATTERN, ConfigError, file_identity, parse_json, show
+from glamsim.readers import NAME_PATTERN, ConfigError, file_identity, parse_json, read_text, show
 
 
 @dataclass(frozen=True)
@@ -572,10 +572,7 @@ def read(path: str | Path) -> HFModel:
     hit = _CACHE.get(key) if key is not None else None
     if hit is not None:
         return hit
-    try:
-        text = Path(s).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ConfigError(f"{show(s)}: cannot read file ({err.__class__.__name__})") from None
+    text = read_text(s, "hf-config")
     data = parse_json(text, s)
     out = from_dict(data, s, _name(data, s) if isinstance(data, dict) else "hf-model")
     if key is not None:

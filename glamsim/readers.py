@@ -173,6 +173,16 @@ class _StrictLoader(yaml.SafeLoader):
         _no_duplicate_keys(self, node)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node):
+        """An integer's length bounded before it is converted (a long one costs quadratic time)."""
+        digits = sum(c.isdigit() for c in node.value)
+        if digits > MAX_INT_DIGITS:
+            raise yaml.YAMLError(f"an integer of {digits:,} digits at line {node.start_mark.line + 1} (at most 1e30)")
+        return super().construct_yaml_int(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
 
 def _no_duplicate_keys(loader, node) -> None:
     seen = set()
@@ -236,18 +246,17 @@ def parse_yaml(text: str, where: str, shipped: bool = False):
         raise ConfigError(f"{where}: refused YAML: {' '.join(str(err).split())[:120]}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
-    except ValueError as err:  # an integer longer than Python converts
-        raise _too_long(where, err) from None
 
 
-def _too_long(where: str, err: ValueError) -> Exception:
-    """A one-line ConfigError for an integer longer than Python reads (sys.get_int_max_str_digits),
-    whichever reader met it; any other ValueError as it was."""
-    if "Exceeds the limit" not in str(err):
-        return err
-    return ConfigError(
-        f"{where}: an integer of more than {sys.get_int_max_str_digits():,} digits: not a number glamsim takes"
-    )
+MAX_INT_DIGITS = 31  # digits of an integer in a file: a longer one exceeds MAX_FLOAT whatever its field
+
+
+def _int_text(text: str, where: str) -> int:
+    """An integer literal of a YAML or JSON file, its length bounded before it is converted."""
+    digits = sum(c.isdigit() for c in text)
+    if digits > MAX_INT_DIGITS:
+        raise ConfigError(f"{where}: an integer of {digits:,} digits: not a number glamsim takes (at most 1e30)")
+    return int(text)
 
 
 def parse_json(text: str, where: str):
@@ -264,25 +273,113 @@ def parse_json(text: str, where: str):
         return dict(pairs)
 
     try:
-        data = json.loads(text, parse_constant=refuse, object_pairs_hook=unique)
+        data = json.loads(text, parse_constant=refuse, object_pairs_hook=unique, parse_int=lambda t: _int_text(t, where))
     except json.JSONDecodeError as err:
         raise ConfigError(f"{where}: corrupted JSON at line {err.lineno} ({err.msg})") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
-    except ValueError as err:  # an integer longer than Python converts
-        raise _too_long(where, err) from None
     check_depth(data, where)
     return data
 
 
+MAX_BYTES = {  # the largest file of each kind glamsim reads (the shipped ones are a few KiB)
+    "yaml": 1 << 20,  # model presets, profiles, study specs
+    "hf-config": 4 << 20,  # a Hugging Face config.json (the largest known are about 10 KiB)
+    "record": 16 << 20,  # a measurement record (HLO collectives included)
+    "manifest": 4 << 20,  # a study's or a checkpoint's manifest
+    "trace": 64 << 20,  # a serving trace (CSV or JSONL)
+}
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def read_bytes(path: str | Path, kind: str, where: str | None = None, limit: int | None = None) -> bytes:
+    """The content of a regular file of at most `limit` bytes (`MAX_BYTES[kind]`), or a one-line
+    ConfigError: missing, unreadable, too large, or not a regular file.  The file is opened without
+    blocking and checked before a byte is read, so a FIFO cannot hang the reader and a device such
+    as /dev/zero cannot fill memory."""
+    limit = MAX_BYTES[kind] if limit is None else limit
+    where = where or show(str(path))
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        raise ConfigError(f"{where}: cannot read file ({err.__class__.__name__})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{where}: {_kind_of(st.st_mode)}, not a regular file; give a file")
+        if st.st_size > limit:
+            raise ConfigError(f"{where}: {st.st_size:,} bytes; a {kind} file holds at most {limit:,}")
+        chunks, got = [], 0
+        while got <= limit and (block := os.read(fd, min(1 << 20, limit + 1 - got))):
+            chunks.append(block)
+            got += len(block)
+    except OSError as err:
+        raise ConfigError(f"{where}: cannot read file ({err.__class__.__name__})") from None
+    finally:
+        os.close(fd)
+    if got > limit:  # it grew while being read
+        raise ConfigError(f"{where}: more than {limit:,} bytes; a {kind} file holds at most {limit:,}")
+    return b"".join(chunks)
+
+
+def read_text(path: str | Path, kind: str, where: str | None = None, limit: int | None = None) -> str:
+    """`read_bytes` decoded as UTF-8 (one-line ConfigError otherwise)."""
+    data = read_bytes(path, kind, where, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{where or show(str(path))}: not UTF-8 text (byte {err.start:,})") from None
+
+
 def read_yaml(path: str | Path):
     """Parse a YAML file, raising a one-line ConfigError on a missing, malformed or hostile file."""
-    path = Path(path)
+    text = read_text(path, "yaml")
+    return parse_yaml(text, str(path), shipped=str(Path(path)).startswith(_DATA_ROOT))
+
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+MAX_NUMBER_CHARS = 100  # of a number written as text: 1e30 needs 31 digits, a float's full precision 17
+
+
+def _strict(text, name: str, pattern: re.Pattern, expected: str, convert):
+    """`convert(text)` when `text` matches `pattern` and the value passes `check_number`."""
+    t = text.strip() if isinstance(text, str) else text
+    if not isinstance(t, str) or not pattern.fullmatch(t):
+        raise ConfigError(f"{name}={show(text)}: expected {expected}")
+    if len(t) > MAX_NUMBER_CHARS:
+        raise ConfigError(f"{name}={show(text, 20)}: {len(t):,} characters; a number has at most {MAX_NUMBER_CHARS}")
+    value = convert(t)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: a NUL byte in the path
-        raise ConfigError(f"{show(str(path))}: cannot read file ({err.__class__.__name__})") from None
-    return parse_yaml(text, str(path), shipped=str(path).startswith(_DATA_ROOT))
+        check_number(name, value)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace(f"{name}={value!r}", f"{name}={t!r}", 1)) from None
+    return value
+
+
+def parse_int(text: str, name: str, ge: int | None = None, le: int | None = None) -> int:
+    """A whole number from text, strictly: ASCII digits with an optional sign (no `²`, `①` or other
+    scripts' digits, no underscores or spaces inside), within `MAX_INT` and the bounds given;
+    a one-line ConfigError naming `name` and the text otherwise."""
+    value = _strict(text, name, _INT_TEXT, "a whole number (ASCII digits)", int)
+    if (ge is not None and value < ge) or (le is not None and value > le):
+        span = " and ".join(f"{w} {b:,}" for w, b in ((">=", ge), ("<=", le)) if b is not None)
+        raise ConfigError(f"{name}={show(text)}: must be {span}")
+    return value
+
+
+def parse_float(text: str, name: str) -> float:
+    """A number from text, strictly: ASCII decimal notation (`1.5`, `-2e9`; no `nan`, `inf`,
+    underscores or other scripts' digits), finite, normal and within `MAX_FLOAT`; a one-line
+    ConfigError naming `name` and the text otherwise."""
+    return _strict(text, name, _FLOAT_TEXT, "a number (ASCII digits, e.g. 1.5 or 2e9)", float)
 
 
 def data_dir(name: str) -> Path:

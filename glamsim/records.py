@@ -10,6 +10,7 @@ from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from glamsim.config import ConfigError, Frozen, parse_json, show, validate_as
 from glamsim.files import write_text
+from glamsim.readers import read_text
 
 SCHEMA = "glamsim.measurement/1"
 
@@ -81,12 +82,7 @@ class Measurement(Frozen):
 def load_measurement(path: str | Path) -> Measurement:
     """Read a record, with a one-line error for a missing, corrupted or foreign file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read measurement ({err.__class__.__name__})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: corrupted measurement, not UTF-8 text") from None
+    text = read_text(path, "record", f"{show(str(path))}: measurement")
     data = parse_json(text, f"{path}: measurement")
     if not isinstance(data, dict) or data.get("record_schema") != SCHEMA:
         found = data.get("record_schema") if isinstance(data, dict) else type(data).__name__

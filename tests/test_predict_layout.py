@@ -119,7 +119,7 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "negative": ("tp=-2", ["tp='-2'"]),
     "fraction": ("tp=1.5", ["tp='1.5'"]),
     "zero_ways": ("tp=0", ["tp=0"]),
-    "huge": ("dp=99999999999999999999", ["dp=", "too large"]),
+    "huge": ("dp=99999999999999999999", ["dp=", "at most 2**53"]),
     "beyond_max": ("dp=2000000", ["dp=2000000"]),
     "zero_stage": ("zero=4", ["zero=4"]),
     "recompute": ("recompute=some", ["recompute='some'", "selective"]),

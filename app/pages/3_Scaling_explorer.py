@@ -1,6 +1,5 @@
 """Scaling explorer: run a built-in study (a sweep of scenarios) or load a results file, and chart it."""
 
-import io
 import json
 import tempfile
 from pathlib import Path
@@ -9,6 +8,7 @@ import pandas as pd
 import streamlit as st
 import ui
 
+from glamsim.config import ConfigError
 from glamsim.studies import builtin_studies, load_spec, run_study
 from glamsim.studies.scenario import DEFAULTS
 
@@ -36,11 +36,6 @@ def run_builtin(name: str) -> tuple[pd.DataFrame, dict, str, list[dict]]:
     )
 
 
-def read_results(name: str, data: bytes) -> pd.DataFrame:
-    reader = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
-    return reader(io.BytesIO(data))
-
-
 source = ui.radio("Results", ["built-in study", "upload a results file"], "x_source", horizontal=True)
 ledger, specs = {}, []
 if source == "built-in study":
@@ -53,9 +48,9 @@ else:
         st.info("Upload a results file written by `glamsim study NAME --out DIR`.")
         st.stop()
     try:
-        df = read_results(up.name, up.getvalue())
-    except Exception as err:  # any unreadable file: one line, never a traceback
-        st.error(f"{up.name}: cannot read results ({err.__class__.__name__}: {str(err).splitlines()[0][:200]})")
+        df = ui.read_results(up.getvalue(), up.name)
+    except ConfigError as err:
+        ui.show_error(err)
         st.stop()
     name = Path(up.name).stem
 

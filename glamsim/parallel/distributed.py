@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from glamsim.config import ConfigError
+from glamsim.readers import parse_int
 
 ENV = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
 
@@ -21,9 +22,18 @@ def _int_env(name: str) -> int | None:
     if v is None or v == "":
         return None
     try:
-        return int(v)
-    except ValueError:
+        return parse_int(v, name)
+    except ConfigError:
         raise ConfigError(f"{name}={v!r}: must be an integer") from None
+
+
+def _port(text: str) -> bool:
+    """Whether `text` is a TCP port, 1 to 65535, in ASCII digits (`host:²` is refused, not a traceback)."""
+    try:
+        parse_int(text, "port", ge=1, le=65535)
+    except ConfigError:
+        return False
+    return text.isdigit()
 
 
 def resolve(
@@ -45,7 +55,7 @@ def resolve(
             "with --num-processes and --process-id"
         )
     host, _, port = coordinator.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not _port(port):
         raise ConfigError(f"coordinator={coordinator!r}: expected HOST:PORT, e.g. 10.0.0.1:1234, or 'auto'")
     if num_processes is None or num_processes < 1:
         raise ConfigError(f"num_processes={num_processes!r}: give --num-processes N (N >= 1) with --coordinator")

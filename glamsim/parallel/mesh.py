@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from glamsim.config import ConfigError
+from glamsim.readers import parse_int
 
 AXES = ("data", "expert", "model")
 
@@ -26,11 +27,9 @@ def parse_mesh(text: str) -> dict[str, int]:
         if name in sizes:
             raise ConfigError(f"mesh={text!r}: axis {name!r} given twice")
         try:
-            size = int(value)
-        except ValueError:
-            size = 0
-        if size < 1:
-            raise ConfigError(f"mesh={text!r}: size of {name!r} must be a positive integer, got {value.strip()!r}")
+            size = parse_int(value, name, ge=1)
+        except ConfigError:
+            raise ConfigError(f"mesh={text!r}: size of {name!r} must be a positive integer, got {value.strip()!r}") from None
         sizes[name] = size
     return {a: sizes[a] for a in AXES if a in sizes}
 

@@ -6,7 +6,12 @@ global batch (sequences); pipeline schedule (1F1B, or interleaved with `vp` virt
 chip); activation recomputation; sequence parallelism; fused (flash) attention; and the
 precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
-per parameter tensor (DeepSpeed).
+per parameter tensor (DeepSpeed), and whose element-wise kernels are fused (Megatron, DeepSpeed,
+XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP).
+
+Hybrid sharding (HSDP, TPU multi-slice): `fsdp=256,dp=32` shards ZeRO-3 over 256 ranks (a node or
+slice) and replicates that group 32 times (dp = 8,192 in all); gradients are reduce-scattered in
+the group and all-reduced across the replicas.
 
 Conventions (Megatron-LM's): chips = tp x cp x dp x pp; expert parallelism is carved out of data
 parallelism (ep divides dp: experts are split over ep chips, each expert replicated over dp / ep);
@@ -31,6 +36,7 @@ from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
 from glamsim.predict.efficiency import ZERO3_GATHERS_PER_LAYER
+from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
 Stack = Literal["megatron", "deepspeed", "pytorch-fsdp", "xla"]
@@ -64,6 +70,8 @@ class Layout(Frozen):
     opt_state: Precision = "fp32"
     optimizer: Literal["adam", "adafactor"] = "adam"
     stack: Stack = "megatron"  # the training software: how ZeRO-3 groups its gathers (efficiency.py)
+    fused: bool | None = None  # element-wise kernels fused (None: as the stack does; eager PyTorch is not)
+    shard: int | None = Field(None, ge=1, le=MAX_WAYS, description="ZeRO sharding ranks inside dp (HSDP)")
 
     @model_validator(mode="after")
     def _check(self) -> Layout:
@@ -75,6 +83,8 @@ class Layout(Frozen):
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
         if self.ep > self.dp or self.dp % self.ep:
             raise ValueError(f"ep={self.ep}: must divide dp={self.dp} (experts are split inside data parallelism)")
+        if self.shard is not None and (self.zero == 0 or self.dp % self.shard):
+            raise ValueError(f"shard={self.shard}: hybrid sharding needs ZeRO and must divide dp={self.dp}")
         if self.gbs is not None and self.gbs % (self.dp * self.mb):
             raise ValueError(f"gbs={self.gbs}: must be a multiple of dp x mb = {self.dp * self.mb}")
         return self
@@ -97,9 +107,11 @@ class Layout(Frozen):
         defaults = Layout().model_dump()
         out = []
         if d["zero"] == 3:
-            out.append(f"fsdp={d['dp']}")
+            out.append(f"fsdp={d['shard'] or d['dp']}")
+            if d["shard"]:
+                out.append(f"dp={d['dp'] // d['shard']}")
         for k, v in d.items():
-            if k in ("zero", "dp") and d["zero"] == 3:
+            if k in ("zero", "dp", "shard") and d["zero"] == 3:
                 continue
             if k in ("tp", "pp", "dp") or v != defaults[k]:
                 if k == "schedule" and d["vp"] > 1:
@@ -111,7 +123,7 @@ class Layout(Frozen):
 # ---- the compact string -----------------------------------------------------------------------
 
 _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
-_BOOL_KEYS = ("sp", "flash", "tp_overlap", "uneven")
+_BOOL_KEYS = ("sp", "flash", "tp_overlap", "uneven", "fused", "reshard")
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
     "recompute": RECOMPUTE,
@@ -128,11 +140,7 @@ MAX_LAYOUT_CHARS = 1000
 
 
 def _int(key: str, text: str) -> int:
-    if not text.isdigit():
-        raise ConfigError(f"layout {key}={show(text)}: expected a whole number")
-    if len(text) > 15:
-        raise ConfigError(f"layout {key}={text[:20]}...: too large")
-    return int(text)
+    return parse_int(text, f"layout {key}", ge=0)  # ASCII digits only: `tp=²` is refused, not a traceback
 
 
 def parse_layout(text: str) -> Layout:
@@ -164,13 +172,21 @@ def parse_layout(text: str) -> Layout:
             if value.lower() not in _CHOICE_KEYS[key]:
                 raise ConfigError(f"layout {key}={show(value)}: expected one of {', '.join(_CHOICE_KEYS[key])}")
             raw[key] = value.lower()
+    reshard = raw.pop("reshard", True)
     if "fsdp" in raw:
         n = raw.pop("fsdp")
-        if "dp" in raw and raw["dp"] != n:
-            raise ConfigError(f"layout fsdp={n}: conflicts with dp={raw['dp']} (fsdp=N means dp=N with zero=3)")
+        if "dp" in raw:  # hybrid sharding (HSDP): shard over fsdp ranks, replicate the group dp times
+            raw["shard"], raw["dp"] = n, n * raw["dp"]
+            if raw["dp"] > MAX_WAYS:
+                raise ConfigError(f"layout fsdp={n} x dp={raw['dp'] // n}: more than {MAX_WAYS:,} ranks")
         if raw.get("zero", 3) != 3:
             raise ConfigError(f"layout fsdp={n}: conflicts with zero={raw['zero']} (fsdp means zero=3)")
-        raw["dp"], raw["zero"] = n, 3
+        # reshard=0: the gathered weights stay between microbatches (PyTorch FSDP's
+        # reshard_after_forward=False, what torchtitan sets under pipeline parallelism): one gather
+        # and one gradient reduce-scatter per step and whole 16-bit weights in memory, ZeRO-2's bill
+        raw["dp"], raw["zero"] = raw.get("dp", n), 3 if reshard else 2
+    elif not reshard:
+        raise ConfigError("layout reshard=0: only with fsdp=N (weights kept gathered between microbatches)")
     if raw.get("vp", 1) > 1 and "schedule" not in raw:
         raw["schedule"] = "interleaved"
     return _validate(raw)
@@ -260,6 +276,8 @@ class LayoutArrays:
     state_bytes: np.ndarray  # bytes of one optimizer-state value
     adam: np.ndarray  # 1 Adam (two moments), 0 Adafactor (factored second moment, no first)
     z3_gathers: np.ndarray  # ZeRO-3 collectives per layer and pass (efficiency.ZERO3_GATHERS_PER_LAYER)
+    fused: np.ndarray  # 1 element-wise kernels fused, 0 one kernel per op (eager PyTorch)
+    shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
 
     @classmethod
     def of(cls, layouts: Layout | list[Layout]) -> LayoutArrays:
@@ -278,6 +296,10 @@ class LayoutArrays:
                 return r.optimizer == "adam"
             if name == "z3_gathers":
                 return ZERO3_GATHERS_PER_LAYER[r.stack]
+            if name == "shard":
+                return r.shard or r.dp
+            if name == "fused":
+                return r.fused if r.fused is not None else r.stack != "pytorch-fsdp"
             return getattr(r, name)
 
         return cls(**{f.name: np.asarray([value(r, f.name) for r in rows], dtype=np.float64) for f in fields(cls)})
@@ -304,7 +326,7 @@ class LayoutArrays:
             return getattr(self, name)[i]
 
         vp = int(g("vp"))
-        keep = (base or Layout()).model_dump(include={"params", "grads", "opt_state", "optimizer", "stack"})
+        keep = (base or Layout()).model_dump(include={"params", "grads", "opt_state", "optimizer", "stack", "fused"})
         return Layout(
             tp=int(g("tp")),
             pp=int(g("pp")),

@@ -49,6 +49,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError
 
 from glamsim.config import ConfigError, Frozen, parse_json, show
+from glamsim.readers import read_text
 from glamsim.studies import io
 from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, FigureSpec, StudySpec, check_size
 from glamsim.studies.sweep import ARCH_COLUMNS, BASE_ROW, ModelCache, check_inputs, evaluate, expand
@@ -112,14 +113,10 @@ def _stderr_warning(message: str) -> None:
 
 def _read_manifest(path: Path, cls):
     """The manifest at `path` as `cls`, or a short reason why it cannot be trusted."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None, "missing"
-    except (OSError, UnicodeDecodeError) as err:
-        return None, f"unreadable: {err.__class__.__name__}"
     try:
-        return cls.model_validate(parse_json(text, path.name)), None
+        return cls.model_validate(parse_json(read_text(path, "manifest", path.name), path.name)), None
     except ConfigError as err:
         return None, str(err).removeprefix(f"{path.name}: ")
     except ValidationError as err:
