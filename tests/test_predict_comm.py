@@ -16,6 +16,7 @@ from glamsim.predict import efficiency as eff
 from glamsim.predict import evaluate
 from glamsim.predict.collectives import data_parallel_comm, microbatch_comm
 from glamsim.predict.layout import LayoutArrays, parse_layout
+from glamsim.predict.stage import chip_params
 from glamsim.predict.steptime import predict
 from glamsim.predict.tiers import (
     Fabric,
@@ -208,3 +209,52 @@ def test_capacity_and_measured_router_load_set_expert_work():
 
     padded = evaluate(load_model("glam-tiny").replace(capacity_factor=4.0), "h100-sxm", lay, chips=8)
     assert padded["hfu"] / padded["mfu"] > 1.2
+
+
+def test_hybrid_sharding_shards_in_the_group_and_all_reduces_across_replicas():
+    """fsdp=4,dp=2 on 8 H100 (one node): ZeRO-3 collectives over 4 ranks, then each rank's
+    gradient shard (1/4 of its gradients) all-reduced over the 2 replicas (stride 4), per step."""
+    hsdp = arr("fsdp=4,dp=2,mb=1,gbs=8")
+    assert (one(hsdp.dp), one(hsdp.shard), one(hsdp.zero)) == (8, 4, 3)
+    c = data_parallel_comm(GPT, hsdp, H100)
+    dense = one(chip_params(GPT, hsdp)[0])
+    grad, w = dense * 4, dense * 2  # fp32 gradients, bf16 weights
+    step = one(allreduce_s(grad / 4, 2, 4, 8, H100))
+    assert one(c["dp_step_s"]) == pytest.approx(step)
+    groups = 3 * (4 - 1) * one(ring_latency_s(4, 1, H100))  # 4 layers, one gather group each
+    z3 = one(reduce_scatter_s(grad, 4, 1, 8, H100)) + 2 * one(all_gather_s(w, 4, 1, 8, H100)) + groups
+    assert one(c["dp_microbatch_s"]) == pytest.approx(z3)
+    # the shard held per chip: a quarter, not an eighth
+    from glamsim.predict.memory import model_states
+
+    full = model_states(GPT, arr("fsdp=8,mb=1,gbs=8"))["weights"]
+    assert one(model_states(GPT, hsdp)["weights"]) == pytest.approx(2 * one(full))
+
+
+def test_fsdp_without_resharding_is_billed_as_zero_2():
+    """reshard=0 (torchtitan under pipeline parallelism): one gather and one reduce-scatter per
+    step, whole 16-bit weights held."""
+    assert parse_layout("fsdp=8,reshard=0").zero == 2
+    assert parse_layout("fsdp=8,reshard=0").compact() == parse_layout("dp=8,zero=2").compact()
+
+
+def test_unfused_elementwise_and_fp8_casts_cost_hbm_passes():
+    """Eager PyTorch (pytorch-fsdp, fused unset) pays UNFUSED_ELEMENTWISE_FACTOR x the element-wise
+    traffic; fp8 adds FP8_CAST_PASSES x the linear inputs' 16-bit bytes and keeps attention at the
+    16-bit peak."""
+    from glamsim.predict.compute import microbatch_compute
+    from glamsim.predict.memory import layer_activation_bytes
+
+    fused, eager = arr("fsdp=8,mb=1,gbs=8,stack=pytorch-fsdp,fused=1"), arr("fsdp=8,mb=1,gbs=8,stack=pytorch-fsdp")
+    a, b = microbatch_compute(GPT, 32, fused, H100), microbatch_compute(GPT, 32, eager, H100)
+    act = one(layer_activation_bytes(GPT, 32, fused, 2.0))
+    extra = 3 * 4 * eff.ELEMENTWISE_PASSES * (eff.UNFUSED_ELEMENTWISE_FACTOR - 1) * act / H100.hbm_bytes_per_s
+    assert one(b["elementwise_s"]) - one(a["elementwise_s"]) == pytest.approx(extra)
+    f8 = Fabric.of(load_chip("h100-sxm"), "fp8")
+    assert f8.peak_flops == pytest.approx(2 * H100.peak_flops, rel=1e-3) and f8.attention_peak_flops == H100.peak_flops
+    c8 = microbatch_compute(GPT, 32, fused, f8)
+    # linear inputs per layer and microbatch of 32 tokens: qkv, attention out, FFN in (h, h, h) and FFN out (f)
+    inputs = 32 * (64 + 64 + 64 + 256)
+    cast = 3 * 4 * eff.FP8_CAST_PASSES * 2 * inputs / H100.hbm_bytes_per_s
+    assert one(c8["elementwise_s"]) - one(a["elementwise_s"]) == pytest.approx(cast)
+    assert one(c8["attention_s"]) == pytest.approx(one(a["attention_s"]))  # scores stay at the bf16 peak

@@ -128,7 +128,10 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "precision": ("params=int4", ["params='int4'"]),
     "optimizer": ("optimizer=sgd", ["optimizer='sgd'"]),
     "fsdp_zero": ("fsdp=8,zero=1", ["fsdp=8", "zero=1"]),
-    "fsdp_dp": ("fsdp=8,dp=4", ["fsdp=8", "dp=4"]),
+    "fsdp_dp": ("fsdp=8,dp=4", ["= 32", "8 chips"]),  # hybrid sharding: 8 x 4 data-parallel ranks
+    "reshard_no_fsdp": ("dp=8,reshard=0", ["reshard=0", "fsdp"]),
+    "stack": ("dp=8,stack=jax", ["stack='jax'"]),
+    "fused": ("dp=8,fused=perhaps", ["fused='perhaps'"]),
     "vp_no_pp": ("vp=2,dp=8", ["vp=2", "pp"]),
     "interleaved_no_vp": ("schedule=interleaved,pp=2,dp=4", ["vp=1", "interleaved"]),
     "1f1b_vp": ("schedule=1f1b,vp=2,pp=2,dp=4", ["vp=2", "interleaved"]),

@@ -18,7 +18,9 @@ Per step (or per microbatch under ZeRO-3):
   of its experts over dp x cp / ep (stride tp cp ep): an all-reduce (ZeRO 0), or a reduce-scatter
   of gradients + an all-gather of weights (ZeRO 1-2, same bytes); ZeRO-3 gathers the weights
   forward and backward and reduce-scatters gradients for every microbatch, in
-  layers x `z3_gathers` groups per pass, each paying a ring pass of latency (n - 1 messages).
+  layers x `z3_gathers` groups per pass, each paying a ring pass of latency (n - 1 messages);
+  under hybrid sharding (`shard` < dp) the ZeRO collectives span the shard group and each shard's
+  gradients are all-reduced across the dp / shard replicas once per step.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from glamsim.predict.stage import (
     layers_per_stage,
     moe_share,
     tokens_per_microbatch,
+    zero_groups,
 )
 from glamsim.predict.tiers import (
     Fabric,
@@ -95,22 +98,29 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     s_dense, s_expert = lay.tp, lay.tp * lay.cp * lay.ep
     grad_d, grad_e = dense * lay.grad_bytes, expert * lay.grad_bytes
     w_d, w_e = dense * lay.param_bytes, expert * lay.param_bytes
-    allreduce = allreduce_s(grad_d, g_dense, s_dense, n, fab) + allreduce_s(grad_e, g_expert, s_expert, n, fab)
+    has_e = expert > 0  # a dense model runs no expert collectives (not even their latency)
+
+    def ex(t):
+        return np.where(has_e, t, 0.0)
+
+    allreduce = allreduce_s(grad_d, g_dense, s_dense, n, fab) + ex(allreduce_s(grad_e, g_expert, s_expert, n, fab))
+    z_d, z_e = zero_groups(lay)  # the ZeRO shard groups (all of dp unless hybrid sharding)
     rs_ag = (
-        reduce_scatter_s(grad_d, g_dense, s_dense, n, fab)
-        + all_gather_s(w_d, g_dense, s_dense, n, fab)
-        + reduce_scatter_s(grad_e, g_expert, s_expert, n, fab)
-        + all_gather_s(w_e, g_expert, s_expert, n, fab)
+        reduce_scatter_s(grad_d, z_d, s_dense, n, fab)
+        + all_gather_s(w_d, z_d, s_dense, n, fab)
+        + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab) + all_gather_s(w_e, z_e, s_expert, n, fab))
     )
-    z3 = rs_ag + all_gather_s(w_d, g_dense, s_dense, n, fab) + all_gather_s(w_e, g_expert, s_expert, n, fab)
+    z3 = rs_ag + all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
     # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency
     groups = np.maximum(layers_per_stage(m, lay) * lay.z3_gathers - 1.0, 0.0)
-    z3 = z3 + 3 * groups * (
-        ring_latency_s(g_dense, s_dense, fab)
-        + np.where(g_expert > 1, moe_share(m), 0.0) * ring_latency_s(g_expert, s_expert, fab)
+    z3 = z3 + 3 * groups * (ring_latency_s(z_d, s_dense, fab) + ex(moe_share(m) * ring_latency_s(z_e, s_expert, fab)))
+    # hybrid sharding: each shard's gradients all-reduced across the replicas once per step
+    replicas = lay.dp / lay.shard
+    hsdp = allreduce_s(grad_d / z_d, replicas, s_dense * z_d, n, fab) + ex(
+        allreduce_s(grad_e / z_e, replicas, s_expert * z_e, n, fab)
     )
     z = lay.zero
-    step_s = np.where(z == 0, allreduce, np.where(z < 3, rs_ag, 0.0))
+    step_s = np.where(z == 0, allreduce, np.where(z < 3, rs_ag, 0.0) + hsdp)
     micro_s = np.where(z >= 3, z3, 0.0)
     grad_bytes = np.where(g_dense > 1, grad_d, 0.0) + np.where(g_expert > 1, grad_e, 0.0)
     return {"dp_bytes": grad_bytes, "dp_step_s": step_s, "dp_microbatch_s": micro_s}

@@ -9,7 +9,10 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half;
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
-  activation bytes (`memory.layer_activation_bytes`) through HBM;
+  activation bytes (`memory.layer_activation_bytes`) through HBM, x `UNFUSED_ELEMENTWISE_FACTOR`
+  where the stack runs each element-wise op as its own kernel (eager PyTorch, `fused=0`); fp8
+  training adds the casts of every linear layer's input (`FP8_CAST_PASSES`) and keeps the
+  attention scores at the 16-bit peak (fp8 applies to the linear layers only);
 - backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a
   forward (full) or the attention
   scores and their element-wise work (selective);
@@ -36,14 +39,15 @@ from glamsim.predict.stage import (
 from glamsim.predict.tiers import Fabric
 
 
-def matmul_s(M, K, N, fab: Fabric, count=1.0):
-    """Seconds of `count` matmuls [M, K] x [K, N] on one chip (roofline with thin-shape roll-off)."""
+def matmul_s(M, K, N, fab: Fabric, count=1.0, peak=None):
+    """Seconds of `count` matmuls [M, K] x [K, N] on one chip (roofline with thin-shape roll-off),
+    at `peak` FLOP/s (default the training dtype's)."""
     frac = eff.MATMUL_PEAK_FRACTION if fab.matmul_fraction is None else fab.matmul_fraction
     roll = 1.0
     for d in (M, K, N):
         roll = roll * d / (d + eff.MATMUL_HALF_DIM)
     flops = 2.0 * M * K * N
-    compute = flops / (fab.peak_flops * frac * roll)
+    compute = flops / ((fab.peak_flops if peak is None else peak) * frac * roll)
     memory = fab.act_bytes * (M * K + K * N + M * N) / fab.hbm_bytes_per_s
     return count * np.maximum(compute, memory)
 
@@ -75,6 +79,15 @@ def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dic
     return out
 
 
+def _fp8_cast_bytes(mm: dict, fab: Fabric):
+    """HBM bytes of casting one layer's linear inputs to fp8 (forward; `FP8_CAST_PASSES` per
+    16-bit input: read it, write the 1-byte copy, read it again for the scaling maximum)."""
+    if not fab.fp8_linears:
+        return 0.0
+    inputs = sum(M * K * c for name, (M, K, N, c) in mm.items() if name != "router")
+    return eff.FP8_CAST_PASSES * fab.act_bytes * inputs
+
+
 def _score_shapes(m: ModelArrays, seq_len, lay: LayoutArrays) -> dict:
     s_q = seq_len / lay.cp
     heads = lay.mb * m.n_heads / lay.tp
@@ -97,20 +110,22 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     # a measured load imbalance costs time on the busiest expert, not FLOPs: count the routed tokens
     counted = mm if expert_load is None else _shapes(m, seq_len, lay, 1.0)
     mm_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in counted.values())
-    at_s = sum(matmul_s(M, K, N, fab, c) for M, K, N, c in sc.values())
+    at_peak = fab.attention_peak_flops  # fp8 training: attention stays in bf16
+    at_s = sum(matmul_s(M, K, N, fab, c, at_peak) for M, K, N, c in sc.values())
     at_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
     T = tokens_per_microbatch(lay, seq_len)
     logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab)
     logits_f = matmul_flops(T, m.d_model, m.vocab / lay.tp)
     # element-wise traffic: the activations a layer would store without recomputation
     act = layer_activation_bytes(m, seq_len, lay, fab.act_bytes)
-    ew_s = eff.ELEMENTWISE_PASSES * act / fab.hbm_bytes_per_s
+    passes = eff.ELEMENTWISE_PASSES * np.where(lay.fused > 0, 1.0, eff.UNFUSED_ELEMENTWISE_FACTOR)
+    ew_s = (passes * act + _fp8_cast_bytes(mm, fab)) / fab.hbm_bytes_per_s
     parts = layer_activation_parts(m, seq_len, lay, fab.act_bytes)
-    score_ew_s = eff.ELEMENTWISE_PASSES * (1 - lay.flash) * parts["scores"] / lay.tp / fab.hbm_bytes_per_s
+    score_ew_s = passes * (1 - lay.flash) * parts["scores"] / lay.tp / fab.hbm_bytes_per_s
 
     # fused attention recomputes Q K^T in its backward pass: 2.5 x the forward instead of 2 x
     M, K, N, c = sc["scores_qk"]
-    qk_s, qk_f = matmul_s(M, K, N, fab, c), matmul_flops(M, K, N, c)
+    qk_s, qk_f = matmul_s(M, K, N, fab, c, at_peak), matmul_flops(M, K, N, c)
     at_bwd_s = 2 * at_s + lay.flash * qk_s
     at_bwd_f = 2 * at_f + lay.flash * qk_f
 

@@ -58,5 +58,17 @@ MEMORY_RESERVE_FRACTION = 0.08
 # optimizer shards no weights (zero <= 1), so its ZeRO-3 entry is FSDP's.
 ZERO3_GATHERS_PER_LAYER = {"megatron": 1.0, "deepspeed": 12.0, "pytorch-fsdp": 1.0, "xla": 1.0}
 
+# An eager PyTorch layer runs each element-wise op as its own kernel, each reading and writing
+# HBM: RMSNorm as pow, mean, rsqrt, two multiplies (5 passes where a fused kernel makes 1), RoPE
+# as casts, a complex multiply and views (4 against 1), SiLU then the gate product (2 against 1),
+# while residual adds are one pass either way; over a Llama block about twice the traffic of the
+# fused kernels that Megatron/Transformer Engine, torch.compile and XLA emit.  Counted, not fitted.
+UNFUSED_ELEMENTWISE_FACTOR = 2.0
+
+# fp8 linear layers (Transformer Engine, torchao Float8Linear) cast each 16-bit input to fp8 with
+# a per-tensor scale: read the input once for its maximum, once to cast, write the 1-byte copy,
+# 2.5 passes of the 16-bit bytes (counted from the delayed/current scaling recipes).
+FP8_CAST_PASSES = 2.5
+
 CALIBRATED = ("MATMUL_PEAK_FRACTION", "MATMUL_HALF_DIM", "ELEMENTWISE_PASSES", "LINK_EFFICIENCY")
 FIXED = ("WALL_CLOCK_GOODPUT", "MEMORY_RESERVE_FRACTION")

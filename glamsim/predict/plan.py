@@ -119,6 +119,8 @@ def candidates(
         state_bytes=full(BYTES[base.opt_state]),
         adam=full(base.optimizer == "adam"),
         z3_gathers=full(ZERO3_GATHERS_PER_LAYER[base.stack]),
+        fused=full(base.fused if base.fused is not None else base.stack != "pytorch-fsdp"),
+        shard=d[k],
     )
 
 

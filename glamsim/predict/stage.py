@@ -45,8 +45,9 @@ def chip_params(m: ModelArrays, lay: LayoutArrays) -> tuple:
 
 
 def zero_groups(lay: LayoutArrays) -> tuple:
-    """Ranks that hold the same (non-expert, expert) parameters: dp x cp and dp x cp / ep."""
-    return lay.dp * lay.cp, lay.dp * lay.cp / lay.ep
+    """Ranks a ZeRO shard of the (non-expert, expert) parameters spans: dp x cp and dp x cp / ep,
+    or under hybrid sharding the shard group's share, shard x cp and shard x cp / ep."""
+    return lay.shard * lay.cp, lay.shard * lay.cp / lay.ep
 
 
 def tokens_per_microbatch(lay: LayoutArrays, seq_len):

@@ -39,7 +39,7 @@ from glamsim.predict.compute import (
 )
 from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.memory import FP32, optimizer_values_per_param
-from glamsim.predict.stage import chip_params, layers_per_stage, tokens_per_microbatch
+from glamsim.predict.stage import chip_params, layers_per_stage, tokens_per_microbatch, zero_groups
 from glamsim.predict.tiers import Fabric
 
 BREAKDOWN = (
@@ -59,7 +59,7 @@ def optimizer_s(m: ModelArrays, lay: LayoutArrays, fab: Fabric):
     """One optimizer update on the chip's ZeRO shard: read weights (fp32 master where kept),
     gradients and states, write weights and states back."""
     dense, expert = chip_params(m, lay)
-    g_dense, g_expert = lay.dp * lay.cp, lay.dp * lay.cp / lay.ep
+    g_dense, g_expert = zero_groups(lay)
     shard = np.where(lay.zero >= 1, dense / g_dense + expert / g_expert, dense + expert)
     master = np.where(lay.param_bytes < FP32, FP32, 0.0)
     states = optimizer_values_per_param(m, lay) * lay.state_bytes
