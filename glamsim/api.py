@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from glamsim.config import ConfigError, ModelConfig, load_model
+from glamsim.config import MAX_INT, ConfigError, ModelConfig, load_model, show
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
 from glamsim.studies.scenario import SERVING_PREFIXED, column
@@ -154,6 +154,9 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
 
     if kind not in KINDS:
         raise ConfigError(f"kind={kind!r}: expected train or serve")
+    whole = isinstance(max_scenarios, (int, np.integer)) and not isinstance(max_scenarios, bool)
+    if max_scenarios is not None and (not whole or not 1 <= max_scenarios <= MAX_INT):
+        raise ConfigError(f"max_scenarios={show(max_scenarios)}: expected a whole number from 1 to 2**53 (an int, not text)")
     limit = max_scenarios or MAX_SCENARIOS
     try:
         spec, unset = _spec(kind, fields, grid, limit)

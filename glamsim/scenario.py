@@ -250,7 +250,7 @@ class TrainingScenario(Scenario):
 
     kind: ClassVar[str] = "train"
 
-    chips: int = inp(1024, unit="chips", ge=1, source=GLAM_RUN, help="number of chips")
+    chips: int = inp(1024, unit="chips", ge=1, le=2**20, source=GLAM_RUN, help="number of chips")
     tokens: float = inp(600e9, unit="tokens", gt=0, source=GLAM_RUN, help="training tokens")
     seq_len: int | None = inp(
         None,
@@ -433,7 +433,7 @@ class ServingScenario(Scenario):
     busy_fraction: float = inp(
         1.0,
         unit="fraction of the time",
-        gt=0,
+        ge=1e-4,  # 8.6 s a day; below it the idle energy charged per token grows without bound
         le=1,
         source="glamsim default: a replica serving all the time",
         help="share of the time a replica serves; the rest it idles at idle power, and that energy and its "
