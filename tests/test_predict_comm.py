@@ -227,8 +227,8 @@ def test_hybrid_sharding_shards_in_the_group_and_all_reduces_across_replicas():
     # the shard held per chip: a quarter, not an eighth
     from glamsim.predict.memory import model_states
 
-    full = model_states(GPT, arr("fsdp=8,mb=1,gbs=8"))["weights"]
-    assert one(model_states(GPT, hsdp)["weights"]) == pytest.approx(2 * one(full))
+    full = model_states(GPT, arr("fsdp=8,mb=1,gbs=8"))["optimizer"]
+    assert one(model_states(GPT, hsdp)["optimizer"]) == pytest.approx(2 * one(full))
 
 
 def test_fsdp_without_resharding_is_billed_as_zero_2():
@@ -258,3 +258,44 @@ def test_unfused_elementwise_and_fp8_casts_cost_hbm_passes():
     cast = 3 * 4 * eff.FP8_CAST_PASSES * 2 * inputs / H100.hbm_bytes_per_s
     assert one(c8["elementwise_s"]) - one(a["elementwise_s"]) == pytest.approx(cast)
     assert one(c8["attention_s"]) == pytest.approx(one(a["attention_s"]))  # scores stay at the bf16 peak
+
+
+def test_deepspeed_prefetch_hides_only_what_it_fetches_ahead():
+    """DeepSpeed fetches 5e7 parameters ahead: of a 100M-parameter gather group half can hide
+    behind compute, half is exposed; FSDP prefetches whole units, so none is exposed when compute
+    is long enough.  Full recomputation makes DeepSpeed gather once more."""
+    big = ModelArrays.of(
+        validate_model(
+            {
+                "name": "wide",
+                "n_layers": 2,
+                "d_model": 8192,
+                "n_heads": 64,
+                "d_ff": 32768,
+                "vocab_size": 128,
+                "max_seq_len": 4096,
+                "dense_ffn_gated": False,
+                "position": "rotary",
+            },
+            "test",
+        )
+    )
+    dense = one(chip_params(big, arr("fsdp=8,mb=1,gbs=8"))[0])
+    group = dense / (2 * 12)  # 12 tensors per layer, 2 layers
+    ahead = min(5e7 / group, 1.0)
+    ds = predict(big, 4096, arr("fsdp=8,mb=1,gbs=8,stack=deepspeed"), H100)
+    z3 = one(data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=deepspeed"), H100)["dp_microbatch_s"])
+    compute = one(ds["compute_s"]) + one(ds["recompute_s"])
+    want = (1 - ahead) * z3 + max(ahead * z3 - compute, 0.0) + ahead * z3 / 2
+    assert 0 < ahead < 1 and one(ds["dp_exposed_s"]) == pytest.approx(
+        want + one(data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=deepspeed"), H100)["dp_step_s"])
+    )
+    full = data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=deepspeed,recompute=full"), H100)
+    fsdp_full = data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=pytorch-fsdp,recompute=full"), H100)
+    w = dense * 2
+    extra_ds = one(all_gather_s(w, 8, 1, 8, H100)) + (2 * 12 - 1) * one(ring_latency_s(8, 1, H100))
+    extra_fsdp = 0.0
+    base_ds = one(data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=deepspeed"), H100)["dp_microbatch_s"])
+    base_fsdp = one(data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=pytorch-fsdp"), H100)["dp_microbatch_s"])
+    assert one(full["dp_microbatch_s"]) - base_ds == pytest.approx(extra_ds)
+    assert one(fsdp_full["dp_microbatch_s"]) - base_fsdp == pytest.approx(extra_fsdp)

@@ -18,7 +18,8 @@ Per step (or per microbatch under ZeRO-3):
   of its experts over dp x cp / ep (stride tp cp ep): an all-reduce (ZeRO 0), or a reduce-scatter
   of gradients + an all-gather of weights (ZeRO 1-2, same bytes); ZeRO-3 gathers the weights
   forward and backward and reduce-scatters gradients for every microbatch, in
-  layers x `z3_gathers` groups per pass, each paying a ring pass of latency (n - 1 messages);
+  layers x `ZERO3_GATHERS_PER_LAYER` groups per pass, each paying a ring pass of latency (n - 1
+  messages), and once more under full recomputation where the stack regathers for it;
   under hybrid sharding (`shard` < dp) the ZeRO collectives span the shard group and each shard's
   gradients are all-reduced across the dp / shard replicas once per step.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from glamsim.accounting import ModelArrays
+from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.stage import (
     chip_params,
@@ -110,10 +112,14 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
         + all_gather_s(w_d, z_d, s_dense, n, fab)
         + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab) + all_gather_s(w_e, z_e, s_expert, n, fab))
     )
-    z3 = rs_ag + all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
+    gather = all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
+    regather = np.where(lay.recompute >= 2, eff.by_stack(eff.ZERO3_REGATHER_ON_RECOMPUTE, lay.stack), 0.0)
+    z3 = rs_ag + (1 + regather) * gather
     # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency
-    groups = np.maximum(layers_per_stage(m, lay) * lay.z3_gathers - 1.0, 0.0)
-    z3 = z3 + 3 * groups * (ring_latency_s(z_d, s_dense, fab) + ex(moe_share(m) * ring_latency_s(z_e, s_expert, fab)))
+    groups = np.maximum(layers_per_stage(m, lay) * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack) - 1.0, 0.0)
+    z3 = z3 + (3 + regather) * groups * (
+        ring_latency_s(z_d, s_dense, fab) + ex(moe_share(m) * ring_latency_s(z_e, s_expert, fab))
+    )
     # hybrid sharding: each shard's gradients all-reduced across the replicas once per step
     replicas = lay.dp / lay.shard
     hsdp = allreduce_s(grad_d / z_d, replicas, s_dense * z_d, n, fab) + ex(

@@ -14,8 +14,9 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   training adds the casts of every linear layer's input (`FP8_CAST_PASSES`) and keeps the
   attention scores at the 16-bit peak (fp8 applies to the linear layers only);
 - backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a
-  forward (full) or the attention
-  scores and their element-wise work (selective);
+  forward (full), half the matmuls and the element-wise work (torchtitan's per-op policy, `op`:
+  it saves every other matmul's output), or the attention scores and their element-wise work
+  (selective);
 - the optimizer update (per step, in `steptime`): memory-bound over the chip's parameter shard.
 
 A matmul takes max(FLOPs / (peak x MATMUL_PEAK_FRACTION x prod(d / (d + MATMUL_HALF_DIM))),
@@ -131,8 +132,15 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
 
     fwd_layer = mm_s + at_s + ew_s
     bwd_layer = 2 * (mm_s + ew_s) + at_bwd_s
-    recompute_layer = np.where(lay.recompute >= 2, fwd_layer, np.where(lay.recompute >= 1, at_s + score_ew_s, 0.0))
-    recompute_flops = np.where(lay.recompute >= 2, mm_f + at_f, np.where(lay.recompute >= 1, at_f, 0.0))
+    # recomputed in the backward pass: the whole forward (full); torchtitan's per-op policy ("op"):
+    # every other matmul and every element-wise op (the saved half of the matmuls and the fused
+    # attention output are kept); Korthikanti's selective: the attention scores
+    rc = lay.recompute
+    op_layer, op_flops = 0.5 * mm_s + ew_s, 0.5 * mm_f
+    recompute_layer = np.where(
+        rc >= 2, fwd_layer, np.where(rc >= 1.5, op_layer, np.where(rc >= 1, at_s + score_ew_s, 0.0))
+    )
+    recompute_flops = np.where(rc >= 2, mm_f + at_f, np.where(rc >= 1.5, op_flops, np.where(rc >= 1, at_f, 0.0)))
     return {
         "matmul_s": 3 * (layers * mm_s + logits_s),
         "attention_s": layers * (at_s + at_bwd_s),

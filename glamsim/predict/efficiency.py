@@ -48,6 +48,8 @@ MEMORY_RESERVE_FRACTION = 0.08
 
 # ---- by software stack, from how each one is written (not fitted) --------------------------
 
+STACKS = ("megatron", "deepspeed", "pytorch-fsdp", "xla")
+
 # ZeRO-3 collectives per transformer layer and pass (forward gather, backward gather, gradient
 # reduce-scatter).  DeepSpeed ZeRO-3 partitions every nn.Parameter and gathers each one when its
 # sub-module runs (DeepSpeed docs, "ZeRO-3 Offload" / stage3 parameter fetching; its prefetch
@@ -57,6 +59,26 @@ MEMORY_RESERVE_FRACTION = 0.08
 # the FSDP tutorials; XLA (GSPMD, scan over layers) one per layer; Megatron's distributed
 # optimizer shards no weights (zero <= 1), so its ZeRO-3 entry is FSDP's.
 ZERO3_GATHERS_PER_LAYER = {"megatron": 1.0, "deepspeed": 12.0, "pytorch-fsdp": 1.0, "xla": 1.0}
+
+# Parameters a ZeRO-3 stack gathers ahead of use, i.e. how much of the next gather can overlap
+# the current compute: DeepSpeed's `stage3_prefetch_bucket_size` default, 5e7 parameter elements
+# (deepspeed/runtime/zero/config.py: "Maximum number of parameter elements to fetch ahead of
+# use"); FSDP prefetches the whole next unit (backward_prefetch=BACKWARD_PRE, FSDP2's implicit
+# forward prefetch) and XLA schedules the whole next layer's gather: no limit.
+ZERO3_PREFETCH_PARAMS = {"megatron": float("inf"), "deepspeed": 5e7, "pytorch-fsdp": float("inf"), "xla": float("inf")}
+
+# Under full recomputation, DeepSpeed's ZeRO-3 gathers the weights again for the recomputed
+# forward (its module hooks fetch on every forward and release after it); FSDP recomputes inside
+# the unit's backward, whose weights are already gathered, and XLA keeps them live.
+ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp": 0.0, "xla": 0.0}
+
+
+def by_stack(table: dict, code):
+    """`table`'s value for each layout's stack (`code`: index into STACKS, an array)."""
+    import numpy as np
+
+    return np.asarray([table[s] for s in STACKS])[np.asarray(code, dtype=np.int64)]
+
 
 # An eager PyTorch layer runs each element-wise op as its own kernel, each reading and writing
 # HBM: RMSNorm as pow, mean, rsqrt, two multiplies (5 passes where a fused kernel makes 1), RoPE

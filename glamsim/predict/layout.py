@@ -35,14 +35,17 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
-from glamsim.predict.efficiency import ZERO3_GATHERS_PER_LAYER
+from glamsim.predict.efficiency import STACKS
 from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
 Stack = Literal["megatron", "deepspeed", "pytorch-fsdp", "xla"]
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
-RECOMPUTE = ("none", "selective", "full")
-STACKS = ("megatron", "deepspeed", "pytorch-fsdp", "xla")
+RECOMPUTE = ("none", "selective", "op", "full")
+# Ordinal levels in `LayoutArrays.recompute`: "op" (torchtitan's per-op selective checkpointing:
+# some matmul outputs saved, the rest recomputed) stores less than "selective" and more than
+# "full", so `>= 1` (score terms dropped) and `>= 2` (full recomputation) keep their meaning.
+RECOMPUTE_LEVEL = {"none": 0.0, "selective": 1.0, "op": 1.5, "full": 2.0}
 MAX_WAYS = 2**20  # no parallel dimension is larger than a million chips
 DEFAULT_BATCH_TOKENS = 4 * 2**20  # the global batch when none is given: 4M tokens (GPT-3 3.2M, PaLM 4M)
 
@@ -60,7 +63,7 @@ class Layout(Frozen):
     gbs: int | None = Field(None, ge=1, le=2**40, description="global batch, sequences")
     schedule: Literal["1f1b", "interleaved"] = "1f1b"
     vp: int = Field(1, ge=1, le=4096, description="virtual pipeline stages per chip (interleaved)")
-    recompute: Literal["none", "selective", "full"] = "none"
+    recompute: Literal["none", "selective", "op", "full"] = "none"
     sp: bool = False  # sequence parallelism with tp (Korthikanti et al. 2022)
     flash: bool = True  # fused attention: no S x S scores stored, the masked causal half skipped
     tp_overlap: bool = False  # tensor-parallel collectives overlapped with the matmuls
@@ -266,7 +269,7 @@ class LayoutArrays:
     mb: np.ndarray
     gbs: np.ndarray
     vp: np.ndarray
-    recompute: np.ndarray  # 0 none, 1 selective, 2 full
+    recompute: np.ndarray  # RECOMPUTE_LEVEL: 0 none, 1 selective, 1.5 op, 2 full
     sp: np.ndarray
     flash: np.ndarray
     tp_overlap: np.ndarray
@@ -275,7 +278,7 @@ class LayoutArrays:
     grad_bytes: np.ndarray
     state_bytes: np.ndarray  # bytes of one optimizer-state value
     adam: np.ndarray  # 1 Adam (two moments), 0 Adafactor (factored second moment, no first)
-    z3_gathers: np.ndarray  # ZeRO-3 collectives per layer and pass (efficiency.ZERO3_GATHERS_PER_LAYER)
+    stack: np.ndarray  # index into STACKS (ZeRO-3 grouping, prefetch, regathering; what memory.py stores)
     fused: np.ndarray  # 1 element-wise kernels fused, 0 one kernel per op (eager PyTorch)
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
 
@@ -287,15 +290,15 @@ class LayoutArrays:
 
         def value(r: Layout, name: str) -> float:
             if name == "recompute":
-                return RECOMPUTE.index(r.recompute)
+                return RECOMPUTE_LEVEL[r.recompute]
             if name in ("param_bytes", "grad_bytes", "state_bytes"):
                 return BYTES[
                     getattr(r, {"param_bytes": "params", "grad_bytes": "grads", "state_bytes": "opt_state"}[name])
                 ]
             if name == "adam":
                 return r.optimizer == "adam"
-            if name == "z3_gathers":
-                return ZERO3_GATHERS_PER_LAYER[r.stack]
+            if name == "stack":
+                return STACKS.index(r.stack)
             if name == "shard":
                 return r.shard or r.dp
             if name == "fused":
@@ -338,7 +341,7 @@ class LayoutArrays:
             gbs=int(g("gbs")),
             schedule="interleaved" if vp > 1 else "1f1b",
             vp=vp,
-            recompute=RECOMPUTE[int(g("recompute"))],
+            recompute={v: k for k, v in RECOMPUTE_LEVEL.items()}[float(g("recompute"))],
             sp=bool(g("sp")),
             flash=bool(g("flash")),
             tp_overlap=bool(g("tp_overlap")),

@@ -27,8 +27,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.predict.efficiency import ZERO3_GATHERS_PER_LAYER
-from glamsim.predict.layout import BYTES, DEFAULT_BATCH_TOKENS, Layout, LayoutArrays
+from glamsim.predict.layout import BYTES, DEFAULT_BATCH_TOKENS, STACKS, Layout, LayoutArrays
 from glamsim.predict.memory import memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
 from glamsim.predict.tiers import Fabric
@@ -118,7 +117,7 @@ def candidates(
         grad_bytes=full(BYTES[base.grads]),
         state_bytes=full(BYTES[base.opt_state]),
         adam=full(base.optimizer == "adam"),
-        z3_gathers=full(ZERO3_GATHERS_PER_LAYER[base.stack]),
+        stack=full(STACKS.index(base.stack)),
         fused=full(base.fused if base.fused is not None else base.stack != "pytorch-fsdp"),
         shard=d[k],
     )

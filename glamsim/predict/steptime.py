@@ -11,7 +11,8 @@ Overlap rules (stated, not fitted):
 - data-parallel gradient communication (ZeRO 0-2) hides behind the backward pass of the last
   microbatch, except its last bucket (one layer's share, which can only start after the last
   layer's backward); ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
-  the same way (prefetch), except the first layer's share;
+  the same way (prefetch), except the first layer's share, and only the fraction the stack
+  fetches ahead: min(1, prefetch parameters / parameters per gather) (DeepSpeed 5e7 elements);
 - pipeline bubble: (pp - 1) / vp microbatch times (1F1B: (pp - 1) / m of the ideal time;
   interleaved: divided by vp);
 - the optimizer update streams the chip's parameter shard, gradients and states through HBM once.
@@ -30,6 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from glamsim.accounting import ModelArrays, train_flops_per_step
+from glamsim.predict import efficiency as eff
 from glamsim.predict.collectives import data_parallel_comm, microbatch_comm
 from glamsim.predict.compute import (
     _score_shapes,
@@ -91,7 +93,12 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     bubble = (lay.pp - 1) / lay.vp * mb_time
     dp_step = np.maximum(dp["dp_step_s"] - c["backward_s"], 0.0) + dp["dp_step_s"] / layers
     z3 = dp["dp_microbatch_s"]
-    dp_micro = np.maximum(z3 - (compute + c["recompute_s"]), 0.0) + z3 / layers
+    # prefetch hides a gather behind the compute before it, as far as the stack fetches ahead
+    dense, _ = chip_params(m, lay)
+    group = dense * lay.tp / np.maximum(layers * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack), 1.0)
+    ahead = np.minimum(eff.by_stack(eff.ZERO3_PREFETCH_PARAMS, lay.stack) / np.maximum(group, 1.0), 1.0)
+    hidden = ahead * z3
+    dp_micro = (1 - ahead) * z3 + np.maximum(hidden - (compute + c["recompute_s"]), 0.0) + hidden / layers
     opt = optimizer_s(m, lay, fab)
     step = micro * mb_time + bubble + dp_step + micro * dp_micro + opt
 
