@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,161 +192,177 @@ def simulate(
     block_size: int = VLLM_BLOCK_SIZE,
 ) -> dict:
     """Run the scheduler until every request completes.  Returns per request `arrival_s`,
-    `first_token_s`, `finish_s`; per step `tokens`, `seqs`, `step_s`, `s_flops`, `s_kv`, `start_s`;
-    and `preemptions`."""
-    P, G = work.prompt_len.astype(np.int64), work.output_len.astype(np.int64)
+    `first_token_s`, `finish_s`; per step `tokens`, `seqs`, `step_s`, `s_flops`, `s_kv`;
+    and `preemptions`.
+
+    Plain Python scalars and lists, no numpy inside the loop: a step touches a few dozen requests,
+    where numpy's per-call overhead would cost more than the arithmetic.  Decode-only stretches are
+    stepped in a tight loop on the table's scalars and stored as (batch, first context, steps),
+    expanded into per-step rows once at the end."""
+    P, G = work.prompt_len.astype(np.int64).tolist(), work.output_len.astype(np.int64).tolist()
     n = len(P)
-    if ((P + G + block_size - 1) // block_size).max() > kv_blocks:
+    need_most = max(-(-(p + g) // block_size) for p, g in zip(P, G))
+    if need_most > kv_blocks:
         raise ConfigError(
-            f"prompt_len+output_len={int((P + G).max())}: one request's KV cache needs more than the "
+            f"prompt_len+output_len={max(p + g for p, g in zip(P, G))}: one request's KV cache needs more than the "
             f"{kv_blocks * block_size:,} tokens the replica holds"
         )
     closed = work.arrival_s is None
-    arrival = np.zeros(n) if closed else np.asarray(work.arrival_s, dtype=np.float64)
+    arrival = [0.0] * n if closed else np.asarray(work.arrival_s, dtype=np.float64).tolist()
     released = min(work.concurrency or n, n) if closed else 0
-    first, finish = np.full(n, np.nan), np.full(n, np.nan)
-    computed, generated = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    running = np.empty(0, dtype=np.int64)
-    requeued: list[int] = []  # preempted, at the front of the queue
+    nan = float("nan")
+    first, finish = [nan] * n, [nan] * n
+    computed, generated = [0] * n, [0] * n
+    running: list[int] = []
+    requeued: deque[int] = deque()  # preempted, at the front of the queue
     fresh = 0  # next request never yet admitted
     now, done, preemptions = 0.0, 0, 0
     steps: list[tuple] = []  # regular steps: (tokens, seqs, step_s, s_flops, s_kv)
-    stretches: list[np.ndarray] = []  # decode stretches: the same five rows, one column per step
-    budget_all, cap = max_num_batched_tokens, kv_blocks
+    stretches: list[tuple] = []  # decode-only stretches: (batch, first step's context sum, steps)
+    c0, cf, m0, mk, r0 = table._py
+    cap, bs = kv_blocks, block_size
     while done < n:
         if not closed:
-            released = int(np.searchsorted(arrival, now, side="right"))
-        if running.size == 0 and not requeued and fresh >= released:
-            now = float(arrival[fresh])  # idle until the next arrival
+            while released < n and arrival[released] <= now:
+                released += 1
+        if not running and not requeued and fresh >= released:
+            now = arrival[fresh]  # idle until the next arrival
             continue
-        budget, preempted, used = budget_all, False, 0
-        new = np.empty(0, dtype=np.int64)
-        if running.size:
-            want = P[running] + generated[running] - computed[running]
-            new = np.minimum(want, np.maximum(budget - (np.cumsum(want) - want), 0))
-            blocks = np.cumsum((computed[running] + new + block_size - 1) // block_size)
-            if blocks[-1] > cap:
-                keep = int(np.searchsorted(blocks, cap, side="right"))
-                victims = running[keep:]
-                computed[victims] = 0
-                preemptions += victims.size
-                requeued[:0] = victims.tolist()
-                running, new, preempted = running[:keep], new[:keep], True
-            used = int(blocks[running.size - 1]) if running.size else 0
-            budget -= int(new.sum())
-        admitted: list[int] = []
-        admitted_new: list[int] = []
-        while not preempted and budget > 0 and running.size + len(admitted) < max_num_seqs:
-            if requeued:
-                r = requeued[0]
-            elif fresh < released:
-                r = fresh
-            else:
+        budget, used, new = max_num_batched_tokens, 0, []
+        seqs = 0
+        s_flops = s_kv = 0.0
+        for i, q in enumerate(running):
+            c = computed[q]
+            t = min(P[q] + generated[q] - c, budget)
+            blk = -(-(c + t) // bs)
+            if used + blk > cap:  # out of blocks: preempt this request and every newer one
+                victims = running[i:]
+                for v in victims:
+                    computed[v] = 0
+                preemptions += len(victims)
+                requeued.extendleft(reversed(victims))
+                running = running[:i]
                 break
-            take = min(int(P[r] + generated[r]), budget)  # computed is 0: new, or preempted
-            need = -(-take // block_size)
-            if used + need > cap:
-                break
-            if requeued:
-                requeued.pop(0)
-            else:
-                fresh += 1
-            used += need
-            budget -= take
-            admitted.append(r)
-            admitted_new.append(take)
-        if admitted:
-            running = np.concatenate([running, np.asarray(admitted, dtype=np.int64)])
-            new = np.concatenate([new, np.asarray(admitted_new, dtype=np.int64)])
-        active = new > 0
-        c0 = computed[running]
-        tokens = int(new.sum())
+            used += blk
+            budget -= t
+            new.append(t)
+            if t:
+                seqs += 1
+                s_flops += t * c + t * (t + 1) / 2
+                s_kv += c + t
+        else:
+            while budget > 0 and len(running) < max_num_seqs:
+                if requeued:
+                    q = requeued[0]
+                elif fresh < released:
+                    q = fresh
+                else:
+                    break
+                take = min(P[q] + generated[q], budget)  # computed is 0: new, or preempted
+                need = -(-take // bs)
+                if used + need > cap:
+                    break
+                if requeued:
+                    requeued.popleft()
+                else:
+                    fresh += 1
+                used += need
+                budget -= take
+                running.append(q)
+                new.append(take)
+                seqs += 1
+                s_flops += take * (take + 1) / 2
+                s_kv += take
+        tokens = max_num_batched_tokens - budget
         if tokens == 0:  # nothing fits (cannot happen once one request fits the cache alone)
             raise ConfigError("max_num_batched_tokens: no request could be scheduled")
-        s_flops = float((new * c0 + new * (new + 1) / 2).sum())
-        s_kv = float(((c0 + new) * active).sum())
-        dt = table.time_s(tokens, s_flops, s_kv)
-        steps.append((tokens, int(active.sum()), dt, s_flops, s_kv))
+        dt = max(c0[tokens] + cf[tokens] * s_flops, m0[tokens] + mk[tokens] * s_kv) + r0[tokens]
+        steps.append((tokens, seqs, dt, s_flops, s_kv))
         now += dt
-        computed[running] = c0 + new
-        emit = running[active & (c0 + new == P[running] + generated[running])]
-        generated[emit] += 1
-        fresh_first = emit[np.isnan(first[emit])]
-        first[fresh_first] = now
-        ended = emit[generated[emit] == G[emit]]
-        if ended.size:
-            finish[ended] = now
-            done += ended.size
-            running = running[generated[running] < G[running]]
+        ended = 0
+        decoding, total, k = True, 0, 1 << 62  # after the step: all decoding? their context, steps left
+        for q, t in zip(running, new):
+            if t:
+                computed[q] += t
+                if computed[q] == P[q] + generated[q]:
+                    generated[q] += 1
+                    if first[q] != first[q]:
+                        first[q] = now
+                    if generated[q] == G[q]:
+                        finish[q] = now
+                        ended += 1
+                        continue
+            c, g = computed[q], generated[q]
+            decoding = decoding and c == P[q] + g - 1
+            total += c
+            k = min(k, G[q] - g)
+        if ended:
+            done += ended
+            running = [q for q in running if generated[q] < G[q]]
             if closed:
-                k = min(ended.size, n - released)
-                arrival[released : released + k] = now
+                k = min(ended, n - released)
+                arrival[released : released + k] = [now] * k
                 released += k
-        # a stretch where every running request decodes and nothing else can change: one vector step
-        if not closed:
-            released = int(np.searchsorted(arrival, now, side="right"))
-        waiting = bool(requeued) or fresh < released
-        room = running.size < max_num_seqs and running.size < budget_all
-        if running.size and not (waiting and room):
-            next_arrival = np.inf if closed or fresh >= n else float(arrival[fresh])
-            admissible = room and not waiting
-            now = _decode_stretch(
-                table,
-                running,
-                computed,
-                generated,
-                P,
-                G,
-                now,
-                next_arrival if admissible else np.inf,
-                cap,
-                block_size,
-                stretches,
-            )
-            ended = running[generated[running] == G[running]]
-            if ended.size:
-                finish[ended] = now
-                done += ended.size
-                running = running[generated[running] < G[running]]
+        # stretches where every running request decodes and nothing else can change: stepped at once,
+        # one after another while that holds (a completion with no one waiting ends one, not them)
+        while running and decoding:
+            if not closed:
+                while released < n and arrival[released] <= now:
+                    released += 1
+            waiting = bool(requeued) or fresh < released
+            room = len(running) < max_num_seqs and len(running) < max_num_batched_tokens
+            b = len(running)
+            k = min(k, (cap * bs - total - b * bs) // b)
+            if (waiting and room) or k < 1:
+                break
+            until = arrival[fresh] if room and not waiting and not closed and fresh < n else float("inf")
+            a0, af, b0, bk, rb = c0[b], cf[b], m0[b], mk[b], r0[b]
+            x, j = float(total + b), 0  # a decode token at context c attends to c + 1 keys
+            while j < k:
+                now += max(a0 + af * x, b0 + bk * x) + rb
+                j += 1
+                x += b
+                if now >= until:
+                    break
+            stretches.append((b, total + b, j))
+            ended, total, k = 0, 0, 1 << 62
+            for q in running:
+                computed[q] += j
+                generated[q] += j
+                if generated[q] == G[q]:
+                    finish[q] = now
+                    ended += 1
+                else:
+                    total += computed[q]
+                    k = min(k, G[q] - generated[q])
+            if ended:
+                done += ended
+                running = [q for q in running if generated[q] < G[q]]
                 if closed:
-                    k = min(ended.size, n - released)
-                    arrival[released : released + k] = now
-                    released += k
+                    e = min(ended, n - released)
+                    arrival[released : released + e] = [now] * e
+                    released += e
     return {
-        "arrival_s": arrival,
-        "first_token_s": first,
-        "finish_s": finish,
+        "arrival_s": np.array(arrival),
+        "first_token_s": np.array(first),
+        "finish_s": np.array(finish),
         "preemptions": preemptions,
-        **dict(
-            zip(
-                ("tokens", "seqs", "step_s", "s_flops", "s_kv"), np.concatenate([np.array(steps).T, *stretches], axis=1)
-            )
-        ),
+        **_step_rows(table, steps, stretches),
     }
 
 
-def _decode_stretch(table, running, computed, generated, P, G, now, next_arrival, cap, block_size, out) -> float:
-    """Advance the running requests k decode-only steps at once (k < 1: none), k up to the first
-    completion, the cache's limit and the step that ends after `next_arrival`; returns the time
-    after them, the steps appended to `out` as rows (tokens, seqs, step_s, s_flops, s_kv)."""
-    c = computed[running]
-    if np.any(c != P[running] + generated[running] - 1):
-        return now  # someone is still prefilling
-    b = running.size
-    k = int((G[running] - generated[running]).min())
-    k = min(k, (cap * block_size - int(c.sum()) - b * block_size) // b)
-    if k < 1:
-        return now
-    s = float(c.sum()) + b + b * np.arange(k, dtype=np.float64)  # a decode token at context c attends to c + 1 keys
-    dt = table.times_s(b, s, s)
-    ends = now + np.cumsum(dt)
-    if np.isfinite(next_arrival):
-        k = min(k, int(np.searchsorted(ends, next_arrival, side="left")) + 1)
-        dt, s, ends = dt[:k], s[:k], ends[:k]
-    out.append(np.stack([np.full(k, float(b)), np.full(k, float(b)), dt, s, s]))
-    computed[running] += k
-    generated[running] += k
-    return float(ends[-1])
+def _step_rows(table: StepTable, steps: list[tuple], stretches: list[tuple]) -> dict[str, np.ndarray]:
+    """Per-step rows (tokens, seqs, step_s, s_flops, s_kv): the regular steps as recorded, each
+    decode stretch (b, s0, k) expanded into its k steps (context sums s0, s0 + b, ...)."""
+    rows = np.array(steps, dtype=np.float64).reshape(-1, 5).T
+    if stretches:
+        b, s0, k = (np.array(x, dtype=np.int64) for x in zip(*stretches))
+        bb = np.repeat(b, k)
+        j = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+        s = (np.repeat(s0, k) + bb * j).astype(np.float64)
+        dt = table.times_s(bb, s, s)
+        rows = np.concatenate([rows, np.stack([bb, bb, dt, s, s]).astype(np.float64)], axis=1)
+    return dict(zip(("tokens", "seqs", "step_s", "s_flops", "s_kv"), rows))
 
 
 def percentiles(x: np.ndarray, name: str, unit: str = "s") -> dict[str, float]:
