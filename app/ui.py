@@ -112,6 +112,7 @@ __all__ = [  # what the pages use as `ui.<name>`: defined here or in the ui_* mo
     "number",
     "page",
     "parse_measurement",
+    "read_results",
     "parse_profile",
     "pick",
     "pick_datacenter",

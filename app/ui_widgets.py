@@ -81,7 +81,9 @@ def _forget_url_value(key: str) -> None:
 def number(label: str, key: str, value=None, **kw):
     """st.number_input, kept across pages and in the URL."""
     integer = all(isinstance(x, int) for x in (value, kw.get("step"), kw.get("min_value")) if x is not None)
-    url_number(key, integer and any(x is not None for x in (value, kw.get("step"))), kw.get("min_value"), kw.get("max_value"))
+    url_number(
+        key, integer and any(x is not None for x in (value, kw.get("step"))), kw.get("min_value"), kw.get("max_value")
+    )
     return st.number_input(label, value=None if drawn(key) else value, key=key, **KEEP, **kw)
 
 

@@ -156,7 +156,9 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
         raise ConfigError(f"kind={kind!r}: expected train or serve")
     whole = isinstance(max_scenarios, (int, np.integer)) and not isinstance(max_scenarios, bool)
     if max_scenarios is not None and (not whole or not 1 <= max_scenarios <= MAX_INT):
-        raise ConfigError(f"max_scenarios={show(max_scenarios)}: expected a whole number from 1 to 2**53 (an int, not text)")
+        raise ConfigError(
+            f"max_scenarios={show(max_scenarios)}: expected a whole number from 1 to 2**53 (an int, not text)"
+        )
     limit = max_scenarios or MAX_SCENARIOS
     try:
         spec, unset = _spec(kind, fields, grid, limit)

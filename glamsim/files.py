@@ -12,10 +12,12 @@ never read or changed (changing it is process-wide, a race with other threads).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import secrets
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,17 +38,58 @@ def _create_temp(folder: Path, name: str) -> Path:
     raise FileExistsError(f"no free temporary name for {name} in {folder}")
 
 
+MIN_FREE_BYTES = 1 << 20  # a write probe refuses a file system with less free space than this
+
+
+def no_space(err: BaseException) -> bool:
+    """Whether an error is a full disk or an exhausted quota (as an OSError, or in a library's words)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+
+
+def free_bytes(path: str | Path) -> int | None:
+    """Free bytes on the file system holding `path` (its nearest existing folder); None if unknown."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
+
+
+def disk_full_line(path: str | Path) -> str:
+    """The one line a full disk gets: the path and the free space left there."""
+    free = free_bytes(path)
+    left = f"{free:,} bytes free there" if free is not None else "free space unknown"
+    return f"{str(path)!r}: no space left on device ({left}); nothing half-written was kept"
+
+
+class DiskFull(OSError):
+    """A write that ran out of space: `filename` is the file it was writing (never a temporary)."""
+
+    def __init__(self, path: str | Path):
+        super().__init__(errno.ENOSPC, disk_full_line(path), str(path))
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
 @contextmanager
 def atomic_path(target: str | Path):
-    """Yield a temporary path beside `target`; on success it replaces `target` in one rename."""
+    """Yield a temporary path beside `target`; on success it replaces `target` in one rename.  A
+    full disk raises `DiskFull` naming `target` (the temporary file is removed either way)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp(target.parent, target.name)
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if no_space(err) and not isinstance(err, DiskFull):
+            raise DiskFull(target) from None
         raise
 
 

@@ -273,7 +273,9 @@ def parse_json(text: str, where: str):
         return dict(pairs)
 
     try:
-        data = json.loads(text, parse_constant=refuse, object_pairs_hook=unique, parse_int=lambda t: _int_text(t, where))
+        data = json.loads(
+            text, parse_constant=refuse, object_pairs_hook=unique, parse_int=lambda t: _int_text(t, where)
+        )
     except json.JSONDecodeError as err:
         raise ConfigError(f"{where}: corrupted JSON at line {err.lineno} ({err.msg})") from None
     except RecursionError:

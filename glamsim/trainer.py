@@ -12,6 +12,7 @@ one.  A run whose loss turns NaN/inf, or whose every update is skipped for non-f
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import statistics
@@ -25,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from glamsim.config import ConfigError, ModelConfig
+from glamsim.files import DiskFull, no_space, write_text
 from glamsim.model import checkpoint, paths
 from glamsim.model.data import Corpus, check_length, eval_batches, train_batch
 from glamsim.model.train import TRAJECTORY_FIELDS, TrainConfig, TrainState, eval_loss, init_state, train_step
@@ -58,22 +60,32 @@ class MetricsLog:
         if self.path is None:
             return
         rows = read_log(self.path) if keep_until > 0 and self.path.exists() else []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("w", newline="") as f:
-            if self.csv:
-                csv.DictWriter(f, LOG_COLUMNS).writeheader()
-        for row in rows:
-            if int(float(row["step"])) <= keep_until:
-                self.write(row)
+        kept = [r for r in rows if int(float(r["step"])) <= keep_until]
+        head = self._text(None) if self.csv else ""
+        write_text(head + "".join(self._text(r) for r in kept), self.path)  # atomic: the old log stays whole
+
+    def _text(self, row: dict | None) -> str:
+        """One row as the file holds it (None: the CSV header)."""
+        if not self.csv:
+            return json.dumps(row) + "\n"
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, LOG_COLUMNS)
+        w.writeheader() if row is None else w.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+        return buf.getvalue()
 
     def write(self, row: dict) -> None:
+        """Append one row, all or nothing: a write that fails (a full disk) leaves the log as it was."""
         if self.path is None:
             return
-        with self.path.open("a", newline="") as f:
-            if self.csv:
-                csv.DictWriter(f, LOG_COLUMNS).writerow({k: row.get(k, "") for k in LOG_COLUMNS})
-            else:
-                f.write(json.dumps(row) + "\n")
+        data = self._text(row).encode("utf-8")
+        with self.path.open("ab") as f:
+            size = f.tell()
+            try:
+                f.write(data)
+                f.flush()
+            except OSError as err:
+                f.truncate(size)
+                raise DiskFull(self.path) if no_space(err) else err from None
 
 
 def read_log(path: Path) -> list[dict]:

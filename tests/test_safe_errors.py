@@ -55,7 +55,9 @@ def test_an_integer_longer_than_python_reads_is_one_line_in_every_reader(tmp_pat
     (tmp_path / "m.yaml").write_text(f"name: x\nn_layers: {huge}\n")
     (tmp_path / "r.json").write_text(f'{{"a": {huge}}}')
     refused(["count", "m.yaml"], tmp_path, mentions="an integer of 5,000 digits")
-    refused(["estimate", "train", "--mfu", "0.3", "--measured", "r.json"], tmp_path, mentions="an integer of 5,000 digits")
+    refused(
+        ["estimate", "train", "--mfu", "0.3", "--measured", "r.json"], tmp_path, mentions="an integer of 5,000 digits"
+    )
     for call in (lambda: gs.train(chips=10**5000), lambda: estimate_training(chips=10**5000)):
         with pytest.raises(ConfigError, match="chips=<an integer of about 5,000 digits>: must be at most 2"):
             call()

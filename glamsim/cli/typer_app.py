@@ -19,6 +19,7 @@ from typer.exceptions import Abort, TyperException
 
 from glamsim.cli.output import as_flags, check_options, print_json, print_table  # noqa: F401  (re-exported for commands)
 from glamsim.config import ConfigError, show
+from glamsim.files import DiskFull, disk_full_line, no_space
 from glamsim.formatting import fmt, jsonable, safe_line  # noqa: F401  (re-exported for commands)
 
 
@@ -115,6 +116,10 @@ def command(*args, app: typer.Typer | None = None, **kwargs):
                 return fn(*a, **k)
             except ConfigError as err:
                 raise fail(as_flags(str(err), {k: v for k, v in flags.items() if v.startswith("--")})) from None
+            except OSError as err:  # a full disk is an ordinary error, any other OSError a bug to see
+                if not no_space(err):
+                    raise
+                raise fail(str(err) if isinstance(err, DiskFull) else disk_full_line(err.filename or ".")) from None
 
         return target.command(*args, **kwargs)(wrapper)
 

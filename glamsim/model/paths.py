@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from glamsim.config import ConfigError
+from glamsim.files import MIN_FREE_BYTES, free_bytes
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -35,6 +36,9 @@ def _probe(folder: Path, flag: str, shown: str) -> None:
         ) from None
     os.close(fd)
     os.unlink(name)
+    free = free_bytes(folder)
+    if free is not None and free < MIN_FREE_BYTES:
+        raise ConfigError(f"{flag}={shown}: {free:,} bytes free in {str(folder)!r}; at least {MIN_FREE_BYTES:,} needed")
 
 
 def _parent_folder(path: Path, flag: str, shown: str) -> None:

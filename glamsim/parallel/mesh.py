@@ -29,7 +29,9 @@ def parse_mesh(text: str) -> dict[str, int]:
         try:
             size = parse_int(value, name, ge=1)
         except ConfigError:
-            raise ConfigError(f"mesh={text!r}: size of {name!r} must be a positive integer, got {value.strip()!r}") from None
+            raise ConfigError(
+                f"mesh={text!r}: size of {name!r} must be a positive integer, got {value.strip()!r}"
+            ) from None
         sizes[name] = size
     return {a: sizes[a] for a in AXES if a in sizes}
 
