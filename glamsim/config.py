@@ -10,6 +10,7 @@ imports them.  Dependencies point one way: readers <- architecture <- hf <- conf
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -25,7 +26,6 @@ from glamsim.architecture import (
     validate_model,
 )
 from glamsim.hf import read as read_hf_config
-from glamsim.readers import parse_float, parse_int, read_bytes, read_text
 from glamsim.readers import (
     MAX_ALIASES,
     MAX_CACHED_FILES,
@@ -40,8 +40,12 @@ from glamsim.readers import (
     data_dir,
     file_identity,
     format_validation_error,
+    parse_float,
+    parse_int,
     parse_json,
     parse_yaml,
+    read_bytes,
+    read_text,
     read_yaml,
     show,
     validate_as,
@@ -137,8 +141,8 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         return read_hf_config(s).config
     if file_identity(s) is not None:  # a regular file
         return _read_model_file(s, s)
-    if s.endswith((".yaml", ".yml")):
-        return validate_model(read_yaml(s), s)  # not a readable file: read_yaml says why, in one line
+    if s.endswith((".yaml", ".yml")) or (os.sep in s and os.path.lexists(s)):
+        return validate_model(read_yaml(s), s)  # not a readable regular file: read_yaml says why, in one line
     cfg = _preset(s)  # its own file, without parsing every preset
     if cfg is not None:
         return cfg

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -402,7 +403,7 @@ def load_spec(name_or_path: str | Path) -> StudySpec:
     if "\x00" in s:  # read_yaml would raise ValueError, not ConfigError
         raise ConfigError(f"study={show(s)}: not a valid path (it holds a NUL byte)")
     builtins = builtin_studies()
-    if not (s.endswith((".yaml", ".yml")) or Path(s).is_file()):
+    if not (s.endswith((".yaml", ".yml")) or os.path.lexists(s)):  # a path: read_yaml refuses a device or FIFO
         if s not in builtins:
             raise ConfigError(f"study={s!r}: no such file or built-in study; built-in: {', '.join(builtins)}")
         s = str(builtins[s])
