@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -25,8 +26,10 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from glamsim.accounting import count
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.files import DiskFull, no_space, write_text
+from glamsim.formatting import fmt_count
 from glamsim.model import checkpoint, paths
 from glamsim.model.data import Corpus, check_length, eval_batches, train_batch
 from glamsim.model.train import TRAJECTORY_FIELDS, TrainConfig, TrainState, eval_loss, init_state, train_step
@@ -138,6 +141,50 @@ def check_outputs(checkpoint_dir=None, log_path=None, resume: bool = False) -> N
         paths.output_file(log_path, "--log")
         if resume and Path(log_path).exists():
             read_log(Path(log_path))
+
+
+TRAIN_BYTES_PER_PARAM = 12  # fp32 parameters, their gradients and the updated copy (Adafactor's state is small)
+
+
+def available_ram() -> int | None:
+    """Bytes of memory this host can still give (Linux's MemAvailable); None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _accelerator() -> bool:
+    """Whether JAX may run on a GPU or TPU here (then host memory is not what bounds the run)."""
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if platforms:
+        return platforms.strip().lower() != "cpu"
+    return any(Path("/dev").glob("nvidia[0-9]*")) or any(Path("/dev").glob("accel[0-9]*"))
+
+
+def check_fits(cfg: ModelConfig, train_cfg, available: int | None = None) -> None:
+    """One-line ConfigError, before JAX allocates anything, when training `cfg` cannot fit in this
+    host's memory: a lower bound (parameters, gradients and the updated copy in fp32, and the batch's
+    logits and their gradient) against the memory available.  Checked on hosts without an
+    accelerator, or with `available` given."""
+    if available is None:
+        available = None if _accelerator() else available_ram()
+        if available is None:
+            return
+    params = count(cfg).params_total
+    seq = train_cfg.seq_len or cfg.max_seq_len
+    logits = 2 * 4 * train_cfg.batch_size * seq * cfg.vocab_size
+    need = TRAIN_BYTES_PER_PARAM * params + logits
+    if need > available:
+        raise ConfigError(
+            f"model={cfg.name}: training needs at least {need / 1e9:,.1f} GB ({fmt_count(params)} parameters x "
+            f"{TRAIN_BYTES_PER_PARAM} bytes, logits of batch {train_cfg.batch_size} x {seq} tokens), "
+            f"{available / 1e9:,.1f} GB are available on this machine; train a smaller model or batch"
+        )
 
 
 def warn_stderr(message: str) -> None:

@@ -66,7 +66,7 @@ def train_cmd(
     from glamsim.model.data import load_corpus
     from glamsim.model.train import TrainConfig
     from glamsim.parallel import distributed, setup
-    from glamsim.trainer import check_outputs, train
+    from glamsim.trainer import check_fits, check_outputs, train
 
     cfg = load_model(model)
     train_cfg = validate_as(
@@ -86,6 +86,7 @@ def train_cmd(
         "train options",
     )
     train_cfg.context(cfg)
+    check_fits(cfg, train_cfg)  # before JAX allocates: a run this machine cannot hold is refused now
     check_outputs(checkpoint_dir, log, resume)  # before any work: a run must be able to write its results
     device_mesh = setup(mesh, coordinator, num_processes, process_id)
     data = load_corpus(corpus)
