@@ -70,6 +70,11 @@ class ModelConfig(Frozen):
     sigmoid gate (`shared_expert_gate`, Qwen2-MoE: one d_model-vector per MoE layer).
     `qkv_bias`/`out_bias` override `use_bias` (biases of every linear layer) for the attention
     projections (Qwen2: q, k, v biased, output not).
+
+    `dropout` is the training dropout probability (hidden and attention): it changes no count,
+    only the memory predictor, which stores dropout masks (and the attention-dropout output) when
+    it is above 0.  Modern decoders (Llama, PaLM, Mixtral) pretrain without dropout, the default;
+    Megatron-LM's GPT models use 0.1 for both.  The JAX model has no dropout layers.
     """
 
     @model_validator(mode="before")
@@ -136,6 +141,9 @@ class ModelConfig(Frozen):
     use_bias: bool = False
     qkv_bias: bool | None = Field(None, description="biases of the q, k, v projections; default use_bias")
     out_bias: bool | None = Field(None, description="bias of the attention output projection; default use_bias")
+    dropout: float = Field(
+        0.0, ge=0, lt=1, description="dropout probability in training (0: none, as modern decoders)"
+    )
     published: PublishedModel | None = None
 
     @model_validator(mode="after")

@@ -500,6 +500,19 @@ FAMILIES: dict[str, tuple[str, Callable[[_Reader], None]]] = {
 }
 
 
+DROPOUT_KEYS = ("attention_dropout", "hidden_dropout", "attn_pdrop", "resid_pdrop", "embd_pdrop", "dropout")
+
+
+def _dropout(r: _Reader) -> None:
+    """`dropout`: the largest of the config's dropout probabilities (memory only: masks kept)."""
+    present = [k for k in DROPOUT_KEYS if r.has(k)]
+    if not present:
+        return
+    values = {k: r.get(k, float) for k in present}
+    key = max(values, key=values.get)
+    r.put("dropout", float(values[key]), key, "the largest dropout probability; it changes memory, not counts")
+
+
 def _name(data: dict, path: str) -> str:
     """A preset-style name: the last part of `_name_or_path`, else the folder of a `config.json`,
     else the file's stem; characters a name cannot hold become '-'."""
@@ -536,6 +549,7 @@ def from_dict(data, where: str, name: str = "hf-model") -> HFModel:
     family, read_family = FAMILIES[mt]
     r.lines.append(f"model_type={mt!r}: {family}")
     read_family(r)
+    _dropout(r)
     r.finish()
     fields = {
         "name": name,

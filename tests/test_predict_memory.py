@@ -1,7 +1,8 @@
 """Memory per chip (issue 14) against hand-derived values for small layouts.
 
 The toy GPT below: 4 layers, h = 64, a = 4 heads of 16, plain (2-matrix) FFN of 4h = 256, vocab
-128, rotary positions (no position parameters), RMSNorm, no biases, tied embedding.  Activations
+128, rotary positions (no position parameters), RMSNorm, no biases, tied embedding, dropout 0.1
+(Korthikanti et al.'s GPT: masks stored; `NO_DROP` is the same model without).  Activations
 at 2 bytes, the s = 32-token context, microbatch b = 2: sbh = 32 x 2 x 64 = 4,096.
 """
 
@@ -34,10 +35,12 @@ GPT = validate_model(
         "max_seq_len": 32,
         "dense_ffn_gated": False,
         "position": "rotary",
+        "dropout": 0.1,
     },
     "test",
 )
 M = ModelArrays.of(GPT)
+NO_DROP = M.with_(dropout=0.0)
 S, SBH = 32, 32 * 2 * 64
 
 
@@ -80,18 +83,21 @@ def test_recomputation_and_pipeline_in_flight():
 
 
 def test_gated_ffn_and_moe_layers():
-    # a gated FFN keeps gate, up, activation and product: 4 f instead of 2 f (f = 4h: +16 sbh / t)
+    # a gated FFN keeps gate, up and product where the activation is fused (Megatron): 3 f instead of
+    # 2 f (f = 4h: 2 bytes x f = 8 sbh more); eager PyTorch also keeps the activation's output: 4 f (+16)
     gated = validate_model({**GPT.model_dump(exclude_none=True), "name": "toy-glu", "dense_ffn_gated": True}, "t")
-    lay = arr("mb=2,gbs=2")
-    assert one(layer_activation_bytes(ModelArrays.of(gated), S, lay)) == SBH * (34 + 16)
+    g = ModelArrays.of(gated)
+    assert one(layer_activation_bytes(g, S, arr("mb=2,gbs=2"))) == SBH * (34 + 8)
+    assert one(layer_activation_bytes(g, S, arr("mb=2,gbs=2,stack=pytorch-fsdp"))) == SBH * (34 + 16)
+    assert one(layer_activation_bytes(g, S, arr("mb=2,gbs=2,stack=pytorch-fsdp,fused=1"))) == SBH * (34 + 8)
     # glam-tiny: s = 128, b = 2 (256 tokens, one routing group of 256), h = 64, 4 heads of 16, d_ff 256
     # (gated), 8 experts of 256 (plain), top-2, capacity ceil(2 x 256 / 8) = 64 slots: 2 slots a token.
     tiny = ModelArrays.of(load_model("glam-tiny"))
     sbh = 128 * 2 * 64
-    # dense layer: 10 sbh replicated + Q, K, V, out (8 sbh) + 4 f = 16 h -> 32 sbh
+    # dense layer: 10 sbh replicated + Q, K, V, out (8 sbh) + gated fused 3 f = 12 h -> 24 sbh
     # MoE layer: 10 + 8 + per slot (expert input and output 2 x 2h, hidden 2 x 2 f_e = 16h) = 2 x 20 sbh,
     # + fp32 router logits and probabilities, 8 E bytes a token
-    dense, moe = sbh * (10 + 8 + 32), sbh * (10 + 8 + 40) + 256 * 8 * 8
+    dense, moe = sbh * (10 + 8 + 24), sbh * (10 + 8 + 40) + 256 * 8 * 8
     got = one(layer_activation_bytes(tiny, 128, arr("mb=2,gbs=2")))
     assert got == pytest.approx((dense + moe) / 2)  # half the layers are MoE
 
@@ -105,8 +111,8 @@ def test_weights_gradients_optimizer_and_zero():
     # bf16 weights (2), fp32 gradients (4), Adam: fp32 master + two fp32 moments (12) per parameter
     st = model_states(M, lay)
     assert (one(st["weights"]), one(st["gradients"]), one(st["optimizer"])) == (2 * 53_408, 4 * 53_408, 12 * 53_408)
-    # ZeRO-1 / 2 / 3 shard optimizer state, + gradients, + weights over dp = 2
-    for stage, want in ((1, (2, 4, 6)), (2, (2, 2, 6)), (3, (1, 2, 6))):
+    # ZeRO-1 / 2 shard optimizer state, + gradients over dp = 2 (ZeRO-3: test_fsdp_* below)
+    for stage, want in ((1, (2, 4, 6)), (2, (2, 2, 6))):
         st = model_states(M, arr(f"tp=2,pp=2,dp=2,zero={stage},gbs=8"))
         assert tuple(one(st[k]) / 53_408 for k in ("weights", "gradients", "optimizer")) == want
     # Adafactor on fp32 weights: no master copy, a factored second moment of 2 / d_model values
@@ -129,10 +135,62 @@ def test_fit_check_names_the_shortfall():
     gpt3 = ModelArrays.of(load_model("gpt3-175b"))
     mem = memory_per_chip(gpt3, 2048, arr("tp=8,dp=1,gbs=1"), chip)
     assert not bool(mem["fits"][0])
-    usable = 32e9 * (1 - 0.08)
+    usable = 32e9 * (1 - 0.05)
     assert one(mem["usable"]) == pytest.approx(usable)
     assert one(mem["shortfall"]) == pytest.approx(one(mem["total"]) - usable)
     from glamsim.predict import evaluate
 
     r = evaluate("gpt3-175b", "v100", "tp=8,dp=1,gbs=1")
     assert not r["fits"] and "GB more than" in r["shortfall_message"] and "optimizer" in r["shortfall_message"]
+
+
+def test_no_dropout_keeps_no_masks():
+    # dropout 0: no masks (2 sbh) and, without fused attention, only the softmax output of the
+    # scores, 2 a s^2 b = 2 x 4 x 32 x 32 x 2 bytes = 4 sbh instead of 10: 8 + 24 + 4 = 36 sbh
+    assert one(layer_activation_bytes(NO_DROP, S, arr("mb=2,gbs=2,flash=0"))) == SBH * 36
+    assert one(layer_activation_bytes(NO_DROP, S, arr("mb=2,gbs=2"))) == SBH * 32
+
+
+def test_per_op_checkpointing_keeps_every_other_matmul():
+    # torchtitan's op-level SAC, plain FFN (matmuls q, k, v, o, w1, w2: q, v, w1 kept): per token the
+    # layer input h, q h, v h, the attention output h, w1 4h = 8h values x 2 bytes = 16 sbh, plus the
+    # fp32 log-sum-exp per head: 4 bytes x 4 heads x 64 tokens = 1,024 bytes; 4 layers, one microbatch
+    # in flight, plus one layer's full set (34 sbh, scores not kept) while it is recomputed
+    op = activations(M, S, arr("mb=2,gbs=2,recompute=op"))
+    assert one(op["activations"]) == 4 * (16 * SBH + 1024) + 34 * SBH
+
+
+def test_interleaved_in_flight_as_megatron_counts():
+    # pp = 2, vp = 2, m = 4 / 2 = 2 microbatches: Megatron's warm-up 2 (pp - 1) + (vp - 1) pp + 1 = 5
+    # chunks, capped at m x vp = 4 chunks of half the stage: 2 microbatches' worth (Korthikanti's
+    # 1.25 x min(pp, m) would say 2.5); the stage holds 2 layers of 17 sbh (tp 2, sp)
+    inter = activations(M, S, arr("tp=2,sp=1,pp=2,vp=2,mb=2,gbs=4,recompute=selective"))
+    assert one(inter["activations"]) == pytest.approx(2.0 * 2 * SBH * 17)
+
+
+def test_fsdp_keeps_fp32_shards_and_gathers_one_layer():
+    # FSDP over 2 ranks, bf16 compute, Adam: 205,376 parameters (4 layers of 49,280 + 8,256);
+    # fp32 parameter and gradient shards and two fp32 moments (16 bytes / 2 ranks), no bf16 shard;
+    # gathered in bf16: two layers and the embedding (2 x 49,280 + 8,256); one layer's fp32 gradient
+    n, layer, emb = 205_376, 49_280, 8_256
+    st = model_states(M, arr("fsdp=2,gbs=2"))
+    assert one(st["weights"]) == 4 * n / 2 + 2 * (2 * layer + emb)
+    assert one(st["gradients"]) == 4 * n / 2 + 4 * layer
+    assert one(st["optimizer"]) == 8 * n / 2
+    # DeepSpeed ZeRO-3 keeps its 16-bit shard beside the fp32 master: 2 + 4 + 12 bytes / 2 ranks
+    ds = model_states(M, arr("fsdp=2,gbs=2,stack=deepspeed"))
+    assert one(ds["weights"]) == 2 * n / 2 + 2 * (2 * layer + emb) and one(ds["optimizer"]) == 12 * n / 2
+
+
+def test_fsdp_under_a_pipeline_accumulates_gradients_unsharded():
+    # torchtitan under PP: weights kept gathered (reshard=0), gradients synced on the last microbatch
+    # only: the stage's 2 x 49,280 + 8,256 = 106,816 parameters accumulate fp32 gradients unsharded
+    lay = arr("fsdp=2,reshard=0,pp=2,gbs=4,stack=pytorch-fsdp")
+    assert one(model_states(M, lay)["gradients"]) == 4 * (106_816 / 2 + 106_816)
+
+
+def test_pytorch_loss_keeps_three_fp32_logit_copies():
+    # torchtitan's unfused cross entropy: fp32 log-probabilities, their gradient and the logits'
+    # gradient at the start of the backward pass, b s V x 12 bytes; Megatron 16-bit + fp32 softmax (6)
+    assert one(activations(M, S, arr("mb=2,gbs=2,stack=pytorch-fsdp"))["logits"]) == 64 * 128 * 12
+    assert one(activations(M, S, arr("mb=2,gbs=2"))["logits"]) == 64 * 128 * 6

@@ -59,6 +59,7 @@ class ModelArrays:
     bias: np.ndarray  # biases in the FFN (and expert) matrices
     qkv_bias: np.ndarray
     out_bias: np.ndarray
+    dropout: np.ndarray  # dropout probability: masks are stored only when > 0 (memory only)
 
     @classmethod
     def of(cls, cfgs: ModelConfig | list[ModelConfig]) -> ModelArrays:
@@ -131,6 +132,7 @@ def _field_rows(cfgs: list[ModelConfig]) -> dict[str, list]:
         "bias": [c.use_bias for c in cfgs],
         "qkv_bias": [c.has_qkv_bias for c in cfgs],
         "out_bias": [c.has_out_bias for c in cfgs],
+        "dropout": [c.dropout for c in cfgs],
     }
 
 

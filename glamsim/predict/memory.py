@@ -7,6 +7,15 @@ Weights, gradients and optimizer state (per parameter on the chip, `stage.chip_p
   matrix: about 2 / d_model values per parameter) at `opt_state` precision;
 - ZeRO shards optimizer state (stage 1), + gradients (2), + weights (3 = FSDP) over the ranks
   holding the same parameters: dp x cp for the rest, dp x cp / ep for routed experts.
+- FSDP (ZeRO-3) as PyTorch FSDP and JAX keep it: the sharded parameter *is* the fp32 master, so a
+  rank holds fp32 parameters, fp32 gradients and two fp32 moments, 16 bytes per parameter / ranks,
+  and no persistent low-precision shard; while a layer computes, its parameters are gathered at
+  `params` precision (the current and the prefetched layer, two) and its gradient is unsharded
+  before the reduce-scatter (one layer); the embedding and output matrices (torchtitan's root unit)
+  stay gathered through the step.  Under a pipeline schedule PyTorch FSDP turns gradient sync
+  off for all but the last microbatch, so the stage's gradients accumulate unsharded in the
+  reduce dtype (torch FSDPParam.to_accumulated_grad_if_needed).  DeepSpeed ZeRO-3 keeps a 16-bit shard beside the fp32 master
+  (Rajbhandari et al. 2020, Sec. 3: 2 + 2 + 12 bytes per parameter / ranks).
 
 Activations follow Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
 Transformer Models", Sec. 4: per layer and microbatch (s tokens, b sequences, h = d_model, a
@@ -16,31 +25,46 @@ selective recomputation (or fused attention) drops the 5as/h score terms; full r
 only each layer's input, 2sbh (/t with sequence parallelism), plus one layer's working set.  The
 34 is rebuilt term by term so that it holds for other shapes:
 - replicated without sequence parallelism (10 sbh): two norm inputs (4), the QKV and FFN inputs
-  (4), two dropout masks (2);
+  (4), two dropout masks (2, only when the model trains with dropout: `ModelConfig.dropout`);
 - split over t: Q, K, V and the attention output (2 x (2 inner + 2 kv inner) sbh / h: 8 for GPT);
-  the FFN hidden units: 2 x 2f (a plain FFN's activation input and output: 16 for f = 4h) or
-  2 x 4f gated (gate, up, activation, product);
+  the FFN hidden units: 2 x 2f for a plain FFN (the activation's input and output: 16 for f = 4h);
+  a gated FFN keeps the gate and up outputs and their product, 2 x 3f, where the stack fuses the
+  activation with the product (Megatron's fused SwiGLU, XLA, torch.compile), and also the
+  activation's output, 2 x 4f, in eager PyTorch (silu and mul each save their inputs);
 - an MoE layer keeps, per routed slot (E x capacity / group per token), the expert input and
   output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E);
-- the scores 5as^2b (2-byte softmax output and dropout output, 1-byte mask) unless fused or
-  selectively recomputed.  Context parallelism splits s (queries) over cp; keys stay whole.
+- the scores a s^2 b: the 2-byte softmax output, and with dropout its 2-byte output and 1-byte mask
+  (5 a s^2 b), unless fused or recomputed.  Context parallelism splits s (queries); keys stay whole.
+`recompute=op` is torchtitan's per-op selective checkpointing (torchtitan `_apply_ac_to_transformer_
+block`, selective_ac_option="op", Dec 2024): each layer keeps its input and the outputs of the ops
+in its save list, flash attention (output and fp32 log-sum-exp) and every other matmul (the 1st,
+3rd, ...: Q, V, then the FFN's first and, gated, its output projection), and recomputes the rest;
+like full recomputation, one layer's whole working set is rebuilt during its backward pass.
 The busiest (first) pipeline stage holds min(pp, microbatches) microbatches in flight under 1F1B;
-interleaving multiplies that by 1 + (pp - 1) / (pp x vp) (Korthikanti et al., Sec. 4.2.3).  The
-last stage's fp32 logits (b s V / t x (2 + 4) bytes) are added.  KV caches are not part of training.
+under the interleaved schedule it runs min(2(pp - 1) + (vp - 1) pp + 1, microbatches x vp)
+chunk-microbatches of layers / vp layers each before its first backward (Megatron-LM's warm-up
+count in `forward_backward_pipelining_with_interleaving`; Korthikanti et al., Sec. 4.2.3, give the
+same 1 + (pp - 1) / (pp vp) factor when microbatches are plentiful).  The last stage's logits are
+added: b s V / t at 16 bits plus an fp32 softmax (Megatron's vocab-parallel cross entropy, XLA), or
+three fp32 copies at the start of the backward pass in PyTorch FSDP (torchtitan's unfused loss:
+fp32 log-probabilities, their gradient and the logits' gradient).  KV caches are not part of training.
+
+Usable HBM: the chip's bytes as the driver reports them less `HBM_RESERVE_FRACTION`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from glamsim.accounting import ModelArrays
-from glamsim.predict.efficiency import MEMORY_RESERVE_FRACTION
-from glamsim.predict.layout import LayoutArrays
+from glamsim.accounting import ModelArrays, embedding_params
+from glamsim.predict.layout import STACKS, LayoutArrays
 from glamsim.predict.stage import (
+    body_params_per_layer,
     chip_params,
     expert_slots_per_token,
     layers_per_stage,
     moe_share,
+    routed_params,
     tokens_per_microbatch,
     zero_groups,
 )
@@ -48,6 +72,14 @@ from glamsim.predict.tiers import Fabric
 
 FP32 = 4.0
 MASK = 1.0  # bytes of a dropout mask value
+DEEPSPEED, PYTORCH_FSDP = STACKS.index("deepspeed"), STACKS.index("pytorch-fsdp")
+
+# Share of the driver-reported HBM that the training framework cannot hand to tensors (CUDA
+# context, NCCL buffers, allocator fragmentation).  Sourced as a bound: torchtitan's December 2024
+# H100 benchmark (pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md, Table 6) ran with
+# PyTorch's caching allocator reserving up to 84.9 GiB (91.2e9 bytes) of a 96 GB card, so at most
+# 5% of the card sat outside the allocator.  Used only by the fit check, never in time.
+HBM_RESERVE_FRACTION = 0.05
 
 
 def optimizer_values_per_param(m: ModelArrays, lay: LayoutArrays):
@@ -56,15 +88,21 @@ def optimizer_values_per_param(m: ModelArrays, lay: LayoutArrays):
     return np.where(lay.adam > 0, 2.0, 2.0 / m.d_model)
 
 
+def _fsdp_master(lay: LayoutArrays):
+    """1 where the sharded parameter is itself the fp32 master (ZeRO-3 outside DeepSpeed)."""
+    return (lay.zero >= 3) & (lay.stack != DEEPSPEED)
+
+
 def state_bytes_per_param(m: ModelArrays, lay: LayoutArrays):
     """Optimizer-state bytes per parameter: moments at `opt_state` precision + an fp32 master copy
-    when the weights are stored at lower precision."""
-    master = np.where(lay.param_bytes < FP32, FP32, 0.0)
+    when the weights are stored at lower precision (under FSDP the weights shard is the master)."""
+    master = np.where((lay.param_bytes < FP32) & ~_fsdp_master(lay), FP32, 0.0)
     return optimizer_values_per_param(m, lay) * lay.state_bytes + master
 
 
 def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
-    """Bytes per chip of weights, gradients and optimizer state after ZeRO sharding."""
+    """Bytes per chip of weights, gradients and optimizer state after ZeRO sharding; under FSDP
+    the weights include the gathered layers and the gradients the one being reduce-scattered."""
     dense, expert = chip_params(m, lay)
     g_dense, g_expert = zero_groups(lay)
 
@@ -73,11 +111,25 @@ def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
         e = np.where(lay.zero >= stage, expert / g_expert, expert)
         return d + e
 
+    fsdp = _fsdp_master(lay)
+    layer = (body_params_per_layer(m) + routed_params(m) / m.n_layers / lay.ep) / lay.tp
+    gathered_params = np.where(lay.zero >= 3, 2 * layer + embedding_params(m) / lay.tp, 0.0)
+    gathered_grads = np.where(lay.zero >= 3, layer, 0.0)
+    # PyTorch FSDP under a pipeline schedule syncs gradients only on the last microbatch: the
+    # others accumulate unsharded, upcast to the reduce dtype (FSDPParam.to_accumulated_grad_if_needed)
+    accumulated = np.where((lay.stack == PYTORCH_FSDP) & (lay.pp > 1) & (lay.zero >= 2), dense + expert, 0.0)
     return {
-        "weights": sharded(3) * lay.param_bytes,
-        "gradients": sharded(2) * lay.grad_bytes,
+        "weights": sharded(3) * np.where(fsdp, np.maximum(lay.param_bytes, FP32), lay.param_bytes)
+        + gathered_params * lay.param_bytes,
+        "gradients": (sharded(2) + np.maximum(gathered_grads, accumulated)) * lay.grad_bytes,
         "optimizer": sharded(1) * state_bytes_per_param(m, lay),
     }
+
+
+def _gated_values(lay: LayoutArrays, mats):
+    """Hidden-width values an FFN keeps per token and unit of width: 2 plain, 3 gated and fused,
+    4 gated in eager PyTorch (the activation's output too)."""
+    return np.where(mats > 2, 3.0 + (1 - lay.fused), 2.0)
 
 
 def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> dict:
@@ -87,14 +139,16 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     s = tokens_per_microbatch(lay, seq_len) / lay.mb  # local sequence length
     sb = s * lay.mb
     h, inner, kv_inner = m.d_model, m.n_heads * m.head_dim, m.kv_heads * m.head_dim
-    replicated = sb * h * (4 * act_bytes + 2 * MASK)
+    masks = m.dropout > 0
+    replicated = sb * h * (4 * act_bytes + 2 * MASK * masks)
     attention = act_bytes * sb * (2 * inner + 2 * kv_inner)
-    dense_ffn = act_bytes * sb * m.d_ff * (2 * m.ffn_mats - 2)
+    dense_ffn = act_bytes * sb * m.d_ff * _gated_values(lay, m.ffn_mats)
     slots = expert_slots_per_token(m, seq_len, lay)
     moe_ffn = sb * (
-        slots * (act_bytes * m.expert_ff * (2 * m.expert_mats - 2) + 2 * act_bytes * h) + 2 * FP32 * m.n_experts
+        slots * (act_bytes * m.expert_ff * _gated_values(lay, m.expert_mats) + 2 * act_bytes * h)
+        + 2 * FP32 * m.n_experts
     )
-    scores = (2 * act_bytes + MASK) * m.n_heads * lay.mb * s * seq_len
+    scores = (act_bytes + masks * (act_bytes + MASK)) * m.n_heads * lay.mb * s * seq_len
     return {
         "replicated": replicated,
         "split_dense": attention + dense_ffn,
@@ -114,6 +168,30 @@ def layer_activation_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     return rep + (split + keep * p["scores"]) / lay.tp
 
 
+def op_checkpoint_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0):
+    """Bytes one layer keeps for one microbatch under torchtitan's per-op checkpointing: its input,
+    the flash-attention output (+ fp32 log-sum-exp per head) and every other matmul output (Q, V,
+    the FFN's first matmul and, gated, its output projection; per routed slot in an MoE layer)."""
+    sb = tokens_per_microbatch(lay, seq_len)
+    h, inner, kv_inner = m.d_model, m.n_heads * m.head_dim, m.kv_heads * m.head_dim
+    layer_input = act_bytes * sb * h / np.where(lay.sp > 0, lay.tp, 1.0)
+    attention = act_bytes * sb * (2 * inner + kv_inner) + FP32 * sb * m.n_heads
+    dense_ffn = act_bytes * sb * (m.d_ff + np.where(m.ffn_mats > 2, h, 0.0))
+    slots = expert_slots_per_token(m, seq_len, lay)
+    moe_ffn = act_bytes * sb * slots * (m.expert_ff + np.where(m.expert_mats > 2, h, 0.0))
+    share = moe_share(m)
+    return layer_input + (attention + (1 - share) * dense_ffn + share * moe_ffn) / lay.tp
+
+
+def microbatches_in_flight(lay: LayoutArrays):
+    """Microbatches' worth of the busiest stage's layers alive before its first backward pass:
+    1F1B min(pp, m); interleaved min(2(pp - 1) + (vp - 1) pp + 1, m vp) chunks of 1 / vp each."""
+    m_count = lay.microbatches
+    plain = np.minimum(lay.pp, m_count)
+    chunks = np.minimum(2 * (lay.pp - 1) + (lay.vp - 1) * lay.pp + 1, m_count * lay.vp) / lay.vp
+    return np.where(lay.pp > 1, np.where(lay.vp > 1, chunks, plain), 1.0)
+
+
 def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> dict:
     """Activation bytes per chip on the busiest stage: in-flight microbatches x stored bytes, and
     the last stage's logits."""
@@ -122,13 +200,13 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> di
     per_layer = layer_activation_bytes(m, seq_len, lay, act_bytes, keep_scores=keep_scores)
     sb = tokens_per_microbatch(lay, seq_len)
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
-    m_count = lay.microbatches
-    in_flight = np.where(lay.pp > 1, np.minimum(lay.pp, m_count), 1.0)
-    in_flight = in_flight * np.where(lay.vp > 1, 1 + (lay.pp - 1) / (lay.pp * lay.vp), 1.0)
-    # full recomputation: each layer's input per microbatch in flight, plus one layer's full set
-    # while that layer is recomputed
-    stored = np.where(lay.recompute >= 2, in_flight * layers * layer_input + per_layer, in_flight * layers * per_layer)
-    logits = sb * m.vocab / lay.tp * (act_bytes + FP32)
+    in_flight = microbatches_in_flight(lay)
+    # full or per-op recomputation: what each layer keeps per microbatch in flight, plus one
+    # layer's full set while that layer is recomputed
+    kept = np.where(lay.recompute >= 2, layer_input, op_checkpoint_bytes(m, seq_len, lay, act_bytes))
+    stored = np.where(lay.recompute > 1, in_flight * layers * kept + per_layer, in_flight * layers * per_layer)
+    logit_bytes = np.where(lay.stack == PYTORCH_FSDP, 3 * FP32, act_bytes + FP32)
+    logits = sb * m.vocab / lay.tp * logit_bytes
     return {"activations": stored, "logits": logits}
 
 
@@ -137,7 +215,7 @@ def memory_per_chip(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     out = model_states(m, lay)
     out.update(activations(m, seq_len, lay, fab.act_bytes))
     total = out["weights"] + out["gradients"] + out["optimizer"] + out["activations"] + out["logits"]
-    usable = fab.hbm_bytes * (1 - MEMORY_RESERVE_FRACTION)
+    usable = fab.hbm_bytes * (1 - HBM_RESERVE_FRACTION)
     out.update(total=total, usable=usable + 0 * total, shortfall=np.maximum(total - usable, 0.0), fits=total <= usable)
     return out
 

@@ -53,6 +53,7 @@ class PredictionRun(Frozen):
     convention: Literal["model", "6nd", "6nd_causal", "hardware"] = "model"
     basis: Literal["step", "wall_clock"] = "step"
     published: Published
+    peak_memory_gib: Published | None = None  # the run's published peak memory per chip, GiB
     tolerance: float = Field(0.15, gt=0, le=10)
     note: str = ""
 
@@ -154,6 +155,8 @@ def prediction_rows() -> tuple[dict, ...]:
                 "id": run.id,
                 "run": run.label,
                 "family": run.family,
+                "model": run.model,
+                "chip": run.chip,
                 "stack": run.stack,
                 "quantity": run.quantity,
                 "published": run.published.value,
