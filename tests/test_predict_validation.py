@@ -205,3 +205,15 @@ def test_a_predicted_mfu_carries_its_interval_into_time_and_cost():
     low, high = e.ranges["train_days"]
     assert low == pytest.approx(e.train_days / iv.high) and high == pytest.approx(e.train_days / iv.low)
     assert "80% range from errors on" in e.ledger["mfu"].source
+
+
+def test_a_planned_layout_names_the_published_run_it_differs_from():
+    """GLaM on 1,024 TPU v4: the planner's layout is compared with the paper's, key by key."""
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.explain import differences
+
+    assert differences("tp=8,dp=4,mb=1,gbs=8", "tp=4,dp=8,mb=1,gbs=8") == ["tp 8 -> 4", "dp 4 -> 8"]
+    e = estimate_training(model=load_model("glam-64b-64e"), tokens=1e9, chip="tpu-v4", chips=1024)
+    note = e.ledger["published_run"].source
+    assert "glam_v4" in note and "0.285 published" in note and f"predicts {e.mfu:.3g}" in note
+    assert "recompute full -> " in note or "gbs 1024 -> " in note

@@ -374,6 +374,7 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
     """The MFU predicted by `glamsim.predict` for the scenario's layout, or for the fastest layout
     that fits (`glamsim plan`), with the layout, memory per chip and step-time breakdown."""
     from glamsim.predict import evaluate
+    from glamsim.predict.explain import against_published
     from glamsim.predict.plan import best
 
     if cfg is None:
@@ -388,4 +389,7 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
     else:
         p = best(cfg, chip, s.chips, **kw)
     led.add("layout", p["layout"], "", s.source("layout"))
+    note = against_published(cfg.name, chip.name, p["layout"], p["mfu"])
+    if note:
+        led.add("published_run", None, "", note)
     return p

@@ -7,7 +7,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   E / ep local experts each [T ep slots / E, h] x [h, (mats - 1) f_e / t] and back, and on the
   last stage the logits [T, h] x [h, V / t];
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
-  (flash) attention executes only the unmasked causal half;
+  (flash) attention executes only the unmasked causal half, at its kernel's published fraction
+  of the peak where there is one (FlashAttention-2/3 by chip, `efficiency.ATTENTION_PEAK_FRACTION`);
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
   activation bytes (`memory.layer_activation_bytes`) through HBM, x `UNFUSED_ELEMENTWISE_FACTOR`
   where the stack runs each element-wise op as its own kernel (eager PyTorch, `fused=0`); fp8
@@ -89,6 +90,25 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
     return eff.FP8_CAST_PASSES * fab.act_bytes * inputs
 
 
+def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None):
+    """Seconds of the attention score matmuls.  Unfused: as matmuls (the S x S scores go through
+    HBM).  Fused (flash): compute-bound, nothing S x S is written, at the kernel's published
+    fraction of the 16-bit peak for the stack and chip (`efficiency.attention_fraction`), else
+    at the matmul fraction with the head-dimension roll-off; short sequences roll off as matmuls."""
+    as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
+    known = eff.attention_fraction(lay.stack, fab.name)
+    peak = fab.peak_flops if peak is None else peak
+    fused = 0.0
+    for M, K, N, c in shapes.values():
+        d = np.minimum(K, N)  # the head dimension (QK^T: K = d; AV: N = d)
+        as_matmul = eff.MATMUL_PEAK_FRACTION * d / (d + eff.MATMUL_HALF_DIM)
+        frac = np.where(np.isnan(known), as_matmul, known)
+        seq = np.maximum(K, N)
+        roll = M / (M + eff.MATMUL_HALF_DIM) * seq / (seq + eff.MATMUL_HALF_DIM)
+        fused = fused + 2.0 * M * K * N * c / (peak * frac * roll)
+    return np.where(lay.flash > 0, fused, as_matmuls)
+
+
 def _score_shapes(m: ModelArrays, seq_len, lay: LayoutArrays) -> dict:
     s_q = seq_len / lay.cp
     heads = lay.mb * m.n_heads / lay.tp
@@ -112,7 +132,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     counted = mm if expert_load is None else _shapes(m, seq_len, lay, 1.0)
     mm_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in counted.values())
     at_peak = fab.attention_peak_flops  # fp8 training: attention stays in bf16
-    at_s = sum(matmul_s(M, K, N, fab, c, at_peak) for M, K, N, c in sc.values())
+    at_s = attention_s(sc, lay, fab, at_peak)
     at_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
     T = tokens_per_microbatch(lay, seq_len)
     logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab)
@@ -126,7 +146,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
 
     # fused attention recomputes Q K^T in its backward pass: 2.5 x the forward instead of 2 x
     M, K, N, c = sc["scores_qk"]
-    qk_s, qk_f = matmul_s(M, K, N, fab, c, at_peak), matmul_flops(M, K, N, c)
+    qk_s, qk_f = attention_s({"qk": sc["scores_qk"]}, lay, fab, at_peak), matmul_flops(M, K, N, c)
     at_bwd_s = 2 * at_s + lay.flash * qk_s
     at_bwd_f = 2 * at_f + lay.flash * qk_f
 

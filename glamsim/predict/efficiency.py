@@ -80,6 +80,35 @@ def by_stack(table: dict, code):
     return np.asarray([table[s] for s in STACKS])[np.asarray(code, dtype=np.int64)]
 
 
+# Fused (flash) attention kernels reach their own fraction of the 16-bit peak, by kernel
+# generation and chip, at long sequences and 128-wide heads (forward + backward):
+# - FlashAttention-2 on A100: up to 73% (Dao 2023, arXiv:2307.08691, abstract: "50-73% of the
+#   theoretical maximum FLOPs/s on A100");
+# - FlashAttention-2 on H100: 35% (Shah et al. 2024, FlashAttention-3, arXiv:2407.08608, Sec. 1:
+#   "FlashAttention-2 achieves only 35% utilization on H100");
+# - FlashAttention-3 / cuDNN fused attention on H100: 75% (the same paper: up to 740 TFLOP/s BF16).
+# PyTorch's SDPA flash backend (torchtitan, its context-parallel ring attention) is FA-2;
+# Megatron/NeMo on Hopper use Transformer Engine's cuDNN kernel (FA-3 class).  Other pairs (TPU
+# splash attention, DeepSpeed) keep the matmul model (NaN below).
+ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper"}
+ATTENTION_PEAK_FRACTION = {
+    ("megatron", "ampere"): 0.73,
+    ("pytorch-fsdp", "ampere"): 0.73,
+    ("megatron", "hopper"): 0.75,
+    ("pytorch-fsdp", "hopper"): 0.35,
+}
+
+
+def attention_fraction(stack_code, chip: str):
+    """The fused-attention kernel's fraction of the 16-bit peak for each layout's stack on `chip`
+    (NaN where no published figure: the matmul model applies)."""
+    import numpy as np
+
+    arch = ARCH.get(chip.split("-")[0])
+    table = np.asarray([ATTENTION_PEAK_FRACTION.get((s, arch), np.nan) for s in STACKS])
+    return table[np.asarray(stack_code, dtype=np.int64)]
+
+
 # An eager PyTorch layer runs each element-wise op as its own kernel, each reading and writing
 # HBM: RMSNorm as pow, mean, rsqrt, two multiplies (5 passes where a fused kernel makes 1), RoPE
 # as casts, a complex multiply and views (4 against 1), SiLU then the gate product (2 against 1),
