@@ -239,6 +239,30 @@ def bench_calibrate() -> None:
         )
 
 
+def bench_memory() -> None:
+    """Predicted peak memory per chip against the published peaks (torchtitan's, in GiB), and the
+    published runs that ran but are predicted not to fit."""
+    from glamsim.predict.validation import predict_run, predictions
+
+    models, runs = predictions()
+    errors, refused = [], []
+    for run in runs:
+        r = predict_run(run, models)["prediction"]
+        if not r["fits"]:
+            refused.append(run.id)
+        if run.peak_memory_gib is None:
+            continue
+        m = r["memory"]
+        got = m["total"] / 2**30
+        err = got / run.peak_memory_gib.value - 1
+        errors.append(err)
+        parts = ", ".join(f"{k} {m[k] / 2**30:.1f}" for k in ("weights", "gradients", "optimizer", "activations", "logits"))
+        print(f"  {run.id:36s} published {run.peak_memory_gib.value:5.1f} GiB  predicted {got:5.1f} GiB  {err:+6.1%}  ({parts})")
+    worst = max(errors, key=abs) if errors else float("nan")
+    print(f"peak memory: {len(errors)} rows, median |error| {np.median(np.abs(errors)):.1%}, worst {worst:+.1%} (goal +-25%)")
+    print(f"refused as not fitting (all ran): {len(refused)} {refused}")
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     if what in ("validation", "all"):
@@ -249,5 +273,7 @@ if __name__ == "__main__":
         bench_calibrate()
     if what in ("loso",):
         bench_loso()
+    if what in ("memory", "all"):
+        bench_memory()
     if what in ("cpu", "all"):
         bench_cpu()

@@ -12,7 +12,8 @@ Weights, gradients and optimizer state (per parameter on the chip, `stage.chip_p
   and no persistent low-precision shard; while a layer computes, its parameters are gathered at
   `params` precision (the current and the prefetched layer, two) and its gradient is unsharded
   before the reduce-scatter (one layer); the embedding and output matrices (torchtitan's root unit)
-  stay gathered through the step.  Under a pipeline schedule PyTorch FSDP turns gradient sync
+  stay gathered through the step.  XLA's scan over layers (MaxText) holds one gathered layer and
+  its gradient at compute precision (an assumption: no published byte count).  Under a pipeline schedule PyTorch FSDP turns gradient sync
   off for all but the last microbatch, so the stage's gradients accumulate unsharded in the
   reduce dtype (torch FSDPParam.to_accumulated_grad_if_needed).  DeepSpeed ZeRO-3 keeps a 16-bit shard beside the fp32 master
   (Rajbhandari et al. 2020, Sec. 3: 2 + 2 + 12 bytes per parameter / ranks).
@@ -72,7 +73,7 @@ from glamsim.predict.tiers import Fabric
 
 FP32 = 4.0
 MASK = 1.0  # bytes of a dropout mask value
-DEEPSPEED, PYTORCH_FSDP = STACKS.index("deepspeed"), STACKS.index("pytorch-fsdp")
+DEEPSPEED, PYTORCH_FSDP, XLA = (STACKS.index(s) for s in ("deepspeed", "pytorch-fsdp", "xla"))
 
 # Share of the driver-reported HBM that the training framework cannot hand to tensors (CUDA
 # context, NCCL buffers, allocator fragmentation).  Sourced as a bound: torchtitan's December 2024
@@ -113,15 +114,21 @@ def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
 
     fsdp = _fsdp_master(lay)
     layer = (body_params_per_layer(m) + routed_params(m) / m.n_layers / lay.ep) / lay.tp
-    gathered_params = np.where(lay.zero >= 3, 2 * layer + embedding_params(m) / lay.tp, 0.0)
+    # PyTorch FSDP / DeepSpeed: the current and the prefetched layer and the root unit's embedding
+    # and output gathered, one layer's gradient unsharded at the reduce dtype; XLA's scan over
+    # layers (MaxText) materialises one layer's weights and its gradient, at compute precision
+    xla = lay.stack == XLA
+    gathered_params = np.where(lay.zero >= 3, np.where(xla, layer, 2 * layer + embedding_params(m) / lay.tp), 0.0)
     gathered_grads = np.where(lay.zero >= 3, layer, 0.0)
+    grad_bytes = np.where(xla & (lay.zero >= 3), lay.param_bytes, lay.grad_bytes)
     # PyTorch FSDP under a pipeline schedule syncs gradients only on the last microbatch: the
     # others accumulate unsharded, upcast to the reduce dtype (FSDPParam.to_accumulated_grad_if_needed)
     accumulated = np.where((lay.stack == PYTORCH_FSDP) & (lay.pp > 1) & (lay.zero >= 2), dense + expert, 0.0)
     return {
         "weights": sharded(3) * np.where(fsdp, np.maximum(lay.param_bytes, FP32), lay.param_bytes)
         + gathered_params * lay.param_bytes,
-        "gradients": (sharded(2) + np.maximum(gathered_grads, accumulated)) * lay.grad_bytes,
+        "gradients": sharded(2) * lay.grad_bytes
+        + np.maximum(gathered_grads * grad_bytes, accumulated * lay.grad_bytes),
         "optimizer": sharded(1) * state_bytes_per_param(m, lay),
     }
 
