@@ -112,23 +112,28 @@ def read_results(data: bytes, client_name: str | None):
     import pyarrow.parquet as pq
 
     where = shown_name(client_name)
-    buf = pa.BufferReader(data)
+    parquet = str(client_name or "").lower().endswith(".parquet")
+
+    def check(what: str, got: int, most: int) -> None:
+        if got > most:
+            raise ConfigError(f"{where}: {got:,} {what}; a results upload may have at most {most:,}")
+
     try:
-        if str(client_name or "").lower().endswith(".parquet"):
-            meta = pq.ParquetFile(buf).metadata
-            rows, cols = meta.num_rows, meta.num_columns
-            decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if parquet:  # the footer says rows and columns; the decoded size is counted batch by batch
+            pf = pq.ParquetFile(pa.BufferReader(data))
+            check("rows", pf.metadata.num_rows, RESULT_MAX_ROWS)
+            check("columns", pf.metadata.num_columns, RESULT_MAX_COLUMNS)
+            batches, decoded = [], 0
+            for batch in pf.iter_batches(batch_size=256):
+                decoded += batch.nbytes
+                check("bytes once decoded (or more)", decoded, RESULT_MAX_DECODED_BYTES)
+                batches.append(batch)
+            table = pa.Table.from_batches(batches, schema=pf.schema_arrow)
         else:
-            rows, cols, decoded = data.count(b"\n"), data[: data.find(b"\n")].count(b",") + 1, 8 * len(data)
-        for what, got, most in (
-            ("rows", rows, RESULT_MAX_ROWS),
-            ("columns", cols, RESULT_MAX_COLUMNS),
-            ("bytes once decoded", decoded, RESULT_MAX_DECODED_BYTES),
-        ):
-            if got > most:
-                raise ConfigError(f"{where}: {got:,} {what}; a results upload may have at most {most:,}")
-        buf.seek(0)
-        table = pq.read_table(buf) if str(client_name or "").lower().endswith(".parquet") else pacsv.read_csv(buf)
+            check("rows", data.count(b"\n"), RESULT_MAX_ROWS)
+            check("columns", data[: data.find(b"\n")].count(b",") + 1, RESULT_MAX_COLUMNS)
+            table = pacsv.read_csv(pa.BufferReader(data))
+            check("bytes once decoded", table.nbytes, RESULT_MAX_DECODED_BYTES)
         return table.to_pandas()
     except ConfigError:
         raise
