@@ -84,7 +84,7 @@ MODELS = {  # file name -> (text, what the error line names)
     "m_duplicate.yaml": (model() + "n_layers: 8\n", "duplicate key 'n_layers'"),
     "m_deep.yaml": (model() + DEEP, "nested deeper"),
     "m_bomb.yaml": (BOMB, "aliases"),
-    "m_binary.yaml": (None, "cannot read"),
+    "m_binary.yaml": (None, "not UTF-8"),
     "m_tab.yaml": ("name: x\n\tn_layers: 4\n", "malformed YAML"),
     "m_aux_neg.yaml": (model(aux_loss_weight=-0.1), "aux_loss_weight=-0.1"),
     "m_group_zero.yaml": (model(router_group_size=0), "router_group_size=0"),
@@ -227,7 +227,7 @@ CASES = [
         for f, (_, why) in RECORDS.items()
     ],
     pytest.param([*TRAIN, "--measured", "missing.json"], "cannot read", id="measured-missing"),
-    pytest.param([*TRAIN, "--measured", "a_dir"], "cannot read", id="measured-dir"),
+    pytest.param([*TRAIN, "--measured", "a_dir"], "not a regular file", id="measured-dir"),
     pytest.param([*TRAIN, "--measured", "m_binary.yaml"], "UTF-8", id="measured-binary"),
     # numbers on the command line
     *[
