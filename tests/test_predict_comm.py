@@ -251,7 +251,7 @@ def test_unfused_elementwise_and_fp8_casts_cost_hbm_passes():
     extra = 3 * 4 * eff.ELEMENTWISE_PASSES * (eff.UNFUSED_ELEMENTWISE_FACTOR - 1) * act / H100.hbm_bytes_per_s
     assert one(b["elementwise_s"]) - one(a["elementwise_s"]) == pytest.approx(extra)
     f8 = Fabric.of(load_chip("h100-sxm"), "fp8")
-    assert f8.peak_flops == pytest.approx(2 * H100.peak_flops, rel=1e-3) and f8.attention_peak_flops == H100.peak_flops
+    assert f8.peak_flops == pytest.approx(2 * H100.peak_flops, rel=1e-3) and f8.peak_flops_16bit == H100.peak_flops
     c8 = microbatch_compute(GPT, 32, fused, f8)
     # linear inputs per layer and microbatch of 32 tokens: qkv, attention out, FFN in (h, h, h) and FFN out (f)
     inputs = 32 * (64 + 64 + 64 + 256)

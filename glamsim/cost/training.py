@@ -259,7 +259,7 @@ def estimate_training(
             f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py)"
         )
         interval = resolve.mfu_interval(predicted)
-        changes = {"mfu": interval.around(predicted["mfu"])}
+        changes = {"mfu": predicted["mfu"]}  # the scenario keeps the number; the range rides in `uncertain`
         sources = {"mfu": f"{src}; 80% range from {interval.basis}"}
         if not s.given("hw_flops_ratio"):
             changes["hw_flops_ratio"] = predicted["hfu"] / predicted["mfu"]
@@ -290,7 +290,7 @@ def estimate_training(
     )
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:
-        uncertain["mfu"] = s.mfu
+        uncertain["mfu"] = s.mfu if predicted is None else interval.around(s.mfu)
     nominals = {k: v if type(v) is float else nominal(v) for k, v in uncertain.items()}
     one = training_costs(flops, s.chips, peak_value, **certain, **nominals)
     if s.hours is not None and one["mfu_effective"] > 1:

@@ -44,7 +44,12 @@ from glamsim.predict.tiers import Fabric
 def matmul_s(M, K, N, fab: Fabric, count=1.0, peak=None):
     """Seconds of `count` matmuls [M, K] x [K, N] on one chip (roofline with thin-shape roll-off),
     at `peak` FLOP/s (default the training dtype's)."""
-    frac = eff.MATMUL_PEAK_FRACTION if fab.matmul_fraction is None else fab.matmul_fraction
+    if fab.matmul_fraction is not None:  # a measured rate (the CPU check)
+        frac = fab.matmul_fraction
+    elif fab.fp8_linears and peak is None:  # an fp8 linear layer
+        frac = eff.FP8_MATMUL_PEAK_FRACTION
+    else:
+        frac = eff.MATMUL_PEAK_FRACTION
     roll = 1.0
     for d in (M, K, N):
         roll = roll * d / (d + eff.MATMUL_HALF_DIM)
@@ -131,11 +136,11 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     # a measured load imbalance costs time on the busiest expert, not FLOPs: count the routed tokens
     counted = mm if expert_load is None else _shapes(m, seq_len, lay, 1.0)
     mm_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in counted.values())
-    at_peak = fab.attention_peak_flops  # fp8 training: attention stays in bf16
+    at_peak = fab.peak_flops_16bit  # fp8 training: attention stays in bf16
     at_s = attention_s(sc, lay, fab, at_peak)
     at_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
     T = tokens_per_microbatch(lay, seq_len)
-    logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab)
+    logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab, peak=fab.peak_flops_16bit)  # output layer in 16-bit
     logits_f = matmul_flops(T, m.d_model, m.vocab / lay.tp)
     # element-wise traffic: the activations a layer would store without recomputation
     act = layer_activation_bytes(m, seq_len, lay, fab.act_bytes)

@@ -13,9 +13,10 @@ Weights, gradients and optimizer state (per parameter on the chip, `stage.chip_p
   `params` precision (the current and the prefetched layer, two) and its gradient is unsharded
   before the reduce-scatter (one layer); the embedding and output matrices (torchtitan's root unit)
   stay gathered through the step.  XLA's scan over layers (MaxText) holds one gathered layer and
-  its gradient at compute precision (an assumption: no published byte count).  Under a pipeline schedule PyTorch FSDP turns gradient sync
-  off for all but the last microbatch, so the stage's gradients accumulate unsharded in the
-  reduce dtype (torch FSDPParam.to_accumulated_grad_if_needed).  DeepSpeed ZeRO-3 keeps a 16-bit shard beside the fp32 master
+  its gradient at compute precision (an assumption: no published byte count).  Under a pipeline
+  schedule PyTorch FSDP turns gradient sync off for all but the last microbatch, so the stage's
+  gradients accumulate unsharded in the reduce dtype (torch FSDPParam.to_accumulated_grad_if_needed).
+  DeepSpeed ZeRO-3 keeps a 16-bit shard beside the fp32 master
   (Rajbhandari et al. 2020, Sec. 3: 2 + 2 + 12 bytes per parameter / ranks).
 
 Activations follow Korthikanti et al. 2022, "Reducing Activation Recomputation in Large

@@ -59,7 +59,7 @@ class Fabric:
     chips_per_node: float
     torus_dims: float = 0.0  # 0: switched fabric
     act_bytes: float = 2.0  # bytes of one activation value (16-bit training)
-    attention_peak_flops: float | None = None  # None: peak_flops (fp8 training keeps attention in bf16)
+    peak_flops_16bit: float | None = None  # fp8 training: the 16-bit peak of what stays 16-bit (attention, logits)
     fp8_linears: bool = False  # the linear layers run in fp8 and cast their inputs (Transformer Engine, torchao)
     matmul_fraction: float | None = None  # None: efficiency.MATMUL_PEAK_FRACTION (a measured rate: 1.0)
 
@@ -85,7 +85,7 @@ class Fabric:
             chips_per_node=float(chips_per_node or chip.chips_per_node.value),
             torus_dims=float(chip.torus_dims.value) if chip.torus_dims else 0.0,
             act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0,
-            attention_peak_flops=chip.spec(chip.peak_field("bf16")).value if fp8 else None,
+            peak_flops_16bit=chip.spec(chip.peak_field("bf16")).value if fp8 else None,
             fp8_linears=fp8,
         )
 
