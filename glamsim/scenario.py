@@ -41,11 +41,19 @@ Precision = Literal["bf16", "fp8", "int8", "int4"]
 Placement = Literal["sharded", "expert"]
 PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}  # bytes per value
 SERVING_MEASURED = (
-    "derived from a published serving measurement, NVIDIA NIM 1.8.0 Llama-3.3-70B-Instruct on 2 x H100 "
-    "fp8 TP2 (hardware_profiles/serving_runs.yaml)"
+    "calibrated on published serving measurements, NVIDIA NIM 1.8.0 Llama-3.3-70B-Instruct on 2 x H100 "
+    "fp8 TP2 at concurrency 1 (hardware_profiles/serving_runs.yaml)"
 )
-SERVING_MFU = 0.45  # = glamsim.cost.serving_runs.derive_utilisation()["mfu"], to 2 places (tested)
-SERVING_MBU = 0.57  # = derive_utilisation()["mbu"], to 2 places (tested)
+SERVING_MFU = 0.51  # = glamsim.cost.serving_runs.calibrate()["mfu"], to 2 places (tested)
+SERVING_KERNEL_US = 6.2  # = calibrate()["kernel_us"], to 1 place (tested)
+# Sustained / theoretical HBM bandwidth: 750 of the V100's 900 GB/s (Jia et al. 2018, "Dissecting the
+# NVIDIA Volta GPU Architecture via Microbenchmarking", arXiv:1804.06826, global-memory throughput)
+SERVING_MBU = 0.83
+MBU_SOURCE = (
+    "sustained / theoretical HBM bandwidth, 750 of the V100's 900 GB/s measured by Jia et al. 2018 (Dissecting "
+    "the NVIDIA Volta GPU Architecture via Microbenchmarking, arXiv:1804.06826); the 750 GB/s as a public "
+    "hardware table citing the paper gives it (the paper's own table not checked here); assumed for every HBM chip"
+)
 
 
 class Scenario(Checked):
@@ -355,9 +363,10 @@ class ServingScenario(Scenario):
         uncertain=True,
         gt=0,
         le=1,
-        source=f"{SERVING_MEASURED}: ideal prefill / measured time to first token of a 5,000-token prompt "
-        "(glamsim.cost.serving_runs; 1 = the ideal roofline)",
-        help="compute utilisation (1: the ideal roofline)",
+        source=f"{SERVING_MEASURED}: the large-matmul fraction that puts a 5,000-token prefill on its measured "
+        "time to first token, beside thin-step roll-off, tensor-parallel all-reduces and per-layer kernel time "
+        "(glamsim.cost.serving_runs, glamsim.cost.serving.regime)",
+        help="fraction of the dense peak a large matmul attains (thin steps, all-reduces and kernel time come on top)",
     )
     mbu: Uncertain = inp(
         SERVING_MBU,
@@ -365,9 +374,19 @@ class ServingScenario(Scenario):
         uncertain=True,
         gt=0,
         le=1,
-        source=f"{SERVING_MEASURED}: ideal decode step / measured inter-token latency at concurrency 1, mean of "
-        "2 rows (glamsim.cost.serving_runs; 1 = the ideal roofline)",
-        help="memory bandwidth utilisation (1: the ideal roofline)",
+        source=MBU_SOURCE,
+        help="fraction of the HBM bandwidth a streaming read attains (per-layer kernel time comes on top)",
+    )
+    kernel_us: float = inp(
+        SERVING_KERNEL_US,
+        unit="us per kernel",
+        ge=0,
+        le=1e4,
+        source=f"{SERVING_MEASURED}: the fixed time per kernel that puts the batch-1 decode steps on their measured "
+        "inter-token latencies, 10 kernels per layer (glamsim.cost.serving_runs.calibrate, "
+        "glamsim.cost.serving.regime)",
+        help="fixed time of each kernel of a forward step (launch and tail; 10 per layer): what keeps a "
+        "batch-1 decode step above bytes / bandwidth (0: none)",
     )
     weight_precision: Precision = inp(
         "bf16",

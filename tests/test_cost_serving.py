@@ -65,7 +65,10 @@ def test_roofline_and_per_token_costs_by_hand():
     expert = (n.params_total - n.params_active) / (cfg.n_moe_layers * (e - k))  # one expert's params
     weights = 2 * (n.params_active + cfg.n_moe_layers * (touched - k) * expert)
     kv = 2 * cfg.n_layers * cfg.kv_heads * cfg.head_dim * ctx * b * 2
-    step = max(flops / (chips * peak * 0.5), (weights + kv) / (chips * bw * 0.8))
+    # the batch's 4 tokens reach 4 / (4 + 48) of the large-matmul rate (regime.matmul_rate); each of the
+    # layers runs its 10 kernels at the default 6.2 us; no links given: the all-reduces cost nothing
+    rate = b / (b + 48)
+    step = max(flops / (chips * peak * 0.5 * rate), (weights + kv) / (chips * bw * 0.8)) + cfg.n_layers * 10 * 6.2e-6
     assert float(r["decode_step_s"][0]) == pytest.approx(step)
     assert float(r["decode_tokens_per_s_per_chip"][0]) == pytest.approx(b / step / chips)
     assert float(r["joules_per_token"][0]) == pytest.approx(chips * power * pue * step / b)
@@ -103,8 +106,9 @@ def test_inference_errors_and_ranges():
 def test_serving_power_follows_the_load_of_each_phase():
     """H100 board: 75 W idle + 1,272 W x tensor-core use + 406 W x HBM use, capped at 700 W, plus a
     575 W host share (the profile's Splitwise-calibrated figures).  Decode at batch 1 is HBM-bound:
-    at mbu 0.5 its HBM use is 0.5 and its tensor-core use its FLOPs over the chips' peak in one step;
-    the energy per token charges that power; --power-model tdp gives 700 W at every load."""
+    its HBM use is the bytes it reads over the chips' bandwidth in one step (below mbu 0.5: the kernels'
+    fixed time and the all-reduces stretch the step) and its tensor-core use its FLOPs over the chips'
+    peak in one step; the energy per token charges that power; --power-model tdp gives 700 W at every load."""
     from glamsim.cost.serving import estimate_serving
 
     r = estimate_serving(model="glam-64b-64e", chip="h100-sxm", batch=1, mbu=0.5, mfu=0.5)
@@ -116,9 +120,11 @@ def test_serving_power_follows_the_load_of_each_phase():
         406,
         575,
     )
-    u_c = r["decode_flops_per_token"] / (r["serving_chips_used"] * 989e12 * r["decode_step_s"])
-    want = 75 + 406 * 0.5 + 1272 * u_c + 575
-    assert 0 < u_c < 0.01 and r["decode_power_w_per_chip"] == pytest.approx(want)
+    chips, step = r["serving_chips_used"], r["decode_step_s"]
+    u_c = r["decode_flops_per_token"] / (chips * 989e12 * step)
+    u_m = (r["decode_weight_bytes_per_step"] + r["decode_kv_bytes_per_step"]) / (chips * 3.35e12 * step)
+    want = 75 + 406 * u_m + 1272 * u_c + 575
+    assert 0 < u_c < 0.01 and 0 < u_m < 0.5 and r["decode_power_w_per_chip"] == pytest.approx(want)
     pue = r.ledger["pue"].value
     assert r["joules_per_token"] == pytest.approx(r["serving_chips_used"] * want * pue * r["decode_step_s"])
     assert r["decode_power_w_per_chip"] < r["prefill_power_w_per_chip"] <= 700 + 575  # matmul-bound, capped

@@ -14,9 +14,10 @@ import glamsim.api as gs
 from glamsim.accounting import cached_arrays, expert_params, ffn_weights, forward_flops_per_token, params
 from glamsim.config import ConfigError, load_model
 from glamsim.cost.serving import estimate_serving
-from glamsim.cost.serving_runs import derive_utilisation, replay, serving_runs
+from glamsim.cost.serving_runs import calibrate, closed_form, serving_runs
+from glamsim.predict.efficiency import LINK_EFFICIENCY
 from glamsim.profiles import load_chip
-from glamsim.scenario import SERVING_MBU, SERVING_MFU, ServingScenario
+from glamsim.scenario import SERVING_KERNEL_US, SERVING_MBU, SERVING_MFU, ServingScenario
 
 H100 = load_chip("h100-sxm")
 H100_BYTES = 81559 * 2**20  # HBM as nvidia-smi reports it (the profile cites the source): 81,559 MiB
@@ -47,16 +48,19 @@ def test_expert_placement_decode_step_by_hand():
     assert r["dense_shards"] == t == 3  # 81,559 MiB per H100: the dense parts split 3 ways
     slot_flops = 2 * ffn_weights(m, m.expert_ff, m.expert_mats)[0]
     dense_flops = forward_flops_per_token(m, ctx)[0] - 32 * 2 * slot_flops
-    dense_s = max(batch * dense_flops / chips / PEAK, (dense / t + _kv(batch, ctx) / chips) / BW)
-    expert_s = 32 * max(slot_flops / PEAK, expert_bytes / BW)  # one slot, one whole expert
+    # one token: the matmuls at 1 / (1 + 48) of the large-matmul rate (regime.matmul_rate)
+    dense_s = max(batch * dense_flops / chips / (PEAK / 49), (dense / t + _kv(batch, ctx) / chips) / BW)
+    expert_s = 32 * max(slot_flops / (PEAK / 49), expert_bytes / BW)  # one slot, one whole expert
     wire = 2 * (batch * 2 / chips) * 8192 * 2 * (chips - 1) / chips
     a2a_s = 32 * (wire / 50e9 + 2 * 8e-6)  # 64 chips span 8 servers: InfiniBand, 8 us a message
     assert r["experts_read_busiest_chip"] == pytest.approx(1.0)
     assert r["decode_expert_wait_s"] == pytest.approx(expert_s)
     assert r["decode_alltoall_s"] == pytest.approx(a2a_s)
-    assert r["decode_step_s"] == pytest.approx(dense_s + expert_s + a2a_s)
-    sharded = estimate_serving(model="glam-64b-64e", chip="h100-sxm", chips=chips, batch=batch, **IDEAL)
-    assert r["decode_step_s"] > 10 * sharded["decode_step_s"]  # the wait on the chip holding a touched expert
+    # each of the 64 layers: 10 kernels at the default 6.2 us, and 2 all-reduces of one token's 8,192
+    # bf16 activations over the t = 3 chips of a dense copy (one server: 2 (3 - 1) messages of 3 us
+    # and 2 (3 - 1) / 3 of the bytes over NVLink at 80% of 450 GB/s)
+    overhead = 64 * (10 * 6.2e-6 + 2 * (4 * 3e-6 + 4 / 3 * 8192 * 2 / (450e9 * LINK_EFFICIENCY)))
+    assert r["decode_step_s"] == pytest.approx(dense_s + expert_s + a2a_s + overhead)
     assert "inter_node_bandwidth_gb_per_s" in r.ledger["interconnect_bandwidth_gb_per_s"].source
     # load (what power follows): an average chip's busy time at full utilisation over the step; it
     # reads its third of the dense parts and, one time in 32, its expert
@@ -186,23 +190,31 @@ def test_study_rows_equal_single_estimates_for_the_new_inputs():
     assert checked >= 24 and "tpot" in binding
 
 
-def test_default_serving_utilisation_is_derived_from_the_published_measurement():
-    """NIM 1.8.0, Llama-3.3-70B fp8 on 2 H100: the ideal decode step at batch 1 reads every fp8
-    weight and the bf16 KV cache at the mean context; MBU = that / the measured 18.58 ms."""
+def test_the_decode_step_by_regime_by_hand_and_its_constants_calibrated_on_the_published_rows():
+    """NIM 1.8.0, Llama-3.3-70B fp8 TP2 on 2 H100, batch 1 at the mean context of 5000 + 500: every
+    fp8 weight and the fp8 KV cache read at mbu, each layer's kernels once, two all-reduces per
+    layer over 2 chips on NVLink (ring: 2 (n-1) messages of 3 us plus 2 (n-1)/n of the bytes)."""
     run = serving_runs()["nim-llama-3.3-70b-h100-fp8"]
     m = cached_arrays(run.model)
-    row = replay(run)[0]
+    row = run.rows[0]
     ctx = 5000 + (500 + 1) / 2
-    kv = 2 * 80 * 8 * 128 * ctx * 2
-    step = (params(m)[0] * 1 + kv) / (2 * BW)
-    assert row["ideal_decode_step_ms"] == pytest.approx(step * 1e3)
-    assert row["mbu"] == pytest.approx(step * 1e3 / 18.58)
-    prefill = 5000 * forward_flops_per_token(m, 2500.5)[0] / (2 * H100.peak_flops_fp8.value)
-    assert row["mfu"] == pytest.approx(prefill * 1e3 / 406.77)
-    got = derive_utilisation()
-    assert round(got["mfu"], 2) == SERVING_MFU and round(got["mbu"], 2) == SERVING_MBU
+    kv = 2 * 80 * 8 * 128 * ctx * 1
+    memory = (params(m)[0] * 1 + kv) / (2 * BW * SERVING_MBU)
+    kernels = 80 * 10 * SERVING_KERNEL_US * 1e-6
+    act = 8192 * 2  # one token's activations, bf16
+    allreduce = 2 * 80 * (2 * 1 * 3e-6 + 2 * (1 / 2) * act / (450e9 * LINK_EFFICIENCY))
+    got = closed_form(run, row)["decode_step_s"]
+    assert got == pytest.approx(memory + kernels + allreduce, rel=1e-9)
+    # the step is linear in kernel_us: least squares over the two concurrency-1 ITLs, by hand
+    steps = {r.prompt_len: (closed_form(run, r, kernel_us=0.0)["decode_step_s"], r.itl_ms / 1e3) for r in run.rows[::5]}
+    per_us = 80 * 10 * 1e-6
+    want = sum(per_us * (itl - base) for base, itl in steps.values()) / (2 * per_us**2)
+    fit = calibrate()
+    assert fit["kernel_us"] == pytest.approx(want) and round(fit["kernel_us"], 1) == SERVING_KERNEL_US
+    assert round(fit["mfu"], 2) == SERVING_MFU
     s = ServingScenario()
-    assert s.mfu == SERVING_MFU and "serving_runs.yaml" in s.source("mbu")
+    assert s.mfu == SERVING_MFU and "serving_runs.yaml" in s.source("mfu") and "Jia et al. 2018" in s.source("mbu")
+    assert "serving_runs.yaml" in s.source("kernel_us")
 
 
 def test_bad_new_inputs_are_refused_in_one_line():

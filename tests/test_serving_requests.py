@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from glamsim.accounting import ModelArrays, forward_flops_per_token
 from glamsim.cli import app
 from glamsim.config import ConfigError, load_model
-from glamsim.cost.serving import core
+from glamsim.cost.serving import core, regime
 from glamsim.cost.serving.memory import kv_cache_bytes
 from glamsim.cost.serving.requests import (
     StepTable,
@@ -23,6 +23,7 @@ from glamsim.cost.serving.requests import (
     request_outputs,
     simulate,
 )
+from glamsim.scenario import SERVING_KERNEL_US
 
 M = ModelArrays.of(load_model("gpt3-175b"))
 HW = dict(
@@ -40,6 +41,9 @@ HW = dict(
     dense_shards=1.0,
     link_bytes_per_s=450e9,
     link_latency_s=0.0,
+    tp=8,  # the dense weights over the 8 chips; no links given: the all-reduces cost nothing, as in CORE
+    fab=regime.fabric(np.inf, np.nan, 0.0, 0.0, np.inf),
+    kernel_us=SERVING_KERNEL_US,
 )
 CORE = dict(
     chips=8,

@@ -145,6 +145,7 @@ def serving_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]
             comm_overlap=sel(floats(rows, "comm_overlap")),
             bytes_per_activation=sel(floats(rows, "bytes_per_activation")),
             routing_skew=sel(skew),
+            kernel_us=sel(floats(rows, "kernel_us")),
             **{k: sel(v) for k, v in links.items()},
         )
         for i in np.flatnonzero((t["batch"] == 0) & (t["binding"] != "hbm")):  # the single estimate's refusal

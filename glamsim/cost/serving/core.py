@@ -27,6 +27,7 @@ from glamsim.accounting import (
 from glamsim.cost.communication import A2A_PER_MOE_LAYER_DECODE, decode_alltoall_bytes_per_chip
 from glamsim.cost.ops import broadcast
 from glamsim.cost.power import power_w as power_at_load
+from glamsim.cost.serving import regime
 from glamsim.cost.serving.memory import (
     expert_placed,
     experts_per_chip,
@@ -37,6 +38,7 @@ from glamsim.cost.serving.memory import (
     weight_bytes_total,
 )
 from glamsim.cost.training import S_PER_HOUR
+from glamsim.scenario import SERVING_KERNEL_US
 
 J_PER_KWH = 3.6e6
 
@@ -92,6 +94,8 @@ def _expert_placed_s(
     dense_flops = flops_per_token - m.n_moe_layers * m.top_k * slot_flops
     dense_bytes = weight_bytes_total(m, bytes_per_param) - routed_bytes(m, bytes_per_param)
     dense_chip = (tokens * dense_flops / chips, dense_bytes / shards + kv_bytes / chips)
+    dense_rate = regime.matmul_rate(tokens * shards / chips)  # each copy's tokens, through its matmuls
+    dense_roof = roof(*dense_chip, mfu=mfu * dense_rate)
     x = np.asarray(expert_parallel, dtype=np.float64)
     experts = np.maximum(np.asarray(m.n_experts, dtype=np.float64), 1.0)
     whole = np.maximum(experts_per_chip(m, x), 1.0)
@@ -99,7 +103,9 @@ def _expert_placed_s(
     skew = np.minimum(routing_skew, experts / np.maximum(m.top_k, 1))
     slots = np.maximum(1.0, tokens * m.top_k * (skew + whole - 1) / experts)
     touched = whole * (1 - (1 - 1 / whole) ** slots)
-    expert_s = m.n_moe_layers * roof(slots * slot_flops * share, touched * share * expert_bytes)
+    expert_s = m.n_moe_layers * roof(
+        slots * slot_flops * share, touched * share * expert_bytes, mfu=mfu * regime.matmul_rate(slots)
+    )
     per_copy = tokens * x / chips  # tokens each copy of the experts serves
     read_avg = experts / x * (1 - (1 - m.top_k / experts) ** per_copy) * expert_bytes  # an average chip
     expert_avg = (tokens * m.top_k * slot_flops / chips, read_avg)
@@ -108,7 +114,7 @@ def _expert_placed_s(
     wire = A2A_PER_MOE_LAYER_DECODE * rows * m.d_model * bytes_per_activation * (x - 1) / x
     a2a_s = np.where(x > 1, m.n_moe_layers * (wire / link_bytes_per_s + A2A_PER_MOE_LAYER_DECODE * link_latency_s), 0.0)
     return {
-        "s": roof(*dense_chip) + expert_s + a2a_s,
+        "s": dense_roof + expert_s + a2a_s,
         "busy_s": busy_s,
         "compute_s": (dense_chip[0] + m.n_moe_layers * expert_avg[0]) / peak_flops,
         "memory_s": (dense_chip[1] + m.n_moe_layers * expert_avg[1]) / bandwidth,
@@ -117,6 +123,7 @@ def _expert_placed_s(
         "a2a_bytes": m.n_moe_layers * wire,
         "touched": touched,
         "dense_flops_chip": dense_chip[0],
+        "dense_rate": dense_rate,
         "dense_bytes_chip": dense_chip[1],
     }
 
@@ -140,6 +147,9 @@ def step_parts(
     dense_shards,
     link_bytes_per_s,
     link_latency_s,
+    tp,
+    fab,
+    kernel_us,
 ) -> dict:
     """One forward step over `tokens` tokens doing `flops` FLOPs and reading `kv_bytes` of KV cache:
     the closed form's decode step, and a continuous-batching iteration mixing prefill chunks and
@@ -147,8 +157,11 @@ def step_parts(
 
     s = max(compute_s, memory_s) + rest_s: compute_s is linear in `flops`, memory_s in `kv_bytes`
     (plus the weights read: every dense weight and the experts `tokens` touch), rest_s depends on
-    `tokens` alone (sharded: the exposed part (1 - comm_overlap) of the expert all-to-all; experts
-    placed: the wait on the busiest expert chip and its all-to-alls).  busy_compute_s and
+    `tokens` alone (`regime.overhead_s`: `kernel_us` per kernel of each layer and the all-reduces
+    over the `tp` chips the dense weights are split over, on the link tiers `fab`; sharded: the
+    exposed part (1 - comm_overlap) of the expert all-to-all; experts placed: the wait on the busiest
+    expert chip and its all-to-alls).  The compute roof falls for thin steps (`regime.matmul_rate`).
+    busy_compute_s and
     busy_memory_s: an average chip's time at the dense peak and at full HBM bandwidth (the power
     model's utilisations are these over s)."""
     fpt = np.divide(flops, tokens, out=np.zeros(np.broadcast(flops, tokens).shape), where=np.asarray(tokens) > 0)
@@ -176,7 +189,12 @@ def step_parts(
     n_a2a = A2A_PER_MOE_LAYER_DECODE * m.n_moe_layers
     a2a_s = a2a_bytes / link_bytes_per_s + np.where(x > 1, n_a2a * link_latency_s, 0.0)
     overlap = np.asarray(comm_overlap, dtype=np.float64)
-    compute_s = np.where(placed, pl["dense_flops_chip"] / (1.0 * peak_flops * mfu), flops / (chips * peak_flops * mfu))
+    rate = regime.matmul_rate(tokens)
+    compute_s = np.where(
+        placed,
+        pl["dense_flops_chip"] / (peak_flops * mfu * pl["dense_rate"]),
+        flops / (chips * peak_flops * mfu * rate),
+    )
     memory_s = np.where(
         placed,
         pl["dense_bytes_chip"] / (1.0 * hbm_bandwidth_bytes_per_s * mbu),
@@ -184,11 +202,13 @@ def step_parts(
     )
     exposed_s = np.where(overlap >= 1, 0.0, (1 - overlap) * a2a_s)
     roof_s = np.maximum(compute_s, memory_s)
+    fixed = regime.overhead_s(m, tokens, tp, fab, bytes_per_activation, kernel_us)
     return {
-        "s": np.where(placed, roof_s + pl["expert_s"] + pl["a2a_s"], roof_s + exposed_s),
+        "s": np.where(placed, roof_s + pl["expert_s"] + pl["a2a_s"], roof_s + exposed_s) + fixed,
         "compute_s": compute_s,
         "memory_s": memory_s,
-        "rest_s": np.where(placed, pl["expert_s"] + pl["a2a_s"], exposed_s),
+        "rest_s": np.where(placed, pl["expert_s"] + pl["a2a_s"], exposed_s) + fixed,
+        "overhead_s": fixed,
         "busy_compute_s": np.where(placed, pl["compute_s"], flops / (chips * peak_flops)),
         "busy_memory_s": np.where(placed, pl["memory_s"], step_bytes / (chips * hbm_bandwidth_bytes_per_s)),
         "placed": pl,
@@ -237,6 +257,7 @@ def serving_costs(
     busy_fraction=1.0,
     embodied_kg_per_chip_hour=np.nan,
     host_embodied_kg_per_chip_hour=np.nan,
+    kernel_us=SERVING_KERNEL_US,
 ) -> dict[str, np.ndarray]:
     """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
 
@@ -304,7 +325,14 @@ def serving_costs(
         link_bytes_per_s=link_p,
         link_latency_s=latency_p,
     )
-    prefill_compute_s = np.where(placed, pre_placed["s"], roof(prefill_flops, prefill_bytes, chips=chips_p))
+    fab = regime.fabric(
+        interconnect_bytes_per_s, inter_node_bytes_per_s, intra_latency_s, inter_latency_s, chips_per_node
+    )
+    tp, tp_p = np.where(placed, dense_shards, chips), np.where(placed, shards_p, chips_p)  # dense weights split over
+    prefill_roof = roof(prefill_flops, prefill_bytes, chips=chips_p, mfu=mfu * regime.matmul_rate(prefill_tokens))
+    prefill_compute_s = np.where(placed, pre_placed["s"], prefill_roof) + regime.overhead_s(
+        m, prefill_tokens, tp_p, fab, bytes_per_activation, kernel_us
+    )
     kv_transfer_s = np.where(
         split, prefill_kv / np.minimum(chips_p, chips) / inter_node_bytes_per_s + inter_latency_s, 0.0
     )
@@ -333,6 +361,9 @@ def serving_costs(
         dense_shards,
         link,
         latency,
+        tp=tp,
+        fab=fab,
+        kernel_us=kernel_us,
     )
     dec_placed = step["placed"]
     a2a_bytes = np.where(placed, dec_placed["a2a_bytes"], step["sharded_a2a_bytes"])

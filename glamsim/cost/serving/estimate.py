@@ -18,6 +18,7 @@ from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.result import Estimate
+from glamsim.cost.serving import regime
 from glamsim.cost.serving.core import link_of, serving_costs
 from glamsim.cost.serving.memory import BYTES_PER_GB, kv_cache_bytes, serving_layout, weight_bytes_total
 from glamsim.cost.serving.targets import batch_meeting_targets, ms_text, targets_missed
@@ -25,6 +26,13 @@ from glamsim.cost.uncertainty import output_ranges, tornado
 from glamsim.scenario import ServingScenario
 from glamsim.uncertain import is_uncertain, nominal
 
+LINK_KEYS = (
+    "interconnect_bytes_per_s",
+    "inter_node_bytes_per_s",
+    "intra_latency_s",
+    "inter_latency_s",
+    "chips_per_node",
+)
 RANGE_OUTPUTS = [
     "joules_per_token",
     "usd_per_million_tokens",
@@ -169,6 +177,7 @@ def _meet_targets(
         placement=placement,
         prefill_chips=nan if s.prefill_chips is None else s.prefill_chips,
         routing_skew=s.routing_skew or 1.0,
+        kernel_us=s.kernel_us,
         **chip_links(chip, s.interconnect_gb_per_s),
     )
     best, binding = int(t["batch"][0]), str(t["binding"][0])
@@ -248,6 +257,9 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
         dense_shards=kw["dense_shards"],
         link_bytes_per_s=link,
         link_latency_s=latency,
+        tp=kw["dense_shards"] if placement == "expert" else chips,
+        fab=regime.fabric(**{k: kw[k] for k in LINK_KEYS}),
+        kernel_us=kw["kernel_us"],
     )
     hbm = kw["hbm_bytes"]
     tokens = rq.kv_capacity_tokens(m, chips, hbm, s.hbm_usable_fraction, kw["bytes_per_param"], kw["bytes_per_kv"])
