@@ -274,6 +274,16 @@ def test_a_trace_reads_csv_and_jsonl(tmp_path):
         (["--rate", "1", "--concurrency", "4"], "--concurrency=4"),
         (["--rate", "1", "--trace", "/nonexistent/t.csv"], "--trace="),
         (["--rate", "1", "--max-num-seqs", "0"], "--max-num-seqs=0"),
+        (["--rate", "nan"], "--rate"),
+        (["--rate", "inf"], "--rate"),
+        (["--rate", "fast"], "--rate"),
+        (["--concurrency", "2.5"], "--concurrency"),
+        (["--rate", "1", "--trace", "."], "--trace="),
+        (["--rate", "1", "--ttft-ms", "0"], "ttft"),
+        (["--concurrency", "4", "--tpot-ms", "-5"], "tpot"),
+        (["--kernel-us", "-1"], "kernel-us"),
+        (["--kernel-us", "nan"], "--kernel-us"),
+        (["--kernel-us", "1e9"], "kernel-us"),
     ],
 )
 def test_bad_request_inputs_exit_2_with_one_line_naming_the_flag(args, said):
