@@ -107,11 +107,11 @@ def test_intervals_come_from_other_sources_only():
         mine = mfu_interval("megatron", exclude=fam)
         assert mine.rows == sum(r[1] != fam for r in res)
         assert mine.low < 1 < mine.high
-    # a row's band is its prediction times the others' 10th and 90th percentiles
+    # a row's band is its prediction times exp(-q), exp(+q): q the others' 80th percentile of |error|
     row = next(r for r in validation_rows() if r["id"] == "glam_v4")
-    others = np.log([np.exp(r[3]) for r in res if r[1] != "glam2022"])
-    lo, hi = np.exp(np.quantile(others, [0.1, 0.9]))
-    assert row["low"] == pytest.approx(row["predicted"] * lo) and row["high"] == pytest.approx(row["predicted"] * hi)
+    q = np.quantile([abs(r[3]) for r in res if r[1] != "glam2022"], 0.8)
+    assert row["low"] == pytest.approx(row["predicted"] * np.exp(-q))
+    assert row["high"] == pytest.approx(row["predicted"] * np.exp(q))
 
 
 def test_constants_are_few_and_named():
