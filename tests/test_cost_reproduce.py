@@ -65,3 +65,15 @@ def test_energy_ratio_is_the_product_of_five_factors():
     assert f["product"] == pytest.approx(f["energy_ratio"], rel=1e-12)
     assert f["energy_ratio"] == pytest.approx(0.353, abs=0.002)
     assert f["equal_hardware_ratio"] == f["factors"]["model FLOPs"] > 1  # on equal chips GLaM is slightly dearer
+
+
+def test_every_energy_and_carbon_check_names_its_boundary():
+    """The published runs' energy is measured system power x PUE: the facility boundary; rows
+    that are not energy or carbon carry none."""
+    from glamsim.cost.reproduce import reproduce
+
+    rows = {r["id"]: r for r in reproduce()}
+    assert rows["glam_energy_600b"]["boundary"].startswith("facility")
+    assert rows["gpt3_co2e"]["boundary"].startswith("facility energy")
+    assert rows["energy_ratio"]["boundary"] == rows["glam_energy_600b"]["boundary"]
+    assert rows["gpt3_flops_6nd"]["boundary"] == ""

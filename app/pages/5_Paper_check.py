@@ -47,7 +47,14 @@ shown = rows.assign(
     tolerance=[None if t is None or pd.isna(t) else f"±{100 * t:g}%" for t in rows["tolerance"]],
     ok=["-" if not published(p) else "yes" if ok else "NO" for p, ok in zip(rows["published"], rows["ok"])],
 )
-ui.plain_table(shown[["check", "published", "glamsim", "rel_error", "tolerance", "ok", "source", "note"]], "check")
+ui.plain_table(
+    shown[["check", "published", "glamsim", "rel_error", "tolerance", "ok", "boundary", "source", "note"]], "check"
+)
+st.caption(
+    "*boundary*: energy and carbon rows are on the facility boundary (the run's measured system power per chip, "
+    "with its host share, times chip-hours and the datacenter's PUE); glamsim's estimates give boards, server "
+    "and facility separately."
+)
 st.caption('*ok* is "-" where the paper publishes no value to check against (an implied figure).')
 ui.downloads(
     "paper-check",

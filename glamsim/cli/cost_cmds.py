@@ -248,6 +248,9 @@ def reproduce_cmd(json_out: bool = JSON) -> None:
         for r in rows:
             if r["note"]:
                 typer.echo(f"  {r['id']}: {r['note']}")
+        for boundary in dict.fromkeys(r["boundary"] for r in rows if r["boundary"]):
+            ids = ", ".join(r["id"] for r in rows if r["boundary"] == boundary)
+            typer.echo(f"  energy boundary of {ids}: {boundary}")
         _print_energy_factors()
         from glamsim.cli.plan_cmds import validation_table
 

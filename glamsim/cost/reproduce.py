@@ -106,8 +106,18 @@ def run_quantities(run: PublishedRun) -> dict[str, float]:
     }
 
 
+# The energy boundary of each checked quantity (glamsim's three: boards, server, facility).  The
+# published runs give a measured system power per chip (the server boundary: GLaM 326 W per TPU
+# v4 with its host share, GPT-3 330 W per V100) times the datacenter's PUE: the facility.
+BOUNDARY = {
+    "energy_mwh": "facility: the run's measured system power per chip x chip-hours x PUE",
+    "co2e_t": "facility energy x the grid's (net) carbon intensity",
+}
+
+
 def reproduce() -> list[dict]:
-    """One row per check: published, glamsim, relative error, tolerance, ok, source, note."""
+    """One row per check: published, glamsim, relative error, tolerance, ok, the energy boundary
+    (energy and carbon rows), source, note."""
     data = published_runs()
     per_run = {name: run_quantities(run) for name, run in data.runs.items()}
     rows: dict[str, dict] = {}
@@ -117,11 +127,13 @@ def reproduce() -> list[dict]:
             if a is None or b is None:
                 raise ConfigError(f"published_runs.yaml: ratio={list(c.ratio)}: rows must be listed before {c.id}")
             pub, ours = a["published"] / b["published"], a["glamsim"] / b["glamsim"]
+            boundary = a["boundary"]
             source = f"ratio of rows {c.ratio[0]} / {c.ratio[1]}"
         else:
             if c.run not in per_run:
                 raise ConfigError(f"published_runs.yaml: run={c.run!r}: unknown; known: {', '.join(per_run)}")
             ours = per_run[c.run][c.quantity]
+            boundary = BOUNDARY.get(c.quantity, "")
             pub = c.published.value if c.published else None
             source = c.published.source if c.published else "implied (no published value)"
         err = None if pub is None else ours / pub - 1
@@ -134,6 +146,7 @@ def reproduce() -> list[dict]:
             "rel_error": err,
             "tolerance": c.tolerance,
             "ok": ok,
+            "boundary": boundary,
             "source": source,
             "note": c.note,
         }
