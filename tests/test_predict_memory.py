@@ -194,3 +194,19 @@ def test_pytorch_loss_keeps_three_fp32_logit_copies():
     # gradient at the start of the backward pass, b s V x 12 bytes; Megatron 16-bit + fp32 softmax (6)
     assert one(activations(M, S, arr("mb=2,gbs=2,stack=pytorch-fsdp"))["logits"]) == 64 * 128 * 12
     assert one(activations(M, S, arr("mb=2,gbs=2"))["logits"]) == 64 * 128 * 6
+
+
+def test_transformer_engine_keeps_linear_inputs_in_fp8():
+    """fp8 on Megatron (Transformer Engine): the QKV and FFN inputs (2h), the attention output
+    (h here) and the FFN product (f) are kept at 1 byte instead of 2, so a no-dropout GPT layer
+    keeps sbh x 32 - sb x (2h + h + f) bytes, where bf16 keeps sbh x 32 (flash attention, no
+    masks: 34 - 2 of sbh (34 + 5as/h))."""
+    lay = arr("mb=2,gbs=2")
+    bf16 = one(layer_activation_bytes(NO_DROP, S, lay))
+    fp8 = one(layer_activation_bytes(NO_DROP, S, lay, fp8_inputs=1.0))
+    assert bf16 == SBH * 32
+    assert bf16 - fp8 == 2 * 32 * (2 * 64 + 64 + 256)
+    f8 = Fabric.of(load_chip("h100-sxm"), "fp8")
+    mega = memory_per_chip(NO_DROP, S, lay, f8)["activations"]
+    fsdp = memory_per_chip(NO_DROP, S, arr("mb=2,gbs=2,stack=pytorch-fsdp,fused=1"), f8)["activations"]
+    assert one(mega) < one(fsdp)  # torchao's Float8Linear is not counted as saving fp8 inputs

@@ -74,7 +74,7 @@ from glamsim.predict.tiers import Fabric
 
 FP32 = 4.0
 MASK = 1.0  # bytes of a dropout mask value
-DEEPSPEED, PYTORCH_FSDP, XLA = (STACKS.index(s) for s in ("deepspeed", "pytorch-fsdp", "xla"))
+MEGATRON, DEEPSPEED, PYTORCH_FSDP, XLA = (STACKS.index(s) for s in ("megatron", "deepspeed", "pytorch-fsdp", "xla"))
 
 # Share of the driver-reported HBM that the training framework cannot hand to tensors (CUDA
 # context, NCCL buffers, allocator fragmentation).  Sourced as a bound: torchtitan's December 2024
@@ -140,10 +140,12 @@ def _gated_values(lay: LayoutArrays, mats):
     return np.where(mats > 2, 3.0 + (1 - lay.fused), 2.0)
 
 
-def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> dict:
+def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_inputs=0.0) -> dict:
     """Bytes one layer stores for one microbatch, by part, before any tensor-parallel split:
     `replicated` (split only by sequence parallelism), `split` (split by tp), `scores` (S x S terms,
-    split by tp), for a dense and an MoE layer (`split_moe`)."""
+    split by tp), for a dense and an MoE layer (`split_moe`).  `fp8_inputs` (1 where the stack
+    saves the linear layers' inputs in fp8 for their backward, as Transformer Engine does): the
+    QKV and FFN inputs, the attention output and the FFN product at 1 byte instead of act_bytes."""
     s = tokens_per_microbatch(lay, seq_len) / lay.mb  # local sequence length
     sb = s * lay.mb
     h, inner, kv_inner = m.d_model, m.n_heads * m.head_dim, m.kv_heads * m.head_dim
@@ -157,6 +159,10 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
         + 2 * FP32 * m.n_experts
     )
     scores = (act_bytes + masks * (act_bytes + MASK)) * m.n_heads * lay.mb * s * seq_len
+    saved = (act_bytes - 1.0) * fp8_inputs * sb  # bytes no longer kept per value saved in fp8
+    replicated = replicated - saved * 2 * h  # the QKV and FFN inputs
+    attention = attention - saved * inner  # the attention output (the projection's input)
+    dense_ffn = dense_ffn - saved * m.d_ff  # the FFN product (the down projection's input)
     return {
         "replicated": replicated,
         "split_dense": attention + dense_ffn,
@@ -165,10 +171,12 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     }
 
 
-def layer_activation_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, *, keep_scores=None):
+def layer_activation_bytes(
+    m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, *, keep_scores=None, fp8_inputs=0.0
+):
     """Bytes an average layer stores for one microbatch on one chip with no recomputation (the
     tensor/sequence parallel split applied); `keep_scores` defaults to 'not fused attention'."""
-    p = layer_activation_parts(m, seq_len, lay, act_bytes)
+    p = layer_activation_parts(m, seq_len, lay, act_bytes, fp8_inputs)
     share = moe_share(m)
     split = (1 - share) * p["split_dense"] + share * p["split_moe"]
     keep = (1 - lay.flash) if keep_scores is None else keep_scores
@@ -200,12 +208,14 @@ def microbatches_in_flight(lay: LayoutArrays):
     return np.where(lay.pp > 1, np.where(lay.vp > 1, chunks, plain), 1.0)
 
 
-def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> dict:
+def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_linears=False) -> dict:
     """Activation bytes per chip on the busiest stage: in-flight microbatches x stored bytes, and
-    the last stage's logits."""
+    the last stage's logits.  fp8 training on Megatron (Transformer Engine) keeps the linear
+    layers' inputs in fp8 (TE's Linear saves its fp8-cast input for the weight gradient)."""
     layers = layers_per_stage(m, lay)
     keep_scores = np.where(lay.recompute >= 1, 0.0, 1 - lay.flash)
-    per_layer = layer_activation_bytes(m, seq_len, lay, act_bytes, keep_scores=keep_scores)
+    fp8_inputs = np.where(fp8_linears & (lay.stack == MEGATRON), 1.0, 0.0)
+    per_layer = layer_activation_bytes(m, seq_len, lay, act_bytes, keep_scores=keep_scores, fp8_inputs=fp8_inputs)
     sb = tokens_per_microbatch(lay, seq_len)
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
     in_flight = microbatches_in_flight(lay)
@@ -221,7 +231,7 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0) -> di
 def memory_per_chip(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
     """Bytes per chip by part, the total, the usable HBM and the shortfall (0 when it fits)."""
     out = model_states(m, lay)
-    out.update(activations(m, seq_len, lay, fab.act_bytes))
+    out.update(activations(m, seq_len, lay, fab.act_bytes, fab.fp8_linears))
     total = out["weights"] + out["gradients"] + out["optimizer"] + out["activations"] + out["logits"]
     usable = fab.hbm_bytes * (1 - HBM_RESERVE_FRACTION)
     out.update(total=total, usable=usable + 0 * total, shortfall=np.maximum(total - usable, 0.0), fits=total <= usable)
