@@ -38,18 +38,25 @@ from ui_saved import saved_scenarios
 from ui_uploads import (
     MAX_UPLOADED_PROFILES,
     MEASUREMENT_MAX_BYTES,
+    MODEL_MAX_BYTES,
     PROFILE_KINDS,
     PROFILE_MAX_BYTES,
     UPLOAD_DIR_KEY,
     UPLOAD_WIDGET_MB,
+    URL_MODELS,
+    model_from_token,
+    model_token,
     parse_measurement,
+    parse_model,
     parse_profile,
     profiles_dirs,
     read_results,
+    save_model,
     save_profile,
     shown_name,
     upload_dir,
     upload_text,
+    uploaded_model_paths,
     uploader_limit,
 )
 from ui_widgets import (
@@ -67,7 +74,7 @@ from ui_widgets import (
     slider,
 )
 
-from glamsim.config import ConfigError, model_presets
+from glamsim.config import ConfigError, ModelConfig, load_model, model_presets
 from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
 from glamsim.formatting import fmt, safe_line
@@ -82,6 +89,7 @@ __all__ = [  # what the pages use as `ui.<name>`: defined here or in the ui_* mo
     "MAX_UPLOADED_PROFILES",
     "MEASUREMENT_KEY",
     "MEASUREMENT_MAX_BYTES",
+    "MODEL_MAX_BYTES",
     "NO_PRICE",
     "PROFILE_KINDS",
     "PROFILE_MAX_BYTES",
@@ -108,6 +116,13 @@ __all__ = [  # what the pages use as `ui.<name>`: defined here or in the ui_* mo
     "ledger_box",
     "ledger_frame",
     "md_cell",
+    "model_arg",
+    "model_field",
+    "model_from_token",
+    "model_token",
+    "model_upload",
+    "models",
+    "parse_model",
     "multiselect",
     "number",
     "page",
@@ -125,7 +140,9 @@ __all__ = [  # what the pages use as `ui.<name>`: defined here or in the ui_* mo
     "profiles_dirs",
     "radio",
     "results_table",
+    "save_model",
     "save_profile",
+    "share_models",
     "saved_scenarios",
     "scenario_default",
     "scenario_inputs",
@@ -214,10 +231,88 @@ def pick_datacenter(label: str, dcs: dict, default: str, key: str, **kw) -> str:
     return name
 
 
+_URL_MODELS_SEEN = "_ui_url_models_seen"  # session: link texts of models already restored (or refused)
+
+
+def _restore_linked_models() -> None:
+    """Models a link carries (`?models=...`, one per uploaded model the page used) join this
+    session's uploads, so a shared link opens in a fresh session with the same models; a refused
+    one gets one error line and the rest of the page still works."""
+    seen = st.session_state.setdefault(_URL_MODELS_SEEN, set())
+    for token in st.query_params.get_all(URL_MODELS)[:MAX_UPLOADED_PROFILES]:
+        if token in seen:
+            continue
+        seen.add(token)
+        try:
+            cfg = model_from_token(token)
+            if cfg.name not in uploaded_model_paths():
+                save_model(cfg)
+        except ConfigError as err:
+            st.error(safe_line(f"Link value ignored: {' '.join(str(err).split())}"), icon="⚠️")
+
+
+def models() -> dict[str, ModelConfig]:
+    """Model presets and this session's uploaded models (and those the page's link carries), by name."""
+    _restore_linked_models()
+    return {**model_presets(), **{n: load_model(p) for n, p in uploaded_model_paths().items()}}
+
+
+def model_arg(name: str) -> str:
+    """A model as the vectorised API takes it: its uploaded file, else its preset name."""
+    path = uploaded_model_paths().get(name)
+    return str(path) if path is not None else name
+
+
+def model_field(name: str, cfg: ModelConfig):
+    """A model as a scenario field: the preset's name, else the config itself (a download carries it)."""
+    return name if name in model_presets() and model_presets()[name] == cfg else cfg
+
+
+def share_models(names) -> None:
+    """Put the uploaded models among `names` into the page's link (`?models=`), so that it opens
+    with them anywhere; presets need nothing beyond their name."""
+    paths = uploaded_model_paths()
+    tokens = [model_token(load_model(paths[n])) for n in dict.fromkeys(names) if n in paths]
+    if st.query_params.get_all(URL_MODELS) != tokens:
+        st.query_params[URL_MODELS] = tokens
+        st.session_state.setdefault(_URL_MODELS_SEEN, set()).update(tokens)
+
+
+def model_upload(key: str, target: str | None = None) -> None:
+    """An uploader for a model file (a Hugging Face config.json or a glamsim YAML): validated with a
+    one-line error, kept for this session (every page's model menus list it), and, when it is new,
+    picked in the widget `target` (the page's main model)."""
+    up = st.file_uploader(
+        "Add a model file: Hugging Face config.json or glamsim YAML",
+        type=["json", "yaml", "yml"],
+        key=key,
+        **uploader_limit(),
+        help="Read field by field as `glamsim count` reads it (Llama, Mistral, Mixtral, Qwen2-MoE, DeepSeek-MoE, "
+        f"GPT-2, GPT-NeoX, OPT, Gemma ...). At most {MODEL_MAX_BYTES // 1024} KiB. Kept until you close this "
+        "tab, and carried in the page's link.",
+    )
+    if up is None:
+        return
+    done = st.session_state.setdefault(f"{key}_done", {})
+    if up.file_id in done:  # the uploader keeps its file across reruns: read it once
+        st.caption(done[up.file_id])
+        return
+    try:
+        cfg = parse_model(up.getvalue(), up.name)
+        save_model(cfg)
+    except ConfigError as err:
+        show_error(err)
+        return
+    done[up.file_id] = f"{shown_name(up.name)}: model '{cfg.name}' ({describe_model(cfg)}) added for this session."
+    if target is not None:
+        set_state(target, cfg.name)
+    st.success(done[up.file_id])
+
+
 def pick_model(label: str, default: str, key: str, **kw):
-    presets = model_presets()
-    cfg = presets[pick(label, list(presets), default, key, **kw)]
-    st.caption(describe_model(cfg))
+    known = models()
+    cfg = known[pick(label, list(known), default, key, **kw)]
+    st.caption(describe_model(cfg) + ("" if cfg.name in model_presets() else " · uploaded this session"))
     return cfg
 
 

@@ -87,8 +87,47 @@ def number(label: str, key: str, value=None, **kw):
     return st.number_input(label, value=None if drawn(key) else value, key=key, **KEEP, **kw)
 
 
+def url_choice(key: str, options: list, default) -> None:
+    """One warning line when the link names a choice this widget does not have (a misspelt chip, a
+    model uploaded in another session): it is ignored and the page says what it shows instead."""
+    text = st.query_params.get(key)
+    if text is None or any(str(o) == text for o in options):
+        return
+    shown = default if default in options else (options[0] if options else None)
+    st.warning(
+        safe_line(f"Link value ignored: {key}={text!r} is none of the {len(options)} choices here; showing {shown!r}."),
+        icon="⚠️",
+    )
+
+
+def _keyed(widget, label: str, options: list, key: str, default, **kw):
+    """A choice widget whose link holds the option itself, never its label: Streamlit's binding
+    writes the `format_func` label into the URL (1.67), and a label can carry data (a datacenter's
+    carbon intensity), so these keep their own query parameter."""
+    url_choice(key, options, default)
+    index = options.index(default) if default in options else 0
+    text = st.query_params.get(key)
+    from_url = next((i for i, o in enumerate(options) if str(o) == text), None) if text is not None else None
+    if from_url is not None and key not in st.session_state:
+        set_state(key, options[from_url])  # a link opens the page: its value, not the default
+    code_set = drawn(key)
+    value = widget(label, options, index=0 if code_set else index, key=key, persist_state="session", **kw)
+    if value is None:
+        value = options[index]
+    if value == options[index]:
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != str(value):
+        st.query_params[key] = str(value)
+    return value
+
+
 def select(label: str, options: list, key: str, default=None, **kw):
-    """st.selectbox starting at `default` (the first option when it is missing), kept and in the URL."""
+    """st.selectbox starting at `default` (the first option when it is missing), kept and in the URL
+    (the option's own text: a key, never a label)."""
+    if kw.get("format_func") is not None:
+        return _keyed(st.selectbox, label, options, key, default, **kw)
+    url_choice(key, options, default)
     index = options.index(default) if default in options else 0
     return st.selectbox(label, options, index=0 if drawn(key) else index, key=key, **KEEP, **kw)
 
@@ -104,9 +143,15 @@ def slider(label: str, low, high, value, step, key: str, **kw):
 
 
 def radio(label: str, options: list, key: str, default=None, **kw):
+    if kw.get("format_func") is not None:
+        return _keyed(st.radio, label, options, key, default, **kw)
+    url_choice(key, options, default)
     index = options.index(default) if default in options else 0
     return st.radio(label, options, index=0 if drawn(key) else index, key=key, **KEEP, **kw)
 
 
 def multiselect(label: str, options: list, key: str, default=None, **kw) -> list:
+    unknown = [t for t in st.query_params.get_all(key) if not any(str(o) == t for o in options)]
+    if unknown:
+        st.warning(safe_line(f"Link value ignored: {key}={', '.join(map(repr, unknown))}: not among the choices here."))
     return st.multiselect(label, options, default=None if drawn(key) else default, key=key, **KEEP, **kw)

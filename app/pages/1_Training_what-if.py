@@ -9,7 +9,7 @@ import streamlit as st
 import ui
 
 from glamsim.accounting import count
-from glamsim.config import ConfigError, model_presets
+from glamsim.config import ConfigError
 from glamsim.cost import estimate_training
 from glamsim.cost.measured import measured_inputs
 from glamsim.cost.report import plain_statement
@@ -138,6 +138,7 @@ def prediction_panel(p: dict, name: str, chip) -> None:
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("Model")
+    ui.model_upload("t_model_file", target="t_model")
     base_cfg = ui.pick_model("Model", default("model"), "t_model")
     with st.expander("Edit the architecture"):
         edits = {
@@ -164,8 +165,8 @@ with left:
         st.caption("0 experts makes the model dense (no top-k, no MoE layers), like its `-dense` twin.")
     baseline_cfg = ui.pick_model("Dense baseline", "gpt3-175b", "t_baseline")
     others = ui.multiselect(
-        "Compare also (any number of presets)",
-        list(model_presets()),
+        "Compare also (any number of models)",
+        list(ui.models()),
         "t_compare",
         help="Each trains on the same chips, tokens and utilisation; one column each below.",
     )
@@ -275,7 +276,8 @@ with right:
         if names["model"] == names["baseline"]:
             names["baseline"] += " (baseline)"
         models = {names["model"]: cfg, names["baseline"]: baseline_cfg}
-        models |= {n: model_presets()[n] for n in others if n not in models}
+        models |= {n: ui.models()[n] for n in others if n not in models}
+        ui.share_models([m.name for m in models.values()])
         given = {
             "chip": ui.profile_field("chips", chip_name, chip),
             "chips": n_chips,
@@ -308,7 +310,7 @@ with right:
                 TrainingScenario.build(
                     {
                         **{k: v for k, v in given.items() if n == names["model"] or k not in own},
-                        "model": m if changes and n == names["model"] else m.name,
+                        "model": m if changes and n == names["model"] else ui.model_field(m.name, m),
                         **extra[n][0],
                         "sources": {**sources, **extra[n][1]},
                     },

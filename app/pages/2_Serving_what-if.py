@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 import ui
 
-from glamsim.config import ConfigError, model_presets
+from glamsim.config import ConfigError
 from glamsim.cost import estimate_serving
 from glamsim.cost.report import plain_statement
 from glamsim.scenario import ServingScenario
@@ -90,11 +90,12 @@ def batch_curve(models: tuple[str, ...], chip, datacenter, prompt, gen, mfu, mbu
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("Workload")
+    ui.model_upload("s_model_file", target="s_model")
     cfg = ui.pick_model("Model", default("model"), "s_model")
     baseline = ui.pick_model("Dense baseline", "gpt3-175b", "s_baseline")
     others = ui.multiselect(
-        "Compare also (any number of presets)",
-        list(model_presets()),
+        "Compare also (any number of models)",
+        list(ui.models()),
         "s_compare",
         help="Each is served on the same chips and workload; one column each below.",
     )
@@ -182,8 +183,14 @@ with right:
         }
         models = {names["model"]: cfg.name, names["baseline"]: baseline.name}
         models |= {n: n for n in others if n not in models}
+        ui.share_models(models.values())
+        known = ui.models()
         ests = {
-            n: estimate(ServingScenario.build({**given, "model": m, "sources": sources}, "serving what-if"))
+            n: estimate(
+                ServingScenario.build(
+                    {**given, "model": ui.model_field(m, known[m]), "sources": sources}, "serving what-if"
+                )
+            )
             for n, m in models.items()
         }
         ranges = {n: e.ranges for n, e in ests.items()} if ranged else {}
@@ -225,7 +232,7 @@ with right:
     st.subheader("Against batch size")
     st.caption("Each model on the fewest chips that hold it at each batch size; other inputs as on the left.")
     curve = batch_curve(
-        tuple(models.values()),
+        tuple(ui.model_arg(m) for m in models.values()),
         ui.profile_arg("chips", chip_name),
         ui.profile_arg("datacenters", dc_name),
         prompt,
