@@ -22,6 +22,7 @@ from glamsim.cost.reproduce import reproduce
 from glamsim.formatting import fmt
 from glamsim.outputs import format_value, label
 from glamsim.profiles import load_chip
+from glamsim.scenario import ServingScenario
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = str(ROOT / "app" / "Home.py")
@@ -227,7 +228,10 @@ def test_a_typed_value_is_the_nominal_of_its_range():
     at.number_input(key="s_mbu").set_value(0.6).run()
     assert not at.exception and not at.error
     assert [at.number_input(key=k).value for k in ("s_mbu_lo", "s_mbu", "s_mbu_hi")] == [0.48, 0.6, 0.72]
-    assert [at.number_input(key=k).value for k in ("s_mfu_lo", "s_mfu", "s_mfu_hi")] == [0.36, 0.45, 0.54]
+    mfu = ServingScenario.model_fields["mfu"].default  # the scenario's default, -20% / +20% around it
+    assert [at.number_input(key=k).value for k in ("s_mfu_lo", "s_mfu", "s_mfu_hi")] == [
+        float(f"{mfu * f:.12g}") for f in (0.8, 1, 1.2)
+    ]
     at.number_input(key="s_mfu").set_value(1.0).run()  # the ideal roofline: high capped at 1
     assert [at.number_input(key=k).value for k in ("s_mfu_lo", "s_mfu", "s_mfu_hi")] == [0.8, 1.0, 1.0]
     for key in ("s_power_tpu-v4", "s_price_tpu-v4"):  # no range: low = high = nominal

@@ -91,3 +91,30 @@ def test_serving_statement_names_the_figures_of_the_estimate():
         "NVIDIA H100 datasheet",
     ):
         assert part in text, part
+
+
+@pytest.mark.parametrize("chip", ["h100-sxm", "a100-80gb", "h200", "b200", "mi300x"])
+def test_statement_power_is_the_power_models_figure_not_unknown(chip):
+    """Issue 25: a chip without a published system power gets its power from glamsim.cost.power; the
+    statement (dashboard and `--statement`) says that figure, never 'At unknown W per chip'."""
+    est = estimate_training(chip=chip, chips=1024, mfu=0.3)
+    assert est.ledger["power_w"].value is None  # no figure given: the power model decides
+    text = plain_statement(est, model="glam-64b-64e", chip=chip, datacenter="us-ai-datacenter")
+    assert "unknown W" not in text
+    assert f"At {num(est.to_dict()['power_w_per_chip'])} W per chip (the power model's figure" in text
+    serve = estimate_serving(chip=chip)
+    text = plain_statement(serve, datacenter="us-ai-datacenter")
+    assert "unknown W" not in text and f"{num(serve['decode_power_w_per_chip'])} W per chip" in text
+
+
+def test_cli_statement_says_the_power_models_figure():
+    from typer.testing import CliRunner
+
+    from glamsim.cli import app
+
+    got = CliRunner().invoke(
+        app, ["estimate", "train", "--chip", "h100-sxm", "--chips", "1024", "--mfu", "0.3", "--statement"]
+    )
+    assert got.exit_code == 0, got.output
+    power = estimate_training(chip="h100-sxm", chips=1024, mfu=0.3).to_dict()["power_w_per_chip"]
+    assert "unknown W" not in got.output and f"At {num(power)} W per chip" in " ".join(got.output.split())

@@ -45,6 +45,15 @@ def _value(ledger: Ledger, name: str) -> str:
     return num(v) if isinstance(v, (int, float)) else str(v)
 
 
+def _power(ledger: Ledger, modelled: float | None) -> str:
+    """The power per chip the estimate used: the given (or profile's) figure, else the power model's
+    result for this run (`power_w_per_chip`), said as such; never 'unknown' when the model gave one."""
+    given = _value(ledger, "power_w")
+    if given != "unknown" or modelled is None or not math.isfinite(modelled):
+        return f"{given} W per chip"
+    return f"{num(modelled)} W per chip (the power model's figure for this run)"
+
+
 def _sources(ledger: Ledger, names: list[str]) -> str:
     parts = []
     for n in names:
@@ -75,7 +84,7 @@ def training_statement(est: TrainingEstimate, *, model: str, chip: str, datacent
     text = (
         f"We estimate that training {model}{tokens} ({num(est.flops_total)} FLOPs) on "
         f"{_value(led, 'chips')} {chip} chips {util} takes {num(est.train_days)} days "
-        f"({num(est.chip_hours)} chip-hours). At {_value(led, 'power_w')} W per chip and a PUE of "
+        f"({num(est.chip_hours)} chip-hours). At {_power(led, est.to_dict().get('power_w_per_chip'))} and a PUE of "
         f"{_value(led, 'pue')} ({datacenter}), it consumes {num(est.energy_mwh)} MWh and emits "
         f"{num(est.co2e_t)} tCO2e at {_value(led, 'carbon_intensity_kg_per_kwh')} kgCO2e/kWh; "
         + (
@@ -137,7 +146,8 @@ def serving_statement(est: ServingEstimate, *, datacenter: str) -> str:
         "weights plus the KV cache), decoding batches of "
         f"{v['batch_served']} requests of {v['prompt_len']} prompt and {v['gen_len']} generated tokens, takes "
         f"{num(v['decode_step_s'] * 1e3)} ms per generated token ({num(v['decode_tokens_per_s_per_chip'])} "
-        f"tokens/s per chip), {num(v['joules_per_token'])} J per generated token at the facility "
+        f"tokens/s per chip, {_power(led, v.get('decode_power_w_per_chip'))} while decoding), "
+        f"{num(v['joules_per_token'])} J per generated token at the facility "
         f"({datacenter}, PUE {_value(led, 'pue')}), ${num(v['usd_per_million_tokens'])} and "
         f"{num(v['kgco2e_per_million_tokens'])} kgCO2e per million generated tokens, on a roofline with compute "
         f"at {_value(led, 'mfu')} and memory bandwidth at {_value(led, 'mbu')} of the chip's peak."
