@@ -1,0 +1,203 @@
+"""Plans at equal quality: the compute-optimal dense model and the compute-optimal MoE per expert count that
+reach one target, each as a glamsim model with a training and a serving estimate, and the lifetime cost.
+
+Equal quality is defined by a reference: a target loss (in the dense law's units) is the loss of the
+compute-optimal dense model that reaches it; "as good as M trained on D tokens" is M itself (an MoE
+reference counts at its effective parameter count).  Under every law of the spread the reference's own loss
+is the target, so laws fitted on different data never compare raw losses; the ranges are the spread of the
+compute each law asks for (Krajewski et al. 2024 through its MoE/dense compute ratio at equal quality).
+Training energy, carbon and dollars scale with the compute at a fixed MFU, so their ranges follow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from glamsim.accounting import ModelArrays, count, params
+from glamsim.config import ConfigError, ModelConfig, load_model
+from glamsim.cost.quality import laws as L
+from glamsim.cost.quality.scenario import ASSUMED_SERVED, QualityScenario
+from glamsim.cost.serving import estimate_serving
+from glamsim.cost.training import estimate_training
+from glamsim.laws import load_law
+
+D_HEAD = 128  # GLaM's head width (Du et al. 2022, Table 4)
+ASPECT = 128.0  # d_model / n_layers of GLaM 64B/64E (8192 / 64; Du et al. 2022, Table 4)
+SHAPE_TOLERANCE = 0.02  # candidates within 2% of the target's parameters: the one closest to ASPECT wins
+J_PER_MWH = 3.6e9
+
+
+def shape(n_active: float, template: ModelConfig, n_experts: int, top_k: int, name: str) -> ModelConfig:
+    """The template's family at `n_experts` experts (0: its dense twin) with about `n_active` activated
+    parameters (embedding included): d_model a multiple of 128 (heads of 128), d_ff = 4 d_model, an even
+    number of layers; among shapes within 2% of the target, the one with GLaM 64B/64E's aspect ratio."""
+    base = template.dense_twin() if n_experts == 0 else template.replace(n_experts=n_experts, top_k=top_k)
+    d = np.arange(2, 513, dtype=float)[:, None] * D_HEAD
+    layers = np.arange(2, 401, 2, dtype=float)[None, :]
+    d, layers = np.broadcast_arrays(d, layers)
+    m = ModelArrays.of(base).with_(
+        d_model=d.ravel(),
+        n_heads=d.ravel() / D_HEAD,
+        kv_heads=d.ravel() / D_HEAD,
+        head_dim=np.full(d.size, D_HEAD),
+        d_ff=4 * d.ravel(),
+        expert_ff=4 * d.ravel(),
+        shared_ff=4 * d.ravel(),
+        n_layers=layers.ravel(),
+    )
+    got = params(m, active=True)
+    err = np.abs(np.log(got / n_active))
+    close = err <= max(SHAPE_TOLERANCE, err.min())
+    aspect = np.abs(np.log(d.ravel() / layers.ravel() / ASPECT))
+    i = int(np.argmin(np.where(close, aspect, np.inf)))
+    dm, nl = int(d.ravel()[i]), int(layers.ravel()[i])
+    changes = dict(name=name, n_layers=nl, d_model=dm, n_heads=dm // D_HEAD, d_head=D_HEAD, d_ff=4 * dm)
+    changes["description"] = f"equal-quality candidate in the {template.name} family (glamsim quality)"
+    if n_experts:
+        changes["d_ff_expert"] = None
+    return base.replace(**changes)
+
+
+def _reference(s: QualityScenario, dense, routed) -> tuple[float, float, str]:
+    """(effective params, tokens, words) of the reference model that defines equal quality."""
+    if s.target_loss is not None:
+        p = L.dense_plan(dense, s.target_loss)
+        return p["params"], p["tokens"], f"the compute-optimal {dense.name} model reaching loss {s.target_loss:.4g}"
+    cfg = load_model(s.as_good_as)
+    n = float(count(cfg).params_active)
+    if cfg.is_moe:
+        n = float(L.effective_params(routed, n, cfg.n_experts))
+    return n, float(s.tokens), f"{cfg.name} trained on {s.tokens:.3g} tokens"
+
+
+def _law_rows(s: QualityScenario, law_name: str, routed, ref_n: float, ref_d: float) -> dict[int, float] | None:
+    """Compute (6 N D) each candidate needs under one law of the spread: {0: dense, E: MoE}."""
+    law = load_law(law_name)
+    if law.kind == "dense":
+        target = float(L.dense_loss(law, ref_n, ref_d))
+        out = {0: L.dense_plan(law, target)["compute"]}
+        for e in s.experts:
+            out[e] = L.routed_plan(law, routed, target, e)["compute"]
+        return out
+    if law.kind == "granular":
+        out = {}
+        for e in s.experts:
+            r = L.granular_ratio(law, ref_n, ref_d, e)
+            if r is not None:
+                out[e] = r["compute_ratio"]  # a ratio to the dense compute, applied below
+        return {"ratio": out}
+    raise ConfigError(f"spread_laws: {law_name!r} is a {law.kind} law; give dense or granular laws")
+
+
+def plan(s: QualityScenario | None = None, /, **fields) -> dict:
+    """Every candidate at equal quality with its training and serving estimate: {"rows": [...], "ledger":
+    [...], "reference": ...}.  `fields`: those of `QualityScenario`."""
+    s = s if s is not None else QualityScenario.build(fields)
+    dense = load_law(s.dense_law, ("dense",))
+    routed = load_law(s.routed_law, ("routed",))
+    template = load_model(s.template)
+    ref_n, ref_d, ref_words = _reference(s, dense, routed)
+    target = float(L.dense_loss(dense, ref_n, ref_d)) if s.target_loss is None else s.target_loss
+    L.compute_for_loss(*L.dense_coefficients(dense), target, dense.name)  # refuses a target at or below E
+    ledger = [
+        _entry("reference", ref_words, "", "user input"),
+        _entry("target_loss", target, f"nats per token ({dense.name})", ref_words),
+    ]
+    for law in (dense, routed):
+        for k, c in law.coefficients.items():
+            ledger.append(_entry(f"{law.name}.{k}", c.value, "", c.source))
+    spread = {n: _law_rows(s, n, routed, ref_n, ref_d) for n in s.spread_laws}
+    candidates = [(0, L.dense_plan(dense, target))] + [(e, L.routed_plan(dense, routed, target, e)) for e in s.experts]
+    rows = []
+    for e, p in candidates:
+        name = f"eq-{'dense' if e == 0 else f'{e}e'}"
+        cfg = shape(p["params"], template, e, s.top_k, name)
+        c = count(cfg, seq_len=cfg.max_seq_len)
+        n_cfg = float(c.params_active)
+        n_eff = n_cfg if e == 0 else float(L.effective_params(routed, n_cfg, e))
+        tokens = float(L.tokens_for_loss(dense, n_eff, target))  # the built shape, kept at the target loss
+        if not math.isfinite(tokens):
+            raise ConfigError(f"target_loss={target:.4g}: the {name} shape cannot reach it; give a higher target")
+        compute = 6.0 * n_cfg * tokens
+        spread_c = [v[e] for v in spread.values() if v and e in v]
+        spread_c += [
+            v["ratio"][e] * p_dense
+            for v in spread.values()
+            if v and "ratio" in v and e in v["ratio"]
+            for p_dense in [candidates[0][1]["compute"]]
+        ]
+        lo, hi = (min(spread_c + [p["compute"]]), max(spread_c + [p["compute"]])) if spread_c else (p["compute"],) * 2
+        notes = L.outside(dense, params=n_eff, tokens=tokens)
+        if e:
+            notes += L.outside(routed, params=n_cfg, experts=float(e))
+        train = estimate_training(
+            model=cfg, tokens=tokens, chip=s.chip, chips=s.chips, mfu=s.mfu, datacenter=s.datacenter
+        )
+        serve = estimate_serving(model=cfg, chip=s.chip, batch=s.batch, datacenter=s.datacenter)
+        per_tok_usd = serve["usd_per_million_tokens"] / 1e6
+        per_tok_j = serve["joules_per_token"]
+        per_tok_kg = serve["kgco2e_per_million_tokens"] / 1e6
+        scale_lo, scale_hi = lo / p["compute"], hi / p["compute"]
+        row = {
+            "option": "dense" if e == 0 else f"MoE {e} experts",
+            "n_experts": e,
+            "model": cfg,
+            "d_model": cfg.d_model,
+            "n_layers": cfg.n_layers,
+            "params_active": n_cfg,
+            "params_total": float(c.params_total),
+            "params_effective": n_eff,
+            "tokens": tokens,
+            "law_compute_flops": compute,
+            "law_compute_low_flops": compute * scale_lo,
+            "law_compute_high_flops": compute * scale_hi,
+            "mfu": train["mfu"],
+            "train_days": train["train_days"],
+            "train_energy_mwh": train["energy_mwh"],
+            "train_energy_low_mwh": train["energy_mwh"] * scale_lo,
+            "train_energy_high_mwh": train["energy_mwh"] * scale_hi,
+            "train_co2e_t": train["co2e_t"],
+            "train_cost_usd": train["cost_usd"],
+            "train_cost_low_usd": train["cost_usd"] * scale_lo,
+            "train_cost_high_usd": train["cost_usd"] * scale_hi,
+            "serve_usd_per_million_tokens": serve["usd_per_million_tokens"],
+            "serve_joules_per_token": per_tok_j,
+            "serve_kgco2e_per_million_tokens": serve["kgco2e_per_million_tokens"],
+            "served_tokens": s.served_tokens,
+            "serve_cost_usd": per_tok_usd * s.served_tokens,
+            "serve_energy_mwh": per_tok_j * s.served_tokens / J_PER_MWH,
+            "serve_co2e_t": per_tok_kg * s.served_tokens / 1e3,
+            "extrapolates": "; ".join(notes),
+        }
+        row["total_cost_usd"] = row["train_cost_usd"] + row["serve_cost_usd"]
+        row["total_energy_mwh"] = row["train_energy_mwh"] + row["serve_energy_mwh"]
+        row["total_co2e_t"] = row["train_co2e_t"] + row["serve_co2e_t"]
+        rows.append(row)
+        ledger += [_entry(f"{name}.extrapolation", n, "", "the law's fitted range") for n in notes]
+    d0 = rows[0]
+    for r in rows:  # served tokens at which r's lifetime cost equals the dense model's (where the cheaper one switches)
+        gap_train = r["train_cost_usd"] - d0["train_cost_usd"]
+        gap_serve = (d0["serve_usd_per_million_tokens"] - r["serve_usd_per_million_tokens"]) / 1e6
+        t = gap_train / gap_serve if r is not d0 and gap_serve != 0 else math.nan
+        r["crossover_served_tokens"] = t if t > 0 else math.nan
+    ledger += [
+        _entry(
+            "served_tokens",
+            s.served_tokens,
+            "tokens",
+            "user input" if "served_tokens" in s.model_fields_set else ASSUMED_SERVED,
+        ),
+        _entry(
+            "compute convention",
+            "6 x activated params x tokens",
+            "",
+            "Hoffmann et al. 2022, Sec. 3; the estimates use glamsim's model FLOPs (attention included)",
+        ),
+    ]
+    return {"rows": rows, "ledger": ledger, "reference": ref_words, "target_loss": target, "scenario": s}
+
+
+def _entry(name, value, unit, source) -> dict:
+    return {"name": name, "value": value, "unit": unit, "source": source}
