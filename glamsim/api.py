@@ -435,3 +435,13 @@ def _plain(v):
     if isinstance(v, (float, np.floating)) and np.isnan(v):
         return None
     return v.item() if hasattr(v, "item") else v
+
+
+def quality(**fields) -> pd.DataFrame:
+    """Plans at equal quality (`glamsim.cost.quality`): the compute-optimal dense model and the compute-optimal
+    MoE per expert count that reach `target_loss`, or match `as_good_as` trained on `tokens`, each with its
+    training and serving estimate and the lifetime cost for `served_tokens`; one row per candidate, the
+    ledger in `df.attrs["ledger"]`.  Keywords: the fields of `glamsim.cost.quality.QualityScenario`."""
+    from glamsim.cost.quality.plan import frame, plan
+
+    return frame(plan(**fields))

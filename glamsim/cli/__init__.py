@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "measure_cmds",
     "model_cmds",
     "plan_cmds",
+    "quality_cmds",
     "study_cmds",
     "app_cmds",
 )  # help order

@@ -201,3 +201,14 @@ def plan(s: QualityScenario | None = None, /, **fields) -> dict:
 
 def _entry(name, value, unit, source) -> dict:
     return {"name": name, "value": value, "unit": unit, "source": source}
+
+
+def frame(result: dict):
+    """The plan as one DataFrame (one row per candidate; `model` is the generated model's name); the ledger
+    and the reference ride in `df.attrs`."""
+    import pandas as pd
+
+    rows = [{**r, "model": r["model"].name} for r in result["rows"]]
+    df = pd.DataFrame(rows)
+    df.attrs.update(ledger=result["ledger"], reference=result["reference"], target_loss=result["target_loss"])
+    return df
