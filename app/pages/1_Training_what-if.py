@@ -2,6 +2,7 @@
 and any other presets."""
 
 import math
+import re
 from functools import partial
 
 import pandas as pd
@@ -102,17 +103,51 @@ def hardware_ratio(c) -> tuple[dict, dict]:
     )
 
 
-def prediction_panel(p: dict, name: str, chip) -> None:
-    """The predicted layout: MFU and HFU, memory per chip against the usable HBM, and the step's time."""
+HFU_DEFINITION = (
+    "HFU: the FLOPs the chips execute / (chips x time x dense peak). Expert capacity padding and recomputation "
+    "raise it above the MFU; a causal attention kernel that skips the masked half of the scores (which the MFU "
+    "counts whole) lowers it, so it can sit below the MFU."
+)
+PUBLISHED_MFU = re.compile(r"MFU (\d+(?:\.\d+)?) published")
+
+
+def layout_communication(e) -> dict:
+    """With a predicted layout, the communication rows tell its story: the exposed part of its step
+    (tensor, expert, pipeline, context and data parallel), scaled to the run's hours; the cost model's
+    own estimate of the time before overlap (another batch, another layout) is not shown beside it."""
+    p = e.prediction
+    if not p:
+        return {}
+    exposed_s = sum(v for k, v in p["breakdown"].items() if k.endswith("_exposed_s"))
+    hours = e.to_dict()["compute_hours"] * exposed_s / p["step_s"]
+    return {"comm_hours": float("nan"), "comm_exposed_hours": hours}
+
+
+def published_run(ledger) -> str | None:
+    """The ledger's comparison with the published run of the same model and chip (a planned layout)."""
+    try:
+        return ledger["published_run"].source
+    except KeyError:
+        return None
+
+
+def prediction_panel(p: dict, name: str, chip, ledger) -> None:
+    """The predicted layout: MFU and HFU (and the published run's MFU where one exists), memory per
+    chip against the usable HBM, and the step's time."""
     st.subheader(f"Predicted layout of {name}")
     st.markdown(f"Layout: `{p['layout']}` (global batch {p['global_batch']:,} sequences)")
+    published = published_run(ledger)
+    got = PUBLISHED_MFU.search(published or "")
     ui.cards(
         [
             dict(label="Predicted MFU", value=f"{p['mfu']:.3f}"),
-            dict(label="Predicted HFU", value=f"{p['hfu']:.3f}"),
+            *([dict(label="Published run's MFU", value=f"{float(got.group(1)):.3f}")] if got else []),
+            dict(label="Predicted HFU", value=f"{p['hfu']:.3f}", help=HFU_DEFINITION),
             dict(label="Step", value=f"{p['step_s']:.3g} s"),
         ]
     )
+    if published:
+        st.info(ui.md_cell(published[0].upper() + published[1:] + "."))
     memory = pd.DataFrame(
         [{"part": k, "bytes": v} for k, v in p["memory"].items() if k not in ("total", "usable", "shortfall")]
     )
@@ -296,10 +331,13 @@ with right:
         }.items():
             if value is not None and not (name == "mfu" and ("hours" in more or mode == "predicted")):
                 given[name], sources[name] = value, src
-        if mode == "typed" or "hours" in more:
-            given.pop("layout", None), given.pop("global_batch", None)
+        if mode == "typed" or "hours" in more:  # statements, not a tuple: Streamlit's magic would print it
+            for k in ("layout", "global_batch"):
+                given.pop(k, None)
         counts = {n: count(m) for n, m in models.items()}
-        extra = {n: hardware_ratio(c) for n, c in counts.items()}
+        # one HFU per run: a predicted layout's own (its executed FLOPs), else the analytic ratio
+        predicting = mode == "predicted" and "hours" not in more
+        extra = {n: ({}, {}) if predicting else hardware_ratio(c) for n, c in counts.items()}
         if use_measured:
             got, got_sources, note = measured_inputs(measured, chip, "dashboard Measure page")
             st.info(note)
@@ -326,7 +364,12 @@ with right:
 
     est, base = ests[names["model"]], ests[names["baseline"]]
     values = {
-        n: {**e.to_dict(), "params_total": counts[n].params_total, "params_active": counts[n].params_active}
+        n: {
+            **e.to_dict(),
+            **layout_communication(e),
+            "params_total": counts[n].params_total,
+            "params_active": counts[n].params_active,
+        }
         for n, e in ests.items()
     }
     st.subheader(f"{names['model']} vs {baseline_cfg.name} on {n_chips:,} x {chip_name}")
@@ -353,9 +396,18 @@ with right:
         st.caption(
             "In brackets: low – high, the extremes over every combination of the uncertain inputs' low and high values."
         )
+    st.caption(
+        (
+            "Communication, with a predicted layout: what that layout exposes (its step-time chart below), already "
+            "inside the predicted MFU and the training time; the rest overlaps compute. "
+            if any(e.prediction for e in ests.values())
+            else ""
+        )
+        + HFU_DEFINITION
+    )
 
     if est.prediction:
-        prediction_panel(est.prediction, names["model"], chip)
+        prediction_panel(est.prediction, names["model"], chip, est.ledger)
 
     if not est.tornado:
         st.caption("Tick *Uncertain inputs* on the left for low/high ranges and a chart of what moves the result.")

@@ -315,7 +315,7 @@ def estimate_training(
         scenario=s,
         notes=notes,
         prediction=predicted,
-        warnings=_warnings(one, comm_figures, s.chips, s.comm_overlap),
+        warnings=[] if predicted is not None else _warnings(one, comm_figures, s.chips, s.comm_overlap),
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS) if any_range else {},
         tornado=tornado(core, uncertain, TORNADO_OUTPUTS) if any_range else [],
     )
@@ -339,7 +339,9 @@ def _apply_measurement(s: TrainingScenario, chip: ChipProfile) -> tuple[Training
 
 
 def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> list[str]:
-    """Valid inputs that deserve a second look: each a one-line warning carried by the estimate."""
+    """Valid inputs that deserve a second look: each a one-line warning carried by the estimate.  Not
+    with a predicted MFU: its layout sets the batch, and its step already charges the communication it
+    exposes, so advice to charge more (--comm-overlap < 1) would count it twice."""
     out = []
     seqs = comm_figures.get("sequences_per_step")
     if seqs is not None and chips > seqs:

@@ -1,0 +1,77 @@
+"""Honest, consistent display (issue 25, item 3) on the training page and in the estimate's warnings:
+one communication story with a predicted layout, one HFU with its definition, the published run's
+MFU beside the predicted one, and no stray Python values in the page."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from glamsim.cost import estimate_training
+from glamsim.outputs import format_value, label
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "app"))
+
+
+@pytest.fixture(scope="module")
+def predicted() -> AppTest:
+    """The training page as it opens: GLaM 64B/64E on 1,024 TPU v4, MFU predicted from the layout."""
+    at = AppTest.from_file(str(ROOT / "app" / "Home.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/1_Training_what-if.py").run()
+    assert not at.exception and not at.error
+    return at
+
+
+def rows(at: AppTest):
+    return at.dataframe[0].value.set_index("quantity")
+
+
+def test_one_hfu_per_run_with_its_definition(predicted):
+    est = estimate_training()  # the page's defaults: the predicted layout sets the HFU
+    cards = {m.label: m.value for m in predicted.metric}
+    assert cards["Predicted HFU"] == f"{est.prediction['hfu']:.3f}"
+    assert rows(predicted).loc[label("hfu"), "glam-64b-64e"] == format_value("hfu", est.hfu)
+    assert est.hfu == pytest.approx(est.prediction["hfu"])  # the table's HFU is the layout's, not another
+    assert any("HFU: the FLOPs the chips execute" in c.value and "below the MFU" in c.value for c in predicted.caption)
+
+
+def test_communication_is_what_the_predicted_layout_exposes(predicted):
+    est = estimate_training()
+    p = est.prediction
+    exposed = sum(v for k, v in p["breakdown"].items() if k.endswith("_exposed_s"))
+    t = rows(predicted)
+    assert t.loc[label("comm_exposed_hours"), "glam-64b-64e"] == format_value(
+        "comm_exposed_hours", est.compute_hours * exposed / p["step_s"]
+    )
+    assert t.loc[label("comm_hours"), "glam-64b-64e"] == "-"  # no second, contradicting total
+    assert any("what that layout exposes" in c.value for c in predicted.caption)
+
+
+def test_no_advice_that_counts_communication_twice():
+    # H100 x 2,048: the cost model's own all-to-all estimate exceeds the compute time, but the predicted
+    # MFU already includes what the layout exposes: no "give --comm-overlap < 1" advice
+    assert not [w for w in estimate_training(chip="h100-sxm", chips=2048).warnings if "comm-overlap" in w]
+    typed = estimate_training(chip="h100-sxm", chips=2048, mfu=0.3)  # a typed MFU: the advice stays
+    assert any("comm-overlap" in w for w in typed.warnings)
+
+
+def test_the_published_runs_mfu_stands_beside_the_predicted_one(predicted):
+    cards = {m.label: m.value for m in predicted.metric}
+    assert cards["Published run's MFU"] == "0.285"  # GLaM on 1,024 TPU v4 (Du et al. 2022), in the ledger
+    source = estimate_training().ledger["published_run"].source
+    assert source.startswith("published run glam_v4")
+    assert any("glam\\_v4" in i.value or "glam_v4" in i.value for i in predicted.info)
+
+
+def test_a_typed_mfu_prints_no_stray_none(predicted):
+    predicted.radio(key="t_mfu_mode").set_value("typed").run()
+    assert not predicted.exception
+    texts = [m.value for m in predicted.markdown] + [c.value for c in predicted.caption]
+    assert not [t for t in texts if "None" in t], "a Python value printed by Streamlit's magic"
+    assert "Predicted HFU" not in {m.label for m in predicted.metric}
+    predicted.radio(key="t_mfu_mode").set_value("predicted").run()
