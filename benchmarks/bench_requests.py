@@ -33,14 +33,24 @@ def speed() -> None:
         t = time.perf_counter()
         est = estimate_serving(**run)
         times.append(time.perf_counter() - t)
-    print(f"10,000 requests (GPT-3 175B, 8 x H100, Poisson 2/s, 1024+256 tokens), whole estimate: "
-          f"median {statistics.median(times):.2f} s of 3 (mean batch {est['mean_batch_sequences']:.1f})")
+    print(
+        f"10,000 requests (GPT-3 175B, 8 x H100, Poisson 2/s, 1024+256 tokens), whole estimate: "
+        f"median {statistics.median(times):.2f} s of 3 (mean batch {est['mean_batch_sequences']:.1f})"
+    )
 
 
 def nim() -> None:
     r = serving_runs()["nim-llama-3.3-70b-h100-fp8"]
-    base = dict(model=r.model, chip=r.chip, chips=r.chips, dtype=r.dtype, weight_precision=r.weight_precision,
-                kv_precision=r.kv_precision, prompt_len=5000, gen_len=500)
+    base = dict(
+        model=r.model,
+        chip=r.chip,
+        chips=r.chips,
+        dtype=r.dtype,
+        weight_precision=r.weight_precision,
+        kv_precision=r.kv_precision,
+        prompt_len=5000,
+        gen_len=500,
+    )
     errs = []
     print("concurrency | TTFT ms sim/pub | ITL ms sim/pub | tokens/s sim/pub")
     for c, (ttft, itl, tput) in NIM_5000_500.items():

@@ -141,9 +141,7 @@ class ModelConfig(Frozen):
     use_bias: bool = False
     qkv_bias: bool | None = Field(None, description="biases of the q, k, v projections; default use_bias")
     out_bias: bool | None = Field(None, description="bias of the attention output projection; default use_bias")
-    dropout: float = Field(
-        0.0, ge=0, lt=1, description="dropout probability in training (0: none, as modern decoders)"
-    )
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout probability in training (0: none, as modern decoders)")
     published: PublishedModel | None = None
 
     @model_validator(mode="after")
