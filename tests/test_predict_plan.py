@@ -21,6 +21,8 @@ PLAN_KEYS = {
     "microbatches",
     "step_s",
     "mfu",
+    "mfu_low",
+    "mfu_high",
     "hfu",
     "tokens_per_s",
     "energy_j_per_token",
@@ -116,3 +118,19 @@ def test_planning_imports_neither_jax_nor_pandas():
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().splitlines()[-1] == "[]"
     assert json.loads(r.stdout)["plans"]
+
+
+def test_the_planner_ranks_by_the_stack_it_is_told():
+    """GPT-3 175B on 1,536 A100s with DeepSpeed: ZeRO-3 gathers every tensor with a 5e7-parameter
+    prefetch, so tensor + pipeline parallelism ranks first, as Narayanan et al. 2021 (Table 2)
+    measured; each plan carries its MFU interval."""
+    from glamsim.predict.intervals import mfu_interval
+    from glamsim.predict.layout import Layout
+
+    r = search(load_model("gpt3-175b"), load_chip("a100-80gb"), 1536, global_batch=1536, base=Layout(stack="deepspeed"))
+    top = r["plans"][0]
+    assert "fsdp=" not in top["layout"] and "pp=" in top["layout"] and "stack=deepspeed" in top["layout"]
+    iv = mfu_interval("deepspeed")
+    assert top["mfu_low"] == pytest.approx(top["mfu"] * iv.low) and top["mfu_high"] == pytest.approx(
+        top["mfu"] * iv.high
+    )

@@ -66,6 +66,11 @@ def plan_cmd(
         help="evaluate one layout instead of searching, e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective or fsdp=64,mb=4",
     ),
     rank_by: str = typer.Option("time", "--rank-by", help="time, energy or cost (per token)"),
+    stack: str = typer.Option(
+        "megatron",
+        "--stack",
+        help="training software: megatron, deepspeed, pytorch-fsdp or xla (how ZeRO-3 gathers, fuses, attends)",
+    ),
     top: int = typer.Option(5, "--top", min=1, max=100, help="plans to show"),
     measurement: Optional[Path] = typer.Option(
         None,
@@ -80,9 +85,24 @@ def plan_cmd(
     load = _expert_load(measurement)
     if layout is not None:
         return _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out)
+    from glamsim.config import ConfigError
+    from glamsim.predict.layout import STACKS, Layout
     from glamsim.predict.plan import search
 
-    r = search(cfg, prof, chips, seq_len=seq_len, global_batch=global_batch, rank_by=rank_by, top=top, expert_load=load)
+    if stack not in STACKS:
+        raise ConfigError(f"--stack={stack!r}: expected one of {', '.join(STACKS)}")
+    base = Layout(stack=stack)
+    r = search(
+        cfg,
+        prof,
+        chips,
+        seq_len=seq_len,
+        global_batch=global_batch,
+        rank_by=rank_by,
+        top=top,
+        expert_load=load,
+        base=base,
+    )
     for row in r["plans"]:
         row.update(_totals(row, tokens, chips, r["seq_len"]))
     if json_out:
@@ -95,6 +115,7 @@ def plan_cmd(
             "layout": row["layout"],
             "step s": f"{step:.3g}",
             "MFU": _pct(row["mfu"]),
+            "MFU 80%": f"{_pct(row['mfu_low'])}-{_pct(row['mfu_high'])}",
             "HFU": _pct(row["hfu"]),
             "tokens/s": fmt(row["tokens_per_s"]),
             "GB per chip": f"{_gb(mem['total'])} of {_gb(row['usable_bytes'])}",

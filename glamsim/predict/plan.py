@@ -27,6 +27,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
+from glamsim.predict.intervals import mfu_interval
 from glamsim.predict.layout import BYTES, DEFAULT_BATCH_TOKENS, STACKS, Layout, LayoutArrays
 from glamsim.predict.memory import memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
@@ -143,7 +144,8 @@ def search(
     top: int = 5,
     expert_load: float | None = None,
 ) -> dict:
-    """The `top` fitting layouts ranked by `rank_by`, with memory and time breakdowns, and counts."""
+    """The `top` fitting layouts ranked by `rank_by`, with memory and time breakdowns, counts, and
+    each MFU's 80% interval (`glamsim.predict.intervals`)."""
     t0 = time.perf_counter()
     if rank_by not in RANK_BY:
         raise ConfigError(f"rank_by={rank_by!r}: expected one of {', '.join(RANK_BY)}")
@@ -183,6 +185,7 @@ def search(
     if np.isnan(key).all():
         raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
     order = np.lexsort((t["step_s"], key))[:top]
+    interval = mfu_interval(base.stack)
     rows = []
     for j in order:
         lay = sub.layout(int(j), base)
@@ -197,6 +200,8 @@ def search(
                 "microbatches": int(g(sub.microbatches)),
                 "step_s": g(t["step_s"]),
                 "mfu": g(t["mfu"]),
+                "mfu_low": interval.around(g(t["mfu"]))[0],
+                "mfu_high": interval.around(g(t["mfu"]))[2],
                 "hfu": g(t["hfu"]),
                 "tokens_per_s": g(t["tokens_per_s"]),
                 "energy_j_per_token": g(energy_j) / g(tokens),
@@ -216,6 +221,7 @@ def search(
         "rank_by": rank_by,
         "candidates": len(cand),
         "fitting": int(ok.size),
+        "mfu_interval": interval.basis,
         "seconds": time.perf_counter() - t0,
         "plans": rows,
     }
