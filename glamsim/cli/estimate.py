@@ -10,7 +10,6 @@ every command rewrites them to its flags (`glamsim.cli.output.as_flags`).
 from __future__ import annotations
 
 from glamsim.cli.output import echo, print_json, print_table
-from glamsim.formatting import fmt
 
 # Older spellings of two flags, still accepted.
 ALIASES = {"price_per_chip_hour_usd": ["--price-per-chip-hour"], "carbon_intensity_kg_per_kwh": ["--carbon-intensity"]}
@@ -32,44 +31,64 @@ def option_type(cls, name: str):
     return int if "int" in ann else float
 
 
+def print_nested(d: dict, name: str) -> None:
+    """A nested result (the `prediction` of `estimate train`) as tables, never a raw dict: its plain
+    values in one, each dict inside it (step-time breakdown, memory per chip) in one of its own."""
+    from glamsim.outputs import format_value
+
+    plain = {k: v for k, v in d.items() if not isinstance(v, dict)}
+    if plain:
+        print_table([{"quantity": k, "value": format_value(k, v)} for k, v in plain.items()], title=name)
+    for k, inner in d.items():
+        if isinstance(inner, dict):
+            print_nested(inner, f"{name}: {k}")
+
+
 def print_estimate(d: dict, title: str) -> None:
-    """An estimate as tables: outputs (with ranges), the sensitivity (tornado) table, the ledger."""
-    from glamsim.outputs import unit
+    """An estimate as tables: outputs (with ranges), nested results, the sensitivity (tornado)
+    table, the ledger; numbers in the dashboard's format (`glamsim.outputs.format_value`)."""
+    from glamsim.outputs import format_value, unit
 
     for key in ("warnings", "notes", "scenario", "statement"):
         d.pop(key, None)  # on stderr, or in JSON only
     ranges = d.pop("ranges")
     ledger = d.pop("ledger")
     tornado = d.pop("tornado", [])
+    nested = {k: d.pop(k) for k in [k for k, v in d.items() if isinstance(v, dict)]}  # e.g. the prediction
     rows = []
     for k, val in d.items():
         lo, hi = ranges.get(k, (None, None))
-        row = {"quantity": k, "value": fmt(val)}
+        row = {"quantity": k, "value": format_value(k, val)}
         if ranges:
-            row.update(low=fmt(lo), high=fmt(hi))
+            row.update(low=format_value(k, lo), high=format_value(k, hi))
         rows.append(row | {"unit": unit(k)})
     print_table(rows, title=title)
-    if tornado:
+    for name, inner in nested.items():
+        print_nested(inner, name)
+    if tornado:  # long form, one row per input and output: it fits an 80-column terminal
         outs = [k.removesuffix("_swing") for k in tornado[0] if k.endswith("_swing")]
         print_table(
             [
                 {
                     "input": r["input"],
-                    "low": r["low"],
-                    "high": r["high"],
-                    **{
-                        f"{o} {end}": r[f"{o}_{end.replace(' ', '_')}"]
-                        for o in outs
-                        for end in ("at low", "at high", "swing")
-                    },
-                    **{f"rank by {o}": r[f"rank_{o}"] for o in outs[1:]},
+                    "low": format_value(r["input"], r["low"]),
+                    "high": format_value(r["input"], r["high"]),
+                    "output": o,
+                    "at low": format_value(o, r[f"{o}_at_low"]),
+                    "at high": format_value(o, r[f"{o}_at_high"]),
+                    "swing": format_value(o, r[f"{o}_swing"]),
+                    "rank": r["rank_" + o] if f"rank_{o}" in r else i + 1,
                 }
-                for r in tornado
+                for o in outs
+                for i, r in enumerate(tornado)
             ],
             title=f"Sensitivity (tornado): one input at a time, others nominal; ranked by {outs[0]} swing",
         )
     print_table(
-        [{"input": e["name"], "value": fmt(e["value"]), "unit": e["unit"], "source": e["source"]} for e in ledger],
+        [
+            {"input": e["name"], "value": format_value(e["name"], e["value"]), "unit": e["unit"], "source": e["source"]}
+            for e in ledger
+        ],
         title="Ledger: every input and its source",
     )
 

@@ -7,7 +7,7 @@ import re
 import sys
 
 from glamsim.config import check_number
-from glamsim.formatting import fmt, jsonable
+from glamsim.formatting import jsonable
 
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")  # click's: styles it strips from text that is not for a terminal
 
@@ -47,17 +47,35 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(jsonable(obj), indent=2) + "\n")
 
 
+VALUE_COLUMNS = ("value", "low", "high")  # a quantity's columns: formatted by the row's quantity
+
+
+def cell(column: str, value, row: dict) -> str:
+    """A table cell in the dashboard's format (`glamsim.outputs.format_value`): by the column's key
+    (chips 1,024, tokens 600B), or, in a value/low/high column, by the row's `quantity` or `input`."""
+    from glamsim.outputs import format_value
+
+    if isinstance(value, str):
+        return value
+    key = row.get("quantity", row.get("input", "")) if column in VALUE_COLUMNS else column
+    return format_value(str(key), value)
+
+
 def print_table(rows: list[dict], title: str | None = None) -> None:
-    """A readable table (rich) from a list of row dicts."""
+    """A readable table (rich) from a list of row dicts, as wide as the terminal (long cells wrap and
+    fold onto more lines; `COLUMNS` sets the width where there is no terminal), numbers formatted as
+    the dashboard formats them."""
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
     table = Table(title=title, show_lines=False)
     if not rows:
-        Console().print(f"{title or ''}: (no rows)")
+        console.print(f"{title or ''}: (no rows)")
         return
     for key in rows[0]:
-        table.add_column(str(key), justify="right" if isinstance(rows[0][key], (int, float)) else "left")
+        numeric = isinstance(rows[0][key], (int, float)) and not isinstance(rows[0][key], bool)
+        table.add_column(str(key), justify="right" if numeric else "left", overflow="fold")
     for row in rows:
-        table.add_row(*(fmt(v) for v in row.values()))
-    Console(width=max(180, Console().width)).print(table)
+        table.add_row(*(cell(str(k), v, row) for k, v in row.items()))
+    console.print(table)

@@ -84,6 +84,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # click's help: option names whole, text wrapped to the terminal (rich's panel cut them)
 )
 
 
