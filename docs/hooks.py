@@ -1,6 +1,6 @@
 """MkDocs hook: tables generated at build time, so that the docs cannot drift from the code.
 
-- `<!-- scenario-fields: shared|train|serve -->` (docs/scenarios.md) becomes the table of that
+- `<!-- scenario-fields: shared|train|serve|quality -->` (docs/scenarios.md) becomes the table of that
   scenario's inputs, units, defaults, sources and ranges, from `glamsim.scenario`.
 - `<!-- import-contracts -->` (docs/conventions.md) becomes the layers and the other import
   contracts, from `[tool.importlinter]` in pyproject.toml (what `lint-imports` enforces).
@@ -12,7 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 
-MARKER = re.compile(r"<!-- scenario-fields: (shared|train|serve) -->")
+MARKER = re.compile(r"<!-- scenario-fields: (shared|train|serve|quality) -->")
 CONTRACTS = "<!-- import-contracts -->"
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
@@ -24,11 +24,11 @@ def _range(meta: dict) -> str:
 
 
 def _table(which: str) -> str:
-    from glamsim.scenario import Scenario, ServingScenario, TrainingScenario
+    from glamsim.scenario import QualityScenario, Scenario, ServingScenario, TrainingScenario
 
     shared = set(Scenario.inputs())
-    cls = {"shared": TrainingScenario, "train": TrainingScenario, "serve": ServingScenario}[which]
-    names = [n for n in cls.inputs() if (n in shared) == (which == "shared")]
+    cls = {"shared": TrainingScenario, "train": TrainingScenario, "serve": ServingScenario}.get(which, QualityScenario)
+    names = [n for n in cls.inputs() if cls is QualityScenario or (n in shared) == (which == "shared")]
     rows = ["| field | unit | default | source of the default | range | what |", "|---|---|---|---|---|---|"]
     for n in names:
         meta, default = cls.meta(n), cls.model_fields[n].default

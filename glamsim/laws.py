@@ -100,8 +100,11 @@ def scaling_laws() -> dict[str, ScalingLaw]:
     return out
 
 
-def load_law(name_or_path: str | Path, kinds: tuple[str, ...] = ("dense", "routed", "granular")) -> ScalingLaw:
-    """A shipped law by name, or a law YAML file by path; `kinds` names the kinds the caller can use."""
+def load_law(
+    name_or_path: str | Path, kinds: tuple[str, ...] = ("dense", "routed", "granular"), field: str = "law"
+) -> ScalingLaw:
+    """A shipped law by name, or a law YAML file by path; `kinds` names the kinds the caller can use and
+    `field` the input its errors name (`dense_law='x': unknown scaling law; known: ...`)."""
     s = str(name_or_path)
     if file_identity(s) is not None or s.endswith((".yaml", ".yml")):
         law = validate_as(ScalingLaw, read_yaml(s), s)
@@ -109,8 +112,8 @@ def load_law(name_or_path: str | Path, kinds: tuple[str, ...] = ("dense", "route
         laws = scaling_laws()
         if s not in laws:
             known = ", ".join(n for n, v in laws.items() if v.kind in kinds)
-            raise ConfigError(f"law={s!r}: unknown scaling law; known: {known}")
+            raise ConfigError(f"{field}={s!r}: unknown scaling law; known: {known}")
         law = laws[s]
     if law.kind not in kinds:
-        raise ConfigError(f"law={s!r}: a {law.kind} law; this needs a {' or '.join(kinds)} law")
+        raise ConfigError(f"{field}={s!r}: a {law.kind} law; this needs a {' or '.join(kinds)} law")
     return law

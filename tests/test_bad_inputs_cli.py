@@ -439,6 +439,57 @@ CASES = [
 ]
 
 
+QUALITY = ["quality", "--target-loss", "2.3"]
+CASES += [  # glamsim quality: the fields of QualityScenario, the laws and the reference model
+    pytest.param(["quality", *args], why, id=f"quality{args}")
+    for args, why in [
+        (["--target-loss", "nan"], "--target-loss=nan"),
+        (["--target-loss", "inf"], "--target-loss=inf"),
+        (["--target-loss", "-1"], "--target-loss=-1"),
+        (["--target-loss", "0"], "--target-loss=0"),
+        (["--target-loss", "1.5"], ["--target-loss=1.5", "irreducible loss E=1.69"]),
+        (["--target-loss", "1.69"], "irreducible"),
+        (["--target-loss", "1.8", "--dense-law", "besiroglu"], ["1.8", "besiroglu's irreducible loss E=1.817"]),
+        (["--target-loss", "two"], "--target-loss"),
+        (["--target-loss", "2.3", "--experts", "0"], ["--experts='0'", "0 experts"]),
+        (["--target-loss", "2.3", "--experts", "-8"], ["--experts='-8'", "-8 experts"]),
+        (["--target-loss", "2.3", "--experts", "1"], "--experts='1'"),
+        (["--target-loss", "2.3", "--experts", "a,b"], ["--experts='a,b'", "whole expert counts"]),
+        (["--target-loss", "2.3", "--experts", "8.5"], "--experts='8.5'"),
+        (["--target-loss", "2.3", "--experts", "[8, 64]"], "--experts"),
+        (["--target-loss", "2.3", "--experts", ","], "--experts"),
+        (["--target-loss", "2.3", "--experts", "99999999999"], "--experts"),
+        (["--target-loss", "2.3", "--experts", ",".join(map(str, range(2, 20)))], "1 to 16 expert counts"),
+        (["--target-loss", "2.3", "--experts", "8", "--top-k", "16"], "fewer than top_k=16"),
+        (["--target-loss", "2.3", "--top-k", "0"], "--top-k=0"),
+        (["--target-loss", "2.3", "--served-tokens", "-1"], "--served-tokens=-1"),
+        (["--target-loss", "2.3", "--served-tokens", "nan"], "--served-tokens=nan"),
+        (["--target-loss", "2.3", "--served-tokens", "1e30"], "--served-tokens"),
+        (["--target-loss", "2.3", "--dense-law", "nope"], ["--dense-law='nope'", "unknown scaling law"]),
+        (["--target-loss", "2.3", "--dense-law", "clark-sbase"], ["--dense-law='clark-sbase'", "routed law"]),
+        (["--target-loss", "2.3", "--routed-law", "chinchilla"], ["--routed-law='chinchilla'", "dense law"]),
+        (["--target-loss", "2.3", "--routed-law", "missing.yaml"], "missing.yaml"),
+        (["--target-loss", "2.3", "--spread-laws", "nope"], ["--spread-laws='nope'", "unknown scaling law"]),
+        (["--target-loss", "2.3", "--spread-laws", "clark-sbase"], "routed law"),
+        (["--target-loss", "2.3", "--dense-law", "m_malformed.yaml"], "malformed YAML"),
+        (["--as-good-as", "nope", "--tokens", "3e11"], ["--as-good-as='nope'", "unknown preset"]),
+        (["--as-good-as", "m_layers_neg.yaml", "--tokens", "3e11"], "n_layers=-1"),
+        (["--as-good-as", "gpt3-175b"], ["--as-good-as='gpt3-175b'", "needs tokens"]),
+        (["--as-good-as", "gpt3-175b", "--tokens", "-3e11"], "--tokens=-3"),
+        (["--as-good-as", "gpt3-175b", "--tokens", "inf"], "--tokens=inf"),
+        (["--tokens", "3e11"], ["--tokens=3e+11", "goes with as_good_as"]),
+        (["--target-loss", "2.3", "--tokens", "3e11"], "--tokens=3e+11"),
+        (["--target-loss", "2.3", "--as-good-as", "gpt3-175b", "--tokens", "3e11"], "one of them"),
+        ([], "give --target-loss or --as-good-as"),
+        (["--target-loss", "2.3", "--chip", "nope"], "nope"),
+        (["--target-loss", "2.3", "--chips", "0"], "--chips=0"),
+        (["--target-loss", "2.3", "--mfu", "1.5"], "--mfu=1.5"),
+        (["--target-loss", "2.3", "--batch", "0"], "--batch=0"),
+        (["--target-loss", "2.3", "--template", "nope"], "nope"),
+    ]
+]
+
+
 @pytest.mark.parametrize(("args", "mentions"), CASES)
 def test_refused_in_one_line(folder, args, mentions):
     refused(args, folder, mentions=mentions)

@@ -88,10 +88,10 @@ def test_crossover_is_where_lifetime_costs_meet():
     [
         (dict(target_loss=1.5), "target_loss=1.5: at or below chinchilla's irreducible loss E=1.69"),
         (dict(target_loss=-1.0), "target_loss=-1.0"),
-        (dict(target_loss=2.0, experts="0"), "an expert count must be between 2"),
-        (dict(target_loss=2.0, dense_law="nope"), "law='nope': unknown scaling law"),
+        (dict(target_loss=2.0, experts="0"), "experts='0': 0 experts: each count must be between 2 and 65536"),
+        (dict(target_loss=2.0, dense_law="nope"), "dense_law='nope': unknown scaling law"),
         (dict(target_loss=2.0, routed_law="chinchilla"), "a dense law; this needs a routed law"),
-        (dict(as_good_as="gpt3-175b"), "as_good_as needs tokens"),
+        (dict(as_good_as="gpt3-175b"), "as_good_as='gpt3-175b': needs tokens"),
     ],
 )
 def test_bad_inputs_refused_in_one_line(fields, words):
@@ -120,3 +120,19 @@ def test_front_door_frame():
 
     df = gs.quality(target_loss=2.3, experts=[8], mfu=0.4)
     assert list(df["n_experts"]) == [0, 8] and "ledger" in df.attrs
+
+
+def test_every_quality_field_is_a_command_line_option_with_its_metadata():
+    """`glamsim quality` is derived from `QualityScenario`: one option per field, its help carrying the
+    field's unit and the default's source (as `estimate`'s options do)."""
+    import typer
+
+    from glamsim.cli import app
+    from glamsim.scenario import QualityScenario
+
+    cmd = typer.main.get_command(app).commands["quality"]
+    params = {o: p for p in cmd.params for o in p.opts}
+    for name in QualityScenario.inputs():
+        p = params["--" + name.replace("_", "-")]
+        meta = QualityScenario.meta(name)
+        assert meta["help"] in p.help and meta["source"] in p.help, name

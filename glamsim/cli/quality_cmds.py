@@ -1,48 +1,31 @@
 """`glamsim quality`: which dense or MoE model reaches a quality target for the least training and
-lifetime cost (`glamsim.cost.quality`); the options are the fields of `QualityScenario`."""
+lifetime cost (`glamsim.cost.quality`); the options are the fields of `glamsim.scenario.QualityScenario`,
+each with its unit, default and source, as `estimate`'s are of theirs."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Optional
 
-import typer
-
+from glamsim.cli.cost_cmds import JSON, _option
+from glamsim.cli.estimate import option_type
 from glamsim.cli.typer_app import command, fmt, print_json, print_table
+from glamsim.scenario import QualityScenario
 
 
-@command("quality")
-def quality_cmd(
-    target_loss: Optional[float] = typer.Option(
-        None, "--target-loss", help="loss to reach, in the dense law's nats per token"
-    ),
-    as_good_as: Optional[str] = typer.Option(
-        None, "--as-good-as", help="a model preset or YAML file to match (with --tokens)"
-    ),
-    tokens: Optional[float] = typer.Option(None, "--tokens", help="tokens the --as-good-as model was trained on"),
-    experts: str = typer.Option("8,64,256", "--experts", help="expert counts of the MoE candidates"),
-    top_k: int = typer.Option(2, "--top-k", help="experts each token visits"),
-    dense_law: str = typer.Option(
-        "chinchilla", "--dense-law", help="chinchilla, chinchilla-precise, besiroglu or a YAML file"
-    ),
-    routed_law: str = typer.Option("clark-sbase", "--routed-law", help="routed law (effective parameter count)"),
-    spread_laws: str = typer.Option(
-        "chinchilla,besiroglu,krajewski", "--spread-laws", help="laws whose spread gives the ranges"
-    ),
-    template: str = typer.Option(
-        "glam-1.7b-64e", "--template", help="preset whose architecture family the candidates take"
-    ),
-    served_tokens: Optional[float] = typer.Option(
-        None, "--served-tokens", help="tokens served over the model's life (default 1e12)"
-    ),
-    chip: str = typer.Option("h100-sxm", "--chip", help="chip profile"),
-    chips: int = typer.Option(1024, "--chips", help="training chips"),
-    mfu: Optional[float] = typer.Option(None, "--mfu", help="training MFU (default: predicted from the layout)"),
-    datacenter: str = typer.Option("us-ai-datacenter", "--datacenter", help="datacenter profile"),
-    batch: int = typer.Option(32, "--batch", help="serving batch"),
-    json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
-) -> None:
+def _type(name: str):
+    """A list field (`--experts 8,64,256`) is typed as text; the rest as `estimate`'s options are."""
+    return (
+        str
+        if str(QualityScenario.model_fields[name].annotation).startswith("tuple")
+        else option_type(QualityScenario, name)
+    )
+
+
+def quality_cmd(**kw) -> None:
     """Compute-optimal dense and MoE models at equal quality, with training and lifetime serving cost."""
-    fields = {k: v for k, v in locals().items() if k != "json_out"}
+    json_out = kw["json_out"]
+    fields = {k: kw[k] for k in QualityScenario.inputs()}
     from glamsim.cost.quality.plan import plan
 
     r = plan(**fields)
@@ -80,3 +63,15 @@ def quality_cmd(
 
 def _range(x: dict, mid: str, lo: str, hi: str) -> str:
     return f"{x[mid]:.4g} ({x[lo]:.3g}-{x[hi]:.3g})"
+
+
+quality_cmd.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(
+            n, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[_type(n)], default=_option(QualityScenario, n)
+        )
+        for n in QualityScenario.inputs()
+    ]
+    + [inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=JSON)]
+)
+quality_cmd = command("quality")(quality_cmd)

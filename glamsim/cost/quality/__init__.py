@@ -1,6 +1,6 @@
 """Cost at equal quality: scaling laws (`laws`), plans (`plan`), the published checks (`checks`)."""
 
 from glamsim.cost.quality.plan import frame, plan, shape
-from glamsim.cost.quality.scenario import QualityScenario
+from glamsim.scenario import QualityScenario
 
 __all__ = ["QualityScenario", "frame", "plan", "shape"]

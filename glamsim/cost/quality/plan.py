@@ -18,10 +18,10 @@ import numpy as np
 from glamsim.accounting import ModelArrays, count, params
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.cost.quality import laws as L
-from glamsim.cost.quality.scenario import ASSUMED_SERVED, QualityScenario
 from glamsim.cost.serving import estimate_serving
 from glamsim.cost.training import estimate_training
 from glamsim.laws import load_law
+from glamsim.scenario import QUALITY_ASSUMED_SERVED, QualityScenario
 
 D_HEAD = 128  # GLaM's head width (Du et al. 2022, Table 4)
 ASPECT = 128.0  # d_model / n_layers of GLaM 64B/64E (8192 / 64; Du et al. 2022, Table 4)
@@ -65,7 +65,10 @@ def _reference(s: QualityScenario, dense, routed) -> tuple[float, float, str]:
     if s.target_loss is not None:
         p = L.dense_plan(dense, s.target_loss)
         return p["params"], p["tokens"], f"the compute-optimal {dense.name} model reaching loss {s.target_loss:.4g}"
-    cfg = load_model(s.as_good_as)
+    try:
+        cfg = load_model(s.as_good_as)
+    except ConfigError as err:  # name the option: as_good_as='x': unknown preset; known: ...
+        raise ConfigError(f"as_good_as={s.as_good_as!r}: {str(err).split(': ', 1)[-1]}") from None
     n = float(count(cfg).params_active)
     if cfg.is_moe:
         n = float(L.effective_params(routed, n, cfg.n_experts))
@@ -74,7 +77,7 @@ def _reference(s: QualityScenario, dense, routed) -> tuple[float, float, str]:
 
 def _law_rows(s: QualityScenario, law_name: str, routed, ref_n: float, ref_d: float) -> dict[int, float] | None:
     """Compute (6 N D) each candidate needs under one law of the spread: {0: dense, E: MoE}."""
-    law = load_law(law_name)
+    law = load_law(law_name, field="spread_laws")
     if law.kind == "dense":
         target = float(L.dense_loss(law, ref_n, ref_d))
         out = {0: L.dense_plan(law, target)["compute"]}
@@ -95,8 +98,8 @@ def plan(s: QualityScenario | None = None, /, **fields) -> dict:
     """Every candidate at equal quality with its training and serving estimate: {"rows": [...], "ledger":
     [...], "reference": ...}.  `fields`: those of `QualityScenario`."""
     s = s if s is not None else QualityScenario.build(fields)
-    dense = load_law(s.dense_law, ("dense",))
-    routed = load_law(s.routed_law, ("routed",))
+    dense = load_law(s.dense_law, ("dense",), field="dense_law")
+    routed = load_law(s.routed_law, ("routed",), field="routed_law")
     template = load_model(s.template)
     ref_n, ref_d, ref_words = _reference(s, dense, routed)
     target = float(L.dense_loss(dense, ref_n, ref_d)) if s.target_loss is None else s.target_loss
@@ -187,7 +190,7 @@ def plan(s: QualityScenario | None = None, /, **fields) -> dict:
             "served_tokens",
             s.served_tokens,
             "tokens",
-            "user input" if "served_tokens" in s.model_fields_set else ASSUMED_SERVED,
+            "user input" if "served_tokens" in s.model_fields_set else QUALITY_ASSUMED_SERVED,
         ),
         _entry(
             "compute convention",
