@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,57 @@ PROFILES = {
     "chip": (ChipProfile, load_chip),
     "datacenter": (DatacenterProfile, load_datacenter),
 }
+
+
+class PlausibilityWarning(UserWarning):
+    """A valid input that looks like a unit slip (600 tokens, 365 kg/kWh, 0.7 W): the answer is
+    computed as asked, with one warning line naming the field, the value and the likely intent."""
+
+
+# field -> (is it implausible?, what it probably meant): each catches a slip of 1,000x or 100x
+PLAUSIBLE = {
+    "tokens": (lambda v: v < 1e6, "under a million tokens: tokens are counted one by one (600e9, not 600)"),
+    "carbon_intensity_kg_per_kwh": (
+        lambda v: v > 2,
+        "above 2 kgCO2e/kWh, more than any grid (coal is about 1): g/kWh given as kg/kWh? (365 g/kWh is 0.365)",
+    ),
+    "power_w": (
+        lambda v: v < 10 or v > 5000,
+        "outside 10 W to 5 kW per chip: kW given as W (0.7 kW is 700 W), or a whole server's power?",
+    ),
+}
+
+
+def _numbers(value) -> list[float]:
+    """The plain numbers among a field's values (a scalar, list, tuple or array); others skipped."""
+    values = value.tolist() if isinstance(value, (np.ndarray, pd.Series, pd.Index)) else value
+    values = values if isinstance(values, (list, tuple)) else [values]
+    return [
+        float(v)
+        for v in values
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+    ]
+
+
+def plausibility(fields: dict) -> list[str]:
+    """One line per input value that looks like a unit slip: a token count under a million, a carbon
+    intensity above 2 kg/kWh, power under 10 W or above 5 kW per chip.  An MFU in percent (1 < mfu
+    <= 100) is refused instead, by `check_fraction`."""
+    out = []
+    for name, (odd, why) in PLAUSIBLE.items():
+        for v in _numbers(fields.get(name)):
+            if odd(v):
+                out.append(f"{name}={v:g}: {why}")
+                break
+    return out
+
+
+def check_fraction(fields: dict) -> None:
+    """An MFU or MBU given in percent (30 for 0.3) is refused with the fraction it probably meant."""
+    for name in ("mfu", "mbu"):
+        for v in _numbers(fields.get(name)):
+            if 1 < v <= 100:
+                raise ConfigError(f"{name}={v:g}: a fraction from 0 to 1; {v:g}% is {name}={v / 100:g}")
 
 
 def _missing(v) -> bool:
@@ -161,6 +213,7 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
         )
     limit = max_scenarios or MAX_SCENARIOS
     try:
+        check_fraction(fields)
         spec, unset = _spec(kind, fields, grid, limit)
         rows = expand(spec, limit, where=f"glamsim.api.{kind}")
         models = ModelCache(f"glamsim.api.{kind}")
@@ -172,6 +225,8 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
             raise ConfigError(frame["refusal"].iloc[i] + (f", scenario {i + 1}" if len(frame) > 1 else ""))
     except ConfigError as err:
         raise ConfigError(_own_words(kind, str(err))) from None
+    for line in plausibility(fields):
+        warnings.warn(line, PlausibilityWarning, stacklevel=3)
     given = tuple(k for k, v in fields.items() if not _missing(v))
     return Results(kind, _own_names(kind, frame), given, unset)
 
@@ -393,8 +448,8 @@ class Results:
         scenario = cls.build(fields, f"row {i}")
         return (estimate_training if self.kind == "train" else estimate_serving)(scenario)
 
-    def ledger(self, i: int = 0) -> list[dict]:
-        """Every input of row `i` with its value, unit and source.
+    def ledger(self, i: int = 0) -> pd.DataFrame:
+        """Every input of row `i` with its value, unit and source, as a table.
 
         Parameters
         ----------
@@ -403,19 +458,20 @@ class Results:
 
         Returns
         -------
-        list of dict
-            One entry per input, ``{"name", "value", "unit", "source"}``: "user input" for a field
-            the call set, else the default's or the profile's source (paper, datasheet, date).
-            ``pandas.DataFrame(r.ledger(i))`` reads it as a table.
+        pandas.DataFrame
+            One row per input, columns ``name, value, unit, source``: "user input" for a field the
+            call set, else the default's or the profile's source (paper, datasheet, date).
+            ``.to_dict("records")`` gives the entries as dicts.
 
         Examples
         --------
         >>> import glamsim.api as gs
-        >>> led = {e["name"]: e for e in gs.train(chips=[512, 2048], mfu=0.3).ledger(1)}
-        >>> led["chips"]["value"], led["chips"]["source"]
+        >>> led = gs.train(chips=[512, 2048], mfu=0.3).ledger(1).set_index("name")
+        >>> led.loc["chips", "value"], led.loc["chips", "source"]
         (2048, 'user input')
         """
-        return self.estimate(i).ledger.to_list()
+        entries = self.estimate(i).ledger.to_list()
+        return pd.DataFrame(entries, columns=["name", "value", "unit", "source"])
 
     def __repr__(self) -> str:
         shown = [c for c in HEADLINE[self.kind] if c in self.frame]
@@ -423,12 +479,22 @@ class Results:
         n = len(self.frame)
         return f"<glamsim {self.kind} results: {n} scenario{'' if n == 1 else 's'}; first: {first}>"
 
+    def shown_columns(self) -> list[str]:
+        """The frame's columns in reading order: the row's label, the headline outputs (training days,
+        MWh, tCO2e, dollars; or serving's step time, joules and dollars per token), every other
+        output, then the inputs that made them."""
+        inputs = set(SCENARIOS[self.kind].inputs()) | {"n_layers", "d_model", "n_experts", "top_k"}
+        cols = list(self.frame.columns)
+        head = [c for c in (*EXTRA, *HEADLINE[self.kind]) if c in cols]
+        outputs = [c for c in cols if c not in head and c not in inputs]
+        return head + outputs + [c for c in cols if c in inputs and c not in head]
+
     def _repr_html_(self) -> str:
-        """The frame as a notebook shows it: numbers as people write them (96.6B parameters, 1,024
-        chips; `glamsim.outputs.format_frame`); `frame` keeps the numbers."""
+        """The frame as a notebook shows it: headline outputs first, numbers as people write them
+        (96.6B parameters, 1,024 chips; `glamsim.outputs.format_frame`); `frame` keeps the numbers."""
         from glamsim.outputs import format_frame
 
-        return format_frame(self.frame)._repr_html_()
+        return format_frame(self.frame[self.shown_columns()])._repr_html_()
 
 
 def _plain(v):

@@ -10,6 +10,7 @@ imports them.  Dependencies point one way: readers <- architecture <- hf <- conf
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from functools import cache
@@ -148,5 +149,7 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         return cfg
     presets = model_presets()
     if s not in presets:
-        raise ConfigError(f"model={s!r}: unknown preset; known: {', '.join(presets)}")
+        close = difflib.get_close_matches(s, list(presets), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"model={s!r}: unknown preset; {hint}known: {', '.join(presets)}")
     return presets[s]

@@ -9,6 +9,7 @@ with one line naming the file, field and value.
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import cache
 from pathlib import Path
@@ -255,7 +256,9 @@ def _load(kind: str, name_or_path, extra_dirs):
             return prof
     known = _builtin(kind) if extra_dirs == () else registry(kind, extra_dirs)
     if s not in known:
-        raise ConfigError(f"{kind[:-1]}={s!r}: unknown profile; known: {', '.join(known)}")
+        close = difflib.get_close_matches(s, list(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{kind[:-1]}={s!r}: unknown profile; {hint}known: {', '.join(known)}")
     return known[s]
 
 

@@ -44,8 +44,8 @@ def test_lists_zip_scalars_broadcast_and_a_row_has_its_ledger():
     assert list(r.frame["model"]) == ["glam-64b-64e", "gpt3-175b"] and list(r.frame["batch"]) == [1, 32]
     est = r.estimate(1)
     assert est["usd_per_million_tokens"] == pytest.approx(r.frame["usd_per_million_tokens"][1])
-    led = {e["name"]: e for e in r.ledger(1)}
-    assert led["batch"]["source"] == "user input" and led["batch"]["value"] == 32
+    led = r.ledger(1).set_index("name")  # a table: one row per input
+    assert led.loc["batch", "source"] == "user input" and led.loc["batch", "value"] == 32
     assert "results: 2 scenarios" in repr(r) and "<table" in r._repr_html_()
     with pytest.raises(ConfigError, match="lengths"):
         gs.train(mfu=[0.2, 0.3], chips=[256, 512, 1024])
@@ -58,7 +58,7 @@ def test_the_context_used_is_shown_and_is_the_single_estimates():
     r = gs.train(model=["gpt3-175b", "glam-64b-64e", "gpt3-175b"], seq_len=[None, None, 4096], mfu=0.3)
     assert list(r.frame["resolved_seq_len"]) == [2048, 1024, 4096]  # the model's own unless given
     for i in range(3):
-        led = {e["name"]: e["value"] for e in r.ledger(i)}
+        led = dict(zip(r.ledger(i)["name"], r.ledger(i)["value"]))
         assert led["seq_len"] == r.frame["resolved_seq_len"][i]
         assert r.estimate(i).flops_total == pytest.approx(r.frame["flops_total"][i], rel=1e-12)
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import typer
+import typer.testing
 from streamlit.testing.v1 import AppTest
 
 import glamsim.api as gs
 from glamsim.cli import app
+from glamsim.config import ConfigError
 from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
 from glamsim.studies.scenario import COLUMNS, origin
 
@@ -75,3 +77,61 @@ def test_every_field_is_a_dashboard_input(kind):
         if want is None:
             continue  # from the Measure page's record (tested in test_app_pages)
         assert any(k == want or (want.endswith("_") and k.startswith(want)) for k in keys), (name, want)
+
+
+# ---- the Python face as a person reads it (issue 25, item 6) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("tokens", 600, "tokens=600: under a million"),
+        ("carbon_intensity_kg_per_kwh", 365, "carbon_intensity_kg_per_kwh=365: above 2"),
+        ("power_w", 0.7, "power_w=0.7: outside 10 W to 5 kW"),
+        ("power_w", [300, 9000], "power_w=9000: outside 10 W to 5 kW"),
+    ],
+)
+def test_a_unit_slip_gets_a_plausibility_warning(field, value, words):
+    with pytest.warns(gs.PlausibilityWarning, match=words):
+        r = gs.train(**{field: value}, mfu=0.3)
+    assert len(r)  # answered as asked
+
+
+def test_plausible_inputs_warn_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gs.PlausibilityWarning)
+        gs.train(tokens=6e11, carbon_intensity_kg_per_kwh=0.365, power_w=[300, 700], mfu=0.3)
+
+
+@pytest.mark.parametrize("field", ["mfu", "mbu"])
+def test_an_mfu_in_percent_is_refused_with_the_fraction_it_meant(field):
+    kind = gs.train if field == "mfu" else gs.serve
+    with pytest.raises(ConfigError, match=rf"{field}=30: a fraction from 0 to 1; 30% is {field}=0.3"):
+        kind(**{field: 30})
+
+
+@pytest.mark.parametrize(
+    ("field", "typo", "meant"),
+    [
+        ("chip", "h100-sxn", "h100-sxm"),
+        ("model", "glam-64b-64x", "glam-64b-64e"),
+        ("datacenter", "us-ai-datacentre", "us-ai-datacenter"),
+    ],
+)
+def test_a_misspelt_name_gets_did_you_mean(field, typo, meant):
+    with pytest.raises(ConfigError, match=f"did you mean '{meant}'"):
+        gs.train(**{field: typo})
+    got = typer.testing.CliRunner().invoke(app, ["estimate", "train", f"--{field}", typo])
+    assert got.exit_code == 2 and f"did you mean '{meant}'" in got.output
+
+
+def test_results_html_shows_headline_outputs_first_and_the_ledger_is_a_frame():
+    r = gs.train(chip=["tpu-v4", "h100-sxm"], mfu=0.3)
+    assert r.shown_columns()[:5] == ["label", "train_days", "energy_mwh", "co2e_t", "cost_usd"]
+    html = r._repr_html_()
+    assert html.index("train_days") < html.index("power_model") and html.index("energy_mwh") < html.index(">chip<")
+    led = r.ledger(1)
+    assert list(led.columns) == ["name", "value", "unit", "source"]
+    assert "h100-sxm" in led.set_index("name").loc["peak_flops", "source"]

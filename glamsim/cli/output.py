@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -47,6 +48,7 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(jsonable(obj), indent=2) + "\n")
 
 
+PIPE_WIDTH = 180  # columns of a table written to a pipe or file (a terminal, or COLUMNS, sets its own)
 VALUE_COLUMNS = ("value", "low", "high")  # a quantity's columns: formatted by the row's quantity
 
 
@@ -63,12 +65,14 @@ def cell(column: str, value, row: dict) -> str:
 
 def print_table(rows: list[dict], title: str | None = None) -> None:
     """A readable table (rich) from a list of row dicts, as wide as the terminal (long cells wrap and
-    fold onto more lines; `COLUMNS` sets the width where there is no terminal), numbers formatted as
-    the dashboard formats them."""
+    fold onto more lines; `COLUMNS` sets the width; a pipe or file gets `PIPE_WIDTH`, so that each
+    row stays on one line for grep), numbers formatted as the dashboard formats them."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=PIPE_WIDTH)  # a pipe or file: rows whole on one line each, for grep
     table = Table(title=title, show_lines=False)
     if not rows:
         console.print(f"{title or ''}: (no rows)")
