@@ -40,6 +40,11 @@ PAGES = [
     ),
     ("pages/5_Paper_check.py", "Paper check", "the GLaM paper's published figures reproduced, with errors"),
     ("pages/6_Profiles.py", "Profiles", "chips and datacenters with their sources; upload your own"),
+    (
+        "pages/7_Equal_quality.py",
+        "Equal quality",
+        "dense or MoE at one quality target: training and lifetime serving cost, the crossover in served tokens",
+    ),
 ]
 for path, title, what in PAGES:
     c = st.columns([1, 3])

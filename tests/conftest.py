@@ -26,6 +26,7 @@ SLOW_MODULES = {
     # the dashboard, notebooks and the site
     "test_app_browser.py",
     "test_app_pages.py",
+    "test_app_quality.py",
     "test_app_command.py",
     "test_bad_inputs_app.py",
     "test_notebooks.py",

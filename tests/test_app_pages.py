@@ -33,6 +33,7 @@ PAGES = {
     "measure": "pages/4_Measure_here.py",
     "paper": "pages/5_Paper_check.py",
     "profiles": "pages/6_Profiles.py",
+    "quality": "pages/7_Equal_quality.py",
 }
 sys.path.insert(0, str(ROOT / "app"))  # `import ui`, as `streamlit run app/Home.py` does
 
@@ -481,7 +482,7 @@ def _random_value(w, rng: random.Random):
     return None
 
 
-@pytest.mark.parametrize("page", ["training", "serving", "scaling", "paper", "profiles", "measure"])
+@pytest.mark.parametrize("page", ["training", "serving", "scaling", "paper", "profiles", "measure", "quality"])
 def test_random_widget_values_never_crash_a_page(page):
     rng = random.Random(sum(map(ord, page)))
     at = open_page(page)

@@ -215,3 +215,29 @@ def frame(result: dict):
     df = pd.DataFrame(rows)
     df.attrs.update(ledger=result["ledger"], reference=result["reference"], target_loss=result["target_loss"])
     return df
+
+
+def lifetime_curve(df, served_tokens=None):
+    """Lifetime cost of each option of a plan frame (`frame`, `glamsim.api.quality`) against served tokens:
+    one row per (option, served_tokens), `total_cost_usd` = training cost + served tokens x the serving cost
+    per token, as the plan's own lifetime column.  `served_tokens`: the points (default: 40 from 1e9 to 100 x
+    the largest of the plan's served tokens and crossovers, those included, so the lines meet exactly there)."""
+    import pandas as pd
+
+    if served_tokens is None:
+        marks = [float(df["served_tokens"].max())] + [float(t) for t in df["crossover_served_tokens"] if t == t]
+        grid = np.logspace(9, math.log10(max(max(marks), 1e10) * 100), 40)
+        served_tokens = np.unique(np.concatenate([grid, [m for m in marks if m >= 1e9]]))
+    served = np.asarray(served_tokens, dtype=float)
+    rows = [
+        pd.DataFrame(
+            {
+                "option": r["option"],
+                "n_experts": r["n_experts"],
+                "served_tokens": served,
+                "total_cost_usd": r["train_cost_usd"] + served * r["serve_usd_per_million_tokens"] / 1e6,
+            }
+        )
+        for r in df.to_dict(orient="records")
+    ]
+    return pd.concat(rows, ignore_index=True)
