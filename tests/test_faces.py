@@ -135,3 +135,30 @@ def test_results_html_shows_headline_outputs_first_and_the_ledger_is_a_frame():
     led = r.ledger(1)
     assert list(led.columns) == ["name", "value", "unit", "source"]
     assert "h100-sxm" in led.set_index("name").loc["peak_flops", "source"]
+
+
+def test_notebook_charts_render_offline():
+    """Every notebook switches to the offline renderer before its first chart, and a glamsim chart
+    drawn under it is Vega-Lite plus an SVG, with no script to fetch (the default loads from a CDN)."""
+    import json
+
+    import altair as alt
+    import pandas as pd
+
+    from glamsim import plots
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        code = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        first_chart = next(i for i, src in enumerate(code) if "plots.plot_" in src or "display(" in src)
+        assert any("plots.offline_charts()" in src for src in code[: first_chart + 1]), path.name
+    before = alt.renderers.active
+    try:
+        plots.offline_charts()
+        df = pd.DataFrame({"batch": [1, 2, 4], "usd_per_million_tokens": [3.0, 2.0, 1.5], "model": ["m"] * 3})
+        bundle = plots.plot_sweep(df, x="batch", y=["usd_per_million_tokens"], hue="model")._repr_mimebundle_()
+        bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+    finally:
+        alt.renderers.enable(before)
+    assert "image/svg+xml" in bundle and any(k.startswith("application/vnd.vegalite") for k in bundle)
+    spec = json.dumps(next(v for k, v in bundle.items() if k.startswith("application/vnd.vegalite")))
+    assert "text/html" not in bundle and "<script" not in spec  # the $schema URL is a name, never fetched

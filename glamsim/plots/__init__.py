@@ -28,7 +28,7 @@ the package: `from glamsim.plots import plot_sweep`.
 from __future__ import annotations
 
 from glamsim.plots.bars import plot_bars, plot_energy_comparison
-from glamsim.plots.output import add_caption, save
+from glamsim.plots.output import add_caption, offline_charts, save
 from glamsim.plots.prediction import plot_breakdown, plot_memory
 from glamsim.plots.sensitivity import plot_tornado, sensitivity_table
 from glamsim.plots.style import (
@@ -66,6 +66,7 @@ __all__ = [
     "PNG_SCALE",
     "WIDTH",
     "add_caption",
+    "offline_charts",
     "is_ratio",
     "label",
     "plot_bars",

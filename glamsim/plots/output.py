@@ -68,3 +68,22 @@ def save(chart: alt.TopLevelMixin, path_stem: str | Path) -> list[Path]:
             Path(tmp).write_bytes(data)
         out.append(target)
     return out
+
+
+OFFLINE_RENDERER = "glamsim-offline"
+
+
+def _offline_renderer(spec: dict, **metadata) -> dict:
+    """Vega-Lite's own MIME type (JupyterLab draws it interactively, without a network) with an SVG
+    of the same chart beside it (drawn here by vl-convert), which any notebook viewer shows, online
+    or not, trusted or not: never the default HTML renderer, whose scripts load from a CDN."""
+    from altair.vegalite.v6.display import VEGALITE_MIME_TYPE, svg_renderer
+
+    return {VEGALITE_MIME_TYPE: spec, **svg_renderer(spec, **metadata)}
+
+
+def offline_charts() -> None:
+    """Make notebooks draw glamsim's charts offline (`_offline_renderer`): call it once, at the top."""
+    if OFFLINE_RENDERER not in alt.renderers.names():
+        alt.renderers.register(OFFLINE_RENDERER, _offline_renderer)
+    alt.renderers.enable(OFFLINE_RENDERER)
