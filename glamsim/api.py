@@ -511,3 +511,46 @@ def quality(**fields) -> pd.DataFrame:
     from glamsim.cost.quality.plan import frame, plan
 
     return frame(plan(**fields))
+
+
+def layouts(
+    model: str | ModelConfig = "glam-64b-64e",
+    chip: str | ChipProfile = "tpu-v4",
+    chips: int = 1024,
+    *,
+    seq_len: int | None = None,
+    global_batch: int | None = None,
+    rank_by: str = "time",
+    top: int = 5,
+    profiles_dirs: tuple = (),
+) -> pd.DataFrame:
+    """The parallel layouts of a model on `chips` chips that fit in memory, ranked (what `glamsim plan`
+    prints), one row each: `rank`, `layout`, `step_s`, `mfu` (with `mfu_low`/`mfu_high`, its 80%
+    interval), `hfu`, `tokens_per_s`, the memory per chip by part in bytes (`mem_weights`, ...,
+    `mem_total`, `usable_bytes`) and the step's time by part in seconds (`time_compute_s`, ...).
+
+    Examples
+    --------
+    >>> import glamsim.api as gs
+    >>> df = gs.layouts("glam-8b-64e", "h100-sxm", 64, top=3)
+    >>> list(df["rank"]), bool((df["mem_total"] <= df["usable_bytes"]).all())
+    ([1, 2, 3], True)
+    """
+    from glamsim.predict.plan import search
+
+    cfg = model if isinstance(model, ModelConfig) else load_model(model)
+    prof = chip if isinstance(chip, ChipProfile) else load_chip(chip, profiles_dirs)
+    r = search(cfg, prof, int(chips), seq_len=seq_len, global_batch=global_batch, rank_by=rank_by, top=top)
+    rows = []
+    for i, p in enumerate(r["plans"], 1):
+        plain = {k: v for k, v in p.items() if not isinstance(v, dict)}
+        rows.append(
+            {
+                "rank": i,
+                "model": cfg.name,
+                **plain,
+                **{f"mem_{k}": v for k, v in p["memory"].items()},
+                **{f"time_{k}": v for k, v in p["breakdown"].items()},
+            }
+        )
+    return pd.DataFrame(rows)

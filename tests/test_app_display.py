@@ -75,3 +75,31 @@ def test_a_typed_mfu_prints_no_stray_none(predicted):
     assert not [t for t in texts if "None" in t], "a Python value printed by Streamlit's magic"
     assert "Predicted HFU" not in {m.label for m in predicted.metric}
     predicted.radio(key="t_mfu_mode").set_value("predicted").run()
+
+
+def test_layouts_that_fit_for_every_model_and_one_to_use():
+    """Issue 25, item 2: the planner's ranked layouts for the main, baseline and compared models, with
+    memory and time breakdowns (as glamsim.api.layouts), and the main model's pick used by the estimate."""
+    import glamsim.api as gs
+
+    at = AppTest.from_file(str(ROOT / "app" / "Home.py"), default_timeout=180)
+    at.run()
+    at.switch_page("pages/1_Training_what-if.py").run()
+    at.multiselect(key="t_compare").set_value(["glam-8b-64e"])
+    at.checkbox(key="t_show_layouts").check().run()
+    assert not at.exception and not at.error
+    tabs = [t.label for t in at.tabs if any(type(k).__name__ == "Dataframe" for k in t.children.values())]
+    assert tabs == ["glam-64b-64e", "gpt3-175b", "glam-8b-64e"]  # one tab of layouts per model
+    for name in ("glam-64b-64e", "gpt3-175b", "glam-8b-64e"):
+        want = gs.layouts(name, "tpu-v4", 1024, top=8)
+        got = next(
+            df.value for df in at.dataframe if "layout" in df.value and list(df.value["layout"]) == list(want["layout"])
+        )
+        assert "memory per chip (GB)" in got and "weights (GB)" in got and "compute" in got
+    second = gs.layouts("glam-64b-64e", "tpu-v4", 1024, top=8)["layout"][1]
+    at.selectbox(key="t_layout_pick").set_value(second).run()
+    at.button(key="t_layout_use").click().run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="t_layout").value == second
+    shown = [m.value for m in at.markdown if m.value.startswith("Layout: `")]
+    assert shown and second.split(",")[0] in shown[0]

@@ -170,6 +170,79 @@ def prediction_panel(p: dict, name: str, chip, ledger) -> None:
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def fitting_layouts(model: str, chip: str, chips: int, seq_len, dirs: tuple) -> pd.DataFrame:
+    """The ranked layouts that fit (`glamsim.api.layouts`, what `glamsim plan` prints), cached: the
+    search runs once per model, chip and fleet, not on every widget change."""
+    import glamsim.api as gs
+
+    return gs.layouts(model, chip, chips, seq_len=seq_len, top=8, profiles_dirs=dirs)
+
+
+def _use_layout(layout: str) -> None:
+    ui.set_state("t_layout", layout, in_callback=True)
+    ui.set_state("t_mfu_mode", "predicted", in_callback=True)
+
+
+def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len) -> None:
+    """Layouts that fit, for every model on the page: one tab each, ranked by predicted step time,
+    with memory per chip and where the step's time goes; the main model's can be picked for use."""
+    st.subheader(f"Layouts that fit on {n_chips:,} x {chip_name}")
+    st.caption(
+        "glamsim.predict's search (as `glamsim plan`): every layout whose memory per chip fits, ranked by "
+        "predicted step time. Memory in GB per chip; time parts as shares of the step."
+    )
+    tabs = st.tabs(list(models))
+    for tab, (name, cfg) in zip(tabs, models.items()):
+        with tab:
+            try:
+                df = fitting_layouts(
+                    ui.model_arg(cfg.name) if cfg == ui.models().get(cfg.name) else cfg,
+                    ui.profile_arg("chips", chip_name),
+                    int(n_chips),
+                    seq_len,
+                    ui.profiles_dirs(),
+                )
+            except ConfigError as err:
+                ui.show_error(err)
+                continue
+            shown = pd.DataFrame(
+                {
+                    "#": df["rank"],
+                    "layout": df["layout"],
+                    "step (s)": df["step_s"].map(lambda v: f"{v:.3g}"),
+                    "MFU (80% range)": [
+                        f"{m:.3f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in zip(df["mfu"], df["mfu_low"], df["mfu_high"])
+                    ],
+                    "HFU": df["hfu"].map(lambda v: f"{v:.3f}"),
+                    "memory per chip (GB)": [
+                        f"{t / 1e9:.1f} of {u / 1e9:.1f}" for t, u in zip(df["mem_total"], df["usable_bytes"])
+                    ],
+                    **{
+                        f"{k.removeprefix('mem_')} (GB)": df[k].map(lambda v: f"{v / 1e9:.1f}")
+                        for k in ("mem_weights", "mem_gradients", "mem_optimizer", "mem_activations")
+                    },
+                    **{
+                        k.removeprefix("time_").removesuffix("_s").replace("_exposed", " comm"): [
+                            f"{v / s:.0%}" for v, s in zip(df[k], df["step_s"])
+                        ]
+                        for k in df.columns
+                        if k.startswith("time_") and df[k].abs().sum() > 0
+                    },
+                }
+            )
+            ui.show_table(shown, f"t_layouts_{name}")
+            if name == main:
+                pick = ui.select("Layout to use", list(df["layout"]), "t_layout_pick")
+                st.button(
+                    "Use this layout for the estimate above",
+                    key="t_layout_use",
+                    on_click=_use_layout,
+                    args=(pick,),
+                    help="Sets *layout* under More inputs (MFU predicted from it).",
+                )
+
+
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("Model")
@@ -408,6 +481,8 @@ with right:
 
     if est.prediction:
         prediction_panel(est.prediction, names["model"], chip, est.ledger)
+    if ui.check("Show the layouts that fit, for every model", "t_show_layouts"):
+        layouts_view(models, names["model"], chip_name, n_chips, more.get("seq_len"))
 
     if not est.tornado:
         st.caption("Tick *Uncertain inputs* on the left for low/high ranges and a chart of what moves the result.")
