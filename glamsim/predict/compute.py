@@ -86,6 +86,57 @@ def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dic
     return out
 
 
+def moe_dispatch_forward(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
+    """Seconds and FLOPs of one MoE layer's token movement on one chip, forward (x 3 for forward
+    and backward: the backward scatters what the forward gathered and back).
+
+    T tokens (/ tp: the tensor-parallel ranks split the dispatch, as the all-to-alls), k = top_k
+    routed copies, s expert slots per token (padded capacity, or k when dropless), h = d_model:
+    - gather/scatter stacks (Megatron-Core, MegaBlocks, Tutel, PyTorch): the dispatch reads the k
+      routed copies of each token and writes the s slots of the expert buffer, (k + s) T h values;
+      the combine reads the k filled slots and writes the weighted sum, (k + 1) T h; each extra
+      sort by local expert after the all-to-all (`MOE_SORT_AFTER_ALLTOALL`) reads and writes the
+      s slots once each way, 4 s T h; all through HBM at the activation width;
+    - einsum stacks (GShard/GSPMD, DeepSpeed-MoE): the one-hot dispatch and combine are matmuls
+      [s G, G] x [G, h] per routing group of G tokens (E C = s G slots per group), 4 s G h FLOPs per
+      token (`glamsim.accounting.einsum_dispatch_flops`), at the 16-bit rate of their shape;
+    - the router's softmax, top-k and balancing loss read and write its fp32 logits,
+      `MOE_ROUTER_BYTES_PER_EXPERT` x T x E bytes (its [T, h] x [h, E] matmul is with the matmuls).
+    Keys: permute_s (gather/scatter or einsums), router_s, flops (the einsums')."""
+    T = tokens_per_microbatch(lay, seq_len)
+    E = np.maximum(m.n_experts, 1)
+    k = m.top_k
+    s = expert_slots_per_token(m, seq_len, lay)
+    h = m.d_model
+    tok = T / lay.tp
+    local_experts = E / lay.ep
+    sorts = eff.by_stack(eff.MOE_SORT_AFTER_ALLTOALL, lay.stack) * ((lay.ep > 1) & (local_experts > 1))
+    values = tok * h * ((k + s) + (k + 1) + 4 * s * sorts)
+    gather_s = fab.act_bytes * values / fab.hbm_bytes_per_s
+    moe = m.n_experts > 0
+    G = np.minimum(m.group_size, T)
+    slots_g = np.where(moe, s, 1.0) * G  # E x C slots per group (1 for a dense model: no 0 / 0)
+    einsum_s = matmul_s(slots_g, G, h / lay.tp, fab, 2 * tok / G, peak=fab.peak_flops_16bit)
+    einsum_f = matmul_flops(slots_g, G, h / lay.tp, 2 * tok / G)
+    use_einsum = eff.by_stack(eff.MOE_EINSUM_DISPATCH, lay.stack) > 0
+    router_s = eff.MOE_ROUTER_BYTES_PER_EXPERT * T * E / fab.hbm_bytes_per_s
+    return {
+        "permute_s": np.where(moe, np.where(use_einsum, einsum_s, gather_s), 0.0),
+        "router_s": np.where(moe, router_s, 0.0),
+        "flops": np.where(moe & use_einsum, einsum_f, 0.0),
+    }
+
+
+def _moe_buffer_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
+    """The MoE share of `layer_activation_bytes` that `moe_dispatch_forward` streams itself: the
+    dispatched inputs and expert outputs (2 s T h values) and the router's fp32 logits and
+    probabilities (2 x 4 x T E bytes), per average layer on one chip."""
+    T = tokens_per_microbatch(lay, seq_len)
+    s = expert_slots_per_token(m, seq_len, lay)
+    per_token = s * 2 * act_bytes * m.d_model + 2 * 4.0 * m.n_experts
+    return np.where(m.n_experts > 0, moe_share(m) * T * per_token / lay.tp, 0.0)
+
+
 def _fp8_cast_bytes(mm: dict, fab: Fabric):
     """HBM bytes of casting one layer's linear inputs to fp8 (forward; `FP8_CAST_PASSES` per
     16-bit input: read it, write the 1-byte copy, read it again for the scaling maximum)."""
@@ -143,7 +194,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab, peak=fab.peak_flops_16bit)  # output layer in 16-bit
     logits_f = matmul_flops(T, m.d_model, m.vocab / lay.tp)
     # element-wise traffic: the activations a layer would store without recomputation
-    act = layer_activation_bytes(m, seq_len, lay, fab.act_bytes)
+    act = layer_activation_bytes(m, seq_len, lay, fab.act_bytes) - _moe_buffer_bytes(m, seq_len, lay, fab.act_bytes)
     passes = eff.ELEMENTWISE_PASSES * np.where(lay.fused > 0, 1.0, eff.UNFUSED_ELEMENTWISE_FACTOR)
     ew_s = (passes * act + _fp8_cast_bytes(mm, fab)) / fab.hbm_bytes_per_s
     parts = layer_activation_parts(m, seq_len, lay, fab.act_bytes)
@@ -161,6 +212,10 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     # every other matmul and every element-wise op (the saved half of the matmuls and the fused
     # attention output are kept); Korthikanti's selective: the attention scores
     rc = lay.recompute
+    # MoE token movement: forward, backward (2 x) and a forward again under full recomputation
+    moe = moe_dispatch_forward(m, seq_len, lay, fab)
+    moe_passes = 3 + np.where(rc >= 2, 1.0, 0.0)
+    moe_layers = layers * moe_share(m)
     op_layer, op_flops = 0.5 * mm_s + ew_s, 0.5 * mm_f
     recompute_layer = np.where(
         rc >= 2, fwd_layer, np.where(rc >= 1.5, op_layer, np.where(rc >= 1, at_s + score_ew_s, 0.0))
@@ -174,5 +229,16 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
         "forward_s": layers * fwd_layer + logits_s,
         "backward_s": layers * bwd_layer + 2 * logits_s,
         "matmul_time_fwd_s": layers * (mm_s + at_s),
-        "flops_executed": (3 * (layers * mm_f + logits_f) + layers * (at_f + at_bwd_f) + layers * recompute_flops),
+        "expert_matmul_fwd_s": layers * sum(matmul_s(*mm[n][:3], fab, mm[n][3]) for n in _EXPERT_MATMULS if n in mm),
+        "moe_permute_s": moe_layers * moe_passes * moe["permute_s"],
+        "moe_router_s": moe_layers * moe_passes * moe["router_s"],
+        "flops_executed": (
+            3 * (layers * mm_f + logits_f)
+            + layers * (at_f + at_bwd_f)
+            + layers * recompute_flops
+            + moe_layers * moe_passes * moe["flops"]
+        ),
     }
+
+
+_EXPERT_MATMULS = ("expert_in", "expert_out")

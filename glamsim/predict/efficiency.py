@@ -123,6 +123,42 @@ UNFUSED_ELEMENTWISE_FACTOR = 2.0
 # 2.5 passes of the 16-bit bytes (counted from the delayed/current scaling recipes).
 FP8_CAST_PASSES = 2.5
 
+# ---- MoE layers, by software stack (counted from each stack's code, not fitted) -------------
+
+# How a stack moves tokens to their experts and back.  1: GShard's one-hot dispatch and combine
+# einsums (Lepikhin et al. 2020, arXiv:2006.16668, Sec. 2.2 and Algorithm 2: `einsum("GSEC,GSM->
+# EGCM")` and back), matmuls of [E C, G] x [G, h] per routing group, what GSPMD/Lingvo (GLaM) and
+# DeepSpeed-MoE (`deepspeed/moe/sharded_moe.py`: `einsum("sec,sm->ecm", dispatch_mask, input)`)
+# execute; 0: gather/scatter memory passes (Megatron-Core's `permute`/`unpermute` in
+# `megatron/core/transformer/moe/moe_utils.py`, MegaBlocks' `padded_gather`/`padded_scatter`,
+# Gale et al. 2023, arXiv:2211.15841, Sec. 5.1; Tutel's fast encode/decode kernels, Hwang et al.
+# 2023, arXiv:2206.03382, Sec. 3; torch index_select / scatter_add in PyTorch MoE layers).
+MOE_EINSUM_DISPATCH = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp": 0.0, "xla": 1.0}
+
+# Gather/scatter passes per direction when expert parallelism spreads the experts: Megatron-Core's
+# all-to-all dispatcher permutes the tokens by expert before the all-to-all and sorts the received
+# chunks by local expert after it ("Permutation 2: Sort tokens by local expert",
+# `MoEAlltoAllTokenDispatcher` in `megatron/core/transformer/moe/token_dispatcher.py`,
+# `sort_chunks_by_idxs`), and mirrors both on the way back: 2 passes with ep > 1 and more than
+# one local expert, 1 otherwise.  The other stacks sort once per direction.
+MOE_SORT_AFTER_ALLTOALL = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
+
+# What an overlapped expert all-to-all (`a2a_overlap=1`) hides behind.  1: the matmuls of another
+# microbatch (Megatron-Core's `--overlap-moe-expert-parallel-comm`, `moe_a2a_overlap` in
+# Megatron-Bridge's recipes: the forward of one microbatch and the backward of another scheduled
+# together, each one's all-to-all under the other's compute, so the whole layer's matmuls are the
+# budget); 0: the expert matmuls of the same microbatch (Tutel's adaptive pipelining, Hwang et al.
+# 2023, arXiv:2206.03382: the dispatch split into chunks, each chunk's all-to-all overlapping the
+# previous chunk's expert computation).
+MOE_A2A_OVERLAP_WHOLE_MICROBATCH = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
+
+# HBM bytes per token and expert of the router's element-wise work, forward: the fp32 logits read
+# by the softmax and its probabilities written (4 + 4), read again by top-k and by the
+# load-balancing loss (4 + 4): 16 bytes (Switch/GShard routers run in fp32, Fedus et al. 2021,
+# arXiv:2101.03961, Sec. 2.4 "selective precision"; Megatron-Core's `moe_router_dtype=fp32`).
+MOE_ROUTER_BYTES_PER_EXPERT = 16.0
+
+
 CALIBRATED = (
     "MATMUL_PEAK_FRACTION",
     "MATMUL_HALF_DIM",

@@ -67,6 +67,7 @@ class Layout(Frozen):
     sp: bool = False  # sequence parallelism with tp (Korthikanti et al. 2022)
     flash: bool = True  # fused attention: no S x S scores stored, the masked causal half skipped
     tp_overlap: bool = False  # tensor-parallel collectives overlapped with the matmuls
+    a2a_overlap: bool = False  # expert all-to-alls pipelined with the expert matmuls (Tutel, MCore EP overlap)
     uneven: bool = False  # accept layers not divisible by pp x vp (the slowest stage holds the ceiling)
     params: Precision = "bf16"
     grads: Precision = "fp32"
@@ -126,7 +127,7 @@ class Layout(Frozen):
 # ---- the compact string -----------------------------------------------------------------------
 
 _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
-_BOOL_KEYS = ("sp", "flash", "tp_overlap", "uneven", "fused", "reshard")
+_BOOL_KEYS = ("sp", "flash", "tp_overlap", "a2a_overlap", "uneven", "fused", "reshard")
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
     "recompute": RECOMPUTE,
@@ -273,6 +274,7 @@ class LayoutArrays:
     sp: np.ndarray
     flash: np.ndarray
     tp_overlap: np.ndarray
+    a2a_overlap: np.ndarray
     uneven: np.ndarray
     param_bytes: np.ndarray
     grad_bytes: np.ndarray
@@ -345,6 +347,7 @@ class LayoutArrays:
             sp=bool(g("sp")),
             flash=bool(g("flash")),
             tp_overlap=bool(g("tp_overlap")),
+            a2a_overlap=bool(g("a2a_overlap")),
             uneven=bool(g("uneven")),
             **keep,
         )

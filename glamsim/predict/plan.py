@@ -113,6 +113,7 @@ def candidates(
         sp=(t[k] > 1).astype(np.float64),
         flash=full(base.flash),
         tp_overlap=full(base.tp_overlap),
+        a2a_overlap=full(base.a2a_overlap),
         uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
         param_bytes=full(BYTES[base.params]),
         grad_bytes=full(BYTES[base.grads]),

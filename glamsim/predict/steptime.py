@@ -2,12 +2,22 @@
 predicted step time, MFU and HFU.
 
 Composition (m microbatches per data-parallel rank, busiest stage):
-    microbatch = forward + backward + recomputation + exposed tp + ep + cp + pp communication
+    microbatch = forward + backward + MoE token movement + recomputation
+                 + exposed tp + ep + cp + pp communication
     step       = m x microbatch + bubble + exposed data-parallel communication + optimizer update
 Overlap rules (stated, not fitted):
 - tensor-parallel collectives are exposed (they sit between dependent matmuls), unless the layout
   says `tp_overlap=1`: then they hide behind the forward/backward matmuls up to their length;
-- expert all-to-alls, context-parallel gathers and pipeline sends are exposed;
+- expert all-to-alls are exposed, unless the layout says `a2a_overlap=1`: then they hide behind
+  the matmuls tensor-parallel overlap left free: all of another microbatch's on Megatron-Core
+  (`--overlap-moe-expert-parallel-comm`: one microbatch's forward scheduled with another's
+  backward), the same microbatch's expert matmuls elsewhere (Tutel's adaptive pipelining, Hwang et
+  al. 2023, arXiv:2206.03382: each chunk's all-to-all under the previous chunk's experts)
+  (`efficiency.MOE_A2A_OVERLAP_WHOLE_MICROBATCH`);
+- MoE token movement (`moe_permute_s`: permutation and un-permutation, or GShard's dispatch
+  einsums, and the router's softmax/top-k, `compute.moe_dispatch_forward`) is its own item, on the
+  critical path between the router and the experts;
+- context-parallel gathers and pipeline sends are exposed;
 - data-parallel gradient communication (ZeRO 0-2) hides behind the backward pass of the last
   microbatch, except its last bucket (one layer's share, which can only start after the last
   layer's backward); ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
@@ -46,6 +56,7 @@ from glamsim.predict.tiers import Fabric
 
 BREAKDOWN = (
     "compute_s",
+    "moe_permute_s",
     "recompute_s",
     "tp_exposed_s",
     "ep_exposed_s",
@@ -88,8 +99,17 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     layers = layers_per_stage(m, lay)
 
     compute = c["forward_s"] + c["backward_s"]
-    tp = np.where(lay.tp_overlap > 0, np.maximum(comm["tp_s"] - 3 * c["matmul_time_fwd_s"], 0.0), comm["tp_s"])
-    mb_time = compute + c["recompute_s"] + tp + comm["ep_s"] + comm["cp_s"] + comm["pp_s"]
+    moe = c["moe_permute_s"] + c["moe_router_s"]
+    # overlap budgets: TP collectives hide behind the matmuls (forward, backward = 3 x forward);
+    # expert all-to-alls behind what is left: another microbatch's matmuls (Megatron-Core) or the
+    # same microbatch's expert matmuls (chunks pipelined, Tutel)
+    matmuls = 3 * c["matmul_time_fwd_s"]
+    tp = np.where(lay.tp_overlap > 0, np.maximum(comm["tp_s"] - matmuls, 0.0), comm["tp_s"])
+    left = np.where(lay.tp_overlap > 0, np.maximum(matmuls - comm["tp_s"], 0.0), matmuls)
+    whole = eff.by_stack(eff.MOE_A2A_OVERLAP_WHOLE_MICROBATCH, lay.stack) > 0
+    ep_budget = np.where(whole, left, np.minimum(3 * c["expert_matmul_fwd_s"], left))
+    ep = np.where(lay.a2a_overlap > 0, np.maximum(comm["ep_s"] - ep_budget, 0.0), comm["ep_s"])
+    mb_time = compute + moe + c["recompute_s"] + tp + ep + comm["cp_s"] + comm["pp_s"]
     bubble = (lay.pp - 1) / lay.vp * mb_time
     dp_step = np.maximum(dp["dp_step_s"] - c["backward_s"], 0.0) + dp["dp_step_s"] / layers
     z3 = dp["dp_microbatch_s"]
@@ -98,15 +118,16 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     group = dense * lay.tp / np.maximum(layers * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack), 1.0)
     ahead = np.minimum(eff.by_stack(eff.ZERO3_PREFETCH_PARAMS, lay.stack) / np.maximum(group, 1.0), 1.0)
     hidden = ahead * z3
-    dp_micro = (1 - ahead) * z3 + np.maximum(hidden - (compute + c["recompute_s"]), 0.0) + hidden / layers
+    dp_micro = (1 - ahead) * z3 + np.maximum(hidden - (compute + moe + c["recompute_s"]), 0.0) + hidden / layers
     opt = optimizer_s(m, lay, fab)
     step = micro * mb_time + bubble + dp_step + micro * dp_micro + opt
 
     out = {
         "compute_s": micro * compute,
+        "moe_permute_s": micro * moe,
         "recompute_s": micro * c["recompute_s"],
         "tp_exposed_s": micro * tp,
-        "ep_exposed_s": micro * comm["ep_s"],
+        "ep_exposed_s": micro * ep,
         "cp_exposed_s": micro * comm["cp_s"],
         "pp_exposed_s": micro * comm["pp_s"],
         "bubble_s": bubble,
@@ -116,6 +137,8 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
         "matmul_s": micro * c["matmul_s"],
         "attention_s": micro * c["attention_s"],
         "elementwise_s": micro * c["elementwise_s"],
+        "moe_router_s": micro * c["moe_router_s"],
+        "ep_s": micro * comm["ep_s"],
         "tp_bytes_per_step": micro * comm["tp_bytes"],
         "ep_bytes_per_step": micro * comm["ep_bytes"],
         "cp_bytes_per_step": micro * comm["cp_bytes"],
