@@ -598,6 +598,12 @@ class QualityScenario(Declared):
         help="laws whose spread gives the ranges",
         source="glamsim default: the published dense fit, its replication, and the fine-grained MoE fit",
     )
+    standard_errors: bool = inp(
+        True,
+        help="widen the ranges by the laws' published standard errors (Besiroglu et al. 2024 give them): "
+        "10th-90th percentile of the compute over 400 draws of the coefficients, each independently normal",
+        source="glamsim default: on; the laws without standard errors (Hoffmann et al. 2022) add none",
+    )
     template: str = inp(
         "glam-1.7b-64e",
         help="preset whose architecture family the candidates take (dense: its dense twin)",

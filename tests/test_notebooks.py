@@ -52,11 +52,12 @@ def kernel_dir(tmp_path_factory) -> Path:
     return root
 
 
-def test_the_three_notebooks_are_there():
+def test_the_four_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS] == [
         "01_reproduce_glam.ipynb",
         "02_scaling_studies.ipynb",
         "03_measure_the_model.ipynb",
+        "04_equal_quality.ipynb",
     ]
 
 

@@ -136,3 +136,49 @@ def test_every_quality_field_is_a_command_line_option_with_its_metadata():
         p = params["--" + name.replace("_", "-")]
         meta = QualityScenario.meta(name)
         assert meta["help"] in p.help and meta["source"] in p.help, name
+
+
+def _law_file(tmp_path, se: dict) -> str:
+    """Besiroglu et al.'s law as a user file with other standard errors."""
+    import yaml
+
+    from glamsim.config import data_dir
+
+    d = yaml.safe_load((data_dir("scaling_laws") / "besiroglu.yaml").read_text())
+    d["name"] = "mine"
+    for k, v in se.items():
+        d["coefficients"][k]["se"] = v
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return str(path)
+
+
+def test_standard_errors_widen_a_law_into_a_range(tmp_path):
+    """Besiroglu et al.'s published standard errors give a range around the law's own compute; standard
+    errors of zero give that compute alone, and a law without them (Chinchilla's) adds no range."""
+    from glamsim.accounting import count
+    from glamsim.config import load_model
+    from glamsim.cost.quality import laws as L
+    from glamsim.laws import load_law
+
+    ref = dict(as_good_as="gpt3-175b", tokens=300e9, experts=[64], mfu=0.4)
+    only = plan(**ref, spread_laws=["besiroglu"], standard_errors=False)["rows"]
+    wide = plan(**ref, spread_laws=["besiroglu"])["rows"]
+    for a, b in zip(only, wide):
+        assert b["law_compute_low_flops"] < a["law_compute_low_flops"] <= a["law_compute_high_flops"]
+        assert b["law_compute_high_flops"] > a["law_compute_high_flops"]
+    # zero standard errors: every draw is the law itself, so the range is what the law alone gives
+    zero = _law_file(tmp_path, {k: 0.0 for k in ("E", "A", "B", "alpha", "beta")})
+    on, off = (plan(**ref, spread_laws=[zero], standard_errors=se)["rows"] for se in (True, False))
+    for a, b in zip(on, off):
+        assert a["law_compute_low_flops"] == pytest.approx(b["law_compute_low_flops"], rel=1e-12)
+        assert a["law_compute_high_flops"] == pytest.approx(b["law_compute_high_flops"], rel=1e-12)
+    # ... and that is Besiroglu's own dense optimum at GPT-3's loss (by hand from the closed form), which
+    # lies above Chinchilla's: the range's top, to the built shape's rounding
+    b = load_law("besiroglu")
+    n = float(count(load_model("gpt3-175b")).params_active)
+    own = L.dense_plan(b, float(L.dense_loss(b, n, 300e9)))["compute"]
+    assert own > off[0]["law_compute_flops"]
+    assert off[0]["law_compute_high_flops"] == pytest.approx(own, rel=1e-3)
+    chin = plan(**ref, spread_laws=["chinchilla"])["rows"][0]
+    assert chin["law_compute_low_flops"] == chin["law_compute_high_flops"] == chin["law_compute_flops"]

@@ -35,6 +35,7 @@ ON_PAGE = {
     "routed_law": "q_routed_law",
     "spread_laws": "q_spread_laws",
     "template": "q_template",
+    "standard_errors": "q_standard_errors",
 }
 MORE = [n for n in QualityScenario.inputs() if n not in ON_PAGE]  # top_k, chips, mfu, batch
 EXPERT_CHOICES = [4, 8, 16, 32, 64, 128, 256, 512]
@@ -161,6 +162,12 @@ with left:
             list(default("spread_laws")),
             help=hint("spread_laws"),
         )
+        standard_errors = ui.check(
+            "Widen the ranges by the laws' published standard errors",
+            "q_standard_errors",
+            default("standard_errors"),
+            help=hint("standard_errors"),
+        )
         template = ui.pick_model("Model family (template)", default("template"), "q_template", help=hint("template"))
         more = ui.scenario_inputs(QualityScenario, MORE, "q")
 
@@ -173,6 +180,7 @@ fields = {
     "dense_law": dense_law,
     "routed_law": routed_law,
     "spread_laws": spread_laws,
+    "standard_errors": standard_errors,
     "template": ui.model_arg(template.name),
     **more,
 }
@@ -221,9 +229,10 @@ with right:
     table = ui.results_table(rows, NAMES, ranges)
     ui.show_table(table, "q_table")
     st.caption(
-        "In brackets: low – high, the spread of the compute the laws of the spread ask for at the same quality "
-        "(training energy and cost scale with it at the same MFU). *Crossover*: the served tokens at which the "
-        "option's lifetime cost equals the dense model's (blank: it never does)."
+        "In brackets: low – high, the spread of the compute the laws of the spread ask for at the same quality, "
+        "widened by the 10th-90th percentile over their published standard errors where a law gives them "
+        "(Besiroglu et al. 2024); training energy and cost scale with it at the same MFU. *Crossover*: the "
+        "served tokens at which the option's lifetime cost equals the dense model's (blank: it never does)."
     )
     for r in df.to_dict(orient="records"):
         if r["extrapolates"]:

@@ -14,12 +14,22 @@ from glamsim.scenario import QualityScenario
 
 
 def _type(name: str):
-    """A list field (`--experts 8,64,256`) is typed as text; the rest as `estimate`'s options are."""
-    return (
-        str
-        if str(QualityScenario.model_fields[name].annotation).startswith("tuple")
-        else option_type(QualityScenario, name)
-    )
+    """A list field (`--experts 8,64,256`) is typed as text, a yes/no field as `--x/--no-x`; the rest as
+    `estimate`'s options are."""
+    ann = QualityScenario.model_fields[name].annotation
+    if ann is bool:
+        return bool
+    return str if str(ann).startswith("tuple") else option_type(QualityScenario, name)
+
+
+def _yes_no(name: str):
+    """`--x/--no-x` for a yes/no field, with the field's help (None for other fields)."""
+    if QualityScenario.model_fields[name].annotation is not bool:
+        return None
+    import typer
+
+    dashed = name.replace("_", "-")
+    return typer.Option(None, f"--{dashed}/--no-{dashed}", help=_option(QualityScenario, name).help)
 
 
 def quality_cmd(**kw) -> None:
@@ -68,7 +78,10 @@ def _range(x: dict, mid: str, lo: str, hi: str) -> str:
 quality_cmd.__signature__ = inspect.Signature(
     [
         inspect.Parameter(
-            n, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[_type(n)], default=_option(QualityScenario, n)
+            n,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[_type(n)],
+            default=_yes_no(n) or _option(QualityScenario, n),
         )
         for n in QualityScenario.inputs()
     ]

@@ -94,6 +94,45 @@ def _law_rows(s: QualityScenario, law_name: str, routed, ref_n: float, ref_d: fl
     raise ConfigError(f"spread_laws: {law_name!r} is a {law.kind} law; give dense or granular laws")
 
 
+SE_DRAWS = 400  # draws of the coefficients from their standard errors (fixed seed: the same range every run)
+SE_QUANTILES = (0.1, 0.9)  # the range reported: the 10th to 90th percentile of the compute over the draws
+
+
+def _se_rows(s: QualityScenario, law_name: str, routed, ref_n: float, ref_d: float) -> dict[str, dict[int, float]]:
+    """The compute each candidate needs when a dense law's coefficients are drawn from their published
+    standard errors (Besiroglu et al. 2024 give them; Hoffmann et al. 2022 do not): each coefficient
+    independently normal around its value (no covariance is published with them, so the range is wider
+    than the joint uncertainty), draws with a non-positive A, B, alpha or beta dropped; the reference's own
+    loss under each draw is the target, as for the spread between laws.  {"low": {0: ..., E: ...}, "high":
+    ...} at SE_QUANTILES, or {} when the law gives no standard errors."""
+    law = load_law(law_name, field="spread_laws")
+    keys = ("E", "A", "B", "alpha", "beta")
+    if law.kind != "dense" or any(law.coefficients[k].se is None for k in keys):
+        return {}
+    rng = np.random.default_rng(0)
+    draws = {k: law[k] + law.coefficients[k].se * rng.standard_normal(SE_DRAWS) for k in keys}
+    ok = (draws["A"] > 0) & (draws["B"] > 0) & (draws["alpha"] > 0) & (draws["beta"] > 0)
+    out: dict[int, list[float]] = {0: [], **{e: [] for e in s.experts}}
+    for i in np.flatnonzero(ok):
+        c = {k: float(draws[k][i]) for k in keys}
+        drawn = law.model_copy(
+            update={
+                "coefficients": {
+                    k: v.model_copy(update={"value": c.get(k, v.value)}) for k, v in law.coefficients.items()
+                }
+            }
+        )
+        target = float(L.dense_loss(drawn, ref_n, ref_d))
+        out[0].append(L.dense_plan(drawn, target)["compute"])
+        for e in s.experts:
+            out[e].append(L.routed_plan(drawn, routed, target, e)["compute"])
+    lo, hi = SE_QUANTILES
+    return {
+        "low": {e: float(np.quantile(v, lo)) for e, v in out.items()},
+        "high": {e: float(np.quantile(v, hi)) for e, v in out.items()},
+    }
+
+
 def plan(s: QualityScenario | None = None, /, **fields) -> dict:
     """Every candidate at equal quality with its training and serving estimate: {"rows": [...], "ledger":
     [...], "reference": ...}.  `fields`: those of `QualityScenario`."""
@@ -112,6 +151,21 @@ def plan(s: QualityScenario | None = None, /, **fields) -> dict:
         for k, c in law.coefficients.items():
             ledger.append(_entry(f"{law.name}.{k}", c.value, "", c.source))
     spread = {n: _law_rows(s, n, routed, ref_n, ref_d) for n in s.spread_laws}
+    if s.standard_errors:  # a law's published standard errors widen its own point into a range
+        for n in s.spread_laws:
+            for end, rows in _se_rows(s, n, routed, ref_n, ref_d).items():
+                spread[f"{n} ({end} of its standard errors)"] = rows
+            if any(k.startswith(f"{n} (") for k in spread):
+                law = load_law(n, field="spread_laws")
+                ledger.append(
+                    _entry(
+                        f"{n} standard errors",
+                        ", ".join(f"{k} ±{c.se:g}" for k, c in law.coefficients.items() if c.se is not None),
+                        "",
+                        f"{law.coefficients['E'].source}; ranges: {SE_QUANTILES[0]:.0%}-{SE_QUANTILES[1]:.0%} "
+                        f"of the compute over {SE_DRAWS} draws, each coefficient independently normal (glamsim)",
+                    )
+                )
     candidates = [(0, L.dense_plan(dense, target))] + [(e, L.routed_plan(dense, routed, target, e)) for e in s.experts]
     rows = []
     for e, p in candidates:
