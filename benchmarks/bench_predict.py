@@ -221,8 +221,19 @@ def bench_loso() -> None:
             f"  175B on {n:5d} A100: PTD-P {p:5.0f} vs ZeRO-3 {z:5.0f} TFLOP/s per GPU predicted "
             f"({'PTD-P above, as measured' if p > z else 'ZeRO-3 above: the reverse of Table 2'})"
         )
+    moe = [i for i, r in enumerate(runs) if (models[r.model] if r.model in models else _preset(r.model)).is_moe]
+    print(f"MoE rows held out ({len(moe)}, {len({runs[i].family for i in moe})} sources):")
+    for i in moe:
+        print(f"  {runs[i].id:32s} {runs[i].family:16s} held-out error {100 * e[i]:+6.1f}%")
+    print(f"  median |error| over the MoE rows {100 * np.median(np.abs(e[moe])):.1f}%")
     glam = next(r for r in rows if r["id"] == "glam_v4")
     print(f"GLaM published run: {100 * glam['rel_error']:+.1f}% (goal +-15%)")
+
+
+def _preset(name: str):
+    from glamsim.config import load_model
+
+    return load_model(name)
 
 
 def bench_calibrate() -> None:

@@ -160,6 +160,7 @@ def test_step_time_composition_and_overlap_rules():
     t = predict(GPT, 32, lay, H100)
     parts = (
         "compute_s",
+        "moe_permute_s",
         "recompute_s",
         "tp_exposed_s",
         "ep_exposed_s",

@@ -47,6 +47,7 @@ def test_plan_json_lists_fitting_layouts_fastest_first(tmp_path):
         assert p["memory"]["total"] <= p["usable_bytes"]
         assert set(p["breakdown"]) == {
             "compute_s",
+            "moe_permute_s",
             "recompute_s",
             "tp_exposed_s",
             "ep_exposed_s",

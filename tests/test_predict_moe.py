@@ -1,0 +1,169 @@
+"""MoE-specific step time (issue 22): token permutation, router traffic, dispatch einsums, expert
+rows, all-to-all overlap; each figure derived by hand from the toy models below.
+
+Toy MoE: 4 layers, d_model h = 64, 8 experts, top-2 in every layer; a microbatch of 2 sequences
+of 32 tokens is T = 64 tokens on a chip.  H100 HBM bandwidth from its profile; activations bf16.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glamsim.accounting import ModelArrays, einsum_dispatch_flops
+from glamsim.config import ConfigError, validate_model
+from glamsim.predict import efficiency as eff
+from glamsim.predict.collectives import microbatch_comm
+from glamsim.predict.compute import matmul_s, microbatch_compute, moe_dispatch_forward
+from glamsim.predict.layout import LayoutArrays, parse_layout
+from glamsim.predict.memory import layer_activation_bytes
+from glamsim.predict.steptime import BREAKDOWN, predict
+from glamsim.predict.tiers import Fabric
+from glamsim.profiles import load_chip
+
+H100 = Fabric.of(load_chip("h100-sxm"))
+HBM = H100.hbm_bytes_per_s
+SEQ, T, H, E, K = 32, 64, 64, 8, 2
+BASE = {
+    "name": "toy-moe",
+    "n_layers": 4,
+    "d_model": H,
+    "n_heads": 4,
+    "d_ff": 256,
+    "vocab_size": 128,
+    "max_seq_len": SEQ,
+    "dense_ffn_gated": False,
+    "position": "rotary",
+    "n_experts": E,
+    "top_k": K,
+    "moe_every": 1,
+}
+DROPLESS = ModelArrays.of(validate_model({**BASE, "routing": "dropless"}, "test"))
+# GShard capacity: groups of 64 tokens, ceil(4.0 x 64 / 8) = 32 slots per expert, 8 x 32 / 64 = 4 a token
+CAPACITY = ModelArrays.of(validate_model({**BASE, "capacity_factor": 4.0, "router_group_size": 64}, "test"))
+DENSE = ModelArrays.of(
+    validate_model({k: v for k, v in BASE.items() if k not in ("n_experts", "top_k", "moe_every")}, "test")
+)
+
+
+def arr(text: str) -> LayoutArrays:
+    return LayoutArrays.of(parse_layout(text))
+
+
+def one(x) -> float:
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def test_permutation_passes_by_hand():
+    # dropless on one chip: the dispatch reads k copies of each token and writes k slots, the
+    # combine reads k and writes 1: (2 + 2 + 2 + 1) x T x h values of 2 bytes
+    d = moe_dispatch_forward(DROPLESS, SEQ, arr("mb=2,gbs=2"), H100)
+    assert one(d["permute_s"]) == pytest.approx(2 * 7 * T * H / HBM)
+    assert one(d["flops"]) == 0
+    # Megatron-Core with 2 local experts per chip (ep = 4) sorts again after the all-to-all and
+    # before the one back: + 4 x s x T x h values
+    d = moe_dispatch_forward(DROPLESS, SEQ, arr("dp=4,ep=4,mb=2,gbs=8"), H100)
+    assert one(d["permute_s"]) == pytest.approx(2 * (7 + 4 * 2) * T * H / HBM)
+    # one expert per chip (ep = 8), or a stack that sorts once: no second sort
+    d = moe_dispatch_forward(DROPLESS, SEQ, arr("dp=8,ep=8,mb=2,gbs=16"), H100)
+    assert one(d["permute_s"]) == pytest.approx(2 * 7 * T * H / HBM)
+    d = moe_dispatch_forward(DROPLESS, SEQ, arr("dp=4,ep=4,mb=2,gbs=8,stack=pytorch-fsdp"), H100)
+    assert one(d["permute_s"]) == pytest.approx(2 * 7 * T * H / HBM)
+    # capacity padding: the dispatch writes all 4 slots a token, the combine reads the 2 filled
+    d = moe_dispatch_forward(CAPACITY, SEQ, arr("mb=2,gbs=2"), H100)
+    assert one(d["permute_s"]) == pytest.approx(2 * ((2 + 4) + (2 + 1)) * T * H / HBM)
+    # tensor parallelism splits the tokens a chip dispatches
+    d2 = moe_dispatch_forward(DROPLESS, SEQ, arr("tp=2,mb=2,gbs=2"), H100)
+    assert one(d2["permute_s"]) == pytest.approx(2 * 7 * T * H / 2 / HBM)
+
+
+def test_router_softmax_and_top_k_traffic():
+    # fp32 logits: softmax reads 4 and writes 4 bytes per token and expert, top-k and the balancing
+    # loss read 4 each: 16 x T x E bytes, whatever the stack or the tensor-parallel split
+    for text in ("mb=2,gbs=2", "tp=2,mb=2,gbs=2,stack=xla"):
+        d = moe_dispatch_forward(DROPLESS, SEQ, arr(text), H100)
+        assert one(d["router_s"]) == pytest.approx(16 * T * E / HBM)
+    assert one(moe_dispatch_forward(DENSE, SEQ, arr("mb=2,gbs=2"), H100)["router_s"]) == 0
+
+
+def test_gshard_dispatch_einsums_on_xla_and_deepspeed():
+    # one group of G = 64 tokens: [E C = 256, G] x [G, h] for the dispatch and again for the combine,
+    # 2 x 2 x 256 x 64 x 64 FLOPs = 4 E C h per token, as the analytic count of GShard's einsums
+    for stack in ("xla", "deepspeed"):
+        lay = arr(f"mb=2,gbs=2,stack={stack}")
+        d = moe_dispatch_forward(CAPACITY, SEQ, lay, H100)
+        assert one(d["flops"]) == pytest.approx(2 * 2 * 256 * 64 * 64)
+        assert one(d["flops"]) == pytest.approx(T * one(einsum_dispatch_flops(CAPACITY, 64)))
+        assert one(d["permute_s"]) == pytest.approx(one(matmul_s(256, 64, 64, H100, 2)))
+    # the einsums are executed FLOPs: the HFU counts them, the MFU does not
+    plain = microbatch_compute(CAPACITY, SEQ, arr("mb=2,gbs=2"), H100)
+    xla = microbatch_compute(CAPACITY, SEQ, arr("mb=2,gbs=2,stack=xla"), H100)
+    extra = one(xla["flops_executed"]) - one(plain["flops_executed"])
+    assert extra == pytest.approx(4 * 3 * 2 * 2 * 256 * 64 * 64)  # 4 MoE layers x (fwd + 2 bwd)
+
+
+def test_token_movement_per_microbatch_and_no_double_count():
+    lay = arr("mb=2,gbs=2")
+    d = moe_dispatch_forward(DROPLESS, SEQ, lay, H100)
+    per_layer = one(d["permute_s"]) + one(d["router_s"])
+    c = microbatch_compute(DROPLESS, SEQ, lay, H100)
+    # 4 MoE layers, forward + backward (2 x): 3 passes; full recomputation repeats the forward
+    assert one(c["moe_permute_s"]) + one(c["moe_router_s"]) == pytest.approx(4 * 3 * per_layer)
+    full = microbatch_compute(DROPLESS, SEQ, arr("mb=2,gbs=2,recompute=full"), H100)
+    assert one(full["moe_permute_s"]) + one(full["moe_router_s"]) == pytest.approx(4 * 4 * per_layer)
+    # the generic element-wise passes no longer stream the dispatch buffers and router logits:
+    # 2 x s x h bf16 values and 2 fp32 values per expert a token, left to the items above
+    buffers = T * (2 * 2 * K * H + 2 * 4 * E)
+    act = one(layer_activation_bytes(DROPLESS, SEQ, lay, 2.0))
+    assert one(c["elementwise_s"]) == pytest.approx(3 * 4 * eff.ELEMENTWISE_PASSES * (act - buffers) / HBM)
+    dense = microbatch_compute(DENSE, SEQ, lay, H100)
+    assert one(dense["moe_permute_s"]) == 0 and one(dense["moe_router_s"]) == 0
+    act_dense = one(layer_activation_bytes(DENSE, SEQ, lay, 2.0))
+    assert one(dense["elementwise_s"]) == pytest.approx(3 * 4 * eff.ELEMENTWISE_PASSES * act_dense / HBM)
+
+
+def test_expert_rows_padded_or_dropless():
+    # each of a chip's E / ep experts computes T x ep x slots / E rows: 64 x 4 x 2 / 8 = 64 dropless,
+    # 64 x 4 x 4 / 8 = 128 at capacity 4.0; the capacity version runs twice the expert FLOPs
+    lay = arr("dp=4,ep=4,mb=2,gbs=8")
+    drop = microbatch_compute(DROPLESS, SEQ, lay, H100)
+    cap = microbatch_compute(CAPACITY, SEQ, lay, H100)
+    expert_flops = 2 * 2 * H * 256  # two matrices h x d_ff per routed slot
+    diff = one(cap["flops_executed"]) - one(drop["flops_executed"])
+    assert diff == pytest.approx(4 * 3 * (4 - 2) * T * expert_flops)
+    # the expert matmul time follows the rows an expert really gets (the thin-shape roll-off)
+    # (4 layers; each matmul counted for the chip's 2 local experts)
+    rows_drop, rows_cap = 64, 128
+    want = 4 * (one(matmul_s(rows_drop, H, 256, H100, 2)) + one(matmul_s(rows_drop, 256, H, H100, 2)))
+    assert one(drop["expert_matmul_fwd_s"]) == pytest.approx(want)
+    want_cap = 4 * (one(matmul_s(rows_cap, H, 256, H100, 2)) + one(matmul_s(rows_cap, 256, H, H100, 2)))
+    assert one(cap["expert_matmul_fwd_s"]) == pytest.approx(want_cap)
+
+
+def test_all_to_all_exposed_or_overlapped():
+    text = "dp=16,ep=8,mb=2,gbs=32"  # 16 chips: the all-to-all over 8 stays in an H100 node
+    c = microbatch_compute(DROPLESS, SEQ, arr(text), H100)
+    ep_s = one(microbatch_comm(DROPLESS, SEQ, arr(text), H100)["ep_s"])
+    exposed = predict(DROPLESS, SEQ, arr(text), H100)
+    assert one(exposed["ep_exposed_s"]) == pytest.approx(ep_s)  # default: exposed, 1 microbatch
+    # Megatron-Core's overlap hides it behind another microbatch's matmuls (3 x the forward's)
+    mc = predict(DROPLESS, SEQ, arr(text + ",a2a_overlap=1"), H100)
+    assert one(mc["ep_exposed_s"]) == pytest.approx(max(ep_s - 3 * one(c["matmul_time_fwd_s"]), 0.0))
+    # chunked pipelining (Tutel-style, the other stacks) only behind the expert matmuls
+    tut = predict(DROPLESS, SEQ, arr(text + ",a2a_overlap=1,stack=deepspeed"), H100)
+    assert one(tut["ep_exposed_s"]) == pytest.approx(max(ep_s - 3 * one(c["expert_matmul_fwd_s"]), 0.0))
+    assert one(mc["ep_exposed_s"]) <= one(tut["ep_exposed_s"]) < ep_s
+    # the all-to-all itself is the same either way, and the breakdown adds up to the step
+    for t in (exposed, mc, tut):
+        assert one(t["ep_s"]) == pytest.approx(ep_s)
+        assert one(t["step_s"]) == pytest.approx(sum(one(t[k]) for k in BREAKDOWN))
+        assert one(t["moe_permute_s"]) > 0
+
+
+def test_a2a_overlap_layout_key():
+    lay = parse_layout("dp=8,ep=8,a2a_overlap=1")
+    assert lay.a2a_overlap and "a2a_overlap=1" in lay.compact()
+    assert parse_layout(lay.compact()) == lay
+    assert not parse_layout("dp=8,ep=8").a2a_overlap
+    with pytest.raises(ConfigError, match="a2a_overlap"):
+        parse_layout("dp=8,ep=8,a2a_overlap=maybe")
