@@ -182,3 +182,41 @@ def test_standard_errors_widen_a_law_into_a_range(tmp_path):
     assert off[0]["law_compute_high_flops"] == pytest.approx(own, rel=1e-3)
     chin = plan(**ref, spread_laws=["chinchilla"])["rows"][0]
     assert chin["law_compute_low_flops"] == chin["law_compute_high_flops"] == chin["law_compute_flops"]
+
+
+def _synthetic(noise: float = 0.0):
+    """Losses from a known law (not a shipped one) on a 5 x 5 grid of sizes and tokens, with optional
+    multiplicative noise (seeded)."""
+    import numpy as np
+
+    truth = {"E": 1.5, "A": 50.0, "B": 300.0, "alpha": 0.35, "beta": 0.3}
+    n, d = (x.ravel() for x in np.meshgrid(np.logspace(5, 7, 5), np.logspace(6, 9, 5)))
+    loss = truth["E"] + truth["A"] / n ** truth["alpha"] + truth["B"] / d ** truth["beta"]
+    loss = loss * np.exp(noise * np.random.default_rng(1).standard_normal(loss.size))
+    return truth, n, d, loss
+
+
+@pytest.mark.parametrize("use_scipy", [True, False])
+def test_fit_recovers_a_known_law(use_scipy):
+    """Hoffmann et al.'s Huber-on-log-loss fit, with scipy's L-BFGS-B or the numpy fallback, recovers the
+    exponents and the irreducible loss of the law that generated the losses."""
+    from glamsim.cost.quality.fit import fit_law
+
+    truth, n, d, loss = _synthetic()
+    f = fit_law(n, d, loss, use_scipy=use_scipy)
+    assert f["alpha"] == pytest.approx(truth["alpha"], abs=0.005)
+    assert f["beta"] == pytest.approx(truth["beta"], abs=0.005)
+    assert f["E"] == pytest.approx(truth["E"], abs=0.005)
+
+
+def test_fit_with_noise_and_its_bootstrap_interval():
+    from glamsim.cost.quality.fit import bootstrap, fit_law
+
+    truth, n, d, loss = _synthetic(noise=0.01)
+    f = fit_law(n, d, loss)
+    assert f["alpha"] == pytest.approx(truth["alpha"], abs=0.03)
+    assert f["beta"] == pytest.approx(truth["beta"], abs=0.03)
+    ci = bootstrap(n, d, loss, n=6, quantiles=(0.0, 1.0))
+    assert ci["beta"][0] <= f["beta"] <= ci["beta"][1] and ci["beta"][1] - ci["beta"][0] < 0.1
+    with pytest.raises(ValueError, match="at least 5 points"):
+        fit_law(n[:4], d[:4], loss[:4])
