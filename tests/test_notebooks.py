@@ -28,10 +28,15 @@ MACHINE_PATH = re.compile(r"(/home/|/Users/|/tmp/|[A-Za-z]:\\\\)")
 
 
 def is_chart(output) -> bool:
-    """An inline glamsim.plots chart: Altair's Vega-Lite output (its HTML embed, Altair's default
-    renderer, or the vega-lite MIME bundle of its "mimetype" renderer)."""
+    """An inline glamsim.plots chart: the SVG Vega draws (`glamsim.plots.offline_charts`, what the
+    notebooks use: it shows offline), or Altair's Vega-Lite output (its HTML embed or MIME bundle)."""
     data = output.get("data", {})
-    return any(k.startswith("application/vnd.vegalite") for k in data) or "vegaEmbed" in data.get("text/html", "")
+    svg = data.get("image/svg+xml", "")
+    return (
+        'class="marks"' in (svg if isinstance(svg, str) else "".join(svg))
+        or any(k.startswith("application/vnd.vegalite") for k in data)
+        or "vegaEmbed" in data.get("text/html", "")
+    )
 
 
 @pytest.fixture(scope="module")

@@ -74,12 +74,13 @@ OFFLINE_RENDERER = "glamsim-offline"
 
 
 def _offline_renderer(spec: dict, **metadata) -> dict:
-    """Vega-Lite's own MIME type (JupyterLab draws it interactively, without a network) with an SVG
-    of the same chart beside it (drawn here by vl-convert), which any notebook viewer shows, online
-    or not, trusted or not: never the default HTML renderer, whose scripts load from a CDN."""
-    from altair.vegalite.v6.display import VEGALITE_MIME_TYPE, svg_renderer
+    """The chart as SVG, drawn here by vl-convert: any notebook viewer shows it, online or not,
+    trusted or not (the default HTML renderer loads Vega's scripts from a CDN, and an untrusted
+    notebook never runs them).  Vega-Lite's own MIME type is left out: Altair 6 names it
+    `application/vnd.vegalite.v6.json`, which nbformat's schema refuses to hold as a JSON object."""
+    from altair.vegalite.v6.display import svg_renderer
 
-    return {VEGALITE_MIME_TYPE: spec, **svg_renderer(spec, **metadata)}
+    return svg_renderer(spec, **metadata)
 
 
 def offline_charts() -> None:
