@@ -1,10 +1,11 @@
 """Fitting L(N, D) = E + A / N^alpha + B / D^beta to measured losses, as Hoffmann et al. 2022 (Approach 3) do.
 
-Their recipe (Sec. D.2 of the paper): parametrise A = exp(a), B = exp(b), E = exp(e) and minimise the Huber loss
+Their recipe (Approach 3, as the paper details it): set A = exp(a), B = exp(b), E = exp(e) and minimise the Huber loss
 (delta = 1e-3) between log L and LSE(a - alpha log N, b - beta log D, e), the log of the law, with L-BFGS from a
 grid of starting points, keeping the best.  glamsim ranks a coarser grid by the objective and polishes the best
 starts with scipy's L-BFGS-B when scipy is installed, else with a small Adam loop on the same analytic
-gradient.  `bootstrap` refits on resampled points for intervals.  No JAX: the losses come in as plain arrays (the CPU IsoFLOP study measures them).
+gradient.  `bootstrap` refits on resampled points for intervals.  No JAX: the losses come in as plain
+arrays.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import itertools
 
 import numpy as np
 
-HUBER_DELTA = 1e-3  # Hoffmann et al. 2022, Sec. D.2
+HUBER_DELTA = 1e-3  # Hoffmann et al. 2022, Approach 3's fitting details
 # starting grid (a coarser version of Hoffmann et al.'s: alpha, beta in 0..2, e in -1..1.5, a, b in 0..25)
 GRID = {
     "a": (0.0, 5.0, 10.0, 20.0),
