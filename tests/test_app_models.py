@@ -149,3 +149,13 @@ def test_links_hold_keys_not_labels():
     assert at.query_params["t_dc"] == "gcp-us-central1"  # the name, not "Cloud region · ... kg/kWh"
     fresh = training({"t_dc": "gcp-us-central1"})
     assert fresh.selectbox(key="t_dc").value == "gcp-us-central1"
+
+
+def test_the_profiles_page_takes_a_config_json_as_a_model_for_every_page(mistral):
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.run()
+    at.switch_page("pages/6_Profiles.py").run()
+    upload(at, "pr_model_file", "config.json", json.dumps(MISTRAL).encode())
+    assert not at.error and "model 'Mistral-7B-v0.1'" in at.success[0].value  # not silently ignored
+    at.switch_page(SERVING).run()
+    assert "Mistral-7B-v0.1" in at.selectbox(key="s_baseline").options

@@ -76,6 +76,11 @@ with st.container(border=True):
                 f"{ui.shown_name(up.name)}: {kind[:-1]} '{prof.name}' added for this session; pick it on any page."
             )
 
+with st.container(border=True):
+    st.subheader("Upload a model (this session only)")
+    ui.model_upload("pr_model_file")  # a config.json here is a model, never silently ignored
+    st.caption("A Hugging Face config.json or a glamsim model YAML: it joins the model menus of every page.")
+
 for kind, title in (("chips", "Chips"), ("datacenters", "Datacenters")):
     st.subheader(title)
     profs = ui.profiles(kind)
