@@ -513,6 +513,21 @@ def quality(**fields) -> pd.DataFrame:
     return frame(plan(**fields))
 
 
+def quality_curve(plan: pd.DataFrame, served_tokens=None) -> pd.DataFrame:
+    """Lifetime cost of each option of a `quality` frame against served tokens (training cost +
+    served tokens x serving cost per token), one row per (option, served tokens)."""
+    from glamsim.cost.quality import lifetime_curve
+
+    return lifetime_curve(plan, served_tokens)
+
+
+def scaling_laws() -> dict:
+    """The scaling laws glamsim ships (`glamsim/data/scaling_laws/`), by name, with their sources."""
+    from glamsim.laws import scaling_laws as laws
+
+    return laws()
+
+
 def layouts(
     model: str | ModelConfig = "glam-64b-64e",
     chip: str | ChipProfile = "tpu-v4",
@@ -554,3 +569,13 @@ def layouts(
             }
         )
     return pd.DataFrame(rows)
+
+
+def validation() -> pd.DataFrame:
+    """The step-time predictor against published training runs (`glamsim validate-predictions`):
+    one row per run with its source family, stack, published and predicted figure, relative error,
+    80% interval (`low`, `high`, built without the row's own source) and whether it `covered` the
+    published figure."""
+    from glamsim.predict.validation import validation_rows
+
+    return pd.DataFrame(validation_rows())

@@ -71,6 +71,13 @@ OUTPUTS: dict[str, Output] = _table(
         ("compute_hours", "compute time", "h", "hours computing at the given utilisation"),
         ("comm_hours", "communication time", "h", "all-to-all and all-reduce time before overlap"),
         ("comm_exposed_hours", "exposed communication", "h", "communication not hidden behind compute"),
+        (
+            "layout_comm_exposed_hours",
+            "exposed communication in the predicted layout",
+            "h",
+            "the predicted layout's exposed tensor, expert, context, pipeline and data-parallel time, already "
+            "inside its MFU and the hours (NaN when the MFU is not predicted)",
+        ),
         ("mfu", "MFU", "", "model FLOPs / (chips x time x dense peak), end to end", "fraction"),
         (
             "mfu_effective",

@@ -45,10 +45,13 @@ def test_communication_is_what_the_predicted_layout_exposes(predicted):
     p = est.prediction
     exposed = sum(v for k, v in p["breakdown"].items() if k.endswith("_exposed_s"))
     t = rows(predicted)
-    assert t.loc[label("comm_exposed_hours"), "glam-64b-64e"] == format_value(
-        "comm_exposed_hours", est.compute_hours * exposed / p["step_s"]
+    # the cost model tells the layout's story on every face: its exposed time, inside the hours
+    assert est.layout_comm_exposed_hours == pytest.approx(est.train_hours * exposed / p["step_s"])
+    assert t.loc[label("layout_comm_exposed_hours"), "glam-64b-64e"] == format_value(
+        "layout_comm_exposed_hours", est.layout_comm_exposed_hours
     )
     assert t.loc[label("comm_hours"), "glam-64b-64e"] == "-"  # no second, contradicting total
+    assert t.loc[label("comm_exposed_hours"), "glam-64b-64e"] == "0"  # nothing charged on top of the MFU
     assert any("what that layout exposes" in c.value for c in predicted.caption)
 
 

@@ -557,14 +557,18 @@ def test_suspicious_inputs_warn(folder):
             "1e9",
             "--tokens-per-step",
             "1048576",
+            "--mfu",
+            "0.3",
             "--json",
         ],
         folder,
     )
+    # a typed MFU (a predicted one plans its own batch and charges its own exposed communication)
     assert "warning: chips=2048 exceed the 1024 sequences per step" in r.stderr
     assert json.loads(r.stdout)["warnings"]
     r = accepted(
-        ["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9", "--interconnect-gb-per-s", "1"],
+        ["estimate", "--model", "glam-64b-64e", "--chips", "1024", "--tokens", "1e9", "--mfu", "0.3"]
+        + ["--interconnect-gb-per-s", "1"],
         folder,
     )
     assert "warning: communication" in r.stderr and "--comm-overlap 1" in r.stderr

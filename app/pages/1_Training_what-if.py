@@ -33,6 +33,7 @@ SHOWN = [
     "compute_hours",
     "comm_hours",
     "comm_exposed_hours",
+    "layout_comm_exposed_hours",
     "chip_hours",
     "mfu",
     "hfu",
@@ -109,18 +110,6 @@ HFU_DEFINITION = (
     "counts whole) lowers it, so it can sit below the MFU."
 )
 PUBLISHED_MFU = re.compile(r"MFU (\d+(?:\.\d+)?) published")
-
-
-def layout_communication(e) -> dict:
-    """With a predicted layout, the communication rows tell its story: the exposed part of its step
-    (tensor, expert, pipeline, context and data parallel), scaled to the run's hours; the cost model's
-    own estimate of the time before overlap (another batch, another layout) is not shown beside it."""
-    p = e.prediction
-    if not p:
-        return {}
-    exposed_s = sum(v for k, v in p["breakdown"].items() if k.endswith("_exposed_s"))
-    hours = e.to_dict()["compute_hours"] * exposed_s / p["step_s"]
-    return {"comm_hours": float("nan"), "comm_exposed_hours": hours}
 
 
 def published_run(ledger) -> str | None:
@@ -439,7 +428,6 @@ with right:
     values = {
         n: {
             **e.to_dict(),
-            **layout_communication(e),
             "params_total": counts[n].params_total,
             "params_active": counts[n].params_active,
         }

@@ -80,9 +80,9 @@ st.subheader("The step-time predictor against published training runs")
 
 @st.cache_data(show_spinner="Predicting the published runs…")
 def predictions() -> pd.DataFrame:
-    from glamsim.cost.reproduce import prediction_rows
+    import glamsim.api as gs
 
-    return pd.DataFrame(prediction_rows())
+    return gs.validation()
 
 
 pred = predictions()

@@ -7,8 +7,6 @@ import ui
 
 import glamsim.api as gs
 from glamsim.config import ConfigError
-from glamsim.cost.quality import lifetime_curve
-from glamsim.laws import scaling_laws
 from glamsim.scenario import QualityScenario
 
 ui.page(
@@ -84,7 +82,7 @@ def plan(fields_json: str) -> pd.DataFrame:
     return gs.quality(**json.loads(fields_json))
 
 
-laws = scaling_laws()
+laws = gs.scaling_laws()
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("Target")
@@ -239,7 +237,7 @@ with right:
             st.caption(f"{r['option']} extrapolates: {r['extrapolates']}")
 
     st.subheader("Lifetime cost against served tokens")
-    curve = lifetime_curve(df)
+    curve = gs.quality_curve(df)
     ui.figure(
         "plot_sweep",
         curve,

@@ -361,6 +361,12 @@ def record(s: Scenario, led: Ledger, name: str, unit: str, value=None) -> None:
     led.add_input(s, name, unit, value)
 
 
+def layout_exposed_share(predicted: dict) -> float:
+    """Share of the predicted layout's step that is exposed communication (tensor, expert, context,
+    pipeline, data parallel): its MFU already pays for it."""
+    return sum(v for k, v in predicted["breakdown"].items() if k.endswith("_exposed_s")) / predicted["step_s"]
+
+
 def mfu_interval(predicted: dict):
     """How sure a predicted MFU is (`glamsim.predict.intervals`): factors from the published
     runs' errors, for the predicted layout's stack."""

@@ -245,6 +245,7 @@ def estimate_training(
     peak_value = resolve.peak(chip, s, led)
     unit = f"model FLOPs / dense {s.dtype or chip.default_dtype} peak"  # the dtype `resolve.peak` checked
     predicted = None
+    asked = s  # what the user asked (a predicted MFU is an answer, not an input: replaying asks again)
     if s.hours is not None:
         led.add_input(s, "hours", "h wall-clock")
     elif s.mfu is None:  # neither typed nor measured: predicted from the layout
@@ -278,6 +279,8 @@ def estimate_training(
     embodied = resolve.embodied(chip, s, led)  # the board's and the host share's, per chip-hour
     wue, water_offsite = resolve.water(dc, led)
     comm_hours, comm_figures = _communication(s, led, chip, cfg)
+    if predicted is not None:  # the layout's own communication is inside its MFU: one story, not two
+        comm_hours = np.nan
     certain = dict(  # the core's inputs that carry no range
         hours=s.hours,
         carbon_intensity_gross_kg_per_kwh=ci_gross,
@@ -293,6 +296,8 @@ def estimate_training(
         uncertain["mfu"] = s.mfu if predicted is None else interval.around(s.mfu)
     nominals = {k: v if type(v) is float else nominal(v) for k, v in uncertain.items()}
     one = training_costs(flops, s.chips, peak_value, **certain, **nominals)
+    share = resolve.layout_exposed_share(predicted) if predicted is not None else np.nan
+    one["layout_comm_exposed_hours"] = one["train_hours"] * share
     if s.hours is not None and one["mfu_effective"] > 1:
         raise ConfigError(
             f"hours={s.hours!r}: implies MFU {one['mfu_effective']:.2f} > 1 (faster than {s.chips} chips' dense peak)"
@@ -312,7 +317,7 @@ def estimate_training(
         values={"mfu": used, **one, "hfu": hfu},
         ledger=led,
         communication=comm_figures,
-        scenario=s,
+        scenario=asked,
         notes=notes,
         prediction=predicted,
         warnings=[] if predicted is not None else _warnings(one, comm_figures, s.chips, s.comm_overlap),

@@ -127,10 +127,16 @@ def measured(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> dict[str, np.ndarray]:
-    """MFU, HFU/MFU and layout predicted by `glamsim.predict` (`glamsim.cost.resolve.prediction`,
+    """MFU, HFU/MFU, the exposed-communication share of the step and layout predicted by
+    `glamsim.predict` (`glamsim.cost.resolve.prediction`,
     the single estimate's own rule) for the rows in `need`, once per distinct layout question."""
     n = len(rows)
-    out = {"mfu": np.full(n, np.nan), "hw_ratio": np.full(n, np.nan), "layout": np.full(n, None, dtype=object)}
+    out = {
+        "mfu": np.full(n, np.nan),
+        "hw_ratio": np.full(n, np.nan),
+        "exposed_share": np.full(n, np.nan),
+        "layout": np.full(n, None, dtype=object),
+    }
     cols = ["chip", "chips", "layout", "seq_len", "global_batch", "dtype"]
     answers: dict[tuple, dict] = {}
     for i in np.flatnonzero(need):
@@ -141,6 +147,7 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
             answers[key] = resolve.prediction(cfgs[i], load_chip(vals[0]), TrainingScenario(**given), Ledger())
         p = answers[key]
         out["mfu"][i], out["hw_ratio"][i], out["layout"][i] = p["mfu"], p["hfu"] / p["mfu"], p["layout"]
+        out["exposed_share"][i] = resolve.layout_exposed_share(p)
     return out
 
 

@@ -76,6 +76,8 @@ def training_outputs(
         )
     pred = predicted(rows, cfgs, need)
     mfu = np.where(np.isnan(mfu), pred["mfu"], mfu)
+    # a predicted layout's communication is inside its MFU: one story, as the single estimate
+    args["comm_hours"] = np.where(need, np.nan, args["comm_hours"])
     for mask, when in ((~known, {"mfu": mfu}), (known, {"hours": hours})):
         if not mask.any():
             continue
@@ -93,6 +95,7 @@ def training_outputs(
     ratio = np.where(np.isnan(ratio), measured_ratio, ratio)
     ratio = np.where(np.isnan(ratio), np.where(np.isnan(pred["hw_ratio"]), 1.0, pred["hw_ratio"]), ratio)
     out["hfu"] = out["mfu_effective"] * ratio
+    out["layout_comm_exposed_hours"] = out["train_hours"] * pred["exposed_share"]
     out["mfu_resolved"] = np.where(known, out["mfu_effective"], mfu)  # typed, measured, predicted, or implied by hours
     _refuse_as_the_single_estimate(rows, out, ratio)
     resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd")}
