@@ -70,6 +70,8 @@ CASES = {
         ({"chip": "h100-sxm", "placement": "expert", "routing_skew": 2.0, "chips": 128}, False),
         ({"chip": "h100-sxm", "prefill_chips": 96, "busy_fraction": 0.5}, False),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "mfu": 0.5, "mbu": 0.8, "bytes_per_param": 0.53125}, False),
+        ({"model": "glam-8b-64e", "chip": "h100-sxm", "rate": 4.0, "n_requests": 200}, False),  # request level
+        ({"model": "glam-8b-64e", "chip": "h100-sxm", "concurrency": 8, "n_requests": 100, "tpot_ms": 50.0}, False),
     ],
 }
 

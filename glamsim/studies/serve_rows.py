@@ -76,18 +76,55 @@ def _refuse_unfit(rows: pd.DataFrame, lay: dict, placement: np.ndarray, x_given,
         raise ConfigError(f"serving_expert_parallel={x_given[i]:g}: more than the {chips[i]:g} serving chips{at(i)}")
 
 
-def serving_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]:
+def request_level_outputs(rows: pd.DataFrame, cfgs: list) -> dict[str, np.ndarray]:
+    """The request-level simulation (`--rate`, `--concurrency`) of the rows that ask for one, each
+    through the single estimate itself (`glamsim.cost.estimate_serving`, the one evaluation path):
+    the scheduler is a loop over steps, not a column formula.  Empty when no row asks."""
+    from glamsim.cost.serving import estimate_serving
+    from glamsim.scenario import ServingScenario
+    from glamsim.studies.scenario import fields_of
+
+    asked = (rows["rate"].notna() | rows["concurrency"].notna()).to_numpy()
+    out: dict[str, np.ndarray] = {}
+    for i in np.flatnonzero(asked):
+        fields = fields_of(ServingScenario, rows.iloc[i].to_dict())
+        if cfgs[i].name != fields.get("model"):
+            raise ConfigError(
+                f"rate={fields.get('rate')!r}: the request-level simulation takes a preset or model file, not a swept "
+                f"architecture (scenario {i + 1})"
+            )
+        est = estimate_serving(ServingScenario.build(fields))
+        for key in est.values:
+            if key.startswith(REQUEST_KEYS):
+                out.setdefault(key, np.full(len(rows), np.nan))[i] = est.values[key]
+    return out
+
+
+# the request-level outputs (`glamsim.cost.serving.requests.request_outputs`), by prefix
+REQUEST_KEYS = (
+    "ttft_",
+    "tpot_",
+    "e2e_latency_",
+    "requests_",
+    "simulated_s",
+    "output_tokens_per_s",
+    "goodput_",
+    "slo_attainment",
+    "mean_batch_sequences",
+    "preemptions",
+    "joules_per_request",
+    "joules_per_output_token",
+    "usd_per_request",
+    "usd_per_million_output_tokens",
+)
+
+
+def serving_outputs(rows: pd.DataFrame, m: ModelArrays, cfgs: list | None = None) -> dict[str, np.ndarray]:
     """`glamsim.cost.serving_costs` on whole columns, laid out by `serving.serving_layout` (the
     single estimate's rules), refusing what the single estimate refuses (`_refuse_unfit`); a
     scenario whose latency targets even batch 1 misses keeps its row, with NaN outputs and the
-    single estimate's refusal in its `refusal` column (a sweep over targets finds where they bind)."""
-    for col in ("rate", "concurrency"):
-        given = rows[col].notna().to_numpy()
-        if given.any():
-            raise ConfigError(
-                f"{col}={rows[col].to_numpy()[given][0]!r}: the request-level simulation runs in a single estimate "
-                "(glamsim estimate serve, glamsim.cost.estimate_serving), not yet in studies or glamsim.api"
-            )
+    single estimate's refusal in its `refusal` column (a sweep over targets finds where they bind).
+    Rows with a request rate or clients also get the request-level outputs (`request_level_outputs`)."""
     chip = chip_columns(rows)
     dc = lookup(rows[["datacenter"]], datacenter_figures)
     batch, prompt, gen = floats(rows, "batch"), floats(rows, "prompt_len"), floats(rows, "gen_len")
@@ -193,7 +230,9 @@ def serving_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]
         water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
     )
     touched = res["experts_touched_per_moe_layer"]
+    requests = request_level_outputs(rows, cfgs) if cfgs is not None else {}
     return {
+        **requests,
         "refusal": refusal,
         "serving_min_chips": lay["need"],
         "serving_chips_used": chips,
@@ -206,6 +245,23 @@ def serving_outputs(rows: pd.DataFrame, m: ModelArrays) -> dict[str, np.ndarray]
         "resolved_bytes_per_kv": bkv,
         "weight_gb_total": serving.weight_bytes_total(m, bpp) / serving.BYTES_PER_GB,
         "kv_cache_gb_full_context": serving.kv_cache_bytes(m, batch, prompt + gen, bkv) / serving.BYTES_PER_GB,
+        **{
+            f"{part}_gb_per_chip": v / serving.BYTES_PER_GB
+            for part, v in serving.memory_per_chip(
+                m,
+                batch,
+                prompt,
+                gen,
+                chips,
+                x,
+                lay["dense_shards"],
+                placement,
+                prefill_chips,
+                bpp,
+                bkv,
+                floats(rows, "bytes_per_activation"),
+            ).items()
+        },
         **res,
         "experts_touched_fraction": np.divide(
             touched, m.n_experts, out=np.full(len(rows), np.nan), where=m.n_experts > 0

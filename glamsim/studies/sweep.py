@@ -179,5 +179,5 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
         inputs["mfu"] = train.pop("mfu_resolved")  # the MFU the costs used: typed, measured, predicted or implied
         out.update(train)
     if "serving" in spec.evaluate:
-        out.update(serving_outputs(inputs, m))
+        out.update(serving_outputs(inputs, m, models.row_configs))
     return pd.concat([inputs, arch, pd.DataFrame(out)], axis=1)
