@@ -163,7 +163,9 @@ def _spec(kind: str, fields: dict, grid: bool, max_scenarios: int):
     return parse_spec(spec, f"glamsim.api.{kind}"), unset
 
 
-def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None, **fields) -> Results:
+def evaluate(
+    kind: str, *, grid: bool = False, max_scenarios: int | None = None, keep_refused: bool = False, **fields
+) -> Results:
     """Evaluate training or serving scenarios given as scalars, lists or arrays of their fields.
 
     Parameters
@@ -176,6 +178,10 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
         broadcast). True: every combination of their values.
     max_scenarios : int, optional
         Refuse (one-line `ConfigError`) more rows than this; default the study limit, 5,000,000.
+    keep_refused : bool, default False
+        False: a row the single estimate refuses (serving targets that even batch 1 misses) refuses
+        the call. True: the row stays, with NaN outputs and the reason in its `refusal` column
+        (a sweep over targets shows where they stop being met).
     **fields
         Scenario fields, each a scalar, a list, a tuple, a numpy array or a pandas Series, in the
         field's unit (named in the field: `power_w` in W, `carbon_intensity_kg_per_kwh` in
@@ -220,7 +226,7 @@ def evaluate(kind: str, *, grid: bool = False, max_scenarios: int | None = None,
         check_inputs(rows, models, f"glamsim.api.{kind}")
         frame = evaluate_rows(spec, rows, models)
         refused = frame["refusal"].to_numpy(dtype=str) != "" if "refusal" in frame else np.zeros(0, bool)
-        if refused.any():  # a row the single estimate refuses: the front door refuses it too
+        if refused.any() and not keep_refused:  # a row the single estimate refuses: the front door refuses it too
             i = int(np.argmax(refused))
             raise ConfigError(frame["refusal"].iloc[i] + (f", scenario {i + 1}" if len(frame) > 1 else ""))
     except ConfigError as err:
@@ -569,6 +575,79 @@ def layouts(
             }
         )
     return pd.DataFrame(rows)
+
+
+CURVE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+TARGET_STEPS = (0.25, 0.4, 0.6, 0.8, 1.0, 1.25, 1.6, 2.5, 4.0)  # a target's sweep: these multiples of it
+TPOT_SWEEP_MS = (10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0)  # no target given
+REQUEST_LEVEL = ("rate", "concurrency", "trace", "n_requests", "max_num_seqs", "max_num_batched_tokens", "seed")
+
+
+def serving_curves(model, *, batches=CURVE_BATCHES, **fields) -> dict[str, pd.DataFrame]:
+    """Serving curves of each model: the same scenario at every batch size, and at every latency
+    target around the one given, from `serve(grid=True)` (the single estimate's formulas).
+
+    Parameters
+    ----------
+    model : str or list of str
+        Preset names or YAML paths; one curve each.
+    batches : sequence of int
+        The batch sizes of the batch curve (with `chips` given, those that fit it).
+    **fields
+        The other `ServingScenario` fields, as one scenario (scalars): precisions, placement, PUE,
+        prices... `ttft_ms` and `tpot_ms` are the targets: the batch curve says at each batch
+        whether they are met (`meets_targets`); the target curve sweeps each given target (TPOT
+        when none is) over `TARGET_STEPS` times it, the batch capped at `batch`.  The request-level
+        fields (`rate`, `concurrency`, ...) are single-estimate inputs (a simulation): they are
+        left out here, as `REQUEST_LEVEL` names.
+
+    Returns
+    -------
+    dict of pandas.DataFrame
+        ``"batch"``: one row per (model, batch), a `serve` frame plus `meets_targets`;
+        ``"target"``: one row per (model, swept target), with `target` (the field swept) and
+        `target_ms`; a target that even batch 1 misses keeps its row, NaN outputs and the reason in
+        `refusal`.
+
+    Examples
+    --------
+    >>> import glamsim.api as gs
+    >>> c = gs.serving_curves(["glam-64b-64e", "gpt3-175b"], chip="h100-sxm", batches=[1, 8], tpot_ms=40)
+    >>> len(c["batch"]), sorted(set(c["target"]["target"]))
+    (4, ['tpot_ms'])
+    """
+    models = [model] if isinstance(model, (str, ModelConfig)) else list(model)
+    fields = {k: v for k, v in fields.items() if k not in REQUEST_LEVEL and not _missing(v)}
+    targets = {k: fields.pop(k) for k in ("ttft_ms", "tpot_ms") if k in fields}
+    cap = fields.pop("batch", None)
+    if fields.get("chips") is not None:  # the batches that fit the given chips, per model
+        need = serve(model=models, batch=list(batches), grid=True, **{**fields, "chips": None}).frame
+        fit = need[need["serving_min_chips"] <= fields["chips"]]
+        parts = [
+            serve(model=m, batch=list(b["batch"]), **fields).frame
+            for m, b in fit.groupby("model", sort=False)  # noqa: B023
+        ]
+        by_batch = pd.concat(parts, ignore_index=True) if parts else need.iloc[:0]
+    else:
+        by_batch = serve(model=models, batch=list(batches), grid=True, **fields).frame
+    meets = pd.Series(True, index=by_batch.index)
+    for name, seconds in (("ttft_ms", "prefill_s"), ("tpot_ms", "decode_step_s")):
+        if name in targets:
+            meets &= by_batch[seconds] * 1e3 <= targets[name]
+    by_batch["meets_targets"] = meets
+    swept = []
+    for name in [k for k in ("tpot_ms", "ttft_ms") if k in targets] or ["tpot_ms"]:
+        given = targets.get(name)
+        values = sorted({given * f for f in TARGET_STEPS} if given is not None else set(TPOT_SWEEP_MS))
+        r = serve(
+            model=models,
+            grid=True,
+            keep_refused=True,
+            batch=cap,
+            **{**fields, **targets, name: values},
+        ).frame
+        swept.append(r.assign(target=name, target_ms=r[name]))
+    return {"batch": by_batch, "target": pd.concat(swept, ignore_index=True)}
 
 
 def validation() -> pd.DataFrame:

@@ -31,6 +31,7 @@ from glamsim.plots.bars import plot_bars, plot_energy_comparison
 from glamsim.plots.output import add_caption, offline_charts, save
 from glamsim.plots.prediction import plot_breakdown, plot_memory
 from glamsim.plots.sensitivity import plot_tornado, sensitivity_table
+from glamsim.plots.serving import plot_serving_curve, plot_serving_memory
 from glamsim.plots.style import (
     AGGREGATES,
     BAR_DASH,
@@ -52,6 +53,8 @@ from glamsim.plots.style import (
 from glamsim.plots.sweep import plot_experts_touched, plot_sweep
 
 __all__ = [
+    "plot_serving_curve",
+    "plot_serving_memory",
     "AGGREGATES",
     "BAR_DASH",
     "BASELINE_DASH",

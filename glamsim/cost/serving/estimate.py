@@ -20,7 +20,13 @@ from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.result import Estimate
 from glamsim.cost.serving import regime
 from glamsim.cost.serving.core import link_of, serving_costs
-from glamsim.cost.serving.memory import BYTES_PER_GB, kv_cache_bytes, serving_layout, weight_bytes_total
+from glamsim.cost.serving.memory import (
+    BYTES_PER_GB,
+    kv_cache_bytes,
+    memory_per_chip,
+    serving_layout,
+    weight_bytes_total,
+)
 from glamsim.cost.serving.targets import batch_meeting_targets, ms_text, targets_missed
 from glamsim.cost.uncertainty import output_ranges, tornado
 from glamsim.scenario import ServingScenario
@@ -465,6 +471,23 @@ def estimate_serving(
         "resolved_bytes_per_kv": bkv,
         "weight_gb_total": float(weight_bytes_total(m, bpp)[0]) / BYTES_PER_GB,
         "kv_cache_gb_full_context": float(kv_cache_bytes(m, batch, s.prompt_len + s.gen_len, bkv)[0]) / BYTES_PER_GB,
+        **{
+            f"{part}_gb_per_chip": float(np.asarray(v).reshape(-1)[0]) / BYTES_PER_GB
+            for part, v in memory_per_chip(
+                m,
+                batch,
+                s.prompt_len,
+                s.gen_len,
+                chips,
+                x,
+                lay["dense_shards"],
+                placement,
+                prefill_chips,
+                bpp,
+                bkv,
+                s.bytes_per_activation,
+            ).items()
+        },
     }
     values.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in res.items()})
     if met is not None:

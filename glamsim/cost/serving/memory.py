@@ -164,3 +164,45 @@ def serving_layout(
         "fits": (c >= need) & (x <= c) & np.isfinite(shards),
         "prefill_fits": ~split | ((cp >= need_p) & np.isfinite(shards_p)),
     }
+
+
+def memory_per_chip(
+    m: ModelArrays,
+    batch,
+    prompt_len,
+    gen_len,
+    chips,
+    expert_parallel,
+    dense_shards,
+    placement,
+    prefill_chips,
+    bytes_per_param,
+    bytes_per_kv,
+    bytes_per_activation,
+) -> dict:
+    """What one decode chip holds, in bytes, as laid out by `serving_layout`: `weights` (sharded: every
+    weight over the chips; experts placed: its share of the dense parts, 1/dense_shards, beside the
+    ceil(E/X) experts it holds), `kv_cache` (the batch at full context, over the chips) and
+    `activations`, the live tensors of the largest forward pass the chip runs: the prefill of the
+    batch's prompts on these chips (one decoding step's tokens where a prefill pool is given), one
+    layer at a time (freed after it), with FlashAttention-style kernels that never hold the S x S
+    scores: per token the residual stream and its normed copy (2 x d_model) plus the wider of the
+    attention projections (q, k, v, output) and the FFN's hidden units (top_k experts' for an MoE
+    layer), those split over the tensor shards (the chips sharded; dense_shards placed), plus the
+    last position's logits (vocab)."""
+    chips = np.asarray(chips, dtype=np.float64)
+    placed = expert_placed(m, placement)
+    total = weight_bytes_total(m, bytes_per_param)
+    held = _held_expert_bytes(m, np.where(placed, expert_parallel, 1.0), bytes_per_param)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.where(placed, (total - routed_bytes(m, bytes_per_param)) / dense_shards + held, total / chips)
+        kv = kv_cache_bytes(m, batch, np.asarray(prompt_len) + gen_len, bytes_per_kv) / chips
+    split = ~np.isnan(np.asarray(prefill_chips, dtype=np.float64))
+    tokens = np.where(split, batch, np.asarray(batch) * prompt_len)
+    attn = (2 * m.n_heads + 2 * m.kv_heads) * m.head_dim
+    dense_ffn = (m.ffn_mats - 1) * m.d_ff
+    expert_ffn = np.where(m.n_experts > 0, m.top_k * (m.expert_mats - 1) * m.expert_ff + m.n_shared * m.shared_ff, 0.0)
+    tp = np.where(placed, dense_shards, chips)
+    per_token = 2 * m.d_model + np.maximum(attn, np.maximum(dense_ffn, expert_ffn)) / tp
+    activations = (tokens * per_token + np.asarray(batch) * m.vocab / tp) * bytes_per_activation
+    return {"weights": weights, "kv_cache": kv, "activations": activations}
