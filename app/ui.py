@@ -419,13 +419,19 @@ def profile_defaults(chip=None, datacenter=None) -> dict[str, tuple[float | None
     return {e.name: (e.value, e.source) for e in led.entries}
 
 
+def field_label(cls: type[Scenario], name: str) -> str:
+    """The label of a scenario field's widget under *More inputs*: its name in words, with its unit."""
+    unit = cls.meta(name)["unit"]
+    return name.replace("_", " ") + (f" ({unit})" if unit else "")
+
+
 def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:
     """Widgets for scenario fields, built from the fields' own metadata (unit, help, default and its
     source, allowed range).  Returns the fields the user set; an untouched field keeps its default."""
     out = {}
     for name in names:
         meta, f = cls.meta(name), cls.model_fields[name]
-        label = name.replace("_", " ") + (f" ({meta['unit']})" if meta["unit"] else "")
+        label = field_label(cls, name)
         help_text = f"{meta['help']}. Default: {'-' if f.default is None else f.default} ({meta['source']})."
         key = f"{prefix}_{name}"
         if name == "dtype":

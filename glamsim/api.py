@@ -534,6 +534,28 @@ def scaling_laws() -> dict:
     return laws()
 
 
+def isoflop(out: str = "runs/studies/isoflop", *, bootstrap: int = 20, progress: bool = False, **grid) -> pd.DataFrame:
+    """The IsoFLOP study on this machine (`glamsim.experiments.isoflop`): tiny dense and MoE GLaMs trained with
+    JAX at a few compute budgets on the Python stdlib's source text, one row per run (family, width, budget,
+    steps, tokens, `val_loss` in nats per byte, ...); the report in `df.attrs["report"]` (the law fitted per
+    family with intervals, `coefficients` beside the published ones, the MoE compute `advantage` per budget),
+    the ledger in `df.attrs["ledger"]`.  Runs already in `out` are reused, not trained again.  Keywords: the
+    fields of `glamsim.cost.quality.isoflop.IsoflopGrid` (budgets, widths, experts, n_layers, ...).  JAX
+    loads on this call, never on `import glamsim.api`."""
+    import json
+
+    from glamsim.cost.quality.isoflop import as_grid
+    from glamsim.experiments.isoflop import run_isoflop
+
+    run = run_isoflop(as_grid(**grid), out, n_bootstrap=bootstrap, progress=progress)
+    df = run.runs.copy()
+    df.attrs["report"] = run.report
+    df.attrs["ledger"] = json.loads((run.out_dir / "ledger.json").read_text(encoding="utf-8"))
+    df.attrs["files"] = [str(f) for f in run.files]
+    df.attrs["trained"], df.attrs["reused"] = run.trained, run.reused
+    return df
+
+
 def layouts(
     model: str | ModelConfig = "glam-64b-64e",
     chip: str | ChipProfile = "tpu-v4",
@@ -598,8 +620,8 @@ def serving_curves(model, *, batches=CURVE_BATCHES, **fields) -> dict[str, pd.Da
         prices... `ttft_ms` and `tpot_ms` are the targets: the batch curve says at each batch
         whether they are met (`meets_targets`); the target curve sweeps each given target (TPOT
         when none is) over `TARGET_STEPS` times it, the batch capped at `batch`.  The request-level
-        fields (`rate`, `concurrency`, ...) are single-estimate inputs (a simulation): they are
-        left out here, as `REQUEST_LEVEL` names.
+        fields (`REQUEST_LEVEL`: `rate`, `concurrency`, ...) are simulated apart (``"requests"``),
+        the closed-form curves are without them.
 
     Returns
     -------
@@ -607,7 +629,9 @@ def serving_curves(model, *, batches=CURVE_BATCHES, **fields) -> dict[str, pd.Da
         ``"batch"``: one row per (model, batch), a `serve` frame plus `meets_targets`;
         ``"target"``: one row per (model, swept target), with `target` (the field swept) and
         `target_ms`; a target that even batch 1 misses keeps its row, NaN outputs and the reason in
-        `refusal`.
+        `refusal`; with `rate` or `concurrency` given, ``"requests"``: the request-level simulation
+        of each model with the scheduler's `max_num_seqs` at each batch (up to the one given, or
+        the scenario's default).
 
     Examples
     --------
@@ -617,7 +641,8 @@ def serving_curves(model, *, batches=CURVE_BATCHES, **fields) -> dict[str, pd.Da
     (4, ['tpot_ms'])
     """
     models = [model] if isinstance(model, (str, ModelConfig)) else list(model)
-    fields = {k: v for k, v in fields.items() if k not in REQUEST_LEVEL and not _missing(v)}
+    fields = {k: v for k, v in fields.items() if not _missing(v)}
+    asked = {k: fields.pop(k) for k in REQUEST_LEVEL if k in fields}
     targets = {k: fields.pop(k) for k in ("ttft_ms", "tpot_ms") if k in fields}
     cap = fields.pop("batch", None)
     if fields.get("chips") is not None:  # the batches that fit the given chips, per model
@@ -647,7 +672,18 @@ def serving_curves(model, *, batches=CURVE_BATCHES, **fields) -> dict[str, pd.Da
             **{**fields, **targets, name: values},
         ).frame
         swept.append(r.assign(target=name, target_ms=r[name]))
-    return {"batch": by_batch, "target": pd.concat(swept, ignore_index=True)}
+    out = {"batch": by_batch, "target": pd.concat(swept, ignore_index=True)}
+    if "rate" in asked or "concurrency" in asked:  # the simulated requests, the scheduler capped at each batch
+        limit = asked.get("max_num_seqs") or ServingScenario.model_fields["max_num_seqs"].default or max(batches)
+        caps = [int(b) for b in batches if b <= limit]
+        out["requests"] = serve(
+            model=models,
+            grid=True,
+            keep_refused=True,
+            **{**fields, **targets, **asked, "max_num_seqs": caps},
+            batch=cap,
+        ).frame
+    return out
 
 
 def validation() -> pd.DataFrame:

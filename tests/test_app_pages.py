@@ -387,7 +387,8 @@ def test_serving_page_shows_the_api_estimate_for_both_models():
     for key in ("serving_min_chips", "decode_weight_bytes_per_step", "kgco2e_per_million_tokens"):
         assert t.loc[label(key), "glam-64b-64e"] == format_value(key, moe[key])
         assert t.loc[label(key), "gpt3-175b"] == format_value(key, dense[key])
-    assert len(charts(at)) == 2  # experts touched, bytes and cost against batch
+    # latency-throughput, cost and energy against batch, four against the TPOT target, memory, experts read
+    assert len(charts(at)) == 9
 
     at.number_input(key="s_chips").set_value(2).run()  # too few chips: one line, no traceback
     assert not at.exception and "chips=2" in at.error[0].value

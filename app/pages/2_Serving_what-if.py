@@ -67,24 +67,27 @@ def default(name: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def batch_curve(models: tuple[str, ...], chip, datacenter, prompt, gen, mfu, mbu, power, price) -> pd.DataFrame:
-    """Each model at each batch size (on its fewest chips), in one vectorised call of the front door."""
+def curves(models: tuple[str, ...], fields: tuple) -> dict:
+    """Each model against batch and against the latency target, from the front door's vectorised
+    serving rows (`glamsim.api.serving_curves`: the single estimate's formulas), at nominal inputs."""
     import glamsim.api as gs
 
-    nominal = lambda v: v[1] if isinstance(v, tuple) else v  # noqa: E731  (the curve is at nominal inputs)
-    given = {"power_w": nominal(power), "price_per_chip_hour_usd": nominal(price)}
-    return gs.serve(
-        model=list(models),
-        batch=BATCHES,
-        chip=chip,
-        datacenter=datacenter,
-        prompt_len=prompt,
-        gen_len=gen,
-        mfu=nominal(mfu),
-        mbu=nominal(mbu),
-        grid=True,
-        **{k: v for k, v in given.items() if v is not None},
-    ).frame
+    return gs.serving_curves(list(models), batches=BATCHES, **dict(fields))
+
+
+def nominal(v):
+    """A (low, nominal, high) range's nominal value: the curves are drawn at nominal inputs."""
+    return v[1] if isinstance(v, tuple) else v
+
+
+def widget_of(message: str) -> str:
+    """The widget whose value a refusal names (the target or the chips), in the words on the page."""
+    for name in ("tpot_ms", "ttft_ms"):
+        if message.startswith(name) or f" {name}=" in message:
+            return f"*{ui.field_label(ServingScenario, name)}* under More inputs"
+    if message.startswith("chips="):
+        return "*Chips per replica*"
+    return "the inputs on the left"
 
 
 left, right = st.columns([1, 2], gap="large")
@@ -176,28 +179,35 @@ with right:
     }.items():
         if value is not None:
             given[name], sources[name] = value, src or "dashboard input"
-    try:
-        names = {
-            "model": cfg.name,
-            "baseline": baseline.name if baseline.name != cfg.name else f"{baseline.name} (baseline)",
-        }
-        models = {names["model"]: cfg.name, names["baseline"]: baseline.name}
-        models |= {n: n for n in others if n not in models}
-        ui.share_models(models.values())
-        known = ui.models()
-        ests = {
-            n: estimate(
+    names = {
+        "model": cfg.name,
+        "baseline": baseline.name if baseline.name != cfg.name else f"{baseline.name} (baseline)",
+    }
+    models = {names["model"]: cfg.name, names["baseline"]: baseline.name}
+    models |= {n: n for n in others if n not in models}
+    ui.share_models(models.values())
+    known = ui.models()
+    ests, missed = {}, {}
+    for n, m in models.items():  # a model whose target or memory fails is marked; the others still shown
+        try:
+            ests[n] = estimate(
                 ServingScenario.build(
                     {**given, "model": ui.model_field(m, known[m]), "sources": sources}, "serving what-if"
                 )
             )
-            for n, m in models.items()
-        }
-        ranges = {n: e.ranges for n, e in ests.items()} if ranged else {}
-    except ConfigError as err:
-        ui.show_error(err)
+        except ConfigError as err:
+            missed[n] = str(err)
+    if not ests:  # nothing to show: each model's refusal, as one line
+        for why in dict.fromkeys(missed.values()):
+            ui.show_error(ConfigError(why))
         st.stop()
-    est, base = ests[names["model"]], ests[names["baseline"]]
+    for n, why in missed.items():  # one line: the model, why, and the widget to change
+        st.warning(
+            f"**{ui.md_cell(n)}** not shown: {ui.md_cell(' '.join(why.split()))}. Change {widget_of(why)}.", icon="⚠️"
+        )
+    ranges = {n: e.ranges for n, e in ests.items()} if ranged else {}
+    est = ests.get(names["model"], next(iter(ests.values())))
+    base = ests.get(names["baseline"])  # None: the baseline is marked above, no change shown against it
     no_price = not math.isfinite(est["usd_per_million_tokens"])
     st.subheader(f"{cfg.name} vs {baseline.name} on {chip_name}, batch {batch}")
     cards = []
@@ -213,7 +223,7 @@ with right:
             dict(
                 label=text,
                 value=value,
-                delta=ui.vs(est[q], base[q]),
+                delta=None if base is None else ui.vs(est[q], base[q]),
                 delta_color="inverse" if q != "decode_tokens_per_s_per_chip" else "normal",
                 help=f"{NAMES[q]} of {cfg.name}; the arrow: change against the baseline {baseline.name}",
             )
@@ -229,41 +239,121 @@ with right:
             "In brackets: low – high, the extremes over every combination of the uncertain inputs' low and high values."
         )
 
-    st.subheader("Against batch size")
-    st.caption("Each model on the fewest chips that hold it at each batch size; other inputs as on the left.")
-    curve = batch_curve(
-        tuple(ui.model_arg(m) for m in models.values()),
-        ui.profile_arg("chips", chip_name),
-        ui.profile_arg("datacenters", dc_name),
-        prompt,
-        gen,
-        mfu,
-        mbu,
-        power,
-        price,
+    st.subheader("Curves: latency, throughput, cost and energy")
+    curve_fields = {k: nominal(v) for k, v in given.items() if k not in ("chip", "datacenter", "sources")}
+    curve_fields |= {"chip": ui.profile_arg("chips", chip_name), "datacenter": ui.profile_arg("datacenters", dc_name)}
+    curve_fields.pop("routing_skew", None) if skew_from_record else None  # the record's skew is the estimate's alone
+    try:
+        c = curves(tuple(ui.model_arg(m) for m in models.values()), tuple(sorted(curve_fields.items())))
+    except ConfigError as err:
+        ui.show_error(err)
+        st.stop()
+    by_batch, by_target = c["batch"], c["target"]
+    for m in models.values():
+        if m not in set(by_batch["model"]):
+            st.caption(f"{m}: no batch from {BATCHES[0]} to {BATCHES[-1]} fits {n_chips} chips; no curve.")
+    tpot, ttft = more.get("tpot_ms"), more.get("ttft_ms")
+    target_words = " and ".join(f"{w} target {v:g} ms" for w, v in (("TTFT", ttft), ("TPOT", tpot)) if v is not None)
+    st.caption(
+        "Every model on the fewest chips that hold it at each batch"
+        + (f" ({n_chips} given)" if n_chips else "")
+        + "; every other input as on the left (precisions, placement, PUE, prices)"
+        + (f"; the {target_words} drawn in red, hollow points miss it." if target_words else ".")
     )
-    moe = curve[curve["experts_touched_fraction"].notna()]
+    wide = dict(size=None, baseline=baseline.name)
+    t_lat, t_cost, t_energy, t_target, t_mem = st.tabs(
+        ["Latency vs throughput", "Cost per token", "Energy per token", "Against the target", "Memory per chip"]
+    )
+    with t_lat:
+        ui.figure(
+            "plot_serving_curve",
+            by_batch,
+            x="decode_tokens_per_s_per_chip",
+            y="decode_step_s",
+            target_y=None if tpot is None else tpot / 1e3,
+            target_text=f"TPOT target {tpot:g} ms" if tpot is not None else "",
+            title="Time per output token against throughput, as the batch grows",
+            **wide,
+        )
+        if ttft is not None:
+            ui.figure(
+                "plot_serving_curve",
+                by_batch,
+                x="batch",
+                y="prefill_s",
+                target_y=ttft / 1e3,
+                target_text=f"TTFT target {ttft:g} ms",
+                title="Prefill of the batch's prompts (time to first token) against batch",
+                **wide,
+            )
+        if "requests" in c:
+            ui.figure(
+                "plot_serving_curve",
+                c["requests"],
+                x="output_tokens_per_s_per_chip",
+                y="tpot_p50_s",
+                order="max_num_seqs",
+                target_y=None if tpot is None else tpot / 1e3,
+                target_text=f"TPOT target {tpot:g} ms" if tpot is not None else "",
+                title="Simulated requests (rate or clients as given): median TPOT against throughput, "
+                "the scheduler's max sequences growing",
+                **wide,
+            )
+    priced = [] if no_price else [("usd_per_million_tokens", t_cost)]
+    for y, tab in [*priced, ("joules_per_token", t_energy)]:
+        with tab:
+            ui.figure("plot_serving_curve", by_batch, x="batch", y=y, title=f"{ui.label(y)} against batch", **wide)
+    if no_price:
+        t_cost.caption(f"No cost curve: {ui.NO_PRICE}.")
+    with t_target:
+        for name, rows in by_target.groupby("target", sort=False):
+            given_ms = more.get(name)
+            words = "TPOT" if name == "tpot_ms" else "TTFT"
+            st.caption(
+                f"Each model at the largest batch up to {batch} that meets a {words} target"
+                + (f" (the {given_ms:g} ms given drawn)" if given_ms is not None else "")
+                + "; a gap: even batch 1 misses that target."
+            )
+            rule = dict(target_x=given_ms, target_text=f"{words} target {given_ms:g} ms" if given_ms else "")
+            ys = ["batch_served", "decode_tokens_per_s_per_chip", "joules_per_token"]
+            for y in ys + ([] if no_price else ["usd_per_million_tokens"]):
+                ui.figure(
+                    "plot_serving_curve",
+                    rows,
+                    x=name,
+                    y=y,
+                    order=name,
+                    title=f"{ui.label(y)} against the {words} target",
+                    **rule,
+                    **wide,
+                )
+    with t_mem:
+        mem = pd.DataFrame([{**e.values, "model": n} for n, e in ests.items()])
+        ui.figure(
+            "plot_serving_memory",
+            mem,
+            usable_gb=chip.hbm_gb.value * ui.scenario_default(ServingScenario, "hbm_usable_fraction")
+            if "hbm_usable_fraction" not in more
+            else chip.hbm_gb.value * more["hbm_usable_fraction"],
+            title=f"What one {chip_name} holds at batch {batch}: weights, KV cache at full context, activations",
+            size=None,
+        )
+        mem_keys = ["weights_gb_per_chip", "kv_cache_gb_per_chip", "activations_gb_per_chip"]
+        ui.show_table(
+            ui.results_table({n: e.values for n, e in ests.items()}, {k: ui.label(k) for k in mem_keys}), "s_mem"
+        )
+        st.caption(
+            "Activations: the largest forward pass's live tensors, one layer at a time (the prefill of the batch's "
+            "prompts; FlashAttention-style, no S x S scores held). The dashed line: usable HBM per chip."
+        )
+    moe = by_batch[by_batch["experts_touched_fraction"].notna()]
     if len(moe):
         ui.figure(
             "plot_experts_touched",
             moe,
             hue="model",
-            size=(8.5, 3.2),
             title="Experts read per decoding step (a dense model reads every weight)",
         )
-    ys = ["decode_weight_bytes_per_step"] + ([] if no_price else ["usd_per_million_tokens"])
-    ui.figure(
-        "plot_sweep",
-        curve,
-        x="batch",
-        y=ys,
-        hue="model",
-        baseline=baseline.name,
-        size=(10, 3.6),
-        title=f"{cfg.name} vs {baseline.name}: bytes read" + ("" if no_price else " and cost"),
-    )
-    if no_price:
-        st.caption(f"No cost panel: {ui.NO_PRICE}.")
     statement = ui.statement_box({n: plain_statement(e, datacenter=dc_name) for n, e in ests.items()})
     scenarios = {n: ui.scenario_of(e) for n, e in ests.items()}
     ui.downloads("serving-estimate", table, {n: e.to_dict() for n, e in ests.items()}, statement, scenarios=scenarios)

@@ -83,20 +83,15 @@ def plot_serving_curve(
     -------
     altair.LayerChart
     """
-    data = df[[c for c in dict.fromkeys([hue, order, x, y]) if c in df]].copy()
+    data = df[[c for c in dict.fromkeys([hue, order, x, y, "meets_targets"]) if c in df]].copy()
     data[hue] = data[hue].astype(str)
     data["dense baseline"] = data[hue].where(data[hue] == str(baseline)) if baseline is not None else None
     shown = data.dropna(subset=[x, y])
     logx = _auto_log(shown[x]) if len(shown) else False
     logy = _auto_log(shown[y]) if len(shown) else False
     names = list(dict.fromkeys(data[hue]))
-    colour = alt.Color(
-        f"{hue}:N",
-        scale=alt.Scale(
-            domain=names, range=[INK if n == str(baseline) else PALETTE[i % 10] for i, n in enumerate(names)]
-        ),
-        legend=_legend(label(hue)),
-    )
+    scale = alt.Scale(domain=names, range=[INK if n == str(baseline) else PALETTE[i % 10] for i, n in enumerate(names)])
+    colour = alt.Color(f"{hue}:N", scale=scale, legend=_legend(label(hue)))
     dash = alt.StrokeDash(
         "dense baseline:N",
         scale=alt.Scale(domain=[str(baseline)], range=[BASELINE_DASH]) if baseline is not None else alt.Undefined,
@@ -107,10 +102,19 @@ def plot_serving_curve(
     tips = [alt.Tooltip(f"{hue}:N", title=label(hue)), _tip(order, data[order]), _tip(x, data[x]), _tip(y, data[y])]
     line = (
         alt.Chart()
-        .mark_line(point=alt.OverlayMarkDef(size=30, filled=True), strokeWidth=2)
+        .mark_line(strokeWidth=2)
         .encode(x=xenc, y=yenc, color=colour, strokeDash=dash, order=alt.Order(f"{order}:Q"), tooltip=tips)
     )
-    layers = [line]
+    fill = alt.Fill(f"{hue}:N", scale=scale, legend=None)
+    if "meets_targets" in data:  # a point that misses the target: hollow
+        fill = alt.condition("datum.meets_targets === false", alt.value("white"), fill)
+        tips = [*tips, alt.Tooltip("meets_targets:N", title="meets the target")]
+    points = (
+        alt.Chart()
+        .mark_point(size=40, filled=False, strokeWidth=1.5)
+        .encode(x=xenc, y=yenc, color=colour, fill=fill, opacity=alt.value(1), tooltip=tips)
+    )
+    layers = [line, points]
     if target_x is not None:
         layers.append(_target_rule(target_x, target_text, "x"))
     if target_y is not None:
