@@ -16,7 +16,7 @@ PACKAGE = ROOT / "glamsim"
 APP = ROOT / "app"
 JAX_STACK = {"jax", "flax", "optax", "orbax"}
 # the packages that run JAX; everything else (cost model, studies, plots, schemas, api) reads records
-JAX_ALLOWED = ("model", "parallel", "measure", "trainer.py", "cli")
+JAX_ALLOWED = ("model", "parallel", "measure", "trainer.py", "experiments", "cli")
 
 
 def imported_roots(nodes) -> set[str]:
@@ -72,6 +72,19 @@ def test_only_the_jax_packages_import_jax_at_module_level():
             offenders.append(f"glamsim/{rel.as_posix()}: {', '.join(sorted(found))}")
     assert scanned > 10  # the scan saw the cost model, studies, schemas ...
     assert offenders == [], "import JAX inside the function that needs it, or move the code to a JAX package"
+
+
+def test_importing_the_front_door_loads_no_jax():
+    """`glamsim.api.isoflop` trains with JAX, importing its runner inside the call (the one import the
+    no-JAX contract ignores, pyproject.toml): importing the front door itself must still load no JAX."""
+    roots = sorted(JAX_STACK)
+    code = (
+        f"import sys, glamsim.api; print(sorted(m for m in sys.modules if m.split('.')[0] in {roots})); "
+        "print('glamsim.experiments' in sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["[]", "False"]
 
 
 def test_ruff_lint_and_format_are_clean():
