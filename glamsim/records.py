@@ -99,3 +99,26 @@ def list_measurements(folder: str | Path) -> list[tuple[Path, Measurement | str]
         except ConfigError as err:
             out.append((p, str(err)))
     return out
+
+
+def compile_note(model: str, batch: int, seq_len: int, folder: str | Path = "runs", n_layers: int | None = None) -> str:
+    """What the first step waits for, said before it starts: XLA compiling `model`'s training step, and
+    how long that took on this machine before (the newest record of the model under `folder`, the
+    same batch and context preferred), or, without one, that no time is known and what it depends on.
+    Records that do not load are skipped."""
+    found = list_measurements(folder) if Path(folder).is_dir() else []
+    seen = [(p, r) for p, r in found if isinstance(r, Measurement) and r.model == model]
+    head = f"compiling {model}'s training step with XLA (batch {batch} x {seq_len} tokens) before the first step"
+    if not seen:
+        layers = f"its {n_layers} layers unrolled, " if n_layers else ""
+        return (
+            f"{head}; no earlier record of {model} under {folder}/ to time it by: expect seconds for a small model, "
+            f"a minute or more for a large one ({layers}longer with more devices)"
+        )
+    same = [(p, r) for p, r in seen if (r.batch, r.seq_len) == (batch, seq_len)]
+    path, rec = max(same or seen, key=lambda pr: pr[1].created_at)
+    shape = "the same shape" if same else f"batch {rec.batch} x {rec.seq_len}"
+    return (
+        f"{head}; it took {rec.lower_s + rec.compile_s:.1f} s on {rec.device_kind} last time ({shape}, "
+        f"{rec.created_at[:10]}, {path.name})"
+    )

@@ -80,6 +80,10 @@ def measure_cmd(
 
     check_request(cfg, batch=batch, seq_len=seq_len, steps=steps, warmup=warmup, dispatch=dispatch)
     device_mesh = setup(mesh, coordinator, num_processes, process_id)
+    if not json_out and distributed.is_main():  # the first step waits for XLA: say so, with a time where known
+        from glamsim.records import compile_note
+
+        typer.echo(compile_note(cfg.name, batch, seq_len or cfg.max_seq_len, RUNS_DIR, cfg.n_layers), err=True)
     bar = tqdm(total=steps, desc=f"measure {cfg.name}", unit="step", disable=json_out or not distributed.is_main())
 
     def on_step(i, n):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -23,6 +24,12 @@ def study(
     ),
     list_: bool = typer.Option(False, "--list", help="list the built-in studies"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+    progress: bool = typer.Option(
+        None,
+        "--progress/--no-progress",
+        help="a progress bar on stderr (scenarios, then figures); default: shown when stderr is a terminal",
+        show_default=False,
+    ),
     max_scenarios: int = typer.Option(
         MAX_SCENARIOS, "--max-scenarios", min=1, help="refuse a study with more scenarios (counted before any work)"
     ),
@@ -58,7 +65,7 @@ def study(
         s,
         out or Path("runs") / "studies" / s.name,
         resume=resume,
-        progress=not json_out,
+        progress=progress if progress is not None else sys.stderr.isatty(),
         where=spec,
         max_scenarios=max_scenarios,
         force=force,

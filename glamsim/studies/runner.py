@@ -409,10 +409,7 @@ def run_study(
         run.chunks_resumed = len(done)
         todo = [i for i in range(n_chunks) if i not in done]
         bar = _progress(
-            n_rows,
-            sum(min(spec.chunk_size, n_rows - i * spec.chunk_size) for i in done),
-            progress and n_chunks > 1,
-            spec.name,
+            n_rows, sum(min(spec.chunk_size, n_rows - i * spec.chunk_size) for i in done), progress, spec.name
         )
         chunks = dict(manifest.chunks)
         for i in todo:
@@ -425,8 +422,8 @@ def run_study(
                 bar.update(len(rows))
             if on_chunk is not None:
                 on_chunk(i)
-        if bar is not None:
-            bar.close()
+        if bar is not None and spec.figures:
+            bar.set_postfix_str(f"drawing {len(spec.figures)} figure{'s' * (len(spec.figures) > 1)}")
         run.results = pd.concat(
             [pd.read_parquet(partial / f"chunk-{i:05d}.parquet") for i in range(n_chunks)], ignore_index=True
         )
@@ -442,15 +439,21 @@ def run_study(
         run.files = [out / f for f in RESULTS]
         for fig_spec in spec.figures:
             run.files += draw(fig_spec, run.results, out)
+        if bar is not None:
+            bar.close()
     return run
 
 
 def _progress(total: int, initial: int, enabled: bool, name: str):
+    """A progress bar on stderr (never stdout, which --json keeps for its document): scenarios done,
+    then the figures being drawn."""
     if not enabled:
         return None
+    import sys
+
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="scenario", desc=name, leave=False)
+    return tqdm(total=total, initial=initial, unit="scenario", desc=name, leave=False, file=sys.stderr)
 
 
 def chart(fig: FigureSpec, df: pd.DataFrame):
