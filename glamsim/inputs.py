@@ -151,3 +151,48 @@ class Exclusive(NamedTuple):
     def refusal(self, value, other: str) -> str:
         why = f" ({self.why})" if self.why else ""
         return f"{self.field}={value!r}: give {self.field} or {other}, not both{why}"
+
+
+class Requires(NamedTuple):
+    """An input that means nothing alone: `field` set without any of `needs` is refused (set: not
+    None and not its default, as for `Exclusive`, with the same interface so both kinds of rule sit
+    in a scenario's `exclusive` tuple)."""
+
+    field: str
+    needs: tuple[str, str]
+    why: str = ""
+
+    @property
+    def others(self) -> tuple[str, ...]:
+        return self.needs
+
+    def check(self, values: dict, defaults: dict) -> None:
+        v = values[self.field]
+        if v is None or v == defaults[self.field]:
+            return
+        if all(values[n] is None or values[n] == defaults[n] for n in self.needs):
+            raise ValueError(self.refusal(v, ""))
+
+    def check_columns(self, columns: dict, defaults: dict):
+        """(row, value, None, rows) of the first row that sets `field` without any of `needs`, or None."""
+        import numpy as np
+
+        def is_set(name: str) -> np.ndarray:
+            col = np.asarray(columns[name])
+            if col.dtype.kind == "f":
+                given = ~np.isnan(col)
+            else:
+                given = np.fromiter((v is not None and v == v for v in col), bool, len(col))
+            return given & (col != defaults[name]) if defaults[name] is not None else given
+
+        alone = is_set(self.field)
+        for n in self.needs:
+            alone &= ~is_set(n)
+        if alone.any():
+            i = int(np.argmax(alone))
+            return i, np.asarray(columns[self.field], dtype=object)[i], None, len(alone)
+        return None
+
+    def refusal(self, value, other: str | None = None) -> str:
+        why = f" ({self.why})" if self.why else ""
+        return f"{self.field}={value!r}: give {self.needs[0]} or {self.needs[1]} with it{why}"

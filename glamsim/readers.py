@@ -290,6 +290,7 @@ MAX_BYTES = {  # the largest file of each kind glamsim reads (the shipped ones a
     "record": 16 << 20,  # a measurement record (HLO collectives included)
     "manifest": 4 << 20,  # a study's or a checkpoint's manifest
     "trace": 64 << 20,  # a serving trace (CSV or JSONL)
+    "log": 1 << 30,  # a training run's metrics log, read back on resume (a row is about 300 bytes)
 }
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 

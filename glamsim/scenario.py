@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, get_args, get_origin
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from glamsim.config import ConfigError, ModelConfig, format_validation_error
-from glamsim.inputs import Checked, Exclusive, default_sources, inp
+from glamsim.inputs import Checked, Exclusive, Requires, default_sources, inp
 from glamsim.profiles import ChipProfile, DatacenterProfile, Dtype
 from glamsim.uncertain import Uncertain
 
@@ -228,7 +228,7 @@ class Scenario(Declared):
     sources: dict[str, str] = inp({}, help="provenance of fields, overriding 'user input' and defaults", face=False)
 
     kind: ClassVar[str] = ""
-    exclusive: ClassVar[tuple[Exclusive, ...]] = ()  # cross-field rules, declared once per class
+    exclusive: ClassVar[tuple[Exclusive | Requires, ...]] = ()  # cross-field rules, declared once per class
 
     @field_validator("power_model", mode="before")
     @classmethod
@@ -332,7 +332,7 @@ class TrainingScenario(Scenario):
         help="bytes per gradient value in the all-reduce",
     )
 
-    exclusive: ClassVar[tuple[Exclusive, ...]] = (
+    exclusive: ClassVar[tuple[Exclusive | Requires, ...]] = (
         Exclusive("mfu", ("hours",)),
         Exclusive("layout", ("mfu", "hours"), "a layout predicts the MFU"),
         Exclusive("train_flops", ("model", "tokens"), "given FLOPs need no model or tokens"),
@@ -525,10 +525,15 @@ class ServingScenario(Scenario):
     )
     seed: int = inp(0, ge=0, le=2**32, source="glamsim default", help="random seed of the Poisson arrivals")
 
-    exclusive: ClassVar[tuple[Exclusive, ...]] = (
+    exclusive: ClassVar[tuple[Exclusive | Requires, ...]] = (
         Exclusive("bytes_per_param", ("weight_precision",)),
         Exclusive("bytes_per_kv", ("kv_precision",)),
         Exclusive("concurrency", ("rate",)),
+        Requires(
+            "trace",
+            ("rate", "concurrency"),
+            "a trace holds request lengths, not arrival times: the load is yours to give",
+        ),
     )
 
     def bytes_per_weight(self) -> tuple[float, str]:

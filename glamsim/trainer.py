@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from glamsim.accounting import count
-from glamsim.config import ConfigError, ModelConfig
+from glamsim.config import ConfigError, ModelConfig, read_text
 from glamsim.files import DiskFull, no_space, write_text
 from glamsim.formatting import fmt_count
 from glamsim.model import checkpoint, paths
@@ -93,16 +93,23 @@ class MetricsLog:
 
 def read_log(path: Path) -> list[dict]:
     """The rows of an existing metrics log (CSV by suffix, else JSON lines); one-line ConfigError
-    when it cannot be read back, as a resume must."""
+    when it cannot be read back, as a resume must.  Every row is written whole with its newline, so
+    a last line without one is a row torn by a kill during its write: it is left out (its step is
+    after the checkpoint a resume starts from, and is logged again)."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            if path.suffix.lower() == ".csv":
-                rows = list(csv.DictReader(f))
-            else:
-                rows = [json.loads(line) for line in f if line.strip()]
+        text = read_text(path, "log", f"log={str(path)!r}")
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        lines = text.splitlines(keepends=True)
+        if path.suffix.lower() == ".csv":
+            rows = list(csv.DictReader(lines))
+        else:
+            rows = [json.loads(line) for line in lines if line.strip()]
         for row in rows:
             int(float(row["step"]))
         return rows
+    except ConfigError:
+        raise
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, csv.Error) as err:
         raise ConfigError(
             f"log={str(path)!r}: cannot read the rows to keep on resume "
@@ -262,8 +269,11 @@ def train(
     progress: bool = True,
     mesh=None,
     warn: Callable[[str], None] | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> dict:
     """Train to `train_cfg.steps` total steps; returns a summary (losses, bits per byte, speed).
+    `announce` is called once every input is checked and the state is ready, before XLA compiles
+    the step (the command line says there what is compiling and for how long it took before).
 
     ConfigError (one line) on bad inputs before any work, and when training diverges (the log
     keeps every row up to and including the diverged step; no checkpoint of it is written)."""
@@ -280,6 +290,8 @@ def train(
     if start >= train_cfg.steps:
         raise ConfigError(f"steps={train_cfg.steps}: the checkpoint is already at step {start}")
     record = run_record(cfg, train_cfg, corpus)
+    if announce is not None and main:
+        announce()
     log = MetricsLog(log_path if main else None, keep_until=start)
     step_fn = jax.jit(train_step, static_argnums=0) if mesh is None else spmd.jit_train_step(state)
     eval_fn = jax.jit(eval_loss, static_argnums=0) if mesh is None else spmd.jit_eval_loss(mesh)

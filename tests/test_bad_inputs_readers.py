@@ -108,6 +108,7 @@ FACES = {
     "study": lambda p: ["study", p],
     "measured": lambda p: ["estimate", "train", "--mfu", "0.3", "--measured", p],
     "serve-measured": lambda p: ["estimate", "serve", "--measured", p],
+    "trace": lambda p: ["estimate", "serve", "--rate", "1", "--n-requests", "10", "--trace", p],
 }
 
 
@@ -118,7 +119,7 @@ def test_a_device_fifo_or_folder_is_refused_at_once_without_reading(face, specia
     refused(FACES[face](specials[special]), tmp_path, mentions=[WHAT[special], "not a regular file"])
 
 
-@pytest.mark.parametrize("kind", ["yaml", "record", "hf-config", "manifest"])
+@pytest.mark.parametrize("kind", ["yaml", "record", "hf-config", "manifest", "trace", "log"])
 @pytest.mark.parametrize("special", list(WHAT))
 def test_the_reader_refuses_special_files_for_every_kind(kind, special, specials):
     with pytest.raises(ConfigError, match="not a regular file"):
@@ -427,3 +428,21 @@ def test_a_bad_url_number_is_dropped_with_one_line(value, home):
     lines = [e.value for e in at.error if "URL value ignored" in e.value]
     assert len(lines) == 1 and "t_chips=" in lines[0] and "\n" not in lines[0]
     assert "t_chips" not in at.query_params
+
+
+def test_a_trace_without_a_load_is_refused(tmp_path):
+    """A trace holds request lengths, not arrival times: without --rate or --concurrency it would
+    be ignored, so it is refused in one line naming the field."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("prompt_len,output_len\n100,20\n")
+    refused(["estimate", "serve", "--trace", str(trace)], tmp_path, mentions=["trace=", "rate", "concurrency"])
+
+
+def test_a_metrics_log_torn_by_a_kill_loses_only_its_last_row(tmp_path):
+    """Rows are appended whole with their newline: a last line without one was being written when
+    the run was killed, and a resume reads the rows before it."""
+    from glamsim.trainer import read_log
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.9}\n{"step": 3, "lo')
+    assert [r["step"] for r in read_log(log)] == [1, 2]

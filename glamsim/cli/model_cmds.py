@@ -90,10 +90,11 @@ def train_cmd(
     check_outputs(checkpoint_dir, log, resume)  # before any work: a run must be able to write its results
     device_mesh = setup(mesh, coordinator, num_processes, process_id)
     data = load_corpus(corpus)
-    if not json_out and distributed.is_main():  # the first step waits for XLA: say so, with a time where known
-        from glamsim.records import compile_note
+    from glamsim.records import compile_note
 
+    def announce() -> None:  # the first step waits for XLA: say so, with a time where known
         typer.echo(compile_note(cfg.name, batch, train_cfg.context(cfg), Path("runs"), cfg.n_layers), err=True)
+
     summary = train(
         cfg,
         train_cfg,
@@ -103,6 +104,7 @@ def train_cmd(
         log_path=log,
         progress=not json_out,
         mesh=device_mesh,
+        announce=None if json_out else announce,
     )
     if not distributed.is_main():
         return  # the other processes of a multi-process run stay quiet

@@ -13,22 +13,31 @@ checkpoint is a one-line `ConfigError`, never a silent fresh start.  `restore_in
 the newest intact step, for `train --resume`.
 
 Saving is synchronous (orbax's asynchronous save reports a failure from a background thread and
-left the process hanging at exit); a failed save is a one-line `ConfigError`.
+left the process hanging at exit); a failed save is a one-line `ConfigError`, a full disk among
+them (the path and the free space; the step's partial files removed, earlier steps untouched), and
+orbax's thread noise (absl error logs with tracebacks, tensorstore's late "Event loop is closed"
+callbacks: 993 stderr lines on a full disk) is held back while it saves.  The JSON items (record
+and integrity manifest) are read by glamsim's bounded reader (`glamsim.readers.read_bytes`), not
+by orbax: a regular file of at most `MAX_BYTES["manifest"]`, strict JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from glamsim.config import ConfigError, show
+from glamsim.config import ConfigError, parse_json, read_text, show
+from glamsim.files import free_bytes, no_space
 
 INTEGRITY_FORMAT = "glamsim.checkpoint-integrity/1"
 MAX_TO_KEEP = 2
@@ -111,6 +120,49 @@ def _quiet_orbax() -> None:
         sys.unraisablehook = _quiet_closed_loop_hook(sys.unraisablehook)
 
 
+class _Held(logging.Handler):
+    """Keeps log records back (to replay them when the save succeeds, to drop them when it fails)."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@contextmanager
+def _quiet_save():
+    """Hold back what orbax logs through absl while a save runs (on a failure: an error with its
+    traceback from each of its threads); replay it if the save succeeds."""
+    _quiet_orbax()
+    log = logging.getLogger("absl")
+    held, propagate = _Held(), log.propagate
+    log.addHandler(held)
+    log.propagate = False
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        log.removeHandler(held)
+        log.propagate = propagate
+        if ok:
+            for record in held.records:
+                log.handle(record)
+
+
+def _drop_partial(directory: Path, step: int) -> None:
+    """Remove orbax's unfinished folder of `step` (`<step>.orbax-checkpoint-tmp...`): the failed
+    save's own partial files, which no reader trusts but which hold the space a full disk lacks."""
+    try:
+        for p in directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+    except OSError:
+        pass
+
+
 def _writer(directory: Path) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
         directory.absolute(),
@@ -132,7 +184,7 @@ def save(directory: str | Path, step: int, state_arrays, record: dict) -> None:
     flat = flatten(state_arrays)
     integrity = manifest(flat, record)
     try:
-        with _writer(Path(directory)) as mgr:
+        with _quiet_save(), _writer(Path(directory)) as mgr:
             mgr.save(
                 step,
                 args=ocp.args.Composite(
@@ -144,7 +196,17 @@ def save(directory: str | Path, step: int, state_arrays, record: dict) -> None:
             )
             mgr.wait_until_finished()
     except Exception as err:  # a full disk, a folder removed under the run: one line, not a hang
-        raise ConfigError(f"checkpoint-dir={str(directory)!r}: cannot write step {step} ({_brief(err)})") from None
+        where = f"checkpoint-dir={str(directory)!r}"
+        if no_space(err):
+            free = free_bytes(directory)  # before its partial files are removed: what the save had
+            _drop_partial(Path(directory), step)
+            left = f"{free:,} bytes free there" if free is not None else "free space unknown"
+            need = sum(int(np.prod(np.shape(a))) * np.dtype(a.dtype).itemsize for a in flat.values())
+            raise ConfigError(
+                f"{where}: cannot write step {step}: no space left on device ({left}, the step's arrays take "
+                f"{need:,} bytes); its partial files were removed, earlier steps are kept"
+            ) from None
+        raise ConfigError(f"{where}: cannot write step {step} ({_brief(err)})") from None
 
 
 def all_steps(directory: str | Path) -> list[int]:
@@ -191,14 +253,26 @@ def _restore(directory, step: int, **items) -> dict:
         with _reader(Path(directory)) as mgr:
             got = mgr.restore(step, args=ocp.args.Composite(**items))
         return {k: got[k] for k in items}
-    except KeyError as err:
-        if '"integrity" was not found' in str(err):
-            raise CorruptCheckpoint(
-                directory, step, "no integrity manifest: damaged, or written before glamsim verified checkpoints"
-            ) from None
-        raise CorruptCheckpoint(directory, step, f"unreadable: {_brief(err)}") from None
     except Exception as err:  # orbax and tensorstore raise many kinds on damaged files
         raise CorruptCheckpoint(directory, step, f"unreadable: {_brief(err)}") from None
+
+
+JSON_ITEM_FILE = "metadata"  # the file orbax's JsonCheckpointHandler writes in an item's folder
+
+
+def _json_item(directory, step: int, item: str):
+    """A step's JSON item (`record`, `integrity`), read by the bounded reader; a missing, special,
+    oversized or malformed file is a CorruptCheckpoint naming the step."""
+    folder = Path(directory) / str(step) / item
+    if item == "integrity" and not os.path.lexists(folder):
+        raise CorruptCheckpoint(
+            directory, step, "no integrity manifest: damaged, or written before glamsim verified checkpoints"
+        )
+    where = f"{item}/{JSON_ITEM_FILE}"
+    try:
+        return parse_json(read_text(folder / JSON_ITEM_FILE, "manifest", where), where)
+    except ConfigError as err:
+        raise CorruptCheckpoint(directory, step, f"unreadable {err}") from None
 
 
 def _check_manifest(directory, step: int, integrity) -> dict:
@@ -218,9 +292,8 @@ def read_record(directory: str | Path, step: int | None = None) -> dict:
     """The JSON record (model and training configuration) of checkpoint `step` (default: newest),
     checked against the step's integrity manifest and for its shape."""
     step = _require(directory, step)
-    got = _restore(directory, step, record=ocp.args.JsonRestore(), integrity=ocp.args.JsonRestore())
-    integrity = _check_manifest(directory, step, got["integrity"])
-    record = got["record"]
+    integrity = _check_manifest(directory, step, _json_item(directory, step, "integrity"))
+    record = _json_item(directory, step, "record")
     try:
         digest = record_digest(record)
     except (TypeError, ValueError):
@@ -246,8 +319,8 @@ def restore(directory: str | Path, abstract_arrays, step: int | None = None):
     `abstract_arrays` and verified against the step's integrity manifest."""
     step = _require(directory, step)
     target = flatten(abstract_arrays)
-    got = _restore(directory, step, state=ocp.args.StandardRestore(target), integrity=ocp.args.JsonRestore())
-    flat, digests = got["state"], _check_manifest(directory, step, got["integrity"])["arrays"]
+    digests = _check_manifest(directory, step, _json_item(directory, step, "integrity"))["arrays"]
+    flat = _restore(directory, step, state=ocp.args.StandardRestore(target))["state"]
     if not isinstance(flat, dict) or set(flat) != set(target) or set(digests) != set(target):
         raise CorruptCheckpoint(directory, step, "different parameter names than the model")
     for name, want in target.items():

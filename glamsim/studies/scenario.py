@@ -12,6 +12,7 @@ rows are checked with the same rules (`check_columns`).  Study values are plain 
 from __future__ import annotations
 
 from glamsim.config import ConfigError
+from glamsim.inputs import Requires
 from glamsim.scenario import Scenario, ServingScenario, TrainingScenario
 
 SERVING_PREFIXED = ("chips", "mfu", "expert_parallel")
@@ -65,8 +66,12 @@ def check_row(row: dict) -> None:
         if cls.meta(name).get("uncertain") and isinstance(value, str):
             raise ConfigError(f"{col}={value!r}: a single number in a study (a sweep gives ranges of its own)")
     for cls in (TrainingScenario, ServingScenario):
+        fields = fields_of(cls, row)
+        for rule in cls.exclusive:  # a part of a row (the base, one axis value) may lack what another part gives:
+            if isinstance(rule, Requires) and not any(n in fields for n in rule.needs):
+                fields.pop(rule.field, None)  # such rules are checked on whole rows (`check_columns`)
         try:
-            cls.build(fields_of(cls, row))
+            cls.build(fields)
         except ConfigError as err:
             raise ConfigError(_named_as_column(cls, str(err))) from None
 

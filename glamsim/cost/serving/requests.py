@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from glamsim.accounting import ModelArrays, forward_flops_per_token
-from glamsim.config import ConfigError
+from glamsim.config import ConfigError, read_text, show
 from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.serving.core import step_parts
@@ -70,15 +71,10 @@ def read_trace(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     (one {"prompt_len": .., "output_len": ..} per line); a one-line ConfigError naming the file,
     the line and the value otherwise."""
     p = Path(path)
-    where = f"trace={str(path)!r}"
-    if not p.is_file():
+    where = f"trace={show(str(path))}"
+    if not os.path.lexists(p):
         raise ConfigError(f"{where}: no such file")
-    if p.stat().st_size > MAX_TRACE_BYTES:
-        raise ConfigError(f"{where}: larger than {MAX_TRACE_BYTES // 2**20} MiB")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{where}: cannot be read as UTF-8 text ({type(err).__name__})") from None
+    text = read_text(p, "trace", where, limit=MAX_TRACE_BYTES)  # a regular file (a FIFO would block), bounded
     rows: list[tuple[int, object, object]] = []
     if p.suffix.lower() in (".jsonl", ".ndjson"):
         for i, line in enumerate(text.splitlines(), 1):
