@@ -13,6 +13,7 @@ SLOW_MODULES = {
     "test_bad_inputs_model.py",
     "test_measure_run.py",
     "test_measure_xla.py",
+    "test_isoflop_run.py",
     "test_model_archs.py",
     "test_model_cli.py",
     "test_model_layers.py",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from glamsim.cli import isoflop_cmds
+from glamsim.cli.isoflop_cmds import OPTIONS as ISO
 from glamsim.cli.typer_app import command, fail, print_json, print_table
 from glamsim.config import show
 from glamsim.studies.spec import MAX_SCENARIOS
@@ -33,6 +35,16 @@ def study(
     max_scenarios: int = typer.Option(
         MAX_SCENARIOS, "--max-scenarios", min=1, help="refuse a study with more scenarios (counted before any work)"
     ),
+    budgets: str = ISO["budgets"],
+    widths: str = ISO["widths"],
+    experts: str = ISO["experts"],
+    n_layers: int = ISO["n_layers"],
+    batch_size: int = ISO["batch_size"],
+    seq_len: int = ISO["seq_len"],
+    seed: int = ISO["seed"],
+    eval_batches: int = ISO["eval_batches"],
+    corpus: list[Path] = ISO["corpus"],
+    bootstrap: int = ISO["bootstrap"],
 ) -> None:
     """Evaluate a study's sweep and write results.parquet/.csv, ledger.json and its figures (PNG, SVG)."""
     from glamsim.studies.spec import builtin_studies, load_spec
@@ -55,9 +67,22 @@ def study(
                     "reproduces": s.reproduces.strip(),
                 }
             )
+        rows.append(isoflop_cmds.list_row())
         return print_json(rows) if json_out else print_table(rows, title="Built-in studies (glamsim study NAME)")
     if spec is None:
         raise fail("give a study spec (YAML file or built-in name) or --list")
+    iso = dict(budgets=budgets, widths=widths, experts=experts, n_layers=n_layers, batch_size=batch_size)
+    iso |= dict(seq_len=seq_len, seed=seed, eval_batches=eval_batches, corpus=corpus or None)
+    if spec == isoflop_cmds.NAME:
+        if force:
+            raise fail(
+                "study isoflop: --force: the IsoFLOP study keeps every finished run in --out; give another --out"
+            )
+        return isoflop_cmds.run(out, json_out, bootstrap, **iso)  # resumes always: --resume changes nothing
+    given = [k for k, v in {**iso, "bootstrap": bootstrap}.items() if v is not None]
+    if given:
+        flag = max(ISO[given[0]].param_decls, key=len)
+        raise fail(f"study {spec}: {flag} is an option of the isoflop study only")
     from glamsim.studies.runner import run_study
 
     s = load_spec(spec)

@@ -9,9 +9,12 @@ other layer, from the `template` preset).  A run is one (family, width, budget):
 round(C / (6 N x batch x seq_len)) steps, then its cross-entropy on held-out bytes.
 
 The report fits L(N, D) = E + A / N^alpha + B / D^beta to each family's runs by Hoffmann et al.'s recipe
-(`glamsim.cost.quality.fit`), and states the MoE compute advantage at each budget: the compute the fitted
-dense law needs to reach the loss an MoE family reaches with C, over C, both as measured (the best MoE run
-at C) and as fitted (the MoE law's own compute-optimal loss at C); beside it, what the published laws say
+(`glamsim.cost.quality.fit`; its RMS residual on log-loss says how well the form holds), and states the MoE
+compute advantage at each budget C: the compute a dense model needs to reach the loss the MoE reaches with C,
+over C.  Measured: on the dense runs' own frontier (the best dense loss at each budget, its running minimum,
+linear in log C between budgets and extended past the ends along the end segments), no law involved.
+Fitted: the dense law's least compute reaching the MoE law's compute-optimal loss at C (Hoffmann et al.
+2022, Eq. 4), law against law.  Beside them what the published laws say
 (Hoffmann et al. 2022 and Besiroglu et al. 2024 for the exponents; Clark et al. 2022's routed law on
 Chinchilla's for the advantage).  Losses here are nats per byte of held-out text, not the published laws'
 units: compare exponents and ratios, never losses.
@@ -42,12 +45,13 @@ COEFFICIENTS = ("E", "A", "B", "alpha", "beta", "a")
 
 class IsoflopGrid(Frozen):
     """What the study trains.  Every field has a default: `IsoflopGrid()` is the built-in grid, sized to
-    finish in a few minutes on a 2-core CPU (3 budgets x 3 widths x {dense, 8 experts} = 18 runs)."""
+    finish in a few minutes on a 2-core CPU: 5 budgets x 3 widths x {dense, 8 experts} = 30 runs, which are
+    6 trajectories (a model's runs share one; the budgets past its first cost an evaluation each)."""
 
     budgets: tuple[PositiveFloat, ...] = Field(
-        (7.5e10, 1.5e11, 3e11), min_length=1, description="compute budgets, FLOPs = 6 N D"
+        (7.5e10, 1.06e11, 1.5e11, 2.12e11, 3e11), min_length=1, description="compute budgets, FLOPs = 6 N D"
     )
-    widths: tuple[PositiveInt, ...] = Field((32, 64, 128), min_length=1, description="d_model values, multiples of 16")
+    widths: tuple[PositiveInt, ...] = Field((16, 32, 64), min_length=1, description="d_model values, multiples of 16")
     experts: tuple[PositiveInt, ...] = Field((8,), description="expert counts of the MoE families (dense always runs)")
     n_layers: PositiveInt = Field(2, le=64, description="layers of every model (GLaM: every other one MoE)")
     template: str = Field("glam-tiny", description="preset whose architecture family every model takes")
@@ -204,7 +208,10 @@ def fit_families(runs: pd.DataFrame, n_bootstrap: int = 20, seed: int = 0) -> di
             entry["note"] = f"{distinct} distinct (N, D) points: the fit needs {MIN_FIT_POINTS}"
         else:
             args = (g["params_active"].to_numpy(), g["tokens"].to_numpy(), g["val_loss"].to_numpy())
-            entry["fit"] = _with_a(fit_law(*args))
+            fit = _with_a(fit_law(*args))
+            pred = fit["E"] + fit["A"] / args[0] ** fit["alpha"] + fit["B"] / args[1] ** fit["beta"]
+            fit["rms_log_residual"] = float(np.sqrt(np.mean((np.log(pred) - np.log(args[2])) ** 2)))
+            entry["fit"] = fit
             if n_bootstrap:
                 iv = bootstrap(*args, n=n_bootstrap, seed=seed)
                 entry["interval"] = {k: list(v) for k, v in iv.items()}
@@ -243,12 +250,34 @@ def published_advantage(experts: int, compute: float) -> dict:
     return {"advantage": compute / r["compute"], "extrapolates": "; ".join(notes)}
 
 
+def frontier_compute(budgets, best_losses, loss: float) -> float:
+    """The compute at which the dense frontier (the best loss at each budget, as its running minimum: more
+    compute never does worse) reaches `loss`, linear in log compute between budgets and along the end
+    segments past them; NaN with fewer than two budgets or where the segment used is flat."""
+    c = np.log(np.asarray(budgets, dtype=float))
+    order = np.argsort(c)
+    c, front = c[order], np.minimum.accumulate(np.asarray(best_losses, dtype=float)[order])
+    if c.size < 2 or not math.isfinite(loss):
+        return math.nan
+    if loss >= front[0]:
+        j = 0
+    elif loss <= front[-1]:
+        j = c.size - 2
+    else:
+        j = int(np.argmax(front[1:] <= loss))  # the first segment that reaches down to `loss`
+    slope = (front[j + 1] - front[j]) / (c[j + 1] - c[j])
+    if not slope < 0:
+        return math.nan
+    return float(np.exp(c[j] + (loss - front[j]) / slope))
+
+
 def advantages(runs: pd.DataFrame, fits: dict) -> pd.DataFrame:
     """One row per MoE family and budget: the best dense and MoE losses measured at that budget, and the
     MoE compute advantage measured, fitted and published (see the module docstring)."""
     dense_fit = fits.get("dense", {}).get("fit")
     rows = []
     best = runs.groupby(["family", "budget_flops"])["val_loss"].min()
+    dense = best.get("dense", pd.Series(dtype=float))
     for experts in sorted(e for e in runs["n_experts"].unique() if e > 0):
         fam = family(int(experts))
         moe_fit = fits.get(fam, {}).get("fit")
@@ -265,7 +294,7 @@ def advantages(runs: pd.DataFrame, fits: dict) -> pd.DataFrame:
                     "dense_best_loss": dense_best,
                     "moe_best_loss": moe_best,
                     "loss_gap": dense_best - moe_best,
-                    "advantage_measured": _dense_compute(dense_fit, moe_best) / budget,
+                    "advantage_measured": frontier_compute(dense.index, dense.to_numpy(), moe_best) / budget,
                     "advantage_fitted": _dense_compute(dense_fit, fitted_loss) / budget,
                     "advantage_published": pub["advantage"],
                     "published_extrapolates": pub["extrapolates"],
@@ -304,6 +333,7 @@ def coefficient_frame(fits: dict) -> pd.DataFrame:
                     "high": hi,
                     **{name: pub[name][k] for name in pub},
                     "n_points": entry["n_points"],
+                    "rms_log_residual": fit.get("rms_log_residual", math.nan),
                 }
             )
     return pd.DataFrame(rows)
