@@ -1,5 +1,5 @@
 """The IsoFLOP study's default grid, once, in a fresh folder (docs/quality.md, "The IsoFLOP study on your
-machine"): 3 budgets x 3 widths x {dense, 8 experts} trained with the JAX GLaM on the Python stdlib's
+machine"): 5 budgets x 3 widths x {dense, 8 experts} trained with the JAX GLaM on the Python stdlib's
 sources, the law fitted per family (Huber on log-loss, bootstrap intervals), the MoE compute advantage
 per budget, the published figures beside, the machine and the wall time.
 Run: .venv/bin/python benchmarks/bench_isoflop.py [OUT]  (default: a temporary folder)"""
@@ -20,7 +20,7 @@ m = led["machine"]
 print(
     f"\nmachine: {m['backend']} ({m['device']}, {m['n_devices']} device(s), jax {m['jax_version']}), "
     f"{os.cpu_count()} CPU cores; {df.attrs['trained']} runs trained, {df.attrs['reused']} reused; "
-    f"wall {wall:.0f} s; out {out}"
+    f"wall {wall:.0f} s (fit, bootstrap and report {df.attrs['fit_s']:.0f} s); out {out}"
 )
 cols = ["family", "d_model", "params_active", "budget_flops", "steps", "tokens", "val_loss", "val_bpb"]
 print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -553,6 +553,7 @@ def isoflop(out: str = "runs/studies/isoflop", *, bootstrap: int = 20, progress:
     df.attrs["ledger"] = json.loads((run.out_dir / "ledger.json").read_text(encoding="utf-8"))
     df.attrs["files"] = [str(f) for f in run.files]
     df.attrs["trained"], df.attrs["reused"] = run.trained, run.reused
+    df.attrs["wall_s"], df.attrs["fit_s"] = run.wall_s, run.fit_s
     return df
 
 

@@ -70,6 +70,7 @@ class IsoflopRun:
     reused: int = 0  # runs found in the folder
     warnings: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    fit_s: float = 0.0  # of which the fit, its bootstrap and the report
 
 
 def _warn_stderr(message: str) -> None:
@@ -217,7 +218,9 @@ def run_isoflop(
                     bar.close()
         cols = [c for c in store[planned["key"].iloc[0]] if c != "key"] + ["key"]
         run.runs = pd.DataFrame([{c: store[k].get(c) for c in cols} for k in planned["key"]])
+        t_fit = time.perf_counter()
         run.report = iso.report(run.runs, n_bootstrap, grid.seed)
+        run.fit_s = time.perf_counter() - t_fit
         run.files = _write_outputs(run, corpus_info)
     run.wall_s = time.perf_counter() - t_begin
     return run
