@@ -6,7 +6,15 @@ The fast tier keeps every contract of the cost model and its faces: the one eval
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# GNU readline (imported with pdb by pytest) exports LINES and COLUMNS of the terminal into the
+# process environment behind os.environ's back; every `glamsim` a test starts would inherit them and
+# size its tables for that terminal instead of a pipe.  The commands run as a user pipes them.
+for _name in ("COLUMNS", "LINES"):
+    os.unsetenv(_name)
 
 SLOW_MODULES = {
     # the JAX model and its measurement
