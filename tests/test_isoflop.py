@@ -112,6 +112,7 @@ def test_report_recovers_a_known_law_and_its_compute_advantage():
     assert fit["alpha"] == pytest.approx(TRUE["alpha"], rel=0.05)
     assert fit["beta"] == pytest.approx(TRUE["beta"], rel=0.05)
     assert fit["a"] == pytest.approx(0.3 / 0.65, rel=0.05)
+    assert fit["rms_log_residual"] < 1e-3 and rep["fits"]["dense"]["note"] == ""  # the law's own losses
     for _, row in rep["advantage"].iterrows():
         assert row["advantage_fitted"] > 1  # a routed model worth 2x its parameters needs less compute
         assert row["loss_gap"] > 0
@@ -142,6 +143,14 @@ def test_measured_advantage_on_the_dense_frontier_by_hand():
     assert adv["advantage_fitted"].isna().all()  # no fits given
     # a frontier that does not fall: no advantage can be read off it
     assert math.isnan(iso.frontier_compute([1e10, 2e10], [2.0, 2.0], 1.9))
+
+
+def test_a_law_that_misses_its_runs_is_flagged():
+    runs = synthetic_runs()
+    runs["val_loss"] *= np.where(runs["steps"] > runs["steps"].median(), 0.9, 1.0)  # a drop the form cannot follow
+    rep = iso.report(runs, n_bootstrap=0)
+    assert rep["fits"]["dense"]["fit"]["rms_log_residual"] > iso.POOR_FIT_RMS
+    assert "unidentified" in rep["fits"]["dense"]["note"]
 
 
 def test_a_family_with_too_few_runs_is_reported_unfitted():

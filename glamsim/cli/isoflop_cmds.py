@@ -102,9 +102,15 @@ def run(out: Path | None, json_out: bool, bootstrap: int | None, **opts) -> None
             ],
             title="MoE compute advantage: dense compute reaching the MoE's loss at C, over C",
         )
-    for note in r.report["fits"].values():
-        if note["fit"] is None:
-            typer.echo(f"note: {note['note']}")
+    for ref in r.report["published_advantage_reference"]:
+        where = f" [{ref['extrapolates']}]" if ref["extrapolates"] else " (inside its fitted range)"
+        typer.echo(
+            f"published: Clark et al. 2022 on Chinchilla, {ref['n_experts']} experts at "
+            f"{ref['compute_flops']:.0e} FLOPs: {ref['advantage']:.3g}x{where}"
+        )
+    for fam, entry in r.report["fits"].items():
+        if entry["note"]:
+            typer.echo(f"note: {fam}: {entry['note']}")
     typer.echo(
         f"wrote {len(r.files)} files to {r.out_dir}/ ({r.trained} runs trained, {r.reused} reused); "
         "published advantages extrapolate Clark et al. 2022 far below its fitted sizes (report.json says how far)"

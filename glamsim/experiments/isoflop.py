@@ -272,9 +272,12 @@ def _figures(run: IsoflopRun) -> list[Path]:
     df = run.runs.copy()
     order = {b: i for i, b in enumerate(sorted(df["budget_flops"].unique()), 1)}
     df["budget"] = [f"{order[b]}: {b:.2g} FLOPs" for b in df["budget_flops"]]
+    # one line per budget in each family's panel: without the model and expert columns, which would make
+    # the dense runs a dashed baseline per model
+    curves = df.drop(columns=["model", "n_experts"])
     files = plots.save(
         plots.plot_sweep(
-            df,
+            curves,
             x="params_active",
             y="val_loss",
             hue="budget",

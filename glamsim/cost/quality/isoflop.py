@@ -37,6 +37,7 @@ from glamsim.cost.quality.fit import bootstrap, fit_law
 D_HEAD = 16  # every width's heads are 16 wide: n_heads = d_model / 16
 MAX_STEPS = 200_000  # per model: a grid that asks for more is refused before any work
 MIN_FIT_POINTS = 5  # five coefficients
+POOR_FIT_RMS = 0.02  # glamsim's line: a law missing its runs by more than 2% RMS on log-loss is flagged
 PUBLISHED_EXPONENTS = ("chinchilla", "besiroglu")
 PUBLISHED_ROUTED = ("chinchilla", "clark-sbase")
 REFERENCE_COMPUTE = 1e20  # FLOPs: where Clark et al.'s law stands inside its fitted range (about 1e8 params)
@@ -212,10 +213,17 @@ def fit_families(runs: pd.DataFrame, n_bootstrap: int = 20, seed: int = 0) -> di
             pred = fit["E"] + fit["A"] / args[0] ** fit["alpha"] + fit["B"] / args[1] ** fit["beta"]
             fit["rms_log_residual"] = float(np.sqrt(np.mean((np.log(pred) - np.log(args[2])) ** 2)))
             entry["fit"] = fit
+            notes = []
             if n_bootstrap:
                 iv = bootstrap(*args, n=n_bootstrap, seed=seed)
                 entry["interval"] = {k: list(v) for k, v in iv.items()}
-                entry["note"] = f"10th-90th percentile of {n_bootstrap} refits on resampled runs"
+                notes.append(f"intervals: 10th-90th percentile of {n_bootstrap} refits on resampled runs")
+            if fit["rms_log_residual"] > POOR_FIT_RMS:
+                notes.append(
+                    f"the law's form misses these runs by {fit['rms_log_residual']:.1%} RMS on log-loss (more than "
+                    f"{POOR_FIT_RMS:.0%}): read its exponents and the fitted advantage as unidentified"
+                )
+            entry["note"] = "; ".join(notes)
         out[fam] = entry
     return out
 
