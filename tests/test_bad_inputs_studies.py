@@ -269,6 +269,21 @@ CLI = {  # case -> (arguments after `study`, set-up, texts the line must contain
     "max_scenarios_not_a_number": (["s.yaml", "--max-scenarios", "many"], None, "--max-scenarios"),
     "max_scenarios_float": (["s.yaml", "--max-scenarios", "1e20"], None, "--max-scenarios"),
     "unknown_option": (["s.yaml", "--colour", "red"], None, "--colour"),
+    # the IsoFLOP study's grid and folder: refused before JAX loads
+    "isoflop_width_not_multiple_of_16": (["isoflop", "--widths", "20"], None, ["widths", "multiples of 16"]),
+    "isoflop_widths_not_numbers": (["isoflop", "--widths", "a,b"], None, ["--widths='a,b'", "comma-separated"]),
+    "isoflop_budget_repeated": (["isoflop", "--budgets", "1e11,1e11"], None, ["budgets", "repeated"]),
+    "isoflop_budget_nan": (["isoflop", "--budgets", "nan"], None, "budgets"),
+    "isoflop_budget_negative": (["isoflop", "--budgets", "-1e11"], None, "budgets"),
+    "isoflop_budget_below_a_step": (["isoflop", "--budgets", "1e3"], None, ["--budgets=1000", "less than one step"]),
+    "isoflop_budget_too_many_steps": (["isoflop", "--budgets", "1e14"], None, ["--budgets=1e+14", "more than 200,000"]),
+    "isoflop_one_expert": (["isoflop", "--experts", "1"], None, ["experts", "at least 2"]),
+    "isoflop_one_layer": (["isoflop", "--layers", "1"], None, "places no MoE layer"),
+    "isoflop_corpus_missing": (["isoflop", "--corpus", "no-such-dir"], None, ["corpus='no-such-dir'", "no such"]),
+    "isoflop_force": (["isoflop", "--force"], None, ["isoflop", "--force"]),
+    "isoflop_option_with_a_spec": (["s.yaml", "--widths", "32"], None, ["--widths", "isoflop study only"]),
+    "isoflop_out_is_a_file": (["isoflop", "--out", "afile"], lambda p: (p / "afile").write_text("x"), "not a folder"),
+    "isoflop_out_holds_results_folder": (["isoflop", "--out", "out"], _results_folder, "results.parquet"),
 }
 
 

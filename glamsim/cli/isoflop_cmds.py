@@ -50,6 +50,13 @@ def run(out: Path | None, json_out: bool, bootstrap: int | None, **opts) -> None
 
     grid = as_grid(**grid_fields(**opts))
     plan(grid)  # every bad value in one line before JAX loads
+    from glamsim.studies.runner import check_out_dir
+
+    check_out_dir(out or DEFAULT_OUT)  # and the folder
+    if grid.corpus:
+        from glamsim.model.data import text_files  # numpy only
+
+        text_files(list(grid.corpus))  # and the corpus paths
     from glamsim.experiments.isoflop import run_isoflop
 
     r = run_isoflop(grid, out or DEFAULT_OUT, n_bootstrap=20 if bootstrap is None else bootstrap, progress=not json_out)
