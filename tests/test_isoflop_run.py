@@ -53,6 +53,22 @@ def test_report_rows_line_up_with_the_runs(first):
     assert all(f["fit"] is None for f in rep["fits"].values())  # two runs per family: too few to fit
 
 
+def test_the_command_line_reads_the_same_runs(first):
+    from typer.testing import CliRunner
+
+    from glamsim.cli import app
+
+    out, df = first
+    args = ["study", "isoflop", "--out", str(out), "--budgets", ",".join(map(str, BUDGETS)), "--widths", "16"]
+    args += ["--experts", "4", "--batch", "2", "--seq-len", "32", "--eval-batches", "2", "--corpus", CORPUS]
+    r = CliRunner().invoke(app, [*args, "--bootstrap", "0", "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert (got["trained"], got["reused"]) == (0, 4)
+    assert [x["val_loss"] for x in got["runs"]] == df["val_loss"].tolist()
+    assert [x["budget_flops"] for x in got["report"]["advantage"]] == sorted(BUDGETS)
+
+
 def test_a_run_equals_an_independent_training_run(first):
     """The shorter run is the prefix of its model's trajectory: the same loss as the trainer's own run of that
     many steps (glamsim.trainer.train, its own loop, jit and evaluation)."""
