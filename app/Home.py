@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 import ui
 
+import glamsim.api as gs
 from glamsim.cost.compare import compare_models
+from glamsim.outputs import label
 from glamsim.scenario import ServingScenario, TrainingScenario
 
 ui.page(
@@ -107,3 +109,33 @@ ui.figure(
     y=["energy_mwh", "co2e_t", "cost_usd"],
     title=f"Training GLaM 64B/64E vs GPT-3 175B on {ui.value_text('tokens', T.tokens)} tokens",
 )
+
+
+@st.cache_data(show_spinner=False)
+def beside_published(model: str):
+    df = gs.beside_published(model)
+    return df, dict(df.attrs)
+
+
+st.subheader("Why GLaM's figures here are not the paper's")
+paper, about = beside_published("glam-64b-64e")
+st.caption(
+    f"GLaM 64B/64E as above (these defaults) beside its published run `{about['run']}` (Du et al. 2022): "
+    "each published figure with its source."
+)
+ui.show_table(
+    pd.DataFrame(
+        {
+            "quantity": [label(k) for k in paper["name"]],
+            "glamsim, these defaults": [ui.value_text(k, v) for k, v in zip(paper["name"], paper["estimate"])],
+            "the paper's run": [ui.value_text(k, v) for k, v in zip(paper["name"], paper["published"])],
+            "source (published)": paper["source"],
+        }
+    ),
+    "h_published",
+    wrap=True,
+)
+if about["why"]:
+    st.markdown(f"**MFU**: the layout differs. {about['why']}.")
+if about["differs"]:
+    st.markdown("**Energy and carbon**: inputs that are not the run's: " + "; ".join(about["differs"]) + ".")

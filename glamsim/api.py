@@ -695,3 +695,25 @@ def validation() -> pd.DataFrame:
     from glamsim.predict.validation import validation_rows
 
     return pd.DataFrame(validation_rows())
+
+
+def beside_published(model: str | ModelConfig = "glam-64b-64e", **fields) -> pd.DataFrame:
+    """A training estimate beside the published run of the same model (`glamsim.cost.published`): one
+    row per quantity (`name`: mfu, train_days, energy_mwh, co2e_t, then the inputs that set them),
+    `estimate`, `published` and the published figure's `source`.  ``attrs``: `run` (the published
+    run's id, None when the model has none), `why` (the estimate's ledger entry `published_run`: its
+    predicted layout against the run's) and `differs` (one line per input that is not the run's).
+
+    Examples
+    --------
+    >>> import glamsim.api as gs
+    >>> df = gs.beside_published("glam-64b-64e").set_index("name")
+    >>> df.attrs["run"], df.loc["energy_mwh", "published"], df.loc["mfu", "published"]
+    ('glam-600b', 456.0, 0.285)
+    """
+    from glamsim.cost.published import beside_published as beside
+
+    r = beside(model, **fields)
+    df = pd.DataFrame(r["rows"], columns=["name", "estimate", "published", "source"])
+    df.attrs.update(model=r["model"], run=r["run"], why=r["why"], differs=r["differs"])
+    return df

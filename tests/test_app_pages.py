@@ -439,6 +439,21 @@ def test_home_links_every_page_and_compares_glam_with_gpt3():
     assert metrics(at)["Energy, facility (MWh)"] == format_value("energy_mwh", glam.energy_mwh)
 
 
+def test_home_puts_glams_published_run_beside_its_figures_and_says_why():
+    at = open_page(None)
+    t = table(at, 1).set_index("quantity")
+    glam = estimate_training()
+    assert t.loc["MFU", "the paper's run"] == "0.285"  # Du et al. 2022, Sec. 6: 280B tokens in 574 h
+    assert t.loc["facility energy (MWh)", "the paper's run"] == "456"  # Du et al. 2022, Table 1
+    assert t.loc["training time (days)", "the paper's run"] == format_value("train_days", 574 * 600 / 280 / 24)
+    assert t.loc["MFU", "glamsim, these defaults"] == format_value("mfu", glam.mfu)
+    assert t.loc["facility energy (MWh)", "glamsim, these defaults"] == format_value("energy_mwh", glam.energy_mwh)
+    assert t.loc["PUE (ratio)", "the paper's run"] == "1.11"
+    text = " ".join(m.value for m in at.markdown)
+    assert glam.ledger["published_run"].source in text  # the reason is the estimate's own ledger entry
+    assert "pue 1.1 here, 1.11 in the run" in text
+
+
 # ---- profiles: upload, validation, use on another page ------------------------------------------
 
 
