@@ -423,6 +423,16 @@ def test_paper_check_shows_the_reproduction_table():
     assert list(t["published"]) == [fmt(r["published"]) for r in rows]
     # a row without a published value is an implied figure: nothing to pass or fail
     assert list(t["ok"]) == ["-" if r["published"] is None else "yes" if r["ok"] else "NO" for r in rows]
+    # the scaling-law rows at equal quality: a factor either way, and where each law extrapolates
+    assert list(t["tolerance"]) == [r["tolerance_label"] for r in rows]
+    assert (
+        t.loc["Switch-Base 64E vs T5-Base: speedup to T5-Base's quality (steps, equal FLOPs per token)", "tolerance"]
+        == "×/÷2"
+    )
+    assert (
+        "outside chinchilla"
+        in t.loc["Chinchilla Approach 3, compute-optimal params at Gopher's budget", "extrapolates"]
+    )
     checked = [r for r in rows if r["published"] is not None]
     assert metrics(at)["Checks within tolerance"] == f"{sum(r['ok'] for r in checked)} of {len(checked)}"
 

@@ -44,11 +44,15 @@ st.metric(
 )
 shown = rows.assign(
     rel_error=[None if e is None or pd.isna(e) else f"{100 * e:+.2f}%" for e in rows["rel_error"]],
-    tolerance=[None if t is None or pd.isna(t) else f"±{100 * t:g}%" for t in rows["tolerance"]],
+    tolerance=rows["tolerance_label"],
+    extrapolates=["; ".join(x) for x in rows["extrapolates"]],
     ok=["-" if not published(p) else "yes" if ok else "NO" for p, ok in zip(rows["published"], rows["ok"])],
 )
 ui.plain_table(
-    shown[["check", "published", "glamsim", "rel_error", "tolerance", "ok", "boundary", "source", "note"]], "check"
+    shown[
+        ["check", "published", "glamsim", "rel_error", "tolerance", "ok", "boundary", "source", "note", "extrapolates"]
+    ],
+    "check",
 )
 st.caption(
     "*boundary*: energy and carbon rows are on the facility boundary (the run's measured system power per chip, "
@@ -56,6 +60,11 @@ st.caption(
     "and facility separately."
 )
 st.caption('*ok* is "-" where the paper publishes no value to check against (an implied figure).')
+st.caption(
+    "The last four rows check the shipped scaling laws at equal quality (Chinchilla's optimum at Gopher's budget, "
+    "GLaM against GPT-3, Switch against T5); a tolerance of ×/÷2 means glamsim / published between 1/2 and 2 "
+    "(laws fitted on other data agree in order of magnitude); *extrapolates* names the sizes outside a law's fit."
+)
 ui.downloads(
     "paper-check",
     rows,

@@ -237,7 +237,7 @@ def reproduce_cmd(json_out: bool = JSON) -> None:
                     "published": fmt(r["published"]),
                     "glamsim": fmt(r["glamsim"]),
                     "rel. error": pct(r["rel_error"]),
-                    "tolerance": "-" if r["tolerance"] is None else f"±{100 * r['tolerance']:g}%",
+                    "tolerance": r["tolerance_label"],
                     "ok": "yes" if r["ok"] else "NO",
                     "source": r["source"],
                 }
@@ -248,6 +248,8 @@ def reproduce_cmd(json_out: bool = JSON) -> None:
         for r in rows:
             if r["note"]:
                 typer.echo(f"  {r['id']}: {r['note']}")
+            for line in r["extrapolates"]:
+                typer.echo(f"  {r['id']} extrapolates: {line}")
         for boundary in dict.fromkeys(r["boundary"] for r in rows if r["boundary"]):
             ids = ", ".join(r["id"] for r in rows if r["boundary"] == boundary)
             typer.echo(f"  energy boundary of {ids}: {boundary}")

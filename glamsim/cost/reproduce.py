@@ -10,11 +10,13 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from glamsim.accounting import ModelArrays, params
 from glamsim.config import ConfigError, Frozen, Published, data_dir, load_model, read_yaml, validate_as
+from glamsim.cost.quality import laws as QL
 from glamsim.cost.training import estimate_training, model_train_flops
+from glamsim.laws import load_law
 
 QUANTITIES = (
     "energy_mwh",
@@ -40,21 +42,34 @@ class PublishedRun(Frozen):
 
 
 class Check(Frozen):
+    """One checked figure: a published run's quantity (`run` + `quantity`), the ratio of two rows (`ratio`),
+    or a scaling-law check (`law`: one of LAW_CHECKS, with its sourced `inputs` and the `laws` it reads).
+    `tolerance` bounds the relative error; `factor` instead bounds glamsim / published to [1/factor, factor]
+    (the law checks: laws fitted on other data agree in order of magnitude, not in percent)."""
+
     id: str
     label: str
     run: str | None = None
     quantity: str | None = None
     ratio: tuple[str, str] | None = None
+    law: str | None = None
+    laws: dict[str, str] = {}
+    inputs: dict[str, Published] = {}
     published: Published | None = None
     tolerance: float | None = None
+    factor: float | None = Field(None, gt=1)
     note: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> Check:
-        if (self.run is None) == (self.ratio is None):
-            raise ValueError(f"id={self.id!r}: give either run+quantity or ratio")
+        if sum(x is not None for x in (self.run, self.ratio, self.law)) != 1:
+            raise ValueError(f"id={self.id!r}: give one of run+quantity, ratio or law")
         if self.quantity is not None and self.quantity not in QUANTITIES:
             raise ValueError(f"quantity={self.quantity!r}: known: {', '.join(QUANTITIES)}")
+        if self.law is not None and self.law not in LAW_CHECKS:
+            raise ValueError(f"law={self.law!r}: known: {', '.join(LAW_CHECKS)}")
+        if self.tolerance is not None and self.factor is not None:
+            raise ValueError(f"id={self.id!r}: give tolerance or factor, not both")
         return self
 
 
@@ -115,14 +130,106 @@ BOUNDARY = {
 }
 
 
+# ---- scaling-law checks: equal quality (glamsim.cost.quality; docs/quality.md) -----------------
+# Each returns glamsim's figure and the extrapolation notes of the laws it used (QL.outside).  The
+# reference runs are the published runs above: GPT-3 175B on its 300B tokens defines "GPT-3's quality".
+EQUAL_QUALITY_RUNS = ("glam-600b", "gpt3")  # (the MoE run, the dense reference run)
+
+
+def _laws(c: Check):
+    return load_law(c.laws.get("dense", "chinchilla"), ("dense",)), load_law(
+        c.laws.get("routed", "clark-sbase"), ("routed",)
+    )
+
+
+def _reference_loss(dense) -> tuple[float, list[str]]:
+    """The dense law's loss of the reference run's model on its tokens (activated params, embedding in)."""
+    run = published_runs().runs[EQUAL_QUALITY_RUNS[1]]
+    n = float(params(ModelArrays.of(load_model(run.model)), active=True)[0])
+    return float(QL.dense_loss(dense, n, run.tokens.value)), QL.outside(dense, params=n, tokens=run.tokens.value)
+
+
+def _gopher_optimum(c: Check, per_run: dict) -> tuple[float, list[str]]:
+    """Hoffmann et al. 2022, Eq. 4: the compute-optimal parameter count at Gopher's budget."""
+    dense = load_law(c.laws.get("dense", "chinchilla-precise"), ("dense",))
+    n, d = QL.optimum_for_compute(*QL.dense_coefficients(dense), c.inputs["compute"].value)
+    return float(n), QL.outside(dense, params=float(n), tokens=float(d))
+
+
+def _moe_dense_compute_ratio(c: Check, per_run: dict) -> tuple[float, list[str]]:
+    """Compute of the compute-optimal E-expert MoE over that of the compute-optimal dense model, both
+    reaching the reference run's loss: Hoffmann et al. 2022, Eq. 4 for dense; Clark et al. 2022's effective
+    parameter count inside the same law for the MoE (glamsim.cost.quality.laws.routed_plan)."""
+    dense, routed = _laws(c)
+    target, notes = _reference_loss(dense)
+    e = int(c.inputs["experts"].value)
+    moe, flat = QL.routed_plan(dense, routed, target, e), QL.dense_plan(dense, target)
+    notes += QL.outside(routed, params=moe["params"], experts=e)
+    return moe["compute"] / flat["compute"], notes
+
+
+def _equal_quality_energy_ratio(c: Check, per_run: dict) -> tuple[float, list[str]]:
+    """GLaM's own configuration (activated params, experts) trained only until it reaches the reference's
+    loss: the tokens that takes under the laws, times the published GLaM run's energy per token, over the
+    reference run's energy (both as glamsim computes them from the published inputs)."""
+    dense, routed = _laws(c)
+    target, notes = _reference_loss(dense)
+    moe_name, ref_name = EQUAL_QUALITY_RUNS
+    run = published_runs().runs[moe_name]
+    cfg = load_model(run.model)
+    n = float(params(ModelArrays.of(cfg), active=True)[0])
+    tokens = float(QL.tokens_for_loss(dense, QL.effective_params(routed, n, cfg.n_experts), target))
+    notes += QL.outside(routed, params=n, experts=cfg.n_experts)
+    energy = per_run[moe_name]["energy_mwh"] * tokens / run.tokens.value
+    return energy / per_run[ref_name]["energy_mwh"], notes
+
+
+def _routed_speedup(c: Check, per_run: dict) -> tuple[float, list[str]]:
+    """Tokens a dense model of `dense_params` needs for its loss after `dense_steps` x `tokens_per_step`,
+    over the tokens its FLOP-matched E-expert counterpart needs for the same loss (equal FLOPs per token, so
+    the ratio of steps): the dense law at Clark et al. 2022's effective parameter count."""
+    dense, routed = _laws(c)
+    n, e = c.inputs["dense_params"].value, c.inputs["experts"].value
+    d = c.inputs["dense_steps"].value * c.inputs["tokens_per_step"].value
+    target = float(QL.dense_loss(dense, n, d))
+    d_moe = float(QL.tokens_for_loss(dense, QL.effective_params(routed, n, e), target))
+    return d / d_moe, QL.outside(dense, params=n, tokens=d) + QL.outside(routed, params=n, experts=e)
+
+
+LAW_CHECKS = {
+    "gopher_optimum_params": _gopher_optimum,
+    "moe_dense_compute_ratio": _moe_dense_compute_ratio,
+    "equal_quality_energy_ratio": _equal_quality_energy_ratio,
+    "routed_speedup": _routed_speedup,
+}
+
+
+def _within(c: Check, pub: float | None, ours: float, err: float | None) -> bool:
+    if c.factor is not None:
+        return pub is not None and 1 / c.factor <= ours / pub <= c.factor
+    return c.tolerance is None or (err is not None and abs(err) <= c.tolerance)
+
+
+def tolerance_label(c: Check) -> str:
+    """How a row's tolerance reads: a relative error (±2%) or a factor either way (x/÷ 2)."""
+    if c.factor is not None:
+        return f"×/÷{c.factor:g}"
+    return "-" if c.tolerance is None else f"±{100 * c.tolerance:g}%"
+
+
 def reproduce() -> list[dict]:
-    """One row per check: published, glamsim, relative error, tolerance, ok, the energy boundary
-    (energy and carbon rows), source, note."""
+    """One row per check: published, glamsim, relative error, tolerance (or factor, and how it reads), ok,
+    the energy boundary (energy and carbon rows), source, note, and the laws' extrapolation notes (law rows)."""
     data = published_runs()
     per_run = {name: run_quantities(run) for name, run in data.runs.items()}
     rows: dict[str, dict] = {}
     for c in data.checks:
-        if c.ratio:
+        extrapolates: list[str] = []
+        if c.law:
+            ours, extrapolates = LAW_CHECKS[c.law](c, per_run)
+            pub, boundary = c.published.value if c.published else None, ""
+            source = c.published.source if c.published else "implied (no published value)"
+        elif c.ratio:
             a, b = (rows.get(i) for i in c.ratio)
             if a is None or b is None:
                 raise ConfigError(f"published_runs.yaml: ratio={list(c.ratio)}: rows must be listed before {c.id}")
@@ -137,7 +244,7 @@ def reproduce() -> list[dict]:
             pub = c.published.value if c.published else None
             source = c.published.source if c.published else "implied (no published value)"
         err = None if pub is None else ours / pub - 1
-        ok = c.tolerance is None or (err is not None and abs(err) <= c.tolerance)
+        ok = _within(c, pub, ours, err)
         rows[c.id] = {
             "id": c.id,
             "check": c.label,
@@ -145,10 +252,13 @@ def reproduce() -> list[dict]:
             "glamsim": ours,
             "rel_error": err,
             "tolerance": c.tolerance,
+            "factor": c.factor,
+            "tolerance_label": tolerance_label(c),
             "ok": ok,
             "boundary": boundary,
             "source": source,
             "note": c.note,
+            "extrapolates": extrapolates,
         }
     return list(rows.values())
 
