@@ -717,3 +717,27 @@ def beside_published(model: str | ModelConfig = "glam-64b-64e", **fields) -> pd.
     df = pd.DataFrame(r["rows"], columns=["name", "estimate", "published", "source"])
     df.attrs.update(model=r["model"], run=r["run"], why=r["why"], differs=r["differs"])
     return df
+
+
+def regions(datacenters=None, **fields) -> pd.DataFrame:
+    """The same training run in every datacenter (`datacenters`: names; or YAML paths; default every
+    profile glamsim ships), lowest carbon first: one row each with `datacenter`, `region`,
+    `kind`, the `pue` and `carbon_intensity_kg_per_kwh` it resolved to, `energy_mwh`, `co2e_t` (net),
+    `co2e_location_t`, and the net tCO2e as everyday equivalents (`co2e_vehicle_years`,
+    `co2e_gasoline_gallons`; label, unit, rate and source of each in ``attrs["equivalents"]``).
+    `fields` are one training scenario's (scalars), as `train` takes them; a `pue` or
+    `carbon_intensity_kg_per_kwh` given there overrides every datacenter's.
+
+    Examples
+    --------
+    >>> import glamsim.api as gs
+    >>> df = gs.regions(["us-average", "france-average"], mfu=0.3)
+    >>> list(df["datacenter"]), bool(df["co2e_t"].is_monotonic_increasing)
+    (['france-average', 'us-average'], True)
+    """
+    from glamsim.cost.regions import regions_table
+    from glamsim.profiles import registry
+
+    names = [datacenters] if isinstance(datacenters, str) else list(datacenters or sorted(registry("datacenters")))
+    profiles = {n: load_datacenter(n) for n in names}  # an unknown name: one line, with the close one
+    return regions_table(train(datacenter=names, **fields).frame, profiles)

@@ -74,5 +74,13 @@ def fmt_int(v) -> str:
     return f"{v:.4g}" if abs(v) >= 1e15 else f"{round(v):,}"
 
 
+def fmt_about(v) -> str:
+    """An approximate count (everyday equivalents: 3.7 vehicle-years, 1,947 gallons): whole with
+    thousands separators from 10, two significant digits below; None/NaN -> '-'."""
+    if not _finite_number(v):
+        return fmt(v)
+    return fmt_int(v) if abs(v) >= 10 else f"{v:.2g}"
+
+
 def _finite_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

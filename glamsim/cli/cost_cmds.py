@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from glamsim.cli.estimate import ALIASES, flag, option_type, run_estimate
+from glamsim.cli.estimate import ALIASES, flag, option_type, run_estimate, run_regions
 from glamsim.cli.typer_app import LegacyEstimate, app, command, fmt, print_json, print_table
 
 PROFILES_DIR = typer.Option(None, "--profiles-dir", help="folder with your own chips/*.yaml and datacenters/*.yaml")
@@ -119,6 +119,8 @@ def _scenario_command(kind: str, doc: str):
     names = cls.inputs()
 
     def run(**kw):
+        if kw.get("regions"):
+            return run_regions({k: kw[k] for k in names}, kw["json_out"])
         run_estimate(kind, {k: kw[k] for k in names}, _dirs(kw["profiles_dir"]), kw["statement"], kw["json_out"])
 
     extra = [
@@ -128,6 +130,8 @@ def _scenario_command(kind: str, doc: str):
         inspect.Parameter("statement", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=STATEMENT),
         inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=JSON),
     ]
+    if kind == "train":
+        extra.insert(-1, inspect.Parameter("regions", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=REGIONS))
     run.__signature__ = inspect.Signature(_options(cls) + extra)
     run.__doc__ = doc
     run.__name__ = f"estimate_{kind}"
@@ -139,6 +143,12 @@ STATEMENT = typer.Option(
     "--statement",
     help="also print a plain-language paragraph of the estimate and its "
     "sources, to paste into a paper (in JSON: key 'statement')",
+)
+REGIONS = typer.Option(
+    False,
+    "--regions",
+    help="the same run in every datacenter profile instead of one (--datacenter ignored): energy, "
+    "tCO2e and everyday equivalents (vehicle-years, gallons of gasoline, each with its source), lowest carbon first",
 )
 estimate_app = typer.Typer(
     cls=LegacyEstimate,

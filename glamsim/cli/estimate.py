@@ -134,3 +134,27 @@ def run_estimate(kind: str, given: dict, profiles_dirs: tuple, statement: bool, 
     print_estimate(d, title)
     if text:
         echo("\n" + text)
+
+
+def run_regions(given: dict, json_out: bool) -> None:
+    """`estimate train --regions`: the run of the flags given in every datacenter profile
+    (`glamsim.api.regions`), as a table with the equivalents' sources below it, or JSON."""
+    import glamsim.api as gs
+    from glamsim.formatting import fmt_about
+    from glamsim.scenario import TrainingScenario
+
+    scenario = TrainingScenario.build({k: v for k, v in given.items() if v is not None}, "estimate train")
+    fields = {k: getattr(scenario, k) for k, v in given.items() if v is not None and k != "datacenter"}
+    df = gs.regions(**fields)
+    eq = df.attrs["equivalents"]
+    if json_out:
+        return print_json({"regions": df.to_dict("records"), "equivalents": eq})
+    shown = ["datacenter", "region", "pue", "carbon_intensity_kg_per_kwh", "energy_mwh", "co2e_t"]
+    rows = [
+        {**{k: r[k] for k in shown}, **{eq[k]["unit"]: fmt_about(r[f"co2e_{k}"]) for k in eq}}
+        for r in df.to_dict("records")
+    ]
+    print_table(rows, title="The same run in every datacenter, lowest carbon first (tCO2e net)")
+    for e in eq.values():
+        kind = "an estimate" if e["estimate"] else "a factor"
+        echo(f"{e['unit']}: tCO2e / {e['t_co2_per_unit']:g} t per {e['label']} ({kind}; {e['source']})")
