@@ -14,6 +14,7 @@ from glamsim.config import ConfigError
 from glamsim.cost import estimate_training
 from glamsim.cost.measured import measured_inputs
 from glamsim.cost.report import plain_statement
+from glamsim.formatting import fmt_about
 from glamsim.scenario import TrainingScenario
 
 ui.page(
@@ -362,6 +363,50 @@ with left:
             st.caption("Known hours given: the MFU follows from them (the MFU input is not used).")
 
 changes = {k: v for k, v in edits.items() if v != getattr(base_cfg, k)}
+
+
+@st.cache_data(show_spinner=False)
+def regions(flops: float, chip, chips: int, hours: float, power_w: float) -> pd.DataFrame:
+    import glamsim.api as gs
+
+    return gs.regions(train_flops=flops, chip=chip, chips=chips, hours=hours, power_w=power_w)
+
+
+def regions_view(est, name: str, chip, n_chips: int) -> None:
+    """The same run (its FLOPs, chips, hours and power per chip) in every datacenter profile, lowest
+    carbon first, with everyday equivalents; each equivalent's rate and source below."""
+    st.subheader(f"{name}: the same run's carbon in every region")
+    hours, power = est.train_hours, est.ledger["power_w"].value
+    df = regions(est.flops_total, chip, n_chips, hours, power)
+    eq = df.attrs["equivalents"]
+    shown = pd.DataFrame(
+        {
+            "datacenter": df["datacenter"],
+            "region": df["region"],
+            ui.label("pue"): [ui.value_text("pue", v) for v in df["pue"]],
+            ui.label("carbon_intensity_kg_per_kwh"): [
+                ui.value_text("carbon_intensity_kg_per_kwh", v) for v in df["carbon_intensity_kg_per_kwh"]
+            ],
+            ui.label("energy_mwh"): [ui.value_text("energy_mwh", v) for v in df["energy_mwh"]],
+            ui.label("co2e_t"): [ui.value_text("co2e_t", v) for v in df["co2e_t"]],
+            **{
+                f"{e['label']} ({'about' if e['estimate'] else 'factor'})": [fmt_about(v) for v in df[f"co2e_{k}"]]
+                for k, e in eq.items()
+            },
+        }
+    )
+    ui.show_table(shown, "t_regions", wrap=True)
+    st.caption(
+        f"{hours:,.0f} h on {n_chips:,} chips at {power:g} W each in every datacenter profile: the energy differs by "
+        "the PUE, the carbon by the PUE and the grid. Equivalents of the net tCO2e: "
+        + "; ".join(
+            f"{e['label']}: {e['t_co2_per_unit']:g} t each ({'an estimate' if e['estimate'] else 'a factor'}; "
+            f"{e['source']})"
+            for e in eq.values()
+        )
+    )
+
+
 estimate = partial(estimate_training, profiles_dirs=ui.profiles_dirs())
 with right:
     try:
@@ -471,6 +516,9 @@ with right:
         prediction_panel(est.prediction, names["model"], chip, est.ledger)
     if ui.check("Show the layouts that fit, for every model", "t_show_layouts"):
         layouts_view(models, names["model"], chip_name, n_chips, more.get("seq_len"))
+
+    if ui.check("Show this run's carbon in every region", "t_show_regions"):
+        regions_view(est, names["model"], given["chip"], n_chips)
 
     if not est.tornado:
         st.caption("Tick *Uncertain inputs* on the left for low/high ranges and a chart of what moves the result.")
