@@ -106,10 +106,15 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             page.wait_for_selector(selector, timeout=90_000)
             page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
             page.wait_for_timeout(500)  # let images finish painting
-            charts = page.locator('[data-testid="stVegaLiteChart"]').count()
-            drawn = page.locator('[data-testid="stVegaLiteChart"]:has(.marks)').count()
-            if charts != drawn:
-                errors.append(f"{path or 'Home'}: {charts} charts, {drawn} drawn")
+            tabs = page.locator('[data-baseweb="tab"]')
+            for i in range(max(tabs.count(), 1)):  # a chart in a tab is drawn when its tab is shown
+                if tabs.count():
+                    tabs.nth(i).click()
+                    page.wait_for_timeout(400)
+                charts = page.locator('[data-testid="stVegaLiteChart"]:visible').count()
+                drawn = page.locator('[data-testid="stVegaLiteChart"]:visible:has(.marks)').count()
+                if charts != drawn:
+                    errors.append(f"{path or 'Home'} (tab {i + 1}): {charts} charts shown, {drawn} drawn")
             if page.locator('[data-testid="stException"]').count():
                 errors.append(f"{path or 'Home'}: {page.locator('[data-testid=stException]').first.inner_text()}")
             shot = out / f"{path or 'Home'}.png"
@@ -314,3 +319,36 @@ def test_widget_change_to_settled_page_time(server, chromium):
         assert all(t > 0 for t in times)
     page.close()
     print("\nwidget change to settled page in Chromium:\n  " + "\n  ".join(report))
+
+
+# ---- no chart clipped at 800 or 1280 px: a multi-panel chart wraps or scrolls inside its column ----
+
+CLIPPED = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].flatMap(c => {
+    const box = c.getBoundingClientRect(), parent = c.parentElement.getBoundingClientRect();
+    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(c).overflowX);
+    const bad = [];
+    if (box.right > parent.right + 1) bad.push('wider than its container');
+    if (c.scrollWidth > c.clientWidth + 1 && !scrolls) bad.push('content cut without a scroll bar');
+    return bad.map(b => `${c.querySelector('.marks') ? 'chart' : 'empty chart'} ${Math.round(c.scrollWidth)}px ` +
+                        `in ${Math.round(parent.width)}px: ${b}`)})"""
+
+
+@pytest.mark.parametrize("width", [800, 1280])
+def test_no_chart_is_clipped(server, chromium, width):
+    page = chromium.new_page(viewport={"width": width, "height": 1600})
+    seen = {}
+    for path, title in (
+        ("Training_what-if?t_show_layouts=true&t_ranged=true", "Training what-if"),
+        ("Serving_what-if?s_compare=gpt3-175b", "Serving what-if"),
+        ("Scaling_explorer", "Scaling explorer"),
+        ("Equal_quality", "Equal quality"),
+    ):
+        open_path(page, f"{server}/{path}", title)
+        page.wait_for_selector(CHART, timeout=90_000)
+        settle(page)
+        page.wait_for_timeout(300)
+        seen[path] = page.locator('[data-testid="stVegaLiteChart"]').count()
+        clipped = page.evaluate(CLIPPED)
+        assert not clipped, f"{path} at {width} px: {clipped}"
+    page.close()
+    assert all(seen.values()), seen
