@@ -33,8 +33,14 @@ def page(title: str, intro: str) -> None:
     ss[_SET_NOW] = ss.get(_SET_NEXT, set())
     ss[_SET_NEXT] = set()
     ss[RUN_KEYS] = []
+    st.html(CHART_CSS)
     st.title(title)
     st.markdown(intro)
+
+
+# A chart wider than its column (a multi-panel chart at 800 px) scrolls inside the column instead of
+# being cut at its edge (tests/test_app_browser.py checks every chart at 800 and 1,280 px).
+CHART_CSS = '<style>[data-testid="stVegaLiteChart"] { max-width: 100%; overflow-x: auto; }</style>'
 
 
 def set_state(key: str, value, *, in_callback: bool = False) -> None:
