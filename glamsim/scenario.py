@@ -524,11 +524,21 @@ class ServingScenario(Scenario):
         help="token budget of one scheduler step, prefill chunks and decode tokens together (chunked prefill)",
     )
     seed: int = inp(0, ge=0, le=2**32, source="glamsim default", help="random seed of the Poisson arrivals")
+    warmup_requests: int = inp(
+        0,
+        unit="requests",
+        ge=0,
+        le=999_999,
+        source="glamsim default: every request counts",
+        help="first requests left out of the latency and throughput figures, as a benchmark's warm-up or "
+        "steady-state window does (energy and dollars per request count every request)",
+    )
 
     exclusive: ClassVar[tuple[Exclusive | Requires, ...]] = (
         Exclusive("bytes_per_param", ("weight_precision",)),
         Exclusive("bytes_per_kv", ("kv_precision",)),
         Exclusive("concurrency", ("rate",)),
+        Requires("warmup_requests", ("rate", "concurrency"), "it leaves simulated requests out"),
         Requires(
             "trace",
             ("rate", "concurrency"),

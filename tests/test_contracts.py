@@ -239,6 +239,7 @@ SERVE_SAMPLES = {
     "max_num_seqs": ({**REQUESTS, "rate": 5.0}, 2),
     "max_num_batched_tokens": ({**REQUESTS, "rate": 5.0}, 512),
     "seed": ({**REQUESTS, "rate": 0.5}, 1),
+    "warmup_requests": ({**REQUESTS, "concurrency": 8}, 16),
 }
 SAMPLES = {"train": TRAIN_SAMPLES, "serve": SERVE_SAMPLES}
 LEDGER_ONLY: dict[str, set[str]] = {"train": set(), "serve": set()}  # inputs that change only the ledger: none

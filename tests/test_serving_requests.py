@@ -232,6 +232,24 @@ def test_closed_loop_clients_send_the_next_request_when_the_last_completes():
     assert np.allclose(np.sort(sim["arrival_s"][c:]), np.sort(sim["finish_s"])[: n - c])
 
 
+def test_a_warm_up_leaves_the_first_requests_out_of_latency_and_throughput():
+    """warmup_requests=k: TTFT and throughput over requests k.. by arrival, from the first of them
+    to arrive to the last to finish (hand arithmetic on the simulation's own times); energy per
+    request still divides all of the run's energy by all requests."""
+    n, c, k = 12, 3, 6
+    w = Workload(np.full(n, 100), np.full(n, 20), None, concurrency=c)
+    sim = simulate(TABLE, w, BIG)
+    kw = dict(chips=8, pue=1.0, price_per_chip_hour_usd=2.0, **POWER, power_host_w=0.0)
+    every, warm = request_outputs(TABLE, w, sim, **kw), request_outputs(TABLE, w, sim, warmup_requests=k, **kw)
+    order = np.argsort(sim["arrival_s"], kind="stable")[k:]
+    ttft = sim["first_token_s"][order] - sim["arrival_s"][order]
+    assert warm["ttft_mean_s"] == pytest.approx(ttft.mean())
+    window = sim["finish_s"][order].max() - sim["arrival_s"][order].min()
+    assert warm["output_tokens_per_s"] == pytest.approx(20 * (n - k) / window)
+    assert warm["joules_per_request"] == every["joules_per_request"]
+    assert every["ttft_mean_s"] == pytest.approx((sim["first_token_s"] - sim["arrival_s"]).mean())
+
+
 # ---- bad inputs --------------------------------------------------------------------------------
 
 
@@ -284,6 +302,10 @@ def test_a_trace_reads_csv_and_jsonl(tmp_path):
         (["--kernel-us", "-1"], "kernel-us"),
         (["--kernel-us", "nan"], "--kernel-us"),
         (["--kernel-us", "1e9"], "kernel-us"),
+        (["--warmup-requests", "5"], "--warmup-requests=5"),  # nothing simulated to leave out
+        (["--rate", "1", "--n-requests", "10", "--warmup-requests", "10"], "--warmup-requests=10"),
+        (["--rate", "1", "--warmup-requests", "-1"], "--warmup-requests"),
+        (["--rate", "1", "--warmup-requests", "2.5"], "--warmup-requests"),
     ],
 )
 def test_bad_request_inputs_exit_2_with_one_line_naming_the_flag(args, said):

@@ -224,10 +224,13 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
         ("n_requests", "requests"),
         ("max_num_seqs", "sequences"),
         ("max_num_batched_tokens", "tokens"),
+        ("warmup_requests", "requests"),
     ):
         if getattr(s, name) is not None:
             resolve.record(s, led, name, unit)
     n = s.n_requests
+    if s.warmup_requests >= n:
+        raise ConfigError(f"warmup_requests={s.warmup_requests}: must be fewer than n_requests={n}")
     if s.trace is not None:
         p, g = rq.read_trace(s.trace)
         p, g = np.resize(p, n), np.resize(g, n)
@@ -288,6 +291,7 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
         power_w=np.nan if kw["power_w"] is None else kw["power_w"],
         ttft_slo_s=np.nan if s.ttft_ms is None else s.ttft_ms / 1e3,
         tpot_slo_s=np.nan if s.tpot_ms is None else s.tpot_ms / 1e3,
+        warmup_requests=s.warmup_requests,
         **curve,
     )
 

@@ -379,18 +379,25 @@ def request_outputs(
     power_w: float,
     ttft_slo_s: float = np.nan,
     tpot_slo_s: float = np.nan,
+    warmup_requests: int = 0,
     **curve,
 ) -> dict[str, float]:
     """Latency percentiles, throughput, goodput, mean batch, energy and dollars of a simulation.
 
     Power per chip follows each step's tensor-core and HBM utilisation (`glamsim.cost.power.power_w`
     with the scenario's curve, `power_<name>` keywords); gaps with no request running draw the
-    power at zero utilisation.  Energy is on the facility boundary (x PUE) and the boards'."""
+    power at zero utilisation.  Energy is on the facility boundary (x PUE) and the boards'.
+    Latency, throughput and goodput leave out the first `warmup_requests` requests by arrival (a
+    benchmark's warm-up, or the ramp before its steady-state windows): they are measured over the
+    others, from the first of them to arrive to the last to finish; energy and dollars count all."""
     arrival, first, finish = sim["arrival_s"], sim["first_token_s"], sim["finish_s"]
     out_len = work.output_len.astype(np.float64)
-    ttft, e2e = first - arrival, finish - arrival
-    tpot = np.where(out_len > 1, (finish - first) / np.maximum(out_len - 1, 1), np.nan)
     makespan = float(finish.max() - min(arrival.min(), 0.0))
+    kept = np.argsort(arrival, kind="stable")[min(int(warmup_requests), len(arrival) - 1) :]
+    a, f, e, o = arrival[kept], first[kept], finish[kept], out_len[kept]
+    ttft, e2e = f - a, e - a
+    tpot = np.where(o > 1, (e - f) / np.maximum(o - 1, 1), np.nan)
+    window = makespan if warmup_requests == 0 else float(e.max() - a.min())
     dt = sim["step_s"]
     tok = sim["tokens"].astype(np.int64)
     bc, bm = table.busy_s(tok, sim["s_flops"], sim["s_kv"])
@@ -401,7 +408,7 @@ def request_outputs(
     server_j = chips * (float((step_w * dt).sum()) + float(idle_w) * idle_s)
     host_j = chips * curve["power_host_w"] * makespan
     n, tokens_out = len(arrival), float(out_len.sum())
-    good = np.ones(n, dtype=bool)
+    good = np.ones(len(kept), dtype=bool)
     if np.isfinite(ttft_slo_s):
         good &= ttft <= ttft_slo_s
     if np.isfinite(tpot_slo_s):
@@ -413,10 +420,10 @@ def request_outputs(
         **percentiles(e2e, "e2e_latency"),
         "requests_simulated": n,
         "simulated_s": makespan,
-        "requests_per_s": n / makespan,
-        "output_tokens_per_s": tokens_out / makespan,
-        "output_tokens_per_s_per_chip": tokens_out / makespan / chips,
-        "goodput_requests_per_s": float(good.sum()) / makespan,
+        "requests_per_s": len(kept) / window,
+        "output_tokens_per_s": float(o.sum()) / window,
+        "output_tokens_per_s_per_chip": float(o.sum()) / window / chips,
+        "goodput_requests_per_s": float(good.sum()) / window,
         "slo_attainment": float(good.mean()),
         "mean_batch_sequences": float(sim["seqs"].mean()),
         "preemptions": sim["preemptions"],
