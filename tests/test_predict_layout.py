@@ -132,6 +132,7 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "reshard_no_fsdp": ("dp=8,reshard=0", ["reshard=0", "fsdp"]),
     "stack": ("dp=8,stack=jax", ["stack='jax'"]),
     "fused": ("dp=8,fused=perhaps", ["fused='perhaps'"]),
+    "loss_upcast": ("dp=8,loss_upcast=half", ["loss_upcast='half'"]),
     "vp_no_pp": ("vp=2,dp=8", ["vp=2", "pp"]),
     "interleaved_no_vp": ("schedule=interleaved,pp=2,dp=4", ["vp=1", "interleaved"]),
     "1f1b_vp": ("schedule=1f1b,vp=2,pp=2,dp=4", ["vp=2", "interleaved"]),

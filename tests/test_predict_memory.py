@@ -96,10 +96,50 @@ def test_gated_ffn_and_moe_layers():
     sbh = 128 * 2 * 64
     # dense layer: 10 sbh replicated + Q, K, V, out (8 sbh) + gated fused 3 f = 12 h -> 24 sbh
     # MoE layer: 10 + 8 + per slot (expert input and output 2 x 2h, hidden 2 x 2 f_e = 16h) = 2 x 20 sbh,
-    # + fp32 router logits and probabilities, 8 E bytes a token
+    # + fp32 router logits and probabilities, 8 E bytes a token (a fused PyTorch stack)
     dense, moe = sbh * (10 + 8 + 24), sbh * (10 + 8 + 40) + 256 * 8 * 8
-    got = one(layer_activation_bytes(tiny, 128, arr("mb=2,gbs=2")))
+    got = one(layer_activation_bytes(tiny, 128, arr("mb=2,gbs=2,stack=pytorch-fsdp,fused=1")))
     assert got == pytest.approx((dense + moe) / 2)  # half the layers are MoE
+    # Megatron-Core keeps no expert output (probabilities folded into the fused weighted SwiGLU, fused
+    # unpermute): per slot 2h + 16h = 18h, 2 x 18 = 36 sbh instead of 40
+    moe_mcore = sbh * (10 + 8 + 36) + 256 * 8 * 8
+    got = one(layer_activation_bytes(tiny, 128, arr("mb=2,gbs=2")))
+    assert got == pytest.approx((dense + moe_mcore) / 2)
+
+
+def test_fp8_grouped_gemms_keep_expert_inputs_at_one_byte():
+    """Transformer Engine's grouped GEMMs under fp8 save each slot's expert input (h) and activation
+    output (f_e) at 1 byte instead of 2, beside the dense linears' inputs (QKV and FFN inputs 2h, the
+    attention output h, the FFN product f).  glam-tiny on Megatron, s = 128, b = 2: 256 tokens, h = 64,
+    f = 256 (dense, gated), f_e = 256, 2 slots a token; every saved value is 1 byte less."""
+    from glamsim.predict.memory import layer_activation_parts
+
+    tiny = ModelArrays.of(load_model("glam-tiny"))
+    lay = arr("mb=2,gbs=2")
+    bf16 = layer_activation_parts(tiny, 128, lay)
+    fp8 = layer_activation_parts(tiny, 128, lay, fp8_inputs=1.0)
+    tokens, h, f, fe, slots = 256, 64, 256, 256, 2
+    assert one(bf16["replicated"] - fp8["replicated"]) == tokens * 2 * h
+    assert one(bf16["split_dense"] - fp8["split_dense"]) == tokens * (h + f)  # attention output + product
+    assert one(bf16["split_moe"] - fp8["split_moe"]) == tokens * (h + slots * (h + fe))
+
+
+def test_loss_upcast_sets_the_unfused_loss_copies_precision():
+    """PyTorch's unfused loss keeps three copies of the last stage's logits (logits or log-probs, their
+    gradient, the logits' gradient): fp32 when the loss upcasts (torchtitan), 2 bytes when it does not
+    (NeMo Automodel's MaskedCrossEntropy(fp32_upcast=False)); a fused loss (Megatron) keeps 2 + 4 bytes
+    either way.  Toy GPT: s = 32, b = 2, vocab 128: 64 tokens x 128 = 8,192 logits."""
+    logits = 32 * 2 * 128
+    for text, per_logit in (
+        ("mb=2,gbs=2,stack=pytorch-fsdp", 12),
+        ("mb=2,gbs=2,stack=pytorch-fsdp,loss_upcast=0", 6),
+        ("mb=2,gbs=2,loss_upcast=0", 6),
+        ("mb=2,gbs=2", 6),
+    ):
+        assert one(activations(NO_DROP, S, arr(text))["logits"]) == logits * per_logit, text
+    assert one(activations(NO_DROP, S, arr("tp=2,mb=2,gbs=2,stack=pytorch-fsdp,loss_upcast=0"))["logits"]) == (
+        logits * 6 / 2
+    )
 
 
 def test_weights_gradients_optimizer_and_zero():
@@ -210,3 +250,23 @@ def test_transformer_engine_keeps_linear_inputs_in_fp8():
     mega = memory_per_chip(NO_DROP, S, lay, f8)["activations"]
     fsdp = memory_per_chip(NO_DROP, S, arr("mb=2,gbs=2,stack=pytorch-fsdp,fused=1"), f8)["activations"]
     assert one(mega) < one(fsdp)  # torchao's Float8Linear is not counted as saving fp8 inputs
+
+
+def test_published_qwen3_megatron_runs_fit_as_they_ran():
+    """The four NeMo Qwen3 MoE rows ran on 80 GB H100s; with bf16 gradients (the recipe's
+    grad_reduce_in_fp32=False), no kept expert output and fp8 grouped-GEMM inputs they fit, and the
+    gradients are the chip's parameters at 2 bytes (as many bytes as the bf16 weights)."""
+    from glamsim.predict.validation import predict_run, predictions
+
+    models, runs = predictions()
+    ids = {
+        "nemo-qwen3-30b-16-fp8",
+        "nemo-qwen3-30b-16-fp8-2602",
+        "nemo-qwen3-235b-256-fp8",
+        "nemo-qwen3-235b-256-fp8-2602",
+    }
+    got = {r.id: predict_run(r, models)["prediction"] for r in runs if r.id in ids}
+    assert set(got) == ids
+    for p in got.values():
+        assert p["fits"]
+        assert one(p["memory"]["gradients"]) == pytest.approx(one(p["memory"]["weights"]))

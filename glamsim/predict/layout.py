@@ -75,6 +75,9 @@ class Layout(Frozen):
     optimizer: Literal["adam", "adafactor"] = "adam"
     stack: Stack = "megatron"  # the training software: how ZeRO-3 groups its gathers (efficiency.py)
     fused: bool | None = None  # element-wise kernels fused (None: as the stack does; eager PyTorch is not)
+    # PyTorch's unfused loss upcasts the logits to fp32 (torchtitan); 0: cross entropy on the compute-
+    # precision logits (NeMo Automodel's MaskedCrossEntropy(fp32_upcast=False)); fused losses ignore it
+    loss_upcast: bool = True
     shard: int | None = Field(None, ge=1, le=MAX_WAYS, description="ZeRO sharding ranks inside dp (HSDP)")
 
     @model_validator(mode="after")
@@ -127,7 +130,7 @@ class Layout(Frozen):
 # ---- the compact string -----------------------------------------------------------------------
 
 _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
-_BOOL_KEYS = ("sp", "flash", "tp_overlap", "a2a_overlap", "uneven", "fused", "reshard")
+_BOOL_KEYS = ("sp", "flash", "tp_overlap", "a2a_overlap", "uneven", "fused", "reshard", "loss_upcast")
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
     "recompute": RECOMPUTE,
@@ -282,6 +285,7 @@ class LayoutArrays:
     adam: np.ndarray  # 1 Adam (two moments), 0 Adafactor (factored second moment, no first)
     stack: np.ndarray  # index into STACKS (ZeRO-3 grouping, prefetch, regathering; what memory.py stores)
     fused: np.ndarray  # 1 element-wise kernels fused, 0 one kernel per op (eager PyTorch)
+    loss_upcast: np.ndarray  # 1 an unfused loss keeps its logit copies in fp32, 0 at compute precision
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
 
     @classmethod

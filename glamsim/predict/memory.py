@@ -34,7 +34,15 @@ only each layer's input, 2sbh (/t with sequence parallelism), plus one layer's w
   activation with the product (Megatron's fused SwiGLU, XLA, torch.compile), and also the
   activation's output, 2 x 4f, in eager PyTorch (silu and mul each save their inputs);
 - an MoE layer keeps, per routed slot (E x capacity / group per token), the expert input and
-  output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E);
+  output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E).
+  Megatron-Core keeps no expert output: with `moe_permute_fusion` the (un)permutation saves only
+  its row-id map, and TEGroupedMLP folds the routing probabilities into the fused weighted SwiGLU
+  (megatron/core/transformer/moe/experts.py, `bias_act_func` -> `weighted_bias_swiglu_impl(...,
+  permuted_probs)`), so the unpermute needs no saved tokens for the probabilities' gradient; the
+  Megatron-Bridge Qwen3 recipes set moe_permute_fusion, moe_grouped_gemm and bias_activation_fusion
+  (megatron/bridge/recipes/qwen/qwen3_moe.py; scripts/performance/configs/qwen/qwen3_llm_pretrain.py).
+  Under fp8 the grouped GEMMs save their inputs in fp8 as TE's Linear does (the expert input h and
+  the activation's output f at 1 byte; the fc1 output the SwiGLU backward reads stays at 16 bits);
 - the scores a s^2 b: the 2-byte softmax output, and with dropout its 2-byte output and 1-byte mask
   (5 a s^2 b), unless fused or recomputed.  Context parallelism splits s (queries); keys stay whole.
 `recompute=op` is torchtitan's per-op selective checkpointing (torchtitan `_apply_ac_to_transformer_
@@ -49,7 +57,10 @@ count in `forward_backward_pipelining_with_interleaving`; Korthikanti et al., Se
 same 1 + (pp - 1) / (pp vp) factor when microbatches are plentiful).  The last stage's logits are
 added: b s V / t at 16 bits plus an fp32 softmax (Megatron's vocab-parallel cross entropy, XLA), or
 three fp32 copies at the start of the backward pass in PyTorch FSDP (torchtitan's unfused loss:
-fp32 log-probabilities, their gradient and the logits' gradient).  KV caches are not part of training.
+fp32 log-probabilities, their gradient and the logits' gradient), or the same three copies at the
+compute precision where the loss does not upcast (`loss_upcast=0`: NeMo Automodel's benchmark configs
+use MaskedCrossEntropy with fp32_upcast: false, examples/benchmark/configs/qwen3_moe_30b_te_deepep.yaml).
+KV caches are not part of training.
 
 Usable HBM: the chip's bytes as the driver reports them less `HBM_RESERVE_FRACTION`.
 """
@@ -145,7 +156,8 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     `replicated` (split only by sequence parallelism), `split` (split by tp), `scores` (S x S terms,
     split by tp), for a dense and an MoE layer (`split_moe`).  `fp8_inputs` (1 where the stack
     saves the linear layers' inputs in fp8 for their backward, as Transformer Engine does): the
-    QKV and FFN inputs, the attention output and the FFN product at 1 byte instead of act_bytes."""
+    QKV and FFN inputs, the attention output and the FFN product at 1 byte instead of act_bytes, and
+    in an MoE layer each slot's expert input and activation output (TE's grouped GEMMs)."""
     s = tokens_per_microbatch(lay, seq_len) / lay.mb  # local sequence length
     sb = s * lay.mb
     h, inner, kv_inner = m.d_model, m.n_heads * m.head_dim, m.kv_heads * m.head_dim
@@ -154,8 +166,9 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     attention = act_bytes * sb * (2 * inner + 2 * kv_inner)
     dense_ffn = act_bytes * sb * m.d_ff * _gated_values(lay, m.ffn_mats)
     slots = expert_slots_per_token(m, seq_len, lay)
+    expert_io = np.where(lay.stack == MEGATRON, 1.0, 2.0)  # input, and output unless probs fold into SwiGLU
     moe_ffn = sb * (
-        slots * (act_bytes * m.expert_ff * _gated_values(lay, m.expert_mats) + 2 * act_bytes * h)
+        slots * (act_bytes * m.expert_ff * _gated_values(lay, m.expert_mats) + expert_io * act_bytes * h)
         + 2 * FP32 * m.n_experts
     )
     scores = (act_bytes + masks * (act_bytes + MASK)) * m.n_heads * lay.mb * s * seq_len
@@ -163,6 +176,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     replicated = replicated - saved * 2 * h  # the QKV and FFN inputs
     attention = attention - saved * inner  # the attention output (the projection's input)
     dense_ffn = dense_ffn - saved * m.d_ff  # the FFN product (the down projection's input)
+    moe_ffn = moe_ffn - saved * slots * (h + m.expert_ff)  # each slot's fc1 and fc2 inputs (grouped GEMMs)
     return {
         "replicated": replicated,
         "split_dense": attention + dense_ffn,
@@ -223,7 +237,9 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     # layer's full set while that layer is recomputed
     kept = np.where(lay.recompute >= 2, layer_input, op_checkpoint_bytes(m, seq_len, lay, act_bytes))
     stored = np.where(lay.recompute > 1, in_flight * layers * kept + per_layer, in_flight * layers * per_layer)
-    logit_bytes = np.where(lay.stack == PYTORCH_FSDP, 3 * FP32, act_bytes + FP32)
+    logit_bytes = np.where(
+        lay.stack == PYTORCH_FSDP, 3 * np.where(lay.loss_upcast > 0, FP32, act_bytes), act_bytes + FP32
+    )
     logits = sb * m.vocab / lay.tp * logit_bytes
     return {"activations": stored, "logits": logits}
 

@@ -121,6 +121,7 @@ def candidates(
         adam=full(base.optimizer == "adam"),
         stack=full(STACKS.index(base.stack)),
         fused=full(base.fused if base.fused is not None else base.stack != "pytorch-fsdp"),
+        loss_upcast=full(base.loss_upcast),
         shard=d[k],
     )
 
