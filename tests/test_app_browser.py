@@ -2,7 +2,9 @@
 
 Each page is loaded, its key content waited for, and a full-page screenshot checked to be non-blank.
 Settings survive a page change and a reload and travel in the URL; no metric card or button is cut at
-1,280 or 1,024 px; the time from a typed value to the settled page is printed (run with -s to see it).
+1,280 or 1,024 px; the time from a typed value to the settled page is printed (run with -s to see it);
+an uploaded config.json is compared with GLaM and GPT-3, under a target one of them misses, and its
+link restores the page in a fresh browser context (issue 25's acceptance).
 Set GLAMSIM_SCREENSHOTS=DIR to keep the screenshots (to look at them).  Skipped, with the reason,
 only where no Chromium is installed (`.ci/run` installs it with apt).
 """
@@ -352,3 +354,157 @@ def test_no_chart_is_clipped(server, chromium, width):
         assert not clipped, f"{path} at {width} px: {clipped}"
     page.close()
     assert all(seen.values()), seen
+
+
+# ---- issue 25's acceptance: an uploaded config.json beside GLaM and GPT-3, layouts, a missed target, the link ----
+
+LLAMA_CONFIG = {  # a small Llama-style Hugging Face config.json (about 1B parameters)
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "_name_or_path": "acme/llama-mini-1b",
+    "hidden_size": 2048,
+    "intermediate_size": 5632,
+    "num_hidden_layers": 16,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 32000,
+    "max_position_embeddings": 2048,
+    "hidden_act": "silu",
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+}
+UPLOADED = "llama-mini-1b"  # the model's name: the last part of its _name_or_path
+
+
+def combobox(page, label: str):
+    """A selectbox's or multiselect's text box (Streamlit draws both as a combobox named by its label)."""
+    return page.locator(f'input[role="combobox"][aria-label="{label}"]')
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox or multiselect `label`, as a user does: type, click the option."""
+    box = combobox(page, label)
+    box.click()
+    box.fill(option)
+    page.locator('[role="option"]').filter(has_text=option).first.click()
+    page.keyboard.press("Escape")  # a multiselect stays open after a pick
+    settle(page)
+
+
+def chosen(page, label: str) -> list[str]:
+    """What a selectbox shows, or the tags a multiselect holds."""
+    widget = page.locator('[data-testid="stSelectbox"], [data-testid="stMultiSelect"]').filter(
+        has=combobox(page, label)
+    )
+    tags = widget.locator('[data-testid="stMultiSelectTagsContainer"] [data-tag]')
+    if tags.count():
+        return [tags.nth(i).get_attribute("aria-label") for i in range(tags.count())]
+    return [combobox(page, label).input_value()]
+
+
+def alerts(page) -> list[str]:
+    return [" ".join(t.split()) for t in page.locator('[data-testid="stAlert"]').all_inner_texts()]
+
+
+def curve_models(page) -> list[tuple[set[str], set[str]]]:
+    """For each chart shown: the models its marks are drawn for (each mark's description names it)
+    and its legend's labels."""
+    return [
+        (set(marks), set(legend))
+        for marks, legend in page.evaluate(
+            """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+                .filter(c => c.checkVisibility() && c.querySelector('.marks'))
+                .map(c => [[...c.querySelectorAll('.marks [aria-label]')]
+                               .map(m => /(?:^|; )model: ([^;]+)/.exec(m.getAttribute('aria-label'))?.[1])
+                               .filter(Boolean),
+                           [...c.querySelectorAll('.role-legend-label text')].map(t => t.textContent)])"""
+        )
+    ]
+
+
+def show_tab(page, name: str) -> None:
+    page.locator('[role="tab"]').filter(has_text=name).first.click()
+    page.wait_for_timeout(300)  # the tab's chart is drawn when it is shown
+
+
+def check_serving_state(page, ms_per_token: str) -> None:
+    """The serving page as the acceptance test leaves it: the uploaded model beside GPT-3 and GLaM on
+    H100 under a 20 ms TPOT target that GPT-3 misses: one warning line naming it and the widget, the
+    others' cards, table and curves still there."""
+    assert chosen(page, "Model") == [UPLOADED]
+    assert chosen(page, "Dense baseline") == ["gpt3-175b"]
+    assert chosen(page, "Compare also (any number of models)") == ["glam-64b-64e"]
+    assert chosen(page, "Chip") == ["h100-sxm"]
+    assert float(number_input(page, "tpot ms (ms)").input_value()) == 20
+    warned = [a for a in alerts(page) if "not shown" in a]
+    assert len(warned) == 1, alerts(page)
+    assert warned[0].startswith("⚠️ gpt3-175b not shown: tpot_ms=20"), warned
+    assert "Change tpot ms (ms) under More inputs" in warned[0], warned
+    assert page.locator('[data-testid="stException"]').count() == 0
+    wait_card(page, "ms / token", ms_per_token)  # the uploaded model's figure, as the API computes it
+    show_tab(page, "Latency vs throughput")
+    marks, legend = curve_models(page)[0]  # time per output token against throughput: every model's curve
+    assert {UPLOADED, "glam-64b-64e"} <= marks <= {UPLOADED, "glam-64b-64e", "gpt3-175b"}, marks
+    assert marks <= legend, legend  # named as on the page (never the upload's file on the server)
+    assert page.get_by_text("; no curve.").count() == 0  # every model has its curve
+
+
+def test_uploaded_model_compared_layouts_missed_target_and_link(server, chromium, tmp_path):
+    """Issue 25's acceptance: a Hugging Face config.json uploaded on the training page, compared with
+    GLaM and GPT-3, the layouts view for each; the serving page with a TPOT target GPT-3 misses (one
+    line names it, the others' curves still drawn); the page's link in a fresh context restores it."""
+    import json
+
+    from glamsim.cost import estimate_serving
+    from glamsim.formatting import fmt
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(LLAMA_CONFIG))
+    context = chromium.new_context(viewport={"width": 1280, "height": 1600})
+    page = context.new_page()
+    open_path(page, f"{server}/Training_what-if", "Training what-if")
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Add a model file")
+    uploader.locator('input[type="file"]').set_input_files(str(config))
+    page.wait_for_selector('[data-testid="stAlert"]:has-text("added for this session")', timeout=60_000)
+    settle(page)
+    added = [a for a in alerts(page) if "added for this session" in a]
+    assert added and f"model '{UPLOADED}' ({UPLOADED} (dense))" in added[0], alerts(page)
+    assert chosen(page, "Model") == [UPLOADED]  # the upload becomes the page's model
+    assert chosen(page, "Dense baseline") == ["gpt3-175b"]
+    choose(page, "Compare also (any number of models)", "glam-64b-64e")
+    assert chosen(page, "Compare also (any number of models)") == ["glam-64b-64e"]
+    assert "t_compare=glam-64b-64e" in page.url and "models=" in page.url, page.url
+
+    page.locator('[data-testid="stCheckbox"]').filter(has_text="Show the layouts that fit, for every model").click()
+    settle(page)
+    page.wait_for_selector('h3:has-text("Layouts that fit on")', timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    for name in (UPLOADED, "gpt3-175b", "glam-64b-64e"):  # one tab each, a ranked table in it
+        show_tab(page, name)
+        panel = page.locator('[role="tabpanel"]:visible').filter(has=page.locator('[data-testid="stDataFrame"]'))
+        assert panel.count() >= 1, f"no layouts table for {name}: {alerts(page)}"
+    assert combobox(page, "Layout to use").count() == 1  # the main model's layouts can be picked
+
+    go(page, server, "Serving_what-if", "Serving what-if")
+    choose(page, "Model", UPLOADED)  # kept in the session: every page's menus list it
+    choose(page, "Compare also (any number of models)", "glam-64b-64e")
+    choose(page, "Chip", "h100-sxm")
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="More inputs").click()
+    type_number(page, "tpot ms (ms)", 20)
+    settle(page)
+    page.wait_for_selector('[data-testid="stAlert"]:has-text("gpt3-175b not shown")', timeout=60_000)
+    ms_per_token = fmt(estimate_serving(model=str(config), chip="h100-sxm", tpot_ms=20)["decode_step_s"] * 1e3)
+    check_serving_state(page, ms_per_token)
+    link = page.url
+    assert "models=" in link and "s_tpot_ms=20" in link, link
+
+    fresh = chromium.new_context(viewport={"width": 1280, "height": 1600})  # no session, no uploads: the link alone
+    shared = fresh.new_page()
+    open_path(shared, link, "Serving what-if")
+    shared.wait_for_selector(CHART, timeout=90_000)
+    settle(shared)
+    check_serving_state(shared, ms_per_token)
+    assert not [a for a in alerts(shared) if "Link value ignored" in a], alerts(shared)
+    fresh.close()
+    context.close()

@@ -243,11 +243,13 @@ with right:
     curve_fields = {k: nominal(v) for k, v in given.items() if k not in ("chip", "datacenter", "sources")}
     curve_fields |= {"chip": ui.profile_arg("chips", chip_name), "datacenter": ui.profile_arg("datacenters", dc_name)}
     curve_fields.pop("routing_skew", None) if skew_from_record else None  # the record's skew is the estimate's alone
+    args = {ui.model_arg(m): m for m in models.values()}  # an uploaded model goes by its file: name it again
     try:
-        c = curves(tuple(ui.model_arg(m) for m in models.values()), tuple(sorted(curve_fields.items())))
+        c = curves(tuple(args), tuple(sorted(curve_fields.items())))
     except ConfigError as err:
         ui.show_error(err)
         st.stop()
+    c = {k: df.assign(model=df["model"].map(lambda a: args.get(a, a))) if "model" in df else df for k, df in c.items()}
     by_batch, by_target = c["batch"], c["target"]
     for m in models.values():
         if m not in set(by_batch["model"]):
