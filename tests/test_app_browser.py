@@ -108,7 +108,7 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             page.wait_for_selector(selector, timeout=90_000)
             page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
             page.wait_for_timeout(500)  # let images finish painting
-            tabs = page.locator('[data-baseweb="tab"]')
+            tabs = page.locator('[role="tab"]')
             for i in range(max(tabs.count(), 1)):  # a chart in a tab is drawn when its tab is shown
                 if tabs.count():
                     tabs.nth(i).click()
