@@ -66,8 +66,21 @@ def _expand_block(block: Sweep, base: dict) -> dict[str, np.ndarray]:
         elif any(key in c for c in cases):
             cols[key] = np.asarray([c.get(key, base.get(key)) for c in cases], dtype=object)[case_idx]
         else:
-            cols[key] = np.full(len(cases) * n_axes, base.get(key), dtype=object)
+            cols[key] = _constant(key, base.get(key), len(cases) * n_axes)
     return cols
+
+
+TEXT_COLUMNS = ("model", "chip", "datacenter", "label")
+
+
+def _constant(key: str, value, n: int) -> np.ndarray:
+    """A column every row of a block shares, typed at once (numbers: float or int, None: NaN), so
+    that millions of rows are not first built as Python objects and then converted."""
+    if key in TEXT_COLUMNS or isinstance(value, str) or not isinstance(value, (int, float, type(None))):
+        return np.full(n, value, dtype=object)
+    if value is None:
+        return np.full(n, np.nan)
+    return np.full(n, value)
 
 
 def expand(spec: StudySpec, max_scenarios: int = MAX_SCENARIOS, where: str | None = None) -> pd.DataFrame:
@@ -83,7 +96,7 @@ def expand(spec: StudySpec, max_scenarios: int = MAX_SCENARIOS, where: str | Non
     df.insert(0, "scenario", np.arange(len(df)))
     for col in df.columns:  # typed columns: numbers (None -> NaN), strings
         if df[col].dtype == object:
-            if col in ("model", "chip", "datacenter", "label"):
+            if col in TEXT_COLUMNS:
                 df[col] = df[col].astype("str")
             else:
                 try:
