@@ -306,6 +306,10 @@ def test_a_trace_reads_csv_and_jsonl(tmp_path):
         (["--rate", "1", "--n-requests", "10", "--warmup-requests", "10"], "--warmup-requests=10"),
         (["--rate", "1", "--warmup-requests", "-1"], "--warmup-requests"),
         (["--rate", "1", "--warmup-requests", "2.5"], "--warmup-requests"),
+        (["--rate", "1", "--warmup-requests", "inf"], "--warmup-requests"),
+        (["--rate", "1", "--warmup-requests", "nan"], "--warmup-requests"),
+        (["--rate", "1", "--warmup-requests", "1e12"], "--warmup-requests"),
+        (["--rate", "1", "--warmup-requests", "some"], "--warmup-requests"),
     ],
 )
 def test_bad_request_inputs_exit_2_with_one_line_naming_the_flag(args, said):
