@@ -226,7 +226,13 @@ def test_settings_survive_a_page_change_and_a_reload_and_travel_in_the_url(serve
     shared = chromium.new_page(viewport={"width": 1280, "height": 1600})  # the link, opened elsewhere
     open_path(shared, page.url, "Training what-if")
     wait_card(shared, "Energy, facility (MWh)", energy(chips=2048, tokens=3e11))
-    assert number_input(shared, "Training tokens (billions)").input_value() == "300.00"
+    # the widget shows the link's value once the frontend has drawn the run the card came from
+    tokens = number_input(shared, "Training tokens (billions)")
+    for _ in range(100):
+        if tokens.input_value() == "300.00":
+            break
+        shared.wait_for_timeout(100)
+    assert tokens.input_value() == "300.00"
     shared.close()
     page.close()
 
