@@ -48,7 +48,7 @@ class Ledger:
     def add_input(self, scenario, name: str, unit: str, value=None) -> None:
         """A scenario field (or a `value` derived from it), its source what the scenario says of it."""
         value = getattr(scenario, name) if value is None else value
-        self._raw.append((name, value, unit, scenario.source(name)))  # now: its `sources` may change later
+        self._raw.append((name, value, unit, (scenario.source, name)))  # read when the ledger is read
 
     def add_profile(
         self, name: str, value, unit: str, origin: str, field_name: str, spec: Spec, extra: str = ""

@@ -125,17 +125,29 @@ def _activity_w(chip: ChipProfile, field: str, span_w: float, led: Ledger) -> fl
     if spec is not None:
         led.add_profile(field, spec.value, unit, chip.origin, field, spec)
         return spec.value
-    ref = load_chip(REFERENCE_CHIP)
-    fraction = ref.spec(field).value / (ref.tdp_w.value - ref.idle_power_w.value)
+    fraction, ref_source = _reference_fraction(field)
     v = fraction * span_w
     led.add(
         field,
         v,
         unit,
-        f"estimate (glamsim): profile {chip.origin} publishes no {field}; {REFERENCE_CHIP}'s {fraction:.3g} of its "
-        f"TDP - idle ({ref.spec(field).source}) times this chip's TDP - idle ({span_w:g} W)",
+        (_estimate_source, chip.origin, field, fraction, ref_source, span_w),
     )
     return v
+
+
+@cache
+def _reference_fraction(field: str) -> tuple[float, str]:
+    """(the reference chip's `field` as a fraction of its TDP - idle, that figure's source)."""
+    ref = load_chip(REFERENCE_CHIP)
+    return ref.spec(field).value / (ref.tdp_w.value - ref.idle_power_w.value), ref.spec(field).source
+
+
+def _estimate_source(origin: str, field: str, fraction: float, ref_source: str, span_w: float) -> str:
+    return (
+        f"estimate (glamsim): profile {origin} publishes no {field}; {REFERENCE_CHIP}'s {fraction:.3g} of its "
+        f"TDP - idle ({ref_source}) times this chip's TDP - idle ({span_w:g} W)"
+    )
 
 
 def assumed_site(s: Scenario, dc: DatacenterProfile, pue, carbon_intensity) -> list[str]:
