@@ -24,7 +24,8 @@ def _range(meta: dict) -> str:
 
 
 def _table(which: str) -> str:
-    from glamsim.scenario import QualityScenario, Scenario, ServingScenario, TrainingScenario
+    from glamsim.cost.quality.scenario import QualityScenario
+    from glamsim.scenario import Scenario, ServingScenario, TrainingScenario
 
     shared = set(Scenario.inputs())
     cls = {"shared": TrainingScenario, "train": TrainingScenario, "serve": ServingScenario}.get(which, QualityScenario)

@@ -128,7 +128,7 @@ def test_every_quality_field_is_a_command_line_option_with_its_metadata():
     import typer
 
     from glamsim.cli import app
-    from glamsim.scenario import QualityScenario
+    from glamsim.cost.quality import QualityScenario
 
     cmd = typer.main.get_command(app).commands["quality"]
     params = {o: p for p in cmd.params for o in p.opts}

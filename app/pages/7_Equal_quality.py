@@ -7,7 +7,7 @@ import ui
 
 import glamsim.api as gs
 from glamsim.config import ConfigError
-from glamsim.scenario import QualityScenario
+from glamsim.cost import QualityScenario
 
 ui.page(
     "Equal quality",

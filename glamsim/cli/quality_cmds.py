@@ -1,5 +1,5 @@
 """`glamsim quality`: which dense or MoE model reaches a quality target for the least training and
-lifetime cost (`glamsim.cost.quality`); the options are the fields of `glamsim.scenario.QualityScenario`,
+lifetime cost (`glamsim.cost.quality`); the options are the fields of `glamsim.cost.quality.scenario.QualityScenario`,
 each with its unit, default and source, as `estimate`'s are of theirs."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Optional
 from glamsim.cli.cost_cmds import JSON, _option
 from glamsim.cli.estimate import option_type
 from glamsim.cli.typer_app import command, fmt, print_json, print_table
-from glamsim.scenario import QualityScenario
+from glamsim.cost.quality import QualityScenario
 
 
 def _type(name: str):

@@ -13,6 +13,7 @@ from glamsim.lazy import lazy_names
 _LAZY = {
     "Ledger": "glamsim.cost.ledger",
     "LedgerEntry": "glamsim.cost.ledger",
+    "QualityScenario": "glamsim.cost.quality.scenario",
     "ServingEstimate": "glamsim.cost.serving",
     "TrainingEstimate": "glamsim.cost.training",
     "estimate_serving": "glamsim.cost.serving",

@@ -18,10 +18,10 @@ import numpy as np
 from glamsim.accounting import ModelArrays, count, params
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.cost.quality import laws as L
+from glamsim.cost.quality.scenario import QUALITY_ASSUMED_SERVED, QualityScenario
 from glamsim.cost.serving import estimate_serving
 from glamsim.cost.training import estimate_training
 from glamsim.laws import load_law
-from glamsim.scenario import QUALITY_ASSUMED_SERVED, QualityScenario
 
 D_HEAD = 128  # GLaM's head width (Du et al. 2022, Table 4)
 ASPECT = 128.0  # d_model / n_layers of GLaM 64B/64E (8192 / 64; Du et al. 2022, Table 4)
