@@ -122,6 +122,17 @@ def plain_table(df: pd.DataFrame, index: str) -> None:
     st.table(formatted(df).map(md_cell).set_index(index))
 
 
+def plausibility_warnings(values: dict, widgets: dict[str, str]) -> None:
+    """One `st.warning` per input that looks like a unit slip (`glamsim.plausible`: the rules and words
+    of the Python front door and the command line), the field's name replaced by its widget's label
+    (`widgets`: field -> label): `*Power per chip (W)* = 0.7: outside 10 W to 5 kW per chip: ...`."""
+    from glamsim.plausible import plausibility
+
+    for line in plausibility(values):
+        name, rest = line.split("=", 1)
+        st.warning(f"*{md_cell(widgets.get(name, name))}* = {md_cell(rest)}", icon="⚠️")
+
+
 def cards(items: list[dict]) -> None:
     """Metric cards (`st.metric` keywords) in a row that wraps: each card as wide as its content, so no
     value or label is ever cut, however narrow the page.  Keep values short and units in the labels."""

@@ -10,11 +10,11 @@ import streamlit as st
 import ui
 
 from glamsim.accounting import count
+from glamsim.cli.regions import equivalents_sources, regions_rows
 from glamsim.config import ConfigError
 from glamsim.cost import estimate_training
 from glamsim.cost.measured import measured_inputs
 from glamsim.cost.report import plain_statement
-from glamsim.formatting import fmt_about
 from glamsim.scenario import TrainingScenario
 
 ui.page(
@@ -83,6 +83,11 @@ ON_PAGE = {
     "measured": None,
 }
 MORE = [n for n in TrainingScenario.inputs() if n not in ON_PAGE]
+LABELS = {  # widget labels of the fields the plausibility warnings name (the rest: *More inputs*' own)
+    "tokens": "Training tokens (billions)",
+    "power_w": "Power per chip (W)",
+    "carbon_intensity_kg_per_kwh": "Carbon intensity (kgCO2e/kWh)",
+}
 
 
 MFU_MODES = {"predicted": "predicted from the layout", "typed": "typed MFU"}
@@ -269,7 +274,7 @@ with left:
         help="Each trains on the same chips, tokens and utilisation; one column each below.",
     )
     tokens = 1e9 * ui.number(
-        "Training tokens (billions)",
+        LABELS["tokens"],
         "t_tokens",
         default("tokens") / 1e9,
         min_value=0.001,
@@ -312,7 +317,7 @@ with left:
     )
     defaults = ui.profile_defaults(chip)
     power, power_src = ui.uncertain(
-        "Power per chip (W)",
+        LABELS["power_w"],
         f"t_power_{chip_name}",
         *defaults["power_w"],
         ranged=ranged,
@@ -350,7 +355,7 @@ with left:
     dc_defaults = ui.profile_defaults(datacenter=dc)
     pue, pue_src = ui.uncertain("PUE", f"t_pue_{dc_name}", *dc_defaults["pue"], ranged=ranged, step=0.05, min_value=1.0)
     ci, ci_src = ui.uncertain(
-        "Carbon intensity (kgCO2e/kWh)",
+        LABELS["carbon_intensity_kg_per_kwh"],
         f"t_ci_{dc_name}",
         *dc_defaults["carbon_intensity_kg_per_kwh"],
         ranged=ranged,
@@ -374,36 +379,15 @@ def regions(flops: float, chip, chips: int, hours: float, power_w: float) -> pd.
 
 def regions_view(est, name: str, chip, n_chips: int) -> None:
     """The same run (its FLOPs, chips, hours and power per chip) in every datacenter profile, lowest
-    carbon first, with everyday equivalents; each equivalent's rate and source below."""
+    carbon first, with everyday equivalents; each equivalent's rate and source below (the table of
+    `glamsim estimate train --regions`, from the same rows)."""
     st.subheader(f"{name}: the same run's carbon in every region")
     hours, power = est.train_hours, est.ledger["power_w"].value
     df = regions(est.flops_total, chip, n_chips, hours, power)
-    eq = df.attrs["equivalents"]
-    shown = pd.DataFrame(
-        {
-            "datacenter": df["datacenter"],
-            "region": df["region"],
-            ui.label("pue"): [ui.value_text("pue", v) for v in df["pue"]],
-            ui.label("carbon_intensity_kg_per_kwh"): [
-                ui.value_text("carbon_intensity_kg_per_kwh", v) for v in df["carbon_intensity_kg_per_kwh"]
-            ],
-            ui.label("energy_mwh"): [ui.value_text("energy_mwh", v) for v in df["energy_mwh"]],
-            ui.label("co2e_t"): [ui.value_text("co2e_t", v) for v in df["co2e_t"]],
-            **{
-                f"{e['label']} ({'about' if e['estimate'] else 'factor'})": [fmt_about(v) for v in df[f"co2e_{k}"]]
-                for k, e in eq.items()
-            },
-        }
-    )
-    ui.show_table(shown, "t_regions", wrap=True)
+    ui.show_table(pd.DataFrame(regions_rows(df)), "t_regions", wrap=True)  # the rows `--regions` prints
     st.caption(
         f"{hours:,.0f} h on {n_chips:,} chips at {power:g} W each in every datacenter profile: the energy differs by "
-        "the PUE, the carbon by the PUE and the grid. Equivalents of the net tCO2e: "
-        + "; ".join(
-            f"{e['label']}: {e['t_co2_per_unit']:g} t each ({'an estimate' if e['estimate'] else 'a factor'}; "
-            f"{e['source']})"
-            for e in eq.values()
-        )
+        "the PUE, the carbon by the PUE and the grid. " + equivalents_sources(df.attrs["equivalents"])
     )
 
 
@@ -479,6 +463,7 @@ with right:
         for n, e in ests.items()
     }
     st.subheader(f"{names['model']} vs {baseline_cfg.name} on {n_chips:,} x {chip_name}")
+    ui.plausibility_warnings(given, {n: ui.field_label(TrainingScenario, n) for n in MORE} | LABELS)
     no_price = not math.isfinite(est.cost_usd)
     ui.cards(
         [

@@ -59,6 +59,7 @@ ON_PAGE = {
     "measured": None,  # the Measure page's record: its router load sets the routing skew
 }
 MORE = [n for n in ServingScenario.inputs() if n not in ON_PAGE]
+LABELS = {n: ui.field_label(ServingScenario, n) for n in MORE} | {"power_w": "Power per chip (W)"}  # by field
 
 
 def default(name: str):
@@ -129,7 +130,7 @@ with left:
     )
     defaults = ui.profile_defaults(chip)
     power, power_src = ui.uncertain(
-        "Power per chip (W)", f"s_power_{chip_name}", *defaults["power_w"], ranged=ranged, step=10.0, min_value=1.0
+        LABELS["power_w"], f"s_power_{chip_name}", *defaults["power_w"], ranged=ranged, step=10.0, min_value=1.0
     )
     price, price_src = ui.uncertain(
         "Price per chip-hour ($)",
@@ -210,6 +211,7 @@ with right:
     base = ests.get(names["baseline"])  # None: the baseline is marked above, no change shown against it
     no_price = not math.isfinite(est["usd_per_million_tokens"])
     st.subheader(f"{cfg.name} vs {baseline.name} on {chip_name}, batch {batch}")
+    ui.plausibility_warnings(given, LABELS)
     cards = []
     for q, text, scale in (
         ("decode_step_s", "ms / token", 1e3),

@@ -36,6 +36,7 @@ ON_PAGE = {
     "standard_errors": "q_standard_errors",
 }
 MORE = [n for n in QualityScenario.inputs() if n not in ON_PAGE]  # top_k, chips, mfu, batch
+LABELS = {n: ui.field_label(QualityScenario, n) for n in MORE} | {"tokens": "Its training tokens"}  # by field
 EXPERT_CHOICES = [4, 8, 16, 32, 64, 128, 256, 512]
 NAMES = {  # rows of the options table: key -> label with unit
     "n_layers": "layers",
@@ -112,7 +113,7 @@ with left:
         target = {
             "as_good_as": ui.pick_model("As good as", "gpt3-175b", "q_as_good_as", help=hint("as_good_as")).name,
             "tokens": ui.number(
-                "Its training tokens",
+                LABELS["tokens"],
                 "q_tokens",
                 300e9,
                 min_value=1.0,
@@ -195,6 +196,7 @@ with right:
         ui.show_error(err)
         st.stop()
     st.subheader(f"Equal quality: {df.attrs['reference']} (loss {df.attrs['target_loss']:.4f})")
+    ui.plausibility_warnings(fields, LABELS)
     dense = df.iloc[0]
     lifetime = df.sort_values("total_cost_usd").iloc[0]
     train = df.sort_values("train_cost_usd").iloc[0]

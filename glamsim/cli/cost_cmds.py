@@ -119,8 +119,8 @@ def _scenario_command(kind: str, doc: str):
     names = cls.inputs()
 
     def run(**kw):
-        if kw.get("regions"):
-            return run_regions({k: kw[k] for k in names}, kw["json_out"])
+        if kw.get("regions") is not None:
+            return run_regions({k: kw[k] for k in names}, kw["regions"], kw["json_out"])
         run_estimate(kind, {k: kw[k] for k in names}, _dirs(kw["profiles_dir"]), kw["statement"], kw["json_out"])
 
     extra = [
@@ -131,7 +131,10 @@ def _scenario_command(kind: str, doc: str):
         inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=JSON),
     ]
     if kind == "train":
-        extra.insert(-1, inspect.Parameter("regions", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=REGIONS))
+        regions = inspect.Parameter(
+            "regions", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=REGIONS
+        )
+        extra.insert(-1, regions)
     run.__signature__ = inspect.Signature(_options(cls) + extra)
     run.__doc__ = doc
     run.__name__ = f"estimate_{kind}"
@@ -145,10 +148,12 @@ STATEMENT = typer.Option(
     "sources, to paste into a paper (in JSON: key 'statement')",
 )
 REGIONS = typer.Option(
-    False,
+    None,
     "--regions",
-    help="the same run in every datacenter profile instead of one (--datacenter ignored): energy, "
-    "tCO2e and everyday equivalents (vehicle-years, gallons of gasoline, each with its source), lowest carbon first",
+    metavar="[NAMES]",
+    help="the same run in several datacenters instead of one (--datacenter ignored): alone, every datacenter "
+    "profile; or names separated by commas (us-average,france-average). Energy, tCO2e and everyday equivalents "
+    "(vehicle-years, gallons of gasoline, each with its source), lowest carbon first: the training page's table",
 )
 estimate_app = typer.Typer(
     cls=LegacyEstimate,

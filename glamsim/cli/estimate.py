@@ -9,7 +9,12 @@ every command rewrites them to its flags (`glamsim.cli.output.as_flags`).
 
 from __future__ import annotations
 
+import re
+import warnings
+
 from glamsim.cli.output import echo, print_json, print_table
+from glamsim.config import ConfigError
+from glamsim.plausible import PlausibilityWarning
 
 # Older spellings of two flags, still accepted.
 ALIASES = {"price_per_chip_hour_usd": ["--price-per-chip-hour"], "carbon_intensity_kg_per_kwh": ["--carbon-intensity"]}
@@ -136,25 +141,35 @@ def run_estimate(kind: str, given: dict, profiles_dirs: tuple, statement: bool, 
         echo("\n" + text)
 
 
-def run_regions(given: dict, json_out: bool) -> None:
-    """`estimate train --regions`: the run of the flags given in every datacenter profile
-    (`glamsim.api.regions`), as a table with the equivalents' sources below it, or JSON."""
+def region_names(text: str) -> list[str] | None:
+    """`--regions`' value: None for every profile (`all`, the flag alone), else the names given
+    (commas, each once); one `error:` line for an empty name."""
+    if text.strip() == "all":
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise ConfigError(f"regions={text!r}: datacenter names separated by commas, or all (the flag alone)")
+    return list(dict.fromkeys(names))
+
+
+def run_regions(given: dict, regions: str, json_out: bool) -> None:
+    """`estimate train --regions`: the run of the flags given in several datacenters
+    (`glamsim.api.regions`), as the training page's table with the equivalents' sources below it,
+    or JSON."""
     import glamsim.api as gs
-    from glamsim.formatting import fmt_about
+    from glamsim.cli.regions import equivalents_sources, regions_rows
     from glamsim.scenario import TrainingScenario
 
+    names = region_names(regions)
     scenario = TrainingScenario.build({k: v for k, v in given.items() if v is not None}, "estimate train")
     fields = {k: getattr(scenario, k) for k, v in given.items() if v is not None and k != "datacenter"}
-    df = gs.regions(**fields)
-    eq = df.attrs["equivalents"]
+    try:
+        with warnings.catch_warnings():  # the command prints them itself, as `warning:` lines (typer_app.command)
+            warnings.simplefilter("ignore", PlausibilityWarning)
+            df = gs.regions(names, **fields)
+    except ConfigError as err:  # a name that is no datacenter profile: said as the flag that gave it
+        raise ConfigError(re.sub(r"^datacenter=", "regions=", str(err))) from None
     if json_out:
-        return print_json({"regions": df.to_dict("records"), "equivalents": eq})
-    shown = ["datacenter", "region", "pue", "carbon_intensity_kg_per_kwh", "energy_mwh", "co2e_t"]
-    rows = [
-        {**{k: r[k] for k in shown}, **{eq[k]["unit"]: fmt_about(r[f"co2e_{k}"]) for k in eq}}
-        for r in df.to_dict("records")
-    ]
-    print_table(rows, title="The same run in every datacenter, lowest carbon first (tCO2e net)")
-    for e in eq.values():
-        kind = "an estimate" if e["estimate"] else "a factor"
-        echo(f"{e['unit']}: tCO2e / {e['t_co2_per_unit']:g} t per {e['label']} ({kind}; {e['source']})")
+        return print_json({"regions": df.to_dict("records"), "equivalents": df.attrs["equivalents"]})
+    print_table(regions_rows(df), title="The same run in each datacenter, lowest carbon first")
+    echo(equivalents_sources(df.attrs["equivalents"]))

@@ -25,10 +25,12 @@ def echo(message: str = "", err: bool = False) -> None:
 def as_flags(message: str, flags: dict[str, str]) -> str:
     """A library error in a command's words: the field it is about (`name=value:` at the start, after
     any `where: ` prefixes) and the fields it offers instead become the flags a user types
-    (`mfu=0.3: give mfu or hours, not both` -> `--mfu=0.3: give --mfu or --hours, not both`)."""
+    (`mfu=0.3: give mfu or hours, not both` -> `--mfu=0.3: give --mfu or --hours, not both`;
+    `30% is mfu=0.3` -> `30% is --mfu=0.3`)."""
     message = re.sub(
         r"^((?:[^:=]+: )*)([a-z][a-z0-9_]*)=", lambda m: m[1] + flags.get(m[2], m[2]) + "=", message, count=1
     )
+    message = re.sub(r"\bis ([a-z][a-z0-9_]*)=", lambda m: f"is {flags.get(m[1], m[1])}=", message)  # 30% is mfu=0.3
     return re.sub(
         r"\bgive ([a-z][a-z0-9_]*) or ([a-z][a-z0-9_]*)\b",
         lambda m: f"give {flags.get(m[1], m[1])} or {flags.get(m[2], m[2])}",
@@ -42,6 +44,23 @@ def check_options(options: dict, flags: dict[str, str]) -> None:
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 check_number(flags.get(name, name), v)
+
+
+def plausibility_inputs(options: dict) -> dict:
+    """The options `glamsim.plausible` reads (tokens, power, carbon intensity, MFU, MBU) as numbers:
+    text such as `0.2,0.3,0.4` parsed; text that does not parse is left to the command to refuse."""
+    from glamsim.config import ConfigError
+    from glamsim.plausible import FRACTIONS, PLAUSIBLE
+    from glamsim.uncertain import parse_uncertain
+
+    out = {}
+    for name in (*PLAUSIBLE, *FRACTIONS):
+        value = options.get(name)
+        try:
+            out[name] = parse_uncertain(value, name) if isinstance(value, str) else value
+        except ConfigError:
+            continue
+    return out
 
 
 def print_json(obj) -> None:

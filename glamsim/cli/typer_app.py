@@ -17,10 +17,17 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
-from glamsim.cli.output import as_flags, check_options, print_json, print_table  # noqa: F401  (re-exported for commands)
+from glamsim.cli.output import (  # noqa: F401  (print_json, print_table re-exported for commands)
+    as_flags,
+    check_options,
+    plausibility_inputs,
+    print_json,
+    print_table,
+)
 from glamsim.config import ConfigError, show
 from glamsim.files import DiskFull, disk_full_line, no_space
 from glamsim.formatting import fmt, jsonable, safe_line  # noqa: F401  (re-exported for commands)
+from glamsim.plausible import check_fraction, plausibility
 
 
 class _OneLineErrors(TyperGroup):
@@ -51,11 +58,19 @@ class _OneLineErrors(TyperGroup):
 DEPRECATED: list[str] = []  # notes printed after a successful command that used an old spelling
 
 
+OPTIONAL_VALUES = {"--regions": "--regions=all"}  # a flag whose value may be left out (typer has no such option)
+
+
 class LegacyEstimate(TyperGroup):
     """`glamsim estimate [--inference] --model ...`, from before `estimate train|serve`: still
-    accepted (dispatched to the subcommand), with a deprecation note after a successful run."""
+    accepted (dispatched to the subcommand), with a deprecation note after a successful run; and
+    `--regions` alone (before another flag, or last) read as `--regions=all`."""
 
     def parse_args(self, ctx, args):
+        args = [
+            OPTIONAL_VALUES.get(a, a) if i + 1 == len(args) or args[i + 1].startswith("-") else a
+            for i, a in enumerate(args)
+        ]
         if args and args[0].startswith("-") and args[0] not in ("--help", "-h"):
             kind = "serve" if "--inference" in args else "train"
             args = [kind, *(a for a in args if a != "--inference")]
@@ -112,15 +127,21 @@ def command(*args, app: typer.Typer | None = None, **kwargs):
 
         @functools.wraps(fn)
         def wrapper(*a, **k):
+            typed = {k: v for k, v in flags.items() if v.startswith("--")}
             try:
                 check_options(k, flags)
-                return fn(*a, **k)
+                values = plausibility_inputs(k)
+                check_fraction(values)  # an MFU in percent: refused with the fraction it meant
+                done = fn(*a, **k)
             except ConfigError as err:
-                raise fail(as_flags(str(err), {k: v for k, v in flags.items() if v.startswith("--")})) from None
+                raise fail(as_flags(str(err), typed)) from None
             except OSError as err:  # a full disk is an ordinary error, any other OSError a bug to see
                 if not no_space(err):
                     raise
                 raise fail(str(err) if isinstance(err, DiskFull) else disk_full_line(err.filename or ".")) from None
+            for line in plausibility(values):  # after the result: answered as asked, the likely slip named
+                typer.echo(f"warning: {safe_line(as_flags(line, typed))}", err=True)
+            return done
 
         return target.command(*args, **kwargs)(wrapper)
 
