@@ -134,6 +134,7 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "fused": ("dp=8,fused=perhaps", ["fused='perhaps'"]),
     "loss_upcast": ("dp=8,loss_upcast=half", ["loss_upcast='half'"]),
     "a2a_overlap": ("dp=8,a2a_overlap=2", ["a2a_overlap='2'"]),
+    "master": ("dp=8,master=fp16", ["master='fp16'"]),
     "reshard_word": ("fsdp=8,reshard=later", ["reshard='later'"]),
     "hsdp_huge": ("fsdp=1024,dp=2048", ["fsdp=1024", "dp=2048"]),
     "hsdp_zero": ("fsdp=8,dp=0", ["dp=0"]),

@@ -222,6 +222,41 @@ def test_fsdp_keeps_fp32_shards_and_gathers_one_layer():
     assert one(ds["weights"]) == 2 * n / 2 + 2 * (2 * layer + emb) and one(ds["optimizer"]) == 12 * n / 2
 
 
+def test_pure_16bit_training_keeps_no_fp32_master():
+    # master=0 (NeMo Automodel casts its MoE models to bf16): the FSDP shard is the bf16 parameter,
+    # gradients and both Adam moments bf16 too, 8 bytes per parameter / 2 ranks (16 with a master);
+    # gathered layers as before (2 x 49,280 + 8,256 bf16), one layer's bf16 gradient
+    n, layer, emb = 205_376, 49_280, 8_256
+    st = model_states(M, arr("fsdp=2,gbs=2,master=0,grads=bf16,opt_state=bf16"))
+    assert one(st["weights"]) == 2 * n / 2 + 2 * (2 * layer + emb)
+    assert one(st["gradients"]) == 2 * n / 2 + 2 * layer
+    assert one(st["optimizer"]) == 4 * n / 2
+    # without ZeRO: Megatron-style mixed precision keeps a 4-byte master in the optimizer state,
+    # pure 16-bit training does not (2 moments x 2 bytes)
+    assert one(model_states(M, arr("dp=1,gbs=1"))["optimizer"]) == (8 + 4) * n
+    assert one(model_states(M, arr("dp=1,gbs=1,master=0,opt_state=bf16"))["optimizer"]) == 4 * n
+
+
+def test_v5e_holds_16_gib_as_the_device_reports():
+    # XLA:TPU on a v5e: "would exceed memory (size=17179869184)"; usable = 16 GiB less the 5% reserve
+    usable = memory_per_chip(M, S, arr("mb=2,gbs=2"), Fabric.of(load_chip("tpu-v5e")))["usable"]
+    assert one(usable) == pytest.approx(17_179_869_184 * 0.95)
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    ["maxtext-v5e-32b-256", "maxtext-v5e-64b-256", "maxtext-v5e-32b-8192", "automodel-qwen3-30b-8-bf16"],
+)
+def test_published_runs_once_refused_fit_as_they_ran(run_id):
+    """MaxText's v5e tables (16 GiB per chip) and NeMo Automodel's Qwen3-30B-A3B on 8 H100 (pure
+    bf16 training) ran; the predictor says they fit."""
+    from glamsim.predict.validation import predict_run, predictions
+
+    models, runs = predictions()
+    run = next(r for r in runs if r.id == run_id)
+    assert predict_run(run, models)["prediction"]["fits"]
+
+
 def test_fsdp_under_a_pipeline_accumulates_gradients_unsharded():
     # torchtitan under PP: weights kept gathered (reshard=0), gradients synced on the last microbatch
     # only: the stage's 2 x 49,280 + 8,256 = 106,816 parameters accumulate fp32 gradients unsharded

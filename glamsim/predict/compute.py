@@ -50,13 +50,21 @@ def matmul_s(M, K, N, fab: Fabric, count=1.0, peak=None):
         frac = eff.FP8_MATMUL_PEAK_FRACTION
     else:
         frac = eff.MATMUL_PEAK_FRACTION
+    half = _half_dim(fab)
     roll = 1.0
     for d in (M, K, N):
-        roll = roll * d / (d + eff.MATMUL_HALF_DIM)
+        roll = roll * d / (d + half)
     flops = 2.0 * M * K * N
     compute = flops / ((fab.peak_flops if peak is None else peak) * frac * roll)
     memory = fab.act_bytes * (M * K + K * N + M * N) / fab.hbm_bytes_per_s
     return count * np.maximum(compute, memory)
+
+
+def _half_dim(fab: Fabric) -> float:
+    """The chip's thin-dimension roll-off scale (a measured host rate keeps the reference one)."""
+    if fab.matmul_fraction is not None:
+        return eff.MATMUL_HALF_DIM
+    return eff.matmul_half_dim(fab.peak_flops_16bit or fab.peak_flops, fab.hbm_bytes_per_s)
 
 
 def matmul_flops(M, K, N, count=1.0):
@@ -154,13 +162,14 @@ def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None):
     as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
     known = eff.attention_fraction(lay.stack, fab.name)
     peak = fab.peak_flops if peak is None else peak
+    half = _half_dim(fab)
     fused = 0.0
     for M, K, N, c in shapes.values():
         d = np.minimum(K, N)  # the head dimension (QK^T: K = d; AV: N = d)
-        as_matmul = eff.MATMUL_PEAK_FRACTION * d / (d + eff.MATMUL_HALF_DIM)
+        as_matmul = eff.MATMUL_PEAK_FRACTION * d / (d + half)
         frac = np.where(np.isnan(known), as_matmul, known)
         seq = np.maximum(K, N)
-        roll = M / (M + eff.MATMUL_HALF_DIM) * seq / (seq + eff.MATMUL_HALF_DIM)
+        roll = M / (M + half) * seq / (seq + half)
         fused = fused + 2.0 * M * K * N * c / (peak * frac * roll)
     return np.where(lay.flash > 0, fused, as_matmuls)
 

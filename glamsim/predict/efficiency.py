@@ -21,9 +21,26 @@ from __future__ import annotations
 MATMUL_PEAK_FRACTION = 0.85
 
 # A matmul dimension of this size halves the attainable rate in that dimension: rate x
-# d / (d + MATMUL_HALF_DIM) per dimension (tile and wave quantisation: thin matrices, short
-# heads and small expert batches run below the large-matmul rate).  Calibrated.
+# d / (d + half) per dimension (tile and wave quantisation: thin matrices, short heads and small
+# expert batches run below the large-matmul rate).  Calibrated at the A100's balance of compute
+# to memory; a chip scales it by its own (`matmul_half_dim`).
 MATMUL_HALF_DIM = 48.0
+
+# The A100 80GB's ridge point, bf16 FLOP per HBM byte: 312e12 / 2.039e12 (NVIDIA A100 datasheet),
+# the chip most calibration rows ran on.
+REFERENCE_RIDGE_FLOP_PER_BYTE = 312e12 / 2.039e12
+
+
+def matmul_half_dim(peak_flops_16bit, hbm_bytes_per_s):
+    """The thin-dimension roll-off scale of a chip: `MATMUL_HALF_DIM` x its ridge point (16-bit
+    peak FLOP/s per HBM byte/s) over the A100's.  A dimension d of a [M, K] x [K, N] product gives
+    it about d FLOPs per byte moved (2 d per 2-byte value), so the size at which a thin operand
+    stops starving the tensor cores grows with the FLOPs each byte must feed: H100 SXM 295 FLOP
+    per byte (989 TFLOP/s, 3.35 TB/s) needs tiles about 1.9x as deep as the A100 (153), the
+    CUTLASS Hopper kernels' 128 x 256 tiles against Ampere's 128 x 128.  fp8 doubles the FLOPs and
+    halves the bytes per value: the same FLOPs per value, the same scale."""
+    return MATMUL_HALF_DIM * (peak_flops_16bit / hbm_bytes_per_s) / REFERENCE_RIDGE_FLOP_PER_BYTE
+
 
 # Fraction of the fp8 dense peak that a large fp8 matmul attains with its per-tensor scaling
 # (Transformer Engine, torchao Float8Linear).  Calibrated: of the grid 0.45-0.85 the value with

@@ -78,6 +78,10 @@ class Layout(Frozen):
     # PyTorch's unfused loss upcasts the logits to fp32 (torchtitan); 0: cross entropy on the compute-
     # precision logits (NeMo Automodel's MaskedCrossEntropy(fp32_upcast=False)); fused losses ignore it
     loss_upcast: bool = True
+    # an fp32 master copy of 16-bit weights (mixed precision); 0: pure 16-bit training, the model cast
+    # to the compute dtype before sharding, its gradients and optimizer state at that dtype as well
+    # (NeMo Automodel's MoE models: MoEConfig.dtype bf16, initialize_weights casts the model to bf16)
+    master: bool = True
     shard: int | None = Field(None, ge=1, le=MAX_WAYS, description="ZeRO sharding ranks inside dp (HSDP)")
 
     @model_validator(mode="after")
@@ -130,7 +134,7 @@ class Layout(Frozen):
 # ---- the compact string -----------------------------------------------------------------------
 
 _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
-_BOOL_KEYS = ("sp", "flash", "tp_overlap", "a2a_overlap", "uneven", "fused", "reshard", "loss_upcast")
+_BOOL_KEYS = ("sp", "flash", "tp_overlap", "a2a_overlap", "uneven", "fused", "reshard", "loss_upcast", "master")
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
     "recompute": RECOMPUTE,
@@ -286,6 +290,7 @@ class LayoutArrays:
     stack: np.ndarray  # index into STACKS (ZeRO-3 grouping, prefetch, regathering; what memory.py stores)
     fused: np.ndarray  # 1 element-wise kernels fused, 0 one kernel per op (eager PyTorch)
     loss_upcast: np.ndarray  # 1 an unfused loss keeps its logit copies in fp32, 0 at compute precision
+    master: np.ndarray  # 1 an fp32 master copy of 16-bit weights, 0 pure 16-bit training
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
 
     @classmethod
@@ -335,7 +340,9 @@ class LayoutArrays:
             return getattr(self, name)[i]
 
         vp = int(g("vp"))
-        keep = (base or Layout()).model_dump(include={"params", "grads", "opt_state", "optimizer", "stack", "fused"})
+        keep = (base or Layout()).model_dump(
+            include={"params", "grads", "opt_state", "optimizer", "stack", "fused", "master"}
+        )
         return Layout(
             tp=int(g("tp")),
             pp=int(g("pp")),

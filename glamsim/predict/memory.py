@@ -103,13 +103,19 @@ def optimizer_values_per_param(m: ModelArrays, lay: LayoutArrays):
 
 def _fsdp_master(lay: LayoutArrays):
     """1 where the sharded parameter is itself the fp32 master (ZeRO-3 outside DeepSpeed)."""
-    return (lay.zero >= 3) & (lay.stack != DEEPSPEED)
+    return (lay.zero >= 3) & (lay.stack != DEEPSPEED) & (lay.master > 0)
+
+
+def master_bytes_per_param(lay: LayoutArrays):
+    """Bytes of the fp32 master copy kept beside 16-bit weights (0 in pure 16-bit training,
+    `master=0`, and where the weights are fp32 already)."""
+    return np.where((lay.param_bytes < FP32) & (lay.master > 0), FP32, 0.0)
 
 
 def state_bytes_per_param(m: ModelArrays, lay: LayoutArrays):
     """Optimizer-state bytes per parameter: moments at `opt_state` precision + an fp32 master copy
     when the weights are stored at lower precision (under FSDP the weights shard is the master)."""
-    master = np.where((lay.param_bytes < FP32) & ~_fsdp_master(lay), FP32, 0.0)
+    master = np.where(_fsdp_master(lay), 0.0, master_bytes_per_param(lay))
     return optimizer_values_per_param(m, lay) * lay.state_bytes + master
 
 

@@ -122,6 +122,7 @@ def candidates(
         stack=full(STACKS.index(base.stack)),
         fused=full(base.fused if base.fused is not None else base.stack != "pytorch-fsdp"),
         loss_upcast=full(base.loss_upcast),
+        master=full(base.master),
         shard=d[k],
     )
 

@@ -50,7 +50,7 @@ from glamsim.predict.compute import (
     microbatch_compute,
 )
 from glamsim.predict.layout import LayoutArrays
-from glamsim.predict.memory import FP32, optimizer_values_per_param
+from glamsim.predict.memory import master_bytes_per_param, optimizer_values_per_param
 from glamsim.predict.stage import chip_params, layers_per_stage, tokens_per_microbatch, zero_groups
 from glamsim.predict.tiers import Fabric
 
@@ -74,7 +74,7 @@ def optimizer_s(m: ModelArrays, lay: LayoutArrays, fab: Fabric):
     dense, expert = chip_params(m, lay)
     g_dense, g_expert = zero_groups(lay)
     shard = np.where(lay.zero >= 1, dense / g_dense + expert / g_expert, dense + expert)
-    master = np.where(lay.param_bytes < FP32, FP32, 0.0)
+    master = master_bytes_per_param(lay)
     states = optimizer_values_per_param(m, lay) * lay.state_bytes
     per_param = (lay.param_bytes + master) * 2 + lay.grad_bytes + 2 * states
     return shard * per_param / fab.hbm_bytes_per_s
