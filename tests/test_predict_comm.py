@@ -104,11 +104,16 @@ def test_gathers_and_scatters_pay_a_ring_of_latency():
 
 def test_zero3_gathers_by_parameter_pay_latency_per_tensor():
     """DeepSpeed gathers each of a GPT layer's 12 tensors, FSDP one group per layer: per
-    microbatch 3 passes x (layers x groups - 1) more ring latencies."""
+    microbatch 3 passes x (layers x groups - 1) more ring latencies; and DeepSpeed's list-form
+    collectives copy each of the 1,536 ranks' chunks with a kernel of its own (3.8 us a kernel,
+    NVIDIA's CUDA Graphs blog) and the gathered bytes once more through HBM, in each of the
+    3 passes x 4 layers x 12 tensors collectives."""
     fsdp, ds = arr("fsdp=1536,mb=1,gbs=1536"), arr("fsdp=1536,mb=1,gbs=1536,stack=deepspeed")
     a, b = data_parallel_comm(GPT, fsdp, H100), data_parallel_comm(GPT, ds, H100)
-    extra = 3 * (4 * 12 - 1 - (4 * 1 - 1)) * one(ring_latency_s(1536, 1, H100))
-    assert one(b["dp_microbatch_s"]) - one(a["dp_microbatch_s"]) == pytest.approx(extra)
+    latency = 3 * (4 * 12 - 1 - (4 * 1 - 1)) * one(ring_latency_s(1536, 1, H100))
+    w = one(chip_params(GPT, ds)[0]) * 2  # the gathered bf16 weights
+    copies = 3 * (4 * 12 * 1536 * 3.8e-6 + 2 * w / H100.hbm_bytes_per_s)
+    assert one(b["dp_microbatch_s"]) - one(a["dp_microbatch_s"]) == pytest.approx(latency + copies)
     assert parse_layout("fsdp=8,stack=deepspeed").stack == "deepspeed"
 
 
@@ -294,7 +299,12 @@ def test_deepspeed_prefetch_hides_only_what_it_fetches_ahead():
     full = data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=deepspeed,recompute=full"), H100)
     fsdp_full = data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=pytorch-fsdp,recompute=full"), H100)
     w = dense * 2
-    extra_ds = one(all_gather_s(w, 8, 1, 8, H100)) + (2 * 12 - 1) * one(ring_latency_s(8, 1, H100))
+    extra_ds = (
+        one(all_gather_s(w, 8, 1, 8, H100))
+        + (2 * 12 - 1) * one(ring_latency_s(8, 1, H100))
+        + 2 * 12 * 8 * 3.8e-6  # a copy kernel per rank in each of the 24 regathers
+        + 2 * w / H100.hbm_bytes_per_s  # and the regathered bytes copied once
+    )
     extra_fsdp = 0.0
     base_ds = one(data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=deepspeed"), H100)["dp_microbatch_s"])
     base_fsdp = one(data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=pytorch-fsdp"), H100)["dp_microbatch_s"])

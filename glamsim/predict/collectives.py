@@ -21,7 +21,9 @@ Per step (or per microbatch under ZeRO-3):
   layers x `ZERO3_GATHERS_PER_LAYER` groups per pass, each paying a ring pass of latency (n - 1
   messages), and once more under full recomputation where the stack regathers for it;
   under hybrid sharding (`shard` < dp) the ZeRO collectives span the shard group and each shard's
-  gradients are all-reduced across the dp / shard replicas once per step.
+  gradients are all-reduced across the dp / shard replicas once per step; DeepSpeed's list-form
+  collectives add a copy kernel per rank and a copy of the gathered bytes to each
+  (`efficiency.ZERO3_COPY_PER_RANK`).
 """
 
 from __future__ import annotations
@@ -119,6 +121,12 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     groups = np.maximum(layers_per_stage(m, lay) * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack) - 1.0, 0.0)
     z3 = z3 + (3 + regather) * groups * (
         ring_latency_s(z_d, s_dense, fab) + ex(moe_share(m) * ring_latency_s(z_e, s_expert, fab))
+    )
+    # DeepSpeed's list-form collectives: a copy kernel per rank per collective, and the gathered
+    # bytes copied once more (read and written) through HBM
+    copies = eff.by_stack(eff.ZERO3_COPY_PER_RANK, lay.stack) * (3 + regather)
+    z3 = z3 + copies * (
+        (groups + 1) * eff.KERNEL_SLOT_S * (z_d + ex(moe_share(m) * z_e)) + 2 * (w_d + w_e) / fab.hbm_bytes_per_s
     )
     # hybrid sharding: each shard's gradients all-reduced across the replicas once per step
     replicas = lay.dp / lay.shard

@@ -57,12 +57,17 @@ ELEMENTWISE_PASSES = 3.0
 # NVLink/InfiniBand and XLA's ICI collectives reach 70-90% of the link rate).  Calibrated.
 LINK_EFFICIENCY = 0.80
 
-# ---- fixed, not fitted (2) ----------------------------------------------------------------
+# ---- fixed, not fitted (3) ----------------------------------------------------------------
 
 # Share of wall-clock time spent in training steps for runs whose throughput is published only as
 # total days or hours (restarts after failures, evaluation, checkpoints): Llama 3 reports more
 # than 90% effective training time (Dubey et al. 2024, Sec. 3.3.4).  Applied only to such rows.
 WALL_CLOCK_GOODPUT = 0.90
+
+# Time per short kernel issued back to back in one CUDA stream: 3.8 us (NVIDIA Technical Blog,
+# Gray 2019, "Getting Started with CUDA Graphs": a 2.9 us kernel launched repeatedly without
+# synchronisation takes 3.8 us per kernel; 3.4 us from a CUDA graph).
+KERNEL_SLOT_S = 3.8e-6
 
 
 # ---- by software stack, from how each one is written (not fitted) --------------------------
@@ -90,6 +95,17 @@ ZERO3_PREFETCH_PARAMS = {"megatron": float("inf"), "deepspeed": 5e7, "pytorch-fs
 # forward (its module hooks fetch on every forward and release after it); FSDP recomputes inside
 # the unit's backward, whose weights are already gathered, and XLA keeps them live.
 ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp": 0.0, "xla": 0.0}
+
+
+# DeepSpeed's ZeRO-3 hands each collective a Python list of world-size views into one flat buffer
+# (deepspeed/runtime/zero/partition_parameters.py, `_allgather_param`, 2021:
+# `torch.distributed.all_gather(partitions, partitions[self.rank], ...)`; its gradient
+# reduce-scatter likewise), and PyTorch's ProcessGroupNCCL turns a list into a flat buffer and
+# copies every rank's chunk out (in) with a kernel of its own (torch/csrc/distributed/c10d/
+# ProcessGroupNCCL.cpp, allgather: `outputTensors[i][j].copy_(outputFlattened[i][j], true)`):
+# a kernel per rank per collective and the gathered bytes once more through HBM.  FSDP's flat
+# parameters (`_all_gather_base` / `all_gather_into_tensor`) and XLA gather into one buffer.
+ZERO3_COPY_PER_RANK = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 
 
 def by_stack(table: dict, code):
@@ -183,4 +199,4 @@ CALIBRATED = (
     "LINK_EFFICIENCY",
     "FP8_MATMUL_PEAK_FRACTION",
 )
-FIXED = ("WALL_CLOCK_GOODPUT",)
+FIXED = ("WALL_CLOCK_GOODPUT", "KERNEL_SLOT_S")
