@@ -10,6 +10,7 @@ here imports JAX (only the Measure page does, when a measurement is run).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import get_args
 
@@ -122,6 +123,7 @@ __all__ = [  # what the pages use as `ui.<name>`: defined here or in the ui_* mo
     "model_from_token",
     "model_token",
     "model_upload",
+    "model_counts",
     "models",
     "parse_model",
     "multiselect",
@@ -334,6 +336,15 @@ def profile_field(kind: str, name: str, prof):
     """A profile as a scenario field: its name when built in (the scenario stays short), the profile
     itself when uploaded this session (a downloaded scenario then carries it whole)."""
     return prof if profile_arg(kind, name) != name else name
+
+
+@functools.lru_cache(maxsize=64)
+def model_counts(cfg: ModelConfig):
+    """The analytic counts of a model (`glamsim.accounting.count`), once per configuration: not again
+    on every widget change."""
+    from glamsim.accounting import count
+
+    return count(cfg)
 
 
 def describe_model(cfg) -> str:

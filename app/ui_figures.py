@@ -42,7 +42,9 @@ def figure_spec(
     kwargs.setdefault("width", int(size[0] * FIGURE_PX_PER_INCH) if size else FIGURE_WIDTH)
     if size:
         kwargs.setdefault("height", max(180, int((size[1] - 1.0) * 96)))
-    spec = getattr(plots, kind)(data, **kwargs).to_dict()
+    # not validated against the Vega-Lite schema on each new value (half the cost of a redraw): the
+    # charts are glamsim.plots', validated by tests/test_plots.py
+    spec = getattr(plots, kind)(data, **kwargs).to_dict(validate=False)
     single = not any(k in spec for k in ("hconcat", "vconcat", "concat", "facet"))
     # one panel: as wide as its column; several: their own size, padded to fit their axis titles
     spec["autosize"] = {"type": "fit-x", "contains": "padding"} if single else {"type": "pad"}

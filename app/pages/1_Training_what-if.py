@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 import ui
 
-from glamsim.accounting import count
 from glamsim.cli.regions import equivalents_sources, regions_rows
 from glamsim.config import ConfigError
 from glamsim.cost import estimate_training
@@ -370,11 +369,14 @@ with left:
 changes = {k: v for k, v in edits.items() if v != getattr(base_cfg, k)}
 
 
-@st.cache_data(show_spinner=False)
-def regions(flops: float, chip, chips: int, hours: float, power_w: float) -> pd.DataFrame:
+@st.cache_data(show_spinner=False, max_entries=32)
+def regions(flops: float, chip, chips: int, hours: float, power_w: float) -> tuple[pd.DataFrame, str]:
+    """The rows `glamsim estimate train --regions` prints for this run, and the equivalents' sources,
+    cached by the run (a change of PUE or grid on the left reuses them)."""
     import glamsim.api as gs
 
-    return gs.regions(train_flops=flops, chip=chip, chips=chips, hours=hours, power_w=power_w)
+    df = gs.regions(train_flops=flops, chip=chip, chips=chips, hours=hours, power_w=power_w)
+    return pd.DataFrame(regions_rows(df)), equivalents_sources(df.attrs["equivalents"])
 
 
 def regions_view(est, name: str, chip, n_chips: int) -> None:
@@ -383,11 +385,11 @@ def regions_view(est, name: str, chip, n_chips: int) -> None:
     `glamsim estimate train --regions`, from the same rows)."""
     st.subheader(f"{name}: the same run's carbon in every region")
     hours, power = est.train_hours, est.ledger["power_w"].value
-    df = regions(est.flops_total, chip, n_chips, hours, power)
-    ui.show_table(pd.DataFrame(regions_rows(df)), "t_regions", wrap=True)  # the rows `--regions` prints
+    rows, sources = regions(est.flops_total, chip, n_chips, hours, power)
+    ui.show_table(rows, "t_regions", wrap=True)
     st.caption(
         f"{hours:,.0f} h on {n_chips:,} chips at {power:g} W each in every datacenter profile: the energy differs by "
-        "the PUE, the carbon by the PUE and the grid. " + equivalents_sources(df.attrs["equivalents"])
+        "the PUE, the carbon by the PUE and the grid. " + sources
     )
 
 
@@ -425,7 +427,7 @@ with right:
         if mode == "typed" or "hours" in more:  # statements, not a tuple: Streamlit's magic would print it
             for k in ("layout", "global_batch"):
                 given.pop(k, None)
-        counts = {n: count(m) for n, m in models.items()}
+        counts = {n: ui.model_counts(m) for n, m in models.items()}
         # one HFU per run: a predicted layout's own (its executed FLOPs), else the analytic ratio
         predicting = mode == "predicted" and "hours" not in more
         extra = {n: ({}, {}) if predicting else hardware_ratio(c) for n, c in counts.items()}
