@@ -16,6 +16,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays, train_flops_per_token
 from glamsim.config import load_model
+from glamsim.cost.bundles import Hardware, ServingRun, Site, TrainingRun
 from glamsim.cost.serving import serving_costs
 from glamsim.cost.training import training_costs
 
@@ -42,16 +43,19 @@ def main() -> None:
     batch = rng.integers(1, 256, n).astype(float)
 
     def training_sweep():
-        return training_costs(1e23 * tokens / 6e11, chips, 2.75e14, power, pue, ci, price, mfu=mfu)
+        return training_costs(
+            TrainingRun(1e23 * tokens / 6e11, chips, mfu), Hardware(2.75e14, power), Site(pue, ci, price)
+        )
 
     def training_sweep_with_flops():
         m = base.with_(n_experts=experts)
         flops = train_flops_per_token(m, 1024) * tokens
-        return training_costs(flops, chips, 2.75e14, power, pue, ci, price, mfu=mfu)
+        return training_costs(TrainingRun(flops, chips, mfu), Hardware(2.75e14, power), Site(pue, ci, price))
 
     def serving_sweep():
         m = base.with_(n_experts=experts)
-        return serving_costs(m, batch, 1024, 256, 81, 2.75e14, 1.2e12, power, pue, ci, price)
+        hardware = Hardware(2.75e14, power, hbm_bandwidth_bytes_per_s=1.2e12)
+        return serving_costs(ServingRun(m, batch, 1024, 256, 81), hardware, Site(pue, ci, price))
 
     for label, fn in (
         ("training cost (FLOPs given)", training_sweep),

@@ -199,6 +199,7 @@ def glamsim_vectorised(rows: int, repeats: int) -> float:
 
     from glamsim.accounting import ModelArrays, train_flops_per_token
     from glamsim.config import load_model
+    from glamsim.cost.bundles import Hardware, Site, TrainingRun
     from glamsim.cost.training import training_costs
 
     rng = np.random.default_rng(0)
@@ -209,7 +210,7 @@ def glamsim_vectorised(rows: int, repeats: int) -> float:
 
     def sweep():
         flops = train_flops_per_token(m, 2048) * tokens
-        return training_costs(flops, chips, 3.12e14, power, pue, ci, price, mfu=mfu)
+        return training_costs(TrainingRun(flops, chips, mfu), Hardware(3.12e14, power), Site(pue, ci, price))
 
     sweep()
     times = []

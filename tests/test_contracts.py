@@ -17,6 +17,7 @@ import re
 import numpy as np
 import pytest
 from badinput import tpu_record
+from cores import train_core
 from typer.testing import CliRunner
 
 import glamsim.api as gs
@@ -24,7 +25,7 @@ from glamsim.cli import app
 from glamsim.cli.estimate import flag
 from glamsim.config import ConfigError
 from glamsim.cost.serving import estimate_serving
-from glamsim.cost.training import estimate_training, training_costs
+from glamsim.cost.training import estimate_training
 from glamsim.outputs import COLUMNS as ARCHITECTURE
 from glamsim.outputs import OUTPUTS
 from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
@@ -289,7 +290,7 @@ def test_every_declared_input_changes_some_output(kind, tmp_path):
 
 def test_every_output_of_the_core_is_registered_with_a_unit():
     """The core's outputs, the estimates' and the front door's columns are all in `glamsim.outputs`."""
-    core = training_costs(1e23, 8, 1e15, 500.0, 1.1, 0.4, 2.0, mfu=0.3)
+    core = train_core(1e23, 8, 1e15, 500.0, 1.1, 0.4, 2.0, mfu=0.3)
     train = _numbers(estimate_training(mfu=0.3, comm_overlap=0.5).to_dict())
     serve = _numbers(estimate_serving(chip="h100-sxm", tpot_ms=30.0, batch=512).to_dict())
     inputs = set(TrainingScenario.inputs()) | set(ServingScenario.inputs())

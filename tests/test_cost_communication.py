@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from cores import train_core
 from typer.testing import CliRunner
 
 from glamsim.accounting import ModelArrays, expert_capacity, expert_params, params
@@ -13,7 +14,7 @@ from glamsim.cli import app
 from glamsim.config import ConfigError, load_model
 from glamsim.cost import communication as comm
 from glamsim.cost.serving import estimate_serving
-from glamsim.cost.training import estimate_training, training_costs
+from glamsim.cost.training import estimate_training
 
 GLAM = ModelArrays.of(load_model("glam-64b-64e"))
 GPT3 = ModelArrays.of(load_model("gpt3-175b"))
@@ -93,7 +94,7 @@ def test_given_hours_leave_less_compute_time_and_refuse_impossible_overlap():
 
 
 def test_core_broadcasts_communication_inputs():
-    r = training_costs(
+    r = train_core(
         1e21,
         8,
         1e14,

@@ -7,6 +7,7 @@ import pytest
 
 from glamsim.accounting import ModelArrays, count, forward_flops_per_token
 from glamsim.config import ConfigError, load_model
+from glamsim.cost.bundles import Hardware, ServingRun, Site
 from glamsim.cost.serving import (
     estimate_serving,
     experts_touched,
@@ -56,7 +57,11 @@ def test_roofline_and_per_token_costs_by_hand():
     cfg = load_model("glam-tiny")
     m = ModelArrays.of(cfg)
     b, p, g, chips, peak, bw, power, pue, ci, price = 4, 64, 32, 2, 1e12, 1e10, 100.0, 1.2, 0.5, 3.6
-    r = serving_costs(m, b, p, g, chips, peak, bw, power, pue, ci, price, mfu=0.5, mbu=0.8)
+    r = serving_costs(
+        ServingRun(m, b, p, g, chips, mfu=0.5, mbu=0.8),
+        Hardware(peak, power, hbm_bandwidth_bytes_per_s=bw),
+        Site(pue, ci, price),
+    )
     ctx = p + (g + 1) / 2
     flops = b * float(forward_flops_per_token(m, ctx)[0])
     e, k = cfg.n_experts, cfg.top_k

@@ -5,15 +5,17 @@ import sys
 
 import numpy as np
 import pytest
+from cores import train_core
 
 from glamsim.accounting import ModelArrays, train_flops_per_token
 from glamsim.config import ConfigError, load_model
+from glamsim.cost.bundles import Hardware, Site, TrainingRun, route
 from glamsim.cost.training import estimate_training, training_costs
 
 
 def test_core_against_hand_arithmetic():
     # 1e21 FLOPs at 50% of 1e14 FLOP/s: 2e7 chip-seconds = 5555.6 chip-hours; on 10 chips 555.6 h
-    r = training_costs(
+    r = train_core(
         1e21, 10, 1e14, power_w=300, pue=1.2, carbon_intensity_kg_per_kwh=0.5, price_per_chip_hour_usd=2.0, mfu=0.5
     )
     chip_h = 1e21 / 5e13 / 3600
@@ -25,8 +27,8 @@ def test_core_against_hand_arithmetic():
 
 
 def test_hours_give_the_implied_mfu_and_round_trip():
-    by_mfu = training_costs(3e22, 64, 2.75e14, 326, 1.11, 0.1, 3.0, mfu=0.37)
-    by_hours = training_costs(3e22, 64, 2.75e14, 326, 1.11, 0.1, 3.0, hours=by_mfu["train_hours"])
+    by_mfu = train_core(3e22, 64, 2.75e14, 326, 1.11, 0.1, 3.0, mfu=0.37)
+    by_hours = train_core(3e22, 64, 2.75e14, 326, 1.11, 0.1, 3.0, hours=by_mfu["train_hours"])
     assert by_hours["mfu_effective"] == pytest.approx(0.37)
     assert by_hours["energy_mwh"] == pytest.approx(by_mfu["energy_mwh"])
 
@@ -34,9 +36,9 @@ def test_hours_give_the_implied_mfu_and_round_trip():
 def test_core_broadcasts_like_scalar_calls():
     mfu = np.array([0.2, 0.4, 0.6])[:, None]
     chips = np.array([128, 256, 512, 1024])[None, :]
-    r = training_costs(1e23, chips, 2.75e14, 326, 1.11, 0.0882, 3.22, mfu=mfu)
+    r = train_core(1e23, chips, 2.75e14, 326, 1.11, 0.0882, 3.22, mfu=mfu)
     assert r["energy_mwh"].shape == (3, 4)
-    one = training_costs(1e23, 512, 2.75e14, 326, 1.11, 0.0882, 3.22, mfu=0.4)
+    one = train_core(1e23, 512, 2.75e14, 326, 1.11, 0.0882, 3.22, mfu=0.4)
     assert r["train_days"][1, 2] == pytest.approx(float(one["train_days"]))
     assert r["energy_mwh"][1, 2] == pytest.approx(float(one["energy_mwh"]))
     # energy does not depend on the chip count at fixed MFU; time does (1/chips)
@@ -197,15 +199,13 @@ def test_water_litres_by_hand():
     """1e21 FLOPs at MFU 0.5 on 1e14 FLOP/s chips = 5,555.6 chip-hours at 300 W: IT energy 1,666.7 kWh,
     facility energy x PUE 1.2 = 2,000 kWh; WUE 0.5 L/kWh of IT energy -> 833.3 L on site, 3 L per kWh
     of facility energy -> 6,000 L off site."""
-    r = training_costs(
-        1e21, 10, 1e14, 300, 1.2, 0.5, 2.0, mfu=0.5, wue_onsite_l_per_kwh=0.5, water_offsite_l_per_kwh=3.0
-    )
+    r = train_core(1e21, 10, 1e14, 300, 1.2, 0.5, 2.0, mfu=0.5, wue_onsite_l_per_kwh=0.5, water_offsite_l_per_kwh=3.0)
     it_kwh = 1e21 / 5e13 / 3600 * 300 / 1e3
     assert it_kwh == pytest.approx(1666.667, rel=1e-6)
     assert r["water_onsite_l"] == pytest.approx(it_kwh * 0.5)
     assert r["water_offsite_l"] == pytest.approx(2000 * 3.0)
     assert r["water_l"] == pytest.approx(it_kwh * 0.5 + 6000)
-    assert np.isnan(training_costs(1e21, 10, 1e14, 300, 1.2, 0.5, 2.0, mfu=0.5)["water_l"])  # not published: NaN
+    assert np.isnan(train_core(1e21, 10, 1e14, 300, 1.2, 0.5, 2.0, mfu=0.5)["water_l"])  # not published: NaN
 
 
 def test_datacenter_pick_sets_carbon_and_water_by_hand():
@@ -236,3 +236,18 @@ def test_a100_embodied_footprint_reaches_the_embodied_line():
     assert e.ledger["embodied_kg_per_chip_hour"].value == pytest.approx(per_hour)
     assert e.embodied_boards_co2e_t == pytest.approx(e.chip_hours * per_hour / 1e3)
     assert "BLOOM" in e.ledger["embodied_kgco2e"].source
+
+
+def test_bundles_route_each_input_to_the_bundle_that_holds_it():
+    """`route` changes an input wherever it lives (the ranges vary MFU, power and PUE by name); a name
+    no bundle has is an error, not a silently ignored input; `rows` cuts columns, keeps plain values."""
+    bundles = (TrainingRun(1e21, 10, 0.5), Hardware(1e14, 300.0), Site(1.2, 0.5, 2.0))
+    run, hw, site = route(bundles, mfu=0.25, power_w=600.0, pue=1.5)
+    assert (run.mfu, hw.power_w, site.pue, site.carbon_intensity_kg_per_kwh) == (0.25, 600.0, 1.5, 0.5)
+    slower = training_costs(run, hw, site)
+    assert slower["chip_hours"] == pytest.approx(2 * training_costs(*bundles)["chip_hours"])  # half the MFU
+    assert slower["energy_mwh"] == pytest.approx(4 * 1.25 * training_costs(*bundles)["energy_mwh"])
+    with pytest.raises(TypeError, match="mfu_typo"):
+        route(bundles, mfu_typo=0.3)
+    cut = TrainingRun(np.array([1e21, 2e21, 3e21]), 10, np.array([0.1, 0.2, 0.3])).rows(np.array([True, False, True]))
+    assert cut.flops_total.tolist() == [1e21, 3e21] and cut.mfu.tolist() == [0.1, 0.3] and cut.chips == 10

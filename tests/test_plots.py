@@ -1,7 +1,6 @@
 """The shared plotting module: Vega-Lite specs (labels with units, scales, tooltips, the dense
 baseline, explicit aggregation), saving as PNG and SVG, and tornado tables."""
 
-from functools import partial
 from xml.etree import ElementTree
 
 import numpy as np
@@ -9,6 +8,7 @@ import pandas as pd
 import pytest
 
 from glamsim import plots
+from glamsim.cost.bundles import Hardware, Site, TrainingRun, routed
 from glamsim.cost.training import training_costs
 from glamsim.cost.uncertainty import tornado
 from glamsim.outputs import label
@@ -155,7 +155,8 @@ def _oat_rows(fn, nominal: dict, ranges: dict) -> pd.DataFrame:
 
 
 def test_sensitivity_table_matches_the_cost_models_tornado():
-    fn = partial(training_costs, 3.5e23, 1024, 2.75e14, carbon_intensity_kg_per_kwh=0.09, price_per_chip_hour_usd=3.0)
+    bundles = (TrainingRun(3.5e23, 1024, 0.3), Hardware(2.75e14, 326.0), Site(1.11, 0.09, 3.0))
+    fn = routed(training_costs, bundles)
     nominal = {"mfu": 0.3, "power_w": 326.0, "pue": 1.11}
     ranges = {"mfu": (0.2, 0.4), "power_w": (250.0, 400.0), "pue": (1.05, 1.6)}
     table = plots.sensitivity_table(_oat_rows(fn, nominal, ranges), "energy_mwh")

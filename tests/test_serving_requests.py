@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from glamsim.accounting import ModelArrays, forward_flops_per_token
 from glamsim.cli import app
 from glamsim.config import ConfigError, load_model
+from glamsim.cost.bundles import Hardware, ServingRun, Site
 from glamsim.cost.serving import core, regime
 from glamsim.cost.serving.memory import kv_cache_bytes
 from glamsim.cost.serving.requests import (
@@ -41,21 +42,12 @@ HW = dict(
     dense_shards=1.0,
     link_bytes_per_s=450e9,
     link_latency_s=0.0,
-    tp=8,  # the dense weights over the 8 chips; no links given: the all-reduces cost nothing, as in CORE
+    tp=8,  # the dense weights over the 8 chips; no links given: the all-reduces cost nothing, as in HARDWARE
     fab=regime.fabric(np.inf, np.nan, 0.0, 0.0, np.inf),
     kernel_us=SERVING_KERNEL_US,
 )
-CORE = dict(
-    chips=8,
-    peak_flops=989e12,
-    hbm_bandwidth_bytes_per_s=3.35e12,
-    power_w=500.0,
-    pue=1.1,
-    carbon_intensity_kg_per_kwh=0.4,
-    price_per_chip_hour_usd=2.0,
-    mfu=0.45,
-    mbu=0.57,
-)
+HARDWARE, SITE = Hardware(989e12, 500.0, hbm_bandwidth_bytes_per_s=3.35e12), Site(1.1, 0.4, 2.0)
+UTILISATION = dict(chips=8, mfu=0.45, mbu=0.57)
 TABLE = StepTable(M, 8192, 2.0, **HW)
 BIG = 10**7  # cache blocks: never binds
 POWER = dict(power_w=500.0, power_idle_w=np.nan, power_tdp_w=np.nan, power_compute_w=np.nan, power_memory_w=np.nan)
@@ -77,7 +69,7 @@ def test_one_request_alone_takes_the_closed_form_prefill_then_its_decode_steps()
     ttft = sim["first_token_s"][0] - sim["arrival_s"][0]
     tpot = (sim["finish_s"][0] - sim["first_token_s"][0]) / (g - 1)
     # the closed form: prefill of one prompt; g - 1 decode steps at the mean context p + g / 2
-    closed = core.serving_costs(M, 1, p, g - 1, **CORE)
+    closed = core.serving_costs(ServingRun(M, 1, p, g - 1, **UTILISATION), HARDWARE, SITE)
     assert ttft == pytest.approx(float(closed["prefill_s"][0]), rel=1e-12)
     assert tpot == pytest.approx(float(closed["decode_step_s"][0]), rel=1e-9)
     assert len(sim["step_s"]) == g  # one prefill step, g - 1 decode steps
@@ -124,7 +116,7 @@ def test_throughput_saturates_at_the_closed_form_throughput_of_the_largest_batch
         **POWER,
         power_host_w=0.0,
     )
-    closed = core.serving_costs(M, seqs, 1, g, **CORE)
+    closed = core.serving_costs(ServingRun(M, seqs, 1, g, **UTILISATION), HARDWARE, SITE)
     assert out["output_tokens_per_s"] == pytest.approx(seqs / float(closed["decode_step_s"][0]), rel=0.01)
     assert out["mean_batch_sequences"] == pytest.approx(seqs, rel=0.01)
 

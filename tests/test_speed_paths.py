@@ -23,6 +23,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from cores import train_core
 from pydantic import ValidationError
 from test_bad_inputs_cli import folder  # noqa: F401  (the corpus' folder of bad files, a fixture)
 
@@ -260,12 +261,12 @@ def test_training_costs_single_row_fast_path_matches_broadcasting():
         dict(hours=4000.0, comm_overlap=0.5),
     ):
         args = (3.1e23, 1024, 3.12e14, 400.0, 1.1, 0.4, 2.5)
-        fast = training_costs(*args, **kw, **extra)
+        fast = train_core(*args, **kw, **extra)
         assert {type(v) for v in fast.values()} == {float}  # one scenario of plain numbers: Python floats
-        arrays = training_costs(*(np.array([a]) for a in args), **kw, **extra)
+        arrays = train_core(*(np.array([a]) for a in args), **kw, **extra)
         np.testing.assert_equal({k: float(v[0]) for k, v in arrays.items()}, fast)  # NaN equals NaN
-    two = training_costs(np.array([1e23, 2e23]), 64, 1e14, 300.0, 1.2, 0.3, 2.0, mfu=0.4)
-    one = training_costs(1e23, 64, 1e14, 300.0, 1.2, 0.3, 2.0, mfu=0.4)
+    two = train_core(np.array([1e23, 2e23]), 64, 1e14, 300.0, 1.2, 0.3, 2.0, mfu=0.4)
+    one = train_core(1e23, 64, 1e14, 300.0, 1.2, 0.3, 2.0, mfu=0.4)
     np.testing.assert_equal({k: float(v[0]) for k, v in two.items()}, one)  # no comm_hours: NaN outputs
     assert np.isnan(one["comm_hours"]) and all(v.shape == (2,) for v in two.values())
 
@@ -301,12 +302,8 @@ def _three_ways(args: tuple, kwargs: dict) -> None:
     """Python floats, numpy float64 scalars and one-row arrays give the same outputs, bit for bit."""
     fast = training_costs(*args, **kwargs)
     assert {type(v) for v in fast.values()} == {float}  # really the Python-float path
-    as_np = lambda v: v if v is None else np.float64(v)  # noqa: E731
-    slow = training_costs(*map(as_np, args), **{k: as_np(v) for k, v in kwargs.items()})
-    rows = training_costs(
-        *(np.array([a], dtype=np.float64) for a in args),
-        **{k: v if v is None else np.array([v], dtype=np.float64) for k, v in kwargs.items()},
-    )
+    slow = training_costs(*(b.converted(np.float64) for b in args))
+    rows = training_costs(*(b.converted(lambda v: np.array([v], dtype=np.float64)) for b in args))
     np.testing.assert_equal(fast, {k: float(v) for k, v in slow.items()})  # NaN equals NaN
     np.testing.assert_equal(fast, {k: float(v[0]) for k, v in rows.items()})
 
@@ -365,8 +362,8 @@ def test_python_float_and_numpy_paths_agree_at_the_edges():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for args, kw in cases:
-            one = training_costs(*args, **kw)
-            rows = training_costs(*(np.array([a]) for a in args), **{k: np.array([v]) for k, v in kw.items()})
+            one = train_core(*args, **kw)
+            rows = train_core(*(np.array([a]) for a in args), **{k: np.array([v]) for k, v in kw.items()})
             np.testing.assert_equal(one, {k: float(v[0]) for k, v in rows.items()})
 
 
@@ -396,7 +393,7 @@ def test_ranges_of_uncertain_inputs_with_the_load_following_power_model():
     )
     lo, hi = est.ranges["energy_mwh"]
     assert lo < est.energy_mwh < hi and {r["input"] for r in est.tornado} == {"mfu", "pue"}
-    rows = training_costs(  # the ranges are the core's on the lows and highs
+    rows = train_core(  # the ranges are the core's on the lows and highs
         est.flops_total,
         1024,
         3.12e14,

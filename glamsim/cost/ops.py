@@ -41,20 +41,19 @@ _PLAIN = frozenset({float, int, bool, type(None)})
 _FLOAT = frozenset({float})
 
 
-def evaluate(formula, *args, **kwargs) -> dict:
-    """`formula(xp, *args, **kwargs)`'s outputs: Python floats for one scenario of plain numbers,
-    else numpy arrays broadcast to one shape with every argument (one row per scenario)."""
-    values = (*args, *kwargs.values())
+def evaluate(formula, *bundles) -> dict:
+    """`formula(xp, *bundles)`'s outputs (`glamsim.cost.bundles`): Python floats for one scenario of
+    plain numbers, else numpy arrays broadcast to one shape with every input (one row per scenario)."""
+    values = [v for b in bundles for v in b.values()]
     if _PLAIN.issuperset(map(type, values)):
         try:
-            out = formula(PY, *args, **kwargs)
+            out = formula(PY, *bundles)
         except ZeroDivisionError:
             out = None
         if out is None:  # a division by zero: numpy scalars give its inf or NaN, as arrays would
-            as_np = lambda v: v if v is None else np.float64(v)  # noqa: E731
-            out = formula(NP, *map(as_np, args), **{k: as_np(v) for k, v in kwargs.items()})
+            out = formula(NP, *(b.converted(np.float64) for b in bundles))
         return out if _FLOAT.issuperset(map(type, out.values())) else {k: float(v) for k, v in out.items()}
-    return broadcast(formula(NP, *args, **kwargs), *values)
+    return broadcast(formula(NP, *bundles), *values)
 
 
 def broadcast(outputs: dict, *inputs) -> dict[str, np.ndarray]:

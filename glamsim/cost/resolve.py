@@ -344,14 +344,14 @@ def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> f
     return np.nan
 
 
-def direct_inputs(formula, cls: type[Scenario], resolved: set[str]) -> tuple[str, ...]:
-    """The scenario fields that reach a cost formula as they are: named as one of its keywords, not
-    `resolved` by the cost model (from profiles, predictions or other fields), not uncertain (those
-    carry ranges).  Both the single estimate and the study sweep pass these, so a new plain input
-    takes its declaration and its formula."""
-    import inspect
+def direct_inputs(run: type, cls: type[Scenario], resolved: set[str]) -> tuple[str, ...]:
+    """The scenario fields that reach a cost formula as they are: fields of its run bundle
+    (`glamsim.cost.bundles`) under the same name, not `resolved` by the cost model (from profiles,
+    predictions or other fields), not uncertain (those carry ranges).  Both the single estimate and
+    the study sweep pass these, so a new plain input takes its declaration and its formula."""
+    from glamsim.cost.bundles import names
 
-    params = inspect.signature(formula).parameters
+    params = set(names(run))
     return tuple(n for n in cls.inputs() if n in params and n not in resolved and not cls.meta(n).get("uncertain"))
 
 

@@ -9,7 +9,6 @@ tCO2e = MWh x kg/kWh (the units cancel to tonnes).  Model FLOPs come from `glams
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from glamsim.accounting import ModelArrays, cached_arrays, memo, scalar_arrays, 
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
 from glamsim.cost import ops, resolve
+from glamsim.cost.bundles import Hardware, Site, TrainingRun, routed
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
@@ -74,112 +74,72 @@ def water_l(it_energy_kwh, facility_energy_kwh, wue_onsite_l_per_kwh, water_offs
     return it_energy_kwh * wue_onsite_l_per_kwh, facility_energy_kwh * water_offsite_l_per_kwh
 
 
-def training_costs(
-    flops_total,
-    chips,
-    peak_flops,
-    power_w,
-    pue,
-    carbon_intensity_kg_per_kwh,
-    price_per_chip_hour_usd,
-    *,
-    mfu=None,
-    hours=None,
-    **inputs,
-) -> dict:
-    """All training outputs; give `mfu` (hours follow) or `hours` (the implied MFU follows).
+def training_costs(run: TrainingRun, hardware: Hardware, site: Site) -> dict:
+    """All training outputs of a run (`glamsim.cost.bundles`): give its `mfu` (hours follow) or its
+    `hours` (the implied MFU follows).
 
-    `inputs`: the formula's other keywords, each with its default (`carbon_intensity_gross_kg_per_kwh`,
-    `comm_hours`, `comm_overlap`, the power curve `power_<name>` for each name in
-    `glamsim.cost.power.CURVE`, `embodied_kg_per_chip_hour` (the board) and
-    `host_embodied_kg_per_chip_hour` (the host server's share), `wue_onsite_l_per_kwh`,
-    `water_offsite_l_per_kwh`).  Power follows the end-to-end MFU as tensor-core utilisation.
-    `comm_hours` (communication time, `glamsim.cost.communication`; NaN: not modelled) adds its
-    exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the given `mfu` is then the
-    utilisation while computing and the returned `mfu_effective` the end-to-end one.  With given
-    `hours`, the compute time is what the exposed communication leaves of them.  One scenario of
-    plain numbers gives Python floats, arrays give arrays (`glamsim.cost.ops.evaluate`)."""
-    if (mfu is None) == (hours is None):
+    Power follows the end-to-end MFU as tensor-core utilisation, unless `hardware.power_w` is a
+    number.  `run.comm_hours` (communication time, `glamsim.cost.communication`; NaN: not
+    modelled) adds its exposed part, (1 - comm_overlap) x comm_hours, to the compute time; the
+    given `mfu` is then the utilisation while computing and the returned `mfu_effective` the
+    end-to-end one.  With given `hours`, the compute time is what the exposed communication
+    leaves of them.  Bundles of plain numbers give Python floats, columns give arrays
+    (`glamsim.cost.ops.evaluate`)."""
+    if (run.mfu is None) == (run.hours is None):
         raise ConfigError("give exactly one of mfu and hours")
-    core = (flops_total, chips, peak_flops, power_w, pue, carbon_intensity_kg_per_kwh, price_per_chip_hour_usd)
-    return ops.evaluate(_training_formula, *core, mfu=mfu, hours=hours, **inputs)
+    return ops.evaluate(_training_formula, run, hardware, site)
 
 
-def _training_formula(
-    xp,
-    flops_total,
-    chips,
-    peak_flops,
-    power_w,
-    pue,
-    carbon_intensity_kg_per_kwh,
-    price_per_chip_hour_usd,
-    mfu=None,
-    hours=None,
-    carbon_intensity_gross_kg_per_kwh=np.nan,
-    comm_hours=np.nan,
-    comm_overlap=1.0,
-    power_idle_w=np.nan,
-    power_tdp_w=np.nan,
-    power_compute_w=np.nan,
-    power_memory_w=np.nan,
-    power_host_w=np.nan,
-    embodied_kg_per_chip_hour=np.nan,
-    host_embodied_kg_per_chip_hour=np.nan,
-    wue_onsite_l_per_kwh=np.nan,
-    water_offsite_l_per_kwh=np.nan,
-) -> dict:
-    """`training_costs`, written once for Python floats and numpy (`xp`: `glamsim.cost.ops`).  A
-    keyword named as a `TrainingScenario` field reaches it from every face unchanged (`DIRECT`)."""
-    exposed = xp.where(comm_overlap >= 1, 0.0, (1 - comm_overlap) * comm_hours)
+def _training_formula(xp, run: TrainingRun, hw: Hardware, site: Site) -> dict:
+    """`training_costs`, written once for Python floats and numpy (`xp`: `glamsim.cost.ops`)."""
+    chips, mfu, hours = run.chips, run.mfu, run.hours
+    exposed = xp.where(run.comm_overlap >= 1, 0.0, (1 - run.comm_overlap) * run.comm_hours)
     if hours is None:
-        compute_chip_hours = chip_hours_from_flops(flops_total, peak_flops, mfu)
+        compute_chip_hours = chip_hours_from_flops(run.flops_total, hw.peak_flops, mfu)
         chip_hours = compute_chip_hours + chips * exposed
         hours = chip_hours / chips
         mfu = mfu * compute_chip_hours / chip_hours
         compute_hours = compute_chip_hours / chips
     else:
         chip_hours = chips * hours
-        mfu = implied_mfu(flops_total, chip_hours, peak_flops)
+        mfu = implied_mfu(run.flops_total, chip_hours, hw.peak_flops)
         compute_hours = hours - exposed
-    curve = (power_idle_w, power_tdp_w, power_compute_w, power_memory_w, power_host_w)
-    power = power_at_load(mfu, 0.0, power_w, *curve, xp=xp)  # HBM traffic of training not modelled
+    curve = (hw.power_idle_w, hw.power_tdp_w, hw.power_compute_w, hw.power_memory_w, hw.power_host_w)
+    power = power_at_load(mfu, 0.0, hw.power_w, *curve, xp=xp)  # HBM traffic of training not modelled
     server = chip_hours * power / W_PER_MW  # the whole server: boards and their host share
-    e = energy_mwh(chip_hours, power, pue)
+    e = energy_mwh(chip_hours, power, site.pue)
     onsite, offsite = water_l(
-        chip_hours * power / W_PER_KW, e * KWH_PER_MWH, wue_onsite_l_per_kwh, water_offsite_l_per_kwh
+        chip_hours * power / W_PER_KW, e * KWH_PER_MWH, site.wue_onsite_l_per_kwh, site.water_offsite_l_per_kwh
     )
+    embodied = hw.embodied_kg_per_chip_hour, hw.host_embodied_kg_per_chip_hour
     return {
-        "flops_total": flops_total,
+        "flops_total": run.flops_total,
         "chip_hours": chip_hours,
         "train_hours": hours,
         "compute_hours": compute_hours,
-        "comm_hours": comm_hours,
+        "comm_hours": run.comm_hours,
         "comm_exposed_hours": exposed,
         "train_days": hours / H_PER_DAY,
         "mfu_effective": mfu,
         "power_w_per_chip": power,
-        "energy_boards_mwh": server - chip_hours * power_host_w / W_PER_MW,  # NaN where the host share is not known
+        "energy_boards_mwh": server - chip_hours * hw.power_host_w / W_PER_MW,  # NaN where the host share is unknown
         "energy_server_mwh": server,
         "energy_mwh": e,
-        "co2e_t": co2e_t(e, carbon_intensity_kg_per_kwh),
-        "co2e_location_t": co2e_t(e, carbon_intensity_gross_kg_per_kwh),
-        "embodied_boards_co2e_t": chip_hours * embodied_kg_per_chip_hour / 1e3,
-        "embodied_host_co2e_t": chip_hours * host_embodied_kg_per_chip_hour / 1e3,
-        "embodied_co2e_t": chip_hours * (embodied_kg_per_chip_hour + host_embodied_kg_per_chip_hour) / 1e3,
+        "co2e_t": co2e_t(e, site.carbon_intensity_kg_per_kwh),
+        "co2e_location_t": co2e_t(e, site.carbon_intensity_gross_kg_per_kwh),
+        "embodied_boards_co2e_t": chip_hours * embodied[0] / 1e3,
+        "embodied_host_co2e_t": chip_hours * embodied[1] / 1e3,
+        "embodied_co2e_t": chip_hours * (embodied[0] + embodied[1]) / 1e3,
         "water_onsite_l": onsite,
         "water_offsite_l": offsite,
         "water_l": onsite + offsite,
-        "cost_usd": chip_hours * price_per_chip_hour_usd,
+        "cost_usd": chip_hours * site.price_per_chip_hour_usd,
     }
 
 
-# Scenario fields that reach the formula as they are: a new one needs its declaration and its formula only
-DIRECT = resolve.direct_inputs(
-    _training_formula,
-    TrainingScenario,
-    {"chips", "mfu", "hours", "power_w", "pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd"},
-)
+# Scenario fields that reach the formula as they are, in the run bundle: a new one needs its
+# declaration and its formula only
+DIRECT = resolve.direct_inputs(TrainingRun, TrainingScenario, {"chips", "mfu", "hours"})
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -281,21 +241,21 @@ def estimate_training(
     comm_hours, comm_figures = _communication(s, led, chip, cfg)
     if predicted is not None:  # the layout's own communication is inside its MFU: one story, not two
         comm_hours = np.nan
-    certain = dict(  # the core's inputs that carry no range
-        hours=s.hours,
-        carbon_intensity_gross_kg_per_kwh=ci_gross,
-        comm_hours=comm_hours,
-        **embodied,
-        wue_onsite_l_per_kwh=wue,
-        water_offsite_l_per_kwh=water_offsite,
-        **{f"power_{k}": curve[k] for k in CURVE},
-        **resolve.direct_values(s, DIRECT, led),
-    )
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:
         uncertain["mfu"] = s.mfu if predicted is None else interval.around(s.mfu)
     nominals = {k: v if type(v) is float else nominal(v) for k, v in uncertain.items()}
-    one = training_costs(flops, s.chips, peak_value, **certain, **nominals)
+    run = TrainingRun(flops, s.chips, nominals.get("mfu"), s.hours, comm_hours, **resolve.direct_values(s, DIRECT, led))
+    hardware = Hardware(peak_value, nominals["power_w"], **{f"power_{k}": curve[k] for k in CURVE}, **embodied)
+    site = Site(
+        nominals["pue"],
+        nominals["carbon_intensity_kg_per_kwh"],
+        nominals["price_per_chip_hour_usd"],
+        ci_gross,
+        wue,
+        water_offsite,
+    )
+    one = training_costs(run, hardware, site)
     share = resolve.layout_exposed_share(predicted) if predicted is not None else np.nan
     one["layout_comm_exposed_hours"] = one["train_hours"] * share
     if s.hours is not None and one["mfu_effective"] > 1:
@@ -311,7 +271,7 @@ def estimate_training(
     if hfu > 1:
         raise ConfigError(f"hw_flops_ratio={ratio!r}: implies hardware FLOPs utilisation {hfu:.2f} > 1")
     any_range = nominals != uncertain and any(is_uncertain(v) for v in uncertain.values())  # all plain: none
-    core = partial(training_costs, flops, s.chips, peak_value, **certain) if any_range else None
+    core = routed(training_costs, (run, hardware, site)) if any_range else None
     used = one["mfu_effective"] if s.hours is not None else nominals["mfu"]
     return TrainingEstimate(
         values={"mfu": used, **one, "hfu": hfu},

@@ -11,6 +11,7 @@ import pandas as pd
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError
 from glamsim.cost import serving
+from glamsim.cost.bundles import Hardware, ServingRun, Site
 from glamsim.scenario import PRECISION_BYTES
 from glamsim.studies.columns import (
     chip_columns,
@@ -199,36 +200,41 @@ def serving_outputs(rows: pd.DataFrame, m: ModelArrays, cfgs: list | None = None
     )
     chips, x = lay["chips"], lay["expert_parallel"]
     _refuse_unfit(rows, lay, placement, x_given, prefill_chips, refusal != "")
-    res = serving.serving_costs(
+    run = ServingRun(
         m,
-        batch=batch,
-        prompt_len=prompt,
-        gen_len=gen,
-        chips=chips,
-        peak_flops=chip["peak_flops"],
-        hbm_bandwidth_bytes_per_s=chip["hbm_bandwidth_gb_per_s"] * serving.BYTES_PER_GB,
-        **power_curve(rows, chip),
-        pue=override(rows, "pue", dc["pue"]),
-        carbon_intensity_kg_per_kwh=override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
-        price_per_chip_hour_usd=override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
-        mfu=floats(rows, "serving_mfu"),
-        mbu=floats(rows, "mbu"),
+        batch,
+        prompt,
+        gen,
+        chips,
+        floats(rows, "serving_mfu"),
+        floats(rows, "mbu"),
         bytes_per_param=bpp,
         bytes_per_kv=bkv,
         expert_parallel=x,
-        **direct(rows, serving.DIRECT),
         placement=placement,
         routing_skew=skew,
         dense_shards=lay["dense_shards"],
         prefill_dense_shards=lay["prefill_dense_shards"],
         prefill_chips=prefill_chips,
-        idle_power_w=np.where(np.isnan(floats(rows, "power_w")), chip["idle_w"], np.nan),
+        **direct(rows, serving.DIRECT),
+    )
+    hardware = Hardware(
+        chip["peak_flops"],
+        **power_curve(rows, chip),
         embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
         host_embodied_kg_per_chip_hour=chip["host_embodied_kg_per_chip_hour"],
+        hbm_bandwidth_bytes_per_s=chip["hbm_bandwidth_gb_per_s"] * serving.BYTES_PER_GB,
         **links,
+        idle_power_w=np.where(np.isnan(floats(rows, "power_w")), chip["idle_w"], np.nan),
+    )
+    site = Site(
+        override(rows, "pue", dc["pue"]),
+        override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
+        override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
         wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
         water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
     )
+    res = serving.serving_costs(run, hardware, site)
     touched = res["experts_touched_per_moe_layer"]
     requests = request_level_outputs(rows, cfgs) if cfgs is not None else {}
     return {

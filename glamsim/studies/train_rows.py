@@ -3,6 +3,8 @@ single estimate's refusals."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -10,6 +12,7 @@ from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
 from glamsim.cost import training
+from glamsim.cost.bundles import Hardware, Site, TrainingRun
 from glamsim.studies.columns import (
     chip_columns,
     context,
@@ -42,25 +45,24 @@ def training_outputs(
     comm_hours = np.where(
         rows["train_flops"].isna(), c["comm_s_per_step"] * c["steps"] / training.S_PER_HOUR, np.nan
     )  # given FLOPs: no model, so no communication
-    args = dict(
-        flops_total=flops,
-        chips=chips,
-        peak_flops=chip["peak_flops"],
+    gross = np.where(
+        rows["carbon_intensity_kg_per_kwh"].isna(),
+        dc["carbon_intensity_gross_kg_per_kwh"],
+        floats(rows, "carbon_intensity_kg_per_kwh"),
+    )
+    hardware = Hardware(
+        chip["peak_flops"],
         **power_curve(rows, chip),
         embodied_kg_per_chip_hour=chip["embodied_kg_per_chip_hour"],
         host_embodied_kg_per_chip_hour=chip["host_embodied_kg_per_chip_hour"],
-        pue=override(rows, "pue", dc["pue"]),
-        carbon_intensity_kg_per_kwh=override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
-        price_per_chip_hour_usd=override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
-        carbon_intensity_gross_kg_per_kwh=np.where(
-            rows["carbon_intensity_kg_per_kwh"].isna(),
-            dc["carbon_intensity_gross_kg_per_kwh"],
-            floats(rows, "carbon_intensity_kg_per_kwh"),
-        ),
-        comm_hours=comm_hours,
-        **direct(rows, training.DIRECT),
-        wue_onsite_l_per_kwh=dc["wue_onsite_l_per_kwh"],
-        water_offsite_l_per_kwh=dc["water_offsite_l_per_kwh"],
+    )
+    site = Site(
+        override(rows, "pue", dc["pue"]),
+        override(rows, "carbon_intensity_kg_per_kwh", dc["carbon_intensity_kg_per_kwh"]),
+        override(rows, "price_per_chip_hour_usd", chip["price_per_chip_hour_usd"]),
+        gross,
+        dc["wue_onsite_l_per_kwh"],
+        dc["water_offsite_l_per_kwh"],
     )
     hours = floats(rows, "hours")
     known = ~np.isnan(hours)
@@ -77,12 +79,12 @@ def training_outputs(
     pred = predicted(rows, cfgs, need)
     mfu = np.where(np.isnan(mfu), pred["mfu"], mfu)
     # a predicted layout's communication is inside its MFU: one story, as the single estimate
-    args["comm_hours"] = np.where(need, np.nan, args["comm_hours"])
+    run = TrainingRun(flops, chips, comm_hours=np.where(need, np.nan, comm_hours), **direct(rows, training.DIRECT))
     for mask, when in ((~known, {"mfu": mfu}), (known, {"hours": hours})):
         if not mask.any():
             continue
-        part = training.training_costs(**{k: v[mask] for k, v in args.items()}, **{k: v[mask] for k, v in when.items()})
-        for k, v in part.items():
+        bundles = (replace(run, **when).rows(mask), hardware.rows(mask), site.rows(mask))
+        for k, v in training.training_costs(*bundles).items():
             out.setdefault(k, np.full(len(rows), np.nan))[mask] = v
     too_fast = known & (out["mfu_effective"] > 1)
     if too_fast.any():  # the single estimate's refusal, for the first such row
@@ -98,7 +100,9 @@ def training_outputs(
     out["layout_comm_exposed_hours"] = out["train_hours"] * pred["exposed_share"]
     out["mfu_resolved"] = np.where(known, out["mfu_effective"], mfu)  # typed, measured, predicted, or implied by hours
     _refuse_as_the_single_estimate(rows, out, ratio)
-    resolved = {f"resolved_{k}": args[k] for k in ("pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd")}
+    resolved = {
+        f"resolved_{k}": getattr(site, k) for k in ("pue", "carbon_intensity_kg_per_kwh", "price_per_chip_hour_usd")
+    }
     return {
         "peak_flops_per_s": chip["peak_flops"],
         "resolved_power_w": out["power_w_per_chip"],

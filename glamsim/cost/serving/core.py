@@ -24,6 +24,7 @@ from glamsim.accounting import (
     ffn_weights,
     forward_flops_per_token,
 )
+from glamsim.cost.bundles import Hardware, ServingRun, Site
 from glamsim.cost.communication import A2A_PER_MOE_LAYER_DECODE, decode_alltoall_bytes_per_chip
 from glamsim.cost.ops import broadcast
 from glamsim.cost.power import power_w as power_at_load
@@ -38,7 +39,6 @@ from glamsim.cost.serving.memory import (
     weight_bytes_total,
 )
 from glamsim.cost.training import S_PER_HOUR
-from glamsim.scenario import SERVING_KERNEL_US
 
 J_PER_KWH = 3.6e6
 
@@ -217,49 +217,9 @@ def step_parts(
     }
 
 
-def serving_costs(
-    m: ModelArrays,
-    batch,
-    prompt_len,
-    gen_len,
-    chips,
-    peak_flops,
-    hbm_bandwidth_bytes_per_s,
-    power_w,
-    pue,
-    carbon_intensity_kg_per_kwh,
-    price_per_chip_hour_usd,
-    mfu=1.0,
-    mbu=1.0,
-    bytes_per_param=2.0,
-    bytes_per_kv=2.0,
-    expert_parallel=1.0,
-    interconnect_bytes_per_s=np.inf,
-    comm_overlap=1.0,
-    bytes_per_activation=2.0,
-    power_idle_w=np.nan,
-    power_tdp_w=np.nan,
-    power_compute_w=np.nan,
-    power_memory_w=np.nan,
-    power_host_w=np.nan,
-    placement="sharded",
-    routing_skew=1.0,
-    dense_shards=1.0,
-    prefill_dense_shards=np.nan,
-    prefill_chips=np.nan,
-    chips_per_node=np.inf,
-    inter_node_bytes_per_s=np.nan,
-    intra_latency_s=0.0,
-    inter_latency_s=0.0,
-    idle_power_w=np.nan,
-    wue_onsite_l_per_kwh=np.nan,
-    water_offsite_l_per_kwh=np.nan,
-    busy_fraction=1.0,
-    embodied_kg_per_chip_hour=np.nan,
-    host_embodied_kg_per_chip_hour=np.nan,
-    kernel_us=SERVING_KERNEL_US,
-) -> dict[str, np.ndarray]:
-    """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens.
+def serving_costs(run: ServingRun, hw: Hardware, site: Site) -> dict[str, np.ndarray]:
+    """Prefill, decode and per-token cost of serving `batch` requests of P prompt + G generated tokens
+    (`glamsim.cost.bundles`: what is served, on which hardware, where; the names below are their fields).
 
     `placement` "sharded": every weight spread evenly over the chips; experts split over
     `expert_parallel` = X chips add a dispatch + combine all-to-all per decode step, its exposed
@@ -275,46 +235,47 @@ def serving_costs(
     its load is the busier of the two.  A replica busy
     `busy_fraction` of the time idles the rest at `idle_power_w` (NaN: the power model at zero
     load), and that energy and its chip-hours are charged to the tokens it serves."""
+    m, batch, chips, mfu, mbu = run.m, run.batch, run.chips, run.mfu, run.mbu
     roof = partial(
         roofline_s,
         chips=chips,
-        peak_flops=peak_flops,
+        peak_flops=hw.peak_flops,
         mfu=mfu,
-        bandwidth_bytes_per_s=hbm_bandwidth_bytes_per_s,
+        bandwidth_bytes_per_s=hw.hbm_bandwidth_bytes_per_s,
         mbu=mbu,
     )
-    placed = expert_placed(m, placement)
-    chips_p = np.where(np.isnan(prefill_chips), chips, prefill_chips)
-    split = ~np.isnan(np.asarray(prefill_chips, dtype=np.float64))
-    x = np.asarray(expert_parallel, dtype=np.float64)
+    placed = expert_placed(m, run.placement)
+    chips_p = np.where(np.isnan(run.prefill_chips), chips, run.prefill_chips)
+    split = ~np.isnan(np.asarray(run.prefill_chips, dtype=np.float64))
+    x = np.asarray(run.expert_parallel, dtype=np.float64)
     x_p = np.where(split, np.minimum(x, chips_p), x)
     tier = partial(
         link_of,
-        chips_per_node=chips_per_node,
-        intra_bytes_per_s=interconnect_bytes_per_s,
-        inter_bytes_per_s=inter_node_bytes_per_s,
-        intra_latency_s=intra_latency_s,
-        inter_latency_s=inter_latency_s,
+        chips_per_node=hw.chips_per_node,
+        intra_bytes_per_s=hw.interconnect_bytes_per_s,
+        inter_bytes_per_s=hw.inter_node_bytes_per_s,
+        intra_latency_s=hw.intra_latency_s,
+        inter_latency_s=hw.inter_latency_s,
     )
     link, latency = tier(x)
     link_p, latency_p = tier(x_p)
     placed_phase = partial(
         _expert_placed_s,
         m,
-        routing_skew=routing_skew,
-        peak_flops=peak_flops,
+        routing_skew=run.routing_skew,
+        peak_flops=hw.peak_flops,
         mfu=mfu,
-        bandwidth=hbm_bandwidth_bytes_per_s,
+        bandwidth=hw.hbm_bandwidth_bytes_per_s,
         mbu=mbu,
-        bytes_per_param=bytes_per_param,
-        bytes_per_activation=bytes_per_activation,
+        bytes_per_param=run.bytes_per_param,
+        bytes_per_activation=run.bytes_per_activation,
     )
-    prefill_tokens = batch * prompt_len
-    prefill_flops_per_token = forward_flops_per_token(m, (prompt_len + 1) / 2)
+    prefill_tokens = batch * run.prompt_len
+    prefill_flops_per_token = forward_flops_per_token(m, (run.prompt_len + 1) / 2)
     prefill_flops = prefill_tokens * prefill_flops_per_token
-    prefill_kv = kv_cache_bytes(m, batch, prompt_len, bytes_per_kv)
-    prefill_bytes = weight_bytes_read(m, prefill_tokens, bytes_per_param) + prefill_kv
-    shards_p = np.where(np.isnan(prefill_dense_shards), dense_shards, prefill_dense_shards)
+    prefill_kv = kv_cache_bytes(m, batch, run.prompt_len, run.bytes_per_kv)
+    prefill_bytes = weight_bytes_read(m, prefill_tokens, run.bytes_per_param) + prefill_kv
+    shards_p = np.where(np.isnan(run.prefill_dense_shards), run.dense_shards, run.prefill_dense_shards)
     pre_placed = placed_phase(
         prefill_tokens,
         prefill_kv,
@@ -326,21 +287,28 @@ def serving_costs(
         link_latency_s=latency_p,
     )
     fab = regime.fabric(
-        interconnect_bytes_per_s, inter_node_bytes_per_s, intra_latency_s, inter_latency_s, chips_per_node
+        hw.interconnect_bytes_per_s,
+        hw.inter_node_bytes_per_s,
+        hw.intra_latency_s,
+        hw.inter_latency_s,
+        hw.chips_per_node,
     )
-    tp, tp_p = np.where(placed, dense_shards, chips), np.where(placed, shards_p, chips_p)  # dense weights split over
+    tp, tp_p = (
+        np.where(placed, run.dense_shards, chips),
+        np.where(placed, shards_p, chips_p),
+    )  # dense weights split over
     prefill_roof = roof(prefill_flops, prefill_bytes, chips=chips_p, mfu=mfu * regime.matmul_rate(prefill_tokens))
     prefill_compute_s = np.where(placed, pre_placed["s"], prefill_roof) + regime.overhead_s(
-        m, prefill_tokens, tp_p, fab, bytes_per_activation, kernel_us
+        m, prefill_tokens, tp_p, fab, run.bytes_per_activation, run.kernel_us
     )
     kv_transfer_s = np.where(
-        split, prefill_kv / np.minimum(chips_p, chips) / inter_node_bytes_per_s + inter_latency_s, 0.0
+        split, prefill_kv / np.minimum(chips_p, chips) / hw.inter_node_bytes_per_s + hw.inter_latency_s, 0.0
     )
     prefill_s = prefill_compute_s + kv_transfer_s
-    ctx = prompt_len + (gen_len + 1) / 2
+    ctx = run.prompt_len + (run.gen_len + 1) / 2
     flops_per_token = forward_flops_per_token(m, ctx)
-    weights_step = weight_bytes_read(m, batch, bytes_per_param)
-    kv_step = kv_cache_bytes(m, batch, ctx, bytes_per_kv)
+    weights_step = weight_bytes_read(m, batch, run.bytes_per_param)
+    kv_step = kv_cache_bytes(m, batch, ctx, run.bytes_per_kv)
     step_flops, step_bytes = batch * flops_per_token, weights_step + kv_step
     step = step_parts(
         m,
@@ -348,31 +316,31 @@ def serving_costs(
         step_flops,
         kv_step,
         chips,
-        peak_flops,
-        hbm_bandwidth_bytes_per_s,
+        hw.peak_flops,
+        hw.hbm_bandwidth_bytes_per_s,
         mfu,
         mbu,
-        bytes_per_param,
-        bytes_per_activation,
-        expert_parallel,
-        comm_overlap,
+        run.bytes_per_param,
+        run.bytes_per_activation,
+        run.expert_parallel,
+        run.comm_overlap,
         placed,
-        routing_skew,
-        dense_shards,
+        run.routing_skew,
+        run.dense_shards,
         link,
         latency,
         tp=tp,
         fab=fab,
-        kernel_us=kernel_us,
+        kernel_us=run.kernel_us,
     )
     dec_placed = step["placed"]
     a2a_bytes = np.where(placed, dec_placed["a2a_bytes"], step["sharded_a2a_bytes"])
     a2a_s = np.where(placed, dec_placed["a2a_s"], step["sharded_a2a_s"])
     step_s = step["s"]
-    decode_s = gen_len * step_s
+    decode_s = run.gen_len * step_s
 
     def util(flops, bytes_moved, seconds, n):  # (tensor-core, HBM) utilisation of a phase
-        return flops / (n * peak_flops) / seconds, bytes_moved / (n * hbm_bandwidth_bytes_per_s) / seconds
+        return flops / (n * hw.peak_flops) / seconds, bytes_moved / (n * hw.hbm_bandwidth_bytes_per_s) / seconds
 
     pre_c, pre_m = util(prefill_flops, prefill_bytes, prefill_s, chips_p)
     pre_c = np.where(placed, pre_placed["compute_s"] / prefill_s, pre_c)
@@ -382,16 +350,16 @@ def serving_costs(
     dec_m = np.where(placed, dec_placed["memory_s"] / step_s, dec_m)
     prefill_load = np.where(placed, pre_placed["busy_s"] / prefill_s, np.maximum(pre_c, pre_m))
     decode_load = np.where(placed, dec_placed["busy_s"] / step_s, np.maximum(dec_c, dec_m))
-    curve = (power_w, power_idle_w, power_tdp_w, power_compute_w, power_memory_w, power_host_w)
+    curve = (hw.power_w, hw.power_idle_w, hw.power_tdp_w, hw.power_compute_w, hw.power_memory_w, hw.power_host_w)
     prefill_w = power_at_load(pre_c, pre_m, *curve)
     decode_w = power_at_load(dec_c, dec_m, *curve)
-    idle_w = np.where(np.isnan(idle_power_w), power_at_load(0.0, 0.0, *curve), idle_power_w)
-    idle_per_busy = (1 - np.asarray(busy_fraction, dtype=np.float64)) / busy_fraction  # idle s per busy s
-    facility_w = chips * (decode_w + idle_per_busy * idle_w) * pue  # idle time charged to the tokens served
-    prefill_facility_w = chips_p * (prefill_w + idle_per_busy * idle_w) * pue
-    usd_per_chip_s = price_per_chip_hour_usd / S_PER_HOUR / busy_fraction
-    generated = batch * gen_len
-    chip_hours_per_million = chips * step_s / batch * 1e6 / S_PER_HOUR / busy_fraction  # decode, idle included
+    idle_w = np.where(np.isnan(hw.idle_power_w), power_at_load(0.0, 0.0, *curve), hw.idle_power_w)
+    idle_per_busy = (1 - np.asarray(run.busy_fraction, dtype=np.float64)) / run.busy_fraction  # idle s per busy s
+    facility_w = chips * (decode_w + idle_per_busy * idle_w) * site.pue  # idle time charged to the tokens served
+    prefill_facility_w = chips_p * (prefill_w + idle_per_busy * idle_w) * site.pue
+    usd_per_chip_s = site.price_per_chip_hour_usd / S_PER_HOUR / run.busy_fraction
+    generated = batch * run.gen_len
+    chip_hours_per_million = chips * step_s / batch * 1e6 / S_PER_HOUR / run.busy_fraction  # decode, idle included
     nan = np.full(np.shape(placed), np.nan)
     return broadcast(
         {
@@ -400,8 +368,8 @@ def serving_costs(
             "prefill_s": prefill_s,
             "prefill_chips_used": chips_p,
             "kv_transfer_s": kv_transfer_s,
-            "prefill_compute_bound": prefill_flops / (peak_flops * mfu)
-            >= prefill_bytes / (hbm_bandwidth_bytes_per_s * mbu),
+            "prefill_compute_bound": prefill_flops / (hw.peak_flops * mfu)
+            >= prefill_bytes / (hw.hbm_bandwidth_bytes_per_s * mbu),
             "prefill_tokens_per_s_per_chip": prefill_tokens / prefill_s / chips_p,
             "decode_flops_per_token": flops_per_token,
             "decode_weight_bytes_per_step": weights_step,
@@ -411,15 +379,16 @@ def serving_costs(
             "decode_step_s": step_s,
             "decode_expert_wait_s": np.where(placed, dec_placed["expert_s"], nan),
             "experts_read_busiest_chip": np.where(placed, dec_placed["touched"], nan),
-            "decode_compute_bound": step_flops / (peak_flops * mfu) >= step_bytes / (hbm_bandwidth_bytes_per_s * mbu),
+            "decode_compute_bound": step_flops / (hw.peak_flops * mfu)
+            >= step_bytes / (hw.hbm_bandwidth_bytes_per_s * mbu),
             "decode_s": decode_s,
             "request_latency_s": prefill_s + decode_s,
             "experts_touched_per_moe_layer": experts_touched(m.n_experts, m.top_k, batch),
             "decode_tokens_per_s_per_chip": batch / step_s / chips,
             "joules_per_token": facility_w * step_s / batch,
-            "joules_per_token_server": facility_w / pue * step_s / batch,
+            "joules_per_token_server": facility_w / site.pue * step_s / batch,
             "joules_per_token_boards": chips
-            * (decode_w - power_host_w + idle_per_busy * (idle_w - power_host_w))
+            * (decode_w - hw.power_host_w + idle_per_busy * (idle_w - hw.power_host_w))
             * step_s
             / batch,  # NaN where the host share is not known
             "prefill_load": prefill_load,
@@ -427,10 +396,15 @@ def serving_costs(
             "prefill_power_w_per_chip": prefill_w,
             "decode_power_w_per_chip": decode_w,
             "joules_per_token_with_prefill": (prefill_facility_w * prefill_s + facility_w * decode_s) / generated,
-            "kgco2e_per_million_tokens": facility_w * step_s / batch * 1e6 / J_PER_KWH * carbon_intensity_kg_per_kwh,
+            "kgco2e_per_million_tokens": facility_w
+            * step_s
+            / batch
+            * 1e6
+            / J_PER_KWH
+            * site.carbon_intensity_kg_per_kwh,
             "idle_power_w_per_chip": idle_w,
             "water_l_per_million_tokens": (
-                facility_w / pue * wue_onsite_l_per_kwh + facility_w * water_offsite_l_per_kwh
+                facility_w / site.pue * site.wue_onsite_l_per_kwh + facility_w * site.water_offsite_l_per_kwh
             )
             * step_s
             / batch
@@ -438,9 +412,9 @@ def serving_costs(
             / J_PER_KWH,  # on-site (IT energy x WUE) + off-site (facility energy x water per kWh), decode
             "usd_per_million_tokens": usd_per_chip_s * chips * step_s / batch * 1e6,
             # manufacturing carbon of the chip-seconds a token takes (idle time included, as for dollars)
-            "embodied_boards_kgco2e_per_million_tokens": embodied_kg_per_chip_hour * chip_hours_per_million,
-            "embodied_host_kgco2e_per_million_tokens": host_embodied_kg_per_chip_hour * chip_hours_per_million,
-            "embodied_kgco2e_per_million_tokens": (embodied_kg_per_chip_hour + host_embodied_kg_per_chip_hour)
+            "embodied_boards_kgco2e_per_million_tokens": hw.embodied_kg_per_chip_hour * chip_hours_per_million,
+            "embodied_host_kgco2e_per_million_tokens": hw.host_embodied_kg_per_chip_hour * chip_hours_per_million,
+            "embodied_kgco2e_per_million_tokens": (hw.embodied_kg_per_chip_hour + hw.host_embodied_kg_per_chip_hour)
             * chip_hours_per_million,
             "usd_per_million_tokens_with_prefill": usd_per_chip_s
             * (chips_p * prefill_s + chips * decode_s)
@@ -449,5 +423,5 @@ def serving_costs(
         },
         mfu,
         mbu,
-        comm_overlap,
+        run.comm_overlap,
     )

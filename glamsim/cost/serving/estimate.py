@@ -3,8 +3,6 @@ one row, with ranges and a tornado for uncertain inputs (`estimate_serving`)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from glamsim.accounting import (
@@ -14,6 +12,7 @@ from glamsim.accounting import (
 )
 from glamsim.config import ConfigError
 from glamsim.cost import resolve
+from glamsim.cost.bundles import Hardware, ServingRun, Site, routed
 from glamsim.cost.ledger import Ledger
 from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
@@ -126,20 +125,12 @@ def _record_link(led: Ledger, chip, s: ServingScenario, span: float, names: tupl
     )
 
 
-# Scenario fields that reach `serving_costs` as they are: a new one needs its declaration and its formula
+# Scenario fields that reach `serving_costs` as they are, in the run bundle: a new one needs its
+# declaration and its formula
 DIRECT = resolve.direct_inputs(
-    serving_costs,
+    ServingRun,
     ServingScenario,
-    {
-        "chips",
-        "batch",
-        "prompt_len",
-        "gen_len",
-        "power_w",
-        "pue",
-        "carbon_intensity_kg_per_kwh",
-        "price_per_chip_hour_usd",
-    }
+    {"chips", "batch", "prompt_len", "gen_len", "mfu", "mbu"}
     | {"bytes_per_param", "bytes_per_kv", "expert_parallel", "placement", "routing_skew", "prefill_chips"},
 )
 
@@ -209,9 +200,11 @@ def _meet_targets(
     return best, {"batch_meeting_targets": best, "target_binding": binding}
 
 
-def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str, led: Ledger) -> dict:
+def _request_level(
+    s: ServingScenario, run: ServingRun, hw: Hardware, site: Site, hbm_bytes: float, led: Ledger
+) -> dict:
     """The scenario's requests simulated on the continuous-batching scheduler
-    (`glamsim.cost.serving.requests`) with the closed form's resolved inputs `kw`."""
+    (`glamsim.cost.serving.requests`) with the closed form's resolved bundles."""
     from glamsim.cost.serving import requests as rq
 
     if s.prefill_chips is not None:
@@ -239,39 +232,32 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
         p, g = np.full(n, s.prompt_len), np.full(n, s.gen_len)
     arrivals = None if s.rate is None else rq.poisson_arrivals(s.rate, n, s.seed)
     work = rq.Workload(p, g, arrivals, s.concurrency)
-    chips, x = kw["chips"], kw["expert_parallel"]
-    link, latency = link_of(
-        x,
-        kw["chips_per_node"],
-        kw["interconnect_bytes_per_s"],
-        kw["inter_node_bytes_per_s"],
-        kw["intra_latency_s"],
-        kw["inter_latency_s"],
-    )
+    m, chips, x, placed = run.m, run.chips, run.expert_parallel, run.placement == "expert"
+    links = (hw.interconnect_bytes_per_s, hw.inter_node_bytes_per_s, hw.intra_latency_s, hw.inter_latency_s)
+    link, latency = link_of(x, hw.chips_per_node, *links)
     table = rq.StepTable(
         m,
         s.max_num_batched_tokens,
-        kw["bytes_per_kv"],
+        run.bytes_per_kv,
         chips=chips,
-        peak_flops=kw["peak_flops"],
-        hbm_bandwidth_bytes_per_s=kw["hbm_bandwidth_bytes_per_s"],
-        mfu=kw["mfu"],
-        mbu=kw["mbu"],
-        bytes_per_param=kw["bytes_per_param"],
-        bytes_per_activation=kw.get("bytes_per_activation", 2.0),
+        peak_flops=hw.peak_flops,
+        hbm_bandwidth_bytes_per_s=hw.hbm_bandwidth_bytes_per_s,
+        mfu=run.mfu,
+        mbu=run.mbu,
+        bytes_per_param=run.bytes_per_param,
+        bytes_per_activation=run.bytes_per_activation,
         expert_parallel=x,
-        comm_overlap=kw.get("comm_overlap", 1.0),
-        placed=placement == "expert",
-        routing_skew=kw["routing_skew"],
-        dense_shards=kw["dense_shards"],
+        comm_overlap=run.comm_overlap,
+        placed=placed,
+        routing_skew=run.routing_skew,
+        dense_shards=run.dense_shards,
         link_bytes_per_s=link,
         link_latency_s=latency,
-        tp=kw["dense_shards"] if placement == "expert" else chips,
-        fab=regime.fabric(**{k: kw[k] for k in LINK_KEYS}),
-        kernel_us=kw["kernel_us"],
+        tp=run.dense_shards if placed else chips,
+        fab=regime.fabric(*links, hw.chips_per_node),
+        kernel_us=run.kernel_us,
     )
-    hbm = kw["hbm_bytes"]
-    tokens = rq.kv_capacity_tokens(m, chips, hbm, s.hbm_usable_fraction, kw["bytes_per_param"], kw["bytes_per_kv"])
+    tokens = rq.kv_capacity_tokens(m, chips, hbm_bytes, s.hbm_usable_fraction, run.bytes_per_param, run.bytes_per_kv)
     blocks = int(max(tokens, 0) // rq.VLLM_BLOCK_SIZE)
     led.add(
         "kv_cache_blocks",
@@ -280,19 +266,18 @@ def _request_level(s: ServingScenario, m: ModelArrays, kw: dict, placement: str,
         "derived: chips x HBM x hbm_usable_fraction less every weight, over a token's KV bytes (vLLM block_size 16)",
     )
     sim = rq.simulate(table, work, blocks, s.max_num_seqs, s.max_num_batched_tokens)
-    curve = {k: v for k, v in kw.items() if k.startswith("power_") and k != "power_w"}
     return rq.request_outputs(
         table,
         work,
         sim,
         chips=chips,
-        pue=kw["pue"],
-        price_per_chip_hour_usd=kw["price_per_chip_hour_usd"],
-        power_w=np.nan if kw["power_w"] is None else kw["power_w"],
+        pue=site.pue,
+        price_per_chip_hour_usd=site.price_per_chip_hour_usd,
+        power_w=hw.power_w,
         ttft_slo_s=np.nan if s.ttft_ms is None else s.ttft_ms / 1e3,
         tpot_slo_s=np.nan if s.tpot_ms is None else s.tpot_ms / 1e3,
         warmup_requests=s.warmup_requests,
-        **curve,
+        **{f"power_{k}": getattr(hw, f"power_{k}") for k in CURVE},
     )
 
 
@@ -424,31 +409,8 @@ def estimate_serving(
         zero_load = power_at_load(0.0, 0.0, nominal(power), *(curve[f"power_{k}"] for k in CURVE))
         shown = idle_w if np.isfinite(idle_w) else float(zero_load)
         led.add("idle_power_w", shown, "W per chip", idle_why)
-    core = partial(
-        serving_costs,
-        m,
-        batch,
-        s.prompt_len,
-        s.gen_len,
-        chips,
-        peak_value,
-        chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
-        bytes_per_param=bpp,
-        bytes_per_kv=bkv,
-        expert_parallel=x,
-        **resolve.direct_values(s, DIRECT, led),
-        placement=placement,
-        routing_skew=s.routing_skew or 1.0,
-        dense_shards=lay["dense_shards"],
-        prefill_dense_shards=lay["prefill_dense_shards"],
-        prefill_chips=prefill_chips,
-        idle_power_w=idle_w,
-        **resolve.embodied(chip, s, led),
-        **chip_links(chip, s.interconnect_gb_per_s),
-        wue_onsite_l_per_kwh=wue,
-        water_offsite_l_per_kwh=water_offsite,
-        **curve,
-    )
+    direct = resolve.direct_values(s, DIRECT, led)
+    embodied = resolve.embodied(chip, s, led)
     uncertain = {
         "mfu": s.mfu,
         "mbu": s.mbu,
@@ -457,7 +419,42 @@ def estimate_serving(
         "carbon_intensity_kg_per_kwh": ci,
         "price_per_chip_hour_usd": price,
     }
-    res = core(**{k: nominal(v) for k, v in uncertain.items()})
+    nominals = {k: nominal(v) for k, v in uncertain.items()}
+    run = ServingRun(
+        m,
+        batch,
+        s.prompt_len,
+        s.gen_len,
+        chips,
+        nominals["mfu"],
+        nominals["mbu"],
+        bytes_per_param=bpp,
+        bytes_per_kv=bkv,
+        expert_parallel=x,
+        placement=placement,
+        routing_skew=s.routing_skew or 1.0,
+        dense_shards=lay["dense_shards"],
+        prefill_dense_shards=lay["prefill_dense_shards"],
+        prefill_chips=prefill_chips,
+        **direct,
+    )
+    hardware = Hardware(
+        peak_value,
+        nominals["power_w"],
+        **curve,
+        **embodied,
+        hbm_bandwidth_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB,
+        **chip_links(chip, s.interconnect_gb_per_s),
+        idle_power_w=idle_w,
+    )
+    site = Site(
+        nominals["pue"],
+        nominals["carbon_intensity_kg_per_kwh"],
+        nominals["price_per_chip_hour_usd"],
+        wue_onsite_l_per_kwh=wue,
+        water_offsite_l_per_kwh=water_offsite,
+    )
+    res = serving_costs(run, hardware, site)
     values = {
         "model": cfg.name,
         "chip": chip.name,
@@ -497,10 +494,7 @@ def estimate_serving(
     if met is not None:
         values.update(met)
     if s.rate is not None or s.concurrency is not None:
-        nominals = {k: nominal(v) for k, v in uncertain.items()}
-        resolved = {"chips": chips, "peak_flops": peak_value, "hbm_bytes": hbm}
-        resolved["hbm_bandwidth_bytes_per_s"] = chip.hbm_bandwidth_gb_per_s.value * BYTES_PER_GB
-        values.update(_request_level(s, m, core.keywords | resolved | nominals, placement, led))
+        values.update(_request_level(s, run, hardware, site, hbm, led))
     values.update({k: bool(values[k]) for k in ("prefill_compute_bound", "decode_compute_bound")})
     if not any(map(is_uncertain, uncertain.values())):
         return ServingEstimate(values=values, ledger=led, scenario=s, notes=notes)
@@ -509,6 +503,6 @@ def estimate_serving(
         ledger=led,
         scenario=s,
         notes=notes,
-        ranges=output_ranges(core, uncertain, RANGE_OUTPUTS),
-        tornado=tornado(core, uncertain, TORNADO_OUTPUTS),
+        ranges=output_ranges(routed(serving_costs, (run, hardware, site)), uncertain, RANGE_OUTPUTS),
+        tornado=tornado(routed(serving_costs, (run, hardware, site)), uncertain, TORNADO_OUTPUTS),
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from glamsim.accounting import (
-    ModelArrays,
-)
+from glamsim.accounting import ModelArrays
+from glamsim.cost.bundles import Hardware, ServingRun, Site, route
 from glamsim.cost.serving.core import serving_costs
 from glamsim.cost.serving.memory import serving_layout
 
@@ -15,7 +14,7 @@ MAX_TARGET_CANDIDATES = 1_000_000  # scenarios searched at once (each search is 
 CORE_ROW_KEYS = frozenset(
     "prompt_len gen_len chips hbm usable bpp bkv x ttft tpot peak_flops hbm_bandwidth_bytes_per_s mfu mbu "
     "interconnect_bytes_per_s comm_overlap bytes_per_activation prefill_chips".split()
-)  # the rest of a row (routing skew, link tiers, idle power) passes to `serving_costs` as is
+)  # the rest of a row (routing skew, link tiers, idle power) goes to its bundle as is
 
 
 def batch_meeting_targets(
@@ -93,32 +92,31 @@ def _search(mi: ModelArrays, r: dict) -> dict:
             r["hbm"], r["usable"], r["bpp"], r["bkv"],
         )  # fmt: skip
         nan = np.full(n, np.nan)
-        res = serving_costs(
+        run = ServingRun(
             mi,
             b,
             r["prompt_len"],
             r["gen_len"],
             lay["chips"],
-            r["peak_flops"],
-            r["hbm_bandwidth_bytes_per_s"],
-            nan,
-            nan,
-            nan,
-            nan,
-            mfu=r["mfu"],
-            mbu=r["mbu"],
+            r["mfu"],
+            r["mbu"],
             bytes_per_param=r["bpp"],
             bytes_per_kv=r["bkv"],
-            expert_parallel=lay["expert_parallel"],
-            interconnect_bytes_per_s=r["interconnect_bytes_per_s"],
-            comm_overlap=r["comm_overlap"],
             bytes_per_activation=r["bytes_per_activation"],
+            expert_parallel=lay["expert_parallel"],
+            comm_overlap=r["comm_overlap"],
             placement=placement,
             dense_shards=lay["dense_shards"],
-            prefill_chips=r["prefill_chips"],
             prefill_dense_shards=lay["prefill_dense_shards"],
-            **{k: r[k] for k in r if k not in CORE_ROW_KEYS},
+            prefill_chips=r["prefill_chips"],
         )
+        hw = Hardware(
+            r["peak_flops"],
+            hbm_bandwidth_bytes_per_s=r["hbm_bandwidth_bytes_per_s"],
+            interconnect_bytes_per_s=r["interconnect_bytes_per_s"],
+        )
+        rest = {k: r[k] for k in r if k not in CORE_ROW_KEYS}
+        res = serving_costs(*route((run, hw, Site(nan, nan, nan)), **rest))
         pre, step = res["prefill_s"], res["decode_step_s"]
         ok_ttft = np.isnan(r["ttft"]) | (pre <= r["ttft"])
         ok_tpot = np.isnan(r["tpot"]) | (step <= r["tpot"])
