@@ -310,3 +310,21 @@ def test_deepspeed_prefetch_hides_only_what_it_fetches_ahead():
     base_fsdp = one(data_parallel_comm(big, arr("fsdp=8,mb=1,gbs=8,stack=pytorch-fsdp"), H100)["dp_microbatch_s"])
     assert one(full["dp_microbatch_s"]) - base_ds == pytest.approx(extra_ds)
     assert one(fsdp_full["dp_microbatch_s"]) - base_fsdp == pytest.approx(extra_fsdp)
+
+
+def test_fused_attention_runs_at_its_published_rate_each_way():
+    """Shah et al. 2024 (FlashAttention-3, arXiv:2407.08608), H100 SXM, head dim 128, 16k tokens:
+    FlashAttention-2 335 TFLOP/s forward (causal) and 322 backward, cuDNN 539 and 516.  Two
+    16k-token heads of 128 (long enough that the roll-off is within 2%): the backward pass over
+    the same FLOPs takes 335 / 322 (FA-2) and 539 / 516 (cuDNN) of the forward's time, and the
+    forward takes the FLOPs over the published rate."""
+    from glamsim.predict.compute import attention_s
+
+    s, d = 16384, 128
+    shapes = {"qk": (s, d, s, 2.0)}  # two heads of [s, d] x [d, s]
+    flops = 2 * 2.0 * s * d * s
+    for stack, fwd, bwd in (("pytorch-fsdp", 335e12, 322e12), ("megatron", 539e12, 516e12)):
+        lay = arr(f"dp=8,gbs=8,stack={stack}")
+        f, b = one(attention_s(shapes, lay, H100)), one(attention_s(shapes, lay, H100, backward=True))
+        assert b / f == pytest.approx(fwd / bwd)
+        assert f == pytest.approx(flops / fwd, rel=0.02)

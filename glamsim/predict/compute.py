@@ -8,7 +8,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   last stage the logits [T, h] x [h, V / t];
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
-  of the peak where there is one (FlashAttention-2/3 by chip, `efficiency.ATTENTION_PEAK_FRACTION`);
+  of the peak where there is one, forward and backward apart (FlashAttention-2 and cuDNN by chip,
+  `efficiency.ATTENTION_PEAK_FRACTION`);
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
   activation bytes (`memory.layer_activation_bytes`) through HBM, x `UNFUSED_ELEMENTWISE_FACTOR`
   where the stack runs each element-wise op as its own kernel (eager PyTorch, `fused=0`); fp8
@@ -154,13 +155,13 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
     return eff.FP8_CAST_PASSES * fab.act_bytes * inputs
 
 
-def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None):
+def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None, backward: bool = False):
     """Seconds of the attention score matmuls.  Unfused: as matmuls (the S x S scores go through
     HBM).  Fused (flash): compute-bound, nothing S x S is written, at the kernel's published
     fraction of the 16-bit peak for the stack and chip (`efficiency.attention_fraction`), else
     at the matmul fraction with the head-dimension roll-off; short sequences roll off as matmuls."""
     as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
-    known = eff.attention_fraction(lay.stack, fab.name)
+    known = eff.attention_fraction(lay.stack, fab.name, backward)
     peak = fab.peak_flops if peak is None else peak
     half = _half_dim(fab)
     fused = 0.0
@@ -209,10 +210,12 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     parts = layer_activation_parts(m, seq_len, lay, fab.act_bytes)
     score_ew_s = passes * (1 - lay.flash) * parts["scores"] / lay.tp / fab.hbm_bytes_per_s
 
-    # fused attention recomputes Q K^T in its backward pass: 2.5 x the forward instead of 2 x
+    # fused attention recomputes Q K^T in its backward pass: 2.5 x the forward instead of 2 x, at
+    # the kernel's backward rate
     M, K, N, c = sc["scores_qk"]
-    qk_s, qk_f = attention_s({"qk": sc["scores_qk"]}, lay, fab, at_peak), matmul_flops(M, K, N, c)
-    at_bwd_s = 2 * at_s + lay.flash * qk_s
+    qk_f = matmul_flops(M, K, N, c)
+    qk_b = attention_s({"qk": sc["scores_qk"]}, lay, fab, at_peak, backward=True)
+    at_bwd_s = 2 * attention_s(sc, lay, fab, at_peak, backward=True) + lay.flash * qk_b
     at_bwd_f = 2 * at_f + lay.flash * qk_f
 
     fwd_layer = mm_s + at_s + ew_s

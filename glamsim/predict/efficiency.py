@@ -116,31 +116,33 @@ def by_stack(table: dict, code):
 
 
 # Fused (flash) attention kernels reach their own fraction of the 16-bit peak, by kernel
-# generation and chip, at long sequences and 128-wide heads (forward + backward):
+# generation and chip, at long sequences and 128-wide heads, forward and backward apart (causal
+# FLOPs counted as executed, the masked half skipped):
 # - FlashAttention-2 on A100: up to 73% (Dao 2023, arXiv:2307.08691, abstract: "50-73% of the
-#   theoretical maximum FLOPs/s on A100");
-# - FlashAttention-2 on H100: 35% (Shah et al. 2024, FlashAttention-3, arXiv:2407.08608, Sec. 1:
-#   "FlashAttention-2 achieves only 35% utilization on H100");
-# - FlashAttention-3 / cuDNN fused attention on H100: 75% (the same paper: up to 740 TFLOP/s BF16).
+#   theoretical maximum FLOPs/s on A100"), both directions;
+# - on H100 SXM (989 TFLOP/s), Shah et al. 2024, FlashAttention-3 (arXiv:2407.08608), Fig. 4
+#   (forward, head dim 128, causal, 16k: FlashAttention-2 335, cuDNN 539 TFLOP/s) and the
+#   backward figure (head dim 128, 16k: FlashAttention-2 322, cuDNN 516 TFLOP/s).
 # PyTorch's SDPA flash backend (torchtitan, its context-parallel ring attention) is FA-2;
-# Megatron/NeMo on Hopper use Transformer Engine's cuDNN kernel (FA-3 class).  Other pairs (TPU
+# Megatron/NeMo on Hopper use Transformer Engine's cuDNN fused attention.  Other pairs (TPU
 # splash attention, DeepSpeed) keep the matmul model (NaN below).
 ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper"}
-ATTENTION_PEAK_FRACTION = {
-    ("megatron", "ampere"): 0.73,
-    ("pytorch-fsdp", "ampere"): 0.73,
-    ("megatron", "hopper"): 0.75,
-    ("pytorch-fsdp", "hopper"): 0.35,
+H100_PEAK_TFLOPS = 989.0
+ATTENTION_PEAK_FRACTION = {  # (forward, backward)
+    ("megatron", "ampere"): (0.73, 0.73),
+    ("pytorch-fsdp", "ampere"): (0.73, 0.73),
+    ("megatron", "hopper"): (539 / H100_PEAK_TFLOPS, 516 / H100_PEAK_TFLOPS),
+    ("pytorch-fsdp", "hopper"): (335 / H100_PEAK_TFLOPS, 322 / H100_PEAK_TFLOPS),
 }
 
 
-def attention_fraction(stack_code, chip: str):
-    """The fused-attention kernel's fraction of the 16-bit peak for each layout's stack on `chip`
-    (NaN where no published figure: the matmul model applies)."""
+def attention_fraction(stack_code, chip: str, backward: bool = False):
+    """The fused-attention kernel's fraction of the 16-bit peak for each layout's stack on `chip`,
+    forward or backward (NaN where no published figure: the matmul model applies)."""
     import numpy as np
 
     arch = ARCH.get(chip.split("-")[0])
-    table = np.asarray([ATTENTION_PEAK_FRACTION.get((s, arch), np.nan) for s in STACKS])
+    table = np.asarray([ATTENTION_PEAK_FRACTION.get((s, arch), (np.nan, np.nan))[int(backward)] for s in STACKS])
     return table[np.asarray(stack_code, dtype=np.int64)]
 
 
