@@ -122,7 +122,7 @@ def test_regions_alone_is_every_profile_wherever_it_stands():
 
 
 def test_regions_table_reads_as_the_training_page_writes_it():
-    from glamsim.cli.regions import regions_rows
+    from glamsim.cost.regions import regions_rows
 
     r = invoke(*RUN, "--regions", "france-average")
     assert r.exit_code == 0, r.stderr

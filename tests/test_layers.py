@@ -107,6 +107,7 @@ APP_MODULES = {
     "glamsim.profiles": "chip and datacenter profiles and their registry",
     "glamsim.config": "model presets, the strict readers, ConfigError",
     "glamsim.formatting": "numbers as people read them",
+    "glamsim.plausible": "the unit-slip rules and words every face shows (the front door's, as plain Python)",
     "glamsim.records": "the measurement record (uploaded, or run on the Measure page)",
     # beyond the front door and the schemas named in issue 21, judged legitimate:
     "glamsim.uncertain": "an uncertain input (low, nominal, high) is a data schema, like a scenario field",

@@ -9,9 +9,8 @@ import pandas as pd
 import streamlit as st
 import ui
 
-from glamsim.cli.regions import equivalents_sources, regions_rows
 from glamsim.config import ConfigError
-from glamsim.cost import estimate_training
+from glamsim.cost import equivalents_sources, estimate_training, regions_rows
 from glamsim.cost.measured import measured_inputs
 from glamsim.cost.report import plain_statement
 from glamsim.scenario import TrainingScenario

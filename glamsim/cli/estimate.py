@@ -157,7 +157,7 @@ def run_regions(given: dict, regions: str, json_out: bool) -> None:
     (`glamsim.api.regions`), as the training page's table with the equivalents' sources below it,
     or JSON."""
     import glamsim.api as gs
-    from glamsim.cli.regions import equivalents_sources, regions_rows
+    from glamsim.cost.regions import equivalents_sources, regions_rows
     from glamsim.scenario import TrainingScenario
 
     names = region_names(regions)

@@ -16,9 +16,11 @@ _LAZY = {
     "QualityScenario": "glamsim.cost.quality.scenario",
     "ServingEstimate": "glamsim.cost.serving",
     "TrainingEstimate": "glamsim.cost.training",
+    "equivalents_sources": "glamsim.cost.regions",
     "estimate_serving": "glamsim.cost.serving",
     "estimate_training": "glamsim.cost.training",
     "experts_touched": "glamsim.cost.serving",
+    "regions_rows": "glamsim.cost.regions",
     "serving_costs": "glamsim.cost.serving",
     "training_costs": "glamsim.cost.training",
 }

@@ -83,3 +83,40 @@ def regions_table(frame: pd.DataFrame, profiles: dict) -> pd.DataFrame:
         for k, e in equivalents().items()
     }
     return out
+
+
+# ---- the table both faces show (`glamsim estimate train --regions`, the training page) --------
+
+SHOWN_NUMBERS = ("pue", "carbon_intensity_kg_per_kwh", "energy_mwh", "co2e_t")
+
+
+def equivalent_header(e: dict) -> str:
+    """`passenger vehicles driven for a year (about)`: an estimate's rate, or `(factor)`."""
+    return f"{e['label']} ({'about' if e['estimate'] else 'factor'})"
+
+
+def regions_rows(df) -> list[dict[str, str]]:
+    """The rows of a `glamsim.api.regions` frame as read: datacenter, region, PUE, carbon
+    intensity, energy, tCO2e and each everyday equivalent, every cell text."""
+    from glamsim.formatting import fmt_about
+    from glamsim.outputs import format_value, label
+
+    eq = df.attrs["equivalents"]
+    return [
+        {
+            "datacenter": r["datacenter"],
+            "region": r["region"],
+            **{label(k): format_value(k, r[k]) for k in SHOWN_NUMBERS},
+            **{equivalent_header(e): fmt_about(r[f"co2e_{k}"]) for k, e in eq.items()},
+        }
+        for r in df.to_dict("records")
+    ]
+
+
+def equivalents_sources(eq: dict) -> str:
+    """One sentence naming each equivalent's rate and source (`df.attrs["equivalents"]`)."""
+    return "Equivalents of the net tCO2e: " + "; ".join(
+        f"{e['label']}: {e['t_co2_per_unit']:g} t each ({'an estimate' if e['estimate'] else 'a factor'}; "
+        f"{e['source']})"
+        for e in eq.values()
+    )
