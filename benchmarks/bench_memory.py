@@ -43,7 +43,7 @@ spec = parse_spec({{
 }}, "mem")
 with tempfile.TemporaryDirectory(dir=sys.argv[2]) as out:
     run = run_study(spec, out, progress=False)
-    print(len(run.results))
+    print(run.n_scenarios)
 """
 
 API = """

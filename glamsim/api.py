@@ -157,8 +157,8 @@ def evaluate(
     >>> r.frame[["chip", "mfu"]].values.tolist()
     [['tpu-v4', 0.3], ['h100-sxm', 0.3]]
     """
-    from glamsim.studies.sweep import MAX_SCENARIOS, ModelCache, check_inputs, expand
-    from glamsim.studies.sweep import evaluate as evaluate_rows
+    from glamsim.studies.expansion import Scenarios
+    from glamsim.studies.sweep import MAX_SCENARIOS, ModelCache, check_inputs, evaluate_all
 
     if kind not in KINDS:
         raise ConfigError(f"kind={kind!r}: expected train or serve")
@@ -171,20 +171,25 @@ def evaluate(
     try:
         check_fraction(fields)
         spec, unset = _spec(kind, fields, grid, limit)
-        rows = expand(spec, limit, where=f"glamsim.api.{kind}")
+        scenarios = Scenarios(spec, limit, where=f"glamsim.api.{kind}")
         models = ModelCache(f"glamsim.api.{kind}")
-        check_inputs(rows, models, f"glamsim.api.{kind}")
-        frame = evaluate_rows(spec, rows, models)
-        refused = frame["refusal"].to_numpy(dtype=str) != "" if "refusal" in frame else np.zeros(0, bool)
-        if refused.any() and not keep_refused:  # a row the single estimate refuses: the front door refuses it too
-            i = int(np.argmax(refused))
-            raise ConfigError(frame["refusal"].iloc[i] + (f", scenario {i + 1}" if len(frame) > 1 else ""))
+        check_inputs(scenarios, models, f"glamsim.api.{kind}")
+
+        def checked(start: int, part: pd.DataFrame) -> pd.DataFrame:
+            refused = part["refusal"].to_numpy(dtype=str) != "" if "refusal" in part else np.zeros(0, bool)
+            if refused.any() and not keep_refused:  # a row the single estimate refuses: the front door refuses it too
+                i = int(np.argmax(refused))
+                at = f", scenario {start + i + 1}" if len(scenarios) > 1 else ""
+                raise ConfigError(part["refusal"].iloc[i] + at)
+            return _own_names(kind, part)
+
+        frame = evaluate_all(spec, scenarios, models, checked)
     except ConfigError as err:
         raise ConfigError(_own_words(kind, str(err))) from None
     for line in plausibility(fields):
         warnings.warn(line, PlausibilityWarning, stacklevel=3)
     given = tuple(k for k, v in fields.items() if not _missing(v))
-    return Results(kind, _own_names(kind, frame), given, unset)
+    return Results(kind, frame, given, unset)
 
 
 def _own_words(kind: str, message: str) -> str:

@@ -350,7 +350,20 @@ def test_a_full_disk_in_an_atomic_write_keeps_the_old_file_and_names_the_target(
     assert str(err.value).startswith(repr(str(target))) and "bytes free there" in str(err.value)
 
 
-@pytest.mark.parametrize("writer", ["parquet", "csv"])
+class _FullSink:
+    """A streamed results writer (Parquet or CSV) whose disk fills at the first table."""
+
+    def __init__(self, where, schema, **_):
+        Path(where).write_bytes(b"half")
+
+    def write_table(self, table):
+        _full()
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("writer", ["chunk", "parquet", "csv"])
 def test_a_study_on_a_full_disk_is_one_line_and_leaves_no_results(writer, tmp_path, monkeypatch):
     import glamsim.studies.io as sio
 
@@ -364,11 +377,17 @@ def test_a_study_on_a_full_disk_is_one_line_and_leaves_no_results(writer, tmp_pa
             tmp.write_bytes(b"half")
             _full()
 
-    monkeypatch.setattr(sio, f"write_{writer}", failing)
+    if writer == "chunk":  # a chunk of the partial run
+        monkeypatch.setattr(sio, "write_parquet", failing)
+    else:  # the final files, streamed from the chunks
+        monkeypatch.setattr(
+            "pyarrow.parquet.ParquetWriter" if writer == "parquet" else "pyarrow.csv.CSVWriter", _FullSink
+        )
     line = refused(
         ["study", "s.yaml", "--out", "out"], tmp_path, may_write=("out",), mentions="no space left on device"
     )
-    assert f".{writer}'" in line and "bytes free there" in line  # names the file it was writing
+    name = {"chunk": "chunk-00000.parquet", "parquet": "results.parquet", "csv": "results.csv"}[writer]
+    assert f"{name}'" in line and "bytes free there" in line  # names the file it was writing
     out = tmp_path / "out"
     assert not (out / ".done.json").exists()  # nothing a later --resume would trust
     assert not list(out.rglob("*.tmp"))  # no half-written temporary left

@@ -96,7 +96,8 @@ def datacenter_figures(name: str) -> tuple[dict[str, float], Ledger]:
 
 def lookup(keys: pd.DataFrame, fn) -> dict[str, np.ndarray]:
     """Call `fn` once per distinct row of `keys` and spread its figures to every row."""
-    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(keys))
+    codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    uniq = keys.drop_duplicates().itertuples(index=False)  # in order of first appearance, as the codes
     vals = [fn(*(py(v) for v in u))[0] for u in uniq]
     return {k: np.asarray([v[k] for v in vals], dtype=np.float64)[codes] for k in vals[0]}
 

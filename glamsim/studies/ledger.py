@@ -7,7 +7,30 @@ import pandas as pd
 from glamsim.studies.spec import StudySpec
 
 
-def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
+class LedgerSources:
+    """What the ledger names, gathered from the results a chunk at a time (in order of first
+    appearance, as one pass over the whole table would find them)."""
+
+    def __init__(self):
+        self.n_scenarios, self.columns = 0, []
+        self.models, self.chips, self.datacenters, self.measured = {}, {}, {}, {}
+
+    def add(self, results: pd.DataFrame) -> None:
+        self.n_scenarios += len(results)
+        self.columns = list(results.columns)
+        self.models |= dict.fromkeys(pd.unique(results["model"]))
+        cols = ["chip", "tdp_fraction", "dtype", "power_model", "chip_lifetime_years", "chip_lifetime_utilisation"]
+        chips = results[cols].drop_duplicates()  # each distinct chip setting once, in order of appearance
+        dtypes = chips["dtype"].astype(object).where(chips["dtype"].notna(), "").astype(str)
+        frac, power, life, util = (chips[c] for c in ("tdp_fraction", "power_model", *cols[-2:]))
+        self.chips |= dict.fromkeys(zip(chips["chip"], frac, dtypes, power.astype(str), life, util))
+        self.datacenters |= dict.fromkeys(pd.unique(results["datacenter"]))
+        if "measured" in results:
+            pairs = results[["measured", "chip"]].drop_duplicates()
+            self.measured |= dict.fromkeys(zip(pairs["measured"], pairs["chip"]))
+
+
+def build_ledger(spec: StudySpec, sources: LedgerSources) -> dict:
     """The study's provenance: spec and digest, glamsim version, and for every model preset, chip
     and datacenter the results used, each input with its value, unit and source (the cost model's
     own ledger entries, resolved by its rules: measured power, else TDP; net carbon intensity)."""
@@ -16,7 +39,7 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
     from glamsim.studies.columns import chip_figures, datacenter_figures, measured_figures
 
     models = {}
-    for name in dict.fromkeys(results["model"]):
+    for name in sources.models:
         cfg = load_model(name)
         pub = cfg.published
         models[name] = {
@@ -24,17 +47,7 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
             "published": pub.model_dump(exclude_none=True, exclude_defaults=True) if pub else {},
         }
     chips = {}
-    dtypes = results["dtype"].astype(object).where(results["dtype"].notna(), "").astype(str)
-    for chip, frac, dtype, pm, life, util in dict.fromkeys(
-        zip(
-            results["chip"],
-            results["tdp_fraction"],
-            dtypes,
-            results["power_model"].astype(str),
-            results["chip_lifetime_years"],
-            results["chip_lifetime_utilisation"],
-        )
-    ):
+    for chip, frac, dtype, pm, life, util in sources.chips:
         key = (
             chip
             + (f" (tdp_fraction {frac:g})" if frac != 1 else "")
@@ -43,20 +56,19 @@ def build_ledger(spec: StudySpec, results: pd.DataFrame) -> dict:
             + (f" (lifetime {life:g} y at {util:g})" if (life, util) != (4.0, 1.0) else "")
         )
         chips[key] = chip_figures(chip, float(frac), dtype, pm, float(life), float(util))[1].to_list()
-    dcs = {n: datacenter_figures(n)[1].to_list() for n in dict.fromkeys(results["datacenter"])}
+    dcs = {n: datacenter_figures(n)[1].to_list() for n in sources.datacenters}
     measured = {}
-    if "measured" in results:
-        for path, chip in dict.fromkeys(zip(results["measured"], results["chip"])):
-            if isinstance(path, str):
-                measured[f"{path} on {chip}"] = measured_figures(path, chip)[1]
+    for path, chip in sources.measured:
+        if isinstance(path, str):
+            measured[f"{path} on {chip}"] = measured_figures(path, chip)[1]
     return {
         "study": spec.name,
         "title": spec.title,
         "reproduces": spec.reproduces.strip(),
         "glamsim_version": __version__,
         "spec_digest": spec.digest(),
-        "n_scenarios": int(len(results)),
-        "columns": list(results.columns),
+        "n_scenarios": sources.n_scenarios,
+        "columns": sources.columns,
         "spec": spec.model_dump(mode="json"),
         "sources": {
             "user_inputs": "the scenario fields the spec sets (base, cases, axes); a scenario's "

@@ -12,7 +12,9 @@ one-line `ConfigError` and nothing is written.
 While running, each evaluated chunk is written atomically to `DIR/.partial/chunk-NNNNN.parquet`,
 and after each chunk `DIR/.partial/manifest.json` (the study, spec digest, row count, chunk size
 and each finished chunk's sha256 and size) is replaced atomically.  The final files are built from
-the chunk files, so a resumed run writes the same bytes as an uninterrupted one.
+the chunk files, so a resumed run writes the same bytes as an uninterrupted one.  The inputs are
+expanded a chunk at a time and the final files streamed a chunk at a time (`io.write_results`), so
+a run's memory is bounded by its chunk size, not by its number of scenarios.
 
 `resume=True` continues the run in `DIR` and verifies everything it reuses:
 
@@ -42,6 +44,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -51,8 +54,9 @@ from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError
 from glamsim.config import ConfigError, Frozen, parse_json, show
 from glamsim.readers import read_text
 from glamsim.studies import io
+from glamsim.studies.expansion import BASE_ROW, Scenarios
 from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, FigureSpec, StudySpec, check_size
-from glamsim.studies.sweep import ARCH_COLUMNS, BASE_ROW, ModelCache, check_inputs, evaluate, expand
+from glamsim.studies.sweep import ARCH_COLUMNS, ModelCache, check_inputs, evaluate
 
 PARTIAL = ".partial"
 MANIFEST = "manifest.json"
@@ -64,15 +68,21 @@ SHA256 = r"^[0-9a-f]{64}$"
 
 @dataclass
 class StudyRun:
-    """What a run produced: the results table and the files written."""
+    """What a run produced: how many scenarios, the files written, and the results table."""
 
     spec: StudySpec
     out_dir: Path
-    results: pd.DataFrame
+    n_scenarios: int
     files: list[Path] = field(default_factory=list)
     chunks_computed: int = 0
     chunks_resumed: int = 0
     warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        """One row a scenario, read from `results.parquet` when first asked for: a run of millions
+        of scenarios writes its files chunk by chunk and never holds them all."""
+        return pd.read_parquet(self.out_dir / "results.parquet")
 
 
 class FileSum(Frozen):
@@ -194,38 +204,51 @@ def _check_figures(spec: StudySpec, columns, where: str) -> None:
                     )
 
 
-def _check_where(spec: StudySpec, inputs: pd.DataFrame, models: ModelCache, where: str) -> None:
+def _check_where(spec: StudySpec, scenarios: Scenarios, models: ModelCache, where: str) -> None:
     """A figure whose `where` selects no scenario (or, for a tornado, no base row) is refused
     before any work.  Judged on the input columns that the results keep as they are (not `mfu`,
-    which an hours or measured scenario replaces) and the architecture columns; a condition on
-    an output column is left to the figure."""
-    mcols = [c for c in inputs.columns if c.startswith(MODEL_PREFIX)]
+    which an hours or measured scenario replaces) and the architecture columns, chunk by chunk;
+    a condition on an output column is left to the figure."""
+    figures = [(i, fig) for i, fig in enumerate(spec.figures) if fig.where or fig.kind == "tornado"]
+    if not figures:
+        return
+    mcols = [c for c in scenarios.columns if c.startswith(MODEL_PREFIX)]
     arch_cols = {*ARCH_COLUMNS, *(c.removeprefix(MODEL_PREFIX) for c in mcols)}
-    for i, fig in enumerate(spec.figures):
-        if not fig.where and fig.kind != "tornado":
-            continue
-        sel = inputs
-        arch = {}
-        for k, v in fig.where.items():
-            if k in arch_cols:
-                arch[k] = v
-            elif k in inputs.columns and k != "mfu":
-                sel = sel[sel[k] == v]
-        if arch and len(sel):
-            keys = ["model", *mcols]
-            distinct = sel.drop_duplicates(subset=keys)
-            _, table = models.arrays(distinct)
-            ok = pd.Series(True, index=table.index)
-            for k, v in arch.items():
-                ok &= table[k] == v
-            sel = sel.merge(distinct.loc[ok.to_numpy(), keys], on=keys) if ok.any() else sel.iloc[:0]
-        if sel.empty:
+    plain = {k for _, fig in figures for k in fig.where if k not in arch_cols and k != "mfu"}
+    needed = ["model", *mcols, *(c for c in scenarios.columns if c in plain or c == "varied")]
+    found = {i: [False, False] for i, _ in figures}  # per figure: selects a scenario, selects a base row
+    for _, rows in scenarios.chunks(spec.chunk_size, needed):
+        for i, fig in figures:
+            sel = _select(fig, rows, models, mcols, arch_cols)
+            found[i][0] |= len(sel) > 0
+            found[i][1] |= fig.kind == "tornado" and bool((sel["varied"] == BASE_ROW).any())
+    for i, fig in figures:
+        if not found[i][0]:
             raise ConfigError(f"{where}: figures[{i}].where={show(dict(fig.where))}: selects no scenario")
-        if fig.kind == "tornado" and not (sel["varied"] == BASE_ROW).any():
+        if fig.kind == "tornado" and not found[i][1]:
             raise ConfigError(
                 f"{where}: figures[{i}].where={show(dict(fig.where))}: selects no base row "
                 f"(varied={BASE_ROW!r}) for the tornado"
             )
+
+
+def _select(fig: FigureSpec, rows: pd.DataFrame, models: ModelCache, mcols: list[str], arch_cols: set) -> pd.DataFrame:
+    """The rows of a chunk that a figure's `where` selects."""
+    sel, arch = rows, {}
+    for k, v in fig.where.items():
+        if k in arch_cols:
+            arch[k] = v
+        elif k in rows.columns and k != "mfu":
+            sel = sel[sel[k] == v]
+    if arch and len(sel):
+        keys = ["model", *mcols]
+        distinct = sel.drop_duplicates(subset=keys)
+        _, table = models.arrays(distinct)
+        ok = pd.Series(True, index=table.index)
+        for k, v in arch.items():
+            ok &= table[k] == v
+        sel = sel.merge(distinct.loc[ok.to_numpy(), keys], on=keys) if ok.any() else sel.iloc[:0]
+    return sel
 
 
 def _done_state(out: Path, spec: StudySpec) -> tuple[str, str | None]:
@@ -350,14 +373,14 @@ def run_study(
     each warning (default: a `warning:` line on stderr).  `on_chunk(i)` is called after chunk i
     and the manifest listing it are safely on disk (tests use it to interrupt a run).
     """
-    from glamsim.studies.ledger import build_ledger
+    from glamsim.studies.ledger import LedgerSources, build_ledger
 
     where = where or spec.name
     warn = warn or _stderr_warning
     out = Path(out_dir)
     n_rows = check_size(spec, max_scenarios, where)
     check_out_dir(out)
-    run = StudyRun(spec, out, pd.DataFrame())
+    run = StudyRun(spec, out, n_rows)
     n_chunks = math.ceil(n_rows / spec.chunk_size)
     notes: list[str] = []
     partial = out / PARTIAL
@@ -366,7 +389,6 @@ def run_study(
         _refuse_replacing(out, spec, force, warn)
     if done_state[0] == "ok":
         with io.exclusive(out, f"--out={show(str(out))}"):
-            run.results = pd.read_parquet(out / "results.parquet")
             run.chunks_resumed = n_chunks
             if partial.exists():  # left by a crash between the done manifest and the clean-up
                 shutil.rmtree(partial, ignore_errors=True)
@@ -374,11 +396,11 @@ def run_study(
             for fig_spec in spec.figures:
                 run.files += draw(fig_spec, run.results, out)
         return run
-    inputs = expand(spec, max_scenarios, where)
+    scenarios = Scenarios(spec, max_scenarios, where)
     models = ModelCache(where)
-    check_inputs(inputs, models, where)
-    _check_figures(spec, list(evaluate(spec, inputs.iloc[:1], models).columns), where)
-    _check_where(spec, inputs, models, where)
+    check_inputs(scenarios, models, where)
+    _check_figures(spec, list(evaluate(spec, scenarios.rows(0, 1), models).columns), where)
+    _check_where(spec, scenarios, models, where)
     manifest = PartialManifest(study=spec.name, digest=spec.digest(), n_rows=n_rows, chunk_size=spec.chunk_size)
     done: set[int] = set()
     if resume:
@@ -413,7 +435,7 @@ def run_study(
         )
         chunks = dict(manifest.chunks)
         for i in todo:
-            rows = inputs.iloc[i * spec.chunk_size : (i + 1) * spec.chunk_size]
+            rows = scenarios.rows(i * spec.chunk_size, (i + 1) * spec.chunk_size)
             chunks[i] = FileSum(**io.write_parquet(evaluate(spec, rows, models), partial / f"chunk-{i:05d}.parquet"))
             manifest = manifest.model_copy(update={"chunks": chunks})
             _save_partial_manifest(manifest, partial)
@@ -424,14 +446,10 @@ def run_study(
                 on_chunk(i)
         if bar is not None and spec.figures:
             bar.set_postfix_str(f"drawing {len(spec.figures)} figure{'s' * (len(spec.figures) > 1)}")
-        run.results = pd.concat(
-            [pd.read_parquet(partial / f"chunk-{i:05d}.parquet") for i in range(n_chunks)], ignore_index=True
-        )
-        sums = {
-            "results.parquet": io.write_parquet(run.results, out / "results.parquet"),
-            "results.csv": io.write_csv(run.results, out / "results.csv"),
-            "ledger.json": io.write_json(build_ledger(spec, run.results), out / "ledger.json"),
-        }
+        sources = LedgerSources()
+        paths = [partial / f"chunk-{i:05d}.parquet" for i in range(n_chunks)]
+        sums = io.write_results(paths, out / "results.parquet", out / "results.csv", each=sources.add)
+        sums["ledger.json"] = io.write_json(build_ledger(spec, sources), out / "ledger.json")
         io.write_json(
             DoneManifest(study=spec.name, digest=spec.digest(), files=sums).model_dump(mode="json"), out / DONE
         )

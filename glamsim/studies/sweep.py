@@ -1,6 +1,7 @@
-"""Sweep expansion (spec -> one row per scenario) and vectorised evaluation of a chunk of rows.
+"""The checks of a sweep's scenarios before any work, and vectorised evaluation of a chunk of rows.
 
-Expansion is numpy indexing, so 100,000 scenarios take milliseconds.  Evaluation groups rows by
+The rows come from `glamsim.studies.expansion` (numpy indexing, a chunk at a time; `expand` builds
+them all, for small sweeps).  The checks read a few columns at a time.  Evaluation groups rows by
 architecture (preset plus `model.<field>` changes): each distinct architecture is validated once
 (`ModelConfig.replace`, so top_k <= n_experts and friends hold), its `ModelArrays` row is spread
 to the scenarios with `ModelArrays.with_`, and the accounting and cost functions then run once
@@ -9,7 +10,9 @@ on whole columns.
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,91 +22,22 @@ from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.profiles import load_chip, load_datacenter
 from glamsim.studies.columns import context, floats, missing, py
-from glamsim.studies.scenario import DEFAULTS, check_columns
+from glamsim.studies.expansion import Scenarios
+from glamsim.studies.scenario import check_columns
 from glamsim.studies.serve_rows import serving_outputs
-from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, StudySpec, Sweep, axis_values, check_size
+from glamsim.studies.spec import MAX_SCENARIOS, MODEL_PREFIX, StudySpec
 from glamsim.studies.train_rows import training_outputs
 
-BASE_ROW = "base"  # the `varied` value of the base scenario in a one-at-a-time sweep
 ARCH_COLUMNS = ("n_layers", "d_model", "n_experts", "top_k")
 
 
-def _combine(block: Sweep, base: dict) -> tuple[dict[str, np.ndarray], int]:
-    """The axis columns of one block (before crossing with its cases) and their length."""
-    axes = {k: np.asarray(axis_values(v)) for k, v in block.axes.items()}
-    if not axes:
-        return {}, 1
-    if block.combine == "zip":
-        return axes, len(next(iter(axes.values())))
-    if block.combine == "grid":
-        shape = tuple(len(v) for v in axes.values())
-        idx = np.indices(shape).reshape(len(shape), -1)
-        return {k: v[i] for (k, v), i in zip(axes.items(), idx)}, int(np.prod(shape))
-    # one at a time: the base row, then each axis's values with every other field at its base
-    n = 1 + sum(len(v) for v in axes.values())
-    cols, varied, start = {}, np.full(n, BASE_ROW, dtype=object), 1
-    for k, v in axes.items():
-        col = np.full(n, base.get(k), dtype=object)  # model fields: None = the preset's own value
-        col[start : start + len(v)] = v
-        varied[start : start + len(v)] = k
-        cols[k] = col
-        start += len(v)
-    cols["varied"] = varied
-    return cols, n
-
-
-def _expand_block(block: Sweep, base: dict) -> dict[str, np.ndarray]:
-    axis_cols, n_axes = _combine(block, base)
-    cases = block.cases or [{}]
-    case_idx = np.repeat(np.arange(len(cases)), n_axes)
-    keys = list(DEFAULTS) + [
-        k for k in dict.fromkeys([*axis_cols, *(k for c in cases for k in c)]) if k not in DEFAULTS
-    ]
-    cols = {}
-    for key in keys:
-        if key in axis_cols:
-            cols[key] = np.tile(axis_cols[key], len(cases))
-        elif any(key in c for c in cases):
-            cols[key] = np.asarray([c.get(key, base.get(key)) for c in cases], dtype=object)[case_idx]
-        else:
-            cols[key] = _constant(key, base.get(key), len(cases) * n_axes)
-    return cols
-
-
-TEXT_COLUMNS = ("model", "chip", "datacenter", "label")
-
-
-def _constant(key: str, value, n: int) -> np.ndarray:
-    """A column every row of a block shares, typed at once (numbers: float or int, None: NaN), so
-    that millions of rows are not first built as Python objects and then converted."""
-    if key in TEXT_COLUMNS or isinstance(value, str) or not isinstance(value, (int, float, type(None))):
-        return np.full(n, value, dtype=object)
-    if value is None:
-        return np.full(n, np.nan)
-    return np.full(n, value)
-
-
 def expand(spec: StudySpec, max_scenarios: int = MAX_SCENARIOS, where: str | None = None) -> pd.DataFrame:
-    """Every scenario of the spec as one row: `scenario` id, every scenario field, the swept model
-    fields (`model.<field>`; empty = the preset's value) and, for one-at-a-time blocks, `varied`.
-
-    The rows are counted first (`check_size`): over `max_scenarios`, a one-line ConfigError and
-    nothing allocated."""
-    check_size(spec, max_scenarios, where)
-    base = DEFAULTS | spec.base
-    frames = [pd.DataFrame(_expand_block(b, base)) for b in spec.blocks()]
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    df.insert(0, "scenario", np.arange(len(df)))
-    for col in df.columns:  # typed columns: numbers (None -> NaN), strings
-        if df[col].dtype == object:
-            if col in TEXT_COLUMNS:
-                df[col] = df[col].astype("str")
-            else:
-                try:
-                    df[col] = pd.to_numeric(df[col])
-                except (ValueError, TypeError):
-                    pass  # a categorical model field (e.g. model.activation) stays as given
-    return df
+    """Every scenario of the spec as one row, all at once (`Scenarios` builds them chunk by chunk):
+    `scenario` id, every scenario field, the swept model fields (`model.<field>`; empty = the
+    preset's value) and, for one-at-a-time blocks, `varied`.  Over `max_scenarios`, a one-line
+    ConfigError and nothing allocated."""
+    scenarios = Scenarios(spec, max_scenarios, where)
+    return scenarios.rows(0, len(scenarios))
 
 
 class ModelCache:
@@ -145,26 +79,42 @@ class ModelCache:
         return full, arch
 
 
-def check_inputs(rows: pd.DataFrame, models: ModelCache, where: str) -> None:
+CHECK_ROWS = 250_000  # rows the checks expand at a time (a few columns each)
+
+
+def check_inputs(scenarios: Scenarios, models: ModelCache, where: str) -> None:
     """Fail before any work on inputs a single estimate refuses (the scenario classes' cross-field
-    rules), an unknown preset or profile, or an invalid edited architecture."""
-    check_columns(rows, f"{where}: ")
-    mcols = ["model", *(c for c in rows.columns if c.startswith(MODEL_PREFIX))]
-    models.arrays(rows.drop_duplicates(subset=mcols))
-    for name, load in (("chip", load_chip), ("datacenter", load_datacenter)):
-        for value in dict.fromkeys(rows[name]):
+    rules), an unknown preset or profile, or an invalid edited architecture.  Every row is judged,
+    a few columns at a time (the whole table is never built), in the same order as on one table:
+    the first refusal is the one a single pass would give."""
+    check_columns(scenarios, f"{where}: ")
+    mcols = ["model", *(c for c in scenarios.columns if c.startswith(MODEL_PREFIX))]
+    archs, names, pairs, expert_parallel = [], {"chip": {}, "datacenter": {}}, {}, False
+    for _, rows in scenarios.chunks(CHECK_ROWS, [*mcols, "chip", "datacenter", "dtype", "expert_parallel"]):
+        archs.append(rows[mcols].drop_duplicates())
+        for name, seen in names.items():
+            seen |= dict.fromkeys(pd.unique(rows[name]))
+        pairs |= dict.fromkeys(rows[["chip", "dtype"]].drop_duplicates().itertuples(index=False))
+        expert_parallel |= bool(rows["expert_parallel"].notna().any())
+    models.arrays(pd.concat(archs, ignore_index=True).drop_duplicates())
+    for seen, load in zip(names.values(), (load_chip, load_datacenter)):
+        for value in seen:
             try:
                 load(value)
             except ConfigError as err:
                 raise ConfigError(f"{where}: {err}") from None
-    for chip, dtype in rows[["chip", "dtype"]].drop_duplicates().itertuples(index=False):
+    for chip, dtype in pairs:
         if isinstance(dtype, str):
             try:
                 load_chip(chip).peak_field(dtype)
             except ConfigError as err:
                 raise ConfigError(f"{where}: {err}") from None
-    given = rows[rows["expert_parallel"].notna()]
-    if len(given):
+    if not expert_parallel:
+        return
+    for _, rows in scenarios.chunks(CHECK_ROWS, ["scenario", *mcols, "chips", "expert_parallel"]):
+        given = rows[rows["expert_parallel"].notna()]
+        if not len(given):
+            continue
         m, _ = models.arrays(given)
         x, chips, experts = floats(given, "expert_parallel"), floats(given, "chips"), np.asarray(m.n_experts)
         bad = (chips % x != 0) | ((x != 1) & ((experts == 0) | (experts % np.maximum(x, 1) != 0)))
@@ -177,7 +127,17 @@ def check_inputs(rows: pd.DataFrame, models: ModelCache, where: str) -> None:
 
 
 def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.DataFrame:
-    """Inputs and outputs of a chunk of scenarios: analytic counts, then training and/or serving cost."""
+    """Inputs and outputs of a chunk of scenarios: analytic counts, then training and/or serving cost.
+    A refusal names its scenario by its number in the whole table (`rows["scenario"]` + 1)."""
+    try:
+        return _evaluate(spec, rows, models)
+    except ConfigError as err:  # the cost code counts the rows it is given: number them in the table
+        ids = rows["scenario"].to_numpy()
+        at = lambda m: f"scenario {ids[int(m[1]) - 1] + 1}" if 0 < int(m[1]) <= len(ids) else m[0]  # noqa: E731
+        raise ConfigError(re.sub(r"scenario (\d+)", at, str(err))) from None
+
+
+def _evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.DataFrame:
     m, arch = models.arrays(rows)
     inputs = rows.drop(columns=[c for c in rows.columns if c.startswith(MODEL_PREFIX)]).reset_index(drop=True)
     seq = context(inputs, m)
@@ -194,3 +154,24 @@ def evaluate(spec: StudySpec, rows: pd.DataFrame, models: ModelCache) -> pd.Data
     if "serving" in spec.evaluate:
         out.update(serving_outputs(inputs, m, models.row_configs))
     return pd.concat([inputs, arch, pd.DataFrame(out)], axis=1)
+
+
+CHUNK_ROWS = 250_000  # rows `evaluate_all` evaluates at a time: a million rows' transients a quarter at a time
+
+
+def evaluate_all(
+    spec: StudySpec, scenarios: Scenarios, models: ModelCache, each: Callable[[int, pd.DataFrame], pd.DataFrame]
+) -> pd.DataFrame:
+    """Every scenario evaluated, as one frame, `CHUNK_ROWS` at a time: `each(start, chunk)` checks
+    and trims each chunk's results before they are kept.  A column of Python objects is typed as
+    from one array of every row (text with missing values is text, even where a chunk held none)."""
+    parts = [each(start, evaluate(spec, rows, models)) for start, rows in scenarios.chunks(CHUNK_ROWS)]
+    if len(parts) == 1:
+        return parts[0]
+    mixed = [c for c in parts[0] if len({p[c].dtype for p in parts}) > 1]
+    frame = pd.concat(parts, ignore_index=True)
+    del parts  # each chunk freed once copied
+    for c in mixed:
+        if frame[c].dtype == np.dtype(object):
+            frame[c] = pd.Series(frame[c].to_numpy())
+    return frame
