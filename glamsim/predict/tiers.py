@@ -112,7 +112,8 @@ def allreduce_s(nbytes, size, stride, chips, fab: Fabric):
     k = members_per_node(stride, n, fab)
     nodes = n / k
     intra = 2 * (k - 1) / k * nbytes / _intra_bandwidth(k, chips, fab)
-    inter = 2 * (nodes - 1) / nodes * (nbytes / k) / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
+    with np.errstate(invalid="ignore"):  # a row that fits no layout (infinite ranks) is NaN, as its other outputs
+        inter = 2 * (nodes - 1) / nodes * (nbytes / k) / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
     lat = 2 * (k - 1) * fab.intra_latency_s + 2 * (nodes - 1) * fab.inter_latency_s
     return np.where(n > 1, intra + inter + lat, 0.0)
 
