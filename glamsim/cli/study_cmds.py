@@ -99,19 +99,19 @@ def study(
         "study": s.name,
         "title": s.title,
         "out": str(run.out_dir),
-        "n_scenarios": len(run.results),
+        "n_scenarios": run.n_scenarios,
         "chunks_computed": run.chunks_computed,
         "chunks_resumed": run.chunks_resumed,
         "warnings": run.warnings,
         "files": [str(f) for f in run.files],
     }
     if json_out:
-        return print_json({**summary, "preview": run.results.head(PREVIEW_ROWS).to_dict(orient="records")})
-    shown = _interesting_columns(run.results, s.evaluate)
+        return print_json({**summary, "preview": run.head(PREVIEW_ROWS).to_dict(orient="records")})
+    shown = _interesting_columns(run, s.evaluate)
     print_table(
-        run.results[shown].head(PREVIEW_ROWS).to_dict(orient="records"),
-        title=f"{s.title}: {len(run.results)} scenarios"
-        + (f" (first {PREVIEW_ROWS})" if len(run.results) > PREVIEW_ROWS else ""),
+        run.head(PREVIEW_ROWS)[shown].to_dict(orient="records"),
+        title=f"{s.title}: {run.n_scenarios} scenarios"
+        + (f" (first {PREVIEW_ROWS})" if run.n_scenarios > PREVIEW_ROWS else ""),
     )
     typer.echo(
         f"wrote {len(run.files)} files to {run.out_dir}/ "
@@ -125,13 +125,15 @@ HEADLINE = {
 }
 
 
-def _interesting_columns(df, evaluated: list[str]) -> list[str]:
-    """The inputs that vary across the rows, then the headline outputs of what was evaluated."""
+def _interesting_columns(run, evaluated: list[str]) -> list[str]:
+    """The inputs that vary across the rows, then the headline outputs of what was evaluated; read
+    a column or two at a time, so a study of millions of rows is summarised in little memory."""
     from glamsim.studies.scenario import DEFAULTS
     from glamsim.studies.sweep import ARCH_COLUMNS
 
-    varies = lambda c: df[c].nunique(dropna=False) > 1  # noqa: E731
+    names = run.columns
+    varies = lambda c: run.read([c])[c].nunique(dropna=False) > 1  # noqa: E731
     # architecture columns only where swept within a preset (a preset implies its architecture)
-    arch = [c for c in ARCH_COLUMNS if df.groupby("model")[c].nunique().max() > 1]
-    inputs = [c for c in df.columns if (c in DEFAULTS or c in arch or c == "varied") and varies(c)]
+    arch = [c for c in ARCH_COLUMNS if c in names and run.read(["model", c]).groupby("model")[c].nunique().max() > 1]
+    inputs = [c for c in names if (c in DEFAULTS or c in arch or c == "varied") and varies(c)]
     return inputs[:8] + [c for kind in evaluated for c in HEADLINE[kind]]

@@ -84,6 +84,27 @@ class StudyRun:
         of scenarios writes its files chunk by chunk and never holds them all."""
         return pd.read_parquet(self.out_dir / "results.parquet")
 
+    @property
+    def columns(self) -> list[str]:
+        """The results' column names, from the Parquet schema (no rows read)."""
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(self.out_dir / "results.parquet").names)
+
+    def read(self, columns: list[str]) -> pd.DataFrame:
+        """Some columns of every scenario (a summary of millions of rows reads a few at a time)."""
+        return pd.read_parquet(self.out_dir / "results.parquet", columns=columns)
+
+    def head(self, n: int) -> pd.DataFrame:
+        """The first `n` scenarios, read from the first row group(s) only."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        f = pq.ParquetFile(self.out_dir / "results.parquet")
+        first = next(f.iter_batches(batch_size=n), None)
+        table = pa.Table.from_batches([] if first is None else [first], schema=f.schema_arrow)
+        return table.to_pandas()
+
 
 class FileSum(Frozen):
     sha256: str = Field(pattern=SHA256)
