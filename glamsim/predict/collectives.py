@@ -10,7 +10,8 @@ activations at `act_bytes`):
   capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch).
 - context parallel (group cp, stride tp): per layer an all-gather of K and V for the whole
   sequence forward (Llama 3's all-gather variant), a reduce-scatter of their gradients backward,
-  another all-gather under full recomputation.
+  another all-gather under full recomputation; exposed.  A stack whose ring attention overlaps
+  the exchange (PyTorch's) is costed by `glamsim.predict.ring` instead.
 - pipeline (stride tp cp dp): per microbatch and virtual stage, one send of T h activations
   forward and one of their gradient backward (scatter/gather over tp: / tp).
 Per step (or per microbatch under ZeRO-3):

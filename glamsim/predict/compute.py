@@ -9,7 +9,9 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
   of the peak where there is one, forward and backward apart (FlashAttention-2 and cuDNN by chip,
-  `efficiency.ATTENTION_PEAK_FRACTION`);
+  `efficiency.ATTENTION_PEAK_FRACTION`); under context parallelism the ring's merges of its
+  steps' outputs and gradients in separate fp32 kernels count with the attention
+  (`ring.merge_s`, PyTorch's ring; `efficiency.CP_RING_MERGE_BYTES_*`);
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
   activation bytes (`memory.layer_activation_bytes`) through HBM, x `UNFUSED_ELEMENTWISE_FACTOR`
   where the stack runs each element-wise op as its own kernel (eager PyTorch, `fused=0`); fp8
@@ -33,6 +35,7 @@ from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.memory import layer_activation_bytes, layer_activation_parts
+from glamsim.predict.ring import merge_s as ring_merge_s
 from glamsim.predict.stage import (
     expert_slots_per_token,
     layers_per_stage,
@@ -217,6 +220,11 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     qk_b = attention_s({"qk": sc["scores_qk"]}, lay, fab, at_peak, backward=True)
     at_bwd_s = 2 * attention_s(sc, lay, fab, at_peak, backward=True) + lay.flash * qk_b
     at_bwd_f = 2 * at_f + lay.flash * qk_f
+    # context parallelism: the kernels' time is what the ring's K/V exchange hides behind; the
+    # ring's merges outside the kernels count with the attention (`glamsim.predict.ring`)
+    kernel_fwd_s, kernel_bwd_s = at_s, at_bwd_s
+    merge_fwd_s, merge_bwd_s = ring_merge_s(m, seq_len, lay, fab)
+    at_s, at_bwd_s = at_s + merge_fwd_s, at_bwd_s + merge_bwd_s
 
     fwd_layer = mm_s + at_s + ew_s
     bwd_layer = 2 * (mm_s + ew_s) + at_bwd_s
@@ -241,6 +249,8 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
         "forward_s": layers * fwd_layer + logits_s,
         "backward_s": layers * bwd_layer + 2 * logits_s,
         "matmul_time_fwd_s": layers * (mm_s + at_s),
+        "attention_kernel_fwd_s": kernel_fwd_s + 0 * layers,  # one layer's, for the ring's overlap
+        "attention_kernel_bwd_s": kernel_bwd_s + 0 * layers,
         "expert_matmul_fwd_s": layers * sum(matmul_s(*mm[n][:3], fab, mm[n][3]) for n in _EXPERT_MATMULS if n in mm),
         "moe_permute_s": moe_layers * moe_passes * moe["permute_s"],
         "moe_router_s": moe_layers * moe_passes * moe["router_s"],

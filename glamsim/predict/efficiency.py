@@ -158,6 +158,42 @@ UNFUSED_ELEMENTWISE_FACTOR = 2.0
 # 2.5 passes of the 16-bit bytes (counted from the delayed/current scaling recipes).
 FP8_CAST_PASSES = 2.5
 
+# ---- context-parallel ring attention, by software stack (read from each stack's code) ---------
+
+# Where K and V are repeated to every query head before the attention kernel, the ring moves
+# query-head-wide K and V: torchtitan's Llama (torchtitan/models/llama/model.py,
+# `Attention.forward`: `keys = repeat_kv(xk, self.n_rep)`, `values = repeat_kv(xv, self.n_rep)`,
+# then `F.scaled_dot_product_attention(xq, xk, xv, is_causal=True)`), 4x the KV heads' bytes for
+# Llama 3 8B, 16x for 405B under TP 8.  Megatron/Transformer Engine and XLA pass the KV heads.
+CP_KV_AT_QUERY_HEADS = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 0.0}
+
+# 1: the K/V exchange overlaps the ring steps as PyTorch's ring attention runs it
+# (torch/distributed/tensor/experimental/_attention.py: `_ContextParallelOptions` defaults
+# `enable_load_balance=True`, `rotate_method=ALL_GATHER`; `_AllGatherRotater` gathers once,
+# issued before the first, local block and waited for at the second step; the backward creates a
+# new gather rotater and passes the fp32 K/V gradients on with `_RotateMethod.ALL_TO_ALL` after
+# every step, waiting for the last after the loop).  torchtitan 9dec370 runs it with
+# `--experimental.context_parallel_rotate_method` default 'allgather' ("all-gather all kv shards
+# on ranks after the first sub-SDPA computation", pytorch/torchtitan#728, 2024-12-11) and leaves
+# load balancing at its default (round-robin chunks r and 2 cp - 1 - r, pytorch/pytorch#132442):
+# every step is 1 / cp of the rank's attention.  0: the whole-sequence gather exposed (Llama 3's
+# all-gather CP, whose overlap is not published).  See `glamsim.predict.ring`.
+CP_RING_OVERLAP = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 0.0}
+
+# HBM bytes per element of the rank's attention output that PyTorch's ring attention moves in
+# separate kernels per ring step (`_SDPAMerger` with `convert_to_f32=True`, and the backward's fp32
+# accumulators), counted from `_templated_ring_attention` and its backward:
+# forward 46 = the step's output cast to fp32 (read 2, write 4) + the merge
+# `out - sigmoid(block_lse - lse) * (out - block_out)` as three fp32 kernels (8 + 4, 4 + 4,
+# 8 + 4; the log-sum-exp terms are per row, 1 / head_dim of this) + the K/V copy for the next send
+# (`torch.cat`, read and write 2 + 2, K and V at the output's width);
+# backward 60 = the step's bf16 gradients added into the fp32 Q, K and V accumulators (read 4 + 2,
+# write 4 each; `_partial_update` adds into half of two of them and concatenates them again: 36 on
+# the busiest rank) + the fp32 K/V gradients concatenated for the send (read and write 8 + 8) + the
+# K/V copy (8).  Other stacks: not counted (0).
+CP_RING_MERGE_BYTES_FWD = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 46.0, "xla": 0.0}
+CP_RING_MERGE_BYTES_BWD = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 60.0, "xla": 0.0}
+
 # ---- MoE layers, by software stack (counted from each stack's code, not fitted) -------------
 
 # How a stack moves tokens to their experts and back.  1: GShard's one-hot dispatch and combine

@@ -1,0 +1,94 @@
+"""Context-parallel ring attention: what its K/V exchange leaves exposed and what its merges cost.
+
+A context-parallel rank holds S / cp of the sequence and computes its queries against every key in
+cp ring steps.  How the keys and values travel, and what the merges of the steps' partial
+outputs cost outside the attention kernel, depend on the software stack
+(`efficiency.CP_RING_OVERLAP`, `CP_KV_AT_QUERY_HEADS`, `CP_RING_MERGE_BYTES`).
+
+PyTorch's ring attention (`torch.distributed.tensor.experimental._attention`, what torchtitan
+runs), per layer and pass, L_s layers on the busiest stage:
+- load balancing is on by default (`_ContextParallelOptions.enable_load_balance = True`): a rank
+  holds sequence chunks r and 2 cp - 1 - r, so every ring step does 1 / cp of its attention and no
+  rank waits for a busier one;
+- K and V are all-gathered (rotate method `allgather`, torchtitan's default): the gather is
+  issued before the local block and waited for after it, so it hides behind one step,
+  max(0, t_gather - t_attention / cp) exposed, in the forward, in the recomputed forward and in
+  the backward, which gathers again;
+- the backward passes the K/V gradients, in fp32 (`convert_to_f32`), to the next rank after every
+  step (an all-to-all permute): each transfer hides behind the next step, the last is waited
+  for;
+- the merges of the steps' outputs and gradients run as separate fp32 element-wise kernels:
+  `CP_RING_MERGE_BYTES` per element of the rank's attention output, per step, through HBM
+  (`merge_s`, counted with the attention time in `compute.microbatch_compute`).
+Other stacks keep the whole-sequence gather exposed (Llama 3's all-gather variant, whose overlap
+is not published): `collectives.microbatch_comm`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glamsim.accounting import ModelArrays
+from glamsim.predict import efficiency as eff
+from glamsim.predict import tiers
+from glamsim.predict.layout import LayoutArrays
+from glamsim.predict.stage import layers_per_stage
+from glamsim.predict.tiers import Fabric, all_gather_s
+
+FP32_BYTES = 4.0
+
+
+def kv_width(m: ModelArrays, lay: LayoutArrays):
+    """Width (values per token) of the K or V that the ring moves on one chip: the local KV heads
+    (replicated when fewer than tp), or the local query heads where the stack repeats K and V to
+    them before the attention kernel."""
+    kv_local = np.maximum(m.kv_heads / lay.tp, 1.0)
+    repeated = eff.by_stack(eff.CP_KV_AT_QUERY_HEADS, lay.stack) > 0
+    return np.where(repeated, m.n_heads / lay.tp, kv_local) * m.head_dim
+
+
+def gathered_kv_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
+    """Bytes of K and V for the whole sequence of a microbatch on one chip (what an all-gather
+    leaves on every rank)."""
+    return 2 * act_bytes * lay.mb * seq_len * kv_width(m, lay)
+
+
+def merge_s(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric):
+    """Seconds of one layer's ring merges on one chip, (forward, backward): the stack's bytes per
+    element of the local attention output per ring step, cp steps, through HBM (0 without
+    context parallelism)."""
+    elements = lay.mb * seq_len / lay.cp * m.n_heads / lay.tp * m.head_dim
+    fwd_b = eff.by_stack(eff.CP_RING_MERGE_BYTES_FWD, lay.stack)
+    bwd_b = eff.by_stack(eff.CP_RING_MERGE_BYTES_BWD, lay.stack)
+    ring = lay.cp > 1
+    per_step = elements / fab.hbm_bytes_per_s
+    return np.where(ring, lay.cp * fwd_b * per_step, 0.0), np.where(ring, lay.cp * bwd_b * per_step, 0.0)
+
+
+def _hop_s(nbytes, lay: LayoutArrays, fab: Fabric):
+    """One transfer of `nbytes` to the next rank of the context-parallel ring: between nodes when
+    the ring (tp x cp ranks, tp innermost) spans more than a node."""
+    off_node = lay.tp * lay.cp > fab.chips_per_node
+    bw = np.where(off_node, fab.inter_bytes_per_s, fab.intra_bytes_per_s) * tiers.LINK_EFFICIENCY
+    lat = np.where(off_node, fab.inter_latency_s, fab.intra_latency_s)
+    return nbytes / bw + lat
+
+
+def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s, attn_bwd_s) -> dict:
+    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage under an
+    overlapping ring (`CP_RING_OVERLAP`), given one layer's attention kernel time forward
+    (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip."""
+    layers = layers_per_stage(m, lay)
+    kv = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)
+    gather = all_gather_s(kv, lay.cp, lay.tp, lay.chips, fab)
+    step_fwd, step_bwd = attn_fwd_s / lay.cp, attn_bwd_s / lay.cp
+    dkv = 2 * FP32_BYTES * lay.mb * seq_len / lay.cp * kv_width(m, lay)
+    hop = _hop_s(dkv, lay, fab)
+    fwd = np.maximum(gather - step_fwd, 0.0)
+    bwd = np.maximum(gather - step_bwd, 0.0) + (lay.cp - 1) * np.maximum(hop - step_bwd, 0.0) + hop
+    forwards = np.where(lay.recompute >= 2, 2.0, 1.0)
+    ring = lay.cp > 1
+    return {
+        "cp_s": np.where(ring, layers * (forwards * fwd + bwd), 0.0),
+        "cp_bytes": np.where(ring, layers * ((forwards + 1) * kv + lay.cp * dkv), 0.0),
+    }

@@ -1,0 +1,124 @@
+"""Context-parallel ring attention (issue 22): PyTorch's ring as torchtitan ran it, by hand.
+
+Figures: Llama 3 8B (32 query heads, 8 KV heads of 128), Llama 3 405B (128 and 8); H100 SXM
+NVLink 450 GB/s one-way, InfiniBand 50 GB/s per GPU, 3 / 8 us per message, 8 GPUs a node, HBM
+3.35 TB/s; links attain LINK_EFFICIENCY (0.8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glamsim.accounting import ModelArrays
+from glamsim.predict import efficiency as eff
+from glamsim.predict.compute import microbatch_compute
+from glamsim.predict.layout import LayoutArrays, parse_layout
+from glamsim.predict.ring import gathered_kv_bytes, kv_width, merge_s, ring_comm
+from glamsim.predict.steptime import predict
+from glamsim.predict.tiers import Fabric
+from glamsim.predict.validation import predictions
+from glamsim.profiles import load_chip
+
+H100 = Fabric.of(load_chip("h100-sxm"))
+NV, IB = 450e9 * eff.LINK_EFFICIENCY, 50e9 * eff.LINK_EFFICIENCY
+MODELS = predictions()[0]  # the Llama 3 models of the published rows
+L8B = ModelArrays.of(MODELS["llama3-8b"])
+
+
+def arr(text: str) -> LayoutArrays:
+    return LayoutArrays.of(parse_layout(text))
+
+
+def one(x) -> float:
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def _405b():
+    return ModelArrays.of(MODELS["llama3-405b"])
+
+
+def test_torchtitan_moves_k_and_v_at_the_query_heads_width():
+    # torchtitan repeats K and V to the 32 query heads before SDPA: 32 x 128 = 4,096 values a
+    # token; Megatron passes the 8 KV heads: 1,024
+    assert one(kv_width(L8B, arr("cp=8,gbs=1,stack=pytorch-fsdp"))) == 4096
+    assert one(kv_width(L8B, arr("cp=8,gbs=1,stack=megatron"))) == 1024
+    # 405B under TP 8: 16 local query heads (2,048 values) against one KV head (128)
+    m = _405b()
+    assert one(kv_width(m, arr("tp=8,cp=8,gbs=1,stack=pytorch-fsdp"))) == 16 * 128
+    assert one(kv_width(m, arr("tp=8,cp=8,gbs=1,stack=megatron"))) == 128
+    # the whole sequence's K and V after the gather, 2 bytes a value: 2 x 262,144 x 4,096 x 2
+    lay = arr("cp=8,gbs=1,stack=pytorch-fsdp")
+    assert one(gathered_kv_bytes(L8B, 262144, lay, 2.0)) == 2 * 262144 * 4096 * 2
+
+
+def test_ring_merges_stream_their_fp32_passes_through_hbm():
+    # 8B, 262,144 tokens on cp = 8: a rank's attention output is 32,768 x 4,096 values; per ring
+    # step 46 bytes each forward and 60 backward (counted from PyTorch's _SDPAMerger and its
+    # backward), 8 steps, at 3.35 TB/s
+    e = 32768 * 4096
+    f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=pytorch-fsdp"), H100)
+    assert one(f) == pytest.approx(8 * 46 * e / 3.35e12)
+    assert one(b) == pytest.approx(8 * 60 * e / 3.35e12)
+    # no ring without context parallelism; stacks whose merges are not counted add nothing
+    assert one(merge_s(L8B, 32768, arr("dp=8,gbs=8,stack=pytorch-fsdp"), H100)[0]) == 0.0
+    assert one(merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron"), H100)[1]) == 0.0
+
+
+def test_all_gather_hides_behind_the_first_block_and_gradients_behind_the_next_step():
+    # 8B, cp = 8 inside one node: the gather of 2 x 262,144 x 4,096 x 2 bytes receives 7/8 of it
+    # over NVLink plus a ring of 7 messages
+    kv = 2 * 262144 * 4096 * 2
+    gather = 7 / 8 * kv / NV + 7 * 3e-6
+    hop = 2 * 4 * 32768 * 4096 / NV + 3e-6  # one rank's K/V gradients in fp32 to the next rank
+    lay = arr("cp=8,gbs=1,stack=pytorch-fsdp")
+    layers = 32
+    # attention long enough to hide everything but the last gradient transfer of each backward
+    r = ring_comm(L8B, 262144, lay, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
+    assert one(r["cp_s"]) == pytest.approx(layers * hop)
+    # attention so short that nothing hides: per layer the forward gather, the backward gather,
+    # the 7 gradient hops and the last one
+    r = ring_comm(L8B, 262144, lay, H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
+    assert one(r["cp_s"]) == pytest.approx(layers * (gather + gather + 7 * hop + hop))
+    # full recomputation gathers again in the recomputed forward
+    full = arr("cp=8,gbs=1,stack=pytorch-fsdp,recompute=full")
+    r = ring_comm(L8B, 262144, full, H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
+    assert one(r["cp_s"]) == pytest.approx(layers * (3 * gather + 8 * hop))
+    # partly hidden: a forward step of 1/8 of 8 ms = 1 ms hides 1 ms of the gather
+    r = ring_comm(L8B, 262144, lay, H100, attn_fwd_s=8e-3, attn_bwd_s=1.0)
+    assert one(r["cp_s"]) == pytest.approx(layers * (gather - 1e-3 + hop))
+
+
+def test_a_ring_across_nodes_pays_the_network():
+    # 405B with TP 8 filling the node: the cp = 8 ranks sit on 8 nodes; the gather of
+    # 2 x 262,144 x 2,048 x 2 bytes receives 7/8 over InfiniBand (one member a node) plus a ring
+    # of 8 messages between nodes (`tiers.ring_latency_s`), the fp32 gradient hop crosses the
+    # network too
+    m = _405b()
+    lay = arr("tp=8,cp=8,gbs=1,stack=pytorch-fsdp")
+    kv = 2 * 262144 * 2048 * 2
+    gather = 7 / 8 * kv / IB + 8 * 8e-6
+    hop = 2 * 4 * 32768 * 2048 / IB + 8e-6
+    r = ring_comm(m, 262144, lay, H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
+    assert one(r["cp_s"]) == pytest.approx(126 * (2 * gather + 8 * hop))
+
+
+def test_step_time_uses_the_ring_only_where_the_stack_runs_it():
+    # pytorch-fsdp: the overlapped ring's exposure and the merges inside the attention time;
+    # megatron: the whole-sequence gather exposed, no merges (its earlier model)
+    s = 131072
+    for stack in ("pytorch-fsdp", "megatron"):
+        lay = arr(f"fsdp=2,cp=4,gbs=2,recompute=full,stack={stack}")
+        c = microbatch_compute(L8B, s, lay, H100)
+        t = predict(L8B, s, lay, H100)
+        f, b = merge_s(L8B, s, lay, H100)
+        assert one(c["attention_s"]) == pytest.approx(
+            32 * (one(c["attention_kernel_fwd_s"]) + one(f) + one(c["attention_kernel_bwd_s"]) + one(b))
+        )
+        r = ring_comm(L8B, s, lay, H100, c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"])
+        if stack == "pytorch-fsdp":
+            assert one(f) > 0
+            assert one(t["cp_exposed_s"]) == pytest.approx(one(r["cp_s"]))  # one microbatch a step
+        else:
+            assert one(f) == 0
+            assert one(t["cp_exposed_s"]) != pytest.approx(one(r["cp_s"]))
