@@ -54,12 +54,16 @@ def test_torchtitan_moves_k_and_v_at_the_query_heads_width():
 
 def test_ring_merges_stream_their_fp32_passes_through_hbm():
     # 8B, 262,144 tokens on cp = 8: a rank's attention output is 32,768 x 4,096 values; per ring
-    # step 46 bytes each forward and 60 backward (counted from PyTorch's _SDPAMerger and its
-    # backward), 8 steps, at 3.35 TB/s
+    # step, eager, 46 bytes each forward and 60 backward (counted from PyTorch's _SDPAMerger and
+    # its backward, op by op), 8 steps, at 3.35 TB/s
     e = 32768 * 4096
     f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=pytorch-fsdp"), H100)
     assert one(f) == pytest.approx(8 * 46 * e / 3.35e12)
     assert one(b) == pytest.approx(8 * 60 * e / 3.35e12)
+    # compiled (torchtitan's fullgraph blocks): each point-wise chain one kernel, 10 and 30 bytes
+    f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=pytorch-fsdp,fused=1"), H100)
+    assert one(f) == pytest.approx(8 * 10 * e / 3.35e12)
+    assert one(b) == pytest.approx(8 * 30 * e / 3.35e12)
     # no ring without context parallelism; stacks whose merges are not counted add nothing
     assert one(merge_s(L8B, 32768, arr("dp=8,gbs=8,stack=pytorch-fsdp"), H100)[0]) == 0.0
     assert one(merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron"), H100)[1]) == 0.0

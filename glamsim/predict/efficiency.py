@@ -180,9 +180,10 @@ CP_KV_AT_QUERY_HEADS = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, 
 # all-gather CP, whose overlap is not published).  See `glamsim.predict.ring`.
 CP_RING_OVERLAP = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 0.0}
 
-# HBM bytes per element of the rank's attention output that PyTorch's ring attention moves in
-# separate kernels per ring step (`_SDPAMerger` with `convert_to_f32=True`, and the backward's fp32
-# accumulators), counted from `_templated_ring_attention` and its backward:
+# HBM bytes per element of the rank's attention output that PyTorch's ring attention moves outside
+# the attention kernels per ring step (`_SDPAMerger` with `convert_to_f32=True`, and the backward's
+# fp32 accumulators), counted from `_templated_ring_attention` and its backward, (forward,
+# backward).  Eager, op by op:
 # forward 46 = the step's output cast to fp32 (read 2, write 4) + the merge
 # `out - sigmoid(block_lse - lse) * (out - block_out)` as three fp32 kernels (8 + 4, 4 + 4,
 # 8 + 4; the log-sum-exp terms are per row, 1 / head_dim of this) + the K/V copy for the next send
@@ -190,9 +191,25 @@ CP_RING_OVERLAP = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla"
 # backward 60 = the step's bf16 gradients added into the fp32 Q, K and V accumulators (read 4 + 2,
 # write 4 each; `_partial_update` adds into half of two of them and concatenates them again: 36 on
 # the busiest rank) + the fp32 K/V gradients concatenated for the send (read and write 8 + 8) + the
-# K/V copy (8).  Other stacks: not counted (0).
-CP_RING_MERGE_BYTES_FWD = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 46.0, "xla": 0.0}
-CP_RING_MERGE_BYTES_BWD = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 60.0, "xla": 0.0}
+# K/V copy (8).
+# Compiled (`fused=1`: torchtitan compiles each block with fullgraph=True, so the ring is traced
+# into the graph, pytorch/pytorch#123276, and inductor fuses each chain of point-wise ops into one
+# kernel, writes concatenations in place and drops the unused K/V copies of the gather rotater):
+# forward 10 = the step's bf16 output read (2) and the fp32 running output read and written (4 + 4);
+# backward 30 = the three fp32 accumulators read and written with the step's bf16 gradients
+# (4 + 2 + 4 each).  Other stacks: not counted (0).
+CP_RING_MERGE_BYTES_EAGER = {
+    "megatron": (0.0, 0.0),
+    "deepspeed": (0.0, 0.0),
+    "pytorch-fsdp": (46.0, 60.0),
+    "xla": (0.0, 0.0),
+}
+CP_RING_MERGE_BYTES_FUSED = {
+    "megatron": (0.0, 0.0),
+    "deepspeed": (0.0, 0.0),
+    "pytorch-fsdp": (10.0, 30.0),
+    "xla": (0.0, 0.0),
+}
 
 # ---- MoE layers, by software stack (counted from each stack's code, not fitted) -------------
 

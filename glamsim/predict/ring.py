@@ -3,7 +3,7 @@
 A context-parallel rank holds S / cp of the sequence and computes its queries against every key in
 cp ring steps.  How the keys and values travel, and what the merges of the steps' partial
 outputs cost outside the attention kernel, depend on the software stack
-(`efficiency.CP_RING_OVERLAP`, `CP_KV_AT_QUERY_HEADS`, `CP_RING_MERGE_BYTES`).
+(`efficiency.CP_RING_OVERLAP`, `CP_KV_AT_QUERY_HEADS`, `CP_RING_MERGE_BYTES_*`).
 
 PyTorch's ring attention (`torch.distributed.tensor.experimental._attention`, what torchtitan
 runs), per layer and pass, L_s layers on the busiest stage:
@@ -17,9 +17,10 @@ runs), per layer and pass, L_s layers on the busiest stage:
 - the backward passes the K/V gradients, in fp32 (`convert_to_f32`), to the next rank after every
   step (an all-to-all permute): each transfer hides behind the next step, the last is waited
   for;
-- the merges of the steps' outputs and gradients run as separate fp32 element-wise kernels:
-  `CP_RING_MERGE_BYTES` per element of the rank's attention output, per step, through HBM
-  (`merge_s`, counted with the attention time in `compute.microbatch_compute`).
+- the merges of the steps' outputs and gradients are fp32 element-wise work outside the kernel,
+  op by op in eager mode, fused when compiled: `CP_RING_MERGE_BYTES_EAGER` / `_FUSED` per element
+  of the rank's attention output, per step, through HBM (`merge_s`, counted with the attention
+  time in `compute.microbatch_compute`).
 Other stacks keep the whole-sequence gather exposed (Llama 3's all-gather variant, whose overlap
 is not published): `collectives.microbatch_comm`.
 """
@@ -53,13 +54,25 @@ def gathered_kv_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
     return 2 * act_bytes * lay.mb * seq_len * kv_width(m, lay)
 
 
+def _side(table: dict, i: int) -> dict:
+    """One direction (0 forward, 1 backward) of a per-stack (forward, backward) table."""
+    return {stack: pair[i] for stack, pair in table.items()}
+
+
 def merge_s(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric):
     """Seconds of one layer's ring merges on one chip, (forward, backward): the stack's bytes per
-    element of the local attention output per ring step, cp steps, through HBM (0 without
-    context parallelism)."""
+    element of the local attention output per ring step, eager or compiled (`fused`), cp steps,
+    through HBM (0 without context parallelism)."""
     elements = lay.mb * seq_len / lay.cp * m.n_heads / lay.tp * m.head_dim
-    fwd_b = eff.by_stack(eff.CP_RING_MERGE_BYTES_FWD, lay.stack)
-    bwd_b = eff.by_stack(eff.CP_RING_MERGE_BYTES_BWD, lay.stack)
+    fused = lay.fused > 0
+    fwd_b, bwd_b = (
+        np.where(
+            fused,
+            eff.by_stack(_side(eff.CP_RING_MERGE_BYTES_FUSED, i), lay.stack),
+            eff.by_stack(_side(eff.CP_RING_MERGE_BYTES_EAGER, i), lay.stack),
+        )
+        for i in (0, 1)
+    )
     ring = lay.cp > 1
     per_step = elements / fab.hbm_bytes_per_s
     return np.where(ring, lay.cp * fwd_b * per_step, 0.0), np.where(ring, lay.cp * bwd_b * per_step, 0.0)
