@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
+from contextlib import contextmanager
 from typing import get_args
 
 import streamlit as st
@@ -80,6 +82,7 @@ from glamsim.config import ConfigError, ModelConfig, load_model, model_presets
 from glamsim.cost import resolve
 from glamsim.cost.ledger import Ledger
 from glamsim.formatting import fmt, safe_line
+from glamsim.plausible import PlausibilityWarning
 from glamsim.profiles import Dtype, registry
 from glamsim.scenario import Scenario, TrainingScenario
 from glamsim.uncertain import parse_uncertain
@@ -158,6 +161,7 @@ __all__ = [  # what the pages use as `ui.<name>`: defined here or in the ui_* mo
     "shown_name",
     "shown_results",
     "slider",
+    "slips_shown_on_page",
     "spread",
     "statement_box",
     "study_figure",
@@ -511,3 +515,12 @@ def show_error(err: ConfigError) -> None:
     """The error as one safe line, as the command line prints it (`glamsim.formatting.safe_line`:
     control and bidirectional characters escaped, at most 300 characters)."""
     st.error(safe_line(" ".join(str(err).split())), icon="⚠️")
+
+
+@contextmanager
+def slips_shown_on_page():
+    """The front door's unit-slip warnings held back: the page shows each beside its widget
+    (`plausibility_warnings`), and the Python warning would only repeat it in the server's log."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlausibilityWarning)
+        yield

@@ -374,7 +374,8 @@ def regions(flops: float, chip, chips: int, hours: float, power_w: float) -> tup
     cached by the run (a change of PUE or grid on the left reuses them)."""
     import glamsim.api as gs
 
-    df = gs.regions(train_flops=flops, chip=chip, chips=chips, hours=hours, power_w=power_w)
+    with ui.slips_shown_on_page():
+        df = gs.regions(train_flops=flops, chip=chip, chips=chips, hours=hours, power_w=power_w)
     return pd.DataFrame(regions_rows(df)), equivalents_sources(df.attrs["equivalents"])
 
 

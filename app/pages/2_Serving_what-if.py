@@ -73,7 +73,8 @@ def curves(models: tuple[str, ...], fields: tuple) -> dict:
     serving rows (`glamsim.api.serving_curves`: the single estimate's formulas), at nominal inputs."""
     import glamsim.api as gs
 
-    return gs.serving_curves(list(models), batches=BATCHES, **dict(fields))
+    with ui.slips_shown_on_page():
+        return gs.serving_curves(list(models), batches=BATCHES, **dict(fields))
 
 
 def nominal(v):
