@@ -7,6 +7,9 @@ the scenario fields that reach a formula as they are (`resolve.direct_inputs`): 
 is its declaration in `glamsim.scenario` and its line in the formula, which reads it from the run
 under the same name.  `route` sends keywords to the bundle that has them, which is how the
 uncertainty ranges vary MFU, power, PUE, carbon intensity and price without knowing the bundles.
+Bundles are values: nothing changes one in place (`route` and `dataclasses.replace` give changed
+copies); they are not frozen because a frozen dataclass takes 3x as long to build, and a single
+estimate builds three.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def routed(core: Callable[..., dict], bundles: tuple[Bundle, ...]) -> Callable[.
     return lambda **changes: core(*route(bundles, **changes))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Hardware(Bundle):
     """On which hardware: one chip's figures.  `power_w` a number: the server's power per chip at
     every load; NaN: the board follows the load (`glamsim.cost.power`, the `power_*` curve) plus the
@@ -97,7 +100,7 @@ class Hardware(Bundle):
     idle_power_w: Any = NAN  # a replica's power per chip while idle (NaN: the power model at zero load)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Site(Bundle):
     """Where: the datacenter's PUE, grid and water, and the price of a chip-hour."""
 
@@ -109,7 +112,7 @@ class Site(Bundle):
     water_offsite_l_per_kwh: Any = NAN
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class TrainingRun(Bundle):
     """What is trained: its model FLOPs on `chips`, at an `mfu` or in given `hours` (one of them),
     with `comm_hours` of communication (NaN: not modelled) of which 1 - `comm_overlap` is exposed."""
@@ -122,7 +125,7 @@ class TrainingRun(Bundle):
     comm_overlap: Any = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class ServingRun(Bundle):
     """What is served: `batch` requests of `prompt_len` + `gen_len` tokens of model `m` on `chips`,
     at the given utilisations, precisions (bytes) and placement (`serving_costs` says how each
