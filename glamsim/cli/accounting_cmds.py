@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from glamsim.cli.typer_app import command, fmt, print_json, print_table
+from glamsim.cli.typer_app import check_dispatch, command, fmt, print_json, print_table
 
 
 @command("models")
@@ -66,7 +66,7 @@ def count_cmd(
     cfg = load_model(model)
     lines = _explanations(model) if explain else []
     if xla:
-        return _xla_count(cfg, batch, seq_len, dispatch, json_out)
+        return _xla_count(cfg, batch, seq_len, check_dispatch(dispatch), json_out)
     c = count(cfg, seq_len)
     if json_out:
         return print_json({**c.to_dict(), **({"explain": lines} if explain else {})})

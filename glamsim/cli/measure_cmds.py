@@ -7,10 +7,19 @@ from pathlib import Path
 
 import typer
 
-from glamsim.cli.typer_app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
+from glamsim.cli.typer_app import (
+    COORDINATOR,
+    MESH,
+    NUM_PROCESSES,
+    PROCESS_ID,
+    check_dispatch,
+    command,
+    fmt,
+    print_json,
+    print_table,
+)
 
 RUNS_DIR = Path("runs")
-DISPATCH = ("scatter", "einsum", "dropless")  # = glamsim.model.moe.DISPATCHES (not imported: it pulls in JAX)
 
 
 def record_name(model_name: str, stamp: str) -> str:
@@ -65,8 +74,7 @@ def measure_cmd(
     from glamsim.model import paths
 
     cfg = load_model(model)
-    if dispatch is not None and dispatch not in DISPATCH:
-        raise ConfigError(f"--dispatch={dispatch!r}: expected one of {', '.join(DISPATCH)}")
+    check_dispatch(dispatch)
     # every output checked before the (long) measurement: a bad path fails now, not at the end
     if out is not None:
         paths.output_file(out, "--out")

@@ -6,21 +6,24 @@ from pathlib import Path
 
 import typer
 
-from glamsim.cli.typer_app import COORDINATOR, MESH, NUM_PROCESSES, PROCESS_ID, command, fmt, print_json, print_table
+from glamsim.cli.typer_app import (
+    COORDINATOR,
+    MESH,
+    NUM_PROCESSES,
+    PROCESS_ID,
+    check_dispatch,
+    command,
+    fmt,
+    print_json,
+    print_table,
+)
 
 MAX_SEED = 2**32 - 1  # = glamsim.model.train.MAX_SEED (not imported: it pulls in JAX)
-DISPATCH = ("scatter", "einsum", "dropless")  # = glamsim.model.moe.DISPATCHES (not imported: it pulls in JAX)
 
 
 def _dispatch(value: str | None, cfg) -> str:
     """The --dispatch given, or the model's natural one (dropless for dropless routing, else scatter)."""
-    from glamsim.config import ConfigError
-
-    if value is None:
-        return "dropless" if cfg.dropless else "scatter"
-    if value not in DISPATCH:
-        raise ConfigError(f"--dispatch={value!r}: expected one of {', '.join(DISPATCH)}")
-    return value
+    return check_dispatch(value) or ("dropless" if cfg.dropless else "scatter")
 
 
 @command("train")

@@ -109,6 +109,16 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def check_dispatch(value: str | None) -> str | None:
+    """A --dispatch as given, checked against `glamsim.accounting.DISPATCHES` before the command
+    imports JAX (a refusal at once, not after a second of start-up)."""
+    from glamsim.accounting import DISPATCHES
+
+    if value is not None and value not in DISPATCHES:
+        raise ConfigError(f"--dispatch={value!r}: expected one of {', '.join(DISPATCHES)}")
+    return value
+
+
 def _flags(fn) -> dict[str, str]:
     """Parameter name -> the flag a user types (`price` -> `--price-per-chip-hour`)."""
     out = {}

@@ -39,11 +39,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from glamsim.accounting import DISPATCHES
 from glamsim.config import ModelConfig
 from glamsim.model import grouped
 from glamsim.model.layers import ACTIVATIONS, KERNEL_INIT
 
-DISPATCHES = ("scatter", "einsum", "dropless")
 DROPLESS_IMPLS = ("auto", "padded", "ragged")
 
 
