@@ -68,6 +68,9 @@ def measure_cmd(
     process_id: int = PROCESS_ID,
 ) -> None:
     """Run the real training step: XLA vs analytic FLOPs, step time, tokens/s, MFU, memory."""
+    from glamsim.parallel import check
+
+    check(mesh, coordinator, num_processes, process_id)  # cluster flags refused before JAX loads
     from tqdm import tqdm
 
     from glamsim.config import ConfigError, load_model

@@ -65,6 +65,10 @@ def train_cmd(
     process_id: int = PROCESS_ID,
 ) -> None:
     """Train a model on a byte-level corpus with a progress bar, validation and checkpoints."""
+    from glamsim.parallel import check
+
+    check(mesh, coordinator, num_processes, process_id)  # cluster flags refused before JAX loads
+
     from glamsim.config import load_model, validate_as
     from glamsim.model.data import load_corpus
     from glamsim.model.train import TrainConfig

@@ -14,12 +14,21 @@ def setup(
     """Join the cluster (flags or environment), then build the mesh; None without `mesh`.
 
     Inputs are checked before JAX starts, so a bad flag costs nothing."""
-    axes = parse_mesh(mesh) if mesh else None
-    cluster = distributed.resolve(coordinator, num_processes, process_id)
-    if cluster is not None and axes is None:
-        raise ConfigError("mesh=None: several processes need --mesh to lay the model out over their devices")
+    axes = check(mesh, coordinator, num_processes, process_id)
     distributed.initialize(coordinator, num_processes, process_id)
     return make_mesh(axes) if axes else None
 
 
-__all__ = ["setup"]
+def check(
+    mesh: str | None, coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+):
+    """The mesh's axes (None without `mesh`), with the cluster's flags checked: what `setup` does
+    before JAX starts, for a command to call before it imports JAX (a refusal at once)."""
+    axes = parse_mesh(mesh) if mesh else None
+    cluster = distributed.resolve(coordinator, num_processes, process_id)
+    if cluster is not None and axes is None:
+        raise ConfigError("mesh=None: several processes need --mesh to lay the model out over their devices")
+    return axes
+
+
+__all__ = ["check", "setup"]
