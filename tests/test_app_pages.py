@@ -23,6 +23,7 @@ from glamsim.formatting import fmt
 from glamsim.outputs import format_value, label
 from glamsim.profiles import load_chip
 from glamsim.scenario import ServingScenario
+from glamsim.studies import builtin_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = str(ROOT / "app" / "Home.py")
@@ -595,3 +596,21 @@ def test_measure_page_runs_a_tiny_measurement_and_carries_it_to_training():
     assert "not used" in at.info[0].value
     t = table(at).set_index("quantity")
     assert t.loc[label("hfu"), "glam-64b-64e"] == format_value("hfu", 0.3 * rec.hardware_to_model_flops)
+
+
+def test_the_explorers_default_chart_averages_nothing_and_names_every_category():
+    """Each built-in study's default custom chart is its first figure's view (x, series, filters):
+    one row per point, no mean over rows that differ (GPT-3's published run beside today's chips),
+    and a bar chart names every category (none dropped for overlap)."""
+    at = open_page("scaling")
+    for name in builtin_studies():
+        at.selectbox(key="x_study").set_value(name).run()
+        assert not at.exception and not at.error, name
+        custom = spec(charts(at)[-1])
+        subtitle = " ".join(custom.get("title", {}).get("subtitle") or [])
+        assert "mean of" not in subtitle and "max of" not in subtitle, (name, subtitle)
+        layers = [custom, *custom.get("layer", []), *custom.get("vconcat", []), *custom.get("hconcat", [])]
+        for part in layers:
+            x = (part.get("encoding") or {}).get("x") or {}
+            if x.get("type") == "nominal":
+                assert x["axis"]["labelOverlap"] is False, name

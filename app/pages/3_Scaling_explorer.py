@@ -19,7 +19,8 @@ ui.page(
     "`glamsim study`, then pick what to plot against what. Every row carries its inputs.",
 )
 
-INPUTS = [*DEFAULTS, "scenario", "n_layers", "d_model", "n_experts", "top_k"]
+# label: a case's name; varied: which input a one-at-a-time row changes
+INPUTS = [*DEFAULTS, "scenario", "label", "varied", "n_layers", "d_model", "n_experts", "top_k"]
 
 
 @st.cache_data(show_spinner="Running the study (cached after the first run)…")
@@ -61,7 +62,7 @@ if specs:
     ui.study_figure(by_name[shown], df)
 
 numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
-varying = [c for c in df.columns if c in INPUTS and df[c].nunique() > 1 and c not in ("scenario", "label")]
+varying = [c for c in df.columns if c in INPUTS and df[c].nunique() > 1 and c != "scenario"]
 outputs = [c for c in numeric if c not in INPUTS and df[c].notna().any()]
 if not outputs:
     st.error(f"{name}: no numeric output columns to plot")
@@ -93,11 +94,14 @@ with c[2]:
         format_func=lambda h: "(none)" if h is None else ui.label(h),
     )
 candidates = [v for v in varying if v not in (x, hue)]
+# the study figure's filters; in a one-at-a-time study, the rows that vary the input on the x axis
+one_at_a_time = "varied" in df.columns and x in set(df["varied"])
+default_where = first.get("where") or ({"varied": x} if one_at_a_time else {})
 filters = ui.multiselect(
     "Keep only rows where…",
     candidates,
     f"x_filters_{name}",
-    [k for k in (first.get("where") or {}) if k in candidates],
+    [k for k in default_where if k in candidates],
     format_func=ui.label,
 )
 where = {}
@@ -105,7 +109,7 @@ if filters:
     fc = st.columns(min(len(filters), 4))
     for i, col in enumerate(filters):
         values = list(dict.fromkeys(df[col].dropna()))
-        default = (first.get("where") or {}).get(col)
+        default = default_where.get(col)
         with fc[i % len(fc)]:
             where[col] = ui.select(
                 f"{ui.label(col)} =",

@@ -113,7 +113,10 @@ def plot_bars(
         **_enc(x, "N"),
         sort=cats,
         title=label(x),
-        axis=alt.Axis(labelAngle=-30 if many else 0, labelLimit=180, labelAlign="right" if many else "center"),
+        # every category named: Vega-Lite's default drops every other overlapping label
+        axis=alt.Axis(
+            labelAngle=-30 if many else 0, labelLimit=180, labelAlign="right" if many else "center", labelOverlap=False
+        ),
     )
     off = alt.XOffset("series:N", sort=frame.series) if frame.hue else alt.Undefined
     colour = (
