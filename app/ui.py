@@ -437,9 +437,11 @@ def profile_defaults(chip=None, datacenter=None) -> dict[str, tuple[float | None
 
 
 def field_label(cls: type[Scenario], name: str) -> str:
-    """The label of a scenario field's widget under *More inputs*: its name in words, with its unit."""
+    """The label of a scenario field's widget under *More inputs*: its name in words, with its unit
+    (`glamsim.outputs.label`, as every face writes it)."""
+    words = label(name)
     unit = cls.meta(name)["unit"]
-    return name.replace("_", " ") + (f" ({unit})" if unit else "")
+    return words if not unit or f"({unit})" in words else f"{words} ({unit})"
 
 
 def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:

@@ -63,7 +63,7 @@ def pages() -> dict:
         "serving": (
             "Serving_what-if",
             "Serving what-if",
-            "Batch size (requests decoded together)",
+            "Batch size (sequences decoded together)",
             "s_batch",
             batches,
             "ms / token",

@@ -207,7 +207,7 @@ def test_settings_survive_a_page_change_and_a_reload_and_travel_in_the_url(serve
     assert "t_chips=2048" in page.url and "t_tokens=300" in page.url, page.url
 
     go(page, server, "Serving_what-if", "Serving what-if")  # away, change something there, and back
-    type_number(page, "Batch size (requests decoded together)", 8)
+    type_number(page, "Batch size (sequences decoded together)", 8)
     settle(page)
     assert "s_batch=8" in page.url and "t_chips" not in page.url, page.url
     go(page, server, "Training_what-if", "Training what-if")
@@ -215,7 +215,7 @@ def test_settings_survive_a_page_change_and_a_reload_and_travel_in_the_url(serve
     assert number_input(page, "Chips").input_value() == "2048"
     assert "t_chips=2048" in page.url, page.url  # the URL holds the page's settings again
     go(page, server, "Serving_what-if", "Serving what-if")
-    assert number_input(page, "Batch size (requests decoded together)").input_value() == "8"
+    assert number_input(page, "Batch size (sequences decoded together)").input_value() == "8"
     go(page, server, "Training_what-if", "Training what-if")
 
     page.reload(wait_until="domcontentloaded")  # a reload is a new session: the URL restores the settings
@@ -309,7 +309,7 @@ def test_widget_change_to_settled_page_time(server, chromium):
         "serving what-if": (
             "Serving_what-if",
             "Serving what-if",
-            "Batch size (requests decoded together)",
+            "Batch size (sequences decoded together)",
             [8, 64, 16, 256, 32, 4, 128, 32],
             "ms / token",
             lambda b: fmt(estimate_serving(batch=b)["decode_step_s"] * 1e3),

@@ -22,7 +22,7 @@ from glamsim.cost.reproduce import reproduce
 from glamsim.formatting import fmt
 from glamsim.outputs import format_value, label
 from glamsim.profiles import load_chip
-from glamsim.scenario import ServingScenario
+from glamsim.scenario import ServingScenario, TrainingScenario
 from glamsim.studies import builtin_studies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -614,3 +614,25 @@ def test_the_explorers_default_chart_averages_nothing_and_names_every_category()
             x = (part.get("encoding") or {}).get("x") or {}
             if x.get("type") == "nominal":
                 assert x["axis"]["labelOverlap"] is False, name
+
+
+def test_every_number_widget_is_labelled_in_words_with_its_unit():
+    """Every number input on the training and serving pages: plain words (no field name's
+    underscores or unit abbreviations such as `gb`, `kwh`, `ms` outside the unit) and the unit its
+    scenario field declares, in parentheses."""
+    raw = re.compile(r"\b(gb|kwh|usd|ms|us|num|len|seqs|hw|grad|comm)\b")
+    for page, cls, prefix in (
+        ("training", TrainingScenario, "t_"),
+        ("serving", ServingScenario, "s_"),
+    ):
+        at = open_page(page)
+        for w in at.get("number_input"):
+            words, _, unit = w.label.partition(" (")
+            assert "_" not in words and not raw.search(words), (page, w.key, w.label)
+            field, declared = w.key.removeprefix(prefix), ""
+            if field in cls.model_fields:
+                declared = cls.meta(field)["unit"]
+            if declared and "/" not in declared and not declared.startswith("fraction"):  # ratios name themselves
+                # the declared unit in parentheses, or in the words of a scaled widget ("tokens (billions)")
+                stated = f"{words} {unit}".lower()
+                assert unit.rstrip(")") == declared or declared.lower() in stated, (page, w.key, w.label)

@@ -49,7 +49,7 @@ def test_serving_page_warns_for_its_own_widget_and_a_more_inputs_field():
     at.number_input(key="s_carbon_intensity_kg_per_kwh").set_value(400.0).run()
     assert not at.exception and not at.error
     assert warnings_shown(at) == [
-        f"*carbon intensity kg per kwh (kgCO2e/kWh)* = {words('carbon_intensity_kg_per_kwh', 400)}",
+        f"*carbon intensity (kgCO2e/kWh)* = {words('carbon_intensity_kg_per_kwh', 400)}",
         f"*Power per chip (W)* = {words('power_w', 6000)}",
     ]
     assert len(at.metric) >= 3

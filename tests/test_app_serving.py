@@ -73,7 +73,7 @@ def test_a_target_one_model_misses_marks_it_and_the_curves_follow_the_api():
     at = serving_page(s_tpot_ms=20.0)
     # GPT-3 175B's decode step at batch 1 on H100 is 36 ms: it misses 20 ms; GLaM's (17.5 ms) meets it
     (line,) = [w.value for w in at.warning]
-    assert "\n" not in line and "gpt3-175b" in line and "tpot ms (ms)" in line and "36.09 ms" in line
+    assert "\n" not in line and "gpt3-175b" in line and "TPOT target (ms)" in line and "36.09 ms" in line
     assert [m.label for m in at.metric][:1] == ["ms / token"]  # the main model's cards are still shown
     shown = charts(at)
     api = gs.serve(model=["glam-64b-64e", "gpt3-175b"], batch=BATCHES, chip="h100-sxm", grid=True).frame
@@ -150,3 +150,27 @@ def test_memory_per_chip_by_part_equals_the_estimate():
         ):
             assert got.loc[model, part] == pytest.approx(est[key])
             assert table.loc[label(key), model] == format_value(key, est[key])
+
+
+def test_a_ttft_target_is_drawn_on_the_prefill_curve_and_its_own_sweep():
+    """The TTFT target as the TPOT one: GLaM 64B/64E's prefill of one 1,024-token prompt on H100 takes
+    63 ms and GPT-3 175B's 181 ms (the single estimate), so 100 ms marks GPT-3 only; the prefill curve
+    and the sweep against the TTFT target follow the front door and the single estimate."""
+    at = serving_page(s_ttft_ms=100.0)
+    (line,) = [w.value for w in at.warning]
+    assert "\n" not in line and "gpt3-175b" in line and "ttft" in line.lower()
+    shown = charts(at)
+    pre = shown["Prefill of the batch's prompts (time to first token) against batch"]
+    assert rules(pre) == [pytest.approx(0.100)]
+    api = gs.serve(model=["glam-64b-64e", "gpt3-175b"], batch=BATCHES, chip="h100-sxm", grid=True).frame
+    got = data(pre)
+    for model in ("glam-64b-64e", "gpt3-175b"):
+        assert curve(got, model, "batch", "prefill_s") == pytest.approx(curve(api, model, "batch", "prefill_s"))
+    tgt = shown[f"{label('usd_per_million_tokens')} against the TTFT target"]
+    assert rules(tgt) == [pytest.approx(100.0)]
+    glam = estimate_serving(model="glam-64b-64e", chip="h100-sxm", ttft_ms=100.0)
+    swept = data(tgt)
+    assert curve(swept, "glam-64b-64e", "ttft_ms", "usd_per_million_tokens")[100.0] == pytest.approx(
+        glam["usd_per_million_tokens"]
+    )
+    assert pd.isna(curve(swept, "gpt3-175b", "ttft_ms", "usd_per_million_tokens")[100.0])  # batch 1 misses

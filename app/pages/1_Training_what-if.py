@@ -53,7 +53,7 @@ CARDS = (
 )
 EDITABLE = {
     "n_layers": "layers",
-    "d_model": "d_model",
+    "d_model": "model width (d_model)",
     "n_heads": "attention heads",
     "d_ff": "FFN width (d_ff)",
     "n_experts": "experts per MoE layer (0 = dense)",

@@ -105,7 +105,7 @@ with left:
         help="Each is served on the same chips and workload; one column each below.",
     )
     batch = ui.number(
-        "Batch size (requests decoded together)", "s_batch", default("batch"), min_value=1, max_value=65536
+        "Batch size (sequences decoded together)", "s_batch", default("batch"), min_value=1, max_value=65536
     )
     prompt = ui.number("Prompt length (tokens)", "s_prompt", default("prompt_len"), min_value=1, max_value=1_000_000)
     gen = ui.number("Generated tokens", "s_gen", default("gen_len"), min_value=1, max_value=1_000_000)

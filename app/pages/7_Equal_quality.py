@@ -40,7 +40,7 @@ LABELS = {n: ui.field_label(QualityScenario, n) for n in MORE} | {"tokens": "Its
 EXPERT_CHOICES = [4, 8, 16, 32, 64, 128, 256, 512]
 NAMES = {  # rows of the options table: key -> label with unit
     "n_layers": "layers",
-    "d_model": "d_model",
+    "d_model": "model width (d_model)",
     "params_active": "parameters activated per token",
     "params_total": "parameters (total)",
     "tokens": "training tokens",

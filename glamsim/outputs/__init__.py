@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # Architecture columns of a study and counts (not scenario inputs, not cost outputs).
 COLUMNS = {
     "n_layers": "layers",
-    "d_model": "d_model",
+    "d_model": "model width (d_model)",
     "n_experts": "experts per MoE layer",
     "top_k": "experts per token (top-k)",
     "label": "scenario",
@@ -40,6 +40,8 @@ SUFFIX_UNITS = {
     "_days": "days",
     "_hours": "hours",
     "_ms": "ms",
+    "_us": "µs",
+    "_years": "years",
     "_s": "s",
     "_j": "J",
     "_flops": "FLOPs",
@@ -94,7 +96,7 @@ def _input_meta(key: str) -> dict | None:
     return None
 
 
-ABBREVIATIONS = {
+ABBREVIATIONS = {  # a key's words as people write them (`_words`)
     "mfu": "MFU",
     "mbu": "MBU",
     "hfu": "HFU",
@@ -105,6 +107,18 @@ ABBREVIATIONS = {
     "tdp": "TDP",
     "gb": "GB",
     "dtype": "dtype",
+    "ttft": "TTFT target",
+    "tpot": "TPOT target",
+    "gen": "generated",
+    "seq": "sequence",
+    "seqs": "sequences",
+    "num": "number of",
+    "n": "number of",
+    "hw": "hardware",
+    "grad": "gradient",
+    "param": "parameter",
+    "comm": "communication",
+    "train": "training",
 }
 
 
