@@ -56,3 +56,22 @@ def test_measure_says_what_it_compiles_before_the_first_step(monkeypatch, tmp_pa
     r = RUNNER.invoke(app, ["measure", "--model", "glam-tiny", "--steps", "1", "--warmup", "0"])
     assert "compiling glam-tiny's training step with XLA" in r.stderr
     assert "no earlier record of glam-tiny under runs/" in r.stderr
+
+
+def test_train_says_what_it_compiles_before_the_first_step(monkeypatch, tmp_path):
+    """`train` prints the note when the trainer is about to compile (the trainer replaced here by one
+    that calls `announce` as the real one does, then stops), and not with --json."""
+    import glamsim.trainer as trainer
+
+    def stop(*args, announce=None, **kwargs):
+        if announce is not None:
+            announce()
+        raise SystemExit(0)
+
+    monkeypatch.setattr(trainer, "train", stop)
+    monkeypatch.chdir(tmp_path)
+    r = RUNNER.invoke(app, ["train", "--model", "glam-tiny", "--steps", "1"])
+    assert "compiling glam-tiny's training step with XLA" in r.stderr
+    assert "no earlier record of glam-tiny under runs/" in r.stderr
+    quiet = RUNNER.invoke(app, ["train", "--model", "glam-tiny", "--steps", "1", "--json"])
+    assert "compiling" not in quiet.stderr
