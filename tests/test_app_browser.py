@@ -442,11 +442,11 @@ def check_serving_state(page, ms_per_token: str) -> None:
     assert chosen(page, "Dense baseline") == ["gpt3-175b"]
     assert chosen(page, "Compare also (any number of models)") == ["glam-64b-64e"]
     assert chosen(page, "Chip") == ["h100-sxm"]
-    assert float(number_input(page, "tpot ms (ms)").input_value()) == 20
+    assert float(number_input(page, "TPOT target (ms)").input_value()) == 20
     warned = [a for a in alerts(page) if "not shown" in a]
     assert len(warned) == 1, alerts(page)
     assert warned[0].startswith("⚠️ gpt3-175b not shown: tpot_ms=20"), warned
-    assert "Change tpot ms (ms) under More inputs" in warned[0], warned
+    assert "Change TPOT target (ms) under More inputs" in warned[0], warned
     assert page.locator('[data-testid="stException"]').count() == 0
     wait_card(page, "ms / token", ms_per_token)  # the uploaded model's figure, as the API computes it
     show_tab(page, "Latency vs throughput")
@@ -497,7 +497,7 @@ def test_uploaded_model_compared_layouts_missed_target_and_link(server, chromium
     choose(page, "Compare also (any number of models)", "glam-64b-64e")
     choose(page, "Chip", "h100-sxm")
     page.locator('[data-testid="stExpander"] summary').filter(has_text="More inputs").click()
-    type_number(page, "tpot ms (ms)", 20)
+    type_number(page, "TPOT target (ms)", 20)
     settle(page)
     page.wait_for_selector('[data-testid="stAlert"]:has-text("gpt3-175b not shown")', timeout=60_000)
     ms_per_token = fmt(estimate_serving(model=str(config), chip="h100-sxm", tpot_ms=20)["decode_step_s"] * 1e3)
