@@ -198,3 +198,32 @@ def test_closed_form_moe_layer_count_matches_the_rule():
                         assert sum(1 for i in range(first, n) if (i - first) % every == offset) == 0
                         continue
                     assert cfg.n_moe_layers == sum(cfg.is_moe_layer(i) for i in range(n))
+
+
+def test_plain_numbers_and_arrays_give_the_same_capacity_and_communication():
+    """`glamsim.accounting.xp` on plain numbers equals numpy on one-row arrays, bit for bit, NaN and
+    infinities included: GShard capacity, slots and the all-to-all bytes of a capacity model and a
+    dropless one (the single estimate's path vs a sweep's)."""
+    import numpy as np
+
+    from glamsim.accounting import ModelArrays, expert_capacity, expert_slots_per_token, scalar_arrays, xp
+    from glamsim.cost import communication as comm
+
+    for name in ("glam-64b-64e", "mixtral-8x7b", "gpt3-175b"):
+        cfg = load_model(name)
+        s, a = scalar_arrays(cfg), ModelArrays.of(cfg)
+        for group in (None, 17.0, 4096.0):
+            assert [float(v) for v in expert_capacity(s, group)] == [
+                float(v[0]) if np.ndim(v) else float(v)
+                for v in expert_capacity(a, None if group is None else np.array([group]))
+            ]
+        assert float(expert_slots_per_token(s)) == float(expert_slots_per_token(a)[0])
+        plain = comm.training_comm_bytes(s, 2.0**20, 1024, 8.0, 2.0, 4.0)
+        rows = comm.training_comm_bytes(a, 2.0**20, 1024, 8.0, 2.0, 4.0)
+        assert all(type(v) is float for v in plain.values()), name  # no numpy on the plain path
+        assert plain == {k: float(np.asarray(v).reshape(-1)[0]) for k, v in rows.items()}, name
+    for x, y in ((1.0, np.nan), (np.nan, 1.0), (np.inf, 2.0), (-0.0, 0.0)):
+        assert np.array_equal(xp.maximum(x, y), np.maximum(x, y), equal_nan=True)
+        assert np.array_equal(xp.minimum(x, y), np.minimum(x, y), equal_nan=True)
+    for x in (2.5, -2.5, 3.0, np.inf, -np.inf, np.nan):
+        assert np.array_equal(xp.ceil(x), np.ceil(x), equal_nan=True)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, fields
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from glamsim.config import ModelConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _GATED = {True: 3, False: 2}
 
@@ -74,6 +75,8 @@ class ModelArrays:
         ModelArrays
         """
         cfgs = [cfgs] if isinstance(cfgs, ModelConfig) else list(cfgs)
+        import numpy as np
+
         return cls(**{k: np.asarray(v, dtype=np.float64) for k, v in _field_rows(cfgs).items()})
 
     def with_(self, **changes) -> ModelArrays:
@@ -97,6 +100,8 @@ class ModelArrays:
         [8.0, 27.3, 104.6]
         """
         d = {f.name: getattr(self, f.name) for f in fields(self)}
+        import numpy as np
+
         d.update({k: np.asarray(v, dtype=np.float64) for k, v in changes.items()})
         return ModelArrays(**d)
 

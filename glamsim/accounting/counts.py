@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from glamsim.accounting.arrays import ModelArrays
 from glamsim.accounting.flops import (
     attention_score_flops,
@@ -162,6 +160,8 @@ def count(cfg: ModelConfig | str, seq_len: int | None = None) -> Counts:
     cfg = cfg if isinstance(cfg, ModelConfig) else load_model(cfg)
     s = seq_len or cfg.max_seq_len
     m = ModelArrays.of(cfg)
+    import numpy as np
+
     one = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
     n_active = params(m, active=True)
     attn_infer = cfg.n_layers * attention_score_flops(m, s)

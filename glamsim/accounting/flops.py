@@ -3,8 +3,7 @@ update (numpy, vectorised over `ModelArrays`; the conventions are the package's,
 
 from __future__ import annotations
 
-import numpy as np
-
+from glamsim.accounting import xp
 from glamsim.accounting.arrays import ModelArrays
 from glamsim.accounting.params import attention_weights, ffn_weights, params, router_params
 
@@ -57,9 +56,9 @@ def expert_capacity(m: ModelArrays, group_size=None):
     tuple of (ndarray, ndarray)
         (group size in tokens, slots per expert per group in tokens).
     """
-    g = m.group_size if group_size is None else np.asarray(group_size, dtype=np.float64)
-    cap = np.maximum(1, np.ceil(m.capacity_factor * g / np.maximum(m.n_experts, 1)))
-    return g, np.where(m.dropless > 0, g, cap)
+    g = m.group_size if group_size is None else xp.f64(group_size)
+    cap = xp.maximum(1.0, xp.ceil(m.capacity_factor * g / xp.maximum(m.n_experts, 1.0)))
+    return g, xp.where(m.dropless > 0, g, cap)
 
 
 def expert_slots_per_token(m: ModelArrays, group_size=None, dispatch: str | None = None):
@@ -85,10 +84,10 @@ def expert_slots_per_token(m: ModelArrays, group_size=None, dispatch: str | None
     g, cap = expert_capacity(m, group_size)
     padded = m.n_experts * cap / g
     if dispatch is None:
-        slots = np.where(m.dropless > 0, m.top_k, padded)
+        slots = xp.where(m.dropless > 0, m.top_k, padded)
     else:
         slots = m.top_k if dispatch == "dropless" else padded
-    return np.where(m.n_experts > 0, slots, 0.0)
+    return xp.where(m.n_experts > 0, slots, 0.0)
 
 
 def einsum_dispatch_flops(m: ModelArrays, group_size=None):
@@ -107,7 +106,7 @@ def einsum_dispatch_flops(m: ModelArrays, group_size=None):
         FLOPs per token per MoE layer (0 for a dense model).
     """
     _, cap = expert_capacity(m, group_size)
-    return np.where(m.n_experts > 0, 4 * m.n_experts * cap * m.d_model, 0.0)
+    return xp.where(m.n_experts > 0, 4 * m.n_experts * cap * m.d_model, 0.0)
 
 
 def layer_flops(

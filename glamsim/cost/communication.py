@@ -18,14 +18,12 @@ and back (dispatch + combine, d_model activations each); (X - 1) / X of it cross
 over the chips.
 Time = bytes leaving a chip / the chip's interconnect bandwidth (`interconnect_bandwidth_gb_per_s`
 of its profile: total injection bandwidth, no latency or topology term); the exposed part is
-(1 - overlap) of it.  numpy only: every argument may be an array.
+(1 - overlap) of it.  Every argument may be an array (one plain scenario runs without numpy).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from glamsim.accounting import ModelArrays, expert_capacity, expert_params, params
+from glamsim.accounting import ModelArrays, expert_capacity, expert_params, params, xp
 
 BYTES_PER_GB = 1e9
 A2A_PER_MOE_LAYER_TRAIN = 4  # dispatch and combine, forward and backward
@@ -39,19 +37,21 @@ def routed_expert_params(m: ModelArrays):
 
 def default_expert_parallel(m: ModelArrays, chips):
     """Experts split over gcd(chips, experts) chips (1 for a dense model)."""
+    import numpy as np
+
     e = np.asarray(m.n_experts).astype(np.int64)
     return np.where(e > 0, np.gcd(np.asarray(chips).astype(np.int64), np.maximum(e, 1)), 1).astype(np.float64)
 
 
 def off_chip_fraction(expert_parallel):
     """Share of an all-to-all's buffer that goes to other chips: (X - 1) / X."""
-    x = np.asarray(expert_parallel, dtype=np.float64)
+    x = xp.f64(expert_parallel)
     return (x - 1) / x
 
 
 def ring_allreduce_factor(n):
     """Bytes a ring all-reduce sends per chip, per byte reduced: 2 (n - 1) / n."""
-    n = np.asarray(n, dtype=np.float64)
+    n = xp.f64(n)
     return 2 * (n - 1) / n
 
 
@@ -60,8 +60,8 @@ def alltoall_bytes_per_chip(m: ModelArrays, tokens_per_step, chips, bytes_per_ac
     4 per MoE layer, each 1/chips of the [groups, E, capacity, d_model] buffer, or with dropless
     routing of the top_k rows per token (no capacity padding).  Groups are `group_size` tokens (fewer
     when the step has fewer tokens)."""
-    group = np.minimum(m.group_size, tokens_per_step)
-    rows = np.where(
+    group = xp.minimum(m.group_size, tokens_per_step)
+    rows = xp.where(
         m.dropless > 0, tokens_per_step * m.top_k, tokens_per_step / group * m.n_experts * expert_capacity(m, group)[1]
     )
     buffer = rows * m.d_model * bytes_per_activation
@@ -82,7 +82,7 @@ def training_comm_bytes(
     replicated, expert = gradient_bytes_per_chip(m, expert_parallel, bytes_per_grad)
     a2a_wire = a2a * off_chip_fraction(expert_parallel)
     grad_wire = replicated * ring_allreduce_factor(chips) + expert * ring_allreduce_factor(
-        np.asarray(chips, dtype=np.float64) / expert_parallel
+        xp.f64(chips) / expert_parallel
     )
     return {
         "alltoall_bytes_per_chip_step": a2a,

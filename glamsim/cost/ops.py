@@ -9,7 +9,10 @@ divide by zero it runs again on numpy float64 scalars, whose inf/NaN semantics a
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class _Python:
@@ -29,11 +32,26 @@ class _Python:
 
 
 class _Numpy:
-    """The same operations on numpy arrays and scalars."""
+    """The same operations on numpy arrays and scalars (numpy imported on first use: a single
+    estimate of plain numbers never needs it)."""
 
-    where = staticmethod(np.where)
-    isnan = staticmethod(np.isnan)
-    clip = staticmethod(np.clip)
+    @staticmethod
+    def where(cond, a, b):
+        import numpy as np
+
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def isnan(x):
+        import numpy as np
+
+        return np.isnan(x)
+
+    @staticmethod
+    def clip(x, lo, hi):
+        import numpy as np
+
+        return np.clip(x, lo, hi)
 
 
 PY, NP = _Python(), _Numpy()
@@ -51,6 +69,8 @@ def evaluate(formula, *bundles) -> dict:
         except ZeroDivisionError:
             out = None
         if out is None:  # a division by zero: numpy scalars give its inf or NaN, as arrays would
+            import numpy as np
+
             out = formula(NP, *(b.converted(np.float64) for b in bundles))
         return out if _FLOAT.issuperset(map(type, out.values())) else {k: float(v) for k, v in out.items()}
     return broadcast(formula(NP, *bundles), *values)
@@ -58,5 +78,7 @@ def evaluate(formula, *bundles) -> dict:
 
 def broadcast(outputs: dict, *inputs) -> dict[str, np.ndarray]:
     """Every output at the broadcast shape of all outputs and inputs (one row per scenario)."""
+    import numpy as np
+
     shape = np.broadcast_shapes(*(np.shape(v) for v in (*outputs.values(), *inputs) if v is not None))
     return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for k, v in outputs.items()}

@@ -8,9 +8,8 @@ ledger with where it came from.
 
 from __future__ import annotations
 
+import math
 from functools import cache
-
-import numpy as np
 
 from glamsim.config import ConfigError, ModelConfig, load_model
 from glamsim.cost.ledger import Ledger
@@ -43,7 +42,7 @@ def power(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
 
 
 REFERENCE_CHIP = "h100-sxm"  # the chip whose published phase powers calibrate the activity coefficients
-_NO_CURVE = dict.fromkeys(("idle_w", "tdp_w", "compute_w", "memory_w"), np.nan)
+_NO_CURVE = dict.fromkeys(("idle_w", "tdp_w", "compute_w", "memory_w"), math.nan)
 
 
 def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
@@ -56,10 +55,10 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
     if s.power_w is not None:
         led.add_input(s, "power_w", "W per chip (given, server boundary: host share included; at every load)")
         led.add("host_power_w", None, "W per chip", "not known: a given power per chip has no board/host split")
-        return {"fixed_w": s.power_w, **_NO_CURVE, "host_w": np.nan}
+        return {"fixed_w": s.power_w, **_NO_CURVE, "host_w": math.nan}
     if chip.tdp_w is None and chip.measured_system_power_w is None:
         led.add("power_w", None, "W per chip", f"missing: profile {chip.origin} has no power figure; give --power-w")
-        return {"fixed_w": np.nan, **_NO_CURVE, "host_w": np.nan}
+        return {"fixed_w": math.nan, **_NO_CURVE, "host_w": math.nan}
     if s.power_model == "tdp" and chip.tdp_w is not None:
         v = chip.tdp_w.value * s.tdp_fraction
         extra = (
@@ -107,7 +106,7 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
         "host share; the utilisations and the resulting power are reported with the outputs",
     )
     return {
-        "fixed_w": np.nan,
+        "fixed_w": math.nan,
         "idle_w": idle,
         "tdp_w": tdp,
         "compute_w": active["compute_power_w"],
@@ -215,7 +214,7 @@ def price(chip: ChipProfile, s: Scenario, led: Ledger) -> Uncertain:
         "USD per chip-hour",
         f"missing: profile {chip.origin} has no public price; give --price-per-chip-hour-usd",
     )
-    return np.nan
+    return math.nan
 
 
 def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncertain, Uncertain, float]:
@@ -239,7 +238,7 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
     gross = dc.carbon_intensity_gross_kg_per_kwh
     if gross is None:
         led.add("carbon_intensity_gross_kg_per_kwh", None, "kgCO2e/kWh", f"not published in profile {dc.origin}")
-        return pue, net.value, np.nan
+        return pue, net.value, math.nan
     led.add_profile(
         "carbon_intensity_gross_kg_per_kwh",
         gross.value,
@@ -265,7 +264,7 @@ def water(dc: DatacenterProfile, led: Ledger) -> tuple[float, float]:
         spec = getattr(dc, field)
         if spec is None:
             led.add(field, None, unit, (WATER_MISSING.format, dc.origin, what))  # text formatted when read
-            out.append(np.nan)
+            out.append(math.nan)
         else:
             led.add_profile(field, spec.value, unit, dc.origin, field, spec)
             out.append(spec.value)
@@ -297,7 +296,7 @@ def embodied(chip: ChipProfile, s: Scenario, led: Ledger) -> dict[str, float]:
                 f"not modelled: profile {chip.origin} has no {field} (no product carbon footprint or published LCA "
                 f"figure for {what} in glamsim's profiles); its embodied carbon is NaN",
             )
-            out[key] = np.nan
+            out[key] = math.nan
             continue
         led.add_profile(field, spec.value, f"kgCO2e per chip ({what})", chip.origin, field, spec)
         out[key] = spec.value / hours
@@ -341,7 +340,7 @@ def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> f
         "GB/s per chip",
         f"missing: profile {chip.origin} has no interconnect figure",
     )
-    return np.nan
+    return math.nan
 
 
 def direct_inputs(run: type, cls: type[Scenario], resolved: set[str]) -> tuple[str, ...]:

@@ -8,9 +8,8 @@ tCO2e = MWh x kg/kWh (the units cancel to tonnes).  Model FLOPs come from `glams
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from glamsim.accounting import ModelArrays, cached_arrays, memo, scalar_arrays, train_flops_per_token  # noqa: F401
 from glamsim.config import ConfigError, ModelConfig
@@ -240,7 +239,7 @@ def estimate_training(
     wue, water_offsite = resolve.water(dc, led)
     comm_hours, comm_figures = _communication(s, led, chip, cfg)
     if predicted is not None:  # the layout's own communication is inside its MFU: one story, not two
-        comm_hours = np.nan
+        comm_hours = math.nan
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
     if s.hours is None:
         uncertain["mfu"] = s.mfu if predicted is None else interval.around(s.mfu)
@@ -256,7 +255,7 @@ def estimate_training(
         water_offsite,
     )
     one = training_costs(run, hardware, site)
-    share = resolve.layout_exposed_share(predicted) if predicted is not None else np.nan
+    share = resolve.layout_exposed_share(predicted) if predicted is not None else math.nan
     one["layout_comm_exposed_hours"] = one["train_hours"] * share
     if s.hours is not None and one["mfu_effective"] > 1:
         raise ConfigError(
@@ -328,7 +327,7 @@ def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: Mod
         if s.comm_overlap < 1:
             raise ConfigError(f"comm_overlap={s.comm_overlap!r}: counting communication needs --model and --tokens")
         led.add("communication", None, "", "not modelled: needs --model and --tokens")
-        return np.nan, {}
+        return math.nan, {}
     seq = s.seq_len or cfg.max_seq_len
     tokens_per_step = s.tokens_per_step or DEFAULT_SEQS_PER_STEP * seq
     led.add_input(s, "tokens_per_step", "tokens", tokens_per_step)
@@ -348,8 +347,14 @@ def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: Mod
 
 
 def _floats(out: dict) -> dict[str, float]:
-    """The first (or only) value of each output, as a Python float."""
-    return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in out.items()}
+    """The first (or only) value of each output, as a Python float (numpy only for array values)."""
+    return {k: float(v) if type(v) in (float, int) else _first(v) for k, v in out.items()}
+
+
+def _first(v) -> float:
+    import numpy as np
+
+    return float(np.asarray(v).reshape(-1)[0])
 
 
 def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float:
@@ -358,11 +363,7 @@ def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float
     x = s.expert_parallel
     if x is None:
         chips = int(s.chips)
-        x = memo(
-            cfg,
-            ("default_expert_parallel", chips),
-            lambda: float(comm.default_expert_parallel(cached_arrays(cfg), chips)[0]),
-        )
+        x = float(math.gcd(chips, cfg.n_experts)) if cfg.n_experts > 0 else 1.0  # comm.default_expert_parallel
         led.add(
             "expert_parallel",
             x,

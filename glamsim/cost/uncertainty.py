@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 from typing import Callable, Mapping
 
-import numpy as np
-
 from glamsim.uncertain import Uncertain, is_uncertain, nominal, triple  # noqa: F401  (used by the cost model)
 
 
@@ -20,6 +18,8 @@ def output_ranges(
     fn: Callable[..., dict], inputs: Mapping[str, Uncertain], outputs: list[str]
 ) -> dict[str, tuple[float, float]]:
     """(min, max) of each output over every low/high corner of the uncertain inputs."""
+    import numpy as np
+
     names = [k for k, v in inputs.items() if is_uncertain(v)]
     corners = np.array(list(itertools.product((0, 2), repeat=len(names))), dtype=int).reshape(-1, len(names))
     kw = {k: nominal(v) for k, v in inputs.items()}
@@ -32,6 +32,8 @@ def output_ranges(
 def tornado(fn: Callable[..., dict], inputs: Mapping[str, Uncertain], outputs: list[str]) -> list[dict]:
     """One row per uncertain input: each output at its low and high (others nominal) and the swing,
     sorted by the swing of the first output (largest first); `rank_<output>` ranks every output."""
+    import numpy as np
+
     names = [k for k, v in inputs.items() if is_uncertain(v)]
     if not names:
         return []
