@@ -222,6 +222,10 @@ def test_plain_numbers_and_arrays_give_the_same_capacity_and_communication():
         rows = comm.training_comm_bytes(a, 2.0**20, 1024, 8.0, 2.0, 4.0)
         assert all(type(v) is float for v in plain.values()), name  # no numpy on the plain path
         assert plain == {k: float(np.asarray(v).reshape(-1)[0]) for k, v in rows.items()}, name
+        for chips in (1, 96, 1000, 1024):  # gcd(chips, experts), 1 for a dense model: 64 experts on 96 chips -> 32
+            assert comm.default_expert_parallel(s, chips) == float(comm.default_expert_parallel(a, chips)[0])
+        by_hand = {"glam-64b-64e": 32.0, "mixtral-8x7b": 8.0, "gpt3-175b": 1.0}[name]
+        assert comm.default_expert_parallel(s, 96) == by_hand
     for x, y in ((1.0, np.nan), (np.nan, 1.0), (np.inf, 2.0), (-0.0, 0.0)):
         assert np.array_equal(xp.maximum(x, y), np.maximum(x, y), equal_nan=True)
         assert np.array_equal(xp.minimum(x, y), np.minimum(x, y), equal_nan=True)

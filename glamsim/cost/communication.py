@@ -23,6 +23,8 @@ of its profile: total injection bandwidth, no latency or topology term); the exp
 
 from __future__ import annotations
 
+import math
+
 from glamsim.accounting import ModelArrays, expert_capacity, expert_params, params, xp
 
 BYTES_PER_GB = 1e9
@@ -36,7 +38,10 @@ def routed_expert_params(m: ModelArrays):
 
 
 def default_expert_parallel(m: ModelArrays, chips):
-    """Experts split over gcd(chips, experts) chips (1 for a dense model)."""
+    """Experts split over gcd(chips, experts) chips (1 for a dense model); a float for plain numbers."""
+    if type(m.n_experts) in (int, float) and type(chips) in (int, float):  # one scenario: no numpy
+        e = int(m.n_experts)
+        return float(math.gcd(int(chips), e)) if e > 0 else 1.0
     import numpy as np
 
     e = np.asarray(m.n_experts).astype(np.int64)

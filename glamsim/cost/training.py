@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from glamsim.accounting import ModelArrays, cached_arrays, memo, scalar_arrays, train_flops_per_token  # noqa: F401
+from glamsim.accounting import memo, scalar_arrays, train_flops_per_token
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
 from glamsim.cost import ops, resolve
@@ -363,7 +363,7 @@ def expert_parallel(cfg: ModelConfig, s: TrainingScenario, led: Ledger) -> float
     x = s.expert_parallel
     if x is None:
         chips = int(s.chips)
-        x = float(math.gcd(chips, cfg.n_experts)) if cfg.n_experts > 0 else 1.0  # comm.default_expert_parallel
+        x = comm.default_expert_parallel(scalar_arrays(cfg), chips)
         led.add(
             "expert_parallel",
             x,
