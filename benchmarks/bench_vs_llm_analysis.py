@@ -7,7 +7,7 @@ The peer lives in its own throwaway virtualenv, created once (`pip install llm-a
 which pulls transformers, ~217 MB) under ~/.cache/glamsim-bench/llm-analysis-venv, or the folder in
 $GLAMSIM_BENCH_PEER_VENV.  If it cannot be installed, one line says so and glamsim is measured alone.
 
-Measured (medians over repeats; the two tools alternate so a busy machine slows both alike):
+Measured (medians over repeats; the two tools alternate, in rounds, so a busy machine slows both alike):
 - per call: llm-analysis's `train()` for GPT-3 175B on 1,024 A100-80GB (tp 8, pp 16, dp 8; run
   by a small timing script inside the peer's venv) vs glamsim's `estimate_training(model="gpt3-175b",
   chip="a100-80gb", chips=1024, tokens=300e9, mfu=0.3)`, one scenario per call (also with the
@@ -264,7 +264,8 @@ def fmt_s(s: float | None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7, help="repeats per per-call measurement (median)")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats per per-call measurement (median)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of peer-then-glamsim per-call measurements")
     ap.add_argument("--calls", type=int, default=2000, help="calls per repeat")
     ap.add_argument("--rows", type=int, default=100_000, help="scenarios in the vectorised measurement")
     ap.add_argument("--cli-runs", type=int, default=7, help="command-line runs per tool (median)")
@@ -278,37 +279,49 @@ def main() -> None:
         )
     py = peer_python(install=not args.no_install)
 
-    peer_call = peer_days = None
-    if py:
-        peer_call, peer_days = peer_per_call(py, args.calls, args.repeats)
-    ours_call, our_days = glamsim_per_call(args.calls, args.repeats)
-    ours_call_varied, _ = glamsim_per_call(args.calls, args.repeats, vary_tokens=True)
-    ours_call_prebuilt, _ = glamsim_per_call(args.calls, args.repeats, prebuilt=True)
+    # Per call, in rounds: the peer, then glamsim's three ways, side by side in every round, so that a
+    # busy spell slows both; each figure is the median over rounds, each speed-up the median of the
+    # rounds' own ratios.
+    rounds: list[dict] = []
+    peer_days = our_days = None
+    for _ in range(args.rounds):
+        r = {}
+        if py:
+            r["peer"], peer_days = peer_per_call(py, args.calls, args.repeats)
+        r["plain"], our_days = glamsim_per_call(args.calls, args.repeats)
+        r["varied"], _ = glamsim_per_call(args.calls, args.repeats, vary_tokens=True)
+        r["prebuilt"], _ = glamsim_per_call(args.calls, args.repeats, prebuilt=True)
+        rounds.append(r)
+    peer_call = statistics.median(r["peer"] for r in rounds) if py else None
+    ours = {k: statistics.median(r[k] for r in rounds) for k in ("plain", "varied", "prebuilt")}
+    ratios = {k: statistics.median(r["peer"] / r[k] for r in rounds) if py else None for k in ours}
     ours_vec = glamsim_vectorised(args.rows, args.repeats)
     peer_cli, ours_cli = cli_walls(py, args.cli_runs)
 
     rows = [
-        ("per call: train() vs estimate_training()", peer_call, ours_call),
-        ("  the same, tokens changing on every call", peer_call, ours_call_varied),
-        ("  the same, TrainingScenario validated once outside the loop", peer_call, ours_call_prebuilt),
-        (f"  per scenario, vectorised ({args.rows:,} rows: FLOPs + training_costs)", peer_call, ours_vec),
-        ("command line: train ... vs estimate train ... --json", peer_cli, ours_cli),
+        ("per call: train() vs estimate_training()", peer_call, ours["plain"], ratios["plain"]),
+        ("  the same, tokens changing on every call", peer_call, ours["varied"], ratios["varied"]),
+        ("  the same, TrainingScenario validated once", peer_call, ours["prebuilt"], ratios["prebuilt"]),
+        (f"  per scenario, vectorised ({args.rows:,} rows: FLOPs + training_costs)", peer_call, ours_vec, None),
+        ("command line: train ... vs estimate train ... --json", peer_cli, ours_cli, None),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'':{width}}  {'llm-analysis':>12}  {'glamsim':>10}  {'speed-up':>8}  goal")
-    for label, peer, ours in rows:
+    for label, peer, mine, ratio in rows:
         is_cli = label.startswith("command")
-        speedup = peer / ours if peer else None
+        speedup = (ratio or peer / mine) if peer else None
         if speedup is None:
             goal = "n/a (peer not measured)"
         elif is_cli:
-            goal = f"glamsim/peer {ours / peer:.2f} <= {CLI_GOAL}: {'met' if ours / peer <= CLI_GOAL else 'NOT met'}"
+            goal = f"glamsim/peer {mine / peer:.2f} <= {CLI_GOAL}: {'met' if mine / peer <= CLI_GOAL else 'NOT met'}"
         else:
             goal = f">= {PER_CALL_GOAL:g}x: {'met' if speedup >= PER_CALL_GOAL else 'NOT met'}"
         print(
-            f"{label:{width}}  {fmt_s(peer):>12}  {fmt_s(ours):>10}  "
+            f"{label:{width}}  {fmt_s(peer):>12}  {fmt_s(mine):>10}  "
             f"{'-' if speedup is None else f'{speedup:.1f}x':>8}  {goal}"
         )
+    if py:
+        print("per-call speed-up by round: " + ", ".join(f"{r['peer'] / r['plain']:.1f}x" for r in rounds))
     if peer_days is not None:
         print(
             f"\nsame answer: GPT-3 175B on 1,024 A100-80GB at 30% MFU takes {our_days:.2f} days in glamsim, "

@@ -135,18 +135,24 @@ def _preset(name: str) -> ModelConfig | None:
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A preset by name, a ModelConfig YAML file by path, or a Hugging Face `config.json` (any
-    `.json` path: `glamsim.hf`).  A file is parsed once per process while it is unchanged on disk;
-    a preset name reads only its own file until all are needed."""
+    `.json` path: `glamsim.hf`).  A preset's bare name always means the preset (a file of that name
+    is `./name`), so a stray file cannot change an answer and no name costs a file-system call.  A
+    file is parsed once per process while it is unchanged on disk; a preset name reads only its own
+    file until all are needed."""
     s = str(name_or_path)
+    cfg = _PRESETS_BY_NAME.get(s)  # a shipped preset's bare name names it, not a file of that name (./name does)
+    if cfg is not None:
+        return cfg
     if s.lower().endswith(".json"):
         return read_hf_config(s).config
+    if not s.endswith((".yaml", ".yml")):
+        cfg = _preset(s)  # its own file, without parsing every preset
+        if cfg is not None:
+            return cfg
     if file_identity(s) is not None:  # a regular file
         return _read_model_file(s, s)
     if s.endswith((".yaml", ".yml")) or (os.sep in s and os.path.lexists(s)):
         return validate_model(read_yaml(s), s)  # not a readable regular file: read_yaml says why, in one line
-    cfg = _preset(s)  # its own file, without parsing every preset
-    if cfg is not None:
-        return cfg
     presets = model_presets()
     if s not in presets:
         close = difflib.get_close_matches(s, list(presets), n=1)

@@ -248,12 +248,12 @@ def _builtin_one(kind: str, name: str) -> _FromFile | None:
 
 def _load(kind: str, name_or_path, extra_dirs):
     s = str(name_or_path)
-    if s.endswith((".yaml", ".yml")) or file_identity(s) is not None:
-        return _read(Path(s), _KINDS[kind])
-    if extra_dirs == ():  # built-ins only: parse just this profile's file
-        prof = _builtin_one(kind, s)
+    if extra_dirs == () and not s.endswith((".yaml", ".yml")):  # a built-in's bare name names it (./name: a file)
+        prof = _builtin_one(kind, s)  # parses just this profile's file
         if prof is not None:
             return prof
+    if s.endswith((".yaml", ".yml")) or file_identity(s) is not None:
+        return _read(Path(s), _KINDS[kind])
     known = _builtin(kind) if extra_dirs == () else registry(kind, extra_dirs)
     if s not in known:
         close = difflib.get_close_matches(s, list(known), n=1)
@@ -263,7 +263,8 @@ def _load(kind: str, name_or_path, extra_dirs):
 
 
 def load_chip(name_or_path, extra_dirs: Iterable[str | Path] = ()) -> ChipProfile:
-    """A chip profile by name (built-in or from `extra_dirs`) or by YAML path."""
+    """A chip profile by name (built-in or from `extra_dirs`; a built-in's bare name always means it,
+    `./name` a file of that name) or by YAML path."""
     return _load("chips", name_or_path, extra_dirs)
 
 

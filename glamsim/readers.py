@@ -81,24 +81,35 @@ class Frozen(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 if isinstance(value, bool):
-                    f = cls.model_fields.get(name) if isinstance(name, str) else None
-                    if f is not None and _numeric_only(f.annotation):
-                        raise ValueError(f"{name}={value!r}: expected a number, not a boolean")
+                    refuse_bool(cls, name, value)
         return data
 
     @model_validator(mode="after")
     def _numbers_sane(self):
-        values = self.__dict__
-        for name in self.model_fields_set:  # defaults are sane by construction
-            value = values[name]
-            t = type(value)
-            if t is str or (t is float and -MAX_FLOAT <= value <= MAX_FLOAT and not 0 < abs(value) < _FLOAT_MIN):
-                continue  # what check_number passes, without calling it (one estimate validates a few)
-            try:
-                check_number(name, value)
-            except ConfigError as err:
-                raise ValueError(str(err)) from None
+        check_sane(self)
         return self
+
+
+def refuse_bool(cls: type[BaseModel], name, value: bool) -> None:
+    """The refusal of a boolean given for a field of `cls` that takes numbers only."""
+    f = cls.model_fields.get(name) if isinstance(name, str) else None
+    if f is not None and _numeric_only(f.annotation):
+        raise ValueError(f"{name}={value!r}: expected a number, not a boolean")
+
+
+def check_sane(model: BaseModel) -> None:
+    """`check_number` on every field the caller set (defaults are sane by construction), as the
+    ValueError a validator raises."""
+    values = model.__dict__
+    for name in model.model_fields_set:
+        value = values[name]
+        t = type(value)
+        if t is str or (t is float and -MAX_FLOAT <= value <= MAX_FLOAT and not 0 < abs(value) < _FLOAT_MIN):
+            continue  # what check_number passes, without calling it (one estimate validates a few)
+        try:
+            check_number(name, value)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
 
 
 def format_validation_error(err: ValidationError, where: str) -> str:
@@ -396,7 +407,7 @@ def file_identity(path: str | Path) -> tuple | None:
     is parsed once per process and again after it changes on disk."""
     try:
         if not os.access(path, os.F_OK):  # no such path: said without the exception a failing stat raises
-            return None  # (a name is checked on every call: "gpt3-175b" could be a file here)
+            return None
         st = os.stat(path)
     except (OSError, ValueError):
         return None

@@ -237,7 +237,9 @@ class Scenario(Declared):
         return "tdp" if value == "tdp_fraction" else value
 
     @model_validator(mode="after")
-    def _exclusive(self):
+    def _numbers_sane(self):
+        """`Checked`'s checks, then the class's cross-field rules (in one validator call)."""
+        Checked._numbers_sane(self)  # the plain function (pydantic unwraps its decorator)
         if self.exclusive:
             values, defaults = self.__dict__, _defaults(type(self))
             for rule in self.exclusive:

@@ -1,5 +1,7 @@
 """ModelConfig validation and the preset registry."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -77,3 +79,22 @@ def test_load_from_file_and_errors(tmp_path):
         load_model("glam-9000")
     with pytest.raises(ConfigError, match="cannot read"):
         load_model(str(tmp_path / "missing.yaml"))
+
+
+def test_a_bare_preset_or_chip_name_is_the_shipped_one_even_beside_a_file_of_that_name(tmp_path, monkeypatch):
+    """A stray file named like a preset or a chip in the working folder does not change an answer;
+    `./name` reads that file."""
+    import yaml
+
+    from glamsim.profiles import load_chip
+
+    shipped = load_model("gpt3-175b")
+    (tmp_path / "gpt3-175b").write_text(yaml.safe_dump({**BASE, "name": "gpt3-175b"}))
+    h100 = Path(__file__).resolve().parent.parent / "hardware_profiles" / "chips" / "h100-sxm.yaml"
+    (tmp_path / "a100-80gb").write_text(h100.read_text().replace("name: h100-sxm", "name: a100-80gb", 1))
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # the first call and the cached one answer alike
+        assert load_model("gpt3-175b") is shipped and load_model("gpt3-175b").n_layers == 96
+        assert load_chip("a100-80gb").peak_flops_bf16.value == 312e12
+    assert load_model("./gpt3-175b").n_layers == 2
+    assert load_chip("./a100-80gb").peak_flops_bf16.value != 312e12

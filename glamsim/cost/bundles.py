@@ -31,8 +31,10 @@ class Bundle:
 
     __slots__ = ()
 
+    _values_of: Callable  # the class's values in field order, one C call (set by `bundle`)
+
     def values(self) -> tuple:
-        return _values(type(self))(self)
+        return self._values_of(self)
 
     def rows(self, mask) -> Bundle:
         """The bundle with every column cut to the rows of a boolean `mask` (plain values kept)."""
@@ -53,10 +55,11 @@ def names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-@cache
-def _values(cls: type) -> Callable[[Bundle], tuple]:
-    """A function of a bundle that returns its values in field order (one C call)."""
-    return attrgetter(*names(cls))
+def bundle(cls: type) -> type:
+    """A bundle class: a slotted dataclass whose `values()` is one C call."""
+    cls = dataclass(slots=True, eq=False)(cls)
+    cls._values_of = attrgetter(*names(cls))
+    return cls
 
 
 def route(bundles: tuple[Bundle, ...], **changes) -> tuple[Bundle, ...]:
@@ -76,7 +79,7 @@ def routed(core: Callable[..., dict], bundles: tuple[Bundle, ...]) -> Callable[.
     return lambda **changes: core(*route(bundles, **changes))
 
 
-@dataclass(slots=True, eq=False)
+@bundle
 class Hardware(Bundle):
     """On which hardware: one chip's figures.  `power_w` a number: the server's power per chip at
     every load; NaN: the board follows the load (`glamsim.cost.power`, the `power_*` curve) plus the
@@ -100,7 +103,7 @@ class Hardware(Bundle):
     idle_power_w: Any = NAN  # a replica's power per chip while idle (NaN: the power model at zero load)
 
 
-@dataclass(slots=True, eq=False)
+@bundle
 class Site(Bundle):
     """Where: the datacenter's PUE, grid and water, and the price of a chip-hour."""
 
@@ -112,7 +115,7 @@ class Site(Bundle):
     water_offsite_l_per_kwh: Any = NAN
 
 
-@dataclass(slots=True, eq=False)
+@bundle
 class TrainingRun(Bundle):
     """What is trained: its model FLOPs on `chips`, at an `mfu` or in given `hours` (one of them),
     with `comm_hours` of communication (NaN: not modelled) of which 1 - `comm_overlap` is exposed."""
@@ -125,7 +128,7 @@ class TrainingRun(Bundle):
     comm_overlap: Any = 1.0
 
 
-@dataclass(slots=True, eq=False)
+@bundle
 class ServingRun(Bundle):
     """What is served: `batch` requests of `prompt_len` + `gen_len` tokens of model `m` on `chips`,
     at the given utilisations, precisions (bytes) and placement (`serving_costs` says how each

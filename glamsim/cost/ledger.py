@@ -45,6 +45,14 @@ class Ledger:
         """One input; `source` is text, or (function, *arguments) that returns it when read."""
         self._raw.append((name, value, unit, source))
 
+    def extend(self, rows: tuple) -> None:
+        """Rows another ledger holds (`rows()`), as they are."""
+        self._raw.extend(rows)
+
+    def rows(self) -> tuple:
+        """The rows as added (sources not yet formatted): for `extend`."""
+        return tuple(self._raw)
+
     def add_input(self, scenario, name: str, unit: str, value=None) -> None:
         """A scenario field (or a `value` derived from it), its source what the scenario says of it."""
         value = getattr(scenario, name) if value is None else value

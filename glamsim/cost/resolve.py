@@ -26,9 +26,34 @@ def profiles(s: Scenario, profiles_dirs: tuple = ()) -> tuple[ModelConfig, ChipP
     return cfg, chip, dc
 
 
+_PROFILE_STEPS: dict = {}  # (id(profile), step, *key) -> (profile, result, ledger rows)
+
+
+def _once(led: Ledger | None, profile, key: tuple, compute):
+    """`compute(ledger)`'s result and ledger rows for an immutable profile, computed once per `key`
+    and replayed after: what depends on the profile alone is resolved once per process, not once per
+    estimate (a sweep of single estimates pays for its chip once).  The entry holds the profile, so
+    its id cannot be reused while it is cached; `compute` must write no scenario rows."""
+    k = (id(profile), *key)
+    hit = _PROFILE_STEPS.get(k)
+    if hit is None:
+        part = Ledger()
+        result = compute(part)
+        if len(_PROFILE_STEPS) >= 1024:  # bounded: user profiles built in a loop come and go
+            _PROFILE_STEPS.clear()
+        hit = _PROFILE_STEPS[k] = (profile, result, part.rows())
+    if led is not None:
+        led.extend(hit[2])
+    return hit[1]
+
+
 def peak(chip: ChipProfile, s: Scenario, led: Ledger) -> float:
     """The chip's dense peak FLOP/s for the scenario's dtype (default: the chip's own)."""
-    field_name = chip.peak_field(s.dtype)
+    return _once(led, chip, ("peak", s.dtype), lambda part: _peak(chip, s.dtype, part))
+
+
+def _peak(chip: ChipProfile, dtype, led: Ledger) -> float:
+    field_name = chip.peak_field(dtype)
     spec = chip.spec(field_name)
     led.add_profile("peak_flops", spec.value, "FLOP/s per chip (dense)", chip.origin, field_name, spec)
     return spec.value
@@ -69,7 +94,7 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
         led.add_profile("power_w", v, "W per chip (TDP x fraction)", chip.origin, "tdp_w", chip.tdp_w, extra)
         led.add("host_power_w", 0.0, "W per chip", "tdp accounting: no host share")
         return {"fixed_w": v, **_NO_CURVE, "host_w": 0.0}
-    host = _host_share(chip, led)
+    host = _once(led, chip, ("host",), lambda part: _host_share(chip, part))
     if chip.measured_system_power_w is not None:
         v = chip.measured_system_power_w.value
         led.add_profile(
@@ -81,8 +106,13 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
             chip.measured_system_power_w,
         )
         return {"fixed_w": v, **_NO_CURVE, "host_w": host}
-    tdp = chip.tdp_w.value
     led.add_input(s, "power_model", "")
+    return {"fixed_w": math.nan, **_once(led, chip, ("board",), lambda part: _board_curve(chip, part)), "host_w": host}
+
+
+def _board_curve(chip: ChipProfile, led: Ledger) -> dict:
+    """{idle_w, tdp_w, compute_w, memory_w} of the load-following board, each in the ledger."""
+    tdp = chip.tdp_w.value
     led.add_profile("board_tdp_w", tdp, "W per chip (board cap)", chip.origin, "tdp_w", chip.tdp_w)
     if chip.idle_power_w is not None:
         idle = chip.idle_power_w.value
@@ -105,14 +135,7 @@ def power_curve(chip: ChipProfile, s: Scenario, led: Ledger) -> dict:
         "glamsim.cost.power: the board from the step's tensor-core and HBM utilisation, capped at TDP, plus the "
         "host share; the utilisations and the resulting power are reported with the outputs",
     )
-    return {
-        "fixed_w": math.nan,
-        "idle_w": idle,
-        "tdp_w": tdp,
-        "compute_w": active["compute_power_w"],
-        "memory_w": active["memory_power_w"],
-        "host_w": host,
-    }
+    return {"idle_w": idle, "tdp_w": tdp, "compute_w": active["compute_power_w"], "memory_w": active["memory_power_w"]}
 
 
 def _activity_w(chip: ChipProfile, field: str, span_w: float, led: Ledger) -> float:
@@ -153,10 +176,17 @@ def assumed_site(s: Scenario, dc: DatacenterProfile, pue, carbon_intensity) -> l
     """One line saying which grid and PUE an estimate assumed, when no datacenter was named."""
     if s.given("datacenter"):
         return []
-    return [
-        f"assumed: no datacenter named, so {dc.name} ({dc.description}): PUE {nominal(pue):g}, grid "
-        f"{nominal(carbon_intensity):g} kgCO2e/kWh (give --datacenter)"
-    ]
+    pue, ci = nominal(pue), nominal(carbon_intensity)
+    line = _once(
+        None,
+        dc,
+        ("assumed", pue, ci),
+        lambda _: (
+            f"assumed: no datacenter named, so {dc.name} "
+            f"({dc.description}): PUE {pue:g}, grid {ci:g} kgCO2e/kWh (give --datacenter)"
+        ),
+    )
+    return [line]
 
 
 def _host_share(chip: ChipProfile, led: Ledger) -> float:
@@ -231,6 +261,11 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
             "carbon_intensity_kg_per_kwh", ci, "kgCO2e/kWh (net and gross)", s.source("carbon_intensity_kg_per_kwh")
         )
         return pue, ci, nominal(ci)
+    return (pue, *_once(led, dc, ("grid",), lambda part: _grid(dc, part)))
+
+
+def _grid(dc: DatacenterProfile, led: Ledger) -> tuple[float, float]:
+    """(net, gross) carbon intensity of the datacenter's grid, with their sources."""
     net = dc.carbon_intensity_net_kg_per_kwh
     led.add_profile(
         "carbon_intensity_kg_per_kwh", net.value, "kgCO2e/kWh (net)", dc.origin, "carbon_intensity_net_kg_per_kwh", net
@@ -238,7 +273,7 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
     gross = dc.carbon_intensity_gross_kg_per_kwh
     if gross is None:
         led.add("carbon_intensity_gross_kg_per_kwh", None, "kgCO2e/kWh", f"not published in profile {dc.origin}")
-        return pue, net.value, math.nan
+        return net.value, math.nan
     led.add_profile(
         "carbon_intensity_gross_kg_per_kwh",
         gross.value,
@@ -247,7 +282,7 @@ def datacenter(dc: DatacenterProfile, s: Scenario, led: Ledger) -> tuple[Uncerta
         "carbon_intensity_gross_kg_per_kwh",
         gross,
     )
-    return pue, net.value, gross.value
+    return net.value, gross.value
 
 
 WATER_MISSING = "not modelled: profile {} publishes no {}; water outputs are NaN"
@@ -256,6 +291,10 @@ WATER_MISSING = "not modelled: profile {} publishes no {}; water outputs are NaN
 def water(dc: DatacenterProfile, led: Ledger) -> tuple[float, float]:
     """(on-site WUE in litres per kWh of IT energy, off-site litres per kWh of facility energy) of the
     datacenter, with their sources; NaN, said in the ledger, where the profile publishes none."""
+    return _once(led, dc, ("water",), lambda part: _water(dc, part))
+
+
+def _water(dc: DatacenterProfile, led: Ledger) -> tuple[float, float]:
     out = []
     for field, unit, what in (
         ("wue_onsite_l_per_kwh", "L per kWh of IT energy (on-site cooling)", "on-site WUE"),
@@ -281,7 +320,13 @@ def embodied(chip: ChipProfile, s: Scenario, led: Ledger) -> dict[str, float]:
     chip_lifetime_utilisation; NaN where the profile has no footprint (said in the ledger)."""
     record(s, led, "chip_lifetime_years", "years")
     record(s, led, "chip_lifetime_utilisation", "fraction of the lifetime")
-    hours = s.chip_lifetime_years * H_PER_YEAR * s.chip_lifetime_utilisation
+    years, use = s.chip_lifetime_years, s.chip_lifetime_utilisation
+    return dict(
+        _once(led, chip, ("embodied", years, use), lambda part: _embodied(chip, years * H_PER_YEAR * use, part))
+    )
+
+
+def _embodied(chip: ChipProfile, hours: float, led: Ledger) -> dict[str, float]:
     out = {}
     for field, key, what in (
         ("embodied_kgco2e", "embodied_kg_per_chip_hour", "the board"),
@@ -319,6 +364,10 @@ def interconnect(chip: ChipProfile, s: Scenario, led: Ledger, needed: bool) -> f
             s.source("interconnect_gb_per_s"),
         )
         return s.interconnect_gb_per_s
+    return _once(led, chip, ("interconnect", needed), lambda part: _interconnect(chip, part, needed))
+
+
+def _interconnect(chip: ChipProfile, led: Ledger, needed: bool) -> float:
     spec = chip.interconnect_bandwidth_gb_per_s
     if spec is not None:
         led.add_profile(

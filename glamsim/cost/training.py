@@ -139,6 +139,7 @@ def _training_formula(xp, run: TrainingRun, hw: Hardware, site: Site) -> dict:
 # Scenario fields that reach the formula as they are, in the run bundle: a new one needs its
 # declaration and its formula only
 DIRECT = resolve.direct_inputs(TrainingRun, TrainingScenario, {"chips", "mfu", "hours"})
+CURVE_FIELDS = tuple((f"power_{k}", k) for k in CURVE)  # Hardware's field for each figure of the power curve
 
 
 # ---- the single-scenario view ------------------------------------------------------------------
@@ -245,7 +246,7 @@ def estimate_training(
         uncertain["mfu"] = s.mfu if predicted is None else interval.around(s.mfu)
     nominals = {k: v if type(v) is float else nominal(v) for k, v in uncertain.items()}
     run = TrainingRun(flops, s.chips, nominals.get("mfu"), s.hours, comm_hours, **resolve.direct_values(s, DIRECT, led))
-    hardware = Hardware(peak_value, nominals["power_w"], **{f"power_{k}": curve[k] for k in CURVE}, **embodied)
+    hardware = Hardware(peak_value, nominals["power_w"], **{n: curve[k] for n, k in CURVE_FIELDS}, **embodied)
     site = Site(
         nominals["pue"],
         nominals["carbon_intensity_kg_per_kwh"],
