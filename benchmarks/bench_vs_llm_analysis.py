@@ -18,11 +18,10 @@ Measured (medians over repeats; the two tools alternate, in rounds, so a busy ma
 Goals (issue 13): per call at least 5x faster than llm-analysis; the command line in at most half
 its wall time.  Timings on shared cores swing between runs: rerun when the load average is high.
 
-Last measured 2026-11-29, 2-core shared CPU, load average 0.5-0.6, two runs (docs/benchmarks.md):
-per call 25.9-26.1 us vs 168.9-169.5 us (6.5x; tokens changing 26.1-26.2 us; validated once
-18.7-18.9 us, 9x); vectorised 51-58 ns per scenario; command line 133-138 ms vs 327-342 ms (0.40-0.41
-of the peer's time).  Both goals met.  Before (the same day, load 0.6): 69.7 us per call (2.4x) and
-222 ms vs 349 ms (0.63).
+Last measured 2026-12-06, 2-core shared CPU, load average 0.5-0.8, two runs of five rounds
+(docs/benchmarks.md): per call 34.0-34.5 us vs 187.0-194.9 us (5.5-5.6x; tokens changing
+5.5-5.7x; validated once 7.3-7.4x); vectorised 68-93 ns per scenario; command line 198-206 ms vs
+442-490 ms (0.40-0.47 of the peer's time).  Both goals met.
 """
 
 from __future__ import annotations
