@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+# Tests in one worker per core (pytest-xdist), each test file on one worker so that the compiled
+# functions its tests share are compiled once: `make test PARALLEL=` runs them in one process.
+PARALLEL ?= -n auto --dist loadfile
 
 .PHONY: app test test-fast notebooks docs install clean
 
@@ -23,13 +26,13 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 # The fast tier while developing: lint, layers, and every test not marked slow (tests/conftest.py).
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" $(PARALLEL)
 
 # JupyterLab on notebooks/, from the project's .venv (the optional `notebooks` extra, installed once).
 $(VENV)/.notebooks: $(VENV)/.installed
