@@ -229,6 +229,9 @@ def bench_loso() -> None:
     print(f"  median |error| over the MoE rows {100 * np.median(np.abs(e[moe])):.1f}%")
     glam = next(r for r in rows if r["id"] == "glam_v4")
     print(f"GLaM published run: {100 * glam['rel_error']:+.1f}% (goal +-15%)")
+    print("every row, held out (its family's constants fitted without it):")
+    for i in np.argsort(-np.abs(e)):
+        print(f"  {runs[i].id:36s} {runs[i].family:16s} {runs[i].chip:16s} {runs[i].stack:13s} {100 * e[i]:+6.1f}%")
 
 
 def _objective_sensitivity(log_err: np.ndarray, fams: np.ndarray) -> None:
