@@ -140,12 +140,13 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
     file is parsed once per process while it is unchanged on disk; a preset name reads only its own
     file until all are needed."""
     s = str(name_or_path)
-    cfg = _PRESETS_BY_NAME.get(s)  # a shipped preset's bare name names it, not a file of that name (./name does)
-    if cfg is not None:
-        return cfg
+    if not isinstance(name_or_path, Path):  # a Path is a file ("./gpt3-175b" prints as "gpt3-175b")
+        cfg = _PRESETS_BY_NAME.get(s)  # a shipped preset's bare name names it, not a file of that name
+        if cfg is not None:
+            return cfg
     if s.lower().endswith(".json"):
         return read_hf_config(s).config
-    if not s.endswith((".yaml", ".yml")):
+    if not isinstance(name_or_path, Path) and not s.endswith((".yaml", ".yml")):
         cfg = _preset(s)  # its own file, without parsing every preset
         if cfg is not None:
             return cfg

@@ -11,10 +11,10 @@ import sys
 from functools import cache
 from typing import Any, NamedTuple
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from glamsim.config import MAX_FLOAT, MAX_INT, Frozen
-from glamsim.readers import check_sane, refuse_bool, show
+from glamsim.readers import check_sane
 from glamsim.uncertain import parse_uncertain, require
 
 _FLOAT_MIN = sys.float_info.min  # the smallest normal float
@@ -80,29 +80,20 @@ def _plainly_within(value, gt, ge, le) -> bool:
 
 
 class Checked(Frozen):
-    """Fields declared with `inp`: triples parsed from text, every value checked against its range.
-    Frozen's two checks are done here in the same passes (one call each, not one per field: a single
-    estimate validates a scenario on every call)."""
+    """Fields declared with `inp`: triples parsed from text, every value checked against its range
+    (after Frozen's sanity check, in the same validator call: a single estimate validates a scenario
+    on every call)."""
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_numbers(cls, data):
-        """Frozen's boolean check, and text parsed: '0.2,0.3,0.4' -> (0.2, 0.3, 0.4) for uncertain
-        fields (as typed on a command line); a NUL byte in a name or path refused (it would fail in
-        the OS)."""
-        if not isinstance(data, dict):
-            return data
-        parsed = None
-        for name, value in data.items():
-            if isinstance(value, str):
-                if name in _checks(cls)[0]:
-                    parsed = dict(data) if parsed is None else parsed
-                    parsed[name] = parse_uncertain(value, name)
-                elif "\x00" in value:
-                    raise ValueError(f"{name}={show(value)}: must not hold a NUL byte")
-            elif isinstance(value, bool):
-                refuse_bool(cls, name, value)
-        return data if parsed is None else parsed
+    def _parse_triples(cls, value, info):
+        """'0.2,0.3,0.4' -> (0.2, 0.3, 0.4) for uncertain fields (as typed on a command line)."""
+        if isinstance(value, str):
+            if info.field_name in _checks(cls)[0]:
+                return parse_uncertain(value, info.field_name)
+            if "\x00" in value:  # names and paths: a NUL byte would fail in the OS
+                raise ValueError("must not hold a NUL byte")
+        return value
 
     @model_validator(mode="after")
     def _numbers_sane(self):

@@ -247,14 +247,18 @@ def _builtin_one(kind: str, name: str) -> _FromFile | None:
 
 
 def _load(kind: str, name_or_path, extra_dirs):
-    s = str(name_or_path)
-    if extra_dirs == () and not s.endswith((".yaml", ".yml")):  # a built-in's bare name names it (./name: a file)
-        prof = _builtin_one(kind, s)  # parses just this profile's file
-        if prof is not None:
-            return prof
+    s, extra_dirs = str(name_or_path), tuple(extra_dirs)
+    if not isinstance(name_or_path, Path) and not s.endswith((".yaml", ".yml")):
+        # a profile's bare name names it, not a file of that name in the working folder (./name does)
+        if not extra_dirs:
+            prof = _builtin_one(kind, s)  # parses just this profile's file
+            if prof is not None:
+                return prof
+        elif s in (known := registry(kind, extra_dirs)):
+            return known[s]
     if s.endswith((".yaml", ".yml")) or file_identity(s) is not None:
         return _read(Path(s), _KINDS[kind])
-    known = _builtin(kind) if extra_dirs == () else registry(kind, extra_dirs)
+    known = _builtin(kind) if not extra_dirs else registry(kind, extra_dirs)
     if s not in known:
         close = difflib.get_close_matches(s, list(known), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

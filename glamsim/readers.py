@@ -81,20 +81,15 @@ class Frozen(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 if isinstance(value, bool):
-                    refuse_bool(cls, name, value)
+                    f = cls.model_fields.get(name) if isinstance(name, str) else None
+                    if f is not None and _numeric_only(f.annotation):
+                        raise ValueError(f"{name}={value!r}: expected a number, not a boolean")
         return data
 
     @model_validator(mode="after")
     def _numbers_sane(self):
         check_sane(self)
         return self
-
-
-def refuse_bool(cls: type[BaseModel], name, value: bool) -> None:
-    """The refusal of a boolean given for a field of `cls` that takes numbers only."""
-    f = cls.model_fields.get(name) if isinstance(name, str) else None
-    if f is not None and _numeric_only(f.annotation):
-        raise ValueError(f"{name}={value!r}: expected a number, not a boolean")
 
 
 def check_sane(model: BaseModel) -> None:

@@ -93,8 +93,12 @@ def test_a_bare_preset_or_chip_name_is_the_shipped_one_even_beside_a_file_of_tha
     h100 = Path(__file__).resolve().parent.parent / "hardware_profiles" / "chips" / "h100-sxm.yaml"
     (tmp_path / "a100-80gb").write_text(h100.read_text().replace("name: h100-sxm", "name: a100-80gb", 1))
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine" / "chips").mkdir(parents=True)  # a user's profile folder, holding none of these
     for _ in range(2):  # the first call and the cached one answer alike
         assert load_model("gpt3-175b") is shipped and load_model("gpt3-175b").n_layers == 96
-        assert load_chip("a100-80gb").peak_flops_bf16.value == 312e12
-    assert load_model("./gpt3-175b").n_layers == 2
-    assert load_chip("./a100-80gb").peak_flops_bf16.value != 312e12
+        for extra in ((), [], ("mine",)):
+            assert load_chip("a100-80gb", extra).peak_flops_bf16.value == 312e12
+    for path in ("./gpt3-175b", Path("gpt3-175b"), tmp_path / "gpt3-175b"):
+        assert load_model(path).n_layers == 2
+    for path in ("./a100-80gb", Path("a100-80gb")):
+        assert load_chip(path).peak_flops_bf16.value != 312e12

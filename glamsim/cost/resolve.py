@@ -39,8 +39,8 @@ def _once(led: Ledger | None, profile, key: tuple, compute):
     if hit is None:
         part = Ledger()
         result = compute(part)
-        if len(_PROFILE_STEPS) >= 1024:  # bounded: user profiles built in a loop come and go
-            _PROFILE_STEPS.clear()
+        if len(_PROFILE_STEPS) >= 1024:  # bounded: the oldest entry goes (profiles built in a loop come and go)
+            del _PROFILE_STEPS[next(iter(_PROFILE_STEPS))]
         hit = _PROFILE_STEPS[k] = (profile, result, part.rows())
     if led is not None:
         led.extend(hit[2])
@@ -176,17 +176,10 @@ def assumed_site(s: Scenario, dc: DatacenterProfile, pue, carbon_intensity) -> l
     """One line saying which grid and PUE an estimate assumed, when no datacenter was named."""
     if s.given("datacenter"):
         return []
-    pue, ci = nominal(pue), nominal(carbon_intensity)
-    line = _once(
-        None,
-        dc,
-        ("assumed", pue, ci),
-        lambda _: (
-            f"assumed: no datacenter named, so {dc.name} "
-            f"({dc.description}): PUE {pue:g}, grid {ci:g} kgCO2e/kWh (give --datacenter)"
-        ),
-    )
-    return [line]
+    return [
+        f"assumed: no datacenter named, so {dc.name} ({dc.description}): PUE {nominal(pue):g}, grid "
+        f"{nominal(carbon_intensity):g} kgCO2e/kWh (give --datacenter)"
+    ]
 
 
 def _host_share(chip: ChipProfile, led: Ledger) -> float:
