@@ -19,9 +19,9 @@ Goals (issue 13): per call at least 5x faster than llm-analysis; the command lin
 its wall time.  Timings on shared cores swing between runs: rerun when the load average is high.
 
 Last measured 2026-12-06, 2-core shared CPU, load average 0.5-0.8, two runs of five rounds
-(docs/benchmarks.md): per call 34.0-34.5 us vs 187.0-194.9 us (5.5-5.6x; tokens changing
-5.5-5.7x; validated once 7.3-7.4x); vectorised 68-93 ns per scenario; command line 198-206 ms vs
-442-490 ms (0.40-0.47 of the peer's time).  Both goals met.
+(docs/benchmarks.md): per call 35.9-36.9 us vs 189.6-195.2 us (5.2-5.4x; tokens changing
+5.4-5.5x; validated once 7.4x); vectorised 74-77 ns per scenario; command line 200-224 ms vs
+450-535 ms (0.42-0.44 of the peer's time).  Both goals met.
 """
 
 from __future__ import annotations
