@@ -75,6 +75,10 @@ class ChipProfile(_FromFile):
     peak_flops_fp8: Spec | None = None
     peak_flops_int8: Spec | None = None
     peak_flops_int4: Spec | None = None
+    # the 16-bit matmul rate the chip sustains at its power limit (the best shape of a search, run
+    # until the board is power-saturated: mamf-finder's MSMF), FLOP/s: where the large-matmul roof of
+    # a long training run sits below the datasheet peak (`glamsim.predict.efficiency.matmul_relative`)
+    matmul_sustained_flops_bf16: Spec | None = None
     hbm_gb: Spec
     hbm_bandwidth_gb_per_s: Spec
     tdp_w: Spec | None = None
@@ -111,6 +115,12 @@ class ChipProfile(_FromFile):
                 "host_embodied_kgco2e",
             },
         )
+        sustained, peak16 = self.matmul_sustained_flops_bf16, self.peak_flops_bf16
+        if sustained is not None and (peak16 is None or sustained.value > peak16.value):
+            raise ValueError(
+                f"matmul_sustained_flops_bf16.value={sustained.value!r}: must not exceed peak_flops_bf16 "
+                f"({peak16.value if peak16 else 'absent'}): a sustained rate is a fraction of the dense peak"
+            )
         if getattr(self, f"peak_flops_{self.default_dtype}") is None:
             raise ValueError(
                 f"default_dtype={self.default_dtype!r}: the profile has no peak_flops_{self.default_dtype}"

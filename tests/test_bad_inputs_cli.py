@@ -95,6 +95,8 @@ CHIPS = {
     "c_peak_neg.yaml": (chip(peak_flops_bf16=spec(-1.0)), "peak_flops_bf16"),
     "c_peak_str.yaml": (chip(peak_flops_bf16=spec("fast")), "peak_flops_bf16"),
     "c_hbm_zero.yaml": (chip(hbm_gb=spec(0)), "hbm_gb"),
+    "c_sustained_neg.yaml": (chip(matmul_sustained_flops_bf16=spec(-1.0)), "matmul_sustained_flops_bf16"),
+    "c_sustained_above_peak.yaml": (chip(matmul_sustained_flops_bf16=spec(2e20)), "matmul_sustained_flops_bf16"),
     "c_power_nan.yaml": (
         chip(measured_system_power_w=spec(".nan")).replace("'.nan'", ".nan"),
         "measured_system_power_w",

@@ -328,3 +328,35 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
         f, b = one(attention_s(shapes, lay, H100)), one(attention_s(shapes, lay, H100, backward=True))
         assert b / f == pytest.approx(fwd / bwd)
         assert f == pytest.approx(flops / fwd, rel=0.02)
+
+
+def test_a_chip_runs_its_matmuls_at_its_sustained_rate_against_the_reference():
+    """A large matmul runs at MATMUL_PEAK_FRACTION x the chip's sustained rate relative to the A100's
+    (each over its own peak), 16-bit and fp8 alike; a chip without a measurement keeps the reference
+    fraction.  By hand: the A100 sustains 271.2 x 1305 / 1410 = 251.0 of 312 TFLOP/s (80.45%), the
+    GH100 at 700 W 698.6 of 989 (70.64%): 0.8780; held to 500 W, 698.6 x (425 / 625)^(1/3) = 614.3 of
+    the 96 GB part's 912 (67.36%): 0.8373."""
+    from glamsim.predict.compute import matmul_s
+
+    a100 = 271.2e12 * 1305 / 1410 / 312e12
+    assert H100.matmul_relative == pytest.approx(698.6 / 989 / a100, rel=1e-3)
+    assert H100.matmul_relative == pytest.approx(0.8780, abs=2e-4)
+    low_power = Fabric.of(load_chip("h100-hbm2e-96gb"))
+    assert low_power.matmul_relative == pytest.approx(698.6 * (425 / 625) ** (1 / 3) / 912 / a100, rel=1e-3)
+    assert Fabric.of(load_chip("a100-80gb")).matmul_relative == pytest.approx(1.0)
+    assert V4.matmul_relative == 1.0  # no published sustained rate for a TPU: the reference fraction
+
+    n = 16384  # large enough that the roll-off is near 1, computed exactly below
+    for fab in (H100, V4, Fabric.of(load_chip("h100-sxm"), "fp8")):
+        half = eff.matmul_half_dim(fab.peak_flops_16bit or fab.peak_flops, fab.hbm_bytes_per_s)
+        frac = eff.FP8_MATMUL_PEAK_FRACTION if fab.fp8_linears else eff.MATMUL_PEAK_FRACTION
+        want = 2 * n**3 / (fab.peak_flops * frac * fab.matmul_relative * (n / (n + half)) ** 3)
+        assert one(matmul_s(n, n, n, fab)) == pytest.approx(want)
+    # the same matmul on the 500 W part takes its lower sustained rate's time, whatever its peak estimate
+    t_sxm, t_low = one(matmul_s(n, n, n, H100)), one(matmul_s(n, n, n, low_power))
+    assert t_low / t_sxm == pytest.approx((625 / 425) ** (1 / 3) * _roll(H100, n) / _roll(low_power, n), rel=1e-3)
+
+
+def _roll(fab, n):
+    half = eff.matmul_half_dim(fab.peak_flops_16bit or fab.peak_flops, fab.hbm_bytes_per_s)
+    return (n / (n + half)) ** 3

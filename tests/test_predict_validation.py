@@ -208,6 +208,16 @@ def test_a_predicted_mfu_carries_its_interval_into_time_and_cost():
     low, high = e.ranges["train_days"]
     assert low == pytest.approx(e.train_days / iv.high) and high == pytest.approx(e.train_days / iv.low)
     assert "80% range from errors on" in e.ledger["mfu"].source
+    assert "0.878 x the A100-calibrated fraction" in e.ledger["mfu"].source  # 698.6 / 989 over 251.0 / 312
+    assert "sustains 698.6 TFLOP/s" in e.ledger["mfu"].source
+
+
+def test_a_chip_without_a_sustained_matmul_rate_says_its_roof_is_unvalidated():
+    from glamsim.cost.resolve import matmul_roof
+    from glamsim.profiles import load_chip
+
+    assert "has no matmul_sustained_flops_bf16" in matmul_roof(load_chip("tpu-v4"))
+    assert "1 x the A100-calibrated" in matmul_roof(load_chip("a100-80gb"))
 
 
 def test_a_planned_layout_names_the_published_run_it_differs_from():

@@ -429,6 +429,23 @@ def mfu_interval(predicted: dict):
     return interval(parse_layout(predicted["layout"]).stack)
 
 
+def matmul_roof(chip: ChipProfile) -> str:
+    """Where the prediction's large-matmul roof for `chip` comes from (`efficiency.matmul_relative`)."""
+    from glamsim.predict.efficiency import matmul_relative
+
+    spec, peak = chip.matmul_sustained_flops_bf16, chip.peak_flops_bf16
+    if spec is None or peak is None:
+        return (
+            "large matmuls at the fraction calibrated on the A100: the chip profile has no "
+            "matmul_sustained_flops_bf16 (a measured rate at its power limit), so its roof is unvalidated"
+        )
+    return (
+        f"large matmuls at {matmul_relative(spec.value, peak.value):.3g} x the A100-calibrated fraction: the "
+        f"chip sustains {spec.value / 1e12:.4g} TFLOP/s bf16 at its power limit (matmul_sustained_flops_bf16: "
+        f"{spec.source})"
+    )
+
+
 def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> dict:
     """The MFU predicted by `glamsim.predict` for the scenario's layout, or for the fastest layout
     that fits (`glamsim plan`), with the layout, memory per chip and step-time breakdown."""

@@ -217,7 +217,8 @@ def estimate_training(
         predicted = resolve.prediction(cfg, chip, s, led)
         src = (
             f"predicted by glamsim.predict for layout {predicted['layout']} "
-            f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py)"
+            f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py; "
+            f"{resolve.matmul_roof(chip)})"
         )
         interval = resolve.mfu_interval(predicted)
         changes = {"mfu": predicted["mfu"]}  # the scenario keeps the number; the range rides in `uncertain`

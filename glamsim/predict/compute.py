@@ -23,8 +23,10 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   (selective);
 - the optimizer update (per step, in `steptime`): memory-bound over the chip's parameter shard.
 
-A matmul takes max(FLOPs / (peak x MATMUL_PEAK_FRACTION x prod(d / (d + MATMUL_HALF_DIM))),
-bytes moved / HBM bandwidth): a roofline whose compute roof falls for thin shapes.
+A matmul takes max(FLOPs / (peak x MATMUL_PEAK_FRACTION x relative x prod(d / (d + half))),
+bytes moved / HBM bandwidth): a roofline whose compute roof falls for thin shapes; `relative` is
+the chip's sustained matmul rate against the reference chip's (`efficiency.matmul_relative`, 1
+without a measurement) and `half` its thin-dimension scale (`efficiency.matmul_half_dim`).
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ def matmul_s(M, K, N, fab: Fabric, count=1.0, peak=None):
     if fab.matmul_fraction is not None:  # a measured rate (the CPU check)
         frac = fab.matmul_fraction
     elif fab.fp8_linears and peak is None:  # an fp8 linear layer
-        frac = eff.FP8_MATMUL_PEAK_FRACTION
+        frac = eff.FP8_MATMUL_PEAK_FRACTION * fab.matmul_relative
     else:
-        frac = eff.MATMUL_PEAK_FRACTION
+        frac = eff.MATMUL_PEAK_FRACTION * fab.matmul_relative
     half = _half_dim(fab)
     roll = 1.0
     for d in (M, K, N):
@@ -170,7 +172,7 @@ def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None, backwar
     fused = 0.0
     for M, K, N, c in shapes.values():
         d = np.minimum(K, N)  # the head dimension (QK^T: K = d; AV: N = d)
-        as_matmul = eff.MATMUL_PEAK_FRACTION * d / (d + half)
+        as_matmul = eff.MATMUL_PEAK_FRACTION * fab.matmul_relative * d / (d + half)
         frac = np.where(np.isnan(known), as_matmul, known)
         seq = np.maximum(K, N)
         roll = M / (M + half) * seq / (seq + half)

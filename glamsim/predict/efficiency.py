@@ -31,6 +31,28 @@ MATMUL_HALF_DIM = 48.0
 REFERENCE_RIDGE_FLOP_PER_BYTE = 312e12 / 2.039e12
 
 
+# The A100's sustained large-matmul rate as a fraction of its datasheet peak, bf16: its measured
+# burst rate, 271.2 of 312 TFLOP/s (Bekman, ml-engineering, compute/accelerator/README.md, "Maximum
+# Achievable Matmul FLOPS comparison table", v2), at the clock it holds at its power limit in a
+# dense matmul, 1,305 of 1,410 MHz (NVIDIA's A100 HPL clock): 80.5%, the profile's
+# `matmul_sustained_flops_bf16`.  The A100 is the chip MATMUL_PEAK_FRACTION was calibrated on.
+REFERENCE_SUSTAINED_FRACTION = 271.2 * 1305 / 1410 / 312.0
+
+
+def matmul_relative(sustained_flops_16bit, peak_flops_16bit):
+    """How far a chip's large-matmul roof sits from the reference chip's, each as a fraction of its
+    own datasheet peak: the 16-bit matmul rate the chip sustains at its power limit / its peak, over
+    the A100's.  A training run is one long power-saturated stretch: a matmul that fills the chip
+    draws the board's whole power limit and its clock settles below boost (mamf-finder's MSMF, not
+    its burst MAMF).  The GH100 at 700 W sustains 698.6 of 989 TFLOP/s (70.6%) against the A100's
+    80.5%, so an H100's matmuls (16-bit and fp8: the same clock under the same limit) run at 0.88x
+    the fraction the A100 rows calibrated, and the same die held to 500 W at 0.84x.  1 where the
+    chip has no measurement (TPUs, V100: the reference fraction applies, and the ledger says so)."""
+    if sustained_flops_16bit is None:
+        return 1.0
+    return sustained_flops_16bit / peak_flops_16bit / REFERENCE_SUSTAINED_FRACTION
+
+
 def matmul_half_dim(peak_flops_16bit, hbm_bytes_per_s):
     """The thin-dimension roll-off scale of a chip: `MATMUL_HALF_DIM` x its ridge point (16-bit
     peak FLOP/s per HBM byte/s) over the A100's.  A dimension d of a [M, K] x [K, N] product gives
@@ -43,7 +65,8 @@ def matmul_half_dim(peak_flops_16bit, hbm_bytes_per_s):
 
 
 # Fraction of the fp8 dense peak that a large fp8 matmul attains with its per-tensor scaling
-# (Transformer Engine, torchao Float8Linear).  Calibrated: of the grid 0.45-0.85 the value with
+# (Transformer Engine, torchao Float8Linear), on a chip at the reference's sustained clock (x the
+# chip's `matmul_relative`, as the 16-bit fraction).  Calibrated: of the grid 0.45-0.85 the value with
 # the least median |log error| over all published rows, the other constants frozen
 # (`benchmarks/bench_predict.py loso` refits it without each source in turn).
 FP8_MATMUL_PEAK_FRACTION = 0.55

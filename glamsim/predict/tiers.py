@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glamsim.config import ConfigError
-from glamsim.predict.efficiency import LINK_EFFICIENCY
+from glamsim.predict.efficiency import LINK_EFFICIENCY, matmul_relative
 from glamsim.profiles import ChipProfile
 
 GB = 1e9
@@ -62,6 +62,7 @@ class Fabric:
     peak_flops_16bit: float | None = None  # fp8 training: the 16-bit peak of what stays 16-bit (attention, logits)
     fp8_linears: bool = False  # the linear layers run in fp8 and cast their inputs (Transformer Engine, torchao)
     matmul_fraction: float | None = None  # None: efficiency.MATMUL_PEAK_FRACTION (a measured rate: 1.0)
+    matmul_relative: float = 1.0  # sustained matmul roof over the reference chip's (`efficiency.matmul_relative`)
 
     @classmethod
     def of(cls, chip: ChipProfile, dtype: str | None = None, chips_per_node: float | None = None) -> Fabric:
@@ -73,6 +74,8 @@ class Fabric:
             )
         peak = chip.spec(chip.peak_field(dtype)).value
         fp8 = dtype == "fp8"
+        peak16 = chip.spec(chip.peak_field("bf16")).value if chip.peak_flops_bf16 else None
+        achievable = chip.matmul_sustained_flops_bf16
         return cls(
             name=chip.name,
             peak_flops=peak,
@@ -87,6 +90,7 @@ class Fabric:
             act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0,
             peak_flops_16bit=chip.spec(chip.peak_field("bf16")).value if fp8 else None,
             fp8_linears=fp8,
+            matmul_relative=matmul_relative(achievable.value, peak16) if achievable and peak16 else 1.0,
         )
 
 
