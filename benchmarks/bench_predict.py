@@ -13,8 +13,7 @@
 - calibrate:  the grid the constants in glamsim/predict/efficiency.py were chosen on (minimax relative
               error over the validation rows); prints the best settings, changes nothing.
 - loso:       leave one source out (issue 22): for each source family, the four calibrated constants
-              refitted on the other families' rows (the grid of `calibrate` and the fp8 fraction,
-              least median |log error|),
+              refitted on the other families' rows (the grid of `calibrate`, least median |log error|),
               then that family predicted; per-family median and worst errors, per-chip bias, 80%
               interval coverage, refusals of runs that ran, and the ZeRO-3 / PTD-P ranking.
 On 2 shared cores timings swing 2-4x between runs: the CPU check measures host and model in one
@@ -142,33 +141,23 @@ def bench_plan() -> None:
 
 
 GRID = ((0.75, 0.8, 0.85, 0.9), (16, 32, 48, 64, 96), (1.0, 2.0, 3.0, 4.0), (0.6, 0.7, 0.8, 0.9))
-FP8_GRID = (0.45, 0.55, 0.65, 0.75, 0.85)
 
 
 def _grid_predictions(runs, models) -> tuple[list, np.ndarray]:
-    """Every run's log(predicted / published) at every setting of the grid (the fp8 fraction
-    only changes the fp8 rows, so the others are computed once per setting of the four)."""
+    """Every run's log(predicted / published) at every setting of the grid."""
     from glamsim.predict import efficiency as eff
     from glamsim.predict import tiers
     from glamsim.predict.validation import predict_run
 
-    names = ("MATMUL_PEAK_FRACTION", "MATMUL_HALF_DIM", "ELEMENTWISE_PASSES", "FP8_MATMUL_PEAK_FRACTION")
+    names = ("MATMUL_PEAK_FRACTION", "MATMUL_HALF_DIM", "ELEMENTWISE_PASSES")
     frozen = ({n: getattr(eff, n) for n in names}, tiers.LINK_EFFICIENCY)
-    fp8 = [r.dtype == "fp8" for r in runs]
     settings, errors = [], []
-
-    def err(r):
-        return float(np.log(predict_run(r, models)["predicted"] / r.published.value))
-
     try:
         for a, b, c, d in itertools.product(*GRID):
             eff.MATMUL_PEAK_FRACTION, eff.MATMUL_HALF_DIM, eff.ELEMENTWISE_PASSES = a, b, c
             tiers.LINK_EFFICIENCY = d
-            rest = {i: err(r) for i, r in enumerate(runs) if not fp8[i]}
-            for f in FP8_GRID:
-                eff.FP8_MATMUL_PEAK_FRACTION = f
-                settings.append((a, b, c, d, f))
-                errors.append([rest[i] if i in rest else err(r) for i, r in enumerate(runs)])
+            settings.append((a, b, c, d))
+            errors.append([float(np.log(predict_run(r, models)["predicted"] / r.published.value)) for r in runs])
     finally:
         for n, v in frozen[0].items():
             setattr(eff, n, v)

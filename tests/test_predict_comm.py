@@ -351,9 +351,10 @@ def test_a_chip_runs_its_matmuls_at_its_sustained_rate_against_the_reference():
     n = 16384  # large enough that the roll-off is near 1, computed exactly below
     for fab in (H100, V4, Fabric.of(load_chip("h100-sxm"), "fp8")):
         half = eff.matmul_half_dim(fab.peak_flops_16bit or fab.peak_flops, fab.hbm_bytes_per_s)
-        frac = eff.FP8_MATMUL_PEAK_FRACTION if fab.fp8_linears else eff.MATMUL_PEAK_FRACTION
+        # fp8: the H100's measured fp8 / bf16 matmul efficiency, 70.9% / 80.3% (ml-engineering MAMF table)
+        frac = eff.MATMUL_PEAK_FRACTION * (0.7087 / 0.8033 if fab.fp8_linears else 1.0)
         want = 2 * n**3 / (fab.peak_flops * frac * fab.matmul_relative * (n / (n + half)) ** 3)
-        assert one(matmul_s(n, n, n, fab)) == pytest.approx(want)
+        assert one(matmul_s(n, n, n, fab)) == pytest.approx(want, rel=1e-3)
     # the same matmul on the 500 W part takes its lower sustained rate's time, whatever its peak estimate
     t_sxm, t_low = one(matmul_s(n, n, n, H100)), one(matmul_s(n, n, n, low_power))
     assert t_low / t_sxm == pytest.approx((625 / 425) ** (1 / 3) * _roll(H100, n) / _roll(low_power, n), rel=1e-3)

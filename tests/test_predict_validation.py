@@ -118,7 +118,7 @@ def test_intervals_come_from_other_sources_only():
 
 
 def test_constants_are_few_and_named():
-    assert len(eff.CALIBRATED) == 5 and len(eff.FIXED) == 2
+    assert len(eff.CALIBRATED) == 4 and len(eff.FIXED) == 3
     for name in eff.CALIBRATED + eff.FIXED:
         assert isinstance(getattr(eff, name), float)
 
