@@ -116,10 +116,14 @@ class ChipProfile(_FromFile):
             },
         )
         sustained, peak16 = self.matmul_sustained_flops_bf16, self.peak_flops_bf16
-        if sustained is not None and (peak16 is None or sustained.value > peak16.value):
+        if sustained is not None and peak16 is None:
+            raise ValueError(
+                f"matmul_sustained_flops_bf16.value={sustained.value!r}: needs peak_flops_bf16 (it is a fraction of it)"
+            )
+        if sustained is not None and sustained.value > peak16.value:
             raise ValueError(
                 f"matmul_sustained_flops_bf16.value={sustained.value!r}: must not exceed peak_flops_bf16 "
-                f"({peak16.value if peak16 else 'absent'}): a sustained rate is a fraction of the dense peak"
+                f"({peak16.value:.4g}): a sustained rate is a fraction of the dense peak"
             )
         if getattr(self, f"peak_flops_{self.default_dtype}") is None:
             raise ValueError(

@@ -97,6 +97,11 @@ CHIPS = {
     "c_hbm_zero.yaml": (chip(hbm_gb=spec(0)), "hbm_gb"),
     "c_sustained_neg.yaml": (chip(matmul_sustained_flops_bf16=spec(-1.0)), "matmul_sustained_flops_bf16"),
     "c_sustained_above_peak.yaml": (chip(matmul_sustained_flops_bf16=spec(2e20)), "matmul_sustained_flops_bf16"),
+    "c_sustained_no_bf16_peak.yaml": (
+        dump({k: v for k, v in CHIP.items() if k != "peak_flops_bf16"})
+        + "matmul_sustained_flops_bf16: {value: 1.0e+14, source: test, date: '2025'}\n",
+        "needs peak_flops_bf16",
+    ),
     "c_power_nan.yaml": (
         chip(measured_system_power_w=spec(".nan")).replace("'.nan'", ".nan"),
         "measured_system_power_w",

@@ -217,7 +217,8 @@ def test_a_chip_without_a_sustained_matmul_rate_says_its_roof_is_unvalidated():
     from glamsim.profiles import load_chip
 
     assert "has no matmul_sustained_flops_bf16" in matmul_roof(load_chip("tpu-v4"))
-    assert "1 x the A100-calibrated" in matmul_roof(load_chip("a100-80gb"))
+    assert "x the A100-calibrated fraction: the chip sustains 251 TFLOP/s" in matmul_roof(load_chip("a100-80gb"))
+    assert "1.15 x the A100-calibrated" in matmul_roof(load_chip("tpu-v5e"))  # 181.8 / 197 over 251.0 / 312
 
 
 def test_a_planned_layout_names_the_published_run_it_differs_from():

@@ -441,7 +441,7 @@ def matmul_roof(chip: ChipProfile) -> str:
         )
     return (
         f"large matmuls at {matmul_relative(spec.value, peak.value):.3g} x the A100-calibrated fraction: the "
-        f"chip sustains {spec.value / 1e12:.4g} TFLOP/s bf16 at its power limit (matmul_sustained_flops_bf16: "
+        f"chip sustains {spec.value / 1e12:.4g} TFLOP/s in bf16 matmuls (matmul_sustained_flops_bf16: "
         f"{spec.source})"
     )
 

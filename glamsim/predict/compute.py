@@ -61,7 +61,7 @@ def matmul_s(M, K, N, fab: Fabric, count=1.0, peak=None):
     for d in (M, K, N):
         roll = roll * d / (d + half)
     flops = 2.0 * M * K * N
-    compute = flops / ((fab.peak_flops if peak is None else peak) * frac * roll)
+    compute = flops / ((fab.peak_flops if peak is None else peak) * min(frac, 1.0) * roll)
     memory = fab.act_bytes * (M * K + K * N + M * N) / fab.hbm_bytes_per_s
     return count * np.maximum(compute, memory)
 
@@ -163,16 +163,18 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
 def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None, backward: bool = False):
     """Seconds of the attention score matmuls.  Unfused: as matmuls (the S x S scores go through
     HBM).  Fused (flash): compute-bound, nothing S x S is written, at the kernel's published
-    fraction of the 16-bit peak for the stack and chip (`efficiency.attention_fraction`), else
+    fraction of the 16-bit peak for the stack and chip (`efficiency.attention_fraction`) at the
+    chip's sustained clock (`efficiency.attention_sustained`), else
     at the matmul fraction with the head-dimension roll-off; short sequences roll off as matmuls."""
     as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
-    known = eff.attention_fraction(lay.stack, fab.name, backward)
+    clock = eff.attention_sustained(fab.name, fab.matmul_relative)
+    known = eff.attention_fraction(lay.stack, fab.name, backward) * clock
     peak = fab.peak_flops if peak is None else peak
     half = _half_dim(fab)
     fused = 0.0
     for M, K, N, c in shapes.values():
         d = np.minimum(K, N)  # the head dimension (QK^T: K = d; AV: N = d)
-        as_matmul = eff.MATMUL_PEAK_FRACTION * fab.matmul_relative * d / (d + half)
+        as_matmul = min(eff.MATMUL_PEAK_FRACTION * fab.matmul_relative, 1.0) * d / (d + half)
         frac = np.where(np.isnan(known), as_matmul, known)
         seq = np.maximum(K, N)
         roll = M / (M + half) * seq / (seq + half)

@@ -48,8 +48,9 @@ def matmul_relative(sustained_flops_16bit, peak_flops_16bit):
     draws the board's whole power limit and its clock settles below boost (mamf-finder's MSMF, not
     its burst MAMF).  The GH100 at 700 W sustains 698.6 of 989 TFLOP/s (70.6%) against the A100's
     80.5%, so an H100's matmuls (16-bit and fp8: the same clock under the same limit) run at 0.88x
-    the fraction the A100 rows calibrated, and the same die held to 500 W at 0.84x.  1 where the
-    chip has no measurement (TPUs, V100: the reference fraction applies, and the ledger says so)."""
+    the fraction the A100 rows calibrated, and the same die held to 500 W at 0.84x; a TPU v5e, at
+    its fixed clock, 92.3%: 1.15x.  1 where the chip has no measurement (TPU v3, v4, v5p, v6e,
+    V100, MI300X: the reference fraction applies, and the ledger says so)."""
     if sustained_flops_16bit is None:
         return 1.0
     return sustained_flops_16bit / peak_flops_16bit / REFERENCE_SUSTAINED_FRACTION
@@ -80,7 +81,7 @@ LINK_EFFICIENCY = 0.80
 # A large fp8 matmul's fraction of the fp8 dense peak over a bf16 matmul's of the 16-bit peak on
 # the same chip: H100 SXM fp8 1402.6 of 1979 TFLOP/s (70.9%) against bf16 794.5 of 989 (80.3%),
 # the same shape search (Bekman, ml-engineering, compute/accelerator/README.md, "Maximum Achievable
-# Matmul FLOPS comparison table", v2, torch 2.7.0+cu126): 0.883.  An fp8 linear layer runs at
+# Matmul FLOPS comparison table", v2, torch 2.7.0+cu126): 0.882.  An fp8 linear layer runs at
 # MATMUL_PEAK_FRACTION x this x the chip's `matmul_relative`; its scaling casts are counted apart
 # (FP8_CAST_PASSES).  Replaces an fp8 fraction once calibrated on the fp8 rows (0.55).
 FP8_TO_16BIT_MATMUL = (1402.6 / 1979) / (794.5 / 989)
@@ -160,6 +161,24 @@ ATTENTION_PEAK_FRACTION = {  # (forward, backward)
     ("megatron", "hopper"): (539 / H100_PEAK_TFLOPS, 516 / H100_PEAK_TFLOPS),
     ("pytorch-fsdp", "hopper"): (335 / H100_PEAK_TFLOPS, 322 / H100_PEAK_TFLOPS),
 }
+
+
+# Kernel benchmarks run in bursts at the boost clock; a power-saturated training run holds the
+# chip's sustained clock.  The published attention fractions above are scaled by the chip's
+# sustained matmul fraction over the burst fraction of the chip they were measured on, from the
+# same shape search: A100 SXM 271.2 of 312, H100 SXM 794.5 of 989 TFLOP/s (Bekman, ml-engineering,
+# "Maximum Achievable Matmul FLOPS comparison table", BF16 v2).  An H100 SXM at 700 W sustains
+# 70.6% of its peak against that 80.3% burst: 0.88x the published rates.
+ATTENTION_BURST_FRACTION = {"ampere": 271.2 / 312.0, "hopper": 794.5 / 989.0}
+
+
+def attention_sustained(chip: str, relative: float) -> float:
+    """The factor on a published fused-attention rate for `chip` in a long training run: the chip's
+    sustained matmul fraction (`relative` x the reference's) over the measuring chip's burst one."""
+    arch = ARCH.get(chip.split("-")[0])
+    if arch is None:
+        return 1.0
+    return relative * REFERENCE_SUSTAINED_FRACTION / ATTENTION_BURST_FRACTION[arch]
 
 
 def attention_fraction(stack_code, chip: str, backward: bool = False):
