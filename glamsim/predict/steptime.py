@@ -7,7 +7,12 @@ Composition (m microbatches per data-parallel rank, busiest stage):
     step       = m x microbatch + bubble + exposed data-parallel communication + optimizer update
 Overlap rules (stated, not fitted):
 - tensor-parallel collectives are exposed (they sit between dependent matmuls), unless the layout
-  says `tp_overlap=1`: then they hide behind the forward/backward matmuls up to their length;
+  says `tp_overlap=1`: then each runs as a decomposed collective matmul (Megatron/Transformer
+  Engine's ring-exchange overlap, PyTorch's async TP, XLA's collective matmul: Wang et al. 2023,
+  ASPLOS, "Overlap communication with dependent computation via decomposition"), split into tp
+  chunks, each chunk's transfer under another chunk's matmul, so they hide behind the
+  forward/backward matmuls up to their length, except the last chunk of each reduce-scatter,
+  which follows the last partial matmul: half the traffic (the reduce-scatters) / tp stays exposed;
 - expert all-to-alls are exposed, unless the layout says `a2a_overlap=1`: then they hide behind
   the matmuls tensor-parallel overlap left free: all of another microbatch's on Megatron-Core
   (`--overlap-moe-expert-parallel-comm`: one microbatch's forward scheduled with another's
@@ -107,8 +112,10 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     # expert all-to-alls behind what is left: another microbatch's matmuls (Megatron-Core) or the
     # same microbatch's expert matmuls (chunks pipelined, Tutel)
     matmuls = 3 * c["matmul_time_fwd_s"]
-    tp = np.where(lay.tp_overlap > 0, np.maximum(comm["tp_s"] - matmuls, 0.0), comm["tp_s"])
-    left = np.where(lay.tp_overlap > 0, np.maximum(matmuls - comm["tp_s"], 0.0), matmuls)
+    fill = comm["tp_s"] / (2 * lay.tp)  # each reduce-scatter's last chunk: after the last partial matmul
+    hideable = comm["tp_s"] - fill
+    tp = np.where(lay.tp_overlap > 0, fill + np.maximum(hideable - matmuls, 0.0), comm["tp_s"])
+    left = np.where(lay.tp_overlap > 0, np.maximum(matmuls - hideable, 0.0), matmuls)
     whole = eff.by_stack(eff.MOE_A2A_OVERLAP_WHOLE_MICROBATCH, lay.stack) > 0
     ep_budget = np.where(whole, left, np.minimum(3 * c["expert_matmul_fwd_s"], left))
     ep = np.where(lay.a2a_overlap > 0, np.maximum(comm["ep_s"] - ep_budget, 0.0), comm["ep_s"])
