@@ -135,3 +135,18 @@ def test_the_planner_ranks_by_the_stack_it_is_told():
     assert top["mfu_low"] == pytest.approx(top["mfu"] * iv.low) and top["mfu_high"] == pytest.approx(
         top["mfu"] * iv.high
     )
+
+
+def test_a_layout_without_a_stack_takes_the_chip_s_usual_software():
+    """XLA on a TPU (GShard's dispatch einsums for an MoE), Megatron-style on a GPU; a named stack wins."""
+    from glamsim.predict import evaluate
+
+    tpu = search(load_model("glam-tiny"), load_chip("tpu-v4"), 8, top=1)["plans"][0]
+    gpu = search(load_model("glam-tiny"), load_chip("h100-sxm"), 8, top=1)["plans"][0]
+    assert "stack=xla" in tpu["layout"] and "stack=" not in gpu["layout"]
+    assert "stack=xla" in evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1", chips=8)["layout"]
+    assert "stack=pytorch-fsdp" in evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1,stack=pytorch-fsdp", chips=8)["layout"]
+    # a named megatron on a TPU is kept: gather/scatter token movement, not the einsums
+    xla = evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1", chips=8)["breakdown"]["moe_permute_s"]
+    meg = evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1,stack=megatron", chips=8)["breakdown"]["moe_permute_s"]
+    assert meg != pytest.approx(xla, rel=1e-3)

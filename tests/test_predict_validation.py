@@ -231,3 +231,31 @@ def test_a_planned_layout_names_the_published_run_it_differs_from():
     note = e.ledger["published_run"].source
     assert "glam_v4" in note and "0.285 published" in note and f"predicts {e.mfu:.3g}" in note
     assert "recompute full -> " in note or "gbs 1024 -> " in note
+
+
+def test_an_interval_far_from_the_published_rows_widens_and_says_why():
+    """A chip no published run used, or more experts than any validated MoE row (Qwen3's 128), takes
+    the 95th percentile of the other sources' |errors| instead of the 80th, and the basis says why."""
+    from glamsim.predict.intervals import mfu_interval, residuals
+
+    near = mfu_interval("megatron", chip="h100-sxm", n_experts=64)
+    assert near.level == 0.8 and "far from" not in near.basis
+    sizes = [abs(r[3]) for r in residuals()]
+    for far, why in (
+        (mfu_interval("megatron", chip="tpu-v5p"), "no published run on tpu-v5p"),
+        (mfu_interval("megatron", chip="h100-sxm", n_experts=256), "256 experts, beyond the 128"),
+    ):
+        assert far.level == 0.95 and why in far.basis
+        assert far.high == pytest.approx(np.exp(np.quantile(sizes, 0.95))) and far.high > near.high
+
+
+def test_a_training_estimate_on_an_unvalidated_chip_carries_the_wider_range():
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.intervals import mfu_interval
+
+    e = estimate_training(model=load_model("glam-1.7b-dense"), tokens=1e10, chip="tpu-v6e", chips=8)
+    iv = mfu_interval("xla", chip="tpu-v6e")
+    assert iv.level == 0.95
+    assert "95% range from" in e.ledger["mfu"].source and "no published run on tpu-v6e" in e.ledger["mfu"].source
+    low, high = e.ranges["train_days"]
+    assert low == pytest.approx(e.train_days / iv.high) and high == pytest.approx(e.train_days / iv.low)

@@ -204,7 +204,7 @@ def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len)
                     "#": df["rank"],
                     "layout": df["layout"],
                     "step (s)": df["step_s"].map(lambda v: f"{v:.3g}"),
-                    "MFU (80% range)": [
+                    f"MFU ({df['mfu_level'].iloc[0]:.0%} range)": [
                         f"{m:.3f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in zip(df["mfu"], df["mfu_low"], df["mfu_high"])
                     ],
                     "HFU": df["hfu"].map(lambda v: f"{v:.3f}"),

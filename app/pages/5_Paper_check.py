@@ -98,13 +98,16 @@ pred = predictions()
 st.caption(
     f"{len(pred)} published runs from {pred['family'].nunique()} sources and {pred['stack'].nunique()} software "
     "stacks, each predicted from its published (or labelled assumed) layout (`glamsim validate-predictions`). "
-    "The 80% interval of each row comes from the errors on the *other* sources' rows; "
+    "The interval of each row comes from the errors on the *other* sources' rows (80%; 95% where its stack "
+    "has few rows: far from what was validated); "
     f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *fits* is no where the "
     "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md)."
 )
 ui.plain_table(
     pred.assign(
-        interval=[f"{ui.fmt(lo)}–{ui.fmt(hi)}" for lo, hi in zip(pred["low"], pred["high"])],
+        interval=[
+            f"{ui.fmt(lo)}–{ui.fmt(hi)} ({lv:.0%})" for lo, hi, lv in zip(pred["low"], pred["high"], pred["level"])
+        ],
         error=[f"{100 * e:+.1f}%" for e in pred["rel_error"]],
     )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "fits", "source"]],
     "id",

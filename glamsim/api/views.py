@@ -72,8 +72,9 @@ def layouts(
 ) -> pd.DataFrame:
     """The parallel layouts of a model on `chips` chips that fit in memory, ranked (what `glamsim plan`
     prints), one row each: `rank`, `layout`, `step_s`, `mfu` (with `mfu_low`/`mfu_high`, its 80%
-    interval), `hfu`, `tokens_per_s`, the memory per chip by part in bytes (`mem_weights`, ...,
-    `mem_total`, `usable_bytes`) and the step's time by part in seconds (`time_compute_s`, ...).
+    interval, `mfu_level` = 0.95 far from what was validated), `hfu`, `tokens_per_s`, the memory per
+    chip by part in bytes (`mem_weights`, ..., `mem_total`, `usable_bytes`) and the step's time by
+    part in seconds (`time_compute_s`, ...).
 
     Examples
     --------
@@ -192,8 +193,8 @@ def serving_curves(model, *, batches=CURVE_BATCHES, **fields) -> dict[str, pd.Da
 def validation() -> pd.DataFrame:
     """The step-time predictor against published training runs (`glamsim validate-predictions`):
     one row per run with its source family, stack, published and predicted figure, relative error,
-    80% interval (`low`, `high`, built without the row's own source) and whether it `covered` the
-    published figure."""
+    interval (`low`, `high`, built without the row's own source; `level` 0.8, or 0.95 far from what
+    was validated) and whether it `covered` the published figure."""
     from glamsim.predict.validation import validation_rows
 
     return pd.DataFrame(validation_rows())

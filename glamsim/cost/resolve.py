@@ -420,13 +420,13 @@ def layout_exposed_share(predicted: dict) -> float:
     return sum(v for k, v in predicted["breakdown"].items() if k.endswith("_exposed_s")) / predicted["step_s"]
 
 
-def mfu_interval(predicted: dict):
+def mfu_interval(predicted: dict, chip: str, n_experts: int = 0):
     """How sure a predicted MFU is (`glamsim.predict.intervals`): factors from the published
-    runs' errors, for the predicted layout's stack."""
+    runs' errors, for the predicted layout's stack, chip and expert count."""
     from glamsim.predict.intervals import mfu_interval as interval
     from glamsim.predict.layout import parse_layout
 
-    return interval(parse_layout(predicted["layout"]).stack)
+    return interval(parse_layout(predicted["layout"]).stack, chip=chip, n_experts=n_experts)
 
 
 def matmul_roof(chip: ChipProfile) -> str:

@@ -19,6 +19,7 @@ from glamsim.predict.layout import (
     LayoutArrays,
     check_layout,
     default_batch,
+    on_chip,
     parse_layout,
 )
 from glamsim.predict.memory import memory_per_chip, shortfall_message
@@ -70,7 +71,7 @@ def evaluate(
     s = seq_len or cfg.max_seq_len
     if not 1 <= s <= cfg.max_seq_len:
         raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
-    lay0 = parse_layout(layout) if isinstance(layout, str) else layout
+    lay0 = on_chip(parse_layout(layout) if isinstance(layout, str) else layout, prof)
     n = chips if chips is not None else lay0.chips
     lay = resolve_layout(lay0, cfg, n, s, global_batch, uneven_stages)
     fab = Fabric.of(prof, dtype, chips_per_node)

@@ -7,8 +7,9 @@ every *other* source (leave-one-source-out: a source never vouches for itself), 
 stacks.  Symmetric because the bias of a source not yet seen is unknown: the other sources'
 errors count by size, in either direction.  On the 62 rows this covers 77% of the held-out
 published figures; the 10th-90th percentiles of the signed residuals covered 60%, per-stack pools
-(3-17 rows) less.  With fewer than `MIN_ROWS` rows of the prediction's stack the basis says it is
-far from what was validated.  The interval multiplies the predicted MFU (throughput scales with
+(3-17 rows) less.  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
+stack, a chip no published run used, more experts than any validated MoE) the interval widens to
+the 95th percentile and the basis says why.  The interval multiplies the predicted MFU (throughput scales with
 it; time, energy, carbon and dollars with its inverse).
 
     mfu_interval("megatron")          -> Interval(low=0.87, high=1.15, rows=62, basis="...")
@@ -23,7 +24,8 @@ from functools import cache
 import numpy as np
 
 LEVEL = 0.8  # an 80% interval: the 80th percentile of the errors' size
-MIN_ROWS = 5  # fewer rows of a stack than this: use every stack's rows
+MIN_ROWS = 5  # fewer rows of a stack than this: far from what was validated
+FAR_LEVEL = 0.95  # far from what was validated: the 95th percentile of the errors' size
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Interval:
     high: float
     rows: int
     basis: str
+    level: float = LEVEL  # the quantile of the errors' size it spans
 
     def around(self, mfu: float) -> tuple[float, float, float]:
         """(low, nominal, high) MFU; never above 1."""
@@ -55,13 +58,51 @@ def residuals() -> tuple[tuple[str, str, str, float], ...]:
     return tuple(out)
 
 
-def mfu_interval(stack: str | None, exclude: str | None = None, level: float = LEVEL) -> Interval:
-    """The interval of a prediction for `stack`, from the residuals of every source but `exclude`."""
+@cache
+def _validated() -> tuple[frozenset, int]:
+    """The chips of the published rows and the most experts any of their models routes over."""
+    from glamsim.predict.validation import predictions
+
+    models, runs = predictions()
+    chips = frozenset(r.chip for r in runs)
+    experts = 0
+    for r in runs:
+        cfg = models.get(r.model)
+        if cfg is None:
+            from glamsim.config import load_model
+
+            cfg = load_model(r.model)
+        experts = max(experts, cfg.n_experts)
+    return chips, experts
+
+
+def far_from_validated(stack: str | None, chip: str | None = None, n_experts: int = 0) -> list[str]:
+    """Why a prediction lies outside what the published rows cover (empty: inside): a stack with
+    fewer than `MIN_ROWS` rows, a chip no published run used, more experts than any validated MoE."""
+    chips, experts = _validated()
+    same = sum(r[2] == stack for r in residuals())
+    reasons = []
+    if same < MIN_ROWS:
+        reasons.append(f"{same} published rows on the {stack or 'unnamed'} stack")
+    if chip is not None and chip not in chips:
+        reasons.append(f"no published run on {chip}")
+    if n_experts > experts:
+        reasons.append(f"{n_experts} experts, beyond the {experts} of the validated MoE rows")
+    return reasons
+
+
+def mfu_interval(
+    stack: str | None, exclude: str | None = None, level: float = LEVEL, chip: str | None = None, n_experts: int = 0
+) -> Interval:
+    """The interval of a prediction for `stack` (on `chip`, for a model of `n_experts`), from the
+    residuals of every source but `exclude`; far from what was validated, the `FAR_LEVEL` quantile."""
     rows = [r for r in residuals() if r[1] != exclude]
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
     basis = f"errors on {len(values)} published rows of other sources, {same} of them on the {stack or 'unnamed'} stack"
-    if same < MIN_ROWS:
-        basis += " (few: far from what was validated)"
+    far = far_from_validated(stack, chip, n_experts)
+    if far:
+        level = max(level, FAR_LEVEL)
+        basis += f"; far from what was validated ({'; '.join(far)}): widened to their {level:.0%} quantile"
     q = float(np.quantile(np.abs(values), level))
-    return Interval(low=float(np.exp(-q)), high=float(np.exp(q)), rows=len(values), basis=basis)
+    return Interval(low=float(np.exp(-q)), high=float(np.exp(q)), rows=len(values), basis=basis, level=level)

@@ -154,6 +154,19 @@ def _int(key: str, text: str) -> int:
     return parse_int(text, f"layout {key}", ge=0)  # ASCII digits only: `tp=²` is refused, not a traceback
 
 
+def default_stack(chip) -> str:
+    """The training software people use on `chip` when a layout names none: JAX/XLA (GSPMD) on
+    Google's TPUs (GLaM, PaLM, MaxText), Megatron-style kernels and collectives on GPUs."""
+    return "xla" if chip.vendor == "Google" else "megatron"
+
+
+def on_chip(lay: Layout, chip) -> Layout:
+    """`lay` with `chip`'s default stack where the layout does not name one."""
+    if "stack" in lay.model_fields_set:
+        return lay
+    return lay.model_copy(update={"stack": default_stack(chip)})
+
+
 def parse_layout(text: str) -> Layout:
     """`Layout` from `tp=8,pp=16,dp=8,mb=1,recompute=selective` (one-line ConfigError otherwise)."""
     if not isinstance(text, str) or not text.strip():

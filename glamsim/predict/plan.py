@@ -28,7 +28,7 @@ import numpy as np
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.predict.intervals import mfu_interval
-from glamsim.predict.layout import BYTES, DEFAULT_BATCH_TOKENS, STACKS, Layout, LayoutArrays
+from glamsim.predict.layout import BYTES, DEFAULT_BATCH_TOKENS, STACKS, Layout, LayoutArrays, on_chip
 from glamsim.predict.memory import memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
 from glamsim.predict.tiers import Fabric
@@ -148,14 +148,14 @@ def search(
     expert_load: float | None = None,
 ) -> dict:
     """The `top` fitting layouts ranked by `rank_by`, with memory and time breakdowns, counts, and
-    each MFU's 80% interval (`glamsim.predict.intervals`)."""
+    each MFU's interval (`glamsim.predict.intervals`: 80%, 95% far from what was validated)."""
     t0 = time.perf_counter()
     if rank_by not in RANK_BY:
         raise ConfigError(f"rank_by={rank_by!r}: expected one of {', '.join(RANK_BY)}")
     s = seq_len or cfg.max_seq_len
     if not 1 <= s <= cfg.max_seq_len:
         raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
-    base = base or Layout()
+    base = on_chip(base or Layout(), prof)
     fab = Fabric.of(prof, dtype)
     m = ModelArrays.of(cfg)
     cand = candidates(cfg, chips, s, int(fab.chips_per_node), base, global_batch)
@@ -188,7 +188,7 @@ def search(
     if np.isnan(key).all():
         raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
     order = np.lexsort((t["step_s"], key))[:top]
-    interval = mfu_interval(base.stack)
+    interval = mfu_interval(base.stack, chip=prof.name, n_experts=cfg.n_experts)
     rows = []
     for j in order:
         lay = sub.layout(int(j), base)
@@ -205,6 +205,7 @@ def search(
                 "mfu": g(t["mfu"]),
                 "mfu_low": interval.around(g(t["mfu"]))[0],
                 "mfu_high": interval.around(g(t["mfu"]))[2],
+                "mfu_level": interval.level,
                 "hfu": g(t["hfu"]),
                 "tokens_per_s": g(t["tokens_per_s"]),
                 "energy_j_per_token": g(energy_j) / g(tokens),

@@ -128,7 +128,7 @@ def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None
 
 
 def validation_rows() -> list[dict]:
-    """`prediction_rows` with each row's 80% interval from the other sources' errors (`low`,
+    """`prediction_rows` with each row's interval from the other sources' errors (`level`, `low`,
     `high`, and whether the published figure is `covered`)."""
     from glamsim.predict.intervals import mfu_interval
 
@@ -137,7 +137,7 @@ def validation_rows() -> list[dict]:
         iv = mfu_interval(r["stack"], exclude=r["family"])
         band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]
-        rows.append({**r, "low": low, "high": high, "covered": low <= r["published"] <= high})
+        rows.append({**r, "low": low, "high": high, "level": iv.level, "covered": low <= r["published"] <= high})
     return rows
 
 
