@@ -190,6 +190,11 @@ def test_step_time_composition_and_overlap_rules():
         overlapped = predict(wide, 2048, arr(f"tp={tp},dp=1,sp=1,mb=1,gbs=4,tp_overlap=1"), H100)
         # the matmuls outlast the collectives here, so exactly the fill is left
         assert one(overlapped["tp_exposed_s"]) == pytest.approx(one(exposed["tp_exposed_s"]) / (2 * tp))
+        # without sequence parallelism the all-reduces' all-gather half feeds a norm: exposed as well
+        plain = predict(wide, 2048, arr(f"tp={tp},dp=1,mb=1,gbs=4"), H100)
+        plain_overlap = predict(wide, 2048, arr(f"tp={tp},dp=1,mb=1,gbs=4,tp_overlap=1"), H100)
+        want = one(plain["tp_exposed_s"]) * (1 / 2 + 1 / (2 * tp))
+        assert one(plain_overlap["tp_exposed_s"]) == pytest.approx(want)
     # MFU counts model FLOPs over chips x step x peak
     flops = one(train_flops_per_step(GPT, 16, 32))
     assert one(t["mfu"]) == pytest.approx(flops / (16 * one(t["step_s"]) * H100.peak_flops))

@@ -143,10 +143,17 @@ def test_a_layout_without_a_stack_takes_the_chip_s_usual_software():
 
     tpu = search(load_model("glam-tiny"), load_chip("tpu-v4"), 8, top=1)["plans"][0]
     gpu = search(load_model("glam-tiny"), load_chip("h100-sxm"), 8, top=1)["plans"][0]
-    assert "stack=xla" in tpu["layout"] and "stack=" not in gpu["layout"]
+    assert "stack=xla" in tpu["layout"] and "stack=megatron" in gpu["layout"]
     assert "stack=xla" in evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1", chips=8)["layout"]
     assert "stack=pytorch-fsdp" in evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1,stack=pytorch-fsdp", chips=8)["layout"]
     # a named megatron on a TPU is kept: gather/scatter token movement, not the einsums
     xla = evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1", chips=8)["breakdown"]["moe_permute_s"]
-    meg = evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1,stack=megatron", chips=8)["breakdown"]["moe_permute_s"]
+    named = evaluate("glam-tiny", "tpu-v4", "dp=8,mb=1,stack=megatron", chips=8)
+    meg = named["breakdown"]["moe_permute_s"]
     assert meg != pytest.approx(xla, rel=1e-3)
+    # the layout string it reports names the stack, so feeding it back gives the same prediction
+    again = evaluate("glam-tiny", "tpu-v4", named["layout"], chips=8)
+    assert "stack=megatron" in named["layout"] and again["breakdown"]["moe_permute_s"] == pytest.approx(meg)
+    # a plan on a chip no published run used carries the wider interval
+    far = search(load_model("glam-tiny"), load_chip("tpu-v5p"), 8, top=1)
+    assert far["plans"][0]["mfu_level"] == 0.95 and "no published run on tpu-v5p" in far["mfu_interval"]

@@ -85,6 +85,10 @@ def plan_cmd(
     cfg, prof = _load(model, chip, profiles_dir)
     load = _expert_load(measurement)
     if layout is not None:
+        if stack is not None:
+            from glamsim.config import ConfigError
+
+            raise ConfigError(f"--stack={stack!r}: with --layout, name the stack inside the layout (stack={stack})")
         return _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out)
     from glamsim.config import ConfigError
     from glamsim.predict.layout import STACKS, Layout

@@ -5,9 +5,9 @@ predicted), at the frozen constants of `efficiency.py`.  A prediction's 80% inte
 predicted MFU times exp(-q) to exp(+q), q the 80th percentile of |residual| over the rows of
 every *other* source (leave-one-source-out: a source never vouches for itself), pooled over
 stacks.  Symmetric because the bias of a source not yet seen is unknown: the other sources'
-errors count by size, in either direction.  On the 64 rows this covers 80% of the held-out
-published figures; the 10th-90th percentiles of the signed residuals covered 60%, per-stack pools
-(3-17 rows) less.  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
+errors count by size, in either direction.  On the 64 rows the 80% intervals cover 78% of the
+held-out published figures (the 10th-90th percentiles of the signed residuals covered 60% of the
+first 62, per-stack pools less).  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
 stack, a chip no published run used, more experts than any validated MoE) the interval widens to
 the 95th percentile and the basis says why.  The interval multiplies the predicted MFU (throughput scales with
 it; time, energy, carbon and dollars with its inverse).
@@ -59,31 +59,28 @@ def residuals() -> tuple[tuple[str, str, str, float], ...]:
 
 
 @cache
-def _validated() -> tuple[frozenset, int]:
-    """The chips of the published rows and the most experts any of their models routes over."""
+def _validated(exclude: str | None = None) -> tuple[frozenset, int]:
+    """The chips of the published rows (of sources other than `exclude`) and the most experts any
+    of their models routes over."""
+    from glamsim.config import load_model
     from glamsim.predict.validation import predictions
 
     models, runs = predictions()
-    chips = frozenset(r.chip for r in runs)
-    experts = 0
-    for r in runs:
-        cfg = models.get(r.model)
-        if cfg is None:
-            from glamsim.config import load_model
-
-            cfg = load_model(r.model)
-        experts = max(experts, cfg.n_experts)
-    return chips, experts
+    runs = [r for r in runs if r.family != exclude]
+    experts = max((models[r.model] if r.model in models else load_model(r.model)).n_experts for r in runs)
+    return frozenset(r.chip for r in runs), experts
 
 
-def far_from_validated(stack: str | None, chip: str | None = None, n_experts: int = 0) -> list[str]:
-    """Why a prediction lies outside what the published rows cover (empty: inside): a stack with
-    fewer than `MIN_ROWS` rows, a chip no published run used, more experts than any validated MoE."""
-    chips, experts = _validated()
-    same = sum(r[2] == stack for r in residuals())
+def far_from_validated(
+    stack: str | None, chip: str | None = None, n_experts: int = 0, exclude: str | None = None
+) -> list[str]:
+    """Why a prediction lies outside what the published rows (of sources other than `exclude`)
+    cover, empty when inside: a stack with fewer than `MIN_ROWS` rows, a chip no published run
+    used, more experts than any validated MoE."""
+    chips, experts = _validated(exclude)
     reasons = []
-    if same < MIN_ROWS:
-        reasons.append(f"{same} published rows on the {stack or 'unnamed'} stack")
+    if sum(r[2] == stack and r[1] != exclude for r in residuals()) < MIN_ROWS:
+        reasons.append(f"fewer than {MIN_ROWS} rows on its stack")
     if chip is not None and chip not in chips:
         reasons.append(f"no published run on {chip}")
     if n_experts > experts:
@@ -100,7 +97,7 @@ def mfu_interval(
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
     basis = f"errors on {len(values)} published rows of other sources, {same} of them on the {stack or 'unnamed'} stack"
-    far = far_from_validated(stack, chip, n_experts)
+    far = far_from_validated(stack, chip, n_experts, exclude)
     if far:
         level = max(level, FAR_LEVEL)
         basis += f"; far from what was validated ({'; '.join(far)}): widened to their {level:.0%} quantile"

@@ -110,10 +110,12 @@ class Layout(Frozen):
         return None if self.gbs is None else self.gbs // (self.dp * self.mb)
 
     def with_batch(self, gbs: int) -> Layout:
-        return Layout.model_validate({**self.model_dump(), "gbs": gbs})
+        """The same layout with global batch `gbs` (the keys the user named stay the named ones)."""
+        return Layout.model_validate({**self.model_dump(include=self.model_fields_set), "gbs": gbs})
 
     def compact(self) -> str:
-        """The short string form, only the keys that differ from the defaults (fsdp=N for ZeRO-3)."""
+        """The short string form, only the keys that differ from the defaults (fsdp=N for ZeRO-3),
+        and always the stack (its default depends on the chip, `on_chip`)."""
         d = self.model_dump()
         defaults = Layout().model_dump()
         out = []
@@ -124,7 +126,7 @@ class Layout(Frozen):
         for k, v in d.items():
             if k in ("zero", "dp", "shard") and d["zero"] == 3:
                 continue
-            if k in ("tp", "pp", "dp") or v != defaults[k]:
+            if k in ("tp", "pp", "dp", "stack") or v != defaults[k]:
                 if k == "schedule" and d["vp"] > 1:
                     continue
                 out.append(f"{k}={int(v) if isinstance(v, bool) else v}")

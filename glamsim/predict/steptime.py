@@ -12,7 +12,8 @@ Overlap rules (stated, not fitted):
   ASPLOS, "Overlap communication with dependent computation via decomposition"), split into tp
   chunks, each chunk's transfer under another chunk's matmul, so they hide behind the
   forward/backward matmuls up to their length, except the last chunk of each reduce-scatter,
-  which follows the last partial matmul: half the traffic (the reduce-scatters) / tp stays exposed;
+  which follows the last partial matmul: half the traffic (the reduce-scatters) / tp stays exposed,
+  and without sequence parallelism (`sp=0`) the all-reduces' all-gather half too (it feeds a norm);
 - expert all-to-alls are exposed, unless the layout says `a2a_overlap=1`: then they hide behind
   the matmuls tensor-parallel overlap left free: all of another microbatch's on Megatron-Core
   (`--overlap-moe-expert-parallel-comm`: one microbatch's forward scheduled with another's
@@ -112,7 +113,9 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     # expert all-to-alls behind what is left: another microbatch's matmuls (Megatron-Core) or the
     # same microbatch's expert matmuls (chunks pipelined, Tutel)
     matmuls = 3 * c["matmul_time_fwd_s"]
-    fill = comm["tp_s"] / (2 * lay.tp)  # each reduce-scatter's last chunk: after the last partial matmul
+    # each reduce-scatter's last chunk, after the last partial matmul; without sequence parallelism
+    # the all-reduce's all-gather half feeds a norm, not a matmul, and stays exposed too
+    fill = comm["tp_s"] / (2 * lay.tp) + np.where(lay.sp > 0, 0.0, comm["tp_s"] / 2)
     hideable = comm["tp_s"] - fill
     tp = np.where(lay.tp_overlap > 0, fill + np.maximum(hideable - matmuls, 0.0), comm["tp_s"])
     left = np.where(lay.tp_overlap > 0, np.maximum(matmuls - hideable, 0.0), matmuls)

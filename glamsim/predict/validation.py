@@ -132,9 +132,11 @@ def validation_rows() -> list[dict]:
     `high`, and whether the published figure is `covered`)."""
     from glamsim.predict.intervals import mfu_interval
 
+    models = predictions()[0]
     rows = []
     for r in prediction_rows():
-        iv = mfu_interval(r["stack"], exclude=r["family"])
+        experts = _model(r["model"], models).n_experts
+        iv = mfu_interval(r["stack"], exclude=r["family"], chip=r["chip"], n_experts=experts)
         band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]
         rows.append({**r, "low": low, "high": high, "level": iv.level, "covered": low <= r["published"] <= high})
