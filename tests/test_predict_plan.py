@@ -157,3 +157,14 @@ def test_a_layout_without_a_stack_takes_the_chip_s_usual_software():
     # a plan on a chip no published run used carries the wider interval
     far = search(load_model("glam-tiny"), load_chip("tpu-v5p"), 8, top=1)
     assert far["plans"][0]["mfu_level"] == 0.95 and "no published run on tpu-v5p" in far["mfu_interval"]
+
+
+def test_the_ledger_says_which_stack_a_predicted_mfu_assumes_and_why():
+    from glamsim.cost.training import estimate_training
+
+    tpu = estimate_training(model=load_model("glam-tiny"), tokens=1e9, chip="tpu-v4", chips=8)
+    assert "stack xla: the usual software on Google chips" in tpu.ledger["layout"].source
+    named = estimate_training(
+        model=load_model("glam-tiny"), tokens=1e9, chip="tpu-v4", chips=8, layout="dp=8,mb=1,stack=megatron"
+    )
+    assert "stack megatron: named in the layout" in named.ledger["layout"].source

@@ -464,7 +464,11 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
             raise ConfigError(f"layout={s.layout!r}: does not fit: {p['shortfall_message']}")
     else:
         p = best(cfg, chip, s.chips, **kw)
-    led.add("layout", p["layout"], "", s.source("layout"))
+    from glamsim.predict.layout import parse_layout
+
+    named = s.layout is not None and "stack" in parse_layout(s.layout).model_fields_set
+    why = "named in the layout" if named else f"the usual software on {chip.vendor} chips, as no stack was named"
+    led.add("layout", p["layout"], "", f"{s.source('layout')}; stack {parse_layout(p['layout']).stack}: {why}")
     note = against_published(cfg.name, chip.name, p["layout"], p["mfu"])
     if note:
         led.add("published_run", None, "", note)
