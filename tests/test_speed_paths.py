@@ -584,7 +584,7 @@ def test_a_text_field_is_text_on_the_command_line():
     r = CliRunner().invoke(app, args, prog_name="glamsim")
     layout = [e for e in json.loads(r.stdout)["ledger"] if e["name"] == "layout"]
     assert r.exit_code == 0 and layout[0]["value"].startswith("tp=8,pp=16,dp=8")
-    assert layout[0]["source"] == "user input --layout"
+    assert layout[0]["source"].startswith("user input --layout; stack megatron: the usual software on NVIDIA")
     for cls in SCENARIOS.values():  # every other field: a number where the scenario takes one
         for name in cls.inputs():
             ann = str(cls.model_fields[name].annotation)
