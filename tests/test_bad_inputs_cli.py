@@ -96,6 +96,11 @@ CHIPS = {
     "c_peak_str.yaml": (chip(peak_flops_bf16=spec("fast")), "peak_flops_bf16"),
     "c_hbm_zero.yaml": (chip(hbm_gb=spec(0)), "hbm_gb"),
     "c_sustained_neg.yaml": (chip(matmul_sustained_flops_bf16=spec(-1.0)), "matmul_sustained_flops_bf16"),
+    "c_sustained_inf.yaml": (
+        chip(matmul_sustained_flops_bf16=spec(".inf")).replace("'.inf'", ".inf"),
+        "matmul_sustained_flops_bf16",
+    ),
+    "c_sustained_str.yaml": (chip(matmul_sustained_flops_bf16=spec("fast")), "matmul_sustained_flops_bf16"),
     "c_sustained_above_peak.yaml": (chip(matmul_sustained_flops_bf16=spec(2e20)), "matmul_sustained_flops_bf16"),
     "c_sustained_no_bf16_peak.yaml": (
         dump({k: v for k, v in CHIP.items() if k != "peak_flops_bf16"})

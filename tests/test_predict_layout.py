@@ -161,6 +161,7 @@ def test_bad_layout_strings_are_refused_in_one_line(tmp_path, case):
 OTHER = {  # whole argument lists -> text the line must hold
     "stack": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "8", "--stack", "jax"], ["--stack='jax'", "xla"]),
     "stack_empty": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "8", "--stack", ""], ["--stack=''"]),
+    "stack_beside_layout": ([*PLAN, "--layout", "dp=8", "--stack", "xla"], ["--stack='xla'", "stack=xla"]),
     "layers_uneven": (
         ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],
         ["pp=3", "4 layers"],

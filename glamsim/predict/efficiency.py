@@ -37,12 +37,18 @@ MATMUL_HALF_DIM = 48.0
 REFERENCE_RIDGE_FLOP_PER_BYTE = 312e12 / 2.039e12
 
 
-# The A100's sustained large-matmul rate as a fraction of its datasheet peak, bf16: its measured
-# burst rate, 271.2 of 312 TFLOP/s (Bekman, ml-engineering, compute/accelerator/README.md, "Maximum
-# Achievable Matmul FLOPS comparison table", v2), at the clock it holds at its power limit in a
-# dense matmul, 1,305 of 1,410 MHz (NVIDIA's A100 HPL clock): 80.5%, the profile's
-# `matmul_sustained_flops_bf16`.  The A100 is the chip MATMUL_PEAK_FRACTION was calibrated on.
-REFERENCE_SUSTAINED_FRACTION = 271.2 * 1305 / 1410 / 312.0
+# Measured best bf16 matmul rates as fractions of the datasheet peak, one shape search (a short
+# burst at boost clock): A100 SXM 271.2 of 312 TFLOP/s, H100 SXM 794.5 of 989 (Bekman,
+# ml-engineering, compute/accelerator/README.md, "Maximum Achievable Matmul FLOPS comparison
+# table", BF16 v2).
+A100_BURST_FRACTION = 271.2 / 312.0
+H100_BURST_FRACTION = 794.5 / 989.0
+
+# The A100's sustained large-matmul rate as a fraction of its datasheet peak, bf16: its burst
+# rate at the clock it holds at its power limit in a dense matmul, 1,305 of 1,410 MHz (NVIDIA's
+# A100 HPL clock): 80.5%, the profile's `matmul_sustained_flops_bf16`.  The A100 is the chip
+# MATMUL_PEAK_FRACTION was calibrated on.
+REFERENCE_SUSTAINED_FRACTION = A100_BURST_FRACTION * 1305 / 1410
 
 
 def matmul_relative(sustained_flops_16bit, peak_flops_16bit):
@@ -83,12 +89,12 @@ LINK_EFFICIENCY = 0.80
 # ---- fixed, not fitted (3) ----------------------------------------------------------------
 
 # A large fp8 matmul's fraction of the fp8 dense peak over a bf16 matmul's of the 16-bit peak on
-# the same chip: H100 SXM fp8 1402.6 of 1979 TFLOP/s (70.9%) against bf16 794.5 of 989 (80.3%),
-# the same shape search (Bekman, ml-engineering, compute/accelerator/README.md, "Maximum Achievable
-# Matmul FLOPS comparison table", v2, torch 2.7.0+cu126): 0.882.  An fp8 linear layer runs at
+# the same chip: H100 SXM fp8 1402.6 of 1979 TFLOP/s (70.9%) against bf16 794.5 of 989 (80.3%,
+# H100_BURST_FRACTION), the same shape search (ml-engineering's table above, FP8, torch
+# 2.7.0+cu126): 0.882.  An fp8 linear layer runs at
 # MATMUL_PEAK_FRACTION x this x the chip's `matmul_relative`; its scaling casts are counted apart
 # (FP8_CAST_PASSES).  Replaces an fp8 fraction once calibrated on the fp8 rows (0.55).
-FP8_TO_16BIT_MATMUL = (1402.6 / 1979) / (794.5 / 989)
+FP8_TO_16BIT_MATMUL = (1402.6 / 1979) / H100_BURST_FRACTION
 
 # Share of wall-clock time spent in training steps for runs whose throughput is published only as
 # total days or hours (restarts after failures, evaluation, checkpoints): Llama 3 reports more
@@ -169,11 +175,10 @@ ATTENTION_PEAK_FRACTION = {  # (forward, backward)
 
 # Kernel benchmarks run in bursts at the boost clock; a power-saturated training run holds the
 # chip's sustained clock.  The published attention fractions above are scaled by the chip's
-# sustained matmul fraction over the burst fraction of the chip they were measured on, from the
-# same shape search: A100 SXM 271.2 of 312, H100 SXM 794.5 of 989 TFLOP/s (Bekman, ml-engineering,
-# "Maximum Achievable Matmul FLOPS comparison table", BF16 v2).  An H100 SXM at 700 W sustains
-# 70.6% of its peak against that 80.3% burst: 0.88x the published rates.
-ATTENTION_BURST_FRACTION = {"ampere": 271.2 / 312.0, "hopper": 794.5 / 989.0}
+# sustained matmul fraction over the burst fraction of the chip they were measured on (the A100
+# SXM's and H100 SXM's above).  An H100 SXM at 700 W sustains 70.6% of its peak against that
+# 80.3% burst: 0.88x the published rates.
+ATTENTION_BURST_FRACTION = {"ampere": A100_BURST_FRACTION, "hopper": H100_BURST_FRACTION}
 
 
 def attention_sustained(chip: str, relative: float) -> float:

@@ -74,8 +74,7 @@ class Fabric:
             )
         peak = chip.spec(chip.peak_field(dtype)).value
         fp8 = dtype == "fp8"
-        peak16 = chip.spec(chip.peak_field("bf16")).value if chip.peak_flops_bf16 else None
-        achievable = chip.matmul_sustained_flops_bf16
+        sustained = chip.matmul_sustained_flops_bf16  # the profile check guarantees a bf16 peak beside it
         return cls(
             name=chip.name,
             peak_flops=peak,
@@ -90,7 +89,7 @@ class Fabric:
             act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0,
             peak_flops_16bit=chip.spec(chip.peak_field("bf16")).value if fp8 else None,
             fp8_linears=fp8,
-            matmul_relative=matmul_relative(achievable.value, peak16) if achievable and peak16 else 1.0,
+            matmul_relative=matmul_relative(sustained.value, chip.peak_flops_bf16.value) if sustained else 1.0,
         )
 
 
