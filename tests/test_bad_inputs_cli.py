@@ -330,6 +330,8 @@ CASES = [
             (["--layout", "bogus=2"], "bogus"),
             (["--layout", "tp=8,stack=jax"], "stack='jax'"),
             (["--layout", "tp=8,stack="], "stack"),
+            (["--layout", "tp=8,attn=fa3"], "attn='fa3'"),
+            (["--layout", "tp=8,attn="], "attn"),
             (["--layout", ""], "layout"),
             (["--layout", "tp=8", "--mfu", "0.3"], "layout"),
             (["--global-batch", "0"], "--global-batch"),

@@ -337,20 +337,34 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
     shapes = {"qk": (s, d, s, 2.0)}  # two heads of [s, d] x [d, s]
     flops = 2 * 2.0 * s * d * s
     low_power = Fabric.of(load_chip("h100-hbm2e-96gb"))
-    for stack, fwd, bwd in (("pytorch-fsdp", 335e12, 322e12), ("megatron", 539e12, 516e12)):
-        lay = arr(f"dp=8,gbs=8,stack={stack}")
+    # each stack's kernel, and a named kernel over the stack's (NeMo Automodel: PyTorch FSDP2 with
+    # Transformer Engine's cuDNN attention; Megatron with FlashAttention-2)
+    cases = (
+        ("stack=pytorch-fsdp", 335e12, 322e12),
+        ("stack=megatron", 539e12, 516e12),
+        ("stack=pytorch-fsdp,attn=cudnn", 539e12, 516e12),
+        ("stack=megatron,attn=flash2", 335e12, 322e12),
+    )
+    for keys, fwd, bwd in cases:
+        lay = arr(f"dp=8,gbs=8,{keys}")
         f, b = one(attention_s(shapes, lay, H100)), one(attention_s(shapes, lay, H100, backward=True))
         assert b / f == pytest.approx(fwd / bwd)
         assert f == pytest.approx(flops / (fwd * 698.6 / 794.5), rel=0.02)
         # the 500 W part: the fraction of its own (estimated) peak, at its sustained clock
         f_low = one(attention_s(shapes, lay, low_power))
         assert f_low == pytest.approx(flops / (fwd / 989 * 912 * 614.3 / 794.5 * 989 / 912), rel=0.02)
-    # a stack without a published kernel rate (xla on a GPU) runs attention as matmuls at the roof
-    lay = arr("dp=8,gbs=8,stack=xla,flash=1")
+    # a stack without a published kernel rate (xla on a GPU), or a kernel without one on the chip
+    # (cuDNN on an A100), runs attention as matmuls at the roof
     half = eff.matmul_half_dim(H100.peak_flops, H100.hbm_bytes_per_s)
     roll = d / (d + half) * s / (s + half) * s / (s + half)
-    assert one(attention_s(shapes, lay, H100)) == pytest.approx(
+    assert one(attention_s(shapes, arr("dp=8,gbs=8,stack=xla,flash=1"), H100)) == pytest.approx(
         flops / (989e12 * eff.MATMUL_PEAK_FRACTION * H100.matmul_relative * roll), rel=1e-6
+    )
+    a100 = Fabric.of(load_chip("a100-80gb"))
+    half = eff.matmul_half_dim(a100.peak_flops, a100.hbm_bytes_per_s)
+    roll = d / (d + half) * s / (s + half) * s / (s + half)
+    assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=cudnn"), a100)) == pytest.approx(
+        flops / (312e12 * eff.MATMUL_PEAK_FRACTION * a100.matmul_relative * roll), rel=1e-6
     )
 
 

@@ -8,10 +8,10 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   last stage the logits [T, h] x [h, V / t];
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
-  of the peak where there is one, forward and backward apart (FlashAttention-2 and cuDNN by chip,
-  `efficiency.ATTENTION_PEAK_FRACTION`); under context parallelism the ring's merges of its
-  steps' outputs and gradients in separate fp32 kernels count with the attention
-  (`ring.merge_s`, PyTorch's ring; `efficiency.CP_RING_MERGE_BYTES_*`);
+  of the peak where there is one, forward and backward apart (FlashAttention-2 and cuDNN by
+  chip, the layout's `attn` or its stack's, `efficiency.ATTENTION_PEAK_FRACTION`); under context
+  parallelism the ring's merges of its steps' outputs and gradients in separate fp32 kernels
+  count with the attention (`ring.merge_s`, PyTorch's ring; `efficiency.CP_RING_MERGE_BYTES_*`);
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
   activation bytes (`memory.layer_activation_bytes`) through HBM, x `UNFUSED_ELEMENTWISE_FACTOR`
   where the stack runs each element-wise op as its own kernel (eager PyTorch, `fused=0`); fp8
@@ -163,12 +163,12 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
 def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None, backward: bool = False):
     """Seconds of the attention score matmuls.  Unfused: as matmuls (the S x S scores go through
     HBM).  Fused (flash): compute-bound, nothing S x S is written, at the kernel's published
-    fraction of the 16-bit peak for the stack and chip (`efficiency.attention_fraction`) at the
+    fraction of the 16-bit peak for the kernel and chip (`efficiency.attention_fraction`) at the
     chip's sustained clock (`efficiency.attention_sustained`), else
     at the matmul fraction with the head-dimension roll-off; short sequences roll off as matmuls."""
     as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
     clock = eff.attention_sustained(fab.name, fab.matmul_relative)
-    known = eff.attention_fraction(lay.stack, fab.name, backward) * clock
+    known = eff.attention_fraction(lay.stack, lay.attn, fab.name, backward) * clock
     peak = fab.peak_flops if peak is None else peak
     half = _half_dim(fab)
     fused = 0.0

@@ -152,24 +152,32 @@ def by_stack(table: dict, code):
     return np.asarray([table[s] for s in STACKS])[np.asarray(code, dtype=np.int64)]
 
 
-# Fused (flash) attention kernels reach their own fraction of the 16-bit peak, by kernel
-# generation and chip, at long sequences and 128-wide heads, forward and backward apart (causal
-# FLOPs counted as executed, the masked half skipped):
+# Fused (flash) attention kernels reach their own fraction of the 16-bit peak, by kernel and chip
+# generation, at long sequences and 128-wide heads, forward and backward apart (causal FLOPs
+# counted as executed, the masked half skipped):
 # - FlashAttention-2 on A100: up to 73% (Dao 2023, arXiv:2307.08691, abstract: "50-73% of the
 #   theoretical maximum FLOPs/s on A100"), both directions;
 # - on H100 SXM (989 TFLOP/s), Shah et al. 2024, FlashAttention-3 (arXiv:2407.08608), Fig. 4
 #   (forward, head dim 128, causal, 16k: FlashAttention-2 335, cuDNN 539 TFLOP/s) and the
 #   backward figure (head dim 128, 16k: FlashAttention-2 322, cuDNN 516 TFLOP/s).
-# PyTorch's SDPA flash backend (torchtitan, its context-parallel ring attention) is FA-2;
-# Megatron/NeMo on Hopper use Transformer Engine's cuDNN fused attention.  Other pairs (TPU
-# splash attention, DeepSpeed) keep the matmul model (NaN below).
+# A layout names its kernel (`attn=flash2` or `attn=cudnn`) or takes its stack's: PyTorch's SDPA
+# flash backend (torchtitan, its context-parallel ring attention) is FlashAttention-2; Megatron/NeMo
+# on Hopper use Transformer Engine's cuDNN fused attention and the FlashAttention-2 figure stands
+# for them on Ampere.  Other pairs (TPU splash attention, DeepSpeed, cuDNN on Ampere) keep the
+# matmul model (NaN below).
 ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper"}
 H100_PEAK_TFLOPS = 989.0
+ATTENTION_KERNELS = ("flash2", "cudnn")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
-    ("megatron", "ampere"): (0.73, 0.73),
-    ("pytorch-fsdp", "ampere"): (0.73, 0.73),
-    ("megatron", "hopper"): (539 / H100_PEAK_TFLOPS, 516 / H100_PEAK_TFLOPS),
-    ("pytorch-fsdp", "hopper"): (335 / H100_PEAK_TFLOPS, 322 / H100_PEAK_TFLOPS),
+    ("flash2", "ampere"): (0.73, 0.73),
+    ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 / H100_PEAK_TFLOPS),
+    ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 / H100_PEAK_TFLOPS),
+}
+STACK_ATTENTION_KERNEL = {  # (stack, chip generation) -> the kernel it runs when the layout names none
+    ("megatron", "ampere"): "flash2",
+    ("megatron", "hopper"): "cudnn",
+    ("pytorch-fsdp", "ampere"): "flash2",
+    ("pytorch-fsdp", "hopper"): "flash2",
 }
 
 
@@ -190,14 +198,22 @@ def attention_sustained(chip: str, relative: float) -> float:
     return relative * REFERENCE_SUSTAINED_FRACTION / ATTENTION_BURST_FRACTION[arch]
 
 
-def attention_fraction(stack_code, chip: str, backward: bool = False):
-    """The fused-attention kernel's fraction of the 16-bit peak for each layout's stack on `chip`,
-    forward or backward (NaN where no published figure: the matmul model applies)."""
+def attention_fraction(stack_code, kernel_code, chip: str, backward: bool = False):
+    """The fused-attention kernel's fraction of the 16-bit peak for each layout on `chip`, forward
+    or backward: the kernel the layout names (`kernel_code`: 0 none, else 1 + its index in
+    ATTENTION_KERNELS) or its stack's; NaN where no published figure (the matmul model applies)."""
     import numpy as np
 
     arch = ARCH.get(chip.split("-")[0])
-    table = np.asarray([ATTENTION_PEAK_FRACTION.get((s, arch), (np.nan, np.nan))[int(backward)] for s in STACKS])
-    return table[np.asarray(stack_code, dtype=np.int64)]
+    side = int(backward)
+
+    def fraction(kernel):
+        return ATTENTION_PEAK_FRACTION.get((kernel, arch), (np.nan, np.nan))[side]
+
+    by_stack_kernel = np.asarray([fraction(STACK_ATTENTION_KERNEL.get((s, arch))) for s in STACKS])
+    named = np.asarray([np.nan] + [fraction(k) for k in ATTENTION_KERNELS])
+    kernel = np.asarray(kernel_code, dtype=np.int64)
+    return np.where(kernel > 0, named[kernel], by_stack_kernel[np.asarray(stack_code, dtype=np.int64)])
 
 
 # An eager PyTorch layer runs each element-wise op as its own kernel, each reading and writing

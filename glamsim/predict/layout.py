@@ -3,7 +3,9 @@
 `Layout` names every choice the predictor needs: tensor (tp), pipeline (pp), data (dp), context
 (cp) and expert (ep) parallelism; ZeRO stage (`fsdp=N` is dp=N with ZeRO-3); microbatch and
 global batch (sequences); pipeline schedule (1F1B, or interleaved with `vp` virtual stages per
-chip); activation recomputation; sequence parallelism; fused (flash) attention; and the
+chip); activation recomputation; sequence parallelism; fused (flash) attention and its kernel
+(`attn=flash2` FlashAttention-2, `attn=cudnn` Transformer Engine's cuDNN attention; by default the
+stack's); and the
 precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
 per parameter tensor (DeepSpeed), and whose element-wise kernels are fused (Megatron, DeepSpeed,
@@ -35,11 +37,12 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
-from glamsim.predict.efficiency import STACKS
+from glamsim.predict.efficiency import ATTENTION_KERNELS, STACKS
 from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
 Stack = Literal["megatron", "deepspeed", "pytorch-fsdp", "xla"]
+AttentionKernel = Literal["flash2", "cudnn"]
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 RECOMPUTE = ("none", "selective", "op", "full")
 # Ordinal levels in `LayoutArrays.recompute`: "op" (torchtitan's per-op selective checkpointing:
@@ -75,6 +78,7 @@ class Layout(Frozen):
     optimizer: Literal["adam", "adafactor"] = "adam"
     stack: Stack = "megatron"  # the training software: how ZeRO-3 groups its gathers (efficiency.py)
     fused: bool | None = None  # element-wise kernels fused (None: as the stack does; eager PyTorch is not)
+    attn: AttentionKernel | None = None  # the fused-attention kernel (None: the stack's, efficiency.py)
     # PyTorch's unfused loss upcasts the logits to fp32 (torchtitan); 0: cross entropy on the compute-
     # precision logits (NeMo Automodel's MaskedCrossEntropy(fp32_upcast=False)); fused losses ignore it
     loss_upcast: bool = True
@@ -108,6 +112,16 @@ class Layout(Frozen):
     def microbatches(self) -> int | None:
         """Microbatches per step per data-parallel rank (gradient accumulation / pipeline fill)."""
         return None if self.gbs is None else self.gbs // (self.dp * self.mb)
+
+    @property
+    def fused_code(self) -> float:
+        """1 element-wise kernels fused (as named, else as the stack does: eager PyTorch is not), 0 not."""
+        return float(self.fused if self.fused is not None else self.stack != "pytorch-fsdp")
+
+    @property
+    def attn_code(self) -> float:
+        """0 the stack's attention kernel, else 1 + the named kernel's index in ATTENTION_KERNELS."""
+        return 0.0 if self.attn is None else 1.0 + ATTENTION_KERNELS.index(self.attn)
 
     def with_batch(self, gbs: int) -> Layout:
         """The same layout with global batch `gbs` (the keys the user named stay the named ones)."""
@@ -145,6 +159,7 @@ _CHOICE_KEYS = {
     "opt_state": tuple(BYTES),
     "optimizer": ("adam", "adafactor"),
     "stack": STACKS,
+    "attn": ATTENTION_KERNELS,
 }
 _ALIASES = {"global_batch": "gbs", "microbatch": "mb", "virtual_stages": "vp"}
 KEYS = _INT_KEYS + _BOOL_KEYS + tuple(_CHOICE_KEYS)
@@ -304,6 +319,7 @@ class LayoutArrays:
     adam: np.ndarray  # 1 Adam (two moments), 0 Adafactor (factored second moment, no first)
     stack: np.ndarray  # index into STACKS (ZeRO-3 grouping, prefetch, regathering; what memory.py stores)
     fused: np.ndarray  # 1 element-wise kernels fused, 0 one kernel per op (eager PyTorch)
+    attn: np.ndarray  # 0 the stack's attention kernel, else 1 + index into ATTENTION_KERNELS
     loss_upcast: np.ndarray  # 1 an unfused loss keeps its logit copies in fp32, 0 at compute precision
     master: np.ndarray  # 1 an fp32 master copy of 16-bit weights, 0 pure 16-bit training
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
@@ -327,8 +343,8 @@ class LayoutArrays:
                 return STACKS.index(r.stack)
             if name == "shard":
                 return r.shard or r.dp
-            if name == "fused":
-                return r.fused if r.fused is not None else r.stack != "pytorch-fsdp"
+            if name in ("fused", "attn"):
+                return getattr(r, f"{name}_code")
             return getattr(r, name)
 
         return cls(**{f.name: np.asarray([value(r, f.name) for r in rows], dtype=np.float64) for f in fields(cls)})
@@ -356,7 +372,7 @@ class LayoutArrays:
 
         vp = int(g("vp"))
         keep = (base or Layout()).model_dump(
-            include={"params", "grads", "opt_state", "optimizer", "stack", "fused", "master"}
+            include={"params", "grads", "opt_state", "optimizer", "stack", "fused", "attn", "loss_upcast", "master"}
         )
         return Layout(
             tp=int(g("tp")),
