@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from toys import TOY_GPT
 
 from glamsim.accounting import ModelArrays, train_flops_per_step
 from glamsim.config import load_model, validate_model
@@ -36,18 +37,7 @@ H100 = Fabric.of(load_chip("h100-sxm"))
 V4 = Fabric.of(load_chip("tpu-v4"))
 NV, IB = 450e9 * eff.LINK_EFFICIENCY, 50e9 * eff.LINK_EFFICIENCY
 TINY = ModelArrays.of(load_model("glam-tiny"))
-GPT_SPEC = {
-    "name": "toy-gpt",
-    "n_layers": 4,
-    "d_model": 64,
-    "n_heads": 4,
-    "d_ff": 256,
-    "vocab_size": 128,
-    "max_seq_len": 2048,
-    "dense_ffn_gated": False,
-    "position": "rotary",
-}
-GPT = ModelArrays.of(validate_model({**GPT_SPEC, "max_seq_len": 32}, "test"))
+GPT = ModelArrays.of(validate_model({**TOY_GPT, "max_seq_len": 32}, "test"))
 
 
 def arr(text: str) -> LayoutArrays:
@@ -183,7 +173,7 @@ def test_step_time_composition_and_overlap_rules():
     # matmuls, all but the last chunk of each reduce-scatter: half the traffic / tp
     hidden = predict(GPT, 32, arr("tp=2,pp=4,dp=2,mb=1,gbs=16,tp_overlap=1"), H100)
     assert one(hidden["tp_exposed_s"]) < one(t["tp_exposed_s"])
-    big = validate_model({**GPT_SPEC, "name": "wide", "d_model": 4096, "n_heads": 32, "d_ff": 16384}, "test")
+    big = validate_model({**TOY_GPT, "name": "wide", "d_model": 4096, "n_heads": 32, "d_ff": 16384}, "test")
     wide = ModelArrays.of(big)
     for tp in (2, 8):
         exposed = predict(wide, 2048, arr(f"tp={tp},dp=1,sp=1,mb=1,gbs=4"), H100)

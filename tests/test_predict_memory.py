@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toys import TOY_GPT
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import load_model, validate_model
@@ -24,21 +25,7 @@ from glamsim.predict.stage import chip_params
 from glamsim.predict.tiers import Fabric
 from glamsim.profiles import load_chip
 
-GPT = validate_model(
-    {
-        "name": "toy-gpt",
-        "n_layers": 4,
-        "d_model": 64,
-        "n_heads": 4,
-        "d_ff": 256,
-        "vocab_size": 128,
-        "max_seq_len": 32,
-        "dense_ffn_gated": False,
-        "position": "rotary",
-        "dropout": 0.1,
-    },
-    "test",
-)
+GPT = validate_model({**TOY_GPT, "max_seq_len": 32, "dropout": 0.1}, "test")
 M = ModelArrays.of(GPT)
 NO_DROP = M.with_(dropout=0.0)
 S, SBH = 32, 32 * 2 * 64
