@@ -56,6 +56,7 @@ def test_keys_values_aliases_and_defaults():
         "tp=2,pp=4,dp=2,vp=2,gbs=64,sp=1,flash=0,optimizer=adafactor",
         "tp=4,cp=2,dp=8,ep=4,zero=2,mb=2,params=fp32",
         "pp=3,uneven=1,tp_overlap=1",
+        "fsdp=8,stack=pytorch-fsdp,attn=cudnn,loss_upcast=0",
     ],
 )
 def test_compact_round_trips(text):
@@ -135,6 +136,8 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "loss_upcast": ("dp=8,loss_upcast=half", ["loss_upcast='half'"]),
     "a2a_overlap": ("dp=8,a2a_overlap=2", ["a2a_overlap='2'"]),
     "master": ("dp=8,master=fp16", ["master='fp16'"]),
+    "attn": ("dp=8,attn=fa3", ["attn='fa3'"]),
+    "attn_unfused": ("dp=8,flash=0,attn=cudnn", ["attn=cudnn", "flash=1"]),
     "reshard_word": ("fsdp=8,reshard=later", ["reshard='later'"]),
     "hsdp_huge": ("fsdp=1024,dp=2048", ["fsdp=1024", "dp=2048"]),
     "hsdp_zero": ("fsdp=8,dp=0", ["dp=0"]),
@@ -162,6 +165,8 @@ OTHER = {  # whole argument lists -> text the line must hold
     "stack": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "8", "--stack", "jax"], ["--stack='jax'", "xla"]),
     "stack_empty": (["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "8", "--stack", ""], ["--stack=''"]),
     "stack_beside_layout": ([*PLAN, "--layout", "dp=8", "--stack", "xla"], ["--stack='xla'", "stack=xla"]),
+    "attn": (["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--attn", "fa3"], ["--attn='fa3'", "cudnn"]),
+    "attn_beside_layout": ([*PLAN, "--layout", "dp=8", "--attn", "cudnn"], ["--attn='cudnn'", "attn=cudnn"]),
     "layers_uneven": (
         ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],
         ["pp=3", "4 layers"],

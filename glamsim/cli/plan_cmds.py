@@ -72,6 +72,11 @@ def plan_cmd(
         help="training software: megatron, deepspeed, pytorch-fsdp or xla (how ZeRO-3 gathers, fuses, attends); "
         "default: xla on TPUs, megatron on GPUs",
     ),
+    attn: Optional[str] = typer.Option(
+        None,
+        "--attn",
+        help="fused-attention kernel: flash2 or cudnn (default: the stack's)",
+    ),
     top: int = typer.Option(5, "--top", min=1, max=100, help="plans to show"),
     measurement: Optional[Path] = typer.Option(
         None,
@@ -84,19 +89,22 @@ def plan_cmd(
     """The parallel layouts of MODEL on N chips that fit in memory, ranked by predicted step time."""
     cfg, prof = _load(model, chip, profiles_dir)
     load = _expert_load(measurement)
-    if layout is not None:
-        if stack is not None:
-            from glamsim.config import ConfigError
-
-            raise ConfigError(f"--stack={stack!r}: with --layout, name the stack inside the layout (stack={stack})")
-        return _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out)
     from glamsim.config import ConfigError
-    from glamsim.predict.layout import STACKS, Layout
+
+    if layout is not None:
+        for flag, value, key in (("--stack", stack, "stack"), ("--attn", attn, "attn")):
+            if value is not None:
+                raise ConfigError(f"{flag}={value!r}: with --layout, name it inside the layout ({key}={value})")
+        return _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out)
+    from glamsim.predict.layout import ATTENTION_KERNELS, STACKS, Layout
     from glamsim.predict.plan import search
 
     if stack is not None and stack not in STACKS:
         raise ConfigError(f"--stack={stack!r}: expected one of {', '.join(STACKS)}")
-    base = Layout(stack=stack) if stack is not None else None
+    if attn is not None and attn not in ATTENTION_KERNELS:
+        raise ConfigError(f"--attn={attn!r}: expected one of {', '.join(ATTENTION_KERNELS)}")
+    named = {k: v for k, v in (("stack", stack), ("attn", attn)) if v is not None}
+    base = Layout(**named) if named else None
     r = search(
         cfg,
         prof,

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from glamsim.predict.layout import parse_layout
 
-KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "recompute", "sp", "params", "optimizer")
-
 
 def differences(published: str, chosen: str) -> list[str]:
-    """'key a -> b' for each layout key in which `chosen` differs from `published`."""
+    """'key a -> b' for each layout key in which `chosen` differs from `published` (every key:
+    the software stack, its kernels and the precisions move the MFU as much as the split does)."""
     a, b = parse_layout(published).model_dump(), parse_layout(chosen).model_dump()
-    return [f"{k} {a[k]} -> {b[k]}" for k in KEYS if a[k] != b[k]]
+    return [f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b[k]]
 
 
 def against_published(model: str, chip: str, layout: str, mfu: float) -> str | None:

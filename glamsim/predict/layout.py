@@ -94,6 +94,8 @@ class Layout(Frozen):
             raise ValueError(f"vp={self.vp}: the interleaved schedule needs vp >= 2")
         if self.schedule == "1f1b" and self.vp > 1:
             raise ValueError(f"vp={self.vp}: virtual stages need schedule=interleaved")
+        if self.attn is not None and not self.flash:
+            raise ValueError(f"attn={self.attn}: a fused-attention kernel needs flash=1")
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
         if self.ep > self.dp or self.dp % self.ep:
