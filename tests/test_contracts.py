@@ -56,6 +56,9 @@ CASES = {
         ),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8"}, False),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9}, False),  # MFU predicted from the best layout
+        # a layout naming its stack and attention kernel; a kernel without fused attention is refused
+        ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,stack=pytorch-fsdp,attn=cudnn"}, False),
+        ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,flash=0,attn=cudnn"}, True),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],

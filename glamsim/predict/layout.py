@@ -41,8 +41,8 @@ from glamsim.predict.efficiency import ATTENTION_KERNELS, STACKS
 from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
-Stack = Literal["megatron", "deepspeed", "pytorch-fsdp", "xla"]
-AttentionKernel = Literal["flash2", "cudnn"]
+Stack = Literal[STACKS]  # the names live once, in efficiency.py, beside their tables
+AttentionKernel = Literal[ATTENTION_KERNELS]
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 RECOMPUTE = ("none", "selective", "op", "full")
 # Ordinal levels in `LayoutArrays.recompute`: "op" (torchtitan's per-op selective checkpointing:
