@@ -57,6 +57,7 @@ def test_keys_values_aliases_and_defaults():
         "tp=4,cp=2,dp=8,ep=4,zero=2,mb=2,params=fp32",
         "pp=3,uneven=1,tp_overlap=1",
         "fsdp=8,stack=pytorch-fsdp,attn=cudnn,loss_upcast=0",
+        "dp=8,ep=8,a2a_dedup=1,routing=contiguous",
     ],
 )
 def test_compact_round_trips(text):
@@ -138,6 +139,9 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "master": ("dp=8,master=fp16", ["master='fp16'"]),
     "attn": ("dp=8,attn=fa3", ["attn='fa3'"]),
     "attn_unfused": ("dp=8,flash=0,attn=cudnn", ["attn=cudnn", "flash=1"]),
+    "a2a_dedup": ("dp=8,a2a_dedup=twice", ["a2a_dedup='twice'"]),
+    "routing": ("dp=8,a2a_dedup=1,routing=zipf", ["routing='zipf'", "contiguous"]),
+    "routing_copies": ("dp=8,routing=contiguous", ["routing=contiguous", "a2a_dedup=1"]),
     "reshard_word": ("fsdp=8,reshard=later", ["reshard='later'"]),
     "hsdp_huge": ("fsdp=1024,dp=2048", ["fsdp=1024", "dp=2048"]),
     "hsdp_zero": ("fsdp=8,dp=0", ["dp=0"]),

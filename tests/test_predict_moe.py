@@ -7,6 +7,8 @@ of 32 tokens is T = 64 tokens on a chip.  H100 HBM bandwidth from its profile; a
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,7 @@ from glamsim.predict.collectives import microbatch_comm
 from glamsim.predict.compute import matmul_s, microbatch_compute, moe_dispatch_forward
 from glamsim.predict.layout import LayoutArrays, parse_layout
 from glamsim.predict.memory import layer_activation_bytes
+from glamsim.predict.stage import ranks_per_token
 from glamsim.predict.steptime import BREAKDOWN, predict
 from glamsim.predict.tiers import Fabric
 from glamsim.profiles import load_chip
@@ -158,6 +161,43 @@ def test_all_to_all_exposed_or_overlapped():
         assert one(t["ep_s"]) == pytest.approx(ep_s)
         assert one(t["step_s"]) == pytest.approx(sum(one(t[k]) for k in BREAKDOWN))
         assert one(t["moe_permute_s"]) > 0
+
+
+def _naive_ranks(e: int, k: int, ep: int, routing: str) -> float:
+    """Mean distinct ranks (blocks of e / ep experts) a token's k experts sit on, by enumeration:
+    every k-subset (random routing) or every token of the fake balanced gate (contiguous)."""
+    n = e // ep
+    if routing == "random":
+        sets = [{x // n for x in c} for c in itertools.combinations(range(e), k)]
+    else:
+        sets = [{((t * k + j) % e) // n for j in range(k)} for t in range(e * k)]
+    return sum(map(len, sets)) / len(sets)
+
+
+@pytest.mark.parametrize("e,k,ep", [(4, 2, 2), (6, 2, 2), (12, 3, 4), (10, 3, 5), (8, 8, 2), (16, 4, 16)])
+@pytest.mark.parametrize("routing", ["random", "contiguous"])
+def test_ranks_per_token_against_enumeration(e, k, ep, routing):
+    m = ModelArrays.of(validate_model({**BASE, "n_experts": e, "top_k": k, "routing": "dropless"}, "test"))
+    lay = arr(f"dp={ep},ep={ep},gbs={ep},a2a_dedup=1,routing={routing}")
+    assert one(ranks_per_token(m, lay)) == pytest.approx(_naive_ranks(e, k, ep, routing), rel=1e-12)
+
+
+def test_deduplicated_all_to_all_moves_a_token_once_per_rank():
+    # top-2 of 8 experts over 4 ranks (2 experts each): random routing hits 1 + 6/7 ranks on average
+    # (the second expert shares the first's rank with probability 1/7); the fake balanced gate's
+    # pairs (2t, 2t + 1) always share one.  Megatron's alltoall sends both copies.
+    text = "dp=4,ep=4,mb=2,gbs=8"
+    copies = one(microbatch_comm(DROPLESS, SEQ, arr(text), H100)["ep_bytes"])
+    random = one(microbatch_comm(DROPLESS, SEQ, arr(text + ",a2a_dedup=1"), H100)["ep_bytes"])
+    contiguous = one(microbatch_comm(DROPLESS, SEQ, arr(text + ",a2a_dedup=1,routing=contiguous"), H100)["ep_bytes"])
+    per_copy = 2 * T * H  # bf16 bytes of one copy of every token of the microbatch
+    n = 4 * 4  # 4 MoE layers x 4 all-to-alls (dispatch and combine, forward and backward)
+    assert copies == pytest.approx(n * per_copy * K)
+    assert random == pytest.approx(n * per_copy * (1 + 6 / 7))
+    assert contiguous == pytest.approx(n * per_copy * 1)
+    # and the seconds follow the bytes (no latency-only floor at these sizes on NVLink)
+    s = [one(microbatch_comm(DROPLESS, SEQ, arr(text + x), H100)["ep_s"]) for x in ("", ",a2a_dedup=1")]
+    assert s[1] < s[0]
 
 
 def test_a2a_overlap_layout_key():

@@ -7,7 +7,8 @@ activations at `act_bytes`):
   parallelism each all-reduce becomes a reduce-scatter + all-gather of the same bytes.
 - expert parallel (group ep, stride tp cp): per MoE layer an all-to-all for dispatch and one for
   combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
-  capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch).
+  capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch); with
+  `a2a_dedup` T x ranks x h / tp, a token once per destination rank (`stage.a2a_copies_per_token`).
 - context parallel (group cp, stride tp): per layer an all-gather of K and V for the whole
   sequence forward (Llama 3's all-gather variant), a reduce-scatter of their gradients backward,
   another all-gather under full recomputation; exposed.  A stack whose ring attention overlaps
@@ -35,8 +36,8 @@ from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.stage import (
+    a2a_copies_per_token,
     chip_params,
-    expert_slots_per_token,
     layers_per_stage,
     moe_share,
     tokens_per_microbatch,
@@ -71,7 +72,7 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
 
     moe_layers = layers * moe_share(m)
     a2a_count = moe_layers * np.where(full, 6, 4)
-    a2a_bytes = fab.act_bytes * T * expert_slots_per_token(m, seq_len, lay) * m.d_model / lay.tp
+    a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp
     a2a_one = alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab)
 
     kv_local = np.maximum(m.kv_heads / lay.tp, 1.0)

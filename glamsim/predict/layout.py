@@ -5,8 +5,9 @@
 global batch (sequences); pipeline schedule (1F1B, or interleaved with `vp` virtual stages per
 chip); activation recomputation; sequence parallelism; fused (flash) attention and its kernel
 (`attn=flash2` FlashAttention-2, `attn=cudnn` Transformer Engine's cuDNN attention; by default the
-stack's); and the
-precisions of parameters, gradients and optimizer state with the optimizer itself; and the
+stack's); how the expert all-to-alls travel (`a2a_overlap`; `a2a_dedup=1` one copy of a token
+per destination rank, as DeepEP sends it, with `routing` saying how a token's experts spread over
+the ranks); and the precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
 per parameter tensor (DeepSpeed), and whose element-wise kernels are fused (Megatron, DeepSpeed,
 XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP).
@@ -43,6 +44,8 @@ from glamsim.readers import parse_int
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
 Stack = Literal[STACKS]  # the names live once, in efficiency.py, beside their tables
 AttentionKernel = Literal[ATTENTION_KERNELS]
+ROUTINGS = ("random", "contiguous")
+Routing = Literal[ROUTINGS]
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 RECOMPUTE = ("none", "selective", "op", "full")
 # Ordinal levels in `LayoutArrays.recompute`: "op" (torchtitan's per-op selective checkpointing:
@@ -71,6 +74,13 @@ class Layout(Frozen):
     flash: bool = True  # fused attention: no S x S scores stored, the masked causal half skipped
     tp_overlap: bool = False  # tensor-parallel collectives overlapped with the matmuls
     a2a_overlap: bool = False  # expert all-to-alls pipelined with the expert matmuls (Tutel, MCore EP overlap)
+    # a token travels once to each expert-parallel rank holding one of its experts (DeepEP's dispatch
+    # and combine), not once per routed expert (Megatron's alltoall dispatcher, GShard's buffers)
+    a2a_dedup: bool = False
+    # how a token's top-k experts spread over the expert-parallel ranks, for a2a_dedup: "random" (a
+    # learned or force-balanced router), "contiguous" (k consecutive experts, NeMo Automodel's
+    # FakeBalancedGate: expert (token x k + j) mod E); experts sit on ranks in contiguous blocks
+    routing: Routing = "random"
     uneven: bool = False  # accept layers not divisible by pp x vp (the slowest stage holds the ceiling)
     params: Precision = "bf16"
     grads: Precision = "fp32"
@@ -96,6 +106,8 @@ class Layout(Frozen):
             raise ValueError(f"vp={self.vp}: virtual stages need schedule=interleaved")
         if self.attn is not None and not self.flash:
             raise ValueError(f"attn={self.attn}: a fused-attention kernel needs flash=1")
+        if self.routing != "random" and not self.a2a_dedup:
+            raise ValueError(f"routing={self.routing}: the experts' spread over ranks needs a2a_dedup=1")
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
         if self.ep > self.dp or self.dp % self.ep:
@@ -119,6 +131,11 @@ class Layout(Frozen):
     def fused_code(self) -> float:
         """1 element-wise kernels fused (as named, else as the stack does: eager PyTorch is not), 0 not."""
         return float(self.fused if self.fused is not None else self.stack != "pytorch-fsdp")
+
+    @property
+    def routing_code(self) -> float:
+        """The routing's index in ROUTINGS (0 random)."""
+        return float(ROUTINGS.index(self.routing))
 
     @property
     def attn_code(self) -> float:
@@ -152,7 +169,18 @@ class Layout(Frozen):
 # ---- the compact string -----------------------------------------------------------------------
 
 _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
-_BOOL_KEYS = ("sp", "flash", "tp_overlap", "a2a_overlap", "uneven", "fused", "reshard", "loss_upcast", "master")
+_BOOL_KEYS = (
+    "sp",
+    "flash",
+    "tp_overlap",
+    "a2a_overlap",
+    "a2a_dedup",
+    "uneven",
+    "fused",
+    "reshard",
+    "loss_upcast",
+    "master",
+)
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
     "recompute": RECOMPUTE,
@@ -162,6 +190,7 @@ _CHOICE_KEYS = {
     "optimizer": ("adam", "adafactor"),
     "stack": STACKS,
     "attn": ATTENTION_KERNELS,
+    "routing": ROUTINGS,
 }
 _ALIASES = {"global_batch": "gbs", "microbatch": "mb", "virtual_stages": "vp"}
 KEYS = _INT_KEYS + _BOOL_KEYS + tuple(_CHOICE_KEYS)
@@ -314,6 +343,8 @@ class LayoutArrays:
     flash: np.ndarray
     tp_overlap: np.ndarray
     a2a_overlap: np.ndarray
+    a2a_dedup: np.ndarray  # 1 one copy of a token per destination expert-parallel rank (DeepEP)
+    routing: np.ndarray  # index into ROUTINGS (0 random, 1 contiguous)
     uneven: np.ndarray
     param_bytes: np.ndarray
     grad_bytes: np.ndarray
@@ -345,7 +376,7 @@ class LayoutArrays:
                 return STACKS.index(r.stack)
             if name == "shard":
                 return r.shard or r.dp
-            if name in ("fused", "attn"):
+            if name in ("fused", "attn", "routing"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
 
@@ -392,6 +423,8 @@ class LayoutArrays:
             flash=bool(g("flash")),
             tp_overlap=bool(g("tp_overlap")),
             a2a_overlap=bool(g("a2a_overlap")),
+            a2a_dedup=bool(g("a2a_dedup")),
+            routing=ROUTINGS[int(g("routing"))],
             uneven=bool(g("uneven")),
             **keep,
         )

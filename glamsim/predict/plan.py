@@ -114,6 +114,8 @@ def candidates(
         flash=full(base.flash),
         tp_overlap=full(base.tp_overlap),
         a2a_overlap=full(base.a2a_overlap),
+        a2a_dedup=full(base.a2a_dedup),
+        routing=full(base.routing_code),
         uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
         param_bytes=full(BYTES[base.params]),
         grad_bytes=full(BYTES[base.grads]),

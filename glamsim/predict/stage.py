@@ -63,3 +63,35 @@ def expert_slots_per_token(m: ModelArrays, seq_len, lay: LayoutArrays):
 
     group = np.minimum(m.group_size, tokens_per_microbatch(lay, seq_len))
     return slots(m, group)
+
+
+def ranks_per_token(m: ModelArrays, lay: LayoutArrays):
+    """Expected expert-parallel ranks a token's top-k experts sit on (experts placed on the ranks in
+    contiguous blocks of n = E / ep):
+    - random routing (k distinct experts drawn uniformly): every rank is hit unless all k miss its
+      n experts, ep x (1 - C(E - n, k) / C(E, k));
+    - contiguous routing (token t to experts (t k + j) mod E, j < k, NeMo Automodel's
+      FakeBalancedGate): a run of k experts from offset o = t k mod n into a block covers
+      min(ep, ceil((o + k) / n)) ranks, averaged over t < n (the offsets repeat with period n)."""
+    e, k, ep = np.maximum(m.n_experts, 1.0), np.minimum(m.top_k, m.n_experts), lay.ep
+    n = e / ep
+    miss = np.ones(np.broadcast(e, k, ep).shape)
+    for i in range(int(np.max(k, initial=0))):
+        miss = miss * np.where(i < k, np.clip((e - n - i) / np.maximum(e - i, 1.0), 0.0, None), 1.0)
+    random = ep * (1.0 - miss)
+    total, count = np.zeros_like(miss), np.zeros_like(miss)
+    for t in range(int(np.max(n, initial=0))):
+        inside = t < n
+        offset = np.mod(t * k, np.where(inside, n, 1.0))
+        total = total + np.where(inside, np.minimum(ep, np.ceil((offset + k) / n)), 0.0)
+        count = count + inside
+    contiguous = total / np.maximum(count, 1.0)
+    return np.where(m.n_experts > 0, np.where(lay.routing > 0, contiguous, random), 0.0)
+
+
+def a2a_copies_per_token(m: ModelArrays, seq_len, lay: LayoutArrays):
+    """Copies of a token that an expert all-to-all moves (the local one included): one per routed
+    expert slot (Megatron's alltoall dispatcher, GShard's capacity buffers), or with `a2a_dedup`
+    one per destination rank (DeepEP's dispatch sends a token once to each rank its
+    `is_token_in_rank` marks, and its combine returns one reduced row per rank)."""
+    return np.where(lay.a2a_dedup > 0, ranks_per_token(m, lay), expert_slots_per_token(m, seq_len, lay))
