@@ -59,6 +59,20 @@ CASES = {
         # a layout naming its stack and attention kernel; a kernel without fused attention is refused
         ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,stack=pytorch-fsdp,attn=cudnn"}, False),
         ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,flash=0,attn=cudnn"}, True),
+        # DeepEP's one copy per rank with the fake gate's routing; the routing without it is refused
+        (
+            {
+                "model": "mixtral-8x7b",
+                "chip": "h100-sxm",
+                "chips": 16,
+                "layout": "tp=2,dp=8,ep=8,zero=1,recompute=full,a2a_dedup=1,routing=contiguous",
+            },
+            False,
+        ),
+        (
+            {"model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 16, "layout": "tp=2,dp=8,ep=8,routing=contiguous"},
+            True,
+        ),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],
