@@ -343,6 +343,15 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
         # the 500 W part: the fraction of its own (estimated) peak, at its sustained clock
         f_low = one(attention_s(shapes, lay, low_power))
         assert f_low == pytest.approx(flops / (fwd / 989 * 912 * 614.3 / 794.5 * 989 / 912), rel=0.02)
+    # B200 (cuDNN frontend's training benchmark, bf16, head dim 128, causal, 16k): cuDNN 1,332 and
+    # 1,075 TFLOP/s, FlashAttention-2 425 and 337, at the B200's sustained / burst matmul rate,
+    # 1,426.4 / 1,751.2 (MSMF on 8 B200s at once, MAMF; ml-engineering)
+    b200 = Fabric.of(load_chip("b200"))
+    for keys, fwd, bwd in (("stack=megatron", 1332.4e12, 1074.8e12), ("stack=pytorch-fsdp", 425.1e12, 336.6e12)):
+        lay = arr(f"dp=8,gbs=8,{keys}")
+        f, b = one(attention_s(shapes, lay, b200)), one(attention_s(shapes, lay, b200, backward=True))
+        assert b / f == pytest.approx(fwd / bwd)
+        assert f == pytest.approx(flops / (fwd * 1426.4 / 1751.2), rel=0.02)
     # a stack without a published kernel rate (xla on a GPU), or a kernel without one on the chip
     # (cuDNN on an A100), runs attention as matmuls at the roof
     half = eff.matmul_half_dim(H100.peak_flops, H100.hbm_bytes_per_s)

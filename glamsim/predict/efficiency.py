@@ -43,6 +43,8 @@ REFERENCE_RIDGE_FLOP_PER_BYTE = 312e12 / 2.039e12
 # table", BF16 v2).
 A100_BURST_FRACTION = 271.2 / 312.0
 H100_BURST_FRACTION = 794.5 / 989.0
+# B200: 1,751.2 of 2,250 (the same finder's MAMF, torch 2.13.0+cu130, the b200 profile's source)
+B200_BURST_FRACTION = 1751.2 / 2250.0
 
 # The A100's sustained large-matmul rate as a fraction of its datasheet peak, bf16: its burst
 # rate at the clock it holds at its power limit in a dense matmul, 1,305 of 1,410 MHz (NVIDIA's
@@ -159,25 +161,36 @@ def by_stack(table: dict, code):
 #   theoretical maximum FLOPs/s on A100"), both directions;
 # - on H100 SXM (989 TFLOP/s), Shah et al. 2024, FlashAttention-3 (arXiv:2407.08608), Fig. 4
 #   (forward, head dim 128, causal, 16k: FlashAttention-2 335, cuDNN 539 TFLOP/s) and the
-#   backward figure (head dim 128, 16k: FlashAttention-2 322, cuDNN 516 TFLOP/s).
+#   backward figure (head dim 128, 16k: FlashAttention-2 322, cuDNN 516 TFLOP/s);
+# - on B200 (2,250 TFLOP/s dense bf16), NVIDIA's cuDNN frontend training benchmark
+#   (NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training/artifacts/
+#   sdpa_bf16_benchmark_results_NVIDIA_B200.csv, commit bb37575; bf16, head dim 128, causal,
+#   128 query and 8 KV heads, 16k): cuDNN (PyTorch's cuDNN backend) 1,332 forward and 1,075
+#   backward, FlashAttention-2 (the flash-attn package) 425 and 337 TFLOP/s, counted as above
+#   (its `flops()`: causal halved, backward 2.5x the forward).
 # A layout names its kernel (`attn=flash2` or `attn=cudnn`) or takes its stack's: PyTorch's SDPA
 # flash backend (torchtitan, its context-parallel ring attention) is FlashAttention-2; Megatron/NeMo
-# on Hopper use Transformer Engine's cuDNN fused attention and the FlashAttention-2 figure stands
-# for them on Ampere.  Other pairs (TPU splash attention, DeepSpeed, cuDNN on Ampere) keep the
-# matmul model (NaN below).
-ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper"}
+# on Hopper and Blackwell use Transformer Engine's cuDNN fused attention (assumed on Blackwell as on
+# Hopper) and the FlashAttention-2 figure stands for them on Ampere.  Other pairs (TPU splash
+# attention, DeepSpeed, cuDNN on Ampere) keep the matmul model (NaN below).
+ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper", "b200": "blackwell"}
+B200_PEAK_TFLOPS = 2250.0
 H100_PEAK_TFLOPS = 989.0
 ATTENTION_KERNELS = ("flash2", "cudnn")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
     ("flash2", "ampere"): (0.73, 0.73),
     ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 / H100_PEAK_TFLOPS),
     ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 / H100_PEAK_TFLOPS),
+    ("flash2", "blackwell"): (425.1 / B200_PEAK_TFLOPS, 336.6 / B200_PEAK_TFLOPS),
+    ("cudnn", "blackwell"): (1332.4 / B200_PEAK_TFLOPS, 1074.8 / B200_PEAK_TFLOPS),
 }
 STACK_ATTENTION_KERNEL = {  # (stack, chip generation) -> the kernel it runs when the layout names none
     ("megatron", "ampere"): "flash2",
     ("megatron", "hopper"): "cudnn",
     ("pytorch-fsdp", "ampere"): "flash2",
     ("pytorch-fsdp", "hopper"): "flash2",
+    ("megatron", "blackwell"): "cudnn",
+    ("pytorch-fsdp", "blackwell"): "flash2",
 }
 
 
@@ -186,7 +199,11 @@ STACK_ATTENTION_KERNEL = {  # (stack, chip generation) -> the kernel it runs whe
 # sustained matmul fraction over the burst fraction of the chip they were measured on (the A100
 # SXM's and H100 SXM's above).  An H100 SXM at 700 W sustains 70.6% of its peak against that
 # 80.3% burst: 0.88x the published rates.
-ATTENTION_BURST_FRACTION = {"ampere": A100_BURST_FRACTION, "hopper": H100_BURST_FRACTION}
+ATTENTION_BURST_FRACTION = {
+    "ampere": A100_BURST_FRACTION,
+    "hopper": H100_BURST_FRACTION,
+    "blackwell": B200_BURST_FRACTION,
+}
 
 
 def attention_sustained(chip: str, relative: float) -> float:
