@@ -444,6 +444,10 @@ def field_label(cls: type[Scenario], name: str) -> str:
     return words if not unit or f"({unit})" in words else f"{words} ({unit})"
 
 
+# Scenario fields typed as text, with what an empty box means.
+TEXT_PLACEHOLDERS = {"layout": "the fastest that fits", "software": "the chip's usual stack"}
+
+
 def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:
     """Widgets for scenario fields, built from the fields' own metadata (unit, help, default and its
     source, allowed range).  Returns the fields the user set; an untouched field keeps its default."""
@@ -465,14 +469,14 @@ def scenario_inputs(cls: type[Scenario], names: list[str], prefix: str) -> dict:
             v = select(label, list(cls.choices(name)), key, default=f.default, help=help_text)
         elif name == "measured":
             continue  # the Measure page carries a record over (see the training page)
-        elif name == "layout":
+        elif name in TEXT_PLACEHOLDERS:
             v = (
                 st.text_input(
                     label,
                     value=None if drawn(key) else "",
                     key=key,
                     help=help_text,
-                    placeholder="the fastest that fits",
+                    placeholder=TEXT_PLACEHOLDERS[name],
                     **KEEP,
                 )
                 or None

@@ -295,6 +295,12 @@ class TrainingScenario(Scenario):
         "(default: the fastest that fits, found by glamsim plan)",
         source="glamsim.predict.plan: the fastest layout that fits",
     )
+    software: str | None = inp(
+        None,
+        help="software and precision keys the planned layouts keep, e.g. stack=pytorch-fsdp,fused=1,attn=cudnn "
+        "(with a layout, name them in it)",
+        source="the chip's usual stack (xla on TPUs, megatron on GPUs) with its defaults",
+    )
     global_batch: int | None = inp(
         None,
         unit="sequences",
@@ -337,6 +343,7 @@ class TrainingScenario(Scenario):
     exclusive: ClassVar[tuple[Exclusive | Requires, ...]] = (
         Exclusive("mfu", ("hours",)),
         Exclusive("layout", ("mfu", "hours"), "a layout predicts the MFU"),
+        Exclusive("software", ("layout", "mfu", "hours"), "software keys shape the planned layout"),
         Exclusive("train_flops", ("model", "tokens"), "given FLOPs need no model or tokens"),
     )
 

@@ -99,6 +99,14 @@ def test_layouts_that_fit_for_every_model_and_one_to_use():
             df.value for df in at.dataframe if "layout" in df.value and list(df.value["layout"]) == list(want["layout"])
         )
         assert "memory per chip (GB)" in got and "weights (GB)" in got and "compute" in got
+    # software keys under More inputs reach the search, as `glamsim plan --software`
+    keys = "stack=pytorch-fsdp,fused=1"
+    at.text_input(key="t_software").set_value(keys).run()
+    assert not at.exception and not at.error
+    want = list(gs.layouts("glam-64b-64e", "tpu-v4", 1024, top=8, software=keys)["layout"])
+    assert "stack=pytorch-fsdp" in want[0]
+    assert any(list(df.value["layout"]) == want for df in at.dataframe if "layout" in df.value)
+    at.text_input(key="t_software").set_value("").run()
     second = gs.layouts("glam-64b-64e", "tpu-v4", 1024, top=8)["layout"][1]
     at.selectbox(key="t_layout_pick").set_value(second).run()
     at.button(key="t_layout_use").click().run()

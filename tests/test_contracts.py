@@ -73,6 +73,10 @@ CASES = {
             {"model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 16, "layout": "tp=2,dp=8,ep=8,routing=contiguous"},
             True,
         ),
+        # software keys the planned layout keeps; a searched key, or software beside a layout, refused
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "stack=pytorch-fsdp,fused=1"}, False),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "tp=2,stack=xla"}, True),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8", "software": "stack=xla"}, True),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],
@@ -207,6 +211,7 @@ TRAIN_SAMPLES = {
     "train_flops": ({"mfu": 0.3}, 1e23),
     "mfu": ({}, 0.2),
     "layout": ({"model": "gpt3-175b", "chip": "a100-80gb"}, "tp=8,pp=16,dp=8"),
+    "software": ({"model": "glam-tiny", "chips": 8, "tokens": 1e9}, "stack=pytorch-fsdp"),
     "global_batch": ({"model": "gpt3-175b", "chip": "a100-80gb"}, 512),
     "hours": ({}, 3000.0),
     "measured": ({}, "RECORD"),

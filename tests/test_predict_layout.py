@@ -171,6 +171,10 @@ OTHER = {  # whole argument lists -> text the line must hold
     "stack_beside_layout": ([*PLAN, "--layout", "dp=8", "--stack", "xla"], ["--stack='xla'", "stack=xla"]),
     "attn": (["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--attn", "fa3"], ["--attn='fa3'", "cudnn"]),
     "attn_beside_layout": ([*PLAN, "--layout", "dp=8", "--attn", "cudnn"], ["--attn='cudnn'", "attn=cudnn"]),
+    "software_searched": ([*PLAN, "--software", "stack=xla,tp=2"], ["--software=", "tp is chosen"]),
+    "software_value": ([*PLAN, "--software", "fused=often"], ["--software=", "fused='often'"]),
+    "software_beside_layout": ([*PLAN, "--layout", "dp=8", "--software", "stack=xla"], ["--software='stack=xla'"]),
+    "software_and_stack": ([*PLAN, "--software", "stack=xla", "--stack", "megatron"], ["--stack='megatron'", "once"]),
     "layers_uneven": (
         ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],
         ["pp=3", "4 layers"],

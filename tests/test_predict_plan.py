@@ -187,3 +187,29 @@ def test_search_keeps_the_base_kernel_and_loss_keys_and_agrees_with_evaluate():
         assert one["step_s"] == pytest.approx(p["step_s"], rel=1e-12)
         plain = evaluate(cfg, chip, p["layout"].replace(",attn=cudnn", ""), chips=8)
         assert plain["attention_s"] > one["attention_s"]
+
+
+def test_software_keys_shape_every_plan_alike_on_every_face(tmp_path):
+    """`--software` keys (the stack, the element-wise fusion, DeepEP's one copy per rank) reach every
+    planned layout of `glamsim plan`, the same layouts in the same order as `glamsim.api.layouts`,
+    and a training estimate given them plans the first of those layouts and says where its stack
+    came from; the keys the search itself chooses are refused there."""
+    import glamsim.api as gs
+    from glamsim.config import ConfigError
+    from glamsim.cost.training import estimate_training
+
+    keys = "stack=pytorch-fsdp,fused=1,a2a_dedup=1"
+    r = accepted(
+        ["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--top", "3", "--software", keys, "--json"],
+        tmp_path,
+    )
+    plans = [p["layout"] for p in json.loads(r.stdout)["plans"]]
+    for text in plans:
+        lay = parse_layout(text)
+        assert (lay.stack, lay.fused, lay.a2a_dedup) == ("pytorch-fsdp", True, True)
+    assert list(gs.layouts("glam-tiny", "h100-sxm", 8, top=3, software=keys)["layout"]) == plans
+    est = estimate_training(model=load_model("glam-tiny"), tokens=1e9, chip="h100-sxm", chips=8, software=keys)
+    assert est.ledger["layout"].value == plans[0]
+    assert "stack pytorch-fsdp: named in the software keys" in est.ledger["layout"].source
+    with pytest.raises(ConfigError, match="mb is chosen by the layout search"):
+        gs.layouts("glam-tiny", "h100-sxm", 8, software="stack=xla,mb=2")

@@ -164,12 +164,13 @@ def prediction_panel(p: dict, name: str, chip, ledger) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def fitting_layouts(model: str, chip: str, chips: int, seq_len, dirs: tuple) -> pd.DataFrame:
-    """The ranked layouts that fit (`glamsim.api.layouts`, what `glamsim plan` prints), cached: the
-    search runs once per model, chip and fleet, not on every widget change."""
+def fitting_layouts(model: str, chip: str, chips: int, seq_len, software, dirs: tuple) -> pd.DataFrame:
+    """The ranked layouts that fit (`glamsim.api.layouts`, what `glamsim plan` prints) with the
+    software keys under *More inputs*, cached: the search runs once per model, chip, fleet and
+    software, not on every widget change."""
     import glamsim.api as gs
 
-    return gs.layouts(model, chip, chips, seq_len=seq_len, top=8, profiles_dirs=dirs)
+    return gs.layouts(model, chip, chips, seq_len=seq_len, top=8, software=software, profiles_dirs=dirs)
 
 
 def _use_layout(layout: str) -> None:
@@ -177,7 +178,7 @@ def _use_layout(layout: str) -> None:
     ui.set_state("t_mfu_mode", "predicted", in_callback=True)
 
 
-def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len) -> None:
+def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len, software) -> None:
     """Layouts that fit, for every model on the page: one tab each, ranked by predicted step time,
     with memory per chip and where the step's time goes; the main model's can be picked for use."""
     st.subheader(f"Layouts that fit on {n_chips:,} x {chip_name}")
@@ -194,6 +195,7 @@ def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len)
                     ui.profile_arg("chips", chip_name),
                     int(n_chips),
                     seq_len,
+                    software,
                     ui.profiles_dirs(),
                 )
             except ConfigError as err:
@@ -425,7 +427,7 @@ with right:
             if value is not None and not (name == "mfu" and ("hours" in more or mode == "predicted")):
                 given[name], sources[name] = value, src
         if mode == "typed" or "hours" in more:  # statements, not a tuple: Streamlit's magic would print it
-            for k in ("layout", "global_batch"):
+            for k in ("layout", "software", "global_batch"):
                 given.pop(k, None)
         counts = {n: ui.model_counts(m) for n, m in models.items()}
         # one HFU per run: a predicted layout's own (its executed FLOPs), else the analytic ratio
@@ -502,7 +504,7 @@ with right:
     if est.prediction:
         prediction_panel(est.prediction, names["model"], chip, est.ledger)
     if ui.check("Show the layouts that fit, for every model", "t_show_layouts"):
-        layouts_view(models, names["model"], chip_name, n_chips, more.get("seq_len"))
+        layouts_view(models, names["model"], chip_name, n_chips, more.get("seq_len"), more.get("software"))
 
     if ui.check("Show this run's carbon in every region", "t_show_regions"):
         regions_view(est, names["model"], given["chip"], n_chips)

@@ -68,13 +68,15 @@ def layouts(
     global_batch: int | None = None,
     rank_by: str = "time",
     top: int = 5,
+    software: str | None = None,
     profiles_dirs: tuple = (),
 ) -> pd.DataFrame:
     """The parallel layouts of a model on `chips` chips that fit in memory, ranked (what `glamsim plan`
     prints), one row each: `rank`, `layout`, `step_s`, `mfu` (with `mfu_low`/`mfu_high`, its 80%
     interval, `mfu_level` = 0.95 far from what was validated), `hfu`, `tokens_per_s`, the memory per
     chip by part in bytes (`mem_weights`, ..., `mem_total`, `usable_bytes`) and the step's time by
-    part in seconds (`time_compute_s`, ...).
+    part in seconds (`time_compute_s`, ...).  `software`: the software and precision keys every
+    searched layout keeps (`stack=pytorch-fsdp,fused=1`; `glamsim plan --software`).
 
     Examples
     --------
@@ -83,11 +85,13 @@ def layouts(
     >>> list(df["rank"]), bool((df["mem_total"] <= df["usable_bytes"]).all())
     ([1, 2, 3], True)
     """
+    from glamsim.predict.layout import parse_software
     from glamsim.predict.plan import search
 
     cfg = model if isinstance(model, ModelConfig) else load_model(model)
     prof = chip if isinstance(chip, ChipProfile) else load_chip(chip, profiles_dirs)
-    r = search(cfg, prof, int(chips), seq_len=seq_len, global_batch=global_batch, rank_by=rank_by, top=top)
+    base = None if software is None else parse_software(software)
+    r = search(cfg, prof, int(chips), seq_len=seq_len, global_batch=global_batch, rank_by=rank_by, top=top, base=base)
     rows = []
     for i, p in enumerate(r["plans"], 1):
         plain = {k: v for k, v in p.items() if not isinstance(v, dict)}

@@ -77,6 +77,11 @@ def plan_cmd(
         "--attn",
         help="fused-attention kernel: flash2 or cudnn (default: the stack's)",
     ),
+    software: Optional[str] = typer.Option(
+        None,
+        "--software",
+        help="software and precision keys every searched layout keeps, e.g. stack=pytorch-fsdp,fused=1,a2a_dedup=1",
+    ),
     top: int = typer.Option(5, "--top", min=1, max=100, help="plans to show"),
     measurement: Optional[Path] = typer.Option(
         None,
@@ -95,16 +100,24 @@ def plan_cmd(
         for flag, value, key in (("--stack", stack, "stack"), ("--attn", attn, "attn")):
             if value is not None:
                 raise ConfigError(f"{flag}={value!r}: with --layout, name it inside the layout ({key}={value})")
+        if software is not None:
+            raise ConfigError(f"--software={software!r}: with --layout, name its keys inside the layout")
         return _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out)
-    from glamsim.predict.layout import ATTENTION_KERNELS, STACKS, Layout
+    from glamsim.predict.layout import ATTENTION_KERNELS, STACKS, parse_software
     from glamsim.predict.plan import search
 
     if stack is not None and stack not in STACKS:
         raise ConfigError(f"--stack={stack!r}: expected one of {', '.join(STACKS)}")
     if attn is not None and attn not in ATTENTION_KERNELS:
         raise ConfigError(f"--attn={attn!r}: expected one of {', '.join(ATTENTION_KERNELS)}")
-    named = {k: v for k, v in (("stack", stack), ("attn", attn)) if v is not None}
-    base = Layout(**named) if named else None
+    named = [f"{k}={v}" for k, v in (("stack", stack), ("attn", attn)) if v is not None]
+    keys = [software] if software is not None else []
+    if software is not None:
+        listed = parse_software(software, "--software").model_fields_set
+        for k, v in (("stack", stack), ("attn", attn)):
+            if v is not None and k in listed:
+                raise ConfigError(f"--{k}={v!r}: {k} is also named in --software; give it once")
+    base = parse_software(",".join(keys + named), "--software") if keys or named else None
     r = search(
         cfg,
         prof,

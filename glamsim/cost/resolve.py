@@ -458,16 +458,19 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
             "mfu=None: predicting the utilisation needs --model and --tokens; with --train-flops give --mfu or --hours"
         )
     kw = dict(seq_len=s.seq_len or cfg.max_seq_len, global_batch=s.global_batch, dtype=s.dtype)
+    from glamsim.predict.layout import parse_layout, parse_software
+
     if s.layout is not None:
         p = evaluate(cfg, chip, s.layout, chips=s.chips, **kw)
         if not p["fits"]:
             raise ConfigError(f"layout={s.layout!r}: does not fit: {p['shortfall_message']}")
+        named = "stack" in parse_layout(s.layout).model_fields_set
     else:
-        p = best(cfg, chip, s.chips, **kw)
-    from glamsim.predict.layout import parse_layout
-
-    named = s.layout is not None and "stack" in parse_layout(s.layout).model_fields_set
-    why = "named in the layout" if named else f"the usual software on {chip.vendor} chips, as no stack was named"
+        base = None if s.software is None else parse_software(s.software)
+        p = best(cfg, chip, s.chips, base=base, **kw)
+        named = base is not None and "stack" in base.model_fields_set
+    where = "the layout" if s.layout is not None else "the software keys"
+    why = f"named in {where}" if named else f"the usual software on {chip.vendor} chips, as no stack was named"
     led.add("layout", p["layout"], "", f"{s.source('layout')}; stack {parse_layout(p['layout']).stack}: {why}")
     note = against_published(cfg.name, chip.name, p["layout"], p["mfu"])
     if note:

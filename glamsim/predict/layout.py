@@ -264,6 +264,47 @@ def parse_layout(text: str) -> Layout:
     return _validate(raw)
 
 
+# The keys a plan keeps from the user while it searches the rest: the software and the precisions
+# (`software=` of a training estimate, `glamsim plan --software`).  The parallel split, batch,
+# schedule and recomputation are what the search chooses.
+SOFTWARE_KEYS = (
+    "stack",
+    "attn",
+    "fused",
+    "flash",
+    "tp_overlap",
+    "a2a_overlap",
+    "a2a_dedup",
+    "routing",
+    "params",
+    "grads",
+    "opt_state",
+    "optimizer",
+    "loss_upcast",
+    "master",
+)
+
+
+def parse_software(text: str, what: str = "software") -> Layout:
+    """The software and precision keys every searched layout keeps, e.g.
+    `stack=pytorch-fsdp,fused=1,attn=cudnn` (one-line ConfigError for a bad value, or for a key the
+    search chooses itself, such as tp or mb)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{what}={show(text)}: empty; expected keys such as stack=pytorch-fsdp,fused=1")
+    try:
+        lay = parse_layout(text)
+    except ConfigError as err:
+        raise ConfigError(f"{what}={show(text)}: {err}") from None
+    for part in text.split(","):
+        key = part.split("=")[0].strip().lower()
+        key = _ALIASES.get(key, key)
+        if key not in SOFTWARE_KEYS:
+            raise ConfigError(
+                f"{what}={show(text)}: {key} is chosen by the layout search; name only {', '.join(SOFTWARE_KEYS)}"
+            )
+    return lay
+
+
 def _validate(raw: dict) -> Layout:
     from pydantic import ValidationError
 

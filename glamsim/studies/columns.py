@@ -138,7 +138,7 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
         "exposed_share": np.full(n, np.nan),
         "layout": np.full(n, None, dtype=object),
     }
-    cols = ["chip", "chips", "layout", "seq_len", "global_batch", "dtype"]
+    cols = ["chip", "chips", "layout", "software", "seq_len", "global_batch", "dtype"]
     answers: dict[tuple, dict] = {}
     for i in np.flatnonzero(need):
         vals = tuple(None if missing(v) else py(v) for v in rows[cols].iloc[i])
