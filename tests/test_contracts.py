@@ -65,12 +65,17 @@ CASES = {
                 "model": "mixtral-8x7b",
                 "chip": "h100-sxm",
                 "chips": 16,
-                "layout": "tp=2,dp=8,ep=8,zero=1,recompute=full,a2a_dedup=1,routing=contiguous",
+                "layout": "tp=2,dp=8,ep=8,zero=1,recompute=full,a2a_dedup=1,expert_spread=contiguous",
             },
             False,
         ),
         (
-            {"model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 16, "layout": "tp=2,dp=8,ep=8,routing=contiguous"},
+            {
+                "model": "mixtral-8x7b",
+                "chip": "h100-sxm",
+                "chips": 16,
+                "layout": "tp=2,dp=8,ep=8,expert_spread=contiguous",
+            },
             True,
         ),
         # software keys the planned layout keeps; a searched key, or software beside a layout, refused

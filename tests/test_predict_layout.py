@@ -57,7 +57,7 @@ def test_keys_values_aliases_and_defaults():
         "tp=4,cp=2,dp=8,ep=4,zero=2,mb=2,params=fp32",
         "pp=3,uneven=1,tp_overlap=1",
         "fsdp=8,stack=pytorch-fsdp,attn=cudnn,loss_upcast=0",
-        "dp=8,ep=8,a2a_dedup=1,routing=contiguous",
+        "dp=8,ep=8,a2a_dedup=1,expert_spread=contiguous",
     ],
 )
 def test_compact_round_trips(text):
@@ -140,8 +140,8 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "attn": ("dp=8,attn=fa3", ["attn='fa3'"]),
     "attn_unfused": ("dp=8,flash=0,attn=cudnn", ["attn=cudnn", "flash=1"]),
     "a2a_dedup": ("dp=8,a2a_dedup=twice", ["a2a_dedup='twice'"]),
-    "routing": ("dp=8,a2a_dedup=1,routing=zipf", ["routing='zipf'", "contiguous"]),
-    "routing_copies": ("dp=8,routing=contiguous", ["routing=contiguous", "a2a_dedup=1"]),
+    "expert_spread": ("dp=8,a2a_dedup=1,expert_spread=zipf", ["expert_spread='zipf'", "contiguous"]),
+    "spread_copies": ("dp=8,expert_spread=contiguous", ["expert_spread=contiguous", "a2a_dedup=1"]),
     "reshard_word": ("fsdp=8,reshard=later", ["reshard='later'"]),
     "hsdp_huge": ("fsdp=1024,dp=2048", ["fsdp=1024", "dp=2048"]),
     "hsdp_zero": ("fsdp=8,dp=0", ["dp=0"]),
@@ -174,6 +174,7 @@ OTHER = {  # whole argument lists -> text the line must hold
     "software_searched": ([*PLAN, "--software", "stack=xla,tp=2"], ["--software=", "tp is chosen"]),
     "software_value": ([*PLAN, "--software", "fused=often"], ["--software=", "fused='often'"]),
     "software_beside_layout": ([*PLAN, "--layout", "dp=8", "--software", "stack=xla"], ["--software='stack=xla'"]),
+    "software_dedup_capacity": ([*PLAN, "--software", "a2a_dedup=1"], ["a2a_dedup=1", "capacity buffers"]),
     "software_and_stack": ([*PLAN, "--software", "stack=xla", "--stack", "megatron"], ["--stack='megatron'", "once"]),
     "layers_uneven": (
         ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],

@@ -163,11 +163,11 @@ def test_all_to_all_exposed_or_overlapped():
         assert one(t["moe_permute_s"]) > 0
 
 
-def _naive_ranks(e: int, k: int, ep: int, routing: str) -> float:
+def _naive_ranks(e: int, k: int, ep: int, spread: str) -> float:
     """Mean distinct ranks (blocks of e / ep experts) a token's k experts sit on, by enumeration:
     every k-subset (random routing) or every token of the fake balanced gate (contiguous)."""
     n = e // ep
-    if routing == "random":
+    if spread == "random":
         sets = [{x // n for x in c} for c in itertools.combinations(range(e), k)]
     else:
         sets = [{((t * k + j) % e) // n for j in range(k)} for t in range(e * k)]
@@ -175,11 +175,11 @@ def _naive_ranks(e: int, k: int, ep: int, routing: str) -> float:
 
 
 @pytest.mark.parametrize("e,k,ep", [(4, 2, 2), (6, 2, 2), (12, 3, 4), (10, 3, 5), (8, 8, 2), (16, 4, 16)])
-@pytest.mark.parametrize("routing", ["random", "contiguous"])
-def test_ranks_per_token_against_enumeration(e, k, ep, routing):
+@pytest.mark.parametrize("spread", ["random", "contiguous"])
+def test_ranks_per_token_against_enumeration(e, k, ep, spread):
     m = ModelArrays.of(validate_model({**BASE, "n_experts": e, "top_k": k, "routing": "dropless"}, "test"))
-    lay = arr(f"dp={ep},ep={ep},gbs={ep},a2a_dedup=1,routing={routing}")
-    assert one(ranks_per_token(m, lay)) == pytest.approx(_naive_ranks(e, k, ep, routing), rel=1e-12)
+    lay = arr(f"dp={ep},ep={ep},gbs={ep},a2a_dedup=1,expert_spread={spread}")
+    assert one(ranks_per_token(m, lay)) == pytest.approx(_naive_ranks(e, k, ep, spread), rel=1e-12)
 
 
 def test_deduplicated_all_to_all_moves_a_token_once_per_rank():
@@ -189,7 +189,9 @@ def test_deduplicated_all_to_all_moves_a_token_once_per_rank():
     text = "dp=4,ep=4,mb=2,gbs=8"
     copies = one(microbatch_comm(DROPLESS, SEQ, arr(text), H100)["ep_bytes"])
     random = one(microbatch_comm(DROPLESS, SEQ, arr(text + ",a2a_dedup=1"), H100)["ep_bytes"])
-    contiguous = one(microbatch_comm(DROPLESS, SEQ, arr(text + ",a2a_dedup=1,routing=contiguous"), H100)["ep_bytes"])
+    contiguous = one(
+        microbatch_comm(DROPLESS, SEQ, arr(text + ",a2a_dedup=1,expert_spread=contiguous"), H100)["ep_bytes"]
+    )
     per_copy = 2 * T * H  # bf16 bytes of one copy of every token of the microbatch
     n = 4 * 4  # 4 MoE layers x 4 all-to-alls (dispatch and combine, forward and backward)
     assert copies == pytest.approx(n * per_copy * K)

@@ -174,7 +174,9 @@ def fitting_layouts(model: str, chip: str, chips: int, seq_len, software, dirs: 
 
 
 def _use_layout(layout: str) -> None:
+    """The picked layout (it names its software keys) replaces any under *More inputs*."""
     ui.set_state("t_layout", layout, in_callback=True)
+    ui.set_state("t_software", "", in_callback=True)
     ui.set_state("t_mfu_mode", "predicted", in_callback=True)
 
 

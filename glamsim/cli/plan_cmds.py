@@ -117,7 +117,8 @@ def plan_cmd(
         for k, v in (("stack", stack), ("attn", attn)):
             if v is not None and k in listed:
                 raise ConfigError(f"--{k}={v!r}: {k} is also named in --software; give it once")
-    base = parse_software(",".join(keys + named), "--software") if keys or named else None
+    what = " with ".join(w for w, given in (("--software", keys), ("--stack/--attn", named)) if given)
+    base = parse_software(",".join(keys + named), what) if keys or named else None
     r = search(
         cfg,
         prof,

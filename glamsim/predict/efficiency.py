@@ -44,7 +44,8 @@ REFERENCE_RIDGE_FLOP_PER_BYTE = 312e12 / 2.039e12
 A100_BURST_FRACTION = 271.2 / 312.0
 H100_BURST_FRACTION = 794.5 / 989.0
 # B200: 1,751.2 of 2,250 (the same finder's MAMF, torch 2.13.0+cu130, the b200 profile's source)
-B200_BURST_FRACTION = 1751.2 / 2250.0
+B200_PEAK_TFLOPS = 2250.0
+B200_BURST_FRACTION = 1751.2 / B200_PEAK_TFLOPS
 
 # The A100's sustained large-matmul rate as a fraction of its datasheet peak, bf16: its burst
 # rate at the clock it holds at its power limit in a dense matmul, 1,305 of 1,410 MHz (NVIDIA's
@@ -174,7 +175,6 @@ def by_stack(table: dict, code):
 # Hopper) and the FlashAttention-2 figure stands for them on Ampere.  Other pairs (TPU splash
 # attention, DeepSpeed, cuDNN on Ampere) keep the matmul model (NaN below).
 ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper", "b200": "blackwell"}
-B200_PEAK_TFLOPS = 2250.0
 H100_PEAK_TFLOPS = 989.0
 ATTENTION_KERNELS = ("flash2", "cudnn")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
@@ -197,8 +197,8 @@ STACK_ATTENTION_KERNEL = {  # (stack, chip generation) -> the kernel it runs whe
 # Kernel benchmarks run in bursts at the boost clock; a power-saturated training run holds the
 # chip's sustained clock.  The published attention fractions above are scaled by the chip's
 # sustained matmul fraction over the burst fraction of the chip they were measured on (the A100
-# SXM's and H100 SXM's above).  An H100 SXM at 700 W sustains 70.6% of its peak against that
-# 80.3% burst: 0.88x the published rates.
+# SXM's, H100 SXM's and B200's above).  An H100 SXM at 700 W sustains 70.6% of its peak against
+# that 80.3% burst: 0.88x the published rates; a B200, 63.4% against 77.8%: 0.81x.
 ATTENTION_BURST_FRACTION = {
     "ampere": A100_BURST_FRACTION,
     "hopper": H100_BURST_FRACTION,

@@ -6,7 +6,7 @@ global batch (sequences); pipeline schedule (1F1B, or interleaved with `vp` virt
 chip); activation recomputation; sequence parallelism; fused (flash) attention and its kernel
 (`attn=flash2` FlashAttention-2, `attn=cudnn` Transformer Engine's cuDNN attention; by default the
 stack's); how the expert all-to-alls travel (`a2a_overlap`; `a2a_dedup=1` one copy of a token
-per destination rank, as DeepEP sends it, with `routing` saying how a token's experts spread over
+per destination rank, as DeepEP sends it, with `expert_spread` saying how a token's experts spread over
 the ranks); and the precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
 per parameter tensor (DeepSpeed), and whose element-wise kernels are fused (Megatron, DeepSpeed,
@@ -44,8 +44,8 @@ from glamsim.readers import parse_int
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
 Stack = Literal[STACKS]  # the names live once, in efficiency.py, beside their tables
 AttentionKernel = Literal[ATTENTION_KERNELS]
-ROUTINGS = ("random", "contiguous")
-Routing = Literal[ROUTINGS]
+SPREADS = ("random", "contiguous")
+Spread = Literal[SPREADS]
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 RECOMPUTE = ("none", "selective", "op", "full")
 # Ordinal levels in `LayoutArrays.recompute`: "op" (torchtitan's per-op selective checkpointing:
@@ -80,7 +80,7 @@ class Layout(Frozen):
     # how a token's top-k experts spread over the expert-parallel ranks, for a2a_dedup: "random" (a
     # learned or force-balanced router), "contiguous" (k consecutive experts, NeMo Automodel's
     # FakeBalancedGate: expert (token x k + j) mod E); experts sit on ranks in contiguous blocks
-    routing: Routing = "random"
+    expert_spread: Spread = "random"
     uneven: bool = False  # accept layers not divisible by pp x vp (the slowest stage holds the ceiling)
     params: Precision = "bf16"
     grads: Precision = "fp32"
@@ -106,8 +106,8 @@ class Layout(Frozen):
             raise ValueError(f"vp={self.vp}: virtual stages need schedule=interleaved")
         if self.attn is not None and not self.flash:
             raise ValueError(f"attn={self.attn}: a fused-attention kernel needs flash=1")
-        if self.routing != "random" and not self.a2a_dedup:
-            raise ValueError(f"routing={self.routing}: the experts' spread over ranks needs a2a_dedup=1")
+        if self.expert_spread != "random" and not self.a2a_dedup:
+            raise ValueError(f"expert_spread={self.expert_spread}: the experts' spread over ranks needs a2a_dedup=1")
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
         if self.ep > self.dp or self.dp % self.ep:
@@ -133,9 +133,9 @@ class Layout(Frozen):
         return float(self.fused if self.fused is not None else self.stack != "pytorch-fsdp")
 
     @property
-    def routing_code(self) -> float:
-        """The routing's index in ROUTINGS (0 random)."""
-        return float(ROUTINGS.index(self.routing))
+    def expert_spread_code(self) -> float:
+        """The expert spread's index in SPREADS (0 random)."""
+        return float(SPREADS.index(self.expert_spread))
 
     @property
     def attn_code(self) -> float:
@@ -190,7 +190,7 @@ _CHOICE_KEYS = {
     "optimizer": ("adam", "adafactor"),
     "stack": STACKS,
     "attn": ATTENTION_KERNELS,
-    "routing": ROUTINGS,
+    "expert_spread": SPREADS,
 }
 _ALIASES = {"global_batch": "gbs", "microbatch": "mb", "virtual_stages": "vp"}
 KEYS = _INT_KEYS + _BOOL_KEYS + tuple(_CHOICE_KEYS)
@@ -275,7 +275,7 @@ SOFTWARE_KEYS = (
     "tp_overlap",
     "a2a_overlap",
     "a2a_dedup",
-    "routing",
+    "expert_spread",
     "params",
     "grads",
     "opt_state",
@@ -350,10 +350,21 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
         raise ConfigError(f"layout ep={lay.ep}: must divide the {cfg.n_experts} experts of {cfg.name}")
     if seq_len % lay.cp:
         raise ConfigError(f"layout cp={lay.cp}: must divide the sequence length {seq_len}")
+    check_dispatch(lay, cfg)
     if lay.gbs is not None and lay.schedule == "interleaved" and lay.microbatches % lay.pp:
         raise ConfigError(
             f"layout gbs={lay.gbs}: the interleaved schedule needs microbatches "
             f"({lay.microbatches}) divisible by pp={lay.pp}"
+        )
+
+
+def check_dispatch(lay: Layout, cfg: ModelConfig) -> None:
+    """One-line ConfigError for one copy per rank (`a2a_dedup`, DeepEP's dispatch, which sends
+    every routed token) on a model that routes into capacity buffers."""
+    if lay.a2a_dedup and cfg.is_moe and cfg.routing != "dropless":
+        raise ConfigError(
+            f"layout a2a_dedup=1: DeepEP's dispatch is dropless; {cfg.name} routes into capacity buffers "
+            f"(routing: {cfg.routing})"
         )
 
 
@@ -385,7 +396,7 @@ class LayoutArrays:
     tp_overlap: np.ndarray
     a2a_overlap: np.ndarray
     a2a_dedup: np.ndarray  # 1 one copy of a token per destination expert-parallel rank (DeepEP)
-    routing: np.ndarray  # index into ROUTINGS (0 random, 1 contiguous)
+    expert_spread: np.ndarray  # index into SPREADS (0 random, 1 contiguous)
     uneven: np.ndarray
     param_bytes: np.ndarray
     grad_bytes: np.ndarray
@@ -417,7 +428,7 @@ class LayoutArrays:
                 return STACKS.index(r.stack)
             if name == "shard":
                 return r.shard or r.dp
-            if name in ("fused", "attn", "routing"):
+            if name in ("fused", "attn", "expert_spread"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
 
@@ -465,7 +476,7 @@ class LayoutArrays:
             tp_overlap=bool(g("tp_overlap")),
             a2a_overlap=bool(g("a2a_overlap")),
             a2a_dedup=bool(g("a2a_dedup")),
-            routing=ROUTINGS[int(g("routing"))],
+            expert_spread=SPREADS[int(g("expert_spread"))],
             uneven=bool(g("uneven")),
             **keep,
         )

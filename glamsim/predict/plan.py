@@ -28,7 +28,15 @@ import numpy as np
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
 from glamsim.predict.intervals import mfu_interval
-from glamsim.predict.layout import BYTES, DEFAULT_BATCH_TOKENS, STACKS, Layout, LayoutArrays, on_chip
+from glamsim.predict.layout import (
+    BYTES,
+    DEFAULT_BATCH_TOKENS,
+    STACKS,
+    Layout,
+    LayoutArrays,
+    check_dispatch,
+    on_chip,
+)
 from glamsim.predict.memory import memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
 from glamsim.predict.tiers import Fabric
@@ -115,7 +123,7 @@ def candidates(
         tp_overlap=full(base.tp_overlap),
         a2a_overlap=full(base.a2a_overlap),
         a2a_dedup=full(base.a2a_dedup),
-        routing=full(base.routing_code),
+        expert_spread=full(base.expert_spread_code),
         uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
         param_bytes=full(BYTES[base.params]),
         grad_bytes=full(BYTES[base.grads]),
@@ -159,6 +167,7 @@ def search(
     if not 1 <= s <= cfg.max_seq_len:
         raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
     base = on_chip(base or Layout(), prof)
+    check_dispatch(base, cfg)
     fab = Fabric.of(prof, dtype)
     m = ModelArrays.of(cfg)
     cand = candidates(cfg, chips, s, int(fab.chips_per_node), base, global_batch)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from glamsim.accounting import ModelArrays, embedding_params, expert_params, params
-from glamsim.predict.layout import LayoutArrays
+from glamsim.predict.layout import SPREADS, LayoutArrays
 
 
 def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
@@ -86,7 +86,9 @@ def ranks_per_token(m: ModelArrays, lay: LayoutArrays):
         total = total + np.where(inside, np.minimum(ep, np.ceil((offset + k) / n)), 0.0)
         count = count + inside
     contiguous = total / np.maximum(count, 1.0)
-    return np.where(m.n_experts > 0, np.where(lay.routing > 0, contiguous, random), 0.0)
+    return np.where(
+        m.n_experts > 0, np.where(lay.expert_spread == SPREADS.index("contiguous"), contiguous, random), 0.0
+    )
 
 
 def a2a_copies_per_token(m: ModelArrays, seq_len, lay: LayoutArrays):
@@ -94,4 +96,7 @@ def a2a_copies_per_token(m: ModelArrays, seq_len, lay: LayoutArrays):
     expert slot (Megatron's alltoall dispatcher, GShard's capacity buffers), or with `a2a_dedup`
     one per destination rank (DeepEP's dispatch sends a token once to each rank its
     `is_token_in_rank` marks, and its combine returns one reduced row per rank)."""
-    return np.where(lay.a2a_dedup > 0, ranks_per_token(m, lay), expert_slots_per_token(m, seq_len, lay))
+    slots = expert_slots_per_token(m, seq_len, lay)
+    if not np.any(lay.a2a_dedup > 0):
+        return slots
+    return np.where(lay.a2a_dedup > 0, ranks_per_token(m, lay), slots)
