@@ -315,7 +315,8 @@ def test_deepspeed_prefetch_hides_only_what_it_fetches_ahead():
 
 def test_fused_attention_runs_at_its_published_rate_each_way():
     """Shah et al. 2024 (FlashAttention-3, arXiv:2407.08608), H100 SXM, head dim 128, 16k tokens:
-    FlashAttention-2 335 TFLOP/s forward (causal) and 322 backward, cuDNN 539 and 516.  Two
+    FlashAttention-2 335 TFLOP/s forward (causal) and 322 backward, cuDNN 539 and 516,
+    FlashAttention-3 616 and 561.  Two
     16k-token heads of 128 (long enough that the roll-off is within 2%): the backward pass over
     the same FLOPs takes 335 / 322 (FA-2) and 539 / 516 (cuDNN) of the forward's time, and the
     forward takes the FLOPs over the published rate at the sustained clock of a training run: the
@@ -334,6 +335,7 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
         ("stack=megatron", 539e12, 516e12),
         ("stack=pytorch-fsdp,attn=cudnn", 539e12, 516e12),
         ("stack=megatron,attn=flash2", 335e12, 322e12),
+        ("stack=pytorch-fsdp,attn=flash3", 616e12, 561e12),
     )
     for keys, fwd, bwd in cases:
         lay = arr(f"dp=8,gbs=8,{keys}")
@@ -353,7 +355,7 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
         assert b / f == pytest.approx(fwd / bwd)
         assert f == pytest.approx(flops / (fwd * 1426.4 / 1751.2), rel=0.02)
     # a stack without a published kernel rate (xla on a GPU), or a kernel without one on the chip
-    # (cuDNN on an A100), runs attention as matmuls at the roof
+    # (cuDNN on an A100, FlashAttention-3 on a B200), runs attention as matmuls at the roof
     half = eff.matmul_half_dim(H100.peak_flops, H100.hbm_bytes_per_s)
     roll = d / (d + half) * s / (s + half) * s / (s + half)
     assert one(attention_s(shapes, arr("dp=8,gbs=8,stack=xla,flash=1"), H100)) == pytest.approx(
@@ -364,6 +366,12 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
     roll = d / (d + half) * s / (s + half) * s / (s + half)
     assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=cudnn"), a100)) == pytest.approx(
         flops / (312e12 * eff.MATMUL_PEAK_FRACTION * a100.matmul_relative * roll), rel=1e-6
+    )
+    # and FlashAttention-3, written for Hopper, on a B200
+    half = eff.matmul_half_dim(b200.peak_flops, b200.hbm_bytes_per_s)
+    roll = d / (d + half) * s / (s + half) * s / (s + half)
+    assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=flash3"), b200)) == pytest.approx(
+        flops / (2250e12 * eff.MATMUL_PEAK_FRACTION * b200.matmul_relative * roll), rel=1e-6
     )
 
 

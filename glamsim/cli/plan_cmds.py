@@ -75,7 +75,7 @@ def plan_cmd(
     attn: Optional[str] = typer.Option(
         None,
         "--attn",
-        help="fused-attention kernel: flash2 or cudnn (default: the stack's)",
+        help="fused-attention kernel: flash2, cudnn or flash3 (default: the stack's)",
     ),
     software: Optional[str] = typer.Option(
         None,

@@ -161,26 +161,28 @@ def by_stack(table: dict, code):
 # - FlashAttention-2 on A100: up to 73% (Dao 2023, arXiv:2307.08691, abstract: "50-73% of the
 #   theoretical maximum FLOPs/s on A100"), both directions;
 # - on H100 SXM (989 TFLOP/s), Shah et al. 2024, FlashAttention-3 (arXiv:2407.08608), Fig. 4
-#   (forward, head dim 128, causal, 16k: FlashAttention-2 335, cuDNN 539 TFLOP/s) and the
-#   backward figure (head dim 128, 16k: FlashAttention-2 322, cuDNN 516 TFLOP/s);
+#   (forward, head dim 128, causal, 16k: FlashAttention-2 335, cuDNN 539, FlashAttention-3 616
+#   TFLOP/s) and the backward figure (head dim 128, 16k: FlashAttention-2 322, cuDNN 516,
+#   FlashAttention-3 561 TFLOP/s); FlashAttention-3 is written for Hopper (no figure elsewhere);
 # - on B200 (2,250 TFLOP/s dense bf16), NVIDIA's cuDNN frontend training benchmark
 #   (NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training/artifacts/
 #   sdpa_bf16_benchmark_results_NVIDIA_B200.csv, commit bb37575; bf16, head dim 128, causal,
 #   128 query and 8 KV heads, 16k): cuDNN (PyTorch's cuDNN backend) 1,332 forward and 1,075
 #   backward, FlashAttention-2 (the flash-attn package) 425 and 337 TFLOP/s, counted as above
 #   (its `flops()`: causal halved, backward 2.5x the forward).
-# A layout names its kernel (`attn=flash2` or `attn=cudnn`) or takes its stack's: PyTorch's SDPA
+# A layout names its kernel (`attn=flash2`, `attn=cudnn` or `attn=flash3`) or takes its stack's: PyTorch's SDPA
 # flash backend (torchtitan, its context-parallel ring attention) is FlashAttention-2; Megatron/NeMo
 # on Hopper and Blackwell use Transformer Engine's cuDNN fused attention (assumed on Blackwell as on
 # Hopper) and the FlashAttention-2 figure stands for them on Ampere.  Other pairs (TPU splash
 # attention, DeepSpeed, cuDNN on Ampere) keep the matmul model (NaN below).
 ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper", "b200": "blackwell"}
 H100_PEAK_TFLOPS = 989.0
-ATTENTION_KERNELS = ("flash2", "cudnn")
+ATTENTION_KERNELS = ("flash2", "cudnn", "flash3")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
     ("flash2", "ampere"): (0.73, 0.73),
     ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 / H100_PEAK_TFLOPS),
     ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 / H100_PEAK_TFLOPS),
+    ("flash3", "hopper"): (616 / H100_PEAK_TFLOPS, 561 / H100_PEAK_TFLOPS),
     ("flash2", "blackwell"): (425.1 / B200_PEAK_TFLOPS, 336.6 / B200_PEAK_TFLOPS),
     ("cudnn", "blackwell"): (1332.4 / B200_PEAK_TFLOPS, 1074.8 / B200_PEAK_TFLOPS),
 }
