@@ -50,6 +50,23 @@ def test_layer_activations_follow_korthikanti_et_al_2022():
     assert one(layer_activation_bytes(M, S, arr("tp=2,sp=1,mb=2,gbs=2"))) == SBH * 17
 
 
+def test_pytorch_tensor_parallelism_saves_the_gathered_matmul_inputs():
+    # Megatron's sequence parallelism stores the QKV and FFN inputs sharded (re-gathered in the
+    # backward): sbh x 34 / t; PyTorch's DTensor saves them all-gathered, 4 sbh whole instead of
+    # 4 sbh / t: 4096 x (34 / 2 + 4 / 2) = 4096 x 19 per layer (no dropout in either count here:
+    # the toy's masks, 2 sbh, stay split by t).  Selective recomputation, one layer in flight.
+    keys = "tp=2,sp=1,mb=2,gbs=2,recompute=selective"
+    megatron = one(activations(M, S, arr(keys + ",stack=megatron"))["activations"])
+    pytorch = one(activations(M, S, arr(keys + ",stack=pytorch-fsdp"))["activations"])
+    assert megatron == 4 * SBH * 17  # 4 layers x sbh x 34 / t
+    assert pytorch - megatron == 4 * SBH * 2  # + 4 layers x 4 sbh (1 - 1 / t)
+    # without sequence parallelism both keep them whole: no difference
+    plain = "tp=2,mb=2,gbs=2,recompute=selective"
+    assert one(activations(M, S, arr(plain + ",stack=megatron"))["activations"]) == one(
+        activations(M, S, arr(plain + ",stack=pytorch-fsdp"))["activations"]
+    )
+
+
 def test_recomputation_and_pipeline_in_flight():
     # selective recomputation drops the score terms: one layer 4096 x 17 (tp 2, sp); pp = 2 stages of
     # 2 layers; 1F1B keeps pp = 2 microbatches in flight on the first stage (m = 8 / 2 = 4 >= 2)

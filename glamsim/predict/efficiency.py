@@ -137,6 +137,18 @@ ZERO3_PREFETCH_PARAMS = {"megatron": float("inf"), "deepspeed": 5e7, "pytorch-fs
 ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 
 
+# 1: under sequence parallelism the stack saves the all-gathered (whole-sequence) inputs of the QKV
+# and FFN matmuls for their weight gradients.  PyTorch's DTensor tensor parallelism (torchtitan's
+# plan: SequenceParallel norms, ColwiseParallel(input_layouts=Shard(1)) projections) redistributes
+# the sharded input to Replicate before F.linear, and autograd saves the linear's input, the
+# gathered tensor (torch/distributed/tensor/parallel/style.py, ColwiseParallel._prepare_input_fn).
+# Megatron's sequence parallelism saves the shard and all-gathers it again in the backward
+# (Korthikanti et al. 2022, Sec. 4.2.2; megatron/core/tensor_parallel/layers.py,
+# LinearWithGradAccumulationAndAsyncCommunication), as do Megatron-DeepSpeed's layers; XLA's
+# choice is its compiler's (0: as Megatron, assumed).
+SP_SAVES_GATHERED_INPUTS = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 0.0}
+
+
 # DeepSpeed's ZeRO-3 hands each collective a Python list of world-size views into one flat buffer
 # (deepspeed/runtime/zero/partition_parameters.py, `_allgather_param`, 2021:
 # `torch.distributed.all_gather(partitions, partitions[self.rank], ...)`; its gradient

@@ -23,7 +23,10 @@ Activations follow Korthikanti et al. 2022, "Reducing Activation Recomputation i
 Transformer Models", Sec. 4: per layer and microbatch (s tokens, b sequences, h = d_model, a
 heads, 16-bit activations, 1-byte dropout masks) a GPT layer stores sbh(34 + 5as/h); with tensor
 parallelism t, sbh(10 + 24/t + 5as/(ht)); with sequence parallelism, sbh(34/t + 5as/(ht));
-selective recomputation (or fused attention) drops the 5as/h score terms; full recomputation keeps
+selective recomputation (or fused attention) drops the 5as/h score terms (Megatron's sequence
+parallelism stores the QKV and FFN inputs sharded and all-gathers them again for the backward;
+PyTorch's DTensor tensor parallelism saves them all-gathered, whole: `SP_SAVES_GATHERED_INPUTS`
+in efficiency.py); full recomputation keeps
 only each layer's input, 2sbh (/t with sequence parallelism), plus one layer's working set.  The
 34 is rebuilt term by term so that it holds for other shapes:
 - replicated without sequence parallelism (10 sbh): two norm inputs (4), the QKV and FFN inputs
@@ -70,6 +73,7 @@ from __future__ import annotations
 import numpy as np
 
 from glamsim.accounting import ModelArrays, embedding_params
+from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import STACKS, LayoutArrays
 from glamsim.predict.stage import (
     body_params_per_layer,
@@ -180,11 +184,13 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     scores = (act_bytes + masks * (act_bytes + MASK)) * m.n_heads * lay.mb * s * seq_len
     saved = (act_bytes - 1.0) * fp8_inputs * sb  # bytes no longer kept per value saved in fp8
     replicated = replicated - saved * 2 * h  # the QKV and FFN inputs
+    matmul_inputs = (2 * act_bytes - saved) * sb * h  # of which the QKV and FFN inputs
     attention = attention - saved * inner  # the attention output (the projection's input)
     dense_ffn = dense_ffn - saved * m.d_ff  # the FFN product (the down projection's input)
     moe_ffn = moe_ffn - saved * slots * (h + m.expert_ff)  # each slot's fc1 and fc2 inputs (grouped GEMMs)
     return {
         "replicated": replicated,
+        "matmul_inputs": matmul_inputs,
         "split_dense": attention + dense_ffn,
         "split_moe": attention + moe_ffn,
         "scores": scores,
@@ -192,15 +198,18 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
 
 
 def layer_activation_bytes(
-    m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, *, keep_scores=None, fp8_inputs=0.0
+    m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, *, keep_scores=None, fp8_inputs=0.0, gathered=0.0
 ):
     """Bytes an average layer stores for one microbatch on one chip with no recomputation (the
-    tensor/sequence parallel split applied); `keep_scores` defaults to 'not fused attention'."""
+    tensor/sequence parallel split applied); `keep_scores` defaults to 'not fused attention';
+    `gathered` (1 where the stack saves the all-gathered QKV and FFN inputs under sequence
+    parallelism, `efficiency.SP_SAVES_GATHERED_INPUTS`) keeps those inputs whole."""
     p = layer_activation_parts(m, seq_len, lay, act_bytes, fp8_inputs)
     share = moe_share(m)
     split = (1 - share) * p["split_dense"] + share * p["split_moe"]
     keep = (1 - lay.flash) if keep_scores is None else keep_scores
-    rep = np.where(lay.sp > 0, p["replicated"] / lay.tp, p["replicated"])
+    whole = gathered * p["matmul_inputs"]  # kept at the full sequence under sequence parallelism
+    rep = np.where(lay.sp > 0, (p["replicated"] - whole) / lay.tp + whole, p["replicated"])
     return rep + (split + keep * p["scores"]) / lay.tp
 
 
@@ -235,7 +244,10 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     layers = layers_per_stage(m, lay)
     keep_scores = np.where(lay.recompute >= 1, 0.0, 1 - lay.flash)
     fp8_inputs = np.where(fp8_linears & (lay.stack == MEGATRON), 1.0, 0.0)
-    per_layer = layer_activation_bytes(m, seq_len, lay, act_bytes, keep_scores=keep_scores, fp8_inputs=fp8_inputs)
+    gathered = eff.by_stack(eff.SP_SAVES_GATHERED_INPUTS, lay.stack)
+    per_layer = layer_activation_bytes(
+        m, seq_len, lay, act_bytes, keep_scores=keep_scores, fp8_inputs=fp8_inputs, gathered=gathered
+    )
     sb = tokens_per_microbatch(lay, seq_len)
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
     in_flight = microbatches_in_flight(lay)
