@@ -53,7 +53,7 @@ def matmul_s(M, K, N, fab: Fabric, count=1.0, peak=None):
     if fab.matmul_fraction is not None:  # a measured rate (the CPU check)
         frac = fab.matmul_fraction
     elif fab.fp8_linears and peak is None:  # an fp8 linear layer
-        frac = eff.MATMUL_PEAK_FRACTION * eff.FP8_TO_16BIT_MATMUL * fab.matmul_relative
+        frac = eff.MATMUL_PEAK_FRACTION * eff.fp8_to_16bit(fab.name) * fab.matmul_relative
     else:
         frac = eff.MATMUL_PEAK_FRACTION * fab.matmul_relative
     half = _half_dim(fab)

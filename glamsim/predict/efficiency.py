@@ -99,6 +99,17 @@ LINK_EFFICIENCY = 0.80
 # (FP8_CAST_PASSES).  Replaces an fp8 fraction once calibrated on the fp8 rows (0.55).
 FP8_TO_16BIT_MATMUL = (1402.6 / 1979) / H100_BURST_FRACTION
 
+# The same ratio by chip generation where the table measures both on one chip: Hopper the H100's
+# above (the H200 is the same die); Blackwell the B200's, fp8 3,432.5 of 4,500 TFLOP/s (76.3%)
+# against bf16 1,745.0 of 2,250 (77.6%), torch 2.7.1+cu128: 0.983.  Other chips: the H100's.
+FP8_TO_16BIT_BY_ARCH = {"hopper": FP8_TO_16BIT_MATMUL, "blackwell": (3432.5 / 4500) / (1745.0 / 2250)}
+
+
+def fp8_to_16bit(chip: str) -> float:
+    """`chip`'s fp8 over bf16 large-matmul fraction (`FP8_TO_16BIT_BY_ARCH`, else the H100's)."""
+    return FP8_TO_16BIT_BY_ARCH.get(ARCH.get(chip.split("-")[0]), FP8_TO_16BIT_MATMUL)
+
+
 # Share of wall-clock time spent in training steps for runs whose throughput is published only as
 # total days or hours (restarts after failures, evaluation, checkpoints): Llama 3 reports more
 # than 90% effective training time (Dubey et al. 2024, Sec. 3.3.4).  Applied only to such rows.
