@@ -18,6 +18,7 @@ from glamsim.predict.layout import LayoutArrays, parse_layout
 from glamsim.predict.memory import (
     activations,
     layer_activation_bytes,
+    layer_activation_parts,
     memory_per_chip,
     model_states,
 )
@@ -53,13 +54,21 @@ def test_layer_activations_follow_korthikanti_et_al_2022():
 def test_pytorch_tensor_parallelism_saves_the_gathered_matmul_inputs():
     # Megatron's sequence parallelism stores the QKV and FFN inputs sharded (re-gathered in the
     # backward): sbh x 34 / t; PyTorch's DTensor saves them all-gathered, 4 sbh whole instead of
-    # 4 sbh / t: 4096 x (34 / 2 + 4 / 2) = 4096 x 19 per layer (no dropout in either count here:
-    # the toy's masks, 2 sbh, stay split by t).  Selective recomputation, one layer in flight.
+    # 4 sbh / t: 4096 x (34 / 2 + 4 / 2) = 4096 x 19 per layer (the toy's dropout masks, 2 sbh of
+    # the 34, stay split by t in both).  Selective recomputation, one layer in flight.
     keys = "tp=2,sp=1,mb=2,gbs=2,recompute=selective"
     megatron = one(activations(M, S, arr(keys + ",stack=megatron"))["activations"])
     pytorch = one(activations(M, S, arr(keys + ",stack=pytorch-fsdp"))["activations"])
     assert megatron == 4 * SBH * 17  # 4 layers x sbh x 34 / t
     assert pytorch - megatron == 4 * SBH * 2  # + 4 layers x 4 sbh (1 - 1 / t)
+    # with Float8, torchao casts to fp8 before the all-gather: the whole inputs at 1 byte, 2 sbh
+    fp8 = one(activations(M, S, arr(keys + ",stack=pytorch-fsdp"), fp8_linears=True)["activations"])
+    assert pytorch - fp8 == 4 * SBH * 2
+    # Transformer Engine's 1-byte inputs kept whole count once: 2 sbh values x 1 byte, half extra at t = 2
+    lay = arr("tp=2,sp=1,mb=2,gbs=2")
+    assert layer_activation_parts(M, S, lay, 2.0, fp8_inputs=1.0)["matmul_inputs"] == 2 * SBH
+    shard = one(layer_activation_bytes(M, S, lay, fp8_inputs=1.0))
+    assert one(layer_activation_bytes(M, S, lay, fp8_inputs=1.0, gathered=1.0)) - shard == SBH
     # without sequence parallelism both keep them whole: no difference
     plain = "tp=2,mb=2,gbs=2,recompute=selective"
     assert one(activations(M, S, arr(plain + ",stack=megatron"))["activations"]) == one(

@@ -13,7 +13,8 @@ MATMUL_HALF_DIM is shared with the serving model's calibration, and `benchmarks/
 loso`, which refits all four without each source family and predicts it, is the figure that
 counts.  Where a chip's large matmuls sit against the calibrated fraction is measured, not
 fitted: its sustained matmul rate (`matmul_relative`, the profile's `matmul_sustained_flops_bf16`)
-and the fp8-to-16-bit ratio of one shape search (`FP8_TO_16BIT_MATMUL`).  The constants by
+and the fp8-to-16-bit ratio of one shape search per chip generation (`FP8_TO_16BIT_MATMUL`, the
+H100's, and `FP8_TO_16BIT_BY_ARCH`).  The constants by
 software stack below are counted or read from each stack's code and docs, not fitted.  Change
 them only with a new calibration, and say so.
 """
@@ -153,6 +154,11 @@ ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp"
 # plan: SequenceParallel norms, ColwiseParallel(input_layouts=Shard(1)) projections) redistributes
 # the sharded input to Replicate before F.linear, and autograd saves the linear's input, the
 # gathered tensor (torch/distributed/tensor/parallel/style.py, ColwiseParallel._prepare_input_fn).
+# With Float8, torchtitan's plan uses torchao's Float8ColwiseParallel and PrepareFloat8ModuleInput,
+# which cast to fp8 before the all-gather (torchao/float8/float8_tensor_parallel.py: "the float8
+# cast happens before the all-gather (i.e. Shard -> Replicate)"): the gathered input is kept at 1
+# byte (torchtitan's parallelize_llama choosing these styles under Float8 is assumed for its
+# December 2024 rows).
 # Megatron's sequence parallelism saves the shard and all-gathers it again in the backward
 # (Korthikanti et al. 2022, Sec. 4.2.2; megatron/core/tensor_parallel/layers.py,
 # LinearWithGradAccumulationAndAsyncCommunication), as do Megatron-DeepSpeed's layers; XLA's

@@ -184,7 +184,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     scores = (act_bytes + masks * (act_bytes + MASK)) * m.n_heads * lay.mb * s * seq_len
     saved = (act_bytes - 1.0) * fp8_inputs * sb  # bytes no longer kept per value saved in fp8
     replicated = replicated - saved * 2 * h  # the QKV and FFN inputs
-    matmul_inputs = (2 * act_bytes - saved) * sb * h  # of which the QKV and FFN inputs
+    matmul_inputs = 2 * h * (act_bytes * sb - saved)  # of which the QKV and FFN inputs
     attention = attention - saved * inner  # the attention output (the projection's input)
     dense_ffn = dense_ffn - saved * m.d_ff  # the FFN product (the down projection's input)
     moe_ffn = moe_ffn - saved * slots * (h + m.expert_ff)  # each slot's fc1 and fc2 inputs (grouped GEMMs)
@@ -198,18 +198,28 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
 
 
 def layer_activation_bytes(
-    m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, *, keep_scores=None, fp8_inputs=0.0, gathered=0.0
+    m: ModelArrays,
+    seq_len,
+    lay: LayoutArrays,
+    act_bytes=2.0,
+    *,
+    keep_scores=None,
+    fp8_inputs=0.0,
+    gathered=0.0,
+    gathered_bytes=None,
 ):
     """Bytes an average layer stores for one microbatch on one chip with no recomputation (the
     tensor/sequence parallel split applied); `keep_scores` defaults to 'not fused attention';
     `gathered` (1 where the stack saves the all-gathered QKV and FFN inputs under sequence
-    parallelism, `efficiency.SP_SAVES_GATHERED_INPUTS`) keeps those inputs whole."""
+    parallelism, `efficiency.SP_SAVES_GATHERED_INPUTS`) keeps those inputs whole, at
+    `gathered_bytes` a value (default act_bytes; 1 where they are gathered in fp8)."""
     p = layer_activation_parts(m, seq_len, lay, act_bytes, fp8_inputs)
     share = moe_share(m)
     split = (1 - share) * p["split_dense"] + share * p["split_moe"]
     keep = (1 - lay.flash) if keep_scores is None else keep_scores
     whole = gathered * p["matmul_inputs"]  # kept at the full sequence under sequence parallelism
-    rep = np.where(lay.sp > 0, (p["replicated"] - whole) / lay.tp + whole, p["replicated"])
+    kept = whole * (act_bytes if gathered_bytes is None else gathered_bytes) / act_bytes
+    rep = np.where(lay.sp > 0, (p["replicated"] - whole) / lay.tp + kept, p["replicated"])
     return rep + (split + keep * p["scores"]) / lay.tp
 
 
@@ -245,8 +255,17 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     keep_scores = np.where(lay.recompute >= 1, 0.0, 1 - lay.flash)
     fp8_inputs = np.where(fp8_linears & (lay.stack == MEGATRON), 1.0, 0.0)
     gathered = eff.by_stack(eff.SP_SAVES_GATHERED_INPUTS, lay.stack)
+    # torchao's Float8 tensor parallelism casts to fp8 before the all-gather (PrepareFloat8ModuleInput)
+    gathered_bytes = np.where(fp8_linears & (lay.stack == PYTORCH_FSDP), 1.0, act_bytes)
     per_layer = layer_activation_bytes(
-        m, seq_len, lay, act_bytes, keep_scores=keep_scores, fp8_inputs=fp8_inputs, gathered=gathered
+        m,
+        seq_len,
+        lay,
+        act_bytes,
+        keep_scores=keep_scores,
+        fp8_inputs=fp8_inputs,
+        gathered=gathered,
+        gathered_bytes=gathered_bytes,
     )
     sb = tokens_per_microbatch(lay, seq_len)
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
