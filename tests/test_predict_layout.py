@@ -175,7 +175,10 @@ OTHER = {  # whole argument lists -> text the line must hold
     "software_value": ([*PLAN, "--software", "fused=often"], ["--software=", "fused='often'"]),
     "software_beside_layout": ([*PLAN, "--layout", "dp=8", "--software", "stack=xla"], ["--software='stack=xla'"]),
     "software_dedup_capacity": ([*PLAN, "--software", "a2a_dedup=1"], ["a2a_dedup=1", "capacity buffers"]),
-    "software_and_stack": ([*PLAN, "--software", "stack=xla", "--stack", "megatron"], ["--stack='megatron'", "once"]),
+    "software_and_stack": (
+        [*PLAN, "--software", "stack=xla", "--stack", "megatron"],
+        ["--software with --stack/--attn=", "'stack': given twice"],
+    ),
     "layers_uneven": (
         ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "pp=3"],
         ["pp=3", "4 layers"],

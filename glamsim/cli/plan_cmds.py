@@ -110,13 +110,9 @@ def plan_cmd(
         raise ConfigError(f"--stack={stack!r}: expected one of {', '.join(STACKS)}")
     if attn is not None and attn not in ATTENTION_KERNELS:
         raise ConfigError(f"--attn={attn!r}: expected one of {', '.join(ATTENTION_KERNELS)}")
-    named = [f"{k}={v}" for k, v in (("stack", stack), ("attn", attn)) if v is not None]
     keys = [software] if software is not None else []
-    if software is not None:
-        listed = parse_software(software, "--software").model_fields_set
-        for k, v in (("stack", stack), ("attn", attn)):
-            if v is not None and k in listed:
-                raise ConfigError(f"--{k}={v!r}: {k} is also named in --software; give it once")
+    named = [f"{k}={v}" for k, v in (("stack", stack), ("attn", attn)) if v is not None]
+    # one string, parsed once: a key given both in --software and as its own flag is "given twice"
     what = " with ".join(w for w, given in (("--software", keys), ("--stack/--attn", named)) if given)
     base = parse_software(",".join(keys + named), what) if keys or named else None
     r = search(

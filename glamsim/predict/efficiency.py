@@ -108,7 +108,7 @@ FP8_TO_16BIT_BY_ARCH = {"hopper": FP8_TO_16BIT_MATMUL, "blackwell": (3432.5 / 45
 
 def fp8_to_16bit(chip: str) -> float:
     """`chip`'s fp8 over bf16 large-matmul fraction (`FP8_TO_16BIT_BY_ARCH`, else the H100's)."""
-    return FP8_TO_16BIT_BY_ARCH.get(ARCH.get(chip.split("-")[0]), FP8_TO_16BIT_MATMUL)
+    return FP8_TO_16BIT_BY_ARCH.get(generation(chip), FP8_TO_16BIT_MATMUL)
 
 
 # Share of wall-clock time spent in training steps for runs whose throughput is published only as
@@ -205,6 +205,13 @@ def by_stack(table: dict, code):
 # Hopper) and the FlashAttention-2 figure stands for them on Ampere.  Other pairs (TPU splash
 # attention, DeepSpeed, cuDNN on Ampere) keep the matmul model (NaN below).
 ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper", "b200": "blackwell"}
+
+
+def generation(chip: str) -> str | None:
+    """The GPU generation of a chip profile's name (`h100-sxm` -> hopper), None for other chips."""
+    return ARCH.get(chip.split("-")[0])
+
+
 H100_PEAK_TFLOPS = 989.0
 ATTENTION_KERNELS = ("flash2", "cudnn", "flash3")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
@@ -240,7 +247,7 @@ ATTENTION_BURST_FRACTION = {
 def attention_sustained(chip: str, relative: float) -> float:
     """The factor on a published fused-attention rate for `chip` in a long training run: the chip's
     sustained matmul fraction (`relative` x the reference's) over the measuring chip's burst one."""
-    arch = ARCH.get(chip.split("-")[0])
+    arch = generation(chip)
     if arch is None:
         return 1.0
     return relative * REFERENCE_SUSTAINED_FRACTION / ATTENTION_BURST_FRACTION[arch]
@@ -252,7 +259,7 @@ def attention_fraction(stack_code, kernel_code, chip: str, backward: bool = Fals
     ATTENTION_KERNELS) or its stack's; NaN where no published figure (the matmul model applies)."""
     import numpy as np
 
-    arch = ARCH.get(chip.split("-")[0])
+    arch = generation(chip)
     side = int(backward)
 
     def fraction(kernel):
