@@ -259,3 +259,39 @@ def test_a_training_estimate_on_an_unvalidated_chip_carries_the_wider_range():
     assert "95% range from" in e.ledger["mfu"].source and "no published run on tpu-v6e" in e.ledger["mfu"].source
     low, high = e.ranges["train_days"]
     assert low == pytest.approx(e.train_days / iv.high) and high == pytest.approx(e.train_days / iv.low)
+
+
+def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack_and_routing():
+    """NeMo's dropless Qwen3-30B rows ran at under half the predicted throughput, its dropless
+    Qwen3-235B rows near it: a dropless MoE on Megatron gets a range reaching down to the worst of
+    them, and the basis names each; a dense model, another routing, or the source left out
+    (leave-one-source-out) keeps the pooled percentile."""
+    from glamsim.predict.intervals import mfu_interval, residuals
+
+    pooled = mfu_interval("megatron", chip="h100-sxm", n_experts=128)
+    moe = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless")
+    nemo = {r[0]: r[3] for r in residuals() if r[1] == "nemo" and r[4] == "dropless"}
+    assert len(nemo) == 4 and min(nemo.values()) < np.log(0.5)  # the two Qwen3-30B rows
+    assert moe.low == pytest.approx(np.exp(min(nemo.values())))
+    assert moe.high == pytest.approx(max(pooled.high, np.exp(max(nemo.values()))))
+    assert all(i in moe.basis for i in nemo) and "dropless MoE rows (4) on the megatron stack" in moe.basis
+    without_nemo = mfu_interval("megatron", chip="h100-sxm", n_experts=128, exclude="nemo")
+    for same, plain in (
+        (mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity"), pooled),  # no such row
+        (mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless", exclude="nemo"), without_nemo),
+    ):
+        assert (same.low, same.high) == (plain.low, plain.high) and "MoE" not in same.basis
+
+
+def test_a_dropless_moe_estimate_on_megatron_carries_the_range_of_its_published_neighbours():
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.intervals import mfu_interval
+
+    e = estimate_training(
+        model=load_model("mixtral-8x7b"), tokens=1e10, chip="h100-sxm", chips=64, layout="tp=8,dp=8,ep=8,stack=megatron"
+    )
+    iv = mfu_interval("megatron", chip="h100-sxm", n_experts=8, routing="dropless")
+    assert "nemo-qwen3-30b-16-fp8" in e.ledger["mfu"].source
+    low, high = e.ranges["train_days"]
+    assert low == pytest.approx(e.train_days / iv.high) and high == pytest.approx(e.train_days / iv.low)
+    assert high > 2 * e.train_days  # the Qwen3-30B rows: published under half the predicted throughput

@@ -420,13 +420,15 @@ def layout_exposed_share(predicted: dict) -> float:
     return sum(v for k, v in predicted["breakdown"].items() if k.endswith("_exposed_s")) / predicted["step_s"]
 
 
-def mfu_interval(predicted: dict, chip: str, n_experts: int = 0):
+def mfu_interval(predicted: dict, chip: str, cfg: ModelConfig):
     """How sure a predicted MFU is (`glamsim.predict.intervals`): factors from the published
-    runs' errors, for the predicted layout's stack, chip and expert count."""
+    runs' errors, for the predicted layout's stack, the chip and the model's experts and routing."""
     from glamsim.predict.intervals import mfu_interval as interval
+    from glamsim.predict.intervals import routing_class
     from glamsim.predict.layout import parse_layout
 
-    return interval(parse_layout(predicted["layout"]).stack, chip=chip, n_experts=n_experts)
+    stack = parse_layout(predicted["layout"]).stack
+    return interval(stack, chip=chip, n_experts=cfg.n_experts, routing=routing_class(cfg))
 
 
 def matmul_roof(chip: ChipProfile) -> str:

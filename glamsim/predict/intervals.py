@@ -9,8 +9,13 @@ errors count by size, in either direction.  On the 66 rows the 80% intervals cov
 held-out published figures (the 10th-90th percentiles of the signed residuals covered 60% of the
 first 62, per-stack pools less).  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
 stack, a chip no published run used, more experts than any validated MoE) the interval widens to
-the 95th percentile and the basis says why.  The interval multiplies the predicted MFU (throughput scales with
-it; time, energy, carbon and dollars with its inverse).
+the 95th percentile and the basis says why.  An MoE prediction's interval also spans the errors of
+the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
+names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
+half the predicted throughput, its dropless Qwen3-235B runs within 3% of it), so the range shows
+what the nearest published runs did rather than the pooled percentile alone.  The interval
+multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
+inverse).
 
     mfu_interval("megatron")          -> Interval(low=0.90, high=1.12, rows=66, basis="...")
     mfu_interval("xla", exclude="maxtext-v5e")
@@ -43,19 +48,34 @@ class Interval:
         return (mfu * self.low, mfu, min(mfu * self.high, 1.0))
 
 
-@cache
-def residuals() -> tuple[tuple[str, str, str, float], ...]:
-    """(run id, source family, stack, log(published / predicted)) per validation row, on the MFU
-    scale (a predicted step time is inverted), for rows whose layout fits."""
-    from glamsim.predict.validation import prediction_rows
+def routing_class(cfg) -> str:
+    """ "dense", or an MoE's routing: "capacity" (overflow dropped) or "dropless"."""
+    return "dense" if not cfg.is_moe else ("dropless" if cfg.dropless else "capacity")
 
+
+@cache
+def residuals() -> tuple[tuple[str, str, str, float, str], ...]:
+    """(run id, source family, stack, log(published / predicted), routing class) per validation
+    row, on the MFU scale (a predicted step time is inverted), for rows whose layout fits."""
+    from glamsim.predict.validation import prediction_rows, predictions, run_model
+
+    models = predictions()[0]
     out = []
     for r in prediction_rows():
         ratio = r["published"] / r["predicted"]
         if r["quantity"] == "step_s":
             ratio = 1 / ratio
-        out.append((r["id"], r["family"], r["stack"], float(np.log(ratio))))
+        routing = routing_class(run_model(r["model"], models))
+        out.append((r["id"], r["family"], r["stack"], float(np.log(ratio)), routing))
     return tuple(out)
+
+
+def moe_neighbours(stack: str | None, routing: str, exclude: str | None = None) -> list[tuple[str, float]]:
+    """(run id, log(published / predicted)) of the published MoE rows (of sources other than
+    `exclude`) on `stack` with `routing` ("capacity" or "dropless"); none for a dense model."""
+    if routing == "dense":
+        return []
+    return [(r[0], r[3]) for r in residuals() if r[2] == stack and r[4] == routing and r[1] != exclude]
 
 
 @cache
@@ -89,10 +109,16 @@ def far_from_validated(
 
 
 def mfu_interval(
-    stack: str | None, exclude: str | None = None, level: float = LEVEL, chip: str | None = None, n_experts: int = 0
+    stack: str | None,
+    exclude: str | None = None,
+    level: float = LEVEL,
+    chip: str | None = None,
+    n_experts: int = 0,
+    routing: str = "dense",
 ) -> Interval:
-    """The interval of a prediction for `stack` (on `chip`, for a model of `n_experts`), from the
-    residuals of every source but `exclude`; far from what was validated, the `FAR_LEVEL` quantile."""
+    """The interval of a prediction for `stack` (on `chip`, for a model of `n_experts` routed as
+    `routing`), from the residuals of every source but `exclude`; far from what was validated, the
+    `FAR_LEVEL` quantile; for an MoE, widened to span its `moe_neighbours`' errors."""
     rows = [r for r in residuals() if r[1] != exclude]
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
@@ -102,4 +128,14 @@ def mfu_interval(
         level = max(level, FAR_LEVEL)
         basis += f"; far from what was validated ({'; '.join(far)}): widened to their {level:.0%} quantile"
     q = float(np.quantile(np.abs(values), level))
-    return Interval(low=float(np.exp(-q)), high=float(np.exp(q)), rows=len(values), basis=basis, level=level)
+    low, high = -q, q
+    near = moe_neighbours(stack, routing, exclude)
+    if near:
+        logs = [v for _, v in near]
+        low, high = min(low, *logs), max(high, *logs)
+        errors = ", ".join(f"{i} {np.expm1(v):+.0%}" for i, v in near)
+        basis += (
+            f"; spans the errors (published / predicted - 1) of the published {routing} MoE "
+            f"{'row' if len(near) == 1 else f'rows ({len(near)})'} on the {stack} stack: {errors}"
+        )
+    return Interval(low=float(np.exp(low)), high=float(np.exp(high)), rows=len(values), basis=basis, level=level)

@@ -27,7 +27,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.predict.intervals import mfu_interval
+from glamsim.predict.intervals import mfu_interval, routing_class
 from glamsim.predict.layout import (
     BYTES,
     DEFAULT_BATCH_TOKENS,
@@ -200,7 +200,7 @@ def search(
     if np.isnan(key).all():
         raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
     order = np.lexsort((t["step_s"], key))[:top]
-    interval = mfu_interval(base.stack, chip=prof.name, n_experts=cfg.n_experts)
+    interval = mfu_interval(base.stack, chip=prof.name, n_experts=cfg.n_experts, routing=routing_class(cfg))
     rows = []
     for j in order:
         lay = sub.layout(int(j), base)

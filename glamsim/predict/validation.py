@@ -74,7 +74,8 @@ def predictions() -> tuple[dict[str, ModelConfig], tuple[PredictionRun, ...]]:
     return models, tuple(p.runs)
 
 
-def _model(name: str, models: dict[str, ModelConfig]) -> ModelConfig:
+def run_model(name: str, models: dict[str, ModelConfig]) -> ModelConfig:
+    """A published run's model: one of the `predictions:` models, else a preset."""
     if name in models:
         return models[name]
     if name in model_presets():
@@ -111,7 +112,7 @@ def predicted_value(run: PredictionRun, r: dict, cfg: ModelConfig) -> float:
 
 def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None) -> dict:
     models = predictions()[0] if models is None else models
-    cfg = _model(run.model, models)
+    cfg = run_model(run.model, models)
     layout = parse_layout(run.layout)
     if run.stack in STACKS:  # the row's software decides how its ZeRO-3 gathers are grouped
         layout = layout.model_copy(update={"stack": run.stack})
@@ -130,13 +131,15 @@ def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None
 def validation_rows() -> list[dict]:
     """`prediction_rows` with each row's interval from the other sources' errors (`level`, `low`,
     `high`, and whether the published figure is `covered`)."""
-    from glamsim.predict.intervals import mfu_interval
+    from glamsim.predict.intervals import mfu_interval, routing_class
 
     models = predictions()[0]
     rows = []
     for r in prediction_rows():
-        experts = _model(r["model"], models).n_experts
-        iv = mfu_interval(r["stack"], exclude=r["family"], chip=r["chip"], n_experts=experts)
+        cfg = run_model(r["model"], models)
+        iv = mfu_interval(
+            r["stack"], exclude=r["family"], chip=r["chip"], n_experts=cfg.n_experts, routing=routing_class(cfg)
+        )
         band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]
         rows.append({**r, "low": low, "high": high, "level": iv.level, "covered": low <= r["published"] <= high})
