@@ -98,8 +98,9 @@ pred = predictions()
 st.caption(
     f"{len(pred)} published runs from {pred['family'].nunique()} sources and {pred['stack'].nunique()} software "
     "stacks, each predicted from its published (or labelled assumed) layout (`glamsim validate-predictions`). "
-    "The interval of each row comes from the errors on the *other* sources' rows (80%; 95% where its stack "
-    "has few rows: far from what was validated); "
+    "The interval of each row comes from the errors on the *other* sources' rows (80%; 95% far from what was "
+    "validated: a stack with few rows, a chip or an expert count no other source ran; an MoE row's also spans "
+    "the other sources' MoE rows of its stack and routing); "
     f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *fits* is no where the "
     "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md)."
 )
