@@ -208,7 +208,7 @@ def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len,
                     "#": df["rank"],
                     "layout": df["layout"],
                     "step (s)": df["step_s"].map(lambda v: f"{v:.3g}"),
-                    f"MFU ({df['mfu_level'].iloc[0]:.0%} range)": [
+                    f"MFU ({df['mfu_range'].iloc[0]} range)": [
                         f"{m:.3f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in zip(df["mfu"], df["mfu_low"], df["mfu_high"])
                     ],
                     "HFU": df["hfu"].map(lambda v: f"{v:.3f}"),
@@ -229,6 +229,7 @@ def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len,
                 }
             )
             ui.show_table(shown, f"t_layouts_{name}")
+            st.caption(f"MFU range: {df['mfu_basis'].iloc[0]}.")
             if name == main:
                 pick = ui.select("Layout to use", list(df["layout"]), "t_layout_pick")
                 st.button(

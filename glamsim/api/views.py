@@ -73,7 +73,8 @@ def layouts(
 ) -> pd.DataFrame:
     """The parallel layouts of a model on `chips` chips that fit in memory, ranked (what `glamsim plan`
     prints), one row each: `rank`, `layout`, `step_s`, `mfu` (with `mfu_low`/`mfu_high`, its 80%
-    interval, `mfu_level` = 0.95 far from what was validated), `hfu`, `tokens_per_s`, the memory per
+    interval, `mfu_level` = 0.95 far from what was validated; `mfu_range` its label, wider where
+    published MoE rows like it lie outside, and `mfu_basis` why), `hfu`, `tokens_per_s`, the memory per
     chip by part in bytes (`mem_weights`, ..., `mem_total`, `usable_bytes`) and the step's time by
     part in seconds (`time_compute_s`, ...).  `software`: the software and precision keys every
     searched layout keeps (`stack=pytorch-fsdp,fused=1`; `glamsim plan --software`).
@@ -100,6 +101,7 @@ def layouts(
                 "rank": i,
                 "model": cfg.name,
                 **plain,
+                "mfu_basis": r["mfu_interval"],
                 **{f"mem_{k}": v for k, v in p["memory"].items()},
                 **{f"time_{k}": v for k, v in p["breakdown"].items()},
             }
@@ -198,7 +200,8 @@ def validation() -> pd.DataFrame:
     """The step-time predictor against published training runs (`glamsim validate-predictions`):
     one row per run with its source family, stack, published and predicted figure, relative error,
     interval (`low`, `high`, built without the row's own source; `level` 0.8, or 0.95 far from what
-    was validated) and whether it `covered` the published figure."""
+    was validated; an MoE row's spanning the other sources' MoE rows of its stack and routing) and
+    whether it `covered` the published figure."""
     from glamsim.predict.validation import validation_rows
 
     return pd.DataFrame(validation_rows())

@@ -138,7 +138,7 @@ def plan_cmd(
             "layout": row["layout"],
             "step s": f"{step:.3g}",
             "MFU": _pct(row["mfu"]),
-            f"MFU {row['mfu_level']:.0%}": f"{_pct(row['mfu_low'])}-{_pct(row['mfu_high'])}",
+            f"MFU {row['mfu_range']}": f"{_pct(row['mfu_low'])}-{_pct(row['mfu_high'])}",
             "HFU": _pct(row["hfu"]),
             "tokens/s": fmt(row["tokens_per_s"]),
             "GB per chip": f"{_gb(mem['total'])} of {_gb(row['usable_bytes'])}",
@@ -253,8 +253,8 @@ def validation_table(json_out: bool = False) -> list[dict]:
     covered = sum(r["covered"] for r in rows)
     typer.echo(
         f"  {covered} of {len(rows)} published figures inside their interval (each from the other sources' "
-        "errors: 80%, 95% where the row's stack has few rows); by source, median |error|: "
-        + ", ".join(f"{f} {100 * m:.0f}%" for f, m in family_errors(rows).items())
+        "errors: 80%, 95% far from what they validated, wider where their MoE rows like it lie outside); "
+        "by source, median |error|: " + ", ".join(f"{f} {100 * m:.0f}%" for f, m in family_errors(rows).items())
     )
     for r in rows:
         typer.echo(f"  {r['id']}: layout {r['layout_source']}" + (f" Note: {r['note']}" if r["note"] else ""))

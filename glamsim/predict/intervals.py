@@ -12,8 +12,8 @@ stack, a chip no published run used, more experts than any validated MoE) the in
 the 95th percentile and the basis says why.  An MoE prediction's interval also spans the errors of
 the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
-half the predicted throughput, its dropless Qwen3-235B runs within 3% of it), so the range shows
-what the nearest published runs did rather than the pooled percentile alone.  The interval
+half the predicted throughput, its dropless Qwen3-235B runs at 8-11% above it), so the range shows
+what the nearest published runs did rather than the pooled percentile alone (`label` says so).  The interval
 multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
 inverse).
 
@@ -35,13 +35,21 @@ FAR_LEVEL = 0.95  # far from what was validated: the 95th percentile of the erro
 
 @dataclass(frozen=True)
 class Interval:
-    """Factors on the predicted MFU: published / predicted at the low and high percentiles."""
+    """Factors on the predicted MFU: published / predicted at the low and high percentiles of the
+    errors' size, or beyond where published MoE rows like the prediction lie outside them."""
 
     low: float
     high: float
     rows: int
     basis: str
     level: float = LEVEL  # the quantile of the errors' size it spans
+    widened_by: tuple[str, ...] = ()  # published MoE rows outside that quantile that it spans too
+
+    @property
+    def label(self) -> str:
+        """What the range is, for a table header: "80%", "95%", or "80% + 2 MoE rows"."""
+        extra = len(self.widened_by)
+        return f"{self.level:.0%}" + (f" + {extra} MoE row{'s' if extra > 1 else ''}" if extra else "")
 
     def around(self, mfu: float) -> tuple[float, float, float]:
         """(low, nominal, high) MFU; never above 1."""
@@ -82,12 +90,11 @@ def moe_neighbours(stack: str | None, routing: str, exclude: str | None = None) 
 def _validated(exclude: str | None = None) -> tuple[frozenset, int]:
     """The chips of the published rows (of sources other than `exclude`) and the most experts any
     of their models routes over."""
-    from glamsim.config import load_model
-    from glamsim.predict.validation import predictions
+    from glamsim.predict.validation import predictions, run_model
 
     models, runs = predictions()
     runs = [r for r in runs if r.family != exclude]
-    experts = max((models[r.model] if r.model in models else load_model(r.model)).n_experts for r in runs)
+    experts = max(run_model(r.model, models).n_experts for r in runs)
     return frozenset(r.chip for r in runs), experts
 
 
@@ -128,14 +135,16 @@ def mfu_interval(
         level = max(level, FAR_LEVEL)
         basis += f"; far from what was validated ({'; '.join(far)}): widened to their {level:.0%} quantile"
     q = float(np.quantile(np.abs(values), level))
-    low, high = -q, q
     near = moe_neighbours(stack, routing, exclude)
+    outside = tuple(i for i, v in near if abs(v) > q)
+    low, high = min([-q] + [v for _, v in near]), max([q] + [v for _, v in near])
     if near:
-        logs = [v for _, v in near]
-        low, high = min(low, *logs), max(high, *logs)
         errors = ", ".join(f"{i} {np.expm1(v):+.0%}" for i, v in near)
+        rows_ = "row" if len(near) == 1 else f"rows ({len(near)})"
+        what = "widened to span them" if outside else "inside it"
         basis += (
-            f"; spans the errors (published / predicted - 1) of the published {routing} MoE "
-            f"{'row' if len(near) == 1 else f'rows ({len(near)})'} on the {stack} stack: {errors}"
+            f"; the published {routing} MoE {rows_} on the {stack} stack, {what}: {errors} (published / predicted - 1)"
         )
-    return Interval(low=float(np.exp(low)), high=float(np.exp(high)), rows=len(values), basis=basis, level=level)
+    return Interval(
+        low=float(np.exp(low)), high=float(np.exp(high)), rows=len(values), basis=basis, level=level, widened_by=outside
+    )

@@ -159,7 +159,8 @@ def search(
     expert_load: float | None = None,
 ) -> dict:
     """The `top` fitting layouts ranked by `rank_by`, with memory and time breakdowns, counts, and
-    each MFU's interval (`glamsim.predict.intervals`: 80%, 95% far from what was validated)."""
+    each MFU's interval (`glamsim.predict.intervals`: 80%, 95% far from what was validated, wider
+    where published MoE rows like it lie outside; `mfu_range` says which, `mfu_interval` why)."""
     t0 = time.perf_counter()
     if rank_by not in RANK_BY:
         raise ConfigError(f"rank_by={rank_by!r}: expected one of {', '.join(RANK_BY)}")
@@ -218,6 +219,7 @@ def search(
                 "mfu_low": interval.around(g(t["mfu"]))[0],
                 "mfu_high": interval.around(g(t["mfu"]))[2],
                 "mfu_level": interval.level,
+                "mfu_range": interval.label,
                 "hfu": g(t["hfu"]),
                 "tokens_per_s": g(t["tokens_per_s"]),
                 "energy_j_per_token": g(energy_j) / g(tokens),
