@@ -173,6 +173,17 @@ def test_weights_gradients_optimizer_and_zero():
     assert one(st["optimizer"]) == pytest.approx(53_408 * 4 * 2 / 64)
 
 
+def test_an_untied_output_matrix_sits_on_the_last_stage_not_beside_the_input_embedding():
+    # the toy untied: embedding 128 x 64 = 8,192 twice + final norm 64.  One stage holds both
+    # matrices; under pp = 2 the busiest stage holds one (the first the input embedding, the last
+    # the output matrix and the final norm), as the tied model's stages each hold a copy
+    untied = M.with_(untied=1.0)
+    one_stage = chip_params(untied, arr("tp=2,dp=2,mb=1,gbs=8"))[0]
+    assert one(one_stage) == (4 * 49_280 + 2 * 8_192 + 64) / 2
+    two_stages = chip_params(untied, arr("tp=2,pp=2,dp=2,mb=1,gbs=8"))[0]
+    assert one(two_stages) == (2 * 49_280 + 8_192 + 64) / 2 == one(chip_params(M, arr("tp=2,pp=2,dp=2,mb=1,gbs=8"))[0])
+
+
 def test_experts_split_over_ep_and_shard_over_their_replicas():
     # glam-tiny: routed experts 2 layers x 8 x (2 x 64 x 256) = 524,288; the rest 182,336
     tiny = ModelArrays.of(load_model("glam-tiny"))

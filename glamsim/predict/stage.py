@@ -1,11 +1,11 @@
 """What one chip holds of the model under a layout: layers, parameters, tokens.
 
 The busiest pipeline stage sets the pace and the memory high-water mark: it holds
-ceil(layers / pp) layers (MoE layers in the model's proportion) plus the embedding (the first
-stage holds the input embedding, the last the output matrix, the same size when tied: Megatron
-keeps a copy on both).  Parameters split over tp (every weight matrix; norms are negligible)
-and, for routed experts, over ep as well.  A microbatch on one chip is mb x seq / cp tokens.
-All functions broadcast over `ModelArrays` and `LayoutArrays`.
+ceil(layers / pp) layers (MoE layers in the model's proportion) plus one vocabulary matrix (the
+first stage holds the input embedding, the last the output matrix, the same size when tied:
+Megatron keeps a copy on both; `stage_embedding_params`).  Parameters split over tp (every
+weight matrix; norms are negligible) and, for routed experts, over ep as well.  A microbatch on
+one chip is mb x seq / cp tokens.  All functions broadcast over `ModelArrays` and `LayoutArrays`.
 """
 
 from __future__ import annotations
@@ -36,10 +36,17 @@ def body_params_per_layer(m: ModelArrays):
     return (params(m, embedding=False) - routed_params(m)) / m.n_layers
 
 
+def stage_embedding_params(m: ModelArrays, lay: LayoutArrays):
+    """Embedding-side parameters on the busiest stage: all of them on a single stage; with pipeline
+    stages one vocabulary matrix, not two: an untied output matrix sits on the last stage, apart
+    from the first stage's input embedding (until 2026-12-06 both were counted on one stage)."""
+    return embedding_params(m) - np.where(lay.pp > 1, m.untied * m.vocab * m.d_model, 0.0)
+
+
 def chip_params(m: ModelArrays, lay: LayoutArrays) -> tuple:
     """(non-expert, expert) parameters on one chip of the busiest stage, before ZeRO sharding."""
     layers = layers_per_stage(m, lay)
-    dense = (layers * body_params_per_layer(m) + embedding_params(m)) / lay.tp
+    dense = (layers * body_params_per_layer(m) + stage_embedding_params(m, lay)) / lay.tp
     expert = routed_params(m) * layers / m.n_layers / (lay.ep * lay.tp)
     return dense, expert
 
