@@ -322,3 +322,36 @@ def test_nemo_2407_rows_added_after_the_constants_froze_are_predicted_within_20_
     assert len(rows) == 12 and all(r["fits"] for r in rows)
     errors = sorted(abs(r["rel_error"]) for r in rows)
     assert errors[-1] < 0.20 and np.median(errors) < 0.10
+
+
+# NeMo 24.07 performance summary (NVIDIA/NeMo docs/source/performance/performance_summary.md,
+# commit 070a0bb), DGX-H100 FP8 pre-training: model TFLOP/s per GPU beside each row's tokens/s
+NEMO_2407_MODEL_TFLOPS = {
+    "gpt3-5b-64": 736,
+    "gpt3-20b-64": 750,
+    "gpt3-175b-128": 782,
+    "gpt3-175b-512": 842,
+    "llama2-7b-8": 776,
+    "llama2-13b-16": 754,
+    "llama2-70b-64": 759,
+    "nemotron-8b-64": 653,
+    "nemotron-22b-64": 554,
+    "nemotron-340b-128": 678,
+    "llama3-8b-8": 697,
+    "llama3-70b-64": 738,
+}
+
+
+def test_nemo_2407_model_flops_per_token_match_the_table():
+    """The table's model TFLOP/s over its tokens/s is NeMo's own FLOPs per token: glamsim's count
+    for each transcribed architecture agrees within 0.5% (a check on the seven architectures read
+    from the launcher's configs, vocabularies included)."""
+    from glamsim.predict.validation import predict_run, predictions
+
+    models, runs = predictions()
+    rows = [r for r in runs if r.family == "nemo-2407"]
+    assert {r.id.removeprefix("nemo2407-").removesuffix("-fp8") for r in rows} == set(NEMO_2407_MODEL_TFLOPS)
+    for r in rows:
+        p = predict_run(r, models)["prediction"]
+        theirs = NEMO_2407_MODEL_TFLOPS[r.id.removeprefix("nemo2407-").removesuffix("-fp8")] * 1e12 / r.published.value
+        assert p["model_flops_per_step"] / p["tokens_per_step"] == pytest.approx(theirs, rel=0.005), r.id
