@@ -246,6 +246,17 @@ def test_fsdp_keeps_fp32_shards_and_gathers_one_layer():
     assert one(ds["weights"]) == 2 * n / 2 + 2 * (2 * layer + emb) and one(ds["optimizer"]) == 12 * n / 2
 
 
+def test_fsdp_under_a_pipeline_gathers_only_its_stage_s_vocabulary_matrix():
+    # the toy untied (8,192 more parameters: 213,568), FSDP 2 x PP 2: the busiest stage holds 2
+    # layers and one vocabulary matrix with the final norm, 2 x 49,280 + 8,256 = 106,816
+    # parameters, and gathers two layers and that matrix, not the input embedding beside it
+    untied, layer, emb = M.with_(untied=1.0), 49_280, 8_256
+    st = model_states(untied, arr("fsdp=2,pp=2,gbs=4,stack=deepspeed"))
+    assert one(st["weights"]) == 2 * 106_816 / 2 + 2 * (2 * layer + emb)
+    one_stage = model_states(untied, arr("fsdp=2,gbs=2,stack=deepspeed"))  # both matrices on it
+    assert one(one_stage["weights"]) == 2 * 213_568 / 2 + 2 * (2 * layer + emb + 8_192)
+
+
 def test_pure_16bit_training_keeps_no_fp32_master():
     # master=0 (NeMo Automodel casts its MoE models to bf16): the FSDP shard is the bf16 parameter,
     # gradients and both Adam moments bf16 too, 8 bytes per parameter / 2 ranks (16 with a master);

@@ -317,7 +317,8 @@ def test_nemo_2407_rows_added_after_the_constants_froze_are_predicted_within_20_
     Nemotron 8B-340B, Llama 3 8B/70B) was transcribed after the four constants were frozen: every
     run fits 80 GB as it ran (Nemotron-4 340B on TP 8 x PP 8 x DP 2 only since an untied output
     matrix stopped being counted beside the input embedding) and lands within 20% of its published
-    tokens/s per GPU."""
+    tokens/s per GPU: a guard on the figures measured when the rows were added (median 8.3%, worst
+    +17.9%), its bounds set after seeing them."""
     rows = [r for r in prediction_rows() if r["family"] == "nemo-2407"]
     assert len(rows) == 12 and all(r["fits"] for r in rows)
     errors = sorted(abs(r["rel_error"]) for r in rows)

@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glamsim.accounting import ModelArrays, embedding_params
+from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import STACKS, LayoutArrays
 from glamsim.predict.stage import (
@@ -82,6 +82,7 @@ from glamsim.predict.stage import (
     layers_per_stage,
     moe_share,
     routed_params,
+    stage_embedding_params,
     tokens_per_microbatch,
     zero_groups,
 )
@@ -137,10 +138,13 @@ def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
     fsdp = _fsdp_master(lay)
     layer = (body_params_per_layer(m) + routed_params(m) / m.n_layers / lay.ep) / lay.tp
     # PyTorch FSDP / DeepSpeed: the current and the prefetched layer and the root unit's embedding
-    # and output gathered, one layer's gradient unsharded at the reduce dtype; XLA's scan over
-    # layers (MaxText) materialises one layer's weights and its gradient, at compute precision
+    # and output (the stage's own under pipeline parallelism) gathered, one layer's gradient
+    # unsharded at the reduce dtype; XLA's scan over layers (MaxText) materialises one layer's
+    # weights and its gradient, at compute precision
     xla = lay.stack == XLA
-    gathered_params = np.where(lay.zero >= 3, np.where(xla, layer, 2 * layer + embedding_params(m) / lay.tp), 0.0)
+    gathered_params = np.where(
+        lay.zero >= 3, np.where(xla, layer, 2 * layer + stage_embedding_params(m, lay) / lay.tp), 0.0
+    )
     gathered_grads = np.where(lay.zero >= 3, layer, 0.0)
     grad_bytes = np.where(xla & (lay.zero >= 3), lay.param_bytes, lay.grad_bytes)
     # PyTorch FSDP under a pipeline schedule syncs gradients only on the last microbatch: the

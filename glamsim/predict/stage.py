@@ -1,9 +1,10 @@
 """What one chip holds of the model under a layout: layers, parameters, tokens.
 
 The busiest pipeline stage sets the pace and the memory high-water mark: it holds
-ceil(layers / pp) layers (MoE layers in the model's proportion) plus one vocabulary matrix (the
-first stage holds the input embedding, the last the output matrix, the same size when tied:
-Megatron keeps a copy on both; `stage_embedding_params`).  Parameters split over tp (every
+ceil(layers / pp) layers (MoE layers in the model's proportion) plus, under pipeline parallelism,
+one vocabulary matrix (the first stage holds the input embedding, the last the output matrix, the
+same size when tied: Megatron keeps a copy on both), or on a single stage both of an untied
+model's (`stage_embedding_params`).  Parameters split over tp (every
 weight matrix; norms are negligible) and, for routed experts, over ep as well.  A microbatch on
 one chip is mb x seq / cp tokens.  All functions broadcast over `ModelArrays` and `LayoutArrays`.
 """
