@@ -17,7 +17,7 @@ what the nearest published runs did rather than the pooled percentile alone (`la
 multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
 inverse).
 
-    mfu_interval("megatron")          -> Interval(low=0.90, high=1.12, rows=66, basis="...")
+    mfu_interval("megatron")          -> Interval(low=0.89, high=1.12, rows=78, basis="...")
     mfu_interval("xla", exclude="maxtext-v5e")
 """
 
