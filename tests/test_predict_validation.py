@@ -233,6 +233,23 @@ def test_a_planned_layout_names_the_published_run_it_differs_from():
     assert "recompute full -> " in note or "gbs 1024 -> " in note
 
 
+def test_a_published_run_given_in_tokens_per_second_is_named_as_an_mfu_of_its_own_peak():
+    """Llama 2 7B on 8 H100: NeMo 24.07 ran it in fp8 at 16,847 tokens/s per GPU, 776 model
+    TFLOP/s, an MFU of 776 / 1,979 = 0.392 of the fp8 peak; a bf16 estimate is told the two
+    peaks differ, an fp8 one is not.  Of the two GPT-3 175B runs the one nearest in size is named."""
+    from glamsim.cost.training import estimate_training
+
+    bf16 = estimate_training(model=load_model("llama-2-7b"), tokens=1e9, chip="h100-sxm", chips=8)
+    note = bf16.ledger["published_run"].source
+    assert "nemo2407-llama2-7b-8-fp8" in note and f"MFU {776 / 1979:.3g} of the fp8 peak published" in note
+    assert f"predicts {bf16.mfu:.3g} of the bf16 peak" in note
+    fp8 = estimate_training(model=load_model("llama-2-7b"), tokens=1e9, chip="h100-sxm", chips=8, dtype="fp8")
+    assert f"MFU {776 / 1979:.3g} published" in fp8.ledger["published_run"].source
+    for chips, run in ((128, "nemo2407-gpt3-175b-128-fp8"), (512, "nemo2407-gpt3-175b-512-fp8")):
+        e = estimate_training(model=load_model("gpt3-175b"), tokens=1e9, chip="h100-sxm", chips=chips, dtype="fp8")
+        assert e.ledger["published_run"].source.startswith(f"published run {run} ")
+
+
 def test_an_interval_far_from_the_published_rows_widens_and_says_why():
     """A chip no published run used, or more experts than any validated MoE row (Qwen3's 128), takes
     the 95th percentile of the other sources' |errors| instead of the 80th, and the basis says why."""

@@ -474,7 +474,7 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
     where = "the layout" if s.layout is not None else "the software keys"
     why = f"named in {where}" if named else f"the usual software on {chip.vendor} chips, as no stack was named"
     led.add("layout", p["layout"], "", f"{s.source('layout')}; stack {parse_layout(p['layout']).stack}: {why}")
-    note = against_published(cfg.name, chip.name, p["layout"], p["mfu"])
+    note = against_published(cfg.name, chip.name, p["layout"], p["mfu"], s.chips, s.dtype or chip.default_dtype)
     if note:
         led.add("published_run", None, "", note)
     return p

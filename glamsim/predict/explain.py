@@ -9,6 +9,8 @@ keys in which the chosen layout differs, so a prediction far from the published 
 
 from __future__ import annotations
 
+import math
+
 from glamsim.predict.layout import parse_layout
 
 
@@ -19,20 +21,44 @@ def differences(published: str, chosen: str) -> list[str]:
     return [f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b[k]]
 
 
-def against_published(model: str, chip: str, layout: str, mfu: float) -> str | None:
-    """One paragraph comparing a prediction (`layout`, `mfu`) with the published run of the same
-    model and chip, or None when no published row matches."""
-    from glamsim.predict.validation import prediction_rows
+def predicted_mfu(row: dict) -> float:
+    """A validation row's predicted MFU on its own basis (a wall-clock row's includes the goodput)."""
+    from glamsim.predict.efficiency import WALL_CLOCK_GOODPUT
 
-    rows = [r for r in prediction_rows() if r["model"] == model and r["chip"] == chip and r["quantity"] == "mfu"]
+    return row["mfu"] * (WALL_CLOCK_GOODPUT if row["basis"] == "wall_clock" else 1.0)
+
+
+def published_mfu(row: dict) -> float:
+    """A validation row's published figure as an MFU on the row's basis: every published quantity
+    but a step time scales with throughput, so it is the predicted MFU times published / predicted."""
+    ratio = row["published"] / row["predicted"]
+    return predicted_mfu(row) * (1 / ratio if row["quantity"] == "step_s" else ratio)
+
+
+def against_published(
+    model: str, chip: str, layout: str, mfu: float, chips: float | None = None, dtype: str | None = None
+) -> str | None:
+    """One paragraph comparing a prediction (`layout`, `mfu` of the `dtype` peak) with the published
+    run of the same model and chip (the one nearest `chips` in size where several are), or None
+    when none matches.  A run in another precision is named with its peak: an fp8 MFU counts
+    against twice the bf16 peak."""
+    from glamsim.predict.validation import prediction_rows
+    from glamsim.profiles import load_chip
+
+    rows = [r for r in prediction_rows() if r["model"] == model and r["chip"] == chip]
     if not rows:
         return None
-    r = rows[0]
+    r = min(rows, key=lambda r: abs(math.log(r["chips"] / chips)) if chips else 0.0)
     diff = differences(r["layout"], layout)
     changed = "; ".join(diff) if diff else "the same layout"
+    given = "" if r["quantity"] == "mfu" else f" (from its {r['quantity']} {r['published']:.4g})"
+    theirs = r["dtype"] or load_chip(chip).default_dtype
+    peak = f" of the {theirs} peak" if dtype and theirs != dtype else ""
+    ours = f" of the {dtype} peak" if peak and dtype else ""
     return (
-        f"published run {r['id']} ({r['run']}): layout {r['layout']}, MFU {r['published']:.3g} published, "
-        f"{r['predicted']:.3g} predicted for that layout ({r['basis']} basis); this estimate's layout "
-        f"{layout} predicts {mfu:.3g}. What differs: {changed}. The planner ranks by step time alone; "
+        f"published run {r['id']} ({r['run']}): layout {r['layout']}, "
+        f"MFU {published_mfu(r):.3g}{peak} published{given}, "
+        f"{predicted_mfu(r):.3g} predicted for that layout ({r['basis']} basis); this estimate's layout "
+        f"{layout} predicts {mfu:.3g}{ours}. What differs: {changed}. The planner ranks by step time alone; "
         "the published run chose its layout for other reasons too (batch size for optimisation, memory)"
     )

@@ -164,6 +164,7 @@ def prediction_rows() -> tuple[dict, ...]:
                 "chip": run.chip,
                 "stack": run.stack,
                 "quantity": run.quantity,
+                "dtype": run.dtype,
                 "published": run.published.value,
                 "predicted": p["predicted"],
                 "rel_error": err,
