@@ -236,3 +236,16 @@ def statement_box(statements: dict[str, str]) -> str:
 def ledger_box(ledger_list: list[dict], title: str = "Ledger: every input and its source") -> None:
     with st.expander(title):
         show_table(ledger_frame(ledger_list), f"ledger_{title}", wrap=True)
+
+
+PUBLISHED_MFU = re.compile(r"MFU (\d+(?:\.\d+)?)(?: of the (\w+) peak)? published")
+
+
+def published_mfu_cards(note: str | None) -> list[dict]:
+    """The card of the published run's MFU in a ledger's `published_run` note (none without one),
+    naming the peak it counts against where the note does (an fp8 run beside a bf16 estimate)."""
+    got = PUBLISHED_MFU.search(note or "")
+    if not got:
+        return []
+    peak = f" ({got.group(2)} peak)" if got.group(2) else ""
+    return [dict(label=f"Published run's MFU{peak}", value=f"{float(got.group(1)):.3f}")]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from glamsim.config import load_model
 from glamsim.cost import estimate_training
 from glamsim.outputs import format_value, label
 
@@ -113,3 +114,17 @@ def test_layouts_that_fit_for_every_model_and_one_to_use():
     assert at.text_input(key="t_layout").value == second and not at.text_input(key="t_software").value
     shown = [m.value for m in at.markdown if m.value.startswith("Layout: `")]
     assert shown and second.split(",")[0] in shown[0]
+
+
+def test_a_published_run_in_another_precision_names_its_peak_on_the_card():
+    """Llama 2 7B on 8 H100 in bf16 beside NeMo's fp8 run: the card shows 776 / 1,979 = 0.392 and
+    says it is of the fp8 peak; GLaM's note (same precision) keeps the plain label."""
+    from ui_results import published_mfu_cards
+
+    note = estimate_training(model=load_model("llama-2-7b"), tokens=1e9, chip="h100-sxm", chips=8).ledger
+    assert published_mfu_cards(note["published_run"].source) == [
+        {"label": "Published run's MFU (fp8 peak)", "value": f"{776 / 1979:.3f}"}
+    ]
+    glam = estimate_training().ledger["published_run"].source
+    assert published_mfu_cards(glam) == [{"label": "Published run's MFU", "value": "0.285"}]
+    assert published_mfu_cards(None) == []

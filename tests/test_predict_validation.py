@@ -389,4 +389,8 @@ def test_nemo_long_sequence_rows_fit_and_stay_within_25_percent():
     25% of its published tokens/s per GPU (+2% to +22.5% when added; bounds set after seeing them)."""
     rows = [r for r in prediction_rows() if r["family"] == "nemo-longseq"]
     assert len(rows) == 9 and all(r["fits"] for r in rows)
+    from glamsim.predict.layout import parse_layout
+
+    got = [(r["chips"], parse_layout(r["layout"]).cp) for r in rows]  # the table's GPUs and CP degrees
+    assert got == [(4, 1), (8, 1), (16, 1), (32, 2), (64, 2), (128, 4), (256, 8), (512, 16), (1024, 32)]
     assert max(abs(r["rel_error"]) for r in rows) < 0.25

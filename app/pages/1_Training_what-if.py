@@ -2,7 +2,6 @@
 and any other presets."""
 
 import math
-import re
 from functools import partial
 
 import pandas as pd
@@ -113,7 +112,6 @@ HFU_DEFINITION = (
     "raise it above the MFU; a causal attention kernel that skips the masked half of the scores (which the MFU "
     "counts whole) lowers it, so it can sit below the MFU."
 )
-PUBLISHED_MFU = re.compile(r"MFU (\d+(?:\.\d+)?) published")
 
 
 def published_run(ledger) -> str | None:
@@ -130,11 +128,10 @@ def prediction_panel(p: dict, name: str, chip, ledger) -> None:
     st.subheader(f"Predicted layout of {name}")
     st.markdown(f"Layout: `{p['layout']}` (global batch {p['global_batch']:,} sequences)")
     published = published_run(ledger)
-    got = PUBLISHED_MFU.search(published or "")
     ui.cards(
         [
             dict(label="Predicted MFU", value=f"{p['mfu']:.3f}"),
-            *([dict(label="Published run's MFU", value=f"{float(got.group(1)):.3f}")] if got else []),
+            *ui.published_mfu_cards(published),
             dict(label="Predicted HFU", value=f"{p['hfu']:.3f}", help=HFU_DEFINITION),
             dict(label="Step", value=f"{p['step_s']:.3g} s"),
         ]

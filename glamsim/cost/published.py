@@ -46,7 +46,7 @@ def beside_published(model: str | ModelConfig = "glam-64b-64e", *, profiles_dirs
     published run: ``run`` (its id, or None when the model has none), ``rows`` (one dict per quantity:
     `name`, `estimate`, `published`, `source` of the published figure), ``why`` (the estimate's
     ledger entry `published_run`: its layout against the run's, or None when the estimate's MFU is
-    not predicted or no published MFU matches its chip) and ``differs`` (one line per energy input
+    not predicted or no published run of the model used its chip) and ``differs`` (one line per energy input
     that differs: chip, datacenter, chips, tokens, power, PUE, carbon intensity)."""
     cfg = model if isinstance(model, ModelConfig) else load_model(model)
     est = estimate_training(model=cfg, profiles_dirs=profiles_dirs, **fields)

@@ -48,11 +48,16 @@ def against_published(
     rows = [r for r in prediction_rows() if r["model"] == model and r["chip"] == chip]
     if not rows:
         return None
-    r = min(rows, key=lambda r: abs(math.log(r["chips"] / chips)) if chips else 0.0)
+    default = load_chip(chip).default_dtype
+    r = min(  # nearest in size, then the same precision as the estimate
+        rows,
+        key=lambda r: (abs(math.log(r["chips"] / chips)) if chips else 0.0, (r["dtype"] or default) != dtype),
+    )
     diff = differences(r["layout"], layout)
     changed = "; ".join(diff) if diff else "the same layout"
-    given = "" if r["quantity"] == "mfu" else f" (from its {r['quantity']} {r['published']:.4g})"
-    theirs = r["dtype"] or load_chip(chip).default_dtype
+    value = f"{r['published']:,.0f}" if r["published"] >= 1000 else f"{r['published']:.4g}"
+    given = "" if r["quantity"] == "mfu" else f" (from its {r['quantity']} {value})"
+    theirs = r["dtype"] or default
     peak = f" of the {theirs} peak" if dtype and theirs != dtype else ""
     ours = f" of the {dtype} peak" if peak and dtype else ""
     return (

@@ -64,7 +64,8 @@ def routing_class(cfg) -> str:
 @cache
 def residuals() -> tuple[tuple[str, str, str, float, str], ...]:
     """(run id, source family, stack, log(published / predicted), routing class) per validation
-    row, on the MFU scale (a predicted step time is inverted), for rows whose layout fits."""
+    row, on the MFU scale (a predicted step time is inverted), every row whether its layout fits
+    by the memory count or not (the throughput is predicted either way)."""
     from glamsim.predict.validation import prediction_rows, predictions, run_model
 
     models = predictions()[0]
