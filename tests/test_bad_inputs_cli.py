@@ -333,6 +333,8 @@ CASES = [
             (["--layout", "tp=8,attn=fa3"], "attn='fa3'"),
             (["--layout", "tp=8,attn="], "attn"),
             (["--layout", "tp=8,a2a_dedup=2"], "a2a_dedup='2'"),
+            (["--layout", "tp=8,recompute=full,recompute_layers=-1"], "recompute_layers='-1'"),
+            (["--layout", "tp=8,recompute_layers=4"], "recompute_layers=4"),
             (["--software", "tp=8"], "--software='tp=8': tp is chosen"),
             (["--software", "stack=jax"], "stack='jax'"),
             (["--software", ""], "--software"),

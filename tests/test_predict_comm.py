@@ -201,6 +201,26 @@ def test_recomputation_costs_time_and_raises_hfu_over_mfu():
     assert one(none["hfu"]) == pytest.approx(one(none["mfu"]), rel=1e-9)
 
 
+def test_recomputing_some_layers_costs_their_share_of_the_forward():
+    # Megatron's block method: recompute_layers=N of each stage's 96 / 8 = 12 layers recomputed whole;
+    # the recomputed forward, its TP collectives and the HFU - MFU excess scale with N / 12
+    gpt3 = ModelArrays.of(load_model("gpt3-175b"))
+    base = "tp=8,pp=8,dp=16,gbs=1024,flash=0,recompute=full"
+    full = predict(gpt3, 2048, arr(base), H100)
+    assert one(predict(gpt3, 2048, arr(base + ",recompute_layers=12"), H100)["step_s"]) == one(full["step_s"])
+    none = predict(gpt3, 2048, arr(base.replace("full", "none")), H100)
+    third = predict(gpt3, 2048, arr(base + ",recompute_layers=4"), H100)
+    assert one(third["recompute_s"]) == pytest.approx(one(full["recompute_s"]) / 3)
+    excess = one(full["hfu"]) / one(full["mfu"]) - 1
+    assert one(third["hfu"]) / one(third["mfu"]) - 1 == pytest.approx(excess / 3)
+    tp_none, tp_full = (
+        one(microbatch_comm(gpt3, 2048, arr(t), H100)["tp_bytes"]) for t in (base.replace("full", "none"), base)
+    )
+    tp_third = one(microbatch_comm(gpt3, 2048, arr(base + ",recompute_layers=4"), H100)["tp_bytes"])
+    assert tp_third == pytest.approx(tp_none + (tp_full - tp_none) / 3)
+    assert one(none["step_s"]) < one(third["step_s"]) < one(full["step_s"])
+
+
 def test_capacity_and_measured_router_load_set_expert_work():
     # capacity factor 2 for top-2 is exactly the routed tokens: HFU = MFU (unfused attention, so the
     # causal half is computed too); a measured max/mean load of 1.5 makes the expert matmuls slower

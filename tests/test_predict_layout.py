@@ -58,6 +58,7 @@ def test_keys_values_aliases_and_defaults():
         "pp=3,uneven=1,tp_overlap=1",
         "fsdp=8,stack=pytorch-fsdp,attn=cudnn,loss_upcast=0",
         "dp=8,ep=8,a2a_dedup=1,expert_spread=contiguous",
+        "pp=2,dp=4,recompute=full,recompute_layers=1",
     ],
 )
 def test_compact_round_trips(text):
@@ -156,6 +157,14 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "experts": ("dp=8,ep=8,tp=1", None),  # valid: 8 experts over 8 chips (control, see below)
     "interleaved_microbatches": ("pp=2,dp=4,vp=2,gbs=4", ["microbatches", "pp=2"]),
     "long": ("tp=1," * 300 + "tp=1", ["at most 1000"]),
+    "recompute_layers_not_full": (
+        "dp=8,recompute=selective,recompute_layers=2",
+        ["recompute_layers=2", "recompute=full"],
+    ),
+    "recompute_layers_alone": ("dp=8,recompute_layers=2", ["recompute_layers=2", "not none"]),
+    "recompute_layers_zero": ("dp=8,recompute=full,recompute_layers=0", ["recompute_layers=0"]),
+    "recompute_layers_word": ("dp=8,recompute=full,recompute_layers=half", ["recompute_layers='half'"]),
+    "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
 
 

@@ -95,6 +95,16 @@ def test_recomputation_and_pipeline_in_flight():
     assert one(full["logits"]) == 64 * 128 / 2 * 6
 
 
+def test_recomputing_some_layers_keeps_the_others_whole():
+    # recompute_layers=1 of a stage's 2 layers (tp 2, sp, unfused attention): the recomputed layer
+    # keeps its input (4096 per microbatch), the other its full set with the scores, 4096 x 22,
+    # for 2 microbatches in flight; plus one layer's working set while recomputed (4096 x 17)
+    part = activations(M, S, arr("tp=2,sp=1,pp=2,mb=2,gbs=8,flash=0,recompute=full,recompute_layers=1"))
+    assert one(part["activations"]) == 2 * (SBH + SBH * 22) + SBH * 17
+    every = activations(M, S, arr("tp=2,sp=1,pp=2,mb=2,gbs=8,flash=0,recompute=full,recompute_layers=2"))
+    assert one(every["activations"]) == 2 * 2 * SBH + SBH * 17  # as recompute=full
+
+
 def test_gated_ffn_and_moe_layers():
     # a gated FFN keeps gate, up and product where the activation is fused (Megatron): 3 f instead of
     # 2 f (f = 4h: 2 bytes x f = 8 sbh more); eager PyTorch also keeps the activation's output: 4 f (+16)

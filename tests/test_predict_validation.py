@@ -394,3 +394,20 @@ def test_nemo_long_sequence_rows_fit_and_stay_within_25_percent():
     got = [(r["chips"], parse_layout(r["layout"]).cp) for r in rows]  # the table's GPUs and CP degrees
     assert got == [(4, 1), (8, 1), (16, 1), (32, 2), (64, 2), (128, 4), (256, 8), (512, 16), (1024, 32)]
     assert max(abs(r["rel_error"]) for r in rows) < 0.25
+
+
+def test_palm_recomputes_the_share_of_its_forward_that_its_published_hfu_over_mfu_implies():
+    """PaLM 540B's rematerialisation is read from Table 3's pair, 57.8% HFU over 46.2% MFU: 90 of
+    its 118 layers recomputed whole (76% of the forward) reproduce the ratio within 0.002, where
+    every layer recomputed would give 1.33; the layout fits the TPU v4's 32 GiB."""
+    from glamsim.predict.layout import parse_layout
+    from glamsim.predict.validation import predict_run, predictions
+
+    models, runs = predictions()
+    row = next(r for r in runs if r.id == "palm_mfu")
+    assert parse_layout(row.layout).recompute_layers == 90
+    p = predict_run(row, models)["prediction"]
+    assert p["hfu"] / p["mfu"] == pytest.approx(0.578 / 0.462, abs=0.002)
+    assert p["fits"]
+    every = predict_run(row.model_copy(update={"layout": row.layout.replace(",recompute_layers=90", "")}), models)
+    assert every["prediction"]["hfu"] / every["prediction"]["mfu"] > 1.32

@@ -26,6 +26,8 @@ Per step (or per microbatch under ZeRO-3):
   gradients are all-reduced across the dp / shard replicas once per step; DeepSpeed's list-form
   collectives add a copy kernel per rank and a copy of the gathered bytes to each
   (`efficiency.ZERO3_COPY_PER_RANK`).
+What full recomputation adds applies to the share of the layers recomputed
+(`stage.recomputed_share`: all, or `recompute_layers` of each model chunk).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from glamsim.predict.stage import (
     chip_params,
     layers_per_stage,
     moe_share,
+    recomputed_share,
     tokens_per_microbatch,
     zero_groups,
 )
@@ -61,9 +64,8 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     layers = layers_per_stage(m, lay)
     T = tokens_per_microbatch(lay, seq_len)
     act = fab.act_bytes * T * m.d_model
-    full = lay.recompute >= 2
-
-    tp_count = layers * np.where(full, 6, 4)
+    whole = recomputed_share(m, lay)  # the share of the layers whose forward runs twice
+    tp_count = layers * (4 + 2 * whole)
     tp_one = np.where(
         lay.sp > 0,
         reduce_scatter_s(act, lay.tp, 1, n, fab) + all_gather_s(act, lay.tp, 1, n, fab),
@@ -71,13 +73,13 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     )
 
     moe_layers = layers * moe_share(m)
-    a2a_count = moe_layers * np.where(full, 6, 4)
+    a2a_count = moe_layers * (4 + 2 * whole)
     a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp
     a2a_one = alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab)
 
     kv_local = np.maximum(m.kv_heads / lay.tp, 1.0)
     kv_bytes = 2 * fab.act_bytes * lay.mb * seq_len * kv_local * m.head_dim  # K and V, whole sequence
-    cp_count = layers * np.where(full, 3, 2)
+    cp_count = layers * (2 + whole)
     cp_one = all_gather_s(kv_bytes, lay.cp, lay.tp, n, fab)
 
     p2p_bytes = act / lay.tp
@@ -117,7 +119,7 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
         + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab) + all_gather_s(w_e, z_e, s_expert, n, fab))
     )
     gather = all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
-    regather = np.where(lay.recompute >= 2, eff.by_stack(eff.ZERO3_REGATHER_ON_RECOMPUTE, lay.stack), 0.0)
+    regather = recomputed_share(m, lay) * eff.by_stack(eff.ZERO3_REGATHER_ON_RECOMPUTE, lay.stack)
     z3 = rs_ag + (1 + regather) * gather
     # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency
     groups = np.maximum(layers_per_stage(m, lay) * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack) - 1.0, 0.0)

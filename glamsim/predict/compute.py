@@ -42,6 +42,7 @@ from glamsim.predict.stage import (
     expert_slots_per_token,
     layers_per_stage,
     moe_share,
+    recomputed_share,
     tokens_per_microbatch,
 )
 from glamsim.predict.tiers import Fabric
@@ -235,16 +236,19 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     # recomputed in the backward pass: the whole forward (full); torchtitan's per-op policy ("op"):
     # every other matmul and every element-wise op (the saved half of the matmuls and the fused
     # attention output are kept); Korthikanti's selective: the attention scores
-    rc = lay.recompute
+    # (the share of the layers `recompute_layers` names under Megatron's block method)
+    rc, whole = lay.recompute, recomputed_share(m, lay)
     # MoE token movement: forward, backward (2 x) and a forward again under full recomputation
     moe = moe_dispatch_forward(m, seq_len, lay, fab)
-    moe_passes = 3 + np.where(rc >= 2, 1.0, 0.0)
+    moe_passes = 3 + whole
     moe_layers = layers * moe_share(m)
     op_layer, op_flops = 0.5 * mm_s + ew_s, 0.5 * mm_f
     recompute_layer = np.where(
-        rc >= 2, fwd_layer, np.where(rc >= 1.5, op_layer, np.where(rc >= 1, at_s + score_ew_s, 0.0))
+        rc >= 2, whole * fwd_layer, np.where(rc >= 1.5, op_layer, np.where(rc >= 1, at_s + score_ew_s, 0.0))
     )
-    recompute_flops = np.where(rc >= 2, mm_f + at_f, np.where(rc >= 1.5, op_flops, np.where(rc >= 1, at_f, 0.0)))
+    recompute_flops = np.where(
+        rc >= 2, whole * (mm_f + at_f), np.where(rc >= 1.5, op_flops, np.where(rc >= 1, at_f, 0.0))
+    )
     return {
         "matmul_s": 3 * (layers * mm_s + logits_s),
         "attention_s": layers * (at_s + at_bwd_s),

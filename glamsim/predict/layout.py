@@ -71,6 +71,10 @@ class Layout(Frozen):
     schedule: Literal["1f1b", "interleaved"] = "1f1b"
     vp: int = Field(1, ge=1, le=4096, description="virtual pipeline stages per chip (interleaved)")
     recompute: Literal["none", "selective", "op", "full"] = "none"
+    # under recompute=full, recompute only this many layers of each model chunk (pipeline stage, or
+    # virtual stage when interleaved) and keep the rest's activations: Megatron-LM's
+    # `--recompute-method block --recompute-num-layers N`; None: every layer
+    recompute_layers: int | None = Field(None, ge=1, le=MAX_WAYS, description="layers recomputed per model chunk")
     sp: bool = False  # sequence parallelism with tp (Korthikanti et al. 2022)
     flash: bool = True  # fused attention: no S x S scores stored, the masked causal half skipped
     tp_overlap: bool = False  # tensor-parallel collectives overlapped with the matmuls
@@ -109,6 +113,11 @@ class Layout(Frozen):
             raise ValueError(f"attn={self.attn}: a fused-attention kernel needs flash=1")
         if self.expert_spread != "random" and not self.a2a_dedup:
             raise ValueError(f"expert_spread={self.expert_spread}: the experts' spread over ranks needs a2a_dedup=1")
+        if self.recompute_layers is not None and self.recompute != "full":
+            raise ValueError(
+                f"recompute_layers={self.recompute_layers}: recomputing whole layers needs recompute=full, "
+                f"not {self.recompute}"
+            )
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
         if self.ep > self.dp or self.dp % self.ep:
@@ -169,7 +178,7 @@ class Layout(Frozen):
 
 # ---- the compact string -----------------------------------------------------------------------
 
-_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp")
+_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp", "recompute_layers")
 _BOOL_KEYS = (
     "sp",
     "flash",
@@ -345,6 +354,12 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
     if cfg.n_layers % stages and not uneven_stages:
         what = f"pp={lay.pp}" if lay.vp == 1 else f"pp x vp = {stages}"
         raise ConfigError(f"layout {what}: must divide the {cfg.n_layers} layers of {cfg.name} (or say uneven=1)")
+    chunk = math.ceil(cfg.n_layers / stages)
+    if lay.recompute_layers is not None and lay.recompute_layers > chunk:
+        raise ConfigError(
+            f"layout recompute_layers={lay.recompute_layers}: more than the {chunk} layers of each model chunk "
+            f"({cfg.n_layers} layers on pp x vp = {stages})"
+        )
     if lay.ep > 1 and not cfg.is_moe:
         raise ConfigError(f"layout ep={lay.ep}: {cfg.name} has no experts (dense: ep=1)")
     if cfg.is_moe and cfg.n_experts % lay.ep:
@@ -392,6 +407,7 @@ class LayoutArrays:
     gbs: np.ndarray
     vp: np.ndarray
     recompute: np.ndarray  # RECOMPUTE_LEVEL: 0 none, 1 selective, 1.5 op, 2 full
+    recompute_layers: np.ndarray  # layers of each model chunk recomputed under full (0: all of them)
     sp: np.ndarray
     flash: np.ndarray
     tp_overlap: np.ndarray
@@ -429,6 +445,8 @@ class LayoutArrays:
                 return STACKS.index(r.stack)
             if name == "shard":
                 return r.shard or r.dp
+            if name == "recompute_layers":
+                return r.recompute_layers or 0
             if name in ("fused", "attn", "expert_spread"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
@@ -472,6 +490,7 @@ class LayoutArrays:
             schedule="interleaved" if vp > 1 else "1f1b",
             vp=vp,
             recompute={v: k for k, v in RECOMPUTE_LEVEL.items()}[float(g("recompute"))],
+            recompute_layers=int(g("recompute_layers")) or None,
             sp=bool(g("sp")),
             flash=bool(g("flash")),
             tp_overlap=bool(g("tp_overlap")),

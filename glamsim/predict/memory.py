@@ -81,6 +81,7 @@ from glamsim.predict.stage import (
     expert_slots_per_token,
     layers_per_stage,
     moe_share,
+    recomputed_share,
     routed_params,
     stage_embedding_params,
     tokens_per_microbatch,
@@ -275,8 +276,12 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
     in_flight = microbatches_in_flight(lay)
     # full or per-op recomputation: what each layer keeps per microbatch in flight, plus one
-    # layer's full set while that layer is recomputed
-    kept = np.where(lay.recompute >= 2, layer_input, op_checkpoint_bytes(m, seq_len, lay, act_bytes))
+    # layer's full set while that layer is recomputed; under full recomputation of some layers
+    # (`recompute_layers`) the others keep their full set, attention scores included if unfused
+    whole = recomputed_share(m, lay)
+    scores = (1 - lay.flash) * layer_activation_parts(m, seq_len, lay, act_bytes)["scores"] / lay.tp
+    full_kept = whole * layer_input + (1 - whole) * (per_layer + scores)
+    kept = np.where(lay.recompute >= 2, full_kept, op_checkpoint_bytes(m, seq_len, lay, act_bytes))
     stored = np.where(lay.recompute > 1, in_flight * layers * kept + per_layer, in_flight * layers * per_layer)
     logit_bytes = np.where(
         lay.stack == PYTORCH_FSDP, 3 * np.where(lay.loss_upcast > 0, FP32, act_bytes), act_bytes + FP32

@@ -118,6 +118,7 @@ def candidates(
         gbs=gbs[k],
         vp=v[k],
         recompute=r[k],
+        recompute_layers=full(0),
         sp=(t[k] > 1).astype(np.float64),
         flash=full(base.flash),
         tp_overlap=full(base.tp_overlap),

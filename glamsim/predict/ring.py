@@ -33,7 +33,7 @@ from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict import tiers
 from glamsim.predict.layout import LayoutArrays
-from glamsim.predict.stage import layers_per_stage
+from glamsim.predict.stage import layers_per_stage, recomputed_share
 from glamsim.predict.tiers import Fabric, all_gather_s
 
 FP32_BYTES = 4.0
@@ -99,7 +99,7 @@ def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_
     hop = _hop_s(dkv, lay, fab)
     fwd = np.maximum(gather - step_fwd, 0.0)
     bwd = np.maximum(gather - step_bwd, 0.0) + (lay.cp - 1) * np.maximum(hop - step_bwd, 0.0) + hop
-    forwards = np.where(lay.recompute >= 2, 2.0, 1.0)
+    forwards = 1.0 + recomputed_share(m, lay)
     ring = lay.cp > 1
     return {
         "cp_s": np.where(ring, layers * (forwards * fwd + bwd), 0.0),

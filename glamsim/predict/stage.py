@@ -22,6 +22,15 @@ def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
     return np.ceil(m.n_layers / (lay.pp * lay.vp)) * lay.vp
 
 
+def recomputed_share(m: ModelArrays, lay: LayoutArrays):
+    """Share of the busiest stage's layers recomputed whole in the backward pass: 0 unless
+    recompute=full; `recompute_layers` of each model chunk's ceil(layers / (pp x vp)) under
+    Megatron's block method, all of them when unset."""
+    chunk = np.ceil(m.n_layers / (lay.pp * lay.vp))
+    share = np.where(lay.recompute_layers > 0, np.minimum(lay.recompute_layers / chunk, 1.0), 1.0)
+    return np.where(lay.recompute >= 2, share, 0.0)
+
+
 def moe_share(m: ModelArrays):
     """Fraction of layers that are MoE layers."""
     return m.n_moe_layers / m.n_layers
