@@ -9,7 +9,8 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
   vp in {1, 2, 4} where pp > 1 and pp x vp <= layers;
 - cp: 1, or for sequences of 16K tokens and more, divisors of N up to 32 that split the sequence;
 - dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model);
-- ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full;
+- ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full, or full for half
+  of each model chunk's layers (`recompute_layers`, Megatron's block method; chunks of 2+ layers);
 - the global batch: the given one (layouts whose dp x mb does not divide it are dropped), else
   ~4M tokens rounded up to a multiple of dp x mb (layouts with dp x mb above ~4M tokens dropped:
   the batch is a training choice, not something a layout may inflate).
@@ -85,14 +86,17 @@ def candidates(
     g = np.asarray(rows, dtype=np.float64)
     zero = np.arange(4, dtype=np.float64)
     mb = np.asarray(MICROBATCHES, dtype=np.float64)
-    rc = np.arange(3, dtype=np.float64)
-    shape = (len(rows), 4, len(mb), 3)
+    rc = np.asarray([0.0, 1.0, 2.0, 2.0])  # none, selective, full, full for half the layers
+    halved = np.asarray([0.0, 0.0, 0.0, 1.0])
+    shape = (len(rows), 4, len(mb), len(rc))
     if np.prod(shape) > MAX_CANDIDATES:
         raise ConfigError(f"chips={chips}: {np.prod(shape):,} candidate layouts; at most {MAX_CANDIDATES:,}")
     idx = np.indices(shape).reshape(4, -1)
     gi = g[idx[0]]
     t, p, d, c, e, v = (gi[:, i] for i in range(6))
     z, b, r = zero[idx[1]], mb[idx[2]], rc[idx[3]]
+    chunk = np.ceil(cfg.n_layers / (p * v))
+    part = np.where(halved[idx[3]] > 0, np.floor(chunk / 2), 0.0)
     if global_batch is not None:
         gbs = np.full_like(d, float(global_batch))
     else:
@@ -102,6 +106,7 @@ def candidates(
     keep = (gbs > 0) & (np.mod(gbs, d * b) == 0) & (b <= gbs / d)
     interleaved_ok = (v == 1) | (np.mod(gbs / (d * b), p) == 0)
     keep &= interleaved_ok & ~((z > 0) & (d * c == 1))  # ZeRO over one rank is ZeRO-0
+    keep &= (halved[idx[3]] == 0) | (chunk >= 2)  # half of a one-layer chunk is none or all of it
     k = np.flatnonzero(keep)
 
     def full(x) -> np.ndarray:
@@ -118,7 +123,7 @@ def candidates(
         gbs=gbs[k],
         vp=v[k],
         recompute=r[k],
-        recompute_layers=full(0),
+        recompute_layers=part[k],
         sp=(t[k] > 1).astype(np.float64),
         flash=full(base.flash),
         tp_overlap=full(base.tp_overlap),
