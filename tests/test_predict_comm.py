@@ -221,6 +221,28 @@ def test_recomputing_some_layers_costs_their_share_of_the_forward():
     assert one(none["step_s"]) < one(third["step_s"]) < one(full["step_s"])
 
 
+def test_the_recomputed_share_scales_every_collective_of_the_repeated_forward():
+    # a recomputed layer repeats its forward's collectives: TP 4 + 2 per layer, the experts'
+    # all-to-alls 4 + 2, the context gathers 2 + 1; with 2 of 4 layers (one stage) recomputed, + 1, + 1, + 0.5
+    moe = ModelArrays.of(load_model("glam-tiny"))
+    keys = "tp=2,cp=2,dp=2,ep=2,mb=2,gbs=4,recompute=full"
+    none, full, half = (
+        microbatch_comm(moe, 128, arr(k), H100)
+        for k in (keys.replace("full", "none"), keys, keys + ",recompute_layers=2")
+    )
+    for key in ("tp_bytes", "ep_bytes", "cp_bytes"):
+        assert one(none[key]) > 0
+        assert one(half[key]) == pytest.approx((one(none[key]) + one(full[key])) / 2), key
+    # DeepSpeed's ZeRO-3 gathers again for each recomputed layer's forward: half the extra gather
+    gpt = ModelArrays.of(load_model("gpt3-175b"))
+    ds = "fsdp=8,mb=1,gbs=8,stack=deepspeed,recompute="
+    z_none, z_full, z_half = (
+        one(data_parallel_comm(gpt, arr(ds + k), H100)["dp_microbatch_s"])
+        for k in ("none", "full", "full,recompute_layers=48")
+    )
+    assert z_full > z_none and z_half == pytest.approx((z_none + z_full) / 2)
+
+
 def test_capacity_and_measured_router_load_set_expert_work():
     # capacity factor 2 for top-2 is exactly the routed tokens: HFU = MFU (unfused attention, so the
     # causal half is computed too); a measured max/mean load of 1.5 makes the expert matmuls slower

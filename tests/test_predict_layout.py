@@ -86,6 +86,10 @@ def test_check_layout_against_model_and_chips():
         check_layout(parse_layout("pp=3"), TINY, 3, 128)
     check_layout(parse_layout("pp=3"), TINY, 3, 128, uneven_stages=True)
     check_layout(parse_layout("pp=3,uneven=1"), TINY, 3, 128)
+    # recompute_layers counts the layers of one model chunk: 4 layers on pp x vp = 2 x 2 chunks of 1
+    check_layout(parse_layout("pp=2,vp=2,gbs=4,recompute=full,recompute_layers=1"), TINY, 2, 128)
+    with pytest.raises(ConfigError, match="recompute_layers=2: more than the 1 layers of each model chunk"):
+        check_layout(parse_layout("pp=2,vp=2,gbs=4,recompute=full,recompute_layers=2"), TINY, 2, 128)
 
 
 def test_global_batch_defaults_to_about_4m_tokens_rounded_to_dp_x_mb():
@@ -97,9 +101,13 @@ def test_global_batch_defaults_to_about_4m_tokens_rounded_to_dp_x_mb():
 
 
 def test_layout_arrays_carry_every_field():
-    rows = [parse_layout("tp=2,pp=2,dp=2,gbs=8,vp=2,recompute=full,sp=1"), parse_layout("fsdp=8,gbs=16")]
+    rows = [
+        parse_layout("tp=2,pp=2,dp=2,gbs=8,vp=2,recompute=full,recompute_layers=3,sp=1"),
+        parse_layout("fsdp=8,gbs=16"),
+    ]
     arr = LayoutArrays.of(rows)
     assert list(arr.tp) == [2, 1] and list(arr.zero) == [0, 3] and list(arr.recompute) == [2, 0]
+    assert list(arr.recompute_layers) == [3, 0]  # 0: every layer
     assert list(arr.param_bytes) == [2, 2] and list(arr.grad_bytes) == [4, 4] and list(arr.adam) == [1, 1]
     assert arr.layout(0) == rows[0] and arr.layout(1) == rows[1]
     with pytest.raises(ConfigError, match="gbs"):
@@ -162,7 +170,8 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
         ["recompute_layers=2", "recompute=full"],
     ),
     "recompute_layers_alone": ("dp=8,recompute_layers=2", ["recompute_layers=2", "not none"]),
-    "recompute_layers_zero": ("dp=8,recompute=full,recompute_layers=0", ["recompute_layers=0"]),
+    "recompute_layers_zero": ("dp=8,recompute=full,recompute_layers=0", ["recompute_layers='0'", ">= 1"]),
+    "recompute_layers_negative": ("dp=8,recompute=full,recompute_layers=-1", ["recompute_layers='-1'", ">= 1"]),
     "recompute_layers_word": ("dp=8,recompute=full,recompute_layers=half", ["recompute_layers='half'"]),
     "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
@@ -181,6 +190,7 @@ OTHER = {  # whole argument lists -> text the line must hold
     "attn": (["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--attn", "fa3"], ["--attn='fa3'", "cudnn"]),
     "attn_beside_layout": ([*PLAN, "--layout", "dp=8", "--attn", "cudnn"], ["--attn='cudnn'", "attn=cudnn"]),
     "software_searched": ([*PLAN, "--software", "stack=xla,tp=2"], ["--software=", "tp is chosen"]),
+    "software_recompute_layers": ([*PLAN, "--software", "recompute_layers=2"], ["recompute_layers is chosen"]),
     "software_value": ([*PLAN, "--software", "fused=often"], ["--software=", "fused='often'"]),
     "software_beside_layout": ([*PLAN, "--layout", "dp=8", "--software", "stack=xla"], ["--software='stack=xla'"]),
     "software_dedup_capacity": ([*PLAN, "--software", "a2a_dedup=1"], ["a2a_dedup=1", "capacity buffers"]),

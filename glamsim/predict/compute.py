@@ -18,9 +18,9 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   training adds the casts of every linear layer's input (`FP8_CAST_PASSES`) and keeps the
   attention scores at the 16-bit peak (fp8 applies to the linear layers only);
 - backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a
-  forward (full), half the matmuls and the element-wise work (torchtitan's per-op policy, `op`:
-  it saves every other matmul's output), or the attention scores and their element-wise work
-  (selective);
+  forward (full; of the layers recomputed under `recompute_layers`), half the matmuls and the
+  element-wise work (torchtitan's per-op policy, `op`: it saves every other matmul's output), or
+  the attention scores and their element-wise work (selective);
 - the optimizer update (per step, in `steptime`): memory-bound over the chip's parameter shard.
 
 A matmul takes max(FLOPs / (peak x MATMUL_PEAK_FRACTION x relative x prod(d / (d + half))),
@@ -238,7 +238,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     # attention output are kept); Korthikanti's selective: the attention scores
     # (the share of the layers `recompute_layers` names under Megatron's block method)
     rc, whole = lay.recompute, recomputed_share(m, lay)
-    # MoE token movement: forward, backward (2 x) and a forward again under full recomputation
+    # MoE token movement: forward, backward (2 x) and a forward again for the layers recomputed
     moe = moe_dispatch_forward(m, seq_len, lay, fab)
     moe_passes = 3 + whole
     moe_layers = layers * moe_share(m)

@@ -143,9 +143,10 @@ ZERO3_GATHERS_PER_LAYER = {"megatron": 1.0, "deepspeed": 12.0, "pytorch-fsdp": 1
 # forward prefetch) and XLA schedules the whole next layer's gather: no limit.
 ZERO3_PREFETCH_PARAMS = {"megatron": float("inf"), "deepspeed": 5e7, "pytorch-fsdp": float("inf"), "xla": float("inf")}
 
-# Under full recomputation, DeepSpeed's ZeRO-3 gathers the weights again for the recomputed
-# forward (its module hooks fetch on every forward and release after it); FSDP recomputes inside
-# the unit's backward, whose weights are already gathered, and XLA keeps them live.
+# Under full recomputation, DeepSpeed's ZeRO-3 gathers the weights again for each recomputed
+# layer's forward (its module hooks fetch on every forward and release after it;
+# `stage.recomputed_share` of them); FSDP recomputes inside the unit's backward, whose weights are
+# already gathered, and XLA keeps them live.
 ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 
 

@@ -51,7 +51,8 @@ BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 RECOMPUTE = ("none", "selective", "op", "full")
 # Ordinal levels in `LayoutArrays.recompute`: "op" (torchtitan's per-op selective checkpointing:
 # some matmul outputs saved, the rest recomputed) stores less than "selective" and more than
-# "full", so `>= 1` (score terms dropped) and `>= 2` (full recomputation) keep their meaning.
+# "full", so `>= 1` (score terms dropped) and `>= 2` (full recomputation) keep their meaning;
+# under "full" `recompute_layers` says how many layers of each chunk (`stage.recomputed_share`).
 RECOMPUTE_LEVEL = {"none": 0.0, "selective": 1.0, "op": 1.5, "full": 2.0}
 MAX_WAYS = 2**20  # no parallel dimension is larger than a million chips
 DEFAULT_BATCH_TOKENS = 4 * 2**20  # the global batch when none is given: 4M tokens (GPT-3 3.2M, PaLM 4M)
@@ -209,7 +210,8 @@ MAX_LAYOUT_CHARS = 1000
 
 
 def _int(key: str, text: str) -> int:
-    return parse_int(text, f"layout {key}", ge=0)  # ASCII digits only: `tp=²` is refused, not a traceback
+    # ASCII digits only: `tp=²` is refused, not a traceback
+    return parse_int(text, f"layout {key}", ge=1 if key == "recompute_layers" else 0)
 
 
 def default_stack(chip) -> str:
@@ -301,18 +303,17 @@ def parse_software(text: str, what: str = "software") -> Layout:
     search chooses itself, such as tp or mb)."""
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"{what}={show(text)}: empty; expected keys such as stack=pytorch-fsdp,fused=1")
-    try:
-        lay = parse_layout(text)
-    except ConfigError as err:
-        raise ConfigError(f"{what}={show(text)}: {err}") from None
     for part in text.split(","):
         key = part.split("=")[0].strip().lower()
         key = _ALIASES.get(key, key)
-        if key not in SOFTWARE_KEYS:
+        if key in KEYS and key not in SOFTWARE_KEYS:  # unknown keys: parse_layout names them
             raise ConfigError(
                 f"{what}={show(text)}: {key} is chosen by the layout search; name only {', '.join(SOFTWARE_KEYS)}"
             )
-    return lay
+    try:
+        return parse_layout(text)
+    except ConfigError as err:
+        raise ConfigError(f"{what}={show(text)}: {err}") from None
 
 
 def _validate(raw: dict) -> Layout:

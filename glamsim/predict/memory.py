@@ -27,7 +27,9 @@ selective recomputation (or fused attention) drops the 5as/h score terms (Megatr
 parallelism stores the QKV and FFN inputs sharded and all-gathers them again for the backward;
 PyTorch's DTensor tensor parallelism saves them all-gathered, whole: `SP_SAVES_GATHERED_INPUTS`
 in efficiency.py); full recomputation keeps
-only each layer's input, 2sbh (/t with sequence parallelism), plus one layer's working set.  The
+only each layer's input, 2sbh (/t with sequence parallelism), plus one layer's working set (its
+scores too when unfused); recomputing only some layers (`recompute_layers`) keeps the others'
+whole sets.  The
 34 is rebuilt term by term so that it holds for other shapes:
 - replicated without sequence parallelism (10 sbh): two norm inputs (4), the QKV and FFN inputs
   (4), two dropout masks (2, only when the model trains with dropout: `ModelConfig.dropout`);
@@ -275,14 +277,21 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     sb = tokens_per_microbatch(lay, seq_len)
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
     in_flight = microbatches_in_flight(lay)
-    # full or per-op recomputation: what each layer keeps per microbatch in flight, plus one
-    # layer's full set while that layer is recomputed; under full recomputation of some layers
-    # (`recompute_layers`) the others keep their full set, attention scores included if unfused
+    # full recomputation: a recomputed layer keeps its input per microbatch in flight and, while
+    # its forward runs again, its whole set (the attention scores too when unfused); under
+    # recompute_layers (Megatron's block method: the first N layers of each chunk) the others keep
+    # their whole set, and the microbatch in its backward frees those (the last layers, met first)
+    # before it recomputes: it peaks at the larger of what it stores and its recomputed layers'
+    # inputs plus one working set
     whole = recomputed_share(m, lay)
     scores = (1 - lay.flash) * layer_activation_parts(m, seq_len, lay, act_bytes)["scores"] / lay.tp
-    full_kept = whole * layer_input + (1 - whole) * (per_layer + scores)
-    kept = np.where(lay.recompute >= 2, full_kept, op_checkpoint_bytes(m, seq_len, lay, act_bytes))
-    stored = np.where(lay.recompute > 1, in_flight * layers * kept + per_layer, in_flight * layers * per_layer)
+    working = per_layer + scores
+    full_kept = layers * (whole * layer_input + (1 - whole) * working)
+    in_backward = np.maximum(full_kept, whole * layers * layer_input + working)
+    full = (in_flight - 1) * full_kept + in_backward
+    # per-op recomputation (torchtitan): its checkpoints per layer, plus one layer's set
+    op = in_flight * layers * op_checkpoint_bytes(m, seq_len, lay, act_bytes) + per_layer
+    stored = np.where(lay.recompute >= 2, full, np.where(lay.recompute > 1, op, in_flight * layers * per_layer))
     logit_bytes = np.where(
         lay.stack == PYTORCH_FSDP, 3 * np.where(lay.loss_upcast > 0, FP32, act_bytes), act_bytes + FP32
     )

@@ -10,7 +10,10 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
 - cp: 1, or for sequences of 16K tokens and more, divisors of N up to 32 that split the sequence;
 - dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model);
 - ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full, or full for half
-  of each model chunk's layers (`recompute_layers`, Megatron's block method; chunks of 2+ layers);
+  of each model chunk's layers (`recompute_layers`; chunks of 2+ layers) where the stack has such a
+  knob: Megatron's (and Megatron-DeepSpeed's) `--recompute-method block --recompute-num-layers`,
+  torchtitan's `selective_ac_option` 2 (every other block); not XLA, whose remat is a policy
+  applied to every layer of the scanned stack;
 - the global batch: the given one (layouts whose dp x mb does not divide it are dropped), else
   ~4M tokens rounded up to a multiple of dp x mb (layouts with dp x mb above ~4M tokens dropped:
   the batch is a training choice, not something a layout may inflate).
@@ -106,7 +109,8 @@ def candidates(
     keep = (gbs > 0) & (np.mod(gbs, d * b) == 0) & (b <= gbs / d)
     interleaved_ok = (v == 1) | (np.mod(gbs / (d * b), p) == 0)
     keep &= interleaved_ok & ~((z > 0) & (d * c == 1))  # ZeRO over one rank is ZeRO-0
-    keep &= (halved[idx[3]] == 0) | (chunk >= 2)  # half of a one-layer chunk is none or all of it
+    # half of a one-layer chunk is none or all of it; XLA recomputes every layer alike
+    keep &= (halved[idx[3]] == 0) | ((chunk >= 2) & (base.stack != "xla"))
     k = np.flatnonzero(keep)
 
     def full(x) -> np.ndarray:
