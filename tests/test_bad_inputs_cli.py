@@ -335,6 +335,8 @@ CASES = [
             (["--layout", "tp=8,a2a_dedup=2"], "a2a_dedup='2'"),
             (["--layout", "tp=8,recompute=full,recompute_layers=-1"], "recompute_layers='-1'"),
             (["--layout", "tp=8,recompute_layers=4"], "recompute_layers=4"),
+            (["--layout", "tp=8,cp_comm=nccl"], "cp_comm='nccl'"),
+            (["--software", "cp_comm=ring"], "cp_comm='ring'"),
             (["--software", "tp=8"], "--software='tp=8': tp is chosen"),
             (["--software", "stack=jax"], "stack='jax'"),
             (["--software", ""], "--software"),

@@ -59,6 +59,7 @@ def test_keys_values_aliases_and_defaults():
         "fsdp=8,stack=pytorch-fsdp,attn=cudnn,loss_upcast=0",
         "dp=8,ep=8,a2a_dedup=1,expert_spread=contiguous",
         "pp=2,dp=4,recompute=full,recompute_layers=1",
+        "fsdp=4,cp=2,stack=pytorch-fsdp,cp_comm=p2p",
     ],
 )
 def test_compact_round_trips(text):
@@ -165,6 +166,8 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "experts": ("dp=8,ep=8,tp=1", None),  # valid: 8 experts over 8 chips (control, see below)
     "interleaved_microbatches": ("pp=2,dp=4,vp=2,gbs=4", ["microbatches", "pp=2"]),
     "long": ("tp=1," * 300 + "tp=1", ["at most 1000"]),
+    "cp_comm": ("dp=8,cp_comm=ring", ["cp_comm='ring'", "allgather-overlap", "p2p"]),
+    "cp_comm_empty": ("dp=8,cp_comm=", ["cp_comm=''"]),
     "recompute_layers_not_full": (
         "dp=8,recompute=selective,recompute_layers=2",
         ["recompute_layers=2", "recompute=full"],

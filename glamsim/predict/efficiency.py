@@ -7,8 +7,8 @@ datasheet gives.  Four were calibrated, once, on the eight published rows of
 `published_runs.yaml` (`predictions:`) that came first: a grid of 4 x 5 x 4 x 4 settings,
 minimising the largest relative error (`benchmarks/bench_predict.py calibrate` reruns it).  Since
 the matmul roofs became measured (2026-12-06) that minimax is no longer at the frozen setting:
-the eight rows' largest error is 13.6% here (Llama 3 at 16,384 GPUs) against 10.8% at (0.85, 32,
-3.0, 0.9), with several settings within a point of it.  The constants stay frozen:
+the eight rows' largest error is 13.1% here (Llama 3 at 16,384 GPUs) against 10.5% at (0.9, 96,
+4.0, 0.9), with several settings within a point of it.  The constants stay frozen:
 MATMUL_HALF_DIM is shared with the serving model's calibration, and `benchmarks/bench_predict.py
 loso`, which refits all four without each source family and predicts it, is the figure that
 counts.  Where a chip's large matmuls sit against the calibrated fraction is measured, not
@@ -293,23 +293,47 @@ FP8_CAST_PASSES = 2.5
 # Llama 3 8B, 16x for 405B under TP 8.  Megatron/Transformer Engine and XLA pass the KV heads.
 CP_KV_AT_QUERY_HEADS = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 0.0}
 
-# 1: the K/V exchange overlaps the ring steps as PyTorch's ring attention runs it
-# (torch/distributed/tensor/experimental/_attention.py: `_ContextParallelOptions` defaults
-# `enable_load_balance=True`, `rotate_method=ALL_GATHER`; `_AllGatherRotater` gathers once,
-# issued before the first, local block and waited for at the second step; the backward creates a
-# new gather rotater and passes the fp32 K/V gradients on with `_RotateMethod.ALL_TO_ALL` after
-# every step, waiting for the last after the loop).  torchtitan 9dec370 runs it with
-# `--experimental.context_parallel_rotate_method` default 'allgather' ("all-gather all kv shards
-# on ranks after the first sub-SDPA computation", pytorch/torchtitan#728, 2024-12-11) and leaves
-# load balancing at its default (round-robin chunks r and 2 cp - 1 - r, pytorch/pytorch#132442):
-# every step is 1 / cp of the rank's attention.  0: the whole-sequence gather exposed (Llama 3's
-# all-gather CP, whose overlap is not published).  See `glamsim.predict.ring`.
-CP_RING_OVERLAP = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 0.0}
+# How a context-parallel rank gets the other ranks' K and V (`cp_comm` in a layout names one; this
+# is each stack's when it names none; see `glamsim.predict.ring`):
+# - "allgather": the whole sequence's K and V gathered before the attention, exposed (Llama 3's
+#   all-gather CP, Dubey et al. 2024 Sec. 3.3.2, whose overlap is not published);
+# - "allgather-overlap": PyTorch's ring attention (torch/distributed/tensor/experimental/
+#   _attention.py: `_ContextParallelOptions` defaults `enable_load_balance=True`,
+#   `rotate_method=ALL_GATHER`; `_AllGatherRotater` gathers once, issued before the first, local
+#   block and waited for at the second step; the backward creates a new gather rotater and passes
+#   the fp32 K/V gradients on with `_RotateMethod.ALL_TO_ALL` after every step, waiting for the
+#   last after the loop).  torchtitan 9dec370 runs it with
+#   `--experimental.context_parallel_rotate_method` default 'allgather' ("all-gather all kv shards
+#   on ranks after the first sub-SDPA computation", pytorch/torchtitan#728, 2024-12-11) and leaves
+#   load balancing at its default (round-robin chunks r and 2 cp - 1 - r, pytorch/pytorch#132442):
+#   every step is 1 / cp of the rank's attention;
+# - "p2p": Transformer Engine's ring, what Megatron-Core runs (its only mode until `cp_comm_type`,
+#   TE PR #1060, 2024-07-30, and its default after: Megatron-Core passes "p2p" when none is set).
+#   `AttnFuncWithCP` (transformer_engine/pytorch/attention.py, early 2024, read at the
+#   erhoo82/TransformerEngine snapshot 23d4acd): K and V packed in one buffer, each of the cp
+#   steps posts the send of the current chunk to rank + 1 and the receive of the next before it
+#   computes (`flash_attn_p2p_communicate`), load-balanced 2 x cp chunks; the backward sends each
+#   chunk's K/V with the previous step's dK/dV in one bf16 message to rank - 1 (the first step K/V
+#   only, the dK/dV of the last step after the loop).
+# DeepSpeed and XLA: the exposed gather (not read from their code).
+CP_COMMS = ("allgather", "allgather-overlap", "p2p")
+CP_COMM = {"megatron": "p2p", "deepspeed": "allgather", "pytorch-fsdp": "allgather-overlap", "xla": "allgather"}
 
-# HBM bytes per element of the rank's attention output that PyTorch's ring attention moves outside
-# the attention kernels per ring step (`_SDPAMerger` with `convert_to_f32=True`, and the backward's
-# fp32 accumulators), counted from `_templated_ring_attention` and its backward, (forward,
-# backward).  Eager, op by op:
+
+def cp_comm(stack_code, named_code):
+    """Each layout's context-parallel exchange as an index into CP_COMMS: the one it names
+    (`named_code` 1 + index), else its stack's (`CP_COMM`)."""
+    import numpy as np
+
+    default = by_stack({s: float(CP_COMMS.index(CP_COMM[s])) for s in STACKS}, stack_code)
+    return np.where(np.asarray(named_code) > 0, np.asarray(named_code) - 1.0, default)
+
+
+# HBM bytes per element of the rank's attention output that a ring moves outside the attention
+# kernels, (forward per step, backward per step, forward once, backward once: a layer's merges
+# cost cp x per step + once).  PyTorch's ring attention (`_SDPAMerger` with `convert_to_f32=True`,
+# and the backward's fp32 accumulators), counted from `_templated_ring_attention` and its
+# backward.  Eager, op by op:
 # forward 46 = the step's output cast to fp32 (read 2, write 4) + the merge
 # `out - sigmoid(block_lse - lse) * (out - block_out)` as three fp32 kernels (8 + 4, 4 + 4,
 # 8 + 4; the log-sum-exp terms are per row, 1 / head_dim of this) + the K/V copy for the next send
@@ -323,18 +347,30 @@ CP_RING_OVERLAP = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla"
 # kernel, writes concatenations in place and drops the unused K/V copies of the gather rotater):
 # forward 10 = the step's bf16 output read (2) and the fp32 running output read and written (4 + 4);
 # backward 30 = the three fp32 accumulators read and written with the step's bf16 gradients
-# (4 + 2 + 4 each).  Other stacks: not counted (0).
+# (4 + 2 + 4 each).
+# Transformer Engine's P2P ring (`AttnFuncWithCP`, erhoo82/TransformerEngine 23d4acd, early 2024,
+# counted op by op for the causal load-balanced bshd case, averaged over the ranks of the ring):
+# forward, per rank 8.5 + 15.5 cp output elements' worth: the K/V packing (`torch.cat`, 8), the
+# bf16 output zeroed (2) and per step the half-chunk copies (`.contiguous()`, 4 or 2), the output
+# corrections after the loop (`flash_attn_fwd_out_correction`: a bf16 x fp32 product written in
+# fp32 and added, 14 per full step, 11 per half step whose log-sum-exp view stays fp64); the
+# log-sum-exp corrections in fp64 are per row (1 / head dim of this; left out).  Those two
+# corrections are `jit_fuser` functions, torch.compile'd by default (NVTE_TORCH_COMPILE=1): one
+# kernel each, about 6 and 3 instead of 14 and 11, forward 7.5 per step when fused.  Backward, the
+# cuDNN path: per rank 29 cp - 1 (the q/out/dout half copies, the bf16 dq adds, the dK/dV adds in
+# the receive buffer, the `torch.cat` of dk and dv): 24.5 per step + 3.5 once, fused or not (plain
+# tensor ops).  Other stacks: not counted (0).
 CP_RING_MERGE_BYTES_EAGER = {
-    "megatron": (0.0, 0.0),
-    "deepspeed": (0.0, 0.0),
-    "pytorch-fsdp": (46.0, 60.0),
-    "xla": (0.0, 0.0),
+    "megatron": (15.5, 24.5, 8.5, 3.5),
+    "deepspeed": (0.0, 0.0, 0.0, 0.0),
+    "pytorch-fsdp": (46.0, 60.0, 0.0, 0.0),
+    "xla": (0.0, 0.0, 0.0, 0.0),
 }
 CP_RING_MERGE_BYTES_FUSED = {
-    "megatron": (0.0, 0.0),
-    "deepspeed": (0.0, 0.0),
-    "pytorch-fsdp": (10.0, 30.0),
-    "xla": (0.0, 0.0),
+    "megatron": (7.5, 24.5, 8.5, 3.5),
+    "deepspeed": (0.0, 0.0, 0.0, 0.0),
+    "pytorch-fsdp": (10.0, 30.0, 0.0, 0.0),
+    "xla": (0.0, 0.0, 0.0, 0.0),
 }
 
 # ---- MoE layers, by software stack (counted from each stack's code, not fitted) -------------

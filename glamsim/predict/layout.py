@@ -39,12 +39,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
-from glamsim.predict.efficiency import ATTENTION_KERNELS, STACKS
+from glamsim.predict.efficiency import ATTENTION_KERNELS, CP_COMMS, STACKS
 from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
 Stack = Literal[STACKS]  # the names live once, in efficiency.py, beside their tables
 AttentionKernel = Literal[ATTENTION_KERNELS]
+CpComm = Literal[CP_COMMS]
 SPREADS = ("random", "contiguous")
 Spread = Literal[SPREADS]
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
@@ -95,6 +96,8 @@ class Layout(Frozen):
     stack: Stack = "megatron"  # the training software: how ZeRO-3 groups its gathers (efficiency.py)
     fused: bool | None = None  # element-wise kernels fused (None: as the stack does; eager PyTorch is not)
     attn: AttentionKernel | None = None  # the fused-attention kernel (None: the stack's, efficiency.py)
+    # how context-parallel ranks exchange K and V (None: the stack's, `efficiency.CP_COMM`)
+    cp_comm: CpComm | None = None
     # PyTorch's unfused loss upcasts the logits to fp32 (torchtitan); 0: cross entropy on the compute-
     # precision logits (NeMo Automodel's MaskedCrossEntropy(fp32_upcast=False)); fused losses ignore it
     loss_upcast: bool = True
@@ -153,6 +156,11 @@ class Layout(Frozen):
         """0 the stack's attention kernel, else 1 + the named kernel's index in ATTENTION_KERNELS."""
         return 0.0 if self.attn is None else 1.0 + ATTENTION_KERNELS.index(self.attn)
 
+    @property
+    def cp_comm_code(self) -> float:
+        """0 the stack's context-parallel exchange, else 1 + the named one's index in CP_COMMS."""
+        return 0.0 if self.cp_comm is None else 1.0 + CP_COMMS.index(self.cp_comm)
+
     def with_batch(self, gbs: int) -> Layout:
         """The same layout with global batch `gbs` (the keys the user named stay the named ones)."""
         return Layout.model_validate({**self.model_dump(include=self.model_fields_set), "gbs": gbs})
@@ -201,6 +209,7 @@ _CHOICE_KEYS = {
     "optimizer": ("adam", "adafactor"),
     "stack": STACKS,
     "attn": ATTENTION_KERNELS,
+    "cp_comm": CP_COMMS,
     "expert_spread": SPREADS,
 }
 _ALIASES = {"global_batch": "gbs", "microbatch": "mb", "virtual_stages": "vp"}
@@ -282,6 +291,7 @@ def parse_layout(text: str) -> Layout:
 SOFTWARE_KEYS = (
     "stack",
     "attn",
+    "cp_comm",
     "fused",
     "flash",
     "tp_overlap",
@@ -423,6 +433,7 @@ class LayoutArrays:
     stack: np.ndarray  # index into STACKS (ZeRO-3 grouping, prefetch, regathering; what memory.py stores)
     fused: np.ndarray  # 1 element-wise kernels fused, 0 one kernel per op (eager PyTorch)
     attn: np.ndarray  # 0 the stack's attention kernel, else 1 + index into ATTENTION_KERNELS
+    cp_comm: np.ndarray  # 0 the stack's context-parallel exchange, else 1 + index into CP_COMMS
     loss_upcast: np.ndarray  # 1 an unfused loss keeps its logit copies in fp32, 0 at compute precision
     master: np.ndarray  # 1 an fp32 master copy of 16-bit weights, 0 pure 16-bit training
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
@@ -448,7 +459,7 @@ class LayoutArrays:
                 return r.shard or r.dp
             if name == "recompute_layers":
                 return r.recompute_layers or 0
-            if name in ("fused", "attn", "expert_spread"):
+            if name in ("fused", "attn", "expert_spread", "cp_comm"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
 
@@ -477,7 +488,18 @@ class LayoutArrays:
 
         vp = int(g("vp"))
         keep = (base or Layout()).model_dump(
-            include={"params", "grads", "opt_state", "optimizer", "stack", "fused", "attn", "loss_upcast", "master"}
+            include={
+                "params",
+                "grads",
+                "opt_state",
+                "optimizer",
+                "stack",
+                "fused",
+                "attn",
+                "cp_comm",
+                "loss_upcast",
+                "master",
+            }
         )
         return Layout(
             tp=int(g("tp")),

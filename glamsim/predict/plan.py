@@ -142,6 +142,7 @@ def candidates(
         stack=full(STACKS.index(base.stack)),
         fused=full(base.fused_code),
         attn=full(base.attn_code),
+        cp_comm=full(base.cp_comm_code),
         loss_upcast=full(base.loss_upcast),
         master=full(base.master),
         shard=d[k],

@@ -1,9 +1,9 @@
 """Context-parallel ring attention: what its K/V exchange leaves exposed and what its merges cost.
 
 A context-parallel rank holds S / cp of the sequence and computes its queries against every key in
-cp ring steps.  How the keys and values travel, and what the merges of the steps' partial
-outputs cost outside the attention kernel, depend on the software stack
-(`efficiency.CP_RING_OVERLAP`, `CP_KV_AT_QUERY_HEADS`, `CP_RING_MERGE_BYTES_*`).
+cp ring steps.  How the keys and values travel (`cp_comm`, else the stack's: `efficiency.CP_COMM`),
+and what the merges of the steps' partial outputs cost outside the attention kernel, depend on
+the software stack (`CP_KV_AT_QUERY_HEADS`, `CP_RING_MERGE_BYTES_*`).
 
 PyTorch's ring attention (`torch.distributed.tensor.experimental._attention`, what torchtitan
 runs), per layer and pass, L_s layers on the busiest stage:
@@ -21,7 +21,12 @@ runs), per layer and pass, L_s layers on the busiest stage:
   op by op in eager mode, fused when compiled: `CP_RING_MERGE_BYTES_EAGER` / `_FUSED` per element
   of the rank's attention output, per step, through HBM (`merge_s`, counted with the attention
   time in `compute.microbatch_compute`).
-Other stacks keep the whole-sequence gather exposed (Llama 3's all-gather variant, whose overlap
+Transformer Engine's P2P ring (`p2p`, Megatron-Core's): each of the cp steps sends the chunk of
+K and V it holds to the next rank while it computes with it, so each send hides behind one step,
+max(0, t_send - t_attention / cp) exposed per step; the backward sends each chunk with the previous
+step's dK/dV (bf16, twice the bytes) behind a step, the first step K/V only, the last dK/dV after
+the loop, exposed (`p2p_comm`).
+`allgather` keeps the whole-sequence gather exposed (Llama 3's all-gather variant, whose overlap
 is not published): `collectives.microbatch_comm`.
 """
 
@@ -54,28 +59,32 @@ def gathered_kv_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
     return 2 * act_bytes * lay.mb * seq_len * kv_width(m, lay)
 
 
-def _side(table: dict, i: int) -> dict:
-    """One direction (0 forward, 1 backward) of a per-stack (forward, backward) table."""
-    return {stack: pair[i] for stack, pair in table.items()}
+def _part(table: dict, i: int) -> dict:
+    """One entry (forward per step, backward per step, forward once, backward once) of a per-stack
+    merge table."""
+    return {stack: parts[i] for stack, parts in table.items()}
 
 
 def merge_s(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric):
     """Seconds of one layer's ring merges on one chip, (forward, backward): the stack's bytes per
-    element of the local attention output per ring step, eager or compiled (`fused`), cp steps,
-    through HBM (0 without context parallelism)."""
+    element of the local attention output, cp steps' worth plus its once-per-layer work, eager or
+    compiled (`fused`), through HBM (0 without context parallelism, and for `cp_comm=allgather`,
+    one attention over the gathered sequence)."""
     elements = lay.mb * seq_len / lay.cp * m.n_heads / lay.tp * m.head_dim
     fused = lay.fused > 0
-    fwd_b, bwd_b = (
+    step_f, step_b, once_f, once_b = (
         np.where(
             fused,
-            eff.by_stack(_side(eff.CP_RING_MERGE_BYTES_FUSED, i), lay.stack),
-            eff.by_stack(_side(eff.CP_RING_MERGE_BYTES_EAGER, i), lay.stack),
+            eff.by_stack(_part(eff.CP_RING_MERGE_BYTES_FUSED, i), lay.stack),
+            eff.by_stack(_part(eff.CP_RING_MERGE_BYTES_EAGER, i), lay.stack),
         )
-        for i in (0, 1)
+        for i in range(4)
     )
-    ring = lay.cp > 1
-    per_step = elements / fab.hbm_bytes_per_s
-    return np.where(ring, lay.cp * fwd_b * per_step, 0.0), np.where(ring, lay.cp * bwd_b * per_step, 0.0)
+    ring = (lay.cp > 1) & (eff.cp_comm(lay.stack, lay.cp_comm) != eff.CP_COMMS.index("allgather"))
+    per_byte = elements / fab.hbm_bytes_per_s
+    fwd = (lay.cp * step_f + once_f) * per_byte
+    bwd = (lay.cp * step_b + once_b) * per_byte
+    return np.where(ring, fwd, 0.0), np.where(ring, bwd, 0.0)
 
 
 def _hop_s(nbytes, lay: LayoutArrays, fab: Fabric):
@@ -87,9 +96,32 @@ def _hop_s(nbytes, lay: LayoutArrays, fab: Fabric):
     return nbytes / bw + lat
 
 
+def p2p_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s, attn_bwd_s) -> dict:
+    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage under
+    Transformer Engine's P2P ring (`p2p`), given one layer's attention kernel time forward
+    (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip: forward, cp - 1 sends of a rank's K/V
+    chunk, each behind a step; backward, the first step's K/V, cp - 2 sends of K/V with dK/dV,
+    each behind a step, and the last dK/dV after the loop."""
+    layers = layers_per_stage(m, lay)
+    chunk = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes) / lay.cp
+    step_fwd, step_bwd = attn_fwd_s / lay.cp, attn_bwd_s / lay.cp
+    fwd = (lay.cp - 1) * np.maximum(_hop_s(chunk, lay, fab) - step_fwd, 0.0)
+    bwd = (
+        np.maximum(_hop_s(chunk, lay, fab) - step_bwd, 0.0)
+        + (lay.cp - 2) * np.maximum(_hop_s(2 * chunk, lay, fab) - step_bwd, 0.0)
+        + _hop_s(chunk, lay, fab)
+    )
+    forwards = 1.0 + recomputed_share(m, lay)
+    ring = lay.cp > 1
+    return {
+        "cp_s": np.where(ring, layers * (forwards * fwd + bwd), 0.0),
+        "cp_bytes": np.where(ring, layers * ((forwards + 2) * (lay.cp - 1) * chunk), 0.0),
+    }
+
+
 def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s, attn_bwd_s) -> dict:
-    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage under an
-    overlapping ring (`CP_RING_OVERLAP`), given one layer's attention kernel time forward
+    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage under
+    PyTorch's overlapping ring (`allgather-overlap`), given one layer's attention kernel time forward
     (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip."""
     layers = layers_per_stage(m, lay)
     kv = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)

@@ -23,9 +23,10 @@ Overlap rules (stated, not fitted):
 - MoE token movement (`moe_permute_s`: permutation and un-permutation, or GShard's dispatch
   einsums, and the router's softmax/top-k, `compute.moe_dispatch_forward`) is its own item, on the
   critical path between the router and the experts;
-- pipeline sends are exposed, and context-parallel gathers, except where the stack's ring
-  attention overlaps them with its steps (PyTorch's, `efficiency.CP_RING_OVERLAP`: the gather
-  behind the first block, the fp32 K/V gradients behind the next step; `glamsim.predict.ring`);
+- pipeline sends are exposed, and context-parallel K/V gathers (`cp_comm=allgather`, Llama 3's),
+  except where a ring overlaps the exchange with its steps (`efficiency.CP_COMM`; PyTorch's
+  `allgather-overlap`: the gather behind the first block, the fp32 K/V gradients behind the next
+  step; Transformer Engine's `p2p`: each chunk's send behind a step; `glamsim.predict.ring`);
 - data-parallel gradient communication (ZeRO 0-2) hides behind the backward pass of the last
   microbatch, except its last bucket (one layer's share, which can only start after the last
   layer's backward); ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
@@ -59,7 +60,7 @@ from glamsim.predict.compute import (
 )
 from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.memory import master_bytes_per_param, optimizer_values_per_param
-from glamsim.predict.ring import ring_comm
+from glamsim.predict.ring import p2p_comm, ring_comm
 from glamsim.predict.stage import chip_params, layers_per_stage, tokens_per_microbatch, zero_groups
 from glamsim.predict.tiers import Fabric
 
@@ -122,11 +123,14 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     whole = eff.by_stack(eff.MOE_A2A_OVERLAP_WHOLE_MICROBATCH, lay.stack) > 0
     ep_budget = np.where(whole, left, np.minimum(3 * c["expert_matmul_fwd_s"], left))
     ep = np.where(lay.a2a_overlap > 0, np.maximum(comm["ep_s"] - ep_budget, 0.0), comm["ep_s"])
-    # context parallelism: an overlapping ring (PyTorch's) hides its K/V exchange behind the steps
-    ring = ring_comm(m, seq_len, lay, fab, c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"])
-    overlapped = eff.by_stack(eff.CP_RING_OVERLAP, lay.stack) > 0
-    cp_s = np.where(overlapped, ring["cp_s"], comm["cp_s"])
-    cp_bytes = np.where(overlapped, ring["cp_bytes"], comm["cp_bytes"])
+    # context parallelism: an exposed gather, or a ring hiding its K/V exchange behind the steps
+    # (PyTorch's gather behind the first block, Transformer Engine's sends behind every step)
+    kernels = (c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"])
+    ring, p2p = ring_comm(m, seq_len, lay, fab, *kernels), p2p_comm(m, seq_len, lay, fab, *kernels)
+    way = eff.cp_comm(lay.stack, lay.cp_comm)
+    P2P, OVERLAP = eff.CP_COMMS.index("p2p"), eff.CP_COMMS.index("allgather-overlap")
+    cp_s = np.where(way == P2P, p2p["cp_s"], np.where(way == OVERLAP, ring["cp_s"], comm["cp_s"]))
+    cp_bytes = np.where(way == P2P, p2p["cp_bytes"], np.where(way == OVERLAP, ring["cp_bytes"], comm["cp_bytes"]))
     mb_time = compute + moe + c["recompute_s"] + tp + ep + cp_s + comm["pp_s"]
     bubble = (lay.pp - 1) / lay.vp * mb_time
     dp_step = np.maximum(dp["dp_step_s"] - c["backward_s"], 0.0) + dp["dp_step_s"] / layers
