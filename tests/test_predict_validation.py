@@ -303,6 +303,25 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
     assert glam.widened_by == () and glam.low == mfu_interval("xla", chip="tpu-v4").low and "inside it" in glam.basis
 
 
+def test_a_long_context_interval_spans_the_published_long_context_rows_of_other_sources():
+    """From 32K tokens a prediction's range spans the errors of the published rows at such lengths
+    from other sources, on any stack (NeMo's long-sequence table and torchtitan's context-parallel
+    rows reach 25-40% below the prediction); shorter sequences keep the pooled quantile; a held-out
+    long-context row is not widened by its own source."""
+    from glamsim.predict.intervals import LONG_CONTEXT, long_context_neighbours, mfu_interval
+
+    plain = mfu_interval("megatron", chip="h100-sxm", seq_len=LONG_CONTEXT - 1)
+    long = mfu_interval("megatron", chip="h100-sxm", seq_len=LONG_CONTEXT)
+    near = long_context_neighbours(LONG_CONTEXT)
+    ids = {i for i, _ in near}
+    assert "nemo-longseq-llama2-7b-1024k-fp8" in ids and "torchtitan-8b-8-cp8-256k" in ids
+    assert "nemo-longseq-llama2-7b-16k-fp8" not in ids  # 16K: below the threshold
+    assert long.low == pytest.approx(np.exp(min(v for _, v in near))) and long.low < plain.low
+    assert long.high == plain.high and long.label.endswith("long-context rows") and "32,768+ token" in long.basis
+    held = long_context_neighbours(262144, exclude="nemo-longseq")
+    assert held and not any(i.startswith("nemo-longseq") for i, _ in held)
+
+
 def test_held_out_moe_rows_are_not_widened_by_their_own_source():
     """Leave one source out: the NeMo Qwen3-30B rows' validation bands are the pooled band of the
     other sources (their own rows would have covered them), so both stay uncovered."""

@@ -100,7 +100,8 @@ st.caption(
     "stacks, each predicted from its published (or labelled assumed) layout (`glamsim validate-predictions`). "
     "The interval of each row comes from the errors on the *other* sources' rows (80%; 95% far from what was "
     "validated: a stack with few rows, a chip or an expert count no other source ran; an MoE row's also spans "
-    "the other sources' MoE rows of its stack and routing); "
+    "the other sources' MoE rows of its stack and routing, a row at 32K tokens or more the other sources' "
+    "long-context rows); "
     f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *fits* is no where the "
     "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md)."
 )

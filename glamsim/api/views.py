@@ -74,7 +74,7 @@ def layouts(
     """The parallel layouts of a model on `chips` chips that fit in memory, ranked (what `glamsim plan`
     prints), one row each: `rank`, `layout`, `step_s`, `mfu` (with `mfu_low`/`mfu_high`, its 80%
     interval, `mfu_level` = 0.95 far from what was validated; `mfu_range` its label, wider where
-    published MoE rows like it lie outside, and `mfu_basis` why), `hfu`, `tokens_per_s`, the memory per
+    published MoE or long-context rows like it lie outside, and `mfu_basis` why), `hfu`, `tokens_per_s`, the memory per
     chip by part in bytes (`mem_weights`, ..., `mem_total`, `usable_bytes`) and the step's time by
     part in seconds (`time_compute_s`, ...).  `software`: the software and precision keys every
     searched layout keeps (`stack=pytorch-fsdp,fused=1`; `glamsim plan --software`).
@@ -200,7 +200,8 @@ def validation() -> pd.DataFrame:
     """The step-time predictor against published training runs (`glamsim validate-predictions`):
     one row per run with its source family, stack, published and predicted figure, relative error,
     interval (`low`, `high`, built without the row's own source; `level` 0.8, or 0.95 far from what
-    was validated; an MoE row's spanning the other sources' MoE rows of its stack and routing) and
+    was validated; an MoE row's spanning the other sources' MoE rows of its stack and routing, a
+    row at 32K tokens or more the other sources' long-context rows) and
     whether it `covered` the published figure."""
     from glamsim.predict.validation import validation_rows
 

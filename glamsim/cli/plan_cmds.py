@@ -253,7 +253,8 @@ def validation_table(json_out: bool = False) -> list[dict]:
     covered = sum(r["covered"] for r in rows)
     typer.echo(
         f"  {covered} of {len(rows)} published figures inside their interval (each from the other sources' "
-        "errors: 80%, 95% far from what they validated, wider where their MoE rows like it lie outside); "
+        "errors: 80%, 95% far from what they validated, wider where their MoE or long-context rows like it "
+        "lie outside); "
         "by source, median |error|: " + ", ".join(f"{f} {100 * m:.0f}%" for f, m in family_errors(rows).items())
     )
     for r in rows:

@@ -13,7 +13,12 @@ the 95th percentile and the basis says why.  An MoE prediction's interval also s
 the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
 half the predicted throughput, its dropless Qwen3-235B runs at 8-11% above it), so the range shows
-what the nearest published runs did rather than the pooled percentile alone (`label` says so).  The interval
+what the nearest published runs did rather than the pooled percentile alone (`label` says so).
+Likewise a prediction at `LONG_CONTEXT` tokens or more spans the errors of the published rows at
+such lengths from other sources, on any stack (`long_context_neighbours`): there attention takes
+most of the step, and the published runs of both GPU stacks that reach it (NeMo's long-sequence
+table, torchtitan's context-parallel rows) ran up to 30-40% below the prediction, more as attention
+took more of the step; no mechanism read from their code explains it.  The interval
 multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
 inverse).
 
@@ -31,6 +36,7 @@ import numpy as np
 LEVEL = 0.8  # an 80% interval: the 80th percentile of the errors' size
 MIN_ROWS = 5  # fewer rows of a stack than this: far from what was validated
 FAR_LEVEL = 0.95  # far from what was validated: the 95th percentile of the errors' size
+LONG_CONTEXT = 32768  # tokens from which a prediction's interval spans the published long-context rows
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,14 @@ class Interval:
     rows: int
     basis: str
     level: float = LEVEL  # the quantile of the errors' size it spans
-    widened_by: tuple[str, ...] = ()  # published MoE rows outside that quantile that it spans too
+    widened_by: tuple[str, ...] = ()  # published rows like it (MoE, long context) outside that quantile
+    kind: str = ""  # what those rows share with the prediction: "MoE", "long-context", both
 
     @property
     def label(self) -> str:
-        """What the range is, for a table header: "80%", "95%", or "80% + 2 MoE rows"."""
+        """What the range is, for a table header: "80%", "95%", "80% + 2 MoE rows"."""
         extra = len(self.widened_by)
-        return f"{self.level:.0%}" + (f" + {extra} MoE row{'s' if extra > 1 else ''}" if extra else "")
+        return f"{self.level:.0%}" + (f" + {extra} {self.kind} row{'s' if extra > 1 else ''}" if extra else "")
 
     def around(self, mfu: float) -> tuple[float, float, float]:
         """(low, nominal, high) MFU; never above 1."""
@@ -62,10 +69,10 @@ def routing_class(cfg) -> str:
 
 
 @cache
-def residuals() -> tuple[tuple[str, str, str, float, str], ...]:
-    """(run id, source family, stack, log(published / predicted), routing class) per validation
-    row, on the MFU scale (a predicted step time is inverted), every row whether its layout fits
-    by the memory count or not (the throughput is predicted either way)."""
+def residuals() -> tuple[tuple[str, str, str, float, str, int], ...]:
+    """(run id, source family, stack, log(published / predicted), routing class, sequence length)
+    per validation row, on the MFU scale (a predicted step time is inverted), every row whether its
+    layout fits by the memory count or not (the throughput is predicted either way)."""
     from glamsim.predict.validation import prediction_rows, predictions, run_model
 
     models = predictions()[0]
@@ -75,7 +82,7 @@ def residuals() -> tuple[tuple[str, str, str, float, str], ...]:
         if r["quantity"] == "step_s":
             ratio = 1 / ratio
         routing = routing_class(run_model(r["model"], models))
-        out.append((r["id"], r["family"], r["stack"], float(np.log(ratio)), routing))
+        out.append((r["id"], r["family"], r["stack"], float(np.log(ratio)), routing, int(r["seq_len"])))
     return tuple(out)
 
 
@@ -85,6 +92,14 @@ def moe_neighbours(stack: str | None, routing: str, exclude: str | None = None) 
     if routing == "dense":
         return []
     return [(r[0], r[3]) for r in residuals() if r[2] == stack and r[4] == routing and r[1] != exclude]
+
+
+def long_context_neighbours(seq_len: int | None, exclude: str | None = None) -> list[tuple[str, float]]:
+    """(run id, log(published / predicted)) of the published rows at `LONG_CONTEXT` tokens or more
+    (of sources other than `exclude`), any stack; none for a shorter sequence."""
+    if seq_len is None or seq_len < LONG_CONTEXT:
+        return []
+    return [(r[0], r[3]) for r in residuals() if r[5] >= LONG_CONTEXT and r[1] != exclude]
 
 
 @cache
@@ -123,10 +138,12 @@ def mfu_interval(
     chip: str | None = None,
     n_experts: int = 0,
     routing: str = "dense",
+    seq_len: int | None = None,
 ) -> Interval:
     """The interval of a prediction for `stack` (on `chip`, for a model of `n_experts` routed as
-    `routing`), from the residuals of every source but `exclude`; far from what was validated, the
-    `FAR_LEVEL` quantile; for an MoE, widened to span its `moe_neighbours`' errors."""
+    `routing`, at `seq_len` tokens), from the residuals of every source but `exclude`; far from
+    what was validated, the `FAR_LEVEL` quantile; for an MoE, widened to span its
+    `moe_neighbours`' errors, and at long context its `long_context_neighbours`'."""
     rows = [r for r in residuals() if r[1] != exclude]
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
@@ -136,16 +153,26 @@ def mfu_interval(
         level = max(level, FAR_LEVEL)
         basis += f"; far from what was validated ({'; '.join(far)}): widened to their {level:.0%} quantile"
     q = float(np.quantile(np.abs(values), level))
-    near = moe_neighbours(stack, routing, exclude)
-    outside = tuple(i for i, v in near if abs(v) > q)
+    groups = [
+        ("MoE", moe_neighbours(stack, routing, exclude), f"{routing} MoE", f" on the {stack} stack"),
+        ("long-context", long_context_neighbours(seq_len, exclude), f"{LONG_CONTEXT:,}+ token", ", any stack"),
+    ]
+    near = [pair for _, rows_, _, _ in groups for pair in rows_]
+    outside = tuple(dict.fromkeys(i for i, v in near if abs(v) > q))
     low, high = min([-q] + [v for _, v in near]), max([q] + [v for _, v in near])
-    if near:
-        errors = ", ".join(f"{i} {np.expm1(v):+.0%}" for i, v in near)
-        rows_ = "row" if len(near) == 1 else f"rows ({len(near)})"
-        what = "widened to span them" if outside else "inside it"
-        basis += (
-            f"; the published {routing} MoE {rows_} on the {stack} stack, {what}: {errors} (published / predicted - 1)"
-        )
+    for _, rows_, what, where in groups:
+        if rows_:
+            errors = ", ".join(f"{i} {np.expm1(v):+.0%}" for i, v in rows_)
+            n = "row" if len(rows_) == 1 else f"rows ({len(rows_)})"
+            spans = "widened to span them" if any(abs(v) > q for _, v in rows_) else "inside it"
+            basis += f"; the published {what} {n}{where}, {spans}: {errors} (published / predicted - 1)"
+    kind = " and ".join(k for k, rows_, _, _ in groups if any(abs(v) > q for _, v in rows_))
     return Interval(
-        low=float(np.exp(low)), high=float(np.exp(high)), rows=len(values), basis=basis, level=level, widened_by=outside
+        low=float(np.exp(low)),
+        high=float(np.exp(high)),
+        rows=len(values),
+        basis=basis,
+        level=level,
+        widened_by=outside,
+        kind=kind,
     )

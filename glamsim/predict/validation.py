@@ -130,7 +130,7 @@ def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None
 
 def validation_rows() -> list[dict]:
     """`prediction_rows` with each row's interval from the other sources' errors (`level`, `low`,
-    `high`, and whether the published figure is `covered`)."""
+    `high`, `widened` by published rows like it, and whether the published figure is `covered`)."""
     from glamsim.predict.intervals import mfu_interval, routing_class
 
     models = predictions()[0]
@@ -138,11 +138,19 @@ def validation_rows() -> list[dict]:
     for r in prediction_rows():
         cfg = run_model(r["model"], models)
         iv = mfu_interval(
-            r["stack"], exclude=r["family"], chip=r["chip"], n_experts=cfg.n_experts, routing=routing_class(cfg)
+            r["stack"],
+            exclude=r["family"],
+            chip=r["chip"],
+            n_experts=cfg.n_experts,
+            routing=routing_class(cfg),
+            seq_len=r["seq_len"],
         )
         band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]
-        rows.append({**r, "low": low, "high": high, "level": iv.level, "covered": low <= r["published"] <= high})
+        covered = low <= r["published"] <= high
+        rows.append(
+            {**r, "low": low, "high": high, "level": iv.level, "widened": bool(iv.widened_by), "covered": covered}
+        )
     return rows
 
 
@@ -165,6 +173,7 @@ def prediction_rows() -> tuple[dict, ...]:
                 "stack": run.stack,
                 "quantity": run.quantity,
                 "dtype": run.dtype,
+                "seq_len": run.seq_len,
                 "published": run.published.value,
                 "predicted": p["predicted"],
                 "rel_error": err,
