@@ -103,12 +103,13 @@ def test_global_batch_defaults_to_about_4m_tokens_rounded_to_dp_x_mb():
 
 def test_layout_arrays_carry_every_field():
     rows = [
-        parse_layout("tp=2,pp=2,dp=2,gbs=8,vp=2,recompute=full,recompute_layers=3,sp=1"),
+        parse_layout("tp=2,pp=2,dp=2,gbs=8,vp=2,recompute=full,recompute_layers=3,sp=1,cp_comm=allgather"),
         parse_layout("fsdp=8,gbs=16"),
     ]
     arr = LayoutArrays.of(rows)
     assert list(arr.tp) == [2, 1] and list(arr.zero) == [0, 3] and list(arr.recompute) == [2, 0]
     assert list(arr.recompute_layers) == [3, 0]  # 0: every layer
+    assert list(arr.cp_comm) == [1, 0]  # 1 + index of allgather; 0: the stack's
     assert list(arr.param_bytes) == [2, 2] and list(arr.grad_bytes) == [4, 4] and list(arr.adam) == [1, 1]
     assert arr.layout(0) == rows[0] and arr.layout(1) == rows[1]
     with pytest.raises(ConfigError, match="gbs"):

@@ -66,11 +66,17 @@ def test_ring_merges_stream_their_fp32_passes_through_hbm():
     f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=pytorch-fsdp,fused=1"), H100)
     assert one(f) == pytest.approx(8 * 10 * e / 3.35e12)
     assert one(b) == pytest.approx(8 * 30 * e / 3.35e12)
-    # Transformer Engine's ring (Megatron, its corrections torch.compile'd): per layer 8 steps of
-    # 7.5 + 8.5 once forward, 8 of 24.5 + 3.5 once backward
+    # Transformer Engine's ring (Megatron, its corrections torch.compile'd), per layer: forward 8
+    # steps of 5.5 bytes per output element and 2 per K/V element + 2.5 and 6 once; backward 8 of
+    # 7.5 and 17 - 3.5 and + 7 once; Megatron's K and V are the 8 KV heads, a quarter of the output
     f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron"), H100)
-    assert one(f) == pytest.approx((8 * 7.5 + 8.5) * e / 3.35e12)
-    assert one(b) == pytest.approx((8 * 24.5 + 3.5) * e / 3.35e12)
+    assert one(f) == pytest.approx(((8 * 5.5 + 2.5) * e + (8 * 2 + 6) * e / 4) / 3.35e12)
+    assert one(b) == pytest.approx(((8 * 7.5 - 3.5) * e + (8 * 17 + 7) * e / 4) / 3.35e12)
+    # the merges are the exchange's code: PyTorch's ring named on a Megatron layout costs PyTorch's
+    f, b = merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron,cp_comm=allgather-overlap"), H100)
+    assert one(f) == pytest.approx(8 * 10 * e / 3.35e12) and one(b) == pytest.approx(
+        8 * (10 * e + 20 * e / 4) / 3.35e12
+    )
     # no ring without context parallelism, none over a gathered sequence, none counted for DeepSpeed
     assert one(merge_s(L8B, 32768, arr("dp=8,gbs=8,stack=pytorch-fsdp"), H100)[0]) == 0.0
     assert one(merge_s(L8B, 262144, arr("cp=8,gbs=1,stack=megatron,cp_comm=allgather"), H100)[1]) == 0.0
@@ -118,28 +124,37 @@ def test_a_ring_across_nodes_pays_the_network():
 def test_transformer_engine_sends_each_chunk_behind_a_step():
     # Megatron's 8B, cp = 8 inside one node: a rank's chunk of K and V is 2 x 32,768 x 1,024 x 2
     # bytes (the 8 KV heads); forward 7 sends of it, backward the first step's K/V, 6 sends of K/V
-    # with dK/dV (twice the bytes) and the last dK/dV after the loop
+    # with dK/dV (twice the bytes) and the last step's dK/dV, each posted before its step's kernel
     chunk = 2 * 32768 * 1024 * 2
     hop, hop2 = chunk / NV + 3e-6, 2 * chunk / NV + 3e-6
     lay = arr("cp=8,gbs=1,stack=megatron")
     layers = 32
-    # attention long enough to hide every send: only the last dK/dV of each backward is exposed
+    # attention long enough to hide every send
     r = p2p_comm(L8B, 262144, lay, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
-    assert one(r["cp_s"]) == pytest.approx(layers * hop)
+    assert one(r["cp_s"]) == 0.0
     # so short that nothing hides
     r = p2p_comm(L8B, 262144, lay, H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
-    assert one(r["cp_s"]) == pytest.approx(layers * (7 * hop + hop + 6 * hop2 + hop))
+    assert one(r["cp_s"]) == pytest.approx(layers * (7 * hop + 2 * hop + 6 * hop2))
     assert one(r["cp_bytes"]) == pytest.approx(layers * (7 + 14) * chunk)
-    # full recomputation sends the chunks again in the recomputed forward; half the layers, half
+    # full recomputation sends the chunks again in the recomputed forward, as does selective
+    # recomputation (the core attention re-run); half the layers recomputed, half the extra
     full = p2p_comm(L8B, 262144, arr("cp=8,gbs=1,recompute=full"), H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
-    assert one(full["cp_s"]) == pytest.approx(layers * (14 * hop + hop + 6 * hop2 + hop))
+    assert one(full["cp_s"]) == pytest.approx(layers * (14 * hop + 2 * hop + 6 * hop2))
+    sel = p2p_comm(L8B, 262144, arr("cp=8,gbs=1,recompute=selective"), H100, attn_fwd_s=0.0, attn_bwd_s=0.0)
+    assert one(sel["cp_s"]) == pytest.approx(one(full["cp_s"]))
     half = arr("cp=8,gbs=1,recompute=full,recompute_layers=16")
     assert one(p2p_comm(L8B, 262144, half, H100, 0.0, 0.0)["cp_s"]) == pytest.approx(
         (one(full["cp_s"]) + one(r["cp_s"])) / 2
     )
     # partly hidden: forward steps half as long as a send hide half of each
     r = p2p_comm(L8B, 262144, lay, H100, attn_fwd_s=8 * hop / 2, attn_bwd_s=1.0)
-    assert one(r["cp_s"]) == pytest.approx(layers * (7 * hop / 2 + hop))
+    assert one(r["cp_s"]) == pytest.approx(layers * 7 * hop / 2)
+    # across nodes: 405B with TP 8 filling the node, every send crosses InfiniBand (one KV head)
+    m = _405b()
+    chunk = 2 * 32768 * 128 * 2
+    hop, hop2 = chunk / IB + 8e-6, 2 * chunk / IB + 8e-6
+    r = p2p_comm(m, 262144, arr("tp=8,cp=8,gbs=1,stack=megatron"), H100, 0.0, 0.0)
+    assert one(r["cp_s"]) == pytest.approx(126 * (9 * hop + 6 * hop2))
     # no ring without context parallelism
     assert one(p2p_comm(L8B, 8192, arr("dp=8,gbs=8"), H100, 0.0, 0.0)["cp_s"]) == 0.0
 

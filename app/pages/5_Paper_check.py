@@ -100,15 +100,15 @@ st.caption(
     "stacks, each predicted from its published (or labelled assumed) layout (`glamsim validate-predictions`). "
     "The interval of each row comes from the errors on the *other* sources' rows (80%; 95% far from what was "
     "validated: a stack with few rows, a chip or an expert count no other source ran; an MoE row's also spans "
-    "the other sources' MoE rows of its stack and routing, a row at 32K tokens or more the other sources' "
-    "long-context rows); "
+    "the other sources' MoE rows of its stack and routing, a GPU row at 32K tokens or more the other sources' "
+    "long-context GPU rows); "
     f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *fits* is no where the "
     "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md)."
 )
 ui.plain_table(
     pred.assign(
         interval=[
-            f"{ui.fmt(lo)}–{ui.fmt(hi)} ({lv:.0%})" for lo, hi, lv in zip(pred["low"], pred["high"], pred["level"])
+            f"{ui.fmt(lo)}–{ui.fmt(hi)} ({label})" for lo, hi, label in zip(pred["low"], pred["high"], pred["range"])
         ],
         error=[f"{100 * e:+.1f}%" for e in pred["rel_error"]],
     )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "fits", "source"]],

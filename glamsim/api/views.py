@@ -201,7 +201,7 @@ def validation() -> pd.DataFrame:
     one row per run with its source family, stack, published and predicted figure, relative error,
     interval (`low`, `high`, built without the row's own source; `level` 0.8, or 0.95 far from what
     was validated; an MoE row's spanning the other sources' MoE rows of its stack and routing, a
-    row at 32K tokens or more the other sources' long-context rows) and
+    GPU row at 32K tokens or more the other sources' long-context rows; `range` its label) and
     whether it `covered` the published figure."""
     from glamsim.predict.validation import validation_rows
 

@@ -235,7 +235,7 @@ def validation_table(json_out: bool = False) -> list[dict]:
                 "stack": r["stack"],
                 "published": fmt(r["published"]),
                 "predicted": fmt(r["predicted"]),
-                "interval": f"{fmt(r['low'])}-{fmt(r['high'])} ({r['level']:.0%})",
+                "interval": f"{fmt(r['low'])}-{fmt(r['high'])} ({r['range']})",
                 "error": f"{100 * r['rel_error']:+.0f}%",
                 "ok": "yes" if r["ok"] else "NO",
                 "fits": "yes" if r["fits"] else "no",

@@ -9,10 +9,10 @@ activations at `act_bytes`):
   combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
   capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch); with
   `a2a_dedup` T x ranks x h / tp, a token once per destination rank (`stage.a2a_copies_per_token`).
-- context parallel (group cp, stride tp): per layer an all-gather of K and V for the whole
-  sequence forward (Llama 3's all-gather variant), a reduce-scatter of their gradients backward,
-  another all-gather under full recomputation; exposed.  A stack whose ring attention overlaps
-  the exchange (PyTorch's) is costed by `glamsim.predict.ring` instead.
+- context parallel (group cp, stride tp), `cp_comm=allgather`: per layer an all-gather of K and V
+  for the whole sequence forward (Llama 3's all-gather variant), a reduce-scatter of their
+  gradients backward, another all-gather for each recomputed attention; exposed.  The rings that
+  overlap the exchange (PyTorch's, Transformer Engine's) are costed by `glamsim.predict.ring`.
 - pipeline (stride tp cp dp): per microbatch and virtual stage, one send of T h activations
   forward and one of their gradient backward (scatter/gather over tp: / tp).
 Per step (or per microbatch under ZeRO-3):
@@ -37,6 +37,7 @@ import numpy as np
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
+from glamsim.predict.ring import attention_forwards, gathered_kv_bytes
 from glamsim.predict.stage import (
     a2a_copies_per_token,
     chip_params,
@@ -77,9 +78,8 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp
     a2a_one = alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab)
 
-    kv_local = np.maximum(m.kv_heads / lay.tp, 1.0)
-    kv_bytes = 2 * fab.act_bytes * lay.mb * seq_len * kv_local * m.head_dim  # K and V, whole sequence
-    cp_count = layers * (2 + whole)
+    kv_bytes = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)  # K and V, whole sequence
+    cp_count = layers * (1 + attention_forwards(m, lay))
     cp_one = all_gather_s(kv_bytes, lay.cp, lay.tp, n, fab)
 
     p2p_bytes = act / lay.tp

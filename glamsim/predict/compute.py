@@ -11,7 +11,7 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   of the peak where there is one, forward and backward apart (FlashAttention-2 and cuDNN by
   chip, the layout's `attn` or its stack's, `efficiency.ATTENTION_PEAK_FRACTION`); under context
   parallelism the ring's merges of its steps' outputs and gradients in separate fp32 kernels
-  count with the attention (`ring.merge_s`, PyTorch's ring; `efficiency.CP_RING_MERGE_BYTES_*`);
+  count with the attention (`ring.merge_s`, by exchange; `efficiency.MERGE_BYTES_*`);
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
   activation bytes (`memory.layer_activation_bytes`) through HBM, x `UNFUSED_ELEMENTWISE_FACTOR`
   where the stack runs each element-wise op as its own kernel (eager PyTorch, `fused=0`); fp8

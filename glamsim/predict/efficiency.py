@@ -314,8 +314,9 @@ CP_KV_AT_QUERY_HEADS = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, 
 #   steps posts the send of the current chunk to rank + 1 and the receive of the next before it
 #   computes (`flash_attn_p2p_communicate`), load-balanced 2 x cp chunks; the backward sends each
 #   chunk's K/V with the previous step's dK/dV in one bf16 message to rank - 1 (the first step K/V
-#   only, the dK/dV of the last step after the loop).
-# DeepSpeed and XLA: the exposed gather (not read from their code).
+#   only, the last step the previous dK/dV only), each posted before its step's kernel.
+# DeepSpeed and XLA: the exposed gather, assumed (not read from their code; DeepSpeed's own
+# sequence parallelism, Ulysses, is all-to-all over heads, not modelled).
 CP_COMMS = ("allgather", "allgather-overlap", "p2p")
 CP_COMM = {"megatron": "p2p", "deepspeed": "allgather", "pytorch-fsdp": "allgather-overlap", "xla": "allgather"}
 
@@ -329,48 +330,53 @@ def cp_comm(stack_code, named_code):
     return np.where(np.asarray(named_code) > 0, np.asarray(named_code) - 1.0, default)
 
 
-# HBM bytes per element of the rank's attention output that a ring moves outside the attention
-# kernels, (forward per step, backward per step, forward once, backward once: a layer's merges
-# cost cp x per step + once).  PyTorch's ring attention (`_SDPAMerger` with `convert_to_f32=True`,
-# and the backward's fp32 accumulators), counted from `_templated_ring_attention` and its
-# backward.  Eager, op by op:
-# forward 46 = the step's output cast to fp32 (read 2, write 4) + the merge
+# HBM bytes a ring moves outside the attention kernels, by exchange (the ring's own code), per
+# element of the rank's attention output (query-width terms) or of one of its K and V
+# (key/value-width terms, fewer under grouped-query attention), each op one kernel reading its
+# inputs and writing its output: (forward per step, forward once per layer, backward per step,
+# backward once), each a (query-width, key/value-width) pair; a layer's merges cost cp x per step
+# + once.  `MERGE_BYTES_EAGER` op by op, `MERGE_BYTES_FUSED` where the stack compiles them.
+# PyTorch's ring attention (`allgather-overlap`; `_SDPAMerger` with `convert_to_f32=True`, and the
+# backward's fp32 accumulators), counted from `_templated_ring_attention` and its backward; its
+# K and V move at the query heads' width (torchtitan repeats them before SDPA).  Eager:
+# forward 38 + 8 = the step's output cast to fp32 (read 2, write 4) + the merge
 # `out - sigmoid(block_lse - lse) * (out - block_out)` as three fp32 kernels (8 + 4, 4 + 4,
 # 8 + 4; the log-sum-exp terms are per row, 1 / head_dim of this) + the K/V copy for the next send
-# (`torch.cat`, read and write 2 + 2, K and V at the output's width);
-# backward 60 = the step's bf16 gradients added into the fp32 Q, K and V accumulators (read 4 + 2,
-# write 4 each; `_partial_update` adds into half of two of them and concatenates them again: 36 on
-# the busiest rank) + the fp32 K/V gradients concatenated for the send (read and write 8 + 8) + the
-# K/V copy (8).
+# (`torch.cat`, read and write 2 + 2 for K and V);
+# backward 10 + 50 = the step's bf16 gradients added into the fp32 Q, K and V accumulators (read
+# 4 + 2, write 4 each; `_partial_update` adds into half of two of them and concatenates them again:
+# 36 on the busiest rank, 26 of it K and V) + the fp32 K/V gradients concatenated for the send
+# (read and write 8 + 8) + the K/V copy (8).
 # Compiled (`fused=1`: torchtitan compiles each block with fullgraph=True, so the ring is traced
 # into the graph, pytorch/pytorch#123276, and inductor fuses each chain of point-wise ops into one
 # kernel, writes concatenations in place and drops the unused K/V copies of the gather rotater):
 # forward 10 = the step's bf16 output read (2) and the fp32 running output read and written (4 + 4);
-# backward 30 = the three fp32 accumulators read and written with the step's bf16 gradients
+# backward 10 + 20 = the three fp32 accumulators read and written with the step's bf16 gradients
 # (4 + 2 + 4 each).
-# Transformer Engine's P2P ring (`AttnFuncWithCP`, erhoo82/TransformerEngine 23d4acd, early 2024,
-# counted op by op for the causal load-balanced bshd case, averaged over the ranks of the ring):
-# forward, per rank 8.5 + 15.5 cp output elements' worth: the K/V packing (`torch.cat`, 8), the
-# bf16 output zeroed (2) and per step the half-chunk copies (`.contiguous()`, 4 or 2), the output
-# corrections after the loop (`flash_attn_fwd_out_correction`: a bf16 x fp32 product written in
-# fp32 and added, 14 per full step, 11 per half step whose log-sum-exp view stays fp64); the
-# log-sum-exp corrections in fp64 are per row (1 / head dim of this; left out).  Those two
-# corrections are `jit_fuser` functions, torch.compile'd by default (NVTE_TORCH_COMPILE=1): one
-# kernel each, about 6 and 3 instead of 14 and 11, forward 7.5 per step when fused.  Backward, the
-# cuDNN path: per rank 29 cp - 1 (the q/out/dout half copies, the bf16 dq adds, the dK/dV adds in
-# the receive buffer, the `torch.cat` of dk and dv): 24.5 per step + 3.5 once, fused or not (plain
-# tensor ops).  Other stacks: not counted (0).
-CP_RING_MERGE_BYTES_EAGER = {
-    "megatron": (15.5, 24.5, 8.5, 3.5),
-    "deepspeed": (0.0, 0.0, 0.0, 0.0),
-    "pytorch-fsdp": (46.0, 60.0, 0.0, 0.0),
-    "xla": (0.0, 0.0, 0.0, 0.0),
+# Transformer Engine's P2P ring (`p2p`; `AttnFuncWithCP`, erhoo82/TransformerEngine 23d4acd,
+# early 2024, counted op by op for the causal load-balanced bshd case by a helper reading it; rank
+# r of cp, averaged over r = (cp - 1) / 2):
+# forward, per rank 13 cp + r + 3 query-width (the bf16 output zeroed, 2; the half-query copies
+# of steps after r, `.contiguous()`, 2 each; the output corrections after the loop,
+# `flash_attn_fwd_out_correction`: a bf16 x fp32 product written in fp32 and added, 14 per full
+# step, 11 per half step whose log-sum-exp view stays fp64) and 8 + 4 r key/value-width (the K/V
+# packing, `torch.cat`, 8; the half-chunk copies of steps 1..r, 4 each): 13.5 cp + 2.5 and
+# 2 cp + 6; the log-sum-exp corrections in fp64 are per row (1 / head dim of this; left out).  The
+# two corrections are `jit_fuser` functions, torch.compile'd by default (NVTE_TORCH_COMPILE=1): one
+# kernel each, about 6 and 3 instead of 14 and 11: 5.5 cp + 2.5 query-width when fused.
+# Backward, the cuDNN path, per rank 9 cp - 3 r - 5 query-width (the q/out/dout half copies, the
+# bf16 dq adds) and 20 cp - 6 r + 4 key/value-width (the K/V copy into the send buffer, the dK/dV
+# adds in the receive buffer, the `torch.cat` of dk and dv): 7.5 cp - 3.5 and 17 cp + 7, plain
+# tensor ops, fused or not.  An exposed gather (`allgather`): one attention call, no merges.
+MERGE_BYTES_EAGER = {
+    "allgather": ((0, 0), (0, 0), (0, 0), (0, 0)),
+    "allgather-overlap": ((38, 8), (0, 0), (10, 50), (0, 0)),
+    "p2p": ((13.5, 2), (2.5, 6), (7.5, 17), (-3.5, 7)),
 }
-CP_RING_MERGE_BYTES_FUSED = {
-    "megatron": (7.5, 24.5, 8.5, 3.5),
-    "deepspeed": (0.0, 0.0, 0.0, 0.0),
-    "pytorch-fsdp": (10.0, 30.0, 0.0, 0.0),
-    "xla": (0.0, 0.0, 0.0, 0.0),
+MERGE_BYTES_FUSED = {
+    "allgather": ((0, 0), (0, 0), (0, 0), (0, 0)),
+    "allgather-overlap": ((10, 0), (0, 0), (10, 20), (0, 0)),
+    "p2p": ((5.5, 2), (2.5, 6), (7.5, 17), (-3.5, 7)),
 }
 
 # ---- MoE layers, by software stack (counted from each stack's code, not fitted) -------------

@@ -5,7 +5,7 @@ predicted), at the frozen constants of `efficiency.py`.  A prediction's 80% inte
 predicted MFU times exp(-q) to exp(+q), q the 80th percentile of |residual| over the rows of
 every *other* source (leave-one-source-out: a source never vouches for itself), pooled over
 stacks.  Symmetric because the bias of a source not yet seen is unknown: the other sources'
-errors count by size, in either direction.  On the 87 rows the 80% intervals cover 79% of the
+errors count by size, in either direction.  On the 87 rows the 80% intervals cover 80% of the
 held-out published figures (the 10th-90th percentiles of the signed residuals covered 60% of the
 first 62, per-stack pools less).  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
 stack, a chip no published run used, more experts than any validated MoE) the interval widens to
@@ -14,11 +14,12 @@ the published MoE rows of its stack and routing (`routing_class`) from other sou
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
 half the predicted throughput, its dropless Qwen3-235B runs at 8-11% above it), so the range shows
 what the nearest published runs did rather than the pooled percentile alone (`label` says so).
-Likewise a prediction at `LONG_CONTEXT` tokens or more spans the errors of the published rows at
-such lengths from other sources, on any stack (`long_context_neighbours`): there attention takes
-most of the step, and the published runs of both GPU stacks that reach it (NeMo's long-sequence
-table, torchtitan's context-parallel rows) ran up to 30-40% below the prediction, more as attention
-took more of the step; no mechanism read from their code explains it.  The interval
+Likewise a GPU prediction at `LONG_CONTEXT` tokens or more spans the errors of the other sources'
+published GPU rows at lengths within `LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`):
+there attention takes most of the step, and the published runs of both GPU stacks that reach it
+(NeMo's long-sequence table, torchtitan's context-parallel rows) were predicted up to 40% above
+what they published, more as attention took more of the step; no mechanism read from their code
+explains it (no TPU row reaches such lengths: a TPU prediction is not widened).  The interval
 multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
 inverse).
 
@@ -37,6 +38,7 @@ LEVEL = 0.8  # an 80% interval: the 80th percentile of the errors' size
 MIN_ROWS = 5  # fewer rows of a stack than this: far from what was validated
 FAR_LEVEL = 0.95  # far from what was validated: the 95th percentile of the errors' size
 LONG_CONTEXT = 32768  # tokens from which a prediction's interval spans the published long-context rows
+LONG_CONTEXT_FACTOR = 4  # ...those within this factor of its sequence length
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,16 @@ class Interval:
     basis: str
     level: float = LEVEL  # the quantile of the errors' size it spans
     widened_by: tuple[str, ...] = ()  # published rows like it (MoE, long context) outside that quantile
-    kind: str = ""  # what those rows share with the prediction: "MoE", "long-context", both
+    kinds: tuple[tuple[str, int], ...] = ()  # (what they share with the prediction, how many) per kind
 
     @property
     def label(self) -> str:
-        """What the range is, for a table header: "80%", "95%", "80% + 2 MoE rows"."""
-        extra = len(self.widened_by)
-        return f"{self.level:.0%}" + (f" + {extra} {self.kind} row{'s' if extra > 1 else ''}" if extra else "")
+        """What the range is, for a table header: "80%", "95%", "80% + 2 MoE rows",
+        "80% + 2 MoE + 6 long-context rows"."""
+        if not self.kinds:
+            return f"{self.level:.0%}"
+        extra = " + ".join(f"{n} {kind}" for kind, n in self.kinds)
+        return f"{self.level:.0%} + {extra} row{'s' if len(self.widened_by) > 1 else ''}"
 
     def around(self, mfu: float) -> tuple[float, float, float]:
         """(low, nominal, high) MFU; never above 1."""
@@ -69,10 +74,11 @@ def routing_class(cfg) -> str:
 
 
 @cache
-def residuals() -> tuple[tuple[str, str, str, float, str, int], ...]:
-    """(run id, source family, stack, log(published / predicted), routing class, sequence length)
-    per validation row, on the MFU scale (a predicted step time is inverted), every row whether its
-    layout fits by the memory count or not (the throughput is predicted either way)."""
+def residuals() -> tuple[tuple[str, str, str, float, str, int, bool], ...]:
+    """(run id, source family, stack, log(published / predicted), routing class, sequence length,
+    on a GPU) per validation row, on the MFU scale (a predicted step time is inverted), every row
+    whether its layout fits by the memory count or not (the throughput is predicted either way)."""
+    from glamsim.predict.efficiency import generation
     from glamsim.predict.validation import prediction_rows, predictions, run_model
 
     models = predictions()[0]
@@ -82,7 +88,8 @@ def residuals() -> tuple[tuple[str, str, str, float, str, int], ...]:
         if r["quantity"] == "step_s":
             ratio = 1 / ratio
         routing = routing_class(run_model(r["model"], models))
-        out.append((r["id"], r["family"], r["stack"], float(np.log(ratio)), routing, int(r["seq_len"])))
+        gpu = generation(r["chip"]) is not None
+        out.append((r["id"], r["family"], r["stack"], float(np.log(ratio)), routing, int(r["seq_len"]), gpu))
     return tuple(out)
 
 
@@ -94,12 +101,18 @@ def moe_neighbours(stack: str | None, routing: str, exclude: str | None = None) 
     return [(r[0], r[3]) for r in residuals() if r[2] == stack and r[4] == routing and r[1] != exclude]
 
 
-def long_context_neighbours(seq_len: int | None, exclude: str | None = None) -> list[tuple[str, float]]:
-    """(run id, log(published / predicted)) of the published rows at `LONG_CONTEXT` tokens or more
-    (of sources other than `exclude`), any stack; none for a shorter sequence."""
-    if seq_len is None or seq_len < LONG_CONTEXT:
+def long_context_neighbours(
+    seq_len: int | None, exclude: str | None = None, chip: str | None = None
+) -> list[tuple[str, float]]:
+    """(run id, log(published / predicted)) of the published GPU rows (of sources other than
+    `exclude`), any stack, at `LONG_CONTEXT` tokens or more and within `LONG_CONTEXT_FACTOR` of
+    `seq_len`; none for a shorter sequence or a chip that is not a GPU."""
+    from glamsim.predict.efficiency import generation
+
+    if seq_len is None or seq_len < LONG_CONTEXT or (chip is not None and generation(chip) is None):
         return []
-    return [(r[0], r[3]) for r in residuals() if r[5] >= LONG_CONTEXT and r[1] != exclude]
+    lo, hi = seq_len / LONG_CONTEXT_FACTOR, seq_len * LONG_CONTEXT_FACTOR
+    return [(r[0], r[3]) for r in residuals() if r[6] and r[5] >= LONG_CONTEXT and lo <= r[5] <= hi and r[1] != exclude]
 
 
 @cache
@@ -155,7 +168,12 @@ def mfu_interval(
     q = float(np.quantile(np.abs(values), level))
     groups = [
         ("MoE", moe_neighbours(stack, routing, exclude), f"{routing} MoE", f" on the {stack} stack"),
-        ("long-context", long_context_neighbours(seq_len, exclude), f"{LONG_CONTEXT:,}+ token", ", any stack"),
+        (
+            "long-context",
+            long_context_neighbours(seq_len, exclude, chip),
+            f"GPU {LONG_CONTEXT:,}+ token",
+            f" within {LONG_CONTEXT_FACTOR}x of {seq_len or 0:,} tokens, any stack",
+        ),
     ]
     near = [pair for _, rows_, _, _ in groups for pair in rows_]
     outside = tuple(dict.fromkeys(i for i, v in near if abs(v) > q))
@@ -166,7 +184,9 @@ def mfu_interval(
             n = "row" if len(rows_) == 1 else f"rows ({len(rows_)})"
             spans = "widened to span them" if any(abs(v) > q for _, v in rows_) else "inside it"
             basis += f"; the published {what} {n}{where}, {spans}: {errors} (published / predicted - 1)"
-    kind = " and ".join(k for k, rows_, _, _ in groups if any(abs(v) > q for _, v in rows_))
+    kinds = tuple(
+        (k, sum(abs(v) > q for _, v in rows_)) for k, rows_, _, _ in groups if any(abs(v) > q for _, v in rows_)
+    )
     return Interval(
         low=float(np.exp(low)),
         high=float(np.exp(high)),
@@ -174,5 +194,5 @@ def mfu_interval(
         basis=basis,
         level=level,
         widened_by=outside,
-        kind=kind,
+        kinds=kinds,
     )

@@ -480,8 +480,8 @@ class LayoutArrays:
         return int(np.size(self.tp))
 
     def layout(self, i: int, base: Layout | None = None) -> Layout:
-        """Row i as a `Layout`; precisions and the optimizer come from `base` (the arrays hold
-        only their byte sizes)."""
+        """Row i as a `Layout`; precisions, the optimizer and the software keys come from `base`
+        (the arrays hold only byte sizes and codes), the context-parallel exchange from the row."""
 
         def g(name: str):
             return getattr(self, name)[i]
@@ -496,11 +496,11 @@ class LayoutArrays:
                 "stack",
                 "fused",
                 "attn",
-                "cp_comm",
                 "loss_upcast",
                 "master",
             }
         )
+        way = int(g("cp_comm"))
         return Layout(
             tp=int(g("tp")),
             pp=int(g("pp")),
@@ -521,5 +521,6 @@ class LayoutArrays:
             a2a_dedup=bool(g("a2a_dedup")),
             expert_spread=SPREADS[int(g("expert_spread"))],
             uneven=bool(g("uneven")),
+            cp_comm=None if way == 0 else CP_COMMS[way - 1],
             **keep,
         )

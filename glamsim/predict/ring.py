@@ -1,9 +1,12 @@
 """Context-parallel ring attention: what its K/V exchange leaves exposed and what its merges cost.
 
 A context-parallel rank holds S / cp of the sequence and computes its queries against every key in
-cp ring steps.  How the keys and values travel (`cp_comm`, else the stack's: `efficiency.CP_COMM`),
-and what the merges of the steps' partial outputs cost outside the attention kernel, depend on
-the software stack (`CP_KV_AT_QUERY_HEADS`, `CP_RING_MERGE_BYTES_*`).
+cp ring steps.  How the keys and values travel (`cp_comm`, else the stack's: `efficiency.CP_COMM`)
+and what the merges of the steps' partial outputs cost outside the attention kernel depend on the
+ring's code (`MERGE_BYTES_*`, by exchange); how wide K and V are, on the model code
+(`CP_KV_AT_QUERY_HEADS`, by stack).  Whatever the attention repeats in the backward pass (full
+recomputation of a layer, selective recomputation of the attention) repeats its exchange too
+(`attention_forwards`).
 
 PyTorch's ring attention (`torch.distributed.tensor.experimental._attention`, what torchtitan
 runs), per layer and pass, L_s layers on the busiest stage:
@@ -18,14 +21,14 @@ runs), per layer and pass, L_s layers on the busiest stage:
   step (an all-to-all permute): each transfer hides behind the next step, the last is waited
   for;
 - the merges of the steps' outputs and gradients are fp32 element-wise work outside the kernel,
-  op by op in eager mode, fused when compiled: `CP_RING_MERGE_BYTES_EAGER` / `_FUSED` per element
-  of the rank's attention output, per step, through HBM (`merge_s`, counted with the attention
-  time in `compute.microbatch_compute`).
+  op by op in eager mode, fused when compiled: `MERGE_BYTES_EAGER` / `_FUSED` per element of the
+  rank's attention output and of its K and V, per step, through HBM (`merge_s`, counted with the
+  attention time in `compute.microbatch_compute`).
 Transformer Engine's P2P ring (`p2p`, Megatron-Core's): each of the cp steps sends the chunk of
 K and V it holds to the next rank while it computes with it, so each send hides behind one step,
 max(0, t_send - t_attention / cp) exposed per step; the backward sends each chunk with the previous
-step's dK/dV (bf16, twice the bytes) behind a step, the first step K/V only, the last dK/dV after
-the loop, exposed (`p2p_comm`).
+step's dK/dV (bf16, twice the bytes) behind a step, the first step K/V only, the last step the
+previous dK/dV only, posted before its kernel too (`p2p_comm`).
 `allgather` keeps the whole-sequence gather exposed (Llama 3's all-gather variant, whose overlap
 is not published): `collectives.microbatch_comm`.
 """
@@ -59,32 +62,43 @@ def gathered_kv_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
     return 2 * act_bytes * lay.mb * seq_len * kv_width(m, lay)
 
 
-def _part(table: dict, i: int) -> dict:
-    """One entry (forward per step, backward per step, forward once, backward once) of a per-stack
-    merge table."""
-    return {stack: parts[i] for stack, parts in table.items()}
+def attention_forwards(m: ModelArrays, lay: LayoutArrays):
+    """How many times a layer's attention forward runs, on average over the stage's layers: once,
+    plus the share recomputed whole (`recompute=full`), or once more under selective recomputation
+    (Korthikanti's: the core attention re-run in the backward); per-op checkpointing keeps the
+    attention output."""
+    rc = lay.recompute
+    return 1.0 + np.where(rc >= 2, recomputed_share(m, lay), np.where(rc == 1, 1.0, 0.0))
+
+
+def _merge_bytes(table: dict, way, part: int, width: int):
+    """One number of each layout's exchange's merge table (`part`: 0 forward per step, 1 forward
+    once, 2 backward per step, 3 backward once; `width`: 0 query, 1 key/value)."""
+    values = np.asarray([float(table[w][part][width]) for w in eff.CP_COMMS])
+    return values[np.asarray(way, dtype=np.int64)]
 
 
 def merge_s(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric):
-    """Seconds of one layer's ring merges on one chip, (forward, backward): the stack's bytes per
-    element of the local attention output, cp steps' worth plus its once-per-layer work, eager or
-    compiled (`fused`), through HBM (0 without context parallelism, and for `cp_comm=allgather`,
-    one attention over the gathered sequence)."""
-    elements = lay.mb * seq_len / lay.cp * m.n_heads / lay.tp * m.head_dim
-    fused = lay.fused > 0
-    step_f, step_b, once_f, once_b = (
-        np.where(
-            fused,
-            eff.by_stack(_part(eff.CP_RING_MERGE_BYTES_FUSED, i), lay.stack),
-            eff.by_stack(_part(eff.CP_RING_MERGE_BYTES_EAGER, i), lay.stack),
+    """Seconds of one layer's ring merges on one chip, (forward, backward): the exchange's bytes
+    per element of the local attention output and of its K and V (`kv_width`), cp steps' worth plus
+    its once-per-layer work, eager or compiled (`fused`), through HBM (0 without context
+    parallelism, and for `cp_comm=allgather`, one attention over the gathered sequence)."""
+    tokens = lay.mb * seq_len / lay.cp
+    width = (tokens * m.n_heads / lay.tp * m.head_dim, tokens * kv_width(m, lay))
+    way = eff.cp_comm(lay.stack, lay.cp_comm)
+    table = {True: eff.MERGE_BYTES_FUSED, False: eff.MERGE_BYTES_EAGER}
+
+    def bytes_(part: int):
+        return sum(
+            width[w]
+            * np.where(lay.fused > 0, _merge_bytes(table[True], way, part, w), _merge_bytes(table[False], way, part, w))
+            for w in (0, 1)
         )
-        for i in range(4)
-    )
-    ring = (lay.cp > 1) & (eff.cp_comm(lay.stack, lay.cp_comm) != eff.CP_COMMS.index("allgather"))
-    per_byte = elements / fab.hbm_bytes_per_s
-    fwd = (lay.cp * step_f + once_f) * per_byte
-    bwd = (lay.cp * step_b + once_b) * per_byte
-    return np.where(ring, fwd, 0.0), np.where(ring, bwd, 0.0)
+
+    fwd = lay.cp * bytes_(0) + bytes_(1)
+    bwd = lay.cp * bytes_(2) + bytes_(3)
+    ring = lay.cp > 1
+    return np.where(ring, fwd / fab.hbm_bytes_per_s, 0.0), np.where(ring, bwd / fab.hbm_bytes_per_s, 0.0)
 
 
 def _hop_s(nbytes, lay: LayoutArrays, fab: Fabric):
@@ -100,18 +114,16 @@ def p2p_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s
     """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage under
     Transformer Engine's P2P ring (`p2p`), given one layer's attention kernel time forward
     (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip: forward, cp - 1 sends of a rank's K/V
-    chunk, each behind a step; backward, the first step's K/V, cp - 2 sends of K/V with dK/dV,
-    each behind a step, and the last dK/dV after the loop."""
+    chunk; backward, the first step's K/V, cp - 2 sends of K/V with the previous step's dK/dV and
+    the last step's dK/dV only; each posted before its step's kernel and hidden behind it."""
     layers = layers_per_stage(m, lay)
     chunk = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes) / lay.cp
     step_fwd, step_bwd = attn_fwd_s / lay.cp, attn_bwd_s / lay.cp
     fwd = (lay.cp - 1) * np.maximum(_hop_s(chunk, lay, fab) - step_fwd, 0.0)
-    bwd = (
-        np.maximum(_hop_s(chunk, lay, fab) - step_bwd, 0.0)
-        + (lay.cp - 2) * np.maximum(_hop_s(2 * chunk, lay, fab) - step_bwd, 0.0)
-        + _hop_s(chunk, lay, fab)
+    bwd = 2 * np.maximum(_hop_s(chunk, lay, fab) - step_bwd, 0.0) + (lay.cp - 2) * np.maximum(
+        _hop_s(2 * chunk, lay, fab) - step_bwd, 0.0
     )
-    forwards = 1.0 + recomputed_share(m, lay)
+    forwards = attention_forwards(m, lay)
     ring = lay.cp > 1
     return {
         "cp_s": np.where(ring, layers * (forwards * fwd + bwd), 0.0),
@@ -131,7 +143,7 @@ def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_
     hop = _hop_s(dkv, lay, fab)
     fwd = np.maximum(gather - step_fwd, 0.0)
     bwd = np.maximum(gather - step_bwd, 0.0) + (lay.cp - 1) * np.maximum(hop - step_bwd, 0.0) + hop
-    forwards = 1.0 + recomputed_share(m, lay)
+    forwards = attention_forwards(m, lay)
     ring = lay.cp > 1
     return {
         "cp_s": np.where(ring, layers * (forwards * fwd + bwd), 0.0),

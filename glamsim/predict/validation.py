@@ -130,7 +130,8 @@ def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None
 
 def validation_rows() -> list[dict]:
     """`prediction_rows` with each row's interval from the other sources' errors (`level`, `low`,
-    `high`, `widened` by published rows like it, and whether the published figure is `covered`)."""
+    `high`, `widened` by published rows like it, `range` its label, e.g. "80% + 6 long-context
+    rows", and whether the published figure is `covered`)."""
     from glamsim.predict.intervals import mfu_interval, routing_class
 
     models = predictions()[0]
@@ -149,7 +150,15 @@ def validation_rows() -> list[dict]:
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]
         covered = low <= r["published"] <= high
         rows.append(
-            {**r, "low": low, "high": high, "level": iv.level, "widened": bool(iv.widened_by), "covered": covered}
+            {
+                **r,
+                "low": low,
+                "high": high,
+                "level": iv.level,
+                "widened": bool(iv.widened_by),
+                "range": iv.label,
+                "covered": covered,
+            }
         )
     return rows
 
