@@ -325,6 +325,7 @@ def test_a_long_context_interval_spans_the_published_long_context_rows_of_other_
     assert long.low == pytest.approx(np.exp(min(v for _, v in near))) and long.low < plain.low
     assert long.high == plain.high and long.label.endswith("long-context rows") and "32,768+ token" in long.basis
     assert mfu_interval("xla", chip="tpu-v4", seq_len=65536).widened_by == ()  # no TPU row that long
+    assert mfu_interval("megatron", chip="mi300x", seq_len=65536).widened_by  # a GPU, though not NVIDIA's
     both = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless", seq_len=LONG_CONTEXT)
     assert both.label == f"80% + 2 MoE + {len(long.widened_by)} long-context rows"
     held = long_context_neighbours(262144, exclude="nemo-longseq")

@@ -16,10 +16,10 @@ half the predicted throughput, its dropless Qwen3-235B runs at 8-11% above it), 
 what the nearest published runs did rather than the pooled percentile alone (`label` says so).
 Likewise a GPU prediction at `LONG_CONTEXT` tokens or more spans the errors of the other sources'
 published GPU rows at lengths within `LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`):
-there attention takes most of the step, and the published runs of both GPU stacks that reach it
-(NeMo's long-sequence table, torchtitan's context-parallel rows) were predicted up to 40% above
-what they published, more as attention took more of the step; no mechanism read from their code
-explains it (no TPU row reaches such lengths: a TPU prediction is not widened).  The interval
+there attention takes most of the step, and the published GPU runs that reach it (NeMo's
+long-sequence table, torchtitan's context-parallel rows, Llama 3 at 131K) were predicted up to 40%
+above what they published, more as attention took more of the step; no mechanism read from their
+code explains it (no TPU row reaches such lengths: a TPU prediction is not widened).  The interval
 multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
 inverse).
 
@@ -52,7 +52,8 @@ class Interval:
     basis: str
     level: float = LEVEL  # the quantile of the errors' size it spans
     widened_by: tuple[str, ...] = ()  # published rows like it (MoE, long context) outside that quantile
-    kinds: tuple[tuple[str, int], ...] = ()  # (what they share with the prediction, how many) per kind
+    # (what they share with the prediction, how many) per kind; a row can be of both kinds
+    kinds: tuple[tuple[str, int], ...] = ()
 
     @property
     def label(self) -> str:
@@ -61,7 +62,7 @@ class Interval:
         if not self.kinds:
             return f"{self.level:.0%}"
         extra = " + ".join(f"{n} {kind}" for kind, n in self.kinds)
-        return f"{self.level:.0%} + {extra} row{'s' if len(self.widened_by) > 1 else ''}"
+        return f"{self.level:.0%} + {extra} row{'s' if sum(n for _, n in self.kinds) > 1 else ''}"
 
     def around(self, mfu: float) -> tuple[float, float, float]:
         """(low, nominal, high) MFU; never above 1."""
@@ -78,7 +79,6 @@ def residuals() -> tuple[tuple[str, str, str, float, str, int, bool], ...]:
     """(run id, source family, stack, log(published / predicted), routing class, sequence length,
     on a GPU) per validation row, on the MFU scale (a predicted step time is inverted), every row
     whether its layout fits by the memory count or not (the throughput is predicted either way)."""
-    from glamsim.predict.efficiency import generation
     from glamsim.predict.validation import prediction_rows, predictions, run_model
 
     models = predictions()[0]
@@ -88,7 +88,7 @@ def residuals() -> tuple[tuple[str, str, str, float, str, int, bool], ...]:
         if r["quantity"] == "step_s":
             ratio = 1 / ratio
         routing = routing_class(run_model(r["model"], models))
-        gpu = generation(r["chip"]) is not None
+        gpu = not on_tpu(r["chip"])
         out.append((r["id"], r["family"], r["stack"], float(np.log(ratio)), routing, int(r["seq_len"]), gpu))
     return tuple(out)
 
@@ -101,15 +101,24 @@ def moe_neighbours(stack: str | None, routing: str, exclude: str | None = None) 
     return [(r[0], r[3]) for r in residuals() if r[2] == stack and r[4] == routing and r[1] != exclude]
 
 
+def on_tpu(chip: str) -> bool:
+    """Whether `chip` is one of Google's TPUs (its profile's vendor; by name where no profile loads)."""
+    from glamsim.config import ConfigError
+    from glamsim.profiles import load_chip
+
+    try:
+        return load_chip(chip).vendor == "Google"
+    except ConfigError:
+        return chip.lower().startswith("tpu")
+
+
 def long_context_neighbours(
     seq_len: int | None, exclude: str | None = None, chip: str | None = None
 ) -> list[tuple[str, float]]:
     """(run id, log(published / predicted)) of the published GPU rows (of sources other than
     `exclude`), any stack, at `LONG_CONTEXT` tokens or more and within `LONG_CONTEXT_FACTOR` of
-    `seq_len`; none for a shorter sequence or a chip that is not a GPU."""
-    from glamsim.predict.efficiency import generation
-
-    if seq_len is None or seq_len < LONG_CONTEXT or (chip is not None and generation(chip) is None):
+    `seq_len`; none for a shorter sequence or a TPU."""
+    if seq_len is None or seq_len < LONG_CONTEXT or (chip is not None and on_tpu(chip)):
         return []
     lo, hi = seq_len / LONG_CONTEXT_FACTOR, seq_len * LONG_CONTEXT_FACTOR
     return [(r[0], r[3]) for r in residuals() if r[6] and r[5] >= LONG_CONTEXT and lo <= r[5] <= hi and r[1] != exclude]
