@@ -178,6 +178,10 @@ def test_training_page_predicts_the_mfu_from_the_layout_by_default():
         model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024, layout="tp=4,fsdp=256,ep=64,recompute=full"
     )
     assert metrics(at)["Predicted MFU"] == f"{own.mfu:.3f}"
+    # the layout's newer keys refused in one line naming the key and value (a GLaM chunk has 64 layers)
+    for bad, named in (("recompute_layers=99", "recompute_layers=99"), ("cp_comm=ring", "cp_comm='ring'")):
+        at.text_input(key="t_layout").set_value(f"tp=4,fsdp=256,ep=64,recompute=full,{bad}").run()
+        assert not at.exception and at.error and named in at.error[0].value and "\n" not in at.error[0].value
 
 
 def test_training_page_charges_exposed_communication():
