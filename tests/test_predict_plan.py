@@ -200,7 +200,7 @@ def test_the_ledger_says_which_stack_a_predicted_mfu_assumes_and_why():
 def test_search_keeps_the_base_kernel_and_loss_keys_and_agrees_with_evaluate():
     """A base layout's attention kernel and loss precision reach every planned layout's string, and
     re-evaluating that string gives the plan's figures; Transformer Engine's cuDNN attention
-    (539 / 516 TFLOP/s on an H100 against FlashAttention-2's 335 / 322) spends less time in
+    (539 / 477 TFLOP/s on an H100 against FlashAttention-2's 335 / 318) spends less time in
     attention on the same layout than PyTorch's default kernel."""
     from glamsim.predict.layout import Layout
 

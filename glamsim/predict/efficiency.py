@@ -7,7 +7,7 @@ datasheet gives.  Four were calibrated, once, on the eight published rows of
 `published_runs.yaml` (`predictions:`) that came first: a grid of 4 x 5 x 4 x 4 settings,
 minimising the largest relative error (`benchmarks/bench_predict.py calibrate` reruns it).  Since
 the matmul roofs became measured (2026-12-06) that minimax is no longer at the frozen setting:
-the eight rows' largest error is 13.1% here (Llama 3 at 16,384 GPUs) against 10.5% at (0.9, 96,
+the eight rows' largest error is 13.4% here (Llama 3 at 16,384 GPUs) against 10.8% at (0.9, 96,
 4.0, 0.9), with several settings within a point of it.  The constants stay frozen:
 MATMUL_HALF_DIM is shared with the serving model's calibration, and `benchmarks/bench_predict.py
 loso`, which refits all four without each source family and predicts it, is the figure that
@@ -192,8 +192,13 @@ def by_stack(table: dict, code):
 #   theoretical maximum FLOPs/s on A100"), both directions;
 # - on H100 SXM (989 TFLOP/s), Shah et al. 2024, FlashAttention-3 (arXiv:2407.08608), Fig. 4
 #   (forward, head dim 128, causal, 16k: FlashAttention-2 335, cuDNN 539, FlashAttention-3 616
-#   TFLOP/s) and the backward figure (head dim 128, 16k: FlashAttention-2 322, cuDNN 516,
-#   FlashAttention-3 561 TFLOP/s); FlashAttention-3 is written for Hopper (no figure elsewhere);
+#   TFLOP/s; cuDNN 9.1.1, their Appendix C.1) and the backward figure, which is non-causal (head
+#   dim 128, 16k: FlashAttention-2 322, cuDNN 516, FlashAttention-3 561 TFLOP/s), times the causal
+#   over non-causal backward rate of the same kernels and shape measured on a Hopper GPU by
+#   NVIDIA's cuDNN frontend benchmark (NVIDIA/cudnn-frontend benchmark/benchmark_results.csv,
+#   commit 505fcfe; bf16, 16 heads of 128, 16k: cuDNN 497.7 against 538.5, PyTorch's SDPA flash
+#   backend, FlashAttention-2, 305.2 against 308.9; FlashAttention-3 has no such pair: left
+#   as published); FlashAttention-3 is written for Hopper (no figure elsewhere);
 # - on B200 (2,250 TFLOP/s dense bf16), NVIDIA's cuDNN frontend training benchmark
 #   (NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training/artifacts/
 #   sdpa_bf16_benchmark_results_NVIDIA_B200.csv, commit bb37575; bf16, head dim 128, causal,
@@ -217,8 +222,8 @@ H100_PEAK_TFLOPS = 989.0
 ATTENTION_KERNELS = ("flash2", "cudnn", "flash3")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
     ("flash2", "ampere"): (0.73, 0.73),
-    ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 / H100_PEAK_TFLOPS),
-    ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 / H100_PEAK_TFLOPS),
+    ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 * (305.18 / 308.87) / H100_PEAK_TFLOPS),
+    ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 * (497.68 / 538.46) / H100_PEAK_TFLOPS),
     ("flash3", "hopper"): (616 / H100_PEAK_TFLOPS, 561 / H100_PEAK_TFLOPS),
     ("flash2", "blackwell"): (425.1 / B200_PEAK_TFLOPS, 336.6 / B200_PEAK_TFLOPS),
     ("cudnn", "blackwell"): (1332.4 / B200_PEAK_TFLOPS, 1074.8 / B200_PEAK_TFLOPS),

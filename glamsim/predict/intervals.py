@@ -17,7 +17,7 @@ what the nearest published runs did rather than the pooled percentile alone (`la
 Likewise a GPU prediction at `LONG_CONTEXT` tokens or more spans the errors of the other sources'
 published GPU rows at lengths within `LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`):
 there attention takes most of the step, and the published GPU runs that reach it (NeMo's
-long-sequence table, torchtitan's context-parallel rows, Llama 3 at 131K) were predicted up to 40%
+long-sequence table, torchtitan's context-parallel rows, Llama 3 at 131K) were predicted up to 36%
 above what they published, more as attention took more of the step; no mechanism read from their
 code explains it (no TPU row reaches such lengths: a TPU prediction is not widened).  The interval
 multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
