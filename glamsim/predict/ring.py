@@ -24,8 +24,8 @@ runs), per layer and pass, L_s layers on the busiest stage:
   op by op in eager mode, fused when compiled: `MERGE_BYTES_EAGER` / `_FUSED` per element of the
   rank's attention output and of its K and V, per step, through HBM (`merge_s`, counted with the
   attention time in `compute.microbatch_compute`).
-Transformer Engine's P2P ring (`p2p`, Megatron-Core's): each of the cp steps sends the chunk of
-K and V it holds to the next rank while it computes with it, so each send hides behind one step,
+Transformer Engine's P2P ring (`p2p`, Megatron-Core's): each of the first cp - 1 steps sends the
+chunk of K and V it holds to the next rank while it computes with it, so each send hides behind one step,
 max(0, t_send - t_attention / cp) exposed per step; the backward sends each chunk with the previous
 step's dK/dV (bf16, twice the bytes) behind a step, the first step K/V only, the last step the
 previous dK/dV only, posted before its kernel too (`p2p_comm`).
