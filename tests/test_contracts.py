@@ -82,6 +82,18 @@ CASES = {
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "stack=pytorch-fsdp,fused=1"}, False),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "tp=2,stack=xla"}, True),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8", "software": "stack=xla"}, True),
+        # partial recomputation (6 layers a stage here) and the context-parallel exchange, each face alike
+        (
+            {"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,recompute=full,recompute_layers=3"},
+            False,
+        ),
+        (
+            {"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,recompute=full,recompute_layers=7"},
+            True,
+        ),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,recompute_layers=3"}, True),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "cp_comm=allgather"}, False),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,cp_comm=ring"}, True),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],

@@ -177,6 +177,10 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "recompute_layers_zero": ("dp=8,recompute=full,recompute_layers=0", ["recompute_layers='0'", ">= 1"]),
     "recompute_layers_negative": ("dp=8,recompute=full,recompute_layers=-1", ["recompute_layers='-1'", ">= 1"]),
     "recompute_layers_word": ("dp=8,recompute=full,recompute_layers=half", ["recompute_layers='half'"]),
+    "recompute_layers_inf": ("dp=8,recompute=full,recompute_layers=inf", ["recompute_layers='inf'"]),
+    "recompute_layers_nan": ("dp=8,recompute=full,recompute_layers=nan", ["recompute_layers='nan'"]),
+    "recompute_layers_huge": ("dp=8,recompute=full,recompute_layers=99999999999999999999", ["recompute_layers="]),
+    "cp_comm_number": ("dp=8,cp_comm=2", ["cp_comm='2'"]),
     "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
 
