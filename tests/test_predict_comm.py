@@ -420,6 +420,43 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
     )
 
 
+def test_fused_attention_rate_follows_the_published_head_dimension_figures():
+    """Shah et al. 2024, H100 SXM at 16k: forward (causal) at head dims 64 / 128 / 256,
+    FlashAttention-2 299 / 335 / 298 TFLOP/s, cuDNN 388 / 539 / 509, FlashAttention-3 473 / 616 /
+    642; backward (non-causal) at 64 / 128, 291 / 322, 433 / 516, 474 / 561.  Two 16k-token heads
+    at each width: the time over the 128-wide time (same heads, FLOPs scaled by the width) is the
+    128-wide rate over the published one; 96 sits halfway in log2 between 64 and 128, and widths
+    beyond the figures hold the end points (32 as 64, 512 as 256)."""
+    import math
+
+    from glamsim.predict.compute import attention_s
+
+    s = 16384
+    published = {  # kernel: ({head dim: forward}, {head dim: backward})
+        "flash2": ({64: 299, 128: 335, 256: 298}, {64: 291, 128: 322}),
+        "cudnn": ({64: 388, 128: 539, 256: 509}, {64: 433, 128: 516}),
+        "flash3": ({64: 473, 128: 616, 256: 642}, {64: 474, 128: 561}),
+    }
+
+    def seconds_per_flop(kernel, d, backward=False):
+        shapes = {"qk": (s, d, s, 2.0)}
+        return one(attention_s(shapes, arr(f"dp=8,gbs=8,attn={kernel}"), H100, backward=backward)) / (4.0 * s * d * s)
+
+    for kernel, (fwd, bwd) in published.items():
+        base = seconds_per_flop(kernel, 128)
+        for d, rate in fwd.items():
+            assert base / seconds_per_flop(kernel, d) == pytest.approx(rate / fwd[128], rel=1e-9)
+        assert base / seconds_per_flop(kernel, 32) == pytest.approx(fwd[64] / fwd[128], rel=1e-9)
+        assert base / seconds_per_flop(kernel, 512) == pytest.approx(fwd[256] / fwd[128], rel=1e-9)
+        halfway = math.log2(96) - 6
+        expected = fwd[64] / fwd[128] + halfway * (1 - fwd[64] / fwd[128])
+        assert base / seconds_per_flop(kernel, 96) == pytest.approx(expected, rel=1e-9)
+        base_b = seconds_per_flop(kernel, 128, backward=True)
+        assert base_b / seconds_per_flop(kernel, 64, backward=True) == pytest.approx(bwd[64] / bwd[128], rel=1e-9)
+        # above 128 the backward (no figure) takes the forward's factor
+        assert base_b / seconds_per_flop(kernel, 256, backward=True) == pytest.approx(fwd[256] / fwd[128], rel=1e-9)
+
+
 def test_a_chip_runs_its_matmuls_at_its_sustained_rate_against_the_reference():
     """A large matmul runs at MATMUL_PEAK_FRACTION x the chip's sustained rate relative to the A100's
     (each over its own peak), 16-bit and fp8 alike; a chip without a measurement keeps the reference

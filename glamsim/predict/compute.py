@@ -164,17 +164,17 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
 def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None, backward: bool = False):
     """Seconds of the attention score matmuls.  Unfused: as matmuls (the S x S scores go through
     HBM).  Fused (flash): compute-bound, nothing S x S is written, at the kernel's published
-    fraction of the 16-bit peak for the kernel and chip (`efficiency.attention_fraction`) at the
-    chip's sustained clock (`efficiency.attention_sustained`), else
+    fraction of the 16-bit peak for the kernel, chip and head dimension (`efficiency.attention_fraction`)
+    at the chip's sustained clock (`efficiency.attention_sustained`), else
     at the matmul fraction with the head-dimension roll-off; short sequences roll off as matmuls."""
     as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
     clock = eff.attention_sustained(fab.name, fab.matmul_relative)
-    known = eff.attention_fraction(lay.stack, lay.attn, fab.name, backward) * clock
     peak = fab.peak_flops if peak is None else peak
     half = _half_dim(fab)
     fused = 0.0
     for M, K, N, c in shapes.values():
         d = np.minimum(K, N)  # the head dimension (QK^T: K = d; AV: N = d)
+        known = eff.attention_fraction(lay.stack, lay.attn, fab.name, backward, head_dim=d) * clock
         as_matmul = min(eff.MATMUL_PEAK_FRACTION * fab.matmul_relative, 1.0) * d / (d + half)
         frac = np.where(np.isnan(known), as_matmul, known)
         seq = np.maximum(K, N)

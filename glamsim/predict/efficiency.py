@@ -259,22 +259,60 @@ def attention_sustained(chip: str, relative: float) -> float:
     return relative * REFERENCE_SUSTAINED_FRACTION / ATTENTION_BURST_FRACTION[arch]
 
 
-def attention_fraction(stack_code, kernel_code, chip: str, backward: bool = False):
-    """The fused-attention kernel's fraction of the 16-bit peak for each layout on `chip`, forward
-    or backward: the kernel the layout names (`kernel_code`: 0 none, else 1 + its index in
-    ATTENTION_KERNELS) or its stack's; NaN where no published figure (the matmul model applies)."""
+def attention_kernel(stack_code, kernel_code, chip: str):
+    """Each layout's fused-attention kernel on `chip` as an index into ATTENTION_KERNELS: the one the
+    layout names (`kernel_code`: 0 none, else 1 + its index) or its stack's; -1 where neither."""
     import numpy as np
 
     arch = generation(chip)
-    side = int(backward)
+    stack_kernel = [STACK_ATTENTION_KERNEL.get((s, arch)) for s in STACKS]
+    by_stack = np.asarray([ATTENTION_KERNELS.index(k) if k else -1 for k in stack_kernel])
+    named = np.asarray(kernel_code, dtype=np.int64) - 1
+    return np.where(named >= 0, named, by_stack[np.asarray(stack_code, dtype=np.int64)])
 
-    def fraction(kernel):
-        return ATTENTION_PEAK_FRACTION.get((kernel, arch), (np.nan, np.nan))[side]
 
-    by_stack_kernel = np.asarray([fraction(STACK_ATTENTION_KERNEL.get((s, arch))) for s in STACKS])
-    named = np.asarray([np.nan] + [fraction(k) for k in ATTENTION_KERNELS])
-    kernel = np.asarray(kernel_code, dtype=np.int64)
-    return np.where(kernel > 0, named[kernel], by_stack_kernel[np.asarray(stack_code, dtype=np.int64)])
+# A fused kernel's rate depends on the head dimension: its factor on the 128-wide rate, from the
+# same H100 figures of Shah et al. 2024 (arXiv:2407.08608) at 16k (transcribed in viktor-shcherb/
+# msc_thesis references/2024-12-flashattention-3/analysis.md, its Key Results tables): forward,
+# causal, Fig. 5 (b, d, f), head dims 64 / 128 / 256: FlashAttention-2 299 / 335 / 298, cuDNN
+# 388 / 539 / 509, FlashAttention-3 473 / 616 / 642 TFLOP/s; backward, Fig. 6, non-causal, head
+# dims 64 / 128: 291 / 322, 433 / 516, 474 / 561.  Linear in log2(head dim) between the points,
+# held beyond them; the backward above 128 (no backward figure) takes the forward's factor.  The
+# factors are the kernels' own and stand on every chip the kernel runs on (measured on Hopper).
+ATTENTION_HEAD_DIMS = (64.0, 128.0, 256.0)
+ATTENTION_HEAD_DIM_FACTOR = {  # kernel -> (forward at 64 / 128 / 256, backward at 64 / 128)
+    "flash2": ((299 / 335, 1.0, 298 / 335), (291 / 322, 1.0)),
+    "cudnn": ((388 / 539, 1.0, 509 / 539), (433 / 516, 1.0)),
+    "flash3": ((473 / 616, 1.0, 642 / 616), (474 / 561, 1.0)),
+}
+
+
+def attention_head_dim_factor(kernel: str, head_dim, backward: bool = False):
+    """`kernel`'s rate at `head_dim` over its rate at 128 (ATTENTION_HEAD_DIM_FACTOR)."""
+    import numpy as np
+
+    forward, bwd = ATTENTION_HEAD_DIM_FACTOR[kernel]
+    x = np.log2(np.asarray(head_dim, dtype=float))
+    fwd = np.interp(x, np.log2(ATTENTION_HEAD_DIMS), forward)
+    if not backward:
+        return fwd
+    return np.where(x > 7.0, fwd, np.interp(x, np.log2(ATTENTION_HEAD_DIMS[:2]), bwd))
+
+
+def attention_fraction(stack_code, kernel_code, chip: str, backward: bool = False, head_dim=128.0):
+    """The fused-attention kernel's fraction of the 16-bit peak for each layout on `chip`, forward
+    or backward, at `head_dim`: the kernel the layout names (`kernel_code`: 0 none, else 1 + its
+    index in ATTENTION_KERNELS) or its stack's; NaN where no published figure (the matmul model
+    applies)."""
+    import numpy as np
+
+    arch = generation(chip)
+    kernel = attention_kernel(stack_code, kernel_code, chip)
+    out = np.nan
+    for i, k in enumerate(ATTENTION_KERNELS):
+        rate = ATTENTION_PEAK_FRACTION.get((k, arch), (np.nan, np.nan))[int(backward)]
+        out = np.where(kernel == i, rate * attention_head_dim_factor(k, head_dim, backward), out)
+    return out
 
 
 # An eager PyTorch layer runs each element-wise op as its own kernel, each reading and writing
