@@ -1,6 +1,6 @@
 """Predictor benchmarks (issue 14): the CPU check, the validation table, the plan timings.
 
-    .venv/bin/python benchmarks/bench_predict.py [cpu|validation|plan|calibrate|all]
+    .venv/bin/python benchmarks/bench_predict.py [cpu|validation|plan|calibrate|loso|memory|attention|all]
 
 - cpu:        measure this host (a 1024^3 float32 matmul; a streaming element-wise op in place over
               256 MB and over a quarter of the last-level cache, and into fresh memory), predict the
@@ -16,6 +16,13 @@
               refitted on the other families' rows (the grid of `calibrate`, least median |log error|),
               then that family predicted; per-family median and worst errors, per-chip bias, 80%
               interval coverage, refusals of runs that ran, and the ZeRO-3 / PTD-P ranking.
+- memory:     predicted peak memory against torchtitan's published peaks; refusals of runs that ran.
+- attention:  the fused-attention kernels end to end: NVIDIA's single-GPU Llama 3.2 1B training loop
+              (cuDNN frontend repository, H200 and B200, head dim 64, 768-16,384 tokens) with
+              PyTorch's cuDNN and FlashAttention-2 SDPA backends; predicted against published step
+              times and the FlashAttention-2 / cuDNN step-time ratio (the clocks, locked in the
+              benchmark, cancel in the ratio; not validation rows: glamsim models power-limited clocks),
+              and the attention time implied by two shapes with the same tokens (8,192 and 16,384).
 On 2 shared cores timings swing 2-4x between runs: the CPU check measures host and model in one
 process and reports medians.
 """
@@ -326,6 +333,84 @@ def bench_memory() -> None:
     print(f"refused as not fitting (all ran): {len(refused)} {refused}")
 
 
+# NVIDIA/cudnn-frontend benchmark/Llama-3.2-1B-Training (README.md @7606332, its Results tables;
+# artifacts/h200_training_timing.csv @06ddf80): Hugging Face's LlamaForCausalLM (Llama 3.2 1B, random
+# weights, bf16 throughout, SGD), one GPU, forward + cross entropy + backward + step, seconds per
+# iteration over 100 iterations, the clock locked at the base clock (H200 1,500 MHz, B200 1,665 MHz),
+# PyTorch 2.7.0, cuDNN 9.9.0 (NGC 25.04).  Batch x sequence as published.
+ATTENTION_CHECK_SHAPES = ((24, 768), (12, 1024), (6, 2048), (3, 4096), (2, 8192), (1, 16384))
+ATTENTION_CHECK_STEP_S = {  # chip: {kernel: seconds per iteration at each shape}
+    "h200": {"cudnn": (0.329, 0.222, 0.229, 0.243, 0.357, 0.424), "flash2": (0.337, 0.228, 0.240, 0.260, 0.397, 0.500)},
+    "b200": {"cudnn": (0.200, 0.139, 0.144, 0.155, 0.231, 0.285), "flash2": (0.208, 0.145, 0.154, 0.172, 0.276, 0.374)},
+}
+# meta-llama/Llama-3.2-1B config.json (as quoted in apple/axlearn's test, "Parameters are based on
+# https://huggingface.co/meta-llama/Llama-3.2-1B/blob/main/config.json"): 16 layers, hidden 2,048,
+# intermediate 8,192 (SiLU-gated), 32 heads of 64, 8 KV heads, vocabulary 128,256, tied embeddings.
+LLAMA32_1B = dict(
+    name="llama3.2-1b",
+    description="Llama 3.2 1B (meta-llama/Llama-3.2-1B config.json)",
+    n_layers=16,
+    d_model=2048,
+    n_heads=32,
+    n_kv_heads=8,
+    d_ff=8192,
+    max_seq_len=131072,
+    activation="silu",
+    dense_ffn_gated=True,
+    position="rotary",
+    norm="rmsnorm",
+    use_bias=False,
+    tie_embeddings=True,
+    vocab_size=128256,
+    dropout=0.0,
+)
+
+
+def bench_attention() -> None:
+    """The attention kernels in a whole training step: predicted against published seconds per
+    iteration for each chip and kernel, and the FlashAttention-2 / cuDNN ratio at each shape.  The
+    layout: one GPU, eager PyTorch (unfused element-wise ops), 16-bit weights, gradients and
+    optimizer state without a master copy (Adam's passes stand for SGD's: under 1% of a step)."""
+    from glamsim.config import validate_model
+    from glamsim.predict.estimate import evaluate
+    from glamsim.predict.layout import parse_layout
+
+    cfg = validate_model(LLAMA32_1B, "bench_attention")
+    for chip, by_kernel in ATTENTION_CHECK_STEP_S.items():
+        predicted, predicted_attention = {}, {}
+        for kernel in by_kernel:
+            for batch, seq in ATTENTION_CHECK_SHAPES:
+                layout = parse_layout(
+                    f"dp=1,mb={batch},gbs={batch},stack=pytorch-fsdp,fused=0,attn={kernel},"
+                    "params=bf16,grads=bf16,opt_state=bf16,master=0"
+                )
+                r = evaluate(cfg, chip, layout, seq_len=seq)
+                predicted[kernel, seq] = r["step_s"]
+                predicted_attention[kernel, seq] = r["attention_s"]
+        print(f"{chip}: seconds per iteration, predicted / published (error); FlashAttention-2 / cuDNN ratio")
+        errors = []
+        for i, (batch, seq) in enumerate(ATTENTION_CHECK_SHAPES):
+            cells = []
+            for kernel, published in by_kernel.items():
+                err = predicted[kernel, seq] / published[i] - 1
+                errors.append(err)
+                cells.append(f"{kernel} {predicted[kernel, seq]:.3f} / {published[i]:.3f} ({err:+.1%})")
+            ratio_pub = by_kernel["flash2"][i] / by_kernel["cudnn"][i]
+            ratio_pred = predicted["flash2", seq] / predicted["cudnn", seq]
+            print(f"  {batch:2d} x {seq:6,d}  {'  '.join(cells)}  ratio {ratio_pred:.3f} vs {ratio_pub:.3f}")
+        print(f"  median |error| {np.median(np.abs(errors)):.1%} (the benchmark's locked clock is not modelled)")
+        # 2 x 8,192 and 1 x 16,384 carry the same tokens: everything but attention is the same work,
+        # and attention doubles, so the difference is the 8,192 step's attention
+        for kernel, published in by_kernel.items():
+            attention = 2 * (published[-1] - published[-2])
+            rest = published[-1] - attention
+            print(
+                f"  {kernel} at 16,384, from the step difference: attention {attention:.3f} s "
+                f"(predicted {predicted_attention[kernel, 16384]:.3f}), the rest {rest:.3f} s "
+                f"(predicted {predicted[kernel, 16384] - predicted_attention[kernel, 16384]:.3f})"
+            )
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     if what in ("validation", "all"):
@@ -338,5 +423,7 @@ if __name__ == "__main__":
         bench_loso()
     if what in ("memory", "all"):
         bench_memory()
+    if what in ("attention", "all"):
+        bench_attention()
     if what in ("cpu", "all"):
         bench_cpu()
