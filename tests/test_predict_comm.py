@@ -384,11 +384,12 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
     )
     for keys, fwd, bwd in cases:
         lay = arr(f"dp=8,gbs=8,{keys}")
-        f, b = one(attention_s(shapes, lay, H100)), one(attention_s(shapes, lay, H100, backward=True))
+        f = one(attention_s(shapes, lay, H100, head_dim=d))
+        b = one(attention_s(shapes, lay, H100, head_dim=d, backward=True))
         assert b / f == pytest.approx(fwd / bwd)
         assert f == pytest.approx(flops / (fwd * 698.6 / 794.5), rel=0.02)
         # the 500 W part: the fraction of its own (estimated) peak, at its sustained clock
-        f_low = one(attention_s(shapes, lay, low_power))
+        f_low = one(attention_s(shapes, lay, low_power, head_dim=d))
         assert f_low == pytest.approx(flops / (fwd / 989 * 912 * 614.3 / 794.5 * 989 / 912), rel=0.02)
     # B200 (cuDNN frontend's training benchmark, bf16, head dim 128, causal, 16k): cuDNN 1,332 and
     # 1,075 TFLOP/s, FlashAttention-2 425 and 337, at the B200's sustained / burst matmul rate,
@@ -396,26 +397,27 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
     b200 = Fabric.of(load_chip("b200"))
     for keys, fwd, bwd in (("stack=megatron", 1332.4e12, 1074.8e12), ("stack=pytorch-fsdp", 425.1e12, 336.6e12)):
         lay = arr(f"dp=8,gbs=8,{keys}")
-        f, b = one(attention_s(shapes, lay, b200)), one(attention_s(shapes, lay, b200, backward=True))
+        f = one(attention_s(shapes, lay, b200, head_dim=d))
+        b = one(attention_s(shapes, lay, b200, head_dim=d, backward=True))
         assert b / f == pytest.approx(fwd / bwd)
         assert f == pytest.approx(flops / (fwd * 1426.4 / 1751.2), rel=0.02)
     # a stack without a published kernel rate (xla on a GPU), or a kernel without one on the chip
     # (cuDNN on an A100, FlashAttention-3 on a B200), runs attention as matmuls at the roof
     half = eff.matmul_half_dim(H100.peak_flops, H100.hbm_bytes_per_s)
     roll = d / (d + half) * s / (s + half) * s / (s + half)
-    assert one(attention_s(shapes, arr("dp=8,gbs=8,stack=xla,flash=1"), H100)) == pytest.approx(
+    assert one(attention_s(shapes, arr("dp=8,gbs=8,stack=xla,flash=1"), H100, head_dim=d)) == pytest.approx(
         flops / (989e12 * eff.MATMUL_PEAK_FRACTION * H100.matmul_relative * roll), rel=1e-6
     )
     a100 = Fabric.of(load_chip("a100-80gb"))
     half = eff.matmul_half_dim(a100.peak_flops, a100.hbm_bytes_per_s)
     roll = d / (d + half) * s / (s + half) * s / (s + half)
-    assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=cudnn"), a100)) == pytest.approx(
+    assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=cudnn"), a100, head_dim=d)) == pytest.approx(
         flops / (312e12 * eff.MATMUL_PEAK_FRACTION * a100.matmul_relative * roll), rel=1e-6
     )
     # and FlashAttention-3, written for Hopper, on a B200
     half = eff.matmul_half_dim(b200.peak_flops, b200.hbm_bytes_per_s)
     roll = d / (d + half) * s / (s + half) * s / (s + half)
-    assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=flash3"), b200)) == pytest.approx(
+    assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=flash3"), b200, head_dim=d)) == pytest.approx(
         flops / (2250e12 * eff.MATMUL_PEAK_FRACTION * b200.matmul_relative * roll), rel=1e-6
     )
 
@@ -424,37 +426,69 @@ def test_fused_attention_rate_follows_the_published_head_dimension_figures():
     """Shah et al. 2024, H100 SXM at 16k: forward (causal) at head dims 64 / 128 / 256,
     FlashAttention-2 299 / 335 / 298 TFLOP/s, cuDNN 388 / 539 / 509, FlashAttention-3 473 / 616 /
     642; backward (non-causal) at 64 / 128, 291 / 322, 433 / 516, 474 / 561.  Two 16k-token heads
-    at each width: the time over the 128-wide time (same heads, FLOPs scaled by the width) is the
-    128-wide rate over the published one; 96 sits halfway in log2 between 64 and 128, and widths
-    beyond the figures hold the end points (32 as 64, 512 as 256)."""
+    at each width, in both score orientations (Q K^T: [s, d] x [d, s]; A V: [s, s] x [s, d]): the
+    time per FLOP at 128 over the time per FLOP at d is the published rate at d over the one at 128,
+    for a named kernel and for the kernel a stack runs (Megatron: cuDNN; PyTorch: FlashAttention-2),
+    on the H100 and, the same factor, on a B200 (cuDNN) and an A100 (FlashAttention-2); 96 sits
+    halfway in log2 between 64 and 128; widths beyond the figures hold the end points (32 as 64,
+    512 as 256); the backward above 128 takes the forward's factor."""
     import math
 
     from glamsim.predict.compute import attention_s
 
     s = 16384
     published = {  # kernel: ({head dim: forward}, {head dim: backward})
-        "flash2": ({64: 299, 128: 335, 256: 298}, {64: 291, 128: 322}),
-        "cudnn": ({64: 388, 128: 539, 256: 509}, {64: 433, 128: 516}),
-        "flash3": ({64: 473, 128: 616, 256: 642}, {64: 474, 128: 561}),
+        "flash2": ({32: 299, 64: 299, 128: 335, 256: 298, 512: 298}, {32: 291, 64: 291, 128: 322}),
+        "cudnn": ({32: 388, 64: 388, 128: 539, 256: 509, 512: 509}, {32: 433, 64: 433, 128: 516}),
+        "flash3": ({32: 473, 64: 473, 128: 616, 256: 642, 512: 642}, {32: 474, 64: 474, 128: 561}),
     }
+    halfway = math.log2(96) - 6
 
-    def seconds_per_flop(kernel, d, backward=False):
-        shapes = {"qk": (s, d, s, 2.0)}
-        return one(attention_s(shapes, arr(f"dp=8,gbs=8,attn={kernel}"), H100, backward=backward)) / (4.0 * s * d * s)
+    def per_flop(keys, d, chip=H100, backward=False, orientation="qk"):
+        shapes = {"qk": (s, d, s, 2.0)} if orientation == "qk" else {"av": (s, s, d, 2.0)}
+        seconds = attention_s(shapes, arr(f"dp=8,gbs=8,{keys}"), chip, head_dim=d, backward=backward)
+        return one(seconds) / (4.0 * s * d * s)
 
-    for kernel, (fwd, bwd) in published.items():
-        base = seconds_per_flop(kernel, 128)
-        for d, rate in fwd.items():
-            assert base / seconds_per_flop(kernel, d) == pytest.approx(rate / fwd[128], rel=1e-9)
-        assert base / seconds_per_flop(kernel, 32) == pytest.approx(fwd[64] / fwd[128], rel=1e-9)
-        assert base / seconds_per_flop(kernel, 512) == pytest.approx(fwd[256] / fwd[128], rel=1e-9)
-        halfway = math.log2(96) - 6
-        expected = fwd[64] / fwd[128] + halfway * (1 - fwd[64] / fwd[128])
-        assert base / seconds_per_flop(kernel, 96) == pytest.approx(expected, rel=1e-9)
-        base_b = seconds_per_flop(kernel, 128, backward=True)
-        assert base_b / seconds_per_flop(kernel, 64, backward=True) == pytest.approx(bwd[64] / bwd[128], rel=1e-9)
-        # above 128 the backward (no figure) takes the forward's factor
-        assert base_b / seconds_per_flop(kernel, 256, backward=True) == pytest.approx(fwd[256] / fwd[128], rel=1e-9)
+    a100, b200 = Fabric.of(load_chip("a100-80gb")), Fabric.of(load_chip("b200"))
+    cases = [(f"attn={k}", k, H100) for k in published]
+    cases += [("stack=megatron", "cudnn", H100), ("stack=pytorch-fsdp", "flash2", H100)]
+    cases += [("attn=cudnn", "cudnn", b200), ("stack=megatron", "flash2", a100)]
+    for keys, kernel, chip in cases:
+        fwd, bwd = published[kernel]
+        for orientation in ("qk", "av"):
+            base = per_flop(keys, 128, chip, orientation=orientation)
+            for d, rate in fwd.items():
+                assert base / per_flop(keys, d, chip, orientation=orientation) == pytest.approx(rate / fwd[128])
+            mid = fwd[64] / fwd[128] + halfway * (1 - fwd[64] / fwd[128])
+            assert base / per_flop(keys, 96, chip, orientation=orientation) == pytest.approx(mid)
+        base_b = per_flop(keys, 128, chip, backward=True)
+        for d, rate in bwd.items():
+            assert base_b / per_flop(keys, d, chip, backward=True) == pytest.approx(rate / bwd[128])
+        mid_b = bwd[64] / bwd[128] + halfway * (1 - bwd[64] / bwd[128])
+        assert base_b / per_flop(keys, 96, chip, backward=True) == pytest.approx(mid_b)
+        assert base_b / per_flop(keys, 256, chip, backward=True) == pytest.approx(fwd[256] / fwd[128])
+
+
+def test_a_step_takes_the_models_head_dimension_not_a_shorter_sequence():
+    """A microbatch of 64 tokens through 128-wide heads: its kernels run at their 128-wide rates
+    (the sequence, not the head, is the thin side).  FlashAttention-2 over cuDNN on an H100: the
+    forward FLOPs F at 335 against 539 TFLOP/s, the backward 2.5 F (Q K^T recomputed) at 318.16
+    against 476.92 (322 and 516 made causal), everything else alike; at the 64-wide rates (299 /
+    388, 287.5 / 400.1) the ratio would be 1.364."""
+    from glamsim.predict.compute import microbatch_compute
+
+    cfg = validate_model(
+        dict(name="t", n_layers=2, d_model=1024, n_heads=8, d_ff=4096, vocab_size=1000, max_seq_len=64),
+        "t",
+    )
+    m = ModelArrays.of(cfg)
+
+    def attention(kernel):
+        return one(microbatch_compute(m, 64, arr(f"dp=8,gbs=8,attn={kernel}"), H100)["attention_s"])
+
+    fa2, cudnn = (335, 322 * 305.18 / 308.87), (539, 516 * 497.68 / 538.46)
+    expected = (1 / fa2[0] + 2.5 / fa2[1]) / (1 / cudnn[0] + 2.5 / cudnn[1])
+    assert attention("flash2") / attention("cudnn") == pytest.approx(expected, rel=1e-9)
 
 
 def test_a_chip_runs_its_matmuls_at_its_sustained_rate_against_the_reference():

@@ -161,20 +161,20 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
     return eff.FP8_CAST_PASSES * fab.act_bytes * inputs
 
 
-def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, peak=None, backward: bool = False):
-    """Seconds of the attention score matmuls.  Unfused: as matmuls (the S x S scores go through
-    HBM).  Fused (flash): compute-bound, nothing S x S is written, at the kernel's published
-    fraction of the 16-bit peak for the kernel, chip and head dimension (`efficiency.attention_fraction`)
-    at the chip's sustained clock (`efficiency.attention_sustained`), else
-    at the matmul fraction with the head-dimension roll-off; short sequences roll off as matmuls."""
+def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, *, head_dim, peak=None, backward: bool = False):
+    """Seconds of the attention score matmuls of heads `head_dim` wide.  Unfused: as matmuls (the
+    S x S scores go through HBM).  Fused (flash): compute-bound, nothing S x S is written, at the
+    kernel's published fraction of the 16-bit peak for the kernel, chip and head dimension
+    (`efficiency.attention_fraction`) at the chip's sustained clock (`efficiency.attention_sustained`),
+    else at the matmul fraction with the thin-dimension roll-off; short sequences roll off as matmuls."""
     as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
     clock = eff.attention_sustained(fab.name, fab.matmul_relative)
+    known = eff.attention_fraction(lay.stack, lay.attn, fab.name, backward, head_dim) * clock
     peak = fab.peak_flops if peak is None else peak
     half = _half_dim(fab)
     fused = 0.0
     for M, K, N, c in shapes.values():
-        d = np.minimum(K, N)  # the head dimension (QK^T: K = d; AV: N = d)
-        known = eff.attention_fraction(lay.stack, lay.attn, fab.name, backward, head_dim=d) * clock
+        d = np.minimum(K, N)  # the thinner of the two (QK^T: K = d; AV: N = d; or a shorter sequence)
         as_matmul = min(eff.MATMUL_PEAK_FRACTION * fab.matmul_relative, 1.0) * d / (d + half)
         frac = np.where(np.isnan(known), as_matmul, known)
         seq = np.maximum(K, N)
@@ -206,7 +206,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     counted = mm if expert_load is None else _shapes(m, seq_len, lay, 1.0)
     mm_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in counted.values())
     at_peak = fab.peak_flops_16bit  # fp8 training: attention stays in bf16
-    at_s = attention_s(sc, lay, fab, at_peak)
+    at_s = attention_s(sc, lay, fab, head_dim=m.head_dim, peak=at_peak)
     at_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
     T = tokens_per_microbatch(lay, seq_len)
     logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab, peak=fab.peak_flops_16bit)  # output layer in 16-bit
@@ -222,8 +222,8 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     # the kernel's backward rate
     M, K, N, c = sc["scores_qk"]
     qk_f = matmul_flops(M, K, N, c)
-    qk_b = attention_s({"qk": sc["scores_qk"]}, lay, fab, at_peak, backward=True)
-    at_bwd_s = 2 * attention_s(sc, lay, fab, at_peak, backward=True) + lay.flash * qk_b
+    qk_b = attention_s({"qk": sc["scores_qk"]}, lay, fab, head_dim=m.head_dim, peak=at_peak, backward=True)
+    at_bwd_s = 2 * attention_s(sc, lay, fab, head_dim=m.head_dim, peak=at_peak, backward=True) + lay.flash * qk_b
     at_bwd_f = 2 * at_f + lay.flash * qk_f
     # context parallelism: the kernels' time is what the ring's K/V exchange hides behind; the
     # ring's merges outside the kernels count with the attention (`glamsim.predict.ring`)

@@ -277,8 +277,11 @@ def attention_kernel(stack_code, kernel_code, chip: str):
 # causal, Fig. 5 (b, d, f), head dims 64 / 128 / 256: FlashAttention-2 299 / 335 / 298, cuDNN
 # 388 / 539 / 509, FlashAttention-3 473 / 616 / 642 TFLOP/s; backward, Fig. 6, non-causal, head
 # dims 64 / 128: 291 / 322, 433 / 516, 474 / 561.  Linear in log2(head dim) between the points,
-# held beyond them; the backward above 128 (no backward figure) takes the forward's factor.  The
-# factors are the kernels' own and stand on every chip the kernel runs on (measured on Hopper).
+# held beyond them (the kernels stop at 256); the backward above 128 (no backward figure) takes
+# the forward's factor.  Measured on Hopper with the libraries of mid-2024 (cuDNN 9.1.1,
+# FlashAttention 2.5.8), the same as the 128-wide rates; applied on Ampere and Blackwell as well,
+# an assumption that NVIDIA's B200 training loop questions for cuDNN (`benchmarks/bench_predict.py
+# attention`: its 64-wide attention ran 1.3x slower than this predicts).
 ATTENTION_HEAD_DIMS = (64.0, 128.0, 256.0)
 ATTENTION_HEAD_DIM_FACTOR = {  # kernel -> (forward at 64 / 128 / 256, backward at 64 / 128)
     "flash2": ((299 / 335, 1.0, 298 / 335), (291 / 322, 1.0)),
@@ -292,14 +295,15 @@ def attention_head_dim_factor(kernel: str, head_dim, backward: bool = False):
     import numpy as np
 
     forward, bwd = ATTENTION_HEAD_DIM_FACTOR[kernel]
-    x = np.log2(np.asarray(head_dim, dtype=float))
-    fwd = np.interp(x, np.log2(ATTENTION_HEAD_DIMS), forward)
+    x = np.log2(np.maximum(np.asarray(head_dim, dtype=float), 1.0))
+    points = np.log2(ATTENTION_HEAD_DIMS)
+    fwd = np.interp(x, points, forward)
     if not backward:
         return fwd
-    return np.where(x > 7.0, fwd, np.interp(x, np.log2(ATTENTION_HEAD_DIMS[:2]), bwd))
+    return np.where(x > points[1], fwd, np.interp(x, points[:2], bwd))
 
 
-def attention_fraction(stack_code, kernel_code, chip: str, backward: bool = False, head_dim=128.0):
+def attention_fraction(stack_code, kernel_code, chip: str, backward: bool, head_dim):
     """The fused-attention kernel's fraction of the 16-bit peak for each layout on `chip`, forward
     or backward, at `head_dim`: the kernel the layout names (`kernel_code`: 0 none, else 1 + its
     index in ATTENTION_KERNELS) or its stack's; NaN where no published figure (the matmul model
