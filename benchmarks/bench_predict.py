@@ -215,8 +215,8 @@ def bench_loso() -> None:
         f"80% intervals (other sources' errors, none widened) cover {100 * np.mean(plain):.0f}% of the "
         f"{len(rows)} rows (goal 70-90%); as the tool gives them held out, 80% for {len(at80)} rows: "
         f"{100 * np.mean(at80):.0f}% covered, 95% for the {len(at95)} far from what the other sources "
-        f"validated (chip, stack or experts): {100 * np.mean(at95):.0f}%; {widened} of the {len(rows)} "
-        "widened to span published MoE or long-context rows like them"
+        f"validated (chip, stack, experts or attention kernel): {100 * np.mean(at95):.0f}%; "
+        f"{widened} of the {len(rows)} widened to span published MoE or long-context rows like them"
     )
     refused = [r["id"] for r in rows if not r["fits"]]
     print(f"refused as not fitting (all ran): {len(refused)} {refused}")

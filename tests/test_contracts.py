@@ -59,6 +59,7 @@ CASES = {
         # a layout naming its stack and attention kernel; a kernel without fused attention is refused
         ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,stack=pytorch-fsdp,attn=cudnn"}, False),
         ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,flash=0,attn=cudnn"}, True),
+        ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,attn=cudnn-9.19"}, False),
         # DeepEP's one copy per rank with the fake gate's routing; the routing without it is refused
         (
             {

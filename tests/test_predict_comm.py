@@ -360,7 +360,8 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
     FlashAttention-2 335 TFLOP/s forward (causal) and 322 backward (non-causal), cuDNN 539 and 516,
     FlashAttention-3 616 and 561; the backward made causal by the cuDNN frontend benchmark's
     causal / non-causal backward rates of the same kernels at 16k (cuDNN 497.68 / 538.46,
-    FlashAttention-2 305.18 / 308.87; none for FlashAttention-3).  Two
+    FlashAttention-2 305.18 / 308.87; none for FlashAttention-3); cuDNN 9.19 on an H200 (NVIDIA's
+    cuDNN frontend benchmark, causal, 16k) 673 and 579.  Two
     16k-token heads of 128 (long enough that the roll-off is within 2%): the backward pass over
     the same FLOPs takes 335 / 318 (FA-2) and 539 / 477 (cuDNN) of the forward's time, and the
     forward takes the FLOPs over the published rate at the sustained clock of a training run: the
@@ -381,6 +382,8 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
         ("stack=pytorch-fsdp,attn=cudnn", 539e12, cudnn_bwd),
         ("stack=megatron,attn=flash2", 335e12, fa2_bwd),
         ("stack=pytorch-fsdp,attn=flash3", 616e12, 561e12),
+        # cuDNN 9.19 (NVIDIA's cuDNN frontend benchmark on an H200, causal, 16k: 673 and 579)
+        ("stack=megatron,attn=cudnn-9.19", 673e12, 579e12),
     )
     for keys, fwd, bwd in cases:
         lay = arr(f"dp=8,gbs=8,{keys}")
@@ -414,12 +417,13 @@ def test_fused_attention_runs_at_its_published_rate_each_way():
     assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=cudnn"), a100, head_dim=d)) == pytest.approx(
         flops / (312e12 * eff.MATMUL_PEAK_FRACTION * a100.matmul_relative * roll), rel=1e-6
     )
-    # and FlashAttention-3, written for Hopper, on a B200
+    # and FlashAttention-3, written for Hopper, or cuDNN 9.19, measured on Hopper only, on a B200
     half = eff.matmul_half_dim(b200.peak_flops, b200.hbm_bytes_per_s)
     roll = d / (d + half) * s / (s + half) * s / (s + half)
-    assert one(attention_s(shapes, arr("dp=8,gbs=8,attn=flash3"), b200, head_dim=d)) == pytest.approx(
-        flops / (2250e12 * eff.MATMUL_PEAK_FRACTION * b200.matmul_relative * roll), rel=1e-6
-    )
+    for kernel in ("flash3", "cudnn-9.19"):
+        assert one(attention_s(shapes, arr(f"dp=8,gbs=8,attn={kernel}"), b200, head_dim=d)) == pytest.approx(
+            flops / (2250e12 * eff.MATMUL_PEAK_FRACTION * b200.matmul_relative * roll), rel=1e-6
+        )
 
 
 def test_fused_attention_rate_follows_the_published_head_dimension_figures():

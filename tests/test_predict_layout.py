@@ -150,6 +150,7 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "master": ("dp=8,master=fp16", ["master='fp16'"]),
     "attn": ("dp=8,attn=fa3", ["attn='fa3'"]),
     "attn_unfused": ("dp=8,flash=0,attn=cudnn", ["attn=cudnn", "flash=1"]),
+    "attn_version": ("dp=8,attn=cudnn-9.2", ["attn='cudnn-9.2'", "cudnn-9.19"]),
     "a2a_dedup": ("dp=8,a2a_dedup=twice", ["a2a_dedup='twice'"]),
     "expert_spread": ("dp=8,a2a_dedup=1,expert_spread=zipf", ["expert_spread='zipf'", "contiguous"]),
     "spread_copies": ("dp=8,expert_spread=contiguous", ["expert_spread=contiguous", "a2a_dedup=1"]),

@@ -269,6 +269,34 @@ def test_an_interval_far_from_the_published_rows_widens_and_says_why():
         assert far.high == pytest.approx(np.exp(np.quantile(sizes, 0.95))) and far.high > near.high
 
 
+def test_an_attention_kernel_no_published_run_used_widens_the_interval():
+    """The published rows ran cuDNN (Megatron and NeMo Automodel on Hopper) and FlashAttention-2
+    (PyTorch, torchtitan): a layout naming FlashAttention-3 or cuDNN 9.19 takes the 95th percentile
+    and says which kernel; naming a kernel the rows ran, or none, keeps the 80th; off Hopper the
+    named kernel has no rate (the matmul model) and nothing widens for it."""
+    from glamsim.predict.intervals import mfu_interval
+
+    for attn in (None, "cudnn", "flash2"):
+        iv = mfu_interval("megatron", chip="h100-sxm", attn=attn)
+        assert iv.level == 0.8 and "far from" not in iv.basis
+    for attn in ("flash3", "cudnn-9.19"):
+        iv = mfu_interval("megatron", chip="h100-sxm", attn=attn)
+        assert iv.level == 0.95 and f"the {attn} attention kernel, which no published run used" in iv.basis
+        assert mfu_interval("megatron", chip="a100-80gb", attn=attn).level == 0.8
+    # the front door's estimate and the planner carry it into their ranges
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.layout import parse_layout
+    from glamsim.predict.plan import search
+    from glamsim.profiles import load_chip
+
+    e = estimate_training(
+        model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8, layout="dp=8,attn=cudnn-9.19"
+    )
+    assert "cudnn-9.19 attention kernel" in e.ledger["mfu"].source
+    plan = search(load_model("glam-1.7b-dense"), load_chip("h100-sxm"), 8, base=parse_layout("attn=flash3"), top=1)
+    assert "flash3 attention kernel" in plan["mfu_interval"]
+
+
 def test_a_training_estimate_on_an_unvalidated_chip_carries_the_wider_range():
     from glamsim.cost.training import estimate_training
     from glamsim.predict.intervals import mfu_interval

@@ -75,7 +75,7 @@ def plan_cmd(
     attn: Optional[str] = typer.Option(
         None,
         "--attn",
-        help="fused-attention kernel: flash2, cudnn or flash3 (default: the stack's)",
+        help="fused-attention kernel: flash2, cudnn, flash3 or cudnn-9.19 (default: the stack's)",
     ),
     software: Optional[str] = typer.Option(
         None,

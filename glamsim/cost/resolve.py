@@ -422,14 +422,16 @@ def layout_exposed_share(predicted: dict) -> float:
 
 def mfu_interval(predicted: dict, chip: str, cfg: ModelConfig, seq_len: int):
     """How sure a predicted MFU is (`glamsim.predict.intervals`): factors from the published
-    runs' errors, for the predicted layout's stack, the chip, the model's experts and routing and
-    the sequence length `seq_len`."""
+    runs' errors, for the predicted layout's stack and attention kernel, the chip, the model's
+    experts and routing and the sequence length `seq_len`."""
     from glamsim.predict.intervals import mfu_interval as interval
     from glamsim.predict.intervals import routing_class
     from glamsim.predict.layout import parse_layout
 
-    stack = parse_layout(predicted["layout"]).stack
-    return interval(stack, chip=chip, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=seq_len)
+    layout = parse_layout(predicted["layout"])
+    return interval(
+        layout.stack, chip=chip, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=seq_len, attn=layout.attn
+    )
 
 
 def matmul_roof(chip: ChipProfile) -> str:

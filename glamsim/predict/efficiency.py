@@ -205,11 +205,18 @@ def by_stack(table: dict, code):
 #   128 query and 8 KV heads, 16k): cuDNN (PyTorch's cuDNN backend) 1,332 forward and 1,075
 #   backward, FlashAttention-2 (the flash-attn package) 425 and 337 TFLOP/s, counted as above
 #   (its `flops()`: causal halved, backward 2.5x the forward).
-# A layout names its kernel (`attn=flash2`, `attn=cudnn` or `attn=flash3`) or takes its stack's: PyTorch's SDPA
-# flash backend (torchtitan, its context-parallel ring attention) is FlashAttention-2; Megatron/NeMo
-# on Hopper and Blackwell use Transformer Engine's cuDNN fused attention (assumed on Blackwell as on
-# Hopper) and the FlashAttention-2 figure stands for them on Ampere.  Other pairs (TPU splash
-# attention, DeepSpeed, cuDNN on Ampere) keep the matmul model (NaN below).
+# A layout names its kernel (`attn=flash2`, `attn=cudnn`, `attn=flash3`, `attn=cudnn-9.19`) or
+# takes its stack's: PyTorch's SDPA flash backend (torchtitan, its context-parallel ring attention)
+# is FlashAttention-2; Megatron/NeMo on Hopper and Blackwell use Transformer Engine's cuDNN fused
+# attention (assumed on Blackwell as on Hopper) and the FlashAttention-2 figure stands for them on
+# Ampere.  Other pairs (TPU splash attention, DeepSpeed, cuDNN on Ampere) keep the matmul model
+# (NaN below).  The Hopper figures are the libraries of mid-2024 (Shah et al.: cuDNN 9.1.1,
+# FlashAttention 2.5.8), which every validation row is predicted with.  A layout on a current
+# stack names `attn=cudnn-9.19`: NVIDIA's cuDNN frontend benchmark with cuDNN 9.19 on an H200
+# (benchmark/sdpa_benchmark_training/results/h200_919_only_cudnn/llama3.1_20260227_034703.csv,
+# commit df73764; bf16, 64 query and 8 KV heads of 128, causal, 16k): 673 TFLOP/s forward and 579
+# backward, 1.25x and 1.21x cuDNN 9.1.1's (Hopper only: with no B200 figure at that version it
+# runs as matmuls there, like FlashAttention-3).
 ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper", "b200": "blackwell"}
 
 
@@ -219,12 +226,13 @@ def generation(chip: str) -> str | None:
 
 
 H100_PEAK_TFLOPS = 989.0
-ATTENTION_KERNELS = ("flash2", "cudnn", "flash3")
+ATTENTION_KERNELS = ("flash2", "cudnn", "flash3", "cudnn-9.19")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
     ("flash2", "ampere"): (0.73, 0.73),
     ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 * (305.18 / 308.87) / H100_PEAK_TFLOPS),
     ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 * (497.68 / 538.46) / H100_PEAK_TFLOPS),
     ("flash3", "hopper"): (616 / H100_PEAK_TFLOPS, 561 / H100_PEAK_TFLOPS),
+    ("cudnn-9.19", "hopper"): (673 / H100_PEAK_TFLOPS, 579 / H100_PEAK_TFLOPS),
     ("flash2", "blackwell"): (425.1 / B200_PEAK_TFLOPS, 336.6 / B200_PEAK_TFLOPS),
     ("cudnn", "blackwell"): (1332.4 / B200_PEAK_TFLOPS, 1074.8 / B200_PEAK_TFLOPS),
 }
@@ -287,6 +295,7 @@ ATTENTION_HEAD_DIM_FACTOR = {  # kernel -> (forward at 64 / 128 / 256, backward 
     "flash2": ((299 / 335, 1.0, 298 / 335), (291 / 322, 1.0)),
     "cudnn": ((388 / 539, 1.0, 509 / 539), (433 / 516, 1.0)),
     "flash3": ((473 / 616, 1.0, 642 / 616), (474 / 561, 1.0)),
+    "cudnn-9.19": ((388 / 539, 1.0, 509 / 539), (433 / 516, 1.0)),  # cuDNN 9.1.1's (no full-causal 64 at 9.19)
 }
 
 

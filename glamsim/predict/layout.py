@@ -4,11 +4,11 @@
 (cp) and expert (ep) parallelism; ZeRO stage (`fsdp=N` is dp=N with ZeRO-3); microbatch and
 global batch (sequences); pipeline schedule (1F1B, or interleaved with `vp` virtual stages per
 chip); activation recomputation; sequence parallelism; fused (flash) attention and its kernel
-(`attn=flash2` FlashAttention-2, `attn=cudnn` Transformer Engine's cuDNN attention, `attn=flash3`
-FlashAttention-3; by default the stack's); how the expert all-to-alls travel (`a2a_overlap`;
-`a2a_dedup=1` one copy of a token per destination rank, as DeepEP sends it, with `expert_spread`
-saying how a token's experts spread over the ranks); and the precisions of parameters, gradients
-and optimizer state with the optimizer itself; and the
+(`attn=flash2` FlashAttention-2, `attn=cudnn` Transformer Engine's cuDNN attention of mid-2024,
+`attn=cudnn-9.19` cuDNN 9.19's, `attn=flash3` FlashAttention-3; by default the stack's); how the
+expert all-to-alls travel (`a2a_overlap`; `a2a_dedup=1` one copy of a token per destination rank,
+as DeepEP sends it, with `expert_spread` saying how a token's experts spread over the ranks); the
+precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
 per parameter tensor (DeepSpeed), and whose element-wise kernels are fused (Megatron, DeepSpeed,
 XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP).

@@ -212,7 +212,9 @@ def search(
     if np.isnan(key).all():
         raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
     order = np.lexsort((t["step_s"], key))[:top]
-    interval = mfu_interval(base.stack, chip=prof.name, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=s)
+    interval = mfu_interval(
+        base.stack, chip=prof.name, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=s, attn=base.attn
+    )
     rows = []
     for j in order:
         lay = sub.layout(int(j), base)

@@ -145,6 +145,7 @@ def validation_rows() -> list[dict]:
             n_experts=cfg.n_experts,
             routing=routing_class(cfg),
             seq_len=r["seq_len"],
+            attn=parse_layout(r["layout"]).attn,
         )
         band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]
