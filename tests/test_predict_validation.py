@@ -271,30 +271,66 @@ def test_an_interval_far_from_the_published_rows_widens_and_says_why():
 
 def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     """The published rows ran cuDNN (Megatron and NeMo Automodel on Hopper) and FlashAttention-2
-    (PyTorch, torchtitan): a layout naming FlashAttention-3 or cuDNN 9.19 takes the 95th percentile
-    and says which kernel; naming a kernel the rows ran, or none, keeps the 80th; off Hopper the
-    named kernel has no rate (the matmul model) and nothing widens for it."""
-    from glamsim.predict.intervals import mfu_interval
-
-    for attn in (None, "cudnn", "flash2"):
-        iv = mfu_interval("megatron", chip="h100-sxm", attn=attn)
-        assert iv.level == 0.8 and "far from" not in iv.basis
-    for attn in ("flash3", "cudnn-9.19"):
-        iv = mfu_interval("megatron", chip="h100-sxm", attn=attn)
-        assert iv.level == 0.95 and f"the {attn} attention kernel, which no published run used" in iv.basis
-        assert mfu_interval("megatron", chip="a100-80gb", attn=attn).level == 0.8
-    # the front door's estimate and the planner carry it into their ranges
+    (PyTorch, torchtitan): a layout on Hopper naming FlashAttention-3 or cuDNN 9.19 takes the 95th
+    percentile and says which kernel; naming a kernel the rows ran, or none, keeps the 80th; off
+    Hopper those two have no rate (the matmul model), and without fused attention there is no
+    kernel: nothing widens for it."""
     from glamsim.cost.training import estimate_training
+    from glamsim.predict.intervals import attention_kernel_of, mfu_interval
     from glamsim.predict.layout import parse_layout
     from glamsim.predict.plan import search
     from glamsim.profiles import load_chip
 
+    def interval(layout, chip="h100-sxm"):
+        lay = parse_layout(layout)
+        return mfu_interval(lay.stack, chip=chip, kernel=attention_kernel_of(lay, chip))
+
+    for layout in ("dp=8", "dp=8,attn=cudnn", "dp=8,attn=flash2", "dp=8,stack=pytorch-fsdp", "dp=8,flash=0"):
+        iv = interval(layout)
+        assert iv.level == 0.8 and "far from" not in iv.basis
+    for attn in ("flash3", "cudnn-9.19"):
+        iv = interval(f"dp=8,attn={attn}")
+        assert iv.level == 0.95 and f"the {attn} attention kernel, which no published run used" in iv.basis
+        assert attention_kernel_of(parse_layout(f"dp=8,attn={attn}"), "a100-80gb") is None
+        assert interval(f"dp=8,attn={attn}", chip="a100-80gb").level == 0.8
+    # the front door's estimate and the planner carry it into their ranges
     e = estimate_training(
         model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8, layout="dp=8,attn=cudnn-9.19"
     )
     assert "cudnn-9.19 attention kernel" in e.ledger["mfu"].source
     plan = search(load_model("glam-1.7b-dense"), load_chip("h100-sxm"), 8, base=parse_layout("attn=flash3"), top=1)
     assert "flash3 attention kernel" in plan["mfu_interval"]
+
+
+def test_the_validated_kernels_are_those_rows_of_other_sources_ran_with_fused_attention(monkeypatch):
+    """Four made-up rows: Megatron on an H100 (cuDNN), a row labelled `pytorch` whose layout names
+    PyTorch FSDP (FlashAttention-2), Megatron on an A100 without fused attention (none: it must not
+    vouch for FlashAttention-2) and one naming FlashAttention-3; leaving a source out drops what
+    only it ran."""
+    from glamsim.predict import intervals, validation
+    from glamsim.predict.validation import PredictionRun
+
+    def row(family, stack, chip, layout):
+        return PredictionRun(
+            id=family, label=family, family=family, stack=stack, model="gpt3-175b", chip=chip, seq_len=2048,
+            layout=layout, layout_source="test", quantity="mfu", published={"value": 0.5, "source": "test"},
+        )  # fmt: skip
+
+    rows = (
+        row("a", "megatron", "h100-sxm", "dp=8"),
+        row("b", "pytorch", "h100-sxm", "dp=8,stack=pytorch-fsdp"),
+        row("c", "megatron", "a100-80gb", "dp=8,flash=0"),
+        row("d", "megatron", "h100-sxm", "dp=8,attn=flash3"),
+    )
+    monkeypatch.setattr(validation, "predictions", lambda: ({}, rows))
+    intervals._validated_kernels.cache_clear()
+    try:
+        assert intervals._validated_kernels(None) == {"cudnn", "flash2", "flash3"}
+        assert intervals._validated_kernels("d") == {"cudnn", "flash2"}
+        assert intervals._validated_kernels("b") == {"cudnn", "flash3"}  # row c ran no fused kernel
+        assert intervals._validated_kernels("a") == {"flash2", "flash3"}
+    finally:
+        intervals._validated_kernels.cache_clear()
 
 
 def test_a_training_estimate_on_an_unvalidated_chip_carries_the_wider_range():

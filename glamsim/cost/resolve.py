@@ -424,13 +424,14 @@ def mfu_interval(predicted: dict, chip: str, cfg: ModelConfig, seq_len: int):
     """How sure a predicted MFU is (`glamsim.predict.intervals`): factors from the published
     runs' errors, for the predicted layout's stack and attention kernel, the chip, the model's
     experts and routing and the sequence length `seq_len`."""
+    from glamsim.predict.intervals import attention_kernel_of, routing_class
     from glamsim.predict.intervals import mfu_interval as interval
-    from glamsim.predict.intervals import routing_class
     from glamsim.predict.layout import parse_layout
 
     layout = parse_layout(predicted["layout"])
+    kernel = attention_kernel_of(layout, chip)
     return interval(
-        layout.stack, chip=chip, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=seq_len, attn=layout.attn
+        layout.stack, chip=chip, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=seq_len, kernel=kernel
     )
 
 

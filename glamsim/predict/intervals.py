@@ -8,8 +8,8 @@ stacks.  Symmetric because the bias of a source not yet seen is unknown: the oth
 errors count by size, in either direction.  On the 87 rows the 80% intervals cover 80% of the
 held-out published figures (the 10th-90th percentiles of the signed residuals covered 60% of the
 first 62, per-stack pools less).  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
-stack, a chip no published run used, more experts than any validated MoE, an attention kernel no
-published run ran, such as FlashAttention-3 or cuDNN 9.19) the interval widens to
+stack, a chip no published run used, more experts than any validated MoE, a fused-attention kernel
+no published run ran, such as FlashAttention-3 or cuDNN 9.19 on Hopper) the interval widens to
 the 95th percentile and the basis says why.  An MoE prediction's interval also spans the errors of
 the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
@@ -137,13 +137,15 @@ def _validated(exclude: str | None = None) -> tuple[frozenset, int]:
     return frozenset(r.chip for r in runs), experts
 
 
-def _kernel(stack: str | None, attn: str | None, chip: str) -> str | None:
-    """The fused-attention kernel a layout of `stack` naming `attn` runs on `chip` (None: none with
-    a published rate, the matmul model)."""
+def attention_kernel_of(layout, chip: str) -> str | None:
+    """The fused-attention kernel `layout` (a `Layout`) runs on `chip`: the one it names, else its
+    stack's; None without fused attention (`flash=0`) or without a published rate on the chip (the
+    matmul model)."""
     from glamsim.predict.efficiency import ATTENTION_KERNELS, STACKS, attention_fraction, attention_kernel
 
-    code = 0 if attn is None else 1 + ATTENTION_KERNELS.index(attn)
-    stack_code = STACKS.index(stack if stack in STACKS else "megatron")  # a layout's default stack
+    if not layout.flash:
+        return None
+    code, stack_code = layout.attn_code, STACKS.index(layout.stack)
     k = int(attention_kernel(stack_code, code, chip))
     has_rate = not np.isnan(attention_fraction(stack_code, code, chip, False, 128.0))
     return ATTENTION_KERNELS[k] if k >= 0 and has_rate else None
@@ -151,7 +153,8 @@ def _kernel(stack: str | None, attn: str | None, chip: str) -> str | None:
 
 @cache
 def _validated_kernels(exclude: str | None = None) -> frozenset:
-    """The fused-attention kernels the published rows (of sources other than `exclude`) ran."""
+    """The fused-attention kernels the published rows (of sources other than `exclude`) ran, each
+    row's layout on the row's stack where it names one of STACKS (as `validation.predict_run`)."""
     from glamsim.predict.efficiency import STACKS
     from glamsim.predict.layout import parse_layout
     from glamsim.predict.validation import predictions
@@ -159,9 +162,11 @@ def _validated_kernels(exclude: str | None = None) -> frozenset:
     kernels = set()
     for r in predictions()[1]:
         if r.family != exclude:
-            layout = parse_layout(r.layout)  # a row's stack outside STACKS ("pytorch") runs its layout's
-            kernels.add(_kernel(r.stack if r.stack in STACKS else layout.stack, layout.attn, r.chip))
-    return frozenset(kernels)
+            layout = parse_layout(r.layout)
+            if r.stack in STACKS:
+                layout = layout.model_copy(update={"stack": r.stack})
+            kernels.add(attention_kernel_of(layout, r.chip))
+    return frozenset(kernels - {None})
 
 
 def far_from_validated(
@@ -169,12 +174,12 @@ def far_from_validated(
     chip: str | None = None,
     n_experts: int = 0,
     exclude: str | None = None,
-    attn: str | None = None,
+    kernel: str | None = None,
 ) -> list[str]:
     """Why a prediction lies outside what the published rows (of sources other than `exclude`)
     cover, empty when inside: a stack with fewer than `MIN_ROWS` rows, a chip no published run
-    used, more experts than any validated MoE, an attention kernel (`attn`, else the stack's) no
-    published run ran."""
+    used, more experts than any validated MoE, a fused-attention kernel (`attention_kernel_of` its
+    layout) no published run ran."""
     chips, experts = _validated(exclude)
     reasons = []
     if sum(r[2] == stack and r[1] != exclude for r in residuals()) < MIN_ROWS:
@@ -183,7 +188,6 @@ def far_from_validated(
         reasons.append(f"no published run on {chip}")
     if n_experts > experts:
         reasons.append(f"{n_experts} experts, beyond the {experts} of the validated MoE rows")
-    kernel = _kernel(stack, attn, chip) if chip is not None else None
     if kernel is not None and kernel not in _validated_kernels(exclude):
         reasons.append(f"the {kernel} attention kernel, which no published run used")
     return reasons
@@ -197,10 +201,10 @@ def mfu_interval(
     n_experts: int = 0,
     routing: str = "dense",
     seq_len: int | None = None,
-    attn: str | None = None,
+    kernel: str | None = None,
 ) -> Interval:
     """The interval of a prediction for `stack` (on `chip`, for a model of `n_experts` routed as
-    `routing`, at `seq_len` tokens, its attention kernel `attn` or the stack's), from the residuals
+    `routing`, at `seq_len` tokens, its fused-attention `kernel`), from the residuals
     of every source but `exclude`; far from what was validated, the `FAR_LEVEL` quantile; for an
     MoE, widened to span its `moe_neighbours`' errors, and at long context its
     `long_context_neighbours`'."""
@@ -208,7 +212,7 @@ def mfu_interval(
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
     basis = f"errors on {len(values)} published rows of other sources, {same} of them on the {stack or 'unnamed'} stack"
-    far = far_from_validated(stack, chip, n_experts, exclude, attn)
+    far = far_from_validated(stack, chip, n_experts, exclude, kernel)
     if far:
         level = max(level, FAR_LEVEL)
         basis += f"; far from what was validated ({'; '.join(far)}): widened to their {level:.0%} quantile"

@@ -31,7 +31,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.predict.intervals import mfu_interval, routing_class
+from glamsim.predict.intervals import attention_kernel_of, mfu_interval, routing_class
 from glamsim.predict.layout import (
     BYTES,
     DEFAULT_BATCH_TOKENS,
@@ -213,7 +213,12 @@ def search(
         raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
     order = np.lexsort((t["step_s"], key))[:top]
     interval = mfu_interval(
-        base.stack, chip=prof.name, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=s, attn=base.attn
+        base.stack,
+        chip=prof.name,
+        n_experts=cfg.n_experts,
+        routing=routing_class(cfg),
+        seq_len=s,
+        kernel=attention_kernel_of(base, prof.name),
     )
     rows = []
     for j in order:

@@ -132,7 +132,7 @@ def validation_rows() -> list[dict]:
     """`prediction_rows` with each row's interval from the other sources' errors (`level`, `low`,
     `high`, `widened` by published rows like it, `range` its label, e.g. "80% + 6 long-context
     rows", and whether the published figure is `covered`)."""
-    from glamsim.predict.intervals import mfu_interval, routing_class
+    from glamsim.predict.intervals import attention_kernel_of, mfu_interval, routing_class
 
     models = predictions()[0]
     rows = []
@@ -145,7 +145,7 @@ def validation_rows() -> list[dict]:
             n_experts=cfg.n_experts,
             routing=routing_class(cfg),
             seq_len=r["seq_len"],
-            attn=parse_layout(r["layout"]).attn,
+            kernel=attention_kernel_of(parse_layout(r["layout"]), r["chip"]),  # the layout as predicted
         )
         band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]
