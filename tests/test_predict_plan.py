@@ -135,6 +135,29 @@ def test_one_layout_prints_its_breakdown_and_shortfall(tmp_path):
     assert "bubble" in r.stdout and "memory: activations" in r.stdout
 
 
+def test_one_layout_carries_the_range_the_search_and_the_estimate_give(tmp_path):
+    """`plan --layout` shows the MFU range of that layout: the search's for the same layout (its
+    `mfu_low`/`mfu_high`) and the training estimate's ledger basis; an unvalidated kernel (cuDNN
+    9.19) widens all three the same way."""
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.layout import parse_layout
+
+    for layout in ("tp=8,pp=16,dp=8,gbs=1024", "tp=8,pp=16,dp=8,gbs=1024,attn=cudnn-9.19"):
+        args = ["plan", "gpt3-175b", "--chip", "h100-sxm", "--chips", "1024", "--layout", layout]
+        one = json.loads(accepted([*args, "--json"], tmp_path).stdout)
+        # the search over layouts with the same software keys: the same factors on each plan's MFU
+        found = search(load_model("gpt3-175b"), load_chip("h100-sxm"), 1024, base=parse_layout(layout), top=1)
+        top = found["plans"][0]
+        factors = (one["mfu_low"] / one["mfu"], one["mfu_high"] / one["mfu"])
+        assert factors == pytest.approx((top["mfu_low"] / top["mfu"], top["mfu_high"] / top["mfu"]))
+        assert one["mfu_interval"] == found["mfu_interval"] and one["mfu_range"] == top["mfu_range"]
+        e = estimate_training(model=load_model("gpt3-175b"), tokens=1e10, chip="h100-sxm", chips=1024, layout=layout)
+        assert one["mfu_interval"] in e.ledger["mfu"].source
+        assert ("95%" in one["mfu_range"]) == ("cudnn-9.19" in layout)
+        table = accepted(args, tmp_path).stdout
+        assert f"MFU {one['mfu_range']} range" in table
+
+
 def test_planning_imports_neither_jax_nor_pandas():
     code = (
         "import sys; from glamsim.cli import main; sys.argv = ['glamsim', 'plan', 'glam-tiny', '--chip', "

@@ -181,9 +181,14 @@ def plan_cmd(
 
 
 def _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out) -> None:
+    from glamsim.cost.resolve import mfu_interval
     from glamsim.predict import evaluate
 
     r = evaluate(cfg, prof, layout, chips=chips, seq_len=seq_len, global_batch=global_batch, expert_load=load)
+    interval = mfu_interval(r, prof.name, cfg, r["seq_len"])  # as the training estimate and the search give it
+    low, _, high = interval.around(r["mfu"])
+    r.update(mfu_low=low, mfu_high=high, mfu_level=interval.level, mfu_range=interval.label)
+    r["mfu_interval"] = interval.basis
     r.update(
         _totals(
             {
@@ -204,6 +209,7 @@ def _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out
         {"quantity": "global batch (sequences) / microbatches", "value": f"{r['global_batch']} / {r['microbatches']}"},
         {"quantity": "step time", "value": f"{step:.4g} s"},
         {"quantity": "MFU / HFU", "value": f"{_pct(r['mfu'])} / {_pct(r['hfu'])}"},
+        {"quantity": f"MFU {r['mfu_range']} range", "value": f"{_pct(low)}-{_pct(high)}"},
         {"quantity": "tokens per second", "value": fmt(r["tokens_per_s"])},
     ]
     rows += [
@@ -214,6 +220,7 @@ def _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out
     if tokens is not None:
         rows.append({"quantity": "training days", "value": f"{r['train_days']:.4g}"})
     print_table(rows, title=f"{cfg.name} on {chips:,} x {prof.name}: one layout, predicted")
+    typer.echo(f"  MFU range from {r['mfu_interval']}")
     if not r["fits"]:
         typer.echo(f"  does not fit: {r['shortfall_message']}", err=True)
 
