@@ -343,27 +343,21 @@ ATTENTION_CHECK_STEP_S = {  # chip: {kernel: seconds per iteration at each shape
     "h200": {"cudnn": (0.329, 0.222, 0.229, 0.243, 0.357, 0.424), "flash2": (0.337, 0.228, 0.240, 0.260, 0.397, 0.500)},
     "b200": {"cudnn": (0.200, 0.139, 0.144, 0.155, 0.231, 0.285), "flash2": (0.208, 0.145, 0.154, 0.172, 0.276, 0.374)},
 }
-# meta-llama/Llama-3.2-1B config.json (as quoted in apple/axlearn's test, "Parameters are based on
-# https://huggingface.co/meta-llama/Llama-3.2-1B/blob/main/config.json"): 16 layers, hidden 2,048,
-# intermediate 8,192 (SiLU-gated), 32 heads of 64, 8 KV heads, vocabulary 128,256, tied embeddings.
-LLAMA32_1B = dict(
-    name="llama3.2-1b",
-    description="Llama 3.2 1B (meta-llama/Llama-3.2-1B config.json)",
-    n_layers=16,
-    d_model=2048,
-    n_heads=32,
-    n_kv_heads=8,
-    d_ff=8192,
-    max_seq_len=131072,
-    activation="silu",
-    dense_ffn_gated=True,
-    position="rotary",
-    norm="rmsnorm",
-    use_bias=False,
-    tie_embeddings=True,
-    vocab_size=128256,
-    dropout=0.0,
-)
+# meta-llama/Llama-3.2-1B config.json, the fields that shape the model (as quoted in apple/axlearn's
+# test: "Parameters are based on https://huggingface.co/meta-llama/Llama-3.2-1B/blob/main/config.json"),
+# read by glamsim's own Hugging Face reader.
+LLAMA32_1B_CONFIG = {
+    "model_type": "llama",
+    "vocab_size": 128256,
+    "hidden_size": 2048,
+    "intermediate_size": 8192,
+    "num_hidden_layers": 16,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "hidden_act": "silu",
+    "max_position_embeddings": 131072,
+    "tie_word_embeddings": True,
+}
 
 
 def bench_attention() -> None:
@@ -371,11 +365,11 @@ def bench_attention() -> None:
     iteration for each chip and kernel, and the FlashAttention-2 / cuDNN ratio at each shape.  The
     layout: one GPU, eager PyTorch (unfused element-wise ops), 16-bit weights, gradients and
     optimizer state without a master copy (Adam's passes stand for SGD's: under 1% of a step)."""
-    from glamsim.config import validate_model
+    from glamsim.hf import from_dict
     from glamsim.predict.estimate import evaluate
     from glamsim.predict.layout import parse_layout
 
-    cfg = validate_model(LLAMA32_1B, "bench_attention")
+    cfg = from_dict(LLAMA32_1B_CONFIG, "Llama-3.2-1B config.json", name="llama3.2-1b").config
     for chip, by_kernel in ATTENTION_CHECK_STEP_S.items():
         predicted, predicted_attention = {}, {}
         for kernel in by_kernel:
