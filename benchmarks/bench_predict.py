@@ -404,7 +404,9 @@ def bench_attention() -> None:
                 f"(predicted {predicted[kernel, 16384] - predicted_attention[kernel, 16384]:.3f})"
             )
         if chip == "h200":  # the benchmark ran cuDNN 9.9, between the default's 9.1.1 and 9.19
-            layout = parse_layout("dp=1,mb=1,gbs=1,stack=pytorch-fsdp,fused=0,attn=cudnn-9.19")
+            layout = parse_layout(
+                "dp=1,mb=1,gbs=1,stack=pytorch-fsdp,fused=0,attn=cudnn-9.19,params=bf16,grads=bf16,opt_state=bf16,master=0"
+            )
             newer = evaluate(cfg, chip, layout, seq_len=16384)["attention_s"]
             print(f"  cudnn-9.19 at 16,384: attention predicted {newer:.3f} s")
 

@@ -60,6 +60,9 @@ def test_keys_values_aliases_and_defaults():
         "dp=8,ep=8,a2a_dedup=1,expert_spread=contiguous",
         "pp=2,dp=4,recompute=full,recompute_layers=1",
         "fsdp=4,cp=2,stack=pytorch-fsdp,cp_comm=p2p",
+        "fsdp=8,dp=8,stack=pytorch-fsdp",  # hybrid sharding
+        "fsdp=8,dp=8,pp=2,reshard=0",  # ...keeping the gathered weights between microbatches
+        "fsdp=8,reshard=0",
     ],
 )
 def test_compact_round_trips(text):

@@ -158,6 +158,22 @@ def test_one_layout_carries_the_range_the_search_and_the_estimate_give(tmp_path)
         assert f"MFU {one['mfu_range']} range" in table
 
 
+def test_one_hybrid_sharded_layout_keeping_its_weights_is_planned_and_estimated(tmp_path):
+    """`fsdp=8,dp=8,reshard=0` (torchtitan's HSDP under pipeline parallelism) comes back from the
+    prediction as it went in, so the faces that re-read the predicted layout (its MFU range) take it."""
+    from glamsim.cost.training import estimate_training
+
+    layout = "fsdp=8,dp=8,reshard=0"
+    one = json.loads(
+        accepted(
+            ["plan", "glam-1.7b-dense", "--chip", "h100-sxm", "--chips", "64", "--layout", layout, "--json"], tmp_path
+        ).stdout
+    )
+    assert one["layout"].startswith("fsdp=8,dp=8,reshard=0,") and one["mfu_low"] < one["mfu"] < one["mfu_high"]
+    e = estimate_training(model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=64, layout=layout)
+    assert e.mfu == pytest.approx(one["mfu"])
+
+
 def test_planning_imports_neither_jax_nor_pandas():
     code = (
         "import sys; from glamsim.cli import main; sys.argv = ['glamsim', 'plan', 'glam-tiny', '--chip', "

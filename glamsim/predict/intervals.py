@@ -9,7 +9,8 @@ errors count by size, in either direction.  On the 87 rows the 80% intervals cov
 held-out published figures (the 10th-90th percentiles of the signed residuals covered 60% of the
 first 62, per-stack pools less).  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
 stack, a chip no published run used, more experts than any validated MoE, a fused-attention kernel
-no published run ran, such as FlashAttention-3 or cuDNN 9.19 on Hopper) the interval widens to
+no published run ran on the chip's GPU generation: FlashAttention-3 or cuDNN 9.19 on Hopper,
+FlashAttention-2 on an A100 or a B200) the interval widens to
 the 95th percentile and the basis says why.  An MoE prediction's interval also spans the errors of
 the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
@@ -153,20 +154,20 @@ def attention_kernel_of(layout, chip: str) -> str | None:
 
 @cache
 def _validated_kernels(exclude: str | None = None) -> frozenset:
-    """The fused-attention kernels the published rows (of sources other than `exclude`) ran, each
-    row's layout on the row's stack where it names one of STACKS (as `validation.predict_run`)."""
-    from glamsim.predict.efficiency import STACKS
-    from glamsim.predict.layout import parse_layout
-    from glamsim.predict.validation import predictions
+    """The fused-attention kernels the published rows (of sources other than `exclude`) ran, with
+    the GPU generation each ran on (each pair is its own published rate, `efficiency.py`), every
+    row's layout as it is predicted (`validation.run_layout` on its chip)."""
+    from glamsim.predict.efficiency import generation
+    from glamsim.predict.layout import on_chip
+    from glamsim.predict.validation import predictions, run_layout
+    from glamsim.profiles import load_chip
 
-    kernels = set()
-    for r in predictions()[1]:
-        if r.family != exclude:
-            layout = parse_layout(r.layout)
-            if r.stack in STACKS:
-                layout = layout.model_copy(update={"stack": r.stack})
-            kernels.add(attention_kernel_of(layout, r.chip))
-    return frozenset(kernels - {None})
+    kernels = {
+        (attention_kernel_of(on_chip(run_layout(r), load_chip(r.chip)), r.chip), generation(r.chip))
+        for r in predictions()[1]
+        if r.family != exclude
+    }
+    return frozenset(k for k in kernels if k[0] is not None)
 
 
 def far_from_validated(
@@ -179,7 +180,9 @@ def far_from_validated(
     """Why a prediction lies outside what the published rows (of sources other than `exclude`)
     cover, empty when inside: a stack with fewer than `MIN_ROWS` rows, a chip no published run
     used, more experts than any validated MoE, a fused-attention kernel (`attention_kernel_of` its
-    layout) no published run ran."""
+    layout) no published run ran on the chip's generation."""
+    from glamsim.predict.efficiency import generation
+
     chips, experts = _validated(exclude)
     reasons = []
     if sum(r[2] == stack and r[1] != exclude for r in residuals()) < MIN_ROWS:
@@ -188,8 +191,8 @@ def far_from_validated(
         reasons.append(f"no published run on {chip}")
     if n_experts > experts:
         reasons.append(f"{n_experts} experts, beyond the {experts} of the validated MoE rows")
-    if kernel is not None and kernel not in _validated_kernels(exclude):
-        reasons.append(f"the {kernel} attention kernel, which no published run used")
+    if kernel is not None and chip is not None and (kernel, generation(chip)) not in _validated_kernels(exclude):
+        reasons.append(f"the {kernel} attention kernel on {generation(chip).title()}, which no published run used")
     return reasons
 
 

@@ -171,12 +171,17 @@ class Layout(Frozen):
         d = self.model_dump()
         defaults = Layout().model_dump()
         out = []
-        if d["zero"] == 3:
+        # ZeRO-3 is fsdp=N; hybrid sharding fsdp=N,dp=M, with reshard=0 where the gathered weights
+        # stay between microbatches (ZeRO-2's bill, `parse_layout`)
+        as_fsdp = d["zero"] == 3 or (d["zero"] == 2 and d["shard"] is not None)
+        if as_fsdp:
             out.append(f"fsdp={d['shard'] or d['dp']}")
             if d["shard"]:
                 out.append(f"dp={d['dp'] // d['shard']}")
+            if d["zero"] == 2:
+                out.append("reshard=0")
         for k, v in d.items():
-            if k in ("zero", "dp", "shard") and d["zero"] == 3:
+            if k in ("zero", "dp", "shard") and as_fsdp:
                 continue
             if k in ("tp", "pp", "dp", "stack") or v != defaults[k]:
                 if k == "schedule" and d["vp"] > 1:

@@ -110,12 +110,18 @@ def predicted_value(run: PredictionRun, r: dict, cfg: ModelConfig) -> float:
     return value / 1e12 if run.quantity == "tflops_per_chip" else value / peak
 
 
+def run_layout(run: PredictionRun):
+    """A published run's layout as it is predicted: the row's software where it names one of
+    STACKS (it decides how the ZeRO-3 gathers are grouped, the kernels, the fusion), else the
+    layout's own or the chip's default (`layout.on_chip`, applied by `evaluate`)."""
+    layout = parse_layout(run.layout)
+    return layout.model_copy(update={"stack": run.stack}) if run.stack in STACKS else layout
+
+
 def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None) -> dict:
     models = predictions()[0] if models is None else models
     cfg = run_model(run.model, models)
-    layout = parse_layout(run.layout)
-    if run.stack in STACKS:  # the row's software decides how its ZeRO-3 gathers are grouped
-        layout = layout.model_copy(update={"stack": run.stack})
+    layout = run_layout(run)
     r = evaluate(
         cfg,
         run.chip,
