@@ -215,6 +215,32 @@ def test_a_predicted_mfu_carries_its_interval_into_time_and_cost():
     assert "sustains 698.6 TFLOP/s" in e.ledger["mfu"].source
 
 
+def test_the_ledger_names_the_attention_kernel_and_its_published_rate():
+    """A predicted MFU's source says which fused-attention kernel the layout runs and at what share
+    of the peak: cuDNN on an H100 at 539 / 989 = 54.5% forward and 516 x 497.68 / 538.46 / 989 =
+    48.2% backward for 128-wide heads (Shah et al., cuDNN 9.1.1), at 64-wide heads 388 / 989 = 39.2%
+    and 433 x 497.68 / 538.46 / 989 = 40.5%; x0.88 at the H100's sustained clock (698.6 / 794.5);
+    without fused attention, or on a chip without a published rate, as matmuls."""
+    from glamsim.cost.resolve import attention_roof
+    from glamsim.cost.training import estimate_training
+    from glamsim.profiles import load_chip
+
+    h100 = load_chip("h100-sxm")
+    wide, narrow = load_model("glam-1.7b-dense"), load_model("glam-1.7b-dense").model_copy(update={"d_head": 64})
+    text = attention_roof({"layout": "dp=8"}, h100, wide)
+    assert f"cudnn at 54.5% / 48.2% of the 16-bit peak forward / backward for {wide.head_dim}-wide heads" in text
+    assert "cuDNN 9.1.1" in text and "x0.88 at the sustained clock" in text
+    assert "cudnn at 39.2% / 40.5%" in attention_roof({"layout": "dp=8"}, h100, narrow)
+    assert "flash3 at 62.3% / 56.7%" in attention_roof({"layout": "dp=8,attn=flash3"}, h100, wide)
+    unfused = attention_roof({"layout": "dp=8,flash=0"}, h100, wide)
+    assert unfused == "attention as matmuls: no fused attention (flash=0)"
+    on_tpu = attention_roof({"layout": "dp=8"}, load_chip("tpu-v4"), wide)
+    assert on_tpu == "attention as matmuls: no published fused-attention rate on this chip"
+    # the training estimate's ledger carries it for its best layout (Megatron's cuDNN on the H100)
+    e = estimate_training(model=wide, tokens=1e10, chip="h100-sxm", chips=8)
+    assert "fused attention cudnn at 54.5% / 48.2% of the 16-bit peak" in e.ledger["mfu"].source
+
+
 def test_a_chip_without_a_sustained_matmul_rate_says_its_roof_is_unvalidated():
     from glamsim.cost.resolve import matmul_roof
     from glamsim.profiles import load_chip

@@ -435,6 +435,32 @@ def mfu_interval(predicted: dict, chip: str, cfg: ModelConfig, seq_len: int):
     )
 
 
+def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig) -> str:
+    """Which fused-attention kernel the predicted layout runs and at what rate, with its source
+    (`efficiency.ATTENTION_PEAK_FRACTION`, by kernel, GPU generation and head dimension)."""
+    from glamsim.predict import efficiency as eff
+    from glamsim.predict.intervals import attention_kernel_of
+    from glamsim.predict.layout import parse_layout
+
+    layout = parse_layout(predicted["layout"])
+    kernel = attention_kernel_of(layout, chip.name)
+    if kernel is None:
+        why = "no fused attention (flash=0)" if not layout.flash else "no published fused-attention rate on this chip"
+        return f"attention as matmuls: {why}"
+    arch, d = eff.generation(chip.name), cfg.head_dim
+    fwd, bwd = (
+        eff.ATTENTION_PEAK_FRACTION[kernel, arch][side] * float(eff.attention_head_dim_factor(kernel, d, bool(side)))
+        for side in (0, 1)
+    )
+    spec, peak = chip.matmul_sustained_flops_bf16, chip.peak_flops_bf16
+    relative = eff.matmul_relative(spec.value, peak.value) if spec is not None and peak is not None else 1.0
+    return (
+        f"fused attention {kernel} at {fwd:.1%} / {bwd:.1%} of the 16-bit peak forward / backward for {d}-wide "
+        f"heads ({eff.ATTENTION_RATE_SOURCE[kernel, arch]}), x{eff.attention_sustained(chip.name, relative):.2f} "
+        "at the sustained clock"
+    )
+
+
 def matmul_roof(chip: ChipProfile) -> str:
     """Where the prediction's large-matmul roof for `chip` comes from (`efficiency.matmul_relative`)."""
     from glamsim.predict.efficiency import matmul_relative

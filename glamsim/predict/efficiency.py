@@ -236,6 +236,17 @@ ATTENTION_PEAK_FRACTION = {  # (forward, backward)
     ("flash2", "blackwell"): (425.1 / B200_PEAK_TFLOPS, 336.6 / B200_PEAK_TFLOPS),
     ("cudnn", "blackwell"): (1332.4 / B200_PEAK_TFLOPS, 1074.8 / B200_PEAK_TFLOPS),
 }
+ATTENTION_RATE_SOURCE = {  # where each (kernel, generation) rate above comes from, for the ledger
+    ("flash2", "ampere"): "Dao 2023 (arXiv:2307.08691): up to 73% of the A100's peak",
+    ("flash2", "hopper"): "Shah et al. 2024 (arXiv:2407.08608), Figs. 5-6, FlashAttention 2.5.8; backward made "
+    "causal by NVIDIA's cuDNN frontend benchmark",
+    ("cudnn", "hopper"): "Shah et al. 2024 (arXiv:2407.08608), Figs. 5-6, cuDNN 9.1.1; backward made causal by "
+    "NVIDIA's cuDNN frontend benchmark",
+    ("flash3", "hopper"): "Shah et al. 2024 (arXiv:2407.08608), Figs. 5-6",
+    ("cudnn-9.19", "hopper"): "NVIDIA's cuDNN frontend benchmark, cuDNN 9.19 on an H200 (2026)",
+    ("flash2", "blackwell"): "NVIDIA's cuDNN frontend training benchmark on a B200 (flash-attn package)",
+    ("cudnn", "blackwell"): "NVIDIA's cuDNN frontend training benchmark on a B200 (PyTorch's cuDNN backend)",
+}
 STACK_ATTENTION_KERNEL = {  # (stack, chip generation) -> the kernel it runs when the layout names none
     ("megatron", "ampere"): "flash2",
     ("megatron", "hopper"): "cudnn",
