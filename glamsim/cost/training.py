@@ -274,8 +274,9 @@ def estimate_training(
     any_range = nominals != uncertain and any(is_uncertain(v) for v in uncertain.values())  # all plain: none
     core = routed(training_costs, (run, hardware, site)) if any_range else None
     used = one["mfu_effective"] if s.hours is not None else nominals["mfu"]
+    low, _, high = uncertain["mfu"] if predicted is not None else (math.nan,) * 3  # a predicted MFU's range
     return TrainingEstimate(
-        values={"mfu": used, **one, "hfu": hfu},
+        values={"mfu": used, **one, "hfu": hfu, "mfu_low": low, "mfu_high": high},
         ledger=led,
         communication=comm_figures,
         scenario=asked,

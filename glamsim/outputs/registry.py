@@ -77,6 +77,15 @@ OUTPUTS: dict[str, Output] = _table(
             "the MFU with the exposed communication's time included (= mfu when none is charged)",
             "fraction",
         ),
+        (
+            "mfu_low",
+            "MFU, low end of its range",
+            "",
+            "a predicted MFU's interval from the published runs' errors (80%, 95% far from what was validated; "
+            "glamsim.predict.intervals); NaN when the MFU is typed, measured or implied by hours",
+            "fraction",
+        ),
+        ("mfu_high", "MFU, high end of its range", "", "the high end of the same interval (see mfu_low)", "fraction"),
         ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
         ("energy_mwh", "facility energy", "MWh", "facility boundary: the servers' energy x PUE"),
         (

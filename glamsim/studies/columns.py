@@ -128,12 +128,15 @@ def measured(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> dict[str, np.ndarray]:
-    """MFU, HFU/MFU, the exposed-communication share of the step and layout predicted by
-    `glamsim.predict` (`glamsim.cost.resolve.prediction`,
-    the single estimate's own rule) for the rows in `need`, once per distinct layout question."""
+    """MFU, its range (the low and high ends of its interval, `glamsim.cost.resolve.mfu_interval`),
+    HFU/MFU, the exposed-communication share of the step and layout predicted by `glamsim.predict`
+    (`glamsim.cost.resolve.prediction`, the single estimate's own rule) for the rows in `need`, once
+    per distinct layout question."""
     n = len(rows)
     out = {
         "mfu": np.full(n, np.nan),
+        "mfu_low": np.full(n, np.nan),
+        "mfu_high": np.full(n, np.nan),
         "hw_ratio": np.full(n, np.nan),
         "exposed_share": np.full(n, np.nan),
         "layout": np.full(n, None, dtype=object),
@@ -145,9 +148,12 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
         key = (id(cfgs[i]), *vals)
         if key not in answers:
             given = {k: v for k, v in zip(cols, vals) if v is not None and k != "chip"}
-            answers[key] = resolve.prediction(cfgs[i], load_chip(vals[0]), TrainingScenario(**given), Ledger())
-        p = answers[key]
+            p = resolve.prediction(cfgs[i], load_chip(vals[0]), TrainingScenario(**given), Ledger())
+            seq = given.get("seq_len") or cfgs[i].max_seq_len
+            answers[key] = (p, resolve.mfu_interval(p, vals[0], cfgs[i], seq).around(p["mfu"]))
+        p, (low, _, high) = answers[key]
         out["mfu"][i], out["hw_ratio"][i], out["layout"][i] = p["mfu"], p["hfu"] / p["mfu"], p["layout"]
+        out["mfu_low"][i], out["mfu_high"][i] = low, high
         out["exposed_share"][i] = resolve.layout_exposed_share(p)
     return out
 

@@ -98,6 +98,7 @@ def training_outputs(
     ratio = np.where(np.isnan(ratio), np.where(np.isnan(pred["hw_ratio"]), 1.0, pred["hw_ratio"]), ratio)
     out["hfu"] = out["mfu_effective"] * ratio
     out["layout_comm_exposed_hours"] = out["train_hours"] * pred["exposed_share"]
+    out["mfu_low"], out["mfu_high"] = pred["mfu_low"], pred["mfu_high"]  # a predicted MFU's range, else NaN
     out["mfu_resolved"] = np.where(known, out["mfu_effective"], mfu)  # typed, measured, predicted, or implied by hours
     _refuse_as_the_single_estimate(rows, out, ratio)
     resolved = {
