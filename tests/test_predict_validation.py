@@ -241,6 +241,21 @@ def test_the_ledger_names_the_attention_kernel_and_its_published_rate():
     assert "fused attention cudnn at 54.5% / 48.2% of the 16-bit peak" in e.ledger["mfu"].source
 
 
+def test_a_predicted_mfu_carries_its_range_as_outputs_and_a_typed_one_does_not():
+    """`mfu_low` / `mfu_high`: the predicted MFU times the interval's factors (`mfu_interval` for its
+    stack), the same ends as the estimate's range of the wall-clock MFU (no exposed communication
+    is charged on top of a predicted MFU); NaN for a typed MFU."""
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.intervals import mfu_interval
+
+    e = estimate_training(model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8)
+    out, iv = e.to_dict(), mfu_interval("megatron", chip="h100-sxm", seq_len=2048)
+    assert (out["mfu_low"], out["mfu_high"]) == pytest.approx((out["mfu"] * iv.low, out["mfu"] * iv.high))
+    assert (out["mfu_low"], out["mfu_high"]) == pytest.approx(e.ranges["mfu_effective"])
+    typed = estimate_training(model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8, mfu=0.4)
+    assert np.isnan(typed.to_dict()["mfu_low"]) and np.isnan(typed.to_dict()["mfu_high"])
+
+
 def test_a_chip_without_a_sustained_matmul_rate_says_its_roof_is_unvalidated():
     from glamsim.cost.resolve import matmul_roof
     from glamsim.profiles import load_chip
