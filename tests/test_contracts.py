@@ -28,12 +28,14 @@ from glamsim.cost.serving import estimate_serving
 from glamsim.cost.training import estimate_training
 from glamsim.outputs import COLUMNS as ARCHITECTURE
 from glamsim.outputs import OUTPUTS
+from glamsim.readers import data_dir
 from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
 from glamsim.studies.runner import run_study
 from glamsim.studies.scenario import column
 from glamsim.studies.spec import parse_spec
 
 SINGLE = {"train": estimate_training, "serve": estimate_serving}
+CHIP_DIR = data_dir("hardware_profiles") / "chips"
 KINDS = {"train": "training", "serve": "serving"}
 STRUCTURE = {"ledger", "ranges", "tornado", "warnings", "notes", "prediction", "scenario", "statement"}
 
@@ -56,6 +58,8 @@ CASES = {
         ),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8"}, False),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9}, False),  # MFU predicted from the best layout
+        # ...on a chip given as its profile's path: the range is the named chip's
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "chip": str(CHIP_DIR / "h100-sxm.yaml")}, False),
         # a layout naming its stack and attention kernel; a kernel without fused attention is refused
         ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,stack=pytorch-fsdp,attn=cudnn"}, False),
         ({"model": "gpt3-175b", "chip": "h100-sxm", "layout": "tp=8,pp=16,dp=8,flash=0,attn=cudnn"}, True),

@@ -314,9 +314,9 @@ def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     """The published rows ran cuDNN (Megatron and NeMo Automodel on Hopper, NeMo on B200) and
     FlashAttention-2 on Hopper (PyTorch, torchtitan); the A100 rows ran no fused kernel.  A layout
     on Hopper naming FlashAttention-3 or cuDNN 9.19 takes the 95th percentile and says which kernel
-    on which generation; naming a kernel the rows ran there, or none, keeps the 80th; off Hopper
-    those two have no rate (the matmul model) and without fused attention there is no kernel:
-    nothing widens for it; FlashAttention-2's own Ampere rate, which no published row ran, does."""
+    on which generation; naming a kernel the rows ran there, or none, keeps the 80th; FlashAttention-2
+    on an A100 and fused attention without a rate on a GPU (the matmul model) widen; without fused
+    attention, or on a TPU (no kernel rates), nothing widens for the kernel."""
     from glamsim.cost.training import estimate_training
     from glamsim.predict.intervals import attention_kernel_of, mfu_interval
     from glamsim.predict.layout import parse_layout
@@ -333,11 +333,15 @@ def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     for attn in ("flash3", "cudnn-9.19"):
         iv = interval(f"dp=8,attn={attn}")
         assert iv.level == 0.95 and f"the {attn} attention kernel on Hopper, which no published run" in iv.basis
-        assert attention_kernel_of(parse_layout(f"dp=8,attn={attn}"), "a100-80gb") is None
-        assert interval(f"dp=8,attn={attn},flash=1", chip="b200").level == 0.8
+        # off Hopper the named kernel has no rate: fused attention on the matmul model, which no
+        # published GPU row ran either
+        assert attention_kernel_of(parse_layout(f"dp=8,attn={attn}"), "a100-80gb") == "matmul"
+        assert "fused attention as matmuls on Blackwell" in interval(f"dp=8,attn={attn}", chip="b200").basis
+    assert "fused attention as matmuls on Hopper" in interval("dp=8,stack=deepspeed").basis  # no DeepSpeed rate
     assert interval("dp=8,flash=0", chip="a100-80gb").level == 0.8
     assert "flash2 attention kernel on Ampere" in interval("dp=8", chip="a100-80gb").basis
     assert interval("dp=8", chip="b200").level == 0.8  # cuDNN on Blackwell: NeMo's B200 rows
+    assert interval("dp=8", chip="tpu-v4").level == 0.8  # no kernel rates on TPUs: not a kernel question
     # the front door's estimate and the planner carry it into their ranges
     e = estimate_training(
         model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8, layout="dp=8,attn=cudnn-9.19"
@@ -371,7 +375,7 @@ def test_the_validated_kernels_are_those_rows_of_other_sources_ran_with_fused_at
     intervals._validated_kernels.cache_clear()
     try:
         hopper = {(k, "hopper") for k in ("cudnn", "flash2", "flash3")}
-        assert intervals._validated_kernels(None) == hopper
+        assert intervals._validated_kernels(None) == hopper  # row c: flash=0, no kernel at all
         assert intervals._validated_kernels("d") == hopper - {("flash3", "hopper")}
         assert intervals._validated_kernels("b") == hopper - {("flash2", "hopper")}  # row c ran no fused kernel
         assert intervals._validated_kernels("a") == hopper - {("cudnn", "hopper")}

@@ -439,13 +439,13 @@ def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig) -> str:
     """Which fused-attention kernel the predicted layout runs and at what rate, with its source
     (`efficiency.ATTENTION_PEAK_FRACTION`, by kernel, GPU generation and head dimension)."""
     from glamsim.predict import efficiency as eff
-    from glamsim.predict.intervals import attention_kernel_of
+    from glamsim.predict.intervals import MATMUL_ATTENTION, attention_kernel_of
     from glamsim.predict.layout import parse_layout
 
     layout = parse_layout(predicted["layout"])
     kernel = attention_kernel_of(layout, chip.name)
-    if kernel is None:
-        why = "no fused attention (flash=0)" if not layout.flash else "no published fused-attention rate on this chip"
+    if kernel is None or kernel == MATMUL_ATTENTION:
+        why = "no fused attention (flash=0)" if kernel is None else "no published fused-attention rate on this chip"
         return f"attention as matmuls: {why}"
     arch, d = eff.generation(chip.name), cfg.head_dim
     fwd, bwd = (

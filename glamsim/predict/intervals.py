@@ -10,7 +10,7 @@ held-out published figures (the 10th-90th percentiles of the signed residuals co
 first 62, per-stack pools less).  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
 stack, a chip no published run used, more experts than any validated MoE, a fused-attention kernel
 no published run ran on the chip's GPU generation: FlashAttention-3 or cuDNN 9.19 on Hopper,
-FlashAttention-2 on an A100 or a B200) the interval widens to
+FlashAttention-2 on an A100 or a B200, fused attention as matmuls on a GPU) the interval widens to
 the 95th percentile and the basis says why.  An MoE prediction's interval also spans the errors of
 the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
@@ -138,10 +138,13 @@ def _validated(exclude: str | None = None) -> tuple[frozenset, int]:
     return frozenset(r.chip for r in runs), experts
 
 
+MATMUL_ATTENTION = "matmul"  # fused attention with no published kernel rate on the chip: the matmul model
+
+
 def attention_kernel_of(layout, chip: str) -> str | None:
     """The fused-attention kernel `layout` (a `Layout`) runs on `chip`: the one it names, else its
-    stack's; None without fused attention (`flash=0`) or without a published rate on the chip (the
-    matmul model)."""
+    stack's; `MATMUL_ATTENTION` where neither has a published rate on the chip (the matmul model:
+    TPUs, DeepSpeed, a kernel off its generation); None without fused attention (`flash=0`)."""
     from glamsim.predict.efficiency import ATTENTION_KERNELS, STACKS, attention_fraction, attention_kernel
 
     if not layout.flash:
@@ -149,7 +152,7 @@ def attention_kernel_of(layout, chip: str) -> str | None:
     code, stack_code = layout.attn_code, STACKS.index(layout.stack)
     k = int(attention_kernel(stack_code, code, chip))
     has_rate = not np.isnan(attention_fraction(stack_code, code, chip, False, 128.0))
-    return ATTENTION_KERNELS[k] if k >= 0 and has_rate else None
+    return ATTENTION_KERNELS[k] if k >= 0 and has_rate else MATMUL_ATTENTION
 
 
 @cache
@@ -180,7 +183,7 @@ def far_from_validated(
     """Why a prediction lies outside what the published rows (of sources other than `exclude`)
     cover, empty when inside: a stack with fewer than `MIN_ROWS` rows, a chip no published run
     used, more experts than any validated MoE, a fused-attention kernel (`attention_kernel_of` its
-    layout) no published run ran on the chip's generation."""
+    layout, fused attention as matmuls included) no published run ran on the chip's GPU generation."""
     from glamsim.predict.efficiency import generation
 
     chips, experts = _validated(exclude)
@@ -191,8 +194,10 @@ def far_from_validated(
         reasons.append(f"no published run on {chip}")
     if n_experts > experts:
         reasons.append(f"{n_experts} experts, beyond the {experts} of the validated MoE rows")
-    if kernel is not None and chip is not None and (kernel, generation(chip)) not in _validated_kernels(exclude):
-        reasons.append(f"the {kernel} attention kernel on {generation(chip).title()}, which no published run used")
+    gpu = chip is not None and generation(chip) is not None  # a kernel rate is a GPU generation's
+    if kernel is not None and gpu and (kernel, generation(chip)) not in _validated_kernels(exclude):
+        what = "fused attention as matmuls" if kernel == MATMUL_ATTENTION else f"the {kernel} attention kernel"
+        reasons.append(f"{what} on {generation(chip).title()}, which no published run used")
     return reasons
 
 
