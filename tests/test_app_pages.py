@@ -165,6 +165,8 @@ def test_training_page_predicts_the_mfu_from_the_layout_by_default():
     est = estimate_training(model="glam-64b-64e", tokens=6e11, chip="tpu-v4", chips=1024)
     shown = metrics(at)
     assert shown["Predicted MFU"] == f"{est.mfu:.3f}"
+    out = est.to_dict()  # its range, under the level the ledger gives it (GLaM on TPU v4: validated, 80%)
+    assert shown["MFU, 80% range"] == f"{out['mfu_low']:.3f}–{out['mfu_high']:.3f}"
     assert any(est.prediction["layout"] in m.value for m in at.markdown)
     assert shown["Training days"] == format_value("train_days", est.train_days)
     titles = [

@@ -122,15 +122,28 @@ def published_run(ledger) -> str | None:
         return None
 
 
-def prediction_panel(p: dict, name: str, chip, ledger) -> None:
-    """The predicted layout: MFU and HFU (and the published run's MFU where one exists), memory per
-    chip against the usable HBM, and the step's time."""
+def mfu_range_card(values: dict, ledger) -> dict:
+    """The predicted MFU's range as a card: its ends (`mfu_low`, `mfu_high`) under the label the
+    ledger gives it ("80% range", "95% range") and, on hover, what it rests on."""
+    head, _, basis = ledger["mfu"].source.rpartition(" range from ")  # "...; 80% range from <basis>"
+    level = head.rpartition("; ")[2]
+    return dict(
+        label=f"MFU, {level} range",
+        value=f"{values['mfu_low']:.3f}–{values['mfu_high']:.3f}",
+        help=f"From {basis}",
+    )
+
+
+def prediction_panel(p: dict, name: str, chip, ledger, values: dict) -> None:
+    """The predicted layout: MFU with its range and HFU (and the published run's MFU where one
+    exists), memory per chip against the usable HBM, and the step's time."""
     st.subheader(f"Predicted layout of {name}")
     st.markdown(f"Layout: `{p['layout']}` (global batch {p['global_batch']:,} sequences)")
     published = published_run(ledger)
     ui.cards(
         [
             dict(label="Predicted MFU", value=f"{p['mfu']:.3f}"),
+            mfu_range_card(values, ledger),
             *ui.published_mfu_cards(published),
             dict(label="Predicted HFU", value=f"{p['hfu']:.3f}", help=HFU_DEFINITION),
             dict(label="Step", value=f"{p['step_s']:.3g} s"),
@@ -502,7 +515,7 @@ with right:
     )
 
     if est.prediction:
-        prediction_panel(est.prediction, names["model"], chip, est.ledger)
+        prediction_panel(est.prediction, names["model"], chip, est.ledger, est.to_dict())
     if ui.check("Show the layouts that fit, for every model", "t_show_layouts"):
         layouts_view(models, names["model"], chip_name, n_chips, more.get("seq_len"), more.get("software"))
 
