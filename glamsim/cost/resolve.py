@@ -441,19 +441,18 @@ def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig) -> str:
     from glamsim.predict import efficiency as eff
     from glamsim.predict.intervals import MATMUL_ATTENTION, attention_kernel_of
     from glamsim.predict.layout import parse_layout
+    from glamsim.predict.tiers import Fabric
 
     layout = parse_layout(predicted["layout"])
     kernel = attention_kernel_of(layout, chip.name)
     if kernel is None or kernel == MATMUL_ATTENTION:
         why = "no fused attention (flash=0)" if kernel is None else "no published fused-attention rate on this chip"
         return f"attention as matmuls: {why}"
+    # the predictor's own figures: the rate it applies (`attention_fraction`) and its clock factor
     arch, d = eff.generation(chip.name), cfg.head_dim
-    fwd, bwd = (
-        eff.ATTENTION_PEAK_FRACTION[kernel, arch][side] * float(eff.attention_head_dim_factor(kernel, d, bool(side)))
-        for side in (0, 1)
-    )
-    spec, peak = chip.matmul_sustained_flops_bf16, chip.peak_flops_bf16
-    relative = eff.matmul_relative(spec.value, peak.value) if spec is not None and peak is not None else 1.0
+    codes = (eff.STACKS.index(layout.stack), layout.attn_code, chip.name)
+    fwd, bwd = (float(eff.attention_fraction(*codes, backward, d)) for backward in (False, True))
+    relative = Fabric.of(chip).matmul_relative
     return (
         f"fused attention {kernel} at {fwd:.1%} / {bwd:.1%} of the 16-bit peak forward / backward for {d}-wide "
         f"heads ({eff.ATTENTION_RATE_SOURCE[kernel, arch]}), x{eff.attention_sustained(chip.name, relative):.2f} "
