@@ -167,6 +167,8 @@ def test_training_page_predicts_the_mfu_from_the_layout_by_default():
     assert shown["Predicted MFU"] == f"{est.mfu:.3f}"
     out = est.to_dict()  # its range, under the level the ledger gives it (GLaM on TPU v4: validated, 80%)
     assert shown["MFU, 80% range"] == f"{out['mfu_low']:.3f}–{out['mfu_high']:.3f}"
+    days = [format_value("train_days", out[f"train_days_at_mfu_{end}"]) for end in ("high", "low")]
+    assert shown["Days, MFU 80% range"] == "–".join(days)
     assert any(est.prediction["layout"] in m.value for m in at.markdown)
     assert shown["Training days"] == format_value("train_days", est.train_days)
     titles = [

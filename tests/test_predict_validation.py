@@ -256,6 +256,23 @@ def test_a_predicted_mfu_carries_its_range_as_outputs_and_a_typed_one_does_not()
     assert np.isnan(typed.to_dict()["mfu_low"]) and np.isnan(typed.to_dict()["mfu_high"])
 
 
+def test_the_headline_at_the_ends_of_a_predicted_mfus_range():
+    """`<output>_at_mfu_low|high`: the days scale as 1 / MFU (nothing exposed is charged on top of a
+    predicted MFU); energy, carbon and dollars are the estimate with the MFU typed at that end (the
+    power follows the load); NaN for a typed MFU."""
+    from glamsim.cost.training import MFU_RANGE_OUTPUTS, estimate_training
+
+    fields = dict(model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8)
+    out = estimate_training(**fields).to_dict()
+    for end in ("low", "high"):
+        assert out[f"train_days_at_mfu_{end}"] == pytest.approx(out["train_days"] * out["mfu"] / out[f"mfu_{end}"])
+        typed = estimate_training(**fields, mfu=out[f"mfu_{end}"]).to_dict()
+        for o in MFU_RANGE_OUTPUTS:
+            assert out[f"{o}_at_mfu_{end}"] == pytest.approx(typed[o]), (o, end)
+            assert np.isnan(typed[f"{o}_at_mfu_{end}"])
+    assert out["energy_mwh_at_mfu_low"] > out["energy_mwh"] > out["energy_mwh_at_mfu_high"]
+
+
 def test_a_chip_without_a_sustained_matmul_rate_says_its_roof_is_unvalidated():
     from glamsim.cost.resolve import matmul_roof
     from glamsim.profiles import load_chip

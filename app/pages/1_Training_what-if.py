@@ -122,16 +122,25 @@ def published_run(ledger) -> str | None:
         return None
 
 
-def mfu_range_card(values: dict, ledger) -> dict:
-    """The predicted MFU's range as a card: its ends (`mfu_low`, `mfu_high`) under the label the
-    ledger gives it ("80% range", "95% range") and, on hover, what it rests on."""
+def mfu_range_cards(values: dict, ledger) -> list[dict]:
+    """The predicted MFU's range as cards: its ends (`mfu_low`, `mfu_high`) under the label the
+    ledger gives it ("80% range", "95% range") and, on hover, what it rests on; and the training
+    days at those ends (`train_days_at_mfu_high`, `..._at_mfu_low`), the other inputs nominal."""
     head, _, basis = ledger["mfu"].source.rpartition(" range from ")  # "...; 80% range from <basis>"
     level = head.rpartition("; ")[2]
-    return dict(
-        label=f"MFU, {level} range",
-        value=f"{values['mfu_low']:.3f}–{values['mfu_high']:.3f}",
-        help=f"From {basis}",
-    )
+    days = (ui.value_text("train_days", values[f"train_days_at_mfu_{end}"]) for end in ("high", "low"))
+    return [
+        dict(
+            label=f"MFU, {level} range",
+            value=f"{values['mfu_low']:.3f}–{values['mfu_high']:.3f}",
+            help=f"From {basis}",
+        ),
+        dict(
+            label=f"Days, MFU {level} range",
+            value="–".join(days),
+            help="Training days at the high and low ends of the MFU's range, every other input at its nominal value",
+        ),
+    ]
 
 
 def prediction_panel(p: dict, name: str, chip, ledger, values: dict) -> None:
@@ -143,7 +152,7 @@ def prediction_panel(p: dict, name: str, chip, ledger, values: dict) -> None:
     ui.cards(
         [
             dict(label="Predicted MFU", value=f"{p['mfu']:.3f}"),
-            mfu_range_card(values, ledger),
+            *mfu_range_cards(values, ledger),
             *ui.published_mfu_cards(published),
             dict(label="Predicted HFU", value=f"{p['hfu']:.3f}", help=HFU_DEFINITION),
             dict(label="Step", value=f"{p['step_s']:.3g} s"),

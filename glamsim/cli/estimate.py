@@ -62,6 +62,8 @@ def print_estimate(d: dict, title: str) -> None:
     nested = {k: d.pop(k) for k in [k for k, v in d.items() if isinstance(v, dict)]}  # e.g. the prediction
     rows = []
     for k, val in d.items():
+        if "_at_mfu_" in k:  # the headline at the MFU range's ends: the tornado's mfu row says them
+            continue
         lo, hi = ranges.get(k, (None, None))
         row = {"quantity": k, "value": format_value(k, val)}
         if ranges:

@@ -9,7 +9,7 @@ tCO2e = MWh x kg/kWh (the units cancel to tonnes).  Model FLOPs come from `glams
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from glamsim.accounting import memo, scalar_arrays, train_flops_per_token
 from glamsim.config import ConfigError, ModelConfig
@@ -43,6 +43,8 @@ RANGE_OUTPUTS = [
     "mfu_effective",
 ]
 TORNADO_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
+# The headline outputs at the ends of a predicted MFU's range: `<output>_at_mfu_low|high`.
+MFU_RANGE_OUTPUTS = ("train_days", "energy_mwh", "co2e_t", "cost_usd")
 DEFAULT_SEQS_PER_STEP = 1024
 FLOPS_SOURCE = "preset {}: glamsim.accounting model FLOPs (3 x forward, full S x S attention, seq_len {})"
 
@@ -87,6 +89,17 @@ def training_costs(run: TrainingRun, hardware: Hardware, site: Site) -> dict:
     if (run.mfu is None) == (run.hours is None):
         raise ConfigError("give exactly one of mfu and hours")
     return ops.evaluate(_training_formula, run, hardware, site)
+
+
+def at_mfu_range(run: TrainingRun, hardware: Hardware, site: Site, low, high) -> dict:
+    """`MFU_RANGE_OUTPUTS` at the low and high ends of a predicted MFU's range, every other input
+    at its nominal value: `train_days_at_mfu_low` (the longest), `..._at_mfu_high`.  The single
+    estimate, the front door and studies all take them from here (columns in, columns out)."""
+    out = {}
+    for end, mfu in (("low", low), ("high", high)):
+        costs = training_costs(replace(run, mfu=mfu, hours=None), hardware, site)
+        out.update({f"{o}_at_mfu_{end}": costs[o] for o in MFU_RANGE_OUTPUTS})
+    return out
 
 
 def _training_formula(xp, run: TrainingRun, hw: Hardware, site: Site) -> dict:
@@ -275,8 +288,13 @@ def estimate_training(
     core = routed(training_costs, (run, hardware, site)) if any_range else None
     used = one["mfu_effective"] if s.hours is not None else nominals["mfu"]
     low, _, high = uncertain["mfu"] if predicted is not None else (math.nan,) * 3  # a predicted MFU's range
+    ends = (
+        at_mfu_range(run, hardware, site, low, high)
+        if predicted is not None
+        else {f"{o}_at_mfu_{end}": math.nan for end in ("low", "high") for o in MFU_RANGE_OUTPUTS}
+    )
     return TrainingEstimate(
-        values={"mfu": used, **one, "hfu": hfu, "mfu_low": low, "mfu_high": high},
+        values={"mfu": used, **one, "hfu": hfu, "mfu_low": low, "mfu_high": high, **ends},
         ledger=led,
         communication=comm_figures,
         scenario=asked,

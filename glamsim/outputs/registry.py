@@ -86,6 +86,22 @@ OUTPUTS: dict[str, Output] = _table(
             "fraction",
         ),
         ("mfu_high", "MFU, high end of its range", "", "the high end of the same interval (see mfu_low)", "fraction"),
+        *(
+            (
+                f"{key}_at_mfu_{end}",
+                f"{label} at the MFU's {end} end",
+                unit,
+                f"{label} with the predicted MFU at the {end} end of its range (mfu_{end}), every other input at "
+                "its nominal value; NaN when the MFU is typed, measured or implied by hours",
+            )
+            for end in ("low", "high")
+            for key, label, unit in (
+                ("train_days", "training time", "days"),
+                ("energy_mwh", "facility energy", "MWh"),
+                ("co2e_t", "CO2e, market-based (net)", "tCO2e"),
+                ("cost_usd", "cost at list price", "USD"),
+            )
+        ),
         ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
         ("energy_mwh", "facility energy", "MWh", "facility boundary: the servers' energy x PUE"),
         (

@@ -99,6 +99,12 @@ def training_outputs(
     out["hfu"] = out["mfu_effective"] * ratio
     out["layout_comm_exposed_hours"] = out["train_hours"] * pred["exposed_share"]
     out["mfu_low"], out["mfu_high"] = pred["mfu_low"], pred["mfu_high"]  # a predicted MFU's range, else NaN
+    for k in (f"{o}_at_mfu_{end}" for end in ("low", "high") for o in training.MFU_RANGE_OUTPUTS):
+        out[k] = np.full(len(rows), np.nan)
+    if need.any():  # the headline outputs at the range's ends, as the single estimate gives them
+        ends = (pred["mfu_low"][need], pred["mfu_high"][need])
+        for k, v in training.at_mfu_range(run.rows(need), hardware.rows(need), site.rows(need), *ends).items():
+            out[k][need] = v
     out["mfu_resolved"] = np.where(known, out["mfu_effective"], mfu)  # typed, measured, predicted, or implied by hours
     _refuse_as_the_single_estimate(rows, out, ratio)
     resolved = {
