@@ -189,6 +189,27 @@ def test_every_face_gives_the_same_answer_or_the_same_refusal(kind, case, tmp_pa
         assert not differ, f"{face} differs from the single estimate: {differ}"
 
 
+def test_a_mixed_frame_gives_each_row_the_single_estimates_range_columns():
+    """A predicted, a typed, an hours-given and a given-layout row in one front-door call: each
+    row's MFU range and headline at its ends are its single estimate's, NaN where the MFU is not
+    predicted (typed, implied by hours)."""
+    from glamsim.outputs import MFU_RANGE_KEYS
+
+    rows = [
+        {"model": "glam-tiny", "chip": "tpu-v4", "chips": 8, "tokens": 1e9},
+        {"model": "glam-tiny", "chip": "tpu-v4", "chips": 8, "tokens": 1e9, "mfu": 0.3},
+        {"model": "glam-tiny", "chip": "tpu-v4", "chips": 8, "tokens": 1e9, "hours": 0.01},
+        {"model": "gpt3-175b", "chip": "a100-80gb", "chips": 1024, "tokens": 3e11, "layout": "tp=8,pp=16,dp=8"},
+    ]
+    fields = {k: [r.get(k) for r in rows] for k in ("model", "chip", "chips", "tokens", "mfu", "hours", "layout")}
+    frame = gs.train(**fields).frame
+    for i, (r, predicted) in enumerate(zip(rows, (True, False, False, True))):
+        single = estimate_training(**r).to_dict()
+        for k in ("mfu_low", "mfu_high", *MFU_RANGE_KEYS):
+            assert _same(single[k], float(frame.iloc[i][k])), (i, k)
+            assert math.isnan(single[k]) != predicted, (i, k)
+
+
 def test_the_utilisation_has_one_name_in_every_face(tmp_path):
     """`mfu`: the MFU the costs used; `mfu_effective`: over the wall clock (exposed communication)."""
     fields = {"mfu": 0.4, "comm_overlap": 0.0}

@@ -259,16 +259,19 @@ def test_a_predicted_mfu_carries_its_range_as_outputs_and_a_typed_one_does_not()
 def test_the_headline_at_the_ends_of_a_predicted_mfus_range():
     """`<output>_at_mfu_low|high`: the days scale as 1 / MFU (nothing exposed is charged on top of a
     predicted MFU); energy, carbon and dollars are the estimate with the MFU typed at that end (the
-    power follows the load); NaN for a typed MFU."""
-    from glamsim.cost.training import MFU_RANGE_OUTPUTS, estimate_training
+    power follows the load) and the tornado's `mfu` row; NaN for a typed MFU."""
+    from glamsim.cost.training import estimate_training
+    from glamsim.outputs import TRAINING_HEADLINE
 
     fields = dict(model=load_model("glam-1.7b-dense"), tokens=1e10, chip="h100-sxm", chips=8)
-    out = estimate_training(**fields).to_dict()
+    e = estimate_training(**fields)
+    out, (mfu_row,) = e.to_dict(), [r for r in e.tornado if r["input"] == "mfu"]
     for end in ("low", "high"):
         assert out[f"train_days_at_mfu_{end}"] == pytest.approx(out["train_days"] * out["mfu"] / out[f"mfu_{end}"])
         typed = estimate_training(**fields, mfu=out[f"mfu_{end}"]).to_dict()
-        for o in MFU_RANGE_OUTPUTS:
+        for o in TRAINING_HEADLINE:
             assert out[f"{o}_at_mfu_{end}"] == pytest.approx(typed[o]), (o, end)
+            assert out[f"{o}_at_mfu_{end}"] == pytest.approx(mfu_row[f"{o}_at_{end}"]), (o, end)
             assert np.isnan(typed[f"{o}_at_mfu_{end}"])
     assert out["energy_mwh_at_mfu_low"] > out["energy_mwh"] > out["energy_mwh_at_mfu_high"]
 

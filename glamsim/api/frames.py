@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from glamsim.config import MAX_INT, ConfigError, ModelConfig, load_model, show
+from glamsim.outputs import TRAINING_HEADLINE
 from glamsim.plausible import PlausibilityWarning, check_fraction, plausibility
 from glamsim.profiles import ChipProfile, DatacenterProfile, load_chip, load_datacenter
 from glamsim.scenario import SCENARIOS, ServingScenario, TrainingScenario
@@ -20,7 +21,7 @@ from glamsim.studies.scenario import SERVING_PREFIXED, column
 
 KINDS = {"train": "training", "serve": "serving"}
 HEADLINE = {
-    "train": ["train_days", "energy_mwh", "co2e_t", "cost_usd"],
+    "train": list(TRAINING_HEADLINE),
     "serve": ["decode_step_s", "joules_per_token", "usd_per_million_tokens"],
 }
 EXTRA = ("label",)  # study columns that are not scenario fields: a name for each row in tables and figures

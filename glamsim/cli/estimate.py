@@ -52,7 +52,7 @@ def print_nested(d: dict, name: str) -> None:
 def print_estimate(d: dict, title: str) -> None:
     """An estimate as tables: outputs (with ranges), nested results, the sensitivity (tornado)
     table, the ledger; numbers in the dashboard's format (`glamsim.outputs.format_value`)."""
-    from glamsim.outputs import format_value, unit
+    from glamsim.outputs import MFU_RANGE_KEYS, format_value, unit
 
     for key in ("warnings", "notes", "scenario", "statement"):
         d.pop(key, None)  # on stderr, or in JSON only
@@ -62,7 +62,7 @@ def print_estimate(d: dict, title: str) -> None:
     nested = {k: d.pop(k) for k in [k for k, v in d.items() if isinstance(v, dict)]}  # e.g. the prediction
     rows = []
     for k, val in d.items():
-        if "_at_mfu_" in k:  # the headline at the MFU range's ends: the tornado's mfu row says them
+        if k in MFU_RANGE_KEYS:  # the headline at the MFU range's ends: the tornado's mfu row says them
             continue
         lo, hi = ranges.get(k, (None, None))
         row = {"quantity": k, "value": format_value(k, val)}

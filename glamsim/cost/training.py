@@ -21,6 +21,7 @@ from glamsim.cost.power import CURVE
 from glamsim.cost.power import power_w as power_at_load
 from glamsim.cost.result import Estimate
 from glamsim.cost.uncertainty import output_ranges, tornado
+from glamsim.outputs import MFU_RANGE_KEYS, TRAINING_HEADLINE
 from glamsim.profiles import ChipProfile
 from glamsim.scenario import TrainingScenario
 from glamsim.uncertain import is_uncertain, nominal
@@ -43,8 +44,6 @@ RANGE_OUTPUTS = [
     "mfu_effective",
 ]
 TORNADO_OUTPUTS = ["energy_mwh", "cost_usd", "co2e_t", "train_days"]
-# The headline outputs at the ends of a predicted MFU's range: `<output>_at_mfu_low|high`.
-MFU_RANGE_OUTPUTS = ("train_days", "energy_mwh", "co2e_t", "cost_usd")
 DEFAULT_SEQS_PER_STEP = 1024
 FLOPS_SOURCE = "preset {}: glamsim.accounting model FLOPs (3 x forward, full S x S attention, seq_len {})"
 
@@ -92,13 +91,14 @@ def training_costs(run: TrainingRun, hardware: Hardware, site: Site) -> dict:
 
 
 def at_mfu_range(run: TrainingRun, hardware: Hardware, site: Site, low, high) -> dict:
-    """`MFU_RANGE_OUTPUTS` at the low and high ends of a predicted MFU's range, every other input
-    at its nominal value: `train_days_at_mfu_low` (the longest), `..._at_mfu_high`.  The single
-    estimate, the front door and studies all take them from here (columns in, columns out)."""
+    """The headline (`glamsim.outputs.TRAINING_HEADLINE`) at the low and high ends of a predicted
+    MFU's range, every other input at its nominal value: `train_days_at_mfu_low` (the longest),
+    `..._at_mfu_high`.  The single estimate, the front door and studies all take them from here
+    (columns in, columns out); the same numbers as the tornado's `mfu` row."""
     out = {}
     for end, mfu in (("low", low), ("high", high)):
         costs = training_costs(replace(run, mfu=mfu, hours=None), hardware, site)
-        out.update({f"{o}_at_mfu_{end}": costs[o] for o in MFU_RANGE_OUTPUTS})
+        out.update({f"{o}_at_mfu_{end}": costs[o] for o in TRAINING_HEADLINE})
     return out
 
 
@@ -291,7 +291,7 @@ def estimate_training(
     ends = (
         at_mfu_range(run, hardware, site, low, high)
         if predicted is not None
-        else {f"{o}_at_mfu_{end}": math.nan for end in ("low", "high") for o in MFU_RANGE_OUTPUTS}
+        else dict.fromkeys(MFU_RANGE_KEYS, math.nan)
     )
     return TrainingEstimate(
         values={"mfu": used, **one, "hfu": hfu, "mfu_low": low, "mfu_high": high, **ends},

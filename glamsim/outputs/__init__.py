@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from glamsim.outputs.registry import OUTPUTS, Output
+from glamsim.outputs.registry import MFU_RANGE_KEYS, OUTPUTS, TRAINING_HEADLINE, Output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -277,8 +277,10 @@ def format_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = [
     "COLUMNS",
+    "MFU_RANGE_KEYS",
     "OUTPUTS",
     "Output",
+    "TRAINING_HEADLINE",
     "format_frame",
     "format_value",
     "label",

@@ -86,22 +86,6 @@ OUTPUTS: dict[str, Output] = _table(
             "fraction",
         ),
         ("mfu_high", "MFU, high end of its range", "", "the high end of the same interval (see mfu_low)", "fraction"),
-        *(
-            (
-                f"{key}_at_mfu_{end}",
-                f"{label} at the MFU's {end} end",
-                unit,
-                f"{label} with the predicted MFU at the {end} end of its range (mfu_{end}), every other input at "
-                "its nominal value; NaN when the MFU is typed, measured or implied by hours",
-            )
-            for end in ("low", "high")
-            for key, label, unit in (
-                ("train_days", "training time", "days"),
-                ("energy_mwh", "facility energy", "MWh"),
-                ("co2e_t", "CO2e, market-based (net)", "tCO2e"),
-                ("cost_usd", "cost at list price", "USD"),
-            )
-        ),
         ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
         ("energy_mwh", "facility energy", "MWh", "facility boundary: the servers' energy x PUE"),
         (
@@ -420,4 +404,23 @@ OUTPUTS: dict[str, Output] = _table(
         ("train_mfu", "training MFU", "", "model FLOPs utilisation of the training run", "fraction"),
         ("peak_flops_per_s", "dense peak per chip", "FLOP/s"),
     ]
+)
+
+# A training run's headline outputs, and each at the two ends of a predicted MFU's range
+# (`glamsim.cost.training.at_mfu_range`): `train_days_at_mfu_low` ... `cost_usd_at_mfu_high`.
+TRAINING_HEADLINE = ("train_days", "energy_mwh", "co2e_t", "cost_usd")
+MFU_RANGE_KEYS = tuple(f"{o}_at_mfu_{end}" for end in ("low", "high") for o in TRAINING_HEADLINE)
+OUTPUTS.update(
+    (
+        f"{o}_at_mfu_{end}",
+        Output(
+            f"{o}_at_mfu_{end}",
+            f"{OUTPUTS[o].label} at the MFU's {end} end",
+            OUTPUTS[o].unit,
+            f"{OUTPUTS[o].label} with the predicted MFU at the {end} end of its range (mfu_{end}), every other "
+            "input at its nominal value; NaN when the MFU is typed, measured or implied by hours",
+        ),
+    )
+    for end in ("low", "high")
+    for o in TRAINING_HEADLINE
 )

@@ -13,6 +13,7 @@ from glamsim.config import ConfigError, ModelConfig
 from glamsim.cost import communication as comm
 from glamsim.cost import training
 from glamsim.cost.bundles import Hardware, Site, TrainingRun
+from glamsim.outputs import MFU_RANGE_KEYS
 from glamsim.studies.columns import (
     chip_columns,
     context,
@@ -99,7 +100,7 @@ def training_outputs(
     out["hfu"] = out["mfu_effective"] * ratio
     out["layout_comm_exposed_hours"] = out["train_hours"] * pred["exposed_share"]
     out["mfu_low"], out["mfu_high"] = pred["mfu_low"], pred["mfu_high"]  # a predicted MFU's range, else NaN
-    for k in (f"{o}_at_mfu_{end}" for end in ("low", "high") for o in training.MFU_RANGE_OUTPUTS):
+    for k in MFU_RANGE_KEYS:
         out[k] = np.full(len(rows), np.nan)
     if need.any():  # the headline outputs at the range's ends, as the single estimate gives them
         ends = (pred["mfu_low"][need], pred["mfu_high"][need])
