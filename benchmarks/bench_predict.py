@@ -202,9 +202,12 @@ def bench_loso() -> None:
     )
     _objective_sensitivity(log_err, fams)
     chips = np.array([r.chip.split("-")[0] for r in runs])
+    dense = ~np.array([(models[r.model] if r.model in models else _preset(r.model)).is_moe for r in runs])
     print(
         "per-chip median bias (held out): "
         + ", ".join(f"{c} {100 * np.median(e[chips == c]):+.0f}%" for c in sorted(set(chips)))
+        + "; dense rows only: "
+        + ", ".join(f"{c} {100 * np.median(e[(chips == c) & dense]):+.0f}%" for c in sorted(set(chips[dense])))
     )
     rows = validation_rows()
     plain = [_covered_at(r, 0.8) for r in rows]
@@ -240,10 +243,12 @@ def bench_loso() -> None:
 
 
 def _covered_at(row: dict, level: float) -> bool:
-    """Whether `row`'s published figure lies in the interval of the other sources' errors at `level`."""
-    from glamsim.predict.intervals import residuals
+    """Whether `row`'s published figure lies in the interval of the other sources' errors at `level`
+    (pooled as the tool pools them: a dense row's over the dense rows, `intervals.pooled`)."""
+    from glamsim.predict.intervals import pooled, residuals
 
-    q = np.quantile([abs(r[3]) for r in residuals() if r[1] != row["family"]], level)
+    routing = next(r[4] for r in residuals() if r[0] == row["id"])
+    q = np.quantile([abs(r[3]) for r in pooled(routing, row["family"])], level)
     low, high = np.exp(-q), np.exp(q)
     if row["quantity"] == "step_s":
         low, high = 1 / high, 1 / low

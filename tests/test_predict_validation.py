@@ -110,14 +110,21 @@ def test_intervals_come_from_other_sources_only():
 
     res = residuals()
     for fam in {r[1] for r in res}:
-        mine = mfu_interval("megatron", exclude=fam)
-        assert mine.rows == sum(r[1] != fam for r in res)
+        mine = mfu_interval("megatron", exclude=fam)  # a dense model: the other sources' dense rows
+        assert mine.rows == sum(r[1] != fam and r[4] == "dense" for r in res)
         assert mine.low < 1 < mine.high
+        moe = mfu_interval("megatron", exclude=fam, routing="capacity")  # an MoE: every other row
+        assert moe.rows == sum(r[1] != fam for r in res)
     # a row's band is its prediction times exp(-q), exp(+q): q the others' 80th percentile of |error|
-    row = next(r for r in validation_rows() if r["id"] == "glam_v4")
+    row = next(r for r in validation_rows() if r["id"] == "glam_v4")  # an MoE row: every other row
     q = np.quantile([abs(r[3]) for r in res if r[1] != "glam2022"], 0.8)
     assert row["low"] == pytest.approx(row["predicted"] * np.exp(-q))
     assert row["high"] == pytest.approx(row["predicted"] * np.exp(q))
+    dense = next(r for r in validation_rows() if r["id"] == "megatron21-t1-1.7b")  # a dense row: dense rows
+    q = np.quantile([abs(r[3]) for r in res if r[1] != "narayanan2021" and r[4] == "dense"], 0.8)
+    assert (dense["low"], dense["high"]) == pytest.approx(
+        (dense["predicted"] * np.exp(-q), dense["predicted"] * np.exp(q))
+    )
 
 
 def test_constants_are_few_and_named():
@@ -321,7 +328,7 @@ def test_an_interval_far_from_the_published_rows_widens_and_says_why():
 
     near = mfu_interval("megatron", chip="h100-sxm", n_experts=64)
     assert near.level == 0.8 and "far from" not in near.basis
-    sizes = [abs(r[3]) for r in residuals()]
+    sizes = [abs(r[3]) for r in residuals() if r[4] == "dense"]  # a dense model's: the dense rows
     for far, why in (
         (mfu_interval("megatron", chip="tpu-v5p"), "no published run on tpu-v5p"),
         (mfu_interval("megatron", chip="h100-sxm", n_experts=256), "256 experts, beyond the 128"),
@@ -417,27 +424,37 @@ def test_a_training_estimate_on_an_unvalidated_chip_carries_the_wider_range():
 
 def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack_and_routing():
     """NeMo's dropless Qwen3-30B rows ran at under half the predicted throughput (published 5,275 and
-    5,113 tokens/s/GPU), its dropless Qwen3-235B rows 8-11% above it: a dropless MoE on Megatron gets
-    a range reaching below half its MFU, the two 30B rows named as what widened it; a dense model,
-    another routing, or the source left out (leave-one-source-out) keeps the pooled percentile."""
-    from glamsim.predict.intervals import mfu_interval
+    5,113 tokens/s/GPU on H100, 9,299 and 9,691 on B200), its B200 Qwen3-235B rows 1.5-1.8x under
+    it, its H100 Qwen3-235B rows 8-11% above it: a dropless MoE on Megatron gets a range reaching
+    below half its MFU, the six rows outside the pooled band named as what widened it. An MoE's
+    band pools every other row, a dense model's the dense rows only; another routing, or the source
+    left out (leave-one-source-out), keeps the pooled percentile."""
+    from glamsim.predict.intervals import mfu_interval, residuals
 
-    pooled = mfu_interval("megatron", chip="h100-sxm", n_experts=128)
+    dense = mfu_interval("megatron", chip="h100-sxm")
+    every = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity")  # no such row
     moe = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless")
-    assert pooled.high > 1.11 and pooled.low > 0.85  # the pooled 80th percentile: about +-12%
-    assert moe.low < 0.45 and moe.high == pooled.high  # the 235B rows' +8% and +11% lie inside it
-    assert set(moe.widened_by) == {"nemo-qwen3-30b-16-fp8", "nemo-qwen3-30b-16-fp8-2602"}
-    assert moe.label == "80% + 2 MoE rows" and pooled.label == "80%"
-    assert "nemo-qwen3-235b-256-fp8" in moe.basis and "dropless MoE rows (4) on the megatron stack" in moe.basis
-    without_nemo = mfu_interval("megatron", chip="h100-sxm", n_experts=128, exclude="nemo")
-    for same, plain in (
-        (mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity"), pooled),  # no such row
-        (mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless", exclude="nemo"), without_nemo),
-    ):
-        assert (same.low, same.high, same.widened_by) == (plain.low, plain.high, ()) and "MoE" not in same.basis
+    assert dense.rows == sum(r[4] == "dense" for r in residuals()) < every.rows == moe.rows == len(residuals())
+    q = np.quantile([abs(r[3]) for r in residuals()], 0.8)
+    assert every.high == pytest.approx(np.exp(q)) and every.widened_by == () and every.label == "80%"
+    assert moe.low < 0.45 and moe.high == every.high  # the H100 235B rows' +8% and +11% lie inside it
+    assert set(moe.widened_by) == {
+        "nemo-qwen3-30b-16-fp8",
+        "nemo-qwen3-30b-16-fp8-2602",
+        "nemo-qwen3-30b-8-b200-fp8",
+        "nemo-qwen3-30b-8-b200-fp8-2602",
+        "nemo-qwen3-235b-64-b200-fp8",
+        "nemo-qwen3-235b-256-b200-fp8-2602",
+    }
+    assert moe.label == "80% + 6 MoE rows" and dense.label == "80%"
+    assert "nemo-qwen3-235b-256-fp8" in moe.basis and "dropless MoE rows (8) on the megatron stack" in moe.basis
+    held = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless", exclude="nemo")
+    plain = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity", exclude="nemo")
+    assert (held.low, held.high, held.widened_by) == (plain.low, plain.high, ()) and "MoE" not in held.basis
     # a neighbour inside the pooled band widens nothing, and the basis says it lies inside
     glam = mfu_interval("xla", chip="tpu-v4", n_experts=64, routing="capacity")
-    assert glam.widened_by == () and glam.low == mfu_interval("xla", chip="tpu-v4").low and "inside it" in glam.basis
+    assert glam.widened_by == () and "inside it" in glam.basis
+    assert glam.low == mfu_interval("xla", chip="tpu-v4", routing="dropless").low  # no dropless row on xla
 
 
 def test_a_long_context_interval_spans_the_published_long_context_rows_of_other_sources():
@@ -446,7 +463,7 @@ def test_a_long_context_interval_spans_the_published_long_context_rows_of_other_
     context-parallel rows, predicted up to 36% above what they published); shorter sequences and
     TPUs keep the pooled quantile; a held-out long-context row is not widened by its own source;
     the label counts each kind of row."""
-    from glamsim.predict.intervals import LONG_CONTEXT, long_context_neighbours, mfu_interval
+    from glamsim.predict.intervals import LONG_CONTEXT, long_context_neighbours, mfu_interval, residuals
 
     plain = mfu_interval("megatron", chip="h100-sxm", seq_len=LONG_CONTEXT - 1)
     long = mfu_interval("megatron", chip="h100-sxm", seq_len=LONG_CONTEXT)
@@ -461,20 +478,23 @@ def test_a_long_context_interval_spans_the_published_long_context_rows_of_other_
     assert mfu_interval("xla", chip="tpu-v4", seq_len=65536).widened_by == ()  # no TPU row that long
     assert mfu_interval("megatron", chip="mi300x", seq_len=65536).widened_by  # a GPU, though not NVIDIA's
     both = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless", seq_len=LONG_CONTEXT)
-    assert both.label == f"80% + 2 MoE + {len(long.widened_by)} long-context rows"
+    q_every = np.quantile([abs(r[3]) for r in residuals()], 0.8)  # an MoE's band pools every row
+    assert both.label == f"80% + 6 MoE + {sum(abs(v) > q_every for _, v in near)} long-context rows"
     held = long_context_neighbours(262144, exclude="nemo-longseq")
     assert held and not any(i.startswith("nemo-longseq") for i, _ in held)
 
 
 def test_held_out_moe_rows_are_not_widened_by_their_own_source():
     """Leave one source out: the NeMo Qwen3-30B rows' validation bands are the pooled band of the
-    other sources (their own rows would have covered them), so both stay uncovered."""
+    other sources' rows, every one for an MoE (their own source's rows would have covered them), so
+    both stay uncovered."""
+    from glamsim.predict.intervals import residuals
     from glamsim.predict.validation import validation_rows
 
     rows = {r["id"]: r for r in validation_rows()}
+    q = np.quantile([abs(r[3]) for r in residuals() if r[1] != "nemo"], 0.8)
     for i in ("nemo-qwen3-30b-16-fp8", "nemo-qwen3-30b-16-fp8-2602"):
-        dense = rows["nemo-llama3-8b-8-fp8"]  # same source, stack and chip: the same pooled band
-        assert rows[i]["low"] / rows[i]["predicted"] == pytest.approx(dense["low"] / dense["predicted"])
+        assert rows[i]["low"] / rows[i]["predicted"] == pytest.approx(np.exp(-q))
         assert not rows[i]["covered"] and rows[i]["published"] < 0.5 * rows[i]["predicted"]
 
 

@@ -1,17 +1,18 @@
 """How sure a predicted MFU is: an interval from the predictor's errors on published runs.
 
-Every row of `published_runs.yaml` (`predictions:`) gives one residual, log(published /
-predicted), at the frozen constants of `efficiency.py`.  A prediction's 80% interval is the
-predicted MFU times exp(-q) to exp(+q), q the 80th percentile of |residual| over the rows of
-every *other* source (leave-one-source-out: a source never vouches for itself), pooled over
-stacks.  Symmetric because the bias of a source not yet seen is unknown: the other sources'
-errors count by size, in either direction.  On the 89 rows the 80% intervals cover 81% of the
-held-out published figures (the 10th-90th percentiles of the signed residuals covered 60% of the
-first 62, per-stack pools less).  Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
+Every row of `published_runs.yaml` (`predictions:`) gives one residual, log(published / predicted),
+at the frozen constants of `efficiency.py`. A prediction's 80% interval is the predicted MFU times
+exp(-q) to exp(+q), q the 80th percentile of |residual| over the rows of every *other* source
+(leave-one-source-out: a source never vouches for itself), pooled over stacks; a dense model's over
+the dense rows only (an MoE row's error comes from routing, permutation and dispatch a dense model
+has not). Symmetric because the bias of a source not yet seen is unknown: the other sources' errors
+count by size, in either direction. On the 93 rows the 80% intervals cover 74% of the held-out
+published figures (the 10th-90th percentiles of the signed residuals covered 60% of the first 62,
+per-stack pools less). Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
 stack, a chip no published run used, more experts than any validated MoE, a fused-attention kernel
 no published run ran on the chip's GPU generation: FlashAttention-3 or cuDNN 9.19 on Hopper,
 FlashAttention-2 on an A100 or a B200, fused attention as matmuls on a GPU) the interval widens to
-the 95th percentile and the basis says why.  An MoE prediction's interval also spans the errors of
+the 95th percentile and the basis says why. An MoE prediction's interval also spans the errors of
 the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
 half the predicted throughput, its dropless Qwen3-235B runs at 8-11% above it), so the range shows
@@ -21,11 +22,11 @@ published GPU rows at lengths within `LONG_CONTEXT_FACTOR` of its own (`long_con
 there attention takes most of the step, and the published GPU runs that reach it (NeMo's
 long-sequence table, torchtitan's context-parallel rows, Llama 3 at 131K) were predicted up to 36%
 above what they published, more as attention took more of the step; no mechanism read from their
-code explains it (no TPU row reaches such lengths: a TPU prediction is not widened).  The interval
+code explains it (no TPU row reaches such lengths: a TPU prediction is not widened). The interval
 multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
 inverse).
 
-    mfu_interval("megatron")          -> Interval(low=0.86, high=1.16, rows=89, basis="...")
+    mfu_interval("megatron")          -> Interval(low=0.87, high=1.14, rows=83, basis="...")  # 83 dense rows
     mfu_interval("xla", exclude="maxtext-v5e")
 """
 
@@ -93,6 +94,14 @@ def residuals() -> tuple[tuple[str, str, str, float, str, int, bool], ...]:
         gpu = not on_tpu(r["chip"])
         out.append((r["id"], r["family"], r["stack"], float(np.log(ratio)), routing, int(r["seq_len"]), gpu))
     return tuple(out)
+
+
+def pooled(routing: str = "dense", exclude: str | None = None) -> list[tuple]:
+    """The residual rows (of sources other than `exclude`) whose errors size a prediction's
+    interval: the dense rows for a dense model (an MoE row's error comes from routing, permutation
+    and dispatch a dense model has not), every row for an MoE (widened beside by its
+    `moe_neighbours`)."""
+    return [r for r in residuals() if r[1] != exclude and (routing != "dense" or r[4] == "dense")]
 
 
 def moe_neighbours(stack: str | None, routing: str, exclude: str | None = None) -> list[tuple[str, float]]:
@@ -216,10 +225,12 @@ def mfu_interval(
     of every source but `exclude`; far from what was validated, the `FAR_LEVEL` quantile; for an
     MoE, widened to span its `moe_neighbours`' errors, and at long context its
     `long_context_neighbours`'."""
-    rows = [r for r in residuals() if r[1] != exclude]
+    rows = pooled(routing, exclude)
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
-    basis = f"errors on {len(values)} published rows of other sources, {same} of them on the {stack or 'unnamed'} stack"
+    kind = "dense " if routing == "dense" else ""
+    on = stack or "unnamed"
+    basis = f"errors on {len(values)} published {kind}rows of other sources, {same} of them on the {on} stack"
     far = far_from_validated(stack, chip, n_experts, exclude, kernel)
     if far:
         level = max(level, FAR_LEVEL)
