@@ -15,7 +15,8 @@ FlashAttention-2 on an A100 or a B200, fused attention as matmuls on a GPU) the 
 the 95th percentile and the basis says why. An MoE prediction's interval also spans the errors of
 the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
 names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
-half the predicted throughput, its dropless Qwen3-235B runs at 8-11% above it), so the range shows
+half the predicted throughput on the H100 and under a third on the B200, its Qwen3-235B runs 8-11%
+above it on the H100 and 35-54% under it on the B200), so the range shows
 what the nearest published runs did rather than the pooled percentile alone (`label` says so).
 Likewise a GPU prediction at `LONG_CONTEXT` tokens or more spans the errors of the other sources'
 published GPU rows at lengths within `LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`):
@@ -60,8 +61,8 @@ class Interval:
 
     @property
     def label(self) -> str:
-        """What the range is, for a table header: "80%", "95%", "80% + 2 MoE rows",
-        "80% + 2 MoE + 6 long-context rows"."""
+        """What the range is, for a table header: "80%", "95%", "80% + 6 MoE rows",
+        "80% + 6 MoE + 4 long-context rows"."""
         if not self.kinds:
             return f"{self.level:.0%}"
         extra = " + ".join(f"{n} {kind}" for kind, n in self.kinds)
