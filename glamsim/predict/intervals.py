@@ -3,29 +3,29 @@
 Every row of `published_runs.yaml` (`predictions:`) gives one residual, log(published / predicted),
 at the frozen constants of `efficiency.py`. A prediction's 80% interval is the predicted MFU times
 exp(-q) to exp(+q), q the 80th percentile of |residual| over the rows of every *other* source
-(leave-one-source-out: a source never vouches for itself), pooled over stacks; a dense model's over
-the dense rows only (an MoE row's error comes from routing, permutation and dispatch a dense model
-has not). Symmetric because the bias of a source not yet seen is unknown: the other sources' errors
-count by size, in either direction. On the 93 rows the 80% intervals cover 74% of the held-out
-published figures (the 10th-90th percentiles of the signed residuals covered 60% of the first 62,
-per-stack pools less). Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's
-stack, a chip no published run used, more experts than any validated MoE, a fused-attention kernel
-no published run ran on the chip's GPU generation: FlashAttention-3 or cuDNN 9.19 on Hopper,
-FlashAttention-2 on an A100 or a B200, fused attention as matmuls on a GPU) the interval widens to
-the 95th percentile and the basis says why. An MoE prediction's interval also spans the errors of
-the published MoE rows of its stack and routing (`routing_class`) from other sources, and the basis
-names them: few rows stand for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under
-half the predicted throughput on the H100 and under a third on the B200, its Qwen3-235B runs 8-11%
-above it on the H100 and 35-54% under it on the B200), so the range shows
-what the nearest published runs did rather than the pooled percentile alone (`label` says so).
-Likewise a GPU prediction at `LONG_CONTEXT` tokens or more spans the errors of the other sources'
-published GPU rows at lengths within `LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`):
-there attention takes most of the step, and the published GPU runs that reach it (NeMo's
-long-sequence table, torchtitan's context-parallel rows, Llama 3 at 131K) were predicted up to 36%
-above what they published, more as attention took more of the step; no mechanism read from their
-code explains it (no TPU row reaches such lengths: a TPU prediction is not widened). The interval
-multiplies the predicted MFU (throughput scales with it; time, energy, carbon and dollars with its
-inverse).
+(leave-one-source-out: a source never vouches for itself), pooled over stacks: the dense rows, and
+for an MoE the MoE rows of its routing class too (an MoE row's error comes from routing, permutation
+and dispatch a dense model has not; dropless dispatch is not capacity dispatch). Symmetric because
+the bias of a source not yet seen is unknown: the other sources' errors count by size, in either
+direction. On the 93 rows the 80% intervals cover 74% of the held-out published figures (the
+10th-90th percentiles of the signed residuals covered 60% of the first 62, per-stack pools less).
+Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's stack, a chip no
+published run used, more experts than any validated MoE, a fused-attention kernel no published run
+ran on the chip's GPU generation: FlashAttention-3 or cuDNN 9.19 on Hopper, FlashAttention-2 on an
+A100 or a B200, fused attention as matmuls on a GPU) the interval widens to the 95th percentile and
+the basis says why. An MoE prediction's interval also spans the errors of the published MoE rows of
+its stack and routing (`routing_class`) from other sources, and the basis names them: few rows stand
+for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under half the predicted
+throughput on the H100 and under a third on the B200, its Qwen3-235B runs 8-11% above it on the H100
+and 35-54% under it on the B200), so the range shows what the nearest published runs did rather than
+the pooled percentile alone (`label` says so). Likewise a GPU prediction at `LONG_CONTEXT` tokens or
+more spans the errors of the other sources' published GPU rows at lengths within
+`LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`): there attention takes most of the
+step, and the published GPU runs that reach it (NeMo's long-sequence table, torchtitan's
+context-parallel rows, Llama 3 at 131K) were predicted up to 36% above what they published, more as
+attention took more of the step; no mechanism read from their code explains it (no TPU row reaches
+such lengths: a TPU prediction is not widened). The interval multiplies the predicted MFU
+(throughput scales with it; time, energy, carbon and dollars with its inverse).
 
     mfu_interval("megatron")          -> Interval(low=0.87, high=1.14, rows=83, basis="...")  # 83 dense rows
     mfu_interval("xla", exclude="maxtext-v5e")
@@ -99,10 +99,11 @@ def residuals() -> tuple[tuple[str, str, str, float, str, int, bool], ...]:
 
 def pooled(routing: str = "dense", exclude: str | None = None) -> list[tuple]:
     """The residual rows (of sources other than `exclude`) whose errors size a prediction's
-    interval: the dense rows for a dense model (an MoE row's error comes from routing, permutation
-    and dispatch a dense model has not), every row for an MoE (widened beside by its
-    `moe_neighbours`)."""
-    return [r for r in residuals() if r[1] != exclude and (routing != "dense" or r[4] == "dense")]
+    interval: the dense rows, and for an MoE the MoE rows of its routing class too (an MoE row's
+    error comes from routing, permutation and dispatch a dense model has not, and dropless
+    dispatch, with shapes known only at run time, is not capacity dispatch); an MoE's band is
+    widened beside by its `moe_neighbours`."""
+    return [r for r in residuals() if r[1] != exclude and r[4] in ("dense", routing)]
 
 
 def moe_neighbours(stack: str | None, routing: str, exclude: str | None = None) -> list[tuple[str, float]]:
@@ -229,7 +230,7 @@ def mfu_interval(
     rows = pooled(routing, exclude)
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
-    kind = "dense " if routing == "dense" else ""
+    kind = "dense " if routing == "dense" else f"dense and {routing}-MoE "
     on = stack or "unnamed"
     basis = f"errors on {len(values)} published {kind}rows of other sources, {same} of them on the {on} stack"
     far = far_from_validated(stack, chip, n_experts, exclude, kernel)
