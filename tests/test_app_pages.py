@@ -447,6 +447,20 @@ def test_paper_check_shows_the_reproduction_table():
     assert metrics(at)["Checks within tolerance"] == f"{sum(r['ok'] for r in checked)} of {len(checked)}"
 
 
+def test_paper_check_shows_every_published_run_with_its_error_interval_and_note():
+    """The second table: one row per published run of `glamsim.api.validation()`, its error as the
+    API gives it, and the row's note (NVIDIA's regression report beside the dropless Qwen3-30B rows)."""
+    import glamsim.api as gs
+
+    at = open_page("paper")
+    rows = gs.validation().set_index("id")
+    t = at.table[1].value.map(unescape)
+    assert list(t.index.map(unescape)) == list(rows.index)
+    assert list(t["error"]) == [f"{100 * e:+.1f}%" for e in rows["rel_error"]]
+    assert "issue #1998" in t.loc["nemo-qwen3-30b-16-fp8", "note"]
+    assert t.loc["megatron21-t1-1.7b", "note"] == ""  # no note: an empty cell
+
+
 def test_home_links_every_page_and_compares_glam_with_gpt3():
     at = open_page(None)
     assert len(at.get("page_link")) == len(PAGES)

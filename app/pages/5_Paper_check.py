@@ -103,7 +103,8 @@ st.caption(
     "the other sources' MoE rows of its stack and routing, a GPU row at 32K tokens or more the other sources' "
     "long-context GPU rows); "
     f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *fits* is no where the "
-    "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md)."
+    "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md); "
+    "*note* says what else is known of a row (e.g. a figure its publisher files as a regression)."
 )
 ui.plain_table(
     pred.assign(
@@ -111,6 +112,7 @@ ui.plain_table(
             f"{ui.fmt(lo)}–{ui.fmt(hi)} ({label})" for lo, hi, label in zip(pred["low"], pred["high"], pred["range"])
         ],
         error=[f"{100 * e:+.1f}%" for e in pred["rel_error"]],
-    )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "fits", "source"]],
+        note=pred["note"].fillna(""),
+    )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "fits", "source", "note"]],
     "id",
 )
