@@ -244,7 +244,8 @@ def bench_loso() -> None:
 
 def _covered_at(row: dict, level: float) -> bool:
     """Whether `row`'s published figure lies in the interval of the other sources' errors at `level`
-    (pooled as the tool pools them: a dense row's over the dense rows, `intervals.pooled`)."""
+    (pooled as the tool pools them, `intervals.pooled`: the dense rows, and an MoE row's routing
+    class too)."""
     from glamsim.predict.intervals import pooled, residuals
 
     routing = next(r[4] for r in residuals() if r[0] == row["id"])

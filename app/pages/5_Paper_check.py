@@ -98,7 +98,8 @@ pred = predictions()
 st.caption(
     f"{len(pred)} published runs from {pred['family'].nunique()} sources and {pred['stack'].nunique()} software "
     "stacks, each predicted from its published (or labelled assumed) layout (`glamsim validate-predictions`). "
-    "The interval of each row comes from the errors on the *other* sources' rows (80%; 95% far from what was "
+    "The interval of each row comes from the errors on the *other* sources' rows (their dense rows, and an MoE "
+    "row's routing class; 80%, 95% far from what was "
     "validated: a stack with few rows, a chip or an expert count no other source ran; an MoE row's also spans "
     "the other sources' MoE rows of its stack and routing, a GPU row at 32K tokens or more the other sources' "
     "long-context GPU rows); "

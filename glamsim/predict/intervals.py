@@ -223,8 +223,9 @@ def mfu_interval(
     kernel: str | None = None,
 ) -> Interval:
     """The interval of a prediction for `stack` (on `chip`, for a model of `n_experts` routed as
-    `routing`, at `seq_len` tokens, its fused-attention `kernel`), from the residuals
-    of every source but `exclude`; far from what was validated, the `FAR_LEVEL` quantile; for an
+    `routing`, at `seq_len` tokens, its fused-attention `kernel`), from `pooled(routing, exclude)`:
+    the other sources' dense rows, and for an MoE the MoE rows of its routing class too; far from
+    what was validated, the `FAR_LEVEL` quantile; for an
     MoE, widened to span its `moe_neighbours`' errors, and at long context its
     `long_context_neighbours`'."""
     rows = pooled(routing, exclude)
