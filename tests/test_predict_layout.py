@@ -56,6 +56,7 @@ def test_keys_values_aliases_and_defaults():
         "tp=2,pp=4,dp=2,vp=2,gbs=64,sp=1,flash=0,optimizer=adafactor",
         "tp=4,cp=2,dp=8,ep=4,zero=2,mb=2,params=fp32",
         "pp=3,uneven=1,tp_overlap=1",
+        "pp=2,dp=4,embed_loss=1,uneven=1",
         "fsdp=8,stack=pytorch-fsdp,attn=cudnn,loss_upcast=0",
         "dp=8,ep=8,a2a_dedup=1,expert_spread=contiguous",
         "pp=2,dp=4,recompute=full,recompute_layers=1",
@@ -90,6 +91,13 @@ def test_check_layout_against_model_and_chips():
         check_layout(parse_layout("pp=3"), TINY, 3, 128)
     check_layout(parse_layout("pp=3"), TINY, 3, 128, uneven_stages=True)
     check_layout(parse_layout("pp=3,uneven=1"), TINY, 3, 128)
+    # Megatron's embedding and loss in the pipeline split: 4 layers + 2 slots on 6 stages, 1 each
+    # (without embed_loss, 6 stages for 4 layers is refused)
+    check_layout(parse_layout("pp=6,embed_loss=1"), TINY, 6, 128)
+    with pytest.raises(ConfigError, match="pp=6: 6 pipeline stages for 4 layers"):
+        check_layout(parse_layout("pp=6,uneven=1"), TINY, 6, 128)
+    with pytest.raises(ConfigError, match="pp=4: must divide the 6 layers and the embedding and loss"):
+        check_layout(parse_layout("pp=4,embed_loss=1"), TINY, 4, 128)
     # recompute_layers counts the layers of one model chunk: 4 layers on pp x vp = 2 x 2 chunks of 1
     check_layout(parse_layout("pp=2,vp=2,gbs=4,recompute=full,recompute_layers=1"), TINY, 2, 128)
     with pytest.raises(ConfigError, match="recompute_layers=2: more than the 1 layers of each model chunk"):
@@ -172,6 +180,9 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "too_few_chips": ("tp=4", ["tp x pp x dp x cp = 4", "8 chips"]),
     "tp_heads": ("tp=8", ["tp=8", "4 attention heads"]),
     "too_many_stages": ("pp=8", ["pp=8", "4 layers"]),
+    "too_many_stages_embed_loss": ("pp=8,embed_loss=1", ["pp=8", "6 layers and the embedding and loss"]),
+    "embed_loss_no_pp": ("dp=8,embed_loss=1", ["embed_loss=1", "pp >= 2"]),
+    "embed_loss_value": ("pp=2,dp=4,embed_loss=2", ["embed_loss", "'2'"]),
     "experts": ("dp=8,ep=8,tp=1", None),  # valid: 8 experts over 8 chips (control, see below)
     "interleaved_microbatches": ("pp=2,dp=4,vp=2,gbs=4", ["microbatches", "pp=2"]),
     "long": ("tp=1," * 300 + "tp=1", ["at most 1000"]),
@@ -265,3 +276,25 @@ def test_valid_control_case_is_accepted(tmp_path):
 
     r = accepted([*PLAN, "--layout", LAYOUTS["experts"][0], "--json"], tmp_path)
     assert '"fits": true' in r.stdout
+
+
+def test_embedding_and_loss_take_a_layers_place_in_the_pipeline_split():
+    """Megatron's --account-for-embedding/loss-in-pipeline-split: 94 layers + 2 slots.  On 32
+    virtual stages (pp 8 x vp 4) the fullest chunk holds ceil(96 / 32) = 3 layers, 12 on a stage, as
+    ceil(94 / 32) x 4 without; on pp 32 x vp 3 (Megatron-Core's model zoo, Qwen3-235B) one layer a
+    chunk, 3 a stage; two stages of one chunk each give a slot: ceil(96 / 2) - 1 = 47 layers; one
+    stage holds them all (nothing to split)."""
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.stage import chunk_layers, layers_per_stage
+
+    m = ModelArrays.of(load_model("glam-tiny").model_copy(update={"n_layers": 94, "moe_every": 2}))
+
+    def both(text):
+        lay = LayoutArrays.of(parse_layout(text + ",gbs=96"))
+        return float(chunk_layers(m, lay)[0]), float(layers_per_stage(m, lay)[0])
+
+    assert both("pp=8,vp=4,embed_loss=1,uneven=1") == (3, 12) == both("pp=8,vp=4,uneven=1")
+    assert both("pp=32,vp=3,embed_loss=1") == (1, 3)
+    assert both("pp=2,embed_loss=1") == (47, 47)
+    assert both("pp=2,vp=2,embed_loss=1,uneven=1") == (24, 47)  # ceil(96 / 4) = 24 a chunk, one slot given
+    assert both("pp=2") == (47, 47)

@@ -182,6 +182,43 @@ def test_ranks_per_token_against_enumeration(e, k, ep, spread):
     assert one(ranks_per_token(m, lay)) == pytest.approx(_naive_ranks(e, k, ep, spread), rel=1e-12)
 
 
+def _naive_remote_nodes(e: int, k: int, nodes: int) -> float:
+    """Mean nodes other than the token's own that hold one of its k experts (random routing, the
+    experts in contiguous blocks of e / nodes per node), by enumeration over every source node and
+    k-subset."""
+    n = e // nodes
+    hits = [len({x // n for x in c} - {src}) for src in range(nodes) for c in itertools.combinations(range(e), k)]
+    return sum(hits) / len(hits)
+
+
+def test_deepep_crosses_nodes_once_per_destination_node():
+    """DeepEP sends a token over RDMA once to each other node holding one of its experts and
+    forwards it over NVLink there: 16 experts over ep=16 ranks on two 8-GPU nodes, top-2.  Each rank
+    holds one expert, so a token's copies go to 2 ranks (dedup saves nothing), but a node holds 8:
+    off the node travel 1 - C(8,2)/C(16,2) ... = 0.767 copies, not 2 x 8/16 = 1 (per-rank dedup)."""
+    m = ModelArrays.of(validate_model({**BASE, "n_experts": 16, "routing": "dropless"}, "test"))
+    text = "dp=16,ep=16,mb=2,gbs=32"
+    remote = _naive_remote_nodes(16, 2, 2)
+    assert remote == pytest.approx(1 - 28 / 120)  # both experts on the source node: C(8,2)/C(16,2)
+    nbytes = 2 * T * 2 * H  # bf16, a token once per destination rank (2 ranks)
+    ib, nv = H100.inter_bytes_per_s * eff.LINK_EFFICIENCY, H100.intra_bytes_per_s * eff.LINK_EFFICIENCY
+    lat = 7 * H100.intra_latency_s + 8 * H100.inter_latency_s
+    per_rank = max(nbytes * 7 / 16 / nv, nbytes * 8 / 16 / ib) + lat
+    deepep = max(nbytes * 15 / 16 / nv, 2 * T * remote * H / ib) + lat
+    a2a = 4 * 4  # 4 MoE layers x (dispatch + combine) x (forward + backward)
+    plain = one(microbatch_comm(m, SEQ, arr(text), H100)["ep_s"])
+    dedup = one(microbatch_comm(m, SEQ, arr(text + ",a2a_dedup=1"), H100)["ep_s"])
+    assert plain == pytest.approx(a2a * per_rank, rel=1e-9)
+    assert dedup == pytest.approx(a2a * deepep, rel=1e-9)
+    # inside one node nothing crosses nodes: per-rank dedup and per-node forwarding agree
+    inside = "dp=8,ep=8,mb=2,gbs=16,a2a_dedup=1"
+    m8 = ModelArrays.of(validate_model({**BASE, "routing": "dropless"}, "test"))
+    copies = one(ranks_per_token(m8, arr(inside)))
+    assert one(microbatch_comm(m8, SEQ, arr(inside), H100)["ep_s"]) == pytest.approx(
+        a2a * (2 * T * copies * H * 7 / 8 / nv + 7 * H100.intra_latency_s), rel=1e-9
+    )
+
+
 def test_deduplicated_all_to_all_moves_a_token_once_per_rank():
     # top-2 of 8 experts over 4 ranks (2 experts each): random routing hits 1 + 6/7 ranks on average
     # (the second expert shares the first's rank with probability 1/7); the fake balanced gate's

@@ -8,7 +8,11 @@ activations at `act_bytes`):
 - expert parallel (group ep, stride tp cp): per MoE layer an all-to-all for dispatch and one for
   combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
   capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch); with
-  `a2a_dedup` T x ranks x h / tp, a token once per destination rank (`stage.a2a_copies_per_token`).
+  `a2a_dedup` T x ranks x h / tp, a token once per destination rank (`stage.a2a_copies_per_token`),
+  of which only T x remote nodes x h / tp crosses nodes: DeepEP's internode dispatch sends a token
+  once to each destination node (`get_dispatch_layout`'s `num_tokens_per_rdma_rank`, "the number of
+  tokens to be sent to each RDMA rank (with the same GPU index)") and forwards it over NVLink there,
+  its combine reduces inside the node before the one RDMA row back.
 - context parallel (group cp, stride tp), `cp_comm=allgather`: per layer an all-gather of K and V
   for the whole sequence forward (Llama 3's all-gather variant), a reduce-scatter of their
   gradients backward, another all-gather for each recomputed attention; exposed.  The rings that
@@ -40,6 +44,7 @@ from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.ring import attention_forwards, gathered_kv_bytes
 from glamsim.predict.stage import (
     a2a_copies_per_token,
+    blocks_per_token,
     chip_params,
     layers_per_stage,
     moe_share,
@@ -52,6 +57,7 @@ from glamsim.predict.tiers import (
     all_gather_s,
     allreduce_s,
     alltoall_s,
+    members_per_node,
     reduce_scatter_s,
     ring_latency_s,
     sendrecv_s,
@@ -77,6 +83,11 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     a2a_count = moe_layers * (4 + 2 * whole)
     a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp
     a2a_one = alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab)
+    if np.any(lay.a2a_dedup > 0):  # DeepEP: across nodes a token travels once per destination node
+        nodes = lay.ep / members_per_node(lay.tp * lay.cp, lay.ep, fab)
+        remote = blocks_per_token(m, lay, nodes) * (nodes - 1) / nodes
+        off_node = fab.act_bytes * T * remote * m.d_model / lay.tp
+        a2a_one = np.where(lay.a2a_dedup > 0, alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab, off_node), a2a_one)
 
     kv_bytes = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)  # K and V, whole sequence
     cp_count = layers * (1 + attention_forwards(m, lay))

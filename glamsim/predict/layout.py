@@ -89,6 +89,10 @@ class Layout(Frozen):
     # FakeBalancedGate: expert (token x k + j) mod E); experts sit on ranks in contiguous blocks
     expert_spread: Spread = "random"
     uneven: bool = False  # accept layers not divisible by pp x vp (the slowest stage holds the ceiling)
+    # the embedding and the loss each take one layer's place in the pipeline split (Megatron-LM's
+    # --account-for-embedding-in-pipeline-split and --account-for-loss-in-pipeline-split): pp x vp
+    # chunks share layers + 2 slots, the first chunk's embedding and the last's output layer and loss
+    embed_loss: bool = False
     params: Precision = "bf16"
     grads: Precision = "fp32"
     opt_state: Precision = "fp32"
@@ -122,6 +126,8 @@ class Layout(Frozen):
                 f"recompute_layers={self.recompute_layers}: recomputing whole layers needs recompute=full, "
                 f"not {self.recompute}"
             )
+        if self.embed_loss and self.pp < 2:
+            raise ValueError("embed_loss=1: counting the embedding and loss in the pipeline split needs pp >= 2")
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
         if self.ep > self.dp or self.dp % self.ep:
@@ -200,6 +206,7 @@ _BOOL_KEYS = (
     "a2a_overlap",
     "a2a_dedup",
     "uneven",
+    "embed_loss",
     "fused",
     "reshard",
     "loss_upcast",
@@ -365,12 +372,14 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
         if width % lay.tp:
             raise ConfigError(f"layout tp={lay.tp}: must divide {what}={width} of {cfg.name}")
     stages = lay.pp * lay.vp
-    if stages > cfg.n_layers:
-        raise ConfigError(f"layout pp={lay.pp}: {stages} pipeline stages for {cfg.n_layers} layers")
-    if cfg.n_layers % stages and not uneven_stages:
-        what = f"pp={lay.pp}" if lay.vp == 1 else f"pp x vp = {stages}"
-        raise ConfigError(f"layout {what}: must divide the {cfg.n_layers} layers of {cfg.name} (or say uneven=1)")
-    chunk = math.ceil(cfg.n_layers / stages)
+    slots = cfg.n_layers + 2 * lay.embed_loss  # the embedding and the loss as layers (embed_loss=1)
+    what = "layers" if not lay.embed_loss else "layers and the embedding and loss"
+    if stages > slots:
+        raise ConfigError(f"layout pp={lay.pp}: {stages} pipeline stages for {slots} {what}")
+    if slots % stages and not uneven_stages:
+        where = f"pp={lay.pp}" if lay.vp == 1 else f"pp x vp = {stages}"
+        raise ConfigError(f"layout {where}: must divide the {slots} {what} of {cfg.name} (or say uneven=1)")
+    chunk = math.ceil(slots / stages) - (lay.embed_loss and stages == 2)  # the fullest chunk's layers
     if lay.recompute_layers is not None and lay.recompute_layers > chunk:
         raise ConfigError(
             f"layout recompute_layers={lay.recompute_layers}: more than the {chunk} layers of each model chunk "
@@ -431,6 +440,7 @@ class LayoutArrays:
     a2a_dedup: np.ndarray  # 1 one copy of a token per destination expert-parallel rank (DeepEP)
     expert_spread: np.ndarray  # index into SPREADS (0 random, 1 contiguous)
     uneven: np.ndarray
+    embed_loss: np.ndarray  # 1 the embedding and the loss take a layer's place each in the pipeline split
     param_bytes: np.ndarray
     grad_bytes: np.ndarray
     state_bytes: np.ndarray  # bytes of one optimizer-state value
@@ -526,6 +536,7 @@ class LayoutArrays:
             a2a_dedup=bool(g("a2a_dedup")),
             expert_spread=SPREADS[int(g("expert_spread"))],
             uneven=bool(g("uneven")),
+            embed_loss=bool(g("embed_loss")),
             cp_comm=None if way == 0 else CP_COMMS[way - 1],
             **keep,
         )

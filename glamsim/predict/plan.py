@@ -135,6 +135,7 @@ def candidates(
         a2a_dedup=full(base.a2a_dedup),
         expert_spread=full(base.expert_spread_code),
         uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
+        embed_loss=np.zeros_like(t[k]),
         param_bytes=full(BYTES[base.params]),
         grad_bytes=full(BYTES[base.grads]),
         state_bytes=full(BYTES[base.opt_state]),

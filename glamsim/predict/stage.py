@@ -17,16 +17,29 @@ from glamsim.accounting import ModelArrays, embedding_params, expert_params, par
 from glamsim.predict.layout import SPREADS, LayoutArrays
 
 
+def chunk_layers(m: ModelArrays, lay: LayoutArrays):
+    """Layers of the fullest model chunk (pipeline stage, or virtual stage when interleaved):
+    ceil(slots / (pp x vp)), the slots being the layers, and under `embed_loss` the embedding and
+    the loss as one layer each (in two chunks, each gives one slot to them)."""
+    pipelined = lay.embed_loss * (lay.pp > 1)
+    stages = lay.pp * lay.vp
+    return np.ceil((m.n_layers + 2 * pipelined) / stages) - pipelined * (stages == 2)
+
+
 def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
-    """Layers on the busiest pipeline stage (all its virtual stages together)."""
-    return np.ceil(m.n_layers / (lay.pp * lay.vp)) * lay.vp
+    """Layers on the busiest pipeline stage (all its virtual stages together); under `embed_loss`
+    a middle stage's (with two stages, each gives one of its chunks' slots to the embedding or the
+    loss)."""
+    pipelined = lay.embed_loss * (lay.pp > 1)
+    full = np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp
+    return full - pipelined * (lay.pp == 2)
 
 
 def recomputed_share(m: ModelArrays, lay: LayoutArrays):
     """Share of the busiest stage's layers recomputed whole in the backward pass: 0 unless
     recompute=full; `recompute_layers` of each model chunk's ceil(layers / (pp x vp)) under
     Megatron's block method, all of them when unset."""
-    chunk = np.ceil(m.n_layers / (lay.pp * lay.vp))
+    chunk = chunk_layers(m, lay)
     share = np.where(lay.recompute_layers > 0, np.minimum(lay.recompute_layers / chunk, 1.0), 1.0)
     return np.where(lay.recompute >= 2, share, 0.0)
 
@@ -84,23 +97,30 @@ def expert_slots_per_token(m: ModelArrays, seq_len, lay: LayoutArrays):
 
 def ranks_per_token(m: ModelArrays, lay: LayoutArrays):
     """Expected expert-parallel ranks a token's top-k experts sit on (experts placed on the ranks in
-    contiguous blocks of n = E / ep):
-    - random routing (k distinct experts drawn uniformly): every rank is hit unless all k miss its
-      n experts, ep x (1 - C(E - n, k) / C(E, k));
+    contiguous blocks of E / ep): `blocks_per_token` with ep blocks."""
+    return blocks_per_token(m, lay, lay.ep)
+
+
+def blocks_per_token(m: ModelArrays, lay: LayoutArrays, blocks):
+    """Expected blocks (`blocks` equal contiguous runs of n = E / blocks experts: the ranks, or the
+    nodes, of the expert-parallel group) a token's top-k experts fall in:
+    - random routing (k distinct experts drawn uniformly): every block is hit unless all k miss its
+      n experts, blocks x (1 - C(E - n, k) / C(E, k));
     - contiguous routing (token t to experts (t k + j) mod E, j < k, NeMo Automodel's
       FakeBalancedGate): a run of k experts from offset o = t k mod n into a block covers
-      min(ep, ceil((o + k) / n)) ranks, averaged over t < n (the offsets repeat with period n)."""
-    e, k, ep = np.maximum(m.n_experts, 1.0), np.minimum(m.top_k, m.n_experts), lay.ep
-    n = e / ep
-    miss = np.ones(np.broadcast(e, k, ep).shape)
+      min(blocks, ceil((o + k) / n)) blocks, averaged over t < n (the offsets repeat with period n)."""
+    e, k = np.maximum(m.n_experts, 1.0), np.minimum(m.top_k, m.n_experts)
+    blocks = np.maximum(blocks, 1.0)
+    n = e / blocks
+    miss = np.ones(np.broadcast(e, k, blocks).shape)
     for i in range(int(np.max(k, initial=0))):
         miss = miss * np.where(i < k, np.clip((e - n - i) / np.maximum(e - i, 1.0), 0.0, None), 1.0)
-    random = ep * (1.0 - miss)
+    random = blocks * (1.0 - miss)
     total, count = np.zeros_like(miss), np.zeros_like(miss)
-    for t in range(int(np.max(n, initial=0))):
+    for t in range(int(np.ceil(np.max(n, initial=0)))):
         inside = t < n
         offset = np.mod(t * k, np.where(inside, n, 1.0))
-        total = total + np.where(inside, np.minimum(ep, np.ceil((offset + k) / n)), 0.0)
+        total = total + np.where(inside, np.minimum(blocks, np.ceil((offset + k) / n)), 0.0)
         count = count + inside
     contiguous = total / np.maximum(count, 1.0)
     return np.where(

@@ -148,12 +148,20 @@ def reduce_scatter_s(nbytes, size, stride, chips, fab: Fabric):
 all_gather_s = reduce_scatter_s
 
 
-def alltoall_s(nbytes, size, stride, chips, fab: Fabric):
-    """Seconds of one all-to-all of a chip's `nbytes` buffer over a group."""
+def alltoall_s(nbytes, size, stride, chips, fab: Fabric, off_node_bytes=None):
+    """Seconds of one all-to-all of a chip's `nbytes` buffer over a group: the share bound for node
+    peers over the node's links while the rest crosses nodes.  With `off_node_bytes` (a dispatcher
+    that sends a token once to each destination node and forwards it inside that node, DeepEP's
+    internode kernels) only those bytes cross nodes, and every copy but the chip's own travels the
+    node's links, the forwarded ones on arrival."""
     n = np.asarray(size, dtype=np.float64)
     k = members_per_node(stride, n, fab)
-    intra = nbytes * (k - 1) / n / _intra_bandwidth(k, chips, fab)
-    inter = nbytes * (n - k) / n / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
+    if off_node_bytes is None:
+        intra_bytes, inter_bytes = nbytes * (k - 1) / n, nbytes * (n - k) / n
+    else:
+        intra_bytes, inter_bytes = nbytes * (n - 1) / n, off_node_bytes
+    intra = intra_bytes / _intra_bandwidth(k, chips, fab)
+    inter = inter_bytes / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
     lat = (k - 1) * fab.intra_latency_s + (n - k) * fab.inter_latency_s
     return np.where(n > 1, np.maximum(intra, inter) + lat, 0.0)
 
