@@ -96,7 +96,7 @@ def test_check_layout_against_model_and_chips():
     check_layout(parse_layout("pp=6,embed_loss=1"), TINY, 6, 128)
     with pytest.raises(ConfigError, match="pp=6: 6 pipeline stages for 4 layers"):
         check_layout(parse_layout("pp=6,uneven=1"), TINY, 6, 128)
-    with pytest.raises(ConfigError, match="pp=4: must divide the 6 layers and the embedding and loss"):
+    with pytest.raises(ConfigError, match=r"pp=4: must divide the 4 layers and the embedding and loss \(6 slots\)"):
         check_layout(parse_layout("pp=4,embed_loss=1"), TINY, 4, 128)
     # recompute_layers counts the layers of one model chunk: 4 layers on pp x vp = 2 x 2 chunks of 1
     check_layout(parse_layout("pp=2,vp=2,gbs=4,recompute=full,recompute_layers=1"), TINY, 2, 128)
@@ -180,7 +180,7 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "too_few_chips": ("tp=4", ["tp x pp x dp x cp = 4", "8 chips"]),
     "tp_heads": ("tp=8", ["tp=8", "4 attention heads"]),
     "too_many_stages": ("pp=8", ["pp=8", "4 layers"]),
-    "too_many_stages_embed_loss": ("pp=8,embed_loss=1", ["pp=8", "6 layers and the embedding and loss"]),
+    "too_many_stages_embed_loss": ("pp=8,embed_loss=1", ["pp=8", "4 layers and the embedding and loss (6 slots)"]),
     "embed_loss_no_pp": ("dp=8,embed_loss=1", ["embed_loss=1", "pp >= 2"]),
     "embed_loss_value": ("pp=2,dp=4,embed_loss=2", ["embed_loss", "'2'"]),
     "experts": ("dp=8,ep=8,tp=1", None),  # valid: 8 experts over 8 chips (control, see below)
@@ -280,10 +280,11 @@ def test_valid_control_case_is_accepted(tmp_path):
 
 def test_embedding_and_loss_take_a_layers_place_in_the_pipeline_split():
     """Megatron's --account-for-embedding/loss-in-pipeline-split: 94 layers + 2 slots.  On 32
-    virtual stages (pp 8 x vp 4) the fullest chunk holds ceil(96 / 32) = 3 layers, 12 on a stage, as
-    ceil(94 / 32) x 4 without; on pp 32 x vp 3 (Megatron-Core's model zoo, Qwen3-235B) one layer a
-    chunk, 3 a stage; two stages of one chunk each give a slot: ceil(96 / 2) - 1 = 47 layers; one
-    stage holds them all (nothing to split)."""
+    virtual stages (pp 8 x vp 4) the fullest chunk holds ceil(96 / 32) = 3 layers; the first and
+    last stages, which hold the embedding or the output layer and the most activations in flight,
+    12 - 1 = 11 (12 without); on pp 32 x vp 3 (Megatron-Core's model zoo, Qwen3-235B) one slot a
+    chunk, 2 layers on those stages; two stages of one chunk each give a slot: ceil(96 / 2) - 1 =
+    47 layers."""
     from glamsim.accounting import ModelArrays
     from glamsim.predict.stage import chunk_layers, layers_per_stage
 
@@ -293,8 +294,9 @@ def test_embedding_and_loss_take_a_layers_place_in_the_pipeline_split():
         lay = LayoutArrays.of(parse_layout(text + ",gbs=96"))
         return float(chunk_layers(m, lay)[0]), float(layers_per_stage(m, lay)[0])
 
-    assert both("pp=8,vp=4,embed_loss=1,uneven=1") == (3, 12) == both("pp=8,vp=4,uneven=1")
-    assert both("pp=32,vp=3,embed_loss=1") == (1, 3)
+    assert both("pp=8,vp=4,embed_loss=1") == (3, 11)  # the first or last stage: 12 slots, one given
+    assert both("pp=8,vp=4,uneven=1") == (3, 12)
+    assert both("pp=32,vp=3,embed_loss=1") == (1, 2)
     assert both("pp=2,embed_loss=1") == (47, 47)
-    assert both("pp=2,vp=2,embed_loss=1,uneven=1") == (24, 47)  # ceil(96 / 4) = 24 a chunk, one slot given
+    assert both("pp=2,vp=2,embed_loss=1") == (24, 47)  # ceil(96 / 4) = 24 a chunk, one slot given
     assert both("pp=2") == (47, 47)

@@ -163,15 +163,27 @@ def test_all_to_all_exposed_or_overlapped():
         assert one(t["moe_permute_s"]) > 0
 
 
-def _naive_ranks(e: int, k: int, ep: int, spread: str) -> float:
-    """Mean distinct ranks (blocks of e / ep experts) a token's k experts sit on, by enumeration:
-    every k-subset (random routing) or every token of the fake balanced gate (contiguous)."""
-    n = e // ep
+def _expert_sets(e: int, k: int, spread: str) -> list:
+    """Every token's k experts: each k-subset (random routing) or each token of the fake balanced
+    gate, expert (t k + j) mod e (contiguous), over a whole period."""
     if spread == "random":
-        sets = [{x // n for x in c} for c in itertools.combinations(range(e), k)]
-    else:
-        sets = [{((t * k + j) % e) // n for j in range(k)} for t in range(e * k)]
+        return list(itertools.combinations(range(e), k))
+    return [[(t * k + j) % e for j in range(k)] for t in range(e * k)]
+
+
+def _naive_ranks(e: int, k: int, ep: int, spread: str) -> float:
+    """Mean distinct ranks (blocks of e / ep experts) a token's k experts sit on, by enumeration."""
+    n = e // ep
+    sets = [{x // n for x in c} for c in _expert_sets(e, k, spread)]
     return sum(map(len, sets)) / len(sets)
+
+
+def _naive_remote_nodes(e: int, k: int, nodes: int, spread: str) -> float:
+    """Mean nodes other than the token's own that hold one of its k experts (the experts in blocks
+    of e / nodes per node), by enumeration over every source node and token."""
+    n = e // nodes
+    hits = [len({x // n for x in c} - {src}) for src in range(nodes) for c in _expert_sets(e, k, spread)]
+    return sum(hits) / len(hits)
 
 
 @pytest.mark.parametrize("e,k,ep", [(4, 2, 2), (6, 2, 2), (12, 3, 4), (10, 3, 5), (8, 8, 2), (16, 4, 16)])
@@ -182,40 +194,41 @@ def test_ranks_per_token_against_enumeration(e, k, ep, spread):
     assert one(ranks_per_token(m, lay)) == pytest.approx(_naive_ranks(e, k, ep, spread), rel=1e-12)
 
 
-def _naive_remote_nodes(e: int, k: int, nodes: int) -> float:
-    """Mean nodes other than the token's own that hold one of its k experts (random routing, the
-    experts in contiguous blocks of e / nodes per node), by enumeration over every source node and
-    k-subset."""
-    n = e // nodes
-    hits = [len({x // n for x in c} - {src}) for src in range(nodes) for c in itertools.combinations(range(e), k)]
-    return sum(hits) / len(hits)
-
-
-def test_deepep_crosses_nodes_once_per_destination_node():
-    """DeepEP sends a token over RDMA once to each other node holding one of its experts and
-    forwards it over NVLink there: 16 experts over ep=16 ranks on two 8-GPU nodes, top-2.  Each rank
-    holds one expert, so a token's copies go to 2 ranks (dedup saves nothing), but a node holds 8:
-    off the node travel 1 - C(8,2)/C(16,2) ... = 0.767 copies, not 2 x 8/16 = 1 (per-rank dedup)."""
-    m = ModelArrays.of(validate_model({**BASE, "n_experts": 16, "routing": "dropless"}, "test"))
-    text = "dp=16,ep=16,mb=2,gbs=32"
-    remote = _naive_remote_nodes(16, 2, 2)
-    assert remote == pytest.approx(1 - 28 / 120)  # both experts on the source node: C(8,2)/C(16,2)
-    nbytes = 2 * T * 2 * H  # bf16, a token once per destination rank (2 ranks)
+@pytest.mark.parametrize("e,k,ep", [(16, 2, 16), (32, 4, 32), (32, 3, 16), (48, 2, 24)])
+@pytest.mark.parametrize("spread", ["random", "contiguous"])
+def test_deepep_crosses_nodes_once_per_destination_node(e, k, ep, spread):
+    """DeepEP sends a token over RDMA once to each other node holding one of its experts (one peer
+    per node) and forwards it over NVLink there: e experts over ep ranks of 8-GPU nodes, top-k.  With
+    16 experts on 16 ranks a token's 2 copies go to 2 ranks (per-rank dedup saves nothing) but a node
+    holds 8 experts: 1 - C(8,2)/C(16,2) = 0.767 copies cross nodes, not 2 x 8/16 = 1.  Random and
+    the fake balanced gate's contiguous routing, over 2, 3 and 4 nodes."""
+    m = ModelArrays.of(validate_model({**BASE, "n_experts": e, "top_k": k, "routing": "dropless"}, "test"))
+    text = f"dp={ep},ep={ep},mb=2,gbs={2 * ep},a2a_dedup=1,expert_spread={spread}"
+    nodes = -(-ep // 8)
+    remote = _naive_remote_nodes(e, k, nodes, spread)
+    if (e, k, ep, spread) == (16, 2, 16, "random"):
+        assert remote == pytest.approx(1 - 28 / 120)  # both experts on the source node: C(8,2)/C(16,2)
+    nbytes = 2 * T * _naive_ranks(e, k, ep, spread) * H  # bf16, a token once per destination rank
     ib, nv = H100.inter_bytes_per_s * eff.LINK_EFFICIENCY, H100.intra_bytes_per_s * eff.LINK_EFFICIENCY
-    lat = 7 * H100.intra_latency_s + 8 * H100.inter_latency_s
-    per_rank = max(nbytes * 7 / 16 / nv, nbytes * 8 / 16 / ib) + lat
-    deepep = max(nbytes * 15 / 16 / nv, 2 * T * remote * H / ib) + lat
+    lat = 7 * H100.intra_latency_s + (nodes - 1) * H100.inter_latency_s  # one RDMA peer per node
     a2a = 4 * 4  # 4 MoE layers x (dispatch + combine) x (forward + backward)
-    plain = one(microbatch_comm(m, SEQ, arr(text), H100)["ep_s"])
-    dedup = one(microbatch_comm(m, SEQ, arr(text + ",a2a_dedup=1"), H100)["ep_s"])
-    assert plain == pytest.approx(a2a * per_rank, rel=1e-9)
-    assert dedup == pytest.approx(a2a * deepep, rel=1e-9)
-    # inside one node nothing crosses nodes: per-rank dedup and per-node forwarding agree
+    dedup = one(microbatch_comm(m, SEQ, arr(text), H100)["ep_s"])
+    assert dedup == pytest.approx(a2a * (max(nbytes * (ep - 1) / ep / nv, 2 * T * remote * H / ib) + lat), rel=1e-9)
+    # Megatron's alltoall dispatcher: every routed copy, the off-node share over InfiniBand
+    plain = one(microbatch_comm(m, SEQ, arr(f"dp={ep},ep={ep},mb=2,gbs={2 * ep}"), H100)["ep_s"])
+    per_copy = 2 * T * k * H
+    lat_plain = 7 * H100.intra_latency_s + (ep - 8) * H100.inter_latency_s
+    assert plain == pytest.approx(a2a * (max(per_copy * 7 / ep / nv, per_copy * (ep - 8) / ep / ib) + lat_plain))
+    assert dedup < plain
+
+
+def test_inside_one_node_deepep_moves_a_token_once_per_rank():
+    """Inside one node nothing crosses nodes: per-rank dedup alone, over NVLink."""
     inside = "dp=8,ep=8,mb=2,gbs=16,a2a_dedup=1"
-    m8 = ModelArrays.of(validate_model({**BASE, "routing": "dropless"}, "test"))
-    copies = one(ranks_per_token(m8, arr(inside)))
-    assert one(microbatch_comm(m8, SEQ, arr(inside), H100)["ep_s"]) == pytest.approx(
-        a2a * (2 * T * copies * H * 7 / 8 / nv + 7 * H100.intra_latency_s), rel=1e-9
+    nv = H100.intra_bytes_per_s * eff.LINK_EFFICIENCY
+    copies = _naive_ranks(E, K, 8, "random")
+    assert one(microbatch_comm(DROPLESS, SEQ, arr(inside), H100)["ep_s"]) == pytest.approx(
+        16 * (2 * T * copies * H * 7 / 8 / nv + 7 * H100.intra_latency_s), rel=1e-9
     )
 
 

@@ -337,6 +337,24 @@ def test_an_interval_far_from_the_published_rows_widens_and_says_why():
         assert far.high == pytest.approx(np.exp(np.quantile(sizes, 0.95))) and far.high > near.high
 
 
+def test_a_stacks_row_count_is_the_rows_its_interval_pools(monkeypatch):
+    """`MIN_ROWS` counts the stack's rows among those the interval pools: a dense prediction counts
+    the dense rows only, a dropless MoE its routing class too (synthetic residuals: stack "s" has 3
+    dense and 3 dropless rows of other sources, 5 needed)."""
+    from glamsim.predict import intervals
+
+    rows = [(f"d{i}", "a", "s", 0.01 * i, "dense", 4096, True) for i in range(3)]
+    rows += [(f"m{i}", "b", "s", 0.02 * i, "dropless", 4096, True) for i in range(3)]
+    rows += [(f"o{i}", "c", "other", 0.03, "dense", 4096, True) for i in range(20)]
+    monkeypatch.setattr(intervals, "residuals", lambda: tuple(rows))
+    dense = intervals.far_from_validated("s", chip="h100-sxm")
+    moe = intervals.far_from_validated("s", chip="h100-sxm", n_experts=8, routing="dropless")
+    capacity = intervals.far_from_validated("s", chip="h100-sxm", n_experts=8, routing="capacity")
+    assert dense == capacity == [f"fewer than {intervals.MIN_ROWS} rows on its stack"] and moe == []
+    # leaving out the dense rows' source leaves the MoE prediction 3 rows: far again
+    assert intervals.far_from_validated("s", "h100-sxm", 8, exclude="a", routing="dropless") == dense
+
+
 def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     """The published rows ran cuDNN (Megatron and NeMo Automodel on Hopper, NeMo on B200) and
     FlashAttention-2 on Hopper (PyTorch, torchtitan); the A100 rows ran no fused kernel.  A layout
@@ -626,3 +644,20 @@ def test_palm_recomputes_the_share_of_its_forward_that_its_published_hfu_over_mf
     (r89, _), (r90, fits), (r91, _) = ratio(89), ratio(90), ratio(91)
     assert abs(r90 - target) < min(abs(r89 - target), abs(r91 - target)) and abs(r90 - target) < 0.002
     assert fits and ratio(None)[0] > 1.32
+
+
+def test_the_model_zoos_pp32_run_needs_the_embedding_and_loss_in_the_pipeline_split():
+    """Megatron-Core's model zoo ran Qwen3-235B's 94 layers on PP 32 x VP 3 = 96 virtual stages, its
+    configs counting the embedding and the loss as a layer each: the row's layout runs as published,
+    and the same layout without `embed_loss` is refused as more stages than layers."""
+    from glamsim.predict.layout import check_layout, parse_layout
+    from glamsim.predict.validation import run_model
+
+    models, runs = predictions()
+    run = next(r for r in runs if r.id == "mcore-zoo-qwen3-235b-pp32")
+    cfg = run_model(run.model, models)
+    lay = parse_layout(run.layout)
+    assert lay.embed_loss and lay.pp * lay.vp == cfg.n_layers + 2
+    check_layout(lay, cfg, 256, run.seq_len)
+    with pytest.raises(ConfigError, match="96 pipeline stages for 94 layers"):
+        check_layout(lay.model_copy(update={"embed_loss": False}), cfg, 256, run.seq_len)

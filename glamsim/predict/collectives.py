@@ -57,7 +57,7 @@ from glamsim.predict.tiers import (
     all_gather_s,
     allreduce_s,
     alltoall_s,
-    members_per_node,
+    nodes_spanned,
     reduce_scatter_s,
     ring_latency_s,
     sendrecv_s,
@@ -84,7 +84,7 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> 
     a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp
     a2a_one = alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab)
     if np.any(lay.a2a_dedup > 0):  # DeepEP: across nodes a token travels once per destination node
-        nodes = lay.ep / members_per_node(lay.tp * lay.cp, lay.ep, fab)
+        nodes = nodes_spanned(lay.tp * lay.cp, lay.ep, fab)  # equal blocks of experts, whole nodes
         remote = blocks_per_token(m, lay, nodes) * (nodes - 1) / nodes
         off_node = fab.act_bytes * T * remote * m.d_model / lay.tp
         a2a_one = np.where(lay.a2a_dedup > 0, alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab, off_node), a2a_one)

@@ -233,6 +233,12 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
 
     fwd_layer = mm_s + at_s + ew_s
     bwd_layer = 2 * (mm_s + ew_s) + at_bwd_s
+    # `embed_loss`: the last stage gave a layer's slot to the output layer and loss, a middle stage
+    # holds that layer and no output layer; the slower of the two sets the pace: the last stage's
+    # layers, plus the share of a layer by which one layer outlasts the output layer
+    pipelined = lay.embed_loss * (lay.pp > 1)
+    stage_layers = layers  # the FLOPs: the last stage's (HFU's stage, as `_stage_model_flops`)
+    layers = layers + pipelined * np.clip(1 - 3 * logits_s / (fwd_layer + bwd_layer), 0.0, 1.0)
     # recomputed in the backward pass: the whole forward (full); torchtitan's per-op policy ("op"):
     # every other matmul and every element-wise op (the saved half of the matmuls and the fused
     # attention output are kept); Korthikanti's selective: the attention scores
@@ -263,10 +269,10 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
         "moe_permute_s": moe_layers * moe_passes * moe["permute_s"],
         "moe_router_s": moe_layers * moe_passes * moe["router_s"],
         "flops_executed": (
-            3 * (layers * mm_f + logits_f)
-            + layers * (at_f + at_bwd_f)
-            + layers * recompute_flops
-            + moe_layers * moe_passes * moe["flops"]
+            3 * (stage_layers * mm_f + logits_f)
+            + stage_layers * (at_f + at_bwd_f)
+            + stage_layers * recompute_flops
+            + stage_layers * moe_share(m) * moe_passes * moe["flops"]
         ),
     }
 

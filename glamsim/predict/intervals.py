@@ -191,16 +191,18 @@ def far_from_validated(
     n_experts: int = 0,
     exclude: str | None = None,
     kernel: str | None = None,
+    routing: str = "dense",
 ) -> list[str]:
     """Why a prediction lies outside what the published rows (of sources other than `exclude`)
-    cover, empty when inside: a stack with fewer than `MIN_ROWS` rows, a chip no published run
-    used, more experts than any validated MoE, a fused-attention kernel (`attention_kernel_of` its
+    cover, empty when inside: fewer than `MIN_ROWS` rows of its stack among those its interval
+    pools (`pooled`: the dense rows, and an MoE's routing class), a chip no published run used,
+    more experts than any validated MoE, a fused-attention kernel (`attention_kernel_of` its
     layout, fused attention as matmuls included) no published run ran on the chip's GPU generation."""
     from glamsim.predict.efficiency import generation
 
     chips, experts = _validated(exclude)
     reasons = []
-    if sum(r[2] == stack and r[1] != exclude for r in residuals()) < MIN_ROWS:
+    if sum(r[2] == stack for r in pooled(routing, exclude)) < MIN_ROWS:
         reasons.append(f"fewer than {MIN_ROWS} rows on its stack")
     if chip is not None and chip not in chips:
         reasons.append(f"no published run on {chip}")
@@ -235,7 +237,7 @@ def mfu_interval(
     kind = "dense " if routing == "dense" else f"dense and {routing}-MoE "
     on = stack or "unnamed"
     basis = f"errors on {len(values)} published {kind}rows of other sources, {same} of them on the {on} stack"
-    far = far_from_validated(stack, chip, n_experts, exclude, kernel)
+    far = far_from_validated(stack, chip, n_experts, exclude, kernel, routing)
     if far:
         level = max(level, FAR_LEVEL)
         basis += f"; far from what was validated ({'; '.join(far)}): widened to their {level:.0%} quantile"

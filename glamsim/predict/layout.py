@@ -7,7 +7,9 @@ chip); activation recomputation; sequence parallelism; fused (flash) attention a
 (`attn=flash2` FlashAttention-2, `attn=cudnn` Transformer Engine's cuDNN attention of mid-2024,
 `attn=cudnn-9.19` cuDNN 9.19's, `attn=flash3` FlashAttention-3; by default the stack's); how the
 expert all-to-alls travel (`a2a_overlap`; `a2a_dedup=1` one copy of a token per destination rank,
-as DeepEP sends it, with `expert_spread` saying how a token's experts spread over the ranks); the
+as DeepEP sends it, and across nodes one per destination node, with `expert_spread` saying how a
+token's experts spread over the ranks); whether the embedding and loss take a layer's place in the
+pipeline split (`embed_loss`); the
 precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
 per parameter tensor (DeepSpeed), and whose element-wise kernels are fused (Megatron, DeepSpeed,
@@ -329,9 +331,8 @@ def parse_software(text: str, what: str = "software") -> Layout:
         key = part.split("=")[0].strip().lower()
         key = _ALIASES.get(key, key)
         if key in KEYS and key not in SOFTWARE_KEYS:  # unknown keys: parse_layout names them
-            raise ConfigError(
-                f"{what}={show(text)}: {key} is chosen by the layout search; name only {', '.join(SOFTWARE_KEYS)}"
-            )
+            how = "is not searched (give a whole --layout)" if key == "embed_loss" else "is chosen by the layout search"
+            raise ConfigError(f"{what}={show(text)}: {key} {how}; name only {', '.join(SOFTWARE_KEYS)}")
     try:
         return parse_layout(text)
     except ConfigError as err:
@@ -358,7 +359,7 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
 
     `uneven_stages` (or the layout's `uneven=1`): accept layers not divisible by pp x vp (the
     slowest stage then holds ceil(layers / (pp x vp)) layers per virtual stage; Llama 3 ran 126
-    layers on 16 stages)."""
+    layers on 16 stages); `embed_loss=1`: the layers and 2 slots (the embedding, the loss)."""
     lay = layout
     uneven_stages = uneven_stages or lay.uneven
     if lay.chips != chips:
@@ -373,13 +374,13 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
             raise ConfigError(f"layout tp={lay.tp}: must divide {what}={width} of {cfg.name}")
     stages = lay.pp * lay.vp
     slots = cfg.n_layers + 2 * lay.embed_loss  # the embedding and the loss as layers (embed_loss=1)
-    what = "layers" if not lay.embed_loss else "layers and the embedding and loss"
+    what = "layers" if not lay.embed_loss else f"layers and the embedding and loss ({slots} slots)"
     if stages > slots:
-        raise ConfigError(f"layout pp={lay.pp}: {stages} pipeline stages for {slots} {what}")
+        raise ConfigError(f"layout pp={lay.pp}: {stages} pipeline stages for {cfg.n_layers} {what}")
     if slots % stages and not uneven_stages:
         where = f"pp={lay.pp}" if lay.vp == 1 else f"pp x vp = {stages}"
-        raise ConfigError(f"layout {where}: must divide the {slots} {what} of {cfg.name} (or say uneven=1)")
-    chunk = math.ceil(slots / stages) - (lay.embed_loss and stages == 2)  # the fullest chunk's layers
+        raise ConfigError(f"layout {where}: must divide the {cfg.n_layers} {what} of {cfg.name} (or say uneven=1)")
+    chunk = math.ceil(slots / stages) - (lay.embed_loss and stages == 2)  # `stage.chunk_layers`
     if lay.recompute_layers is not None and lay.recompute_layers > chunk:
         raise ConfigError(
             f"layout recompute_layers={lay.recompute_layers}: more than the {chunk} layers of each model chunk "

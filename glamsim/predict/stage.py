@@ -1,11 +1,11 @@
 """What one chip holds of the model under a layout: layers, parameters, tokens.
 
 The busiest pipeline stage sets the pace and the memory high-water mark: it holds
-ceil(layers / pp) layers (MoE layers in the model's proportion) plus, under pipeline parallelism,
-one vocabulary matrix (the first stage holds the input embedding, the last the output matrix, the
-same size when tied: Megatron keeps a copy on both), or on a single stage both of an untied
-model's (`stage_embedding_params`).  Parameters split over tp (every
-weight matrix; norms are negligible) and, for routed experts, over ep as well.  A microbatch on
+ceil(layers / (pp x vp)) x vp layers (MoE layers in the model's proportion; `layers_per_stage`)
+plus, under pipeline parallelism, one vocabulary matrix (the first stage holds the input
+embedding, the last the output matrix, the same size when tied: Megatron keeps a copy on both),
+or on a single stage both of an untied model's (`stage_embedding_params`).  Parameters split over
+tp (every weight matrix; norms are negligible) and, for routed experts, over ep as well.  A microbatch on
 one chip is mb x seq / cp tokens.  All functions broadcast over `ModelArrays` and `LayoutArrays`.
 """
 
@@ -27,12 +27,13 @@ def chunk_layers(m: ModelArrays, lay: LayoutArrays):
 
 
 def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
-    """Layers on the busiest pipeline stage (all its virtual stages together); under `embed_loss`
-    a middle stage's (with two stages, each gives one of its chunks' slots to the embedding or the
-    loss)."""
+    """Layers on the busiest pipeline stage (all its virtual stages together): ceil(layers / (pp x
+    vp)) x vp; under `embed_loss` the first or last stage's, which give one slot to the embedding or
+    the output layer and loss (ceil((layers + 2) / (pp x vp)) x vp - 1): the first holds the most
+    activations in flight, the last the output layer (`compute.microbatch_compute` costs a middle
+    stage's extra layer where it outlasts the output layer)."""
     pipelined = lay.embed_loss * (lay.pp > 1)
-    full = np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp
-    return full - pipelined * (lay.pp == 2)
+    return np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp - pipelined
 
 
 def recomputed_share(m: ModelArrays, lay: LayoutArrays):

@@ -98,6 +98,12 @@ def members_per_node(stride, size, fab: Fabric):
     return np.clip(np.floor(fab.chips_per_node / np.maximum(stride, 1)), 1, np.maximum(size, 1))
 
 
+def nodes_spanned(stride, size, fab: Fabric):
+    """Nodes a group (`size` ranks `stride` apart) spans, whole nodes (a last one partly filled)."""
+    n = np.maximum(np.asarray(size, dtype=np.float64), 1.0)
+    return np.ceil(n / members_per_node(stride, n, fab))
+
+
 def _intra_bandwidth(size, chips, fab: Fabric):
     """Intra-node bandwidth a group of `size` ranks attains (torus: only the axes it spans)."""
     bw = fab.intra_bytes_per_s * LINK_EFFICIENCY
@@ -152,17 +158,17 @@ def alltoall_s(nbytes, size, stride, chips, fab: Fabric, off_node_bytes=None):
     """Seconds of one all-to-all of a chip's `nbytes` buffer over a group: the share bound for node
     peers over the node's links while the rest crosses nodes.  With `off_node_bytes` (a dispatcher
     that sends a token once to each destination node and forwards it inside that node, DeepEP's
-    internode kernels) only those bytes cross nodes, and every copy but the chip's own travels the
-    node's links, the forwarded ones on arrival."""
+    internode kernels) only those bytes cross nodes, to one peer on each other node, and every copy
+    but the chip's own travels the node's links, the forwarded ones on arrival."""
     n = np.asarray(size, dtype=np.float64)
     k = members_per_node(stride, n, fab)
     if off_node_bytes is None:
-        intra_bytes, inter_bytes = nbytes * (k - 1) / n, nbytes * (n - k) / n
+        intra_bytes, inter_bytes, remote_peers = nbytes * (k - 1) / n, nbytes * (n - k) / n, n - k
     else:
-        intra_bytes, inter_bytes = nbytes * (n - 1) / n, off_node_bytes
+        intra_bytes, inter_bytes, remote_peers = nbytes * (n - 1) / n, off_node_bytes, nodes_spanned(stride, n, fab) - 1
     intra = intra_bytes / _intra_bandwidth(k, chips, fab)
     inter = inter_bytes / (fab.inter_bytes_per_s * LINK_EFFICIENCY)
-    lat = (k - 1) * fab.intra_latency_s + (n - k) * fab.inter_latency_s
+    lat = (k - 1) * fab.intra_latency_s + remote_peers * fab.inter_latency_s
     return np.where(n > 1, np.maximum(intra, inter) + lat, 0.0)
 
 
