@@ -300,3 +300,31 @@ def test_embedding_and_loss_take_a_layers_place_in_the_pipeline_split():
     assert both("pp=2,embed_loss=1") == (47, 47)
     assert both("pp=2,vp=2,embed_loss=1") == (24, 47)  # ceil(96 / 4) = 24 a chunk, one slot given
     assert both("pp=2") == (47, 47)
+
+
+@pytest.mark.parametrize("vocab", [256, 65536])
+def test_under_embed_loss_the_slower_of_the_last_and_a_middle_stage_sets_the_pace(vocab):
+    """6 layers + 2 slots on 4 stages: the last stage runs 1 layer and the output layer, a middle one
+    2 layers.  With a small vocabulary (the output layer cheaper than a layer) the middle stage sets
+    the pace: the time of 2 layers, what pp=3 costs without its output layer; with a large one the
+    last stage: 1 layer and the output layer, what pp=6 costs (one layer a stage, the output layer
+    on the busiest)."""
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.compute import microbatch_compute
+    from glamsim.predict.tiers import Fabric
+    from glamsim.profiles import load_chip
+
+    cfg = load_model("glam-tiny-dense").model_copy(update={"n_layers": 6, "vocab_size": vocab})
+    m, fab = ModelArrays.of(cfg), Fabric.of(load_chip("h100-sxm"))
+
+    def pace(text):
+        c = microbatch_compute(m, 128, LayoutArrays.of(parse_layout(text + ",mb=1,gbs=8")), fab)
+        return float(c["forward_s"][0] + c["backward_s"][0])
+
+    layer = pace("pp=3") - pace("pp=6")  # 2 layers + the output layer, less 1 layer + it
+    out = pace("pp=6") - layer
+    embed_loss = pace("pp=4,embed_loss=1")
+    if vocab == 256:
+        assert out < layer and embed_loss == pytest.approx(2 * layer)
+    else:
+        assert out > layer and embed_loss == pytest.approx(layer + out) == pytest.approx(pace("pp=6"))
