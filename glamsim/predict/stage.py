@@ -38,8 +38,8 @@ def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
 
 def recomputed_share(m: ModelArrays, lay: LayoutArrays):
     """Share of the busiest stage's layers recomputed whole in the backward pass: 0 unless
-    recompute=full; `recompute_layers` of each model chunk's ceil(layers / (pp x vp)) under
-    Megatron's block method, all of them when unset."""
+    recompute=full; `recompute_layers` of each model chunk's `chunk_layers` under Megatron's block
+    method, all of them when unset."""
     chunk = chunk_layers(m, lay)
     share = np.where(lay.recompute_layers > 0, np.minimum(lay.recompute_layers / chunk, 1.0), 1.0)
     return np.where(lay.recompute >= 2, share, 0.0)
