@@ -280,26 +280,33 @@ def test_valid_control_case_is_accepted(tmp_path):
 
 def test_embedding_and_loss_take_a_layers_place_in_the_pipeline_split():
     """Megatron's --account-for-embedding/loss-in-pipeline-split: 94 layers + 2 slots.  On 32
-    virtual stages (pp 8 x vp 4) the fullest chunk holds ceil(96 / 32) = 3 layers; the first and
-    last stages, which hold the embedding or the output layer and the most activations in flight,
-    12 - 1 = 11 (12 without); on pp 32 x vp 3 (Megatron-Core's model zoo, Qwen3-235B) one slot a
-    chunk, 2 layers on those stages; two stages of one chunk each give a slot: ceil(96 / 2) - 1 =
-    47 layers."""
+    virtual stages (pp 8 x vp 4) the fullest chunk holds ceil(96 / 32) = 3 layers, a middle stage
+    12 (as ceil(94 / 32) x 4 without), the first stage, which gave a slot to the embedding and
+    holds the most activations in flight, 11; on pp 32 x vp 3 (Megatron-Core's model zoo,
+    Qwen3-235B) one slot a chunk: 3 layers on a middle stage, 2 on the first; with two stages each
+    gives a slot: ceil(96 / 2) - 1 = 47 layers on both."""
     from glamsim.accounting import ModelArrays
-    from glamsim.predict.stage import chunk_layers, layers_per_stage
+    from glamsim.predict.stage import chunk_layers, first_stage_layers, layers_per_stage
 
     m = ModelArrays.of(load_model("glam-tiny").model_copy(update={"n_layers": 94, "moe_every": 2}))
 
-    def both(text):
+    def counts(text):
         lay = LayoutArrays.of(parse_layout(text + ",gbs=96"))
-        return float(chunk_layers(m, lay)[0]), float(layers_per_stage(m, lay)[0])
+        return tuple(float(f(m, lay)[0]) for f in (chunk_layers, layers_per_stage, first_stage_layers))
 
-    assert both("pp=8,vp=4,embed_loss=1") == (3, 11)  # the first or last stage: 12 slots, one given
-    assert both("pp=8,vp=4,uneven=1") == (3, 12)
-    assert both("pp=32,vp=3,embed_loss=1") == (1, 2)
-    assert both("pp=2,embed_loss=1") == (47, 47)
-    assert both("pp=2,vp=2,embed_loss=1") == (24, 47)  # ceil(96 / 4) = 24 a chunk, one slot given
-    assert both("pp=2") == (47, 47)
+    assert counts("pp=8,vp=4,embed_loss=1") == (3, 12, 11)
+    assert counts("pp=8,vp=4,uneven=1") == (3, 12, 12)
+    assert counts("pp=32,vp=3,embed_loss=1") == (1, 3, 2)
+    assert counts("pp=2,embed_loss=1") == (47, 47, 47)
+    assert counts("pp=2,vp=2,embed_loss=1") == (24, 47, 47)  # ceil(96 / 4) = 24 a chunk, one slot given
+    assert counts("pp=2") == (47, 47, 47)
+    # the activations are the first stage's: 11 layers' against 12 (the same microbatches in flight)
+    from glamsim.predict.memory import activations
+
+    def stored(text):
+        return float(activations(m, 128, LayoutArrays.of(parse_layout(text + ",gbs=96")))["activations"][0])
+
+    assert stored("pp=8,vp=4,embed_loss=1") == pytest.approx(stored("pp=8,vp=4,uneven=1") * 11 / 12)
 
 
 @pytest.mark.parametrize("vocab", [256, 65536])

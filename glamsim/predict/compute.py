@@ -233,12 +233,13 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
 
     fwd_layer = mm_s + at_s + ew_s
     bwd_layer = 2 * (mm_s + ew_s) + at_bwd_s
-    # `embed_loss`: the last stage gave a layer's slot to the output layer and loss, a middle stage
-    # holds that layer and no output layer; the slower of the two sets the pace: the last stage's
-    # layers, plus the share of a layer by which one layer outlasts the output layer
-    pipelined = lay.embed_loss * (lay.pp > 1)
-    stage_layers = layers  # the FLOPs: the last stage's (HFU's stage, as `_stage_model_flops`)
-    layers = layers + pipelined * np.clip(1 - 3 * logits_s / (fwd_layer + bwd_layer), 0.0, 1.0)
+    # `embed_loss` with a middle stage (pp >= 3): the last stage gave a layer's slot to the output
+    # layer and loss, a middle one holds that layer and no output layer; the slower of the two sets
+    # the pace: a middle stage's layers, less the share of a layer the output layer takes beyond
+    # it (all of it where the output layer outlasts a layer: the last stage)
+    middle = lay.embed_loss * (lay.pp > 2)
+    stage_layers = layers  # the FLOPs: the busiest stage's with the output layer (as `_stage_model_flops`)
+    layers = layers - middle * np.clip(3 * logits_s / (fwd_layer + bwd_layer), 0.0, 1.0)
     # recomputed in the backward pass: the whole forward (full); torchtitan's per-op policy ("op"):
     # every other matmul and every element-wise op (the saved half of the matmuls and the fused
     # attention output are kept); Korthikanti's selective: the attention scores

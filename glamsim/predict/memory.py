@@ -81,7 +81,7 @@ from glamsim.predict.stage import (
     body_params_per_layer,
     chip_params,
     expert_slots_per_token,
-    layers_per_stage,
+    first_stage_layers,
     moe_share,
     recomputed_share,
     routed_params,
@@ -257,8 +257,9 @@ def microbatches_in_flight(lay: LayoutArrays):
 def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_linears=False) -> dict:
     """Activation bytes per chip on the busiest stage: in-flight microbatches x stored bytes, and
     the last stage's logits.  fp8 training on Megatron (Transformer Engine) keeps the linear
-    layers' inputs in fp8 (TE's Linear saves its fp8-cast input for the weight gradient)."""
-    layers = layers_per_stage(m, lay)
+    layers' inputs in fp8 (TE's Linear saves its fp8-cast input for the weight gradient).  The
+    layers are the first stage's, which holds the most microbatches in flight."""
+    layers = first_stage_layers(m, lay)
     keep_scores = np.where(lay.recompute >= 1, 0.0, 1 - lay.flash)
     fp8_inputs = np.where(fp8_linears & (lay.stack == MEGATRON), 1.0, 0.0)
     gathered = eff.by_stack(eff.SP_SAVES_GATHERED_INPUTS, lay.stack)

@@ -28,10 +28,17 @@ def chunk_layers(m: ModelArrays, lay: LayoutArrays):
 
 def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
     """Layers on the busiest pipeline stage (all its virtual stages together): ceil(layers / (pp x
-    vp)) x vp; under `embed_loss` the first or last stage's, which give one slot to the embedding or
-    the output layer and loss (ceil((layers + 2) / (pp x vp)) x vp - 1): the first holds the most
-    activations in flight, the last the output layer (`compute.microbatch_compute` costs a middle
-    stage's extra layer where it outlasts the output layer)."""
+    vp)) x vp, the most any stage holds; under `embed_loss` ceil((layers + 2) / (pp x vp)) x vp, a
+    middle stage's (the first and last give one slot to the embedding or the output layer and loss;
+    with two stages both do: one layer fewer).  `compute.microbatch_compute` costs the last stage
+    instead where its output layer outlasts the layer it gave up."""
+    pipelined = lay.embed_loss * (lay.pp > 1)
+    return np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp - pipelined * (lay.pp == 2)
+
+
+def first_stage_layers(m: ModelArrays, lay: LayoutArrays):
+    """Layers on the first pipeline stage, which holds the most activations in flight: the busiest
+    stage's, one fewer under `embed_loss` (a slot given to the embedding)."""
     pipelined = lay.embed_loss * (lay.pp > 1)
     return np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp - pipelined
 
