@@ -7,7 +7,7 @@ exp(-q) to exp(+q), q the 80th percentile of |residual| over the rows of every *
 for an MoE the MoE rows of its routing class too (an MoE row's error comes from routing, permutation
 and dispatch a dense model has not; dropless dispatch is not capacity dispatch). Symmetric because
 the bias of a source not yet seen is unknown: the other sources' errors count by size, in either
-direction. On the 98 rows the 80% intervals cover 71% of the held-out published figures (the
+direction. On the 98 rows the 80% intervals cover 72% of the held-out published figures (the
 10th-90th percentiles of the signed residuals covered 60% of the first 62, per-stack pools less).
 Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's stack, a chip no
 published run used, more experts than any validated MoE, a fused-attention kernel no published run
@@ -16,8 +16,8 @@ A100 or a B200, fused attention as matmuls on a GPU) the interval widens to the 
 the basis says why. An MoE prediction's interval also spans the errors of the published MoE rows of
 its stack and routing (`routing_class`) from other sources, and the basis names them: few rows stand
 for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under half the predicted
-throughput on the H100 and under a third on the B200, its Qwen3-235B runs 8-11% above it on the H100
-and 35-54% under it on the B200; Megatron-Core's model zoo ran Qwen3-235B on 256 H100 from 45% under
+throughput on the H100 and under a third on the B200, its Qwen3-235B runs 7-10% above it on the H100
+and 38-58% under it on the B200; Megatron-Core's model zoo ran Qwen3-235B on 256 H100 from 48% under
 to 49% over it, by layout), so the range shows what the nearest published runs did rather than
 the pooled percentile alone (`label` says so). Likewise a GPU prediction at `LONG_CONTEXT` tokens or
 more spans the errors of the other sources' published GPU rows at lengths within
