@@ -300,13 +300,18 @@ def test_embedding_and_loss_take_a_layers_place_in_the_pipeline_split():
     assert counts("pp=2,embed_loss=1") == (47, 47, 47)
     assert counts("pp=2,vp=2,embed_loss=1") == (24, 47, 47)  # ceil(96 / 4) = 24 a chunk, one slot given
     assert counts("pp=2") == (47, 47, 47)
-    # the activations are the first stage's: 11 layers' against 12 (the same microbatches in flight)
+    # the activations: the first stage's 11 layers with 2 x 7 + 3 x 8 + 1 = 39 chunks in flight
+    # (Megatron's interleaved warm-up), or the second stage's 12 with 37, whichever is more:
+    # 12 x 37 > 11 x 39; without embed_loss the first stage's 12 x 39
     from glamsim.predict.memory import activations
 
     def stored(text):
         return float(activations(m, 128, LayoutArrays.of(parse_layout(text + ",gbs=96")))["activations"][0])
 
-    assert stored("pp=8,vp=4,embed_loss=1") == pytest.approx(stored("pp=8,vp=4,uneven=1") * 11 / 12)
+    assert stored("pp=8,vp=4,embed_loss=1") == pytest.approx(stored("pp=8,vp=4,uneven=1") * 37 / 39)
+    # 1F1B on 8 stages (12 slots a stage): the first stage's 11 layers x 8 microbatches in flight
+    # against the second's 12 x 7, the first's 12 x 8 without embed_loss
+    assert stored("pp=8,embed_loss=1") == pytest.approx(stored("pp=8,uneven=1") * 11 / 12)
 
 
 @pytest.mark.parametrize("vocab", [256, 65536])

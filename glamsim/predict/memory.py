@@ -82,6 +82,7 @@ from glamsim.predict.stage import (
     chip_params,
     expert_slots_per_token,
     first_stage_layers,
+    layers_per_stage,
     moe_share,
     recomputed_share,
     routed_params,
@@ -245,12 +246,14 @@ def op_checkpoint_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.
     return layer_input + (attention + (1 - share) * dense_ffn + share * moe_ffn) / lay.tp
 
 
-def microbatches_in_flight(lay: LayoutArrays):
-    """Microbatches' worth of the busiest stage's layers alive before its first backward pass:
-    1F1B min(pp, m); interleaved min(2(pp - 1) + (vp - 1) pp + 1, m vp) chunks of 1 / vp each."""
+def microbatches_in_flight(lay: LayoutArrays, rank=0):
+    """Microbatches' worth of pipeline rank `rank`'s layers alive before its first backward pass
+    (rank 0, the first stage, holds the most): 1F1B min(pp - rank, m); interleaved
+    min(2(pp - rank - 1) + (vp - 1) pp + 1, m vp) chunks of 1 / vp each (Megatron's warm-up)."""
     m_count = lay.microbatches
-    plain = np.minimum(lay.pp, m_count)
-    chunks = np.minimum(2 * (lay.pp - 1) + (lay.vp - 1) * lay.pp + 1, m_count * lay.vp) / lay.vp
+    rank = np.minimum(rank, np.maximum(lay.pp - 1, 0))
+    plain = np.minimum(lay.pp - rank, m_count)
+    chunks = np.minimum(2 * (lay.pp - rank - 1) + (lay.vp - 1) * lay.pp + 1, m_count * lay.vp) / lay.vp
     return np.where(lay.pp > 1, np.where(lay.vp > 1, chunks, plain), 1.0)
 
 
@@ -258,8 +261,8 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     """Activation bytes per chip on the busiest stage: in-flight microbatches x stored bytes, and
     the last stage's logits.  fp8 training on Megatron (Transformer Engine) keeps the linear
     layers' inputs in fp8 (TE's Linear saves its fp8-cast input for the weight gradient).  The
-    layers are the first stage's, which holds the most microbatches in flight."""
-    layers = first_stage_layers(m, lay)
+    stage is the first (the most microbatches in flight) or, where it holds fewer layers (its
+    slot given to the embedding under `embed_loss`), the second if that stores more."""
     keep_scores = np.where(lay.recompute >= 1, 0.0, 1 - lay.flash)
     fp8_inputs = np.where(fp8_linears & (lay.stack == MEGATRON), 1.0, 0.0)
     gathered = eff.by_stack(eff.SP_SAVES_GATHERED_INPUTS, lay.stack)
@@ -277,7 +280,6 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     )
     sb = tokens_per_microbatch(lay, seq_len)
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
-    in_flight = microbatches_in_flight(lay)
     # full recomputation: a recomputed layer keeps its input per microbatch in flight and, while
     # its forward runs again, its whole set (the attention scores too when unfused); under
     # recompute_layers (Megatron's block method: the first N layers of each chunk) the others keep
@@ -287,17 +289,23 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     whole = recomputed_share(m, lay)
     scores = (1 - lay.flash) * layer_activation_parts(m, seq_len, lay, act_bytes)["scores"] / lay.tp
     working = per_layer + scores
-    full_kept = layers * (whole * layer_input + (1 - whole) * working)
-    in_backward = np.maximum(full_kept, whole * layers * layer_input + working)
-    full = (in_flight - 1) * full_kept + in_backward
-    # per-op recomputation (torchtitan): its checkpoints per layer, plus one layer's set
-    op = in_flight * layers * op_checkpoint_bytes(m, seq_len, lay, act_bytes) + per_layer
-    stored = np.where(lay.recompute >= 2, full, np.where(lay.recompute > 1, op, in_flight * layers * per_layer))
+    op_layer = op_checkpoint_bytes(m, seq_len, lay, act_bytes)
+
+    def stored(layers, in_flight):
+        full_kept = layers * (whole * layer_input + (1 - whole) * working)
+        in_backward = np.maximum(full_kept, whole * layers * layer_input + working)
+        full = (in_flight - 1) * full_kept + in_backward
+        # per-op recomputation (torchtitan): its checkpoints per layer, plus one layer's set
+        op = in_flight * layers * op_layer + per_layer
+        return np.where(lay.recompute >= 2, full, np.where(lay.recompute > 1, op, in_flight * layers * per_layer))
+
+    first = stored(first_stage_layers(m, lay), microbatches_in_flight(lay))
+    second = stored(layers_per_stage(m, lay), microbatches_in_flight(lay, rank=1))
     logit_bytes = np.where(
         lay.stack == PYTORCH_FSDP, 3 * np.where(lay.loss_upcast > 0, FP32, act_bytes), act_bytes + FP32
     )
     logits = sb * m.vocab / lay.tp * logit_bytes
-    return {"activations": stored, "logits": logits}
+    return {"activations": np.maximum(first, second), "logits": logits}
 
 
 def memory_per_chip(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
