@@ -340,3 +340,21 @@ def test_under_embed_loss_the_slower_of_the_last_and_a_middle_stage_sets_the_pac
         assert out < layer and embed_loss == pytest.approx(2 * layer)
     else:
         assert out > layer and embed_loss == pytest.approx(layer + out) == pytest.approx(pace("pp=6"))
+
+
+def test_without_embed_loss_every_stage_count_is_the_ceiling():
+    """Without `embed_loss` the first and the busiest stage hold the same ceil(layers / (pp x vp)) x
+    vp layers, over a grid of layer counts, stages and virtual stages (uneven splits included)."""
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.stage import chunk_layers, first_stage_layers, layers_per_stage
+
+    for n_layers in (4, 7, 94, 126):
+        m = ModelArrays.of(load_model("glam-tiny-dense").model_copy(update={"n_layers": n_layers}))
+        for pp, vp in ((1, 1), (2, 1), (2, 2), (3, 1), (4, 2)):
+            if pp * vp > n_layers:
+                continue
+            text = f"pp={pp},uneven=1,gbs={8 * pp}" + (f",vp={vp}" if vp > 1 else "")
+            lay = LayoutArrays.of(parse_layout(text))
+            want = -(-n_layers // (pp * vp))
+            assert float(chunk_layers(m, lay)[0]) == want
+            assert float(layers_per_stage(m, lay)[0]) == float(first_stage_layers(m, lay)[0]) == want * vp
