@@ -99,6 +99,12 @@ CASES = {
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,recompute_layers=3"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "cp_comm=allgather"}, False),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,cp_comm=ring"}, True),
+        # the embedding and loss in the pipeline split: 96 layers + 2 slots on 14 stages; a split that
+        # does not divide them, one without a pipeline, or the key among searched software, refused
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "chips": 896, "layout": "tp=8,pp=14,dp=8,embed_loss=1"}, False),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,embed_loss=1"}, True),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,dp=128,embed_loss=1"}, True),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "embed_loss=1"}, True),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],

@@ -238,7 +238,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     # the pace: a middle stage's layers, less the share of a layer the output layer takes beyond
     # it (all of it where the output layer outlasts a layer: the last stage)
     middle = lay.embed_loss * (lay.pp > 2)
-    stage_layers = layers  # the FLOPs: the busiest stage's with the output layer (as `_stage_model_flops`)
+    stage_layers = layers  # the FLOPs: these layers and the output layer, the HFU basis of `_stage_model_flops`
     layers = layers - middle * np.clip(3 * logits_s / (fwd_layer + bwd_layer), 0.0, 1.0)
     # recomputed in the backward pass: the whole forward (full); torchtitan's per-op policy ("op"):
     # every other matmul and every element-wise op (the saved half of the matmuls and the fused
