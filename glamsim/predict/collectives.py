@@ -64,11 +64,12 @@ from glamsim.predict.tiers import (
 )
 
 
-def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
+def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, layers=None) -> dict:
     """Bytes (`*_bytes`, per chip, what each collective's buffer holds) and seconds of one
-    microbatch's tensor, expert, context and pipeline communication on the busiest stage."""
+    microbatch's tensor, expert, context and pipeline communication on the busiest stage: its
+    `layers` layers (default `layers_per_stage`; the pace stage's from `steptime.predict`)."""
     n = lay.chips
-    layers = layers_per_stage(m, lay)
+    layers = layers_per_stage(m, lay) if layers is None else layers
     T = tokens_per_microbatch(lay, seq_len)
     act = fab.act_bytes * T * m.d_model
     whole = recomputed_share(m, lay)  # the share of the layers whose forward runs twice

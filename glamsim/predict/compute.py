@@ -193,12 +193,17 @@ def _score_shapes(m: ModelArrays, seq_len, lay: LayoutArrays) -> dict:
     }
 
 
-def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None) -> dict:
-    """Seconds and executed FLOPs of one microbatch on the busiest stage, by op class.
+def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None, layers=None) -> dict:
+    """Seconds and executed FLOPs of one microbatch on the busiest stage, by op class: `layers`
+    layers (default `layers_per_stage`; `steptime.predict` passes the pace stage's, fractional
+    where a layer's share stands for the output layer) and the output layer.
 
-    Keys: matmul_s, attention_s, elementwise_s (forward + backward), recompute_s, and
-    matmul_time_fwd_s (what tensor-parallel overlap can hide behind), flops_executed."""
-    layers = layers_per_stage(m, lay)
+    Keys: matmul_s, attention_s, elementwise_s (forward + backward), recompute_s,
+    matmul_time_fwd_s (what tensor-parallel overlap can hide behind), output_layer_s (forward +
+    backward), flops_executed (always the busiest stage's layers and the output layer: the HFU
+    basis of `steptime._stage_model_flops`)."""
+    stage_layers = layers_per_stage(m, lay)
+    layers = stage_layers if layers is None else layers
     mm = _shapes(m, seq_len, lay, expert_load)
     sc = _score_shapes(m, seq_len, lay)
     mm_s = sum(matmul_s(M, K, N, fab, c) for M, K, N, c in mm.values())
@@ -233,13 +238,6 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
 
     fwd_layer = mm_s + at_s + ew_s
     bwd_layer = 2 * (mm_s + ew_s) + at_bwd_s
-    # `embed_loss` with a middle stage (pp >= 3): the last stage gave a layer's slot to the output
-    # layer and loss, a middle one holds that layer and no output layer; the slower of the two sets
-    # the pace: a middle stage's layers, less the share of a layer the output layer takes beyond
-    # it (all of it where the output layer outlasts a layer: the last stage)
-    middle = lay.embed_loss * (lay.pp > 2)
-    stage_layers = layers  # the FLOPs: these layers and the output layer, the HFU basis of `_stage_model_flops`
-    layers = layers - middle * np.clip(3 * logits_s / (fwd_layer + bwd_layer), 0.0, 1.0)
     # recomputed in the backward pass: the whole forward (full); torchtitan's per-op policy ("op"):
     # every other matmul and every element-wise op (the saved half of the matmuls and the fused
     # attention output are kept); Korthikanti's selective: the attention scores
@@ -264,6 +262,7 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
         "forward_s": layers * fwd_layer + logits_s,
         "backward_s": layers * bwd_layer + 2 * logits_s,
         "matmul_time_fwd_s": layers * (mm_s + at_s),
+        "output_layer_s": 3 * logits_s + 0 * layers,
         "attention_kernel_fwd_s": kernel_fwd_s + 0 * layers,  # one layer's, for the ring's overlap
         "attention_kernel_bwd_s": kernel_bwd_s + 0 * layers,
         "expert_matmul_fwd_s": layers * sum(matmul_s(*mm[n][:3], fab, mm[n][3]) for n in _EXPERT_MATMULS if n in mm),

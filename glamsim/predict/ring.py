@@ -110,13 +110,14 @@ def _hop_s(nbytes, lay: LayoutArrays, fab: Fabric):
     return nbytes / bw + lat
 
 
-def p2p_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s, attn_bwd_s) -> dict:
-    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage under
-    Transformer Engine's P2P ring (`p2p`), given one layer's attention kernel time forward
-    (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip: forward, cp - 1 sends of a rank's K/V
-    chunk; backward, the first step's K/V, cp - 2 sends of K/V with the previous step's dK/dV and
-    the last step's dK/dV only; each posted before its step's kernel and hidden behind it."""
-    layers = layers_per_stage(m, lay)
+def p2p_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s, attn_bwd_s, layers=None) -> dict:
+    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage (its
+    `layers` layers, default `layers_per_stage`) under Transformer Engine's P2P ring (`p2p`),
+    given one layer's attention kernel time forward (`attn_fwd_s`) and backward (`attn_bwd_s`) on
+    the chip: forward, cp - 1 sends of a rank's K/V chunk; backward, the first step's K/V, cp - 2
+    sends of K/V with the previous step's dK/dV and the last step's dK/dV only; each posted before
+    its step's kernel and hidden behind it."""
+    layers = layers_per_stage(m, lay) if layers is None else layers
     chunk = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes) / lay.cp
     step_fwd, step_bwd = attn_fwd_s / lay.cp, attn_bwd_s / lay.cp
     fwd = (lay.cp - 1) * np.maximum(_hop_s(chunk, lay, fab) - step_fwd, 0.0)
@@ -131,11 +132,12 @@ def p2p_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s
     }
 
 
-def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s, attn_bwd_s) -> dict:
-    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage under
-    PyTorch's overlapping ring (`allgather-overlap`), given one layer's attention kernel time forward
+def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_s, attn_bwd_s, layers=None) -> dict:
+    """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage (its
+    `layers` layers, default `layers_per_stage`) under PyTorch's overlapping ring
+    (`allgather-overlap`), given one layer's attention kernel time forward
     (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip."""
-    layers = layers_per_stage(m, lay)
+    layers = layers_per_stage(m, lay) if layers is None else layers
     kv = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)
     gather = all_gather_s(kv, lay.cp, lay.tp, lay.chips, fab)
     step_fwd, step_bwd = attn_fwd_s / lay.cp, attn_bwd_s / lay.cp

@@ -100,14 +100,12 @@ def _stage_model_flops(m: ModelArrays, seq_len, lay: LayoutArrays):
     return 3 * (layers_per_stage(m, lay) * fwd + matmul_flops(T, m.d_model, m.vocab / lay.tp))
 
 
-def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None) -> dict:
-    """The step-time breakdown (seconds per step), step time, MFU and HFU of every layout."""
-    c = microbatch_compute(m, seq_len, lay, fab, expert_load)
-    comm = microbatch_comm(m, seq_len, lay, fab)
-    dp = data_parallel_comm(m, lay, fab)
-    micro = lay.microbatches
-    layers = layers_per_stage(m, lay)
-
+def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load, layers) -> dict:
+    """One microbatch on a stage of `layers` layers (None: `layers_per_stage`) and the output
+    layer: its compute (`c`), communication (`comm`), the exposed seconds of each kind and their
+    sum (`time`)."""
+    c = microbatch_compute(m, seq_len, lay, fab, expert_load, layers)
+    comm = microbatch_comm(m, seq_len, lay, fab, layers)
     compute = c["forward_s"] + c["backward_s"]
     moe = c["moe_permute_s"] + c["moe_router_s"]
     # overlap budgets: TP collectives hide behind the matmuls (forward, backward = 3 x forward);
@@ -126,12 +124,45 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     # context parallelism: an exposed gather, or a ring hiding its K/V exchange behind the steps
     # (PyTorch's gather behind the first block, Transformer Engine's sends behind every step)
     kernels = (c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"])
-    ring, p2p = ring_comm(m, seq_len, lay, fab, *kernels), p2p_comm(m, seq_len, lay, fab, *kernels)
+    ring = ring_comm(m, seq_len, lay, fab, *kernels, layers=layers)
+    p2p = p2p_comm(m, seq_len, lay, fab, *kernels, layers=layers)
     way = eff.cp_comm(lay.stack, lay.cp_comm)
     P2P, OVERLAP = eff.CP_COMMS.index("p2p"), eff.CP_COMMS.index("allgather-overlap")
     cp_s = np.where(way == P2P, p2p["cp_s"], np.where(way == OVERLAP, ring["cp_s"], comm["cp_s"]))
     cp_bytes = np.where(way == P2P, p2p["cp_bytes"], np.where(way == OVERLAP, ring["cp_bytes"], comm["cp_bytes"]))
-    mb_time = compute + moe + c["recompute_s"] + tp + ep + cp_s + comm["pp_s"]
+    time = compute + moe + c["recompute_s"] + tp + ep + cp_s + comm["pp_s"]
+    keys = ("c", "comm", "compute", "moe", "tp", "ep", "cp_s", "cp_bytes", "time")
+    return dict(zip(keys, (c, comm, compute, moe, tp, ep, cp_s, cp_bytes, time), strict=True))
+
+
+def pace_layers(m: ModelArrays, lay: LayoutArrays, one: dict):
+    """Layers whose time sets the pipeline's pace, given `one` (`_microbatch` of the busiest
+    stage's layers with the output layer).  Under `embed_loss` with a middle stage (pp >= 3) the
+    last stage gave a layer's slot to the output layer and loss, and a middle one holds that layer
+    and no output layer: the slower of the two sets the pace.  The output layer is counted either
+    way, so the pace is a middle stage's layers less the share of a layer, computation and exposed
+    communication together, that the output layer takes beyond it (all of it where the output
+    layer outlasts a layer: the last stage).  Each layer's time, collectives included, is the
+    same on every stage: exact where the stages' exposed time is linear in their layers."""
+    layers = layers_per_stage(m, lay)
+    middle = lay.embed_loss * (lay.pp > 2)
+    out = one["c"]["output_layer_s"]
+    per_layer = (one["time"] - out - one["comm"]["pp_s"]) / np.maximum(layers, 1.0)
+    return layers - middle * np.clip(out / np.maximum(per_layer, 1e-30), 0.0, 1.0)
+
+
+def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None) -> dict:
+    """The step-time breakdown (seconds per step), step time, MFU and HFU of every layout."""
+    stage = _microbatch(m, seq_len, lay, fab, expert_load, None)  # the busiest stage's bytes
+    one = stage
+    if np.any(lay.embed_loss * (lay.pp > 2) > 0):
+        one = _microbatch(m, seq_len, lay, fab, expert_load, pace_layers(m, lay, stage))
+    c, compute, moe, tp, ep = (one[k] for k in ("c", "compute", "moe", "tp", "ep"))
+    cp_s, mb_time, comm = one["cp_s"], one["time"], stage["comm"]
+    dp = data_parallel_comm(m, lay, fab)
+    micro = lay.microbatches
+    layers = layers_per_stage(m, lay)
+
     bubble = (lay.pp - 1) / lay.vp * mb_time
     dp_step = np.maximum(dp["dp_step_s"] - c["backward_s"], 0.0) + dp["dp_step_s"] / layers
     z3 = dp["dp_microbatch_s"]
@@ -151,7 +182,7 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
         "tp_exposed_s": micro * tp,
         "ep_exposed_s": micro * ep,
         "cp_exposed_s": micro * cp_s,
-        "pp_exposed_s": micro * comm["pp_s"],
+        "pp_exposed_s": micro * one["comm"]["pp_s"],
         "bubble_s": bubble,
         "dp_exposed_s": dp_step + micro * dp_micro,
         "optimizer_s": opt,
@@ -160,10 +191,10 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
         "attention_s": micro * c["attention_s"],
         "elementwise_s": micro * c["elementwise_s"],
         "moe_router_s": micro * c["moe_router_s"],
-        "ep_s": micro * comm["ep_s"],
+        "ep_s": micro * one["comm"]["ep_s"],
         "tp_bytes_per_step": micro * comm["tp_bytes"],
         "ep_bytes_per_step": micro * comm["ep_bytes"],
-        "cp_bytes_per_step": micro * cp_bytes,
+        "cp_bytes_per_step": micro * stage["cp_bytes"],
         "pp_bytes_per_step": micro * comm["pp_bytes"],
         "dp_bytes_per_step": dp["dp_bytes"] * np.where(lay.zero >= 3, 1.5 * micro, 1.0),
     }
