@@ -79,6 +79,9 @@ class ChipProfile(_FromFile):
     # until the board is power-saturated: mamf-finder's MSMF), FLOP/s: where the large-matmul roof of
     # a long training run sits below the datasheet peak (`glamsim.predict.efficiency.matmul_relative`)
     matmul_sustained_flops_bf16: Spec | None = None
+    # streaming multiprocessors (GPUs): a communication kernel that runs on some of them takes that
+    # share from the compute it overlaps (`glamsim.predict.efficiency.DEEPEP_SMS`)
+    sm_count: Spec | None = None
     hbm_gb: Spec
     hbm_bandwidth_gb_per_s: Spec
     tdp_w: Spec | None = None
@@ -125,6 +128,8 @@ class ChipProfile(_FromFile):
                 f"matmul_sustained_flops_bf16.value={sustained.value!r}: must not exceed peak_flops_bf16 "
                 f"({peak16.value:.4g}): a sustained rate is a fraction of the dense peak"
             )
+        if self.sm_count is not None and self.sm_count.value != int(self.sm_count.value):
+            raise ValueError(f"sm_count.value={self.sm_count.value!r}: must be a whole number of SMs")
         if getattr(self, f"peak_flops_{self.default_dtype}") is None:
             raise ValueError(
                 f"default_dtype={self.default_dtype!r}: the profile has no peak_flops_{self.default_dtype}"

@@ -163,6 +163,29 @@ def test_all_to_all_exposed_or_overlapped():
         assert one(t["moe_permute_s"]) > 0
 
 
+def test_deepep_kernels_take_their_sms_from_the_compute_they_overlap():
+    """DeepEP (`a2a_dedup=1`) overlapped under Megatron-Core's other microbatch: for as long as the
+    hidden all-to-all runs, its 20 SMs (Megatron-Core's `moe_deepep_num_sms` default) of the
+    H100's 132 are missing from the compute, which then needs 20/132 of that time again.  Exposed,
+    nothing runs beside it; NCCL's all-to-all (no dedup) is not charged; a chip without an SM
+    count in its profile neither."""
+    from dataclasses import replace
+
+    text = "dp=16,ep=8,mb=2,gbs=32,a2a_dedup=1"
+    no_sms = replace(H100, sms=0.0)
+    hidden_only = predict(DROPLESS, SEQ, arr(text + ",a2a_overlap=1"), no_sms)
+    hidden = one(hidden_only["ep_s"]) - one(hidden_only["ep_exposed_s"])
+    assert hidden > 0
+    shared = predict(DROPLESS, SEQ, arr(text + ",a2a_overlap=1"), H100)
+    assert H100.sms == 132
+    assert one(shared["ep_exposed_s"]) == pytest.approx(one(hidden_only["ep_exposed_s"]) + hidden * 20 / 132)
+    assert one(shared["step_s"]) == pytest.approx(sum(one(shared[k]) for k in BREAKDOWN))
+    for t in (text, text.replace(",a2a_dedup=1", "") + ",a2a_overlap=1"):
+        assert one(predict(DROPLESS, SEQ, arr(t), H100)["ep_exposed_s"]) == pytest.approx(
+            one(predict(DROPLESS, SEQ, arr(t), no_sms)["ep_exposed_s"])
+        )
+
+
 def _expert_sets(e: int, k: int, spread: str) -> list:
     """Every token's k experts: each k-subset (random routing) or each token of the fake balanced
     gate, expert (t k + j) mod e (contiguous), over a whole period."""

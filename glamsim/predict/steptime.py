@@ -19,7 +19,9 @@ Overlap rules (stated, not fitted):
   (`--overlap-moe-expert-parallel-comm`: one microbatch's forward scheduled with another's
   backward), the same microbatch's expert matmuls elsewhere (Tutel's adaptive pipelining, Hwang et
   al. 2023, arXiv:2206.03382: each chunk's all-to-all under the previous chunk's experts)
-  (`efficiency.MOE_A2A_OVERLAP_WHOLE_MICROBATCH`);
+  (`efficiency.MOE_A2A_OVERLAP_WHOLE_MICROBATCH`); DeepEP's kernels (`a2a_dedup=1`) hold
+  `efficiency.DEEPEP_SMS` of the chip's SMs meanwhile, so the compute under a hidden all-to-all
+  needs that share of its time again (counted with the exposed all-to-all);
 - MoE token movement (`moe_permute_s`: permutation and un-permutation, or GShard's dispatch
   einsums, and the router's softmax/top-k, `compute.moe_dispatch_forward`) is its own item, on the
   critical path between the router and the experts;
@@ -121,6 +123,9 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     whole = eff.by_stack(eff.MOE_A2A_OVERLAP_WHOLE_MICROBATCH, lay.stack) > 0
     ep_budget = np.where(whole, left, np.minimum(3 * c["expert_matmul_fwd_s"], left))
     ep = np.where(lay.a2a_overlap > 0, np.maximum(comm["ep_s"] - ep_budget, 0.0), comm["ep_s"])
+    # DeepEP's kernels hold SMs that the compute under the hidden all-to-all then lacks
+    sm_share = np.where(lay.a2a_dedup > 0, eff.DEEPEP_SMS / fab.sms, 0.0) if fab.sms > 0 else 0.0
+    ep = ep + sm_share * (comm["ep_s"] - ep)
     # context parallelism: an exposed gather, or a ring hiding its K/V exchange behind the steps
     # (PyTorch's gather behind the first block, Transformer Engine's sends behind every step)
     kernels = (c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"])

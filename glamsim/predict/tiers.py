@@ -63,6 +63,7 @@ class Fabric:
     fp8_linears: bool = False  # the linear layers run in fp8 and cast their inputs (Transformer Engine, torchao)
     matmul_fraction: float | None = None  # None: efficiency.MATMUL_PEAK_FRACTION (a measured rate: 1.0)
     matmul_relative: float = 1.0  # sustained matmul roof over the reference chip's (`efficiency.matmul_relative`)
+    sms: float = 0.0  # streaming multiprocessors (0: not in the profile, no SM sharing counted)
 
     @classmethod
     def of(cls, chip: ChipProfile, dtype: str | None = None, chips_per_node: float | None = None) -> Fabric:
@@ -90,6 +91,7 @@ class Fabric:
             peak_flops_16bit=chip.spec(chip.peak_field("bf16")).value if fp8 else None,
             fp8_linears=fp8,
             matmul_relative=matmul_relative(sustained.value, chip.peak_flops_bf16.value) if sustained else 1.0,
+            sms=float(chip.sm_count.value) if chip.sm_count else 0.0,
         )
 
 
