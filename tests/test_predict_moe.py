@@ -164,26 +164,36 @@ def test_all_to_all_exposed_or_overlapped():
 
 
 def test_deepep_kernels_take_their_sms_from_the_compute_they_overlap():
-    """DeepEP (`a2a_dedup=1`) overlapped under Megatron-Core's other microbatch: for as long as the
-    hidden all-to-all runs, its 20 SMs (Megatron-Core's `moe_deepep_num_sms` default) of the
-    H100's 132 are missing from the compute, which then needs 20/132 of that time again.  Exposed,
-    nothing runs beside it; NCCL's all-to-all (no dedup) is not charged; a chip without an SM
-    count in its profile neither."""
+    """DeepEP (`a2a_dedup=1`) overlapped under Megatron-Core's other microbatch: its 20 SMs
+    (DeepEP's and Megatron-Core's default) of the H100's 132 are missing from the compute beside
+    it, so a microbatch takes max(all-to-all, compute + 20/132 x all-to-all).  At width 1,024 the
+    compute outlasts the all-to-all (hidden whole): 20/132 of it is exposed.  The toy's all-to-all
+    (latency-bound) outlasts its compute: already exposed, nothing more.  Without overlap, with
+    NCCL's all-to-all (no dedup) or on a chip without an SM count nothing is charged."""
     from dataclasses import replace
 
-    text = "dp=16,ep=8,mb=2,gbs=32,a2a_dedup=1"
     no_sms = replace(H100, sms=0.0)
-    hidden_only = predict(DROPLESS, SEQ, arr(text + ",a2a_overlap=1"), no_sms)
-    hidden = one(hidden_only["ep_s"]) - one(hidden_only["ep_exposed_s"])
-    assert hidden > 0
-    shared = predict(DROPLESS, SEQ, arr(text + ",a2a_overlap=1"), H100)
     assert H100.sms == 132
-    assert one(shared["ep_exposed_s"]) == pytest.approx(one(hidden_only["ep_exposed_s"]) + hidden * 20 / 132)
-    assert one(shared["step_s"]) == pytest.approx(sum(one(shared[k]) for k in BREAKDOWN))
-    for t in (text, text.replace(",a2a_dedup=1", "") + ",a2a_overlap=1"):
-        assert one(predict(DROPLESS, SEQ, arr(t), H100)["ep_exposed_s"]) == pytest.approx(
-            one(predict(DROPLESS, SEQ, arr(t), no_sms)["ep_exposed_s"])
+    wide = ModelArrays.of(
+        validate_model(
+            {**BASE, "d_model": 1024, "d_ff": 4096, "n_heads": 16, "max_seq_len": 1024, "routing": "dropless"}, "t"
         )
+    )
+    text = "dp=16,ep=8,mb=2,gbs=32,a2a_dedup=1"
+    for m, seq in ((wide, 1024), (DROPLESS, SEQ)):
+        lay = arr(text + ",a2a_overlap=1")
+        without, shared = predict(m, seq, lay, no_sms), predict(m, seq, lay, H100)
+        ep_s, exposed = one(shared["ep_s"]), one(without["ep_exposed_s"])
+        assert one(shared["ep_exposed_s"]) == pytest.approx(max(exposed, ep_s * 20 / 132))
+        assert one(shared["step_s"]) == pytest.approx(sum(one(shared[k]) for k in BREAKDOWN))
+        if m is wide:
+            assert exposed == 0.0 and one(shared["ep_exposed_s"]) > 0
+        else:
+            assert exposed > ep_s * 20 / 132 and one(shared["ep_exposed_s"]) == exposed
+        for t in (text, text.replace(",a2a_dedup=1", "") + ",a2a_overlap=1"):
+            assert one(predict(m, seq, arr(t), H100)["ep_exposed_s"]) == pytest.approx(
+                one(predict(m, seq, arr(t), no_sms)["ep_exposed_s"])
+            )
 
 
 def _expert_sets(e: int, k: int, spread: str) -> list:

@@ -477,12 +477,13 @@ MOE_SORT_AFTER_ALLTOALL = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 0.
 MOE_A2A_OVERLAP_WHOLE_MICROBATCH = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 
 # Streaming multiprocessors DeepEP's dispatch and combine kernels occupy (`a2a_dedup=1`, its
-# deduplicating dispatch): Megatron-Core's `TransformerConfig.moe_deepep_num_sms` default, 20
-# ("Number of SMs to use for DeepEP", megatron/core/transformer/transformer_config.py; the model
-# zoo's Qwen3-235B config does not set it).  While an overlapped all-to-all (`a2a_overlap=1`)
-# runs, the compute under it has the chip's other SMs only: it loses 20 / SMs of its rate for as
-# long as the transfer lasts (H100: 20 of 132, 15%).  NCCL's all-to-all and tensor-parallel
-# overlap kernels also take SMs; how many is not published in a stored config: not counted.
+# deduplicating dispatch): 20, DeepEP's own default (`Buffer.num_sms = 20`, deep_ep/buffer.py) and
+# Megatron-Core's (`TransformerConfig.moe_deepep_num_sms`, "Number of SMs to use for DeepEP",
+# megatron/core/transformer/transformer_config.py; the model zoo's Qwen3-235B config does not set
+# it).  While an overlapped all-to-all (`a2a_overlap=1`) runs, the compute beside it has the chip's
+# other SMs only: it loses 20 / SMs of its rate for as long as the transfer lasts (H100: 20 of
+# 132, 15%), which costs time where the compute outlasts the all-to-all.  NCCL's all-to-all and
+# tensor-parallel overlap kernels also take SMs; how many is not in a stored config: not counted.
 DEEPEP_SMS = 20.0
 
 # HBM bytes per token and expert of the router's element-wise work, forward: the fp32 logits read

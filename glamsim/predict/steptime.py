@@ -20,8 +20,9 @@ Overlap rules (stated, not fitted):
   backward), the same microbatch's expert matmuls elsewhere (Tutel's adaptive pipelining, Hwang et
   al. 2023, arXiv:2206.03382: each chunk's all-to-all under the previous chunk's experts)
   (`efficiency.MOE_A2A_OVERLAP_WHOLE_MICROBATCH`); DeepEP's kernels (`a2a_dedup=1`) hold
-  `efficiency.DEEPEP_SMS` of the chip's SMs meanwhile, so the compute under a hidden all-to-all
-  needs that share of its time again (counted with the exposed all-to-all);
+  `efficiency.DEEPEP_SMS` of the chip's SMs meanwhile, so where the compute outlasts the
+  all-to-all it needs that share of the all-to-all's time again (counted with the exposed
+  all-to-all);
 - MoE token movement (`moe_permute_s`: permutation and un-permutation, or GShard's dispatch
   einsums, and the router's softmax/top-k, `compute.moe_dispatch_forward`) is its own item, on the
   critical path between the router and the experts;
@@ -123,9 +124,12 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     whole = eff.by_stack(eff.MOE_A2A_OVERLAP_WHOLE_MICROBATCH, lay.stack) > 0
     ep_budget = np.where(whole, left, np.minimum(3 * c["expert_matmul_fwd_s"], left))
     ep = np.where(lay.a2a_overlap > 0, np.maximum(comm["ep_s"] - ep_budget, 0.0), comm["ep_s"])
-    # DeepEP's kernels hold SMs that the compute under the hidden all-to-all then lacks
+    # DeepEP's kernels hold SMs that the compute beside them lacks: the microbatch takes
+    # max(all-to-all, compute + share x all-to-all), so beyond the compute the larger of the
+    # exposed all-to-all and the share of it (nothing more where the all-to-all outlasts the
+    # compute, which then waits anyway)
     sm_share = np.where(lay.a2a_dedup > 0, eff.DEEPEP_SMS / fab.sms, 0.0) if fab.sms > 0 else 0.0
-    ep = ep + sm_share * (comm["ep_s"] - ep)
+    ep = np.maximum(ep, sm_share * comm["ep_s"])
     # context parallelism: an exposed gather, or a ring hiding its K/V exchange behind the steps
     # (PyTorch's gather behind the first block, Transformer Engine's sends behind every step)
     kernels = (c["attention_kernel_fwd_s"], c["attention_kernel_bwd_s"])
@@ -196,7 +200,7 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
         "attention_s": micro * c["attention_s"],
         "elementwise_s": micro * c["elementwise_s"],
         "moe_router_s": micro * c["moe_router_s"],
-        "ep_s": micro * one["comm"]["ep_s"],
+        "ep_s": micro * comm["ep_s"],
         "tp_bytes_per_step": micro * comm["tp_bytes"],
         "ep_bytes_per_step": micro * comm["ep_bytes"],
         "cp_bytes_per_step": micro * stage["cp_bytes"],
