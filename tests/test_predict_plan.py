@@ -90,9 +90,15 @@ def test_given_global_batch_is_kept_and_candidates_respect_the_model():
     assert {p["global_batch"] for p in r["plans"]} == {1536}
     c = candidates(cfg, 1024, 2048, 8, parse_layout("dp=1"))
     assert set(c.tp) <= {1, 2, 4, 8}  # tensor parallelism inside a node
-    assert (c.tp * c.pp * c.dp * c.cp == 1024).all() and (c.pp * c.vp <= 96).all()
-    # stage counts that do not divide the 96 layers are marked uneven (64 stages: 2 layers on the slowest)
-    assert ((96 % (c.pp * c.vp) > 0) == (c.uneven > 0)).all() and 64 in set(c.pp)
+    slots = 96 + 2 * c.embed_loss  # the embedding and the loss as a layer each under embed_loss
+    assert (c.tp * c.pp * c.dp * c.cp == 1024).all() and (c.pp * c.vp <= slots).all()
+    # stage counts that do not divide the 96 layers (98 slots) are marked uneven (64 stages: 2 layers
+    # on the slowest)
+    assert ((slots % (c.pp * c.vp) > 0) == (c.uneven > 0)).all() and 64 in set(c.pp)
+    # Megatron's split counting the embedding and the loss is searched wherever there is a pipeline
+    assert not (c.embed_loss[c.pp == 1] > 0).any()
+    for pp in set(c.pp[c.pp > 1]):
+        assert {0.0, 1.0} == set(c.embed_loss[c.pp == pp])
 
 
 def test_the_search_recomputes_half_of_each_chunk_where_memory_allows_no_less():
@@ -102,7 +108,8 @@ def test_the_search_recomputes_half_of_each_chunk_where_memory_allows_no_less():
     cfg, chip = load_model("gpt3-175b"), load_chip("a100-40gb")
     c = candidates(cfg, 96, 2048, 8, parse_layout("dp=1"))
     half = c.recompute_layers > 0
-    chunk = np.ceil(96 / (c.pp * c.vp))
+    stages = c.pp * c.vp
+    chunk = np.ceil((96 + 2 * c.embed_loss) / stages) - c.embed_loss * (stages == 2)  # `stage.chunk_layers`
     assert half.any() and (c.recompute[half] == 2).all()
     assert (c.recompute_layers[half] == np.floor(chunk[half] / 2)).all() and (chunk[half] >= 2).all()
     # a one-layer chunk has no half (pp x vp = 96 here), and XLA's remat is not a layer count
@@ -295,3 +302,26 @@ def test_a_dropless_moe_plan_on_megatron_labels_and_explains_its_wider_range():
     assert list(df["mfu_range"]) == ["80% + 10 MoE rows"] * 2 and (df["mfu_basis"] == r["mfu_interval"]).all()
     whole = search(load_model("mixtral-8x7b"), load_chip("h100-sxm"), 64, top=1)["plans"][0]
     assert whole["mfu_range"].startswith("80% + 10 MoE + ") and whole["mfu_range"].endswith(" long-context rows")
+
+
+def test_the_search_counts_the_embedding_and_loss_in_the_split_as_evaluate_does():
+    """94 layers (Qwen3-235B's count) on 24 stages x 4 virtual stages: 96 chunks, reachable only with
+    the embedding and the loss in the split (`embed_loss=1`, one layer a chunk, even); such
+    candidates predict what the one-layout evaluation predicts."""
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.steptime import predict
+    from glamsim.predict.tiers import Fabric
+
+    cfg, chip = load_model("glam-tiny-dense").model_copy(update={"n_layers": 94}), load_chip("h100-sxm")
+    c = candidates(cfg, 24, 128, 8, parse_layout("dp=1"), global_batch=48)
+    ninety_six = c.pp * c.vp == 96
+    assert ninety_six.any() and (c.embed_loss[ninety_six] == 1).all() and (c.uneven[ninety_six] == 0).all()
+    t = predict(ModelArrays.of(cfg), 128, c, Fabric.of(chip))
+    picks = [int(np.flatnonzero(ninety_six)[0])]
+    for pp in (2, 3, 8):  # the two-stage case (both stages give a slot) and middle stages
+        picks.append(int(np.flatnonzero((c.embed_loss == 1) & (c.pp == pp))[0]))
+    for i in picks:
+        lay = c.layout(i, parse_layout("dp=1"))
+        assert lay.embed_loss
+        one = evaluate(cfg, chip, lay, chips=24, seq_len=128)
+        assert one["step_s"] == pytest.approx(float(t["step_s"][i]), rel=1e-12)

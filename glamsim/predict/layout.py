@@ -331,8 +331,9 @@ def parse_software(text: str, what: str = "software") -> Layout:
         key = part.split("=")[0].strip().lower()
         key = _ALIASES.get(key, key)
         if key in KEYS and key not in SOFTWARE_KEYS:  # unknown keys: parse_layout names them
-            how = "is not searched (give a whole --layout)" if key == "embed_loss" else "is chosen by the layout search"
-            raise ConfigError(f"{what}={show(text)}: {key} {how}; name only {', '.join(SOFTWARE_KEYS)}")
+            raise ConfigError(
+                f"{what}={show(text)}: {key} is chosen by the layout search; name only {', '.join(SOFTWARE_KEYS)}"
+            )
     try:
         return parse_layout(text)
     except ConfigError as err:

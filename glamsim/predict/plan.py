@@ -6,7 +6,9 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
   (same bytes as plain tensor parallelism, less memory);
 - pp: divisors of N up to the layers (a stage count that does not divide them is marked
   `uneven=1`: the slowest stage holds the ceiling, as Llama 3's 126 layers on 16 stages);
-  vp in {1, 2, 4} where pp > 1 and pp x vp <= layers;
+  vp in {1, 2, 4} where pp > 1 and pp x vp <= layers; with pp > 1 the embedding and the loss
+  counted in the split or not (`embed_loss`, Megatron-LM's
+  `--account-for-embedding/loss-in-pipeline-split`: pp x vp <= layers + 2);
 - cp: 1, or for sequences of 16K tokens and more, divisors of N up to 32 that split the sequence;
 - dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model);
 - ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full, or full for half
@@ -81,9 +83,10 @@ def candidates(
                 eps = _divisors(math.gcd(cfg.n_experts, d)) if cfg.is_moe else [1]
                 for e in eps:
                     for v in VIRTUAL:
-                        if v > 1 and (p < 2 or p * v > cfg.n_layers):
-                            continue
-                        rows.append((t, p, d, c, e, v))
+                        for el in (0, 1) if p > 1 else (0,):
+                            if v > 1 and (p < 2 or p * v > cfg.n_layers + 2 * el):
+                                continue
+                            rows.append((t, p, d, c, e, v, el))
     if not rows:
         raise ConfigError(f"chips={chips}: no tp x pp x dp x cp split of {chips} chips suits {cfg.name}")
     g = np.asarray(rows, dtype=np.float64)
@@ -96,9 +99,10 @@ def candidates(
         raise ConfigError(f"chips={chips}: {np.prod(shape):,} candidate layouts; at most {MAX_CANDIDATES:,}")
     idx = np.indices(shape).reshape(4, -1)
     gi = g[idx[0]]
-    t, p, d, c, e, v = (gi[:, i] for i in range(6))
+    t, p, d, c, e, v, el = (gi[:, i] for i in range(7))
     z, b, r = zero[idx[1]], mb[idx[2]], rc[idx[3]]
-    chunk = np.ceil(cfg.n_layers / (p * v))
+    slots = cfg.n_layers + 2 * el
+    chunk = np.ceil(slots / (p * v)) - el * (p * v == 2)  # `stage.chunk_layers`
     part = np.where(halved[idx[3]] > 0, np.floor(chunk / 2), 0.0)
     if global_batch is not None:
         gbs = np.full_like(d, float(global_batch))
@@ -134,8 +138,8 @@ def candidates(
         a2a_overlap=full(base.a2a_overlap),
         a2a_dedup=full(base.a2a_dedup),
         expert_spread=full(base.expert_spread_code),
-        uneven=(np.mod(cfg.n_layers, p[k] * v[k]) > 0).astype(float),
-        embed_loss=np.zeros_like(t[k]),
+        uneven=(np.mod(slots[k], p[k] * v[k]) > 0).astype(float),
+        embed_loss=el[k],
         param_bytes=full(BYTES[base.params]),
         grad_bytes=full(BYTES[base.grads]),
         state_bytes=full(BYTES[base.opt_state]),
