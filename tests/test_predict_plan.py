@@ -95,10 +95,9 @@ def test_given_global_batch_is_kept_and_candidates_respect_the_model():
     # stage counts that do not divide the 96 layers (98 slots) are marked uneven (64 stages: 2 layers
     # on the slowest)
     assert ((slots % (c.pp * c.vp) > 0) == (c.uneven > 0)).all() and 64 in set(c.pp)
-    # Megatron's split counting the embedding and the loss is searched wherever there is a pipeline
-    assert not (c.embed_loss[c.pp == 1] > 0).any()
-    for pp in set(c.pp[c.pp > 1]):
-        assert {0.0, 1.0} == set(c.embed_loss[c.pp == pp])
+    # Megatron's split counting the embedding and the loss needs pp x vp to divide the 98 slots
+    # (Megatron-Core asserts it), and on two stages it is the split without them: none here
+    assert not (c.embed_loss > 0).any()
 
 
 def test_the_search_recomputes_half_of_each_chunk_where_memory_allows_no_less():
@@ -108,8 +107,10 @@ def test_the_search_recomputes_half_of_each_chunk_where_memory_allows_no_less():
     cfg, chip = load_model("gpt3-175b"), load_chip("a100-40gb")
     c = candidates(cfg, 96, 2048, 8, parse_layout("dp=1"))
     half = c.recompute_layers > 0
-    stages = c.pp * c.vp
-    chunk = np.ceil((96 + 2 * c.embed_loss) / stages) - c.embed_loss * (stages == 2)  # `stage.chunk_layers`
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.stage import chunk_layers
+
+    chunk = chunk_layers(ModelArrays.of(cfg), c)
     assert half.any() and (c.recompute[half] == 2).all()
     assert (c.recompute_layers[half] == np.floor(chunk[half] / 2)).all() and (chunk[half] >= 2).all()
     # a one-layer chunk has no half (pp x vp = 96 here), and XLA's remat is not a layer count
@@ -306,22 +307,32 @@ def test_a_dropless_moe_plan_on_megatron_labels_and_explains_its_wider_range():
 
 def test_the_search_counts_the_embedding_and_loss_in_the_split_as_evaluate_does():
     """94 layers (Qwen3-235B's count) on 24 stages x 4 virtual stages: 96 chunks, reachable only with
-    the embedding and the loss in the split (`embed_loss=1`, one layer a chunk, even); such
-    candidates predict what the one-layout evaluation predicts."""
+    the embedding and the loss in the split (`embed_loss=1`, one layer a chunk).  The search offers
+    that split on Megatron only, where pp x vp divides the 96 slots (Megatron-Core asserts it) and
+    exceeds 2 (two stages each give a slot: the split without them); each candidate passes the
+    layout check and predicts what the one-layout evaluation predicts, recomputing half of each
+    chunk where it says so."""
     from glamsim.accounting import ModelArrays
+    from glamsim.predict.layout import check_layout
     from glamsim.predict.steptime import predict
     from glamsim.predict.tiers import Fabric
 
     cfg, chip = load_model("glam-tiny-dense").model_copy(update={"n_layers": 94}), load_chip("h100-sxm")
-    c = candidates(cfg, 24, 128, 8, parse_layout("dp=1"), global_batch=48)
-    ninety_six = c.pp * c.vp == 96
-    assert ninety_six.any() and (c.embed_loss[ninety_six] == 1).all() and (c.uneven[ninety_six] == 0).all()
+    base = parse_layout("dp=1")
+    c = candidates(cfg, 24, 128, 8, base, global_batch=48)
+    el = c.embed_loss > 0
+    stages = c.pp * c.vp
+    assert (stages[el] > 2).all() and (96 % stages[el] == 0).all() and (c.uneven[el] == 0).all()
+    assert {(2.0, 2.0), (2.0, 4.0), (3.0, 1.0), (24.0, 4.0)} <= set(zip(c.pp[el], c.vp[el]))
+    assert not (stages[~el] > 94).any()  # 96 chunks only with it
+    assert not (candidates(cfg, 24, 128, 8, parse_layout("dp=1,stack=xla"), global_batch=48).embed_loss > 0).any()
+    for i in range(len(c)):
+        check_layout(c.layout(i, base), cfg, 24, 128)
     t = predict(ModelArrays.of(cfg), 128, c, Fabric.of(chip))
-    picks = [int(np.flatnonzero(ninety_six)[0])]
-    for pp in (2, 3, 8):  # the two-stage case (both stages give a slot) and middle stages
-        picks.append(int(np.flatnonzero((c.embed_loss == 1) & (c.pp == pp))[0]))
+    picks = [int(np.flatnonzero(el & (stages == 96))[0]), int(np.flatnonzero(el & (c.recompute_layers > 0))[0])]
+    picks += [int(np.flatnonzero(el & (c.pp == pp))[0]) for pp in (2, 3, 8)]
     for i in picks:
-        lay = c.layout(i, parse_layout("dp=1"))
+        lay = c.layout(i, base)
         assert lay.embed_loss
         one = evaluate(cfg, chip, lay, chips=24, seq_len=128)
         assert one["step_s"] == pytest.approx(float(t["step_s"][i]), rel=1e-12)

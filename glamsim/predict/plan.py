@@ -6,9 +6,11 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
   (same bytes as plain tensor parallelism, less memory);
 - pp: divisors of N up to the layers (a stage count that does not divide them is marked
   `uneven=1`: the slowest stage holds the ceiling, as Llama 3's 126 layers on 16 stages);
-  vp in {1, 2, 4} where pp > 1 and pp x vp <= layers; with pp > 1 the embedding and the loss
-  counted in the split or not (`embed_loss`, Megatron-LM's
-  `--account-for-embedding/loss-in-pipeline-split`: pp x vp <= layers + 2);
+  vp in {1, 2, 4} where pp > 1 and pp x vp <= layers; on Megatron, beside each pipelined split,
+  the embedding and the loss counted as a layer each (`embed_loss=1`, its
+  `--account-for-embedding-in-pipeline-split` and `--account-for-loss-in-pipeline-split`) where
+  pp x vp divides the layers + 2, as Megatron-Core asserts (never uneven), and pp x vp > 2 (on
+  two stages each gives a slot: the split without them);
 - cp: 1, or for sequences of 16K tokens and more, divisors of N up to 32 that split the sequence;
 - dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model);
 - ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full, or full for half
@@ -83,8 +85,10 @@ def candidates(
                 eps = _divisors(math.gcd(cfg.n_experts, d)) if cfg.is_moe else [1]
                 for e in eps:
                     for v in VIRTUAL:
-                        for el in (0, 1) if p > 1 else (0,):
+                        for el in (0, 1) if p > 1 and base.stack == "megatron" else (0,):
                             if v > 1 and (p < 2 or p * v > cfg.n_layers + 2 * el):
+                                continue
+                            if el and ((cfg.n_layers + 2) % (p * v) or p * v == 2):
                                 continue
                             rows.append((t, p, d, c, e, v, el))
     if not rows:
@@ -102,7 +106,7 @@ def candidates(
     t, p, d, c, e, v, el = (gi[:, i] for i in range(7))
     z, b, r = zero[idx[1]], mb[idx[2]], rc[idx[3]]
     slots = cfg.n_layers + 2 * el
-    chunk = np.ceil(slots / (p * v)) - el * (p * v == 2)  # `stage.chunk_layers`
+    chunk = np.ceil(slots / (p * v))  # `stage.chunk_layers` (no embed_loss on two stages)
     part = np.where(halved[idx[3]] > 0, np.floor(chunk / 2), 0.0)
     if global_batch is not None:
         gbs = np.full_like(d, float(global_batch))
