@@ -461,6 +461,24 @@ def test_paper_check_shows_every_published_run_with_its_error_interval_and_note(
     assert t.loc["megatron21-t1-1.7b", "note"] == ""  # no note: an empty cell
 
 
+def test_paper_check_opens_one_published_run_as_the_command_line_does():
+    """The drill-down below the table: a chosen run's step-time items and memory per chip, the
+    figures `glamsim validate-predictions --run ID` prints (both from `glamsim.api.validation`)."""
+    import glamsim.api as gs
+
+    at = open_page("paper")
+    at.selectbox(key="p_run").set_value("llama3_8k").run()
+    assert not at.exception
+    (row,) = gs.validation(run="llama3_8k").to_dict("records")
+    items = at.table[2].value.map(unescape)
+    for k, v in row["breakdown"].items():
+        assert items.loc[k.removesuffix("_s").replace("_", " "), "seconds"] == f"{v:.4g}"
+    memory = at.table[3].value.map(unescape)
+    assert memory.loc["total", "GB"] == f"{row['memory']['total'] / 1e9:.1f}" == "83.7"
+    assert memory.loc["usable", "GB"] == "81.2"  # the one published run predicted not to fit
+    assert any("predicted not to fit" in m.value for m in at.markdown)
+
+
 def test_home_links_every_page_and_compares_glam_with_gpt3():
     at = open_page(None)
     assert len(at.get("page_link")) == len(PAGES)

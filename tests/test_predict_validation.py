@@ -80,6 +80,28 @@ def test_validate_predictions_command(tmp_path):
     assert any(row["range"].endswith("long-context rows") for row in got if row["id"].startswith("nemo-longseq"))
 
 
+def test_validate_predictions_opens_one_run_or_one_family(tmp_path):
+    """`--run ID`: one published run with its breakdown (the items add up to the step) and memory per
+    chip against the usable HBM, its sources; `--family F`: that source's rows only; an unknown id
+    or family, or both at once, refused in one line naming the flag and the value."""
+    from badinput import refused
+
+    r = CliRunner().invoke(app, ["validate-predictions", "--run", "korthikanti22-22b-full", "--json"])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)
+    assert row["id"] == "korthikanti22-22b-full" and row["family"] == "korthikanti2022"
+    assert sum(row["breakdown"].values()) == pytest.approx(row["step_s"])
+    assert row["memory"]["total"] <= row["memory"]["usable"]
+    text = CliRunner().invoke(app, ["validate-predictions", "--run", "korthikanti22-22b-full"]).stdout
+    assert "layout as predicted" in text and "memory: activations" in text and "Korthikanti et al. 2022" in text
+    fam = json.loads(CliRunner().invoke(app, ["validate-predictions", "--family", "palm2022", "--json"]).stdout)
+    assert {f["id"] for f in fam} == {"palm_mfu", "palm_hfu"}
+    line = refused(["validate-predictions", "--run", "llama3_8"], tmp_path, mentions="--run")
+    assert "did you mean llama3_8k" in line
+    refused(["validate-predictions", "--family", "nemo2"], tmp_path, mentions=["--family", "nemo2", "nemo-2407"])
+    refused(["validate-predictions", "--run", "palm_mfu", "--family", "palm2022"], tmp_path, mentions="give one")
+
+
 def test_transcribed_rows_read_in_their_own_units():
     """Seconds per iteration and tokens/s per chip come straight from the predicted step."""
     rows = {r["id"]: r for r in prediction_rows()}

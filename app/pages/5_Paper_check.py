@@ -117,3 +117,37 @@ ui.plain_table(
     )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "fits", "source", "note"]],
     "id",
 )
+
+run = st.selectbox(
+    "One run in detail (`glamsim validate-predictions --run ID`)",
+    pred["id"],
+    key="p_run",
+    help="its layout as predicted and where the layout comes from, the predicted step time by item, "
+    "the memory per chip against the usable HBM",
+)
+row = pred.set_index("id").loc[run]
+step = row["step_s"]
+st.markdown(
+    f"**{ui.md_cell(row['run'])}**: published {ui.fmt(row['published'])}, predicted {ui.fmt(row['predicted'])} "
+    f"({100 * row['rel_error']:+.1f}%), layout as predicted `{row['layout']}`"
+    + ("" if row["fits"] else "; predicted not to fit, the time predicted for the layout as published")
+)
+st.caption(f"Layout: {ui.md_cell(row['layout_source'])}")
+ui.plain_table(
+    pd.DataFrame(
+        [
+            {"item": k.removesuffix("_s").replace("_", " "), "seconds": f"{v:.4g}", "share": f"{100 * v / step:.1f}%"}
+            for k, v in row["breakdown"].items()
+        ]
+    ),
+    "item",
+)
+ui.plain_table(
+    pd.DataFrame(
+        [
+            {"memory per chip": k, "GB": f"{row['memory'][k] / 1e9:.1f}"}
+            for k in ("weights", "gradients", "optimizer", "activations", "logits", "total", "usable")
+        ]
+    ),
+    "memory per chip",
+)

@@ -196,16 +196,17 @@ def serving_curves(model, *, batches=CURVE_BATCHES, **fields) -> dict[str, pd.Da
     return out
 
 
-def validation() -> pd.DataFrame:
+def validation(run: str | None = None, family: str | None = None) -> pd.DataFrame:
     """The step-time predictor against published training runs (`glamsim validate-predictions`):
     one row per run with its source family, stack, published and predicted figure, relative error,
     interval (`low`, `high`, built without the row's own source; `level` 0.8, or 0.95 far from what
     was validated; an MoE row's spanning the other sources' MoE rows of its stack and routing, a
-    GPU row at 32K tokens or more the other sources' long-context rows; `range` its label) and
-    whether it `covered` the published figure."""
-    from glamsim.predict.validation import validation_rows
+    GPU row at 32K tokens or more the other sources' long-context rows; `range` its label), whether
+    it `covered` the published figure, its step-time `breakdown` and `memory` per chip.  `run`: that
+    published run alone (its id); `family`: one source family's rows."""
+    from glamsim.predict.validation import selected_rows
 
-    return pd.DataFrame(validation_rows())
+    return pd.DataFrame(selected_rows(run, family))
 
 
 def beside_published(model: str | ModelConfig = "glam-64b-64e", **fields) -> pd.DataFrame:

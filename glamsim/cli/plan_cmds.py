@@ -225,13 +225,16 @@ def _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out
         typer.echo(f"  does not fit: {r['shortfall_message']}", err=True)
 
 
-def validation_table(json_out: bool = False) -> list[dict]:
-    """Print the predictor's validation rows (published vs predicted); return them.  The rows are
-    informational: a row outside its tolerance is named, it does not change the exit code."""
-    from glamsim.cost.reproduce import prediction_rows
-    from glamsim.predict.validation import family_errors
+def validation_table(json_out: bool = False, run: str | None = None, family: str | None = None) -> list[dict]:
+    """Print the predictor's validation rows (published vs predicted), or one run's in detail, or
+    one source family's; return them.  The rows are informational: a row outside its tolerance is
+    named, it does not change the exit code."""
+    from glamsim.predict.validation import family_errors, selected_rows
 
-    rows = prediction_rows()
+    rows = selected_rows(run, family)
+    if run is not None and not json_out:
+        _validation_run(rows[0])
+        return rows
     if json_out:
         print_json(rows)
         return rows
@@ -269,7 +272,43 @@ def validation_table(json_out: bool = False) -> list[dict]:
     return rows
 
 
+def _validation_run(r: dict) -> None:
+    """One published run in detail: the figure against the prediction, the layout as predicted and
+    where it comes from, the step time by item and the memory per chip."""
+    step = r["step_s"]
+    rows = [
+        {"quantity": "published", "value": f"{fmt(r['published'])} ({r['quantity']}, {r['basis']})"},
+        {"quantity": "predicted", "value": f"{fmt(r['predicted'])} ({100 * r['rel_error']:+.1f}%)"},
+        {"quantity": f"interval ({r['range']})", "value": f"{fmt(r['low'])}-{fmt(r['high'])}"},
+        {"quantity": "layout as predicted", "value": r["layout"]},
+        {"quantity": "chips / sequence", "value": f"{r['chips']:,} x {r['chip']} / {r['seq_len']:,} tokens"},
+        {"quantity": "step time", "value": f"{step:.4g} s"},
+        {"quantity": "MFU / HFU", "value": f"{_pct(r['mfu'])} / {_pct(r['hfu'])}"},
+    ]
+    rows += [
+        {"quantity": k.removesuffix("_s").replace("_", " "), "value": f"{v:.4g} s ({_pct(v / step)})"}
+        for k, v in r["breakdown"].items()
+    ]
+    mem = r["memory"]
+    rows += [
+        {"quantity": f"memory: {k}", "value": f"{_gb(mem[k])} GB"}
+        for k in ("weights", "gradients", "optimizer", "activations", "logits", "total", "usable")
+    ]
+    print_table(rows, title=f"{r['id']}: {r['run']} (family {r['family']}, stack {r['stack']})")
+    typer.echo(f"  source: {r['source']}")
+    typer.echo(f"  layout: {r['layout_source']}")
+    if r["note"]:
+        typer.echo(f"  note: {r['note']}")
+    if not r["fits"]:
+        typer.echo("  predicted not to fit: the time is predicted for the layout as published")
+
+
 @command("validate-predictions")
-def validate_cmd(json_out: bool = JSON) -> None:
-    """The step-time predictor against published runs: published vs predicted, relative error."""
-    validation_table(json_out)
+def validate_cmd(
+    json_out: bool = JSON,
+    run: Optional[str] = typer.Option(None, "--run", help="one published run in detail (its id), e.g. llama3_16k"),
+    family: Optional[str] = typer.Option(None, "--family", help="one source family's rows, e.g. torchtitan"),
+) -> None:
+    """The step-time predictor against published runs: published vs predicted, relative error;
+    `--run ID` one run's breakdown, memory and sources, `--family F` one source's rows."""
+    validation_table(json_out, run, family)

@@ -202,6 +202,7 @@ def prediction_rows() -> tuple[dict, ...]:
                 "hfu": r["hfu"],
                 "step_s": r["step_s"],
                 "breakdown": r["breakdown"],
+                "memory": r["memory"],
                 "basis": run.basis,
                 "layout_source": run.layout_source,
                 "source": run.published.source,
@@ -209,6 +210,29 @@ def prediction_rows() -> tuple[dict, ...]:
             }
         )
     return tuple(rows)
+
+
+def selected_rows(run: str | None = None, family: str | None = None) -> list[dict]:
+    """`validation_rows`, all of them, the one published run `run` or the rows of the source family
+    `family` (one-line ConfigError for an unknown id or family, or for both given)."""
+    import difflib
+
+    rows = validation_rows()
+    if run is not None and family is not None:
+        raise ConfigError(f"run={run!r} with family={family!r}: give one of them")
+    if run is not None:
+        ids = [r["id"] for r in rows]
+        if run not in ids:
+            near = difflib.get_close_matches(str(run), ids, n=1)
+            hint = f"did you mean {near[0]}?" if near else f"{len(ids)} runs, `glamsim validate-predictions` lists them"
+            raise ConfigError(f"run={run!r}: no published run of that id; {hint}")
+        return [r for r in rows if r["id"] == run]
+    if family is not None:
+        families = sorted({r["family"] for r in rows})
+        if family not in families:
+            raise ConfigError(f"family={family!r}: no such source family; one of {', '.join(families)}")
+        return [r for r in rows if r["family"] == family]
+    return rows
 
 
 def family_errors(rows: list[dict]) -> dict[str, float]:
