@@ -345,11 +345,15 @@ def test_under_embed_loss_the_slower_of_the_last_and_a_middle_stage_sets_the_pac
     layer = microbatch(two) - microbatch(one)
     sends = one["pp_exposed_s"] / 8
     out = microbatch(one) - layer - sends
-    embed_loss = microbatch(run(6, "embed_loss=1"))
+    paced = run(6, "embed_loss=1")
+    embed_loss = microbatch(paced)
+    # the breakdown is the pace stage's own: a middle stage's two layers of collectives, or the last's one
     if vocab == 256:
         assert out < layer and embed_loss == pytest.approx(2 * layer + sends)
+        assert paced["tp_exposed_s"] == pytest.approx(two["tp_exposed_s"])
     else:
         assert out > layer and embed_loss == pytest.approx(microbatch(one))
+        assert paced["tp_exposed_s"] == pytest.approx(one["tp_exposed_s"])
 
 
 def test_without_embed_loss_every_stage_count_is_the_ceiling():

@@ -99,7 +99,11 @@ def test_validate_predictions_opens_one_run_or_one_family(tmp_path):
     line = refused(["validate-predictions", "--run", "llama3_8"], tmp_path, mentions="--run")
     assert "did you mean llama3_8k" in line
     refused(["validate-predictions", "--family", "nemo2"], tmp_path, mentions=["--family", "nemo2", "nemo-2407"])
-    refused(["validate-predictions", "--run", "palm_mfu", "--family", "palm2022"], tmp_path, mentions="give one")
+    refused(
+        ["validate-predictions", "--run", "palm_mfu", "--family", "palm2022"],
+        tmp_path,
+        mentions=["give --run or --family", "palm_mfu"],
+    )
 
 
 def test_transcribed_rows_read_in_their_own_units():

@@ -279,7 +279,11 @@ def _validation_run(r: dict) -> None:
     rows = [
         {"quantity": "published", "value": f"{fmt(r['published'])} ({r['quantity']}, {r['basis']})"},
         {"quantity": "predicted", "value": f"{fmt(r['predicted'])} ({100 * r['rel_error']:+.1f}%)"},
-        {"quantity": f"interval ({r['range']})", "value": f"{fmt(r['low'])}-{fmt(r['high'])}"},
+        {
+            "quantity": f"interval ({r['range']})",
+            "value": f"{fmt(r['low'])}-{fmt(r['high'])} ({'covers' if r['covered'] else 'misses'} the published)",
+        },
+        {"quantity": "tolerance", "value": f"±{100 * r['tolerance']:.0f}% ({'within' if r['ok'] else 'outside'})"},
         {"quantity": "layout as predicted", "value": r["layout"]},
         {"quantity": "chips / sequence", "value": f"{r['chips']:,} x {r['chip']} / {r['seq_len']:,} tokens"},
         {"quantity": "step time", "value": f"{step:.4g} s"},
@@ -294,7 +298,7 @@ def _validation_run(r: dict) -> None:
         {"quantity": f"memory: {k}", "value": f"{_gb(mem[k])} GB"}
         for k in ("weights", "gradients", "optimizer", "activations", "logits", "total", "usable")
     ]
-    print_table(rows, title=f"{r['id']}: {r['run']} (family {r['family']}, stack {r['stack']})")
+    print_table(rows, title=f"{r['id']}: {r['run']} (family {r['family']}, stack as published: {r['stack']})")
     typer.echo(f"  source: {r['source']}")
     typer.echo(f"  layout: {r['layout_source']}")
     if r["note"]:

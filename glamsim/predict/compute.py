@@ -193,15 +193,16 @@ def _score_shapes(m: ModelArrays, seq_len, lay: LayoutArrays) -> dict:
     }
 
 
-def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None, layers=None) -> dict:
+def microbatch_compute(
+    m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None, layers=None, output=1.0
+) -> dict:
     """Seconds and executed FLOPs of one microbatch on the busiest stage, by op class: `layers`
-    layers (default `layers_per_stage`; `steptime.predict` passes the pace stage's, fractional
-    where a layer's share stands for the output layer) and the output layer.
+    layers (default `layers_per_stage`; `steptime.pace_stage` passes a middle or the last stage's
+    under `embed_loss`) and, where `output` is 1, the output layer (0: a middle stage's, none).
 
     Keys: matmul_s, attention_s, elementwise_s (forward + backward), recompute_s,
-    matmul_time_fwd_s (what tensor-parallel overlap can hide behind), output_layer_s (forward +
-    backward), flops_executed (always the busiest stage's layers and the output layer: the HFU
-    basis of `steptime._stage_model_flops`)."""
+    matmul_time_fwd_s (what tensor-parallel overlap can hide behind), flops_executed (always the
+    busiest stage's layers and the output layer: the HFU basis of `steptime._stage_model_flops`)."""
     stage_layers = layers_per_stage(m, lay)
     layers = stage_layers if layers is None else layers
     mm = _shapes(m, seq_len, lay, expert_load)
@@ -214,7 +215,8 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
     at_s = attention_s(sc, lay, fab, head_dim=m.head_dim, peak=at_peak)
     at_f = sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
     T = tokens_per_microbatch(lay, seq_len)
-    logits_s = matmul_s(T, m.d_model, m.vocab / lay.tp, fab, peak=fab.peak_flops_16bit)  # output layer in 16-bit
+    # the output layer in 16-bit, on the stage that holds it
+    logits_s = output * matmul_s(T, m.d_model, m.vocab / lay.tp, fab, peak=fab.peak_flops_16bit)
     logits_f = matmul_flops(T, m.d_model, m.vocab / lay.tp)
     # element-wise traffic: the activations a layer would store without recomputation
     act = layer_activation_bytes(m, seq_len, lay, fab.act_bytes) - _moe_buffer_bytes(m, seq_len, lay, fab.act_bytes)
@@ -262,7 +264,6 @@ def microbatch_compute(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, 
         "forward_s": layers * fwd_layer + logits_s,
         "backward_s": layers * bwd_layer + 2 * logits_s,
         "matmul_time_fwd_s": layers * (mm_s + at_s),
-        "output_layer_s": 3 * logits_s + 0 * layers,
         "attention_kernel_fwd_s": kernel_fwd_s + 0 * layers,  # one layer's, for the ring's overlap
         "attention_kernel_bwd_s": kernel_bwd_s + 0 * layers,
         "expert_matmul_fwd_s": layers * sum(matmul_s(*mm[n][:3], fab, mm[n][3]) for n in _EXPERT_MATMULS if n in mm),

@@ -331,8 +331,9 @@ def parse_software(text: str, what: str = "software") -> Layout:
         key = part.split("=")[0].strip().lower()
         key = _ALIASES.get(key, key)
         if key in KEYS and key not in SOFTWARE_KEYS:  # unknown keys: parse_layout names them
+            how = " (on stack=megatron; for another stack give a whole --layout)" if key == "embed_loss" else ""
             raise ConfigError(
-                f"{what}={show(text)}: {key} is chosen by the layout search; name only {', '.join(SOFTWARE_KEYS)}"
+                f"{what}={show(text)}: {key} is chosen by the layout search{how}; name only {', '.join(SOFTWARE_KEYS)}"
             )
     try:
         return parse_layout(text)

@@ -30,8 +30,9 @@ def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
     """Layers on the busiest pipeline stage (all its virtual stages together): ceil(layers / (pp x
     vp)) x vp, the most any stage holds; under `embed_loss` ceil((layers + 2) / (pp x vp)) x vp, a
     middle stage's (the first and last give one slot to the embedding or the output layer and loss;
-    with two stages both do: one layer fewer).  `steptime.pace_layers` costs the last stage
-    instead where its output layer outlasts the layer it gave up."""
+    with two stages both do: one layer fewer).  `steptime.pace_stage` costs the last stage
+    instead where its output layer outlasts the layer it gave up, that layer's collectives
+    included."""
     pipelined = lay.embed_loss * (lay.pp > 1)
     return np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp - pipelined * (lay.pp == 2)
 

@@ -103,11 +103,11 @@ def _stage_model_flops(m: ModelArrays, seq_len, lay: LayoutArrays):
     return 3 * (layers_per_stage(m, lay) * fwd + matmul_flops(T, m.d_model, m.vocab / lay.tp))
 
 
-def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load, layers) -> dict:
-    """One microbatch on a stage of `layers` layers (None: `layers_per_stage`) and the output
-    layer: its compute (`c`), communication (`comm`), the exposed seconds of each kind and their
-    sum (`time`)."""
-    c = microbatch_compute(m, seq_len, lay, fab, expert_load, layers)
+def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load, layers=None, output=1.0) -> dict:
+    """One microbatch on a stage of `layers` layers (None: `layers_per_stage`) and, where `output`
+    is 1, the output layer: its compute (`c`), communication (`comm`), the exposed seconds of each
+    kind and their sum (`time`)."""
+    c = microbatch_compute(m, seq_len, lay, fab, expert_load, layers, output)
     comm = microbatch_comm(m, seq_len, lay, fab, layers)
     compute = c["forward_s"] + c["backward_s"]
     moe = c["moe_permute_s"] + c["moe_router_s"]
@@ -128,7 +128,7 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     # max(all-to-all, compute + share x all-to-all), so beyond the compute the larger of the
     # exposed all-to-all and the share of it (nothing more where the all-to-all outlasts the
     # compute, which then waits anyway)
-    sm_share = np.where(lay.a2a_dedup > 0, eff.DEEPEP_SMS / fab.sms, 0.0) if fab.sms > 0 else 0.0
+    sm_share = np.where(lay.a2a_dedup > 0, min(eff.DEEPEP_SMS / fab.sms, 1.0), 0.0) if fab.sms > 0 else 0.0
     ep = np.maximum(ep, sm_share * comm["ep_s"])
     # context parallelism: an exposed gather, or a ring hiding its K/V exchange behind the steps
     # (PyTorch's gather behind the first block, Transformer Engine's sends behind every step)
@@ -144,28 +144,30 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     return dict(zip(keys, (c, comm, compute, moe, tp, ep, cp_s, cp_bytes, time), strict=True))
 
 
-def pace_layers(m: ModelArrays, lay: LayoutArrays, one: dict):
-    """Layers whose time sets the pipeline's pace, given `one` (`_microbatch` of the busiest
-    stage's layers with the output layer).  Under `embed_loss` with a middle stage (pp >= 3) the
-    last stage gave a layer's slot to the output layer and loss, and a middle one holds that layer
-    and no output layer: the slower of the two sets the pace.  The output layer is counted either
-    way, so the pace is a middle stage's layers less the share of a layer, computation and exposed
-    communication together, that the output layer takes beyond it (all of it where the output
-    layer outlasts a layer: the last stage).  Each layer's time, collectives included, is the
-    same on every stage: exact where the stages' exposed time is linear in their layers."""
+def _pick(choose, a: dict, b: dict) -> dict:
+    """Each entry of `a` where `choose`, else of `b` (nested dicts alike)."""
+    return {k: _pick(choose, v, b[k]) if isinstance(v, dict) else np.where(choose, v, b[k]) for k, v in a.items()}
+
+
+def pace_stage(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load, stage: dict) -> dict:
+    """The microbatch of the stage that sets the pipeline's pace, given `stage` (`_microbatch` of
+    the busiest stage's layers with the output layer).  Under `embed_loss` with a middle stage
+    (pp >= 3) the last stage gave a layer's slot to the output layer and loss, and a middle one
+    holds that layer and no output layer: the slower of the two, collectives included, sets the
+    pace, and its items are the breakdown's."""
+    middle = lay.embed_loss * (lay.pp > 2) > 0
+    if not np.any(middle):
+        return stage
     layers = layers_per_stage(m, lay)
-    middle = lay.embed_loss * (lay.pp > 2)
-    out = one["c"]["output_layer_s"]
-    per_layer = (one["time"] - out - one["comm"]["pp_s"]) / np.maximum(layers, 1.0)
-    return layers - middle * np.clip(out / np.maximum(per_layer, 1e-30), 0.0, 1.0)
+    mid = _microbatch(m, seq_len, lay, fab, expert_load, layers, output=0.0)
+    last = _microbatch(m, seq_len, lay, fab, expert_load, layers - 1, output=1.0)
+    return _pick(middle, _pick(last["time"] > mid["time"], last, mid), stage)
 
 
 def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load=None) -> dict:
     """The step-time breakdown (seconds per step), step time, MFU and HFU of every layout."""
-    stage = _microbatch(m, seq_len, lay, fab, expert_load, None)  # the busiest stage's bytes
-    one = stage
-    if np.any(lay.embed_loss * (lay.pp > 2) > 0):
-        one = _microbatch(m, seq_len, lay, fab, expert_load, pace_layers(m, lay, stage))
+    stage = _microbatch(m, seq_len, lay, fab, expert_load)  # the busiest stage's bytes
+    one = pace_stage(m, seq_len, lay, fab, expert_load, stage)
     c, compute, moe, tp, ep = (one[k] for k in ("c", "compute", "moe", "tp", "ep"))
     cp_s, mb_time, comm = one["cp_s"], one["time"], stage["comm"]
     dp = data_parallel_comm(m, lay, fab)

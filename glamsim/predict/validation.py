@@ -219,11 +219,11 @@ def selected_rows(run: str | None = None, family: str | None = None) -> list[dic
 
     rows = validation_rows()
     if run is not None and family is not None:
-        raise ConfigError(f"run={run!r} with family={family!r}: give one of them")
+        raise ConfigError(f"run={run!r}: give run or family, not both (family={family!r})")
     if run is not None:
         ids = [r["id"] for r in rows]
         if run not in ids:
-            near = difflib.get_close_matches(str(run), ids, n=1)
+            near = difflib.get_close_matches(str(run).lower(), ids, n=1)
             hint = f"did you mean {near[0]}?" if near else f"{len(ids)} runs, `glamsim validate-predictions` lists them"
             raise ConfigError(f"run={run!r}: no published run of that id; {hint}")
         return [r for r in rows if r["id"] == run]
