@@ -410,6 +410,19 @@ CASES = [
     pytest.param(["estimate", "--model", "glam-tiny", "--chips", "0"], "--chips=0", id="legacy-train"),
     pytest.param(["estimate", "--inference", "--batch", "0"], "--batch=0", id="legacy-serve"),
     pytest.param(["estimate", "plan"], "plan", id="estimate-unknown-kind"),
+    # the predictor's validation against published runs: one run or one source family
+    *[
+        pytest.param(["validate-predictions", *args], why, id=f"validate{args}")
+        for args, why in [
+            (["--run", "llama3-16k"], ["--run='llama3-16k'", "did you mean llama3_16k"]),
+            (["--run", ""], "--run=''"),
+            (["--run", "x" * 300], "--run="),
+            (["--family", "NeMo"], ["--family='NeMo'", "nemo-2407"]),
+            (["--family", ""], "--family=''"),
+            (["--run", "palm_mfu", "--family", "palm2022"], "give --run or --family"),
+            (["--run", "palm_mfu", "--json", "--family", "x"], "not both"),
+        ]
+    ],
     *[
         pytest.param([*SERVE, *args], why, id=f"serve{args}")
         for args, why in [
