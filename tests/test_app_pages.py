@@ -477,6 +477,8 @@ def test_paper_check_opens_one_published_run_as_the_command_line_does():
     assert memory.loc["total", "GB"] == f"{row['memory']['total'] / 1e9:.1f}" == "83.7"
     assert memory.loc["usable", "GB"] == "81.2"  # the one published run predicted not to fit
     assert any("predicted not to fit" in m.value for m in at.markdown)
+    # the coverage and the tolerance, as `--run` prints them
+    assert any("outside its ±15%" in m.value and "covering the published figure" in m.value for m in at.markdown)
 
 
 def test_home_links_every_page_and_compares_glam_with_gpt3():

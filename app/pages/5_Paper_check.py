@@ -129,7 +129,9 @@ row = pred.set_index("id").loc[run]
 step = row["step_s"]
 st.markdown(
     f"**{ui.md_cell(row['run'])}**: published {ui.fmt(row['published'])}, predicted {ui.fmt(row['predicted'])} "
-    f"({100 * row['rel_error']:+.1f}%; interval {ui.fmt(row['low'])}–{ui.fmt(row['high'])}, {row['range']}) on "
+    f"({100 * row['rel_error']:+.1f}%, {'within' if row['ok'] else 'outside'} its ±{100 * row['tolerance']:.0f}%; "
+    f"interval {ui.fmt(row['low'])}–{ui.fmt(row['high'])}, {row['range']}, "
+    f"{'covering' if row['covered'] else 'missing'} the published figure) on "
     f"{row['chips']:,} × {row['chip']} at {row['seq_len']:,} tokens; predicted MFU {100 * row['mfu']:.1f}%, "
     f"HFU {100 * row['hfu']:.1f}%, step {step:.4g} s; layout as predicted `{row['layout']}`"
     + ("" if row["fits"] else "; predicted not to fit, the time predicted for the layout as published")
