@@ -106,6 +106,8 @@ CHIPS = {
     "c_sms_zero.yaml": (chip(sm_count=spec(0)), "sm_count"),
     "c_sms_str.yaml": (chip(sm_count=spec("many")), "sm_count"),
     "c_sms_fraction.yaml": (chip(sm_count=spec(131.5)), "sm_count.value=131.5: must be a whole number"),
+    "c_sms_inf.yaml": (chip(sm_count=spec(".inf")).replace("'.inf'", ".inf"), "sm_count"),
+    "c_sms_nan.yaml": (chip(sm_count=spec(".nan")).replace("'.nan'", ".nan"), "sm_count"),
     "c_sustained_no_bf16_peak.yaml": (
         dump({k: v for k, v in CHIP.items() if k != "peak_flops_bf16"})
         + "matmul_sustained_flops_bf16: {value: 1.0e+14, source: test, date: '2025'}\n",

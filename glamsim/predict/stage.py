@@ -17,13 +17,19 @@ from glamsim.accounting import ModelArrays, embedding_params, expert_params, par
 from glamsim.predict.layout import SPREADS, LayoutArrays
 
 
+def _slot_chunk(m: ModelArrays, lay: LayoutArrays) -> tuple:
+    """(1 where the embedding and the loss take a slot each, ceil(slots / (pp x vp))): the slots
+    are the layers, plus 2 under `embed_loss` with a pipeline."""
+    pipelined = lay.embed_loss * (lay.pp > 1)
+    return pipelined, np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp))
+
+
 def chunk_layers(m: ModelArrays, lay: LayoutArrays):
     """Layers of the fullest model chunk (pipeline stage, or virtual stage when interleaved):
     ceil(slots / (pp x vp)), the slots being the layers, and under `embed_loss` the embedding and
     the loss as one layer each (in two chunks, each gives one slot to them)."""
-    pipelined = lay.embed_loss * (lay.pp > 1)
-    stages = lay.pp * lay.vp
-    return np.ceil((m.n_layers + 2 * pipelined) / stages) - pipelined * (stages == 2)
+    pipelined, chunk = _slot_chunk(m, lay)
+    return chunk - pipelined * (lay.pp * lay.vp == 2)
 
 
 def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
@@ -33,15 +39,15 @@ def layers_per_stage(m: ModelArrays, lay: LayoutArrays):
     with two stages both do: one layer fewer).  `steptime.pace_stage` costs the last stage
     instead where its output layer outlasts the layer it gave up, that layer's collectives
     included."""
-    pipelined = lay.embed_loss * (lay.pp > 1)
-    return np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp - pipelined * (lay.pp == 2)
+    pipelined, chunk = _slot_chunk(m, lay)
+    return chunk * lay.vp - pipelined * (lay.pp == 2)
 
 
 def first_stage_layers(m: ModelArrays, lay: LayoutArrays):
     """Layers on the first pipeline stage, which holds the most activations in flight: the busiest
     stage's, one fewer under `embed_loss` (a slot given to the embedding)."""
-    pipelined = lay.embed_loss * (lay.pp > 1)
-    return np.ceil((m.n_layers + 2 * pipelined) / (lay.pp * lay.vp)) * lay.vp - pipelined
+    pipelined, chunk = _slot_chunk(m, lay)
+    return chunk * lay.vp - pipelined
 
 
 def recomputed_share(m: ModelArrays, lay: LayoutArrays):
