@@ -287,6 +287,26 @@ def test_fsdp_without_resharding_is_billed_as_zero_2():
     assert parse_layout("fsdp=8,reshard=0").compact() == parse_layout("dp=8,zero=2").compact()
 
 
+def test_loss_passes_over_the_logits_as_megatron_counts_them():
+    """The loss streams each of the last stage's T x V / tp logits 2 x at 16 bits and 9 x in fp32
+    (Megatron-Core's fused cross entropy: 40 bytes), 12 x unfused (52 bytes), at 16 bits throughout
+    where PyTorch's loss does not upcast (11 x 2 = 22 bytes); forward and backward apart; none on a
+    stage without the output layer."""
+    from glamsim.predict.compute import loss_s, microbatch_compute
+
+    bw = H100.hbm_bytes_per_s
+    cases = {"mb=1,gbs=1": 40, "mb=1,gbs=1,fused=0": 52, "mb=1,gbs=1,stack=pytorch-fsdp,loss_upcast=0,fused=1": 22}
+    for text, per_logit in cases.items():
+        fwd, bwd = loss_s(GPT, 32, arr(text), H100)
+        assert one(fwd) + one(bwd) == pytest.approx(32 * 128 * per_logit / bw)
+    fwd, bwd = loss_s(GPT, 32, arr("tp=2,mb=1,gbs=1"), H100)  # the vocabulary split over 2 ranks
+    assert (one(fwd), one(bwd)) == pytest.approx((32 * 64 * (2 + 6 * 4) / bw, 32 * 64 * (2 + 3 * 4) / bw))
+    lay = arr("pp=2,mb=1,gbs=2")
+    last, middle = (microbatch_compute(GPT, 32, lay, H100, layers=1, output=o) for o in (1.0, 0.0))
+    assert one(last["forward_s"]) - one(middle["forward_s"]) > one(loss_s(GPT, 32, lay, H100)[0])
+    assert one(last["elementwise_s"]) - one(middle["elementwise_s"]) == pytest.approx(32 * 128 * 40 / bw)
+
+
 def test_unfused_elementwise_and_fp8_casts_cost_hbm_passes():
     """Eager PyTorch (pytorch-fsdp, fused unset) pays UNFUSED_ELEMENTWISE_FACTOR x the element-wise
     traffic; fp8 adds FP8_CAST_PASSES x the linear inputs' 16-bit bytes and keeps attention at the
@@ -298,6 +318,8 @@ def test_unfused_elementwise_and_fp8_casts_cost_hbm_passes():
     a, b = microbatch_compute(GPT, 32, fused, H100), microbatch_compute(GPT, 32, eager, H100)
     act = one(layer_activation_bytes(GPT, 32, fused, 2.0))
     extra = 3 * 4 * eff.ELEMENTWISE_PASSES * (eff.UNFUSED_ELEMENTWISE_FACTOR - 1) * act / H100.hbm_bytes_per_s
+    # and the unfused loss's separate maximum and subtraction: 3 more fp32 passes over 32 x 128 logits
+    extra += 32 * 128 * 3 * 4 / H100.hbm_bytes_per_s
     assert one(b["elementwise_s"]) - one(a["elementwise_s"]) == pytest.approx(extra)
     f8 = Fabric.of(load_chip("h100-sxm"), "fp8")
     assert f8.peak_flops == pytest.approx(2 * H100.peak_flops, rel=1e-3) and f8.peak_flops_16bit == H100.peak_flops

@@ -16,7 +16,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   activation bytes (`memory.layer_activation_bytes`) through HBM, x `UNFUSED_ELEMENTWISE_FACTOR`
   where the stack runs each element-wise op as its own kernel (eager PyTorch, `fused=0`); fp8
   training adds the casts of every linear layer's input (`FP8_CAST_PASSES`) and keeps the
-  attention scores at the 16-bit peak (fp8 applies to the linear layers only);
+  attention scores at the 16-bit peak (fp8 applies to the linear layers only); the last stage
+  adds the loss's passes over its logits (`loss_s`, `LOSS_PASSES`);
 - backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a
   forward (full; of the layers recomputed under `recompute_layers`), half the matmuls and the
   element-wise work (torchtitan's per-op policy, `op`: it saves every other matmul's output), or
@@ -36,7 +37,7 @@ import numpy as np
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
-from glamsim.predict.memory import layer_activation_bytes, layer_activation_parts
+from glamsim.predict.memory import FP32, PYTORCH_FSDP, layer_activation_bytes, layer_activation_parts
 from glamsim.predict.ring import merge_s as ring_merge_s
 from glamsim.predict.stage import (
     expert_slots_per_token,
@@ -161,6 +162,23 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
     return eff.FP8_CAST_PASSES * fab.act_bytes * inputs
 
 
+def loss_s(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric):
+    """Seconds of the loss's element-wise passes over one microbatch's logits on the last stage,
+    (forward, backward): T x V / tp logits, each moved `efficiency.LOSS_PASSES` times at the compute
+    width and at the loss's working width (fp32, or the compute width where PyTorch's loss does not
+    upcast, `loss_upcast=0`, as `memory` stores them), through HBM."""
+    logits = tokens_per_microbatch(lay, seq_len) * m.vocab / lay.tp
+    a = fab.act_bytes
+    w = np.where((lay.stack == PYTORCH_FSDP) & (lay.loss_upcast == 0), a, FP32)
+
+    def moved(step):
+        fused, unfused = (eff.LOSS_PASSES[f][step] for f in (True, False))
+        n16, nw = np.where(lay.fused > 0, fused[0], unfused[0]), np.where(lay.fused > 0, fused[1], unfused[1])
+        return logits * (n16 * a + nw * w) / fab.hbm_bytes_per_s
+
+    return moved(0), moved(1)
+
+
 def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, *, head_dim, peak=None, backward: bool = False):
     """Seconds of the attention score matmuls of heads `head_dim` wide.  Unfused: as matmuls (the
     S x S scores go through HBM).  Fused (flash): compute-bound, nothing S x S is written, at the
@@ -218,6 +236,7 @@ def microbatch_compute(
     # the output layer in 16-bit, on the stage that holds it
     logits_s = output * matmul_s(T, m.d_model, m.vocab / lay.tp, fab, peak=fab.peak_flops_16bit)
     logits_f = matmul_flops(T, m.d_model, m.vocab / lay.tp)
+    loss_fwd_s, loss_bwd_s = (output * x for x in loss_s(m, seq_len, lay, fab))
     # element-wise traffic: the activations a layer would store without recomputation
     act = layer_activation_bytes(m, seq_len, lay, fab.act_bytes) - _moe_buffer_bytes(m, seq_len, lay, fab.act_bytes)
     passes = eff.ELEMENTWISE_PASSES * np.where(lay.fused > 0, 1.0, eff.UNFUSED_ELEMENTWISE_FACTOR)
@@ -259,10 +278,10 @@ def microbatch_compute(
     return {
         "matmul_s": 3 * (layers * mm_s + logits_s),
         "attention_s": layers * (at_s + at_bwd_s),
-        "elementwise_s": 3 * layers * ew_s,
+        "elementwise_s": 3 * layers * ew_s + loss_fwd_s + loss_bwd_s,
         "recompute_s": layers * recompute_layer,
-        "forward_s": layers * fwd_layer + logits_s,
-        "backward_s": layers * bwd_layer + 2 * logits_s,
+        "forward_s": layers * fwd_layer + logits_s + loss_fwd_s,
+        "backward_s": layers * bwd_layer + 2 * logits_s + loss_bwd_s,
         "matmul_time_fwd_s": layers * (mm_s + at_s),
         "attention_kernel_fwd_s": kernel_fwd_s + 0 * layers,  # one layer's, for the ring's overlap
         "attention_kernel_bwd_s": kernel_bwd_s + 0 * layers,

@@ -346,6 +346,19 @@ def attention_fraction(stack_code, kernel_code, chip: str, backward: bool, head_
 # fused kernels that Megatron/Transformer Engine, torch.compile and XLA emit.  Counted, not fitted.
 UNFUSED_ELEMENTWISE_FACTOR = 2.0
 
+# The loss's element-wise passes over the last stage's logits, per logit, as (values at the
+# compute width a, values at the loss's working width w: fp32 where it upcasts), forward and
+# backward, counted from Megatron-Core's vocab-parallel cross entropy
+# (megatron/core/tensor_parallel/cross_entropy.py and fusions/fused_cross_entropy.py):
+# - fused (its jit-fused steps; torch.compile and XLA assumed alike): forward the upcast copy with
+#   the row maximum (read a, write w), exp(x - max) in place (2w), the row sum (w), the
+#   normalisation in place (2w); backward the gradient scaled in place (2w) and cast back (w + a):
+#   2a + 9w, 40 bytes per bf16 logit;
+# - unfused (each op its own kernel: eager PyTorch, Megatron without `cross_entropy_loss_fusion`):
+#   the maximum (w) and the in-place subtraction (2w) apart: 2a + 12w, 52 bytes.
+# Counted, not fitted; the gather of the target logit and the per-row all-reduces are negligible.
+LOSS_PASSES = {True: ((1, 6), (1, 3)), False: ((1, 9), (1, 3))}  # fused -> (forward, backward)
+
 # fp8 linear layers (Transformer Engine, torchao Float8Linear) cast each 16-bit input to fp8 with
 # a per-tensor scale: read the input once for its maximum, once to cast, write the 1-byte copy,
 # 2.5 passes of the 16-bit bytes (counted from the delayed/current scaling recipes).
