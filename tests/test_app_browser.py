@@ -461,6 +461,12 @@ def check_serving_state(page, ms_per_token: str) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     wait_card(page, "ms / token", ms_per_token)  # the uploaded model's figure, as the API computes it
     show_tab(page, "Latency vs throughput")
+    # the tab's chart is drawn once shown: wait for its marks (a loaded machine takes seconds)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+            .some(c => c.checkVisibility() && c.querySelector('.marks [aria-label]'))""",
+        timeout=30_000,
+    )
     marks, legend = curve_models(page)[0]  # time per output token against throughput: every model's curve
     assert {UPLOADED, "glam-64b-64e"} <= marks <= {UPLOADED, "glam-64b-64e", "gpt3-175b"}, marks
     assert marks <= legend, legend  # named as on the page (never the upload's file on the server)

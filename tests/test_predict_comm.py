@@ -289,22 +289,33 @@ def test_fsdp_without_resharding_is_billed_as_zero_2():
 
 def test_loss_passes_over_the_logits_as_megatron_counts_them():
     """The loss streams each of the last stage's T x V / tp logits 2 x at 16 bits and 9 x in fp32
-    (Megatron-Core's fused cross entropy: 40 bytes), 12 x unfused (52 bytes), at 16 bits throughout
-    where PyTorch's loss does not upcast (11 x 2 = 22 bytes); forward and backward apart; none on a
-    stage without the output layer."""
-    from glamsim.predict.compute import loss_s, microbatch_compute
+    (Megatron-Core's fused cross entropy: 40 bytes), 12 x unfused (52 bytes), fused at 16 bits
+    throughout where PyTorch's loss does not upcast (11 x 2 = 22 bytes; Megatron upcasts whatever
+    `loss_upcast` says); forward and backward apart; T = mb x seq / cp; none on a stage without the
+    output layer."""
+    from glamsim.predict.compute import loss_s, matmul_s, microbatch_compute
 
     bw = H100.hbm_bytes_per_s
-    cases = {"mb=1,gbs=1": 40, "mb=1,gbs=1,fused=0": 52, "mb=1,gbs=1,stack=pytorch-fsdp,loss_upcast=0,fused=1": 22}
+    cases = {
+        "mb=1,gbs=1": 40,
+        "mb=1,gbs=1,loss_upcast=0": 40,
+        "mb=1,gbs=1,fused=0": 52,
+        "mb=1,gbs=1,stack=pytorch-fsdp,loss_upcast=0,fused=1": 22,
+        "mb=2,gbs=2,cp=2": 40,  # 2 sequences, each split over 2 ranks: 32 tokens on a chip
+    }
     for text, per_logit in cases.items():
         fwd, bwd = loss_s(GPT, 32, arr(text), H100)
-        assert one(fwd) + one(bwd) == pytest.approx(32 * 128 * per_logit / bw)
+        assert one(fwd) + one(bwd) == pytest.approx(32 * 128 * per_logit / bw), text
     fwd, bwd = loss_s(GPT, 32, arr("tp=2,mb=1,gbs=1"), H100)  # the vocabulary split over 2 ranks
     assert (one(fwd), one(bwd)) == pytest.approx((32 * 64 * (2 + 6 * 4) / bw, 32 * 64 * (2 + 3 * 4) / bw))
     lay = arr("pp=2,mb=1,gbs=2")
     last, middle = (microbatch_compute(GPT, 32, lay, H100, layers=1, output=o) for o in (1.0, 0.0))
-    assert one(last["forward_s"]) - one(middle["forward_s"]) > one(loss_s(GPT, 32, lay, H100)[0])
-    assert one(last["elementwise_s"]) - one(middle["elementwise_s"]) == pytest.approx(32 * 128 * 40 / bw)
+    logits = one(matmul_s(32, 64, 128, H100))  # the output layer's [32, 64] x [64, 128] forward
+    fwd, bwd = (one(x) for x in loss_s(GPT, 32, lay, H100))
+    assert (fwd, bwd) == pytest.approx((32 * 128 * 26 / bw, 32 * 128 * 14 / bw))
+    assert one(last["forward_s"]) - one(middle["forward_s"]) == pytest.approx(logits + fwd)
+    assert one(last["backward_s"]) - one(middle["backward_s"]) == pytest.approx(2 * logits + bwd)
+    assert one(last["elementwise_s"]) - one(middle["elementwise_s"]) == pytest.approx(fwd + bwd)
 
 
 def test_unfused_elementwise_and_fp8_casts_cost_hbm_passes():

@@ -18,7 +18,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   training adds the casts of every linear layer's input (`FP8_CAST_PASSES`) and keeps the
   attention scores at the 16-bit peak (fp8 applies to the linear layers only); the last stage
   adds the loss's passes over its logits (`loss_s`, `LOSS_PASSES`);
-- backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T); recomputation adds a
+- backward = 2 x forward (fused attention: 2.5 x, it recomputes Q K^T; the loss: its own count,
+  `LOSS_PASSES`); recomputation adds a
   forward (full; of the layers recomputed under `recompute_layers`), half the matmuls and the
   element-wise work (torchtitan's per-op policy, `op`: it saves every other matmul's output), or
   the attention scores and their element-wise work (selective);
@@ -37,7 +38,7 @@ import numpy as np
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
-from glamsim.predict.memory import FP32, PYTORCH_FSDP, layer_activation_bytes, layer_activation_parts
+from glamsim.predict.memory import layer_activation_bytes, layer_activation_parts, loss_width
 from glamsim.predict.ring import merge_s as ring_merge_s
 from glamsim.predict.stage import (
     expert_slots_per_token,
@@ -165,16 +166,14 @@ def _fp8_cast_bytes(mm: dict, fab: Fabric):
 def loss_s(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric):
     """Seconds of the loss's element-wise passes over one microbatch's logits on the last stage,
     (forward, backward): T x V / tp logits, each moved `efficiency.LOSS_PASSES` times at the compute
-    width and at the loss's working width (fp32, or the compute width where PyTorch's loss does not
-    upcast, `loss_upcast=0`, as `memory` stores them), through HBM."""
+    width and at the loss's working width (`memory.loss_width`), through HBM; fused as the layers'
+    element-wise kernels are (`fused`)."""
     logits = tokens_per_microbatch(lay, seq_len) * m.vocab / lay.tp
-    a = fab.act_bytes
-    w = np.where((lay.stack == PYTORCH_FSDP) & (lay.loss_upcast == 0), a, FP32)
+    a, w = fab.act_bytes, loss_width(lay, fab.act_bytes)
 
     def moved(step):
-        fused, unfused = (eff.LOSS_PASSES[f][step] for f in (True, False))
-        n16, nw = np.where(lay.fused > 0, fused[0], unfused[0]), np.where(lay.fused > 0, fused[1], unfused[1])
-        return logits * (n16 * a + nw * w) / fab.hbm_bytes_per_s
+        (f16, fw), (u16, uw) = (eff.LOSS_PASSES[f][step] for f in (True, False))
+        return logits * np.where(lay.fused > 0, f16 * a + fw * w, u16 * a + uw * w) / fab.hbm_bytes_per_s
 
     return moved(0), moved(1)
 

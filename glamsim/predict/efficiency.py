@@ -357,6 +357,15 @@ UNFUSED_ELEMENTWISE_FACTOR = 2.0
 # - unfused (each op its own kernel: eager PyTorch, Megatron without `cross_entropy_loss_fusion`):
 #   the maximum (w) and the in-place subtraction (2w) apart: 2a + 12w, 52 bytes.
 # Counted, not fitted; the gather of the target logit and the per-row all-reduces are negligible.
+# The loss counts as fused where the layers' element-wise kernels are (`fused`); which loss a run
+# used is mostly not published.  Megatron-LM without `cross_entropy_loss_fusion` (its default),
+# torchtitan's compiled runs of December 2024 (the loss left eager) and NeMo Automodel's eager loss
+# move 3 working-width values more per logit than counted (about 0.5% of those torchtitan and Automodel
+# steps, about 4% of the model zoo's PP 32 step, whose last stage holds two layers); Transformer
+# Engine's Triton loss (`cross_entropy_fusion_impl=te`, transformer_engine/pytorch/triton/
+# cross_entropy.py: an online-softmax pass, then the gradient written over the logits in the
+# backward pass) moves 3 values at 16 bits, 6 bytes.  The fused count is of the current file, whose
+# separate in-place steps avoid a copy-back that earlier compiled versions paid (its own note).
 LOSS_PASSES = {True: ((1, 6), (1, 3)), False: ((1, 9), (1, 3))}  # fused -> (forward, backward)
 
 # fp8 linear layers (Transformer Engine, torchao Float8Linear) cast each 16-bit input to fp8 with

@@ -104,8 +104,8 @@ class Layout(Frozen):
     attn: AttentionKernel | None = None  # the fused-attention kernel (None: the stack's, efficiency.py)
     # how context-parallel ranks exchange K and V (None: the stack's, `efficiency.CP_COMM`)
     cp_comm: CpComm | None = None
-    # PyTorch's unfused loss upcasts the logits to fp32 (torchtitan); 0: cross entropy on the compute-
-    # precision logits (NeMo Automodel's MaskedCrossEntropy(fp32_upcast=False)); fused losses ignore it
+    # PyTorch's loss upcasts the logits to fp32 (torchtitan); 0: cross entropy on the compute-precision
+    # logits (NeMo Automodel's MaskedCrossEntropy(fp32_upcast=False)); other stacks upcast and ignore it
     loss_upcast: bool = True
     # an fp32 master copy of 16-bit weights (mixed precision); 0: pure 16-bit training, the model cast
     # to the compute dtype before sharding, its gradients and optimizer state at that dtype as well

@@ -257,6 +257,12 @@ def microbatches_in_flight(lay: LayoutArrays, rank=0):
     return np.where(lay.pp > 1, np.where(lay.vp > 1, chunks, plain), 1.0)
 
 
+def loss_width(lay: LayoutArrays, act_bytes):
+    """Bytes per logit value inside the loss: fp32 (Megatron's and XLA's upcast, PyTorch's by
+    default), the compute width where PyTorch's loss does not upcast (`loss_upcast=0`)."""
+    return np.where((lay.stack == PYTORCH_FSDP) & (lay.loss_upcast == 0), act_bytes, FP32)
+
+
 def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_linears=False) -> dict:
     """Activation bytes per chip on the busiest stage: in-flight microbatches x stored bytes, and
     the last stage's logits.  fp8 training on Megatron (Transformer Engine) keeps the linear
@@ -301,9 +307,8 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
 
     first = stored(first_stage_layers(m, lay), microbatches_in_flight(lay))
     second = stored(layers_per_stage(m, lay), microbatches_in_flight(lay, rank=1))
-    logit_bytes = np.where(
-        lay.stack == PYTORCH_FSDP, 3 * np.where(lay.loss_upcast > 0, FP32, act_bytes), act_bytes + FP32
-    )
+    width = loss_width(lay, act_bytes)
+    logit_bytes = np.where(lay.stack == PYTORCH_FSDP, 3 * width, act_bytes + width)
     logits = sb * m.vocab / lay.tp * logit_bytes
     return {"activations": np.maximum(first, second), "logits": logits}
 
