@@ -105,6 +105,12 @@ CASES = {
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,embed_loss=1"}, True),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,dp=128,embed_loss=1"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "embed_loss=1"}, True),
+        # parallel folding: EP 64 over tp 2 x dp 64 with experts whole; etp not dividing tp, on a
+        # dense model, or among searched software, refused
+        ({"model": "glam-64b-64e", "chip": "h100-sxm", "layout": "tp=2,pp=8,dp=64,ep=64,etp=1,sp=1,zero=1"}, False),
+        ({"model": "glam-64b-64e", "chip": "h100-sxm", "layout": "tp=2,pp=8,dp=64,ep=64,etp=4"}, True),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,etp=1"}, True),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "etp=1"}, True),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],

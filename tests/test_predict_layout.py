@@ -64,6 +64,7 @@ def test_keys_values_aliases_and_defaults():
         "fsdp=8,dp=8,stack=pytorch-fsdp",  # hybrid sharding
         "fsdp=8,dp=8,pp=2,reshard=0",  # ...keeping the gathered weights between microbatches
         "fsdp=8,reshard=0",
+        "tp=2,dp=4,ep=8,etp=1,sp=1",  # parallel folding
     ],
 )
 def test_compact_round_trips(text):
@@ -200,6 +201,16 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "recompute_layers_nan": ("dp=8,recompute=full,recompute_layers=nan", ["recompute_layers='nan'"]),
     "recompute_layers_huge": ("dp=8,recompute=full,recompute_layers=99999999999999999999", ["recompute_layers="]),
     "cp_comm_number": ("dp=8,cp_comm=2", ["cp_comm='2'"]),
+    "etp_zero": ("tp=2,dp=4,ep=8,etp=0", ["etp='0'", ">= 1"]),
+    "etp_negative": ("tp=2,dp=4,ep=8,etp=-1", ["etp='-1'", ">= 1"]),
+    "etp_word": ("tp=2,dp=4,ep=8,etp=half", ["etp='half'"]),
+    "etp_fraction": ("tp=2,dp=4,ep=8,etp=0.5", ["etp='0.5'"]),
+    "etp_inf": ("tp=2,dp=4,ep=8,etp=inf", ["etp='inf'"]),
+    "etp_nan": ("tp=2,dp=4,ep=8,etp=nan", ["etp='nan'"]),
+    "etp_huge": ("tp=2,dp=4,ep=8,etp=99999999999999999999", ["etp="]),
+    "etp_above_tp": ("tp=2,dp=4,ep=8,etp=4", ["etp=4", "must divide tp=2"]),
+    "etp_fold_ranks": ("tp=2,dp=4,ep=16,etp=1", ["ep=16", "ep x etp = 16", "tp x cp x dp = 8"]),
+    "ep_over_tp_unfolded": ("tp=2,dp=4,ep=8", ["ep=8", "dp=4", "etp < tp"]),
     "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
 

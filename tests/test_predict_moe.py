@@ -294,3 +294,56 @@ def test_a2a_overlap_layout_key():
     assert not parse_layout("dp=8,ep=8").a2a_overlap
     with pytest.raises(ConfigError, match="a2a_overlap"):
         parse_layout("dp=8,ep=8,a2a_overlap=maybe")
+
+
+def test_parallel_folding_layout_key():
+    """`etp` < tp folds the expert layers onto their own etp x ep x edp grid over the stage's
+    tp x cp x dp ranks (Megatron-Core's parallel folding): ep may then span the tensor ranks; etp
+    must divide tp, ep x etp the ranks; etp = tp is the unfolded layout."""
+    lay = parse_layout("tp=2,dp=16,ep=32,etp=1")
+    assert lay.folded and lay.compact() == "tp=2,pp=1,dp=16,ep=32,etp=1,stack=megatron"
+    assert not parse_layout("tp=2,dp=16,ep=16,etp=2").folded
+    assert arr("tp=4,dp=2,ep=2,gbs=2").etp[0] == 4  # unset: as tp
+    for bad, named in (
+        ("tp=2,dp=16,ep=32", "must divide dp=16"),  # unfolded, ep lives inside dp
+        ("tp=2,dp=16,ep=32,etp=4", "etp=4: must divide tp=2"),
+        ("tp=4,dp=16,ep=32,etp=3", "etp=3: must divide tp=4"),
+        ("tp=2,dp=3,ep=4,etp=1", "ep x etp = 4 must divide tp x cp x dp = 6"),
+    ):
+        with pytest.raises(ConfigError, match=named):
+            parse_layout(bad)
+
+
+def test_folded_experts_by_hand():
+    """8 chips, tp 2 x dp 4, 8 experts, top-2, T = 64 tokens a microbatch on a chip.  Unfolded
+    (ep 4 inside dp, each expert split over the 2 tensor ranks): 2 local experts, each [64 x 4 x 2 / 8
+    = 64 rows, h] x [h, f / 2].  Folded (ep 8, etp 1): 1 local expert, whole, [64 / 2 x 8 x 2 / 8
+    = 64 rows, h] x [h, f]: the rank's own 32 sequence-parallel tokens dispatched.  The same FLOPs
+    and expert bytes on a chip; no tensor-parallel collectives around an expert layer (half of this
+    all-MoE model's); the all-to-all over 8 adjacent ranks (stride etp 1, not tp x cp); the expert
+    gradients reduced over tp x dp / (ep x etp) = 1 rank (unfolded: dp / ep = 1)."""
+    from glamsim.predict.compute import _shapes
+    from glamsim.predict.stage import chip_params, expert_data_parallel, expert_stride
+    from glamsim.predict.tiers import alltoall_s
+
+    unf, fold = arr("tp=2,dp=4,ep=4,sp=1,mb=2,gbs=8"), arr("tp=2,dp=4,ep=8,etp=1,sp=1,mb=2,gbs=8")
+    f = 256  # the toy's expert width (d_ff)
+    a, b = _shapes(DROPLESS, SEQ, unf), _shapes(DROPLESS, SEQ, fold)
+    assert [one(x) for x in a["expert_in"]] == [64, H, f / 2, 2]
+    assert [one(x) for x in b["expert_in"]] == [64, H, f, 1]
+    assert [one(x) for x in b["expert_out"]] == [64, f, H, 1]
+    ca, cb = microbatch_compute(DROPLESS, SEQ, unf, H100), microbatch_compute(DROPLESS, SEQ, fold, H100)
+    assert one(cb["flops_executed"]) == pytest.approx(one(ca["flops_executed"]))
+    assert one(chip_params(DROPLESS, fold)[1]) == pytest.approx(one(chip_params(DROPLESS, unf)[1]))
+    assert one(cb["expert_matmul_fwd_s"]) < one(ca["expert_matmul_fwd_s"])  # wider, fewer matmuls
+    ma, mf = microbatch_comm(DROPLESS, SEQ, unf, H100), microbatch_comm(DROPLESS, SEQ, fold, H100)
+    assert one(mf["tp_s"]) == pytest.approx(one(ma["tp_s"]) / 2)
+    assert one(mf["tp_bytes"]) == pytest.approx(one(ma["tp_bytes"]) / 2)
+    assert one(expert_stride(fold)) == 1 and one(expert_stride(unf)) == 2
+    a2a = 2 * T * K * H / 2  # bf16, the rank's 32 tokens x 2 routed copies
+    per = one(alltoall_s(a2a, 8.0, 1.0, 8.0, H100))
+    assert one(mf["ep_s"]) == pytest.approx(4 * 4 * per) and one(mf["ep_bytes"]) == pytest.approx(4 * 4 * a2a)
+    assert [one(x) for x in expert_data_parallel(fold)] == [1, 8]
+    assert [one(x) for x in expert_data_parallel(unf)] == [1, 8]
+    mid = arr("tp=2,dp=8,ep=4,etp=1,sp=1,mb=2,gbs=16")  # 16 chips: edp 16 / 4 = 4 ranks, stride 4
+    assert [one(x) for x in expert_data_parallel(mid)] == [4, 4]

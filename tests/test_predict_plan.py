@@ -336,3 +336,34 @@ def test_the_search_counts_the_embedding_and_loss_in_the_split_as_evaluate_does(
         assert lay.embed_loss
         one = evaluate(cfg, chip, lay, chips=24, seq_len=128)
         assert one["step_s"] == pytest.approx(float(t["step_s"][i]), rel=1e-12)
+
+
+def test_the_search_folds_the_experts_on_megatron_as_evaluate_does():
+    """An MoE model (4 heads: tp up to 4) on Megatron with tp > 1: beside ep inside dp (experts split by tp) the search
+    offers the folded expert layers (`etp=1`, each expert whole) with ep any divisor of
+    gcd(experts, tp x cp x dp), so EP may span the tensor ranks; not on XLA.  Every candidate passes
+    the layout check and predicts what the one-layout evaluation predicts."""
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.layout import check_layout
+    from glamsim.predict.steptime import predict
+    from glamsim.predict.tiers import Fabric
+
+    cfg, chip = load_model("glam-tiny"), load_chip("h100-sxm")
+    base = parse_layout("dp=1")
+    c = candidates(cfg, 8, 128, 8, base, global_batch=16)
+    folded = c.etp < c.tp
+    assert folded.any() and (c.etp[folded] == 1).all() and (c.tp[folded] > 1).all()
+    assert {(2.0, 4.0, 8.0), (4.0, 2.0, 8.0), (4.0, 1.0, 4.0), (2.0, 4.0, 1.0)} <= set(
+        zip(c.tp[folded], c.dp[folded], c.ep[folded])
+    )
+    assert (c.ep[~folded] <= c.dp[~folded]).all() and (c.etp[~folded] == c.tp[~folded]).all()
+    xla = candidates(cfg, 8, 128, 8, parse_layout("dp=1,stack=xla"), global_batch=16)
+    assert not (xla.etp < xla.tp).any()
+    for i in range(len(c)):
+        check_layout(c.layout(i, base), cfg, 8, 128)
+    t = predict(ModelArrays.of(cfg), 128, c, Fabric.of(chip))
+    for i in np.flatnonzero(folded & (c.ep > c.dp))[:4]:
+        lay = c.layout(int(i), base)
+        assert lay.folded and lay.etp == 1
+        one = evaluate(cfg, chip, lay, chips=8, seq_len=128)
+        assert one["step_s"] == pytest.approx(float(t["step_s"][i]), rel=1e-12)

@@ -4,8 +4,10 @@ Per microbatch, on the busiest stage (L_s layers; T = mb x seq / cp tokens on a 
 activations at `act_bytes`):
 - tensor parallel (group tp, stride 1): per layer 2 all-reduces of T h activations forward and 2
   backward (Megatron's f/g operators), 2 more forward under full recomputation; with sequence
-  parallelism each all-reduce becomes a reduce-scatter + all-gather of the same bytes.
-- expert parallel (group ep, stride tp cp): per MoE layer an all-to-all for dispatch and one for
+  parallelism each all-reduce becomes a reduce-scatter + all-gather of the same bytes.  Folded
+  (`etp` < tp), an MoE layer's expert half runs over its etp ranks on their T etp / tp tokens
+  (none at etp 1: each rank dispatches its own sequence-parallel shard).
+- expert parallel (group ep, stride tp cp, or etp folded): per MoE layer an all-to-all for dispatch and one for
   combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
   capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch); with
   `a2a_dedup` T x ranks x h / tp, a token once per destination rank (`stage.a2a_copies_per_token`),
@@ -21,7 +23,8 @@ activations at `act_bytes`):
   forward and one of their gradient backward (scatter/gather over tp: / tp).
 Per step (or per microbatch under ZeRO-3):
 - data parallel: gradients of the chip's non-expert parameters over dp x cp ranks (stride tp),
-  of its experts over dp x cp / ep (stride tp cp ep): an all-reduce (ZeRO 0), or a reduce-scatter
+  of its experts over dp x cp / ep (stride tp cp ep; folded tp x cp x dp / (ep x etp), stride
+  ep x etp, `stage.expert_data_parallel`): an all-reduce (ZeRO 0), or a reduce-scatter
   of gradients + an all-gather of weights (ZeRO 1-2, same bytes); ZeRO-3 gathers the weights
   forward and backward and reduce-scatters gradients for every microbatch, in
   layers x `ZERO3_GATHERS_PER_LAYER` groups per pass, each paying a ring pass of latency (n - 1
@@ -46,6 +49,8 @@ from glamsim.predict.stage import (
     a2a_copies_per_token,
     blocks_per_token,
     chip_params,
+    expert_data_parallel,
+    expert_stride,
     layers_per_stage,
     moe_share,
     recomputed_share,
@@ -73,22 +78,29 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
     T = tokens_per_microbatch(lay, seq_len)
     act = fab.act_bytes * T * m.d_model
     whole = recomputed_share(m, lay)  # the share of the layers whose forward runs twice
-    tp_count = layers * (4 + 2 * whole)
-    tp_one = np.where(
-        lay.sp > 0,
-        reduce_scatter_s(act, lay.tp, 1, n, fab) + all_gather_s(act, lay.tp, 1, n, fab),
-        allreduce_s(act, lay.tp, 1, n, fab),
+    moe_layers = layers * moe_share(m)
+
+    def tp_one(nbytes, ranks):
+        rs_ag = reduce_scatter_s(nbytes, ranks, 1, n, fab) + all_gather_s(nbytes, ranks, 1, n, fab)
+        return np.where(lay.sp > 0, rs_ag, allreduce_s(nbytes, ranks, 1, n, fab))
+
+    # per layer, the attention's half and the FFN's half; folded, an MoE layer's over its etp ranks
+    half = 2 + whole
+    expert_act = act * lay.etp / lay.tp
+    tp_s = half * (2 * layers - moe_layers) * tp_one(act, lay.tp) + half * moe_layers * tp_one(expert_act, lay.etp)
+    tp_bytes = half * (
+        (2 * layers - moe_layers) * np.where(lay.tp > 1, act, 0.0) + moe_layers * np.where(lay.etp > 1, expert_act, 0.0)
     )
 
-    moe_layers = layers * moe_share(m)
     a2a_count = moe_layers * (4 + 2 * whole)
     a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp
-    a2a_one = alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab)
+    stride = expert_stride(lay)
+    a2a_one = alltoall_s(a2a_bytes, lay.ep, stride, n, fab)
     if np.any(lay.a2a_dedup > 0):  # DeepEP: across nodes a token travels once per destination node
-        nodes = nodes_spanned(lay.tp * lay.cp, lay.ep, fab)  # equal blocks of experts, whole nodes
+        nodes = nodes_spanned(stride, lay.ep, fab)  # equal blocks of experts, whole nodes
         remote = blocks_per_token(m, lay, nodes) * (nodes - 1) / nodes
         off_node = fab.act_bytes * T * remote * m.d_model / lay.tp
-        a2a_one = np.where(lay.a2a_dedup > 0, alltoall_s(a2a_bytes, lay.ep, lay.tp * lay.cp, n, fab, off_node), a2a_one)
+        a2a_one = np.where(lay.a2a_dedup > 0, alltoall_s(a2a_bytes, lay.ep, stride, n, fab, off_node), a2a_one)
 
     kv_bytes = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)  # K and V, whole sequence
     cp_count = layers * (1 + attention_forwards(m, lay))
@@ -98,8 +110,8 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
     p2p_count = 2 * lay.vp
     p2p_one = sendrecv_s(p2p_bytes, lay.tp * lay.cp * lay.dp, fab, lay.pp)
     return {
-        "tp_bytes": tp_count * np.where(lay.tp > 1, act, 0.0),
-        "tp_s": tp_count * tp_one,
+        "tp_bytes": tp_bytes,
+        "tp_s": tp_s,
         "ep_bytes": a2a_count * np.where(lay.ep > 1, a2a_bytes, 0.0),
         "ep_s": a2a_count * a2a_one,
         "cp_bytes": cp_count * np.where(lay.cp > 1, kv_bytes, 0.0),
@@ -114,8 +126,7 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     0-2 (`dp_step_s`), per microbatch for ZeRO-3 (`dp_microbatch_s`)."""
     n = lay.chips
     dense, expert = chip_params(m, lay)
-    g_dense, g_expert = lay.dp * lay.cp, lay.dp * lay.cp / lay.ep
-    s_dense, s_expert = lay.tp, lay.tp * lay.cp * lay.ep
+    (g_dense, s_dense), (g_expert, s_expert) = (lay.dp * lay.cp, lay.tp), expert_data_parallel(lay)
     grad_d, grad_e = dense * lay.grad_bytes, expert * lay.grad_bytes
     w_d, w_e = dense * lay.param_bytes, expert * lay.param_bytes
     has_e = expert > 0  # a dense model runs no expert collectives (not even their latency)

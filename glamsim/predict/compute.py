@@ -4,7 +4,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
 - matmuls by shape [M, K] x [K, N]: QKV [T, h] x [h, (a + 2 kv) d / t] (kv heads replicated
   when fewer than t), attention output [T, a d / t] x [a d / t, h], the dense FFN
   [T, h] x [h, (mats - 1) f / t] and [T, f / t] x [f / t, h], the router [T, h] x [h, E], the
-  E / ep local experts each [T ep slots / E, h] x [h, (mats - 1) f_e / t] and back, and on the
+  E / ep local experts each [T (etp / t) ep slots / E, h] x [h, (mats - 1) f_e / etp] and back
+  (etp = t unless the expert layers are folded, `layout`), and on the
   last stage the logits [T, h] x [h, V / t];
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
@@ -96,9 +97,10 @@ def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dic
     if np.any(m.n_experts > 0):
         slots = expert_slots_per_token(m, seq_len, lay) if expert_load is None else m.top_k * expert_load
         e_local = np.maximum(m.n_experts, 1) / lay.ep
-        rows = T * lay.ep * slots / np.maximum(m.n_experts, 1)  # tokens one expert computes
-        out["expert_in"] = (rows, m.d_model, (m.expert_mats - 1) * m.expert_ff / t, share * e_local)
-        out["expert_out"] = (rows, m.expert_ff / t, m.d_model, share * e_local)
+        # tokens one expert computes: the T / tp a rank dispatches, gathered over its etp ranks
+        rows = T * lay.etp / t * lay.ep * slots / np.maximum(m.n_experts, 1)
+        out["expert_in"] = (rows, m.d_model, (m.expert_mats - 1) * m.expert_ff / lay.etp, share * e_local)
+        out["expert_out"] = (rows, m.expert_ff / lay.etp, m.d_model, share * e_local)
         out["router"] = (T, m.d_model, np.maximum(m.n_experts, 1), share)
     return out
 

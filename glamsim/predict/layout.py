@@ -20,8 +20,13 @@ slice) and replicates that group 32 times (dp = 8,192 in all); gradients are red
 the group and all-reduced across the replicas.
 
 Conventions (Megatron-LM's): chips = tp x cp x dp x pp; expert parallelism is carved out of data
-parallelism (ep divides dp: experts are split over ep chips, each expert replicated over dp / ep);
-ranks are placed innermost first in the order tp, cp, ep, dp, pp, so tp shares a node first.
+parallelism (ep divides dp: experts are split over ep chips, each expert replicated over dp / ep,
+and split by tensor parallelism as the other layers are); ranks are placed innermost first in the
+order tp, cp, ep, dp, pp, so tp shares a node first.  Parallel folding (Megatron-Core's MoE
+parallel folding, Liu et al. 2025, arXiv:2504.14960; its `--expert-tensor-parallel-size`):
+`etp` < tp splits each expert over etp ranks only, and the expert layers get their own grid,
+etp x ep x edp over the same tp x cp x dp ranks of a stage, innermost first, so that expert
+parallelism may span the tensor-parallel ranks (`tp=2,dp=16,ep=32,etp=1`: EP 32 on 32 GPUs).
 
     parse_layout("tp=8,pp=16,dp=8,mb=1,recompute=selective")
     parse_layout("fsdp=64,mb=4,recompute=full")
@@ -68,7 +73,10 @@ class Layout(Frozen):
     pp: int = Field(1, ge=1, le=MAX_WAYS, description="pipeline stages")
     dp: int = Field(1, ge=1, le=MAX_WAYS, description="data parallel ways")
     cp: int = Field(1, ge=1, le=MAX_WAYS, description="context (sequence) parallel ways")
-    ep: int = Field(1, ge=1, le=MAX_WAYS, description="expert parallel ways (inside dp)")
+    ep: int = Field(1, ge=1, le=MAX_WAYS, description="expert parallel ways (inside dp, or tp x cp x dp folded)")
+    # expert tensor parallelism (Megatron-Core's --expert-tensor-parallel-size): None, as tp; fewer
+    # than tp folds the expert layers onto their own etp x ep x edp grid (the module docstring)
+    etp: int | None = Field(None, ge=1, le=MAX_WAYS, description="expert tensor parallel ways")
     zero: int = Field(0, ge=0, le=3, description="ZeRO stage: 1 optimizer state, 2 + gradients, 3 + parameters")
     mb: int = Field(1, ge=1, le=MAX_WAYS, description="microbatch, sequences")
     gbs: int | None = Field(None, ge=1, le=2**40, description="global batch, sequences")
@@ -132,8 +140,20 @@ class Layout(Frozen):
             raise ValueError("embed_loss=1: counting the embedding and loss in the pipeline split needs pp >= 2")
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
-        if self.ep > self.dp or self.dp % self.ep:
-            raise ValueError(f"ep={self.ep}: must divide dp={self.dp} (experts are split inside data parallelism)")
+        if self.etp is not None and (self.etp > self.tp or self.tp % self.etp):
+            raise ValueError(f"etp={self.etp}: must divide tp={self.tp} (experts split over part of the tensor ranks)")
+        if self.folded:
+            ranks = self.tp * self.cp * self.dp
+            if ranks % (self.ep * self.etp):
+                raise ValueError(
+                    f"ep={self.ep}: ep x etp = {self.ep * self.etp} must divide tp x cp x dp = {ranks} "
+                    "(the expert grid folds onto the stage's ranks)"
+                )
+        elif self.ep > self.dp or self.dp % self.ep:
+            raise ValueError(
+                f"ep={self.ep}: must divide dp={self.dp} (experts are split inside data parallelism; "
+                "etp < tp folds them over the tensor ranks too)"
+            )
         if self.shard is not None and (self.zero == 0 or self.dp % self.shard):
             raise ValueError(f"shard={self.shard}: hybrid sharding needs ZeRO and must divide dp={self.dp}")
         if self.gbs is not None and self.gbs % (self.dp * self.mb):
@@ -143,6 +163,11 @@ class Layout(Frozen):
     @property
     def chips(self) -> int:
         return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def folded(self) -> bool:
+        """The expert layers on their own grid (`etp` < tp: parallel folding)."""
+        return self.etp is not None and self.etp < self.tp
 
     @property
     def microbatches(self) -> int | None:
@@ -200,7 +225,7 @@ class Layout(Frozen):
 
 # ---- the compact string -----------------------------------------------------------------------
 
-_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "zero", "mb", "gbs", "vp", "fsdp", "recompute_layers")
+_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "zero", "mb", "gbs", "vp", "fsdp", "recompute_layers")
 _BOOL_KEYS = (
     "sp",
     "flash",
@@ -234,7 +259,7 @@ MAX_LAYOUT_CHARS = 1000
 
 def _int(key: str, text: str) -> int:
     # ASCII digits only: `tp=²` is refused, not a traceback
-    return parse_int(text, f"layout {key}", ge=1 if key == "recompute_layers" else 0)
+    return parse_int(text, f"layout {key}", ge=1 if key in ("recompute_layers", "etp") else 0)
 
 
 def default_stack(chip) -> str:
@@ -331,7 +356,8 @@ def parse_software(text: str, what: str = "software") -> Layout:
         key = part.split("=")[0].strip().lower()
         key = _ALIASES.get(key, key)
         if key in KEYS and key not in SOFTWARE_KEYS:  # unknown keys: parse_layout names them
-            how = " (on stack=megatron; for another stack give a whole --layout)" if key == "embed_loss" else ""
+            searched_on_megatron = key in ("embed_loss", "etp")
+            how = " (on stack=megatron; for another stack give a whole --layout)" if searched_on_megatron else ""
             raise ConfigError(
                 f"{what}={show(text)}: {key} is chosen by the layout search{how}; name only {', '.join(SOFTWARE_KEYS)}"
             )
@@ -371,9 +397,14 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
     kv = cfg.kv_heads
     if lay.tp > 1 and kv % lay.tp and lay.tp % kv:
         raise ConfigError(f"layout tp={lay.tp}: must divide, or be a multiple of, the {kv} key/value heads")
-    for width, what in ((cfg.d_ff, "d_ff"), (cfg.expert_ff if cfg.is_moe else cfg.d_ff, "expert d_ff")):
-        if width % lay.tp:
-            raise ConfigError(f"layout tp={lay.tp}: must divide {what}={width} of {cfg.name}")
+    if cfg.d_ff % lay.tp:
+        raise ConfigError(f"layout tp={lay.tp}: must divide d_ff={cfg.d_ff} of {cfg.name}")
+    etp = lay.tp if lay.etp is None else lay.etp
+    if cfg.is_moe and cfg.expert_ff % etp:
+        key = "tp" if lay.etp is None else "etp"
+        raise ConfigError(f"layout {key}={etp}: must divide expert d_ff={cfg.expert_ff} of {cfg.name}")
+    if lay.etp is not None and not cfg.is_moe:
+        raise ConfigError(f"layout etp={lay.etp}: {cfg.name} has no experts (dense: no expert tensor parallelism)")
     stages = lay.pp * lay.vp
     slots = cfg.n_layers + 2 * lay.embed_loss  # the embedding and the loss as layers (embed_loss=1)
     what = "layers" if not lay.embed_loss else f"layers and the embedding and loss ({slots} slots)"
@@ -430,6 +461,7 @@ class LayoutArrays:
     dp: np.ndarray
     cp: np.ndarray
     ep: np.ndarray
+    etp: np.ndarray  # expert tensor parallel ways (tp unless folded)
     zero: np.ndarray
     mb: np.ndarray
     gbs: np.ndarray
@@ -477,6 +509,8 @@ class LayoutArrays:
                 return r.shard or r.dp
             if name == "recompute_layers":
                 return r.recompute_layers or 0
+            if name == "etp":
+                return r.etp or r.tp
             if name in ("fused", "attn", "expert_spread", "cp_comm"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
@@ -525,6 +559,7 @@ class LayoutArrays:
             dp=int(g("dp")),
             cp=int(g("cp")),
             ep=int(g("ep")),
+            etp=None if g("etp") == g("tp") else int(g("etp")),
             zero=int(g("zero")),
             mb=int(g("mb")),
             gbs=int(g("gbs")),

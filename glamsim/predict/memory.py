@@ -6,7 +6,8 @@ Weights, gradients and optimizer state (per parameter on the chip, `stage.chip_p
   plus Adam's two moments, or Adafactor's factored second moment (a row and a column vector per
   matrix: about 2 / d_model values per parameter) at `opt_state` precision;
 - ZeRO shards optimizer state (stage 1), + gradients (2), + weights (3 = FSDP) over the ranks
-  holding the same parameters: dp x cp for the rest, dp x cp / ep for routed experts.
+  holding the same parameters: dp x cp for the rest, dp x cp / ep for routed experts (folded,
+  the expert data-parallel group, `stage.expert_data_parallel`).
 - FSDP (ZeRO-3) as PyTorch FSDP and JAX keep it: the sharded parameter *is* the fp32 master, so a
   rank holds fp32 parameters, fp32 gradients and two fp32 moments, 16 bytes per parameter / ranks,
   and no persistent low-precision shard; while a layer computes, its parameters are gathered at
@@ -140,7 +141,7 @@ def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
         return d + e
 
     fsdp = _fsdp_master(lay)
-    layer = (body_params_per_layer(m) + routed_params(m) / m.n_layers / lay.ep) / lay.tp
+    layer = body_params_per_layer(m) / lay.tp + routed_params(m) / m.n_layers / (lay.ep * lay.etp)
     # PyTorch FSDP / DeepSpeed: the current and the prefetched layer and the root unit's embedding
     # and output (the stage's own under pipeline parallelism) gathered, one layer's gradient
     # unsharded at the reduce dtype; XLA's scan over layers (MaxText) materialises one layer's

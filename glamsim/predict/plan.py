@@ -12,7 +12,10 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
   pp x vp divides the layers + 2, as Megatron-Core asserts (never uneven), and pp x vp > 2 (on
   two stages each gives a slot: the split without them);
 - cp: 1, or for sequences of 16K tokens and more, divisors of N up to 32 that split the sequence;
-- dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model);
+- dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model); on Megatron with
+  tp > 1, beside them the folded expert layers (`etp=1`: each expert whole on one rank, ep any
+  divisor of gcd(experts, tp x cp x dp), Megatron-Core's MoE parallel folding; etp between 1 and
+  tp is not searched);
 - ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full, or full for half
   of each model chunk's layers (`recompute_layers`; chunks of 2+ layers) where the stack has such a
   knob: Megatron's (and Megatron-DeepSpeed's) `--recompute-method block --recompute-num-layers`,
@@ -82,15 +85,17 @@ def candidates(
                 if chips % (t * p * c):
                     continue
                 d = chips // (t * p * c)
-                eps = _divisors(math.gcd(cfg.n_experts, d)) if cfg.is_moe else [1]
-                for e in eps:
+                splits = [(e, t) for e in (_divisors(math.gcd(cfg.n_experts, d)) if cfg.is_moe else [1])]
+                if cfg.is_moe and t > 1 and base.stack == "megatron":  # folded: experts whole, ep over tp too
+                    splits += [(e, 1) for e in _divisors(math.gcd(cfg.n_experts, t * c * d))]
+                for e, f in splits:
                     for v in VIRTUAL:
                         for el in (0, 1) if p > 1 and base.stack == "megatron" else (0,):
                             if v > 1 and (p < 2 or p * v > cfg.n_layers + 2 * el):
                                 continue
                             if el and ((cfg.n_layers + 2) % (p * v) or p * v == 2):
                                 continue
-                            rows.append((t, p, d, c, e, v, el))
+                            rows.append((t, p, d, c, e, v, el, f))
     if not rows:
         raise ConfigError(f"chips={chips}: no tp x pp x dp x cp split of {chips} chips suits {cfg.name}")
     g = np.asarray(rows, dtype=np.float64)
@@ -103,7 +108,7 @@ def candidates(
         raise ConfigError(f"chips={chips}: {np.prod(shape):,} candidate layouts; at most {MAX_CANDIDATES:,}")
     idx = np.indices(shape).reshape(4, -1)
     gi = g[idx[0]]
-    t, p, d, c, e, v, el = (gi[:, i] for i in range(7))
+    t, p, d, c, e, v, el, f = (gi[:, i] for i in range(8))
     z, b, r = zero[idx[1]], mb[idx[2]], rc[idx[3]]
     slots = cfg.n_layers + 2 * el
     chunk = np.ceil(slots / (p * v))  # `stage.chunk_layers` (no embed_loss on two stages)
@@ -130,6 +135,7 @@ def candidates(
         dp=d[k],
         cp=c[k],
         ep=e[k],
+        etp=f[k],
         zero=z[k],
         mb=b[k],
         gbs=gbs[k],

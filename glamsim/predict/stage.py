@@ -85,14 +85,32 @@ def chip_params(m: ModelArrays, lay: LayoutArrays) -> tuple:
     """(non-expert, expert) parameters on one chip of the busiest stage, before ZeRO sharding."""
     layers = layers_per_stage(m, lay)
     dense = (layers * body_params_per_layer(m) + stage_embedding_params(m, lay)) / lay.tp
-    expert = routed_params(m) * layers / m.n_layers / (lay.ep * lay.tp)
+    expert = routed_params(m) * layers / m.n_layers / (lay.ep * lay.etp)
     return dense, expert
 
 
+def folded(lay: LayoutArrays):
+    """1 where the expert layers have their own grid (`etp` < tp: parallel folding), else 0."""
+    return lay.etp < lay.tp
+
+
+def expert_stride(lay: LayoutArrays):
+    """Rank stride of an expert-parallel group: tp x cp (ep inside dp), or etp folded (the expert
+    grid etp x ep x edp, innermost first)."""
+    return np.where(folded(lay), lay.etp, lay.tp * lay.cp)
+
+
+def expert_data_parallel(lay: LayoutArrays):
+    """(ranks, stride) of the group holding the same expert shard: dp x cp / ep over stride
+    tp x cp x ep, or folded tp x cp x dp / (ep x etp) over stride ep x etp."""
+    ranks = lay.dp * lay.cp * (lay.tp / lay.etp) / lay.ep
+    return ranks, np.where(folded(lay), lay.ep * lay.etp, lay.tp * lay.cp * lay.ep)
+
+
 def zero_groups(lay: LayoutArrays) -> tuple:
-    """Ranks a ZeRO shard of the (non-expert, expert) parameters spans: dp x cp and dp x cp / ep,
-    or under hybrid sharding the shard group's share, shard x cp and shard x cp / ep."""
-    return lay.shard * lay.cp, lay.shard * lay.cp / lay.ep
+    """Ranks a ZeRO shard of the (non-expert, expert) parameters spans: dp x cp and the expert
+    data-parallel group (`expert_data_parallel`), or under hybrid sharding the shard group's share."""
+    return lay.shard * lay.cp, lay.shard * lay.cp * (lay.tp / lay.etp) / lay.ep
 
 
 def tokens_per_microbatch(lay: LayoutArrays, seq_len):
