@@ -8,7 +8,8 @@
               `glamsim.predict.cpu.predict_step`, measure the steps with `glamsim.measure.run.measure`,
               print predicted vs measured. Goal within +-30%.
 - validation: published vs predicted rows (`glamsim validate-predictions`, also in `glamsim reproduce`).
-- plan:       wall time of `glamsim plan` for GLaM 64B/64E on 1,024 TPU v4 and GPT-3 on 10,000 V100
+- plan:       wall time of `glamsim plan` for GLaM 64B/64E on 1,024 TPU v4, GPT-3 on 10,000 V100 and
+              Mixtral 8x7B on 64 H100 (Megatron: the folded expert layers searched too)
               (in-process search and the installed script end to end). Goal: seconds.
 - calibrate:  the grid the constants in glamsim/predict/efficiency.py were chosen on (minimax relative
               error over the validation rows); prints the best settings, changes nothing.
@@ -126,7 +127,8 @@ def bench_plan() -> None:
     from glamsim.predict.plan import search
     from glamsim.profiles import load_chip
 
-    for model, chip, n in (("glam-64b-64e", "tpu-v4", 1024), ("gpt3-175b", "v100", 10000)):
+    cases = (("glam-64b-64e", "tpu-v4", 1024), ("gpt3-175b", "v100", 10000), ("mixtral-8x7b", "h100-sxm", 64))
+    for model, chip, n in cases:
         t0 = time.perf_counter()
         r = search(load_model(model), load_chip(chip), n)
         t1 = time.perf_counter()

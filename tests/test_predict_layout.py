@@ -208,9 +208,11 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "etp_inf": ("tp=2,dp=4,ep=8,etp=inf", ["etp='inf'"]),
     "etp_nan": ("tp=2,dp=4,ep=8,etp=nan", ["etp='nan'"]),
     "etp_huge": ("tp=2,dp=4,ep=8,etp=99999999999999999999", ["etp="]),
-    "etp_above_tp": ("tp=2,dp=4,ep=8,etp=4", ["etp=4", "must divide tp=2"]),
-    "etp_fold_ranks": ("tp=2,dp=4,ep=16,etp=1", ["ep=16", "ep x etp = 16", "tp x cp x dp = 8"]),
-    "ep_over_tp_unfolded": ("tp=2,dp=4,ep=8", ["ep=8", "dp=4", "etp < tp"]),
+    "etp_above_tp": ("tp=2,dp=4,ep=8,etp=4,sp=1", ["etp=4", "tp=2 (unset) or 1"]),
+    "etp_between": ("tp=4,dp=2,ep=8,etp=2,sp=1", ["etp=2", "tp=4 (unset) or 1"]),
+    "etp_fold_ranks": ("tp=2,dp=4,ep=16,etp=1,sp=1", ["ep=16", "tp x cp x dp = 8"]),
+    "etp_no_sp": ("tp=2,dp=4,ep=8,etp=1", ["etp=1", "sp=1"]),
+    "ep_over_tp_unfolded": ("tp=2,dp=4,ep=8", ["ep=8", "dp=4", "etp=1 folds"]),
     "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
 

@@ -8,6 +8,7 @@ of 32 tokens is T = 64 tokens on a chip.  H100 HBM bandwidth from its profile; a
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -297,18 +298,18 @@ def test_a2a_overlap_layout_key():
 
 
 def test_parallel_folding_layout_key():
-    """`etp` < tp folds the expert layers onto their own etp x ep x edp grid over the stage's
-    tp x cp x dp ranks (Megatron-Core's parallel folding): ep may then span the tensor ranks; etp
-    must divide tp, ep x etp the ranks; etp = tp is the unfolded layout."""
-    lay = parse_layout("tp=2,dp=16,ep=32,etp=1")
-    assert lay.folded and lay.compact() == "tp=2,pp=1,dp=16,ep=32,etp=1,stack=megatron"
+    """`etp=1` < tp folds the expert layers onto their own etp x ep x edp grid over the stage's
+    tp x cp x dp ranks (Megatron-Core's parallel folding): ep may then span the tensor ranks and
+    must divide them; etp = tp is the unfolded layout; other etp values are not modelled."""
+    lay = parse_layout("tp=2,dp=16,ep=32,etp=1,sp=1")
+    assert lay.folded and lay.compact() == "tp=2,pp=1,dp=16,ep=32,etp=1,sp=1,stack=megatron"
     assert not parse_layout("tp=2,dp=16,ep=16,etp=2").folded
     assert arr("tp=4,dp=2,ep=2,gbs=2").etp[0] == 4  # unset: as tp
     for bad, named in (
         ("tp=2,dp=16,ep=32", "must divide dp=16"),  # unfolded, ep lives inside dp
-        ("tp=2,dp=16,ep=32,etp=4", "etp=4: must divide tp=2"),
-        ("tp=4,dp=16,ep=32,etp=3", "etp=3: must divide tp=4"),
-        ("tp=2,dp=3,ep=4,etp=1", "ep x etp = 4 must divide tp x cp x dp = 6"),
+        ("tp=2,dp=16,ep=32,etp=4,sp=1", "etp=4: expert tensor parallelism is modelled as tp=2"),
+        ("tp=4,dp=16,ep=32,etp=3,sp=1", "etp=3: expert tensor parallelism is modelled as tp=4"),
+        ("tp=2,dp=3,ep=4,etp=1,sp=1", "ep=4: must divide tp x cp x dp = 6"),
     ):
         with pytest.raises(ConfigError, match=named):
             parse_layout(bad)
@@ -347,3 +348,62 @@ def test_folded_experts_by_hand():
     assert [one(x) for x in expert_data_parallel(unf)] == [1, 8]
     mid = arr("tp=2,dp=8,ep=4,etp=1,sp=1,mb=2,gbs=16")  # 16 chips: edp 16 / 4 = 4 ranks, stride 4
     assert [one(x) for x in expert_data_parallel(mid)] == [4, 4]
+
+
+def test_folding_refusals_and_one_spelling():
+    """etp = tp is the unfolded layout whatever its spelling; etp between 1 and tp is not modelled
+    (Megatron's dispatcher then gathers each routed copy over the etp ranks); folding needs sequence
+    parallelism (Megatron-Core refuses tensor and expert parallelism without it); under hybrid
+    sharding the replicas must divide the ranks holding each expert."""
+    assert parse_layout("tp=2,dp=4,ep=4,etp=2") == parse_layout("tp=2,dp=4,ep=4")
+    for bad, named in (
+        ("tp=4,dp=4,ep=4,etp=2,sp=1", "etp=2: expert tensor parallelism is modelled as tp=4 (unset) or 1"),
+        ("tp=2,dp=4,ep=8,etp=1", "etp=1: parallel folding needs sp=1"),
+        ("tp=2,fsdp=8,dp=2,ep=32,etp=1,sp=1", "shard=8: the 2 replicas must divide the 1 ranks holding each expert"),
+        ("fsdp=4,dp=2,ep=8", "shard=4: the 2 replicas must divide the 1 ranks"),
+        ("dp=4,ep=8", "ep=8: must divide dp=4 (experts are split inside data parallelism)"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(named)):
+            parse_layout(bad)
+    with pytest.raises(ConfigError) as err:  # at tp 1 there is nothing to fold over: no such hint
+        parse_layout("dp=4,ep=8")
+    assert "etp" not in str(err.value)
+    # folded with context parallelism: the expert grid has no cp axis, the group is adjacent ranks
+    from glamsim.predict.stage import expert_data_parallel, expert_stride
+
+    cp = arr("tp=2,cp=2,dp=2,ep=8,etp=1,sp=1,gbs=2")
+    assert one(expert_stride(cp)) == 1 and [one(x) for x in expert_data_parallel(cp)] == [1, 8]
+
+
+SHARED = ModelArrays.of(
+    validate_model({**BASE, "routing": "dropless", "n_shared_experts": 2, "d_ff_shared": 96}, "test")
+)
+
+
+def test_shared_experts_are_one_tensor_parallel_mlp_beside_the_routed_ones():
+    """Two shared experts of width 96 (plain FFN: 2 matmuls) run as one MLP [T, h] x [h, 192 / tp]
+    and back in every MoE layer, split over tp even where the routed experts are folded, with their
+    own tensor-parallel collectives (Megatron's SharedExpertMLP); their hidden units are stored."""
+    from glamsim.predict.compute import _shapes
+    from glamsim.predict.memory import layer_activation_bytes
+
+    lay = arr("tp=2,dp=4,ep=4,sp=1,mb=2,gbs=8")
+    s = _shapes(SHARED, SEQ, lay)
+    assert [one(x) for x in s["shared_in"]] == [64, H, 192 / 2, 1] and [one(x) for x in s["shared_out"]] == [
+        64,
+        96,
+        H,
+        1,
+    ]
+    assert "shared_in" not in _shapes(DROPLESS, SEQ, lay) or one(_shapes(DROPLESS, SEQ, lay)["shared_in"][3]) == 0
+    # forward FLOPs of the 4 layers x 3 passes: 2 x 64 x 64 x 96 x 2 matmuls more a layer
+    extra = 3 * 4 * 2 * 2 * 64 * H * 96
+    flops = (one(microbatch_compute(m, SEQ, lay, H100)["flops_executed"]) for m in (SHARED, DROPLESS))
+    assert next(flops) - next(flops) == pytest.approx(extra)
+    act = (one(layer_activation_bytes(m, SEQ, lay, 2.0)) for m in (SHARED, DROPLESS))
+    assert next(act) - next(act) == pytest.approx(2 * 64 * 192 * 2 / 2)  # bf16, f and its output, / tp
+    fold = arr("tp=2,dp=4,ep=8,etp=1,sp=1,mb=2,gbs=8")
+    base = one(microbatch_comm(DROPLESS, SEQ, lay, H100)["tp_s"])  # attention + routed halves
+    assert one(microbatch_comm(SHARED, SEQ, lay, H100)["tp_s"]) == pytest.approx(1.5 * base)
+    assert one(microbatch_comm(SHARED, SEQ, fold, H100)["tp_s"]) == pytest.approx(base)
+    assert one(microbatch_comm(DROPLESS, SEQ, fold, H100)["tp_s"]) == pytest.approx(base / 2)

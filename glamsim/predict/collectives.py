@@ -5,8 +5,9 @@ activations at `act_bytes`):
 - tensor parallel (group tp, stride 1): per layer 2 all-reduces of T h activations forward and 2
   backward (Megatron's f/g operators), 2 more forward under full recomputation; with sequence
   parallelism each all-reduce becomes a reduce-scatter + all-gather of the same bytes.  Folded
-  (`etp` < tp), an MoE layer's expert half runs over its etp ranks on their T etp / tp tokens
-  (none at etp 1: each rank dispatches its own sequence-parallel shard).
+  (`etp` < tp), an MoE layer's routed-expert half runs over its etp ranks on their T etp / tp
+  tokens (none at etp 1: each rank dispatches its own sequence-parallel shard); shared experts add
+  their own pair over tp (Megatron's SharedExpertMLP, a tensor-parallel MLP).
 - expert parallel (group ep, stride tp cp, or etp folded): per MoE layer an all-to-all for dispatch and one for
   combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
   capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch); with
@@ -84,13 +85,14 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
         rs_ag = reduce_scatter_s(nbytes, ranks, 1, n, fab) + all_gather_s(nbytes, ranks, 1, n, fab)
         return np.where(lay.sp > 0, rs_ag, allreduce_s(nbytes, ranks, 1, n, fab))
 
-    # per layer, the attention's half and the FFN's half; folded, an MoE layer's over its etp ranks
+    # per layer, the attention's half and the FFN's half; folded, an MoE layer's routed experts over
+    # their etp ranks; shared experts, a tensor-parallel MLP of their own (Megatron's SharedExpertMLP),
+    # over the tp ranks as well
     half = 2 + whole
     expert_act = act * lay.etp / lay.tp
-    tp_s = half * (2 * layers - moe_layers) * tp_one(act, lay.tp) + half * moe_layers * tp_one(expert_act, lay.etp)
-    tp_bytes = half * (
-        (2 * layers - moe_layers) * np.where(lay.tp > 1, act, 0.0) + moe_layers * np.where(lay.etp > 1, expert_act, 0.0)
-    )
+    full = 2 * layers - moe_layers + moe_layers * (m.n_shared > 0)  # collectives over tp, per half
+    tp_s = half * (full * tp_one(act, lay.tp) + moe_layers * tp_one(expert_act, lay.etp))
+    tp_bytes = half * (full * np.where(lay.tp > 1, act, 0.0) + moe_layers * np.where(lay.etp > 1, expert_act, 0.0))
 
     a2a_count = moe_layers * (4 + 2 * whole)
     a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp

@@ -5,7 +5,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
   when fewer than t), attention output [T, a d / t] x [a d / t, h], the dense FFN
   [T, h] x [h, (mats - 1) f / t] and [T, f / t] x [f / t, h], the router [T, h] x [h, E], the
   E / ep local experts each [T (etp / t) ep slots / E, h] x [h, (mats - 1) f_e / etp] and back
-  (etp = t unless the expert layers are folded, `layout`), and on the
+  (etp = t unless the expert layers are folded, `layout`), the shared experts as one MLP
+  [T, h] x [h, (mats - 1) n_s f_s / t] and back, and on the
   last stage the logits [T, h] x [h, V / t];
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
@@ -102,6 +103,11 @@ def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dic
         out["expert_in"] = (rows, m.d_model, (m.expert_mats - 1) * m.expert_ff / lay.etp, share * e_local)
         out["expert_out"] = (rows, m.expert_ff / lay.etp, m.d_model, share * e_local)
         out["router"] = (T, m.d_model, np.maximum(m.n_experts, 1), share)
+        # shared experts: one tensor-parallel MLP n_shared x f_s wide beside the routed ones
+        shared = m.n_shared * m.shared_ff
+        width = np.maximum(shared, 1.0)  # no 0-wide matmul (0 / 0) where there are none
+        out["shared_in"] = (T, m.d_model, (m.expert_mats - 1) * width / t, share * (shared > 0))
+        out["shared_out"] = (T, width / t, m.d_model, share * (shared > 0))
     return out
 
 

@@ -24,9 +24,10 @@ parallelism (ep divides dp: experts are split over ep chips, each expert replica
 and split by tensor parallelism as the other layers are); ranks are placed innermost first in the
 order tp, cp, ep, dp, pp, so tp shares a node first.  Parallel folding (Megatron-Core's MoE
 parallel folding, Liu et al. 2025, arXiv:2504.14960; its `--expert-tensor-parallel-size`):
-`etp` < tp splits each expert over etp ranks only, and the expert layers get their own grid,
+`etp=1` keeps each expert whole on one rank, and the expert layers get their own grid,
 etp x ep x edp over the same tp x cp x dp ranks of a stage, innermost first, so that expert
-parallelism may span the tensor-parallel ranks (`tp=2,dp=16,ep=32,etp=1`: EP 32 on 32 GPUs).
+parallelism may span the tensor-parallel ranks (`tp=2,dp=16,ep=32,etp=1,sp=1`: EP 32 on 32 GPUs;
+with sequence parallelism, as Megatron-Core requires; etp between 1 and tp is not modelled).
 
     parse_layout("tp=8,pp=16,dp=8,mb=1,recompute=selective")
     parse_layout("fsdp=64,mb=4,recompute=full")
@@ -74,8 +75,8 @@ class Layout(Frozen):
     dp: int = Field(1, ge=1, le=MAX_WAYS, description="data parallel ways")
     cp: int = Field(1, ge=1, le=MAX_WAYS, description="context (sequence) parallel ways")
     ep: int = Field(1, ge=1, le=MAX_WAYS, description="expert parallel ways (inside dp, or tp x cp x dp folded)")
-    # expert tensor parallelism (Megatron-Core's --expert-tensor-parallel-size): None, as tp; fewer
-    # than tp folds the expert layers onto their own etp x ep x edp grid (the module docstring)
+    # expert tensor parallelism (Megatron-Core's --expert-tensor-parallel-size): None, as tp; 1
+    # folds the expert layers onto their own etp x ep x edp grid (the module docstring)
     etp: int | None = Field(None, ge=1, le=MAX_WAYS, description="expert tensor parallel ways")
     zero: int = Field(0, ge=0, le=3, description="ZeRO stage: 1 optimizer state, 2 + gradients, 3 + parameters")
     mb: int = Field(1, ge=1, le=MAX_WAYS, description="microbatch, sequences")
@@ -121,6 +122,14 @@ class Layout(Frozen):
     master: bool = True
     shard: int | None = Field(None, ge=1, le=MAX_WAYS, description="ZeRO sharding ranks inside dp (HSDP)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _etp_as_tp(cls, data):
+        """etp = tp is the unfolded layout: stored as unset, so that both spellings are one layout."""
+        if isinstance(data, dict) and data.get("etp") is not None and data.get("etp") == data.get("tp", 1):
+            data = {k: v for k, v in data.items() if k != "etp"}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> Layout:
         if self.schedule == "interleaved" and self.vp < 2:
@@ -140,22 +149,35 @@ class Layout(Frozen):
             raise ValueError("embed_loss=1: counting the embedding and loss in the pipeline split needs pp >= 2")
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
-        if self.etp is not None and (self.etp > self.tp or self.tp % self.etp):
-            raise ValueError(f"etp={self.etp}: must divide tp={self.tp} (experts split over part of the tensor ranks)")
+        if self.etp is not None and self.etp != 1:
+            raise ValueError(
+                f"etp={self.etp}: expert tensor parallelism is modelled as tp={self.tp} (unset) or 1 (parallel folding)"
+            )
         if self.folded:
             ranks = self.tp * self.cp * self.dp
-            if ranks % (self.ep * self.etp):
+            if ranks % self.ep:
                 raise ValueError(
-                    f"ep={self.ep}: ep x etp = {self.ep * self.etp} must divide tp x cp x dp = {ranks} "
-                    "(the expert grid folds onto the stage's ranks)"
+                    f"ep={self.ep}: must divide tp x cp x dp = {ranks} (folded: the experts spread over "
+                    "the stage's ranks)"
+                )
+            if not self.sp:
+                raise ValueError(
+                    f"etp={self.etp}: parallel folding needs sp=1 (Megatron-Core requires sequence parallelism "
+                    "with tensor and expert parallelism)"
                 )
         elif self.ep > self.dp or self.dp % self.ep:
+            fold = "; etp=1 folds them over the tensor ranks too" if self.tp > 1 else ""
             raise ValueError(
-                f"ep={self.ep}: must divide dp={self.dp} (experts are split inside data parallelism; "
-                "etp < tp folds them over the tensor ranks too)"
+                f"ep={self.ep}: must divide dp={self.dp} (experts are split inside data parallelism{fold})"
             )
         if self.shard is not None and (self.zero == 0 or self.dp % self.shard):
             raise ValueError(f"shard={self.shard}: hybrid sharding needs ZeRO and must divide dp={self.dp}")
+        if self.shard is not None and self.shard * self.cp * (self.tp if self.folded else 1) % self.ep:
+            edp = (self.tp if self.folded else 1) * self.cp * self.dp // self.ep
+            raise ValueError(
+                f"shard={self.shard}: the {self.dp // self.shard} replicas must divide the {edp} ranks holding "
+                f"each expert (ep={self.ep})"
+            )
         if self.gbs is not None and self.gbs % (self.dp * self.mb):
             raise ValueError(f"gbs={self.gbs}: must be a multiple of dp x mb = {self.dp * self.mb}")
         return self

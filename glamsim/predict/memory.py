@@ -40,7 +40,8 @@ whole sets.  The
   activation with the product (Megatron's fused SwiGLU, XLA, torch.compile), and also the
   activation's output, 2 x 4f, in eager PyTorch (silu and mul each save their inputs);
 - an MoE layer keeps, per routed slot (E x capacity / group per token), the expert input and
-  output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E).
+  output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E),
+  and its shared experts' hidden units as one MLP's (n_s f_s wide).
   Megatron-Core keeps no expert output: with `moe_permute_fusion` the (un)permutation saves only
   its row-id map, and TEGroupedMLP folds the routing probabilities into the fused weighted SwiGLU
   (megatron/core/transformer/moe/experts.py, `bias_act_func` -> `weighted_bias_swiglu_impl(...,
@@ -186,9 +187,11 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     dense_ffn = act_bytes * sb * m.d_ff * _gated_values(lay, m.ffn_mats)
     slots = expert_slots_per_token(m, seq_len, lay)
     expert_io = np.where(lay.stack == MEGATRON, 1.0, 2.0)  # input, and output unless probs fold into SwiGLU
+    shared = m.n_shared * m.shared_ff  # the shared experts' hidden width (one MLP)
     moe_ffn = sb * (
         slots * (act_bytes * m.expert_ff * _gated_values(lay, m.expert_mats) + expert_io * act_bytes * h)
         + 2 * FP32 * m.n_experts
+        + act_bytes * shared * _gated_values(lay, m.expert_mats)
     )
     scores = (act_bytes + masks * (act_bytes + MASK)) * m.n_heads * lay.mb * s * seq_len
     saved = (act_bytes - 1.0) * fp8_inputs * sb  # bytes no longer kept per value saved in fp8
@@ -196,7 +199,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     matmul_inputs = 2 * h * (act_bytes * sb - saved)  # of which the QKV and FFN inputs
     attention = attention - saved * inner  # the attention output (the projection's input)
     dense_ffn = dense_ffn - saved * m.d_ff  # the FFN product (the down projection's input)
-    moe_ffn = moe_ffn - saved * slots * (h + m.expert_ff)  # each slot's fc1 and fc2 inputs (grouped GEMMs)
+    moe_ffn = moe_ffn - saved * (slots * (h + m.expert_ff) + shared)  # fc1 and fc2 inputs (grouped GEMMs)
     return {
         "replicated": replicated,
         "matmul_inputs": matmul_inputs,
@@ -242,7 +245,9 @@ def op_checkpoint_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.
     attention = act_bytes * sb * (2 * inner + kv_inner) + FP32 * sb * m.n_heads
     dense_ffn = act_bytes * sb * (m.d_ff + np.where(m.ffn_mats > 2, h, 0.0))
     slots = expert_slots_per_token(m, seq_len, lay)
-    moe_ffn = act_bytes * sb * slots * (m.expert_ff + np.where(m.expert_mats > 2, h, 0.0))
+    gated_h = np.where(m.expert_mats > 2, h, 0.0)
+    shared = m.n_shared * m.shared_ff
+    moe_ffn = act_bytes * sb * (slots * (m.expert_ff + gated_h) + shared + np.where(shared > 0, gated_h, 0.0))
     share = moe_share(m)
     return layer_input + (attention + (1 - share) * dense_ffn + share * moe_ffn) / lay.tp
 

@@ -121,7 +121,8 @@ def candidates(
         gbs = np.where(d * b <= want, gbs, 0.0)  # the batch is a training choice: at most 2x the default
     keep = (gbs > 0) & (np.mod(gbs, d * b) == 0) & (b <= gbs / d)
     interleaved_ok = (v == 1) | (np.mod(gbs / (d * b), p) == 0)
-    keep &= interleaved_ok & ~((z > 0) & (d * c == 1))  # ZeRO over one rank is ZeRO-0
+    # ZeRO over one rank is ZeRO-0 (folded, the experts' group is tp x cp x dp / ep ranks)
+    keep &= interleaved_ok & ~((z > 0) & (d * c == 1) & (np.where(f < t, t * c * d / e, 1.0) <= 1))
     # half of a one-layer chunk is none or all of it; XLA recomputes every layer alike
     keep &= (halved[idx[3]] == 0) | ((chunk >= 2) & (base.stack != "xla"))
     k = np.flatnonzero(keep)
