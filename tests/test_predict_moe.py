@@ -18,7 +18,7 @@ from glamsim.config import ConfigError, validate_model
 from glamsim.predict import efficiency as eff
 from glamsim.predict.collectives import microbatch_comm
 from glamsim.predict.compute import matmul_s, microbatch_compute, moe_dispatch_forward
-from glamsim.predict.layout import LayoutArrays, parse_layout
+from glamsim.predict.layout import Layout, LayoutArrays, parse_layout
 from glamsim.predict.memory import layer_activation_bytes
 from glamsim.predict.stage import ranks_per_token
 from glamsim.predict.steptime import BREAKDOWN, predict
@@ -356,6 +356,8 @@ def test_folding_refusals_and_one_spelling():
     parallelism (Megatron-Core refuses tensor and expert parallelism without it); under hybrid
     sharding the replicas must divide the ranks holding each expert."""
     assert parse_layout("tp=2,dp=4,ep=4,etp=2") == parse_layout("tp=2,dp=4,ep=4")
+    assert parse_layout("tp=2,dp=4,ep=4,etp=2").compact() == "tp=2,pp=1,dp=4,ep=4,stack=megatron"
+    assert Layout(etp="1").compact() == Layout().compact() and Layout(tp="2", etp=2).etp is None
     for bad, named in (
         ("tp=4,dp=4,ep=4,etp=2,sp=1", "etp=2: expert tensor parallelism is modelled as tp=4 (unset) or 1"),
         ("tp=2,dp=4,ep=8,etp=1", "etp=1: parallel folding needs sp=1"),
@@ -407,3 +409,8 @@ def test_shared_experts_are_one_tensor_parallel_mlp_beside_the_routed_ones():
     assert one(microbatch_comm(SHARED, SEQ, lay, H100)["tp_s"]) == pytest.approx(1.5 * base)
     assert one(microbatch_comm(SHARED, SEQ, fold, H100)["tp_s"]) == pytest.approx(base)
     assert one(microbatch_comm(DROPLESS, SEQ, fold, H100)["tp_s"]) == pytest.approx(base / 2)
+    # torchtitan gathers once for the whole MoE block: no pair of the shared experts' own
+    tt = arr("tp=2,dp=4,ep=4,sp=1,mb=2,gbs=8,stack=pytorch-fsdp")
+    assert one(microbatch_comm(SHARED, SEQ, tt, H100)["tp_s"]) == pytest.approx(
+        one(microbatch_comm(DROPLESS, SEQ, tt, H100)["tp_s"])
+    )

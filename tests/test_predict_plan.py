@@ -367,3 +367,14 @@ def test_the_search_folds_the_experts_on_megatron_as_evaluate_does():
         assert lay.folded and lay.etp == 1
         one = evaluate(cfg, chip, lay, chips=8, seq_len=128)
         assert one["step_s"] == pytest.approx(float(t["step_s"][i]), rel=1e-12)
+
+
+def test_folded_zero_is_kept_where_the_experts_group_spans_ranks():
+    """ZeRO over one rank is ZeRO-0, and the search drops it; folded, the experts' data-parallel
+    group is tp x cp x dp / ep ranks, so a folded layout with dp = 1 keeps its ZeRO rows where
+    tp / ep > 1 and drops them where it is 1."""
+    c = candidates(load_model("glam-tiny"), 8, 128, 8, parse_layout("dp=1"), global_batch=16)
+    folded, one_rank = c.etp < c.tp, c.dp * c.cp == 1
+    group = c.tp * c.cp * c.dp / c.ep
+    assert ((c.zero > 0) & folded & one_rank & (group > 1)).any()
+    assert not ((c.zero > 0) & one_rank & ~(folded & (group > 1))).any()

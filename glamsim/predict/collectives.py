@@ -7,7 +7,8 @@ activations at `act_bytes`):
   parallelism each all-reduce becomes a reduce-scatter + all-gather of the same bytes.  Folded
   (`etp` < tp), an MoE layer's routed-expert half runs over its etp ranks on their T etp / tp
   tokens (none at etp 1: each rank dispatches its own sequence-parallel shard); shared experts add
-  their own pair over tp (Megatron's SharedExpertMLP, a tensor-parallel MLP).
+  their own pair over tp on Megatron or folded (Megatron's SharedExpertMLP, a tensor-parallel MLP;
+  torchtitan gathers once for the whole MoE block and reduces shared and routed outputs together).
 - expert parallel (group ep, stride tp cp, or etp folded): per MoE layer an all-to-all for dispatch and one for
   combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
   capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch); with
@@ -44,7 +45,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
-from glamsim.predict.layout import LayoutArrays
+from glamsim.predict.layout import STACKS, LayoutArrays
 from glamsim.predict.ring import attention_forwards, gathered_kv_bytes
 from glamsim.predict.stage import (
     a2a_copies_per_token,
@@ -86,11 +87,12 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
         return np.where(lay.sp > 0, rs_ag, allreduce_s(nbytes, ranks, 1, n, fab))
 
     # per layer, the attention's half and the FFN's half; folded, an MoE layer's routed experts over
-    # their etp ranks; shared experts, a tensor-parallel MLP of their own (Megatron's SharedExpertMLP),
-    # over the tp ranks as well
+    # their etp ranks; shared experts, on Megatron or folded, a tensor-parallel MLP with a pair of its
+    # own over the tp ranks (Megatron's SharedExpertMLP; torchtitan's one pair serves the whole block)
     half = 2 + whole
     expert_act = act * lay.etp / lay.tp
-    full = 2 * layers - moe_layers + moe_layers * (m.n_shared > 0)  # collectives over tp, per half
+    apart = (m.n_shared > 0) & ((lay.stack == STACKS.index("megatron")) | (lay.etp < lay.tp))
+    full = 2 * layers - moe_layers + moe_layers * apart  # collectives over tp, per half
     tp_s = half * (full * tp_one(act, lay.tp) + moe_layers * tp_one(expert_act, lay.etp))
     tp_bytes = half * (full * np.where(lay.tp > 1, act, 0.0) + moe_layers * np.where(lay.etp > 1, expert_act, 0.0))
 

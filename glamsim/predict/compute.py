@@ -47,6 +47,7 @@ from glamsim.predict.stage import (
     layers_per_stage,
     moe_share,
     recomputed_share,
+    shared_width,
     tokens_per_microbatch,
 )
 from glamsim.predict.tiers import Fabric
@@ -104,7 +105,7 @@ def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dic
         out["expert_out"] = (rows, m.expert_ff / lay.etp, m.d_model, share * e_local)
         out["router"] = (T, m.d_model, np.maximum(m.n_experts, 1), share)
         # shared experts: one tensor-parallel MLP n_shared x f_s wide beside the routed ones
-        shared = m.n_shared * m.shared_ff
+        shared = shared_width(m)
         width = np.maximum(shared, 1.0)  # no 0-wide matmul (0 / 0) where there are none
         out["shared_in"] = (T, m.d_model, (m.expert_mats - 1) * width / t, share * (shared > 0))
         out["shared_out"] = (T, width / t, m.d_model, share * (shared > 0))

@@ -122,16 +122,11 @@ class Layout(Frozen):
     master: bool = True
     shard: int | None = Field(None, ge=1, le=MAX_WAYS, description="ZeRO sharding ranks inside dp (HSDP)")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _etp_as_tp(cls, data):
-        """etp = tp is the unfolded layout: stored as unset, so that both spellings are one layout."""
-        if isinstance(data, dict) and data.get("etp") is not None and data.get("etp") == data.get("tp", 1):
-            data = {k: v for k, v in data.items() if k != "etp"}
-        return data
-
     @model_validator(mode="after")
     def _check(self) -> Layout:
+        if self.etp is not None and self.etp == self.tp:  # the unfolded layout: one spelling, unset
+            object.__setattr__(self, "etp", None)
+            self.__pydantic_fields_set__.discard("etp")
         if self.schedule == "interleaved" and self.vp < 2:
             raise ValueError(f"vp={self.vp}: the interleaved schedule needs vp >= 2")
         if self.schedule == "1f1b" and self.vp > 1:
@@ -162,8 +157,8 @@ class Layout(Frozen):
                 )
             if not self.sp:
                 raise ValueError(
-                    f"etp={self.etp}: parallel folding needs sp=1 (Megatron-Core requires sequence parallelism "
-                    "with tensor and expert parallelism)"
+                    f"etp={self.etp}: parallel folding needs sp=1 (each rank dispatches its own sequence-parallel "
+                    "tokens, as Megatron-Core runs tensor with expert parallelism)"
                 )
         elif self.ep > self.dp or self.dp % self.ep:
             fold = "; etp=1 folds them over the tensor ranks too" if self.tp > 1 else ""
@@ -172,8 +167,9 @@ class Layout(Frozen):
             )
         if self.shard is not None and (self.zero == 0 or self.dp % self.shard):
             raise ValueError(f"shard={self.shard}: hybrid sharding needs ZeRO and must divide dp={self.dp}")
-        if self.shard is not None and self.shard * self.cp * (self.tp if self.folded else 1) % self.ep:
-            edp = (self.tp if self.folded else 1) * self.cp * self.dp // self.ep
+        tensor = self.tp if self.folded else 1  # the tensor ranks an expert's group spans
+        if self.shard is not None and self.shard * self.cp * tensor % self.ep:
+            edp = tensor * self.cp * self.dp // self.ep
             raise ValueError(
                 f"shard={self.shard}: the {self.dp // self.shard} replicas must divide the {edp} ranks holding "
                 f"each expert (ep={self.ep})"
@@ -421,6 +417,9 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
         raise ConfigError(f"layout tp={lay.tp}: must divide, or be a multiple of, the {kv} key/value heads")
     if cfg.d_ff % lay.tp:
         raise ConfigError(f"layout tp={lay.tp}: must divide d_ff={cfg.d_ff} of {cfg.name}")
+    shared = cfg.n_shared_experts * cfg.shared_ff if cfg.is_moe else 0  # one tensor-parallel MLP
+    if shared % lay.tp:
+        raise ConfigError(f"layout tp={lay.tp}: must divide the shared experts' width {shared} of {cfg.name}")
     etp = lay.tp if lay.etp is None else lay.etp
     if cfg.is_moe and cfg.expert_ff % etp:
         key = "tp" if lay.etp is None else "etp"

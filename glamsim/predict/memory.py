@@ -88,6 +88,7 @@ from glamsim.predict.stage import (
     moe_share,
     recomputed_share,
     routed_params,
+    shared_width,
     stage_embedding_params,
     tokens_per_microbatch,
     zero_groups,
@@ -187,7 +188,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     dense_ffn = act_bytes * sb * m.d_ff * _gated_values(lay, m.ffn_mats)
     slots = expert_slots_per_token(m, seq_len, lay)
     expert_io = np.where(lay.stack == MEGATRON, 1.0, 2.0)  # input, and output unless probs fold into SwiGLU
-    shared = m.n_shared * m.shared_ff  # the shared experts' hidden width (one MLP)
+    shared = shared_width(m)  # the shared experts' hidden width (one MLP)
     moe_ffn = sb * (
         slots * (act_bytes * m.expert_ff * _gated_values(lay, m.expert_mats) + expert_io * act_bytes * h)
         + 2 * FP32 * m.n_experts
@@ -246,7 +247,7 @@ def op_checkpoint_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.
     dense_ffn = act_bytes * sb * (m.d_ff + np.where(m.ffn_mats > 2, h, 0.0))
     slots = expert_slots_per_token(m, seq_len, lay)
     gated_h = np.where(m.expert_mats > 2, h, 0.0)
-    shared = m.n_shared * m.shared_ff
+    shared = shared_width(m)
     moe_ffn = act_bytes * sb * (slots * (m.expert_ff + gated_h) + shared + np.where(shared > 0, gated_h, 0.0))
     share = moe_share(m)
     return layer_input + (attention + (1 - share) * dense_ffn + share * moe_ffn) / lay.tp

@@ -70,7 +70,7 @@ def candidates(
 ) -> LayoutArrays:
     """Every layout of `cfg` on `chips` chips (before the fit check), as arrays."""
     kv = cfg.kv_heads
-    widths = [cfg.d_ff] + ([cfg.expert_ff] if cfg.is_moe else [])
+    widths = [cfg.d_ff] + ([cfg.expert_ff, cfg.n_shared_experts * cfg.shared_ff] if cfg.is_moe else [])
     tps = [
         t
         for t in _divisors(chips, min(node, 64))

@@ -59,6 +59,11 @@ def recomputed_share(m: ModelArrays, lay: LayoutArrays):
     return np.where(lay.recompute >= 2, share, 0.0)
 
 
+def shared_width(m: ModelArrays):
+    """Hidden width of an MoE layer's shared experts, run as one MLP (0 without them)."""
+    return m.n_shared * m.shared_ff
+
+
 def moe_share(m: ModelArrays):
     """Fraction of layers that are MoE layers."""
     return m.n_moe_layers / m.n_layers
