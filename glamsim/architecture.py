@@ -210,6 +210,11 @@ class ModelConfig(Frozen):
         return self.d_ff_shared or self.expert_ff
 
     @property
+    def shared_width(self) -> int:
+        """Hidden width of an MoE layer's shared experts, run as one MLP (0 without them)."""
+        return self.n_shared_experts * self.shared_ff if self.n_experts else 0
+
+    @property
     def has_qkv_bias(self) -> bool:
         return self.use_bias if self.qkv_bias is None else self.qkv_bias
 

@@ -113,6 +113,12 @@ def test_without_mfu_or_hours_the_mfu_is_predicted_from_the_best_layout():
     assert e.ledger["layout"].value == plan["layout"] and plan["layout"] in e.ledger["mfu"].source
     assert e.hfu == pytest.approx(plan["hfu"])  # the predicted hardware/model FLOPs ratio
     assert e.prediction["breakdown"] and e.to_dict()["prediction"]["layout"] == plan["layout"]
+    # the steps and sequences per step are the layout's (its global batch), not the default 1,024
+    d, seq = e.to_dict(), load_model("glam-8b-64e").max_seq_len
+    assert d["sequences_per_step"] == plan["global_batch"] and d["steps"] == pytest.approx(
+        1e11 / (plan["global_batch"] * seq)
+    )
+    assert "predicted layout" in e.ledger["tokens_per_step"].source
     with pytest.raises(ConfigError, match="--train-flops give --mfu or --hours"):
         estimate_training(train_flops=1e22, chip="tpu-v4", chips=8)
     with pytest.raises(ConfigError, match="layout"):

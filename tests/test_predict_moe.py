@@ -307,11 +307,11 @@ def test_parallel_folding_layout_key():
     assert arr("tp=4,dp=2,ep=2,gbs=2").etp[0] == 4  # unset: as tp
     for bad, named in (
         ("tp=2,dp=16,ep=32", "must divide dp=16"),  # unfolded, ep lives inside dp
-        ("tp=2,dp=16,ep=32,etp=4,sp=1", "etp=4: expert tensor parallelism is modelled as tp=2"),
-        ("tp=4,dp=16,ep=32,etp=3,sp=1", "etp=3: expert tensor parallelism is modelled as tp=4"),
+        ("tp=2,dp=16,ep=32,etp=4,sp=1", "etp=4: must be 1 (parallel folding) or unset (as tp=2)"),
+        ("tp=4,dp=16,ep=32,etp=3,sp=1", "etp=3: must be 1 (parallel folding) or unset (as tp=4)"),
         ("tp=2,dp=3,ep=4,etp=1,sp=1", "ep=4: must divide tp x cp x dp = 6"),
     ):
-        with pytest.raises(ConfigError, match=named):
+        with pytest.raises(ConfigError, match=re.escape(named)):
             parse_layout(bad)
 
 
@@ -359,10 +359,10 @@ def test_folding_refusals_and_one_spelling():
     assert parse_layout("tp=2,dp=4,ep=4,etp=2").compact() == "tp=2,pp=1,dp=4,ep=4,stack=megatron"
     assert Layout(etp="1").compact() == Layout().compact() and Layout(tp="2", etp=2).etp is None
     for bad, named in (
-        ("tp=4,dp=4,ep=4,etp=2,sp=1", "etp=2: expert tensor parallelism is modelled as tp=4 (unset) or 1"),
+        ("tp=4,dp=4,ep=4,etp=2,sp=1", "etp=2: must be 1 (parallel folding) or unset (as tp=4)"),
         ("tp=2,dp=4,ep=8,etp=1", "etp=1: parallel folding needs sp=1"),
-        ("tp=2,fsdp=8,dp=2,ep=32,etp=1,sp=1", "shard=8: the 2 replicas must divide the 1 ranks holding each expert"),
-        ("fsdp=4,dp=2,ep=8", "shard=4: the 2 replicas must divide the 1 ranks"),
+        ("tp=2,fsdp=8,dp=2,ep=32,etp=1,sp=1", "fsdp=8,dp=2: the 2 replicas must divide the 1 ranks holding"),
+        ("fsdp=4,dp=2,ep=8", "fsdp=4,dp=2: the 2 replicas must divide the 1 ranks"),
         ("dp=4,ep=8", "ep=8: must divide dp=4 (experts are split inside data parallelism)"),
     ):
         with pytest.raises(ConfigError, match=re.escape(named)):

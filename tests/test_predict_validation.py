@@ -324,6 +324,9 @@ def test_a_planned_layout_names_the_published_run_it_differs_from():
     from glamsim.predict.explain import differences
 
     assert differences("tp=8,dp=4,mb=1,gbs=8", "tp=4,dp=8,mb=1,gbs=8") == ["tp 8 -> 4", "dp 4 -> 8"]
+    # expert tensor parallelism: unset means as tp; a line only where it really differs
+    assert differences("tp=2,dp=4,ep=4,sp=1", "tp=2,dp=4,ep=8,etp=1,sp=1") == ["ep 4 -> 8", "etp 2 -> 1"]
+    assert differences("tp=2,dp=16,ep=32,etp=1,sp=1", "tp=1,dp=32,ep=32,sp=1") == ["tp 2 -> 1", "dp 16 -> 32"]
     e = estimate_training(model=load_model("glam-64b-64e"), tokens=1e9, chip="tpu-v4", chips=1024)
     note = e.ledger["published_run"].source
     assert "glam_v4" in note and "0.285 published" in note and f"predicts {e.mfu:.3g}" in note

@@ -252,7 +252,7 @@ def estimate_training(
     notes += resolve.assumed_site(s, dc, pue, ci)
     embodied = resolve.embodied(chip, s, led)  # the board's and the host share's, per chip-hour
     wue, water_offsite = resolve.water(dc, led)
-    comm_hours, comm_figures = _communication(s, led, chip, cfg)
+    comm_hours, comm_figures = _communication(s, led, chip, cfg, predicted)
     if predicted is not None:  # the layout's own communication is inside its MFU: one story, not two
         comm_hours = math.nan
     uncertain = {"power_w": power, "pue": pue, "carbon_intensity_kg_per_kwh": ci, "price_per_chip_hour_usd": price}
@@ -342,16 +342,23 @@ def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> li
     return out
 
 
-def _communication(s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: ModelConfig | None) -> tuple[float, dict]:
-    """(communication hours before overlap, bytes per step per chip), every input in the ledger."""
+def _communication(
+    s: TrainingScenario, led: Ledger, chip: ChipProfile, cfg: ModelConfig | None, predicted: dict | None = None
+) -> tuple[float, dict]:
+    """(communication hours before overlap, bytes per step per chip), every input in the ledger; with
+    a predicted layout, at its global batch (the steps and sequences per step it runs)."""
     if cfg is None:
         if s.comm_overlap < 1:
             raise ConfigError(f"comm_overlap={s.comm_overlap!r}: counting communication needs --model and --tokens")
         led.add("communication", None, "", "not modelled: needs --model and --tokens")
         return math.nan, {}
     seq = s.seq_len or cfg.max_seq_len
-    tokens_per_step = s.tokens_per_step or DEFAULT_SEQS_PER_STEP * seq
-    led.add_input(s, "tokens_per_step", "tokens", tokens_per_step)
+    if predicted is not None and not s.given("tokens_per_step"):
+        tokens_per_step = float(predicted["global_batch"]) * seq
+        led.add("tokens_per_step", tokens_per_step, "tokens", f"the predicted layout's: {predicted['layout']}")
+    else:
+        tokens_per_step = s.tokens_per_step or DEFAULT_SEQS_PER_STEP * seq
+        led.add_input(s, "tokens_per_step", "tokens", tokens_per_step)
     x = expert_parallel(cfg, s, led)
     led.add_input(s, "bytes_per_activation", "bytes")
     led.add_input(s, "bytes_per_grad", "bytes")

@@ -18,8 +18,10 @@ def differences(published: str, chosen: str) -> list[str]:
     """'key a -> b' for each layout key in which `chosen` differs from `published` (every key:
     the software stack, its kernels and the precisions move the MFU as much as the split does)."""
     a, b = parse_layout(published).model_dump(), parse_layout(chosen).model_dump()
-    for d in (a, b):  # unset: every layer of each chunk recomputed
+    folded = a["etp"] is not None or b["etp"] is not None
+    for d in (a, b):  # unset: every layer of each chunk recomputed; experts split as the layers
         d["recompute_layers"] = d["recompute_layers"] or "all"
+        d["etp"] = (d["etp"] or d["tp"]) if folded else None
     return [f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b[k]]
 
 

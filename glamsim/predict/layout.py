@@ -145,9 +145,7 @@ class Layout(Frozen):
         if self.vp > 1 and self.pp < 2:
             raise ValueError(f"vp={self.vp}: virtual stages need pp >= 2")
         if self.etp is not None and self.etp != 1:
-            raise ValueError(
-                f"etp={self.etp}: expert tensor parallelism is modelled as tp={self.tp} (unset) or 1 (parallel folding)"
-            )
+            raise ValueError(f"etp={self.etp}: must be 1 (parallel folding) or unset (as tp={self.tp})")
         if self.folded:
             ranks = self.tp * self.cp * self.dp
             if ranks % self.ep:
@@ -171,8 +169,8 @@ class Layout(Frozen):
         if self.shard is not None and self.shard * self.cp * tensor % self.ep:
             edp = tensor * self.cp * self.dp // self.ep
             raise ValueError(
-                f"shard={self.shard}: the {self.dp // self.shard} replicas must divide the {edp} ranks holding "
-                f"each expert (ep={self.ep})"
+                f"fsdp={self.shard},dp={self.dp // self.shard}: the {self.dp // self.shard} replicas must divide "
+                f"the {edp} ranks holding each expert (ep={self.ep})"
             )
         if self.gbs is not None and self.gbs % (self.dp * self.mb):
             raise ValueError(f"gbs={self.gbs}: must be a multiple of dp x mb = {self.dp * self.mb}")
@@ -417,9 +415,8 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
         raise ConfigError(f"layout tp={lay.tp}: must divide, or be a multiple of, the {kv} key/value heads")
     if cfg.d_ff % lay.tp:
         raise ConfigError(f"layout tp={lay.tp}: must divide d_ff={cfg.d_ff} of {cfg.name}")
-    shared = cfg.n_shared_experts * cfg.shared_ff if cfg.is_moe else 0  # one tensor-parallel MLP
-    if shared % lay.tp:
-        raise ConfigError(f"layout tp={lay.tp}: must divide the shared experts' width {shared} of {cfg.name}")
+    if cfg.shared_width % lay.tp:  # one tensor-parallel MLP
+        raise ConfigError(f"layout tp={lay.tp}: must divide the shared experts' width {cfg.shared_width} of {cfg.name}")
     etp = lay.tp if lay.etp is None else lay.etp
     if cfg.is_moe and cfg.expert_ff % etp:
         key = "tp" if lay.etp is None else "etp"

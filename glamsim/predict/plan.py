@@ -15,7 +15,7 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
 - dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model); on Megatron with
   tp > 1, beside them the folded expert layers (`etp=1`: each expert whole on one rank, ep any
   divisor of gcd(experts, tp x cp x dp), Megatron-Core's MoE parallel folding; etp between 1 and
-  tp is not searched);
+  tp is not searched, and tp divides the expert width for folded splits too, as for the others);
 - ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full, or full for half
   of each model chunk's layers (`recompute_layers`; chunks of 2+ layers) where the stack has such a
   knob: Megatron's (and Megatron-DeepSpeed's) `--recompute-method block --recompute-num-layers`,
@@ -70,7 +70,7 @@ def candidates(
 ) -> LayoutArrays:
     """Every layout of `cfg` on `chips` chips (before the fit check), as arrays."""
     kv = cfg.kv_heads
-    widths = [cfg.d_ff] + ([cfg.expert_ff, cfg.n_shared_experts * cfg.shared_ff] if cfg.is_moe else [])
+    widths = [cfg.d_ff] + ([cfg.expert_ff, cfg.shared_width] if cfg.is_moe else [])
     tps = [
         t
         for t in _divisors(chips, min(node, 64))

@@ -129,7 +129,7 @@ def measured(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> dict[str, np.ndarray]:
     """MFU, its range (the low and high ends of its interval, `glamsim.cost.resolve.mfu_interval`),
-    HFU/MFU, the exposed-communication share of the step and layout predicted by `glamsim.predict`
+    HFU/MFU, the exposed-communication share of the step, the global batch and layout predicted by `glamsim.predict`
     (`glamsim.cost.resolve.prediction`, the single estimate's own rule) for the rows in `need`, once
     per distinct layout question."""
     n = len(rows)
@@ -139,6 +139,7 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
         "mfu_high": np.full(n, np.nan),
         "hw_ratio": np.full(n, np.nan),
         "exposed_share": np.full(n, np.nan),
+        "global_batch": np.full(n, np.nan),
         "layout": np.full(n, None, dtype=object),
     }
     cols = ["chip", "chips", "layout", "software", "seq_len", "global_batch", "dtype"]
@@ -156,6 +157,7 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
         out["mfu"][i], out["hw_ratio"][i], out["layout"][i] = p["mfu"], p["hfu"] / p["mfu"], p["layout"]
         out["mfu_low"][i], out["mfu_high"][i] = low, high
         out["exposed_share"][i] = resolve.layout_exposed_share(p)
+        out["global_batch"][i] = p["global_batch"]
     return out
 
 

@@ -37,7 +37,21 @@ def training_outputs(
     dc = lookup(rows[["datacenter"]], datacenter_figures)
     chips, tokens = floats(rows, "chips"), floats(rows, "tokens")
     flops = override(rows, "train_flops", flops_per_token_train * tokens)
-    per_step = override(rows, "tokens_per_step", training.DEFAULT_SEQS_PER_STEP * context(rows, m))
+    hours = floats(rows, "hours")
+    known = ~np.isnan(hours)
+    mfu, measured_ratio = measured(rows)
+    need = ~known & np.isnan(mfu)
+    exposed = need & (floats(rows, "comm_overlap") < 1)
+    if exposed.any():  # the single estimate's refusal, for the first such row
+        i = int(np.argmax(exposed))
+        raise ConfigError(
+            f"comm_overlap={float(floats(rows, 'comm_overlap')[i])!r}: a predicted MFU already charges the exposed "
+            f"communication; give --mfu to charge it on top{f', scenario {i + 1}' if len(rows) > 1 else ''}"
+        )
+    pred = predicted(rows, cfgs, need)
+    # a predicted layout runs its own global batch (the steps and sequences per step), as the single estimate
+    default_step = np.where(need, pred["global_batch"], training.DEFAULT_SEQS_PER_STEP) * context(rows, m)
+    per_step = override(rows, "tokens_per_step", default_step)
     x = override(rows, "expert_parallel", comm.default_expert_parallel(m, chips))
     link = override(rows, "interconnect_gb_per_s", chip["interconnect_gb_per_s"])
     c = comm.training_comm(
@@ -65,19 +79,7 @@ def training_outputs(
         dc["wue_onsite_l_per_kwh"],
         dc["water_offsite_l_per_kwh"],
     )
-    hours = floats(rows, "hours")
-    known = ~np.isnan(hours)
     out: dict[str, np.ndarray] = {}
-    mfu, measured_ratio = measured(rows)
-    need = ~known & np.isnan(mfu)
-    exposed = need & (floats(rows, "comm_overlap") < 1)
-    if exposed.any():  # the single estimate's refusal, for the first such row
-        i = int(np.argmax(exposed))
-        raise ConfigError(
-            f"comm_overlap={float(floats(rows, 'comm_overlap')[i])!r}: a predicted MFU already charges the exposed "
-            f"communication; give --mfu to charge it on top{f', scenario {i + 1}' if len(rows) > 1 else ''}"
-        )
-    pred = predicted(rows, cfgs, need)
     mfu = np.where(np.isnan(mfu), pred["mfu"], mfu)
     # a predicted layout's communication is inside its MFU: one story, as the single estimate
     run = TrainingRun(flops, chips, comm_hours=np.where(need, np.nan, comm_hours), **direct(rows, training.DIRECT))
