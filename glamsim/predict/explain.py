@@ -18,7 +18,7 @@ def differences(published: str, chosen: str) -> list[str]:
     """'key a -> b' for each layout key in which `chosen` differs from `published` (every key:
     the software stack, its kernels and the precisions move the MFU as much as the split does)."""
     a, b = parse_layout(published).model_dump(), parse_layout(chosen).model_dump()
-    folded = a["etp"] is not None or b["etp"] is not None
+    folded = a["etp"] is not None or b["etp"] is not None  # a line for etp only where one names it
     for d in (a, b):  # unset: every layer of each chunk recomputed; experts split as the layers
         d["recompute_layers"] = d["recompute_layers"] or "all"
         d["etp"] = (d["etp"] or d["tp"]) if folded else None

@@ -165,7 +165,7 @@ class Layout(Frozen):
             )
         if self.shard is not None and (self.zero == 0 or self.dp % self.shard):
             raise ValueError(f"shard={self.shard}: hybrid sharding needs ZeRO and must divide dp={self.dp}")
-        tensor = self.tp if self.folded else 1  # the tensor ranks an expert's group spans
+        tensor = self.tp // self.expert_tp  # the tensor ranks an expert's group spans
         if self.shard is not None and self.shard * self.cp * tensor % self.ep:
             edp = tensor * self.cp * self.dp // self.ep
             raise ValueError(
@@ -181,9 +181,14 @@ class Layout(Frozen):
         return self.tp * self.pp * self.dp * self.cp
 
     @property
+    def expert_tp(self) -> int:
+        """Ranks each expert is split over: etp, else tp (unset: as the other layers)."""
+        return self.tp if self.etp is None else self.etp
+
+    @property
     def folded(self) -> bool:
         """The expert layers on their own grid (`etp` < tp: parallel folding)."""
-        return self.etp is not None and self.etp < self.tp
+        return self.expert_tp < self.tp
 
     @property
     def microbatches(self) -> int | None:
@@ -417,10 +422,9 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
         raise ConfigError(f"layout tp={lay.tp}: must divide d_ff={cfg.d_ff} of {cfg.name}")
     if cfg.shared_width % lay.tp:  # one tensor-parallel MLP
         raise ConfigError(f"layout tp={lay.tp}: must divide the shared experts' width {cfg.shared_width} of {cfg.name}")
-    etp = lay.tp if lay.etp is None else lay.etp
-    if cfg.is_moe and cfg.expert_ff % etp:
+    if cfg.is_moe and cfg.expert_ff % lay.expert_tp:
         key = "tp" if lay.etp is None else "etp"
-        raise ConfigError(f"layout {key}={etp}: must divide expert d_ff={cfg.expert_ff} of {cfg.name}")
+        raise ConfigError(f"layout {key}={lay.expert_tp}: must divide expert d_ff={cfg.expert_ff} of {cfg.name}")
     if lay.etp is not None and not cfg.is_moe:
         raise ConfigError(f"layout etp={lay.etp}: {cfg.name} has no experts (dense: no expert tensor parallelism)")
     stages = lay.pp * lay.vp
@@ -528,7 +532,7 @@ class LayoutArrays:
             if name == "recompute_layers":
                 return r.recompute_layers or 0
             if name == "etp":
-                return r.etp or r.tp
+                return r.expert_tp
             if name in ("fused", "attn", "expert_spread", "cp_comm"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)

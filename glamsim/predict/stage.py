@@ -115,7 +115,7 @@ def expert_data_parallel(lay: LayoutArrays):
 def zero_groups(lay: LayoutArrays) -> tuple:
     """Ranks a ZeRO shard of the (non-expert, expert) parameters spans: dp x cp and the expert
     data-parallel group (`expert_data_parallel`), or under hybrid sharding the shard group's share."""
-    return lay.shard * lay.cp, lay.shard * lay.cp * (lay.tp / lay.etp) / lay.ep
+    return lay.shard * lay.cp, expert_data_parallel(lay)[0] * lay.shard / lay.dp
 
 
 def tokens_per_microbatch(lay: LayoutArrays, seq_len):
