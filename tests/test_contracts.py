@@ -70,7 +70,7 @@ CASES = {
                 "model": "mixtral-8x7b",
                 "chip": "h100-sxm",
                 "chips": 16,
-                "layout": "tp=2,dp=8,ep=8,zero=1,recompute=full,a2a_dedup=1,expert_spread=contiguous",
+                "layout": "tp=2,dp=8,ep=8,sp=1,zero=1,recompute=full,a2a_dedup=1,expert_spread=contiguous",
             },
             False,
         ),
@@ -111,6 +111,18 @@ CASES = {
         ({"model": "glam-64b-64e", "chip": "h100-sxm", "layout": "tp=2,pp=8,dp=64,ep=64,etp=4"}, True),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,etp=1"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "etp=1"}, True),
+        # expert with tensor parallelism on Megatron needs sequence parallelism (Megatron-Core refuses it
+        # otherwise); the same split on PyTorch FSDP runs
+        ({"model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 16, "layout": "tp=2,dp=8,ep=8,zero=1"}, True),
+        (
+            {
+                "model": "mixtral-8x7b",
+                "chip": "h100-sxm",
+                "chips": 16,
+                "layout": "tp=2,dp=8,ep=8,zero=1,recompute=full,stack=pytorch-fsdp",
+            },
+            False,
+        ),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],

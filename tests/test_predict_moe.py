@@ -414,3 +414,53 @@ def test_shared_experts_are_one_tensor_parallel_mlp_beside_the_routed_ones():
     assert one(microbatch_comm(SHARED, SEQ, tt, H100)["tp_s"]) == pytest.approx(
         one(microbatch_comm(DROPLESS, SEQ, tt, H100)["tp_s"])
     )
+
+
+GATED = ModelArrays.of(
+    validate_model(
+        {**BASE, "routing": "dropless", "n_shared_experts": 2, "d_ff_shared": 96, "shared_expert_gate": True}, "test"
+    )
+)
+
+
+def test_the_router_scores_a_ranks_sequence_parallel_tokens_and_the_shared_gate_is_a_matmul():
+    """tp 2 with sequence parallelism: each rank routes its own 64 / 2 = 32 tokens (Megatron-Core's
+    MoELayer routes the sequence-parallel shard), [32, h] x [h, 8], and its fp32 logits' passes and
+    stored logits and probabilities are of those 32; without it each tensor rank routes all 64.  The
+    model FLOPs count each token routed once either way.  Qwen2-MoE's shared-expert gate is a
+    [T, h] x [h, 1] matmul on each rank, counted in the executed FLOPs beside the shared MLP."""
+    from glamsim.predict.compute import _shapes
+    from glamsim.predict.memory import layer_activation_parts
+    from glamsim.predict.steptime import _stage_model_flops
+
+    sp, whole = arr("tp=2,dp=4,ep=4,sp=1,mb=2,gbs=8"), arr("tp=2,dp=4,ep=4,mb=2,gbs=8")
+    assert [one(x) for x in _shapes(DROPLESS, SEQ, sp)["router"]] == [T / 2, H, E, 1]
+    assert [one(x) for x in _shapes(DROPLESS, SEQ, whole)["router"]] == [T, H, E, 1]
+    for lay, tokens in ((sp, T / 2), (whole, T)):
+        router_s = one(moe_dispatch_forward(DROPLESS, SEQ, lay, H100)["router_s"])
+        assert router_s == pytest.approx(eff.MOE_ROUTER_BYTES_PER_EXPERT * tokens * E / HBM)
+    parts = layer_activation_parts(DROPLESS, SEQ, whole, 2.0)
+    assert one(parts["router"]) == T * 2 * 4 * E  # fp32 logits and probabilities
+    saved = one(layer_activation_bytes(DROPLESS, SEQ, whole, 2.0)) - one(layer_activation_bytes(DROPLESS, SEQ, sp, 2.0))
+    assert saved == pytest.approx((one(parts["replicated"]) + one(parts["router"])) / 2)
+    assert one(_stage_model_flops(DROPLESS, SEQ, whole)) == pytest.approx(one(_stage_model_flops(DROPLESS, SEQ, sp)))
+    assert [one(x) for x in _shapes(GATED, SEQ, sp)["shared_gate"]] == [T, H, 1, 1]
+    assert one(_shapes(SHARED, SEQ, sp)["shared_gate"][3]) == 0  # ungated: counted zero times
+    gated, plain = (one(microbatch_compute(m, SEQ, sp, H100)["flops_executed"]) for m in (GATED, SHARED))
+    assert gated - plain == pytest.approx(3 * 4 * 2 * T * H)  # 4 layers, forward and backward
+
+
+def test_a_folded_split_needs_no_tensor_split_of_the_experts():
+    """Experts 90 wide do not split over tp 4 (90 / 2 = 45 does): on Megatron the plan keeps tp 4
+    for the other layers with the experts folded whole (etp 1) and offers no unfolded split there;
+    a stack without folding has no tp 4 at all."""
+    from glamsim.predict.plan import candidates
+
+    cfg = validate_model({**BASE, "routing": "dropless", "d_ff_expert": 90}, "test")
+    c = candidates(cfg, 8, SEQ, 8, Layout())
+    at4 = c.tp == 4
+    assert at4.any() and (c.etp[at4] == 1).all()
+    at2 = c.tp == 2  # 90 / 2 = 45: both
+    assert (c.etp[at2] == 1).any() and (c.etp[at2] == 2).any()
+    xla = candidates(cfg, 8, SEQ, 8, Layout(stack="xla"))  # no folding there: tp 4 has no split at all
+    assert not (xla.tp == 4).any()

@@ -567,7 +567,11 @@ def test_a_dropless_moe_estimate_on_megatron_carries_the_range_of_its_published_
     from glamsim.predict.intervals import mfu_interval
 
     e = estimate_training(
-        model=load_model("mixtral-8x7b"), tokens=1e10, chip="h100-sxm", chips=64, layout="tp=8,dp=8,ep=8,stack=megatron"
+        model=load_model("mixtral-8x7b"),
+        tokens=1e10,
+        chip="h100-sxm",
+        chips=64,
+        layout="tp=8,dp=8,ep=8,sp=1,stack=megatron",
     )
     iv = mfu_interval("megatron", chip="h100-sxm", n_experts=8, routing="dropless")
     assert "nemo-qwen3-30b-16-fp8" in e.ledger["mfu"].source

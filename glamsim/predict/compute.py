@@ -3,10 +3,11 @@
 Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
 - matmuls by shape [M, K] x [K, N]: QKV [T, h] x [h, (a + 2 kv) d / t] (kv heads replicated
   when fewer than t), attention output [T, a d / t] x [a d / t, h], the dense FFN
-  [T, h] x [h, (mats - 1) f / t] and [T, f / t] x [f / t, h], the router [T, h] x [h, E], the
+  [T, h] x [h, (mats - 1) f / t] and [T, f / t] x [f / t, h], the router [T', h] x [h, E] (T' =
+  T / t under sequence parallelism, `routed_tokens`), the
   E / ep local experts each [T (etp / t) ep slots / E, h] x [h, (mats - 1) f_e / etp] and back
   (etp = t unless the expert layers are folded, `layout`), the shared experts as one MLP
-  [T, h] x [h, (mats - 1) n_s f_s / t] and back, and on the
+  [T, h] x [h, (mats - 1) n_s f_s / t] and back (and its gate, [T, h] x [h, 1], where gated), and on the
   last stage the logits [T, h] x [h, V / t];
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
@@ -103,13 +104,22 @@ def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dic
         rows = T * lay.etp / t * lay.ep * slots / np.maximum(m.n_experts, 1)
         out["expert_in"] = (rows, m.d_model, (m.expert_mats - 1) * m.expert_ff / lay.etp, share * e_local)
         out["expert_out"] = (rows, m.expert_ff / lay.etp, m.d_model, share * e_local)
-        out["router"] = (T, m.d_model, np.maximum(m.n_experts, 1), share)
-        # shared experts: one tensor-parallel MLP n_shared x f_s wide beside the routed ones
+        out["router"] = (routed_tokens(lay, T), m.d_model, np.maximum(m.n_experts, 1), share)
+        # shared experts: one tensor-parallel MLP n_shared x f_s wide beside the routed ones, and
+        # where gated (Qwen2-MoE's shared_expert_gate) its [T, h] x [h, 1] gate on each tensor rank
         shared = shared_width(m)
         width = np.maximum(shared, 1.0)  # no 0-wide matmul (0 / 0) where there are none
         out["shared_in"] = (T, m.d_model, (m.expert_mats - 1) * width / t, share * (shared > 0))
         out["shared_out"] = (T, width / t, m.d_model, share * (shared > 0))
+        out["shared_gate"] = (T, m.d_model, 1.0, share * (shared > 0) * m.shared_gate)
     return out
+
+
+def routed_tokens(lay: LayoutArrays, T):
+    """Tokens one chip's router scores per microbatch: its own T / tp under sequence parallelism
+    (Megatron-Core's MoELayer routes the sequence-parallel shard before dispatching it), else all T
+    (each tensor rank routes the replicated sequence)."""
+    return np.where(lay.sp > 0, T / lay.tp, T)
 
 
 def moe_dispatch_forward(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
@@ -127,7 +137,8 @@ def moe_dispatch_forward(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric
       [s G, G] x [G, h] per routing group of G tokens (E C = s G slots per group), 4 s G h FLOPs per
       token (`glamsim.accounting.einsum_dispatch_flops`), at the 16-bit rate of their shape;
     - the router's softmax, top-k and balancing loss read and write its fp32 logits,
-      `MOE_ROUTER_BYTES_PER_EXPERT` x T x E bytes (its [T, h] x [h, E] matmul is with the matmuls).
+      `MOE_ROUTER_BYTES_PER_EXPERT` x T' x E bytes, T' the tokens it routes (`routed_tokens`; its
+      [T', h] x [h, E] matmul is with the matmuls).
     Keys: permute_s (gather/scatter or einsums), router_s, flops (the einsums')."""
     T = tokens_per_microbatch(lay, seq_len)
     E = np.maximum(m.n_experts, 1)
@@ -145,7 +156,7 @@ def moe_dispatch_forward(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric
     einsum_s = matmul_s(slots_g, G, h / lay.tp, fab, 2 * tok / G, peak=fab.peak_flops_16bit)
     einsum_f = matmul_flops(slots_g, G, h / lay.tp, 2 * tok / G)
     use_einsum = eff.by_stack(eff.MOE_EINSUM_DISPATCH, lay.stack) > 0
-    router_s = eff.MOE_ROUTER_BYTES_PER_EXPERT * T * E / fab.hbm_bytes_per_s
+    router_s = eff.MOE_ROUTER_BYTES_PER_EXPERT * routed_tokens(lay, T) * E / fab.hbm_bytes_per_s
     return {
         "permute_s": np.where(moe, np.where(use_einsum, einsum_s, gather_s), 0.0),
         "router_s": np.where(moe, router_s, 0.0),
@@ -155,20 +166,22 @@ def moe_dispatch_forward(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric
 
 def _moe_buffer_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
     """The MoE share of `layer_activation_bytes` that `moe_dispatch_forward` streams itself: the
-    dispatched inputs and expert outputs (2 s T h values) and the router's fp32 logits and
-    probabilities (2 x 4 x T E bytes), per average layer on one chip."""
+    dispatched inputs and expert outputs (2 s T h values / tp) and the router's fp32 logits and
+    probabilities (2 x 4 x T' E bytes, T' its `routed_tokens`), per average layer on one chip."""
     T = tokens_per_microbatch(lay, seq_len)
     s = expert_slots_per_token(m, seq_len, lay)
-    per_token = s * 2 * act_bytes * m.d_model + 2 * 4.0 * m.n_experts
-    return np.where(m.n_experts > 0, moe_share(m) * T * per_token / lay.tp, 0.0)
+    buffers = T * s * 2 * act_bytes * m.d_model / lay.tp
+    logits = routed_tokens(lay, T) * 2 * 4.0 * m.n_experts
+    return np.where(m.n_experts > 0, moe_share(m) * (buffers + logits), 0.0)
 
 
 def _fp8_cast_bytes(mm: dict, fab: Fabric):
     """HBM bytes of casting one layer's linear inputs to fp8 (forward; `FP8_CAST_PASSES` per
-    16-bit input: read it, write the 1-byte copy, read it again for the scaling maximum)."""
+    16-bit input: read it, write the 1-byte copy, read it again for the scaling maximum); the router
+    and the shared-expert gate stay 16-bit (plain torch matmuls in Megatron-Core, not TE layers)."""
     if not fab.fp8_linears:
         return 0.0
-    inputs = sum(M * K * c for name, (M, K, N, c) in mm.items() if name != "router")
+    inputs = sum(M * K * c for name, (M, K, N, c) in mm.items() if name not in ("router", "shared_gate"))
     return eff.FP8_CAST_PASSES * fab.act_bytes * inputs
 
 

@@ -33,7 +33,8 @@ with sequence parallelism, as Megatron-Core requires; etp between 1 and tp is no
     parse_layout("fsdp=64,mb=4,recompute=full")
 
 `check_layout(layout, cfg, chips, seq_len)` refuses, in one line naming the key and value, a
-layout that cannot run the model on that many chips.  `LayoutArrays` is the vectorised twin
+layout that cannot run the model on that many chips, or that its stack refuses (Megatron-Core runs
+expert with tensor parallelism only with sequence parallelism).  `LayoutArrays` is the vectorised twin
 (one numpy array per field) that memory, step time and the plan search take.
 """
 
@@ -443,6 +444,13 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
         )
     if lay.ep > 1 and not cfg.is_moe:
         raise ConfigError(f"layout ep={lay.ep}: {cfg.name} has no experts (dense: ep=1)")
+    if lay.stack == "megatron" and lay.tp > 1 and lay.ep > 1 and not lay.sp:
+        # Megatron-Core's ModelParallelConfig: "When using expert parallelism and tensor parallelism,
+        # sequence parallelism must be used"
+        raise ConfigError(
+            f"layout ep={lay.ep}: expert with tensor parallelism (tp={lay.tp}) on megatron needs sp=1, "
+            "as Megatron-Core requires"
+        )
     if cfg.is_moe and cfg.n_experts % lay.ep:
         raise ConfigError(f"layout ep={lay.ep}: must divide the {cfg.n_experts} experts of {cfg.name}")
     if seq_len % lay.cp:

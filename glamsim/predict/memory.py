@@ -40,7 +40,8 @@ whole sets.  The
   activation with the product (Megatron's fused SwiGLU, XLA, torch.compile), and also the
   activation's output, 2 x 4f, in eager PyTorch (silu and mul each save their inputs);
 - an MoE layer keeps, per routed slot (E x capacity / group per token), the expert input and
-  output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E),
+  output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E;
+  split by sequence parallelism only: without it each tensor rank routes the whole sequence),
   and its shared experts' hidden units as one MLP's (n_s f_s wide).
   Megatron-Core keeps no expert output: with `moe_permute_fusion` the (un)permutation saves only
   its row-id map, and TEGroupedMLP folds the routing probabilities into the fused weighted SwiGLU
@@ -175,10 +176,12 @@ def _gated_values(lay: LayoutArrays, mats):
 def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_inputs=0.0) -> dict:
     """Bytes one layer stores for one microbatch, by part, before any tensor-parallel split:
     `replicated` (split only by sequence parallelism), `split` (split by tp), `scores` (S x S terms,
-    split by tp), for a dense and an MoE layer (`split_moe`).  `fp8_inputs` (1 where the stack
-    saves the linear layers' inputs in fp8 for their backward, as Transformer Engine does): the
-    QKV and FFN inputs, the attention output and the FFN product at 1 byte instead of act_bytes, and
-    in an MoE layer each slot's expert input and activation output (TE's grouped GEMMs)."""
+    split by tp), for a dense and an MoE layer (`split_moe`), and an MoE layer's router logits
+    (`router`: split only by sequence parallelism, each tensor rank routing its own tokens).
+    `fp8_inputs` (1 where the stack saves the linear layers' inputs in fp8 for their backward, as
+    Transformer Engine does): the QKV and FFN inputs, the attention output and the FFN product at 1
+    byte instead of act_bytes, and in an MoE layer each slot's expert input and activation output
+    (TE's grouped GEMMs)."""
     s = tokens_per_microbatch(lay, seq_len) / lay.mb  # local sequence length
     sb = s * lay.mb
     h, inner, kv_inner = m.d_model, m.n_heads * m.head_dim, m.kv_heads * m.head_dim
@@ -191,9 +194,9 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     shared = shared_width(m)  # the shared experts' hidden width (one MLP)
     moe_ffn = sb * (
         slots * (act_bytes * m.expert_ff * _gated_values(lay, m.expert_mats) + expert_io * act_bytes * h)
-        + 2 * FP32 * m.n_experts
         + act_bytes * shared * _gated_values(lay, m.expert_mats)
     )
+    router = sb * 2 * FP32 * m.n_experts  # fp32 logits and probabilities of the tokens routed
     scores = (act_bytes + masks * (act_bytes + MASK)) * m.n_heads * lay.mb * s * seq_len
     saved = (act_bytes - 1.0) * fp8_inputs * sb  # bytes no longer kept per value saved in fp8
     replicated = replicated - saved * 2 * h  # the QKV and FFN inputs
@@ -206,6 +209,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
         "matmul_inputs": matmul_inputs,
         "split_dense": attention + dense_ffn,
         "split_moe": attention + moe_ffn,
+        "router": router,
         "scores": scores,
     }
 
@@ -233,7 +237,8 @@ def layer_activation_bytes(
     whole = gathered * p["matmul_inputs"]  # kept at the full sequence under sequence parallelism
     kept = whole * (act_bytes if gathered_bytes is None else gathered_bytes) / act_bytes
     rep = np.where(lay.sp > 0, (p["replicated"] - whole) / lay.tp + kept, p["replicated"])
-    return rep + (split + keep * p["scores"]) / lay.tp
+    router = share * p["router"] / np.where(lay.sp > 0, lay.tp, 1.0)  # `compute.routed_tokens`
+    return rep + router + (split + keep * p["scores"]) / lay.tp
 
 
 def op_checkpoint_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0):

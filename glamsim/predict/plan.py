@@ -2,8 +2,9 @@
 
 Candidates (numpy arrays, evaluated together, no Python loop per layout):
 - tp: divisors of N up to the node size (64 on a TPU slice) that split the heads (and the key/value
-  heads, or are a multiple of them) and the FFN widths; sequence parallelism on whenever tp > 1
-  (same bytes as plain tensor parallelism, less memory);
+  heads, or are a multiple of them) and the FFN widths (the experts' where they are split by tp,
+  the shared experts'); sequence parallelism on whenever tp > 1 (same bytes as plain tensor
+  parallelism, less memory; Megatron-Core requires it with expert parallelism);
 - pp: divisors of N up to the layers (a stage count that does not divide them is marked
   `uneven=1`: the slowest stage holds the ceiling, as Llama 3's 126 layers on 16 stages);
   vp in {1, 2, 4} where pp > 1 and pp x vp <= layers; on Megatron, beside each pipelined split,
@@ -15,7 +16,7 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
 - dp = N / (tp pp cp); ep: divisors of gcd(experts, dp) (1 for a dense model); on Megatron with
   tp > 1, beside them the folded expert layers (`etp=1`: each expert whole on one rank, ep any
   divisor of gcd(experts, tp x cp x dp), Megatron-Core's MoE parallel folding; etp between 1 and
-  tp is not searched, and tp divides the expert width for folded splits too, as for the others);
+  tp is not searched; tp need not divide the expert width of a folded split);
 - ZeRO 0-3; microbatch 1, 2, 4, ... 64; recomputation none, selective, full, or full for half
   of each model chunk's layers (`recompute_layers`; chunks of 2+ layers) where the stack has such a
   knob: Megatron's (and Megatron-DeepSpeed's) `--recompute-method block --recompute-num-layers`,
@@ -70,12 +71,13 @@ def candidates(
 ) -> LayoutArrays:
     """Every layout of `cfg` on `chips` chips (before the fit check), as arrays."""
     kv = cfg.kv_heads
-    widths = [cfg.d_ff] + ([cfg.expert_ff, cfg.shared_width] if cfg.is_moe else [])
+    widths = [cfg.d_ff] + ([cfg.shared_width] if cfg.is_moe else [])
     tps = [
         t
         for t in _divisors(chips, min(node, 64))
         if cfg.n_heads % t == 0 and (kv % t == 0 or t % kv == 0) and all(w % t == 0 for w in widths)
     ]
+    folding = cfg.is_moe and base.stack == "megatron"
     pps = _divisors(chips, cfg.n_layers)
     cps = [c for c in _divisors(chips, 32) if seq_len % c == 0] if seq_len >= 16384 else [1]
     rows = []
@@ -85,8 +87,10 @@ def candidates(
                 if chips % (t * p * c):
                     continue
                 d = chips // (t * p * c)
-                splits = [(e, t) for e in (_divisors(math.gcd(cfg.n_experts, d)) if cfg.is_moe else [1])]
-                if cfg.is_moe and t > 1 and base.stack == "megatron":  # folded: experts whole, ep over tp too
+                splits = []
+                if not cfg.is_moe or cfg.expert_ff % t == 0:  # each expert split over the tp ranks
+                    splits = [(e, t) for e in (_divisors(math.gcd(cfg.n_experts, d)) if cfg.is_moe else [1])]
+                if folding and t > 1:  # folded: experts whole, ep over tp too
                     splits += [(e, 1) for e in _divisors(math.gcd(cfg.n_experts, t * c * d))]
                 for e, f in splits:
                     for v in VIRTUAL:

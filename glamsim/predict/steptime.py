@@ -94,8 +94,10 @@ def optimizer_s(m: ModelArrays, lay: LayoutArrays, fab: Fabric):
 
 
 def _stage_model_flops(m: ModelArrays, seq_len, lay: LayoutArrays):
-    """Model FLOPs of one microbatch on the busiest stage (top-k experts, full attention)."""
-    mm = _shapes(m, seq_len, lay, expert_load=1.0)  # top-k x 1: the routed tokens, no padding
+    """Model FLOPs of one microbatch on the busiest stage (top-k experts, full attention; each token
+    routed once, T / tp per chip, as under sequence parallelism)."""
+    once = replace(lay, sp=np.ones_like(lay.sp))
+    mm = _shapes(m, seq_len, once, expert_load=1.0)  # top-k x 1: the routed tokens, no padding
     sc = _score_shapes(m, seq_len, replace(lay, flash=0 * lay.flash))  # the full S x S scores
     fwd = sum(matmul_flops(M, K, N, c) for M, K, N, c in mm.values())
     fwd = fwd + sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
