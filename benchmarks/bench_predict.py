@@ -23,7 +23,9 @@
               PyTorch's cuDNN and FlashAttention-2 SDPA backends; predicted against published step
               times and the FlashAttention-2 / cuDNN step-time ratio (the clocks, locked in the
               benchmark, cancel in the ratio; not validation rows: glamsim models power-limited clocks),
-              and the attention time implied by two shapes with the same tokens (8,192 and 16,384).
+              and the attention time implied by two shapes with the same tokens (8,192 and 16,384);
+              then the published rows whose predicted step is at least 15% attention, with the
+              factor on their attention time that the published step implies (a diagnosis).
 On 2 shared cores timings swing 2-4x between runs: the CPU check measures host and model in one
 process and reports medians.
 """
@@ -419,6 +421,40 @@ def bench_attention() -> None:
             print(f"  cudnn-9.19 at 16,384: attention predicted {newer:.3f} s")
 
 
+def bench_attention_rows(min_share: float = 0.15) -> None:
+    """The published rows whose predicted step spends at least `min_share` in attention: the factor
+    on the predicted attention time that the published step implies, 1 + (published - predicted) /
+    (the step's sensitivity to its attention time, measured by doubling every attention kernel's
+    time).  A diagnosis, not a fit: a family whose factor is the same at every length points at the
+    attention kernels, one that varies at other costs."""
+    from glamsim.predict import compute
+    from glamsim.predict import validation as v
+
+    original = compute.attention_s
+
+    def steps(scale: float) -> dict:
+        compute.attention_s = lambda *a, **k: scale * original(*a, **k)
+        v.prediction_rows.cache_clear()
+        try:
+            return {r["id"]: r for r in v.prediction_rows()}
+        finally:
+            compute.attention_s = original
+            v.prediction_rows.cache_clear()
+
+    base, doubled = steps(1.0), steps(2.0)
+    print("published rows by attention's share of the predicted step: the attention factor the published step implies")
+    for rid, r in sorted(base.items(), key=lambda kv: (kv[1]["family"], kv[1]["seq_len"], kv[0])):
+        attention = doubled[rid]["step_s"] - r["step_s"]
+        if r["rel_error"] is None or attention < min_share * r["step_s"]:
+            continue
+        published = r["step_s"] * (1 + r["rel_error"]) if r["quantity"] != "step_s" else r["published"]
+        implied = 1 + (published - r["step_s"]) / attention
+        print(
+            f"  {rid:36s} {r['family']:15s} {r['seq_len']:>9,d} tokens  attention {attention / r['step_s']:4.0%} "
+            f"of the step  error {r['rel_error']:+6.1%}  implied factor {implied:.2f}"
+        )
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     if what in ("validation", "all"):
@@ -433,5 +469,6 @@ if __name__ == "__main__":
         bench_memory()
     if what in ("attention", "all"):
         bench_attention()
+        bench_attention_rows()
     if what in ("cpu", "all"):
         bench_cpu()
