@@ -113,7 +113,15 @@ CASES = {
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "etp=1"}, True),
         # expert with tensor parallelism on Megatron needs sequence parallelism (Megatron-Core refuses it
         # otherwise); the same split on PyTorch FSDP runs
-        ({"model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 16, "layout": "tp=2,dp=8,ep=8,zero=1"}, True),
+        (
+            {
+                "model": "mixtral-8x7b",
+                "chip": "h100-sxm",
+                "chips": 16,
+                "layout": "tp=2,dp=8,ep=8,zero=1,recompute=full",
+            },
+            True,
+        ),
         (
             {
                 "model": "mixtral-8x7b",

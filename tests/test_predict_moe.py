@@ -115,16 +115,27 @@ def test_token_movement_per_microbatch_and_no_double_count():
     assert one(c["moe_permute_s"]) + one(c["moe_router_s"]) == pytest.approx(4 * 3 * per_layer)
     full = microbatch_compute(DROPLESS, SEQ, arr("mb=2,gbs=2,recompute=full"), H100)
     assert one(full["moe_permute_s"]) + one(full["moe_router_s"]) == pytest.approx(4 * 4 * per_layer)
-    # the generic element-wise passes no longer stream the dispatch buffers and router logits:
-    # 2 x s x h bf16 values and 2 fp32 values per expert a token, left to the items above
-    buffers = T * (2 * 2 * K * H + 2 * 4 * E)
-    act = one(layer_activation_bytes(DROPLESS, SEQ, lay, 2.0))
-    # ... and the loss adds its passes over the T x 128 logits: 2 bf16 + 9 fp32 values each (40 bytes)
-    loss = T * 128 * 40 / HBM
-    assert one(c["elementwise_s"]) == pytest.approx(3 * 4 * eff.ELEMENTWISE_PASSES * (act - buffers) / HBM + loss)
+    # the generic element-wise passes no longer stream what the items above stream: the dispatched
+    # inputs (s x h bf16 values a token; Megatron stores no expert output, other stacks store it too,
+    # 2 x s x h) over tp, and the router's 2 fp32 values per expert for the tokens it routes (T / tp
+    # under Megatron's sequence parallelism, T on PyTorch); the loss adds its passes over the
+    # T x 128 / tp logits: 2 bf16 + 9 fp32 values each (40 bytes)
+    for text, io, tp, routed in (
+        ("mb=2,gbs=2", 1, 1, T),
+        ("mb=2,gbs=2,stack=pytorch-fsdp,fused=1", 2, 1, T),
+        ("tp=2,sp=1,mb=2,gbs=2", 1, 2, T / 2),
+        ("tp=2,sp=1,mb=2,gbs=2,stack=pytorch-fsdp,fused=1", 2, 2, T),
+    ):
+        at = arr(text)
+        buffers = T * io * 2 * K * H / tp + routed * 2 * 4 * E
+        act = one(layer_activation_bytes(DROPLESS, SEQ, at, 2.0))
+        loss = T * 128 / tp * 40 / HBM
+        got = one(microbatch_compute(DROPLESS, SEQ, at, H100)["elementwise_s"])
+        assert got == pytest.approx(3 * 4 * eff.ELEMENTWISE_PASSES * (act - buffers) / HBM + loss), text
     dense = microbatch_compute(DENSE, SEQ, lay, H100)
     assert one(dense["moe_permute_s"]) == 0 and one(dense["moe_router_s"]) == 0
     act_dense = one(layer_activation_bytes(DENSE, SEQ, lay, 2.0))
+    loss = T * 128 * 40 / HBM
     assert one(dense["elementwise_s"]) == pytest.approx(3 * 4 * eff.ELEMENTWISE_PASSES * act_dense / HBM + loss)
 
 
@@ -436,6 +447,9 @@ def test_the_router_scores_a_ranks_sequence_parallel_tokens_and_the_shared_gate_
     sp, whole = arr("tp=2,dp=4,ep=4,sp=1,mb=2,gbs=8"), arr("tp=2,dp=4,ep=4,mb=2,gbs=8")
     assert [one(x) for x in _shapes(DROPLESS, SEQ, sp)["router"]] == [T / 2, H, E, 1]
     assert [one(x) for x in _shapes(DROPLESS, SEQ, whole)["router"]] == [T, H, E, 1]
+    # torchtitan replicates the router over the tensor ranks, sequence-parallel or not
+    tt = arr("tp=2,dp=4,ep=4,sp=1,mb=2,gbs=8,stack=pytorch-fsdp")
+    assert [one(x) for x in _shapes(DROPLESS, SEQ, tt)["router"]] == [T, H, E, 1]
     for lay, tokens in ((sp, T / 2), (whole, T)):
         router_s = one(moe_dispatch_forward(DROPLESS, SEQ, lay, H100)["router_s"])
         assert router_s == pytest.approx(eff.MOE_ROUTER_BYTES_PER_EXPERT * tokens * E / HBM)
@@ -443,11 +457,21 @@ def test_the_router_scores_a_ranks_sequence_parallel_tokens_and_the_shared_gate_
     assert one(parts["router"]) == T * 2 * 4 * E  # fp32 logits and probabilities
     saved = one(layer_activation_bytes(DROPLESS, SEQ, whole, 2.0)) - one(layer_activation_bytes(DROPLESS, SEQ, sp, 2.0))
     assert saved == pytest.approx((one(parts["replicated"]) + one(parts["router"])) / 2)
-    assert one(_stage_model_flops(DROPLESS, SEQ, whole)) == pytest.approx(one(_stage_model_flops(DROPLESS, SEQ, sp)))
-    assert [one(x) for x in _shapes(GATED, SEQ, sp)["shared_gate"]] == [T, H, 1, 1]
+    for other in (whole, tt):
+        assert one(_stage_model_flops(DROPLESS, SEQ, other)) == pytest.approx(
+            one(_stage_model_flops(DROPLESS, SEQ, sp))
+        )
+    assert [one(x) for x in _shapes(GATED, SEQ, sp)["shared_gate"]] == [T / 2, H, 1, 1]  # the shard, as the router
+    assert [one(x) for x in _shapes(GATED, SEQ, whole)["shared_gate"]] == [T, H, 1, 1]
     assert one(_shapes(SHARED, SEQ, sp)["shared_gate"][3]) == 0  # ungated: counted zero times
     gated, plain = (one(microbatch_compute(m, SEQ, sp, H100)["flops_executed"]) for m in (GATED, SHARED))
-    assert gated - plain == pytest.approx(3 * 4 * 2 * T * H)  # 4 layers, forward and backward
+    assert gated - plain == pytest.approx(3 * 4 * 2 * (T / 2) * H)  # 4 layers, forward and backward
+    # model FLOPs: each token gated once, T / 2 per chip at tp 2 against T on one chip
+    one_chip = one(_stage_model_flops(GATED, SEQ, arr("mb=2,gbs=2"))) - one(
+        _stage_model_flops(SHARED, SEQ, arr("mb=2,gbs=2"))
+    )
+    two = one(_stage_model_flops(GATED, SEQ, sp)) - one(_stage_model_flops(SHARED, SEQ, sp))
+    assert one_chip == pytest.approx(2 * two) == pytest.approx(3 * 4 * 2 * T * H)
 
 
 def test_a_folded_split_needs_no_tensor_split_of_the_experts():

@@ -4,10 +4,10 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
 - matmuls by shape [M, K] x [K, N]: QKV [T, h] x [h, (a + 2 kv) d / t] (kv heads replicated
   when fewer than t), attention output [T, a d / t] x [a d / t, h], the dense FFN
   [T, h] x [h, (mats - 1) f / t] and [T, f / t] x [f / t, h], the router [T', h] x [h, E] (T' =
-  T / t under sequence parallelism, `routed_tokens`), the
+  T / t under Megatron's sequence parallelism, `stage.routed_tokens`), the
   E / ep local experts each [T (etp / t) ep slots / E, h] x [h, (mats - 1) f_e / etp] and back
   (etp = t unless the expert layers are folded, `layout`), the shared experts as one MLP
-  [T, h] x [h, (mats - 1) n_s f_s / t] and back (and its gate, [T, h] x [h, 1], where gated), and on the
+  [T, h] x [h, (mats - 1) n_s f_s / t] and back (and its gate, [T', h] x [h, 1], where gated), and on the
   last stage the logits [T, h] x [h, V / t];
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
@@ -41,13 +41,14 @@ import numpy as np
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
-from glamsim.predict.memory import layer_activation_bytes, layer_activation_parts, loss_width
+from glamsim.predict.memory import expert_io_values, layer_activation_bytes, layer_activation_parts, loss_width
 from glamsim.predict.ring import merge_s as ring_merge_s
 from glamsim.predict.stage import (
     expert_slots_per_token,
     layers_per_stage,
     moe_share,
     recomputed_share,
+    routed_tokens,
     shared_width,
     tokens_per_microbatch,
 )
@@ -106,20 +107,13 @@ def _shapes(m: ModelArrays, seq_len, lay: LayoutArrays, expert_load=None) -> dic
         out["expert_out"] = (rows, m.expert_ff / lay.etp, m.d_model, share * e_local)
         out["router"] = (routed_tokens(lay, T), m.d_model, np.maximum(m.n_experts, 1), share)
         # shared experts: one tensor-parallel MLP n_shared x f_s wide beside the routed ones, and
-        # where gated (Qwen2-MoE's shared_expert_gate) its [T, h] x [h, 1] gate on each tensor rank
+        # where gated (Qwen2-MoE's shared_expert_gate) its [T', h] x [h, 1] gate on the router's tokens
         shared = shared_width(m)
         width = np.maximum(shared, 1.0)  # no 0-wide matmul (0 / 0) where there are none
         out["shared_in"] = (T, m.d_model, (m.expert_mats - 1) * width / t, share * (shared > 0))
         out["shared_out"] = (T, width / t, m.d_model, share * (shared > 0))
-        out["shared_gate"] = (T, m.d_model, 1.0, share * (shared > 0) * m.shared_gate)
+        out["shared_gate"] = (routed_tokens(lay, T), m.d_model, 1.0, share * (shared > 0) * m.shared_gate)
     return out
-
-
-def routed_tokens(lay: LayoutArrays, T):
-    """Tokens one chip's router scores per microbatch: its own T / tp under sequence parallelism
-    (Megatron-Core's MoELayer routes the sequence-parallel shard before dispatching it), else all T
-    (each tensor rank routes the replicated sequence)."""
-    return np.where(lay.sp > 0, T / lay.tp, T)
 
 
 def moe_dispatch_forward(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
@@ -166,11 +160,12 @@ def moe_dispatch_forward(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric
 
 def _moe_buffer_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
     """The MoE share of `layer_activation_bytes` that `moe_dispatch_forward` streams itself: the
-    dispatched inputs and expert outputs (2 s T h values / tp) and the router's fp32 logits and
-    probabilities (2 x 4 x T' E bytes, T' its `routed_tokens`), per average layer on one chip."""
+    dispatched inputs and, where stored, the expert outputs (s T h values each / tp; Megatron keeps
+    no expert output, `memory.expert_io_values`) and the router's fp32 logits and probabilities
+    (2 x 4 x T' E bytes, T' its `routed_tokens`), per average layer on one chip."""
     T = tokens_per_microbatch(lay, seq_len)
     s = expert_slots_per_token(m, seq_len, lay)
-    buffers = T * s * 2 * act_bytes * m.d_model / lay.tp
+    buffers = T * s * expert_io_values(lay) * act_bytes * m.d_model / lay.tp
     logits = routed_tokens(lay, T) * 2 * 4.0 * m.n_experts
     return np.where(m.n_experts > 0, moe_share(m) * (buffers + logits), 0.0)
 

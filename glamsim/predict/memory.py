@@ -41,7 +41,8 @@ whole sets.  The
   activation's output, 2 x 4f, in eager PyTorch (silu and mul each save their inputs);
 - an MoE layer keeps, per routed slot (E x capacity / group per token), the expert input and
   output (2 x 2h) and the expert hidden units, plus fp32 router logits and probabilities (8E;
-  split by sequence parallelism only: without it each tensor rank routes the whole sequence),
+  split only by Megatron's sequence parallelism: elsewhere each tensor rank routes the whole
+  sequence, `stage.routed_tokens`),
   and its shared experts' hidden units as one MLP's (n_s f_s wide).
   Megatron-Core keeps no expert output: with `moe_permute_fusion` the (un)permutation saves only
   its row-id map, and TEGroupedMLP folds the routing probabilities into the fused weighted SwiGLU
@@ -89,6 +90,7 @@ from glamsim.predict.stage import (
     moe_share,
     recomputed_share,
     routed_params,
+    routed_tokens,
     shared_width,
     stage_embedding_params,
     tokens_per_microbatch,
@@ -167,6 +169,12 @@ def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
     }
 
 
+def expert_io_values(lay: LayoutArrays):
+    """Values of h an MoE layer stores per routed slot: the expert input, and its output unless the
+    routing probabilities fold into the fused SwiGLU (Megatron-Core: 1, else 2)."""
+    return np.where(lay.stack == MEGATRON, 1.0, 2.0)
+
+
 def _gated_values(lay: LayoutArrays, mats):
     """Hidden-width values an FFN keeps per token and unit of width: 2 plain, 3 gated and fused,
     4 gated in eager PyTorch (the activation's output too)."""
@@ -177,7 +185,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     """Bytes one layer stores for one microbatch, by part, before any tensor-parallel split:
     `replicated` (split only by sequence parallelism), `split` (split by tp), `scores` (S x S terms,
     split by tp), for a dense and an MoE layer (`split_moe`), and an MoE layer's router logits
-    (`router`: split only by sequence parallelism, each tensor rank routing its own tokens).
+    (`router`: split only by Megatron's sequence parallelism, `stage.routed_tokens`).
     `fp8_inputs` (1 where the stack saves the linear layers' inputs in fp8 for their backward, as
     Transformer Engine does): the QKV and FFN inputs, the attention output and the FFN product at 1
     byte instead of act_bytes, and in an MoE layer each slot's expert input and activation output
@@ -190,7 +198,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
     attention = act_bytes * sb * (2 * inner + 2 * kv_inner)
     dense_ffn = act_bytes * sb * m.d_ff * _gated_values(lay, m.ffn_mats)
     slots = expert_slots_per_token(m, seq_len, lay)
-    expert_io = np.where(lay.stack == MEGATRON, 1.0, 2.0)  # input, and output unless probs fold into SwiGLU
+    expert_io = expert_io_values(lay)
     shared = shared_width(m)  # the shared experts' hidden width (one MLP)
     moe_ffn = sb * (
         slots * (act_bytes * m.expert_ff * _gated_values(lay, m.expert_mats) + expert_io * act_bytes * h)
@@ -237,7 +245,7 @@ def layer_activation_bytes(
     whole = gathered * p["matmul_inputs"]  # kept at the full sequence under sequence parallelism
     kept = whole * (act_bytes if gathered_bytes is None else gathered_bytes) / act_bytes
     rep = np.where(lay.sp > 0, (p["replicated"] - whole) / lay.tp + kept, p["replicated"])
-    router = share * p["router"] / np.where(lay.sp > 0, lay.tp, 1.0)  # `compute.routed_tokens`
+    router = share * p["router"] * routed_tokens(lay, 1.0)  # split only by Megatron's sequence parallelism
     return rep + router + (split + keep * p["scores"]) / lay.tp
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from glamsim.accounting import ModelArrays, embedding_params, expert_params, params
+from glamsim.predict.efficiency import STACKS
 from glamsim.predict.layout import SPREADS, LayoutArrays
 
 
@@ -121,6 +122,14 @@ def zero_groups(lay: LayoutArrays) -> tuple:
 def tokens_per_microbatch(lay: LayoutArrays, seq_len):
     """Tokens of one microbatch on one chip (before tensor/sequence parallel splits)."""
     return lay.mb * seq_len / lay.cp
+
+
+def routed_tokens(lay: LayoutArrays, T):
+    """Tokens one chip's router (and shared-expert gate) takes per microbatch of T tokens: its own
+    T / tp sequence-parallel shard on Megatron (Megatron-Core's MoELayer routes the shard before
+    dispatching it), else all T (each tensor rank routes the whole sequence: torchtitan replicates
+    the router's computation over the tensor ranks, DeepSpeed-MoE and GSPMD gate the full input)."""
+    return np.where((lay.sp > 0) & (lay.stack == STACKS.index("megatron")), T / lay.tp, T)
 
 
 def expert_slots_per_token(m: ModelArrays, seq_len, lay: LayoutArrays):

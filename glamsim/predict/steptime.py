@@ -95,13 +95,15 @@ def optimizer_s(m: ModelArrays, lay: LayoutArrays, fab: Fabric):
 
 def _stage_model_flops(m: ModelArrays, seq_len, lay: LayoutArrays):
     """Model FLOPs of one microbatch on the busiest stage (top-k experts, full attention; each token
-    routed once, T / tp per chip, as under sequence parallelism)."""
-    once = replace(lay, sp=np.ones_like(lay.sp))
-    mm = _shapes(m, seq_len, once, expert_load=1.0)  # top-k x 1: the routed tokens, no padding
+    routed and gated once, T / tp per chip, whichever ranks the stack runs the router on)."""
+    mm = _shapes(m, seq_len, lay, expert_load=1.0)  # top-k x 1: the routed tokens, no padding
+    T = tokens_per_microbatch(lay, seq_len)
+    for name in ("router", "shared_gate"):
+        if name in mm:
+            mm[name] = (T / lay.tp, *mm[name][1:])
     sc = _score_shapes(m, seq_len, replace(lay, flash=0 * lay.flash))  # the full S x S scores
     fwd = sum(matmul_flops(M, K, N, c) for M, K, N, c in mm.values())
     fwd = fwd + sum(matmul_flops(M, K, N, c) for M, K, N, c in sc.values())
-    T = tokens_per_microbatch(lay, seq_len)
     return 3 * (layers_per_stage(m, lay) * fwd + matmul_flops(T, m.d_model, m.vocab / lay.tp))
 
 
