@@ -79,6 +79,9 @@ class ChipProfile(_FromFile):
     # until the board is power-saturated: mamf-finder's MSMF), FLOP/s: where the large-matmul roof of
     # a long training run sits below the datasheet peak (`glamsim.predict.efficiency.matmul_relative`)
     matmul_sustained_flops_bf16: Spec | None = None
+    # the best 16-bit matmul rate at boost (mamf-finder's MAMF: a short burst before the power limit
+    # bites), FLOP/s: where no sustained rate is measured it bounds the roof from above
+    matmul_burst_flops_bf16: Spec | None = None
     # streaming multiprocessors (GPUs): a communication kernel that runs on some of them takes that
     # share from the compute it overlaps (`glamsim.predict.efficiency.DEEPEP_SMS`)
     sm_count: Spec | None = None
@@ -118,15 +121,21 @@ class ChipProfile(_FromFile):
                 "host_embodied_kgco2e",
             },
         )
-        sustained, peak16 = self.matmul_sustained_flops_bf16, self.peak_flops_bf16
-        if sustained is not None and peak16 is None:
+        peak16 = self.peak_flops_bf16
+        for field in ("matmul_sustained_flops_bf16", "matmul_burst_flops_bf16"):
+            rate = getattr(self, field)
+            if rate is not None and peak16 is None:
+                raise ValueError(f"{field}.value={rate.value!r}: needs peak_flops_bf16 (it is a fraction of it)")
+            if rate is not None and rate.value > peak16.value:
+                raise ValueError(
+                    f"{field}.value={rate.value!r}: must not exceed peak_flops_bf16 "
+                    f"({peak16.value:.4g}): a measured rate is a fraction of the dense peak"
+                )
+        sustained, burst = self.matmul_sustained_flops_bf16, self.matmul_burst_flops_bf16
+        if sustained is not None and burst is not None and sustained.value > burst.value:
             raise ValueError(
-                f"matmul_sustained_flops_bf16.value={sustained.value!r}: needs peak_flops_bf16 (it is a fraction of it)"
-            )
-        if sustained is not None and sustained.value > peak16.value:
-            raise ValueError(
-                f"matmul_sustained_flops_bf16.value={sustained.value!r}: must not exceed peak_flops_bf16 "
-                f"({peak16.value:.4g}): a sustained rate is a fraction of the dense peak"
+                f"matmul_sustained_flops_bf16.value={sustained.value!r}: must not exceed matmul_burst_flops_bf16 "
+                f"({burst.value:.4g}): the power limit only lowers the clock"
             )
         if self.sm_count is not None and self.sm_count.value != int(self.sm_count.value):
             raise ValueError(f"sm_count.value={self.sm_count.value!r}: must be a whole number of SMs")

@@ -102,6 +102,17 @@ CHIPS = {
     ),
     "c_sustained_str.yaml": (chip(matmul_sustained_flops_bf16=spec("fast")), "matmul_sustained_flops_bf16"),
     "c_sustained_above_peak.yaml": (chip(matmul_sustained_flops_bf16=spec(2e20)), "matmul_sustained_flops_bf16"),
+    "c_burst_neg.yaml": (chip(matmul_burst_flops_bf16=spec(-1.0)), "matmul_burst_flops_bf16"),
+    "c_burst_nan.yaml": (
+        chip(matmul_burst_flops_bf16=spec(".nan")).replace("'.nan'", ".nan"),
+        "matmul_burst_flops_bf16",
+    ),
+    "c_burst_str.yaml": (chip(matmul_burst_flops_bf16=spec("quick")), "matmul_burst_flops_bf16"),
+    "c_burst_above_peak.yaml": (chip(matmul_burst_flops_bf16=spec(2e20)), "matmul_burst_flops_bf16"),
+    "c_sustained_above_burst.yaml": (
+        chip(matmul_sustained_flops_bf16=spec(9e13), matmul_burst_flops_bf16=spec(8e13)),
+        "matmul_sustained_flops_bf16.value=90000000000000.0: must not exceed matmul_burst_flops_bf16",
+    ),
     "c_sms_neg.yaml": (chip(sm_count=spec(-132)), "sm_count"),
     "c_sms_zero.yaml": (chip(sm_count=spec(0)), "sm_count"),
     "c_sms_str.yaml": (chip(sm_count=spec("many")), "sm_count"),
@@ -112,6 +123,11 @@ CHIPS = {
         dump({k: v for k, v in CHIP.items() if k != "peak_flops_bf16"})
         + "matmul_sustained_flops_bf16: {value: 1.0e+14, source: test, date: '2025'}\n",
         "needs peak_flops_bf16",
+    ),
+    "c_burst_no_bf16_peak.yaml": (
+        dump({k: v for k, v in CHIP.items() if k != "peak_flops_bf16"})
+        + "matmul_burst_flops_bf16: {value: 1.0e+14, source: test, date: '2025'}\n",
+        "matmul_burst_flops_bf16.value=100000000000000.0: needs peak_flops_bf16",
     ),
     "c_power_nan.yaml": (
         chip(measured_system_power_w=spec(".nan")).replace("'.nan'", ".nan"),

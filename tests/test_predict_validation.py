@@ -168,6 +168,7 @@ ONE_WAY = {
     "h100-sxm": 450,
     "h200": 450,
     "b200": 900,
+    "gb200": 900,
     "mi300x": 448,
     "tpu-v3": 328,
     "tpu-v4": 300,
@@ -316,6 +317,25 @@ def test_a_chip_without_a_sustained_matmul_rate_says_its_roof_is_unvalidated():
     assert "has no matmul_sustained_flops_bf16" in matmul_roof(load_chip("tpu-v4"))
     assert "x the A100-calibrated fraction: the chip sustains 251 TFLOP/s" in matmul_roof(load_chip("a100-80gb"))
     assert "1.15 x the A100-calibrated" in matmul_roof(load_chip("tpu-v5e"))  # 181.8 / 197 over 251.0 / 312
+
+
+def test_a_burst_rate_bounds_the_roof_where_no_sustained_rate_is_measured():
+    """The GB200's only measured matmul rate is a burst (MAMF 1,822 of 2,500 TFLOP/s, 72.9%), below
+    the reference's sustained 80.5%: its roof is capped there, 0.729 / 0.805 = 0.906x, and said to be
+    an upper bound; a burst above the reference fraction leaves it (a cap, never a raise), and a
+    sustained rate, where measured, wins."""
+    from glamsim.cost.resolve import matmul_roof
+    from glamsim.predict.efficiency import REFERENCE_SUSTAINED_FRACTION, matmul_relative
+    from glamsim.predict.tiers import Fabric
+    from glamsim.profiles import load_chip
+
+    gb200 = load_chip("gb200")
+    assert Fabric.of(gb200).matmul_relative == pytest.approx(1822 / 2500 / REFERENCE_SUSTAINED_FRACTION)
+    assert 0.90 < Fabric.of(gb200).matmul_relative < 0.91
+    assert "at most the chip's burst rate 1822 TFLOP/s" in matmul_roof(gb200) and "upper bound" in matmul_roof(gb200)
+    assert matmul_relative(None, 2500e12, 2400e12) == 1.0  # 96%: above the reference, no cap
+    assert matmul_relative(1426.4e12, 2250e12, 1751.2e12) == pytest.approx(0.634 / REFERENCE_SUSTAINED_FRACTION, 1e-3)
+    assert matmul_relative(None, 2500e12) == 1.0
 
 
 def test_a_planned_layout_names_the_published_run_it_differs_from():

@@ -464,7 +464,13 @@ def matmul_roof(chip: ChipProfile) -> str:
     """Where the prediction's large-matmul roof for `chip` comes from (`efficiency.matmul_relative`)."""
     from glamsim.predict.efficiency import matmul_relative
 
-    spec, peak = chip.matmul_sustained_flops_bf16, chip.peak_flops_bf16
+    spec, peak, burst = chip.matmul_sustained_flops_bf16, chip.peak_flops_bf16, chip.matmul_burst_flops_bf16
+    if spec is None and burst is not None and peak is not None:
+        return (
+            f"large matmuls at {matmul_relative(None, peak.value, burst.value):.3g} x the A100-calibrated fraction, "
+            f"at most the chip's burst rate {burst.value / 1e12:.4g} TFLOP/s (matmul_burst_flops_bf16: "
+            f"{burst.source}): no rate at its power limit is measured, so the roof is an upper bound"
+        )
     if spec is None or peak is None:
         return (
             "large matmuls at the fraction calibrated on the A100: the chip profile has no "

@@ -55,7 +55,7 @@ B200_BURST_FRACTION = 1751.2 / B200_PEAK_TFLOPS
 REFERENCE_SUSTAINED_FRACTION = A100_BURST_FRACTION * 1305 / 1410
 
 
-def matmul_relative(sustained_flops_16bit, peak_flops_16bit):
+def matmul_relative(sustained_flops_16bit, peak_flops_16bit, burst_flops_16bit=None):
     """How far a chip's large-matmul roof sits from the reference chip's, each as a fraction of its
     own datasheet peak: the 16-bit matmul rate the chip sustains at its power limit / its peak, over
     the A100's.  A training run is one long power-saturated stretch: a matmul that fills the chip
@@ -63,10 +63,15 @@ def matmul_relative(sustained_flops_16bit, peak_flops_16bit):
     its burst MAMF).  The GH100 at 700 W sustains 698.6 of 989 TFLOP/s (70.6%) against the A100's
     80.5%, so an H100's matmuls (16-bit and fp8: the same clock under the same limit) run at 0.88x
     the fraction the A100 rows calibrated, and the same die held to 500 W at 0.84x; a TPU v5e, at
-    its fixed clock, 92.3%: 1.15x.  1 where the chip has no measurement (TPU v3, v4, v5p, v6e,
-    V100, MI300X: the reference fraction applies, and the ledger says so)."""
+    its fixed clock, 92.3%: 1.15x.  Where only a burst rate is measured (mamf-finder's MAMF, at boost
+    before the power limit bites), the chip sustains at most that: the reference fraction, capped at
+    the burst fraction (the GB200's 1,822 of 2,500 TFLOP/s, 72.9%: 0.905x; an upper bound, as the
+    B200 sustains 0.81x its burst at 1,000 W).  1 where the chip has no measurement (TPU v3, v4, v5p,
+    v6e, V100, MI300X: the reference fraction applies, and the ledger says so)."""
     if sustained_flops_16bit is None:
-        return 1.0
+        if burst_flops_16bit is None:
+            return 1.0
+        return min(1.0, burst_flops_16bit / peak_flops_16bit / REFERENCE_SUSTAINED_FRACTION)
     return sustained_flops_16bit / peak_flops_16bit / REFERENCE_SUSTAINED_FRACTION
 
 
@@ -217,7 +222,14 @@ def by_stack(table: dict, code):
 # commit df73764; bf16, 64 query and 8 KV heads of 128, causal, 16k): 673 TFLOP/s forward and 579
 # backward, 1.25x and 1.21x cuDNN 9.1.1's (Hopper only: with no B200 figure at that version it
 # runs as matmuls there, like FlashAttention-3).
-ARCH = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "gh200": "hopper", "b200": "blackwell"}
+ARCH = {
+    "a100": "ampere",
+    "h100": "hopper",
+    "h200": "hopper",
+    "gh200": "hopper",
+    "b200": "blackwell",
+    "gb200": "blackwell",
+}
 
 
 def generation(chip: str) -> str | None:

@@ -75,7 +75,9 @@ class Fabric:
             )
         peak = chip.spec(chip.peak_field(dtype)).value
         fp8 = dtype == "fp8"
-        sustained = chip.matmul_sustained_flops_bf16  # the profile check guarantees a bf16 peak beside it
+        # the profile check guarantees a bf16 peak beside a measured rate
+        sustained, burst = chip.matmul_sustained_flops_bf16, chip.matmul_burst_flops_bf16
+        peak16 = chip.peak_flops_bf16.value if chip.peak_flops_bf16 else None
         return cls(
             name=chip.name,
             peak_flops=peak,
@@ -90,9 +92,14 @@ class Fabric:
             act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0,
             peak_flops_16bit=chip.spec(chip.peak_field("bf16")).value if fp8 else None,
             fp8_linears=fp8,
-            matmul_relative=matmul_relative(sustained.value, chip.peak_flops_bf16.value) if sustained else 1.0,
+            matmul_relative=matmul_relative(_value(sustained), peak16, _value(burst)),
             sms=float(chip.sm_count.value) if chip.sm_count else 0.0,
         )
+
+
+def _value(spec):
+    """A profile field's value, None where the profile has none."""
+    return None if spec is None else spec.value
 
 
 def members_per_node(stride, size, fab: Fabric):
