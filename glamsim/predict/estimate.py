@@ -37,7 +37,9 @@ def resolve_layout(
     uneven_stages: bool = False,
 ) -> Layout:
     """The layout with its global batch settled (the layout's own, else `global_batch`, else the
-    default ~4M tokens rounded up to dp x mb) and checked against the model and chip count."""
+    default ~4M tokens rounded up to dp x mb) and checked against the model and chip count.  The
+    stack's own rules apply to the layout's stack, so resolve a stackless layout for its chip first
+    (`layout.on_chip`; `evaluate` does), or it is checked as Megatron's."""
     lay = parse_layout(layout) if isinstance(layout, str) else layout
     if lay.gbs is not None and global_batch is not None and lay.gbs != global_batch:
         raise ConfigError(f"layout gbs={lay.gbs}: differs from --global-batch {global_batch}")
