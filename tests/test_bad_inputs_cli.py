@@ -102,13 +102,16 @@ CHIPS = {
     ),
     "c_sustained_str.yaml": (chip(matmul_sustained_flops_bf16=spec("fast")), "matmul_sustained_flops_bf16"),
     "c_sustained_above_peak.yaml": (chip(matmul_sustained_flops_bf16=spec(2e20)), "matmul_sustained_flops_bf16"),
-    "c_burst_neg.yaml": (chip(matmul_burst_flops_bf16=spec(-1.0)), "matmul_burst_flops_bf16"),
+    "c_burst_neg.yaml": (chip(matmul_burst_flops_bf16=spec(-1.0)), "matmul_burst_flops_bf16.value=-1.0: must be > 0"),
     "c_burst_nan.yaml": (
         chip(matmul_burst_flops_bf16=spec(".nan")).replace("'.nan'", ".nan"),
-        "matmul_burst_flops_bf16",
+        "finite number",
     ),
-    "c_burst_str.yaml": (chip(matmul_burst_flops_bf16=spec("quick")), "matmul_burst_flops_bf16"),
-    "c_burst_above_peak.yaml": (chip(matmul_burst_flops_bf16=spec(2e20)), "matmul_burst_flops_bf16"),
+    "c_burst_str.yaml": (chip(matmul_burst_flops_bf16=spec("quick")), "matmul_burst_flops_bf16.value='quick'"),
+    "c_burst_above_peak.yaml": (
+        chip(matmul_burst_flops_bf16=spec(2e20)),
+        "matmul_burst_flops_bf16.value=2e+20: must not exceed peak_flops_bf16",
+    ),
     "c_sustained_above_burst.yaml": (
         chip(matmul_sustained_flops_bf16=spec(9e13), matmul_burst_flops_bf16=spec(8e13)),
         "matmul_sustained_flops_bf16.value=90000000000000.0: must not exceed matmul_burst_flops_bf16",

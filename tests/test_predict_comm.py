@@ -69,9 +69,17 @@ def test_collective_seconds_by_hand():
     # all-to-all of 1 GB over 16 GPUs, 8 per node: 7/16 to node peers, 8/16 off the node, at once
     want = max(b * 7 / 16 / NV, b * 8 / 16 / IB) + 7 * 3e-6 + 8 * 8e-6
     assert one(alltoall_s(b, 16, 1, 128, H100)) == pytest.approx(want)
-    # a pipeline send to a stage 8 GPUs away crosses nodes; 4 away stays inside
+    # a pipeline send to a stage 8 GPUs away crosses nodes; 4 away stays inside while the 2 stages
+    # share a node, and crosses once 4 stages span 16 GPUs (the boundary between nodes paces them)
     assert one(sendrecv_s(b, 8, H100, 2)) == pytest.approx(b / IB + 8e-6)
     assert one(sendrecv_s(b, 4, H100, 2)) == pytest.approx(b / NV + 3e-6)
+    assert one(sendrecv_s(b, 4, H100, 4)) == pytest.approx(b / IB + 8e-6)
+    # on 72-GPU NVLink racks (GB200 NVL72): 4 stages 16 apart (64 GPUs) stay on NVLink, 16 stages
+    # 16 apart (256 GPUs, 4 racks) cross between racks
+    gb200 = Fabric.of(load_chip("gb200"))
+    nv72, ib72 = 900e9 * eff.LINK_EFFICIENCY, 50e9 * eff.LINK_EFFICIENCY
+    assert one(sendrecv_s(b, 16, gb200, 4)) == pytest.approx(b / nv72 + 3e-6)
+    assert one(sendrecv_s(b, 16, gb200, 16)) == pytest.approx(b / ib72 + 8e-6)
     assert one(allreduce_s(b, 1, 1, 8, H100)) == 0 and one(sendrecv_s(b, 8, H100, 1)) == 0
 
 

@@ -465,7 +465,7 @@ def matmul_roof(chip: ChipProfile) -> str:
     from glamsim.predict.efficiency import matmul_relative
 
     spec, peak, burst = chip.matmul_sustained_flops_bf16, chip.peak_flops_bf16, chip.matmul_burst_flops_bf16
-    if spec is None and burst is not None and peak is not None:
+    if spec is None and burst is not None and peak is not None and matmul_relative(None, peak.value, burst.value) < 1:
         return (
             f"large matmuls at {matmul_relative(None, peak.value, burst.value):.3g} x the A100-calibrated fraction, "
             f"at most the chip's burst rate {burst.value / 1e12:.4g} TFLOP/s (matmul_burst_flops_bf16: "

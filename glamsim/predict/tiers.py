@@ -182,8 +182,12 @@ def alltoall_s(nbytes, size, stride, chips, fab: Fabric, off_node_bytes=None):
 
 
 def sendrecv_s(nbytes, stride, fab: Fabric, pp):
-    """Seconds of one pipeline send of `nbytes` to the next stage (`stride` chips away)."""
-    off_node = np.asarray(stride, dtype=np.float64) >= fab.chips_per_node
+    """Seconds of one pipeline send of `nbytes` to the next stage (`stride` chips away), over the
+    slowest hop: between nodes where stages `stride` apart sit on different nodes, or where the
+    pipeline's pp x stride ranks span more than one node (a stage boundary then crosses, and the
+    stages beside it pace the pipeline: 16 stages 16 ranks apart on 72-GPU NVLink racks)."""
+    stride = np.asarray(stride, dtype=np.float64)
+    off_node = (stride >= fab.chips_per_node) | (np.asarray(pp) * stride > fab.chips_per_node)
     bw = np.where(off_node, fab.inter_bytes_per_s, fab.intra_bytes_per_s) * LINK_EFFICIENCY
     lat = np.where(off_node, fab.inter_latency_s, fab.intra_latency_s)
     return np.where(np.asarray(pp) > 1, nbytes / bw + lat, 0.0)
