@@ -338,6 +338,33 @@ def test_a_burst_rate_bounds_the_roof_where_no_sustained_rate_is_measured():
     assert matmul_relative(None, 2500e12) == 1.0
 
 
+def test_a_burst_bound_roof_lowers_the_low_end_of_the_interval_by_the_measured_throttle(tmp_path):
+    """An upper-bound roof leans fast: the interval's low end also allows the B200's measured
+    throttle (1,426.4 sustained / 1,751.2 burst TFLOP/s), the high end stays; every face passes it."""
+    from glamsim.cost.training import estimate_training
+    from glamsim.predict.efficiency import BURST_ONLY_THROTTLE, roof_is_burst_bound
+    from glamsim.predict.intervals import mfu_interval
+    from glamsim.predict.tiers import roof_burst_bound
+    from glamsim.profiles import load_chip
+    from glamsim.readers import data_dir
+
+    assert BURST_ONLY_THROTTLE == pytest.approx(0.8145, abs=1e-4)
+    assert roof_burst_bound(load_chip("gb200")) and not roof_burst_bound(load_chip("b200"))
+    assert not roof_is_burst_bound(None, 2500e12, 2400e12)  # a burst above the reference: no cap, no bound
+    plain, bound = (mfu_interval("megatron", chip="gb200", burst_bound=b) for b in (False, True))
+    assert bound.low == pytest.approx(plain.low * BURST_ONLY_THROTTLE) and bound.high == plain.high
+    assert "burst rate, an upper bound" in bound.basis and "upper bound" not in plain.basis
+    # the same chip with the same rate given as sustained: the same prediction, the low end higher
+    profile = data_dir("hardware_profiles") / "chips" / "gb200.yaml"
+    same = profile.read_text().replace("matmul_burst_flops_bf16", "matmul_sustained_flops_bf16")
+    (tmp_path / "gb200.yaml").write_text(same)
+    fields = dict(model=load_model("glam-8b-64e"), tokens=1e9, chips=64)
+    as_bound = estimate_training(**fields, chip="gb200").to_dict()
+    as_sustained = estimate_training(**fields, chip=str(tmp_path / "gb200.yaml")).to_dict()
+    assert as_bound["mfu"] == as_sustained["mfu"] and as_bound["mfu_high"] == as_sustained["mfu_high"]
+    assert as_bound["mfu_low"] == pytest.approx(as_sustained["mfu_low"] * BURST_ONLY_THROTTLE)
+
+
 def test_a_planned_layout_names_the_published_run_it_differs_from():
     """GLaM on 1,024 TPU v4: the planner's layout is compared with the paper's, key by key."""
     from glamsim.cost.training import estimate_training

@@ -185,7 +185,7 @@ def _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out
     from glamsim.predict import evaluate
 
     r = evaluate(cfg, prof, layout, chips=chips, seq_len=seq_len, global_batch=global_batch, expert_load=load)
-    interval = mfu_interval(r, prof.name, cfg, r["seq_len"])  # as the training estimate and the search give it
+    interval = mfu_interval(r, prof, cfg, r["seq_len"])  # as the training estimate and the search give it
     low, _, high = interval.around(r["mfu"])
     r.update(mfu_low=low, mfu_high=high, mfu_level=interval.level, mfu_range=interval.label)
     r["mfu_interval"] = interval.basis

@@ -420,18 +420,26 @@ def layout_exposed_share(predicted: dict) -> float:
     return sum(v for k, v in predicted["breakdown"].items() if k.endswith("_exposed_s")) / predicted["step_s"]
 
 
-def mfu_interval(predicted: dict, chip: str, cfg: ModelConfig, seq_len: int):
+def mfu_interval(predicted: dict, chip: ChipProfile, cfg: ModelConfig, seq_len: int):
     """How sure a predicted MFU is (`glamsim.predict.intervals`): factors from the published
-    runs' errors, for the predicted layout's stack and attention kernel, the chip, the model's
-    experts and routing and the sequence length `seq_len`."""
+    runs' errors, for the predicted layout's stack and attention kernel, the chip (and whether its
+    matmul roof is a burst rate alone, an upper bound), the model's experts and routing and the
+    sequence length `seq_len`."""
     from glamsim.predict.intervals import attention_kernel_of, routing_class
     from glamsim.predict.intervals import mfu_interval as interval
     from glamsim.predict.layout import parse_layout
+    from glamsim.predict.tiers import roof_burst_bound
 
     layout = parse_layout(predicted["layout"])
-    kernel = attention_kernel_of(layout, chip)
+    kernel = attention_kernel_of(layout, chip.name)
     return interval(
-        layout.stack, chip=chip, n_experts=cfg.n_experts, routing=routing_class(cfg), seq_len=seq_len, kernel=kernel
+        layout.stack,
+        chip=chip.name,
+        n_experts=cfg.n_experts,
+        routing=routing_class(cfg),
+        seq_len=seq_len,
+        kernel=kernel,
+        burst_bound=roof_burst_bound(chip),
     )
 
 

@@ -233,7 +233,7 @@ def estimate_training(
             f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py; "
             f"{resolve.matmul_roof(chip)}; {resolve.attention_roof(predicted, chip, cfg)})"
         )
-        interval = resolve.mfu_interval(predicted, chip.name, cfg, s.seq_len or cfg.max_seq_len)
+        interval = resolve.mfu_interval(predicted, chip, cfg, s.seq_len or cfg.max_seq_len)
         changes = {"mfu": predicted["mfu"]}  # the scenario keeps the number; the range rides in `uncertain`
         sources = {"mfu": f"{src}; {interval.level:.0%} range from {interval.basis}"}
         if not s.given("hw_flops_ratio"):

@@ -75,6 +75,20 @@ def matmul_relative(sustained_flops_16bit, peak_flops_16bit, burst_flops_16bit=N
     return sustained_flops_16bit / peak_flops_16bit / REFERENCE_SUSTAINED_FRACTION
 
 
+# How far a power limit may pull a chip's large matmuls below its burst rate, where only the burst is
+# measured: the largest throttle measured both ways, the B200's 1,426.4 sustained against 1,751.2
+# burst TFLOP/s with all 8 GPUs busy (ml-engineering's mamf-finder; the H100's is 698.6 / 794.5,
+# 0.879).  A burst-bound roof is an upper bound, so the interval's low end allows this much more.
+BURST_ONLY_THROTTLE = 1426.4 / 1751.2
+
+
+def roof_is_burst_bound(sustained_flops_16bit, peak_flops_16bit, burst_flops_16bit) -> bool:
+    """True where the roof is capped by a burst rate alone (`matmul_relative`): an upper bound."""
+    if sustained_flops_16bit is not None or burst_flops_16bit is None:
+        return False
+    return matmul_relative(None, peak_flops_16bit, burst_flops_16bit) < 1.0
+
+
 def matmul_half_dim(peak_flops_16bit, hbm_bytes_per_s):
     """The thin-dimension roll-off scale of a chip: `MATMUL_HALF_DIM` x its ridge point (16-bit
     peak FLOP/s per HBM byte/s) over the A100's.  A dimension d of a [M, K] x [K, N] product gives

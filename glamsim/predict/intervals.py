@@ -13,7 +13,9 @@ Far from what was validated (fewer than `MIN_ROWS` rows of the prediction's stac
 published run used, more experts than any validated MoE, a fused-attention kernel no published run
 ran on the chip's GPU generation: FlashAttention-3 or cuDNN 9.19 on Hopper, FlashAttention-2 on an
 A100 or a B200, fused attention as matmuls on a GPU) the interval widens to the 95th percentile and
-the basis says why. An MoE prediction's interval also spans the errors of the published MoE rows of
+the basis says why; on a chip whose matmul roof is a burst rate alone (an upper bound) its low end
+also allows the largest measured throttle (`efficiency.BURST_ONLY_THROTTLE`). An MoE prediction's
+interval also spans the errors of the published MoE rows of
 its stack and routing (`routing_class`) from other sources, and the basis names them: few rows stand
 for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under half the predicted
 throughput on the H100 and under a third on the B200, its Qwen3-235B runs 2-4% above it on the H100
@@ -224,13 +226,16 @@ def mfu_interval(
     routing: str = "dense",
     seq_len: int | None = None,
     kernel: str | None = None,
+    burst_bound: bool = False,
 ) -> Interval:
     """The interval of a prediction for `stack` (on `chip`, for a model of `n_experts` routed as
     `routing`, at `seq_len` tokens, its fused-attention `kernel`), from `pooled(routing, exclude)`:
     the other sources' dense rows, and for an MoE the MoE rows of its routing class too; far from
     what was validated, the `FAR_LEVEL` quantile; for an
     MoE, widened to span its `moe_neighbours`' errors, and at long context its
-    `long_context_neighbours`'."""
+    `long_context_neighbours`'; where the chip's matmul roof is a burst rate alone (`burst_bound`,
+    `efficiency.roof_is_burst_bound`: an upper bound), the low end lowered by the largest measured
+    throttle, `efficiency.BURST_ONLY_THROTTLE`."""
     rows = pooled(routing, exclude)
     values = [r[3] for r in rows]
     same = sum(r[2] == stack for r in rows)
@@ -263,6 +268,14 @@ def mfu_interval(
     kinds = tuple(
         (k, sum(abs(v) > q for _, v in rows_)) for k, rows_, _, _ in groups if any(abs(v) > q for _, v in rows_)
     )
+    if burst_bound:
+        from glamsim.predict.efficiency import BURST_ONLY_THROTTLE
+
+        low += float(np.log(BURST_ONLY_THROTTLE))
+        basis += (
+            f"; the chip's matmul roof is its burst rate, an upper bound: the low end allows a power-limited "
+            f"clock as measured on the B200 (x{BURST_ONLY_THROTTLE:.3f})"
+        )
     return Interval(
         low=float(np.exp(low)),
         high=float(np.exp(high)),

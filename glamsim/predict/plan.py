@@ -51,7 +51,7 @@ from glamsim.predict.layout import (
 )
 from glamsim.predict.memory import memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
-from glamsim.predict.tiers import Fabric
+from glamsim.predict.tiers import Fabric, roof_burst_bound
 from glamsim.profiles import ChipProfile
 
 MICROBATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -239,6 +239,7 @@ def search(
         routing=routing_class(cfg),
         seq_len=s,
         kernel=attention_kernel_of(base, prof.name),
+        burst_bound=roof_burst_bound(prof),
     )
     rows = []
     for j in order:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glamsim.config import ConfigError
-from glamsim.predict.efficiency import LINK_EFFICIENCY, matmul_relative
+from glamsim.predict.efficiency import LINK_EFFICIENCY, matmul_relative, roof_is_burst_bound
 from glamsim.profiles import ChipProfile
 
 GB = 1e9
@@ -100,6 +100,14 @@ class Fabric:
 def _value(spec):
     """A profile field's value, None where the profile has none."""
     return None if spec is None else spec.value
+
+
+def roof_burst_bound(chip: ChipProfile) -> bool:
+    """True where `chip`'s matmul roof is capped by a burst rate alone: an upper bound
+    (`efficiency.roof_is_burst_bound`; the predicted MFU's interval widens below)."""
+    return roof_is_burst_bound(
+        _value(chip.matmul_sustained_flops_bf16), _value(chip.peak_flops_bf16), _value(chip.matmul_burst_flops_bf16)
+    )
 
 
 def members_per_node(stride, size, fab: Fabric):

@@ -139,6 +139,8 @@ def validation_rows() -> list[dict]:
     `high`, `widened` by published rows like it, `range` its label, e.g. "80% + 6 long-context
     rows", and whether the published figure is `covered`)."""
     from glamsim.predict.intervals import attention_kernel_of, mfu_interval, routing_class
+    from glamsim.predict.tiers import roof_burst_bound
+    from glamsim.profiles import load_chip
 
     models = predictions()[0]
     rows = []
@@ -152,6 +154,7 @@ def validation_rows() -> list[dict]:
             routing=routing_class(cfg),
             seq_len=r["seq_len"],
             kernel=attention_kernel_of(parse_layout(r["layout"]), r["chip"]),  # the layout as predicted
+            burst_bound=roof_burst_bound(load_chip(r["chip"])),
         )
         band = (iv.low, iv.high) if r["quantity"] != "step_s" else (1 / iv.high, 1 / iv.low)
         low, high = r["predicted"] * band[0], r["predicted"] * band[1]

@@ -149,10 +149,10 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
         key = (id(cfgs[i]), *vals)
         if key not in answers:
             given = {k: v for k, v in zip(cols, vals) if v is not None and k != "chip"}
-            chip = load_chip(vals[0])  # a name or a profile's path: the interval takes the profile's name
+            chip = load_chip(vals[0])  # a name or a profile's path
             p = resolve.prediction(cfgs[i], chip, TrainingScenario(**given), Ledger())
             seq = given.get("seq_len") or cfgs[i].max_seq_len
-            answers[key] = (p, resolve.mfu_interval(p, chip.name, cfgs[i], seq).around(p["mfu"]))
+            answers[key] = (p, resolve.mfu_interval(p, chip, cfgs[i], seq).around(p["mfu"]))
         p, (low, _, high) = answers[key]
         out["mfu"][i], out["hw_ratio"][i], out["layout"][i] = p["mfu"], p["hfu"] / p["mfu"], p["layout"]
         out["mfu_low"][i], out["mfu_high"][i] = low, high
