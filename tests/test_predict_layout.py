@@ -85,7 +85,9 @@ def test_layout_is_frozen_and_forbids_unknown_fields():
 def test_check_layout_against_model_and_chips():
     check_layout(parse_layout("tp=2,pp=2,dp=2,ep=2,sp=1,gbs=8"), TINY, 8, 128)
     # Megatron-Core refuses expert with tensor parallelism without sequence parallelism; other stacks run it
-    with pytest.raises(ConfigError, match=r"^layout ep=2: expert with tensor parallelism \(tp=2\) on megatron needs"):
+    with pytest.raises(
+        ConfigError, match=r"^layout ep=2: expert parallelism with tensor parallelism \(tp=2\) on megatron"
+    ):
         check_layout(parse_layout("tp=2,pp=2,dp=2,ep=2,gbs=8"), TINY, 8, 128)
     check_layout(parse_layout("tp=2,pp=2,dp=2,ep=2,gbs=8,stack=pytorch-fsdp"), TINY, 8, 128)
     check_layout(parse_layout("tp=2,pp=2,dp=2,gbs=8"), TINY, 8, 128)  # no expert parallelism: no rule
@@ -257,7 +259,7 @@ OTHER = {  # whole argument lists -> text the line must hold
     ),
     "ep_tp_no_sp_megatron": (  # Megatron-Core's rule; the GPU's default stack is megatron
         ["plan", "glam-tiny", "--chip", "h100-sxm", "--chips", "8", "--layout", "tp=2,dp=4,ep=4"],
-        ["ep=4", "tensor parallelism (tp=2) on megatron needs sp=1"],
+        ["ep=4", "expert parallelism with tensor parallelism (tp=2) on megatron needs sp=1"],
     ),
     "cp_seq": (
         ["plan", "glam-tiny", "--chip", "tpu-v4", "--chips", "3", "--layout", "cp=3"],

@@ -449,7 +449,7 @@ def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig) -> str:
     from glamsim.predict import efficiency as eff
     from glamsim.predict.intervals import MATMUL_ATTENTION, attention_kernel_of
     from glamsim.predict.layout import parse_layout
-    from glamsim.predict.tiers import Fabric
+    from glamsim.predict.tiers import Fabric, roof_burst_bound
 
     layout = parse_layout(predicted["layout"])
     kernel = attention_kernel_of(layout, chip.name)
@@ -461,21 +461,23 @@ def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig) -> str:
     codes = (eff.STACKS.index(layout.stack), layout.attn_code, chip.name)
     fwd, bwd = (float(eff.attention_fraction(*codes, backward, d)) for backward in (False, True))
     relative = Fabric.of(chip).matmul_relative
+    clock = "at the burst rate's clock (an upper bound)" if roof_burst_bound(chip) else "at the sustained clock"
     return (
         f"fused attention {kernel} at {fwd:.1%} / {bwd:.1%} of the 16-bit peak forward / backward for {d}-wide "
         f"heads ({eff.ATTENTION_RATE_SOURCE[kernel, arch]}), x{eff.attention_sustained(chip.name, relative):.2f} "
-        "at the sustained clock"
+        f"{clock}"
     )
 
 
 def matmul_roof(chip: ChipProfile) -> str:
     """Where the prediction's large-matmul roof for `chip` comes from (`efficiency.matmul_relative`)."""
     from glamsim.predict.efficiency import matmul_relative
+    from glamsim.predict.tiers import Fabric, roof_burst_bound
 
     spec, peak, burst = chip.matmul_sustained_flops_bf16, chip.peak_flops_bf16, chip.matmul_burst_flops_bf16
-    if spec is None and burst is not None and peak is not None and matmul_relative(None, peak.value, burst.value) < 1:
+    if roof_burst_bound(chip):
         return (
-            f"large matmuls at {matmul_relative(None, peak.value, burst.value):.3g} x the A100-calibrated fraction, "
+            f"large matmuls at {Fabric.of(chip).matmul_relative:.3g} x the A100-calibrated fraction, "
             f"at most the chip's burst rate {burst.value / 1e12:.4g} TFLOP/s (matmul_burst_flops_bf16: "
             f"{burst.source}): no rate at its power limit is measured, so the roof is an upper bound"
         )

@@ -46,7 +46,6 @@ import numpy as np
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
 from glamsim.predict.layout import LayoutArrays
-from glamsim.predict.memory import MEGATRON
 from glamsim.predict.ring import attention_forwards, gathered_kv_bytes
 from glamsim.predict.stage import (
     a2a_copies_per_token,
@@ -93,7 +92,7 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
     # own over the tp ranks (Megatron's SharedExpertMLP; torchtitan's one pair serves the whole block)
     half = 2 + whole
     expert_act = act * lay.etp / lay.tp
-    apart = (m.n_shared > 0) & ((lay.stack == MEGATRON) | folded(lay))
+    apart = (m.n_shared > 0) & ((lay.stack == eff.MEGATRON) | folded(lay))
     full = 2 * layers - moe_layers + moe_layers * apart  # collectives over tp, per half
     tp_s = half * (full * tp_one(act, lay.tp) + moe_layers * tp_one(expert_act, lay.etp))
     tp_bytes = half * (full * np.where(lay.tp > 1, act, 0.0) + moe_layers * np.where(lay.etp > 1, expert_act, 0.0))

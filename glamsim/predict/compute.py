@@ -30,8 +30,9 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
 
 A matmul takes max(FLOPs / (peak x MATMUL_PEAK_FRACTION x relative x prod(d / (d + half))),
 bytes moved / HBM bandwidth): a roofline whose compute roof falls for thin shapes; `relative` is
-the chip's sustained matmul rate against the reference chip's (`efficiency.matmul_relative`, 1
-without a measurement) and `half` its thin-dimension scale (`efficiency.matmul_half_dim`).
+the chip's sustained matmul rate against the reference chip's (`efficiency.matmul_relative`: capped
+at its burst rate where only that is measured, 1 without a measurement) and `half` its
+thin-dimension scale (`efficiency.matmul_half_dim`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ the eight rows' largest error is 13.4% here (Llama 3 at 16,384 GPUs) against 10.
 MATMUL_HALF_DIM is shared with the serving model's calibration, and `benchmarks/bench_predict.py
 loso`, which refits all four without each source family and predicts it, is the figure that
 counts.  Where a chip's large matmuls sit against the calibrated fraction is measured, not
-fitted: its sustained matmul rate (`matmul_relative`, the profile's `matmul_sustained_flops_bf16`)
+fitted: its sustained matmul rate (`matmul_relative`, the profile's `matmul_sustained_flops_bf16`;
+where only a burst rate is measured, `matmul_burst_flops_bf16`, that caps it: an upper bound)
 and the fp8-to-16-bit ratio of one shape search per chip generation (`FP8_TO_16BIT_MATMUL`, the
 H100's, and `FP8_TO_16BIT_BY_ARCH`).  The constants by
 software stack below are counted or read from each stack's code and docs, not fitted.  Change
@@ -144,6 +145,8 @@ KERNEL_SLOT_S = 3.8e-6
 # ---- by software stack, from how each one is written (not fitted) --------------------------
 
 STACKS = ("megatron", "deepspeed", "pytorch-fsdp", "xla")
+# each stack's code in `LayoutArrays.stack` (its index in STACKS)
+MEGATRON, DEEPSPEED, PYTORCH_FSDP, XLA = range(len(STACKS))
 
 # ZeRO-3 collectives per transformer layer and pass (forward gather, backward gather, gradient
 # reduce-scatter).  DeepSpeed ZeRO-3 partitions every nn.Parameter and gathers each one when its

@@ -448,7 +448,7 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
         # Megatron-Core's ModelParallelConfig: "When using expert parallelism and tensor parallelism,
         # sequence parallelism must be used"
         raise ConfigError(
-            f"layout ep={lay.ep}: expert with tensor parallelism (tp={lay.tp}) on megatron needs sp=1, "
+            f"layout ep={lay.ep}: expert parallelism with tensor parallelism (tp={lay.tp}) on megatron needs sp=1, "
             "as Megatron-Core requires"
         )
     if cfg.is_moe and cfg.n_experts % lay.ep:

@@ -80,7 +80,8 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.predict import efficiency as eff
-from glamsim.predict.layout import STACKS, LayoutArrays
+from glamsim.predict.efficiency import DEEPSPEED, MEGATRON, PYTORCH_FSDP, XLA
+from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.stage import (
     body_params_per_layer,
     chip_params,
@@ -100,7 +101,6 @@ from glamsim.predict.tiers import Fabric
 
 FP32 = 4.0
 MASK = 1.0  # bytes of a dropout mask value
-MEGATRON, DEEPSPEED, PYTORCH_FSDP, XLA = (STACKS.index(s) for s in ("megatron", "deepspeed", "pytorch-fsdp", "xla"))
 
 # Share of the driver-reported HBM that the training framework cannot hand to tensors (CUDA
 # context, NCCL buffers, allocator fragmentation).  Sourced as a bound: torchtitan's December 2024

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from glamsim.accounting import ModelArrays, embedding_params, expert_params, params
-from glamsim.predict.efficiency import STACKS
+from glamsim.predict.efficiency import MEGATRON
 from glamsim.predict.layout import SPREADS, LayoutArrays
 
 
@@ -129,7 +129,7 @@ def routed_tokens(lay: LayoutArrays, T):
     T / tp sequence-parallel shard on Megatron (Megatron-Core's MoELayer routes the shard before
     dispatching it), else all T (each tensor rank routes the whole sequence: torchtitan replicates
     the router's computation over the tensor ranks, DeepSpeed-MoE and GSPMD gate the full input)."""
-    return np.where((lay.sp > 0) & (lay.stack == STACKS.index("megatron")), T / lay.tp, T)
+    return np.where((lay.sp > 0) & (lay.stack == MEGATRON), T / lay.tp, T)
 
 
 def expert_slots_per_token(m: ModelArrays, seq_len, lay: LayoutArrays):

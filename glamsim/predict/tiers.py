@@ -62,7 +62,7 @@ class Fabric:
     peak_flops_16bit: float | None = None  # fp8 training: the 16-bit peak of what stays 16-bit (attention, logits)
     fp8_linears: bool = False  # the linear layers run in fp8 and cast their inputs (Transformer Engine, torchao)
     matmul_fraction: float | None = None  # None: efficiency.MATMUL_PEAK_FRACTION (a measured rate: 1.0)
-    matmul_relative: float = 1.0  # sustained matmul roof over the reference chip's (`efficiency.matmul_relative`)
+    matmul_relative: float = 1.0  # matmul roof over the reference's: sustained, else burst-capped (`matmul_relative`)
     sms: float = 0.0  # streaming multiprocessors (0: not in the profile, no SM sharing counted)
 
     @classmethod
@@ -77,7 +77,7 @@ class Fabric:
         fp8 = dtype == "fp8"
         # the profile check guarantees a bf16 peak beside a measured rate
         sustained, burst = chip.matmul_sustained_flops_bf16, chip.matmul_burst_flops_bf16
-        peak16 = chip.peak_flops_bf16.value if chip.peak_flops_bf16 else None
+        peak16 = _value(chip.peak_flops_bf16)
         return cls(
             name=chip.name,
             peak_flops=peak,
@@ -191,11 +191,10 @@ def alltoall_s(nbytes, size, stride, chips, fab: Fabric, off_node_bytes=None):
 
 def sendrecv_s(nbytes, stride, fab: Fabric, pp):
     """Seconds of one pipeline send of `nbytes` to the next stage (`stride` chips away), over the
-    slowest hop: between nodes where stages `stride` apart sit on different nodes, or where the
-    pipeline's pp x stride ranks span more than one node (a stage boundary then crosses, and the
-    stages beside it pace the pipeline: 16 stages 16 ranks apart on 72-GPU NVLink racks)."""
-    stride = np.asarray(stride, dtype=np.float64)
-    off_node = (stride >= fab.chips_per_node) | (np.asarray(pp) * stride > fab.chips_per_node)
+    slowest hop: between nodes wherever the pipeline's pp x stride ranks span more than one node (a
+    stage boundary then crosses, and the stages beside it pace the pipeline: 16 stages 16 ranks
+    apart on 72-GPU NVLink racks; 2 stages 8 apart on 8-GPU servers)."""
+    off_node = np.asarray(pp) * np.asarray(stride, dtype=np.float64) > fab.chips_per_node
     bw = np.where(off_node, fab.inter_bytes_per_s, fab.intra_bytes_per_s) * LINK_EFFICIENCY
     lat = np.where(off_node, fab.inter_latency_s, fab.intra_latency_s)
     return np.where(np.asarray(pp) > 1, nbytes / bw + lat, 0.0)
