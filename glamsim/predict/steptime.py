@@ -26,7 +26,9 @@ Overlap rules (stated, not fitted):
 - MoE token movement (`moe_permute_s`: permutation and un-permutation, or GShard's dispatch
   einsums, and the router's softmax/top-k, `compute.moe_dispatch_forward`) is its own item, on the
   critical path between the router and the experts;
-- pipeline sends are exposed, and context-parallel K/V gathers (`cp_comm=allgather`, Llama 3's),
+- pipeline sends are exposed, except the steady phase's of Megatron's interleaved schedule, each
+  behind the next chunk's compute (`pipeline_exposed_s`), and context-parallel K/V gathers
+  (`cp_comm=allgather`, Llama 3's),
   except where a ring overlaps the exchange with its steps (`efficiency.CP_COMM`; PyTorch's
   `allgather-overlap`: the gather behind the first block, the fp32 K/V gradients behind the next
   step; Transformer Engine's `p2p`: each chunk's send behind a step; `glamsim.predict.ring`);
@@ -143,9 +145,27 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     P2P, OVERLAP = eff.CP_COMMS.index("p2p"), eff.CP_COMMS.index("allgather-overlap")
     cp_s = np.where(way == P2P, p2p["cp_s"], np.where(way == OVERLAP, ring["cp_s"], comm["cp_s"]))
     cp_bytes = np.where(way == P2P, p2p["cp_bytes"], np.where(way == OVERLAP, ring["cp_bytes"], comm["cp_bytes"]))
-    time = compute + moe + c["recompute_s"] + tp + ep + cp_s + comm["pp_s"]
-    keys = ("c", "comm", "compute", "moe", "tp", "ep", "cp_s", "cp_bytes", "time")
-    return dict(zip(keys, (c, comm, compute, moe, tp, ep, cp_s, cp_bytes, time), strict=True))
+    pp = pipeline_exposed_s(comm["pp_s"], compute + moe + c["recompute_s"], lay)
+    time = compute + moe + c["recompute_s"] + tp + ep + cp_s + pp
+    keys = ("c", "comm", "compute", "moe", "tp", "ep", "cp_s", "cp_bytes", "pp", "time")
+    return dict(zip(keys, (c, comm, compute, moe, tp, ep, cp_s, cp_bytes, pp, time), strict=True))
+
+
+def pipeline_exposed_s(pp_s, compute_s, lay: LayoutArrays):
+    """Exposed seconds of one microbatch's pipeline sends (`pp_s`: 2 vp sends, a forward and a
+    backward per chunk) beside `compute_s`.  Exposed, except in Megatron's interleaved schedule,
+    whose steady 1F1B phase posts each chunk's send and receive beside the next chunk's compute
+    (Megatron-LM's overlap_p2p_comm, on by default with virtual stages, `--no-overlap-p2p-
+    communication`): there a send shows only beyond a chunk's compute; the warm-up's sends and
+    the flush's as many stay exposed (`--overlap-p2p-communication-warmup-flush` is off by default),
+    2 (pp - 1) + (vp - 1) pp of the m vp chunks each way (Megatron's warm-up count)."""
+    sends = 2 * lay.vp
+    one, chunk = pp_s / sends, compute_s / sends
+    chunks = np.maximum(lay.microbatches * lay.vp, 1.0)
+    warm = np.minimum(2 * (lay.pp - 1) + (lay.vp - 1) * lay.pp, chunks) / chunks
+    steady = sends * np.maximum(one - chunk, 0.0)
+    overlapped = (lay.stack == eff.MEGATRON) & (lay.vp > 1)
+    return np.where(overlapped, warm * pp_s + (1 - warm) * steady, pp_s)
 
 
 def _pick(choose, a: dict, b: dict) -> dict:
@@ -197,7 +217,7 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
         "tp_exposed_s": micro * tp,
         "ep_exposed_s": micro * ep,
         "cp_exposed_s": micro * cp_s,
-        "pp_exposed_s": micro * one["comm"]["pp_s"],
+        "pp_exposed_s": micro * one["pp"],
         "bubble_s": bubble,
         "dp_exposed_s": dp_step + micro * dp_micro,
         "optimizer_s": opt,
