@@ -580,12 +580,14 @@ def _roll(fab, n):
 
 
 def test_megatron_interleaved_schedule_overlaps_its_steady_pipeline_sends():
-    """Megatron's interleaved schedule posts each chunk's send beside the next chunk's compute
+    """Megatron's interleaved schedule posts each chunk's send beside the next step's compute
     (overlap_p2p_comm, its default with virtual stages), except in the warm-up and the flush:
     pp 4, vp 2, 16 microbatches = 32 chunks, of which 2 x 3 + 1 x 4 = 10 each way are warm-up and
-    flush.  A microbatch's 2 vp = 4 sends of 1 s each against chunks of 2 s: only the warm share
-    shows, 10/32 of the 4 s; against chunks of 0.25 s the steady sends show 0.75 s each.  1F1B
-    (vp 1) and other stacks keep every send exposed."""
+    flush.  A microbatch's 2 vp = 4 sends of 1 s each, against chunks of 1 s forward and 2 s
+    backward (a microbatch's 2 s and 4 s over 2 chunks): only the warm share shows, 10/32 of the
+    4 s.  Against chunks of 0.25 s and 0.5 s, a forward send shows 0.5 s beyond a backward chunk,
+    a backward send 0.75 s beyond a forward one.  1F1B (vp 1) and other stacks keep every send
+    exposed."""
     from glamsim.predict.steptime import pipeline_exposed_s
 
     def arr(text):
@@ -593,9 +595,10 @@ def test_megatron_interleaved_schedule_overlaps_its_steady_pipeline_sends():
 
     inter = arr("pp=4,vp=2,gbs=16")
     assert inter.microbatches[0] == 16
-    assert float(pipeline_exposed_s(4.0, 8.0, inter)[0]) == pytest.approx(10 / 32 * 4)
-    assert float(pipeline_exposed_s(4.0, 1.0, inter)[0]) == pytest.approx(10 / 32 * 4 + 22 / 32 * 4 * 0.75)
+    assert float(pipeline_exposed_s(4.0, 2.0, 4.0, inter)[0]) == pytest.approx(10 / 32 * 4)
+    steady = 2 * (0.5 + 0.75)  # vp x (forward send + backward send) per microbatch
+    assert float(pipeline_exposed_s(4.0, 0.5, 1.0, inter)[0]) == pytest.approx(10 / 32 * 4 + 22 / 32 * steady)
     for other in ("pp=4,gbs=16", "pp=4,vp=2,gbs=16,stack=pytorch-fsdp"):
-        assert float(pipeline_exposed_s(4.0, 8.0, arr(other))[0]) == 4.0
+        assert float(pipeline_exposed_s(4.0, 2.0, 4.0, arr(other))[0]) == 4.0
     # fewer chunks than the warm-up would hold: every send is a warm-up or flush send
-    assert float(pipeline_exposed_s(4.0, 8.0, arr("pp=4,vp=2,gbs=4"))[0]) == pytest.approx(4.0)
+    assert float(pipeline_exposed_s(4.0, 2.0, 4.0, arr("pp=4,vp=2,gbs=4"))[0]) == pytest.approx(4.0)

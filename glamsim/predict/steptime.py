@@ -145,25 +145,29 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     P2P, OVERLAP = eff.CP_COMMS.index("p2p"), eff.CP_COMMS.index("allgather-overlap")
     cp_s = np.where(way == P2P, p2p["cp_s"], np.where(way == OVERLAP, ring["cp_s"], comm["cp_s"]))
     cp_bytes = np.where(way == P2P, p2p["cp_bytes"], np.where(way == OVERLAP, ring["cp_bytes"], comm["cp_bytes"]))
-    pp = pipeline_exposed_s(comm["pp_s"], compute + moe + c["recompute_s"], lay)
+    # a chunk's forward and its backward (with its recomputation and the MoE token movement, split
+    # as forward 1 : backward 2 like the rest of the compute)
+    forward = c["forward_s"] + moe / 3
+    pp = pipeline_exposed_s(comm["pp_s"], forward, compute + moe + c["recompute_s"] - forward, lay)
     time = compute + moe + c["recompute_s"] + tp + ep + cp_s + pp
     keys = ("c", "comm", "compute", "moe", "tp", "ep", "cp_s", "cp_bytes", "pp", "time")
     return dict(zip(keys, (c, comm, compute, moe, tp, ep, cp_s, cp_bytes, pp, time), strict=True))
 
 
-def pipeline_exposed_s(pp_s, compute_s, lay: LayoutArrays):
+def pipeline_exposed_s(pp_s, forward_s, backward_s, lay: LayoutArrays):
     """Exposed seconds of one microbatch's pipeline sends (`pp_s`: 2 vp sends, a forward and a
-    backward per chunk) beside `compute_s`.  Exposed, except in Megatron's interleaved schedule,
-    whose steady 1F1B phase posts each chunk's send and receive beside the next chunk's compute
-    (Megatron-LM's overlap_p2p_comm, on by default with virtual stages, `--no-overlap-p2p-
-    communication`): there a send shows only beyond a chunk's compute; the warm-up's sends and
-    the flush's as many stay exposed (`--overlap-p2p-communication-warmup-flush` is off by default),
-    2 (pp - 1) + (vp - 1) pp of the m vp chunks each way (Megatron's warm-up count)."""
+    backward per chunk) beside its `forward_s` and `backward_s` of compute.  Exposed, except in
+    Megatron's interleaved schedule, whose steady 1F1B phase posts each chunk's send and receive
+    beside the next step's compute (Megatron-LM's overlap_p2p_comm, on by default with virtual
+    stages, `--no-overlap-p2p-communication`): a forward send shows only beyond a chunk's backward,
+    a backward send beyond a chunk's forward; the warm-up's sends and the flush's as many stay
+    exposed (`--overlap-p2p-communication-warmup-flush` is off by default), 2 (pp - 1) +
+    (vp - 1) pp of the m vp chunks each way (Megatron's warm-up count)."""
     sends = 2 * lay.vp
-    one, chunk = pp_s / sends, compute_s / sends
+    one = pp_s / sends
     chunks = np.maximum(lay.microbatches * lay.vp, 1.0)
     warm = np.minimum(2 * (lay.pp - 1) + (lay.vp - 1) * lay.pp, chunks) / chunks
-    steady = sends * np.maximum(one - chunk, 0.0)
+    steady = lay.vp * (np.maximum(one - backward_s / lay.vp, 0.0) + np.maximum(one - forward_s / lay.vp, 0.0))
     overlapped = (lay.stack == eff.MEGATRON) & (lay.vp > 1)
     return np.where(overlapped, warm * pp_s + (1 - warm) * steady, pp_s)
 
