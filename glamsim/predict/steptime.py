@@ -38,7 +38,7 @@ Overlap rules (stated, not fitted):
   the same way (prefetch), except the first layer's share, and only the fraction the stack
   fetches ahead: min(1, prefetch parameters / parameters per gather) (DeepSpeed 5e7 elements);
 - pipeline bubble: (pp - 1) / vp microbatch times (1F1B: (pp - 1) / m of the ideal time;
-  interleaved: divided by vp);
+  interleaved: divided by vp), their pipeline sends all exposed (the ramps' are never overlapped);
 - the optimizer update streams the chip's parameter shard, gradients and states through HBM once.
 MFU = the model FLOPs of the step (glamsim.accounting: 6N-style, full S x S attention, top-k
 experts) / (chips x step time x dense peak).  HFU counts what executes instead: capacity slots,
@@ -202,7 +202,8 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     micro = lay.microbatches
     layers = layers_per_stage(m, lay)
 
-    bubble = (lay.pp - 1) / lay.vp * mb_time
+    # the ramps' sends are warm-up and flush sends, never overlapped (`pipeline_exposed_s`)
+    bubble = (lay.pp - 1) / lay.vp * (mb_time - one["pp"] + one["comm"]["pp_s"])
     dp_step = np.maximum(dp["dp_step_s"] - c["backward_s"], 0.0) + dp["dp_step_s"] / layers
     z3 = dp["dp_microbatch_s"]
     # prefetch hides a gather behind the compute before it, as far as the stack fetches ahead
