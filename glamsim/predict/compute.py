@@ -167,7 +167,7 @@ def _moe_buffer_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
     T = tokens_per_microbatch(lay, seq_len)
     s = expert_slots_per_token(m, seq_len, lay)
     buffers = T * s * expert_io_values(lay) * act_bytes * m.d_model / lay.tp
-    logits = routed_tokens(lay, T) * 2 * 4.0 * m.n_experts
+    logits = layer_activation_parts(m, seq_len, lay, act_bytes)["router"] * routed_tokens(lay, 1.0)
     return np.where(m.n_experts > 0, moe_share(m) * (buffers + logits), 0.0)
 
 

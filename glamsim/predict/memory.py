@@ -87,6 +87,7 @@ from glamsim.predict.stage import (
     chip_params,
     expert_slots_per_token,
     first_stage_layers,
+    interleaved_warmup,
     layers_per_stage,
     moe_share,
     recomputed_share,
@@ -273,7 +274,7 @@ def microbatches_in_flight(lay: LayoutArrays, rank=0):
     m_count = lay.microbatches
     rank = np.minimum(rank, np.maximum(lay.pp - 1, 0))
     plain = np.minimum(lay.pp - rank, m_count)
-    chunks = np.minimum(2 * (lay.pp - rank - 1) + (lay.vp - 1) * lay.pp + 1, m_count * lay.vp) / lay.vp
+    chunks = np.minimum(interleaved_warmup(lay, rank) + 1, m_count * lay.vp) / lay.vp
     return np.where(lay.pp > 1, np.where(lay.vp > 1, chunks, plain), 1.0)
 
 

@@ -124,6 +124,13 @@ def tokens_per_microbatch(lay: LayoutArrays, seq_len):
     return lay.mb * seq_len / lay.cp
 
 
+def interleaved_warmup(lay: LayoutArrays, rank=0):
+    """Forward chunks pipeline rank `rank` runs before its first backward under Megatron's
+    interleaved schedule, 2 (pp - rank - 1) + (vp - 1) pp (`num_warmup_microbatches` in
+    `forward_backward_pipelining_with_interleaving`), before the cap at the m vp chunks there are."""
+    return 2 * (lay.pp - rank - 1) + (lay.vp - 1) * lay.pp
+
+
 def routed_tokens(lay: LayoutArrays, T):
     """Tokens one chip's router (and shared-expert gate) takes per microbatch of T tokens: its own
     T / tp sequence-parallel shard on Megatron (Megatron-Core's MoELayer routes the shard before

@@ -66,7 +66,13 @@ from glamsim.predict.compute import (
 from glamsim.predict.layout import LayoutArrays
 from glamsim.predict.memory import master_bytes_per_param, optimizer_values_per_param
 from glamsim.predict.ring import p2p_comm, ring_comm
-from glamsim.predict.stage import chip_params, layers_per_stage, tokens_per_microbatch, zero_groups
+from glamsim.predict.stage import (
+    chip_params,
+    interleaved_warmup,
+    layers_per_stage,
+    tokens_per_microbatch,
+    zero_groups,
+)
 from glamsim.predict.tiers import Fabric
 
 BREAKDOWN = (
@@ -166,7 +172,7 @@ def pipeline_exposed_s(pp_s, forward_s, backward_s, lay: LayoutArrays):
     sends = 2 * lay.vp
     one = pp_s / sends
     chunks = np.maximum(lay.microbatches * lay.vp, 1.0)
-    warm = np.minimum(2 * (lay.pp - 1) + (lay.vp - 1) * lay.pp, chunks) / chunks
+    warm = np.minimum(interleaved_warmup(lay), chunks) / chunks
     steady = lay.vp * (np.maximum(one - backward_s / lay.vp, 0.0) + np.maximum(one - forward_s / lay.vp, 0.0))
     overlapped = (lay.stack == eff.MEGATRON) & (lay.vp > 1)
     return np.where(overlapped, warm * pp_s + (1 - warm) * steady, pp_s)
