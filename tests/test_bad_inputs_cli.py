@@ -107,6 +107,11 @@ CHIPS = {
         chip(matmul_burst_flops_bf16=spec(".nan")).replace("'.nan'", ".nan"),
         "finite number",
     ),
+    "c_burst_inf.yaml": (
+        chip(matmul_burst_flops_bf16=spec(".inf")).replace("'.inf'", ".inf"),
+        "finite number",
+    ),
+    "c_burst_zero.yaml": (chip(matmul_burst_flops_bf16=spec(0)), "matmul_burst_flops_bf16.value=0.0: must be > 0"),
     "c_burst_str.yaml": (chip(matmul_burst_flops_bf16=spec("quick")), "matmul_burst_flops_bf16.value='quick'"),
     "c_burst_above_peak.yaml": (
         chip(matmul_burst_flops_bf16=spec(2e20)),

@@ -131,6 +131,8 @@ CASES = {
             },
             False,
         ),
+        # a chip whose matmul roof is a burst rate alone: the interval's low end widened, on every face
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "chip": "gb200", "price_per_chip_hour_usd": 10.0}, False),
         ({"mfu": 0.3, "power_model": "tdp_fraction", "tdp_fraction": 0.7, "chip": "h100-sxm"}, False),
         ({"comm_overlap": 0.5}, True),  # a predicted MFU already charges the exposed communication
     ],
