@@ -225,8 +225,9 @@ def bench_loso() -> None:
         f"validated (chip, stack, experts or attention kernel): {100 * np.mean(at95):.0f}%; "
         f"{widened} of the {len(rows)} widened to span published MoE or long-context rows like them"
     )
-    refused = [r["id"] for r in rows if not r["fits"]]
-    print(f"refused as not fitting (all ran): {len(refused)} {refused}")
+    refused = [r["id"] for r in rows if not r["may_fit"]]
+    tight = [r["id"] for r in rows if r["memory_verdict"] == "tight"]
+    print(f"refused as not fitting (all ran): {len(refused)} {refused}; tight (within the count's error): {tight}")
     by_id = {r["id"]: r["predicted"] for r in rows}
     for n in (384, 768, 1536):
         p, z = by_id[f"megatron21-t2-ptdp-175b-{n}"], by_id[f"megatron21-t2-zero3-175b-{n}"]
@@ -321,11 +322,13 @@ def bench_memory() -> None:
     from glamsim.predict.validation import predict_run, predictions
 
     models, runs = predictions()
-    errors, refused = [], []
+    errors, refused, tight = [], [], []
     for run in runs:
         r = predict_run(run, models)["prediction"]
-        if not r["fits"]:
+        if not r["may_fit"]:
             refused.append(run.id)
+        elif not r["fits"]:
+            tight.append(f"{run.id} ({r['memory']['total'] / 1e9:.1f} of {r['memory']['usable'] / 1e9:.1f} GB)")
         if run.peak_memory_gib is None:
             continue
         m = r["memory"]
@@ -341,6 +344,10 @@ def bench_memory() -> None:
     med = np.median(np.abs(errors))
     print(f"peak memory: {len(errors)} rows, median |error| {med:.1%}, worst {worst:+.1%} (goal +-25%)")
     print(f"refused as not fitting (all ran): {len(refused)} {refused}")
+    print(f"tight (counted over the usable HBM, within the count's error; predicted, flagged): {tight}")
+    from glamsim.predict.intervals import memory_band
+
+    print(f"memory band, all sources: {memory_band().basis}")
 
 
 # NVIDIA/cudnn-frontend benchmark/Llama-3.2-1B-Training (README.md @7606332, its Results tables;

@@ -378,3 +378,28 @@ def test_folded_zero_is_kept_where_the_experts_group_spans_ranks():
     group = c.tp * c.cp * c.dp / c.ep
     assert ((c.zero > 0) & folded & one_rank & (group > 1)).any()
     assert not ((c.zero > 0) & one_rank & ~(folded & (group > 1))).any()
+
+
+def test_tight_layouts_rank_after_every_layout_that_fits():
+    """Llama 2 7B on 8 H100: of the layouts the memory count allows, those counted over the usable
+    HBM but within the count's error on published peaks (`tight`) come after every one that fits;
+    each agrees with the single evaluation's verdict."""
+    from glamsim.predict.intervals import memory_band
+
+    r = search(load_model("llama-2-7b"), load_chip("h100-sxm"), 8, top=10_000)
+    verdicts = [p["memory_verdict"] for p in r["plans"]]
+    assert r["tight"] > 0 and verdicts.count("tight") == r["tight"] and verdicts.count("fits") == r["fitting"]
+    assert verdicts == sorted(verdicts, key=lambda v: v == "tight")  # every fit first
+    q = memory_band().q
+    for p in (r["plans"][0], r["plans"][-1]):
+        ratio = p["memory"]["total"] / p["usable_bytes"]
+        assert (ratio <= 1) if p["fits"] else (1 < ratio <= np.exp(q))
+        assert evaluate("llama-2-7b", "h100-sxm", p["layout"], chips=8)["memory_verdict"] == p["memory_verdict"]
+
+
+def test_with_only_tight_layouts_the_plan_offers_them(tmp_path):
+    """GLaM 137B dense on 64 TPU v4 (32 GiB): nothing fits the count, two layouts are tight; the plan
+    gives them, saying so, rather than refusing a layout a run could hold."""
+    r = accepted(["plan", "glam-137b-dense", "--chip", "tpu-v4", "--chips", "64"], tmp_path)
+    assert "0 fitting and 2 tight layouts" in r.stdout.replace("\n", " ") and " tight" in r.stdout
+    assert "ranked after every layout that fits" in r.stdout

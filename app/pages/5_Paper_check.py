@@ -103,8 +103,9 @@ st.caption(
     "validated: a stack with few rows, a chip or an expert count no other source ran; an MoE row's also spans "
     "the other sources' MoE rows of its stack and routing, a GPU row at 32K tokens or more the other sources' "
     "long-context GPU rows); "
-    f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *fits* is no where the "
-    "predictor's memory count says the layout does not fit although the run ran (see docs/prediction.md); "
+    f"{int(pred['covered'].sum())} of {len(pred)} published figures fall inside theirs. *memory* is the fit "
+    "verdict of the predictor's memory count: *tight* where it counts the layout over the usable HBM by less "
+    "than its own error on published peaks (the run ran; see docs/prediction.md); "
     "*note* says what else is known of a row (e.g. a figure its publisher files as a regression)."
 )
 ui.plain_table(
@@ -114,7 +115,8 @@ ui.plain_table(
         ],
         error=[f"{100 * e:+.1f}%" for e in pred["rel_error"]],
         note=pred["note"].fillna(""),
-    )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "fits", "source", "note"]],
+        memory=pred["memory_verdict"],
+    )[["id", "family", "stack", "quantity", "published", "predicted", "interval", "error", "memory", "source", "note"]],
     "id",
 )
 
@@ -134,7 +136,11 @@ st.markdown(
     f"{'covering' if row['covered'] else 'missing'} the published figure) on "
     f"{row['chips']:,} × {row['chip']} at {row['seq_len']:,} tokens; predicted MFU {100 * row['mfu']:.1f}%, "
     f"HFU {100 * row['hfu']:.1f}%, step {step:.4g} s; layout as predicted `{row['layout']}`"
-    + ("" if row["fits"] else "; predicted not to fit, the time predicted for the layout as published")
+    + (
+        ""
+        if row["fits"]
+        else f"; {row['memory_verdict']}: {row['shortfall_message']}; the time predicted for the layout as published"
+    )
 )
 st.caption(f"Layout: {ui.md_cell(row['layout_source'])}")
 ui.plain_table(

@@ -202,7 +202,9 @@ def validation(run: str | None = None, family: str | None = None) -> pd.DataFram
     interval (`low`, `high`, built without the row's own source; `level` 0.8, or 0.95 far from what
     was validated; an MoE row's spanning the other sources' MoE rows of its stack and routing, a
     GPU row at 32K tokens or more the other sources' long-context rows; `range` its label), whether
-    it `covered` the published figure, its step-time `breakdown` and `memory` per chip.  `run`: that
+    it `covered` the published figure, its step-time `breakdown` and `memory` per chip with the
+    `memory_verdict` ("fits", "tight": over the usable HBM by less than the count's error on
+    other sources' published peaks, or "does not fit").  `run`: that
     published run alone (its id); `family`: one source family's rows."""
     from glamsim.predict.validation import selected_rows
 

@@ -141,7 +141,7 @@ def plan_cmd(
             f"MFU {row['mfu_range']}": f"{_pct(row['mfu_low'])}-{_pct(row['mfu_high'])}",
             "HFU": _pct(row["hfu"]),
             "tokens/s": fmt(row["tokens_per_s"]),
-            "GB per chip": f"{_gb(mem['total'])} of {_gb(row['usable_bytes'])}",
+            "GB per chip": f"{_gb(mem['total'])} of {_gb(row['usable_bytes'])}" + ("" if row["fits"] else " tight"),
         }
         if tokens is not None:
             t.update(
@@ -164,8 +164,8 @@ def plan_cmd(
     print_table(
         rank,
         title=f"{cfg.name} on {chips:,} x {prof.name}: the {len(rank)} fastest of {r['fitting']:,} "
-        f"fitting layouts ({r['candidates']:,} enumerated, {r['seconds']:.2f} s; ranked by "
-        f"{r['rank_by']} per token)",
+        f"fitting{f' and {tight:,} tight' if (tight := r['tight']) else ''} layouts ({r['candidates']:,} "
+        f"enumerated, {r['seconds']:.2f} s; ranked by {r['rank_by']} per token)",
     )
     print_table(
         times,
@@ -174,6 +174,11 @@ def plan_cmd(
     )
     print_table(memory, title="memory per chip, GB")
     typer.echo(f"  MFU range from {r['mfu_interval']}")
+    if r["tight"]:
+        typer.echo(
+            "  tight: counted over the usable HBM by less than the memory count's error, ranked after every "
+            f"layout that fits ({r['memory_band']})"
+        )
     typer.echo(
         "  predicted, not measured: glamsim.predict (matmul shapes against the dense peak, collectives on "
         "the link tier they cross, pipeline bubble, recomputation; constants in glamsim/predict/efficiency.py)"
@@ -222,7 +227,7 @@ def _one(cfg, prof, chips, layout, seq_len, global_batch, tokens, load, json_out
     print_table(rows, title=f"{cfg.name} on {chips:,} x {prof.name}: one layout, predicted")
     typer.echo(f"  MFU range from {r['mfu_interval']}")
     if not r["fits"]:
-        typer.echo(f"  does not fit: {r['shortfall_message']}", err=True)
+        typer.echo(f"  {r['memory_verdict']}: {r['shortfall_message']}", err=True)
 
 
 def validation_table(json_out: bool = False, run: str | None = None, family: str | None = None) -> list[dict]:
@@ -248,7 +253,7 @@ def validation_table(json_out: bool = False, run: str | None = None, family: str
                 "interval": f"{fmt(r['low'])}-{fmt(r['high'])} ({r['range']})",
                 "error": f"{100 * r['rel_error']:+.0f}%",
                 "ok": "yes" if r["ok"] else "NO",
-                "fits": "yes" if r["fits"] else "no",
+                "fits": {"fits": "yes", "tight": "tight"}.get(r["memory_verdict"], "no"),
             }
             for r in rows
         ],
@@ -304,7 +309,7 @@ def _validation_run(r: dict) -> None:
     if r["note"]:
         typer.echo(f"  note: {r['note']}")
     if not r["fits"]:
-        typer.echo("  predicted not to fit: the time is predicted for the layout as published")
+        typer.echo(f"  {r['memory_verdict']}: {r['shortfall_message']}; the time predicted for the layout as published")
 
 
 @command("validate-predictions")

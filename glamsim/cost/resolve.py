@@ -509,7 +509,7 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
 
     if s.layout is not None:
         p = evaluate(cfg, chip, s.layout, chips=s.chips, **kw)
-        if not p["fits"]:
+        if not p["may_fit"]:
             raise ConfigError(f"layout={s.layout!r}: does not fit: {p['shortfall_message']}")
         named = "stack" in parse_layout(s.layout).model_fields_set
     else:
@@ -519,6 +519,8 @@ def prediction(cfg: ModelConfig | None, chip: ChipProfile, s, led: Ledger) -> di
     where = "the layout" if s.layout is not None else "the software keys"
     why = f"named in {where}" if named else f"the usual software on {chip.vendor} chips, as no stack was named"
     led.add("layout", p["layout"], "", f"{s.source('layout')}; stack {parse_layout(p['layout']).stack}: {why}")
+    if not p["fits"]:  # tight: counted over the usable HBM by less than the count's error
+        led.add("memory_fit", "tight", "", f"{p['shortfall_message']}; {p['memory_basis']}")
     note = against_published(cfg.name, chip.name, p["layout"], p["mfu"], s.chips, s.dtype or chip.default_dtype)
     if note:
         led.add("published_run", None, "", note)

@@ -300,7 +300,7 @@ def estimate_training(
         scenario=asked,
         notes=notes,
         prediction=predicted,
-        warnings=[] if predicted is not None else _warnings(one, comm_figures, s.chips, s.comm_overlap),
+        warnings=_warnings(one, comm_figures, s.chips, s.comm_overlap) if predicted is None else _tight(predicted),
         ranges=output_ranges(core, uncertain, RANGE_OUTPUTS) if any_range else {},
         tornado=tornado(core, uncertain, TORNADO_OUTPUTS) if any_range else [],
     )
@@ -321,6 +321,11 @@ def _apply_measurement(s: TrainingScenario, chip: ChipProfile) -> tuple[Training
         else:
             changes["mfu"], sources["mfu"] = got["mfu"], got_sources["mfu"]
     return s.with_(**changes, sources={**s.sources, **sources}), note
+
+
+def _tight(predicted: dict) -> list[str]:
+    """The predicted layout's memory warning: counted over the usable HBM, within the count's error."""
+    return [] if predicted["fits"] else [f"memory: tight: {predicted['shortfall_message']}"]
 
 
 def _warnings(one: dict, comm_figures: dict, chips: float, overlap: float) -> list[str]:

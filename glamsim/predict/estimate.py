@@ -2,7 +2,7 @@
 
     from glamsim.predict import evaluate
     r = evaluate("glam-64b-64e", "tpu-v4", "tp=16,dp=64,ep=64,zero=3,mb=16", chips=1024)
-    r["mfu"], r["step_s"], r["memory"]["total"], r["fits"]
+    r["mfu"], r["step_s"], r["memory"]["total"], r["fits"], r["memory_verdict"]
 
 This is the single-scenario view the training estimate, `glamsim plan --layout` and the
 validation rows call; `glamsim.predict.plan` runs the same arithmetic over thousands of layouts.
@@ -22,7 +22,7 @@ from glamsim.predict.layout import (
     on_chip,
     parse_layout,
 )
-from glamsim.predict.memory import memory_per_chip, shortfall_message
+from glamsim.predict.memory import MEMORY_PARTS, fit_verdict, memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
 from glamsim.predict.tiers import Fabric
 from glamsim.profiles import ChipProfile, load_chip
@@ -54,6 +54,44 @@ def resolve_layout(
     return lay
 
 
+def _resolved(model, chip, layout, chips, seq_len, global_batch, dtype, chips_per_node, uneven_stages):
+    """(model, chip profile, sequence length, chip count, settled layout, fabric) of one scenario."""
+    cfg = load_model(model) if isinstance(model, str) else model
+    prof = load_chip(chip) if isinstance(chip, str) else chip
+    s = seq_len or cfg.max_seq_len
+    if not 1 <= s <= cfg.max_seq_len:
+        raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
+    lay0 = on_chip(parse_layout(layout) if isinstance(layout, str) else layout, prof)
+    n = chips if chips is not None else lay0.chips
+    lay = resolve_layout(lay0, cfg, n, s, global_batch, uneven_stages)
+    return cfg, prof, s, n, lay, Fabric.of(prof, dtype, chips_per_node)
+
+
+def _one(v) -> float:
+    return float(np.asarray(v).reshape(-1)[0])
+
+
+def memory_bytes(
+    model: ModelConfig | str,
+    chip: ChipProfile | str,
+    layout: Layout | str,
+    *,
+    chips: int | None = None,
+    seq_len: int | None = None,
+    global_batch: int | None = None,
+    dtype: str | None = None,
+    chips_per_node: float | None = None,
+    uneven_stages: bool = False,
+) -> dict:
+    """Bytes per chip of one layout by part, the total and the usable HBM (plain floats): the count
+    alone, without the fit verdict that `evaluate` adds from the count's errors on published peaks."""
+    cfg, _, s, _, lay, fab = _resolved(
+        model, chip, layout, chips, seq_len, global_batch, dtype, chips_per_node, uneven_stages
+    )
+    mem = memory_per_chip(ModelArrays.of(cfg), s, LayoutArrays.of(lay), fab)
+    return {k: _one(mem[k]) for k in (*MEMORY_PARTS, "total", "usable", "shortfall")}
+
+
 def evaluate(
     model: ModelConfig | str,
     chip: ChipProfile | str,
@@ -67,24 +105,15 @@ def evaluate(
     expert_load: float | None = None,
     uneven_stages: bool = False,
 ) -> dict:
-    """Memory per chip and the predicted step time, MFU and HFU of one layout (plain floats)."""
-    cfg = load_model(model) if isinstance(model, str) else model
-    prof = load_chip(chip) if isinstance(chip, str) else chip
-    s = seq_len or cfg.max_seq_len
-    if not 1 <= s <= cfg.max_seq_len:
-        raise ConfigError(f"seq_len={s}: must be between 1 and the context ({cfg.max_seq_len}) of {cfg.name}")
-    lay0 = on_chip(parse_layout(layout) if isinstance(layout, str) else layout, prof)
-    n = chips if chips is not None else lay0.chips
-    lay = resolve_layout(lay0, cfg, n, s, global_batch, uneven_stages)
-    fab = Fabric.of(prof, dtype, chips_per_node)
+    """Memory per chip with its fit verdict (`memory.fit_verdict`), and the predicted step time,
+    MFU and HFU of one layout (plain floats)."""
+    cfg, prof, s, n, lay, fab = _resolved(
+        model, chip, layout, chips, seq_len, global_batch, dtype, chips_per_node, uneven_stages
+    )
     m = ModelArrays.of(cfg)
     arr = LayoutArrays.of(lay)
     mem = memory_per_chip(m, s, arr, fab)
     t = predict(m, s, arr, fab, expert_load)
-
-    def one(v) -> float:
-        return float(np.asarray(v).reshape(-1)[0])
-
     out = {
         "model": cfg.name,
         "chip": prof.name,
@@ -96,12 +125,8 @@ def evaluate(
         "tokens_per_step": lay.gbs * s,
         "peak_flops": fab.peak_flops,
     }
-    out.update({k: one(v) for k, v in t.items()})
-    out["breakdown"] = {k: one(t[k]) for k in BREAKDOWN}
-    out["memory"] = {
-        k: one(mem[k])
-        for k in ("weights", "gradients", "optimizer", "activations", "logits", "total", "usable", "shortfall")
-    }
-    out["fits"] = bool(np.asarray(mem["fits"]).reshape(-1)[0])
-    out["shortfall_message"] = "" if out["fits"] else shortfall_message(mem, 0, prof.name)
+    out.update({k: _one(v) for k, v in t.items()})
+    out["breakdown"] = {k: _one(t[k]) for k in BREAKDOWN}
+    out["memory"] = {k: _one(mem[k]) for k in (*MEMORY_PARTS, "total", "usable", "shortfall")}
+    out.update(fit_verdict(out["memory"], prof.name))
     return out

@@ -285,3 +285,41 @@ def mfu_interval(
         widened_by=outside,
         kinds=kinds,
     )
+
+
+@dataclass(frozen=True)
+class MemoryBand:
+    """How far a memory count may be off: `q`, the `level` quantile of |log(published / counted)|
+    peak memory over `rows` published peaks of other sources, symmetric as the MFU's band."""
+
+    q: float
+    rows: int
+    level: float
+    basis: str
+
+
+@cache
+def memory_residuals() -> tuple[tuple[str, str, float], ...]:
+    """(run id, source family, log(published / counted)) per published run with a published peak
+    memory per chip (the count: `estimate.memory_bytes` of its layout as predicted)."""
+    from glamsim.predict.validation import peak_memory_rows as rows
+
+    return tuple((r["id"], r["family"], float(np.log(r["published_bytes"] / r["counted_bytes"]))) for r in rows())
+
+
+@cache
+def memory_band(exclude: str | None = None, level: float = LEVEL) -> MemoryBand:
+    """The memory count's band from the published peaks of sources other than `exclude`
+    (leave-one-source-out, as the MFU's): the `level` quantile of their errors' size."""
+    rows = [r for r in memory_residuals() if r[1] != exclude]
+    if not rows:
+        return MemoryBand(0.0, 0, level, "no published peak memory of another source: the count as it is")
+    sizes = np.abs([r[2] for r in rows])
+    q = float(np.quantile(sizes, level))
+    lo, hi = min(r[2] for r in rows), max(r[2] for r in rows)
+    other = f" of sources other than {exclude}" if exclude else ""
+    basis = (
+        f"the count's {level:.0%} error on {len(rows)} published peaks{other}, x{np.exp(-q):.3f} to "
+        f"x{np.exp(q):.3f} (published / counted from {np.exp(lo):.3f} to {np.exp(hi):.3f})"
+    )
+    return MemoryBand(q, len(rows), level, basis)

@@ -334,14 +334,56 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     return {"activations": np.maximum(first, second), "logits": logits}
 
 
+MEMORY_PARTS = ("weights", "gradients", "optimizer", "activations", "logits")
+
+
 def memory_per_chip(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric) -> dict:
     """Bytes per chip by part, the total, the usable HBM and the shortfall (0 when it fits)."""
     out = model_states(m, lay)
     out.update(activations(m, seq_len, lay, fab.act_bytes, fab.fp8_linears))
-    total = out["weights"] + out["gradients"] + out["optimizer"] + out["activations"] + out["logits"]
+    total = sum(out[k] for k in MEMORY_PARTS)
     usable = fab.hbm_bytes * (1 - HBM_RESERVE_FRACTION)
     out.update(total=total, usable=usable + 0 * total, shortfall=np.maximum(total - usable, 0.0), fits=total <= usable)
     return out
+
+
+def may_fit(total, usable, band: float):
+    """Where the count's low end fits, `total` x exp(-`band`) <= `usable`: `band` is the size of the
+    count's log error on published peaks (`intervals.memory_band`), so a layout counted over the
+    usable bytes by less than the count's own error may have run (and published runs did)."""
+    return np.asarray(total) * np.exp(-band) <= np.asarray(usable)
+
+
+def fit_verdict(mem: dict, chip: str = "the chip", exclude: str | None = None) -> dict:
+    """The fit check of one layout's memory count (`mem`: its parts, total and usable bytes):
+    "fits" (the count within the usable bytes), "tight" (over them, but by less than the count's
+    error on published peaks of sources other than `exclude`: the time is predicted, the ledger
+    warns) or "does not fit" (over even at the low end of that error: refused).  Returns `fits`
+    (the count within the usable bytes), `may_fit` (not refused), `memory_verdict`, the count's
+    `memory_low` and `memory_high` bytes, `memory_basis` and `shortfall_message` ("" when it fits)."""
+    from glamsim.predict.intervals import memory_band
+
+    band = memory_band(exclude)
+    total, usable = (float(np.asarray(mem[k]).reshape(-1)[0]) for k in ("total", "usable"))
+    fits, maybe = total <= usable, bool(may_fit(total, usable, band.q))
+    low, high = total * np.exp(-band.q), total * np.exp(band.q)
+    verdict = "fits" if fits else "tight" if maybe else "does not fit"
+    message = ""
+    if not fits:
+        within = "within" if maybe else "beyond"
+        message = (
+            f"{shortfall_message(mem, 0, chip)}; {within} the count's {band.level:.0%} error on published peaks "
+            f"({low / 1e9:.1f}-{high / 1e9:.1f} GB)" + (": may not fit" if maybe else "")
+        )
+    return {
+        "fits": fits,
+        "may_fit": maybe,
+        "memory_verdict": verdict,
+        "memory_low": low,
+        "memory_high": high,
+        "memory_basis": band.basis,
+        "shortfall_message": message,
+    }
 
 
 def shortfall_message(mem: dict, i: int = 0, chip: str = "the chip") -> str:
@@ -350,7 +392,7 @@ def shortfall_message(mem: dict, i: int = 0, chip: str = "the chip") -> str:
     def g(k: str) -> float:
         return float(np.asarray(mem[k]).reshape(-1)[i]) / 1e9
 
-    parts = ", ".join(f"{k} {g(k):.1f} GB" for k in ("weights", "gradients", "optimizer", "activations", "logits"))
+    parts = ", ".join(f"{k} {g(k):.1f} GB" for k in MEMORY_PARTS)
     return (
         f"needs {g('total'):.1f} GB per chip, {g('shortfall'):.1f} GB more than the {g('usable'):.1f} GB "
         f"usable on {chip} ({parts})"

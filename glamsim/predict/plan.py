@@ -1,5 +1,9 @@
 """Plan search: every layout of a model on N chips, those that fit, ranked by predicted step time.
 
+A layout counted over the usable HBM by less than the memory count's error on published peaks
+(`intervals.memory_band`) is kept as "tight" and ranked after every layout that fits (published
+runs ran at such counts); one beyond it is dropped.
+
 Candidates (numpy arrays, evaluated together, no Python loop per layout):
 - tp: divisors of N up to the node size (64 on a TPU slice) that split the heads (and the key/value
   heads, or are a multiple of them) and the FFN widths (the experts' where they are split by tp,
@@ -39,7 +43,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.predict.intervals import attention_kernel_of, mfu_interval, routing_class
+from glamsim.predict.intervals import attention_kernel_of, memory_band, mfu_interval, routing_class
 from glamsim.predict.layout import (
     BYTES,
     DEFAULT_BATCH_TOKENS,
@@ -49,7 +53,7 @@ from glamsim.predict.layout import (
     check_dispatch,
     on_chip,
 )
-from glamsim.predict.memory import memory_per_chip
+from glamsim.predict.memory import MEMORY_PARTS, fit_verdict, may_fit, memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
 from glamsim.predict.tiers import Fabric, roof_burst_bound
 from glamsim.profiles import ChipProfile
@@ -206,16 +210,19 @@ def search(
     if len(cand) == 0:
         raise ConfigError(f"global_batch={global_batch}: no layout of {chips} chips divides it into dp x mb")
     mem = memory_per_chip(m, s, cand, fab)
-    fits = np.asarray(mem["fits"])
-    if not fits.any():
+    band = memory_band()
+    maybe = may_fit(mem["total"], mem["usable"], band.q)
+    if not maybe.any():
         i = int(np.argmin(mem["total"]))
         lay = cand.layout(i, base)
         raise ConfigError(
             f"no layout of {cfg.name} fits {chips} x {prof.name}: the leanest, {lay.compact()}, "
             f"needs {mem['total'][i] / 1e9:.1f} GB per chip, {mem['shortfall'][i] / 1e9:.1f} GB more "
-            f"than the {mem['usable'][i] / 1e9:.1f} GB usable"
+            f"than the {mem['usable'][i] / 1e9:.1f} GB usable, beyond the count's {band.level:.0%} error on "
+            f"published peaks (x{np.exp(-band.q):.3f})"
         )
-    ok = np.flatnonzero(fits)
+    ok = np.flatnonzero(maybe)
+    fits = np.asarray(mem["fits"])[ok]
     sub = cand.take(ok)
     t = predict(m, s, sub, fab, expert_load)
     busy_w, idle_w = _power(prof)
@@ -231,7 +238,7 @@ def search(
     key = per_token[rank_by]
     if np.isnan(key).all():
         raise ConfigError(f"rank_by={rank_by}: chip {prof.name} has no {'power' if rank_by == 'energy' else 'price'}")
-    order = np.lexsort((t["step_s"], key))[:top]
+    order = np.lexsort((t["step_s"], key, ~fits))[:top]  # the layouts that fit first, then the tight
     interval = mfu_interval(
         base.stack,
         chip=prof.name,
@@ -264,10 +271,9 @@ def search(
                 "energy_j_per_token": g(energy_j) / g(tokens),
                 "usd_per_million_tokens": g(per_token["cost"]) * 1e6,
                 "breakdown": {k: g(t[k]) for k in BREAKDOWN},
-                "memory": {
-                    k: g(mem[k][ok]) for k in ("weights", "gradients", "optimizer", "activations", "logits", "total")
-                },
+                "memory": {k: g(mem[k][ok]) for k in (*MEMORY_PARTS, "total")},
                 "usable_bytes": float(mem["usable"][0]),
+                **fit_verdict({k: mem[k][ok][j] for k in (*MEMORY_PARTS, "total", "usable", "shortfall")}, prof.name),
             }
         )
     return {
@@ -277,7 +283,9 @@ def search(
         "seq_len": s,
         "rank_by": rank_by,
         "candidates": len(cand),
-        "fitting": int(ok.size),
+        "fitting": int(fits.sum()),
+        "tight": int(ok.size - fits.sum()),
+        "memory_band": band.basis,
         "mfu_interval": interval.basis,
         "seconds": time.perf_counter() - t0,
         "plans": rows,

@@ -30,8 +30,9 @@ from glamsim.config import (
     validate_model,
 )
 from glamsim.predict.efficiency import WALL_CLOCK_GOODPUT
-from glamsim.predict.estimate import evaluate
+from glamsim.predict.estimate import evaluate, memory_bytes
 from glamsim.predict.layout import STACKS, parse_layout
+from glamsim.predict.memory import fit_verdict
 
 Stack = Literal["megatron", "deepspeed", "xla", "pytorch-fsdp", "pytorch", "unknown"]
 
@@ -118,20 +119,40 @@ def run_layout(run: PredictionRun):
     return layout.model_copy(update={"stack": run.stack}) if run.stack in STACKS else layout
 
 
-def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None) -> dict:
-    models = predictions()[0] if models is None else models
-    cfg = run_model(run.model, models)
-    layout = run_layout(run)
-    r = evaluate(
-        cfg,
-        run.chip,
-        layout,
+def _scenario(run: PredictionRun, models: dict[str, ModelConfig]) -> tuple[tuple, dict]:
+    """A published run as `evaluate`'s arguments: (model, chip, layout), keywords."""
+    kw = dict(
         seq_len=run.seq_len,
         dtype=run.dtype,
         chips_per_node=run.chips_per_node.value if run.chips_per_node else None,
         uneven_stages=run.uneven_stages,
     )
-    return {"prediction": r, "predicted": predicted_value(run, r, cfg)}
+    return (run_model(run.model, models), run.chip, run_layout(run)), kw
+
+
+def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None) -> dict:
+    """A published run predicted: `evaluate`'s output, its fit verdict from the published peaks of
+    other sources (leave-one-source-out), and the predicted value in the run's published quantity."""
+    models = predictions()[0] if models is None else models
+    args, kw = _scenario(run, models)
+    r = evaluate(*args, **kw)
+    r.update(fit_verdict(r["memory"], r["chip"], exclude=run.family))
+    return {"prediction": r, "predicted": predicted_value(run, r, args[0])}
+
+
+@cache
+def peak_memory_rows() -> tuple[dict, ...]:
+    """The published runs with a published peak memory per chip: id, family, the published and the
+    counted bytes (the count alone: a verdict is sized from these rows)."""
+    models, runs = predictions()
+    out = []
+    for run in runs:
+        if run.peak_memory_gib is not None:
+            args, kw = _scenario(run, models)
+            counted = memory_bytes(*args, **kw)["total"]
+            published = run.peak_memory_gib.value * 2**30
+            out.append({"id": run.id, "family": run.family, "published_bytes": published, "counted_bytes": counted})
+    return tuple(out)
 
 
 def validation_rows() -> list[dict]:
@@ -201,6 +222,9 @@ def prediction_rows() -> tuple[dict, ...]:
                 "layout": r["layout"],
                 "chips": r["chips"],
                 "fits": r["fits"],
+                "may_fit": r["may_fit"],
+                "memory_verdict": r["memory_verdict"],
+                "shortfall_message": r["shortfall_message"],
                 "mfu": r["mfu"],
                 "hfu": r["hfu"],
                 "step_s": r["step_s"],
