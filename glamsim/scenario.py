@@ -292,7 +292,7 @@ class TrainingScenario(Scenario):
     layout: str | None = inp(
         None,
         help="parallel layout, e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective "
-        "(default: the fastest that fits, found by glamsim plan)",
+        "(default: the fastest that fits, found by glamsim plan; where none does, the fastest tight one)",
         source="glamsim.predict.plan: the fastest layout that fits",
     )
     software: str | None = inp(

@@ -391,7 +391,8 @@ def test_tight_layouts_rank_after_every_layout_that_fits():
     assert r["tight"] > 0 and verdicts.count("tight") == r["tight"] and verdicts.count("fits") == r["fitting"]
     assert verdicts == sorted(verdicts, key=lambda v: v == "tight")  # every fit first
     q = memory_band().q
-    for p in (r["plans"][0], r["plans"][-1]):
+    first_tight = verdicts.index("tight")
+    for p in [r["plans"][i] for i in (0, first_tight - 1, first_tight, first_tight + 1, len(verdicts) - 1)]:
         ratio = p["memory"]["total"] / p["usable_bytes"]
         assert (ratio <= 1) if p["fits"] else (1 < ratio <= np.exp(q))
         assert evaluate("llama-2-7b", "h100-sxm", p["layout"], chips=8)["memory_verdict"] == p["memory_verdict"]

@@ -205,7 +205,8 @@ def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len,
     st.subheader(f"Layouts that fit on {n_chips:,} x {chip_name}")
     st.caption(
         "glamsim.predict's search (as `glamsim plan`): every layout whose memory per chip fits, ranked by "
-        "predicted step time. Memory in GB per chip; time parts as shares of the step."
+        "predicted step time, then any *tight* one (counted over the usable HBM by less than the count's error "
+        "on published peaks: it may run out of memory). Memory in GB per chip; time parts as shares of the step."
     )
     tabs = st.tabs(list(models))
     for tab, (name, cfg) in zip(tabs, models.items()):
@@ -232,7 +233,8 @@ def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len,
                     ],
                     "HFU": df["hfu"].map(lambda v: f"{v:.3f}"),
                     "memory per chip (GB)": [
-                        f"{t / 1e9:.1f} of {u / 1e9:.1f}" for t, u in zip(df["mem_total"], df["usable_bytes"])
+                        f"{t / 1e9:.1f} of {u / 1e9:.1f}" + ("" if fit else " (tight)")
+                        for t, u, fit in zip(df["mem_total"], df["usable_bytes"], df["fits"])
                     ],
                     **{
                         f"{k.removeprefix('mem_')} (GB)": df[k].map(lambda v: f"{v / 1e9:.1f}")

@@ -71,8 +71,10 @@ def layouts(
     software: str | None = None,
     profiles_dirs: tuple = (),
 ) -> pd.DataFrame:
-    """The parallel layouts of a model on `chips` chips that fit in memory, ranked (what `glamsim plan`
-    prints), one row each: `rank`, `layout`, `step_s`, `mfu` (with `mfu_low`/`mfu_high`, its 80%
+    """The parallel layouts of a model on `chips` chips that fit in memory, ranked, then those counted
+    over the usable HBM by less than the count's error on published peaks (`fits` False,
+    `memory_verdict` "tight", `shortfall_message` saying by how much), what `glamsim plan`
+    prints, one row each: `rank`, `layout`, `step_s`, `mfu` (with `mfu_low`/`mfu_high`, its 80%
     interval, `mfu_level` = 0.95 far from what was validated; `mfu_range` its label, wider where
     published MoE or long-context rows like it lie outside, and `mfu_basis` why), `hfu`, `tokens_per_s`, the memory per
     chip by part in bytes (`mem_weights`, ..., `mem_total`, `usable_bytes`) and the step's time by
@@ -83,8 +85,8 @@ def layouts(
     --------
     >>> import glamsim.api as gs
     >>> df = gs.layouts("glam-8b-64e", "h100-sxm", 64, top=3)
-    >>> list(df["rank"]), bool((df["mem_total"] <= df["usable_bytes"]).all())
-    ([1, 2, 3], True)
+    >>> list(df["rank"]), bool(df["fits"].all()), bool((df["mem_total"] <= df["usable_bytes"]).all())
+    ([1, 2, 3], True, True)
     """
     from glamsim.predict.layout import parse_software
     from glamsim.predict.plan import search

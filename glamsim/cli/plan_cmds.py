@@ -174,7 +174,7 @@ def plan_cmd(
     )
     print_table(memory, title="memory per chip, GB")
     typer.echo(f"  MFU range from {r['mfu_interval']}")
-    if r["tight"]:
+    if any(not p["fits"] for p in r["plans"]):
         typer.echo(
             "  tight: counted over the usable HBM by less than the memory count's error, ranked after every "
             f"layout that fits ({r['memory_band']})"

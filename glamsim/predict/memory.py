@@ -372,8 +372,9 @@ def fit_verdict(mem: dict, chip: str = "the chip", exclude: str | None = None) -
     if not fits:
         within = "within" if maybe else "beyond"
         message = (
-            f"{shortfall_message(mem, 0, chip)}; {within} the count's {band.level:.0%} error on published peaks "
-            f"({low / 1e9:.1f}-{high / 1e9:.1f} GB)" + (": may not fit" if maybe else "")
+            f"{shortfall_message(mem, 0, chip)}, {total / usable - 1:.1%} over; {within} the count's error on "
+            f"published peaks (its {band.level:.0%} quantile, x{np.exp(-band.q):.3f}: {low / 1e9:.1f} GB)"
+            + (": may run out of memory" if maybe else "")
         )
     return {
         "fits": fits,

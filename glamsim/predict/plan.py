@@ -248,6 +248,7 @@ def search(
         kernel=attention_kernel_of(base, prof.name),
         burst_bound=roof_burst_bound(prof),
     )
+    kept = {k: np.asarray(mem[k])[ok] for k in (*MEMORY_PARTS, "total", "usable", "shortfall")}
     rows = []
     for j in order:
         lay = sub.layout(int(j), base)
@@ -271,9 +272,9 @@ def search(
                 "energy_j_per_token": g(energy_j) / g(tokens),
                 "usd_per_million_tokens": g(per_token["cost"]) * 1e6,
                 "breakdown": {k: g(t[k]) for k in BREAKDOWN},
-                "memory": {k: g(mem[k][ok]) for k in (*MEMORY_PARTS, "total")},
+                "memory": {k: g(kept[k]) for k in (*MEMORY_PARTS, "total")},
                 "usable_bytes": float(mem["usable"][0]),
-                **fit_verdict({k: mem[k][ok][j] for k in (*MEMORY_PARTS, "total", "usable", "shortfall")}, prof.name),
+                **fit_verdict({k: v[j] for k, v in kept.items()}, prof.name),
             }
         )
     return {
@@ -293,5 +294,6 @@ def search(
 
 
 def best(cfg: ModelConfig, prof: ChipProfile, chips: int, **kw) -> dict:
-    """The fastest fitting layout's row (what a training estimate without --mfu uses)."""
+    """The fastest fitting layout's row, or where none fits the fastest tight one (what a training
+    estimate without --mfu uses)."""
     return search(cfg, prof, chips, top=1, **kw)["plans"][0]

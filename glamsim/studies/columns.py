@@ -129,7 +129,8 @@ def measured(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> dict[str, np.ndarray]:
     """MFU, its range (the low and high ends of its interval, `glamsim.cost.resolve.mfu_interval`),
-    HFU/MFU, the exposed-communication share of the step, the global batch and layout predicted by `glamsim.predict`
+    HFU/MFU, the exposed-communication share of the step, the global batch, layout and its memory fit
+    verdict ("fits" or "tight", `glamsim.predict.memory.fit_verdict`) predicted by `glamsim.predict`
     (`glamsim.cost.resolve.prediction`, the single estimate's own rule) for the rows in `need`, once
     per distinct layout question."""
     n = len(rows)
@@ -141,6 +142,7 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
         "exposed_share": np.full(n, np.nan),
         "global_batch": np.full(n, np.nan),
         "layout": np.full(n, None, dtype=object),
+        "memory_fit": np.full(n, None, dtype=object),
     }
     cols = ["chip", "chips", "layout", "software", "seq_len", "global_batch", "dtype"]
     answers: dict[tuple, dict] = {}
@@ -155,6 +157,7 @@ def predicted(rows: pd.DataFrame, cfgs: list[ModelConfig], need: np.ndarray) -> 
             answers[key] = (p, resolve.mfu_interval(p, chip, cfgs[i], seq).around(p["mfu"]))
         p, (low, _, high) = answers[key]
         out["mfu"][i], out["hw_ratio"][i], out["layout"][i] = p["mfu"], p["hfu"] / p["mfu"], p["layout"]
+        out["memory_fit"][i] = p["memory_verdict"]
         out["mfu_low"][i], out["mfu_high"][i] = low, high
         out["exposed_share"][i] = resolve.layout_exposed_share(p)
         out["global_batch"][i] = p["global_batch"]

@@ -119,6 +119,7 @@ def training_outputs(
         **resolved,
         "resolved_expert_parallel": x,
         "resolved_layout": pred["layout"],
+        "resolved_memory_fit": pred["memory_fit"],
         "resolved_interconnect_gb_per_s": link,
         **{k: c[k] for k in ("comm_wire_bytes_per_chip_step", "comm_s_per_step", "steps")},
         **out,
