@@ -86,6 +86,14 @@ OUTPUTS: dict[str, Output] = _table(
             "fraction",
         ),
         ("mfu_high", "MFU, high end of its range", "", "the high end of the same interval (see mfu_low)", "fraction"),
+        (
+            "resolved_memory_fit",
+            "memory fit",
+            "",
+            "the predicted layout's memory per chip: fits, or tight (counted over the usable HBM by less than the "
+            "count's error on published peaks: it may run out of memory); empty for a typed MFU",
+            "text",
+        ),
         ("hfu", "HFU", "", "hardware FLOPs utilisation: MFU x hardware/model FLOPs", "fraction"),
         ("energy_mwh", "facility energy", "MWh", "facility boundary: the servers' energy x PUE"),
         (
