@@ -201,7 +201,9 @@ def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, *, head_dim, peak=
     S x S scores go through HBM).  Fused (flash): compute-bound, nothing S x S is written, at the
     kernel's published fraction of the 16-bit peak for the kernel, chip and head dimension
     (`efficiency.attention_fraction`) at the chip's sustained clock (`efficiency.attention_sustained`),
-    else at the matmul fraction with the thin-dimension roll-off; short sequences roll off as matmuls."""
+    else at the matmul fraction with the thin-dimension roll-off; the kernel's published rate by
+    sequence (`efficiency.attention_seq_factor`, at the length each call computes), where there is
+    none short sequences roll off as matmuls."""
     as_matmuls = sum(matmul_s(M, K, N, fab, c, peak) for M, K, N, c in shapes.values())
     clock = eff.attention_sustained(fab.name, fab.matmul_relative)
     known = eff.attention_fraction(lay.stack, lay.attn, fab.name, backward, head_dim) * clock
@@ -213,7 +215,11 @@ def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, *, head_dim, peak=
         as_matmul = min(eff.MATMUL_PEAK_FRACTION * fab.matmul_relative, 1.0) * d / (d + half)
         frac = np.where(np.isnan(known), as_matmul, known)
         seq = np.maximum(K, N)
-        roll = M / (M + half) * seq / (seq + half)
+        # each call's length: the sequence, or under context parallelism one of a rank's two
+        # load-balanced chunks of S / (2 cp) (TE's ring, PyTorch's, Llama 3's all-gather CP alike)
+        length = np.where(lay.cp > 1, M / 2, M)
+        swept = eff.attention_seq_factor(lay.stack, lay.attn, fab.name, backward, length)
+        roll = np.where(np.isnan(known) | np.isnan(swept), M / (M + half) * seq / (seq + half), swept)
         fused = fused + 2.0 * M * K * N * c / (peak * frac * roll)
     return np.where(lay.flash > 0, fused, as_matmuls)
 

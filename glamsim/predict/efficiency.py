@@ -338,6 +338,52 @@ ATTENTION_HEAD_DIM_FACTOR = {  # kernel -> (forward at 64 / 128 / 256, backward 
 }
 ATTENTION_HEAD_DIM_FACTOR["cudnn-9.19"] = ATTENTION_HEAD_DIM_FACTOR["cudnn"]  # no full-causal 64-wide figure at 9.19
 
+# A fused kernel's rate also depends on the sequence it runs over: at short sequences each query
+# tile's key/value loop is short, and the causal diagonal and each tile's prologue and epilogue
+# weigh more.  The published sweeps (causal, 128-wide heads, bf16, TFLOP/s forward and backward,
+# counted as above), as a factor on each kernel's 16k rate:
+# - Hopper, FlashAttention-2 as PyTorch's SDPA flash backend (what torchtitan calls) and cuDNN:
+#   NVIDIA's cuDNN frontend benchmark (NVIDIA/cudnn-frontend benchmark/benchmark_results.csv, commit
+#   505fcfe; 16 heads, 16k tokens a batch: batch 4 at 4k);
+# - Hopper, cuDNN 9.19: its H200 run (the file named above, commit df73764; 64 query and 8 KV
+#   heads, batch 1);
+# - Blackwell, FlashAttention-2 (the flash-attn package) and cuDNN (PyTorch's cuDNN backend): the
+#   B200 training benchmark (artifacts/sdpa_bf16_benchmark_results_NVIDIA_B200.csv, commit bb37575;
+#   128 query and 8 KV heads, batch 1).
+# Linear in log2(sequence) between the points, held beyond them; taken at the length each call
+# computes: the sequence, or under context parallelism one of the rank's two load-balanced chunks,
+# s / (2 cp) (Transformer Engine's ring, PyTorch's and Llama 3's all-gather CP all split the
+# sequence into 2 cp chunks).  Measured at the boost clock like the 16k rates, so the sustained-clock
+# factor applies to both alike.  Where no sweep is published (FlashAttention-2 on Ampere and
+# FlashAttention-3) the matmul model's roll-off stands in (`compute.attention_s`).
+ATTENTION_SEQ_RATES = {  # (kernel, generation) -> (sequences, forward TFLOP/s, backward TFLOP/s)
+    ("flash2", "hopper"): (
+        (4096, 8192, 16384, 32768, 65536),
+        (314.06, 325.14, 324.77, 345.30, 342.65),
+        (248.76, 277.44, 305.18, 317.28, 323.16),
+    ),
+    ("cudnn", "hopper"): (
+        (4096, 8192, 16384, 32768, 65536),
+        (542.32, 572.86, 586.82, 577.35, 567.02),
+        (443.60, 463.54, 497.68, 499.66, 503.81),
+    ),
+    ("cudnn-9.19", "hopper"): (
+        (2048, 4096, 8192, 16384, 32768),
+        (484.0, 591.0, 644.0, 673.0, 688.0),
+        (370.0, 474.0, 541.0, 579.0, 581.0),
+    ),
+    ("flash2", "blackwell"): (
+        (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072),
+        (63.94, 154.42, 254.38, 342.99, 399.93, 425.13, 435.76, 441.29, 443.74),
+        (81.39, 104.86, 198.85, 273.48, 318.00, 336.64, 345.63, 348.98, 348.25),
+    ),
+    ("cudnn", "blackwell"): (
+        (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072),
+        (83.99, 254.50, 478.92, 855.68, 1171.28, 1332.42, 1419.00, 1382.33, 1355.42),
+        (134.16, 308.53, 371.49, 701.27, 942.51, 1074.78, 1108.69, 1073.06, 1047.84),
+    ),
+}
+
 
 def attention_head_dim_factor(kernel: str, head_dim, backward: bool = False):
     """`kernel`'s rate at `head_dim` over its rate at 128 (ATTENTION_HEAD_DIM_FACTOR)."""
@@ -350,6 +396,25 @@ def attention_head_dim_factor(kernel: str, head_dim, backward: bool = False):
     if not backward:
         return fwd
     return np.where(x > points[1], fwd, np.interp(x, points[:2], bwd))
+
+
+def attention_seq_factor(stack_code, kernel_code, chip: str, backward: bool, seq):
+    """The fused-attention kernel's rate at `seq` over its 16k rate for each layout on `chip`, from
+    its published sweep (`ATTENTION_SEQ_RATES`), NaN where none was published (the kernel the layout
+    names, else its stack's, as `attention_fraction`)."""
+    import numpy as np
+
+    arch = generation(chip)
+    kernel = attention_kernel(stack_code, kernel_code, chip)
+    x = np.log2(np.maximum(np.asarray(seq, dtype=float), 1.0))
+    out = np.nan
+    for i, k in enumerate(ATTENTION_KERNELS):
+        sweep = ATTENTION_SEQ_RATES.get((k, arch))
+        if sweep is not None:
+            seqs, rates = np.log2(sweep[0]), np.asarray(sweep[1 + int(backward)])
+            factor = np.interp(x, seqs, rates) / np.interp(np.log2(16384), seqs, rates)
+            out = np.where(kernel == i, factor, out)
+    return out
 
 
 def attention_fraction(stack_code, kernel_code, chip: str, backward: bool, head_dim):
