@@ -527,7 +527,7 @@ def test_a_step_takes_the_models_head_dimension_not_a_shorter_sequence():
     forward FLOPs F at 335 against 539 TFLOP/s, the backward 2.5 F (Q K^T recomputed) at 318.16
     against 476.92 (322 and 516 made causal), each at its published sweep's shortest sequence
     (4k: FlashAttention-2 314.06 / 324.77 forward, 248.76 / 305.18 backward; cuDNN 542.32 / 586.82,
-    443.60 / 497.68), everything else alike; at the 64-wide rates the ratio would differ."""
+    443.60 / 497.68), everything else alike: 1.6133 (at the 64-wide rates it would be 1.442)."""
     from glamsim.predict.compute import microbatch_compute
 
     cfg = validate_model(
@@ -542,6 +542,7 @@ def test_a_step_takes_the_models_head_dimension_not_a_shorter_sequence():
     fa2 = (335 * 314.06 / 324.77, 322 * 305.18 / 308.87 * 248.76 / 305.18)
     cudnn = (539 * 542.32 / 586.82, 516 * 497.68 / 538.46 * 443.60 / 497.68)
     expected = (1 / fa2[0] + 2.5 / fa2[1]) / (1 / cudnn[0] + 2.5 / cudnn[1])
+    assert expected == pytest.approx(1.6133, abs=1e-4)
     assert attention("flash2") / attention("cudnn") == pytest.approx(expected, rel=1e-9)
 
 
@@ -549,11 +550,12 @@ def test_fused_attention_rate_follows_the_published_sequence_sweeps():
     """A kernel's rate by sequence over its 16k rate, from the vendor sweeps (causal, 128-wide):
     cuDNN on an H100 (NVIDIA's cuDNN frontend benchmark) 542.32 / 572.86 / 586.82 TFLOP/s forward at
     4k / 8k / 16k, 443.60 / 463.54 / 497.68 backward; FlashAttention-2 (PyTorch's SDPA) at 32k and
-    64k 345.30 and 342.65 against 324.77; cuDNN 9.19 on an H200 484 at 2k against 673; on a B200,
-    cuDNN 855.68 at 4k against 1,332.42, FlashAttention-2 63.94 at 512 against 425.13.  Between
-    points linear in log2 (6k sits 0.585 of the way from 4k to 8k); beyond them held (1k as 4k on
-    Hopper, 1M as 64k).  Context parallelism: each call one of a rank's two chunks, S / (2 cp): 16k
-    on cp 2 runs at the 4k rate.  FlashAttention-2 on an A100 has no sweep: the roll-off as before."""
+    64k 345.30 and 342.65 against 324.77; cuDNN 9.19 on an H200 591 at 4k against 673; on a B200,
+    cuDNN 855.68 and 701.27 at 4k against 1,332.42 and 1,074.78, FlashAttention-2 342.99 at 4k (its
+    shortest point: the batch-1 sweeps start at 4k) against 425.13.  Between points linear in log2
+    (6k sits 0.585 of the way from 4k to 8k); beyond them held (1k as 4k, 1M as 64k).  Context
+    parallelism: at a rank's queries, S / cp: 16k on cp 2 runs at the 8k rate.  FlashAttention-2 on
+    an A100 and FlashAttention-3 on an H100 have no sweep: the roll-off as before."""
     import math
 
     from glamsim.predict.compute import attention_s
@@ -573,15 +575,16 @@ def test_fused_attention_rate_follows_the_published_sequence_sweeps():
     assert factor("stack=megatron", 6144) == pytest.approx((542.32 + w * (572.86 - 542.32)) / 586.82)
     assert factor("stack=pytorch-fsdp", 32768) == pytest.approx(345.30 / 324.77)
     assert factor("stack=pytorch-fsdp", 2**20) == pytest.approx(342.65 / 324.77)
-    assert factor("attn=cudnn-9.19", 2048) == pytest.approx(484 / 673)
+    assert factor("attn=cudnn-9.19", 2048) == pytest.approx(591 / 673)
     b200 = Fabric.of(load_chip("b200"))
     assert factor("stack=megatron", 4096, b200) == pytest.approx(855.68 / 1332.42)
-    assert factor("stack=pytorch-fsdp", 512, b200) == pytest.approx(63.94 / 425.13)
-    assert factor("stack=megatron", 16384, cp=2) == pytest.approx(542.32 / 586.82)
-    a100 = Fabric.of(load_chip("a100-80gb"))
-    half = eff.matmul_half_dim(a100.peak_flops, a100.hbm_bytes_per_s)
-    rolled = (4096 / (4096 + half)) ** 2 / (16384 / (16384 + half)) ** 2
-    assert factor("stack=megatron", 4096, a100) == pytest.approx(rolled)
+    assert factor("stack=megatron", 4096, b200, backward=True) == pytest.approx(701.27 / 1074.78)
+    assert factor("stack=pytorch-fsdp", 512, b200) == pytest.approx(342.99 / 425.13)
+    assert factor("stack=megatron", 16384, cp=2) == pytest.approx(572.86 / 586.82)
+    for keys, chip in (("stack=megatron", Fabric.of(load_chip("a100-80gb"))), ("attn=flash3", H100)):
+        half = eff.matmul_half_dim(chip.peak_flops, chip.hbm_bytes_per_s)
+        rolled = (4096 / (4096 + half)) ** 2 / (16384 / (16384 + half)) ** 2
+        assert factor(keys, 4096, chip) == pytest.approx(rolled)
 
 
 def test_a_chip_runs_its_matmuls_at_its_sustained_rate_against_the_reference():

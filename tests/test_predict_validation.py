@@ -253,8 +253,10 @@ def test_the_ledger_names_the_attention_kernel_and_its_published_rate():
     """A predicted MFU's source says which fused-attention kernel the layout runs and at what share
     of the peak: cuDNN on an H100 at 539 / 989 = 54.5% forward and 516 x 497.68 / 538.46 / 989 =
     48.2% backward for 128-wide heads (Shah et al., cuDNN 9.1.1), at 64-wide heads 388 / 989 = 39.2%
-    and 433 x 497.68 / 538.46 / 989 = 40.5%; x0.88 at the H100's sustained clock (698.6 / 794.5);
-    without fused attention, or on a chip without a published rate, as matmuls."""
+    and 433 x 497.68 / 538.46 / 989 = 40.5%; at 4K tokens a call x0.92 / x0.89 of those (the cuDNN
+    frontend benchmark's sweep: 542.32 / 586.82 and 443.60 / 497.68), FlashAttention-3 with no sweep
+    rolling off as matmuls; x0.88 at the H100's sustained clock (698.6 / 794.5); without fused
+    attention, or on a chip without a published rate, as matmuls."""
     from glamsim.cost.resolve import attention_roof
     from glamsim.cost.training import estimate_training
     from glamsim.profiles import load_chip
@@ -264,6 +266,11 @@ def test_the_ledger_names_the_attention_kernel_and_its_published_rate():
     text = attention_roof({"layout": "dp=8"}, h100, wide)
     assert f"cudnn at 54.5% / 48.2% of the 16-bit peak forward / backward for {wide.head_dim}-wide heads" in text
     assert "cuDNN 9.1.1" in text and "x0.88 at the sustained clock" in text
+    assert "at 4,096 tokens a call x0.92 / x0.89 of those 16K rates" in attention_roof(
+        {"layout": "dp=8"}, h100, wide, 4096
+    )
+    assert "at 4,096 tokens a call" in attention_roof({"layout": "dp=8,cp=2"}, h100, wide, 8192)  # S / cp
+    assert "rolling off as matmuls" in attention_roof({"layout": "dp=8,attn=flash3"}, h100, wide)
     assert "cudnn at 39.2% / 40.5%" in attention_roof({"layout": "dp=8"}, h100, narrow)
     assert "flash3 at 62.3% / 56.7%" in attention_roof({"layout": "dp=8,attn=flash3"}, h100, wide)
     unfused = attention_roof({"layout": "dp=8,flash=0"}, h100, wide)

@@ -443,9 +443,10 @@ def mfu_interval(predicted: dict, chip: ChipProfile, cfg: ModelConfig, seq_len: 
     )
 
 
-def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig) -> str:
+def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig, seq_len: int | None = None) -> str:
     """Which fused-attention kernel the predicted layout runs and at what rate, with its source
-    (`efficiency.ATTENTION_PEAK_FRACTION`, by kernel, GPU generation and head dimension)."""
+    (`efficiency.ATTENTION_PEAK_FRACTION`, by kernel, GPU generation and head dimension, and
+    `efficiency.ATTENTION_SEQ_RATES` by the length of a call)."""
     from glamsim.predict import efficiency as eff
     from glamsim.predict.intervals import MATMUL_ATTENTION, attention_kernel_of
     from glamsim.predict.layout import parse_layout
@@ -462,10 +463,17 @@ def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig) -> str:
     fwd, bwd = (float(eff.attention_fraction(*codes, backward, d)) for backward in (False, True))
     relative = Fabric.of(chip).matmul_relative
     clock = "at the burst rate's clock (an upper bound)" if roof_burst_bound(chip) else "at the sustained clock"
+    length = (seq_len or cfg.max_seq_len) / layout.cp  # the queries a rank's call computes
+    f_fwd, f_bwd = (float(eff.attention_seq_factor(*codes, backward, length)) for backward in (False, True))
+    by_length = (
+        f"at {length:,.0f} tokens a call x{f_fwd:.2f} / x{f_bwd:.2f} of those 16K rates (the kernel's published sweep)"
+        if f_fwd == f_fwd
+        else "short sequences rolling off as matmuls (no published sweep)"
+    )
     return (
         f"fused attention {kernel} at {fwd:.1%} / {bwd:.1%} of the 16-bit peak forward / backward for {d}-wide "
-        f"heads ({eff.ATTENTION_RATE_SOURCE[kernel, arch]}), x{eff.attention_sustained(chip.name, relative):.2f} "
-        f"{clock}"
+        f"heads at 16K tokens ({eff.ATTENTION_RATE_SOURCE[kernel, arch]}), {by_length}, "
+        f"x{eff.attention_sustained(chip.name, relative):.2f} {clock}"
     )
 
 

@@ -231,7 +231,7 @@ def estimate_training(
         src = (
             f"predicted by glamsim.predict for layout {predicted['layout']} "
             f"(global batch {predicted['global_batch']}; constants in glamsim/predict/efficiency.py; "
-            f"{resolve.matmul_roof(chip)}; {resolve.attention_roof(predicted, chip, cfg)})"
+            f"{resolve.matmul_roof(chip)}; {resolve.attention_roof(predicted, chip, cfg, s.seq_len)})"
         )
         interval = resolve.mfu_interval(predicted, chip, cfg, s.seq_len or cfg.max_seq_len)
         changes = {"mfu": predicted["mfu"]}  # the scenario keeps the number; the range rides in `uncertain`

@@ -12,7 +12,8 @@ Op classes (forward, one layer, one chip; T = mb x seq / cp tokens, t = tp):
 - attention scores: b a / t heads of [S / cp, d] x [d, S] and [S / cp, S] x [S, d]; fused
   (flash) attention executes only the unmasked causal half, at its kernel's published fraction
   of the peak where there is one, forward and backward apart (FlashAttention-2 and cuDNN by
-  chip, the layout's `attn` or its stack's, `efficiency.ATTENTION_PEAK_FRACTION`); under context
+  chip, the layout's `attn` or its stack's, `efficiency.ATTENTION_PEAK_FRACTION`, by head
+  dimension and, from the published sweeps, by sequence, `ATTENTION_SEQ_RATES`); under context
   parallelism the ring's merges of its steps' outputs and gradients in separate fp32 kernels
   count with the attention (`ring.merge_s`, by exchange; `efficiency.MERGE_BYTES_*`);
 - element-wise and normalisation: memory-bound, `ELEMENTWISE_PASSES` x the layer's stored
@@ -215,10 +216,7 @@ def attention_s(shapes: dict, lay: LayoutArrays, fab: Fabric, *, head_dim, peak=
         as_matmul = min(eff.MATMUL_PEAK_FRACTION * fab.matmul_relative, 1.0) * d / (d + half)
         frac = np.where(np.isnan(known), as_matmul, known)
         seq = np.maximum(K, N)
-        # each call's length: the sequence, or under context parallelism one of a rank's two
-        # load-balanced chunks of S / (2 cp) (TE's ring, PyTorch's, Llama 3's all-gather CP alike)
-        length = np.where(lay.cp > 1, M / 2, M)
-        swept = eff.attention_seq_factor(lay.stack, lay.attn, fab.name, backward, length)
+        swept = eff.attention_seq_factor(lay.stack, lay.attn, fab.name, backward, M)  # the queries, S / cp
         roll = np.where(np.isnan(known) | np.isnan(swept), M / (M + half) * seq / (seq + half), swept)
         fused = fused + 2.0 * M * K * N * c / (peak * frac * roll)
     return np.where(lay.flash > 0, fused, as_matmuls)

@@ -350,12 +350,17 @@ ATTENTION_HEAD_DIM_FACTOR["cudnn-9.19"] = ATTENTION_HEAD_DIM_FACTOR["cudnn"]  # 
 # - Blackwell, FlashAttention-2 (the flash-attn package) and cuDNN (PyTorch's cuDNN backend): the
 #   B200 training benchmark (artifacts/sdpa_bf16_benchmark_results_NVIDIA_B200.csv, commit bb37575;
 #   128 query and 8 KV heads, batch 1).
-# Linear in log2(sequence) between the points, held beyond them; taken at the length each call
-# computes: the sequence, or under context parallelism one of the rank's two load-balanced chunks,
-# s / (2 cp) (Transformer Engine's ring, PyTorch's and Llama 3's all-gather CP all split the
-# sequence into 2 cp chunks).  Measured at the boost clock like the 16k rates, so the sustained-clock
-# factor applies to both alike.  Where no sweep is published (FlashAttention-2 on Ampere and
-# FlashAttention-3) the matmul model's roll-off stands in (`compute.attention_s`).
+# The batch-1 sweeps (H200, B200) time one call at a time from Python; below 4k a call there lasts
+# under about 0.6 ms, where host dispatch enters the timing, so their points start at 4k, as the
+# Hopper sweep's (16k tokens a call) do.
+# Linear in log2(sequence) between the points, held beyond them; taken at the queries a rank's
+# call computes, s / cp: under context parallelism a ring's steps are a causal square of s / cp and
+# non-causal blocks of s / cp by s / (2 cp) (Transformer Engine's, PyTorch's), the same key loop
+# per query tile; Llama 3's all-gather call runs the rank's queries against every key, and is
+# taken at s / cp too (its longer loop unpublished).  Measured at the boost clock like the 16k
+# rates, so the sustained-clock factor applies to both alike.  Where no sweep is published
+# (FlashAttention-2 on Ampere and FlashAttention-3) the matmul model's roll-off stands in
+# (`compute.attention_s`).
 ATTENTION_SEQ_RATES = {  # (kernel, generation) -> (sequences, forward TFLOP/s, backward TFLOP/s)
     ("flash2", "hopper"): (
         (4096, 8192, 16384, 32768, 65536),
@@ -368,19 +373,19 @@ ATTENTION_SEQ_RATES = {  # (kernel, generation) -> (sequences, forward TFLOP/s, 
         (443.60, 463.54, 497.68, 499.66, 503.81),
     ),
     ("cudnn-9.19", "hopper"): (
-        (2048, 4096, 8192, 16384, 32768),
-        (484.0, 591.0, 644.0, 673.0, 688.0),
-        (370.0, 474.0, 541.0, 579.0, 581.0),
+        (4096, 8192, 16384, 32768),
+        (591.0, 644.0, 673.0, 688.0),
+        (474.0, 541.0, 579.0, 581.0),
     ),
     ("flash2", "blackwell"): (
-        (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072),
-        (63.94, 154.42, 254.38, 342.99, 399.93, 425.13, 435.76, 441.29, 443.74),
-        (81.39, 104.86, 198.85, 273.48, 318.00, 336.64, 345.63, 348.98, 348.25),
+        (4096, 8192, 16384, 32768, 65536, 131072),
+        (342.99, 399.93, 425.13, 435.76, 441.29, 443.74),
+        (273.48, 318.00, 336.64, 345.63, 348.98, 348.25),
     ),
     ("cudnn", "blackwell"): (
-        (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072),
-        (83.99, 254.50, 478.92, 855.68, 1171.28, 1332.42, 1419.00, 1382.33, 1355.42),
-        (134.16, 308.53, 371.49, 701.27, 942.51, 1074.78, 1108.69, 1073.06, 1047.84),
+        (4096, 8192, 16384, 32768, 65536, 131072),
+        (855.68, 1171.28, 1332.42, 1419.00, 1382.33, 1355.42),
+        (701.27, 942.51, 1074.78, 1108.69, 1073.06, 1047.84),
     ),
 }
 
