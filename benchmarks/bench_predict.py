@@ -318,7 +318,7 @@ def bench_calibrate() -> None:
 
 def bench_memory() -> None:
     """Predicted peak memory per chip against the published peaks (torchtitan's, in GiB), and the
-    published runs that ran but are predicted not to fit."""
+    published runs that ran but are refused as not fitting, and those counted tight."""
     from glamsim.predict.validation import predict_run, predictions
 
     models, runs = predictions()

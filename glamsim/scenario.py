@@ -293,7 +293,7 @@ class TrainingScenario(Scenario):
         None,
         help="parallel layout, e.g. tp=8,pp=16,dp=8,mb=1,recompute=selective "
         "(default: the fastest that fits, found by glamsim plan; where none does, the fastest tight one)",
-        source="glamsim.predict.plan: the fastest layout that fits",
+        source="glamsim.predict.plan: the fastest layout that fits (where none does, the fastest tight one)",
     )
     software: str | None = inp(
         None,

@@ -390,7 +390,7 @@ def test_fit_verdict_fits_tight_or_refused(monkeypatch):
         v = fit_verdict(mem, "x1")
         verdicts[total] = v["memory_verdict"]
         assert v["fits"] == (total <= usable) and v["may_fit"] == (total * np.exp(-0.1) <= usable)
-        assert v["memory_low"] == pytest.approx(total * np.exp(-0.1))
+        assert v["memory_low_bytes"] == pytest.approx(total * np.exp(-0.1))
     assert verdicts == {70e9: "fits", 80e9: "tight", 83.9e9: "tight", 84.1e9: "does not fit"}  # 76 e^0.1 = 83.99
     tight = fit_verdict({**parts, "total": 80e9, "usable": usable, "shortfall": 4e9}, "x1")["shortfall_message"]
     assert tight.startswith("needs 80.0 GB per chip, 4.0 GB more than the 76.0 GB usable on x1")

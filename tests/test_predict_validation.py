@@ -266,7 +266,7 @@ def test_the_ledger_names_the_attention_kernel_and_its_published_rate():
     text = attention_roof({"layout": "dp=8"}, h100, wide)
     assert f"cudnn at 54.5% / 48.2% of the 16-bit peak forward / backward for {wide.head_dim}-wide heads" in text
     assert "cuDNN 9.1.1" in text and "x0.88 at the sustained clock" in text
-    assert "at 4,096 tokens a call x0.92 / x0.89 of those 16K rates" in attention_roof(
+    assert "those are its 16K rates, at 4,096 tokens a call x0.92 / x0.89" in attention_roof(
         {"layout": "dp=8"}, h100, wide, 4096
     )
     assert "at 4,096 tokens a call" in attention_roof({"layout": "dp=8,cp=2"}, h100, wide, 8192)  # S / cp

@@ -164,11 +164,15 @@ def prediction_panel(p: dict, name: str, chip, ledger, values: dict) -> None:
         [{"part": k, "bytes": v} for k, v in p["memory"].items() if k not in ("total", "usable", "shortfall")]
     )
     usable = p.get("usable_bytes") or p["memory"]["usable"]
+    tight = "" if p["fits"] else " (tight)"
+    if tight:
+        st.warning(ui.md_cell(f"Memory: tight: {p['shortfall_message']}."))
     ui.figure(
         "plot_memory",
         memory,
         usable=usable,
-        title=f"Memory per chip: {p['memory']['total'] / 1e9:.1f} GB of {usable / 1e9:.1f} GB usable on {chip.name}",
+        title=f"Memory per chip: {p['memory']['total'] / 1e9:.1f} GB of {usable / 1e9:.1f} GB usable on "
+        f"{chip.name}{tight}",
     )
     ui.figure(
         "plot_breakdown",
@@ -202,7 +206,7 @@ def _use_layout(layout: str) -> None:
 def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len, software) -> None:
     """Layouts that fit, for every model on the page: one tab each, ranked by predicted step time,
     with memory per chip and where the step's time goes; the main model's can be picked for use."""
-    st.subheader(f"Layouts that fit on {n_chips:,} x {chip_name}")
+    st.subheader(f"Layouts that fit (then tight ones) on {n_chips:,} x {chip_name}")
     st.caption(
         "glamsim.predict's search (as `glamsim plan`): every layout whose memory per chip fits, ranked by "
         "predicted step time, then any *tight* one (counted over the usable HBM by less than the count's error "

@@ -253,7 +253,7 @@ def validation_table(json_out: bool = False, run: str | None = None, family: str
                 "interval": f"{fmt(r['low'])}-{fmt(r['high'])} ({r['range']})",
                 "error": f"{100 * r['rel_error']:+.0f}%",
                 "ok": "yes" if r["ok"] else "NO",
-                "fits": {"fits": "yes", "tight": "tight"}.get(r["memory_verdict"], "no"),
+                "memory": r["memory_verdict"],
             }
             for r in rows
         ],

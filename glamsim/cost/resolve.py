@@ -466,13 +466,14 @@ def attention_roof(predicted: dict, chip: ChipProfile, cfg: ModelConfig, seq_len
     length = (seq_len or cfg.max_seq_len) / layout.cp  # the queries a rank's call computes
     f_fwd, f_bwd = (float(eff.attention_seq_factor(*codes, backward, length)) for backward in (False, True))
     by_length = (
-        f"at {length:,.0f} tokens a call x{f_fwd:.2f} / x{f_bwd:.2f} of those 16K rates (the kernel's published sweep)"
-        if f_fwd == f_fwd
-        else "short sequences rolling off as matmuls (no published sweep)"
+        "short sequences rolling off as matmuls (no published sweep)"
+        if math.isnan(f_fwd)
+        else f"those are its {eff.ATTENTION_SWEEP_SEQ // 1024}K rates, at {length:,.0f} tokens a call "
+        f"x{f_fwd:.2f} / x{f_bwd:.2f} (the kernel's published sweep)"
     )
     return (
         f"fused attention {kernel} at {fwd:.1%} / {bwd:.1%} of the 16-bit peak forward / backward for {d}-wide "
-        f"heads at 16K tokens ({eff.ATTENTION_RATE_SOURCE[kernel, arch]}), {by_length}, "
+        f"heads ({eff.ATTENTION_RATE_SOURCE[kernel, arch]}), {by_length}, "
         f"x{eff.attention_sustained(chip.name, relative):.2f} {clock}"
     )
 

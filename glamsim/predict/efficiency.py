@@ -254,16 +254,94 @@ def generation(chip: str) -> str | None:
     return ARCH.get(chip.split("-")[0])
 
 
+# A fused kernel's rate also depends on the sequence it runs over: at short sequences each query
+# tile's key/value loop is short, and the causal diagonal and each tile's prologue and epilogue
+# weigh more.  The published sweeps (causal, 128-wide heads, bf16, TFLOP/s forward and backward,
+# counted as above), as a factor on each kernel's 16k rate:
+# - Hopper, FlashAttention-2 as PyTorch's SDPA flash backend (what torchtitan calls) and cuDNN:
+#   NVIDIA's cuDNN frontend benchmark (NVIDIA/cudnn-frontend benchmark/benchmark_results.csv, commit
+#   505fcfe; 16 heads, 16k tokens a call up to 16k: batch 4 at 4k; batch 1 beyond);
+# - Hopper, cuDNN 9.19: its H200 run (benchmark/sdpa_benchmark_training/results/h200_919_only_cudnn/
+#   llama3.1_20260227_034703.csv, commit df73764; 64 query and 8 KV heads, batch 1);
+# - Blackwell, FlashAttention-2 (the flash-attn package) and cuDNN (PyTorch's cuDNN backend): the
+#   B200 training benchmark (benchmark/sdpa_benchmark_training/artifacts/
+#   sdpa_bf16_benchmark_results_NVIDIA_B200.csv, commit bb37575; 128 query and 8 KV heads, batch 1).
+# The batch-1 sweeps (H200, B200) time one call at a time from Python, so their shortest calls (a
+# tenth to a third of a millisecond below 4k) count host dispatch with the kernel; their points
+# start at 4k, where the Hopper sweep's do (16k tokens a call).
+# Linear in log2(sequence) between the points, held beyond them; taken at the queries a rank's
+# call computes, s / cp: under context parallelism a ring's steps are a causal square of s / cp and
+# non-causal blocks of s / cp by s / (2 cp) (Transformer Engine's, PyTorch's), the same key loop
+# per query tile; Llama 3's all-gather call runs the rank's queries against every key, and is
+# taken at s / cp too (its longer loop unpublished).  Measured at the boost clock like the 16k
+# rates, so the sustained-clock factor applies to both alike.  Where no sweep is published
+# (FlashAttention-2 on Ampere and FlashAttention-3) the matmul model's roll-off stands in
+# (`compute.attention_s`).
+ATTENTION_SWEEP_SEQ = 16384  # the length the peak fractions below are given at
+ATTENTION_SEQ_RATES = {  # (kernel, generation) -> (sequences, forward TFLOP/s, backward TFLOP/s)
+    ("flash2", "hopper"): (
+        (4096, 8192, 16384, 32768, 65536),
+        (314.06, 325.14, 324.77, 345.30, 342.65),
+        (248.76, 277.44, 305.18, 317.28, 323.16),
+    ),
+    ("cudnn", "hopper"): (
+        (4096, 8192, 16384, 32768, 65536),
+        (542.32, 572.86, 586.82, 577.35, 567.02),
+        (443.60, 463.54, 497.68, 499.66, 503.81),
+    ),
+    ("cudnn-9.19", "hopper"): (
+        (4096, 8192, 16384, 32768),
+        (591.0, 644.0, 673.0, 688.0),
+        (474.0, 541.0, 579.0, 581.0),
+    ),
+    ("flash2", "blackwell"): (
+        (4096, 8192, 16384, 32768, 65536, 131072),
+        (342.99, 399.93, 425.13, 435.76, 441.29, 443.74),
+        (273.48, 318.00, 336.64, 345.63, 348.98, 348.25),
+    ),
+    ("cudnn", "blackwell"): (
+        (4096, 8192, 16384, 32768, 65536, 131072),
+        (855.68, 1171.28, 1332.42, 1419.00, 1382.33, 1355.42),
+        (701.27, 942.51, 1074.78, 1108.69, 1073.06, 1047.84),
+    ),
+}
+
+
+def attention_head_dim_factor(kernel: str, head_dim, backward: bool = False):
+    """`kernel`'s rate at `head_dim` over its rate at 128 (ATTENTION_HEAD_DIM_FACTOR)."""
+    import numpy as np
+
+    forward, bwd = ATTENTION_HEAD_DIM_FACTOR[kernel]
+    x = np.log2(np.maximum(np.asarray(head_dim, dtype=float), 1.0))
+    points = np.log2(ATTENTION_HEAD_DIMS)
+    fwd = np.interp(x, points, forward)
+    if not backward:
+        return fwd
+    return np.where(x > points[1], fwd, np.interp(x, points[:2], bwd))
+
+
+def _swept(kernel: str, arch: str, backward: bool) -> float:
+    """A sweep's TFLOP/s at `ATTENTION_SWEEP_SEQ` (one of its points)."""
+    seqs, forward, bwd = ATTENTION_SEQ_RATES[kernel, arch]
+    return (bwd if backward else forward)[seqs.index(ATTENTION_SWEEP_SEQ)]
+
+
 H100_PEAK_TFLOPS = 989.0
 ATTENTION_KERNELS = ("flash2", "cudnn", "flash3", "cudnn-9.19")
 ATTENTION_PEAK_FRACTION = {  # (forward, backward)
     ("flash2", "ampere"): (0.73, 0.73),
-    ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 * (305.18 / 308.87) / H100_PEAK_TFLOPS),
-    ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 * (497.68 / 538.46) / H100_PEAK_TFLOPS),
+    # the backward made causal by the sweep's causal 16k rate over the same kernel's non-causal one
+    ("flash2", "hopper"): (335 / H100_PEAK_TFLOPS, 322 * _swept("flash2", "hopper", True) / 308.87 / H100_PEAK_TFLOPS),
+    ("cudnn", "hopper"): (539 / H100_PEAK_TFLOPS, 516 * _swept("cudnn", "hopper", True) / 538.46 / H100_PEAK_TFLOPS),
     ("flash3", "hopper"): (616 / H100_PEAK_TFLOPS, 561 / H100_PEAK_TFLOPS),
-    ("cudnn-9.19", "hopper"): (673 / H100_PEAK_TFLOPS, 579 / H100_PEAK_TFLOPS),
-    ("flash2", "blackwell"): (425.1 / B200_PEAK_TFLOPS, 336.6 / B200_PEAK_TFLOPS),
-    ("cudnn", "blackwell"): (1332.4 / B200_PEAK_TFLOPS, 1074.8 / B200_PEAK_TFLOPS),
+    **{
+        (k, arch): tuple(_swept(k, arch, b) / peak for b in (False, True))
+        for k, arch, peak in (
+            ("cudnn-9.19", "hopper", H100_PEAK_TFLOPS),
+            ("flash2", "blackwell", B200_PEAK_TFLOPS),
+            ("cudnn", "blackwell", B200_PEAK_TFLOPS),
+        )
+    },
 }
 ATTENTION_RATE_SOURCE = {  # where each (kernel, generation) rate above comes from, for the ledger
     ("flash2", "ampere"): "Dao 2023 (arXiv:2307.08691): up to 73% of the A100's peak",
@@ -338,70 +416,6 @@ ATTENTION_HEAD_DIM_FACTOR = {  # kernel -> (forward at 64 / 128 / 256, backward 
 }
 ATTENTION_HEAD_DIM_FACTOR["cudnn-9.19"] = ATTENTION_HEAD_DIM_FACTOR["cudnn"]  # no full-causal 64-wide figure at 9.19
 
-# A fused kernel's rate also depends on the sequence it runs over: at short sequences each query
-# tile's key/value loop is short, and the causal diagonal and each tile's prologue and epilogue
-# weigh more.  The published sweeps (causal, 128-wide heads, bf16, TFLOP/s forward and backward,
-# counted as above), as a factor on each kernel's 16k rate:
-# - Hopper, FlashAttention-2 as PyTorch's SDPA flash backend (what torchtitan calls) and cuDNN:
-#   NVIDIA's cuDNN frontend benchmark (NVIDIA/cudnn-frontend benchmark/benchmark_results.csv, commit
-#   505fcfe; 16 heads, 16k tokens a batch: batch 4 at 4k);
-# - Hopper, cuDNN 9.19: its H200 run (the file named above, commit df73764; 64 query and 8 KV
-#   heads, batch 1);
-# - Blackwell, FlashAttention-2 (the flash-attn package) and cuDNN (PyTorch's cuDNN backend): the
-#   B200 training benchmark (artifacts/sdpa_bf16_benchmark_results_NVIDIA_B200.csv, commit bb37575;
-#   128 query and 8 KV heads, batch 1).
-# The batch-1 sweeps (H200, B200) time one call at a time from Python; below 4k a call there lasts
-# under about 0.6 ms, where host dispatch enters the timing, so their points start at 4k, as the
-# Hopper sweep's (16k tokens a call) do.
-# Linear in log2(sequence) between the points, held beyond them; taken at the queries a rank's
-# call computes, s / cp: under context parallelism a ring's steps are a causal square of s / cp and
-# non-causal blocks of s / cp by s / (2 cp) (Transformer Engine's, PyTorch's), the same key loop
-# per query tile; Llama 3's all-gather call runs the rank's queries against every key, and is
-# taken at s / cp too (its longer loop unpublished).  Measured at the boost clock like the 16k
-# rates, so the sustained-clock factor applies to both alike.  Where no sweep is published
-# (FlashAttention-2 on Ampere and FlashAttention-3) the matmul model's roll-off stands in
-# (`compute.attention_s`).
-ATTENTION_SEQ_RATES = {  # (kernel, generation) -> (sequences, forward TFLOP/s, backward TFLOP/s)
-    ("flash2", "hopper"): (
-        (4096, 8192, 16384, 32768, 65536),
-        (314.06, 325.14, 324.77, 345.30, 342.65),
-        (248.76, 277.44, 305.18, 317.28, 323.16),
-    ),
-    ("cudnn", "hopper"): (
-        (4096, 8192, 16384, 32768, 65536),
-        (542.32, 572.86, 586.82, 577.35, 567.02),
-        (443.60, 463.54, 497.68, 499.66, 503.81),
-    ),
-    ("cudnn-9.19", "hopper"): (
-        (4096, 8192, 16384, 32768),
-        (591.0, 644.0, 673.0, 688.0),
-        (474.0, 541.0, 579.0, 581.0),
-    ),
-    ("flash2", "blackwell"): (
-        (4096, 8192, 16384, 32768, 65536, 131072),
-        (342.99, 399.93, 425.13, 435.76, 441.29, 443.74),
-        (273.48, 318.00, 336.64, 345.63, 348.98, 348.25),
-    ),
-    ("cudnn", "blackwell"): (
-        (4096, 8192, 16384, 32768, 65536, 131072),
-        (855.68, 1171.28, 1332.42, 1419.00, 1382.33, 1355.42),
-        (701.27, 942.51, 1074.78, 1108.69, 1073.06, 1047.84),
-    ),
-}
-
-
-def attention_head_dim_factor(kernel: str, head_dim, backward: bool = False):
-    """`kernel`'s rate at `head_dim` over its rate at 128 (ATTENTION_HEAD_DIM_FACTOR)."""
-    import numpy as np
-
-    forward, bwd = ATTENTION_HEAD_DIM_FACTOR[kernel]
-    x = np.log2(np.maximum(np.asarray(head_dim, dtype=float), 1.0))
-    points = np.log2(ATTENTION_HEAD_DIMS)
-    fwd = np.interp(x, points, forward)
-    if not backward:
-        return fwd
-    return np.where(x > points[1], fwd, np.interp(x, points[:2], bwd))
-
 
 def attention_seq_factor(stack_code, kernel_code, chip: str, backward: bool, seq):
     """The fused-attention kernel's rate at `seq` over its 16k rate for each layout on `chip`, from
@@ -417,7 +431,7 @@ def attention_seq_factor(stack_code, kernel_code, chip: str, backward: bool, seq
         sweep = ATTENTION_SEQ_RATES.get((k, arch))
         if sweep is not None:
             seqs, rates = np.log2(sweep[0]), np.asarray(sweep[1 + int(backward)])
-            factor = np.interp(x, seqs, rates) / np.interp(np.log2(16384), seqs, rates)
+            factor = np.interp(x, seqs, rates) / np.interp(np.log2(ATTENTION_SWEEP_SEQ), seqs, rates)
             out = np.where(kernel == i, factor, out)
     return out
 

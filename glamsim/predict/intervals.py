@@ -311,7 +311,7 @@ def memory_residuals() -> tuple[tuple[str, str, float], ...]:
 def memory_band(exclude: str | None = None, level: float = LEVEL) -> MemoryBand:
     """The memory count's band from the published peaks of sources other than `exclude`
     (leave-one-source-out, as the MFU's): the `level` quantile of their errors' size, symmetric as
-    the MFU's (the 19 torchtitan peaks are mostly above the count, 17 of them, but a peak is the
+    the MFU's (the 19 torchtitan peaks are mostly above the count, 16 of them, but a peak is the
     caching allocator's reserved bytes, above what the run needed: the sign is not the need's);
     none (0) from fewer than `MIN_ROWS` peaks."""
     rows = [r for r in memory_residuals() if r[1] != exclude]

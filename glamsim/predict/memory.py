@@ -360,7 +360,8 @@ def fit_verdict(mem: dict, chip: str = "the chip", exclude: str | None = None) -
     error on published peaks of sources other than `exclude`: the time is predicted, the ledger
     warns) or "does not fit" (over even at the low end of that error: refused).  Returns `fits`
     (the count within the usable bytes), `may_fit` (not refused), `memory_verdict`, the count's
-    `memory_low` and `memory_high` bytes, `memory_basis` and `shortfall_message` ("" when it fits)."""
+    `memory_low_bytes` and `memory_high_bytes`, `memory_basis` and `shortfall_message` ("" when it fits)."""
+    from glamsim.predict.intervals import MIN_ROWS as MIN_PEAKS
     from glamsim.predict.intervals import memory_band
 
     band = memory_band(exclude)
@@ -369,7 +370,9 @@ def fit_verdict(mem: dict, chip: str = "the chip", exclude: str | None = None) -
     low, high = total * np.exp(-band.q), total * np.exp(band.q)
     verdict = "fits" if fits else "tight" if maybe else "does not fit"
     message = ""
-    if not fits:
+    if not fits and band.rows < MIN_PEAKS:
+        message = f"{shortfall_message(mem, 0, chip)}, {total / usable - 1:.1%} over; {band.basis}"
+    elif not fits:
         within = "within" if maybe else "beyond"
         message = (
             f"{shortfall_message(mem, 0, chip)}, {total / usable - 1:.1%} over; {within} the count's error on "
@@ -380,8 +383,8 @@ def fit_verdict(mem: dict, chip: str = "the chip", exclude: str | None = None) -
         "fits": fits,
         "may_fit": maybe,
         "memory_verdict": verdict,
-        "memory_low": low,
-        "memory_high": high,
+        "memory_low_bytes": low,
+        "memory_high_bytes": high,
         "memory_basis": band.basis,
         "shortfall_message": message,
     }
