@@ -538,12 +538,18 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
         return np.exp(-q), np.exp(q)
 
     dense = mfu_interval("megatron", chip="h100-sxm")
-    capacity = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity")  # GLaM's row only
+    # capacity routing: GLaM's row (XLA) and Megatron-Bridge 25.09's six token-drop rows, which
+    # are also the capacity-routed Megatron neighbours that widen the band where they lie outside it
+    capacity = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity")
     moe = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless")
     n_dense = sum(r[4] == "dense" for r in residuals())
-    assert dense.rows == n_dense < capacity.rows == n_dense + 1 < moe.rows == n_dense + 14
+    assert dense.rows == n_dense < capacity.rows == n_dense + 7 < moe.rows == n_dense + 14
     assert (dense.low, dense.high) == pytest.approx(band("dense"))
-    assert (capacity.low, capacity.high) == pytest.approx(band("capacity")) and capacity.widened_by == ()
+    drop = {r[0]: r[3] for r in residuals() if r[0].endswith("-2509")}
+    q_cap = -np.log(band("capacity")[0])
+    assert set(capacity.widened_by) == {i for i, v in drop.items() if abs(v) > q_cap} != set()
+    assert capacity.low == pytest.approx(np.exp(min(-q_cap, *drop.values())))
+    assert capacity.high == pytest.approx(np.exp(max(q_cap, *drop.values())))
     zoo = {r[0]: r[3] for r in residuals() if r[1] == "mcore-moe-zoo"}
     assert moe.low < 0.45 and moe.high == pytest.approx(np.exp(max(zoo.values())))  # the zoo's FSDP run, +49%
     nemo_outside = {
@@ -558,7 +564,8 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
     zoo_outside = {i for i, v in zoo.items() if abs(v) > q}
     assert zoo_outside == set(zoo) - {"mcore-zoo-qwen3-235b-deepep"}  # the DeepEP run without overlap, within the band
     assert set(moe.widened_by) == nemo_outside | zoo_outside
-    assert moe.label == "80% + 10 MoE rows" and dense.label == capacity.label == "80%"
+    assert moe.label == "80% + 10 MoE rows" and dense.label == "80%"
+    assert capacity.label == f"80% + {len(capacity.widened_by)} MoE rows"
     assert "nemo-qwen3-235b-256-fp8" in moe.basis and "dropless MoE rows (13) on the megatron stack" in moe.basis
     # the NeMo rows left out: the zoo's rows (another source) still widen the band, NeMo's do not
     held = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless", exclude="nemo")
@@ -748,3 +755,30 @@ def test_the_model_zoos_pp32_run_needs_the_embedding_and_loss_in_the_pipeline_sp
     check_layout(lay, cfg, 256, run.seq_len)
     with pytest.raises(ConfigError, match="96 pipeline stages for 94 layers"):
         check_layout(lay.model_copy(update={"embed_loss": False}), cfg, 256, run.seq_len)
+
+
+def test_token_drop_rows_route_with_megatron_capacity():
+    """Megatron-Bridge 25.09's six token-drop Qwen3 rows: each model is its dropless twin routed
+    with Megatron-Core's capacity, ceil(1.0 x tokens x top-k / experts) padded slots per expert (256
+    of a 4,096-token group for top-8 of 128: 8 slots per token); the rows fit as they ran, and a
+    capacity-routed MoE on Megatron now has published neighbours, these rows and no dropless one."""
+    import math
+
+    from glamsim.accounting import ModelArrays, expert_slots_per_token
+    from glamsim.predict.intervals import moe_neighbours
+    from glamsim.predict.validation import predictions
+
+    models, runs = predictions()
+    routing = {"name", "description", "routing", "capacity_factor", "router_group_size"}
+    for name in ("qwen3-30b-a3b-tokendrop", "qwen3-235b-a22b-tokendrop"):
+        cfg, twin = models[name], models[name.removesuffix("-tokendrop")]
+        assert cfg.expert_capacity(4096) == math.ceil(1.0 * 4096 * 8 / 128) == 256
+        assert float(expert_slots_per_token(ModelArrays.of(cfg), 4096)[0]) == 8.0
+        assert cfg.model_dump(exclude=routing) == twin.model_dump(exclude=routing) and twin.dropless
+    ids = {r.id for r in runs if r.id.endswith("-2509")}
+    assert len(ids) == 6 and {r.model for r in runs if r.id in ids} == set(models) & {
+        "qwen3-30b-a3b-tokendrop",
+        "qwen3-235b-a22b-tokendrop",
+    }
+    assert {i for i, _ in moe_neighbours("megatron", "capacity")} == ids
+    assert all(r["may_fit"] for r in prediction_rows() if r["id"] in ids)

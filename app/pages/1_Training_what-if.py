@@ -206,7 +206,7 @@ def _use_layout(layout: str) -> None:
 def layouts_view(models: dict, main: str, chip_name: str, n_chips: int, seq_len, software) -> None:
     """Layouts that fit, for every model on the page: one tab each, ranked by predicted step time,
     with memory per chip and where the step's time goes; the main model's can be picked for use."""
-    st.subheader(f"Layouts that fit (then tight ones) on {n_chips:,} x {chip_name}")
+    st.subheader(f"Layouts that fit on {n_chips:,} x {chip_name}")
     st.caption(
         "glamsim.predict's search (as `glamsim plan`): every layout whose memory per chip fits, ranked by "
         "predicted step time, then any *tight* one (counted over the usable HBM by less than the count's error "
