@@ -54,8 +54,20 @@ def resolve_layout(
     return lay
 
 
-def _resolved(model, chip, layout, chips, seq_len, global_batch, dtype, chips_per_node, uneven_stages):
-    """(model, chip profile, sequence length, chip count, settled layout, fabric) of one scenario."""
+def _resolved(
+    model,
+    chip,
+    layout,
+    *,
+    chips=None,
+    seq_len=None,
+    global_batch=None,
+    dtype=None,
+    chips_per_node=None,
+    uneven_stages=False,
+):
+    """(model, chip profile, sequence length, chip count, settled layout, fabric) of one scenario
+    (the keywords as `evaluate` takes them)."""
     cfg = load_model(model) if isinstance(model, str) else model
     prof = load_chip(chip) if isinstance(chip, str) else chip
     s = seq_len or cfg.max_seq_len
@@ -71,23 +83,11 @@ def _one(v) -> float:
     return float(np.asarray(v).reshape(-1)[0])
 
 
-def memory_bytes(
-    model: ModelConfig | str,
-    chip: ChipProfile | str,
-    layout: Layout | str,
-    *,
-    chips: int | None = None,
-    seq_len: int | None = None,
-    global_batch: int | None = None,
-    dtype: str | None = None,
-    chips_per_node: float | None = None,
-    uneven_stages: bool = False,
-) -> dict:
+def memory_bytes(model: ModelConfig | str, chip: ChipProfile | str, layout: Layout | str, **scenario) -> dict:
     """Bytes per chip of one layout by part, the total and the usable HBM (plain floats): the count
-    alone, without the fit verdict that `evaluate` adds from the count's errors on published peaks."""
-    cfg, _, s, _, lay, fab = _resolved(
-        model, chip, layout, chips, seq_len, global_batch, dtype, chips_per_node, uneven_stages
-    )
+    alone, without the fit verdict that `evaluate` adds from the count's errors on published peaks
+    (whose rows are counted with this).  `scenario`: `evaluate`'s keywords but `expert_load`."""
+    cfg, _, s, _, lay, fab = _resolved(model, chip, layout, **scenario)
     mem = memory_per_chip(ModelArrays.of(cfg), s, LayoutArrays.of(lay), fab)
     return {k: _one(mem[k]) for k in (*MEMORY_PARTS, "total", "usable", "shortfall")}
 
@@ -108,7 +108,15 @@ def evaluate(
     """Memory per chip with its fit verdict (`memory.fit_verdict`), and the predicted step time,
     MFU and HFU of one layout (plain floats)."""
     cfg, prof, s, n, lay, fab = _resolved(
-        model, chip, layout, chips, seq_len, global_batch, dtype, chips_per_node, uneven_stages
+        model,
+        chip,
+        layout,
+        chips=chips,
+        seq_len=seq_len,
+        global_batch=global_batch,
+        dtype=dtype,
+        chips_per_node=chips_per_node,
+        uneven_stages=uneven_stages,
     )
     m = ModelArrays.of(cfg)
     arr = LayoutArrays.of(lay)
