@@ -783,3 +783,25 @@ def test_token_drop_rows_route_with_megatron_capacity():
     }
     assert {i for i, _ in moe_neighbours("megatron", "capacity")} == ids
     assert all(r["may_fit"] for r in prediction_rows() if r["id"] in ids)
+
+
+def test_megablocks_rows_count_the_papers_flops_and_weights():
+    """Gale et al. 2023 (MegaBlocks), Table 1: Transformer-XS 46M weights and 316 GFLOPs per
+    1,024-token sequence, Transformer-XL 1,316M and 8,684 (Narayanan et al.'s expression, which
+    counts the logits and full S x S attention, no recomputation): the rows' MFU is read against
+    the same FLOPs, so glamsim's model count must reproduce them to the GFLOP."""
+    from glamsim.accounting import ModelArrays, params
+    from glamsim.predict.validation import predict_run
+
+    models, runs = predictions()
+    table = {"megablocks-xs-8-a100": (46e6, 316e9), "megablocks-xl-8-a100": (1316e6, 8684e9)}
+    rows = {r.id: r for r in runs if r.family == "megablocks2023"}
+    assert set(rows) == set(table)
+    for run_id, (weights, flops_per_sequence) in table.items():
+        run = rows[run_id]
+        cfg = models[run.model]
+        assert float(params(ModelArrays.of(cfg))[0]) == pytest.approx(weights, rel=0.01)
+        p = predict_run(run, models)["prediction"]
+        per_sequence = p["model_flops_per_step"] / p["tokens_per_step"] * run.seq_len
+        assert per_sequence == pytest.approx(flops_per_sequence, rel=0.002), run_id
+        assert p["fits"], run_id  # Table 3's micro-batches are the largest that fit on 80 GB
