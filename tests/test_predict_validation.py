@@ -803,5 +803,5 @@ def test_megablocks_rows_count_the_papers_flops_and_weights():
         assert float(params(ModelArrays.of(cfg))[0]) == pytest.approx(weights, rel=0.01)
         p = predict_run(run, models)["prediction"]
         per_sequence = p["model_flops_per_step"] / p["tokens_per_step"] * run.seq_len
-        assert per_sequence == pytest.approx(flops_per_sequence, rel=0.002), run_id
-        assert p["fits"], run_id  # Table 3's micro-batches are the largest that fit on 80 GB
+        assert per_sequence == pytest.approx(flops_per_sequence, abs=0.5e9), run_id  # to the GFLOP
+        assert p["fits"], run_id  # Table 3's micro-batches fit on 80 GB
