@@ -810,9 +810,10 @@ def test_megablocks_rows_count_the_papers_flops_and_weights():
 
 def test_flashattention2_rows_count_the_papers_flops():
     """Dao 2023 (FlashAttention-2), Sec. 4.3 counts 6 x seqlen x params + 12 x layers x hidden x
-    seqlen^2 per sequence, the attention not halved for the causal mask, params including the learned
-    positions at the run's length: glamsim's model count per token agrees within 1% (the positions'
-    share, 0.3% at 2K and 0.8% at 8K, is the whole difference)."""
+    seqlen^2 per sequence, the attention not halved for the causal mask, params (read as
+    model.parameters()) including the learned positions at the run's length: glamsim's model count
+    per token agrees within 1%; the positions' share (0.3% at 2K, 0.8% at 8K) is the difference, up
+    to the biases and norms (about 0.05%), which glamsim's FLOPs leave out."""
     from glamsim.accounting import ModelArrays, params
     from glamsim.predict.validation import predict_run
 
