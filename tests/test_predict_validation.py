@@ -441,7 +441,7 @@ def test_a_stacks_row_count_is_the_rows_its_interval_pools(monkeypatch):
 def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     """The published rows ran cuDNN (Megatron and NeMo Automodel on Hopper, NeMo on B200),
     FlashAttention-2 on Hopper (PyTorch, torchtitan) and on an A100 (Dao 2023's end-to-end rows, the
-    only ones: held out, nothing vouches for it).  A layout on Hopper naming FlashAttention-3 or
+    only ones: with that source held out, nothing else vouches for it).  A layout on Hopper naming FlashAttention-3 or
     cuDNN 9.19 takes the 95th percentile and says which kernel on which generation; naming a kernel
     the rows ran there, or none, keeps the 80th; fused attention without a rate on a GPU (the matmul
     model) widens; without fused attention, or on a TPU (no kernel rates), nothing widens for it."""
