@@ -828,3 +828,24 @@ def test_flashattention2_rows_count_the_papers_flops():
         theirs = 6 * n_at_run + 12 * cfg.n_layers * cfg.d_model * run.seq_len
         assert theirs / ours == pytest.approx(1 + 6 * run.seq_len * cfg.d_model / ours, rel=1e-3), run.id
         assert abs(theirs / ours - 1) < 0.01, run.id
+
+
+def test_dgx_cloud_rows_count_the_recipes_model_flops():
+    """NVIDIA's DGX Cloud recipes (dgxc-benchmarking llama3.1/README_8b.md and README_70b.md, Notes)
+    count per token 12 L h^2 (1 + groups/heads + s/h) + 18 L F h + 6 V h: 20,937,965,568 +
+    33,822,867,456 + 3,152,019,456 for Llama 3.1 8B and 136,902,082,560 + 338,228,674,560 +
+    6,304,038,912 for 70B at 8,192 tokens (4.74E+14 and 3.94E+15 a sequence, as published);
+    glamsim's model count per sequence agrees to 0.1%."""
+    from glamsim.predict.validation import predict_run
+
+    readme = {
+        "llama3-8b": 20_937_965_568 + 33_822_867_456 + 3_152_019_456,
+        "llama3-70b": 136_902_082_560 + 338_228_674_560 + 6_304_038_912,
+    }
+    models, runs = predictions()
+    rows = [r for r in runs if r.family == "dgxc-2409"]
+    assert {r.model for r in rows} == set(readme) and len(rows) == 8
+    for run in rows:
+        p = predict_run(run, models)["prediction"]
+        per_sequence = p["model_flops_per_step"] / p["tokens_per_step"] * run.seq_len
+        assert per_sequence == pytest.approx(run.seq_len * readme[run.model], rel=1e-3), run.id
