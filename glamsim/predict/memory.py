@@ -370,14 +370,12 @@ def fit_verdict(mem: dict, chip: str = "the chip", exclude: str | None = None) -
     low, high = total * np.exp(-band.q), total * np.exp(band.q)
     verdict = "fits" if fits else "tight" if maybe else "does not fit"
     message = ""
-    if not fits and band.rows < MIN_PEAKS:
-        message = f"{shortfall_message(mem, 0, chip)}, {total / usable - 1:.1%} over; {band.basis}"
-    elif not fits:
-        within = "within" if maybe else "beyond"
-        message = (
-            f"{shortfall_message(mem, 0, chip)}, {total / usable - 1:.1%} over; {within} the count's error on "
-            f"published peaks (its {band.level:.0%} quantile, x{np.exp(-band.q):.3f}: {low / 1e9:.1f} GB)"
-            + (": may run out of memory" if maybe else "")
+    if not fits:
+        message = f"{shortfall_message(mem, 0, chip)}, {total / usable - 1:.1%} over; " + (
+            band.basis
+            if band.rows < MIN_PEAKS
+            else f"{'within' if maybe else 'beyond'} the count's error on published peaks (its {band.level:.0%} "
+            f"quantile, x{np.exp(-band.q):.3f}: {low / 1e9:.1f} GB)" + (": may run out of memory" if maybe else "")
         )
     return {
         "fits": fits,
