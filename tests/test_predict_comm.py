@@ -651,3 +651,47 @@ def test_megatron_interleaved_schedule_overlaps_its_steady_pipeline_sends():
         assert float(pipeline_exposed_s(4.0, 2.0, 4.0, arr(other))[0]) == 4.0
     # fewer chunks than the warm-up would hold: every send is a warm-up or flush send
     assert float(pipeline_exposed_s(4.0, 2.0, 4.0, arr("pp=4,vp=2,gbs=4"))[0]) == pytest.approx(4.0)
+
+
+def test_data_parallel_buckets_each_pay_their_ring_latency():
+    """Below ZeRO-3 each gradient bucket is a collective of its own (hand count): Llama 2 7B on
+    tp=8 x dp=96 H100 (one rank of each dp group a node: 96 messages a ring, 8 us each), ZeRO-1
+    with fp32 gradients; a chip's share takes ceil(share x 4 bytes / bucket) buckets, each further
+    one a reduce-scatter and an all-gather more of latency."""
+    llama = ModelArrays.of(load_model("llama-2-7b"))
+    base = data_parallel_comm(llama, arr("tp=8,dp=96,zero=1,gbs=96,bucket_mb=1048576"), H100)  # one bucket
+    share = one(chip_params(llama, arr("tp=8,dp=96,gbs=96"))[0])
+    ring = 96 * 8e-6
+    assert one(ring_latency_s(96, 8, H100)) == pytest.approx(ring)
+    for mib in (25, 100):
+        buckets = np.ceil(share * 4 / (mib * 2**20))
+        assert buckets > 1
+        d = data_parallel_comm(llama, arr(f"tp=8,dp=96,zero=1,gbs=96,bucket_mb={mib}"), H100)
+        assert one(d["dp_step_s"]) - one(base["dp_step_s"]) == pytest.approx(2 * (buckets - 1) * ring)
+    # ZeRO-0 all-reduces each bucket: its latency is the all-reduce's (2 passes over the 96 nodes)
+    d0 = data_parallel_comm(llama, arr("tp=8,dp=96,gbs=96,bucket_mb=100"), H100)
+    z0 = data_parallel_comm(llama, arr("tp=8,dp=96,gbs=96,bucket_mb=1048576"), H100)
+    buckets = np.ceil(share * 4 / (100 * 2**20))
+    assert one(d0["dp_step_s"]) - one(z0["dp_step_s"]) == pytest.approx((buckets - 1) * 2 * 95 * 8e-6)
+    # Megatron-Core's own buckets grow with dp (1e6 parameters a rank): 96e6 here
+    mc = data_parallel_comm(llama, arr("tp=8,dp=96,zero=1,gbs=96"), H100)
+    assert one(mc["dp_step_s"]) - one(base["dp_step_s"]) == pytest.approx(2 * (np.ceil(share / 96e6) - 1) * ring)
+
+
+def test_each_stack_buckets_its_gradients_as_its_code_does():
+    """Parameters per bucket (`efficiency.dp_buckets`): Megatron-Core max(4e7, 1e6 x dp), DeepSpeed
+    5e8, PyTorch DDP 25 MiB of gradients, FSDP one collective per wrapped layer, XLA one per step;
+    `bucket_mb` overrides any of them below ZeRO-3."""
+    n, layers = np.array([1.0e9]), np.array([12.0])
+
+    def buckets(text: str, group: float) -> float:
+        return one(eff.dp_buckets(n, arr(text), group, layers))
+
+    assert buckets("dp=16,zero=1,gbs=16", 16) == 25  # 1e9 / 4e7
+    assert buckets("dp=256,zero=1,gbs=256", 256) == 4  # 1e9 / 2.56e8, rounded up
+    assert buckets("dp=16,zero=1,gbs=16,stack=deepspeed", 16) == 2  # 1e9 / 5e8
+    assert buckets("dp=16,gbs=16,stack=pytorch-fsdp", 16) == np.ceil(1e9 * 4 / (25 * 2**20))  # DDP, fp32
+    assert buckets("fsdp=16,reshard=0,gbs=16,stack=pytorch-fsdp", 16) == 12  # a unit per layer
+    assert buckets("dp=16,zero=1,gbs=16,stack=xla", 16) == 1
+    assert buckets("dp=16,zero=1,gbs=16,grads=bf16,bucket_mb=100", 16) == np.ceil(1e9 * 2 / (100 * 2**20))
+    assert one(eff.dp_buckets(np.array([0.0]), arr("dp=16,gbs=16"), 16, layers)) == 0  # nothing to reduce

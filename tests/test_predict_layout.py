@@ -65,6 +65,7 @@ def test_keys_values_aliases_and_defaults():
         "fsdp=8,dp=8,pp=2,reshard=0",  # ...keeping the gathered weights between microbatches
         "fsdp=8,reshard=0",
         "tp=2,dp=4,ep=8,etp=1,sp=1",  # parallel folding
+        "tp=8,dp=96,zero=1,bucket_mb=100",  # Apex's DistributedFusedAdam buckets
     ],
 )
 def test_compact_round_trips(text):
@@ -220,6 +221,14 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "etp_fold_ranks": ("tp=2,dp=4,ep=16,etp=1,sp=1", ["ep=16", "tp x cp x dp = 8"]),
     "etp_no_sp": ("tp=2,dp=4,ep=8,etp=1", ["etp=1", "sp=1"]),
     "ep_over_tp_unfolded": ("tp=2,dp=4,ep=8", ["ep=8", "dp=4", "etp=1 folds"]),
+    "bucket_mb_zero": ("dp=8,zero=1,bucket_mb=0", ["bucket_mb='0'", ">= 1"]),
+    "bucket_mb_negative": ("dp=8,zero=1,bucket_mb=-100", ["bucket_mb='-100'", ">= 1"]),
+    "bucket_mb_fraction": ("dp=8,zero=1,bucket_mb=12.5", ["bucket_mb='12.5'"]),
+    "bucket_mb_word": ("dp=8,zero=1,bucket_mb=big", ["bucket_mb='big'"]),
+    "bucket_mb_nan": ("dp=8,zero=1,bucket_mb=nan", ["bucket_mb='nan'"]),
+    "bucket_mb_huge": ("dp=8,zero=1,bucket_mb=99999999999999999999", ["bucket_mb="]),
+    "bucket_mb_empty": ("dp=8,zero=1,bucket_mb=", ["bucket_mb=''"]),
+    "bucket_mb_zero3": ("fsdp=8,bucket_mb=100", ["bucket_mb=100", "zero 0-2"]),
     "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
 

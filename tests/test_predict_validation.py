@@ -858,3 +858,30 @@ def test_dgx_cloud_rows_count_the_recipes_model_flops():
         p = predict_run(run, models)["prediction"]
         per_sequence = p["model_flops_per_step"] / p["tokens_per_step"] * run.seq_len
         assert per_sequence == pytest.approx(run.seq_len * readme[run.model], rel=1e-3), run.id
+
+
+def test_nemotron4_rows_reproduce_the_reports_weights_and_mfu():
+    """Parmar et al. 2024 (Nemotron-4 15B), Sec. 2: 3.2 billion embedding and 12.5 billion
+    non-embedding weights (2 x 256,000 x 6,144 untied = 3.15e9, the report rounding up), and Table 2:
+    MFU 34.3 / 33.3 / 30.5% of 989 TFLOP/s at 0.57 / 0.58 / 0.64 s an iteration on 768 / 1,536 /
+    2,304 GPUs, batches of 384 / 768 / 1,152 sequences of 4,096: glamsim's model FLOPs over the
+    published iteration time give the published MFU within the time's two-figure rounding."""
+    from glamsim.accounting import ModelArrays, params
+    from glamsim.predict.validation import predict_run
+
+    models, runs = predictions()
+    cfg = models["nemotron4-15b"]
+    embedding = 2 * cfg.vocab_size * cfg.d_model
+    assert embedding == pytest.approx(3.2e9, rel=0.02)
+    assert float(params(ModelArrays.of(cfg))[0]) - embedding == pytest.approx(12.5e9, rel=0.005)
+    table = {768: (0.57, 0.343, 384), 1536: (0.58, 0.333, 768), 2304: (0.64, 0.305, 1152)}
+    rows = [r for r in runs if r.family == "nemotron4-2024"]
+    assert len(rows) == 3
+    for run in rows:
+        gpus = int(run.id.rsplit("-", 1)[1])
+        seconds, mfu, batch = table[gpus]
+        assert run.published.value == seconds and f"batch size {batch:,}" in run.published.source
+        p = predict_run(run, models)["prediction"]
+        assert p["tokens_per_step"] == batch * 4096
+        implied = p["model_flops_per_step"] / (seconds * gpus * 989e12)
+        assert implied == pytest.approx(mfu, rel=0.005 / seconds + 0.0015), run.id  # rounding of both figures

@@ -27,7 +27,8 @@ Per step (or per microbatch under ZeRO-3):
 - data parallel: gradients of the chip's non-expert parameters over dp x cp ranks (stride tp),
   of its experts over dp x cp / ep (stride tp cp ep; folded tp x cp x dp / (ep x etp), stride
   ep x etp, `stage.expert_data_parallel`): an all-reduce (ZeRO 0), or a reduce-scatter
-  of gradients + an all-gather of weights (ZeRO 1-2, same bytes); ZeRO-3 gathers the weights
+  of gradients + an all-gather of weights (ZeRO 1-2, same bytes), in the stack's buckets
+  (`efficiency.dp_buckets`), each paying its own latency; ZeRO-3 gathers the weights
   forward and backward and reduce-scatters gradients for every microbatch, in
   layers x `ZERO3_GATHERS_PER_LAYER` groups per pass, each paying a ring pass of latency (n - 1
   messages), and once more under full recomputation where the stack regathers for it;
@@ -146,6 +147,15 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
         + all_gather_s(w_d, z_d, s_dense, n, fab)
         + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab) + all_gather_s(w_e, z_e, s_expert, n, fab))
     )
+    # below ZeRO-3 the stack's buckets are collectives of their own: each further one pays its latency
+    layers = layers_per_stage(m, lay)
+    more_d = np.maximum(eff.dp_buckets(dense, lay, g_dense, layers) - 1.0, 0.0)
+    more_e = np.maximum(eff.dp_buckets(expert, lay, g_expert, layers * moe_share(m)) - 1.0, 0.0)
+    buckets_ar = allreduce + more_d * allreduce_s(0.0, g_dense, s_dense, n, fab)
+    buckets_ar = buckets_ar + ex(more_e * allreduce_s(0.0, g_expert, s_expert, n, fab))
+    buckets_rs_ag = rs_ag + 2 * (
+        more_d * ring_latency_s(z_d, s_dense, fab) + ex(more_e * ring_latency_s(z_e, s_expert, fab))
+    )
     gather = all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
     regather = recomputed_share(m, lay) * eff.by_stack(eff.ZERO3_REGATHER_ON_RECOMPUTE, lay.stack)
     z3 = rs_ag + (1 + regather) * gather
@@ -166,7 +176,7 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
         allreduce_s(grad_e / z_e, replicas, s_expert * z_e, n, fab)
     )
     z = lay.zero
-    step_s = np.where(z == 0, allreduce, np.where(z < 3, rs_ag, 0.0) + hsdp)
+    step_s = np.where(z == 0, buckets_ar, np.where(z < 3, buckets_rs_ag, 0.0) + hsdp)
     micro_s = np.where(z >= 3, z3, 0.0)
     grad_bytes = np.where(g_dense > 1, grad_d, 0.0) + np.where(g_expert > 1, grad_e, 0.0)
     return {"dp_bytes": grad_bytes, "dp_step_s": step_s, "dp_microbatch_s": micro_s}

@@ -172,6 +172,43 @@ ZERO3_PREFETCH_PARAMS = {"megatron": float("inf"), "deepspeed": 5e7, "pytorch-fs
 ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 
 
+# Below ZeRO-3 a stack reduces (and, with a distributed optimizer, gathers) its gradient buffer in
+# buckets, each a collective of its own that pays its ring pass of latency, issued as the backward
+# fills them.  Parameters per bucket:
+# - megatron: Megatron-Core DDP's default bucket_size, max(40,000,000, 1,000,000 x dp) parameters,
+#   dp the data-parallel (dp x cp) group: "larger DP sizes need larger buckets to ensure
+#   collectives do not become latency-bound" (megatron/core/distributed/
+#   distributed_data_parallel_config.py; distributed_data_parallel.py sets it);
+# - deepspeed: ZeRO's reduce_bucket_size default, 5e8 elements (deepspeed/runtime/zero/config.py,
+#   "Number of elements reduced/allreduced at a time");
+# - pytorch-fsdp: DDP (zero 0) in torch.nn.parallel.DistributedDataParallel's bucket_cap_mb default,
+#   25 MiB of gradients; sharded (FSDP keeping its gathered weights, zero 2) one collective per
+#   wrapped unit (`ZERO3_GATHERS_PER_LAYER` per layer), as under ZeRO-3;
+# - xla: one collective per step (no buckets).
+# A layout's `bucket_mb` sets MiB of gradients per bucket instead: Apex's DistributedFusedAdam (NeMo's
+# `distributed_fused_adam`), bucket_cap_mb default 100, "bucket_size = 1024 * 1024 * bucket_cap_mb /
+# dtype_size" of its gradient-sync dtype (NVIDIA/apex apex/contrib/optimizers/distributed_fused_adam.py).
+DP_BUCKET_FLOOR_PARAMS = {"megatron": 4e7, "deepspeed": 5e8, "pytorch-fsdp": 0.0, "xla": float("inf")}
+DP_BUCKET_PARAMS_PER_RANK = {"megatron": 1e6, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
+DP_BUCKET_MIB = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 25.0, "xla": 0.0}
+
+
+def dp_buckets(params, lay, group, layers):
+    """Collectives one chip's `params` gradients are reduced in per step below ZeRO-3 (at least one
+    where it has any), over a data-parallel group of `group` ranks, `layers` on the chip: the
+    stack's buckets (above), or `lay.bucket_mb` MiB of gradients each where the layout sets it."""
+    import numpy as np
+
+    mib = np.where(lay.bucket_mb > 0, lay.bucket_mb, by_stack(DP_BUCKET_MIB, lay.stack))
+    rule = np.maximum(
+        by_stack(DP_BUCKET_FLOOR_PARAMS, lay.stack), by_stack(DP_BUCKET_PARAMS_PER_RANK, lay.stack) * group
+    )
+    buckets = np.ceil(params / np.where(mib > 0, mib * 2**20 / lay.grad_bytes, rule))
+    units = layers * by_stack(ZERO3_GATHERS_PER_LAYER, lay.stack)
+    fsdp = (lay.stack == PYTORCH_FSDP) & (lay.zero >= 1) & (lay.bucket_mb == 0)
+    return np.where(params > 0, np.maximum(np.where(fsdp, units, buckets), 1.0), 0.0)
+
+
 # 1: under sequence parallelism the stack saves the all-gathered (whole-sequence) inputs of the QKV
 # and FFN matmuls for their weight gradients.  PyTorch's DTensor tensor parallelism (torchtitan's
 # plan: SequenceParallel norms, ColwiseParallel(input_layouts=Shard(1)) projections) redistributes

@@ -12,8 +12,9 @@ token's experts spread over the ranks); whether the embedding and loss take a la
 pipeline split (`embed_loss`); the
 precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
-per parameter tensor (DeepSpeed), and whose element-wise kernels are fused (Megatron, DeepSpeed,
-XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP).
+per parameter tensor (DeepSpeed), whose element-wise kernels are fused (Megatron, DeepSpeed,
+XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP), and whose gradient
+buckets below ZeRO-3 are its own unless `bucket_mb` sets them (Apex's DistributedFusedAdam, 100 MiB).
 
 Hybrid sharding (HSDP, TPU multi-slice): `fsdp=256,dp=32` shards ZeRO-3 over 256 ranks (a node or
 slice) and replicates that group 32 times (dp = 8,192 in all); gradients are reduce-scattered in
@@ -122,6 +123,9 @@ class Layout(Frozen):
     # (NeMo Automodel's MoE models: MoEConfig.dtype bf16, initialize_weights casts the model to bf16)
     master: bool = True
     shard: int | None = Field(None, ge=1, le=MAX_WAYS, description="ZeRO sharding ranks inside dp (HSDP)")
+    # MiB of gradients per data-parallel bucket below ZeRO-3, each bucket a collective of its own
+    # (Apex's DistributedFusedAdam bucket_cap_mb); None: the stack's (`efficiency.dp_buckets`)
+    bucket_mb: int | None = Field(None, ge=1, le=2**20, description="MiB of gradients per data-parallel bucket")
 
     @model_validator(mode="after")
     def _check(self) -> Layout:
@@ -140,6 +144,11 @@ class Layout(Frozen):
             raise ValueError(
                 f"recompute_layers={self.recompute_layers}: recomputing whole layers needs recompute=full, "
                 f"not {self.recompute}"
+            )
+        if self.bucket_mb is not None and self.zero == 3:
+            raise ValueError(
+                f"bucket_mb={self.bucket_mb}: gradient buckets are for zero 0-2 (ZeRO-3 moves weights and gradients "
+                "a layer at a time)"
             )
         if self.embed_loss and self.pp < 2:
             raise ValueError("embed_loss=1: counting the embedding and loss in the pipeline split needs pp >= 2")
@@ -247,7 +256,7 @@ class Layout(Frozen):
 
 # ---- the compact string -----------------------------------------------------------------------
 
-_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "zero", "mb", "gbs", "vp", "fsdp", "recompute_layers")
+_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "zero", "mb", "gbs", "vp", "fsdp", "recompute_layers", "bucket_mb")
 _BOOL_KEYS = (
     "sp",
     "flash",
@@ -281,7 +290,7 @@ MAX_LAYOUT_CHARS = 1000
 
 def _int(key: str, text: str) -> int:
     # ASCII digits only: `tp=²` is refused, not a traceback
-    return parse_int(text, f"layout {key}", ge=1 if key in ("recompute_layers", "etp") else 0)
+    return parse_int(text, f"layout {key}", ge=1 if key in ("recompute_layers", "etp", "bucket_mb") else 0)
 
 
 def default_stack(chip) -> str:
@@ -365,6 +374,7 @@ SOFTWARE_KEYS = (
     "optimizer",
     "loss_upcast",
     "master",
+    "bucket_mb",
 )
 
 
@@ -517,6 +527,7 @@ class LayoutArrays:
     loss_upcast: np.ndarray  # 1 an unfused loss keeps its logit copies in fp32, 0 at compute precision
     master: np.ndarray  # 1 an fp32 master copy of 16-bit weights, 0 pure 16-bit training
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
+    bucket_mb: np.ndarray  # MiB of gradients per data-parallel bucket (0: the stack's)
 
     @classmethod
     def of(cls, layouts: Layout | list[Layout]) -> LayoutArrays:
@@ -537,8 +548,8 @@ class LayoutArrays:
                 return STACKS.index(r.stack)
             if name == "shard":
                 return r.shard or r.dp
-            if name == "recompute_layers":
-                return r.recompute_layers or 0
+            if name in ("recompute_layers", "bucket_mb"):
+                return getattr(r, name) or 0
             if name == "etp":
                 return r.expert_tp
             if name in ("fused", "attn", "expert_spread", "cp_comm"):
@@ -580,8 +591,11 @@ class LayoutArrays:
                 "attn",
                 "loss_upcast",
                 "master",
+                "bucket_mb",
             }
         )
+        if g("zero") == 3:  # ZeRO-3 has no gradient buckets: the searched row keeps none
+            keep["bucket_mb"] = None
         way = int(g("cp_comm"))
         return Layout(
             tp=int(g("tp")),

@@ -170,6 +170,7 @@ def candidates(
         loss_upcast=full(base.loss_upcast),
         master=full(base.master),
         shard=d[k],
+        bucket_mb=full(base.bucket_mb or 0),
     )
 
 
