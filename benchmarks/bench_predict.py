@@ -281,10 +281,15 @@ def _objective_sensitivity(log_err: np.ndarray, fams: np.ndarray) -> None:
 
 
 def _weighted_median_objective(abs_sorted: np.ndarray, order: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per grid setting, the median |log error| of the rows weighted by `w` (rows sorted per setting)."""
+    """Per grid setting, the median |log error| of the rows each counted `w` times (integer
+    weights; rows sorted per setting): `np.median` of the repeated rows, the two middle values
+    averaged when their count is even."""
     cum = np.cumsum(w[order], axis=1)
-    first = np.argmax(cum >= cum[:, -1:] / 2, axis=1)
-    return abs_sorted[np.arange(len(first)), first]
+    total = cum[:, -1:]
+    rows = np.arange(len(cum))
+    low = abs_sorted[rows, np.argmax(cum >= np.floor((total + 1) / 2), axis=1)]
+    high = abs_sorted[rows, np.argmax(cum >= np.floor(total / 2) + 1, axis=1)]
+    return (low + high) / 2
 
 
 def _refit_spread(log_err: np.ndarray, fams: np.ndarray, draws: int = 200, seed: int = 0) -> None:
@@ -301,10 +306,13 @@ def _refit_spread(log_err: np.ndarray, fams: np.ndarray, draws: int = 200, seed:
     held = np.empty((draws, log_err.shape[1]))
     for f in names:
         out = fams == f
+        # every other family once: the leave-one-source-out refit itself
+        once = _weighted_median_objective(abs_sorted, order, (~out).astype(float))
+        assert np.argmin(once) == np.argmin(np.median(np.abs(log_err[:, ~out]), axis=1))
         others = [g for g in names if g != f]
         for b in range(draws):
             counts = dict(zip(*np.unique(rng.choice(others, len(others)), return_counts=True), strict=True))
-            w = np.array([0.0 if g == f else float(counts.get(g, 0)) for g in fams])
+            w = np.array([float(counts.get(g, 0)) for g in fams])
             best = int(np.argmin(_weighted_median_objective(abs_sorted, order, w)))
             held[b, out] = log_err[best, out]
     e = np.expm1(held)

@@ -695,3 +695,24 @@ def test_each_stack_buckets_its_gradients_as_its_code_does():
     assert buckets("dp=16,zero=1,gbs=16,stack=xla", 16) == 1
     assert buckets("dp=16,zero=1,gbs=16,grads=bf16,bucket_mb=100", 16) == np.ceil(1e9 * 2 / (100 * 2**20))
     assert one(eff.dp_buckets(np.array([0.0]), arr("dp=16,gbs=16"), 16, layers)) == 0  # nothing to reduce
+
+
+def test_buckets_apply_to_hybrid_replicas_and_searched_rows():
+    """Hybrid sharding all-reduces across the replicas per FSDP unit (one more all-reduce latency
+    per further layer); a searched row keeps its buckets, and ZeRO-3 none."""
+    from glamsim.predict.layout import Layout
+
+    n, layers = np.array([1.0e9]), np.array([12.0])
+    # FSDP: a collective per unit at zero 2-3, DDP's 25 MiB buckets at zero 0-1
+    assert one(eff.dp_buckets(n, arr("fsdp=16,dp=2,gbs=32,stack=pytorch-fsdp"), 32, layers)) == 12
+    assert one(eff.dp_buckets(n, arr("dp=16,zero=1,gbs=16,stack=pytorch-fsdp"), 16, layers)) == np.ceil(
+        1e9 * 4 / (25 * 2**20)
+    )
+    # hybrid sharding on 16 H100: 4 layers, so 3 more cross-replica all-reduces of latency than one
+    hsdp, single = arr("fsdp=8,dp=2,mb=1,gbs=16,stack=pytorch-fsdp"), arr("fsdp=8,dp=2,mb=1,gbs=16")
+    extra = 3 * one(allreduce_s(0.0, 2, 8, 16, H100))
+    fsdp_step, megatron_step = (one(data_parallel_comm(GPT, x, H100)["dp_step_s"]) for x in (hsdp, single))
+    assert fsdp_step - megatron_step == pytest.approx(extra)
+    # a searched row keeps its buckets below ZeRO-3 and drops them at ZeRO-3
+    rows = LayoutArrays.of([parse_layout("dp=8,zero=1,gbs=8,bucket_mb=100"), parse_layout("fsdp=8,gbs=8")])
+    assert rows.layout(0, Layout()).bucket_mb == 100 and rows.layout(1, Layout()).bucket_mb is None

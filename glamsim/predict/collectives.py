@@ -148,9 +148,10 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
         + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab) + all_gather_s(w_e, z_e, s_expert, n, fab))
     )
     # below ZeRO-3 the stack's buckets are collectives of their own: each further one pays its latency
+    # (sized by the dense data-parallel group for the expert buffers too, as Megatron-Core does)
     layers = layers_per_stage(m, lay)
     more_d = np.maximum(eff.dp_buckets(dense, lay, g_dense, layers) - 1.0, 0.0)
-    more_e = np.maximum(eff.dp_buckets(expert, lay, g_expert, layers * moe_share(m)) - 1.0, 0.0)
+    more_e = np.maximum(eff.dp_buckets(expert, lay, g_dense, layers * moe_share(m)) - 1.0, 0.0)
     buckets_ar = allreduce + more_d * allreduce_s(0.0, g_dense, s_dense, n, fab)
     buckets_ar = buckets_ar + ex(more_e * allreduce_s(0.0, g_expert, s_expert, n, fab))
     buckets_rs_ag = rs_ag + 2 * (
@@ -160,7 +161,7 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     regather = recomputed_share(m, lay) * eff.by_stack(eff.ZERO3_REGATHER_ON_RECOMPUTE, lay.stack)
     z3 = rs_ag + (1 + regather) * gather
     # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency
-    groups = np.maximum(layers_per_stage(m, lay) * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack) - 1.0, 0.0)
+    groups = np.maximum(layers * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack) - 1.0, 0.0)
     z3 = z3 + (3 + regather) * groups * (
         ring_latency_s(z_d, s_dense, fab) + ex(moe_share(m) * ring_latency_s(z_e, s_expert, fab))
     )
@@ -170,11 +171,14 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     z3 = z3 + copies * (
         (groups + 1) * eff.KERNEL_SLOT_S * (z_d + ex(moe_share(m) * z_e)) + 2 * (w_d + w_e) / fab.hbm_bytes_per_s
     )
-    # hybrid sharding: each shard's gradients all-reduced across the replicas once per step
+    # hybrid sharding: each shard's gradients all-reduced across the replicas once per step, in the
+    # stack's pieces (FSDP's units, the buckets), each further one paying its latency
     replicas = lay.dp / lay.shard
     hsdp = allreduce_s(grad_d / z_d, replicas, s_dense * z_d, n, fab) + ex(
         allreduce_s(grad_e / z_e, replicas, s_expert * z_e, n, fab)
     )
+    hsdp = hsdp + more_d * allreduce_s(0.0, replicas, s_dense * z_d, n, fab)
+    hsdp = hsdp + ex(more_e * allreduce_s(0.0, replicas, s_expert * z_e, n, fab))
     z = lay.zero
     step_s = np.where(z == 0, buckets_ar, np.where(z < 3, buckets_rs_ag, 0.0) + hsdp)
     micro_s = np.where(z >= 3, z3, 0.0)

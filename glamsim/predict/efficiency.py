@@ -174,16 +174,19 @@ ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp"
 
 # Below ZeRO-3 a stack reduces (and, with a distributed optimizer, gathers) its gradient buffer in
 # buckets, each a collective of its own that pays its ring pass of latency, issued as the backward
-# fills them.  Parameters per bucket:
-# - megatron: Megatron-Core DDP's default bucket_size, max(40,000,000, 1,000,000 x dp) parameters,
-#   dp the data-parallel (dp x cp) group: "larger DP sizes need larger buckets to ensure
-#   collectives do not become latency-bound" (megatron/core/distributed/
-#   distributed_data_parallel_config.py; distributed_data_parallel.py sets it);
+# fills them (glamsim hides the exchange behind the backward for every stack, so it takes the
+# buckets a stack cuts when it overlaps), and hybrid sharding all-reduces across the replicas in the
+# same pieces.  Parameters per bucket:
+# - megatron: Megatron-Core DDP's default bucket_size under overlap_grad_reduce, max(40,000,000,
+#   1,000,000 x dp) parameters for the dense and the expert buffers alike: "larger DP sizes need
+#   larger buckets to ensure collectives do not become latency-bound" (megatron/core/distributed/
+#   distributed_data_parallel_config.py; dp is the data-parallel group, dp x cp in Megatron-LM's
+#   resolve_ddp_bucket_size of 2025, as here); without the overlap Megatron reduces one bucket;
 # - deepspeed: ZeRO's reduce_bucket_size default, 5e8 elements (deepspeed/runtime/zero/config.py,
 #   "Number of elements reduced/allreduced at a time");
 # - pytorch-fsdp: DDP (zero 0) in torch.nn.parallel.DistributedDataParallel's bucket_cap_mb default,
-#   25 MiB of gradients; sharded (FSDP keeping its gathered weights, zero 2) one collective per
-#   wrapped unit (`ZERO3_GATHERS_PER_LAYER` per layer), as under ZeRO-3;
+#   25 MiB of gradients; sharded (FSDP, zero 2-3) one collective per wrapped unit
+#   (`ZERO3_GATHERS_PER_LAYER` per layer; the root unit not counted, as in ZeRO-3's groups);
 # - xla: one collective per step (no buckets).
 # A layout's `bucket_mb` sets MiB of gradients per bucket instead: Apex's DistributedFusedAdam (NeMo's
 # `distributed_fused_adam`), bucket_cap_mb default 100, "bucket_size = 1024 * 1024 * bucket_cap_mb /
@@ -194,9 +197,9 @@ DP_BUCKET_MIB = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 25.0, "xla":
 
 
 def dp_buckets(params, lay, group, layers):
-    """Collectives one chip's `params` gradients are reduced in per step below ZeRO-3 (at least one
-    where it has any), over a data-parallel group of `group` ranks, `layers` on the chip: the
-    stack's buckets (above), or `lay.bucket_mb` MiB of gradients each where the layout sets it."""
+    """Collectives one chip's `params` gradients are reduced in per step (at least one where it has
+    any), the stack's data-parallel group being `group` ranks and `layers` on the chip: the stack's
+    buckets (above), or `lay.bucket_mb` MiB of gradients each where the layout sets it."""
     import numpy as np
 
     mib = np.where(lay.bucket_mb > 0, lay.bucket_mb, by_stack(DP_BUCKET_MIB, lay.stack))
@@ -205,7 +208,7 @@ def dp_buckets(params, lay, group, layers):
     )
     buckets = np.ceil(params / np.where(mib > 0, mib * 2**20 / lay.grad_bytes, rule))
     units = layers * by_stack(ZERO3_GATHERS_PER_LAYER, lay.stack)
-    fsdp = (lay.stack == PYTORCH_FSDP) & (lay.zero >= 1) & (lay.bucket_mb == 0)
+    fsdp = (lay.stack == PYTORCH_FSDP) & (lay.zero >= 2) & (lay.bucket_mb == 0)
     return np.where(params > 0, np.maximum(np.where(fsdp, units, buckets), 1.0), 0.0)
 
 

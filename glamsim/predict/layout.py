@@ -574,7 +574,8 @@ class LayoutArrays:
 
     def layout(self, i: int, base: Layout | None = None) -> Layout:
         """Row i as a `Layout`; precisions, the optimizer and the software keys come from `base`
-        (the arrays hold only byte sizes and codes), the context-parallel exchange from the row."""
+        (the arrays hold only byte sizes and codes), the context-parallel exchange and the gradient
+        buckets from the row."""
 
         def g(name: str):
             return getattr(self, name)[i]
@@ -591,11 +592,8 @@ class LayoutArrays:
                 "attn",
                 "loss_upcast",
                 "master",
-                "bucket_mb",
             }
         )
-        if g("zero") == 3:  # ZeRO-3 has no gradient buckets: the searched row keeps none
-            keep["bucket_mb"] = None
         way = int(g("cp_comm"))
         return Layout(
             tp=int(g("tp")),
@@ -620,5 +618,7 @@ class LayoutArrays:
             uneven=bool(g("uneven")),
             embed_loss=bool(g("embed_loss")),
             cp_comm=None if way == 0 else CP_COMMS[way - 1],
+            # ZeRO-3 has no gradient buckets: a searched ZeRO-3 row keeps none
+            bucket_mb=(int(g("bucket_mb")) or None) if g("zero") < 3 else None,
             **keep,
         )
