@@ -910,3 +910,42 @@ def test_glm_130b_row_is_the_papers_model_and_recomputation():
     assert p["tokens_per_step"] == 4224 * 2048
     # the project's logged speed test (88.5 s an iteration at this batch) is the paper's MFU by this count
     assert p["model_flops_per_step"] / (88.5 * 768 * 312e12) == pytest.approx(0.325, abs=0.0025)
+
+
+def test_parallel_folding_rows_are_the_papers_models_and_splits():
+    """Liu et al. 2025 (MoE Parallel Folding), Sec. 4.1 and Table 3: Mixtral 8x22B (141B weights, 39B
+    active, Mistral AI's figures), Qwen2-57B-A14B (57B, 14B active: its name) and Mixtral-8x22B-G8T8
+    (the same weights cut into 64 experts of an eighth, top-8), at global batch 256 of 4,096 tokens
+    on the GPUs and TP / EP / PP / ETP of Table 3, routed with capacity factor 1 (slots per token =
+    top-k), the rest of each GPU count data parallel."""
+    from glamsim.accounting import ModelArrays, params
+    from glamsim.predict.layout import parse_layout
+
+    models, runs = predictions()
+    weights = {
+        "mixtral-8x22b-tokendrop": (141e9, 39e9),
+        "qwen2-57b-a14b-tokendrop": (57e9, 14e9),
+    }
+    for name, (total, active) in weights.items():
+        arrays = ModelArrays.of(models[name])
+        assert float(params(arrays)[0]) == pytest.approx(total, rel=0.01), name
+        assert float(params(arrays, active=True)[0]) == pytest.approx(active, rel=0.025), name
+    mixtral, g8t8 = (models[n] for n in ("mixtral-8x22b-tokendrop", "mixtral-8x22b-g8t8-tokendrop"))
+    assert g8t8.n_experts * g8t8.d_ff_expert == mixtral.n_experts * mixtral.d_ff_expert
+    for cfg in (mixtral, g8t8, models["qwen2-57b-a14b-tokendrop"]):
+        assert cfg.routing == "capacity" and cfg.capacity_factor == cfg.top_k
+    table = {  # (model, folded): (GPUs, TP, EP, PP, MFU)
+        ("mixtral-8x22b-tokendrop", False): (128, 2, 4, 8, 0.463),
+        ("mixtral-8x22b-tokendrop", True): (128, 2, 8, 8, 0.493),
+        ("qwen2-57b-a14b-tokendrop", False): (64, 2, 4, 4, 0.353),
+        ("qwen2-57b-a14b-tokendrop", True): (64, 2, 4, 4, 0.390),
+        ("mixtral-8x22b-g8t8-tokendrop", False): (128, 2, 8, 8, 0.171),
+        ("mixtral-8x22b-g8t8-tokendrop", True): (128, 4, 8, 8, 0.288),
+    }
+    rows = [r for r in runs if r.family == "folding2025"]
+    assert len(rows) == len(table)
+    for run in rows:
+        lay = parse_layout(run.layout)
+        gpus, tp, ep, pp, mfu = table[(run.model, lay.folded)]
+        assert (lay.tp * lay.pp * lay.dp, lay.tp, lay.ep, lay.pp, lay.cp) == (gpus, tp, ep, pp, 1), run.id
+        assert (lay.gbs, run.seq_len, run.published.value) == (256, 4096, mfu), run.id
