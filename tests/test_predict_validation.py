@@ -539,14 +539,15 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
         return np.exp(-q), np.exp(q)
 
     dense = mfu_interval("megatron", chip="h100-sxm")
-    # capacity routing: GLaM's row (XLA) and Megatron-Bridge 25.09's six token-drop rows, which
-    # are also the capacity-routed Megatron neighbours that widen the band where they lie outside it
+    # capacity routing: GLaM's row (XLA), Megatron-Bridge 25.09's six token-drop rows and the MoE
+    # parallel folding paper's six, which are also the capacity-routed Megatron neighbours that widen
+    # the band where they lie outside it
     capacity = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity")
     moe = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless")
     n_dense = sum(r[4] == "dense" for r in residuals())
-    assert dense.rows == n_dense < capacity.rows == n_dense + 7 < moe.rows == n_dense + 18
+    assert dense.rows == n_dense < capacity.rows == n_dense + 13 and moe.rows == n_dense + 18
     assert (dense.low, dense.high) == pytest.approx(band("dense"))
-    drop = {r[0]: r[3] for r in residuals() if r[0].endswith("-2509")}
+    drop = {r[0]: r[3] for r in residuals() if r[0].endswith("-2509") or r[1] == "folding2025"}
     q_cap = -np.log(band("capacity")[0])
     assert set(capacity.widened_by) == {i for i, v in drop.items() if abs(v) > q_cap} != set()
     assert capacity.low == pytest.approx(np.exp(min(-q_cap, *drop.values())))
@@ -763,7 +764,8 @@ def test_token_drop_rows_route_with_megatron_capacity():
     """Megatron-Bridge 25.09's six token-drop Qwen3 rows: each model is its dropless twin routed
     with Megatron-Core's capacity, ceil(1.0 x tokens x top-k / experts) padded slots per expert (256
     of a 4,096-token group for top-8 of 128: 8 slots per token); the rows fit as they ran, and a
-    capacity-routed MoE on Megatron now has published neighbours, these rows and no dropless one."""
+    capacity-routed MoE on Megatron has published neighbours: these rows, the MoE parallel folding
+    paper's (capacity factor 1 as well), and no dropless one."""
     import math
 
     from glamsim.accounting import ModelArrays, expert_slots_per_token
@@ -782,7 +784,8 @@ def test_token_drop_rows_route_with_megatron_capacity():
         "qwen3-30b-a3b-tokendrop",
         "qwen3-235b-a22b-tokendrop",
     }
-    assert {i for i, _ in moe_neighbours("megatron", "capacity")} == ids
+    folding = {r.id for r in runs if r.family == "folding2025"}
+    assert {i for i, _ in moe_neighbours("megatron", "capacity")} == ids | folding and len(folding) == 6
     assert all(r["may_fit"] for r in prediction_rows() if r["id"] in ids)
 
 
@@ -943,9 +946,10 @@ def test_parallel_folding_rows_are_the_papers_models_and_splits():
         ("mixtral-8x22b-g8t8-tokendrop", True): (128, 4, 8, 8, 0.288),
     }
     rows = [r for r in runs if r.family == "folding2025"]
-    assert len(rows) == len(table)
+    assert {(r.model, parse_layout(r.layout).folded) for r in rows} == set(table) and len(rows) == len(table)
     for run in rows:
         lay = parse_layout(run.layout)
         gpus, tp, ep, pp, mfu = table[(run.model, lay.folded)]
+        assert lay.expert_tp == (1 if lay.folded else tp), run.id
         assert (lay.tp * lay.pp * lay.dp, lay.tp, lay.ep, lay.pp, lay.cp) == (gpus, tp, ep, pp, 1), run.id
         assert (lay.gbs, run.seq_len, run.published.value) == (256, 4096, mfu), run.id

@@ -148,7 +148,8 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
         + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab) + all_gather_s(w_e, z_e, s_expert, n, fab))
     )
     # below ZeRO-3 the stack's buckets are collectives of their own: each further one pays its latency
-    # (sized by the dense data-parallel group for the expert buffers too, as Megatron-Core does)
+    # (sized by the dense data-parallel group for the expert buffers too, as Megatron-Core does); at
+    # ZeRO-3 the gather groups, which the hybrid replicas' all-reduce follows
     layers = layers_per_stage(m, lay)
     more_d = np.maximum(eff.dp_buckets(dense, lay, g_dense, layers) - 1.0, 0.0)
     more_e = np.maximum(eff.dp_buckets(expert, lay, g_dense, layers * moe_share(m)) - 1.0, 0.0)

@@ -176,7 +176,8 @@ ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp"
 # buckets, each a collective of its own that pays its ring pass of latency, issued as the backward
 # fills them (glamsim hides the exchange behind the backward for every stack, so it takes the
 # buckets a stack cuts when it overlaps), and hybrid sharding all-reduces across the replicas in the
-# same pieces.  Parameters per bucket:
+# same pieces (at ZeRO-3 in its gather groups, `ZERO3_GATHERS_PER_LAYER` a layer).  Parameters per
+# bucket:
 # - megatron: Megatron-Core DDP's default bucket_size under overlap_grad_reduce, max(40,000,000,
 #   1,000,000 x dp) parameters for the dense and the expert buffers alike: "larger DP sizes need
 #   larger buckets to ensure collectives do not become latency-bound" (megatron/core/distributed/
@@ -199,7 +200,8 @@ DP_BUCKET_MIB = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 25.0, "xla":
 def dp_buckets(params, lay, group, layers):
     """Collectives one chip's `params` gradients are reduced in per step (at least one where it has
     any), the stack's data-parallel group being `group` ranks and `layers` on the chip: the stack's
-    buckets (above), or `lay.bucket_mb` MiB of gradients each where the layout sets it."""
+    buckets (above), `lay.bucket_mb` MiB of gradients each where the layout sets it, or at ZeRO-3
+    (and PyTorch FSDP at ZeRO-2) one per gather group."""
     import numpy as np
 
     mib = np.where(lay.bucket_mb > 0, lay.bucket_mb, by_stack(DP_BUCKET_MIB, lay.stack))
@@ -208,8 +210,8 @@ def dp_buckets(params, lay, group, layers):
     )
     buckets = np.ceil(params / np.where(mib > 0, mib * 2**20 / lay.grad_bytes, rule))
     units = layers * by_stack(ZERO3_GATHERS_PER_LAYER, lay.stack)
-    fsdp = (lay.stack == PYTORCH_FSDP) & (lay.zero >= 2) & (lay.bucket_mb == 0)
-    return np.where(params > 0, np.maximum(np.where(fsdp, units, buckets), 1.0), 0.0)
+    grouped = (lay.zero == 3) | ((lay.stack == PYTORCH_FSDP) & (lay.zero == 2) & (lay.bucket_mb == 0))
+    return np.where(params > 0, np.maximum(np.where(grouped, units, buckets), 1.0), 0.0)
 
 
 # 1: under sequence parallelism the stack saves the all-gathered (whole-sequence) inputs of the QKV

@@ -618,7 +618,7 @@ class LayoutArrays:
             uneven=bool(g("uneven")),
             embed_loss=bool(g("embed_loss")),
             cp_comm=None if way == 0 else CP_COMMS[way - 1],
-            # ZeRO-3 has no gradient buckets: a searched ZeRO-3 row keeps none
+            # ZeRO-3 cuts by its gather groups, not by `bucket_mb`: a searched ZeRO-3 row keeps none
             bucket_mb=(int(g("bucket_mb")) or None) if g("zero") < 3 else None,
             **keep,
         )
