@@ -540,12 +540,12 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
 
     dense = mfu_interval("megatron", chip="h100-sxm")
     # capacity routing: GLaM's row (XLA), Megatron-Bridge 25.09's six token-drop rows and the MoE
-    # parallel folding paper's six, which are also the capacity-routed Megatron neighbours that widen
+    # parallel folding paper's eight, which are also the capacity-routed Megatron neighbours that widen
     # the band where they lie outside it
     capacity = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="capacity")
     moe = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless")
     n_dense = sum(r[4] == "dense" for r in residuals())
-    assert dense.rows == n_dense < capacity.rows == n_dense + 13 and moe.rows == n_dense + 18
+    assert dense.rows == n_dense < capacity.rows == n_dense + 15 and moe.rows == n_dense + 18
     assert (dense.low, dense.high) == pytest.approx(band("dense"))
     drop = {r[0]: r[3] for r in residuals() if r[0].endswith("-2509") or r[1] == "folding2025"}
     q_cap = -np.log(band("capacity")[0])
@@ -785,7 +785,7 @@ def test_token_drop_rows_route_with_megatron_capacity():
         "qwen3-235b-a22b-tokendrop",
     }
     folding = {r.id for r in runs if r.family == "folding2025"}
-    assert {i for i, _ in moe_neighbours("megatron", "capacity")} == ids | folding and len(folding) == 6
+    assert {i for i, _ in moe_neighbours("megatron", "capacity")} == ids | folding and len(folding) == 8
     assert all(r["may_fit"] for r in prediction_rows() if r["id"] in ids)
 
 
@@ -937,19 +937,24 @@ def test_parallel_folding_rows_are_the_papers_models_and_splits():
     assert g8t8.n_experts * g8t8.d_ff_expert == mixtral.n_experts * mixtral.d_ff_expert
     for cfg in (mixtral, g8t8, models["qwen2-57b-a14b-tokendrop"]):
         assert cfg.routing == "capacity" and cfg.capacity_factor == cfg.top_k
-    table = {  # (model, folded): (GPUs, TP, EP, PP, MFU)
-        ("mixtral-8x22b-tokendrop", False): (128, 2, 4, 8, 0.463),
-        ("mixtral-8x22b-tokendrop", True): (128, 2, 8, 8, 0.493),
-        ("qwen2-57b-a14b-tokendrop", False): (64, 2, 4, 4, 0.353),
-        ("qwen2-57b-a14b-tokendrop", True): (64, 2, 4, 4, 0.390),
-        ("mixtral-8x22b-g8t8-tokendrop", False): (128, 2, 8, 8, 0.171),
-        ("mixtral-8x22b-g8t8-tokendrop", True): (128, 4, 8, 8, 0.288),
+    table = {  # (model, folded, dtype): (GPUs, TP, EP, PP, MFU or, in FP8, Table 2's TFLOP/s per GPU)
+        ("mixtral-8x22b-tokendrop", False, "bf16"): (128, 2, 4, 8, 0.463),
+        ("mixtral-8x22b-tokendrop", True, "bf16"): (128, 2, 8, 8, 0.493),
+        ("mixtral-8x22b-tokendrop", False, "fp8"): (128, 2, 4, 8, 575.1),
+        ("mixtral-8x22b-tokendrop", True, "fp8"): (128, 2, 8, 8, 631.7),
+        ("qwen2-57b-a14b-tokendrop", False, "bf16"): (64, 2, 4, 4, 0.353),
+        ("qwen2-57b-a14b-tokendrop", True, "bf16"): (64, 2, 4, 4, 0.390),
+        ("mixtral-8x22b-g8t8-tokendrop", False, "bf16"): (128, 2, 8, 8, 0.171),
+        ("mixtral-8x22b-g8t8-tokendrop", True, "bf16"): (128, 4, 8, 8, 0.288),
     }
+    # Table 2's BF16 figures are Table 1's MFU of the 989.5 TFLOP/s peak: its FP8 rows read Table 3's splits
+    assert 458.3 / 989.5 == pytest.approx(0.463, abs=5e-4) and 487.7 / 989.5 == pytest.approx(0.493, abs=5e-4)
     rows = [r for r in runs if r.family == "folding2025"]
-    assert {(r.model, parse_layout(r.layout).folded) for r in rows} == set(table) and len(rows) == len(table)
+    keys = {(r.model, parse_layout(r.layout).folded, r.dtype) for r in rows}
+    assert keys == set(table) and len(rows) == len(table)
     for run in rows:
         lay = parse_layout(run.layout)
-        gpus, tp, ep, pp, mfu = table[(run.model, lay.folded)]
+        gpus, tp, ep, pp, mfu = table[(run.model, lay.folded, run.dtype)]
         assert lay.expert_tp == (1 if lay.folded else tp), run.id
         assert (lay.tp * lay.pp * lay.dp, lay.tp, lay.ep, lay.pp, lay.cp) == (gpus, tp, ep, pp, 1), run.id
         assert (lay.gbs, run.seq_len, run.published.value) == (256, 4096, mfu), run.id
