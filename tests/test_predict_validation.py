@@ -326,20 +326,38 @@ def test_a_chip_without_a_sustained_matmul_rate_says_its_roof_is_unvalidated():
     assert "1.15 x the A100-calibrated" in matmul_roof(load_chip("tpu-v5e"))  # 181.8 / 197 over 251.0 / 312
 
 
-def test_a_burst_rate_bounds_the_roof_where_no_sustained_rate_is_measured():
-    """The GB200's only measured matmul rate is a burst (MAMF 1,822 of 2,500 TFLOP/s, 72.9%), below
+def _burst_only(tmp_path, chip: str = "gb200") -> str:
+    """`chip`'s profile without its sustained matmul rate (the GB200's as it stood until 2026-12-07:
+    its burst rate alone), written to `tmp_path`; the path, which `load_chip` reads."""
+    from glamsim.readers import data_dir
+
+    text = (data_dir("hardware_profiles") / "chips" / f"{chip}.yaml").read_text()
+    kept = [line for line in text.splitlines() if not line.startswith("matmul_sustained_flops_bf16:")]
+    assert len(kept) == len(text.splitlines()) - 1
+    path = tmp_path / f"{chip}-burst.yaml"
+    path.write_text("\n".join(kept) + "\n")
+    return str(path)
+
+
+def test_a_burst_rate_bounds_the_roof_where_no_sustained_rate_is_measured(tmp_path):
+    """A GB200 whose only measured matmul rate is a burst (MAMF 1,822 of 2,500 TFLOP/s, 72.9%), below
     the reference's sustained 80.5%: its roof is capped there, 0.729 / 0.805 = 0.906x, and said to be
     an upper bound; a burst above the reference fraction leaves it (a cap, never a raise), and a
-    sustained rate, where measured, wins."""
+    sustained rate, where measured, wins: the GB200's own, 1,453.5 (Azure's FP8 GEMM, 58.1% of the
+    FP8 peak, on the 16-bit peak)."""
     from glamsim.cost.resolve import matmul_roof
     from glamsim.predict.efficiency import REFERENCE_SUSTAINED_FRACTION, matmul_relative
     from glamsim.predict.tiers import Fabric
     from glamsim.profiles import load_chip
 
+    burst = load_chip(_burst_only(tmp_path))
+    assert Fabric.of(burst).matmul_relative == pytest.approx(1822 / 2500 / REFERENCE_SUSTAINED_FRACTION)
+    assert 0.90 < Fabric.of(burst).matmul_relative < 0.91
+    assert "at most the chip's burst rate 1822 TFLOP/s" in matmul_roof(burst) and "upper bound" in matmul_roof(burst)
     gb200 = load_chip("gb200")
-    assert Fabric.of(gb200).matmul_relative == pytest.approx(1822 / 2500 / REFERENCE_SUSTAINED_FRACTION)
-    assert 0.90 < Fabric.of(gb200).matmul_relative < 0.91
-    assert "at most the chip's burst rate 1822 TFLOP/s" in matmul_roof(gb200) and "upper bound" in matmul_roof(gb200)
+    assert gb200.matmul_sustained_flops_bf16.value == pytest.approx(2906.9 / 5000 * 2500e12, rel=1e-4)
+    assert Fabric.of(gb200).matmul_relative == pytest.approx(2906.9 / 5000 / REFERENCE_SUSTAINED_FRACTION, rel=1e-4)
+    assert "upper bound" not in matmul_roof(gb200)
     assert matmul_relative(None, 2500e12, 2400e12) == 1.0  # 96%: above the reference, no cap
     assert matmul_relative(1426.4e12, 2250e12, 1751.2e12) == pytest.approx(0.634 / REFERENCE_SUSTAINED_FRACTION, 1e-3)
     assert matmul_relative(None, 2500e12) == 1.0
@@ -353,21 +371,21 @@ def test_a_burst_bound_roof_lowers_the_low_end_of_the_interval_by_the_measured_t
     from glamsim.predict.intervals import mfu_interval
     from glamsim.predict.tiers import roof_burst_bound
     from glamsim.profiles import load_chip
-    from glamsim.readers import data_dir
 
+    burst = _burst_only(tmp_path)
     assert BURST_ONLY_THROTTLE == pytest.approx(0.8145, abs=1e-4)
-    assert roof_burst_bound(load_chip("gb200")) and not roof_burst_bound(load_chip("b200"))
+    assert roof_burst_bound(load_chip(burst)) and not roof_burst_bound(load_chip("b200"))
+    assert not roof_burst_bound(load_chip("gb200"))  # measured since 2026-12-07
     assert not roof_is_burst_bound(None, 2500e12, 2400e12)  # a burst above the reference: no cap, no bound
     plain, bound = (mfu_interval("megatron", chip="gb200", burst_bound=b) for b in (False, True))
     assert bound.low == pytest.approx(plain.low * BURST_ONLY_THROTTLE) and bound.high == plain.high
     assert "burst rate, an upper bound" in bound.basis and "upper bound" not in plain.basis
     # the same chip with the same rate given as sustained: the same prediction, the low end higher
-    profile = data_dir("hardware_profiles") / "chips" / "gb200.yaml"
-    same = profile.read_text().replace("matmul_burst_flops_bf16", "matmul_sustained_flops_bf16")
-    (tmp_path / "gb200.yaml").write_text(same)
+    same = (tmp_path / "gb200-burst.yaml").read_text().replace("matmul_burst_flops_bf16", "matmul_sustained_flops_bf16")
+    (tmp_path / "gb200-same.yaml").write_text(same)
     fields = dict(model=load_model("glam-8b-64e"), tokens=1e9, chips=64)
-    as_bound = estimate_training(**fields, chip="gb200").to_dict()
-    as_sustained = estimate_training(**fields, chip=str(tmp_path / "gb200.yaml")).to_dict()
+    as_bound = estimate_training(**fields, chip=burst).to_dict()
+    as_sustained = estimate_training(**fields, chip=str(tmp_path / "gb200-same.yaml")).to_dict()
     assert as_bound["mfu"] == as_sustained["mfu"] and as_bound["mfu_high"] == as_sustained["mfu_high"]
     assert as_bound["mfu_low"] == pytest.approx(as_sustained["mfu_low"] * BURST_ONLY_THROTTLE)
 
@@ -529,7 +547,7 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
     5,113 tokens/s/GPU on H100, 9,299 and 9,691 on B200), its B200 Qwen3-235B rows 1.6-2.4x under
     it, its H100 Qwen3-235B rows 2-4% above it; Megatron-Core's model zoo ran Qwen3-235B from 49%
     under to 49% over it: a dropless MoE on Megatron gets a range reaching below half its MFU and
-    above the pooled band, the eleven rows outside the pooled band named as what widened it. The band
+    above the pooled band, the ten rows outside the pooled band named as what widened it. The band
     pools the dense rows, and for an MoE the rows of its routing class; another routing, or a source
     left out (leave-one-source-out), keeps what the others' rows say."""
     from glamsim.predict.intervals import mfu_interval, residuals
@@ -561,13 +579,12 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
         "nemo-qwen3-30b-8-b200-fp8-2602",
         "nemo-qwen3-235b-64-b200-fp8",
         "nemo-qwen3-235b-256-b200-fp8-2602",
-        "nemo-qwen3-30b-8-gb200-fp8",  # 25.11 on GB200, 29% under; its 26.02 run (15% under) within
-    }
+    }  # the GB200 runs lie within since its sustained matmul rate was measured (2026-12-07)
     q = -np.log(band("dropless")[0])
     zoo_outside = {i for i, v in zoo.items() if abs(v) > q}
     assert zoo_outside == set(zoo) - {"mcore-zoo-qwen3-235b-deepep"}  # the DeepEP run without overlap, within the band
     assert set(moe.widened_by) == nemo_outside | zoo_outside
-    assert moe.label == "80% + 11 MoE rows" and dense.label == "80%"
+    assert moe.label == "80% + 10 MoE rows" and dense.label == "80%"
     assert capacity.label == f"80% + {len(capacity.widened_by)} MoE rows"
     assert "nemo-qwen3-235b-256-fp8" in moe.basis and "dropless MoE rows (17) on the megatron stack" in moe.basis
     # the NeMo rows left out: the zoo's rows (another source) still widen the band, NeMo's do not
@@ -603,7 +620,7 @@ def test_a_long_context_interval_spans_the_published_long_context_rows_of_other_
     assert mfu_interval("megatron", chip="mi300x", seq_len=65536).widened_by  # a GPU, though not NVIDIA's
     both = mfu_interval("megatron", chip="h100-sxm", n_experts=128, routing="dropless", seq_len=LONG_CONTEXT)
     q_dropless = np.quantile([abs(r[3]) for r in residuals() if r[4] in ("dense", "dropless")], 0.8)
-    assert both.label == f"80% + 11 MoE + {sum(abs(v) > q_dropless for _, v in near)} long-context rows"
+    assert both.label == f"80% + 10 MoE + {sum(abs(v) > q_dropless for _, v in near)} long-context rows"
     held = long_context_neighbours(262144, exclude="nemo-longseq")
     assert held and not any(i.startswith("nemo-longseq") for i, _ in held)
 

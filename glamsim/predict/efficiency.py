@@ -66,8 +66,9 @@ def matmul_relative(sustained_flops_16bit, peak_flops_16bit, burst_flops_16bit=N
     the fraction the A100 rows calibrated, and the same die held to 500 W at 0.84x; a TPU v5e, at
     its fixed clock, 92.3%: 1.15x.  Where only a burst rate is measured (mamf-finder's MAMF, at boost
     before the power limit bites), the chip sustains at most that: the reference fraction, capped at
-    the burst fraction (the GB200's 1,822 of 2,500 TFLOP/s, 72.9%: 0.906x; an upper bound, as the
-    B200 sustains 0.81x its burst at 1,000 W).  1 where the chip has no measurement (TPU v3, v4, v5p,
+    the burst fraction (a GB200 known by its burst alone, 1,822 of 2,500 TFLOP/s, 72.9%: 0.906x; an
+    upper bound, as the B200 sustains 0.81x its burst at 1,000 W, and the GB200's measured sustained
+    rate 0.80x).  1 where the chip has no measurement (TPU v3, v4, v5p,
     v6e, V100, MI300X: the reference fraction applies, and the ledger says so)."""
     if sustained_flops_16bit is None:
         if burst_flops_16bit is None:
