@@ -68,7 +68,7 @@ def matmul_relative(sustained_flops_16bit, peak_flops_16bit, burst_flops_16bit=N
     before the power limit bites), the chip sustains at most that: the reference fraction, capped at
     the burst fraction (a GB200 known by its burst alone, 1,822 of 2,500 TFLOP/s, 72.9%: 0.906x; an
     upper bound, as the B200 sustains 0.81x its burst at 1,000 W, and the GB200's measured sustained
-    rate 0.80x).  1 where the chip has no measurement (TPU v3, v4, v5p,
+    rate 0.81x).  1 where the chip has no measurement (TPU v3, v4, v5p,
     v6e, V100, MI300X: the reference fraction applies, and the ledger says so)."""
     if sustained_flops_16bit is None:
         if burst_flops_16bit is None:
@@ -78,9 +78,12 @@ def matmul_relative(sustained_flops_16bit, peak_flops_16bit, burst_flops_16bit=N
 
 
 # How far a power limit may pull a chip's large matmuls below its burst rate, where only the burst is
-# measured: the largest throttle measured both ways, the B200's 1,426.4 sustained against 1,751.2
-# burst TFLOP/s with all 8 GPUs busy (ml-engineering's mamf-finder; the H100's is 698.6 / 794.5,
-# 0.879).  A burst-bound roof is an upper bound, so the interval's low end allows this much more.
+# measured: the largest throttle measured both ways by one method, the B200's 1,426.4 sustained
+# against 1,751.2 burst TFLOP/s with all 8 GPUs busy (ml-engineering's mamf-finder; the H100's is
+# 698.6 / 794.5, 0.879; the GB200's 0.81 pairs Azure's FP8 GEMM with mamf-finder's BF16 burst, two
+# methods and formats).  A burst-bound roof is an upper bound, so the interval's low end allows this
+# much more.  No built-in profile is burst-bound since the GB200's sustained rate (2026-12-07): the
+# rule serves a profile a user writes with a burst rate alone.
 BURST_ONLY_THROTTLE = 1426.4 / 1751.2
 
 
