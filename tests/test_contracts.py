@@ -111,6 +111,13 @@ CASES = {
         ({"model": "glam-64b-64e", "chip": "h100-sxm", "layout": "tp=2,pp=8,dp=64,ep=64,etp=4"}, True),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,etp=1"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "etp=1"}, True),
+        # gradient buckets below ZeRO-3 (Apex's bucket_cap_mb): a layout or planned software key; at
+        # ZeRO-3, zero MiB or a non-integer, refused
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,zero=1,bucket_mb=100"}, False),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "bucket_mb=100"}, False),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,fsdp=8,bucket_mb=100"}, True),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "bucket_mb=0"}, True),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,bucket_mb=inf"}, True),
         # expert with tensor parallelism on Megatron needs sequence parallelism (Megatron-Core refuses it
         # otherwise); the same split on PyTorch FSDP runs
         (

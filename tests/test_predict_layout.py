@@ -226,6 +226,7 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "bucket_mb_fraction": ("dp=8,zero=1,bucket_mb=12.5", ["bucket_mb='12.5'"]),
     "bucket_mb_word": ("dp=8,zero=1,bucket_mb=big", ["bucket_mb='big'"]),
     "bucket_mb_nan": ("dp=8,zero=1,bucket_mb=nan", ["bucket_mb='nan'"]),
+    "bucket_mb_inf": ("dp=8,zero=1,bucket_mb=inf", ["bucket_mb='inf'"]),
     "bucket_mb_huge": ("dp=8,zero=1,bucket_mb=99999999999999999999", ["bucket_mb="]),
     "bucket_mb_empty": ("dp=8,zero=1,bucket_mb=", ["bucket_mb=''"]),
     "bucket_mb_zero3": ("fsdp=8,bucket_mb=100", ["bucket_mb=100", "zero 0-2"]),

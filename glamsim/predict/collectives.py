@@ -161,8 +161,9 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     gather = all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
     regather = recomputed_share(m, lay) * eff.by_stack(eff.ZERO3_REGATHER_ON_RECOMPUTE, lay.stack)
     z3 = rs_ag + (1 + regather) * gather
-    # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency
-    groups = np.maximum(layers * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack) - 1.0, 0.0)
+    # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency (at
+    # ZeRO-3 `dp_buckets` counts the gather groups, layers x `ZERO3_GATHERS_PER_LAYER`; z3 is used there only)
+    groups = more_d
     z3 = z3 + (3 + regather) * groups * (
         ring_latency_s(z_d, s_dense, fab) + ex(moe_share(m) * ring_latency_s(z_e, s_expert, fab))
     )
