@@ -369,6 +369,8 @@ CASES = [
             (["--layout", "tp=8,bucket_mb=-1"], "bucket_mb='-1'"),
             (["--layout", "fsdp=8,bucket_mb=100"], "bucket_mb=100"),
             (["--software", "bucket_mb=0"], "bucket_mb='0'"),
+            (["--layout", "fsdp=8,gather_overlap=0"], "gather_overlap=0"),
+            (["--software", "gather_overlap=2"], "gather_overlap='2'"),
             (["--software", "cp_comm=ring"], "cp_comm='ring'"),
             (["--software", "tp=8"], "--software='tp=8': tp is chosen"),
             (["--software", "stack=jax"], "stack='jax'"),

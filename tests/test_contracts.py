@@ -118,6 +118,12 @@ CASES = {
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,fsdp=8,bucket_mb=100"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "bucket_mb=0"}, True),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,bucket_mb=inf"}, True),
+        # the ZeRO-1/2 weights' gather exposed or hidden behind the forward: a layout or planned
+        # software key; at ZeRO-3 or not a 1/0, refused
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,zero=1,gather_overlap=0"}, False),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "gather_overlap=0"}, False),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,fsdp=8,gather_overlap=1"}, True),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "gather_overlap=yesish"}, True),
         # expert with tensor parallelism on Megatron needs sequence parallelism (Megatron-Core refuses it
         # otherwise); the same split on PyTorch FSDP runs
         (

@@ -721,3 +721,49 @@ def test_buckets_apply_to_hybrid_replicas_and_searched_rows():
     # a searched row keeps its buckets below ZeRO-3 and drops them at ZeRO-3
     rows = LayoutArrays.of([parse_layout("dp=8,zero=1,gbs=8,bucket_mb=100"), parse_layout("fsdp=8,gbs=8")])
     assert rows.layout(0, Layout()).bucket_mb == 100 and rows.layout(1, Layout()).bucket_mb is None
+
+
+def test_weight_gather_hides_behind_the_next_forward_only_where_the_stack_issues_it_there():
+    """At ZeRO 1-2 the gradients' reduce-scatter hides behind the last backward and the updated
+    weights' all-gather behind the next step's first forward (Megatron-Core's overlap_param_gather,
+    the stack's default) or nowhere (DeepSpeed's gather in step(), `gather_overlap=0`): Llama 2 7B
+    on tp=8 x dp=96 H100, one microbatch of 4,096 tokens, 100 MiB buckets of fp32 gradients, whose
+    exchange outlasts both windows; by hand from the collectives and the microbatch's passes."""
+    from glamsim.predict.compute import microbatch_compute
+
+    llama = ModelArrays.of(load_model("llama-2-7b"))
+    text = "tp=8,dp=96,zero=1,mb=1,gbs=96,sp=1,bucket_mb=100"
+    dp = data_parallel_comm(llama, arr(text), H100)
+    step, gather = one(dp["dp_step_s"]), one(dp["dp_gather_s"])
+    c = microbatch_compute(llama, 4096, arr(text), H100)
+    fwd, bwd = one(c["forward_s"]), one(c["backward_s"])
+    layers = 32  # pp=1: every layer on the chip
+    assert gather > fwd and step - gather > bwd  # neither window hides its collective whole
+    # the gather is the weights' bf16 all-gather with a ring of latency for each further bucket
+    buckets = np.ceil(one(chip_params(llama, arr(text))[0]) * 4 / (100 * 2**20))
+    w = one(chip_params(llama, arr(text))[0]) * 2
+    assert gather == pytest.approx(one(all_gather_s(w, 96, 8, 768, H100)) + (buckets - 1) * 96 * 8e-6)
+    tail = step / layers
+    hidden = one(predict(llama, 4096, arr(text), H100)["dp_exposed_s"])
+    assert hidden == pytest.approx((step - gather - bwd) + (gather - fwd) + tail)
+    exposed = one(predict(llama, 4096, arr(text + ",gather_overlap=0"), H100)["dp_exposed_s"])
+    assert exposed == pytest.approx((step - gather - bwd) + gather + tail)
+    deepspeed = arr("tp=8,dp=96,zero=1,mb=1,gbs=96,sp=1,stack=deepspeed")
+    assert one(deepspeed.gather_overlap) == 0 and one(arr(text).gather_overlap) == 1
+    # ZeRO-0 all-reduces and gathers nothing; ZeRO-3 gathers per microbatch, not here
+    assert one(data_parallel_comm(llama, arr("tp=8,dp=96,mb=1,gbs=96"), H100)["dp_gather_s"]) == 0
+    assert one(data_parallel_comm(llama, arr("tp=8,fsdp=96,mb=1,gbs=96"), H100)["dp_gather_s"]) == 0
+
+
+def test_a_searched_row_keeps_the_named_gather_and_zero3_drops_it():
+    """`gather_overlap` is software the plan keeps: a searched row below ZeRO-3 carries the named
+    value into its arrays and back into its layout, and a ZeRO-3 row (which gathers per
+    microbatch) none."""
+    from glamsim.predict.layout import Layout
+
+    base = parse_layout("dp=8,zero=1,gbs=8,gather_overlap=0")
+    rows = LayoutArrays.of([base, parse_layout("fsdp=8,gbs=8")])
+    assert list(rows.gather_overlap) == [0.0, 1.0]  # named, then Megatron's default
+    assert rows.layout(0, base).gather_overlap is False and rows.layout(1, base).gather_overlap is None
+    assert parse_layout(rows.layout(0, base).compact()) == rows.layout(0, base)
+    assert rows.layout(0, Layout()).gather_overlap is None  # a base naming none keeps the stack's

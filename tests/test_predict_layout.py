@@ -66,6 +66,8 @@ def test_keys_values_aliases_and_defaults():
         "fsdp=8,reshard=0",
         "tp=2,dp=4,ep=8,etp=1,sp=1",  # parallel folding
         "tp=8,dp=96,zero=1,bucket_mb=100",  # Apex's DistributedFusedAdam buckets
+        "tp=8,dp=96,zero=1,gather_overlap=0",  # the weights' gather after the optimizer step
+        "dp=8,zero=2,stack=deepspeed,gather_overlap=1",
     ],
 )
 def test_compact_round_trips(text):
@@ -230,6 +232,11 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "bucket_mb_huge": ("dp=8,zero=1,bucket_mb=99999999999999999999", ["bucket_mb="]),
     "bucket_mb_empty": ("dp=8,zero=1,bucket_mb=", ["bucket_mb=''"]),
     "bucket_mb_zero3": ("fsdp=8,bucket_mb=100", ["bucket_mb=100", "zero 0-2"]),
+    "gather_overlap_word": ("dp=8,zero=1,gather_overlap=later", ["gather_overlap='later'", "1/0"]),
+    "gather_overlap_two": ("dp=8,zero=1,gather_overlap=2", ["gather_overlap='2'", "1/0"]),
+    "gather_overlap_empty": ("dp=8,zero=1,gather_overlap=", ["gather_overlap=''"]),
+    "gather_overlap_zero3": ("fsdp=8,gather_overlap=1", ["gather_overlap=1", "zero 0-2"]),
+    "gather_overlap_zero3_off": ("tp=2,fsdp=4,gather_overlap=0", ["gather_overlap=0", "zero 0-2"]),
     "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
 

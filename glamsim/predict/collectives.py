@@ -183,6 +183,10 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     hsdp = hsdp + ex(more_e * allreduce_s(0.0, replicas, s_expert * z_e, n, fab))
     z = lay.zero
     step_s = np.where(z == 0, buckets_ar, np.where(z < 3, buckets_rs_ag, 0.0) + hsdp)
+    # the weights' gather after the optimizer step, its buckets' latency with it (the rest of
+    # `dp_step_s` reduces gradients in the backward)
+    regather_s = gather + more_d * ring_latency_s(z_d, s_dense, fab) + ex(more_e * ring_latency_s(z_e, s_expert, fab))
+    gather_s = np.where((z > 0) & (z < 3), regather_s, 0.0)
     micro_s = np.where(z >= 3, z3, 0.0)
     grad_bytes = np.where(g_dense > 1, grad_d, 0.0) + np.where(g_expert > 1, grad_e, 0.0)
-    return {"dp_bytes": grad_bytes, "dp_step_s": step_s, "dp_microbatch_s": micro_s}
+    return {"dp_bytes": grad_bytes, "dp_step_s": step_s, "dp_gather_s": gather_s, "dp_microbatch_s": micro_s}

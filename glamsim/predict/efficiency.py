@@ -178,10 +178,10 @@ ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp"
 
 # Below ZeRO-3 a stack reduces (and, with a distributed optimizer, gathers) its gradient buffer in
 # buckets, each a collective of its own that pays its ring pass of latency, issued as the backward
-# fills them (glamsim hides the exchange behind the backward for every stack, so it takes the
-# buckets a stack cuts when it overlaps), and hybrid sharding all-reduces across the replicas in the
-# same pieces (at ZeRO-3 in its gather groups, `ZERO3_GATHERS_PER_LAYER` a layer).  Parameters per
-# bucket:
+# fills them (glamsim hides the reduction behind the backward for every stack, and the weights'
+# gather as `DP_GATHER_IN_FORWARD` says, so it takes the buckets a stack cuts when it overlaps),
+# and hybrid sharding all-reduces across the replicas in the same pieces (at ZeRO-3 in its gather
+# groups, `ZERO3_GATHERS_PER_LAYER` a layer).  Parameters per bucket:
 # - megatron: Megatron-Core DDP's default bucket_size under overlap_grad_reduce, max(40,000,000,
 #   1,000,000 x dp) parameters for the dense and the expert buffers alike: "larger DP sizes need
 #   larger buckets to ensure collectives do not become latency-bound" (megatron/core/distributed/
@@ -196,6 +196,22 @@ ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp"
 # A layout's `bucket_mb` sets MiB of gradients per bucket instead: Apex's DistributedFusedAdam (NeMo's
 # `distributed_fused_adam`), bucket_cap_mb default 100, "bucket_size = 1024 * 1024 * bucket_cap_mb /
 # dtype_size" of its gradient-sync dtype (NVIDIA/apex apex/contrib/optimizers/distributed_fused_adam.py).
+
+# At ZeRO 1-2 the gradients are reduce-scattered in the last microbatch's backward, as its buckets
+# fill, and the updated weights all-gathered after the optimizer step: the gather can only hide
+# behind the next step's forward, and only where the stack issues it there.
+# - megatron: Megatron-Core's `overlap_param_gather` ("If true, overlap param all-gather with
+#   forward compute", megatron/core/distributed/distributed_data_parallel_config.py; each bucket's
+#   gather dispatched from the forward pre-hooks) and Apex's `overlap_param_sync` (NeMo's
+#   distributed_fused_adam: "Overlap parameter all-gather with compute"), which NeMo's and
+#   Megatron-Bridge's performance recipes turn on: 1 (Megatron-LM's own default is off: a layout
+#   with `gather_overlap=0` runs that way);
+# - deepspeed: ZeRO-1/2 gathers in `step()` after the update, `all_gather_dp_groups(...)` "ready
+#   for next round forward" (deepspeed/runtime/zero/stage_1_and_2.py): exposed, 0;
+# - pytorch-fsdp at ZeRO-2 (reshard_after_forward=False): each unit's weights gathered at its
+#   first forward, prefetched behind the unit before it: 1;
+# - xla: the compiler schedules the gather with the forward's matmuls: 1 (assumed).
+DP_GATHER_IN_FORWARD = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 1.0}
 DP_BUCKET_FLOOR_PARAMS = {"megatron": 4e7, "deepspeed": 5e8, "pytorch-fsdp": 0.0, "xla": float("inf")}
 DP_BUCKET_PARAMS_PER_RANK = {"megatron": 1e6, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 DP_BUCKET_MIB = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 25.0, "xla": 0.0}

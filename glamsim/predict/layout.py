@@ -49,7 +49,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
-from glamsim.predict.efficiency import ATTENTION_KERNELS, CP_COMMS, STACKS
+from glamsim.predict.efficiency import ATTENTION_KERNELS, CP_COMMS, DP_GATHER_IN_FORWARD, STACKS
 from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
@@ -126,6 +126,10 @@ class Layout(Frozen):
     # MiB of gradients per data-parallel bucket below ZeRO-3, each bucket a collective of its own
     # (Apex's DistributedFusedAdam bucket_cap_mb); None: the stack's (`efficiency.dp_buckets`)
     bucket_mb: int | None = Field(None, ge=1, le=2**20, description="MiB of gradients per data-parallel bucket")
+    # at ZeRO 1-2 the updated weights' all-gather runs in the next step's first forward, hidden behind
+    # it (Megatron-Core's overlap_param_gather, Apex's overlap_param_sync); 0: after the optimizer
+    # step, exposed (DeepSpeed's); None: the stack's (`efficiency.DP_GATHER_IN_FORWARD`)
+    gather_overlap: bool | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Layout:
@@ -149,6 +153,11 @@ class Layout(Frozen):
             raise ValueError(
                 f"bucket_mb={self.bucket_mb}: gradient buckets are for zero 0-2 (ZeRO-3 moves weights and gradients "
                 "a layer at a time)"
+            )
+        if self.gather_overlap is not None and self.zero == 3:
+            raise ValueError(
+                f"gather_overlap={int(self.gather_overlap)}: the weights' gather after the optimizer step is for "
+                "zero 0-2 (ZeRO-3 gathers them for every microbatch)"
             )
         if self.embed_loss and self.pp < 2:
             raise ValueError("embed_loss=1: counting the embedding and loss in the pipeline split needs pp >= 2")
@@ -211,6 +220,13 @@ class Layout(Frozen):
         return float(self.fused if self.fused is not None else self.stack != "pytorch-fsdp")
 
     @property
+    def gather_overlap_code(self) -> float:
+        """1 the ZeRO-1/2 weight gather hidden behind the next forward (as named, else as the stack
+        does), 0 exposed after the optimizer step."""
+        named = self.gather_overlap
+        return float(named if named is not None else DP_GATHER_IN_FORWARD[self.stack] > 0)
+
+    @property
     def expert_spread_code(self) -> float:
         """The expert spread's index in SPREADS (0 random)."""
         return float(SPREADS.index(self.expert_spread))
@@ -269,6 +285,7 @@ _BOOL_KEYS = (
     "reshard",
     "loss_upcast",
     "master",
+    "gather_overlap",
 )
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
@@ -375,6 +392,7 @@ SOFTWARE_KEYS = (
     "loss_upcast",
     "master",
     "bucket_mb",
+    "gather_overlap",
 )
 
 
@@ -528,6 +546,7 @@ class LayoutArrays:
     master: np.ndarray  # 1 an fp32 master copy of 16-bit weights, 0 pure 16-bit training
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
     bucket_mb: np.ndarray  # MiB of gradients per data-parallel bucket (0: the stack's)
+    gather_overlap: np.ndarray  # 1 the ZeRO-1/2 weight gather hidden behind the next forward, 0 exposed
 
     @classmethod
     def of(cls, layouts: Layout | list[Layout]) -> LayoutArrays:
@@ -552,7 +571,7 @@ class LayoutArrays:
                 return getattr(r, name) or 0
             if name == "etp":
                 return r.expert_tp
-            if name in ("fused", "attn", "expert_spread", "cp_comm"):
+            if name in ("fused", "attn", "expert_spread", "cp_comm", "gather_overlap"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
 
@@ -592,8 +611,11 @@ class LayoutArrays:
                 "attn",
                 "loss_upcast",
                 "master",
+                "gather_overlap",
             }
         )
+        if g("zero") == 3:  # ZeRO-3 gathers per microbatch: a searched ZeRO-3 row keeps no step gather
+            keep["gather_overlap"] = None
         way = int(g("cp_comm"))
         return Layout(
             tp=int(g("tp")),

@@ -171,6 +171,7 @@ def candidates(
         master=full(base.master),
         shard=d[k],
         bucket_mb=full(base.bucket_mb or 0),
+        gather_overlap=full(base.gather_overlap_code),
     )
 
 

@@ -210,7 +210,11 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
 
     # the ramps' sends are warm-up and flush sends, never overlapped (`pipeline_exposed_s`)
     bubble = (lay.pp - 1) / lay.vp * (mb_time - one["pp"] + one["comm"]["pp_s"])
-    dp_step = np.maximum(dp["dp_step_s"] - c["backward_s"], 0.0) + dp["dp_step_s"] / layers
+    # the gradients' reduction hides behind the last backward; below ZeRO-3 the weights' gather
+    # behind the next step's first forward where the stack overlaps it, else after the optimizer step
+    gather = dp["dp_gather_s"]
+    gather_exposed = np.where(lay.gather_overlap > 0, np.maximum(gather - c["forward_s"], 0.0), gather)
+    dp_step = np.maximum(dp["dp_step_s"] - gather - c["backward_s"], 0.0) + gather_exposed + dp["dp_step_s"] / layers
     z3 = dp["dp_microbatch_s"]
     # prefetch hides a gather behind the compute before it, as far as the stack fetches ahead
     dense, _ = chip_params(m, lay)
