@@ -124,6 +124,26 @@ CASES = {
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "gather_overlap=0"}, False),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,fsdp=8,gather_overlap=1"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "gather_overlap=yesish"}, True),
+        # the MoE blocks recomputed (Megatron-Core's --recompute-modules moe): on an MoE model beside
+        # none or selective; on a dense model, beside full, or as searched software, refused
+        (
+            {
+                "model": "glam-64b-64e",
+                "chip": "h100-sxm",
+                "layout": "tp=2,pp=8,dp=64,ep=64,etp=1,sp=1,zero=1,recompute_moe=1",
+            },
+            False,
+        ),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,recompute_moe=1"}, True),
+        (
+            {
+                "model": "glam-64b-64e",
+                "chip": "h100-sxm",
+                "layout": "tp=8,pp=8,dp=8,ep=8,recompute=full,recompute_moe=1",
+            },
+            True,
+        ),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "recompute_moe=1"}, True),
         # expert with tensor parallelism on Megatron needs sequence parallelism (Megatron-Core refuses it
         # otherwise); the same split on PyTorch FSDP runs
         (

@@ -68,6 +68,8 @@ def test_keys_values_aliases_and_defaults():
         "tp=8,dp=96,zero=1,bucket_mb=100",  # Apex's DistributedFusedAdam buckets
         "tp=8,dp=96,zero=1,gather_overlap=0",  # the weights' gather after the optimizer step
         "dp=8,zero=2,stack=deepspeed,gather_overlap=1",
+        "fsdp=8,reshard=0,gather_overlap=0",  # FSDP keeping its weights (ZeRO-2), the gather exposed
+        "dp=8,ep=8,recompute=selective,recompute_moe=1",  # Megatron-Core's --recompute-modules moe
     ],
 )
 def test_compact_round_trips(text):
@@ -235,8 +237,11 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "gather_overlap_word": ("dp=8,zero=1,gather_overlap=later", ["gather_overlap='later'", "1/0"]),
     "gather_overlap_two": ("dp=8,zero=1,gather_overlap=2", ["gather_overlap='2'", "1/0"]),
     "gather_overlap_empty": ("dp=8,zero=1,gather_overlap=", ["gather_overlap=''"]),
-    "gather_overlap_zero3": ("fsdp=8,gather_overlap=1", ["gather_overlap=1", "zero 0-2"]),
-    "gather_overlap_zero3_off": ("tp=2,fsdp=4,gather_overlap=0", ["gather_overlap=0", "zero 0-2"]),
+    "gather_overlap_zero3": ("fsdp=8,gather_overlap=1", ["gather_overlap=1", "zero 1-2"]),
+    "gather_overlap_zero3_off": ("tp=2,fsdp=4,gather_overlap=0", ["gather_overlap=0", "zero 1-2"]),
+    "recompute_moe_word": ("dp=8,ep=8,recompute_moe=sometimes", ["recompute_moe='sometimes'", "1/0"]),
+    "recompute_moe_full": ("dp=8,ep=8,recompute=full,recompute_moe=1", ["recompute_moe=1", "none or selective"]),
+    "recompute_moe_op": ("dp=8,ep=8,recompute=op,recompute_moe=1", ["recompute_moe=1", "not op"]),
     "recompute_layers_too_many": ("pp=2,dp=4,recompute=full,recompute_layers=3", ["recompute_layers=3", "2 layers"]),
 }
 

@@ -488,3 +488,59 @@ def test_a_folded_split_needs_no_tensor_split_of_the_experts():
     assert (c.etp[at2] == 1).any() and (c.etp[at2] == 2).any()
     xla = candidates(cfg, 8, SEQ, 8, Layout(stack="xla"))  # no folding there: tp 4 has no split at all
     assert not (xla.tp == 4).any()
+
+
+def test_recomputing_the_moe_blocks_repeats_their_forward_and_keeps_only_their_input():
+    """`recompute_moe=1` (Megatron-Core's `--recompute-modules moe`): the backward runs every MoE
+    block's forward again: its matmuls (router, experts) at their forward time and FLOPs, its token
+    movement a fourth time, its dispatch and combine all-to-alls a third time each (6 per layer, not
+    4), while the stage stores only the attention's share of an MoE layer (the MoE block's
+    activations and router logits freed, one block's set back while it recomputes). By hand from
+    the model's own shapes: Qwen3-30B-A3B on 8 H100, EP 8, one microbatch of 4,096 tokens."""
+    from glamsim.predict.compute import _MOE_MATMULS, _moe_elementwise_bytes, _shapes
+    from glamsim.predict.memory import activations, layer_activation_parts
+    from glamsim.predict.validation import predictions
+
+    cfg = predictions()[0]["qwen3-30b-a3b"]
+    m, fab = ModelArrays.of(cfg), Fabric.of(load_chip("h100-sxm"))
+    base, again = (LayoutArrays.of(parse_layout(f"dp=8,ep=8,mb=1,gbs=8,zero=1,recompute_moe={x}")) for x in (0, 1))
+    c0, c1 = microbatch_compute(m, 4096, base, fab), microbatch_compute(m, 4096, again, fab)
+    mm = _shapes(m, 4096, base)
+    moe_s = sum(float(matmul_s(*mm[n][:3], fab, mm[n][3])[0]) for n in _MOE_MATMULS if n in mm)
+    ew = eff.ELEMENTWISE_PASSES * float(_moe_elementwise_bytes(m, 4096, base, fab.act_bytes)[0]) / fab.hbm_bytes_per_s
+    layers = cfg.n_layers
+    assert float(c1["recompute_s"][0]) - float(c0["recompute_s"][0]) == pytest.approx(layers * (moe_s + ew))
+    assert float(c1["moe_permute_s"][0]) == pytest.approx(float(c0["moe_permute_s"][0]) * 4 / 3)
+    flops = sum(2 * mm[n][0] * mm[n][1] * mm[n][2] * mm[n][3] for n in _MOE_MATMULS if n in mm)
+    assert float(c1["flops_executed"][0]) - float(c0["flops_executed"][0]) == pytest.approx(float(layers * flops[0]))
+    a0, a1 = microbatch_comm(m, 4096, base, fab), microbatch_comm(m, 4096, again, fab)
+    assert float(a1["ep_s"][0]) == pytest.approx(float(a0["ep_s"][0]) * 6 / 4)
+    parts = layer_activation_parts(m, 4096, base)
+    moe_set = float((parts["moe_ffn"] + parts["router"])[0])  # tp 1, every layer an MoE layer
+    kept0, kept1 = (float(activations(m, 4096, x)["activations"][0]) for x in (base, again))
+    assert kept0 - kept1 == pytest.approx((layers - 1) * moe_set)
+    assert 0 < moe_set < float(parts["split_moe"][0])
+
+
+def test_recompute_moe_is_refused_where_it_means_nothing_and_searched_where_megatron_offers_it():
+    """Beside recompute=op or full (which recompute the MoE blocks already) and on a dense model the
+    key is refused in one line; the plan searches it for an MoE model on Megatron only."""
+    from glamsim.config import load_model
+    from glamsim.predict.layout import check_layout
+    from glamsim.predict.plan import candidates
+
+    for text in ("dp=8,ep=8,recompute=full,recompute_moe=1", "dp=8,recompute=op,recompute_moe=1"):
+        with pytest.raises(ConfigError, match="recompute_moe=1: recomputes the MoE blocks beside"):
+            parse_layout(text)
+    with pytest.raises(ConfigError, match="recompute_moe=1: llama-2-7b has no MoE layers"):
+        check_layout(parse_layout("dp=8,recompute_moe=1,gbs=8"), load_model("llama-2-7b"), 8, 4096)
+    lay = parse_layout("dp=8,ep=8,recompute=selective,recompute_moe=1")
+    assert parse_layout(lay.compact()) == lay
+    from glamsim.predict.validation import predictions
+
+    moe = predictions()[0]["qwen3-30b-a3b"]
+    searched = candidates(moe, 8, 4096, 8, parse_layout("dp=1"))
+    assert set(searched.recompute_moe) == {0.0, 1.0}
+    assert set(searched.recompute[searched.recompute_moe > 0]) == {0.0, 1.0}  # beside none and selective only
+    assert set(candidates(moe, 8, 4096, 8, parse_layout("dp=1,stack=xla")).recompute_moe) == {0.0}
+    assert set(candidates(load_model("llama-2-7b"), 8, 4096, 8, parse_layout("dp=1")).recompute_moe) == {0.0}

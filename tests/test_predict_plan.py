@@ -405,3 +405,26 @@ def test_with_only_tight_layouts_the_plan_offers_them(tmp_path):
     r = accepted(["plan", "glam-137b-dense", "--chip", "tpu-v4", "--chips", "64"], tmp_path)
     assert "0 fitting and 2 tight layouts" in r.stdout.replace("\n", " ") and " tight" in r.stdout
     assert "ranked after every layout that fits" in r.stdout
+
+
+def test_searched_rows_keep_the_named_gather_and_otherwise_the_stacks_at_their_zero():
+    """A plan given `gather_overlap=0` keeps it on every row below ZeRO-3 and drops it at ZeRO-3
+    (which gathers per microbatch); given none, each row takes its stack's default at its own ZeRO
+    stage (PyTorch: ZeroRedundancyOptimizer's step-time sync at ZeRO-1, exposed; FSDP's forward
+    gathers at ZeRO-2, hidden), the same the layout string gives when evaluated alone."""
+    from glamsim.predict.layout import parse_software
+    from glamsim.predict.plan import candidates
+
+    cfg, chip = load_model("llama-2-7b"), load_chip("h100-sxm")
+    r = search(cfg, chip, 16, base=parse_software("gather_overlap=0"), top=40)
+    zeros = set()
+    for p in r["plans"]:
+        lay = parse_layout(p["layout"])
+        zeros.add(lay.zero)
+        assert lay.gather_overlap is (None if lay.zero == 3 else False), p["layout"]
+    assert {1, 3} <= zeros
+    base = parse_software("stack=pytorch-fsdp")
+    rows = candidates(cfg, 16, 4096, 8, base)
+    for i in range(len(rows)):
+        lay = rows.layout(i, base)
+        assert rows.gather_overlap[i] == lay.gather_overlap_code == float(lay.zero >= 2)  # ZeRO-0 as ZeRO-1: no gather

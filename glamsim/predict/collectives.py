@@ -10,7 +10,8 @@ activations at `act_bytes`):
   their own pair over tp on Megatron or folded (Megatron's SharedExpertMLP, a tensor-parallel MLP;
   torchtitan gathers once for the whole MoE block and reduces shared and routed outputs together).
 - expert parallel (group ep, stride tp cp, or etp folded): per MoE layer an all-to-all for dispatch and one for
-  combine, forward and backward (4; 6 with full recomputation), each of the chip's share of the
+  combine, forward and backward (4; 6 with full recomputation or `recompute_moe`, which repeats the
+  MoE blocks' expert tensor-parallel pair too), each of the chip's share of the
   capacity buffer: T x slots x h / tp (the tensor-parallel ranks split the dispatch); with
   `a2a_dedup` T x ranks x h / tp, a token once per destination rank (`stage.a2a_copies_per_token`),
   of which only T x remote nodes x h / tp crosses nodes: DeepEP's internode dispatch sends a token
@@ -27,7 +28,8 @@ Per step (or per microbatch under ZeRO-3):
 - data parallel: gradients of the chip's non-expert parameters over dp x cp ranks (stride tp),
   of its experts over dp x cp / ep (stride tp cp ep; folded tp x cp x dp / (ep x etp), stride
   ep x etp, `stage.expert_data_parallel`): an all-reduce (ZeRO 0), or a reduce-scatter
-  of gradients + an all-gather of weights (ZeRO 1-2, same bytes), in the stack's buckets
+  of gradients + an all-gather of weights (ZeRO 1-2, same bytes; the gather after the optimizer
+  step, `dp_gather_s`), in the stack's buckets
   (`efficiency.dp_buckets`), each paying its own latency; ZeRO-3 gathers the weights
   forward and backward and reduce-scatters gradients for every microbatch, in
   layers x `ZERO3_GATHERS_PER_LAYER` groups per pass, each paying a ring pass of latency (n - 1
@@ -95,10 +97,14 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
     expert_act = act * lay.etp / lay.tp
     apart = (m.n_shared > 0) & ((lay.stack == eff.MEGATRON) | folded(lay))
     full = 2 * layers - moe_layers + moe_layers * apart  # collectives over tp, per half
-    tp_s = half * (full * tp_one(act, lay.tp) + moe_layers * tp_one(expert_act, lay.etp))
-    tp_bytes = half * (full * np.where(lay.tp > 1, act, 0.0) + moe_layers * np.where(lay.etp > 1, expert_act, 0.0))
+    # recomputing the MoE blocks (`recompute_moe`) runs their forward collectives once more
+    moe_half = half + lay.recompute_moe
+    tp_s = half * full * tp_one(act, lay.tp) + moe_half * moe_layers * tp_one(expert_act, lay.etp)
+    tp_bytes = half * full * np.where(lay.tp > 1, act, 0.0) + moe_half * moe_layers * np.where(
+        lay.etp > 1, expert_act, 0.0
+    )
 
-    a2a_count = moe_layers * (4 + 2 * whole)
+    a2a_count = moe_layers * (4 + 2 * whole + 2 * lay.recompute_moe)
     a2a_bytes = fab.act_bytes * T * a2a_copies_per_token(m, seq_len, lay) * m.d_model / lay.tp
     stride = expert_stride(lay)
     a2a_one = alltoall_s(a2a_bytes, lay.ep, stride, n, fab)
@@ -129,7 +135,9 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
 
 def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     """Gradient (and ZeRO-3 weight) communication: bytes per chip and seconds, per step for ZeRO
-    0-2 (`dp_step_s`), per microbatch for ZeRO-3 (`dp_microbatch_s`)."""
+    0-2 (`dp_step_s`, of which `dp_gather_s` is ZeRO 1-2's all-gather of the updated weights, with
+    its buckets' latency: what `gather_overlap` may hide behind the next forward), per microbatch
+    for ZeRO-3 (`dp_microbatch_s`)."""
     n = lay.chips
     dense, expert = chip_params(m, lay)
     (g_dense, s_dense), (g_expert, s_expert) = (lay.dp * lay.cp, lay.tp), expert_data_parallel(lay)
@@ -185,8 +193,10 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     step_s = np.where(z == 0, buckets_ar, np.where(z < 3, buckets_rs_ag, 0.0) + hsdp)
     # the weights' gather after the optimizer step, its buckets' latency with it (the rest of
     # `dp_step_s` reduces gradients in the backward)
-    regather_s = gather + more_d * ring_latency_s(z_d, s_dense, fab) + ex(more_e * ring_latency_s(z_e, s_expert, fab))
-    gather_s = np.where((z > 0) & (z < 3), regather_s, 0.0)
+    step_gather_s = (
+        gather + more_d * ring_latency_s(z_d, s_dense, fab) + ex(more_e * ring_latency_s(z_e, s_expert, fab))
+    )
+    gather_s = np.where((z > 0) & (z < 3), step_gather_s, 0.0)
     micro_s = np.where(z >= 3, z3, 0.0)
     grad_bytes = np.where(g_dense > 1, grad_d, 0.0) + np.where(g_expert > 1, grad_e, 0.0)
     return {"dp_bytes": grad_bytes, "dp_step_s": step_s, "dp_gather_s": gather_s, "dp_microbatch_s": micro_s}

@@ -172,6 +172,19 @@ def _moe_buffer_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
     return np.where(m.n_experts > 0, moe_share(m) * (buffers + logits), 0.0)
 
 
+def _moe_elementwise_bytes(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes):
+    """The MoE block's share of an average layer's element-wise traffic on one chip (its experts'
+    activations, what `layer_activation_bytes` counts of it beside the buffers that
+    `moe_dispatch_forward` streams): what recomputing the block (`recompute_moe`) passes again."""
+    T = tokens_per_microbatch(lay, seq_len)
+    buffers = T * expert_slots_per_token(m, seq_len, lay) * expert_io_values(lay) * act_bytes * m.d_model / lay.tp
+    ffn = layer_activation_parts(m, seq_len, lay, act_bytes)["moe_ffn"] / lay.tp
+    return np.where(m.n_experts > 0, moe_share(m) * np.maximum(ffn - buffers, 0.0), 0.0)
+
+
+_MOE_MATMULS = ("expert_in", "expert_out", "router", "shared_in", "shared_out", "shared_gate")
+
+
 def _fp8_cast_bytes(mm: dict, fab: Fabric):
     """HBM bytes of casting one layer's linear inputs to fp8 (forward; `FP8_CAST_PASSES` per
     16-bit input: read it, write the 1-byte copy, read it again for the scaling maximum); the router
@@ -285,9 +298,15 @@ def microbatch_compute(
     # attention output are kept); Korthikanti's selective: the attention scores
     # (the share of the layers `recompute_layers` names under Megatron's block method)
     rc, whole = lay.recompute, recomputed_share(m, lay)
+    # `recompute_moe`: the MoE block's forward again (its matmuls, its experts' element-wise passes;
+    # its token movement with the layers' below), beside none or selective
+    again = lay.recompute_moe
+    moe_fwd_s = sum(matmul_s(*mm[n][:3], fab, mm[n][3]) for n in _MOE_MATMULS if n in mm)
+    moe_fwd_s = moe_fwd_s + passes * _moe_elementwise_bytes(m, seq_len, lay, fab.act_bytes) / fab.hbm_bytes_per_s
+    moe_fwd_f = sum(matmul_flops(*counted[n]) for n in _MOE_MATMULS if n in counted)
     # MoE token movement: forward, backward (2 x) and a forward again for the layers recomputed
     moe = moe_dispatch_forward(m, seq_len, lay, fab)
-    moe_passes = 3 + whole
+    moe_passes = 3 + whole + again
     moe_layers = layers * moe_share(m)
     op_layer, op_flops = 0.5 * mm_s + ew_s, 0.5 * mm_f
     recompute_layer = np.where(
@@ -296,6 +315,8 @@ def microbatch_compute(
     recompute_flops = np.where(
         rc >= 2, whole * (mm_f + at_f), np.where(rc >= 1.5, op_flops, np.where(rc >= 1, at_f, 0.0))
     )
+    recompute_layer = recompute_layer + again * moe_fwd_s
+    recompute_flops = recompute_flops + again * moe_fwd_f
     return {
         "matmul_s": 3 * (layers * mm_s + logits_s),
         "attention_s": layers * (at_s + at_bwd_s),

@@ -208,10 +208,17 @@ ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp"
 #   with `gather_overlap=0` runs that way);
 # - deepspeed: ZeRO-1/2 gathers in `step()` after the update, `all_gather_dp_groups(...)` "ready
 #   for next round forward" (deepspeed/runtime/zero/stage_1_and_2.py): exposed, 0;
-# - pytorch-fsdp at ZeRO-2 (reshard_after_forward=False): each unit's weights gathered at its
-#   first forward, prefetched behind the unit before it: 1;
+# - pytorch-fsdp: at ZeRO-2 (FSDP's reshard_after_forward=False) each unit's weights are gathered
+#   at its first forward, prefetched behind the unit before it: 1; at ZeRO-1 (PyTorch's
+#   ZeroRedundancyOptimizer) `step()` ends by syncing the updated shards (`_sync_params`): 0;
 # - xla: the compiler schedules the gather with the forward's matmuls: 1 (assumed).
-DP_GATHER_IN_FORWARD = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 1.0}
+# Every GPU layout that names no stack runs as Megatron's, the gather hidden.
+DP_GATHER_IN_FORWARD = {  # stack -> (ZeRO-1, ZeRO-2)
+    "megatron": (True, True),
+    "deepspeed": (False, False),
+    "pytorch-fsdp": (False, True),
+    "xla": (True, True),
+}
 DP_BUCKET_FLOOR_PARAMS = {"megatron": 4e7, "deepspeed": 5e8, "pytorch-fsdp": 0.0, "xla": float("inf")}
 DP_BUCKET_PARAMS_PER_RANK = {"megatron": 1e6, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 DP_BUCKET_MIB = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 25.0, "xla": 0.0}

@@ -13,8 +13,11 @@ pipeline split (`embed_loss`); the
 precisions of parameters, gradients and optimizer state with the optimizer itself; and the
 training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, XLA, Megatron) or
 per parameter tensor (DeepSpeed), whose element-wise kernels are fused (Megatron, DeepSpeed,
-XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP), and whose gradient
-buckets below ZeRO-3 are its own unless `bucket_mb` sets them (Apex's DistributedFusedAdam, 100 MiB).
+XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP), whose gradient
+buckets below ZeRO-3 are its own unless `bucket_mb` sets them (Apex's DistributedFusedAdam, 100 MiB),
+and whose ZeRO-1/2 weight gather hides behind the next forward or not unless `gather_overlap` says
+(Megatron-Core's overlap_param_gather; DeepSpeed's gather in step()).  `recompute_moe=1`
+recomputes an MoE model's MoE blocks in the backward (Megatron-Core's `--recompute-modules moe`).
 
 Hybrid sharding (HSDP, TPU multi-slice): `fsdp=256,dp=32` shards ZeRO-3 over 256 ranks (a node or
 slice) and replicates that group 32 times (dp = 8,192 in all); gradients are reduce-scattered in
@@ -90,6 +93,10 @@ class Layout(Frozen):
     # virtual stage when interleaved) and keep the rest's activations: Megatron-LM's
     # `--recompute-method block --recompute-num-layers N`; None: every layer
     recompute_layers: int | None = Field(None, ge=1, le=MAX_WAYS, description="layers recomputed per model chunk")
+    # every MoE layer's forward (router, permutation, dispatch and combine, expert matmuls) runs again
+    # in the backward and stores only its input: Megatron-Core's `--recompute-modules moe` (with
+    # `layernorm`: the norms' outputs recomputed too), beside recompute=none or selective
+    recompute_moe: bool = False
     sp: bool = False  # sequence parallelism with tp (Korthikanti et al. 2022)
     flash: bool = True  # fused attention: no S x S scores stored, the masked causal half skipped
     tp_overlap: bool = False  # tensor-parallel collectives overlapped with the matmuls
@@ -149,6 +156,11 @@ class Layout(Frozen):
                 f"recompute_layers={self.recompute_layers}: recomputing whole layers needs recompute=full, "
                 f"not {self.recompute}"
             )
+        if self.recompute_moe and self.recompute in ("op", "full"):
+            raise ValueError(
+                f"recompute_moe=1: recomputes the MoE blocks beside recompute=none or selective, not {self.recompute} "
+                "(which recomputes them already)"
+            )
         if self.bucket_mb is not None and self.zero == 3:
             raise ValueError(
                 f"bucket_mb={self.bucket_mb}: gradient buckets are for zero 0-2 (ZeRO-3 moves weights and gradients "
@@ -157,7 +169,7 @@ class Layout(Frozen):
         if self.gather_overlap is not None and self.zero == 3:
             raise ValueError(
                 f"gather_overlap={int(self.gather_overlap)}: the weights' gather after the optimizer step is for "
-                "zero 0-2 (ZeRO-3 gathers them for every microbatch)"
+                "zero 1-2, ignored at zero 0 (ZeRO-3 gathers them for every microbatch)"
             )
         if self.embed_loss and self.pp < 2:
             raise ValueError("embed_loss=1: counting the embedding and loss in the pipeline split needs pp >= 2")
@@ -224,7 +236,7 @@ class Layout(Frozen):
         """1 the ZeRO-1/2 weight gather hidden behind the next forward (as named, else as the stack
         does), 0 exposed after the optimizer step."""
         named = self.gather_overlap
-        return float(named if named is not None else DP_GATHER_IN_FORWARD[self.stack] > 0)
+        return float(named if named is not None else DP_GATHER_IN_FORWARD[self.stack][self.zero >= 2])
 
     @property
     def expert_spread_code(self) -> float:
@@ -276,6 +288,7 @@ _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "zero", "mb", "gbs", "vp", "fs
 _BOOL_KEYS = (
     "sp",
     "flash",
+    "recompute_moe",
     "tp_overlap",
     "a2a_overlap",
     "a2a_dedup",
@@ -406,7 +419,7 @@ def parse_software(text: str, what: str = "software") -> Layout:
         key = part.split("=")[0].strip().lower()
         key = _ALIASES.get(key, key)
         if key in KEYS and key not in SOFTWARE_KEYS:  # unknown keys: parse_layout names them
-            searched_on_megatron = key in ("embed_loss", "etp")
+            searched_on_megatron = key in ("embed_loss", "etp", "recompute_moe")
             how = " (on stack=megatron; for another stack give a whole --layout)" if searched_on_megatron else ""
             raise ConfigError(
                 f"{what}={show(text)}: {key} is chosen by the layout search{how}; name only {', '.join(SOFTWARE_KEYS)}"
@@ -454,6 +467,8 @@ def check_layout(layout: Layout, cfg: ModelConfig, chips: int, seq_len: int, *, 
     if cfg.is_moe and cfg.expert_ff % lay.expert_tp:
         key = "tp" if lay.etp is None else "etp"
         raise ConfigError(f"layout {key}={lay.expert_tp}: must divide expert d_ff={cfg.expert_ff} of {cfg.name}")
+    if lay.recompute_moe and not cfg.is_moe:
+        raise ConfigError(f"layout recompute_moe=1: {cfg.name} has no MoE layers to recompute")
     if lay.etp is not None and not cfg.is_moe:
         raise ConfigError(f"layout etp={lay.etp}: {cfg.name} has no experts (dense: no expert tensor parallelism)")
     stages = lay.pp * lay.vp
@@ -526,6 +541,7 @@ class LayoutArrays:
     vp: np.ndarray
     recompute: np.ndarray  # RECOMPUTE_LEVEL: 0 none, 1 selective, 1.5 op, 2 full
     recompute_layers: np.ndarray  # layers of each model chunk recomputed under full (0: all of them)
+    recompute_moe: np.ndarray  # 1 the MoE blocks' forward runs again in the backward, their activations not kept
     sp: np.ndarray
     flash: np.ndarray
     tp_overlap: np.ndarray
@@ -631,6 +647,7 @@ class LayoutArrays:
             vp=vp,
             recompute={v: k for k, v in RECOMPUTE_LEVEL.items()}[float(g("recompute"))],
             recompute_layers=int(g("recompute_layers")) or None,
+            recompute_moe=bool(g("recompute_moe")),
             sp=bool(g("sp")),
             flash=bool(g("flash")),
             tp_overlap=bool(g("tp_overlap")),

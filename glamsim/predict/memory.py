@@ -218,6 +218,7 @@ def layer_activation_parts(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes
         "matmul_inputs": matmul_inputs,
         "split_dense": attention + dense_ffn,
         "split_moe": attention + moe_ffn,
+        "moe_ffn": moe_ffn,
         "router": router,
         "scores": scores,
     }
@@ -305,6 +306,11 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
         gathered=gathered,
         gathered_bytes=gathered_bytes,
     )
+    # `recompute_moe`: an MoE block keeps only its input (with the layer's); one block's set lives
+    # again while it recomputes in the backward
+    parts = layer_activation_parts(m, seq_len, lay, act_bytes, fp8_inputs)
+    moe_set = moe_share(m) * (parts["moe_ffn"] / lay.tp + parts["router"] * routed_tokens(lay, 1.0))
+    moe_again = lay.recompute_moe * moe_set
     sb = tokens_per_microbatch(lay, seq_len)
     layer_input = act_bytes * sb * m.d_model / np.where(lay.sp > 0, lay.tp, 1.0)
     # full recomputation: a recomputed layer keeps its input per microbatch in flight and, while
@@ -324,7 +330,8 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
         full = (in_flight - 1) * full_kept + in_backward
         # per-op recomputation (torchtitan): its checkpoints per layer, plus one layer's set
         op = in_flight * layers * op_layer + per_layer
-        return np.where(lay.recompute >= 2, full, np.where(lay.recompute > 1, op, in_flight * layers * per_layer))
+        kept = in_flight * layers * (per_layer - moe_again) + moe_again
+        return np.where(lay.recompute >= 2, full, np.where(lay.recompute > 1, op, kept))
 
     first = stored(first_stage_layers(m, lay), microbatches_in_flight(lay))
     second = stored(layers_per_stage(m, lay), microbatches_in_flight(lay, rank=1))

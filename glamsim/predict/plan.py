@@ -25,7 +25,8 @@ Candidates (numpy arrays, evaluated together, no Python loop per layout):
   of each model chunk's layers (`recompute_layers`; chunks of 2+ layers) where the stack has such a
   knob: Megatron's (and Megatron-DeepSpeed's) `--recompute-method block --recompute-num-layers`,
   torchtitan's `selective_ac_option` 2 (every other block); not XLA, whose remat is a policy
-  applied to every layer of the scanned stack;
+  applied to every layer of the scanned stack; for an MoE model on Megatron, none and selective
+  with its MoE blocks recomputed too (`recompute_moe=1`, `--recompute-modules moe`);
 - the global batch: the given one (layouts whose dp x mb does not divide it are dropped), else
   ~4M tokens rounded up to a multiple of dp x mb (layouts with dp x mb above ~4M tokens dropped:
   the batch is a training choice, not something a layout may inflate).
@@ -43,6 +44,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
+from glamsim.predict.efficiency import DP_GATHER_IN_FORWARD
 from glamsim.predict.intervals import attention_kernel_of, memory_band, mfu_interval, routing_class
 from glamsim.predict.layout import (
     BYTES,
@@ -111,6 +113,10 @@ def candidates(
     mb = np.asarray(MICROBATCHES, dtype=np.float64)
     rc = np.asarray([0.0, 1.0, 2.0, 2.0])  # none, selective, full, full for half the layers
     halved = np.asarray([0.0, 0.0, 0.0, 1.0])
+    moe_again = np.zeros(4)
+    if cfg.is_moe and base.stack == "megatron":  # and none or selective with the MoE blocks recomputed
+        rc, halved, moe_again = np.append(rc, (0.0, 1.0)), np.append(halved, (0.0, 0.0)), np.ones(6)
+        moe_again[:4] = 0.0
     shape = (len(rows), 4, len(mb), len(rc))
     if np.prod(shape) > MAX_CANDIDATES:
         raise ConfigError(f"chips={chips}: {np.prod(shape):,} candidate layouts; at most {MAX_CANDIDATES:,}")
@@ -138,6 +144,10 @@ def candidates(
     def full(x) -> np.ndarray:
         return np.full(k.size, float(x))
 
+    at_zero = DP_GATHER_IN_FORWARD[base.stack]  # the stack's gather overlap at ZeRO-1 and at ZeRO-2
+    named = base.gather_overlap
+    gather_overlap = full(named) if named is not None else np.where(z[k] >= 2, float(at_zero[1]), float(at_zero[0]))
+
     return LayoutArrays(
         tp=t[k],
         pp=p[k],
@@ -151,6 +161,7 @@ def candidates(
         vp=v[k],
         recompute=r[k],
         recompute_layers=part[k],
+        recompute_moe=moe_again[idx[3]][k],
         sp=(t[k] > 1).astype(np.float64),
         flash=full(base.flash),
         tp_overlap=full(base.tp_overlap),
@@ -171,7 +182,7 @@ def candidates(
         master=full(base.master),
         shard=d[k],
         bucket_mb=full(base.bucket_mb or 0),
-        gather_overlap=full(base.gather_overlap_code),
+        gather_overlap=gather_overlap,
     )
 
 

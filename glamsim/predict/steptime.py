@@ -34,7 +34,10 @@ Overlap rules (stated, not fitted):
   step; Transformer Engine's `p2p`: each chunk's send behind a step; `glamsim.predict.ring`);
 - data-parallel gradient communication (ZeRO 0-2) hides behind the backward pass of the last
   microbatch, except its last bucket (one layer's share, which can only start after the last
-  layer's backward); ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
+  layer's backward); at ZeRO 1-2 the updated weights' all-gather (`collectives.data_parallel_comm`'s
+  `dp_gather_s`) hides behind the next step's first forward where the stack issues it there
+  (`gather_overlap`), except the first layer's share, and is exposed after the optimizer step
+  where it does not; ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
   the same way (prefetch), except the first layer's share, and only the fraction the stack
   fetches ahead: min(1, prefetch parameters / parameters per gather) (DeepSpeed 5e7 elements);
 - pipeline bubble: (pp - 1) / vp microbatch times (1F1B: (pp - 1) / m of the ideal time;
@@ -213,8 +216,11 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     # the gradients' reduction hides behind the last backward; below ZeRO-3 the weights' gather
     # behind the next step's first forward where the stack overlaps it, else after the optimizer step
     gather = dp["dp_gather_s"]
-    gather_exposed = np.where(lay.gather_overlap > 0, np.maximum(gather - c["forward_s"], 0.0), gather)
-    dp_step = np.maximum(dp["dp_step_s"] - gather - c["backward_s"], 0.0) + gather_exposed + dp["dp_step_s"] / layers
+    reduce = dp["dp_step_s"] - gather
+    overlap = lay.gather_overlap > 0
+    # each hidden collective leaves one layer's share exposed: the last bucket reduced, the first gathered
+    gather_exposed = np.where(overlap, np.maximum(gather - c["forward_s"], 0.0) + gather / layers, gather)
+    dp_step = np.maximum(reduce - c["backward_s"], 0.0) + reduce / layers + gather_exposed
     z3 = dp["dp_microbatch_s"]
     # prefetch hides a gather behind the compute before it, as far as the stack fetches ahead
     dense, _ = chip_params(m, lay)
