@@ -491,13 +491,15 @@ def test_a_folded_split_needs_no_tensor_split_of_the_experts():
 
 
 def test_recomputing_the_moe_blocks_repeats_their_forward_and_keeps_only_their_input():
-    """`recompute_moe=1` (Megatron-Core's `--recompute-modules moe`): the backward runs every MoE
-    block's forward again: its matmuls (router, experts) at their forward time and FLOPs, its token
-    movement a fourth time, its dispatch and combine all-to-alls a third time each (6 per layer, not
-    4), while the stage stores only the attention's share of an MoE layer (the MoE block's
-    activations and router logits freed, one block's set back while it recomputes). By hand from
-    the model's own shapes: Qwen3-30B-A3B on 8 H100, EP 8, one microbatch of 4,096 tokens."""
-    from glamsim.predict.compute import _MOE_MATMULS, _moe_elementwise_bytes, _shapes
+    """`recompute_moe=1` (Megatron-Core's `--recompute-modules moe`) runs every MoE block's forward
+    again in the backward, counted by hand from Qwen3-30B-A3B's shapes on 8 H100 (EP 8, one
+    microbatch of 4,096 tokens; 128 experts of 768, top-8): each rank's 16 experts take 4,096 x 8 x
+    8 / 128 = 2,048 tokens through [2,048 x 1,536] (gate and up) and [768 x 2,048]; the router is
+    [4,096 x 2,048] x [2,048 x 128]; the experts' SwiGLU keeps 3 values of 768 per routed token
+    (gate, up, product) at 2 bytes, which the recomputed forward passes again. Its token movement
+    runs a fourth time, its dispatch and combine all-to-alls a third time (6 a layer, not 4), and
+    the stage stores only the attention's share of an MoE layer (the experts' activations and the
+    router logits freed, one block's set back while it recomputes)."""
     from glamsim.predict.memory import activations, layer_activation_parts
     from glamsim.predict.validation import predictions
 
@@ -505,21 +507,44 @@ def test_recomputing_the_moe_blocks_repeats_their_forward_and_keeps_only_their_i
     m, fab = ModelArrays.of(cfg), Fabric.of(load_chip("h100-sxm"))
     base, again = (LayoutArrays.of(parse_layout(f"dp=8,ep=8,mb=1,gbs=8,zero=1,recompute_moe={x}")) for x in (0, 1))
     c0, c1 = microbatch_compute(m, 4096, base, fab), microbatch_compute(m, 4096, again, fab)
-    mm = _shapes(m, 4096, base)
-    moe_s = sum(float(matmul_s(*mm[n][:3], fab, mm[n][3])[0]) for n in _MOE_MATMULS if n in mm)
-    ew = eff.ELEMENTWISE_PASSES * float(_moe_elementwise_bytes(m, 4096, base, fab.act_bytes)[0]) / fab.hbm_bytes_per_s
-    layers = cfg.n_layers
+    shapes = ((2048, 2048, 1536, 16), (2048, 768, 2048, 16), (4096, 2048, 128, 1))
+    moe_s = sum(float(matmul_s(M, K, N, fab, n)) for M, K, N, n in shapes)
+    ew = eff.ELEMENTWISE_PASSES * 4096 * 8 * 3 * 768 * 2 / fab.hbm_bytes_per_s
+    layers = 48
     assert float(c1["recompute_s"][0]) - float(c0["recompute_s"][0]) == pytest.approx(layers * (moe_s + ew))
     assert float(c1["moe_permute_s"][0]) == pytest.approx(float(c0["moe_permute_s"][0]) * 4 / 3)
-    flops = sum(2 * mm[n][0] * mm[n][1] * mm[n][2] * mm[n][3] for n in _MOE_MATMULS if n in mm)
-    assert float(c1["flops_executed"][0]) - float(c0["flops_executed"][0]) == pytest.approx(float(layers * flops[0]))
+    flops = sum(2 * M * K * N * n for M, K, N, n in shapes)
+    assert float(c1["flops_executed"][0]) - float(c0["flops_executed"][0]) == pytest.approx(layers * flops)
     a0, a1 = microbatch_comm(m, 4096, base, fab), microbatch_comm(m, 4096, again, fab)
     assert float(a1["ep_s"][0]) == pytest.approx(float(a0["ep_s"][0]) * 6 / 4)
     parts = layer_activation_parts(m, 4096, base)
     moe_set = float((parts["moe_ffn"] + parts["router"])[0])  # tp 1, every layer an MoE layer
+    # the experts' SwiGLU values and their dispatched inputs (Megatron keeps no expert output), the
+    # router's fp32 logits and probabilities
+    assert moe_set == pytest.approx(4096 * (8 * (3 * 768 + 2048) * 2 + 2 * 4 * 128))
     kept0, kept1 = (float(activations(m, 4096, x)["activations"][0]) for x in (base, again))
     assert kept0 - kept1 == pytest.approx((layers - 1) * moe_set)
-    assert 0 < moe_set < float(parts["split_moe"][0])
+
+
+def test_recomputed_moe_blocks_repeat_their_tensor_parallel_pairs():
+    """With experts split over the tensor ranks (etp = tp = 2) the routed experts' pair of
+    sequence-parallel collectives runs once more per MoE layer in the recomputed forward, and with
+    shared experts on Megatron their own pair too; folded experts (etp 1) have no pair to repeat.
+    By hand: a reduce-scatter and an all-gather of the microbatch's T x h activations over 2 ranks."""
+    from glamsim.predict.tiers import all_gather_s, reduce_scatter_s
+
+    shared = ModelArrays.of(validate_model({**BASE, "routing": "dropless", "n_shared_experts": 1}, "test"))
+
+    def tp(model, text):
+        return one(microbatch_comm(model, SEQ, arr(text), H100)["tp_s"])
+
+    pair = one(reduce_scatter_s(2 * SEQ * H, 2, 1, 8, H100) + all_gather_s(2 * SEQ * H, 2, 1, 8, H100))
+    moe_layers = BASE["n_layers"]
+    split, folded = "tp=2,dp=4,ep=4,sp=1,mb=1,gbs=4", "tp=2,dp=4,ep=8,etp=1,sp=1,mb=1,gbs=4"
+    assert tp(DROPLESS, split + ",recompute_moe=1") - tp(DROPLESS, split) == pytest.approx(moe_layers * pair)
+    assert tp(DROPLESS, folded + ",recompute_moe=1") == pytest.approx(tp(DROPLESS, folded))
+    assert tp(shared, split + ",recompute_moe=1") - tp(shared, split) == pytest.approx(2 * moe_layers * pair)
+    assert tp(shared, folded + ",recompute_moe=1") - tp(shared, folded) == pytest.approx(moe_layers * pair)
 
 
 def test_recompute_moe_is_refused_where_it_means_nothing_and_searched_where_megatron_offers_it():

@@ -97,10 +97,13 @@ def microbatch_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, lay
     expert_act = act * lay.etp / lay.tp
     apart = (m.n_shared > 0) & ((lay.stack == eff.MEGATRON) | folded(lay))
     full = 2 * layers - moe_layers + moe_layers * apart  # collectives over tp, per half
-    # recomputing the MoE blocks (`recompute_moe`) runs their forward collectives once more
-    moe_half = half + lay.recompute_moe
-    tp_s = half * full * tp_one(act, lay.tp) + moe_half * moe_layers * tp_one(expert_act, lay.etp)
-    tp_bytes = half * full * np.where(lay.tp > 1, act, 0.0) + moe_half * moe_layers * np.where(
+    # recomputing the MoE blocks (`recompute_moe`) runs their forward collectives once more: the
+    # routed experts' pair over etp and the shared experts' own pair where they have one
+    again = lay.recompute_moe
+    moe_half = half + again
+    shared_again = again * moe_layers * apart
+    tp_s = (half * full + shared_again) * tp_one(act, lay.tp) + moe_half * moe_layers * tp_one(expert_act, lay.etp)
+    tp_bytes = (half * full + shared_again) * np.where(lay.tp > 1, act, 0.0) + moe_half * moe_layers * np.where(
         lay.etp > 1, expert_act, 0.0
     )
 

@@ -302,7 +302,9 @@ def microbatch_compute(
     # its token movement with the layers' below), beside none or selective
     again = lay.recompute_moe
     moe_fwd_s = sum(matmul_s(*mm[n][:3], fab, mm[n][3]) for n in _MOE_MATMULS if n in mm)
-    moe_fwd_s = moe_fwd_s + passes * _moe_elementwise_bytes(m, seq_len, lay, fab.act_bytes) / fab.hbm_bytes_per_s
+    moe_mm = {n: mm[n] for n in _MOE_MATMULS if n in mm}
+    moe_ew = passes * _moe_elementwise_bytes(m, seq_len, lay, fab.act_bytes) + _fp8_cast_bytes(moe_mm, fab)
+    moe_fwd_s = moe_fwd_s + moe_ew / fab.hbm_bytes_per_s
     moe_fwd_f = sum(matmul_flops(*counted[n]) for n in _MOE_MATMULS if n in counted)
     # MoE token movement: forward, backward (2 x) and a forward again for the layers recomputed
     moe = moe_dispatch_forward(m, seq_len, lay, fab)

@@ -114,7 +114,8 @@ def candidates(
     rc = np.asarray([0.0, 1.0, 2.0, 2.0])  # none, selective, full, full for half the layers
     halved = np.asarray([0.0, 0.0, 0.0, 1.0])
     moe_again = np.zeros(4)
-    if cfg.is_moe and base.stack == "megatron":  # and none or selective with the MoE blocks recomputed
+    # and none or selective with the MoE blocks recomputed, where the search stays within its bound
+    if cfg.is_moe and base.stack == "megatron" and len(rows) * 4 * len(mb) * 6 <= MAX_CANDIDATES:
         rc, halved, moe_again = np.append(rc, (0.0, 1.0)), np.append(halved, (0.0, 0.0)), np.ones(6)
         moe_again[:4] = 0.0
     shape = (len(rows), 4, len(mb), len(rc))

@@ -129,7 +129,8 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     # overlap budgets: TP collectives hide behind the matmuls (forward, backward = 3 x forward);
     # expert all-to-alls behind what is left: another microbatch's matmuls (Megatron-Core) or the
     # same microbatch's expert matmuls (chunks pipelined, Tutel)
-    matmuls = 3 * c["matmul_time_fwd_s"]
+    # (recomputed MoE blocks run their expert matmuls once more, `recompute_moe`)
+    matmuls = 3 * c["matmul_time_fwd_s"] + lay.recompute_moe * c["expert_matmul_fwd_s"]
     # each reduce-scatter's last chunk, after the last partial matmul; without sequence parallelism
     # the all-reduce's all-gather half feeds a norm, not a matmul, and stays exposed too
     fill = comm["tp_s"] / (2 * lay.tp) + np.where(lay.sp > 0, 0.0, comm["tp_s"] / 2)
@@ -137,7 +138,7 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
     tp = np.where(lay.tp_overlap > 0, fill + np.maximum(hideable - matmuls, 0.0), comm["tp_s"])
     left = np.where(lay.tp_overlap > 0, np.maximum(matmuls - hideable, 0.0), matmuls)
     whole = eff.by_stack(eff.MOE_A2A_OVERLAP_WHOLE_MICROBATCH, lay.stack) > 0
-    ep_budget = np.where(whole, left, np.minimum(3 * c["expert_matmul_fwd_s"], left))
+    ep_budget = np.where(whole, left, np.minimum((3 + lay.recompute_moe) * c["expert_matmul_fwd_s"], left))
     ep = np.where(lay.a2a_overlap > 0, np.maximum(comm["ep_s"] - ep_budget, 0.0), comm["ep_s"])
     # DeepEP's kernels hold SMs that the compute beside them lacks: the microbatch takes
     # max(all-to-all, compute + share x all-to-all), so beyond the compute the larger of the
