@@ -926,6 +926,7 @@ def test_glm_130b_row_is_the_papers_model_and_recomputation():
     models, runs = predictions()
     cfg = models["glm-130b"]
     assert 126e9 < float(params(ModelArrays.of(cfg))[0]) <= 130e9
+    assert cfg.dropout == 0.1  # Table 11: attention_dropout and hidden_dropout 0.1
     run = next(r for r in runs if r.family == "glm2022")
     lay = parse_layout(run.layout)
     assert (lay.tp, lay.pp, lay.dp, lay.embed_loss, lay.recompute) == (4, 8, 24, True, "full")
