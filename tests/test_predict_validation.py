@@ -1023,7 +1023,7 @@ def test_model_zoo_long_context_rows_follow_megatrons_count_and_the_pages_layout
     VPP 4, EP 8, GBS 256, the MoE blocks recomputed, forced balance): Megatron-LM's FLOP count
     reproduces the page's 4K row (245 TFLOP/s per GPU at 19.7 s for 2,048 sequences on 256 GPUs)
     within 0.5% (246.2 by the count; 19.7 s read as 19.65-19.75), and glamsim's `6nd_causal`
-    count, which the rows use, exceeds it only by the input embedding it counts: 2.0% at 16K to
+    count, which the rows use, exceeds it only by the input embedding and router it counts: 2.0% at 16K to
     0.5% at 128K (the figures the rows' note gives)."""
     from glamsim.accounting import ModelArrays, params
     from glamsim.predict.layout import parse_layout
