@@ -791,3 +791,18 @@ def test_a_searched_row_keeps_the_named_gather_and_zero3_drops_it():
     assert rows.layout(0, base).gather_overlap is False and rows.layout(1, base).gather_overlap is None
     assert parse_layout(rows.layout(0, base).compact()) == rows.layout(0, base)
     assert rows.layout(0, Layout()).gather_overlap is None  # a base naming none keeps the stack's
+
+
+def test_pytorch_exposes_its_zero1_gather_and_hides_its_fsdp_zero2_one():
+    """PyTorch's ZeRO-1 (ZeroRedundancyOptimizer) syncs the updated shards in step(): the gather is
+    exposed, as `gather_overlap=0` says; FSDP keeping its weights (ZeRO-2) gathers each unit at its
+    first forward: hidden, as `gather_overlap=1` says, end to end through the step's prediction."""
+    llama = ModelArrays.of(load_model("llama-2-7b"))
+
+    def exposed(text):
+        return one(predict(llama, 4096, arr(text), H100)["dp_exposed_s"])
+
+    z1 = "tp=8,dp=96,zero=1,mb=1,gbs=96,sp=1,stack=pytorch-fsdp"
+    assert exposed(z1) == exposed(z1 + ",gather_overlap=0") > exposed(z1 + ",gather_overlap=1")
+    z2 = "tp=8,fsdp=96,reshard=0,mb=1,gbs=96,sp=1,stack=pytorch-fsdp"
+    assert exposed(z2) == exposed(z2 + ",gather_overlap=1") < exposed(z2 + ",gather_overlap=0")

@@ -569,3 +569,32 @@ def test_recompute_moe_is_refused_where_it_means_nothing_and_searched_where_mega
     assert set(searched.recompute[searched.recompute_moe > 0]) == {0.0, 1.0}  # beside none and selective only
     assert set(candidates(moe, 8, 4096, 8, parse_layout("dp=1,stack=xla")).recompute_moe) == {0.0}
     assert set(candidates(load_model("llama-2-7b"), 8, 4096, 8, parse_layout("dp=1")).recompute_moe) == {0.0}
+
+
+def test_recompute_moe_beside_selective_frees_the_same_moe_set_and_the_plan_keeps_its_bound(monkeypatch):
+    """Beside Korthikanti's selective recomputation the MoE blocks' recomputation frees the same
+    per-layer set as beside none (the attention scores are fused away either way); and where the
+    two extra recomputation choices would take the plan past its bound it leaves them out rather
+    than refusing the search."""
+    from glamsim.predict import plan
+    from glamsim.predict.memory import activations, layer_activation_parts
+    from glamsim.predict.validation import predictions
+
+    cfg = predictions()[0]["qwen3-30b-a3b"]
+    m = ModelArrays.of(cfg)
+    parts = layer_activation_parts(m, 4096, arr("dp=8,ep=8,mb=1,gbs=8"))
+    moe_set = one(parts["moe_ffn"] + parts["router"])
+    sel, both = (
+        one(activations(m, 4096, arr(f"dp=8,ep=8,mb=1,gbs=8,recompute=selective{x}"))["activations"])
+        for x in ("", ",recompute_moe=1")
+    )
+    assert sel - both == pytest.approx((cfg.n_layers - 1) * moe_set)
+    full = plan.candidates(cfg, 8, 4096, 8, Layout())
+    assert set(full.recompute_moe) == {0.0, 1.0}
+    monkeypatch.setattr(plan, "MAX_CANDIDATES", 1)  # the refusal names the search's size with 4 choices
+    with pytest.raises(ConfigError) as err:
+        plan.candidates(cfg, 8, 4096, 8, Layout())
+    four = int(re.search(r"([\d,]+) candidate layouts", str(err.value)).group(1).replace(",", ""))
+    monkeypatch.setattr(plan, "MAX_CANDIDATES", four)  # room for 4 choices, not 6
+    bounded = plan.candidates(cfg, 8, 4096, 8, Layout())
+    assert set(bounded.recompute_moe) == {0.0} and len(bounded) < len(full)

@@ -219,6 +219,17 @@ DP_GATHER_IN_FORWARD = {  # stack -> (ZeRO-1, ZeRO-2)
     "pytorch-fsdp": (False, True),
     "xla": (True, True),
 }
+
+
+def dp_gather_in_forward(stack_code, zero):
+    """Each layout's default `gather_overlap` (1: the ZeRO-1/2 weight gather hidden behind the next
+    forward) by its stack (`stack_code`, index into STACKS) and ZeRO stage (`DP_GATHER_IN_FORWARD`)."""
+    import numpy as np
+
+    table = np.asarray([DP_GATHER_IN_FORWARD[s] for s in STACKS], dtype=np.float64)
+    return table[np.asarray(stack_code, dtype=np.int64), (np.asarray(zero) >= 2).astype(np.int64)]
+
+
 DP_BUCKET_FLOOR_PARAMS = {"megatron": 4e7, "deepspeed": 5e8, "pytorch-fsdp": 0.0, "xla": float("inf")}
 DP_BUCKET_PARAMS_PER_RANK = {"megatron": 1e6, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 DP_BUCKET_MIB = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 25.0, "xla": 0.0}

@@ -52,7 +52,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
-from glamsim.predict.efficiency import ATTENTION_KERNELS, CP_COMMS, DP_GATHER_IN_FORWARD, STACKS
+from glamsim.predict.efficiency import ATTENTION_KERNELS, CP_COMMS, STACKS, dp_gather_in_forward
 from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
@@ -236,7 +236,7 @@ class Layout(Frozen):
         """1 the ZeRO-1/2 weight gather hidden behind the next forward (as named, else as the stack
         does), 0 exposed after the optimizer step."""
         named = self.gather_overlap
-        return float(named if named is not None else DP_GATHER_IN_FORWARD[self.stack][self.zero >= 2])
+        return float(named if named is not None else dp_gather_in_forward(STACKS.index(self.stack), self.zero))
 
     @property
     def expert_spread_code(self) -> float:

@@ -320,7 +320,7 @@ def activations(m: ModelArrays, seq_len, lay: LayoutArrays, act_bytes=2.0, fp8_l
     # before it recomputes: it peaks at the larger of what it stores and its recomputed layers'
     # inputs plus one working set
     whole = recomputed_share(m, lay)
-    scores = (1 - lay.flash) * layer_activation_parts(m, seq_len, lay, act_bytes)["scores"] / lay.tp
+    scores = (1 - lay.flash) * parts["scores"] / lay.tp
     working = per_layer + scores
     op_layer = op_checkpoint_bytes(m, seq_len, lay, act_bytes)
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.predict.efficiency import DP_GATHER_IN_FORWARD
+from glamsim.predict.efficiency import dp_gather_in_forward
 from glamsim.predict.intervals import attention_kernel_of, memory_band, mfu_interval, routing_class
 from glamsim.predict.layout import (
     BYTES,
@@ -113,12 +113,17 @@ def candidates(
     mb = np.asarray(MICROBATCHES, dtype=np.float64)
     rc = np.asarray([0.0, 1.0, 2.0, 2.0])  # none, selective, full, full for half the layers
     halved = np.asarray([0.0, 0.0, 0.0, 1.0])
-    moe_again = np.zeros(4)
+    moe_again = np.zeros(len(rc))
     # and none or selective with the MoE blocks recomputed, where the search stays within its bound
-    if cfg.is_moe and base.stack == "megatron" and len(rows) * 4 * len(mb) * 6 <= MAX_CANDIDATES:
-        rc, halved, moe_again = np.append(rc, (0.0, 1.0)), np.append(halved, (0.0, 0.0)), np.ones(6)
-        moe_again[:4] = 0.0
-    shape = (len(rows), 4, len(mb), len(rc))
+    extra = (0.0, 1.0)  # the recomputation levels they go beside
+    if (
+        cfg.is_moe
+        and base.stack == "megatron"
+        and len(rows) * len(zero) * len(mb) * (len(rc) + len(extra)) <= MAX_CANDIDATES
+    ):
+        rc, halved = np.append(rc, extra), np.append(halved, np.zeros(len(extra)))
+        moe_again = np.append(moe_again, np.ones(len(extra)))
+    shape = (len(rows), len(zero), len(mb), len(rc))
     if np.prod(shape) > MAX_CANDIDATES:
         raise ConfigError(f"chips={chips}: {np.prod(shape):,} candidate layouts; at most {MAX_CANDIDATES:,}")
     idx = np.indices(shape).reshape(4, -1)
@@ -145,9 +150,8 @@ def candidates(
     def full(x) -> np.ndarray:
         return np.full(k.size, float(x))
 
-    at_zero = DP_GATHER_IN_FORWARD[base.stack]  # the stack's gather overlap at ZeRO-1 and at ZeRO-2
-    named = base.gather_overlap
-    gather_overlap = full(named) if named is not None else np.where(z[k] >= 2, float(at_zero[1]), float(at_zero[0]))
+    named = base.gather_overlap  # else the stack's at each row's ZeRO stage
+    gather_overlap = full(named) if named is not None else dp_gather_in_forward(STACKS.index(base.stack), z[k])
 
     return LayoutArrays(
         tp=t[k],
