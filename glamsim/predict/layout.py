@@ -135,7 +135,7 @@ class Layout(Frozen):
     bucket_mb: int | None = Field(None, ge=1, le=2**20, description="MiB of gradients per data-parallel bucket")
     # at ZeRO 1-2 the updated weights' all-gather runs in the next step's first forward, hidden behind
     # it (Megatron-Core's overlap_param_gather, Apex's overlap_param_sync); 0: after the optimizer
-    # step, exposed (DeepSpeed's); None: the stack's (`efficiency.DP_GATHER_IN_FORWARD`)
+    # step, exposed (DeepSpeed's); None: the stack's (`efficiency.dp_gather_in_forward`)
     gather_overlap: bool | None = None
 
     @model_validator(mode="after")
