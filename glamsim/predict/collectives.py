@@ -153,10 +153,9 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
 
     allreduce = allreduce_s(grad_d, g_dense, s_dense, n, fab) + ex(allreduce_s(grad_e, g_expert, s_expert, n, fab))
     z_d, z_e = zero_groups(lay)  # the ZeRO shard groups (all of dp unless hybrid sharding)
+    gather = all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
     rs_ag = (
-        reduce_scatter_s(grad_d, z_d, s_dense, n, fab)
-        + all_gather_s(w_d, z_d, s_dense, n, fab)
-        + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab) + all_gather_s(w_e, z_e, s_expert, n, fab))
+        reduce_scatter_s(grad_d, z_d, s_dense, n, fab) + ex(reduce_scatter_s(grad_e, z_e, s_expert, n, fab)) + gather
     )
     # below ZeRO-3 the stack's buckets are collectives of their own: each further one pays its latency
     # (sized by the dense data-parallel group for the expert buffers too, as Megatron-Core does); at
@@ -166,10 +165,9 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     more_e = np.maximum(eff.dp_buckets(expert, lay, g_dense, layers * moe_share(m)) - 1.0, 0.0)
     buckets_ar = allreduce + more_d * allreduce_s(0.0, g_dense, s_dense, n, fab)
     buckets_ar = buckets_ar + ex(more_e * allreduce_s(0.0, g_expert, s_expert, n, fab))
-    buckets_rs_ag = rs_ag + 2 * (
-        more_d * ring_latency_s(z_d, s_dense, fab) + ex(more_e * ring_latency_s(z_e, s_expert, fab))
-    )
-    gather = all_gather_s(w_d, z_d, s_dense, n, fab) + ex(all_gather_s(w_e, z_e, s_expert, n, fab))
+    # each further bucket's ring of latency, once for its reduce-scatter and once for its gather
+    bucket_lat = more_d * ring_latency_s(z_d, s_dense, fab) + ex(more_e * ring_latency_s(z_e, s_expert, fab))
+    buckets_rs_ag = rs_ag + 2 * bucket_lat
     regather = recomputed_share(m, lay) * eff.by_stack(eff.ZERO3_REGATHER_ON_RECOMPUTE, lay.stack)
     z3 = rs_ag + (1 + regather) * gather
     # ZeRO-3 moves the weights one group at a time: every further group pays its ring latency (at
@@ -196,10 +194,7 @@ def data_parallel_comm(m: ModelArrays, lay: LayoutArrays, fab: Fabric) -> dict:
     step_s = np.where(z == 0, buckets_ar, np.where(z < 3, buckets_rs_ag, 0.0) + hsdp)
     # the weights' gather after the optimizer step, its buckets' latency with it (the rest of
     # `dp_step_s` reduces gradients in the backward)
-    step_gather_s = (
-        gather + more_d * ring_latency_s(z_d, s_dense, fab) + ex(more_e * ring_latency_s(z_e, s_expert, fab))
-    )
-    gather_s = np.where((z > 0) & (z < 3), step_gather_s, 0.0)
+    gather_s = np.where((z > 0) & (z < 3), gather + bucket_lat, 0.0)
     micro_s = np.where(z >= 3, z3, 0.0)
     grad_bytes = np.where(g_dense > 1, grad_d, 0.0) + np.where(g_expert > 1, grad_e, 0.0)
     return {"dp_bytes": grad_bytes, "dp_step_s": step_s, "dp_gather_s": gather_s, "dp_microbatch_s": micro_s}

@@ -301,11 +301,10 @@ def microbatch_compute(
     # `recompute_moe`: the MoE block's forward again (its matmuls, its experts' element-wise passes;
     # its token movement with the layers' below), beside none or selective
     again = lay.recompute_moe
-    moe_fwd_s = sum(matmul_s(*mm[n][:3], fab, mm[n][3]) for n in _MOE_MATMULS if n in mm)
     moe_mm = {n: mm[n] for n in _MOE_MATMULS if n in mm}
     moe_ew = passes * _moe_elementwise_bytes(m, seq_len, lay, fab.act_bytes) + _fp8_cast_bytes(moe_mm, fab)
-    moe_fwd_s = moe_fwd_s + moe_ew / fab.hbm_bytes_per_s
-    moe_fwd_f = sum(matmul_flops(*counted[n]) for n in _MOE_MATMULS if n in counted)
+    moe_fwd_s = sum(matmul_s(M, K, N, fab, c) for M, K, N, c in moe_mm.values()) + moe_ew / fab.hbm_bytes_per_s
+    moe_fwd_f = sum(matmul_flops(*counted[n]) for n in moe_mm)
     # MoE token movement: forward, backward (2 x) and a forward again for the layers recomputed
     moe = moe_dispatch_forward(m, seq_len, lay, fab)
     moe_passes = 3 + whole + again
