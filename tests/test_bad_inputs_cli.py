@@ -371,6 +371,8 @@ CASES = [
             (["--software", "bucket_mb=0"], "bucket_mb='0'"),
             (["--layout", "fsdp=8,gather_overlap=0"], "gather_overlap=0"),
             (["--software", "gather_overlap=2"], "gather_overlap='2'"),
+            (["--layout", "fsdp=8,grad_overlap=0"], "grad_overlap=0"),
+            (["--software", "grad_overlap=nan"], "grad_overlap='nan'"),
             (["--layout", "dp=8,recompute=full,recompute_moe=1"], "recompute_moe=1"),
             (["--layout", "dp=8,recompute_moe=2"], "recompute_moe='2'"),
             (["--model", "glam-tiny-dense", "--layout", "dp=8,recompute_moe=1"], "has no MoE layers"),

@@ -124,6 +124,13 @@ CASES = {
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "gather_overlap=0"}, False),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,fsdp=8,gather_overlap=1"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "gather_overlap=yesish"}, True),
+        # a step's gradient reduction after the backward or in it: a layout or planned software key;
+        # at ZeRO-3 without replicas or not a 1/0, refused
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,grad_overlap=0"}, False),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=2,fsdp=32,dp=2,grad_overlap=0"}, False),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "grad_overlap=0"}, False),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,fsdp=8,grad_overlap=1"}, True),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "grad_overlap=maybe"}, True),
         # the MoE blocks recomputed (Megatron-Core's --recompute-modules moe): on an MoE model beside
         # none or selective; on a dense model, beside full, or as searched software, refused
         (

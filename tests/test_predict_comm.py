@@ -806,3 +806,57 @@ def test_pytorch_exposes_its_zero1_gather_and_hides_its_fsdp_zero2_one():
     assert exposed(z1) == exposed(z1 + ",gather_overlap=0") > exposed(z1 + ",gather_overlap=1")
     z2 = "tp=8,fsdp=96,reshard=0,mb=1,gbs=96,sp=1,stack=pytorch-fsdp"
     assert exposed(z2) == exposed(z2 + ",gather_overlap=1") < exposed(z2 + ",gather_overlap=0")
+
+
+def test_the_gradient_reduction_hides_behind_the_last_backward_only_where_the_stack_reduces_there():
+    """A step's gradient reduction below ZeRO-3 runs in the last microbatch's backward, its last
+    bucket (one layer's share) after it, where the stack reduces there (Megatron-Core's
+    overlap_grad_reduce, PyTorch DDP's hooks: `grad_overlap=1`); after the backward, all of it
+    exposed, where it does not (DeepSpeed ZeRO 0-2's default, Megatron-LM's 2021 local DDP:
+    `grad_overlap=0`). Llama 2 7B on tp=8 x dp=96 H100 at ZeRO-0 (nothing gathered), one microbatch
+    whose backward hides part of the all-reduce; by hand from the collectives and the microbatch."""
+    from glamsim.predict.compute import microbatch_compute
+
+    llama = ModelArrays.of(load_model("llama-2-7b"))
+    text = "tp=8,dp=96,mb=1,gbs=96,sp=1,bucket_mb=100"
+    dp = data_parallel_comm(llama, arr(text), H100)
+    reduce = one(dp["dp_step_s"])
+    assert one(dp["dp_gather_s"]) == 0
+    bwd = one(microbatch_compute(llama, 4096, arr(text), H100)["backward_s"])
+    assert reduce > bwd > 0  # one microbatch's backward hides part of it
+    hidden = one(predict(llama, 4096, arr(text), H100)["dp_exposed_s"])
+    assert hidden == pytest.approx(reduce - bwd + reduce / 32)  # and the last of 32 layers' buckets after it
+    exposed = one(predict(llama, 4096, arr(text + ",grad_overlap=0"), H100)["dp_exposed_s"])
+    assert exposed == pytest.approx(reduce)
+    assert one(predict(llama, 4096, arr(text + ",grad_overlap=1"), H100)["dp_exposed_s"]) == pytest.approx(hidden)
+    # the exposed reduction lengthens the step by exactly what it no longer hides
+    steps = [one(predict(llama, 4096, arr(text + x), H100)["step_s"]) for x in ("", ",grad_overlap=0")]
+    assert steps[1] - steps[0] == pytest.approx(bwd - reduce / 32)
+    # DeepSpeed reduces after the backward by default (ZeRO's overlap_comm off below ZeRO-3)
+    ds = "tp=8,dp=96,zero=1,mb=1,gbs=96,sp=1,stack=deepspeed"
+    by_default, named_off, named_on = (
+        one(predict(llama, 4096, arr(ds + extra), H100)["dp_exposed_s"])
+        for extra in ("", ",grad_overlap=0", ",grad_overlap=1")
+    )
+    assert by_default == named_off > named_on
+
+
+def test_hybrid_sharding_exposes_the_replicas_all_reduce_when_told():
+    """Under hybrid sharding (ZeRO-3 in a shard group, replicas all-reducing once a step) the
+    replicas' all-reduce is the step's reduction: hidden behind the last backward but its last
+    layer's share by default, all of it exposed with `grad_overlap=0` (PaLM's cross-pod transfer);
+    the per-microbatch ZeRO-3 collectives do not move. By hand from the collectives."""
+    from glamsim.predict.compute import microbatch_compute
+    from glamsim.predict.stage import layers_per_stage
+
+    text = "fsdp=4,dp=2,mb=1,gbs=8"
+    dp = data_parallel_comm(GPT, arr(text), H100)
+    replicas = one(dp["dp_step_s"])
+    w = one(chip_params(GPT, arr(text))[0])
+    assert replicas >= one(allreduce_s(w * 4 / 4, 2, 4, 8, H100))  # fp32 shards over 2 replicas, + buckets
+    bwd = one(microbatch_compute(GPT, 2048, arr(text), H100)["backward_s"])
+    layers = one(layers_per_stage(GPT, arr(text)))
+    on, off = (predict(GPT, 2048, arr(text + x), H100) for x in ("", ",grad_overlap=0"))
+    hidden = max(replicas - bwd, 0.0) + replicas / layers
+    assert one(off["dp_exposed_s"]) - one(on["dp_exposed_s"]) == pytest.approx(replicas - hidden)
+    assert one(off["step_s"]) - one(on["step_s"]) == pytest.approx(replicas - hidden)

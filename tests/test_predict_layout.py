@@ -69,6 +69,9 @@ def test_keys_values_aliases_and_defaults():
         "tp=8,dp=96,zero=1,gather_overlap=0",  # the weights' gather after the optimizer step
         "dp=8,zero=2,stack=deepspeed,gather_overlap=1",
         "fsdp=8,reshard=0,gather_overlap=0",  # FSDP keeping its weights (ZeRO-2), the gather exposed
+        "tp=8,pp=4,dp=32,grad_overlap=0",  # the gradients all-reduced after the backward (2021 local DDP)
+        "dp=8,zero=1,stack=deepspeed,grad_overlap=1",
+        "tp=12,fsdp=256,dp=2,grad_overlap=0",  # hybrid sharding, the replicas' all-reduce after the backward
         "dp=8,ep=8,recompute=selective,recompute_moe=1",  # Megatron-Core's --recompute-modules moe
     ],
 )
@@ -239,6 +242,12 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "gather_overlap_empty": ("dp=8,zero=1,gather_overlap=", ["gather_overlap=''"]),
     "gather_overlap_zero3": ("fsdp=8,gather_overlap=1", ["gather_overlap=1", "zero 1-2"]),
     "gather_overlap_zero3_off": ("tp=2,fsdp=4,gather_overlap=0", ["gather_overlap=0", "zero 1-2"]),
+    "grad_overlap_word": ("dp=8,grad_overlap=later", ["grad_overlap='later'", "1/0"]),
+    "grad_overlap_two": ("dp=8,zero=1,grad_overlap=2", ["grad_overlap='2'", "1/0"]),
+    "grad_overlap_negative": ("dp=8,grad_overlap=-1", ["grad_overlap='-1'", "1/0"]),
+    "grad_overlap_empty": ("dp=8,grad_overlap=", ["grad_overlap=''"]),
+    "grad_overlap_zero3": ("fsdp=8,grad_overlap=0", ["grad_overlap=0", "hybrid"]),
+    "grad_overlap_zero3_zero": ("dp=8,zero=3,grad_overlap=1", ["grad_overlap=1", "zero 0-2"]),
     "recompute_moe_word": ("dp=8,ep=8,recompute_moe=sometimes", ["recompute_moe='sometimes'", "1/0"]),
     "recompute_moe_full": ("dp=8,ep=8,recompute=full,recompute_moe=1", ["recompute_moe=1", "none or selective"]),
     "recompute_moe_op": ("dp=8,ep=8,recompute=op,recompute_moe=1", ["recompute_moe=1", "not op"]),

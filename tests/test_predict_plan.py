@@ -428,3 +428,27 @@ def test_searched_rows_keep_the_named_gather_and_otherwise_the_stacks_at_their_z
     for i in range(len(rows)):
         lay = rows.layout(i, base)
         assert rows.gather_overlap[i] == lay.gather_overlap_code == float(lay.zero >= 2)  # ZeRO-0 as ZeRO-1: no gather
+
+
+def test_searched_rows_keep_the_named_gradient_reduction_and_otherwise_the_stacks():
+    """A plan given `grad_overlap=0` keeps it on every row that reduces a step's gradients (ZeRO
+    0-2) and drops it at ZeRO-3, which reduce-scatters every microbatch's; given none, each row
+    takes its stack's (DeepSpeed: after the backward, 0; Megatron: in it, 1), the same the layout
+    string gives when evaluated alone."""
+    from glamsim.predict.layout import parse_software
+    from glamsim.predict.plan import candidates
+
+    cfg, chip = load_model("llama-2-7b"), load_chip("h100-sxm")
+    r = search(cfg, chip, 16, base=parse_software("grad_overlap=0"), top=40)
+    zeros = set()
+    for p in r["plans"]:
+        lay = parse_layout(p["layout"])
+        zeros.add(lay.zero)
+        assert lay.grad_overlap is (None if lay.zero == 3 else False), p["layout"]
+    assert {1, 3} <= zeros
+    for stack, want in (("deepspeed", 0.0), ("megatron", 1.0)):
+        base = parse_software(f"stack={stack}")
+        rows = candidates(cfg, 16, 4096, 8, base)
+        assert set(rows.grad_overlap) == {want}
+        for i in range(0, len(rows), max(len(rows) // 50, 1)):
+            assert rows.layout(i, base).grad_overlap_code == want

@@ -230,6 +230,35 @@ def dp_gather_in_forward(stack_code, zero):
     return table[np.asarray(stack_code, dtype=np.int64), (np.asarray(zero) >= 2).astype(np.int64)]
 
 
+# Where a step's gradients are reduced below ZeRO-3 (the all-reduce at ZeRO 0, the reduce-scatter at
+# ZeRO 1-2) and, under hybrid sharding, across the replicas: in the last microbatch's backward, each
+# bucket as it fills (1), or after the backward, exposed (0).  `grad_overlap` names it for a layout.
+# - megatron: Megatron-Core's `overlap_grad_reduce` and Apex's `overlap_grad_sync` (NeMo's
+#   distributed_fused_adam), which NeMo's and Megatron-Bridge's recipes turn on: 1 (Megatron-LM's own
+#   default is off, and its 2021-2023 `--DDP-impl local` reduced after the pipeline flush,
+#   `train_step` calling the all-reduce once `forward_backward_func` returned: such runs say
+#   `grad_overlap=0`);
+# - deepspeed: ZeRO's `overlap_comm` "Attempts to overlap the reduction of the gradients with
+#   backward computation" defaults to `stage == ZeroStageEnum.weights`, on at ZeRO-3 only
+#   (deepspeed/runtime/zero/config.py, `overlap_comm_valid`); at ZeRO-1 no backward hook reduces
+#   ("Since none of the backward hooks are triggered by stage 1, there is no overlapping",
+#   microsoft/DeepSpeed#1246): 0;
+# - pytorch-fsdp: DDP's and FSDP's hooks reduce each bucket or unit as its gradients are ready: 1;
+# - xla: the compiler schedules the reduction with the backward's matmuls: 1 (assumed; PaLM's
+#   cross-pod reduction over Pathways was not overlapped, Chowdhery et al. 2022 Sec. 4: its rows say
+#   `grad_overlap=0`).
+DP_REDUCE_IN_BACKWARD = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 1.0}
+
+
+def dp_reduce_in_backward(stack_code):
+    """Each layout's default `grad_overlap` (1: the step's gradient reduction hidden behind the last
+    backward) by its stack (`stack_code`, index into STACKS; `DP_REDUCE_IN_BACKWARD`)."""
+    import numpy as np
+
+    table = np.asarray([DP_REDUCE_IN_BACKWARD[s] for s in STACKS], dtype=np.float64)
+    return table[np.asarray(stack_code, dtype=np.int64)]
+
+
 DP_BUCKET_FLOOR_PARAMS = {"megatron": 4e7, "deepspeed": 5e8, "pytorch-fsdp": 0.0, "xla": float("inf")}
 DP_BUCKET_PARAMS_PER_RANK = {"megatron": 1e6, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 DP_BUCKET_MIB = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 25.0, "xla": 0.0}

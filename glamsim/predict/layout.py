@@ -15,8 +15,10 @@ training software (`stack`), whose ZeRO-3 gathers are per layer (PyTorch FSDP, X
 per parameter tensor (DeepSpeed), whose element-wise kernels are fused (Megatron, DeepSpeed,
 XLA; PyTorch with torch.compile: `fused=1`) or one per op (eager PyTorch FSDP), whose gradient
 buckets below ZeRO-3 are its own unless `bucket_mb` sets them (Apex's DistributedFusedAdam, 100 MiB),
-and whose ZeRO-1/2 weight gather hides behind the next forward or not unless `gather_overlap` says
-(Megatron-Core's overlap_param_gather; DeepSpeed's gather in step()).  `recompute_moe=1`
+whose ZeRO-1/2 weight gather hides behind the next forward or not unless `gather_overlap` says
+(Megatron-Core's overlap_param_gather; DeepSpeed's gather in step()), and whose gradient
+reduction hides behind the last backward or follows it unless `grad_overlap` says (Megatron-Core's
+overlap_grad_reduce; DeepSpeed's ZeRO 0-2).  `recompute_moe=1`
 recomputes an MoE model's MoE blocks in the backward (Megatron-Core's `--recompute-modules moe`).
 
 Hybrid sharding (HSDP, TPU multi-slice): `fsdp=256,dp=32` shards ZeRO-3 over 256 ranks (a node or
@@ -52,7 +54,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from glamsim.config import ConfigError, Frozen, ModelConfig, show
-from glamsim.predict.efficiency import ATTENTION_KERNELS, CP_COMMS, STACKS, dp_gather_in_forward
+from glamsim.predict.efficiency import (
+    ATTENTION_KERNELS,
+    CP_COMMS,
+    STACKS,
+    dp_gather_in_forward,
+    dp_reduce_in_backward,
+)
 from glamsim.readers import parse_int
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8"]
@@ -137,6 +145,11 @@ class Layout(Frozen):
     # it (Megatron-Core's overlap_param_gather, Apex's overlap_param_sync); 0: after the optimizer
     # step, exposed (DeepSpeed's); None: the stack's (`efficiency.dp_gather_in_forward`)
     gather_overlap: bool | None = None
+    # the step's gradient reduction below ZeRO-3 (and hybrid sharding's all-reduce across replicas) in
+    # the last microbatch's backward, as its buckets fill; 0: after the backward, exposed (Megatron-LM's
+    # 2021 local DDP, DeepSpeed ZeRO 0-2, PaLM's cross-pod transfer); None: the stack's
+    # (`efficiency.dp_reduce_in_backward`)
+    grad_overlap: bool | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Layout:
@@ -170,6 +183,11 @@ class Layout(Frozen):
             raise ValueError(
                 f"gather_overlap={int(self.gather_overlap)}: the weights' gather after the optimizer step is for "
                 "zero 1-2, ignored at zero 0 (ZeRO-3 gathers them for every microbatch)"
+            )
+        if self.grad_overlap is not None and self.zero == 3 and (self.shard is None or self.shard == self.dp):
+            raise ValueError(
+                f"grad_overlap={int(self.grad_overlap)}: a step's gradient reduction is for zero 0-2 or hybrid "
+                "sharding (fsdp=N,dp=M; ZeRO-3 reduce-scatters every microbatch's gradients)"
             )
         if self.embed_loss and self.pp < 2:
             raise ValueError("embed_loss=1: counting the embedding and loss in the pipeline split needs pp >= 2")
@@ -239,6 +257,13 @@ class Layout(Frozen):
         return float(named if named is not None else dp_gather_in_forward(STACKS.index(self.stack), self.zero))
 
     @property
+    def grad_overlap_code(self) -> float:
+        """1 the step's gradient reduction hidden behind the last backward (as named, else as the
+        stack does), 0 exposed after it."""
+        named = self.grad_overlap
+        return float(named if named is not None else dp_reduce_in_backward(STACKS.index(self.stack)))
+
+    @property
     def expert_spread_code(self) -> float:
         """The expert spread's index in SPREADS (0 random)."""
         return float(SPREADS.index(self.expert_spread))
@@ -299,6 +324,7 @@ _BOOL_KEYS = (
     "loss_upcast",
     "master",
     "gather_overlap",
+    "grad_overlap",
 )
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
@@ -406,6 +432,7 @@ SOFTWARE_KEYS = (
     "master",
     "bucket_mb",
     "gather_overlap",
+    "grad_overlap",
 )
 
 
@@ -563,6 +590,7 @@ class LayoutArrays:
     shard: np.ndarray  # ranks a ZeRO shard spans inside dp (dp unless hybrid sharding)
     bucket_mb: np.ndarray  # MiB of gradients per data-parallel bucket (0: the stack's)
     gather_overlap: np.ndarray  # 1 the ZeRO-1/2 weight gather hidden behind the next forward, 0 exposed
+    grad_overlap: np.ndarray  # 1 the step's gradient reduction hidden behind the last backward, 0 exposed
 
     @classmethod
     def of(cls, layouts: Layout | list[Layout]) -> LayoutArrays:
@@ -587,7 +615,7 @@ class LayoutArrays:
                 return getattr(r, name) or 0
             if name == "etp":
                 return r.expert_tp
-            if name in ("fused", "attn", "expert_spread", "cp_comm", "gather_overlap"):
+            if name in ("fused", "attn", "expert_spread", "cp_comm", "gather_overlap", "grad_overlap"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
 
@@ -628,10 +656,13 @@ class LayoutArrays:
                 "loss_upcast",
                 "master",
                 "gather_overlap",
+                "grad_overlap",
             }
         )
         if g("zero") == 3:  # ZeRO-3 gathers per microbatch: a searched ZeRO-3 row keeps no step gather
             keep["gather_overlap"] = None
+            if g("shard") == g("dp"):  # nor, without replicas, a step's gradient reduction
+                keep["grad_overlap"] = None
         way = int(g("cp_comm"))
         return Layout(
             tp=int(g("tp")),

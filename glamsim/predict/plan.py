@@ -44,7 +44,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.predict.efficiency import dp_gather_in_forward
+from glamsim.predict.efficiency import dp_gather_in_forward, dp_reduce_in_backward
 from glamsim.predict.intervals import attention_kernel_of, memory_band, mfu_interval, routing_class
 from glamsim.predict.layout import (
     BYTES,
@@ -152,6 +152,8 @@ def candidates(
 
     named = base.gather_overlap  # else the stack's at each row's ZeRO stage
     gather_overlap = full(named) if named is not None else dp_gather_in_forward(STACKS.index(base.stack), z[k])
+    named = base.grad_overlap  # else the stack's
+    grad_overlap = full(named if named is not None else dp_reduce_in_backward(STACKS.index(base.stack)))
 
     return LayoutArrays(
         tp=t[k],
@@ -188,6 +190,7 @@ def candidates(
         shard=d[k],
         bucket_mb=full(base.bucket_mb or 0),
         gather_overlap=gather_overlap,
+        grad_overlap=grad_overlap,
     )
 
 

@@ -32,9 +32,11 @@ Overlap rules (stated, not fitted):
   except where a ring overlaps the exchange with its steps (`efficiency.CP_COMM`; PyTorch's
   `allgather-overlap`: the gather behind the first block, the fp32 K/V gradients behind the next
   step; Transformer Engine's `p2p`: each chunk's send behind a step; `glamsim.predict.ring`);
-- data-parallel gradient communication (ZeRO 0-2) hides behind the backward pass of the last
-  microbatch, except its last bucket (one layer's share, which can only start after the last
-  layer's backward); at ZeRO 1-2 the updated weights' all-gather (`collectives.data_parallel_comm`'s
+- data-parallel gradient communication (ZeRO 0-2, and hybrid sharding's all-reduce across the
+  replicas) hides behind the backward pass of the last microbatch, except its last bucket (one
+  layer's share, which can only start after the last layer's backward), where the stack reduces in
+  the backward (`grad_overlap`, `efficiency.DP_REDUCE_IN_BACKWARD`), and is exposed after it where it
+  does not; at ZeRO 1-2 the updated weights' all-gather (`collectives.data_parallel_comm`'s
   `dp_gather_s`) hides behind the next step's first forward where the stack issues it there
   (`gather_overlap`), except the first layer's share, and is exposed after the optimizer step
   where it does not; ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
@@ -221,7 +223,9 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     overlap = lay.gather_overlap > 0
     # each hidden collective leaves one layer's share exposed: the last bucket reduced, the first gathered
     gather_exposed = np.where(overlap, np.maximum(gather - c["forward_s"], 0.0) + gather / layers, gather)
-    dp_step = np.maximum(reduce - c["backward_s"], 0.0) + reduce / layers + gather_exposed
+    # the reduction in the last backward, its last bucket after it; or all of it after the backward
+    reduce_exposed = np.where(lay.grad_overlap > 0, np.maximum(reduce - c["backward_s"], 0.0) + reduce / layers, reduce)
+    dp_step = reduce_exposed + gather_exposed
     z3 = dp["dp_microbatch_s"]
     # prefetch hides a gather behind the compute before it, as far as the stack fetches ahead
     dense, _ = chip_params(m, lay)
