@@ -610,7 +610,8 @@ CP_KV_AT_QUERY_HEADS = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, 
 # How a context-parallel rank gets the other ranks' K and V (`cp_comm` in a layout names one; this
 # is each stack's when it names none; see `glamsim.predict.ring`):
 # - "allgather": the whole sequence's K and V gathered before the attention, exposed (Llama 3's
-#   all-gather CP, Dubey et al. 2024 Sec. 3.3.2, whose overlap is not published);
+#   all-gather CP, Dubey et al. 2024 Sec. 3.3.2: "the all-gather communication latency is exposed
+#   in the critical path");
 # - "allgather-overlap": PyTorch's ring attention (torch/distributed/tensor/experimental/
 #   _attention.py: `_ContextParallelOptions` defaults `enable_load_balance=True`,
 #   `rotate_method=ALL_GATHER`; `_AllGatherRotater` gathers once, issued before the first, local

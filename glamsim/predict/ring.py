@@ -29,8 +29,9 @@ chunk of K and V it holds to the next rank while it computes with it, so each se
 max(0, t_send - t_attention / cp) exposed per step; the backward sends each chunk with the previous
 step's dK/dV (bf16, twice the bytes) behind a step, the first step K/V only, the last step the
 previous dK/dV only, posted before its kernel too (`p2p_comm`).
-`allgather` keeps the whole-sequence gather exposed (Llama 3's all-gather variant, whose overlap
-is not published): `collectives.microbatch_comm`.
+`allgather` keeps the whole-sequence gather exposed (Llama 3's all-gather variant: "the all-gather
+communication latency is exposed in the critical path", Dubey et al. 2024 Sec. 3.3.2):
+`collectives.microbatch_comm`.
 """
 
 from __future__ import annotations
