@@ -853,10 +853,31 @@ def test_hybrid_sharding_exposes_the_replicas_all_reduce_when_told():
     dp = data_parallel_comm(GPT, arr(text), H100)
     replicas = one(dp["dp_step_s"])
     w = one(chip_params(GPT, arr(text))[0])
-    assert replicas >= one(allreduce_s(w * 4 / 4, 2, 4, 8, H100))  # fp32 shards over 2 replicas, + buckets
-    bwd = one(microbatch_compute(GPT, 2048, arr(text), H100)["backward_s"])
     layers = one(layers_per_stage(GPT, arr(text)))
+    # the fp32 gradient shard (a quarter of the weights) all-reduced over 2 replicas (stride 4), in
+    # one piece per layer (Megatron's gather groups), each further piece paying its latency
+    shard_grads = w * 4 / 4
+    want = one(allreduce_s(shard_grads, 2, 4, 8, H100)) + (layers - 1) * one(allreduce_s(0.0, 2, 4, 8, H100))
+    assert replicas == pytest.approx(want)
+    bwd = one(microbatch_compute(GPT, 2048, arr(text), H100)["backward_s"])
     on, off = (predict(GPT, 2048, arr(text + x), H100) for x in ("", ",grad_overlap=0"))
     hidden = max(replicas - bwd, 0.0) + replicas / layers
     assert one(off["dp_exposed_s"]) - one(on["dp_exposed_s"]) == pytest.approx(replicas - hidden)
     assert one(off["step_s"]) - one(on["step_s"]) == pytest.approx(replicas - hidden)
+
+
+def test_a_hybrid_row_keeps_its_replicas_and_named_reduction_through_the_arrays():
+    """A searched or validated row goes through `LayoutArrays` and back: hybrid sharding keeps its
+    shard group and a named `grad_overlap` (which a plain ZeRO-3 row, reducing every microbatch,
+    drops), and the rebuilt layout predicts what the arrays do."""
+    from glamsim.predict.layout import Layout
+
+    base = parse_layout("fsdp=4,dp=2,mb=1,gbs=8,grad_overlap=0")
+    rows = LayoutArrays.of([base, parse_layout("fsdp=8,mb=1,gbs=8")])
+    back = rows.layout(0, base)
+    assert back.shard == 4 and back.dp == 8 and back.grad_overlap is False
+    assert rows.layout(1, base).grad_overlap is None and rows.layout(1, base).shard is None
+    assert list(rows.grad_overlap) == [0.0, 1.0]  # named, then Megatron's default
+    again = predict(GPT, 2048, LayoutArrays.of([back, rows.layout(1, Layout())]), H100)
+    first = predict(GPT, 2048, rows, H100)
+    assert np.allclose(again["step_s"], first["step_s"])

@@ -434,7 +434,7 @@ def test_searched_rows_keep_the_named_gradient_reduction_and_otherwise_the_stack
     """A plan given `grad_overlap=0` keeps it on every row that reduces a step's gradients (ZeRO
     0-2) and drops it at ZeRO-3, which reduce-scatters every microbatch's; given none, each row
     takes its stack's (DeepSpeed: after the backward, 0; Megatron: in it, 1), the same the layout
-    string gives when evaluated alone."""
+    string gives when evaluated alone (predicted both ways, on rows at every ZeRO stage)."""
     from glamsim.predict.layout import parse_software
     from glamsim.predict.plan import candidates
 
@@ -446,9 +446,18 @@ def test_searched_rows_keep_the_named_gradient_reduction_and_otherwise_the_stack
         zeros.add(lay.zero)
         assert lay.grad_overlap is (None if lay.zero == 3 else False), p["layout"]
     assert {1, 3} <= zeros
-    for stack, want in (("deepspeed", 0.0), ("megatron", 1.0)):
-        base = parse_software(f"stack={stack}")
+    # each searched row predicts what its layout string predicts evaluated alone, named or not
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.layout import LayoutArrays
+    from glamsim.predict.steptime import predict
+    from glamsim.predict.tiers import Fabric
+
+    arrays, fab = ModelArrays.of(cfg), Fabric.of(chip)
+    for text in ("stack=deepspeed", "stack=deepspeed,grad_overlap=1", "grad_overlap=0"):
+        base = parse_software(text)
         rows = candidates(cfg, 16, 4096, 8, base)
-        assert set(rows.grad_overlap) == {want}
-        for i in range(0, len(rows), max(len(rows) // 50, 1)):
-            assert rows.layout(i, base).grad_overlap_code == want
+        picked = list(range(0, len(rows), max(len(rows) // 40, 1)))
+        alone = [parse_layout(rows.layout(i, base).compact()) for i in picked]
+        want = predict(arrays, 4096, LayoutArrays.of(alone), fab)["step_s"]
+        assert np.allclose(predict(arrays, 4096, rows.take(picked), fab)["step_s"], want), text
+        assert {lay.zero for lay in alone} >= {0, 3}

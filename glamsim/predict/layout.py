@@ -690,5 +690,6 @@ class LayoutArrays:
             cp_comm=None if way == 0 else CP_COMMS[way - 1],
             # ZeRO-3 cuts by its gather groups, not by `bucket_mb`: a searched ZeRO-3 row keeps none
             bucket_mb=(int(g("bucket_mb")) or None) if g("zero") < 3 else None,
+            shard=None if g("shard") == g("dp") else int(g("shard")),
             **keep,
         )

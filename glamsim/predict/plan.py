@@ -152,8 +152,11 @@ def candidates(
 
     named = base.gather_overlap  # else the stack's at each row's ZeRO stage
     gather_overlap = full(named) if named is not None else dp_gather_in_forward(STACKS.index(base.stack), z[k])
-    named = base.grad_overlap  # else the stack's
-    grad_overlap = full(named if named is not None else dp_reduce_in_backward(STACKS.index(base.stack)))
+    # the named reduction, else the stack's; ZeRO-3 rows (a search shards over all of dp) reduce no
+    # step's gradients and keep the stack's, as their rebuilt layouts do
+    stacks = dp_reduce_in_backward(STACKS.index(base.stack))
+    named = base.grad_overlap
+    grad_overlap = np.where(z[k] == 3, stacks, full(stacks if named is None else named))
 
     return LayoutArrays(
         tp=t[k],
