@@ -265,6 +265,9 @@ def validation_table(json_out: bool = False, run: str | None = None, family: str
         + (f"; outside: {', '.join(miss)}" if miss else "")
         + " (informational: does not change the exit code)"
     )
+    filed = [r["id"] for r in rows if r["publisher_regression"]]
+    if filed:
+        typer.echo(f"  filed by their publisher as performance regressions (kept, counted): {', '.join(filed)}")
     covered = sum(r["covered"] for r in rows)
     typer.echo(
         f"  {covered} of {len(rows)} published figures inside their interval (each from the other sources' "
@@ -308,6 +311,8 @@ def _validation_run(r: dict) -> None:
     typer.echo(f"  layout: {r['layout_source']}")
     if r["note"]:
         typer.echo(f"  note: {r['note']}")
+    if r["publisher_regression"]:
+        typer.echo(f"  filed by its publisher as a regression: {r['publisher_regression']}")
     if not r["fits"]:
         typer.echo(f"  {r['memory_verdict']}: {r['shortfall_message']}; the time predicted for the layout as published")
 

@@ -57,6 +57,9 @@ class PredictionRun(Frozen):
     peak_memory_gib: Published | None = None  # the run's published peak memory per chip, GiB
     tolerance: float = Field(0.15, gt=0, le=10)
     note: str = ""
+    # where the figure's publisher itself files it as a performance regression of its software (its
+    # words and where they stand); the row stays in every figure, reported beside them without it
+    publisher_regression: str = ""
 
 
 class Predictions(Frozen):
@@ -234,6 +237,7 @@ def prediction_rows() -> tuple[dict, ...]:
                 "layout_source": run.layout_source,
                 "source": run.published.source,
                 "note": run.note,
+                "publisher_regression": run.publisher_regression,
             }
         )
     return tuple(rows)
