@@ -246,6 +246,12 @@ def bench_loso() -> None:
             f"  175B on {n:5d} A100: PTD-P {p:5.0f} vs ZeRO-3 {z:5.0f} TFLOP/s per GPU predicted "
             f"({'PTD-P above, as measured' if p > z else 'ZeRO-3 above: the reverse of Table 2'})"
         )
+    for n, nz in ((560, 640), (1120, 1120), (2240, 2240)):  # ZeRO-3 did not fit 560 GPUs at microbatch 4
+        p, z = by_id[f"megatron21-t2-ptdp-530b-{n}"], by_id[f"megatron21-t2-zero3-530b-{nz}"]
+        print(
+            f"  530B on {n:5d} A100 (ZeRO-3 on {nz}): PTD-P {p:5.0f} vs ZeRO-3 {z:5.0f} TFLOP/s per GPU predicted "
+            f"({'PTD-P above, as measured' if p > z else 'ZeRO-3 above: the reverse of Table 2'})"
+        )
     moe = [i for i, r in enumerate(runs) if (models[r.model] if r.model in models else _preset(r.model)).is_moe]
     print(f"MoE rows held out ({len(moe)}, {len({runs[i].family for i in moe})} sources):")
     for i in moe:

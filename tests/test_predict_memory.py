@@ -257,6 +257,39 @@ def test_fsdp_keeps_fp32_shards_and_gathers_one_layer():
     assert one(ds["weights"]) == 2 * n / 2 + 2 * (2 * layer + emb) and one(ds["optimizer"]) == 12 * n / 2
 
 
+def test_deepspeed_zero3_holds_its_live_parameter_bound_not_whole_layers():
+    """DeepSpeed ZeRO-3 releases a module's weights once more than stage3_max_live_parameters (1e9)
+    are resident and fetches 5e7 ahead; its gradients wait in a reduce bucket of 5e8 elements beside
+    the largest matrix's. GPT-3 175B (h 12,288, plain FFN of 4h, 50,257 tokens) on 384 ranks: the
+    largest matrix is the vocabulary's, 50,257 x 12,288 = 617.6M, below the bound, so 1.05e9 fp16
+    weights are live (PyTorch FSDP's two layers and its root unit: 4.3e9), and 5e8 + 617.6M fp16
+    gradients beside the 2-byte shard (FSDP: one 1.81e9-parameter layer's)."""
+    from glamsim.predict.stage import body_params_per_layer
+
+    cfg = load_model("gpt3-175b")
+    m = ModelArrays.of(cfg)
+    text = "fsdp=384,gbs=384,params=fp16,grads=fp16,stack="
+    dense = one(chip_params(m, arr(text + "deepspeed"))[0])
+    largest = max(3 * 12288 * 12288, 12288 * 49152, 50257 * 12288)
+    assert largest == 50257 * 12288
+    layer = one(body_params_per_layer(m))
+    ds = model_states(m, arr(text + "deepspeed"))
+    assert one(ds["weights"]) == pytest.approx(2 * dense / 384 + 2 * (1e9 + 5e7))
+    assert one(ds["gradients"]) == pytest.approx(2 * dense / 384 + 2 * (5e8 + largest))
+    fsdp = model_states(m, arr(text + "pytorch-fsdp"))
+    # FSDP's root unit: the vocabulary, the 2,048 learned positions and the final norm's scale and bias
+    assert one(fsdp["weights"]) - 4 * dense / 384 == pytest.approx(2 * (2 * layer + (50257 + 2048 + 2) * 12288))
+    assert one(fsdp["gradients"]) - 2 * dense / 384 == pytest.approx(2 * layer)
+    # a matrix larger than the bound is live alone (with the prefetch): a 4x wider model's FFN
+    wide = ModelArrays.of(cfg.model_copy(update={"d_ff": 4 * 49152}))
+    ff = 12288 * 4 * 49152
+    got = (
+        one(model_states(wide, arr(text + "deepspeed"))["weights"])
+        - 2 * one(chip_params(wide, arr(text + "deepspeed"))[0]) / 384
+    )
+    assert got == pytest.approx(2 * (ff + 5e7))
+
+
 def test_fsdp_under_a_pipeline_gathers_only_its_stage_s_vocabulary_matrix():
     # the toy untied (8,192 more parameters: 213,568), FSDP 2 x PP 2: the busiest stage holds 2
     # layers and one vocabulary matrix with the final norm, 2 x 49,280 + 8,256 = 106,816

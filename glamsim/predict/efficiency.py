@@ -169,6 +169,16 @@ ZERO3_GATHERS_PER_LAYER = {"megatron": 1.0, "deepspeed": 12.0, "pytorch-fsdp": 1
 # forward prefetch) and XLA schedules the whole next layer's gather: no limit.
 ZERO3_PREFETCH_PARAMS = {"megatron": float("inf"), "deepspeed": 5e7, "pytorch-fsdp": float("inf"), "xla": float("inf")}
 
+# DeepSpeed ZeRO-3's bound on the gathered parameters a rank holds at once: its coordinator
+# releases a module's parameters after use once more than `stage3_max_live_parameters` are
+# resident, default 1e9 elements ("The maximum number of parameters resident per GPU before
+# releasing", deepspeed/runtime/zero/config.py); a module being computed is whole, so a matrix
+# larger than the bound is live alone.  Its unsharded gradients wait in a reduce bucket of
+# `reduce_bucket_size` elements, default 5e8 ("Number of elements reduced/allreduced at a time"),
+# the largest matrix's gradient beside it.  FSDP and XLA hold whole layers (`memory.model_states`).
+DEEPSPEED_MAX_LIVE_PARAMS = 1e9
+DEEPSPEED_REDUCE_BUCKET_PARAMS = 5e8
+
 # Under full recomputation, DeepSpeed's ZeRO-3 gathers the weights again for each recomputed
 # layer's forward (its module hooks fetch on every forward and release after it;
 # `stage.recomputed_share` of them); FSDP recomputes inside the unit's backward, whose weights are

@@ -18,7 +18,10 @@ Weights, gradients and optimizer state (per parameter on the chip, `stage.chip_p
   schedule PyTorch FSDP turns gradient sync off for all but the last microbatch, so the stage's
   gradients accumulate unsharded in the reduce dtype (torch FSDPParam.to_accumulated_grad_if_needed).
   DeepSpeed ZeRO-3 keeps a 16-bit shard beside the fp32 master
-  (Rajbhandari et al. 2020, Sec. 3: 2 + 2 + 12 bytes per parameter / ranks).
+  (Rajbhandari et al. 2020, Sec. 3: 2 + 2 + 12 bytes per parameter / ranks) and gathers module by
+  module: no more than its live-parameter bound (`stage3_max_live_parameters`, 1e9) or the largest
+  matrix alone, with its prefetch, and a reduce bucket of unsharded gradients (5e8) beside the
+  largest matrix's (`efficiency.DEEPSPEED_MAX_LIVE_PARAMS`), where FSDP holds whole layers.
 
 Activations follow Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
 Transformer Models", Sec. 4: per layer and microbatch (s tokens, b sequences, h = d_model, a
@@ -135,6 +138,23 @@ def state_bytes_per_param(m: ModelArrays, lay: LayoutArrays):
     return optimizer_values_per_param(m, lay) * lay.state_bytes + master
 
 
+def largest_matrix_params(m: ModelArrays, lay: LayoutArrays):
+    """Parameters of the largest weight matrix on one chip, the unit a per-module ZeRO-3 gathers
+    whole: the fused QKV projection, the attention output, the FFN's input (gate and up fused where
+    gated) or output, a routed expert's, or the vocabulary matrix, split by tensor parallelism."""
+    q, kv = m.n_heads * m.head_dim, m.kv_heads * m.head_dim
+    ffn_in = np.maximum(m.ffn_mats - 1, 1)
+    expert_in = np.maximum(m.expert_mats - 1, 1)
+    mats = (
+        m.d_model * (q + 2 * kv),
+        q * m.d_model,
+        m.d_model * m.d_ff * ffn_in,
+        m.d_model * m.expert_ff * expert_in * (m.n_experts > 0),
+        m.vocab * m.d_model,
+    )
+    return np.maximum.reduce([np.asarray(x, dtype=float) for x in mats]) / lay.tp
+
+
 def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
     """Bytes per chip of weights, gradients and optimizer state after ZeRO sharding; under FSDP
     the weights include the gathered layers and the gradients the one being reduce-scattered."""
@@ -148,15 +168,20 @@ def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:
 
     fsdp = _fsdp_master(lay)
     layer = body_params_per_layer(m) / lay.tp + routed_params(m) / m.n_layers / (lay.ep * lay.etp)
-    # PyTorch FSDP / DeepSpeed: the current and the prefetched layer and the root unit's embedding
-    # and output (the stage's own under pipeline parallelism) gathered, one layer's gradient
-    # unsharded at the reduce dtype; XLA's scan over layers (MaxText) materialises one layer's
-    # weights and its gradient, at compute precision
-    xla = lay.stack == XLA
-    gathered_params = np.where(
-        lay.zero >= 3, np.where(xla, layer, 2 * layer + stage_embedding_params(m, lay) / lay.tp), 0.0
+    # PyTorch FSDP: the current and the prefetched layer and the root unit's embedding and output
+    # (the stage's own under pipeline parallelism) gathered, one layer's gradient unsharded at the
+    # reduce dtype; DeepSpeed: no more than its live-parameter bound (or the matrix being computed)
+    # and its prefetch, and a reduce bucket of gradients beside the largest matrix's; XLA's scan
+    # over layers (MaxText) materialises one layer's weights and its gradient, at compute precision
+    xla, ds = lay.stack == XLA, lay.stack == DEEPSPEED
+    whole = 2 * layer + stage_embedding_params(m, lay) / lay.tp
+    largest = largest_matrix_params(m, lay)
+    live = np.minimum(
+        whole, np.maximum(eff.DEEPSPEED_MAX_LIVE_PARAMS, largest) + eff.ZERO3_PREFETCH_PARAMS["deepspeed"]
     )
-    gathered_grads = np.where(lay.zero >= 3, layer, 0.0)
+    gathered_params = np.where(lay.zero >= 3, np.where(xla, layer, np.where(ds, live, whole)), 0.0)
+    bucket = np.minimum(layer, eff.DEEPSPEED_REDUCE_BUCKET_PARAMS + largest)
+    gathered_grads = np.where(lay.zero >= 3, np.where(ds, bucket, layer), 0.0)
     grad_bytes = np.where(xla & (lay.zero >= 3), lay.param_bytes, lay.grad_bytes)
     # PyTorch FSDP under a pipeline schedule syncs gradients only on the last microbatch: the
     # others accumulate unsharded, upcast to the reduce dtype (FSDPParam.to_accumulated_grad_if_needed)
