@@ -479,9 +479,9 @@ def test_paper_check_opens_one_published_run_as_the_command_line_does():
     assert any("tight: needs 83.7 GB" in m.value and "may run out of memory" in m.value for m in at.markdown)
     # the coverage and the tolerance, as `--run` prints them
     assert any("outside its ±15%" in m.value and "covering the published figure" in m.value for m in at.markdown)
-    assert not any("Filed by its publisher" in c.value for c in at.caption)  # a run nobody filed
+    assert not any("regression report" in c.value for c in at.caption)  # a run nobody reported
     at.selectbox(key="p_run").set_value("nemo-qwen3-30b-16-fp8").run()
-    assert any("Filed by its publisher as a regression" in c.value and "#1998" in c.value for c in at.caption)
+    assert any("Its publisher's regression report" in c.value and "#1998" in c.value for c in at.caption)
 
 
 def test_home_links_every_page_and_compares_glam_with_gpt3():

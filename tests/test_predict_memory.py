@@ -270,8 +270,7 @@ def test_deepspeed_zero3_holds_its_live_parameter_bound_not_whole_layers():
     m = ModelArrays.of(cfg)
     text = "fsdp=384,gbs=384,params=fp16,grads=fp16,stack="
     dense = one(chip_params(m, arr(text + "deepspeed"))[0])
-    largest = max(3 * 12288 * 12288, 12288 * 49152, 50257 * 12288)
-    assert largest == 50257 * 12288
+    largest = 50257 * 12288  # above the QKV (3 x 12,288^2 = 453M) and the FFN's (12,288 x 49,152 = 604M)
     layer = one(body_params_per_layer(m))
     ds = model_states(m, arr(text + "deepspeed"))
     assert one(ds["weights"]) == pytest.approx(2 * dense / 384 + 2 * (1e9 + 5e7))
@@ -288,6 +287,19 @@ def test_deepspeed_zero3_holds_its_live_parameter_bound_not_whole_layers():
         - 2 * one(chip_params(wide, arr(text + "deepspeed"))[0]) / 384
     )
     assert got == pytest.approx(2 * (ff + 5e7))
+
+
+def test_the_largest_matrix_splits_experts_by_their_own_tensor_parallelism():
+    """Mixtral 8x7B (h 4,096, 8 query heads of 128 per 1,024 of KV, gated experts of 14,336, 32,000
+    tokens): the vocabulary matrix is the largest dense one, 131.1M, halved by tp=2; an expert's fused
+    gate and up, 4,096 x 2 x 14,336 = 117.4M, halved too where experts follow tp, whole where they
+    are folded onto etp=1."""
+    from glamsim.predict.memory import largest_matrix_params
+
+    m = ModelArrays.of(load_model("mixtral-8x7b"))
+    vocab, expert = 32000 * 4096, 4096 * 2 * 14336
+    assert one(largest_matrix_params(m, arr("tp=2,dp=4,ep=4,gbs=4"))) == vocab / 2
+    assert one(largest_matrix_params(m, arr("tp=2,dp=4,ep=8,etp=1,gbs=4,sp=1"))) == expert
 
 
 def test_fsdp_under_a_pipeline_gathers_only_its_stage_s_vocabulary_matrix():

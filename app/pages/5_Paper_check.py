@@ -144,7 +144,7 @@ st.markdown(
 )
 st.caption(f"Layout: {ui.md_cell(row['layout_source'])}")
 if row["publisher_regression"]:
-    st.caption(f"Filed by its publisher as a regression (kept, counted): {ui.md_cell(row['publisher_regression'])}")
+    st.caption(f"Its publisher's regression report (kept, counted): {ui.md_cell(row['publisher_regression'])}")
 ui.plain_table(
     pd.DataFrame(
         [

@@ -206,7 +206,8 @@ def validation(run: str | None = None, family: str | None = None) -> pd.DataFram
     GPU row at 32K tokens or more the other sources' long-context rows; `range` its label), whether
     it `covered` the published figure, its step-time `breakdown` and `memory` per chip with the
     `memory_verdict` ("fits", "tight": over the usable HBM by less than the count's error on
-    other sources' published peaks, or "does not fit").  `run`: that
+    other sources' published peaks, or "does not fit"), and `publisher_regression`, the
+    publisher's own report of the figure as a performance regression, if any.  `run`: that
     published run alone (its id); `family`: one source family's rows."""
     from glamsim.predict.validation import selected_rows
 

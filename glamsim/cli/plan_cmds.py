@@ -265,9 +265,13 @@ def validation_table(json_out: bool = False, run: str | None = None, family: str
         + (f"; outside: {', '.join(miss)}" if miss else "")
         + " (informational: does not change the exit code)"
     )
-    filed = [r["id"] for r in rows if r["publisher_regression"]]
+    filed = [r for r in rows if r["publisher_regression"]]
     if filed:
-        typer.echo(f"  filed by their publisher as performance regressions (kept, counted): {', '.join(filed)}")
+        inferred = sum(r["publisher_regression"].startswith("inferred") for r in filed)
+        typer.echo(
+            f"  under their publisher's performance-regression reports (kept, counted; {inferred} by inference): "
+            + ", ".join(r["id"] for r in filed)
+        )
     covered = sum(r["covered"] for r in rows)
     typer.echo(
         f"  {covered} of {len(rows)} published figures inside their interval (each from the other sources' "
@@ -312,7 +316,7 @@ def _validation_run(r: dict) -> None:
     if r["note"]:
         typer.echo(f"  note: {r['note']}")
     if r["publisher_regression"]:
-        typer.echo(f"  filed by its publisher as a regression: {r['publisher_regression']}")
+        typer.echo(f"  its publisher's regression report: {r['publisher_regression']}")
     if not r["fits"]:
         typer.echo(f"  {r['memory_verdict']}: {r['shortfall_message']}; the time predicted for the layout as published")
 

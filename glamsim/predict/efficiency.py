@@ -169,13 +169,16 @@ ZERO3_GATHERS_PER_LAYER = {"megatron": 1.0, "deepspeed": 12.0, "pytorch-fsdp": 1
 # forward prefetch) and XLA schedules the whole next layer's gather: no limit.
 ZERO3_PREFETCH_PARAMS = {"megatron": float("inf"), "deepspeed": 5e7, "pytorch-fsdp": float("inf"), "xla": float("inf")}
 
-# DeepSpeed ZeRO-3's bound on the gathered parameters a rank holds at once: its coordinator
-# releases a module's parameters after use once more than `stage3_max_live_parameters` are
-# resident, default 1e9 elements ("The maximum number of parameters resident per GPU before
-# releasing", deepspeed/runtime/zero/config.py); a module being computed is whole, so a matrix
-# larger than the bound is live alone.  Its unsharded gradients wait in a reduce bucket of
-# `reduce_bucket_size` elements, default 5e8 ("Number of elements reduced/allreduced at a time"),
-# the largest matrix's gradient beside it.  FSDP and XLA hold whole layers (`memory.model_states`).
+# An upper bound on the gathered parameters a DeepSpeed ZeRO-3 rank holds at once: its coordinator
+# gathers module by module, releases a module's parameters after use unless they are reused within
+# `stage3_max_reuse_distance` parameters, and prefetches no more than `stage3_max_live_parameters`
+# allow (both default 1e9 elements: "Do not release a parameter if it will be reused within this
+# threshold of parameters", "The maximum number of parameters resident per GPU before releasing",
+# deepspeed/runtime/zero/config.py); a module being computed is whole, so a matrix larger than the
+# bound is live alone, with `stage3_prefetch_bucket_size` (5e7) fetched ahead.  Its unsharded
+# gradients wait in a reduce bucket of `reduce_bucket_size` elements, default 5e8 ("Number of
+# elements reduced/allreduced at a time"), the largest matrix's gradient beside it.  FSDP and XLA
+# hold whole layers (`memory.model_states`).
 DEEPSPEED_MAX_LIVE_PARAMS = 1e9
 DEEPSPEED_REDUCE_BUCKET_PARAMS = 5e8
 

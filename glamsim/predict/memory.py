@@ -141,7 +141,9 @@ def state_bytes_per_param(m: ModelArrays, lay: LayoutArrays):
 def largest_matrix_params(m: ModelArrays, lay: LayoutArrays):
     """Parameters of the largest weight matrix on one chip, the unit a per-module ZeRO-3 gathers
     whole: the fused QKV projection, the attention output, the FFN's input (gate and up fused where
-    gated) or output, a routed expert's, or the vocabulary matrix, split by tensor parallelism."""
+    gated) or output, the shared experts' (one MLP), or the vocabulary matrix, split by tensor
+    parallelism; a
+    routed expert's, split by expert tensor parallelism (`etp`)."""
     q, kv = m.n_heads * m.head_dim, m.kv_heads * m.head_dim
     ffn_in = np.maximum(m.ffn_mats - 1, 1)
     expert_in = np.maximum(m.expert_mats - 1, 1)
@@ -149,10 +151,11 @@ def largest_matrix_params(m: ModelArrays, lay: LayoutArrays):
         m.d_model * (q + 2 * kv),
         q * m.d_model,
         m.d_model * m.d_ff * ffn_in,
-        m.d_model * m.expert_ff * expert_in * (m.n_experts > 0),
+        m.d_model * shared_width(m) * expert_in,
         m.vocab * m.d_model,
     )
-    return np.maximum.reduce([np.asarray(x, dtype=float) for x in mats]) / lay.tp
+    dense = np.maximum.reduce([np.asarray(x, dtype=float) for x in mats]) / lay.tp
+    return np.maximum(dense, m.d_model * m.expert_ff * expert_in * (m.n_experts > 0) / lay.etp)
 
 
 def model_states(m: ModelArrays, lay: LayoutArrays) -> dict:

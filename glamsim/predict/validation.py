@@ -57,8 +57,9 @@ class PredictionRun(Frozen):
     peak_memory_gib: Published | None = None  # the run's published peak memory per chip, GiB
     tolerance: float = Field(0.15, gt=0, le=10)
     note: str = ""
-    # where the figure's publisher itself files it as a performance regression of its software (its
-    # words and where they stand); the row stays in every figure, reported beside them without it
+    # the publisher's own report of the figure as a performance regression (of its software or its
+    # recipe: its words and where they stand; "inferred, not filed: ..." where a report predates the
+    # figure); the row stays in every figure, reported beside them without it
     publisher_regression: str = ""
 
 
