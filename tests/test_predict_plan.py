@@ -413,6 +413,22 @@ def test_with_only_tight_layouts_the_plan_offers_them(tmp_path):
     assert "ranked after every layout that fits" in r.stdout
 
 
+def _plans_keep_it_below_zero3(key: str):
+    """Plan Llama 2 7B on 16 H100s given `key=0`: the top rows at ZeRO 0-2 keep it, those at ZeRO-3
+    (which has no step's gather or reduction) drop it, and both kinds are among them; the model."""
+    from glamsim.predict.layout import parse_software
+
+    cfg = load_model("llama-2-7b")
+    r = search(cfg, load_chip("h100-sxm"), 16, base=parse_software(f"{key}=0"), top=40)
+    zeros = set()
+    for p in r["plans"]:
+        lay = parse_layout(p["layout"])
+        zeros.add(lay.zero)
+        assert getattr(lay, key) is (None if lay.zero == 3 else False), p["layout"]
+    assert {1, 3} <= zeros
+    return cfg
+
+
 def test_searched_rows_keep_the_named_gather_and_otherwise_the_stacks_at_their_zero():
     """A plan given `gather_overlap=0` keeps it on every row below ZeRO-3 and drops it at ZeRO-3
     (which gathers per microbatch); given none, each row takes its stack's default at its own ZeRO
@@ -421,14 +437,7 @@ def test_searched_rows_keep_the_named_gather_and_otherwise_the_stacks_at_their_z
     from glamsim.predict.layout import parse_software
     from glamsim.predict.plan import candidates
 
-    cfg, chip = load_model("llama-2-7b"), load_chip("h100-sxm")
-    r = search(cfg, chip, 16, base=parse_software("gather_overlap=0"), top=40)
-    zeros = set()
-    for p in r["plans"]:
-        lay = parse_layout(p["layout"])
-        zeros.add(lay.zero)
-        assert lay.gather_overlap is (None if lay.zero == 3 else False), p["layout"]
-    assert {1, 3} <= zeros
+    cfg = _plans_keep_it_below_zero3("gather_overlap")
     base = parse_software("stack=pytorch-fsdp")
     rows = candidates(cfg, 16, 4096, 8, base)
     for i in range(len(rows)):
@@ -444,14 +453,7 @@ def test_searched_rows_keep_the_named_gradient_reduction_and_otherwise_the_stack
     from glamsim.predict.layout import parse_software
     from glamsim.predict.plan import candidates
 
-    cfg, chip = load_model("llama-2-7b"), load_chip("h100-sxm")
-    r = search(cfg, chip, 16, base=parse_software("grad_overlap=0"), top=40)
-    zeros = set()
-    for p in r["plans"]:
-        lay = parse_layout(p["layout"])
-        zeros.add(lay.zero)
-        assert lay.grad_overlap is (None if lay.zero == 3 else False), p["layout"]
-    assert {1, 3} <= zeros
+    cfg, chip = _plans_keep_it_below_zero3("grad_overlap"), load_chip("h100-sxm")
     # each searched row predicts what its layout string predicts evaluated alone, named or not
     from glamsim.accounting import ModelArrays
     from glamsim.predict.layout import LayoutArrays
