@@ -191,15 +191,17 @@ ZERO3_REGATHER_ON_RECOMPUTE = {"megatron": 0.0, "deepspeed": 1.0, "pytorch-fsdp"
 
 # Below ZeRO-3 a stack reduces (and, with a distributed optimizer, gathers) its gradient buffer in
 # buckets, each a collective of its own that pays its ring pass of latency, issued as the backward
-# fills them (glamsim hides the reduction behind the backward for every stack, and the weights'
-# gather as `DP_GATHER_IN_FORWARD` says, so it takes the buckets a stack cuts when it overlaps),
+# fills them where the stack overlaps the reduction (`DP_REDUCE_IN_BACKWARD`, `grad_overlap`; the
+# weights' gather as `DP_GATHER_IN_FORWARD` says),
 # and hybrid sharding all-reduces across the replicas in the same pieces (at ZeRO-3 in its gather
 # groups, `ZERO3_GATHERS_PER_LAYER` a layer).  Parameters per bucket:
 # - megatron: Megatron-Core DDP's default bucket_size under overlap_grad_reduce, max(40,000,000,
 #   1,000,000 x dp) parameters for the dense and the expert buffers alike: "larger DP sizes need
 #   larger buckets to ensure collectives do not become latency-bound" (megatron/core/distributed/
 #   distributed_data_parallel_config.py; dp is the data-parallel group, dp x cp in Megatron-LM's
-#   resolve_ddp_bucket_size of 2025, as here); without the overlap Megatron reduces one bucket;
+#   resolve_ddp_bucket_size of 2025, as here); without the overlap (`grad_overlap=0`) Megatron
+#   reduces its buffer as one bucket (bucket_size None; Megatron-LM's local DDP of 2021-2023 one
+#   all-reduce of its contiguous buffer);
 # - deepspeed: ZeRO's reduce_bucket_size default, 5e8 elements (deepspeed/runtime/zero/config.py,
 #   "Number of elements reduced/allreduced at a time");
 # - pytorch-fsdp: DDP (zero 0) in torch.nn.parallel.DistributedDataParallel's bucket_cap_mb default,
@@ -253,9 +255,10 @@ def dp_gather_in_forward(stack_code, zero):
 #   `grad_overlap=0`);
 # - deepspeed: ZeRO's `overlap_comm` "Attempts to overlap the reduction of the gradients with
 #   backward computation" defaults to `stage == ZeroStageEnum.weights`, on at ZeRO-3 only
-#   (deepspeed/runtime/zero/config.py, `overlap_comm_valid`); at ZeRO-1 no backward hook reduces
-#   ("Since none of the backward hooks are triggered by stage 1, there is no overlapping",
-#   microsoft/DeepSpeed#1246): 0;
+#   (deepspeed/runtime/zero/config.py, `overlap_comm_valid`): at ZeRO-2 its hooks reduce each
+#   bucket on the compute stream, blocking; at ZeRO-1 no backward hook reduces ("Since none of the
+#   backward hooks are triggered by stage 1, there is no overlapping", microsoft/DeepSpeed#1246),
+#   nor at ZeRO-0 (the engine's all-reduce at the accumulation boundary): exposed either way, 0;
 # - pytorch-fsdp: DDP's and FSDP's hooks reduce each bucket or unit as its gradients are ready: 1;
 # - xla: the compiler schedules the reduction with the backward's matmuls: 1 (assumed; PaLM's
 #   cross-pod reduction over Pathways was not overlapped, Chowdhery et al. 2022 Sec. 4: its rows say
@@ -289,6 +292,8 @@ def dp_buckets(params, lay, group, layers):
         by_stack(DP_BUCKET_FLOOR_PARAMS, lay.stack), by_stack(DP_BUCKET_PARAMS_PER_RANK, lay.stack) * group
     )
     buckets = np.ceil(params / np.where(mib > 0, mib * 2**20 / lay.grad_bytes, rule))
+    # Megatron without the overlap reduces its whole buffer at once
+    buckets = np.where((lay.stack == MEGATRON) & (lay.grad_overlap == 0) & (lay.bucket_mb == 0), 1.0, buckets)
     units = layers * by_stack(ZERO3_GATHERS_PER_LAYER, lay.stack)
     grouped = (lay.zero == 3) | ((lay.stack == PYTORCH_FSDP) & (lay.zero == 2) & (lay.bucket_mb == 0))
     return np.where(params > 0, np.maximum(np.where(grouped, units, buckets), 1.0), 0.0)

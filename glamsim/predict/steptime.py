@@ -216,8 +216,9 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
 
     # the ramps' sends are warm-up and flush sends, never overlapped (`pipeline_exposed_s`)
     bubble = (lay.pp - 1) / lay.vp * (mb_time - one["pp"] + one["comm"]["pp_s"])
-    # the gradients' reduction hides behind the last backward; below ZeRO-3 the weights' gather
-    # behind the next step's first forward where the stack overlaps it, else after the optimizer step
+    # the gradients' reduction hides behind the last backward where the stack reduces there
+    # (`grad_overlap`); below ZeRO-3 the weights' gather behind the next step's first forward where
+    # the stack overlaps it, else after the optimizer step
     gather = dp["dp_gather_s"]
     reduce = dp["dp_step_s"] - gather
     overlap = lay.gather_overlap > 0
