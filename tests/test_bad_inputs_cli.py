@@ -373,6 +373,8 @@ CASES = [
             (["--software", "gather_overlap=2"], "gather_overlap='2'"),
             (["--layout", "fsdp=8,grad_overlap=0"], "grad_overlap=0"),
             (["--software", "grad_overlap=nan"], "grad_overlap='nan'"),
+            (["--layout", "tp=8,pp=2,vp=2,pp_overlap=off-ish"], "pp_overlap='off-ish'"),
+            (["--software", "pp_overlap=-1"], "pp_overlap='-1'"),
             (["--layout", "dp=8,recompute=full,recompute_moe=1"], "recompute_moe=1"),
             (["--layout", "dp=8,recompute_moe=2"], "recompute_moe='2'"),
             (["--model", "glam-tiny-dense", "--layout", "dp=8,recompute_moe=1"], "has no MoE layers"),

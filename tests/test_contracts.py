@@ -131,6 +131,11 @@ CASES = {
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "grad_overlap=0"}, False),
         ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,fsdp=8,grad_overlap=1"}, True),
         ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "grad_overlap=maybe"}, True),
+        # the interleaved schedule's pipeline sends blocking or overlapped (ignored without virtual
+        # stages); not a 1/0, refused
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,vp=2,pp_overlap=0"}, False),
+        ({"model": "glam-tiny", "chips": 8, "tokens": 1e9, "software": "pp_overlap=0"}, False),
+        ({"model": "gpt3-175b", "chip": "a100-80gb", "layout": "tp=8,pp=16,dp=8,vp=2,pp_overlap=2"}, True),
         # the MoE blocks recomputed (Megatron-Core's --recompute-modules moe): on an MoE model beside
         # none or selective; on a dense model, beside full, or as searched software, refused
         (

@@ -652,6 +652,11 @@ def test_megatron_interleaved_schedule_overlaps_its_steady_pipeline_sends():
         assert float(pipeline_exposed_s(4.0, 2.0, 4.0, arr(other))[0]) == 4.0
     # fewer chunks than the warm-up would hold: every send is a warm-up or flush send
     assert float(pipeline_exposed_s(4.0, 2.0, 4.0, arr("pp=4,vp=2,gbs=4"))[0]) == pytest.approx(4.0)
+    # blocking sends (`pp_overlap=0`, Megatron-LM's 2021-2022 `_communicate`): all 4 s exposed; a
+    # stack told it overlaps (`pp_overlap=1`) hides the steady ones as Megatron does
+    assert float(pipeline_exposed_s(4.0, 2.0, 4.0, arr("pp=4,vp=2,gbs=16,pp_overlap=0"))[0]) == 4.0
+    told = arr("pp=4,vp=2,gbs=16,stack=pytorch-fsdp,pp_overlap=1")
+    assert float(pipeline_exposed_s(4.0, 2.0, 4.0, told)[0]) == pytest.approx(10 / 32 * 4)
 
 
 def test_data_parallel_buckets_each_pay_their_ring_latency():

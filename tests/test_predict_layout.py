@@ -72,6 +72,7 @@ def test_keys_values_aliases_and_defaults():
         "tp=8,pp=4,dp=32,grad_overlap=0",  # the gradients all-reduced after the backward (2021 local DDP)
         "dp=8,zero=1,stack=deepspeed,grad_overlap=1",
         "tp=12,fsdp=256,dp=2,grad_overlap=0",  # hybrid sharding, the replicas' all-reduce after the backward
+        "tp=8,pp=8,dp=2,vp=2,pp_overlap=0",  # blocking pipeline sends (Megatron-LM of 2021-2022)
         "dp=8,ep=8,recompute=selective,recompute_moe=1",  # Megatron-Core's --recompute-modules moe
     ],
 )
@@ -248,6 +249,9 @@ LAYOUTS = {  # layout string (on 8 chips unless the case gives other arguments) 
     "grad_overlap_empty": ("dp=8,grad_overlap=", ["grad_overlap=''"]),
     "grad_overlap_zero3": ("fsdp=8,grad_overlap=0", ["grad_overlap=0", "hybrid"]),
     "grad_overlap_zero3_zero": ("dp=8,zero=3,grad_overlap=1", ["grad_overlap=1", "zero 0-2"]),
+    "pp_overlap_word": ("pp=4,vp=2,pp_overlap=blocking", ["pp_overlap='blocking'", "1/0"]),
+    "pp_overlap_two": ("pp=4,vp=2,pp_overlap=2", ["pp_overlap='2'", "1/0"]),
+    "pp_overlap_empty": ("pp=4,vp=2,pp_overlap=", ["pp_overlap=''"]),
     "recompute_moe_word": ("dp=8,ep=8,recompute_moe=sometimes", ["recompute_moe='sometimes'", "1/0"]),
     "recompute_moe_full": ("dp=8,ep=8,recompute=full,recompute_moe=1", ["recompute_moe=1", "none or selective"]),
     "recompute_moe_op": ("dp=8,ep=8,recompute=op,recompute_moe=1", ["recompute_moe=1", "not op"]),

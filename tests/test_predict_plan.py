@@ -469,3 +469,25 @@ def test_searched_rows_keep_the_named_gradient_reduction_and_otherwise_the_stack
         want = predict(arrays, 4096, LayoutArrays.of(alone), fab)["step_s"]
         assert np.allclose(predict(arrays, 4096, rows.take(picked), fab)["step_s"], want), text
         assert {lay.zero for lay in alone} >= {0, 3}
+
+
+def test_searched_rows_keep_named_blocking_pipeline_sends_where_they_interleave():
+    """A plan given `pp_overlap=0` keeps it on every interleaved row (vp >= 2) and names none
+    without virtual stages; each searched row predicts what its layout string predicts alone."""
+    from glamsim.accounting import ModelArrays
+    from glamsim.predict.layout import LayoutArrays, parse_software
+    from glamsim.predict.plan import candidates
+    from glamsim.predict.steptime import predict
+    from glamsim.predict.tiers import Fabric
+
+    cfg, chip = load_model("gpt3-175b"), load_chip("a100-80gb")
+    base = parse_software("pp_overlap=0")
+    rows = candidates(cfg, 64, 2048, 64, base)
+    vps = rows.vp
+    assert (vps > 1).any() and (vps == 1).any()
+    picked = [int(i) for i in np.flatnonzero(vps > 1)[:20]] + [int(i) for i in np.flatnonzero(vps == 1)[:20]]
+    alone = [rows.layout(i, base) for i in picked]
+    assert all(lay.pp_overlap is (False if lay.vp > 1 else None) for lay in alone)
+    arrays, fab = ModelArrays.of(cfg), Fabric.of(chip)
+    want = predict(arrays, 2048, LayoutArrays.of([parse_layout(x.compact()) for x in alone]), fab)["step_s"]
+    assert np.allclose(predict(arrays, 2048, rows.take(picked), fab)["step_s"], want)

@@ -18,7 +18,8 @@ buckets below ZeRO-3 are its own unless `bucket_mb` sets them (Apex's Distribute
 whose ZeRO-1/2 weight gather hides behind the next forward or not unless `gather_overlap` says
 (Megatron-Core's overlap_param_gather; DeepSpeed's gather in step()), and whose gradient
 reduction hides behind the last backward or follows it unless `grad_overlap` says (Megatron-Core's
-overlap_grad_reduce; DeepSpeed's ZeRO 0-2).  `recompute_moe=1`
+overlap_grad_reduce; DeepSpeed's ZeRO 0-2), and whose interleaved pipeline sends overlap the next
+chunk or block unless `pp_overlap` says (Megatron-Core's overlap_p2p_comm; Megatron-LM of 2021-2022).  `recompute_moe=1`
 recomputes an MoE model's MoE blocks in the backward (Megatron-Core's `--recompute-modules moe`).
 
 Hybrid sharding (HSDP, TPU multi-slice): `fsdp=256,dp=32` shards ZeRO-3 over 256 ranks (a node or
@@ -150,6 +151,11 @@ class Layout(Frozen):
     # 2021 local DDP, DeepSpeed ZeRO 0-2, PaLM's cross-pod transfer); None: the stack's
     # (`efficiency.dp_reduce_in_backward`)
     grad_overlap: bool | None = None
+    # the interleaved schedule's steady-phase pipeline sends posted beside the next chunk's compute
+    # (Megatron-Core's overlap_p2p_comm, on with virtual stages); 0: every send blocks (Megatron-LM's
+    # `_communicate` of 2021-2022: batch_isend_irecv, wait, torch.cuda.synchronize); None: the stack's
+    # (Megatron's overlap, the other stacks' not); ignored without virtual stages (vp 1)
+    pp_overlap: bool | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Layout:
@@ -264,6 +270,13 @@ class Layout(Frozen):
         return float(named if named is not None else dp_reduce_in_backward(STACKS.index(self.stack)))
 
     @property
+    def pp_overlap_code(self) -> float:
+        """1 the interleaved schedule's steady-phase sends hidden behind the next chunk (as named,
+        else Megatron's with virtual stages), 0 every send exposed."""
+        named = self.pp_overlap
+        return float(named if named is not None else (self.stack == "megatron" and self.vp > 1))
+
+    @property
     def expert_spread_code(self) -> float:
         """The expert spread's index in SPREADS (0 random)."""
         return float(SPREADS.index(self.expert_spread))
@@ -325,6 +338,7 @@ _BOOL_KEYS = (
     "master",
     "gather_overlap",
     "grad_overlap",
+    "pp_overlap",
 )
 _CHOICE_KEYS = {
     "schedule": ("1f1b", "interleaved"),
@@ -433,6 +447,7 @@ SOFTWARE_KEYS = (
     "bucket_mb",
     "gather_overlap",
     "grad_overlap",
+    "pp_overlap",
 )
 
 
@@ -591,6 +606,7 @@ class LayoutArrays:
     bucket_mb: np.ndarray  # MiB of gradients per data-parallel bucket (0: the stack's)
     gather_overlap: np.ndarray  # 1 the ZeRO-1/2 weight gather hidden behind the next forward, 0 exposed
     grad_overlap: np.ndarray  # 1 the step's gradient reduction hidden behind the last backward, 0 exposed
+    pp_overlap: np.ndarray  # 1 the interleaved steady phase's pipeline sends hidden behind compute, 0 exposed
 
     @classmethod
     def of(cls, layouts: Layout | list[Layout]) -> LayoutArrays:
@@ -615,7 +631,7 @@ class LayoutArrays:
                 return getattr(r, name) or 0
             if name == "etp":
                 return r.expert_tp
-            if name in ("fused", "attn", "expert_spread", "cp_comm", "gather_overlap", "grad_overlap"):
+            if name in ("fused", "attn", "expert_spread", "cp_comm", "gather_overlap", "grad_overlap", "pp_overlap"):
                 return getattr(r, f"{name}_code")
             return getattr(r, name)
 
@@ -657,12 +673,15 @@ class LayoutArrays:
                 "master",
                 "gather_overlap",
                 "grad_overlap",
+                "pp_overlap",
             }
         )
         if g("zero") == 3:  # ZeRO-3 gathers per microbatch: a searched ZeRO-3 row keeps no step gather
             keep["gather_overlap"] = None
             if g("shard") == g("dp"):  # nor, without replicas, a step's gradient reduction
                 keep["grad_overlap"] = None
+        if vp < 2:  # overlapped pipeline sends are the interleaved schedule's
+            keep["pp_overlap"] = None
         way = int(g("cp_comm"))
         return Layout(
             tp=int(g("tp")),

@@ -157,6 +157,9 @@ def candidates(
     stacks = dp_reduce_in_backward(STACKS.index(base.stack))
     named = base.grad_overlap
     grad_overlap = np.where(z[k] == 3, stacks, full(stacks if named is None else named))
+    # the interleaved schedule's sends: named, else Megatron's overlap; none without virtual stages
+    pp_named = float(base.stack == "megatron") if base.pp_overlap is None else float(base.pp_overlap)
+    pp_overlap = np.where(v[k] > 1, pp_named, 0.0)
 
     return LayoutArrays(
         tp=t[k],
@@ -194,6 +197,7 @@ def candidates(
         bucket_mb=full(base.bucket_mb or 0),
         gather_overlap=gather_overlap,
         grad_overlap=grad_overlap,
+        pp_overlap=pp_overlap,
     )
 
 

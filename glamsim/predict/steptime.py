@@ -171,7 +171,8 @@ def pipeline_exposed_s(pp_s, forward_s, backward_s, lay: LayoutArrays):
     backward per chunk) beside its `forward_s` and `backward_s` of compute.  Exposed, except in
     Megatron's interleaved schedule, whose steady 1F1B phase posts each chunk's send and receive
     beside the next step's compute (Megatron-LM's overlap_p2p_comm, on by default with virtual
-    stages, `--no-overlap-p2p-communication`): a forward send shows only beyond a chunk's backward,
+    stages, `--no-overlap-p2p-communication`; `pp_overlap=0` where every send blocks, as Megatron-LM's
+    `_communicate` of 2021-2022 did): a forward send shows only beyond a chunk's backward,
     a backward send beyond a chunk's forward; the warm-up's sends and the flush's as many stay
     exposed (`--overlap-p2p-communication-warmup-flush` is off by default), 2 (pp - 1) +
     (vp - 1) pp of the m vp chunks each way (Megatron's warm-up count)."""
@@ -180,7 +181,7 @@ def pipeline_exposed_s(pp_s, forward_s, backward_s, lay: LayoutArrays):
     chunks = np.maximum(lay.microbatches * lay.vp, 1.0)
     warm = np.minimum(interleaved_warmup(lay), chunks) / chunks
     steady = lay.vp * (np.maximum(one - backward_s / lay.vp, 0.0) + np.maximum(one - forward_s / lay.vp, 0.0))
-    overlapped = (lay.stack == eff.MEGATRON) & (lay.vp > 1)
+    overlapped = (lay.pp_overlap > 0) & (lay.vp > 1)
     return np.where(overlapped, warm * pp_s + (1 - warm) * steady, pp_s)
 
 
