@@ -485,6 +485,11 @@ def test_searched_rows_keep_named_blocking_pipeline_sends_where_they_interleave(
     rows = candidates(cfg, 64, 2048, 64, base)
     vps = rows.vp
     assert (vps > 1).any() and (vps == 1).any()
+    assert set(rows.pp_overlap) == {0.0}  # blocking where interleaved, nothing to overlap elsewhere
+    megatron = candidates(cfg, 64, 2048, 64, parse_software("stack=megatron"))
+    assert (megatron.pp_overlap == (megatron.vp > 1)).all()  # Megatron's default: overlapped when interleaved
+    other = candidates(cfg, 64, 2048, 64, parse_software("stack=deepspeed"))
+    assert (other.vp > 1).any() and set(other.pp_overlap) == {0.0}
     picked = [int(i) for i in np.flatnonzero(vps > 1)[:20]] + [int(i) for i in np.flatnonzero(vps == 1)[:20]]
     alone = [rows.layout(i, base) for i in picked]
     assert all(lay.pp_overlap is (False if lay.vp > 1 else None) for lay in alone)

@@ -273,8 +273,9 @@ class Layout(Frozen):
     def pp_overlap_code(self) -> float:
         """1 the interleaved schedule's steady-phase sends hidden behind the next chunk (as named,
         else Megatron's with virtual stages), 0 every send exposed."""
-        named = self.pp_overlap
-        return float(named if named is not None else (self.stack == "megatron" and self.vp > 1))
+        if self.vp < 2:  # no interleaved steady phase: every send is exposed
+            return 0.0
+        return float(self.pp_overlap if self.pp_overlap is not None else self.stack == "megatron")
 
     @property
     def expert_spread_code(self) -> float:

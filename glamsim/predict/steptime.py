@@ -26,8 +26,9 @@ Overlap rules (stated, not fitted):
 - MoE token movement (`moe_permute_s`: permutation and un-permutation, or GShard's dispatch
   einsums, and the router's softmax/top-k, `compute.moe_dispatch_forward`) is its own item, on the
   critical path between the router and the experts;
-- pipeline sends are exposed, except the steady phase's of Megatron's interleaved schedule, each
-  behind the next chunk's compute (`pipeline_exposed_s`), and context-parallel K/V gathers
+- pipeline sends are exposed, except the steady phase's of Megatron's interleaved schedule (or of
+  any stack's where the layout says `pp_overlap=1`; none with `pp_overlap=0`), each behind the
+  next chunk's compute (`pipeline_exposed_s`), and context-parallel K/V gathers
   (`cp_comm=allgather`, Llama 3's),
   except where a ring overlaps the exchange with its steps (`efficiency.CP_COMM`; PyTorch's
   `allgather-overlap`: the gather behind the first block, the fp32 K/V gradients behind the next
@@ -169,7 +170,8 @@ def _microbatch(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_
 def pipeline_exposed_s(pp_s, forward_s, backward_s, lay: LayoutArrays):
     """Exposed seconds of one microbatch's pipeline sends (`pp_s`: 2 vp sends, a forward and a
     backward per chunk) beside its `forward_s` and `backward_s` of compute.  Exposed, except in
-    Megatron's interleaved schedule, whose steady 1F1B phase posts each chunk's send and receive
+    an interleaved schedule that overlaps them (`pp_overlap`: Megatron's by default), whose steady
+    1F1B phase posts each chunk's send and receive
     beside the next step's compute (Megatron-LM's overlap_p2p_comm, on by default with virtual
     stages, `--no-overlap-p2p-communication`; `pp_overlap=0` where every send blocks, as Megatron-LM's
     `_communicate` of 2021-2022 did): a forward send shows only beyond a chunk's backward,
