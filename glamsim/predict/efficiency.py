@@ -265,14 +265,11 @@ def dp_gather_in_forward(stack_code, zero):
 #   `grad_overlap=0`).
 DP_REDUCE_IN_BACKWARD = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 1.0}
 
-
-def dp_reduce_in_backward(stack_code):
-    """Each layout's default `grad_overlap` (1: the step's gradient reduction hidden behind the last
-    backward) by its stack (`stack_code`, index into STACKS; `DP_REDUCE_IN_BACKWARD`)."""
-    import numpy as np
-
-    table = np.asarray([DP_REDUCE_IN_BACKWARD[s] for s in STACKS], dtype=np.float64)
-    return table[np.asarray(stack_code, dtype=np.int64)]
+# Whether the stack's interleaved schedule posts its steady-phase pipeline sends beside the next
+# chunk's compute (`pp_overlap` names it for a layout; `steptime.pipeline_exposed_s`): Megatron-Core's
+# overlap_p2p_comm, on by default with virtual stages (Megatron-LM of 2021-2022 blocked on every
+# send: its rows say `pp_overlap=0`); the other stacks' sends are taken as exposed.
+PP_SENDS_OVERLAPPED = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 0.0, "xla": 0.0}
 
 
 DP_BUCKET_FLOOR_PARAMS = {"megatron": 4e7, "deepspeed": 5e8, "pytorch-fsdp": 0.0, "xla": float("inf")}

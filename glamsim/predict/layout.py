@@ -19,8 +19,9 @@ whose ZeRO-1/2 weight gather hides behind the next forward or not unless `gather
 (Megatron-Core's overlap_param_gather; DeepSpeed's gather in step()), and whose gradient
 reduction hides behind the last backward or follows it unless `grad_overlap` says (Megatron-Core's
 overlap_grad_reduce; DeepSpeed's ZeRO 0-2), and whose interleaved pipeline sends overlap the next
-chunk or block unless `pp_overlap` says (Megatron-Core's overlap_p2p_comm; Megatron-LM of 2021-2022).  `recompute_moe=1`
-recomputes an MoE model's MoE blocks in the backward (Megatron-Core's `--recompute-modules moe`).
+chunk or block unless `pp_overlap` says (Megatron-Core's overlap_p2p_comm; Megatron-LM of
+2021-2022).  `recompute_moe=1` recomputes an MoE model's MoE blocks in the backward
+(Megatron-Core's `--recompute-modules moe`).
 
 Hybrid sharding (HSDP, TPU multi-slice): `fsdp=256,dp=32` shards ZeRO-3 over 256 ranks (a node or
 slice) and replicates that group 32 times (dp = 8,192 in all); gradients are reduce-scattered in
@@ -58,9 +59,11 @@ from glamsim.config import ConfigError, Frozen, ModelConfig, show
 from glamsim.predict.efficiency import (
     ATTENTION_KERNELS,
     CP_COMMS,
+    DP_REDUCE_IN_BACKWARD,
+    PP_SENDS_OVERLAPPED,
     STACKS,
+    by_stack,
     dp_gather_in_forward,
-    dp_reduce_in_backward,
 )
 from glamsim.readers import parse_int
 
@@ -149,12 +152,12 @@ class Layout(Frozen):
     # the step's gradient reduction below ZeRO-3 (and hybrid sharding's all-reduce across replicas) in
     # the last microbatch's backward, as its buckets fill; 0: after the backward, exposed (Megatron-LM's
     # 2021 local DDP, DeepSpeed ZeRO 0-2, PaLM's cross-pod transfer); None: the stack's
-    # (`efficiency.dp_reduce_in_backward`)
+    # (`efficiency.DP_REDUCE_IN_BACKWARD`)
     grad_overlap: bool | None = None
     # the interleaved schedule's steady-phase pipeline sends posted beside the next chunk's compute
     # (Megatron-Core's overlap_p2p_comm, on with virtual stages); 0: every send blocks (Megatron-LM's
     # `_communicate` of 2021-2022: batch_isend_irecv, wait, torch.cuda.synchronize); None: the stack's
-    # (Megatron's overlap, the other stacks' not); ignored without virtual stages (vp 1)
+    # (`efficiency.PP_SENDS_OVERLAPPED`); ignored without virtual stages (vp 1)
     pp_overlap: bool | None = None
 
     @model_validator(mode="after")
@@ -267,7 +270,7 @@ class Layout(Frozen):
         """1 the step's gradient reduction hidden behind the last backward (as named, else as the
         stack does), 0 exposed after it."""
         named = self.grad_overlap
-        return float(named if named is not None else dp_reduce_in_backward(STACKS.index(self.stack)))
+        return float(named if named is not None else by_stack(DP_REDUCE_IN_BACKWARD, STACKS.index(self.stack)))
 
     @property
     def pp_overlap_code(self) -> float:
@@ -275,7 +278,8 @@ class Layout(Frozen):
         else Megatron's with virtual stages), 0 every send exposed."""
         if self.vp < 2:  # no interleaved steady phase: every send is exposed
             return 0.0
-        return float(self.pp_overlap if self.pp_overlap is not None else self.stack == "megatron")
+        named = self.pp_overlap
+        return float(named if named is not None else by_stack(PP_SENDS_OVERLAPPED, STACKS.index(self.stack)))
 
     @property
     def expert_spread_code(self) -> float:

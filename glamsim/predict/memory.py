@@ -142,8 +142,7 @@ def largest_matrix_params(m: ModelArrays, lay: LayoutArrays):
     """Parameters of the largest weight matrix on one chip, the unit a per-module ZeRO-3 gathers
     whole: the fused QKV projection, the attention output, the FFN's input (gate and up fused where
     gated) or output, the shared experts' (one MLP), or the vocabulary matrix, split by tensor
-    parallelism; a
-    routed expert's, split by expert tensor parallelism (`etp`)."""
+    parallelism; a routed expert's, split by expert tensor parallelism (`etp`)."""
     q, kv = m.n_heads * m.head_dim, m.kv_heads * m.head_dim
     ffn_in = np.maximum(m.ffn_mats - 1, 1)
     expert_in = np.maximum(m.expert_mats - 1, 1)

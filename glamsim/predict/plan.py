@@ -44,7 +44,7 @@ import numpy as np
 
 from glamsim.accounting import ModelArrays
 from glamsim.config import ConfigError, ModelConfig
-from glamsim.predict.efficiency import dp_gather_in_forward, dp_reduce_in_backward
+from glamsim.predict.efficiency import DP_REDUCE_IN_BACKWARD, PP_SENDS_OVERLAPPED, by_stack, dp_gather_in_forward
 from glamsim.predict.intervals import attention_kernel_of, memory_band, mfu_interval, routing_class
 from glamsim.predict.layout import (
     BYTES,
@@ -154,12 +154,13 @@ def candidates(
     gather_overlap = full(named) if named is not None else dp_gather_in_forward(STACKS.index(base.stack), z[k])
     # the named reduction, else the stack's; ZeRO-3 rows (a search shards over all of dp) reduce no
     # step's gradients and keep the stack's, as their rebuilt layouts do
-    stacks = dp_reduce_in_backward(STACKS.index(base.stack))
+    stack = STACKS.index(base.stack)
+    stacks = by_stack(DP_REDUCE_IN_BACKWARD, stack)
     named = base.grad_overlap
     grad_overlap = np.where(z[k] == 3, stacks, full(stacks if named is None else named))
-    # the interleaved schedule's sends: named, else Megatron's overlap; none without virtual stages
-    pp_named = float(base.stack == "megatron") if base.pp_overlap is None else float(base.pp_overlap)
-    pp_overlap = np.where(v[k] > 1, pp_named, 0.0)
+    # the interleaved schedule's sends: named, else the stack's; none without virtual stages
+    named = base.pp_overlap
+    pp_overlap = np.where(v[k] > 1, by_stack(PP_SENDS_OVERLAPPED, stack) if named is None else float(named), 0.0)
 
     return LayoutArrays(
         tp=t[k],

@@ -183,7 +183,7 @@ def pipeline_exposed_s(pp_s, forward_s, backward_s, lay: LayoutArrays):
     chunks = np.maximum(lay.microbatches * lay.vp, 1.0)
     warm = np.minimum(interleaved_warmup(lay), chunks) / chunks
     steady = lay.vp * (np.maximum(one - backward_s / lay.vp, 0.0) + np.maximum(one - forward_s / lay.vp, 0.0))
-    overlapped = (lay.pp_overlap > 0) & (lay.vp > 1)
+    overlapped = lay.pp_overlap > 0  # 0 without virtual stages (`Layout.pp_overlap_code`, the plan)
     return np.where(overlapped, warm * pp_s + (1 - warm) * steady, pp_s)
 
 
