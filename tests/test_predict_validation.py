@@ -135,6 +135,24 @@ def test_figures_their_publisher_files_as_regressions_are_marked_and_kept():
     assert set(line.split("by inference): ")[1].split(", ")) == filed
 
 
+@pytest.mark.parametrize(
+    "name,layers,d_model,heads,mlp,billions",
+    [("16b", 32, 5120, 32, 32768, 16.27), ("32b", 32, 10240, 32, 32768, 32.55)]
+    + [("64b", 64, 10240, 32, 32768, 64.76), ("128b", 64, 10240, 64, 65536, 129.19)],
+)
+def test_maxtext_v5e_models_come_to_their_parameter_counts(name, layers, d_model, heads, mlp, billions):
+    """MaxText's base config scaled by global_parameter_scale: four projections of heads x 256, two
+    ungated MLP matrices, one tied embedding of 32,768 tokens, by hand; 16.27 / 32.55 / 64.76 /
+    129.19B as the rows carry them (norm scales aside)."""
+    from glamsim.accounting import ModelArrays, params
+
+    cfg = predictions()[0][f"maxtext-{name}"]
+    by_hand = layers * (4 * d_model * heads * 256 + 2 * d_model * mlp) + 32768 * d_model
+    counted = float(params(ModelArrays.of(cfg), active=True)[0])
+    assert counted == pytest.approx(by_hand, rel=1e-4)
+    assert round(counted / 1e9, 2) == billions
+
+
 def test_transcribed_rows_read_in_their_own_units():
     """Seconds per iteration and tokens/s per chip come straight from the predicted step."""
     rows = {r["id"]: r for r in prediction_rows()}
@@ -146,7 +164,7 @@ def test_transcribed_rows_read_in_their_own_units():
     cfg = predictions()[0]["maxtext-16b"]
     from glamsim.accounting import ModelArrays, params
 
-    per_token = 6 * float(params(ModelArrays.of(cfg), active=True)[0]) + 6 * 32 * 2048 * 32 * 128
+    per_token = 6 * float(params(ModelArrays.of(cfg), active=True)[0]) + 6 * 32 * 2048 * 32 * 256
     assert m["predicted"] == pytest.approx(per_token * 1536 * 2048 / (256 * m["step_s"]) / 1e12)
 
 
