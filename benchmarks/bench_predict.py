@@ -14,10 +14,11 @@
 - calibrate:  the grid the constants in glamsim/predict/efficiency.py were chosen on (minimax relative
               error over the validation rows); prints the best settings, changes nothing.
 - loso:       leave one source out (issue 22): for each source family, the four calibrated constants
-              refitted on the other families' rows (the grid of `calibrate`, least median |log error|),
-              then that family predicted; per-family median and worst errors, how far they move
-              with the refit (a bootstrap over the other families), per-chip bias, 80% interval
-              coverage, refusals of runs that ran, and the ZeRO-3 / PTD-P ranking.
+              refitted on the other families' rows (the grid of `calibrate`, least median |log error|)
+              over 200 resamples of those families, and that family predicted by the refits'
+              average (bagging); per-family median and worst errors, how far single refits move
+              them, per-chip bias, 80% interval coverage, refusals of runs that ran, and the
+              ZeRO-3 / PTD-P ranking.
 - memory:     predicted peak memory against torchtitan's published peaks; refusals of runs that ran.
 - attention:  the fused-attention kernels end to end: NVIDIA's single-GPU Llama 3.2 1B training loop
               (cuDNN frontend repository, H200 and B200, head dim 64, 768-16,384 tokens) with
@@ -191,17 +192,15 @@ def bench_loso() -> None:
         f"{len(runs)} rows, {len(set(fams))} source families, {len({r.stack for r in runs})} stacks; "
         f"grid of {len(settings)} settings in {time.perf_counter() - t0:.0f} s"
     )
-    noise = {}
+    picks = _cluster_refits(log_err, fams)
     for f in sorted(set(fams)):
         out = fams == f
-        objective = np.median(np.abs(log_err[:, ~out]), axis=1)
-        noise[f] = _objective_noise(np.abs(log_err[:, ~out]), int(np.argmin(objective)))
-        w = _setting_weights(objective, noise[f])
-        held[out] = w @ log_err[:, out]
+        held[out] = log_err[picks[f]][:, out].mean(axis=0)
+        share = np.bincount(picks[f], minlength=len(settings)) / len(picks[f])
         e = np.expm1(held[out])
         print(
-            f"  {f:16s} {out.sum():2d} rows  fitted without it: best {settings[int(np.argmax(w))]}, "
-            f"{1 / np.sum(w**2):5.1f} settings' worth within the fit's noise  "
+            f"  {f:16s} {out.sum():2d} rows  refitted without it: {1 / np.sum(share**2):4.1f} settings' worth, "
+            f"most often {settings[int(np.argmax(share))]} ({100 * share.max():.0f}%)  "
             f"median |error| {100 * np.median(np.abs(e)):5.1f}%  worst {100 * e[np.argmax(np.abs(e))]:+6.0f}%"
         )
     e = np.expm1(held)
@@ -220,7 +219,7 @@ def bench_loso() -> None:
             f"{int(np.sum(np.abs(rest) > 0.35))} rows beyond +-35%"
         )
     _objective_sensitivity(log_err, fams)
-    _refit_spread(log_err, fams, noise)
+    _refit_spread(log_err, fams, picks)
     chips = np.array([r.chip.split("-")[0] for r in runs])
     dense = ~np.array([(models[r.model] if r.model in models else _preset(r.model)).is_moe for r in runs])
     print(
@@ -265,7 +264,7 @@ def bench_loso() -> None:
     print(f"  median |error| over the MoE rows {100 * np.median(np.abs(e[moe])):.1f}%")
     glam = next(r for r in rows if r["id"] == "glam_v4")
     print(f"GLaM published run: {100 * glam['rel_error']:+.1f}% (goal +-15%)")
-    print("every row, held out (its family's constants fitted without it):")
+    print("every row, held out (its family predicted by the refits without it):")
     for i in np.argsort(-np.abs(e)):
         print(f"  {runs[i].id:36s} {runs[i].family:16s} {runs[i].chip:16s} {runs[i].stack:13s} {100 * e[i]:+6.1f}%")
 
@@ -284,34 +283,22 @@ def _covered_at(row: dict, level: float) -> bool:
     return bool(row["predicted"] * low <= row["published"] <= row["predicted"] * high)
 
 
-def _objective_noise(abs_err: np.ndarray, best: int, draws: int = 200, seed: int = 0) -> float:
-    """The fit's noise: the bootstrap standard error (rows resampled, `draws` times) of the median
-    |log error| at the best setting, `abs_err` being settings x the fitted rows' |log errors|."""
-    rows = abs_err.shape[1]
-    pick = np.random.default_rng(seed).integers(0, rows, size=(draws, rows))
-    return float(np.std(np.median(abs_err[best][pick], axis=1)))
-
-
-def _setting_weights(objective: np.ndarray, noise: float) -> np.ndarray:
-    """Each grid setting's share of a held-out prediction: exp(-(objective - least) / noise),
-    normalised.  The median's objective is flat near its minimum, so settings the other sources
-    cannot tell apart (within the fit's noise) share the prediction instead of the least of them
-    taking it alone, and a family's held-out error no longer jumps between nearly equal settings
-    when another family's rows move by tenths."""
-    w = np.exp(-(objective - objective.min()) / max(noise, 1e-12))
-    return w / w.sum()
+def _single_best(log_err: np.ndarray, fams: np.ndarray, objective) -> np.ndarray:
+    """Each row's log error by the one grid setting that minimises `objective` (of |log error|,
+    over the settings' axis) on the other families' rows: the unbagged refit."""
+    held = np.empty(log_err.shape[1])
+    for f in sorted(set(fams)):
+        out = fams == f
+        held[out] = log_err[int(np.argmin(objective(np.abs(log_err[:, ~out]), axis=1))), out]
+    return held
 
 
 def _objective_sensitivity(log_err: np.ndarray, fams: np.ndarray) -> None:
     """Two sensitivity checks, not the reported figure: the refit by the single best setting of the
-    median |log error| (the least of settings the fit cannot tell apart, which jumps between them),
-    and by the mean |log error| as objective."""
-    for name, objective in (("single best setting", np.median), ("mean |log error|, single best", np.mean)):
-        held = np.empty(log_err.shape[1])
-        for f in sorted(set(fams)):
-            out = fams == f
-            held[out] = log_err[int(np.argmin(objective(np.abs(log_err[:, ~out]), axis=1))), out]
-        e = np.expm1(held)
+    median |log error| on all the other families' rows (unbagged: it jumps between settings the
+    flat objective can hardly tell apart), and by the mean |log error| as objective."""
+    for name, objective in (("the single best setting", np.median), ("the mean |log error|, single best", np.mean)):
+        e = np.expm1(_single_best(log_err, fams, objective))
         by_family = ", ".join(f"{f} {100 * np.median(np.abs(e[fams == f])):.0f}%" for f in sorted(set(fams)))
         print(
             f"  sensitivity, refit by {name}: median |error| {100 * np.median(np.abs(e)):.1f}%, "
@@ -331,29 +318,44 @@ def _weighted_median_objective(abs_sorted: np.ndarray, order: np.ndarray, w: np.
     return (low + high) / 2
 
 
-def _refit_spread(log_err: np.ndarray, fams: np.ndarray, noise: dict, draws: int = 200, seed: int = 0) -> None:
-    """How far the held-out figures move with the refit: for each source family, the other families
-    resampled with replacement (a cluster bootstrap, the source being the unit as in the
-    leave-one-source-out), the constants refitted on each draw by the same objective and weighting
-    (`_setting_weights`, with the family's fit noise `noise`), and the family predicted; the
-    10th-90th percentiles over the draws of the overall median |error|, the rows beyond +-35% and
-    each family's median."""
+def _cluster_refits(log_err: np.ndarray, fams: np.ndarray, draws: int = 200, seed: int = 0) -> dict:
+    """For each source family, the grid setting the refit without it picks on each of `draws`
+    resamples of the other families (with replacement, the source the unit as in the
+    leave-one-source-out), by the least median |log error| of their rows, each row counted as often
+    as its family was drawn.  The median's objective is flat near its minimum, so the one best
+    setting on all the other rows jumps between settings they can hardly tell apart when a few rows
+    move by tenths; the family is predicted by these refits' average (bagging, `bench_loso`), and
+    their spread says how far one refit can move it (`_refit_spread`)."""
     rng = np.random.default_rng(seed)
     order = np.argsort(np.abs(log_err), axis=1)
     abs_sorted = np.take_along_axis(np.abs(log_err), order, axis=1)
     names = sorted(set(fams))
-    held = np.empty((draws, log_err.shape[1]))
+    picks = {}
     for f in names:
         out = fams == f
-        # every other family once: the leave-one-source-out refit itself
+        # every other family once: the unbagged refit itself
         once = _weighted_median_objective(abs_sorted, order, (~out).astype(float))
         np.testing.assert_allclose(once, np.median(np.abs(log_err[:, ~out]), axis=1), rtol=0, atol=1e-12)
         others = [g for g in names if g != f]
+        best = np.empty(draws, dtype=np.int64)
         for b in range(draws):
             counts = dict(zip(*np.unique(rng.choice(others, len(others)), return_counts=True), strict=True))
             w = np.array([float(counts.get(g, 0)) for g in fams])
-            share = _setting_weights(_weighted_median_objective(abs_sorted, order, w), noise[f])
-            held[b, out] = share @ log_err[:, out]
+            best[b] = int(np.argmin(_weighted_median_objective(abs_sorted, order, w)))
+        picks[f] = best
+    return picks
+
+
+def _refit_spread(log_err: np.ndarray, fams: np.ndarray, picks: dict) -> None:
+    """How far one refit moves the held-out figures: each of the cluster-bootstrap refits
+    (`_cluster_refits`, `picks`) predicting its family alone; the 10th-90th percentiles over the
+    draws of the overall median |error|, the rows beyond +-35% and each family's median."""
+    names = sorted(set(fams))
+    draws = len(next(iter(picks.values())))
+    held = np.empty((draws, log_err.shape[1]))
+    for f in names:
+        out = fams == f
+        held[:, out] = log_err[picks[f]][:, out]
     e = np.expm1(held)
     med = np.median(np.abs(e), axis=1)
     beyond = np.sum(np.abs(e) > 0.35, axis=1)
@@ -365,7 +367,7 @@ def _refit_spread(log_err: np.ndarray, fams: np.ndarray, noise: dict, draws: int
 
     over = np.sum(np.stack(list(fam.values())) > 0.10, axis=0)
     print(
-        f"  refit spread ({draws} cluster-bootstrap refits per family, 10th-90th percentile): median |error| "
+        f"  one refit's spread ({draws} cluster-bootstrap refits per family, 10th-90th percentile): median |error| "
         f"{span(med)}, rows beyond +-35% {span(beyond, False)}, families over 10% {span(over, False)}; "
         + ", ".join(f"{f} {span(v)}" for f, v in fam.items())
     )

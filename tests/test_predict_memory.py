@@ -354,7 +354,8 @@ def test_v5e_holds_16_gib_as_the_device_reports():
 
 @pytest.mark.parametrize(
     "run_id",
-    ["maxtext-v5e-32b-256", "maxtext-v5e-64b-256", "maxtext-v5e-32b-8192", "automodel-qwen3-30b-8-bf16"],
+    ["maxtext-v5e-32b-256", "maxtext-v5e-64b-256", "maxtext-v5e-32b-8192", "automodel-qwen3-30b-8-bf16"]
+    + ["maxtext-v5e-128b-256", "maxtext-v5e-128b-8192"],
 )
 def test_published_runs_once_refused_fit_as_they_ran(run_id):
     """MaxText's v5e tables (16 GiB per chip) and NeMo Automodel's Qwen3-30B-A3B on 8 H100 (pure
