@@ -34,7 +34,10 @@ Overlap rules (stated, not fitted):
   `allgather-overlap`: the gather behind the first block, the fp32 K/V gradients behind the next
   step; Transformer Engine's `p2p`: each chunk's send behind a step; `glamsim.predict.ring`);
 - data-parallel gradient communication (ZeRO 0-2, and hybrid sharding's all-reduce across the
-  replicas) hides behind the backward pass of the last microbatch, except its last bucket (one
+  replicas, beside ZeRO-3's own collectives, not after them: PyTorch's FSDP runs it on a stream of
+  its own "since collectives use different network resources and can overlap in the typical
+  intra-node sharding / inter-node replication case", `FSDPCommContext`, and XLA schedules both)
+  hides behind the backward pass of the last microbatch, except its last bucket (one
   layer's share, which can only start after the last layer's backward), where the stack reduces in
   the backward (`grad_overlap`, `efficiency.DP_REDUCE_IN_BACKWARD`), and is exposed after it where it
   does not; at ZeRO 1-2 the updated weights' all-gather (`collectives.data_parallel_comm`'s
