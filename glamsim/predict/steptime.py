@@ -36,7 +36,9 @@ Overlap rules (stated, not fitted):
 - data-parallel gradient communication (ZeRO 0-2, and hybrid sharding's all-reduce across the
   replicas, beside ZeRO-3's own collectives, not after them: PyTorch's FSDP runs it on a stream of
   its own "since collectives use different network resources and can overlap in the typical
-  intra-node sharding / inter-node replication case", `FSDPCommContext`, and XLA schedules both)
+  intra-node sharding / inter-node replication case", torch/distributed/fsdp/_fully_shard/
+  _fsdp_param_group.py `FSDPCommContext`; XLA assumed alike, though MaxText's multi-slice runs
+  lose more than that predicts, docs/prediction.md)
   hides behind the backward pass of the last microbatch, except its last bucket (one
   layer's share, which can only start after the last layer's backward), where the stack reduces in
   the backward (`grad_overlap`, `efficiency.DP_REDUCE_IN_BACKWARD`), and is exposed after it where it
