@@ -1,6 +1,6 @@
 """Predictor benchmarks (issue 14): the CPU check, the validation table, the plan timings.
 
-    .venv/bin/python benchmarks/bench_predict.py [cpu|validation|plan|calibrate|loso|memory|attention|all]
+    .venv/bin/python benchmarks/bench_predict.py [cpu|validation|plan|calibrate|loso|memory|slices|attention|all]
 
 - cpu:        measure this host (a 1024^3 float32 matmul; a streaming element-wise op in place over
               256 MB and over a quarter of the last-level cache, and into fresh memory), predict the
@@ -20,6 +20,8 @@
               them, per-chip bias, 80% interval coverage, refusals of runs that ran, and the
               ZeRO-3 / PTD-P ranking.
 - memory:     predicted peak memory against torchtitan's published peaks; refusals of runs that ran.
+- slices:     MaxText's v5e models on 1-32 TPU slices: the published fall in TFLOP/s per chip across
+              slices beside the predicted one (a diagnosis of the cross-slice cost).
 - attention:  the fused-attention kernels end to end: NVIDIA's single-GPU Llama 3.2 1B training loop
               (cuDNN frontend repository, H200 and B200, head dim 64, 768-16,384 tokens) with
               PyTorch's cuDNN and FlashAttention-2 SDPA backends; predicted against published step
@@ -561,6 +563,44 @@ def bench_attention_rows(min_share: float = 0.15) -> None:
         )
 
 
+# MaxText's v5e table (AI-Hypercomputer/maxtext MaxText/configs/v5e/README.md @76bd53b0f, read_file id
+# 98027184): TFLOP/s per chip on 1, 2, 4, 8, 16 and 32 v5e-256 slices.  Its 1- and 32-slice columns
+# are validation rows; the others are read here only, as a diagnosis of the cross-slice cost.
+MAXTEXT_SLICES = (1, 2, 4, 8, 16, 32)
+MAXTEXT_V5E_TFLOPS = {
+    "16b": (120, 117, 117, 115, 111, 108),
+    "32b": (132, 128, 126, 125, 123, 119),
+    "64b": (118, 112, 110, 108, 105, 99),
+    "128b": (110, 110, 108, 104, 100, 91),
+}
+
+
+def bench_slices() -> None:
+    """MaxText's v5e models on 1-32 slices: each one-slice row's layout replicated over the slices
+    (data parallelism over DCN, the batch per chip fixed), predicted TFLOP/s per chip against the
+    table's, each relative to its one-slice figure.  A diagnosis, not validation: it shows how much
+    of the fall across slices the predictor carries."""
+    from glamsim.predict.validation import predict_run, predictions
+
+    models, runs = predictions()
+    print("MaxText v5e, TFLOP/s per chip relative to one slice: published / predicted")
+    for size, published in MAXTEXT_V5E_TFLOPS.items():
+        one = next(r for r in runs if r.id == f"maxtext-v5e-{size}-256")
+        keys = dict(kv.split("=") for kv in one.layout.split(","))
+        predicted = []
+        for n in MAXTEXT_SLICES:
+            lay = dict(keys, gbs=str(int(keys["gbs"]) * n))
+            if n > 1:
+                lay["dp"] = str(n)
+            run = one.model_copy(update={"layout": ",".join(f"{k}={v}" for k, v in lay.items())})
+            predicted.append(predict_run(run, models)["predicted"])
+        cells = "  ".join(
+            f"{n:2d}: {p / published[0]:.3f} / {q / predicted[0]:.3f}"
+            for n, p, q in zip(MAXTEXT_SLICES, published, predicted, strict=True)
+        )
+        print(f"  {size:>4s}  {cells}")
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     if what in ("validation", "all"):
@@ -573,6 +613,8 @@ if __name__ == "__main__":
         bench_loso()
     if what in ("memory", "all"):
         bench_memory()
+    if what in ("slices", "all"):
+        bench_slices()
     if what in ("attention", "all"):
         bench_attention()
         bench_attention_rows()
