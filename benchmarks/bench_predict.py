@@ -583,9 +583,12 @@ def bench_slices() -> None:
     from glamsim.predict.validation import predict_run, predictions
 
     models, runs = predictions()
+    rows = {r.id: r.published.value for r in runs}
     print("MaxText v5e, TFLOP/s per chip relative to one slice: published / predicted")
     for size, published in MAXTEXT_V5E_TFLOPS.items():
         one = next(r for r in runs if r.id == f"maxtext-v5e-{size}-256")
+        # the table's 1- and 32-slice columns are the validation rows' published figures
+        assert published[0] == rows[one.id] and rows.get(f"maxtext-v5e-{size}-8192", published[-1]) == published[-1]
         keys = dict(kv.split("=") for kv in one.layout.split(","))
         predicted = []
         for n in MAXTEXT_SLICES:
