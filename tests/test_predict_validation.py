@@ -659,7 +659,7 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
 def test_a_long_context_interval_spans_the_published_long_context_rows_of_other_sources():
     """From 32K tokens a GPU prediction's range spans the errors of the other sources' published GPU
     rows at lengths within 4x of its own, any stack (NeMo's long-sequence table and torchtitan's
-    context-parallel rows, predicted up to 36% above what they published); shorter sequences and
+    context-parallel rows, predicted from 10% under to 42% over what they published); shorter sequences and
     TPUs keep the pooled quantile; a held-out long-context row is not widened by its own source;
     the label counts each kind of row."""
     from glamsim.predict.intervals import LONG_CONTEXT, long_context_neighbours, mfu_interval, residuals
@@ -776,9 +776,11 @@ def test_nemo_model_flops_per_token_match_the_tables():
 def test_nemo_long_sequence_rows_fit_and_the_p2p_ring_hides_its_sends():
     """NeMo's long-sequence table (Llama 2 7B, 4K to 1M tokens on 4 to 1,024 H100, context
     parallelism to 32), transcribed after the constants froze: every run fits; Transformer
-    Engine's ring hides its sends behind the steps (under 5% of a step exposed); every run is
-    over-predicted, more as attention takes more of the step (+7% at 4K to +33% at 1M with the
-    ring as read from TE's code: a regression guard, bounds set after seeing them, not a check)."""
+    Engine's ring hides its sends behind the steps (under 5% of a step exposed); with the attention
+    in FlashAttention-2, as the container's launcher ran it (NVTE_FUSED_ATTN=0), every run is
+    predicted 5-10% under what it published, flat from 4K to 1M tokens (with cuDNN's kernel, the
+    stack's default, +5% at 4K rising to +33% at 1M as attention took more of the step): a
+    regression guard, bounds set after seeing them, not a check."""
     from glamsim.predict.layout import parse_layout
     from glamsim.predict.validation import predict_run, predictions
 
@@ -787,7 +789,8 @@ def test_nemo_long_sequence_rows_fit_and_the_p2p_ring_hides_its_sends():
     got = [(r["chips"], parse_layout(r["layout"]).cp) for r in rows]  # the table's GPUs and CP degrees
     assert got == [(4, 1), (8, 1), (16, 1), (32, 2), (64, 2), (128, 4), (256, 8), (512, 16), (1024, 32)]
     errors = [r["rel_error"] for r in rows]
-    assert all(0 < e < 0.45 for e in errors) and errors[-1] > errors[3] > errors[0]
+    assert all(-0.12 < e < 0 for e in errors) and max(errors) - min(errors) < 0.06
+    assert all("attn=flash2" in r["layout"] for r in rows)
     models, runs = predictions()
     for run in runs:
         if run.family == "nemo-longseq" and parse_layout(run.layout).cp > 1:
