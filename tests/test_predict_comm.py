@@ -886,3 +886,34 @@ def test_a_hybrid_row_keeps_its_replicas_and_named_reduction_through_the_arrays(
     again = predict(GPT, 2048, LayoutArrays.of([back, rows.layout(1, Layout())]), H100)
     first = predict(GPT, 2048, rows, H100)
     assert np.allclose(again["step_s"], first["step_s"])
+
+
+def test_zero3_prefetch_runs_beside_the_intra_node_collectives_when_it_crosses_nodes():
+    """The prefetch stream's gathers run beside the compute stream's whole microbatch: where the
+    ZeRO-3 group crosses nodes (16 ranks 8 apart on 8-GPU nodes) and tensor parallelism stays in one
+    (NVLink beside InfiniBand), the exposed tensor-parallel time covers them too; where one node holds
+    both (a 128-GPU NVLink domain), the two share links and only the compute covers them."""
+    wide = ModelArrays.of(
+        validate_model(
+            {
+                "name": "wide",
+                "n_layers": 4,
+                "d_model": 8192,
+                "n_heads": 64,
+                "d_ff": 32768,
+                "vocab_size": 128,
+                "max_seq_len": 1024,
+                "dense_ffn_gated": False,
+                "position": "rotary",
+            },
+            "test",
+        )
+    )
+    lay = arr("fsdp=16,tp=8,mb=1,gbs=16,stack=pytorch-fsdp")
+    for fab, covered in ((H100, True), (dataclasses.replace(H100, chips_per_node=128.0), False)):
+        t = predict(wide, 1024, lay, fab)
+        dp = data_parallel_comm(wide, lay, fab)
+        z3, step = one(dp["dp_microbatch_s"]), one(dp["dp_step_s"])
+        cover = one(t["compute_s"]) + one(t["recompute_s"]) + (one(t["tp_exposed_s"]) if covered else 0.0)
+        assert one(t["tp_exposed_s"]) > 0 and z3 > cover  # the gathers outlast what covers them
+        assert one(t["dp_exposed_s"]) == pytest.approx(step + z3 - cover + z3 / 4)

@@ -20,7 +20,7 @@ its stack and routing (`routing_class`) from other sources, and the basis names 
 for MoE, and they disagree (NeMo's dropless Qwen3-30B runs ran at under half the predicted
 throughput on the H100 and about a third of it on the B200, its Qwen3-235B runs 3-5% above it on the
 H100 and 30-52% under it on the B200; Megatron-Core's model zoo ran Qwen3-235B on 256 H100 from 48%
-under to 51% over it, by layout), so the range shows what the nearest published runs did rather than
+under to 38% over it, by layout), so the range shows what the nearest published runs did rather than
 the pooled percentile alone (`label` says so). Likewise a GPU prediction at `LONG_CONTEXT` tokens or
 more spans the errors of the other sources' published GPU rows at lengths within
 `LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`): there attention takes most of the

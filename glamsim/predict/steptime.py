@@ -48,6 +48,9 @@ Overlap rules (stated, not fitted):
   where it does not; ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
   the same way (prefetch), except the first layer's share, and only the fraction the stack
   fetches ahead: min(1, prefetch parameters / parameters per gather) (DeepSpeed 5e7 elements);
+  where the ZeRO-3 group crosses nodes they also hide behind the microbatch's exposed collectives
+  that stay inside a node (tensor, expert, context parallel: other links, the prefetch on its own
+  stream);
 - pipeline bubble: (pp - 1) / vp microbatch times (1F1B: (pp - 1) / m of the ideal time;
   interleaved: divided by vp), their pipeline sends all exposed (the ramps' are never overlapped);
 - the optimizer update streams the chip's parameter shard, gradients and states through HBM once.
@@ -79,6 +82,8 @@ from glamsim.predict.memory import master_bytes_per_param, optimizer_values_per_
 from glamsim.predict.ring import p2p_comm, ring_comm
 from glamsim.predict.stage import (
     chip_params,
+    expert_data_parallel,
+    expert_stride,
     interleaved_warmup,
     layers_per_stage,
     tokens_per_microbatch,
@@ -241,7 +246,18 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     group = dense * lay.tp / np.maximum(layers * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack), 1.0)
     ahead = np.minimum(eff.by_stack(eff.ZERO3_PREFETCH_PARAMS, lay.stack) / np.maximum(group, 1.0), 1.0)
     hidden = ahead * z3
-    dp_micro = (1 - ahead) * z3 + np.maximum(hidden - (compute + moe + c["recompute_s"]), 0.0) + hidden / layers
+    # the prefetch stream runs beside the compute stream's whole microbatch: its compute, and its own
+    # exposed collectives where those stay inside a node while the ZeRO-3 group crosses nodes (other
+    # links: NVLink beside InfiniBand; within one node or TPU slice they share the links and do not)
+    node = fab.chips_per_node
+    crosses = (lay.tp * lay.cp * lay.dp > node) | (np.prod(expert_data_parallel(lay), axis=0) > node)
+    inside = (
+        np.where(lay.tp <= node, tp, 0.0)
+        + np.where(expert_stride(lay) * lay.ep <= node, ep, 0.0)
+        + np.where(lay.tp * lay.cp <= node, cp_s, 0.0)
+    )
+    cover = compute + moe + c["recompute_s"] + np.where(crosses, inside, 0.0)
+    dp_micro = (1 - ahead) * z3 + np.maximum(hidden - cover, 0.0) + hidden / layers
     opt = optimizer_s(m, lay, fab)
     step = micro * mb_time + bubble + dp_step + micro * dp_micro + opt
 
