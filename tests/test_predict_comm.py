@@ -889,10 +889,11 @@ def test_a_hybrid_row_keeps_its_replicas_and_named_reduction_through_the_arrays(
 
 
 def test_zero3_prefetch_runs_beside_the_intra_node_collectives_when_it_crosses_nodes():
-    """The prefetch stream's gathers run beside the compute stream's whole microbatch: where the
-    ZeRO-3 group crosses nodes (16 ranks 8 apart on 8-GPU nodes) and tensor parallelism stays in one
-    (NVLink beside InfiniBand), the exposed tensor-parallel time covers them too; where one node holds
-    both (a 128-GPU NVLink domain), the two share links and only the compute covers them."""
+    """The prefetch stream's gathers run beside the compute stream's whole microbatch: where a ZeRO-3
+    shard group crosses nodes (8-GPU nodes) and a tensor- or expert-parallel group stays in one
+    (NVLink beside InfiniBand), that group's exposed collectives cover them too; where one node holds
+    the shard group (context parallelism counted in it, hybrid sharding's shard not its replicas, or a
+    128-GPU NVLink domain) the two share links and only the compute covers them."""
     wide = ModelArrays.of(
         validate_model(
             {
@@ -909,11 +910,22 @@ def test_zero3_prefetch_runs_beside_the_intra_node_collectives_when_it_crosses_n
             "test",
         )
     )
-    lay = arr("fsdp=16,tp=8,mb=1,gbs=16,stack=pytorch-fsdp")
-    for fab, covered in ((H100, True), (dataclasses.replace(H100, chips_per_node=128.0), False)):
-        t = predict(wide, 1024, lay, fab)
-        dp = data_parallel_comm(wide, lay, fab)
+    big_node = dataclasses.replace(H100, chips_per_node=128.0)
+    cases = (  # model, layout, fabric, the exposed items that cover the gathers (by hand)
+        (wide, "fsdp=16,tp=8,mb=1,gbs=16", H100, ("tp_exposed_s",)),  # 128 ranks: 16 nodes
+        (wide, "fsdp=16,tp=8,mb=1,gbs=16", big_node, ()),  # one 128-GPU domain
+        (wide, "fsdp=2,tp=2,cp=2,mb=1,gbs=2", H100, ()),  # 8 ranks: one node
+        (wide, "fsdp=4,dp=4,tp=2,mb=1,gbs=16,grad_overlap=0", H100, ()),  # shards of 8, replicas across nodes
+        (TINY, "fsdp=16,ep=8,mb=1,gbs=16", H100, ("ep_exposed_s",)),  # experts' shards 8 apart
+    )
+    for model, text, fab, covering in cases:
+        lay = arr(text + ",stack=pytorch-fsdp")
+        t = predict(model, 1024 if model is wide else 32, lay, fab)
+        dp = data_parallel_comm(model, lay, fab)
         z3, step = one(dp["dp_microbatch_s"]), one(dp["dp_step_s"])
-        cover = one(t["compute_s"]) + one(t["recompute_s"]) + (one(t["tp_exposed_s"]) if covered else 0.0)
-        assert one(t["tp_exposed_s"]) > 0 and z3 > cover  # the gathers outlast what covers them
-        assert one(t["dp_exposed_s"]) == pytest.approx(step + z3 - cover + z3 / 4)
+        compute = one(t["compute_s"]) + one(t["recompute_s"]) + one(t["moe_permute_s"])
+        side = sum(one(t[k]) for k in ("tp_exposed_s", "ep_exposed_s", "cp_exposed_s"))
+        cover = compute + sum(one(t[k]) for k in covering)
+        assert side > 0 and z3 > compute + side, text  # the case tells the two rules apart
+        layers = model.n_layers
+        assert one(t["dp_exposed_s"]) == pytest.approx(step + z3 - cover + z3 / layers), (text, fab.chips_per_node)

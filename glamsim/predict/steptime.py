@@ -48,9 +48,9 @@ Overlap rules (stated, not fitted):
   where it does not; ZeRO-3 gathers and reduce-scatters hide behind each microbatch's compute
   the same way (prefetch), except the first layer's share, and only the fraction the stack
   fetches ahead: min(1, prefetch parameters / parameters per gather) (DeepSpeed 5e7 elements);
-  where the ZeRO-3 group crosses nodes they also hide behind the microbatch's exposed collectives
-  that stay inside a node (tensor, expert, context parallel: other links, the prefetch on its own
-  stream);
+  where the ZeRO-3 shard group crosses nodes they also hide behind the microbatch's exposed
+  collectives that stay inside a node (tensor, expert, context parallel: other links, the prefetch on
+  its own stream; assumed, an upper bound: NCCL's rings across nodes use NVLink and SMs too);
 - pipeline bubble: (pp - 1) / vp microbatch times (1F1B: (pp - 1) / m of the ideal time;
   interleaved: divided by vp), their pipeline sends all exposed (the ramps' are never overlapped);
 - the optimizer update streams the chip's parameter shard, gradients and states through HBM once.
@@ -247,10 +247,14 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     ahead = np.minimum(eff.by_stack(eff.ZERO3_PREFETCH_PARAMS, lay.stack) / np.maximum(group, 1.0), 1.0)
     hidden = ahead * z3
     # the prefetch stream runs beside the compute stream's whole microbatch: its compute, and its own
-    # exposed collectives where those stay inside a node while the ZeRO-3 group crosses nodes (other
-    # links: NVLink beside InfiniBand; within one node or TPU slice they share the links and do not)
+    # exposed collectives where those stay inside a node while a ZeRO-3 shard group (hybrid sharding:
+    # the shard, not the replicas) crosses nodes (other links: NVLink beside InfiniBand; within one
+    # node or TPU slice they share the links and do not).  An assumption, not measured: NCCL's rings
+    # across nodes also move data over NVLink inside each node and hold SMs, so an upper bound
     node = fab.chips_per_node
-    crosses = (lay.tp * lay.cp * lay.dp > node) | (np.prod(expert_data_parallel(lay), axis=0) > node)
+    shard, expert_shard = zero_groups(lay)
+    expert_span = np.minimum(expert_shard * expert_data_parallel(lay)[1], lay.tp * lay.cp * lay.dp)
+    crosses = (lay.tp * shard > node) | ((lay.ep > 1) & (expert_span > node))
     inside = (
         np.where(lay.tp <= node, tp, 0.0)
         + np.where(expert_stride(lay) * lay.ep <= node, ep, 0.0)
