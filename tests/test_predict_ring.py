@@ -105,6 +105,17 @@ def test_all_gather_hides_behind_the_first_block_and_gradients_behind_the_next_s
     # partly hidden: a forward step of 1/8 of 8 ms = 1 ms hides 1 ms of the gather
     r = ring_comm(L8B, 262144, lay, H100, attn_fwd_s=8e-3, attn_bwd_s=1.0)
     assert one(r["cp_s"]) == pytest.approx(layers * (gather - 1e-3 + hop))
+    # compiled (torchtitan's per-block torch.compile traces the ring): every functional collective
+    # is waited for as soon as it is issued, so however long the attention nothing hides: the
+    # forward gather, the backward gather and all 8 gradient hops
+    compiled = arr("cp=8,gbs=1,stack=pytorch-fsdp,fused=1")
+    r = ring_comm(L8B, 262144, compiled, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
+    assert one(r["cp_s"]) == pytest.approx(layers * (gather + gather + 8 * hop))
+    # Megatron's fused kernels are not a compiled ring: the named PyTorch ring still hides there
+    # (its K and V at the 8 KV heads' width, 1,024 values a token)
+    named = arr("cp=8,gbs=1,stack=megatron,fused=1,cp_comm=allgather-overlap")
+    r = ring_comm(L8B, 262144, named, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
+    assert one(r["cp_s"]) == pytest.approx(layers * (2 * 4 * 32768 * 1024 / NV + 3e-6))
 
 
 def test_a_ring_across_nodes_pays_the_network():

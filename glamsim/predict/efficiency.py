@@ -636,7 +636,8 @@ CP_KV_AT_QUERY_HEADS = {"megatron": 0.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, 
 #   `--experimental.context_parallel_rotate_method` default 'allgather' ("all-gather all kv shards
 #   on ranks after the first sub-SDPA computation", pytorch/torchtitan#728, 2024-12-11) and leaves
 #   load balancing at its default (round-robin chunks r and 2 cp - 1 - r, pytorch/pytorch#132442):
-#   every step is 1 / cp of the rank's attention;
+#   every step is 1 / cp of the rank's attention; compiled, every collective is waited for at once
+#   (`glamsim.predict.ring`);
 # - "p2p": Transformer Engine's ring, what Megatron-Core runs (its only mode until `cp_comm_type`,
 #   TE PR #1060, 2024-07-30, and its default after: Megatron-Core passes "p2p" when none is set).
 #   `AttnFuncWithCP` (transformer_engine/pytorch/attention.py, early 2024, read at the

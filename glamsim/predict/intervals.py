@@ -25,7 +25,7 @@ the pooled percentile alone (`label` says so). Likewise a GPU prediction at `LON
 more spans the errors of the other sources' published GPU rows at lengths within
 `LONG_CONTEXT_FACTOR` of its own (`long_context_neighbours`): there attention takes most of the
 step, and the published GPU runs that reach it (NeMo's long-sequence table, torchtitan's
-context-parallel rows, Llama 3 at 131K) were predicted from 10% under to 42% over what they
+context-parallel rows, Llama 3 at 131K) were predicted from 10% under to 37% over what they
 published: which attention kernel a run used, and its library version, move attention by a third
 either way and are mostly unpublished (no TPU row reaches such lengths: a TPU prediction is not
 widened). The interval multiplies the predicted MFU

@@ -20,6 +20,12 @@ runs), per layer and pass, L_s layers on the busiest stage:
 - the backward passes the K/V gradients, in fp32 (`convert_to_f32`), to the next rank after every
   step (an all-to-all permute): each transfer hides behind the next step, the last is waited
   for;
+- compiled (`fused=1` on PyTorch: torchtitan compiles each block whole, the ring traced into its
+  graph) nothing hides: a traced functional collective is waited for as soon as it is issued
+  (`torch.distributed._functional_collectives._maybe_wrap_tensor`: "if _are_we_tracing(): return
+  wait_tensor(self)"), and Inductor's compute/communication reordering
+  (`reorder_for_compute_comm_overlap`) is off unless set, which torchtitan of 2024 does not (its
+  `parallelize_llama.py` sets only `_micro_pipeline_tp`, for async TP);
 - the merges of the steps' outputs and gradients are fp32 element-wise work outside the kernel,
   op by op in eager mode, fused when compiled: `MERGE_BYTES_EAGER` / `_FUSED` per element of the
   rank's attention output and of its K and V, per step, through HBM (`merge_s`, counted with the
@@ -146,6 +152,11 @@ def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_
     hop = _hop_s(dkv, lay, fab)
     fwd = np.maximum(gather - step_fwd, 0.0)
     bwd = np.maximum(gather - step_bwd, 0.0) + (lay.cp - 1) * np.maximum(hop - step_bwd, 0.0) + hop
+    # compiled (PyTorch with fused=1: torchtitan compiles each block whole, the ring traced into its
+    # graph) a functional collective is waited for as soon as it is issued, so nothing hides (above)
+    compiled = (lay.stack == eff.PYTORCH_FSDP) & (lay.fused > 0)
+    fwd = np.where(compiled, gather, fwd)
+    bwd = np.where(compiled, gather + lay.cp * hop, bwd)
     forwards = attention_forwards(m, lay)
     ring = lay.cp > 1
     return {
