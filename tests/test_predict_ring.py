@@ -111,6 +111,10 @@ def test_all_gather_hides_behind_the_first_block_and_gradients_behind_the_next_s
     compiled = arr("cp=8,gbs=1,stack=pytorch-fsdp,fused=1")
     r = ring_comm(L8B, 262144, compiled, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
     assert one(r["cp_s"]) == pytest.approx(layers * (gather + gather + 8 * hop))
+    # compiled with full recomputation: the recomputed forward gathers again, exposed too
+    compiled_full = arr("cp=8,gbs=1,stack=pytorch-fsdp,fused=1,recompute=full")
+    r = ring_comm(L8B, 262144, compiled_full, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
+    assert one(r["cp_s"]) == pytest.approx(layers * (3 * gather + 8 * hop))
     # Megatron's fused kernels are not a compiled ring: the named PyTorch ring still hides there
     # (its K and V at the 8 KV heads' width, 1,024 values a token)
     named = arr("cp=8,gbs=1,stack=megatron,fused=1,cp_comm=allgather-overlap")
