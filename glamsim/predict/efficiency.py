@@ -357,9 +357,11 @@ def by_stack(table: dict, code):
 # takes its stack's: PyTorch's SDPA flash backend (torchtitan, its context-parallel ring attention)
 # is FlashAttention-2; Megatron/NeMo on Hopper and Blackwell use Transformer Engine's cuDNN fused
 # attention (assumed on Blackwell as on Hopper) and the FlashAttention-2 figure stands for them on
-# Ampere.  Other pairs (TPU splash attention, DeepSpeed, cuDNN on Ampere) keep the matmul model
-# (NaN below).  The Hopper figures are the libraries of mid-2024 (Shah et al.: cuDNN 9.1.1,
-# FlashAttention 2.5.8), which every validation row is predicted with.  A layout on a current
+# Ampere.  NeMo's launcher disabled TE's cuDNN attention (NVTE_FUSED_ATTN=0) until August 2024, so
+# rows of its earlier containers may name `attn=flash2` (NeMo's long-sequence table does).  Other
+# pairs (TPU splash attention, DeepSpeed, cuDNN on Ampere) keep the matmul model (NaN below).  The
+# Hopper figures are the libraries of mid-2024 (Shah et al.: cuDNN 9.1.1, FlashAttention 2.5.8),
+# which every validation row is predicted with.  A layout on a current
 # stack names `attn=cudnn-9.19`: NVIDIA's cuDNN frontend benchmark with cuDNN 9.19 on an H200
 # (benchmark/sdpa_benchmark_training/results/h200_919_only_cudnn/llama3.1_20260227_034703.csv,
 # commit df73764; bf16, 64 query and 8 KV heads of 128, causal, 16k): 673 TFLOP/s forward and 579

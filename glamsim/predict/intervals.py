@@ -28,8 +28,8 @@ step, and the published GPU runs that reach it (NeMo's long-sequence table, torc
 context-parallel rows, Llama 3 at 131K) were predicted from 10% under to 37% over what they
 published: which attention kernel a run used, and its library version, move attention by a third
 either way and are mostly unpublished (no TPU row reaches such lengths: a TPU prediction is not
-widened). The interval multiplies the predicted MFU
-(throughput scales with it; time, energy, carbon and dollars with its inverse).
+widened). The interval multiplies the predicted MFU (throughput scales with it; time, energy, carbon
+and dollars with its inverse).
 
     mfu_interval("megatron")          -> Interval(low=0.87, high=1.14, rows=111, basis="...")  # 111 dense rows
     mfu_interval("xla", exclude="maxtext-v5e")

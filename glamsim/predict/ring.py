@@ -20,12 +20,15 @@ runs), per layer and pass, L_s layers on the busiest stage:
 - the backward passes the K/V gradients, in fp32 (`convert_to_f32`), to the next rank after every
   step (an all-to-all permute): each transfer hides behind the next step, the last is waited
   for;
-- compiled (`fused=1` on PyTorch: torchtitan compiles each block whole, the ring traced into its
-  graph) nothing hides: a traced functional collective is waited for as soon as it is issued
+- compiled (`fused=1` on PyTorch: torchtitan compiles each block whole with `fullgraph=True`, so
+  a graph break would be an error and the ring, which context parallelism patches into
+  `F.scaled_dot_product_attention`, is traced into the block's graph) nothing hides: a traced
+  functional collective is waited for as soon as it is issued
   (`torch.distributed._functional_collectives._maybe_wrap_tensor`: "if _are_we_tracing(): return
   wait_tensor(self)"), and Inductor's compute/communication reordering
-  (`reorder_for_compute_comm_overlap`) is off unless set, which torchtitan of 2024 does not (its
-  `parallelize_llama.py` sets only `_micro_pipeline_tp`, for async TP);
+  (`reorder_for_compute_comm_overlap`) is off unless set, which torchtitan does not (its
+  `parallelize_llama.py` of early 2025 sets only `_micro_pipeline_tp`, for async TP; 9dec370 itself
+  is not stored);
 - the merges of the steps' outputs and gradients are fp32 element-wise work outside the kernel,
   op by op in eager mode, fused when compiled: `MERGE_BYTES_EAGER` / `_FUSED` per element of the
   rank's attention output and of its K and V, per step, through HBM (`merge_s`, counted with the
@@ -143,7 +146,8 @@ def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_
     """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage (its
     `layers` layers, default `layers_per_stage`) under PyTorch's overlapping ring
     (`allgather-overlap`), given one layer's attention kernel time forward
-    (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip."""
+    (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip; compiled (`fused=1` on pytorch-fsdp)
+    every collective of it exposed."""
     layers = layers_per_stage(m, lay) if layers is None else layers
     kv = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)
     gather = all_gather_s(kv, lay.cp, lay.tp, lay.chips, fab)

@@ -82,7 +82,6 @@ from glamsim.predict.memory import master_bytes_per_param, optimizer_values_per_
 from glamsim.predict.ring import p2p_comm, ring_comm
 from glamsim.predict.stage import (
     chip_params,
-    expert_data_parallel,
     expert_stride,
     interleaved_warmup,
     layers_per_stage,
@@ -252,9 +251,8 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     # node or TPU slice they share the links and do not).  An assumption, not measured: NCCL's rings
     # across nodes also move data over NVLink inside each node and hold SMs, so an upper bound
     node = fab.chips_per_node
-    shard, expert_shard = zero_groups(lay)
-    expert_span = np.minimum(expert_shard * expert_data_parallel(lay)[1], lay.tp * lay.cp * lay.dp)
-    crosses = (lay.tp * shard > node) | ((lay.ep > 1) & (expert_span > node))
+    # the shard group spans tp x shard x cp consecutive ranks; the experts' shards lie inside it
+    crosses = lay.tp * zero_groups(lay)[0] > node
     inside = (
         np.where(lay.tp <= node, tp, 0.0)
         + np.where(expert_stride(lay) * lay.ep <= node, ep, 0.0)
