@@ -115,9 +115,9 @@ def test_all_gather_hides_behind_the_first_block_and_gradients_behind_the_next_s
     compiled_full = arr("cp=8,gbs=1,stack=pytorch-fsdp,fused=1,recompute=full")
     r = ring_comm(L8B, 262144, compiled_full, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
     assert one(r["cp_s"]) == pytest.approx(layers * (3 * gather + 8 * hop))
-    # Megatron's fused kernels are not a compiled ring: the named PyTorch ring still hides there
-    # (its K and V at the 8 KV heads' width, 1,024 values a token)
-    named = arr("cp=8,gbs=1,stack=megatron,fused=1,cp_comm=allgather-overlap")
+    # eager PyTorch elsewhere too: a Megatron layout naming PyTorch's ring with eager element-wise
+    # kernels hides as above (its K and V at the 8 KV heads' width, 1,024 values a token)
+    named = arr("cp=8,gbs=1,stack=megatron,fused=0,cp_comm=allgather-overlap")
     r = ring_comm(L8B, 262144, named, H100, attn_fwd_s=1.0, attn_bwd_s=2.5)
     assert one(r["cp_s"]) == pytest.approx(layers * (2 * 4 * 32768 * 1024 / NV + 3e-6))
 

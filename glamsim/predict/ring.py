@@ -20,7 +20,7 @@ runs), per layer and pass, L_s layers on the busiest stage:
 - the backward passes the K/V gradients, in fp32 (`convert_to_f32`), to the next rank after every
   step (an all-to-all permute): each transfer hides behind the next step, the last is waited
   for;
-- compiled (`fused=1` on PyTorch: torchtitan compiles each block whole with `fullgraph=True`, so
+- compiled (`fused=1`, as for the merges below: torchtitan compiles each block whole with `fullgraph=True`, so
   a graph break would be an error and the ring, which context parallelism patches into
   `F.scaled_dot_product_attention`, is traced into the block's graph) nothing hides: a traced
   functional collective is waited for as soon as it is issued
@@ -146,8 +146,8 @@ def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_
     """Exposed seconds and bytes of one microbatch's K/V exchange on the busiest stage (its
     `layers` layers, default `layers_per_stage`) under PyTorch's overlapping ring
     (`allgather-overlap`), given one layer's attention kernel time forward
-    (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip; compiled (`fused=1` on pytorch-fsdp)
-    every collective of it exposed."""
+    (`attn_fwd_s`) and backward (`attn_bwd_s`) on the chip; compiled (`fused=1`, as `merge_s` reads
+    it) every collective of it exposed."""
     layers = layers_per_stage(m, lay) if layers is None else layers
     kv = gathered_kv_bytes(m, seq_len, lay, fab.act_bytes)
     gather = all_gather_s(kv, lay.cp, lay.tp, lay.chips, fab)
@@ -156,11 +156,10 @@ def ring_comm(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, attn_fwd_
     hop = _hop_s(dkv, lay, fab)
     fwd = np.maximum(gather - step_fwd, 0.0)
     bwd = np.maximum(gather - step_bwd, 0.0) + (lay.cp - 1) * np.maximum(hop - step_bwd, 0.0) + hop
-    # compiled (PyTorch with fused=1: torchtitan compiles each block whole, the ring traced into its
-    # graph) a functional collective is waited for as soon as it is issued, so nothing hides (above)
-    compiled = (lay.stack == eff.PYTORCH_FSDP) & (lay.fused > 0)
-    fwd = np.where(compiled, gather, fwd)
-    bwd = np.where(compiled, gather + lay.cp * hop, bwd)
+    # compiled (`fused`, as for the merges: torchtitan compiles each block whole, the ring traced into
+    # its graph) a functional collective is waited for as soon as it is issued, so nothing hides (above)
+    fwd = np.where(lay.fused > 0, gather, fwd)
+    bwd = np.where(lay.fused > 0, gather + lay.cp * hop, bwd)
     forwards = attention_forwards(m, lay)
     ring = lay.cp > 1
     return {

@@ -88,7 +88,7 @@ from glamsim.predict.stage import (
     tokens_per_microbatch,
     zero_groups,
 )
-from glamsim.predict.tiers import Fabric
+from glamsim.predict.tiers import Fabric, nodes_spanned
 
 BREAKDOWN = (
     "compute_s",
@@ -245,18 +245,21 @@ def predict(m: ModelArrays, seq_len, lay: LayoutArrays, fab: Fabric, expert_load
     group = dense * lay.tp / np.maximum(layers * eff.by_stack(eff.ZERO3_GATHERS_PER_LAYER, lay.stack), 1.0)
     ahead = np.minimum(eff.by_stack(eff.ZERO3_PREFETCH_PARAMS, lay.stack) / np.maximum(group, 1.0), 1.0)
     hidden = ahead * z3
+
     # the prefetch stream runs beside the compute stream's whole microbatch: its compute, and its own
     # exposed collectives where those stay inside a node while a ZeRO-3 shard group (hybrid sharding:
     # the shard, not the replicas) crosses nodes (other links: NVLink beside InfiniBand; within one
     # node or TPU slice they share the links and do not).  An assumption, not measured: NCCL's rings
     # across nodes also move data over NVLink inside each node and hold SMs, so an upper bound
-    node = fab.chips_per_node
-    # the shard group spans tp x shard x cp consecutive ranks; the experts' shards lie inside it
-    crosses = lay.tp * zero_groups(lay)[0] > node
+    def one_node(stride, size):
+        return nodes_spanned(stride, size, fab) <= 1
+
+    # the shard group (shard x cp ranks tp apart); the experts' shards lie inside it
+    crosses = ~one_node(lay.tp, zero_groups(lay)[0])
     inside = (
-        np.where(lay.tp <= node, tp, 0.0)
-        + np.where(expert_stride(lay) * lay.ep <= node, ep, 0.0)
-        + np.where(lay.tp * lay.cp <= node, cp_s, 0.0)
+        np.where(one_node(1, lay.tp), tp, 0.0)
+        + np.where(one_node(expert_stride(lay), lay.ep), ep, 0.0)
+        + np.where(one_node(lay.tp, lay.cp), cp_s, 0.0)
     )
     cover = compute + moe + c["recompute_s"] + np.where(crosses, inside, 0.0)
     dp_micro = (1 - ahead) * z3 + np.maximum(hidden - cover, 0.0) + hidden / layers
