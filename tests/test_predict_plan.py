@@ -296,21 +296,19 @@ def test_software_keys_shape_every_plan_alike_on_every_face(tmp_path):
 
 def test_a_dropless_moe_plan_on_megatron_labels_and_explains_its_wider_range():
     """The plan's (and `gs.layouts`') range for a dropless MoE on Megatron reaches down to NeMo's
-    Qwen3-30B runs (and the B200 Qwen3-235B runs, four of Megatron-Core's model-zoo runs and the
-    25.11 GB200 Qwen3-30B run, which the pooled band left inside from the GB200's measured sustained
-    rate until it narrowed again on 2026-12-08, beyond the pooled band: 11 rows), and the label and
-    basis say so; at
+    Qwen3-30B runs (and the B200 Qwen3-235B runs and four of Megatron-Core's model-zoo runs, beyond
+    the pooled band: 10 rows), and the label and basis say so; at
     Mixtral's whole 32K context the published long-context rows widen it too."""
     import glamsim.api as gs
 
     r = search(load_model("mixtral-8x7b"), load_chip("h100-sxm"), 64, top=2, seq_len=4096)
     top = r["plans"][0]
-    assert "stack=megatron" in top["layout"] and top["mfu_range"] == "80% + 11 MoE rows"
+    assert "stack=megatron" in top["layout"] and top["mfu_range"] == "80% + 10 MoE rows"
     assert top["mfu_low"] < 0.45 * top["mfu"] and "nemo-qwen3-30b-16-fp8" in r["mfu_interval"]
     df = gs.layouts("mixtral-8x7b", "h100-sxm", 64, top=2, seq_len=4096)
-    assert list(df["mfu_range"]) == ["80% + 11 MoE rows"] * 2 and (df["mfu_basis"] == r["mfu_interval"]).all()
+    assert list(df["mfu_range"]) == ["80% + 10 MoE rows"] * 2 and (df["mfu_basis"] == r["mfu_interval"]).all()
     whole = search(load_model("mixtral-8x7b"), load_chip("h100-sxm"), 64, top=1)["plans"][0]
-    assert whole["mfu_range"].startswith("80% + 11 MoE + ") and whole["mfu_range"].endswith(" long-context rows")
+    assert whole["mfu_range"].startswith("80% + 10 MoE + ") and whole["mfu_range"].endswith(" long-context rows")
 
 
 def test_the_search_counts_the_embedding_and_loss_in_the_split_as_evaluate_does():

@@ -515,9 +515,10 @@ def test_a_stacks_row_count_is_the_rows_its_interval_pools(monkeypatch):
 
 def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     """The published rows ran cuDNN (Megatron and NeMo Automodel on Hopper, NeMo on B200),
-    FlashAttention-2 on Hopper (PyTorch, torchtitan) and on an A100 (Dao 2023's end-to-end rows, the
-    only ones: with that source held out, nothing else vouches for it).  A layout on Hopper naming FlashAttention-3 or
-    cuDNN 9.19 takes the 95th percentile and says which kernel on which generation; naming a kernel
+    FlashAttention-2 on Hopper (PyTorch, torchtitan) and on an A100 (Dao 2023's end-to-end rows and
+    IBM's FSDP rows: with either source held out, the other vouches for it).  A layout on Hopper
+    naming FlashAttention-3 or cuDNN 9.19 takes the 95th percentile and says which kernel on which
+    generation; naming a kernel
     the rows ran there, or none, keeps the 80th; fused attention without a rate on a GPU (the matmul
     model) widens; without fused attention, or on a TPU (no kernel rates), nothing widens for it."""
     from glamsim.cost.training import estimate_training
@@ -543,7 +544,8 @@ def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     assert "fused attention as matmuls on Hopper" in interval("dp=8,stack=deepspeed").basis  # no DeepSpeed rate
     assert interval("dp=8,flash=0", chip="a100-80gb").level == 0.8
     assert interval("dp=8", chip="a100-80gb").level == 0.8  # FlashAttention-2 on Ampere: Dao 2023's rows
-    assert "flash2 attention kernel on Ampere" in interval("dp=8", chip="a100-80gb", exclude="dao2023").basis
+    for source in ("dao2023", "ibm-fsdp-2024"):  # and IBM's: either vouches without the other
+        assert interval("dp=8", chip="a100-80gb", exclude=source).level == 0.8
     assert interval("dp=8", chip="b200").level == 0.8  # cuDNN on Blackwell: NeMo's B200 rows
     assert interval("dp=8", chip="tpu-v4").level == 0.8  # no kernel rates on TPUs: not a kernel question
     # the front door's estimate and the planner carry it into their ranges
@@ -604,7 +606,7 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
     5,113 tokens/s/GPU on H100, 9,299 and 9,691 on B200), its B200 Qwen3-235B rows 1.6-2.4x under
     it, its H100 Qwen3-235B rows 3-5% above it; Megatron-Core's model zoo ran Qwen3-235B from 48%
     under to 38% over it: a dropless MoE on Megatron gets a range reaching below half its MFU and
-    above the pooled band, the eleven rows outside the pooled band named as what widened it. The band
+    above the pooled band, the ten rows outside the pooled band named as what widened it. The band
     pools the dense rows, and for an MoE the rows of its routing class; another routing, or a source
     left out (leave-one-source-out), keeps what the others' rows say."""
     from glamsim.predict.intervals import mfu_interval, residuals
@@ -636,15 +638,14 @@ def test_an_moe_interval_spans_the_errors_of_the_published_moe_rows_of_its_stack
         "nemo-qwen3-30b-8-b200-fp8-2602",
         "nemo-qwen3-235b-64-b200-fp8",
         "nemo-qwen3-235b-256-b200-fp8-2602",
-        "nemo-qwen3-30b-8-gb200-fp8",
-    }  # the GB200 runs lay within once its sustained matmul rate was measured (2026-12-07); its 25.11
-    # Qwen3-30B run (-15%) lies outside again since the pooled band narrowed (2026-12-08)
+    }  # the GB200 runs lie within since its sustained matmul rate was measured (2026-12-07); its 25.11
+    # Qwen3-30B run (-15%) lay outside while the pooled band was narrower (2026-12-08, before IBM's rows)
     q = -np.log(band("dropless")[0])
     zoo_outside = {i for i, v in zoo.items() if abs(v) > q}
     # at 4K all but the DeepEP run without overlap; the long-context forced-balance runs lie within
     assert zoo_outside == {f"mcore-zoo-qwen3-235b-{k}" for k in ("deepep-1f1b", "fsdp", "tp4", "pp32")}
     assert set(moe.widened_by) == nemo_outside | zoo_outside
-    assert moe.label == "80% + 11 MoE rows" and dense.label == "80%"
+    assert moe.label == "80% + 10 MoE rows" and dense.label == "80%"
     assert capacity.label == f"80% + {len(capacity.widened_by)} MoE rows"
     assert "nemo-qwen3-235b-256-fp8" in moe.basis and "dropless MoE rows (22) on the megatron stack" in moe.basis
     # the NeMo rows left out: the zoo's rows (another source) still widen the band, NeMo's do not
@@ -1119,3 +1120,54 @@ def test_model_zoo_long_context_rows_follow_megatrons_count_and_the_pages_layout
     n_base = float(params(ModelArrays.of(base), active=True)[0])
     ours = 6 * n_base + 6 * base.n_layers * 4096 * base.n_heads * base.head_dim
     assert round(100 * (ours / megatron_flops_per_token(base, 4096) - 1), 1) == 2.7
+
+
+def test_ibm_fsdp_rows_are_the_blogs_models_layouts_and_networks():
+    """IBM and Meta's FSDP blog (2024-03-13), Table 1: batch 2 of 4,096 a GPU on 128 A100 (400 Gb/s
+    a server) and 96 H100 (800 Gb/s); HSDP for the 7B, FSDP for the rest (fms-fsdp's README), and
+    the 7B compiled (the README's later table).  The
+    34B as fms-fsdp configures it, counted by hand: per layer 2 x 8,192^2 (Q, O) + 2 x 8,192 x 1,024
+    (8 KV heads of 128) + 3 x 8,192 x 22,016 (SwiGLU) + 2 x 8,192 (norms) = 692,076,544; 48 layers,
+    2 x 32,000 x 8,192 untied embeddings and a final norm: 33,743,970,304."""
+    from glamsim.accounting import ModelArrays, params
+    from glamsim.predict.validation import predict_run
+
+    models, runs = predictions()
+    assert float(params(ModelArrays.of(models["llama2-34b"]))[0]) == 33_743_970_304
+    rows = {r.id: r for r in runs if r.family == "ibm-fsdp-2024"}
+    published = {("7b", 128): 3700, ("13b", 128): 1800, ("34b", 128): 700, ("70b", 128): 370}
+    published |= {("7b", 96): 7500, ("13b", 96): 3800, ("34b", 96): 1550, ("70b", 96): 800}
+    compiled = {128: 4550, 96: 9600}  # fms-fsdp's README updated with torch.compile: the 7B, HSDP
+    assert len(rows) == 10
+    for gpus, value in compiled.items():
+        run = rows[f"ibm-fsdp-7b-{gpus}-{'a100' if gpus == 128 else 'h100'}-compile"]
+        assert run.published.value == value and "fused=1" in run.layout and "fsdp=8" in run.layout
+    for (size, gpus), value in published.items():
+        run = rows[f"ibm-fsdp-{size}-{gpus}-{'a100' if gpus == 128 else 'h100'}"]
+        assert run.published.value == value and run.stack == "pytorch-fsdp"
+        assert run.inter_node_gb_per_s.value == {128: 400, 96: 800}[gpus] / 8 / 8  # Gb/s a server, 8 GPUs
+        p = predict_run(run, models)["prediction"]
+        assert p["chips"] == gpus and p["tokens_per_step"] == 2 * 4096 * gpus
+        assert ("fsdp=8" if size == "7b" else f"fsdp={gpus}") in run.layout
+
+
+def test_a_runs_own_network_replaces_the_chip_profiles():
+    """`evaluate(inter_node_gb_per_s=...)` predicts what a chip profile with that network predicts
+    (two paths), slower the thinner the network where the data-parallel exchange is exposed, and a
+    bad figure is one error naming the field."""
+    from glamsim.predict import evaluate
+    from glamsim.profiles import load_chip
+
+    layout = "dp=16,mb=1,gbs=16,zero=0,grad_overlap=0"
+    a100 = load_chip("a100-80gb")
+    thin = a100.model_copy(
+        update={"inter_node_bandwidth_gb_per_s": a100.inter_node_bandwidth_gb_per_s.model_copy(update={"value": 2.0})}
+    )
+    by_keyword = evaluate("glam-small-dense", "a100-80gb", layout, inter_node_gb_per_s=2.0)
+    by_profile = evaluate("glam-small-dense", thin, layout)
+    default = evaluate("glam-small-dense", "a100-80gb", layout)
+    assert by_keyword["step_s"] == by_profile["step_s"]
+    assert by_keyword["breakdown"]["dp_exposed_s"] > default["breakdown"]["dp_exposed_s"] > 0
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=r"^inter_node_gb_per_s="):
+            evaluate("glam-small-dense", "a100-80gb", layout, inter_node_gb_per_s=bad)

@@ -64,6 +64,7 @@ def _resolved(
     global_batch=None,
     dtype=None,
     chips_per_node=None,
+    inter_node_gb_per_s=None,
     uneven_stages=False,
 ):
     """(model, chip profile, sequence length, chip count, settled layout, fabric) of one scenario
@@ -76,7 +77,11 @@ def _resolved(
     lay0 = on_chip(parse_layout(layout) if isinstance(layout, str) else layout, prof)
     n = chips if chips is not None else lay0.chips
     lay = resolve_layout(lay0, cfg, n, s, global_batch, uneven_stages)
-    return cfg, prof, s, n, lay, Fabric.of(prof, dtype, chips_per_node)
+    if inter_node_gb_per_s is not None and not (np.isfinite(inter_node_gb_per_s) and inter_node_gb_per_s > 0):
+        raise ConfigError(
+            f"inter_node_gb_per_s={inter_node_gb_per_s!r}: must be a positive number (GB/s one way per chip)"
+        )
+    return cfg, prof, s, n, lay, Fabric.of(prof, dtype, chips_per_node, inter_node_gb_per_s)
 
 
 def _one(v) -> float:
@@ -102,11 +107,14 @@ def evaluate(
     global_batch: int | None = None,
     dtype: str | None = None,
     chips_per_node: float | None = None,
+    inter_node_gb_per_s: float | None = None,
     expert_load: float | None = None,
     uneven_stages: bool = False,
 ) -> dict:
     """Memory per chip with its fit verdict (`memory.fit_verdict`), and the predicted step time,
-    MFU and HFU of one layout (plain floats)."""
+    MFU and HFU of one layout (plain floats).  `chips_per_node` and `inter_node_gb_per_s` (one way
+    per chip, GB/s) replace the chip profile's server size and network, for a cluster built
+    otherwise (a published run's own network)."""
     cfg, prof, s, n, lay, fab = _resolved(
         model,
         chip,
@@ -116,6 +124,7 @@ def evaluate(
         global_batch=global_batch,
         dtype=dtype,
         chips_per_node=chips_per_node,
+        inter_node_gb_per_s=inter_node_gb_per_s,
         uneven_stages=uneven_stages,
     )
     m = ModelArrays.of(cfg)

@@ -66,7 +66,15 @@ class Fabric:
     sms: float = 0.0  # streaming multiprocessors (0: not in the profile, no SM sharing counted)
 
     @classmethod
-    def of(cls, chip: ChipProfile, dtype: str | None = None, chips_per_node: float | None = None) -> Fabric:
+    def of(
+        cls,
+        chip: ChipProfile,
+        dtype: str | None = None,
+        chips_per_node: float | None = None,
+        inter_node_gb_per_s: float | None = None,
+    ) -> Fabric:
+        """`chip`'s fabric; `chips_per_node` and `inter_node_gb_per_s` (one way per chip) replace its
+        profile's server size and network where a cluster differs from the profile's reference one."""
         missing = [f for f in _NEEDED if getattr(chip, f) is None]
         if missing:
             raise ConfigError(
@@ -84,7 +92,7 @@ class Fabric:
             hbm_bytes=chip.hbm_gb.value * GB,
             hbm_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * GB,
             intra_bytes_per_s=chip.interconnect_bandwidth_gb_per_s.value * GB,
-            inter_bytes_per_s=chip.inter_node_bandwidth_gb_per_s.value * GB,
+            inter_bytes_per_s=(inter_node_gb_per_s or chip.inter_node_bandwidth_gb_per_s.value) * GB,
             intra_latency_s=chip.intra_node_latency_us.value * US,
             inter_latency_s=chip.inter_node_latency_us.value * US,
             chips_per_node=float(chips_per_node or chip.chips_per_node.value),

@@ -49,6 +49,9 @@ class PredictionRun(Frozen):
     layout: str
     layout_source: str
     chips_per_node: Published | None = None
+    # the run's own network between servers, one way per chip, where it differs from the chip
+    # profile's reference cluster (the profile's `inter_node_bandwidth_gb_per_s` otherwise)
+    inter_node_gb_per_s: Published | None = None
     uneven_stages: bool = False
     quantity: Literal["mfu", "hfu", "tflops_per_chip", "step_s", "tokens_per_s_per_chip"]
     convention: Literal["model", "6nd", "6nd_causal", "hardware"] = "model"
@@ -129,6 +132,7 @@ def _scenario(run: PredictionRun, models: dict[str, ModelConfig]) -> tuple[tuple
         seq_len=run.seq_len,
         dtype=run.dtype,
         chips_per_node=run.chips_per_node.value if run.chips_per_node else None,
+        inter_node_gb_per_s=run.inter_node_gb_per_s.value if run.inter_node_gb_per_s else None,
         uneven_stages=run.uneven_stages,
     )
     return (run_model(run.model, models), run.chip, run_layout(run)), kw
