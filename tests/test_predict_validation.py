@@ -95,6 +95,9 @@ def test_validate_predictions_opens_one_run_or_one_family(tmp_path):
     assert row["memory"]["total"] <= row["memory"]["usable"]
     text = CliRunner().invoke(app, ["validate-predictions", "--run", "korthikanti22-22b-full"]).stdout
     assert "layout as predicted" in text and "memory: activations" in text and "Korthikanti et al. 2022" in text
+    assert "network between servers" not in text  # on its chip profile's network
+    own = CliRunner().invoke(app, ["validate-predictions", "--run", "ibm-fsdp-7b-128-a100"]).stdout
+    assert "network between servers" in own and "6.25 GB/s one way a chip, the run's own" in own
     fam = json.loads(CliRunner().invoke(app, ["validate-predictions", "--family", "palm2022", "--json"]).stdout)
     assert {f["id"] for f in fam} == {"palm_mfu", "palm_hfu"}
     line = refused(["validate-predictions", "--run", "llama3_8"], tmp_path, mentions="--run")
@@ -513,7 +516,7 @@ def test_a_stacks_row_count_is_the_rows_its_interval_pools(monkeypatch):
     assert intervals.far_from_validated("s", "h100-sxm", 8, exclude="a", routing="dropless") == dense
 
 
-def test_an_attention_kernel_no_published_run_used_widens_the_interval():
+def test_an_attention_kernel_no_published_run_used_widens_the_interval(monkeypatch):
     """The published rows ran cuDNN (Megatron and NeMo Automodel on Hopper, NeMo on B200),
     FlashAttention-2 on Hopper (PyTorch, torchtitan) and on an A100 (Dao 2023's end-to-end rows and
     IBM's FSDP rows: with either source held out, the other vouches for it).  A layout on Hopper
@@ -546,6 +549,12 @@ def test_an_attention_kernel_no_published_run_used_widens_the_interval():
     assert interval("dp=8", chip="a100-80gb").level == 0.8  # FlashAttention-2 on Ampere: Dao 2023's rows
     for source in ("dao2023", "ibm-fsdp-2024"):  # and IBM's: either vouches without the other
         assert interval("dp=8", chip="a100-80gb", exclude=source).level == 0.8
+    import glamsim.predict.intervals as intervals_module
+
+    hopper_only = frozenset(k for k in intervals_module._validated_kernels(None) if k[1] != "ampere")
+    monkeypatch.setattr(intervals_module, "_validated_kernels", lambda exclude=None: hopper_only)
+    assert "flash2 attention kernel on Ampere" in interval("dp=8", chip="a100-80gb").basis  # neither source
+    monkeypatch.undo()
     assert interval("dp=8", chip="b200").level == 0.8  # cuDNN on Blackwell: NeMo's B200 rows
     assert interval("dp=8", chip="tpu-v4").level == 0.8  # no kernel rates on TPUs: not a kernel question
     # the front door's estimate and the planner carry it into their ranges
@@ -1130,7 +1139,7 @@ def test_ibm_fsdp_rows_are_the_blogs_models_layouts_and_networks():
     (8 KV heads of 128) + 3 x 8,192 x 22,016 (SwiGLU) + 2 x 8,192 (norms) = 692,076,544; 48 layers,
     2 x 32,000 x 8,192 untied embeddings and a final norm: 33,743,970,304."""
     from glamsim.accounting import ModelArrays, params
-    from glamsim.predict.validation import predict_run
+    from glamsim.predict.validation import _scenario, predict_run
 
     models, runs = predictions()
     assert float(params(ModelArrays.of(models["llama2-34b"]))[0]) == 33_743_970_304
@@ -1141,7 +1150,8 @@ def test_ibm_fsdp_rows_are_the_blogs_models_layouts_and_networks():
     assert len(rows) == 10
     for gpus, value in compiled.items():
         run = rows[f"ibm-fsdp-7b-{gpus}-{'a100' if gpus == 128 else 'h100'}-compile"]
-        assert run.published.value == value and "fused=1" in run.layout and "fsdp=8" in run.layout
+        assert run.published.value == value and "fused=1" in run.layout and f"fsdp=8,dp={gpus // 8}" in run.layout
+        assert run.inter_node_gb_per_s.value == {128: 400, 96: 800}[gpus] / 8 / 8
     for (size, gpus), value in published.items():
         run = rows[f"ibm-fsdp-{size}-{gpus}-{'a100' if gpus == 128 else 'h100'}"]
         assert run.published.value == value and run.stack == "pytorch-fsdp"
@@ -1149,6 +1159,9 @@ def test_ibm_fsdp_rows_are_the_blogs_models_layouts_and_networks():
         p = predict_run(run, models)["prediction"]
         assert p["chips"] == gpus and p["tokens_per_step"] == 2 * 4096 * gpus
         assert ("fsdp=8" if size == "7b" else f"fsdp={gpus}") in run.layout
+        recompute = {"7b": "recompute=none", "13b": "recompute=full,recompute_layers=20", "34b": "recompute=full"}
+        assert recompute.get(size, "recompute=full") + "," in run.layout + ","
+        assert _scenario(run, models)[1]["inter_node_gb_per_s"] == run.inter_node_gb_per_s.value  # predicted so
 
 
 def test_a_runs_own_network_replaces_the_chip_profiles():
@@ -1168,6 +1181,15 @@ def test_a_runs_own_network_replaces_the_chip_profiles():
     default = evaluate("glam-small-dense", "a100-80gb", layout)
     assert by_keyword["step_s"] == by_profile["step_s"]
     assert by_keyword["breakdown"]["dp_exposed_s"] > default["breakdown"]["dp_exposed_s"] > 0
-    for bad in (0.0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(ConfigError, match=r"^inter_node_gb_per_s="):
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "6.25", True, 1e300, 5e-324):
+        with pytest.raises(ConfigError, match=r"^inter_node_gb_per_s=") as err:
             evaluate("glam-small-dense", "a100-80gb", layout, inter_node_gb_per_s=bad)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"^chips_per_node=0: must be a positive number"):
+        evaluate("glam-small-dense", "a100-80gb", layout, chips_per_node=0)
+    # a plan set beside a published run on its own network names the difference
+    from glamsim.predict.explain import against_published
+
+    text = against_published("llama2-70b", "h100-sxm", "fsdp=96,mb=2", 0.4, chips=96)
+    assert "published run ibm-fsdp-70b-96-h100" in text
+    assert "the network between servers: 12.5 GB/s one way a chip, the run's own" in text

@@ -134,7 +134,13 @@ st.markdown(
     f"({100 * row['rel_error']:+.1f}%, {'within' if row['ok'] else 'outside'} its ±{100 * row['tolerance']:.0f}%; "
     f"interval {ui.fmt(row['low'])}–{ui.fmt(row['high'])}, {row['range']}, "
     f"{'covering' if row['covered'] else 'missing'} the published figure) on "
-    f"{row['chips']:,} × {row['chip']} at {row['seq_len']:,} tokens; predicted MFU {100 * row['mfu']:.1f}%, "
+    f"{row['chips']:,} × {row['chip']} at {row['seq_len']:,} tokens"
+    + (
+        ""
+        if pd.isna(row["inter_node_gb_per_s"])
+        else f" (network between servers {row['inter_node_gb_per_s']:g} GB/s one way a chip: the run's own)"
+    )
+    + f"; predicted MFU {100 * row['mfu']:.1f}%, "
     f"HFU {100 * row['hfu']:.1f}%, step {step:.4g} s; layout as predicted `{row['layout']}`"
     + (
         ""

@@ -25,6 +25,11 @@ def differences(published: str, chosen: str) -> list[str]:
     return [f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b[k]]
 
 
+def own_network(row: dict) -> str:
+    """A validation row's own network between servers, where it has one, as one phrase."""
+    return f"{row['inter_node_gb_per_s']:g} GB/s one way a chip, the run's own (not the {row['chip']} profile's)"
+
+
 def predicted_mfu(row: dict) -> float:
     """A validation row's predicted MFU on its own basis (a wall-clock row's includes the goodput)."""
     from glamsim.predict.efficiency import WALL_CLOCK_GOODPUT
@@ -58,6 +63,8 @@ def against_published(
         key=lambda r: (abs(math.log(r["chips"] / chips)) if chips else 0.0, (r["dtype"] or default) != dtype),
     )
     diff = differences(r["layout"], layout)
+    if r["inter_node_gb_per_s"] is not None:  # this estimate runs on the chip profile's network
+        diff.append(f"the network between servers: {own_network(r)} -> the profile's")
     changed = "; ".join(diff) if diff else "the same layout"
     value = f"{r['published']:,.0f}" if r["published"] >= 1000 else f"{r['published']:.4g}"
     given = "" if r["quantity"] == "mfu" else f" (from its {r['quantity']} {value})"

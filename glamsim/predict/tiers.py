@@ -92,10 +92,13 @@ class Fabric:
             hbm_bytes=chip.hbm_gb.value * GB,
             hbm_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * GB,
             intra_bytes_per_s=chip.interconnect_bandwidth_gb_per_s.value * GB,
-            inter_bytes_per_s=(inter_node_gb_per_s or chip.inter_node_bandwidth_gb_per_s.value) * GB,
+            inter_bytes_per_s=(
+                chip.inter_node_bandwidth_gb_per_s.value if inter_node_gb_per_s is None else inter_node_gb_per_s
+            )
+            * GB,
             intra_latency_s=chip.intra_node_latency_us.value * US,
             inter_latency_s=chip.inter_node_latency_us.value * US,
-            chips_per_node=float(chips_per_node or chip.chips_per_node.value),
+            chips_per_node=float(chip.chips_per_node.value if chips_per_node is None else chips_per_node),
             torus_dims=float(chip.torus_dims.value) if chip.torus_dims else 0.0,
             act_bytes=4.0 if (dtype or chip.default_dtype) == "fp32" else 2.0,
             peak_flops_16bit=chip.spec(chip.peak_field("bf16")).value if fp8 else None,

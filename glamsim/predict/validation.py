@@ -239,6 +239,8 @@ def prediction_rows() -> tuple[dict, ...]:
                 "breakdown": r["breakdown"],
                 "memory": r["memory"],
                 "basis": run.basis,
+                # the run's own network between servers where it differs from its chip profile's
+                "inter_node_gb_per_s": run.inter_node_gb_per_s.value if run.inter_node_gb_per_s else None,
                 "layout_source": run.layout_source,
                 "source": run.published.source,
                 "note": run.note,
