@@ -1193,3 +1193,30 @@ def test_a_runs_own_network_replaces_the_chip_profiles():
     text = against_published("llama2-70b", "h100-sxm", "fsdp=96,mb=2", 0.4, chips=96)
     assert "published run ibm-fsdp-70b-96-h100" in text
     assert "the network between servers: 12.5 GB/s one way a chip, the run's own" in text
+
+
+def test_maxtext_v4_rows_are_the_tables_models_slices_and_batches():
+    """MaxText's TPU v4 table: 22B on 1, 2, 4 and 8 v4-128 slices (64 chips each: a v4-N slice has N
+    TensorCores) at 156, 152, 149 and 146 TFLOP/s a chip, 52B on 1 and 2 v4-384 slices at 154 and
+    162, MFU over the 275 TFLOP/s peak.  Weights counted by hand: 22B, per layer 4 x 6,144^2 +
+    2 x 6,144 x 24,576 + 2 x 6,144 = 452,997,120, 48 layers, a tied 32,768 x 6,144 embedding and a
+    final norm: 21,945,194,496; 52B, per layer 4 x 12,288 x 8,192 (32 heads of 256) + 2 x 12,288 x
+    49,152 + 2 x 12,288 = 1,610,637,312, 32 layers, the embedding and a norm: 51,943,059,456."""
+    from glamsim.accounting import ModelArrays, params
+    from glamsim.predict.validation import predict_run
+
+    models, runs = predictions()
+    assert float(params(ModelArrays.of(models["maxtext-v4-22b"]))[0]) == 21_945_194_496
+    assert float(params(ModelArrays.of(models["maxtext-v4-52b"]))[0]) == 51_943_059_456
+    table = {("22b", 1): 156, ("22b", 2): 152, ("22b", 4): 149, ("22b", 8): 146, ("52b", 1): 154, ("52b", 2): 162}
+    rows = {r.id: r for r in runs if r.family == "maxtext-v4"}
+    assert len(rows) == len(table)
+    for (size, slices), tflops in table.items():
+        per_slice, batch = {"22b": (64, 13), "52b": (192, 7)}[size]
+        run = rows[f"maxtext-v4-{size}-{per_slice * slices}"]
+        assert run.published.value == tflops and run.chips_per_node.value == per_slice
+        mfu = float(run.published.source.rsplit("MFU ", 1)[1].rstrip("%")) / 100
+        assert tflops / 275 == pytest.approx(mfu, abs=0.0005 + 0.5 / 275)  # both figures rounded
+        p = predict_run(run, models)["prediction"]
+        assert p["chips"] == per_slice * slices and p["tokens_per_step"] == batch * per_slice * slices * 2048
+        assert p["memory_verdict"] != "does not fit"  # they ran
