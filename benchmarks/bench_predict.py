@@ -578,8 +578,8 @@ MAXTEXT_V5E_TFLOPS = {
 def bench_slices() -> None:
     """MaxText's v5e models on 1-32 slices: each one-slice row's layout replicated over the slices
     (data parallelism over DCN, the batch per chip fixed), predicted TFLOP/s per chip against the
-    table's, each relative to its one-slice figure.  A diagnosis, not validation: it shows how much
-    of the fall across slices the predictor carries."""
+    table's, each relative to its one-slice figure; then MaxText's v4 rows (1-8 slices) the same way.
+    A diagnosis, not validation: it shows how much of the fall across slices the predictor carries."""
     from glamsim.predict.validation import predict_run, predictions
 
     models, runs = predictions()
@@ -600,6 +600,18 @@ def bench_slices() -> None:
         cells = "  ".join(
             f"{n:2d}: {p / published[0]:.3f} / {q / predicted[0]:.3f}"
             for n, p, q in zip(MAXTEXT_SLICES, published, predicted, strict=True)
+        )
+        print(f"  {size:>4s}  {cells}")
+    # MaxText's v4 table: its rows are the validation rows themselves (1-8 slices of 64 or 192 chips)
+    print("MaxText v4, TFLOP/s per chip relative to one slice: published / predicted")
+    for size in ("22b", "52b"):
+        fam = [r for r in runs if r.family == "maxtext-v4" and r.model == f"maxtext-v4-{size}"]
+        fam.sort(key=lambda r: int(r.id.rsplit("-", 1)[1]))
+        predicted = [predict_run(r, models)["predicted"] for r in fam]
+        cells = "  ".join(
+            f"{int(r.id.rsplit('-', 1)[1]) // int(r.chips_per_node.value):2d}: "
+            f"{r.published.value / fam[0].published.value:.3f} / {q / predicted[0]:.3f}"
+            for r, q in zip(fam, predicted, strict=True)
         )
         print(f"  {size:>4s}  {cells}")
 
