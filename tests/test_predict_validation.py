@@ -1162,6 +1162,9 @@ def test_ibm_fsdp_rows_are_the_blogs_models_layouts_and_networks():
         recompute = {"7b": "recompute=none", "13b": "recompute=full,recompute_layers=20", "34b": "recompute=full"}
         assert recompute.get(size, "recompute=full") + "," in run.layout + ","
         assert _scenario(run, models)[1]["inter_node_gb_per_s"] == run.inter_node_gb_per_s.value  # predicted so
+    # every row over-predicted at the frozen constants, the 70B on the A100 least (+5.7%): a known gap
+    over = {i: predict_run(r, models)["predicted"] / r.published.value - 1 for i, r in rows.items()}
+    assert min(over.values()) > 0.05 and min(over, key=over.get) == "ibm-fsdp-70b-128-a100"
 
 
 def test_a_runs_own_network_replaces_the_chip_profiles():
@@ -1181,12 +1184,13 @@ def test_a_runs_own_network_replaces_the_chip_profiles():
     default = evaluate("glam-small-dense", "a100-80gb", layout)
     assert by_keyword["step_s"] == by_profile["step_s"]
     assert by_keyword["breakdown"]["dp_exposed_s"] > default["breakdown"]["dp_exposed_s"] > 0
-    for bad in (0.0, -1.0, float("nan"), float("inf"), "6.25", True, 1e300, 5e-324):
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "6.25", True, 1e300, 5e-324, 10**400, np.float64("nan")):
         with pytest.raises(ConfigError, match=r"^inter_node_gb_per_s=") as err:
             evaluate("glam-small-dense", "a100-80gb", layout, inter_node_gb_per_s=bad)
         assert "\n" not in str(err.value)
-    with pytest.raises(ConfigError, match=r"^chips_per_node=0: must be a positive number"):
-        evaluate("glam-small-dense", "a100-80gb", layout, chips_per_node=0)
+    for bad in (0, 0.5, -8):  # a server holds one chip at least
+        with pytest.raises(ConfigError, match=rf"^chips_per_node={bad}: must be"):
+            evaluate("glam-small-dense", "a100-80gb", layout, chips_per_node=bad)
     # a plan set beside a published run on its own network names the difference
     from glamsim.predict.explain import against_published
 
@@ -1219,4 +1223,9 @@ def test_maxtext_v4_rows_are_the_tables_models_slices_and_batches():
         assert tflops / 275 == pytest.approx(mfu, abs=0.0005 + 0.5 / 275)  # both figures rounded
         p = predict_run(run, models)["prediction"]
         assert p["chips"] == per_slice * slices and p["tokens_per_step"] == batch * per_slice * slices * 2048
-        assert p["memory_verdict"] != "does not fit"  # they ran
+        assert p["memory_verdict"] == ("tight" if size == "22b" else "fits")  # they ran: none refused
+        assert abs(predict_run(run, models)["predicted"] / tflops - 1) < 0.06  # -2.7% to +5.0% at the frozen constants
+    # across slices the gradients' all-reduce over the data-center network hides behind the step: the
+    # prediction stays flat where the published 22B falls 6.4% by 8 slices (a known gap, pinned)
+    one, eight = (predict_run(rows[f"maxtext-v4-22b-{n}"], models)["predicted"] for n in (64, 512))
+    assert 0.99 < eight / one <= 1.0 and rows["maxtext-v4-22b-512"].published.value / 156 < 0.94

@@ -26,7 +26,6 @@ from glamsim.predict.memory import MEMORY_PARTS, fit_verdict, memory_per_chip
 from glamsim.predict.steptime import BREAKDOWN, predict
 from glamsim.predict.tiers import Fabric
 from glamsim.profiles import ChipProfile, load_chip
-from glamsim.readers import check_number, show
 
 
 def resolve_layout(
@@ -78,19 +77,7 @@ def _resolved(
     lay0 = on_chip(parse_layout(layout) if isinstance(layout, str) else layout, prof)
     n = chips if chips is not None else lay0.chips
     lay = resolve_layout(lay0, cfg, n, s, global_batch, uneven_stages)
-    _check_positive("chips_per_node", chips_per_node, "chips sharing a server's fast links")
-    _check_positive("inter_node_gb_per_s", inter_node_gb_per_s, "GB/s one way per chip")
     return cfg, prof, s, n, lay, Fabric.of(prof, dtype, chips_per_node, inter_node_gb_per_s)
-
-
-def _check_positive(name: str, value, unit: str) -> None:
-    """One-line ConfigError unless `value` (where given) is a positive, finite, normal number."""
-    if value is None:
-        return
-    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not (number and np.isfinite(value) and value > 0):
-        raise ConfigError(f"{name}={show(value)}: must be a positive number ({unit})")
-    check_number(name, float(value))
 
 
 def _one(v) -> float:

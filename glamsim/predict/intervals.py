@@ -31,7 +31,7 @@ either way and are mostly unpublished (no TPU row reaches such lengths: a TPU pr
 widened). The interval multiplies the predicted MFU (throughput scales with it; time, energy, carbon
 and dollars with its inverse).
 
-    mfu_interval("megatron")          -> Interval(low=0.87, high=1.14, rows=111, basis="...")  # 111 dense rows
+    mfu_interval("megatron")          -> Interval(low=0.87, high=1.15, rows=127, basis="...")  # 127 dense rows
     mfu_interval("xla", exclude="maxtext-v5e")
 """
 

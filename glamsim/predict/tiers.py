@@ -25,6 +25,7 @@ ceil(log(size) / log(axis length)), axis length = slice chips ^ (1 / torus dims)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ import numpy as np
 from glamsim.config import ConfigError
 from glamsim.predict.efficiency import LINK_EFFICIENCY, matmul_relative, roof_is_burst_bound
 from glamsim.profiles import ChipProfile
+from glamsim.readers import check_number, show
 
 GB = 1e9
 US = 1e-6
@@ -74,7 +76,10 @@ class Fabric:
         inter_node_gb_per_s: float | None = None,
     ) -> Fabric:
         """`chip`'s fabric; `chips_per_node` and `inter_node_gb_per_s` (one way per chip) replace its
-        profile's server size and network where a cluster differs from the profile's reference one."""
+        profile's server size and network where a cluster differs from the profile's reference one
+        (a one-line ConfigError naming the field unless each is a number, at least 1 and above 0)."""
+        _check_given("chips_per_node", chips_per_node, 1.0, "chips sharing a server's fast links, at least 1")
+        _check_given("inter_node_gb_per_s", inter_node_gb_per_s, 0.0, "a positive number: GB/s one way per chip")
         missing = [f for f in _NEEDED if getattr(chip, f) is None]
         if missing:
             raise ConfigError(
@@ -106,6 +111,19 @@ class Fabric:
             matmul_relative=matmul_relative(_value(sustained), peak16, _value(burst)),
             sms=float(chip.sm_count.value) if chip.sm_count else 0.0,
         )
+
+
+def _check_given(name: str, value, least: float, what: str) -> None:
+    """One-line ConfigError unless `value` (where given) is a finite, normal number over `least` (or
+    equal to it where it is 1): a keyword that replaces a profile field."""
+    if value is None:
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        check_number(name, value)  # a whole number past 2**53 is refused before conversion
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not (number and math.isfinite(float(value)) and (value >= least if least >= 1 else value > least)):
+        raise ConfigError(f"{name}={show(value)}: must be {what}")
+    check_number(name, float(value))
 
 
 def _value(spec):
