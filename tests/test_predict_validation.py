@@ -95,7 +95,9 @@ def test_validate_predictions_opens_one_run_or_one_family(tmp_path):
     assert row["memory"]["total"] <= row["memory"]["usable"]
     text = CliRunner().invoke(app, ["validate-predictions", "--run", "korthikanti22-22b-full"]).stdout
     assert "layout as predicted" in text and "memory: activations" in text and "Korthikanti et al. 2022" in text
-    assert "network between servers" not in text  # on its chip profile's network
+    assert "network between servers" not in text and "server or slice" not in text  # the profile's
+    palm = CliRunner().invoke(app, ["validate-predictions", "--run", "palm_mfu"]).stdout
+    assert "3,072 chips a server or slice, the run's own" in palm  # PaLM's two pods
     own = CliRunner().invoke(app, ["validate-predictions", "--run", "ibm-fsdp-7b-128-a100"]).stdout
     assert "network between servers" in own and "6.25 GB/s one way a chip, the run's own" in own
     fam = json.loads(CliRunner().invoke(app, ["validate-predictions", "--family", "palm2022", "--json"]).stdout)
@@ -1197,6 +1199,8 @@ def test_a_runs_own_network_replaces_the_chip_profiles():
     text = against_published("llama2-70b", "h100-sxm", "fsdp=96,mb=2", 0.4, chips=96)
     assert "published run ibm-fsdp-70b-96-h100" in text
     assert "the network between servers: 12.5 GB/s one way a chip, the run's own" in text
+    slices = against_published("maxtext-v4-22b", "tpu-v4", "fsdp=64,mb=13", 0.5, chips=64)
+    assert "the server or slice: 64 chips a server or slice, the run's own" in slices  # a v4-128 slice
 
 
 def test_maxtext_v4_rows_are_the_tables_models_slices_and_batches():

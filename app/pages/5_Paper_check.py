@@ -135,6 +135,7 @@ st.markdown(
     f"interval {ui.fmt(row['low'])}–{ui.fmt(row['high'])}, {row['range']}, "
     f"{'covering' if row['covered'] else 'missing'} the published figure) on "
     f"{row['chips']:,} × {row['chip']} at {row['seq_len']:,} tokens"
+    + ("" if pd.isna(row["chips_per_node"]) else f" (servers or slices of {row['chips_per_node']:,.0f}: the run's own)")
     + (
         ""
         if pd.isna(row["inter_node_gb_per_s"])

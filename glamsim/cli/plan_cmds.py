@@ -287,7 +287,7 @@ def validation_table(json_out: bool = False, run: str | None = None, family: str
 def _validation_run(r: dict) -> None:
     """One published run in detail: the figure against the prediction, the layout as predicted and
     where it comes from, the step time by item and the memory per chip."""
-    from glamsim.predict.explain import own_network
+    from glamsim.predict.explain import own_network, own_server
 
     step = r["step_s"]
     rows = [
@@ -301,6 +301,8 @@ def _validation_run(r: dict) -> None:
         {"quantity": "layout as predicted", "value": r["layout"]},
         {"quantity": "chips / sequence", "value": f"{r['chips']:,} x {r['chip']} / {r['seq_len']:,} tokens"},
     ]
+    if r["chips_per_node"] is not None:
+        rows.append({"quantity": "server or slice", "value": own_server(r)})
     if r["inter_node_gb_per_s"] is not None:
         rows.append({"quantity": "network between servers", "value": own_network(r)})
     rows += [

@@ -241,6 +241,8 @@ def prediction_rows() -> tuple[dict, ...]:
                 "basis": run.basis,
                 # the run's own network between servers where it differs from its chip profile's
                 "inter_node_gb_per_s": run.inter_node_gb_per_s.value if run.inter_node_gb_per_s else None,
+                # and its own server (or TPU slice) size where it differs from the profile's
+                "chips_per_node": run.chips_per_node.value if run.chips_per_node else None,
                 "layout_source": run.layout_source,
                 "source": run.published.source,
                 "note": run.note,
