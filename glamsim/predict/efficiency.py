@@ -261,8 +261,9 @@ def dp_gather_in_forward(stack_code, zero):
 #   nor at ZeRO-0 (the engine's all-reduce at the accumulation boundary): exposed either way, 0;
 # - pytorch-fsdp: DDP's and FSDP's hooks reduce each bucket or unit as its gradients are ready: 1;
 # - xla: the compiler schedules the reduction with the backward's matmuls: 1 (assumed; PaLM's
-#   cross-pod reduction over Pathways was not overlapped, Chowdhery et al. 2022 Sec. 4: its rows say
-#   `grad_overlap=0`).
+#   cross-pod reduction over Pathways was not overlapped, Chowdhery et al. 2022 Sec. 4, and MaxText's
+#   TPU v4 scripts make only the all-gathers asynchronous, so their reduction across slices blocks
+#   (inferred): those rows say `grad_overlap=0`).
 DP_REDUCE_IN_BACKWARD = {"megatron": 1.0, "deepspeed": 0.0, "pytorch-fsdp": 1.0, "xla": 1.0}
 
 # Whether the stack's interleaved schedule posts its steady-phase pipeline sends beside the next
