@@ -605,13 +605,12 @@ def bench_slices() -> None:
     # MaxText's v4 table: its rows are the validation rows themselves (1-8 slices of 64 or 192 chips)
     print("MaxText v4, TFLOP/s per chip relative to one slice: published / predicted")
     for size in ("22b", "52b"):
-        fam = [r for r in runs if r.family == "maxtext-v4" and r.model == f"maxtext-v4-{size}"]
-        fam.sort(key=lambda r: int(r.id.rsplit("-", 1)[1]))
-        predicted = [predict_run(r, models)["predicted"] for r in fam]
+        fam = [(r, predict_run(r, models)) for r in runs if r.model == f"maxtext-v4-{size}"]
+        fam.sort(key=lambda rp: rp[1]["prediction"]["chips"])
+        (first, p0), slices = fam[0], [p["prediction"]["chips"] / r.chips_per_node.value for r, p in fam]
         cells = "  ".join(
-            f"{int(r.id.rsplit('-', 1)[1]) // int(r.chips_per_node.value):2d}: "
-            f"{r.published.value / fam[0].published.value:.3f} / {q / predicted[0]:.3f}"
-            for r, q in zip(fam, predicted, strict=True)
+            f"{n:2.0f}: {r.published.value / first.published.value:.3f} / {p['predicted'] / p0['predicted']:.3f}"
+            for n, (r, p) in zip(slices, fam, strict=True)
         )
         print(f"  {size:>4s}  {cells}")
 

@@ -135,11 +135,10 @@ st.markdown(
     f"interval {ui.fmt(row['low'])}–{ui.fmt(row['high'])}, {row['range']}, "
     f"{'covering' if row['covered'] else 'missing'} the published figure) on "
     f"{row['chips']:,} × {row['chip']} at {row['seq_len']:,} tokens"
-    + ("" if pd.isna(row["chips_per_node"]) else f" (servers or slices of {row['chips_per_node']:,.0f}: the run's own)")
-    + (
-        ""
-        if pd.isna(row["inter_node_gb_per_s"])
-        else f" (network between servers {row['inter_node_gb_per_s']:g} GB/s one way a chip: the run's own)"
+    + "".join(
+        f" ({label}: {own})"
+        for label, own in (("server or slice", row["own_server"]), ("network between servers", row["own_network"]))
+        if isinstance(own, str)
     )
     + f"; predicted MFU {100 * row['mfu']:.1f}%, "
     f"HFU {100 * row['hfu']:.1f}%, step {step:.4g} s; layout as predicted `{row['layout']}`"

@@ -287,8 +287,6 @@ def validation_table(json_out: bool = False, run: str | None = None, family: str
 def _validation_run(r: dict) -> None:
     """One published run in detail: the figure against the prediction, the layout as predicted and
     where it comes from, the step time by item and the memory per chip."""
-    from glamsim.predict.explain import own_network, own_server
-
     step = r["step_s"]
     rows = [
         {"quantity": "published", "value": f"{fmt(r['published'])} ({r['quantity']}, {r['basis']})"},
@@ -301,10 +299,9 @@ def _validation_run(r: dict) -> None:
         {"quantity": "layout as predicted", "value": r["layout"]},
         {"quantity": "chips / sequence", "value": f"{r['chips']:,} x {r['chip']} / {r['seq_len']:,} tokens"},
     ]
-    if r["chips_per_node"] is not None:
-        rows.append({"quantity": "server or slice", "value": own_server(r)})
-    if r["inter_node_gb_per_s"] is not None:
-        rows.append({"quantity": "network between servers", "value": own_network(r)})
+    for quantity, own in (("server or slice", r["own_server"]), ("network between servers", r["own_network"])):
+        if own:
+            rows.append({"quantity": quantity, "value": own})
     rows += [
         {"quantity": "step time", "value": f"{step:.4g} s"},
         {"quantity": "MFU / HFU", "value": f"{_pct(r['mfu'])} / {_pct(r['hfu'])}"},

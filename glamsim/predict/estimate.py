@@ -64,7 +64,6 @@ def _resolved(
     global_batch=None,
     dtype=None,
     chips_per_node=None,
-    inter_node_gb_per_s=None,
     uneven_stages=False,
 ):
     """(model, chip profile, sequence length, chip count, settled layout, fabric) of one scenario
@@ -77,7 +76,7 @@ def _resolved(
     lay0 = on_chip(parse_layout(layout) if isinstance(layout, str) else layout, prof)
     n = chips if chips is not None else lay0.chips
     lay = resolve_layout(lay0, cfg, n, s, global_batch, uneven_stages)
-    return cfg, prof, s, n, lay, Fabric.of(prof, dtype, chips_per_node, inter_node_gb_per_s)
+    return cfg, prof, s, n, lay, Fabric.of(prof, dtype, chips_per_node)
 
 
 def _one(v) -> float:
@@ -103,14 +102,12 @@ def evaluate(
     global_batch: int | None = None,
     dtype: str | None = None,
     chips_per_node: float | None = None,
-    inter_node_gb_per_s: float | None = None,
     expert_load: float | None = None,
     uneven_stages: bool = False,
 ) -> dict:
     """Memory per chip with its fit verdict (`memory.fit_verdict`), and the predicted step time,
-    MFU and HFU of one layout (plain floats).  `chips_per_node` and `inter_node_gb_per_s` (one way
-    per chip, GB/s) replace the chip profile's server size and network, for a cluster built
-    otherwise (a published run's own network)."""
+    MFU and HFU of one layout (plain floats).  `chips_per_node` replaces the chip profile's server
+    (or TPU slice) size; a cluster built otherwise in more than that is a chip profile of its own."""
     cfg, prof, s, n, lay, fab = _resolved(
         model,
         chip,
@@ -120,7 +117,6 @@ def evaluate(
         global_batch=global_batch,
         dtype=dtype,
         chips_per_node=chips_per_node,
-        inter_node_gb_per_s=inter_node_gb_per_s,
         uneven_stages=uneven_stages,
     )
     m = ModelArrays.of(cfg)

@@ -25,16 +25,6 @@ def differences(published: str, chosen: str) -> list[str]:
     return [f"{k} {a[k]} -> {b[k]}" for k in a if a[k] != b[k]]
 
 
-def own_network(row: dict) -> str:
-    """A validation row's own network between servers, where it has one, as one phrase."""
-    return f"{row['inter_node_gb_per_s']:g} GB/s one way a chip, the run's own (not the {row['chip']} profile's)"
-
-
-def own_server(row: dict) -> str:
-    """A validation row's own server (or TPU slice) size, where it has one, as one phrase."""
-    return f"{row['chips_per_node']:,.0f} chips a server or slice, the run's own (not the {row['chip']} profile's)"
-
-
 def predicted_mfu(row: dict) -> float:
     """A validation row's predicted MFU on its own basis (a wall-clock row's includes the goodput)."""
     from glamsim.predict.efficiency import WALL_CLOCK_GOODPUT
@@ -68,10 +58,10 @@ def against_published(
         key=lambda r: (abs(math.log(r["chips"] / chips)) if chips else 0.0, (r["dtype"] or default) != dtype),
     )
     diff = differences(r["layout"], layout)
-    if r["inter_node_gb_per_s"] is not None:  # this estimate runs on the chip profile's network
-        diff.append(f"the network between servers: {own_network(r)} -> the profile's")
-    if r["chips_per_node"] is not None:  # and on its servers or slices
-        diff.append(f"the server or slice: {own_server(r)} -> the profile's")
+    if r["own_network"]:  # this estimate runs on the chip profile's network
+        diff.append(f"the network between servers: {r['own_network']} -> the profile's")
+    if r["own_server"]:  # and on its servers or slices
+        diff.append(f"the server or slice: {r['own_server']} -> the profile's")
     changed = "; ".join(diff) if diff else "the same layout"
     value = f"{r['published']:,.0f}" if r["published"] >= 1000 else f"{r['published']:.4g}"
     given = "" if r["quantity"] == "mfu" else f" (from its {r['quantity']} {value})"

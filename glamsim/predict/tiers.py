@@ -68,18 +68,10 @@ class Fabric:
     sms: float = 0.0  # streaming multiprocessors (0: not in the profile, no SM sharing counted)
 
     @classmethod
-    def of(
-        cls,
-        chip: ChipProfile,
-        dtype: str | None = None,
-        chips_per_node: float | None = None,
-        inter_node_gb_per_s: float | None = None,
-    ) -> Fabric:
-        """`chip`'s fabric; `chips_per_node` and `inter_node_gb_per_s` (one way per chip) replace its
-        profile's server size and network where a cluster differs from the profile's reference one
-        (a one-line ConfigError naming the field unless each is a number, at least 1 and above 0)."""
-        _check_given("chips_per_node", chips_per_node, 1.0, "chips sharing a server's fast links, at least 1")
-        _check_given("inter_node_gb_per_s", inter_node_gb_per_s, 0.0, "a positive number: GB/s one way per chip")
+    def of(cls, chip: ChipProfile, dtype: str | None = None, chips_per_node: float | None = None) -> Fabric:
+        """`chip`'s fabric; `chips_per_node` replaces its profile's server (or TPU slice) size (a
+        one-line ConfigError naming the field unless it is a number of one chip or more)."""
+        _check_server(chips_per_node)
         missing = [f for f in _NEEDED if getattr(chip, f) is None]
         if missing:
             raise ConfigError(
@@ -97,10 +89,7 @@ class Fabric:
             hbm_bytes=chip.hbm_gb.value * GB,
             hbm_bytes_per_s=chip.hbm_bandwidth_gb_per_s.value * GB,
             intra_bytes_per_s=chip.interconnect_bandwidth_gb_per_s.value * GB,
-            inter_bytes_per_s=(
-                chip.inter_node_bandwidth_gb_per_s.value if inter_node_gb_per_s is None else inter_node_gb_per_s
-            )
-            * GB,
+            inter_bytes_per_s=chip.inter_node_bandwidth_gb_per_s.value * GB,
             intra_latency_s=chip.intra_node_latency_us.value * US,
             inter_latency_s=chip.inter_node_latency_us.value * US,
             chips_per_node=float(chip.chips_per_node.value if chips_per_node is None else chips_per_node),
@@ -113,17 +102,16 @@ class Fabric:
         )
 
 
-def _check_given(name: str, value, least: float, what: str) -> None:
-    """One-line ConfigError unless `value` (where given) is a finite, normal number over `least` (or
-    equal to it where it is 1): a keyword that replaces a profile field."""
+def _check_server(value) -> None:
+    """One-line ConfigError unless `chips_per_node` (where given) is a finite number of one or more."""
     if value is None:
         return
     if isinstance(value, int) and not isinstance(value, bool):
-        check_number(name, value)  # a whole number past 2**53 is refused before conversion
+        check_number("chips_per_node", value)  # a whole number past 2**53 is refused before conversion
     number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not (number and math.isfinite(float(value)) and (value >= least if least >= 1 else value > least)):
-        raise ConfigError(f"{name}={show(value)}: must be {what}")
-    check_number(name, float(value))
+    if not (number and math.isfinite(float(value)) and value >= 1):
+        raise ConfigError(f"chips_per_node={show(value)}: must be a number of chips, 1 or more")
+    check_number("chips_per_node", float(value))
 
 
 def _value(spec):

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from glamsim.accounting import ModelArrays, params
 from glamsim.config import (
@@ -33,6 +33,7 @@ from glamsim.predict.efficiency import WALL_CLOCK_GOODPUT
 from glamsim.predict.estimate import evaluate, memory_bytes
 from glamsim.predict.layout import STACKS, parse_layout
 from glamsim.predict.memory import fit_verdict
+from glamsim.profiles import ChipProfile, load_chip
 
 Stack = Literal["megatron", "deepspeed", "xla", "pytorch-fsdp", "pytorch", "unknown"]
 
@@ -64,6 +65,12 @@ class PredictionRun(Frozen):
     # recipe: its words and where they stand; "inferred, not filed: ..." where a report predates the
     # figure); the row stays in every figure, reported beside them without it
     publisher_regression: str = ""
+
+    @model_validator(mode="after")
+    def _positive_network(self) -> PredictionRun:
+        if self.inter_node_gb_per_s is not None and not self.inter_node_gb_per_s.value > 0:
+            raise ValueError(f"inter_node_gb_per_s.value={self.inter_node_gb_per_s.value!r}: must be positive (GB/s)")
+        return self
 
 
 class Predictions(Frozen):
@@ -126,16 +133,38 @@ def run_layout(run: PredictionRun):
     return layout.model_copy(update={"stack": run.stack}) if run.stack in STACKS else layout
 
 
+def run_chip(run: PredictionRun) -> ChipProfile | str:
+    """A published run's chip: its profile's name, or where the run states a network of its own
+    (`inter_node_gb_per_s`) the profile with that network in place of the reference cluster's, its
+    source the run's: one chip profile, as a user's own cluster is written (`--chip my.yaml`)."""
+    if run.inter_node_gb_per_s is None:
+        return run.chip
+    prof = load_chip(run.chip)
+    own = run.inter_node_gb_per_s
+    spec = prof.inter_node_bandwidth_gb_per_s.model_copy(
+        update={"value": own.value, "source": f"the run's own: {own.source}", "date": "", "note": own.note}
+    )
+    return prof.model_copy(update={"inter_node_bandwidth_gb_per_s": spec})
+
+
 def _scenario(run: PredictionRun, models: dict[str, ModelConfig]) -> tuple[tuple, dict]:
     """A published run as `evaluate`'s arguments: (model, chip, layout), keywords."""
     kw = dict(
         seq_len=run.seq_len,
         dtype=run.dtype,
         chips_per_node=run.chips_per_node.value if run.chips_per_node else None,
-        inter_node_gb_per_s=run.inter_node_gb_per_s.value if run.inter_node_gb_per_s else None,
         uneven_stages=run.uneven_stages,
     )
-    return (run_model(run.model, models), run.chip, run_layout(run)), kw
+    return (run_model(run.model, models), run_chip(run), run_layout(run)), kw
+
+
+def own_cluster(run: PredictionRun) -> tuple[str | None, str | None]:
+    """A run's own server (or TPU slice) size and network between servers, where it states them,
+    each as one phrase for the faces (None where the chip profile's apply)."""
+    not_profile = f"the run's own (not the {run.chip} profile's)"
+    server = run.chips_per_node and f"{run.chips_per_node.value:,.0f} chips a server or slice, {not_profile}"
+    network = run.inter_node_gb_per_s and f"{run.inter_node_gb_per_s.value:g} GB/s one way a chip, {not_profile}"
+    return server or None, network or None
 
 
 def predict_run(run: PredictionRun, models: dict[str, ModelConfig] | None = None) -> dict:
@@ -169,7 +198,6 @@ def validation_rows() -> list[dict]:
     rows", and whether the published figure is `covered`)."""
     from glamsim.predict.intervals import attention_kernel_of, mfu_interval, routing_class
     from glamsim.predict.tiers import roof_burst_bound
-    from glamsim.profiles import load_chip
 
     models = predictions()[0]
     rows = []
@@ -239,10 +267,9 @@ def prediction_rows() -> tuple[dict, ...]:
                 "breakdown": r["breakdown"],
                 "memory": r["memory"],
                 "basis": run.basis,
-                # the run's own network between servers where it differs from its chip profile's
-                "inter_node_gb_per_s": run.inter_node_gb_per_s.value if run.inter_node_gb_per_s else None,
-                # and its own server (or TPU slice) size where it differs from the profile's
-                "chips_per_node": run.chips_per_node.value if run.chips_per_node else None,
+                # the run's own server (or TPU slice) size and network where they differ from its
+                # chip profile's, as phrases (None otherwise)
+                **dict(zip(("own_server", "own_network"), own_cluster(run), strict=True)),
                 "layout_source": run.layout_source,
                 "source": run.published.source,
                 "note": run.note,
